@@ -1,0 +1,28 @@
+"""Report readers: bytes of one file -> a RawTable (header cells + data rows as text).
+
+Each format has its own module; `read_report` picks one by file extension. Readers only get the
+table out of the file; turning cells into canonical values is pilots.normalise's job, so that a
+new format (xlsx) or a new spelling of a value slots in without touching the other side.
+"""
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from pilots.defects import make_issue
+from pilots.readers.base import RawTable, ReadFailure
+from pilots.readers.csv_reader import read_csv
+from pilots.readers.json_reader import read_json
+
+READERS = {".csv": read_csv, ".json": read_json}
+
+
+def read_report(file_name: str, data: bytes) -> RawTable:
+    """Read one received file. Raises ReadFailure (with a catalogued issue) when it has no table."""
+    ext = PurePath(file_name).suffix.lower()
+    reader = READERS.get(ext)
+    if reader is None:
+        raise ReadFailure(make_issue("FILE_FORMAT_UNKNOWN", extension=ext or file_name), format=None)
+    return reader(data)
+
+
+__all__ = ["RawTable", "ReadFailure", "read_report", "READERS"]

@@ -1,0 +1,83 @@
+"""The `pilotkpi` command line."""
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from flows.settings import apply_defaults
+
+apply_defaults()
+
+STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
+
+
+def _as_of(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """pilotkpi: ingest agencies' quarterly reports, score the pilots, write the committee summary."""
+
+
+@main.command()
+@click.option("--registry", "registry_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Registry folder (agencies.yaml, pilots/*.yaml).")
+@click.option("--inbox", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of received report files.")
+@click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="DuckDB warehouse file (created if missing).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the committee summaries.")
+@click.option("--as-of", "as_of", default=None, help="The day the run is about (YYYY-MM-DD); default today in Bangkok.")
+@click.option("--batch-size", default=500, show_default=True, help="Files read and validated together.")
+def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: str | None, batch_size: int) -> None:
+    """Run the nightly job once on the ephemeral Prefect server."""
+    sys.exit(_run(registry_dir, inbox, warehouse_path, out_dir, _as_of(as_of), batch_size))
+
+
+def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
+         batch_size: int = 500) -> int:
+    from flows.nightly import nightly
+    from pilots.registry import RegistryError
+
+    try:
+        result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size)
+    except RegistryError as exc:
+        click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
+        click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {type(exc).__name__}: {exc}", err=True)
+        return 1
+    c = result.counts
+    click.echo(f"run {result.run_id} as of {result.as_of.isoformat()}")
+    click.echo(f"files seen {c['files_seen']}: accepted {c['accepted']}, superseded {c['superseded']}, "
+               f"duplicates {c['duplicates']}, quarantined {c['quarantined']}")
+    statuses = ", ".join(f"{s} {result.pilots_by_status.get(s, 0)}" for s in STATUS_ORDER)
+    click.echo(f"pilots by status: {statuses}")
+    for path in result.summaries:
+        click.echo(f"summary: {path}")
+    return 0
+
+
+@main.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="demo-output")
+def demo(folder: Path) -> None:
+    """Write a demo registry and inbox into FOLDER and run the nightly job on them."""
+    from pilots.demo import write_demo
+
+    paths = write_demo(folder)
+    click.echo(f"demo registry: {paths.registry}\ndemo inbox: {paths.inbox}")
+    sys.exit(_run(paths.registry, paths.inbox, folder / "warehouse.duckdb", folder / "out", paths.as_of))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The nightly flow: registry -> ingest the inbox in batches -> marts -> committee summary.
+
+Thin orchestration: every task calls library code in pilots/, warehouse/ and kpis/. Tasks are
+coarse (a few per run, never one per file or row). Ingest and marts share one warehouse
+transaction, so a crash anywhere leaves the warehouse as it was before the run.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from flows.settings import apply_defaults
+
+apply_defaults()
+
+from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.cache_policies import NO_CACHE  # noqa: E402
+
+from kpis.build import build_marts  # noqa: E402
+from kpis.summary import build_model, write_summaries  # noqa: E402
+from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor, inbox_files  # noqa: E402
+from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
+from warehouse import store  # noqa: E402
+from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+
+
+def today_in_bangkok() -> date:
+    return datetime.now(BANGKOK).date()
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    as_of: date
+    counts: dict[str, int]
+    pilots_by_status: dict[str, int]
+    summaries: list[Path] = field(default_factory=list)
+    outcomes: list[FileOutcome] = field(default_factory=list)
+
+
+@task(name="load-registry", cache_policy=NO_CACHE)
+def load_registry_task(registry_dir: Path) -> Registry:
+    return load_registry(registry_dir)
+
+
+@task(name="ingest-inbox", cache_policy=NO_CACHE)
+def ingest_task(con, registry: Registry, inbox: Path, evidence_dir: Path, run_id: str, as_of: date,
+                batch_size: int) -> Ingestor:
+    logger = get_run_logger()
+    ingestor = Ingestor(con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of,
+                        received_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    paths = inbox_files(inbox)
+    done = 0
+
+    def progress(n: int) -> None:
+        nonlocal done
+        done += n
+        logger.info("ingested %d/%d files", done, len(paths))
+
+    ingestor.ingest(paths, batch_size, on_batch=progress)
+    return ingestor
+
+
+@task(name="build-marts", cache_policy=NO_CACHE)
+def build_marts_task(con, as_of: date) -> dict[str, int]:
+    build_marts(con, as_of)
+    return _latest_status_counts(con)
+
+
+def _latest_status_counts(con) -> dict[str, int]:
+    """Pilots by the status of their latest due period; pilots with no due period count as no_data."""
+    rows = con.execute("""
+        SELECT coalesce(s.status, 'no_data') AS status, count(*)
+        FROM registry.pilots p
+        LEFT JOIN (SELECT pilot_id, status FROM marts.pilot_scores
+                   QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s USING (pilot_id)
+        GROUP BY 1 ORDER BY 1""").fetchall()
+    return dict(rows)
+
+
+@task(name="write-summary", cache_policy=NO_CACHE)
+def write_summary_task(con, out_dir: Path, as_of: date) -> list[Path]:
+    return write_summaries(build_model(con, as_of), out_dir)
+
+
+@flow(name="nightly", log_prints=False)
+def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path,
+            as_of: date | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> RunResult:
+    as_of = as_of or today_in_bangkok()
+    registry = load_registry_task(Path(registry_dir))  # a broken registry stops here: nothing written
+    run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    con = connect(warehouse_path)
+    try:
+        try:
+            with transaction(con):
+                store.start_run(con, run_id, started, as_of, registry.content_sha256, version("pilotkpi"))
+                store.replace_registry(con, registry_rows(registry))
+                ingestor = ingest_task(con, registry, Path(inbox), evidence_dir_for(warehouse_path), run_id,
+                                       as_of, batch_size)
+                by_status = build_marts_task(con, as_of)
+                store.finish_run(con, run_id, datetime.now(timezone.utc).replace(tzinfo=None), "succeeded",
+                                 ingestor.counts.as_dict())
+        except Exception as exc:
+            _record_failure(con, run_id, started, as_of, registry, exc)
+            raise
+        summaries = write_summary_task(con, Path(out_dir), as_of)
+    finally:
+        con.close()
+    return RunResult(run_id, as_of, ingestor.counts.as_dict(), by_status, summaries, ingestor.outcomes)
+
+
+def _record_failure(con, run_id: str, started: datetime, as_of: date, registry: Registry, exc: Exception) -> None:
+    """The run's own transaction rolled back; note the failure in ops.runs on its own."""
+    try:
+        with transaction(con):
+            store.start_run(con, run_id, started, as_of, registry.content_sha256, version("pilotkpi"))
+            store.finish_run(con, run_id, datetime.now(timezone.utc).replace(tzinfo=None), "failed", {},
+                             error=f"{type(exc).__name__}: {exc}")
+    except Exception:  # the warehouse itself may be what failed; the exception above still propagates
+        pass

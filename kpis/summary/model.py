@@ -1,0 +1,166 @@
+"""One data model of the committee summary (scoring.md §5), read from the marts.
+
+Every renderer (Markdown now, HTML later) takes this model, so editions cannot disagree.
+Restricted pilots carry their status and composite score only: no KPI actuals, budget lines
+or file names leave the restricted store.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+import duckdb
+
+
+@dataclass
+class KpiRow:
+    kpi_code: str
+    name_th: str
+    name_en: str
+    unit: str
+    direction: str
+    aggregation: str
+    weight: Decimal
+    actual: Decimal | None
+    thresholds: tuple[Decimal, ...]
+    score: Decimal
+    status: str
+
+
+@dataclass
+class ComplianceRow:
+    agency_code: str
+    name_th: str
+    name_en: str
+    role: str
+    period: str
+    submitted: bool
+    first_submitted_on: date | None
+    due_date: date
+    days_late: int | None
+
+
+@dataclass
+class QuarantinedFile:
+    submission_id: int
+    file_name: str
+    agency_code: str | None
+    period: str | None
+    reasons: list[tuple[int | None, str | None, str, str, str]]  # (row, column, code, en, th)
+
+
+@dataclass
+class PilotSection:
+    pilot_id: str
+    name_th: str
+    name_en: str
+    layer: int
+    strategies: list[int]
+    restricted: bool
+    period: str | None
+    composite: Decimal | None
+    status: str
+    kpis_reported: int
+    kpis_expected: int
+    trend: list[tuple[str, Decimal | None, str]] = field(default_factory=list)
+    kpis: list[KpiRow] = field(default_factory=list)
+    budget: dict | None = None
+    late_or_missing: list[ComplianceRow] = field(default_factory=list)
+    quarantined: list[QuarantinedFile] = field(default_factory=list)
+
+
+@dataclass
+class SummaryModel:
+    as_of: date
+    pilots: list[PilotSection]
+    by_status: dict[str, int]
+    by_layer: dict[int, int]
+    by_strategy: dict[int, int]
+    budget_by_layer: list[dict]   # layer, total_allocated_thb, integrated_thb (latest due periods)
+
+
+STATUSES = ("on_target", "at_risk", "off_track", "no_data")
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cur = con.cursor()
+    res = cur.execute(sql, params or [])
+    names = [d[0] for d in res.description]
+    return [dict(zip(names, r)) for r in res.fetchall()]
+
+
+def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
+    pilots = _rows(con, """
+        SELECT p.pilot_id, p.name_th, p.name_en, p.layer, p.strategies, p.classification,
+               s.period, s.composite_score, s.status, s.kpis_reported, s.kpis_expected
+        FROM registry.pilots p
+        LEFT JOIN (SELECT * FROM marts.pilot_scores
+                   QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s
+          USING (pilot_id)
+        ORDER BY p.pilot_id""")
+    sections = [_section(con, p) for p in pilots]
+
+    by_status = {s: 0 for s in STATUSES}
+    by_layer: dict[int, int] = {}
+    by_strategy: dict[int, int] = {}
+    for s in sections:
+        by_status[s.status] = by_status.get(s.status, 0) + 1
+        by_layer[s.layer] = by_layer.get(s.layer, 0) + 1
+        for strategy in s.strategies:
+            by_strategy[strategy] = by_strategy.get(strategy, 0) + 1
+
+    # Budget by layer across open pilots, each as of its latest due period.
+    budget_by_layer = _rows(con, """
+        WITH latest AS (SELECT pilot_id, max(period) AS period FROM marts.pilot_scores GROUP BY pilot_id)
+        SELECT b.layer, sum(b.total_allocated_thb) AS total_allocated_thb, sum(b.integrated_thb) AS integrated_thb
+        FROM marts.budget_integration_by_layer b
+        JOIN latest USING (pilot_id, period)
+        JOIN registry.pilots p USING (pilot_id)
+        WHERE p.classification <> 'restricted'
+        GROUP BY b.layer ORDER BY b.layer""")
+    return SummaryModel(as_of, sections, by_status, dict(sorted(by_layer.items())),
+                        dict(sorted(by_strategy.items())), budget_by_layer)
+
+
+def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
+    pid, period = p["pilot_id"], p["period"]
+    section = PilotSection(
+        pilot_id=pid, name_th=p["name_th"], name_en=p["name_en"], layer=p["layer"],
+        strategies=list(p["strategies"]), restricted=p["classification"] == "restricted", period=period,
+        composite=p["composite_score"], status=p["status"] or "no_data",
+        kpis_reported=p["kpis_reported"] or 0, kpis_expected=p["kpis_expected"] or 0,
+    )
+    section.trend = [(r["period"], r["composite_score"], r["status"]) for r in _rows(
+        con, "SELECT period, composite_score, status FROM marts.pilot_scores WHERE pilot_id = ? ORDER BY period",
+        [pid])]
+    if section.restricted or period is None:
+        return section
+
+    section.kpis = [KpiRow(
+        r["kpi_code"], r["name_th"], r["name_en"], r["unit"], r["direction"], r["aggregation"], r["weight"],
+        r["actual"], (r["t1"], r["t2"], r["t3"], r["t4"], r["t5"]), r["score"], r["status"],
+    ) for r in _rows(con, """
+        SELECT s.kpi_code, k.name_th, k.name_en, k.unit, k.direction, k.aggregation, k.weight,
+               s.actual, s.t1, s.t2, s.t3, s.t4, s.t5, s.score, s.status
+        FROM marts.kpi_scores s JOIN registry.kpis k USING (pilot_id, kpi_code)
+        WHERE s.pilot_id = ? AND s.period = ? ORDER BY s.kpi_code""", [pid, period])]
+    budget = _rows(con, "SELECT * FROM marts.budget_integration WHERE pilot_id = ? AND period = ?", [pid, period])
+    section.budget = budget[0] if budget else None
+    section.late_or_missing = [ComplianceRow(**r) for r in _rows(con, """
+        SELECT c.agency_code, a.name_th, a.name_en, c.role, c.period, c.submitted, c.first_submitted_on,
+               c.due_date, c.days_late
+        FROM marts.reporting_compliance c JOIN registry.agencies a USING (agency_code)
+        WHERE c.pilot_id = ? AND NOT c.on_time
+        ORDER BY c.period DESC, c.agency_code""", [pid])]
+    quarantined = _rows(con, """
+        SELECT submission_id, file_name, agency_code, period FROM ingest.submissions
+        WHERE pilot_id = ? AND status = 'quarantined' ORDER BY submission_id""", [pid])
+    for q in quarantined:
+        reasons = [(r["row_number"], r["column_name"], r["code"], r["message_en"], r["message_th"]) for r in _rows(
+            con, "SELECT row_number, column_name, code, message_en, message_th FROM ingest.issues "
+                 "WHERE submission_id = ? AND severity = 'error' ORDER BY row_number NULLS FIRST, column_name",
+            [q["submission_id"]])]
+        section.quarantined.append(QuarantinedFile(q["submission_id"], q["file_name"], q["agency_code"],
+                                                   q["period"], reasons))
+    return section

@@ -1,0 +1,310 @@
+"""Ingest an inbox: receive files in name order, keep their bytes, read, validate, and decide
+each one's status (accepted / superseded / duplicate / quarantined) per agency-report-v1.md.
+
+Files are processed in batches: one batch is read, validated with one Great Expectations run,
+and written with a handful of inserts. Only one batch of rows is held in memory at a time;
+files already in the warehouse are recognised by their hash and never read again.
+The caller owns the transaction (one per run).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import duckdb
+import pandas as pd
+
+from pilots import checks
+from pilots.contract import COLUMN_NAMES
+from pilots.defects import Issue, make_issue
+from pilots.normalise import NormalisedFile, normalise_table
+from pilots.readers import ReadFailure, read_report
+from pilots.registry import Registry
+from warehouse import evidence, store
+
+DEFAULT_BATCH_SIZE = 500
+REPORT_SUFFIXES = {".csv", ".json", ".xlsx"}
+
+
+@dataclass
+class IngestCounts:
+    files_seen: int = 0
+    accepted: int = 0
+    superseded: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file, as `pilotkpi check` and the run summary report it."""
+    file_name: str
+    sha256: str
+    status: str
+    issues: list[Issue] = field(default_factory=list)
+    submission_id: int | None = None
+
+
+@dataclass
+class _Received:
+    path: Path
+    data: bytes
+    sha256: str
+    format: str | None = None
+    encoding: str | None = None
+    table: NormalisedFile | None = None
+    issues: list[Issue] = field(default_factory=list)
+
+
+def _issue_row(sid: int, issue: Issue) -> dict:
+    return {"submission_id": sid, "row_number": issue.row_number, "column_name": issue.column_name,
+            "code": issue.code, "severity": issue.severity, "message_en": issue.message_en,
+            "message_th": issue.message_th}
+
+
+def inbox_files(inbox: Path) -> list[Path]:
+    """Every regular file directly in the inbox, in code-point order of their names (order of receipt)."""
+    return sorted((p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")), key=lambda p: p.name)
+
+
+def read_and_check(received: list[_Received], registry: Registry, as_of: date) -> None:
+    """Read every file of a batch and attach all its defects and warnings (no warehouse access).
+
+    This is the whole validation path, shared by the nightly run and `pilotkpi check`.
+    """
+    units = {(p.pilot_id, k.code): k.unit for p in registry.pilots.values() for k in p.kpis}
+    frames = []
+    for key, rec in enumerate(received):
+        try:
+            raw = read_report(rec.path.name, rec.data)
+        except ReadFailure as failure:
+            rec.format, rec.encoding = failure.format, failure.encoding
+            rec.issues.append(failure.issue)
+            continue
+        rec.format, rec.encoding = raw.format, raw.encoding
+        rec.table = normalise_table(raw, units)
+        rec.issues.extend(rec.table.issues)
+        if rec.table.rows:
+            frame = pd.DataFrame(rec.table.rows, columns=["row_number", *COLUMN_NAMES], dtype=object)
+            frame.insert(0, "file_key", key)
+            frames.append(frame)
+    if not frames:
+        return
+    batch = pd.concat(frames, ignore_index=True)
+    for key, issue in checks.row_defects(batch, registry):
+        rec = received[key]
+        # A column already reported missing for the whole file is not reported again per row.
+        if issue.column_name in rec.table.missing_columns:
+            continue
+        rec.issues.append(issue)
+    for key, rows in batch.groupby("file_key", sort=True):
+        rec = received[int(key)]
+        if not any(i.is_error for i in rec.issues):
+            rec.issues.extend(checks.file_defects(rows, registry, as_of))
+    for rec in received:
+        rec.issues.sort(key=lambda i: (i.row_number or 0, i.column_name or "", i.code))
+
+
+def _identity(rec: _Received) -> tuple[str | None, str | None, str | None, str | None]:
+    """(pilot, agency, period, submitted_on) from the first data row, when the file has one."""
+    if rec.table is None or not rec.table.rows:
+        return None, None, None, None
+    first = rec.table.rows[0]
+    return first["pilot_id"], first["agency_code"], first["period"], first["submitted_on"]
+
+
+def _batches(items: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Ingestor:
+    """Receives files into the warehouse. Holds the small per-run state: known hashes and the
+    currently accepted submission of each (pilot, agency, period)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, registry: Registry, *, evidence_dir: Path,
+                 run_id: str, as_of: date, received_at: datetime):
+        self.con, self.registry, self.evidence_dir = con, registry, evidence_dir
+        self.run_id, self.as_of, self.received_at = run_id, as_of, received_at
+        self.counts = IngestCounts()
+        self.outcomes: list[FileOutcome] = []
+        self.next_id = store.next_submission_id(con)
+        self.known: dict[str, int] = dict(con.execute(
+            "SELECT sha256, min(submission_id) FROM ingest.submissions GROUP BY sha256").fetchall())
+        self.accepted: dict[tuple[str, str, str], tuple[int, date]] = {
+            (p, a, per): (sid, on) for sid, p, a, per, on in con.execute(
+                "SELECT submission_id, pilot_id, agency_code, period, submitted_on "
+                "FROM ingest.submissions WHERE status = 'accepted'").fetchall()
+        }
+
+    def ingest(self, paths: Iterable[Path], batch_size: int = DEFAULT_BATCH_SIZE,
+               on_batch: Callable[[int], None] | None = None) -> IngestCounts:
+        for batch in _batches(list(paths), batch_size):
+            self._ingest_batch(batch)
+            if on_batch:
+                on_batch(len(batch))
+        # Counts are the final statuses of this run's files (a file accepted early in the run
+        # and replaced later in it counts as superseded).
+        by_status = dict(self.con.execute(
+            "SELECT status, count(*) FROM ingest.submissions WHERE run_id = ? GROUP BY status", [self.run_id]
+        ).fetchall())
+        self.counts.accepted = by_status.get("accepted", 0)
+        self.counts.superseded = by_status.get("superseded", 0)
+        self.counts.duplicates = by_status.get("duplicate", 0)
+        self.counts.quarantined = by_status.get("quarantined", 0)
+        return self.counts
+
+    def _ingest_batch(self, paths: list[Path]) -> None:
+        # 1. Receive in order: keep the bytes, give each file its id, spot byte-identical files.
+        received: list[tuple[int, Path, int, str, int | None]] = []  # (sid, path, size, sha, duplicate_of)
+        to_read: list[_Received] = []
+        by_sid: dict[int, _Received] = {}
+        for path in paths:
+            data = path.read_bytes()
+            digest = evidence.keep(self.evidence_dir, data)
+            sid, self.next_id = self.next_id, self.next_id + 1
+            self.counts.files_seen += 1
+            original = self.known.get(digest)
+            received.append((sid, path, len(data), digest, original))
+            if original is None:
+                self.known[digest] = sid
+                rec = _Received(path, data, digest)
+                to_read.append(rec)
+                by_sid[sid] = rec
+
+        # 2. Read and validate the new files together (one GE run per batch).
+        read_and_check(to_read, self.registry, self.as_of)
+
+        # 3. Decide statuses in order of receipt, then write the batch.
+        submissions: list[dict] = []
+        issue_rows: list[dict] = []
+        kpi_rows: dict[int, list[dict]] = {}
+        budget_rows: dict[int, list[dict]] = {}
+        replaced: dict[int, int] = {}
+        for sid, path, size, digest, original in received:
+            if original is not None:
+                submissions.append(self._submission(sid, path.name, digest, size, "duplicate", duplicate_of=original))
+                self.outcomes.append(FileOutcome(path.name, digest, "duplicate", submission_id=sid))
+                continue
+            rec = by_sid[sid]
+            pilot, agency, period, submitted_on = _identity(rec)
+            errors = [i for i in rec.issues if i.is_error]
+            if errors:
+                status, superseded_by = "quarantined", None
+                # Counted for the (pilot, agency, period) of its first row only when all three read.
+                if None in (pilot, agency, period):
+                    pilot = agency = period = None
+                submitted_on = submitted_on if _is_iso(submitted_on) else None
+            else:
+                status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced)
+            row = self._submission(sid, path.name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
+                                   superseded_by=superseded_by, errors=len(errors),
+                                   warnings=len(rec.issues) - len(errors))
+            row.update(pilot_id=pilot, agency_code=agency, period=period, submitted_on=submitted_on)
+            submissions.append(row)
+            issue_rows.extend(_issue_row(sid, i) for i in rec.issues)
+            self.outcomes.append(FileOutcome(path.name, digest, status, rec.issues, sid))
+
+        # A file accepted earlier in this batch and replaced later in it is written as superseded.
+        for row in submissions:
+            if row["submission_id"] in replaced:
+                row.update(status="superseded", superseded_by=replaced[row["submission_id"]])
+        in_batch = {row["submission_id"] for row in submissions}
+        store.write_submissions(self.con, submissions)
+        store.write_issues(self.con, issue_rows)
+        store.write_lines(
+            self.con,
+            [r for sid, rows in kpi_rows.items() if sid not in replaced for r in rows],
+            [r for sid, rows in budget_rows.items() if sid not in replaced for r in rows],
+        )
+        store.supersede(self.con, {old: new for old, new in replaced.items() if old not in in_batch})
+
+    def _decide(self, sid: int, rec: _Received, kpi_rows: dict, budget_rows: dict,
+                replaced: dict[int, int]) -> tuple[str, int | None]:
+        """Resubmission rule: a later-or-equal submitted_on replaces the accepted version;
+        an earlier one is superseded at once. Received later wins ties (we go in receipt order)."""
+        pilot, agency, period, submitted_on = _identity(rec)
+        on = date.fromisoformat(submitted_on)
+        kpis, budget = _lines(sid, rec)
+        key = (pilot, agency, period)
+        current = self.accepted.get(key)
+        if current is not None:
+            old_id, old_on = current
+            if _same_content(self._lines_of(old_id, kpi_rows, budget_rows), (kpis, budget)):
+                rec.issues.append(make_issue("RESUBMISSION_UNCHANGED", previous=old_id))
+            if on < old_on:
+                return "superseded", old_id
+            replaced[old_id] = sid
+        self.accepted[key] = (sid, on)
+        kpi_rows[sid], budget_rows[sid] = kpis, budget
+        return "accepted", None
+
+    def _lines_of(self, sid: int, kpi_rows: dict, budget_rows: dict) -> tuple[list[dict], list[dict]]:
+        if sid in kpi_rows:
+            return kpi_rows[sid], budget_rows[sid]
+        cur = self.con.cursor()
+        kpis = [dict(zip(("kpi_code", "actual", "note"), r)) for r in cur.execute(
+            "SELECT kpi_code, actual, note FROM core.kpi_actuals WHERE submission_id = ?", [sid]).fetchall()]
+        budget = [dict(zip(("activity_code", "layer", "allocated_thb", "disbursed_thb", "funding_source", "note"), r))
+                  for r in cur.execute(
+            "SELECT activity_code, layer, allocated_thb, disbursed_thb, funding_source, note "
+            "FROM core.budget_lines WHERE submission_id = ?", [sid]).fetchall()]
+        return kpis, budget
+
+    def _submission(self, sid: int, name: str, digest: str, size: int, status: str, *, fmt=None, encoding=None,
+                    superseded_by=None, duplicate_of=None, errors=0, warnings=0) -> dict:
+        return {
+            "submission_id": sid, "sha256": digest, "file_name": name, "format": fmt, "encoding": encoding,
+            "size_bytes": size, "received_at": self.received_at, "run_id": self.run_id, "pilot_id": None,
+            "agency_code": None, "period": None, "submitted_on": None, "status": status,
+            "superseded_by": superseded_by, "duplicate_of": duplicate_of, "error_count": errors,
+            "warning_count": warnings,
+        }
+
+
+def _is_iso(value: str | None) -> bool:
+    try:
+        date.fromisoformat(value or "")
+        return True
+    except ValueError:
+        return False
+
+
+def _lines(sid: int, rec: _Received) -> tuple[list[dict], list[dict]]:
+    kpis, budget = [], []
+    for r in rec.table.rows:
+        fy, q = int(r["period"][:4]), int(r["period"][-1])
+        common = {"pilot_id": r["pilot_id"], "agency_code": r["agency_code"], "period": r["period"],
+                  "fiscal_year": fy, "quarter": q, "note": r["note"], "submission_id": sid,
+                  "row_number": r["row_number"]}
+        if r["line_type"] == "kpi":
+            kpis.append({**common, "kpi_code": r["item_code"], "actual": r["actual"]})
+        else:
+            budget.append({**common, "activity_code": r["item_code"], "layer": int(r["layer"]),
+                           "funding_source": r["funding_source"], "allocated_thb": r["allocated_thb"],
+                           "disbursed_thb": r["disbursed_thb"]})
+    return kpis, budget
+
+
+def _same_content(old: tuple[list[dict], list[dict]], new: tuple[list[dict], list[dict]]) -> bool:
+    """Same KPI values and the same budget lines, whatever the format or submitted_on."""
+    def kpi_key(r):
+        return (r["kpi_code"], _num(r["actual"]))
+
+    def budget_key(r):
+        return (r["activity_code"], int(r["layer"]), _num(r["allocated_thb"]), _num(r["disbursed_thb"]),
+                r["funding_source"], r["note"])
+
+    return (Counter(map(kpi_key, old[0])) == Counter(map(kpi_key, new[0]))
+            and Counter(map(budget_key, old[1])) == Counter(map(budget_key, new[1])))
+
+
+def _num(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).normalize()

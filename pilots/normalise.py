@@ -1,0 +1,252 @@
+"""Cells as agencies write them -> canonical text, the one place where variants are understood.
+
+Output values are text in canonical form (period `2548-Q1`, date `2004-12-20` in CE, number
+`1250000.00`, line type `kpi`, funding source `own`, agency `03009`). A value that cannot be read
+is left as cleaned text, so that the Great Expectations suite (pilots.checks) reports it with its
+row and column. Missing-value placeholders become None.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, LINE_TYPES, required_columns
+from pilots.defects import Issue, make_issue
+from pilots.readers.base import RawTable
+
+ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
+THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+PLACEHOLDERS = {"", "-", "n/a", "รอข้อมูล"}
+TOTAL_WORDS = ("รวม", "total")
+BE_OFFSET = 543
+
+THAI_MONTHS = {
+    "มกราคม": 1, "ม.ค.": 1, "กุมภาพันธ์": 2, "ก.พ.": 2, "มีนาคม": 3, "มี.ค.": 3,
+    "เมษายน": 4, "เม.ย.": 4, "พฤษภาคม": 5, "พ.ค.": 5, "มิถุนายน": 6, "มิ.ย.": 6,
+    "กรกฎาคม": 7, "ก.ค.": 7, "สิงหาคม": 8, "ส.ค.": 8, "กันยายน": 9, "ก.ย.": 9,
+    "ตุลาคม": 10, "ต.ค.": 10, "พฤศจิกายน": 11, "พ.ย.": 11, "ธันวาคม": 12, "ธ.ค.": 12,
+}
+# Abbreviations are also written without dots (ธค, มีค).
+THAI_MONTHS.update({k.replace(".", ""): v for k, v in list(THAI_MONTHS.items()) if "." in k})
+
+
+def clean_text(value: str | None) -> str | None:
+    """Remove zero-width characters, compose sara am, trim; placeholders -> None."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFC", value.translate(ZERO_WIDTH)).replace("\u0e4d\u0e32", "\u0e33").strip()
+    return None if text.casefold() in PLACEHOLDERS else text
+
+
+def header_key(cell: str | None) -> str:
+    return (clean_text(cell) or "").casefold()
+
+
+HEADER_NAMES: dict[str, str] = {}
+for _col in COLUMNS:
+    HEADER_NAMES[_col.name.casefold()] = _col.name
+    HEADER_NAMES[header_key(_col.thai)] = _col.name
+
+
+# --- national ID numbers ---------------------------------------------------------------------
+NATIONAL_ID = re.compile(r"(?<![\d])\d(?:[- ]?\d){12}(?![\d])")
+MASK = "[masked-id]"
+
+
+def valid_national_id(digits: str) -> bool:
+    if len(digits) != 13:
+        return False
+    total = sum(int(d) * (13 - i) for i, d in enumerate(digits[:12]))
+    return (11 - total % 11) % 10 == int(digits[12])
+
+
+def mask_national_ids(text: str) -> tuple[str, bool]:
+    """Mask every 13-digit national ID with a valid check digit; invalid ones are left alone."""
+    found = False
+
+    def repl(m: re.Match[str]) -> str:
+        nonlocal found
+        digits = re.sub(r"[- ]", "", m.group(0))
+        if valid_national_id(digits):
+            found = True
+            return MASK
+        return m.group(0)
+
+    masked = NATIONAL_ID.sub(repl, text.translate(THAI_DIGITS) if re.search("[๐-๙]", text) else text)
+    return (masked, True) if found else (text, False)
+
+
+# --- value parsers: each returns canonical text, or None when it cannot read the value --------
+def parse_period(text: str) -> str | None:
+    t = text.translate(THAI_DIGITS).replace(" ", "")
+    m = re.fullmatch(r"(\d{4})-?Q([1-4])", t, re.I)
+    if m:
+        return f"{m.group(1)}-Q{m.group(2)}" if int(m.group(1)) >= 2400 else None
+    m = re.fullmatch(r"FY(\d{4})-?Q([1-4])", t, re.I)
+    if m:  # CE name of the fiscal year
+        return f"{int(m.group(1)) + BE_OFFSET}-Q{m.group(2)}"
+    m = re.fullmatch(r"(?:Q|ไตรมาส(?:ที่)?)?([1-4])/(\d{4}|\d{2})", t, re.I)
+    if m:
+        year = int(m.group(2))
+        year = 2500 + year if year < 100 else year  # two digits are BE: 48 -> 2548
+        return f"{year}-Q{m.group(1)}" if year >= 2400 else None
+    return None
+
+
+def _year_to_ce(year: int, digits: int) -> int:
+    if digits == 2:
+        return 2500 + year - BE_OFFSET  # 2-digit years are BE: 47 -> 2547
+    return year - BE_OFFSET if year >= 2400 else year
+
+
+def _make_date(y: int, m: int, d: int) -> str | None:
+    try:
+        return date(y, m, d).isoformat()
+    except ValueError:
+        return None  # impossible dates (31/02, month 13) are defects
+
+
+def parse_date(text: str) -> str | None:
+    t = text.translate(THAI_DIGITS).strip()
+    t = re.sub(r"[ T]00:00(:00)?$", "", t)  # a date exported with a midnight time
+    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", t)
+    if m:
+        return _make_date(_year_to_ce(int(m.group(1)), 4), int(m.group(2)), int(m.group(3)))
+    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})", t)
+    if m:  # slashed dates are day/month/year
+        y = m.group(3)
+        return _make_date(_year_to_ce(int(y), len(y)), int(m.group(2)), int(m.group(1)))
+    m = re.fullmatch(r"(\d{1,2})\s*([ก-๛.]+)\s*(\d{4}|\d{2})", t)
+    if m and m.group(2) in THAI_MONTHS:
+        y = m.group(3)
+        return _make_date(_year_to_ce(int(y), len(y)), THAI_MONTHS[m.group(2)], int(m.group(1)))
+    return None
+
+
+def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | None:
+    t = text.translate(THAI_DIGITS).replace("\u00a0", " ").strip()
+    scale = Decimal(1)
+    if allow_percent and t.endswith("%"):
+        t = t[:-1].strip()
+    elif allow_baht and t.endswith("ล้านบาท"):
+        t, scale = t[: -len("ล้านบาท")].strip(), Decimal(1_000_000)
+    elif allow_baht and t.endswith("บาท"):
+        t = t[: -len("บาท")].strip()
+    if not re.fullmatch(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+", t):
+        return None
+    try:
+        value = Decimal(t.replace(",", "")) * scale
+    except InvalidOperation:
+        return None
+    return _plain(value)
+
+
+def _plain(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def parse_agency_code(text: str) -> str:
+    t = text.translate(THAI_DIGITS)
+    if re.fullmatch(r"\d{1,4}(\.0+)?", t):  # Excel turned "03009" into the number 3009
+        return t.split(".")[0].zfill(5)
+    return t
+
+
+def parse_layer(text: str) -> str:
+    t = text.translate(THAI_DIGITS)
+    return str(int(t.split(".")[0])) if re.fullmatch(r"\d+(\.0+)?", t) else t
+
+
+def _lookup(text: str, names: dict[str, str]) -> str:
+    key = text.casefold()
+    for canonical, thai in names.items():
+        if key in (canonical, thai):
+            return canonical
+    return text
+
+
+# --- rows ------------------------------------------------------------------------------------
+@dataclass
+class NormalisedFile:
+    rows: list[dict[str, str | int | None]]   # row_number + canonical columns
+    issues: list[Issue]                      # file-level defects and warnings found here
+    missing_columns: set[str]
+
+
+def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None = None) -> NormalisedFile:
+    """Map headers, drop total rows, and canonicalise every value of a RawTable.
+
+    kpi_units ((pilot_id, kpi_code) -> unit) lets `%` pass on percent KPIs and `บาท` on baht KPIs
+    only; without it both are accepted and left to the checks.
+    """
+    issues: list[Issue] = []
+    positions: dict[str, int] = {}
+    for i, cell in enumerate(raw.header):
+        name = HEADER_NAMES.get(header_key(cell))
+        if name and name not in positions:
+            positions[name] = i
+
+    rows: list[dict[str, str | int | None]] = []
+    for row_number, cells in raw.rows:
+        values = {name: clean_text(cells[i]) if i < len(cells) else None for name, i in positions.items()}
+        if _is_total_row(values, cells):
+            issues.append(make_issue("TOTAL_ROW_IGNORED", row_number))
+            continue
+        row: dict[str, str | int | None] = {"row_number": row_number}
+        for col in COLUMNS:
+            row[col.name] = values.get(col.name)
+        _canonicalise(row, issues, kpi_units)
+        rows.append(row)
+
+    line_types = {r["line_type"] for r in rows} & set(LINE_TYPES)
+    needed = required_columns(line_types)
+    missing = {name for name in needed if name not in positions}
+    for name in needed:
+        if name in missing:
+            issues.append(make_issue("COLUMN_MISSING", None, name, column=name, thai=BY_NAME[name].thai))
+    if not rows:
+        issues.append(make_issue("FILE_NO_TABLE", detail="no data rows besides totals"))
+    return NormalisedFile(rows, issues, missing)
+
+
+def _is_total_row(values: dict[str, str | None], cells: list[str | None]) -> bool:
+    if values.get("item_code"):
+        return False  # a row with an item code is never a total
+    return any(c and any(w in c.casefold() for w in TOTAL_WORDS) for c in cells)
+
+
+def _canonicalise(row: dict, issues: list[Issue], kpi_units: dict[tuple[str, str], str] | None) -> None:
+    rn = row["row_number"]
+    for col in COLUMNS:
+        v = row[col.name]
+        if v is None:
+            continue
+        if col.kind == "text":
+            masked, found = mask_national_ids(v)
+            if found:
+                issues.append(make_issue("NATIONAL_ID_MASKED", rn, col.name, column=col.name))
+            row[col.name] = masked
+        elif col.kind == "agency_code":
+            row[col.name] = parse_agency_code(v)
+        elif col.kind == "period":
+            row[col.name] = parse_period(v) or v
+        elif col.kind == "date":
+            row[col.name] = parse_date(v) or v
+        elif col.kind == "line_type":
+            row[col.name] = _lookup(v, LINE_TYPES)
+        elif col.kind == "funding_source":
+            row[col.name] = _lookup(v, FUNDING_SOURCES)
+        elif col.kind == "layer":
+            row[col.name] = parse_layer(v)
+    unit = (kpi_units or {}).get((row["pilot_id"], row["item_code"])) if row["line_type"] == "kpi" else None
+    known = kpi_units is not None
+    if row["actual"] is not None:
+        row["actual"] = parse_number(
+            row["actual"], allow_percent=unit == "percent" or not known, allow_baht=unit == "baht" or not known
+        ) or row["actual"]
+    for name in ("allocated_thb", "disbursed_thb"):
+        if row[name] is not None:
+            row[name] = parse_number(row[name], allow_percent=False, allow_baht=True) or row[name]

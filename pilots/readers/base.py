@@ -1,0 +1,48 @@
+"""What every reader returns, and how it says that a file has no readable table."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pilots.defects import Issue, make_issue
+
+
+@dataclass
+class RawTable:
+    format: str                       # csv | json | xlsx
+    encoding: str | None              # utf-8 | utf-8-sig | cp874 (None for binary formats)
+    header: list[str]                 # header cells as written
+    rows: list[tuple[int, list[str | None]]] = field(default_factory=list)
+    # (row_number, cells aligned with header). row_number is the row as the agency sees it in a
+    # spreadsheet (the header is row 1); for JSON it is the 1-based index in `lines`.
+
+
+class ReadFailure(Exception):
+    """The file cannot yield a table; `issue` says why, in both languages."""
+
+    def __init__(self, issue: Issue, *, format: str | None, encoding: str | None = None):
+        super().__init__(issue.message_en)
+        self.issue = issue
+        self.format = format
+        self.encoding = encoding
+
+
+ENCODINGS = ("utf-8-sig", "utf-8", "cp874")
+
+
+def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
+    """Decode report text: UTF-8 (with or without BOM), else Windows-874 (TIS-620's superset).
+
+    Binary content (NUL bytes) is refused before guessing, because cp874 decodes most bytes.
+    """
+    if b"\x00" in data:
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail="it holds binary data, not text"), format=fmt)
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp874"), "cp874"
+    except UnicodeDecodeError:
+        raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt) from None

@@ -1,0 +1,38 @@
+"""CSV reports: UTF-8, UTF-8 with BOM or cp874; separated by `,`, or by `;` or tab when the
+file uses them consistently."""
+from __future__ import annotations
+
+import csv
+import io
+
+from pilots.defects import make_issue
+from pilots.readers.base import RawTable, ReadFailure, decode_text
+
+SEPARATORS = (",", ";", "\t")
+
+
+def read_csv(data: bytes) -> RawTable:
+    text, encoding = decode_text(data, "csv")
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), None)
+    if first is None:
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the file is empty"), format="csv", encoding=encoding)
+    sep = _separator(first)
+    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    header_at = next(i for i, rec in enumerate(records) if any(c.strip() for c in rec))
+    header = records[header_at]
+    rows = []
+    for i, rec in enumerate(records[header_at + 1 :], start=header_at + 2):
+        if not any(c.strip() for c in rec):
+            continue  # blank lines carry nothing
+        rows.append((i, [c if c != "" else None for c in rec]))
+    if not rows:
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="a header row but no data rows"), format="csv", encoding=encoding)
+    return RawTable("csv", encoding, header, rows)
+
+
+def _separator(header_line: str) -> str:
+    """The header's most frequent separator; Thai and canonical column names contain none."""
+    counts = {sep: header_line.count(sep) for sep in SEPARATORS}
+    best = max(SEPARATORS, key=lambda s: counts[s])
+    return best if counts[best] else ","

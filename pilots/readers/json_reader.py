@@ -1,0 +1,59 @@
+"""JSON reports: {"pilot_id", "agency_code", "period", "submitted_on", "lines": [{…}, …]}."""
+from __future__ import annotations
+
+import json
+
+from pilots.defects import make_issue
+from pilots.readers.base import RawTable, ReadFailure, decode_text
+
+MAX_DEPTH = 20  # deeper documents are hostile, not reports
+
+
+def read_json(data: bytes) -> RawTable:
+    text, encoding = decode_text(data, "json")
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON is nested too deeply"), format="json", encoding=encoding) from None
+    except ValueError as exc:
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"invalid JSON ({exc})"), format="json", encoding=encoding) from None
+    if not isinstance(doc, dict):
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON document is not an object"), format="json", encoding=encoding)
+    lines = doc.get("lines")
+    if not isinstance(lines, list) or not lines:
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON object has no non-empty 'lines' list"), format="json", encoding=encoding)
+    if _depth(doc) > MAX_DEPTH:
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON is nested too deeply"), format="json", encoding=encoding)
+
+    top = {k: v for k, v in doc.items() if k != "lines"}
+    header: list[str] = list(top)
+    for line in lines:
+        if isinstance(line, dict):
+            header.extend(k for k in line if k not in header)
+    rows = []
+    for i, line in enumerate(lines, start=1):
+        fields = {**top, **line} if isinstance(line, dict) else dict(top)
+        rows.append((i, [_cell(fields.get(h)) for h in header]))
+    return RawTable("json", encoding, header, rows)
+
+
+def _cell(value: object) -> str | None:
+    """JSON scalars become text like CSV cells; nested values are kept as JSON text (and then fail
+    the type checks with a clear message)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _depth(value: object, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
