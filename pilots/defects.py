@@ -43,8 +43,12 @@ def catalogue() -> dict[str, DefectType]:
     }
 
 
-def make_issue(code: str, row: int | None = None, column: str | None = None, **params: object) -> Issue:
-    """Build an Issue from the catalogue; a missing or unknown parameter is a programming error."""
+def make_issue(code: str, row: int | None = None, column: str | None = None, /, **params: object) -> Issue:
+    """Build an Issue from the catalogue; a missing or unknown parameter is a programming error.
+
+    `row` and `column` locate the issue and are positional-only, so that a message may itself
+    take a parameter called `column`.
+    """
     d = catalogue()[code]
     if set(params) != set(d.params):
         raise ValueError(f"{code} takes {d.params}, got {sorted(params)}")
