@@ -1,0 +1,29 @@
+"""Shared fixtures: one Prefect test server for the session, and a migrated in-memory warehouse."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from flows.settings import apply_defaults
+
+apply_defaults()
+os.environ.setdefault("PREFECT_HOME", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "prefect"))
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect server for every test that runs a flow (starting one costs seconds)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def warehouse():
+    from warehouse.db import connect
+
+    con = connect(":memory:")
+    yield con
+    con.close()
