@@ -89,6 +89,7 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
             rec.issues.append(failure.issue)
             continue
         rec.format, rec.encoding = raw.format, raw.encoding
+        rec.issues.extend(raw.issues)
         rec.table = normalise_table(raw, units)
         rec.issues.extend(rec.table.issues)
         if rec.table.rows:

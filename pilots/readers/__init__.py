@@ -12,8 +12,10 @@ from pilots.defects import make_issue
 from pilots.readers.base import RawTable, ReadFailure
 from pilots.readers.csv_reader import read_csv
 from pilots.readers.json_reader import read_json
+from pilots.readers.limits import LIMITS
+from pilots.readers.xlsx_reader import read_xlsx
 
-READERS = {".csv": read_csv, ".json": read_json}
+READERS = {".csv": read_csv, ".json": read_json, ".xlsx": read_xlsx}
 
 
 def read_report(file_name: str, data: bytes) -> RawTable:
@@ -22,7 +24,16 @@ def read_report(file_name: str, data: bytes) -> RawTable:
     reader = READERS.get(ext)
     if reader is None:
         raise ReadFailure(make_issue("FILE_FORMAT_UNKNOWN", extension=ext or file_name), format=None)
-    return reader(data)
+    if len(data) > LIMITS.max_file_bytes:
+        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=f"it holds {len(data):,} bytes",
+                                     limit=f"{LIMITS.max_file_bytes:,}"), format=ext.lstrip("."))
+    if not data.strip():
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the file is empty"), format=ext.lstrip("."))
+    table = reader(data)
+    if len(table.rows) > LIMITS.max_rows:
+        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=f"it holds {len(table.rows):,} rows",
+                                     limit=f"{LIMITS.max_rows:,} rows"), format=table.format, encoding=table.encoding)
+    return table
 
 
 __all__ = ["RawTable", "ReadFailure", "read_report", "READERS"]

@@ -14,6 +14,7 @@ class RawTable:
     rows: list[tuple[int, list[str | None]]] = field(default_factory=list)
     # (row_number, cells aligned with header). row_number is the row as the agency sees it in a
     # spreadsheet (the header is row 1); for JSON it is the 1-based index in `lines`.
+    issues: list[Issue] = field(default_factory=list)  # defects found while reading (ragged rows, …)
 
 
 class ReadFailure(Exception):

@@ -21,14 +21,17 @@ def read_csv(data: bytes) -> RawTable:
     records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
     header_at = next(i for i, rec in enumerate(records) if any(c.strip() for c in rec))
     header = records[header_at]
-    rows = []
+    rows, issues = [], []
     for i, rec in enumerate(records[header_at + 1 :], start=header_at + 2):
         if not any(c.strip() for c in rec):
             continue  # blank lines carry nothing
+        if len(rec) != len(header):
+            # A ragged row means the separator or quoting is broken: its values would shift columns.
+            issues.append(make_issue("ROW_RAGGED", i, None, cells=len(rec), expected=len(header)))
         rows.append((i, [c if c != "" else None for c in rec]))
     if not rows:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail="a header row but no data rows"), format="csv", encoding=encoding)
-    return RawTable("csv", encoding, header, rows)
+    return RawTable("csv", encoding, header, rows, issues)
 
 
 def _separator(header_line: str) -> str:

@@ -1,0 +1,109 @@
+"""Excel reports (.xlsx), read with openpyxl (DuckDB has no offline excel extension).
+
+The sheet named `report` or `รายงาน` wins over the first sheet; the header is the first row with
+a non-empty cell; fully empty rows are skipped. Cells become text like CSV cells: Excel dates
+become ISO dates, numbers keep their shortest form (agency 3009 is padded by the normaliser),
+formulas give their cached value, or a defect when the file has none.
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import date, datetime, time
+
+import openpyxl
+
+from pilots.defects import make_issue
+from pilots.readers.base import RawTable, ReadFailure
+from pilots.readers.limits import LIMITS
+
+PREFERRED_SHEETS = ("report", "รายงาน")
+
+
+def read_xlsx(data: bytes) -> RawTable:
+    _check_zip(data)
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for corrupt workbooks
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"not a valid Excel workbook ({type(exc).__name__})"),
+                          format="xlsx") from None
+    try:
+        sheet = _pick_sheet(book)
+        values = [list(r) for r in sheet.iter_rows(min_row=1, values_only=True)]
+    except Exception as exc:
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"the workbook is damaged ({type(exc).__name__})"),
+                          format="xlsx") from None
+    finally:
+        book.close()
+
+    table_rows = [(n, [_cell(v) for v in row]) for n, row in enumerate(values, start=1)]
+    table_rows = [(n, cells) for n, cells in table_rows if any(c is not None and c.strip() for c in cells)]
+    if not table_rows:
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the sheet is empty"), format="xlsx")
+    (_, header), rows = table_rows[0], table_rows[1:]
+    if not rows:
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="a header row but no data rows"), format="xlsx")
+    width = max(i + 1 for i, c in enumerate(header) if c is not None)
+    table = RawTable("xlsx", None, [c or "" for c in header[:width]], [(n, cells[:width]) for n, cells in rows])
+    table.issues.extend(_formulas_without_values(data, sheet.title, {n for n, _ in rows}, header[:width]))
+    return table
+
+
+def _check_zip(data: bytes) -> None:
+    """Refuse zip bombs before openpyxl inflates anything."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail="not a valid Excel workbook (truncated or corrupt)"),
+                          format="xlsx") from None
+    inflated = sum(i.file_size for i in infos)
+    if inflated > LIMITS.max_inflated_bytes or inflated > LIMITS.max_compression_ratio * max(len(data), 1):
+        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=f"it would expand to {inflated:,} bytes",
+                                     limit=f"{LIMITS.max_inflated_bytes:,}"), format="xlsx")
+
+
+def _pick_sheet(book):
+    for sheet in book.worksheets:
+        if sheet.title.strip().casefold() in PREFERRED_SHEETS:
+            return sheet
+    return book.worksheets[0]
+
+
+def _cell(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _formulas_without_values(data: bytes, sheet_title: str, data_rows: set[int], header: list) -> list:
+    """Formula cells whose cached value is missing (a file written by a program, never opened in
+    Excel). Only workbooks that hold formulas pay for the second read."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        if not any(b"<f" in archive.read(i) for i in archive.infolist() if i.filename.startswith("xl/worksheets/")):
+            return []
+    issues = []
+    formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    cached = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    try:
+        rows_f = formulas[sheet_title].iter_rows(min_row=1, values_only=True)
+        rows_v = cached[sheet_title].iter_rows(min_row=1, values_only=True)
+        for n, (fr, vr) in enumerate(zip(rows_f, rows_v), start=1):
+            if n not in data_rows:
+                continue
+            for i, (f, v) in enumerate(zip(fr, vr)):
+                if isinstance(f, str) and f.startswith("=") and v is None:
+                    column = header[i] if i < len(header) and header[i] else f"#{i + 1}"
+                    issues.append(make_issue("FORMULA_WITHOUT_VALUE", n, column, formula=f))
+    finally:
+        formulas.close()
+        cached.close()
+    return issues
