@@ -69,6 +69,67 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
 
 
 @main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--registry", "registry_dir", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Registry folder (agencies.yaml, pilots/*.yaml).")
+@click.option("--as-of", "as_of", default=None, help="Judge dates as of this day (YYYY-MM-DD); default today in Bangkok.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: str) -> None:
+    """Check report FILES before sending them: every defect and warning, in Thai and English.
+
+    Exits 1 if any file would be quarantined. Uses the same code as the nightly run.
+    """
+    import json
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from pilots.ingest import check_files
+    from pilots.registry import RegistryError, load_registry
+
+    try:
+        registry = load_registry(registry_dir)
+    except RegistryError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    day = _as_of(as_of) or datetime.now(ZoneInfo("Asia/Bangkok")).date()
+    outcomes = check_files(files, registry, day)
+    if fmt == "json":
+        click.echo(json.dumps([{
+            "file": o.file_name, "sha256": o.sha256, "status": o.status,
+            "issues": [{"row": i.row_number, "column": i.column_name, "code": i.code, "severity": i.severity,
+                        "message_en": i.message_en, "message_th": i.message_th} for i in o.issues],
+        } for o in outcomes], ensure_ascii=False, indent=2))
+    else:
+        for o in outcomes:
+            verdict = "would be QUARANTINED / ไฟล์จะถูกกักไว้" if o.status == "quarantined" else "OK / ผ่าน"
+            click.echo(f"{o.file_name}: {verdict}")
+            for i in o.issues:
+                where = ", ".join(x for x in (f"row {i.row_number}" if i.row_number else "",
+                                              f"column {i.column_name}" if i.column_name else "") if x) or "file"
+                click.echo(f"  {i.severity.upper():7} {i.code} ({where})\n    th: {i.message_th}\n    en: {i.message_en}")
+    sys.exit(1 if any(o.status == "quarantined" for o in outcomes) else 0)
+
+
+@main.command()
+@click.option("--check", "check_only", is_flag=True, help="Fail if the committed docs differ from the code.")
+@click.option("--out", "docs_dir", default="docs", type=click.Path(file_okay=False, path_type=Path), show_default=True)
+def docs(check_only: bool, docs_dir: Path) -> None:
+    """Generate the reference docs (defect catalogue) from the code."""
+    from pilots.defects import catalogue_markdown
+
+    generated = {docs_dir / "defects.md": catalogue_markdown()}
+    stale = [p for p, text in generated.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+    if check_only:
+        for p in stale:
+            click.echo(f"{p} is out of date: run `pilotkpi docs`", err=True)
+        sys.exit(1 if stale else 0)
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    for p, text in generated.items():
+        p.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {p}")
+
+
+@main.command()
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path), default="demo-output")
 def demo(folder: Path) -> None:
     """Write a demo registry and inbox into FOLDER and run the nightly job on them."""

@@ -60,3 +60,28 @@ def _shorten(value: object, limit: int = 80) -> str:
     """Agency values are echoed in messages; keep hostile or huge values short."""
     text = "" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def catalogue_markdown() -> str:
+    """docs/defects.md, generated from defects.yaml so that the two cannot disagree."""
+    lines = [
+        "# Defect and warning codes",
+        "",
+        "Generated from `pilots/defects.yaml` by `pilotkpi docs`; do not edit by hand.",
+        "A file with any **error** is quarantined whole; **warnings** are recorded and the file is accepted.",
+        "Messages show their parameters in braces.",
+        "",
+    ]
+    for severity in ("error", "warning"):
+        lines += [f"## {'Errors' if severity == 'error' else 'Warnings'}", ""]
+        for d in catalogue().values():
+            if d.severity != severity:
+                continue
+            lines += [
+                f"### `{d.code}`", "",
+                d.meaning, "",
+                f"- English: {d.en}",
+                f"- ไทย: {d.th}",
+                f"- Example: {d.example}", "",
+            ]
+    return "\n".join(lines)

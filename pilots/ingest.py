@@ -113,6 +113,21 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
         rec.issues.sort(key=lambda i: (i.row_number or 0, i.column_name or "", i.code))
 
 
+def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[FileOutcome]:
+    """What the nightly run would say of these files, without a warehouse (`pilotkpi check`).
+
+    Duplicates and resubmissions depend on what was received before, so they are not judged here.
+    """
+    received = []
+    for path in paths:
+        data = path.read_bytes()
+        received.append(_Received(path, data, evidence.sha256_of(data)))
+    read_and_check(received, registry, as_of)
+    return [FileOutcome(rec.path.name, rec.sha256,
+                        "quarantined" if any(i.is_error for i in rec.issues) else "accepted", rec.issues)
+            for rec in received]
+
+
 def _identity(rec: _Received) -> tuple[str | None, str | None, str | None, str | None]:
     """(pilot, agency, period, submitted_on) from the first data row, when the file has one."""
     if rec.table is None or not rec.table.rows:
