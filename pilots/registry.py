@@ -1,10 +1,18 @@
 """The pilot registry (shared/spec/pilot-registry.md): load the YAML folder and enforce its rules."""
 from __future__ import annotations
 
+import hashlib
+import re
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from pilots.contract import ROLES
 
 
 @dataclass(frozen=True)
@@ -83,9 +91,347 @@ class RegistryError(Exception):
         super().__init__("broken registry:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
+# --- loading ---------------------------------------------------------------------------------
+
+UNITS = ("percent", "count", "baht", "days", "score")
+DIRECTIONS = ("higher", "lower")
+AGGREGATIONS = ("last", "sum")
+CLASSIFICATIONS = ("open", "restricted")
+DEFAULT_REPORT_DUE_DAYS = 30
+
+_AGENCY_KEYS = {"code", "name_th", "name_en", "ministry"}
+_PARTICIPANT_KEYS = {"code", "role"}
+_PILOT_KEYS = {"pilot_id", "name_th", "name_en", "layer", "strategies", "classification", "start", "end",
+               "report_due_days", "agencies", "kpis"}
+_KPI_KEYS = {"code", "name_th", "name_en", "unit", "direction", "aggregation", "weight", "thresholds"}
+
+Note = Callable[[str, str], None]  # note(subject, rule): record one problem in the current file
+
+
+def fiscal_year(d: date) -> int:
+    """Thai fiscal year (BE) containing d: it runs 1 Oct-30 Sep and is named by the year it ends in."""
+    return d.year + 543 + (1 if d.month >= 10 else 0)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)  # YAML `yes` is a bool, and bool is an int
+
+
+def _is_text(v: Any) -> bool:
+    return isinstance(v, str) and bool(v.strip())
+
+
+def _is_ce_date(v: Any) -> bool:
+    # A datetime is a date too; a year >= 2400 is a BE year typed by mistake.
+    return isinstance(v, date) and not isinstance(v, datetime) and v.year < 2400
+
+
+def _number(v: Any) -> Decimal | None:
+    """A YAML number as an exact Decimal (via str, so 0.1 stays 0.1), or None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    d = Decimal(str(v))
+    return d if d.is_finite() else None
+
+
+def _fits(d: Decimal, precision: int, scale: int) -> bool:
+    """Whether d fits a DECIMAL(precision, scale) column without rounding."""
+    return d.as_tuple().exponent >= -scale and (d == 0 or d.adjusted() < precision - scale)
+
+
+def _field(d: dict, key: str, ok: Callable[[Any], bool], expect: str, note: Note, subject: str) -> Any:
+    """d[key] if present and ok, else None with a problem noted."""
+    value = d.get(key)
+    if value is None:
+        note(subject, f"{key} is missing")
+        return None
+    if not ok(value):
+        note(subject, f"{key} must be {expect}")
+        return None
+    return value
+
+
+def _unknown_keys(d: dict, allowed: set[str], note: Note, subject: str) -> None:
+    # A misspelt optional key (report_due_day) would otherwise be silently ignored.
+    for key in d:
+        if key not in allowed:
+            note(subject, f"unknown field {key!r}")
+
+
+def _agency_code_problem(v: Any) -> str | None:
+    if v is None:
+        return "agency code is missing"
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        # Unquoted, 15001 is a number and 03007 even an octal one (1543): the leading zero is lost.
+        return f'agency code must be a quoted 5-digit string (read as the number {v}): quote it, e.g. "03009"'
+    if not (isinstance(v, str) and re.fullmatch(r"[0-9]{5}", v)):  # [0-9]: \d would accept Thai digits
+        return f'agency code must be a quoted 5-digit string, e.g. "03009" (got {v!r})'
+    return None
+
+
+def _read_yaml(path: Path, rel: str, note: Note, subject: str, hashed: dict[str, bytes]) -> tuple[bool, Any]:
+    try:
+        raw = path.read_bytes()
+        hashed[rel] = raw
+        return True, yaml.safe_load(raw)
+    except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. the date 2005-02-30
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        note(subject, f"the file must be readable YAML: {reason}" + (f" (line {mark.line + 1})" if mark else ""))
+        return False, None
+
+
+def _load_agencies(data: Any, note: Note) -> dict[str, Agency] | None:
+    """The agencies of agencies.yaml, or None when the file as a whole is unusable."""
+    if not isinstance(data, list) or not data:
+        note("agencies", "agencies.yaml must be a non-empty list of agencies")
+        return None
+    agencies: dict[str, Agency] = {}
+    for i, entry in enumerate(data, 1):
+        if not isinstance(entry, dict):
+            note(f"entry {i}", "each agency must be a mapping with code, name_th, name_en, ministry")
+            continue
+        subject = f"entry {i}" if entry.get("code") is None else str(entry["code"])
+        _unknown_keys(entry, _AGENCY_KEYS, note, subject)
+        if problem := _agency_code_problem(entry.get("code")):
+            note(subject, problem)
+        name_th = _field(entry, "name_th", _is_text, "non-empty text", note, subject)
+        name_en = _field(entry, "name_en", _is_text, "non-empty text", note, subject)
+        ministry = entry.get("ministry")
+        if ministry is not None and not _is_text(ministry):
+            note(subject, "ministry must be non-empty text or left out")
+            ministry = None
+        if problem or name_th is None or name_en is None:
+            continue
+        if subject in agencies:
+            note(subject, "agency codes must be unique in agencies.yaml")
+            continue
+        agencies[subject] = Agency(subject, name_th, name_en, ministry)
+    return agencies
+
+
+def _load_participants(raw: Any, known: set[str] | None, note: Note, pid: str) -> list[Participant]:
+    if not isinstance(raw, list) or not raw:
+        note(pid, "agencies must be a non-empty list of {code, role}")
+        return []
+    parts: list[Participant] = []
+    leads = 0
+    for entry in raw:
+        if not isinstance(entry, dict):
+            note(pid, "each agency of a pilot must be a mapping {code, role}")
+            continue
+        _unknown_keys(entry, _PARTICIPANT_KEYS, note, pid)
+        code, role = entry.get("code"), entry.get("role")
+        leads += role == "lead"
+        if problem := _agency_code_problem(code):
+            note(pid, problem)
+        elif known is not None and code not in known:  # known is None: agencies.yaml already reported
+            note(pid, f"every agency code must exist in agencies.yaml ({code} does not)")
+        if role not in ROLES:
+            note(pid, f"role of agency {code} must be one of {' | '.join(ROLES)}")
+        if not problem and role in ROLES:
+            parts.append(Participant(code, role))
+    for code, n in Counter(p.code for p in parts).items():
+        if n > 1:
+            note(pid, f"an agency may appear at most once in a pilot ({code} appears {n} times)")
+    if leads != 1:
+        note(pid, f"every pilot must have exactly one lead agency (found {leads})")
+    return parts
+
+
+def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, note: Note,
+                     subject: str) -> dict[int, tuple[Decimal, ...]]:
+    if not isinstance(raw, dict) or not raw:
+        note(subject, "thresholds must map each fiscal year (BE) to five numbers")
+        return {}
+    out: dict[int, tuple[Decimal, ...]] = {}
+    for fy, values in raw.items():
+        if not _is_int(fy) or fy < 2500:
+            note(subject, f"thresholds are keyed by Buddhist-Era fiscal year, e.g. 2548 = CE + 543 (got {fy!r})")
+            continue
+        nums = [_number(v) for v in values] if isinstance(values, list) else []
+        if len(nums) != 5 or any(n is None for n in nums):
+            note(subject, f"thresholds for {fy} must be five numbers")
+            continue
+        pairs = list(zip(nums, nums[1:]))
+        if direction == "higher" and not all(a < b for a, b in pairs):
+            note(subject, f"thresholds for {fy} must be strictly increasing (direction higher)")
+        if direction == "lower" and not all(a > b for a, b in pairs):
+            note(subject, f"thresholds for {fy} must be strictly decreasing (direction lower)")
+        if unit == "percent" and not all(0 <= n <= 100 for n in nums):
+            note(subject, f"thresholds for {fy} must be within 0-100 (unit percent)")
+        if not all(_fits(n, 38, 10) for n in nums):
+            note(subject, f"thresholds for {fy} must have at most 10 decimal places")
+        out[fy] = tuple(nums)
+    if years is not None:
+        given = {fy for fy in raw if _is_int(fy)}
+        if missing := [str(fy) for fy in years if fy not in given]:
+            note(subject, f"every fiscal year the pilot's dates touch must have thresholds (missing {', '.join(missing)})")
+    return dict(sorted(out.items()))
+
+
+def _load_kpis(raw: Any, years: range | None, note: Note, pid: str) -> list[Kpi]:
+    if not isinstance(raw, list) or not raw:
+        note(pid, "kpis must be a non-empty list")
+        return []
+    kpis: list[Kpi] = []
+    weights: list[Decimal | None] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(raw, 1):
+        code = entry.get("code") if isinstance(entry, dict) else None
+        subject = f"{pid} / {code if _is_text(code) else f'KPI #{i}'}"
+        if not isinstance(entry, dict):
+            note(subject, "each KPI must be a mapping")
+            weights.append(None)
+            continue
+        _unknown_keys(entry, _KPI_KEYS, note, subject)
+        code = _field(entry, "code", _is_text, "non-empty text", note, subject)
+        if code in seen:
+            note(subject, "KPI codes must be unique within a pilot")
+        seen.add(code)
+        name_th = _field(entry, "name_th", _is_text, "non-empty text", note, subject)
+        name_en = _field(entry, "name_en", _is_text, "non-empty text", note, subject)
+        unit = _field(entry, "unit", lambda v: v in UNITS, f"one of {' | '.join(UNITS)}", note, subject)
+        direction = _field(entry, "direction", lambda v: v in DIRECTIONS, "higher | lower", note, subject)
+        aggregation = _field(entry, "aggregation", lambda v: v in AGGREGATIONS, "last | sum", note, subject)
+        weight = _number(entry.get("weight"))
+        if weight is None or weight <= 0:
+            note(subject, "weight must be a positive number")
+            weight = None
+        elif not _fits(weight, 9, 4):
+            note(subject, "weight must have at most 4 decimal places")
+        weights.append(weight)
+        thresholds = _load_thresholds(entry.get("thresholds"), unit, direction, years, note, subject)
+        if None not in (code, name_th, name_en, unit, direction, aggregation, weight):
+            kpis.append(Kpi(code, name_th, name_en, unit, direction, aggregation, weight, thresholds))
+    if None not in weights and (total := sum(weights, Decimal(0))) != 100:  # exact: Decimal, not float
+        note(pid, f"KPI weights must add up to 100 (they add up to {total})")
+    return kpis
+
+
+def _load_pilot(data: Any, stem: str, known: set[str] | None, note: Note) -> Pilot | None:
+    """The pilot of one file. Fields are None where a problem was noted: the caller then drops it."""
+    if not isinstance(data, dict):
+        note(stem, "a pilot file must be a YAML mapping")
+        return None
+    pid = data.get("pilot_id")
+    subject = pid if _is_text(pid) else stem
+    _unknown_keys(data, _PILOT_KEYS, note, subject)
+    pid = _field(data, "pilot_id", _is_text, "non-empty text", note, subject)
+    if pid is not None and pid != stem:
+        note(subject, f"the file name must be <pilot_id>.yaml ({pid}.yaml)")
+    name_th = _field(data, "name_th", _is_text, "non-empty text", note, subject)
+    name_en = _field(data, "name_en", _is_text, "non-empty text", note, subject)
+    layer = _field(data, "layer", lambda v: _is_int(v) and 1 <= v <= 5, "a whole number from 1 to 5", note, subject)
+    strategies = _field(
+        data, "strategies",
+        lambda v: isinstance(v, list) and v and all(_is_int(s) and 1 <= s <= 7 for s in v) and len(set(v)) == len(v),
+        "a non-empty list of distinct whole numbers from 1 to 7", note, subject)
+    classification = _field(data, "classification", lambda v: v in CLASSIFICATIONS, "open | restricted", note, subject)
+    start = _field(data, "start", _is_ce_date, "a CE date (YYYY-MM-DD)", note, subject)
+    end = _field(data, "end", _is_ce_date, "a CE date (YYYY-MM-DD)", note, subject)
+    years = None
+    if start and end:
+        if start < end:
+            years = range(fiscal_year(start), fiscal_year(end) + 1)
+        else:
+            note(subject, "start must be before end")
+    due = data.get("report_due_days")
+    if due is None:
+        due = DEFAULT_REPORT_DUE_DAYS
+    elif not (_is_int(due) and due > 0):
+        note(subject, "report_due_days must be a positive whole number")
+    parts = _load_participants(data.get("agencies"), known, note, subject)
+    kpis = _load_kpis(data.get("kpis"), years, note, subject)
+    return Pilot(subject, name_th, name_en, layer, tuple(strategies or ()), classification, start, end, due,
+                 tuple(parts), tuple(kpis))
+
+
 def load_registry(folder: str | Path) -> Registry:
     """Read agencies.yaml and pilots/*.yaml, check every rule, and return the registry.
 
     Raises RegistryError listing every problem found.
     """
-    raise NotImplementedError
+    folder = Path(folder)
+    problems: list[RegistryProblem] = []
+    hashed: dict[str, bytes] = {}
+
+    def noter(rel: str) -> Note:
+        return lambda subject, rule: problems.append(RegistryProblem(rel, subject, rule))
+
+    if not folder.is_dir():
+        raise RegistryError([RegistryProblem(".", "registry", f"the registry folder must exist ({folder})")])
+
+    agencies, known = None, None  # known: codes listed, valid or not, so one bad entry is reported once
+    note = noter("agencies.yaml")
+    if not (folder / "agencies.yaml").is_file():
+        note("registry", "a registry folder must contain agencies.yaml")
+    else:
+        ok, data = _read_yaml(folder / "agencies.yaml", "agencies.yaml", note, "agencies", hashed)
+        if ok and (agencies := _load_agencies(data, note)) is not None:
+            known = {str(e.get("code")) for e in data if isinstance(e, dict)}
+
+    pilots: dict[str, Pilot] = {}
+    files_of: dict[str, str] = {}
+    pilots_dir = folder / "pilots"
+    if not pilots_dir.is_dir():
+        noter("pilots")("registry", "a registry folder must contain a pilots/ folder")
+    else:
+        for stray in sorted(pilots_dir.glob("*.yml")):  # would otherwise be silently skipped
+            noter(f"pilots/{stray.name}")(stray.stem, "pilot files must be named <pilot_id>.yaml")
+        paths = sorted(p for p in pilots_dir.glob("*.yaml") if p.is_file())
+        if not paths:
+            noter("pilots")("registry", "the pilots/ folder must hold at least one <pilot_id>.yaml file")
+        for path in paths:
+            rel = f"pilots/{path.name}"
+            note = noter(rel)
+            before = len(problems)
+            ok, data = _read_yaml(path, rel, note, path.stem, hashed)
+            pilot = _load_pilot(data, path.stem, known, note) if ok else None
+            if pilot is None:
+                continue
+            if pilot.pilot_id in files_of:
+                note(pilot.pilot_id, f"pilot ids must be unique (also in {files_of[pilot.pilot_id]})")
+            files_of.setdefault(pilot.pilot_id, rel)
+            if len(problems) == before:
+                pilots[pilot.pilot_id] = pilot
+
+    if problems:
+        raise RegistryError(problems)
+    digest = hashlib.sha256()
+    for rel in sorted(hashed):  # path and length framing: no two folders hash alike by concatenation
+        digest.update(f"{rel}\0{len(hashed[rel])}\0".encode())
+        digest.update(hashed[rel])
+    return Registry(dict(sorted(agencies.items())), dict(sorted(pilots.items())), digest.hexdigest())
+
+
+# --- warehouse rows --------------------------------------------------------------------------
+
+def registry_rows(registry: Registry) -> dict[str, list[dict]]:
+    """The registry as rows of the registry.* tables (warehouse/migrations/0001_initial.sql)."""
+    pilots = registry.pilots.values()
+    return {
+        "registry.agencies": [
+            {"agency_code": a.code, "name_th": a.name_th, "name_en": a.name_en, "ministry": a.ministry}
+            for a in registry.agencies.values()
+        ],
+        "registry.pilots": [
+            {"pilot_id": p.pilot_id, "name_th": p.name_th, "name_en": p.name_en, "layer": p.layer,
+             "strategies": list(p.strategies), "classification": p.classification, "start_date": p.start,
+             "end_date": p.end, "lead_agency_code": p.lead_agency_code, "report_due_days": p.report_due_days}
+            for p in pilots
+        ],
+        "registry.pilot_agencies": [
+            {"pilot_id": p.pilot_id, "agency_code": a.code, "role": a.role} for p in pilots for a in p.agencies
+        ],
+        "registry.kpis": [
+            {"pilot_id": p.pilot_id, "kpi_code": k.code, "name_th": k.name_th, "name_en": k.name_en,
+             "unit": k.unit, "direction": k.direction, "aggregation": k.aggregation, "weight": k.weight}
+            for p in pilots for k in p.kpis
+        ],
+        "registry.kpi_thresholds": [
+            {"pilot_id": p.pilot_id, "kpi_code": k.code, "fiscal_year": fy,
+             **{f"t{i}": t for i, t in enumerate(ts, 1)}}
+            for p in pilots for k in p.kpis for fy, ts in k.thresholds.items()
+        ],
+    }
