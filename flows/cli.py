@@ -65,6 +65,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     click.echo(f"pilots by status: {statuses}")
     for path in result.summaries:
         click.echo(f"summary: {path}")
+    click.echo(f"read-only copy for analysts: {result.published}")
     return 0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,8 +26,16 @@ from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor, inbox_files
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
+from warehouse.publish import publish  # noqa: E402
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
+
+
+def software_version() -> str:
+    try:
+        return version("pilotkpi")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "unknown"
 
 
 def today_in_bangkok() -> date:
@@ -41,6 +49,7 @@ class RunResult:
     counts: dict[str, int]
     pilots_by_status: dict[str, int]
     summaries: list[Path] = field(default_factory=list)
+    published: Path | None = None
     outcomes: list[FileOutcome] = field(default_factory=list)
 
 
@@ -100,7 +109,7 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
     try:
         try:
             with transaction(con):
-                store.start_run(con, run_id, started, as_of, registry.content_sha256, version("pilotkpi"))
+                store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version())
                 store.replace_registry(con, registry_rows(registry))
                 ingestor = ingest_task(con, registry, Path(inbox), evidence_dir_for(warehouse_path), run_id,
                                        as_of, batch_size)
@@ -111,16 +120,18 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
             _record_failure(con, run_id, started, as_of, registry, exc)
             raise
         summaries = write_summary_task(con, Path(out_dir), as_of)
+        con.execute("CHECKPOINT")
     finally:
         con.close()
-    return RunResult(run_id, as_of, ingestor.counts.as_dict(), by_status, summaries, ingestor.outcomes)
+    published = publish(warehouse_path)  # only a successful run gets here
+    return RunResult(run_id, as_of, ingestor.counts.as_dict(), by_status, summaries, published, ingestor.outcomes)
 
 
 def _record_failure(con, run_id: str, started: datetime, as_of: date, registry: Registry, exc: Exception) -> None:
     """The run's own transaction rolled back; note the failure in ops.runs on its own."""
     try:
         with transaction(con):
-            store.start_run(con, run_id, started, as_of, registry.content_sha256, version("pilotkpi"))
+            store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version())
             store.finish_run(con, run_id, datetime.now(timezone.utc).replace(tzinfo=None), "failed", {},
                              error=f"{type(exc).__name__}: {exc}")
     except Exception:  # the warehouse itself may be what failed; the exception above still propagates

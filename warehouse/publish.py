@@ -1,0 +1,30 @@
+"""The read-only copy analysts open while the nightly run writes.
+
+DuckDB locks a file opened read-write against every other process, readers included, so
+analysts query `<warehouse>.published.duckdb` instead. It is replaced atomically (copy to a
+temporary name, fsync, rename) only after a successful run: an analyst who holds the old copy
+open keeps reading it, and sees the new data on reconnect.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def published_path(warehouse_path: str | Path) -> Path:
+    p = Path(warehouse_path)
+    return p.with_name(p.stem + ".published.duckdb")
+
+
+def publish(warehouse_path: str | Path) -> Path:
+    """Copy the closed, checkpointed warehouse file to its published name, atomically."""
+    source = Path(warehouse_path)
+    target = published_path(source)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.copyfile(source, tmp)
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o444)
+    os.replace(tmp, target)
+    return target
