@@ -1,0 +1,41 @@
+"""Rebuild the marts (shared/spec/scoring.md, warehouse.md) from registry.*, ingest.* and core.*.
+
+Like a dbt project: kpis/<name>.sql is one SELECT made of named CTEs ending in
+`select * from final`, kpis/<name>.yml beside it documents the relation and holds hand-computed
+cases (run by tests/test_marts_cases.py). Every run replaces every mart whole, so the marts are
+a pure function of the warehouse state and the as-of date.
+"""
+from __future__ import annotations
+
+from datetime import date
+from importlib import resources
+
+import duckdb
+
+# Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
+# helpers (which periods are due; which budget lines are in effect) that the marts share.
+MART_NAMES = [
+    "due_periods",
+    "kpi_scores",
+    "pilot_scores",
+    "budget_snapshot",
+    "budget_integration",
+    "budget_integration_by_layer",
+    "reporting_compliance",
+]
+
+
+def read_sql(name: str) -> str:
+    return (resources.files("kpis") / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def build_marts(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """Create or replace every mart as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
+    here: ingest and marts commit together or not at all)."""
+    con.execute(read_sql("macros"))
+    for name in MART_NAMES:
+        sql = read_sql(name)
+        # The run date is a bound parameter, never pasted into SQL; DuckDB rejects a parameter
+        # the statement does not use, so it is bound only where a mart refers to $as_of.
+        params = {"as_of": as_of} if "$as_of" in sql else None
+        con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
