@@ -1,0 +1,298 @@
+"""Validation of normalised report rows (agency-report-v1.md, "Defects").
+
+- `row_defects`: the per-row rules (required values by line type, formats, allowed values, ranges)
+  as ONE Great Expectations suite, run once per batch of files on a pandas frame.
+- `file_defects`: the cross-row and registry-aware rules of ONE file, in plain Python.
+
+The normaliser has already turned every readable variant into canonical text; whatever it could
+not read is left as cleaned raw text, so here a value is valid only in its canonical form.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from datetime import date
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+from pilots.contract import COLUMN_NAMES, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES
+from pilots.defects import Issue, catalogue, make_issue
+from pilots.fiscal import PERIOD, period_bounds
+from pilots.registry import Registry
+
+# GE must never try the network (the nightly run is offline). Set before GE is first imported;
+# setdefault, so that flows.settings (which sets the same default) stays the one place to change it.
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+# Canonical forms written by the normaliser. ASCII digits only: `\d` would also accept Thai or
+# other Unicode digits, which the normaliser translates, so any left over mean "not read".
+AGENCY_CODE = re.compile(r"^[0-9]{5}\Z")
+ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+NUMBER = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?\Z")  # (?:) : GE warns on capture groups
+LAYERS = ("1", "2", "3", "4", "5")
+NUMERIC = ("actual", "allocated_thb", "disbursed_thb")
+INDEX = ["file_key", "row_number"]
+
+# Columns the suite adds to (a copy of) the batch frame.
+KPI_UNIT = "kpi_unit"                    # the KPI's unit from the registry, on kpi rows only
+NUM = {c: f"{c}_num" for c in NUMERIC}   # Decimal value, or None when missing / not a number
+COMPARABLE = "amounts_comparable"        # both amounts are numbers >= 0
+
+_COLUMN_ORDER = {name: i for i, name in enumerate(COLUMN_NAMES)}
+
+
+def _iso_date(text: object) -> date | None:
+    """The date of a canonical `YYYY-MM-DD` text, or None (missing, other shape, or no such day)."""
+    if not isinstance(text, str) or not ISO_DATE.match(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:  # 2005-02-30
+        return None
+
+
+def _number(text: object) -> Decimal | None:
+    # Decimal, not float: "disbursed <= allocated" and "<= 100" must hold exactly as written.
+    return Decimal(text) if isinstance(text, str) and NUMBER.match(text) else None
+
+
+# --- the row suite ---------------------------------------------------------------------------
+
+def _expectations() -> list:
+    """Every per-row rule as a GE expectation; meta names the defect code and the column reported.
+
+    No double reports, by construction: map expectations skip null cells, so a missing value gets
+    only VALUE_REQUIRED; range rules read the derived *_num columns, which are null for a value
+    that is not a number, so that one gets only NOT_A_NUMBER.
+    """
+    gx = _import_gx()
+    from great_expectations.expectations.row_conditions import Column
+
+    E = gx.expectations
+    out: list = []
+
+    def rule(expectation_class: type, /, *, code: str, report: str, **kwargs: Any) -> None:
+        out.append(expectation_class(meta={"code": code, "column": report}, **kwargs))
+
+    # Condition objects, which GE runs as DataFrame.query: a string row_condition with
+    # condition_parser="pandas" still works but is deprecated since GX 1.9 and warns.
+    of_type = {t: Column("line_type") == t for t in LINE_TYPES}
+    for col in COLUMNS:
+        if col.required == "always":
+            rule(E.ExpectColumnValuesToNotBeNull, code="VALUE_REQUIRED", report=col.name, column=col.name)
+        elif col.required in of_type:
+            rule(E.ExpectColumnValuesToNotBeNull, code="VALUE_REQUIRED", report=col.name, column=col.name,
+                 row_condition=of_type[col.required])
+
+    rule(E.ExpectColumnValuesToMatchRegex, code="AGENCY_CODE_INVALID", report="agency_code",
+         column="agency_code", regex=AGENCY_CODE.pattern)
+    rule(E.ExpectColumnValuesToMatchRegex, code="PERIOD_INVALID", report="period",
+         column="period", regex=PERIOD.pattern)
+    # A date must have the ISO shape (ASCII digits) and exist: strptime rejects 2005-02-30.
+    # Both rules fail on most bad dates; row_defects reports the cell once.
+    rule(E.ExpectColumnValuesToMatchRegex, code="DATE_INVALID", report="submitted_on",
+         column="submitted_on", regex=ISO_DATE.pattern)
+    rule(E.ExpectColumnValuesToMatchStrftimeFormat, code="DATE_INVALID", report="submitted_on",
+         column="submitted_on", strftime_format="%Y-%m-%d")
+    rule(E.ExpectColumnValuesToBeInSet, code="LINE_TYPE_INVALID", report="line_type",
+         column="line_type", value_set=list(LINE_TYPES))
+    rule(E.ExpectColumnValuesToBeInSet, code="LAYER_INVALID", report="layer",
+         column="layer", value_set=list(LAYERS))
+    rule(E.ExpectColumnValuesToBeInSet, code="FUNDING_SOURCE_INVALID", report="funding_source",
+         column="funding_source", value_set=list(FUNDING_SOURCES))
+    for name in NUMERIC:
+        rule(E.ExpectColumnValuesToMatchRegex, code="NOT_A_NUMBER", report=name, column=name, regex=NUMBER.pattern)
+    for name in ("allocated_thb", "disbursed_thb"):
+        rule(E.ExpectColumnValuesToBeBetween, code="AMOUNT_NEGATIVE", report=name, column=NUM[name], min_value=0)
+    # Compared only when both amounts are valid: a negative amount is already its own defect.
+    rule(E.ExpectColumnPairValuesAToBeGreaterThanB, code="DISBURSED_OVER_ALLOCATED", report="disbursed_thb",
+         column_A=NUM["allocated_thb"], column_B=NUM["disbursed_thb"], or_equal=True,
+         row_condition=Column(COMPARABLE) == True)  # noqa: E712 (a Condition, not a comparison)
+    rule(E.ExpectColumnValuesToBeBetween, code="PERCENT_OUT_OF_RANGE", report="actual",
+         column=NUM["actual"], min_value=0, max_value=100, row_condition=Column(KPI_UNIT) == "percent")
+    return out
+
+
+def _import_gx() -> Any:
+    """GE, imported quietly: its import trips Python's own DeprecationWarnings (sre_constants),
+    which Prefect would otherwise log as WARNING lines in every run's output."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import great_expectations as gx
+    return gx
+
+
+@cache
+def _gx() -> tuple[Any, Any]:
+    """(batch definition, suite), built once per process: importing and setting up GE costs seconds.
+
+    Ephemeral, in-memory stores and no data-docs site: nothing is written to disk (the default
+    ephemeral config reserves a temporary docs directory). Analytics off, and the "Calculating
+    Metrics" tqdm bars off through the context's progress_bars setting (TQDM_DISABLE is ignored).
+    """
+    gx = _import_gx()
+    from great_expectations.data_context.types.base import (
+        DataContextConfig, InMemoryStoreBackendDefaults, ProgressBarsConfig,
+    )
+
+    context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        analytics_enabled=False,
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+    ))
+    definition = (context.data_sources.add_pandas("report_rows")
+                  .add_dataframe_asset("batch")
+                  .add_batch_definition_whole_dataframe("whole_batch"))
+    suite = context.suites.add(gx.ExpectationSuite(name="report_rows", expectations=_expectations()))
+    return definition, suite
+
+
+def _enrich(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
+    """A copy of the batch frame with the derived columns the suite reads."""
+    df = frame.reset_index(drop=True).copy()
+    units = {(p.pilot_id, k.code): k.unit for p in registry.pilots.values() for k in p.kpis}
+    df[KPI_UNIT] = pd.Series([units.get((p, i)) if t == "kpi" else None
+                              for p, i, t in zip(df["pilot_id"], df["item_code"], df["line_type"])], dtype=object)
+    for name, num in NUM.items():
+        df[num] = pd.Series([_number(v) for v in df[name]], dtype=object)
+    df[COMPARABLE] = [a is not None and d is not None and a >= 0 and d >= 0
+                      for a, d in zip(df[NUM["allocated_thb"]], df[NUM["disbursed_thb"]])]
+    return df
+
+
+def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issue]]:
+    """Per-row defects of a batch frame (file_key, row_number and the canonical columns).
+
+    Returns (file_key, Issue) pairs, ordered by file, row, column (contract order) and code.
+    (file_key, row_number) must identify a row: GE reports failures by these two columns.
+    """
+    if frame.empty:
+        return []
+    df = _enrich(frame, registry)
+    definition, suite = _gx()
+    result = definition.get_batch(batch_parameters={"dataframe": df}).validate(
+        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": INDEX})
+
+    records = frame.to_dict("records")  # the values as given, for messages (iloc per issue is slow)
+    rows = {(int(k), int(n)): i for i, (k, n) in enumerate(zip(df["file_key"], df["row_number"]))}
+    found: dict[tuple[int, int, int, str], Issue] = {}
+    for res in result.results:
+        if res.success:
+            continue
+        code, column = res.expectation_config.meta["code"], res.expectation_config.meta["column"]
+        hits = res.result.get("unexpected_index_list")
+        if hits is None:  # the rule itself could not run (GE puts the error in exception_info)
+            raise RuntimeError(f"row rule {code} on {column} could not run: {res.exception_info}")
+        for hit in hits:
+            file_key, row_number = int(hit["file_key"]), int(hit["row_number"])
+            key = (file_key, row_number, _COLUMN_ORDER[column], code)
+            if key not in found:  # two rules for one defect (dates) report the cell once
+                row = records[rows[(file_key, row_number)]]
+                found[key] = make_issue(code, row_number, column, **_params(code, column, row))
+    return [(key[0], found[key]) for key in sorted(found)]
+
+
+def _params(code: str, column: str, row: dict[str, Any]) -> dict[str, object]:
+    """Message parameters, from the row's values as the agency wrote them (after normalising)."""
+    values = {"column": column, "value": row[column],
+              "disbursed": row["disbursed_thb"], "allocated": row["allocated_thb"]}
+    return {name: values[name] for name in catalogue()[code].params}
+
+
+# --- the file rules --------------------------------------------------------------------------
+
+def _valid(column: str, value: object) -> bool:
+    """Whether a header field holds a value the row suite accepts (so file rules may use it)."""
+    if value is None:
+        return False
+    if column == "agency_code":
+        return bool(AGENCY_CODE.match(value))
+    if column == "period":
+        return bool(PERIOD.match(value))
+    if column == "submitted_on":
+        return _iso_date(value) is not None
+    return True
+
+
+def file_defects(rows: pd.DataFrame, registry: Registry, as_of: date) -> list[Issue]:
+    """Cross-row and registry-aware defects of ONE file (its rows of the batch frame).
+
+    The file's identity (pilot, agency, period, submitted_on) is read from its first row; a rule
+    whose input is missing or invalid there is skipped (the row suite has reported that input).
+    Identity defects are located on the first row; line defects on the line concerned.
+    """
+    records = rows.sort_values("row_number").to_dict("records")
+    if not records:
+        return []
+    issues: list[Issue] = []
+    first = records[0]
+    first_row = int(first["row_number"])
+
+    # One file = one report: every row repeats the first row's identity.
+    for column in HEADER_FIELDS:
+        expected = first[column]
+        if not _valid(column, expected):
+            continue
+        for r in records[1:]:
+            if _valid(column, r[column]) and r[column] != expected:
+                issues.append(make_issue("ROWS_DISAGREE", int(r["row_number"]), column,
+                                         column=column, value=r[column], expected=expected))
+
+    pilot_id = first["pilot_id"]
+    agency = first["agency_code"] if _valid("agency_code", first["agency_code"]) else None
+    period = first["period"] if _valid("period", first["period"]) else None
+    submitted = _iso_date(first["submitted_on"])
+    period_start, period_end = period_bounds(period) if period else (None, None)
+
+    # Dates need no registry.
+    if submitted and period_start and submitted < period_start:
+        issues.append(make_issue("SUBMITTED_BEFORE_PERIOD", first_row, "submitted_on",
+                                 submitted_on=submitted.isoformat(), period_start=period_start.isoformat()))
+    if submitted and submitted > as_of:
+        issues.append(make_issue("SUBMITTED_IN_FUTURE", first_row, "submitted_on",
+                                 submitted_on=submitted.isoformat(), as_of=as_of.isoformat()))
+
+    pilot = registry.pilots.get(pilot_id) if pilot_id is not None else None
+    if pilot_id is not None and pilot is None:
+        issues.append(make_issue("PILOT_UNKNOWN", first_row, "pilot_id", value=pilot_id))
+    role = pilot.role_of(agency) if pilot and agency else None
+    if pilot and period_start and (period_end < pilot.start or period_start > pilot.end):
+        issues.append(make_issue("PERIOD_OUTSIDE_PILOT", first_row, "period", period=period,
+                                 start=pilot.start.isoformat(), end=pilot.end.isoformat()))
+    if pilot and agency and role is None:
+        issues.append(make_issue("AGENCY_NOT_PARTICIPANT", first_row, "agency_code",
+                                 agency=agency, pilot=pilot_id))
+
+    # Line rules. Role rules need a known role (a non-participant is already reported above);
+    # repetition rules need no registry.
+    first_kpi: dict[str, int] = {}
+    first_budget: dict[tuple[str, str], int] = {}
+    for r in records:
+        n, item = int(r["row_number"]), r["item_code"]
+        if r["line_type"] == "kpi":
+            if role is not None and role != "lead":
+                issues.append(make_issue("KPI_NOT_LEAD", n, "line_type", agency=agency, pilot=pilot_id))
+            if item is None:
+                continue
+            if pilot and pilot.kpi(item) is None:
+                issues.append(make_issue("KPI_UNKNOWN", n, "item_code", value=item, pilot=pilot_id))
+            if item in first_kpi:
+                issues.append(make_issue("KPI_REPEATED", n, "item_code", value=item, first_row=first_kpi[item]))
+            first_kpi.setdefault(item, n)
+        elif r["line_type"] == "budget":
+            source = r["funding_source"]
+            if role == "advisory":
+                issues.append(make_issue("BUDGET_FROM_ADVISORY", n, "line_type", agency=agency))
+            if source == "support_contribution" and role is not None and role != "supporting":
+                issues.append(make_issue("SUPPORT_NOT_SUPPORTING", n, "funding_source", agency=agency, role=role))
+            if item is None or source not in FUNDING_SOURCES:
+                continue
+            if (item, source) in first_budget:
+                issues.append(make_issue("BUDGET_LINE_REPEATED", n, "item_code", value=item,
+                                         funding_source=source, first_row=first_budget[(item, source)]))
+            first_budget.setdefault((item, source), n)
+    return issues

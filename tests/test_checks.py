@@ -1,0 +1,286 @@
+"""Row suite (Great Expectations) and file rules: tiny frames in, the exact defects out.
+
+Every expected (file_key, row_number, column, code) below is worked out by hand from
+agency-report-v1.md. The registry is built in code: one pilot, 1 Oct 2004 - 30 Sep 2006, with a
+lead, a secondary, a supporting and an advisory agency, a percent KPI K1 and a count KPI K2.
+"""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from pilots import checks
+from pilots.checks import file_defects, row_defects
+from pilots.contract import COLUMN_NAMES
+from pilots.fiscal import fiscal_year_of, period_bounds
+from pilots.registry import Agency, Kpi, Participant, Pilot, Registry
+
+P = "PLT-2548-003"
+LEAD, SECONDARY, SUPPORTING, ADVISORY = "03009", "15001", "11002", "20004"
+AS_OF = date(2006, 10, 31)
+
+
+def _kpi(code: str, unit: str, weight: int) -> Kpi:
+    return Kpi(code, code, code, unit, "higher", "last", Decimal(weight), {})
+
+
+REGISTRY = Registry(
+    agencies={c: Agency(c, c, c, None) for c in (LEAD, SECONDARY, SUPPORTING, ADVISORY, "99999")},
+    pilots={P: Pilot(
+        P, "ระบบ", "System", 3, (2,), "open", date(2004, 10, 1), date(2006, 9, 30), 30,
+        (Participant(LEAD, "lead"), Participant(SECONDARY, "secondary"),
+         Participant(SUPPORTING, "supporting"), Participant(ADVISORY, "advisory")),
+        (_kpi("K1", "percent", 60), _kpi("K2", "count", 40)),
+    )},
+)
+
+
+def kpi(item: str = "K1", actual: str | None = "47", **over: str | None) -> dict:
+    """A valid kpi line of the lead agency for 2548-Q2, signed 2005-04-20."""
+    return {"pilot_id": P, "agency_code": LEAD, "period": "2548-Q2", "submitted_on": "2005-04-20",
+            "line_type": "kpi", "item_code": item, "layer": None, "actual": actual, "allocated_thb": None,
+            "disbursed_thb": None, "funding_source": None, "note": None, **over}
+
+
+def budget(item: str = "ACT-1", allocated: str | None = "1000000.00", disbursed: str | None = "200000.00",
+           source: str | None = "own", **over: str | None) -> dict:
+    """A valid budget line of the lead agency for 2548-Q2."""
+    return {**kpi(), "line_type": "budget", "item_code": item, "layer": "3", "actual": None,
+            "allocated_thb": allocated, "disbursed_thb": disbursed, "funding_source": source, **over}
+
+
+def frame(*files: list[dict], keys: list[int] | None = None) -> pd.DataFrame:
+    """A batch frame as ingest builds it: object columns, row numbers from 2 (row 1 is the header)."""
+    parts = []
+    for key, lines in zip(keys or range(len(files)), files):
+        part = pd.DataFrame([{"row_number": n, **line} for n, line in enumerate(lines, 2)],
+                            columns=["row_number", *COLUMN_NAMES], dtype=object)
+        part.insert(0, "file_key", key)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def rows_found(batch: pd.DataFrame) -> list[tuple[int, int, str, str]]:
+    return [(key, i.row_number, i.column_name, i.code) for key, i in row_defects(batch, REGISTRY)]
+
+
+def file_found(lines: list[dict], as_of: date = AS_OF) -> list[tuple[int, str, str]]:
+    return sorted((i.row_number, i.column_name, i.code) for i in file_defects(frame(lines), REGISTRY, as_of))
+
+
+# --- fiscal helpers --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("period, first, last", [
+    ("2548-Q1", date(2004, 10, 1), date(2004, 12, 31)),
+    ("2548-Q2", date(2005, 1, 1), date(2005, 3, 31)),
+    ("2548-Q3", date(2005, 4, 1), date(2005, 6, 30)),
+    ("2548-Q4", date(2005, 7, 1), date(2005, 9, 30)),
+])
+def test_period_bounds(period, first, last):
+    assert period_bounds(period) == (first, last)
+
+
+@pytest.mark.parametrize("period", ["2005-Q1", "2548-Q5", "Q1/2548", ""])
+def test_period_bounds_refuses_non_canonical_periods(period):
+    with pytest.raises(ValueError):
+        period_bounds(period)
+
+
+def test_fiscal_year_of():
+    assert [fiscal_year_of(d) for d in (date(2004, 9, 30), date(2004, 10, 1), date(2005, 9, 30))] == \
+        [2547, 2548, 2548]
+
+
+# --- row suite -------------------------------------------------------------------------------
+
+def test_clean_batch_has_no_defects():
+    lines = [kpi("K1", "100"), kpi("K2", "350"), budget(), budget("ACT-2", "0", "0", "lead_integrated", layer="5"),
+             budget("ACT-1", "500.50", "500.50", "support_contribution", agency_code=SUPPORTING)]
+    assert rows_found(frame(lines)) == []
+    assert file_found([kpi("K1", "100"), kpi("K2", "350"), budget()]) == []
+
+
+@pytest.mark.parametrize("line, expected", [
+    # Always required, on any line type.
+    (kpi(pilot_id=None), [(2, "pilot_id", "VALUE_REQUIRED")]),
+    (budget(submitted_on=None, item_code=None), [(2, "submitted_on", "VALUE_REQUIRED"),
+                                                 (2, "item_code", "VALUE_REQUIRED")]),
+    (kpi(line_type=None), [(2, "line_type", "VALUE_REQUIRED")]),
+    # By line type: actual on kpi lines; layer, amounts and funding source on budget lines.
+    (kpi(actual=None), [(2, "actual", "VALUE_REQUIRED")]),
+    (budget(layer=None, allocated=None, disbursed=None, source=None),
+     [(2, "layer", "VALUE_REQUIRED"), (2, "allocated_thb", "VALUE_REQUIRED"),
+      (2, "disbursed_thb", "VALUE_REQUIRED"), (2, "funding_source", "VALUE_REQUIRED")]),
+    (budget(actual=None), []),  # actual is not required on a budget line
+    (kpi(line_type="expense", actual=None), [(2, "line_type", "LINE_TYPE_INVALID")]),  # neither kind: nothing required
+    # Formats of the identity.
+    (kpi(agency_code="AB123"), [(2, "agency_code", "AGENCY_CODE_INVALID")]),
+    (kpi(agency_code="3009"), [(2, "agency_code", "AGENCY_CODE_INVALID")]),
+    (kpi(agency_code="๐๓๐๐๙"), [(2, "agency_code", "AGENCY_CODE_INVALID")]),  # Thai digits left unread
+    (kpi(period="ไตรมาส 5/2548"), [(2, "period", "PERIOD_INVALID")]),
+    (kpi(period="Q1-Q2/2548"), [(2, "period", "PERIOD_INVALID")]),
+    (kpi(period="2005-Q1"), [(2, "period", "PERIOD_INVALID")]),  # a CE year: not a BE fiscal year
+    (kpi(submitted_on="31/02/2548"), [(2, "submitted_on", "DATE_INVALID")]),
+    (kpi(submitted_on="2005-02-30"), [(2, "submitted_on", "DATE_INVALID")]),  # the ISO shape, no such day
+    (kpi(submitted_on="2005-13-01"), [(2, "submitted_on", "DATE_INVALID")]),
+    (kpi(line_type="expense"), [(2, "line_type", "LINE_TYPE_INVALID")]),
+    # Numbers.
+    (kpi(actual="abc"), [(2, "actual", "NOT_A_NUMBER")]),
+    (kpi("K2", "85%"), [(2, "actual", "NOT_A_NUMBER")]),  # % left unread on a count KPI
+    (budget(allocated="1.2.3"), [(2, "allocated_thb", "NOT_A_NUMBER")]),
+    (budget(disbursed="abc"), [(2, "disbursed_thb", "NOT_A_NUMBER")]),  # and no over-allocation check
+    (budget(layer="7"), [(2, "layer", "LAYER_INVALID")]),
+    (budget(layer="0"), [(2, "layer", "LAYER_INVALID")]),
+    (budget(layer="2.5"), [(2, "layer", "LAYER_INVALID")]),
+    (budget(layer="abc"), [(2, "layer", "LAYER_INVALID")]),
+    (budget(source="loan"), [(2, "funding_source", "FUNDING_SOURCE_INVALID")]),
+    (budget(allocated="-5000"), [(2, "allocated_thb", "AMOUNT_NEGATIVE")]),  # not also "disbursed > allocated"
+    (budget(disbursed="-1"), [(2, "disbursed_thb", "AMOUNT_NEGATIVE")]),
+    (budget(allocated="100", disbursed="150"), [(2, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")]),
+    (budget(allocated="100.00", disbursed="100.001"), [(2, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")]),
+    (budget(allocated="100.00", disbursed="100"), []),  # equal is fine
+    (budget(allocated=None, disbursed="5"), [(2, "allocated_thb", "VALUE_REQUIRED")]),
+    # Percent KPIs only.
+    (kpi("K1", "120"), [(2, "actual", "PERCENT_OUT_OF_RANGE")]),
+    (kpi("K1", "-0.5"), [(2, "actual", "PERCENT_OUT_OF_RANGE")]),
+    (kpi("K1", "0"), []),
+    (kpi("K2", "120"), []),  # a count
+    (kpi("K9", "120"), []),  # unknown KPI: no unit, reported by the file rules
+    (kpi("K1", "abc"), [(2, "actual", "NOT_A_NUMBER")]),  # not also out of range
+])
+def test_row_rule(line, expected):
+    assert rows_found(frame([line])) == [(0, *e) for e in expected]
+
+
+def test_row_messages_echo_the_values():
+    batch = frame([budget(allocated="100.00", disbursed="150.00"), kpi(actual="abc"), kpi(agency_code="AB123")])
+    messages = {i.code: (i.message_en, i.message_th) for _, i in row_defects(batch, REGISTRY)}
+    assert messages["DISBURSED_OVER_ALLOCATED"][0] == "Disbursed 150.00 is greater than allocated 100.00."
+    assert messages["NOT_A_NUMBER"][0] == "'abc' in 'actual' is not a number."
+    assert messages["AGENCY_CODE_INVALID"][1] == "รหัสหน่วยงาน 'AB123' ไม่ใช่ตัวเลข 5 หลัก"
+
+
+def test_several_defects_on_one_row_are_all_reported():
+    line = budget(agency_code="AB", period="ไตรมาส 5/2548", submitted_on="31/02/2548", layer="9",
+                  allocated="-1", disbursed="abc", source="loan", actual="x")
+    assert rows_found(frame([kpi(), line])) == [
+        (0, 3, "agency_code", "AGENCY_CODE_INVALID"),
+        (0, 3, "period", "PERIOD_INVALID"),
+        (0, 3, "submitted_on", "DATE_INVALID"),
+        (0, 3, "layer", "LAYER_INVALID"),
+        (0, 3, "actual", "NOT_A_NUMBER"),
+        (0, 3, "allocated_thb", "AMOUNT_NEGATIVE"),
+        (0, 3, "disbursed_thb", "NOT_A_NUMBER"),
+        (0, 3, "funding_source", "FUNDING_SOURCE_INVALID"),
+    ]
+
+
+def test_issues_of_a_batch_land_on_their_file():
+    # Three files with the same row numbers; file keys need not be contiguous.
+    batch = frame(
+        [kpi("K1", "47"), kpi("K2", "abc")],
+        [budget(), budget("ACT-2", "100", "150")],
+        [kpi("K1", "120"), kpi("K2", None)],
+        keys=[4, 7, 9],
+    )
+    batch.index = range(100, 100 + len(batch))  # ingest concatenates; do not rely on a clean index
+    assert rows_found(batch) == [
+        (4, 3, "actual", "NOT_A_NUMBER"),
+        (7, 3, "disbursed_thb", "DISBURSED_OVER_ALLOCATED"),
+        (9, 2, "actual", "PERCENT_OUT_OF_RANGE"),
+        (9, 3, "actual", "VALUE_REQUIRED"),
+    ]
+
+
+def test_suite_is_quiet_and_writes_nothing(tmp_path, monkeypatch, capfd):
+    monkeypatch.chdir(tmp_path)
+    checks._gx.cache_clear()  # build the GE context here, in an empty working directory
+    assert rows_found(frame([kpi(actual="abc")])) == [(0, 2, "actual", "NOT_A_NUMBER")]
+    out, err = capfd.readouterr()
+    assert "Calculating Metrics" not in out + err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_empty_batch():
+    assert row_defects(frame([]), REGISTRY) == []
+
+
+# --- file rules ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lines, expected", [
+    # Every row repeats the first row's identity.
+    ([kpi(), kpi("K2", period="2548-Q3"), budget(submitted_on="2005-04-21")],
+     [(3, "period", "ROWS_DISAGREE"), (4, "submitted_on", "ROWS_DISAGREE")]),
+    ([kpi(), budget(pilot_id="PLT-2548-001", agency_code=SECONDARY)],
+     [(3, "pilot_id", "ROWS_DISAGREE"), (3, "agency_code", "ROWS_DISAGREE")]),
+    ([kpi(), kpi("K2", period="ไตรมาส 5/2548")], []),  # invalid: the row suite reports it
+    ([kpi(period="ไตรมาส 5/2548"), kpi("K2")], []),    # invalid first row: nothing to compare with
+    # The registry.
+    ([kpi(pilot_id="PLT-2548-999"), budget(pilot_id="PLT-2548-999")], [(2, "pilot_id", "PILOT_UNKNOWN")]),
+    ([budget(agency_code="99999")], [(2, "agency_code", "AGENCY_NOT_PARTICIPANT")]),
+    ([kpi(agency_code="99999")], [(2, "agency_code", "AGENCY_NOT_PARTICIPANT")]),  # not also KPI_NOT_LEAD
+    # Period against the pilot's dates (1 Oct 2004 - 30 Sep 2006).
+    ([kpi(period="2550-Q1", submitted_on="2006-10-20")], [(2, "period", "PERIOD_OUTSIDE_PILOT")]),
+    ([kpi(period="2547-Q4", submitted_on="2004-10-20")], [(2, "period", "PERIOD_OUTSIDE_PILOT")]),
+    ([kpi(period="2548-Q1", submitted_on="2004-10-20")], []),  # first quarter of the pilot
+    ([kpi(period="2549-Q4", submitted_on="2006-10-20")], []),  # last quarter of the pilot
+    # Submission date.
+    ([kpi(submitted_on="2004-11-20")], [(2, "submitted_on", "SUBMITTED_BEFORE_PERIOD")]),  # 2548-Q2 starts 2005-01-01
+    ([kpi(submitted_on="2005-01-01")], []),
+    ([kpi(period="2549-Q4", submitted_on="2006-11-01")], [(2, "submitted_on", "SUBMITTED_IN_FUTURE")]),
+    ([kpi(period="2549-Q4", submitted_on="2006-10-31")], []),  # on the as-of date
+    ([kpi(submitted_on="2005-02-30")], []),  # invalid: the row suite reports it
+    # KPI lines.
+    ([kpi(agency_code=SECONDARY), kpi("K2", agency_code=SECONDARY)],
+     [(2, "line_type", "KPI_NOT_LEAD"), (3, "line_type", "KPI_NOT_LEAD")]),
+    ([kpi("K9")], [(2, "item_code", "KPI_UNKNOWN")]),
+    ([kpi("K1"), kpi("K2"), kpi("K1", "50")], [(4, "item_code", "KPI_REPEATED")]),
+    # Budget lines.
+    ([budget(), budget("ACT-1", source="lead_integrated"), budget("ACT-1", "5", "1")],
+     [(4, "item_code", "BUDGET_LINE_REPEATED")]),
+    ([budget(source="support_contribution", agency_code=SECONDARY)], [(2, "funding_source", "SUPPORT_NOT_SUPPORTING")]),
+    ([budget(source="support_contribution", agency_code=SUPPORTING)], []),
+    ([budget(agency_code=ADVISORY), budget("ACT-2", agency_code=ADVISORY)],
+     [(2, "line_type", "BUDGET_FROM_ADVISORY"), (3, "line_type", "BUDGET_FROM_ADVISORY")]),
+])
+def test_file_rule(lines, expected):
+    assert file_found(lines) == sorted(expected)
+
+
+def test_file_messages_name_the_registry_facts():
+    q = {"period": "2550-Q1", "submitted_on": "2006-10-20"}
+    issues = file_defects(frame([kpi(**q), kpi("K1", **q)]), REGISTRY, AS_OF)
+    by_code = {i.code: i.message_en for i in issues}
+    assert by_code == {
+        "PERIOD_OUTSIDE_PILOT": "Period 2550-Q1 is outside the pilot's dates (2004-10-01 to 2006-09-30).",
+        "KPI_REPEATED": "KPI 'K1' appears again (first on row 2).",
+    }
+
+
+def test_several_defects_in_one_file_are_all_reported():
+    # An advisory agency sends KPIs and budget, signed in the future, with repeats and a stray period.
+    a = {"agency_code": ADVISORY, "submitted_on": "2006-12-01"}
+    lines = [kpi("K1", **a), kpi("K9", **a), kpi("K9", **a),
+             budget(source="support_contribution", **a), budget(source="support_contribution", **a),
+             budget("ACT-2", **{**a, "period": "2548-Q3"})]
+    assert file_found(lines) == sorted([
+        (2, "submitted_on", "SUBMITTED_IN_FUTURE"),
+        (2, "line_type", "KPI_NOT_LEAD"),
+        (3, "line_type", "KPI_NOT_LEAD"), (3, "item_code", "KPI_UNKNOWN"),
+        (4, "line_type", "KPI_NOT_LEAD"), (4, "item_code", "KPI_UNKNOWN"), (4, "item_code", "KPI_REPEATED"),
+        (5, "line_type", "BUDGET_FROM_ADVISORY"), (5, "funding_source", "SUPPORT_NOT_SUPPORTING"),
+        (6, "line_type", "BUDGET_FROM_ADVISORY"), (6, "funding_source", "SUPPORT_NOT_SUPPORTING"),
+        (6, "item_code", "BUDGET_LINE_REPEATED"),
+        (7, "line_type", "BUDGET_FROM_ADVISORY"), (7, "period", "ROWS_DISAGREE"),
+    ])
+
+
+def test_unknown_pilot_still_gets_date_and_repeat_rules():
+    p = {"pilot_id": "PLT-2548-999", "submitted_on": "2004-11-20"}
+    assert file_found([kpi(**p), kpi(**p)]) == sorted([
+        (2, "pilot_id", "PILOT_UNKNOWN"), (2, "submitted_on", "SUBMITTED_BEFORE_PERIOD"),
+        (3, "item_code", "KPI_REPEATED"),
+    ])
