@@ -265,11 +265,11 @@ class Ingestor:
     def _lines_of(self, sid: int, kpi_rows: dict, budget_rows: dict) -> tuple[list[dict], list[dict]]:
         if sid in kpi_rows:
             return kpi_rows[sid], budget_rows[sid]
-        cur = self.con.cursor()
-        kpis = [dict(zip(("kpi_code", "actual", "note"), r)) for r in cur.execute(
+        # Read through the run's own connection: it must see this run's uncommitted rows.
+        kpis = [dict(zip(("kpi_code", "actual", "note"), r)) for r in self.con.execute(
             "SELECT kpi_code, actual, note FROM core.kpi_actuals WHERE submission_id = ?", [sid]).fetchall()]
         budget = [dict(zip(("activity_code", "layer", "allocated_thb", "disbursed_thb", "funding_source", "note"), r))
-                  for r in cur.execute(
+                  for r in self.con.execute(
             "SELECT activity_code, layer, allocated_thb, disbursed_thb, funding_source, note "
             "FROM core.budget_lines WHERE submission_id = ?", [sid]).fetchall()]
         return kpis, budget

@@ -37,19 +37,20 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
 
     Values arrive as text where exactness matters (amounts, actuals): the INSERT casts them to
     the column's DECIMAL type, so no binary floating point sits in between.
+    Everything goes through `con` itself: a DuckDB cursor is a separate connection that would
+    commit outside the run's transaction.
     """
     frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=list(columns), dtype=object)
     if frame.empty:
         return 0
-    cur = con.cursor()
-    cur.register("_rows", frame)
-    types = dict(cur.execute(
+    con.register("_rows", frame)
+    types = dict(con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
         list(table.split(".")),
     ).fetchall())
     select = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in columns)
-    cur.execute(f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} FROM _rows')
-    cur.unregister("_rows")
+    con.execute(f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} FROM _rows')
+    con.unregister("_rows")
     return len(frame)
 
 
@@ -88,15 +89,14 @@ def supersede(con: duckdb.DuckDBPyConnection, replaced: Mapping[int, int]) -> No
     if not replaced:
         return
     frame = pd.DataFrame({"old_id": list(replaced), "new_id": list(replaced.values())})
-    cur = con.cursor()
-    cur.register("_replaced", frame)
-    cur.execute(
+    con.register("_replaced", frame)
+    con.execute(
         "UPDATE ingest.submissions s SET status = 'superseded', superseded_by = r.new_id "
         "FROM _replaced r WHERE s.submission_id = r.old_id"
     )
     for table in ("core.kpi_actuals", "core.budget_lines"):
-        cur.execute(f"DELETE FROM {table} WHERE submission_id IN (SELECT old_id FROM _replaced)")
-    cur.unregister("_replaced")
+        con.execute(f"DELETE FROM {table} WHERE submission_id IN (SELECT old_id FROM _replaced)")
+    con.unregister("_replaced")
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, as_of: date,

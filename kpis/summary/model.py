@@ -84,8 +84,7 @@ STATUSES = ("on_target", "at_risk", "off_track", "no_data")
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    cur = con.cursor()
-    res = cur.execute(sql, params or [])
+    res = con.execute(sql, params or [])
     names = [d[0] for d in res.description]
     return [dict(zip(names, r)) for r in res.fetchall()]
 
