@@ -106,9 +106,9 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
             continue
         rec.issues.append(issue)
     for key, rows in batch.groupby("file_key", sort=True):
-        rec = received[int(key)]
-        if not any(i.is_error for i in rec.issues):
-            rec.issues.extend(checks.file_defects(rows, registry, as_of))
+        # Every defect is reported, not only the first: the file rules run even after row
+        # defects, and skip by themselves the checks whose inputs are unreadable.
+        received[int(key)].issues.extend(checks.file_defects(rows, registry, as_of))
     for rec in received:
         rec.issues.sort(key=lambda i: (i.row_number or 0, i.column_name or "", i.code))
 
