@@ -1,0 +1,83 @@
+"""Ingest rules of agency-report-v1.md: receipt order, duplicates, resubmissions, batches."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from pilots.ingest import Ingestor, inbox_files
+from pilots.registry import load_registry, registry_rows
+from warehouse import store
+
+DATA = Path(__file__).parent / "data"
+H = "pilot_id,agency_code,period,submitted_on,line_type,item_code,actual,note"
+
+
+def report(on: str, actual: str = "47", note: str = "") -> bytes:
+    return f"{H}\nPLT-2548-003,03009,2548-Q1,{on},kpi,K1,{actual},{note}\n".encode()
+
+
+@pytest.fixture
+def ingest(warehouse, tmp_path):
+    registry = load_registry(DATA / "registry" / "valid")
+    store.replace_registry(warehouse, registry_rows(registry))
+
+    def run(files: dict[str, bytes], batch_size: int = 500) -> Ingestor:
+        inbox = tmp_path / f"inbox{len(list(tmp_path.glob('inbox*')))}"
+        inbox.mkdir()
+        for name, data in files.items():
+            (inbox / name).write_bytes(data)
+        ing = Ingestor(warehouse, registry, evidence_dir=tmp_path / "evidence", run_id=inbox.name,
+                       as_of=date(2006, 8, 15), received_at=datetime(2006, 8, 15))
+        ing.ingest(inbox_files(inbox), batch_size)
+        return ing
+    return run
+
+
+def statuses(con):
+    return con.execute("SELECT file_name, status, superseded_by, duplicate_of FROM ingest.submissions "
+                       "ORDER BY submission_id").fetchall()
+
+
+@pytest.mark.parametrize("batch_size", [1, 500])
+def test_unchanged_resubmission_is_accepted_with_a_warning(warehouse, ingest, batch_size):
+    ingest({"a.csv": report("2005-01-20"), "b.csv": report("2005-01-25")}, batch_size)
+    assert statuses(warehouse) == [("a.csv", "superseded", 2, None), ("b.csv", "accepted", None, None)]
+    assert warehouse.execute("SELECT submission_id, code, severity FROM ingest.issues").fetchall() == [
+        (2, "RESUBMISSION_UNCHANGED", "warning")]
+    assert warehouse.execute("SELECT submission_id, actual FROM core.kpi_actuals").fetchall()[0][0] == 2
+
+
+def test_an_earlier_dated_resubmission_is_superseded_at_once(warehouse, ingest):
+    ingest({"a.csv": report("2005-01-20", "47"), "b.csv": report("2005-01-10", "50")})
+    assert statuses(warehouse) == [("a.csv", "accepted", None, None), ("b.csv", "superseded", 1, None)]
+    assert float(warehouse.execute("SELECT actual FROM core.kpi_actuals").fetchone()[0]) == 47
+
+
+def test_equal_dates_the_later_received_wins_also_across_runs(warehouse, ingest):
+    ingest({"a.csv": report("2005-01-20", "47")})
+    ingest({"b.csv": report("2005-01-20", "50")})
+    assert statuses(warehouse) == [("a.csv", "superseded", 2, None), ("b.csv", "accepted", None, None)]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 500])
+def test_duplicates_point_at_the_first_copy_whatever_the_batch(warehouse, ingest, batch_size):
+    bad = report("31/02/2548")
+    counts = ingest({"a.csv": bad, "b.csv": report("2005-01-20"), "c.csv": bad}, batch_size).counts
+    # The original was quarantined; its later byte-identical copy is still a duplicate.
+    assert statuses(warehouse) == [("a.csv", "quarantined", None, None), ("b.csv", "accepted", None, None),
+                                   ("c.csv", "duplicate", None, 1)]
+    assert (counts.files_seen, counts.accepted, counts.quarantined, counts.duplicates) == (3, 1, 1, 1)
+
+
+def test_a_quarantined_file_changes_nothing_accepted(warehouse, ingest):
+    ingest({"a.csv": report("2005-01-20", "47")})
+    ingest({"b.csv": report("2005-01-25", "abc")})
+    assert statuses(warehouse) == [("a.csv", "accepted", None, None), ("b.csv", "quarantined", None, None)]
+    assert float(warehouse.execute("SELECT actual FROM core.kpi_actuals").fetchone()[0]) == 47
+
+
+def test_national_ids_are_masked_before_storage(warehouse, ingest):
+    ingest({"a.csv": report("2005-01-20", note="โทร 1101700203930")})
+    assert warehouse.execute("SELECT note FROM core.kpi_actuals").fetchone()[0] == "โทร [masked-id]"
