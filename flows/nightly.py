@@ -77,25 +77,15 @@ def ingest_task(con, registry: Registry, inbox: Path, evidence_dir: Path, run_id
 
 
 @task(name="build-marts", cache_policy=NO_CACHE)
-def build_marts_task(con, as_of: date) -> dict[str, int]:
+def build_marts_task(con, as_of: date) -> None:
     build_marts(con, as_of)
-    return _latest_status_counts(con)
-
-
-def _latest_status_counts(con) -> dict[str, int]:
-    """Pilots by the status of their latest due period; pilots with no due period count as no_data."""
-    rows = con.execute("""
-        SELECT coalesce(s.status, 'no_data') AS status, count(*)
-        FROM registry.pilots p
-        LEFT JOIN (SELECT pilot_id, status FROM marts.pilot_scores
-                   QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s USING (pilot_id)
-        GROUP BY 1 ORDER BY 1""").fetchall()
-    return dict(rows)
 
 
 @task(name="write-summary", cache_policy=NO_CACHE)
-def write_summary_task(con, out_dir: Path, as_of: date) -> list[Path]:
-    return write_summaries(build_model(con, as_of), out_dir)
+def write_summary_task(con, out_dir: Path, as_of: date) -> tuple[list[Path], dict[str, int]]:
+    """Write the summaries; return them with the pilots by status of their latest due period."""
+    model = build_model(con, as_of)
+    return write_summaries(model, out_dir), model.by_status
 
 
 @flow(name="nightly", log_prints=False)
@@ -113,13 +103,13 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
                 store.replace_registry(con, registry_rows(registry))
                 ingestor = ingest_task(con, registry, Path(inbox), evidence_dir_for(warehouse_path), run_id,
                                        as_of, batch_size)
-                by_status = build_marts_task(con, as_of)
+                build_marts_task(con, as_of)
                 store.finish_run(con, run_id, datetime.now(timezone.utc).replace(tzinfo=None), "succeeded",
                                  ingestor.counts.as_dict())
         except Exception as exc:
             _record_failure(con, run_id, started, as_of, registry, exc)
             raise
-        summaries = write_summary_task(con, Path(out_dir), as_of)
+        summaries, by_status = write_summary_task(con, Path(out_dir), as_of)
         con.execute("CHECKPOINT")
     finally:
         con.close()
