@@ -18,8 +18,14 @@ def read_csv(data: bytes) -> RawTable:
     if first is None:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the file is empty"), format="csv", encoding=encoding)
     sep = _separator(first)
-    records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
-    header_at = next(i for i, rec in enumerate(records) if any(c.strip() for c in rec))
+    try:
+        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"broken CSV ({exc})"), format="csv",
+                          encoding=encoding) from None
+    header_at = next((i for i, rec in enumerate(records) if any(c.strip() for c in rec)), None)
+    if header_at is None:  # only separators, no cell with text
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="no header row"), format="csv", encoding=encoding)
     header = records[header_at]
     rows, issues = [], []
     for i, rec in enumerate(records[header_at + 1 :], start=header_at + 2):

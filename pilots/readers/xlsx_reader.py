@@ -45,7 +45,11 @@ def read_xlsx(data: bytes) -> RawTable:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail="a header row but no data rows"), format="xlsx")
     width = max(i + 1 for i, c in enumerate(header) if c is not None)
     table = RawTable("xlsx", None, [c or "" for c in header[:width]], [(n, cells[:width]) for n, cells in rows])
-    table.issues.extend(_formulas_without_values(data, sheet.title, {n for n, _ in rows}, header[:width]))
+    try:
+        table.issues.extend(_formulas_without_values(data, sheet.title, {n for n, _ in rows}, header[:width]))
+    except Exception as exc:  # a damaged member that the cached-value read did not touch
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"the workbook is damaged ({type(exc).__name__})"),
+                          format="xlsx") from None
     return table
 
 
@@ -54,7 +58,7 @@ def _check_zip(data: bytes) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError):
+    except Exception:  # hostile archives raise BadZipFile, NotImplementedError, EOFError, …
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail="not a valid Excel workbook (truncated or corrupt)"),
                           format="xlsx") from None
     inflated = sum(i.file_size for i in infos)
