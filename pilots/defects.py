@@ -7,6 +7,8 @@ from importlib import resources
 
 import yaml
 
+from pilots.personal import mask_national_ids
+
 
 @dataclass(frozen=True)
 class DefectType:
@@ -57,8 +59,8 @@ def make_issue(code: str, row: int | None = None, column: str | None = None, /, 
 
 
 def _shorten(value: object, limit: int = 80) -> str:
-    """Agency values are echoed in messages; keep hostile or huge values short."""
-    text = "" if value is None else str(value)
+    """Agency values are echoed in messages: mask ID numbers, keep hostile or huge values short."""
+    text = mask_national_ids("" if value is None else str(value))[0]
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

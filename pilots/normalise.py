@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, LINE_TYPES, required_columns
 from pilots.defects import Issue, make_issue
+from pilots.personal import mask_national_ids, valid_national_id  # noqa: F401 (re-exported)
 from pilots.readers.base import RawTable
 
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
@@ -49,34 +50,6 @@ HEADER_NAMES: dict[str, str] = {}
 for _col in COLUMNS:
     HEADER_NAMES[_col.name.casefold()] = _col.name
     HEADER_NAMES[header_key(_col.thai)] = _col.name
-
-
-# --- national ID numbers ---------------------------------------------------------------------
-NATIONAL_ID = re.compile(r"(?<![\d])\d(?:[- ]?\d){12}(?![\d])")
-MASK = "[masked-id]"
-
-
-def valid_national_id(digits: str) -> bool:
-    if len(digits) != 13:
-        return False
-    total = sum(int(d) * (13 - i) for i, d in enumerate(digits[:12]))
-    return (11 - total % 11) % 10 == int(digits[12])
-
-
-def mask_national_ids(text: str) -> tuple[str, bool]:
-    """Mask every 13-digit national ID with a valid check digit; invalid ones are left alone."""
-    found = False
-
-    def repl(m: re.Match[str]) -> str:
-        nonlocal found
-        digits = re.sub(r"[- ]", "", m.group(0))
-        if valid_national_id(digits):
-            found = True
-            return MASK
-        return m.group(0)
-
-    masked = NATIONAL_ID.sub(repl, text.translate(THAI_DIGITS) if re.search("[๐-๙]", text) else text)
-    return (masked, True) if found else (text, False)
 
 
 # --- value parsers: each returns canonical text, or None when it cannot read the value --------

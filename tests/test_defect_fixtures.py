@@ -42,3 +42,37 @@ def test_fixture_yields_its_code(registry, path):
 
 def test_every_code_has_a_fixture():
     assert set(catalogue()) - {p.stem for p in FIXTURES} == BUILT_IN_CODE
+
+
+def test_id_numbers_echoed_in_messages_are_masked(registry, tmp_path):
+    path = tmp_path / "id_as_actual.csv"
+    path.write_text("pilot_id,agency_code,period,submitted_on,line_type,item_code,actual\n"
+                    "PLT-2548-003,03009,2548-Q1,2005-01-20,kpi,K1,x1101700203930\n", encoding="utf-8")
+    [outcome] = check_files([path], registry, AS_OF)
+    [issue] = outcome.issues
+    assert issue.code == "NOT_A_NUMBER"
+    assert "1101700203930" not in issue.message_en + issue.message_th
+    assert "[masked-id]" in issue.message_en
+
+
+def test_check_command_text_and_json(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from flows.cli import main
+
+    args = ["check", str(DATA / "defects" / "CLEAN.csv"), str(DATA / "defects" / "PERCENT_OUT_OF_RANGE.csv"),
+            "--registry", str(DATA / "registry" / "valid"), "--as-of", "2006-08-15"]
+    text = CliRunner().invoke(main, args)
+    assert text.exit_code == 1
+    assert "CLEAN.csv: OK / ผ่าน" in text.output
+    assert "PERCENT_OUT_OF_RANGE (row 2, column actual)" in text.output and "ค่าร้อยละ 120" in text.output
+    js = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert js.exit_code == 1
+    report = json.loads(js.output)
+    assert [(r["file"], r["status"]) for r in report] == [("CLEAN.csv", "accepted"),
+                                                          ("PERCENT_OUT_OF_RANGE.csv", "quarantined")]
+    assert report[1]["issues"][0]["row"] == 2 and report[1]["issues"][0]["code"] == "PERCENT_OUT_OF_RANGE"
+    ok = CliRunner().invoke(main, [*args[:2], *args[3:], "--format", "json"])
+    assert ok.exit_code == 0
