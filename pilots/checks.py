@@ -154,7 +154,7 @@ def _gx() -> tuple[Any, Any]:
 def _enrich(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     """A copy of the batch frame with the derived columns the suite reads."""
     df = frame.reset_index(drop=True).copy()
-    units = {(p.pilot_id, k.code): k.unit for p in registry.pilots.values() for k in p.kpis}
+    units = registry.kpi_units()
     df[KPI_UNIT] = pd.Series([units.get((p, i)) if t == "kpi" else None
                               for p, i, t in zip(df["pilot_id"], df["item_code"], df["line_type"])], dtype=object)
     for name, num in NUM.items():

@@ -27,7 +27,6 @@ from pilots.registry import Registry
 from warehouse import evidence, store
 
 DEFAULT_BATCH_SIZE = 500
-REPORT_SUFFIXES = {".csv", ".json", ".xlsx"}
 
 
 @dataclass
@@ -79,7 +78,7 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
 
     This is the whole validation path, shared by the nightly run and `pilotkpi check`.
     """
-    units = {(p.pilot_id, k.code): k.unit for p in registry.pilots.values() for k in p.kpis}
+    units = registry.kpi_units()
     frames = []
     for key, rec in enumerate(received):
         try:
@@ -171,6 +170,7 @@ class Ingestor:
         by_status = dict(self.con.execute(
             "SELECT status, count(*) FROM ingest.submissions WHERE run_id = ? GROUP BY status", [self.run_id]
         ).fetchall())
+        self.counts.files_seen = sum(by_status.values())
         self.counts.accepted = by_status.get("accepted", 0)
         self.counts.superseded = by_status.get("superseded", 0)
         self.counts.duplicates = by_status.get("duplicate", 0)
@@ -186,7 +186,6 @@ class Ingestor:
             data = path.read_bytes()
             digest = evidence.keep(self.evidence_dir, data)
             sid, self.next_id = self.next_id, self.next_id + 1
-            self.counts.files_seen += 1
             original = self.known.get(digest)
             received.append((sid, path, len(data), digest, original))
             if original is None:

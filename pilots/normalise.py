@@ -15,11 +15,10 @@ from decimal import Decimal, InvalidOperation
 
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, LINE_TYPES, required_columns
 from pilots.defects import Issue, make_issue
-from pilots.personal import mask_national_ids, valid_national_id  # noqa: F401 (re-exported)
+from pilots.personal import THAI_DIGITS, mask_national_ids
 from pilots.readers.base import RawTable
 
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
-THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 PLACEHOLDERS = {"", "-", "n/a", "รอข้อมูล"}
 TOTAL_WORDS = ("รวม", "total")
 BE_OFFSET = 543
@@ -114,11 +113,7 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
         value = Decimal(t.replace(",", "")) * scale
     except InvalidOperation:
         return None
-    return _plain(value)
-
-
-def _plain(value: Decimal) -> str:
-    return format(value, "f")
+    return format(value, "f")  # plain notation, never an exponent
 
 
 def parse_agency_code(text: str) -> str:

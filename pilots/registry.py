@@ -72,6 +72,10 @@ class Registry:
     pilots: dict[str, Pilot]
     content_sha256: str = field(default="")  # hash of the folder's YAML files, for ops.runs
 
+    def kpi_units(self) -> dict[tuple[str, str], str]:
+        """(pilot_id, kpi_code) -> unit: what the normaliser and the checks need to know of a KPI line."""
+        return {(p.pilot_id, k.code): k.unit for p in self.pilots.values() for k in p.kpis}
+
 
 @dataclass(frozen=True)
 class RegistryProblem:

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from pilots.normalise import (
-    clean_text, mask_national_ids, normalise_table, parse_agency_code, parse_date, parse_number,
-    parse_period, valid_national_id,
+    clean_text, normalise_table, parse_agency_code, parse_date, parse_number, parse_period,
 )
+from pilots.personal import mask_national_ids, valid_national_id
 from pilots.readers import RawTable
 
 
