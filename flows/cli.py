@@ -141,5 +141,16 @@ def demo(folder: Path) -> None:
     sys.exit(_run(paths.registry, paths.inbox, folder / "warehouse.duckdb", folder / "out", paths.as_of))
 
 
+def _register_command_groups() -> None:
+    """Commands for each audience live in their own module; they are attached to `main` here."""
+    from flows import cli_analyst, cli_ops, cli_report
+
+    for module in (cli_analyst, cli_report, cli_ops):
+        for command in module.COMMANDS:
+            main.add_command(command)
+
+
+_register_command_groups()
+
 if __name__ == "__main__":
     main()
