@@ -1,6 +1,58 @@
-"""The committee report command: HTML (and PDF where Chromium is installed) from the marts."""
+"""The committee report command: HTML and Markdown (and PDF where Chromium is installed) from the marts."""
 from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
 
 import click
 
-COMMANDS: list[click.Command] = []
+
+@click.command()
+@click.option("--warehouse", "warehouse_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The warehouse file, or its published copy (opened read-only either way).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for summary.<lang>.{html,md} (and .pdf).")
+@click.option("--lang", "langs", type=click.Choice(["th", "en"]), multiple=True,
+              help="Edition(s) to write; both by default.")
+@click.option("--as-of", "as_of", default=None, help="The as-of date printed on the report (default: the last run's).")
+@click.option("--pdf", is_flag=True, help="Also print each edition to PDF with headless Chromium.")
+def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: str | None, pdf: bool) -> None:
+    """Write the committee summary from an existing warehouse, without a run.
+
+    Point it at the published copy (`<warehouse>.published.duckdb`) to use it while a nightly run
+    is writing.
+    """
+    from kpis.summary import build_model, write_summaries
+    from kpis.summary.browser import BrowserMissing, print_pdf
+    from warehouse.db import connect
+
+    langs = langs or ("th", "en")
+    con = connect(warehouse_path, read_only=True)
+    try:
+        day = date.fromisoformat(as_of) if as_of else _last_as_of(con)
+        model = build_model(con, day)
+    finally:
+        con.close()
+    written = write_summaries(model, out_dir, langs)
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not pdf:
+        return
+    try:
+        for path in written:
+            if path.suffix == ".html":
+                click.echo(f"wrote {print_pdf(path, path.with_suffix('.pdf'))}")
+    except BrowserMissing as exc:
+        click.echo(f"pilotkpi report --pdf: {exc}", err=True)
+        sys.exit(1)
+
+
+def _last_as_of(con) -> date:
+    row = con.execute("SELECT max(as_of) FROM ops.runs WHERE status = 'succeeded'").fetchone()
+    if not row or row[0] is None:
+        raise click.ClickException("the warehouse has no successful run yet; give --as-of")
+    return row[0]
+
+
+COMMANDS: list[click.Command] = [report]

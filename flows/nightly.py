@@ -18,10 +18,11 @@ from flows.settings import apply_defaults
 apply_defaults()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
+from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from kpis.build import build_marts  # noqa: E402
-from kpis.summary import build_model, write_summaries  # noqa: E402
+from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor, inbox_files  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import store  # noqa: E402
@@ -29,6 +30,7 @@ from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
 from warehouse.publish import publish  # noqa: E402
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
+SUMMARY_ARTIFACT_KEY = "pilotkpi-summary"
 
 
 def software_version() -> str:
@@ -85,7 +87,10 @@ def build_marts_task(con, as_of: date) -> None:
 def write_summary_task(con, out_dir: Path, as_of: date) -> tuple[list[Path], dict[str, int]]:
     """Write the summaries; return them with the pilots by status of their latest due period."""
     model = build_model(con, as_of)
-    return write_summaries(model, out_dir), model.by_status
+    written = write_summaries(model, out_dir)
+    create_markdown_artifact(key=SUMMARY_ARTIFACT_KEY, markdown=artifact_markdown(model, written),
+                             description="pilotkpi committee summary")
+    return written, model.by_status
 
 
 @flow(name="nightly", log_prints=False)

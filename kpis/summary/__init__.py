@@ -1,5 +1,6 @@
-"""The committee summary: one data model (model.py) rendered to Markdown (and later HTML)."""
+"""The committee summary: one data model (model.py) rendered to Markdown and HTML."""
+from kpis.summary.artifact import artifact_markdown
 from kpis.summary.model import build_model
 from kpis.summary.render import write_summaries
 
-__all__ = ["build_model", "write_summaries"]
+__all__ = ["artifact_markdown", "build_model", "write_summaries"]

@@ -1,50 +1,122 @@
-"""Render the summary model to Markdown files, one per language."""
+"""Render the summary model to Markdown and self-contained HTML, one file per language.
+
+Both formats are filled from the same SummaryModel, so the editions cannot disagree.
+"""
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from kpis.summary import labels
+from kpis.summary import charts, labels
 from kpis.summary.model import SummaryModel
 
 LANGS = ("th", "en")
+FORMATS = ("md", "html")
+VALIDATION_REPORT = "validation.html"  # written by the run next to the summaries, when present
+
+# The budget-integration rows of a pilot's HTML section: (label key, marts column, format).
+BUDGET_FIELDS = (
+    ("total_budget", "total_allocated_thb", "money"),
+    ("integrated", "integrated_thb", "money"),
+    ("fragmented", "fragmented_thb", "money"),
+    ("ratio", "integration_ratio", "ratio"),
+    ("lead_share", "lead_share", "ratio"),
+    ("support", "support_thb", "money"),
+    ("disbursed", "disbursed_thb", "money"),
+    ("disbursement_rate", "disbursement_rate", "ratio"),
+    ("overlap", "overlapping_activities", "number"),
+)
 
 
 def _md_cell(value: object) -> str:
-    """Agency text inside a Markdown table: no pipes or newlines that would break the table."""
-    return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Agency text inside Markdown: no pipes or newlines that would break a table, no raw HTML."""
+    text = str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _environment(lang: str) -> Environment:
+def _raw(value: object) -> str:
+    """The machine-readable form of a figure, for data-value attributes (tests compare these)."""
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def _environment(lang: str, html: bool) -> Environment:
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+                      autoescape=select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    formats = {
+        "money": lambda v: labels.fmt_money(v, lang),
+        "ratio": labels.fmt_ratio,
+        "number": labels.fmt_number,
+    }
     env.globals.update(L=labels.LABELS[lang], lang=lang)
     env.filters.update(
         status=lambda s: labels.status_label(s, lang),
+        status_text=lambda s: labels.status_text(s, lang),
         day=lambda d: labels.fmt_date(d, lang),
         period=lambda p: labels.fmt_period(p, lang),
-        money=lambda v: labels.fmt_money(v, lang),
-        number=labels.fmt_number,
+        money=formats["money"],
+        number=formats["number"],
         score=labels.fmt_score,
-        ratio=labels.fmt_ratio,
-        cell=_md_cell,
+        ratio=formats["ratio"],
+        format_as=lambda v, kind: formats[kind](v),
+        raw=_raw,
+        cell=_md_cell if not html else str,
         name=lambda obj: getattr(obj, f"name_{lang}"),
     )
     return env
 
 
-def render_markdown(model: SummaryModel, lang: str) -> str:
-    return _environment(lang).get_template("summary.md.j2").render(m=model)
+def render_markdown(model: SummaryModel, lang: str, *, validation_link: bool = False) -> str:
+    return _environment(lang, html=False).get_template("summary.md.j2").render(
+        m=model, validation_link=validation_link)
 
 
-def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] = LANGS) -> list[Path]:
+def render_html(model: SummaryModel, lang: str, *, validation_link: bool = False) -> str:
+    L = labels.LABELS[lang]
+    trend_charts = {
+        p.pilot_id: Markup(charts.trend_chart(
+            [(labels.fmt_period_short(period, lang), score, status) for period, score, status in p.trend],
+            f"{L['trend']} {p.pilot_id}"))
+        for p in model.pilots if p.trend
+    }
+    budget_charts = {
+        p.pilot_id: Markup(charts.stacked_bars(
+            [(labels.fmt_period(p.period, lang), p.budget["integrated_thb"], p.budget["total_allocated_thb"])],
+            f"{L['integrated_vs_total']} {p.pilot_id}", (L["integrated"], L["fragmented"])))
+        for p in model.pilots if p.budget and not p.restricted
+    }
+    layer_chart = Markup(charts.stacked_bars(
+        [(f"{L['layer']} {b['layer']}", b["integrated_thb"], b["total_allocated_thb"]) for b in model.budget_by_layer],
+        L["budget_by_layer"], (L["integrated"], L["fragmented"])))
+    return _environment(lang, html=True).get_template("summary.html.j2").render(
+        m=model, validation_link=validation_link, trend_charts=trend_charts, budget_charts=budget_charts,
+        layer_chart=layer_chart, budget_fields=BUDGET_FIELDS)
+
+
+RENDERERS = {"md": render_markdown, "html": render_html}
+
+
+def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] = LANGS,
+                    formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Write summary.<lang>.<fmt> for each language and format; return the paths written."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    validation_link = (out_dir / VALIDATION_REPORT).exists()
     written = []
     for lang in langs:
-        path = out_dir / f"summary.{lang}.md"
-        tmp = path.with_suffix(".md.tmp")
-        tmp.write_text(render_markdown(model, lang), encoding="utf-8")
-        tmp.replace(path)  # readers never see a half-written summary
-        written.append(path)
+        for fmt in formats:
+            path = out_dir / f"summary.{lang}.{fmt}"
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(RENDERERS[fmt](model, lang, validation_link=validation_link), encoding="utf-8")
+            tmp.replace(path)  # readers never see a half-written summary
+            written.append(path)
     return written

@@ -1,0 +1,20 @@
+"""The key figures of a run as Markdown for Prefect's UI (a markdown artifact), linking to the HTML."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from kpis.summary import labels
+from kpis.summary.model import STATUSES, SummaryModel
+
+
+def artifact_markdown(model: SummaryModel, written: list[Path]) -> str:
+    """English key figures (the Prefect UI is an operators' tool) with links to every edition."""
+    lines = [f"# pilotkpi summary as of {model.as_of.isoformat()}", "",
+             "| status | pilots |", "|---|---:|"]
+    lines += [f"| {labels.status_text(s, 'en')} | {model.by_status.get(s, 0)} |" for s in STATUSES]
+    lines += ["", "| pilot | period | composite | status |", "|---|---|---:|---|"]
+    lines += [f"| {p.pilot_id} | {p.period or '–'} | {labels.fmt_score(p.composite)} | "
+              f"{labels.status_text(p.status, 'en')} |" for p in model.pilots]
+    lines += ["", "Full report:"]
+    lines += [f"- [{path.name}]({path.resolve().as_uri()})" for path in written if path.suffix == ".html"]
+    return "\n".join(lines) + "\n"
