@@ -27,3 +27,16 @@ def warehouse():
     con = connect(":memory:")
     yield con
     con.close()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, prefect_harness):
+    """The README's demo, run once: (folder, CLI result). Shared by every test that reads it."""
+    from click.testing import CliRunner
+
+    from flows.cli import main
+
+    folder = tmp_path_factory.mktemp("demo")
+    result = CliRunner().invoke(main, ["demo", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder, result

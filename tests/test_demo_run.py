@@ -7,18 +7,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from click.testing import CliRunner
 
-from flows.cli import main
 
 SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec" / "warehouse.md"
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory, prefect_harness):
-    folder = tmp_path_factory.mktemp("demo")
-    result = CliRunner().invoke(main, ["demo", str(folder)])
-    return folder, result
+def demo(demo_run):
+    return demo_run
 
 
 def test_demo_prints_the_expected_run_summary(demo):

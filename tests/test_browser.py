@@ -1,0 +1,89 @@
+"""Both HTML editions rendered in real headless Chromium: the page is not blank and the Thai
+heading is drawn with real Thai glyphs.
+
+The glyph check: the heading strip of the report must match, pixel for pixel, the same page forced
+to the first Thai font of the report's stack that is installed, and must differ clearly from the
+same heading written in unassigned code points, which every font draws as boxes ("tofu").
+
+Skipped where Chromium is absent, except under CI=true, where CI installs it (.ci/run) and a
+missing browser must fail rather than skip silently.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kpis.summary.browser import BrowserMissing, find_chromium, screenshot
+from kpis.summary.labels import LABELS
+
+Image = pytest.importorskip("PIL.Image")
+ImageChops = pytest.importorskip("PIL.ImageChops")
+
+try:
+    find_chromium()
+    HAVE_CHROMIUM = True
+except BrowserMissing:
+    HAVE_CHROMIUM = False
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI must install chromium and fonts-thai-tlwg (.ci/run) for the browser test")
+
+pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason="headless Chromium is not installed")
+
+WIDTH, HEIGHT, STRIP = 1100, 1400, 110  # the strip holds the title and the as-of line
+TOFU = "\u0e5c\u0e5d\u0e5e\u0e5f"  # unassigned in the Thai block: no font has glyphs for them
+
+
+def installed_thai_font(page: str) -> str:
+    """The first family of the report's font stack that fontconfig says covers Thai."""
+    stack = re.search(r"body \{ font-family: ([^;]+);", page).group(1)
+    families = [f.strip().strip('"') for f in stack.split(",")]
+    thai = subprocess.run(["fc-list", ":lang=th", "family"], capture_output=True, text=True).stdout
+    installed = {name.strip() for line in thai.splitlines() for name in line.split(",")}
+    found = [f for f in families if f in installed]
+    assert found, f"no font of the stack {families} covers Thai; install fonts-thai-tlwg"
+    return found[0]
+
+
+def shoot(html: str, folder: Path, name: str) -> "Image.Image":
+    path = folder / f"{name}.html"
+    path.write_text(html, encoding="utf-8")
+    return Image.open(screenshot(path, folder / f"{name}.png", WIDTH, HEIGHT)).convert("L")
+
+
+def differing_fraction(a, b) -> float:
+    diff = ImageChops.difference(a, b).point(lambda v: 255 if v > 40 else 0)
+    return diff.histogram()[255] / (a.width * a.height)
+
+
+@pytest.mark.parametrize("lang", ["th", "en"])
+def test_edition_renders_and_is_not_blank(demo_run, tmp_path, lang):
+    page = (demo_run[0] / "out" / f"summary.{lang}.html").read_text(encoding="utf-8")
+    image = Image.open(screenshot(demo_run[0] / "out" / f"summary.{lang}.html", tmp_path / "p.png", WIDTH, HEIGHT))
+    grey = image.convert("L").histogram()
+    ink = sum(grey[:200]) / sum(grey)
+    assert 0.02 < ink < 0.6, f"{lang}: {ink:.3f} of the page is ink"
+    # The status tiles are coloured: the on-target green (#1a7f37) is on screen.
+    colours = image.convert("RGB").getcolors(maxcolors=WIDTH * HEIGHT)
+    assert any(abs(r - 0x1A) < 20 and abs(g - 0x7F) < 20 and abs(b - 0x37) < 20 for _, (r, g, b) in colours)
+    assert LABELS[lang]["title"] in page
+
+
+def test_thai_heading_has_real_glyphs(demo_run, tmp_path):
+    page = (demo_run[0] / "out" / "summary.th.html").read_text(encoding="utf-8")
+    title = LABELS["th"]["title"]
+    font = installed_thai_font(page)
+    force = f'<style>body {{ font-family: "{font}" !important; }}</style></head>'
+    report = shoot(page, tmp_path, "report").crop((0, 0, WIDTH, STRIP))
+    reference = shoot(page.replace("</head>", force, 1), tmp_path, "reference").crop((0, 0, WIDTH, STRIP))
+    tofu_title = (TOFU * len(title))[: len(title)]
+    tofu = shoot(page.replace(f"<h1>{title}</h1>", f"<h1>{tofu_title}</h1>", 1).replace("</head>", force, 1),
+                 tmp_path, "tofu").crop((0, 0, WIDTH, STRIP))
+    same, boxes = differing_fraction(report, reference), differing_fraction(report, tofu)
+    print(f"heading strip differs from {font}: {same:.5f}, from tofu: {boxes:.5f}")
+    assert same < 0.001, f"the heading is not drawn in {font}"
+    assert boxes > 0.005, "the heading looks like boxes"
