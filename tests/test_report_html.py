@@ -228,3 +228,17 @@ def test_pdf_without_chromium_says_how_to_install(demo_run, tmp_path, monkeypatc
     assert result.exit_code == 1
     assert "apt-get install chromium fonts-thai-tlwg" in result.output
     assert (tmp_path / "r" / "summary.th.html").exists()  # the HTML is written all the same
+
+
+def test_run_publishes_a_prefect_markdown_artifact(demo_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    folder, _ = demo_run
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pilotkpi-summary"])))
+    assert artifacts and artifacts[-1].type == "markdown"
+    text = next(a.data for a in artifacts if (folder / "out").resolve().as_uri() in a.data)
+    assert "| on target | 3 |" in text and "| off track | 2 |" in text
+    assert f"({(folder / 'out' / 'summary.th.html').resolve().as_uri()})" in text
+    assert "| PLT-2548-001 | 2549-Q3 | 3.6880 | on target |" in text
