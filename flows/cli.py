@@ -115,10 +115,10 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
 @click.option("--check", "check_only", is_flag=True, help="Fail if the committed docs differ from the code.")
 @click.option("--out", "docs_dir", default="docs", type=click.Path(file_okay=False, path_type=Path), show_default=True)
 def docs(check_only: bool, docs_dir: Path) -> None:
-    """Generate the reference docs (defect catalogue) from the code."""
+    """Generate the reference docs (defect catalogue, warehouse schema) from the code."""
     from pilots.defects import catalogue_markdown
 
-    generated = {docs_dir / "defects.md": catalogue_markdown()}
+    generated = {docs_dir / "defects.md": catalogue_markdown(), docs_dir / "warehouse.md": _warehouse_markdown()}
     stale = [p for p, text in generated.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     if check_only:
         for p in stale:
@@ -128,6 +128,20 @@ def docs(check_only: bool, docs_dir: Path) -> None:
     for p, text in generated.items():
         p.write_text(text, encoding="utf-8")
         click.echo(f"wrote {p}")
+
+
+def _warehouse_markdown() -> str:
+    """The schema of a new warehouse with every mart built: the live catalogue, not a hand list."""
+    from kpis.build import build_marts
+    from warehouse.catalogue import catalogue_markdown
+    from warehouse.db import connect
+
+    con = connect(":memory:")
+    try:
+        build_marts(con, date(2006, 8, 15))  # any date: an empty warehouse gives the same schema
+        return catalogue_markdown(con)
+    finally:
+        con.close()
 
 
 @main.command()

@@ -11,6 +11,7 @@ from datetime import date
 from importlib import resources
 
 import duckdb
+import yaml
 
 # Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
 # helpers (which periods are due; which budget lines are in effect) that the marts share.
@@ -39,3 +40,24 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         # the statement does not use, so it is bound only where a mart refers to $as_of.
         params = {"as_of": as_of} if "$as_of" in sql else None
         con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
+        for statement in comment_statements(name):
+            con.execute(statement)
+
+
+def read_doc(name: str) -> dict:
+    return yaml.safe_load((resources.files("kpis") / f"{name}.yml").read_text(encoding="utf-8"))
+
+
+def _quote(text: str) -> str:
+    return "'" + " ".join(str(text).split()).replace("'", "''") + "'"
+
+
+def comment_statements(name: str) -> list[str]:
+    """COMMENTs for a rebuilt mart from its YAML, the one source of its docs (warehouse/migrations/
+    0003_comments.sql explains the "[grain: …; keys: …; joins: …]" suffix the docs generator reads)."""
+    doc = read_doc(name)
+    table = (f"{doc['description']} [grain: {doc['grain']}; keys: {', '.join(doc['keys'])}; "
+             f"joins: {doc['joins']}]")
+    statements = [f"COMMENT ON TABLE marts.{name} IS {_quote(table)}"]
+    statements += [f"COMMENT ON COLUMN marts.{name}.{c['name']} IS {_quote(c['description'])}" for c in doc["columns"]]
+    return statements

@@ -13,7 +13,7 @@ lead_submissions as (
 ),
 
 lead_actuals as (
-    select a.pilot_id, a.kpi_code, a.fiscal_year, a.quarter, a.actual
+    select a.pilot_id, a.kpi_code, a.fiscal_year, a.quarter, a.actual, a.row_number
     from core.kpi_actuals a
     join lead_submissions s on s.submission_id = a.submission_id
     where a.actual is not null  -- "a quarter with no value adds nothing"
@@ -36,6 +36,7 @@ kpi_periods as (
         case when k.aggregation = 'sum' then (d.quarter * 0.25) else 1 end::DECIMAL(4, 2) as share,
         ls.submission_id,
         this_q.actual as period_actual,
+        this_q.row_number as source_row,
         ytd.actual as ytd_actual
     from due d
     join registry.kpis k on k.pilot_id = d.pilot_id
@@ -113,7 +114,9 @@ final as (
         is_missing,
         case when is_missing then 'no_data' else marts.score_band(score) end as status,
         weight,
-        submission_id
+        submission_id,
+        -- Lineage: the row of that submission holding this period's value (NULL when missing).
+        source_row as row_number
     from scored
 )
 
