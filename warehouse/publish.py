@@ -21,6 +21,10 @@ def publish(warehouse_path: str | Path) -> Path:
     """Copy the closed, checkpointed warehouse file to its published name, atomically."""
     source = Path(warehouse_path)
     target = published_path(source)
+    # A run killed while copying leaves its temporary file behind; only one run publishes at a
+    # time (the run lock), so any such file is stale.
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     shutil.copyfile(source, tmp)
     with open(tmp, "rb+") as fh:

@@ -1,0 +1,78 @@
+"""Forward-only migrations: an older warehouse is upgraded in place by the next run, keeping its
+data; a failed migration leaves the file as it was."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from warehouse import migrate as migrate_module
+from warehouse.db import connect
+from warehouse.migrate import Migration, available_migrations, migrate
+
+
+def versions(path) -> list[int]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return [r[0] for r in con.execute("SELECT version FROM ops.schema_migrations ORDER BY version").fetchall()]
+    finally:
+        con.close()
+
+
+def make_old_warehouse(path) -> None:
+    """A file as pilotkpi left it when only migration 0001 existed, with one earlier run in it."""
+    con = duckdb.connect(str(path))
+    migrate(con, target=1)
+    con.execute("INSERT INTO ops.runs (run_id, started_at, finished_at, as_of, status, files_seen, accepted) "
+                "VALUES ('old-run', TIMESTAMP '2005-01-31 02:00:00', TIMESTAMP '2005-01-31 02:01:00', "
+                "DATE '2005-01-31', 'succeeded', 1, 1)")
+    con.execute("INSERT INTO ingest.submissions (submission_id, sha256, file_name, format, size_bytes, received_at, run_id, "
+                "status, error_count, warning_count) VALUES (1, 'aa', 'old.csv', 'csv', 10, "
+                "TIMESTAMP '2005-01-31 02:00:30', 'old-run', 'quarantined', 1, 0)")
+    con.close()
+
+
+def test_an_older_warehouse_is_upgraded_in_place_by_the_next_run(tmp_path, prefect_harness):
+    from tests.test_flow import make_scenario, run_cli
+
+    make_old_warehouse(tmp_path / "wh.duckdb")
+    assert versions(tmp_path / "wh.duckdb") == [1]
+    registry, inbox = make_scenario(tmp_path)
+    code, output = run_cli(registry, inbox, tmp_path)
+    assert code == 0, output
+    assert versions(tmp_path / "wh.duckdb") == [m.version for m in available_migrations()] == [1, 2, 3]
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    try:
+        # The old rows are still there, and the columns added later are NULL or their default for them.
+        assert con.execute("SELECT status, duration_seconds, kind FROM ops.runs WHERE run_id = 'old-run'"
+                           ).fetchall() == [("succeeded", None, "run")]
+        assert con.execute("SELECT file_name, reprocess_of FROM ingest.submissions WHERE submission_id = 1"
+                           ).fetchall() == [("old.csv", None)]
+        # The new run numbered its submissions after the old one and the catalogue is commented.
+        assert con.execute("SELECT min(submission_id) FROM ingest.submissions WHERE run_id <> 'old-run'"
+                           ).fetchone()[0] == 2
+        assert con.execute("SELECT comment FROM duckdb_columns() WHERE schema_name = 'ops' AND table_name = 'runs' "
+                           "AND column_name = 'kind'").fetchone()[0] == "run, reprocess or rebuild."
+    finally:
+        con.close()
+
+
+def test_a_failed_migration_leaves_the_file_as_it_was(tmp_path, monkeypatch):
+    path = tmp_path / "wh.duckdb"
+    connect(path).close()
+    before = versions(path)
+    good = available_migrations()
+    broken = Migration(len(good) + 1, "broken",
+                       "CREATE TABLE ops.half_done (x INTEGER); ALTER TABLE ops.runs ADD COLUMN y INTEGER; "
+                       "SELECT * FROM no_such_table;")
+    monkeypatch.setattr(migrate_module, "available_migrations", lambda: [*good, broken])
+    with pytest.raises(duckdb.CatalogException, match="no_such_table"):
+        connect(path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        assert [r[0] for r in con.execute("SELECT version FROM ops.schema_migrations ORDER BY 1").fetchall()] == before
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'half_done'").fetchone()[0] == 0
+        assert "y" not in [r[0] for r in con.execute("DESCRIBE ops.runs").fetchall()]
+    finally:
+        con.close()

@@ -1,0 +1,90 @@
+"""Analysts read the published copy while the nightly run writes: no lock error, the old figures
+until they reconnect, the new ones after; a failed run never publishes."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from warehouse.publish import published_path
+
+ANALYST = textwrap.dedent("""
+    import sys, duckdb
+    path = sys.argv[1]
+    query = "SELECT count(*) FROM ingest.submissions WHERE status = 'accepted'"
+    con = duckdb.connect(path, read_only=True)
+    print("open", con.execute(query).fetchone()[0], flush=True)
+    sys.stdin.readline()                       # the nightly run happens meanwhile
+    print("same-connection", con.execute(query).fetchone()[0], flush=True)
+    con.close()
+    con = duckdb.connect(path, read_only=True)
+    print("reconnected", con.execute(query).fetchone()[0], flush=True)
+""")
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def first_run(tmp_path, prefect_harness):
+    from tests.test_flow import make_scenario, run_cli
+
+    registry, inbox = make_scenario(tmp_path)
+    code, output = run_cli(registry, inbox, tmp_path)
+    assert code == 0, output
+    return tmp_path, registry, inbox
+
+
+def test_an_analyst_holding_the_copy_open_sees_new_figures_after_reconnecting(first_run):
+    from tests.test_flow import _csv, run_cli
+
+    root, registry, inbox = first_run
+    published = published_path(root / "wh.duckdb")
+    analyst = subprocess.Popen([sys.executable, "-c", ANALYST, str(published)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert analyst.stdout.readline().split() == ["open", "3"]  # a, b and d of tests/test_flow.py (c superseded, e duplicate, f quarantined)
+        # A new, valid secondary-agency report arrives; the nightly run writes and publishes.
+        (inbox / "g_sec_q2.csv").write_bytes(_csv("PLT-2548-003,15001,2548-Q2,2005-04-20,budget,ACT-1,5,,500000,200000,own,"))
+        code, output = run_cli(registry, inbox, root)
+        assert code == 0, output
+        out, err = analyst.communicate("go\n", timeout=60)
+    finally:
+        analyst.kill()
+    assert analyst.returncode == 0, err
+    assert out.split("\n")[:2] == ["same-connection 3", "reconnected 4"]
+    assert "lock" not in err.lower()
+
+
+def test_a_failed_run_never_publishes(first_run, monkeypatch):
+    from tests.test_flow import _csv, run_cli
+
+    root, registry, inbox = first_run
+    published = published_path(root / "wh.duckdb")
+    before = sha(published)
+    (inbox / "g_sec_q2.csv").write_bytes(_csv("PLT-2548-003,15001,2548-Q2,2005-04-20,budget,ACT-1,5,,500000,200000,own,"))
+
+    def boom(con, as_of):
+        raise OSError("disk full while building the marts")
+
+    monkeypatch.setattr("flows.nightly.build_marts", boom)
+    code, output = run_cli(registry, inbox, root)
+    assert code == 1 and "disk full" in output
+    assert sha(published) == before
+    assert not [p for p in root.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_publish_clears_a_temporary_copy_left_by_a_killed_run(tmp_path):
+    from warehouse.db import connect
+    from warehouse.publish import publish
+
+    wh = tmp_path / "wh.duckdb"
+    connect(wh).close()
+    leftover = tmp_path / ".wh.published.duckdb.99999.tmp"
+    leftover.write_bytes(b"half a copy")
+    publish(wh)
+    assert not leftover.exists() and published_path(wh).exists()
