@@ -1,0 +1,128 @@
+"""How one KPI score was reached, from the warehouse alone (`pilotkpi explain PILOT KPI PERIOD`).
+
+It re-derives the score from the lineage columns (marts.kpi_scores.submission_id and row_number,
+core.kpi_actuals) and prints the formula with the numbers filled in, so an analyst can check the
+arithmetic by hand. The figures shown are the marts' own; only the wording is built here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import duckdb
+
+
+class NotFound(LookupError):
+    pass
+
+
+@dataclass
+class Source:
+    period: str
+    actual: Decimal
+    submission_id: int
+    file_name: str
+    row_number: int
+    received_at: object
+
+
+def _one(con, sql: str, params: list) -> dict | None:
+    res = con.execute(sql, params)
+    row = res.fetchone()
+    return None if row is None else dict(zip([d[0] for d in res.description], row))
+
+
+def _num(value) -> str:
+    d = Decimal(value).normalize()
+    return format(d, "f") if d == d.to_integral() or d.as_tuple().exponent >= -12 else str(d)
+
+
+def formula(direction: str, actual: Decimal, t: list[Decimal]) -> str:
+    """The scoring.md §1 rule for these numbers (before the exact 4-decimal rounding)."""
+    if direction == "higher":
+        if actual <= t[0]:
+            return f"a = {_num(actual)} ≤ t1 = {_num(t[0])} → score 1"
+        if actual >= t[4]:
+            return f"a = {_num(actual)} ≥ t5 = {_num(t[4])} → score 5"
+        k = max(i for i in range(1, 5) if t[i - 1] <= actual)
+        return (f"t{k} = {_num(t[k - 1])} ≤ a = {_num(actual)} < t{k + 1} = {_num(t[k])} → "
+                f"{k} + (a − t{k}) / (t{k + 1} − t{k}) = {k} + ({_num(actual)} − {_num(t[k - 1])}) / "
+                f"({_num(t[k])} − {_num(t[k - 1])}) = {k} + {_num(actual - t[k - 1])} / {_num(t[k] - t[k - 1])}")
+    if actual >= t[0]:
+        return f"a = {_num(actual)} ≥ t1 = {_num(t[0])} (lower is better) → score 1"
+    if actual <= t[4]:
+        return f"a = {_num(actual)} ≤ t5 = {_num(t[4])} (lower is better) → score 5"
+    k = max(i for i in range(1, 5) if t[i - 1] >= actual)
+    return (f"t{k} = {_num(t[k - 1])} ≥ a = {_num(actual)} > t{k + 1} = {_num(t[k])} (lower is better) → "
+            f"{k} + (t{k} − a) / (t{k} − t{k + 1}) = {k} + ({_num(t[k - 1])} − {_num(actual)}) / "
+            f"({_num(t[k - 1])} − {_num(t[k])}) = {k} + {_num(t[k - 1] - actual)} / {_num(t[k - 1] - t[k])}")
+
+
+def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period: str) -> str:
+    score = _one(con, """
+        SELECT s.*, k.name_en, k.name_th, k.direction, k.aggregation, k.unit, p.classification, p.lead_agency_code
+        FROM marts.kpi_scores s JOIN registry.kpis k USING (pilot_id, kpi_code) JOIN registry.pilots p USING (pilot_id)
+        WHERE s.pilot_id = ? AND s.kpi_code = ? AND s.period = ?""", [pilot_id, kpi_code, period])
+    if score is None:
+        raise NotFound(f"no score for {pilot_id} {kpi_code} {period}: check the codes and that the period is due "
+                       "(marts.kpi_scores lists the scored periods)")
+    if score["classification"] == "restricted":
+        raise NotFound(f"{pilot_id} is a restricted pilot: its KPI lineage is not shown outside its own store")
+    fy, q = score["fiscal_year"], score["quarter"]
+    registered = _one(con, "SELECT t1, t2, t3, t4, t5 FROM registry.kpi_thresholds WHERE pilot_id = ? AND kpi_code = ? "
+                           "AND fiscal_year = ?", [pilot_id, kpi_code, fy])
+    applied = [score[f"t{i}"] for i in range(1, 6)]
+    lines = [f"{pilot_id} {kpi_code} {period}: {score['name_en']} / {score['name_th']}",
+             f"  unit {score['unit']}, {score['direction']} is better, aggregation {score['aggregation']}, "
+             f"weight {_num(score['weight'])}", ""]
+
+    sources = _sources(con, pilot_id, kpi_code, score["lead_agency_code"], fy,
+                       q if score["aggregation"] == "sum" else None, period)
+    if score["is_missing"]:
+        lines.append(f"actual: missing (no value in the lead agency's accepted report for {period})")
+    elif score["aggregation"] == "sum":
+        lines.append(f"actual: {_num(score['actual'])} = sum of quarters 1..{q} of FY{fy}:")
+    else:
+        lines.append(f"actual: {_num(score['actual'])}")
+    for s in sources:
+        lines.append(f"  {s.period}: {_num(s.actual)} from {s.file_name} row {s.row_number} "
+                     f"(submission {s.submission_id}, received {s.received_at})")
+    lines.append("")
+    if registered:
+        lines.append("thresholds registered for FY{}: {}".format(fy, " / ".join(_num(registered[f"t{i}"]) for i in range(1, 6))))
+    if score["aggregation"] == "sum":
+        lines.append(f"thresholds applied (× {q}/4, pro-rated for a sum KPI): " + " / ".join(_num(t) for t in applied))
+    else:
+        lines.append("thresholds applied: " + " / ".join(_num(t) for t in applied))
+    if score["is_missing"]:
+        lines.append("formula: a missing KPI scores 1 (silence never raises a score)")
+    else:
+        lines.append("formula: " + formula(score["direction"], Decimal(score["actual"]), [Decimal(t) for t in applied]))
+    lines.append(f"score: {score['score']} (rounded half away from zero to 4 decimals), weighted "
+                 f"{score['score']} × {_num(score['weight'])} / 100 = {score['weighted_score']}, status {score['status']}")
+
+    superseded = con.execute("""
+        SELECT submission_id, file_name, received_at, superseded_by FROM ingest.submissions
+        WHERE pilot_id = ? AND agency_code = ? AND period = ? AND status = 'superseded' ORDER BY submission_id""",
+                             [pilot_id, score["lead_agency_code"], period]).fetchall()
+    lines.append("")
+    if superseded:
+        lines.append("superseded versions of the lead's report for this period:")
+        lines += [f"  submission {sid} {name} (received {at}), superseded by {by}" for sid, name, at, by in superseded]
+    else:
+        lines.append("superseded versions of the lead's report for this period: none")
+    return "\n".join(lines) + "\n"
+
+
+def _sources(con, pilot_id: str, kpi_code: str, lead: str, fiscal_year: int, up_to_quarter: int | None,
+             period: str) -> list[Source]:
+    """The accepted lead lines behind the actual: one period, or quarters 1..q for a sum KPI."""
+    where = "a.fiscal_year = ? AND a.quarter <= ?" if up_to_quarter else "a.period = ?"
+    params = [fiscal_year, up_to_quarter] if up_to_quarter else [period]
+    rows = con.execute(f"""
+        SELECT a.period, a.actual, a.submission_id, s.file_name, a.row_number, s.received_at
+        FROM core.kpi_actuals a JOIN ingest.submissions s USING (submission_id)
+        WHERE a.pilot_id = ? AND a.kpi_code = ? AND s.agency_code = ? AND s.status = 'accepted'
+          AND a.actual IS NOT NULL AND {where}
+        ORDER BY a.period""", [pilot_id, kpi_code, lead, *params]).fetchall()
+    return [Source(*r) for r in rows]
