@@ -33,3 +33,63 @@ def explain(pilot_id: str, kpi_code: str, period: str, warehouse_path: Path) -> 
 
 
 COMMANDS: list[click.Command] = [explain]
+
+
+@click.command()
+@click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The warehouse file (its published copy is opened) or a published copy.")
+@click.option("-c", "--command", "sql", default=None, help="Run these statements and exit.")
+def sql(warehouse_path: Path, sql: str | None) -> None:
+    """A read-only SQL shell on the published copy: no file access, settings locked.
+
+    End statements with ';'. `.quit` or Ctrl-D leaves. Works while a nightly run is writing.
+    """
+    from warehouse.shell import interactive_lines, open_sandboxed, resolve, run_statement, statements
+
+    path = resolve(warehouse_path)
+    if not path.exists():
+        click.echo(f"pilotkpi sql: {path} does not exist yet: it is published after the first successful run", err=True)
+        sys.exit(2)
+    con = open_sandboxed(path)
+    try:
+        if sql is not None:
+            ok = all([run_statement(con, s, sys.stdout) for s in statements(sql.splitlines())])
+            sys.exit(0 if ok else 1)
+        if sys.stdin.isatty():
+            import readline  # noqa: F401 - line editing and history for input()
+
+            click.echo(f"pilotkpi sql on {path} (read-only). End statements with ';', .quit to leave.")
+            lines = interactive_lines(input)
+        else:
+            lines = (line.rstrip("\n") for line in sys.stdin)
+        for statement in statements(lines):
+            run_statement(con, statement, sys.stdout)
+    finally:
+        con.close()
+
+
+@click.command()
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), required=True)
+@click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The warehouse file (its published copy is read) or a published copy.")
+def export(out_dir: Path, fmt: str, warehouse_path: Path) -> None:
+    """Export the registry, core and marts relations to OUT_DIR as Parquet or Excel-safe CSV."""
+    from warehouse.export import export as export_relations
+    from warehouse.shell import resolve
+
+    path = resolve(warehouse_path)
+    if not path.exists():
+        click.echo(f"pilotkpi export: {path} does not exist yet", err=True)
+        sys.exit(2)
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        for written in export_relations(con, out_dir, fmt):
+            click.echo(f"wrote {written}")
+    finally:
+        con.close()
+
+
+COMMANDS = [explain, sql, export]

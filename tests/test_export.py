@@ -1,0 +1,105 @@
+"""Exports: Parquet partitioned by fiscal year for BI tools, CSV with a BOM for Excel and with
+formula-like text neutralised."""
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+from warehouse.export import safe_cell
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+    ("+66 2 123 4567", "'+66 2 123 4567"),
+    ("-cmd|' /C calc'!A0", "'-cmd|' /C calc'!A0"),
+    ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+    ("\t=1+1", "'\t=1+1"),
+    ("-5", "-5"), ("+1.5", "+1.5"), ("-1e3", "-1e3"),           # plain numbers stay numbers
+    ("ร้อยละ = 5", "ร้อยละ = 5"), ("a-b", "a-b"), ("", ""),
+    (Decimal("-3.5"), Decimal("-3.5")), (7, 7), (None, None),
+])
+def test_safe_cell(given, expected):
+    assert safe_cell(given) == expected
+
+
+def export(wh, tmp_path, fmt):
+    result = CliRunner().invoke(main, ["export", str(tmp_path / fmt), "--format", fmt, "--warehouse", str(wh)])
+    assert result.exit_code == 0, result.output
+    return tmp_path / fmt
+
+
+def test_csv_export_opens_in_excel_with_thai_and_escapes_formulas(demo_run, tmp_path):
+    folder, _ = demo_run
+    out = export(folder / "warehouse.duckdb", tmp_path, "csv")
+    pilots = (out / "registry.pilots.csv").read_bytes()
+    assert pilots.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads the file as UTF-8
+    with open(out / "registry.pilots.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 7 and rows[0]["name_th"] == "เครือข่ายสารสนเทศภาครัฐ (GIN)"
+    # Partitioned by fiscal year: 2548-Q1..Q4 and 2549-Q1..Q3 of the demo.
+    assert sorted(p.name for p in (out / "marts.kpi_scores").iterdir()) == ["fiscal_year=2548.csv", "fiscal_year=2549.csv"]
+    con = duckdb.connect(str(folder / "warehouse.published.duckdb"), read_only=True)
+    try:
+        for year in (2548, 2549):
+            with open(out / "marts.kpi_scores" / f"fiscal_year={year}.csv", encoding="utf-8-sig", newline="") as fh:
+                exported = list(csv.DictReader(fh))
+            assert len(exported) == con.execute("SELECT count(*) FROM marts.kpi_scores WHERE fiscal_year = ?",
+                                                [year]).fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_formula_like_notes_are_escaped_in_the_csv(tmp_path):
+    from warehouse.db import connect
+    from warehouse.export import export as export_relations
+
+    con = connect(":memory:")
+    con.execute("""INSERT INTO core.kpi_actuals VALUES
+        ('P1', '03009', 'K1', '2548-Q1', 2548, 1, -3.5, '=cmd|'' /C calc''!A0', 1, 2),
+        ('P1', '03009', 'K2', '2548-Q1', 2548, 1, 4, '-5', 1, 3),
+        ('P1', '03009', 'K3', '2548-Q1', 2548, 1, 5, '@SUM(A1)', 1, 4)""")
+    export_relations(con, tmp_path, "csv")
+    with open(tmp_path / "core.kpi_actuals" / "fiscal_year=2548.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = {r["kpi_code"]: r for r in csv.DictReader(fh)}
+    assert rows["K1"]["note"] == "'=cmd|' /C calc'!A0" and rows["K1"]["actual"] == "-3.5000000000"
+    assert rows["K2"]["note"] == "-5"
+    assert rows["K3"]["note"] == "'@SUM(A1)"
+
+
+def test_parquet_export_round_trips_every_row(demo_run, tmp_path):
+    folder, _ = demo_run
+    out = export(folder / "warehouse.published.duckdb", tmp_path, "parquet")
+    assert (out / "marts.kpi_scores" / "fiscal_year=2549").is_dir()
+    con = duckdb.connect(str(folder / "warehouse.published.duckdb"), read_only=True)
+    try:
+        for relation in ("marts.kpi_scores", "core.budget_lines", "marts.budget_integration_by_layer"):
+            path = str(out / relation / "**" / "*.parquet")
+            back = con.execute(f"SELECT * EXCLUDE (fiscal_year) FROM read_parquet('{path}', hive_partitioning=true) "
+                               "ORDER BY ALL").fetchall()
+            source = con.execute(f"SELECT * EXCLUDE (fiscal_year) FROM {relation} ORDER BY ALL").fetchall()
+            assert back == source and len(source) > 0, relation
+        assert con.execute(f"SELECT count(*) FROM read_parquet('{out / 'registry.pilots.parquet'}')").fetchone()[0] == 7
+    finally:
+        con.close()
+
+
+def test_sql_shell_is_read_only_and_offline(demo_run):
+    folder, _ = demo_run
+    wh = str(folder / "warehouse.duckdb")
+
+    def run(sql):
+        result = CliRunner().invoke(main, ["sql", "--warehouse", wh, "-c", sql])
+        return result.exit_code, result.output
+
+    code, out = run("SELECT count(*) AS pilots FROM registry.pilots;")
+    assert code == 0 and "│      7 │" in out
+    for forbidden in ("SELECT * FROM read_csv('/etc/passwd');", "COPY marts.kpi_scores TO 'leak.csv';",
+                      "SET enable_external_access = true;", "SET lock_configuration = false;",
+                      "ATTACH 'other.duckdb';", "DELETE FROM marts.kpi_scores;"):
+        code, out = run(forbidden)
+        assert code == 1 and out.startswith("Error:"), (forbidden, out)
