@@ -28,6 +28,7 @@ from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
 from warehouse.publish import publish  # noqa: E402
+from warehouse.testpoints import pause_point  # noqa: E402
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
 SUMMARY_ARTIFACT_KEY = "pilotkpi-summary"
@@ -73,6 +74,7 @@ def ingest_task(con, registry: Registry, inbox: Path, evidence_dir: Path, run_id
         nonlocal done
         done += n
         logger.info("ingested %d/%d files", done, len(paths))
+        pause_point("ingest")
 
     ingestor.ingest(paths, batch_size, on_batch=progress)
     return ingestor

@@ -13,6 +13,8 @@ from importlib import resources
 import duckdb
 import yaml
 
+from warehouse.testpoints import pause_point
+
 # Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
 # helpers (which periods are due; which budget lines are in effect) that the marts share.
 MART_NAMES = [
@@ -42,6 +44,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
         con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
         for statement in comment_statements(name):
             con.execute(statement)
+        pause_point("marts")
 
 
 def read_doc(name: str) -> dict:

@@ -11,6 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
+from warehouse.testpoints import pause_point
+
 
 def published_path(warehouse_path: str | Path) -> Path:
     p = Path(warehouse_path)
@@ -30,5 +32,6 @@ def publish(warehouse_path: str | Path) -> Path:
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.chmod(tmp, 0o444)
+    pause_point("publish")
     os.replace(tmp, target)
     return target

@@ -1,0 +1,84 @@
+"""Crash safety, proven with SIGKILL: the nightly job runs in a subprocess and is killed during
+ingest, during the marts and during publishing. Afterwards the working warehouse and the
+published copy both open and hold the old or the new state, no accepted submission is lost, and
+the next run completes with the figures of an uninterrupted run."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pytest
+
+from tests.test_flow import AS_OF, _csv, figures, make_scenario, run_cli
+from warehouse.publish import published_path
+
+NEW_FILE = ("g_sec_q2.csv", "PLT-2548-003,15001,2548-Q2,2005-04-20,budget,ACT-1,5,,500000,200000,own,")
+
+
+def accepted(path, read_only=True) -> set[tuple[str, str]]:
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        return set(con.execute("SELECT sha256, file_name FROM ingest.submissions WHERE status = 'accepted'").fetchall())
+    finally:
+        con.close()
+
+
+def killed_run(root, registry, inbox, point: str) -> None:
+    """Start `pilotkpi run` in its own process group, wait until it reaches `point`, SIGKILL it all."""
+    marker = root / f"paused-{point}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(root / "prefect-home"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),
+         "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF, "--batch-size", "1"],
+        env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the run ended before reaching {point}: {proc.stdout.read().decode()[-2000:]}")
+            assert time.monotonic() < deadline, f"the run never reached {point}"
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the job and the Prefect server it started
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, prefect_harness):
+    """Figures of the same two runs, uninterrupted."""
+    root = tmp_path_factory.mktemp("reference")
+    registry, inbox = make_scenario(root)
+    assert run_cli(registry, inbox, root)[0] == 0
+    (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
+    assert run_cli(registry, inbox, root)[0] == 0
+    return figures(root / "wh.duckdb"), accepted(root / "wh.duckdb")
+
+
+@pytest.mark.parametrize("point", ["ingest", "marts", "publish"])
+def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, reference, point):
+    registry, inbox = make_scenario(tmp_path)
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
+    old = accepted(tmp_path / "wh.duckdb")
+    (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
+    new_figures, new = reference
+    assert len(old) == 3 and len(new) == 4 and old < new  # a, b, d; then g as well
+
+    killed_run(tmp_path, registry, inbox, point)
+
+    working = accepted(tmp_path / "wh.duckdb", read_only=False)  # opening read-write replays the WAL
+    published = accepted(published_path(tmp_path / "wh.duckdb"))
+    assert working in (old, new) and published in (old, new)
+    if point in ("ingest", "marts"):
+        assert working == old  # killed before the run's one commit
+    if point == "publish":
+        assert working == new and published == old  # committed, not yet published
+
+    code, output = run_cli(registry, inbox, tmp_path)
+    assert code == 0, output
+    assert accepted(tmp_path / "wh.duckdb") == new == accepted(published_path(tmp_path / "wh.duckdb"))
+    assert figures(tmp_path / "wh.duckdb") == new_figures
