@@ -14,13 +14,7 @@ apply_defaults()
 STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
-def _as_of(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+from flows.cli_common import EXIT_LOCKED, _as_of  # noqa: E402
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,21 +33,30 @@ def main() -> None:
               help="Folder for the committee summaries.")
 @click.option("--as-of", "as_of", default=None, help="The day the run is about (YYYY-MM-DD); default today in Bangkok.")
 @click.option("--batch-size", default=500, show_default=True, help="Files read and validated together.")
-def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: str | None, batch_size: int) -> None:
-    """Run the nightly job once on the ephemeral Prefect server."""
-    sys.exit(_run(registry_dir, inbox, warehouse_path, out_dir, _as_of(as_of), batch_size))
+@click.option("--wait", is_flag=True, help="If another run holds the warehouse, wait for it instead of exiting 3.")
+@click.option("--settle-seconds", type=float, default=None,
+              help="Leave files whose size or mtime changes within this time for the next run "
+                   "(default 5, or PILOTKPI_SETTLE_SECONDS).")
+def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: str | None, batch_size: int,
+        wait: bool, settle_seconds: float | None) -> None:
+    """Run the nightly job once on the ephemeral Prefect server (from cron, or by hand)."""
+    sys.exit(_run(registry_dir, inbox, warehouse_path, out_dir, _as_of(as_of), batch_size, wait, settle_seconds))
 
 
 def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
-         batch_size: int = 500) -> int:
+         batch_size: int = 500, wait: bool = False, settle_seconds: float | None = None) -> int:
     from flows.nightly import nightly
     from pilots.registry import RegistryError
+    from warehouse.lock import RunLocked
 
     try:
-        result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size)
+        result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
     except RegistryError as exc:
         click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
         return 2
+    except RunLocked as exc:
+        click.echo(f"pilotkpi: the run did not start: {exc}", err=True)
+        return EXIT_LOCKED
     except Exception as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
         click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {type(exc).__name__}: {exc}", err=True)
         return 1
@@ -63,6 +66,10 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
                f"duplicates {c['duplicates']}, quarantined {c['quarantined']}")
     statuses = ", ".join(f"{s} {result.pilots_by_status.get(s, 0)}" for s in STATUS_ORDER)
     click.echo(f"pilots by status: {statuses}")
+    if result.skipped_unsettled:
+        click.echo(f"left for the next run, still being written: {', '.join(result.skipped_unsettled)}")
+    if result.moved:
+        click.echo(f"moved {len(result.moved)} file(s) to {inbox / 'processed'} and {inbox / 'quarantine'}")
     for path in result.summaries:
         click.echo(f"summary: {path}")
     click.echo(f"read-only copy for analysts: {result.published}")
@@ -152,14 +159,15 @@ def demo(folder: Path) -> None:
 
     paths = write_demo(folder)
     click.echo(f"demo registry: {paths.registry}\ndemo inbox: {paths.inbox}")
-    sys.exit(_run(paths.registry, paths.inbox, folder / "warehouse.duckdb", folder / "out", paths.as_of))
+    sys.exit(_run(paths.registry, paths.inbox, folder / "warehouse.duckdb", folder / "out", paths.as_of,
+                  settle_seconds=0))  # the demo wrote its files itself: nothing is being copied in
 
 
 def _register_command_groups() -> None:
     """Commands for each audience live in their own module; they are attached to `main` here."""
-    from flows import cli_analyst, cli_ops, cli_report
+    from flows import cli_analyst, cli_maintenance, cli_ops, cli_report
 
-    for module in (cli_analyst, cli_report, cli_ops):
+    for module in (cli_analyst, cli_report, cli_ops, cli_maintenance):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -21,6 +21,7 @@ import pandas as pd
 from pilots import checks
 from pilots.contract import COLUMN_NAMES
 from pilots.defects import Issue, make_issue
+from pilots.inbox import InboxFile, candidates
 from pilots.normalise import NormalisedFile, normalise_table
 from pilots.readers import ReadFailure, read_report
 from pilots.registry import Registry
@@ -69,8 +70,8 @@ def _issue_row(sid: int, issue: Issue) -> dict:
 
 
 def inbox_files(inbox: Path) -> list[Path]:
-    """Every regular file directly in the inbox, in code-point order of their names (order of receipt)."""
-    return sorted((p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")), key=lambda p: p.name)
+    """The inbox's ready-looking files in code-point order of their names (order of receipt)."""
+    return candidates(inbox)
 
 
 def read_and_check(received: list[_Received], registry: Registry, as_of: date) -> None:
@@ -159,7 +160,7 @@ class Ingestor:
                 "FROM ingest.submissions WHERE status = 'accepted'").fetchall()
         }
 
-    def ingest(self, paths: Iterable[Path], batch_size: int = DEFAULT_BATCH_SIZE,
+    def ingest(self, paths: Iterable[Path | InboxFile], batch_size: int = DEFAULT_BATCH_SIZE,
                on_batch: Callable[[int], None] | None = None) -> IngestCounts:
         for batch in _batches(list(paths), batch_size):
             self._ingest_batch(batch)
@@ -177,14 +178,17 @@ class Ingestor:
         self.counts.quarantined = by_status.get("quarantined", 0)
         return self.counts
 
-    def _ingest_batch(self, paths: list[Path]) -> None:
+    def _ingest_batch(self, items: list[Path | InboxFile]) -> None:
         # 1. Receive in order: keep the bytes, give each file its id, spot byte-identical files.
         received: list[tuple[int, Path, int, str, int | None]] = []  # (sid, path, size, sha, duplicate_of)
         to_read: list[_Received] = []
         by_sid: dict[int, _Received] = {}
-        for path in paths:
-            data = path.read_bytes()
-            digest = evidence.keep(self.evidence_dir, data)
+        for item in items:
+            if isinstance(item, InboxFile):  # received already: its bytes are in the evidence store
+                path, data, digest = Path(item.name), item.kept_at.read_bytes(), item.sha256
+            else:
+                path, data = item, item.read_bytes()
+                digest = evidence.keep(self.evidence_dir, data)
             sid, self.next_id = self.next_id, self.next_id + 1
             original = self.known.get(digest)
             received.append((sid, path, len(data), digest, original))
@@ -240,6 +244,45 @@ class Ingestor:
             [r for sid, rows in budget_rows.items() if sid not in replaced for r in rows],
         )
         store.supersede(self.con, {old: new for old, new in replaced.items() if old not in in_batch})
+
+    def reprocess(self, old_id: int) -> FileOutcome:
+        """Re-read a quarantined submission's bytes with today's code (after a bug fix).
+
+        If it now passes, it becomes a new submission with the original received_at (lateness is
+        about when the agency sent it) and reprocess_of = old_id; the old row stays quarantined
+        as history. If it still fails, nothing is written and the outcome lists the defects.
+        """
+        row = self.con.execute("SELECT file_name, sha256, size_bytes, received_at, status FROM ingest.submissions "
+                               "WHERE submission_id = ?", [old_id]).fetchone()
+        if row is None:
+            raise LookupError(f"there is no submission {old_id}")
+        name, digest, size, received_at, status = row
+        if status != "quarantined":
+            raise ValueError(f"submission {old_id} ({name}) is {status}; only quarantined files are reprocessed")
+        done = self.con.execute("SELECT submission_id FROM ingest.submissions WHERE reprocess_of = ?",
+                                [old_id]).fetchone()
+        if done:
+            raise ValueError(f"submission {old_id} ({name}) was reprocessed already, as submission {done[0]}")
+        rec = _Received(Path(name), evidence.evidence_path(self.evidence_dir, digest).read_bytes(), digest)
+        read_and_check([rec], self.registry, self.as_of)
+        errors = [i for i in rec.issues if i.is_error]
+        if errors:
+            return FileOutcome(name, digest, "quarantined", rec.issues)
+        sid, self.next_id = self.next_id, self.next_id + 1
+        kpi_rows: dict[int, list[dict]] = {}
+        budget_rows: dict[int, list[dict]] = {}
+        replaced: dict[int, int] = {}
+        status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced)
+        pilot, agency, period, submitted_on = _identity(rec)
+        sub = self._submission(sid, name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
+                               superseded_by=superseded_by, warnings=len(rec.issues))
+        sub.update(pilot_id=pilot, agency_code=agency, period=period, submitted_on=submitted_on,
+                   received_at=received_at, reprocess_of=old_id)
+        store.write_submissions(self.con, [sub])
+        store.write_issues(self.con, [_issue_row(sid, i) for i in rec.issues])
+        store.write_lines(self.con, kpi_rows.get(sid, []), budget_rows.get(sid, []))
+        store.supersede(self.con, replaced)
+        return FileOutcome(name, digest, status, rec.issues, sid)
 
     def _decide(self, sid: int, rec: _Received, kpi_rows: dict, budget_rows: dict,
                 replaced: dict[int, int]) -> tuple[str, int | None]:

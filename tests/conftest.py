@@ -8,6 +8,8 @@ import pytest
 from flows.settings import apply_defaults
 
 apply_defaults()
+# Test inboxes are written whole before a run: no settle wait (tests/test_inbox.py sets its own).
+os.environ.setdefault("PILOTKPI_SETTLE_SECONDS", "0")
 os.environ.setdefault("PREFECT_HOME", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "prefect"))
 
 

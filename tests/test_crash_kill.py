@@ -44,7 +44,10 @@ def killed_run(root, registry, inbox, point: str) -> None:
             assert time.monotonic() < deadline, f"the run never reached {point}"
             time.sleep(0.1)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # the job and the Prefect server it started
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the job and the Prefect server it started
+        except ProcessLookupError:
+            pass
         proc.wait()
 
 

@@ -125,6 +125,13 @@ def scenario(tmp_path_factory, prefect_harness):
     registry, inbox = make_scenario(root)
     first = run_cli(registry, inbox, root)
     after_first = figures(root / "wh.duckdb")
+    # The run filed every file away; the agencies send the very same files again.
+    moved = sorted((inbox / "processed").iterdir()) + sorted((inbox / "quarantine").iterdir())
+    assert [p.name for p in moved] == ["a_lead_q1.csv", "b_sec_q1.csv", "c_lead_q2.json", "d_lead_q2_fix.csv",
+                                       "e_dup.csv", "f_bad.csv"]
+    assert [p.name for p in (inbox / "quarantine").iterdir()] == ["f_bad.csv"]
+    for path in moved:
+        path.rename(inbox / path.name)
     second = run_cli(registry, inbox, root)
     return root, first, second, after_first
 

@@ -216,8 +216,12 @@ def test_report_command_writes_both_editions_from_the_published_copy(demo_run, t
                                        "--out", str(tmp_path), "--lang", "th"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.th.html", "summary.th.md"]
-    # Same warehouse, same as-of (taken from the last run): the same page as the run wrote.
-    assert (tmp_path / "summary.th.html").read_text() == (folder / "out" / "summary.th.html").read_text()
+    # Same warehouse, same as-of (taken from the last run): the same page as the run wrote, except
+    # the link to the run's validation report, which lives only next to the run's own summaries.
+    link = ' · <a href="validation.html">รายงานการตรวจสอบไฟล์</a>'
+    run_page = (folder / "out" / "summary.th.html").read_text()
+    assert link in run_page and (folder / "out" / "validation.html").exists()
+    assert (tmp_path / "summary.th.html").read_text() == run_page.replace(link, "")
 
 
 def test_pdf_without_chromium_says_how_to_install(demo_run, tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ REGISTRY_TABLES = (
 SUBMISSION_COLUMNS = (
     "submission_id", "sha256", "file_name", "format", "encoding", "size_bytes", "received_at",
     "run_id", "pilot_id", "agency_code", "period", "submitted_on", "status", "superseded_by",
-    "duplicate_of", "error_count", "warning_count",
+    "duplicate_of", "error_count", "warning_count", "reprocess_of",
 )
 ISSUE_COLUMNS = ("submission_id", "row_number", "column_name", "code", "severity", "message_en", "message_th")
 KPI_COLUMNS = ("pilot_id", "agency_code", "kpi_code", "period", "fiscal_year", "quarter", "actual", "note",
@@ -100,19 +100,20 @@ def supersede(con: duckdb.DuckDBPyConnection, replaced: Mapping[int, int]) -> No
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, as_of: date,
-              registry_sha256: str, software_version: str) -> None:
+              registry_sha256: str, software_version: str, kind: str = "run") -> None:
     con.execute(
-        "INSERT INTO ops.runs (run_id, started_at, as_of, status, registry_sha256, software_version) "
-        "VALUES (?, ?, ?, 'running', ?, ?)",
-        [run_id, started_at, as_of, registry_sha256, software_version],
+        "INSERT INTO ops.runs (run_id, started_at, as_of, status, registry_sha256, software_version, kind) "
+        "VALUES (?, ?, ?, 'running', ?, ?, ?)",
+        [run_id, started_at, as_of, registry_sha256, software_version, kind],
     )
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetime, status: str,
-               counts: Mapping[str, int], error: str | None = None) -> None:
+               counts: Mapping[str, int], error: str | None = None, skipped_unsettled: int = 0) -> None:
     con.execute(
         "UPDATE ops.runs SET finished_at = ?, status = ?, files_seen = ?, accepted = ?, superseded = ?, "
-        "quarantined = ?, duplicates = ?, error = ? WHERE run_id = ?",
+        "quarantined = ?, duplicates = ?, error = ?, skipped_unsettled = ?, "
+        "duration_seconds = round(epoch(?::TIMESTAMP) - epoch(started_at), 3) WHERE run_id = ?",
         [finished_at, status, counts.get("files_seen", 0), counts.get("accepted", 0), counts.get("superseded", 0),
-         counts.get("quarantined", 0), counts.get("duplicates", 0), error, run_id],
+         counts.get("quarantined", 0), counts.get("duplicates", 0), error, skipped_unsettled, finished_at, run_id],
     )

@@ -1,0 +1,66 @@
+"""One run at a time per warehouse: an exclusive flock on `<warehouse>.lock`.
+
+The kernel releases a flock when its process dies, however it dies, so a killed run can never
+leave the warehouse locked; its lock file only remains as a note of who held it, which the next
+run reports ("stale lock of pid N cleared") and overwrites.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+
+class RunLocked(RuntimeError):
+    pass
+
+
+def lock_path(warehouse_path: str | Path) -> Path:
+    p = Path(warehouse_path)
+    return p.with_name(p.name + ".lock")
+
+
+@contextmanager
+def run_lock(warehouse_path: str | Path, *, wait: bool = False, timeout: float = 3600,
+             on_stale: Callable[[str], None] | None = None, poll: float = 0.5) -> Iterator[Path]:
+    path = lock_path(warehouse_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(fd)
+                if not wait:
+                    raise RunLocked(f"another run is in progress on {warehouse_path} ({holder}); "
+                                    "try again later, or use --wait") from None
+                if time.monotonic() > deadline:
+                    raise RunLocked(f"gave up after {timeout:.0f} s waiting for the run on {warehouse_path} "
+                                    f"({holder})") from None
+                time.sleep(poll)
+        previous = _holder(fd)
+        if previous and on_stale:  # we hold the lock, so whoever wrote this is gone
+            on_stale(f"cleared a stale lock left by a run that did not finish ({previous})")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, started "
+                      f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
+        os.fsync(fd)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)  # a clean exit leaves an empty note: nothing stale to report
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _holder(fd: int) -> str:
+    return os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
