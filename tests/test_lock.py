@@ -1,0 +1,84 @@
+"""One run at a time: a second run exits with a clear message or waits (--wait); a lock left by a
+killed run is recognised as stale and cleared."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+from tests.test_flow import AS_OF, make_scenario
+from warehouse.lock import RunLocked, lock_path, run_lock
+
+HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from warehouse.lock import run_lock
+    with run_lock(sys.argv[1]):
+        Path(sys.argv[2]).write_text("held")
+        time.sleep(float(sys.argv[3]))
+""")
+
+
+def hold_lock(warehouse, seconds: float, tmp_path) -> subprocess.Popen:
+    """Another process (as a running job would) takes the lock and keeps it for `seconds`."""
+    marker = tmp_path / "held"
+    marker.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse), str(marker), str(seconds)],
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    deadline = time.monotonic() + 30
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    return proc
+
+
+def run(root, registry, inbox, *extra):
+    result = CliRunner().invoke(main, ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",
+                                       str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF, *extra])
+    return result.exit_code, result.output
+
+
+def test_a_second_run_exits_with_a_clear_message(tmp_path, prefect_harness):
+    registry, inbox = make_scenario(tmp_path)
+    holder = hold_lock(tmp_path / "wh.duckdb", 60, tmp_path)
+    try:
+        code, out = run(tmp_path, registry, inbox)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 3
+    assert "another run is in progress" in out and f"pid {holder.pid}" in out and "--wait" in out
+    assert not (tmp_path / "wh.duckdb").exists() and len(list(inbox.iterdir())) == 6  # nothing touched
+
+
+def test_wait_runs_after_the_other_run_finishes(tmp_path, prefect_harness):
+    registry, inbox = make_scenario(tmp_path)
+    holder = hold_lock(tmp_path / "wh.duckdb", 3, tmp_path)
+    started = time.monotonic()
+    code, out = run(tmp_path, registry, inbox, "--wait")
+    holder.wait()
+    assert code == 0, out
+    assert "files seen 6: accepted 3" in out
+    assert time.monotonic() - started >= 2  # it did wait for the holder
+
+
+def test_a_stale_lock_of_a_killed_run_is_cleared(tmp_path):
+    wh = tmp_path / "wh.duckdb"
+    holder = hold_lock(wh, 60, tmp_path)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait()
+    assert f"pid {holder.pid}" in lock_path(wh).read_text()  # the note stays behind
+    notes = []
+    with run_lock(wh, on_stale=notes.append):
+        with pytest.raises(RunLocked):  # and while we hold it, nobody else gets it
+            with run_lock(wh):
+                pass
+    assert len(notes) == 1 and f"pid {holder.pid}" in notes[0] and "stale" in notes[0]
+    assert lock_path(wh).read_text() == ""  # a clean exit leaves nothing stale
