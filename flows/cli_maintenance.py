@@ -51,18 +51,17 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
     Use it after a fix to pilotkpi (a file wrongly refused). A file the agency corrected and sent
     again needs nothing: the next run takes it. Exits 1, writing nothing, if the file still fails.
     """
-    from flows.nightly import StillQuarantined, reprocess as reprocess_flow
+    from flows.nightly import reprocess as reprocess_flow
 
     def job():
-        try:
-            result = reprocess_flow(submission_id, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
-        except StillQuarantined as exc:
-            click.echo(f"submission {submission_id} is still quarantined, nothing was written:")
-            for i in exc.outcome.issues:
+        result = reprocess_flow(submission_id, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
+        o = result.outcomes[0]
+        if o.status == "quarantined":
+            click.echo(f"submission {submission_id} ({o.file_name}) is still quarantined, nothing was written:")
+            for i in o.issues:
                 click.echo(f"  {i.severity} {i.code} row {i.row_number or '-'} column {i.column_name or '-'}\n"
                            f"    th: {i.message_th}\n    en: {i.message_en}")
-            raise ValueError(f"{exc}") from None
-        o = result.outcomes[0]
+            raise ValueError(f"submission {submission_id} still has defects")
         click.echo(f"submission {submission_id} ({o.file_name}) reprocessed as submission {o.submission_id}: {o.status}")
         click.echo(f"read-only copy for analysts: {result.published}")
 

@@ -193,8 +193,11 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         return {"files_seen": 1, result.status: 1}, 0
 
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
-        run_id, counts, summaries, by_status, published = _job("reprocess", registry, Path(warehouse_path),
-                                                               out_dir, as_of, body)
+        try:
+            run_id, counts, summaries, by_status, published = _job("reprocess", registry, Path(warehouse_path),
+                                                                   out_dir, as_of, body)
+        except StillQuarantined:  # rolled back: nothing written, nothing published
+            return RunResult("", as_of, {}, {}, outcomes=outcome)
     return RunResult(run_id, as_of, counts, by_status, summaries, published, outcome)
 
 

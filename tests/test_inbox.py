@@ -104,3 +104,26 @@ def test_files_move_after_the_run_and_evidence_keeps_the_bytes(tmp_path, prefect
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == sorted(set(originals) | {"a_lead_q1.1.csv"})
     assert (inbox / "processed" / "a_lead_q1.1.csv").read_bytes() == originals["a_lead_q1.csv"]
     assert (inbox / "quarantine" / "f_bad.csv").read_bytes() == originals["f_bad.csv"]
+
+
+def test_a_transient_read_error_is_retried(tmp_path, prefect_harness, monkeypatch):
+    import errno
+
+    import pilots.inbox
+
+    registry, inbox = make_scenario(tmp_path)
+    real_read = pilots.inbox.read_bytes
+    calls = {"n": 0}
+
+    def flaky_read(path):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third file read fails once, as a locked or busy file would
+            raise OSError(errno.EIO, "Input/output error", str(path))
+        return real_read(path)
+
+    monkeypatch.setattr(pilots.inbox, "read_bytes", flaky_read)
+    code, out = run(tmp_path, registry, inbox)
+    assert code == 0, out
+    assert "files seen 6: accepted 3, superseded 1, duplicates 1, quarantined 1" in out
+    # 3 reads in the failed attempt, 6 in the retry, then 6 to check each file before moving it.
+    assert calls["n"] == 3 + 6 + 6
