@@ -38,7 +38,7 @@ def run_lock(warehouse_path: str | Path, *, wait: bool = False, timeout: float =
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                holder = _holder(fd)
+                holder = _describe(_holder(fd))
                 if not wait:
                     raise RunLocked(f"another run is in progress on {warehouse_path} ({holder}); "
                                     "try again later, or use --wait") from None
@@ -64,3 +64,7 @@ def run_lock(warehouse_path: str | Path, *, wait: bool = False, timeout: float =
 
 def _holder(fd: int) -> str:
     return os.pread(fd, 512, 0).decode("utf-8", "replace").strip()
+
+
+def _describe(holder: str) -> str:
+    return holder or "held by another program, such as a backup taking `flock` on the lock file"
