@@ -3,4 +3,6 @@ from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from flows.serve import COMMANDS as SERVE_COMMANDS
+
+COMMANDS: list[click.Command] = [*SERVE_COMMANDS]

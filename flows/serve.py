@@ -1,0 +1,113 @@
+"""`pilotkpi server` and `pilotkpi serve`: the nightly flow as a scheduled Prefect deployment.
+
+Schedules need a real Prefect server (the ephemeral one runs no scheduler), so `server` starts
+one and `serve` registers the deployment with it and runs the scheduled runs in its own process.
+prefect.yaml at the repository root holds the same deployment for operators who use `prefect deploy`.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import click
+
+from flows.settings import QUIET_DEFAULTS, apply_defaults
+
+DEFAULT_NAME = "nightly"
+DEFAULT_CRON = "0 2 * * *"  # 02:00, after the agencies' evening uploads
+DEFAULT_TIMEZONE = "Asia/Bangkok"  # the committee's clock, whatever the host's TZ is
+DEFAULT_HOST = "127.0.0.1"  # not exposed beyond the host unless the operator asks
+DEFAULT_PORT = 4200
+API_URL_HINT = "run `pilotkpi server` and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+
+
+@click.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address the Prefect server listens on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port of the Prefect server.")
+def server(host: str, port: int) -> None:
+    """Run a Prefect server in the foreground (schedules need one; Ctrl-C stops it)."""
+    env = {**QUIET_DEFAULTS, **os.environ}  # the operator's own settings win over the quiet defaults
+    click.echo(f"pilotkpi: starting the Prefect server; then export PREFECT_API_URL=http://{host}:{port}/api",
+               err=True)
+    # exec, not a child: signals (Ctrl-C, systemd's SIGTERM) reach the server itself.
+    os.execve(sys.executable, [sys.executable, "-m", "prefect", "server", "start", "--host", host,
+                               "--port", str(port)], env)
+
+
+def wait_for_health(api_url: str, timeout: float) -> None:
+    """Return once `api_url`/health answers; raise ClickException after `timeout` seconds."""
+    url = api_url.rstrip("/") + "/health"
+    deadline = time.monotonic() + timeout
+    last_error: object = None
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+                last_error = f"HTTP {response.status}"
+        except (urllib.error.URLError, OSError) as exc:  # not listening yet, or still starting
+            last_error = exc
+        if time.monotonic() >= deadline:
+            raise click.ClickException(f"the Prefect server at {api_url} did not answer {url} within "
+                                       f"{timeout:g} s (last error: {last_error}); is it running? {API_URL_HINT}")
+        time.sleep(0.5)
+
+
+def _dir(exists: bool = True) -> click.Path:
+    return click.Path(exists=exists, file_okay=False, path_type=Path)
+
+
+@click.command()
+@click.option("--registry", "registry_dir", required=True, type=_dir(), help="Registry folder.")
+@click.option("--inbox", required=True, type=_dir(), help="Folder of received report files.")
+@click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="DuckDB warehouse file (created if missing).")
+@click.option("--out", "out_dir", required=True, type=_dir(exists=False), help="Folder for the committee summaries.")
+@click.option("--cron", default=DEFAULT_CRON, show_default=True, help="When the nightly run starts (cron syntax).")
+@click.option("--timezone", "tz", default=DEFAULT_TIMEZONE, show_default=True, help="Time zone of --cron.")
+@click.option("--name", default=DEFAULT_NAME, show_default=True, help="Deployment name.")
+@click.option("--health-timeout", default=90.0, show_default=True, type=float,
+              help="Seconds to wait for the Prefect server's /api/health before giving up.")
+def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, cron: str, tz: str, name: str,
+          health_timeout: float) -> None:
+    """Serve the nightly flow on a schedule, against the Prefect server at PREFECT_API_URL."""
+    api_url = os.environ.get("PREFECT_API_URL")
+    if not api_url:  # without it Prefect would use an ephemeral server, which never runs schedules
+        raise click.ClickException(f"PREFECT_API_URL is not set: {API_URL_HINT}")
+    try:
+        ZoneInfo(tz)  # Prefect accepts any string here and fails only on the server
+    except (ZoneInfoNotFoundError, ValueError):
+        raise click.BadParameter(f"{tz!r} is not an IANA time zone", param_hint="--timezone") from None
+    apply_defaults()
+    from prefect.schedules import Cron
+
+    try:
+        schedule = Cron(cron, timezone=tz)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--cron") from None
+    # Register nothing until the server answers: a served deployment that fails to register exits.
+    wait_for_health(api_url, health_timeout)
+    from prefect import serve as prefect_serve
+    from prefect.types.entrypoint import EntrypointType
+
+    from flows.nightly import nightly
+
+    # Absolute paths: the runs execute in child processes that need not share this working directory.
+    parameters = {"registry_dir": str(registry_dir.resolve()), "inbox": str(inbox.resolve()),
+                  "warehouse_path": str(warehouse_path.resolve()), "out_dir": str(out_dir.resolve())}
+    # Not `nightly.serve(...)`: that runs each run from a cloudpickled copy of the function, whose
+    # globals lose the names used only in (postponed) annotations, so parameter validation fails
+    # ("`NightlyModel` is not fully defined; define `date`"). A module-path entrypoint makes each
+    # run import flows.nightly afresh, as `python -m prefect.engine`, like a worker would.
+    deployment = nightly.to_deployment(name=name, schedules=[schedule], parameters=parameters,
+                                       entrypoint_type=EntrypointType.MODULE_PATH)
+    click.echo(f"pilotkpi: serving deployment nightly/{name} on {cron!r} ({tz}) at {api_url}", err=True)
+    prefect_serve(deployment)
+
+
+COMMANDS: list[click.Command] = [server, serve]

@@ -1,0 +1,148 @@
+"""`pilotkpi server` + `pilotkpi serve`: a real Prefect server runs the served nightly flow on its schedule.
+
+Slow (about two minutes: the schedule is the next whole minute at least 40 s ahead), but it is the
+only test that proves the schedule fires, so CI runs it (marker `server`, not deselected).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from flows.serve import DEFAULT_TIMEZONE
+from pilots.demo import write_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOYMENT = "nightly-it"
+RUN_TIMEOUT = 240  # seconds from `serve` starting until the scheduled run must have completed
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _next_minute(lead_seconds: int = 40) -> datetime:
+    """The next whole minute at least `lead_seconds` ahead, in the schedule's time zone."""
+    soon = datetime.now(ZoneInfo(DEFAULT_TIMEZONE)) + timedelta(seconds=lead_seconds)
+    return soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def _env(prefect_home: Path, **extra: str) -> dict[str, str]:
+    # The parent's API URL / profile (or a test harness's) must not leak into the children.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "PREFECT_PROFILE"))}
+    env.update(PREFECT_HOME=str(prefect_home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_LOGGING_LEVEL="WARNING", PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT),
+                                                                                     env.get("PYTHONPATH")])))
+    env.update(extra)
+    return env
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    # Own session: teardown signals the whole group (the server's uvicorn, the runner's flow-run children).
+    with open(log, "wb") as out:
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        if process.poll() is not None:
+            break
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            continue
+    # Children left in the group (a flow run the runner started) go too.
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _api(api_url: str, path: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(api_url + path, data=data, headers={"Content-Type": "application/json"},
+                                     method="GET" if body is None else "POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.mark.server
+def test_served_schedule_runs_the_nightly_flow(tmp_path):
+    port = _free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    paths = write_demo(tmp_path / "demo")
+    warehouse = tmp_path / "warehouse.duckdb"
+    logs = {"server": tmp_path / "server.log", "serve": tmp_path / "serve.log"}
+    due = _next_minute()
+    processes: list[subprocess.Popen] = []
+
+    def output() -> str:
+        return "\n".join(f"--- {name} output ---\n{log.read_text(errors='replace')[-6000:]}"
+                         for name, log in logs.items() if log.exists())
+
+    try:
+        # The main scheduler loop every 5 s instead of 60 (the recent-deployments loop, 5 s by
+        # default, normally schedules a new deployment first; either is enough).
+        processes.append(_start(["-m", "flows.cli", "server", "--host", "127.0.0.1", "--port", str(port)],
+                                _env(home, PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
+                                     PREFECT_SERVER_UI_ENABLED="false"), logs["server"]))
+        # Started at once: `serve` itself waits for /api/health before it registers the deployment.
+        # The runner polls for due runs every 2 s instead of 10.
+        processes.append(_start(["-m", "flows.cli", "serve", "--registry", str(paths.registry),
+                                 "--inbox", str(paths.inbox), "--warehouse", str(warehouse),
+                                 "--out", str(tmp_path / "out"), "--name", DEPLOYMENT,
+                                 "--cron", f"{due.minute} {due.hour} * * *", "--timezone", DEFAULT_TIMEZONE],
+                                _env(home, PREFECT_API_URL=api_url, PREFECT_RUNNER_POLL_FREQUENCY="2"),
+                                logs["serve"]))
+        deadline = time.monotonic() + RUN_TIMEOUT
+        runs: list[dict] = []
+        while time.monotonic() < deadline:
+            for process, name in zip(processes, logs):
+                assert process.poll() is None, f"`pilotkpi {name}` exited with {process.returncode}\n{output()}"
+            try:
+                runs = _api(api_url, "/flow_runs/filter", {"deployments": {"name": {"any_": [DEPLOYMENT]}}})
+            except OSError:  # the server is still starting
+                runs = []
+            states = {run["state_type"] for run in runs}
+            assert not states & {"FAILED", "CRASHED", "CANCELLED"}, f"{runs}\n{output()}"
+            if "COMPLETED" in states:
+                break
+            time.sleep(2)
+        else:
+            pytest.fail(f"no completed run of {DEPLOYMENT} within {RUN_TIMEOUT} s: "
+                        f"{[(r['name'], r['state_type']) for r in runs]}\n{output()}")
+
+        (run,) = [r for r in runs if r["state_type"] == "COMPLETED"]
+        assert run["auto_scheduled"], run  # made by the server's scheduler, not by hand
+        expected = datetime.fromisoformat(run["expected_start_time"].replace("Z", "+00:00"))
+        assert expected == due, (expected, due)  # on the cron minute, in Asia/Bangkok
+    finally:
+        for process in reversed(processes):
+            _stop(process)
+
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.sql("SELECT count(*) FROM ingest.submissions WHERE status = 'accepted'").fetchall() == [(121,)]
+    finally:
+        con.close()
