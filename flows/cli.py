@@ -49,8 +49,14 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     from pilots.registry import RegistryError
     from warehouse.lock import RunLocked
 
+    from warehouse.lock import run_lock
+
+    def stale(message: str) -> None:
+        click.echo(f"pilotkpi: {message}", err=True)
+
     try:
-        result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
+        with run_lock(warehouse_path, wait=wait, on_stale=stale):
+            result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
     except RegistryError as exc:
         click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
         return 2

@@ -18,13 +18,14 @@ _as_of_option = click.option("--as-of", "as_of", default=None, help="YYYY-MM-DD;
 _wait = click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 3.")
 
 
-def _guarded(job) -> int:
-    """Run a job with the same exit codes as `pilotkpi run`."""
+def _guarded(job, warehouse_path: Path, wait: bool) -> int:
+    """Run a job under the run lock, with the same exit codes as `pilotkpi run`."""
     from pilots.registry import RegistryError
-    from warehouse.lock import RunLocked
+    from warehouse.lock import RunLocked, run_lock
 
     try:
-        job()
+        with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
+            job()
         return 0
     except RegistryError as exc:
         click.echo(f"pilotkpi: nothing was written.\n{exc}", err=True)
@@ -65,7 +66,7 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         click.echo(f"submission {submission_id} ({o.file_name}) reprocessed as submission {o.submission_id}: {o.status}")
         click.echo(f"read-only copy for analysts: {result.published}")
 
-    sys.exit(_guarded(job))
+    sys.exit(_guarded(job, warehouse_path, wait))
 
 
 @click.command()
@@ -88,7 +89,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
         click.echo(f"pilots by status: {statuses}")
         click.echo(f"read-only copy for analysts: {result.published}")
 
-    sys.exit(_guarded(job))
+    sys.exit(_guarded(job, warehouse_path, wait))
 
 
 COMMANDS: list[click.Command] = [reprocess, rebuild]

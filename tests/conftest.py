@@ -11,6 +11,7 @@ apply_defaults()
 # Test inboxes are written whole before a run: no settle wait (tests/test_inbox.py sets its own).
 os.environ.setdefault("PILOTKPI_SETTLE_SECONDS", "0")
 os.environ.setdefault("PREFECT_HOME", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "prefect"))
+os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)  # Prefect warns when it has to create it itself
 
 
 @pytest.fixture(scope="session")

@@ -9,12 +9,11 @@ import sys
 import textwrap
 import time
 
-import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
 from tests.test_flow import AS_OF, make_scenario
-from warehouse.lock import RunLocked, lock_path, run_lock
+from warehouse.lock import lock_path, run_lock
 
 HOLDER = textwrap.dedent("""
     import sys, time
@@ -23,6 +22,17 @@ HOLDER = textwrap.dedent("""
     with run_lock(sys.argv[1]):
         Path(sys.argv[2]).write_text("held")
         time.sleep(float(sys.argv[3]))
+""")
+
+
+TRY_LOCK = textwrap.dedent("""
+    import sys
+    from warehouse.lock import RunLocked, run_lock
+    try:
+        with run_lock(sys.argv[1]):
+            print("acquired")
+    except RunLocked:
+        print("RunLocked")
 """)
 
 
@@ -77,8 +87,10 @@ def test_a_stale_lock_of_a_killed_run_is_cleared(tmp_path):
     assert f"pid {holder.pid}" in lock_path(wh).read_text()  # the note stays behind
     notes = []
     with run_lock(wh, on_stale=notes.append):
-        with pytest.raises(RunLocked):  # and while we hold it, nobody else gets it
-            with run_lock(wh):
-                pass
+        with run_lock(wh):  # the same process may nest (the CLI holds it around the flow's own)
+            pass
+        other = subprocess.run([sys.executable, "-c", TRY_LOCK, str(wh)], capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": os.getcwd()})
+        assert other.stdout.strip() == "RunLocked"  # while we hold it, no other process gets it
     assert len(notes) == 1 and f"pid {holder.pid}" in notes[0] and "stale" in notes[0]
     assert lock_path(wh).read_text() == ""  # a clean exit leaves nothing stale

@@ -20,6 +20,12 @@ class RunLocked(RuntimeError):
     pass
 
 
+# Lock files this process holds. The CLI takes the lock before it starts a flow (so a busy
+# warehouse gets a one-line message, not a failed flow run); the flow's own run_lock, which
+# scheduled runs rely on, then finds it held by its own process and goes ahead.
+_held: set[Path] = set()
+
+
 def lock_path(warehouse_path: str | Path) -> Path:
     p = Path(warehouse_path)
     return p.with_name(p.name + ".lock")
@@ -30,6 +36,10 @@ def run_lock(warehouse_path: str | Path, *, wait: bool = False, timeout: float =
              on_stale: Callable[[str], None] | None = None, poll: float = 0.5) -> Iterator[Path]:
     path = lock_path(warehouse_path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    path = path.resolve()
+    if path in _held:
+        yield path
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         deadline = time.monotonic() + timeout
@@ -53,9 +63,11 @@ def run_lock(warehouse_path: str | Path, *, wait: bool = False, timeout: float =
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, started "
                       f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
         os.fsync(fd)
+        _held.add(path)
         try:
             yield path
         finally:
+            _held.discard(path)
             os.ftruncate(fd, 0)  # a clean exit leaves an empty note: nothing stale to report
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
