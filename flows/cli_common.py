@@ -5,7 +5,14 @@ from datetime import date
 
 import click
 
+# Exit codes: one meaning each (README "Exit codes", docs/operations.md).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the job failed; nothing was committed, the warehouse is as it was
+EXIT_USAGE = 2  # click's usage error: a wrong option or argument
 EXIT_LOCKED = 3  # another run holds the warehouse: cron shows it, and the next night runs as usual
+EXIT_REGISTRY = 4  # the registry is broken: nothing was written
+EXIT_COMMITTED_WITH_ERRORS = 5  # the data committed, but a later step did not finish (see ops.runs)
+EXIT_QUARANTINED = 6  # `check`: at least one file would be quarantined
 
 
 def _as_of(value: str | None) -> date | None:
