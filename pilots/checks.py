@@ -9,6 +9,8 @@ not read is left as cleaned raw text, so here a value is valid only in its canon
 """
 from __future__ import annotations
 
+from collections import Counter
+
 import os
 import re
 import warnings
@@ -205,6 +207,15 @@ def _params(code: str, column: str, row: dict[str, Any]) -> dict[str, object]:
 
 # --- the file rules --------------------------------------------------------------------------
 
+def _majority(records: list[dict], column: str) -> str | None:
+    """The valid value most rows hold in `column`; the earliest row breaks a tie."""
+    counts = Counter(r[column] for r in records if _valid(column, r[column]))
+    if not counts:
+        return None
+    top = max(counts.values())
+    return next(r[column] for r in records if _valid(column, r[column]) and counts[r[column]] == top)
+
+
 def _valid(column: str, value: object) -> bool:
     """Whether a header field holds a value the row suite accepts (so file rules may use it)."""
     if value is None:
@@ -221,26 +232,30 @@ def _valid(column: str, value: object) -> bool:
 def file_defects(rows: pd.DataFrame, registry: Registry, as_of: date) -> list[Issue]:
     """Cross-row and registry-aware defects of ONE file (its rows of the batch frame).
 
-    The file's identity (pilot, agency, period, submitted_on) is read from its first row; a rule
-    whose input is missing or invalid there is skipped (the row suite has reported that input).
-    Identity defects are located on the first row; line defects on the line concerned.
+    The file's identity (pilot, agency, period, submitted_on) is the value most of its rows hold
+    (ties go to the earliest row): when one row's agency differs from four others, that one row
+    is blamed with ROWS_DISAGREE, not the four correct ones. A rule whose input is missing or
+    invalid is skipped (the row suite has reported that input). Identity defects are located on
+    the first row holding the identity; line defects on the line concerned.
     """
     records = rows.sort_values("row_number").to_dict("records")
     if not records:
         return []
     issues: list[Issue] = []
-    first = records[0]
-    first_row = int(first["row_number"])
+    first = {column: _majority(records, column) for column in HEADER_FIELDS}
+    first_row = int(records[0]["row_number"])
 
-    # One file = one report: every row repeats the first row's identity.
+    # One file = one report: every row repeats the identity that most rows hold.
     for column in HEADER_FIELDS:
         expected = first[column]
-        if not _valid(column, expected):
+        if expected is None:
             continue
-        for r in records[1:]:
+        for r in records:
             if _valid(column, r[column]) and r[column] != expected:
                 issues.append(make_issue("ROWS_DISAGREE", int(r["row_number"]), column,
                                          column=column, value=r[column], expected=expected))
+    if first["pilot_id"] is not None:
+        first_row = next(int(r["row_number"]) for r in records if r["pilot_id"] == first["pilot_id"])
 
     pilot_id = first["pilot_id"]
     agency = first["agency_code"] if _valid("agency_code", first["agency_code"]) else None

@@ -278,6 +278,24 @@ def test_several_defects_in_one_file_are_all_reported():
     ])
 
 
+def test_the_odd_row_is_blamed_not_the_majority():
+    # Row 2 carries a non-participant agency; rows 3-6 agree on the lead. Only row 2 is wrong,
+    # and the registry rules judge the identity most rows hold (the lead: no other defect).
+    lines = [kpi("K1", agency_code="99999"), kpi("K2"), budget("ACT-1"), budget("ACT-2"), budget("ACT-3")]
+    issues = file_defects(frame(lines), REGISTRY, AS_OF)
+    assert [(i.row_number, i.column_name, i.code) for i in issues] == [(2, "agency_code", "ROWS_DISAGREE")]
+    assert issues[0].message_en == (
+        "'agency_code' is '99999' here but '03009' on most rows: one file holds one report.")
+    assert "แถวส่วนใหญ่คือ '03009'" in issues[0].message_th
+
+
+def test_odd_last_row_and_a_tie():
+    # The odd one last: still only that row. Two rows against two: the earliest row decides.
+    assert file_found([kpi(), kpi("K2"), budget(period="2548-Q3")]) == [(4, "period", "ROWS_DISAGREE")]
+    assert file_found([kpi(period="2548-Q3"), kpi("K2"), budget(), budget("ACT-2", period="2548-Q3")]) == [
+        (3, "period", "ROWS_DISAGREE"), (4, "period", "ROWS_DISAGREE")]
+
+
 def test_unknown_pilot_still_gets_date_and_repeat_rules():
     p = {"pilot_id": "PLT-2548-999", "submitted_on": "2004-11-20"}
     assert file_found([kpi(**p), kpi(**p)]) == sorted([
