@@ -147,12 +147,13 @@ def _warehouse_markdown() -> str:
     """The schema of a new warehouse with every mart built: the live catalogue, not a hand list."""
     from kpis.build import build_marts
     from warehouse.catalogue import catalogue_markdown
+    from warehouse.contract import contract_markdown
     from warehouse.db import connect
 
     con = connect(":memory:")
     try:
         build_marts(con, date(2006, 8, 15))  # any date: an empty warehouse gives the same schema
-        return catalogue_markdown(con)
+        return catalogue_markdown(con) + "\n" + contract_markdown()
     finally:
         con.close()
 
