@@ -42,7 +42,8 @@ COMMANDS: list[click.Command] = [explain]
 def sql(warehouse_path: Path, sql: str | None) -> None:
     """A read-only SQL shell on the published copy: no file access, settings locked.
 
-    End statements with ';'. `.quit` or Ctrl-D leaves. Works while a nightly run is writing.
+    End statements with `;`; `.tables`, `.schema NAME`, `.help`; `.quit` or Ctrl-D leaves.
+    Works while a nightly run is writing.
     """
     from warehouse.shell import interactive_lines, open_sandboxed, resolve, run_statement, statements
 
@@ -58,7 +59,7 @@ def sql(warehouse_path: Path, sql: str | None) -> None:
         if sys.stdin.isatty():
             import readline  # noqa: F401 - line editing and history for input()
 
-            click.echo(f"pilotkpi sql on {path} (read-only). End statements with ';', .quit to leave.")
+            click.echo(f"pilotkpi sql on {path} (read-only). End statements with ';'; .help for commands, .quit to leave.")
             lines = interactive_lines(input)
         else:
             lines = (line.rstrip("\n") for line in sys.stdin)

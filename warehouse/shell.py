@@ -29,25 +29,75 @@ def resolve(warehouse: Path) -> Path:
     return published_path(warehouse)
 
 
+HELP = """\
+Statements end with ';' and may span lines; every statement's result is shown.
+  .tables            the relations, by schema
+  .schema NAME       the columns of a relation (schema.name or name), with types and comments
+  .help              this text
+  .quit              leave (also .exit, Ctrl-D)
+"""
+
+
 def run_statement(con: duckdb.DuckDBPyConnection, sql: str, out: TextIO) -> bool:
-    """Run one statement and print its result as a table; False (with the reason) on an error."""
+    """Run a dot command, or every statement in `sql`, printing each result; False on any error."""
+    if sql.lstrip().startswith("."):
+        return run_dot_command(con, sql.strip(), out)
     try:
-        rel = con.sql(sql)
-        if rel is not None:
-            out.write(str(rel))
-            out.flush()
-        return True
-    except duckdb.Error as exc:
+        parts = [p.query for p in con.extract_statements(sql)]
+    except duckdb.Error as exc:  # a syntax error anywhere: DuckDB's message says where
         out.write(f"Error: {exc}\n")
         return False
+    ok = True
+    for part in parts:
+        try:
+            rel = con.sql(part)
+            if rel is not None:
+                out.write(str(rel))
+        except duckdb.Error as exc:
+            out.write(f"Error: {exc}\n")
+            ok = False
+        out.flush()
+    return ok
+
+
+def run_dot_command(con: duckdb.DuckDBPyConnection, command: str, out: TextIO) -> bool:
+    name, _, arg = command.partition(" ")
+    arg = arg.strip().rstrip(";")
+    if name == ".help":
+        out.write(HELP)
+        return True
+    if name == ".tables":
+        rows = con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() WHERE NOT internal "
+            "UNION ALL SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal "
+            "ORDER BY 1").fetchall()
+        out.write("".join(f"{r[0]}\n" for r in rows))
+        return True
+    if name == ".schema" and arg:
+        schema, _, table = arg.rpartition(".")
+        rel = con.sql(
+            "SELECT schema_name || '.' || table_name AS relation, column_name, data_type, comment "
+            "FROM duckdb_columns() WHERE NOT internal AND table_name = $table "
+            "AND ($schema = '' OR schema_name = $schema) ORDER BY schema_name, table_name, column_index",
+            params={"table": table, "schema": schema})
+        if not rel.fetchall():
+            out.write(f"Error: no relation named {arg!r} (try .tables)\n")
+            return False
+        out.write(str(rel))
+        return True
+    out.write(f"Error: unknown command {command!r} (try .help)\n")
+    return False
 
 
 def statements(lines: Iterable[str]) -> Iterable[str]:
-    """Statements ended by ';' (a line on its own like .quit also ends the input)."""
+    """Input split at lines ending in ';' (DuckDB splits further); a dot command is a line of its own."""
     buffer: list[str] = []
     for line in lines:
         if not buffer and line.strip() in QUIT:
             return
+        if not buffer and line.lstrip().startswith("."):
+            yield line.strip()
+            continue
         buffer.append(line)
         if line.rstrip().endswith(";"):
             yield "\n".join(buffer)
