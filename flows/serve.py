@@ -92,7 +92,6 @@ def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, 
         raise click.BadParameter(str(exc), param_hint="--cron") from None
     # Register nothing until the server answers: a served deployment that fails to register exits.
     wait_for_health(api_url, health_timeout)
-    from prefect import serve as prefect_serve
     from prefect.types.entrypoint import EntrypointType
 
     from flows.nightly import nightly
@@ -107,7 +106,34 @@ def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, 
     deployment = nightly.to_deployment(name=name, schedules=[schedule], parameters=parameters,
                                        entrypoint_type=EntrypointType.MODULE_PATH)
     click.echo(f"pilotkpi: serving deployment nightly/{name} on {cron!r} ({tz}) at {api_url}", err=True)
-    prefect_serve(deployment)
+    _serve_until_stopped(deployment)
+    click.echo("pilotkpi: stopped serving", err=True)
+
+
+def _serve_until_stopped(deployment) -> None:
+    """prefect.serve, with a clean stop on SIGTERM or Ctrl-C.
+
+    Prefect 3.8.8's Runner.handle_sigterm calls the sync-dispatched `stop()` from inside the event
+    loop, which only creates the `astop` coroutine and never awaits it ("RuntimeWarning: coroutine
+    'Runner.astop' was never awaited"). Raising TerminationSignal instead unwinds `runner.start()`
+    like Ctrl-C does, so the runner's own `async with` exit stops its loops and child runs.
+    """
+    import asyncio
+    import signal
+
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    class _Runner(Runner):
+        def handle_sigterm(self, *args, **kwargs) -> None:
+            raise TerminationSignal(signal.SIGTERM)
+
+    runner = _Runner(pause_on_shutdown=True)
+    runner.add_deployment(deployment)
+    try:
+        asyncio.run(runner.start())
+    except (KeyboardInterrupt, TerminationSignal):
+        pass
 
 
 COMMANDS: list[click.Command] = [server, serve]
