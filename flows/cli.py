@@ -128,10 +128,12 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
 @click.option("--check", "check_only", is_flag=True, help="Fail if the committed docs differ from the code.")
 @click.option("--out", "docs_dir", default="docs", type=click.Path(file_okay=False, path_type=Path), show_default=True)
 def docs(check_only: bool, docs_dir: Path) -> None:
-    """Generate the reference docs (defect catalogue, warehouse schema) from the code."""
+    """Generate the reference docs (defect catalogue, warehouse schema, agency format guides) from the code."""
     from pilots.defects import catalogue_markdown
+    from pilots.guide import guides
 
     generated = {docs_dir / "defects.md": catalogue_markdown(), docs_dir / "warehouse.md": _warehouse_markdown()}
+    generated.update({docs_dir / name: text for name, text in guides().items()})
     stale = [p for p, text in generated.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     if check_only:
         for p in stale:

@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from pilots.contract import COLUMN_NAMES, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES
-from pilots.defects import Issue, catalogue, make_issue
+from pilots.defects import Issue, catalogue, detail, make_issue
 from pilots.fiscal import PERIOD, period_bounds
 from pilots.registry import Registry
 
@@ -303,7 +303,8 @@ def file_defects(rows: pd.DataFrame, registry: Registry, as_of: date) -> list[Is
             if role == "advisory":
                 issues.append(make_issue("BUDGET_FROM_ADVISORY", n, "line_type", agency=agency))
             if source == "support_contribution" and role is not None and role != "supporting":
-                issues.append(make_issue("SUPPORT_NOT_SUPPORTING", n, "funding_source", agency=agency, role=role))
+                issues.append(make_issue("SUPPORT_NOT_SUPPORTING", n, "funding_source", agency=agency,
+                                          role=detail("SUPPORT_NOT_SUPPORTING", role)))
             if item is None or source not in FUNDING_SOURCES:
                 continue
             if (item, source) in first_budget:

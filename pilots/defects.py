@@ -1,13 +1,22 @@
 """Defects and warnings: the catalogue in defects.yaml, and the Issue records built from it."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from types import MappingProxyType
+from typing import Mapping
 
 import yaml
 
 from pilots.personal import mask_national_ids
+
+
+@dataclass(frozen=True)
+class Text:
+    """A message parameter in both languages (a reason, a role): the Thai message gets `th`."""
+    en: str
+    th: str
 
 
 @dataclass(frozen=True)
@@ -19,6 +28,9 @@ class DefectType:
     en: str
     th: str
     example: str
+    fix_en: str    # what the agency does about it, for the format guides
+    fix_th: str
+    details: dict[str, Text] = field(default_factory=dict, compare=False)  # bilingual texts for `detail`
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,9 @@ class Issue:
     column_name: str | None
     message_en: str
     message_th: str
+    # The parameters the messages were made from, so that they can be made again with the
+    # column named as the file wrote it (`relabel`). Not stored: the messages are.
+    params: Mapping[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def is_error(self) -> bool:
@@ -40,9 +55,17 @@ class Issue:
 def catalogue() -> dict[str, DefectType]:
     raw = yaml.safe_load((resources.files("pilots") / "defects.yaml").read_text(encoding="utf-8"))
     return {
-        code: DefectType(code, d["severity"], d["meaning"], tuple(d["params"]), d["en"], d["th"], str(d["example"]))
+        code: DefectType(code, d["severity"], d["meaning"], tuple(d["params"]), d["en"], d["th"], str(d["example"]),
+                         d["fix_en"], d["fix_th"],
+                         {k: Text(t["en"], t["th"]) for k, t in (d.get("details") or {}).items()})
         for code, d in raw.items()
     }
+
+
+def detail(code: str, key: str, /, **params: object) -> Text:
+    """The catalogued `detail` text `key` of defect `code`, in both languages, filled in."""
+    t = catalogue()[code].details[key]
+    return Text(t.en.format(**params), t.th.format(**params))
 
 
 def make_issue(code: str, row: int | None = None, column: str | None = None, /, **params: object) -> Issue:
@@ -54,8 +77,19 @@ def make_issue(code: str, row: int | None = None, column: str | None = None, /, 
     d = catalogue()[code]
     if set(params) != set(d.params):
         raise ValueError(f"{code} takes {d.params}, got {sorted(params)}")
-    values = {k: _shorten(v) for k, v in params.items()}
-    return Issue(code, d.severity, row, column, d.en.format(**values), d.th.format(**values))
+    en = {k: _shorten(v.en if isinstance(v, Text) else v) for k, v in params.items()}
+    th = {k: _shorten(v.th if isinstance(v, Text) else v) for k, v in params.items()}
+    return Issue(code, d.severity, row, column, d.en.format(**en), d.th.format(**th), MappingProxyType(dict(params)))
+
+
+def relabel(issue: Issue, written: Mapping[str, str]) -> Issue:
+    """The issue with its messages naming the column as the file wrote it (`written`: canonical
+    name -> header cell as written; for JSON, the field name). `column_name` stays canonical, for
+    machines. COLUMN_MISSING names a column the file lacks: it keeps the canonical name and label."""
+    column = issue.params.get("column")
+    if issue.code == "COLUMN_MISSING" or not isinstance(column, str) or written.get(column, column) == column:
+        return issue
+    return make_issue(issue.code, issue.row_number, issue.column_name, **{**issue.params, "column": written[column]})
 
 
 def _shorten(value: object, limit: int = 80) -> str:
@@ -84,6 +118,8 @@ def catalogue_markdown() -> str:
                 d.meaning, "",
                 f"- English: {d.en}",
                 f"- ไทย: {d.th}",
-                f"- Example: {d.example}", "",
+                f"- Example: {d.example}",
+                f"- How to fix: {d.fix_en}",
+                f"- วิธีแก้ไข: {d.fix_th}", "",
             ]
     return "\n".join(lines)

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pilots import checks
 from pilots.contract import COLUMN_NAMES
-from pilots.defects import Issue, make_issue
+from pilots.defects import Issue, make_issue, relabel
 from pilots.inbox import InboxFile, candidates
 from pilots.normalise import NormalisedFile, normalise_table
 from pilots.readers import ReadFailure, read_report
@@ -110,6 +110,8 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
         # defects, and skip by themselves the checks whose inputs are unreadable.
         received[int(key)].issues.extend(checks.file_defects(rows, registry, as_of))
     for rec in received:
+        if rec.table is not None:  # messages name the columns as the file wrote them
+            rec.issues = [relabel(i, rec.table.headers) for i in rec.issues]
         rec.issues.sort(key=lambda i: (i.row_number or 0, i.column_name or "", i.code))
 
 

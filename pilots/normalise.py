@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, LINE_TYPES, required_columns
-from pilots.defects import Issue, make_issue
+from pilots.defects import Issue, detail, make_issue
 from pilots.personal import THAI_DIGITS, mask_national_ids
 from pilots.readers.base import RawTable
 
@@ -142,6 +142,9 @@ class NormalisedFile:
     rows: list[dict[str, str | int | None]]   # row_number + canonical columns
     issues: list[Issue]                      # file-level defects and warnings found here
     missing_columns: set[str]
+    # canonical name -> the header cell (JSON: field name) as the file wrote it, so that messages
+    # name the column the agency sees (`ผลการดำเนินงาน`, not `actual`).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None = None) -> NormalisedFile:
@@ -176,8 +179,9 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         if name in missing:
             issues.append(make_issue("COLUMN_MISSING", None, name, column=name, thai=BY_NAME[name].thai))
     if not rows:
-        issues.append(make_issue("FILE_NO_TABLE", detail="no data rows besides totals"))
-    return NormalisedFile(rows, issues, missing)
+        issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
+    headers = {name: clean_text(raw.header[i]) or raw.header[i] for name, i in positions.items()}
+    return NormalisedFile(rows, issues, missing, headers)
 
 
 def _is_total_row(values: dict[str, str | None], cells: list[str | None]) -> bool:

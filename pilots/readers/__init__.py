@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from pilots.defects import make_issue
+from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure
 from pilots.readers.csv_reader import read_csv
 from pilots.readers.json_reader import read_json
@@ -25,14 +25,14 @@ def read_report(file_name: str, data: bytes) -> RawTable:
     if reader is None:
         raise ReadFailure(make_issue("FILE_FORMAT_UNKNOWN", extension=ext or file_name), format=None)
     if len(data) > LIMITS.max_file_bytes:
-        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=f"it holds {len(data):,} bytes",
-                                     limit=f"{LIMITS.max_file_bytes:,}"), format=ext.lstrip("."))
+        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "bytes", size=f"{len(data):,}"),
+                                     limit=detail("FILE_TOO_LARGE", "limit_bytes", limit=f"{LIMITS.max_file_bytes:,}")), format=ext.lstrip("."))
     if not data.strip():
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the file is empty"), format=ext.lstrip("."))
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "empty")), format=ext.lstrip("."))
     table = reader(data)
     if len(table.rows) > LIMITS.max_rows:
-        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=f"it holds {len(table.rows):,} rows",
-                                     limit=f"{LIMITS.max_rows:,} rows"), format=table.format, encoding=table.encoding)
+        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "rows", size=f"{len(table.rows):,}"),
+                                     limit=detail("FILE_TOO_LARGE", "limit_rows", limit=f"{LIMITS.max_rows:,}")), format=table.format, encoding=table.encoding)
     return table
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pilots.defects import Issue, make_issue
+from pilots.defects import Issue, detail, make_issue
 
 
 @dataclass
@@ -36,7 +36,7 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
     Binary content (NUL bytes) is refused before guessing, because cp874 decodes most bytes.
     """
     if b"\x00" in data:
-        raise ReadFailure(make_issue("FILE_UNREADABLE", detail="it holds binary data, not text"), format=fmt)
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "binary")), format=fmt)
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
     try:

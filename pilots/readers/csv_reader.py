@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from pilots.defects import make_issue
+from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
 
 SEPARATORS = (",", ";", "\t")
@@ -16,16 +16,16 @@ def read_csv(data: bytes) -> RawTable:
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), None)
     if first is None:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the file is empty"), format="csv", encoding=encoding)
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "empty")), format="csv", encoding=encoding)
     sep = _separator(first)
     try:
         records = list(csv.reader(io.StringIO(text, newline=""), delimiter=sep))
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
-        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"broken CSV ({exc})"), format="csv",
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "broken_csv", error=exc)), format="csv",
                           encoding=encoding) from None
     header_at = next((i for i, rec in enumerate(records) if any(c.strip() for c in rec)), None)
     if header_at is None:  # only separators, no cell with text
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="no header row"), format="csv", encoding=encoding)
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_header")), format="csv", encoding=encoding)
     header = records[header_at]
     rows, issues = [], []
     for i, rec in enumerate(records[header_at + 1 :], start=header_at + 2):
@@ -36,7 +36,7 @@ def read_csv(data: bytes) -> RawTable:
             issues.append(make_issue("ROW_RAGGED", i, None, cells=len(rec), expected=len(header)))
         rows.append((i, [c if c != "" else None for c in rec]))
     if not rows:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="a header row but no data rows"), format="csv", encoding=encoding)
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_rows")), format="csv", encoding=encoding)
     return RawTable("csv", encoding, header, rows, issues)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from pilots.defects import make_issue
+from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
 
 MAX_DEPTH = 20  # deeper documents are hostile, not reports
@@ -14,16 +14,18 @@ def read_json(data: bytes) -> RawTable:
     try:
         doc = json.loads(text)
     except RecursionError:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON is nested too deeply"), format="json", encoding=encoding) from None
-    except ValueError as exc:
-        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"invalid JSON ({exc})"), format="json", encoding=encoding) from None
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_too_deep")), format="json", encoding=encoding) from None
+    except ValueError as exc:  # json.JSONDecodeError: say where, in both languages
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail(
+            "FILE_UNREADABLE", "invalid_json", line=getattr(exc, "lineno", "?"), col=getattr(exc, "colno", "?"),
+            error=getattr(exc, "msg", exc))), format="json", encoding=encoding) from None
     if not isinstance(doc, dict):
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON document is not an object"), format="json", encoding=encoding)
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_not_object")), format="json", encoding=encoding)
     lines = doc.get("lines")
     if not isinstance(lines, list) or not lines:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON object has no non-empty 'lines' list"), format="json", encoding=encoding)
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_no_lines")), format="json", encoding=encoding)
     if _depth(doc) > MAX_DEPTH:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON is nested too deeply"), format="json", encoding=encoding)
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_too_deep")), format="json", encoding=encoding)
 
     top = {k: v for k, v in doc.items() if k != "lines"}
     header: list[str] = list(top)

@@ -13,7 +13,7 @@ from datetime import date, datetime, time
 
 import openpyxl
 
-from pilots.defects import make_issue
+from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure
 from pilots.readers.limits import LIMITS
 
@@ -25,13 +25,13 @@ def read_xlsx(data: bytes) -> RawTable:
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for corrupt workbooks
-        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"not a valid Excel workbook ({type(exc).__name__})"),
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "not_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
     try:
         sheet = _pick_sheet(book)
         values = [list(r) for r in sheet.iter_rows(min_row=1, values_only=True)]
     except Exception as exc:
-        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"the workbook is damaged ({type(exc).__name__})"),
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
     finally:
         book.close()
@@ -39,16 +39,16 @@ def read_xlsx(data: bytes) -> RawTable:
     table_rows = [(n, [_cell(v) for v in row]) for n, row in enumerate(values, start=1)]
     table_rows = [(n, cells) for n, cells in table_rows if any(c is not None and c.strip() for c in cells)]
     if not table_rows:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the sheet is empty"), format="xlsx")
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "sheet_empty")), format="xlsx")
     (_, header), rows = table_rows[0], table_rows[1:]
     if not rows:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="a header row but no data rows"), format="xlsx")
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_rows")), format="xlsx")
     width = max(i + 1 for i, c in enumerate(header) if c is not None)
     table = RawTable("xlsx", None, [c or "" for c in header[:width]], [(n, cells[:width]) for n, cells in rows])
     try:
         table.issues.extend(_formulas_without_values(data, sheet.title, {n for n, _ in rows}, header[:width]))
     except Exception as exc:  # a damaged member that the cached-value read did not touch
-        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"the workbook is damaged ({type(exc).__name__})"),
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
     return table
 
@@ -59,12 +59,12 @@ def _check_zip(data: bytes) -> None:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
     except Exception:  # hostile archives raise BadZipFile, NotImplementedError, EOFError, …
-        raise ReadFailure(make_issue("FILE_UNREADABLE", detail="not a valid Excel workbook (truncated or corrupt)"),
+        raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "not_xlsx", error="truncated or corrupt")),
                           format="xlsx") from None
     inflated = sum(i.file_size for i in infos)
     if inflated > LIMITS.max_inflated_bytes or inflated > LIMITS.max_compression_ratio * max(len(data), 1):
-        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=f"it would expand to {inflated:,} bytes",
-                                     limit=f"{LIMITS.max_inflated_bytes:,}"), format="xlsx")
+        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "inflated", size=f"{inflated:,}"),
+                                     limit=detail("FILE_TOO_LARGE", "limit_bytes", limit=f"{LIMITS.max_inflated_bytes:,}")), format="xlsx")
 
 
 def _pick_sheet(book):
