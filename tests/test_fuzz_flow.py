@@ -22,8 +22,12 @@ Findings (each has its minimal reproducer below, in `REPRODUCERS`):
   (C0/C1 controls, noncharacters) is written into the summaries and the validation report as is,
   so they do not parse in html5lib's strict mode (display of raw text; slice h3).
 - found with seed 1, file count 300 (file 238: `<script>` as the period of a quarantined file,
-  seen with the period formatter patched not to crash): the Markdown summaries print the raw
-  period of a quarantined file unescaped (kpis/summary/templates/summary.md.j2; slice h3).
+  seen with the period formatter patched not to crash), and with seed 2, file count 1500 (file 552:
+  `<script>` as the agency code): the Markdown summaries print the raw period and agency code of a
+  quarantined file unescaped (kpis/summary/templates/summary.md.j2; slice h3).
+
+`make fuzz`-sized runs (seed 2, 1500 files), with the h1 and h3 crashes patched locally, found no
+other class: every file recorded once and filed away, and the second run changed no mart.
 """
 from __future__ import annotations
 
@@ -120,6 +124,8 @@ REPRODUCERS = {
                                     "slice h3: U+FFFE is written into the HTML pages"),
     "c1_control_in_a_message": ({"r.csv": _csv(KPI.format(period="2548-Q1", actual="4\x915"))},
                                 "slice h3: U+0091 echoed by NOT_A_NUMBER is written into validation.html"),
+    "script_as_an_agency_code": ({"r.csv": _csv(KPI.format(period="2548-Q1", actual="45").replace(
+        "03009", "<script>alert('x')</script>"))}, "slice h3: summary.*.md prints the raw agency code"),
     "script_as_a_period": ({"r.csv": _csv(KPI.format(period="<script>alert(1)</script>", actual="45"))},
                            "slice h3: crashes the period formatter; with that fixed, summary.*.md prints it raw"),
 }
@@ -147,3 +153,25 @@ def test_a_number_too_large_for_the_warehouse_quarantines_the_file(tmp_path, pre
     finally:
         con.close()
     assert issues == [(2, "allocated_thb", "NUMBER_TOO_LARGE")]
+
+
+def test_the_checks_catch_what_they_are_for():
+    """The checks themselves can fail: a loose file, a file missing from the record, a changed mart,
+    a page that is not strict HTML, a raw script."""
+    sent = [FuzzFile(0, "a.csv", b"x", ()), FuzzFile(1, "b.csv", b"x", ())]
+    first = checks.RunRecord(0, "", None, submissions=[("a.csv", "accepted", "s"), ("b.csv", "accepted", "s")],
+                             marts={"pilot_scores": ["(1,)"]}, loose=["b.csv"],
+                             filed={"processed": [("a.csv", "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881")]},
+                             pages={"summary.th.html": "<!DOCTYPE html><title>t</title><p>\ufffe".encode(),
+                                    "summary.en.md": b"<script>x</script>"})
+    second = checks.RunRecord(0, "", None, submissions=[("a.csv", "duplicate", "s")], marts={"pilot_scores": []})
+    session = checks.FuzzSession(sent, first, second)
+    assert checks.check_recorded_once(session) == [
+        "'b.csv' is a byte-identical copy of 'a.csv' but was recorded as accepted"]
+    assert "left in the inbox: 'b.csv'" in checks.check_filed_away(session)
+    assert any("U+FFFE" in p for p in checks.check_html(first))
+    assert "summary.en.html was not written" in checks.check_html(first)
+    assert any("raw <script>" in p for p in checks.check_no_script(first))
+    problems = checks.check_second_run(session)
+    assert "second run recorded 'b.csv' 0 times" in problems
+    assert "marts.pilot_scores changed in the second run (1 rows before, 0 after)" in problems

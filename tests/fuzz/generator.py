@@ -20,7 +20,7 @@ import random
 import re
 import zipfile
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Callable
 
 import openpyxl
@@ -30,6 +30,7 @@ from pilots import demo
 from pilots.contract import BY_NAME, COLUMN_NAMES, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES
 
 AS_OF = demo.AS_OF
+FIXED_TIME = datetime(2006, 8, 1, 9, 0, 0)  # workbook and zip timestamps: never the clock
 THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
 THAI_MONTHS = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม", "สิงหาคม",
                "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม")
@@ -318,6 +319,7 @@ def _rezip(data: bytes, kind: str, rnd: random.Random) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for name in members:
+            info = zipfile.ZipInfo(name, date_time=FIXED_TIME.timetuple()[:6])
             body = bodies[name]
             if name == target and kind == "truncate member":
                 body = body[: rnd.randrange(len(body) + 1)]
@@ -328,7 +330,7 @@ def _rezip(data: bytes, kind: str, rnd: random.Random) -> bytes:
             elif kind == "dimension" and name.startswith("xl/worksheets/"):
                 body = re.sub(rb'<dimension ref="[^"]*"', rnd.choice([b'<dimension ref="A1:L2"', b'<dimension ref="A1"',
                                                                      b'<dimension ref="ZZ9:A1"', b'<dimension ref=""']), body)
-            dst.writestr(name, body)
+            dst.writestr(info, body, compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
@@ -429,8 +431,23 @@ def render_xlsx(d: Draft, rnd: random.Random) -> bytes:
                 v = int(v)  # Excel turned the code into a number and lost the leading zero
             cells.append(_xlsx_value(v))
         sheet.append(cells)
+    book.properties.created = FIXED_TIME
     out = io.BytesIO()
     book.save(out)
+    return _fixed_zip_times(out.getvalue())
+
+
+def _fixed_zip_times(data: bytes) -> bytes:
+    """The same workbook bytes on any day: openpyxl stamps each zip member with the clock."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            body = src.read(info.filename)
+            if info.filename == "docProps/core.xml":  # save() writes "modified" from the clock
+                body = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2006-08-01T09:00:00Z", body)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=FIXED_TIME.timetuple()[:6]), body,
+                         compress_type=zipfile.ZIP_DEFLATED)
     return out.getvalue()
 
 
