@@ -15,7 +15,7 @@ STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
 from flows.cli_common import (  # noqa: E402
-    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, _as_of, report_unfinished)
+    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, _as_of, printable, report_unfinished)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -67,7 +67,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     except Exception as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
         # True: the flow returns normally once its transaction committed (failed steps after the
         # commit are in result.failed_steps), so an exception here means nothing was committed.
-        click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
+                   err=True)
         return EXIT_FAILED
     c = result.counts
     files = (f"files seen {c['files_seen']}: accepted {c['accepted']}, superseded {c['superseded']}, "

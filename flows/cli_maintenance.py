@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY,
-                              _as_of, report_unfinished)
+                              _as_of, printable, report_unfinished)
 
 _registry = click.option("--registry", "registry_dir", required=True,
                          type=click.Path(exists=True, file_okay=False, path_type=Path), help="Registry folder.")
@@ -42,7 +42,8 @@ def _guarded(job, warehouse_path: Path, wait: bool) -> int:
         click.echo(f"pilotkpi: {exc}", err=True)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
-        click.echo(f"pilotkpi: failed, the warehouse is unchanged: {type(exc).__name__}: {exc}", err=True)
+        click.echo(f"pilotkpi: failed, the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
+                   err=True)
         return EXIT_FAILED
 
 

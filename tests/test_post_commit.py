@@ -165,3 +165,16 @@ def test_publish_command_completes_publishing_and_filing_away(tmp_path, prefect_
     assert runs(wh)[0][4:] == (True, "pilotkpi publish")
     assert runs(published_path(wh)) == runs(wh)
     assert submission_count(wh) == 6
+
+
+def test_the_unfinished_steps_message_shows_agency_text_escaped(capsys):
+    from pathlib import Path
+
+    from flows.cli_common import report_unfinished
+
+    code = report_unfinished({"summaries": "ValueError: bad period '\x1b[2J2549\n-Q5'"}, "run r1, files seen 1",
+                             Path("wh.duckdb"), Path("out"))
+    err = capsys.readouterr().err
+    assert code == 5
+    assert "  summaries: ValueError: bad period '\\x1b[2J2549\\n-Q5'\n" in err and "\x1b" not in err
+    assert "  summaries: pilotkpi report --warehouse wh.duckdb --out out\n" in err
