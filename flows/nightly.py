@@ -200,11 +200,13 @@ def _after_commit(con, run_id: str, counts: dict, warehouse_path: Path, out_dir:
         done.run("file_away", file_away)
     completed: list[str] = []
     try:
-        completed = store.complete_runs(con, set(steps) - set(done.failed), run_id, _utcnow())
-        store.record_post_commit(con, run_id, _utcnow(), done.failed)
+        with transaction(con):
+            completed = store.complete_runs(con, set(steps) - set(done.failed), run_id, _utcnow())
+            store.record_post_commit(con, run_id, _utcnow(), done.failed)
         con.execute("CHECKPOINT")
     except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
         done.not_done("record", f"{type(exc).__name__}: {exc}")
+        completed = []  # rolled back with the record
     con.close()
     published = done.run("publish", publish, warehouse_path)  # the closed, checkpointed file
     if "publish" in done.failed:

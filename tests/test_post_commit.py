@@ -100,7 +100,7 @@ def test_a_failed_step_after_the_commit_is_reported_and_the_next_run_completes_i
     assert submission_count(wh) == 6  # no new duplicate rows for the files the first run left
     if step == "file_away":
         assert "filed away 6 file(s) that an earlier run recorded but did not move" in out
-    assert f"files seen 0" in out and f"completed the missing steps of earlier run(s): {first}" in out
+    assert "files seen 0" in out and f"completed the missing steps of earlier run(s): {first}" in out
     assert [r[:2] + r[4:] for r in runs(wh)] == [(first, "committed_with_errors", True, second),
                                                  (second, "succeeded", False, None)]
     assert runs(published_path(wh)) == runs(wh)
