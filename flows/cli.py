@@ -14,7 +14,8 @@ apply_defaults()
 STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
-from flows.cli_common import EXIT_LOCKED, _as_of  # noqa: E402
+from flows.cli_common import (  # noqa: E402
+    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, _as_of, printable, report_unfinished)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,27 +60,37 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
     except RegistryError as exc:
         click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
-        return 2
+        return EXIT_REGISTRY
     except RunLocked as exc:
         click.echo(f"pilotkpi: the run did not start: {exc}", err=True)
         return EXIT_LOCKED
     except Exception as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
-        click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {type(exc).__name__}: {exc}", err=True)
-        return 1
+        # True: the flow returns normally once its transaction committed (failed steps after the
+        # commit are in result.failed_steps), so an exception here means nothing was committed.
+        click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
+                   err=True)
+        return EXIT_FAILED
     c = result.counts
+    files = (f"files seen {c['files_seen']}: accepted {c['accepted']}, superseded {c['superseded']}, "
+             f"duplicates {c['duplicates']}, quarantined {c['quarantined']}")
     click.echo(f"run {result.run_id} as of {result.as_of.isoformat()}")
-    click.echo(f"files seen {c['files_seen']}: accepted {c['accepted']}, superseded {c['superseded']}, "
-               f"duplicates {c['duplicates']}, quarantined {c['quarantined']}")
-    statuses = ", ".join(f"{s} {result.pilots_by_status.get(s, 0)}" for s in STATUS_ORDER)
-    click.echo(f"pilots by status: {statuses}")
+    click.echo(files)
+    if result.pilots_by_status is not None:
+        statuses = ", ".join(f"{s} {result.pilots_by_status.get(s, 0)}" for s in STATUS_ORDER)
+        click.echo(f"pilots by status: {statuses}")
     if result.skipped_unsettled:
         click.echo(f"left for the next run, still being written: {', '.join(result.skipped_unsettled)}")
+    if result.filed_earlier:
+        click.echo(f"filed away {result.filed_earlier} file(s) that an earlier run recorded but did not move")
+    if result.completed:
+        click.echo(f"completed the missing steps of earlier run(s): {', '.join(result.completed)}")
     if result.moved:
         click.echo(f"moved {len(result.moved)} file(s) to {inbox / 'processed'} and {inbox / 'quarantine'}")
     for path in result.summaries:
         click.echo(f"summary: {path}")
-    click.echo(f"read-only copy for analysts: {result.published}")
-    return 0
+    if result.published is not None:
+        click.echo(f"read-only copy for analysts: {result.published}")
+    return report_unfinished(result.failed_steps, f"run {result.run_id}, {files}", warehouse_path, out_dir, inbox)
 
 
 @main.command()
@@ -91,7 +102,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
 def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: str) -> None:
     """Check report FILES before sending them: every defect and warning, in Thai and English.
 
-    Exits 1 if any file would be quarantined. Uses the same code as the nightly run.
+    Exits 6 if any file would be quarantined. Uses the same code as the nightly run.
     """
     import json
     from datetime import datetime
@@ -104,7 +115,7 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
         registry = load_registry(registry_dir)
     except RegistryError as exc:
         click.echo(str(exc), err=True)
-        sys.exit(2)
+        sys.exit(EXIT_REGISTRY)
     day = _as_of(as_of) or datetime.now(ZoneInfo("Asia/Bangkok")).date()
     outcomes = check_files(files, registry, day)
     if fmt == "json":
@@ -121,7 +132,7 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
                 where = ", ".join(x for x in (f"row {i.row_number}" if i.row_number else "",
                                               f"column {i.column_name}" if i.column_name else "") if x) or "file"
                 click.echo(f"  {i.severity.upper():7} {i.code} ({where})\n    th: {i.message_th}\n    en: {i.message_en}")
-    sys.exit(1 if any(o.status == "quarantined" for o in outcomes) else 0)
+    sys.exit(EXIT_QUARANTINED if any(o.status == "quarantined" for o in outcomes) else EXIT_OK)
 
 
 @main.command()
@@ -138,7 +149,7 @@ def docs(check_only: bool, docs_dir: Path) -> None:
     if check_only:
         for p in stale:
             click.echo(f"{p} is out of date: run `pilotkpi docs`", err=True)
-        sys.exit(1 if stale else 0)
+        sys.exit(EXIT_FAILED if stale else EXIT_OK)
     docs_dir.mkdir(parents=True, exist_ok=True)
     for p, text in generated.items():
         p.write_text(text, encoding="utf-8")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from flows.cli_common import EXIT_FAILED
+
 WAREHOUSE_HELP = "The published read-only copy (default) or any warehouse file; opened read-only."
 
 
@@ -50,7 +52,7 @@ def sql(warehouse_path: Path, sql: str | None) -> None:
     path = resolve(warehouse_path)
     if not path.exists():
         click.echo(f"pilotkpi sql: {path} does not exist yet: it is published after the first successful run", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_FAILED)
     con = open_sandboxed(path)
     try:
         if sql is not None:
@@ -82,7 +84,7 @@ def export(out_dir: Path, fmt: str, warehouse_path: Path) -> None:
     path = resolve(warehouse_path)
     if not path.exists():
         click.echo(f"pilotkpi export: {path} does not exist yet", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_FAILED)
     import duckdb
 
     con = duckdb.connect(str(path), read_only=True)

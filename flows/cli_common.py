@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import click
 
@@ -22,3 +23,40 @@ def _as_of(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def printable(text: str) -> str:
+    """Error text for the terminal: it may quote an agency's file name or values, so control
+    characters (escape sequences, newlines) are shown escaped, never sent to the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+# How an operator completes each step after the commit that a job did not finish.
+_HOW_TO_COMPLETE = {
+    "validation_report": "the next run writes its own",
+    "summaries": "pilotkpi report --warehouse {warehouse} --out {out}",
+    "artifact": "the next run creates it",
+    "file_away": "pilotkpi publish --warehouse {warehouse} --inbox {inbox}",
+    "publish": "pilotkpi publish --warehouse {warehouse}",
+    "record": "the next run records its own outcome",
+}
+
+
+def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, out: Path,
+                      inbox: Path | None = None) -> int:
+    """Tell the operator that the data committed but some later steps were not done; exit 5.
+
+    `what` says what was committed (counts). Every step is completed by the next run; the
+    commands given complete them now.
+    """
+    if not failed_steps:
+        return EXIT_OK
+    click.echo(f"pilotkpi: committed to the warehouse: {printable(what)}.\n"
+               f"These steps after the commit were NOT done (ops.runs: status committed_with_errors):", err=True)
+    for step, error in failed_steps.items():
+        click.echo(f"  {step}: {printable(error)}", err=True)
+    click.echo("To complete them: the next run does them all, or now:", err=True)
+    for step in failed_steps:
+        how = _HOW_TO_COMPLETE.get(step, "the next run does it")
+        click.echo(f"  {step}: {how.format(warehouse=warehouse, out=out, inbox=inbox or 'INBOX')}", err=True)
+    return EXIT_COMMITTED_WITH_ERRORS

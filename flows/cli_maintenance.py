@@ -1,4 +1,5 @@
-"""Maintenance commands: reprocess a quarantined file after a fix, rebuild the marts."""
+"""Maintenance commands: reprocess a quarantined file after a fix, rebuild the marts, and publish
+(complete what a committed run left undone)."""
 from __future__ import annotations
 
 import sys
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from flows.cli_common import EXIT_LOCKED, _as_of
+from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY,
+                              _as_of, printable, report_unfinished)
 
 _registry = click.option("--registry", "registry_dir", required=True,
                          type=click.Path(exists=True, file_okay=False, path_type=Path), help="Registry folder.")
@@ -19,23 +21,30 @@ _wait = click.option("--wait", is_flag=True, help="Wait for a run in progress in
 
 
 def _guarded(job, warehouse_path: Path, wait: bool) -> int:
-    """Run a job under the run lock, with the same exit codes as `pilotkpi run`."""
+    """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
+
+    job() returns its exit code (0, or 5 when it committed but a later step was not done); an
+    exception from it means nothing was committed (the flows return once they have committed).
+    """
     from pilots.registry import RegistryError
     from warehouse.lock import RunLocked, run_lock
 
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
-            job()
-        return 0
+            return job()
     except RegistryError as exc:
         click.echo(f"pilotkpi: nothing was written.\n{exc}", err=True)
-        return 2
+        return EXIT_REGISTRY
     except RunLocked as exc:
         click.echo(f"pilotkpi: {exc}", err=True)
         return EXIT_LOCKED
     except (LookupError, ValueError) as exc:
         click.echo(f"pilotkpi: {exc}", err=True)
-        return 1
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
+        click.echo(f"pilotkpi: failed, the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
+                   err=True)
+        return EXIT_FAILED
 
 
 @click.command()
@@ -63,8 +72,9 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
                 click.echo(f"  {i.severity} {i.code} row {i.row_number or '-'} column {i.column_name or '-'}\n"
                            f"    th: {i.message_th}\n    en: {i.message_en}")
             raise ValueError(f"submission {submission_id} still has defects")
-        click.echo(f"submission {submission_id} ({o.file_name}) reprocessed as submission {o.submission_id}: {o.status}")
-        click.echo(f"read-only copy for analysts: {result.published}")
+        what = f"submission {submission_id} ({o.file_name}) reprocessed as submission {o.submission_id}: {o.status}"
+        click.echo(what)
+        return _finished(result, what, warehouse_path, out_dir)
 
     sys.exit(_guarded(job, warehouse_path, wait))
 
@@ -85,11 +95,48 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
     def job():
         result = rebuild_flow(registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         click.echo(f"rebuilt the marts as of {result.as_of.isoformat()} (run {result.run_id})")
-        statuses = ", ".join(f"{s} {n}" for s, n in result.pilots_by_status.items())
-        click.echo(f"pilots by status: {statuses}")
-        click.echo(f"read-only copy for analysts: {result.published}")
+        if result.pilots_by_status is not None:
+            statuses = ", ".join(f"{s} {n}" for s, n in result.pilots_by_status.items())
+            click.echo(f"pilots by status: {statuses}")
+        return _finished(result, f"the marts rebuilt as of {result.as_of.isoformat()} (run {result.run_id})",
+                         warehouse_path, out_dir)
 
     sys.exit(_guarded(job, warehouse_path, wait))
 
 
-COMMANDS: list[click.Command] = [reprocess, rebuild]
+def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
+    if result.completed:
+        click.echo(f"completed the missing steps of earlier run(s): {', '.join(result.completed)}")
+    if result.published is not None:
+        click.echo(f"read-only copy for analysts: {result.published}")
+    return report_unfinished(result.failed_steps, what, warehouse_path, out_dir)
+
+
+@click.command()
+@_warehouse
+@click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Also file away the inbox files that committed runs recorded but did not move.")
+@_wait
+def publish(warehouse_path: Path, inbox: Path | None, wait: bool) -> None:
+    """Publish the analysts' copy now, completing runs that committed but did not publish.
+
+    With --inbox, also file away the inbox files such runs left behind (no new rows are added).
+    The summaries are re-rendered by `pilotkpi report`; the next run does every step anyway.
+    """
+    from flows.completion import complete
+
+    def job() -> int:
+        done = complete(warehouse_path, inbox)
+        if done.moved:
+            click.echo(f"filed away {len(done.moved)} file(s) left in {inbox} by earlier runs")
+        if done.completed:
+            click.echo(f"completed run(s): {', '.join(done.completed)}")
+        click.echo(f"read-only copy for analysts: {done.published}")
+        for run_id, steps in done.still_missing.items():
+            click.echo(f"run {run_id} still misses: {', '.join(steps)} (the next run does them)", err=True)
+        return EXIT_OK  # publish itself finished; what it cannot do is listed above
+
+    sys.exit(_guarded(job, warehouse_path, wait))
+
+
+COMMANDS: list[click.Command] = [reprocess, rebuild, publish]

@@ -49,7 +49,9 @@ def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: s
 
 
 def _last_as_of(con) -> date:
-    row = con.execute("SELECT max(as_of) FROM ops.runs WHERE status = 'succeeded'").fetchone()
+    # A run that committed but did not finish its summaries is exactly what `report` completes.
+    row = con.execute("SELECT max(as_of) FROM ops.runs "
+                      "WHERE status IN ('succeeded', 'committed_with_errors')").fetchone()
     if not row or row[0] is None:
         raise click.ClickException("the warehouse has no successful run yet; give --as-of")
     return row[0]

@@ -2,8 +2,12 @@
 
 Thin orchestration: every task calls library code in pilots/, warehouse/ and kpis/. Tasks are
 coarse (a few per run, never one per file or row). Each job holds the warehouse's run lock, and
-does all its writing in one warehouse transaction, so a crash anywhere leaves the warehouse as it
-was; only a committed job moves inbox files and publishes the analysts' copy.
+does all its writing in one warehouse transaction, so a crash before the commit leaves the
+warehouse as it was; only a committed job moves inbox files and publishes the analysts' copy.
+
+After the commit come the steps of store.POST_COMMIT_STEPS. One that fails does not stop the
+others; the job then ends as `committed_with_errors` (ops.runs.failed_steps, error) and the next
+job, or `pilotkpi publish`, completes them (see _after_commit).
 """
 from __future__ import annotations
 
@@ -62,12 +66,26 @@ class RunResult:
     run_id: str
     as_of: date
     counts: dict[str, int]
-    pilots_by_status: dict[str, int]
+    pilots_by_status: dict[str, int] | None  # None when the summaries could not be built
     summaries: list[Path] = field(default_factory=list)
     published: Path | None = None
     outcomes: list[FileOutcome] = field(default_factory=list)
     skipped_unsettled: list[str] = field(default_factory=list)
     moved: list[Path] = field(default_factory=list)
+    failed_steps: dict[str, str] = field(default_factory=dict)  # step after the commit -> its error
+    completed: list[str] = field(default_factory=list)  # earlier runs whose missing steps this job did
+    filed_earlier: int = 0  # inbox files of earlier committed runs that this run filed away
+
+
+@dataclass
+class JobResult:
+    run_id: str
+    counts: dict
+    summaries: list[Path]
+    by_status: dict[str, int] | None
+    published: Path | None
+    failed_steps: dict[str, str]
+    completed: list[str]
 
 
 def _transient(task, task_run, state) -> bool:
@@ -111,23 +129,36 @@ def build_marts_task(con, as_of: date) -> None:
     build_marts(con, as_of)
 
 
-@task(name="write-summary", cache_policy=NO_CACHE)
-def write_summary_task(con, out_dir: Path, as_of: date, run_id: str) -> tuple[list[Path], dict[str, int]]:
-    """Write the run's validation report and the summaries; return them with the pilots by status."""
-    write_validation_report(con, run_id, out_dir)
-    model = build_model(con, as_of)
-    written = write_summaries(model, out_dir)
-    create_markdown_artifact(key=SUMMARY_ARTIFACT_KEY, markdown=artifact_markdown(model, written),
-                             description="pilotkpi committee summary")
-    return written, model.by_status
+NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
+
+
+class _Steps:
+    """Runs the steps after the commit: a failing one is logged and noted, the next ones still run."""
+
+    def __init__(self) -> None:
+        self.failed: dict[str, str] = {}
+        self.logger = get_run_logger()
+
+    def run(self, name: str, fn: Callable, *args):
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - the data is committed; say what was not done, go on
+            self.not_done(name, f"{type(exc).__name__}: {exc}")
+            return None
+
+    def not_done(self, name: str, error: str) -> None:
+        self.failed.setdefault(name, error)
+        self.logger.error("after the commit, step %s was not done: %s", name, error)
 
 
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
-         body: Callable[[object, str], tuple[dict, int]]) -> tuple[str, dict, list[Path], dict, Path]:
-    """One warehouse job: start_run, body, marts, finish_run in one transaction; then summaries
-    and publishing. body(con, run_id) returns (counts, skipped_unsettled)."""
+         body: Callable[[object, str], tuple[dict, int]],
+         file_away: Callable[[], object] | None = None) -> JobResult:
+    """One warehouse job: start_run, body, marts, finish_run in one transaction; then the steps
+    after the commit (_after_commit). body(con, run_id) returns (counts, skipped_unsettled)."""
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     started = _utcnow()
+    steps = [s for s in store.POST_COMMIT_STEPS if file_away is not None or s != "file_away"]
     con = connect(warehouse_path)
     try:
         try:
@@ -136,16 +167,70 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 store.replace_registry(con, registry_rows(registry))
                 counts, skipped = body(con, run_id)
                 build_marts_task(con, as_of)
-                store.finish_run(con, run_id, _utcnow(), "succeeded", counts, skipped_unsettled=skipped)
+                # Committed with every later step still to do: a job killed after this commit
+                # shows as unfinished, and the next run files its inbox files away.
+                store.finish_run(con, run_id, _utcnow(), "committed_with_errors", counts, error=NOT_FINISHED,
+                                 skipped_unsettled=skipped, failed_steps=steps)
         except Exception as exc:
             _record_failure(con, run_id, started, as_of, registry, kind, exc)
             raise
-        summaries, by_status = write_summary_task(con, Path(out_dir), as_of, run_id)
-        con.execute("CHECKPOINT")
+        return _after_commit(con, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
     finally:
         con.close()
-    published = publish(warehouse_path)  # only a committed job gets here
-    return run_id, counts, summaries, by_status, published
+
+
+def _after_commit(con, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path, as_of: date,
+                  steps: list[str], file_away: Callable[[], object] | None) -> JobResult:
+    """The validation report, the summaries, the artifact, filing the inbox away, then publishing.
+
+    The outcome is recorded in ops.runs before publishing, so the analysts' copy carries it; a
+    failure of publishing itself is recorded in the working file only (the copy is then the
+    previous job's anyway). Earlier unfinished runs whose missing steps this job did are marked
+    completed in the same record, and unmarked again if publishing fails.
+    """
+    done = _Steps()
+    done.run("validation_report", write_validation_report, con, run_id, out_dir)
+    model = done.run("summaries", build_model, con, as_of)
+    written = done.run("summaries", write_summaries, model, out_dir) if model is not None else None
+    if model is None:
+        done.not_done("artifact", "not done: the summaries could not be built")
+    else:
+        done.run("artifact", _artifact, model, written or [])
+    if file_away is not None:
+        done.run("file_away", file_away)
+    completed: list[str] = []
+    try:
+        with transaction(con):
+            completed = store.complete_runs(con, set(steps) - set(done.failed), run_id, _utcnow())
+            store.record_post_commit(con, run_id, _utcnow(), done.failed)
+        con.execute("CHECKPOINT")
+    except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
+        done.not_done("record", f"{type(exc).__name__}: {exc}")
+        completed = []  # rolled back with the record
+    con.close()
+    published = done.run("publish", publish, warehouse_path)  # the closed, checkpointed file
+    if "publish" in done.failed:
+        _record_publish_failure(warehouse_path, run_id, done.failed, completed)
+        completed = []
+    return JobResult(run_id, counts, written or [], model.by_status if model is not None else None, published,
+                     done.failed, completed)
+
+
+def _artifact(model, written: list[Path]) -> None:
+    create_markdown_artifact(key=SUMMARY_ARTIFACT_KEY, markdown=artifact_markdown(model, written),
+                             description="pilotkpi committee summary")
+
+
+def _record_publish_failure(warehouse_path: Path, run_id: str, failed: dict[str, str], completed: list[str]) -> None:
+    try:
+        con = connect(warehouse_path)
+        try:
+            store.uncomplete_runs(con, completed)
+            store.record_post_commit(con, run_id, _utcnow(), failed)
+        finally:
+            con.close()
+    except Exception as exc:  # noqa: BLE001 - the CLI still reports the failed publish
+        get_run_logger().error("could not record the failed publish in ops.runs: %s: %s", type(exc).__name__, exc)
 
 
 @flow(name="nightly", log_prints=False)
@@ -163,16 +248,23 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
         state = {}
 
         def ingest(con, run_id):
-            state["ingestor"] = ingest_task(con, registry, files, evidence_dir, run_id, as_of, batch_size)
+            # Files that an earlier committed run recorded but did not file away are filed away
+            # now, not recorded again as duplicates (recognised by name and SHA-256).
+            unfiled = store.unfiled_files(con)
+            state["earlier"] = [(f, unfiled[(f.name, f.sha256)]) for f in files if (f.name, f.sha256) in unfiled]
+            state["new"] = [f for f in files if (f.name, f.sha256) not in unfiled]
+            state["ingestor"] = ingest_task(con, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
             return state["ingestor"].counts.as_dict(), len(changing)
 
-        run_id, counts, summaries, by_status, published = _job("run", registry, warehouse_path, out_dir, as_of, ingest)
-        ingestor = state["ingestor"]
-        # Committed: file the inbox away. A crash before this line leaves the files in the inbox;
-        # the next run knows their hashes, records them as duplicates (counted nowhere) and moves them.
-        status_of = {(o.file_name, o.sha256): o.status for o in ingestor.outcomes}
-        moved = inbox_folder.file_away([(f, status_of[(f.name, f.sha256)]) for f in files], inbox)
-    return RunResult(run_id, as_of, counts, by_status, summaries, published, ingestor.outcomes, changing, moved)
+        def file_away():
+            status_of = {(o.file_name, o.sha256): o.status for o in state["ingestor"].outcomes}
+            state["moved"] = inbox_folder.file_away(
+                [(f, status_of[(f.name, f.sha256)]) for f in state["new"]] + state["earlier"], inbox)
+
+        job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away)
+    return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
+                     state["ingestor"].outcomes, changing, state.get("moved", []), job.failed_steps, job.completed,
+                     len(state["earlier"]))
 
 
 @flow(name="reprocess", log_prints=False)
@@ -194,11 +286,11 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
 
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
         try:
-            run_id, counts, summaries, by_status, published = _job("reprocess", registry, Path(warehouse_path),
-                                                                   out_dir, as_of, body)
+            job = _job("reprocess", registry, Path(warehouse_path), out_dir, as_of, body)
         except StillQuarantined:  # rolled back: nothing written, nothing published
             return RunResult("", as_of, {}, {}, outcomes=outcome)
-    return RunResult(run_id, as_of, counts, by_status, summaries, published, outcome)
+    return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published, outcome,
+                     failed_steps=job.failed_steps, completed=job.completed)
 
 
 @flow(name="rebuild", log_prints=False)
@@ -208,9 +300,9 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date
     as_of = as_of or today_in_bangkok()
     registry = load_registry_task(Path(registry_dir))
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
-        run_id, counts, summaries, by_status, published = _job("rebuild", registry, Path(warehouse_path), out_dir,
-                                                               as_of, lambda con, run_id: ({}, 0))
-    return RunResult(run_id, as_of, counts, by_status, summaries, published)
+        job = _job("rebuild", registry, Path(warehouse_path), out_dir, as_of, lambda con, run_id: ({}, 0))
+    return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
+                     failed_steps=job.failed_steps, completed=job.completed)
 
 
 class StillQuarantined(Exception):

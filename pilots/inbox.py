@@ -6,10 +6,15 @@
   evidence store and names them by SHA-256. The run then reads those bytes, never the inbox again.
 - After the run has committed, each file moves to processed/ or quarantine/ (never deleted,
   never overwritten); those subfolders are never scanned.
+- An agency file may itself be named `processed` or `quarantine`. Filing away first renames it to
+  a hidden "aside" name (`.pilotkpi-aside.N.processed`), then creates the folder; aside files are
+  still inbox files under their own name, so a run killed between the two steps loses nothing.
+- Moved names stay within the file system's 255-byte limit (a clash suffix shortens the stem).
 """
 from __future__ import annotations
 
-import shutil
+import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +25,8 @@ from warehouse import evidence
 IN_PROGRESS_SUFFIXES = (".part", ".tmp")
 PROCESSED, QUARANTINE = "processed", "quarantine"
 DEFAULT_SETTLE_SECONDS = 5.0
+NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, tmpfs)
+ASIDE = re.compile(r"^\.pilotkpi-aside\.\d+\.(processed|quarantine)$")
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,20 @@ class InboxFile:
 
 
 def candidates(inbox: Path) -> list[Path]:
-    """Regular files directly in the inbox that are not marked in progress, in name order."""
+    """Regular files directly in the inbox that are not marked in progress, in name order.
+
+    Includes files that filing away set aside (see module doc): they are still waiting.
+    """
     return sorted((p for p in inbox.iterdir()
-                   if p.is_file() and not p.name.startswith(".") and not p.name.endswith(IN_PROGRESS_SUFFIXES)),
-                  key=lambda p: p.name)
+                   if p.is_file() and (ASIDE.match(p.name) or not p.name.startswith("."))
+                   and not p.name.endswith(IN_PROGRESS_SUFFIXES)),
+                  key=inbox_name)
+
+
+def inbox_name(path: Path) -> str:
+    """The name the agency gave the file (a set-aside file keeps its own name)."""
+    aside = ASIDE.match(path.name)
+    return aside.group(1) if aside else path.name
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
@@ -71,28 +88,56 @@ def receive(paths: Iterable[Path], evidence_dir: Path) -> list[InboxFile]:
     for path in paths:
         data = read_bytes(path)
         digest = evidence.keep(evidence_dir, data)
-        received.append(InboxFile(path.name, path, digest, len(data), evidence.evidence_path(evidence_dir, digest)))
+        received.append(InboxFile(inbox_name(path), path, digest, len(data), evidence.evidence_path(evidence_dir, digest)))
     return received
+
+
+class FilingError(OSError):
+    """Some files could not be filed away; the others were. They stay in the inbox for the next run."""
 
 
 def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path) -> list[Path]:
     """Move each (file, status) to processed/ or quarantine/; returns the new paths.
 
     A file that changed or vanished since it was received is left alone: the next run looks at it.
+    One file that cannot be moved does not stop the others; the first error is raised at the end.
     """
-    moved = []
+    moved, failed = [], []
+    set_aside: dict[Path, Path] = {}  # inbox/processed (a file) -> where it was set aside
     for item, status in files:
-        if item.inbox_path.parent != inbox or _current_sha(item.inbox_path) != item.sha256:
-            continue
-        folder = inbox / (QUARANTINE if status == "quarantined" else PROCESSED)
-        folder.mkdir(exist_ok=True)
-        target = _free_name(folder / item.name)
-        shutil.move(item.inbox_path, target)  # same filesystem: an atomic rename
-        moved.append(target)
+        try:
+            folder = _folder(inbox, QUARANTINE if status == "quarantined" else PROCESSED, set_aside)
+            source = set_aside.get(item.inbox_path, item.inbox_path)
+            if source.parent != inbox or current_sha(source) != item.sha256:
+                continue
+            target = _free_name(folder / item.name)
+            os.rename(source, target)  # same file system: atomic
+            moved.append(target)
+        except OSError as exc:
+            failed.append(f"{item.name}: {type(exc).__name__}: {exc}")
+    if failed:
+        raise FilingError(f"{len(failed)} file(s) were not filed away: {'; '.join(failed)}")
     return moved
 
 
-def _current_sha(path: Path) -> str | None:
+def _folder(inbox: Path, name: str, set_aside: dict[Path, Path]) -> Path:
+    """inbox/<name> as a folder. A file of that name is an agency's file: it is set aside first.
+
+    Rename, then mkdir: a crash in between leaves the file under its aside name, which
+    `candidates` lists under its own name, so the next run finds it.
+    """
+    folder = inbox / name
+    if not folder.is_dir() and os.path.lexists(folder):
+        n = 0
+        while os.path.lexists(aside := inbox / f".pilotkpi-aside.{n}.{name}"):
+            n += 1
+        os.rename(folder, aside)
+        set_aside[folder] = aside
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def current_sha(path: Path) -> str | None:
     try:
         return evidence.sha256_of(read_bytes(path))
     except FileNotFoundError:
@@ -100,13 +145,36 @@ def _current_sha(path: Path) -> str | None:
 
 
 def _free_name(target: Path) -> Path:
-    """report.csv, then report.1.csv, report.2.csv, … : an earlier file of that name stays."""
+    """report.csv, then report.1.csv, report.2.csv, … : an earlier file of that name stays.
+
+    The numbered name is kept within NAME_MAX bytes: the stem is shortened on a UTF-8 character
+    boundary and the extension kept (an agency name may be 255 bytes: 85 Thai characters).
+    """
     n = 0
     candidate = target
-    while candidate.exists():
+    while os.path.lexists(candidate):
         n += 1
-        candidate = target.with_name(f"{target.stem}.{n}{target.suffix}")
+        candidate = target.with_name(numbered_name(target.name, n))
     return candidate
+
+
+def numbered_name(name: str, n: int) -> str:
+    stem, suffix = os.path.splitext(name)
+    tail = f".{n}{suffix}"
+    if len(os.fsencode(tail)) >= NAME_MAX // 2:  # an "extension" that long is part of the name
+        stem, tail = name, f".{n}"
+    return _cut(stem, NAME_MAX - len(os.fsencode(tail))) + tail
+
+
+def _cut(text: str, limit: int) -> str:
+    """text shortened to at most `limit` bytes (file system encoding) without splitting a character."""
+    raw = os.fsencode(text)
+    if len(raw) <= limit:
+        return text
+    cut = limit
+    while cut > 0 and raw[cut] & 0xC0 == 0x80:  # raw[cut] continues a character that started before
+        cut -= 1
+    return os.fsdecode(raw[:cut])
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -65,11 +65,11 @@ def test_check_command_text_and_json(tmp_path):
     args = ["check", str(DATA / "defects" / "CLEAN.csv"), str(DATA / "defects" / "PERCENT_OUT_OF_RANGE.csv"),
             "--registry", str(DATA / "registry" / "valid"), "--as-of", "2006-08-15"]
     text = CliRunner().invoke(main, args)
-    assert text.exit_code == 1
+    assert text.exit_code == 6  # EXIT_QUARANTINED
     assert "CLEAN.csv: OK / ผ่าน" in text.output
     assert "PERCENT_OUT_OF_RANGE (row 2, column actual)" in text.output and "ค่าร้อยละ 120" in text.output
     js = CliRunner().invoke(main, [*args, "--format", "json"])
-    assert js.exit_code == 1
+    assert js.exit_code == 6
     report = json.loads(js.output)
     assert [(r["file"], r["status"]) for r in report] == [("CLEAN.csv", "accepted"),
                                                           ("PERCENT_OUT_OF_RANGE.csv", "quarantined")]

@@ -253,7 +253,7 @@ def test_broken_registry_stops_before_writing(tmp_path, prefect_harness):
     text = (registry / "pilots" / "PLT-2548-003.yaml").read_text(encoding="utf-8")
     (registry / "pilots" / "PLT-2548-003.yaml").write_text(text.replace("weight: 40", "weight: 30"), encoding="utf-8")
     code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 2
+    assert code == 4  # EXIT_REGISTRY
     assert "PLT-2548-003.yaml" in out and "100" in out
     assert not (tmp_path / "wh.duckdb").exists()
 

@@ -109,11 +109,64 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime,
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetime, status: str,
-               counts: Mapping[str, int], error: str | None = None, skipped_unsettled: int = 0) -> None:
+               counts: Mapping[str, int], error: str | None = None, skipped_unsettled: int = 0,
+               failed_steps: Sequence[str] = ()) -> None:
     con.execute(
         "UPDATE ops.runs SET finished_at = ?, status = ?, files_seen = ?, accepted = ?, superseded = ?, "
-        "quarantined = ?, duplicates = ?, error = ?, skipped_unsettled = ?, "
+        "quarantined = ?, duplicates = ?, error = ?, skipped_unsettled = ?, failed_steps = ?, "
         "duration_seconds = round(epoch(?::TIMESTAMP) - epoch(started_at), 3) WHERE run_id = ?",
         [finished_at, status, counts.get("files_seen", 0), counts.get("accepted", 0), counts.get("superseded", 0),
-         counts.get("quarantined", 0), counts.get("duplicates", 0), error, skipped_unsettled, finished_at, run_id],
+         counts.get("quarantined", 0), counts.get("duplicates", 0), error, skipped_unsettled,
+         ",".join(failed_steps) or None, finished_at, run_id],
     )
+
+
+# Steps after a job's commit (ops.runs.failed_steps), in the order the job runs them.
+POST_COMMIT_STEPS = ("validation_report", "summaries", "artifact", "file_away", "publish")
+
+
+def record_post_commit(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetime,
+                       failed: Mapping[str, str]) -> None:
+    """The outcome of the steps after the commit: succeeded, or committed_with_errors with the
+    steps not done and the first error. (The commit itself recorded every step as not done yet,
+    so a job killed after its commit is seen as unfinished.)"""
+    con.execute(
+        "UPDATE ops.runs SET status = ?, failed_steps = ?, error = ?, finished_at = ?, "
+        "duration_seconds = round(epoch(?::TIMESTAMP) - epoch(started_at), 3) WHERE run_id = ?",
+        ["committed_with_errors" if failed else "succeeded", ",".join(failed) or None,
+         next(iter(failed.values()), None), finished_at, finished_at, run_id],
+    )
+
+
+def unfinished_runs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
+    """Committed jobs whose failed steps no later job has completed: run_id -> failed steps."""
+    return {run_id: (steps or "").split(",") for run_id, steps in con.execute(
+        "SELECT run_id, failed_steps FROM ops.runs WHERE status = 'committed_with_errors' "
+        "AND completed_at IS NULL ORDER BY started_at").fetchall()}
+
+
+def unfiled_files(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+    """(file name, sha256) -> status of the files that committed runs recorded but did not file away.
+
+    The next run files these away instead of recording them again as duplicates.
+    """
+    unfinished = [r for r, steps in unfinished_runs(con).items() if "file_away" in steps]
+    if not unfinished:
+        return {}
+    return {(name, sha): status for name, sha, status in con.execute(
+        "SELECT file_name, sha256, status FROM ingest.submissions WHERE list_contains(?, run_id)",
+        [unfinished]).fetchall()}
+
+
+def complete_runs(con: duckdb.DuckDBPyConnection, steps_done: set[str], by: str, at: datetime) -> list[str]:
+    """Mark the unfinished runs whose every failed step is in steps_done as completed by `by`."""
+    done = [r for r, steps in unfinished_runs(con).items() if r != by and set(steps) <= steps_done]
+    for run_id in done:
+        con.execute("UPDATE ops.runs SET completed_at = ?, completed_by = ? WHERE run_id = ?", [at, by, run_id])
+    return done
+
+
+def uncomplete_runs(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> None:
+    """Undo complete_runs (its job's publishing failed after all)."""
+    for run_id in run_ids:
+        con.execute("UPDATE ops.runs SET completed_at = NULL, completed_by = NULL WHERE run_id = ?", [run_id])

@@ -1,0 +1,71 @@
+"""`pilotkpi publish`: complete what committed runs left undone, without a new run.
+
+A run that committed but failed to publish or to file its inbox away (ops.runs status
+`committed_with_errors`) is completed by the next run anyway; this does it now. It files away
+the inbox files those runs recorded (recognised by name and SHA-256, as the next run would),
+publishes the analysts' copy, and marks completed the runs whose every missing step it did.
+The caller holds the run lock.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pilots import inbox as inbox_folder
+from warehouse import store
+from warehouse.db import connect
+from warehouse.publish import publish
+
+COMPLETED_BY = "pilotkpi publish"
+
+
+@dataclass
+class Completion:
+    published: Path
+    moved: list[Path] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    still_missing: dict[str, list[str]] = field(default_factory=dict)  # run_id -> steps only a run does
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def complete(warehouse_path: Path, inbox: Path | None = None) -> Completion:
+    con = connect(warehouse_path)
+    try:
+        moved: list[Path] = []
+        if inbox is not None:
+            moved = inbox_folder.file_away(_unfiled_in(inbox, store.unfiled_files(con)), inbox)
+        done = {"publish"} | ({"file_away"} if inbox is not None else set())
+        completed = store.complete_runs(con, done, COMPLETED_BY, _now())
+        missing = {r: [s for s in steps if s not in done] for r, steps in store.unfinished_runs(con).items()
+                   if r not in completed}
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    try:
+        published = publish(warehouse_path)
+    except BaseException:
+        con = connect(warehouse_path)
+        try:
+            store.uncomplete_runs(con, completed)
+        finally:
+            con.close()
+        raise
+    return Completion(published, moved, completed, missing)
+
+
+def _unfiled_in(inbox: Path, unfiled: dict[tuple[str, str], str]) -> list[tuple[inbox_folder.InboxFile, str]]:
+    """The inbox files that unfinished runs recorded: same name, same bytes."""
+    names = {name for name, _ in unfiled}
+    found = []
+    for path in inbox_folder.candidates(inbox):
+        name = inbox_folder.inbox_name(path)
+        if name not in names:
+            continue  # not hashed: a new file waits for the next run
+        sha = inbox_folder.current_sha(path)
+        if (name, sha) in unfiled:
+            found.append((inbox_folder.InboxFile(name, path, sha, path.stat().st_size, path), unfiled[(name, sha)]))
+    return found
