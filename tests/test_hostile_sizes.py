@@ -6,6 +6,7 @@ are ingested as usual. The scenario and its hand-computed figures are those of t
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -101,7 +102,8 @@ def test_a_file_over_the_limit_is_quarantined_unread_beside_valid_files(over_lim
                      "FROM ingest.submissions WHERE sha256 = ?", [digest]) == [
         ("g_big.csv", "quarantined", 10_922, digest, False, "csv", None, 1)]
     issues = query(wh, "SELECT code, row_number, column_name, message_en, message_th FROM ingest.issues "
-                       "WHERE submission_id = (SELECT submission_id FROM ingest.submissions WHERE sha256 = ?)", [digest])
+                       "WHERE submission_id = (SELECT submission_id FROM ingest.submissions WHERE sha256 = ?)",
+                   [digest])
     assert [i[:3] for i in issues] == [("FILE_TOO_LARGE", None, None)]
     for message in issues[0][3:]:
         assert "10,922" in message and "4,096" in message
@@ -158,8 +160,6 @@ def test_check_stats_before_reading(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "read_bytes", guarded_read_bytes)
     result = CliRunner().invoke(main, ["check", str(big), str(inbox / "a_lead_q1.csv"), "--registry", str(registry),
                                        "--as-of", AS_OF, "--format", "json"])
-    import json
-
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     outcomes = {o["file"]: o for o in json.loads(result.output)}
     assert outcomes["big.csv"]["status"] == "quarantined"
@@ -214,8 +214,6 @@ def test_a_huge_file_is_received_without_being_read_into_memory(tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent,
                           env={**os.environ, "PILOTKPI_MAX_FILE_BYTES": str(20 * 1024 * 1024)})
     assert done.returncode == 0, done.stderr
-    import json
-
     result = json.loads(done.stdout)
     assert result["kib"] < 100 * 1024, f"peak RSS grew by {result['kib']:,} KiB"
     assert (result["sha"], result["size"], result["kept"]) == (ZEROS_600MIB_SHA256, HUGE, False)
