@@ -4,6 +4,15 @@
   most transfer tools), and files whose size or mtime changes during the settle time.
 - Files are received once by content hash: `receive` copies each settled file's bytes into the
   evidence store and names them by SHA-256. The run then reads those bytes, never the inbox again.
+- A file's size is taken with stat before it is opened, and every read is in chunks: one file,
+  however large, never decides how much memory the run needs.
+- A file over the size limit (`PILOTKPI_MAX_FILE_BYTES`) is hashed but not copied into the
+  evidence store; it is quarantined (FILE_TOO_LARGE) and filed into quarantine/ as received. The
+  spec (agency-report-v1.md, "Files are evidence") asks that the original bytes of every file are
+  kept, addressed by SHA-256, never changed or deleted. We read that as "kept by the engine", not
+  "kept twice": quarantine/ keeps the original untouched, never deleted, and ingest.submissions
+  records its SHA-256 and size, which identify it. Copying a file we refuse to read would let one
+  sender fill the evidence disk night after night and stop every other agency's reports.
 - After the run has committed, each file moves to processed/ or quarantine/ (never deleted,
   never overwritten); those subfolders are never scanned.
 - An agency file may itself be named `processed` or `quarantine`. Filing away first renames it to
@@ -18,8 +27,9 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import BinaryIO, Callable, Iterable
 
+from pilots.readers.limits import LIMITS
 from warehouse import evidence
 
 IN_PROGRESS_SUFFIXES = (".part", ".tmp")
@@ -31,12 +41,13 @@ ASIDE = re.compile(r"^\.pilotkpi-aside\.\d+\.(processed|quarantine)$")
 
 @dataclass(frozen=True)
 class InboxFile:
-    """A settled file: its name in the inbox and where its bytes are kept."""
+    """A settled file: its name in the inbox and where its bytes are kept (None: over the size
+    limit, its bytes were not copied and must never be read)."""
     name: str
     inbox_path: Path
     sha256: str
     size: int
-    kept_at: Path
+    kept_at: Path | None
 
 
 def candidates(inbox: Path) -> list[Path]:
@@ -76,20 +87,27 @@ def settled(inbox: Path, settle_seconds: float, sleep: Callable[[float], None] =
     return ready, changing
 
 
-def read_bytes(path: Path) -> bytes:
-    """One place that reads the inbox, so transient errors are raised (and retried) here."""
-    with open(path, "rb") as fh:
-        return fh.read()
+def open_file(path: Path) -> BinaryIO:
+    """One place that opens inbox files, so transient errors are raised (and retried) here."""
+    return open(path, "rb")
 
 
 def receive(paths: Iterable[Path], evidence_dir: Path) -> list[InboxFile]:
     """Keep each file's bytes in the evidence store. Idempotent: safe to retry after an I/O error."""
-    received = []
-    for path in paths:
-        data = read_bytes(path)
-        digest = evidence.keep(evidence_dir, data)
-        received.append(InboxFile(inbox_name(path), path, digest, len(data), evidence.evidence_path(evidence_dir, digest)))
-    return received
+    return [receive_one(path, evidence_dir) for path in paths]
+
+
+def receive_one(path: Path, evidence_dir: Path) -> InboxFile:
+    """Stat first: a file within the limit is copied and hashed in chunks; one over the limit is
+    only hashed (streamed), and its bytes stay in the inbox (see the module docstring)."""
+    limit = LIMITS.max_file_bytes
+    if path.stat().st_size <= limit:
+        kept = evidence.keep_file(evidence_dir, path, limit, opener=open_file)
+        if kept is not None:
+            digest, size = kept
+            return InboxFile(inbox_name(path), path, digest, size, evidence.evidence_path(evidence_dir, digest))
+    digest, size = evidence.sha256_of_file(path, opener=open_file)  # over the limit, or grew past it
+    return InboxFile(inbox_name(path), path, digest, size, None)
 
 
 class FilingError(OSError):
@@ -139,7 +157,7 @@ def _folder(inbox: Path, name: str, set_aside: dict[Path, Path]) -> Path:
 
 def current_sha(path: Path) -> str | None:
     try:
-        return evidence.sha256_of(read_bytes(path))
+        return evidence.sha256_of_file(path, opener=open_file)[0]
     except FileNotFoundError:
         return None
 

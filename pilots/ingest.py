@@ -21,9 +21,10 @@ import pandas as pd
 from pilots import checks
 from pilots.contract import COLUMN_NAMES
 from pilots.defects import Issue, make_issue, relabel
-from pilots.inbox import InboxFile, candidates
+from pilots.inbox import InboxFile, candidates, receive_one
 from pilots.normalise import NormalisedFile, normalise_table
-from pilots.readers import ReadFailure, read_report
+from pilots.readers import ReadFailure, file_too_large, format_of, read_report
+from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
 from warehouse import evidence, store
 
@@ -122,9 +123,14 @@ def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[
     """
     received = []
     for path in paths:
-        data = path.read_bytes()
-        received.append(_Received(path, data, evidence.sha256_of(data)))
-    read_and_check(received, registry, as_of)
+        size = path.stat().st_size  # before reading: a huge file is hashed in chunks, never loaded
+        if size > LIMITS.max_file_bytes:
+            received.append(_Received(path, b"", evidence.sha256_of_file(path)[0], format_of(path.name),
+                                      issues=[file_too_large(size)]))
+        else:
+            data = path.read_bytes()
+            received.append(_Received(path, data, evidence.sha256_of(data)))
+    read_and_check([rec for rec in received if not rec.issues], registry, as_of)
     return [FileOutcome(rec.path.name, rec.sha256,
                         "quarantined" if any(i.is_error for i in rec.issues) else "accepted", rec.issues)
             for rec in received]
@@ -185,19 +191,23 @@ class Ingestor:
         received: list[tuple[int, Path, int, str, int | None]] = []  # (sid, path, size, sha, duplicate_of)
         to_read: list[_Received] = []
         by_sid: dict[int, _Received] = {}
+        not_kept: set[int] = set()
         for item in items:
-            if isinstance(item, InboxFile):  # received already: its bytes are in the evidence store
-                path, data, digest = Path(item.name), item.kept_at.read_bytes(), item.sha256
-            else:
-                path, data = item, item.read_bytes()
-                digest = evidence.keep(self.evidence_dir, data)
+            if not isinstance(item, InboxFile):
+                item = receive_one(item, self.evidence_dir)
+            path, digest = Path(item.name), item.sha256
             sid, self.next_id = self.next_id, self.next_id + 1
             original = self.known.get(digest)
-            received.append((sid, path, len(data), digest, original))
+            received.append((sid, path, item.size, digest, original))
+            if item.kept_at is None and not evidence.evidence_path(self.evidence_dir, digest).exists():
+                not_kept.add(sid)
             if original is None:
                 self.known[digest] = sid
-                rec = _Received(path, data, digest)
-                to_read.append(rec)
+                if item.kept_at is None:  # over the size limit: quarantined unread
+                    rec = _Received(path, b"", digest, format_of(item.name), issues=[file_too_large(item.size)])
+                else:
+                    rec = _Received(path, item.kept_at.read_bytes(), digest)
+                    to_read.append(rec)
                 by_sid[sid] = rec
 
         # 2. Read and validate the new files together (one GE run per batch).
@@ -211,7 +221,8 @@ class Ingestor:
         replaced: dict[int, int] = {}
         for sid, path, size, digest, original in received:
             if original is not None:
-                submissions.append(self._submission(sid, path.name, digest, size, "duplicate", duplicate_of=original))
+                submissions.append(self._submission(sid, path.name, digest, size, "duplicate", duplicate_of=original,
+                                                    kept=sid not in not_kept))
                 self.outcomes.append(FileOutcome(path.name, digest, "duplicate", submission_id=sid))
                 continue
             rec = by_sid[sid]
@@ -227,7 +238,7 @@ class Ingestor:
                 status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced)
             row = self._submission(sid, path.name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                    superseded_by=superseded_by, errors=len(errors),
-                                   warnings=len(rec.issues) - len(errors))
+                                   warnings=len(rec.issues) - len(errors), kept=sid not in not_kept)
             row.update(pilot_id=pilot, agency_code=agency, period=period, submitted_on=submitted_on)
             submissions.append(row)
             issue_rows.extend(_issue_row(sid, i) for i in rec.issues)
@@ -254,13 +265,21 @@ class Ingestor:
         about when the agency sent it) and reprocess_of = old_id; the old row stays quarantined
         as history. If it still fails, nothing is written and the outcome lists the defects.
         """
-        row = self.con.execute("SELECT file_name, sha256, size_bytes, received_at, status FROM ingest.submissions "
-                               "WHERE submission_id = ?", [old_id]).fetchone()
+        row = self.con.execute("SELECT file_name, sha256, size_bytes, received_at, status, evidence_kept "
+                               "FROM ingest.submissions WHERE submission_id = ?", [old_id]).fetchone()
         if row is None:
             raise LookupError(f"there is no submission {old_id}")
-        name, digest, size, received_at, status = row
+        name, digest, size, received_at, status, kept = row
         if status != "quarantined":
             raise ValueError(f"submission {old_id} ({name}) is {status}; only quarantined files are reprocessed")
+        if kept is False and not evidence.evidence_path(self.evidence_dir, digest).exists():
+            raise ValueError(
+                f"submission {old_id} ({name}) cannot be reprocessed: it was over the size limit when received "
+                f"({size:,} bytes; PILOTKPI_MAX_FILE_BYTES is now {LIMITS.max_file_bytes:,}), so its bytes were "
+                f"not copied into the evidence store. The file as received is in the inbox's quarantine/ folder "
+                f"under that name (or with a .1, .2, ... before its extension), sha256 {digest}. Ask the agency "
+                f"to split it into one file per pilot and quarter and send the parts: the same bytes sent again "
+                f"are recorded as a duplicate.")
         done = self.con.execute("SELECT submission_id FROM ingest.submissions WHERE reprocess_of = ?",
                                 [old_id]).fetchone()
         if done:
@@ -319,13 +338,13 @@ class Ingestor:
         return kpis, budget
 
     def _submission(self, sid: int, name: str, digest: str, size: int, status: str, *, fmt=None, encoding=None,
-                    superseded_by=None, duplicate_of=None, errors=0, warnings=0) -> dict:
+                    superseded_by=None, duplicate_of=None, errors=0, warnings=0, kept=True) -> dict:
         return {
             "submission_id": sid, "sha256": digest, "file_name": name, "format": fmt, "encoding": encoding,
             "size_bytes": size, "received_at": self.received_at, "run_id": self.run_id, "pilot_id": None,
             "agency_code": None, "period": None, "submitted_on": None, "status": status,
             "superseded_by": superseded_by, "duplicate_of": duplicate_of, "error_count": errors,
-            "warning_count": warnings,
+            "warning_count": warnings, "evidence_kept": kept,
         }
 
 

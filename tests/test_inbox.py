@@ -112,16 +112,16 @@ def test_a_transient_read_error_is_retried(tmp_path, prefect_harness, monkeypatc
     import pilots.inbox
 
     registry, inbox = make_scenario(tmp_path)
-    real_read = pilots.inbox.read_bytes
+    real_open = pilots.inbox.open_file
     calls = {"n": 0}
 
-    def flaky_read(path):
+    def flaky_open(path):
         calls["n"] += 1
         if calls["n"] == 3:  # the third file read fails once, as a locked or busy file would
             raise OSError(errno.EIO, "Input/output error", str(path))
-        return real_read(path)
+        return real_open(path)
 
-    monkeypatch.setattr(pilots.inbox, "read_bytes", flaky_read)
+    monkeypatch.setattr(pilots.inbox, "open_file", flaky_open)
     code, out = run(tmp_path, registry, inbox)
     assert code == 0, out
     assert "files seen 6: accepted 3, superseded 1, duplicates 1, quarantined 1" in out

@@ -115,13 +115,13 @@ def test_a_role_is_named_in_thai(tmp_path):
 
 
 def test_the_size_limits_are_said_in_thai(monkeypatch):
-    monkeypatch.setattr("pilots.readers.LIMITS", Limits(max_file_bytes=10, max_inflated_bytes=10,
+    monkeypatch.setattr("pilots.readers.LIMITS", Limits(max_file_bytes=10, max_inflated_bytes=10, max_member_bytes=10,
                                                          max_compression_ratio=2, max_rows=1))
     with pytest.raises(ReadFailure) as info:
         read_report("r.csv", b"x" * 11)
     assert info.value.issue.message_th == ("ไฟล์มีขนาดใหญ่เกินไป: ไฟล์มีขนาด 11 ไบต์ (จำกัดที่ 10 ไบต์) "
                                            "กรุณาแยกเป็นหนึ่งไฟล์ต่อโครงการต่อไตรมาส")
-    monkeypatch.setattr("pilots.readers.LIMITS", Limits(max_file_bytes=10_000, max_inflated_bytes=10,
+    monkeypatch.setattr("pilots.readers.LIMITS", Limits(max_file_bytes=10_000, max_inflated_bytes=10, max_member_bytes=10,
                                                          max_compression_ratio=2, max_rows=1))
     with pytest.raises(ReadFailure) as info:
         read_report("r.csv", f"{EN_HEADER}\na\nb\n".encode())

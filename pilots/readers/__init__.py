@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from pilots.defects import detail, make_issue
+from pilots.defects import Issue, detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure
 from pilots.readers.csv_reader import read_csv
 from pilots.readers.json_reader import read_json
@@ -18,6 +18,18 @@ from pilots.readers.xlsx_reader import read_xlsx
 READERS = {".csv": read_csv, ".json": read_json, ".xlsx": read_xlsx}
 
 
+def file_too_large(size: int) -> Issue:
+    """FILE_TOO_LARGE for a file of `size` bytes (the inbox finds it with stat, before reading)."""
+    return make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "bytes", size=f"{size:,}"),
+                      limit=detail("FILE_TOO_LARGE", "limit_bytes", limit=f"{LIMITS.max_file_bytes:,}"))
+
+
+def format_of(file_name: str) -> str | None:
+    """The format a file's extension names, if it is one we read."""
+    ext = PurePath(file_name).suffix.lower()
+    return ext.lstrip(".") if ext in READERS else None
+
+
 def read_report(file_name: str, data: bytes) -> RawTable:
     """Read one received file. Raises ReadFailure (with a catalogued issue) when it has no table."""
     ext = PurePath(file_name).suffix.lower()
@@ -25,8 +37,7 @@ def read_report(file_name: str, data: bytes) -> RawTable:
     if reader is None:
         raise ReadFailure(make_issue("FILE_FORMAT_UNKNOWN", extension=ext or file_name), format=None)
     if len(data) > LIMITS.max_file_bytes:
-        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "bytes", size=f"{len(data):,}"),
-                                     limit=detail("FILE_TOO_LARGE", "limit_bytes", limit=f"{LIMITS.max_file_bytes:,}")), format=ext.lstrip("."))
+        raise ReadFailure(file_too_large(len(data)), format=ext.lstrip("."))
     if not data.strip():
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "empty")), format=ext.lstrip("."))
     table = reader(data)
@@ -36,4 +47,4 @@ def read_report(file_name: str, data: bytes) -> RawTable:
     return table
 
 
-__all__ = ["RawTable", "ReadFailure", "read_report", "READERS"]
+__all__ = ["RawTable", "ReadFailure", "read_report", "READERS", "file_too_large", "format_of"]

@@ -4,6 +4,10 @@ The sheet named `report` or `รายงาน` wins over the first sheet; the 
 a non-empty cell; fully empty rows are skipped. Cells become text like CSV cells: Excel dates
 become ISO dates, numbers keep their shortest form (agency 3009 is padded by the normaliser),
 formulas give their cached value, or a defect when the file has none.
+
+Rows never depend on the sheet's `<dimension ref=...>` tag: openpyxl's read-only mode trusts it,
+and some exporters write it wrong (`A1:L2` on a 4-row report returned one row: a wrong figure).
+Every sheet read here first calls `reset_dimensions()`, so the rows present in the XML are read.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ def read_xlsx(data: bytes) -> RawTable:
                           format="xlsx") from None
     try:
         sheet = _pick_sheet(book)
-        values = [list(r) for r in sheet.iter_rows(min_row=1, values_only=True)]
+        values = [list(r) for r in _rows(sheet)]
     except Exception as exc:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
@@ -44,7 +48,9 @@ def read_xlsx(data: bytes) -> RawTable:
     if not rows:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_rows")), format="xlsx")
     width = max(i + 1 for i, c in enumerate(header) if c is not None)
-    table = RawTable("xlsx", None, [c or "" for c in header[:width]], [(n, cells[:width]) for n, cells in rows])
+    # Without a trusted dimension a row is as long as its last cell in the XML: pad to the header.
+    table = RawTable("xlsx", None, [c or "" for c in header[:width]],
+                     [(n, cells[:width] + [None] * (width - len(cells))) for n, cells in rows])
     try:
         table.issues.extend(_formulas_without_values(data, sheet.title, {n for n, _ in rows}, header[:width]))
     except Exception as exc:  # a damaged member that the cached-value read did not touch
@@ -54,7 +60,13 @@ def read_xlsx(data: bytes) -> RawTable:
 
 
 def _check_zip(data: bytes) -> None:
-    """Refuse zip bombs before openpyxl inflates anything."""
+    """Refuse zip bombs before openpyxl inflates anything.
+
+    The sizes checked are those the zip's central directory declares. A member cannot inflate
+    to more than it declares: Python's zipfile (which openpyxl reads through) stops each member
+    at its declared size and then fails its CRC check (BadZipFile, so FILE_UNREADABLE), as
+    tests/test_xlsx.py checks with a member that lies. So the declared sizes bound the work.
+    """
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         infos = archive.infolist()
@@ -65,6 +77,21 @@ def _check_zip(data: bytes) -> None:
     if inflated > LIMITS.max_inflated_bytes or inflated > LIMITS.max_compression_ratio * max(len(data), 1):
         raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "inflated", size=f"{inflated:,}"),
                                      limit=detail("FILE_TOO_LARGE", "limit_bytes", limit=f"{LIMITS.max_inflated_bytes:,}")), format="xlsx")
+    # One part alone (say shared strings) can stall the run within the total: openpyxl holds
+    # the shared strings in memory (a 182 MB part took 911 MB and a minute).
+    biggest = max(infos, key=lambda i: i.file_size, default=None)
+    if biggest is not None and biggest.file_size > LIMITS.max_member_bytes:
+        raise ReadFailure(make_issue("FILE_TOO_LARGE",
+                                     detail=detail("FILE_TOO_LARGE", "part", part=biggest.filename,
+                                                   size=f"{biggest.file_size:,}"),
+                                     limit=detail("FILE_TOO_LARGE", "limit_part", limit=f"{LIMITS.max_member_bytes:,}")),
+                          format="xlsx")
+
+
+def _rows(sheet):
+    """Every row the sheet's XML holds, whatever its <dimension> tag says (see the docstring)."""
+    sheet.reset_dimensions()
+    return sheet.iter_rows(min_row=1, values_only=True)
 
 
 def _pick_sheet(book):
@@ -98,8 +125,8 @@ def _formulas_without_values(data: bytes, sheet_title: str, data_rows: set[int],
     formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
     cached = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
-        rows_f = formulas[sheet_title].iter_rows(min_row=1, values_only=True)
-        rows_v = cached[sheet_title].iter_rows(min_row=1, values_only=True)
+        rows_f = _rows(formulas[sheet_title])
+        rows_v = _rows(cached[sheet_title])
         for n, (fr, vr) in enumerate(zip(rows_f, rows_v), start=1):
             if n not in data_rows:
                 continue
