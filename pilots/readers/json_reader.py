@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from pilots.contract import HEADER_FIELDS
 from pilots.defects import make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
 
@@ -19,9 +20,13 @@ def read_json(data: bytes) -> RawTable:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=f"invalid JSON ({exc})"), format="json", encoding=encoding) from None
     if not isinstance(doc, dict):
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON document is not an object"), format="json", encoding=encoding)
+    # The submission's identity is its top-level fields, readable even when there are no lines.
+    # A value nested too deeply to print safely is left out (None), as the rows are refused below.
+    identity = {k: None if _depth(doc[k]) > MAX_DEPTH else _cell(doc[k]) for k in HEADER_FIELDS if k in doc}
     lines = doc.get("lines")
     if not isinstance(lines, list) or not lines:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON object has no non-empty 'lines' list"), format="json", encoding=encoding)
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON object has no non-empty 'lines' list"),
+                          format="json", encoding=encoding, identity=identity)
     if _depth(doc) > MAX_DEPTH:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail="the JSON is nested too deeply"), format="json", encoding=encoding)
 
@@ -34,7 +39,7 @@ def read_json(data: bytes) -> RawTable:
     for i, line in enumerate(lines, start=1):
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
         rows.append((i, [_cell(fields.get(h)) for h in header]))
-    return RawTable("json", encoding, header, rows)
+    return RawTable("json", encoding, header, rows, identity=identity)
 
 
 def _cell(value: object) -> str | None:
