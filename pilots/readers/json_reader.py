@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import re
 
 from pilots.contract import HEADER_FIELDS
 from pilots.defects import make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
 
 MAX_DEPTH = 20  # deeper documents are hostile, not reports
+# JSON may escape a lone UTF-16 surrogate ("\ud800"); no UTF-8 text, DuckDB or file can hold one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def read_json(data: bytes) -> RawTable:
@@ -39,7 +42,7 @@ def read_json(data: bytes) -> RawTable:
     for i, line in enumerate(lines, start=1):
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
         rows.append((i, [_cell(fields.get(h)) for h in header]))
-    return RawTable("json", encoding, header, rows, identity=identity)
+    return RawTable("json", encoding, [_text(h) for h in header], rows, identity=identity)
 
 
 def _cell(value: object) -> str | None:
@@ -50,8 +53,13 @@ def _cell(value: object) -> str | None:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float, str)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
+        return _text(str(value))
+    return _text(json.dumps(value, ensure_ascii=False))
+
+
+def _text(text: str) -> str:
+    """A lone surrogate becomes U+FFFD, the replacement character, as a UTF-8 decoder would make it."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _depth(value: object, level: int = 0) -> int:
