@@ -63,6 +63,9 @@ FILES = {
     "h.csv": CSV_Q1,
     # 9. A valid report: accepted, canonical identity, raw text as written.
     "i.csv": f"{H}\n{P},3009,ไตรมาส 1/48,20 ธ.ค. 47,kpi,K1,47,\n".encode(),
+    # 10. JSON whose identity sits in its lines only (the reader accepts that): the first line's: (11002, 2548-Q1).
+    "j.json": jsonb({"lines": [{"pilot_id": P, "agency_code": "11002", "period": "2548-Q1", "submitted_on": "2005-01-21",
+                                "line_type": "kpi", "item_code": "K9", "actual": 1}]}),
 }
 
 
@@ -97,6 +100,7 @@ def test_canonical_identity_only_where_read_and_raw_text_apart(ingested):
         ("h.csv", "duplicate", None, None, None, None, None, None, None, None),
         # 20 ธ.ค. 47 = 20 Dec 2547 BE = 2004-12-20; the agency 3009 padded to 03009.
         ("i.csv", "accepted", P, "03009", "2548-Q1", d(2004, 12, 20), P, "3009", "ไตรมาส 1/48", "20 ธ.ค. 47"),
+        ("j.json", "quarantined", P, "11002", "2548-Q1", d(2005, 1, 21), P, "11002", "2548-Q1", "2005-01-21"),
     ]
 
 
@@ -108,8 +112,9 @@ def test_quarantined_count_per_format(ingested):
     assert got[("15001", "2548-Q1")] == 1  # c.json, JSON with lines
     assert got[("11002", "2548-Q2")] == 1  # d.json, JSON without `lines`
     assert got[("15001", "2548-Q2")] == 1  # e.json, `lines: []`
+    assert got[("11002", "2548-Q1")] == 1  # j.json, identity in its lines
     # f.csv (period unreadable), g.csv (agency unreadable) and h.csv (duplicate) count nowhere.
-    assert sum(got.values()) == 5
+    assert sum(got.values()) == 6
 
 
 def test_raw_identity_masks_national_ids_like_every_stored_text(warehouse, tmp_path):
