@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import duckdb
 
+from kpis.display import visible
+
 
 class NotFound(LookupError):
     pass
@@ -85,7 +87,8 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     else:
         lines.append(f"actual: {_num(score['actual'])}")
     for s in sources:
-        lines.append(f"  {s.period}: {_num(s.actual)} from {s.file_name} row {s.row_number} "
+        # File names are agency text: control characters shown, never sent to the terminal.
+        lines.append(f"  {s.period}: {_num(s.actual)} from {visible(s.file_name)} row {s.row_number} "
                      f"(submission {s.submission_id}, received {s.received_at})")
     lines.append("")
     if registered:
@@ -108,7 +111,8 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     lines.append("")
     if superseded:
         lines.append("superseded versions of the lead's report for this period:")
-        lines += [f"  submission {sid} {name} (received {at}), superseded by {by}" for sid, name, at, by in superseded]
+        lines += [f"  submission {sid} {visible(name)} (received {at}), superseded by {by}"
+                  for sid, name, at, by in superseded]
     else:
         lines.append("superseded versions of the lead's report for this period: none")
     return "\n".join(lines) + "\n"

@@ -17,8 +17,9 @@ versions as (
 ),
 
 quarantined as (
-    -- Ingest stores a quarantined file's (pilot, agency, period) only when all three were read from
-    -- its first row; otherwise they are NULL and the file matches no row. Duplicates count nowhere.
+    -- Ingest stores each of a quarantined file's pilot, agency and period only where the normaliser
+    -- read it (first data row; JSON: top-level fields), else NULL, so the file matches a row exactly
+    -- when all three were read. Duplicates have no identity and count nowhere.
     select pilot_id, agency_code, period, count(*) as quarantined
     from ingest.submissions
     where status = 'quarantined'

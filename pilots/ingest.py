@@ -19,10 +19,11 @@ import duckdb
 import pandas as pd
 
 from pilots import checks
-from pilots.contract import COLUMN_NAMES
+from pilots.contract import COLUMN_NAMES, HEADER_FIELDS
 from pilots.defects import Issue, make_issue, relabel
 from pilots.inbox import InboxFile, candidates, receive_one
-from pilots.normalise import NormalisedFile, normalise_table
+from pilots.normalise import NormalisedFile, canonical_identity, normalise_table
+from pilots.personal import mask_national_ids
 from pilots.readers import ReadFailure, file_too_large, format_of, read_report
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
@@ -62,6 +63,7 @@ class _Received:
     encoding: str | None = None
     table: NormalisedFile | None = None
     issues: list[Issue] = field(default_factory=list)
+    raw_identity: dict[str, str | None] = field(default_factory=dict)  # as the file wrote it
 
 
 def _issue_row(sid: int, issue: Issue) -> dict:
@@ -88,10 +90,12 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
         except ReadFailure as failure:
             rec.format, rec.encoding = failure.format, failure.encoding
             rec.issues.append(failure.issue)
+            rec.raw_identity = dict(failure.identity)  # a JSON document without lines still names it
             continue
         rec.format, rec.encoding = raw.format, raw.encoding
         rec.issues.extend(raw.issues)
         rec.table = normalise_table(raw, units)
+        rec.raw_identity = rec.table.raw_identity
         rec.issues.extend(rec.table.issues)
         if rec.table.rows:
             frame = pd.DataFrame(rec.table.rows, columns=["row_number", *COLUMN_NAMES], dtype=object)
@@ -137,11 +141,29 @@ def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[
 
 
 def _identity(rec: _Received) -> tuple[str | None, str | None, str | None, str | None]:
-    """(pilot, agency, period, submitted_on) from the first data row, when the file has one."""
+    """(pilot, agency, period, submitted_on) of a valid file: its first data row, all validated."""
     if rec.table is None or not rec.table.rows:
         return None, None, None, None
     first = rec.table.rows[0]
     return first["pilot_id"], first["agency_code"], first["period"], first["submitted_on"]
+
+
+def _identity_columns(rec: _Received, valid: bool) -> dict[str, str | None]:
+    """The submission row's identity columns.
+
+    pilot_id/agency_code/period/submitted_on hold canonical values only: a valid file's validated
+    first row; for a quarantined file, each field the normaliser could read, else NULL (so a
+    quarantined file counts for its (pilot, agency, period) exactly when all three were read,
+    scoring.md §6). raw_* keep what the file wrote, as untrusted text for display only, with
+    national ID numbers masked like every other text that reaches the warehouse.
+    """
+    if valid:
+        canonical = dict(zip(HEADER_FIELDS, _identity(rec)))
+    else:
+        canonical = canonical_identity(rec.raw_identity)
+    raw = {f"raw_{name}": None if rec.raw_identity.get(name) is None
+           else mask_national_ids(rec.raw_identity[name])[0] for name in HEADER_FIELDS}
+    return {**canonical, **raw}
 
 
 def _batches(items: list[Path], size: int) -> Iterator[list[Path]]:
@@ -226,20 +248,15 @@ class Ingestor:
                 self.outcomes.append(FileOutcome(path.name, digest, "duplicate", submission_id=sid))
                 continue
             rec = by_sid[sid]
-            pilot, agency, period, submitted_on = _identity(rec)
             errors = [i for i in rec.issues if i.is_error]
             if errors:
                 status, superseded_by = "quarantined", None
-                # Counted for the (pilot, agency, period) of its first row only when all three read.
-                if None in (pilot, agency, period):
-                    pilot = agency = period = None
-                submitted_on = submitted_on if _is_iso(submitted_on) else None
             else:
                 status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced)
             row = self._submission(sid, path.name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                    superseded_by=superseded_by, errors=len(errors),
                                    warnings=len(rec.issues) - len(errors), kept=sid not in not_kept)
-            row.update(pilot_id=pilot, agency_code=agency, period=period, submitted_on=submitted_on)
+            row.update(_identity_columns(rec, valid=not errors))
             submissions.append(row)
             issue_rows.extend(_issue_row(sid, i) for i in rec.issues)
             self.outcomes.append(FileOutcome(path.name, digest, status, rec.issues, sid))
@@ -294,11 +311,9 @@ class Ingestor:
         budget_rows: dict[int, list[dict]] = {}
         replaced: dict[int, int] = {}
         status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced)
-        pilot, agency, period, submitted_on = _identity(rec)
         sub = self._submission(sid, name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                superseded_by=superseded_by, warnings=len(rec.issues))
-        sub.update(pilot_id=pilot, agency_code=agency, period=period, submitted_on=submitted_on,
-                   received_at=received_at, reprocess_of=old_id)
+        sub.update(_identity_columns(rec, valid=True), received_at=received_at, reprocess_of=old_id)
         store.write_submissions(self.con, [sub])
         store.write_issues(self.con, [_issue_row(sid, i) for i in rec.issues])
         store.write_lines(self.con, kpi_rows.get(sid, []), budget_rows.get(sid, []))
@@ -346,14 +361,6 @@ class Ingestor:
             "superseded_by": superseded_by, "duplicate_of": duplicate_of, "error_count": errors,
             "warning_count": warnings, "evidence_kept": kept,
         }
-
-
-def _is_iso(value: str | None) -> bool:
-    try:
-        date.fromisoformat(value or "")
-        return True
-    except ValueError:
-        return False
 
 
 def _lines(sid: int, rec: _Received) -> tuple[list[dict], list[dict]]:

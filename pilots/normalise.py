@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, LINE_TYPES, required_columns
+from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES, required_columns
 from pilots.defects import Issue, detail, make_issue
+from pilots.fiscal import is_period
 from pilots.personal import THAI_DIGITS, mask_national_ids
 from pilots.readers.base import RawTable
 
@@ -145,6 +146,43 @@ class NormalisedFile:
     # canonical name -> the header cell (JSON: field name) as the file wrote it, so that messages
     # name the column the agency sees (`ผลการดำเนินงาน`, not `actual`).
     headers: dict[str, str] = field(default_factory=dict)
+    # The submission's identity exactly as the file wrote it (untrusted text): see raw_identity().
+    raw_identity: dict[str, str | None] = field(default_factory=dict)
+
+
+def raw_identity(raw: RawTable, first: tuple[int, list[str | None]] | None,
+                 positions: dict[str, int]) -> dict[str, str | None]:
+    """pilot_id, agency_code, period and submitted_on as written: a JSON document's top-level
+    fields (scoring.md §6), else the first data row's cells (a field a JSON document has only in
+    its lines is taken from its first line too)."""
+    cells = first[1] if first else []
+    return {name: raw.identity[name] if name in raw.identity
+            else (cells[positions[name]] if name in positions and positions[name] < len(cells) else None)
+            for name in HEADER_FIELDS}
+
+
+def canonical_identity(raw: dict[str, str | None]) -> dict[str, str | None]:
+    """The canonical value of each identity field where this normaliser can read it, else None.
+
+    pilot_id has no canonical form beyond cleaning (zero-width characters, ID masking); the
+    agency must come out as 5 digits, the period as 2548-Q1, the date as an ISO date.
+    """
+    out: dict[str, str | None] = {}
+    for name in HEADER_FIELDS:
+        text = clean_text(raw.get(name))
+        if text is None:
+            out[name] = None
+        elif name == "pilot_id":
+            out[name] = mask_national_ids(text)[0]
+        elif name == "agency_code":
+            code = parse_agency_code(text)
+            out[name] = code if re.fullmatch(r"[0-9]{5}", code) else None
+        elif name == "period":  # the rows' own rule (fiscal.PERIOD): ASCII digits, a BE year
+            period = parse_period(text)
+            out[name] = period if is_period(period) else None
+        else:
+            out[name] = parse_date(text)
+    return out
 
 
 def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None = None) -> NormalisedFile:
@@ -161,11 +199,13 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
             positions[name] = i
 
     rows: list[dict[str, str | int | None]] = []
+    first: tuple[int, list[str | None]] | None = None  # the first data row, as read
     for row_number, cells in raw.rows:
         values = {name: clean_text(cells[i]) if i < len(cells) else None for name, i in positions.items()}
         if _is_total_row(values, cells):
             issues.append(make_issue("TOTAL_ROW_IGNORED", row_number))
             continue
+        first = first or (row_number, cells)
         row: dict[str, str | int | None] = {"row_number": row_number}
         for col in COLUMNS:
             row[col.name] = values.get(col.name)
@@ -181,7 +221,7 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
     if not rows:
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
     headers = {name: clean_text(raw.header[i]) or raw.header[i] for name, i in positions.items()}
-    return NormalisedFile(rows, issues, missing, headers)
+    return NormalisedFile(rows, issues, missing, headers=headers, raw_identity=raw_identity(raw, first, positions))
 
 
 def _is_total_row(values: dict[str, str | None], cells: list[str | None]) -> bool:

@@ -25,6 +25,7 @@ SUBMISSION_COLUMNS = (
     "run_id", "pilot_id", "agency_code", "period", "submitted_on", "status", "superseded_by",
     "duplicate_of", "error_count", "warning_count", "reprocess_of",
     "evidence_kept",
+    "raw_pilot_id", "raw_agency_code", "raw_period", "raw_submitted_on",
 )
 ISSUE_COLUMNS = ("submission_id", "row_number", "column_name", "code", "severity", "message_en", "message_th")
 KPI_COLUMNS = ("pilot_id", "agency_code", "kpi_code", "period", "fiscal_year", "quarter", "actual", "note",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kpis.display import md_text, shown
 from kpis.summary import labels
 from kpis.summary.model import STATUSES, SummaryModel
 
@@ -15,6 +16,13 @@ def artifact_markdown(model: SummaryModel, written: list[Path]) -> str:
     lines += ["", "| pilot | period | composite | status |", "|---|---|---:|---|"]
     lines += [f"| {p.pilot_id} | {p.period or '–'} | {labels.fmt_score(p.composite)} | "
               f"{labels.status_text(p.status, 'en')} |" for p in model.pilots]
+    # File names and identities are agency text: escaped, and shown as written where unreadable.
+    # Restricted pilots' sections carry no files (model.py), so no restricted file name gets here.
+    quarantined = [(p.pilot_id, q) for p in model.pilots for q in p.quarantined]
+    if quarantined:
+        lines += ["", "| pilot | quarantined file | agency | period |", "|---|---|---|---|"]
+        lines += [f"| {p} | {md_text(q.file_name)} | {md_text(shown(q.agency_code, q.raw_agency_code))} | "
+                  f"{md_text(shown(q.period, q.raw_period))} |" for p, q in quarantined]
     lines += ["", "Full report:"]
     lines += [f"- [{path.name}]({path.resolve().as_uri()})" for path in written if path.suffix == ".html"]
     return "\n".join(lines) + "\n"

@@ -1,8 +1,13 @@
 """Words and number/date formats of the committee summary, in Thai and English."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal, ROUND_HALF_UP
+
+# Canonical period text as ingest stores it. Anything else reaching a formatter is shown as it is:
+# formatters are total, so no text in the warehouse can stop a summary after the commit.
+_PERIOD = re.compile(r"[0-9]{4}-Q[1-4]")
 
 THAI_MONTHS_ABBR = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 
@@ -78,6 +83,8 @@ def status_text(status: str, lang: str) -> str:
 def fmt_date(value: date | None, lang: str) -> str:
     if value is None:
         return "–"
+    if not isinstance(value, date):
+        return str(value)
     if lang == "th":  # Buddhist Era with Thai month abbreviations, e.g. 15 ส.ค. 2549
         return f"{value.day} {THAI_MONTHS_ABBR[value.month - 1]} {value.year + 543}"
     return value.strftime("%-d %b %Y")
@@ -86,12 +93,16 @@ def fmt_date(value: date | None, lang: str) -> str:
 def fmt_period(period: str | None, lang: str) -> str:
     if not period:
         return "–"
+    if not _PERIOD.fullmatch(period):
+        return str(period)
     fy, q = period.split("-Q")
     return f"ไตรมาส {q}/{fy}" if lang == "th" else f"FY{fy} Q{q}"
 
 
 def fmt_period_short(period: str, lang: str) -> str:
     """Axis labels of trend charts: 3/2549 (Thai) or Q3 FY2549."""
+    if not _PERIOD.fullmatch(period or ""):
+        return str(period)
     fy, q = period.split("-Q")
     return f"{q}/{fy}" if lang == "th" else f"Q{q} FY{fy}"
 

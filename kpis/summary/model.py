@@ -43,11 +43,14 @@ class ComplianceRow:
 
 @dataclass
 class QuarantinedFile:
+    """A quarantined file of a pilot. file_name and raw_* are agency text: shown, never parsed."""
     submission_id: int
     file_name: str
-    agency_code: str | None
-    period: str | None
+    agency_code: str | None   # canonical, or None where it could not be read
+    period: str | None        # canonical 2548-Q1, or None
     reasons: list[tuple[int | None, str | None, str, str, str]]  # (row, column, code, en, th)
+    raw_agency_code: str | None = None  # as the file wrote it
+    raw_period: str | None = None
 
 
 @dataclass
@@ -153,7 +156,7 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
         WHERE c.pilot_id = ? AND NOT c.on_time
         ORDER BY c.period DESC, c.agency_code""", [pid])]
     quarantined = _rows(con, """
-        SELECT submission_id, file_name, agency_code, period FROM ingest.submissions
+        SELECT submission_id, file_name, agency_code, period, raw_agency_code, raw_period FROM ingest.submissions
         WHERE pilot_id = ? AND status = 'quarantined' ORDER BY submission_id""", [pid])
     for q in quarantined:
         reasons = [(r["row_number"], r["column_name"], r["code"], r["message_en"], r["message_th"]) for r in _rows(
@@ -161,5 +164,5 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
                  "WHERE submission_id = ? AND severity = 'error' ORDER BY row_number NULLS FIRST, column_name",
             [q["submission_id"]])]
         section.quarantined.append(QuarantinedFile(q["submission_id"], q["file_name"], q["agency_code"],
-                                                   q["period"], reasons))
+                                                   q["period"], reasons, q["raw_agency_code"], q["raw_period"]))
     return section

@@ -11,6 +11,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from kpis.display import html_text, md_text, shown
 from kpis.summary import charts, labels
 from kpis.summary.model import SummaryModel
 
@@ -32,12 +33,6 @@ BUDGET_FIELDS = (
 )
 
 
-def _md_cell(value: object) -> str:
-    """Agency text inside Markdown: no pipes or newlines that would break a table, no raw HTML."""
-    text = str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _raw(value: object) -> str:
     """The machine-readable form of a figure, for data-value attributes (tests compare these)."""
     if value is None:
@@ -50,15 +45,20 @@ def _raw(value: object) -> str:
 
 
 def _environment(lang: str, html: bool) -> Environment:
+    # Every {{ value }} passes through `finalize`: Markdown escaping, or control characters made
+    # visible before HTML autoescape, so no template can print agency text unescaped.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
+                      keep_trailing_newline=True, finalize=html_text if html else md_text)
     formats = {
         "money": lambda v: labels.fmt_money(v, lang),
         "ratio": labels.fmt_ratio,
         "number": labels.fmt_number,
     }
-    env.globals.update(L=labels.LABELS[lang], lang=lang)
+    env.globals.update(L=labels.LABELS[lang], lang=lang,
+                       # canonical value formatted, else the agency's text as received
+                       shown=lambda canonical, raw, kind="text": shown(
+                           canonical, raw, (lambda p: labels.fmt_period(p, lang)) if kind == "period" else str))
     env.filters.update(
         status=lambda s: labels.status_label(s, lang),
         status_text=lambda s: labels.status_text(s, lang),
@@ -70,7 +70,7 @@ def _environment(lang: str, html: bool) -> Environment:
         ratio=formats["ratio"],
         format_as=lambda v, kind: formats[kind](v),
         raw=_raw,
-        cell=_md_cell if not html else str,
+        cell=md_text if not html else str,  # md_text is idempotent: `finalize` applies it again
         name=lambda obj: getattr(obj, f"name_{lang}"),
     )
     return env

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from kpis.display import html_text, shown
 from kpis.summary.render import VALIDATION_REPORT
 
 
@@ -18,7 +19,8 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     run = con.execute("SELECT run_id, as_of, kind FROM ops.runs WHERE run_id = ?", [run_id]).fetchone()
     res = con.execute("""
         SELECT s.submission_id, s.file_name, s.status, s.pilot_id, s.agency_code, s.period, s.duplicate_of,
-               s.superseded_by, s.reprocess_of, p.classification
+               s.superseded_by, s.reprocess_of, p.classification,
+               s.raw_pilot_id, s.raw_agency_code, s.raw_period
         FROM ingest.submissions s LEFT JOIN registry.pilots p USING (pilot_id)
         WHERE s.run_id = ? ORDER BY s.submission_id""", [run_id])
     names = [d[0] for d in res.description]
@@ -32,8 +34,10 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     for r in res.fetchall():
         row = dict(zip(names, r))
         issues.setdefault(row["submission_id"], []).append(row)
+    # finalize: agency text (file names, raw identity, messages) with control characters visible.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, finalize=html_text)
+    env.globals["shown"] = shown
     html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / VALIDATION_REPORT

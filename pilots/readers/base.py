@@ -15,16 +15,23 @@ class RawTable:
     # (row_number, cells aligned with header). row_number is the row as the agency sees it in a
     # spreadsheet (the header is row 1); for JSON it is the 1-based index in `lines`.
     issues: list[Issue] = field(default_factory=list)  # defects found while reading (ragged rows, …)
+    # JSON only: the identity fields (pilot_id, agency_code, period, submitted_on) present at the
+    # document's top level, as text exactly as written. CSV and Excel take them from the first row.
+    identity: dict[str, str | None] = field(default_factory=dict)
 
 
 class ReadFailure(Exception):
     """The file cannot yield a table; `issue` says why, in both languages."""
 
-    def __init__(self, issue: Issue, *, format: str | None, encoding: str | None = None):
+    def __init__(self, issue: Issue, *, format: str | None, encoding: str | None = None,
+                 identity: dict[str, str | None] | None = None):
         super().__init__(issue.message_en)
         self.issue = issue
         self.format = format
         self.encoding = encoding
+        # What could still be read of the submission's identity (a JSON document without lines
+        # still names its pilot, agency and period: scoring.md §6 counts it as quarantined there).
+        self.identity = identity or {}
 
 
 ENCODINGS = ("utf-8-sig", "utf-8", "cp874")

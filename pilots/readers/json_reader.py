@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import json
+import re
 
+from pilots.contract import HEADER_FIELDS
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
 
 MAX_DEPTH = 20  # deeper documents are hostile, not reports
+# JSON may escape a lone UTF-16 surrogate ("\ud800"); no UTF-8 text, DuckDB or file can hold one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def read_json(data: bytes) -> RawTable:
@@ -21,9 +25,13 @@ def read_json(data: bytes) -> RawTable:
             error=getattr(exc, "msg", exc))), format="json", encoding=encoding) from None
     if not isinstance(doc, dict):
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_not_object")), format="json", encoding=encoding)
+    # The submission's identity is its top-level fields, readable even when there are no lines.
+    # A value nested too deeply to print safely is left out (None), as the rows are refused below.
+    identity = {k: None if _depth(doc[k]) > MAX_DEPTH else _cell(doc[k]) for k in HEADER_FIELDS if k in doc}
     lines = doc.get("lines")
     if not isinstance(lines, list) or not lines:
-        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_no_lines")), format="json", encoding=encoding)
+        raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_no_lines")),
+                          format="json", encoding=encoding, identity=identity)
     if _depth(doc) > MAX_DEPTH:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_too_deep")), format="json", encoding=encoding)
 
@@ -36,7 +44,7 @@ def read_json(data: bytes) -> RawTable:
     for i, line in enumerate(lines, start=1):
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
         rows.append((i, [_cell(fields.get(h)) for h in header]))
-    return RawTable("json", encoding, header, rows)
+    return RawTable("json", encoding, [_text(h) for h in header], rows, identity=identity)
 
 
 def _cell(value: object) -> str | None:
@@ -47,8 +55,13 @@ def _cell(value: object) -> str | None:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float, str)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
+        return _text(str(value))
+    return _text(json.dumps(value, ensure_ascii=False))
+
+
+def _text(text: str) -> str:
+    """A lone surrogate becomes U+FFFD, the replacement character, as a UTF-8 decoder would make it."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _depth(value: object, level: int = 0) -> int:
