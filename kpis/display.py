@@ -21,9 +21,14 @@ def _visible_char(ch: str) -> str:
         return chr(0x2400 + code)  # Unicode control pictures: ␊ for a newline, ␛ for ESC
     if code == 0x7F:
         return "\u2421"  # ␡
-    if code in _BIDI or unicodedata.category(ch) == "Cc":  # C1 controls and bidi marks
-        return f"[U+{code:04X}]"
+    if code in _BIDI or unicodedata.category(ch) in ("Cc", "Cs") or _is_noncharacter(code):
+        return f"[U+{code:04X}]"  # C1 controls, bidi marks, lone surrogates, noncharacters (HTML forbids them)
     return ch
+
+
+def _is_noncharacter(code: int) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane (U+FFFE, U+1FFFF, …)."""
+    return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
 
 
 def visible(text: str) -> str:

@@ -14,6 +14,8 @@ def test_control_and_bidi_characters_are_made_visible():
     assert visible("a\nb\tc\x1b[0m\x7f") == "a\u240ab\u2409c\u241b[0m\u2421"
     # C1 control NEL and a right-to-left override (U+202E) as their code points.
     assert visible("x\x85y\u202egnp.exe") == "x[U+0085]y[U+202E]gnp.exe"
+    # Noncharacters, which HTML forbids (found by the fuzz: U+FFFE in a file name), and a lone surrogate.
+    assert visible("r\ufffe\ufdd0\U0001ffff\ud800.csv") == "r[U+FFFE][U+FDD0][U+1FFFF][U+D800].csv"
     # Thai text, spaces and zero-width spaces are left as they are.
     assert visible("ไตรมาส 1/48\u200b") == "ไตรมาส 1/48\u200b"
 

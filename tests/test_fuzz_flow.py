@@ -26,6 +26,9 @@ Findings (each has its minimal reproducer below, in `REPRODUCERS`):
   `<script>` as the agency code): the Markdown summaries print the raw period and agency code of a
   quarantined file unescaped (kpis/summary/templates/summary.md.j2; slice h3).
 
+Each finding is fixed, and each reproducer below now passes through the whole flow (the second
+item in REPRODUCERS says where it was fixed).
+
 `make fuzz`-sized runs (seed 2, 1500 files), with the h1 and h3 crashes patched locally, found no
 other class: every file recorded once and filed away, and the second run changed no mart.
 """
@@ -37,12 +40,6 @@ from tests.fuzz import checks
 from tests.fuzz.generator import FuzzFile, generate
 
 SEED, FILES = 1, 300
-
-PENDING_H1_H3 = ("a BOM-declared CSV that is not UTF-8 fails the run (slice h1, pilots/readers/base.py), and an "
-                 "unreadable period crashes the summary after the commit (slice h3, kpis/summary/labels.py)")
-PENDING_H3_DISPLAY = ("agency text with code points HTML forbids (U+FFFE in a file name, C1 controls in a message) and "
-                      "a raw period in the Markdown summary: shown unescaped (slice h3, kpis/summary)")
-
 
 @pytest.fixture(scope="module")
 def session(tmp_path_factory, prefect_harness) -> checks.FuzzSession:
@@ -67,35 +64,29 @@ def test_the_generator_is_deterministic():
     assert [f.data for f in a] != [f.data for f in generate(8, 40)]
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING_H1_H3)
 def test_the_run_exits_0(session):
     assert checks.check_exit(session.first) == []
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING_H1_H3)
 def test_every_file_is_recorded_once_and_copies_as_duplicates(session):
     assert checks.check_exit(session.first) == []
     assert checks.check_recorded_once(session) == []
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING_H1_H3)
 def test_every_file_is_filed_away(session):
     assert checks.check_exit(session.first) == []
     assert checks.check_filed_away(session) == []
 
 
-@pytest.mark.xfail(strict=True, reason=f"{PENDING_H1_H3}; {PENDING_H3_DISPLAY}")
 def test_summaries_and_validation_report_parse_as_strict_html(session):
     assert checks.check_html(session.first) == []
 
 
-@pytest.mark.xfail(strict=True, reason=f"{PENDING_H1_H3}; {PENDING_H3_DISPLAY}")
 def test_no_raw_script_in_any_page(session):
     assert checks.check_html(session.first) == []  # the pages must exist to prove anything
     assert checks.check_no_script(session.first) == []
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING_H1_H3)
 def test_a_second_run_on_the_same_files_records_duplicates_and_changes_no_mart(session):
     assert checks.check_second_run(session) == []
 
@@ -116,24 +107,23 @@ def _csv(*rows: str, header: str = HEADER, encoding: str = "utf-8") -> bytes:
 REPRODUCERS = {
     "bom_on_a_cp874_file": ({"r.csv": b"\xef\xbb\xbf" + _csv(KPI.format(period="2548-Q1", actual="45"),
                                                               header=THAI_HEADER, encoding="cp874")},
-                            "slice h1: decode_text raises UnicodeDecodeError after a BOM"),
+                            "was: decode_text raised UnicodeDecodeError after a BOM; now FILE_ENCODING_UNKNOWN"),
     "number_too_large": ({"r.csv": _csv(BUDGET.format(allocated="1" + "0" * 40))}, None),
     "unreadable_period": ({"r.csv": _csv(KPI.format(period="2005-01", actual="45"))},
-                          "slice h3: the summary's period formatter raises ValueError after the commit"),
+                          "was: the summary's period formatter raises ValueError after the commit"),
     "noncharacter_in_a_file_name": ({"r\ufffe.csv": _csv(KPI.format(period="2548-Q1", actual="45"))},
-                                    "slice h3: U+FFFE is written into the HTML pages"),
+                                    "was: U+FFFE is written into the HTML pages"),
     "c1_control_in_a_message": ({"r.csv": _csv(KPI.format(period="2548-Q1", actual="4\x915"))},
-                                "slice h3: U+0091 echoed by NOT_A_NUMBER is written into validation.html"),
+                                "was: U+0091 echoed by NOT_A_NUMBER is written into validation.html"),
     "script_as_an_agency_code": ({"r.csv": _csv(KPI.format(period="2548-Q1", actual="45").replace(
-        "03009", "<script>alert('x')</script>"))}, "slice h3: summary.*.md prints the raw agency code"),
+        "03009", "<script>alert('x')</script>"))}, "was: summary.*.md prints the raw agency code"),
     "script_as_a_period": ({"r.csv": _csv(KPI.format(period="<script>alert(1)</script>", actual="45"))},
-                           "slice h3: crashes the period formatter; with that fixed, summary.*.md prints it raw"),
+                           "was: crashes the period formatter; with that fixed, summary.*.md prints it raw"),
 }
 
 
 @pytest.mark.parametrize("case", [
-    pytest.param(name, marks=[pytest.mark.xfail(strict=True, reason=why)] if why else [])
-    for name, (_, why) in REPRODUCERS.items()])
+    pytest.param(name) for name in REPRODUCERS])
 def test_finding_reproducer(case, tmp_path, prefect_harness):
     files = [FuzzFile(i, name, data, (case,)) for i, (name, data) in enumerate(REPRODUCERS[case][0].items())]
     session = checks.fuzz_session(tmp_path, files)

@@ -27,6 +27,14 @@ def test_cp874_with_thai_headers_and_semicolons():
     assert [n for n, _ in table.rows] == [2, 4]  # the blank line 3 is skipped, numbering kept
 
 
+def test_a_bom_on_a_file_that_is_not_utf8_is_an_unknown_encoding():
+    # Found by the whole-flow fuzz (seed 1): it raised UnicodeDecodeError and failed the run.
+    data = b"\xef\xbb\xbf" + "รหัสโครงการ,หมายเหตุ\nPLT-2548-003,ทดสอบ\n".encode("cp874")
+    with pytest.raises(ReadFailure) as info:
+        read_report("r.csv", data)
+    assert info.value.issue.code == "FILE_ENCODING_UNKNOWN"
+
+
 def test_tab_separated():
     table = read_report("a.csv", (HEADER.replace(",", "\t") + "\n" + ROW.replace(",", "\t")).encode())
     assert table.rows[0][1][6] == "47"

@@ -41,11 +41,16 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
     """Decode report text: UTF-8 (with or without BOM), else Windows-874 (TIS-620's superset).
 
     Binary content (NUL bytes) is refused before guessing, because cp874 decodes most bytes.
+    A file that starts with the UTF-8 BOM but is not UTF-8 (a cp874 export with a BOM pasted on)
+    says two things about itself: it is FILE_ENCODING_UNKNOWN, not guessed.
     """
     if b"\x00" in data:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "binary")), format=fmt)
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        try:
+            return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
+        except UnicodeDecodeError:
+            raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
