@@ -15,6 +15,19 @@ EXIT_COMMITTED_WITH_ERRORS = 5  # the data committed, but a later step did not f
 EXIT_QUARANTINED = 6  # `check`: at least one file would be quarantined
 
 
+class RefusingGroup(click.Group):
+    """Every command: a warehouse file that cannot be used is one line and exit 1, no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from warehouse.errors import WarehouseRefused
+
+        try:
+            return super().invoke(ctx)
+        except WarehouseRefused as exc:
+            click.echo(f"pilotkpi: {exc}", err=True)
+            ctx.exit(EXIT_FAILED)
+
+
 def _as_of(value: str | None) -> date | None:
     if value is None:
         return None

@@ -21,10 +21,12 @@ _wait = click.option("--wait", is_flag=True, help="Wait for a run in progress in
 def _guarded(job, warehouse_path: Path, wait: bool) -> int:
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`."""
     from pilots.registry import RegistryError
+    from warehouse.db import check_warehouse
     from warehouse.lock import RunLocked, run_lock
 
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
+            check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
             job()
         return 0
     except RegistryError as exc:
@@ -52,9 +54,9 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
     Use it after a fix to pilotkpi (a file wrongly refused). A file the agency corrected and sent
     again needs nothing: the next run takes it. Exits 1, writing nothing, if the file still fails.
     """
-    from flows.nightly import reprocess as reprocess_flow
-
     def job():
+        from flows.nightly import reprocess as reprocess_flow  # Prefect only after the warehouse passed
+
         result = reprocess_flow(submission_id, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         o = result.outcomes[0]
         if o.status == "quarantined":
@@ -80,9 +82,9 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
 
     Reads no inbox file. The same warehouse, registry and as-of date give the same marts, byte for byte.
     """
-    from flows.nightly import rebuild as rebuild_flow
-
     def job():
+        from flows.nightly import rebuild as rebuild_flow
+
         result = rebuild_flow(registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         click.echo(f"rebuilt the marts as of {result.as_of.isoformat()} (run {result.run_id})")
         statuses = ", ".join(f"{s} {n}" for s, n in result.pilots_by_status.items())
