@@ -55,7 +55,10 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
             check_warehouse(warehouse_path)  # a bad file is refused before Prefect starts
+            from flows.ephemeral import start_server_tied_to_this_process
             from flows.nightly import nightly
+
+            start_server_tied_to_this_process()  # so a killed run leaves no server behind
 
             result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
     except RegistryError as exc:

@@ -27,6 +27,9 @@ def _guarded(job, warehouse_path: Path, wait: bool) -> int:
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
+            from flows.ephemeral import start_server_tied_to_this_process
+
+            start_server_tied_to_this_process()  # so a killed job leaves no server behind
             job()
         return 0
     except RegistryError as exc:
