@@ -14,7 +14,7 @@ apply_defaults()
 STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
-from flows.cli_common import EXIT_FAILED, EXIT_LOCKED, RefusingGroup, _as_of  # noqa: E402
+from flows.cli_common import EXIT_FAILED, EXIT_LOCKED, RefusingGroup, _as_of, release  # noqa: E402
 
 
 @click.group(cls=RefusingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,6 +63,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
     except RegistryError as exc:
         click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
+        release(exc)
         return 2
     except RunLocked as exc:
         click.echo(f"pilotkpi: the run did not start: {exc}", err=True)
@@ -72,6 +73,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
         click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {type(exc).__name__}: {exc}", err=True)
+        release(exc)
         return 1
     c = result.counts
     click.echo(f"run {result.run_id} as of {result.as_of.isoformat()}")

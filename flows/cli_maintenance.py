@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from flows.cli_common import EXIT_LOCKED, _as_of
+from flows.cli_common import EXIT_LOCKED, _as_of, release
 
 _registry = click.option("--registry", "registry_dir", required=True,
                          type=click.Path(exists=True, file_okay=False, path_type=Path), help="Registry folder.")
@@ -34,12 +34,14 @@ def _guarded(job, warehouse_path: Path, wait: bool) -> int:
         return 0
     except RegistryError as exc:
         click.echo(f"pilotkpi: nothing was written.\n{exc}", err=True)
+        release(exc)
         return 2
     except RunLocked as exc:
         click.echo(f"pilotkpi: {exc}", err=True)
         return EXIT_LOCKED
     except (LookupError, ValueError) as exc:
         click.echo(f"pilotkpi: {exc}", err=True)
+        release(exc)  # the failed flow's frames hold the job's connection (flows/cli_common.py)
         return 1
 
 

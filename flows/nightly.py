@@ -70,6 +70,30 @@ class RunResult:
     moved: list[Path] = field(default_factory=list)
 
 
+class Live:
+    """The job's connection as tasks receive it; the job empties it when it ends.
+
+    Prefect keeps a task's parameters beyond the task: a log worker started during a failing task
+    copies that task's context (parameters included) into a call it keeps until exit. A DuckDB
+    connection still referenced at exit, even closed, makes DuckDB's bindings print "leaked
+    instance" lines; this wrapper is all Prefect gets, and it lets go of the connection.
+    """
+
+    def __init__(self, con):
+        self._con = con
+
+    @property
+    def con(self):
+        if self._con is None:
+            raise RuntimeError("the job's warehouse connection is closed")
+        return self._con
+
+    def close(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
+
+
 def _transient(task, task_run, state) -> bool:
     """Retry only I/O errors that may pass (a file locked or briefly unreadable)."""
     return inbox_folder.is_transient(state.result(raise_on_failure=False))
@@ -92,9 +116,9 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tupl
 
 
 @task(name="ingest-inbox", cache_policy=NO_CACHE)
-def ingest_task(con, registry: Registry, files: list, evidence_dir: Path, run_id: str, as_of: date,
+def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path, run_id: str, as_of: date,
                 batch_size: int) -> Ingestor:
-    ingestor = Ingestor(con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow())
+    ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow())
     progress = Progress(len(files), "files", get_run_logger())
 
     def on_batch(n: int) -> None:
@@ -107,13 +131,14 @@ def ingest_task(con, registry: Registry, files: list, evidence_dir: Path, run_id
 
 
 @task(name="build-marts", cache_policy=NO_CACHE)
-def build_marts_task(con, as_of: date) -> None:
-    build_marts(con, as_of)
+def build_marts_task(live: Live, as_of: date) -> None:
+    build_marts(live.con, as_of)
 
 
 @task(name="write-summary", cache_policy=NO_CACHE)
-def write_summary_task(con, out_dir: Path, as_of: date, run_id: str) -> tuple[list[Path], dict[str, int]]:
+def write_summary_task(live: Live, out_dir: Path, as_of: date, run_id: str) -> tuple[list[Path], dict[str, int]]:
     """Write the run's validation report and the summaries; return them with the pilots by status."""
+    con = live.con
     write_validation_report(con, run_id, out_dir)
     model = build_model(con, as_of)
     written = write_summaries(model, out_dir)
@@ -125,25 +150,26 @@ def write_summary_task(con, out_dir: Path, as_of: date, run_id: str) -> tuple[li
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
          body: Callable[[object, str], tuple[dict, int]]) -> tuple[str, dict, list[Path], dict, Path]:
     """One warehouse job: start_run, body, marts, finish_run in one transaction; then summaries
-    and publishing. body(con, run_id) returns (counts, skipped_unsettled)."""
+    and publishing. body(live, run_id) returns (counts, skipped_unsettled)."""
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     started = _utcnow()
-    con = connect(warehouse_path)
+    live = Live(connect(warehouse_path))
+    con = live.con
     try:
         try:
             with transaction(con):
                 store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version(), kind)
                 store.replace_registry(con, registry_rows(registry))
-                counts, skipped = body(con, run_id)
-                build_marts_task(con, as_of)
+                counts, skipped = body(live, run_id)
+                build_marts_task(live, as_of)
                 store.finish_run(con, run_id, _utcnow(), "succeeded", counts, skipped_unsettled=skipped)
         except Exception as exc:
             _record_failure(con, run_id, started, as_of, registry, kind, exc)
             raise
-        summaries, by_status = write_summary_task(con, Path(out_dir), as_of, run_id)
+        summaries, by_status = write_summary_task(live, Path(out_dir), as_of, run_id)
         con.execute("CHECKPOINT")
     finally:
-        con.close()
+        live.close()
     published = publish(warehouse_path)  # only a committed job gets here
     return run_id, counts, summaries, by_status, published
 
@@ -162,8 +188,8 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
         files, changing = receive_task(inbox, evidence_dir, settle)
         state = {}
 
-        def ingest(con, run_id):
-            state["ingestor"] = ingest_task(con, registry, files, evidence_dir, run_id, as_of, batch_size)
+        def ingest(live, run_id):
+            state["ingestor"] = ingest_task(live, registry, files, evidence_dir, run_id, as_of, batch_size)
             return state["ingestor"].counts.as_dict(), len(changing)
 
         run_id, counts, summaries, by_status, published = _job("run", registry, warehouse_path, out_dir, as_of, ingest)
@@ -183,8 +209,8 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
     registry = load_registry_task(Path(registry_dir))
     outcome: list[FileOutcome] = []
 
-    def body(con, run_id):
-        ingestor = Ingestor(con, registry, evidence_dir=evidence_dir_for(warehouse_path), run_id=run_id,
+    def body(live, run_id):
+        ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir_for(warehouse_path), run_id=run_id,
                             as_of=as_of, received_at=_utcnow())
         result = ingestor.reprocess(submission_id)
         outcome.append(result)
@@ -209,7 +235,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date
     registry = load_registry_task(Path(registry_dir))
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
         run_id, counts, summaries, by_status, published = _job("rebuild", registry, Path(warehouse_path), out_dir,
-                                                               as_of, lambda con, run_id: ({}, 0))
+                                                               as_of, lambda live, run_id: ({}, 0))
     return RunResult(run_id, as_of, counts, by_status, summaries, published)
 
 
