@@ -39,8 +39,8 @@ def api_url(prefect_harness):
     return PREFECT_API_URL.value()
 
 
-def run_args(registry, inbox, root):
-    return ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse", str(root / "wh.duckdb"),
+def run_args(registry, inbox, root, warehouse="wh.duckdb"):
+    return ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse", str(root / warehouse),
             "--out", str(root / "out"), "--as-of", AS_OF]
 
 
@@ -65,8 +65,7 @@ def test_no_leak_lines_after_a_failure_inside_the_transaction_or_a_success(tmp_p
 def test_no_leak_lines_after_a_broken_registry_or_a_corrupt_warehouse(tmp_path, api_url):
     registry, inbox = make_scenario(tmp_path)
     (tmp_path / "bad.duckdb").write_bytes(b"\x00not a database" * 300)
-    corrupt = cli(run_args(registry, inbox, tmp_path)[:-6] + ["--warehouse", str(tmp_path / "bad.duckdb"), "--out",
-                  str(tmp_path / "out")], tmp_path, api_url)
+    corrupt = cli(run_args(registry, inbox, tmp_path, "bad.duckdb"), tmp_path, api_url)
     assert corrupt.returncode == 1 and corrupt.stderr.startswith(f"pilotkpi: {tmp_path / 'bad.duckdb'}: ")
     assert "leaked" not in corrupt.stderr
 
