@@ -15,10 +15,11 @@ STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
 from flows.cli_common import (  # noqa: E402
-    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, _as_of, printable, report_unfinished)
+    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, printable, release,
+    report_unfinished)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=RefusingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """pilotkpi: ingest agencies' quarterly reports, score the pilots, write the committee summary."""
 
@@ -46,29 +47,38 @@ def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as
 
 def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
          batch_size: int = 500, wait: bool = False, settle_seconds: float | None = None) -> int:
-    from flows.nightly import nightly
     from pilots.registry import RegistryError
-    from warehouse.lock import RunLocked
-
-    from warehouse.lock import run_lock
+    from warehouse.db import WarehouseRefused, check_warehouse
+    from warehouse.lock import RunLocked, run_lock
 
     def stale(message: str) -> None:
         click.echo(f"pilotkpi: {message}", err=True)
 
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
+            check_warehouse(warehouse_path)  # a bad file is refused before Prefect starts
+            from flows.ephemeral import start_server_tied_to_this_process
+            from flows.nightly import nightly
+
+            start_server_tied_to_this_process()  # so a killed run leaves no server behind
+
             result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
     except RegistryError as exc:
         click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
+        release(exc)
         return EXIT_REGISTRY
     except RunLocked as exc:
         click.echo(f"pilotkpi: the run did not start: {exc}", err=True)
         return EXIT_LOCKED
+    except WarehouseRefused as exc:
+        click.echo(f"pilotkpi: {exc}", err=True)
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
         # True: the flow returns normally once its transaction committed (failed steps after the
         # commit are in result.failed_steps), so an exception here means nothing was committed.
         click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
                    err=True)
+        release(exc)
         return EXIT_FAILED
     c = result.counts
     files = (f"files seen {c['files_seen']}: accepted {c['accepted']}, superseded {c['superseded']}, "

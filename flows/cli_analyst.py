@@ -85,9 +85,9 @@ def export(out_dir: Path, fmt: str, warehouse_path: Path) -> None:
     if not path.exists():
         click.echo(f"pilotkpi export: {path} does not exist yet", err=True)
         sys.exit(EXIT_FAILED)
-    import duckdb
+    from warehouse.db import connect
 
-    con = duckdb.connect(str(path), read_only=True)
+    con = connect(path, read_only=True)
     try:
         for written in export_relations(con, out_dir, fmt):
             click.echo(f"wrote {written}")

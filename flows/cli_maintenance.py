@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY,
-                              _as_of, printable, report_unfinished)
+                              _as_of, printable, release, report_unfinished)
 
 _registry = click.option("--registry", "registry_dir", required=True,
                          type=click.Path(exists=True, file_okay=False, path_type=Path), help="Registry folder.")
@@ -20,30 +20,42 @@ _as_of_option = click.option("--as-of", "as_of", default=None, help="YYYY-MM-DD;
 _wait = click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 3.")
 
 
-def _guarded(job, warehouse_path: Path, wait: bool) -> int:
+def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True) -> int:
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
 
     job() returns its exit code (0, or 5 when it committed but a later step was not done); an
     exception from it means nothing was committed (the flows return once they have committed).
     """
     from pilots.registry import RegistryError
+    from warehouse.db import check_warehouse
+    from warehouse.errors import WarehouseRefused
     from warehouse.lock import RunLocked, run_lock
 
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
+            check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
+            if needs_prefect:
+                from flows.ephemeral import start_server_tied_to_this_process
+
+                start_server_tied_to_this_process()  # so a killed job leaves no server behind
             return job()
     except RegistryError as exc:
         click.echo(f"pilotkpi: nothing was written.\n{exc}", err=True)
+        release(exc)
         return EXIT_REGISTRY
     except RunLocked as exc:
         click.echo(f"pilotkpi: {exc}", err=True)
         return EXIT_LOCKED
+    except WarehouseRefused:
+        raise  # one line and exit 1, said by the command group (flows/cli_common.RefusingGroup)
     except (LookupError, ValueError) as exc:
         click.echo(f"pilotkpi: {exc}", err=True)
+        release(exc)  # the failed flow's frames hold the job's connection (flows/cli_common.py)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
         click.echo(f"pilotkpi: failed, the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
                    err=True)
+        release(exc)
         return EXIT_FAILED
 
 
@@ -61,9 +73,9 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
     Use it after a fix to pilotkpi (a file wrongly refused). A file the agency corrected and sent
     again needs nothing: the next run takes it. Exits 1, writing nothing, if the file still fails.
     """
-    from flows.nightly import reprocess as reprocess_flow
-
     def job():
+        from flows.nightly import reprocess as reprocess_flow  # Prefect only after the warehouse passed
+
         result = reprocess_flow(submission_id, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         o = result.outcomes[0]
         if o.status == "quarantined":
@@ -90,9 +102,9 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
 
     Reads no inbox file. The same warehouse, registry and as-of date give the same marts, byte for byte.
     """
-    from flows.nightly import rebuild as rebuild_flow
-
     def job():
+        from flows.nightly import rebuild as rebuild_flow
+
         result = rebuild_flow(registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         click.echo(f"rebuilt the marts as of {result.as_of.isoformat()} (run {result.run_id})")
         if result.pilots_by_status is not None:
@@ -136,7 +148,7 @@ def publish(warehouse_path: Path, inbox: Path | None, wait: bool) -> None:
             click.echo(f"run {run_id} still misses: {', '.join(steps)} (the next run does them)", err=True)
         return EXIT_OK  # publish itself finished; what it cannot do is listed above
 
-    sys.exit(_guarded(job, warehouse_path, wait))
+    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False))
 
 
 COMMANDS: list[click.Command] = [reprocess, rebuild, publish]

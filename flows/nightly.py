@@ -88,6 +88,30 @@ class JobResult:
     completed: list[str]
 
 
+class Live:
+    """The job's connection as tasks receive it; the job empties it when it ends.
+
+    Prefect keeps a task's parameters beyond the task: a log worker started during a failing task
+    copies that task's context (parameters included) into a call it keeps until exit. A DuckDB
+    connection still referenced at exit, even closed, makes DuckDB's bindings print "leaked
+    instance" lines; this wrapper is all Prefect gets, and it lets go of the connection.
+    """
+
+    def __init__(self, con):
+        self._con = con
+
+    @property
+    def con(self):
+        if self._con is None:
+            raise RuntimeError("the job's warehouse connection is closed")
+        return self._con
+
+    def close(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
+
+
 def _transient(task, task_run, state) -> bool:
     """Retry only I/O errors that may pass (a file locked or briefly unreadable)."""
     return inbox_folder.is_transient(state.result(raise_on_failure=False))
@@ -110,9 +134,9 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tupl
 
 
 @task(name="ingest-inbox", cache_policy=NO_CACHE)
-def ingest_task(con, registry: Registry, files: list, evidence_dir: Path, run_id: str, as_of: date,
+def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path, run_id: str, as_of: date,
                 batch_size: int) -> Ingestor:
-    ingestor = Ingestor(con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow())
+    ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow())
     progress = Progress(len(files), "files", get_run_logger())
 
     def on_batch(n: int) -> None:
@@ -125,8 +149,8 @@ def ingest_task(con, registry: Registry, files: list, evidence_dir: Path, run_id
 
 
 @task(name="build-marts", cache_policy=NO_CACHE)
-def build_marts_task(con, as_of: date) -> None:
-    build_marts(con, as_of)
+def build_marts_task(live: Live, as_of: date) -> None:
+    build_marts(live.con, as_of)
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
@@ -155,18 +179,19 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
          body: Callable[[object, str], tuple[dict, int]],
          file_away: Callable[[], object] | None = None) -> JobResult:
     """One warehouse job: start_run, body, marts, finish_run in one transaction; then the steps
-    after the commit (_after_commit). body(con, run_id) returns (counts, skipped_unsettled)."""
+    after the commit (_after_commit). body(live, run_id) returns (counts, skipped_unsettled)."""
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     started = _utcnow()
     steps = [s for s in store.POST_COMMIT_STEPS if file_away is not None or s != "file_away"]
-    con = connect(warehouse_path)
+    live = Live(connect(warehouse_path))
+    con = live.con
     try:
         try:
             with transaction(con):
                 store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version(), kind)
                 store.replace_registry(con, registry_rows(registry))
-                counts, skipped = body(con, run_id)
-                build_marts_task(con, as_of)
+                counts, skipped = body(live, run_id)
+                build_marts_task(live, as_of)
                 # Committed with every later step still to do: a job killed after this commit
                 # shows as unfinished, and the next run files its inbox files away.
                 store.finish_run(con, run_id, _utcnow(), "committed_with_errors", counts, error=NOT_FINISHED,
@@ -174,12 +199,12 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
         except Exception as exc:
             _record_failure(con, run_id, started, as_of, registry, kind, exc)
             raise
-        return _after_commit(con, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
+        return _after_commit(live, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
     finally:
-        con.close()
+        live.close()
 
 
-def _after_commit(con, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path, as_of: date,
+def _after_commit(live: Live, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path, as_of: date,
                   steps: list[str], file_away: Callable[[], object] | None) -> JobResult:
     """The validation report, the summaries, the artifact, filing the inbox away, then publishing.
 
@@ -188,6 +213,7 @@ def _after_commit(con, run_id: str, counts: dict, warehouse_path: Path, out_dir:
     previous job's anyway). Earlier unfinished runs whose missing steps this job did are marked
     completed in the same record, and unmarked again if publishing fails.
     """
+    con = live.con
     done = _Steps()
     done.run("validation_report", write_validation_report, con, run_id, out_dir)
     model = done.run("summaries", build_model, con, as_of)
@@ -207,7 +233,7 @@ def _after_commit(con, run_id: str, counts: dict, warehouse_path: Path, out_dir:
     except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
         done.not_done("record", f"{type(exc).__name__}: {exc}")
         completed = []  # rolled back with the record
-    con.close()
+    live.close()
     published = done.run("publish", publish, warehouse_path)  # the closed, checkpointed file
     if "publish" in done.failed:
         _record_publish_failure(warehouse_path, run_id, done.failed, completed)
@@ -247,13 +273,13 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
         files, changing = receive_task(inbox, evidence_dir, settle)
         state = {}
 
-        def ingest(con, run_id):
+        def ingest(live, run_id):
             # Files that an earlier committed run recorded but did not file away are filed away
             # now, not recorded again as duplicates (recognised by name and SHA-256).
-            unfiled = store.unfiled_files(con)
+            unfiled = store.unfiled_files(live.con)
             state["earlier"] = [(f, unfiled[(f.name, f.sha256)]) for f in files if (f.name, f.sha256) in unfiled]
             state["new"] = [f for f in files if (f.name, f.sha256) not in unfiled]
-            state["ingestor"] = ingest_task(con, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
+            state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
             return state["ingestor"].counts.as_dict(), len(changing)
 
         def file_away():
@@ -275,8 +301,8 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
     registry = load_registry_task(Path(registry_dir))
     outcome: list[FileOutcome] = []
 
-    def body(con, run_id):
-        ingestor = Ingestor(con, registry, evidence_dir=evidence_dir_for(warehouse_path), run_id=run_id,
+    def body(live, run_id):
+        ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir_for(warehouse_path), run_id=run_id,
                             as_of=as_of, received_at=_utcnow())
         result = ingestor.reprocess(submission_id)
         outcome.append(result)
@@ -300,7 +326,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date
     as_of = as_of or today_in_bangkok()
     registry = load_registry_task(Path(registry_dir))
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
-        job = _job("rebuild", registry, Path(warehouse_path), out_dir, as_of, lambda con, run_id: ({}, 0))
+        job = _job("rebuild", registry, Path(warehouse_path), out_dir, as_of, lambda live, run_id: ({}, 0))
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
                      failed_steps=job.failed_steps, completed=job.completed)
 

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+from warehouse.paths import files_of
+
 
 class RunLocked(RuntimeError):
     pass
@@ -27,8 +29,8 @@ _held: set[Path] = set()
 
 
 def lock_path(warehouse_path: str | Path) -> Path:
-    p = Path(warehouse_path)
-    return p.with_name(p.name + ".lock")
+    """`<warehouse>.lock` (naming rule: warehouse/paths.py)."""
+    return files_of(warehouse_path).lock
 
 
 @contextmanager

@@ -11,12 +11,13 @@ import os
 import shutil
 from pathlib import Path
 
+from warehouse.paths import files_of
 from warehouse.testpoints import pause_point
 
 
 def published_path(warehouse_path: str | Path) -> Path:
-    p = Path(warehouse_path)
-    return p.with_name(p.stem + ".published.duckdb")
+    """`<warehouse>.published.duckdb` (naming rule: warehouse/paths.py)."""
+    return files_of(warehouse_path).published
 
 
 def publish(warehouse_path: str | Path) -> Path:

@@ -11,20 +11,22 @@ from typing import Callable, Iterable, TextIO
 
 import duckdb
 
+from warehouse.db import connect
+from warehouse.paths import PUBLISHED_SUFFIX
 from warehouse.publish import published_path
 
 QUIT = {".quit", ".exit", "\\q", "quit", "exit"}
 
 
 def open_sandboxed(path: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path), read_only=True, config={"enable_external_access": False})
+    con = connect(path, read_only=True, config={"enable_external_access": False})
     con.execute("SET lock_configuration = true")
     return con
 
 
 def resolve(warehouse: Path) -> Path:
     """The published copy of a working warehouse file, or the file itself if it is a published copy."""
-    if warehouse.name.endswith(".published.duckdb"):
+    if warehouse.name.endswith(PUBLISHED_SUFFIX):
         return warehouse
     return published_path(warehouse)
 
