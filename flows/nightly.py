@@ -95,14 +95,13 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tupl
 def ingest_task(con, registry: Registry, files: list, evidence_dir: Path, run_id: str, as_of: date,
                 batch_size: int) -> Ingestor:
     ingestor = Ingestor(con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow())
-    progress = Progress(len(files), "files", get_run_logger())
+    with Progress(len(files), "files", get_run_logger()) as progress:  # a failure still ends the bar
 
-    def on_batch(n: int) -> None:
-        progress.advance(n)
-        pause_point("ingest")
+        def on_batch(n: int) -> None:
+            progress.advance(n)
+            pause_point("ingest")
 
-    ingestor.ingest(files, batch_size, on_batch=on_batch)
-    progress.close()
+        ingestor.ingest(files, batch_size, on_batch=on_batch)
     return ingestor
 
 
