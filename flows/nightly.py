@@ -14,7 +14,6 @@ from datetime import date, datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from flows.settings import apply_defaults
 
@@ -24,6 +23,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
+from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows.progress import Progress  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
@@ -37,7 +37,6 @@ from warehouse.lock import run_lock  # noqa: E402
 from warehouse.publish import publish  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
 
-BANGKOK = ZoneInfo("Asia/Bangkok")
 SUMMARY_ARTIFACT_KEY = "pilotkpi-summary"
 SETTLE_SECONDS = float(os.environ.get("PILOTKPI_SETTLE_SECONDS", inbox_folder.DEFAULT_SETTLE_SECONDS))
 
@@ -47,10 +46,6 @@ def software_version() -> str:
         return version("pilotkpi")
     except PackageNotFoundError:  # running from a source tree that was not installed
         return "unknown"
-
-
-def today_in_bangkok() -> date:
-    return datetime.now(BANGKOK).date()
 
 
 def _utcnow() -> datetime:

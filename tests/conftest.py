@@ -1,17 +1,44 @@
-"""Shared fixtures: one Prefect test server for the session, and a migrated in-memory warehouse."""
+"""Shared fixtures: one Prefect test server for the session, and a migrated in-memory warehouse.
+
+`make test` runs the suite on xdist workers (`-n auto --dist loadgroup`): each worker has its own
+session fixtures (its own Prefect test server), and tests marked `tests.support.SERIAL` run one
+after another on one worker. `--reverse-order` and `--shuffle-seed N` change the order.
+"""
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
 from flows.settings import apply_defaults
 
 apply_defaults()
+# The developer's own settings (limits, a pause point) must not change the tests; only the browser's
+# path may come from outside (tests/test_browser.py).
+for _name in [n for n in os.environ if n.startswith("PILOTKPI_") and n != "PILOTKPI_CHROMIUM"]:
+    del os.environ[_name]
 # Test inboxes are written whole before a run: no settle wait (tests/test_inbox.py sets its own).
-os.environ.setdefault("PILOTKPI_SETTLE_SECONDS", "0")
-os.environ.setdefault("PREFECT_HOME", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "prefect"))
-os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)  # Prefect warns when it has to create it itself
+os.environ["PILOTKPI_SETTLE_SECONDS"] = "0"
+# Inside the checkout, whatever the developer's PREFECT_HOME (not ~/.prefect, not a fixed /tmp name),
+# one per xdist worker so workers share no Prefect state; created here because Prefect warns when it
+# has to create it itself.
+os.environ["PREFECT_HOME"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".pytest_cache",
+                                          "prefect", os.environ.get("PYTEST_XDIST_WORKER", "main"))
+os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("pilotkpi order", "run the tests in another order, to show none depends on it")
+    group.addoption("--reverse-order", action="store_true", help="run the collected tests last to first")
+    group.addoption("--shuffle-seed", type=int, default=None, help="run the tests in a random order from this seed")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--shuffle-seed") is not None:
+        random.Random(config.getoption("--shuffle-seed")).shuffle(items)  # the same order on every xdist worker
+    if config.getoption("--reverse-order"):
+        items.reverse()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ import pytest
 
 from flows.serve import DEFAULT_TIMEZONE
 from pilots.demo import write_demo
+from tests.support import SERIAL
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = "nightly-it"
@@ -84,6 +85,7 @@ def _api(api_url: str, path: str, body: dict | None = None):
 
 
 @pytest.mark.server
+@SERIAL  # a real server, and a schedule that must fire within RUN_TIMEOUT
 def test_served_schedule_runs_the_nightly_flow(tmp_path):
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
