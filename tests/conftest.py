@@ -12,6 +12,7 @@ import random
 import pytest
 
 from flows.settings import apply_defaults
+from tests.support import SERIAL_GROUP
 
 apply_defaults()
 # The developer's own settings (limits, a pause point) must not change the tests; only the browser's
@@ -34,11 +35,21 @@ def pytest_addoption(parser):
     group.addoption("--shuffle-seed", type=int, default=None, help="run the tests in a random order from this seed")
 
 
+def pytest_itemcollected(item):
+    """Under `--dist loadgroup`, a file's tests stay on one worker (its module fixtures are set up
+    once), unless the test names its own group (SERIAL)."""
+    if item.get_closest_marker("xdist_group") is None:
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--shuffle-seed") is not None:
         random.Random(config.getoption("--shuffle-seed")).shuffle(items)  # the same order on every xdist worker
     if config.getoption("--reverse-order"):
         items.reverse()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The longest group first (the Makefile turns xdist's reorder by group size off).
+        items.sort(key=lambda item: item.get_closest_marker("xdist_group").args[0] != SERIAL_GROUP)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Tests that start their own Prefect server or child processes, or measure time, run one after
 # another on one xdist worker (`--dist loadgroup`, see the Makefile), never beside each other.
-SERIAL = pytest.mark.xdist_group("serial")
+SERIAL_GROUP = "serial"
+SERIAL = pytest.mark.xdist_group(SERIAL_GROUP)
 
 
 def child_env(**extra: str) -> dict[str, str]:
