@@ -24,7 +24,8 @@ demo: $(STAMP)
 
 # On xdist workers, one per core up to 4 (each starts its own Prefect test server): each file's
 # tests on one worker, and the tests marked SERIAL (tests/support.py) one after another on one
-# worker, first (tests/conftest.py orders them). TEST_ARGS adds pytest options.
+# worker; those and the served-schedule test start first (tests/conftest.py). TEST_ARGS adds
+# pytest options.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder $(TEST_ARGS)
 

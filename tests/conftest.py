@@ -1,8 +1,9 @@
 """Shared fixtures: one Prefect test server for the session, and a migrated in-memory warehouse.
 
 `make test` runs the suite on xdist workers (`-n auto --dist loadgroup`): each worker has its own
-session fixtures (its own Prefect test server), and tests marked `tests.support.SERIAL` run one
-after another on one worker. `--reverse-order` and `--shuffle-seed N` change the order.
+session fixtures (its own Prefect test server), a file's tests stay together, and tests marked
+`tests.support.SERIAL` run one after another on one worker. `--reverse-order` and
+`--shuffle-seed N` change the order.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import random
 import pytest
 
 from flows.settings import apply_defaults
-from tests.support import SERIAL_GROUP
+from tests.support import LONG_GROUPS
 
 apply_defaults()
 # The developer's own settings (limits, a pause point) must not change the tests; only the browser's
@@ -37,7 +38,7 @@ def pytest_addoption(parser):
 
 def pytest_itemcollected(item):
     """Under `--dist loadgroup`, a file's tests stay on one worker (its module fixtures are set up
-    once), unless the test names its own group (SERIAL)."""
+    once), unless the test names its own group (SERIAL, SERVER)."""
     if item.get_closest_marker("xdist_group") is None:
         item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
@@ -48,8 +49,12 @@ def pytest_collection_modifyitems(config, items):
     if config.getoption("--reverse-order"):
         items.reverse()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        # The longest group first (the Makefile turns xdist's reorder by group size off).
-        items.sort(key=lambda item: item.get_closest_marker("xdist_group").args[0] != SERIAL_GROUP)
+        # The longest groups first (the Makefile turns xdist's reorder by group size off).
+        def rank(item) -> int:
+            group = item.get_closest_marker("xdist_group").args[0]
+            return LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
+
+        items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # another on one xdist worker (`--dist loadgroup`, see the Makefile), never beside each other.
 SERIAL_GROUP = "serial"
 SERIAL = pytest.mark.xdist_group(SERIAL_GROUP)
+# The served-schedule test mostly waits for its cron minute: in a group of its own, so its worker
+# is free for other files afterwards instead of holding up the SERIAL ones.
+SERVER_GROUP = "server"
+SERVER = pytest.mark.xdist_group(SERVER_GROUP)
+LONG_GROUPS = (SERVER_GROUP, SERIAL_GROUP)  # started first, in this order
 
 
 def child_env(**extra: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ import pytest
 
 from flows.serve import DEFAULT_TIMEZONE
 from pilots.demo import write_demo
-from tests.support import SERIAL
+from tests.support import SERVER
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = "nightly-it"
@@ -97,7 +97,7 @@ def _wait_healthy(api_url: str, server: subprocess.Popen, output, timeout: float
 
 
 @pytest.mark.server
-@SERIAL  # a real server, and a schedule that must fire within RUN_TIMEOUT
+@SERVER  # a real server and a cron minute to wait for: a group of its own (tests/support.py)
 def test_served_schedule_runs_the_nightly_flow(tmp_path):
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
