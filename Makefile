@@ -22,8 +22,12 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/pilotkpi demo $(DEMO_DIR)
 
+# On xdist workers, one per core up to 4 (each starts its own Prefect test server): each file's
+# tests on one worker, and the tests marked SERIAL (tests/support.py) one after another on one
+# worker; those and the served-schedule test start first (tests/conftest.py). TEST_ARGS adds
+# pytest options.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder $(TEST_ARGS)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz.run --files $${FUZZ_FILES:-3000} --seed $${FUZZ_SEED:-1}

@@ -115,9 +115,8 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
     Exits 6 if any file would be quarantined. Uses the same code as the nightly run.
     """
     import json
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
 
+    from flows.clock import today_in_bangkok
     from pilots.ingest import check_files
     from pilots.registry import RegistryError, load_registry
 
@@ -126,7 +125,7 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
     except RegistryError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_REGISTRY)
-    day = _as_of(as_of) or datetime.now(ZoneInfo("Asia/Bangkok")).date()
+    day = _as_of(as_of) or today_in_bangkok()
     outcomes = check_files(files, registry, day)
     if fmt == "json":
         click.echo(json.dumps([{

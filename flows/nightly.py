@@ -18,7 +18,6 @@ from datetime import date, datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable
-from zoneinfo import ZoneInfo
 
 from flows.settings import apply_defaults
 
@@ -28,6 +27,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
+from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows.progress import Progress  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
@@ -41,7 +41,6 @@ from warehouse.lock import run_lock  # noqa: E402
 from warehouse.publish import publish  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
 
-BANGKOK = ZoneInfo("Asia/Bangkok")
 SUMMARY_ARTIFACT_KEY = "pilotkpi-summary"
 SETTLE_SECONDS = float(os.environ.get("PILOTKPI_SETTLE_SECONDS", inbox_folder.DEFAULT_SETTLE_SECONDS))
 
@@ -51,10 +50,6 @@ def software_version() -> str:
         return version("pilotkpi")
     except PackageNotFoundError:  # running from a source tree that was not installed
         return "unknown"
-
-
-def today_in_bangkok() -> date:
-    return datetime.now(BANGKOK).date()
 
 
 def _utcnow() -> datetime:
@@ -137,14 +132,13 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tupl
 def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path, run_id: str, as_of: date,
                 batch_size: int) -> Ingestor:
     ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow())
-    progress = Progress(len(files), "files", get_run_logger())
+    with Progress(len(files), "files", get_run_logger()) as progress:  # a failure still ends the bar
 
-    def on_batch(n: int) -> None:
-        progress.advance(n)
-        pause_point("ingest")
+        def on_batch(n: int) -> None:
+            progress.advance(n)
+            pause_point("ingest")
 
-    ingestor.ingest(files, batch_size, on_batch=on_batch)
-    progress.close()
+        ingestor.ingest(files, batch_size, on_batch=on_batch)
     return ingestor
 
 

@@ -1,17 +1,60 @@
-"""Shared fixtures: one Prefect test server for the session, and a migrated in-memory warehouse."""
+"""Shared fixtures: one Prefect test server for the session, and a migrated in-memory warehouse.
+
+`make test` runs the suite on xdist workers (`-n auto --dist loadgroup`): each worker has its own
+session fixtures (its own Prefect test server), a file's tests stay together, and tests marked
+`tests.support.SERIAL` run one after another on one worker. `--reverse-order` and
+`--shuffle-seed N` change the order.
+"""
 from __future__ import annotations
 
 import os
+import random
 
 import pytest
 
 from flows.settings import apply_defaults
+from tests.support import LONG_GROUPS
 
 apply_defaults()
+# The developer's own settings (limits, a pause point) must not change the tests; only the browser's
+# path may come from outside (tests/test_browser.py).
+for _name in [n for n in os.environ if n.startswith("PILOTKPI_") and n != "PILOTKPI_CHROMIUM"]:
+    del os.environ[_name]
 # Test inboxes are written whole before a run: no settle wait (tests/test_inbox.py sets its own).
-os.environ.setdefault("PILOTKPI_SETTLE_SECONDS", "0")
-os.environ.setdefault("PREFECT_HOME", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "prefect"))
-os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)  # Prefect warns when it has to create it itself
+os.environ["PILOTKPI_SETTLE_SECONDS"] = "0"
+# Inside the checkout, whatever the developer's PREFECT_HOME (not ~/.prefect, not a fixed /tmp name),
+# one per xdist worker so workers share no Prefect state; created here because Prefect warns when it
+# has to create it itself.
+os.environ["PREFECT_HOME"] = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".pytest_cache",
+                                          "prefect", os.environ.get("PYTEST_XDIST_WORKER", "main"))
+os.makedirs(os.environ["PREFECT_HOME"], exist_ok=True)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("pilotkpi order", "run the tests in another order, to show none depends on it")
+    group.addoption("--reverse-order", action="store_true", help="run the collected tests last to first")
+    group.addoption("--shuffle-seed", type=int, default=None, help="run the tests in a random order from this seed")
+
+
+def pytest_itemcollected(item):
+    """Under `--dist loadgroup`, a file's tests stay on one worker (its module fixtures are set up
+    once), unless the test names its own group (SERIAL, SERVER)."""
+    if item.get_closest_marker("xdist_group") is None:
+        item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--shuffle-seed") is not None:
+        random.Random(config.getoption("--shuffle-seed")).shuffle(items)  # the same order on every xdist worker
+    if config.getoption("--reverse-order"):
+        items.reverse()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The longest groups first (the Makefile turns xdist's reorder by group size off).
+        def rank(item) -> int:
+            group = item.get_closest_marker("xdist_group").args[0]
+            return LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
+
+        items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

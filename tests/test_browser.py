@@ -5,7 +5,7 @@ The glyph check: the heading strip of the report must match, pixel for pixel, th
 to the first Thai font of the report's stack that is installed, and must differ clearly from the
 same heading written in unassigned code points, which every font draws as boxes ("tofu").
 
-Skipped where Chromium is absent, except under CI=true, where CI installs it (.ci/run) and a
+Skipped where Chromium or a Thai font is absent, except under CI=true, where CI installs it (.ci/run) and a
 missing browser must fail rather than skip silently.
 """
 from __future__ import annotations
@@ -24,15 +24,25 @@ from kpis.summary.labels import LABELS
 Image = pytest.importorskip("PIL.Image")
 ImageChops = pytest.importorskip("PIL.ImageChops")
 
-try:
-    find_chromium()
-    HAVE_CHROMIUM = True
-except BrowserMissing:
-    HAVE_CHROMIUM = False
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("CI must install chromium and fonts-thai-tlwg (.ci/run) for the browser test")
 
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason="headless Chromium is not installed")
+
+def missing() -> str | None:
+    """What this machine lacks for the test: the browser, or any font that covers Thai."""
+    try:
+        find_chromium()
+    except BrowserMissing:
+        return "headless Chromium is not installed"
+    fc_list = shutil.which("fc-list")
+    if not fc_list or not subprocess.run([fc_list, ":lang=th", "family"], capture_output=True, text=True).stdout.strip():
+        return "no font covering Thai is installed (fonts-thai-tlwg)"
+    return None
+
+
+MISSING = missing()
+if MISSING and os.environ.get("CI") == "true":
+    raise RuntimeError(f"CI must install chromium and fonts-thai-tlwg (.ci/run) for the browser test: {MISSING}")
+
+pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 WIDTH, HEIGHT, STRIP = 1100, 1400, 110  # the strip holds the title and the as-of line
 TOFU = "\u0e5c\u0e5d\u0e5e\u0e5f"  # unassigned in the Thai block: no font has glyphs for them

@@ -13,6 +13,7 @@ import time
 import duckdb
 import pytest
 
+from tests.support import SERIAL, child_env
 from tests.test_flow import AS_OF, _csv, figures, make_scenario, run_cli
 from warehouse.publish import published_path
 
@@ -30,7 +31,7 @@ def accepted(path, read_only=True) -> set[tuple[str, str]]:
 def killed_run(root, registry, inbox, point: str) -> None:
     """Start `pilotkpi run` in its own process group, wait until it reaches `point`, SIGKILL it all."""
     marker = root / f"paused-{point}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env = {k: v for k, v in child_env().items() if not k.startswith("PREFECT_API")}
     env.update(PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(root / "prefect-home"))
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),
@@ -62,6 +63,7 @@ def reference(tmp_path_factory, prefect_harness):
     return figures(root / "wh.duckdb"), accepted(root / "wh.duckdb")
 
 
+@SERIAL  # each starts a run with its own Prefect server, and waits for it
 @pytest.mark.parametrize("point", ["ingest", "marts", "publish"])
 def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, reference, point):
     registry, inbox = make_scenario(tmp_path)

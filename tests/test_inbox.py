@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from flows.cli import main
 from pilots.inbox import candidates, settled
+from tests.support import SERIAL
 from tests.test_flow import AS_OF, _csv, make_scenario
 from warehouse.evidence import evidence_path, sha256_of
 
@@ -49,6 +50,7 @@ def test_settled_leaves_a_growing_file_and_skips_in_progress_names(tmp_path):
     assert [p.name for p in ready] == ["done.csv"] and [p.name for p in changing] == ["growing.csv"]
 
 
+@SERIAL  # the writer must keep writing within the 1 s settle time
 def test_a_half_written_file_waits_for_the_next_run(tmp_path, prefect_harness):
     registry, inbox = make_scenario(tmp_path)
     (inbox / "h_upload.csv.part").write_bytes(_csv(LINE))  # an upload tool's temporary name

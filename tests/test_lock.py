@@ -12,6 +12,7 @@ import time
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.support import SERIAL, child_env
 from tests.test_flow import AS_OF, make_scenario
 from warehouse.lock import lock_path, run_lock
 
@@ -41,7 +42,7 @@ def hold_lock(warehouse, seconds: float, tmp_path) -> subprocess.Popen:
     marker = tmp_path / "held"
     marker.unlink(missing_ok=True)
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(warehouse), str(marker), str(seconds)],
-                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+                            env=child_env())
     deadline = time.monotonic() + 30
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline
@@ -68,6 +69,7 @@ def test_a_second_run_exits_with_a_clear_message(tmp_path, prefect_harness):
     assert not (tmp_path / "wh.duckdb").exists() and len(list(inbox.iterdir())) == 6  # nothing touched
 
 
+@SERIAL  # measures the wait
 def test_wait_runs_after_the_other_run_finishes(tmp_path, prefect_harness):
     registry, inbox = make_scenario(tmp_path)
     holder = hold_lock(tmp_path / "wh.duckdb", 3, tmp_path)
@@ -90,7 +92,7 @@ def test_a_stale_lock_of_a_killed_run_is_cleared(tmp_path):
         with run_lock(wh):  # the same process may nest (the CLI holds it around the flow's own)
             pass
         other = subprocess.run([sys.executable, "-c", TRY_LOCK, str(wh)], capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": os.getcwd()})
+                               env=child_env())
         assert other.stdout.strip() == "RunLocked"  # while we hold it, no other process gets it
     assert len(notes) == 1 and f"pid {holder.pid}" in notes[0] and "stale" in notes[0]
     assert lock_path(wh).read_text() == ""  # a clean exit leaves nothing stale

@@ -21,6 +21,7 @@ import pytest
 
 from flows.serve import DEFAULT_TIMEZONE
 from pilots.demo import write_demo
+from tests.support import SERVER
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = "nightly-it"
@@ -83,7 +84,20 @@ def _api(api_url: str, path: str, body: dict | None = None):
         return json.loads(response.read())
 
 
+def _wait_healthy(api_url: str, server: subprocess.Popen, output, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, f"`pilotkpi server` exited with {server.returncode}\n{output()}"
+        try:
+            _api(api_url, "/health")
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"the server did not answer within {timeout} s\n{output()}"
+            time.sleep(1)
+
+
 @pytest.mark.server
+@SERVER  # a real server and a cron minute to wait for: a group of its own (tests/support.py)
 def test_served_schedule_runs_the_nightly_flow(tmp_path):
     port = _free_port()
     api_url = f"http://127.0.0.1:{port}/api"
@@ -92,7 +106,6 @@ def test_served_schedule_runs_the_nightly_flow(tmp_path):
     paths = write_demo(tmp_path / "demo")
     warehouse = tmp_path / "warehouse.duckdb"
     logs = {"server": tmp_path / "server.log", "serve": tmp_path / "serve.log"}
-    due = _next_minute()
     processes: list[subprocess.Popen] = []
 
     def output() -> str:
@@ -105,7 +118,10 @@ def test_served_schedule_runs_the_nightly_flow(tmp_path):
         processes.append(_start(["-m", "flows.cli", "server", "--host", "127.0.0.1", "--port", str(port)],
                                 _env(home, PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="5",
                                      PREFECT_SERVER_UI_ENABLED="false"), logs["server"]))
-        # Started at once: `serve` itself waits for /api/health before it registers the deployment.
+        # The minute is chosen once the server answers, so a slow start on a busy machine cannot
+        # push the registration past it (`serve` itself also waits for /api/health).
+        _wait_healthy(api_url, processes[0], output)
+        due = _next_minute(lead_seconds=60)
         # The runner polls for due runs every 2 s instead of 10.
         processes.append(_start(["-m", "flows.cli", "serve", "--registry", str(paths.registry),
                                  "--inbox", str(paths.inbox), "--warehouse", str(warehouse),

@@ -9,6 +9,7 @@ from decimal import Decimal, ROUND_HALF_UP
 # formatters are total, so no text in the warehouse can stop a summary after the commit.
 _PERIOD = re.compile(r"[0-9]{4}-Q[1-4]")
 
+ENGLISH_MONTHS_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 THAI_MONTHS_ABBR = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 
 LABELS: dict[str, dict[str, str]] = {
@@ -87,7 +88,7 @@ def fmt_date(value: date | None, lang: str) -> str:
         return str(value)
     if lang == "th":  # Buddhist Era with Thai month abbreviations, e.g. 15 ส.ค. 2549
         return f"{value.day} {THAI_MONTHS_ABBR[value.month - 1]} {value.year + 543}"
-    return value.strftime("%-d %b %Y")
+    return f"{value.day} {ENGLISH_MONTHS_ABBR[value.month - 1]} {value.year}"  # not %b: it follows LC_TIME
 
 
 def fmt_period(period: str | None, lang: str) -> str:
