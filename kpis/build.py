@@ -16,7 +16,8 @@ import yaml
 from warehouse.testpoints import pause_point
 
 # Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
-# helpers (which periods are due; which budget lines are in effect) that the marts share.
+# helpers (which periods are due; which budget lines are in effect) that the marts share;
+# kpi_outlier_checks is the outlier test of every value, kpi_outliers its flags.
 MART_NAMES = [
     "due_periods",
     "kpi_scores",
@@ -25,6 +26,8 @@ MART_NAMES = [
     "budget_integration",
     "budget_integration_by_layer",
     "reporting_compliance",
+    "kpi_outlier_checks",
+    "kpi_outliers",
 ]
 
 
