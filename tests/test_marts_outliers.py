@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
-from kpis.cases import built_warehouse
+from click.testing import CliRunner
+
+from flows.cli import main
+from kpis.build import build_marts
+from kpis.cases import built_warehouse, load_given
+from kpis.explain import explain
+from warehouse.db import connect
 
 LEAD = "03009"
 # FY 2547 Q1 (Oct 2003) to FY 2549 Q4 (Sep 2006): twelve periods across three fiscal years.
@@ -33,6 +39,9 @@ def warehouse(series: dict[str, dict[str, object]], as_of: date, *, aggregation:
         "registry.pilots": [PILOT],
         "registry.kpis": [{"pilot_id": "P1", "kpi_code": k, "weight": D(10),
                            "aggregation": aggregation.get(k, "last")} for k in series],
+        # Thresholds matter only to `explain`, which prints the score before the outlier check.
+        "registry.kpi_thresholds": [{"pilot_id": "P1", "kpi_code": k, "fiscal_year": fy, "t": [0, 10, 20, 30, 40]}
+                                    for k in series for fy in (2547, 2548, 2549)],
         "ingest.submissions": subs + list(extra_submissions),
         "core.kpi_actuals": actuals + list(extra_actuals),
     }, as_of)
@@ -186,3 +195,90 @@ def test_only_the_leads_accepted_values_count_and_only_due_periods_are_flagged()
     assert flags(con) == {("K", "2549-Q1"): (D(17), 4, D("11.5"), D(1), D("3.7098"), "modified_z", 9)}
     assert con.execute("SELECT count(*) FROM marts.kpi_outlier_checks WHERE period IN ('2547-Q4', '2549-Q3')"
                        ).fetchone() == (0,)
+
+
+# --- pilotkpi explain ---------------------------------------------------------------------------
+
+def test_explain_a_flagged_value_shows_history_median_mad_z_and_rule():
+    # The odd-count case: H = 2548-Q1 … 2549-Q1 = [10, 12, 11, 13, 9] (submissions 5 … 9, each the
+    # K line on row 1 … 5 of the loaded rows), m = 11, |h − m| sorted 0, 1, 1, 2, 2, MAD = 1,
+    # z = 0.6745 × (20 − 11) / 1 = 6.0705.
+    con = warehouse({"K": values("2548-Q1", 10, 12, 11, 13, 9, 20)}, date(2006, 3, 31))
+    out = explain(con, "P1", "K", "2549-Q2")
+    assert "outlier check (data-quality.md §1): flagged, rule modified_z\n  x = 20\n" in out
+    assert "  history H: 5 earlier values (the most recent 8 at most), 2548-Q1 onwards:\n" in out
+    assert "    2548-Q1: 10 from 5.csv row 1 (submission 5)\n" in out
+    assert "    2549-Q1: 9 from 9.csv row 5 (submission 9)\n" in out
+    assert "  m = median(H) = 11\n  MAD = median(|h − m|) = median of 0, 1, 1, 2, 2 = 1\n" in out
+    assert "  z = 0.6745 × (x − m) / MAD = 0.6745 × (20 − 11) / 1 = 6.0705 (rounded" in out
+    assert "  |z| > 3.5 (compared before rounding): the lead agency is asked to confirm the figure\n" in out
+
+    # 2549-Q1: H = [10, 12, 11, 13], m = 11.5, MAD = 1, z = 0.6745 × (9 − 11.5) = −1.68625 → −1.6863.
+    out = explain(con, "P1", "K", "2549-Q1")
+    assert "outlier check (data-quality.md §1): not flagged\n" in out
+    assert "median of 0.5, 0.5, 1.5, 1.5 = 1\n" in out
+    assert "0.6745 × (9 − 11.5) / 1 = -1.6863 (rounded" in out and "  |z| ≤ 3.5 (compared before rounding): no flag" in out
+    # 2548-Q4: three earlier values.
+    assert "outlier check: 3 earlier value(s) in the history, fewer than 4: no flag\n" in explain(con, "P1", "K", "2548-Q4")
+
+
+def test_explain_mean_ad_flat_and_sum_kpi():
+    # Seven: H = [5, 5, 5, 5, 5, 5, 8], m = 5, MAD = 0, MeanAD = 3/7 = 0.428571…; z = 2 / (1.253314 × 3/7) → 3.7235.
+    # Flat: H = [7, 7, 7, 7], x = 8. S (sum KPI): 2549-Q2's own value 30, H = [10, 12, 11, 13, 12], m = 12,
+    # MAD = 1, z = 0.6745 × 18 = 12.141; its score uses 12 + 30 = 42.
+    con = warehouse({"Seven": values("2547-Q2", 5, 5, 5, 5, 5, 5, 8, 7, 7),
+                     "Flat": values("2548-Q1", 7, 7, 7, 7, 8, 7),
+                     "S": values("2548-Q1", 10, 12, 11, 13, 12, 30)}, date(2006, 3, 31), aggregation={"S": "sum"})
+    out = explain(con, "P1", "Seven", "2549-Q1")
+    assert "flagged, rule modified_z" in out and "median of 0, 0, 0, 0, 0, 0, 3 = 0\n" in out
+    assert "  MAD = 0, so MeanAD = mean(|h − m|) = 3 / 7 ≈ 0.428571\n" in out
+    assert "  z = (x − m) / (1.253314 × MeanAD) = (7 − 5) / (1.253314 × MeanAD) = 3.7235 (rounded" in out
+
+    out = explain(con, "P1", "Flat", "2549-Q1")
+    assert "flagged, rule changed_after_flat" in out
+    assert "  all of H equal (MAD = 0 and MeanAD = 0): z is empty\n" in out
+    assert "  x = 8 ≠ m = 7 after a flat history: the lead agency is asked to confirm the figure" in out
+
+    out = explain(con, "P1", "S", "2549-Q2")
+    assert "actual: 42 = sum of quarters 1..2 of FY2549:" in out
+    assert "flagged, rule modified_z\n  x = 30 (the quarter's own value, not the year to date)\n" in out
+    assert "0.6745 × (30 − 12) / 1 = 12.1410 (rounded" in out
+
+
+def test_explain_command_on_a_warehouse_file(tmp_path):
+    # Through `pilotkpi explain`: the Four case, H = [5, 5, 5, 9], m = 5, MAD = 0, MeanAD = 4/4 = 1,
+    # z = (10 − 5) / 1.253314 = 3.98942… → 3.9894.
+    path = tmp_path / "wh.duckdb"
+    con = connect(path)
+    load_given(con, {
+        "registry.pilots": [PILOT],
+        "registry.kpis": [{"pilot_id": "P1", "kpi_code": "M", "weight": 100}],
+        "registry.kpi_thresholds": [{"pilot_id": "P1", "kpi_code": "M", "fiscal_year": 2549, "t": [0, 10, 20, 30, 40]}],
+        "ingest.submissions": [{"submission_id": i, "pilot_id": "P1", "agency_code": LEAD, "period": p,
+                                "submitted_on": period_end(p)} for i, p in enumerate(PERIODS[4:9], start=1)],
+        "core.kpi_actuals": [{"submission_id": i, "kpi_code": "M", "actual": v}
+                             for i, v in enumerate([5, 5, 5, 9, 10], start=1)],
+    })
+    build_marts(con, date(2005, 12, 31))
+    con.close()
+    result = CliRunner().invoke(main, ["explain", "P1", "M", "2549-Q1", "--warehouse", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "  MAD = 0, so MeanAD = mean(|h − m|) = 4 / 4 = 1\n" in result.output
+    assert "  z = (x − m) / (1.253314 × MeanAD) = (10 − 5) / (1.253314 × MeanAD) = 3.9894 (rounded" in result.output
+
+    # A warehouse made before outlier flags (no marts.kpi_outlier_checks) still explains the score.
+    con = connect(path)
+    con.execute("DROP TABLE marts.kpi_outliers")
+    con.execute("DROP TABLE marts.kpi_outlier_checks")
+    con.close()
+    result = CliRunner().invoke(main, ["explain", "P1", "M", "2549-Q1", "--warehouse", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "score: 2.0000" in result.output  # a = 10 = t2 of [0, 10, 20, 30, 40]
+    assert "outlier check: not in this warehouse" in result.output
+
+
+def test_explain_escapes_control_characters_in_file_names():
+    con = warehouse({"K": values("2548-Q1", 10, 12, 11, 13, 9, 20)}, date(2006, 3, 31))
+    con.execute("UPDATE ingest.submissions SET file_name = 'q1\x1b[2J.csv' WHERE submission_id = 5")
+    out = explain(con, "P1", "K", "2549-Q2")
+    assert "2548-Q1: 10 from q1\\u001b[2J.csv row 1" in out and "\x1b" not in out.split("outlier check")[1]
