@@ -13,6 +13,7 @@ from importlib import resources
 import duckdb
 import yaml
 
+from kpis.outliers import register as register_outlier_test
 from warehouse.testpoints import pause_point
 
 # Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
@@ -39,6 +40,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """Create or replace every mart as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all)."""
     con.execute(read_sql("macros"))
+    register_outlier_test(con)  # outlier_test(x, H), used by kpi_outlier_checks.sql
     for name in MART_NAMES:
         sql = read_sql(name)
         # The run date is a bound parameter, never pasted into SQL; DuckDB rejects a parameter

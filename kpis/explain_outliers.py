@@ -1,36 +1,40 @@
 """The outlier part of `pilotkpi explain` (data-quality.md §1): the history H a value was tested
 against, m, MAD (or MeanAD), z and the rule, with the numbers filled in.
 
-The median, MAD, z and rule shown are marts.kpi_outlier_checks' own; the history values are read
-back from core.* and the deviations and MeanAD are re-derived here only to be printed.
+z and the rule shown are marts.kpi_outlier_checks' own. The history values are read back from
+core.*, and m, the deviations, MAD and MeanAD are worked out again with the mart's own median
+(kpis/outliers.py), only to print the working.
 """
 from __future__ import annotations
 
 from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import duckdb
+
+from kpis.outliers import median
 
 THRESHOLD = "3.5"
 
 
 def _num(value) -> str:
-    d = Decimal(value).normalize()
-    return format(d, "f")
+    """A figure as plain decimal text; a fraction that is no finite decimal (MeanAD = 3/7) to 6 places with ≈."""
+    q = Fraction(value)
+    d = q.denominator
+    for p in (2, 5):
+        while d % p == 0:
+            d //= p
+    with localcontext() as ctx:
+        ctx.prec = 100  # a terminating quotient of numbers of at most 40 digits is exact at this precision
+        quotient = Decimal(q.numerator) / Decimal(q.denominator)
+    if d != 1:
+        return "≈ " + str(quotient.quantize(Decimal("0.000001")))
+    return format(quotient.normalize(), "f")
 
 
 def _shown(text: str) -> str:
     """Agency text (a file name) for a terminal: control characters escaped, never interpreted."""
     return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in str(text))
-
-
-def _mean(total: Decimal, n: int) -> str:
-    """total / n, exact when it is a short decimal, else to 6 decimals with ≈ (MeanAD = 3/7)."""
-    with localcontext() as ctx:
-        ctx.prec = 50
-        q = total / n
-    if q * n == total and q.as_tuple().exponent >= -12:
-        return f"{_num(total)} / {n} = {_num(q)}"
-    return f"{_num(total)} / {n} ≈ {q.quantize(Decimal('0.000001'))}"
 
 
 def _has_checks(con: duckdb.DuckDBPyConnection) -> bool:
@@ -52,28 +56,33 @@ def outlier_lines(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, 
     if c["z_basis"] is None:
         return [f"outlier check: {n} earlier value(s) in the history, fewer than 4: no flag"]
 
-    x, m = Decimal(c["actual"]), Decimal(c["history_median"])
     history = _history(con, pilot_id, kpi_code, lead, c["history_from"], c["fiscal_year"], c["quarter"])
-    deviations = sorted(abs(h - m) for _, h, *_ in history)
+    x = Fraction(c["actual"])
+    m = median([Fraction(h) for _, h, *_ in history])
+    deviations = sorted(abs(Fraction(h) - m) for _, h, *_ in history)
+    mad = median(deviations)
+    z = c["modified_z"] if c["modified_z"] is not None else "(too large to store)"
     verdict = f"flagged, rule {c['rule']}" if c["rule"] else "not flagged"
     own = " (the quarter's own value, not the year to date)" if aggregation == "sum" else ""
+
     lines = [f"outlier check (data-quality.md §1): {verdict}",
              f"  x = {_num(x)}{own}",
              f"  history H: {n} earlier values (the most recent 8 at most), {c['history_from']} onwards:"]
     lines += [f"    {p}: {_num(h)} from {_shown(name)} row {r} (submission {sid})" for p, h, sid, name, r in history]
     lines.append(f"  m = median(H) = {_num(m)}")
-    lines.append(f"  MAD = median(|h − m|) = median of {', '.join(_num(d) for d in deviations)} = "
-                 f"{_num(c['history_mad'])}")
-    z = c["modified_z"]
+    lines.append(f"  MAD = median(|h − m|) = median of {', '.join(_num(d) for d in deviations)} = {_num(mad)}")
     if c["z_basis"] == "mad":
-        lines.append(f"  z = 0.6745 × (x − m) / MAD = 0.6745 × ({_num(x)} − {_num(m)}) / {_num(c['history_mad'])}"
+        lines.append(f"  z = 0.6745 × (x − m) / MAD = 0.6745 × ({_num(x)} − {_num(m)}) / {_num(mad)}"
                      f" = {z} (rounded half away from zero to 4 decimals)")
     elif c["z_basis"] == "mean_ad":
-        lines.append(f"  MAD = 0, so MeanAD = mean(|h − m|) = {_mean(sum(deviations, Decimal(0)), n)}")
+        mean_ad = _num(sum(deviations) / n)
+        lines.append(f"  MAD = 0, so MeanAD = mean(|h − m|) = {_num(sum(deviations))} / {n}"
+                     f"{' ' if mean_ad.startswith('≈') else ' = '}{mean_ad}")
         lines.append(f"  z = (x − m) / (1.253314 × MeanAD) = ({_num(x)} − {_num(m)}) / (1.253314 × MeanAD)"
                      f" = {z} (rounded half away from zero to 4 decimals)")
     else:
         lines.append("  all of H equal (MAD = 0 and MeanAD = 0): z is empty")
+
     if c["rule"] == "modified_z":
         lines.append(f"  |z| > {THRESHOLD} (compared before rounding): the lead agency is asked to confirm the figure")
     elif c["rule"] == "changed_after_flat":
