@@ -13,7 +13,7 @@ from importlib import resources
 import duckdb
 import yaml
 
-from kpis.outliers import register as register_outlier_test
+from kpis.outliers import outlier_test_function
 from warehouse.testpoints import pause_point
 
 # Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
@@ -40,16 +40,16 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """Create or replace every mart as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all)."""
     con.execute(read_sql("macros"))
-    register_outlier_test(con)  # outlier_test(x, H), used by kpi_outlier_checks.sql
-    for name in MART_NAMES:
-        sql = read_sql(name)
-        # The run date is a bound parameter, never pasted into SQL; DuckDB rejects a parameter
-        # the statement does not use, so it is bound only where a mart refers to $as_of.
-        params = {"as_of": as_of} if "$as_of" in sql else None
-        con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
-        for statement in comment_statements(name):
-            con.execute(statement)
-        pause_point("marts")
+    with outlier_test_function(con):  # outlier_test(x, H), used by kpi_outlier_checks.sql
+        for name in MART_NAMES:
+            sql = read_sql(name)
+            # The run date is a bound parameter, never pasted into SQL; DuckDB rejects a parameter
+            # the statement does not use, so it is bound only where a mart refers to $as_of.
+            params = {"as_of": as_of} if "$as_of" in sql else None
+            con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
+            for statement in comment_statements(name):
+                con.execute(statement)
+            pause_point("marts")
 
 
 def read_doc(name: str) -> dict:

@@ -1,16 +1,19 @@
 """The arithmetic of the outlier test (data-quality.md §1, steps 2–4), in exact fractions.
 
 kpis/kpi_outlier_checks.sql chooses the value x and its history H; it calls `outlier_test(x, H)`,
-which kpis.build registers on the connection as a DuckDB function. Why Python: a KPI actual is
+which kpis.build registers on the connection while it builds the marts. Why Python: a KPI actual is
 DECIMAL(38,10), so the medians and 6745 × (x − m) of a large value (an agency's typo of 10^20)
 overflow DuckDB's 38-digit DECIMAL and would stop the whole mart build. Python's Fraction is exact
 at any size, so no rounding happens before the one the spec asks for (z to 4 decimals).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager, suppress
 from decimal import Decimal
 from fractions import Fraction
+from itertools import count
 from math import floor
+from typing import Iterator
 
 import duckdb
 from duckdb.sqltypes import DuckDBPyType
@@ -25,6 +28,7 @@ MEAN_AD_FACTOR = Fraction("1.253314")
 MEDIAN_TYPE, MEDIAN_PLACES, MEDIAN_LIMIT = "DECIMAL(38,12)", 12, Fraction(10) ** 26
 Z_TYPE, Z_PLACES, Z_LIMIT = "DECIMAL(38,4)", 4, Fraction(10) ** 34
 
+_registrations = count(1)
 RESULT_TYPE = (f"STRUCT(history_median {MEDIAN_TYPE}, history_mad {MEDIAN_TYPE}, z_basis VARCHAR, "
                f"modified_z {Z_TYPE}, rule VARCHAR)")
 NO_TEST = {"history_median": None, "history_mad": None, "z_basis": None, "modified_z": None, "rule": None}
@@ -82,12 +86,28 @@ def outlier_test(x: Decimal, history: list[Decimal]) -> dict:
     }
 
 
-def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Make `outlier_test(x, history)` callable from the mart SQL on this connection."""
-    try:
-        con.remove_function("outlier_test")  # a connection that built the marts before
-    except duckdb.InvalidInputException:
-        pass
-    con.create_function("outlier_test", outlier_test,
-                        [DuckDBPyType("DECIMAL(38,10)"), DuckDBPyType("DECIMAL(38,10)[]")],
+@contextmanager
+def outlier_test_function(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """`outlier_test(x, history)` callable from SQL on this connection while the marts are built.
+
+    The Python function is registered under a name of its own for each build, behind a temporary
+    macro `outlier_test`, and removed afterwards:
+    - left registered, it keeps the connection alive until the interpreter exits, and the DuckDB
+      module then reports leaked objects on stderr;
+    - DuckDB 2.0 cannot register a name again on a connection whose transaction rolled back a
+      registration, so a fixed name would break the next build after a failed one. The macro,
+      like the marts, is rolled back with the caller's transaction.
+    """
+    name = f"outlier_test_{next(_registrations)}"
+    con.create_function(name, outlier_test, [DuckDBPyType("DECIMAL(38,10)"), DuckDBPyType("DECIMAL(38,10)[]")],
                         DuckDBPyType(RESULT_TYPE), side_effects=False)
+    con.execute(f"CREATE OR REPLACE TEMP MACRO outlier_test(x, history) AS {name}(x, history)")
+    try:
+        yield
+    except BaseException:
+        # In an aborted transaction the removal fails; its error must not hide the build's own.
+        with suppress(duckdb.Error):
+            con.remove_function(name)
+        raise
+    con.execute("DROP MACRO temp.outlier_test")
+    con.remove_function(name)

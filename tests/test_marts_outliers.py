@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
+import duckdb
+import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+import kpis.build
 from kpis.build import build_marts
 from kpis.cases import built_warehouse, load_given
 from kpis.explain import explain
@@ -27,16 +30,16 @@ def period_end(period: str) -> date:
 
 
 def warehouse(series: dict[str, dict[str, object]], as_of: date, *, aggregation: dict[str, str] | None = None,
-              extra_submissions=(), extra_actuals=()):
+              extra_submissions=(), extra_actuals=(), build: bool = True):
     """The lead's accepted report per period (submission id = the period's index + 1) carrying
-    series[kpi][period]; built as of `as_of`."""
+    series[kpi][period]; built as of `as_of` unless build=False."""
     aggregation = aggregation or {}
     periods = sorted({p for values in series.values() for p in values}, key=PERIODS.index)
     subs = [{"submission_id": PERIODS.index(p) + 1, "pilot_id": "P1", "agency_code": LEAD, "period": p,
              "submitted_on": period_end(p), "status": "accepted"} for p in periods]
     actuals = [{"submission_id": PERIODS.index(p) + 1, "kpi_code": k, "actual": v}
                for k, values in series.items() for p, v in values.items()]
-    return built_warehouse({
+    given = {
         "registry.pilots": [PILOT],
         "registry.kpis": [{"pilot_id": "P1", "kpi_code": k, "weight": D(10),
                            "aggregation": aggregation.get(k, "last")} for k in series],
@@ -45,7 +48,12 @@ def warehouse(series: dict[str, dict[str, object]], as_of: date, *, aggregation:
                                     for k in series for fy in (2547, 2548, 2549)],
         "ingest.submissions": subs + list(extra_submissions),
         "core.kpi_actuals": actuals + list(extra_actuals),
-    }, as_of)
+    }
+    if build:
+        return built_warehouse(given, as_of)
+    con = connect(":memory:")
+    load_given(con, given)
+    return con
 
 
 def values(*pairs) -> dict[str, object]:
@@ -311,3 +319,26 @@ def test_the_test_itself_at_the_edge_of_decimal_38_10():
     tiny = D("0.0000000001")
     assert outlier_test(D(10 ** 27), [D(0)] * 3 + [tiny])["modified_z"] is None
     assert outlier_test(D(10 ** 27), [D(0)] * 3 + [tiny])["rule"] == "modified_z"
+
+
+# --- the Python function behind the SQL ---------------------------------------------------------
+
+def test_a_build_after_a_failed_build_on_the_same_connection(monkeypatch):
+    # The connection's first build fails (the last mart's SQL is broken) and its caller rolls back;
+    # the same connection then builds, with the flag of test_odd_count (z = 6.0705). DuckDB cannot
+    # register a function name again after a rolled-back registration, hence kpis.outliers'
+    # name per build.
+    con = warehouse({"K": values("2548-Q1", 10, 12, 11, 13, 9, 20)}, date(2006, 3, 31), build=False)
+    real_read_sql = kpis.build.read_sql
+    monkeypatch.setattr(kpis.build, "read_sql", lambda name: "select broken" if name == "kpi_outliers"
+                        else real_read_sql(name))
+    con.execute("BEGIN TRANSACTION")
+    with pytest.raises(duckdb.BinderException):
+        build_marts(con, date(2006, 3, 31))
+    con.execute("ROLLBACK")
+    monkeypatch.setattr(kpis.build, "read_sql", real_read_sql)
+    for _ in range(2):  # and again, as `pilotkpi rebuild` after a run in one process would
+        con.execute("BEGIN TRANSACTION")
+        build_marts(con, date(2006, 3, 31))
+        con.execute("COMMIT")
+    assert con.execute("SELECT modified_z, rule FROM marts.kpi_outliers").fetchall() == [(D("6.0705"), "modified_z")]
