@@ -13,10 +13,12 @@ from importlib import resources
 import duckdb
 import yaml
 
+from kpis.outliers import outlier_test_function
 from warehouse.testpoints import pause_point
 
 # Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
-# helpers (which periods are due; which budget lines are in effect) that the marts share.
+# helpers (which periods are due; which budget lines are in effect) that the marts share;
+# kpi_outlier_checks is the outlier test of every value, kpi_outliers its flags.
 MART_NAMES = [
     "due_periods",
     "kpi_scores",
@@ -25,6 +27,8 @@ MART_NAMES = [
     "budget_integration",
     "budget_integration_by_layer",
     "reporting_compliance",
+    "kpi_outlier_checks",
+    "kpi_outliers",
 ]
 
 
@@ -36,15 +40,16 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
     """Create or replace every mart as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all)."""
     con.execute(read_sql("macros"))
-    for name in MART_NAMES:
-        sql = read_sql(name)
-        # The run date is a bound parameter, never pasted into SQL; DuckDB rejects a parameter
-        # the statement does not use, so it is bound only where a mart refers to $as_of.
-        params = {"as_of": as_of} if "$as_of" in sql else None
-        con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
-        for statement in comment_statements(name):
-            con.execute(statement)
-        pause_point("marts")
+    with outlier_test_function(con):  # outlier_test(x, H), used by kpi_outlier_checks.sql
+        for name in MART_NAMES:
+            sql = read_sql(name)
+            # The run date is a bound parameter, never pasted into SQL; DuckDB rejects a parameter
+            # the statement does not use, so it is bound only where a mart refers to $as_of.
+            params = {"as_of": as_of} if "$as_of" in sql else None
+            con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
+            for statement in comment_statements(name):
+                con.execute(statement)
+            pause_point("marts")
 
 
 def read_doc(name: str) -> dict:

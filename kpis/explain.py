@@ -2,7 +2,8 @@
 
 It re-derives the score from the lineage columns (marts.kpi_scores.submission_id and row_number,
 core.kpi_actuals) and prints the formula with the numbers filled in, so an analyst can check the
-arithmetic by hand. The figures shown are the marts' own; only the wording is built here.
+arithmetic by hand. The figures shown are the marts' own; only the wording is built here. The
+outlier check of the value (history, median, MAD, z, rule) is kpis/explain_outliers.py.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from decimal import Decimal
 import duckdb
 
 from kpis.display import visible
+from kpis.explain_outliers import outlier_lines
 
 
 class NotFound(LookupError):
@@ -103,6 +105,9 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
         lines.append("formula: " + formula(score["direction"], Decimal(score["actual"]), [Decimal(t) for t in applied]))
     lines.append(f"score: {score['score']} (rounded half away from zero to 4 decimals), weighted "
                  f"{score['score']} × {_num(score['weight'])} / 100 = {score['weighted_score']}, status {score['status']}")
+
+    lines.append("")
+    lines += outlier_lines(con, pilot_id, kpi_code, period, score["lead_agency_code"], score["aggregation"])
 
     superseded = con.execute("""
         SELECT submission_id, file_name, received_at, superseded_by FROM ingest.submissions
