@@ -31,7 +31,7 @@ from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: 
 from flows.progress import Progress  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
-from kpis.summary.validation import write_validation_report  # noqa: E402
+from kpis.summary.validation import report_for, write_validation_report  # noqa: E402
 from pilots import inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
@@ -157,9 +157,9 @@ class _Steps:
         self.failed: dict[str, str] = {}
         self.logger = get_run_logger()
 
-    def run(self, name: str, fn: Callable, *args):
+    def run(self, name: str, fn: Callable, *args, **kwargs):
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the data is committed; say what was not done, go on
             self.not_done(name, f"{type(exc).__name__}: {exc}")
             return None
@@ -193,14 +193,17 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
         except Exception as exc:
             _record_failure(con, run_id, started, as_of, registry, kind, exc)
             raise
-        return _after_commit(live, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
+        return _after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
     finally:
         live.close()
 
 
-def _after_commit(live: Live, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path, as_of: date,
-                  steps: list[str], file_away: Callable[[], object] | None) -> JobResult:
+def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path,
+                  as_of: date, steps: list[str], file_away: Callable[[], object] | None) -> JobResult:
     """The validation report, the summaries, the artifact, filing the inbox away, then publishing.
+
+    The job's own validation report (validation.html for a run, validation-<kind>-<run_id>.html
+    otherwise) is what its summaries link to; if it could not be written, they link to none.
 
     The outcome is recorded in ops.runs before publishing, so the analysts' copy carries it; a
     failure of publishing itself is recorded in the working file only (the copy is then the
@@ -211,7 +214,8 @@ def _after_commit(live: Live, run_id: str, counts: dict, warehouse_path: Path, o
     done = _Steps()
     done.run("validation_report", write_validation_report, con, run_id, out_dir)
     model = done.run("summaries", build_model, con, as_of)
-    written = done.run("summaries", write_summaries, model, out_dir) if model is not None else None
+    link = report_for(out_dir, kind, run_id)
+    written = done.run("summaries", write_summaries, model, out_dir, validation_link=link) if model is not None else None
     if model is None:
         done.not_done("artifact", "not done: the summaries could not be built")
     else:
