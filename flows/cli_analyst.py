@@ -84,11 +84,12 @@ def sql(warehouse_path: Path, sql: str | None) -> None:
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "xlsx"]), required=True,
+              help="parquet for BI tools; xlsx for Excel (codes stay text); csv for other tools.")
 @click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The warehouse file (its published copy is read) or a published copy.")
 def export(out_dir: Path, fmt: str, warehouse_path: Path) -> None:
-    """Export the registry, core and marts relations to OUT_DIR as Parquet or Excel-safe CSV."""
+    """Export the registry, core and marts relations to OUT_DIR as Parquet, CSV or Excel (xlsx)."""
     from warehouse.export import export as export_relations
     from warehouse.shell import resolve
 
