@@ -27,6 +27,7 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
+from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows.progress import Progress  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
@@ -261,6 +262,50 @@ def _record_publish_failure(warehouse_path: Path, run_id: str, failed: dict[str,
 def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path,
             as_of: date | None = None, batch_size: int = DEFAULT_BATCH_SIZE, wait: bool = False,
             settle_seconds: float | None = None) -> RunResult:
+    """The nightly run. Served (`pilotkpi serve`), it also prints one line on how it ended."""
+    try:
+        result = _nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
+    except Exception as exc:  # a stopped process (BaseException) may have committed: no claim
+        _announce(lambda: _failure_line(exc))
+        raise
+    _announce(lambda: _result_line(result, Path(out_dir)))
+    return result
+
+
+def _deployed() -> bool:
+    """True when this flow run belongs to a deployment (a served, scheduled run)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id is not None
+
+
+def _announce(line: Callable[[], str]) -> None:
+    """One line on stdout for a served run: Prefect's runner streams the run's stdout into the
+    output of `pilotkpi serve`, which otherwise says nothing when a run ends. `pilotkpi run`
+    prints its own lines instead (not deployed: nothing printed here)."""
+    if _deployed():
+        print(line(), flush=True)
+
+
+def _result_line(result: RunResult, out_dir: Path) -> str:
+    status = "succeeded" if not result.failed_steps else (
+        f"committed with errors (not done: {', '.join(result.failed_steps)}; see ops.runs)")
+    where = f"summaries in {out_dir}" if result.summaries else "no summary written"
+    return (f"pilotkpi: scheduled run {result.run_id} as of {result.as_of.isoformat()} {status}: "
+            f"{files_line(result.counts)}; {where}")
+
+
+def _failure_line(exc: Exception) -> str:
+    from pilots.registry import RegistryError
+    from warehouse.lock import RunLocked
+
+    what = "did not start" if isinstance(exc, (RegistryError, RunLocked)) else "failed, the warehouse is unchanged"
+    return f"pilotkpi: scheduled run {what}: {printable(f'{type(exc).__name__}: {exc}')}"
+
+
+def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
+             batch_size: int, wait: bool, settle_seconds: float | None) -> RunResult:
     as_of = as_of or today_in_bangkok()
     inbox, warehouse_path = Path(inbox), Path(warehouse_path)
     settle = SETTLE_SECONDS if settle_seconds is None else settle_seconds
