@@ -15,8 +15,8 @@ STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
 from flows.cli_common import (  # noqa: E402
-    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, printable, release,
-    report_unfinished)
+    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, files_line, printable,
+    release, report_unfinished)
 
 
 @click.group(cls=RefusingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,9 +80,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
                    err=True)
         release(exc)
         return EXIT_FAILED
-    c = result.counts
-    files = (f"files seen {c['files_seen']}: accepted {c['accepted']}, superseded {c['superseded']}, "
-             f"duplicates {c['duplicates']}, quarantined {c['quarantined']}")
+    files = files_line(result.counts)
     click.echo(f"run {result.run_id} as of {result.as_of.isoformat()}")
     click.echo(files)
     if result.pilots_by_status is not None:

@@ -8,28 +8,42 @@ import click
 
 from flows.cli_common import EXIT_FAILED
 
-WAREHOUSE_HELP = "The published read-only copy (default) or any warehouse file; opened read-only."
+WAREHOUSE_HELP = "The warehouse file (its published copy is read) or a published copy; opened read-only."
 
 
+def _published(command: str, warehouse_path: Path) -> Path:
+    """The published copy to read: the analysts' tools never open the working file, which a run
+    holds locked (DuckDB refuses even readers while it does)."""
+    from warehouse.shell import resolve
+
+    path = resolve(warehouse_path)
+    if not path.exists():
+        click.echo(f"pilotkpi {command}: {path} does not exist yet: it is published after the first successful run",
+                   err=True)
+        sys.exit(EXIT_FAILED)
+    return path
 
 
 @click.command()
 @click.argument("pilot_id")
 @click.argument("kpi_code")
 @click.argument("period")
-@click.option("--warehouse", "warehouse_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help=WAREHOUSE_HELP)
 def explain(pilot_id: str, kpi_code: str, period: str, warehouse_path: Path) -> None:
-    """How the score of PILOT_ID's KPI_CODE for PERIOD (e.g. 2548-Q2) was reached."""
+    """How the score of PILOT_ID's KPI_CODE for PERIOD (e.g. 2548-Q2) was reached.
+
+    Reads the published copy, so it works while a nightly run is writing. Times are Bangkok time.
+    """
     from kpis.explain import NotFound, explain as explain_score
     from warehouse.db import connect
 
-    con = connect(warehouse_path, read_only=True)
+    con = connect(_published("explain", warehouse_path), read_only=True)
     try:
         click.echo(explain_score(con, pilot_id, kpi_code, period), nl=False)
     except NotFound as exc:
         click.echo(f"pilotkpi explain: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
     finally:
         con.close()
 
@@ -47,12 +61,9 @@ def sql(warehouse_path: Path, sql: str | None) -> None:
     End statements with `;`; `.tables`, `.schema NAME`, `.help`; `.quit` or Ctrl-D leaves.
     Works while a nightly run is writing.
     """
-    from warehouse.shell import interactive_lines, open_sandboxed, resolve, run_statement, statements
+    from warehouse.shell import interactive_lines, open_sandboxed, run_statement, statements
 
-    path = resolve(warehouse_path)
-    if not path.exists():
-        click.echo(f"pilotkpi sql: {path} does not exist yet: it is published after the first successful run", err=True)
-        sys.exit(EXIT_FAILED)
+    path = _published("sql", warehouse_path)
     con = open_sandboxed(path)
     try:
         if sql is not None:
@@ -73,11 +84,12 @@ def sql(warehouse_path: Path, sql: str | None) -> None:
 
 @click.command()
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "xlsx"]), required=True,
+              help="parquet for BI tools; xlsx for Excel (codes stay text); csv for other tools.")
 @click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The warehouse file (its published copy is read) or a published copy.")
 def export(out_dir: Path, fmt: str, warehouse_path: Path) -> None:
-    """Export the registry, core and marts relations to OUT_DIR as Parquet or Excel-safe CSV."""
+    """Export the registry, core and marts relations to OUT_DIR as Parquet, CSV or Excel (xlsx)."""
     from warehouse.export import export as export_relations
     from warehouse.shell import resolve
 

@@ -59,6 +59,13 @@ def _as_of(value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
 
 
+def files_line(counts: dict) -> str:
+    """A job's file counts, as `pilotkpi run` and a served run print them."""
+    return (f"files seen {counts.get('files_seen', 0)}: accepted {counts.get('accepted', 0)}, "
+            f"superseded {counts.get('superseded', 0)}, duplicates {counts.get('duplicates', 0)}, "
+            f"quarantined {counts.get('quarantined', 0)}")
+
+
 def printable(text: str) -> str:
     """Error text for the terminal: it may quote an agency's file name or values, so control
     characters (escape sequences, newlines) are shown escaped, never sent to the terminal."""

@@ -25,6 +25,7 @@ def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: s
     """
     from kpis.summary import build_model, write_summaries
     from kpis.summary.browser import BrowserMissing, print_pdf
+    from kpis.summary.validation import report_for
     from warehouse.db import connect
 
     langs = langs or ("th", "en")
@@ -32,9 +33,12 @@ def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: s
     try:
         day = date.fromisoformat(as_of) if as_of else _last_as_of(con)
         model = build_model(con, day)
+        job = _last_job(con)
     finally:
         con.close()
-    written = write_summaries(model, out_dir, langs)
+    # The link to the validation report of the job whose marts these are, if it is in --out.
+    link = report_for(out_dir, *job) if job else None
+    written = write_summaries(model, out_dir, langs, validation_link=link)
     for path in written:
         click.echo(f"wrote {path}")
     if not pdf:
@@ -55,6 +59,12 @@ def _last_as_of(con) -> date:
     if not row or row[0] is None:
         raise click.ClickException("the warehouse has no successful run yet; give --as-of")
     return row[0]
+
+
+def _last_job(con) -> tuple[str, str] | None:
+    """(kind, run_id) of the last job that committed: the marts are its."""
+    return con.execute("SELECT kind, run_id FROM ops.runs WHERE status IN ('succeeded', 'committed_with_errors') "
+                       "ORDER BY started_at DESC LIMIT 1").fetchone()
 
 
 COMMANDS: list[click.Command] = [report]

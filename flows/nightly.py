@@ -27,11 +27,12 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
+from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows.progress import Progress  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
-from kpis.summary.validation import write_validation_report  # noqa: E402
+from kpis.summary.validation import report_for, write_validation_report  # noqa: E402
 from pilots import inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
@@ -157,9 +158,9 @@ class _Steps:
         self.failed: dict[str, str] = {}
         self.logger = get_run_logger()
 
-    def run(self, name: str, fn: Callable, *args):
+    def run(self, name: str, fn: Callable, *args, **kwargs):
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the data is committed; say what was not done, go on
             self.not_done(name, f"{type(exc).__name__}: {exc}")
             return None
@@ -193,14 +194,17 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
         except Exception as exc:
             _record_failure(con, run_id, started, as_of, registry, kind, exc)
             raise
-        return _after_commit(live, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
+        return _after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
     finally:
         live.close()
 
 
-def _after_commit(live: Live, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path, as_of: date,
-                  steps: list[str], file_away: Callable[[], object] | None) -> JobResult:
+def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path,
+                  as_of: date, steps: list[str], file_away: Callable[[], object] | None) -> JobResult:
     """The validation report, the summaries, the artifact, filing the inbox away, then publishing.
+
+    The job's own validation report (validation.html for a run, validation-<kind>-<run_id>.html
+    otherwise) is what its summaries link to; if it could not be written, they link to none.
 
     The outcome is recorded in ops.runs before publishing, so the analysts' copy carries it; a
     failure of publishing itself is recorded in the working file only (the copy is then the
@@ -211,7 +215,8 @@ def _after_commit(live: Live, run_id: str, counts: dict, warehouse_path: Path, o
     done = _Steps()
     done.run("validation_report", write_validation_report, con, run_id, out_dir)
     model = done.run("summaries", build_model, con, as_of)
-    written = done.run("summaries", write_summaries, model, out_dir) if model is not None else None
+    link = report_for(out_dir, kind, run_id)
+    written = done.run("summaries", write_summaries, model, out_dir, validation_link=link) if model is not None else None
     if model is None:
         done.not_done("artifact", "not done: the summaries could not be built")
     else:
@@ -257,6 +262,50 @@ def _record_publish_failure(warehouse_path: Path, run_id: str, failed: dict[str,
 def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path,
             as_of: date | None = None, batch_size: int = DEFAULT_BATCH_SIZE, wait: bool = False,
             settle_seconds: float | None = None) -> RunResult:
+    """The nightly run. Served (`pilotkpi serve`), it also prints one line on how it ended."""
+    try:
+        result = _nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
+    except Exception as exc:  # a stopped process (BaseException) may have committed: no claim
+        _announce(lambda: _failure_line(exc))
+        raise
+    _announce(lambda: _result_line(result, Path(out_dir)))
+    return result
+
+
+def _deployed() -> bool:
+    """True when this flow run belongs to a deployment (a served, scheduled run)."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    return ctx is not None and ctx.flow_run is not None and ctx.flow_run.deployment_id is not None
+
+
+def _announce(line: Callable[[], str]) -> None:
+    """One line on stdout for a served run: Prefect's runner streams the run's stdout into the
+    output of `pilotkpi serve`, which otherwise says nothing when a run ends. `pilotkpi run`
+    prints its own lines instead (not deployed: nothing printed here)."""
+    if _deployed():
+        print(line(), flush=True)
+
+
+def _result_line(result: RunResult, out_dir: Path) -> str:
+    status = "succeeded" if not result.failed_steps else (
+        f"committed with errors (not done: {', '.join(result.failed_steps)}; see ops.runs)")
+    where = f"summaries in {out_dir}" if result.summaries else "no summary written"
+    return (f"pilotkpi: scheduled run {result.run_id} as of {result.as_of.isoformat()} {status}: "
+            f"{files_line(result.counts)}; {where}")
+
+
+def _failure_line(exc: Exception) -> str:
+    from pilots.registry import RegistryError
+    from warehouse.lock import RunLocked
+
+    what = "did not start" if isinstance(exc, (RegistryError, RunLocked)) else "failed, the warehouse is unchanged"
+    return f"pilotkpi: scheduled run {what}: {printable(f'{type(exc).__name__}: {exc}')}"
+
+
+def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
+             batch_size: int, wait: bool, settle_seconds: float | None) -> RunResult:
     as_of = as_of or today_in_bangkok()
     inbox, warehouse_path = Path(inbox), Path(warehouse_path)
     settle = SETTLE_SECONDS if settle_seconds is None else settle_seconds

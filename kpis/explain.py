@@ -2,7 +2,8 @@
 
 It re-derives the score from the lineage columns (marts.kpi_scores.submission_id and row_number,
 core.kpi_actuals) and prints the formula with the numbers filled in, so an analyst can check the
-arithmetic by hand. The figures shown are the marts' own; only the wording is built here. The
+arithmetic by hand. The figures shown are the marts' own; only the wording is built here. Times
+are shown in Bangkok time with their offset (warehouse/times.py). The
 outlier check of the value (history, median, MAD, z, rule) is kpis/explain_outliers.py.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import duckdb
 
 from kpis.display import visible
 from kpis.explain_outliers import outlier_lines
+from warehouse.times import shown_time
 
 
 class NotFound(LookupError):
@@ -91,7 +93,7 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     for s in sources:
         # File names are agency text: control characters shown, never sent to the terminal.
         lines.append(f"  {s.period}: {_num(s.actual)} from {visible(s.file_name)} row {s.row_number} "
-                     f"(submission {s.submission_id}, received {s.received_at})")
+                     f"(submission {s.submission_id}, received {shown_time(s.received_at)})")
     lines.append("")
     if registered:
         lines.append("thresholds registered for FY{}: {}".format(fy, " / ".join(_num(registered[f"t{i}"]) for i in range(1, 6))))
@@ -116,7 +118,7 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     lines.append("")
     if superseded:
         lines.append("superseded versions of the lead's report for this period:")
-        lines += [f"  submission {sid} {visible(name)} (received {at}), superseded by {by}"
+        lines += [f"  submission {sid} {visible(name)} (received {shown_time(at)}), superseded by {by}"
                   for sid, name, at, by in superseded]
     else:
         lines.append("superseded versions of the lead's report for this period: none")

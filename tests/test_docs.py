@@ -28,3 +28,14 @@ def test_every_message_has_both_languages_and_its_parameters():
         for text in (d.en, d.th):
             assert set(re.findall(r"{(\w+)}", text)) == set(d.params), d.code
         assert re.search("[ก-๛]", d.th), d.code
+
+
+def test_documented_python_commands_use_the_projects_venv():
+    """`python -c "import duckdb…"` fails where duckdb is not installed: the docs use .venv/bin/python."""
+    found = 0
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in doc.read_text(encoding="utf-8").splitlines():
+            for m in re.finditer(r"(\S*)python3? -c \"import duckdb", line):
+                found += 1
+                assert m.group(1).endswith(".venv/bin/"), f"{doc.name}: {line.strip()}"
+    assert found >= 3  # README, docs/analyst-guide.md, docs/operations.md

@@ -3,6 +3,7 @@ formula-like text neutralised."""
 from __future__ import annotations
 
 import csv
+from datetime import date
 from decimal import Decimal
 
 import duckdb
@@ -103,3 +104,74 @@ def test_sql_shell_is_read_only_and_offline(demo_run):
                       "ATTACH 'other.duckdb';", "DELETE FROM marts.kpi_scores;"):
         code, out = run(forbidden)
         assert code == 1 and out.startswith("Error:"), (forbidden, out)
+
+
+def _xlsx_rows(path) -> list[list]:
+    """Every cell of the workbook's sheets as (value, openpyxl data type), read back as Excel would."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path)
+    return [[(c.value, c.data_type) for c in row] for ws in wb.worksheets for row in ws.iter_rows()]
+
+
+def test_xlsx_keeps_codes_as_text_numbers_as_numbers_and_formulas_as_text(tmp_path):
+    from warehouse.db import connect
+    from warehouse.export import export as export_relations
+
+    con = connect(":memory:")
+    con.execute("INSERT INTO registry.agencies VALUES ('01002', 'สำนักงานปลัดสำนักนายกรัฐมนตรี', 'OPS-PMO', NULL)")
+    con.execute("""INSERT INTO core.kpi_actuals VALUES
+        ('P1', '01002', 'K1', '2548-Q1', 2548, 1, -3.5, '=cmd|'' /C calc''!A0', 7, 2),
+        ('P1', '01002', 'K2', '2548-Q1', 2548, 1, 3045, '#N/A', 7, 3),
+        ('P1', '01002', 'K3', '2548-Q1', 2548, 1, NULL, 'bell' || chr(7) || ' tab' || chr(9), 7, 4)""")
+    export_relations(con, tmp_path, "xlsx")
+    con.close()
+
+    agencies = _xlsx_rows(tmp_path / "registry.agencies.xlsx")
+    assert [v for v, _ in agencies[0]] == ["agency_code", "name_th", "name_en", "ministry"]
+    # The code is the text '01002' ('s'), not the number 1002 that Excel makes of it in a CSV.
+    assert agencies[1] == [("01002", "s"), ("สำนักงานปลัดสำนักนายกรัฐมนตรี", "s"), ("OPS-PMO", "s"), (None, "n")]
+
+    lines = _xlsx_rows(tmp_path / "core.kpi_actuals" / "fiscal_year=2548.xlsx")
+    header = [v for v, _ in lines[0]]
+    rows = {row[header.index("kpi_code")][0]: dict(zip(header, row)) for row in lines[1:]}
+    assert sorted(rows) == ["K1", "K2", "K3"]
+    # DECIMAL(38,12) actuals are number cells: -3.5 and 3045; a missing one is empty.
+    assert rows["K1"]["actual"] == (-3.5, "n") and rows["K2"]["actual"] == (3045, "n")
+    assert rows["K3"]["actual"] == (None, "n")
+    assert rows["K1"]["fiscal_year"] == (2548, "n") and rows["K1"]["row_number"] == (2, "n")
+    assert rows["K1"]["agency_code"] == ("01002", "s")
+    # Agency text stays exactly as written, as text: not a formula ('f'), not an error ('e').
+    assert rows["K1"]["note"] == ("=cmd|' /C calc'!A0", "s")
+    assert rows["K2"]["note"] == ("#N/A", "s")
+    # BEL cannot be stored in xlsx: shown as its control picture U+2407; a tab is allowed.
+    assert rows["K3"]["note"] == ("bell\u2407 tab\t", "s")
+
+
+def test_xlsx_export_of_the_demo(demo_run, tmp_path):
+    folder, _ = demo_run
+    out = export(folder / "warehouse.duckdb", tmp_path, "xlsx")
+    agencies = _xlsx_rows(out / "registry.agencies.xlsx")
+    codes = {v for v, t in (row[0] for row in agencies[1:])}
+    assert "01002" in codes and all(t == "s" for _, t in (row[0] for row in agencies[1:]))
+    assert sorted(p.name for p in (out / "marts.kpi_scores").iterdir()) == ["fiscal_year=2548.xlsx",
+                                                                             "fiscal_year=2549.xlsx"]
+    con = duckdb.connect(str(folder / "warehouse.published.duckdb"), read_only=True)
+    try:
+        assert len(agencies) - 1 == con.execute("SELECT count(*) FROM registry.agencies").fetchone()[0]
+        for year in (2548, 2549):
+            scores = _xlsx_rows(out / "marts.kpi_scores" / f"fiscal_year={year}.xlsx")
+            header = [v for v, _ in scores[0]]
+            assert len(scores) - 1 == con.execute("SELECT count(*) FROM marts.kpi_scores WHERE fiscal_year = ?",
+                                                  [year]).fetchone()[0]
+            score = header.index("score")
+            assert {t for row in scores[1:] for v, t in [row[score]]} == {"n"}
+        # pilots: start_date is a date cell (openpyxl reads it back as a datetime at midnight).
+        pilots = _xlsx_rows(out / "registry.pilots.xlsx")
+        header = [v for v, _ in pilots[0]]
+        first = con.execute("SELECT pilot_id, start_date FROM registry.pilots ORDER BY ALL LIMIT 1").fetchone()
+        row = next(r for r in pilots[1:] if r[header.index("pilot_id")][0] == first[0])
+        value, kind = row[header.index("start_date")]
+        assert kind == "d" and value.date() == first[1] and isinstance(first[1], date)
+    finally:
+        con.close()

@@ -2,6 +2,11 @@
 `pilotkpi explain` shows the arithmetic with the scenario's hand-computed numbers."""
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta
+
 import duckdb
 import pytest
 from click.testing import CliRunner
@@ -66,3 +71,56 @@ def test_explain_a_sum_kpi_with_a_superseded_version(wh):
 def test_explain_refuses_unknown_codes(wh):
     code, out = explain(wh, "PLT-2548-003", "K9", "2548-Q1")
     assert code == 1 and "no score for PLT-2548-003 K9 2548-Q1" in out
+
+
+# Holds the working file open read-write, as a nightly run does (DuckDB then refuses even readers).
+HOLDER = ("import sys, duckdb; con = duckdb.connect(sys.argv[1]); con.execute('SELECT 1'); "
+          "print('holding', flush=True); sys.stdin.readline(); con.close()")
+
+
+def test_explain_reads_the_published_copy_while_a_run_holds_the_working_file(scenario):
+    root, *_ = scenario
+    working = root / "wh.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(working)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "holding\n", holder.stderr.read()
+        with pytest.raises(duckdb.IOException, match="lock"):  # the lock is real
+            duckdb.connect(str(working), read_only=True).close()
+        code, out = explain(working, "PLT-2548-003", "K1", "2548-Q1")  # given the working file's path
+    finally:
+        try:
+            holder.communicate("done\n", timeout=30)
+        finally:
+            holder.kill()
+    assert code == 0, out
+    assert "2548-Q1: 47 from a_lead_q1.csv row 2" in out and "score: 3.7000" in out
+
+
+def test_explain_without_a_published_copy_says_so(tmp_path):
+    code, out = explain(tmp_path / "wh.duckdb", "PLT-2548-003", "K1", "2548-Q1")
+    assert code == 1 and f"{tmp_path / 'wh.published.duckdb'} does not exist yet" in " ".join(out.split())
+
+
+def test_explain_times_carry_their_zone(wh):
+    code, out = explain(wh, "PLT-2548-003", "K2", "2548-Q2")
+    assert code == 0, out
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        stored = dict(con.execute("SELECT file_name, received_at FROM ingest.submissions "
+                                  "WHERE status IN ('accepted', 'superseded')").fetchall())
+    finally:
+        con.close()
+    # Stored UTC, shown in Bangkok time: UTC + 7 hours, written with the +07:00 offset.
+    for name in ("a_lead_q1.csv", "d_lead_q2_fix.csv", "c_lead_q2.json"):
+        bangkok = (stored[name] + timedelta(hours=7)).strftime("%Y-%m-%d %H:%M:%S")
+        assert re.search(re.escape(name) + r".*\(.*received " + re.escape(bangkok) + r"\+07:00\)", out), (name, out)
+    assert not re.search(r"received \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?\)", out)  # never zoneless
+
+
+def test_shown_time_is_bangkok_time_with_its_offset():
+    from warehouse.times import shown_time
+
+    # 19:00:01.5 UTC on 23 Nov is 02:00:01 on 24 Nov in Bangkok (UTC+7); fractions of a second dropped.
+    assert shown_time(datetime(2026, 11, 23, 19, 0, 1, 500000)) == "2026-11-24 02:00:01+07:00"
+    assert shown_time(None) == "–"

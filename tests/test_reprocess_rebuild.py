@@ -3,6 +3,7 @@ a threshold change or a new as-of date), and the run history in ops.runs."""
 from __future__ import annotations
 
 import hashlib
+import re
 from decimal import Decimal
 
 import duckdb
@@ -130,3 +131,56 @@ def test_rebuild_is_deterministic_and_follows_the_registry(ran):
                      "WHERE period = '2548-Q3'") == [("2548-Q3", None, "no_data", 0)]
     assert query(wh, "SELECT kind, count(*) FROM ops.runs GROUP BY kind ORDER BY kind") == [("rebuild", 4), ("run", 1)]
     assert query(wh, "SELECT count(*) FROM ingest.submissions") == [(7,)]  # a rebuild reads no file
+
+
+def _links(out) -> set[str]:
+    """The validation report each summary edition links to."""
+    found = set()
+    for lang in ("th", "en"):
+        found |= set(re.findall(r'href="(validation[^"]*)"', (out / f"summary.{lang}.html").read_text(encoding="utf-8")))
+        found |= set(re.findall(r"\]\((validation[^)]*)\)", (out / f"summary.{lang}.md").read_text(encoding="utf-8")))
+    return found
+
+
+def _counts_line(page: str) -> str:
+    return re.search(r"\d+ file\(s\): [^<]*", " ".join(page.split())).group(0).strip()
+
+
+def test_each_job_has_its_own_validation_report_and_the_summaries_link_to_theirs(ran):
+    root, registry = ran
+    wh, out = root / "wh.duckdb", root / "out"
+    base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(out), "--as-of", AS_OF]
+    night = (out / "validation.html").read_bytes()
+    # The run's 7 files (make_scenario + h_new_pilot.csv): 3 accepted, 1 superseded, 1 duplicate, 2 quarantined.
+    assert _counts_line(night.decode()) == "7 file(s): accepted 3, superseded 1, duplicate 1, quarantined 2"
+    assert _links(out) == {"validation.html"}
+
+    # Reprocess the PILOT_UNKNOWN file once its pilot is registered: a report of its own, one file.
+    (registry / "pilots" / "PLT-2548-004.yaml").write_text(PILOT.replace("PLT-2548-003", "PLT-2548-004"),
+                                                           encoding="utf-8")
+    (old_id,) = query(wh, "SELECT submission_id FROM ingest.submissions WHERE file_name = 'h_new_pilot.csv'")[0]
+    code, text = cli("reprocess", str(old_id), *base)
+    assert code == 0, text
+    (reprocess_id,) = query(wh, "SELECT run_id FROM ops.runs WHERE kind = 'reprocess'")[0]
+    reprocessed = out / f"validation-reprocess-{reprocess_id}.html"
+    page = reprocessed.read_text(encoding="utf-8")
+    assert _counts_line(page) == "1 file(s): accepted 1, superseded 0, duplicate 0, quarantined 0"
+    assert "h_new_pilot.csv" in page and 'href="validation.html"' in page  # and the night's report
+    assert (out / "validation.html").read_bytes() == night
+    assert _links(out) == {reprocessed.name}
+
+    # Rebuild: no file read, a report of its own that says so; the night's and the reprocess's stay.
+    code, text = cli("rebuild", *base)
+    assert code == 0, text
+    (rebuild_id,) = query(wh, "SELECT run_id FROM ops.runs WHERE kind = 'rebuild'")[0]
+    rebuilt = out / f"validation-rebuild-{rebuild_id}.html"
+    assert _counts_line(rebuilt.read_text(encoding="utf-8")) == \
+        "0 file(s): accepted 0, superseded 0, duplicate 0, quarantined 0"
+    assert (out / "validation.html").read_bytes() == night and reprocessed.read_text(encoding="utf-8") == page
+    assert _links(out) == {rebuilt.name}
+
+    # `pilotkpi report` into the same folder links the last job's report; elsewhere, none.
+    assert cli("report", "--warehouse", str(root / "wh.published.duckdb"), "--out", str(out))[0] == 0
+    assert _links(out) == {rebuilt.name}
+    assert cli("report", "--warehouse", str(root / "wh.published.duckdb"), "--out", str(root / "elsewhere"))[0] == 0
+    assert _links(root / "elsewhere") == set()

@@ -155,6 +155,15 @@ def test_served_schedule_runs_the_nightly_flow(tmp_path):
         for process in reversed(processes):
             _stop(process)
 
+    # The served run said how it ended, in one line, like `pilotkpi run`: the demo's counts.
+    log = logs["serve"].read_text(errors="replace")
+    announced = [line for line in log.splitlines() if line.startswith("pilotkpi: scheduled run ")]
+    assert len(announced) == 1, log
+    assert announced[0].endswith(" succeeded: files seen 130: accepted 121, superseded 1, duplicates 1, "
+                                 f"quarantined 7; summaries in {tmp_path / 'out'}"), log
+    # Stopped by SIGTERM: cleanly, without Prefect's un-awaited Runner.astop.
+    assert "never awaited" not in log and "pilotkpi: stopped serving" in log, log
+
     import duckdb
 
     con = duckdb.connect(str(warehouse), read_only=True)

@@ -51,11 +51,13 @@ def parse_table_comment(comment: str | None) -> tuple[str, str, list[str], list[
 
 
 def describe(con: duckdb.DuckDBPyConnection) -> list[Relation]:
-    """Every table of the warehouse's schemas, in schema order then by name."""
+    """Every table and view of the warehouse's schemas, in schema order then by name."""
     placeholders = ", ".join("?" for _ in SCHEMAS)
     tables = con.execute(
         f"SELECT schema_name, table_name, comment FROM duckdb_tables() WHERE schema_name IN ({placeholders}) "
-        "AND NOT temporary", list(SCHEMAS)).fetchall()
+        "AND NOT temporary UNION ALL "
+        f"SELECT schema_name, view_name, comment FROM duckdb_views() WHERE schema_name IN ({placeholders}) "
+        "AND NOT temporary AND NOT internal", list(SCHEMAS) * 2).fetchall()
     columns = con.execute(
         f"SELECT schema_name, table_name, column_name, data_type, is_nullable, comment FROM duckdb_columns() "
         f"WHERE schema_name IN ({placeholders}) ORDER BY column_index", list(SCHEMAS)).fetchall()

@@ -1,24 +1,33 @@
-"""Exports for BI tools (Parquet) and for people who use Excel (CSV), streamed in chunks.
+"""Exports for BI tools (Parquet), for other tools (CSV) and for Excel (xlsx), streamed in chunks.
 
 - Relations with a fiscal_year column are split by fiscal year: Parquet as a hive-partitioned
-  folder (`marts.kpi_scores/fiscal_year=2549/data_0.parquet`), CSV as one file per year
+  folder (`marts.kpi_scores/fiscal_year=2549/data_0.parquet`), CSV and xlsx as one file per year
   (`marts.kpi_scores/fiscal_year=2549.csv`), which also keeps a national year of lines under
   Excel's 1,048,576-row limit. Others are one file each.
-- CSV is UTF-8 with a byte-order mark, so Excel shows Thai text correctly.
-- CSV cells that Excel would run as a formula (text starting with =, +, -, @, tab or carriage
-  return, OWASP's list) get a leading apostrophe, unless the text is a plain number.
+- CSV is UTF-8 with a byte-order mark, so Excel shows Thai text correctly; cells that Excel would
+  run as a formula (text starting with =, +, -, @, tab or carriage return, OWASP's list) get a
+  leading apostrophe, unless the text is a plain number. Excel still reads `01002` in a CSV as
+  the number 1002: a CSV carries no types, so codes are not safe there.
+- xlsx is the format for Excel: every text value is a text cell (agency codes keep their leading
+  zeros, and text starting with `=` stays text, never a formula, so it needs no apostrophe),
+  numbers (DECIMAL included) are number cells, dates date cells (xlsx_cell).
 """
 from __future__ import annotations
 
 import csv
+import math
 import re
 import shutil
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import duckdb
 
 EXPORTED_SCHEMAS = ("registry", "core", "marts")
-FORMATS = ("parquet", "csv")
+FORMATS = ("parquet", "csv", "xlsx")
+EXCEL_ROWS = 1_048_576  # rows in one Excel sheet, the header included
 CHUNK_ROWS = 50_000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -55,7 +64,8 @@ def export(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: str) -> list[Path
         if fmt == "parquet":
             _parquet(con, relation, target, partitioned)
         else:
-            _csv(con, relation, target, partitioned)
+            write = _csv_file if fmt == "csv" else partial(_xlsx_file, sheet=relation.split(".")[1])
+            _per_year(con, relation, target, partitioned, write, fmt)
         written.append(target)
     return written
 
@@ -66,15 +76,15 @@ def _parquet(con, relation: str, target: Path, partitioned: bool) -> None:
     con.execute(f"COPY (SELECT * FROM {relation} ORDER BY ALL) TO '{path}' ({options})")
 
 
-def _csv(con, relation: str, target: Path, partitioned: bool) -> None:
+def _per_year(con, relation: str, target: Path, partitioned: bool, write_file, fmt: str) -> None:
     if not partitioned:
-        _csv_file(con, f"SELECT * FROM {relation} ORDER BY ALL", [], target)
+        write_file(con, f"SELECT * FROM {relation} ORDER BY ALL", [], target)
         return
     target.mkdir(parents=True)
     years = [r[0] for r in con.execute(f"SELECT DISTINCT fiscal_year FROM {relation} ORDER BY 1").fetchall()]
     for year in years:
-        _csv_file(con, f"SELECT * FROM {relation} WHERE fiscal_year = ? ORDER BY ALL", [year],
-                  target / f"fiscal_year={year}.csv")
+        write_file(con, f"SELECT * FROM {relation} WHERE fiscal_year = ? ORDER BY ALL", [year],
+                   target / f"fiscal_year={year}.{fmt}")
 
 
 def _csv_file(con, sql: str, params: list, path: Path) -> None:
@@ -84,3 +94,54 @@ def _csv_file(con, sql: str, params: list, path: Path) -> None:
         writer.writerow([d[0] for d in res.description])
         while rows := res.fetchmany(CHUNK_ROWS):
             writer.writerows([safe_cell(v) for v in row] for row in rows)
+
+
+# Characters an xlsx file cannot hold (XML 1.0): shown as Unicode control pictures (␀, ␛, …), as
+# the summaries show them (kpis/display.py), rather than refused.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def xlsx_cell(ws, value: object):
+    """One Excel cell: text as a text cell (never a formula or an error code), numbers as numbers,
+    dates as dates, anything else (lists, non-finite floats) as its text."""
+    from openpyxl.cell import WriteOnlyCell
+
+    if isinstance(value, float) and not math.isfinite(value):
+        value = str(value)
+    elif isinstance(value, datetime) and value.tzinfo is not None:  # Excel has no zones: UTC
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    elif value is not None and not isinstance(value, (str, bool, int, float, Decimal, date, datetime)):
+        value = str(value)
+    if isinstance(value, str):
+        value = _XML_ILLEGAL.sub(lambda m: chr(0x2400 + ord(m.group())), value)
+    cell = WriteOnlyCell(ws, value)
+    if isinstance(value, str):
+        cell.data_type = "s"  # openpyxl would make "=…" a formula and "#N/A" an error
+    return cell
+
+
+def _xlsx_file(con, sql: str, params: list, path: Path, sheet: str) -> None:
+    from openpyxl import Workbook
+
+    res = con.execute(sql, params)
+    header = [d[0] for d in res.description]
+    wb = Workbook(write_only=True)
+    ws, rows_in_sheet, sheets = None, EXCEL_ROWS, 0
+    while rows := res.fetchmany(CHUNK_ROWS):
+        for row in rows:
+            if rows_in_sheet == EXCEL_ROWS:  # a full sheet: go on in the next one, header again
+                sheets += 1
+                ws = wb.create_sheet(_sheet_title(sheet, sheets))
+                ws.append([xlsx_cell(ws, h) for h in header])
+                rows_in_sheet = 1
+            ws.append([xlsx_cell(ws, v) for v in row])
+            rows_in_sheet += 1
+    if ws is None:  # no rows: the header alone
+        ws = wb.create_sheet(_sheet_title(sheet, 1))
+        ws.append([xlsx_cell(ws, h) for h in header])
+    wb.save(path)
+
+
+def _sheet_title(name: str, number: int) -> str:
+    suffix = "" if number == 1 else f" {number}"
+    return name[:31 - len(suffix)] + suffix  # Excel allows 31 characters

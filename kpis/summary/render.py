@@ -17,7 +17,6 @@ from kpis.summary.model import SummaryModel
 
 LANGS = ("th", "en")
 FORMATS = ("md", "html")
-VALIDATION_REPORT = "validation.html"  # written by the run next to the summaries, when present
 
 # The budget-integration rows of a pilot's HTML section: (label key, marts column, format).
 BUDGET_FIELDS = (
@@ -76,12 +75,14 @@ def _environment(lang: str, html: bool) -> Environment:
     return env
 
 
-def render_markdown(model: SummaryModel, lang: str, *, validation_link: bool = False) -> str:
+# validation_link: the file name of the validation report of the job whose figures these are
+# (kpis/summary/validation.py `report_for`), or None for no link.
+def render_markdown(model: SummaryModel, lang: str, *, validation_link: str | None = None) -> str:
     return _environment(lang, html=False).get_template("summary.md.j2").render(
         m=model, validation_link=validation_link)
 
 
-def render_html(model: SummaryModel, lang: str, *, validation_link: bool = False) -> str:
+def render_html(model: SummaryModel, lang: str, *, validation_link: str | None = None) -> str:
     L = labels.LABELS[lang]
     trend_charts = {
         p.pilot_id: Markup(charts.trend_chart(
@@ -107,10 +108,12 @@ RENDERERS = {"md": render_markdown, "html": render_html}
 
 
 def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] = LANGS,
-                    formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write summary.<lang>.<fmt> for each language and format; return the paths written."""
+                    formats: tuple[str, ...] = FORMATS, validation_link: str | None = None) -> list[Path]:
+    """Write summary.<lang>.<fmt> for each language and format; return the paths written.
+
+    validation_link names the validation report (in out_dir) of the job whose figures these are.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    validation_link = (out_dir / VALIDATION_REPORT).exists()
     written = []
     for lang in langs:
         for fmt in formats:

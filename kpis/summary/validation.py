@@ -3,6 +3,12 @@ warning with row, column, code and the message in Thai and English.
 
 Written instead of Great Expectations' Data Docs, which load their CSS from a CDN and show
 unstyled offline; this page is one self-contained file, linked from the summaries.
+
+Each job writes its own report, so no job overwrites another's: the nightly run `validation.html`
+(the name operators and the summaries have always used), a reprocess or rebuild
+`validation-<kind>-<run_id>.html`, which also links to the last nightly run's report. A summary
+links to the report of the job whose marts it shows (`report_for`), and only when that very
+report is in its folder: never to another job's report of the same name.
 """
 from __future__ import annotations
 
@@ -12,11 +18,31 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kpis.display import html_text, shown
-from kpis.summary.render import VALIDATION_REPORT
+
+VALIDATION_REPORT = "validation.html"  # the nightly run's report
+_RUN_MARK = '<meta name="pilotkpi-run" content="{}">'  # which job's report a file is
+
+
+def report_name(kind: str, run_id: str) -> str:
+    """The file name of a job's validation report: one per job, so none overwrites another."""
+    return VALIDATION_REPORT if kind == "run" else f"validation-{kind}-{run_id}.html"
+
+
+def report_for(out_dir: Path, kind: str, run_id: str) -> str | None:
+    """The name of job run_id's report in out_dir, or None when it is not there (its step failed,
+    or the folder is another one); a validation.html of an earlier run does not count."""
+    path = out_dir / report_name(kind, run_id)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            head = fh.read(2048)
+    except OSError:
+        return None
+    return path.name if _RUN_MARK.format(run_id) in head else None
 
 
 def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir: Path) -> Path:
     run = con.execute("SELECT run_id, as_of, kind FROM ops.runs WHERE run_id = ?", [run_id]).fetchone()
+    kind = run[2]
     res = con.execute("""
         SELECT s.submission_id, s.file_name, s.status, s.pilot_id, s.agency_code, s.period, s.duplicate_of,
                s.superseded_by, s.reprocess_of, p.classification,
@@ -38,9 +64,11 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=html_text)
     env.globals["shown"] = shown
-    html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues)
+    # A reprocess or rebuild reads one file or none: its page points to the night's report too.
+    nightly = VALIDATION_REPORT if kind != "run" and (out_dir / VALIDATION_REPORT).exists() else None
+    html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues, nightly=nightly)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / VALIDATION_REPORT
+    path = out_dir / report_name(kind, run_id)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)

@@ -1,0 +1,23 @@
+"""Times as people read them: the warehouse stores UTC, and shows Bangkok time with its offset.
+
+Every TIMESTAMP column holds UTC without a zone (the COMMENTs say so). Shown to a person (explain,
+ops.run_history) a time carries its zone: Bangkok time, the committee's and the schedule's clock,
+written `2026-11-24 02:00:01+07:00` (ISO 8601, as Python prints an aware datetime). The offset
+is fixed: Asia/Bangkok has been UTC+7 all year, without daylight saving, since 1920, so the same
+conversion is exact in Python and in SQL (migration 0005) and needs no time-zone database.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+BANGKOK_OFFSET = timedelta(hours=7)
+BANGKOK_FIXED = timezone(BANGKOK_OFFSET)
+
+
+def shown_time(utc: datetime | None) -> str:
+    """A stored UTC time as Bangkok time with its offset; a dash for none."""
+    if utc is None:
+        return "–"
+    if utc.tzinfo is None:
+        utc = utc.replace(tzinfo=timezone.utc)
+    return utc.astimezone(BANGKOK_FIXED).replace(microsecond=0).isoformat(sep=" ")
