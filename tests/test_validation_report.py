@@ -20,7 +20,8 @@ def test_every_file_and_every_issue_of_the_run_is_listed(demo_run):
     finally:
         con.close()
     assert len(files) == 130
-    assert "130 file(s): accepted 121, superseded 1, duplicate 1, quarantined 7" in " ".join(page.split())
+    assert ("130 ไฟล์ / file(s): รับแล้ว / accepted 121, มีฉบับใหม่แทน / superseded 1, ไฟล์ซ้ำ / duplicate 1, "
+            "กักไว้ / quarantined 7") in " ".join(page.split())
     assert len(re.findall(r'<h2 id="s\d+">', page)) == 130
     for sid, name, classification in files:
         assert (name in page) == (classification != "restricted"), name  # restricted: no file names
