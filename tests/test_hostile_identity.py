@@ -110,10 +110,11 @@ def test_summaries_show_the_raw_text_escaped(hostile_run, lang):
         assert "<script" not in page and "\x1b" not in page
         assert SCRIPT_ESCAPED in page and Q99 in page
         # The readable JSON period is shown in the edition's own words.
-        assert ("ไตรมาส 2/2548" if lang == "th" else "FY2548 Q2") in page
+        assert ("ไตรมาส 2/2548" if lang == "th" else "FY2005 Q2") in page  # English in CE: BE 2548 = FY2005
     assert CTRL_SHOWN in html and CTRL_SHOWN_MD in md
     # Each quarantined file of the pilot on one Markdown list line: the newline did not split it.
-    assert sum(line.startswith("- j_ctrl.csv (") for line in md.splitlines()) == 1
+    # One list item, after its resolved / not-resolved mark.
+    assert sum(line.startswith("- **") and " · j_ctrl.csv (" in line for line in md.splitlines()) == 1
     html5lib.HTMLParser(strict=True).parse(html)  # raises on any parse error
 
 
