@@ -105,6 +105,22 @@ STYLES: dict[str, Style] = {
 }
 
 
+# --- the plan: strategies --------------------------------------------------------------------
+
+# The seven strategies of the Thai Public Sector Development Strategic Plan B.E. 2546-2550
+# (แผนยุทธศาสตร์การพัฒนาระบบราชการไทย พ.ศ. 2546-2550); the 2004 resolution names 1, 3 and 6.
+STRATEGIES: tuple[tuple[int, str, str], ...] = (
+    (1, "การพัฒนากระบวนการทำงาน", "Reengineering work processes"),
+    (2, "การปรับปรุงบทบาท ภารกิจ และโครงสร้างของหน่วยงานภาครัฐ",
+     "Restructuring the roles, missions and organisation of government agencies"),
+    (3, "การรื้อปรับระบบการเงินและการงบประมาณ", "Reforming the financial and budgeting systems"),
+    (4, "การสร้างระบบบริหารงานบุคคลและค่าตอบแทนใหม่", "Creating new personnel management and compensation systems"),
+    (5, "การปรับเปลี่ยนกระบวนทัศน์ วัฒนธรรม และค่านิยม", "Changing paradigms, culture and values"),
+    (6, "การเสริมสร้างระบบราชการให้ทันสมัย", "Modernising the public sector"),
+    (7, "การเปิดระบบราชการให้มีส่วนร่วมจากภาคประชาชน", "Opening the public sector to public participation"),
+)
+
+
 # --- the plan: pilots ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -662,6 +678,10 @@ def registry_files() -> dict[str, str]:
         lines += [f'- code: "{a.code}"', f"  name_th: {_yaml_text(a.name_th)}", f"  name_en: {_yaml_text(a.name_en)}",
                   f"  ministry: {_yaml_text(a.ministry)}"]
     files["agencies.yaml"] = "\n".join(lines) + "\n"
+    lines = ["# The Thai Public Sector Development Strategic Plan B.E. 2546-2550: its seven strategies."]
+    for number, name_th, name_en in STRATEGIES:
+        lines += [f"- number: {number}", f"  name_th: {_yaml_text(name_th)}", f"  name_en: {_yaml_text(name_en)}"]
+    files["strategies.yaml"] = "\n".join(lines) + "\n"
     for p in PILOTS:
         lines = [
             f"pilot_id: {p.pilot_id}",

@@ -67,10 +67,19 @@ class Pilot:
 
 
 @dataclass(frozen=True)
+class Strategy:
+    """One of the seven public-sector development strategies (strategies.yaml, optional)."""
+    number: int
+    name_th: str
+    name_en: str
+
+
+@dataclass(frozen=True)
 class Registry:
     agencies: dict[str, Agency]
     pilots: dict[str, Pilot]
     content_sha256: str = field(default="")  # hash of the folder's YAML files, for ops.runs
+    strategies: dict[int, Strategy] = field(default_factory=dict)  # empty without strategies.yaml
 
     def kpi_units(self) -> dict[tuple[str, str], str]:
         """(pilot_id, kpi_code) -> unit: what the normaliser and the checks need to know of a KPI line."""
@@ -107,6 +116,7 @@ _AGENCY_KEYS = {"code", "name_th", "name_en", "ministry"}
 _PARTICIPANT_KEYS = {"code", "role"}
 _PILOT_KEYS = {"pilot_id", "name_th", "name_en", "layer", "strategies", "classification", "start", "end",
                "report_due_days", "agencies", "kpis"}
+_STRATEGY_KEYS = {"number", "name_th", "name_en"}
 _KPI_KEYS = {"code", "name_th", "name_en", "unit", "direction", "aggregation", "weight", "thresholds"}
 
 Note = Callable[[str, str], None]  # note(subject, rule): record one problem in the current file
@@ -212,6 +222,30 @@ def _load_agencies(data: Any, note: Note) -> dict[str, Agency] | None:
             continue
         agencies[subject] = Agency(subject, name_th, name_en, ministry)
     return agencies
+
+
+def _load_strategies(data: Any, note: Note) -> dict[int, Strategy]:
+    """The named strategies of strategies.yaml. Only names: which strategies a pilot serves stays in
+    its own file, and a strategy without a name is shown by its number alone."""
+    if not isinstance(data, list) or not data:
+        note("strategies", "strategies.yaml must be a non-empty list of {number, name_th, name_en}")
+        return {}
+    strategies: dict[int, Strategy] = {}
+    for i, entry in enumerate(data, 1):
+        if not isinstance(entry, dict):
+            note(f"entry {i}", "each strategy must be a mapping with number, name_th, name_en")
+            continue
+        subject = f"strategy {entry['number']}" if _is_int(entry.get("number")) else f"entry {i}"
+        _unknown_keys(entry, _STRATEGY_KEYS, note, subject)
+        number = _field(entry, "number", lambda v: _is_int(v) and 1 <= v <= 7, "a whole number from 1 to 7",
+                        note, subject)
+        name_th = _field(entry, "name_th", _is_text, "non-empty text", note, subject)
+        name_en = _field(entry, "name_en", _is_text, "non-empty text", note, subject)
+        if number in strategies:
+            note(subject, "strategy numbers must be unique in strategies.yaml")
+        elif None not in (number, name_th, name_en):
+            strategies[number] = Strategy(number, name_th, name_en)
+    return dict(sorted(strategies.items()))
 
 
 def _load_participants(raw: Any, known: set[str] | None, note: Note, pid: str) -> list[Participant]:
@@ -375,6 +409,13 @@ def load_registry(folder: str | Path) -> Registry:
         if ok and (agencies := _load_agencies(data, note)) is not None:
             known = {str(e.get("code")) for e in data if isinstance(e, dict)}
 
+    strategies: dict[int, Strategy] = {}
+    if (folder / "strategies.yaml").is_file():  # optional: without it strategies show as numbers
+        note = noter("strategies.yaml")
+        ok, data = _read_yaml(folder / "strategies.yaml", "strategies.yaml", note, "strategies", hashed)
+        if ok:
+            strategies = _load_strategies(data, note)
+
     pilots: dict[str, Pilot] = {}
     files_of: dict[str, str] = {}
     pilots_dir = folder / "pilots"
@@ -406,7 +447,7 @@ def load_registry(folder: str | Path) -> Registry:
     for rel in sorted(hashed):  # path and length framing: no two folders hash alike by concatenation
         digest.update(f"{rel}\0{len(hashed[rel])}\0".encode())
         digest.update(hashed[rel])
-    return Registry(dict(sorted(agencies.items())), dict(sorted(pilots.items())), digest.hexdigest())
+    return Registry(dict(sorted(agencies.items())), dict(sorted(pilots.items())), digest.hexdigest(), strategies)
 
 
 # --- warehouse rows --------------------------------------------------------------------------
@@ -432,6 +473,9 @@ def registry_rows(registry: Registry) -> dict[str, list[dict]]:
             {"pilot_id": p.pilot_id, "kpi_code": k.code, "name_th": k.name_th, "name_en": k.name_en,
              "unit": k.unit, "direction": k.direction, "aggregation": k.aggregation, "weight": k.weight}
             for p in pilots for k in p.kpis
+        ],
+        "registry.strategies": [
+            {"number": s.number, "name_th": s.name_th, "name_en": s.name_en} for s in registry.strategies.values()
         ],
         "registry.kpi_thresholds": [
             {"pilot_id": p.pilot_id, "kpi_code": k.code, "fiscal_year": fy,

@@ -97,3 +97,26 @@ def test_thai_heading_has_real_glyphs(demo_run, tmp_path):
     print(f"heading strip differs from {font}: {same:.5f}, from tofu: {boxes:.5f}")
     assert same < 0.001, f"the heading is not drawn in {font}"
     assert boxes > 0.005, "the heading looks like boxes"
+
+
+PDFTOTEXT = shutil.which("pdftotext")  # poppler-utils: .ci/run installs it with Chromium
+
+
+@pytest.mark.skipif(PDFTOTEXT is None and os.environ.get("CI") != "true", reason="pdftotext (poppler-utils) missing")
+def test_printed_pages_are_numbered_and_repeat_the_pilots_heading(demo_run, tmp_path):
+    from kpis.summary.browser import print_pdf
+
+    assert PDFTOTEXT, "CI must install poppler-utils (.ci/run)"
+    pdf = print_pdf(demo_run[0] / "out" / "summary.en.html", tmp_path / "summary.en.pdf")
+    text = subprocess.run([PDFTOTEXT, "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = [p for p in text.split("\f") if p.strip()]
+    assert len(pages) >= 8  # the overview, then every one of the 7 pilots from a new page
+    for n, page in enumerate(pages, 1):
+        assert f"Page {n} / {len(pages)}" in page, n
+    # Every page after the overview starts with the running heading of the pilot it belongs to,
+    # continuation pages included; and each open pilot's section opens with its heading.
+    for page in pages[1:]:
+        first = page.strip().splitlines()[0].strip()
+        assert re.match(r"PLT-2548-00[1-7] · ", first), first
+    continued = [p for p in pages[1:] if "Composite trend" not in p]
+    assert continued, "expected at least one pilot to run onto a second page"

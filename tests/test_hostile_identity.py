@@ -110,10 +110,11 @@ def test_summaries_show_the_raw_text_escaped(hostile_run, lang):
         assert "<script" not in page and "\x1b" not in page
         assert SCRIPT_ESCAPED in page and Q99 in page
         # The readable JSON period is shown in the edition's own words.
-        assert ("ไตรมาส 2/2548" if lang == "th" else "FY2548 Q2") in page
+        assert ("ไตรมาส 2/2548" if lang == "th" else "FY2005 Q2") in page  # English in CE: BE 2548 = FY2005
     assert CTRL_SHOWN in html and CTRL_SHOWN_MD in md
     # Each quarantined file of the pilot on one Markdown list line: the newline did not split it.
-    assert sum(line.startswith("- j_ctrl.csv (") for line in md.splitlines()) == 1
+    # One list item, after its resolved / not-resolved mark.
+    assert sum(line.startswith("- **") and " · j_ctrl.csv (" in line for line in md.splitlines()) == 1
     html5lib.HTMLParser(strict=True).parse(html)  # raises on any parse error
 
 
@@ -124,7 +125,8 @@ def test_validation_report_shows_every_raw_value_escaped(hostile_run):
     for shown in (SCRIPT_ESCAPED, Q99, CTRL_SHOWN, LONG_PILOT, ESC_NAME_SHOWN):
         assert shown in page, shown[:40]
     # Where a value was read, its canonical form is shown (the JSON file wrote Q2/2548).
-    assert f"· {P} · 11002 · 2548-Q2" in page
+    # A registered agency is named in both languages, its code in brackets.
+    assert f"· {P} · กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร / Ministry of Information and Communication Technology (11002) · 2548-Q2" in page
     html5lib.HTMLParser(strict=True).parse(page)
 
 
@@ -139,10 +141,12 @@ def test_artifact_lists_the_quarantined_files_escaped(hostile_run):
     assert len(texts) == 2  # one per run
     for text in texts:
         assert "<script" not in text and "\x1b" not in text
-        assert f"| {P} | h_script.csv | 03009 | {SCRIPT_ESCAPED} |" in text
-        assert f"| {P} | i_q99.csv | 15001 | {Q99} |" in text
-        assert f"| {P} | j_ctrl.csv | {CTRL_SHOWN_MD} | 2548-Q2 |" in text
-        assert f"| {P} | l_nolines.json | 11002 | 2548-Q2 |" in text
+        # Registered agencies by name (tests/test_flow.py AGENCIES); none of these files was replaced.
+        opdc, dopa = "Office of the Public Sector Development Commission (03009)", "Department of Provincial Administration (15001)"
+        assert f"| {P} | h_script.csv | {opdc} | {SCRIPT_ESCAPED} | not resolved |" in text
+        assert f"| {P} | i_q99.csv | {dopa} | {Q99} | not resolved |" in text
+        assert f"| {P} | j_ctrl.csv | {CTRL_SHOWN_MD} | 2548-Q2 | not resolved |" in text
+        assert f"| {P} | l_nolines.json | Ministry of Information and Communication Technology (11002) | 2548-Q2 |" in text
 
 
 def test_explain_and_export_read_the_warehouse(hostile_run, tmp_path):

@@ -321,7 +321,8 @@ def test_registry_rows():
     rows = registry_rows(load_registry(VALID))
     tables = ["registry.agencies", "registry.pilots", "registry.pilot_agencies", "registry.kpis",
               "registry.kpi_thresholds"]
-    assert sorted(rows) == sorted(tables)
+    assert sorted(rows) == sorted(tables + ["registry.strategies"])
+    assert rows["registry.strategies"] == []  # the fixture has no strategies.yaml (tests/test_strategies.py)
     for table in tables:
         assert all(list(r) == _table_columns(table) for r in rows[table]), table
     assert [len(rows[t]) for t in tables] == [7, 2, 7, 5, 8]

@@ -20,7 +20,8 @@ def test_every_file_and_every_issue_of_the_run_is_listed(demo_run):
     finally:
         con.close()
     assert len(files) == 130
-    assert "130 file(s): accepted 121, superseded 1, duplicate 1, quarantined 7" in " ".join(page.split())
+    assert ("130 ไฟล์ / file(s): รับแล้ว / accepted 121, มีฉบับใหม่แทน / superseded 1, ไฟล์ซ้ำ / duplicate 1, "
+            "กักไว้ / quarantined 7") in " ".join(page.split())
     assert len(re.findall(r'<h2 id="s\d+">', page)) == 130
     for sid, name, classification in files:
         assert (name in page) == (classification != "restricted"), name  # restricted: no file names
@@ -33,3 +34,20 @@ def test_every_file_and_every_issue_of_the_run_is_listed(demo_run):
     for lang in ("th", "en"):
         assert 'href="validation.html"' in (folder / "out" / f"summary.{lang}.html").read_text(encoding="utf-8")
         assert "(validation.html)" in (folder / "out" / f"summary.{lang}.md").read_text(encoding="utf-8")
+
+
+def test_quarantined_files_come_first_with_their_resolution(demo_run):
+    """The demo quarantines 7 files (docs/demo.md); 6 were re-sent corrected, the unknown-pilot typo
+    (PLT-2548-030) was not: one line each, before the list of every file."""
+    page = (demo_run[0] / "out" / "validation.html").read_text(encoding="utf-8")
+    summary, everything = page.split('<h2 id="all">', 1)
+    assert "ไฟล์ที่ถูกกักไว้ / Quarantined files (7)" in summary and '<h2 id="s' not in summary
+    rows = summary.split("<tbody>", 1)[1].split("</tbody>", 1)[0].split("<tr>")[1:]
+    assert len(rows) == 7
+    assert sum("แก้ไขแล้ว / resolved" in r for r in rows) == 6
+    unresolved = [r for r in rows if "ยังไม่ได้แก้ไข / not resolved" in r]
+    assert len(unresolved) == 1 and "PLT-2548-030" in unresolved[0] and "(PILOT_UNKNOWN)" in unresolved[0]
+    # Agencies by name in both languages; statuses in both languages.
+    assert "กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร / Ministry of Information and Communication Technology (11002)" in summary
+    assert '<span class="s s-accepted">รับแล้ว / accepted</span>' in everything
+    assert "ข้อมูล ณ วันที่ / as of 15 ส.ค. 2549 / 15 Aug 2006" in page

@@ -8,6 +8,16 @@ from kpis.summary import labels
 from kpis.summary.model import STATUSES, SummaryModel
 
 
+def _agency(q) -> str:
+    return f"{q.agency_name_en} ({q.agency_code})" if q.agency_name_en else shown(q.agency_code, q.raw_agency_code)
+
+
+def _resolution(q) -> str:
+    """The later valid version that replaced a quarantined file, or "not resolved"."""
+    r = q.resolved_by
+    return f"submission {r.submission_id} ({r.status})" if r else "not resolved"
+
+
 def artifact_markdown(model: SummaryModel, written: list[Path]) -> str:
     """English key figures (the Prefect UI is an operators' tool) with links to every edition."""
     lines = [f"# pilotkpi summary as of {model.as_of.isoformat()}", "",
@@ -20,9 +30,9 @@ def artifact_markdown(model: SummaryModel, written: list[Path]) -> str:
     # Restricted pilots' sections carry no files (model.py), so no restricted file name gets here.
     quarantined = [(p.pilot_id, q) for p in model.pilots for q in p.quarantined]
     if quarantined:
-        lines += ["", "| pilot | quarantined file | agency | period |", "|---|---|---|---|"]
-        lines += [f"| {p} | {md_text(q.file_name)} | {md_text(shown(q.agency_code, q.raw_agency_code))} | "
-                  f"{md_text(shown(q.period, q.raw_period))} |" for p, q in quarantined]
+        lines += ["", "| pilot | quarantined file | agency | period | resolved by |", "|---|---|---|---|---|"]
+        lines += [f"| {p} | {md_text(q.file_name)} | {md_text(_agency(q))} | "
+                  f"{md_text(shown(q.period, q.raw_period))} | {_resolution(q)} |" for p, q in quarantined]
     lines += ["", "Full report:"]
     lines += [f"- [{path.name}]({path.resolve().as_uri()})" for path in written if path.suffix == ".html"]
     return "\n".join(lines) + "\n"

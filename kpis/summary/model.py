@@ -26,6 +26,7 @@ class KpiRow:
     thresholds: tuple[Decimal, ...]
     score: Decimal
     status: str
+    annual: tuple[Decimal, ...] | None = None  # sum KPIs: the registered thresholds the applied ones pro-rate
 
 
 @dataclass
@@ -51,6 +52,17 @@ class QuarantinedFile:
     reasons: list[tuple[int | None, str | None, str, str, str]]  # (row, column, code, en, th)
     raw_agency_code: str | None = None  # as the file wrote it
     raw_period: str | None = None
+    agency_name_th: str | None = None   # registry name of agency_code, where it is a registered agency
+    agency_name_en: str | None = None
+    resolved_by: Resolution | None = None
+
+
+@dataclass
+class Resolution:
+    """A valid version of the same (pilot, agency, period) received after a quarantined file."""
+    submission_id: int
+    file_name: str
+    status: str   # accepted, or superseded by a still later version
 
 
 @dataclass
@@ -81,6 +93,7 @@ class SummaryModel:
     by_layer: dict[int, int]
     by_strategy: dict[int, int]
     budget_by_layer: list[dict]   # layer, total_allocated_thb, integrated_thb (latest due periods)
+    strategy_names: dict[int, dict[str, str]] = field(default_factory=dict)  # registry.strategies: {n: {th, en}}
 
 
 STATUSES = ("on_target", "at_risk", "off_track", "no_data")
@@ -122,7 +135,17 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
         WHERE p.classification <> 'restricted'
         GROUP BY b.layer ORDER BY b.layer""")
     return SummaryModel(as_of, sections, by_status, dict(sorted(by_layer.items())),
-                        dict(sorted(by_strategy.items())), budget_by_layer)
+                        dict(sorted(by_strategy.items())), budget_by_layer, _strategy_names(con))
+
+
+def _strategy_names(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, str]]:
+    """Names from strategies.yaml; none for a warehouse older than the table (shown as numbers)."""
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'registry' "
+                         "AND table_name = 'strategies'").fetchone()[0]
+    if not exists:
+        return {}
+    return {r["number"]: {"th": r["name_th"], "en": r["name_en"]}
+            for r in _rows(con, "SELECT number, name_th, name_en FROM registry.strategies")}
 
 
 def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
@@ -142,10 +165,14 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
     section.kpis = [KpiRow(
         r["kpi_code"], r["name_th"], r["name_en"], r["unit"], r["direction"], r["aggregation"], r["weight"],
         r["actual"], (r["t1"], r["t2"], r["t3"], r["t4"], r["t5"]), r["score"], r["status"],
+        (r["r1"], r["r2"], r["r3"], r["r4"], r["r5"]) if r["aggregation"] == "sum" and r["r1"] is not None else None,
     ) for r in _rows(con, """
         SELECT s.kpi_code, k.name_th, k.name_en, k.unit, k.direction, k.aggregation, k.weight,
-               s.actual, s.t1, s.t2, s.t3, s.t4, s.t5, s.score, s.status
+               s.actual, s.t1, s.t2, s.t3, s.t4, s.t5, s.score, s.status,
+               t.t1 AS r1, t.t2 AS r2, t.t3 AS r3, t.t4 AS r4, t.t5 AS r5
         FROM marts.kpi_scores s JOIN registry.kpis k USING (pilot_id, kpi_code)
+        LEFT JOIN registry.kpi_thresholds t
+          ON t.pilot_id = s.pilot_id AND t.kpi_code = s.kpi_code AND t.fiscal_year = s.fiscal_year
         WHERE s.pilot_id = ? AND s.period = ? ORDER BY s.kpi_code""", [pid, period])]
     budget = _rows(con, "SELECT * FROM marts.budget_integration WHERE pilot_id = ? AND period = ?", [pid, period])
     section.budget = budget[0] if budget else None
@@ -155,14 +182,27 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
         FROM marts.reporting_compliance c JOIN registry.agencies a USING (agency_code)
         WHERE c.pilot_id = ? AND NOT c.on_time
         ORDER BY c.period DESC, c.agency_code""", [pid])]
+    # A later valid version of the same (pilot, agency, period) resolves a quarantined file: the
+    # accepted one if any, else the latest superseded one. A valid version received earlier does not.
     quarantined = _rows(con, """
-        SELECT submission_id, file_name, agency_code, period, raw_agency_code, raw_period FROM ingest.submissions
-        WHERE pilot_id = ? AND status = 'quarantined' ORDER BY submission_id""", [pid])
+        SELECT q.submission_id, q.file_name, q.agency_code, q.period, q.raw_agency_code, q.raw_period,
+               a.name_th AS agency_name_th, a.name_en AS agency_name_en,
+               v.submission_id AS v_id, v.file_name AS v_file, v.status AS v_status
+        FROM ingest.submissions q
+        LEFT JOIN registry.agencies a ON a.agency_code = q.agency_code
+        LEFT JOIN LATERAL (
+            SELECT submission_id, file_name, status FROM ingest.submissions v
+            WHERE v.pilot_id = q.pilot_id AND v.agency_code = q.agency_code AND v.period = q.period
+              AND v.status IN ('accepted', 'superseded') AND v.submission_id > q.submission_id
+            ORDER BY v.status = 'accepted' DESC, v.submission_id DESC LIMIT 1) v ON true
+        WHERE q.pilot_id = ? AND q.status = 'quarantined' ORDER BY q.submission_id""", [pid])
     for q in quarantined:
         reasons = [(r["row_number"], r["column_name"], r["code"], r["message_en"], r["message_th"]) for r in _rows(
             con, "SELECT row_number, column_name, code, message_en, message_th FROM ingest.issues "
                  "WHERE submission_id = ? AND severity = 'error' ORDER BY row_number NULLS FIRST, column_name",
             [q["submission_id"]])]
-        section.quarantined.append(QuarantinedFile(q["submission_id"], q["file_name"], q["agency_code"],
-                                                   q["period"], reasons, q["raw_agency_code"], q["raw_period"]))
+        resolution = Resolution(q["v_id"], q["v_file"], q["v_status"]) if q["v_id"] is not None else None
+        section.quarantined.append(QuarantinedFile(
+            q["submission_id"], q["file_name"], q["agency_code"], q["period"], reasons, q["raw_agency_code"],
+            q["raw_period"], q["agency_name_th"], q["agency_name_en"], resolution))
     return section

@@ -43,7 +43,20 @@ def _raw(value: object) -> str:
     return str(value)
 
 
-def _environment(lang: str, html: bool) -> Environment:
+def _agency(q, lang: str) -> str:
+    """A quarantined file's agency by its registry name with the code in brackets; else as the file wrote it."""
+    name = getattr(q, f"agency_name_{lang}", None)
+    if name and q.agency_code:
+        return f"{name} ({q.agency_code})"
+    return shown(q.agency_code, q.raw_agency_code)
+
+
+def _quarter(period: str | None) -> str:
+    """The quarter number of a canonical period (2549-Q3 -> 3); total, like every formatter."""
+    return period[-1] if period and labels._PERIOD.fullmatch(period) else "?"
+
+
+def _environment(lang: str, html: bool, strategy_names: dict | None = None) -> Environment:
     # Every {{ value }} passes through `finalize`: Markdown escaping, or control characters made
     # visible before HTML autoescape, so no template can print agency text unescaped.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), undefined=StrictUndefined,
@@ -71,6 +84,13 @@ def _environment(lang: str, html: bool) -> Environment:
         raw=_raw,
         cell=md_text if not html else str,  # md_text is idempotent: `finalize` applies it again
         name=lambda obj: getattr(obj, f"name_{lang}"),
+        layer_name=lambda n: labels.layer_name(n, lang),
+        strategy_name=lambda n: labels.strategy_name(n, strategy_names or {}, lang),
+        unit=lambda u: labels.UNITS.get(u, {}).get(lang, u),
+        quantity=lambda v, unit: labels.fmt_quantity(v, unit, lang),
+        quarter=_quarter,
+        column=lambda c: labels.column_label(c, lang),
+        agency=lambda q: _agency(q, lang),
     )
     return env
 
@@ -78,7 +98,7 @@ def _environment(lang: str, html: bool) -> Environment:
 # validation_link: the file name of the validation report of the job whose figures these are
 # (kpis/summary/validation.py `report_for`), or None for no link.
 def render_markdown(model: SummaryModel, lang: str, *, validation_link: str | None = None) -> str:
-    return _environment(lang, html=False).get_template("summary.md.j2").render(
+    return _environment(lang, False, model.strategy_names).get_template("summary.md.j2").render(
         m=model, validation_link=validation_link)
 
 
@@ -99,7 +119,7 @@ def render_html(model: SummaryModel, lang: str, *, validation_link: str | None =
     layer_chart = Markup(charts.stacked_bars(
         [(f"{L['layer']} {b['layer']}", b["integrated_thb"], b["total_allocated_thb"]) for b in model.budget_by_layer],
         L["budget_by_layer"], (L["integrated"], L["fragmented"])))
-    return _environment(lang, html=True).get_template("summary.html.j2").render(
+    return _environment(lang, True, model.strategy_names).get_template("summary.html.j2").render(
         m=model, validation_link=validation_link, trend_charts=trend_charts, budget_charts=budget_charts,
         layer_chart=layer_chart, budget_fields=BUDGET_FIELDS)
 

@@ -18,6 +18,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kpis.display import html_text, shown
+from kpis.summary.labels import fmt_date
 
 VALIDATION_REPORT = "validation.html"  # the nightly run's report
 _RUN_MARK = '<meta name="pilotkpi-run" content="{}">'  # which job's report a file is
@@ -39,15 +40,28 @@ def report_for(out_dir: Path, kind: str, run_id: str) -> str | None:
         return None
     return path.name if _RUN_MARK.format(run_id) in head else None
 
+# The page is read by Thai and English readers alike: every word is given in both.
+STATUS = {"accepted": "รับแล้ว / accepted", "superseded": "มีฉบับใหม่แทน / superseded",
+          "duplicate": "ไฟล์ซ้ำ / duplicate", "quarantined": "กักไว้ / quarantined"}
+KINDS = {"run": "รอบประจำวัน / nightly run", "reprocess": "อ่านไฟล์ใหม่ / reprocess",
+         "rebuild": "คำนวณใหม่ / rebuild"}
+SEVERITY = {"error": "ข้อผิดพลาด / error", "warning": "คำเตือน / warning"}
+
 
 def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir: Path) -> Path:
     run = con.execute("SELECT run_id, as_of, kind FROM ops.runs WHERE run_id = ?", [run_id]).fetchone()
     kind = run[2]
+    # resolved_by: a later valid version of the same (pilot, agency, period), as in the summary.
     res = con.execute("""
         SELECT s.submission_id, s.file_name, s.status, s.pilot_id, s.agency_code, s.period, s.duplicate_of,
                s.superseded_by, s.reprocess_of, p.classification,
-               s.raw_pilot_id, s.raw_agency_code, s.raw_period
+               s.raw_pilot_id, s.raw_agency_code, s.raw_period, a.name_th AS agency_th, a.name_en AS agency_en,
+               (SELECT max(v.submission_id) FROM ingest.submissions v
+                WHERE s.status = 'quarantined' AND v.pilot_id = s.pilot_id AND v.agency_code = s.agency_code
+                  AND v.period = s.period AND v.status IN ('accepted', 'superseded')
+                  AND v.submission_id > s.submission_id) AS resolved_by
         FROM ingest.submissions s LEFT JOIN registry.pilots p USING (pilot_id)
+        LEFT JOIN registry.agencies a ON a.agency_code = s.agency_code
         WHERE s.run_id = ? ORDER BY s.submission_id""", [run_id])
     names = [d[0] for d in res.description]
     files = [dict(zip(names, r)) for r in res.fetchall()]
@@ -63,7 +77,8 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     # finalize: agency text (file names, raw identity, messages) with control characters visible.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=html_text)
-    env.globals["shown"] = shown
+    env.globals.update(shown=shown, STATUS=STATUS, KINDS=KINDS, SEVERITY=SEVERITY,
+                       day=lambda d: f"{fmt_date(d, 'th')} / {fmt_date(d, 'en')}")
     # A reprocess or rebuild reads one file or none: its page points to the night's report too.
     nightly = VALIDATION_REPORT if kind != "run" and (out_dir / VALIDATION_REPORT).exists() else None
     html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues, nightly=nightly)
