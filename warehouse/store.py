@@ -18,6 +18,7 @@ REGISTRY_TABLES = (
     "registry.pilot_agencies",
     "registry.kpis",
     "registry.kpi_thresholds",
+    "registry.secretariat",
 )
 
 SUBMISSION_COLUMNS = (
