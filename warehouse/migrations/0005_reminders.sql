@@ -27,3 +27,6 @@ COMMENT ON COLUMN registry.secretariat.letter_prefix IS 'Prefix of the letters''
 COMMENT ON COLUMN registry.secretariat.address_th IS 'The office''s address in Thai for the letterhead, if given.';
 COMMENT ON COLUMN registry.secretariat.address_en IS 'The office''s address in English for the letterhead, if given.';
 COMMENT ON COLUMN registry.secretariat.phone IS 'Telephone of the office for the contact line (โทร.), if given.';
+
+-- The reminder letters are a step after the commit like the summaries (flows/nightly.py).
+COMMENT ON COLUMN ops.runs.failed_steps IS 'For committed_with_errors: the steps after the commit that did not finish, comma-separated (validation_report, summaries, artifact, letters, file_away, publish).';
