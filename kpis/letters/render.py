@@ -55,23 +55,32 @@ def _quarter_months(fy: int, q: int) -> tuple[int, int, int]:
     return first, first + 2, fy - 543 - (1 if q == 1 else 0)
 
 
-def period_th(period: str) -> str:
+def period_th(period: str, months: bool = True) -> str:
     """ไตรมาส ๓/๒๕๔๙ (เม.ย.–มิ.ย. ๒๕๔๙); a non-canonical text is shown as it is (formatters are total)."""
     m = _PERIOD.fullmatch(period or "")
     if not m:
         return str(period)
-    fy, q = int(m.group(1)), int(m.group(2))
-    first, last, year = _quarter_months(fy, q)
-    return thai_digits(f"ไตรมาส {q}/{fy} ({THAI_MONTHS_ABBR[first - 1]}–{THAI_MONTHS_ABBR[last - 1]} {year + 543})")
+    text = thai_digits(f"ไตรมาส {m.group(2)}/{m.group(1)}")
+    return f"{text} {quarter_months_th(period)}" if months else text
 
 
-def period_en(period: str) -> str:
+def quarter_months_th(period: str) -> str:
+    """(เม.ย.–มิ.ย. ๒๕๔๙): the quarter's months, BE year of the months themselves."""
+    m = _PERIOD.fullmatch(period or "")
+    if not m:
+        return ""
+    first, last, year = _quarter_months(int(m.group(1)), int(m.group(2)))
+    return thai_digits(f"({THAI_MONTHS_ABBR[first - 1]}–{THAI_MONTHS_ABBR[last - 1]} {year + 543})")
+
+
+def period_en(period: str, code: bool = True) -> str:
     """April–June 2006 (2549-Q3): CE months, with the BE period code in brackets."""
     m = _PERIOD.fullmatch(period or "")
     if not m:
         return str(period)
     first, last, year = _quarter_months(int(m.group(1)), int(m.group(2)))
-    return f"{ENGLISH_MONTHS[first - 1]}–{ENGLISH_MONTHS[last - 1]} {year} ({period})"
+    text = f"{ENGLISH_MONTHS[first - 1]}–{ENGLISH_MONTHS[last - 1]} {year}"
+    return f"{text} ({period})" if code else text
 
 
 def _environment() -> Environment:
@@ -79,7 +88,7 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True, finalize=html_text)
     env.filters.update(thai=thai_digits, date_th=date_th, date_en=date_en, period_th=period_th,
-                       period_en=period_en)
+                       quarter_months_th=quarter_months_th, period_en=period_en)
     return env
 
 
