@@ -14,6 +14,7 @@ import csv
 import io
 import re
 from datetime import date
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -219,6 +220,9 @@ def test_demo_letters_and_summary(demo_run, tmp_path):
     summary = (folder / "out" / "summary.en.md").read_text(encoding="utf-8")
     assert "| 1 reminder (under 30 days overdue) | 1 |" in summary and "| 3 escalated (60 days or more) | 2 |" in summary
     assert "Department of Business Development (10004, 2 report(s))" in summary
+    demo_md = (Path(__file__).parents[1] / "docs" / "demo.md").read_text(encoding="utf-8")
+    for row in rows:  # the figures docs/demo.md documents
+        assert f"| {row['pilot_id']} | {row['period']} | {row['due_date']} | {row['days_overdue']} | {row['level']} |" in demo_md
 
     # `pilotkpi letters` writes the same from the published copy.
     out = tmp_path / "again"
@@ -235,3 +239,40 @@ def test_letters_pdf_without_chromium_says_how_to_install(demo_run, tmp_path, mo
                                     "--out", str(tmp_path), "--pdf"])
     assert res.exit_code == 1 and "apt-get install chromium fonts-thai-tlwg" in res.output
     assert (tmp_path / "reminders" / "10004.th.html").exists()
+
+
+def test_an_agreed_extension_in_the_registry_turns_reminders_off_until_its_date(tmp_path):
+    """tests/data/registry/valid: PLT-2548-003 (from 2004-10-01, 30 report days) has lead 03009,
+    secondary 15001, supporting 11002 and advisory 20004, and nobody has reported. Q1 2548 is due
+    2005-01-30. With `no_reminders_until: 2005-03-15` on 11002: as of 2005-03-15 (44 days) only
+    03009 and 15001 get a reminder; as of 2005-03-16 (45 days) 11002 does too. PLT-2548-001 starts
+    2005-01-01: its first quarter (Q2, to 2005-03-31) is not due yet."""
+    import shutil
+
+    from pilots.registry import load_registry, registry_rows
+    from warehouse import store
+    from warehouse.db import connect
+    from kpis.build import build_marts
+
+    folder = tmp_path / "registry"
+    shutil.copytree(Path(__file__).parent / "data" / "registry" / "valid", folder)
+    pilot = folder / "pilots" / "PLT-2548-003.yaml"
+    text = pilot.read_text(encoding="utf-8")
+    assert text.count('{code: "11002", role: supporting}') == 1
+    pilot.write_text(text.replace('{code: "11002", role: supporting}',
+                                  '{code: "11002", role: supporting, no_reminders_until: 2005-03-15}'), encoding="utf-8")
+    con = connect(":memory:")
+    try:
+        store.replace_registry(con, registry_rows(load_registry(folder)))
+        seen = {}
+        for day in (date(2005, 3, 15), date(2005, 3, 16)):
+            build_marts(con, day)
+            seen[day] = con.execute("SELECT agency_code, pilot_id, period, days_overdue, level FROM marts.reminders "
+                                    "ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+    assert seen[date(2005, 3, 15)] == [("03009", "PLT-2548-003", "2548-Q1", 44, 2),
+                                       ("15001", "PLT-2548-003", "2548-Q1", 44, 2)]
+    assert seen[date(2005, 3, 16)] == [("03009", "PLT-2548-003", "2548-Q1", 45, 2),
+                                       ("11002", "PLT-2548-003", "2548-Q1", 45, 2),
+                                       ("15001", "PLT-2548-003", "2548-Q1", 45, 2)]
