@@ -96,6 +96,9 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         click.echo(f"moved {len(result.moved)} file(s) to {inbox / 'processed'} and {inbox / 'quarantine'}")
     for path in result.summaries:
         click.echo(f"summary: {path}")
+    agencies = sum(p.name.endswith(".th.html") for p in result.letters)
+    if agencies:  # no line: no report is overdue
+        click.echo(f"reminder letters: {agencies} agenc{'y' if agencies == 1 else 'ies'} in {result.letters[-1].parent}")
     if result.published is not None:
         click.echo(f"read-only copy for analysts: {result.published}")
     return report_unfinished(result.failed_steps, f"run {result.run_id}, {files}", warehouse_path, out_dir, inbox)

@@ -77,6 +77,7 @@ _HOW_TO_COMPLETE = {
     "validation_report": "the next run writes its own",
     "summaries": "pilotkpi report --warehouse {warehouse} --out {out}",
     "artifact": "the next run creates it",
+    "letters": "pilotkpi letters --warehouse {warehouse} --out {out}",
     "file_away": "pilotkpi publish --warehouse {warehouse} --inbox {inbox}",
     "publish": "pilotkpi publish --warehouse {warehouse}",
     "record": "the next run records its own outcome",

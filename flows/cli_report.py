@@ -1,4 +1,5 @@
-"""The committee report command: HTML and Markdown (and PDF where Chromium is installed) from the marts."""
+"""The committee report and reminder-letter commands: HTML and Markdown (and PDF where Chromium is
+installed) from the marts, without a run."""
 from __future__ import annotations
 
 import sys
@@ -67,4 +68,49 @@ def _last_job(con) -> tuple[str, str] | None:
                        "ORDER BY started_at DESC LIMIT 1").fetchone()
 
 
-COMMANDS: list[click.Command] = [report]
+@click.command()
+@click.option("--warehouse", "warehouse_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The warehouse file, or its published copy (opened read-only either way).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The run's output folder: the letters go to OUT/reminders/, as a run writes them.")
+@click.option("--pdf", is_flag=True, help="Also print each letter to PDF with headless Chromium.")
+def letters(warehouse_path: Path, out_dir: Path, pdf: bool) -> None:
+    """Write the reminder letters and reminders.csv (follow-up.md) from an existing warehouse.
+
+    They are dated and counted as of the last committed job, whose marts they read. Point it at
+    the published copy to use it while a nightly run is writing.
+    """
+    from kpis.letters import build_letters, write_letters
+    from kpis.letters.render import letter_pdfs
+    from kpis.summary.browser import BrowserMissing
+    from warehouse.db import connect
+
+    con = connect(warehouse_path, read_only=True)
+    try:
+        batch = build_letters(con, _marts_as_of(con))
+    finally:
+        con.close()
+    written = write_letters(batch, out_dir)
+    for path in written:
+        click.echo(f"wrote {path}")
+    if not pdf:
+        return
+    try:
+        for path in letter_pdfs(written):
+            click.echo(f"wrote {path}")
+    except BrowserMissing as exc:
+        click.echo(f"pilotkpi letters --pdf: {exc}", err=True)
+        sys.exit(1)
+
+
+def _marts_as_of(con) -> date:
+    # The marts are those of the last committed job (a rebuild may have gone back in time), so the
+    # letters take its date: days overdue in marts.reminders are counted to it.
+    row = con.execute("SELECT as_of FROM ops.runs WHERE status IN ('succeeded', 'committed_with_errors') "
+                      "ORDER BY started_at DESC LIMIT 1").fetchone()
+    if not row:
+        raise click.ClickException("the warehouse has no committed run yet: run `pilotkpi run` first")
+    return row[0]
+
+
+COMMANDS: list[click.Command] = [report, letters]

@@ -31,6 +31,7 @@ from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows.progress import Progress  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
+from kpis.letters import build_letters, write_letters  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
 from kpis.summary.validation import report_for, write_validation_report  # noqa: E402
 from pilots import inbox as inbox_folder  # noqa: E402
@@ -71,6 +72,7 @@ class RunResult:
     failed_steps: dict[str, str] = field(default_factory=dict)  # step after the commit -> its error
     completed: list[str] = field(default_factory=list)  # earlier runs whose missing steps this job did
     filed_earlier: int = 0  # inbox files of earlier committed runs that this run filed away
+    letters: list[Path] = field(default_factory=list)  # OUT/reminders/: the letters and reminders.csv
 
 
 @dataclass
@@ -82,6 +84,7 @@ class JobResult:
     published: Path | None
     failed_steps: dict[str, str]
     completed: list[str]
+    letters: list[Path] = field(default_factory=list)
 
 
 class Live:
@@ -201,7 +204,8 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
 
 def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path,
                   as_of: date, steps: list[str], file_away: Callable[[], object] | None) -> JobResult:
-    """The validation report, the summaries, the artifact, filing the inbox away, then publishing.
+    """The validation report, the summaries, the artifact, the reminder letters, filing the inbox
+    away, then publishing.
 
     The job's own validation report (validation.html for a run, validation-<kind>-<run_id>.html
     otherwise) is what its summaries link to; if it could not be written, they link to none.
@@ -221,6 +225,7 @@ def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_pa
         done.not_done("artifact", "not done: the summaries could not be built")
     else:
         done.run("artifact", _artifact, model, written or [])
+    letters = done.run("letters", _letters, con, as_of, out_dir) or []
     if file_away is not None:
         done.run("file_away", file_away)
     completed: list[str] = []
@@ -238,7 +243,12 @@ def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_pa
         _record_publish_failure(warehouse_path, run_id, done.failed, completed)
         completed = []
     return JobResult(run_id, counts, written or [], model.by_status if model is not None else None, published,
-                     done.failed, completed)
+                     done.failed, completed, letters)
+
+
+def _letters(con, as_of: date, out_dir: Path) -> list[Path]:
+    """OUT/reminders/: one letter per agency with overdue reports, and reminders.csv (follow-up.md)."""
+    return write_letters(build_letters(con, as_of), out_dir)
 
 
 def _artifact(model, written: list[Path]) -> None:
@@ -333,7 +343,7 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
         job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away)
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
                      state["ingestor"].outcomes, changing, state.get("moved", []), job.failed_steps, job.completed,
-                     len(state["earlier"]))
+                     len(state["earlier"]), job.letters)
 
 
 @flow(name="reprocess", log_prints=False)
@@ -359,7 +369,7 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         except StillQuarantined:  # rolled back: nothing written, nothing published
             return RunResult("", as_of, {}, {}, outcomes=outcome)
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published, outcome,
-                     failed_steps=job.failed_steps, completed=job.completed)
+                     failed_steps=job.failed_steps, completed=job.completed, letters=job.letters)
 
 
 @flow(name="rebuild", log_prints=False)
@@ -371,7 +381,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
         job = _job("rebuild", registry, Path(warehouse_path), out_dir, as_of, lambda live, run_id: ({}, 0))
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
-                     failed_steps=job.failed_steps, completed=job.completed)
+                     failed_steps=job.failed_steps, completed=job.completed, letters=job.letters)
 
 
 class StillQuarantined(Exception):

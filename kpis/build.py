@@ -18,7 +18,8 @@ from warehouse.testpoints import pause_point
 
 # Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
 # helpers (which periods are due; which budget lines are in effect) that the marts share;
-# kpi_outlier_checks is the outlier test of every value, kpi_outliers its flags.
+# kpi_outlier_checks is the outlier test of every value, kpi_outliers its flags; reminders
+# (follow-up.md) reads reporting_compliance.
 MART_NAMES = [
     "due_periods",
     "kpi_scores",
@@ -29,6 +30,7 @@ MART_NAMES = [
     "reporting_compliance",
     "kpi_outlier_checks",
     "kpi_outliers",
+    "reminders",
 ]
 
 

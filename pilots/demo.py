@@ -51,6 +51,9 @@ class AgencyInfo:
     name_th: str
     name_en: str
     ministry: str
+    head_th: str | None = None   # the addressee of reminder letters (pilot-registry.md), optional
+    head_en: str | None = None
+    email: str | None = None
 
 
 AGENCIES: tuple[AgencyInfo, ...] = (
@@ -64,7 +67,10 @@ AGENCIES: tuple[AgencyInfo, ...] = (
     AgencyInfo("07004", "กรมบัญชีกลาง", "The Comptroller General's Department", "Ministry of Finance"),
     AgencyInfo("07005", "กรมศุลกากร", "Customs Department", "Ministry of Finance"),
     AgencyInfo("07007", "กรมสรรพากร", "Revenue Department", "Ministry of Finance"),
-    AgencyInfo("10004", "กรมพัฒนาธุรกิจการค้า", "Department of Business Development", "Ministry of Commerce"),
+    # The agency that misses reports (see below) gets the demo's reminder letter: its addressee is set.
+    AgencyInfo("10004", "กรมพัฒนาธุรกิจการค้า", "Department of Business Development", "Ministry of Commerce",
+               "อธิบดีกรมพัฒนาธุรกิจการค้า", "The Director-General, Department of Business Development",
+               "saraban@dbd.go.th"),
     AgencyInfo("11002", "กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร", "Ministry of Information and Communication Technology",
                "Ministry of Information and Communication Technology"),
     AgencyInfo("12005", "ศูนย์เทคโนโลยีอิเล็กทรอนิกส์และคอมพิวเตอร์แห่งชาติ",
@@ -76,6 +82,17 @@ AGENCIES: tuple[AgencyInfo, ...] = (
     # The Royal Thai Police is not in a ministry: it answers directly to the Prime Minister.
     AgencyInfo("25001", "สำนักงานตำรวจแห่งชาติ", "Royal Thai Police", "Directly under the Prime Minister"),
 )
+
+
+# The sender of the reminder letters: OPDC, as in pilot-registry.md's example.
+SECRETARIAT = {
+    "name_th": "สำนักงานคณะกรรมการพัฒนาระบบราชการ",
+    "name_en": "Office of the Public Sector Development Commission",
+    "letter_prefix": "นร 1200",
+    "address_th": "ถนนพิษณุโลก เขตดุสิต กรุงเทพฯ 10300",
+    "address_en": "Phitsanulok Road, Dusit, Bangkok 10300",
+    "phone": "0 2356 9999",
+}
 
 
 @dataclass(frozen=True)
@@ -677,11 +694,15 @@ def registry_files() -> dict[str, str]:
     for a in AGENCIES:
         lines += [f'- code: "{a.code}"', f"  name_th: {_yaml_text(a.name_th)}", f"  name_en: {_yaml_text(a.name_en)}",
                   f"  ministry: {_yaml_text(a.ministry)}"]
+        lines += [f"  {key}: {_yaml_text(getattr(a, key))}" for key in ("head_th", "head_en", "email") if getattr(a, key)]
     files["agencies.yaml"] = "\n".join(lines) + "\n"
     lines = ["# The Thai Public Sector Development Strategic Plan B.E. 2546-2550: its seven strategies."]
     for number, name_th, name_en in STRATEGIES:
         lines += [f"- number: {number}", f"  name_th: {_yaml_text(name_th)}", f"  name_en: {_yaml_text(name_en)}"]
     files["strategies.yaml"] = "\n".join(lines) + "\n"
+    files["secretariat.yaml"] = "\n".join(
+        ["# The office that sends the reminder letters (follow-up.md)."]
+        + [f"{key}: {_yaml_text(value)}" for key, value in SECRETARIAT.items()]) + "\n"
     for p in PILOTS:
         lines = [
             f"pilot_id: {p.pilot_id}",

@@ -21,12 +21,27 @@ class Agency:
     name_th: str
     name_en: str
     ministry: str | None
+    head_th: str | None = None  # the addressee of reminder letters (follow-up.md), optional
+    head_en: str | None = None
+    email: str | None = None    # for the reminders' mail merge, optional
 
 
 @dataclass(frozen=True)
 class Participant:
     code: str
     role: str  # lead | secondary | supporting | advisory
+    no_reminders_until: date | None = None  # an agreed extension: no reminder while as_of <= it
+
+
+@dataclass(frozen=True)
+class Secretariat:
+    """The office that sends reminder letters (secretariat.yaml, optional)."""
+    name_th: str
+    name_en: str
+    letter_prefix: str             # document numbers are <letter_prefix>/<running number>
+    address_th: str | None = None  # beyond the spec: the letterhead's address and contact line
+    address_en: str | None = None
+    phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class Registry:
     pilots: dict[str, Pilot]
     content_sha256: str = field(default="")  # hash of the folder's YAML files, for ops.runs
     strategies: dict[int, Strategy] = field(default_factory=dict)  # empty without strategies.yaml
+    secretariat: Secretariat | None = None
 
     def kpi_units(self) -> dict[tuple[str, str], str]:
         """(pilot_id, kpi_code) -> unit: what the normaliser and the checks need to know of a KPI line."""
@@ -112,8 +128,12 @@ AGGREGATIONS = ("last", "sum")
 CLASSIFICATIONS = ("open", "restricted")
 DEFAULT_REPORT_DUE_DAYS = 30
 
-_AGENCY_KEYS = {"code", "name_th", "name_en", "ministry"}
-_PARTICIPANT_KEYS = {"code", "role"}
+_AGENCY_KEYS = {"code", "name_th", "name_en", "ministry", "head_th", "head_en", "email"}
+_AGENCY_OPTIONAL_TEXT = ("ministry", "head_th", "head_en")
+_PARTICIPANT_KEYS = {"code", "role", "no_reminders_until"}
+_SECRETARIAT_KEYS = {"name_th", "name_en", "letter_prefix", "address_th", "address_en", "phone"}
+# One address, no display name or list: the mail merge puts it in a To: field as it is.
+_EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
 _PILOT_KEYS = {"pilot_id", "name_th", "name_en", "layer", "strategies", "classification", "start", "end",
                "report_due_days", "agencies", "kpis"}
 _STRATEGY_KEYS = {"number", "name_th", "name_en"}
@@ -211,16 +231,23 @@ def _load_agencies(data: Any, note: Note) -> dict[str, Agency] | None:
             note(subject, problem)
         name_th = _field(entry, "name_th", _is_text, "non-empty text", note, subject)
         name_en = _field(entry, "name_en", _is_text, "non-empty text", note, subject)
-        ministry = entry.get("ministry")
-        if ministry is not None and not _is_text(ministry):
-            note(subject, "ministry must be non-empty text or left out")
-            ministry = None
+        optional = {}
+        for key in _AGENCY_OPTIONAL_TEXT:
+            optional[key] = entry.get(key)
+            if optional[key] is not None and not _is_text(optional[key]):
+                note(subject, f"{key} must be non-empty text or left out")
+                optional[key] = None
+        email = entry.get("email")
+        if email is not None and not (isinstance(email, str) and _EMAIL.fullmatch(email)):
+            note(subject, f"email must be one e-mail address such as saraban@opdc.go.th, or left out (got {email!r})")
+            email = None
         if problem or name_th is None or name_en is None:
             continue
         if subject in agencies:
             note(subject, "agency codes must be unique in agencies.yaml")
             continue
-        agencies[subject] = Agency(subject, name_th, name_en, ministry)
+        agencies[subject] = Agency(subject, name_th, name_en, optional["ministry"], optional["head_th"],
+                                   optional["head_en"], email)
     return agencies
 
 
@@ -267,8 +294,13 @@ def _load_participants(raw: Any, known: set[str] | None, note: Note, pid: str) -
             note(pid, f"every agency code must exist in agencies.yaml ({code} does not)")
         if role not in ROLES:
             note(pid, f"role of agency {code} must be one of {' | '.join(ROLES)}")
+        until = entry.get("no_reminders_until")
+        if until is not None and not _is_ce_date(until):
+            # follow-up.md: an agreed extension, a CE date; advisory agencies get no reminders anyway
+            note(pid, f"no_reminders_until of agency {code} must be a CE date (YYYY-MM-DD) or left out")
+            until = None
         if not problem and role in ROLES:
-            parts.append(Participant(code, role))
+            parts.append(Participant(code, role, until))
     for code, n in Counter(p.code for p in parts).items():
         if n > 1:
             note(pid, f"an agency may appear at most once in a pilot ({code} appears {n} times)")
@@ -385,8 +417,27 @@ def _load_pilot(data: Any, stem: str, known: set[str] | None, note: Note) -> Pil
                  tuple(parts), tuple(kpis))
 
 
+def _load_secretariat(data: Any, note: Note) -> Secretariat | None:
+    """secretariat.yaml (pilot-registry.md): the office that signs the reminder letters."""
+    if not isinstance(data, dict):
+        note("secretariat", "secretariat.yaml must be a mapping with name_th, name_en, letter_prefix")
+        return None
+    _unknown_keys(data, _SECRETARIAT_KEYS, note, "secretariat")
+    values = {key: _field(data, key, _is_text, "non-empty text", note, "secretariat")
+              for key in ("name_th", "name_en", "letter_prefix")}
+    for key in ("address_th", "address_en", "phone"):
+        values[key] = data.get(key)
+        if values[key] is not None and not _is_text(values[key]):
+            note("secretariat", f"{key} must be non-empty text or left out")
+            values[key] = None
+    if None in (values["name_th"], values["name_en"], values["letter_prefix"]):
+        return None
+    return Secretariat(**values)
+
+
 def load_registry(folder: str | Path) -> Registry:
-    """Read agencies.yaml and pilots/*.yaml, check every rule, and return the registry.
+    """Read agencies.yaml, pilots/*.yaml and the optional secretariat.yaml, check every rule, and
+    return the registry.
 
     Raises RegistryError listing every problem found.
     """
@@ -415,6 +466,14 @@ def load_registry(folder: str | Path) -> Registry:
         ok, data = _read_yaml(folder / "strategies.yaml", "strategies.yaml", note, "strategies", hashed)
         if ok:
             strategies = _load_strategies(data, note)
+    secretariat = None
+    if (folder / "secretariat.yml").exists():  # would otherwise be silently skipped
+        noter("secretariat.yml")("secretariat", "the secretariat's file must be named secretariat.yaml")
+    if (folder / "secretariat.yaml").exists():  # optional: without it letters are signed generically
+        note = noter("secretariat.yaml")
+        ok, data = _read_yaml(folder / "secretariat.yaml", "secretariat.yaml", note, "secretariat", hashed)
+        if ok:
+            secretariat = _load_secretariat(data, note)
 
     pilots: dict[str, Pilot] = {}
     files_of: dict[str, str] = {}
@@ -447,7 +506,8 @@ def load_registry(folder: str | Path) -> Registry:
     for rel in sorted(hashed):  # path and length framing: no two folders hash alike by concatenation
         digest.update(f"{rel}\0{len(hashed[rel])}\0".encode())
         digest.update(hashed[rel])
-    return Registry(dict(sorted(agencies.items())), dict(sorted(pilots.items())), digest.hexdigest(), strategies)
+    return Registry(dict(sorted(agencies.items())), dict(sorted(pilots.items())), digest.hexdigest(),
+                    strategies=strategies, secretariat=secretariat)
 
 
 # --- warehouse rows --------------------------------------------------------------------------
@@ -457,7 +517,8 @@ def registry_rows(registry: Registry) -> dict[str, list[dict]]:
     pilots = registry.pilots.values()
     return {
         "registry.agencies": [
-            {"agency_code": a.code, "name_th": a.name_th, "name_en": a.name_en, "ministry": a.ministry}
+            {"agency_code": a.code, "name_th": a.name_th, "name_en": a.name_en, "ministry": a.ministry,
+             "head_th": a.head_th, "head_en": a.head_en, "email": a.email}
             for a in registry.agencies.values()
         ],
         "registry.pilots": [
@@ -467,7 +528,13 @@ def registry_rows(registry: Registry) -> dict[str, list[dict]]:
             for p in pilots
         ],
         "registry.pilot_agencies": [
-            {"pilot_id": p.pilot_id, "agency_code": a.code, "role": a.role} for p in pilots for a in p.agencies
+            {"pilot_id": p.pilot_id, "agency_code": a.code, "role": a.role, "no_reminders_until": a.no_reminders_until}
+            for p in pilots for a in p.agencies
+        ],
+        "registry.secretariat": [
+            {"name_th": s.name_th, "name_en": s.name_en, "letter_prefix": s.letter_prefix, "address_th": s.address_th,
+             "address_en": s.address_en, "phone": s.phone}
+            for s in ([registry.secretariat] if registry.secretariat else [])
         ],
         "registry.kpis": [
             {"pilot_id": p.pilot_id, "kpi_code": k.code, "name_th": k.name_th, "name_en": k.name_en,

@@ -120,3 +120,27 @@ def test_printed_pages_are_numbered_and_repeat_the_pilots_heading(demo_run, tmp_
         assert re.match(r"PLT-2548-00[1-7] · ", first), first
     continued = [p for p in pages[1:] if "Composite trend" not in p]
     assert continued, "expected at least one pilot to run onto a second page"
+
+
+LETTER_STRIP = 200  # the letterhead: document number, sending office, date and subject (เรื่อง)
+
+
+def test_thai_letter_renders_with_real_glyphs(demo_run, tmp_path):
+    """The demo's reminder letter to DBD (10004, level 3) in Chromium: its letterhead strip is drawn
+    in the first installed Thai font of the letter's stack, and not as boxes."""
+    page = (demo_run[0] / "out" / "reminders" / "10004.th.html").read_text(encoding="utf-8")
+    subject = "เร่งรัดการส่งรายงานผลการดำเนินงานโครงการนำร่องรายไตรมาส"
+    assert page.count(subject) == 2  # the <title> and the เรื่อง line
+    font = installed_thai_font(page)
+    force = f'<style>body {{ font-family: "{font}" !important; }}</style></head>'
+    letter = shoot(page, tmp_path, "letter")
+    grey = letter.histogram()
+    assert 0.01 < sum(grey[:200]) / sum(grey) < 0.5  # not blank, not all ink
+    letter = letter.crop((0, 0, WIDTH, LETTER_STRIP))
+    reference = shoot(page.replace("</head>", force, 1), tmp_path, "reference").crop((0, 0, WIDTH, LETTER_STRIP))
+    tofu_page = page.replace(f"<span>{subject}</span>", f"<span>{(TOFU * len(subject))[: len(subject)]}</span>", 1)
+    tofu = shoot(tofu_page.replace("</head>", force, 1), tmp_path, "tofu").crop((0, 0, WIDTH, LETTER_STRIP))
+    same, boxes = differing_fraction(letter, reference), differing_fraction(letter, tofu)
+    print(f"letterhead differs from {font}: {same:.5f}, from tofu: {boxes:.5f}")
+    assert same < 0.001, f"the letter is not drawn in {font}"
+    assert boxes > 0.005, "the subject looks like boxes"

@@ -281,3 +281,31 @@ def test_a_crash_leaves_the_warehouse_as_it_was(tmp_path, prefect_harness, monke
     assert q(con, "SELECT status, error FROM ops.runs ORDER BY started_at") == [
         ("succeeded", None), ("failed", "RuntimeError: disk full while building marts")]
     con.close()
+
+
+def test_reminder_letters_hand_computed(scenario):
+    """follow-up.md after a run, as of 2005-05-15 (Q1 due 2005-01-30, Q2 due 2005-04-30):
+    - 11002 (supporting) sent nothing for Q1: 1 + 28 + 31 + 30 + 15 = 105 days overdue, level 3,
+      missing; its only Q2 file f_bad.csv (submission 6) was quarantined: 15 days, level 1,
+      rejected_file;
+    - 15001 (secondary) reported Q1 but not Q2: 15 days, level 1, missing;
+    - the lead reported both quarters; 20004 is advisory: no letter."""
+    root, *_ = scenario
+    con = duckdb.connect(str(root / "wh.duckdb"), read_only=True)
+    assert q(con, "SELECT agency_code, period, due_date, days_overdue, level, reason, latest_quarantined_submission_id "
+                  "FROM marts.reminders ORDER BY ALL") == [
+        ("11002", "2548-Q1", date(2005, 1, 30), 105, 3, "missing", None),
+        ("11002", "2548-Q2", date(2005, 4, 30), 15, 1, "rejected_file", 6),
+        ("15001", "2548-Q2", date(2005, 4, 30), 15, 1, "missing", None),
+    ]
+    con.close()
+    folder = root / "out" / "reminders"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "11002.en.html", "11002.th.html", "15001.en.html", "15001.th.html", "reminders.csv"]
+    th = (folder / "11002.th.html").read_text(encoding="utf-8")
+    # One letter lists both periods; the rejected file is named with its defect (row 2, disbursed_thb).
+    assert th.count('data-pilot="PLT-2548-003"') == 2 and 'data-days="105"' in th and 'data-days="15"' in th
+    assert "f_bad.csv" in th and "แถว ๒" in th and "disbursed_thb" in th and "DISBURSED_OVER_ALLOCATED" in th
+    assert "๑๕ พฤษภาคม ๒๕๔๘" in th  # the as-of date in BE with Thai digits
+    rows = (folder / "reminders.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert len(rows) == 1 + 3 and rows[2].startswith("11002,") and ",f_bad.csv," in rows[2]

@@ -61,7 +61,8 @@ def hostile_run(tmp_path_factory, prefect_harness):
     (inbox / ESC_NAME).write_bytes((inbox / "d_lead_q2_fix.csv").read_bytes().replace(b"\n", b"\r\n"))
     first = run_cli(registry, inbox, root)
     out_dir = root / "out"
-    outputs = {p.name: p.read_text(encoding="utf-8") for p in sorted(out_dir.iterdir())} if out_dir.exists() else {}
+    outputs = {str(p.relative_to(out_dir)): p.read_text(encoding="utf-8-sig")  # reminders.csv has a BOM
+               for p in sorted(out_dir.rglob("*")) if p.is_file()} if out_dir.exists() else {}
     # The same inbox again, as on the next night: every file comes back (a failed run filed none away).
     for folder in (inbox / "processed", inbox / "quarantine"):
         for path in sorted(folder.iterdir()) if folder.exists() else []:
@@ -116,6 +117,19 @@ def test_summaries_show_the_raw_text_escaped(hostile_run, lang):
     # One list item, after its resolved / not-resolved mark.
     assert sum(line.startswith("- **") and " · j_ctrl.csv (" in line for line in md.splitlines()) == 1
     html5lib.HTMLParser(strict=True).parse(html)  # raises on any parse error
+
+
+def test_reminder_letters_name_the_latest_quarantined_file_escaped(hostile_run):
+    """11002's Q2 report: f_bad.csv and then l_nolines.json were quarantined for it (the last one
+    received is named); the hostile texts of other files reach no letter unescaped."""
+    *_, outputs = hostile_run
+    letters = {name: text for name, text in outputs.items() if name.startswith("reminders/")}
+    assert sorted(letters) == ["reminders/11002.en.html", "reminders/11002.th.html", "reminders/15001.en.html",
+                               "reminders/15001.th.html", "reminders/reminders.csv"]
+    for name, text in letters.items():
+        assert "<script" not in text and "\x1b" not in text, name
+    assert "l_nolines.json" in letters["reminders/11002.th.html"] and "f_bad.csv" not in letters["reminders/11002.th.html"]
+    html5lib.HTMLParser(strict=True).parse(letters["reminders/11002.th.html"])
 
 
 def test_validation_report_shows_every_raw_value_escaped(hostile_run):

@@ -24,6 +24,7 @@ STEP_FUNCTIONS = {
     "validation_report": "flows.nightly.write_validation_report",
     "summaries": "flows.nightly.write_summaries",
     "artifact": "flows.nightly.create_markdown_artifact",
+    "letters": "flows.nightly.write_letters",
     "file_away": "pilots.inbox.file_away",
     "publish": "flows.nightly.publish",
 }
@@ -77,6 +78,7 @@ def test_a_failed_step_after_the_commit_is_reported_and_the_next_run_completes_i
     how = {"validation_report": "validation_report: the next run writes its own",
            "summaries": f"summaries: pilotkpi report --warehouse {wh} --out {tmp_path / 'out'}",
            "artifact": "artifact: the next run creates it",
+           "letters": f"letters: pilotkpi letters --warehouse {wh} --out {tmp_path / 'out'}",
            "file_away": f"file_away: pilotkpi publish --warehouse {wh} --inbox {inbox}",
            "publish": f"publish: pilotkpi publish --warehouse {wh}"}[step]
     assert how in out
@@ -85,6 +87,7 @@ def test_a_failed_step_after_the_commit_is_reported_and_the_next_run_completes_i
     # The other steps still ran.
     assert (tmp_path / "out" / "validation.html").exists() == (step != "validation_report")
     assert (tmp_path / "out" / "summary.th.html").exists() == (step != "summaries")
+    assert (tmp_path / "out" / "reminders" / "11002.th.html").exists() == (step != "letters")
     assert published_path(wh).exists() == (step != "publish")
     if step != "publish":  # recorded before publishing: the analysts' copy carries the outcome
         assert runs(published_path(wh))[0][1:4] == ("committed_with_errors", step,
@@ -105,6 +108,7 @@ def test_a_failed_step_after_the_commit_is_reported_and_the_next_run_completes_i
                                                  (second, "succeeded", False, None)]
     assert runs(published_path(wh)) == runs(wh)
     assert (tmp_path / "out" / "validation.html").exists() and (tmp_path / "out" / "summary.th.html").exists()
+    assert (tmp_path / "out" / "reminders" / "11002.th.html").exists()
 
 
 class Killed(BaseException):
@@ -126,7 +130,7 @@ def test_a_run_killed_after_its_commit_is_recorded_unfinished_and_completed_next
 
     [(first, status, steps, error, completed, by)] = runs(wh)
     assert (status, steps, completed) == (
-        "committed_with_errors", "validation_report,summaries,artifact,file_away,publish", False)
+        "committed_with_errors", "validation_report,summaries,artifact,letters,file_away,publish", False)
     assert "before the steps in failed_steps finished" in error
     assert len(inbox_state(inbox)[0]) == 6
 

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from pilots.registry import (
-    Agency, Kpi, Participant, RegistryError, RegistryProblem, fiscal_year, load_registry, registry_rows,
+    Agency, Kpi, Participant, RegistryError, RegistryProblem, Secretariat, fiscal_year, load_registry, registry_rows,
 )
 
 VALID = Path(__file__).parent / "data" / "registry" / "valid"
-MIGRATION = Path(__file__).parents[1] / "warehouse" / "migrations" / "0001_initial.sql"
+MIGRATIONS = Path(__file__).parents[1] / "warehouse" / "migrations"
 P1, P3 = "pilots/PLT-2548-001.yaml", "pilots/PLT-2548-003.yaml"
 D = Decimal
 
@@ -141,6 +141,14 @@ def _empty_pilots(folder: Path) -> None:
 
 
 S1, S3 = "PLT-2548-001", "PLT-2548-003"
+SEC = "secretariat.yaml"
+SECRETARIAT = "name_th: สำนักงาน ก.พ.ร.\nname_en: Office of the Public Sector Development Commission\nletter_prefix: นร 1200\n"
+
+
+def _with_secretariat(text: str) -> Callable[[Path], None]:
+    return _write(SEC, text)
+
+
 QUOTE_IT = 'agency code must be a quoted 5-digit string (read as the number {}): quote it, e.g. "03009"'
 
 # (id, edit, file, subject, rule, number of problems in all). A rule ending in "..." is a prefix.
@@ -267,6 +275,29 @@ CASES = [
      "pilots", "registry", "a registry folder must contain a pilots/ folder", 1),
     ("empty-pilots-folder", _empty_pilots,
      "pilots", "registry", "the pilots/ folder must hold at least one <pilot_id>.yaml file", 1),
+    # the optional fields of reminder letters (pilot-registry.md, follow-up.md)
+    ("no-reminders-until-text", replace(P3, '"11002", role: supporting', '"11002", role: supporting, no_reminders_until: soon'),
+     P3, S3, "no_reminders_until of agency 11002 must be a CE date (YYYY-MM-DD) or left out", 1),
+    ("no-reminders-until-be", replace(P3, '"11002", role: supporting', '"11002", role: supporting, no_reminders_until: 2549-12-31'),
+     P3, S3, "no_reminders_until of agency 11002 must be a CE date (YYYY-MM-DD) or left out", 1),
+    ("no-reminders-until-misspelt", replace(P3, '"11002", role: supporting', '"11002", role: supporting, no_reminder_until: 2006-12-31'),
+     P3, S3, "unknown field 'no_reminder_until'", 1),
+    ("email-two-addresses", replace("agencies.yaml", "  ministry: Ministry of Interior\n",
+                                    "  ministry: Ministry of Interior\n  email: a@dopa.go.th, b@dopa.go.th\n"),
+     "agencies.yaml", "15001", "email must be one e-mail address such as saraban@opdc.go.th, or left out "
+                               "(got 'a@dopa.go.th, b@dopa.go.th')", 1),
+    ("head-empty", replace("agencies.yaml", "  ministry: Ministry of Interior\n", "  ministry: Ministry of Interior\n  head_th: ''\n"),
+     "agencies.yaml", "15001", "head_th must be non-empty text or left out", 1),
+    ("secretariat-prefix-missing", _with_secretariat(SECRETARIAT.replace("letter_prefix: นร 1200\n", "")),
+     SEC, "secretariat", "letter_prefix is missing", 1),
+    ("secretariat-unknown-field", _with_secretariat(SECRETARIAT + "fax: 02 356 9999\n"),
+     SEC, "secretariat", "unknown field 'fax'", 1),
+    ("secretariat-not-a-mapping", _with_secretariat("- นร 1200\n"),
+     SEC, "secretariat", "secretariat.yaml must be a mapping with name_th, name_en, letter_prefix", 1),
+    ("secretariat-unreadable", _with_secretariat("name_th: [unclosed\n"),
+     SEC, "secretariat", "the file must be readable YAML: ...", 1),
+    ("secretariat-yml", _write("secretariat.yml", SECRETARIAT),
+     "secretariat.yml", "secretariat", "the secretariat's file must be named secretariat.yaml", 1),
 ]
 
 
@@ -311,24 +342,26 @@ def test_missing_folder(tmp_path):
 # --- warehouse rows ------------------------------------------------------------------------------
 
 def _table_columns(table: str) -> list[str]:
-    """Column names of one table in the migration, in order."""
-    sql = MIGRATION.read_text(encoding="utf-8")
+    """Column names of one table after every migration, in order (CREATE TABLE, then ADD COLUMN)."""
+    sql = "\n".join(p.read_text(encoding="utf-8") for p in sorted(MIGRATIONS.glob("*.sql")))
     body = re.search(rf"CREATE TABLE {re.escape(table)} \((.*?)\n\);", sql, re.S).group(1)
-    return [line.split()[0] for line in body.strip().splitlines() if not line.strip().startswith("PRIMARY KEY")]
+    columns = [line.split()[0] for line in body.strip().splitlines() if not line.strip().startswith("PRIMARY KEY")]
+    return columns + re.findall(rf"ALTER TABLE {re.escape(table)} ADD COLUMN (\w+)", sql)
 
 
 def test_registry_rows():
     rows = registry_rows(load_registry(VALID))
     tables = ["registry.agencies", "registry.pilots", "registry.pilot_agencies", "registry.kpis",
-              "registry.kpi_thresholds"]
+              "registry.kpi_thresholds", "registry.secretariat"]
     assert sorted(rows) == sorted(tables + ["registry.strategies"])
     assert rows["registry.strategies"] == []  # the fixture has no strategies.yaml (tests/test_strategies.py)
     for table in tables:
         assert all(list(r) == _table_columns(table) for r in rows[table]), table
-    assert [len(rows[t]) for t in tables] == [7, 2, 7, 5, 8]
+    assert [len(rows[t]) for t in tables] == [7, 2, 7, 5, 8, 0]  # no secretariat.yaml: no row
 
     assert rows["registry.agencies"][-1] == {"agency_code": "90001", "name_th": "สำนักงานการตรวจเงินแผ่นดิน",
-                                             "name_en": "Office of the Auditor General", "ministry": None}
+                                             "name_en": "Office of the Auditor General", "ministry": None,
+                                             "head_th": None, "head_en": None, "email": None}
     assert rows["registry.pilots"][0] == {
         "pilot_id": "PLT-2548-001", "name_th": "ระบบบริหารการเงินการคลังภาครัฐแบบอิเล็กทรอนิกส์",
         "name_en": "Government fiscal management information system", "layer": 3, "strategies": [2, 7],
@@ -337,9 +370,9 @@ def test_registry_rows():
     }
     assert rows["registry.pilots"][1]["lead_agency_code"] == "03009"
     assert rows["registry.pilot_agencies"][:3] == [
-        {"pilot_id": "PLT-2548-001", "agency_code": "07004", "role": "lead"},
-        {"pilot_id": "PLT-2548-001", "agency_code": "07001", "role": "secondary"},
-        {"pilot_id": "PLT-2548-001", "agency_code": "90001", "role": "advisory"},
+        {"pilot_id": "PLT-2548-001", "agency_code": "07004", "role": "lead", "no_reminders_until": None},
+        {"pilot_id": "PLT-2548-001", "agency_code": "07001", "role": "secondary", "no_reminders_until": None},
+        {"pilot_id": "PLT-2548-001", "agency_code": "90001", "role": "advisory", "no_reminders_until": None},
     ]
     assert rows["registry.kpis"][3] == {
         "pilot_id": "PLT-2548-003", "kpi_code": "K2", "name_th": "ระยะเวลาเฉลี่ยในการออกใบอนุญาต",
@@ -354,3 +387,30 @@ def test_registry_rows():
          "t1": D(20), "t2": D(15), "t3": D(10), "t4": D("7.5"), "t5": D(5)},
     ]
     assert all(isinstance(r[f"t{i}"], Decimal) for r in rows["registry.kpi_thresholds"] for i in range(1, 6))
+
+
+def test_letter_fields_load_and_become_rows(tmp_path):
+    """The optional fields of pilot-registry.md for reminders: addressee, e-mail, an agreed extension
+    (no_reminders_until) and secretariat.yaml, as loaded and as written to the warehouse."""
+    folder = copy_valid(tmp_path)
+    replace("agencies.yaml", "  ministry: Ministry of Interior\n",
+            "  ministry: Ministry of Interior\n  head_th: อธิบดีกรมการปกครอง\n  head_en: Director-General of the DOPA\n"
+            "  email: saraban@dopa.go.th\n")(folder)
+    replace(P3, '"11002", role: supporting', '"11002", role: supporting, no_reminders_until: 2005-12-31')(folder)
+    _write(SEC, SECRETARIAT + "phone: 0 2356 9999\n")(folder)
+    reg = load_registry(folder)
+    assert reg.agencies["15001"] == Agency("15001", "กรมการปกครอง", "Department of Provincial Administration",
+                                           "Ministry of Interior", "อธิบดีกรมการปกครอง", "Director-General of the DOPA",
+                                           "saraban@dopa.go.th")
+    assert reg.pilots[S3].agencies[2] == Participant("11002", "supporting", date(2005, 12, 31))
+    assert reg.secretariat == Secretariat("สำนักงาน ก.พ.ร.", "Office of the Public Sector Development Commission",
+                                          "นร 1200", None, None, "0 2356 9999")
+    assert load_registry(VALID).secretariat is None  # optional
+    assert reg.content_sha256 != load_registry(VALID).content_sha256  # secretariat.yaml is part of the registry
+    rows = registry_rows(reg)
+    assert rows["registry.secretariat"] == [{"name_th": "สำนักงาน ก.พ.ร.",
+                                             "name_en": "Office of the Public Sector Development Commission",
+                                             "letter_prefix": "นร 1200", "address_th": None, "address_en": None,
+                                             "phone": "0 2356 9999"}]
+    assert {"pilot_id": S3, "agency_code": "11002", "role": "supporting",
+            "no_reminders_until": date(2005, 12, 31)} in rows["registry.pilot_agencies"]

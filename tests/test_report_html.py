@@ -107,6 +107,11 @@ def marts_value(con, f: dict):
             "USING (pilot_id) WHERE p.classification <> 'restricted' AND b.layer = ?", [int(f["key"])]).fetchone()[0]
     if field == "as_of":
         return AS_OF
+    if field == "reminders_by_level":
+        return con.execute("SELECT count(*) FROM marts.reminders WHERE level = ?", [int(f["key"])]).fetchone()[0]
+    if field == "escalated_reports":
+        return con.execute("SELECT count(*) FROM marts.reminders WHERE level = 3 AND agency_code = ?",
+                           [f["key"]]).fetchone()[0]
     return con.execute(f"SELECT {field} FROM marts.budget_integration WHERE pilot_id = ? AND period = ?",
                        [pilot, f["period"]]).fetchone()[0]
 

@@ -19,6 +19,7 @@ REGISTRY_TABLES = (
     "registry.kpis",
     "registry.kpi_thresholds",
     "registry.strategies",
+    "registry.secretariat",
 )
 
 SUBMISSION_COLUMNS = (
@@ -125,7 +126,7 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetim
 
 
 # Steps after a job's commit (ops.runs.failed_steps), in the order the job runs them.
-POST_COMMIT_STEPS = ("validation_report", "summaries", "artifact", "file_away", "publish")
+POST_COMMIT_STEPS = ("validation_report", "summaries", "artifact", "letters", "file_away", "publish")
 
 
 def record_post_commit(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetime,

@@ -86,6 +86,15 @@ class PilotSection:
 
 
 @dataclass
+class EscalatedAgency:
+    """An agency with reports 60 or more days overdue (reminder level 3, follow-up.md)."""
+    agency_code: str
+    name_th: str
+    name_en: str
+    reports: int  # its level-3 overdue reports
+
+
+@dataclass
 class SummaryModel:
     as_of: date
     pilots: list[PilotSection]
@@ -94,6 +103,9 @@ class SummaryModel:
     by_strategy: dict[int, int]
     budget_by_layer: list[dict]   # layer, total_allocated_thb, integrated_thb (latest due periods)
     strategy_names: dict[int, dict[str, str]] = field(default_factory=dict)  # registry.strategies: {n: {th, en}}
+    # marts.reminders (follow-up.md): overdue reports by level 1-3, and the level-3 agencies by name
+    reminders_by_level: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0, 3: 0})
+    escalated: list[EscalatedAgency] = field(default_factory=list)
 
 
 STATUSES = ("on_target", "at_risk", "off_track", "no_data")
@@ -134,8 +146,10 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
         JOIN registry.pilots p USING (pilot_id)
         WHERE p.classification <> 'restricted'
         GROUP BY b.layer ORDER BY b.layer""")
-    return SummaryModel(as_of, sections, by_status, dict(sorted(by_layer.items())),
-                        dict(sorted(by_strategy.items())), budget_by_layer, _strategy_names(con))
+    model = SummaryModel(as_of, sections, by_status, dict(sorted(by_layer.items())),
+                         dict(sorted(by_strategy.items())), budget_by_layer, _strategy_names(con))
+    _reminders(con, model)
+    return model
 
 
 def _strategy_names(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, str]]:
@@ -146,6 +160,16 @@ def _strategy_names(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, str]]
         return {}
     return {r["number"]: {"th": r["name_th"], "en": r["name_en"]}
             for r in _rows(con, "SELECT number, name_th, name_en FROM registry.strategies")}
+
+
+def _reminders(con: duckdb.DuckDBPyConnection, model: SummaryModel) -> None:
+    """Counts are of overdue reports (rows of marts.reminders), not of letters or agencies."""
+    for level, n in con.execute("SELECT level, count(*) FROM marts.reminders GROUP BY level").fetchall():
+        model.reminders_by_level[level] = n
+    model.escalated = [EscalatedAgency(**r) for r in _rows(con, """
+        SELECT r.agency_code, a.name_th, a.name_en, count(*) AS reports
+        FROM marts.reminders r JOIN registry.agencies a USING (agency_code)
+        WHERE r.level = 3 GROUP BY ALL ORDER BY r.agency_code""")]
 
 
 def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:

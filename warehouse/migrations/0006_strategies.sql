@@ -1,4 +1,4 @@
--- 0005: the names of the public-sector development strategies, from the registry's optional
+-- 0006: the names of the public-sector development strategies, from the registry's optional
 -- strategies.yaml, so that summaries rendered from a warehouse (pilotkpi report) name them too.
 CREATE TABLE registry.strategies (
     number  INTEGER PRIMARY KEY,

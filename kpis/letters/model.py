@@ -1,0 +1,120 @@
+"""The reminder letters' data (follow-up.md), read from marts.reminders and the registry.
+
+One Letter per agency lists every overdue (pilot, period) of that agency. Restricted pilots
+appear by pilot id and period only: no name, no file name, no defect (warehouse.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+# Without secretariat.yaml, letters are signed by the committee's secretariat (pilot-registry.md).
+DEFAULT_SENDER = {"name_th": "ฝ่ายเลขานุการคณะกรรมการโครงการนำร่อง",
+                  "name_en": "The pilot-project committee secretariat",
+                  "letter_prefix": None, "address_th": None, "address_en": None, "phone": None}
+
+
+@dataclass
+class Defect:
+    row: int | None
+    column: str | None   # agency text: a column name as the file wrote it
+    code: str
+    message_en: str
+    message_th: str
+
+
+@dataclass
+class Item:
+    """One overdue report in a letter."""
+    pilot_id: str
+    restricted: bool
+    pilot_name_th: str | None   # None for a restricted pilot
+    pilot_name_en: str | None
+    period: str
+    role: str
+    due_date: date
+    days_overdue: int
+    level: int
+    reason: str                 # missing | rejected_file
+    latest_file: str | None = None  # agency text; None for a restricted pilot or `missing`
+    defects: list[Defect] = field(default_factory=list)
+
+
+@dataclass
+class Letter:
+    number: int                 # running number of the letter in this batch
+    agency_code: str
+    name_th: str
+    name_en: str
+    head_th: str | None
+    head_en: str | None
+    email: str | None
+    items: list[Item]
+
+    @property
+    def level(self) -> int:
+        """The letter's tone follows its most overdue report."""
+        return max(i.level for i in self.items)
+
+    @property
+    def pilots(self) -> list[Item]:
+        """One item per pilot, in order: the reference (อ้างถึง) names each pilot once."""
+        seen: dict[str, Item] = {}
+        for i in self.items:
+            seen.setdefault(i.pilot_id, i)
+        return list(seen.values())
+
+    @property
+    def rejected(self) -> list[Item]:
+        return [i for i in self.items if i.latest_file is not None]
+
+
+@dataclass
+class Batch:
+    as_of: date
+    sender: dict                # name_th, name_en, letter_prefix, address_th, address_en, phone
+    letters: list[Letter]
+
+    def document_no(self, letter: Letter) -> str:
+        prefix = self.sender.get("letter_prefix")
+        return f"{prefix}/{letter.number}" if prefix else str(letter.number)
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    res = con.execute(sql, params or [])
+    names = [d[0] for d in res.description]
+    return [dict(zip(names, r)) for r in res.fetchall()]
+
+
+def build_letters(con: duckdb.DuckDBPyConnection, as_of: date) -> Batch:
+    sender = _rows(con, "SELECT * FROM registry.secretariat LIMIT 1")
+    rows = _rows(con, """
+        SELECT r.*, a.name_th AS agency_th, a.name_en AS agency_en, a.head_th, a.head_en, a.email,
+               p.name_th AS pilot_th, p.name_en AS pilot_en, p.classification = 'restricted' AS restricted,
+               s.file_name
+        FROM marts.reminders r
+        JOIN registry.agencies a USING (agency_code)
+        JOIN registry.pilots p USING (pilot_id)
+        LEFT JOIN ingest.submissions s ON s.submission_id = r.latest_quarantined_submission_id
+        ORDER BY r.agency_code, r.pilot_id, r.period""")
+    letters: dict[str, Letter] = {}
+    for r in rows:
+        letter = letters.get(r["agency_code"])
+        if letter is None:
+            letter = letters[r["agency_code"]] = Letter(
+                len(letters) + 1, r["agency_code"], r["agency_th"], r["agency_en"], r["head_th"], r["head_en"],
+                r["email"], [])
+        restricted = bool(r["restricted"])
+        item = Item(r["pilot_id"], restricted, None if restricted else r["pilot_th"],
+                    None if restricted else r["pilot_en"], r["period"], r["role"], r["due_date"],
+                    r["days_overdue"], r["level"], r["reason"])
+        if not restricted and r["latest_quarantined_submission_id"] is not None:
+            item.latest_file = r["file_name"]
+            item.defects = [Defect(**d) for d in _rows(con, """
+                SELECT row_number AS row, column_name AS column, code, message_en, message_th
+                FROM ingest.issues WHERE submission_id = ? AND severity = 'error'
+                ORDER BY row_number NULLS FIRST, column_name""", [r["latest_quarantined_submission_id"]])]
+        letter.items.append(item)
+    return Batch(as_of, sender[0] if sender else dict(DEFAULT_SENDER), list(letters.values()))
