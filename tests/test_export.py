@@ -119,7 +119,7 @@ def test_xlsx_keeps_codes_as_text_numbers_as_numbers_and_formulas_as_text(tmp_pa
     from warehouse.export import export as export_relations
 
     con = connect(":memory:")
-    con.execute("INSERT INTO registry.agencies VALUES ('01002', 'สำนักงานปลัดสำนักนายกรัฐมนตรี', 'OPS-PMO', NULL)")
+    con.execute("INSERT INTO registry.agencies (agency_code, name_th, name_en, ministry) VALUES ('01002', 'สำนักงานปลัดสำนักนายกรัฐมนตรี', 'OPS-PMO', NULL)")
     con.execute("""INSERT INTO core.kpi_actuals VALUES
         ('P1', '01002', 'K1', '2548-Q1', 2548, 1, -3.5, '=cmd|'' /C calc''!A0', 7, 2),
         ('P1', '01002', 'K2', '2548-Q1', 2548, 1, 3045, '#N/A', 7, 3),

@@ -257,7 +257,7 @@ def test_explain_mean_ad_flat_and_sum_kpi():
 def test_explain_command_on_a_warehouse_file(tmp_path):
     # Through `pilotkpi explain`: the Four case, H = [5, 5, 5, 9], m = 5, MAD = 0, MeanAD = 4/4 = 1,
     # z = (10 − 5) / 1.253314 = 3.98942… → 3.9894.
-    path = tmp_path / "wh.duckdb"
+    path = tmp_path / "wh.published.duckdb"  # explain reads the analysts' published copy
     con = connect(path)
     load_given(con, {
         "registry.pilots": [PILOT],

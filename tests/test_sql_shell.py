@@ -15,7 +15,7 @@ def published(tmp_path_factory):
     """A migrated warehouse saved under a published name, with two agencies."""
     path = tmp_path_factory.mktemp("shell") / "w.published.duckdb"
     con = connect(path)
-    con.execute("INSERT INTO registry.agencies VALUES ('03009', 'กรมศุลกากร', 'Customs', NULL), "
+    con.execute("INSERT INTO registry.agencies (agency_code, name_th, name_en, ministry) VALUES ('03009', 'กรมศุลกากร', 'Customs', NULL), "
                 "('15001', 'กรมการปกครอง', 'Provincial Administration', NULL)")
     con.close()
     return str(path)

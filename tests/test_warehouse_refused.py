@@ -49,7 +49,7 @@ COMMANDS = {
     "reprocess": (["reprocess", "1", "--registry", "{registry}", "--warehouse", "{wh}", "--out", "{out}"], "wh"),
     "report": (["report", "--warehouse", "{wh}", "--out", "{out}"], "wh"),
     "report-published": (["report", "--warehouse", "{pub}", "--out", "{out}"], "pub"),
-    "explain": (["explain", "PLT-2548-003", "K1", "2548-Q1", "--warehouse", "{wh}"], "wh"),
+    "explain": (["explain", "PLT-2548-003", "K1", "2548-Q1", "--warehouse", "{wh}"], "pub"),  # reads the published copy
     "explain-published": (["explain", "PLT-2548-003", "K1", "2548-Q1", "--warehouse", "{pub}"], "pub"),
     "sql": (["sql", "--warehouse", "{wh}", "-c", "SELECT 1;"], "pub"),
     "export": (["export", "{out}", "--format", "csv", "--warehouse", "{wh}"], "pub"),
