@@ -82,7 +82,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         return EXIT_FAILED
     c = result.counts
     files = (f"files seen {c['files_seen']}: accepted {c['accepted']}, superseded {c['superseded']}, "
-             f"duplicates {c['duplicates']}, quarantined {c['quarantined']}")
+             f"duplicates {c['duplicates']}, quarantined {c['quarantined']}"
+             + (f", held {c['held']}" if c.get("held") else ""))  # held: only where a quarter is closed
     click.echo(f"run {result.run_id} as of {result.as_of.isoformat()}")
     click.echo(files)
     if result.pilots_by_status is not None:
@@ -194,9 +195,9 @@ def demo(folder: Path) -> None:
 
 def _register_command_groups() -> None:
     """Commands for each audience live in their own module; they are attached to `main` here."""
-    from flows import cli_analyst, cli_maintenance, cli_ops, cli_report
+    from flows import cli_analyst, cli_approval, cli_maintenance, cli_ops, cli_report
 
-    for module in (cli_analyst, cli_report, cli_ops, cli_maintenance):
+    for module in (cli_analyst, cli_report, cli_ops, cli_maintenance, cli_approval):
         for command in module.COMMANDS:
             main.add_command(command)
 
