@@ -92,8 +92,8 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
 
             result = decide_held(action, submission_id, by, note, registry_dir, warehouse_path, out_dir,
                                  _as_of(as_of), wait)
-            d = result.decided
-            what = f"submission {submission_id} ({d.pilot_id} {d.agency_code} {d.period}) {action}d: {d.status}"
+            d, past = result.decided, {"approve": "approved", "reject": "rejected"}[action]
+            what = f"submission {submission_id} ({d.pilot_id} {d.agency_code} {d.period}) {past}: {d.status}"
             if d.replaced is not None:
                 what += f", replacing submission {d.replaced} (now superseded)"
             if d.kept is not None:

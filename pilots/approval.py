@@ -17,6 +17,13 @@ from pilots.fiscal import is_period, period_bounds
 from warehouse import store
 
 
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple | None:
+    """The first row or None, with the result read to its end: DuckDB refuses the next statement
+    (register, for one) on a connection whose last result is unfinished."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
 @dataclass
 class Closed:
     pilot_id: str
@@ -35,6 +42,9 @@ class Decided:
     kept: int | None = None      # the accepted file that stays, when the held one is superseded
 
 
+_PAST = {"approve": "approved", "reject": "rejected"}
+
+
 def _period(period: str) -> str:
     if not is_period(period):
         raise ValueError(f"{period!r} is not a period: write it like 2549-Q3 (BE fiscal year, quarter 1-4)")
@@ -42,13 +52,13 @@ def _period(period: str) -> str:
 
 
 def _known_pilot(con: duckdb.DuckDBPyConnection, pilot_id: str) -> None:
-    if not con.execute("SELECT count(*) FROM registry.pilots WHERE pilot_id = ?", [pilot_id]).fetchone()[0]:
+    if not _one(con, "SELECT count(*) FROM registry.pilots WHERE pilot_id = ?", [pilot_id])[0]:
         raise LookupError(f"there is no pilot {pilot_id} in the registry")
 
 
 def _open_closure(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str) -> tuple | None:
-    return con.execute("SELECT closed_at, closed_by FROM approval.quarter_closures WHERE pilot_id = ? AND period = ? "
-                       "AND reopened_at IS NULL", [pilot_id, period]).fetchone()
+    return _one(con, "SELECT closed_at, closed_by FROM approval.quarter_closures WHERE pilot_id = ? AND period = ? "
+                       "AND reopened_at IS NULL", [pilot_id, period])
 
 
 def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, by: str, note: str | None,
@@ -72,11 +82,11 @@ def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | N
         closed_at, closed_by = _open_closure(con, due[0], period)
         whom = pilot_id or "every pilot it is due for"
         raise ValueError(f"{period} is already closed for {whom} (closed {closed_at:%Y-%m-%d %H:%M} UTC by "
-                         f"{closed_by}); nothing was written")
+                         f"{closed_by})")
     closed = []
     for pid in (p for p in due if p not in skipped):
-        composite, status = con.execute("SELECT composite_score, status FROM marts.pilot_scores "
-                                        "WHERE pilot_id = ? AND period = ?", [pid, period]).fetchone()
+        composite, status = _one(con, "SELECT composite_score, status FROM marts.pilot_scores "
+                                        "WHERE pilot_id = ? AND period = ?", [pid, period])
         store.close_quarter(con, pid, period, at, by, note, composite, status, run_id)
         store.record_decision(con, at, by, "close", pid, period, run_id, note=note)
         closed.append(Closed(pid, composite, status))
@@ -89,9 +99,9 @@ def _not_due(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, 
     whom = f"for {pilot_id}" if pilot_id else "for any pilot"
     if end > as_of:
         return (f"{period} is not due {whom} as of {as_of.isoformat()}: the quarter ends on {end.isoformat()}. "
-                f"Only a due period can be closed; nothing was written")
+                f"Only a due period can be closed")
     return (f"{period} is not due {whom}: the quarter ({start.isoformat()} to {end.isoformat()}) is outside the "
-            f"pilot's dates. Only a due period can be closed; nothing was written")
+            f"pilot's dates. Only a due period can be closed")
 
 
 def reopen_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str, by: str, reason: str,
@@ -100,7 +110,7 @@ def reopen_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str, b
     _period(period)
     _known_pilot(con, pilot_id)
     if _open_closure(con, pilot_id, period) is None:
-        raise ValueError(f"{period} is not closed for {pilot_id}: there is nothing to reopen; nothing was written")
+        raise ValueError(f"{period} is not closed for {pilot_id}: there is nothing to reopen")
     store.reopen_quarter(con, pilot_id, period, at, by, reason)
     store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=reason)
 
@@ -114,28 +124,26 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
     unless that version has a later or equal submitted_on, in which case the held file is
     superseded by it.
     """
-    row = con.execute("SELECT status, pilot_id, agency_code, period, submitted_on, file_name "
-                      "FROM ingest.submissions WHERE submission_id = ?", [submission_id]).fetchone()
+    row = _one(con, "SELECT status, pilot_id, agency_code, period, submitted_on, file_name "
+                      "FROM ingest.submissions WHERE submission_id = ?", [submission_id])
     if row is None:
         raise LookupError(f"there is no submission {submission_id}")
     status, pilot_id, agency, period, submitted_on, _ = row
     if status != "held":
-        earlier = con.execute("SELECT action, decided_by, decided_at, decision_id FROM approval.decisions "
-                              "WHERE submission_id = ? ORDER BY decision_id DESC LIMIT 1", [submission_id]).fetchone()
+        earlier = _one(con, "SELECT action, decided_by, decided_at, decision_id FROM approval.decisions "
+                              "WHERE submission_id = ? ORDER BY decision_id DESC LIMIT 1", [submission_id])
         if earlier:
             act, who, when, number = earlier
-            raise ValueError(f"submission {submission_id} was {act}d already (decision {number}, by {who} on "
-                             f"{when:%Y-%m-%d %H:%M} UTC) and is now {status}: a held file takes one decision; "
-                             f"nothing was written")
+            raise ValueError(f"submission {submission_id} was {_PAST[act]} already (decision {number}, by {who} on "
+                             f"{when:%Y-%m-%d %H:%M} UTC) and is now {status}: a held file takes one decision")
         raise ValueError(f"submission {submission_id} is {status}, not held: only held files are approved or "
-                         f"rejected; nothing was written")
+                         f"rejected")
     decided = Decided(submission_id, pilot_id, agency, period, "rejected")
     if action == "reject":
         store.set_status(con, submission_id, "rejected")
     else:
-        current = con.execute("SELECT submission_id, submitted_on FROM ingest.submissions WHERE status = 'accepted' "
-                              "AND pilot_id = ? AND agency_code = ? AND period = ?",
-                              [pilot_id, agency, period]).fetchone()
+        current = _one(con, "SELECT submission_id, submitted_on FROM ingest.submissions WHERE status = 'accepted' "
+                            "AND pilot_id = ? AND agency_code = ? AND period = ?", [pilot_id, agency, period])
         if current is not None and current[1] >= submitted_on:
             store.set_status(con, submission_id, "superseded", superseded_by=current[0])
             decided.status, decided.kept = "superseded", current[0]
