@@ -51,6 +51,11 @@ def marts(path) -> dict[str, list[tuple]]:
         con.close()
 
 
+def pages(out) -> dict[str, str]:
+    return {f"{lang}.{fmt}": (out / f"summary.{lang}.{fmt}").read_text(encoding="utf-8")
+            for lang in ("th", "en") for fmt in ("html", "md")}
+
+
 def scores(path) -> list[tuple]:
     return query(path, "SELECT period, composite_score, status, closed, changed_since_closing "
                        "FROM marts.pilot_scores ORDER BY period")
@@ -88,6 +93,7 @@ def story(tmp_path_factory, prefect_harness):
         f"{P},15001,2548-Q1,2005-02-10,budget,ACT-1,5,,500000,100000,own,"))
     s["run"] = run_cli(registry, late, root)
     s["held_marts"] = marts(wh)
+    s["held_pages"] = pages(root / "out")
     s["statuses"] = query(wh, "SELECT file_name, status FROM ingest.submissions WHERE submission_id > 6 ORDER BY 1")
     s["core_from_late"] = query(wh, "SELECT count(*) FROM core.kpi_actuals WHERE submission_id > 6")
     s["ids"] = dict(query(wh, "SELECT file_name, submission_id FROM ingest.submissions WHERE submission_id > 6"))
@@ -117,6 +123,7 @@ def story(tmp_path_factory, prefect_harness):
     path.write_text(path.read_text(encoding="utf-8").replace("[20, 30, 40, 50, 60]", "[30, 40, 50, 60, 70]"),
                     encoding="utf-8")
     s["rebuild"] = cli("rebuild", *base)
+    s["final_pages"] = pages(root / "out")
     return s
 
 
@@ -260,3 +267,55 @@ def test_every_decision_is_a_row_and_published(story):
     assert query(story["wh"], "SELECT kind, count(*) FROM ops.runs WHERE status = 'succeeded' GROUP BY 1 ORDER BY 1"
                  ) == [("approve", 2), ("close", 2), ("rebuild", 1), ("reject", 1), ("reopen", 1), ("run", 2)]
     assert query(story["root"] / "wh.published.duckdb", "SELECT count(*) FROM approval.decisions") == [(6,)]
+
+
+def section(page: str, heading: str) -> str:
+    """The text of a page from a heading to the next one (h3 in HTML, ### in Markdown)."""
+    rest = page.split(heading, 1)[1]
+    return rest.split("<h3>" if "<h3>" in rest else "\n### ", 1)[0]
+
+
+def test_the_summary_lists_held_files_with_agency_and_date(story):
+    from tests.test_report_html import parse
+
+    held = story["held_pages"]
+    ids = story["ids"]
+    g, h, j = ids["g_lead_q1_fix.csv"], ids["h_sup_q1_late.csv"], ids["j_sec_q1_older.csv"]
+    en = section(held["en.html"], "Files waiting for the committee&#39;s decision")
+    assert [f["key"] for f in parse(en)] == [str(g), str(h), str(j)]
+    assert {f["key"]: f["value"] for f in parse(en)} == {str(g): "2005-05-10", str(h): "2005-05-12",
+                                                         str(j): "2005-02-10"}
+    assert "Office of the Public Sector Development Commission" in en and "g_lead_q1_fix.csv" in en
+    assert "i_lead_q1_bad.csv" not in en  # quarantined, not held
+    th = section(held["th.md"], "### ไฟล์ที่รอคณะกรรมการพิจารณา")
+    # Thai edition: Buddhist Era dates, 10 May 2005 = 10 พ.ค. 2548; the agency's Thai name.
+    assert f"| {g} | ไตรมาส 1/2548 | 03009 สำนักงาน ก.พ.ร. | 10 พ.ค. 2548 |" in th
+    assert "กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร | 12 พ.ค. 2548" in th
+    # Closed quarter marked; composite at closing 3.1800 and now 3.1800 (held files change nothing).
+    closed = section(held["en.md"], "### Closed quarters")
+    assert "| 🔒 FY2548 Q1 |" in closed and "| Somchai | 3.1800 | 3.1800 | unchanged |" in closed
+    # After every decision, nothing is held any more: the list is gone.
+    assert "Files waiting" not in story["final_pages"]["en.html"]
+
+
+def test_the_summary_flags_a_changed_figure_beside_its_score(story):
+    from tests.test_report_html import parse
+
+    final = story["final_pages"]
+    # The headline period 2548-Q2 is closed; its composite 3.3000 differs from 3.9000 at closing.
+    assert "**3.3000** · 🔒 **closed** · ⚠ **the composite differs from the one at closing (3.9000)**" in final["en.md"]
+    assert "**3.3000** · 🔒 **ปิดงวดแล้ว** · ⚠ **คะแนนรวมต่างจากเมื่อปิดงวด (3.9000)**" in final["th.md"]
+    for lang in ("th", "en"):
+        html = final[f"{lang}.html"]
+        headline = html.split('class="headline"', 1)[1].split("</div>\n</div>", 1)[0]
+        assert 'data-closed="2548-Q2"' in headline and 'data-changed="2548-Q2"' in headline
+        figures = {(f["field"], f["period"]): f["value"] for f in parse(html)
+                   if f["field"] in ("composite_at_closing", "closure_composite")}
+        # Only Q2 is closed (Q1 was reopened): at closing 3.9000, now 3.3000.
+        assert figures == {("composite_at_closing", "2548-Q2"): "3.9", ("closure_composite", "2548-Q2"): "3.3"}
+    con = duckdb.connect(str(story["wh"]), read_only=True)
+    try:
+        assert con.execute("SELECT composite_at_closing FROM approval.quarter_closures WHERE reopened_at IS NULL"
+                           ).fetchall() == [(D("3.9000"),)]
+    finally:
+        con.close()

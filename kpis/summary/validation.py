@@ -12,6 +12,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kpis.display import html_text, shown
+from kpis.summary.controls import run_flags
 from kpis.summary.render import VALIDATION_REPORT
 
 
@@ -38,7 +39,8 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=html_text)
     env.globals["shown"] = shown
-    html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues)
+    html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues,
+                                                          flags=run_flags(con, run_id))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / VALIDATION_REPORT
     tmp = path.with_name(path.name + ".tmp")
