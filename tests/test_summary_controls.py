@@ -46,7 +46,7 @@ def test_figures_to_confirm_are_the_flags_of_the_latest_two_due_periods(demo):
     assert {(k, p) for pilot, k, p in expected if pilot == "PLT-2548-001"} == {("G1", "2549-Q3"), ("G1", "2549-Q2")}
     md = page(folder, "summary.en.md")
     gin = md.split("## PLT-2548-001", 1)[1].split("\n## ", 1)[0]
-    assert "### Figures to confirm" in gin and "| G1 | FY2549 Q3 |" in gin and "FY2549 Q1 |" not in gin.split(
+    assert "### Figures to confirm" in gin and "| G1 | FY2006 Q3 |" in gin and "FY2006 Q1 |" not in gin.split(
         "### Figures to confirm", 1)[1].split("###", 1)[0]
     assert "### ตัวเลขที่ควรยืนยัน" in page(folder, "summary.th.md")
 
@@ -111,4 +111,4 @@ def test_the_controls_escape_agency_and_operator_text(lang):
     assert "<script" not in md and md.count("&lt;script&gt;") >= 6
     # A changed_after_flat flag has no z: shown as a dash, with the rule in the page's language.
     assert ("เปลี่ยนจากค่าที่คงที่มาตลอด" if lang == "th" else "changed after a flat history") in md
-    assert ("| K1 | ไตรมาส 3/2549 | 5 | 3 | – |" if lang == "th" else "| K1 | FY2549 Q3 | 5 | 3 | – |") in md
+    assert ("| K1 | ไตรมาส 3/2549 | 5 | 3 | – |" if lang == "th" else "| K1 | FY2006 Q3 | 5 | 3 | – |") in md
