@@ -195,9 +195,9 @@ def demo(folder: Path) -> None:
 
 def _register_command_groups() -> None:
     """Commands for each audience live in their own module; they are attached to `main` here."""
-    from flows import cli_analyst, cli_maintenance, cli_ops, cli_report
+    from flows import cli_analyst, cli_approval, cli_maintenance, cli_ops, cli_report
 
-    for module in (cli_analyst, cli_report, cli_ops, cli_maintenance):
+    for module in (cli_analyst, cli_report, cli_ops, cli_maintenance, cli_approval):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -63,7 +63,8 @@ def files_line(counts: dict) -> str:
     """A job's file counts, as `pilotkpi run` and a served run print them."""
     return (f"files seen {counts.get('files_seen', 0)}: accepted {counts.get('accepted', 0)}, "
             f"superseded {counts.get('superseded', 0)}, duplicates {counts.get('duplicates', 0)}, "
-            f"quarantined {counts.get('quarantined', 0)}")
+            f"quarantined {counts.get('quarantined', 0)}"
+            + (f", held {counts['held']}" if counts.get("held") else ""))  # held: only where a quarter is closed
 
 
 def printable(text: str) -> str:

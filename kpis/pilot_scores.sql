@@ -27,17 +27,29 @@ composites as (
     left join kpi_totals t on t.pilot_id = d.pilot_id and t.period = d.period
 ),
 
+closures as (
+    -- The open closure of each closed (pilot, period) (data-quality.md §2); reopened ones are over.
+    select pilot_id, period, composite_at_closing
+    from approval.quarter_closures
+    where reopened_at is null
+),
+
 final as (
     select
-        pilot_id,
-        period,
-        fiscal_year,
-        quarter,
-        composite_score,
-        marts.score_band(composite_score) as status,  -- banded on the rounded composite; NULL -> no_data
-        kpis_reported,
-        kpis_expected
-    from composites
+        c.pilot_id,
+        c.period,
+        c.fiscal_year,
+        c.quarter,
+        c.composite_score,
+        marts.score_band(c.composite_score) as status,  -- banded on the rounded composite; NULL -> no_data
+        c.kpis_reported,
+        c.kpis_expected,
+        k.pilot_id is not null as closed,
+        -- Only a closed period can have changed since closing; NULL and NULL are no change.
+        coalesce(k.pilot_id is not null and c.composite_score is distinct from k.composite_at_closing,
+                 false) as changed_since_closing
+    from composites c
+    left join closures k on k.pilot_id = c.pilot_id and k.period = c.period
 )
 
 select * from final

@@ -9,10 +9,12 @@ with expected as (
 
 versions as (
     -- Accepted and superseded files are all versions of the report; the earliest one sets
-    -- first_submitted_on, so a later correction never makes an on-time report late.
+    -- first_submitted_on, so a later correction never makes an on-time report late. A file held
+    -- for a closed quarter counts like an accepted one (data-quality.md §2), and still does once
+    -- rejected: rejecting it changes nothing else, and the agency did report.
     select pilot_id, agency_code, period, count(*) as versions, min(submitted_on) as first_submitted_on
     from ingest.submissions
-    where status in ('accepted', 'superseded')
+    where status in ('accepted', 'superseded', 'held', 'rejected')
     group by pilot_id, agency_code, period
 ),
 

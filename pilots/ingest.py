@@ -1,5 +1,6 @@
 """Ingest an inbox: receive files in name order, keep their bytes, read, validate, and decide
-each one's status (accepted / superseded / duplicate / quarantined) per agency-report-v1.md.
+each one's status (accepted / superseded / duplicate / quarantined) per agency-report-v1.md, or
+`held` when the committee has closed the file's (pilot, period) (data-quality.md §2).
 
 Files are processed in batches: one batch is read, validated with one Great Expectations run,
 and written with a handful of inserts. Only one batch of rows is held in memory at a time;
@@ -39,6 +40,7 @@ class IngestCounts:
     superseded: int = 0
     duplicates: int = 0
     quarantined: int = 0
+    held: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -189,6 +191,9 @@ class Ingestor:
                 "SELECT submission_id, pilot_id, agency_code, period, submitted_on "
                 "FROM ingest.submissions WHERE status = 'accepted'").fetchall()
         }
+        # (pilot, period) pairs the committee has closed and not reopened: their valid files are held.
+        self.closed: set[tuple[str, str]] = set(con.execute(
+            "SELECT pilot_id, period FROM approval.quarter_closures WHERE reopened_at IS NULL").fetchall())
 
     def ingest(self, paths: Iterable[Path | InboxFile], batch_size: int = DEFAULT_BATCH_SIZE,
                on_batch: Callable[[int], None] | None = None) -> IngestCounts:
@@ -206,6 +211,7 @@ class Ingestor:
         self.counts.superseded = by_status.get("superseded", 0)
         self.counts.duplicates = by_status.get("duplicate", 0)
         self.counts.quarantined = by_status.get("quarantined", 0)
+        self.counts.held = by_status.get("held", 0)
         return self.counts
 
     def _ingest_batch(self, items: list[Path | InboxFile]) -> None:
@@ -240,6 +246,7 @@ class Ingestor:
         issue_rows: list[dict] = []
         kpi_rows: dict[int, list[dict]] = {}
         budget_rows: dict[int, list[dict]] = {}
+        held_rows: dict[int, tuple[list[dict], list[dict]]] = {}
         replaced: dict[int, int] = {}
         for sid, path, size, digest, original in received:
             if original is not None:
@@ -252,7 +259,7 @@ class Ingestor:
             if errors:
                 status, superseded_by = "quarantined", None
             else:
-                status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced)
+                status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced, held_rows)
             row = self._submission(sid, path.name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                    superseded_by=superseded_by, errors=len(errors),
                                    warnings=len(rec.issues) - len(errors), kept=sid not in not_kept)
@@ -273,6 +280,8 @@ class Ingestor:
             [r for sid, rows in kpi_rows.items() if sid not in replaced for r in rows],
             [r for sid, rows in budget_rows.items() if sid not in replaced for r in rows],
         )
+        store.write_held_lines(self.con, [r for kpis, _ in held_rows.values() for r in kpis],
+                               [r for _, budget in held_rows.values() for r in budget])
         store.supersede(self.con, {old: new for old, new in replaced.items() if old not in in_batch})
 
     def reprocess(self, old_id: int) -> FileOutcome:
@@ -310,25 +319,39 @@ class Ingestor:
         kpi_rows: dict[int, list[dict]] = {}
         budget_rows: dict[int, list[dict]] = {}
         replaced: dict[int, int] = {}
-        status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced)
+        held_rows: dict[int, tuple[list[dict], list[dict]]] = {}
+        status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced, held_rows)
         sub = self._submission(sid, name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                superseded_by=superseded_by, warnings=len(rec.issues))
         sub.update(_identity_columns(rec, valid=True), received_at=received_at, reprocess_of=old_id)
         store.write_submissions(self.con, [sub])
         store.write_issues(self.con, [_issue_row(sid, i) for i in rec.issues])
         store.write_lines(self.con, kpi_rows.get(sid, []), budget_rows.get(sid, []))
+        store.write_held_lines(self.con, *held_rows.get(sid, ([], [])))
         store.supersede(self.con, replaced)
         return FileOutcome(name, digest, status, rec.issues, sid)
 
     def _decide(self, sid: int, rec: _Received, kpi_rows: dict, budget_rows: dict,
-                replaced: dict[int, int]) -> tuple[str, int | None]:
+                replaced: dict[int, int], held_rows: dict) -> tuple[str, int | None]:
         """Resubmission rule: a later-or-equal submitted_on replaces the accepted version;
-        an earlier one is superseded at once. Received later wins ties (we go in receipt order)."""
+        an earlier one is superseded at once. Received later wins ties (we go in receipt order).
+
+        A valid file for a closed (pilot, period), resubmission or late first report alike, is
+        held: its lines are stored apart from core.* and nothing it says counts until approved
+        (data-quality.md §2). Whether it would replace the accepted version is decided then.
+        """
         pilot, agency, period, submitted_on = _identity(rec)
         on = date.fromisoformat(submitted_on)
         kpis, budget = _lines(sid, rec)
         key = (pilot, agency, period)
         current = self.accepted.get(key)
+        if (pilot, period) in self.closed:
+            rec.issues.append(make_issue("QUARTER_CLOSED", period=period))
+            if current is not None and _same_content(self._lines_of(current[0], kpi_rows, budget_rows),
+                                                     (kpis, budget)):
+                rec.issues.append(make_issue("RESUBMISSION_UNCHANGED", previous=current[0]))
+            held_rows[sid] = (kpis, budget)
+            return "held", None
         if current is not None:
             old_id, old_on = current
             if _same_content(self._lines_of(old_id, kpi_rows, budget_rows), (kpis, budget)):

@@ -112,6 +112,25 @@ def marts_value(con, f: dict):
     if field == "escalated_reports":
         return con.execute("SELECT count(*) FROM marts.reminders WHERE level = 3 AND agency_code = ?",
                            [f["key"]]).fetchone()[0]
+    return controls_value(con, f)
+
+
+def controls_value(con, f: dict):
+    """The committee's controls (kpis/summary/controls.py): outlier flags, closures, held files;
+    any other field is a marts.budget_integration column."""
+    field, pilot = f["field"], f.get("pilot")
+    if field.startswith("outlier_"):
+        return con.execute(f"SELECT {field.removeprefix('outlier_')} FROM marts.kpi_outliers WHERE pilot_id = ? "
+                           "AND kpi_code = ? AND period = ?", [pilot, f["kpi"], f["period"]]).fetchone()[0]
+    if field == "composite_at_closing":
+        return con.execute("SELECT composite_at_closing FROM approval.quarter_closures WHERE pilot_id = ? "
+                           "AND period = ? AND reopened_at IS NULL", [pilot, f["period"]]).fetchone()[0]
+    if field == "closure_composite":
+        return con.execute("SELECT composite_score FROM marts.pilot_scores WHERE pilot_id = ? AND period = ?",
+                           [pilot, f["period"]]).fetchone()[0]
+    if field == "held_submitted_on":
+        return con.execute("SELECT submitted_on FROM ingest.submissions WHERE submission_id = ? AND status = 'held'",
+                           [int(f["key"])]).fetchone()[0]
     return con.execute(f"SELECT {field} FROM marts.budget_integration WHERE pilot_id = ? AND period = ?",
                        [pilot, f["period"]]).fetchone()[0]
 

@@ -34,7 +34,7 @@ def test_committed_docs_equal_the_live_catalogue():
 
 
 def test_every_relation_and_column_has_a_comment(catalogue):
-    assert len(catalogue) == 14 + len(MART_NAMES)  # 13 tables (registry.strategies 0006, registry.secretariat 0007), the view ops.run_history, and the marts
+    assert len(catalogue) == 18 + len(MART_NAMES)  # 17 tables (strategies 0006, secretariat 0007, approval.* and ingest.held_* 0008), the view ops.run_history, and the marts
     for name, rel in catalogue.items():
         assert parse_table_comment(rel.comment), f"{name}: comment lacks [grain: …; keys: …; joins: …]"
         assert rel.description and rel.grain and rel.keys, name
@@ -67,8 +67,8 @@ def test_every_contract_column_exists_with_its_type(catalogue):
     """The in-repo contract (warehouse/contract.yaml) holds on a new warehouse: no skip on a fresh clone."""
     assert gaps(_types(catalogue)) == []
     built = [r for r in promised_relations() if r.planned_issue is None]
-    # 17 = 16 + marts.reminders; 154 = 146 + its 8 promised columns
-    assert len(built) == 17 and sum(len(r.built_columns) for r in built) == 154
+    # 19 = 17 + approval.quarter_closures and approval.decisions; 173 = 154 + their 10 + 7 columns + pilot_scores.closed/changed_since_closing
+    assert len(built) == 19 and sum(len(r.built_columns) for r in built) == 173
 
 
 def test_the_contract_check_fails_on_a_missing_or_mistyped_column(catalogue):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-SCHEMAS = ("registry", "ingest", "core", "marts", "ops")
+SCHEMAS = ("registry", "ingest", "core", "marts", "approval", "ops")
 _SUFFIX = re.compile(r"^(?P<description>.*)\s\[grain: (?P<grain>[^;]+); keys: (?P<keys>[^;]+); joins: (?P<joins>[^\]]+)\]$",
                      re.S)
 _JOIN = re.compile(r"(\w+\.\w+) \(([^)]*)\)")

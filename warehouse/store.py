@@ -85,6 +85,54 @@ def write_lines(con: duckdb.DuckDBPyConnection, kpi_rows: list[dict], budget_row
     _insert(con, "core.budget_lines", BUDGET_COLUMNS, budget_rows)
 
 
+def write_held_lines(con: duckdb.DuckDBPyConnection, kpi_rows: list[dict], budget_rows: list[dict]) -> None:
+    """Lines of files held for a closed quarter: stored, but outside core.*, so no mart sees them.
+    Restricted pilots' held lines are to be routed like write_lines' rows."""
+    _insert(con, "ingest.held_kpi_actuals", KPI_COLUMNS, kpi_rows)
+    _insert(con, "ingest.held_budget_lines", BUDGET_COLUMNS, budget_rows)
+
+
+def accept_held(con: duckdb.DuckDBPyConnection, submission_id: int) -> None:
+    """An approved held file becomes accepted: its held lines are copied into core.* (the held
+    copy stays, as received)."""
+    con.execute("UPDATE ingest.submissions SET status = 'accepted' WHERE submission_id = ?", [submission_id])
+    for held, core in (("ingest.held_kpi_actuals", "core.kpi_actuals"), ("ingest.held_budget_lines", "core.budget_lines")):
+        con.execute(f"INSERT INTO {core} BY NAME SELECT * FROM {held} WHERE submission_id = ?", [submission_id])
+
+
+def set_status(con: duckdb.DuckDBPyConnection, submission_id: int, status: str,
+               superseded_by: int | None = None) -> None:
+    """A held file decided without reaching core.*: superseded (by a later accepted one) or rejected."""
+    con.execute("UPDATE ingest.submissions SET status = ?, superseded_by = ? WHERE submission_id = ?",
+                [status, superseded_by, submission_id])
+
+
+def record_decision(con: duckdb.DuckDBPyConnection, decided_at: datetime, decided_by: str, action: str,
+                    pilot_id: str, period: str, run_id: str, *, submission_id: int | None = None,
+                    note: str | None = None, status_after: str | None = None) -> int:
+    decision_id = con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM approval.decisions").fetchall()[0][0]
+    con.execute("INSERT INTO approval.decisions (decision_id, decided_at, decided_by, action, pilot_id, period, "
+                "submission_id, note, status_after, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [decision_id, decided_at, decided_by, action, pilot_id, period, submission_id, note, status_after,
+                 run_id])
+    return decision_id
+
+
+def close_quarter(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str, closed_at: datetime, closed_by: str,
+                  note: str | None, composite: object, status: str, run_id: str) -> None:
+    con.execute("INSERT INTO approval.quarter_closures (pilot_id, period, closed_at, closed_by, note, "
+                "composite_at_closing, status_at_closing, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [pilot_id, period, closed_at, closed_by, note, composite, status, run_id])
+
+
+def reopen_quarter(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str, reopened_at: datetime,
+                   reopened_by: str, reason: str) -> None:
+    """End the open closure of (pilot, period); its row stays, with who reopened it and why."""
+    con.execute("UPDATE approval.quarter_closures SET reopened_at = ?, reopened_by = ?, reopen_reason = ? "
+                "WHERE pilot_id = ? AND period = ? AND reopened_at IS NULL",
+                [reopened_at, reopened_by, reason, pilot_id, period])
+
+
 def supersede(con: duckdb.DuckDBPyConnection, replaced: Mapping[int, int]) -> None:
     """Mark accepted submissions as superseded by newer ones and take their lines out of core.*.
 
@@ -117,10 +165,10 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetim
                failed_steps: Sequence[str] = ()) -> None:
     con.execute(
         "UPDATE ops.runs SET finished_at = ?, status = ?, files_seen = ?, accepted = ?, superseded = ?, "
-        "quarantined = ?, duplicates = ?, error = ?, skipped_unsettled = ?, failed_steps = ?, "
+        "quarantined = ?, duplicates = ?, held = ?, error = ?, skipped_unsettled = ?, failed_steps = ?, "
         "duration_seconds = round(epoch(?::TIMESTAMP) - epoch(started_at), 3) WHERE run_id = ?",
         [finished_at, status, counts.get("files_seen", 0), counts.get("accepted", 0), counts.get("superseded", 0),
-         counts.get("quarantined", 0), counts.get("duplicates", 0), error, skipped_unsettled,
+         counts.get("quarantined", 0), counts.get("duplicates", 0), counts.get("held", 0), error, skipped_unsettled,
          ",".join(failed_steps) or None, finished_at, run_id],
     )
 

@@ -214,3 +214,36 @@ def fmt_score(value: Decimal | None) -> str:
 
 def fmt_ratio(value: Decimal | None) -> str:
     return "–" if value is None else f"{Decimal(value) * 100:.2f}%"
+
+
+# The committee's controls (kpis/summary/controls.py), kept apart from LABELS' own entries and
+# merged into them: closed quarters, held files, and outlier flags ("Figures to confirm").
+CONTROL_LABELS: dict[str, dict[str, str]] = {
+    "th": {
+        "closed": "ปิดงวดแล้ว", "closed_quarters": "งวดที่ปิดแล้ว", "closed_on": "วันที่ปิด", "closed_by": "ปิดโดย",
+        "composite_at_closing": "คะแนนรวมเมื่อปิดงวด", "composite_now": "คะแนนรวมปัจจุบัน",
+        "changed_since_closing": "เปลี่ยนแปลงหลังปิดงวด",
+        "changed_since_closing_note": "คะแนนรวมต่างจากเมื่อปิดงวด ({was})",
+        "unchanged": "ไม่เปลี่ยนแปลง",
+        "held_files": "ไฟล์ที่รอคณะกรรมการพิจารณา", "submission": "เลขที่รายงาน", "received_on": "วันที่รับ",
+        "figures_to_confirm": "ตัวเลขที่ควรยืนยัน", "history_median": "มัธยฐานย้อนหลัง", "modified_z": "ค่า z",
+        "rule": "เกณฑ์", "rule_modified_z": "ค่า z ปรับแก้เกิน 3.5",
+        "rule_changed_after_flat": "เปลี่ยนจากค่าที่คงที่มาตลอด",
+        "restricted_flags": "โครงการชั้นความลับ: ไม่แสดงตัวเลข",
+    },
+    "en": {
+        "closed": "closed", "closed_quarters": "Closed quarters", "closed_on": "Closed on", "closed_by": "Closed by",
+        "composite_at_closing": "Composite at closing", "composite_now": "Composite now",
+        "changed_since_closing": "changed since closing",
+        "changed_since_closing_note": "the composite differs from the one at closing ({was})",
+        "unchanged": "unchanged",
+        "held_files": "Files waiting for the committee's decision", "submission": "Submission",
+        "received_on": "Received",
+        "figures_to_confirm": "Figures to confirm", "history_median": "History median", "modified_z": "z",
+        "rule": "Rule", "rule_modified_z": "modified z-score above 3.5",
+        "rule_changed_after_flat": "changed after a flat history",
+        "restricted_flags": "Restricted pilot: no figures shown",
+    },
+}
+for _lang, _words in CONTROL_LABELS.items():
+    LABELS[_lang].update(_words)

@@ -12,6 +12,8 @@ from decimal import Decimal
 
 import duckdb
 
+from kpis.summary import controls
+
 
 @dataclass
 class KpiRow:
@@ -83,6 +85,13 @@ class PilotSection:
     budget: dict | None = None
     late_or_missing: list[ComplianceRow] = field(default_factory=list)
     quarantined: list[QuarantinedFile] = field(default_factory=list)
+    # The committee's controls (kpis/summary/controls.py, data-quality.md).
+    closed: bool = False                       # the headline period is closed
+    changed_since_closing: bool = False        # ... and its composite differs from the one closed
+    composite_at_closing: Decimal | None = None
+    closures: list[controls.Closure] = field(default_factory=list)
+    held: list[controls.HeldFile] = field(default_factory=list)
+    to_confirm: list[controls.OutlierFlag] = field(default_factory=list)
 
 
 @dataclass
@@ -183,6 +192,7 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
     section.trend = [(r["period"], r["composite_score"], r["status"]) for r in _rows(
         con, "SELECT period, composite_score, status FROM marts.pilot_scores WHERE pilot_id = ? ORDER BY period",
         [pid])]
+    controls.fill(con, section)
     if section.restricted or period is None:
         return section
 

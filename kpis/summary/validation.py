@@ -18,6 +18,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kpis.display import html_text, shown
+from kpis.summary.controls import run_flags
 from kpis.summary.labels import fmt_date
 
 VALIDATION_REPORT = "validation.html"  # the nightly run's report
@@ -42,7 +43,8 @@ def report_for(out_dir: Path, kind: str, run_id: str) -> str | None:
 
 # The page is read by Thai and English readers alike: every word is given in both.
 STATUS = {"accepted": "รับแล้ว / accepted", "superseded": "มีฉบับใหม่แทน / superseded",
-          "duplicate": "ไฟล์ซ้ำ / duplicate", "quarantined": "กักไว้ / quarantined"}
+          "duplicate": "ไฟล์ซ้ำ / duplicate", "quarantined": "กักไว้ / quarantined",
+          "held": "รอการพิจารณา / held", "rejected": "ไม่อนุมัติ / rejected"}
 KINDS = {"run": "รอบประจำวัน / nightly run", "reprocess": "อ่านไฟล์ใหม่ / reprocess",
          "rebuild": "คำนวณใหม่ / rebuild"}
 SEVERITY = {"error": "ข้อผิดพลาด / error", "warning": "คำเตือน / warning"}
@@ -81,7 +83,8 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
                        day=lambda d: f"{fmt_date(d, 'th')} / {fmt_date(d, 'en')}")
     # A reprocess or rebuild reads one file or none: its page points to the night's report too.
     nightly = VALIDATION_REPORT if kind != "run" and (out_dir / VALIDATION_REPORT).exists() else None
-    html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues, nightly=nightly)
+    html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues, nightly=nightly,
+                                                          flags=run_flags(con, run_id))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / report_name(kind, run_id)
     tmp = path.with_name(path.name + ".tmp")

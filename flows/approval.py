@@ -1,0 +1,84 @@
+"""The committee's decision jobs (data-quality.md §2): close a quarter, reopen it, approve or
+reject a held file. Each is a Prefect flow like `rebuild`: under the run lock, one transaction
+(the decision, its approval.decisions row, the marts rebuilt, ops.runs), then the steps after the
+commit, publishing included (flows.nightly._job).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from flows.settings import apply_defaults
+
+apply_defaults()
+
+from prefect import flow, get_run_logger  # noqa: E402
+
+from flows.clock import today_in_bangkok, utc_now  # noqa: E402
+from flows.nightly import JobResult, _job, load_registry_task  # noqa: E402
+from kpis.build import build_marts  # noqa: E402
+from pilots import approval  # noqa: E402
+from warehouse.lock import run_lock  # noqa: E402
+
+
+@dataclass
+class DecisionResult:
+    job: JobResult
+    as_of: date
+    closed: list[approval.Closed] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    decided: approval.Decided | None = None
+
+
+def _now():
+    return utc_now().replace(tzinfo=None)  # timestamps are stored as naive UTC, like ops.runs
+
+
+def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
+                  wait: bool, decide) -> DecisionResult:
+    """Run decide(con, as_of, run_id) -> dict of DecisionResult fields as one job of `kind`."""
+    as_of = as_of or today_in_bangkok()
+    registry = load_registry_task(Path(registry_dir))
+    found: dict = {}
+
+    def body(live, run_id):
+        found.update(decide(live.con, as_of, run_id))
+        return {}, 0
+
+    with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
+        job = _job(kind, registry, Path(warehouse_path), out_dir, as_of, body)
+    return DecisionResult(job, as_of, **found)
+
+
+@flow(name="close-quarter", log_prints=False)
+def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
+                  warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
+    def decide(con, day, run_id):
+        # The marts as of this job (today's registry and as-of date) give what "due" means and
+        # the composite recorded at closing; the job builds them again afterwards with the closure.
+        build_marts(con, day)
+        closed, skipped = approval.close_quarter(con, period, pilot_id, by, note, day, _now(), run_id)
+        return {"closed": closed, "skipped": skipped}
+
+    return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
+
+
+@flow(name="reopen", log_prints=False)
+def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
+           out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
+    def decide(con, day, run_id):
+        approval.reopen_quarter(con, period, pilot_id, by, reason, _now(), run_id)
+        return {}
+
+    return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
+
+
+@flow(name="decide-held-file", log_prints=False)
+def decide_held(action: str, submission_id: int, by: str, note: str | None, registry_dir: Path,
+                warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
+    """approve or reject one held file."""
+    def decide(con, day, run_id):
+        return {"decided": approval.decide(con, submission_id, action, by, note, _now(), run_id)}
+
+    return _decision_job(action, registry_dir, warehouse_path, out_dir, as_of, wait, decide)

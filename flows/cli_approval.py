@@ -1,0 +1,118 @@
+"""The committee's commands (data-quality.md §2): close-quarter, reopen, approve, reject.
+
+Jobs like `rebuild`: the same --registry, --warehouse, --out and --as-of options, the run lock,
+one transaction, and the analysts' copy published when they commit. A refused decision (not
+due, not held, already decided) is one line and exit 1, with nothing written.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from flows.cli_common import _as_of, printable
+from flows.cli_maintenance import _as_of_option, _finished, _guarded, _out, _registry, _wait, _warehouse
+
+_by = click.option("--by", "by", required=True, help="Who takes the decision (recorded in approval.decisions).")
+
+
+def _job_lines(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
+    click.echo(f"{what} (run {result.job.run_id})")
+    return _finished(result.job, what, warehouse_path, out_dir)
+
+
+@click.command(name="close-quarter")
+@click.argument("period")
+@click.option("--pilot", "pilot_id", default=None, help="Close it for this pilot only (default: every pilot).")
+@_by
+@click.option("--note", default=None, help="A note kept with the closure.")
+@_registry
+@_warehouse
+@_out
+@_as_of_option
+@_wait
+def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
+                  warehouse_path: Path, out_dir: Path, as_of: str | None, wait: bool) -> None:
+    """Close PERIOD (e.g. 2549-Q3) for one pilot or for all: its figures no longer change without a decision.
+
+    Records who closed it, when, the note, and the composite score and status at that moment.
+    Only a due period (its quarter ended by --as-of) can be closed.
+    """
+    def job():
+        from flows.approval import close_quarter as close_flow
+
+        result = close_flow(period, pilot_id, by, note, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
+        for c in result.closed:
+            composite = "–" if c.composite is None else f"{c.composite:.4f}"
+            click.echo(f"closed {period} for {c.pilot_id}: composite {composite}, {c.status}")
+        for pid in result.skipped:
+            click.echo(f"{period} was already closed for {pid}")
+        return _job_lines(result, f"closed {period} for {len(result.closed)} pilot(s)", warehouse_path, out_dir)
+
+    sys.exit(_guarded(job, warehouse_path, wait))
+
+
+@click.command()
+@click.argument("period")
+@click.option("--pilot", "pilot_id", required=True, help="The pilot whose period is reopened.")
+@_by
+@click.option("--reason", required=True, help="Why it is reopened.")
+@_registry
+@_warehouse
+@_out
+@_as_of_option
+@_wait
+def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
+           out_dir: Path, as_of: str | None, wait: bool) -> None:
+    """End the closure of PERIOD for --pilot. Held files stay held until approved or rejected."""
+    def job():
+        from flows.approval import reopen as reopen_flow
+
+        result = reopen_flow(period, pilot_id, by, reason, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
+        return _job_lines(result, f"reopened {period} for {pilot_id}", warehouse_path, out_dir)
+
+    sys.exit(_guarded(job, warehouse_path, wait))
+
+
+def _decision_command(action: str, help_text: str, note_option: click.Option):
+    @click.command(name=action, help=help_text)
+    @click.argument("submission_id", type=int)
+    @_by
+    @note_option
+    @_registry
+    @_warehouse
+    @_out
+    @_as_of_option
+    @_wait
+    def command(submission_id: int, by: str, note: str | None, registry_dir: Path, warehouse_path: Path,
+                out_dir: Path, as_of: str | None, wait: bool) -> None:
+        def job():
+            from flows.approval import decide_held
+
+            result = decide_held(action, submission_id, by, note, registry_dir, warehouse_path, out_dir,
+                                 _as_of(as_of), wait)
+            d, past = result.decided, {"approve": "approved", "reject": "rejected"}[action]
+            what = f"submission {submission_id} ({d.pilot_id} {d.agency_code} {d.period}) {past}: {d.status}"
+            if d.replaced is not None:
+                what += f", replacing submission {d.replaced} (now superseded)"
+            if d.kept is not None:
+                what += f": accepted submission {d.kept} has a later or equal submitted_on and stays"
+            return _job_lines(result, printable(what), warehouse_path, out_dir)
+
+        sys.exit(_guarded(job, warehouse_path, wait))
+
+    return command
+
+
+approve = _decision_command(
+    "approve",
+    "Apply held SUBMISSION_ID under the resubmission rules: it becomes accepted and replaces the accepted "
+    "version, unless that one has a later or equal submitted_on (then it becomes superseded).",
+    click.option("--note", default=None, help="A note kept with the decision."))
+reject = _decision_command(
+    "reject",
+    "Refuse held SUBMISSION_ID: it becomes rejected and nothing else changes.",
+    click.option("--reason", "note", required=True, help="Why it is rejected."))
+
+COMMANDS: list[click.Command] = [close_quarter, reopen, approve, reject]

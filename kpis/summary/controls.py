@@ -1,0 +1,124 @@
+"""The committee's controls in a pilot's summary section (data-quality.md): its closed quarters
+(with a flag where the composite changed since closing), the files held for a decision, and the
+outlier flags of its latest two due periods ("Figures to confirm").
+
+Restricted pilots: closures (composite and status only) and held files (agency and dates, the
+same facts as reporting compliance) are shown; their flags show the KPI code, period and rule
+only, with no actual, median or z (all made from the actuals).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+import duckdb
+
+
+@dataclass
+class Closure:
+    period: str
+    closed_at: datetime
+    closed_by: str
+    composite_at_closing: Decimal | None
+    composite: Decimal | None       # the period's composite now
+    changed_since_closing: bool
+
+
+@dataclass
+class HeldFile:
+    """A file held for a closed quarter, waiting for approve or reject. file_name is agency text
+    (None for a restricted pilot)."""
+    submission_id: int
+    agency_code: str
+    name_th: str
+    name_en: str
+    period: str
+    submitted_on: date
+    received_on: date
+    file_name: str | None
+
+
+@dataclass
+class OutlierFlag:
+    kpi_code: str
+    period: str
+    rule: str
+    actual: Decimal | None = None          # None for a restricted pilot
+    history_median: Decimal | None = None
+    modified_z: Decimal | None = None      # also None for rule changed_after_flat
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
+    res = con.execute(sql, params)
+    names = [d[0] for d in res.description]
+    return [dict(zip(names, r)) for r in res.fetchall()]
+
+
+def closures(con: duckdb.DuckDBPyConnection, pilot_id: str) -> list[Closure]:
+    """The pilot's closed periods (open closures), latest first, with the composite now."""
+    return [Closure(**r) for r in _rows(con, """
+        SELECT c.period, c.closed_at, c.closed_by, c.composite_at_closing, s.composite_score AS composite,
+               coalesce(s.changed_since_closing, false) AS changed_since_closing
+        FROM approval.quarter_closures c
+        LEFT JOIN marts.pilot_scores s USING (pilot_id, period)
+        WHERE c.pilot_id = ? AND c.reopened_at IS NULL
+        ORDER BY c.period DESC""", [pilot_id])]
+
+
+def held_files(con: duckdb.DuckDBPyConnection, pilot_id: str, restricted: bool) -> list[HeldFile]:
+    return [HeldFile(**{**r, "file_name": None if restricted else r["file_name"]}) for r in _rows(con, """
+        SELECT s.submission_id, s.agency_code, coalesce(a.name_th, s.agency_code) AS name_th,
+               coalesce(a.name_en, s.agency_code) AS name_en, s.period, s.submitted_on,
+               CAST(s.received_at AS DATE) AS received_on, s.file_name
+        FROM ingest.submissions s LEFT JOIN registry.agencies a USING (agency_code)
+        WHERE s.pilot_id = ? AND s.status = 'held'
+        ORDER BY s.period DESC, s.submission_id""", [pilot_id])]
+
+
+def figures_to_confirm(con: duckdb.DuckDBPyConnection, pilot_id: str, restricted: bool) -> list[OutlierFlag]:
+    """Flags of the pilot's latest two due periods (data-quality.md §1), latest period first."""
+    flags = [OutlierFlag(**r) for r in _rows(con, """
+        WITH latest AS (
+            SELECT period FROM marts.pilot_scores WHERE pilot_id = ? ORDER BY period DESC LIMIT 2)
+        SELECT o.kpi_code, o.period, o.rule, o.actual, o.history_median, o.modified_z
+        FROM marts.kpi_outliers o JOIN latest USING (period)
+        WHERE o.pilot_id = ?
+        ORDER BY o.period DESC, o.kpi_code""", [pilot_id, pilot_id])]
+    if restricted:
+        return [OutlierFlag(f.kpi_code, f.period, f.rule) for f in flags]
+    return flags
+
+
+def _has_approval(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'approval' "
+                       "AND table_name = 'quarter_closures'").fetchall()[0][0] > 0
+
+
+def fill(con: duckdb.DuckDBPyConnection, section) -> None:
+    """Add the controls to a PilotSection (kpis.summary.model)."""
+    if _has_approval(con):  # a published copy made before migration 0005 has none
+        section.closures = closures(con, section.pilot_id)
+    section.held = held_files(con, section.pilot_id, section.restricted)
+    section.to_confirm = figures_to_confirm(con, section.pilot_id, section.restricted)
+    current = next((c for c in section.closures if c.period == section.period), None)
+    section.closed = current is not None
+    section.changed_since_closing = current is not None and current.changed_since_closing
+    section.composite_at_closing = current.composite_at_closing if current else None
+
+
+def run_flags(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """The outlier flags raised by the files of one run (the validation report lists them).
+    A restricted pilot's flags stay out, like its files' details. Numbers come as plain text."""
+    rows = _rows(con, """
+        SELECT o.pilot_id, o.kpi_code, o.period, o.actual, o.history_n, o.history_median, o.modified_z, o.rule,
+               o.submission_id, o.row_number
+        FROM marts.kpi_outliers o
+        JOIN ingest.submissions s USING (submission_id)
+        JOIN registry.pilots p ON p.pilot_id = o.pilot_id
+        WHERE s.run_id = ? AND p.classification <> 'restricted'
+        ORDER BY o.pilot_id, o.period, o.kpi_code""", [run_id])
+    for r in rows:
+        for name in ("actual", "history_median", "modified_z"):
+            r[name] = "–" if r[name] is None else format(r[name].normalize(), "f")  # never 1E+2
+    return rows

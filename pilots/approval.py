@@ -1,0 +1,158 @@
+"""The committee's decisions on closed quarters (shared/spec/data-quality.md §2): close a due
+period, reopen it, and approve or reject a file held for it.
+
+Each function checks the decision against the warehouse, refuses it with a clear message
+(LookupError: nothing by that name; ValueError: not allowed now), and otherwise writes it through
+warehouse.store inside the caller's transaction, with its row in approval.decisions. The caller
+rebuilds the marts in the same transaction.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import duckdb
+
+from pilots.fiscal import is_period, period_bounds
+from warehouse import store
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple | None:
+    """The first row or None, with the result read to its end: DuckDB refuses the next statement
+    (register, for one) on a connection whose last result is unfinished."""
+    rows = con.execute(sql, params).fetchall()
+    return rows[0] if rows else None
+
+
+@dataclass
+class Closed:
+    pilot_id: str
+    composite: object
+    status: str
+
+
+@dataclass
+class Decided:
+    submission_id: int
+    pilot_id: str
+    agency_code: str
+    period: str
+    status: str                 # after the decision: accepted, superseded or rejected
+    replaced: int | None = None  # the accepted file it replaced (approve)
+    kept: int | None = None      # the accepted file that stays, when the held one is superseded
+
+
+_PAST = {"approve": "approved", "reject": "rejected"}
+
+
+def _period(period: str) -> str:
+    if not is_period(period):
+        raise ValueError(f"{period!r} is not a period: write it like 2549-Q3 (BE fiscal year, quarter 1-4)")
+    return period
+
+
+def _known_pilot(con: duckdb.DuckDBPyConnection, pilot_id: str) -> None:
+    if not _one(con, "SELECT count(*) FROM registry.pilots WHERE pilot_id = ?", [pilot_id])[0]:
+        raise LookupError(f"there is no pilot {pilot_id} in the registry")
+
+
+def _open_closure(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str) -> tuple | None:
+    return _one(con, "SELECT closed_at, closed_by FROM approval.quarter_closures WHERE pilot_id = ? AND period = ? "
+                       "AND reopened_at IS NULL", [pilot_id, period])
+
+
+def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, by: str, note: str | None,
+                  as_of: date, at: datetime, run_id: str) -> tuple[list[Closed], list[str]]:
+    """Close a due period for one pilot, or for every pilot it is due for (all pilots).
+
+    Reads marts.due_periods and marts.pilot_scores, which the caller has just built as of
+    `as_of`: the composite and status recorded are the ones of that moment. Returns the closures
+    made and the pilots skipped because the period was already closed for them.
+    """
+    _period(period)
+    if pilot_id is not None:
+        _known_pilot(con, pilot_id)
+    due = [r[0] for r in con.execute(
+        "SELECT pilot_id FROM marts.due_periods WHERE period = ? AND (? IS NULL OR pilot_id = ?) ORDER BY pilot_id",
+        [period, pilot_id, pilot_id]).fetchall()]
+    if not due:
+        raise ValueError(_not_due(con, period, pilot_id, as_of))
+    skipped = [p for p in due if _open_closure(con, p, period)]
+    if len(skipped) == len(due):
+        closed_at, closed_by = _open_closure(con, due[0], period)
+        whom = pilot_id or "every pilot it is due for"
+        raise ValueError(f"{period} is already closed for {whom} (closed {closed_at:%Y-%m-%d %H:%M} UTC by "
+                         f"{closed_by})")
+    closed = []
+    for pid in (p for p in due if p not in skipped):
+        composite, status = _one(con, "SELECT composite_score, status FROM marts.pilot_scores "
+                                        "WHERE pilot_id = ? AND period = ?", [pid, period])
+        store.close_quarter(con, pid, period, at, by, note, composite, status, run_id)
+        store.record_decision(con, at, by, "close", pid, period, run_id, note=note)
+        closed.append(Closed(pid, composite, status))
+    return closed, skipped
+
+
+def _not_due(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, as_of: date) -> str:
+    """Why a period cannot be closed: its quarter has not ended, or it is outside the pilot's dates."""
+    start, end = period_bounds(period)
+    whom = f"for {pilot_id}" if pilot_id else "for any pilot"
+    if end > as_of:
+        return (f"{period} is not due {whom} as of {as_of.isoformat()}: the quarter ends on {end.isoformat()}. "
+                f"Only a due period can be closed")
+    return (f"{period} is not due {whom}: the quarter ({start.isoformat()} to {end.isoformat()}) is outside the "
+            f"pilot's dates. Only a due period can be closed")
+
+
+def reopen_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str, by: str, reason: str,
+                   at: datetime, run_id: str) -> None:
+    """End the closure of (pilot, period). Files held for it stay held until decided."""
+    _period(period)
+    _known_pilot(con, pilot_id)
+    if _open_closure(con, pilot_id, period) is None:
+        raise ValueError(f"{period} is not closed for {pilot_id}: there is nothing to reopen")
+    store.reopen_quarter(con, pilot_id, period, at, by, reason)
+    store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=reason)
+
+
+def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: str, note: str | None,
+           at: datetime, run_id: str) -> Decided:
+    """Approve or reject a held file. A file takes one decision: a second one is refused.
+
+    Approving applies the resubmission rule (agency-report-v1.md) as data-quality.md §2 words it:
+    the held file is accepted and replaces the accepted version of its (pilot, agency, period),
+    unless that version has a later or equal submitted_on, in which case the held file is
+    superseded by it.
+    """
+    row = _one(con, "SELECT status, pilot_id, agency_code, period, submitted_on, file_name "
+                      "FROM ingest.submissions WHERE submission_id = ?", [submission_id])
+    if row is None:
+        raise LookupError(f"there is no submission {submission_id}")
+    status, pilot_id, agency, period, submitted_on, _ = row
+    if status != "held":
+        earlier = _one(con, "SELECT action, decided_by, decided_at, decision_id FROM approval.decisions "
+                              "WHERE submission_id = ? ORDER BY decision_id DESC LIMIT 1", [submission_id])
+        if earlier:
+            act, who, when, number = earlier
+            raise ValueError(f"submission {submission_id} was {_PAST[act]} already (decision {number}, by {who} on "
+                             f"{when:%Y-%m-%d %H:%M} UTC) and is now {status}: a held file takes one decision")
+        raise ValueError(f"submission {submission_id} is {status}, not held: only held files are approved or "
+                         f"rejected")
+    decided = Decided(submission_id, pilot_id, agency, period, "rejected")
+    if action == "reject":
+        store.set_status(con, submission_id, "rejected")
+    else:
+        current = _one(con, "SELECT submission_id, submitted_on FROM ingest.submissions WHERE status = 'accepted' "
+                            "AND pilot_id = ? AND agency_code = ? AND period = ?", [pilot_id, agency, period])
+        if current is not None and current[1] >= submitted_on:
+            store.set_status(con, submission_id, "superseded", superseded_by=current[0])
+            decided.status, decided.kept = "superseded", current[0]
+        else:
+            if current is not None:
+                store.supersede(con, {current[0]: submission_id})
+                decided.replaced = current[0]
+            store.accept_held(con, submission_id)
+            decided.status = "accepted"
+    store.record_decision(con, at, by, action, pilot_id, period, run_id, submission_id=submission_id, note=note,
+                          status_after=decided.status)
+    return decided
