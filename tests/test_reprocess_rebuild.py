@@ -152,7 +152,7 @@ def test_each_job_has_its_own_validation_report_and_the_summaries_link_to_theirs
     base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(out), "--as-of", AS_OF]
     night = (out / "validation.html").read_bytes()
     # The run's 7 files (make_scenario + h_new_pilot.csv): 3 accepted, 1 superseded, 1 duplicate, 2 quarantined.
-    assert _counts_line(night.decode()) == "7 ไฟล์ / file(s): รับแล้ว / accepted 3, มีฉบับใหม่แทน / superseded 1, ไฟล์ซ้ำ / duplicate 1, กักไว้ / quarantined 2"
+    assert _counts_line(night.decode()) == "7 ไฟล์ / file(s): รับแล้ว / accepted 3, มีฉบับใหม่แทน / superseded 1, ไฟล์ซ้ำ / duplicate 1, กักไว้ / quarantined 2, รอการพิจารณา / held 0"
     assert _links(out) == {"validation.html"}
 
     # Reprocess the PILOT_UNKNOWN file once its pilot is registered: a report of its own, one file.
@@ -164,7 +164,7 @@ def test_each_job_has_its_own_validation_report_and_the_summaries_link_to_theirs
     (reprocess_id,) = query(wh, "SELECT run_id FROM ops.runs WHERE kind = 'reprocess'")[0]
     reprocessed = out / f"validation-reprocess-{reprocess_id}.html"
     page = reprocessed.read_text(encoding="utf-8")
-    assert _counts_line(page) == "1 ไฟล์ / file(s): รับแล้ว / accepted 1, มีฉบับใหม่แทน / superseded 0, ไฟล์ซ้ำ / duplicate 0, กักไว้ / quarantined 0"
+    assert _counts_line(page) == "1 ไฟล์ / file(s): รับแล้ว / accepted 1, มีฉบับใหม่แทน / superseded 0, ไฟล์ซ้ำ / duplicate 0, กักไว้ / quarantined 0, รอการพิจารณา / held 0"
     assert "h_new_pilot.csv" in page and 'href="validation.html"' in page  # and the night's report
     assert (out / "validation.html").read_bytes() == night
     assert _links(out) == {reprocessed.name}
@@ -175,7 +175,7 @@ def test_each_job_has_its_own_validation_report_and_the_summaries_link_to_theirs
     (rebuild_id,) = query(wh, "SELECT run_id FROM ops.runs WHERE kind = 'rebuild'")[0]
     rebuilt = out / f"validation-rebuild-{rebuild_id}.html"
     assert _counts_line(rebuilt.read_text(encoding="utf-8")) == \
-        "0 ไฟล์ / file(s): รับแล้ว / accepted 0, มีฉบับใหม่แทน / superseded 0, ไฟล์ซ้ำ / duplicate 0, กักไว้ / quarantined 0"
+        "0 ไฟล์ / file(s): รับแล้ว / accepted 0, มีฉบับใหม่แทน / superseded 0, ไฟล์ซ้ำ / duplicate 0, กักไว้ / quarantined 0, รอการพิจารณา / held 0"
     assert (out / "validation.html").read_bytes() == night and reprocessed.read_text(encoding="utf-8") == page
     assert _links(out) == {rebuilt.name}
 
