@@ -53,7 +53,7 @@ def run_line(line: str, cwd: Path) -> str:
 def test_the_guide_covers_the_committees_commands():
     commands = " ".join(sh for sh, _ in steps())
     for command in ("pilotkpi demo ", "pilotkpi sql ", "pilotkpi explain ", "pilotkpi close-quarter ",
-                    "pilotkpi run ", "pilotkpi approve "):
+                    "pilotkpi run ", "pilotkpi approve ", "pilotkpi reject ", "pilotkpi reopen "):
         assert command in commands, command
 
 
