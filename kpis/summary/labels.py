@@ -225,7 +225,7 @@ CONTROL_LABELS: dict[str, dict[str, str]] = {
         "changed_since_closing": "เปลี่ยนแปลงหลังปิดงวด",
         "changed_since_closing_note": "คะแนนรวมต่างจากเมื่อปิดงวด ({was})",
         "unchanged": "ไม่เปลี่ยนแปลง",
-        "held_files": "ไฟล์ที่รอคณะกรรมการพิจารณา", "submission": "เลขที่รายงาน", "received_on": "วันที่รับ",
+        "held_files": "ไฟล์ที่รอคณะกรรมการพิจารณา", "held_submission": "เลขที่รายงาน", "received_on": "วันที่รับ",
         "figures_to_confirm": "ตัวเลขที่ควรยืนยัน", "history_median": "มัธยฐานย้อนหลัง", "modified_z": "ค่า z",
         "rule": "เกณฑ์", "rule_modified_z": "ค่า z ปรับแก้เกิน 3.5",
         "rule_changed_after_flat": "เปลี่ยนจากค่าที่คงที่มาตลอด",
@@ -237,7 +237,7 @@ CONTROL_LABELS: dict[str, dict[str, str]] = {
         "changed_since_closing": "changed since closing",
         "changed_since_closing_note": "the composite differs from the one at closing ({was})",
         "unchanged": "unchanged",
-        "held_files": "Files waiting for the committee's decision", "submission": "Submission",
+        "held_files": "Files waiting for the committee's decision", "held_submission": "Submission",
         "received_on": "Received",
         "figures_to_confirm": "Figures to confirm", "history_median": "History median", "modified_z": "z",
         "rule": "Rule", "rule_modified_z": "modified z-score above 3.5",
@@ -246,4 +246,6 @@ CONTROL_LABELS: dict[str, dict[str, str]] = {
     },
 }
 for _lang, _words in CONTROL_LABELS.items():
+    if set(_words) & set(LABELS[_lang]):  # one key, one meaning: found when `submission` collided
+        raise RuntimeError(f"control labels would replace summary labels: {set(_words) & set(LABELS[_lang])}")
     LABELS[_lang].update(_words)
