@@ -16,7 +16,7 @@ import click
               help="Folder for summary.<lang>.{html,md} (and .pdf).")
 @click.option("--lang", "langs", type=click.Choice(["th", "en"]), multiple=True,
               help="Edition(s) to write; both by default.")
-@click.option("--as-of", "as_of", default=None, help="The as-of date printed on the report (default: the last run's).")
+@click.option("--as-of", "as_of", default=None, help="The as-of date printed on the report (default: that of the last committed job, whose marts it reads).")
 @click.option("--pdf", is_flag=True, help="Also print each edition to PDF with headless Chromium.")
 def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: str | None, pdf: bool) -> None:
     """Write the committee summary from an existing warehouse, without a run.
@@ -32,13 +32,13 @@ def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: s
     langs = langs or ("th", "en")
     con = connect(warehouse_path, read_only=True)
     try:
-        day = date.fromisoformat(as_of) if as_of else _last_as_of(con)
+        job = _last_committed_job(con)
+        day = date.fromisoformat(as_of) if as_of else _as_of_of(job, "give --as-of")
         model = build_model(con, day)
-        job = _last_job(con)
     finally:
         con.close()
     # The link to the validation report of the job whose marts these are, if it is in --out.
-    link = report_for(out_dir, *job) if job else None
+    link = report_for(out_dir, job[0], job[1]) if job else None
     written = write_summaries(model, out_dir, langs, validation_link=link)
     for path in written:
         click.echo(f"wrote {path}")
@@ -53,19 +53,18 @@ def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: s
         sys.exit(1)
 
 
-def _last_as_of(con) -> date:
-    # A run that committed but did not finish its summaries is exactly what `report` completes.
-    row = con.execute("SELECT max(as_of) FROM ops.runs "
-                      "WHERE status IN ('succeeded', 'committed_with_errors')").fetchone()
-    if not row or row[0] is None:
-        raise click.ClickException("the warehouse has no successful run yet; give --as-of")
-    return row[0]
-
-
-def _last_job(con) -> tuple[str, str] | None:
-    """(kind, run_id) of the last job that committed: the marts are its."""
-    return con.execute("SELECT kind, run_id FROM ops.runs WHERE status IN ('succeeded', 'committed_with_errors') "
+def _last_committed_job(con) -> tuple[str, str, date] | None:
+    """(kind, run_id, as_of) of the last job that committed: the marts are its, so its as-of date
+    is theirs (a rebuild may have gone back in time). A job that committed but did not finish its
+    summaries or letters is exactly what `report` and `letters` complete."""
+    return con.execute("SELECT kind, run_id, as_of FROM ops.runs WHERE status IN ('succeeded', 'committed_with_errors') "
                        "ORDER BY started_at DESC LIMIT 1").fetchone()
+
+
+def _as_of_of(job: tuple[str, str, date] | None, hint: str) -> date:
+    if job is None:
+        raise click.ClickException(f"the warehouse has no committed run yet: {hint}")
+    return job[2]
 
 
 @click.command()
@@ -87,7 +86,7 @@ def letters(warehouse_path: Path, out_dir: Path, pdf: bool) -> None:
 
     con = connect(warehouse_path, read_only=True)
     try:
-        batch = build_letters(con, _marts_as_of(con))
+        batch = build_letters(con, _as_of_of(_last_committed_job(con), "run `pilotkpi run` first"))
     finally:
         con.close()
     written = write_letters(batch, out_dir)
@@ -101,16 +100,6 @@ def letters(warehouse_path: Path, out_dir: Path, pdf: bool) -> None:
     except BrowserMissing as exc:
         click.echo(f"pilotkpi letters --pdf: {exc}", err=True)
         sys.exit(1)
-
-
-def _marts_as_of(con) -> date:
-    # The marts are those of the last committed job (a rebuild may have gone back in time), so the
-    # letters take its date: days overdue in marts.reminders are counted to it.
-    row = con.execute("SELECT as_of FROM ops.runs WHERE status IN ('succeeded', 'committed_with_errors') "
-                      "ORDER BY started_at DESC LIMIT 1").fetchone()
-    if not row:
-        raise click.ClickException("the warehouse has no committed run yet: run `pilotkpi run` first")
-    return row[0]
 
 
 COMMANDS: list[click.Command] = [report, letters]

@@ -184,3 +184,18 @@ def test_each_job_has_its_own_validation_report_and_the_summaries_link_to_theirs
     assert _links(out) == {rebuilt.name}
     assert cli("report", "--warehouse", str(root / "wh.published.duckdb"), "--out", str(root / "elsewhere"))[0] == 0
     assert _links(root / "elsewhere") == set()
+
+
+def test_report_takes_the_date_of_the_last_committed_job(ran):
+    # A rebuild forward to 15 Aug 2005, then back to the run's 15 May 2005: the marts are the last
+    # job's, so `report` without --as-of labels them 15 May 2005, not the latest date ever used.
+    root, registry = ran
+    wh = root / "wh.duckdb"
+    base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(root / "out")]
+    assert cli("rebuild", *base, "--as-of", "2005-08-15")[0] == 0
+    assert cli("rebuild", *base, "--as-of", AS_OF)[0] == 0
+    code, text = cli("report", "--warehouse", str(root / "wh.published.duckdb"), "--out", str(root / "again"),
+                     "--lang", "en")
+    assert code == 0, text
+    assert (root / "again" / "summary.en.md").read_text(encoding="utf-8").splitlines()[2].startswith(
+        "As of 15 May 2005")
