@@ -139,20 +139,23 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
         raise ValueError(f"submission {submission_id} is {status}, not held: only held files are approved or "
                          f"rejected")
     decided = Decided(submission_id, pilot_id, agency, period, "rejected")
-    if action == "reject":
-        store.set_status(con, submission_id, "rejected")
-    else:
+    if action == "approve":
         current = _one(con, "SELECT submission_id, submitted_on FROM ingest.submissions WHERE status = 'accepted' "
                             "AND pilot_id = ? AND agency_code = ? AND period = ?", [pilot_id, agency, period])
         if current is not None and current[1] >= submitted_on:
-            store.set_status(con, submission_id, "superseded", superseded_by=current[0])
             decided.status, decided.kept = "superseded", current[0]
         else:
-            if current is not None:
-                store.supersede(con, {current[0]: submission_id})
-                decided.replaced = current[0]
-            store.accept_held(con, submission_id)
-            decided.status = "accepted"
-    store.record_decision(con, at, by, action, pilot_id, period, run_id, submission_id=submission_id, note=note,
-                          status_after=decided.status)
+            decided.status, decided.replaced = "accepted", current[0] if current is not None else None
+    # The decision is recorded first: the status changes it makes name it (ingest.status_changes).
+    number = store.record_decision(con, at, by, action, pilot_id, period, run_id, submission_id=submission_id,
+                                   note=note, status_after=decided.status)
+    audit = {"run_id": run_id, "changed_at": at, "decision_id": number}
+    if action == "reject":
+        store.set_status(con, submission_id, "rejected", reason="rejected", **audit)
+    elif decided.status == "superseded":
+        store.set_status(con, submission_id, "superseded", superseded_by=decided.kept, reason="approved", **audit)
+    else:
+        if decided.replaced is not None:
+            store.supersede(con, {decided.replaced: submission_id}, **audit)
+        store.accept_held(con, submission_id, **audit)
     return decided

@@ -268,11 +268,9 @@ class Ingestor:
             issue_rows.extend(_issue_row(sid, i) for i in rec.issues)
             self.outcomes.append(FileOutcome(path.name, digest, status, rec.issues, sid))
 
-        # A file accepted earlier in this batch and replaced later in it is written as superseded.
-        for row in submissions:
-            if row["submission_id"] in replaced:
-                row.update(status="superseded", superseded_by=replaced[row["submission_id"]])
-        in_batch = {row["submission_id"] for row in submissions}
+        # A file accepted earlier in this batch and replaced later in it is written as accepted and
+        # superseded at once below, like one replaced in a later batch: the audit trail then shows
+        # both steps whatever the batch size. Its lines never reach core.*.
         store.write_submissions(self.con, submissions)
         store.write_issues(self.con, issue_rows)
         store.write_lines(
@@ -282,7 +280,7 @@ class Ingestor:
         )
         store.write_held_lines(self.con, [r for kpis, _ in held_rows.values() for r in kpis],
                                [r for _, budget in held_rows.values() for r in budget])
-        store.supersede(self.con, {old: new for old, new in replaced.items() if old not in in_batch})
+        store.supersede(self.con, replaced, run_id=self.run_id, changed_at=self.received_at)
 
     def reprocess(self, old_id: int) -> FileOutcome:
         """Re-read a quarantined submission's bytes with today's code (after a bug fix).
@@ -324,11 +322,13 @@ class Ingestor:
         sub = self._submission(sid, name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                superseded_by=superseded_by, warnings=len(rec.issues))
         sub.update(_identity_columns(rec, valid=True), received_at=received_at, reprocess_of=old_id)
-        store.write_submissions(self.con, [sub])
+        # The audit trail: the new submission's first status and a `reprocessed` row on the old one,
+        # at this job's time (self.received_at), while the row keeps the original receipt.
+        store.write_submissions(self.con, [sub], changed_at=self.received_at)
         store.write_issues(self.con, [_issue_row(sid, i) for i in rec.issues])
         store.write_lines(self.con, kpi_rows.get(sid, []), budget_rows.get(sid, []))
         store.write_held_lines(self.con, *held_rows.get(sid, ([], [])))
-        store.supersede(self.con, replaced)
+        store.supersede(self.con, replaced, run_id=self.run_id, changed_at=self.received_at)
         return FileOutcome(name, digest, status, rec.issues, sid)
 
     def _decide(self, sid: int, rec: _Received, kpi_rows: dict, budget_rows: dict,

@@ -22,6 +22,7 @@ class PromisedRelation:
     planned_issue: int | None            # the whole relation is still to be built
     planned_columns: tuple[str, ...]     # columns still to be built
     planned_columns_issue: int | None
+    beyond_spec: bool = False            # promised by the project, not named by the spec
 
     @property
     def built_columns(self) -> tuple[str, ...]:
@@ -38,7 +39,8 @@ def promised_relations() -> list[PromisedRelation]:
     for name, spec in _raw()["relations"].items():
         later = spec.get("planned_columns") or {}
         out.append(PromisedRelation(name, spec["grain"], tuple(spec["columns"]) + tuple(later.get("columns", ())),
-                                    spec.get("planned"), tuple(later.get("columns", ())), later.get("issue")))
+                                    spec.get("planned"), tuple(later.get("columns", ())), later.get("issue"),
+                                    bool(spec.get("beyond_spec"))))
     return out
 
 
@@ -74,7 +76,8 @@ def gaps(types_by_relation: dict[str, dict[str, str]]) -> list[str]:
 def contract_markdown() -> str:
     lines = ["## The contract", "",
              "What pilotkpi promises analysts (`warehouse/contract.yaml`, checked against the live schema by",
-             "`tests/test_warehouse_docs.py`). Planned entries are promised by the spec and built by the issue named.", "",
+             "`tests/test_warehouse_docs.py`). Planned entries are promised by the spec and built by the issue named;",
+             "entries beyond the spec are the project's own additions, promised all the same.", "",
              "| relation | grain | columns | state |", "|---|---|---|---|"]
     for rel in promised_relations():
         if rel.planned_issue is not None:
@@ -83,5 +86,7 @@ def contract_markdown() -> str:
             state = f"built; {', '.join(rel.planned_columns)} planned (issue {rel.planned_columns_issue})"
         else:
             state = "built"
+        if rel.beyond_spec:
+            state += ", beyond the spec"
         lines.append(f"| `{rel.name}` | {rel.grain} | {', '.join(rel.columns)} | {state} |")
     return "\n".join(lines) + "\n"

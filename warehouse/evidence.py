@@ -1,13 +1,18 @@
 """The evidence store: the original bytes of every received file, addressed by SHA-256.
 
-Files are written once (temp file + rename, so a crash never leaves a half file under a real
-name), made read-only, and never changed or deleted by the engine. Received files are copied and
+Files are written once and never changed or deleted by the engine: the bytes go to a new temp
+file (created with O_CREAT|O_EXCL by tempfile.mkstemp), which is made read-only and then
+hard-linked under its real name. A link, unlike a rename, fails if that name exists, so a file
+already in the store is never replaced, even by a concurrent writer; and a crash never leaves a
+half file under a real name. `_create_new` is the only way into the store
+(tests/test_evidence_write_once.py checks it). Received files are copied and
 hashed in chunks (`keep_file`), so a file's size never decides how much memory a run needs.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -36,6 +41,23 @@ def sha256_of_file(path: Path, opener: Callable[[Path], BinaryIO] = _open_binary
     return digest.hexdigest(), size
 
 
+def _new_temp(evidence_dir: Path) -> tuple[BinaryIO, Path]:
+    """A new, empty temp file in the store (O_CREAT|O_EXCL: never an existing file)."""
+    fd, name = tempfile.mkstemp(dir=evidence_dir, prefix=".incoming.", suffix=".tmp")
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+def _create_new(tmp: Path, target: Path) -> None:
+    """Give the finished temp file its real name, read-only, unless that name exists already
+    (then the stored file, with the same SHA-256, stays as it is). The caller removes tmp."""
+    os.chmod(tmp, 0o444)
+    target.parent.mkdir(exist_ok=True)
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        pass
+
+
 def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
               opener: Callable[[Path], BinaryIO] = _open_binary) -> tuple[str, int] | None:
     """Copy a file into the store while hashing it, in chunks; return (SHA-256, size).
@@ -45,10 +67,10 @@ def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
     (it grew after it was measured).
     """
     evidence_dir.mkdir(parents=True, exist_ok=True)
-    tmp = evidence_dir / f".incoming.{os.getpid()}.tmp"
+    dst, tmp = _new_temp(evidence_dir)
     digest, size = hashlib.sha256(), 0
     try:
-        with opener(source) as src, open(tmp, "wb") as dst:
+        with dst, opener(source) as src:
             while chunk := src.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
@@ -58,11 +80,7 @@ def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
             dst.flush()
             os.fsync(dst.fileno())
         sha = digest.hexdigest()
-        target = evidence_path(evidence_dir, sha)
-        if not target.exists():
-            target.parent.mkdir(exist_ok=True)
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, target)
+        _create_new(tmp, evidence_path(evidence_dir, sha))
         return sha, size
     finally:
         tmp.unlink(missing_ok=True)
@@ -74,12 +92,14 @@ def keep(evidence_dir: Path, data: bytes, sha256: str | None = None) -> str:
     target = evidence_path(evidence_dir, digest)
     if target.exists():
         return digest
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{digest}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o444)
-    os.replace(tmp, target)
+    evidence_dir.mkdir(parents=True, exist_ok=True)
+    fh, tmp = _new_temp(evidence_dir)
+    try:
+        with fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _create_new(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
     return digest

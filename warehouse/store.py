@@ -3,6 +3,10 @@
 Keeping the writes in one place is what lets restricted pilots (classification: restricted)
 later send their line-level rows to a segregated store: only `write_lines` would change.
 Callers run inside warehouse.db.transaction, so a batch is written whole or not at all.
+
+Every status a submission takes is also a row of ingest.status_changes, written here by the same
+function, in the same transaction, as the status itself (the audit trail, migration 0009):
+tests/test_audit_trail.py checks that each `UPDATE ingest.` below sits beside such a write.
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ SUBMISSION_COLUMNS = (
 ISSUE_COLUMNS = ("submission_id", "row_number", "column_name", "code", "severity", "message_en", "message_th")
 KPI_COLUMNS = ("pilot_id", "agency_code", "kpi_code", "period", "fiscal_year", "quarter", "actual", "note",
                "submission_id", "row_number")
+CHANGE_COLUMNS = ("change_id", "submission_id", "status_before", "status_after", "reason", "related_submission_id",
+                  "run_id", "decision_id", "changed_at")
 BUDGET_COLUMNS = ("pilot_id", "agency_code", "period", "fiscal_year", "quarter", "activity_code", "layer",
                   "funding_source", "allocated_thb", "disbursed_thb", "note", "submission_id", "row_number")
 
@@ -71,8 +77,51 @@ def next_submission_id(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT coalesce(max(submission_id), 0) + 1 FROM ingest.submissions").fetchone()[0]
 
 
-def write_submissions(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
+def _next_change_id(con: duckdb.DuckDBPyConnection) -> int:
+    return con.execute("SELECT coalesce(max(change_id), 0) + 1 FROM ingest.status_changes").fetchall()[0][0]
+
+
+def _record_changes(con: duckdb.DuckDBPyConnection, changes: list[dict]) -> None:
+    """Append status changes, numbered in the order given (one job writes at a time: the run lock)."""
+    first = _next_change_id(con)
+    _insert(con, "ingest.status_changes", CHANGE_COLUMNS,
+            [{**change, "change_id": first + n} for n, change in enumerate(changes)])
+
+
+def _record_update(con: duckdb.DuckDBPyConnection, ids_sql: str, params: list, status_after: str, reason: str,
+                   related_sql: str, run_id: str, changed_at: datetime, decision_id: int | None) -> None:
+    """The change rows of an UPDATE about to run: status_before is read from ingest.submissions,
+    so call this just before the UPDATE. ids_sql selects (submission_id, related) pairs."""
+    con.execute(
+        "INSERT INTO ingest.status_changes (change_id, submission_id, status_before, status_after, reason, "
+        "related_submission_id, run_id, decision_id, changed_at) "
+        f"SELECT ? + row_number() OVER (ORDER BY s.submission_id) - 1, s.submission_id, s.status, ?, ?, {related_sql}, "
+        f"?, ?, ? FROM ingest.submissions s JOIN ({ids_sql}) c ON c.submission_id = s.submission_id",
+        [_next_change_id(con), status_after, reason, run_id, decision_id, changed_at, *params])
+
+
+def write_submissions(con: duckdb.DuckDBPyConnection, rows: list[dict], *, changed_at: datetime | None = None) -> None:
+    """New submissions, each with its first status change (reason received, or reprocess for a
+    quarantined file re-read: the replayed submission then gets a `reprocessed` row, its status
+    unchanged). changed_at defaults to each row's received_at: a file's first status is decided
+    when it is received; a reprocess passes its own time, its row keeping the original receipt."""
     _insert(con, "ingest.submissions", SUBMISSION_COLUMNS, rows)
+    replayed = [row["reprocess_of"] for row in rows if row.get("reprocess_of") is not None]
+    before = dict(con.execute("SELECT submission_id, status FROM ingest.submissions WHERE list_contains(?, submission_id)",
+                              [replayed]).fetchall()) if replayed else {}
+    changes = []
+    for row in rows:
+        at = changed_at or row["received_at"]
+        old = row.get("reprocess_of")
+        related = row.get("duplicate_of") or row.get("superseded_by") or old
+        changes.append({"submission_id": row["submission_id"], "status_before": None, "status_after": row["status"],
+                        "reason": "received" if old is None else "reprocess", "related_submission_id": related,
+                        "run_id": row["run_id"], "changed_at": at})
+        if old is not None:
+            changes.append({"submission_id": old, "status_before": before[old], "status_after": before[old],
+                            "reason": "reprocessed", "related_submission_id": row["submission_id"],
+                            "run_id": row["run_id"], "changed_at": at})
+    _record_changes(con, changes)
 
 
 def write_issues(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
@@ -92,17 +141,23 @@ def write_held_lines(con: duckdb.DuckDBPyConnection, kpi_rows: list[dict], budge
     _insert(con, "ingest.held_budget_lines", BUDGET_COLUMNS, budget_rows)
 
 
-def accept_held(con: duckdb.DuckDBPyConnection, submission_id: int) -> None:
+def accept_held(con: duckdb.DuckDBPyConnection, submission_id: int, *, run_id: str, changed_at: datetime,
+                decision_id: int) -> None:
     """An approved held file becomes accepted: its held lines are copied into core.* (the held
     copy stays, as received)."""
+    _record_update(con, "SELECT ?::BIGINT AS submission_id", [submission_id], "accepted", "approved", "NULL",
+                   run_id, changed_at, decision_id)
     con.execute("UPDATE ingest.submissions SET status = 'accepted' WHERE submission_id = ?", [submission_id])
     for held, core in (("ingest.held_kpi_actuals", "core.kpi_actuals"), ("ingest.held_budget_lines", "core.budget_lines")):
         con.execute(f"INSERT INTO {core} BY NAME SELECT * FROM {held} WHERE submission_id = ?", [submission_id])
 
 
 def set_status(con: duckdb.DuckDBPyConnection, submission_id: int, status: str,
-               superseded_by: int | None = None) -> None:
+               superseded_by: int | None = None, *, reason: str, run_id: str, changed_at: datetime,
+               decision_id: int | None = None) -> None:
     """A held file decided without reaching core.*: superseded (by a later accepted one) or rejected."""
+    _record_update(con, "SELECT ?::BIGINT AS submission_id, ?::BIGINT AS related", [submission_id, superseded_by],
+                   status, reason, "c.related", run_id, changed_at, decision_id)
     con.execute("UPDATE ingest.submissions SET status = ?, superseded_by = ? WHERE submission_id = ?",
                 [status, superseded_by, submission_id])
 
@@ -133,7 +188,8 @@ def reopen_quarter(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str, r
                 [reopened_at, reopened_by, reason, pilot_id, period])
 
 
-def supersede(con: duckdb.DuckDBPyConnection, replaced: Mapping[int, int]) -> None:
+def supersede(con: duckdb.DuckDBPyConnection, replaced: Mapping[int, int], *, run_id: str, changed_at: datetime,
+              decision_id: int | None = None) -> None:
     """Mark accepted submissions as superseded by newer ones and take their lines out of core.*.
 
     The submission row and the file's bytes stay as history; core.* holds accepted lines only.
@@ -142,6 +198,8 @@ def supersede(con: duckdb.DuckDBPyConnection, replaced: Mapping[int, int]) -> No
         return
     frame = pd.DataFrame({"old_id": list(replaced), "new_id": list(replaced.values())})
     con.register("_replaced", frame)
+    _record_update(con, "SELECT old_id AS submission_id, new_id FROM _replaced", [], "superseded", "replaced",
+                   "c.new_id", run_id, changed_at, decision_id)
     con.execute(
         "UPDATE ingest.submissions s SET status = 'superseded', superseded_by = r.new_id "
         "FROM _replaced r WHERE s.submission_id = r.old_id"
