@@ -54,6 +54,40 @@ def test_an_older_warehouse_is_upgraded_in_place_by_the_next_run(tmp_path, prefe
                            ).fetchone()[0] == 2
         assert con.execute("SELECT comment FROM duckdb_columns() WHERE schema_name = 'ops' AND table_name = 'runs' "
                            "AND column_name = 'kind'").fetchone()[0] == "run, reprocess, rebuild, close, reopen, approve or reject."
+        # 0009 started the audit trail with the old file's status; the run's own changes follow it.
+        assert con.execute("SELECT change_id, status_before, status_after, reason, run_id, changed_at "
+                           "FROM ingest.status_changes WHERE submission_id = 1").fetchall() == [
+            (1, None, "quarantined", "migrated", "old-run", datetime(2005, 1, 31, 2, 0, 30))]
+        assert con.execute("SELECT min(change_id), count(DISTINCT submission_id) FROM ingest.status_changes "
+                           "WHERE run_id <> 'old-run'").fetchone() == (2, 6)  # make_scenario's 6 files
+    finally:
+        con.close()
+
+
+def test_0009_backfills_one_status_row_per_existing_submission(tmp_path):
+    """Each submission of a version-8 file gets one `migrated` row with its current status; a
+    decided held file takes its decision's id, job and time."""
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"))
+    try:
+        migrate(con, target=8)
+        for sid, status, superseded_by, duplicate_of, run in (
+                (1, "superseded", 3, None, "r1"), (2, "quarantined", None, None, "r1"),
+                (3, "accepted", None, None, "r2"), (4, "duplicate", None, 3, "r2"), (5, "rejected", None, None, "r2")):
+            con.execute("INSERT INTO ingest.submissions (submission_id, sha256, file_name, size_bytes, received_at, "
+                        "run_id, status, superseded_by, duplicate_of, error_count, warning_count) "
+                        "VALUES (?, 'aa', 'f.csv', 10, TIMESTAMP '2005-01-31 02:00:00' + INTERVAL (?) DAY, ?, ?, ?, ?, 0, 0)",
+                        [sid, sid, run, status, superseded_by, duplicate_of])
+        con.execute("INSERT INTO approval.decisions VALUES (1, TIMESTAMP '2005-05-16 09:00:00', 'Somchai', 'reject', "
+                    "'PLT-2548-003', '2548-Q1', 5, 'wrong pilot', 'rejected', 'r3')")
+        assert migrate(con) == [m.version for m in available_migrations() if m.version > 8]
+        assert con.execute("SELECT * FROM ingest.status_changes ORDER BY change_id").fetchall() == [
+            # change_id, submission, before, after, reason, related, run, decision, changed_at (received 31 Jan + id days)
+            (1, 1, None, "superseded", "migrated", 3, "r1", None, datetime(2005, 2, 1, 2, 0)),
+            (2, 2, None, "quarantined", "migrated", None, "r1", None, datetime(2005, 2, 2, 2, 0)),
+            (3, 3, None, "accepted", "migrated", None, "r2", None, datetime(2005, 2, 3, 2, 0)),
+            (4, 4, None, "duplicate", "migrated", 3, "r2", None, datetime(2005, 2, 4, 2, 0)),
+            (5, 5, None, "rejected", "migrated", None, "r3", 1, datetime(2005, 5, 16, 9, 0)),
+        ]
     finally:
         con.close()
 
