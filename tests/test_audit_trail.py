@@ -29,6 +29,7 @@ from click.testing import CliRunner
 
 from flows.cli import main
 from pilots.demo import write_demo
+from tests.fuzz.checks import trail_problems
 from tests.support import ROOT
 
 AS_OF = "2006-08-15"
@@ -147,10 +148,34 @@ def test_every_submission_has_a_chain_ending_in_its_status(story):
         for previous, change in zip(chain, chain[1:]):
             assert change[0] == previous[1], (sid, chain)
         assert chain[-1][1] == status[sid], (sid, chain)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        assert trail_problems(con) == []  # the same check in SQL, as the fuzz runs apply it
+    finally:
+        con.close()
     # Every status, and the reprocessed event, occurs.
     assert {after for _, _, _, after, _ in rows} == STATUSES
     assert {reason for *_, reason in rows} == {"received", "replaced", "approved", "rejected", "reprocess",
                                                "reprocessed"}
+
+
+def test_the_trail_check_finds_a_broken_chain(warehouse):
+    """tests/fuzz/checks.trail_problems, which the fuzz runs apply to thousands of hostile files."""
+    for sid, status in ((1, "superseded"), (2, "accepted"), (3, "held")):
+        warehouse.execute("INSERT INTO ingest.submissions (submission_id, sha256, file_name, size_bytes, received_at, "
+                          "run_id, status, error_count, warning_count) VALUES (?, 'aa', 'f.csv', 1, "
+                          "TIMESTAMP '2006-08-15 02:00:00', 'r', ?, 0, 0)", [sid, status])
+    warehouse.execute("INSERT INTO ingest.status_changes VALUES "
+                      "(1, 1, NULL, 'accepted', 'received', NULL, 'r', NULL, TIMESTAMP '2006-08-15 02:00:00'), "
+                      "(2, 1, 'accepted', 'superseded', 'replaced', 2, 'r', NULL, TIMESTAMP '2006-08-15 02:00:00'), "
+                      "(3, 2, NULL, 'held', 'received', NULL, 'r', NULL, TIMESTAMP '2006-08-15 02:00:00'), "
+                      "(4, 2, 'accepted', 'accepted', 'approved', NULL, 'r', 1, TIMESTAMP '2006-08-16 09:00:00')")
+    # 1 chains (NULL -> accepted -> superseded, its status); 2 skips a step (held, then "from accepted");
+    # 3 has no row at all.
+    assert trail_problems(warehouse) == ["submission 3 has no status change",
+                                         "submission 2: change 4 starts from accepted, not held"]
+    warehouse.execute("UPDATE ingest.submissions SET status = 'rejected' WHERE submission_id = 1")
+    assert "submission 1 is rejected but its last change says superseded" in trail_problems(warehouse)
 
 
 def test_the_demo_resubmission_is_accepted_then_replaced(story):

@@ -91,6 +91,12 @@ def test_a_second_run_on_the_same_files_records_duplicates_and_changes_no_mart(s
     assert checks.check_second_run(session) == []
 
 
+def test_every_status_is_on_the_audit_trail(session):
+    """After both runs, each submission's ingest.status_changes chain ends in its status."""
+    assert checks.check_exit(session.second, "second run") == []
+    assert checks.check_trail(session.first) == [] and checks.check_trail(session.second) == []
+
+
 # --- the findings' minimal reproducers: one small inbox each, through the same run and checks ----
 
 HEADER = "pilot_id,agency_code,period,submitted_on,line_type,item_code,layer,actual,allocated_thb,disbursed_thb,funding_source,note"

@@ -41,6 +41,7 @@ class RunRecord:
     loose: list[str] = field(default_factory=list)            # files left in the inbox itself
     filed: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # folder -> [(name, sha256)]
     pages: dict[str, bytes] = field(default_factory=dict)
+    trail: list[str] = field(default_factory=list)            # audit-trail problems (trail_problems)
 
 
 @dataclass
@@ -80,6 +81,7 @@ def _observe(record: RunRecord, root: Path, inbox: Path) -> None:
             record.submissions = con.execute("SELECT file_name, status, sha256 FROM ingest.submissions WHERE run_id = ? "
                                              "ORDER BY submission_id", [record.run_id]).fetchall()
             record.marts = marts_snapshot(con)
+            record.trail = trail_problems(con)
         finally:
             con.close()
     record.loose = sorted(p.name for p in inbox.iterdir() if not p.is_dir())
@@ -88,6 +90,29 @@ def _observe(record: RunRecord, root: Path, inbox: Path) -> None:
     for name in (*HTML_PAGES, *MARKDOWN_PAGES):
         if (out / name).exists():
             record.pages[name] = (out / name).read_bytes()
+
+
+def trail_problems(con) -> list[str]:
+    """ingest.status_changes against ingest.submissions (issue 14): every submission has a chain of
+    changes, each status_before the previous status_after, the last one its current status."""
+    problems = [f"submission {sid} has no status change" for (sid,) in con.execute(
+        "SELECT submission_id FROM ingest.submissions ANTI JOIN ingest.status_changes USING (submission_id) "
+        "ORDER BY 1").fetchall()]
+    chained = ("SELECT *, lag(status_after) OVER w AS previous, row_number() OVER w = count(*) OVER "
+               "(PARTITION BY submission_id) AS last FROM ingest.status_changes "
+               "WINDOW w AS (PARTITION BY submission_id ORDER BY change_id)")
+    problems += [f"submission {sid}: change {cid} starts from {before}, not {previous}" for sid, cid, before, previous
+                 in con.execute(f"SELECT submission_id, change_id, status_before, previous FROM ({chained}) "
+                                f"WHERE status_before IS DISTINCT FROM previous ORDER BY 2").fetchall()]
+    problems += [f"submission {sid} is {status} but its last change says {after}" for sid, status, after
+                 in con.execute(f"SELECT s.submission_id, s.status, c.status_after FROM ({chained}) c "
+                                f"JOIN ingest.submissions s USING (submission_id) WHERE c.last "
+                                f"AND c.status_after <> s.status ORDER BY 1").fetchall()]
+    return problems
+
+
+def check_trail(record: RunRecord | None) -> list[str]:
+    return [] if record is None else record.trail
 
 
 def marts_snapshot(con) -> dict[str, list[str]]:
@@ -263,6 +288,7 @@ def all_problems(session: FuzzSession) -> dict[str, list[str]]:
         "HTML parses (strict)": check_html(session.first),
         "no raw script": check_no_script(session.first),
         "second run": check_second_run(session),
+        "audit trail": check_trail(session.first) + check_trail(session.second),
     }
     if session.second is not None:
         checks["second run: HTML parses (strict)"] = check_html(session.second)
