@@ -3,15 +3,22 @@
 Files are written once (temp file + rename, so a crash never leaves a half file under a real
 name), made read-only, and never changed or deleted by the engine. Received files are copied and
 hashed in chunks (`keep_file`), so a file's size never decides how much memory a run needs.
+
+The store holds the original bytes, personal data included (masking applies to what is stored
+and shown, not to the evidence), so it is the operator account's alone: folders 0700, files
+0400, set explicitly whatever the umask. A store made by an earlier version (0755 / 0444) is
+tightened at the start of the next job (`secure_store`), which says so in the log.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 CHUNK = 1024 * 1024
+DIR_MODE, FILE_MODE = 0o700, 0o400
 
 
 def _open_binary(path: Path) -> BinaryIO:
@@ -44,11 +51,12 @@ def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
     changes meanwhile. Returns None, keeping nothing, if the file holds more than max_bytes
     (it grew after it was measured).
     """
-    evidence_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(evidence_dir)
     tmp = evidence_dir / f".incoming.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)  # left by a killed process that had this pid
     digest, size = hashlib.sha256(), 0
     try:
-        with opener(source) as src, open(tmp, "wb") as dst:
+        with opener(source) as src, _new_file(tmp) as dst:
             while chunk := src.read(CHUNK):
                 size += len(chunk)
                 if size > max_bytes:
@@ -60,12 +68,69 @@ def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
         sha = digest.hexdigest()
         target = evidence_path(evidence_dir, sha)
         if not target.exists():
-            target.parent.mkdir(exist_ok=True)
-            os.chmod(tmp, 0o444)
+            make_dir(target.parent)
+            os.chmod(tmp, FILE_MODE)
             os.replace(tmp, target)
         return sha, size
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def make_dir(path: Path) -> None:
+    """A store folder, owner-only from the moment it exists (mkdir's mode is cut by the umask)."""
+    try:
+        path.mkdir(mode=DIR_MODE, parents=False)
+    except FileExistsError:
+        return
+    except FileNotFoundError:  # the warehouse's own folder is missing: the operator's, default mode
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return make_dir(path)
+    os.chmod(path, DIR_MODE)
+
+
+def _new_file(path: Path):
+    """A new file open for writing, readable by its owner alone whatever the umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb")
+
+
+def secure_store(evidence_dir: Path) -> tuple[int, int]:
+    """Tighten a store to owner-only; returns (folders, files) changed.
+
+    Cheap on a store this version made: a root folder already 0700 means its shard folders are
+    checked (at most 256) and only a loose one is walked; files under a 0700 folder are out of
+    other users' reach whatever their own mode. A loose root (an earlier version's store, or a
+    copy restored without its modes) is walked whole. Symbolic links are never followed.
+    """
+    if not evidence_dir.is_dir() or evidence_dir.is_symlink():
+        return 0, 0
+    folders = files = 0
+    walk_all = _loose(evidence_dir, DIR_MODE)
+    if walk_all:
+        os.chmod(evidence_dir, DIR_MODE)
+        folders += 1
+    for shard in evidence_dir.iterdir():
+        st = shard.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            if stat.S_ISREG(st.st_mode) and walk_all and stat.S_IMODE(st.st_mode) & 0o077:
+                os.chmod(shard, stat.S_IMODE(st.st_mode) & 0o700)  # a temp file of a live copy
+                files += 1
+            continue
+        if not (walk_all or _loose(shard, DIR_MODE)):
+            continue
+        if _loose(shard, DIR_MODE):
+            os.chmod(shard, DIR_MODE)
+            folders += 1
+        for f in shard.iterdir():
+            if f.is_file(follow_symlinks=False) and _loose(f, FILE_MODE):
+                os.chmod(f, FILE_MODE)
+                files += 1
+    return folders, files
+
+
+def _loose(path: Path, wanted: int) -> bool:
+    return stat.S_IMODE(path.lstat().st_mode) != wanted
 
 
 def keep(evidence_dir: Path, data: bytes, sha256: str | None = None) -> str:
@@ -74,12 +139,14 @@ def keep(evidence_dir: Path, data: bytes, sha256: str | None = None) -> str:
     target = evidence_path(evidence_dir, digest)
     if target.exists():
         return digest
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dir(evidence_dir)
+    make_dir(target.parent)
     tmp = target.with_name(f".{digest}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
+    tmp.unlink(missing_ok=True)
+    with _new_file(tmp) as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    os.chmod(tmp, 0o444)
+    os.chmod(tmp, FILE_MODE)
     os.replace(tmp, target)
     return digest
