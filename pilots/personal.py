@@ -15,7 +15,9 @@ import re
 import unicodedata
 
 THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
-NATIONAL_ID = re.compile(r"(?<!\d)\d(?:[- ]?\d){12}(?!\d)")  # \d: any Unicode decimal digit
+# Every place where an ID could start, as a zero-width match: a candidate that fails the check
+# digit must not swallow the digits of a valid ID that starts inside it ("7-1-1017-00203-93-0").
+NATIONAL_ID = re.compile(r"(?<!\d)(?=(\d(?:[- ]?\d){12})(?!\d))")  # \d: any Unicode decimal digit
 MASK = "[masked-id]"
 
 
@@ -29,17 +31,16 @@ def valid_national_id(digits: str) -> bool:
 
 def mask_national_ids(text: str) -> tuple[str, bool]:
     """Mask every 13-digit national ID with a valid check digit; invalid ones are left alone."""
-    found = False
-
-    def repl(m: re.Match[str]) -> str:
-        nonlocal found
-        if valid_national_id(re.sub(r"[- ]", "", m.group(0))):
-            found = True
-            return MASK
-        return m.group(0)
-
-    masked = NATIONAL_ID.sub(repl, text)
-    return (masked, True) if found else (text, False)
+    parts, pos = [], 0
+    for m in NATIONAL_ID.finditer(text):
+        start, candidate = m.start(), m.group(1)
+        if start < pos or not valid_national_id(re.sub(r"[- ]", "", candidate)):
+            continue  # inside an ID masked already, or not an ID
+        parts += [text[pos:start], MASK]
+        pos = start + len(candidate)
+    if not parts:
+        return text, False
+    return "".join(parts) + text[pos:], True
 
 
 def masked(text: str | None) -> str | None:
