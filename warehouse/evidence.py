@@ -123,7 +123,7 @@ def secure_store(evidence_dir: Path) -> tuple[int, int]:
             os.chmod(shard, DIR_MODE)
             folders += 1
         for f in shard.iterdir():
-            if f.is_file(follow_symlinks=False) and _loose(f, FILE_MODE):
+            if stat.S_ISREG(f.lstat().st_mode) and _loose(f, FILE_MODE):
                 os.chmod(f, FILE_MODE)
                 files += 1
     return folders, files
