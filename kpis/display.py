@@ -11,8 +11,6 @@ import unicodedata
 
 from markupsafe import Markup
 
-from pilots.personal import masked
-
 # Bidirectional controls: they reorder the text around them (the "Trojan Source" trick).
 _BIDI = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
@@ -34,10 +32,7 @@ def _is_noncharacter(code: int) -> bool:
 
 
 def visible(text: str) -> str:
-    """Control and bidi characters replaced by visible stand-ins, national ID numbers masked
-    (stored text is masked already: this is the last check on the way out); everything else
-    unchanged."""
-    text = masked(text)
+    """Control and bidi characters replaced by visible stand-ins; everything else unchanged."""
     if text.isprintable():  # the common case, and cheap
         return text
     return "".join(map(_visible_char, text))
