@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from pilots.personal import masked
+
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).
 EXIT_OK = 0
 EXIT_FAILED = 1  # the job failed; nothing was committed, the warehouse is as it was
@@ -69,8 +71,9 @@ def files_line(counts: dict) -> str:
 
 def printable(text: str) -> str:
     """Error text for the terminal: it may quote an agency's file name or values, so control
-    characters (escape sequences, newlines) are shown escaped, never sent to the terminal."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    characters (escape sequences, newlines) are shown escaped, never sent to the terminal, and
+    national ID numbers masked (pilots/personal.py)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in masked(text))
 
 
 # How an operator completes each step after the commit that a job did not finish.

@@ -36,8 +36,9 @@ from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa
 from kpis.summary.validation import report_for, write_validation_report  # noqa: E402
 from pilots import inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor  # noqa: E402
+from pilots.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
-from warehouse import store  # noqa: E402
+from warehouse import evidence, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 from warehouse.publish import publish  # noqa: E402
@@ -73,6 +74,7 @@ class RunResult:
     completed: list[str] = field(default_factory=list)  # earlier runs whose missing steps this job did
     filed_earlier: int = 0  # inbox files of earlier committed runs that this run filed away
     letters: list[Path] = field(default_factory=list)  # OUT/reminders/: the letters and reminders.csv
+    refused: list = field(default_factory=list)  # FILE_NOT_REGULAR issues: inbox entries left unread
 
 
 @dataclass
@@ -123,13 +125,24 @@ def load_registry_task(registry_dir: Path) -> Registry:
 
 @task(name="receive-inbox", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 10, 30],
       retry_condition_fn=_transient)
-def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tuple[list, list[str]]:
-    """Settled files' bytes into the evidence store (idempotent, so a retry is safe)."""
+def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tuple[list, list[str], list]:
+    """Settled files' bytes into the evidence store (idempotent, so a retry is safe); entries
+    that are not regular files are refused, named, and left in place (pilots/inbox.py)."""
+    logger = get_run_logger()
+    secured = evidence.secure_store(evidence_dir)
+    if any(secured):
+        logger.warning("evidence store %s made owner-only: %d folder(s) set to 0700, %d file(s) to 0400",
+                       evidence_dir, *secured)
     ready, changing = inbox_folder.settled(inbox, settle_seconds)
     if changing:
-        get_run_logger().warning("left %d file(s) still being written for the next run: %s", len(changing),
-                                 ", ".join(p.name for p in changing))
-    return inbox_folder.receive(ready, evidence_dir), [p.name for p in changing]
+        logger.warning("left %d file(s) still being written for the next run: %s", len(changing),
+                       ", ".join(masked(p.name) for p in changing))
+    refused = inbox_folder.refused(inbox)
+    files = inbox_folder.receive(ready, evidence_dir, refused)
+    issues = [inbox_folder.refusal(path, kind) for path, kind in refused]
+    for issue in issues:
+        logger.warning("%s (FILE_NOT_REGULAR)", issue.message_en)
+    return files, [masked(p.name) for p in changing], issues
 
 
 @task(name="ingest-inbox", cache_policy=NO_CACHE)
@@ -169,6 +182,7 @@ class _Steps:
             return None
 
     def not_done(self, name: str, error: str) -> None:
+        error = masked(error)  # it may quote an inbox path
         self.failed.setdefault(name, error)
         self.logger.error("after the commit, step %s was not done: %s", name, error)
 
@@ -323,27 +337,37 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
     logger = get_run_logger()
     with run_lock(warehouse_path, wait=wait, on_stale=logger.warning):
         evidence_dir = evidence_dir_for(warehouse_path)
-        files, changing = receive_task(inbox, evidence_dir, settle)
+        files, changing, refused = receive_task(inbox, evidence_dir, settle)
         state = {}
 
         def ingest(live, run_id):
             # Files that an earlier committed run recorded but did not file away are filed away
             # now, not recorded again as duplicates (recognised by name and SHA-256).
+            # Names are stored with national IDs masked, so the inbox name is masked to compare.
             unfiled = store.unfiled_files(live.con)
-            state["earlier"] = [(f, unfiled[(f.name, f.sha256)]) for f in files if (f.name, f.sha256) in unfiled]
-            state["new"] = [f for f in files if (f.name, f.sha256) not in unfiled]
+            state["earlier"] = [(f, unfiled[_key(f)]) for f in files if _key(f) in unfiled]
+            state["new"] = [f for f in files if _key(f) not in unfiled]
             state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
             return state["ingestor"].counts.as_dict(), len(changing)
 
         def file_away():
-            status_of = {(o.file_name, o.sha256): o.status for o in state["ingestor"].outcomes}
+            # In receipt order per key: two names that differ only in a masked ID, holding the
+            # same bytes, are the original and its duplicate, in that order.
+            status_of: dict[tuple[str, str], list[str]] = {}
+            for o in state["ingestor"].outcomes:
+                status_of.setdefault((o.file_name, o.sha256), []).append(o.status)
             state["moved"] = inbox_folder.file_away(
-                [(f, status_of[(f.name, f.sha256)]) for f in state["new"]] + state["earlier"], inbox)
+                [(f, status_of[_key(f)].pop(0)) for f in state["new"]] + state["earlier"], inbox)
 
         job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away)
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
                      state["ingestor"].outcomes, changing, state.get("moved", []), job.failed_steps, job.completed,
-                     len(state["earlier"]), job.letters)
+                     len(state["earlier"]), job.letters, refused)
+
+
+def _key(f: inbox_folder.InboxFile) -> tuple[str, str]:
+    """How the warehouse knows an inbox file: its name as stored (IDs masked) and its SHA-256."""
+    return masked(f.name), f.sha256
 
 
 @flow(name="reprocess", log_prints=False)

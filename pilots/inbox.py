@@ -19,16 +19,29 @@
   a hidden "aside" name (`.pilotkpi-aside.N.processed`), then creates the folder; aside files are
   still inbox files under their own name, so a run killed between the two steps loses nothing.
 - Moved names stay within the file system's 255-byte limit (a clash suffix shortens the stem).
+- Only regular files are read. A symbolic link (to a file, a folder, or nothing), a FIFO, a
+  socket or a device is refused: nothing of it or its target is read, it is left in place, and
+  every run names it (FILE_NOT_REGULAR) until the operator removes it. Files are opened with
+  O_NOFOLLOW and checked with fstat after opening, so a file swapped for a link between the
+  listing and the read is refused too. A link named processed/ or quarantine/ is set aside like
+  an agency file of that name: files are only ever moved into real folders inside the inbox.
+- Names moved into processed/ and quarantine/ come from the inbox listing, so they are one path
+  component (no `/`, no NUL); `..%2F` or a backslash is part of the name, nothing more. The
+  target is still checked to lie inside its folder before anything is moved.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
+from pilots.defects import Issue, detail, make_issue
+from pilots.personal import masked
 from pilots.readers.limits import LIMITS
 from warehouse import evidence
 
@@ -50,15 +63,58 @@ class InboxFile:
     kept_at: Path | None
 
 
+class NotRegularFile(OSError):
+    """An inbox entry that is not a regular file (a link, FIFO, socket or device): never read."""
+
+    def __init__(self, path: Path, kind: str):
+        super().__init__(errno.EINVAL, f"not a regular file ({kind})", str(path))
+        self.path, self.kind = path, kind
+
+
+def _looks_like_a_report(name: str) -> bool:
+    return bool(ASIDE.match(name) or not name.startswith(".")) and not name.endswith(IN_PROGRESS_SUFFIXES)
+
+
 def candidates(inbox: Path) -> list[Path]:
     """Regular files directly in the inbox that are not marked in progress, in name order.
 
     Includes files that filing away set aside (see module doc): they are still waiting.
+    Symbolic links are not followed (see `refused`).
     """
-    return sorted((p for p in inbox.iterdir()
-                   if p.is_file() and (ASIDE.match(p.name) or not p.name.startswith("."))
-                   and not p.name.endswith(IN_PROGRESS_SUFFIXES)),
-                  key=inbox_name)
+    with os.scandir(inbox) as entries:
+        return sorted((Path(e.path) for e in entries
+                       if e.is_file(follow_symlinks=False) and _looks_like_a_report(e.name)), key=inbox_name)
+
+
+def refusal(path: Path, kind: str) -> Issue:
+    """FILE_NOT_REGULAR for an inbox entry, naming it (IDs masked, like every name shown)."""
+    return make_issue("FILE_NOT_REGULAR", file=inbox_name(path), detail=detail("FILE_NOT_REGULAR", kind))
+
+
+def kind_of(mode: int) -> str:
+    """What an entry that is not a regular file is, as FILE_NOT_REGULAR's detail key names it."""
+    for test, kind in ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device")):
+        if test(mode):
+            return kind
+    return "other"
+
+
+def refused(inbox: Path) -> list[tuple[Path, str]]:
+    """(path, kind) of the inbox entries that would be agency files but are not regular files.
+
+    Real folders are not entries (processed/, quarantine/, an operator's own); a link to a
+    folder is. Only lstat is used: nothing is opened.
+    """
+    out = []
+    with os.scandir(inbox) as entries:
+        for e in entries:
+            if not _looks_like_a_report(e.name) or e.is_dir(follow_symlinks=False):
+                continue
+            mode = e.stat(follow_symlinks=False).st_mode
+            if not stat.S_ISREG(mode):
+                out.append((Path(e.path), kind_of(mode)))
+    return sorted(out, key=lambda item: inbox_name(item[0]))
 
 
 def inbox_name(path: Path) -> str:
@@ -69,7 +125,7 @@ def inbox_name(path: Path) -> str:
 
 def _signature(path: Path) -> tuple[int, int] | None:
     try:
-        st = path.stat()
+        st = path.lstat()
     except FileNotFoundError:
         return None
     return st.st_size, st.st_mtime_ns
@@ -88,20 +144,50 @@ def settled(inbox: Path, settle_seconds: float, sleep: Callable[[float], None] =
 
 
 def open_file(path: Path) -> BinaryIO:
-    """One place that opens inbox files, so transient errors are raised (and retried) here."""
-    return open(path, "rb")
+    """One place that opens inbox files, so transient errors are raised (and retried) here.
+
+    O_NOFOLLOW: a symbolic link is refused, not followed; O_NONBLOCK: opening a FIFO does not
+    wait for a writer. fstat then checks what was opened, so nothing but a regular file is read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the last component is a symbolic link
+            raise NotRegularFile(path, "symlink") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(path, kind_of(mode))
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
-def receive(paths: Iterable[Path], evidence_dir: Path) -> list[InboxFile]:
-    """Keep each file's bytes in the evidence store. Idempotent: safe to retry after an I/O error."""
-    return [receive_one(path, evidence_dir) for path in paths]
+def receive(paths: Iterable[Path], evidence_dir: Path,
+            refused_now: list[tuple[Path, str]] | None = None) -> list[InboxFile]:
+    """Keep each file's bytes in the evidence store. Idempotent: safe to retry after an I/O error.
+
+    A file that turned out not to be a regular file when opened is skipped, and noted in
+    `refused_now` (path, kind) when given.
+    """
+    out = []
+    for path in paths:
+        try:
+            out.append(receive_one(path, evidence_dir))
+        except NotRegularFile as exc:
+            if refused_now is not None:
+                refused_now.append((path, exc.kind))
+    return out
 
 
 def receive_one(path: Path, evidence_dir: Path) -> InboxFile:
     """Stat first: a file within the limit is copied and hashed in chunks; one over the limit is
     only hashed (streamed), and its bytes stay in the inbox (see the module docstring)."""
     limit = LIMITS.max_file_bytes
-    if path.stat().st_size <= limit:
+    if path.lstat().st_size <= limit:
         kept = evidence.keep_file(evidence_dir, path, limit, opener=open_file)
         if kept is not None:
             digest, size = kept
@@ -129,10 +215,12 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path) -> list[Path]
             if source.parent != inbox or current_sha(source) != item.sha256:
                 continue
             target = _free_name(folder / item.name)
+            if target.parent != folder or item.name in (".", ".."):  # see the module doc
+                raise ValueError(f"refused to move outside {folder.name}/")
             os.rename(source, target)  # same file system: atomic
             moved.append(target)
-        except OSError as exc:
-            failed.append(f"{item.name}: {type(exc).__name__}: {exc}")
+        except (OSError, ValueError) as exc:
+            failed.append(masked(f"{item.name}: {type(exc).__name__}: {exc}"))
     if failed:
         raise FilingError(f"{len(failed)} file(s) were not filed away: {'; '.join(failed)}")
     return moved
@@ -145,7 +233,7 @@ def _folder(inbox: Path, name: str, set_aside: dict[Path, Path]) -> Path:
     `candidates` lists under its own name, so the next run finds it.
     """
     folder = inbox / name
-    if not folder.is_dir() and os.path.lexists(folder):
+    if folder.is_symlink() or (not folder.is_dir() and os.path.lexists(folder)):  # never move through a link
         n = 0
         while os.path.lexists(aside := inbox / f".pilotkpi-aside.{n}.{name}"):
             n += 1
@@ -158,8 +246,9 @@ def _folder(inbox: Path, name: str, set_aside: dict[Path, Path]) -> Path:
 def current_sha(path: Path) -> str | None:
     try:
         return evidence.sha256_of_file(path, opener=open_file)[0]
-    except FileNotFoundError:
+    except (FileNotFoundError, NotRegularFile):  # gone, or swapped for a link: not the file received
         return None
+
 
 
 def _free_name(target: Path) -> Path:
@@ -197,7 +286,8 @@ def _cut(text: str, limit: int) -> str:
 
 def is_transient(exc: BaseException) -> bool:
     """I/O errors worth retrying (a file locked or briefly unreadable), not a missing inbox."""
-    return isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError))
+    return isinstance(exc, OSError) and not isinstance(
+        exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError, NotRegularFile))
 
 
 

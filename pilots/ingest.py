@@ -24,7 +24,7 @@ from pilots.contract import COLUMN_NAMES, HEADER_FIELDS
 from pilots.defects import Issue, make_issue, relabel
 from pilots.inbox import InboxFile, candidates, receive_one
 from pilots.normalise import NormalisedFile, canonical_identity, normalise_table
-from pilots.personal import mask_national_ids
+from pilots.personal import mask_national_ids, masked
 from pilots.readers import ReadFailure, file_too_large, format_of, read_report
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
@@ -137,7 +137,7 @@ def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[
             data = path.read_bytes()
             received.append(_Received(path, data, evidence.sha256_of(data)))
     read_and_check([rec for rec in received if not rec.issues], registry, as_of)
-    return [FileOutcome(rec.path.name, rec.sha256,
+    return [FileOutcome(masked(rec.path.name), rec.sha256,
                         "quarantined" if any(i.is_error for i in rec.issues) else "accepted", rec.issues)
             for rec in received]
 
@@ -223,7 +223,9 @@ class Ingestor:
         for item in items:
             if not isinstance(item, InboxFile):
                 item = receive_one(item, self.evidence_dir)
-            path, digest = Path(item.name), item.sha256
+            # From here on the file is known by its name with national IDs masked: that is the
+            # name stored and shown; the inbox file itself is found again by its SHA-256.
+            path, digest = Path(masked(item.name)), item.sha256
             sid, self.next_id = self.next_id, self.next_id + 1
             original = self.known.get(digest)
             received.append((sid, path, item.size, digest, original))

@@ -390,6 +390,10 @@ def _load_pilot(data: Any, stem: str, known: set[str] | None, note: Note) -> Pil
     pid = _field(data, "pilot_id", _is_text, "non-empty text", note, subject)
     if pid is not None and pid != stem:
         note(subject, f"the file name must be <pilot_id>.yaml ({pid}.yaml)")
+    if pid is not None and (pid in (".", "..") or not pid.isprintable() or any(c in pid for c in "/\\")):
+        # A pilot id may name a file (its own <pilot_id>.yaml, any per-pilot output): one plain
+        # path component, printable. `..` or a backslash would be a path elsewhere.
+        note(subject, f"pilot_id must not be . or .. nor hold /, \\ or control characters (got {pid!r})")
     name_th = _field(data, "name_th", _is_text, "non-empty text", note, subject)
     name_en = _field(data, "name_en", _is_text, "non-empty text", note, subject)
     layer = _field(data, "layer", lambda v: _is_int(v) and 1 <= v <= 5, "a whole number from 1 to 5", note, subject)

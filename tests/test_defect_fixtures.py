@@ -17,7 +17,8 @@ FIXTURES = sorted(p for p in (DATA / "defects").iterdir() if p.stem != "CLEAN")
 # Codes shown by tests that build their input in code: a 20 MB file or an xlsx bomb
 # (test_xlsx), a formula workbook (test_xlsx), a resubmission (test_ingest), and a file for a closed
 # quarter (test_closed_quarters).
-BUILT_IN_CODE = {"FILE_TOO_LARGE", "FORMULA_WITHOUT_VALUE", "RESUBMISSION_UNCHANGED", "QUARTER_CLOSED"}
+BUILT_IN_CODE = {"FILE_TOO_LARGE", "FORMULA_WITHOUT_VALUE", "RESUBMISSION_UNCHANGED", "QUARTER_CLOSED",
+                 "FILE_NOT_REGULAR"}  # an inbox link, FIFO or device: tests/test_inbox_links.py
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from tests.support import ROOT
-from warehouse.evidence import evidence_path, keep, keep_file
+from warehouse.evidence import FILE_MODE, evidence_path, keep, keep_file
 
 CODE_DIRS = ("pilots", "flows", "kpis", "warehouse", "bench")
 
@@ -77,18 +77,25 @@ def evidence_writes_elsewhere(source: str) -> list[tuple[str, int, str]]:
 
 def test_evidence_py_creates_new_files_only():
     """In warehouse/evidence.py the only writes are: a new temp file from mkstemp (O_CREAT|O_EXCL),
-    its chmod and removal, and os.link to the real name (fails if the name exists)."""
+    its chmod and removal, os.link to the real name (fails if the name exists), and the chmods
+    that make the store owner-only."""
     source = (ROOT / "warehouse" / "evidence.py").read_text(encoding="utf-8")
     writes = sorted((fn, call) for fn, _, call in writes_in(source))
     assert writes == [
-        ("_create_new", "os.chmod(tmp, 292)"),
+        ("_create_new", "os.chmod(tmp, FILE_MODE)"),
         ("_create_new", "os.link(tmp, target)"),
         ("_new_temp", "os.fdopen(fd, 'wb')"),
         ("_new_temp", "tempfile.mkstemp(dir=evidence_dir, prefix='.incoming.', suffix='.tmp')"),
         ("keep", "tmp.unlink(missing_ok=True)"),
         ("keep_file", "tmp.unlink(missing_ok=True)"),
+        # Modes only ever tightened to owner-only (folders 0700, files 0400): no byte is written.
+        ("make_dir", "os.chmod(path, DIR_MODE)"),
+        ("secure_store", "os.chmod(evidence_dir, DIR_MODE)"),
+        ("secure_store", "os.chmod(f, FILE_MODE)"),
+        ("secure_store", "os.chmod(shard, DIR_MODE)"),
+        ("secure_store", "os.chmod(shard, stat.S_IMODE(st.st_mode) & 448)"),
     ]
-    assert 0o444 == 292  # read-only for everyone; no write bit
+    assert FILE_MODE == 0o400  # read-only, for its owner alone
 
 
 def test_no_other_module_writes_into_the_evidence_store():
@@ -127,7 +134,7 @@ def test_the_same_bytes_again_leave_the_stored_file_untouched(tmp_path):
     assert keep_file(store, tmp_path / "r.csv", 1000) == (digest, 22)
     target = evidence_path(store, digest)
     first = _stat(target)
-    assert first[2] == 0o444 and first[3] == b"pilot_id\nPLT-2548-003\n"
+    assert first[2] == 0o400 and first[3] == b"pilot_id\nPLT-2548-003\n"
     os.utime(target, ns=(1_000_000_000, 1_000_000_000))  # an old mtime: a rewrite would show
     first = _stat(target)
     (tmp_path / "copy.csv").write_bytes(b"pilot_id\nPLT-2548-003\n")

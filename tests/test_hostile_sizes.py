@@ -177,7 +177,7 @@ def test_receive_copies_and_hashes_the_stored_bytes(tmp_path):
     (got,) = receive([inbox / "r.csv"], store)
     digest = hashlib.sha256(data).hexdigest()
     assert (got.sha256, got.size, got.kept_at) == (digest, len(data), evidence_path(store, digest))
-    assert got.kept_at.read_bytes() == data and got.kept_at.stat().st_mode & 0o777 == 0o444  # read-only
+    assert got.kept_at.read_bytes() == data and got.kept_at.stat().st_mode & 0o777 == 0o400  # read-only, owner only
     assert [p.name for p in store.rglob("*") if p.is_file()] == [digest]  # no temporary file left
 
 

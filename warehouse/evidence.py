@@ -7,16 +7,23 @@ already in the store is never replaced, even by a concurrent writer; and a crash
 half file under a real name. `_create_new` is the only way into the store
 (tests/test_evidence_write_once.py checks it). Received files are copied and
 hashed in chunks (`keep_file`), so a file's size never decides how much memory a run needs.
+
+The store holds the original bytes, personal data included (masking applies to what is stored
+and shown, not to the evidence), so it is the operator account's alone: folders 0700, files
+0400, set explicitly whatever the umask. A store made by an earlier version (0755 / 0444) is
+tightened at the start of the next job (`secure_store`), which says so in the log.
 """
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 CHUNK = 1024 * 1024
+DIR_MODE, FILE_MODE = 0o700, 0o400
 
 
 def _open_binary(path: Path) -> BinaryIO:
@@ -50,8 +57,8 @@ def _new_temp(evidence_dir: Path) -> tuple[BinaryIO, Path]:
 def _create_new(tmp: Path, target: Path) -> None:
     """Give the finished temp file its real name, read-only, unless that name exists already
     (then the stored file, with the same SHA-256, stays as it is). The caller removes tmp."""
-    os.chmod(tmp, 0o444)
-    target.parent.mkdir(exist_ok=True)
+    os.chmod(tmp, FILE_MODE)
+    make_dir(target.parent)
     try:
         os.link(tmp, target)
     except FileExistsError:
@@ -66,7 +73,7 @@ def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
     changes meanwhile. Returns None, keeping nothing, if the file holds more than max_bytes
     (it grew after it was measured).
     """
-    evidence_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(evidence_dir)
     dst, tmp = _new_temp(evidence_dir)
     digest, size = hashlib.sha256(), 0
     try:
@@ -86,13 +93,63 @@ def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
         tmp.unlink(missing_ok=True)
 
 
+def make_dir(path: Path) -> None:
+    """A store folder, owner-only from the moment it exists (mkdir's mode is cut by the umask)."""
+    try:
+        path.mkdir(mode=DIR_MODE, parents=False)
+    except FileExistsError:
+        return
+    except FileNotFoundError:  # the warehouse's own folder is missing: the operator's, default mode
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return make_dir(path)
+    os.chmod(path, DIR_MODE)
+
+
+def secure_store(evidence_dir: Path) -> tuple[int, int]:
+    """Tighten a store to owner-only; returns (folders, files) changed.
+
+    Cheap on a store this version made: a root folder already 0700 means its shard folders are
+    checked (at most 256) and only a loose one is walked; files under a 0700 folder are out of
+    other users' reach whatever their own mode. A loose root (an earlier version's store, or a
+    copy restored without its modes) is walked whole. Symbolic links are never followed.
+    """
+    if not evidence_dir.is_dir() or evidence_dir.is_symlink():
+        return 0, 0
+    folders = files = 0
+    walk_all = _loose(evidence_dir, DIR_MODE)
+    if walk_all:
+        os.chmod(evidence_dir, DIR_MODE)
+        folders += 1
+    for shard in evidence_dir.iterdir():
+        st = shard.lstat()
+        if not stat.S_ISDIR(st.st_mode):
+            if stat.S_ISREG(st.st_mode) and walk_all and stat.S_IMODE(st.st_mode) & 0o077:
+                os.chmod(shard, stat.S_IMODE(st.st_mode) & 0o700)  # a temp file of a live copy
+                files += 1
+            continue
+        if not (walk_all or _loose(shard, DIR_MODE)):
+            continue
+        if _loose(shard, DIR_MODE):
+            os.chmod(shard, DIR_MODE)
+            folders += 1
+        for f in shard.iterdir():
+            if stat.S_ISREG(f.lstat().st_mode) and _loose(f, FILE_MODE):
+                os.chmod(f, FILE_MODE)
+                files += 1
+    return folders, files
+
+
+def _loose(path: Path, wanted: int) -> bool:
+    return stat.S_IMODE(path.lstat().st_mode) != wanted
+
+
 def keep(evidence_dir: Path, data: bytes, sha256: str | None = None) -> str:
     """Store the bytes if they are not there yet; return their SHA-256."""
     digest = sha256 or sha256_of(data)
     target = evidence_path(evidence_dir, digest)
     if target.exists():
         return digest
-    evidence_dir.mkdir(parents=True, exist_ok=True)
+    make_dir(evidence_dir)
     fh, tmp = _new_temp(evidence_dir)
     try:
         with fh:

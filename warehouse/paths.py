@@ -49,3 +49,12 @@ def files_of(warehouse_path: str | Path) -> WarehouseFiles:
                                      "rename or move one of the two")
     return WarehouseFiles(path, path.with_name(base + PUBLISHED_SUFFIX), path.with_name(base + EVIDENCE_SUFFIX),
                           path.with_name(name + LOCK_SUFFIX))
+
+
+def component(name: str) -> str:
+    """`name` if it is one plain path component, else ValueError: a code that becomes a file
+    name under a folder of ours (an agency code in OUT/reminders/) never climbs out of it:
+    no `..`, `/`, `\\` (a separator elsewhere), NUL, or absolute path."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        raise ValueError(f"refused as a file name: {name!r}")
+    return name

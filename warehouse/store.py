@@ -16,6 +16,8 @@ from typing import Iterable, Mapping, Sequence
 import duckdb
 import pandas as pd
 
+from pilots.personal import masked
+
 REGISTRY_TABLES = (
     "registry.agencies",
     "registry.pilots",
@@ -38,6 +40,12 @@ KPI_COLUMNS = ("pilot_id", "agency_code", "kpi_code", "period", "fiscal_year", "
                "submission_id", "row_number")
 CHANGE_COLUMNS = ("change_id", "submission_id", "status_before", "status_after", "reason", "related_submission_id",
                   "run_id", "decision_id", "changed_at")
+# Text that comes from an agency, or may quote it (a file name in an error): national ID
+# numbers are masked again here, the last step before the warehouse, whatever the caller did.
+# (Not every text column: a SHA-256 in hex may hold 13 digits in a row.)
+AGENCY_TEXT_COLUMNS = frozenset({
+    "file_name", "raw_pilot_id", "raw_agency_code", "raw_period", "raw_submitted_on", "message_en", "message_th",
+    "note", "kpi_code", "activity_code", "pilot_id"})
 BUDGET_COLUMNS = ("pilot_id", "agency_code", "period", "fiscal_year", "quarter", "activity_code", "layer",
                   "funding_source", "allocated_thb", "disbursed_thb", "note", "submission_id", "row_number")
 
@@ -53,6 +61,9 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=list(columns), dtype=object)
     if frame.empty:
         return 0
+    if not table.startswith("registry."):  # the registry is the committee's own text
+        for c in AGENCY_TEXT_COLUMNS.intersection(columns):
+            frame[c] = frame[c].map(lambda v: masked(v) if isinstance(v, str) else v)
     con.register("_rows", frame)
     types = dict(con.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
@@ -226,7 +237,8 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetim
         "quarantined = ?, duplicates = ?, held = ?, error = ?, skipped_unsettled = ?, failed_steps = ?, "
         "duration_seconds = round(epoch(?::TIMESTAMP) - epoch(started_at), 3) WHERE run_id = ?",
         [finished_at, status, counts.get("files_seen", 0), counts.get("accepted", 0), counts.get("superseded", 0),
-         counts.get("quarantined", 0), counts.get("duplicates", 0), counts.get("held", 0), error, skipped_unsettled,
+         counts.get("quarantined", 0), counts.get("duplicates", 0), counts.get("held", 0), masked(error),
+         skipped_unsettled,
          ",".join(failed_steps) or None, finished_at, run_id],
     )
 
@@ -244,7 +256,7 @@ def record_post_commit(con: duckdb.DuckDBPyConnection, run_id: str, finished_at:
         "UPDATE ops.runs SET status = ?, failed_steps = ?, error = ?, finished_at = ?, "
         "duration_seconds = round(epoch(?::TIMESTAMP) - epoch(started_at), 3) WHERE run_id = ?",
         ["committed_with_errors" if failed else "succeeded", ",".join(failed) or None,
-         next(iter(failed.values()), None), finished_at, finished_at, run_id],
+         masked(next(iter(failed.values()), None)), finished_at, finished_at, run_id],
     )
 
 

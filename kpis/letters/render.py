@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from kpis.display import html_text, visible
 from kpis.letters.model import Batch, Letter
 from warehouse.export import safe_cell
+from warehouse.paths import component
 
 LANGS = ("th", "en")
 FOLDER = "reminders"
@@ -143,7 +144,8 @@ def write_letters(batch: Batch, out_dir: Path) -> list[Path]:
     written = []
     for letter in batch.letters:
         for lang in LANGS:
-            path = folder / f"{letter.agency_code}.{lang}.html"
+            # Registry agency codes are 5 digits; checked again here, where a code becomes a path.
+            path = folder / f"{component(letter.agency_code)}.{lang}.html"
             _write(path, render_letter(batch, letter, lang))
             written.append(path)
     csv_path = folder / CSV_NAME
