@@ -56,7 +56,21 @@ def _quarter(period: str | None) -> str:
     return period[-1] if period and labels._PERIOD.fullmatch(period) else "?"
 
 
+_ENVIRONMENTS: dict[tuple, Environment] = {}
+
+
 def _environment(lang: str, html: bool, strategy_names: dict | None = None) -> Environment:
+    """One environment per language, format and strategy names, kept: compiling the templates
+    again for each of 400 pilot pages cost more than rendering them."""
+    key = (lang, html, repr(sorted((strategy_names or {}).items())))
+    if key not in _ENVIRONMENTS:
+        if len(_ENVIRONMENTS) > 16:  # a long-lived process that saw many registries
+            _ENVIRONMENTS.clear()
+        _ENVIRONMENTS[key] = _new_environment(lang, html, strategy_names)
+    return _ENVIRONMENTS[key]
+
+
+def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) -> Environment:
     # Every {{ value }} passes through `finalize`: Markdown escaping, or control characters made
     # visible before HTML autoescape, so no template can print agency text unescaped.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), undefined=StrictUndefined,
