@@ -84,7 +84,7 @@ def test_billion_laughs_is_refused_in_little_memory(member):
     issue = failure.value.issue
     assert issue.code == "FILE_UNREADABLE"
     assert "declares XML entities" in issue.message_en
-    assert "เอนทิตี XML" in issue.message_th
+    assert "มีการประกาศเอนทิตี" in issue.message_th
     assert "lollol" not in issue.message_en + issue.message_th
 
 
@@ -132,7 +132,7 @@ def test_hostile_workbooks_are_quarantined_end_to_end(tmp_path, prefect_harness)
     assert [r[:5] for r in rows] == [("h_bomb.xlsx", "quarantined", "FILE_UNREADABLE", None, None),
                                      ("h_xxe.xlsx", "quarantined", "FILE_UNREADABLE", None, None)]
     for row in rows:
-        assert "declares XML entities" in row[5] and "เอนทิตี XML" in row[6]
+        assert "declares XML entities" in row[5] and "มีการประกาศเอนทิตี" in row[6]
     assert not any(SECRET in str(t) or "lollol" in str(t) for t in texts)
     # No entity text anywhere the run wrote: warehouse, published copy, evidence, summaries, reports.
     written = _all_bytes(tmp_path / "out") + b"".join(
