@@ -6,7 +6,9 @@ prefect.yaml at the repository root holds the same deployment for operators who 
 """
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import sys
 import time
 import urllib.error
@@ -30,13 +32,55 @@ API_URL_HINT = "run `pilotkpi server` and export PREFECT_API_URL=http://127.0.0.
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Address the Prefect server listens on.")
 @click.option("--port", default=DEFAULT_PORT, show_default=True, type=int, help="Port of the Prefect server.")
 def server(host: str, port: int) -> None:
-    """Run a Prefect server in the foreground (schedules need one; Ctrl-C stops it)."""
+    """Run a Prefect server in the foreground (schedules need one; Ctrl-C stops it).
+
+    Any address but loopback needs API auth (PREFECT_SERVER_API_AUTH_STRING): the API can start
+    runs and read every flow run's parameters and logs.
+    """
     env = {**QUIET_DEFAULTS, **os.environ}  # the operator's own settings win over the quiet defaults
+    if not is_loopback(host) and not _server_auth_string():
+        raise click.UsageError(refusal(host, port))
     click.echo(f"pilotkpi: starting the Prefect server; then export PREFECT_API_URL=http://{host}:{port}/api",
                err=True)
     # exec, not a child: signals (Ctrl-C, systemd's SIGTERM) reach the server itself.
     os.execve(sys.executable, [sys.executable, "-m", "prefect", "server", "start", "--host", host,
                                "--port", str(port)], env)
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address `host` names is a loopback one (127.0.0.0/8, ::1).
+
+    A name is resolved, as the server would; one that does not resolve counts as not loopback,
+    so the refusal errs on the safe side. 0.0.0.0 and :: (every interface) are not loopback.
+    """
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def _server_auth_string() -> str | None:
+    """The auth string the server will use, read by Prefect's own settings (environment, profile,
+    .env) as the exec'd server will read them; blank counts as none."""
+    from prefect.settings.models.root import Settings
+
+    secret = Settings().server.api.auth_string
+    value = secret.get_secret_value() if secret is not None else None
+    return value if value and value.strip() else None
+
+
+def refusal(host: str, port: int) -> str:
+    """The operator's message when a non-loopback bind has no API auth (English: operators' CLI)."""
+    return (f"refusing to start the Prefect server on {host}:{port} without API auth: anyone who can reach "
+            f"that address could read every run's parameters and logs and start runs. Either set "
+            f"PREFECT_SERVER_API_AUTH_STRING='user:password' for the server and the same value as "
+            f"PREFECT_API_AUTH_STRING for every client (pilotkpi serve, prefect CLI), or keep the default "
+            f"--host {DEFAULT_HOST} (reach it through an SSH tunnel).")
 
 
 def wait_for_health(api_url: str, timeout: float) -> None:

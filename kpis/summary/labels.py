@@ -249,3 +249,25 @@ for _lang, _words in CONTROL_LABELS.items():
     if set(_words) & set(LABELS[_lang]):  # one key, one meaning: found when `submission` collided
         raise RuntimeError(f"control labels would replace summary labels: {set(_words) & set(LABELS[_lang])}")
     LABELS[_lang].update(_words)
+
+
+# The summary at national scale (kpis/summary/pages.py): the overview table of every pilot, the
+# contents by layer and status, and the per-pilot files a page over about 5 MB is split into.
+NATIONAL_LABELS: dict[str, dict[str, str]] = {
+    "th": {
+        "all_pilots": "โครงการทั้งหมด", "contents": "สารบัญตามชั้นและสถานะ",
+        "change": "เปลี่ยนจากงวดก่อน", "late_agencies": "หน่วยงานส่งช้าหรือไม่ส่ง (งวดล่าสุด)",
+        "back_to_summary": "กลับไปหน้าสรุป",
+        "split_note": "รายละเอียดของแต่ละโครงการอยู่ในไฟล์แยกในโฟลเดอร์ pilots/ เพราะหน้าสรุปหน้าเดียวจะมีขนาดใหญ่เกินกว่าจะเปิดหรือส่งทางอีเมลได้สะดวก",
+    },
+    "en": {
+        "all_pilots": "All pilots", "contents": "Contents by layer and status",
+        "change": "Change from the previous period", "late_agencies": "Agencies late or missing (latest period)",
+        "back_to_summary": "Back to the summary",
+        "split_note": "Each pilot's details are in its own file in the pilots/ folder: one page would be too big to open or e-mail easily",
+    },
+}
+for _lang, _words in NATIONAL_LABELS.items():
+    if set(_words) & set(LABELS[_lang]):
+        raise RuntimeError(f"national labels would replace summary labels: {set(_words) & set(LABELS[_lang])}")
+    LABELS[_lang].update(_words)

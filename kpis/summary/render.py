@@ -12,8 +12,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from kpis.display import html_text, md_text, shown
-from kpis.summary import charts, labels
-from kpis.summary.model import SummaryModel
+from kpis.summary import charts, labels, pages
+from kpis.summary.model import PilotSection, SummaryModel
 
 LANGS = ("th", "en")
 FORMATS = ("md", "html")
@@ -56,7 +56,21 @@ def _quarter(period: str | None) -> str:
     return period[-1] if period and labels._PERIOD.fullmatch(period) else "?"
 
 
+_ENVIRONMENTS: dict[tuple, Environment] = {}
+
+
 def _environment(lang: str, html: bool, strategy_names: dict | None = None) -> Environment:
+    """One environment per language, format and strategy names, kept: compiling the templates
+    again for each of 400 pilot pages cost more than rendering them."""
+    key = (lang, html, repr(sorted((strategy_names or {}).items())))
+    if key not in _ENVIRONMENTS:
+        if len(_ENVIRONMENTS) > 16:  # a long-lived process that saw many registries
+            _ENVIRONMENTS.clear()
+        _ENVIRONMENTS[key] = _new_environment(lang, html, strategy_names)
+    return _ENVIRONMENTS[key]
+
+
+def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) -> Environment:
     # Every {{ value }} passes through `finalize`: Markdown escaping, or control characters made
     # visible before HTML autoescape, so no template can print agency text unescaped.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), undefined=StrictUndefined,
@@ -91,55 +105,125 @@ def _environment(lang: str, html: bool, strategy_names: dict | None = None) -> E
         quarter=_quarter,
         column=lambda c: labels.column_label(c, lang),
         agency=lambda q: _agency(q, lang),
+        change=lambda p: pages.fmt_change(pages.trend_change(p)),
+        late_agencies=pages.late_agencies,
     )
+    env.globals.update(contents=pages.contents)
     return env
 
 
 # validation_link: the file name of the validation report of the job whose figures these are
-# (kpis/summary/validation.py `report_for`), or None for no link.
-def render_markdown(model: SummaryModel, lang: str, *, validation_link: str | None = None) -> str:
+# (kpis/summary/validation.py `report_for`), or None for no link. pilot_pages: pilot_id -> the
+# relative link of its own page when the summary is split (kpis/summary/pages.py), else None:
+# the pilots' sections are then on the page itself, linked by anchor.
+def render_markdown(model: SummaryModel, lang: str, *, validation_link: str | None = None,
+                    pilot_pages: dict[str, str] | None = None) -> str:
     return _environment(lang, False, model.strategy_names).get_template("summary.md.j2").render(
-        m=model, validation_link=validation_link)
+        m=model, validation_link=validation_link, pilot_pages=pilot_pages, anchors=pages.page_names(model))
 
 
-def render_html(model: SummaryModel, lang: str, *, validation_link: str | None = None) -> str:
+def _charts(pilots: list[PilotSection], lang: str) -> dict:
     L = labels.LABELS[lang]
     trend_charts = {
         p.pilot_id: Markup(charts.trend_chart(
             [(labels.fmt_period_short(period, lang), score, status) for period, score, status in p.trend],
             f"{L['trend']} {p.pilot_id}"))
-        for p in model.pilots if p.trend
+        for p in pilots if p.trend
     }
     budget_charts = {
         p.pilot_id: Markup(charts.stacked_bars(
             [(labels.fmt_period(p.period, lang), p.budget["integrated_thb"], p.budget["total_allocated_thb"])],
             f"{L['integrated_vs_total']} {p.pilot_id}", (L["integrated"], L["fragmented"])))
-        for p in model.pilots if p.budget and not p.restricted
+        for p in pilots if p.budget and not p.restricted
     }
+    return {"trend_charts": trend_charts, "budget_charts": budget_charts, "budget_fields": BUDGET_FIELDS}
+
+
+def render_html(model: SummaryModel, lang: str, *, validation_link: str | None = None,
+                pilot_pages: dict[str, str] | None = None) -> str:
+    L = labels.LABELS[lang]
     layer_chart = Markup(charts.stacked_bars(
         [(f"{L['layer']} {b['layer']}", b["integrated_thb"], b["total_allocated_thb"]) for b in model.budget_by_layer],
         L["budget_by_layer"], (L["integrated"], L["fragmented"])))
     return _environment(lang, True, model.strategy_names).get_template("summary.html.j2").render(
-        m=model, validation_link=validation_link, trend_charts=trend_charts, budget_charts=budget_charts,
-        layer_chart=layer_chart, budget_fields=BUDGET_FIELDS)
+        m=model, validation_link=validation_link, layer_chart=layer_chart, pilot_pages=pilot_pages,
+        anchors=pages.page_names(model), **_charts([] if pilot_pages else model.pilots, lang))
+
+
+def render_pilot_page(model: SummaryModel, p: PilotSection, lang: str, fmt: str, *, summary_link: str,
+                      validation_link: str | None = None, anchors: dict[str, str] | None = None,
+                      env: Environment | None = None) -> str:
+    """One pilot's own page (a split summary): its section as on the single page, and a link back.
+    A caller writing many pages passes `anchors` (pages.page_names) and `env` (pilot_environment)
+    once, instead of recomputing and recompiling them for every pilot."""
+    html = fmt == "html"
+    env = env or pilot_environment(model, lang, fmt)
+    return env.get_template(f"pilot.{fmt}.j2").render(
+        m=model, p=p, summary_link=summary_link, validation_link=validation_link,
+        anchors=anchors if anchors is not None else pages.page_names(model), **(_charts([p], lang) if html else {}))
+
+
+def pilot_environment(model: SummaryModel, lang: str, fmt: str) -> Environment:
+    return _environment(lang, fmt == "html", model.strategy_names)
 
 
 RENDERERS = {"md": render_markdown, "html": render_html}
 
 
 def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] = LANGS,
-                    formats: tuple[str, ...] = FORMATS, validation_link: str | None = None) -> list[Path]:
+                    formats: tuple[str, ...] = FORMATS, validation_link: str | None = None,
+                    max_page_bytes: int | None = None) -> list[Path]:
     """Write summary.<lang>.<fmt> for each language and format; return the paths written.
 
     validation_link names the validation report (in out_dir) of the job whose figures these are.
+    When any single page would pass max_page_bytes (default pages.MAX_PAGE_BYTES), each pilot gets
+    its own page under out_dir/pilots/ (written first, so no summary links to a page not there yet) and the summary
+    pages link to them. Pilot pages this call did not write (a pilot gone from the registry, or a
+    summary no longer split) are removed; other files there are left alone. Only the summary pages
+    are returned: they link to everything else.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
+    editions = [(lang, fmt) for lang in langs for fmt in formats]
+    texts = {(lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link) for lang, fmt in editions}
+    pilots_dir = out_dir / pages.PILOTS_DIR
+    kept: set[str] = set()
+    limit = pages.MAX_PAGE_BYTES if max_page_bytes is None else max_page_bytes
+    if pages.too_big(list(texts.values()), limit):
+        names = pages.page_names(model)
+        pilots_dir.mkdir(exist_ok=True)
+        back = f"../{validation_link}" if validation_link else None
+        for lang, fmt in editions:
+            env = pilot_environment(model, lang, fmt)
+            for p in model.pilots:
+                name = f"{names[p.pilot_id]}.{lang}.{fmt}"
+                _write(pilots_dir / name, render_pilot_page(model, p, lang, fmt, summary_link=f"../summary.{lang}.{fmt}",
+                                                            validation_link=back, anchors=names, env=env))
+                kept.add(name)
+            links = {p.pilot_id: f"{pages.PILOTS_DIR}/{names[p.pilot_id]}.{lang}.{fmt}" for p in model.pilots}
+            texts[(lang, fmt)] = RENDERERS[fmt](model, lang, validation_link=validation_link, pilot_pages=links)
     written = []
-    for lang in langs:
-        for fmt in formats:
-            path = out_dir / f"summary.{lang}.{fmt}"
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(RENDERERS[fmt](model, lang, validation_link=validation_link), encoding="utf-8")
-            tmp.replace(path)  # readers never see a half-written summary
-            written.append(path)
+    for lang, fmt in editions:
+        path = out_dir / f"summary.{lang}.{fmt}"
+        _write(path, texts[(lang, fmt)])
+        written.append(path)
+    _remove_stale_pages(pilots_dir, kept, langs, formats)
     return written
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)  # readers never see a half-written page
+
+
+def _remove_stale_pages(pilots_dir: Path, kept: set[str], langs: tuple[str, ...], formats: tuple[str, ...]) -> None:
+    """Pilot pages of the editions just written that this run did not write; the folder too if empty."""
+    if not pilots_dir.is_dir():
+        return
+    for path in pilots_dir.iterdir():
+        match = pages.PAGE_SUFFIX.search(path.name)
+        if (match and match[1] in langs and match[2] in formats and path.name not in kept
+                and path.is_file() and not path.is_symlink()):
+            path.unlink()
+    if not any(pilots_dir.iterdir()):
+        pilots_dir.rmdir()

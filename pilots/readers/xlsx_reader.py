@@ -8,6 +8,11 @@ formulas give their cached value, or a defect when the file has none.
 Rows never depend on the sheet's `<dimension ref=...>` tag: openpyxl's read-only mode trusts it,
 and some exporters write it wrong (`A1:L2` on a 4-row report returned one row: a wrong figure).
 Every sheet read here first calls `reset_dimensions()`, so the rows present in the XML are read.
+
+XML entities are never expanded: openpyxl parses through defusedxml when it is installed (a pinned
+dependency), which refuses any entity declaration: no billion laughs, no external entity reading a
+local file (XXE). Such a workbook is FILE_UNREADABLE (`xml_entities`). Should openpyxl ever run
+without it (OPENPYXL_DEFUSEDXML=False), no workbook is read: the run fails rather than expand them.
 """
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import zipfile
 from datetime import date, datetime, time
 
 import openpyxl
+import openpyxl.xml
+from defusedxml import DefusedXmlException
 
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure
@@ -25,16 +32,21 @@ PREFERRED_SHEETS = ("report", "รายงาน")
 
 
 def read_xlsx(data: bytes) -> RawTable:
+    if not openpyxl.xml.DEFUSEDXML:  # fail closed: an operator error, not the agency's file
+        raise RuntimeError("openpyxl is not using defusedxml (is OPENPYXL_DEFUSEDXML set to something other "
+                           "than True?): refusing to parse workbooks that could expand XML entities")
     _check_zip(data)
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for corrupt workbooks
+        _refuse_entities(exc)
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "not_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
     try:
         sheet = _pick_sheet(book)
         values = [list(r) for r in _rows(sheet)]
     except Exception as exc:
+        _refuse_entities(exc)
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
     finally:
@@ -54,9 +66,23 @@ def read_xlsx(data: bytes) -> RawTable:
     try:
         table.issues.extend(_formulas_without_values(data, sheet.title, {n for n, _ in rows}, header[:width]))
     except Exception as exc:  # a damaged member that the cached-value read did not touch
+        _refuse_entities(exc)
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
     return table
+
+
+def _refuse_entities(exc: BaseException) -> None:
+    """Raise the clear `xml_entities` defect if defusedxml refused the workbook; openpyxl wraps
+    some parse errors in its own ValueError, so the whole chain of causes is searched."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, DefusedXmlException):
+            raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "xml_entities")),
+                              format="xlsx") from None
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
 
 
 def _check_zip(data: bytes) -> None:
