@@ -67,3 +67,20 @@ def test_an_error_leaving_names_hidden_names_none_of_them():
     with pytest.raises(RuntimeError, match="^secret.csv$"):  # nothing to hide: unchanged
         with names_hidden(set()):
             raise RuntimeError("secret.csv")
+
+
+def test_export_rows_leave_restricted_pilots_out_of_all_but_the_open_relations(files):
+    from warehouse.export import open_rows
+
+    con = files
+    for sid in (1, 2, 3):
+        con.execute("INSERT INTO ingest.issues (submission_id, row_number, column_name, code, severity, message_en, "
+                    "message_th) VALUES (?, 2, 'actual', 'X', 'error', 'x', 'x')", [sid])
+
+    def ids(relation: str, column: str) -> list:
+        return [r[0] for r in con.execute(f"SELECT {column} FROM ({open_rows(con, relation)}) ORDER BY 1").fetchall()]
+
+    assert ids("registry.pilots", "pilot_id") == ["P-OPEN", "P-SECRET"]  # warehouse.md: shown
+    # By pilot_id and by submission_id: 2 and 5 are P-SECRET's, 3 duplicates 2 (no pilot of its own).
+    assert ids("ingest.submissions", "submission_id") == [1, 4, 6]
+    assert ids("ingest.issues", "submission_id") == [1]  # submission_id only: 2 and 3 are restricted

@@ -9,8 +9,8 @@
   leading apostrophe, unless the text is a plain number. Excel still reads `01002` in a CSV as
   the number 1002: a CSV carries no types, so codes are not safe there.
 - Restricted pilots (warehouse.md): only the relations of warehouse.open_side.OPEN_RELATIONS keep
-  their rows; every other relation with a pilot_id (or, lacking one, a submission_id) is exported
-  without them, whether or not the file still holds them (open_rows).
+  their rows; every other relation with a pilot_id or a submission_id is exported without them,
+  whether or not the file still holds them (open_rows).
 - xlsx is the format for Excel: every text value is a text cell (agency codes keep their leading
   zeros, and text starting with `=` stays text, never a formula, so it needs no apostrophe),
   numbers (DECIMAL included) are number cells, dates date cells (xlsx_cell).
@@ -47,17 +47,17 @@ def safe_cell(value: object) -> object:
 
 def open_rows(con: duckdb.DuckDBPyConnection, relation: str) -> str:
     """The SQL of a relation's rows that the open side may show: a restricted pilot's rows only in
-    OPEN_RELATIONS. Relations with neither pilot_id nor submission_id hold no pilot's data."""
+    OPEN_RELATIONS; elsewhere none by pilot_id, nor by submission_id (a duplicate file's row
+    names no pilot). Relations with neither column hold no pilot's data."""
     columns = {r[0] for r in con.execute(
         "SELECT column_name FROM duckdb_columns() WHERE schema_name || '.' || table_name = ?", [relation]).fetchall()}
-    if relation in OPEN_RELATIONS:
-        return f"SELECT * FROM {relation}"
-    if "pilot_id" in columns:
-        return f"SELECT * FROM {relation} WHERE pilot_id IS NULL OR pilot_id NOT IN ({RESTRICTED_PILOTS_SQL})"
-    if "submission_id" in columns:
-        return (f"SELECT * FROM {relation} WHERE submission_id IS NULL "
-                f"OR submission_id NOT IN ({RESTRICTED_SUBMISSIONS_SQL})")
-    return f"SELECT * FROM {relation}"
+    conditions = []
+    if relation not in OPEN_RELATIONS:
+        if "pilot_id" in columns:
+            conditions.append(f"(pilot_id IS NULL OR pilot_id NOT IN ({RESTRICTED_PILOTS_SQL}))")
+        if "submission_id" in columns:
+            conditions.append(f"(submission_id IS NULL OR submission_id NOT IN ({RESTRICTED_SUBMISSIONS_SQL}))")
+    return f"SELECT * FROM {relation}" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
 
 
 def exported_relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:

@@ -18,9 +18,9 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kpis.display import html_text, shown
-from warehouse.open_side import restricted_submissions
 from kpis.summary.controls import run_flags
 from kpis.summary.labels import fmt_date
+from warehouse.open_side import restricted_submissions
 
 VALIDATION_REPORT = "validation.html"  # the nightly run's report
 _RUN_MARK = '<meta name="pilotkpi-run" content="{}">'  # which job's report a file is
