@@ -24,8 +24,9 @@ def files(warehouse):
                                           (4, "nopilot.csv", None, "quarantined", None),
                                           (5, "shared.csv", "P-SECRET", "quarantined", None),
                                           (6, "shared.csv", "P-OPEN", "accepted", None)):
-        con.execute("INSERT INTO ingest.submissions (submission_id, sha256, file_name, size_bytes, received_at, run_id, "
-                    "pilot_id, status, duplicate_of, error_count, warning_count) VALUES (?, ?, ?, 1, ?, 'r', ?, ?, ?, 0, 0)",
+        con.execute("INSERT INTO ingest.submissions (submission_id, sha256, file_name, size_bytes, received_at, "
+                    "run_id, pilot_id, status, duplicate_of, error_count, warning_count) "
+                    "VALUES (?, ?, ?, 1, ?, 'r', ?, ?, ?, 0, 0)",
                     [sid, f"{sid:064d}", name, datetime(2005, 5, 15), pilot, status, dup])
     return con
 
