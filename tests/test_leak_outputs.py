@@ -219,6 +219,7 @@ def _read_back_from_prefect(run: LeakRun) -> None:
     import anyio
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import ArtifactSort
     from prefect.logging.handlers import APILogHandler
 
     from flows.nightly import SUMMARY_ARTIFACT_KEY
@@ -228,13 +229,15 @@ def _read_back_from_prefect(run: LeakRun) -> None:
     async def read() -> None:
         async with get_client() as client:
             artifacts = await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[SUMMARY_ARTIFACT_KEY])))
-            mine = [a for a in artifacts if str(run.root) in str(a.data)]
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[SUMMARY_ARTIFACT_KEY])),
+                sort=ArtifactSort.CREATED_DESC)
+            # The artifact links the run's summaries: this run's is the one linking into its folder.
+            mine = [a for a in artifacts if run.root.resolve().as_uri() in str(a.data)]
             assert len(mine) == 1, "the run's artifact"
             run.artifact = str(mine[0].data)
-            logs = await client.read_logs(log_filter=LogFilter(
-                flow_run_id=LogFilterFlowRunId(any_=[mine[0].flow_run_id])))
-            run.api_logs = [f"{log.level} {log.name} {log.message}" for log in logs]
+            only_this_run = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[mine[0].flow_run_id]))
+            while page := await client.read_logs(log_filter=only_this_run, offset=len(run.api_logs)):
+                run.api_logs += [f"{log.level} {log.name} {log.message}" for log in page]  # the API pages them
 
     anyio.run(read)
 
