@@ -355,6 +355,8 @@ def test_the_restricted_pilot_shows_what_the_spec_allows(leak_run):
     # The budget by layer leaves the restricted pilot out and says so, in both languages.
     assert "Leaves out 1 restricted pilot(s)" in en
     assert "ไม่รวมโครงการชั้นความลับ 1 โครงการ" in (root / "out" / "summary.th.md").read_text(encoding="utf-8")
+    for lang in ("th", "en"):
+        assert 'data-left-out="1"' in (root / "out" / f"summary.{lang}.html").read_text(encoding="utf-8")
     # The open pilot's layer 5 only: 1,234,567.89 baht (1.23 million), no layer 3 row.
     budget = en.split("### Total and integrated budget by layer", 1)[1].split("\n## ", 1)[0]
     assert "| 3 " not in budget and "Integration for citizens" in budget
