@@ -41,6 +41,7 @@ from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import evidence, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
+from warehouse.open_side import hidden_names, names_hidden  # noqa: E402
 from warehouse.publish import publish  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
 
@@ -348,6 +349,7 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             state["earlier"] = [(f, unfiled[_key(f)]) for f in files if _key(f) in unfiled]
             state["new"] = [f for f in files if _key(f) not in unfiled]
             state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
+            state["live"] = live
             return state["ingestor"].counts.as_dict(), len(changing)
 
         def file_away():
@@ -356,8 +358,10 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             status_of: dict[tuple[str, str], list[str]] = {}
             for o in state["ingestor"].outcomes:
                 status_of.setdefault((o.file_name, o.sha256), []).append(o.status)
-            state["moved"] = inbox_folder.file_away(
-                [(f, status_of[_key(f)].pop(0)) for f in state["new"]] + state["earlier"], inbox)
+            files = [(f, status_of[_key(f)].pop(0)) for f in state["new"]] + state["earlier"]
+            # An error moving a restricted pilot's file must not name it in logs or ops.runs.
+            with names_hidden(hidden_names(state["live"].con, [f.name for f, _ in files])):
+                state["moved"] = inbox_folder.file_away(files, inbox)
 
         job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away)
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,

@@ -65,6 +65,12 @@ def formula(direction: str, actual: Decimal, t: list[Decimal]) -> str:
 
 
 def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period: str) -> str:
+    # A restricted pilot first, from registry.pilots alone: the answer is the same whether or not
+    # this warehouse holds its scores, and it repeats none of the KPI code asked about.
+    restricted = _one(con, "SELECT 1 AS yes FROM registry.pilots WHERE pilot_id = ? AND classification = 'restricted'",
+                      [pilot_id])
+    if restricted is not None:
+        raise NotFound(f"{pilot_id} is a restricted pilot: its KPI lineage is not shown outside its own store")
     score = _one(con, """
         SELECT s.*, k.name_en, k.name_th, k.direction, k.aggregation, k.unit, p.classification, p.lead_agency_code
         FROM marts.kpi_scores s JOIN registry.kpis k USING (pilot_id, kpi_code) JOIN registry.pilots p USING (pilot_id)
@@ -72,8 +78,6 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     if score is None:
         raise NotFound(f"no score for {pilot_id} {kpi_code} {period}: check the codes and that the period is due "
                        "(marts.kpi_scores lists the scored periods)")
-    if score["classification"] == "restricted":
-        raise NotFound(f"{pilot_id} is a restricted pilot: its KPI lineage is not shown outside its own store")
     fy, q = score["fiscal_year"], score["quarter"]
     registered = _one(con, "SELECT t1, t2, t3, t4, t5 FROM registry.kpi_thresholds WHERE pilot_id = ? AND kpi_code = ? "
                            "AND fiscal_year = ?", [pilot_id, kpi_code, fy])

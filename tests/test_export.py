@@ -44,15 +44,13 @@ def test_csv_export_opens_in_excel_with_thai_and_escapes_formulas(demo_run, tmp_
     assert len(rows) == 7 and rows[0]["name_th"] == "เครือข่ายสารสนเทศภาครัฐ (GIN)"
     # Partitioned by fiscal year: 2548-Q1..Q4 and 2549-Q1..Q3 of the demo.
     assert sorted(p.name for p in (out / "marts.kpi_scores").iterdir()) == ["fiscal_year=2548.csv", "fiscal_year=2549.csv"]
-    con = duckdb.connect(str(folder / "warehouse.published.duckdb"), read_only=True)
-    try:
-        for year in (2548, 2549):
-            with open(out / "marts.kpi_scores" / f"fiscal_year={year}.csv", encoding="utf-8-sig", newline="") as fh:
-                exported = list(csv.DictReader(fh))
-            assert len(exported) == con.execute("SELECT count(*) FROM marts.kpi_scores WHERE fiscal_year = ?",
-                                                [year]).fetchone()[0]
-    finally:
-        con.close()
+    # The open pilots' KPIs (docs/demo.md; the restricted PLT-2548-006 is left out): 001 2, 002 3,
+    # 003 3, 004 3, 005 3, 007 2 = 16. FY2548 has 4 due quarters: 16 x 4 = 64 rows. FY2549 has 3,
+    # but 007 ended 2006-03-31 (2549-Q1 and Q2 only): 14 x 3 + 2 x 2 = 46.
+    for year, expected in ((2548, 64), (2549, 46)):
+        with open(out / "marts.kpi_scores" / f"fiscal_year={year}.csv", encoding="utf-8-sig", newline="") as fh:
+            exported = list(csv.DictReader(fh))
+        assert len(exported) == expected and "PLT-2548-006" not in {r["pilot_id"] for r in exported}
 
 
 def test_formula_like_notes_are_escaped_in_the_csv(tmp_path):
@@ -82,11 +80,41 @@ def test_parquet_export_round_trips_every_row(demo_run, tmp_path):
             path = str(out / relation / "**" / "*.parquet")
             back = con.execute(f"SELECT * EXCLUDE (fiscal_year) FROM read_parquet('{path}', hive_partitioning=true) "
                                "ORDER BY ALL").fetchall()
-            source = con.execute(f"SELECT * EXCLUDE (fiscal_year) FROM {relation} ORDER BY ALL").fetchall()
+            source = con.execute(f"SELECT * EXCLUDE (fiscal_year) FROM {relation} WHERE pilot_id <> 'PLT-2548-006' "
+                                 "ORDER BY ALL").fetchall()
             assert back == source and len(source) > 0, relation
         assert con.execute(f"SELECT count(*) FROM read_parquet('{out / 'registry.pilots.parquet'}')").fetchone()[0] == 7
     finally:
         con.close()
+
+
+def test_restricted_pilot_only_in_the_relations_the_open_side_may_show(demo_run, tmp_path):
+    """warehouse.md: of the restricted PLT-2548-006 an export holds registry.pilots,
+    registry.pilot_agencies, marts.pilot_scores, marts.reporting_compliance and marts.reminders
+    rows only, whether or not the published copy still holds the rest."""
+    folder, _ = demo_run
+    out = export(folder / "warehouse.published.duckdb", tmp_path, "parquet")
+    con = duckdb.connect(str(folder / "warehouse.published.duckdb"), read_only=True)
+    try:
+        relations = [r[0] for r in con.execute(
+            "SELECT DISTINCT schema_name || '.' || table_name FROM duckdb_columns() "
+            "WHERE schema_name IN ('registry', 'core', 'marts') AND column_name = 'pilot_id'").fetchall()]
+        kept = {}
+        for relation in relations:
+            target = out / relation
+            path = target / "**" / "*.parquet" if target.is_dir() else out / f"{relation}.parquet"
+            rows = con.execute(f"SELECT count(*) FROM read_parquet('{path}', hive_partitioning=true) "
+                               "WHERE pilot_id = 'PLT-2548-006'").fetchone()[0]
+            if rows:
+                kept[relation] = rows
+    finally:
+        con.close()
+    assert "core.kpi_actuals" in relations and "marts.kpi_outliers" in relations  # the search covers these
+    # 1 pilot row; 5 agencies (docs/demo.md: 01005 lead, 01006, 25001, 11002, 12005); 7 due quarters
+    # 2548-Q1..2549-Q3; compliance: the 4 reporting agencies x 7 quarters = 28 (advisory agencies
+    # are not expected to report). No reminder is overdue for it.
+    assert kept == {"registry.pilots": 1, "registry.pilot_agencies": 5, "marts.pilot_scores": 7,
+                    "marts.reporting_compliance": 28}
 
 
 def test_sql_shell_is_read_only_and_offline(demo_run):
@@ -162,8 +190,8 @@ def test_xlsx_export_of_the_demo(demo_run, tmp_path):
         for year in (2548, 2549):
             scores = _xlsx_rows(out / "marts.kpi_scores" / f"fiscal_year={year}.xlsx")
             header = [v for v, _ in scores[0]]
-            assert len(scores) - 1 == con.execute("SELECT count(*) FROM marts.kpi_scores WHERE fiscal_year = ?",
-                                                  [year]).fetchone()[0]
+            assert len(scores) - 1 == con.execute("SELECT count(*) FROM marts.kpi_scores WHERE fiscal_year = ? "
+                                                  "AND pilot_id <> 'PLT-2548-006'", [year]).fetchone()[0]
             score = header.index("score")
             assert {t for row in scores[1:] for v, t in [row[score]]} == {"n"}
         # pilots: start_date is a date cell (openpyxl reads it back as a datetime at midnight).

@@ -8,6 +8,9 @@
   run as a formula (text starting with =, +, -, @, tab or carriage return, OWASP's list) get a
   leading apostrophe, unless the text is a plain number. Excel still reads `01002` in a CSV as
   the number 1002: a CSV carries no types, so codes are not safe there.
+- Restricted pilots (warehouse.md): only the relations of warehouse.open_side.OPEN_RELATIONS keep
+  their rows; every other relation with a pilot_id or a submission_id is exported without them,
+  whether or not the file still holds them (open_rows).
 - xlsx is the format for Excel: every text value is a text cell (agency codes keep their leading
   zeros, and text starting with `=` stays text, never a formula, so it needs no apostrophe),
   numbers (DECIMAL included) are number cells, dates date cells (xlsx_cell).
@@ -25,6 +28,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.open_side import OPEN_RELATIONS, RESTRICTED_PILOTS_SQL, RESTRICTED_SUBMISSIONS_SQL
+
 EXPORTED_SCHEMAS = ("registry", "core", "marts")
 FORMATS = ("parquet", "csv", "xlsx")
 EXCEL_ROWS = 1_048_576  # rows in one Excel sheet, the header included
@@ -38,6 +43,21 @@ def safe_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
         return "'" + value
     return value
+
+
+def open_rows(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """The SQL of a relation's rows that the open side may show: a restricted pilot's rows only in
+    OPEN_RELATIONS; elsewhere none by pilot_id, nor by submission_id (a duplicate file's row
+    names no pilot). Relations with neither column hold no pilot's data."""
+    columns = {r[0] for r in con.execute(
+        "SELECT column_name FROM duckdb_columns() WHERE schema_name || '.' || table_name = ?", [relation]).fetchall()}
+    conditions = []
+    if relation not in OPEN_RELATIONS:
+        if "pilot_id" in columns:
+            conditions.append(f"(pilot_id IS NULL OR pilot_id NOT IN ({RESTRICTED_PILOTS_SQL}))")
+        if "submission_id" in columns:
+            conditions.append(f"(submission_id IS NULL OR submission_id NOT IN ({RESTRICTED_SUBMISSIONS_SQL}))")
+    return f"SELECT * FROM {relation}" + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
 
 
 def exported_relations(con: duckdb.DuckDBPyConnection) -> list[tuple[str, bool]]:
@@ -73,17 +93,19 @@ def export(con: duckdb.DuckDBPyConnection, out_dir: Path, fmt: str) -> list[Path
 def _parquet(con, relation: str, target: Path, partitioned: bool) -> None:
     path = str(target).replace("'", "''")
     options = "FORMAT parquet, PARTITION_BY (fiscal_year)" if partitioned else "FORMAT parquet"
-    con.execute(f"COPY (SELECT * FROM {relation} ORDER BY ALL) TO '{path}' ({options})")
+    con.execute(f"COPY ({open_rows(con, relation)} ORDER BY ALL) TO '{path}' ({options})")
 
 
 def _per_year(con, relation: str, target: Path, partitioned: bool, write_file, fmt: str) -> None:
+    rows = open_rows(con, relation)
     if not partitioned:
-        write_file(con, f"SELECT * FROM {relation} ORDER BY ALL", [], target)
+        write_file(con, f"{rows} ORDER BY ALL", [], target)
         return
     target.mkdir(parents=True)
-    years = [r[0] for r in con.execute(f"SELECT DISTINCT fiscal_year FROM {relation} ORDER BY 1").fetchall()]
+    # Years of the open rows only: a year of restricted rows alone leaves no (empty) file behind.
+    years = [r[0] for r in con.execute(f"SELECT DISTINCT fiscal_year FROM ({rows}) ORDER BY 1").fetchall()]
     for year in years:
-        write_file(con, f"SELECT * FROM {relation} WHERE fiscal_year = ? ORDER BY ALL", [year],
+        write_file(con, f"SELECT * FROM ({rows}) WHERE fiscal_year = ? ORDER BY ALL", [year],
                    target / f"fiscal_year={year}.{fmt}")
 
 

@@ -27,8 +27,9 @@ def artifact_markdown(model: SummaryModel, written: list[Path]) -> str:
     lines += [f"| {p.pilot_id} | {p.period or '–'} | {labels.fmt_score(p.composite)} | "
               f"{labels.status_text(p.status, 'en')} |" for p in model.pilots]
     # File names and identities are agency text: escaped, and shown as written where unreadable.
-    # Restricted pilots' sections carry no files (model.py), so no restricted file name gets here.
-    quarantined = [(p.pilot_id, q) for p in model.pilots for q in p.quarantined]
+    # Restricted pilots' sections carry no files (model.py); skipped here as well, so a restricted
+    # file name cannot reach Prefect's database even if a section ever held one.
+    quarantined = [(p.pilot_id, q) for p in model.pilots if not p.restricted for q in p.quarantined]
     if quarantined:
         lines += ["", "| pilot | quarantined file | agency | period | resolved by |", "|---|---|---|---|---|"]
         lines += [f"| {p} | {md_text(q.file_name)} | {md_text(_agency(q))} | "

@@ -3,8 +3,9 @@
 outlier flags of its latest two due periods ("Figures to confirm").
 
 Restricted pilots: closures (composite and status only) and held files (agency and dates, the
-same facts as reporting compliance) are shown; their flags show the KPI code, period and rule
-only, with no actual, median or z (all made from the actuals).
+same facts as reporting compliance) are shown; their outlier flags are not (marts.kpi_outliers is
+none of the relations the open side may show of them, warehouse.md: a flag names a KPI and is
+made from its actuals).
 """
 from __future__ import annotations
 
@@ -44,9 +45,9 @@ class OutlierFlag:
     kpi_code: str
     period: str
     rule: str
-    actual: Decimal | None = None          # None for a restricted pilot
+    actual: Decimal | None = None
     history_median: Decimal | None = None
-    modified_z: Decimal | None = None      # also None for rule changed_after_flat
+    modified_z: Decimal | None = None      # None for rule changed_after_flat
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
@@ -77,17 +78,17 @@ def held_files(con: duckdb.DuckDBPyConnection, pilot_id: str, restricted: bool) 
 
 
 def figures_to_confirm(con: duckdb.DuckDBPyConnection, pilot_id: str, restricted: bool) -> list[OutlierFlag]:
-    """Flags of the pilot's latest two due periods (data-quality.md §1), latest period first."""
-    flags = [OutlierFlag(**r) for r in _rows(con, """
+    """Flags of the pilot's latest two due periods (data-quality.md §1), latest period first;
+    none for a restricted pilot."""
+    if restricted:
+        return []
+    return [OutlierFlag(**r) for r in _rows(con, """
         WITH latest AS (
             SELECT period FROM marts.pilot_scores WHERE pilot_id = ? ORDER BY period DESC LIMIT 2)
         SELECT o.kpi_code, o.period, o.rule, o.actual, o.history_median, o.modified_z
         FROM marts.kpi_outliers o JOIN latest USING (period)
         WHERE o.pilot_id = ?
         ORDER BY o.period DESC, o.kpi_code""", [pilot_id, pilot_id])]
-    if restricted:
-        return [OutlierFlag(f.kpi_code, f.period, f.rule) for f in flags]
-    return flags
 
 
 def _has_approval(con: duckdb.DuckDBPyConnection) -> bool:

@@ -21,6 +21,7 @@ LABELS: dict[str, dict[str, str]] = {
         "by_layer": "จำนวนโครงการตามชั้นการพัฒนา",
         "by_strategy": "จำนวนโครงการตามยุทธศาสตร์",
         "budget_by_layer": "งบประมาณรวมและงบบูรณาการตามชั้น",
+        "left_out_restricted": "ไม่รวมโครงการชั้นความลับ {n} โครงการ ข้อมูลงบประมาณของโครงการนั้นอยู่ในระบบที่แยกไว้",
         "layer": "ชั้น", "strategy": "ยุทธศาสตร์", "status": "สถานะ", "count": "จำนวน",
         "total_budget": "งบจัดสรรรวม", "integrated": "งบบูรณาการ", "ratio": "สัดส่วนบูรณาการ",
         "pilot": "โครงการ", "period": "งวด", "composite": "คะแนนรวม",
@@ -56,6 +57,7 @@ LABELS: dict[str, dict[str, str]] = {
         "by_layer": "Pilots by development layer",
         "by_strategy": "Pilots by strategy",
         "budget_by_layer": "Total and integrated budget by layer",
+        "left_out_restricted": "Leaves out {n} restricted pilot(s): their budget stays in the restricted store",
         "layer": "Layer", "strategy": "Strategy", "status": "Status", "count": "Count",
         "total_budget": "Total allocated", "integrated": "Integrated", "ratio": "Integration ratio",
         "pilot": "Pilot", "period": "Period", "composite": "Composite score",
@@ -229,7 +231,6 @@ CONTROL_LABELS: dict[str, dict[str, str]] = {
         "figures_to_confirm": "ตัวเลขที่ควรยืนยัน", "history_median": "มัธยฐานย้อนหลัง", "modified_z": "ค่า z",
         "rule": "เกณฑ์", "rule_modified_z": "ค่า z ปรับแก้เกิน 3.5",
         "rule_changed_after_flat": "เปลี่ยนจากค่าที่คงที่มาตลอด",
-        "restricted_flags": "โครงการชั้นความลับ: ไม่แสดงตัวเลข",
     },
     "en": {
         "closed": "closed", "closed_quarters": "Closed quarters", "closed_on": "Closed on", "closed_by": "Closed by",
@@ -242,7 +243,6 @@ CONTROL_LABELS: dict[str, dict[str, str]] = {
         "figures_to_confirm": "Figures to confirm", "history_median": "History median", "modified_z": "z",
         "rule": "Rule", "rule_modified_z": "modified z-score above 3.5",
         "rule_changed_after_flat": "changed after a flat history",
-        "restricted_flags": "Restricted pilot: no figures shown",
     },
 }
 for _lang, _words in CONTROL_LABELS.items():

@@ -1,8 +1,8 @@
 """One data model of the committee summary (scoring.md §5), read from the marts.
 
 Every renderer (Markdown now, HTML later) takes this model, so editions cannot disagree.
-Restricted pilots carry their status and composite score only: no KPI actuals, budget lines
-or file names leave the restricted store.
+Restricted pilots carry their registry facts, status, composite and counts only: no KPI, actual,
+budget line, file name or defect (warehouse/open_side.py); totals across pilots leave them out.
 """
 from __future__ import annotations
 
@@ -115,6 +115,8 @@ class SummaryModel:
     # marts.reminders (follow-up.md): overdue reports by level 1-3, and the level-3 agencies by name
     reminders_by_level: dict[int, int] = field(default_factory=lambda: {1: 0, 2: 0, 3: 0})
     escalated: list[EscalatedAgency] = field(default_factory=list)
+    # Restricted pilots left out of the totals across pilots (budget by layer), which say so.
+    restricted_left_out: int = 0
 
 
 STATUSES = ("on_target", "at_risk", "off_track", "no_data")
@@ -146,7 +148,9 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
         for strategy in s.strategies:
             by_strategy[strategy] = by_strategy.get(strategy, 0) + 1
 
-    # Budget by layer across open pilots, each as of its latest due period.
+    # Budget by layer across open pilots, each as of its latest due period: restricted pilots are
+    # left out (warehouse.md), and the page says how many. Pilot counts by status, layer and
+    # strategy keep them: registry.pilots and marts.pilot_scores are theirs to show.
     budget_by_layer = _rows(con, """
         WITH latest AS (SELECT pilot_id, max(period) AS period FROM marts.pilot_scores GROUP BY pilot_id)
         SELECT b.layer, sum(b.total_allocated_thb) AS total_allocated_thb, sum(b.integrated_thb) AS integrated_thb
@@ -157,6 +161,7 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
         GROUP BY b.layer ORDER BY b.layer""")
     model = SummaryModel(as_of, sections, by_status, dict(sorted(by_layer.items())),
                          dict(sorted(by_strategy.items())), budget_by_layer, _strategy_names(con))
+    model.restricted_left_out = sum(s.restricted for s in sections)
     _reminders(con, model)
     return model
 

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from kpis.display import html_text, shown
 from kpis.summary.controls import run_flags
 from kpis.summary.labels import fmt_date
+from warehouse.open_side import restricted_submissions
 
 VALIDATION_REPORT = "validation.html"  # the nightly run's report
 _RUN_MARK = '<meta name="pilotkpi-run" content="{}">'  # which job's report a file is
@@ -67,6 +68,11 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
         WHERE s.run_id = ? ORDER BY s.submission_id""", [run_id])
     names = [d[0] for d in res.description]
     files = [dict(zip(names, r)) for r in res.fetchall()]
+    # Restricted pilots' files are a count only (warehouse.md): no name, identity or defect of
+    # theirs reaches the template, and the run's totals are of the open files.
+    hidden = restricted_submissions(con)
+    restricted = sum(f["submission_id"] in hidden for f in files)
+    files = [f for f in files if f["submission_id"] not in hidden]
     issues: dict[int, list[dict]] = {}
     res = con.execute("""
         SELECT i.submission_id, i.row_number, i.column_name, i.code, i.severity, i.message_en, i.message_th
@@ -75,6 +81,8 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     names = [d[0] for d in res.description]
     for r in res.fetchall():
         row = dict(zip(names, r))
+        if row["submission_id"] in hidden:
+            continue
         issues.setdefault(row["submission_id"], []).append(row)
     # finalize: agency text (file names, raw identity, messages) with control characters visible.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
@@ -84,7 +92,7 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     # A reprocess or rebuild reads one file or none: its page points to the night's report too.
     nightly = VALIDATION_REPORT if kind != "run" and (out_dir / VALIDATION_REPORT).exists() else None
     html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues, nightly=nightly,
-                                                          flags=run_flags(con, run_id))
+                                                          flags=run_flags(con, run_id), restricted=restricted)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / report_name(kind, run_id)
     tmp = path.with_name(path.name + ".tmp")
