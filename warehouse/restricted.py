@@ -98,6 +98,12 @@ def check_permissions(files: RestrictedFiles) -> None:
                                          f"chmod {mode:o} '{path}'")
 
 
+def check_restricted(warehouse_path: str | Path, restricted_store: str | Path | None = None) -> None:
+    """What commands check at start, before Prefect: the restricted store, if there is one, is
+    the operator's alone (its folder and file are created so by the first job that needs them)."""
+    check_permissions(files_for(warehouse_path, restricted_store))
+
+
 def make_folders(files: RestrictedFiles) -> None:
     """The evidence and staging folders, 0700 whatever the umask."""
     for folder in (files.evidence, files.staging):
