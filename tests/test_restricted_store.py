@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import stat
 import struct
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -170,13 +171,17 @@ def test_the_open_warehouse_and_its_copy_keep_only_the_allowed_relations(scenari
     for path in (wh, files_of(wh).published):
         counts = pilot_rows(path, SECRET)
         # 1 pilot; 2 agencies; 2 due periods (2548-Q1, -Q2); 2 reporting agencies x 2 periods
-        # (lead and secondary both expected); no report is overdue as of 2005-05-15 except the
-        # secondary's Q2 (due 2005-04-30), so one reminder.
+        # (lead and secondary both expected); the secondary sent nothing: 2 reminders.
         assert {t: n for t, n in counts.items() if n} == {
             "registry.pilots": 1, "registry.pilot_agencies": 2, "marts.pilot_scores": 2,
-            "marts.reporting_compliance": 4, "marts.reminders": rows(path, "SELECT count(*) FROM marts.reminders "
-                                                                         "WHERE pilot_id = ?", [SECRET])[0][0]}
+            "marts.reporting_compliance": 4, "marts.reminders": 2}
         assert set(t for t, n in counts.items() if n) <= ALLOWED
+        # Q1 due 2004-12-31 + 30 days = 2005-01-30: 1 + 28 + 31 + 30 + 15 = 105 days overdue by
+        # 2005-05-15, level 3 (>= 60); Q2 due 2005-04-30: 15 days, level 1 (follow-up.md).
+        assert rows(path, "SELECT agency_code, period, due_date, days_overdue, level, reason FROM marts.reminders "
+                          "WHERE pilot_id = ? ORDER BY period", [SECRET]) == [
+            ("15001", "2548-Q1", date(2005, 1, 30), 105, 3, "missing"),
+            ("15001", "2548-Q2", date(2005, 4, 30), 15, 1, "missing")]
         # Composite = score x 100 / 100: Q1 5.0000 on_target, Q2 2.5000 at_risk (from the restricted marts).
         assert rows(path, "SELECT period, composite_score, status, kpis_reported, kpis_expected FROM marts.pilot_scores "
                           "WHERE pilot_id = ? ORDER BY 1", [SECRET]) == [
@@ -185,8 +190,7 @@ def test_the_open_warehouse_and_its_copy_keep_only_the_allowed_relations(scenari
         assert rows(path, "SELECT agency_code, period, submitted, first_submitted_on FROM marts.reporting_compliance "
                           "WHERE pilot_id = ? ORDER BY 1, 2", [SECRET]) == [
             ("15001", "2548-Q1", False, None), ("15001", "2548-Q2", False, None),
-            ("20004", "2548-Q1", True, __import__("datetime").date(2005, 1, 20)),
-            ("20004", "2548-Q2", True, __import__("datetime").date(2005, 4, 20))]
+            ("20004", "2548-Q1", True, date(2005, 1, 20)), ("20004", "2548-Q2", True, date(2005, 4, 20))]
 
 
 def test_restricted_originals_are_in_the_restricted_evidence_only(scenario):
