@@ -292,3 +292,53 @@ def test_the_demo_keeps_its_restricted_pilot_in_the_restricted_store(demo_run):
     for path in (wh, rs):
         assert rows(path, "SELECT composite_score, status FROM marts.pilot_scores WHERE pilot_id = ? "
                           "AND period = '2549-Q3'", [pilot]) == [(Decimal("2.5125"), "at_risk")]
+
+
+def _copy_of(scenario, tmp_path: Path) -> Path:
+    """The scenario's warehouse, restricted store, evidence and registry, copied (with their modes)
+    so a test can run jobs on it without changing what the other tests read."""
+    import shutil
+
+    root, _, _ = scenario
+    for name in ("wh.duckdb", "wh.restricted.duckdb", "wh.evidence", "wh.restricted.evidence", "registry"):
+        source, target = root / name, tmp_path / name
+        if source.is_dir():
+            shutil.copytree(source, target)
+            os.chmod(target, stat.S_IMODE(source.stat().st_mode))
+        else:
+            shutil.copy2(source, target)
+    return tmp_path
+
+
+def test_explain_reads_a_restricted_pilot_from_its_store_only(scenario):
+    root, _, _ = scenario
+    args = ["explain", SECRET, "S9", "2548-Q1", "--warehouse", str(root / "wh.duckdb")]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1
+    assert f"{SECRET} is a restricted pilot: its KPI lineage is only in the restricted store" in refused.output
+    shown = CliRunner().invoke(main, [*args, "--restricted-store", str(root / "wh.restricted.duckdb")])
+    assert shown.exit_code == 0, shown.output
+    # a = 987654.321 >= t5 = 50 -> 5 (scoring.md §1), from r1 (submission 8), its row 2.
+    assert "987654.321" in shown.output and FILE_NAME in shown.output
+
+
+def test_maintenance_jobs_find_restricted_submissions(scenario, tmp_path):
+    work = _copy_of(scenario, tmp_path)
+    common = ["--registry", str(work / "registry"), "--warehouse", str(work / "wh.duckdb"), "--out",
+              str(work / "out"), "--as-of", AS_OF]
+    # r3 (submission 10) is in the restricted store: reprocessing finds it, and it still fails.
+    result = CliRunner().invoke(main, ["reprocess", "10", *common])
+    assert result.exit_code == 1
+    assert "submission 10 (r3-bad.csv) is still quarantined, nothing was written" in result.output
+    result = CliRunner().invoke(main, ["approve", "10", "--by", "secretariat", *common])
+    assert result.exit_code == 1
+    assert "submission 10 is a restricted pilot's file, kept in the restricted store" in result.output
+    result = CliRunner().invoke(main, ["rebuild", *common])
+    assert result.exit_code == 0, result.output
+    # The rebuild changes nothing: same scores on both sides, same counts.
+    assert rows(work / "wh.duckdb", "SELECT period, composite_score FROM marts.pilot_scores WHERE pilot_id = ? "
+                                    "ORDER BY 1", [SECRET]) == [("2548-Q1", Decimal("5.0000")),
+                                                                ("2548-Q2", Decimal("2.5000"))]
+    assert rows(work / "wh.restricted.duckdb", "SELECT count(*) FROM marts.kpi_scores")[0][0] == 2
+    assert pilot_rows(work / "wh.duckdb", SECRET)["marts.kpi_scores"] == 0
+    assert stat.S_IMODE((work / "wh.restricted.duckdb").stat().st_mode) == 0o600
