@@ -256,7 +256,7 @@ def test_no_byte_of_the_open_side_holds_a_restricted_value(scenario):
     assert rows(rs, "SELECT count(*) FROM ingest.submissions WHERE file_name = ?", [FILE_NAME])[0][0] == 1
 
 
-def test_a_store_open_to_others_is_refused_in_one_line(scenario, tmp_path):
+def test_a_store_open_to_others_is_refused_in_one_line(scenario):
     root, _, _ = scenario
     rs = files_of(root / "wh.duckdb").restricted
     os.chmod(rs, 0o644)
