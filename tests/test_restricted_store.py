@@ -69,9 +69,10 @@ RESTRICTED_FILES = {
     "r4-q2.csv": _csv(f"{SECRET},20004,2548-Q2,2005-04-20,kpi,S9,,45,,,,"),
     "r5-q2-fix.csv": _csv(f"{SECRET},20004,2548-Q2,2005-04-25,kpi,S9,,25,,,,"),
 }
-# The only relations of the open warehouse that may hold a restricted pilot's rows.
+# The only relations of the open warehouse that may hold a restricted pilot's rows; marts.due_periods
+# is the helper of which periods are due, from registry.pilots' dates alone (warehouse/restricted.py).
 ALLOWED = {"registry.pilots", "registry.pilot_agencies", "marts.pilot_scores", "marts.reporting_compliance",
-           "marts.reminders"}
+           "marts.reminders", "marts.due_periods"}
 
 
 def make_restricted_scenario(root: Path) -> tuple[Path, Path]:
@@ -173,7 +174,7 @@ def test_the_open_warehouse_and_its_copy_keep_only_the_allowed_relations(scenari
         # 1 pilot; 2 agencies; 2 due periods (2548-Q1, -Q2); 2 reporting agencies x 2 periods
         # (lead and secondary both expected); the secondary sent nothing: 2 reminders.
         assert {t: n for t, n in counts.items() if n} == {
-            "registry.pilots": 1, "registry.pilot_agencies": 2, "marts.pilot_scores": 2,
+            "registry.pilots": 1, "registry.pilot_agencies": 2, "marts.pilot_scores": 2, "marts.due_periods": 2,
             "marts.reporting_compliance": 4, "marts.reminders": 2}
         assert set(t for t, n in counts.items() if n) <= ALLOWED
         # Q1 due 2004-12-31 + 30 days = 2005-01-30: 1 + 28 + 31 + 30 + 15 = 105 days overdue by
@@ -279,7 +280,7 @@ def test_the_demo_keeps_its_restricted_pilot_in_the_restricted_store(demo_run):
         # 7 due periods (2548-Q1..2549-Q3); 4 reporting agencies (lead, 2 secondary, supporting);
         # 5 agencies in the registry; none of its reports is overdue (docs/demo.md), so no reminder.
         assert counts == {"registry.pilots": 1, "registry.pilot_agencies": 5, "marts.pilot_scores": 7,
-                          "marts.reporting_compliance": 28}, path
+                          "marts.due_periods": 7, "marts.reporting_compliance": 28}, path
     counts = pilot_rows(rs, pilot)
     # 28 reports (7 x 4 agencies) + the quarantined first version of 25001's 2549-Q1 (docs/demo.md).
     assert counts["ingest.submissions"] == 29

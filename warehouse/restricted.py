@@ -43,6 +43,9 @@ STAGING = ".staging"
 # The open warehouse keeps these marts' rows of restricted pilots (warehouse.md), copied from the
 # restricted store, where they are computed from the line-level data.
 OPEN_MARTS = ("pilot_scores", "reporting_compliance", "reminders")
+# marts.due_periods says which periods are due for a pilot from registry.pilots' dates alone (no
+# figure): its open rows stay, so `close-quarter` closes a restricted pilot's due period too.
+KEEP_OPEN = ("due_periods",)
 # Registry tables that hold restricted pilots' rows in the restricted store only.
 LINE_LEVEL_REGISTRY = ("registry.kpis", "registry.kpi_thresholds")
 PER_PILOT_REGISTRY = ("registry.pilots", "registry.pilot_agencies", *LINE_LEVEL_REGISTRY)
@@ -265,12 +268,14 @@ def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCo
 
 def merge_marts(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, restricted: set[str]) -> None:
     """After both stores built their marts: the open marts drop every row of a restricted pilot
-    (they were computed without its line-level data) and take OPEN_MARTS' rows from the
-    restricted store. Every mart is per pilot, so no open row aggregates a restricted pilot."""
+    (they were computed without its line-level data) but KEEP_OPEN's, and take OPEN_MARTS' rows
+    from the restricted store. Every mart is per pilot, so no open row aggregates a restricted pilot."""
     ids = sorted(restricted)
     for (table,) in open_con.execute(
             "SELECT table_name FROM information_schema.columns WHERE table_schema = 'marts' "
             "AND column_name = 'pilot_id' ORDER BY table_name").fetchall():
+        if table in KEEP_OPEN:
+            continue
         open_con.execute(f"DELETE FROM marts.{table} WHERE list_contains(?, pilot_id)", [ids])
     for name in OPEN_MARTS:
         columns, rows = _rows(rcon, f"SELECT * FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
