@@ -16,8 +16,7 @@ apply_defaults()
 from prefect import flow, get_run_logger  # noqa: E402
 
 from flows.clock import today_in_bangkok, utc_now  # noqa: E402
-from flows.nightly import JobResult, _job, load_registry_task  # noqa: E402
-from kpis.build import build_marts  # noqa: E402
+from flows.nightly import JobResult, _job, _restricted_files, build_marts_task, load_registry_task  # noqa: E402
 from pilots import approval  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 
@@ -37,28 +36,32 @@ def _now():
 
 def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
                   wait: bool, decide) -> DecisionResult:
-    """Run decide(con, as_of, run_id) -> dict of DecisionResult fields as one job of `kind`."""
+    """Run decide(live, as_of, run_id) -> dict of DecisionResult fields as one job of `kind`.
+
+    With restricted pilots the job writes the restricted store too (its marts, through
+    build_marts_task); decisions themselves are recorded in the open warehouse."""
     as_of = as_of or today_in_bangkok()
     registry = load_registry_task(Path(registry_dir))
     found: dict = {}
 
     def body(live, run_id):
-        found.update(decide(live.con, as_of, run_id))
+        found.update(decide(live, as_of, run_id))
         return {}, 0
 
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
-        job = _job(kind, registry, Path(warehouse_path), out_dir, as_of, body)
+        job = _job(kind, registry, Path(warehouse_path), out_dir, as_of, body,
+                   restricted_files=_restricted_files(Path(warehouse_path), registry, None))
     return DecisionResult(job, as_of, **found)
 
 
 @flow(name="close-quarter", log_prints=False)
 def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
                   warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
-    def decide(con, day, run_id):
+    def decide(live, day, run_id):
         # The marts as of this job (today's registry and as-of date) give what "due" means and
         # the composite recorded at closing; the job builds them again afterwards with the closure.
-        build_marts(con, day)
-        closed, skipped = approval.close_quarter(con, period, pilot_id, by, note, day, _now(), run_id)
+        build_marts_task(live, day)  # a restricted pilot's composite comes from the restricted store
+        closed, skipped = approval.close_quarter(live.con, period, pilot_id, by, note, day, _now(), run_id)
         return {"closed": closed, "skipped": skipped}
 
     return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
@@ -67,8 +70,8 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
 @flow(name="reopen", log_prints=False)
 def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
            out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
-    def decide(con, day, run_id):
-        approval.reopen_quarter(con, period, pilot_id, by, reason, _now(), run_id)
+    def decide(live, day, run_id):
+        approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id)
         return {}
 
     return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
@@ -78,7 +81,14 @@ def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path,
 def decide_held(action: str, submission_id: int, by: str, note: str | None, registry_dir: Path,
                 warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
     """approve or reject one held file."""
-    def decide(con, day, run_id):
-        return {"decided": approval.decide(con, submission_id, action, by, note, _now(), run_id)}
+    def decide(live, day, run_id):
+        side = live.restricted
+        if side is not None and side.con.execute("SELECT count(*) FROM ingest.submissions WHERE submission_id = ?",
+                                                 [submission_id]).fetchone()[0]:
+            # Reading: its lines and its decision would have to cross stores; refused, said plainly.
+            raise ValueError(f"submission {submission_id} is a restricted pilot's file, kept in the restricted "
+                             f"store: held files of restricted pilots cannot be approved or rejected by pilotkpi "
+                             f"yet; reopen the quarter and have the agency send the file again")
+        return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id)}
 
     return _decision_job(action, registry_dir, warehouse_path, out_dir, as_of, wait, decide)

@@ -39,17 +39,22 @@ def main() -> None:
 @click.option("--settle-seconds", type=float, default=None,
               help="Leave files whose size or mtime changes within this time for the next run "
                    "(default 5, or PILOTKPI_SETTLE_SECONDS).")
+@click.option("--restricted-store", "restricted_store", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Restricted pilots' store (default: beside the warehouse, <name>.restricted.duckdb).")
 def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: str | None, batch_size: int,
-        wait: bool, settle_seconds: float | None) -> None:
+        wait: bool, settle_seconds: float | None, restricted_store: Path | None) -> None:
     """Run the nightly job once on the ephemeral Prefect server (from cron, or by hand)."""
-    sys.exit(_run(registry_dir, inbox, warehouse_path, out_dir, _as_of(as_of), batch_size, wait, settle_seconds))
+    sys.exit(_run(registry_dir, inbox, warehouse_path, out_dir, _as_of(as_of), batch_size, wait, settle_seconds,
+                  restricted_store))
 
 
 def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
-         batch_size: int = 500, wait: bool = False, settle_seconds: float | None = None) -> int:
+         batch_size: int = 500, wait: bool = False, settle_seconds: float | None = None,
+         restricted_store: Path | None = None) -> int:
     from pilots.registry import RegistryError
     from warehouse.db import WarehouseRefused, check_warehouse
     from warehouse.lock import RunLocked, run_lock
+    from warehouse.restricted import check_restricted
 
     def stale(message: str) -> None:
         click.echo(f"pilotkpi: {message}", err=True)
@@ -57,12 +62,14 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
             check_warehouse(warehouse_path)  # a bad file is refused before Prefect starts
+            check_restricted(warehouse_path, restricted_store)
             from flows.ephemeral import start_server_tied_to_this_process
             from flows.nightly import nightly
 
             start_server_tied_to_this_process()  # so a killed run leaves no server behind
 
-            result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
+            result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
+                             restricted_store)
     except RegistryError as exc:
         click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
         release(exc)

@@ -30,7 +30,9 @@ def _published(command: str, warehouse_path: Path) -> Path:
 @click.argument("period")
 @click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help=WAREHOUSE_HELP)
-def explain(pilot_id: str, kpi_code: str, period: str, warehouse_path: Path) -> None:
+@click.option("--restricted-store", "restricted_store", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="Read a restricted pilot's lineage from this restricted store (operator only).")
+def explain(pilot_id: str, kpi_code: str, period: str, warehouse_path: Path, restricted_store: Path | None) -> None:
     """How the score of PILOT_ID's KPI_CODE for PERIOD (e.g. 2548-Q2) was reached.
 
     Reads the published copy, so it works while a nightly run is writing. Times are Bangkok time.
@@ -38,9 +40,15 @@ def explain(pilot_id: str, kpi_code: str, period: str, warehouse_path: Path) -> 
     from kpis.explain import NotFound, explain as explain_score
     from warehouse.db import connect
 
-    con = connect(_published("explain", warehouse_path), read_only=True)
+    if restricted_store is not None:  # owner-only, never published: read the store itself
+        from warehouse import restricted
+
+        restricted.check_permissions(restricted.files_for(warehouse_path, restricted_store))
+        con = connect(restricted_store, read_only=True)
+    else:
+        con = connect(_published("explain", warehouse_path), read_only=True)
     try:
-        click.echo(explain_score(con, pilot_id, kpi_code, period), nl=False)
+        click.echo(explain_score(con, pilot_id, kpi_code, period, restricted_store is not None), nl=False)
     except NotFound as exc:
         click.echo(f"pilotkpi explain: {exc}", err=True)
         sys.exit(EXIT_FAILED)

@@ -18,9 +18,13 @@ _out = click.option("--out", "out_dir", required=True, type=click.Path(file_okay
                     help="Folder for the summaries.")
 _as_of_option = click.option("--as-of", "as_of", default=None, help="YYYY-MM-DD; default today in Bangkok.")
 _wait = click.option("--wait", is_flag=True, help="Wait for a run in progress instead of exiting 3.")
+_restricted = click.option("--restricted-store", "restricted_store", default=None,
+                           type=click.Path(dir_okay=False, path_type=Path),
+                           help="Restricted pilots' store (default: beside the warehouse, <name>.restricted.duckdb).")
 
 
-def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True) -> int:
+def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
+             restricted_store: Path | None = None) -> int:
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
 
     job() returns its exit code (0, or 5 when it committed but a later step was not done); an
@@ -30,10 +34,12 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True) 
     from warehouse.db import check_warehouse
     from warehouse.errors import WarehouseRefused
     from warehouse.lock import RunLocked, run_lock
+    from warehouse.restricted import check_restricted
 
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
+            check_restricted(warehouse_path, restricted_store)
             if needs_prefect:
                 from flows.ephemeral import start_server_tied_to_this_process
 
@@ -66,8 +72,9 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True) 
 @_out
 @_as_of_option
 @_wait
+@_restricted
 def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str | None,
-              wait: bool) -> None:
+              wait: bool, restricted_store: Path | None) -> None:
     """Re-read quarantined SUBMISSION_ID from the evidence store with today's code.
 
     Use it after a fix to pilotkpi (a file wrongly refused). A file the agency corrected and sent
@@ -76,7 +83,8 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
     def job():
         from flows.nightly import reprocess as reprocess_flow  # Prefect only after the warehouse passed
 
-        result = reprocess_flow(submission_id, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
+        result = reprocess_flow(submission_id, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait,
+                                restricted_store)
         o = result.outcomes[0]
         if o.status == "quarantined":
             click.echo(f"submission {submission_id} ({o.file_name}) is still quarantined, nothing was written:")
@@ -88,7 +96,7 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         click.echo(what)
         return _finished(result, what, warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait))
+    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store))
 
 
 @click.command()
@@ -97,7 +105,9 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
 @_out
 @_as_of_option
 @_wait
-def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str | None, wait: bool) -> None:
+@_restricted
+def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str | None, wait: bool,
+            restricted_store: Path | None) -> None:
     """Recompute every mart from core.* with today's registry, for a new as-of date or new thresholds.
 
     Reads no inbox file. The same warehouse, registry and as-of date give the same marts, byte for byte.
@@ -105,7 +115,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
     def job():
         from flows.nightly import rebuild as rebuild_flow
 
-        result = rebuild_flow(registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
+        result = rebuild_flow(registry_dir, warehouse_path, out_dir, _as_of(as_of), wait, restricted_store)
         click.echo(f"rebuilt the marts as of {result.as_of.isoformat()} (run {result.run_id})")
         if result.pilots_by_status is not None:
             statuses = ", ".join(f"{s} {n}" for s, n in result.pilots_by_status.items())
@@ -113,7 +123,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
         return _finished(result, f"the marts rebuilt as of {result.as_of.isoformat()} (run {result.run_id})",
                          warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait))
+    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store))
 
 
 def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:

@@ -37,7 +37,7 @@ def complete(warehouse_path: Path, inbox: Path | None = None) -> Completion:
     try:
         moved: list[Path] = []
         if inbox is not None:
-            moved = inbox_folder.file_away(_unfiled_in(inbox, store.unfiled_files(con)), inbox)
+            moved = inbox_folder.file_away(_unfiled_in(inbox, _unfiled(con, warehouse_path)), inbox)
         done = {"publish"} | ({"file_away"} if inbox is not None else set())
         completed = store.complete_runs(con, done, COMPLETED_BY, _now())
         missing = {r: [s for s in steps if s not in done] for r, steps in store.unfinished_runs(con).items()
@@ -55,6 +55,25 @@ def complete(warehouse_path: Path, inbox: Path | None = None) -> Completion:
             con.close()
         raise
     return Completion(published, moved, completed, missing)
+
+
+def _unfiled(con, warehouse_path: Path) -> dict[tuple[str, str], str]:
+    """Unfiled files of both stores: a restricted pilot's are recorded in the restricted store
+    (its default place; read-only, it is only ever replaced whole)."""
+    import duckdb
+
+    from warehouse import restricted
+
+    unfiled = store.unfiled_files(con)
+    files = restricted.files_for(warehouse_path)
+    if files.store.exists():
+        restricted.check_permissions(files)
+        rcon = duckdb.connect(str(files.store), read_only=True)
+        try:
+            unfiled.update(store.unfiled_files(con, rcon))
+        finally:
+            rcon.close()
+    return unfiled
 
 
 def _unfiled_in(inbox: Path, unfiled: dict[tuple[str, str], str]) -> list[tuple[inbox_folder.InboxFile, str]]:

@@ -35,10 +35,10 @@ from kpis.letters import build_letters, write_letters  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
 from kpis.summary.validation import report_for, write_validation_report  # noqa: E402
 from pilots import inbox as inbox_folder  # noqa: E402
-from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor  # noqa: E402
+from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor, RestrictedSide  # noqa: E402
 from pilots.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
-from warehouse import evidence, store  # noqa: E402
+from warehouse import evidence, restricted, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 from warehouse.open_side import hidden_names, names_hidden  # noqa: E402
@@ -101,6 +101,7 @@ class Live:
 
     def __init__(self, con):
         self._con = con
+        self.restricted: RestrictedSide | None = None  # the job's restricted store, if it has one
 
     @property
     def con(self):
@@ -110,6 +111,7 @@ class Live:
 
     def close(self) -> None:
         con, self._con = self._con, None
+        self.restricted = None
         if con is not None:
             con.close()
 
@@ -126,14 +128,17 @@ def load_registry_task(registry_dir: Path) -> Registry:
 
 @task(name="receive-inbox", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 10, 30],
       retry_condition_fn=_transient)
-def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tuple[list, list[str], list]:
-    """Settled files' bytes into the evidence store (idempotent, so a retry is safe); entries
-    that are not regular files are refused, named, and left in place (pilots/inbox.py)."""
+def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
+                 open_evidence_dir: Path | None = None) -> tuple[list, list[str], list]:
+    """Settled files' bytes into evidence_dir (the open evidence store, or the restricted store's
+    staging folder), idempotent, so a retry is safe; entries that are not regular files are
+    refused, named, and left in place (pilots/inbox.py). The open store is made owner-only first."""
     logger = get_run_logger()
-    secured = evidence.secure_store(evidence_dir)
+    store_dir = open_evidence_dir or evidence_dir
+    secured = evidence.secure_store(store_dir)
     if any(secured):
         logger.warning("evidence store %s made owner-only: %d folder(s) set to 0700, %d file(s) to 0400",
-                       evidence_dir, *secured)
+                       store_dir, *secured)
     ready, changing = inbox_folder.settled(inbox, settle_seconds)
     if changing:
         logger.warning("left %d file(s) still being written for the next run: %s", len(changing),
@@ -149,7 +154,8 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tupl
 @task(name="ingest-inbox", cache_policy=NO_CACHE)
 def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path, run_id: str, as_of: date,
                 batch_size: int) -> Ingestor:
-    ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow())
+    ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow(),
+                        restricted=live.restricted)
     with Progress(len(files), "files", get_run_logger()) as progress:  # a failure still ends the bar
 
         def on_batch(n: int) -> None:
@@ -163,6 +169,11 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
 @task(name="build-marts", cache_policy=NO_CACHE)
 def build_marts_task(live: Live, as_of: date) -> None:
     build_marts(live.con, as_of)
+    side = live.restricted
+    if side is not None:  # its own marts from its line-level data; the open side gets the allowed ones
+        restricted.mirror_closures(live.con, side.con, side.pilots)
+        build_marts(side.con, as_of)
+        restricted.merge_marts(live.con, side.con, side.pilots)
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
@@ -190,28 +201,53 @@ class _Steps:
 
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
          body: Callable[[object, str], tuple[dict, int]],
-         file_away: Callable[[], object] | None = None) -> JobResult:
+         file_away: Callable[[], object] | None = None,
+         restricted_files: restricted.RestrictedFiles | None = None) -> JobResult:
     """One warehouse job: start_run, body, marts, finish_run in one transaction; then the steps
-    after the commit (_after_commit). body(live, run_id) returns (counts, skipped_unsettled)."""
+    after the commit (_after_commit). body(live, run_id) returns (counts, skipped_unsettled).
+
+    With a restricted store, its working copy commits first and is renamed into place after the
+    open commit (warehouse/restricted.py: the open ops.runs row decides)."""
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     started = _utcnow()
     steps = [s for s in store.POST_COMMIT_STEPS if file_away is not None or s != "file_away"]
     live = Live(connect(warehouse_path))
     con = live.con
+    rjob = None
     try:
         try:
+            rows = registry_rows(registry)
+            if restricted_files is not None:
+                restricted.recover(restricted_files, con)
+                rjob = restricted.RestrictedJob(restricted_files)
+                pilots = restricted.restricted_pilots(registry)
+                live.restricted = RestrictedSide(rjob.con, restricted_files, pilots)
+                rows, restricted_rows = restricted.split_registry(rows, pilots)
             with transaction(con):
                 store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version(), kind)
-                store.replace_registry(con, registry_rows(registry))
+                store.replace_registry(con, rows)
+                if rjob is not None:
+                    store.replace_registry(rjob.con, restricted_rows)
                 counts, skipped = body(live, run_id)
                 build_marts_task(live, as_of)
                 # Committed with every later step still to do: a job killed after this commit
                 # shows as unfinished, and the next run files its inbox files away.
                 store.finish_run(con, run_id, _utcnow(), "committed_with_errors", counts, error=NOT_FINISHED,
                                  skipped_unsettled=skipped, failed_steps=steps)
+                if rjob is not None:
+                    live.restricted = None
+                    rjob.prepare(run_id)
         except Exception as exc:
+            if rjob is not None:
+                rjob.abort()
             _record_failure(con, run_id, started, as_of, registry, kind, exc)
             raise
+        if rjob is not None:
+            try:
+                rjob.finish()
+            except OSError as exc:  # committed: the next job's recover() renames it into place
+                get_run_logger().error("the restricted store's working copy %s was not renamed into place (%s); "
+                                       "the next job does it", restricted_files.next, exc)
         return _after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
     finally:
         live.close()
@@ -286,10 +322,11 @@ def _record_publish_failure(warehouse_path: Path, run_id: str, failed: dict[str,
 @flow(name="nightly", log_prints=False)
 def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path,
             as_of: date | None = None, batch_size: int = DEFAULT_BATCH_SIZE, wait: bool = False,
-            settle_seconds: float | None = None) -> RunResult:
+            settle_seconds: float | None = None, restricted_store: Path | None = None) -> RunResult:
     """The nightly run. Served (`pilotkpi serve`), it also prints one line on how it ended."""
     try:
-        result = _nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds)
+        result = _nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
+                          restricted_store)
     except Exception as exc:  # a stopped process (BaseException) may have committed: no claim
         _announce(lambda: _failure_line(exc))
         raise
@@ -329,8 +366,21 @@ def _failure_line(exc: Exception) -> str:
     return f"pilotkpi: scheduled run {what}: {printable(f'{type(exc).__name__}: {exc}')}"
 
 
+def _restricted_files(warehouse_path: Path, registry: Registry,
+                      restricted_store: Path | None) -> restricted.RestrictedFiles | None:
+    """The job's restricted store, checked (owner-only) and with an empty staging folder; None when
+    the registry has no restricted pilot and no store exists."""
+    files = restricted.files_for(warehouse_path, restricted_store)
+    if not restricted.needed(files, registry):
+        return None
+    restricted.check_permissions(files)
+    restricted.clean_staging(files)
+    return files
+
+
 def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
-             batch_size: int, wait: bool, settle_seconds: float | None) -> RunResult:
+             batch_size: int, wait: bool, settle_seconds: float | None,
+             restricted_store: Path | None = None) -> RunResult:
     as_of = as_of or today_in_bangkok()
     inbox, warehouse_path = Path(inbox), Path(warehouse_path)
     settle = SETTLE_SECONDS if settle_seconds is None else settle_seconds
@@ -338,7 +388,10 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
     logger = get_run_logger()
     with run_lock(warehouse_path, wait=wait, on_stale=logger.warning):
         evidence_dir = evidence_dir_for(warehouse_path)
-        files, changing, refused = receive_task(inbox, evidence_dir, settle)
+        rfiles = _restricted_files(warehouse_path, registry, restricted_store)
+        # With a restricted store, bytes wait in its owner-only staging folder until their pilot is known.
+        files, changing, refused = receive_task(inbox, rfiles.staging if rfiles else evidence_dir, settle,
+                                                evidence_dir)
         state = {}
 
         def ingest(live, run_id):
@@ -346,6 +399,8 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             # now, not recorded again as duplicates (recognised by name and SHA-256).
             # Names are stored with national IDs masked, so the inbox name is masked to compare.
             unfiled = store.unfiled_files(live.con)
+            if live.restricted is not None:
+                unfiled.update(store.unfiled_files(live.con, live.restricted.con))
             state["earlier"] = [(f, unfiled[_key(f)]) for f in files if _key(f) in unfiled]
             state["new"] = [f for f in files if _key(f) not in unfiled]
             state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
@@ -363,7 +418,11 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             with names_hidden(hidden_names(state["live"].con, [f.name for f, _ in files])):
                 state["moved"] = inbox_folder.file_away(files, inbox)
 
-        job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away)
+        try:
+            job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away, rfiles)
+        finally:
+            if rfiles is not None:
+                restricted.clean_staging(rfiles)  # what is left there (duplicates' bytes) is referenced nowhere
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
                      state["ingestor"].outcomes, changing, state.get("moved", []), job.failed_steps, job.completed,
                      len(state["earlier"]), job.letters, refused)
@@ -376,7 +435,7 @@ def _key(f: inbox_folder.InboxFile) -> tuple[str, str]:
 
 @flow(name="reprocess", log_prints=False)
 def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_dir: Path,
-              as_of: date | None = None, wait: bool = False) -> RunResult:
+              as_of: date | None = None, wait: bool = False, restricted_store: Path | None = None) -> RunResult:
     """Re-read one quarantined file from the evidence store with today's code."""
     as_of = as_of or today_in_bangkok()
     registry = load_registry_task(Path(registry_dir))
@@ -384,7 +443,7 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
 
     def body(live, run_id):
         ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir_for(warehouse_path), run_id=run_id,
-                            as_of=as_of, received_at=_utcnow())
+                            as_of=as_of, received_at=_utcnow(), restricted=live.restricted)
         result = ingestor.reprocess(submission_id)
         outcome.append(result)
         if result.status == "quarantined":
@@ -393,7 +452,8 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
 
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
         try:
-            job = _job("reprocess", registry, Path(warehouse_path), out_dir, as_of, body)
+            job = _job("reprocess", registry, Path(warehouse_path), out_dir, as_of, body,
+                       restricted_files=_restricted_files(Path(warehouse_path), registry, restricted_store))
         except StillQuarantined:  # rolled back: nothing written, nothing published
             return RunResult("", as_of, {}, {}, outcomes=outcome)
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published, outcome,
@@ -402,12 +462,13 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
 
 @flow(name="rebuild", log_prints=False)
 def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date | None = None,
-            wait: bool = False) -> RunResult:
+            wait: bool = False, restricted_store: Path | None = None) -> RunResult:
     """Recompute every mart from core.* and today's registry (a new as-of date or new thresholds)."""
     as_of = as_of or today_in_bangkok()
     registry = load_registry_task(Path(registry_dir))
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
-        job = _job("rebuild", registry, Path(warehouse_path), out_dir, as_of, lambda live, run_id: ({}, 0))
+        job = _job("rebuild", registry, Path(warehouse_path), out_dir, as_of, lambda live, run_id: ({}, 0),
+                   restricted_files=_restricted_files(Path(warehouse_path), registry, restricted_store))
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
                      failed_steps=job.failed_steps, completed=job.completed, letters=job.letters)
 

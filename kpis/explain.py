@@ -64,13 +64,14 @@ def formula(direction: str, actual: Decimal, t: list[Decimal]) -> str:
             f"({_num(t[k - 1])} − {_num(t[k])}) = {k} + {_num(t[k - 1] - actual)} / {_num(t[k - 1] - t[k])}")
 
 
-def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period: str) -> str:
-    # A restricted pilot first, from registry.pilots alone: the answer is the same whether or not
-    # this warehouse holds its scores, and it repeats none of the KPI code asked about.
-    restricted = _one(con, "SELECT 1 AS yes FROM registry.pilots WHERE pilot_id = ? AND classification = 'restricted'",
-                      [pilot_id])
-    if restricted is not None:
-        raise NotFound(f"{pilot_id} is a restricted pilot: its KPI lineage is not shown outside its own store")
+def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period: str,
+            restricted_store: bool = False) -> str:
+    """The lineage of one score. A restricted pilot's is read from the restricted store only
+    (restricted_store=True: `con` is that store)."""
+    pilot = _one(con, "SELECT classification FROM registry.pilots WHERE pilot_id = ?", [pilot_id])
+    if pilot is not None and pilot["classification"] == "restricted" and not restricted_store:
+        raise NotFound(f"{pilot_id} is a restricted pilot: its KPI lineage is only in the restricted store; the "
+                       "operator can show it with --restricted-store (default: <warehouse>.restricted.duckdb)")
     score = _one(con, """
         SELECT s.*, k.name_en, k.name_th, k.direction, k.aggregation, k.unit, p.classification, p.lead_agency_code
         FROM marts.kpi_scores s JOIN registry.kpis k USING (pilot_id, kpi_code) JOIN registry.pilots p USING (pilot_id)

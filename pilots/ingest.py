@@ -28,7 +28,7 @@ from pilots.personal import mask_national_ids, masked
 from pilots.readers import ReadFailure, file_too_large, format_of, read_report
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
-from warehouse import evidence, store
+from warehouse import evidence, restricted as restricted_store, store
 
 DEFAULT_BATCH_SIZE = 500
 
@@ -168,6 +168,15 @@ def _identity_columns(rec: _Received, valid: bool) -> dict[str, str | None]:
     return {**canonical, **raw}
 
 
+@dataclass
+class RestrictedSide:
+    """The restricted store as a job's Ingestor sees it (warehouse/restricted.py): its connection
+    (the job's working copy), its files, and the restricted pilots of today's registry."""
+    con: duckdb.DuckDBPyConnection
+    files: restricted_store.RestrictedFiles
+    pilots: set[str]
+
+
 def _batches(items: list[Path], size: int) -> Iterator[list[Path]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -178,19 +187,28 @@ class Ingestor:
     currently accepted submission of each (pilot, agency, period)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, registry: Registry, *, evidence_dir: Path,
-                 run_id: str, as_of: date, received_at: datetime):
+                 run_id: str, as_of: date, received_at: datetime, restricted: RestrictedSide | None = None):
         self.con, self.registry, self.evidence_dir = con, registry, evidence_dir
         self.run_id, self.as_of, self.received_at = run_id, as_of, received_at
         self.counts = IngestCounts()
         self.outcomes: list[FileOutcome] = []
-        self.next_id = store.next_submission_id(con)
-        self.known: dict[str, int] = dict(con.execute(
-            "SELECT sha256, min(submission_id) FROM ingest.submissions GROUP BY sha256").fetchall())
-        self.accepted: dict[tuple[str, str, str], tuple[int, date]] = {
-            (p, a, per): (sid, on) for sid, p, a, per, on in con.execute(
+        # Restricted pilots' files go to the restricted store; ids, known hashes and the accepted
+        # versions are one set over both stores. Bytes wait in its staging folder until routed.
+        self.restricted = restricted
+        self.receive_dir = restricted.files.staging if restricted else evidence_dir
+        cons = [con] + ([restricted.con] if restricted else [])
+        self.in_restricted: set[int] = set() if restricted is None else {r[0] for r in restricted.con.execute(
+            "SELECT submission_id FROM ingest.submissions").fetchall()}
+        self.next_id = max(store.next_submission_id(c) for c in cons)
+        self.known: dict[str, int] = {}
+        self.accepted: dict[tuple[str, str, str], tuple[int, date]] = {}
+        for c in cons:
+            for digest, sid in c.execute("SELECT sha256, min(submission_id) FROM ingest.submissions "
+                                         "GROUP BY sha256").fetchall():
+                self.known[digest] = min(sid, self.known.get(digest, sid))
+            self.accepted.update({(p, a, per): (sid, on) for sid, p, a, per, on in c.execute(
                 "SELECT submission_id, pilot_id, agency_code, period, submitted_on "
-                "FROM ingest.submissions WHERE status = 'accepted'").fetchall()
-        }
+                "FROM ingest.submissions WHERE status = 'accepted'").fetchall()})
         # (pilot, period) pairs the committee has closed and not reopened: their valid files are held.
         self.closed: set[tuple[str, str]] = set(con.execute(
             "SELECT pilot_id, period FROM approval.quarter_closures WHERE reopened_at IS NULL").fetchall())
@@ -202,10 +220,12 @@ class Ingestor:
             if on_batch:
                 on_batch(len(batch))
         # Counts are the final statuses of this run's files (a file accepted early in the run
-        # and replaced later in it counts as superseded).
-        by_status = dict(self.con.execute(
-            "SELECT status, count(*) FROM ingest.submissions WHERE run_id = ? GROUP BY status", [self.run_id]
-        ).fetchall())
+        # and replaced later in it counts as superseded), over both stores.
+        by_status: Counter = Counter()
+        for con, _ in self._sinks():
+            by_status.update(dict(con.execute(
+                "SELECT status, count(*) FROM ingest.submissions WHERE run_id = ? GROUP BY status", [self.run_id]
+            ).fetchall()))
         self.counts.files_seen = sum(by_status.values())
         self.counts.accepted = by_status.get("accepted", 0)
         self.counts.superseded = by_status.get("superseded", 0)
@@ -222,14 +242,14 @@ class Ingestor:
         not_kept: set[int] = set()
         for item in items:
             if not isinstance(item, InboxFile):
-                item = receive_one(item, self.evidence_dir)
+                item = receive_one(item, self.receive_dir)
             # From here on the file is known by its name with national IDs masked: that is the
             # name stored and shown; the inbox file itself is found again by its SHA-256.
             path, digest = Path(masked(item.name)), item.sha256
             sid, self.next_id = self.next_id, self.next_id + 1
             original = self.known.get(digest)
             received.append((sid, path, item.size, digest, original))
-            if item.kept_at is None and not evidence.evidence_path(self.evidence_dir, digest).exists():
+            if item.kept_at is None and not self._evidence_of(digest).exists():
                 not_kept.add(sid)
             if original is None:
                 self.known[digest] = sid
@@ -252,6 +272,8 @@ class Ingestor:
         replaced: dict[int, int] = {}
         for sid, path, size, digest, original in received:
             if original is not None:
+                if original in self.in_restricted:  # a duplicate goes to the store of its original
+                    self.in_restricted.add(sid)
                 submissions.append(self._submission(sid, path.name, digest, size, "duplicate", duplicate_of=original,
                                                     kept=sid not in not_kept))
                 self.outcomes.append(FileOutcome(path.name, digest, "duplicate", submission_id=sid))
@@ -266,6 +288,8 @@ class Ingestor:
                                    superseded_by=superseded_by, errors=len(errors),
                                    warnings=len(rec.issues) - len(errors), kept=sid not in not_kept)
             row.update(_identity_columns(rec, valid=not errors))
+            if self._restricted_file(rec, row):
+                self.in_restricted.add(sid)
             submissions.append(row)
             issue_rows.extend(_issue_row(sid, i) for i in rec.issues)
             self.outcomes.append(FileOutcome(path.name, digest, status, rec.issues, sid))
@@ -273,16 +297,51 @@ class Ingestor:
         # A file accepted earlier in this batch and replaced later in it is written as accepted and
         # superseded at once below, like one replaced in a later batch: the audit trail then shows
         # both steps whatever the batch size. Its lines never reach core.*.
-        store.write_submissions(self.con, submissions)
-        store.write_issues(self.con, issue_rows)
-        store.write_lines(
-            self.con,
-            [r for sid, rows in kpi_rows.items() if sid not in replaced for r in rows],
-            [r for sid, rows in budget_rows.items() if sid not in replaced for r in rows],
-        )
-        store.write_held_lines(self.con, [r for kpis, _ in held_rows.values() for r in kpis],
-                               [r for _, budget in held_rows.values() for r in budget])
-        store.supersede(self.con, replaced, run_id=self.run_id, changed_at=self.received_at)
+        for con, mine in self._sinks():  # each file's rows to the store of its pilot
+            store.write_submissions(con, [r for r in submissions if mine(r["submission_id"])])
+            store.write_issues(con, [r for r in issue_rows if mine(r["submission_id"])])
+            store.write_lines(
+                con,
+                [r for sid, rows in kpi_rows.items() if sid not in replaced and mine(sid) for r in rows],
+                [r for sid, rows in budget_rows.items() if sid not in replaced and mine(sid) for r in rows],
+            )
+            store.write_held_lines(con, [r for sid, (kpis, _) in held_rows.items() if mine(sid) for r in kpis],
+                                   [r for sid, (_, budget) in held_rows.items() if mine(sid) for r in budget])
+            store.supersede(con, {old: new for old, new in replaced.items() if mine(old)},
+                            run_id=self.run_id, changed_at=self.received_at)
+        if self.restricted is not None:  # the bytes of new files, from staging into their store's folder
+            for sid, path, size, digest, original in received:
+                if original is None:
+                    restricted_store.place(self.restricted.files, self.evidence_dir, digest, sid in self.in_restricted)
+
+    def _sinks(self) -> list[tuple[duckdb.DuckDBPyConnection, Callable[[int], bool]]]:
+        """(connection, does this submission id belong there) for the open and restricted stores."""
+        sinks = [(self.con, lambda sid: sid not in self.in_restricted)]
+        if self.restricted is not None:
+            sinks.append((self.restricted.con, lambda sid: sid in self.in_restricted))
+        return sinks
+
+    def _con_of(self, sid: int) -> duckdb.DuckDBPyConnection:
+        return self.restricted.con if sid in self.in_restricted else self.con
+
+    def _evidence_dir_of(self, sid: int) -> Path:
+        return self.restricted.files.evidence if sid in self.in_restricted else self.evidence_dir
+
+    def _evidence_of(self, digest: str) -> Path:
+        """Where the bytes of `digest` are kept, in either store (the open one if in neither)."""
+        if self.restricted is not None:
+            for folder in (self.restricted.files.evidence, self.restricted.files.staging):
+                if evidence.evidence_path(folder, digest).exists():
+                    return evidence.evidence_path(folder, digest)
+        return evidence.evidence_path(self.evidence_dir, digest)
+
+    def _restricted_file(self, rec: _Received, row: dict) -> bool:
+        """A file is restricted when its pilot, or any of its rows' pilots, is restricted
+        (warehouse.md); a file whose pilot cannot be read is open."""
+        if self.restricted is None:
+            return False
+        pilots = {row.get("pilot_id")} | ({r.get("pilot_id") for r in rec.table.rows} if rec.table else set())
+        return bool(pilots & self.restricted.pilots)
 
     def reprocess(self, old_id: int) -> FileOutcome:
         """Re-read a quarantined submission's bytes with today's code (after a bug fix).
@@ -291,14 +350,19 @@ class Ingestor:
         about when the agency sent it) and reprocess_of = old_id; the old row stays quarantined
         as history. If it still fails, nothing is written and the outcome lists the defects.
         """
-        row = self.con.execute("SELECT file_name, sha256, size_bytes, received_at, status, evidence_kept "
-                               "FROM ingest.submissions WHERE submission_id = ?", [old_id]).fetchone()
+        con = self._con_of(old_id)  # a restricted pilot's file is reprocessed in the restricted store
+        row = con.execute("SELECT file_name, sha256, size_bytes, received_at, status, evidence_kept "
+                          "FROM ingest.submissions WHERE submission_id = ?", [old_id]).fetchone()
         if row is None:
-            raise LookupError(f"there is no submission {old_id}")
+            where = "" if self.restricted is not None else (
+                " in the open warehouse (a restricted pilot's submission is in the restricted store, which this "
+                "job could not use)")
+            raise LookupError(f"there is no submission {old_id}{where}")
         name, digest, size, received_at, status, kept = row
         if status != "quarantined":
             raise ValueError(f"submission {old_id} ({name}) is {status}; only quarantined files are reprocessed")
-        if kept is False and not evidence.evidence_path(self.evidence_dir, digest).exists():
+        evidence_dir = self._evidence_dir_of(old_id)
+        if kept is False and not evidence.evidence_path(evidence_dir, digest).exists():
             raise ValueError(
                 f"submission {old_id} ({name}) cannot be reprocessed: it was over the size limit when received "
                 f"({size:,} bytes; PILOTKPI_MAX_FILE_BYTES is now {LIMITS.max_file_bytes:,}), so its bytes were "
@@ -306,16 +370,18 @@ class Ingestor:
                 f"under that name (or with a .1, .2, ... before its extension), sha256 {digest}. Ask the agency "
                 f"to split it into one file per pilot and quarter and send the parts: the same bytes sent again "
                 f"are recorded as a duplicate.")
-        done = self.con.execute("SELECT submission_id FROM ingest.submissions WHERE reprocess_of = ?",
-                                [old_id]).fetchone()
+        done = con.execute("SELECT submission_id FROM ingest.submissions WHERE reprocess_of = ?",
+                           [old_id]).fetchone()
         if done:
             raise ValueError(f"submission {old_id} ({name}) was reprocessed already, as submission {done[0]}")
-        rec = _Received(Path(name), evidence.evidence_path(self.evidence_dir, digest).read_bytes(), digest)
+        rec = _Received(Path(name), evidence.evidence_path(evidence_dir, digest).read_bytes(), digest)
         read_and_check([rec], self.registry, self.as_of)
         errors = [i for i in rec.issues if i.is_error]
         if errors:
             return FileOutcome(name, digest, "quarantined", rec.issues)
         sid, self.next_id = self.next_id, self.next_id + 1
+        if old_id in self.in_restricted:
+            self.in_restricted.add(sid)
         kpi_rows: dict[int, list[dict]] = {}
         budget_rows: dict[int, list[dict]] = {}
         replaced: dict[int, int] = {}
@@ -326,11 +392,11 @@ class Ingestor:
         sub.update(_identity_columns(rec, valid=True), received_at=received_at, reprocess_of=old_id)
         # The audit trail: the new submission's first status and a `reprocessed` row on the old one,
         # at this job's time (self.received_at), while the row keeps the original receipt.
-        store.write_submissions(self.con, [sub], changed_at=self.received_at)
-        store.write_issues(self.con, [_issue_row(sid, i) for i in rec.issues])
-        store.write_lines(self.con, kpi_rows.get(sid, []), budget_rows.get(sid, []))
-        store.write_held_lines(self.con, *held_rows.get(sid, ([], [])))
-        store.supersede(self.con, replaced, run_id=self.run_id, changed_at=self.received_at)
+        store.write_submissions(con, [sub], changed_at=self.received_at)
+        store.write_issues(con, [_issue_row(sid, i) for i in rec.issues])
+        store.write_lines(con, kpi_rows.get(sid, []), budget_rows.get(sid, []))
+        store.write_held_lines(con, *held_rows.get(sid, ([], [])))
+        store.supersede(con, replaced, run_id=self.run_id, changed_at=self.received_at)
         return FileOutcome(name, digest, status, rec.issues, sid)
 
     def _decide(self, sid: int, rec: _Received, kpi_rows: dict, budget_rows: dict,
@@ -369,10 +435,11 @@ class Ingestor:
         if sid in kpi_rows:
             return kpi_rows[sid], budget_rows[sid]
         # Read through the run's own connection: it must see this run's uncommitted rows.
-        kpis = [dict(zip(("kpi_code", "actual", "note"), r)) for r in self.con.execute(
+        con = self._con_of(sid)
+        kpis = [dict(zip(("kpi_code", "actual", "note"), r)) for r in con.execute(
             "SELECT kpi_code, actual, note FROM core.kpi_actuals WHERE submission_id = ?", [sid]).fetchall()]
         budget = [dict(zip(("activity_code", "layer", "allocated_thb", "disbursed_thb", "funding_source", "note"), r))
-                  for r in self.con.execute(
+                  for r in con.execute(
             "SELECT activity_code, layer, allocated_thb, disbursed_thb, funding_source, note "
             "FROM core.budget_lines WHERE submission_id = ?", [sid]).fetchall()]
         return kpis, budget

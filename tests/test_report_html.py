@@ -197,11 +197,22 @@ def test_restricted_pilot_shows_status_and_composite_only(demo_html):
         fields = {f["field"] for f in parse(section)}
         assert fields == {"composite_score", "kpis_reported", "kpis_expected"}, (lang, fields)
         assert "<table" not in section and ".csv" not in section and ".xlsx" not in section
-        # No file name, actual or budget figure of that pilot anywhere on the page.
-        names = [r[0] for r in con.execute(
-            "SELECT file_name FROM ingest.submissions WHERE pilot_id = 'PLT-2548-006'").fetchall()]
+        # No file name, actual or budget figure of that pilot anywhere on the page (its file names
+        # are in the restricted store only).
+        rs = duckdb.connect(str(demo_html_folder(con)), read_only=True)
+        try:
+            names = [r[0] for r in rs.execute(
+                "SELECT file_name FROM ingest.submissions WHERE pilot_id = 'PLT-2548-006'").fetchall()]
+        finally:
+            rs.close()
         assert names and not any(n in page for n in names)
         assert not any(f.get("pilot") == "PLT-2548-006" and f["field"] not in fields for f in parse(page))
+
+
+def demo_html_folder(con) -> Path:
+    """The demo's restricted store, beside the published copy `con` reads."""
+    path = Path(con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()[0])
+    return path.with_name("warehouse.restricted.duckdb")
 
 
 PAYLOAD = '<script>alert(1)</script>"onerror=alert(1)'

@@ -51,14 +51,19 @@ def test_figures_to_confirm_are_the_flags_of_the_latest_two_due_periods(demo):
     assert "### ตัวเลขที่ควรยืนยัน" in page(folder, "summary.th.md")
 
 
-def test_a_restricted_pilots_flags_are_not_shown(demo):
-    """marts.kpi_outliers is none of the relations the open side may show of a restricted pilot
-    (warehouse.md): its flags name KPIs and come from actuals, so its section lists none."""
+def test_a_restricted_pilots_flags_stay_in_the_restricted_store(demo):
+    """marts.kpi_outliers is line-level (warehouse.md): a restricted pilot's flags are in the
+    restricted store only, so its section shows none of them, and no figure."""
     folder, con = demo
-    flags = con.execute("""
-        SELECT kpi_code, period FROM marts.kpi_outliers WHERE pilot_id = 'PLT-2548-006'
-          AND period IN ('2549-Q3', '2549-Q2') ORDER BY period DESC, kpi_code""").fetchall()
+    rs = duckdb.connect(str(folder / "warehouse.restricted.duckdb"), read_only=True)
+    try:
+        flags = rs.execute("""
+            SELECT kpi_code, period FROM marts.kpi_outliers WHERE pilot_id = 'PLT-2548-006'
+              AND period IN ('2549-Q3', '2549-Q2') ORDER BY period DESC, kpi_code""").fetchall()
+    finally:
+        rs.close()
     assert flags  # the demo's restricted pilot has flags in its latest two periods
+    assert con.execute("SELECT count(*) FROM marts.kpi_outliers WHERE pilot_id = 'PLT-2548-006'").fetchone()[0] == 0
     for lang, heading in (("th", "ตัวเลขที่ควรยืนยัน"), ("en", "Figures to confirm")):
         html = page(folder, f"summary.{lang}.html")
         section = html.split('id="PLT-2548-006"', 1)[1].split("</section>", 1)[0]

@@ -8,6 +8,9 @@ collide, and are refused rather than shared:
 - a warehouse whose own name is one pilotkpi or DuckDB derives (`….published.duckdb`, `….wal`,
   `….lock`, `….evidence`, `….tmp`), which would be overwritten as another warehouse's file.
 The lock file was always `<full name>.lock`, which never collides.
+The restricted store (warehouse.md, "Restricted pilots") follows the same rule: `X.restricted.duckdb`
+with its evidence in `X.restricted.evidence/`; a store given by --restricted-store R.duckdb keeps
+its evidence in `R.evidence/`.
 """
 from __future__ import annotations
 
@@ -19,10 +22,12 @@ from warehouse.errors import WarehouseRefused
 PUBLISHED_SUFFIX = ".published.duckdb"
 EVIDENCE_SUFFIX = ".evidence"
 LOCK_SUFFIX = ".lock"
+RESTRICTED_SUFFIX = ".restricted.duckdb"
+NEXT_SUFFIX = ".next"  # the restricted store's working copy during a job (warehouse/restricted.py)
 _DUCKDB = ".duckdb"
 # Names this code or DuckDB gives to derived files (the WAL is `<file>.wal`, publishing writes
 # `.<copy>.<pid>.tmp`): a warehouse with such a name would be another warehouse's file.
-_RESERVED = (PUBLISHED_SUFFIX, ".wal", LOCK_SUFFIX, EVIDENCE_SUFFIX, ".tmp")
+_RESERVED = (PUBLISHED_SUFFIX, RESTRICTED_SUFFIX, NEXT_SUFFIX, ".wal", LOCK_SUFFIX, EVIDENCE_SUFFIX, ".tmp")
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class WarehouseFiles:
     published: Path
     evidence: Path
     lock: Path
+    restricted: Path  # the default restricted store
 
 
 def files_of(warehouse_path: str | Path) -> WarehouseFiles:
@@ -48,7 +54,16 @@ def files_of(warehouse_path: str | Path) -> WarehouseFiles:
                                      f"{base}{PUBLISHED_SUFFIX} and evidence folder {base}{EVIDENCE_SUFFIX}; "
                                      "rename or move one of the two")
     return WarehouseFiles(path, path.with_name(base + PUBLISHED_SUFFIX), path.with_name(base + EVIDENCE_SUFFIX),
-                          path.with_name(name + LOCK_SUFFIX))
+                          path.with_name(name + LOCK_SUFFIX), path.with_name(base + RESTRICTED_SUFFIX))
+
+
+def restricted_evidence_of(store: str | Path) -> Path:
+    """The restricted store's evidence folder: `R.duckdb` -> `R.evidence/` (so the default
+    `X.restricted.duckdb` keeps it in `X.restricted.evidence/`)."""
+    path = Path(store)
+    name = path.name
+    base = name[: -len(_DUCKDB)] if name.endswith(_DUCKDB) and len(name) > len(_DUCKDB) else name
+    return path.with_name(base + EVIDENCE_SUFFIX)
 
 
 def component(name: str) -> str:

@@ -1,8 +1,8 @@
 """Every row written to the warehouse goes through this module.
 
-Keeping the writes in one place is what lets restricted pilots (classification: restricted)
-later send their line-level rows to a segregated store: only `write_lines` would change.
-Callers run inside warehouse.db.transaction, so a batch is written whole or not at all.
+Each function writes to the connection it is given: pilots/ingest.py routes a restricted pilot's
+rows to the restricted store's connection (warehouse/restricted.py), every other row to the open
+warehouse. Callers run inside warehouse.db.transaction, so a batch is written whole or not at all.
 
 Every status a submission takes is also a row of ingest.status_changes, written here by the same
 function, in the same transaction, as the status itself (the audit trail, migration 0009):
@@ -140,14 +140,14 @@ def write_issues(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
 
 
 def write_lines(con: duckdb.DuckDBPyConnection, kpi_rows: list[dict], budget_rows: list[dict]) -> None:
-    """Accepted line-level rows. The one place to route restricted pilots elsewhere later."""
+    """Accepted line-level rows (of one store: the caller routes restricted pilots' rows)."""
     _insert(con, "core.kpi_actuals", KPI_COLUMNS, kpi_rows)
     _insert(con, "core.budget_lines", BUDGET_COLUMNS, budget_rows)
 
 
 def write_held_lines(con: duckdb.DuckDBPyConnection, kpi_rows: list[dict], budget_rows: list[dict]) -> None:
     """Lines of files held for a closed quarter: stored, but outside core.*, so no mart sees them.
-    Restricted pilots' held lines are to be routed like write_lines' rows."""
+    Routed like write_lines' rows."""
     _insert(con, "ingest.held_kpi_actuals", KPI_COLUMNS, kpi_rows)
     _insert(con, "ingest.held_budget_lines", BUDGET_COLUMNS, budget_rows)
 
@@ -267,15 +267,17 @@ def unfinished_runs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
         "AND completed_at IS NULL ORDER BY started_at").fetchall()}
 
 
-def unfiled_files(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], str]:
+def unfiled_files(con: duckdb.DuckDBPyConnection,
+                  submissions_con: duckdb.DuckDBPyConnection | None = None) -> dict[tuple[str, str], str]:
     """(file name, sha256) -> status of the files that committed runs recorded but did not file away.
 
-    The next run files these away instead of recording them again as duplicates.
+    The next run files these away instead of recording them again as duplicates. The runs are in
+    `con` (the open warehouse); the submissions in `submissions_con` if given (the restricted store).
     """
     unfinished = [r for r, steps in unfinished_runs(con).items() if "file_away" in steps]
     if not unfinished:
         return {}
-    return {(name, sha): status for name, sha, status in con.execute(
+    return {(name, sha): status for name, sha, status in (submissions_con or con).execute(
         "SELECT file_name, sha256, status FROM ingest.submissions WHERE list_contains(?, run_id)",
         [unfinished]).fetchall()}
 

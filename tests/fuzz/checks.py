@@ -84,6 +84,15 @@ def _observe(record: RunRecord, root: Path, inbox: Path) -> None:
             record.trail = trail_problems(con)
         finally:
             con.close()
+        restricted = root / "wh.restricted.duckdb"  # the restricted pilot's files (warehouse/restricted.py)
+        if restricted.exists():
+            con = duckdb.connect(str(restricted), read_only=True)
+            try:
+                record.submissions += con.execute("SELECT file_name, status, sha256 FROM ingest.submissions "
+                                                  "WHERE run_id = ? ORDER BY submission_id", [record.run_id]).fetchall()
+                record.marts.update({f"restricted.{n}": r for n, r in marts_snapshot(con).items()})
+            finally:
+                con.close()
     record.loose = sorted(p.name for p in inbox.iterdir() if not p.is_dir())
     record.filed = {d.name: sorted((p.name, _sha(p)) for p in d.iterdir()) for d in inbox.iterdir() if d.is_dir()}
     out = root / "out"

@@ -1,0 +1,302 @@
+"""The restricted store (warehouse.md, "Restricted pilots: the segregated store").
+
+Restricted pilots' line-level data (their KPIs and thresholds, submissions, issues, core.* and
+held lines, line-level marts) lives only in a second DuckDB file with its own evidence folder,
+file 0600 and folders 0700, owned by the operator. The open warehouse keeps for them only
+registry.pilots/pilot_agencies and the marts pilot_scores, reporting_compliance and reminders,
+copied from the restricted store's own marts.
+
+Two files, one job. DuckDB cannot write two databases in one transaction, so a job commits them
+with presumed abort, the open warehouse being the coordinator:
+1. copy the restricted file to `<restricted>.next` (0600) and write the job's rows there;
+2. record the job's run_id in it (ops.restricted_job), COMMIT, CHECKPOINT, close, fsync;
+3. commit the open warehouse: its ops.runs row is the decision;
+4. rename `.next` over the restricted file (and fsync the folder).
+`recover` runs at every job start, under the run lock: a `.next` whose run_id the open ops.runs
+records as committed is renamed (roll forward); any other `.next` is deleted (roll back). The
+restricted file itself is never opened for writing, so it is always a committed state.
+
+Received files' bytes land first in `<evidence>/.staging/` (inside the owner-only folder, since
+a file's pilot is known only once it is read); once a file's store is decided they are moved by
+rename into that store's evidence folder. Staging is emptied at the start and end of each job.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+
+from warehouse import evidence, store
+from warehouse.errors import WarehouseRefused
+from warehouse.paths import NEXT_SUFFIX, files_of, restricted_evidence_of
+from warehouse.testpoints import pause_point
+
+FILE_MODE, DIR_MODE = 0o600, 0o700
+STAGING = ".staging"
+# The open warehouse keeps these marts' rows of restricted pilots (warehouse.md), copied from the
+# restricted store, where they are computed from the line-level data.
+OPEN_MARTS = ("pilot_scores", "reporting_compliance", "reminders")
+# marts.due_periods says which periods are due for a pilot from registry.pilots' dates alone (no
+# figure): its open rows stay, so `close-quarter` closes a restricted pilot's due period too.
+KEEP_OPEN = ("due_periods",)
+# Registry tables that hold restricted pilots' rows in the restricted store only.
+LINE_LEVEL_REGISTRY = ("registry.kpis", "registry.kpi_thresholds")
+PER_PILOT_REGISTRY = ("registry.pilots", "registry.pilot_agencies", *LINE_LEVEL_REGISTRY)
+
+
+@dataclass(frozen=True)
+class RestrictedFiles:
+    store: Path
+    evidence: Path
+
+    @property
+    def next(self) -> Path:
+        return self.store.with_name(self.store.name + NEXT_SUFFIX)
+
+    @property
+    def staging(self) -> Path:
+        return self.evidence / STAGING
+
+
+def files_for(warehouse_path: str | Path, restricted_store: str | Path | None = None) -> RestrictedFiles:
+    """The restricted store of a warehouse: --restricted-store, else beside it (warehouse/paths.py)."""
+    path = Path(restricted_store) if restricted_store else files_of(warehouse_path).restricted
+    if path.resolve() == Path(warehouse_path).resolve():
+        raise WarehouseRefused(path, "the restricted store must be another file than the warehouse")
+    return RestrictedFiles(path, restricted_evidence_of(path))
+
+
+def restricted_pilots(registry) -> set[str]:
+    return {p.pilot_id for p in registry.pilots.values() if p.classification == "restricted"}
+
+
+def needed(files: RestrictedFiles, registry) -> bool:
+    """A job uses the restricted store when the registry has a restricted pilot or the store exists
+    (a pilot reclassified as open keeps its past rows there)."""
+    return bool(restricted_pilots(registry)) or files.store.exists()
+
+
+def check_permissions(files: RestrictedFiles) -> None:
+    """Refuse (WarehouseRefused: one line, exit 1) a restricted store others could read."""
+    for path, mode, what in ((files.store, FILE_MODE, "file"), (files.evidence, DIR_MODE, "folder")):
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            raise WarehouseRefused(path, f"the restricted store's {what} is a symbolic link; give its real path")
+        if st.st_uid != os.getuid():
+            raise WarehouseRefused(path, f"the restricted store's {what} belongs to uid {st.st_uid}, not to the "
+                                         f"operator running pilotkpi (uid {os.getuid()})")
+        if stat.S_IMODE(st.st_mode) & 0o077:
+            raise WarehouseRefused(path, f"the restricted store's {what} is open to others (mode "
+                                         f"{stat.S_IMODE(st.st_mode):04o}); it must be {mode:04o}: "
+                                         f"chmod {mode:o} '{path}'")
+
+
+def check_restricted(warehouse_path: str | Path, restricted_store: str | Path | None = None) -> None:
+    """What commands check at start, before Prefect: the restricted store, if there is one, is
+    the operator's alone (its folder and file are created so by the first job that needs them)."""
+    check_permissions(files_for(warehouse_path, restricted_store))
+
+
+def make_folders(files: RestrictedFiles) -> None:
+    """The evidence and staging folders, 0700 whatever the umask."""
+    for folder in (files.evidence, files.staging):
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, DIR_MODE)
+
+
+def clean_staging(files: RestrictedFiles) -> None:
+    """Staged bytes of an earlier job are never referenced: a committed job moved its files."""
+    if files.staging.is_dir():
+        shutil.rmtree(files.staging)
+    make_folders(files)
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Files DuckDB creates beside the store (its WAL) are the operator's alone."""
+    old = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _discard_next(files: RestrictedFiles) -> None:
+    for path in (files.next, files.next.with_name(files.next.name + ".wal")):
+        path.unlink(missing_ok=True)
+
+
+def _committed(open_con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    return open_con.execute("SELECT count(*) FROM ops.runs WHERE run_id = ? AND status IN "
+                            "('committed_with_errors', 'succeeded')", [run_id]).fetchone()[0] > 0
+
+
+def _next_run_id(files: RestrictedFiles) -> str | None:
+    try:
+        con = duckdb.connect(str(files.next), read_only=True)
+    except duckdb.Error:
+        return None  # unreadable: it was never prepared
+    try:
+        row = con.execute("SELECT run_id FROM ops.restricted_job").fetchone()
+    except duckdb.Error:
+        row = None
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
+def recover(files: RestrictedFiles, open_con: duckdb.DuckDBPyConnection) -> str | None:
+    """Finish or undo a job killed between its two commits; returns 'forward', 'back' or None."""
+    if not files.next.exists():
+        _discard_next(files)
+        return None
+    run_id = _next_run_id(files)
+    if run_id is not None and _committed(open_con, run_id):
+        os.replace(files.next, files.store)
+        _fsync_dir(files.store.parent)
+        return "forward"
+    _discard_next(files)
+    return "back"
+
+
+class RestrictedJob:
+    """One job's writing to the restricted store, through its working copy `.next`."""
+
+    def __init__(self, files: RestrictedFiles):
+        from warehouse.db import connect
+
+        self.files = files
+        check_permissions(files)
+        make_folders(files)
+        _discard_next(files)
+        if files.store.exists():  # else DuckDB creates the database (it needs a missing file for that)
+            fd = os.open(files.next, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)  # whatever the umask
+                with open(files.store, "rb") as src:
+                    while chunk := src.read(evidence.CHUNK):
+                        os.write(fd, chunk)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        pause_point("restricted-copied")
+        with private_umask():
+            self.con = connect(files.next, config={"temp_directory": str(files.staging / "duckdb-tmp")})
+            os.chmod(files.next, FILE_MODE)
+        self.con.execute("BEGIN TRANSACTION")
+
+    def prepare(self, run_id: str) -> None:
+        """Step 2: the job's rows and its run_id durable in `.next`, the file closed."""
+        self.con.execute("DELETE FROM ops.restricted_job")
+        self.con.execute("INSERT INTO ops.restricted_job (run_id) VALUES (?)", [run_id])
+        with private_umask():
+            self.con.execute("COMMIT")
+            self.con.execute("CHECKPOINT")
+        self.con.close()
+        self.con = None
+        fd = os.open(self.files.next, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        pause_point("restricted-prepared")
+
+    def finish(self) -> None:
+        """Step 4, after the open commit."""
+        pause_point("open-committed")
+        os.replace(self.files.next, self.files.store)
+        _fsync_dir(self.files.store.parent)
+
+    def abort(self) -> None:
+        if self.con is not None:
+            try:
+                self.con.close()  # an open transaction is rolled back
+            finally:
+                self.con = None
+        _discard_next(self.files)
+
+
+def split_registry(rows_by_table: dict[str, list[dict]], restricted: set[str]) -> tuple[dict, dict]:
+    """(open rows, restricted store rows): restricted pilots' KPIs and thresholds go to the
+    restricted store only; it gets its pilots' registry.pilots/pilot_agencies rows too, and the
+    tables without pilots (agencies, strategies, secretariat) whole."""
+    open_rows, closed_rows = {}, {}
+    for table, rows in rows_by_table.items():
+        if table not in PER_PILOT_REGISTRY:
+            open_rows[table] = closed_rows[table] = rows
+            continue
+        closed_rows[table] = [r for r in rows if r["pilot_id"] in restricted]
+        open_rows[table] = [r for r in rows if r["pilot_id"] not in restricted or table not in LINE_LEVEL_REGISTRY]
+    return open_rows, closed_rows
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> tuple[list[str], list[dict]]:
+    cur = con.execute(sql, params or [])
+    columns = [d[0] for d in cur.description]
+    # Decimals travel as text and are cast back to the column's type (store._insert): exact.
+    return columns, [{c: str(v) if isinstance(v, Decimal) else v for c, v in zip(columns, row)}
+                     for row in cur.fetchall()]
+
+
+def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection,
+                    restricted: set[str]) -> None:
+    """The committee's closures live in the open warehouse; the restricted store's pilot_scores
+    need its pilots' ones (closed, changed_since_closing)."""
+    rcon.execute("DELETE FROM approval.quarter_closures")
+    columns, rows = _rows(open_con, "SELECT * FROM approval.quarter_closures WHERE list_contains(?, pilot_id)",
+                          [sorted(restricted)])
+    store._insert(rcon, "approval.quarter_closures", columns, rows)
+
+
+def merge_marts(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, restricted: set[str]) -> None:
+    """After both stores built their marts: the open marts drop every row of a restricted pilot
+    (they were computed without its line-level data) but KEEP_OPEN's, and take OPEN_MARTS' rows
+    from the restricted store. Every mart is per pilot, so no open row aggregates a restricted pilot."""
+    ids = sorted(restricted)
+    for (table,) in open_con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'marts' "
+            "AND column_name = 'pilot_id' ORDER BY table_name").fetchall():
+        if table in KEEP_OPEN:
+            continue
+        open_con.execute(f"DELETE FROM marts.{table} WHERE list_contains(?, pilot_id)", [ids])
+    for name in OPEN_MARTS:
+        columns, rows = _rows(rcon, f"SELECT * FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
+        store._insert(open_con, f"marts.{name}", columns, rows)
+
+
+def place(files: RestrictedFiles, open_evidence: Path, sha256: str, restricted: bool) -> None:
+    """Move a received file's staged bytes into the evidence folder of its store (rename: the
+    bytes never pass through the open folder). Bytes already there make the staged copy redundant."""
+    target_dir = files.evidence if restricted else open_evidence
+    target, staged = evidence.evidence_path(target_dir, sha256), evidence.evidence_path(files.staging, sha256)
+    if not staged.exists():
+        return
+    if target.exists():
+        staged.unlink()
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if restricted:
+        os.chmod(target.parent, DIR_MODE)
+    try:
+        os.replace(staged, target)
+    except OSError:  # another file system (--restricted-store elsewhere): copy, then drop the staged bytes
+        evidence.keep(target_dir, staged.read_bytes(), sha256)
+        staged.unlink()
