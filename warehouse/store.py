@@ -173,6 +173,17 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetim
     )
 
 
+def record_state(con: duckdb.DuckDBPyConnection, run_id: str, state: str) -> None:
+    """The fingerprint of the data the job commits (kpis/fingerprint.py): a night whose state
+    equals the last one's changed nothing."""
+    con.execute("UPDATE ops.runs SET state_sha256 = ? WHERE run_id = ?", [state, run_id])
+
+
+def record_skipped(con: duckdb.DuckDBPyConnection, run_id: str, skipped: Sequence[str]) -> None:
+    """Steps after the commit skipped because what they show had not changed (flows/cheap.py)."""
+    con.execute("UPDATE ops.runs SET skipped_steps = ? WHERE run_id = ?", [",".join(skipped) or None, run_id])
+
+
 # Steps after a job's commit (ops.runs.failed_steps), in the order the job runs them.
 POST_COMMIT_STEPS = ("validation_report", "summaries", "artifact", "letters", "file_away", "publish")
 
