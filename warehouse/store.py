@@ -48,14 +48,27 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     if frame.empty:
         return 0
     con.register("_rows", frame)
-    types = dict(con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-        list(table.split(".")),
-    ).fetchall())
+    types = _column_types(con, table)
     select = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in columns)
     con.execute(f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} FROM _rows')
     con.unregister("_rows")
     return len(frame)
+
+
+_TYPES: dict[str, dict[str, str]] = {}
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """A table's column types, looked up once per process: every warehouse this code opens has
+    every migration applied (warehouse.db.connect), so a table's types are the same in each.
+    (Asked per call, information_schema cost more than the insert of a small batch.)"""
+    types = _TYPES.get(table)
+    if not types:
+        types = _TYPES[table] = dict(con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            list(table.split(".")),
+        ).fetchall())
+    return types
 
 
 def replace_registry(con: duckdb.DuckDBPyConnection, rows_by_table: Mapping[str, list[dict]]) -> None:
