@@ -7,6 +7,7 @@ Callers run inside warehouse.db.transaction, so a batch is written whole or not 
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
 
 import duckdb
@@ -47,8 +48,14 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=list(columns), dtype=object)
     if frame.empty:
         return 0
-    con.register("_rows", frame)
     types = _column_types(con, table)
+    for c in columns:
+        # A Decimal goes in as its exact text too: DuckDB types an object column from a sample of
+        # its rows, so registry thresholds of 400 pilots (30 ... 11000000000) read as DECIMAL(10,0)
+        # and the insert failed on the value the sample missed.
+        if types[c].startswith("DECIMAL"):
+            frame[c] = [format(v, "f") if type(v) is Decimal else v for v in frame[c]]
+    con.register("_rows", frame)
     select = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in columns)
     con.execute(f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} FROM _rows')
     con.unregister("_rows")
