@@ -8,14 +8,15 @@ date. A nightly run skips a step only when:
   they were written from this very state (and, for the summaries, with the same link and code),
   and every one of them is still there with the bytes then written;
 - for the artifact: the summaries were skipped (it shows their figures);
-- for publishing: the published copy exists and the last job that published (or skipped
-  publishing) committed this very state.
+- for publishing: the published copy exists, the last job that published (or skipped
+  publishing) committed this very state, and this job completed no earlier unfinished run (the
+  copy's ops.runs would go on calling that run unfinished).
 A skipped step is done: it is listed in ops.runs.skipped_steps, never in failed_steps.
 
 Reading chosen: ops.* alone is not "the warehouse changed". A night that changed nothing does not
-republish, so the copy's ops.runs / ops.run_history end at the last job that changed data; the
-working file has every run (`pilotkpi sql --warehouse W`). Republishing for a run row would cost
-the whole copy (seconds at national scale) every quiet night.
+republish, so the copy's ops.runs / ops.run_history (what `pilotkpi sql` reads) end at the last
+job that changed data; the working file has every run. Republishing for a run row would copy the
+whole file (seconds at national scale) every quiet night.
 """
 from __future__ import annotations
 

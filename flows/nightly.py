@@ -267,20 +267,22 @@ def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_pa
             plan.wrote("letters", letters)
     if file_away is not None:
         done.run("file_away", file_away)
-    skip_publish = plan.publish_unchanged(con, run_id, warehouse_path)
-    if skip_publish:
-        plan.skip("publish")
     completed: list[str] = []
+    skip_publish = False
     try:
         with transaction(con):
             completed = store.complete_runs(con, set(steps) - set(done.failed), run_id, _utcnow())
+            # Completing an earlier run is news for the copy's ops.runs, which says it is unfinished.
+            skip_publish = not completed and plan.publish_unchanged(con, run_id, warehouse_path)
+            if skip_publish:
+                plan.skip("publish")
             store.record_post_commit(con, run_id, _utcnow(), done.failed)
             store.record_skipped(con, run_id, plan.skipped)
         if not skip_publish:
             con.execute("CHECKPOINT")
     except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
         done.not_done("record", f"{type(exc).__name__}: {exc}")
-        completed = []  # rolled back with the record
+        completed, skip_publish = [], False  # rolled back with the record
     live.close()
     published = None if skip_publish else done.run("publish", publish, warehouse_path)  # the closed, checkpointed file
     if "publish" in done.failed:
