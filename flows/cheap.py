@@ -57,7 +57,7 @@ class Plan:
             return {}
 
     def key(self, step: str, extra: str = "") -> str:
-        return fingerprint._sha(step, self.state, extra)
+        return fingerprint.sha(step, self.state, extra)
 
     def unchanged(self, step: str, extra: str = "") -> list[Path] | None:
         """The files of `step` if they were written from this state and are intact, else None."""

@@ -23,7 +23,7 @@ DATA_SCHEMAS = ("registry", "ingest", "core", "approval", "marts")
 _REF = re.compile(r"\b(registry|ingest|core|approval|marts)\.([a-z_][a-z0-9_]*)\b")
 
 
-def _sha(*parts: object) -> str:
+def sha(*parts: object) -> str:
     h = hashlib.sha256()
     for part in parts:
         h.update(str(part).encode("utf-8"))
@@ -34,7 +34,7 @@ def _sha(*parts: object) -> str:
 def source_digest(package: str, *names: str) -> str:
     """SHA-256 of some source files of a package: a change of code rebuilds what it makes."""
     files = resources.files(package)
-    return _sha(*[(files / n).read_bytes().hex() for n in names])
+    return sha(*[(files / n).read_bytes().hex() for n in names])
 
 
 class Digests:
@@ -74,8 +74,8 @@ def references(sql: str) -> set[str]:
 
 def mart_key(name: str, sql: str, code: str, inputs: dict[str, str], as_of: date) -> str:
     """inputs: relation -> digest of every relation the mart reads."""
-    return _sha(name, code, sql, "$as_of" in sql and as_of.isoformat(), *sorted(inputs.items()))
+    return sha(name, code, sql, "$as_of" in sql and as_of.isoformat(), *sorted(inputs.items()))
 
 
 def state_digest(digests: Digests, as_of: date) -> str:
-    return _sha(as_of.isoformat(), *[f"{t}={digests.of(t)}" for t in digests.tables()])
+    return sha(as_of.isoformat(), *[f"{t}={digests.of(t)}" for t in digests.tables()])
