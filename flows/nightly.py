@@ -27,9 +27,11 @@ from prefect import flow, get_run_logger, task  # noqa: E402
 from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
+from flows import cheap  # noqa: E402
 from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows.progress import Progress  # noqa: E402
+from kpis import fingerprint  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.letters import build_letters, write_letters  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
@@ -167,13 +169,21 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
 
 
 @task(name="build-marts", cache_policy=NO_CACHE)
-def build_marts_task(live: Live, as_of: date) -> None:
-    build_marts(live.con, as_of)
+def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | None = None) -> str:
+    """The marts whose inputs changed (every one for a rebuild); returns the job's state digest.
+
+    With a restricted store, its marts are built whole from its line-level data and the open side
+    takes the allowed rows (warehouse/restricted.merge_marts); the state digest is taken after
+    that merge, so a change of a restricted pilot's score or status re-renders the summaries."""
+    digests = fingerprint.Digests(live.con)
+    build_marts(live.con, as_of, only_changed=kind != "rebuild", run_id=run_id, digests=digests)
     side = live.restricted
-    if side is not None:  # its own marts from its line-level data; the open side gets the allowed ones
-        restricted.mirror_closures(live.con, side.con, side.pilots)
-        build_marts(side.con, as_of)
-        restricted.merge_marts(live.con, side.con, side.pilots)
+    if side is None:
+        return fingerprint.state_digest(digests, as_of)
+    restricted.mirror_closures(live.con, side.con, side.pilots)
+    build_marts(side.con, as_of)
+    restricted.merge_marts(live.con, side.con, side.pilots)
+    return fingerprint.state_digest(fingerprint.Digests(live.con), as_of)
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
@@ -229,7 +239,8 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 if rjob is not None:
                     store.replace_registry(rjob.con, restricted_rows)
                 counts, skipped = body(live, run_id)
-                build_marts_task(live, as_of)
+                state = build_marts_task(live, as_of, kind, run_id)
+                store.record_state(con, run_id, state)
                 # Committed with every later step still to do: a job killed after this commit
                 # shows as unfinished, and the next run files its inbox files away.
                 store.finish_run(con, run_id, _utcnow(), "committed_with_errors", counts, error=NOT_FINISHED,
@@ -248,18 +259,22 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
             except OSError as exc:  # committed: the next job's recover() renames it into place
                 get_run_logger().error("the restricted store's working copy %s was not renamed into place (%s); "
                                        "the next job does it", restricted_files.next, exc)
-        return _after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away)
+        return _after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away,
+                             state)
     finally:
         live.close()
 
 
 def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path,
-                  as_of: date, steps: list[str], file_away: Callable[[], object] | None) -> JobResult:
+                  as_of: date, steps: list[str], file_away: Callable[[], object] | None,
+                  state: str | None = None) -> JobResult:
     """The validation report, the summaries, the artifact, the reminder letters, filing the inbox
     away, then publishing.
 
     The job's own validation report (validation.html for a run, validation-<kind>-<run_id>.html
     otherwise) is what its summaries link to; if it could not be written, they link to none.
+    A nightly run skips what has not changed since it was last done (flows/cheap.py); a skipped
+    step is done, and the summaries then keep their link to the report they already name.
 
     The outcome is recorded in ops.runs before publishing, so the analysts' copy carries it; a
     failure of publishing itself is recorded in the working file only (the copy is then the
@@ -268,33 +283,83 @@ def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_pa
     """
     con = live.con
     done = _Steps()
-    done.run("validation_report", write_validation_report, con, run_id, out_dir)
-    model = done.run("summaries", build_model, con, as_of)
-    link = report_for(out_dir, kind, run_id)
-    written = done.run("summaries", write_summaries, model, out_dir, validation_link=link) if model is not None else None
-    if model is None:
-        done.not_done("artifact", "not done: the summaries could not be built")
+    # The steps that earlier unfinished jobs wait for (this job's own commit record lists every step).
+    waiting = {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
+    plan = cheap.plan(con, kind, state, out_dir, waiting)
+    kept_report = plan.unchanged("validation_report")
+    if kept_report:
+        plan.skip("validation_report")
+        link = kept_report[0].name
     else:
-        done.run("artifact", _artifact, model, written or [])
-    letters = done.run("letters", _letters, con, as_of, out_dir) or []
+        plan.forget("validation_report")
+        report = done.run("validation_report", write_validation_report, con, run_id, out_dir)
+        if report is not None:
+            plan.wrote("validation_report", [report])
+        link = report_for(out_dir, kind, run_id)
+    summary_code = f"{link}|{fingerprint.source_digest('kpis.summary', *_SUMMARY_CODE)}"
+    model = written = by_status = None
+    kept_summaries = plan.unchanged("summaries", summary_code)
+    if kept_summaries:
+        plan.skip("summaries")
+        written, by_status = kept_summaries, _by_status(con)
+        plan.skip("artifact")  # it shows the summaries' figures, which have not changed
+    else:
+        plan.forget("summaries")
+        model = done.run("summaries", build_model, con, as_of)
+        written = done.run("summaries", write_summaries, model, out_dir, validation_link=link) if model is not None else None
+        if written:
+            plan.wrote("summaries", written, summary_code)
+        if model is None:
+            done.not_done("artifact", "not done: the summaries could not be built")
+        else:
+            done.run("artifact", _artifact, model, written or [])
+    letters = plan.unchanged("letters")
+    if letters is not None:
+        plan.skip("letters")
+    else:
+        plan.forget("letters")
+        letters = done.run("letters", _letters, con, as_of, out_dir) or []
+        if "letters" not in done.failed:
+            plan.wrote("letters", letters)
     if file_away is not None:
         done.run("file_away", file_away)
     completed: list[str] = []
+    skip_publish = False
     try:
         with transaction(con):
             completed = store.complete_runs(con, set(steps) - set(done.failed), run_id, _utcnow())
+            # Completing an earlier run is news for the copy's ops.runs, which says it is unfinished.
+            skip_publish = not completed and plan.publish_unchanged(con, run_id, warehouse_path)
+            if skip_publish:
+                plan.skip("publish")
             store.record_post_commit(con, run_id, _utcnow(), done.failed)
-        con.execute("CHECKPOINT")
+            store.record_skipped(con, run_id, plan.skipped)
+        if not skip_publish:
+            con.execute("CHECKPOINT")
     except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
         done.not_done("record", f"{type(exc).__name__}: {exc}")
-        completed = []  # rolled back with the record
+        completed, skip_publish = [], False  # rolled back with the record
     live.close()
-    published = done.run("publish", publish, warehouse_path)  # the closed, checkpointed file
+    published = None if skip_publish else done.run("publish", publish, warehouse_path)  # the closed, checkpointed file
     if "publish" in done.failed:
         _record_publish_failure(warehouse_path, run_id, done.failed, completed)
         completed = []
-    return JobResult(run_id, counts, written or [], model.by_status if model is not None else None, published,
-                     done.failed, completed, letters)
+    by_status = model.by_status if model is not None else by_status
+    return JobResult(run_id, counts, written or [], by_status, published, done.failed, completed, letters)
+
+
+# The summaries' code: a change of it re-renders them even when no figure changed.
+_SUMMARY_CODE = ("model.py", "render.py", "labels.py", "charts.py", "controls.py")
+
+
+def _by_status(con) -> dict[str, int]:
+    """Pilots by status of their latest due period, as the summary model counts them, for the
+    run's printed line when the summaries were skipped."""
+    return dict(con.execute("""
+        SELECT coalesce(s.status, 'no_data'), count(*) FROM registry.pilots p
+        LEFT JOIN (SELECT * FROM marts.pilot_scores
+                   QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s USING (pilot_id)
+        GROUP BY ALL""").fetchall())
 
 
 def _letters(con, as_of: date, out_dir: Path) -> list[Path]:

@@ -203,11 +203,16 @@ def _agency_code_problem(v: Any) -> str | None:
     return None
 
 
+# libyaml's parser with the safe constructor (the same types as yaml.safe_load): 7-8 times faster
+# on 400 pilot files (measured 8.7-13.2 s against 1.1-1.8 s, bench/incremental.md).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _read_yaml(path: Path, rel: str, note: Note, subject: str, hashed: dict[str, bytes]) -> tuple[bool, Any]:
     try:
         raw = path.read_bytes()
         hashed[rel] = raw
-        return True, yaml.safe_load(raw)
+        return True, yaml.load(raw, Loader=_LOADER)
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. the date 2005-02-30
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)

@@ -269,7 +269,7 @@ def test_a_crash_leaves_the_warehouse_as_it_was(tmp_path, prefect_harness, monke
 
     import flows.nightly
 
-    def boom(con, as_of):
+    def boom(con, as_of, **kwargs):
         raise RuntimeError("disk full while building marts")
 
     monkeypatch.setattr(flows.nightly, "build_marts", boom)

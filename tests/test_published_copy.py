@@ -68,7 +68,7 @@ def test_a_failed_run_never_publishes(first_run, monkeypatch):
     before = sha(published)
     (inbox / "g_sec_q2.csv").write_bytes(_csv("PLT-2548-003,15001,2548-Q2,2005-04-20,budget,ACT-1,5,,500000,200000,own,"))
 
-    def boom(con, as_of):
+    def boom(con, as_of, **kwargs):
         raise OSError("disk full while building the marts")
 
     monkeypatch.setattr("flows.nightly.build_marts", boom)

@@ -15,7 +15,7 @@ from tests.test_flow import AS_OF, make_scenario
 REPO = Path(__file__).resolve().parents[1]
 # A failure inside the warehouse transaction, after ingest and in a Prefect task (build-marts).
 INJECT = ("import flows.nightly as n\n"
-          "def boom(con, as_of):\n"
+          "def boom(con, as_of, **kwargs):\n"
           "    con.execute('SELECT 42').fetchall()\n"
           "    raise RuntimeError('injected failure in the marts')\n"
           "n.build_marts = boom\n"

@@ -50,7 +50,7 @@ def test_a_served_run_that_committed_with_errors_says_which_steps(served, tmp_pa
 
 
 def test_a_served_run_that_fails_prints_one_line(served, tmp_path, monkeypatch):
-    def boom(con, as_of):
+    def boom(con, as_of, **kwargs):
         raise OSError("disk full while building the marts")
 
     monkeypatch.setattr("flows.nightly.build_marts", boom)

@@ -11,6 +11,7 @@ tests/test_audit_trail.py checks that each `UPDATE ingest.` below sits beside su
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
 
 import duckdb
@@ -61,18 +62,37 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=list(columns), dtype=object)
     if frame.empty:
         return 0
+    types = _column_types(con, table, columns)
     if not table.startswith("registry."):  # the registry is the committee's own text
         for c in AGENCY_TEXT_COLUMNS.intersection(columns):
             frame[c] = frame[c].map(lambda v: masked(v) if isinstance(v, str) else v)
+    for c in columns:
+        # A Decimal goes in as its exact text too: DuckDB types an object column from a sample of
+        # its rows, so registry thresholds of 400 pilots (30 ... 11000000000) read as DECIMAL(10,0)
+        # and the insert failed on the value the sample missed.
+        if types[c].startswith("DECIMAL"):
+            frame[c] = [format(v, "f") if type(v) is Decimal else v for v in frame[c]]
     con.register("_rows", frame)
-    types = dict(con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-        list(table.split(".")),
-    ).fetchall())
     select = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in columns)
     con.execute(f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} FROM _rows')
     con.unregister("_rows")
     return len(frame)
+
+
+_TYPES: dict[str, dict[str, str]] = {}
+
+
+def _column_types(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str] = ()) -> dict[str, str]:
+    """A table's column types, looked up once per process: every warehouse this code opens has
+    every migration applied (warehouse.db.connect), so a table's types are the same in each.
+    (Asked per call, information_schema cost more than the insert of a small batch.)"""
+    types = _TYPES.get(table)
+    if not types or not set(columns) <= types.keys():  # a test may open an older schema first
+        types = _TYPES[table] = dict(con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            list(table.split(".")),
+        ).fetchall())
+    return types
 
 
 def replace_registry(con: duckdb.DuckDBPyConnection, rows_by_table: Mapping[str, list[dict]]) -> None:
@@ -241,6 +261,17 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetim
          skipped_unsettled,
          ",".join(failed_steps) or None, finished_at, run_id],
     )
+
+
+def record_state(con: duckdb.DuckDBPyConnection, run_id: str, state: str) -> None:
+    """The fingerprint of the data the job commits (kpis/fingerprint.py): a night whose state
+    equals the last one's changed nothing."""
+    con.execute("UPDATE ops.runs SET state_sha256 = ? WHERE run_id = ?", [state, run_id])
+
+
+def record_skipped(con: duckdb.DuckDBPyConnection, run_id: str, skipped: Sequence[str]) -> None:
+    """Steps after the commit skipped because what they show had not changed (flows/cheap.py)."""
+    con.execute("UPDATE ops.runs SET skipped_steps = ? WHERE run_id = ?", [",".join(skipped) or None, run_id])
 
 
 # Steps after a job's commit (ops.runs.failed_steps), in the order the job runs them.

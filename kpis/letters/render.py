@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -84,6 +85,7 @@ def period_en(period: str, code: bool = True) -> str:
     return f"{text} ({period})" if code else text
 
 
+@cache  # one per process: a new Environment compiled the template again for every letter
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("kpis.letters", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,

@@ -56,39 +56,56 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:
     return [dict(zip(names, r)) for r in res.fetchall()]
 
 
-def closures(con: duckdb.DuckDBPyConnection, pilot_id: str) -> list[Closure]:
-    """The pilot's closed periods (open closures), latest first, with the composite now."""
-    return [Closure(**r) for r in _rows(con, """
-        SELECT c.period, c.closed_at, c.closed_by, c.composite_at_closing, s.composite_score AS composite,
+def _by_pilot(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> dict[str, list[dict]]:
+    """Rows of a query for every pilot at once (its first column pilot_id), grouped by pilot in the
+    query's order: one query per kind of row, not one per pilot (issue 12: 400 pilots)."""
+    out: dict[str, list[dict]] = {}
+    for r in _rows(con, sql, params or []):
+        out.setdefault(r.pop("pilot_id"), []).append(r)
+    return out
+
+
+class Controls:
+    """The controls of every pilot, read with one query each (see fill)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        # a published copy made before migration 0005 has no approval tables
+        self.closures = closures(con) if _has_approval(con) else {}
+        self.held = held_files(con)
+        self.flags = figures_to_confirm(con)
+
+
+def closures(con: duckdb.DuckDBPyConnection) -> dict[str, list[Closure]]:
+    """Per pilot, its closed periods (open closures), latest first, with the composite now."""
+    return {pid: [Closure(**r) for r in rows] for pid, rows in _by_pilot(con, """
+        SELECT c.pilot_id, c.period, c.closed_at, c.closed_by, c.composite_at_closing, s.composite_score AS composite,
                coalesce(s.changed_since_closing, false) AS changed_since_closing
         FROM approval.quarter_closures c
         LEFT JOIN marts.pilot_scores s USING (pilot_id, period)
-        WHERE c.pilot_id = ? AND c.reopened_at IS NULL
-        ORDER BY c.period DESC""", [pilot_id])]
+        WHERE c.reopened_at IS NULL
+        ORDER BY c.pilot_id, c.period DESC""").items()}
 
 
-def held_files(con: duckdb.DuckDBPyConnection, pilot_id: str, restricted: bool) -> list[HeldFile]:
-    return [HeldFile(**{**r, "file_name": None if restricted else r["file_name"]}) for r in _rows(con, """
-        SELECT s.submission_id, s.agency_code, coalesce(a.name_th, s.agency_code) AS name_th,
+def held_files(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict]]:
+    """Per pilot, its held files (as rows: fill hides a restricted pilot's file names)."""
+    return _by_pilot(con, """
+        SELECT s.pilot_id, s.submission_id, s.agency_code, coalesce(a.name_th, s.agency_code) AS name_th,
                coalesce(a.name_en, s.agency_code) AS name_en, s.period, s.submitted_on,
                CAST(s.received_at AS DATE) AS received_on, s.file_name
         FROM ingest.submissions s LEFT JOIN registry.agencies a USING (agency_code)
-        WHERE s.pilot_id = ? AND s.status = 'held'
-        ORDER BY s.period DESC, s.submission_id""", [pilot_id])]
+        WHERE s.status = 'held' AND s.pilot_id IS NOT NULL
+        ORDER BY s.pilot_id, s.period DESC, s.submission_id""")
 
 
-def figures_to_confirm(con: duckdb.DuckDBPyConnection, pilot_id: str, restricted: bool) -> list[OutlierFlag]:
-    """Flags of the pilot's latest two due periods (data-quality.md §1), latest period first;
-    none for a restricted pilot."""
-    if restricted:
-        return []
-    return [OutlierFlag(**r) for r in _rows(con, """
+def figures_to_confirm(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict]]:
+    """Per pilot, the flags of its latest two due periods (data-quality.md §1), latest period first."""
+    return _by_pilot(con, """
         WITH latest AS (
-            SELECT period FROM marts.pilot_scores WHERE pilot_id = ? ORDER BY period DESC LIMIT 2)
-        SELECT o.kpi_code, o.period, o.rule, o.actual, o.history_median, o.modified_z
-        FROM marts.kpi_outliers o JOIN latest USING (period)
-        WHERE o.pilot_id = ?
-        ORDER BY o.period DESC, o.kpi_code""", [pilot_id, pilot_id])]
+            SELECT pilot_id, period FROM marts.pilot_scores
+            QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) <= 2)
+        SELECT o.pilot_id, o.kpi_code, o.period, o.rule, o.actual, o.history_median, o.modified_z
+        FROM marts.kpi_outliers o JOIN latest USING (pilot_id, period)
+        ORDER BY o.pilot_id, o.period DESC, o.kpi_code""")
 
 
 def _has_approval(con: duckdb.DuckDBPyConnection) -> bool:
@@ -96,12 +113,15 @@ def _has_approval(con: duckdb.DuckDBPyConnection) -> bool:
                        "AND table_name = 'quarter_closures'").fetchall()[0][0] > 0
 
 
-def fill(con: duckdb.DuckDBPyConnection, section) -> None:
-    """Add the controls to a PilotSection (kpis.summary.model)."""
-    if _has_approval(con):  # a published copy made before migration 0005 has none
-        section.closures = closures(con, section.pilot_id)
-    section.held = held_files(con, section.pilot_id, section.restricted)
-    section.to_confirm = figures_to_confirm(con, section.pilot_id, section.restricted)
+def fill(con: duckdb.DuckDBPyConnection, section, batch: Controls | None = None) -> None:
+    """Add the controls to a PilotSection (kpis.summary.model); batch: every pilot's, read once."""
+    batch = batch or Controls(con)
+    pid, restricted = section.pilot_id, section.restricted
+    section.closures = batch.closures.get(pid, [])
+    section.held = [HeldFile(**{**r, "file_name": None if restricted else r["file_name"]}) for r in batch.held.get(pid, [])]
+    # None for a restricted pilot: marts.kpi_outliers is none of the relations the open side may
+    # show of it (warehouse.md), and its flags are in the restricted store anyway.
+    section.to_confirm = [] if restricted else [OutlierFlag(**r) for r in batch.flags.get(pid, [])]
     current = next((c for c in section.closures if c.period == section.period), None)
     section.closed = current is not None
     section.changed_since_closing = current is not None and current.changed_since_closing

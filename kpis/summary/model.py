@@ -137,7 +137,8 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
                    QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s
           USING (pilot_id)
         ORDER BY p.pilot_id""")
-    sections = [_section(con, p) for p in pilots]
+    batch = _Batch(con)
+    sections = [_section(con, p, batch) for p in pilots]
 
     by_status = {s: 0 for s in STATUSES}
     by_layer: dict[int, int] = {}
@@ -186,7 +187,60 @@ def _reminders(con: duckdb.DuckDBPyConnection, model: SummaryModel) -> None:
         WHERE r.level = 3 GROUP BY ALL ORDER BY r.agency_code""")]
 
 
-def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
+def _grouped(con: duckdb.DuckDBPyConnection, sql: str, *keys: str) -> dict[tuple, list[dict]]:
+    """Rows of one query for every pilot, grouped by its key columns (popped), in the query's order."""
+    out: dict[tuple, list[dict]] = {}
+    for r in _rows(con, sql):
+        out.setdefault(tuple(r.pop(k) for k in keys), []).append(r)
+    return out
+
+
+class _Batch:
+    """Each kind of row of the pilots' sections read once for all pilots, not once per pilot: at 400
+    pilots the per-pilot queries took 80% of the summaries' time (issue 12, bench/incremental.md)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.trend = _grouped(con, "SELECT pilot_id, period, composite_score, status FROM marts.pilot_scores "
+                                   "ORDER BY pilot_id, period", "pilot_id")
+        self.kpis = _grouped(con, """
+            SELECT s.pilot_id, s.period, s.kpi_code, k.name_th, k.name_en, k.unit, k.direction, k.aggregation,
+                   k.weight, s.actual, s.t1, s.t2, s.t3, s.t4, s.t5, s.score, s.status,
+                   t.t1 AS r1, t.t2 AS r2, t.t3 AS r3, t.t4 AS r4, t.t5 AS r5
+            FROM marts.kpi_scores s JOIN registry.kpis k USING (pilot_id, kpi_code)
+            LEFT JOIN registry.kpi_thresholds t
+              ON t.pilot_id = s.pilot_id AND t.kpi_code = s.kpi_code AND t.fiscal_year = s.fiscal_year
+            ORDER BY s.pilot_id, s.period, s.kpi_code""", "pilot_id", "period")
+        self.budget = _grouped(con, "SELECT * FROM marts.budget_integration", "pilot_id", "period")
+        self.late = _grouped(con, """
+            SELECT c.pilot_id, c.agency_code, a.name_th, a.name_en, c.role, c.period, c.submitted,
+                   c.first_submitted_on, c.due_date, c.days_late
+            FROM marts.reporting_compliance c JOIN registry.agencies a USING (agency_code)
+            WHERE NOT c.on_time
+            ORDER BY c.pilot_id, c.period DESC, c.agency_code""", "pilot_id")
+        # A later valid version of the same (pilot, agency, period) resolves a quarantined file: the
+        # accepted one if any, else the latest superseded one. A valid version received earlier does not.
+        self.quarantined = _grouped(con, """
+            SELECT q.pilot_id, q.submission_id, q.file_name, q.agency_code, q.period, q.raw_agency_code,
+                   q.raw_period, a.name_th AS agency_name_th, a.name_en AS agency_name_en,
+                   v.submission_id AS v_id, v.file_name AS v_file, v.status AS v_status
+            FROM ingest.submissions q
+            LEFT JOIN registry.agencies a ON a.agency_code = q.agency_code
+            LEFT JOIN LATERAL (
+                SELECT submission_id, file_name, status FROM ingest.submissions v
+                WHERE v.pilot_id = q.pilot_id AND v.agency_code = q.agency_code AND v.period = q.period
+                  AND v.status IN ('accepted', 'superseded') AND v.submission_id > q.submission_id
+                ORDER BY v.status = 'accepted' DESC, v.submission_id DESC LIMIT 1) v ON true
+            WHERE q.pilot_id IS NOT NULL AND q.status = 'quarantined' ORDER BY q.pilot_id, q.submission_id""",
+                                    "pilot_id")
+        self.reasons = _grouped(con, """
+            SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th
+            FROM ingest.issues i JOIN ingest.submissions q USING (submission_id)
+            WHERE q.pilot_id IS NOT NULL AND q.status = 'quarantined' AND i.severity = 'error'
+            ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name""", "submission_id")
+        self.controls = controls.Controls(con)
+
+
+def _section(con: duckdb.DuckDBPyConnection, p: dict, batch: _Batch) -> PilotSection:
     pid, period = p["pilot_id"], p["period"]
     section = PilotSection(
         pilot_id=pid, name_th=p["name_th"], name_en=p["name_en"], layer=p["layer"],
@@ -194,10 +248,8 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
         composite=p["composite_score"], status=p["status"] or "no_data",
         kpis_reported=p["kpis_reported"] or 0, kpis_expected=p["kpis_expected"] or 0,
     )
-    section.trend = [(r["period"], r["composite_score"], r["status"]) for r in _rows(
-        con, "SELECT period, composite_score, status FROM marts.pilot_scores WHERE pilot_id = ? ORDER BY period",
-        [pid])]
-    controls.fill(con, section)
+    section.trend = [(r["period"], r["composite_score"], r["status"]) for r in batch.trend.get((pid,), [])]
+    controls.fill(con, section, batch.controls)
     if section.restricted or period is None:
         return section
 
@@ -205,41 +257,13 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict) -> PilotSection:
         r["kpi_code"], r["name_th"], r["name_en"], r["unit"], r["direction"], r["aggregation"], r["weight"],
         r["actual"], (r["t1"], r["t2"], r["t3"], r["t4"], r["t5"]), r["score"], r["status"],
         (r["r1"], r["r2"], r["r3"], r["r4"], r["r5"]) if r["aggregation"] == "sum" and r["r1"] is not None else None,
-    ) for r in _rows(con, """
-        SELECT s.kpi_code, k.name_th, k.name_en, k.unit, k.direction, k.aggregation, k.weight,
-               s.actual, s.t1, s.t2, s.t3, s.t4, s.t5, s.score, s.status,
-               t.t1 AS r1, t.t2 AS r2, t.t3 AS r3, t.t4 AS r4, t.t5 AS r5
-        FROM marts.kpi_scores s JOIN registry.kpis k USING (pilot_id, kpi_code)
-        LEFT JOIN registry.kpi_thresholds t
-          ON t.pilot_id = s.pilot_id AND t.kpi_code = s.kpi_code AND t.fiscal_year = s.fiscal_year
-        WHERE s.pilot_id = ? AND s.period = ? ORDER BY s.kpi_code""", [pid, period])]
-    budget = _rows(con, "SELECT * FROM marts.budget_integration WHERE pilot_id = ? AND period = ?", [pid, period])
-    section.budget = budget[0] if budget else None
-    section.late_or_missing = [ComplianceRow(**r) for r in _rows(con, """
-        SELECT c.agency_code, a.name_th, a.name_en, c.role, c.period, c.submitted, c.first_submitted_on,
-               c.due_date, c.days_late
-        FROM marts.reporting_compliance c JOIN registry.agencies a USING (agency_code)
-        WHERE c.pilot_id = ? AND NOT c.on_time
-        ORDER BY c.period DESC, c.agency_code""", [pid])]
-    # A later valid version of the same (pilot, agency, period) resolves a quarantined file: the
-    # accepted one if any, else the latest superseded one. A valid version received earlier does not.
-    quarantined = _rows(con, """
-        SELECT q.submission_id, q.file_name, q.agency_code, q.period, q.raw_agency_code, q.raw_period,
-               a.name_th AS agency_name_th, a.name_en AS agency_name_en,
-               v.submission_id AS v_id, v.file_name AS v_file, v.status AS v_status
-        FROM ingest.submissions q
-        LEFT JOIN registry.agencies a ON a.agency_code = q.agency_code
-        LEFT JOIN LATERAL (
-            SELECT submission_id, file_name, status FROM ingest.submissions v
-            WHERE v.pilot_id = q.pilot_id AND v.agency_code = q.agency_code AND v.period = q.period
-              AND v.status IN ('accepted', 'superseded') AND v.submission_id > q.submission_id
-            ORDER BY v.status = 'accepted' DESC, v.submission_id DESC LIMIT 1) v ON true
-        WHERE q.pilot_id = ? AND q.status = 'quarantined' ORDER BY q.submission_id""", [pid])
-    for q in quarantined:
-        reasons = [(r["row_number"], r["column_name"], r["code"], r["message_en"], r["message_th"]) for r in _rows(
-            con, "SELECT row_number, column_name, code, message_en, message_th FROM ingest.issues "
-                 "WHERE submission_id = ? AND severity = 'error' ORDER BY row_number NULLS FIRST, column_name",
-            [q["submission_id"]])]
+    ) for r in batch.kpis.get((pid, period), [])]
+    budget = batch.budget.get((pid, period))
+    section.budget = {"pilot_id": pid, "period": period, **budget[0]} if budget else None
+    section.late_or_missing = [ComplianceRow(**r) for r in batch.late.get((pid,), [])]
+    for q in batch.quarantined.get((pid,), []):
+        reasons = [(r["row_number"], r["column_name"], r["code"], r["message_en"], r["message_th"])
+                   for r in batch.reasons.get((q["submission_id"],), [])]
         resolution = Resolution(q["v_id"], q["v_file"], q["v_status"]) if q["v_id"] is not None else None
         section.quarantined.append(QuarantinedFile(
             q["submission_id"], q["file_name"], q["agency_code"], q["period"], reasons, q["raw_agency_code"],

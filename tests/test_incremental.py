@@ -1,0 +1,254 @@
+"""Cheap nights (issue 12 item 4): a night rebuilds only the marts whose inputs changed and skips the
+outputs whose figures did not change, and its marts equal a full rebuild, row for row.
+
+The first night runs the demo inbox without two of its 130 files (1.5%); each test then runs one
+more night on its own copy of that warehouse:
+(a) nothing new, same as-of date; (b) the two files held back; (c) nothing new, as of one day
+later; (d) nothing new, one threshold row of the registry changed.
+A mart's checksum is SHA-256 over its rows in ORDER BY ALL order; the reference is the same
+warehouse with every mart rebuilt (kpis.build.build_marts without only_changed, what `pilotkpi
+rebuild` runs; (b) also compares with the command itself).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+from kpis.build import MART_NAMES, build_marts
+from pilots import demo
+from tests.support import ROOT, child_env
+from warehouse.db import connect, transaction
+
+AS_OF = "2006-08-15"
+# Two regular reports of two pilots: the Department of Provincial Administration's 2549-Q2 report of
+# PLT-2548-007, and OPDC's corrected 2549-Q2 report of PLT-2548-003 (it supersedes the first one).
+HELD_BACK = ("PLT-2548-007_20004_2549-Q2.csv", "PLT-2548-003_03009_2549-Q2_rev1.csv")
+ALL_STEPS = ["validation_report", "summaries", "artifact", "letters", "publish"]
+
+
+def _run(root: Path, as_of: str = AS_OF, registry: Path | None = None):
+    result = CliRunner().invoke(main, [
+        "run", "--registry", str(registry or root / "registry"), "--inbox", str(root / "inbox"),
+        "--warehouse", str(root / "w.duckdb"), "--out", str(root / "out"), "--as-of", as_of,
+        "--settle-seconds", "0"])
+    assert result.exit_code == 0, result.output
+    return result
+
+
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory, prefect_harness) -> Path:
+    root = tmp_path_factory.mktemp("incremental")
+    paths = demo.write_demo(root)
+    (root / "held").mkdir()
+    for name in HELD_BACK:
+        (paths.inbox / name).rename(root / "held" / name)
+    _run(root)
+    return root
+
+
+@pytest.fixture
+def night(first_night: Path, tmp_path: Path) -> Path:
+    """A copy of the first night's folder (warehouse, published copy, evidence, out, inbox)."""
+    copy = tmp_path / "night"
+    shutil.copytree(first_night, copy)
+    return copy
+
+
+def checksums(path: Path) -> dict[str, str]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {name: hashlib.sha256(repr(con.execute(f"SELECT * FROM marts.{name} ORDER BY ALL").fetchall())
+                                     .encode()).hexdigest() for name in MART_NAMES}
+    finally:
+        con.close()
+
+
+def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
+    """Every mart rebuilt from the same warehouse (a copy), as `pilotkpi rebuild` does."""
+    ref = tmp / f"ref-{path.stem}.duckdb"
+    shutil.copyfile(path, ref)
+    con = connect(ref)
+    try:
+        with transaction(con):
+            assert build_marts(con, date.fromisoformat(as_of)) == MART_NAMES
+    finally:
+        con.close()
+    return checksums(ref)
+
+
+def built_by(path: Path) -> dict[str, str]:
+    """mart -> the run that last built it (ops.mart_inputs)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return dict(con.execute("SELECT mart_name, run_id FROM ops.mart_inputs").fetchall())
+    finally:
+        con.close()
+
+
+def runs(path: Path) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT run_id, status, state_sha256, skipped_steps, failed_steps "
+                           "FROM ops.runs ORDER BY started_at").fetchall()
+    finally:
+        con.close()
+
+
+def outputs(root: Path) -> dict[str, int]:
+    """mtime (ns) of every file a night may rewrite: out/ (summaries, validation report, letters)
+    and the published copy."""
+    files = [p for p in (root / "out").rglob("*") if p.is_file() and not p.name.startswith(".")]
+    files.append(root / "w.published.duckdb")
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in files}
+
+
+def _summaries(times: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in times.items() if re.fullmatch(r"out/summary\.(th|en)\.(html|md)", k)}
+
+
+def test_a_night_with_nothing_new_skips_every_output_and_rebuilds_no_mart(night, tmp_path, monkeypatch):
+    import pilots.checks
+
+    def no_ge(*a, **k):  # any use of GE in this night is recorded, and would fail the run
+        calls.append("ge")
+        raise AssertionError("a night with nothing new started Great Expectations")
+
+    calls: list[str] = []
+    monkeypatch.setattr(pilots.checks, "_import_gx", no_ge)
+    monkeypatch.setattr(pilots.checks, "_gx", no_ge)
+    before, first = outputs(night), runs(night / "w.duckdb")
+    builders = built_by(night / "w.duckdb")
+    assert len(_summaries(before)) == 4 and any(k.startswith("out/reminders/") for k in before)
+
+    result = _run(night)
+
+    assert calls == []
+    assert outputs(night) == before  # summaries, validation.html, letters, published copy untouched
+    # Every mart is the first night's (each built by the first run, none by the second).
+    assert built_by(night / "w.duckdb") == builders and set(builders.values()) == {first[0][0]}
+    (_, status, state, skipped, failed), = runs(night / "w.duckdb")[1:]
+    assert (status, skipped, failed) == ("succeeded", ",".join(ALL_STEPS), None)
+    assert state == first[0][2]  # the run row itself (ops.*) is no change of the data
+    # What a skipped step still does: the printed counts (7 pilots, as in the first night's line).
+    assert "files seen 0" in result.output and "pilots by status:" in result.output
+    assert checksums(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+
+
+def test_importing_the_cli_and_flows_starts_no_great_expectations():
+    code = ("import sys, flows.cli, flows.nightly, pilots.ingest\n"
+            "print('great_expectations' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True,
+                         cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuild(night, tmp_path):
+    first = runs(night / "w.duckdb")[0][0]
+    before = outputs(night)
+    for name in HELD_BACK:
+        shutil.copyfile(night / "held" / name, night / "inbox" / name)
+
+    result = _run(night)
+
+    assert "files seen 2: accepted 2" in result.output
+    con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
+    statuses = con.execute("SELECT file_name, status FROM ingest.submissions WHERE file_name LIKE "
+                           "'PLT-2548-003_03009_2549-Q2%' ORDER BY submission_id").fetchall()
+    con.close()
+    # OPDC's first 2549-Q2 report is replaced by the corrected one that arrived this night.
+    assert statuses == [("PLT-2548-003_03009_2549-Q2.csv", "superseded"), (HELD_BACK[1], "accepted")]
+    second = runs(night / "w.duckdb")[1]
+    assert second[1:4:2] == ("succeeded", None)  # nothing skipped: every output shows new figures
+    builders = built_by(night / "w.duckdb")
+    # due_periods reads registry.pilots and the as-of date only, both unchanged: not rebuilt.
+    # The marts that read ingest.submissions or core.* are.
+    assert builders["due_periods"] == first
+    for name in ("kpi_scores", "pilot_scores", "budget_snapshot", "reporting_compliance", "kpi_outlier_checks",
+                 "reminders"):
+        assert builders[name] == second[0], name
+    after = outputs(night)
+    assert all(after[k] != v for k, v in _summaries(before).items())
+    assert after["w.published.duckdb"] != before["w.published.duckdb"]
+    incremental = checksums(night / "w.duckdb")
+    assert incremental == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    # ... and the command itself, on a copy of the warehouse.
+    ref = tmp_path / "cmd"
+    ref.mkdir()
+    shutil.copyfile(night / "w.duckdb", ref / "w.duckdb")
+    done = CliRunner().invoke(main, ["rebuild", "--registry", str(night / "registry"), "--warehouse",
+                                     str(ref / "w.duckdb"), "--out", str(ref / "out"), "--as-of", AS_OF])
+    assert done.exit_code == 0, done.output
+    assert checksums(ref / "w.duckdb") == incremental
+
+
+def test_c_only_the_as_of_date_changed(night, tmp_path):
+    first = runs(night / "w.duckdb")[0]
+    before = outputs(night)
+
+    _run(night, "2006-08-16")
+
+    second = runs(night / "w.duckdb")[1]
+    assert second[2] != first[2]  # the as-of date is part of the state
+    builders = built_by(night / "w.duckdb")
+    # The two marts whose SQL uses $as_of are rebuilt. due_periods has the same rows on 15 and 16
+    # August 2006 (2549-Q3 ended 30 June, 2549-Q4 ends 30 September), so nothing reading it is;
+    # reminders' days_overdue grew by one day.
+    assert {m for m, r in builders.items() if r == second[0]} == {"due_periods", "reminders"}
+    assert second[3] is None  # the summaries show the as-of date: re-rendered, and republished
+    after = outputs(night)
+    assert all(after[k] != v for k, v in _summaries(before).items())
+    assert after["w.published.duckdb"] != before["w.published.duckdb"]
+    assert checksums(night / "w.duckdb") == full_rebuild(night / "w.duckdb", "2006-08-16", tmp_path)
+    con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
+    overdue = con.execute("SELECT min(days_overdue) FROM marts.reminders").fetchone()[0]
+    con.close()
+    assert overdue is not None and overdue >= 1
+
+
+def test_d_a_registry_change_rebuilds_the_marts_that_read_it(night, tmp_path):
+    first = runs(night / "w.duckdb")[0]
+    old = checksums(night / "w.duckdb")
+    registry = night / "registry"
+    pilot = registry / "pilots" / "PLT-2548-001.yaml"
+    text = pilot.read_text(encoding="utf-8")
+    # The first KPI's FY 2549 thresholds, each times 1.1: same order (all positive), other bands.
+    line = re.search(r"^ +2549: \[([^\]]+)\]$", text, re.M)
+    scaled = ", ".join(f"{float(v) * 1.1:.4f}" for v in line.group(1).split(","))
+    pilot.write_text(text.replace(line.group(0), line.group(0).replace(line.group(1), scaled), 1), encoding="utf-8")
+
+    _run(night)
+
+    second = runs(night / "w.duckdb")[1]
+    assert second[2] != first[2] and second[3] is None
+    builders = built_by(night / "w.duckdb")
+    assert builders["kpi_scores"] == second[0]  # reads registry.kpi_thresholds
+    assert builders["due_periods"] == first[0]  # reads registry.pilots only, unchanged
+    new = checksums(night / "w.duckdb")
+    assert new["kpi_scores"] != old["kpi_scores"]
+    assert new == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+
+
+def test_a_skipped_output_that_is_gone_is_written_again(night):
+    """The outputs book is checked against the files: a deleted summary is rendered again."""
+    (night / "out" / "summary.en.html").unlink()
+    published = (night / "w.published.duckdb").stat().st_mtime_ns
+
+    _run(night)
+
+    assert (night / "out" / "summary.en.html").is_file()
+    (_, status, _, skipped, _), = runs(night / "w.duckdb")[1:]
+    assert status == "succeeded" and skipped == "validation_report,letters,publish"
+    assert (night / "w.published.duckdb").stat().st_mtime_ns == published
+    assert os.access(night / "out" / "summary.th.html", os.R_OK)
