@@ -1,12 +1,12 @@
 """The read path (read + normalise + validate), before and after a change, side by side in one run.
 
-    python -m bench.read_path [--copies 20] [--base REV] [--rounds 2] [--batch-size 500]
+    python -m bench.read_path [--copies 20] [--base REV] [--rounds 2] [--batch-size 500] [--now-batch-size N]
 
 The workload is the demo inbox (pilots.demo, 130 files) `--copies` times, each copy made distinct
 by trailing blank lines (skipped by every reader) so that no file is a duplicate. Each round runs
 the current tree and the tree at `--base` (extracted with `git archive`) in turn, each in its own
 Python process, timing pilots.ingest.read_and_check (the same function in both) over batches
-of `--batch-size` files after one warm-up batch (imports, GE context). It prints the per-file cost
+of `--batch-size` files (`--now-batch-size` for the work tree, default the same) after one warm-up batch (imports, GE context). It prints the per-file cost
 of each and the share of Great Expectations (pilots.checks.row_defects' validate call).
 """
 from __future__ import annotations
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--base", default="HEAD")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--now-batch-size", type=int, default=None)
     args = parser.parse_args(argv)
     from pilots.demo import write_demo
 
@@ -84,12 +85,13 @@ def main(argv: list[str] | None = None) -> None:
         registry = write_demo(Path(tmp) / "demo").registry
         trees = {"base": _tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
         runs: dict[str, list[dict]] = {"base": [], "now": []}
+        sizes = {"base": args.batch_size, "now": args.now_batch_size or args.batch_size}
         for _ in range(args.rounds):
             for name, tree in trees.items():
-                runs[name].append(_measure(tree, args.copies, args.batch_size, registry))
+                runs[name].append(_measure(tree, args.copies, sizes[name], registry))
         for name, found in runs.items():
             best = min(found, key=lambda r: r["seconds"])
-            print(f"{name:4} ({args.base if name == 'base' else 'work tree'}): {best['files']} files, "
+            print(f"{name:4} ({args.base if name == 'base' else 'work tree'}, batches of {sizes[name]}): {best['files']} files, "
                   f"{best['seconds'] / best['files'] * 1000:.2f} ms/file, GE {best['ge_seconds'] / best['seconds']:.0%} "
                   f"of it (best of {len(found)}: " + ", ".join(f"{r['seconds']:.1f} s" for r in found) + ")")
         base = min(r["seconds"] for r in runs["base"])

@@ -35,7 +35,11 @@ from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
 from warehouse import evidence, store
 
-DEFAULT_BATCH_SIZE = 500
+# Files per batch: one GE validation each. GE's cost is mostly fixed per validation (about 3 s on a
+# busy 2-core machine, for 50 files as for 2,000), so 1,000 files halve it per file against 500
+# (bench/dask.md); rows of one batch only are held (a national file has about 50 lines).
+DEFAULT_BATCH_SIZE = 1000
+FRAME_COLUMNS = ["row_number", *COLUMN_NAMES]
 
 
 @dataclass
@@ -123,7 +127,8 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
     This is the whole validation path, shared by the nightly run and `pilotkpi check`.
     """
     units = registry.kpi_units()
-    frames = []
+    keys: list[int] = []    # the batch frame's file_key column
+    cells: list[tuple] = []  # its other columns, row by row: one DataFrame for the batch, not one per file
     for key, rec in enumerate(received):
         try:
             raw = read_report(rec.path.name, rec.data)
@@ -137,23 +142,24 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
         rec.table = normalise_table(raw, units)
         rec.raw_identity = rec.table.raw_identity
         rec.issues.extend(rec.table.issues)
-        if rec.table.rows:
-            frame = pd.DataFrame(rec.table.rows, columns=["row_number", *COLUMN_NAMES], dtype=object)
-            frame.insert(0, "file_key", key)
-            frames.append(frame)
-    if not frames:
+        keys.extend([key] * len(rec.table.rows))
+        cells.extend(tuple(row[c] for c in FRAME_COLUMNS) for row in rec.table.rows)
+    if not cells:
         return
-    batch = pd.concat(frames, ignore_index=True)
+    batch = pd.DataFrame(cells, columns=FRAME_COLUMNS, dtype=object)
+    batch.insert(0, "file_key", pd.Series(keys, dtype="int64"))
     for key, issue in checks.row_defects(batch, registry):
         rec = received[key]
         # A column already reported missing for the whole file is not reported again per row.
         if issue.column_name in rec.table.missing_columns:
             continue
         rec.issues.append(issue)
-    for key, rows in batch.groupby("file_key", sort=True):
+    for rec in received:
         # Every defect is reported, not only the first: the file rules run even after row
-        # defects, and skip by themselves the checks whose inputs are unreadable.
-        received[int(key)].issues.extend(checks.file_defects(rows, registry, as_of))
+        # defects, and skip by themselves the checks whose inputs are unreadable. They read the
+        # file's rows as the frame holds them (the same dicts), without going through pandas.
+        if rec.table is not None and rec.table.rows:
+            rec.issues.extend(checks.file_defects(rec.table.rows, registry, as_of))
     for rec in received:
         if rec.table is not None:  # messages name the columns as the file wrote them
             rec.issues = [relabel(i, rec.table.headers) for i in rec.issues]
