@@ -51,8 +51,17 @@ def read_batch_task(batch: list[ToRead], registry: Registry, as_of: date) -> lis
     return read_batch(batch, registry, as_of)
 
 
+def _quiet_dask() -> None:
+    """The scheduler and the nannies run in this process and log through Prefect's handlers:
+    their INFO lines (and the warnings of a normal shutdown) only when Prefect logs INFO too."""
+    level = logging.getLogger("prefect").getEffectiveLevel()
+    logging.getLogger("distributed").setLevel(logging.ERROR if level >= logging.WARNING else level)
+
+
 def _task_runner(options: DaskOptions):
     from prefect_dask import DaskTaskRunner
+
+    _quiet_dask()
 
     if options.address:
         return DaskTaskRunner(address=options.address)

@@ -173,3 +173,12 @@ def test_the_pure_stage_result_survives_pickling(tmp_path):
     invalid = [i for i in back.issues if i.code == "AGENCY_CODE_INVALID"]
     assert len(invalid) == 1 and invalid[0].row_number == 2 and invalid[0].params["value"] == "3009x"
     assert back.rows == []  # a quarantined file's rows are never written, so never sent back
+
+
+def test_workers_start_a_local_cluster_of_that_many_single_threaded_processes():
+    runner = parallel._task_runner(parallel.DaskOptions(workers=3))
+    assert runner.address is None
+    assert {k: runner.cluster_kwargs[k] for k in ("n_workers", "threads_per_worker", "processes")} == {
+        "n_workers": 3, "threads_per_worker": 1, "processes": True}
+    assert parallel._task_runner(parallel.DaskOptions(address="tcp://10.0.0.5:8786")).address == "tcp://10.0.0.5:8786"
+    assert not parallel.DaskOptions().enabled  # no option: the run reads in its own process
