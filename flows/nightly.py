@@ -28,8 +28,8 @@ from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from flows.cli_common import files_line, printable  # noqa: E402
-from flows.parallel import DaskOptions, dask_reader  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
+from flows.parallel import DaskOptions, dask_reader  # noqa: E402
 from flows.progress import Progress  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.letters import build_letters, write_letters  # noqa: E402

@@ -83,6 +83,9 @@ def dask_reader(options: DaskOptions) -> Iterator[BatchReader]:
         window: deque = deque()
         limit = 0
         for batch in batches:
+            if not batch and not window:  # only duplicates or files over the size limit: nothing to send
+                yield []
+                continue
             if runner is None:
                 runner = _task_runner(options).__enter__()
             if not limit:  # the cluster's size, once it is up

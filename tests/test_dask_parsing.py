@@ -182,3 +182,13 @@ def test_workers_start_a_local_cluster_of_that_many_single_threaded_processes():
         "n_workers": 3, "threads_per_worker": 1, "processes": True}
     assert parallel._task_runner(parallel.DaskOptions(address="tcp://10.0.0.5:8786")).address == "tcp://10.0.0.5:8786"
     assert not parallel.DaskOptions().enabled  # no option: the run reads in its own process
+
+
+def test_no_cluster_is_started_when_there_is_nothing_to_read(monkeypatch):
+    """A batch of only duplicates or oversized files has nothing for the workers (no GE either)."""
+    def refuse(options):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(parallel, "_task_runner", refuse)
+    with parallel.dask_reader(parallel.DaskOptions(workers=2)) as read_batches:
+        assert list(read_batches(iter([[], []]), None, date(2006, 8, 15))) == [[], []]
