@@ -30,6 +30,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from flows import cheap  # noqa: E402
 from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
+from flows.parallel import DaskOptions, dask_reader  # noqa: E402
 from flows.progress import Progress  # noqa: E402
 from kpis import fingerprint  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
@@ -155,7 +156,8 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
 
 @task(name="ingest-inbox", cache_policy=NO_CACHE)
 def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path, run_id: str, as_of: date,
-                batch_size: int) -> Ingestor:
+                batch_size: int, read_batches=None) -> Ingestor:
+    """read_batches: where the pure stage runs (flows.parallel; default: in this process)."""
     ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow(),
                         restricted=live.restricted)
     with Progress(len(files), "files", get_run_logger()) as progress:  # a failure still ends the bar
@@ -164,7 +166,7 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
             progress.advance(n)
             pause_point("ingest")
 
-        ingestor.ingest(files, batch_size, on_batch=on_batch)
+        ingestor.ingest(files, batch_size, on_batch=on_batch, read_batches=read_batches)
     return ingestor
 
 
@@ -387,11 +389,13 @@ def _record_publish_failure(warehouse_path: Path, run_id: str, failed: dict[str,
 @flow(name="nightly", log_prints=False)
 def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path,
             as_of: date | None = None, batch_size: int = DEFAULT_BATCH_SIZE, wait: bool = False,
-            settle_seconds: float | None = None, restricted_store: Path | None = None) -> RunResult:
-    """The nightly run. Served (`pilotkpi serve`), it also prints one line on how it ended."""
+            settle_seconds: float | None = None, restricted_store: Path | None = None, workers: int | None = None,
+            dask_address: str | None = None) -> RunResult:
+    """The nightly run. Served (`pilotkpi serve`), it also prints one line on how it ended.
+    workers / dask_address: read and validate on a Dask cluster (flows/parallel.py)."""
     try:
         result = _nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
-                          restricted_store)
+                          restricted_store, DaskOptions(workers, dask_address))
     except Exception as exc:  # a stopped process (BaseException) may have committed: no claim
         _announce(lambda: _failure_line(exc))
         raise
@@ -445,7 +449,7 @@ def _restricted_files(warehouse_path: Path, registry: Registry,
 
 def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
              batch_size: int, wait: bool, settle_seconds: float | None,
-             restricted_store: Path | None = None) -> RunResult:
+             restricted_store: Path | None = None, dask: DaskOptions = DaskOptions()) -> RunResult:
     as_of = as_of or today_in_bangkok()
     inbox, warehouse_path = Path(inbox), Path(warehouse_path)
     settle = SETTLE_SECONDS if settle_seconds is None else settle_seconds
@@ -468,7 +472,12 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
                 unfiled.update(store.unfiled_files(live.con, live.restricted.con))
             state["earlier"] = [(f, unfiled[_key(f)]) for f in files if _key(f) in unfiled]
             state["new"] = [f for f in files if _key(f) not in unfiled]
-            state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
+            if dask.enabled:  # the read-batch tasks are submitted from the flow itself (flows/parallel.py)
+                with dask_reader(dask) as reader:
+                    state["ingestor"] = ingest_task.fn(live, registry, state["new"], evidence_dir, run_id, as_of,
+                                                       batch_size, reader)
+            else:
+                state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
             state["live"] = live
             return state["ingestor"].counts.as_dict(), len(changing)
 

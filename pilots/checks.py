@@ -250,8 +250,9 @@ def _valid(column: str, value: object) -> bool:
     return True
 
 
-def file_defects(rows: pd.DataFrame, registry: Registry, as_of: date) -> list[Issue]:
-    """Cross-row and registry-aware defects of ONE file (its rows of the batch frame).
+def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: date) -> list[Issue]:
+    """Cross-row and registry-aware defects of ONE file (its rows of the batch frame, or the same
+    rows as dicts: the batch's files need no frame of their own here).
 
     The file's identity (pilot, agency, period, submitted_on) is the value most of its rows hold
     (ties go to the earliest row): when one row's agency differs from four others, that one row
@@ -259,7 +260,8 @@ def file_defects(rows: pd.DataFrame, registry: Registry, as_of: date) -> list[Is
     invalid is skipped (the row suite has reported that input). Identity defects are located on
     the first row holding the identity; line defects on the line concerned.
     """
-    records = rows.sort_values("row_number").to_dict("records")
+    records = (rows.sort_values("row_number").to_dict("records") if isinstance(rows, pd.DataFrame)
+               else sorted(rows, key=lambda r: r["row_number"]))
     if not records:
         return []
     issues: list[Issue] = []

@@ -50,6 +50,15 @@ class Issue:
     def is_error(self) -> bool:
         return self.severity == "error"
 
+    def __reduce__(self):
+        # pickle cannot copy the read-only params view; Dask workers send Issues back pickled.
+        return (_issue, (self.code, self.severity, self.row_number, self.column_name, self.message_en,
+                         self.message_th, dict(self.params)))
+
+
+def _issue(code, severity, row_number, column_name, message_en, message_th, params) -> Issue:
+    return Issue(code, severity, row_number, column_name, message_en, message_th, MappingProxyType(params))
+
 
 @cache
 def catalogue() -> dict[str, DefectType]:

@@ -2,14 +2,19 @@
 each one's status (accepted / superseded / duplicate / quarantined) per agency-report-v1.md, or
 `held` when the committee has closed the file's (pilot, period) (data-quality.md §2).
 
-Files are processed in batches: one batch is read, validated with one Great Expectations run,
-and written with a handful of inserts. Only one batch of rows is held in memory at a time;
-files already in the warehouse are recognised by their hash and never read again.
-The caller owns the transaction (one per run).
+Files are processed in batches, in two stages:
+- the pure stage, `read_batch`: read, normalise and validate a batch (one Great Expectations run)
+  with no warehouse access and no state; its input (names, hashes, bytes or evidence paths) and
+  output (`FileRead`) are picklable, so it may run on Dask workers (flows/parallel.py);
+- the decide/write stage, `Ingestor`: the single writer. It receives the files in name order,
+  and writes the batches' results in that order (resubmission rules, inserts).
+Only a bounded number of batches of rows is held in memory at a time; files already in the
+warehouse are recognised by their hash and never read again. The caller owns the transaction
+(one per run).
 """
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,7 +35,11 @@ from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
 from warehouse import evidence, restricted as restricted_store, store
 
-DEFAULT_BATCH_SIZE = 500
+# Files per batch: one GE validation each. GE's cost is mostly fixed per validation (about 3 s on a
+# busy 2-core machine, for 50 files as for 2,000), so 1,000 files halve it per file against 500
+# (bench/dask.md); rows of one batch only are held (a national file has about 50 lines).
+DEFAULT_BATCH_SIZE = 1000
+FRAME_COLUMNS = ["row_number", *COLUMN_NAMES]
 
 
 @dataclass
@@ -54,6 +63,42 @@ class FileOutcome:
     status: str
     issues: list[Issue] = field(default_factory=list)
     submission_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ToRead:
+    """A new file for the pure stage: its bytes, or the evidence path to read them from where the
+    stage runs (a local worker reads the file itself; a remote one is sent the bytes)."""
+    name: str
+    sha256: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    def read_bytes(self) -> bytes:
+        return self.data if self.data is not None else self.path.read_bytes()
+
+    def with_bytes(self) -> ToRead:
+        return ToRead(self.name, self.sha256, data=self.read_bytes())
+
+
+@dataclass
+class FileRead:
+    """What the pure stage found in one file. `rows` (the normalised rows) are kept only for a
+    file without errors: a quarantined file's rows are never written."""
+    name: str
+    sha256: str
+    format: str | None
+    encoding: str | None
+    rows: list[dict]
+    issues: list[Issue]
+    raw_identity: dict[str, str | None]  # as the file wrote it
+    # Every pilot id its rows name, valid or not: a file naming a restricted pilot anywhere is
+    # routed to the restricted store (warehouse.md), even when it is quarantined.
+    pilots: frozenset[str] = frozenset()
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.is_error]
 
 
 @dataclass
@@ -85,7 +130,8 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
     This is the whole validation path, shared by the nightly run and `pilotkpi check`.
     """
     units = registry.kpi_units()
-    frames = []
+    keys: list[int] = []    # the batch frame's file_key column
+    cells: list[tuple] = []  # its other columns, row by row: one DataFrame for the batch, not one per file
     for key, rec in enumerate(received):
         try:
             raw = read_report(rec.path.name, rec.data)
@@ -99,27 +145,49 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
         rec.table = normalise_table(raw, units)
         rec.raw_identity = rec.table.raw_identity
         rec.issues.extend(rec.table.issues)
-        if rec.table.rows:
-            frame = pd.DataFrame(rec.table.rows, columns=["row_number", *COLUMN_NAMES], dtype=object)
-            frame.insert(0, "file_key", key)
-            frames.append(frame)
-    if not frames:
+        keys.extend([key] * len(rec.table.rows))
+        cells.extend(tuple(row[c] for c in FRAME_COLUMNS) for row in rec.table.rows)
+    if not cells:
         return
-    batch = pd.concat(frames, ignore_index=True)
+    batch = pd.DataFrame(cells, columns=FRAME_COLUMNS, dtype=object)
+    batch.insert(0, "file_key", pd.Series(keys, dtype="int64"))
     for key, issue in checks.row_defects(batch, registry):
         rec = received[key]
         # A column already reported missing for the whole file is not reported again per row.
         if issue.column_name in rec.table.missing_columns:
             continue
         rec.issues.append(issue)
-    for key, rows in batch.groupby("file_key", sort=True):
+    for rec in received:
         # Every defect is reported, not only the first: the file rules run even after row
-        # defects, and skip by themselves the checks whose inputs are unreadable.
-        received[int(key)].issues.extend(checks.file_defects(rows, registry, as_of))
+        # defects, and skip by themselves the checks whose inputs are unreadable. They read the
+        # file's rows as the frame holds them (the same dicts), without going through pandas.
+        if rec.table is not None and rec.table.rows:
+            rec.issues.extend(checks.file_defects(rec.table.rows, registry, as_of))
     for rec in received:
         if rec.table is not None:  # messages name the columns as the file wrote them
             rec.issues = [relabel(i, rec.table.headers) for i in rec.issues]
         rec.issues.sort(key=lambda i: (i.row_number or 0, i.column_name or "", i.code))
+
+
+def read_batch(items: list[ToRead], registry: Registry, as_of: date) -> list[FileRead]:
+    """The pure stage: one FileRead per item, in the items' order (read_and_check, then only
+    what the writer needs)."""
+    received = [_Received(Path(item.name), item.read_bytes(), item.sha256) for item in items]
+    read_and_check(received, registry, as_of)
+    return [_file_read(rec) for rec in received]
+
+
+def _file_read(rec: _Received) -> FileRead:
+    valid = rec.table is not None and not any(i.is_error for i in rec.issues)
+    pilots = frozenset(r.get("pilot_id") for r in rec.table.rows if r.get("pilot_id")) if rec.table else frozenset()
+    return FileRead(rec.path.name, rec.sha256, rec.format, rec.encoding, rec.table.rows if valid else [],
+                    rec.issues, rec.raw_identity, pilots)
+
+
+def read_in_process(batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:
+    """The pure stage in this process, one batch after another (no `--workers`)."""
+    for batch in batches:
+        yield read_batch(batch, registry, as_of)
 
 
 def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[FileOutcome]:
@@ -142,15 +210,15 @@ def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[
             for rec in received]
 
 
-def _identity(rec: _Received) -> tuple[str | None, str | None, str | None, str | None]:
+def _identity(rec: FileRead) -> tuple[str | None, str | None, str | None, str | None]:
     """(pilot, agency, period, submitted_on) of a valid file: its first data row, all validated."""
-    if rec.table is None or not rec.table.rows:
+    if not rec.rows:
         return None, None, None, None
-    first = rec.table.rows[0]
+    first = rec.rows[0]
     return first["pilot_id"], first["agency_code"], first["period"], first["submitted_on"]
 
 
-def _identity_columns(rec: _Received, valid: bool) -> dict[str, str | None]:
+def _identity_columns(rec: FileRead, valid: bool) -> dict[str, str | None]:
     """The submission row's identity columns.
 
     pilot_id/agency_code/period/submitted_on hold canonical values only: a valid file's validated
@@ -175,6 +243,19 @@ class RestrictedSide:
     con: duckdb.DuckDBPyConnection
     files: restricted_store.RestrictedFiles
     pilots: set[str]
+
+
+@dataclass
+class _Batch:
+    """One batch as received, waiting for its results from the pure stage."""
+    received: list[tuple[int, Path, int, str, int | None]] = field(default_factory=list)  # (sid, path, size, sha, duplicate_of)
+    to_read: list[ToRead] = field(default_factory=list)   # the new files, in order
+    read_sids: list[int] = field(default_factory=list)    # their submission ids
+    unread: dict[int, FileRead] = field(default_factory=dict)  # over the size limit: quarantined unread
+    not_kept: set[int] = field(default_factory=set)
+
+
+BatchReader = Callable[[Iterable[list[ToRead]], Registry, date], Iterator[list[FileRead]]]
 
 
 def _batches(items: list[Path], size: int) -> Iterator[list[Path]]:
@@ -214,11 +295,27 @@ class Ingestor:
             "SELECT pilot_id, period FROM approval.quarter_closures WHERE reopened_at IS NULL").fetchall())
 
     def ingest(self, paths: Iterable[Path | InboxFile], batch_size: int = DEFAULT_BATCH_SIZE,
-               on_batch: Callable[[int], None] | None = None) -> IngestCounts:
-        for batch in _batches(list(paths), batch_size):
-            self._ingest_batch(batch)
+               on_batch: Callable[[int], None] | None = None, read_batches: BatchReader | None = None
+               ) -> IngestCounts:
+        """Receive the files in batches, have `read_batches` run the pure stage over them (in this
+        process by default), and write each batch's results in order as they come back.
+
+        read_batches(batches, registry, as_of) must yield one result list per batch, in order; it
+        pulls the batches lazily, so receiving stays at most its window ahead of writing.
+        """
+        pending: deque[_Batch] = deque()
+
+        def received() -> Iterator[list[ToRead]]:
+            for items in _batches(list(paths), batch_size):
+                batch = self._receive(items)
+                pending.append(batch)
+                yield batch.to_read
+
+        for results in (read_batches or read_in_process)(received(), self.registry, self.as_of):
+            batch = pending.popleft()
+            self._write_batch(batch, results)
             if on_batch:
-                on_batch(len(batch))
+                on_batch(len(batch.received))
         # Counts are the final statuses of this run's files (a file accepted early in the run
         # and replaced later in it counts as superseded), over both stores.
         by_status: Counter = Counter()
@@ -234,12 +331,10 @@ class Ingestor:
         self.counts.held = by_status.get("held", 0)
         return self.counts
 
-    def _ingest_batch(self, items: list[Path | InboxFile]) -> None:
-        # 1. Receive in order: keep the bytes, give each file its id, spot byte-identical files.
-        received: list[tuple[int, Path, int, str, int | None]] = []  # (sid, path, size, sha, duplicate_of)
-        to_read: list[_Received] = []
-        by_sid: dict[int, _Received] = {}
-        not_kept: set[int] = set()
+    def _receive(self, items: list[Path | InboxFile]) -> _Batch:
+        """Receive in order: keep the bytes, give each file its id, spot byte-identical files.
+        No warehouse writes: the batches may be received ahead of writing."""
+        batch = _Batch()
         for item in items:
             if not isinstance(item, InboxFile):
                 item = receive_one(item, self.receive_dir)
@@ -248,45 +343,46 @@ class Ingestor:
             path, digest = Path(masked(item.name)), item.sha256
             sid, self.next_id = self.next_id, self.next_id + 1
             original = self.known.get(digest)
-            received.append((sid, path, item.size, digest, original))
+            batch.received.append((sid, path, item.size, digest, original))
             if item.kept_at is None and not self._evidence_of(digest).exists():
-                not_kept.add(sid)
+                batch.not_kept.add(sid)
             if original is None:
                 self.known[digest] = sid
                 if item.kept_at is None:  # over the size limit: quarantined unread
-                    rec = _Received(path, b"", digest, format_of(item.name), issues=[file_too_large(item.size)])
+                    batch.unread[sid] = FileRead(item.name, digest, format_of(item.name), None, [],
+                                                 [file_too_large(item.size)], {})
                 else:
-                    rec = _Received(path, item.kept_at.read_bytes(), digest)
-                    to_read.append(rec)
-                by_sid[sid] = rec
+                    batch.read_sids.append(sid)
+                    batch.to_read.append(ToRead(item.name, digest, path=item.kept_at))
+        return batch
 
-        # 2. Read and validate the new files together (one GE run per batch).
-        read_and_check(to_read, self.registry, self.as_of)
-
-        # 3. Decide statuses in order of receipt, then write the batch.
+    def _write_batch(self, batch: _Batch, results: list[FileRead]) -> None:
+        """Decide statuses in order of receipt, then write the batch."""
+        by_sid = {**batch.unread, **dict(zip(batch.read_sids, results, strict=True))}
         submissions: list[dict] = []
         issue_rows: list[dict] = []
         kpi_rows: dict[int, list[dict]] = {}
         budget_rows: dict[int, list[dict]] = {}
         held_rows: dict[int, tuple[list[dict], list[dict]]] = {}
         replaced: dict[int, int] = {}
-        for sid, path, size, digest, original in received:
+        for sid, path, size, digest, original in batch.received:
+            kept = sid not in batch.not_kept
             if original is not None:
                 if original in self.in_restricted:  # a duplicate goes to the store of its original
                     self.in_restricted.add(sid)
                 submissions.append(self._submission(sid, path.name, digest, size, "duplicate", duplicate_of=original,
-                                                    kept=sid not in not_kept))
+                                                    kept=kept))
                 self.outcomes.append(FileOutcome(path.name, digest, "duplicate", submission_id=sid))
                 continue
             rec = by_sid[sid]
-            errors = [i for i in rec.issues if i.is_error]
+            errors = rec.errors
             if errors:
                 status, superseded_by = "quarantined", None
             else:
                 status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced, held_rows)
             row = self._submission(sid, path.name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                    superseded_by=superseded_by, errors=len(errors),
-                                   warnings=len(rec.issues) - len(errors), kept=sid not in not_kept)
+                                   warnings=len(rec.issues) - len(errors), kept=kept)
             row.update(_identity_columns(rec, valid=not errors))
             if self._restricted_file(rec, row):
                 self.in_restricted.add(sid)
@@ -335,13 +431,12 @@ class Ingestor:
                     return evidence.evidence_path(folder, digest)
         return evidence.evidence_path(self.evidence_dir, digest)
 
-    def _restricted_file(self, rec: _Received, row: dict) -> bool:
+    def _restricted_file(self, rec: FileRead, row: dict) -> bool:
         """A file is restricted when its pilot, or any of its rows' pilots, is restricted
         (warehouse.md); a file whose pilot cannot be read is open."""
         if self.restricted is None:
             return False
-        pilots = {row.get("pilot_id")} | ({r.get("pilot_id") for r in rec.table.rows} if rec.table else set())
-        return bool(pilots & self.restricted.pilots)
+        return bool(({row.get("pilot_id")} | rec.pilots) & self.restricted.pilots)
 
     def reprocess(self, old_id: int) -> FileOutcome:
         """Re-read a quarantined submission's bytes with today's code (after a bug fix).
@@ -374,9 +469,9 @@ class Ingestor:
                            [old_id]).fetchone()
         if done:
             raise ValueError(f"submission {old_id} ({name}) was reprocessed already, as submission {done[0]}")
-        rec = _Received(Path(name), evidence.evidence_path(evidence_dir, digest).read_bytes(), digest)
-        read_and_check([rec], self.registry, self.as_of)
-        errors = [i for i in rec.issues if i.is_error]
+        [rec] = read_batch([ToRead(name, digest, path=evidence.evidence_path(evidence_dir, digest))],
+                           self.registry, self.as_of)
+        errors = rec.errors
         if errors:
             return FileOutcome(name, digest, "quarantined", rec.issues)
         sid, self.next_id = self.next_id, self.next_id + 1
@@ -399,7 +494,7 @@ class Ingestor:
         store.supersede(con, replaced, run_id=self.run_id, changed_at=self.received_at)
         return FileOutcome(name, digest, status, rec.issues, sid)
 
-    def _decide(self, sid: int, rec: _Received, kpi_rows: dict, budget_rows: dict,
+    def _decide(self, sid: int, rec: FileRead, kpi_rows: dict, budget_rows: dict,
                 replaced: dict[int, int], held_rows: dict) -> tuple[str, int | None]:
         """Resubmission rule: a later-or-equal submitted_on replaces the accepted version;
         an earlier one is superseded at once. Received later wins ties (we go in receipt order).
@@ -455,9 +550,9 @@ class Ingestor:
         }
 
 
-def _lines(sid: int, rec: _Received) -> tuple[list[dict], list[dict]]:
+def _lines(sid: int, rec: FileRead) -> tuple[list[dict], list[dict]]:
     kpis, budget = [], []
-    for r in rec.table.rows:
+    for r in rec.rows:
         fy, q = int(r["period"][:4]), int(r["period"][-1])
         common = {"pilot_id": r["pilot_id"], "agency_code": r["agency_code"], "period": r["period"],
                   "fiscal_year": fy, "quarter": q, "note": r["note"], "submission_id": sid,

@@ -1,0 +1,103 @@
+"""The read path (read + normalise + validate), before and after a change, side by side in one run.
+
+    python -m bench.read_path [--copies 20] [--base REV] [--rounds 2] [--batch-size 500] [--now-batch-size N]
+
+The workload is the demo inbox (pilots.demo, 130 files) `--copies` times, each copy made distinct
+by trailing blank lines (skipped by every reader) so that no file is a duplicate. Each round runs
+the current tree and the tree at `--base` (extracted with `git archive`) in turn, each in its own
+Python process, timing pilots.ingest.read_and_check (the same function in both) over batches
+of `--batch-size` files (`--now-batch-size` for the work tree, default the same) after one warm-up batch (imports, GE context). It prints the per-file cost
+of each and the share of Great Expectations (pilots.checks.row_defects' validate call).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from pilots import checks, demo, ingest
+from pilots.registry import load_registry
+from warehouse import evidence
+
+copies, batch_size, registry_dir = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+registry = load_registry(registry_dir)
+files = sorted(demo.inbox_files().items())
+items = [(f"{c:04d}-{name}", data + b"\n" * c) for c in range(copies) for name, data in files]
+ge = [0.0]
+validate = checks.row_defects
+def timed(*args, **kwargs):
+    start = time.perf_counter()
+    try:
+        return validate(*args, **kwargs)
+    finally:
+        ge[0] += time.perf_counter() - start
+checks.row_defects = timed
+def batch(part):
+    received = [ingest._Received(Path(n), d, evidence.sha256_of(d)) for n, d in part]
+    ingest.read_and_check(received, registry, demo.AS_OF)
+batch(items[:50])  # warm-up: imports, the GE context
+ge[0] = 0.0
+start = time.perf_counter()
+for at in range(0, len(items), batch_size):
+    batch(items[at:at + batch_size])
+total = time.perf_counter() - start
+print(json.dumps({"files": len(items), "seconds": total, "ge_seconds": ge[0]}))
+"""
+
+
+def _tree_at(rev: str, into: Path) -> Path:
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "pilots", "warehouse"], check=True,
+                             capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def _measure(tree: Path, copies: int, batch_size: int, registry: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, str(copies), str(batch_size), str(registry)], check=True,
+                         capture_output=True, text=True, cwd=tree, env={"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1",
+                                                                       "GX_ANALYTICS_ENABLED": "false",
+                                                                       "PATH": "/usr/bin:/bin"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--copies", type=int, default=20)
+    parser.add_argument("--base", default="HEAD")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--now-batch-size", type=int, default=None)
+    args = parser.parse_args(argv)
+    from pilots.demo import write_demo
+
+    with tempfile.TemporaryDirectory(prefix="pilotkpi-readpath-") as tmp:
+        registry = write_demo(Path(tmp) / "demo").registry
+        trees = {"base": _tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
+        runs: dict[str, list[dict]] = {"base": [], "now": []}
+        sizes = {"base": args.batch_size, "now": args.now_batch_size or args.batch_size}
+        for _ in range(args.rounds):
+            for name, tree in trees.items():
+                runs[name].append(_measure(tree, args.copies, sizes[name], registry))
+        for name, found in runs.items():
+            best = min(found, key=lambda r: r["seconds"])
+            print(f"{name:4} ({args.base if name == 'base' else 'work tree'}, batches of {sizes[name]}): {best['files']} files, "
+                  f"{best['seconds'] / best['files'] * 1000:.2f} ms/file, GE {best['ge_seconds'] / best['seconds']:.0%} "
+                  f"of it (best of {len(found)}: " + ", ".join(f"{r['seconds']:.1f} s" for r in found) + ")")
+        base = min(r["seconds"] for r in runs["base"])
+        now = min(r["seconds"] for r in runs["now"])
+        print(f"speed-up: {base / now:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
