@@ -41,6 +41,17 @@ def simulate(reads: list[float], writes: list[float], workers: int, in_flight: i
     return done_writing
 
 
+def _demo_copies(inbox: Path, copies: int) -> Path:
+    """An inbox of `copies` distinct copies of the demo's files (a trailing newline apiece)."""
+    from pilots import demo
+
+    inbox.mkdir()
+    for c in range(copies):
+        for name, data in sorted(demo.inbox_files().items()):
+            (inbox / f"{c:04d}-{name}").write_bytes(data + b"\n" * c)
+    return inbox
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=20)
@@ -60,13 +71,9 @@ def main(argv: list[str] | None = None) -> None:
             prefect_test_harness(server_startup_timeout=90):
         root = Path(tmp)
         registry = load_registry(demo.write_demo(root / "demo").registry)
-        inbox = root / "inbox"
-        inbox.mkdir()
-        for c in range(args.copies):
-            for name, data in sorted(demo.inbox_files().items()):
-                (inbox / f"{c:04d}-{name}").write_bytes(data + b"\n" * c)
-        evidence = root / "evidence"
-        files = receive(sorted(inbox.iterdir()), evidence)
+        inbox = _demo_copies(root / "inbox", args.copies)
+        store_dir = root / "evidence"
+        files = receive(sorted(inbox.iterdir()), store_dir)
         reads: list[float] = []
         writes: list[float] = []
 
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         def run(workers: int) -> float:
             runs[0] += 1  # a fresh warehouse each time: a known file would be a duplicate, not read
             con = connect(root / f"w{runs[0]}.duckdb")
-            ingestor = ingest.Ingestor(con, registry, evidence_dir=evidence, run_id=f"bench{workers}",
+            ingestor = ingest.Ingestor(con, registry, evidence_dir=store_dir, run_id=f"bench{workers}",
                                        as_of=demo.AS_OF, received_at=datetime(2006, 8, 15))
             write = ingestor._write_batch
 

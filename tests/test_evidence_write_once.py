@@ -86,6 +86,8 @@ def test_evidence_py_creates_new_files_only():
         ("_create_new", "os.link(tmp, target)"),
         ("_new_temp", "os.fdopen(fd, 'wb')"),
         ("_new_temp", "tempfile.mkstemp(dir=evidence_dir, prefix='.incoming.', suffix='.tmp')"),
+        # adopt: a staged file linked in by _create_new (never replacing), then its staged name removed
+        ("adopt", "staged.unlink()"),
         ("keep", "tmp.unlink(missing_ok=True)"),
         ("keep_file", "tmp.unlink(missing_ok=True)"),
         # Modes only ever tightened to owner-only (folders 0700, files 0400): no byte is written.

@@ -93,6 +93,21 @@ def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
         tmp.unlink(missing_ok=True)
 
 
+def adopt(staged: Path, evidence_dir: Path, sha256: str) -> None:
+    """Move a file kept in a staging folder (keep_file into that folder) into evidence_dir under
+    its SHA-256: a link, which never replaces a stored file, then the staged name goes. The
+    restricted store stages received bytes until their pilot is known (warehouse/restricted.py).
+    Across file systems the bytes are copied into a new file instead."""
+    if not staged.exists():
+        return
+    make_dir(evidence_dir)
+    try:
+        _create_new(staged, evidence_path(evidence_dir, sha256))
+    except OSError:  # another file system (--restricted-store elsewhere): a new copy
+        keep(evidence_dir, staged.read_bytes(), sha256)
+    staged.unlink()
+
+
 def make_dir(path: Path) -> None:
     """A store folder, owner-only from the moment it exists (mkdir's mode is cut by the umask)."""
     try:

@@ -39,6 +39,7 @@ from warehouse.paths import NEXT_SUFFIX, files_of, restricted_evidence_of
 from warehouse.testpoints import pause_point
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
+COPY_CHUNK = 1024 * 1024  # copying the store into its working copy
 STAGING = ".staging"
 # The open warehouse keeps these marts' rows of restricted pilots (warehouse.md), copied from the
 # restricted store, where they are computed from the line-level data.
@@ -110,8 +111,7 @@ def check_restricted(warehouse_path: str | Path, restricted_store: str | Path | 
 def make_folders(files: RestrictedFiles) -> None:
     """The evidence and staging folders, 0700 whatever the umask."""
     for folder in (files.evidence, files.staging):
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, DIR_MODE)
+        evidence.make_dir(folder)
 
 
 def clean_staging(files: RestrictedFiles) -> None:
@@ -192,7 +192,7 @@ class RestrictedJob:
             try:
                 os.fchmod(fd, FILE_MODE)  # whatever the umask
                 with open(files.store, "rb") as src:
-                    while chunk := src.read(evidence.CHUNK):
+                    while chunk := src.read(COPY_CHUNK):
                         os.write(fd, chunk)
                 os.fsync(fd)
             finally:
@@ -283,20 +283,7 @@ def merge_marts(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnec
 
 
 def place(files: RestrictedFiles, open_evidence: Path, sha256: str, restricted: bool) -> None:
-    """Move a received file's staged bytes into the evidence folder of its store (rename: the
-    bytes never pass through the open folder). Bytes already there make the staged copy redundant."""
+    """Move a received file's staged bytes into the evidence folder of its store (a link: the
+    bytes never pass through the open folder, and a stored file is never replaced)."""
     target_dir = files.evidence if restricted else open_evidence
-    target, staged = evidence.evidence_path(target_dir, sha256), evidence.evidence_path(files.staging, sha256)
-    if not staged.exists():
-        return
-    if target.exists():
-        staged.unlink()
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if restricted:
-        os.chmod(target.parent, DIR_MODE)
-    try:
-        os.replace(staged, target)
-    except OSError:  # another file system (--restricted-store elsewhere): copy, then drop the staged bytes
-        evidence.keep(target_dir, staged.read_bytes(), sha256)
-        staged.unlink()
+    evidence.adopt(evidence.evidence_path(files.staging, sha256), target_dir, sha256)
