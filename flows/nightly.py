@@ -30,6 +30,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows.progress import Progress  # noqa: E402
+from flows.stages import stage  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.letters import build_letters, write_letters  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
@@ -118,18 +119,21 @@ def _transient(task, task_run, state) -> bool:
 
 @task(name="load-registry", cache_policy=NO_CACHE)
 def load_registry_task(registry_dir: Path) -> Registry:
-    return load_registry(registry_dir)
+    with stage("registry"):
+        return load_registry(registry_dir)
 
 
 @task(name="receive-inbox", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 10, 30],
       retry_condition_fn=_transient)
 def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float) -> tuple[list, list[str]]:
     """Settled files' bytes into the evidence store (idempotent, so a retry is safe)."""
-    ready, changing = inbox_folder.settled(inbox, settle_seconds)
+    with stage("settle"):
+        ready, changing = inbox_folder.settled(inbox, settle_seconds)
     if changing:
         get_run_logger().warning("left %d file(s) still being written for the next run: %s", len(changing),
                                  ", ".join(p.name for p in changing))
-    return inbox_folder.receive(ready, evidence_dir), [p.name for p in changing]
+    with stage("receive"):
+        return inbox_folder.receive(ready, evidence_dir), [p.name for p in changing]
 
 
 @task(name="ingest-inbox", cache_policy=NO_CACHE)
@@ -142,13 +146,15 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
             progress.advance(n)
             pause_point("ingest")
 
-        ingestor.ingest(files, batch_size, on_batch=on_batch)
+        with stage("ingest"):
+            ingestor.ingest(files, batch_size, on_batch=on_batch)
     return ingestor
 
 
 @task(name="build-marts", cache_policy=NO_CACHE)
 def build_marts_task(live: Live, as_of: date) -> None:
-    build_marts(live.con, as_of)
+    with stage("marts"):
+        build_marts(live.con, as_of)
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
@@ -163,7 +169,8 @@ class _Steps:
 
     def run(self, name: str, fn: Callable, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with stage(name):
+                return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the data is committed; say what was not done, go on
             self.not_done(name, f"{type(exc).__name__}: {exc}")
             return None

@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 import duckdb
 import pandas as pd
 
+from flows.stages import stage
 from pilots import checks
 from pilots.contract import COLUMN_NAMES, HEADER_FIELDS
 from pilots.defects import Issue, make_issue, relabel
@@ -84,6 +85,16 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
 
     This is the whole validation path, shared by the nightly run and `pilotkpi check`.
     """
+    with stage("read"):
+        frames = _read_all(received, registry)
+    if not frames:
+        return
+    with stage("validate"):
+        _validate(received, frames, registry, as_of)
+
+
+def _read_all(received: list[_Received], registry: Registry) -> list[pd.DataFrame]:
+    """Read and normalise each file; the frames of the rows to validate."""
     units = registry.kpi_units()
     frames = []
     for key, rec in enumerate(received):
@@ -103,8 +114,10 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
             frame = pd.DataFrame(rec.table.rows, columns=["row_number", *COLUMN_NAMES], dtype=object)
             frame.insert(0, "file_key", key)
             frames.append(frame)
-    if not frames:
-        return
+    return frames
+
+
+def _validate(received: list[_Received], frames: list[pd.DataFrame], registry: Registry, as_of: date) -> None:
     batch = pd.concat(frames, ignore_index=True)
     for key, issue in checks.row_defects(batch, registry):
         rec = received[key]
@@ -273,16 +286,17 @@ class Ingestor:
             if row["submission_id"] in replaced:
                 row.update(status="superseded", superseded_by=replaced[row["submission_id"]])
         in_batch = {row["submission_id"] for row in submissions}
-        store.write_submissions(self.con, submissions)
-        store.write_issues(self.con, issue_rows)
-        store.write_lines(
-            self.con,
-            [r for sid, rows in kpi_rows.items() if sid not in replaced for r in rows],
-            [r for sid, rows in budget_rows.items() if sid not in replaced for r in rows],
-        )
-        store.write_held_lines(self.con, [r for kpis, _ in held_rows.values() for r in kpis],
-                               [r for _, budget in held_rows.values() for r in budget])
-        store.supersede(self.con, {old: new for old, new in replaced.items() if old not in in_batch})
+        with stage("write"):
+            store.write_submissions(self.con, submissions)
+            store.write_issues(self.con, issue_rows)
+            store.write_lines(
+                self.con,
+                [r for sid, rows in kpi_rows.items() if sid not in replaced for r in rows],
+                [r for sid, rows in budget_rows.items() if sid not in replaced for r in rows],
+            )
+            store.write_held_lines(self.con, [r for kpis, _ in held_rows.values() for r in kpis],
+                                   [r for _, budget in held_rows.values() for r in budget])
+            store.supersede(self.con, {old: new for old, new in replaced.items() if old not in in_batch})
 
     def reprocess(self, old_id: int) -> FileOutcome:
         """Re-read a quarantined submission's bytes with today's code (after a bug fix).
