@@ -86,9 +86,11 @@ def house_style(code: str) -> HouseStyle:
                   percent_sign=r.random() < 0.3, short_agency=r.random() < 0.1, total_row=r.random() < 0.1,
                   zero_width=r.random() < 0.1)
     if fmt == "csv":
-        return HouseStyle("csv", encoding=r.choice(("utf-8", "utf-8", "utf-8-sig", "cp874")),
-                          sep=r.choice((",", ",", ";", "\t")), newline=r.choice(("\n", "\r\n")),
-                          thai=r.random() < 0.4, **common)
+        encoding = r.choice(("utf-8", "utf-8", "utf-8-sig", "cp874"))
+        if encoding == "cp874":
+            common["zero_width"] = False  # Windows-874 has no zero-width space
+        return HouseStyle("csv", encoding=encoding, sep=r.choice((",", ",", ";", "\t")),
+                          newline=r.choice(("\n", "\r\n")), thai=r.random() < 0.4, **common)
     if fmt == "xlsx":
         return HouseStyle("xlsx", thai=r.random() < 0.4, sheet=r.choice((None, None, "report", "รายงาน")),
                           number_cells=r.random() < 0.5, **common)
