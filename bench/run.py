@@ -163,21 +163,34 @@ def bench(pilots: int, work: Path, *, server: bool = True, quarter: bool = True,
     report["micro_reader"] = micro.measure(micro_runs)
     report["machine_at_end"] = measure.machine()
 
-    full, one, noop = runs["full"], runs["one_percent"], runs["noop"]
-    report["ratios"] = {
-        "full_over_bare": _ratio(full["wall_seconds"], bare),
-        "full_without_server_start_over_bare": _ratio(full["wall_without_server_start"], bare),
-        "one_percent_over_full": _ratio(one["wall_seconds"], full["wall_seconds"]),
-        "noop_over_bare": _ratio(noop["wall_seconds"], bare),
-        "noop_without_server_start_over_bare": _ratio(noop["wall_without_server_start"], bare),
-    }
+    summarise(report)
+    return report
+
+
+def summarise(report: dict) -> dict:
+    """The ratios and memory figures from the runs measured so far (a stopped run has fewer)."""
+    runs, bare = report.get("runs", {}), report.get("bare_read", {}).get("seconds")
+    wall = {name: run["wall_seconds"] for name, run in runs.items()}
+    ratios = {}
+    if "full" in runs:
+        ratios["full_over_bare"] = _ratio(wall["full"], bare)
+        ratios["full_without_server_start_over_bare"] = _ratio(runs["full"]["wall_without_server_start"], bare)
+    if "one_percent" in runs:
+        ratios["one_percent_over_full"] = _ratio(wall["one_percent"], wall.get("full"))
+    if "noop" in runs:
+        ratios["noop_over_bare"] = _ratio(wall["noop"], bare)
+        ratios["noop_without_server_start_over_bare"] = _ratio(runs["noop"]["wall_without_server_start"], bare)
     if "noop_running_server" in runs:
-        report["ratios"]["noop_running_server_over_bare"] = _ratio(runs["noop_running_server"]["wall_seconds"], bare)
-    report["memory"] = {"peak_full_mib": full["peak_rss_tree_mib"], "peak_full_main_mib": full["peak_rss_main_mib"]}
+        ratios["noop_running_server_over_bare"] = _ratio(wall["noop_running_server"], bare)
+    report["ratios"] = ratios
+    memory = {}
+    if "full" in runs:
+        memory.update(peak_full_mib=runs["full"]["peak_rss_tree_mib"], peak_full_main_mib=runs["full"]["peak_rss_main_mib"])
     if "quarter_full" in runs:
-        qpeak = runs["quarter_full"]["peak_rss_tree_mib"]
-        report["memory"].update(peak_quarter_mib=qpeak, peak_quarter_main_mib=runs["quarter_full"]["peak_rss_main_mib"],
-                                full_over_quarter=_ratio(full["peak_rss_tree_mib"], qpeak))
+        memory.update(peak_quarter_mib=runs["quarter_full"]["peak_rss_tree_mib"],
+                      peak_quarter_main_mib=runs["quarter_full"]["peak_rss_main_mib"],
+                      full_over_quarter=_ratio(memory.get("peak_full_mib"), runs["quarter_full"]["peak_rss_tree_mib"]))
+    report["memory"] = memory
     return report
 
 
@@ -186,55 +199,71 @@ def _stage(run: dict, names: tuple[str, ...]) -> str:
     return f"{sum(present):.2f}" if present else "–"
 
 
+def _row(label: str, value: str | None, target: str) -> str:
+    return f"| {label} | {value if value is not None else 'not measured'} | {target} |"
+
+
 def markdown(r: dict) -> str:
-    wl, runs = r["workload"], r["runs"]
-    load0, load1 = r["machine_at_start"]["load_average"], r["machine_at_end"]["load_average"]
+    """The figures as Markdown; a figure whose phase did not run says so."""
+    wl, runs = r["workload"], r.get("runs", {})
+    start = r["machine_at_start"]
+    end = r.get("machine_at_end", {}).get("load_average")
+    ratios, mem, bare = r.get("ratios", {}), r.get("memory", {}), r.get("bare_read")
+
+    def run_figure(ratio: str, name: str, extra: str = "") -> str | None:
+        if name not in runs:
+            return None
+        return f"{ratios.get(ratio)} ({runs[name]['wall_seconds']:.1f} s{extra})"
+
     lines = [
-        f"## {r['date']} on {r['host']} ({r['machine_at_start']['cpus']} cores, "
-        f"load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end)",
+        f"## {r['date']} on {r['host']} ({start['cpus']} cores, load average {start['load_average'][0]:.1f} at the "
+        f"start" + (f", {end[0]:.1f} at the end)" if end else ")")
+        + ("" if r.get("complete") else " — stopped before the end: later phases not measured"),
         "",
         f"Workload: {wl['pilots']} pilots, {wl['agencies']} agencies, {wl['files']:,} files, {wl['lines']:,} lines, "
         f"{wl['bytes'] / 1e6:.1f} MB ({', '.join(f'{k} {v}' for k, v in wl['by_format'].items())}); "
-        f"expected {', '.join(f'{k} {v}' for k, v in wl['expected'].items())}.",
+        f"expected {', '.join(f'{k} {v}' for k, v in wl['expected'].items())}; generated in {wl['generate_seconds']:.0f} s.",
         "",
         "| figure | measured | target |",
         "|---|---|---|",
-        f"| bare read | {r['bare_read']['seconds']:.1f} s ({r['bare_read']['files_per_s']} files/s) | – |",
-        f"| full run ÷ bare read | {r['ratios']['full_over_bare']} ({runs['full']['wall_seconds']:.1f} s; "
-        f"{r['ratios']['full_without_server_start_over_bare']} without the server's start) | ≤ 1.5 |",
-        f"| 1%-new run ÷ full run | {r['ratios']['one_percent_over_full']} ({runs['one_percent']['wall_seconds']:.1f} s) "
-        f"| ≤ 0.03 |",
-        f"| no-op run ÷ bare read | {r['ratios']['noop_over_bare']} ({runs['noop']['wall_seconds']:.1f} s; "
-        f"{r['ratios']['noop_without_server_start_over_bare']} without the server's start) | ≤ 0.1 |",
+        _row("bare read", f"{bare['seconds']:.1f} s ({bare['files_per_s']} files/s, {bare['lines_per_s']} lines/s)"
+             if bare else None, "–"),
+        _row("full run ÷ bare read", run_figure("full_over_bare", "full", "; " + str(
+            ratios.get("full_without_server_start_over_bare")) + " without the server's start") if "full" in runs
+             else None, "≤ 1.5"),
+        _row("1%-new run ÷ full run", run_figure("one_percent_over_full", "one_percent"), "≤ 0.03"),
+        _row("no-op run ÷ bare read", run_figure("noop_over_bare", "noop", "; " + str(
+            ratios.get("noop_without_server_start_over_bare")) + " without the server's start") if "noop" in runs
+             else None, "≤ 0.1"),
+        _row("no-op run with a running server ÷ bare read",
+             run_figure("noop_running_server_over_bare", "noop_running_server"), "≤ 0.1"),
+        _row("peak RSS of the full run (process tree)", f"{mem['peak_full_mib']:.0f} MiB (flow process "
+             f"{mem['peak_full_main_mib']:.0f} MiB)" if mem.get("peak_full_mib") else None, "≤ 1024 MiB"),
+        _row("peak RSS at 25% of the workload", f"{mem['peak_quarter_mib']:.0f} MiB (100% ÷ 25%: "
+             f"{mem['full_over_quarter']})" if "peak_quarter_mib" in mem else None, "within 20%"),
+        _row("GE share of the full run", f"{runs['full']['ge_share_of_wall'] * 100:.0f}% "
+             f"({runs['full']['stages'].get('ge', 0):.1f} s)" if "full" in runs else None, "–"),
     ]
-    if "noop_running_server" in runs:
-        lines.append(f"| no-op run with a running server ÷ bare read | {r['ratios']['noop_running_server_over_bare']} "
-                     f"({runs['noop_running_server']['wall_seconds']:.1f} s) | ≤ 0.1 |")
-    mem = r["memory"]
-    lines.append(f"| peak RSS of the full run (process tree) | {mem['peak_full_mib']:.0f} MiB "
-                 f"(flow process {mem['peak_full_main_mib']:.0f} MiB) | ≤ 1024 MiB |")
-    if "peak_quarter_mib" in mem:
-        lines.append(f"| peak RSS at 25% of the workload | {mem['peak_quarter_mib']:.0f} MiB "
-                     f"(100% ÷ 25%: {mem['full_over_quarter']}) | within 20% |")
-    lines.append(f"| GE share of the full run | {runs['full']['ge_share_of_wall'] * 100:.0f}% "
-                 f"({runs['full']['stages'].get('ge', 0):.1f} s) | – |")
-    lines += ["", "Stages (seconds):", "", "| stage | " + " | ".join(runs) + " |",
-              "|---|" + "---|" * len(runs)]
-    for label, names in TOP_STAGES.items():
-        lines.append(f"| {label} | " + " | ".join(_stage(run, names) for run in runs.values()) + " |")
-    lines.append("| other (imports, Prefect, commit) | " + " | ".join(f"{run['other_seconds']:.2f}" for run in runs.values())
-                 + " |")
-    lines.append("| **wall** | " + " | ".join(f"**{run['wall_seconds']:.2f}**" for run in runs.values()) + " |")
-    lines.append("| files/s | " + " | ".join(str(run["files_per_s"]) for run in runs.values()) + " |")
-    lines.append("| lines/s | " + " | ".join(str(run["lines_per_s"]) for run in runs.values()) + " |")
-    lines += ["", "Analyst guide queries on the published copy (20 runs each; target p95 < 100 ms):", "",
-              "| question | rows | p50 ms | p95 ms |", "|---|---|---|---|"]
-    lines += [f"| {a['question']} | {a['rows']} | {a['p50_ms']} | {a['p95_ms']} |" for a in r["analyst"]]
-    pages = r["warehouse"]["pages_bytes"]
-    lines += ["", f"Warehouse {r['warehouse']['warehouse_bytes'] / 1e6:.1f} MB; pages: "
-              + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in pages.items()) + "."]
-    m = r["micro_reader"]
-    lines.append(f"Reader micro-benchmark: csv {m['csv_ms_per_file']} ms/file, xlsx {m['xlsx_ms_per_file']} ms/file.")
+    if runs:
+        lines += ["", "Stages (seconds):", "", "| stage | " + " | ".join(runs) + " |", "|---|" + "---|" * len(runs)]
+        for label, names in TOP_STAGES.items():
+            lines.append(f"| {label} | " + " | ".join(_stage(run, names) for run in runs.values()) + " |")
+        for label, key, fmt in (("other (imports, Prefect, commit)", "other_seconds", "{:.2f}"),
+                                ("**wall**", "wall_seconds", "**{:.2f}**"), ("files/s", "files_per_s", "{}"),
+                                ("lines/s", "lines_per_s", "{}"), ("peak RSS MiB (tree)", "peak_rss_tree_mib", "{}")):
+            lines.append(f"| {label} | " + " | ".join(fmt.format(run[key]) for run in runs.values()) + " |")
+    if r.get("analyst"):
+        lines += ["", "Analyst guide queries on the published copy (p50/p95 of "
+                  f"{r['analyst'][0]['runs']} runs; target p95 < 100 ms):", "",
+                  "| question | rows | p50 ms | p95 ms |", "|---|---|---|---|"]
+        lines += [f"| {a['question']} | {a['rows']} | {a['p50_ms']} | {a['p95_ms']} |" for a in r["analyst"]]
+    if "warehouse" in r:
+        pages = r["warehouse"]["pages_bytes"]
+        lines += ["", f"Warehouse {r['warehouse']['warehouse_bytes'] / 1e6:.1f} MB; pages: "
+                  + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in pages.items()) + "."]
+    if "micro_reader" in r:
+        m = r["micro_reader"]
+        lines.append(f"Reader micro-benchmark: csv {m['csv_ms_per_file']} ms/file, xlsx {m['xlsx_ms_per_file']} ms/file.")
     return "\n".join(lines) + "\n"
 
 
@@ -248,7 +277,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyst-runs", type=int, default=20)
     parser.add_argument("--micro-runs", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--markdown", type=Path, help="only print the Markdown of this results JSON (e.g. a stopped run's)")
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(summarise(json.loads(args.markdown.read_text(encoding="utf-8")))))
+        return
     work = args.work or ROOT / "bench" / f"work-{args.pilots}"
     args.results.mkdir(parents=True, exist_ok=True)
     stem = args.results / f"{today_in_bangkok().isoformat()}-{socket.gethostname()}"
@@ -256,6 +289,7 @@ def main(argv: list[str] | None = None) -> None:
         stem = stem.with_name(stem.name + f"-p{args.pilots}")
 
     def save(report: dict) -> None:  # the JSON so far; "complete" once every phase is done
+        summarise(report)
         stem.with_suffix(".json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
 
