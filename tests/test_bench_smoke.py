@@ -148,3 +148,23 @@ def test_a_stage_writes_one_parseable_line(tmp_path, monkeypatch):
     lines = log.read_text(encoding="utf-8").splitlines()
     assert [line.split()[:2] for line in lines] == [["stage", "read"], ["stage", "read"], ["stage", "write"]]
     assert read_stage_log("stage read 1.5\nstage read 0.25\nnoise\nstage write 2\n") == {"read": 1.75, "write": 2.0}
+
+
+def test_a_stopped_run_keeps_the_figures_it_measured():
+    # The issue's own "now" figures as a stopped run's: bare 99 s, full 386 s, no 1%-new run yet.
+    def timed(wall: float, server: float) -> dict:
+        return {"wall_seconds": wall, "wall_without_server_start": wall - server, "stages": {"ge": 0.0},
+                "other_seconds": 0.0, "files_per_s": 0, "lines_per_s": 0, "peak_rss_tree_mib": 1228.8,
+                "peak_rss_main_mib": 900.0, "ge_share_of_wall": 0.0}
+
+    r = run.summarise({"bare_read": {"seconds": 99.0, "files_per_s": 204.3, "lines_per_s": 10342.6},
+                       "runs": {"full": timed(386.0, 19.0)}})
+    assert r["ratios"] == {"full_over_bare": 3.899,  # 386 / 99 = 3.8990
+                           "full_without_server_start_over_bare": 3.707}  # (386 - 19) / 99 = 3.7071
+    assert r["memory"] == {"peak_full_mib": 1228.8, "peak_full_main_mib": 900.0}
+    md = run.markdown({**r, "date": "2026-11-26", "host": "h", "machine_at_start": {"cpus": 2, "load_average": [9.0]},
+                       "workload": {"pilots": 400, "agencies": 300, "files": 20224, "lines": 1023916,
+                                    "bytes": 109e6, "by_format": {}, "expected": {}, "generate_seconds": 1}})
+    assert "| 1%-new run ÷ full run | not measured | ≤ 0.03 |" in md
+    assert "| full run ÷ bare read | 3.899 (386.0 s; 3.707 without the server's start) | ≤ 1.5 |" in md
+    assert "stopped before the end" in md
