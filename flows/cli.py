@@ -74,7 +74,10 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             from flows.ephemeral import start_server_tied_to_this_process
             from flows.nightly import nightly
 
-            start_server_tied_to_this_process()  # so a killed run leaves no server behind
+            from warehouse.stages import stage
+
+            with stage("server_start"):
+                start_server_tied_to_this_process()  # so a killed run leaves no server behind
 
             with _api_for_workers(workers or dask_address):
                 result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,

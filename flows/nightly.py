@@ -33,6 +33,7 @@ from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: 
 from flows.parallel import DaskOptions, dask_reader  # noqa: E402
 from flows.progress import Progress  # noqa: E402
 from kpis import fingerprint  # noqa: E402
+from warehouse.stages import stage  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.letters import build_letters, write_letters  # noqa: E402
 from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
@@ -126,7 +127,8 @@ def _transient(task, task_run, state) -> bool:
 
 @task(name="load-registry", cache_policy=NO_CACHE)
 def load_registry_task(registry_dir: Path) -> Registry:
-    return load_registry(registry_dir)
+    with stage("registry"):
+        return load_registry(registry_dir)
 
 
 @task(name="receive-inbox", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 10, 30],
@@ -142,12 +144,14 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
     if any(secured):
         logger.warning("evidence store %s made owner-only: %d folder(s) set to 0700, %d file(s) to 0400",
                        store_dir, *secured)
-    ready, changing = inbox_folder.settled(inbox, settle_seconds)
+    with stage("settle"):
+        ready, changing = inbox_folder.settled(inbox, settle_seconds)
     if changing:
         logger.warning("left %d file(s) still being written for the next run: %s", len(changing),
                        ", ".join(masked(p.name) for p in changing))
     refused = inbox_folder.refused(inbox)
-    files = inbox_folder.receive(ready, evidence_dir, refused)
+    with stage("receive"):
+        files = inbox_folder.receive(ready, evidence_dir, refused)
     issues = [inbox_folder.refusal(path, kind) for path, kind in refused]
     for issue in issues:
         logger.warning("%s (FILE_NOT_REGULAR)", issue.message_en)
@@ -166,7 +170,8 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
             progress.advance(n)
             pause_point("ingest")
 
-        ingestor.ingest(files, batch_size, on_batch=on_batch, read_batches=read_batches)
+        with stage("ingest"):
+            ingestor.ingest(files, batch_size, on_batch=on_batch, read_batches=read_batches)
     return ingestor
 
 
@@ -177,15 +182,16 @@ def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | N
     With a restricted store, its marts are built whole from its line-level data and the open side
     takes the allowed rows (warehouse/restricted.merge_marts); the state digest is taken after
     that merge, so a change of a restricted pilot's score or status re-renders the summaries."""
-    digests = fingerprint.Digests(live.con)
-    build_marts(live.con, as_of, only_changed=kind != "rebuild", run_id=run_id, digests=digests)
-    side = live.restricted
-    if side is None:
-        return fingerprint.state_digest(digests, as_of)
-    restricted.mirror_closures(live.con, side.con, side.pilots)
-    build_marts(side.con, as_of)
-    restricted.merge_marts(live.con, side.con, side.pilots)
-    return fingerprint.state_digest(fingerprint.Digests(live.con), as_of)
+    with stage("marts"):
+        digests = fingerprint.Digests(live.con)
+        build_marts(live.con, as_of, only_changed=kind != "rebuild", run_id=run_id, digests=digests)
+        side = live.restricted
+        if side is None:
+            return fingerprint.state_digest(digests, as_of)
+        restricted.mirror_closures(live.con, side.con, side.pilots)
+        build_marts(side.con, as_of)
+        restricted.merge_marts(live.con, side.con, side.pilots)
+        return fingerprint.state_digest(fingerprint.Digests(live.con), as_of)
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
@@ -200,7 +206,8 @@ class _Steps:
 
     def run(self, name: str, fn: Callable, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with stage(name):
+                return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the data is committed; say what was not done, go on
             self.not_done(name, f"{type(exc).__name__}: {exc}")
             return None

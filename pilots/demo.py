@@ -686,12 +686,13 @@ def _yaml_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
-def registry_files() -> dict[str, str]:
-    """Relative path -> YAML text of the demo registry."""
+def registry_files(agencies: tuple[AgencyInfo, ...] = AGENCIES,
+                   pilots: tuple[PilotPlan, ...] = PILOTS) -> dict[str, str]:
+    """Relative path -> YAML text of the demo registry (or of another plan: bench/workload.py)."""
     files = {}
     lines = ["# Agencies that take part in the demo pilots. Codes are 5-digit strings, always quoted;",
              "# they follow the examples of the specs and are not official budget codes."]
-    for a in AGENCIES:
+    for a in agencies:
         lines += [f'- code: "{a.code}"', f"  name_th: {_yaml_text(a.name_th)}", f"  name_en: {_yaml_text(a.name_en)}",
                   f"  ministry: {_yaml_text(a.ministry)}"]
         lines += [f"  {key}: {_yaml_text(getattr(a, key))}" for key in ("head_th", "head_en", "email") if getattr(a, key)]
@@ -703,7 +704,7 @@ def registry_files() -> dict[str, str]:
     files["secretariat.yaml"] = "\n".join(
         ["# The office that sends the reminder letters (follow-up.md)."]
         + [f"{key}: {_yaml_text(value)}" for key, value in SECRETARIAT.items()]) + "\n"
-    for p in PILOTS:
+    for p in pilots:
         lines = [
             f"pilot_id: {p.pilot_id}",
             f"name_th: {_yaml_text(p.name_th)}",

@@ -24,6 +24,7 @@ from typing import Callable, Iterable, Iterator
 import duckdb
 import pandas as pd
 
+from warehouse.stages import stage
 from pilots import checks
 from pilots.contract import COLUMN_NAMES, HEADER_FIELDS
 from pilots.defects import Issue, make_issue, relabel
@@ -129,6 +130,16 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
 
     This is the whole validation path, shared by the nightly run and `pilotkpi check`.
     """
+    with stage("read"):
+        batch = _read_all(received, registry)
+    if batch is None:
+        return
+    with stage("validate"):
+        _validate(received, batch, registry, as_of)
+
+
+def _read_all(received: list[_Received], registry: Registry) -> pd.DataFrame | None:
+    """Read and normalise each file; one frame of every row to validate (None: no rows)."""
     units = registry.kpi_units()
     keys: list[int] = []    # the batch frame's file_key column
     cells: list[tuple] = []  # its other columns, row by row: one DataFrame for the batch, not one per file
@@ -148,9 +159,13 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
         keys.extend([key] * len(rec.table.rows))
         cells.extend(tuple(row[c] for c in FRAME_COLUMNS) for row in rec.table.rows)
     if not cells:
-        return
+        return None
     batch = pd.DataFrame(cells, columns=FRAME_COLUMNS, dtype=object)
     batch.insert(0, "file_key", pd.Series(keys, dtype="int64"))
+    return batch
+
+
+def _validate(received: list[_Received], batch: pd.DataFrame, registry: Registry, as_of: date) -> None:
     for key, issue in checks.row_defects(batch, registry):
         rec = received[key]
         # A column already reported missing for the whole file is not reported again per row.
@@ -393,20 +408,21 @@ class Ingestor:
         # A file accepted earlier in this batch and replaced later in it is written as accepted and
         # superseded at once below, like one replaced in a later batch: the audit trail then shows
         # both steps whatever the batch size. Its lines never reach core.*.
-        for con, mine in self._sinks():  # each file's rows to the store of its pilot
-            store.write_submissions(con, [r for r in submissions if mine(r["submission_id"])])
-            store.write_issues(con, [r for r in issue_rows if mine(r["submission_id"])])
-            store.write_lines(
-                con,
-                [r for sid, rows in kpi_rows.items() if sid not in replaced and mine(sid) for r in rows],
-                [r for sid, rows in budget_rows.items() if sid not in replaced and mine(sid) for r in rows],
-            )
-            store.write_held_lines(con, [r for sid, (kpis, _) in held_rows.items() if mine(sid) for r in kpis],
-                                   [r for sid, (_, budget) in held_rows.items() if mine(sid) for r in budget])
-            store.supersede(con, {old: new for old, new in replaced.items() if mine(old)},
-                            run_id=self.run_id, changed_at=self.received_at)
+        with stage("write"):
+            for con, mine in self._sinks():  # each file's rows to the store of its pilot
+                store.write_submissions(con, [r for r in submissions if mine(r["submission_id"])])
+                store.write_issues(con, [r for r in issue_rows if mine(r["submission_id"])])
+                store.write_lines(
+                    con,
+                    [r for sid, rows in kpi_rows.items() if sid not in replaced and mine(sid) for r in rows],
+                    [r for sid, rows in budget_rows.items() if sid not in replaced and mine(sid) for r in rows],
+                )
+                store.write_held_lines(con, [r for sid, (kpis, _) in held_rows.items() if mine(sid) for r in kpis],
+                                       [r for sid, (_, budget) in held_rows.items() if mine(sid) for r in budget])
+                store.supersede(con, {old: new for old, new in replaced.items() if mine(old)},
+                                run_id=self.run_id, changed_at=self.received_at)
         if self.restricted is not None:  # the bytes of new files, from staging into their store's folder
-            for sid, path, size, digest, original in received:
+            for sid, path, size, digest, original in batch.received:
                 if original is None:
                     restricted_store.place(self.restricted.files, self.evidence_dir, digest, sid in self.in_restricted)
 

@@ -51,6 +51,10 @@ BUDGET_COLUMNS = ("pilot_id", "agency_code", "period", "fiscal_year", "quarter",
                   "funding_source", "allocated_thb", "disbursed_thb", "note", "submission_id", "row_number")
 
 
+def _text_if_decimal(value: object) -> object:
+    return str(value) if isinstance(value, Decimal) else value
+
+
 def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: Iterable[Mapping]) -> int:
     """Insert dict rows through one pandas frame (executemany is slow in DuckDB).
 
@@ -59,7 +63,10 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     Everything goes through `con` itself: a DuckDB cursor is a separate connection that would
     commit outside the run's transaction.
     """
-    frame = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=list(columns), dtype=object)
+    # Decimals as text too: DuckDB types an object column of Decimals from a sample of its rows,
+    # and a wider value outside the sample fails the cast (the national registry's 11e9 baht).
+    frame = pd.DataFrame([{c: _text_if_decimal(r.get(c)) for c in columns} for r in rows], columns=list(columns),
+                         dtype=object)
     if frame.empty:
         return 0
     types = _column_types(con, table, columns)

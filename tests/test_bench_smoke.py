@@ -1,0 +1,170 @@
+"""The national benchmark (bench/) at its smallest size: its JSON has every part, and its figures
+agree with each other and with the generated workload. No timing is asserted.
+
+One pilot: eight agencies take part (a lead, six that report, one adviser), over the demo's seven
+quarters 2548-Q1 .. 2549-Q3, so 7 x 7 = 49 regular reports. Whatever else the generator adds
+(defective first attempts, resubmitted drafts, duplicates), each (pilot, agency, quarter) ends with
+exactly one accepted file: 49 accepted. The 1%-new night revises max(1, round(49 x 0.01)) = 1
+report. The runs use the tests' Prefect server (PREFECT_API_URL), so none starts its own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bench import run, workload
+from warehouse.stages import STAGE_LOG_ENV, read_stage_log, stage
+from tests.support import ROOT, SERIAL
+
+GUIDE = ROOT / "docs" / "analyst-guide.md"
+RUNS = ("full", "one_percent", "noop")
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
+    base = tmp_path_factory.mktemp("bench")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+        mp.setenv("PYTHONPATH", str(ROOT))  # the children import this checkout's code
+        run.main(["--pilots", "1", "--work", str(base / "work"), "--results", str(base / "results"),
+                  "--no-server", "--no-quarter", "--analyst-runs", "3", "--micro-runs", "3", "--keep"])
+    [json_file] = (base / "results").glob("*-p1.json")
+    assert json_file.with_suffix(".md").exists()
+    return json.loads(json_file.read_text(encoding="utf-8")), base / "work"
+
+
+pytestmark = [pytest.mark.slow, SERIAL]
+
+
+def test_the_workload_is_what_the_run_found(report):
+    r, _ = report
+    wl = r["workload"]
+    assert wl["pilots"] == 1 and wl["expected"]["accepted"] == 49  # 7 reporting agencies x 7 quarters
+    # Every file is one of the four outcomes; the extra files over the 49 are the others.
+    assert wl["files"] == 49 + sum(v for k, v in wl["expected"].items() if k != "accepted")
+    full = r["runs"]["full"]["counts"]
+    assert full["files_seen"] == wl["files"]
+    assert full["accepted"] == 49
+    assert full["superseded"] == wl["expected"].get("superseded", 0)
+    assert full["duplicates"] == wl["expected"].get("duplicate", 0)
+    assert full["quarantined"] == wl["expected"].get("quarantined", 0)
+    # The bare read parsed every file and counted every line the generator wrote.
+    assert r["bare_read"]["files"] == wl["files"] and r["bare_read"]["unreadable"] == []
+    assert r["bare_read"]["lines"] == wl["lines"]
+    assert sum(f["lines"] for f in r["bare_read"]["by_format"].values()) == wl["lines"]
+    # The accepted files' lines, and nothing else, are in core.* (total rows dropped).
+    assert r["warehouse"]["core_lines"] == wl["core_lines"]
+
+
+def test_the_one_percent_night_and_the_noop_night(report):
+    r, _ = report
+    assert r["increment"]["files"] == 1  # max(1, round(49 x 0.01))
+    assert r["runs"]["one_percent"]["counts"] == {"files_seen": 1, "accepted": 1, "superseded": 0,
+                                                  "duplicates": 0, "quarantined": 0}
+    assert r["runs"]["noop"]["counts"]["files_seen"] == 0
+    assert all(r["runs"][name]["exit_code"] == 0 for name in RUNS)
+
+
+def test_stages_add_up(report):
+    r, _ = report
+    full = r["runs"]["full"]
+    for name in ("registry", "receive", "ingest", "read", "validate", "ge", "write", "marts",
+                 "validation_report", "summaries", "letters", "file_away", "publish"):
+        assert name in full["stages"], name
+    s = full["stages"]
+    assert s["ge"] <= s["validate"]  # GE runs inside validation
+    assert s["read"] + s["validate"] + s["write"] <= s["ingest"] + 0.01  # inside the ingest task (rounding)
+    assert full["other_seconds"] >= 0  # the stages never add up to more than the wall time
+    assert full["ge_share_of_wall"] == pytest.approx(s["ge"] / full["wall_seconds"], abs=1e-3)
+    assert "read" not in r["runs"]["noop"]["stages"]  # nothing new: nothing read
+
+
+def test_ratios_memory_and_throughput_are_computed_from_the_runs(report):
+    r, _ = report
+    full, bare = r["runs"]["full"], r["bare_read"]["seconds"]
+    assert r["ratios"]["full_over_bare"] == round(full["wall_seconds"] / bare, 3)
+    assert r["ratios"]["one_percent_over_full"] == round(r["runs"]["one_percent"]["wall_seconds"]
+                                                         / full["wall_seconds"], 3)
+    assert r["ratios"]["noop_over_bare"] == round(r["runs"]["noop"]["wall_seconds"] / bare, 3)
+    assert full["files_per_s"] == pytest.approx(r["workload"]["files"] / full["wall_seconds"], abs=0.1)
+    assert full["rss_samples"] >= 1 and full["rss_curve"]
+    assert full["peak_rss_tree_mib"] >= full["peak_rss_main_mib"] > 0  # the tree includes the run
+    assert r["memory"]["peak_full_mib"] == full["peak_rss_tree_mib"]
+    times = [point[0] for point in full["rss_curve"]]
+    assert times == sorted(times)
+
+
+def test_every_analyst_question_is_timed(report):
+    r, _ = report
+    questions = re.findall(r"^## \d+\. ", GUIDE.read_text(encoding="utf-8"), re.M)
+    assert len(r["analyst"]) == len(questions) >= 8
+    for q in r["analyst"]:
+        assert q["runs"] == 3 and 0 <= q["p50_ms"] <= q["p95_ms"]
+
+
+def test_the_markdown_table_shows_every_target(report):
+    r, _ = report
+    md = run.markdown(r)
+    for target in ("≤ 1.5", "≤ 0.03", "≤ 0.1", "≤ 1024 MiB"):
+        assert target in md
+    assert r["complete"] is True
+
+
+def test_the_generator_is_deterministic(tmp_path):
+    def digest(folder: Path) -> str:
+        h = hashlib.sha256()
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                h.update(path.relative_to(folder).as_posix().encode() + b"\0" + path.read_bytes())
+        return h.hexdigest()
+
+    a = workload.write_workload(tmp_path / "a", 1)
+    b = workload.write_workload(tmp_path / "b", 1)
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert a.manifest == b.manifest
+
+
+def test_the_national_mix_of_formats():
+    # By agency: 100 agencies step 37 around 100, so exactly 70 CSV, 19 XLSX and 11 JSON.
+    styles = [workload.house_style(code).fmt for code in workload.agency_codes(100)]
+    assert (styles.count("csv"), styles.count("xlsx"), styles.count("json")) == (70, 19, 11)
+
+
+def test_a_stage_writes_one_parseable_line(tmp_path, monkeypatch):
+    log = tmp_path / "stages.log"
+    monkeypatch.setenv(STAGE_LOG_ENV, str(log))
+    with stage("read"):
+        pass
+    with stage("read"):
+        pass
+    with pytest.raises(ZeroDivisionError), stage("write"):
+        1 / 0  # a failing stage is still timed
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert [line.split()[:2] for line in lines] == [["stage", "read"], ["stage", "read"], ["stage", "write"]]
+    assert read_stage_log("stage read 1.5\nstage read 0.25\nnoise\nstage write 2\n") == {"read": 1.75, "write": 2.0}
+
+
+def test_a_stopped_run_keeps_the_figures_it_measured():
+    # The issue's own "now" figures as a stopped run's: bare 99 s, full 386 s, no 1%-new run yet.
+    def timed(wall: float, server: float) -> dict:
+        return {"wall_seconds": wall, "wall_without_server_start": wall - server, "stages": {"ge": 0.0},
+                "other_seconds": 0.0, "files_per_s": 0, "lines_per_s": 0, "peak_rss_tree_mib": 1228.8,
+                "peak_rss_main_mib": 900.0, "ge_share_of_wall": 0.0}
+
+    r = run.summarise({"bare_read": {"seconds": 99.0, "files_per_s": 204.3, "lines_per_s": 10342.6},
+                       "runs": {"full": timed(386.0, 19.0)}})
+    assert r["ratios"] == {"full_over_bare": 3.899,  # 386 / 99 = 3.8990
+                           "full_without_server_start_over_bare": 3.707}  # (386 - 19) / 99 = 3.7071
+    assert r["memory"] == {"peak_full_mib": 1228.8, "peak_full_main_mib": 900.0}
+    md = run.markdown({**r, "date": "2026-11-26", "host": "h", "machine_at_start": {"cpus": 2, "load_average": [9.0]},
+                       "workload": {"pilots": 400, "agencies": 300, "files": 20224, "lines": 1023916,
+                                    "bytes": 109e6, "by_format": {}, "expected": {}, "generate_seconds": 1}})
+    assert "| 1%-new run ÷ full run | not measured | ≤ 0.03 |" in md
+    assert "| full run ÷ bare read | 3.899 (386.0 s; 3.707 without the server's start) | ≤ 1.5 |" in md
+    assert "stopped before the end" in md
