@@ -8,9 +8,9 @@ date. A nightly run skips a step only when:
   they were written from this very state (and, for the summaries, with the same link and code),
   and every one of them is still there with the bytes then written;
 - for the artifact: the summaries were skipped (it shows their figures);
-- for publishing: the published copy exists, the last job that published (or skipped
-  publishing) committed this very state, and this job completed no earlier unfinished run (the
-  copy's ops.runs would go on calling that run unfinished).
+- for publishing: the published copy exists and its own latest committed job has this very state,
+  and this job completed no earlier unfinished run (the copy's ops.runs would go on calling that
+  run unfinished).
 A skipped step is done: it is listed in ops.runs.skipped_steps, never in failed_steps.
 
 Reading chosen: ops.* alone is not "the warehouse changed". A night that changed nothing does not
@@ -98,12 +98,24 @@ class Plan:
         os.replace(tmp, self.out_dir / OUTPUTS_FILE)
 
     def publish_unchanged(self, con: duckdb.DuckDBPyConnection, run_id: str, warehouse_path: Path) -> bool:
-        if self.state is None or "publish" in self.waiting or not published_path(warehouse_path).exists():
+        """The copy itself says it holds this state: its latest committed job's state_sha256. (The
+        working file cannot tell: a job records its outcome before publishing, so one killed while
+        publishing looks finished there.) An unreadable or older copy is published again."""
+        path = published_path(warehouse_path)
+        if self.state is None or "publish" in self.waiting or not path.exists():
             return False
-        last = con.execute(
-            "SELECT state_sha256 FROM ops.runs WHERE run_id <> ? AND status IN ('succeeded', 'committed_with_errors') "
-            "AND NOT list_contains(string_split(coalesce(failed_steps, ''), ','), 'publish') "
-            "ORDER BY started_at DESC LIMIT 1", [run_id]).fetchone()
+        try:
+            copy = duckdb.connect(str(path), read_only=True)
+        except duckdb.Error:
+            return False
+        try:
+            last = copy.execute(
+                "SELECT state_sha256 FROM ops.runs WHERE status IN ('succeeded', 'committed_with_errors') "
+                "ORDER BY started_at DESC LIMIT 1").fetchone()
+        except duckdb.Error:  # a copy made before migration 0011
+            return False
+        finally:
+            copy.close()
         return last is not None and last[0] == self.state
 
 

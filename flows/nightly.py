@@ -179,19 +179,29 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
 def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | None = None) -> str:
     """The marts whose inputs changed (every one for a rebuild); returns the job's state digest.
 
-    With a restricted store, its marts are built whole from its line-level data and the open side
-    takes the allowed rows (warehouse/restricted.merge_marts); the state digest is taken after
-    that merge, so a change of a restricted pilot's score or status re-renders the summaries."""
+    With a restricted store, its marts are built whole from its line-level data first; each open
+    mart then takes the allowed rows as it is built (warehouse/restricted.merge_mart), with those
+    rows among its inputs, so a change of a restricted pilot's score or status rebuilds it and
+    re-renders the summaries."""
     with stage("marts"):
-        digests = fingerprint.Digests(live.con)
-        build_marts(live.con, as_of, only_changed=kind != "rebuild", run_id=run_id, digests=digests)
-        side = live.restricted
-        if side is None:
-            return fingerprint.state_digest(digests, as_of)
-        restricted.mirror_closures(live.con, side.con, side.pilots)
-        build_marts(side.con, as_of)
-        restricted.merge_marts(live.con, side.con, side.pilots)
-        return fingerprint.state_digest(fingerprint.Digests(live.con), as_of)
+        return build_all_marts(live.con, as_of, live.restricted, only_changed=kind != "rebuild", run_id=run_id)[1]
+
+
+def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
+                    run_id: str | None = None) -> tuple[list[str], str]:
+    """The open marts, and with a restricted store (side: its .con and .pilots) its own marts
+    first, merged into each open mart as it is built. Returns (open marts built, state digest).
+    A full rebuild is only_changed=False: tests compare the nights' marts with it."""
+    digests = fingerprint.Digests(con)
+    if side is None:
+        built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests)
+        return built, fingerprint.state_digest(digests, as_of)
+    restricted.mirror_closures(con, side.con, side.pilots)
+    build_marts(side.con, as_of)
+    built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests,
+                        extra_inputs=restricted.open_rows_digests(side.con, side.pilots),
+                        after=lambda name: restricted.merge_mart(con, side.con, side.pilots, name))
+    return built, fingerprint.state_digest(digests, as_of)
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"

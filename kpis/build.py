@@ -14,6 +14,7 @@ the marts its files feed, whole, in SQL, with no second, per-pilot code path to 
 from __future__ import annotations
 
 from datetime import date
+from typing import Callable
 from functools import cache
 from importlib import resources
 
@@ -47,13 +48,19 @@ def read_sql(name: str) -> str:
 
 
 def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bool = False,
-                run_id: str | None = None, digests: fingerprint.Digests | None = None) -> list[str]:
+                run_id: str | None = None, digests: fingerprint.Digests | None = None,
+                extra_inputs: dict[str, dict[str, str]] | None = None,
+                after: Callable[[str], None] | None = None) -> list[str]:
     """Create or replace the marts as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all). Returns the marts built.
 
     only_changed: leave a mart whose key (its SQL, the rows it reads, the as-of date where used)
     equals the one in ops.mart_inputs; otherwise every mart is rebuilt. Either way the keys are
     recorded, so the next night can compare.
+
+    extra_inputs: per mart, inputs from outside this database (the restricted store's rows it
+    takes), part of its key. after(name): runs on each mart built, before any later mart reads it
+    (the restricted store's rows merged in: flows/nightly.py), so keys always see the merged rows.
     """
     digests = digests or fingerprint.Digests(con)
     code = read_sql("macros") + fingerprint.source_digest("kpis", "outliers.py")
@@ -68,6 +75,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             inputs = {r: digests.of(r) for r in sorted(fingerprint.references(sql))
                       if r in earlier or (not r.startswith("marts.") and r in digests.base())}
             doc = (resources.files("kpis") / f"{name}.yml").read_text(encoding="utf-8")  # its COMMENTs
+            inputs.update((extra_inputs or {}).get(name, {}))
             key = fingerprint.mart_key(name, sql, code + doc, inputs, as_of)
             if only_changed and recorded.get(name) == key and f"marts.{name}" in existing:
                 continue
@@ -77,6 +85,8 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
             for statement in comment_statements(name):
                 con.execute(statement)
+            if after is not None:
+                after(name)
             digests.forget(f"marts.{name}")
             con.execute("INSERT OR REPLACE INTO ops.mart_inputs VALUES (?, ?, ?, ?)", [name, key, as_of, run_id])
             built.append(name)

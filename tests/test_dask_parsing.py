@@ -26,6 +26,7 @@ from flows.cli import main
 from pilots import demo
 from tests.fuzz import checks as fuzz
 from tests.fuzz.generator import generate
+from warehouse.paths import files_of
 
 FUZZ_SEED, FUZZ_FILES = 1, 200
 VOLATILE = {"run_id", "received_at"}  # differ between any two runs
@@ -49,20 +50,26 @@ def _run(registry: Path, inbox: Path, root: Path, as_of: date, *extra: str) -> N
 
 
 def _rows(warehouse: Path) -> dict[str, list]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        out: dict = {"columns": {}}
-        for table in TABLES:
-            schema, name = table.split(".")
-            columns = [c for (c,) in con.execute(
-                "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? ORDER BY column_index",
-                [schema, name]).fetchall() if c not in VOLATILE]
-            out["columns"][table] = columns
-            out[table] = con.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY ALL").fetchall()
-        out["marts"] = fuzz.marts_snapshot(con)
-        return out
-    finally:
-        con.close()
+    """Every store's rows, open warehouse first, then the restricted store where the run made one
+    (a restricted pilot's files are there only: warehouse.md)."""
+    out: dict = {"columns": {}, "marts": {}}
+    for path in (warehouse, files_of(warehouse).restricted):
+        if not path.exists():
+            continue
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            for table in TABLES:
+                schema, name = table.split(".")
+                columns = [c for (c,) in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ? "
+                    "ORDER BY column_index", [schema, name]).fetchall() if c not in VOLATILE]
+                out["columns"][table] = columns
+                out.setdefault(table, []).extend(
+                    con.execute(f"SELECT {', '.join(columns)} FROM {table} ORDER BY ALL").fetchall())
+            out["marts"].update({f"{path.name}: {name}": rows for name, rows in fuzz.marts_snapshot(con).items()})
+        finally:
+            con.close()
+    return out
 
 
 def _statuses(rows: dict) -> list[str]:

@@ -19,12 +19,14 @@ import subprocess
 import sys
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+from flows.nightly import build_all_marts
 from kpis.build import MART_NAMES, build_marts
 from pilots import demo
 from tests.support import ROOT, child_env
@@ -75,15 +77,23 @@ def checksums(path: Path) -> dict[str, str]:
 
 
 def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
-    """Every mart rebuilt from the same warehouse (a copy), as `pilotkpi rebuild` does."""
+    """Every mart rebuilt from the same warehouse and restricted store (copies), as `pilotkpi
+    rebuild` does: the restricted store's marts first, merged into the open ones."""
     ref = tmp / f"ref-{path.stem}.duckdb"
     shutil.copyfile(path, ref)
-    con = connect(ref)
+    rref = ref.with_name(f"{ref.stem}.restricted.duckdb")
+    shutil.copy2(path.with_name(f"{path.stem}.restricted.duckdb"), rref)
+    con, rcon = connect(ref), connect(rref)
     try:
-        with transaction(con):
-            assert build_marts(con, date.fromisoformat(as_of)) == MART_NAMES
+        pilots = {p for (p,) in con.execute(
+            "SELECT pilot_id FROM registry.pilots WHERE classification = 'restricted'").fetchall()}
+        assert pilots == {"PLT-2548-006"}  # the demo's restricted pilot (docs/demo.md)
+        with transaction(rcon), transaction(con):
+            built, _ = build_all_marts(con, date.fromisoformat(as_of), SimpleNamespace(con=rcon, pilots=pilots))
+            assert built == MART_NAMES
     finally:
         con.close()
+        rcon.close()
     return checksums(ref)
 
 
@@ -187,6 +197,7 @@ def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuil
     ref = tmp_path / "cmd"
     ref.mkdir()
     shutil.copyfile(night / "w.duckdb", ref / "w.duckdb")
+    shutil.copy2(night / "w.restricted.duckdb", ref / "w.restricted.duckdb")  # with its 0600 mode
     done = CliRunner().invoke(main, ["rebuild", "--registry", str(night / "registry"), "--warehouse",
                                      str(ref / "w.duckdb"), "--out", str(ref / "out"), "--as-of", AS_OF])
     assert done.exit_code == 0, done.output

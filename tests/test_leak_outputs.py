@@ -297,7 +297,8 @@ def test_the_commands_ran(leak_run):
     for command in ("report", "letters", "export parquet", "export csv", "explain open"):
         assert leak_run.cli[command][0] == 0, (command, leak_run.cli[command][1])
     assert leak_run.cli["explain restricted"] == (
-        1, f"pilotkpi explain: {SECRET} is a restricted pilot: its KPI lineage is not shown outside its own store\n")
+        1, f"pilotkpi explain: {SECRET} is a restricted pilot: its KPI lineage is only in the restricted store; the "
+           "operator can show it with --restricted-store (default: <warehouse>.restricted.duckdb)\n")
     assert leak_run.debug_records > 0  # the logs were captured at DEBUG
     assert leak_run.api_logs, "the flow run's logs in Prefect's API"
 

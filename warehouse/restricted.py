@@ -22,6 +22,7 @@ rename into that store's evidence folder. Staging is emptied at the start and en
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -266,20 +267,33 @@ def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCo
     store._insert(rcon, "approval.quarter_closures", columns, rows)
 
 
-def merge_marts(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, restricted: set[str]) -> None:
-    """After both stores built their marts: the open marts drop every row of a restricted pilot
-    (they were computed without its line-level data) but KEEP_OPEN's, and take OPEN_MARTS' rows
-    from the restricted store. Every mart is per pilot, so no open row aggregates a restricted pilot."""
+def merge_mart(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, restricted: set[str],
+               name: str) -> None:
+    """Just after the open side built marts.<name>: it drops every row of a restricted pilot (they
+    were computed without its line-level data) but KEEP_OPEN's, and OPEN_MARTS take those rows
+    from the restricted store. Every mart is per pilot, so no open row aggregates a restricted
+    pilot. (Run per mart, before later marts read it: kpis/build.build_marts `after`.)"""
+    if name in KEEP_OPEN or not restricted or open_con.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = 'marts' AND table_name = ? "
+            "AND column_name = 'pilot_id'", [name]).fetchone() is None:
+        return
     ids = sorted(restricted)
-    for (table,) in open_con.execute(
-            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'marts' "
-            "AND column_name = 'pilot_id' ORDER BY table_name").fetchall():
-        if table in KEEP_OPEN:
-            continue
-        open_con.execute(f"DELETE FROM marts.{table} WHERE list_contains(?, pilot_id)", [ids])
-    for name in OPEN_MARTS:
+    open_con.execute(f"DELETE FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
+    if name in OPEN_MARTS:
         columns, rows = _rows(rcon, f"SELECT * FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
         store._insert(open_con, f"marts.{name}", columns, rows)
+
+
+def open_rows_digests(rcon: duckdb.DuckDBPyConnection, restricted: set[str]) -> dict[str, dict[str, str]]:
+    """Per OPEN_MART, a digest of the rows the open side takes from the restricted store: an input
+    of that open mart (kpis/build.build_marts extra_inputs), so a change there rebuilds it."""
+    ids = sorted(restricted)
+    out = {}
+    for name in OPEN_MARTS:
+        rows = rcon.execute(f"SELECT * FROM marts.{name} WHERE list_contains(?, pilot_id) ORDER BY ALL",
+                            [ids]).fetchall()
+        out[name] = {f"restricted:marts.{name}": hashlib.sha256(repr(rows).encode("utf-8")).hexdigest()}
+    return out
 
 
 def place(files: RestrictedFiles, open_evidence: Path, sha256: str, restricted: bool) -> None:

@@ -52,7 +52,7 @@ SEVERITY = {"error": "ข้อผิดพลาด / error", "warning": "ค�
 
 
 def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir: Path) -> Path:
-    run = con.execute("SELECT run_id, as_of, kind FROM ops.runs WHERE run_id = ?", [run_id]).fetchone()
+    run = con.execute("SELECT run_id, as_of, kind, files_seen FROM ops.runs WHERE run_id = ?", [run_id]).fetchone()
     kind = run[2]
     # resolved_by: a later valid version of the same (pilot, agency, period), as in the summary.
     res = con.execute("""
@@ -70,8 +70,11 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     files = [dict(zip(names, r)) for r in res.fetchall()]
     # Restricted pilots' files are a count only (warehouse.md): no name, identity or defect of
     # theirs reaches the template, and the run's totals are of the open files.
+    # Their rows are in the restricted store (warehouse/restricted.py); ops.runs.files_seen counts
+    # every file the run received, so the difference is theirs. Rows of a restricted pilot still
+    # in this warehouse (one that was open before) are hidden and counted too.
     hidden = restricted_submissions(con)
-    restricted = sum(f["submission_id"] in hidden for f in files)
+    restricted = sum(f["submission_id"] in hidden for f in files) + max(0, (run[3] or 0) - len(files))
     files = [f for f in files if f["submission_id"] not in hidden]
     issues: dict[int, list[dict]] = {}
     res = con.execute("""
