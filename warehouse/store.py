@@ -52,7 +52,7 @@ BUDGET_COLUMNS = ("pilot_id", "agency_code", "period", "fiscal_year", "quarter",
 
 
 def _text_if_decimal(value: object) -> object:
-    return str(value) if isinstance(value, Decimal) else value
+    return format(value, "f") if isinstance(value, Decimal) else value  # positional: never an exponent
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: Iterable[Mapping]) -> int:
@@ -73,12 +73,6 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     if not table.startswith("registry."):  # the registry is the committee's own text
         for c in AGENCY_TEXT_COLUMNS.intersection(columns):
             frame[c] = frame[c].map(lambda v: masked(v) if isinstance(v, str) else v)
-    for c in columns:
-        # A Decimal goes in as its exact text too: DuckDB types an object column from a sample of
-        # its rows, so registry thresholds of 400 pilots (30 ... 11000000000) read as DECIMAL(10,0)
-        # and the insert failed on the value the sample missed.
-        if types[c].startswith("DECIMAL"):
-            frame[c] = [format(v, "f") if type(v) is Decimal else v for v in frame[c]]
     con.register("_rows", frame)
     select = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in columns)
     con.execute(f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} FROM _rows')
