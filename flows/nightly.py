@@ -42,7 +42,7 @@ from pilots import inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor, RestrictedSide  # noqa: E402
 from pilots.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
-from warehouse import evidence, restricted, store  # noqa: E402
+from warehouse import evidence, moves, restricted, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 from warehouse.open_side import hidden_names, names_hidden  # noqa: E402
@@ -197,6 +197,7 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
         built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests)
         return built, fingerprint.state_digest(digests, as_of)
     restricted.mirror_closures(con, side.con, side.pilots)
+    restricted.mirror_held(con, side.con)
     build_marts(side.con, as_of)
     built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests,
                         extra_inputs=restricted.open_rows_digests(side.con, side.pilots),
@@ -243,12 +244,14 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
     live = Live(connect(warehouse_path))
     con = live.con
     rjob = None
+    moved: list[moves.Move] = []
     try:
         try:
             rows = registry_rows(registry)
             if restricted_files is not None:
                 restricted.recover(restricted_files, con)
                 rjob = restricted.RestrictedJob(restricted_files)
+                moves.sweep_evidence(con, rjob.con, evidence_dir_for(warehouse_path), restricted_files.evidence)
                 pilots = restricted.restricted_pilots(registry)
                 live.restricted = RestrictedSide(rjob.con, restricted_files, pilots)
                 rows, restricted_rows = restricted.split_registry(rows, pilots)
@@ -257,8 +260,11 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 store.replace_registry(con, rows)
                 if rjob is not None:
                     store.replace_registry(rjob.con, restricted_rows)
+                    # Pilots whose rows are in the wrong store move now, in this commit (warehouse/moves.py).
+                    moved = moves.move_misplaced(con, rjob.con, pilots, evidence_dir_for(warehouse_path),
+                                                 restricted_files.evidence, run_id, started)
                 counts, skipped = body(live, run_id)
-                state = build_marts_task(live, as_of, kind, run_id)
+                state = build_marts_task(live, as_of, "rebuild" if moved else kind, run_id)
                 store.record_state(con, run_id, state)
                 # Committed with every later step still to do: a job killed after this commit
                 # shows as unfinished, and the next run files its inbox files away.
@@ -278,6 +284,11 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
             except OSError as exc:  # committed: the next job's recover() renames it into place
                 get_run_logger().error("the restricted store's working copy %s was not renamed into place (%s); "
                                        "the next job does it", restricted_files.next, exc)
+            else:
+                for error in moves.forget_files(moved):  # else the next job's sweep_evidence does it
+                    get_run_logger().error("a moved pilot's file stays in its old evidence folder: %s", error)
+            for move in moved:
+                print(f"pilotkpi: {move.line()}", flush=True)
         return _after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away,
                              state)
     finally:

@@ -88,6 +88,8 @@ def test_evidence_py_creates_new_files_only():
         ("_new_temp", "tempfile.mkstemp(dir=evidence_dir, prefix='.incoming.', suffix='.tmp')"),
         # adopt: a staged file linked in by _create_new (never replacing), then its staged name removed
         ("adopt", "staged.unlink()"),
+        # a moved pilot's file, once the other store holds the same bytes (warehouse/moves.py)
+        ("forget_moved", "source.unlink()"),
         ("keep", "tmp.unlink(missing_ok=True)"),
         ("keep_file", "tmp.unlink(missing_ok=True)"),
         # Modes only ever tightened to owner-only (folders 0700, files 0400): no byte is written.

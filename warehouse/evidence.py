@@ -108,6 +108,31 @@ def adopt(staged: Path, evidence_dir: Path, sha256: str) -> None:
     staged.unlink()
 
 
+def copy_into(source_dir: Path, evidence_dir: Path, sha256: str) -> bool:
+    """Copy a stored file into another store (a pilot moving between the open warehouse and the
+    restricted store: warehouse/moves.py), checked by its hash; the source stays. False when the
+    source store does not hold it (a file whose bytes were never kept)."""
+    source = evidence_path(source_dir, sha256)
+    if evidence_path(evidence_dir, sha256).exists():
+        return True
+    if not source.exists():
+        return False
+    kept = keep_file(evidence_dir, source, max_bytes=source.stat().st_size)
+    if kept is None or kept[0] != sha256:
+        raise OSError(f"the stored file {sha256} changed while it was copied to the other store")
+    return True
+
+
+def forget_moved(source_dir: Path, evidence_dir: Path, sha256: str) -> bool:
+    """The one removal from a store: a moved pilot's file, once the other store holds the same
+    bytes (checked by hash) and the move is committed. Returns whether a file was removed."""
+    source, kept = evidence_path(source_dir, sha256), evidence_path(evidence_dir, sha256)
+    if not source.exists() or not kept.exists() or sha256_of_file(kept)[0] != sha256:
+        return False
+    source.unlink()
+    return True
+
+
 def make_dir(path: Path) -> None:
     """A store folder, owner-only from the moment it exists (mkdir's mode is cut by the umask)."""
     try:

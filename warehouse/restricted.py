@@ -267,6 +267,17 @@ def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCo
     store._insert(rcon, "approval.quarter_closures", columns, rows)
 
 
+def mirror_held(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection) -> None:
+    """The open warehouse's list of restricted pilots' held files (approval.restricted_held): what
+    the committee needs to decide one (data-quality.md §2: submission id, agency, dates), never
+    its file name, defects or figures. Rewritten from the restricted store by every job."""
+    open_con.execute("DELETE FROM approval.restricted_held")
+    columns, rows = _rows(rcon, "SELECT submission_id, pilot_id, agency_code, period, submitted_on, "
+                                "CAST(received_at AS DATE) AS received_on FROM ingest.submissions "
+                                "WHERE status = 'held' AND pilot_id IS NOT NULL ORDER BY submission_id")
+    store._insert(open_con, "approval.restricted_held", columns, rows)
+
+
 def merge_mart(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, restricted: set[str],
                name: str) -> None:
     """Just after the open side built marts.<name>: it drops every row of a restricted pilot (they

@@ -1,0 +1,199 @@
+"""Pilots whose rows are in the wrong store (warehouse.md, binding): a pilot reclassified open ->
+restricted or back, or a warehouse made by a version without the restricted store.
+
+The next job, whatever its kind, moves such a pilot inside its own all-or-nothing commit
+(flows/nightly._job calls `move_misplaced` right after writing today's registry): every row keyed
+by the pilot or by one of its submissions (ingest.*, core.*, held lines, its file decisions in
+approval.decisions) goes to the other store's working copy and leaves the source. Line-level
+marts rows are deleted from the source; the job rebuilds every mart afterwards from the moved
+core.* rows, so the figures stay what they were. Each moved submission gets an
+ingest.status_changes row (reason moved_to_restricted / moved_to_open, status unchanged) in the
+store that receives it. On a move to the restricted store, the open ops.runs.error texts that
+name the pilot's files are redacted.
+
+Both stores commit through the restricted store's two-file protocol (warehouse/restricted.py:
+the open ops.runs row decides, `recover` rolls the working copy forward or back), so a crash
+leaves the old state or the new one. Original files are copied into the other evidence folder
+before the commit (write-once, checked by hash) and removed from the source only after it
+(`forget_files`); a job killed in between leaves two copies, and `sweep_evidence`, run at the
+start of every job on the committed state, removes the copy that the store's own rows no longer
+reference once the other store holds the same bytes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+
+from warehouse import evidence, store
+from warehouse.open_side import redact
+
+TO_RESTRICTED, TO_OPEN = "moved_to_restricted", "moved_to_open"
+# Marts rows the open warehouse keeps of a restricted pilot (warehouse.md); every other marts row
+# of a moved pilot is deleted from the source and rebuilt in its new store by the same job.
+OPEN_KEPT_MARTS = ("pilot_scores", "reporting_compliance", "reminders", "due_periods")
+# Rows that follow a pilot's submissions only, not the pilot: close/reopen decisions stay beside
+# approval.quarter_closures, in the open warehouse.
+BY_SUBMISSION_ONLY = ("approval.decisions",)
+
+
+@dataclass
+class Move:
+    pilot_id: str
+    direction: str  # TO_RESTRICTED or TO_OPEN
+    submissions: int
+    files: list[str] = field(default_factory=list)  # SHA-256 of the original files copied
+    source_evidence: Path | None = None
+    target_evidence: Path | None = None
+
+    def line(self) -> str:
+        where = ("from the open warehouse to the restricted store" if self.direction == TO_RESTRICTED
+                 else "from the restricted store to the open warehouse")
+        now = "restricted" if self.direction == TO_RESTRICTED else "open"
+        return f"moved pilot {self.pilot_id} {where} (its classification is now {now})"
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple[list[str], list[dict]]:
+    cur = con.execute(sql, params)
+    columns = [d[0] for d in cur.description]
+    # Decimals travel as text and are cast back to the column's type (store._insert): exact.
+    return columns, [{c: format(v, "f") if isinstance(v, Decimal) else v for c, v in zip(columns, row)}
+                     for row in cur.fetchall()]
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, set[str]]]:
+    """The tables that hold a pilot's rows: every base table of ingest and core with a pilot_id or
+    submission_id column (so a table added later moves too), and approval.decisions."""
+    cols: dict[str, set[str]] = {}
+    for schema, table, column in con.execute(
+            "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
+            "JOIN information_schema.tables t USING (table_schema, table_name) "
+            "WHERE t.table_type = 'BASE TABLE' AND c.column_name IN ('pilot_id', 'submission_id') "
+            "AND (c.table_schema IN ('ingest', 'core') OR list_contains(?, c.table_schema || '.' || c.table_name))",
+            [list(BY_SUBMISSION_ONLY)]).fetchall():
+        cols.setdefault(f"{schema}.{table}", set()).add(column)
+    # submissions first: the others refer to it
+    return sorted(cols.items(), key=lambda kv: (kv[0] != "ingest.submissions", kv[0]))
+
+
+def _pilot_submissions(con: duckdb.DuckDBPyConnection, pilot_id: str) -> list[int]:
+    """A pilot's submissions and the duplicates of them (a duplicate records no pilot of its own)."""
+    return [r[0] for r in con.execute("""
+        SELECT s.submission_id FROM ingest.submissions s
+        LEFT JOIN ingest.submissions first ON first.submission_id = s.duplicate_of
+        WHERE coalesce(s.pilot_id, first.pilot_id) = ? ORDER BY s.submission_id""", [pilot_id]).fetchall()]
+
+
+def _pilots_with_rows(con: duckdb.DuckDBPyConnection) -> set[str]:
+    found: set[str] = set()
+    for table, columns in _tables(con):
+        if "pilot_id" in columns and table not in BY_SUBMISSION_ONLY:
+            found |= {r[0] for r in con.execute(f"SELECT DISTINCT pilot_id FROM {table} WHERE pilot_id IS NOT NULL")
+                      .fetchall()}
+    return found
+
+
+def misplaced(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection,
+              restricted: set[str]) -> dict[str, str]:
+    """pilot -> direction, for each pilot with rows in the store its classification does not name."""
+    out = {p: TO_RESTRICTED for p in _pilots_with_rows(open_con) & restricted}
+    out.update({p: TO_OPEN for p in _pilots_with_rows(rcon) - restricted})
+    return dict(sorted(out.items()))
+
+
+def _move_rows(src: duckdb.DuckDBPyConnection, dst: duckdb.DuckDBPyConnection, pilot_id: str,
+               sids: list[int]) -> None:
+    for table, columns in _tables(src):
+        keys = [] if table in BY_SUBMISSION_ONLY else ["pilot_id = ?"] * ("pilot_id" in columns)
+        if "submission_id" in columns:
+            keys.append("list_contains(?, submission_id)")
+        where = " OR ".join(keys)
+        params = [pilot_id] * ("pilot_id = ?" in keys) + [sids] * ("submission_id" in columns)
+        names, rows = _rows(src, f"SELECT * FROM {table} WHERE {where} ORDER BY ALL", params)
+        if table == "ingest.status_changes":  # numbered per store: renumbered in order after its rows
+            rows.sort(key=lambda r: r["change_id"])
+            first = dst.execute("SELECT coalesce(max(change_id), 0) + 1 FROM ingest.status_changes").fetchall()[0][0]
+            rows = [{**r, "change_id": first + n} for n, r in enumerate(rows)]
+        store._insert(dst, table, names, rows)
+        src.execute(f"DELETE FROM {table} WHERE {where}", params)
+
+
+def _drop_marts(con: duckdb.DuckDBPyConnection, pilot_id: str, keep: tuple[str, ...]) -> None:
+    for (table,) in con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE table_schema = 'marts' "
+            "AND column_name = 'pilot_id' ORDER BY table_name").fetchall():
+        if table not in keep:
+            con.execute(f"DELETE FROM marts.{table} WHERE pilot_id = ?", [pilot_id])
+
+
+def _redact_run_errors(open_con: duckdb.DuckDBPyConnection, names: set[str]) -> None:
+    """Earlier jobs' errors in the open ops.runs that name a file now restricted."""
+    for run_id, error in open_con.execute("SELECT run_id, error FROM ops.runs WHERE error IS NOT NULL").fetchall():
+        hidden = redact(error, names)
+        if hidden != error:
+            open_con.execute("UPDATE ops.runs SET error = ? WHERE run_id = ?", [hidden, run_id])
+
+
+def move_misplaced(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, restricted: set[str],
+                   open_evidence: Path, restricted_evidence: Path, run_id: str, at: datetime) -> list[Move]:
+    """Move every misplaced pilot, inside the job's transactions on both connections."""
+    moves = []
+    for pilot_id, direction in misplaced(open_con, rcon, restricted).items():
+        to_restricted = direction == TO_RESTRICTED
+        src, dst = (open_con, rcon) if to_restricted else (rcon, open_con)
+        src_ev, dst_ev = (open_evidence, restricted_evidence) if to_restricted else (restricted_evidence, open_evidence)
+        sids = _pilot_submissions(src, pilot_id)
+        names = {r[0] for r in src.execute("SELECT file_name FROM ingest.submissions WHERE "
+                                           "list_contains(?, submission_id)", [sids]).fetchall() if r[0]}
+        kept = [r[0] for r in src.execute("SELECT DISTINCT sha256 FROM ingest.submissions WHERE "
+                                          "list_contains(?, submission_id) AND coalesce(evidence_kept, true)",
+                                          [sids]).fetchall()]
+        files = sorted(sha for sha in kept if evidence.copy_into(src_ev, dst_ev, sha))
+        statuses = dict(src.execute("SELECT submission_id, status FROM ingest.submissions "
+                                    "WHERE list_contains(?, submission_id)", [sids]).fetchall())
+        _move_rows(src, dst, pilot_id, sids)
+        _drop_marts(src, pilot_id, OPEN_KEPT_MARTS if to_restricted else ())
+        store._record_changes(dst, [
+            {"submission_id": sid, "status_before": statuses[sid], "status_after": statuses[sid], "reason": direction,
+             "related_submission_id": None, "run_id": run_id, "decision_id": None, "changed_at": at}
+            for sid in sids])
+        if to_restricted:
+            _redact_run_errors(open_con, names)
+        moves.append(Move(pilot_id, direction, len(sids), files, src_ev, dst_ev))
+    return moves
+
+
+def forget_files(moves: list[Move]) -> list[str]:
+    """After the commit: the moved files leave their old evidence folder (the new one holds them,
+    checked by hash). Returns the errors, for the log; the next job's sweep retries."""
+    errors = []
+    for move in moves:
+        for sha in move.files:
+            try:
+                evidence.forget_moved(move.source_evidence, move.target_evidence, sha)
+            except OSError as exc:
+                errors.append(f"{type(exc).__name__} for {sha[:12]}")
+    return errors
+
+
+def _kept_shas(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT DISTINCT sha256 FROM ingest.submissions "
+                                      "WHERE coalesce(evidence_kept, true)").fetchall()}
+
+
+def sweep_evidence(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, open_evidence: Path,
+                   restricted_evidence: Path) -> int:
+    """At a job's start, on the committed state: a file that one store's rows reference and the
+    other's do not leaves the other's evidence folder, if this one holds the same bytes (what a
+    move killed after its commit, before `forget_files`, leaves behind; or the copy of a move
+    rolled back). Returns the number of files removed."""
+    open_shas, restricted_shas = _kept_shas(open_con), _kept_shas(rcon)
+    removed = 0
+    for sha in sorted(restricted_shas - open_shas):
+        removed += evidence.forget_moved(open_evidence, restricted_evidence, sha)
+    for sha in sorted(open_shas - restricted_shas):
+        removed += evidence.forget_moved(restricted_evidence, open_evidence, sha)
+    return removed
