@@ -30,6 +30,7 @@ import duckdb
 
 from warehouse import evidence, store
 from warehouse.open_side import redact
+from warehouse.testpoints import pause_point
 
 TO_RESTRICTED, TO_OPEN = "moved_to_restricted", "moved_to_open"
 # Marts rows the open warehouse keeps of a restricted pilot (warehouse.md); every other marts row
@@ -163,6 +164,7 @@ def move_misplaced(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCon
         if to_restricted:
             _redact_run_errors(open_con, names)
         moves.append(Move(pilot_id, direction, len(sids), files, src_ev, dst_ev))
+        pause_point("moving")  # tests/test_pilot_moves.py kills the job here: nothing committed yet
     return moves
 
 
