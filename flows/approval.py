@@ -39,7 +39,9 @@ def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: 
     """Run decide(live, as_of, run_id) -> dict of DecisionResult fields as one job of `kind`.
 
     With restricted pilots the job writes the restricted store too (its marts, through
-    build_marts_task); decisions themselves are recorded in the open warehouse."""
+    build_marts_task). A restricted pilot's held file is decided in the restricted store, with
+    its decision row there; closures and close/reopen decisions are in the open warehouse
+    (pilots/approval.py)."""
     as_of = as_of or today_in_bangkok()
     registry = load_registry_task(Path(registry_dir))
     found: dict = {}
@@ -54,6 +56,11 @@ def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: 
     return DecisionResult(job, as_of, **found)
 
 
+def _other_stores(live) -> tuple:
+    """The restricted store's connection, if the job has one: decision numbers span both stores."""
+    return (live.restricted.con,) if live.restricted is not None else ()
+
+
 @flow(name="close-quarter", log_prints=False)
 def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
                   warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
@@ -61,7 +68,8 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
         # The marts as of this job (today's registry and as-of date) give what "due" means and
         # the composite recorded at closing; the job builds them again afterwards with the closure.
         build_marts_task(live, day)  # a restricted pilot's composite comes from the restricted store
-        closed, skipped = approval.close_quarter(live.con, period, pilot_id, by, note, day, _now(), run_id)
+        closed, skipped = approval.close_quarter(live.con, period, pilot_id, by, note, day, _now(), run_id,
+                                                 _other_stores(live))
         return {"closed": closed, "skipped": skipped}
 
     return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
@@ -71,7 +79,7 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
 def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
            out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
     def decide(live, day, run_id):
-        approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id)
+        approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live))
         return {}
 
     return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
@@ -84,11 +92,11 @@ def decide_held(action: str, submission_id: int, by: str, note: str | None, regi
     def decide(live, day, run_id):
         side = live.restricted
         if side is not None and side.con.execute("SELECT count(*) FROM ingest.submissions WHERE submission_id = ?",
-                                                 [submission_id]).fetchone()[0]:
-            # Reading: its lines and its decision would have to cross stores; refused, said plainly.
-            raise ValueError(f"submission {submission_id} is a restricted pilot's file, kept in the restricted "
-                             f"store: held files of restricted pilots cannot be approved or rejected by pilotkpi "
-                             f"yet; reopen the quarter and have the agency send the file again")
-        return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id)}
+                                                 [submission_id]).fetchall()[0][0]:
+            # A restricted pilot's file: decided in the restricted store, its decision row there.
+            return {"decided": approval.decide(side.con, submission_id, action, by, note, _now(), run_id,
+                                               (live.con,))}
+        return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id,
+                                           _other_stores(live))}
 
     return _decision_job(action, registry_dir, warehouse_path, out_dir, as_of, wait, decide)

@@ -5,6 +5,15 @@ Each function checks the decision against the warehouse, refuses it with a clear
 (LookupError: nothing by that name; ValueError: not allowed now), and otherwise writes it through
 warehouse.store inside the caller's transaction, with its row in approval.decisions. The caller
 rebuilds the marts in the same transaction.
+
+Restricted pilots (data-quality.md §2) close, hold, approve, reject and reopen like open ones. A
+held file and its approve/reject decision live in the store that holds the file: the caller passes
+the restricted store's connection as `con` for a restricted pilot's file (flows/approval.py).
+Closures and their close/reopen decisions stay in the open warehouse, beside
+approval.quarter_closures: they carry the pilot, the period, the composite and status at closing
+(what marts.pilot_scores shows of it) and the committee's own note, never a file or a figure of
+its lines. Decision numbers are one sequence over both stores (`others`), like submission ids, so
+a pilot's decisions keep their numbers when its rows move (warehouse/moves.py).
 """
 from __future__ import annotations
 
@@ -56,13 +65,18 @@ def _known_pilot(con: duckdb.DuckDBPyConnection, pilot_id: str) -> None:
         raise LookupError(f"there is no pilot {pilot_id} in the registry")
 
 
+def _next_decision_id(con: duckdb.DuckDBPyConnection, others: tuple = ()) -> int:
+    return max(c.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM approval.decisions").fetchall()[0][0]
+               for c in (con, *others))
+
+
 def _open_closure(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str) -> tuple | None:
     return _one(con, "SELECT closed_at, closed_by FROM approval.quarter_closures WHERE pilot_id = ? AND period = ? "
                        "AND reopened_at IS NULL", [pilot_id, period])
 
 
 def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, by: str, note: str | None,
-                  as_of: date, at: datetime, run_id: str) -> tuple[list[Closed], list[str]]:
+                  as_of: date, at: datetime, run_id: str, others: tuple = ()) -> tuple[list[Closed], list[str]]:
     """Close a due period for one pilot, or for every pilot it is due for (all pilots).
 
     Reads marts.due_periods and marts.pilot_scores, which the caller has just built as of
@@ -88,7 +102,8 @@ def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | N
         composite, status = _one(con, "SELECT composite_score, status FROM marts.pilot_scores "
                                         "WHERE pilot_id = ? AND period = ?", [pid, period])
         store.close_quarter(con, pid, period, at, by, note, composite, status, run_id)
-        store.record_decision(con, at, by, "close", pid, period, run_id, note=note)
+        store.record_decision(con, at, by, "close", pid, period, run_id, note=note,
+                              decision_id=_next_decision_id(con, others))
         closed.append(Closed(pid, composite, status))
     return closed, skipped
 
@@ -105,18 +120,19 @@ def _not_due(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, 
 
 
 def reopen_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str, by: str, reason: str,
-                   at: datetime, run_id: str) -> None:
+                   at: datetime, run_id: str, others: tuple = ()) -> None:
     """End the closure of (pilot, period). Files held for it stay held until decided."""
     _period(period)
     _known_pilot(con, pilot_id)
     if _open_closure(con, pilot_id, period) is None:
         raise ValueError(f"{period} is not closed for {pilot_id}: there is nothing to reopen")
     store.reopen_quarter(con, pilot_id, period, at, by, reason)
-    store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=reason)
+    store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=reason,
+                          decision_id=_next_decision_id(con, others))
 
 
 def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: str, note: str | None,
-           at: datetime, run_id: str) -> Decided:
+           at: datetime, run_id: str, others: tuple = ()) -> Decided:
     """Approve or reject a held file. A file takes one decision: a second one is refused.
 
     Approving applies the resubmission rule (agency-report-v1.md) as data-quality.md §2 words it:
@@ -148,7 +164,8 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
             decided.status, decided.replaced = "accepted", current[0] if current is not None else None
     # The decision is recorded first: the status changes it makes name it (ingest.status_changes).
     number = store.record_decision(con, at, by, action, pilot_id, period, run_id, submission_id=submission_id,
-                                   note=note, status_after=decided.status)
+                                   note=note, status_after=decided.status,
+                                   decision_id=_next_decision_id(con, others))
     audit = {"run_id": run_id, "changed_at": at, "decision_id": number}
     if action == "reject":
         store.set_status(con, submission_id, "rejected", reason="rejected", **audit)

@@ -196,8 +196,10 @@ def set_status(con: duckdb.DuckDBPyConnection, submission_id: int, status: str,
 
 def record_decision(con: duckdb.DuckDBPyConnection, decided_at: datetime, decided_by: str, action: str,
                     pilot_id: str, period: str, run_id: str, *, submission_id: int | None = None,
-                    note: str | None = None, status_after: str | None = None) -> int:
-    decision_id = con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM approval.decisions").fetchall()[0][0]
+                    note: str | None = None, status_after: str | None = None, decision_id: int | None = None) -> int:
+    """decision_id: the caller's number when decisions are numbered over both stores (pilots/approval.py)."""
+    if decision_id is None:
+        decision_id = con.execute("SELECT coalesce(max(decision_id), 0) + 1 FROM approval.decisions").fetchall()[0][0]
     con.execute("INSERT INTO approval.decisions (decision_id, decided_at, decided_by, action, pilot_id, period, "
                 "submission_id, note, status_after, run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [decision_id, decided_at, decided_by, action, pilot_id, period, submission_id, note, status_after,

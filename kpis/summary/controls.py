@@ -87,13 +87,20 @@ def closures(con: duckdb.DuckDBPyConnection) -> dict[str, list[Closure]]:
 
 
 def held_files(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict]]:
-    """Per pilot, its held files (as rows: fill hides a restricted pilot's file names)."""
-    return _by_pilot(con, """
+    """Per pilot, its held files (as rows: fill hides a restricted pilot's file names). A
+    restricted pilot's held files are in the restricted store; the open warehouse lists them in
+    approval.restricted_held (id, agency, dates: migration 0012), with no file name."""
+    restricted_held = """
+        UNION ALL
+        SELECT h.pilot_id, h.submission_id, h.agency_code, h.period, h.submitted_on, h.received_on, NULL
+        FROM approval.restricted_held h""" if _has_table(con, "approval", "restricted_held") else ""
+    return _by_pilot(con, f"""
         SELECT s.pilot_id, s.submission_id, s.agency_code, coalesce(a.name_th, s.agency_code) AS name_th,
-               coalesce(a.name_en, s.agency_code) AS name_en, s.period, s.submitted_on,
-               CAST(s.received_at AS DATE) AS received_on, s.file_name
-        FROM ingest.submissions s LEFT JOIN registry.agencies a USING (agency_code)
-        WHERE s.status = 'held' AND s.pilot_id IS NOT NULL
+               coalesce(a.name_en, s.agency_code) AS name_en, s.period, s.submitted_on, s.received_on, s.file_name
+        FROM (SELECT pilot_id, submission_id, agency_code, period, submitted_on,
+                     CAST(received_at AS DATE) AS received_on, file_name
+              FROM ingest.submissions WHERE status = 'held' AND pilot_id IS NOT NULL{restricted_held}) s
+        LEFT JOIN registry.agencies a USING (agency_code)
         ORDER BY s.pilot_id, s.period DESC, s.submission_id""")
 
 
@@ -108,9 +115,13 @@ def figures_to_confirm(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict]]:
         ORDER BY o.pilot_id, o.period DESC, o.kpi_code""")
 
 
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
+                       [schema, table]).fetchall()[0][0] > 0
+
+
 def _has_approval(con: duckdb.DuckDBPyConnection) -> bool:
-    return con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'approval' "
-                       "AND table_name = 'quarter_closures'").fetchall()[0][0] > 0
+    return _has_table(con, "approval", "quarter_closures")
 
 
 def fill(con: duckdb.DuckDBPyConnection, section, batch: Controls | None = None) -> None:
