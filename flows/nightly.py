@@ -261,8 +261,9 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 if rjob is not None:
                     store.replace_registry(rjob.con, restricted_rows)
                     # Pilots whose rows are in the wrong store move now, in this commit (warehouse/moves.py).
-                    moved = moves.move_misplaced(con, rjob.con, pilots, evidence_dir_for(warehouse_path),
-                                                 restricted_files.evidence, run_id, started)
+                    moved = moves.move_misplaced(con, rjob.con, pilots, set(registry.pilots) - pilots,
+                                                 evidence_dir_for(warehouse_path), restricted_files.evidence,
+                                                 run_id, started)
                 counts, skipped = body(live, run_id)
                 state = build_marts_task(live, as_of, "rebuild" if moved else kind, run_id)
                 store.record_state(con, run_id, state)

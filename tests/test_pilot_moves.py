@@ -132,6 +132,15 @@ def test_a_reclassified_pilot_moves_with_its_files_and_keeps_its_figures(demo_ru
     assert reminder_rows(out, MOVED) == []  # every agency of the pilot reported
     assert stored(open_ev, shas) == len(shas) and stored(r_ev, shas) == 0
 
+    # An earlier job that failed on one of its files left the file's name in the open ops.runs.
+    con = duckdb.connect(str(wh))
+    try:
+        con.execute("INSERT INTO ops.runs (run_id, started_at, as_of, status, error) VALUES ('earlier-failure', "
+                    "TIMESTAMP '2006-08-14 20:00:00', DATE '2006-08-14', 'failed', ?)",
+                    [f"ValueError: could not move {names[0]}: disk full"])
+    finally:
+        con.close()
+
     # Open -> restricted, by the next nightly run (nothing new in the inbox).
     reclassify(registry, MOVED, "restricted")
     code, output = cli("run", "--inbox", demo / "inbox", "--settle-seconds", "0", *base)
@@ -144,6 +153,8 @@ def test_a_reclassified_pilot_moves_with_its_files_and_keeps_its_figures(demo_ru
         assert scores(path, MOVED) == before_scores
     assert line_counts(rs, MOVED) == (15, 21, 28)
     assert scores(rs, MOVED) == before_scores
+    assert q(wh, "SELECT error FROM ops.runs WHERE run_id = 'earlier-failure'") == [
+        ("ValueError: could not move [file of a restricted pilot]: disk full",)]
     assert q(rs, "SELECT reason, count(*), count(DISTINCT submission_id), bool_and(status_before = status_after) "
                  "FROM ingest.status_changes WHERE reason LIKE 'moved%' GROUP BY ALL") == [
         ("moved_to_restricted", 15, 15, True)]

@@ -333,7 +333,9 @@ def test_maintenance_jobs_find_restricted_submissions(scenario, tmp_path):
     assert "submission 10 (r3-bad.csv) is still quarantined, nothing was written" in result.output
     result = CliRunner().invoke(main, ["approve", "10", "--by", "secretariat", *common])
     assert result.exit_code == 1
-    assert "submission 10 is a restricted pilot's file, kept in the restricted store" in result.output
+    # approve finds it in the restricted store (not "there is no submission 10"), and refuses it
+    # as it would an open file: it is quarantined, not held (tests/test_restricted_decisions.py).
+    assert "submission 10 is quarantined, not held: only held files are approved or rejected" in result.output
     result = CliRunner().invoke(main, ["rebuild", *common])
     assert result.exit_code == 0, result.output
     # The rebuild changes nothing: same scores on both sides, same counts.

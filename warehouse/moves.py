@@ -98,10 +98,13 @@ def _pilots_with_rows(con: duckdb.DuckDBPyConnection) -> set[str]:
 
 
 def misplaced(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection,
-              restricted: set[str]) -> dict[str, str]:
-    """pilot -> direction, for each pilot with rows in the store its classification does not name."""
+              restricted: set[str], open_pilots: set[str]) -> dict[str, str]:
+    """pilot -> direction, for each pilot with rows in the store its classification does not name.
+    Only pilots today's registry classifies move: rows of a pilot it no longer names stay where
+    they are (moving a pilot whose classification is unknown out of the restricted store could
+    only leak)."""
     out = {p: TO_RESTRICTED for p in _pilots_with_rows(open_con) & restricted}
-    out.update({p: TO_OPEN for p in _pilots_with_rows(rcon) - restricted})
+    out.update({p: TO_OPEN for p in _pilots_with_rows(rcon) & open_pilots})
     return dict(sorted(out.items()))
 
 
@@ -139,10 +142,11 @@ def _redact_run_errors(open_con: duckdb.DuckDBPyConnection, names: set[str]) -> 
 
 
 def move_misplaced(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, restricted: set[str],
-                   open_evidence: Path, restricted_evidence: Path, run_id: str, at: datetime) -> list[Move]:
+                   open_pilots: set[str], open_evidence: Path, restricted_evidence: Path, run_id: str,
+                   at: datetime) -> list[Move]:
     """Move every misplaced pilot, inside the job's transactions on both connections."""
     moves = []
-    for pilot_id, direction in misplaced(open_con, rcon, restricted).items():
+    for pilot_id, direction in misplaced(open_con, rcon, restricted, open_pilots).items():
         to_restricted = direction == TO_RESTRICTED
         src, dst = (open_con, rcon) if to_restricted else (rcon, open_con)
         src_ev, dst_ev = (open_evidence, restricted_evidence) if to_restricted else (restricted_evidence, open_evidence)
