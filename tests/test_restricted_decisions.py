@@ -21,7 +21,7 @@ import pytest
 
 from tests.test_flow import _csv
 from tests.test_pilot_moves import cli, q
-from tests.test_restricted_store import SECRET, make_restricted_scenario, run
+from tests.test_restricted_store import ALLOWED, SECRET, make_restricted_scenario, pilot_rows, run
 from warehouse.paths import files_of
 from warehouse.publish import published_path
 
@@ -56,6 +56,8 @@ def story(tmp_path_factory, prefect_harness):
     s["held_open"] = q(wh, "SELECT submission_id, pilot_id, agency_code, period, received_on "
                            "FROM approval.restricted_held ORDER BY 1")
     s["held_scores"] = q2(wh)
+    s["open_tables"] = {path: {t for t, n in pilot_rows(path, SECRET).items() if n}
+                        for path in (wh, published_path(wh))}
     s["held_page"] = (root / "out" / "summary.en.md").read_text(encoding="utf-8")
     s["held_page_th"] = (root / "out" / "summary.th.html").read_text(encoding="utf-8")
     u1, u2 = s["ids"][U1[0]], s["ids"][U2[0]]
@@ -90,6 +92,11 @@ def test_its_later_files_are_held_in_the_restricted_store_and_listed_without_nam
     # and agency, without their file names or figures.
     wh = story["wh"]
     assert q(wh, "SELECT count(*) FROM ingest.submissions WHERE submission_id > 12") == [(0,)]
+    # Closures and the close decision (pilot, period, composite) and the held list (id, agency,
+    # dates) besides the relations warehouse.md allows.
+    extra = {"approval.quarter_closures", "approval.decisions", "approval.restricted_held"}
+    for tables in story["open_tables"].values():
+        assert "approval.restricted_held" in tables and tables <= ALLOWED | extra
     for page in (story["held_page"], story["held_page_th"]):
         assert str(u1) in page and str(u2) in page
         assert "Z8Q" not in page and "777" not in page and "35.0" not in page
