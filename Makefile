@@ -16,7 +16,7 @@ export DO_NOT_TRACK := 1
 .PHONY: demo test bench fuzz lock clean
 
 # Every distribution from the lock, each checked against its hashes; then pilotkpi itself, whose
-# dependencies are all in the lock already (tests/test_lock.py).
+# dependencies are all in the lock already (tests/test_dependency_lock.py).
 $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
