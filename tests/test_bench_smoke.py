@@ -66,7 +66,8 @@ def test_the_workload_is_what_the_run_found(report):
     assert floor["cp874_files"] <= wl["cp874_files"]
     duck = floor["duckdb_read_csv"]  # the issue's proposal, measured beside: the same lines of the UTF-8 files
     assert duck["files"] == wl["by_format"]["csv"] - floor["cp874_files"]
-    assert duck["lines"] == duck["python_csv_lines"] > 0    assert floor["pipeline_read_seconds"] == r["runs"]["full"]["stages"]["read"]
+    assert duck["lines"] == duck["python_csv_lines"] > 0
+    assert floor["pipeline_read_seconds"] == r["runs"]["full"]["stages"]["read"]
     # The accepted files' lines, and nothing else, are in core.* (total rows dropped).
     assert r["warehouse"]["core_lines"] == wl["core_lines"]
 
