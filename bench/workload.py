@@ -364,6 +364,8 @@ def write_files(planned: list[Planned], plans: list[demo.PilotPlan], inbox: Path
         "expected": dict(sorted(expect.items())),
         "core_lines": sum(f.core_lines for f in planned if f.expect == "accepted"),
         "defects": dict(sorted((d, sum(f.defect == d for f in planned)) for d in DEFECTS)),
+        # The Windows-874 files (their agencies' house style), so the floor decodes them once.
+        "cp874_files": sorted(f.name for f in planned if f.style.fmt == "csv" and f.style.encoding == "cp874"),
     }
 
 

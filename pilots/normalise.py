@@ -108,7 +108,9 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
         t, scale = t[: -len("ล้านบาท")].strip(), Decimal(1_000_000)
     elif allow_baht and t.endswith("บาท"):
         t = t[: -len("บาท")].strip()
-    if not re.fullmatch(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+", t):
+    # ASCII digits only (Thai ones are translated above): `\d` alone would also take Arabic-Indic
+    # and fullwidth digits, which Decimal() reads, but the spec does not (tests/test_fuzz.py).
+    if not re.fullmatch(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+", t, re.ASCII):
         return None
     try:
         value = Decimal(t.replace(",", "")) * scale

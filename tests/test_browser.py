@@ -5,8 +5,8 @@ The glyph check: the heading strip of the report must match, pixel for pixel, th
 to the first Thai font of the report's stack that is installed, and must differ clearly from the
 same heading written in unassigned code points, which every font draws as boxes ("tofu").
 
-Skipped where Chromium or a Thai font is absent, except under CI=true, where CI installs it (.ci/run) and a
-missing browser must fail rather than skip silently.
+Skipped where Pillow, Chromium or a Thai font is absent, except under CI=true, where CI installs them
+(make, .ci/run) and anything missing must fail rather than skip silently.
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ import pytest
 from kpis.summary.browser import BrowserMissing, find_chromium, screenshot
 from kpis.summary.labels import LABELS
 
-Image = pytest.importorskip("PIL.Image")
-ImageChops = pytest.importorskip("PIL.ImageChops")
-
 
 
 def missing() -> str | None:
-    """What this machine lacks for the test: the browser, or any font that covers Thai."""
+    """What this machine lacks for the test: Pillow, the browser, or any font that covers Thai."""
+    try:
+        import PIL.Image  # noqa: F401 - a dev dependency; compares the screenshots
+    except ImportError:
+        return "Pillow is not installed (pip install -e '.[dev]')"
     try:
         find_chromium()
     except BrowserMissing:
@@ -40,9 +41,11 @@ def missing() -> str | None:
 
 MISSING = missing()
 if MISSING and os.environ.get("CI") == "true":
-    raise RuntimeError(f"CI must install chromium and fonts-thai-tlwg (.ci/run) for the browser test: {MISSING}")
+    raise RuntimeError(f"CI must install chromium and fonts-thai-tlwg (.ci/run) and Pillow (make) for the browser test: {MISSING}")
 
 pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+if MISSING is None:
+    from PIL import Image, ImageChops
 
 WIDTH, HEIGHT, STRIP = 1100, 1400, 110  # the strip holds the title and the as-of line
 TOFU = "\u0e5c\u0e5d\u0e5e\u0e5f"  # unassigned in the Thai block: no font has glyphs for them

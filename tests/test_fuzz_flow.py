@@ -91,6 +91,12 @@ def test_a_second_run_on_the_same_files_records_duplicates_and_changes_no_mart(s
     assert checks.check_second_run(session) == []
 
 
+def test_every_mart_key_is_unique_and_not_null(session):
+    """In both stores, after each run: the keys each kpis/<mart>.yml declares (issue 24 item 10)."""
+    assert checks.check_exit(session.first) == [] and session.first.marts  # the marts exist to be checked
+    assert checks.check_mart_keys(session.first) == [] and checks.check_mart_keys(session.second) == []
+
+
 def test_every_status_is_on_the_audit_trail(session):
     """After both runs, each submission's ingest.status_changes chain ends in its status."""
     assert checks.check_exit(session.second, "second run") == []

@@ -1,11 +1,15 @@
 """Property tests: canonical records rendered through every spelling the spec allows read back to
-the same canonical values, whatever the format and encoding."""
+the same canonical values, whatever the format and encoding: CSV (UTF-8, BOM, cp874), JSON and XLSX,
+where a cell is either text in one of those spellings or a typed cell (a number, a date) as Excel
+stores what an agency types."""
 from __future__ import annotations
 
+import io
 import json
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
+import openpyxl
 from hypothesis import given, settings, strategies as st
 
 from pilots.normalise import normalise_table
@@ -46,19 +50,33 @@ records = st.fixed_dictionaries({
     "fy": st.integers(2548, 2550), "q": st.integers(1, 4),
     "day": st.dates(date(2004, 10, 1), date(2007, 9, 30)),
     "agency": st.integers(1, 99999), "layer": st.integers(1, 5),
-    "allocated": st.integers(0, 10**9).map(lambda c: Decimal(c) / 100 * 100),
+    "allocated": st.integers(0, 10**9).map(lambda satang: Decimal(satang) / 100),  # baht with satang
     "disbursed_share": st.integers(0, 100),
     "fund": st.sampled_from([("own", "งบของหน่วยงาน"), ("lead_integrated", "งบบูรณาการ"),
                              ("support_contribution", "งบสนับสนุน")]),
 })
 
 
-@settings(max_examples=150, deadline=None)
-@given(records, st.data(), st.sampled_from(["csv-utf8", "csv-bom", "csv-cp874", "json"]),
+def typed_or_text(data, text: str, typed: object) -> object:
+    """An XLSX cell: the text spelling, or the typed value Excel stores when the agency types it."""
+    return data.draw(st.sampled_from([text, typed]))
+
+
+def xlsx(header: list[str], cells: list[object]) -> bytes:
+    book = openpyxl.Workbook()
+    book.active.append(header)
+    book.active.append(cells)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+@settings(max_examples=200, deadline=None)
+@given(records, st.data(), st.sampled_from(["csv-utf8", "csv-bom", "csv-cp874", "json", "xlsx", "xlsx-thai"]),
        st.sampled_from([",", ";", "\t"]))
 def test_any_spelling_reads_to_the_canonical_values(rec, data, fmt, sep):
     disbursed = (rec["allocated"] * rec["disbursed_share"] / 100).quantize(Decimal("0.01"))
-    thai = fmt == "csv-cp874"
+    thai = fmt in ("csv-cp874", "xlsx-thai")
     cells = [
         "PLT-2548-003",
         data.draw(st.sampled_from([f"{rec['agency']:05d}", str(rec["agency"])])),
@@ -72,7 +90,13 @@ def test_any_spelling_reads_to_the_canonical_values(rec, data, fmt, sep):
         rec["fund"][1] if thai else rec["fund"][0],
     ]
     header = THAI_HEADER if thai else HEADER
-    if fmt == "json":
+    if fmt.startswith("xlsx"):  # typed cells: a number cell holds a float, a date cell a datetime
+        cells[3] = typed_or_text(data, cells[3], datetime(rec["day"].year, rec["day"].month, rec["day"].day))
+        cells[6] = typed_or_text(data, cells[6], rec["layer"])
+        cells[7] = typed_or_text(data, cells[7], float(rec["allocated"]))
+        cells[8] = typed_or_text(data, cells[8], float(disbursed))
+        name, raw = "r.xlsx", xlsx(header, cells)
+    elif fmt == "json":
         doc = dict(zip(header[:4], cells[:4]), lines=[dict(zip(header[4:], cells[4:]))])
         name, raw = "r.json", json.dumps(doc, ensure_ascii=False).encode("utf-8")
     else:

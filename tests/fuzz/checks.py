@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 import html5lib
+import yaml
 from click.testing import CliRunner
 
 from pilots import demo
@@ -27,6 +28,7 @@ from tests.fuzz.generator import AS_OF, FuzzFile
 INVALID_CODEPOINT = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 HTML_PAGES = ("summary.th.html", "summary.en.html", "validation.html")
 MARKDOWN_PAGES = ("summary.th.md", "summary.en.md")
+MART_DOCS = Path(__file__).resolve().parents[2] / "kpis"  # kpis/<mart>.yml: grain, keys, columns
 
 
 @dataclass
@@ -42,6 +44,7 @@ class RunRecord:
     filed: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # folder -> [(name, sha256)]
     pages: dict[str, bytes] = field(default_factory=dict)
     trail: list[str] = field(default_factory=list)            # audit-trail problems (trail_problems)
+    keys: list[str] = field(default_factory=list)             # mart key problems (mart_key_problems)
 
 
 @dataclass
@@ -82,6 +85,7 @@ def _observe(record: RunRecord, root: Path, inbox: Path) -> None:
                                              "ORDER BY submission_id", [record.run_id]).fetchall()
             record.marts = marts_snapshot(con)
             record.trail = trail_problems(con)
+            record.keys = mart_key_problems(con, "warehouse")
         finally:
             con.close()
         restricted = root / "wh.restricted.duckdb"  # the restricted pilot's files (warehouse/restricted.py)
@@ -91,6 +95,7 @@ def _observe(record: RunRecord, root: Path, inbox: Path) -> None:
                 record.submissions += con.execute("SELECT file_name, status, sha256 FROM ingest.submissions "
                                                   "WHERE run_id = ? ORDER BY submission_id", [record.run_id]).fetchall()
                 record.marts.update({f"restricted.{n}": r for n, r in marts_snapshot(con).items()})
+                record.keys += mart_key_problems(con, "restricted store")
             finally:
                 con.close()
     record.loose = sorted(p.name for p in inbox.iterdir() if not p.is_dir())
@@ -122,6 +127,41 @@ def trail_problems(con) -> list[str]:
 
 def check_trail(record: RunRecord | None) -> list[str]:
     return [] if record is None else record.trail
+
+
+def declared_mart_keys() -> dict[str, list[str]]:
+    """Each mart's key columns, as its kpis/<name>.yml declares them (`keys:`)."""
+    docs = [yaml.safe_load(path.read_text(encoding="utf-8")) for path in sorted(MART_DOCS.glob("*.yml"))]
+    return {doc["name"]: doc["keys"] for doc in docs}
+
+
+def mart_key_problems(con, store: str) -> list[str]:
+    """Every marts.* relation in this store has declared keys, and no row repeats them or leaves
+    one of them NULL."""
+    declared = declared_mart_keys()
+    names = [r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts' UNION "
+                                       "SELECT view_name FROM duckdb_views() WHERE schema_name = 'marts' ORDER BY 1"
+                                       ).fetchall()]
+    problems = []
+    for name in names:
+        keys = declared.get(name)
+        if not keys:
+            problems.append(f"{store}: marts.{name} declares no keys (kpis/{name}.yml)")
+            continue
+        columns = ", ".join(f'"{k}"' for k in keys)
+        nulls = con.execute(f'SELECT count(*) FROM marts."{name}" WHERE {" OR ".join(f"{c} IS NULL" for c in columns.split(", "))}'
+                            ).fetchone()[0]
+        if nulls:
+            problems.append(f"{store}: marts.{name}: {nulls} row(s) with a NULL in its keys ({', '.join(keys)})")
+        repeated = con.execute(f'SELECT {columns}, count(*) AS n FROM marts."{name}" GROUP BY ALL HAVING n > 1 '
+                               f"ORDER BY n DESC, {columns} LIMIT 3").fetchall()
+        if repeated:
+            problems.append(f"{store}: marts.{name}: keys ({', '.join(keys)}) repeated, e.g. {repeated}")
+    return problems
+
+
+def check_mart_keys(record: RunRecord | None) -> list[str]:
+    return [] if record is None else record.keys
 
 
 def marts_snapshot(con) -> dict[str, list[str]]:
@@ -298,6 +338,7 @@ def all_problems(session: FuzzSession) -> dict[str, list[str]]:
         "no raw script": check_no_script(session.first),
         "second run": check_second_run(session),
         "audit trail": check_trail(session.first) + check_trail(session.second),
+        "mart keys unique, not null": check_mart_keys(session.first) + check_mart_keys(session.second),
     }
     if session.second is not None:
         checks["second run: HTML parses (strict)"] = check_html(session.second)
