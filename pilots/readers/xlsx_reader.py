@@ -219,10 +219,12 @@ def _count_strings(archive: zipfile.ZipFile, info: zipfile.ZipInfo, stop_after: 
     with archive.open(info) as stream:
         while chunk := stream.read(1024 * 1024):
             block = tail + chunk
-            # An entry cut by the chunk boundary is counted in the next block: keep the last bytes
-            # that could start one, and count only matches that end before them.
-            cut = max(len(block) - 64, 0)
-            count += sum(1 for m in _STRING_ENTRY.finditer(block) if m.start() < cut)
+            # An entry holds no `<` after its first byte, so every one that starts before the
+            # block's last `<` ends before it; the rest is counted with the next chunk. (A block
+            # without `<` keeps only its last bytes: an entry is never longer than that.)
+            cut = block.rfind(b"<")
+            cut = len(block) if cut == -1 or len(block) - cut > 256 else cut
+            count += sum(1 for _ in _STRING_ENTRY.finditer(block, 0, cut))
             tail = block[cut:]
             if count > stop_after:
                 return count
