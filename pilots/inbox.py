@@ -31,7 +31,7 @@
   file is known by `name_as_text`: the name with each undecodable byte written `\\xNN`. That is
   the name stored, shown and compared; the file itself is opened, and moved to quarantine/, under
   its own bytes, so the original name is kept there exactly. Such a file is quarantined with
-  FILE_NAME_NOT_UTF8 (`name_issues`), and its content is still read, so that every defect is
+  FILE_NAME_ENCODING_INVALID (`name_issues`), and its content is still read, so that every defect is
   reported at once and a restricted pilot's file goes to its store (a reading of the spec, which
   says nothing of file names' encoding). Its bytes are evidence like any file's: once renamed
   the same bytes are a duplicate, so the way to accept it is `pilotkpi reprocess`.
@@ -109,7 +109,7 @@ def name_as_text(name: str) -> str:
 
 
 def name_issues(name: str) -> list[Issue]:
-    """[FILE_NAME_NOT_UTF8] when a file name (as the file system gave it) is not UTF-8, else [].
+    """[FILE_NAME_ENCODING_INVALID] when a file name (as the file system gave it) is not UTF-8, else [].
 
     The message names the file as text, and as it reads in Windows-874 when every byte decodes
     that way into Thai letters: most such names come from Thai Windows tools."""
@@ -123,9 +123,9 @@ def name_issues(name: str) -> list[Issue]:
         thai = raw.decode("cp874")
     except UnicodeDecodeError:
         thai = None
-    reading = (detail("FILE_NAME_NOT_UTF8", "cp874", name=thai) if thai and re.search("[\u0e01-\u0e5b]", thai)
-               else detail("FILE_NAME_NOT_UTF8", "unknown"))
-    return [make_issue("FILE_NAME_NOT_UTF8", file=masked(name_as_text(name)), reading=reading)]
+    reading = (detail("FILE_NAME_ENCODING_INVALID", "cp874", name=thai) if thai and re.search("[\u0e01-\u0e5b]", thai)
+               else detail("FILE_NAME_ENCODING_INVALID", "unknown"))
+    return [make_issue("FILE_NAME_ENCODING_INVALID", file=masked(name_as_text(name)), reading=reading)]
 
 
 def kind_of(mode: int) -> str:

@@ -2,7 +2,7 @@
 Windows tools write it. Before, the run died on "surrogate '\\udcc3'" naming no file, and left the
 file in the inbox so every later night died too; `check` said OK.
 
-Now the file is quarantined with FILE_NAME_NOT_UTF8, named by its text name (undecodable bytes as
+Now the file is quarantined with FILE_NAME_ENCODING_INVALID, named by its text name (undecodable bytes as
 \\xNN), while the rest of the inbox goes on; it moves to quarantine/ under its own bytes and the
 next night is normal. Its content is still read (every defect at once), so `reprocess` can accept
 it. The scenario and its hand-computed figures are tests/test_flow.py's.
@@ -55,14 +55,15 @@ def test_the_name_as_text_and_its_defect():
     assert name_as_text(name) == AS_TEXT
     assert name_as_text(THAI_NAME) == THAI_NAME and name_issues(THAI_NAME) == []
     [issue] = name_issues(name)
-    assert (issue.code, issue.severity) == ("FILE_NAME_NOT_UTF8", "error")
+    assert (issue.code, issue.severity) == ("FILE_NAME_ENCODING_INVALID", "error")
     assert issue.message_en == (f"The file name '{AS_TEXT}' is not UTF-8 text (bytes shown as \\xNN; in "
                                 f"Windows-874 it reads '{THAI_NAME}'). Rename the file with a UTF-8 name and send it again.")
     assert f"หากอ่านแบบ Windows-874 จะได้ชื่อ '{THAI_NAME}'" in issue.message_th
     # Bytes that are not Thai in Windows-874 either: no reading is offered.
     [issue] = name_issues(os.fsdecode(b"report\xff\xfe.csv"))
-    assert issue.message_en == ("The file name 'report\\xff\\xfe.csv' is not UTF-8 text (bytes shown as \\xNN). "
-                                "Rename the file with a UTF-8 name and send it again.")
+    assert issue.message_en == ("The file name 'report\\xff\\xfe.csv' is not UTF-8 text (bytes shown as \\xNN; it "
+                                "does not read as Thai in Windows-874 either). Rename the file with a UTF-8 name and "
+                                "send it again.")
     # A national ID in such a name is masked like in any name shown.
     [issue] = name_issues(os.fsdecode(b"\xc3 1101700203930.csv"))
     assert "1101700203930" not in issue.message_en and "[masked-id]" in issue.message_en
@@ -87,7 +88,7 @@ def test_a_cp874_name_is_quarantined_the_rest_goes_on_and_the_next_night_is_clea
     file_name.encode("utf-8")  # valid UTF-8 text (a lone surrogate would raise here)
     assert (pilot, agency, period) == (PILOT, "03009", "2548-Q1")  # the content was read
     assert query(wh, "SELECT code, row_number, column_name, message_en FROM ingest.issues WHERE submission_id = ?",
-                 [sid]) == [("FILE_NAME_NOT_UTF8", None, None,
+                 [sid]) == [("FILE_NAME_ENCODING_INVALID", None, None,
                              f"The file name '{AS_TEXT}' is not UTF-8 text (bytes shown as \\xNN; in Windows-874 it "
                              f"reads '{THAI_NAME}'). Rename the file with a UTF-8 name and send it again.")]
     # Its bytes are evidence; the file itself is in quarantine/ under its original name's bytes.
@@ -124,7 +125,7 @@ def test_check_gives_the_same_verdict(tmp_path):
     assert result.exit_code == 6, result.output
     outcomes = {o["file"]: o for o in json.loads(result.output)}
     assert outcomes[AS_TEXT]["status"] == "quarantined"
-    assert [i["code"] for i in outcomes[AS_TEXT]["issues"]] == ["FILE_NAME_NOT_UTF8"]
+    assert [i["code"] for i in outcomes[AS_TEXT]["issues"]] == ["FILE_NAME_ENCODING_INVALID"]
     assert outcomes["a_lead_q1.csv"]["status"] == "accepted"
     result = CliRunner().invoke(main, ["check", str(path), "--registry", str(registry), "--as-of", AS_OF])
     assert result.exit_code == 6
