@@ -148,14 +148,14 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
         ready, changing = inbox_folder.settled(inbox, settle_seconds)
     if changing:
         logger.warning("left %d file(s) still being written for the next run: %s", len(changing),
-                       ", ".join(masked(p.name) for p in changing))
+                       ", ".join(masked(inbox_folder.name_as_text(p.name)) for p in changing))
     refused = inbox_folder.refused(inbox)
     with stage("receive"):
         files = inbox_folder.receive(ready, evidence_dir, refused)
     issues = [inbox_folder.refusal(path, kind) for path, kind in refused]
     for issue in issues:
         logger.warning("%s (FILE_NOT_REGULAR)", issue.message_en)
-    return files, [masked(p.name) for p in changing], issues
+    return files, [masked(inbox_folder.name_as_text(p.name)) for p in changing], issues
 
 
 @task(name="ingest-inbox", cache_policy=NO_CACHE)

@@ -25,6 +25,16 @@
   O_NOFOLLOW and checked with fstat after opening, so a file swapped for a link between the
   listing and the read is refused too. A link named processed/ or quarantine/ is set aside like
   an agency file of that name: files are only ever moved into real folders inside the inbox.
+- A file name that is not UTF-8 (a Thai name in Windows-874 bytes, as Thai Windows tools write
+  it) is the agency's file all the same. Python lists it with its undecodable bytes as lone
+  surrogates, which no UTF-8 text (DuckDB, a log, a page) can hold. So from the listing on, the
+  file is known by `name_as_text`: the name with each undecodable byte written `\\xNN`. That is
+  the name stored, shown and compared; the file itself is opened, and moved to quarantine/, under
+  its own bytes, so the original name is kept there exactly. Such a file is quarantined with
+  FILE_NAME_ENCODING_INVALID (`name_issues`), and its content is still read, so that every defect is
+  reported at once and a restricted pilot's file goes to its store (a reading of the spec, which
+  says nothing of file names' encoding). Its bytes are evidence like any file's: once renamed
+  the same bytes are a duplicate, so the way to accept it is `pilotkpi reprocess`.
 - Names moved into processed/ and quarantine/ come from the inbox listing, so they are one path
   component (no `/`, no NUL); `..%2F` or a backslash is part of the name, nothing more. The
   target is still checked to lie inside its folder before anything is moved.
@@ -54,8 +64,9 @@ ASIDE = re.compile(r"^\.pilotkpi-aside\.\d+\.(processed|quarantine)$")
 
 @dataclass(frozen=True)
 class InboxFile:
-    """A settled file: its name in the inbox and where its bytes are kept (None: over the size
-    limit, its bytes were not copied and must never be read)."""
+    """A settled file: its name in the inbox as text (`name_as_text`: always valid UTF-8) and
+    where its bytes are kept (None: over the size limit, its bytes were not copied and must never
+    be read). `inbox_path` holds the name as the file system has it."""
     name: str
     inbox_path: Path
     sha256: str
@@ -88,7 +99,33 @@ def candidates(inbox: Path) -> list[Path]:
 
 def refusal(path: Path, kind: str) -> Issue:
     """FILE_NOT_REGULAR for an inbox entry, naming it (IDs masked, like every name shown)."""
-    return make_issue("FILE_NOT_REGULAR", file=inbox_name(path), detail=detail("FILE_NOT_REGULAR", kind))
+    return make_issue("FILE_NOT_REGULAR", file=name_as_text(inbox_name(path)), detail=detail("FILE_NOT_REGULAR", kind))
+
+
+def name_as_text(name: str) -> str:
+    """A file name as the file system gave it (undecodable bytes as lone surrogates, Python's
+    surrogateescape) -> valid UTF-8 text: a UTF-8 name unchanged, any other byte as `\\xNN`."""
+    return os.fsencode(name).decode("utf-8", errors="backslashreplace")
+
+
+def name_issues(name: str) -> list[Issue]:
+    """[FILE_NAME_ENCODING_INVALID] when a file name (as the file system gave it) is not UTF-8, else [].
+
+    The message names the file as text, and as it reads in Windows-874 when every byte decodes
+    that way into Thai letters: most such names come from Thai Windows tools."""
+    raw = os.fsencode(name)
+    try:
+        raw.decode("utf-8")
+        return []
+    except UnicodeDecodeError:
+        pass
+    try:
+        thai = raw.decode("cp874")
+    except UnicodeDecodeError:
+        thai = None
+    reading = (detail("FILE_NAME_ENCODING_INVALID", "cp874", name=thai) if thai and re.search("[\u0e01-\u0e5b]", thai)
+               else detail("FILE_NAME_ENCODING_INVALID", "unknown"))
+    return [make_issue("FILE_NAME_ENCODING_INVALID", file=masked(name_as_text(name)), reading=reading)]
 
 
 def kind_of(mode: int) -> str:
@@ -191,9 +228,10 @@ def receive_one(path: Path, evidence_dir: Path) -> InboxFile:
         kept = evidence.keep_file(evidence_dir, path, limit, opener=open_file)
         if kept is not None:
             digest, size = kept
-            return InboxFile(inbox_name(path), path, digest, size, evidence.evidence_path(evidence_dir, digest))
+            return InboxFile(name_as_text(inbox_name(path)), path, digest, size,
+                             evidence.evidence_path(evidence_dir, digest))
     digest, size = evidence.sha256_of_file(path, opener=open_file)  # over the limit, or grew past it
-    return InboxFile(inbox_name(path), path, digest, size, None)
+    return InboxFile(name_as_text(inbox_name(path)), path, digest, size, None)
 
 
 class FilingError(OSError):
@@ -214,13 +252,17 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path) -> list[Path]
             source = set_aside.get(item.inbox_path, item.inbox_path)
             if source.parent != inbox or current_sha(source) != item.sha256:
                 continue
-            target = _free_name(folder / item.name)
-            if target.parent != folder or item.name in (".", ".."):  # see the module doc
+            name = inbox_name(item.inbox_path)  # the name's own bytes, kept in quarantine/ as sent
+            target = _free_name(folder / name)
+            if target.parent != folder or name in (".", ".."):  # see the module doc
                 raise ValueError(f"refused to move outside {folder.name}/")
             os.rename(source, target)  # same file system: atomic
             moved.append(target)
         except (OSError, ValueError) as exc:
-            failed.append(masked(f"{item.name}: {type(exc).__name__}: {exc}"))
+            # Named by its text name only: an OSError's own text repeats the paths, as the file
+            # system has them.
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            failed.append(masked(f"{item.name}: {type(exc).__name__}: {reason}"))
     if failed:
         raise FilingError(f"{len(failed)} file(s) were not filed away: {'; '.join(failed)}")
     return moved

@@ -28,7 +28,7 @@ from warehouse.stages import stage
 from pilots import checks
 from pilots.contract import COLUMN_NAMES, HEADER_FIELDS
 from pilots.defects import Issue, make_issue, relabel
-from pilots.inbox import InboxFile, candidates, receive_one
+from pilots.inbox import InboxFile, candidates, inbox_name, name_as_text, name_issues, receive_one
 from pilots.normalise import NormalisedFile, canonical_identity, normalise_table
 from pilots.personal import mask_national_ids, masked
 from pilots.readers import ReadFailure, file_too_large, format_of, read_report
@@ -74,12 +74,13 @@ class ToRead:
     sha256: str
     path: Path | None = None
     data: bytes | None = None
+    issues: tuple[Issue, ...] = ()  # found before reading (a file name that is not UTF-8)
 
     def read_bytes(self) -> bytes:
         return self.data if self.data is not None else self.path.read_bytes()
 
     def with_bytes(self) -> ToRead:
-        return ToRead(self.name, self.sha256, data=self.read_bytes())
+        return ToRead(self.name, self.sha256, data=self.read_bytes(), issues=self.issues)
 
 
 @dataclass
@@ -187,7 +188,7 @@ def _validate(received: list[_Received], batch: pd.DataFrame, registry: Registry
 def read_batch(items: list[ToRead], registry: Registry, as_of: date) -> list[FileRead]:
     """The pure stage: one FileRead per item, in the items' order (read_and_check, then only
     what the writer needs)."""
-    received = [_Received(Path(item.name), item.read_bytes(), item.sha256) for item in items]
+    received = [_Received(Path(item.name), item.read_bytes(), item.sha256, issues=list(item.issues)) for item in items]
     read_and_check(received, registry, as_of)
     return [_file_read(rec) for rec in received]
 
@@ -209,17 +210,20 @@ def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[
     """What the nightly run would say of these files, without a warehouse (`pilotkpi check`).
 
     Duplicates and resubmissions depend on what was received before, so they are not judged here.
+    A file name that is not UTF-8 is named as the run names it (pilots.inbox.name_as_text).
     """
-    received = []
+    received, to_read = [], []
     for path in paths:
         size = path.stat().st_size  # before reading: a huge file is hashed in chunks, never loaded
+        name, issues = Path(name_as_text(path.name)), name_issues(path.name)
         if size > LIMITS.max_file_bytes:
-            received.append(_Received(path, b"", evidence.sha256_of_file(path)[0], format_of(path.name),
-                                      issues=[file_too_large(size)]))
+            received.append(_Received(name, b"", evidence.sha256_of_file(path)[0], format_of(path.name),
+                                      issues=[*issues, file_too_large(size)]))
         else:
             data = path.read_bytes()
-            received.append(_Received(path, data, evidence.sha256_of(data)))
-    read_and_check([rec for rec in received if not rec.issues], registry, as_of)
+            received.append(_Received(name, data, evidence.sha256_of(data), issues=issues))
+            to_read.append(received[-1])
+    read_and_check(to_read, registry, as_of)
     return [FileOutcome(masked(rec.path.name), rec.sha256,
                         "quarantined" if any(i.is_error for i in rec.issues) else "accepted", rec.issues)
             for rec in received]
@@ -356,6 +360,7 @@ class Ingestor:
             # From here on the file is known by its name with national IDs masked: that is the
             # name stored and shown; the inbox file itself is found again by its SHA-256.
             path, digest = Path(masked(item.name)), item.sha256
+            issues = tuple(name_issues(inbox_name(item.inbox_path)))  # the name as the file system has it
             sid, self.next_id = self.next_id, self.next_id + 1
             original = self.known.get(digest)
             batch.received.append((sid, path, item.size, digest, original))
@@ -365,10 +370,10 @@ class Ingestor:
                 self.known[digest] = sid
                 if item.kept_at is None:  # over the size limit: quarantined unread
                     batch.unread[sid] = FileRead(item.name, digest, format_of(item.name), None, [],
-                                                 [file_too_large(item.size)], {})
+                                                 [*issues, file_too_large(item.size)], {})
                 else:
                     batch.read_sids.append(sid)
-                    batch.to_read.append(ToRead(item.name, digest, path=item.kept_at))
+                    batch.to_read.append(ToRead(item.name, digest, path=item.kept_at, issues=issues))
         return batch
 
     def _write_batch(self, batch: _Batch, results: list[FileRead]) -> None:

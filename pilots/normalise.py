@@ -46,6 +46,7 @@ def header_key(cell: str | None) -> str:
     return (clean_text(cell) or "").casefold()
 
 
+COLUMN_ORDER = {col.name: i for i, col in enumerate(COLUMNS)}
 HEADER_NAMES: dict[str, str] = {}
 for _col in COLUMNS:
     HEADER_NAMES[_col.name.casefold()] = _col.name
@@ -211,7 +212,8 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         row: dict[str, str | int | None] = {"row_number": row_number}
         for col in COLUMNS:
             row[col.name] = values.get(col.name)
-        _canonicalise(row, issues, kpi_units)
+        at = raw.percent_cells.get(row_number, ())
+        _canonicalise(row, issues, kpi_units, {name for name, i in positions.items() if i in at})
         rows.append(row)
 
     line_types = {r["line_type"] for r in rows} & set(LINE_TYPES)
@@ -232,7 +234,11 @@ def _is_total_row(values: dict[str, str | None], cells: list[str | None]) -> boo
     return any(c and any(w in c.casefold() for w in TOTAL_WORDS) for c in cells)
 
 
-def _canonicalise(row: dict, issues: list[Issue], kpi_units: dict[tuple[str, str], str] | None) -> None:
+def _canonicalise(row: dict, issues: list[Issue], kpi_units: dict[tuple[str, str], str] | None,
+                  percent_cells: set[str] = frozenset()) -> None:
+    """percent_cells: the row's columns that were workbook percentage cells (their text is the value
+    as shown: 82.5 for a stored 0.825). Only a percent KPI's actual may be one (without a registry,
+    any KPI's); anywhere else it is a unit defect, PERCENT_CELL_NOT_ALLOWED."""
     rn = row["row_number"]
     for col in COLUMNS:
         v = row[col.name]
@@ -257,6 +263,9 @@ def _canonicalise(row: dict, issues: list[Issue], kpi_units: dict[tuple[str, str
             row[col.name] = parse_layer(v)
     unit = (kpi_units or {}).get((row["pilot_id"], row["item_code"])) if row["line_type"] == "kpi" else None
     known = kpi_units is not None
+    for name in sorted(percent_cells, key=COLUMN_ORDER.get):
+        if row[name] is not None and not (name == "actual" and row["line_type"] == "kpi" and (unit == "percent" or not known)):
+            issues.append(make_issue("PERCENT_CELL_NOT_ALLOWED", rn, name, column=name, value=f"{row[name]}%"))
     if row["actual"] is not None:
         row["actual"] = parse_number(
             row["actual"], allow_percent=unit == "percent" or not known, allow_baht=unit == "baht" or not known

@@ -18,6 +18,9 @@ class RawTable:
     # JSON only: the identity fields (pilot_id, agency_code, period, submitted_on) present at the
     # document's top level, as text exactly as written. CSV and Excel take them from the first row.
     identity: dict[str, str | None] = field(default_factory=dict)
+    # Excel only: row_number -> positions (in `header`) of the row's percentage cells, whose text is
+    # the value as shown (82.5 for a stored 0.825). Only a percent KPI's actual may be one.
+    percent_cells: dict[int, frozenset[int]] = field(default_factory=dict)
 
 
 class ReadFailure(Exception):

@@ -17,6 +17,14 @@ class Limits:
     max_member_bytes: int         # one part of an xlsx after decompression
     max_compression_ratio: int    # inflated / compressed size of an xlsx
     max_rows: int                 # data rows in one report
+    # What one workbook may cost once opened (issue 24 item 9). A real report has 60-400 lines of
+    # 12 columns: at most ~5,000 cells and as many distinct strings, well under 1 MB of them. The
+    # bounds leave room for a report at the row limit (100,000 lines); past them openpyxl would
+    # spend minutes and gigabytes (1,000,000 strings took 12 s; 122 MB of strings 55 s and 1 GB).
+    max_shared_strings: int = 250_000           # entries of the shared-strings table
+    max_shared_strings_bytes: int = 48 * 1024 * 1024  # its part, inflated (declared in the zip)
+    max_cells: int = 2_000_000    # cells of the report sheet, each row counted to its last cell
+    max_read_seconds: float = 60.0  # reading one workbook, checked between rows (the backstop)
 
 
 def _env_int(name: str, default: int) -> int:
@@ -34,4 +42,8 @@ LIMITS = Limits(
     max_member_bytes=_env_int("PILOTKPI_MAX_MEMBER_BYTES", 128 * 1024 * 1024),
     max_compression_ratio=_env_int("PILOTKPI_MAX_COMPRESSION_RATIO", 200),
     max_rows=_env_int("PILOTKPI_MAX_ROWS", 100_000),
+    max_shared_strings=_env_int("PILOTKPI_MAX_SHARED_STRINGS", 250_000),
+    max_shared_strings_bytes=_env_int("PILOTKPI_MAX_SHARED_STRINGS_BYTES", 48 * 1024 * 1024),
+    max_cells=_env_int("PILOTKPI_MAX_CELLS", 2_000_000),
+    max_read_seconds=_env_int("PILOTKPI_MAX_READ_SECONDS", 60),
 )

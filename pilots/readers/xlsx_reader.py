@@ -9,6 +9,18 @@ Rows never depend on the sheet's `<dimension ref=...>` tag: openpyxl's read-only
 and some exporters write it wrong (`A1:L2` on a 4-row report returned one row: a wrong figure).
 Every sheet read here first calls `reset_dimensions()`, so the rows present in the XML are read.
 
+Percentage cells (agency-report-v1.md, "Percentage cells"): a number cell whose number format
+shows a percentage stores a fraction (82.5% is stored as 0.825). The reader gives its value as
+shown, in decimal arithmetic from the float's shortest repr (0.788 -> 78.8, never
+78.80000000000001), and records where it was (RawTable.percent_cells); the normaliser decides
+whether a percentage may stand there. Number formats are only looked at when the workbook's
+styles hold a percentage format at all: other workbooks are read as fast as before.
+
+What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
+table (its bytes and its number of entries, counted in a streamed pass before openpyxl loads it
+whole), the cells of the report sheet, and the time spent reading it. Past a bound the file is
+FILE_TOO_LARGE, found early and in bounded memory.
+
 XML entities are never expanded: openpyxl parses through defusedxml when it is installed (a pinned
 dependency), which refuses any entity declaration: no billion laughs, no external entity reading a
 local file (XXE). Such a workbook is FILE_UNREADABLE (`xml_entities`). Should openpyxl ever run
@@ -17,25 +29,60 @@ without it (OPENPYXL_DEFUSEDXML=False), no workbook is read: the run fails rathe
 from __future__ import annotations
 
 import io
+import re
+import time as clock
 import zipfile
 from datetime import date, datetime, time
+from decimal import Decimal
+from functools import lru_cache
 
 import openpyxl
 import openpyxl.xml
 from defusedxml import DefusedXmlException
+from openpyxl.packaging.manifest import Manifest
+from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+from openpyxl.xml.constants import ARC_CONTENT_TYPES, SHARED_STRINGS
+from openpyxl.xml.functions import fromstring
 
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure
 from pilots.readers.limits import LIMITS
 
 PREFERRED_SHEETS = ("report", "รายงาน")
+# The content type of [Content_Types].xml itself is tiny in every real workbook (1-3 KB); it is
+# parsed whole before anything else, so it is bounded before it is parsed.
+MAX_CONTENT_TYPES_BYTES = 1024 * 1024
+# How often (in rows) the clock is read while the sheet is read.
+ROWS_PER_CLOCK_CHECK = 500
+
+
+class _Shown:
+    """A percentage cell's value as the cell shows it (82.5 for a stored 0.825)."""
+    __slots__ = ("value",)
+
+    def __init__(self, value: Decimal):
+        self.value = value
+
+
+class _Deadline:
+    """The time bound of one workbook (LIMITS.max_read_seconds), checked between steps and rows."""
+
+    def __init__(self) -> None:
+        self.seconds = LIMITS.max_read_seconds
+        self.until = clock.monotonic() + self.seconds
+
+    def check(self) -> None:
+        if clock.monotonic() > self.until:
+            raise _too_costly("seconds", "limit_seconds", limit=f"{self.seconds:,}")
 
 
 def read_xlsx(data: bytes) -> RawTable:
     if not openpyxl.xml.DEFUSEDXML:  # fail closed: an operator error, not the agency's file
         raise RuntimeError("openpyxl is not using defusedxml (is OPENPYXL_DEFUSEDXML set to something other "
                            "than True?): refusing to parse workbooks that could expand XML entities")
+    deadline = _Deadline()
     _check_zip(data)
+    deadline.check()
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for corrupt workbooks
@@ -43,8 +90,11 @@ def read_xlsx(data: bytes) -> RawTable:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "not_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
     try:
+        deadline.check()
         sheet = _pick_sheet(book)
-        values = [list(r) for r in _rows(sheet)]
+        values = _bounded_rows(sheet, _has_percent_format(book), deadline)
+    except ReadFailure:
+        raise
     except Exception as exc:
         _refuse_entities(exc)
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
@@ -52,8 +102,10 @@ def read_xlsx(data: bytes) -> RawTable:
     finally:
         book.close()
 
-    table_rows = [(n, [_cell(v) for v in row]) for n, row in enumerate(values, start=1)]
-    table_rows = [(n, cells) for n, cells in table_rows if any(c is not None and c.strip() for c in cells)]
+    table_rows = [(n, [_cell(v) for v in row], {i for i, v in enumerate(row) if isinstance(v, _Shown)})
+                  for n, row in enumerate(values, start=1)]
+    percent_cells = {n: frozenset(at) for n, _, at in table_rows if at}
+    table_rows = [(n, cells) for n, cells, _ in table_rows if any(c is not None and c.strip() for c in cells)]
     if not table_rows:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "sheet_empty")), format="xlsx")
     (_, header), rows = table_rows[0], table_rows[1:]
@@ -62,9 +114,14 @@ def read_xlsx(data: bytes) -> RawTable:
     width = max(i + 1 for i, c in enumerate(header) if c is not None)
     # Without a trusted dimension a row is as long as its last cell in the XML: pad to the header.
     table = RawTable("xlsx", None, [c or "" for c in header[:width]],
-                     [(n, cells[:width] + [None] * (width - len(cells))) for n, cells in rows])
+                     [(n, cells[:width] + [None] * (width - len(cells))) for n, cells in rows],
+                     percent_cells={n: frozenset(i for i in at if i < width) for n, at in percent_cells.items()
+                                    if n != table_rows[0][0] and any(i < width for i in at)})
     try:
+        deadline.check()
         table.issues.extend(_formulas_without_values(data, sheet.title, {n for n, _ in rows}, header[:width]))
+    except ReadFailure:
+        raise
     except Exception as exc:  # a damaged member that the cached-value read did not touch
         _refuse_entities(exc)
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
@@ -100,9 +157,12 @@ def _check_zip(data: bytes) -> None:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "not_xlsx", error="truncated or corrupt")),
                           format="xlsx") from None
     inflated = sum(i.file_size for i in infos)
-    if inflated > LIMITS.max_inflated_bytes or inflated > LIMITS.max_compression_ratio * max(len(data), 1):
+    if inflated > LIMITS.max_inflated_bytes:
         raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "inflated", size=f"{inflated:,}"),
                                      limit=detail("FILE_TOO_LARGE", "limit_bytes", limit=f"{LIMITS.max_inflated_bytes:,}")), format="xlsx")
+    if inflated > LIMITS.max_compression_ratio * max(len(data), 1):  # said as the ratio it is refused for
+        raise _too_costly("ratio", "limit_ratio", ratio=f"{inflated / max(len(data), 1):,.0f}",
+                          limit=f"{LIMITS.max_compression_ratio:,}")
     # One part alone (say shared strings) can stall the run within the total: openpyxl holds
     # the shared strings in memory (a 182 MB part took 911 MB and a minute).
     biggest = max(infos, key=lambda i: i.file_size, default=None)
@@ -112,6 +172,153 @@ def _check_zip(data: bytes) -> None:
                                                    size=f"{biggest.file_size:,}"),
                                      limit=detail("FILE_TOO_LARGE", "limit_part", limit=f"{LIMITS.max_member_bytes:,}")),
                           format="xlsx")
+    _check_shared_strings(archive, {i.filename: i for i in infos})
+
+
+def _too_costly(what: str, limit_key: str, **params: str) -> ReadFailure:
+    """FILE_TOO_LARGE for a workbook past one of its cost bounds (detail `what`, limit `limit_key`)."""
+    return ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", what, **params),
+                                  limit=detail("FILE_TOO_LARGE", limit_key, **params)), format="xlsx")
+
+
+def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> None:
+    """Bound the shared-strings table before openpyxl loads it whole into memory.
+
+    The part is the one [Content_Types].xml declares, found as openpyxl finds it (any name will
+    do). Its declared size is bounded first; then its entries are counted in one streamed pass
+    (inflating in chunks costs ~50 ms for the largest allowed part), stopping at the bound.
+    """
+    types = infos.get(ARC_CONTENT_TYPES)
+    if types is None:
+        return  # openpyxl refuses it: FILE_UNREADABLE
+    if types.file_size > MAX_CONTENT_TYPES_BYTES:
+        raise _too_costly("part", "limit_part", part=ARC_CONTENT_TYPES, size=f"{types.file_size:,}",
+                          limit=f"{MAX_CONTENT_TYPES_BYTES:,}")
+    try:
+        part = Manifest.from_tree(fromstring(archive.read(types))).find(SHARED_STRINGS)
+    except Exception:
+        return  # damaged: openpyxl refuses it the same way (FILE_UNREADABLE, or xml_entities)
+    info = infos.get(part.PartName[1:]) if part is not None else None
+    if info is None:
+        return
+    if info.file_size > LIMITS.max_shared_strings_bytes:
+        raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}",
+                          limit=f"{LIMITS.max_shared_strings_bytes:,}")
+    count = _count_strings(archive, info, LIMITS.max_shared_strings)
+    if count > LIMITS.max_shared_strings:
+        raise _too_costly("strings", "limit_strings", limit=f"{LIMITS.max_shared_strings:,}")
+
+
+# An entry of the table, with or without a namespace prefix (<si>, <si/>, <x:si ...>).
+_STRING_ENTRY = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+
+
+def _count_strings(archive: zipfile.ZipFile, info: zipfile.ZipInfo, stop_after: int) -> int:
+    """Entries in the shared-strings part, counted in chunks; stops once past `stop_after`."""
+    count, tail = 0, b""
+    with archive.open(info) as stream:
+        while chunk := stream.read(1024 * 1024):
+            block = tail + chunk
+            # An entry holds no `<` after its first byte, so every one that starts before the
+            # block's last `<` ends before it; the rest is counted with the next chunk. (A block
+            # without `<` keeps only its last bytes: an entry is never longer than that.)
+            cut = block.rfind(b"<")
+            cut = len(block) if cut == -1 or len(block) - cut > 256 else cut
+            count += sum(1 for _ in _STRING_ENTRY.finditer(block, 0, cut))
+            tail = block[cut:]
+            if count > stop_after:
+                return count
+    return count + sum(1 for _ in _STRING_ENTRY.finditer(tail))
+
+
+def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[list]:
+    """The sheet's rows as values (a percentage cell as `_Shown`), within the cell and time bounds.
+
+    Each row counts as many cells as openpyxl makes of it (up to its last cell; an empty row as
+    one), so a cell far to the right or a row far down costs what it costs to read.
+    """
+    limit, cells, out = LIMITS.max_cells, 0, []
+    rows = _cell_rows(sheet) if percent_formats else _rows(sheet)
+    for n, row in enumerate(rows, start=1):
+        cells += max(len(row), 1)
+        if cells > limit:
+            raise _too_costly("cells", "limit_cells", limit=f"{limit:,}")
+        if n % ROWS_PER_CLOCK_CHECK == 0:
+            deadline.check()
+        out.append(list(row))
+    deadline.check()
+    return out
+
+
+def _cell_rows(sheet):
+    """Rows of values, with each percentage cell's value as shown: the slower path, taken only
+    by workbooks whose styles hold a percentage format (openpyxl makes a cell object per cell)."""
+    sheet.reset_dimensions()
+    for row in sheet.iter_rows(min_row=1):
+        yield [_shown(c.value) if _is_number(c.value) and _shows_percent(c.number_format, c.value) else c.value
+               for c in row]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _shown(value: int | float) -> _Shown:
+    """The value a percentage cell shows, in decimal arithmetic: repr gives the float's shortest
+    decimal form (Excel writes 0.788 as 0.78800000000000003; its float's repr is 0.788)."""
+    return _Shown(Decimal(repr(value) if isinstance(value, float) else value) * 100)
+
+
+def _has_percent_format(book) -> bool:
+    """Whether any cell format of the workbook shows a percentage. openpyxl keeps a read-only
+    workbook's cell formats in `_cell_styles` and its custom number formats in `_number_formats`;
+    should that ever change, every workbook takes the slower, always-correct path."""
+    try:
+        codes = [BUILTIN_FORMATS.get(s.numFmtId, "General") if s.numFmtId < BUILTIN_FORMATS_MAX_SIZE
+                 else book._number_formats[s.numFmtId - BUILTIN_FORMATS_MAX_SIZE] for s in book._cell_styles]
+    except (AttributeError, IndexError, TypeError):
+        return True
+    return any(_percent_sections(code) for code in set(codes))
+
+
+def _shows_percent(number_format: str | None, value: int | float) -> bool:
+    """Whether a number shows with a percent sign under `number_format`. The section that applies
+    is Excel's: one section for all numbers; with two, the second for negatives; with three or
+    more, the third for zero. A % in quotes or after a backslash is a literal and does not scale."""
+    sections = _percent_sections(number_format or "General")
+    if not sections:
+        return False
+    if value < 0 and len(sections) >= 2:
+        return sections[1]
+    if value == 0 and len(sections) >= 3:
+        return sections[2]
+    return sections[0]
+
+
+@lru_cache(maxsize=256)
+def _percent_sections(number_format: str) -> tuple[bool, ...]:
+    """For each `;` section of a number format: does it scale by 100 and show a %? () if none does."""
+    sections, current, quoted, escaped, bracket = [], False, False, False, False
+    for ch in number_format:
+        if escaped:
+            escaped = False
+        elif quoted:
+            quoted = ch != '"'
+        elif bracket:
+            bracket = ch != "]"
+        elif ch == "\\":
+            escaped = True
+        elif ch == '"':
+            quoted = True
+        elif ch == "[":
+            bracket = True
+        elif ch == ";":
+            sections.append(current)
+            current = False
+        elif ch == "%":
+            current = True
+    sections.append(current)
+    return tuple(sections) if any(sections) else ()
 
 
 def _rows(sheet):
@@ -130,6 +337,8 @@ def _pick_sheet(book):
 def _cell(value: object) -> str | None:
     if value is None:
         return None
+    if isinstance(value, _Shown):
+        return format(value.value.normalize(), "f")  # 78.800 -> "78.8", 1E+2 -> "100"
     if isinstance(value, datetime):
         return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
     if isinstance(value, date):
