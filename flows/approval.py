@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger  # noqa: E402
 from flows.clock import today_in_bangkok, utc_now  # noqa: E402
 from flows.nightly import JobResult, _job, _restricted_files, build_marts_task, load_registry_task  # noqa: E402
 from pilots import approval  # noqa: E402
+from warehouse.errors import Refused  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 
 
@@ -86,7 +87,7 @@ def decide_held(action: str, submission_id: int, by: str, note: str | None, regi
         if side is not None and side.con.execute("SELECT count(*) FROM ingest.submissions WHERE submission_id = ?",
                                                  [submission_id]).fetchone()[0]:
             # Reading: its lines and its decision would have to cross stores; refused, said plainly.
-            raise ValueError(f"submission {submission_id} is a restricted pilot's file, kept in the restricted "
+            raise Refused(f"submission {submission_id} is a restricted pilot's file, kept in the restricted "
                              f"store: held files of restricted pilots cannot be approved or rejected by pilotkpi "
                              f"yet; reopen the quarter and have the agency send the file again")
         return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id)}

@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from warehouse.errors import WarehouseRefused
+from warehouse.errors import WarehouseRefused, error_log_of
 
 PUBLISHED_SUFFIX = ".published.duckdb"
 EVIDENCE_SUFFIX = ".evidence"
@@ -102,6 +102,7 @@ def _restricted_roles(store: Path) -> list[tuple[str, Path, bool]]:
             ("the restricted store's write-ahead log", store.with_name(store.name + WAL_SUFFIX), False),
             ("the restricted store's working copy", nxt, False),
             ("the working copy's write-ahead log", nxt.with_name(nxt.name + WAL_SUFFIX), False),
+            ("the restricted store's error log", error_log_of(store), False),
             ("the restricted store's evidence folder", restricted_evidence_of(store), True)]
 
 
