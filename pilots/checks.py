@@ -356,7 +356,7 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
             if total is not None and total >= REPORT_TOTAL_LIMIT and not over_limit:
                 over_limit = True  # reported once, on the line that reaches the limit
                 issues.append(make_issue("BUDGET_TOTAL_TOO_LARGE", n, "allocated_thb", total=f"{total:,.2f}",
-                                         limit=f"{REPORT_TOTAL_LIMIT - Decimal('0.01'):,.2f}"))
+                                         maximum=f"{REPORT_TOTAL_LIMIT - Decimal('0.01'):,.2f}"))
             if item is None or source not in FUNDING_SOURCES:
                 continue
             if (item, source) in first_budget:
