@@ -91,7 +91,7 @@ class MessageGuard:
         if isinstance(exc, (Refusal, OSError, WarehouseRefused)):
             names = self._names()
             if names is not None:
-                _redact_in_place(exc, names)
+                redact_exception(exc, names)
                 return exc
         entry = self.keep(exc)
         return MaskedError(f"{type(exc).__name__} in a job that reads restricted pilots' data: its message may "
@@ -130,7 +130,7 @@ class MessageGuard:
             return None
 
 
-def _redact_in_place(exc: Exception, names: set[str]) -> None:
+def redact_exception(exc: Exception, names: set[str]) -> None:
     """exc's texts (and an OSError's file names) with every restricted name hidden; its chain
     dropped, since the errors it was raised from may name the files too."""
     from warehouse.open_side import redact
