@@ -83,7 +83,7 @@ def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | N
         closed_at, closed_by = _open_closure(con, due[0], period)
         whom = pilot_id or "every pilot it is due for"
         raise Refused(f"{period} is already closed for {whom} (closed {closed_at:%Y-%m-%d %H:%M} UTC by "
-                         f"{closed_by})")
+                      f"{closed_by})")
     closed = []
     for pid in (p for p in due if p not in skipped):
         composite, status = _one(con, "SELECT composite_score, status FROM marts.pilot_scores "
@@ -136,9 +136,9 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
         if earlier:
             act, who, when, number = earlier
             raise Refused(f"submission {submission_id} was {_PAST[act]} already (decision {number}, by {who} on "
-                             f"{when:%Y-%m-%d %H:%M} UTC) and is now {status}: a held file takes one decision")
+                          f"{when:%Y-%m-%d %H:%M} UTC) and is now {status}: a held file takes one decision")
         raise Refused(f"submission {submission_id} is {status}, not held: only held files are approved or "
-                         f"rejected")
+                      f"rejected")
     decided = Decided(submission_id, pilot_id, agency, period, "rejected")
     if action == "approve":
         current = _one(con, "SELECT submission_id, submitted_on FROM ingest.submissions WHERE status = 'accepted' "
