@@ -25,7 +25,9 @@ class RefusingGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         from warehouse.errors import WarehouseRefused
+        from warehouse.modes import tighten_umask
 
+        tighten_umask()  # nothing a command writes is writable by group or others (warehouse/modes.py)
         try:
             return super().invoke(ctx)
         except WarehouseRefused as exc:

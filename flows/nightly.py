@@ -44,8 +44,9 @@ from pilots.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import evidence, moves, restricted, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
+from warehouse.errors import MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
-from warehouse.open_side import hidden_names, names_hidden  # noqa: E402
+from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden  # noqa: E402
 from warehouse.publish import publish  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
 
@@ -106,6 +107,18 @@ class Live:
     def __init__(self, con):
         self._con = con
         self.restricted: RestrictedSide | None = None  # the job's restricted store, if it has one
+        self.messages: MessageGuard | None = None  # with a restricted store: errors as the open side sees them
+
+    def guarded(self, fn: Callable, *args, **kwargs):
+        """fn(*args, **kwargs), whose errors may quote restricted data: they leave as the open side
+        may see them (warehouse/errors.py)."""
+        return (self.messages.call if self.messages is not None else unguarded)(fn, *args, **kwargs)
+
+    def open_error(self, exc: Exception) -> Exception:
+        return self.messages.open_error(exc) if self.messages is not None else exc
+
+    def open_text(self, exc: Exception) -> str:
+        return self.messages.open_text(exc) if self.messages is not None else f"{type(exc).__name__}: {exc}"
 
     @property
     def con(self):
@@ -171,7 +184,7 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
             pause_point("ingest")
 
         with stage("ingest"):
-            ingestor.ingest(files, batch_size, on_batch=on_batch, read_batches=read_batches)
+            live.guarded(ingestor.ingest, files, batch_size, on_batch=on_batch, read_batches=read_batches)
     return ingestor
 
 
@@ -184,7 +197,8 @@ def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | N
     rows among its inputs, so a change of a restricted pilot's score or status rebuilds it and
     re-renders the summaries."""
     with stage("marts"):
-        return build_all_marts(live.con, as_of, live.restricted, only_changed=kind != "rebuild", run_id=run_id)[1]
+        return live.guarded(build_all_marts, live.con, as_of, live.restricted, only_changed=kind != "rebuild",
+                            run_id=run_id)[1]
 
 
 def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
@@ -211,16 +225,17 @@ NOT_FINISHED = "the job stopped after its commit, before the steps in failed_ste
 class _Steps:
     """Runs the steps after the commit: a failing one is logged and noted, the next ones still run."""
 
-    def __init__(self) -> None:
+    def __init__(self, open_text: Callable[[Exception], str]) -> None:
         self.failed: dict[str, str] = {}
         self.logger = get_run_logger()
+        self.open_text = open_text  # Live.open_text: messages stay on their side
 
     def run(self, name: str, fn: Callable, *args, **kwargs):
         try:
             with stage(name):
                 return fn(*args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the data is committed; say what was not done, go on
-            self.not_done(name, f"{type(exc).__name__}: {exc}")
+            self.not_done(name, self.open_text(exc))
             return None
 
     def not_done(self, name: str, error: str) -> None:
@@ -245,7 +260,13 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
     con = live.con
     rjob = None
     moved: list[moves.Move] = []
+    if restricted_files is not None:  # messages stay on their side (warehouse/errors.py)
+        live.messages = MessageGuard(
+            error_log_of(restricted_files.store),
+            lambda: stored_file_names(rjob.con if rjob is not None else None,
+                                      [restricted_files.next, restricted_files.store]), job=kind)
     try:
+        failure = None
         try:
             rows = registry_rows(registry)
             if restricted_files is not None:
@@ -275,10 +296,12 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                     live.restricted = None
                     rjob.prepare(run_id)
         except Exception as exc:
+            failure = live.open_error(exc)  # before abort: the names include this job's rows
             if rjob is not None:
                 rjob.abort()
-            _record_failure(con, run_id, started, as_of, registry, kind, exc)
-            raise
+            _record_failure(con, run_id, started, as_of, registry, kind, failure)
+        if failure is not None:
+            raise failure  # outside the except block: no chain back to the original's text
         if rjob is not None:
             try:
                 rjob.finish()
@@ -313,7 +336,7 @@ def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_pa
     completed in the same record, and unmarked again if publishing fails.
     """
     con = live.con
-    done = _Steps()
+    done = _Steps(live.open_text)
     # The steps that earlier unfinished jobs wait for (this job's own commit record lists every step).
     waiting = {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
     plan = cheap.plan(con, kind, state, out_dir, waiting)
@@ -368,7 +391,7 @@ def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_pa
         if not skip_publish:
             con.execute("CHECKPOINT")
     except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
-        done.not_done("record", f"{type(exc).__name__}: {exc}")
+        done.not_done("record", live.open_text(exc))
         completed, skip_publish = [], False  # rolled back with the record
     live.close()
     published = None if skip_publish else done.run("publish", publish, warehouse_path)  # the closed, checkpointed file
@@ -395,6 +418,7 @@ def _by_status(con) -> dict[str, int]:
 
 def _letters(con, as_of: date, out_dir: Path) -> list[Path]:
     """OUT/reminders/: one letter per agency with overdue reports, and reminders.csv (follow-up.md)."""
+    pause_point("letters")
     return write_letters(build_letters(con, as_of), out_dir)
 
 
@@ -548,6 +572,8 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir_for(warehouse_path), run_id=run_id,
                             as_of=as_of, received_at=_utcnow(), restricted=live.restricted)
         result = ingestor.reprocess(submission_id)
+        if submission_id in ingestor.in_restricted and live.messages is not None:
+            result = _open_outcome(result, live.messages)
         outcome.append(result)
         if result.status == "quarantined":
             raise StillQuarantined(result)
@@ -563,6 +589,16 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
                      failed_steps=job.failed_steps, completed=job.completed, letters=job.letters)
 
 
+def _open_outcome(result: FileOutcome, messages: MessageGuard) -> FileOutcome:
+    """A restricted file's outcome as the CLI may print it: no name, no defect (they quote its
+    values); both go to the restricted store's error log."""
+    lines = [f"reprocessed {result.file_name}: {result.status}"] + [
+        f"  {i.severity} {i.code} row {i.row_number or '-'} column {i.column_name or '-'}: {i.message_en}"
+        for i in result.issues]
+    messages.keep_text("\n".join(lines) + "\n")
+    return FileOutcome(HIDDEN_NAME, result.sha256, result.status, [], result.submission_id)
+
+
 @flow(name="rebuild", log_prints=False)
 def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date | None = None,
             wait: bool = False, restricted_store: Path | None = None) -> RunResult:
@@ -576,7 +612,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date
                      failed_steps=job.failed_steps, completed=job.completed, letters=job.letters)
 
 
-class StillQuarantined(Exception):
+class StillQuarantined(Refusal):
     """Reprocessing found defects again: nothing is written (the job's transaction rolls back)."""
 
     def __init__(self, outcome: FileOutcome):

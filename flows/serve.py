@@ -40,11 +40,33 @@ def server(host: str, port: int) -> None:
     env = {**QUIET_DEFAULTS, **os.environ}  # the operator's own settings win over the quiet defaults
     if not is_loopback(host) and not _server_auth_string():
         raise click.UsageError(refusal(host, port))
-    click.echo(f"pilotkpi: starting the Prefect server; then export PREFECT_API_URL=http://{host}:{port}/api",
-               err=True)
+    click.echo(f"pilotkpi: starting the Prefect server; then {api_url_hint(host, port)}", err=True)
     # exec, not a child: signals (Ctrl-C, systemd's SIGTERM) reach the server itself.
     os.execve(sys.executable, [sys.executable, "-m", "prefect", "server", "start", "--host", host,
                                "--port", str(port)], env)
+
+
+def api_url_hint(host: str, port: int) -> str:
+    """What a client exports to reach a server bound to `host`. A wildcard bind (0.0.0.0, ::) is
+    no address a client can connect to: clients on this host use loopback, others this host's
+    name. An IPv6 literal is bracketed, as URLs need."""
+    def url(address: str) -> str:
+        try:
+            literal = ipaddress.ip_address(address.strip("[]"))
+        except ValueError:
+            return f"http://{address}:{port}/api"
+        shown = f"[{literal}]" if literal.version == 6 else str(literal)
+        return f"http://{shown}:{port}/api"
+
+    try:
+        wildcard = ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        wildcard = False
+    if not wildcard:
+        return f"export PREFECT_API_URL={url(host)}"
+    local = "::1" if ":" in host else "127.0.0.1"
+    return (f"export PREFECT_API_URL={url(local)} on this host, or "
+            f"PREFECT_API_URL={url(socket.gethostname())} from another machine")
 
 
 def is_loopback(host: str) -> bool:

@@ -3,8 +3,12 @@
 
 -- Exact integer form of a DECIMAL: x × 10^12 as HUGEINT. Twelve decimals cover every value the
 -- marts divide: actuals and thresholds carry 10, thresholds × q/4 carry 12, money carries 2.
--- (Values up to 10^14 in magnitude; beyond that DuckDB raises an overflow error, never a wrong figure.)
-CREATE OR REPLACE MACRO marts.scaled12(x) AS (x::DECIMAL(38, 12) * 1000000000000)::HUGEINT;
+-- The whole part and the fraction are scaled apart: x::DECIMAL(38,12) × 10^12 would overflow
+-- DECIMAL(38) from |x| = 10^14 (issue 24: a pilot's budget of 10^14 baht stopped the run). Exact
+-- up to |x| < 1.7 × 10^26; round4_div below stays exact while |n| and |d| are below 8.5 × 10^21,
+-- far above every total validation lets in (a pilot's period total is below 10^16 baht).
+CREATE OR REPLACE MACRO marts.scaled12(x) AS
+    trunc(x)::HUGEINT * 1000000000000 + ((x - trunc(x))::DECIMAL(38, 12) * 1000000000000)::HUGEINT;
 
 -- n / d rounded half away from zero to 4 decimals, exactly, as DECIMAL(38,4); NULL when d is 0
 -- (an empty ratio) or either side is NULL.

@@ -24,6 +24,7 @@ import duckdb
 
 from pilots.fiscal import is_period, period_bounds
 from warehouse import store
+from warehouse.errors import NotFound, Refused
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple | None:
@@ -56,13 +57,13 @@ _PAST = {"approve": "approved", "reject": "rejected"}
 
 def _period(period: str) -> str:
     if not is_period(period):
-        raise ValueError(f"{period!r} is not a period: write it like 2549-Q3 (BE fiscal year, quarter 1-4)")
+        raise Refused(f"{period!r} is not a period: write it like 2549-Q3 (BE fiscal year, quarter 1-4)")
     return period
 
 
 def _known_pilot(con: duckdb.DuckDBPyConnection, pilot_id: str) -> None:
     if not _one(con, "SELECT count(*) FROM registry.pilots WHERE pilot_id = ?", [pilot_id])[0]:
-        raise LookupError(f"there is no pilot {pilot_id} in the registry")
+        raise NotFound(f"there is no pilot {pilot_id} in the registry")
 
 
 def _next_decision_id(con: duckdb.DuckDBPyConnection, others: tuple = ()) -> int:
@@ -90,13 +91,13 @@ def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | N
         "SELECT pilot_id FROM marts.due_periods WHERE period = ? AND (? IS NULL OR pilot_id = ?) ORDER BY pilot_id",
         [period, pilot_id, pilot_id]).fetchall()]
     if not due:
-        raise ValueError(_not_due(con, period, pilot_id, as_of))
+        raise Refused(_not_due(con, period, pilot_id, as_of))
     skipped = [p for p in due if _open_closure(con, p, period)]
     if len(skipped) == len(due):
         closed_at, closed_by = _open_closure(con, due[0], period)
         whom = pilot_id or "every pilot it is due for"
-        raise ValueError(f"{period} is already closed for {whom} (closed {closed_at:%Y-%m-%d %H:%M} UTC by "
-                         f"{closed_by})")
+        raise Refused(f"{period} is already closed for {whom} (closed {closed_at:%Y-%m-%d %H:%M} UTC by "
+                      f"{closed_by})")
     closed = []
     for pid in (p for p in due if p not in skipped):
         composite, status = _one(con, "SELECT composite_score, status FROM marts.pilot_scores "
@@ -125,7 +126,7 @@ def reopen_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str, b
     _period(period)
     _known_pilot(con, pilot_id)
     if _open_closure(con, pilot_id, period) is None:
-        raise ValueError(f"{period} is not closed for {pilot_id}: there is nothing to reopen")
+        raise Refused(f"{period} is not closed for {pilot_id}: there is nothing to reopen")
     store.reopen_quarter(con, pilot_id, period, at, by, reason)
     store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=reason,
                           decision_id=_next_decision_id(con, others))
@@ -143,17 +144,17 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
     row = _one(con, "SELECT status, pilot_id, agency_code, period, submitted_on, file_name "
                       "FROM ingest.submissions WHERE submission_id = ?", [submission_id])
     if row is None:
-        raise LookupError(f"there is no submission {submission_id}")
+        raise NotFound(f"there is no submission {submission_id}")
     status, pilot_id, agency, period, submitted_on, _ = row
     if status != "held":
         earlier = _one(con, "SELECT action, decided_by, decided_at, decision_id FROM approval.decisions "
                               "WHERE submission_id = ? ORDER BY decision_id DESC LIMIT 1", [submission_id])
         if earlier:
             act, who, when, number = earlier
-            raise ValueError(f"submission {submission_id} was {_PAST[act]} already (decision {number}, by {who} on "
-                             f"{when:%Y-%m-%d %H:%M} UTC) and is now {status}: a held file takes one decision")
-        raise ValueError(f"submission {submission_id} is {status}, not held: only held files are approved or "
-                         f"rejected")
+            raise Refused(f"submission {submission_id} was {_PAST[act]} already (decision {number}, by {who} on "
+                          f"{when:%Y-%m-%d %H:%M} UTC) and is now {status}: a held file takes one decision")
+        raise Refused(f"submission {submission_id} is {status}, not held: only held files are approved or "
+                      f"rejected")
     decided = Decided(submission_id, pilot_id, agency, period, "rejected")
     if action == "approve":
         current = _one(con, "SELECT submission_id, submitted_on FROM ingest.submissions WHERE status = 'accepted' "

@@ -43,7 +43,16 @@ INDEX = ["file_key", "row_number"]
 # DECIMAL(18,2), core.kpi_actuals.actual is DECIMAL(38,10). A number that does not fit, once rounded
 # to those decimals as DuckDB's cast does, is a defect of the file here, not a cast error that
 # would fail the whole run at the insert (found by the whole-flow fuzz, tests/test_fuzz_flow.py).
-STORED = {"actual": (28, 10), "allocated_thb": (16, 2), "disbursed_thb": (16, 2)}
+# Every accepted value must also pass through every mart (issue 24): an actual keeps 25 digits, not
+# the column's 28, so a `sum` KPI's year to date (four quarters) stays below 10^26, which fits both
+# DECIMAL(38,10) and the thresholds' DECIMAL(38,12) it is compared with (kpis/kpi_scores.sql).
+STORED = {"actual": (25, 10), "allocated_thb": (16, 2), "disbursed_thb": (16, 2)}
+# A pilot's budget totals are DECIMAL(18,2) (warehouse.md: money is DECIMAL(18,2)): below 10^16.
+# They add the lines of one report per agency (the budget snapshot), and a pilot has at most
+# MAX_AGENCIES_PER_PILOT agencies (pilots/registry.py), so one report's allocated amounts must add up
+# to less than 10^16 / 100 = 10^14 baht (100 trillion: a hundred times the state's whole annual
+# budget of 2004). Disbursed never exceeds allocated on a line, so its total is bounded too.
+REPORT_TOTAL_LIMIT = Decimal(10) ** 14
 
 # Columns the suite adds to (a copy of) the batch frame.
 KPI_UNIT = "kpi_unit"                    # the KPI's unit from the registry, on kpi rows only
@@ -70,10 +79,21 @@ def _fits(value: Decimal | None, column: str) -> bool | None:
         return None
     digits, decimals = STORED[column]
     limit = Decimal(10) ** digits
-    if abs(value) >= limit:
-        return False
-    with localcontext(prec=digits + decimals + 2):
+    # abs() rounds to the context's precision (28 digits by default): compare in one wide enough.
+    with localcontext(prec=max(digits + decimals + 2, len(value.as_tuple().digits) + 2)):
+        if abs(value) >= limit:
+            return False
         return abs(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP) < limit
+
+
+def _add_amount(total: Decimal | None, text: object) -> Decimal | None:
+    """total + the amount as the warehouse stores it (rounded to 2 decimals); None once an amount is
+    missing, not a number or negative (the row suite reports those: no total is judged then)."""
+    value = _number(text)
+    if total is None or value is None or value < 0:
+        return None
+    with localcontext(prec=60):
+        return total + value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def _number(text: object) -> Decimal | None:
@@ -311,6 +331,8 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     # repetition rules need no registry.
     first_kpi: dict[str, int] = {}
     first_budget: dict[tuple[str, str], int] = {}
+    total: Decimal | None = Decimal(0)  # the report's allocated amounts so far (None: one is not a number)
+    over_limit = False
     for r in records:
         n, item = int(r["row_number"]), r["item_code"]
         if r["line_type"] == "kpi":
@@ -330,6 +352,11 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
             if source == "support_contribution" and role is not None and role != "supporting":
                 issues.append(make_issue("SUPPORT_NOT_SUPPORTING", n, "funding_source", agency=agency,
                                           role=detail("SUPPORT_NOT_SUPPORTING", role)))
+            total = _add_amount(total, r["allocated_thb"])
+            if total is not None and total >= REPORT_TOTAL_LIMIT and not over_limit:
+                over_limit = True  # reported once, on the line that reaches the limit
+                issues.append(make_issue("BUDGET_TOTAL_TOO_LARGE", n, "allocated_thb", total=f"{total:,.2f}",
+                                         maximum=f"{REPORT_TOTAL_LIMIT - Decimal('0.01'):,.2f}"))
             if item is None or source not in FUNDING_SOURCES:
                 continue
             if (item, source) in first_budget:

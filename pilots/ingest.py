@@ -35,6 +35,7 @@ from pilots.readers import ReadFailure, file_too_large, format_of, read_report
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
 from warehouse import evidence, restricted as restricted_store, store
+from warehouse.errors import NotFound, Refused
 
 # Files per batch: one GE validation each. GE's cost is mostly fixed per validation (about 3 s on a
 # busy 2-core machine, for 50 files as for 2,000), so 1,000 files halve it per file against 500
@@ -473,13 +474,13 @@ class Ingestor:
             where = "" if self.restricted is not None else (
                 " in the open warehouse (a restricted pilot's submission is in the restricted store, which this "
                 "job could not use)")
-            raise LookupError(f"there is no submission {old_id}{where}")
+            raise NotFound(f"there is no submission {old_id}{where}")
         name, digest, size, received_at, status, kept = row
         if status != "quarantined":
-            raise ValueError(f"submission {old_id} ({name}) is {status}; only quarantined files are reprocessed")
+            raise Refused(f"submission {old_id} ({name}) is {status}; only quarantined files are reprocessed")
         evidence_dir = self._evidence_dir_of(old_id)
         if kept is False and not evidence.evidence_path(evidence_dir, digest).exists():
-            raise ValueError(
+            raise Refused(
                 f"submission {old_id} ({name}) cannot be reprocessed: it was over the size limit when received "
                 f"({size:,} bytes; PILOTKPI_MAX_FILE_BYTES is now {LIMITS.max_file_bytes:,}), so its bytes were "
                 f"not copied into the evidence store. The file as received is in the inbox's quarantine/ folder "
@@ -489,7 +490,7 @@ class Ingestor:
         done = con.execute("SELECT submission_id FROM ingest.submissions WHERE reprocess_of = ?",
                            [old_id]).fetchone()
         if done:
-            raise ValueError(f"submission {old_id} ({name}) was reprocessed already, as submission {done[0]}")
+            raise Refused(f"submission {old_id} ({name}) was reprocessed already, as submission {done[0]}")
         [rec] = read_batch([ToRead(name, digest, path=evidence.evidence_path(evidence_dir, digest))],
                            self.registry, self.as_of)
         errors = rec.errors

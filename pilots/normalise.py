@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES, required_columns
 from pilots.defects import Issue, detail, make_issue
@@ -114,7 +114,10 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
     if not re.fullmatch(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+", t, re.ASCII):
         return None
     try:
-        value = Decimal(t.replace(",", "")) * scale
+        # Exact: the default context (28 digits) would round a longer number before validation
+        # judges it (an actual of 25 digits and 10 decimals, issue 24 item 3b).
+        with localcontext(prec=len(t) + 8):
+            value = Decimal(t.replace(",", "")) * scale
     except InvalidOperation:
         return None
     return format(value, "f")  # plain notation, never an exponent

@@ -127,6 +127,9 @@ DIRECTIONS = ("higher", "lower")
 AGGREGATIONS = ("last", "sum")
 CLASSIFICATIONS = ("open", "restricted")
 DEFAULT_REPORT_DUE_DAYS = 30
+# One report per agency adds up to a pilot's budget totals; with this many agencies at most, and
+# each report below 10^14 baht (pilots/checks.py), the totals stay below 10^16: DECIMAL(18,2).
+MAX_AGENCIES_PER_PILOT = 100
 
 _AGENCY_KEYS = {"code", "name_th", "name_en", "ministry", "head_th", "head_en", "email"}
 _AGENCY_OPTIONAL_TEXT = ("ministry", "head_th", "head_en")
@@ -311,6 +314,9 @@ def _load_participants(raw: Any, known: set[str] | None, note: Note, pid: str) -
             note(pid, f"an agency may appear at most once in a pilot ({code} appears {n} times)")
     if leads != 1:
         note(pid, f"every pilot must have exactly one lead agency (found {leads})")
+    if len(entries_seen := {p.code for p in parts}) > MAX_AGENCIES_PER_PILOT:
+        note(pid, f"a pilot may have at most {MAX_AGENCIES_PER_PILOT} agencies (found {len(entries_seen)}): "
+                  "its budget totals must fit DECIMAL(18,2) (pilots/checks.py, REPORT_TOTAL_LIMIT)")
     return parts
 
 

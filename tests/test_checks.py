@@ -141,9 +141,9 @@ def test_clean_batch_has_no_defects():
                                          (2, "allocated_thb", "NUMBER_TOO_LARGE")]),
     (budget(allocated="1" + "0" * 17, disbursed="1" + "0" * 16),
      [(2, "allocated_thb", "NUMBER_TOO_LARGE"), (2, "disbursed_thb", "NUMBER_TOO_LARGE")]),
-    (kpi("K2", "9" * 28), []),  # 28 digits before the point
-    (kpi("K2", "1" + "0" * 28), [(2, "actual", "NUMBER_TOO_LARGE")]),
-    (kpi("K2", "-" + "1" + "0" * 28), [(2, "actual", "NUMBER_TOO_LARGE")]),
+    (kpi("K2", "9" * 25), []),  # 25 digits before the point (a year of four quarters stays below 10^26)
+    (kpi("K2", "1" + "0" * 25), [(2, "actual", "NUMBER_TOO_LARGE")]),
+    (kpi("K2", "-" + "1" + "0" * 25), [(2, "actual", "NUMBER_TOO_LARGE")]),
     (kpi("K2", "0." + "0" * 30 + "1"), []),  # rounds to 0: stored, not refused
     (budget(layer="7"), [(2, "layer", "LAYER_INVALID")]),
     (budget(layer="0"), [(2, "layer", "LAYER_INVALID")]),
@@ -173,11 +173,11 @@ def test_row_messages_echo_the_values():
     messages = {i.code: (i.message_en, i.message_th) for _, i in row_defects(batch, REGISTRY)}
     assert messages["DISBURSED_OVER_ALLOCATED"][0] == "Disbursed 150.00 is greater than allocated 100.00."
     assert messages["NOT_A_NUMBER"][0] == "'abc' in 'actual' is not a number."
-    too_large = {i.code: (i.message_en, i.message_th) for _, i in row_defects(frame([kpi("K2", "1" + "0" * 28)]),
+    too_large = {i.code: (i.message_en, i.message_th) for _, i in row_defects(frame([kpi("K2", "1" + "0" * 25)]),
                                                                                REGISTRY)}
     assert too_large["NUMBER_TOO_LARGE"] == (
-        "'10000000000000000000000000000' in 'actual' is too large: at most 28 digits before the decimal point.",
-        "'10000000000000000000000000000' ในคอลัมน์ 'actual' มีค่ามากเกินไป: ก่อนจุดทศนิยมมีได้ไม่เกิน 28 หลัก")
+        "'10000000000000000000000000' in 'actual' is too large: at most 25 digits before the decimal point.",
+        "'10000000000000000000000000' ในคอลัมน์ 'actual' มีค่ามากเกินไป: ก่อนจุดทศนิยมมีได้ไม่เกิน 25 หลัก")
     assert messages["AGENCY_CODE_INVALID"][1] == "รหัสหน่วยงาน 'AB123' ไม่ใช่ตัวเลข 5 หลัก"
 
 

@@ -330,7 +330,10 @@ def test_maintenance_jobs_find_restricted_submissions(scenario, tmp_path):
     # r3 (submission 10) is in the restricted store: reprocessing finds it, and it still fails.
     result = CliRunner().invoke(main, ["reprocess", "10", *common])
     assert result.exit_code == 1
-    assert "submission 10 (r3-bad.csv) is still quarantined, nothing was written" in result.output
+    # Its name and defects stay in the restricted store's error log (messages stay on their side).
+    assert "submission 10 ([file of a restricted pilot]) is still quarantined, nothing was written" in result.output
+    assert "r3-bad" not in result.output and "KPI_UNKNOWN" not in result.output
+    assert "reprocessed r3-bad.csv: quarantined" in (work / "wh.restricted.duckdb.errors.log").read_text(encoding="utf-8")
     result = CliRunner().invoke(main, ["approve", "10", "--by", "secretariat", *common])
     assert result.exit_code == 1
     # approve finds it in the restricted store (not "there is no submission 10"), and refuses it

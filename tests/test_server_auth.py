@@ -169,3 +169,22 @@ def test_a_server_on_all_interfaces_rejects_clients_without_the_auth_string(tmp_
         except ProcessLookupError:
             pass
     assert process.poll() is not None
+
+
+@pytest.mark.parametrize("host, local", [("0.0.0.0", "http://127.0.0.1:4391/api"), ("::", "http://[::1]:4391/api")])
+def test_a_wildcard_bind_suggests_reachable_addresses(no_auth, execs, monkeypatch, host, local):
+    """Issue 24 item 8d: 0.0.0.0 (or ::) is where the server listens, not an address a client can
+    connect to; the hint names loopback for this host and the host's name for others."""
+    monkeypatch.setenv("PREFECT_SERVER_API_AUTH_STRING", AUTH)
+    result = CliRunner().invoke(serve.server, ["--host", host, "--port", "4391"])
+    assert result.exit_code == 0, result.output
+    assert f"export PREFECT_API_URL={local} on this host" in result.output
+    assert f"PREFECT_API_URL=http://{socket.gethostname()}:4391/api from another machine" in result.output
+    assert "//0.0.0.0" not in result.output and "//::" not in result.output and "[::]" not in result.output
+
+
+@pytest.mark.parametrize("host, url", [("127.0.0.1", "http://127.0.0.1:4392/api"), ("::1", "http://[::1]:4392/api")])
+def test_a_specific_bind_suggests_that_address(no_auth, execs, host, url):
+    result = CliRunner().invoke(serve.server, ["--host", host, "--port", "4392"])
+    assert result.exit_code == 0, result.output
+    assert f"then export PREFECT_API_URL={url}\n" in result.output

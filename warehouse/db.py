@@ -14,6 +14,7 @@ import duckdb
 
 from warehouse.errors import WarehouseRefused
 from warehouse.migrate import available_migrations, migrate
+from warehouse.modes import own_warehouse
 from warehouse.paths import files_of
 
 __all__ = ["WarehouseRefused", "check_warehouse", "connect", "evidence_dir_for", "transaction"]
@@ -32,7 +33,9 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False,
     try:
         _check_schema(con, path, read_only)
         if not read_only:
+            own_warehouse(path)
             migrate(con)
+            own_warehouse(path)  # migrating may have made the WAL
     except BaseException:
         con.close()
         raise
@@ -101,6 +104,15 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+    _own_wal(con)
+
+
+def _own_wal(con: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB makes the WAL when a transaction first writes, with the umask's mode: 0600 like the
+    file (warehouse/modes.py). A restricted store's WAL is already private (restricted.private_umask)."""
+    row = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+    if row and row[0]:
+        own_warehouse(row[0])
 
 
 def evidence_dir_for(warehouse_path: str | Path) -> Path:

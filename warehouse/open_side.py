@@ -79,15 +79,11 @@ def names_hidden(names: set[str]) -> Iterator[None]:
     """An exception leaving the block names none of `names`: its message and an OSError's file
     names are redacted in place (its type stays, for the caller's message), and the exceptions it
     was raised from are dropped, since their messages may name the files too."""
+    from warehouse.errors import redact_exception
+
     try:
         yield
     except Exception as exc:
         if names:
-            exc.args = tuple(redact(a, names) if isinstance(a, str) else a for a in exc.args)
-            if isinstance(exc, OSError):
-                for attr in ("filename", "filename2"):
-                    if getattr(exc, attr) is not None:
-                        setattr(exc, attr, redact(str(getattr(exc, attr)), names))
-            exc.__cause__ = exc.__context__ = None
-            exc.__suppress_context__ = True
+            redact_exception(exc, names)
         raise

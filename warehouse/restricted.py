@@ -36,7 +36,7 @@ import duckdb
 
 from warehouse import evidence, store
 from warehouse.errors import WarehouseRefused
-from warehouse.paths import NEXT_SUFFIX, files_of, restricted_evidence_of
+from warehouse.paths import NEXT_SUFFIX, files_of, refuse_shared_roles, restricted_evidence_of
 from warehouse.testpoints import pause_point
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
@@ -70,8 +70,7 @@ class RestrictedFiles:
 def files_for(warehouse_path: str | Path, restricted_store: str | Path | None = None) -> RestrictedFiles:
     """The restricted store of a warehouse: --restricted-store, else beside it (warehouse/paths.py)."""
     path = Path(restricted_store) if restricted_store else files_of(warehouse_path).restricted
-    if path.resolve() == Path(warehouse_path).resolve():
-        raise WarehouseRefused(path, "the restricted store must be another file than the warehouse")
+    refuse_shared_roles(warehouse_path, path)  # one file, one role (warehouse.md)
     return RestrictedFiles(path, restricted_evidence_of(path))
 
 

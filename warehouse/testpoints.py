@@ -1,7 +1,10 @@
-"""Named points where a crash test can stop the job and kill it (tests/test_crash_kill.py).
+"""Named points where a crash test can stop the job and kill it (tests/test_crash_kill.py), or
+where a test makes the job fail (tests/test_messages_stay.py).
 
 Inert unless PILOTKPI_PAUSE_AT names the point: then the process writes the file named by
-PILOTKPI_PAUSE_MARKER and sleeps, so the test can SIGKILL it exactly there. Importable from every
+PILOTKPI_PAUSE_MARKER and sleeps, so the test can SIGKILL it exactly there. PILOTKPI_FAIL_AT
+naming the point raises RuntimeError(PILOTKPI_FAIL_MESSAGE) there instead: an error whose text
+quotes whatever the test puts in it (a restricted file's name, a figure). Importable from every
 package (flows, kpis, pilots and warehouse all import warehouse).
 """
 from __future__ import annotations
@@ -14,6 +17,8 @@ PAUSE_SECONDS = 120
 
 
 def pause_point(name: str) -> None:
+    if os.environ.get("PILOTKPI_FAIL_AT") == name:
+        raise RuntimeError(os.environ.get("PILOTKPI_FAIL_MESSAGE", f"failed at test point {name}"))
     if os.environ.get("PILOTKPI_PAUSE_AT") != name:
         return
     marker = os.environ.get("PILOTKPI_PAUSE_MARKER")
