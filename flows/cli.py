@@ -15,8 +15,8 @@ STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
 from flows.cli_common import (  # noqa: E402
-    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, files_line, printable,
-    release, report_unfinished)
+    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, check_registry,
+    files_line, printable, registry_refusal, release, report_unfinished)
 
 
 @click.group(cls=RefusingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,6 +71,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
             check_warehouse(warehouse_path)  # a bad file is refused before Prefect starts
             check_restricted(warehouse_path, restricted_store)
+            check_registry(registry_dir)  # a broken registry is refused before Prefect starts
             from flows.ephemeral import start_server_tied_to_this_process
             from flows.nightly import nightly
 
@@ -83,7 +84,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
                 result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
                                  restricted_store, workers, dask_address)
     except RegistryError as exc:
-        click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
+        click.echo(registry_refusal(exc), err=True)
         release(exc)
         return EXIT_REGISTRY
     except RunLocked as exc:
@@ -159,7 +160,7 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
     try:
         registry = load_registry(registry_dir)
     except RegistryError as exc:
-        click.echo(str(exc), err=True)
+        click.echo(registry_refusal(exc), err=True)
         sys.exit(EXIT_REGISTRY)
     day = _as_of(as_of) or today_in_bangkok()
     outcomes = check_files(files, registry, day)

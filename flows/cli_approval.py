@@ -50,7 +50,7 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
             click.echo(f"{period} was already closed for {pid}")
         return _job_lines(result, f"closed {period} for {len(result.closed)} pilot(s)", warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait))
+    sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir))
 
 
 @click.command()
@@ -72,7 +72,7 @@ def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path,
         result = reopen_flow(period, pilot_id, by, reason, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         return _job_lines(result, f"reopened {period} for {pilot_id}", warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait))
+    sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir))
 
 
 def _decision_command(action: str, help_text: str, note_option: click.Option):
@@ -100,7 +100,7 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
                 what += f": accepted submission {d.kept} has a later or equal submitted_on and stays"
             return _job_lines(result, printable(what), warehouse_path, out_dir)
 
-        sys.exit(_guarded(job, warehouse_path, wait))
+        sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir))
 
     return command
 

@@ -33,6 +33,25 @@ class RefusingGroup(click.Group):
             ctx.exit(EXIT_FAILED)
 
 
+def registry_refusal(exc) -> str:
+    """A broken registry (exit 4) as the operator reads it: one line, or one more line per problem
+    when there are several (pilots.registry.RegistryError.problems)."""
+    problems = [printable(str(p)) for p in exc.problems]
+    if len(problems) == 1:
+        return f"pilotkpi: broken registry, nothing was written: {problems[0]}"
+    return "\n".join([f"pilotkpi: broken registry ({len(problems)} problems), nothing was written:",
+                      *(f"  - {p}" for p in problems)])
+
+
+def check_registry(registry_dir: Path | None) -> None:
+    """Load the registry before Prefect starts: a broken one is refused in a second (exit 4), not
+    after the server's start-up, and no task logs its traceback. The job loads it again itself."""
+    if registry_dir is not None:
+        from pilots.registry import load_registry
+
+        load_registry(registry_dir)
+
+
 def release(exc: BaseException) -> None:
     """Let go of what a failed job's frames still hold, its DuckDB connection above all.
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY,
-                              _as_of, printable, release, report_unfinished)
+from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY, _as_of, check_registry, printable,
+                              registry_refusal, release, report_unfinished)
 
 _registry = click.option("--registry", "registry_dir", required=True,
                          type=click.Path(exists=True, file_okay=False, path_type=Path), help="Registry folder.")
@@ -24,12 +24,14 @@ _restricted = click.option("--restricted-store", "restricted_store", default=Non
 
 
 def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
-             restricted_store: Path | None = None) -> int:
+             restricted_store: Path | None = None, registry_dir: Path | None = None) -> int:
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
 
     job() returns its exit code (0, or 5 when it committed but a later step was not done); an
     exception from it means nothing was committed (the flows return once they have committed).
+    An expected refusal is one line on stderr (flows/refusals.py keeps Prefect's traceback out).
     """
+    from flows.refusals import Refused
     from pilots.registry import RegistryError
     from warehouse.db import check_warehouse
     from warehouse.errors import WarehouseRefused
@@ -40,13 +42,14 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
             check_restricted(warehouse_path, restricted_store)
+            check_registry(registry_dir)
             if needs_prefect:
                 from flows.ephemeral import start_server_tied_to_this_process
 
                 start_server_tied_to_this_process()  # so a killed job leaves no server behind
             return job()
     except RegistryError as exc:
-        click.echo(f"pilotkpi: nothing was written.\n{exc}", err=True)
+        click.echo(registry_refusal(exc), err=True)
         release(exc)
         return EXIT_REGISTRY
     except RunLocked as exc:
@@ -54,8 +57,8 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
         return EXIT_LOCKED
     except WarehouseRefused:
         raise  # one line and exit 1, said by the command group (flows/cli_common.RefusingGroup)
-    except (LookupError, ValueError) as exc:
-        click.echo(f"pilotkpi: {exc}", err=True)
+    except (Refused, LookupError, ValueError) as exc:
+        click.echo(f"pilotkpi: {printable(str(exc))}", err=True)
         release(exc)  # the failed flow's frames hold the job's connection (flows/cli_common.py)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
@@ -96,7 +99,7 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         click.echo(what)
         return _finished(result, what, warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store))
+    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir))
 
 
 @click.command()
@@ -123,7 +126,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
         return _finished(result, f"the marts rebuilt as of {result.as_of.isoformat()} (run {result.run_id})",
                          warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store))
+    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir))
 
 
 def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
