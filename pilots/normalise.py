@@ -15,23 +15,15 @@ from decimal import Decimal, InvalidOperation
 
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES, required_columns
 from pilots.defects import Issue, detail, make_issue
-from pilots.fiscal import is_period
+from pilots.fiscal import BE_OFFSET, is_period
 from pilots.personal import THAI_DIGITS, mask_national_ids
 from pilots.readers.base import RawTable
+from pilots.thai_dates import THAI_MONTH_NUMBERS
 
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
 PLACEHOLDERS = {"", "-", "n/a", "รอข้อมูล"}
 TOTAL_WORDS = ("รวม", "total")
-BE_OFFSET = 543
-
-THAI_MONTHS = {
-    "มกราคม": 1, "ม.ค.": 1, "กุมภาพันธ์": 2, "ก.พ.": 2, "มีนาคม": 3, "มี.ค.": 3,
-    "เมษายน": 4, "เม.ย.": 4, "พฤษภาคม": 5, "พ.ค.": 5, "มิถุนายน": 6, "มิ.ย.": 6,
-    "กรกฎาคม": 7, "ก.ค.": 7, "สิงหาคม": 8, "ส.ค.": 8, "กันยายน": 9, "ก.ย.": 9,
-    "ตุลาคม": 10, "ต.ค.": 10, "พฤศจิกายน": 11, "พ.ย.": 11, "ธันวาคม": 12, "ธ.ค.": 12,
-}
-# Abbreviations are also written without dots (ธค, มีค).
-THAI_MONTHS.update({k.replace(".", ""): v for k, v in list(THAI_MONTHS.items()) if "." in k})
+THAI_MONTHS = THAI_MONTH_NUMBERS  # every spelling read: full, abbreviated, abbreviated without dots
 
 
 def clean_text(value: str | None) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import yaml
 
 from pilots.contract import ROLES
+from pilots.fiscal import BE_OFFSET, fiscal_year_of
 
 
 @dataclass(frozen=True)
@@ -142,9 +143,7 @@ _KPI_KEYS = {"code", "name_th", "name_en", "unit", "direction", "aggregation", "
 Note = Callable[[str, str], None]  # note(subject, rule): record one problem in the current file
 
 
-def fiscal_year(d: date) -> int:
-    """Thai fiscal year (BE) containing d: it runs 1 Oct-30 Sep and is named by the year it ends in."""
-    return d.year + 543 + (1 if d.month >= 10 else 0)
+fiscal_year = fiscal_year_of  # Thai fiscal year (BE) containing a date (pilots/fiscal.py)
 
 
 def _is_int(v: Any) -> bool:
@@ -322,7 +321,7 @@ def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, n
     out: dict[int, tuple[Decimal, ...]] = {}
     for fy, values in raw.items():
         if not _is_int(fy) or fy < 2500:
-            note(subject, f"thresholds are keyed by Buddhist-Era fiscal year, e.g. 2548 = CE + 543 (got {fy!r})")
+            note(subject, f"thresholds are keyed by Buddhist-Era fiscal year, e.g. 2548 = CE + {BE_OFFSET} (got {fy!r})")
             continue
         nums = [_number(v) for v in values] if isinstance(values, list) else []
         if len(nums) != 5 or any(n is None for n in nums):
