@@ -141,17 +141,24 @@ def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
 @_warehouse
 @click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Also file away the inbox files that committed runs recorded but did not move.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write the summaries and reminder letters into this folder, as of the last committed job.")
 @_wait
-def publish(warehouse_path: Path, inbox: Path | None, wait: bool) -> None:
+def publish(warehouse_path: Path, inbox: Path | None, out_dir: Path | None, wait: bool) -> None:
     """Publish the analysts' copy now, completing runs that committed but did not publish.
 
-    With --inbox, also file away the inbox files such runs left behind (no new rows are added).
-    The summaries are re-rendered by `pilotkpi report`; the next run does every step anyway.
+    With --inbox, also file away the inbox files such runs left behind (no new rows are added);
+    with --out, also write the summaries and the reminder letters. A run whose every missing step
+    is done is marked completed (ops.runs completed_at, completed_by). The next run does every step anyway.
     """
     from flows.completion import complete
+    from flows.cli_report import write_letters_from, write_summaries_from
 
     def job() -> int:
-        done = complete(warehouse_path, inbox)
+        if out_dir is not None:  # read before publishing, so the copy carries the completion
+            for path in write_summaries_from(warehouse_path, out_dir) + write_letters_from(warehouse_path, out_dir):
+                click.echo(f"wrote {path}")
+        done = complete(warehouse_path, inbox, frozenset({"summaries", "letters"} if out_dir is not None else ()))
         if done.moved:
             click.echo(f"filed away {len(done.moved)} file(s) left in {inbox} by earlier runs")
         if done.completed:

@@ -32,13 +32,14 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def complete(warehouse_path: Path, inbox: Path | None = None) -> Completion:
+def complete(warehouse_path: Path, inbox: Path | None = None, also_done: frozenset[str] = frozenset()) -> Completion:
+    """also_done: steps the caller did just before (`publish --out` writes the summaries and letters)."""
     con = connect(warehouse_path)
     try:
         moved: list[Path] = []
         if inbox is not None:
             moved = inbox_folder.file_away(_unfiled_in(inbox, _unfiled(con, warehouse_path)), inbox)
-        done = {"publish"} | ({"file_away"} if inbox is not None else set())
+        done = {"publish"} | ({"file_away"} if inbox is not None else set()) | set(also_done)
         completed = store.complete_runs(con, done, COMPLETED_BY, _now())
         missing = {r: [s for s in steps if s not in done] for r, steps in store.unfinished_runs(con).items()
                    if r not in completed}

@@ -64,6 +64,7 @@ class FileOutcome:
     status: str
     issues: list[Issue] = field(default_factory=list)
     submission_id: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # `check`: canonical column -> header as written
 
 
 @dataclass(frozen=True)
@@ -221,7 +222,8 @@ def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[
             received.append(_Received(path, data, evidence.sha256_of(data)))
     read_and_check([rec for rec in received if not rec.issues], registry, as_of)
     return [FileOutcome(masked(rec.path.name), rec.sha256,
-                        "quarantined" if any(i.is_error for i in rec.issues) else "accepted", rec.issues)
+                        "quarantined" if any(i.is_error for i in rec.issues) else "accepted", rec.issues,
+                        headers=rec.table.headers if rec.table is not None else {})
             for rec in received]
 
 

@@ -7,6 +7,7 @@ row and column. Missing-value placeholders become None.
 """
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -42,6 +43,16 @@ HEADER_NAMES: dict[str, str] = {}
 for _col in COLUMNS:
     HEADER_NAMES[_col.name.casefold()] = _col.name
     HEADER_NAMES[header_key(_col.thai)] = _col.name
+
+
+def unknown_column(header: str) -> Issue:
+    """COLUMN_UNKNOWN for a header that names no column, with the closest accepted spelling when
+    one is close (difflib, ratio >= 0.8: `ผลการดำเนนงาน` -> `ผลการดำเนินงาน`)."""
+    spellings = {header_key(s): s for col in COLUMNS for s in (col.name, col.thai)}
+    close = difflib.get_close_matches(header_key(header), list(spellings), n=1, cutoff=0.8)
+    return make_issue("COLUMN_UNKNOWN", header=header,
+                      detail=detail("COLUMN_UNKNOWN", "did_you_mean" if close else "not_read",
+                                    **({"spelling": spellings[close[0]]} if close else {})))
 
 
 # --- value parsers: each returns canonical text, or None when it cannot read the value --------
@@ -189,6 +200,8 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         name = HEADER_NAMES.get(header_key(cell))
         if name and name not in positions:
             positions[name] = i
+        elif name is None and header_key(cell):
+            issues.append(unknown_column(clean_text(cell) or ""))
 
     rows: list[dict[str, str | int | None]] = []
     first: tuple[int, list[str | None]] | None = None  # the first data row, as read
