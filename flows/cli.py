@@ -188,11 +188,13 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
 @click.option("--check", "check_only", is_flag=True, help="Fail if the committed docs differ from the code.")
 @click.option("--out", "docs_dir", default="docs", type=click.Path(file_okay=False, path_type=Path), show_default=True)
 def docs(check_only: bool, docs_dir: Path) -> None:
-    """Generate the reference docs (defect catalogue, warehouse schema, agency format guides) from the code."""
+    """Generate the reference docs (defect catalogue, registry format, warehouse schema, agency format guides)."""
     from pilots.defects import catalogue_markdown
     from pilots.guide import guides
+    from pilots.registry_schema import registry_markdown
 
-    generated = {docs_dir / "defects.md": catalogue_markdown(), docs_dir / "warehouse.md": _warehouse_markdown()}
+    generated = {docs_dir / "defects.md": catalogue_markdown(), docs_dir / "warehouse.md": _warehouse_markdown(),
+                 docs_dir / "registry.md": registry_markdown()}
     generated.update({docs_dir / name: text for name, text in guides().items()})
     stale = [p for p, text in generated.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     if check_only:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import yaml
 
 from pilots.contract import ROLES
+from pilots import registry_schema as schema
 from pilots.fiscal import BE_OFFSET, fiscal_year_of
 
 
@@ -129,16 +130,16 @@ AGGREGATIONS = ("last", "sum")
 CLASSIFICATIONS = ("open", "restricted")
 DEFAULT_REPORT_DUE_DAYS = 30
 
-_AGENCY_KEYS = {"code", "name_th", "name_en", "ministry", "head_th", "head_en", "email"}
+# The keys each file may hold: declared, with their rules, in pilots/registry_schema.py (docs/registry.md).
+_AGENCY_KEYS = schema.AGENCY.names()
 _AGENCY_OPTIONAL_TEXT = ("ministry", "head_th", "head_en")
-_PARTICIPANT_KEYS = {"code", "role", "no_reminders_until"}
-_SECRETARIAT_KEYS = {"name_th", "name_en", "letter_prefix", "address_th", "address_en", "phone"}
+_PARTICIPANT_KEYS = schema.PARTICIPANT.names()
+_SECRETARIAT_KEYS = schema.SECRETARIAT.names()
 # One address, no display name or list: the mail merge puts it in a To: field as it is.
 _EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
-_PILOT_KEYS = {"pilot_id", "name_th", "name_en", "layer", "strategies", "classification", "start", "end",
-               "report_due_days", "agencies", "kpis"}
-_STRATEGY_KEYS = {"number", "name_th", "name_en"}
-_KPI_KEYS = {"code", "name_th", "name_en", "unit", "direction", "aggregation", "weight", "thresholds"}
+_PILOT_KEYS = schema.PILOT.names()
+_STRATEGY_KEYS = schema.STRATEGY.names()
+_KPI_KEYS = schema.KPI.names()
 
 Note = Callable[[str, str], None]  # note(subject, rule): record one problem in the current file
 
