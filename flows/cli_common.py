@@ -71,13 +71,14 @@ def registry_refusal(exc) -> str:
                       *(f"  - {p}" for p in problems)])
 
 
-def check_registry(registry_dir: Path | None) -> None:
+def check_registry(registry_dir: Path | None):
     """Load the registry before Prefect starts: a broken one is refused in a second (exit 4), not
     after the server's start-up, and no task logs its traceback. The job loads it again itself."""
-    if registry_dir is not None:
-        from pilots.registry import load_registry
+    if registry_dir is None:
+        return None
+    from pilots.registry import load_registry
 
-        load_registry(registry_dir)
+    return load_registry(registry_dir)
 
 
 def release(exc: BaseException) -> None:

@@ -24,12 +24,13 @@ _restricted = click.option("--restricted-store", "restricted_store", default=Non
 
 
 def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
-             restricted_store: Path | None = None, registry_dir: Path | None = None) -> int:
+             restricted_store: Path | None = None, registry_dir: Path | None = None, precheck=None) -> int:
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
 
     job() returns its exit code (0, or 5 when it committed but a later step was not done); an
     exception from it means nothing was committed (the flows return once they have committed).
     An expected refusal is one line on stderr (flows/refusals.py keeps Prefect's traceback out).
+    precheck(registry), if given, may refuse (Refused) before Prefect starts.
     """
     from flows.refusals import Refused
     from pilots.registry import RegistryError
@@ -42,7 +43,9 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
             check_restricted(warehouse_path, restricted_store)
-            check_registry(registry_dir)
+            registry = check_registry(registry_dir)
+            if precheck is not None:
+                precheck(registry)
             if needs_prefect:
                 from flows.ephemeral import start_server_tied_to_this_process
 

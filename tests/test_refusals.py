@@ -72,8 +72,13 @@ def bangkok(utc) -> str:
     return (utc + timedelta(hours=7)).strftime("%Y-%m-%d %H:%M:%S") + "+07:00"
 
 
-def refused(story, *args) -> str:
-    done = child([*args, *story["base"]], story["api"], story["home"])
+# No Prefect server at this address: a refusal given through it came before Prefect was used.
+NO_PREFECT = "http://127.0.0.1:9/api"
+
+
+def refused(story, *args, before_prefect: bool = True) -> str:
+    """The refusal's stderr; before_prefect: checked before Prefect starts (flows/cli_approval.py)."""
+    done = child([*args, *story["base"]], NO_PREFECT if before_prefect else story["api"], story["home"])
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     assert done.stderr.count("\n") == 1 and done.stderr.endswith("\n"), done.stderr  # one line, nothing else
@@ -100,7 +105,8 @@ def test_a_period_not_yet_due_is_one_line(story):
 
 def test_closing_a_closed_period_and_reopening_an_open_one_are_one_line(story):
     when = bangkok(story["times"]["close"])
-    assert refused(story, "close-quarter", "2548-Q1", "--pilot", P, "--by", "Malee") == (
+    # Due, so only the job (its marts as of --as-of) can tell: refused inside the flow, still one line.
+    assert refused(story, "close-quarter", "2548-Q1", "--pilot", P, "--by", "Malee", before_prefect=False) == (
         f"pilotkpi: 2548-Q1 is already closed for {P} (closed {when} by Somchai)")
     assert refused(story, "reopen", "2548-Q2", "--pilot", P, "--by", "Malee", "--reason", "asked") == (
         f"pilotkpi: 2548-Q2 is not closed for {P}: there is nothing to reopen")
@@ -115,9 +121,8 @@ def test_a_broken_registry_is_one_line_before_prefect_starts(story, tmp_path, co
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     args = [str(inbox) if a == "INBOX" else a for a in command]
-    # No Prefect server: the refusal comes before Prefect is used (a dead API address proves it).
     done = child([*args, "--registry", registry, "--warehouse", story["wh"], "--out", tmp_path / "out",
-                  "--as-of", AS_OF], "http://127.0.0.1:9/api", tmp_path / "prefect-home")
+                  "--as-of", AS_OF], NO_PREFECT, tmp_path / "prefect-home")
     assert done.returncode == 4, done.stderr
     assert done.stdout == ""
     assert done.stderr == (f"pilotkpi: broken registry, nothing was written: pilots/{P}.yaml: {P}: KPI weights "
@@ -131,8 +136,22 @@ def test_several_registry_problems_are_a_line_each(story, tmp_path):
     pilot.write_text(pilot.read_text(encoding="utf-8").replace("weight: 40", "weight: 30"), encoding="utf-8")
     (registry / "pilots" / "PLT-2548-009.yaml").write_text("pilot_id: [unclosed\n", encoding="utf-8")
     done = child(["check", ROOT / "tests" / "data" / "defects" / "CLEAN.csv", "--registry", registry],
-                 "http://127.0.0.1:9/api", tmp_path / "prefect-home")
+                 NO_PREFECT, tmp_path / "prefect-home")
     assert done.returncode == 4, done.stderr
     lines = done.stderr.splitlines()
     assert lines[0] == "pilotkpi: broken registry (2 problems), nothing was written:"
     assert len(lines) == 3 and all(line.startswith("  - pilots/PLT-2548-00") for line in lines[1:]), lines
+
+
+def test_a_refusal_inside_the_job_is_one_line_too(story):
+    """A refusal that only the job can give (the check before Prefect passes a restricted pilot's
+    file on to it) is one line as well: flows/refusals.py keeps Prefect's traceback out. Here the
+    check is switched off, so the flow itself refuses the unknown id."""
+    env_inject = ("import flows.cli_approval as a\n"
+                  "a._dry_run = lambda *args, **kwargs: None\n"
+                  "from flows.cli import main\nmain()\n")
+    env = child_env(PREFECT_API_URL=story["api"], PREFECT_HOME=str(story["home"]), PILOTKPI_SETTLE_SECONDS="0")
+    env = {k: v for k, v in env.items() if not k.startswith("PREFECT_API") or k == "PREFECT_API_URL"}
+    done = subprocess.run([sys.executable, "-c", env_inject, "approve", "999", "--by", "Malee", *story["base"]],
+                          cwd=story["root"], env=env, capture_output=True, text=True, timeout=300)
+    assert (done.returncode, done.stdout, done.stderr) == (1, "", "pilotkpi: there is no submission 999\n")
