@@ -8,6 +8,7 @@ fact such as KPI_NOT_LEAD, found on every KPI row) is printed once, with its row
 """
 from __future__ import annotations
 
+from flows.cli_common import printable
 from pilots.contract import BY_NAME
 
 WORDS = {
@@ -56,7 +57,8 @@ def outcome_text(outcome) -> str:
     words = WORDS[lang or "en"]
     verdict = BOTH[outcome.status if outcome.status == "quarantined" else "accepted"] if lang is None else \
         words[outcome.status if outcome.status == "quarantined" else "accepted"]
-    lines = [f"{outcome.file_name}: {verdict}"]
+    # Messages quote the agency's header cells and values: control characters shown escaped (printable).
+    lines = [f"{printable(outcome.file_name)}: {verdict}"]
     for issue, rows in grouped(outcome.issues):
         column = issue.column_name
         if column and lang == "th":  # the column as the file wrote it, or its Thai label
@@ -67,6 +69,6 @@ def outcome_text(outcome) -> str:
         place = where.join(x for x in (
             f"{words['rows' if len(rows) > 1 else 'row']} {_rows(rows)}" if rows else "",
             f"{words['column']} {column}" if column else "") if x) or words["file"]
-        lines.append(f"  {words[issue.severity]:7} {issue.code} ({place})\n"
-                     f"    th: {issue.message_th}\n    en: {issue.message_en}")
+        lines.append(f"  {words[issue.severity]:7} {issue.code} ({printable(place)})\n"
+                     f"    th: {printable(issue.message_th)}\n    en: {printable(issue.message_en)}")
     return "\n".join(lines)

@@ -188,3 +188,12 @@ def test_the_command_printed_after_exit_5_completes_the_job(tmp_path, prefect_ha
                                                      ("rebuild", "committed_with_errors", "letters", "pilotkpi publish")]
         finally:
             con.close()
+
+
+def test_check_shows_a_hostile_header_escaped(tmp_path):
+    report = tmp_path / "esc.csv"
+    report.write_text("pilot_id,agency_code,period,submitted_on,line_type,item_code,actual,\x1b[2Jboom\n"
+                      "PLT-2548-003,03009,2548-Q1,2005-01-20,kpi,K1,47,x\n", encoding="utf-8")
+    code, out = cli("check", report, "--registry", REGISTRY, "--as-of", "2006-08-15")
+    assert code == 0 and "\x1b" not in out
+    assert "Column '\\x1b[2Jboom' is not a column of the report format" in out
