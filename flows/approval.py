@@ -16,6 +16,7 @@ apply_defaults()
 from prefect import flow, get_run_logger  # noqa: E402
 
 from flows.clock import today_in_bangkok, utc_now  # noqa: E402
+from flows.refusals import Refused, refusals_as_state, refusing  # noqa: E402
 from flows.nightly import JobResult, _job, _restricted_files, build_marts_task, load_registry_task  # noqa: E402
 from pilots import approval  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
@@ -62,41 +63,48 @@ def _other_stores(live) -> tuple:
 
 
 @flow(name="close-quarter", log_prints=False)
+@refusals_as_state
 def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
                   warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
     def decide(live, day, run_id):
         # The marts as of this job (today's registry and as-of date) give what "due" means and
         # the composite recorded at closing; the job builds them again afterwards with the closure.
         build_marts_task(live, day)  # a restricted pilot's composite comes from the restricted store
-        closed, skipped = approval.close_quarter(live.con, period, pilot_id, by, note, day, _now(), run_id,
-                                                 _other_stores(live))
+        with refusing(LookupError, ValueError):
+            closed, skipped = approval.close_quarter(live.con, period, pilot_id, by, note, day, _now(), run_id,
+                                                     _other_stores(live))
         return {"closed": closed, "skipped": skipped}
 
     return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
 
 
 @flow(name="reopen", log_prints=False)
+@refusals_as_state
 def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
            out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
     def decide(live, day, run_id):
-        approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live))
+        with refusing(LookupError, ValueError):
+            approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live))
         return {}
 
     return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
 
 
 @flow(name="decide-held-file", log_prints=False)
+@refusals_as_state
 def decide_held(action: str, submission_id: int, by: str, note: str | None, registry_dir: Path,
                 warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
     """approve or reject one held file."""
     def decide(live, day, run_id):
         side = live.restricted
         if side is not None and side.con.execute("SELECT count(*) FROM ingest.submissions WHERE submission_id = ?",
-                                                 [submission_id]).fetchall()[0][0]:
+                                                 [submission_id]).fetchone()[0]:
             # A restricted pilot's file: decided in the restricted store, its decision row there.
-            return {"decided": approval.decide(side.con, submission_id, action, by, note, _now(), run_id,
-                                               (live.con,))}
-        return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id,
-                                           _other_stores(live))}
+            with refusing(LookupError, ValueError):
+                return {"decided": approval.decide(side.con, submission_id, action, by, note, _now(), run_id,
+                                                   (live.con,))}
+        with refusing(LookupError, ValueError):
+            return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id,
+                                               _other_stores(live))}
 
     return _decision_job(action, registry_dir, warehouse_path, out_dir, as_of, wait, decide)

@@ -15,8 +15,10 @@ STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
 from flows.cli_common import (  # noqa: E402
-    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, files_line, printable,
-    release, report_unfinished)
+    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, check_registry,
+    files_line, library_warnings_to_log, printable, registry_refusal, release, report_unfinished)
+
+library_warnings_to_log()
 
 
 @click.group(cls=RefusingGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,6 +61,7 @@ def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as
 def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
          batch_size: int = 1000, wait: bool = False, settle_seconds: float | None = None,
          restricted_store: Path | None = None, workers: int | None = None, dask_address: str | None = None) -> int:
+    from kpis.summary.validation import report_name
     from pilots.registry import RegistryError
     from warehouse.db import WarehouseRefused, check_warehouse
     from warehouse.lock import RunLocked, run_lock
@@ -71,6 +74,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
             check_warehouse(warehouse_path)  # a bad file is refused before Prefect starts
             check_restricted(warehouse_path, restricted_store)
+            check_registry(registry_dir)  # a broken registry is refused before Prefect starts
             from flows.ephemeral import start_server_tied_to_this_process
             from flows.nightly import nightly
 
@@ -83,7 +87,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
                 result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
                                  restricted_store, workers, dask_address)
     except RegistryError as exc:
-        click.echo(f"pilotkpi: the run did not start, nothing was written.\n{exc}", err=True)
+        click.echo(registry_refusal(exc), err=True)
         release(exc)
         return EXIT_REGISTRY
     except RunLocked as exc:
@@ -115,6 +119,9 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         click.echo(f"completed the missing steps of earlier run(s): {', '.join(result.completed)}")
     if result.moved:
         click.echo(f"moved {len(result.moved)} file(s) to {inbox / 'processed'} and {inbox / 'quarantine'}")
+    report = out_dir / report_name("run", result.run_id)
+    if "validation_report" not in result.failed_steps and report.exists():  # written now, or kept: unchanged
+        click.echo(f"validation report: {report}")
     for path in result.summaries:
         click.echo(f"summary: {path}")
     agencies = sum(p.name.endswith(".th.html") for p in result.letters)
@@ -159,7 +166,7 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
     try:
         registry = load_registry(registry_dir)
     except RegistryError as exc:
-        click.echo(str(exc), err=True)
+        click.echo(registry_refusal(exc), err=True)
         sys.exit(EXIT_REGISTRY)
     day = _as_of(as_of) or today_in_bangkok()
     outcomes = check_files(files, registry, day)
@@ -170,13 +177,10 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
                         "message_en": i.message_en, "message_th": i.message_th} for i in o.issues],
         } for o in outcomes], ensure_ascii=False, indent=2))
     else:
+        from flows.cli_check import outcome_text
+
         for o in outcomes:
-            verdict = "would be QUARANTINED / ไฟล์จะถูกกักไว้" if o.status == "quarantined" else "OK / ผ่าน"
-            click.echo(f"{o.file_name}: {verdict}")
-            for i in o.issues:
-                where = ", ".join(x for x in (f"row {i.row_number}" if i.row_number else "",
-                                              f"column {i.column_name}" if i.column_name else "") if x) or "file"
-                click.echo(f"  {i.severity.upper():7} {i.code} ({where})\n    th: {i.message_th}\n    en: {i.message_en}")
+            click.echo(outcome_text(o))
     sys.exit(EXIT_QUARANTINED if any(o.status == "quarantined" for o in outcomes) else EXIT_OK)
 
 
@@ -184,11 +188,13 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
 @click.option("--check", "check_only", is_flag=True, help="Fail if the committed docs differ from the code.")
 @click.option("--out", "docs_dir", default="docs", type=click.Path(file_okay=False, path_type=Path), show_default=True)
 def docs(check_only: bool, docs_dir: Path) -> None:
-    """Generate the reference docs (defect catalogue, warehouse schema, agency format guides) from the code."""
+    """Generate the reference docs (defect catalogue, registry format, warehouse schema, agency format guides)."""
     from pilots.defects import catalogue_markdown
     from pilots.guide import guides
+    from pilots.registry_schema import registry_markdown
 
-    generated = {docs_dir / "defects.md": catalogue_markdown(), docs_dir / "warehouse.md": _warehouse_markdown()}
+    generated = {docs_dir / "defects.md": catalogue_markdown(), docs_dir / "warehouse.md": _warehouse_markdown(),
+                 docs_dir / "registry.md": registry_markdown()}
     generated.update({docs_dir / name: text for name, text in guides().items()})
     stale = [p for p, text in generated.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     if check_only:
@@ -228,6 +234,30 @@ def demo(folder: Path) -> None:
                   settle_seconds=0))  # the demo wrote its files itself: nothing is being copied in
 
 
+# `pilotkpi --help`: one line per command (click would cut each docstring at its first full stop,
+# "(e.g." included). A command without one here keeps its own short_help (tests/test_cli_words.py).
+SUMMARIES = {
+    "run": "Run the nightly job once: read, score, write summaries.",
+    "check": "Check report files before sending them, as a run would.",
+    "demo": "Write a demo registry and inbox, and run the job on them.",
+    "docs": "Regenerate the reference docs in docs/ from the code.",
+    "explain": "Show how one KPI score was reached, from the file rows.",
+    "sql": "A read-only SQL shell on the analysts' published copy.",
+    "export": "Export registry, core and marts to Parquet, CSV or Excel.",
+    "report": "Write the committee summary from the warehouse.",
+    "letters": "Write the reminder letters and reminders.csv.",
+    "serve": "Serve the nightly job on its schedule (needs a server).",
+    "server": "Run the Prefect server in the foreground, for `serve`.",
+    "reprocess": "Re-read a quarantined file with today's code, after a fix.",
+    "rebuild": "Recompute every mart (new registry or as-of date).",
+    "publish": "Publish the analysts' copy, completing committed runs.",
+    "close-quarter": "Close a due quarter: its figures change only by decision.",
+    "reopen": "Reopen a closed quarter for one pilot.",
+    "approve": "Approve a held file under the resubmission rules.",
+    "reject": "Reject a held file: nothing else changes.",
+}
+
+
 def _register_command_groups() -> None:
     """Commands for each audience live in their own module; they are attached to `main` here."""
     from flows import cli_analyst, cli_approval, cli_maintenance, cli_ops, cli_report
@@ -235,6 +265,8 @@ def _register_command_groups() -> None:
     for module in (cli_analyst, cli_report, cli_ops, cli_maintenance, cli_approval):
         for command in module.COMMANDS:
             main.add_command(command)
+    for name, command in main.commands.items():
+        command.short_help = SUMMARIES.get(name, command.short_help)
 
 
 _register_command_groups()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from flows.cli_common import EXIT_FAILED
+from flows.cli_common import EXIT_FAILED, printable
 
 WAREHOUSE_HELP = "The warehouse file (its published copy is read) or a published copy; opened read-only."
 
@@ -35,10 +35,20 @@ def _published(command: str, warehouse_path: Path) -> Path:
 def explain(pilot_id: str, kpi_code: str, period: str, warehouse_path: Path, restricted_store: Path | None) -> None:
     """How the score of PILOT_ID's KPI_CODE for PERIOD (e.g. 2548-Q2) was reached.
 
-    Reads the published copy, so it works while a nightly run is writing. Times are Bangkok time.
+    PERIOD and KPI_CODE may be spelt as report files spell them: `ไตรมาส 3/2549`, `Q3/49`, `FY2006-Q3`;
+    `k1`. Reads the published copy, so it works while a nightly run is writing. Times are Bangkok time.
     """
     from kpis.explain import NotFound, explain as explain_score
+    from pilots.normalise import clean_text, parse_period
     from warehouse.db import connect
+
+    # The readers' own parsers (pilots/normalise.py): one spelling rule for files and commands.
+    canonical = parse_period(clean_text(period) or "")
+    if canonical is None:
+        click.echo(f"pilotkpi explain: {printable(repr(period))} is not a period: write it like 2549-Q3, "
+                   f"ไตรมาส 3/2549 or FY2006-Q3", err=True)
+        sys.exit(EXIT_FAILED)
+    period, kpi_code, pilot_id = canonical, clean_text(kpi_code) or kpi_code, clean_text(pilot_id) or pilot_id
 
     if restricted_store is not None:  # owner-only, never published: read the store itself
         from warehouse import restricted

@@ -17,6 +17,96 @@ from flows.cli_maintenance import _as_of_option, _finished, _guarded, _out, _reg
 _by = click.option("--by", "by", required=True, help="Who takes the decision (recorded in approval.decisions).")
 
 
+# --- refusals before Prefect starts ------------------------------------------------------------
+# A refused decision took 15-20 s, most of it Prefect's start-up. These checks give the same
+# refusal, with pilots/approval.py's own message, in a second or two. They only ever refuse what
+# the job itself would refuse; anything they cannot judge is left to the job.
+
+def _dry_run(warehouse_path: Path, decide, refuse: tuple[type[Exception], ...] = (LookupError, ValueError)) -> None:
+    """Run a decision of pilots/approval.py on a read-only connection: its checks come before its
+    writes, so a refusal (LookupError, ValueError) is raised here as Refused, and once the checks
+    pass the first write fails on the read-only connection (a DuckDB error): the job then runs."""
+    import duckdb
+
+    from flows.refusals import Refused
+    from warehouse.db import connect
+
+    if not Path(warehouse_path).exists():
+        return
+    con = connect(warehouse_path, read_only=True)
+    try:
+        decide(con)
+    except duckdb.Error:
+        return
+    except refuse as exc:
+        raise Refused(str(exc)) from None
+    except (LookupError, ValueError):
+        return  # refused for a reason only the job can judge
+    finally:
+        con.close()
+
+
+def _in_restricted_store(warehouse_path: Path, submission_id: int) -> bool:
+    """Whether the id is a restricted pilot's file: the job decides those (flows/approval.py)."""
+    import duckdb
+
+    from warehouse import restricted
+
+    store = restricted.files_for(warehouse_path).store
+    if not store.exists():
+        return False
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return bool(con.execute("SELECT count(*) FROM ingest.submissions WHERE submission_id = ?",
+                                [submission_id]).fetchone()[0])
+    finally:
+        con.close()
+
+
+def _now():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _decision_precheck(action: str, submission_id: int, warehouse_path: Path):
+    def precheck(registry) -> None:
+        from pilots import approval
+
+        if not _in_restricted_store(warehouse_path, submission_id):
+            _dry_run(warehouse_path, lambda con: approval.decide(con, submission_id, action, "-", None, _now(), "-"))
+    return precheck
+
+
+def _reopen_precheck(period: str, pilot_id: str, warehouse_path: Path):
+    def precheck(registry) -> None:
+        from pilots import approval
+
+        # The warehouse holds the last job's registry: "no such pilot" there, for a pilot of
+        # today's registry, is the job's to judge.
+        new_pilot = registry is not None and pilot_id in registry.pilots
+        _dry_run(warehouse_path, lambda con: approval.reopen_quarter(con, period, pilot_id, "-", "-", _now(), "-"),
+                 (ValueError,) if new_pilot else (LookupError, ValueError))
+    return precheck
+
+
+def _close_precheck(period: str, pilot_id: str | None, as_of: str | None):
+    def precheck(registry) -> None:
+        from flows.clock import today_in_bangkok
+        from flows.refusals import Refused
+        from pilots import approval
+
+        try:
+            approval._period(period)
+        except ValueError as exc:
+            raise Refused(str(exc)) from None
+        day = _as_of(as_of) or today_in_bangkok()
+        # A quarter that has not ended is not due whatever the marts say; the rest needs them.
+        if approval.period_bounds(period)[1] > day and (pilot_id is None or pilot_id in registry.pilots):
+            raise Refused(approval._not_due(None, period, pilot_id, day))
+    return precheck
+
+
 def _job_lines(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
     click.echo(f"{what} (run {result.job.run_id})")
     return _finished(result.job, what, warehouse_path, out_dir)
@@ -50,7 +140,8 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
             click.echo(f"{period} was already closed for {pid}")
         return _job_lines(result, f"closed {period} for {len(result.closed)} pilot(s)", warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait))
+    sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir,
+                      precheck=_close_precheck(period, pilot_id, as_of)))
 
 
 @click.command()
@@ -72,7 +163,8 @@ def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path,
         result = reopen_flow(period, pilot_id, by, reason, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         return _job_lines(result, f"reopened {period} for {pilot_id}", warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait))
+    sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir,
+                      precheck=_reopen_precheck(period, pilot_id, warehouse_path)))
 
 
 def _decision_command(action: str, help_text: str, note_option: click.Option):
@@ -100,7 +192,8 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
                 what += f": accepted submission {d.kept} has a later or equal submitted_on and stays"
             return _job_lines(result, printable(what), warehouse_path, out_dir)
 
-        sys.exit(_guarded(job, warehouse_path, wait))
+        sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir,
+                          precheck=_decision_precheck(action, submission_id, warehouse_path)))
 
     return command
 

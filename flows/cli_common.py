@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import sys
 import traceback
 from datetime import date
 from pathlib import Path
@@ -33,6 +35,52 @@ class RefusingGroup(click.Group):
         except WarehouseRefused as exc:
             click.echo(f"pilotkpi: {exc}", err=True)
             ctx.exit(EXIT_FAILED)
+
+
+class _LibraryWarnings(logging.Handler):
+    """Python warnings from libraries (openpyxl's "Unknown extension is not supported and will be
+    removed", for a workbook from some producers) go to the job's log at INFO: the flow run's log
+    inside a job, a plain logger outside one (`check`). At the default level (WARNING) the
+    terminal shows neither the warning nor its source line; PREFECT_LOGGING_LEVEL=INFO shows them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = " ".join(record.getMessage().split())  # formatwarning's text: file, line, category, source line
+        logger = logging.getLogger("pilotkpi.library")
+        if "prefect" in sys.modules:  # never imported for this: `check` runs without Prefect
+            try:
+                logger = sys.modules["prefect"].get_run_logger()
+            except Exception:  # noqa: BLE001 - not in a flow or task run
+                pass
+        logger.info("library warning: %s", message)
+
+
+def library_warnings_to_log() -> None:
+    """Called once at the command line's entry; Great Expectations also turns captureWarnings on."""
+    logging.captureWarnings(True)
+    captured = logging.getLogger("py.warnings")
+    captured.propagate = False  # not to the root logger's console handler
+    if not any(isinstance(h, _LibraryWarnings) for h in captured.handlers):
+        captured.addHandler(_LibraryWarnings())
+
+
+def registry_refusal(exc) -> str:
+    """A broken registry (exit 4) as the operator reads it: one line, or one more line per problem
+    when there are several (pilots.registry.RegistryError.problems)."""
+    problems = [printable(str(p)) for p in exc.problems]
+    if len(problems) == 1:
+        return f"pilotkpi: broken registry, nothing was written: {problems[0]}"
+    return "\n".join([f"pilotkpi: broken registry ({len(problems)} problems), nothing was written:",
+                      *(f"  - {p}" for p in problems)])
+
+
+def check_registry(registry_dir: Path | None):
+    """Load the registry before Prefect starts: a broken one is refused in a second (exit 4), not
+    after the server's start-up, and no task logs its traceback. The job loads it again itself."""
+    if registry_dir is None:
+        return None
+    from pilots.registry import load_registry
+
+    return load_registry(registry_dir)
 
 
 def release(exc: BaseException) -> None:
@@ -78,16 +126,22 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in masked(text))
 
 
-# How an operator completes each step after the commit that a job did not finish.
-_HOW_TO_COMPLETE = {
+# How an operator completes the steps after the commit that a job did not finish: one
+# `pilotkpi publish` does those it can, with the options they need, and marks the job completed
+# in ops.runs when no other step is missing (flows/completion.py). The others only a run does.
+_PUBLISH_OPTIONS = {"summaries": "--out {out}", "letters": "--out {out}", "file_away": "--inbox {inbox}", "publish": ""}
+_NEXT_RUN_ONLY = {
     "validation_report": "the next run writes its own",
-    "summaries": "pilotkpi report --warehouse {warehouse} --out {out}",
     "artifact": "the next run creates it",
-    "letters": "pilotkpi letters --warehouse {warehouse} --out {out}",
-    "file_away": "pilotkpi publish --warehouse {warehouse} --inbox {inbox}",
-    "publish": "pilotkpi publish --warehouse {warehouse}",
     "record": "the next run records its own outcome",
 }
+
+
+def completing_command(failed_steps, warehouse: Path, out: Path, inbox: Path | None = None) -> str:
+    """The one command that does every step of failed_steps that a command can do."""
+    options = dict.fromkeys(_PUBLISH_OPTIONS[s] for s in _PUBLISH_OPTIONS if s in failed_steps)
+    words = ["pilotkpi publish --warehouse {warehouse}", *(o for o in options if o)]
+    return " ".join(words).format(warehouse=warehouse, out=out, inbox=inbox or "INBOX")
 
 
 def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, out: Path,
@@ -95,7 +149,7 @@ def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, 
     """Tell the operator that the data committed but some later steps were not done; exit 5.
 
     `what` says what was committed (counts). Every step is completed by the next run; the
-    commands given complete them now.
+    command given completes now those that a command can do.
     """
     if not failed_steps:
         return EXIT_OK
@@ -104,7 +158,9 @@ def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, 
     for step, error in failed_steps.items():
         click.echo(f"  {step}: {printable(error)}", err=True)
     click.echo("To complete them: the next run does them all, or now:", err=True)
+    if any(step in _PUBLISH_OPTIONS for step in failed_steps):
+        click.echo(f"  {completing_command(failed_steps, warehouse, out, inbox)}", err=True)
     for step in failed_steps:
-        how = _HOW_TO_COMPLETE.get(step, "the next run does it")
-        click.echo(f"  {step}: {how.format(warehouse=warehouse, out=out, inbox=inbox or 'INBOX')}", err=True)
+        if step not in _PUBLISH_OPTIONS:
+            click.echo(f"  {step}: {_NEXT_RUN_ONLY.get(step, 'the next run does it')}", err=True)
     return EXIT_COMMITTED_WITH_ERRORS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY,
-                              _as_of, printable, release, report_unfinished)
+from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY, _as_of, check_registry, printable,
+                              registry_refusal, release, report_unfinished)
 
 _registry = click.option("--registry", "registry_dir", required=True,
                          type=click.Path(exists=True, file_okay=False, path_type=Path), help="Registry folder.")
@@ -24,12 +24,15 @@ _restricted = click.option("--restricted-store", "restricted_store", default=Non
 
 
 def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
-             restricted_store: Path | None = None) -> int:
+             restricted_store: Path | None = None, registry_dir: Path | None = None, precheck=None) -> int:
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
 
     job() returns its exit code (0, or 5 when it committed but a later step was not done); an
     exception from it means nothing was committed (the flows return once they have committed).
+    An expected refusal is one line on stderr (flows/refusals.py keeps Prefect's traceback out).
+    precheck(registry), if given, may refuse (Refused) before Prefect starts.
     """
+    from flows.refusals import Refused
     from pilots.registry import RegistryError
     from warehouse.db import check_warehouse
     from warehouse.errors import WarehouseRefused
@@ -40,13 +43,16 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
             check_restricted(warehouse_path, restricted_store)
+            registry = check_registry(registry_dir)
+            if precheck is not None:
+                precheck(registry)
             if needs_prefect:
                 from flows.ephemeral import start_server_tied_to_this_process
 
                 start_server_tied_to_this_process()  # so a killed job leaves no server behind
             return job()
     except RegistryError as exc:
-        click.echo(f"pilotkpi: nothing was written.\n{exc}", err=True)
+        click.echo(registry_refusal(exc), err=True)
         release(exc)
         return EXIT_REGISTRY
     except RunLocked as exc:
@@ -54,8 +60,8 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
         return EXIT_LOCKED
     except WarehouseRefused:
         raise  # one line and exit 1, said by the command group (flows/cli_common.RefusingGroup)
-    except (LookupError, ValueError) as exc:
-        click.echo(f"pilotkpi: {exc}", err=True)
+    except (Refused, LookupError, ValueError) as exc:
+        click.echo(f"pilotkpi: {printable(str(exc))}", err=True)
         release(exc)  # the failed flow's frames hold the job's connection (flows/cli_common.py)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
@@ -96,7 +102,7 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         click.echo(what)
         return _finished(result, what, warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store))
+    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir))
 
 
 @click.command()
@@ -123,7 +129,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
         return _finished(result, f"the marts rebuilt as of {result.as_of.isoformat()} (run {result.run_id})",
                          warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store))
+    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir))
 
 
 def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
@@ -138,17 +144,24 @@ def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
 @_warehouse
 @click.option("--inbox", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Also file away the inbox files that committed runs recorded but did not move.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write the summaries and reminder letters into this folder, as of the last committed job.")
 @_wait
-def publish(warehouse_path: Path, inbox: Path | None, wait: bool) -> None:
+def publish(warehouse_path: Path, inbox: Path | None, out_dir: Path | None, wait: bool) -> None:
     """Publish the analysts' copy now, completing runs that committed but did not publish.
 
-    With --inbox, also file away the inbox files such runs left behind (no new rows are added).
-    The summaries are re-rendered by `pilotkpi report`; the next run does every step anyway.
+    With --inbox, also file away the inbox files such runs left behind (no new rows are added);
+    with --out, also write the summaries and the reminder letters. A run whose every missing step
+    is done is marked completed (ops.runs completed_at, completed_by). The next run does every step anyway.
     """
     from flows.completion import complete
+    from flows.cli_report import write_letters_from, write_summaries_from
 
     def job() -> int:
-        done = complete(warehouse_path, inbox)
+        if out_dir is not None:  # read before publishing, so the copy carries the completion
+            for path in write_summaries_from(warehouse_path, out_dir) + write_letters_from(warehouse_path, out_dir):
+                click.echo(f"wrote {path}")
+        done = complete(warehouse_path, inbox, frozenset({"summaries", "letters"} if out_dir is not None else ()))
         if done.moved:
             click.echo(f"filed away {len(done.moved)} file(s) left in {inbox} by earlier runs")
         if done.completed:

@@ -24,22 +24,10 @@ def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: s
     Point it at the published copy (`<warehouse>.published.duckdb`) to use it while a nightly run
     is writing.
     """
-    from kpis.summary import build_model, write_summaries
     from kpis.summary.browser import BrowserMissing, print_pdf
-    from kpis.summary.validation import report_for
-    from warehouse.db import connect
 
-    langs = langs or ("th", "en")
-    con = connect(warehouse_path, read_only=True)
-    try:
-        job = _last_committed_job(con)
-        day = date.fromisoformat(as_of) if as_of else _as_of_of(job, "give --as-of")
-        model = build_model(con, day)
-    finally:
-        con.close()
-    # The link to the validation report of the job whose marts these are, if it is in --out.
-    link = report_for(out_dir, job[0], job[1]) if job else None
-    written = write_summaries(model, out_dir, langs, validation_link=link)
+    written = write_summaries_from(warehouse_path, out_dir, langs or ("th", "en"),
+                                   date.fromisoformat(as_of) if as_of else None)
     for path in written:
         click.echo(f"wrote {path}")
     if not pdf:
@@ -51,6 +39,37 @@ def report(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...], as_of: s
     except BrowserMissing as exc:
         click.echo(f"pilotkpi report --pdf: {exc}", err=True)
         sys.exit(1)
+
+
+def write_summaries_from(warehouse_path: Path, out_dir: Path, langs: tuple[str, ...] = ("th", "en"),
+                         day: date | None = None) -> list[Path]:
+    """The committee summaries as of `day` (default: that of the last committed job), from the marts."""
+    from kpis.summary import build_model, write_summaries
+    from kpis.summary.validation import report_for
+    from warehouse.db import connect
+
+    con = connect(warehouse_path, read_only=True)
+    try:
+        job = _last_committed_job(con)
+        model = build_model(con, day or _as_of_of(job, "give --as-of"))
+    finally:
+        con.close()
+    # The link to the validation report of the job whose marts these are, if it is in --out.
+    link = report_for(out_dir, job[0], job[1]) if job else None
+    return write_summaries(model, out_dir, langs, validation_link=link)
+
+
+def write_letters_from(warehouse_path: Path, out_dir: Path) -> list[Path]:
+    """OUT/reminders/ as the last committed job would have written it (dated and counted as of it)."""
+    from kpis.letters import build_letters, write_letters
+    from warehouse.db import connect
+
+    con = connect(warehouse_path, read_only=True)
+    try:
+        batch = build_letters(con, _as_of_of(_last_committed_job(con), "run `pilotkpi run` first"))
+    finally:
+        con.close()
+    return write_letters(batch, out_dir)
 
 
 def _last_committed_job(con) -> tuple[str, str, date] | None:
@@ -79,17 +98,10 @@ def letters(warehouse_path: Path, out_dir: Path, pdf: bool) -> None:
     They are dated and counted as of the last committed job, whose marts they read. Point it at
     the published copy to use it while a nightly run is writing.
     """
-    from kpis.letters import build_letters, write_letters
     from kpis.letters.render import letter_pdfs
     from kpis.summary.browser import BrowserMissing
-    from warehouse.db import connect
 
-    con = connect(warehouse_path, read_only=True)
-    try:
-        batch = build_letters(con, _as_of_of(_last_committed_job(con), "run `pilotkpi run` first"))
-    finally:
-        con.close()
-    written = write_letters(batch, out_dir)
+    written = write_letters_from(warehouse_path, out_dir)
     for path in written:
         click.echo(f"wrote {path}")
     if not pdf:

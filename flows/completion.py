@@ -32,26 +32,27 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def complete(warehouse_path: Path, inbox: Path | None = None) -> Completion:
+def complete(warehouse_path: Path, inbox: Path | None = None, also_done: frozenset[str] = frozenset()) -> Completion:
     """With a restricted store, an error leaves as the open side may see it (warehouse/errors.py):
-    filing away may touch a restricted pilot's inbox file."""
+    filing away may touch a restricted pilot's inbox file. also_done: steps the caller did just
+    before (`publish --out` writes the summaries and letters)."""
     from warehouse import restricted
     from warehouse.errors import MessageGuard, error_log_of, stored_file_names
 
     files = restricted.files_for(warehouse_path)
     if not files.store.exists():
-        return _complete(warehouse_path, inbox)
+        return _complete(warehouse_path, inbox, also_done)
     guard = MessageGuard(error_log_of(files.store), lambda: stored_file_names(None, [files.store]), job="publish")
-    return guard.call(_complete, warehouse_path, inbox)
+    return guard.call(_complete, warehouse_path, inbox, also_done)
 
 
-def _complete(warehouse_path: Path, inbox: Path | None) -> Completion:
+def _complete(warehouse_path: Path, inbox: Path | None, also_done: frozenset[str]) -> Completion:
     con = connect(warehouse_path)
     try:
         moved: list[Path] = []
         if inbox is not None:
             moved = inbox_folder.file_away(_unfiled_in(inbox, _unfiled(con, warehouse_path)), inbox)
-        done = {"publish"} | ({"file_away"} if inbox is not None else set())
+        done = {"publish"} | ({"file_away"} if inbox is not None else set()) | set(also_done)
         completed = store.complete_runs(con, done, COMPLETED_BY, _now())
         missing = {r: [s for s in steps if s not in done] for r, steps in store.unfinished_runs(con).items()
                    if r not in completed}

@@ -32,6 +32,7 @@ from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows.parallel import DaskOptions, dask_reader  # noqa: E402
 from flows.progress import Progress  # noqa: E402
+from flows.refusals import refusals_as_state, refusing  # noqa: E402
 from kpis import fingerprint  # noqa: E402
 from warehouse.stages import stage  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
@@ -440,6 +441,7 @@ def _record_publish_failure(warehouse_path: Path, run_id: str, failed: dict[str,
 
 
 @flow(name="nightly", log_prints=False)
+@refusals_as_state
 def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path,
             as_of: date | None = None, batch_size: int = DEFAULT_BATCH_SIZE, wait: bool = False,
             settle_seconds: float | None = None, restricted_store: Path | None = None, workers: int | None = None,
@@ -561,6 +563,7 @@ def _key(f: inbox_folder.InboxFile) -> tuple[str, str]:
 
 
 @flow(name="reprocess", log_prints=False)
+@refusals_as_state
 def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_dir: Path,
               as_of: date | None = None, wait: bool = False, restricted_store: Path | None = None) -> RunResult:
     """Re-read one quarantined file from the evidence store with today's code."""
@@ -571,7 +574,8 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
     def body(live, run_id):
         ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir_for(warehouse_path), run_id=run_id,
                             as_of=as_of, received_at=_utcnow(), restricted=live.restricted)
-        result = ingestor.reprocess(submission_id)
+        with refusing(LookupError, ValueError):  # not quarantined, unknown, reprocessed already
+            result = ingestor.reprocess(submission_id)
         if submission_id in ingestor.in_restricted and live.messages is not None:
             result = _open_outcome(result, live.messages)
         outcome.append(result)
@@ -600,6 +604,7 @@ def _open_outcome(result: FileOutcome, messages: MessageGuard) -> FileOutcome:
 
 
 @flow(name="rebuild", log_prints=False)
+@refusals_as_state
 def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date | None = None,
             wait: bool = False, restricted_store: Path | None = None) -> RunResult:
     """Recompute every mart from core.* and today's registry (a new as-of date or new thresholds)."""

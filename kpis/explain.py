@@ -15,6 +15,7 @@ import duckdb
 
 from kpis.display import visible
 from kpis.explain_outliers import outlier_lines
+from pilots.fiscal import fy_en
 from warehouse.times import shown_time
 
 
@@ -69,6 +70,7 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     """The lineage of one score. A restricted pilot's is read from the restricted store only
     (restricted_store=True: `con` is that store)."""
     pilot = _one(con, "SELECT classification FROM registry.pilots WHERE pilot_id = ?", [pilot_id])
+    kpi_code = registered_kpi_code(con, pilot_id, kpi_code)
     if pilot is not None and pilot["classification"] == "restricted" and not restricted_store:
         raise NotFound(f"{pilot_id} is a restricted pilot: its KPI lineage is only in the restricted store; the "
                        "operator can show it with --restricted-store (default: <warehouse>.restricted.duckdb)")
@@ -92,7 +94,7 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     if score["is_missing"]:
         lines.append(f"actual: missing (no value in the lead agency's accepted report for {period})")
     elif score["aggregation"] == "sum":
-        lines.append(f"actual: {_num(score['actual'])} = sum of quarters 1..{q} of FY{fy}:")
+        lines.append(f"actual: {_num(score['actual'])} = sum of quarters 1..{q} of {fy_en(fy)} (BE {fy}):")
     else:
         lines.append(f"actual: {_num(score['actual'])}")
     for s in sources:
@@ -101,7 +103,7 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
                      f"(submission {s.submission_id}, received {shown_time(s.received_at)})")
     lines.append("")
     if registered:
-        lines.append("thresholds registered for FY{}: {}".format(fy, " / ".join(_num(registered[f"t{i}"]) for i in range(1, 6))))
+        lines.append("thresholds registered for {} (BE {}): {}".format(fy_en(fy), fy, " / ".join(_num(registered[f"t{i}"]) for i in range(1, 6))))
     if score["aggregation"] == "sum":
         lines.append(f"thresholds applied (× {q}/4, pro-rated for a sum KPI): " + " / ".join(_num(t) for t in applied))
     else:
@@ -128,6 +130,17 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     else:
         lines.append("superseded versions of the lead's report for this period: none")
     return "\n".join(lines) + "\n"
+
+
+def registered_kpi_code(con, pilot_id: str, kpi_code: str) -> str:
+    """The pilot's KPI code as registered, for a code typed in another case (`k1` for `K1`).
+
+    Reading: KPI codes are matched without regard to case, as header names are (agency-report-v1.md);
+    the registry keeps codes unique within a pilot, and two codes that differ only in case are
+    not guessed between: the code is then taken as typed."""
+    rows = con.execute("SELECT kpi_code FROM registry.kpis WHERE pilot_id = ? AND lower(kpi_code) = lower(?)",
+                       [pilot_id, kpi_code]).fetchall()
+    return rows[0][0] if len(rows) == 1 else kpi_code
 
 
 def _sources(con, pilot_id: str, kpi_code: str, lead: str, fiscal_year: int, up_to_quarter: int | None,

@@ -25,6 +25,7 @@ import duckdb
 from pilots.fiscal import is_period, period_bounds
 from warehouse import store
 from warehouse.errors import NotFound, Refused
+from warehouse.times import shown_time
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> tuple | None:
@@ -96,7 +97,7 @@ def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | N
     if len(skipped) == len(due):
         closed_at, closed_by = _open_closure(con, due[0], period)
         whom = pilot_id or "every pilot it is due for"
-        raise Refused(f"{period} is already closed for {whom} (closed {closed_at:%Y-%m-%d %H:%M} UTC by "
+        raise Refused(f"{period} is already closed for {whom} (closed {shown_time(closed_at)} by "
                       f"{closed_by})")
     closed = []
     for pid in (p for p in due if p not in skipped):
@@ -152,7 +153,7 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
         if earlier:
             act, who, when, number = earlier
             raise Refused(f"submission {submission_id} was {_PAST[act]} already (decision {number}, by {who} on "
-                          f"{when:%Y-%m-%d %H:%M} UTC) and is now {status}: a held file takes one decision")
+                          f"{shown_time(when)}) and is now {status}: a held file takes one decision")
         raise Refused(f"submission {submission_id} is {status}, not held: only held files are approved or "
                       f"rejected")
     decided = Decided(submission_id, pilot_id, agency, period, "rejected")

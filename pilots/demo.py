@@ -28,6 +28,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from pilots.contract import BY_NAME, COLUMN_NAMES, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES
+from pilots.fiscal import period_bounds
 
 SEED = "pilotkpi-demo-2547"  # str seeds are hashed with SHA-512: stable across processes and runs
 AS_OF = date(2006, 8, 15)
@@ -399,15 +400,6 @@ EXPECTED_LATEST_STATUS: dict[str, str] = {
 
 
 # --- time ------------------------------------------------------------------------------------
-
-def period_bounds(period: str) -> tuple[date, date]:
-    """First and last day of a fiscal quarter `2548-Q1` (FY 2548 = 1 Oct 2004 - 30 Sep 2005)."""
-    fy, q = int(period[:4]), int(period[-1])
-    ce = fy - 543
-    starts = {1: date(ce - 1, 10, 1), 2: date(ce, 1, 1), 3: date(ce, 4, 1), 4: date(ce, 7, 1)}
-    ends = {1: date(ce - 1, 12, 31), 2: date(ce, 3, 31), 3: date(ce, 6, 30), 4: date(ce, 9, 30)}
-    return starts[q], ends[q]
-
 
 def default_file_name(pilot_id: str, agency: str, period: str, fmt: str) -> str:
     return f"{pilot_id}_{agency}_{period}.{fmt}"

@@ -65,6 +65,7 @@ class FileOutcome:
     status: str
     issues: list[Issue] = field(default_factory=list)
     submission_id: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # `check`: canonical column -> header as written
 
 
 @dataclass(frozen=True)
@@ -226,7 +227,8 @@ def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[
             to_read.append(received[-1])
     read_and_check(to_read, registry, as_of)
     return [FileOutcome(masked(rec.path.name), rec.sha256,
-                        "quarantined" if any(i.is_error for i in rec.issues) else "accepted", rec.issues)
+                        "quarantined" if any(i.is_error for i in rec.issues) else "accepted", rec.issues,
+                        headers=rec.table.headers if rec.table is not None else {})
             for rec in received]
 
 

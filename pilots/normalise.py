@@ -7,6 +7,7 @@ row and column. Missing-value placeholders become None.
 """
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -15,23 +16,15 @@ from decimal import Decimal, InvalidOperation, localcontext
 
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES, required_columns
 from pilots.defects import Issue, detail, make_issue
-from pilots.fiscal import is_period
+from pilots.fiscal import BE_OFFSET, is_period
 from pilots.personal import THAI_DIGITS, mask_national_ids
 from pilots.readers.base import RawTable
+from pilots.thai_dates import THAI_MONTH_NUMBERS
 
 ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
 PLACEHOLDERS = {"", "-", "n/a", "รอข้อมูล"}
 TOTAL_WORDS = ("รวม", "total")
-BE_OFFSET = 543
-
-THAI_MONTHS = {
-    "มกราคม": 1, "ม.ค.": 1, "กุมภาพันธ์": 2, "ก.พ.": 2, "มีนาคม": 3, "มี.ค.": 3,
-    "เมษายน": 4, "เม.ย.": 4, "พฤษภาคม": 5, "พ.ค.": 5, "มิถุนายน": 6, "มิ.ย.": 6,
-    "กรกฎาคม": 7, "ก.ค.": 7, "สิงหาคม": 8, "ส.ค.": 8, "กันยายน": 9, "ก.ย.": 9,
-    "ตุลาคม": 10, "ต.ค.": 10, "พฤศจิกายน": 11, "พ.ย.": 11, "ธันวาคม": 12, "ธ.ค.": 12,
-}
-# Abbreviations are also written without dots (ธค, มีค).
-THAI_MONTHS.update({k.replace(".", ""): v for k, v in list(THAI_MONTHS.items()) if "." in k})
+THAI_MONTHS = THAI_MONTH_NUMBERS  # every spelling read: full, abbreviated, abbreviated without dots
 
 
 def clean_text(value: str | None) -> str | None:
@@ -51,6 +44,16 @@ HEADER_NAMES: dict[str, str] = {}
 for _col in COLUMNS:
     HEADER_NAMES[_col.name.casefold()] = _col.name
     HEADER_NAMES[header_key(_col.thai)] = _col.name
+
+
+def unknown_column(header: str) -> Issue:
+    """COLUMN_UNKNOWN for a header that names no column, with the closest accepted spelling when
+    one is close (difflib, ratio >= 0.8: `ผลการดำเนนงาน` -> `ผลการดำเนินงาน`)."""
+    spellings = {header_key(s): s for col in COLUMNS for s in (col.name, col.thai)}
+    close = difflib.get_close_matches(header_key(header), list(spellings), n=1, cutoff=0.8)
+    return make_issue("COLUMN_UNKNOWN", header=header,
+                      detail=detail("COLUMN_UNKNOWN", "did_you_mean" if close else "not_read",
+                                    **({"spelling": spellings[close[0]]} if close else {})))
 
 
 # --- value parsers: each returns canonical text, or None when it cannot read the value --------
@@ -203,6 +206,8 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         name = HEADER_NAMES.get(header_key(cell))
         if name and name not in positions:
             positions[name] = i
+        elif name is None and header_key(cell):
+            issues.append(unknown_column(clean_text(cell) or ""))
 
     rows: list[dict[str, str | int | None]] = []
     first: tuple[int, list[str | None]] | None = None  # the first data row, as read

@@ -13,6 +13,8 @@ from typing import Any, Callable
 import yaml
 
 from pilots.contract import ROLES
+from pilots import registry_schema as schema
+from pilots.fiscal import BE_OFFSET, fiscal_year_of
 
 
 @dataclass(frozen=True)
@@ -131,23 +133,21 @@ DEFAULT_REPORT_DUE_DAYS = 30
 # each report below 10^14 baht (pilots/checks.py), the totals stay below 10^16: DECIMAL(18,2).
 MAX_AGENCIES_PER_PILOT = 100
 
-_AGENCY_KEYS = {"code", "name_th", "name_en", "ministry", "head_th", "head_en", "email"}
+# The keys each file may hold: declared, with their rules, in pilots/registry_schema.py (docs/registry.md).
+_AGENCY_KEYS = schema.AGENCY.names()
 _AGENCY_OPTIONAL_TEXT = ("ministry", "head_th", "head_en")
-_PARTICIPANT_KEYS = {"code", "role", "no_reminders_until"}
-_SECRETARIAT_KEYS = {"name_th", "name_en", "letter_prefix", "address_th", "address_en", "phone"}
+_PARTICIPANT_KEYS = schema.PARTICIPANT.names()
+_SECRETARIAT_KEYS = schema.SECRETARIAT.names()
 # One address, no display name or list: the mail merge puts it in a To: field as it is.
 _EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
-_PILOT_KEYS = {"pilot_id", "name_th", "name_en", "layer", "strategies", "classification", "start", "end",
-               "report_due_days", "agencies", "kpis"}
-_STRATEGY_KEYS = {"number", "name_th", "name_en"}
-_KPI_KEYS = {"code", "name_th", "name_en", "unit", "direction", "aggregation", "weight", "thresholds"}
+_PILOT_KEYS = schema.PILOT.names()
+_STRATEGY_KEYS = schema.STRATEGY.names()
+_KPI_KEYS = schema.KPI.names()
 
 Note = Callable[[str, str], None]  # note(subject, rule): record one problem in the current file
 
 
-def fiscal_year(d: date) -> int:
-    """Thai fiscal year (BE) containing d: it runs 1 Oct-30 Sep and is named by the year it ends in."""
-    return d.year + 543 + (1 if d.month >= 10 else 0)
+fiscal_year = fiscal_year_of  # Thai fiscal year (BE) containing a date (pilots/fiscal.py)
 
 
 def _is_int(v: Any) -> bool:
@@ -328,7 +328,7 @@ def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, n
     out: dict[int, tuple[Decimal, ...]] = {}
     for fy, values in raw.items():
         if not _is_int(fy) or fy < 2500:
-            note(subject, f"thresholds are keyed by Buddhist-Era fiscal year, e.g. 2548 = CE + 543 (got {fy!r})")
+            note(subject, f"thresholds are keyed by Buddhist-Era fiscal year, e.g. 2548 = CE + {BE_OFFSET} (got {fy!r})")
             continue
         nums = [_number(v) for v in values] if isinstance(values, list) else []
         if len(nums) != 5 or any(n is None for n in nums):

@@ -19,6 +19,8 @@ def test_demo_prints_the_expected_run_summary(demo):
     # Expected figures come from docs/demo.md, computed from the files by tests/test_demo.py.
     assert "files seen 130: accepted 121, superseded 1, duplicates 1, quarantined 7" in result.output
     assert "pilots by status: on_target 3, at_risk 2, off_track 2, no_data 0" in result.output
+    folder, _ = demo
+    assert f"validation report: {folder / 'out' / 'validation.html'}\n" in result.output
 
 
 @pytest.mark.contract

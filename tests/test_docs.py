@@ -39,3 +39,47 @@ def test_documented_python_commands_use_the_projects_venv():
                 found += 1
                 assert m.group(1).endswith(".venv/bin/"), f"{doc.name}: {line.strip()}"
     assert found >= 3  # README, docs/analyst-guide.md, docs/operations.md
+
+
+def test_registry_docs_are_generated_from_the_loaders_schema():
+    from pilots.registry_schema import registry_markdown
+
+    assert (ROOT / "docs" / "registry.md").read_text(encoding="utf-8") == registry_markdown(), \
+        "docs/registry.md is stale: run `pilotkpi docs`"
+
+
+def test_the_schema_is_what_the_loader_accepts(tmp_path):
+    """Every documented example passes the loader, and every key the loader accepts is documented:
+    a key outside the schema is refused, naming the file and the key."""
+    import pytest
+
+    from pilots import registry_schema as schema
+    from pilots.registry import RegistryError, load_registry
+
+    for rel, text in schema.example_registry().items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    registry = load_registry(tmp_path)
+    assert registry.secretariat.letter_prefix == "นร 1200" and registry.strategies[1].name_en
+    [pilot] = registry.pilots.values()
+    assert (pilot.pilot_id, pilot.kpis[0].code, pilot.agencies[0].role) == ("PLT-2548-003", "K1", "lead")
+    secretariat = tmp_path / "secretariat.yaml"
+    secretariat.write_text(secretariat.read_text(encoding="utf-8") + "fax: 0 2356 9998\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match="secretariat.yaml: secretariat: unknown field 'fax'"):
+        load_registry(tmp_path)
+    documented = (ROOT / "docs" / "registry.md").read_text(encoding="utf-8")
+    for part in schema.PARTS:
+        for key in part.keys:
+            assert f"| `{key.name}` |" in documented
+
+
+def test_docs_for_users_do_not_send_readers_outside_the_repository():
+    """A clone has no ../shared: the README and the guides for operators, the committee, analysts and
+    agencies say the rules in the project's own words (docs/registry.md, the committee guide's rules).
+    Only developers' documents (security.md, scale-out.md) may cite the contract."""
+    developers = {"security.md", "scale-out.md"}
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        if doc.name in developers:
+            continue
+        text = doc.read_text(encoding="utf-8")
+        assert "../shared" not in text and "shared/spec" not in text, doc.name

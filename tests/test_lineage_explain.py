@@ -60,9 +60,9 @@ def test_explain_a_sum_kpi_with_a_superseded_version(wh):
     code, out = explain(wh, "PLT-2548-003", "K2", "2548-Q2")
     assert code == 0, out
     # 60 (Q1, a_lead_q1.csv row 3) + 90 (Q2, the resubmission d_lead_q2_fix.csv row 3) = 150.
-    assert "actual: 150 = sum of quarters 1..2 of FY2548:" in out
+    assert "actual: 150 = sum of quarters 1..2 of FY2005 (BE 2548):" in out
     assert "2548-Q1: 60 from a_lead_q1.csv row 3" in out and "2548-Q2: 90 from d_lead_q2_fix.csv row 3" in out
-    assert "thresholds registered for FY2548: 100 / 200 / 300 / 400 / 500" in out
+    assert "thresholds registered for FY2005 (BE 2548): 100 / 200 / 300 / 400 / 500" in out
     assert "thresholds applied (× 2/4, pro-rated for a sum KPI): 50 / 100 / 150 / 200 / 250" in out
     assert "3 + (150 − 150) / (200 − 150) = 3 + 0 / 50" in out and "score: 3.0000" in out
     assert "c_lead_q2.json" in out and "superseded by" in out
@@ -124,3 +124,19 @@ def test_shown_time_is_bangkok_time_with_its_offset():
     # 19:00:01.5 UTC on 23 Nov is 02:00:01 on 24 Nov in Bangkok (UTC+7); fractions of a second dropped.
     assert shown_time(datetime(2026, 11, 23, 19, 0, 1, 500000)) == "2026-11-24 02:00:01+07:00"
     assert shown_time(None) == "–"
+
+
+@pytest.mark.parametrize("kpi, period", [("k1", "ไตรมาส 1/2548"), ("K1", "ไตรมาสที่ ๑/๒๕๔๘"), ("k1", "Q1/48"),
+                                         ("K1", "FY2005-Q1"), ("\u200bK1 ", " 2548-Q1")])
+def test_explain_accepts_the_spellings_report_files_use(wh, kpi, period):
+    # ไตรมาส 1/2548 = Q1/48 = FY2005-Q1 (CE name: FY2548 ends in September 2005) = 2548-Q1.
+    code, out = explain(wh, "PLT-2548-003", kpi, period)
+    assert code == 0, out
+    assert out == explain(wh, "PLT-2548-003", "K1", "2548-Q1")[1]
+    assert out.startswith("PLT-2548-003 K1 2548-Q1: ")
+
+
+def test_explain_names_a_period_it_cannot_read(wh):
+    code, out = explain(wh, "PLT-2548-003", "K1", "2005-Q1")  # a CE year is not a period code
+    assert code == 1
+    assert out == "pilotkpi explain: '2005-Q1' is not a period: write it like 2549-Q3, ไตรมาส 3/2549 or FY2006-Q3\n"

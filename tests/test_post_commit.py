@@ -76,11 +76,11 @@ def test_a_failed_step_after_the_commit_is_reported_and_the_next_run_completes_i
     assert f"NOT done (ops.runs: status committed_with_errors):\n  {step}: RuntimeError: injected {step} failure" in out
     assert "the warehouse is unchanged" not in out
     how = {"validation_report": "validation_report: the next run writes its own",
-           "summaries": f"summaries: pilotkpi report --warehouse {wh} --out {tmp_path / 'out'}",
+           "summaries": f"  pilotkpi publish --warehouse {wh} --out {tmp_path / 'out'}\n",
            "artifact": "artifact: the next run creates it",
-           "letters": f"letters: pilotkpi letters --warehouse {wh} --out {tmp_path / 'out'}",
-           "file_away": f"file_away: pilotkpi publish --warehouse {wh} --inbox {inbox}",
-           "publish": f"publish: pilotkpi publish --warehouse {wh}"}[step]
+           "letters": f"  pilotkpi publish --warehouse {wh} --out {tmp_path / 'out'}\n",
+           "file_away": f"  pilotkpi publish --warehouse {wh} --inbox {inbox}\n",
+           "publish": f"  pilotkpi publish --warehouse {wh}\n"}[step]
     assert how in out
     assert runs(wh) == [(first, "committed_with_errors", step, f"RuntimeError: injected {step} failure", False, None)]
     assert submission_count(wh) == 6
@@ -181,4 +181,4 @@ def test_the_unfinished_steps_message_shows_agency_text_escaped(capsys):
     err = capsys.readouterr().err
     assert code == 5
     assert "  summaries: ValueError: bad period '\\x1b[2J2549\\n-Q5'\n" in err and "\x1b" not in err
-    assert "  summaries: pilotkpi report --warehouse wh.duckdb --out out\n" in err
+    assert "  pilotkpi publish --warehouse wh.duckdb --out out\n" in err

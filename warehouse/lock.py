@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from warehouse.paths import files_of
+from warehouse.times import shown_time
 
 
 class RunLocked(RuntimeError):
@@ -63,7 +64,7 @@ def run_lock(warehouse_path: str | Path, *, wait: bool = False, timeout: float =
             on_stale(f"cleared a stale lock left by a run that did not finish ({previous})")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}, started "
-                      f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC".encode(), 0)
+                      f"{shown_time(datetime.now(timezone.utc))}".encode(), 0)  # Bangkok time, as every time shown
         os.fsync(fd)
         _held.add(path)
         try:

@@ -54,12 +54,32 @@ def run_statement(con: duckdb.DuckDBPyConnection, sql: str, out: TextIO) -> bool
         try:
             rel = con.sql(part)
             if rel is not None:
-                out.write(str(rel))
+                out.write(str(trimmed_decimals(rel)))
         except duckdb.Error as exc:
             out.write(f"Error: {exc}\n")
             ok = False
         out.flush()
     return ok
+
+
+def trimmed_decimals(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    """The result as shown: each DECIMAL column with only the decimals its values need.
+
+    Actuals are DECIMAL(18,10), so 65.6 showed as 65.6000000000. Each such column is cast, for
+    display only, to the smallest scale that keeps every value in the result exact (65.6 and 47
+    give DECIMAL(…,1): 65.6 and 47.0), so the column stays numeric, right-aligned and exact. The
+    stored types do not change. Money (scale 2 or less) keeps its two decimals."""
+    wide = [(i, dict(t.children)) for i, t in enumerate(rel.types) if t.id == "decimal" and dict(t.children)["scale"] > 2]
+    if not wide:
+        return rel
+    quoted = ['"' + name.replace('"', '""') + '"' for name in rel.columns]
+    # Fractional digits of a value without its trailing zeros, the largest per column.
+    needed = rel.aggregate(", ".join(
+        f"coalesce(max(length(regexp_extract({quoted[i]}::VARCHAR, '\\.([0-9]*[1-9])', 1))), 0)" for i, _ in wide)
+    ).fetchall()[0]
+    casts = {i: f"{quoted[i]}::DECIMAL({d['precision'] - d['scale'] + n}, {n}) AS {quoted[i]}"
+             for (i, d), n in zip(wide, needed)}
+    return rel.project(", ".join(casts.get(i, q) for i, q in enumerate(quoted)))
 
 
 def run_dot_command(con: duckdb.DuckDBPyConnection, command: str, out: TextIO) -> bool:

@@ -19,6 +19,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from kpis.display import html_text, visible
 from kpis.letters.model import Batch, Letter
+from pilots.fiscal import be_year, quarter_months as _quarter_months
+from pilots.thai_dates import ENGLISH_MONTHS, THAI_MONTHS, THAI_MONTHS_ABBR
 from warehouse.export import safe_cell
 from warehouse.paths import component
 
@@ -30,11 +32,6 @@ _LETTER_FILE = re.compile(r"[0-9]{5}\.(th|en)\.(html|pdf)")
 _PERIOD = re.compile(r"([0-9]{4})-Q([1-4])")
 
 THAI_DIGITS = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
-THAI_MONTHS = ("มกราคม", "กุมภาพันธ์", "มีนาคม", "เมษายน", "พฤษภาคม", "มิถุนายน", "กรกฎาคม", "สิงหาคม",
-               "กันยายน", "ตุลาคม", "พฤศจิกายน", "ธันวาคม")
-THAI_MONTHS_ABBR = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
-ENGLISH_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-                  "October", "November", "December")
 
 
 def thai_digits(value: object) -> str:
@@ -44,17 +41,11 @@ def thai_digits(value: object) -> str:
 def date_th(d: date, long: bool = True) -> str:
     """Buddhist Era in Thai digits: ๑๕ สิงหาคม ๒๕๔๙ (long) or ๓๐ ก.ค. ๒๕๔๙."""
     months = THAI_MONTHS if long else THAI_MONTHS_ABBR
-    return thai_digits(f"{d.day} {months[d.month - 1]} {d.year + 543}")
+    return thai_digits(f"{d.day} {months[d.month - 1]} {be_year(d.year)}")
 
 
 def date_en(d: date) -> str:
     return f"{d.day} {ENGLISH_MONTHS[d.month - 1]} {d.year}"  # not strftime: it follows the locale
-
-
-def _quarter_months(fy: int, q: int) -> tuple[int, int, int]:
-    """(first month, last month, CE year) of quarter q of BE fiscal year fy (Q1 is Oct–Dec)."""
-    first = (q * 3 + 7) % 12 or 12  # Q1 -> 10, Q2 -> 1, Q3 -> 4, Q4 -> 7
-    return first, first + 2, fy - 543 - (1 if q == 1 else 0)
 
 
 def period_th(period: str, months: bool = True) -> str:
@@ -72,7 +63,7 @@ def quarter_months_th(period: str) -> str:
     if not m:
         return ""
     first, last, year = _quarter_months(int(m.group(1)), int(m.group(2)))
-    return thai_digits(f"({THAI_MONTHS_ABBR[first - 1]}–{THAI_MONTHS_ABBR[last - 1]} {year + 543})")
+    return thai_digits(f"({THAI_MONTHS_ABBR[first - 1]}–{THAI_MONTHS_ABBR[last - 1]} {be_year(year)})")
 
 
 def period_en(period: str, code: bool = True) -> str:

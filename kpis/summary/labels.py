@@ -5,12 +5,13 @@ import re
 from datetime import date
 from decimal import Decimal, ROUND_HALF_UP
 
+from pilots.fiscal import be_year, ce_year as _ce_year
+from pilots.thai_dates import ENGLISH_MONTHS_ABBR, THAI_MONTHS_ABBR
+
 # Canonical period text as ingest stores it. Anything else reaching a formatter is shown as it is:
 # formatters are total, so no text in the warehouse can stop a summary after the commit.
 _PERIOD = re.compile(r"[0-9]{4}-Q[1-4]")
 
-ENGLISH_MONTHS_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-THAI_MONTHS_ABBR = ("ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค.")
 
 LABELS: dict[str, dict[str, str]] = {
     "th": {
@@ -165,7 +166,7 @@ def fmt_date(value: date | None, lang: str) -> str:
     if not isinstance(value, date):
         return str(value)
     if lang == "th":  # Buddhist Era with Thai month abbreviations, e.g. 15 ส.ค. 2549
-        return f"{value.day} {THAI_MONTHS_ABBR[value.month - 1]} {value.year + 543}"
+        return f"{value.day} {THAI_MONTHS_ABBR[value.month - 1]} {be_year(value.year)}"
     return f"{value.day} {ENGLISH_MONTHS_ABBR[value.month - 1]} {value.year}"  # not %b: it follows LC_TIME
 
 
@@ -184,12 +185,6 @@ def fmt_period_short(period: str, lang: str) -> str:
         return str(period)
     fy, q = period.split("-Q")
     return f"{q}/{fy}" if lang == "th" else f"Q{q} FY{_ce_year(fy)}"
-
-
-def _ce_year(be_year: str) -> int:
-    """The English edition counts in CE throughout: fiscal year 2549 (Oct 2005 - Sep 2006) is FY2006,
-    named, as in Thai, by the year it ends in."""
-    return int(be_year) - 543
 
 
 def fmt_money(value: Decimal | None, lang: str) -> str:

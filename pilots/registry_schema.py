@@ -1,0 +1,184 @@
+"""The registry's format, declared once: every file, every key, its type, its rule and an example.
+
+pilots/registry.py takes the keys each file may hold from here (any other key is refused, naming
+the file and the key), and `pilotkpi docs` writes docs/registry.md from here, so the keys the
+loader accepts and the keys the documentation lists cannot differ. The rules themselves are
+checked by the loader; each rule is written here in the words of its error message.
+
+To add a key (e.g. a new secretariat.yaml field): add a Key to its Part below, read it in
+pilots/registry.py, and run `pilotkpi docs`. The format follows the contract's pilot-registry.md
+(shared/spec), with the additions the Part descriptions name.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    type: str          # as the reader of docs/registry.md needs it
+    required: bool
+    rule: str          # what the loader checks
+    example: str       # a YAML value, as it is written in the file
+
+    def line(self) -> str:
+        return f"{self.name}: {self.example}"
+
+
+@dataclass(frozen=True)
+class Part:
+    title: str                 # the file, or the list inside a file
+    about: str
+    keys: tuple[Key, ...]
+    rules: tuple[str, ...] = ()  # rules across keys, entries or files
+    listed: bool = False         # a YAML list of such mappings (agencies.yaml, strategies.yaml)
+
+    def names(self) -> set[str]:
+        return {k.name for k in self.keys}
+
+    def example_yaml(self, indent: str = "") -> str:
+        lines: list[str] = []
+        for k in self.keys:  # a key holding a list of entries shows one entry of its Part
+            nested = NESTED.get((self.title, k.name))
+            lines += [f"{k.name}:", *nested.example_yaml("  ").splitlines()] if nested else [k.line()]
+        if self.listed:
+            return "\n".join(f"{indent}{'- ' if i == 0 else '  '}{line}" for i, line in enumerate(lines))
+        return "\n".join(f"{indent}{line}" for line in lines)
+
+
+TEXT = "text"
+RULE_TEXT = "non-empty text"
+
+AGENCY = Part(
+    "agencies.yaml", "Every agency that may take part in a pilot: a list, one mapping per agency.",
+    (Key("code", "text of 5 digits", True, 'quoted, so that YAML keeps the leading zero ("03009", not 03009); '
+         "unique in the file", '"03009"'),
+     Key("name_th", TEXT, True, RULE_TEXT, "สำนักงาน ก.พ.ร."),
+     Key("name_en", TEXT, True, RULE_TEXT, "Office of the Public Sector Development Commission"),
+     Key("ministry", TEXT, False, "non-empty text, or left out", "Office of the Prime Minister"),
+     Key("head_th", TEXT, False, "non-empty text, or left out: the addressee of the Thai letter (เรียน …); "
+         "without it the letter is addressed to the head of the agency by the agency's name", "เลขาธิการ ก.พ.ร."),
+     Key("head_en", TEXT, False, "non-empty text, or left out: the addressee of the English letter",
+         "Secretary-General of the OPDC"),
+     Key("email", "e-mail address", False, "one address (no display name, no list), or left out: the "
+         "reminders' mail merge", "saraban@opdc.go.th")),
+    listed=True)
+
+SECRETARIAT = Part(
+    "secretariat.yaml (optional)",
+    "The office that sends the reminder letters. Without the file, letters are signed by the "
+    "pilot-project committee secretariat in each language. The address and telephone are this "
+    "project's additions to the contract's format.",
+    (Key("name_th", TEXT, True, RULE_TEXT, "สำนักงานคณะกรรมการพัฒนาระบบราชการ"),
+     Key("name_en", TEXT, True, RULE_TEXT, "Office of the Public Sector Development Commission"),
+     Key("letter_prefix", TEXT, True, "non-empty text: document numbers are `<letter_prefix>/<running number>`",
+         "นร 1200"),
+     Key("address_th", TEXT, False, "non-empty text, or left out: the letterhead's address",
+         "ถนนพิษณุโลก เขตดุสิต กรุงเทพฯ 10300"),
+     Key("address_en", TEXT, False, "non-empty text, or left out", '"Phitsanulok Road, Dusit, Bangkok 10300"'),
+     Key("phone", TEXT, False, "non-empty text, or left out: the letter's contact line", "0 2356 9999")),
+    ("The file is named secretariat.yaml; a secretariat.yml is refused rather than skipped.",))
+
+STRATEGY = Part(
+    "strategies.yaml (optional)",
+    "The names of the public-sector development strategies (1-7) that pilots serve, shown in the "
+    "summaries. Without the file, strategies are shown by number. This file is this project's addition.",
+    (Key("number", "whole number", True, "1 to 7, unique in the file", "1"),
+     Key("name_th", TEXT, True, RULE_TEXT, "การพัฒนากระบวนการทำงาน"),
+     Key("name_en", TEXT, True, RULE_TEXT, "Reengineering work processes")),
+    listed=True)
+
+PILOT = Part(
+    "pilots/<pilot_id>.yaml", "One file per pilot project, named by its pilot id.",
+    (Key("pilot_id", TEXT, True, "the file's name without .yaml; unique; not . or .., no /, \\ or control "
+         "characters", "PLT-2548-003"),
+     Key("name_th", TEXT, True, RULE_TEXT, "ระบบบริการประชาชนแบบเบ็ดเสร็จ"),
+     Key("name_en", TEXT, True, RULE_TEXT, "One-stop e-citizen service"),
+     Key("layer", "whole number", True, "1 to 5: the layer of the 2004 resolution the pilot belongs to", "5"),
+     Key("strategies", "list of whole numbers", True, "non-empty, distinct, each 1 to 7", "[1, 6]"),
+     Key("classification", "open | restricted", True, "restricted: security or official secrecy; its line-level "
+         "data is kept in the segregated restricted store", "open"),
+     Key("start", "CE date", True, "YYYY-MM-DD, a Common-Era year (a BE year such as 2547 is refused); before end",
+         "2004-10-01"),
+     Key("end", "CE date", True, "YYYY-MM-DD, a Common-Era year", "2006-09-30"),
+     Key("report_due_days", "whole number", False, "positive; days after a quarter's end by which its report "
+         "is due (default 30)", "30"),
+     Key("agencies", "list of agency entries", True, "non-empty; see the agency entry below", ""),
+     Key("kpis", "list of KPI entries", True, "non-empty; see the KPI entry below", "")),
+    ("Every pilot has exactly one lead agency.",
+     "An agency appears at most once in a pilot.",
+     "KPI weights are positive and add up to 100 exactly.",
+     "Every fiscal year that the pilot's dates touch has thresholds for every KPI."))
+
+PARTICIPANT = Part(
+    "an entry of a pilot's `agencies`", "An agency taking part in the pilot, and its role.",
+    (Key("code", "text of 5 digits", True, "quoted; listed in agencies.yaml", '"03009"'),
+     Key("role", "lead | secondary | supporting | advisory", True, "the lead reports the KPIs; an advisory "
+         "agency sends no budget lines; only a supporting agency sends support_contribution lines", "lead"),
+     Key("no_reminders_until", "CE date", False, "YYYY-MM-DD, or left out: an agreed extension, no reminder "
+         "letter before this day", "2005-12-31")),
+    listed=True)
+
+KPI = Part(
+    "an entry of a pilot's `kpis`", "A success indicator of the pilot, reported by its lead agency.",
+    (Key("code", TEXT, True, "non-empty; unique within the pilot; reports name the KPI by it", "K1"),
+     Key("name_th", TEXT, True, RULE_TEXT, "ร้อยละของคำขอที่ยื่นผ่านระบบออนไลน์"),
+     Key("name_en", TEXT, True, RULE_TEXT, "Share of applications filed online"),
+     Key("unit", "percent | count | baht | days | score", True, "percent: actuals and thresholds within 0-100",
+         "percent"),
+     Key("direction", "higher | lower", True, "which way is better", "higher"),
+     Key("aggregation", "last | sum", True, "last: a level as of the quarter; sum: a flow added up over the "
+         "fiscal year (thresholds are then pro-rated by quarter)", "last"),
+     Key("weight", "number", True, "positive, at most 4 decimal places; the pilot's weights add up to 100", "100"),
+     Key("thresholds", "mapping of BE fiscal year to five numbers", True, "keyed by Buddhist-Era fiscal year "
+         "(2548 = FY2005, October 2004 to September 2005); the values that earn scores 1 to 5, strictly "
+         "increasing for higher, strictly decreasing for lower, at most 10 decimal places",
+         "{2548: [20, 30, 40, 50, 60], 2549: [40, 50, 60, 70, 80]}")),
+    listed=True)
+
+PARTS = (AGENCY, SECRETARIAT, STRATEGY, PILOT, PARTICIPANT, KPI)
+NESTED = {(PILOT.title, "agencies"): PARTICIPANT, (PILOT.title, "kpis"): KPI}
+
+
+def example_registry() -> dict[str, str]:
+    """A complete registry folder made of the examples (relative path -> YAML): the docs show these,
+    and tests/test_docs.py loads them, so every example passes the loader."""
+    pilot_id = next(k.example for k in PILOT.keys if k.name == "pilot_id")
+    return {"agencies.yaml": AGENCY.example_yaml() + "\n", "secretariat.yaml": SECRETARIAT.example_yaml() + "\n",
+            "strategies.yaml": STRATEGY.example_yaml() + "\n", f"pilots/{pilot_id}.yaml": PILOT.example_yaml() + "\n"}
+
+
+def registry_markdown() -> str:
+    """docs/registry.md, generated from PARTS by `pilotkpi docs`."""
+    lines = [
+        "# The registry format",
+        "",
+        "Generated from `pilots/registry_schema.py` by `pilotkpi docs`; do not edit by hand.",
+        "",
+        "The registry is what the committee decided: the pilots, the agencies taking part and their roles,",
+        "and each pilot's KPIs with their weights and thresholds. It is a folder of YAML files kept under",
+        "version control:",
+        "",
+        "```",
+        "agencies.yaml            every agency that may take part",
+        "pilots/<pilot_id>.yaml   one file per pilot",
+        "secretariat.yaml         optional: the office that sends the reminder letters",
+        "strategies.yaml          optional: the names of the strategies pilots serve",
+        "```",
+        "",
+        "Every run reads it first. A broken registry stops the job before anything is written: the",
+        "command prints one line per problem, naming the file, the entry and the rule, and exits 4.",
+        "A key that is not listed below is refused (a misspelt optional key would otherwise be ignored).",
+        "",
+    ]
+    for part in PARTS:
+        title = part.title.replace("pilots/<pilot_id>.yaml", "`pilots/<pilot_id>.yaml`")  # not an HTML tag
+        lines += [f"## {title}", "", part.about, "",
+                  "| key | type | required | rule |", "|---|---|---|---|"]
+        lines += [f"| `{k.name}` | {k.type} | {'yes' if k.required else 'no'} | {k.rule} |" for k in part.keys]
+        lines.append("")
+        if part.rules:
+            lines += [f"- {rule}" for rule in part.rules] + [""]
+        lines += ["Example:", "", "```yaml", part.example_yaml(), "```", ""]
+    return "\n".join(lines)
