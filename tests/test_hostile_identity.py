@@ -140,7 +140,7 @@ def test_validation_report_shows_every_raw_value_escaped(hostile_run):
         assert shown in page, shown[:40]
     # Where a value was read, its canonical form is shown (the JSON file wrote Q2/2548).
     # A registered agency is named in both languages, its code in brackets.
-    assert f"· {P} · กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร / Ministry of Information and Communication Technology (11002) · 2548-Q2" in page
+    assert f"· {P} · กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร / Ministry of Information and Communication Technology (11002) · ไตรมาส 2/2548 / FY2005 Q2" in page
     html5lib.HTMLParser(strict=True).parse(page)
 
 

@@ -12,14 +12,12 @@ report is in its folder: never to another job's report of the same name.
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
-from markupsafe import Markup, escape
 
-from kpis.display import html_text, shown, visible
+from kpis.display import html_text, shown
 from kpis.summary.controls import run_flags
 from kpis.summary.labels import Z_LIMIT, fmt_date, fmt_period
 from warehouse.open_side import restricted_submissions
@@ -43,25 +41,6 @@ def report_for(out_dir: Path, kind: str, run_id: str) -> str | None:
     except OSError:
         return None
     return path.name if _RUN_MARK.format(run_id) in head else None
-
-# Where a file name may break: after a separator of its stem. Never inside the extension, which
-# stays whole with the stem's last part (…_v2.csv): break-all broke "PLT-2548-001_11002.c|sv".
-_BREAK_AFTER = re.compile(r"([_\-.\s/])")
-_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}\Z")
-
-
-def file_name_html(name: object) -> Markup:
-    """A file name (agency text) as HTML: control characters visible, escaped, a <wbr> after each
-    separator of the stem, the extension kept whole (CSS .file: break elsewhere only as a last
-    resort, in an overlong part)."""
-    text = visible(str(name))
-    ext = _EXTENSION.search(text)
-    stem, extension = (text[:ext.start()], text[ext.start():]) if ext and ext.start() > 0 else (text, "")
-    parts = [escape(part) + (Markup("<wbr>") if _BREAK_AFTER.fullmatch(part) else Markup(""))
-             for part in _BREAK_AFTER.split(stem) if part]
-    tail = Markup('<span class="ext">{}</span>').format(extension) if extension else Markup("")
-    return Markup('<span class="file">{}{}</span>').format(Markup("").join(parts), tail)
-
 
 def period_both(period: str | None) -> str:
     """A period as the summaries show it, in both languages: ไตรมาส 3/2548 / FY2005 Q3."""
@@ -116,7 +95,7 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     # finalize: agency text (file names, raw identity, messages) with control characters visible.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=html_text)
-    env.filters.update(file=file_name_html, period=period_both)
+    env.filters.update(period=period_both)
     env.globals.update(shown=shown, STATUS=STATUS, KINDS=KINDS, SEVERITY=SEVERITY, period_both=period_both,
                        z_limit=Z_LIMIT,
                        day=lambda d: f"{fmt_date(d, 'th')} / {fmt_date(d, 'en')}")
