@@ -125,7 +125,7 @@ def test_reminder_letters_name_the_latest_quarantined_file_escaped(hostile_run):
     *_, outputs = hostile_run
     letters = {name: text for name, text in outputs.items() if name.startswith("reminders/")}
     assert sorted(letters) == ["reminders/11002.en.html", "reminders/11002.th.html", "reminders/15001.en.html",
-                               "reminders/15001.th.html", "reminders/reminders.csv"]
+                               "reminders/15001.th.html", "reminders/register.csv", "reminders/reminders.csv"]
     for name, text in letters.items():
         assert "<script" not in text and "\x1b" not in text, name
     assert "l_nolines.json" in letters["reminders/11002.th.html"] and "f_bad.csv" not in letters["reminders/11002.th.html"]
