@@ -250,10 +250,15 @@ CONTROL_LABELS: dict[str, dict[str, str]] = {
         "rule_changed_after_flat": "changed after a flat history",
     },
 }
-for _lang, _words in CONTROL_LABELS.items():
-    if set(_words) & set(LABELS[_lang]):  # one key, one meaning: found when `submission` collided
-        raise RuntimeError(f"control labels would replace summary labels: {set(_words) & set(LABELS[_lang])}")
-    LABELS[_lang].update(_words)
+def _merge(extra: dict[str, dict[str, str]], what: str) -> None:
+    """Add a block's labels to LABELS; one key, one meaning (found when `submission` collided)."""
+    for lang, words in extra.items():
+        if set(words) & set(LABELS[lang]):
+            raise RuntimeError(f"{what} labels would replace summary labels: {set(words) & set(LABELS[lang])}")
+        LABELS[lang].update(words)
+
+
+_merge(CONTROL_LABELS, "control")
 
 
 # The summary at national scale (kpis/summary/pages.py): the overview table of every pilot, the
@@ -272,10 +277,7 @@ NATIONAL_LABELS: dict[str, dict[str, str]] = {
         "split_note": "Each pilot's details are in its own file in the pilots/ folder: one page would be too big to open or e-mail easily",
     },
 }
-for _lang, _words in NATIONAL_LABELS.items():
-    if set(_words) & set(LABELS[_lang]):
-        raise RuntimeError(f"national labels would replace summary labels: {set(_words) & set(LABELS[_lang])}")
-    LABELS[_lang].update(_words)
+_merge(NATIONAL_LABELS, "national")
 
 
 # Words the summary explains (issue 23): a glossary in each edition, a pilot past its end date,
@@ -330,7 +332,4 @@ EXPLAIN_LABELS: dict[str, dict[str, str]] = {
         "pilot_as_written": "pilot as written",
     },
 }
-for _lang, _words in EXPLAIN_LABELS.items():
-    if set(_words) & set(LABELS[_lang]):
-        raise RuntimeError(f"explanation labels would replace summary labels: {set(_words) & set(LABELS[_lang])}")
-    LABELS[_lang].update(_words)
+_merge(EXPLAIN_LABELS, "explanation")
