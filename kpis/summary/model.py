@@ -187,7 +187,7 @@ def score_bands(con: duckdb.DuckDBPyConnection) -> dict[str, Decimal]:
     row = con.execute("""
         SELECT min(s) FILTER (WHERE marts.score_band(s) = 'on_target'),
                min(s) FILTER (WHERE marts.score_band(s) = 'at_risk')
-        FROM (SELECT (i / 10000)::DECIMAL(9, 4) AS s FROM range(10000, 50001) t(i))""").fetchone()
+        FROM (SELECT i::DECIMAL(18, 0) * 0.0001 AS s FROM range(10000, 50001) t(i))""").fetchone()
     return {"on_target": row[0].normalize(), "at_risk": row[1].normalize()}
 
 
