@@ -93,6 +93,16 @@ SECRETARIAT = {
     "address_th": "ถนนพิษณุโลก เขตดุสิต กรุงเทพฯ 10300",
     "address_en": "Phitsanulok Road, Dusit, Bangkok 10300",
     "phone": "0 2356 9999",
+    # The letter's signature block and contact lines (a fictional signer; the division as the
+    # letter's ส่วนราชการเจ้าของเรื่อง).
+    "signer_name_th": "นายสมมุติ ตัวอย่าง",
+    "signer_name_en": "Mr Sommut Tuayang",
+    "signer_position_th": "รองเลขาธิการ ก.พ.ร. ปฏิบัติราชการแทน เลขาธิการ ก.พ.ร.",
+    "signer_position_en": "Deputy Secretary-General of the OPDC, for the Secretary-General",
+    "division_th": "กองติดตามและประเมินผลโครงการนำร่อง",
+    "division_en": "Pilot Project Monitoring and Evaluation Division",
+    "fax": "0 2356 9998",
+    "email": "pilots@opdc.go.th",
 }
 
 

@@ -44,6 +44,17 @@ class Secretariat:
     address_th: str | None = None  # beyond the spec: the letterhead's address and contact line
     address_en: str | None = None
     phone: str | None = None
+    # What a Thai external official letter shows under the closing (issue 23): the signer's name
+    # and position (written in full, with its department), the division that owns the matter
+    # (ส่วนราชการเจ้าของเรื่อง), and its fax and e-mail beside the telephone.
+    signer_name_th: str | None = None
+    signer_name_en: str | None = None
+    signer_position_th: str | None = None
+    signer_position_en: str | None = None
+    division_th: str | None = None
+    division_en: str | None = None
+    fax: str | None = None
+    email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,8 @@ _AGENCY_KEYS = schema.AGENCY.names()
 _AGENCY_OPTIONAL_TEXT = ("ministry", "head_th", "head_en")
 _PARTICIPANT_KEYS = schema.PARTICIPANT.names()
 _SECRETARIAT_KEYS = schema.SECRETARIAT.names()
+_SECRETARIAT_OPTIONAL_TEXT = ("address_th", "address_en", "phone", "signer_name_th", "signer_name_en",
+                              "signer_position_th", "signer_position_en", "division_th", "division_en", "fax")
 # One address, no display name or list: the mail merge puts it in a To: field as it is.
 _EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
 _PILOT_KEYS = schema.PILOT.names()
@@ -440,11 +453,20 @@ def _load_secretariat(data: Any, note: Note) -> Secretariat | None:
     _unknown_keys(data, _SECRETARIAT_KEYS, note, "secretariat")
     values = {key: _field(data, key, _is_text, "non-empty text", note, "secretariat")
               for key in ("name_th", "name_en", "letter_prefix")}
-    for key in ("address_th", "address_en", "phone"):
+    for key in _SECRETARIAT_OPTIONAL_TEXT:
         values[key] = data.get(key)
         if values[key] is not None and not _is_text(values[key]):
             note("secretariat", f"{key} must be non-empty text or left out")
             values[key] = None
+    values["email"] = data.get("email")
+    if values["email"] is not None and not (isinstance(values["email"], str) and _EMAIL.fullmatch(values["email"])):
+        note("secretariat", f"email must be one e-mail address such as saraban@opdc.go.th, or left out "
+                            f"(got {values['email']!r})")
+        values["email"] = None
+    for lang in ("th", "en"):  # a name under the signature without its position, or the reverse, is half a signature
+        name, position = f"signer_name_{lang}", f"signer_position_{lang}"
+        if (data.get(name) is None) != (data.get(position) is None):
+            note("secretariat", f"{name} and {position} must be given together")
     if None in (values["name_th"], values["name_en"], values["letter_prefix"]):
         return None
     return Secretariat(**values)
@@ -548,7 +570,10 @@ def registry_rows(registry: Registry) -> dict[str, list[dict]]:
         ],
         "registry.secretariat": [
             {"name_th": s.name_th, "name_en": s.name_en, "letter_prefix": s.letter_prefix, "address_th": s.address_th,
-             "address_en": s.address_en, "phone": s.phone}
+             "address_en": s.address_en, "phone": s.phone, "signer_name_th": s.signer_name_th,
+             "signer_name_en": s.signer_name_en, "signer_position_th": s.signer_position_th,
+             "signer_position_en": s.signer_position_en, "division_th": s.division_th, "division_en": s.division_en,
+             "fax": s.fax, "email": s.email}
             for s in ([registry.secretariat] if registry.secretariat else [])
         ],
         "registry.kpis": [

@@ -77,7 +77,22 @@ SECRETARIAT = Part(
      Key("address_th", TEXT, False, "non-empty text, or left out: the letterhead's address",
          "ถนนพิษณุโลก เขตดุสิต กรุงเทพฯ 10300"),
      Key("address_en", TEXT, False, "non-empty text, or left out", '"Phitsanulok Road, Dusit, Bangkok 10300"'),
-     Key("phone", TEXT, False, "non-empty text, or left out: the letter's contact line", "0 2356 9999")),
+     Key("phone", TEXT, False, "non-empty text, or left out: the letter's contact line (โทร.)", "0 2356 9999"),
+     Key("fax", TEXT, False, "non-empty text, or left out: the letter's โทรสาร", "0 2356 9998"),
+     Key("email", TEXT, False, "one e-mail address, or left out: the letter's ไปรษณีย์อิเล็กทรอนิกส์",
+         "saraban@opdc.go.th"),
+     Key("signer_name_th", TEXT, False, "non-empty text, or left out; given together with signer_position_th: "
+         "the name under the Thai letter's signature", "นายสมชาย ใจดี"),
+     Key("signer_position_th", TEXT, False, "non-empty text, or left out; given with signer_name_th: the "
+         "signer's position (ตำแหน่ง), with its department", "เลขาธิการ ก.พ.ร."),
+     Key("signer_name_en", TEXT, False, "non-empty text, or left out; given together with signer_position_en",
+         "Mr Somchai Jaidee"),
+     Key("signer_position_en", TEXT, False, "non-empty text, or left out; given with signer_name_en",
+         '"Secretary-General, Office of the Public Sector Development Commission"'),
+     Key("division_th", TEXT, False, "non-empty text, or left out: ส่วนราชการเจ้าของเรื่อง, the division that "
+         "owns the matter", "กองพัฒนาระบบบริหาร"),
+     Key("division_en", TEXT, False, "non-empty text, or left out: the division that owns the matter",
+         "Administrative Systems Development Division")),
     ("The file is named secretariat.yaml; a secretariat.yml is refused rather than skipped.",))
 
 STRATEGY = Part(

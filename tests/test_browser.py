@@ -123,13 +123,13 @@ def test_printed_pages_are_numbered_and_repeat_the_pilots_heading(demo_run, tmp_
         # (or a section of the overview that starts its own page, or continues the table of all pilots
         # under its repeated header)
         assert (re.match(r"PLT-2548-00[1-7] · ", first)
-                or first in ("Overdue reports and reminders", "Contents by layer and status", "All pilots")
-                or re.match(r"Pilot +Layer +Status +Composite score", first)), first
+                or first in ("Overdue reports and reminders", "Glossary", "Contents by layer and status", "All pilots")
+                or re.match(r"Pilot +Layer +Status +Composite", first)), first
     continued = [p for p in pages[1:] if "Composite trend" not in p]
     assert continued, "expected at least one pilot to run onto a second page"
 
 
-LETTER_STRIP = 200  # the letterhead: document number, sending office, date and subject (เรื่อง)
+LETTER_STRIP = 420  # the ตราครุฑ space, then the letterhead: document number, sending office, date and subject (เรื่อง)
 
 
 def test_thai_letter_renders_with_real_glyphs(demo_run, tmp_path):

@@ -7,6 +7,8 @@ periods are 2548-Q1 (ends 2004-12-31, due 2005-01-30) and 2548-Q2 (ends 2005-03-
 """
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 from datetime import date
@@ -301,11 +303,13 @@ def test_reminder_letters_hand_computed(scenario):
     con.close()
     folder = root / "out" / "reminders"
     assert sorted(p.name for p in folder.iterdir()) == [
-        "11002.en.html", "11002.th.html", "15001.en.html", "15001.th.html", "reminders.csv"]
+        "11002.en.html", "11002.th.html", "15001.en.html", "15001.th.html", "register.csv", "reminders.csv"]
     th = (folder / "11002.th.html").read_text(encoding="utf-8")
     # One letter lists both periods; the rejected file is named with its defect (row 2, disbursed_thb).
     assert th.count('data-pilot="PLT-2548-003"') == 2 and 'data-days="105"' in th and 'data-days="15"' in th
     assert "f_bad.csv" in th and "แถว ๒" in th and "disbursed_thb" in th and "DISBURSED_OVER_ALLOCATED" in th
     assert "๑๕ พฤษภาคม ๒๕๔๘" in th  # the as-of date in BE with Thai digits
-    rows = (folder / "reminders.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert len(rows) == 1 + 3 and rows[2].startswith("11002,") and ",f_bad.csv," in rows[2]
+    # One mail-merge row per letter: 11002's two reports in one cell, the rejected file named.
+    rows = list(csv.DictReader(io.StringIO((folder / "reminders.csv").read_text(encoding="utf-8-sig"))))
+    assert [(r["agency_code"], r["report_count"]) for r in rows] == [("11002", "2"), ("15001", "1")]
+    assert rows[0]["reports"].splitlines()[1].endswith("rejected_file file f_bad.csv")

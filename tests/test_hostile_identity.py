@@ -125,7 +125,7 @@ def test_reminder_letters_name_the_latest_quarantined_file_escaped(hostile_run):
     *_, outputs = hostile_run
     letters = {name: text for name, text in outputs.items() if name.startswith("reminders/")}
     assert sorted(letters) == ["reminders/11002.en.html", "reminders/11002.th.html", "reminders/15001.en.html",
-                               "reminders/15001.th.html", "reminders/reminders.csv"]
+                               "reminders/15001.th.html", "reminders/register.csv", "reminders/reminders.csv"]
     for name, text in letters.items():
         assert "<script" not in text and "\x1b" not in text, name
     assert "l_nolines.json" in letters["reminders/11002.th.html"] and "f_bad.csv" not in letters["reminders/11002.th.html"]
@@ -140,7 +140,7 @@ def test_validation_report_shows_every_raw_value_escaped(hostile_run):
         assert shown in page, shown[:40]
     # Where a value was read, its canonical form is shown (the JSON file wrote Q2/2548).
     # A registered agency is named in both languages, its code in brackets.
-    assert f"· {P} · กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร / Ministry of Information and Communication Technology (11002) · 2548-Q2" in page
+    assert f"· {P} · กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร / Ministry of Information and Communication Technology (11002) · ไตรมาส 2/2548 / FY2005 Q2" in page
     html5lib.HTMLParser(strict=True).parse(page)
 
 

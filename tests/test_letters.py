@@ -14,6 +14,7 @@ import csv
 import io
 import re
 from datetime import date
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,11 @@ GIVEN = {
     ],
     "registry.secretariat": [
         {"name_th": "สำนักงานคณะกรรมการพัฒนาระบบราชการ", "name_en": "Office of the Public Sector Development Commission",
-         "letter_prefix": "นร 1200", "phone": "0 2356 9999"},
+         "letter_prefix": "นร 1200", "phone": "0 2356 9999", "signer_name_th": "นายสมมุติ ตัวอย่าง",
+         "signer_name_en": "Mr Sommut Tuayang", "signer_position_th": "รองเลขาธิการ ก.พ.ร. ปฏิบัติราชการแทน เลขาธิการ ก.พ.ร.",
+         "signer_position_en": "Deputy Secretary-General of the OPDC", "division_th": "กองติดตามและประเมินผลโครงการนำร่อง",
+         "division_en": "Pilot Project Monitoring and Evaluation Division", "fax": "0 2356 9998",
+         "email": "pilots@opdc.go.th"},
     ],
     "ingest.submissions": [
         {"submission_id": 1, "pilot_id": "P-OPEN", "agency_code": "03009", "period": "2548-Q1", "submitted_on": date(2005, 1, 20)},
@@ -95,27 +100,143 @@ def test_one_letter_per_agency_listing_all_its_overdue_reports(batch):
     assert [(i.pilot_id, i.reason) for i in letter(batch, "15001").items] == [("P-OPEN", "missing")]
 
 
+class _Parts(HTMLParser):
+    """The letter's parts (data-part) in document order, each with its text."""
+
+    def __init__(self):
+        super().__init__()
+        self.parts: list[list] = []   # [name, text, tags inside]
+        self.open: list[tuple[str, list | None]] = []
+
+    def handle_starttag(self, tag, attrs):
+        part = dict(attrs).get("data-part")
+        entry = [part, "", []] if part else None
+        if entry:
+            self.parts.append(entry)
+        for _, e in self.open:
+            if e is not None:
+                e[2].append(tag)
+        self.open.append((tag, entry))
+
+    def handle_endtag(self, tag):
+        while self.open and self.open.pop()[0] != tag:
+            pass
+
+    def handle_data(self, data):
+        for _, e in self.open:
+            if e is not None:
+                e[1] += " " + data
+
+
+def parts_of(html: str) -> dict[str, str]:
+    parser = _Parts()
+    parser.feed(html)
+    return {name: " ".join(text.split()) for name, text, _ in parser.parts}
+
+
+def tags_in(html: str, part: str) -> list[str]:
+    parser = _Parts()
+    parser.feed(html)
+    return next(tags for name, _, tags in parser.parts if name == part)
+
+
+# The parts of a หนังสือภายนอก in the order of the 2526 regulation's form (no สิ่งที่ส่งมาด้วย: nothing
+# is enclosed; อ้างถึง only after an earlier reminder).
+ORDER = ["garuda", "docno", "office", "date", "subject", "salutation", "body", "closing", "signer", "position",
+         "division", "phone", "fax", "email"]
+
+
 def test_thai_letter_has_the_parts_of_an_external_official_letter_in_order(batch):
     html = render_letter(batch, letter(batch, "11002"), "th")
-    text = " ".join(text_of(html).split())
-    parts = ["ที่ นร ๑๒๐๐/๑",                                  # document number: <letter_prefix>/<running number>
-             "สำนักงานคณะกรรมการพัฒนาระบบราชการ",              # the sending office
-             "๑๕ มีนาคม ๒๕๔๘",                                  # 2005-03-15 in BE: 2005 + 543
-             "เรื่อง ติดตามรายงานผลการดำเนินงานโครงการนำร่องรายไตรมาส (ครั้งที่ ๒)",  # level 2
-             "เรียน ปลัดกระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร",   # head_th
-             "อ้างถึง", "โครงการนำร่อง P-OPEN ระบบบริการประชาชนแบบเบ็ดเสร็จ", "โครงการนำร่อง P-SECRET",
-             "ตามที่", "ไตรมาส ๑/๒๕๔๘ (ต.ค.–ธ.ค. ๒๕๔๗)", "๓๐ ม.ค. ๒๕๔๘", "๔๔",
-             "ขอแสดงความนับถือ", "โทร. ๐ ๒๓๕๖ ๙๙๙๙"]
-    positions = [text.find(p) for p in parts]
-    assert all(p >= 0 for p in positions), [p for p, i in zip(parts, positions) if i < 0]
-    assert positions == sorted(positions)
+    parts = parts_of(html)
+    assert list(parts) == ORDER
+    assert parts["docno"] == "ที่ นร ๑๒๐๐/๑"   # <letter_prefix>/<running number>
+    assert parts["office"] == "สำนักงานคณะกรรมการพัฒนาระบบราชการ"
+    assert parts["date"] == "๑๕ มีนาคม ๒๕๔๘"   # 2005-03-15 in BE: 2005 + 543
+    assert parts["subject"] == "เรื่อง ติดตามรายงานผลการดำเนินงานโครงการนำร่องรายไตรมาส (ครั้งที่ ๒)"  # level 2
+    assert parts["salutation"] == "เรียน ปลัดกระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร"  # head_th
+    for shown in ("ไตรมาส ๑/๒๕๔๘ (ต.ค.–ธ.ค. ๒๕๔๗)", "๓๐ ม.ค. ๒๕๔๘", "๔๔", "P-OPEN ระบบบริการประชาชนแบบเบ็ดเสร็จ"):
+        assert shown in parts["body"]
+    assert parts["closing"] == "ขอแสดงความนับถือ"
+    # The signature block: the signer's name in brackets, then the position with its department;
+    # the division that owns the matter, not the department again.
+    assert parts["signer"] == "(นายสมมุติ ตัวอย่าง)"
+    assert parts["position"] == "รองเลขาธิการ ก.พ.ร. ปฏิบัติราชการแทน เลขาธิการ ก.พ.ร."
+    assert parts["division"] == "กองติดตามและประเมินผลโครงการนำร่อง"
+    assert (parts["phone"], parts["fax"], parts["email"]) == (
+        "โทร. ๐ ๒๓๕๖ ๙๙๙๙", "โทรสาร ๐ ๒๓๕๖ ๙๙๙๘", "ไปรษณีย์อิเล็กทรอนิกส์ pilots@opdc.go.th")
+    # The emblem's place is empty space (no image is fetched or embedded), 3 cm high.
+    assert "<img" not in html and ".garuda { height: 30mm" in html
+
+
+def test_the_letter_states_the_reporting_period_in_days(batch):
+    th = parts_of(render_letter(batch, letter(batch, "15001"), "th"))["body"]
+    en = parts_of(render_letter(batch, letter(batch, "15001"), "en"))["body"]
+    # follow-up.md: due = end of quarter + report_due_days (30 here)
+    assert "ส่งรายงานผลการดำเนินงานรายไตรมาสภายใน ๓๐ วันนับแต่วันสิ้นไตรมาส" in th and "ภายในกำหนดนับแต่" not in th
+    assert "within 30 days after the end of the quarter" in en
+
+
+def test_a_pilot_with_its_own_reporting_period(tmp_path):
+    """report_due_days 45: Q1 2548 ends 2004-12-31, due 2005-02-14, 29 days overdue on 2005-03-15."""
+    given = {**GIVEN, "registry.pilots": [{**GIVEN["registry.pilots"][0], "report_due_days": 45}]}
+    con = built_warehouse(given, AS_OF)
+    try:
+        b = build_letters(con, AS_OF)
+    finally:
+        con.close()
+    x = letter(b, "15001")
+    assert [(i.due_date, i.days_overdue, i.level) for i in x.items] == [(date(2005, 2, 14), 29, 1)]
+    body = parts_of(render_letter(b, x, "th"))["body"]
+    assert "ภายใน ๔๕ วันนับแต่วันสิ้นไตรมาส" in body and "๑๔ ก.พ. ๒๕๔๘" in body
+
+
+def _batch_on(as_of: date):
+    con = built_warehouse(GIVEN, as_of)
+    try:
+        return build_letters(con, as_of)
+    finally:
+        con.close()
+
+
+def test_reference_cites_the_earlier_reminder_only_when_there_was_one(tmp_path):
+    """2005-02-10: 11 days overdue, first reminders (11002 is นร 1200/1, 15001 นร 1200/2); a draft
+    again on 2005-02-11 is the same first reminder; 2005-03-15: 44 days, second reminders, which
+    cite the first of 2005-02-10 by number and date. A first reminder cites nothing."""
+    folder = tmp_path / "reminders"
+    write_letters(_batch_on(date(2005, 2, 10)), tmp_path)
+    first = parts_of((folder / "15001.th.html").read_text(encoding="utf-8"))
+    assert "reference" not in first and first["subject"] == "เรื่อง ขอให้ส่งรายงานผลการดำเนินงานโครงการนำร่องรายไตรมาส"
+    assert "อ้างถึง" not in (folder / "15001.th.html").read_text(encoding="utf-8")
+    write_letters(_batch_on(date(2005, 2, 11)), tmp_path)
+    assert "reference" not in parts_of((folder / "15001.th.html").read_text(encoding="utf-8"))
+    write_letters(_batch_on(AS_OF), tmp_path)
+    th = (folder / "15001.th.html").read_text(encoding="utf-8")
+    parts = parts_of(th)
+    assert list(parts) == ORDER[:6] + ["reference"] + ORDER[6:]
+    assert parts["reference"] == "อ้างถึง หนังสือสำนักงานคณะกรรมการพัฒนาระบบราชการ ที่ นร ๑๒๐๐/๒ ลงวันที่ ๑๐ กุมภาพันธ์ ๒๕๔๘"
+    assert tags_in(th, "reference") == ["span", "span"]  # one document: no numbered list
+    assert parts["body"].startswith("ตามหนังสือที่อ้างถึง")
+    en = parts_of((folder / "15001.en.html").read_text(encoding="utf-8"))
+    assert en["reference"] == "Reference our letter No. นร 1200/2 of 10 February 2005"
+    # The same date again replaces its own rows in the register: still the first reminder cited.
+    write_letters(_batch_on(AS_OF), tmp_path)
+    assert parts_of((folder / "11002.th.html").read_text(encoding="utf-8"))["reference"].endswith(
+        "ที่ นร ๑๒๐๐/๑ ลงวันที่ ๑๐ กุมภาพันธ์ ๒๕๔๘")
+    register = list(csv.DictReader(io.StringIO((folder / "register.csv").read_text(encoding="utf-8-sig"))))
+    assert [(r["issued_on"], r["agency_code"], r["document_no"], r["level"]) for r in register
+            if r["pilot_id"] == "P-OPEN"] == [
+        ("2005-02-10", "11002", "นร 1200/1", "1"), ("2005-02-10", "15001", "นร 1200/2", "1"),
+        ("2005-02-11", "11002", "นร 1200/1", "1"), ("2005-02-11", "15001", "นร 1200/2", "1"),
+        ("2005-03-15", "11002", "นร 1200/1", "2"), ("2005-03-15", "15001", "นร 1200/2", "2")]
 
 
 def test_addressed_to_the_head_of_the_agency_by_name_without_head_th(batch):
     th = " ".join(text_of(render_letter(batch, letter(batch, "15001"), "th")).split())
     en = " ".join(text_of(render_letter(batch, letter(batch, "15001"), "en")).split())
     assert "เรียน หัวหน้าส่วนราชการ กรมการปกครอง" in th and "ที่ นร ๑๒๐๐/๒" in th
-    assert "To The Head of Department of Provincial Administration" in en
+    assert "To The Head of the Department of Provincial Administration" in en
+    assert "following 1 report of the Department of Provincial Administration, now past its due date" in en
     # 44 days overdue: 30 ≤ 44 < 60, level 2, a second reminder
     assert "Subject Second reminder: overdue quarterly reports of pilot projects" in en
 
@@ -162,16 +283,45 @@ def test_reminders_csv_for_a_mail_merge(batch, tmp_path):
     raw = (tmp_path / "reminders" / "reminders.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads Thai
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert [(r["agency_code"], r["pilot_id"], r["period"], r["due_date"], r["days_overdue"], r["level"], r["reason"])
-            for r in rows] == [("11002", "P-OPEN", "2548-Q1", "2005-01-30", "44", "2", "rejected_file"),
-                               ("11002", "P-SECRET", "2548-Q1", "2005-01-30", "44", "2", "rejected_file"),
-                               ("15001", "P-OPEN", "2548-Q1", "2005-01-30", "44", "2", "missing")]
-    assert (rows[0]["pilot_name_th"], rows[0]["pilot_name_en"]) == ("ระบบบริการประชาชนแบบเบ็ดเสร็จ", "One-stop e-citizen service")
-    assert (rows[1]["pilot_name_th"], rows[1]["pilot_name_en"], rows[1]["latest_quarantined_file"]) == ("", "", "")
-    # A file name that Excel would run as a formula starts with an apostrophe; ESC is made visible.
-    assert rows[0]["latest_quarantined_file"] == "'" + HOSTILE.replace("\x1b", "\u241b")
-    assert (rows[0]["email"], rows[0]["document_no"], rows[0]["letter_th"]) == ("saraban@mict.go.th", "นร 1200/1", "11002.th.html")
-    assert rows[2]["addressee_th"] == "หัวหน้าส่วนราชการ กรมการปกครอง" and rows[2]["email"] == ""
+    # One row per agency and letter: a mail merge sends each letter once.
+    assert [(r["agency_code"], r["document_no"], r["level"], r["report_count"]) for r in rows] == [
+        ("11002", "นร 1200/1", "2", "2"), ("15001", "นร 1200/2", "2", "1")]
+    reports = rows[0]["reports"].split("\n")
+    # A file name that Excel would run as a formula is inside the cell, not at its start; ESC visible.
+    assert reports == [
+        "P-OPEN (ระบบบริการประชาชนแบบเบ็ดเสร็จ / One-stop e-citizen service) 2548-Q1 due 2005-01-30 "
+        "44 days overdue level 2 rejected_file file " + HOSTILE.replace("\x1b", "\u241b"),
+        "P-SECRET 2548-Q1 due 2005-01-30 44 days overdue level 2 rejected_file"]  # restricted: no name, no file
+    assert rows[1]["reports"] == "P-OPEN (ระบบบริการประชาชนแบบเบ็ดเสร็จ / One-stop e-citizen service) 2548-Q1 due 2005-01-30 44 days overdue level 2 missing"
+    assert (rows[0]["email"], rows[0]["letter_th"], rows[0]["letter_en"]) == ("saraban@mict.go.th", "11002.th.html", "11002.en.html")
+    assert rows[1]["addressee_th"] == "หัวหน้าส่วนราชการ กรมการปกครอง" and rows[1]["email"] == ""
+
+
+THREE = {**GIVEN, "ingest.submissions": GIVEN["ingest.submissions"][:1], "ingest.issues": []}
+
+
+def test_an_agency_with_three_overdue_reports_gets_one_csv_row_and_three_mart_rows(tmp_path):
+    """15001 owes Q1, Q2 and Q3 of 2548 for P-OPEN as of 2005-09-15: Q1 due 2005-01-30 (228 days,
+    level 3), Q2 ends 2005-03-31, due 2005-04-30 (138 days, level 3), Q3 ends 2005-06-30, due
+    2005-07-30 (47 days, level 2). Its own name starts with "=": neutralised in the CSV."""
+    as_of = date(2005, 9, 15)
+    given = {**THREE, "registry.agencies": [a if a["agency_code"] != "15001" else {**a, "name_en": "=cmd|' /C calc'!A0"}
+                                           for a in GIVEN["registry.agencies"]]}
+    con = built_warehouse(given, as_of)
+    try:
+        mart = con.execute("SELECT pilot_id, period, days_overdue, level FROM marts.reminders "
+                           "WHERE agency_code = '15001' ORDER BY period").fetchall()
+        b = build_letters(con, as_of)
+    finally:
+        con.close()
+    assert mart == [("P-OPEN", "2548-Q1", 228, 3), ("P-OPEN", "2548-Q2", 138, 3), ("P-OPEN", "2548-Q3", 47, 2)]
+    write_letters(b, tmp_path)
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "reminders" / "reminders.csv").read_text(encoding="utf-8-sig"))))
+    mine = [r for r in rows if r["agency_code"] == "15001"]
+    assert len(mine) == 1 and mine[0]["report_count"] == "3" and mine[0]["level"] == "3"
+    assert [line.split(" due ")[1][:10] for line in mine[0]["reports"].split("\n")] == ["2005-01-30", "2005-04-30", "2005-07-30"]
+    assert [line.split(") ")[1][:7] for line in mine[0]["reports"].split("\n")] == ["2548-Q1", "2548-Q2", "2548-Q3"]
+    assert mine[0]["agency_name_en"] == "'=cmd|' /C calc'!A0"
 
 
 def test_a_later_batch_replaces_the_letters_and_leaves_other_files(batch, tmp_path):
@@ -181,8 +331,9 @@ def test_a_later_batch_replaces_the_letters_and_leaves_other_files(batch, tmp_pa
     (folder / "notes.txt").write_text("the secretariat's own note", encoding="utf-8")
     fewer = type(batch)(batch.as_of, batch.sender, [letter(batch, "11002")])
     write_letters(fewer, tmp_path)
-    assert sorted(p.name for p in folder.iterdir()) == ["11002.en.html", "11002.th.html", "notes.txt", "reminders.csv"]
-    assert len((folder / "reminders.csv").read_text(encoding="utf-8-sig").splitlines()) == 1 + 2
+    assert sorted(p.name for p in folder.iterdir()) == ["11002.en.html", "11002.th.html", "notes.txt", "register.csv",
+                                                        "reminders.csv"]
+    assert len(list(csv.reader(io.StringIO((folder / "reminders.csv").read_text(encoding="utf-8-sig"))))) == 1 + 1
 
 
 def test_without_secretariat_letters_are_signed_by_the_committee_secretariat():
@@ -194,11 +345,22 @@ def test_without_secretariat_letters_are_signed_by_the_committee_secretariat():
         con.close()
     th = " ".join(text_of(render_letter(b, b.letters[0], "th")).split())
     en = " ".join(text_of(render_letter(b, b.letters[0], "en")).split())
-    assert th.startswith("ที่ ๑ ฝ่ายเลขานุการคณะกรรมการโครงการนำร่อง")
+    assert th.startswith("ตราครุฑ ที่ ๑ ฝ่ายเลขานุการคณะกรรมการโครงการนำร่อง")
     assert "Ref. 1 The pilot-project committee secretariat" in en
+    assert "Yours sincerely, (.............................................) Position ......" in en
 
 
 # --- on the demo ------------------------------------------------------------------------------
+
+def con_rows(folder: Path, sql: str) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(folder / "warehouse.published.duckdb"), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
 
 def test_demo_letters_and_summary(demo_run, tmp_path):
     """docs/demo.md: DBD (10004) sends nothing for PLT-2548-004 in 2548-Q3, 2549-Q2 and 2549-Q3.
@@ -208,12 +370,19 @@ def test_demo_letters_and_summary(demo_run, tmp_path):
     folder, result = demo_run
     assert "reminder letters: 1 agency in" in result.output
     letters = folder / "out" / "reminders"
-    assert sorted(p.name for p in letters.iterdir()) == ["10004.en.html", "10004.th.html", "reminders.csv"]
-    rows = list(csv.DictReader(io.StringIO((letters / "reminders.csv").read_text(encoding="utf-8-sig"))))
-    assert [(r["pilot_id"], r["period"], r["due_date"], r["days_overdue"], r["level"], r["reason"]) for r in rows] == [
+    assert sorted(p.name for p in letters.iterdir()) == ["10004.en.html", "10004.th.html", "register.csv", "reminders.csv"]
+    merge = list(csv.DictReader(io.StringIO((letters / "reminders.csv").read_text(encoding="utf-8-sig"))))
+    assert [(r["agency_code"], r["report_count"], r["level"]) for r in merge] == [("10004", "3", "3")]  # one e-mail
+    rows = [dict(zip(("pilot_id", "period", "due_date", "days_overdue", "level", "reason"), values)) for values in
+            con_rows(folder, "SELECT pilot_id, period, due_date::VARCHAR, days_overdue::VARCHAR, level::VARCHAR, "
+                             "reason FROM marts.reminders ORDER BY period")]
+    assert [tuple(r.values()) for r in rows] == [
         ("PLT-2548-004", "2548-Q3", "2005-07-30", "381", "3", "missing"),
         ("PLT-2548-004", "2549-Q2", "2006-04-30", "107", "3", "missing"),
         ("PLT-2548-004", "2549-Q3", "2006-07-30", "16", "1", "missing")]
+    assert [line.split(") ")[1].split(" level")[0] for line in merge[0]["reports"].split("\n")] == [
+        "2548-Q3 due 2005-07-30 381 days overdue", "2549-Q2 due 2006-04-30 107 days overdue",
+        "2549-Q3 due 2006-07-30 16 days overdue"]
     th = (letters / "10004.th.html").read_text(encoding="utf-8")
     assert "เรียน</span><span>อธิบดีกรมพัฒนาธุรกิจการค้า" in th and "ที่ นร ๑๒๐๐/๑" in th
     assert "เร่งรัดการส่งรายงาน" in th  # level 3 subject

@@ -290,8 +290,15 @@ CASES = [
      "agencies.yaml", "15001", "head_th must be non-empty text or left out", 1),
     ("secretariat-prefix-missing", _with_secretariat(SECRETARIAT.replace("letter_prefix: นร 1200\n", "")),
      SEC, "secretariat", "letter_prefix is missing", 1),
-    ("secretariat-unknown-field", _with_secretariat(SECRETARIAT + "fax: 02 356 9999\n"),
-     SEC, "secretariat", "unknown field 'fax'", 1),
+    ("secretariat-unknown-field", _with_secretariat(SECRETARIAT + "telex: 02 356 9999\n"),
+     SEC, "secretariat", "unknown field 'telex'", 1),
+    ("secretariat-email-with-name", _with_secretariat(SECRETARIAT + "email: Pilots <pilots@opdc.go.th>\n"),
+     SEC, "secretariat", "email must be one e-mail address such as saraban@opdc.go.th, or left out "
+                         "(got 'Pilots <pilots@opdc.go.th>')", 1),
+    ("secretariat-signer-without-position", _with_secretariat(SECRETARIAT + "signer_name_th: นายสมมุติ ตัวอย่าง\n"),
+     SEC, "secretariat", "signer_name_th and signer_position_th must be given together", 1),
+    ("secretariat-fax-empty", _with_secretariat(SECRETARIAT + "fax: ''\n"),
+     SEC, "secretariat", "fax must be non-empty text or left out", 1),
     ("secretariat-not-a-mapping", _with_secretariat("- นร 1200\n"),
      SEC, "secretariat", "secretariat.yaml must be a mapping with name_th, name_en, letter_prefix", 1),
     ("secretariat-unreadable", _with_secretariat("name_th: [unclosed\n"),
@@ -397,20 +404,29 @@ def test_letter_fields_load_and_become_rows(tmp_path):
             "  ministry: Ministry of Interior\n  head_th: อธิบดีกรมการปกครอง\n  head_en: Director-General of the DOPA\n"
             "  email: saraban@dopa.go.th\n")(folder)
     replace(P3, '"11002", role: supporting', '"11002", role: supporting, no_reminders_until: 2005-12-31')(folder)
-    _write(SEC, SECRETARIAT + "phone: 0 2356 9999\n")(folder)
+    _write(SEC, SECRETARIAT + "phone: 0 2356 9999\nsigner_name_th: นายสมมุติ ตัวอย่าง\n"
+                "signer_position_th: รองเลขาธิการ ก.พ.ร.\ndivision_th: กองติดตามและประเมินผลโครงการนำร่อง\n"
+                "fax: 0 2356 9998\nemail: pilots@opdc.go.th\n")(folder)
     reg = load_registry(folder)
     assert reg.agencies["15001"] == Agency("15001", "กรมการปกครอง", "Department of Provincial Administration",
                                            "Ministry of Interior", "อธิบดีกรมการปกครอง", "Director-General of the DOPA",
                                            "saraban@dopa.go.th")
     assert reg.pilots[S3].agencies[2] == Participant("11002", "supporting", date(2005, 12, 31))
     assert reg.secretariat == Secretariat("สำนักงาน ก.พ.ร.", "Office of the Public Sector Development Commission",
-                                          "นร 1200", None, None, "0 2356 9999")
+                                          "นร 1200", None, None, "0 2356 9999", signer_name_th="นายสมมุติ ตัวอย่าง",
+                                          signer_position_th="รองเลขาธิการ ก.พ.ร.",
+                                          division_th="กองติดตามและประเมินผลโครงการนำร่อง", fax="0 2356 9998",
+                                          email="pilots@opdc.go.th")
     assert load_registry(VALID).secretariat is None  # optional
     assert reg.content_sha256 != load_registry(VALID).content_sha256  # secretariat.yaml is part of the registry
     rows = registry_rows(reg)
     assert rows["registry.secretariat"] == [{"name_th": "สำนักงาน ก.พ.ร.",
                                              "name_en": "Office of the Public Sector Development Commission",
                                              "letter_prefix": "นร 1200", "address_th": None, "address_en": None,
-                                             "phone": "0 2356 9999"}]
+                                             "phone": "0 2356 9999", "signer_name_th": "นายสมมุติ ตัวอย่าง",
+                                             "signer_name_en": None, "signer_position_th": "รองเลขาธิการ ก.พ.ร.",
+                                             "signer_position_en": None,
+                                             "division_th": "กองติดตามและประเมินผลโครงการนำร่อง", "division_en": None,
+                                             "fax": "0 2356 9998", "email": "pilots@opdc.go.th"}]
     assert {"pilot_id": S3, "agency_code": "11002", "role": "supporting",
             "no_reminders_until": date(2005, 12, 31)} in rows["registry.pilot_agencies"]

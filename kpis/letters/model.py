@@ -12,8 +12,10 @@ import duckdb
 
 # Without secretariat.yaml, letters are signed by the committee's secretariat (pilot-registry.md).
 DEFAULT_SENDER = {"name_th": "ฝ่ายเลขานุการคณะกรรมการโครงการนำร่อง",
-                  "name_en": "The pilot-project committee secretariat",
-                  "letter_prefix": None, "address_th": None, "address_en": None, "phone": None}
+                  "name_en": "the pilot-project committee secretariat",
+                  **dict.fromkeys(("letter_prefix", "address_th", "address_en", "phone", "signer_name_th",
+                                   "signer_name_en", "signer_position_th", "signer_position_en", "division_th",
+                                   "division_en", "fax", "email"))}
 
 
 @dataclass
@@ -38,8 +40,17 @@ class Item:
     days_overdue: int
     level: int
     reason: str                 # missing | rejected_file
+    report_due_days: int        # the pilot's days after the quarter's end (follow-up.md)
     latest_file: str | None = None  # agency text; None for a restricted pilot or `missing`
     defects: list[Defect] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An earlier reminder to the same agency, cited under อ้างถึง (kpis/letters/register.py)."""
+    document_no: str
+    issued_on: date
+    level: int
 
 
 @dataclass
@@ -52,6 +63,12 @@ class Letter:
     head_en: str | None
     email: str | None
     items: list[Item]
+    earlier: Reference | None = None  # set from the register when the letters are written
+
+    @property
+    def due_days(self) -> list[int]:
+        """The reporting periods (days after the quarter's end) of this letter's reports."""
+        return sorted({i.report_due_days for i in self.items})
 
     @property
     def level(self) -> int:
@@ -74,7 +91,7 @@ class Letter:
 @dataclass
 class Batch:
     as_of: date
-    sender: dict                # name_th, name_en, letter_prefix, address_th, address_en, phone
+    sender: dict                # registry.secretariat's columns (DEFAULT_SENDER's keys)
     letters: list[Letter]
 
     def document_no(self, letter: Letter) -> str:
@@ -93,6 +110,7 @@ def build_letters(con: duckdb.DuckDBPyConnection, as_of: date) -> Batch:
     rows = _rows(con, """
         SELECT r.*, a.name_th AS agency_th, a.name_en AS agency_en, a.head_th, a.head_en, a.email,
                p.name_th AS pilot_th, p.name_en AS pilot_en, p.classification = 'restricted' AS restricted,
+               p.report_due_days,
                s.file_name
         FROM marts.reminders r
         JOIN registry.agencies a USING (agency_code)
@@ -109,7 +127,7 @@ def build_letters(con: duckdb.DuckDBPyConnection, as_of: date) -> Batch:
         restricted = bool(r["restricted"])
         item = Item(r["pilot_id"], restricted, None if restricted else r["pilot_th"],
                     None if restricted else r["pilot_en"], r["period"], r["role"], r["due_date"],
-                    r["days_overdue"], r["level"], r["reason"])
+                    r["days_overdue"], r["level"], r["reason"], r["report_due_days"])
         if not restricted and r["latest_quarantined_submission_id"] is not None:
             item.latest_file = r["file_name"]
             item.defects = [Defect(**d) for d in _rows(con, """
@@ -117,4 +135,4 @@ def build_letters(con: duckdb.DuckDBPyConnection, as_of: date) -> Batch:
                 FROM ingest.issues WHERE submission_id = ? AND severity = 'error'
                 ORDER BY row_number NULLS FIRST, column_name""", [r["latest_quarantined_submission_id"]])]
         letter.items.append(item)
-    return Batch(as_of, sender[0] if sender else dict(DEFAULT_SENDER), list(letters.values()))
+    return Batch(as_of, {**DEFAULT_SENDER, **sender[0]} if sender else dict(DEFAULT_SENDER), list(letters.values()))

@@ -21,6 +21,7 @@ from kpis.display import html_text, visible
 from kpis.letters.model import Batch, Letter
 from pilots.fiscal import be_year, quarter_months as _quarter_months
 from pilots.thai_dates import ENGLISH_MONTHS, THAI_MONTHS, THAI_MONTHS_ABBR
+from kpis.letters.register import earlier_reminders, record
 from warehouse.export import safe_cell
 from warehouse.paths import component
 
@@ -76,13 +77,35 @@ def period_en(period: str, code: bool = True) -> str:
     return f"{text} ({period})" if code else text
 
 
+# English names of Thai government bodies take the article inside a sentence ("reports of the
+# Department of Provincial Administration"): a name built as "<body> of …" or on one of these nouns.
+_ORGANISATION_NOUNS = {"ministry", "department", "office", "bureau", "division", "institute", "council",
+                       "commission", "committee", "agency", "secretariat", "royal", "national", "court", "bank",
+                       "metropolitan", "government", "thai", "central", "provincial"}
+
+
+def with_article(name: str, capital: bool = False) -> str:
+    """"the Department of …" inside a sentence; a name that already starts with "the" is only
+    re-cased, and a proper name without "of" (e.g. "Thailand Post") is left as it is."""
+    words = name.split(maxsplit=1)
+    if not words:
+        return name
+    if words[0].lower() == "the":
+        rest = name[len(words[0]):]
+    elif " of " in f" {name} " or words[0].lower() in _ORGANISATION_NOUNS:
+        rest = " " + name
+    else:
+        return name
+    return ("The" if capital else "the") + rest
+
+
 @cache  # one per process: a new Environment compiled the template again for every letter
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("kpis.letters", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True, finalize=html_text)
     env.filters.update(thai=thai_digits, date_th=date_th, date_en=date_en, period_th=period_th,
-                       quarter_months_th=quarter_months_th, period_en=period_en)
+                       quarter_months_th=quarter_months_th, period_en=period_en, the=with_article)
     return env
 
 
@@ -92,10 +115,10 @@ def render_letter(batch: Batch, letter: Letter, lang: str) -> str:
         addressee=addressee_th(letter) if lang == "th" else addressee_en(letter))
 
 
-CSV_COLUMNS = ("agency_code", "agency_name_th", "agency_name_en", "pilot_id", "pilot_name_th", "pilot_name_en",
-               "period", "due_date", "days_overdue", "level", "reason", "latest_quarantined_file",
-               # for the mail merge: whom to write to, and which letter to attach
-               "email", "addressee_th", "addressee_en", "document_no", "letter_th", "letter_en")
+# One row per agency and letter (issue 23): a mail merge sends each letter once. The reports it
+# lists are in one cell, one line each; marts.reminders keeps one row per report.
+CSV_COLUMNS = ("agency_code", "agency_name_th", "agency_name_en", "email", "addressee_th", "addressee_en",
+               "document_no", "level", "report_count", "reports", "letter_th", "letter_en")
 
 
 def addressee_th(letter: Letter) -> str:
@@ -103,22 +126,37 @@ def addressee_th(letter: Letter) -> str:
 
 
 def addressee_en(letter: Letter) -> str:
-    return letter.head_en or f"The Head of {letter.name_en}"
+    return letter.head_en or f"The Head of {with_article(letter.name_en)}"
+
+
+def report_line(item) -> str:
+    """One report of a letter in the CSV's reports cell: pilot, name (none for a restricted pilot),
+    period, due date, days overdue, level, reason and the latest quarantined file."""
+    parts = [item.pilot_id]
+    if item.pilot_name_en:
+        parts.append(f"({item.pilot_name_th} / {item.pilot_name_en})")
+    parts += [item.period, f"due {item.due_date.isoformat()}", f"{item.days_overdue} days overdue",
+              f"level {item.level}", item.reason]
+    if item.latest_file:
+        parts.append(f"file {visible(item.latest_file)}")  # its own newline must not end the line
+    return " ".join(parts)
 
 
 def reminders_csv(batch: Batch) -> str:
-    """One row per (agency, pilot, period); text that Excel would run as a formula is neutralised
-    like the exports (warehouse/export.py), and control characters are made visible."""
+    """One row per agency and letter, its reports one line each in the reports cell; text that
+    Excel would run as a formula is neutralised like the exports (warehouse/export.py), and
+    control characters are made visible."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for letter in batch.letters:
-        for i in letter.items:
-            row = (letter.agency_code, letter.name_th, letter.name_en, i.pilot_id, i.pilot_name_th or "",
-                   i.pilot_name_en or "", i.period, i.due_date.isoformat(), i.days_overdue, i.level, i.reason,
-                   i.latest_file or "", letter.email or "", addressee_th(letter), addressee_en(letter),
-                   batch.document_no(letter), f"{letter.agency_code}.th.html", f"{letter.agency_code}.en.html")
-            writer.writerow([safe_cell(visible(v)) if isinstance(v, str) else v for v in row])
+        # A line starting "=" inside the cell is harmless: Excel evaluates a cell, not its lines.
+        reports = "\n".join(report_line(i) for i in letter.items)
+        row = (letter.agency_code, visible(letter.name_th), visible(letter.name_en), visible(letter.email or ""),
+               visible(addressee_th(letter)), visible(addressee_en(letter)), visible(batch.document_no(letter)),
+               letter.level, len(letter.items), reports, f"{letter.agency_code}.th.html",
+               f"{letter.agency_code}.en.html")
+        writer.writerow([safe_cell(v) for v in row])
     return out.getvalue()
 
 
@@ -129,13 +167,16 @@ def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
 
 
 def write_letters(batch: Batch, out_dir: Path) -> list[Path]:
-    """OUT/reminders/<agency_code>.<lang>.html and reminders.csv; the letters (and their PDFs) of
+    """OUT/reminders/<agency_code>.<lang>.html and reminders.csv, and the batch added to the
+    register of letters sent (register.py), which the next stage's letters cite; the letters (and their PDFs) of
     an earlier run that this batch does not rewrite are removed, so the folder holds exactly the
     reminders as of this run."""
     folder = Path(out_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    cited = earlier_reminders(folder, batch)
     for letter in batch.letters:
+        letter.earlier = cited.get(letter.agency_code)
         for lang in LANGS:
             # Registry agency codes are 5 digits; checked again here, where a code becomes a path.
             path = folder / f"{component(letter.agency_code)}.{lang}.html"
@@ -143,6 +184,7 @@ def write_letters(batch: Batch, out_dir: Path) -> list[Path]:
             written.append(path)
     csv_path = folder / CSV_NAME
     _write(csv_path, reminders_csv(batch), encoding="utf-8-sig")  # the BOM makes Excel read UTF-8
+    record(folder, batch)
     for old in folder.iterdir():
         if _LETTER_FILE.fullmatch(old.name) and old not in written:
             old.unlink()  # a stale letter, or a PDF printed from yesterday's letter

@@ -8,6 +8,11 @@ from decimal import Decimal, ROUND_HALF_UP
 from pilots.fiscal import be_year, ce_year as _ce_year
 from pilots.thai_dates import ENGLISH_MONTHS_ABBR, THAI_MONTHS_ABBR
 
+from kpis.outliers import THRESHOLD
+
+# The outlier flag's limit on |z| (data-quality.md §1), as the flags are computed: 3.5.
+Z_LIMIT = format(Decimal(THRESHOLD.numerator) / THRESHOLD.denominator, "f")
+
 # Canonical period text as ingest stores it. Anything else reaching a formatter is shown as it is:
 # formatters are total, so no text in the warehouse can stop a summary after the commit.
 _PERIOD = re.compile(r"[0-9]{4}-Q[1-4]")
@@ -223,8 +228,8 @@ CONTROL_LABELS: dict[str, dict[str, str]] = {
         "changed_since_closing_note": "คะแนนรวมต่างจากเมื่อปิดงวด ({was})",
         "unchanged": "ไม่เปลี่ยนแปลง",
         "held_files": "ไฟล์ที่รอคณะกรรมการพิจารณา", "held_submission": "เลขที่รายงาน", "received_on": "วันที่รับ",
-        "figures_to_confirm": "ตัวเลขที่ควรยืนยัน", "history_median": "มัธยฐานย้อนหลัง", "modified_z": "ค่า z",
-        "rule": "เกณฑ์", "rule_modified_z": "ค่า z ปรับแก้เกิน 3.5",
+        "figures_to_confirm": "ตัวเลขที่ควรยืนยัน", "history_median": "มัธยฐานย้อนหลัง", "modified_z": "ค่า z ปรับแก้",
+        "rule": "เกณฑ์", "rule_modified_z": f"ค่า |z| ปรับแก้เกิน {Z_LIMIT}",
         "rule_changed_after_flat": "เปลี่ยนจากค่าที่คงที่มาตลอด",
     },
     "en": {
@@ -235,15 +240,20 @@ CONTROL_LABELS: dict[str, dict[str, str]] = {
         "unchanged": "unchanged",
         "held_files": "Files waiting for the committee's decision", "held_submission": "Submission",
         "received_on": "Received",
-        "figures_to_confirm": "Figures to confirm", "history_median": "History median", "modified_z": "z",
-        "rule": "Rule", "rule_modified_z": "modified z-score above 3.5",
+        "figures_to_confirm": "Figures to confirm", "history_median": "History median", "modified_z": "modified z",
+        "rule": "Rule", "rule_modified_z": f"|z| (modified z-score) above {Z_LIMIT}",
         "rule_changed_after_flat": "changed after a flat history",
     },
 }
-for _lang, _words in CONTROL_LABELS.items():
-    if set(_words) & set(LABELS[_lang]):  # one key, one meaning: found when `submission` collided
-        raise RuntimeError(f"control labels would replace summary labels: {set(_words) & set(LABELS[_lang])}")
-    LABELS[_lang].update(_words)
+def _merge(extra: dict[str, dict[str, str]], what: str) -> None:
+    """Add a block's labels to LABELS; one key, one meaning (found when `submission` collided)."""
+    for lang, words in extra.items():
+        if set(words) & set(LABELS[lang]):
+            raise RuntimeError(f"{what} labels would replace summary labels: {set(words) & set(LABELS[lang])}")
+        LABELS[lang].update(words)
+
+
+_merge(CONTROL_LABELS, "control")
 
 
 # The summary at national scale (kpis/summary/pages.py): the overview table of every pilot, the
@@ -262,7 +272,59 @@ NATIONAL_LABELS: dict[str, dict[str, str]] = {
         "split_note": "Each pilot's details are in its own file in the pilots/ folder: one page would be too big to open or e-mail easily",
     },
 }
-for _lang, _words in NATIONAL_LABELS.items():
-    if set(_words) & set(LABELS[_lang]):
-        raise RuntimeError(f"national labels would replace summary labels: {set(_words) & set(LABELS[_lang])}")
-    LABELS[_lang].update(_words)
+_merge(NATIONAL_LABELS, "national")
+
+
+# Words the summary explains (issue 23): a glossary in each edition, a pilot past its end date,
+# and quarantined files that no pilot could take. The status bands' figures come from the model
+# (SummaryModel.bands, read from marts.score_band), not from here.
+EXPLAIN_LABELS: dict[str, dict[str, str]] = {
+    "th": {
+        "glossary": "คำอธิบายศัพท์",
+        "g_flag": "ตัวเลขที่ควรยืนยัน (ธง)",
+        "g_flag_text": ("ค่าตัวชี้วัดที่ต่างจากค่าในอดีตของตัวเองมาก คือค่าสัมบูรณ์ของ z ปรับแก้ (|z|) เกิน {z} "
+                        "เมื่อเทียบกับมัธยฐานของค่าย้อนหลังไม่เกิน 8 ไตรมาส (อย่างน้อย 4 ไตรมาส) "
+                        "ทั้งค่าที่สูงขึ้นและต่ำลง หรือค่าที่เปลี่ยนไปจากค่าที่คงที่มาตลอด ธงเป็นเพียงคำเตือน "
+                        "ไฟล์ยังได้รับและค่ายังนับ หน่วยงานหลักควรยืนยันตัวเลข"),
+        "g_fragmented": "งบแยกส่วน",
+        "g_fragmented_text": ("งบที่หน่วยงานอื่นนอกจากหน่วยงานหลักจัดสรรจากงบของตนเอง (แหล่งงบ own) "
+                              "โดยไม่ได้บูรณาการไว้กับหน่วยงานหลัก เท่ากับงบจัดสรรรวมลบงบบูรณาการ"),
+        "g_lead_share": "สัดส่วนหน่วยงานหลัก",
+        "g_lead_share_text": "งบจัดสรรในรายการของหน่วยงานหลักเอง คิดเป็นร้อยละของงบจัดสรรรวมของโครงการ",
+        "g_status": "สถานะของโครงการ",
+        "g_status_text": "ตามคะแนนรวม (คะแนน 1–5 ถ่วงน้ำหนักของตัวชี้วัดทุกตัว) ของงวดล่าสุด",
+        "band_on_target": "คะแนนรวมตั้งแต่ {on} ขึ้นไป",
+        "band_at_risk": "คะแนนรวมตั้งแต่ {at} แต่ต่ำกว่า {on}",
+        "band_off_track": "คะแนนรวมต่ำกว่า {at}",
+        "band_no_data": "ไม่มีตัวชี้วัดใดรายงาน",
+        "ended": "สิ้นสุดโครงการแล้วเมื่อ {date} (เลยวันสิ้นสุดโครงการ)",
+        "unplaced": "ไฟล์ที่ถูกกักไว้ซึ่งไม่มีโครงการใดรับได้",
+        "unplaced_note": "รหัสโครงการในไฟล์อ่านไม่ได้หรือไม่มีในทะเบียน จึงไม่ปรากฏในหัวข้อของโครงการใด",
+        "pilot_as_written": "รหัสโครงการในไฟล์",
+    },
+    "en": {
+        "glossary": "Glossary",
+        "g_flag": "Flag (figure to confirm)",
+        "g_flag_text": ("A KPI value that breaks sharply with its own history: the absolute value of its "
+                        "modified z-score, |z|, is above {z} against the median of up to 8 earlier quarters "
+                        "(at least 4), whether the value rose or fell; or it changed after a history of equal "
+                        "values. A flag is a warning: the file stays accepted and the value still counts; the "
+                        "lead agency is asked to confirm it."),
+        "g_fragmented": "Fragmented budget",
+        "g_fragmented_text": ("Money that agencies other than the lead allocate from their own budgets (funding "
+                              "source own), not integrated under the lead agency: total allocated minus integrated."),
+        "g_lead_share": "Lead share",
+        "g_lead_share_text": "The lead agency's own allocated budget as a share of the pilot's total allocated.",
+        "g_status": "Pilot status",
+        "g_status_text": "From the composite score (the weighted 1–5 scores of all its KPIs) of the latest due period",
+        "band_on_target": "composite {on} or more",
+        "band_at_risk": "composite from {at} to under {on}",
+        "band_off_track": "composite under {at}",
+        "band_no_data": "no KPI reported",
+        "ended": "Ended on {date}: past its end date",
+        "unplaced": "Quarantined files that no pilot could take",
+        "unplaced_note": "The pilot code in the file is unreadable or not in the registry, so no pilot's section lists them.",
+        "pilot_as_written": "pilot as written",
+    },
+}
+_merge(EXPLAIN_LABELS, "explanation")

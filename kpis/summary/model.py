@@ -13,6 +13,7 @@ from decimal import Decimal
 import duckdb
 
 from kpis.summary import controls
+from warehouse.open_side import RESTRICTED_SUBMISSIONS_SQL
 
 
 @dataclass
@@ -57,6 +58,7 @@ class QuarantinedFile:
     agency_name_th: str | None = None   # registry name of agency_code, where it is a registered agency
     agency_name_en: str | None = None
     resolved_by: Resolution | None = None
+    raw_pilot_id: str | None = None     # as the file wrote it: shown for a file no pilot could take
 
 
 @dataclass
@@ -92,6 +94,8 @@ class PilotSection:
     closures: list[controls.Closure] = field(default_factory=list)
     held: list[controls.HeldFile] = field(default_factory=list)
     to_confirm: list[controls.OutlierFlag] = field(default_factory=list)
+    end_date: date | None = None   # the registry's end of the pilot
+    ended: bool = False            # the as-of date is past end_date: the pilot says so
 
 
 @dataclass
@@ -117,6 +121,12 @@ class SummaryModel:
     escalated: list[EscalatedAgency] = field(default_factory=list)
     # Restricted pilots left out of the totals across pilots (budget by layer), which say so.
     restricted_left_out: int = 0
+    # Quarantined files that no pilot could take (their pilot unknown or unreadable): otherwise
+    # they would show only in a validation report. Never a restricted pilot's file.
+    unplaced: list[QuarantinedFile] = field(default_factory=list)
+    # The lowest composite of each status band, read from the one definition the marts use
+    # (marts.score_band, kpis/macros.sql) for the glossary: {"on_target": 3, "at_risk": 2}.
+    bands: dict[str, Decimal] = field(default_factory=dict)
 
 
 STATUSES = ("on_target", "at_risk", "off_track", "no_data")
@@ -130,7 +140,7 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
 
 def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
     pilots = _rows(con, """
-        SELECT p.pilot_id, p.name_th, p.name_en, p.layer, p.strategies, p.classification,
+        SELECT p.pilot_id, p.name_th, p.name_en, p.layer, p.strategies, p.classification, p.end_date,
                s.period, s.composite_score, s.status, s.kpis_reported, s.kpis_expected
         FROM registry.pilots p
         LEFT JOIN (SELECT * FROM marts.pilot_scores
@@ -139,6 +149,8 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
         ORDER BY p.pilot_id""")
     batch = _Batch(con)
     sections = [_section(con, p, batch) for p in pilots]
+    for section in sections:
+        section.ended = section.end_date is not None and as_of > section.end_date
 
     by_status = {s: 0 for s in STATUSES}
     by_layer: dict[int, int] = {}
@@ -164,7 +176,48 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
                          dict(sorted(by_strategy.items())), budget_by_layer, _strategy_names(con))
     model.restricted_left_out = sum(s.restricted for s in sections)
     _reminders(con, model)
+    model.unplaced = _unplaced(con, {s.pilot_id for s in sections if s.restricted})
+    model.bands = score_bands(con)
     return model
+
+
+def score_bands(con: duckdb.DuckDBPyConnection) -> dict[str, Decimal]:
+    """The lowest score of each band, asked of marts.score_band itself over every score a composite
+    can take (1.0000 to 5.0000, 4 decimals), so the glossary cannot drift from the marts."""
+    row = con.execute("""
+        SELECT min(s) FILTER (WHERE marts.score_band(s) = 'on_target'),
+               min(s) FILTER (WHERE marts.score_band(s) = 'at_risk')
+        FROM (SELECT i::DECIMAL(18, 0) * 0.0001 AS s FROM range(10000, 50001) t(i))""").fetchone()
+    return {"on_target": row[0].normalize(), "at_risk": row[1].normalize()}
+
+
+def _unplaced(con: duckdb.DuckDBPyConnection, restricted: set[str]) -> list[QuarantinedFile]:
+    """Quarantined files with no pilot: the pilot id unreadable (NULL) or not in the registry (ingest
+    keeps a well-formed unknown id in pilot_id, e.g. PLT-2548-030). A restricted
+    pilot's file is never one (warehouse/open_side.py), nor one whose written pilot id names a
+    restricted pilot, however spelt."""
+    rows = _rows(con, f"""
+        SELECT q.submission_id, q.file_name, q.agency_code, q.period, q.raw_agency_code, q.raw_period,
+               q.raw_pilot_id, a.name_th AS agency_name_th, a.name_en AS agency_name_en
+        FROM ingest.submissions q LEFT JOIN registry.agencies a ON a.agency_code = q.agency_code
+        WHERE (q.pilot_id IS NULL OR q.pilot_id NOT IN (SELECT pilot_id FROM registry.pilots))
+          AND q.status = 'quarantined'
+          AND q.submission_id NOT IN ({RESTRICTED_SUBMISSIONS_SQL})
+        ORDER BY q.submission_id""")
+    secret = {pid.strip().upper() for pid in restricted}
+    rows = [r for r in rows if (r["raw_pilot_id"] or "").strip().upper() not in secret]
+    reasons = _grouped(con, """
+        SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th
+        FROM ingest.issues i
+        WHERE i.severity = 'error' AND list_contains(?, i.submission_id)
+        ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name""",
+                       "submission_id", params=[[r["submission_id"] for r in rows]])
+    return [QuarantinedFile(
+        r["submission_id"], r["file_name"], r["agency_code"], r["period"],
+        [(x["row_number"], x["column_name"], x["code"], x["message_en"], x["message_th"])
+         for x in reasons.get((r["submission_id"],), [])],
+        r["raw_agency_code"], r["raw_period"], r["agency_name_th"], r["agency_name_en"], raw_pilot_id=r["raw_pilot_id"])
+        for r in rows]
 
 
 def _strategy_names(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, str]]:
@@ -187,10 +240,10 @@ def _reminders(con: duckdb.DuckDBPyConnection, model: SummaryModel) -> None:
         WHERE r.level = 3 GROUP BY ALL ORDER BY r.agency_code""")]
 
 
-def _grouped(con: duckdb.DuckDBPyConnection, sql: str, *keys: str) -> dict[tuple, list[dict]]:
+def _grouped(con: duckdb.DuckDBPyConnection, sql: str, *keys: str, params=None) -> dict[tuple, list[dict]]:
     """Rows of one query for every pilot, grouped by its key columns (popped), in the query's order."""
     out: dict[tuple, list[dict]] = {}
-    for r in _rows(con, sql):
+    for r in _rows(con, sql, params):
         out.setdefault(tuple(r.pop(k) for k in keys), []).append(r)
     return out
 
@@ -246,7 +299,7 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict, batch: _Batch) -> PilotSec
         pilot_id=pid, name_th=p["name_th"], name_en=p["name_en"], layer=p["layer"],
         strategies=list(p["strategies"]), restricted=p["classification"] == "restricted", period=period,
         composite=p["composite_score"], status=p["status"] or "no_data",
-        kpis_reported=p["kpis_reported"] or 0, kpis_expected=p["kpis_expected"] or 0,
+        kpis_reported=p["kpis_reported"] or 0, kpis_expected=p["kpis_expected"] or 0, end_date=p["end_date"],
     )
     section.trend = [(r["period"], r["composite_score"], r["status"]) for r in batch.trend.get((pid,), [])]
     controls.fill(con, section, batch.controls)

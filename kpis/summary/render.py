@@ -81,7 +81,7 @@ def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) 
         "ratio": labels.fmt_ratio,
         "number": labels.fmt_number,
     }
-    env.globals.update(L=labels.LABELS[lang], lang=lang,
+    env.globals.update(L=labels.LABELS[lang], lang=lang, z_limit=labels.Z_LIMIT,
                        # canonical value formatted, else the agency's text as received
                        shown=lambda canonical, raw, kind="text": shown(
                            canonical, raw, (lambda p: labels.fmt_period(p, lang)) if kind == "period" else str))

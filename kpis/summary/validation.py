@@ -19,7 +19,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kpis.display import html_text, shown
 from kpis.summary.controls import run_flags
-from kpis.summary.labels import fmt_date
+from kpis.summary.labels import Z_LIMIT, fmt_date, fmt_period
 from warehouse.open_side import restricted_submissions
 
 VALIDATION_REPORT = "validation.html"  # the nightly run's report
@@ -41,6 +41,11 @@ def report_for(out_dir: Path, kind: str, run_id: str) -> str | None:
     except OSError:
         return None
     return path.name if _RUN_MARK.format(run_id) in head else None
+
+def period_both(period: str | None) -> str:
+    """A period as the summaries show it, in both languages: ไตรมาส 3/2548 / FY2005 Q3."""
+    return f"{fmt_period(period, 'th')} / {fmt_period(period, 'en')}"
+
 
 # The page is read by Thai and English readers alike: every word is given in both.
 STATUS = {"accepted": "รับแล้ว / accepted", "superseded": "มีฉบับใหม่แทน / superseded",
@@ -90,7 +95,9 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     # finalize: agency text (file names, raw identity, messages) with control characters visible.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=html_text)
-    env.globals.update(shown=shown, STATUS=STATUS, KINDS=KINDS, SEVERITY=SEVERITY,
+    env.filters.update(period=period_both)
+    env.globals.update(shown=shown, STATUS=STATUS, KINDS=KINDS, SEVERITY=SEVERITY, period_both=period_both,
+                       z_limit=Z_LIMIT,
                        day=lambda d: f"{fmt_date(d, 'th')} / {fmt_date(d, 'en')}")
     # A reprocess or rebuild reads one file or none: its page points to the night's report too.
     nightly = VALIDATION_REPORT if kind != "run" and (out_dir / VALIDATION_REPORT).exists() else None
