@@ -136,8 +136,9 @@ def accounts_list(warehouse_path: Path) -> None:
         click.echo(f"{a.name}\t{a.role}\t{extra}")
 
 
-# The demo's accounts: one per role, and an agency of the restricted pilot (PLT-2548-006's lead).
-DEMO_ACCOUNTS = (("demo-agency", "agency", ["03009"], False), ("demo-restricted-agency", "agency", ["01005"], False),
+# The demo's accounts: one per role (demo-agency is the Department of Business Development, which
+# owes the 2549-Q3 report of PLT-2548-004), and an agency of the restricted pilot (PLT-2548-006's lead).
+DEMO_ACCOUNTS = (("demo-agency", "agency", ["10004"], False), ("demo-restricted-agency", "agency", ["01005"], False),
                  ("demo-analyst", "analyst", [], False), ("demo-committee", "committee", [], True))
 
 
