@@ -16,31 +16,53 @@ from pathlib import Path
 import duckdb
 
 
+class _Open:
+    """One open copy and the queries running on it (it is closed once retired and idle)."""
+
+    def __init__(self, path: Path, key: tuple[int, int]):
+        self.con = duckdb.connect(str(path), read_only=True)
+        self.key, self.users, self.retired = key, 0, False
+
+
 class ReadOnlyStore:
+    """DuckDB caches one database instance per path while any connection to it is open, so a
+    replaced file is only seen once every connection to the old one is closed: the old copy is
+    closed as soon as its last running query ends."""
+
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
-        self._key: tuple[int, int] | None = None
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self._open: _Open | None = None
 
-    def _connection(self) -> duckdb.DuckDBPyConnection | None:
+    def _acquire(self) -> _Open | None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return None
         key = (st.st_ino, st.st_mtime_ns)
         with self._lock:
-            if self._con is None or key != self._key:
-                self._con = duckdb.connect(str(self.path), read_only=True)
-                self._key = key
-            return self._con
+            if self._open is None or self._open.key != key:
+                old, self._open = self._open, None
+                if old is not None:
+                    old.retired = True
+                    if old.users == 0:
+                        old.con.close()
+                self._open = _Open(self.path, key)
+            self._open.users += 1
+            return self._open
+
+    def _release(self, entry: _Open) -> None:
+        with self._lock:
+            entry.users -= 1
+            if entry.retired and entry.users == 0:
+                entry.con.close()
 
     def rows(self, sql: str, params: list | tuple = ()) -> list[dict]:
         """The rows of a query as dicts ([] when the file does not exist yet)."""
-        con = self._connection()
-        if con is None:
+        entry = self._acquire()
+        if entry is None:
             return []
-        cur = con.cursor()  # one cursor per call: requests run on several threads
+        cur = entry.con.cursor()  # one cursor per call: requests run on several threads
         try:
             cur.execute(sql, list(params))
             names = [d[0] for d in cur.description]
@@ -49,7 +71,4 @@ class ReadOnlyStore:
             return []
         finally:
             cur.close()
-
-    @property
-    def exists(self) -> bool:
-        return self.path.exists()
+            self._release(entry)

@@ -2,6 +2,7 @@
 restricted store, inbox and the demo accounts) and a client that signs in and sends forms."""
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from datetime import date
@@ -48,11 +49,12 @@ class Client:
     def __init__(self, app):
         from starlette.testclient import TestClient
 
+        # Not entered as a context: that would run the app's shutdown when one of several
+        # clients of the same app is closed.
         self.http = TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
-        self.http.__enter__()
 
     def close(self) -> None:
-        self.http.__exit__(None, None, None)
+        self.http.close()
 
     def get(self, path: str, **kw):
         return self.http.get(path, **kw)
@@ -102,4 +104,5 @@ def verdict(page: str) -> str | None:
 
 
 def text_of(page: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
+    """The text a reader sees (tags dropped, entities decoded, spaces collapsed)."""
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
