@@ -142,6 +142,17 @@ class AgencyData:
         stored.sort(key=lambda r: (str(r["received_at"]), r["submission_id"]), reverse=True)
         return sorted(waiting, key=lambda r: r["received_at"], reverse=True) + stored
 
+    def all_submissions(self, cleared: bool) -> list[dict]:
+        """Every stored file, for analyst and committee accounts: a restricted pilot's files only
+        for an account cleared for them (web.md); the others see what the open copy shows."""
+        rows = [r for r in self._stored("TRUE", []) if cleared or r["store"] == "open"]
+        sends = {s["sha256"]: s for s in self.audit.events("send")}
+        for row in rows:
+            send = sends.get(row["sha256"])
+            row["receipt"] = send["receipt"] if send else None
+            row["sent_name"] = send["file_name"] if send else row["file_name"]
+        return sorted(rows, key=lambda r: (str(r["received_at"]), r["submission_id"]), reverse=True)
+
     def submission(self, codes: list[str], sha256: str) -> list[dict]:
         """The stored rows of one file (by SHA-256) of these agencies; [] for another's or none."""
         return [r for r in self.submissions(codes) if r["sha256"] == sha256 and r["submission_id"] is not None]

@@ -354,16 +354,23 @@ async def receipt(request: Request, page: Page) -> Response:
     return page.render("receipt.html", r=found)
 
 
-@route("agency")
+def _files_of(page: Page) -> list[dict]:
+    """The files an account may see: its agencies' own, or (analyst, committee) all of them."""
+    if page.account.role == "agency":
+        return page.site.data.submissions(page.account.agencies)
+    return page.site.data.all_submissions(cleared=page.account.restricted)
+
+
+@route("agency", "analyst", "committee")
 async def submissions(request: Request, page: Page) -> Response:
-    rows = await run_in_threadpool(page.site.data.submissions, page.account.agencies)
+    rows = await run_in_threadpool(_files_of, page)
     return page.render("submissions.html", rows=rows, registry=page.site.registry())
 
 
-@route("agency")
+@route("agency", "analyst", "committee")
 async def submission(request: Request, page: Page) -> Response:
     sha = request.path_params["sha256"]
-    rows = await run_in_threadpool(page.site.data.submission, page.account.agencies, sha)
+    rows = [r for r in await run_in_threadpool(_files_of, page) if r["sha256"] == sha and r["submission_id"] is not None]
     if not rows:
         return page.error(404, "not_found")
     details = [(row, page.site.data.issues(row)) for row in rows]

@@ -39,8 +39,9 @@ WORDS = {
         "csrf": "แบบฟอร์มหมดอายุ กรุณากลับไปหน้าเดิมแล้วลองใหม่", "again": "ตรวจไฟล์อื่น",
         "no_files": "ยังไม่มีรายงานที่ส่ง", "defects": "ข้อผิดพลาด", "warnings": "คำเตือน",
         "stored": "รายงานที่จัดเก็บ", "expired": "ผลการตรวจหมดอายุ กรุณาตรวจไฟล์อีกครั้ง",
-        "staff_home": "หน้าของคณะกรรมการและนักวิเคราะห์จะเพิ่มในระยะต่อไป ขณะนี้ดูรายงานที่หน่วยงานส่งได้ที่หน้า",
+        "staff_home": "หน้าของคณะกรรมการและนักวิเคราะห์จะเพิ่มในระยะต่อไป ขณะนี้ดูได้ที่หน้า",
         "nothing_due": "ไม่มีรายงานที่ต้องส่งในสองไตรมาสนี้", "submitted_on": "วันที่ส่งในไฟล์",
+        "all_submissions": "รายงานที่หน่วยงานส่ง",
     },
     "en": {
         "site": "E-government pilot projects tracker", "sign_in": "Sign in", "sign_out": "Sign out",
@@ -72,8 +73,9 @@ WORDS = {
         "csrf": "The form has expired. Go back to the page and try again.", "again": "Check another file",
         "no_files": "No report sent yet.", "defects": "Defects", "warnings": "Warnings",
         "stored": "Stored submission", "expired": "The check result has expired; check the file again.",
-        "staff_home": "The committee's and analysts' pages come in the next part. For now, see the agencies' files on",
+        "staff_home": "The committee's and analysts' pages come in the next part. For now, see",
         "nothing_due": "No report is due for these two quarters.", "submitted_on": "Submission date in the file",
+        "all_submissions": "the agencies' submissions",
     },
 }
 
