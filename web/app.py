@@ -294,8 +294,12 @@ async def _bounded(stream, limit: int):
 async def upload(request: Request, page: Page) -> Response:
     site, lang = page.site, page.lang
     limit = LIMITS.max_file_bytes + FORM_OVERHEAD
-    too_large = lambda: page.render("error.html", status=413,  # noqa: E731
-                                    message=WORDS[lang]["too_large"].format(limit=f"{LIMITS.max_file_bytes:,}"))
+    def too_large() -> Response:
+        response = page.render("error.html", status=413,
+                               message=WORDS[lang]["too_large"].format(limit=f"{LIMITS.max_file_bytes:,}"))
+        response.headers["connection"] = "close"  # the server drops the rest of the body, unread
+        return response
+
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         site.audit.record("upload_refused", page.account.name, page.address, declared_bytes=int(declared))
