@@ -5,10 +5,17 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.support import ROOT, child_env
 
 AS_OF = date(2006, 8, 15)  # the demo's day
 HEADER = "pilot_id,agency_code,period,submitted_on,line_type,item_code,layer,actual,allocated_thb,disbursed_thb,funding_source,note"
@@ -106,3 +113,42 @@ def verdict(page: str) -> str | None:
 def text_of(page: str) -> str:
     """The text a reader sees (tags dropped, entities decoded, spaces collapsed)."""
     return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def web_args(site_dir, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "flows.cli", "web", "--registry", str(site_dir / "registry"),
+            "--inbox", str(site_dir / "inbox"), "--warehouse", str(site_dir / "warehouse.duckdb"),
+            "--as-of", AS_OF.isoformat(), *extra]
+
+
+def test_another_address_needs_tls_or_a_proxy(site_dir):
+    result = subprocess.run(web_args(site_dir, "--host", "0.0.0.0"), env=child_env(), cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "needs --tls-cert and --tls-key, or --behind-proxy" in result.stderr
+
+
+@pytest.fixture
+def server(site_dir):
+    port = free_port()
+    proc = subprocess.Popen(web_args(site_dir, "--port", str(port)), env=child_env(), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/signin", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"pilotkpi web did not start: {proc.stdout.read().decode()}")
+    yield f"http://127.0.0.1:{port}", proc
+    proc.terminate()
+    proc.wait(timeout=30)

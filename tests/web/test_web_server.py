@@ -3,58 +3,15 @@ streams, with the server's memory bounded."""
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
-import sys
-import time
 
 import httpx
 import psutil
-import pytest
 
 from tests.support import ROOT, SERIAL, child_env
-from tests.web.conftest import AS_OF
+from tests.web.conftest import web_args as _web_args
 
 CHUNK = b"\0" * (1024 * 1024)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _web_args(site_dir, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "flows.cli", "web", "--registry", str(site_dir / "registry"),
-            "--inbox", str(site_dir / "inbox"), "--warehouse", str(site_dir / "warehouse.duckdb"),
-            "--as-of", AS_OF.isoformat(), *extra]
-
-
-def test_another_address_needs_tls_or_a_proxy(site_dir):
-    result = subprocess.run(_web_args(site_dir, "--host", "0.0.0.0"), env=child_env(), cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert "needs --tls-cert and --tls-key, or --behind-proxy" in result.stderr
-
-
-@pytest.fixture
-def server(site_dir):
-    port = _free_port()
-    proc = subprocess.Popen(_web_args(site_dir, "--port", str(port)), env=child_env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/signin", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"pilotkpi web did not start: {proc.stdout.read().decode()}")
-    yield f"http://127.0.0.1:{port}", proc
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 def _signed_in(base: str, passwords) -> tuple[httpx.Client, str]:
