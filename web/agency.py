@@ -62,9 +62,10 @@ class Checked:
 
 
 def check_upload(name: str, data: bytes | None, size: int, registry: Registry, as_of: date,
-                 keep_dir: Path) -> Checked:
+                 keep_dir: Path | None) -> Checked:
     """`pilotkpi check` on one uploaded file: the same reading and validation code
-    (pilots.ingest.read_batch -> read_and_check), the same messages."""
+    (pilots.ingest.read_batch -> read_and_check), the same messages. A file that may be sent is
+    kept in `keep_dir` until it is (None: not kept)."""
     token = secrets.token_urlsafe(16)
     if data is None or size > LIMITS.max_file_bytes:
         return Checked(token, name, size, "", [file_too_large(size)], None)
@@ -77,7 +78,7 @@ def check_upload(name: str, data: bytes | None, size: int, registry: Registry, a
         checked.pilot_id, checked.agency_code = first["pilot_id"], first["agency_code"]
         checked.period, checked.submitted_on = first["period"], _as_date(first["submitted_on"])
         checked.agencies_in_file = sorted({r["agency_code"] for r in read.rows if r.get("agency_code")})
-    if not checked.errors:
+    if not checked.errors and keep_dir is not None:
         path = keep_dir / token
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:

@@ -10,6 +10,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -85,6 +86,16 @@ class Site:
 
     def close(self) -> None:
         shutil.rmtree(self.keep_dir, ignore_errors=True)
+
+    def warm(self) -> None:
+        """One check of the format guide's CSV example, its result dropped."""
+        from pilots.guide import CSV_EXAMPLE, example_text
+
+        try:
+            data = example_text(CSV_EXAMPLE).encode("utf-8")
+            check_upload(CSV_EXAMPLE, data, len(data), self.registry(), self.as_of(), None)
+        except Exception:  # noqa: BLE001 - warming is an optimisation; the real check reports its own errors
+            pass
 
     def as_of(self) -> date:
         return self.config.as_of or today_in_bangkok()
@@ -441,6 +452,9 @@ def create_app(config: SiteConfig) -> Starlette:
     ]
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        # Warm the check (imports, Great Expectations' first validation: ~10 s cold) before the
+        # first agency waits for it; the server answers meanwhile.
+        threading.Thread(target=site.warm, name="warm-check", daemon=True).start()
         yield
         site.close()
 
