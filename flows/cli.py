@@ -230,8 +230,13 @@ def demo(folder: Path) -> None:
 
     paths = write_demo(folder)
     click.echo(f"demo registry: {paths.registry}\ndemo inbox: {paths.inbox}")
-    sys.exit(_run(paths.registry, paths.inbox, folder / "warehouse.duckdb", folder / "out", paths.as_of,
-                  settle_seconds=0))  # the demo wrote its files itself: nothing is being copied in
+    code = _run(paths.registry, paths.inbox, folder / "warehouse.duckdb", folder / "out", paths.as_of,
+                settle_seconds=0)  # the demo wrote its files itself: nothing is being copied in
+    from flows.cli_web import DEMO_ACCOUNTS, write_demo_accounts
+
+    secrets_file = write_demo_accounts(folder, folder / "warehouse.duckdb")
+    click.echo(f"web accounts: {', '.join(a[0] for a in DEMO_ACCOUNTS)}; their passwords are in {secrets_file}")
+    sys.exit(code)
 
 
 # `pilotkpi --help`: one line per command (click would cut each docstring at its first full stop,
@@ -260,9 +265,9 @@ SUMMARIES = {
 
 def _register_command_groups() -> None:
     """Commands for each audience live in their own module; they are attached to `main` here."""
-    from flows import cli_analyst, cli_approval, cli_maintenance, cli_ops, cli_report
+    from flows import cli_analyst, cli_approval, cli_maintenance, cli_ops, cli_report, cli_web
 
-    for module in (cli_analyst, cli_report, cli_ops, cli_maintenance, cli_approval):
+    for module in (cli_analyst, cli_report, cli_ops, cli_maintenance, cli_approval, cli_web):
         for command in module.COMMANDS:
             main.add_command(command)
     for name, command in main.commands.items():

@@ -1,0 +1,196 @@
+"""The web front door's speed (issue 20): the check of a typical 60-line report, the agency's
+pages, and 50 concurrent sessions, against `pilotkpi web` on loopback (a real uvicorn process).
+
+    python -m bench.web                       # the demo (pilotkpi demo into a work folder)
+    python -m bench.web --pilots 40           # bench/workload.py's workload, run once first
+    python -m bench.web --site DIR            # an existing folder (registry/, inbox/, warehouse.duckdb)
+
+The load generator is bounded: 50 threads, each with its own httpx client and session, each
+sending a fixed number of requests one after another (no open-loop flood). Percentiles are by
+nearest rank (bench/measure.py). Figures go to bench/results/web-<date>-<scale>.json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+from bench.measure import machine, percentile
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = "2006-08-15"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+       "PREFECT_LOGGING_LEVEL": "WARNING", "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+
+
+def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], env=ENV, cwd=ROOT, check=True,
+                          capture_output=True, text=True, **kw)
+
+
+def prepare(work: Path, pilots: int) -> Path:
+    """A site folder: the demo, or the workload of `pilots` pilots after one nightly run."""
+    if pilots == 0:
+        if not (work / "warehouse.published.duckdb").exists():
+            subprocess.run([sys.executable, "-m", "flows.cli", "demo", str(work)], env=ENV, cwd=ROOT,
+                           capture_output=True, text=True)  # exit 0; its output names the accounts
+        return work
+    from bench.workload import write_workload
+
+    if not (work / "warehouse.published.duckdb").exists():
+        write_workload(work, pilots)
+        subprocess.run([sys.executable, "-m", "flows.cli", "run", "--registry", str(work / "registry"),
+                        "--inbox", str(work / "inbox"), "--warehouse", str(work / "warehouse.duckdb"),
+                        "--out", str(work / "out"), "--as-of", AS_OF, "--settle-seconds", "0"],
+                       env=ENV, cwd=ROOT, capture_output=True, text=True)
+    return work
+
+
+def lead_with_files(site: Path) -> tuple[str, str, list[str]]:
+    """(pilot, agency, KPI codes) of a lead agency with accepted files in the published copy."""
+    import duckdb
+
+    con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
+    pilot, agency = con.execute(
+        "SELECT p.pilot_id, p.lead_agency_code FROM registry.pilots p JOIN ingest.submissions s "
+        "ON s.pilot_id = p.pilot_id AND s.agency_code = p.lead_agency_code AND s.status = 'accepted' "
+        "WHERE p.classification = 'open' GROUP BY ALL ORDER BY count(*) DESC, 1 LIMIT 1").fetchone()
+    kpis = [r[0] for r in con.execute("SELECT kpi_code FROM registry.kpis WHERE pilot_id = ? ORDER BY 1", [pilot]).fetchall()]
+    con.close()
+    return pilot, agency, kpis
+
+
+def sixty_lines(pilot: str, agency: str, kpis: list[str], n: int) -> bytes:
+    """A typical report: the lead's KPIs and budget lines up to 60 lines (2549-Q3)."""
+    lines = ["pilot_id,agency_code,period,submitted_on,line_type,item_code,layer,actual,allocated_thb,disbursed_thb,funding_source,note"]
+    lines += [f"{pilot},{agency},2549-Q3,2006-08-1{n % 5},kpi,{k},,{40 + i},,,,bench {n}" for i, k in enumerate(kpis)]
+    for i in range(60 - len(kpis)):
+        lines.append(f"{pilot},{agency},2549-Q3,2006-08-1{n % 5},budget,ACT-L{1 + i % 5}-{i:02},{1 + i % 5},,"
+                     f"{1_000_000 + i * 1000}.00,{500_000 + i * 500}.00,own,bench line {i} run {n}")
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def start(site: Path, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "web", "--registry", str(site / "registry"),
+                             "--inbox", str(site / "inbox"), "--warehouse", str(site / "warehouse.duckdb"),
+                             "--port", str(port), "--as-of", AS_OF], env=ENV, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/signin", timeout=2)
+            return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("pilotkpi web did not start")
+
+
+def signed_in(base: str, name: str, password: str) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=base, timeout=120)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    assert client.post("/signin", data={"csrf": csrf, "name": name, "password": password}).status_code == 303
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/upload").text).group(1)
+    return client, csrf
+
+
+def timed(call) -> float:
+    t = time.perf_counter()
+    call()
+    return time.perf_counter() - t
+
+
+def stats(samples: list[float]) -> dict:
+    return {"n": len(samples), "p50_ms": round(percentile(samples, 50) * 1000, 1),
+            "p95_ms": round(percentile(samples, 95) * 1000, 1), "max_ms": round(max(samples) * 1000, 1)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pilots", type=int, default=0, help="0: the demo")
+    parser.add_argument("--site", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--label", default=None, help="the scale's name in the results (default demo or p<N>)")
+    parser.add_argument("--sessions", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=10, help="per session")
+    args = parser.parse_args(argv)
+    scale = args.label or ("demo" if args.pilots == 0 else f"p{args.pilots}")
+    site = args.site or prepare(args.work or ROOT / "bench" / f"work-web-{scale}", args.pilots)
+    pilot, agency, kpis = lead_with_files(site)
+    name, password = f"bench-{agency}", "bench-password-long"
+    subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", name, "--role", "agency", "--agency", agency,
+                    "--warehouse", str(site / "warehouse.duckdb"), "--password-stdin"], input=password + "\n",
+                   env=ENV, cwd=ROOT, capture_output=True, text=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.perf_counter()
+    proc = start(site, port)
+    started = time.perf_counter() - t0
+    try:
+        client, csrf = signed_in(base, name, password)
+        first = timed(lambda: client.post(f"/upload?csrf={csrf}", files={"file": ("r.csv", sixty_lines(pilot, agency, kpis, 0))}))
+        verdicts, checks = [], []
+        for n in range(1, 31):
+            data = sixty_lines(pilot, agency, kpis, n)
+            box = {}
+            checks.append(timed(lambda: box.setdefault("r", client.post(f"/upload?csrf={csrf}", files={"file": ("r.csv", data)}))))
+            verdicts.append(re.search(r'data-verdict="([a-z]+)"', box["r"].text).group(1))
+        pages = {path: stats([timed(lambda: client.get(path).raise_for_status()) for _ in range(50)])
+                 for path in ("/", "/submissions", "/upload")}
+        sessions = [signed_in(base, name, password)[0] for _ in range(args.sessions)]
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def session_load(c: httpx.Client) -> None:
+            mine = [timed(lambda: c.get("/" if i % 2 == 0 else "/submissions").raise_for_status())
+                    for i in range(args.requests)]
+            with lock:
+                latencies.extend(mine)
+
+        t = time.perf_counter()
+        threads = [threading.Thread(target=session_load, args=(c,)) for c in sessions]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    result = {
+        "date": date.today().isoformat(), "scale": scale, "site": str(site), "machine": machine(),
+        "load_average": os.getloadavg(),
+        "server_start_s": round(started, 2), "first_check_s": round(first, 2),
+        "check_60_lines": {**stats(checks), "verdicts": sorted(set(verdicts))},
+        "pages": pages,
+        "concurrent": {"sessions": args.sessions, "requests_per_session": args.requests, **stats(latencies),
+                       "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 1)},
+    }
+    out = ROOT / "bench" / "results" / f"web-{result['date']}-{scale}"
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    table = [f"# pilotkpi web, {scale} ({result['date']})", "",
+             "| what | n | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|",
+             "| check, 60-line report (warm) | {n} | {p50_ms} | {p95_ms} | {max_ms} |".format(**result["check_60_lines"])]
+    table += [f"| GET {p} | {s['n']} | {s['p50_ms']} | {s['p95_ms']} | {s['max_ms']} |" for p, s in pages.items()]
+    c = result["concurrent"]
+    table += [f"| {c['sessions']} sessions at once, GET / and /submissions | {c['n']} | {c['p50_ms']} | {c['p95_ms']} | {c['max_ms']} |",
+              "", f"server start {started:.1f} s; first (cold) check {first:.1f} s; "
+                  f"{c['requests_per_s']} requests/s under {c['sessions']} sessions; check verdicts {sorted(set(verdicts))}; "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"]
+    out.with_suffix(".md").write_text("\n".join(table) + "\n", encoding="utf-8")
+    print("\n".join(table))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""`pilotkpi web` as a real uvicorn server: the binding rule, and a 2 GB upload stopped while it
+streams, with the server's memory bounded."""
+from __future__ import annotations
+
+import re
+import subprocess
+
+import httpx
+import psutil
+
+from tests.support import ROOT, SERIAL, child_env
+from tests.web.conftest import web_args as _web_args
+
+CHUNK = b"\0" * (1024 * 1024)
+
+
+def _signed_in(base: str, passwords) -> tuple[httpx.Client, str]:
+    client = httpx.Client(base_url=base, timeout=60)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    r = client.post("/signin", data={"csrf": csrf, "name": "demo-agency", "password": passwords["demo-agency"]})
+    assert r.status_code == 303
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/upload").text).group(1)
+    return client, csrf
+
+
+@SERIAL
+def test_two_gigabyte_upload_is_stopped_while_it_streams(server, passwords, site_dir):
+    base, proc = server
+    client, csrf = _signed_in(base, passwords)
+    rss_before = psutil.Process(proc.pid).memory_info().rss
+    boundary = "pilotkpiboundary"
+    sent = [0]
+
+    def body():  # 2 GiB of one reused 1 MiB chunk: the test allocates 1 MiB, not 2 GiB
+        yield (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.csv\"\r\n"
+               "Content-Type: text/csv\r\n\r\n").encode()
+        for _ in range(2048):
+            sent[0] += len(CHUNK)
+            yield CHUNK
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    try:
+        r = client.post(f"/upload?csrf={csrf}", content=body(), headers=headers)
+        status = r.status_code
+    except httpx.TransportError:  # the server answered 413 and closed while we were still sending
+        status = "closed"
+    assert status in (413, "closed")
+    assert sent[0] < 200 * 1024 * 1024, f"the server read {sent[0]:,} bytes before stopping"
+    grown = psutil.Process(proc.pid).memory_info().rss - rss_before
+    assert grown < 100 * 1024 * 1024, f"server RSS grew by {grown:,} bytes"
+    # A declared 2 GiB body is refused before a byte of it is read.
+    sent[0] = 0
+    r = client.post(f"/upload?csrf={csrf}", content=body(), headers={**headers, "content-length": str(2 << 30)})
+    assert r.status_code == 413 and sent[0] < 200 * 1024 * 1024
+    assert not [p for p in (site_dir / "inbox").iterdir() if p.name.startswith("web-")]
+    # The server is still well and serving.
+    client2, _ = _signed_in(base, passwords)
+    assert client2.get("/").status_code == 200

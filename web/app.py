@@ -1,0 +1,464 @@
+"""The ASGI application of `pilotkpi web` (Starlette), its security layer and the agency's routes.
+
+Every request passes through `_handle`: the session from the signed cookie, the account (an
+ended or disabled account is signed out), the role the route allows, and for every POST the
+CSRF token, all before the route's code runs. Every response carries the security headers.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Awaitable, Callable
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from flows.clock import today_in_bangkok
+from kpis.display import html_text
+from pilots.personal import masked
+from pilots.readers.limits import LIMITS
+from pilots.registry import Registry, load_registry
+from warehouse.publish import published_path
+from warehouse.restricted import files_for
+from web import accounts as accounts_file
+from web.accounts import Account
+from web.agency import AgencyData, Checked, bangkok, check_upload, display_name, fix_hint
+from web.audit import AuditTrail, audit_path
+from web.auth import COOKIE, IDLE_SECONDS, Session, Sessions, Throttle, csrf_ok
+from web.labels import LANGS, WORDS, day, moment, period
+
+HERE = Path(__file__).parent
+SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cache-control", b"no-store"),
+]
+# An upload's form: the file part and a few small fields. The engine's size limit is applied to
+# the bytes as they arrive; this allowance covers the multipart framing around the file.
+FORM_OVERHEAD = 64 * 1024
+
+
+class UploadTooLarge(Exception):
+    pass
+
+
+@dataclass
+class SiteConfig:
+    registry_dir: Path
+    inbox: Path
+    warehouse: Path
+    restricted_store: Path | None = None
+    as_of: date | None = None  # the day pages and checks are about; None: today in Bangkok
+    secure_cookies: bool = False  # served over TLS (directly or behind the proxy)
+
+
+class Site:
+    """What the routes share: configuration, sessions, accounts, stores, templates."""
+
+    def __init__(self, config: SiteConfig):
+        self.config = config
+        self.sessions, self.throttle = Sessions(), Throttle()
+        self.accounts_path = accounts_file.accounts_path(config.warehouse)
+        self.audit = AuditTrail(audit_path(self.accounts_path))
+        from web.published import ReadOnlyStore
+        self.data = AgencyData(ReadOnlyStore(published_path(config.warehouse)),
+                               ReadOnlyStore(files_for(config.warehouse, config.restricted_store).store),
+                               self.audit, config.inbox)
+        self.keep_dir = Path(tempfile.mkdtemp(prefix="pilotkpi-web-"))  # 0700: checked files until sent
+        self._accounts: tuple[object, dict[str, Account]] = (None, {})
+        self._registry: tuple[object, Registry | None] = (None, None)
+        self.templates = _environment()
+
+    def close(self) -> None:
+        shutil.rmtree(self.keep_dir, ignore_errors=True)
+
+    def warm(self) -> None:
+        """One check of the format guide's CSV example, its result dropped."""
+        from pilots.guide import CSV_EXAMPLE, example_text
+
+        try:
+            data = example_text(CSV_EXAMPLE).encode("utf-8")
+            check_upload(CSV_EXAMPLE, data, len(data), self.registry(), self.as_of(), None)
+        except Exception:  # noqa: BLE001 - warming is an optimisation; the real check reports its own errors
+            pass
+
+    def as_of(self) -> date:
+        return self.config.as_of or today_in_bangkok()
+
+    def account(self, name: str | None) -> Account | None:
+        """The account as the file says now (a disabled or removed one is gone at its next request)."""
+        if not name:
+            return None
+        try:
+            st = os.stat(self.accounts_path)
+            key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except FileNotFoundError:
+            key = None
+        if key != self._accounts[0]:
+            self._accounts = (key, accounts_file.load(self.accounts_path))
+        return self._accounts[1].get(name)
+
+    def registry(self) -> Registry:
+        files = sorted(self.config.registry_dir.rglob("*.yaml"))
+        key = tuple((str(p), p.stat().st_mtime_ns) for p in files)
+        if key != self._registry[0]:
+            self._registry = (key, load_registry(self.config.registry_dir))
+        return self._registry[1]
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             autoescape=True, finalize=html_text, undefined=jinja2.StrictUndefined)
+    env.filters["masked"] = masked
+    return env
+
+
+# --- the security layer ---------------------------------------------------------------------------
+
+class SecurityHeaders:
+    """Pure ASGI middleware: the headers of web.md on every response (pages, static, errors)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [h for h in message["headers"] if h[0].lower() not in dict(SECURITY_HEADERS)]
+                message["headers"] += SECURITY_HEADERS
+            await send(message)
+
+        return await self.app(scope, receive, with_headers)
+
+
+Handler = Callable[[Request, "Page"], Awaitable[Response]]
+
+
+class Page:
+    """One request's session, account and language, and how to answer it."""
+
+    def __init__(self, request: Request, site: Site, session: Session, account: Account | None, fresh: bool):
+        self.request, self.site, self.session, self.account, self.fresh = request, site, session, account, fresh
+
+    @property
+    def lang(self) -> str:
+        return self.session.lang
+
+    @property
+    def address(self) -> str | None:
+        return self.request.client.host if self.request.client else None
+
+    def finish(self, response: Response) -> Response:
+        if self.fresh:
+            response.set_cookie(COOKIE, self.site.sessions.cookie(self.session), max_age=IDLE_SECONDS, path="/",
+                                httponly=True, samesite="strict", secure=self.site.config.secure_cookies)
+        return response
+
+    def render(self, template: str, status: int = 200, **context) -> Response:
+        words = WORDS[self.lang]
+        html = self.site.templates.get_template(template).render(
+            W=words, lang=self.lang, account=self.account, csrf=self.session.csrf, path=self.request.url.path,
+            day=lambda v: day(v, self.lang), moment=lambda v: moment(bangkok(v), self.lang),
+            period=lambda v: period(v, self.lang), **context)
+        return self.finish(HTMLResponse(html, status_code=status))
+
+    def redirect(self, url: str) -> Response:
+        return self.finish(RedirectResponse(url, status_code=303))
+
+    def error(self, status: int, key: str) -> Response:
+        return self.render("error.html", status=status, message=WORDS[self.lang][key])
+
+
+def route(*roles: str, csrf_from_query: bool = False):
+    """A route for signed-in accounts of these roles (none: anyone, signed in or not)."""
+
+    def wrap(handler: Handler):
+        async def endpoint(request: Request) -> Response:
+            site: Site = request.app.state.site
+            session = site.sessions.from_cookie(request.cookies.get(COOKIE))
+            fresh = session is None
+            if request.method == "POST":
+                if fresh:
+                    return PlainTextResponse("403: no session (the form has expired)", status_code=403)
+                token = request.query_params.get("csrf") if csrf_from_query else (await request.form()).get("csrf")
+                if not csrf_ok(session, token):
+                    return PlainTextResponse("403: the form's CSRF token is missing or wrong", status_code=403)
+            if fresh:
+                session = site.sessions.new()
+            account = site.account(session.account)
+            if session.account and (account is None or account.disabled):
+                site.sessions.end(session)  # the account was disabled or removed: signed out
+                session, account, fresh = site.sessions.new(session.lang), None, True
+            page = Page(request, site, session, account, fresh)
+            if roles:
+                if account is None:
+                    if request.method == "POST":
+                        return PlainTextResponse("403: not signed in", status_code=403)
+                    return page.redirect("/signin")
+                if account.role not in roles:
+                    return page.error(403, "forbidden")
+            return await handler(request, page)
+
+        return endpoint
+
+    return wrap
+
+
+# --- sign-in, sign-out, language ------------------------------------------------------------------
+
+@route()
+async def sign_in_form(request: Request, page: Page) -> Response:
+    if page.account:
+        return page.redirect("/")
+    return page.render("signin.html", message=None, name="")
+
+
+@route()
+async def sign_in(request: Request, page: Page) -> Response:
+    form = await request.form()
+    name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
+    site = page.site
+    wait = site.throttle.wait_seconds(name)
+    if wait:
+        site.audit.record("sign_in_throttled", name, page.address)
+        message = WORDS[page.lang]["throttled"].format(minutes=(wait + 59) // 60)
+        return page.render("signin.html", status=429, message=message, name=name)
+    account = site.account(name)
+    if not await run_in_threadpool(accounts_file.verify, account, password):
+        site.throttle.failed(name)
+        site.audit.record("sign_in_failed", name, page.address)
+        return page.render("signin.html", status=401, message=WORDS[page.lang]["bad_sign_in"], name=name)
+    site.throttle.succeeded(name)
+    site.audit.record("sign_in", account.name, page.address, role=account.role)
+    page.session = site.sessions.renew(page.session, account.name)
+    page.account, page.fresh = account, True
+    return page.redirect("/")
+
+
+@route()
+async def sign_out(request: Request, page: Page) -> Response:
+    if page.account:
+        page.site.audit.record("sign_out", page.account.name, page.address)
+    page.site.sessions.end(page.session)
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@route()
+async def switch_language(request: Request, page: Page) -> Response:
+    form = await request.form()
+    page.session.lang = form.get("lang") if form.get("lang") in LANGS else "th"
+    back = str(form.get("back", "/"))
+    return page.redirect(back if back.startswith("/") and not back.startswith("//") else "/")
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+@route("agency", "analyst", "committee")
+async def home(request: Request, page: Page) -> Response:
+    account = page.account
+    if account.role != "agency":
+        return page.render("staff_home.html")
+    site = page.site
+    due = await run_in_threadpool(site.data.due_reports, site.registry(), account.agencies, site.as_of())
+    reminders = await run_in_threadpool(site.data.reminders, account.agencies)
+    registry = site.registry()
+    return page.render("home.html", due=due, reminders=reminders, registry=registry)
+
+
+@route("agency")
+async def upload_form(request: Request, page: Page) -> Response:
+    return page.render("upload.html", checked=None, verdict=None, limit=LIMITS.max_file_bytes)
+
+
+async def _bounded(stream, limit: int):
+    """The request body as it arrives, stopped as soon as it passes `limit` bytes."""
+    total = 0
+    async for chunk in stream:
+        total += len(chunk)
+        if total > limit:
+            raise UploadTooLarge()
+        yield chunk
+
+
+@route("agency", csrf_from_query=True)
+async def upload(request: Request, page: Page) -> Response:
+    site, lang = page.site, page.lang
+    limit = LIMITS.max_file_bytes + FORM_OVERHEAD
+    def too_large() -> Response:
+        response = page.render("error.html", status=413,
+                               message=WORDS[lang]["too_large"].format(limit=f"{LIMITS.max_file_bytes:,}"))
+        response.headers["connection"] = "close"  # the server drops the rest of the body, unread
+        return response
+
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        site.audit.record("upload_refused", page.account.name, page.address, declared_bytes=int(declared))
+        return too_large()
+    parser = MultiPartParser(request.headers, _bounded(request.stream(), limit), max_files=1, max_fields=4)
+    try:
+        form = await parser.parse()
+    except UploadTooLarge:
+        site.audit.record("upload_refused", page.account.name, page.address, over_bytes=limit)
+        return too_large()
+    except MultiPartException:
+        return page.render("error.html", status=400, message="400")
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            return page.render("upload.html", checked=None, verdict=None, limit=LIMITS.max_file_bytes)
+        name = display_name(upload.filename)
+        upload.file.seek(0, os.SEEK_END)
+        size = upload.file.tell()
+        upload.file.seek(0)
+        data = upload.file.read() if size <= LIMITS.max_file_bytes else None
+    finally:
+        await form.close()
+    checked = await run_in_threadpool(check_upload, name, data, size, site.registry(), site.as_of(), site.keep_dir)
+    for old in page.session.checked.values():  # one checked file waits per session
+        if old.kept_at:
+            old.kept_at.unlink(missing_ok=True)
+    page.session.checked = {checked.token: checked}
+    verdict = await run_in_threadpool(site.data.verdict, page.account, checked)
+    site.audit.record("upload", page.account.name, page.address, file_name=name, size=size, sha256=checked.sha256,
+                      errors=len(checked.errors), verdict=verdict[0])
+    return page.render("upload.html", checked=checked, verdict=verdict, limit=LIMITS.max_file_bytes,
+                       hint=lambda i: fix_hint(i, lang))
+
+
+@route("agency")
+async def send(request: Request, page: Page) -> Response:
+    form = await request.form()
+    checked: Checked | None = page.session.checked.get(str(form.get("token", "")))
+    if checked is None:
+        return page.error(409, "expired")
+    receipt = await run_in_threadpool(page.site.data.send, page.account, checked, page.address)
+    page.session.checked.pop(checked.token, None)
+    if receipt is None:  # changed since the check (sent meanwhile from another session)
+        verdict = await run_in_threadpool(page.site.data.verdict, page.account, checked)
+        return page.render("upload.html", status=409, checked=checked, verdict=verdict,
+                           limit=LIMITS.max_file_bytes, hint=lambda i: fix_hint(i, page.lang))
+    return page.redirect(f"/receipts/{receipt['receipt']}")
+
+
+@route("agency")
+async def receipt(request: Request, page: Page) -> Response:
+    found = page.site.data.receipt(page.account.agencies, request.path_params["receipt"])
+    if found is None:
+        return page.error(404, "not_found")
+    return page.render("receipt.html", r=found)
+
+
+def _files_of(page: Page) -> list[dict]:
+    """The files an account may see: its agencies' own, or (analyst, committee) all of them."""
+    if page.account.role == "agency":
+        return page.site.data.submissions(page.account.agencies)
+    return page.site.data.all_submissions(cleared=page.account.restricted)
+
+
+@route("agency", "analyst", "committee")
+async def submissions(request: Request, page: Page) -> Response:
+    rows = await run_in_threadpool(_files_of, page)
+    return page.render("submissions.html", rows=rows, registry=page.site.registry())
+
+
+@route("agency", "analyst", "committee")
+async def submission(request: Request, page: Page) -> Response:
+    sha = request.path_params["sha256"]
+    rows = [r for r in await run_in_threadpool(_files_of, page) if r["sha256"] == sha and r["submission_id"] is not None]
+    if not rows:
+        return page.error(404, "not_found")
+    details = [(row, page.site.data.issues(row)) for row in rows]
+    return page.render("submission.html", sha=sha, details=details)
+
+
+@route("agency", "analyst", "committee")
+async def guide(request: Request, page: Page) -> Response:
+    from markdown_it import MarkdownIt
+    from pilots.guide import guide_markdown
+
+    html = MarkdownIt("commonmark", {"html": False}).enable("table").render(guide_markdown(page.lang))
+    import markupsafe
+    return page.render("guide.html", body=markupsafe.Markup(html))
+
+
+@route("agency", "analyst", "committee")
+async def example(request: Request, page: Page) -> Response:
+    from pilots.guide import CSV_EXAMPLE, JSON_EXAMPLE, example_text
+
+    name = request.path_params["name"]
+    if name not in (CSV_EXAMPLE, JSON_EXAMPLE):
+        return page.error(404, "not_found")
+    return page.finish(Response(example_text(name).encode("utf-8"), media_type="text/plain; charset=utf-8",
+                                headers={"content-disposition": f'attachment; filename="{name}"'}))
+
+
+def _summary_css() -> bytes:
+    """The committee summary's own CSS (kpis/summary/templates/_styles.html.j2), served as a file:
+    one look for the summaries and the site, and no inline style for the CSP to allow."""
+    import kpis.summary
+
+    source = (Path(kpis.summary.__file__).parent / "templates" / "_styles.html.j2").read_text(encoding="utf-8")
+    css = jinja2.Environment().from_string(source).render(L={"page": ""})
+    return css.replace("<style>", "").replace("</style>", "").strip().encode("utf-8")
+
+
+async def summary_css(request: Request) -> Response:
+    return Response(_summary_css(), media_type="text/css")
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("404: not found", status_code=404)
+
+
+def create_app(config: SiteConfig) -> Starlette:
+    site = Site(config)
+    routes = [
+        Route("/signin", sign_in_form, methods=["GET"]),
+        Route("/signin", sign_in, methods=["POST"]),
+        Route("/signout", sign_out, methods=["POST"]),
+        Route("/language", switch_language, methods=["POST"]),
+        Route("/", home, methods=["GET"]),
+        Route("/upload", upload_form, methods=["GET"]),
+        Route("/upload", upload, methods=["POST"]),
+        Route("/send", send, methods=["POST"]),
+        Route("/receipts/{receipt}", receipt, methods=["GET"]),
+        Route("/submissions", submissions, methods=["GET"]),
+        Route("/submissions/{sha256}", submission, methods=["GET"]),
+        Route("/guide", guide, methods=["GET"]),
+        Route("/examples/{name}", example, methods=["GET"]),
+        Route("/static/summary.css", summary_css, methods=["GET"]),
+        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        # Warm the check (imports, Great Expectations' first validation: ~10 s cold) before the
+        # first agency waits for it; the server answers meanwhile.
+        threading.Thread(target=site.warm, name="warm-check", daemon=True).start()
+        yield
+        site.close()
+
+    app = Starlette(routes=routes, exception_handlers={404: not_found}, lifespan=lifespan)
+    app.state.site = site
+    app.add_middleware(SecurityHeaders)
+    return app

@@ -1,0 +1,58 @@
+"""The web's audit trail: one JSON object per line in `<warehouse stem>.audit.jsonl` (0600).
+
+Each line: when (UTC), who (account, or the name tried at a failed sign-in), from which address,
+what (sign_in, sign_in_failed, sign_in_throttled, sign_out, upload, send, download) and its
+details. Lines are only appended, under an exclusive lock, so two requests never interleave.
+The trail also says which files the site put into the inbox (`send`), which is how the site
+knows a file is "received, waiting for the night" and recognises the same bytes sent twice.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+FILE_MODE = 0o600
+
+
+def audit_path(accounts_file: Path) -> Path:
+    return accounts_file.with_name(accounts_file.name.removesuffix(".accounts.json") + ".audit.jsonl")
+
+
+class AuditTrail:
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._cache: tuple[tuple[int, int], list[dict]] | None = None
+
+    def record(self, event: str, who: str | None, address: str | None, **details: object) -> dict:
+        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "event": event,
+                 "who": who, "address": address, **details}
+        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                os.write(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return entry
+
+    def events(self, kind: str) -> list[dict]:
+        """Every entry of one kind, oldest first (the parsed file is cached until it grows)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return []
+        key = (st.st_ino, st.st_size)
+        with self._lock:
+            if self._cache is None or self._cache[0] != key:
+                with open(self.path, "rb") as fh:
+                    entries = [json.loads(line) for line in fh if line.strip()]
+                self._cache = (key, entries)
+            entries = self._cache[1]
+        return [e for e in entries if e.get("event") == kind]

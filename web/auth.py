@@ -1,0 +1,130 @@
+"""Sessions, CSRF tokens and the sign-in throttle (spec web.md, "Security").
+
+- A session is server-side state under a random id (secrets.token_urlsafe, 256 bits). The
+  browser holds only that id, signed with itsdangerous (HMAC-SHA1 over a per-process secret key)
+  in an HttpOnly, SameSite=Strict cookie, Secure when served over TLS. A new id is issued at
+  sign-in (the old one ends), sign-out ends it, and it ends after 8 hours without a request.
+  Sessions live in the web process's memory: a restart signs everyone out, which is the safe way
+  round (docs/web.md).
+- CSRF: the synchronizer-token pattern. Each session has a random token, put in every form as a
+  hidden field; a POST without the session's token is refused (403) before anything is done.
+- Throttle: 5 failed sign-ins for one account name (known or not) within 15 minutes make
+  further tries wait until the oldest of them is 15 minutes old; the password is then not even
+  checked. The message never says whether the account exists.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+from itsdangerous import BadSignature, Signer
+
+COOKIE = "pilotkpi_session"
+IDLE_SECONDS = 8 * 3600
+MAX_FAILURES = 5
+FAILURE_WINDOW = 15 * 60
+
+
+@dataclass
+class Session:
+    id: str
+    csrf: str
+    last_seen: float
+    account: str | None = None
+    lang: str = "th"
+    checked: dict = field(default_factory=dict)  # upload token -> a checked file waiting to be sent
+
+
+class Sessions:
+    """The server-side session table."""
+
+    def __init__(self, secret: bytes | None = None, clock: Callable[[], float] = time.monotonic):
+        self._signer = Signer(secret or secrets.token_bytes(32), salt="pilotkpi-session")
+        self._clock = clock
+        self._table: dict[str, Session] = {}
+        self._lock = threading.Lock()
+
+    def new(self, lang: str = "th") -> Session:
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self._clock(), lang=lang)
+        with self._lock:
+            self._prune()
+            self._table[session.id] = session
+        return session
+
+    def from_cookie(self, value: str | None) -> Session | None:
+        """The live session a cookie names, or None (unsigned, forged, ended or idle too long)."""
+        if not value:
+            return None
+        try:
+            sid = self._signer.unsign(value).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+        now = self._clock()
+        with self._lock:
+            session = self._table.get(sid)
+            if session is None:
+                return None
+            if now - session.last_seen > IDLE_SECONDS:
+                del self._table[sid]
+                return None
+            session.last_seen = now
+            return session
+
+    def cookie(self, session: Session) -> str:
+        return self._signer.sign(session.id.encode("ascii")).decode("ascii")
+
+    def renew(self, old: Session | None, account: str) -> Session:
+        """Sign-in: a new id and CSRF token (a fixed or stolen pre-sign-in id is worth nothing)."""
+        session = self.new(old.lang if old else "th")
+        session.account = account
+        if old is not None:
+            self.end(old)
+        return session
+
+    def end(self, session: Session) -> None:
+        with self._lock:
+            self._table.pop(session.id, None)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        for sid in [s for s, v in self._table.items() if now - v.last_seen > IDLE_SECONDS]:
+            del self._table[sid]
+
+
+def csrf_ok(session: Session | None, token: object) -> bool:
+    return session is not None and isinstance(token, str) and hmac.compare_digest(session.csrf, token)
+
+
+class Throttle:
+    """Failed sign-ins per account name within the window."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_seconds(self, name: str) -> int:
+        """0 when a try is allowed, else the seconds until it is."""
+        now = self._clock()
+        with self._lock:
+            times = self._failures.get(name.casefold())
+            if not times:
+                return 0
+            while times and now - times[0] >= FAILURE_WINDOW:
+                times.popleft()
+            if len(times) < MAX_FAILURES:
+                return 0
+            return max(1, int(FAILURE_WINDOW - (now - times[0])) + 1)
+
+    def failed(self, name: str) -> None:
+        with self._lock:
+            self._failures.setdefault(name.casefold(), deque(maxlen=MAX_FAILURES)).append(self._clock())
+
+    def succeeded(self, name: str) -> None:
+        with self._lock:
+            self._failures.pop(name.casefold(), None)

@@ -1,0 +1,74 @@
+"""Read-only access to the published copy and the restricted store.
+
+The published copy (`<warehouse>.published.duckdb`, warehouse/publish.py) is replaced by rename
+after each successful run, so a new copy is a new inode: each query checks the path's inode and
+mtime (one stat) and reopens when they changed. A connection to the old copy keeps reading the
+old file until it is dropped, which is what publish.py promises analysts. The restricted store is
+likewise replaced by rename at the end of a job (warehouse/restricted.py) and never written in
+place, so it is read the same way. Neither file is ever opened for writing here.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import duckdb
+
+
+class _Open:
+    """One open copy and the queries running on it (it is closed once retired and idle)."""
+
+    def __init__(self, path: Path, key: tuple[int, int]):
+        self.con = duckdb.connect(str(path), read_only=True)
+        self.key, self.users, self.retired = key, 0, False
+
+
+class ReadOnlyStore:
+    """DuckDB caches one database instance per path while any connection to it is open, so a
+    replaced file is only seen once every connection to the old one is closed: the old copy is
+    closed as soon as its last running query ends."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._open: _Open | None = None
+
+    def _acquire(self) -> _Open | None:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        key = (st.st_ino, st.st_mtime_ns)
+        with self._lock:
+            if self._open is None or self._open.key != key:
+                old, self._open = self._open, None
+                if old is not None:
+                    old.retired = True
+                    if old.users == 0:
+                        old.con.close()
+                self._open = _Open(self.path, key)
+            self._open.users += 1
+            return self._open
+
+    def _release(self, entry: _Open) -> None:
+        with self._lock:
+            entry.users -= 1
+            if entry.retired and entry.users == 0:
+                entry.con.close()
+
+    def rows(self, sql: str, params: list | tuple = ()) -> list[dict]:
+        """The rows of a query as dicts ([] when the file does not exist yet)."""
+        entry = self._acquire()
+        if entry is None:
+            return []
+        cur = entry.con.cursor()  # one cursor per call: requests run on several threads
+        try:
+            cur.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+        except duckdb.CatalogException:  # an older copy without a table: nothing of that kind yet
+            return []
+        finally:
+            cur.close()
+            self._release(entry)
