@@ -45,6 +45,8 @@ class Step:
     modules: tuple[str, ...] = ()  # Python modules that compute it (with their project-local imports)
     as_of: bool = False  # its result depends on the job's as-of date
     skippable: bool = True  # False: done by every job (filing the inbox away)
+    writes: tuple[str, ...] = ()  # what it writes, for docs/operations.md (files_table)
+    jobs: tuple[str, ...] = ()  # the commands whose jobs run it; () for every job
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -89,19 +91,24 @@ _OUTPUT_STEPS = [
          reads=("approval.quarter_closures", "ingest.issues", "ingest.submissions", "marts.kpi_outliers",
                 "marts.pilot_scores", "ops.runs", "registry.agencies", "registry.pilots"),
          files=("kpis/summary/templates/validation.html.j2", "kpis/summary/templates/_validation_flags.html.j2"),
-         modules=("kpis.summary.validation",)),
+         modules=("kpis.summary.validation",),
+         writes=("`OUT/{report}` (only when the job read files)",),
+         jobs=("run", "reprocess")),
     Step("summaries", "output", reads=_SUMMARY_READS, after=("validation_report",),
-         files=("kpis/summary/templates/*.j2",),
-         modules=("kpis.summary.model", "kpis.summary.render"), as_of=True),
-    Step("artifact", "output", reads=_SUMMARY_READS, after=("summaries",), modules=("kpis.summary.artifact",)),
+         files=("kpis/summary/templates/*.j2",), modules=("kpis.summary.model", "kpis.summary.render"), as_of=True,
+         writes=("`OUT/summary.{th,en}.{html,md}`", "`OUT/pilots/*.{th,en}.{html,md}` (a summary too big for one page)")),
+    Step("artifact", "output", reads=_SUMMARY_READS, after=("summaries",), modules=("kpis.summary.artifact",),
+         writes=("Prefect artifact `pilotkpi-summary` (no file)",)),
     Step("letters", "output",
          reads=("ingest.issues", "ingest.submissions", "marts.reminders", "registry.agencies", "registry.pilots",
                 "registry.secretariat"),
-         files=("kpis/letters/templates/*.j2",), modules=("kpis.letters.model", "kpis.letters.render"), as_of=True),
-    Step("file_away", "output", modules=("pilots.inbox",), skippable=False),
+         files=("kpis/letters/templates/*.j2",), modules=("kpis.letters.model", "kpis.letters.render"), as_of=True,
+         writes=("`OUT/reminders/<agency_code>.{th,en}.html`", "`OUT/reminders/reminders.csv`")),
+    Step("file_away", "output", modules=("pilots.inbox",), skippable=False,
+         writes=("`INBOX/processed/`", "`INBOX/quarantine/` (files moved there)"), jobs=("run",)),
     # The analysts' copy holds every relation: its key is the whole data state (kpis/fingerprint.py).
     Step("publish", "output", reads=("*",), after=("validation_report", "summaries", "artifact", "letters", "file_away"),
-         modules=("warehouse.publish",)),
+         modules=("warehouse.publish",), writes=("`<warehouse>.published.duckdb`",)),
 ]
 OUTPUTS = {s.name: s for s in _OUTPUT_STEPS}
 
@@ -189,3 +196,20 @@ def key(step: Step, relations: dict[str, str], as_of: date, upstream: dict[str, 
     for part in parts:
         h.update(str(part).encode("utf-8") + b"\x00")
     return h.hexdigest()
+
+
+# The commands that run a job, and what each reads (docs/operations.md); the name of its report.
+REPORTS = {"run": "validation.html", "reprocess": "validation-reprocess-<run_id>.html"}
+JOBS = {"run": "reads the inbox", "reprocess": "reads one quarantined file again", "rebuild": "reads no file",
+        "close-quarter": "a decision: reads no file", "approve": "a decision: reads no file",
+        "reject": "a decision: reads no file", "reopen": "a decision: reads no file"}
+
+
+def files_table() -> str:
+    """The Markdown table of docs/operations.md "Files each job writes", from the declarations."""
+    lines = ["| job | | files it writes after its commit, in this order |", "|---|---|---|"]
+    for job, what in JOBS.items():
+        written = [w.replace("{report}", REPORTS.get(job, "")) for name in POST_COMMIT_ORDER for w in OUTPUTS[name].writes
+                   if not OUTPUTS[name].jobs or job in OUTPUTS[name].jobs]
+        lines.append(f"| `{job}` | {what} | {'; '.join(written)} |")
+    return "\n".join(lines) + "\n"

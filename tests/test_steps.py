@@ -168,3 +168,15 @@ def test_each_summary_module_and_label_file_is_in_the_summaries_key():
             "kpis/summary/templates/pilot.html.j2"} <= files
     letters = {str(p.relative_to(steps.ROOT)) for p in steps.files_of(steps.OUTPUTS["letters"])}
     assert {"kpis/letters/render.py", "kpis/letters/model.py", "kpis/letters/templates/letter.th.html.j2"} <= letters
+
+
+def test_operations_lists_the_files_each_job_writes_from_the_declarations():
+    text = (steps.ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    table = re.search(r"<!-- files-table: [^>]*-->\n(.*?)<!-- /files-table -->", text, re.S)
+    assert table and table.group(1) == steps.files_table()
+    rows = {line.split("|")[1].strip(): line for line in table.group(1).splitlines()[2:]}
+    assert set(rows) == {f"`{j}`" for j in ("run", "reprocess", "rebuild", "close-quarter", "approve", "reject",
+                                            "reopen")}
+    assert "validation.html" in rows["`run`"] and "validation-reprocess-" in rows["`reprocess`"]
+    for job in ("rebuild", "close-quarter", "approve", "reject", "reopen"):  # they read no file
+        assert "validation" not in rows[f"`{job}`"] and "published.duckdb" in rows[f"`{job}`"]
