@@ -18,12 +18,13 @@ rebuild, a decision) writes none, and the summaries keep linking to the last rep
 files (issue 23 item 3). A job that read only restricted files writes it (their count).
 
 Publishing is skipped when the data (every relation but ops.*) is what was last published and the
-published copy is still exactly that file: size, mtime and SHA-256 (a copy edited by hand is
+published copy is still exactly that file: size, mtime and CRC-32 (a copy edited by hand is
 replaced). The reading chosen: ops.* alone is not "the warehouse changed"; the copy's ops.runs
 ends at the last job that changed data, the working file has every run.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ def _utcnow() -> datetime:
 
 def _file_sha(path: Path) -> str | None:
     try:
-        return Stamp.of(path).sha256
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
 
@@ -325,9 +326,9 @@ def _report_waiting(con, run_id: str) -> str | None:
 
 def _stamp(entry: dict) -> Stamp:
     try:
-        return Stamp(int(entry["size"]), int(entry["mtime_ns"]), str(entry["sha256"]))
+        return Stamp(int(entry["size"]), int(entry["mtime_ns"]), int(entry["crc32"]))
     except (KeyError, TypeError, ValueError):
-        return Stamp(-1, -1, "")
+        return Stamp(-1, -1, -1)
 
 
 def _by_status(con) -> dict[str, int]:

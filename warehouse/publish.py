@@ -12,9 +12,9 @@ carries a "not finished" it did not have (issue 24 item 7).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -30,17 +30,21 @@ def published_path(warehouse_path: str | Path) -> Path:
 
 @dataclass(frozen=True)
 class Stamp:
-    """What a published file is: size, mtime and SHA-256 (a copy edited by hand differs)."""
+    """What a published file is: size, mtime and a CRC-32 of its bytes (a copy edited by hand
+    differs). CRC-32, not SHA-256: it guards against edits and damage, not an adversary, and it
+    makes a quiet night's check 0.2x a publish instead of 0.5x (bench/publish_check.py)."""
     size: int
     mtime_ns: int
-    sha256: str
+    crc32: int
 
     @classmethod
     def of(cls, path: Path) -> "Stamp":
+        crc = 0
         with open(path, "rb") as fh:
             st = os.fstat(fh.fileno())
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()
-        return cls(st.st_size, st.st_mtime_ns, digest)
+            while chunk := fh.read(1 << 20):
+                crc = zlib.crc32(chunk, crc)
+        return cls(st.st_size, st.st_mtime_ns, crc)
 
     def matches(self, path: Path) -> bool:
         """The file is still exactly what was published: size and mtime first (no read when they
