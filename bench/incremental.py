@@ -70,17 +70,17 @@ class Stages:
 def night(root: Path, as_of: date, inbox: Path, only_changed: bool = True) -> Stages:
     """One nightly run's library steps, in the order of flows/nightly.py, without Prefect."""
     from flows import cheap
-    from kpis import fingerprint
+    from kpis import fingerprint, steps
     from kpis.build import build_marts
     from kpis.letters import build_letters, write_letters
     from kpis.summary import build_model, write_summaries
-    from kpis.summary.validation import report_for, write_validation_report
+    from kpis.summary.validation import write_validation_report
     from pilots import inbox as inbox_folder
     from pilots.ingest import Ingestor
     from pilots.registry import load_registry, registry_rows
     from warehouse import store
     from warehouse.db import connect, evidence_dir_for, transaction
-    from warehouse.publish import publish
+    from warehouse.publish import Stamp, publish, published_path
 
     t = Stages()
     warehouse, out = root / "w.duckdb", root / "out"
@@ -107,25 +107,36 @@ def night(root: Path, as_of: date, inbox: Path, only_changed: bool = True) -> St
             state = fingerprint.state_digest(digests, as_of)
             store.record_state(con, run_id, state)
         store.finish_run(con, run_id, now, "succeeded", ingestor.counts.as_dict())
-    plan = cheap.plan(con, "run", state, out, set())
+    # The steps after the commit as flows/cheap.py runs them (its keys and outputs book), without Prefect.
+    book, relations = cheap.Book(out), digests.all()
+
+    def key(name: str, **upstream: str) -> str:
+        step = steps.OUTPUTS[name]
+        return steps.key(step, {r: relations.get(r, "") for r in step.reads}, as_of, upstream)
+
     with t("validation report"):
-        if not plan.unchanged("validation_report"):
-            plan.wrote("validation_report", [write_validation_report(con, run_id, out)])
+        if ingestor.counts.as_dict().get("files_seen", 0) > 0:  # a night that read no file writes none
+            book.wrote("validation_report", None, [write_validation_report(con, run_id, out)], run_id=run_id)
+    link = book.last_report()
     with t("summaries"):
-        link = report_for(out, "run", run_id) or "validation.html"
-        if not plan.unchanged("summaries", link):
-            plan.wrote("summaries", write_summaries(build_model(con, as_of), out, validation_link=link), link)
+        summaries = key("summaries", validation_report=link or "")
+        if book.kept("summaries", summaries) is None:
+            book.wrote("summaries", summaries, write_summaries(build_model(con, as_of), out, validation_link=link))
     with t("letters"):
-        if not plan.unchanged("letters"):
-            plan.wrote("letters", write_letters(build_letters(con, as_of), out))
+        letters = key("letters")
+        if book.kept("letters", letters) is None:
+            book.wrote("letters", letters, write_letters(build_letters(con, as_of), out))
     with t("publish"):
-        skip = plan.publish_unchanged(con, run_id, warehouse)
+        published = steps.key(steps.OUTPUTS["publish"], {"*": fingerprint.data_digest(digests)}, date.min)
+        entry = book.entry("publish")
+        skip = entry.get("key") == published and cheap._stamp(entry).matches(published_path(warehouse))
         con.execute("UPDATE ops.runs SET failed_steps = NULL WHERE run_id = ?", [run_id])
         if not skip:
             con.execute("CHECKPOINT")
         con.close()
         if not skip:
-            publish(warehouse)
+            copy = publish(warehouse)
+            book.save("publish", {"key": published, **Stamp.of(copy).__dict__})
     return t
 
 

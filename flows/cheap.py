@@ -1,22 +1,26 @@
-"""Cheap nights (issue 12): the steps after the commit that a nightly run may skip, because what
-they show has not changed since they were last done.
+"""The steps after a job's commit, in the order of the declared graph (kpis/steps.py): validation
+report, summaries, artifact, letters, filing the inbox away, publishing.
 
-The job's state (ops.runs.state_sha256, kpis/fingerprint.py) covers every data row and the as-of
-date. A nightly run skips a step only when:
-- no unfinished earlier job waits for that step (completing it stays the next run's duty);
-- for the files it writes (validation report, summaries, letters): OUT/.pilotkpi-outputs.json says
-  they were written from this very state (and, for the summaries, with the same link and code),
-  and every one of them is still there with the bytes then written;
-- for the artifact: the summaries were skipped (it shows their figures);
-- for publishing: the published copy exists and its own latest committed job has this very state,
-  and this job completed no earlier unfinished run (the copy's ops.runs would go on calling that
-  run unfinished).
+Every action after the commit runs inside the step guard (`Guard.run`): writing the outputs book
+included, so a full `--out` folder ends the job as `committed_with_errors` with the step named,
+never as "the warehouse is unchanged" (issue 24 item 7). A failing step does not stop the next.
+
+A step is skipped when what it shows has not changed since it was last done (issue 12, issue 22):
+- its key (kpis/steps.py: the digests of the relations it declares, the bytes of its files and
+  modules, the as-of date where it declares it, the keys of the steps it comes after) equals the
+  one in OUT/.pilotkpi-outputs.json, and every file it then wrote still has the bytes then written;
+- no unfinished earlier job waits for that step;
+- the job is a nightly run (`rebuild` is asked for to redo everything; the other jobs change data).
 A skipped step is done: it is listed in ops.runs.skipped_steps, never in failed_steps.
 
-Reading chosen: ops.* alone is not "the warehouse changed". A night that changed nothing does not
-republish, so the copy's ops.runs / ops.run_history (what `pilotkpi sql` reads) end at the last
-job that changed data; the working file has every run. Republishing for a run row would copy the
-whole file (seconds at national scale) every quiet night.
+The validation report describes the files a job read: a job that read none (a quiet night, a
+rebuild, a decision) writes none, and the summaries keep linking to the last report that read
+files (issue 23 item 3). A job that read only restricted files writes it (their count).
+
+Publishing is skipped when the data (every relation but ops.*) is what was last published and the
+published copy is still exactly that file: size, mtime and CRC-32 (a copy edited by hand is
+replaced). The reading chosen: ops.* alone is not "the warehouse changed"; the copy's ops.runs
+ends at the last job that changed data, the working file has every run.
 """
 from __future__ import annotations
 
@@ -24,15 +28,31 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Callable
 
-import duckdb
+from prefect import get_run_logger
+from prefect.artifacts import create_markdown_artifact
 
-from kpis import fingerprint
-from warehouse.publish import published_path
+from kpis import steps
+from kpis.letters import build_letters, write_letters
+from kpis.summary import artifact_markdown, build_model, write_summaries
+from kpis.summary.validation import report_for, write_validation_report
+from pilots.personal import masked
+from warehouse import store
+from warehouse.db import connect, transaction
+from warehouse.publish import Stamp, publish, published_path
+from warehouse.stages import stage
+from warehouse.testpoints import pause_point
 
-OUTPUTS_FILE = ".pilotkpi-outputs.json"  # in OUT: which state each output step last wrote from
-SKIPPABLE = ("validation_report", "summaries", "artifact", "letters", "publish")
+OUTPUTS_FILE = ".pilotkpi-outputs.json"  # in OUT: the key each output step last wrote with
+SUMMARY_ARTIFACT_KEY = "pilotkpi-summary"
+NOT_PUBLISHED = "publishing had not finished"  # recorded before copying; replaced when it finishes
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def _file_sha(path: Path) -> str | None:
@@ -43,49 +63,49 @@ def _file_sha(path: Path) -> str | None:
 
 
 @dataclass
-class Plan:
-    """What this job may skip; state None means nothing (not a nightly run, or no state)."""
-    out_dir: Path
-    state: str | None
-    waiting: set[str] = field(default_factory=set)  # steps unfinished earlier jobs wait for
-    skipped: list[str] = field(default_factory=list)
+class JobState:
+    """What the job committed, as the graph's keys need it (plain strings: Prefect may keep it)."""
+    state: str  # ops.runs.state_sha256: every data relation and the as-of date
+    data: str  # every data relation, without the as-of date: what publishing copies
+    relations: dict[str, str]  # relation -> digest
 
-    def _book(self) -> dict:
+
+class Book:
+    """OUT/.pilotkpi-outputs.json: per step, the key it was last done with and the files it wrote."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+
+    def _read(self) -> dict:
         try:
             return json.loads((self.out_dir / OUTPUTS_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
 
-    def key(self, step: str, extra: str = "") -> str:
-        return fingerprint.sha(step, self.state, extra)
+    def entry(self, step: str) -> dict:
+        entry = self._read().get(step)
+        return entry if isinstance(entry, dict) else {}
 
-    def unchanged(self, step: str, extra: str = "") -> list[Path] | None:
-        """The files of `step` if they were written from this state and are intact, else None."""
-        if self.state is None or step in self.waiting:
-            return None
-        entry = self._book().get(step)
-        if not isinstance(entry, dict) or entry.get("key") != self.key(step, extra) or not entry.get("files"):
+    def kept(self, step: str, key: str) -> list[Path] | None:
+        """The files of `step` if it was done with this key and they are intact, else None."""
+        entry = self.entry(step)
+        if entry.get("key") != key or not isinstance(entry.get("files"), dict):
             return None
         paths = [self.out_dir / name for name in entry["files"]]
         if any(_file_sha(p) != sha for p, sha in zip(paths, entry["files"].values())):
             return None
         return paths
 
-    def skip(self, step: str) -> None:
-        self.skipped.append(step)
-
     def forget(self, step: str) -> None:
         """Before a step writes: its files are about to change, whatever happens next."""
-        self._save(step, None)
+        self.save(step, None)
 
-    def wrote(self, step: str, files: list[Path], extra: str = "") -> None:
-        if self.state is None:
-            return self.forget(step)
-        self._save(step, {"key": self.key(step, extra), "files": {
-            str(Path(p).relative_to(self.out_dir)): _file_sha(Path(p)) for p in files}})
+    def wrote(self, step: str, key: str | None, files: list[Path], **more) -> None:
+        self.save(step, {"key": key, "files": {str(Path(p).relative_to(self.out_dir)): _file_sha(Path(p))
+                                               for p in files}, **more})
 
-    def _save(self, step: str, entry: dict | None) -> None:
-        book = self._book()
+    def save(self, step: str, entry: dict | None) -> None:
+        book = self._read()
         if entry is None and step not in book:
             return
         if entry is None:
@@ -97,29 +117,228 @@ class Plan:
         tmp.write_text(json.dumps(book, indent=1, sort_keys=True), encoding="utf-8")
         os.replace(tmp, self.out_dir / OUTPUTS_FILE)
 
-    def publish_unchanged(self, con: duckdb.DuckDBPyConnection, run_id: str, warehouse_path: Path) -> bool:
-        """The copy itself says it holds this state: its latest committed job's state_sha256. (The
-        working file cannot tell: a job records its outcome before publishing, so one killed while
-        publishing looks finished there.) An unreadable or older copy is published again."""
-        path = published_path(warehouse_path)
-        if self.state is None or "publish" in self.waiting or not path.exists():
-            return False
+    def last_report(self) -> str | None:
+        """The name of the last validation report a job wrote here, if it is still there."""
+        files = self.entry("validation_report").get("files")
+        name = next(iter(files), None) if isinstance(files, dict) else None
+        return name if name and (self.out_dir / name).is_file() else None
+
+
+class Guard:
+    """Runs the steps after the commit: a failing one is logged and noted, the next ones still run."""
+
+    def __init__(self, open_text: Callable[[Exception], str]) -> None:
+        self.open_text = open_text  # Live.open_text: messages stay on their side (warehouse/errors.py)
+        self.failed: dict[str, str] = {}
+        self.skipped: list[str] = []
+        self.ran: list[str] = []
+        self.logger = get_run_logger()
+
+    def run(self, name: str, fn: Callable, *args, **kwargs):
         try:
-            copy = duckdb.connect(str(path), read_only=True)
-        except duckdb.Error:
-            return False
+            with stage(name):
+                result = fn(*args, **kwargs)
+            if name not in self.ran:
+                self.ran.append(name)
+            return result
+        except Exception as exc:  # noqa: BLE001 - the data is committed; say what was not done, go on
+            self.not_done(name, self.open_text(exc))
+            return None
+
+    def skip(self, name: str) -> None:
+        self.skipped.append(name)
+
+    def not_done(self, name: str, error: str) -> None:
+        error = masked(error)  # it may quote an inbox path
+        self.failed.setdefault(name, error)
+        self.logger.error("after the commit, step %s was not done: %s", name, error)
+
+
+@dataclass
+class Done:
+    summaries: list[Path] = field(default_factory=list)
+    by_status: dict[str, int] | None = None
+    published: Path | None = None
+    failed: dict[str, str] = field(default_factory=dict)
+    completed: list[str] = field(default_factory=list)
+    letters: list[Path] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path, as_of: date,
+                 job_steps: list[str], file_away: Callable[[], object] | None, job: JobState | None) -> Done:
+    """The steps after the commit (module docstring). live: the job's connection (flows.nightly.Live),
+    closed here before publishing (the copy is made from the closed, checkpointed file)."""
+    con = live.con
+    guard = Guard(live.open_text)
+    book = Book(out_dir)
+    # The steps that earlier unfinished jobs wait for (this job's own commit record lists every step).
+    waiting = {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
+
+    def skippable(name: str) -> bool:
+        return kind == "run" and job is not None and name not in waiting
+
+    def key(name: str, **upstream: str) -> str:
+        step = steps.OUTPUTS[name]
+        relations = {r: job.relations.get(r, "") for r in step.reads} if job is not None else {}
+        return steps.key(step, relations, as_of, upstream)
+
+    # The validation report: a job that read files writes its own; the others link to the last
+    # one, written again first if the job that read them stopped before writing it.
+    reader = run_id if counts.get("files_seen", 0) > 0 else _report_waiting(con, run_id)
+    if reader is not None:
+        def report() -> None:
+            book.forget("validation_report")
+            path = write_validation_report(con, reader, out_dir)
+            book.wrote("validation_report", None, [path], run_id=reader)
+        guard.run("validation_report", report)
+        link = report_for(out_dir, kind, run_id) if reader == run_id else book.last_report()
+    else:
+        guard.skip("validation_report")
+        link = book.last_report()
+
+    model: dict = {}
+    summaries_key = key("summaries", validation_report=link or "")
+    kept = book.kept("summaries", summaries_key) if skippable("summaries") else None
+    if kept:
+        guard.skip("summaries")
+        written = kept
+    else:
+        def summaries() -> list[Path]:
+            book.forget("summaries")
+            model["model"] = build_model(con, as_of)
+            paths = write_summaries(model["model"], out_dir, validation_link=link)
+            book.wrote("summaries", summaries_key if job is not None else None, paths)
+            return paths
+        written = guard.run("summaries", summaries) or []
+
+    artifact_key = key("artifact", summaries=summaries_key)
+    if skippable("artifact") and book.kept("artifact", artifact_key) is not None and "summaries" in guard.skipped:
+        guard.skip("artifact")  # it shows the summaries' figures, which have not changed
+    elif "summaries" in guard.failed and "model" not in model:
+        guard.not_done("artifact", "not done: the summaries could not be built")
+    else:
+        def artifact() -> None:
+            book.forget("artifact")
+            shown = model["model"] if "model" in model else build_model(con, as_of)
+            create_markdown_artifact(key=SUMMARY_ARTIFACT_KEY, markdown=artifact_markdown(shown, written),
+                                     description="pilotkpi committee summary")
+            book.wrote("artifact", artifact_key if job is not None else None, [])
+        guard.run("artifact", artifact)
+    by_status = (model["model"].by_status if "model" in model
+                 else _by_status(con) if "summaries" in guard.skipped else None)
+
+    letters_key = key("letters")
+    letters = book.kept("letters", letters_key) if skippable("letters") else None
+    if letters is not None:
+        guard.skip("letters")
+    else:
+        def write() -> list[Path]:
+            book.forget("letters")
+            pause_point("letters")
+            paths = write_letters(build_letters(con, as_of), out_dir)
+            book.wrote("letters", letters_key if job is not None else None, paths)
+            return paths
+        letters = guard.run("letters", write) or []
+
+    if file_away is not None:
+        guard.run("file_away", file_away)
+
+    done = Done(written, by_status, None, guard.failed, [], letters)
+    _publish_and_record(live, guard, book, kind, run_id, warehouse_path, job_steps, job, skippable("publish"), done)
+    done.ran, done.skipped = guard.ran, guard.skipped
+    return done
+
+
+def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, warehouse_path: Path,
+                        job_steps: list[str], job: JobState | None, skippable: bool, done: Done) -> None:
+    """Record the outcome, then publish. Earlier unfinished runs whose missing steps this job did
+    are marked completed; those that wait for publishing only once the copy is in place.
+
+    Before copying, the working file says publishing has not finished (committed_with_errors), and
+    the copy gets the final record before its rename: a failed copy (a full disk) leaves ops.runs
+    saying what the command line says. After the rename the working file gets the same record."""
+    con = live.con
+    at = _utcnow()
+    steps_done = set(job_steps) - set(guard.failed)
+    publish_key = steps.key(steps.OUTPUTS["publish"], {"*": job.data}, date.min) if job is not None else None
+    entry = book.entry("publish")
+    copy = published_path(warehouse_path)
+    # Completing an earlier run is news for the copy's ops.runs, which says it is unfinished.
+    completes = [r for r, s in store.unfinished_runs(con).items() if r != run_id and set(s) <= steps_done]
+    unchanged = (skippable and not completes and publish_key is not None and entry.get("key") == publish_key
+                 and _stamp(entry).matches(copy))
+
+    def record(c, failed: dict[str, str], steps_now: set[str]) -> list[str]:
+        with transaction(c):
+            completed = store.complete_runs(c, steps_now, run_id, at)
+            store.record_post_commit(c, run_id, at, failed)
+            store.record_skipped(c, run_id, guard.skipped)
+        return completed
+
+    if unchanged:
+        guard.skip("publish")
         try:
-            last = copy.execute(
-                "SELECT state_sha256 FROM ops.runs WHERE status IN ('succeeded', 'committed_with_errors') "
-                "ORDER BY started_at DESC LIMIT 1").fetchone()
-        except duckdb.Error:  # a copy made before migration 0011
-            return False
+            done.completed = record(con, guard.failed, steps_done)
+        except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
+            guard.not_done("record", guard.open_text(exc))
+        live.close()
+        return
+    try:
+        done.completed = record(con, {**guard.failed, "publish": NOT_PUBLISHED}, steps_done - {"publish"})
+        con.execute("CHECKPOINT")
+    except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
+        guard.not_done("record", guard.open_text(exc))
+    live.close()
+    final: dict[str, list[str]] = {}
+
+    def finish(copy_con) -> None:  # the copy's record: as it is once published
+        final["copy"] = record(copy_con, guard.failed, steps_done)
+
+    published = guard.run("publish", publish, warehouse_path, finish)  # the closed, checkpointed file
+    if published is not None:
+        try:
+            book.save("publish", {"key": publish_key, **Stamp.of(published).__dict__})
+        except OSError as exc:  # the book is a cache: the next night publishes again, nothing is wrong
+            guard.logger.warning("could not note the published copy in %s: %s", book.out_dir / OUTPUTS_FILE, exc)
+    # The working file's record; after a failed publish it keeps "not finished" if this fails too.
+    try:
+        c = connect(warehouse_path)
+        try:
+            failed = {k: v for k, v in guard.failed.items() if k != "record"}
+            completed = record(c, failed, set(job_steps) - set(failed))
         finally:
-            copy.close()
-        return last is not None and last[0] == self.state
+            c.close()
+        guard.failed.pop("record", None)  # an earlier record that failed is replaced by this one
+        done.completed = sorted(set(done.completed) | set(completed))
+    except Exception as exc:  # noqa: BLE001 - the working file still says publishing had not finished
+        guard.not_done("record", guard.open_text(exc))
+    done.published = published
 
 
-def plan(con: duckdb.DuckDBPyConnection, kind: str, state: str, out_dir: Path, waiting: set[str]) -> Plan:
-    """Only a nightly run skips: rebuild is asked for to redo everything, and the other jobs
-    change data by definition."""
-    return Plan(Path(out_dir), state if kind == "run" else None, waiting)
+def _report_waiting(con, run_id: str) -> str | None:
+    """The latest unfinished earlier job that read files and waits for its validation report."""
+    waiting = [r for r, failed in store.unfinished_runs(con).items() if r != run_id and "validation_report" in failed]
+    if not waiting:
+        return None
+    found = con.execute("SELECT run_id FROM ops.runs WHERE list_contains(?, run_id) AND files_seen > 0 "
+                        "ORDER BY started_at DESC LIMIT 1", [waiting]).fetchone()
+    return found[0] if found else None
+
+
+def _stamp(entry: dict) -> Stamp:
+    try:
+        return Stamp(int(entry["size"]), int(entry["mtime_ns"]), int(entry["crc32"]))
+    except (KeyError, TypeError, ValueError):
+        return Stamp(-1, -1, -1)
+
+
+def _by_status(con) -> dict[str, int]:
+    """Pilots by status of their latest due period, as the summary model counts them, for the
+    run's printed line when the summaries were skipped."""
+    return dict(con.execute("""
+        SELECT coalesce(s.status, 'no_data'), count(*) FROM registry.pilots p
+        LEFT JOIN (SELECT * FROM marts.pilot_scores
+                   QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s USING (pilot_id)
+        GROUP BY ALL""").fetchall())

@@ -52,10 +52,13 @@ def write_summaries_from(warehouse_path: Path, out_dir: Path, langs: tuple[str, 
     try:
         job = _last_committed_job(con)
         model = build_model(con, day or _as_of_of(job, "give --as-of"))
+        # A job that read no file wrote no validation report: the last one that read files did.
+        reader = con.execute("SELECT kind, run_id FROM ops.runs WHERE status IN ('succeeded', 'committed_with_errors') "
+                             "AND files_seen > 0 ORDER BY started_at DESC LIMIT 1").fetchone()
     finally:
         con.close()
-    # The link to the validation report of the job whose marts these are, if it is in --out.
-    link = report_for(out_dir, job[0], job[1]) if job else None
+    # The link to that report, if it is in --out.
+    link = report_for(out_dir, reader[0], reader[1]) if reader else None
     return write_summaries(model, out_dir, langs, validation_link=link)
 
 

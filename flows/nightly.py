@@ -5,9 +5,10 @@ coarse (a few per run, never one per file or row). Each job holds the warehouse'
 does all its writing in one warehouse transaction, so a crash before the commit leaves the
 warehouse as it was; only a committed job moves inbox files and publishes the analysts' copy.
 
-After the commit come the steps of store.POST_COMMIT_STEPS. One that fails does not stop the
-others; the job then ends as `committed_with_errors` (ops.runs.failed_steps, error) and the next
-job, or `pilotkpi publish`, completes them (see _after_commit).
+After the commit come the output steps of the declared graph (kpis/steps.py), run by
+flows/cheap.py. One that fails does not stop the others; the job then ends as
+`committed_with_errors` (ops.runs.failed_steps, error) and the next job, or `pilotkpi publish`,
+completes them.
 """
 from __future__ import annotations
 
@@ -24,7 +25,6 @@ from flows.settings import apply_defaults
 apply_defaults()
 
 from prefect import flow, get_run_logger, task  # noqa: E402
-from prefect.artifacts import create_markdown_artifact  # noqa: E402
 from prefect.cache_policies import NO_CACHE  # noqa: E402
 
 from flows import cheap  # noqa: E402
@@ -36,9 +36,7 @@ from flows.refusals import refusals_as_state, refusing  # noqa: E402
 from kpis import fingerprint  # noqa: E402
 from warehouse.stages import stage  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
-from kpis.letters import build_letters, write_letters  # noqa: E402
-from kpis.summary import artifact_markdown, build_model, write_summaries  # noqa: E402
-from kpis.summary.validation import report_for, write_validation_report  # noqa: E402
+from kpis.steps import POST_COMMIT_ORDER  # noqa: E402
 from pilots import inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor, RestrictedSide  # noqa: E402
 from pilots.personal import masked  # noqa: E402
@@ -48,10 +46,9 @@ from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
 from warehouse.errors import MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden  # noqa: E402
-from warehouse.publish import publish  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
 
-SUMMARY_ARTIFACT_KEY = "pilotkpi-summary"
+SUMMARY_ARTIFACT_KEY = cheap.SUMMARY_ARTIFACT_KEY
 SETTLE_SECONDS = float(os.environ.get("PILOTKPI_SETTLE_SECONDS", inbox_folder.DEFAULT_SETTLE_SECONDS))
 
 
@@ -190,24 +187,27 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
 
 
 @task(name="build-marts", cache_policy=NO_CACHE)
-def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | None = None) -> str:
-    """The marts whose inputs changed (every one for a rebuild); returns the job's state digest.
+def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | None = None) -> cheap.JobState:
+    """The marts whose inputs changed (every one for a rebuild); returns what the job committed,
+    as the keys of the steps after the commit need it (its state digest among it).
 
     With a restricted store, its marts are built whole from its line-level data first; each open
     mart then takes the allowed rows as it is built (warehouse/restricted.merge_mart), with those
     rows among its inputs, so a change of a restricted pilot's score or status rebuilds it and
     re-renders the summaries."""
+    digests = fingerprint.Digests(live.con)
     with stage("marts"):
-        return live.guarded(build_all_marts, live.con, as_of, live.restricted, only_changed=kind != "rebuild",
-                            run_id=run_id)[1]
+        _, state = live.guarded(build_all_marts, live.con, as_of, live.restricted, only_changed=kind != "rebuild",
+                                run_id=run_id, digests=digests)
+    return cheap.JobState(state, fingerprint.data_digest(digests), digests.all())
 
 
 def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
-                    run_id: str | None = None) -> tuple[list[str], str]:
+                    run_id: str | None = None, digests: fingerprint.Digests | None = None) -> tuple[list[str], str]:
     """The open marts, and with a restricted store (side: its .con and .pilots) its own marts
     first, merged into each open mart as it is built. Returns (open marts built, state digest).
     A full rebuild is only_changed=False: tests compare the nights' marts with it."""
-    digests = fingerprint.Digests(con)
+    digests = digests or fingerprint.Digests(con)
     if side is None:
         built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests)
         return built, fingerprint.state_digest(digests, as_of)
@@ -223,28 +223,6 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
 
 
-class _Steps:
-    """Runs the steps after the commit: a failing one is logged and noted, the next ones still run."""
-
-    def __init__(self, open_text: Callable[[Exception], str]) -> None:
-        self.failed: dict[str, str] = {}
-        self.logger = get_run_logger()
-        self.open_text = open_text  # Live.open_text: messages stay on their side
-
-    def run(self, name: str, fn: Callable, *args, **kwargs):
-        try:
-            with stage(name):
-                return fn(*args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the data is committed; say what was not done, go on
-            self.not_done(name, self.open_text(exc))
-            return None
-
-    def not_done(self, name: str, error: str) -> None:
-        error = masked(error)  # it may quote an inbox path
-        self.failed.setdefault(name, error)
-        self.logger.error("after the commit, step %s was not done: %s", name, error)
-
-
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
          body: Callable[[object, str], tuple[dict, int]],
          file_away: Callable[[], object] | None = None,
@@ -256,7 +234,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
     open commit (warehouse/restricted.py: the open ops.runs row decides)."""
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     started = _utcnow()
-    steps = [s for s in store.POST_COMMIT_STEPS if file_away is not None or s != "file_away"]
+    steps = [s for s in POST_COMMIT_ORDER if file_away is not None or s != "file_away"]
     live = Live(connect(warehouse_path))
     con = live.con
     rjob = None
@@ -288,7 +266,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                                                  run_id, started)
                 counts, skipped = body(live, run_id)
                 state = build_marts_task(live, as_of, "rebuild" if moved else kind, run_id)
-                store.record_state(con, run_id, state)
+                store.record_state(con, run_id, state.state)
                 # Committed with every later step still to do: a job killed after this commit
                 # shows as unfinished, and the next run files its inbox files away.
                 store.finish_run(con, run_id, _utcnow(), "committed_with_errors", counts, error=NOT_FINISHED,
@@ -314,130 +292,12 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                     get_run_logger().error("a moved pilot's file stays in its old evidence folder: %s", error)
             for move in moved:
                 print(f"pilotkpi: {move.line()}", flush=True)
-        return _after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps, file_away,
-                             state)
+        done = cheap.after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps,
+                                  file_away, state)
+        return JobResult(run_id, counts, done.summaries, done.by_status, done.published, done.failed,
+                         done.completed, done.letters)
     finally:
         live.close()
-
-
-def _after_commit(live: Live, kind: str, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path,
-                  as_of: date, steps: list[str], file_away: Callable[[], object] | None,
-                  state: str | None = None) -> JobResult:
-    """The validation report, the summaries, the artifact, the reminder letters, filing the inbox
-    away, then publishing.
-
-    The job's own validation report (validation.html for a run, validation-<kind>-<run_id>.html
-    otherwise) is what its summaries link to; if it could not be written, they link to none.
-    A nightly run skips what has not changed since it was last done (flows/cheap.py); a skipped
-    step is done, and the summaries then keep their link to the report they already name.
-
-    The outcome is recorded in ops.runs before publishing, so the analysts' copy carries it; a
-    failure of publishing itself is recorded in the working file only (the copy is then the
-    previous job's anyway). Earlier unfinished runs whose missing steps this job did are marked
-    completed in the same record, and unmarked again if publishing fails.
-    """
-    con = live.con
-    done = _Steps(live.open_text)
-    # The steps that earlier unfinished jobs wait for (this job's own commit record lists every step).
-    waiting = {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
-    plan = cheap.plan(con, kind, state, out_dir, waiting)
-    kept_report = plan.unchanged("validation_report")
-    if kept_report:
-        plan.skip("validation_report")
-        link = kept_report[0].name
-    else:
-        plan.forget("validation_report")
-        report = done.run("validation_report", write_validation_report, con, run_id, out_dir)
-        if report is not None:
-            plan.wrote("validation_report", [report])
-        link = report_for(out_dir, kind, run_id)
-    summary_code = f"{link}|{fingerprint.source_digest('kpis.summary', *_SUMMARY_CODE)}"
-    model = written = by_status = None
-    kept_summaries = plan.unchanged("summaries", summary_code)
-    if kept_summaries:
-        plan.skip("summaries")
-        written, by_status = kept_summaries, _by_status(con)
-        plan.skip("artifact")  # it shows the summaries' figures, which have not changed
-    else:
-        plan.forget("summaries")
-        model = done.run("summaries", build_model, con, as_of)
-        written = done.run("summaries", write_summaries, model, out_dir, validation_link=link) if model is not None else None
-        if written:
-            plan.wrote("summaries", written, summary_code)
-        if model is None:
-            done.not_done("artifact", "not done: the summaries could not be built")
-        else:
-            done.run("artifact", _artifact, model, written or [])
-    letters = plan.unchanged("letters")
-    if letters is not None:
-        plan.skip("letters")
-    else:
-        plan.forget("letters")
-        letters = done.run("letters", _letters, con, as_of, out_dir) or []
-        if "letters" not in done.failed:
-            plan.wrote("letters", letters)
-    if file_away is not None:
-        done.run("file_away", file_away)
-    completed: list[str] = []
-    skip_publish = False
-    try:
-        with transaction(con):
-            completed = store.complete_runs(con, set(steps) - set(done.failed), run_id, _utcnow())
-            # Completing an earlier run is news for the copy's ops.runs, which says it is unfinished.
-            skip_publish = not completed and plan.publish_unchanged(con, run_id, warehouse_path)
-            if skip_publish:
-                plan.skip("publish")
-            store.record_post_commit(con, run_id, _utcnow(), done.failed)
-            store.record_skipped(con, run_id, plan.skipped)
-        if not skip_publish:
-            con.execute("CHECKPOINT")
-    except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
-        done.not_done("record", live.open_text(exc))
-        completed, skip_publish = [], False  # rolled back with the record
-    live.close()
-    published = None if skip_publish else done.run("publish", publish, warehouse_path)  # the closed, checkpointed file
-    if "publish" in done.failed:
-        _record_publish_failure(warehouse_path, run_id, done.failed, completed)
-        completed = []
-    by_status = model.by_status if model is not None else by_status
-    return JobResult(run_id, counts, written or [], by_status, published, done.failed, completed, letters)
-
-
-# The summaries' code: a change of it re-renders them even when no figure changed.
-_SUMMARY_CODE = ("model.py", "render.py", "labels.py", "charts.py", "controls.py")
-
-
-def _by_status(con) -> dict[str, int]:
-    """Pilots by status of their latest due period, as the summary model counts them, for the
-    run's printed line when the summaries were skipped."""
-    return dict(con.execute("""
-        SELECT coalesce(s.status, 'no_data'), count(*) FROM registry.pilots p
-        LEFT JOIN (SELECT * FROM marts.pilot_scores
-                   QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s USING (pilot_id)
-        GROUP BY ALL""").fetchall())
-
-
-def _letters(con, as_of: date, out_dir: Path) -> list[Path]:
-    """OUT/reminders/: one letter per agency with overdue reports, and reminders.csv (follow-up.md)."""
-    pause_point("letters")
-    return write_letters(build_letters(con, as_of), out_dir)
-
-
-def _artifact(model, written: list[Path]) -> None:
-    create_markdown_artifact(key=SUMMARY_ARTIFACT_KEY, markdown=artifact_markdown(model, written),
-                             description="pilotkpi committee summary")
-
-
-def _record_publish_failure(warehouse_path: Path, run_id: str, failed: dict[str, str], completed: list[str]) -> None:
-    try:
-        con = connect(warehouse_path)
-        try:
-            store.uncomplete_runs(con, completed)
-            store.record_post_commit(con, run_id, _utcnow(), failed)
-        finally:
-            con.close()
-    except Exception as exc:  # noqa: BLE001 - the CLI still reports the failed publish
-        get_run_logger().error("could not record the failed publish in ops.runs: %s: %s", type(exc).__name__, exc)
 
 
 @flow(name="nightly", log_prints=False)

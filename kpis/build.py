@@ -4,7 +4,7 @@ Like a dbt project: kpis/<name>.sql is one SELECT made of named CTEs ending in
 `select * from final`, kpis/<name>.yml beside it documents the relation and holds hand-computed
 cases (run by tests/test_marts_cases.py). A mart is replaced whole when it is rebuilt, so the marts
 are a pure function of the warehouse state and the as-of date. A nightly run rebuilds only the
-marts whose inputs changed (kpis/fingerprint.py, ops.mart_inputs); `rebuild` rebuilds all.
+marts whose inputs changed (kpis/steps.py, ops.mart_inputs); `rebuild` rebuilds all.
 
 Measured for issue 12 (bench/incremental.md, 399 pilots): every mart in SQL 7.6 s; the same SQL
 over 3 pilots, a lower bound of recomputing only the affected pilots' rows, 5.2 s: a build's cost
@@ -21,26 +21,15 @@ from importlib import resources
 import duckdb
 import yaml
 
-from kpis import fingerprint
+from kpis import fingerprint, steps
 from kpis.outliers import outlier_test_function
 from warehouse.testpoints import pause_point
 
-# Build order: each relation reads only the ones before it. due_periods and budget_snapshot are
-# helpers (which periods are due; which budget lines are in effect) that the marts share;
-# kpi_outlier_checks is the outlier test of every value, kpi_outliers its flags; reminders
-# (follow-up.md) reads reporting_compliance.
-MART_NAMES = [
-    "due_periods",
-    "kpi_scores",
-    "pilot_scores",
-    "budget_snapshot",
-    "budget_integration",
-    "budget_integration_by_layer",
-    "reporting_compliance",
-    "kpi_outlier_checks",
-    "kpi_outliers",
-    "reminders",
-]
+# Build order: derived from each mart's declared inputs (kpis/steps.py). due_periods and
+# budget_snapshot are helpers (which periods are due; which budget lines are in effect) that the
+# marts share; kpi_outlier_checks is the outlier test of every value, kpi_outliers its flags;
+# reminders (follow-up.md) reads reporting_compliance.
+MART_NAMES = steps.MART_ORDER
 
 
 def read_sql(name: str) -> str:
@@ -54,29 +43,26 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
     """Create or replace the marts as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all). Returns the marts built.
 
-    only_changed: leave a mart whose key (its SQL, the rows it reads, the as-of date where used)
-    equals the one in ops.mart_inputs; otherwise every mart is rebuilt. Either way the keys are
-    recorded, so the next night can compare.
+    only_changed: leave a mart whose key (kpis/steps.py: its declared files and code, the rows of
+    the relations it declares, the as-of date where declared) equals the one in ops.mart_inputs;
+    otherwise every mart is rebuilt. Either way the keys are recorded, so the next night can compare.
 
     extra_inputs: per mart, inputs from outside this database (the restricted store's rows it
     takes), part of its key. after(name): runs on each mart built, before any later mart reads it
     (the restricted store's rows merged in: flows/nightly.py), so keys always see the merged rows.
     """
     digests = digests or fingerprint.Digests(con)
-    code = read_sql("macros") + fingerprint.source_digest("kpis", "outliers.py")
     recorded = dict(con.execute("SELECT mart_name, inputs_sha256 FROM ops.mart_inputs").fetchall())
     existing = set(digests.tables(("marts",)))
     con.execute(read_sql("macros"))
     built: list[str] = []
     with outlier_test_function(con):  # outlier_test(x, H), used by kpi_outlier_checks.sql
-        for i, name in enumerate(MART_NAMES):
+        for name in MART_NAMES:
+            step = steps.MARTS[name]
             sql = read_sql(name)
-            earlier = {f"marts.{m}" for m in MART_NAMES[:i]}
-            inputs = {r: digests.of(r) for r in sorted(fingerprint.references(sql))
-                      if r in earlier or (not r.startswith("marts.") and r in digests.base())}
-            doc = (resources.files("kpis") / f"{name}.yml").read_text(encoding="utf-8")  # its COMMENTs
-            inputs.update((extra_inputs or {}).get(name, {}))
-            key = fingerprint.mart_key(name, sql, code + doc, inputs, as_of)
+            inputs = {r: digests.of(r) for r in step.reads}
+            extra = sorted((extra_inputs or {}).get(name, {}).items())
+            key = steps.key(step, inputs, as_of, extra=repr(extra))
             if only_changed and recorded.get(name) == key and f"marts.{name}" in existing:
                 continue
             # The run date is a bound parameter, never pasted into SQL; DuckDB rejects a parameter

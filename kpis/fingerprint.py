@@ -1,10 +1,8 @@
 """Fingerprints of what the marts and the job's outputs are made from (issue 12, cheap nights).
 
 A relation's digest is its row count and the sum of DuckDB's hash of every row: independent of row
-order, and one scan (about 0.1 s for a million lines). A mart's key is SHA-256 over its SQL (and
-the macros and outlier code it runs), the digests of the relations it reads and, where its SQL uses
-$as_of, the as-of date. A mart whose key equals the one recorded in ops.mart_inputs is left as it
-is; since a mart reads only base tables and the marts built before it, equal keys mean equal rows.
+order, and one scan (about 0.1 s for a million lines). The keys of the marts and outputs are made
+from these digests and the steps' declared files (kpis/steps.py).
 
 The state digest of a job is SHA-256 over the digests of every registry, ingest, core, approval and
 mart relation and the job's as-of date: ops.* is left out, so a job that changed nothing has the
@@ -13,14 +11,11 @@ previous job's state, whatever it wrote in ops.runs.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import date
-from importlib import resources
 
 import duckdb
 
 DATA_SCHEMAS = ("registry", "ingest", "core", "approval", "marts")
-_REF = re.compile(r"\b(registry|ingest|core|approval|marts)\.([a-z_][a-z0-9_]*)\b")
 
 
 def sha(*parts: object) -> str:
@@ -29,12 +24,6 @@ def sha(*parts: object) -> str:
         h.update(str(part).encode("utf-8"))
         h.update(b"\x00")
     return h.hexdigest()
-
-
-def source_digest(package: str, *names: str) -> str:
-    """SHA-256 of some source files of a package: a change of code rebuilds what it makes."""
-    files = resources.files(package)
-    return sha(*[(files / n).read_bytes().hex() for n in names])
 
 
 class Digests:
@@ -65,17 +54,15 @@ class Digests:
     def forget(self, table: str) -> None:
         self._done.pop(table, None)
 
-
-def references(sql: str) -> set[str]:
-    """schema.name of every relation an SQL text names (comments included: a few extra inputs only
-    cost a rebuild, a missing one would keep a stale mart)."""
-    return {f"{s}.{n}" for s, n in _REF.findall(sql)}
-
-
-def mart_key(name: str, sql: str, code: str, inputs: dict[str, str], as_of: date) -> str:
-    """inputs: relation -> digest of every relation the mart reads."""
-    return sha(name, code, sql, "$as_of" in sql and as_of.isoformat(), *sorted(inputs.items()))
+    def all(self) -> dict[str, str]:
+        """relation -> digest of every data relation."""
+        return {t: self.of(t) for t in self.tables()}
 
 
 def state_digest(digests: Digests, as_of: date) -> str:
     return sha(as_of.isoformat(), *[f"{t}={digests.of(t)}" for t in digests.tables()])
+
+
+def data_digest(digests: Digests) -> str:
+    """The state without the as-of date: what the published copy holds (ops.* left out)."""
+    return sha(*[f"{t}={digests.of(t)}" for t in digests.tables()])

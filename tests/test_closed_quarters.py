@@ -16,6 +16,7 @@ After the first run (hand-computed in test_flow): 2548-Q1 composite (3.7×60 + 2
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal as D
 
@@ -49,6 +50,13 @@ def marts(path) -> dict[str, list[tuple]]:
         return {name: con.execute(f"SELECT * FROM marts.{name} ORDER BY ALL").fetchall() for name in MART_NAMES}
     finally:
         con.close()
+
+
+def validation_links(out) -> set[str]:
+    """The validation reports the summaries link to."""
+    return {link for lang in ("th", "en") for fmt, pattern in (("html", r'href="(validation[^"]*)"'),
+                                                                 ("md", r"\]\((validation[^)]*)\)"))
+            for link in re.findall(pattern, (out / f"summary.{lang}.{fmt}").read_text(encoding="utf-8"))}
 
 
 def pages(out) -> dict[str, str]:
@@ -115,6 +123,7 @@ def story(tmp_path_factory, prefect_harness):
                                      f"WHERE submission_id = {ids['j_sec_q1_older.csv']}")
     s["reopened_scores"] = scores(wh)
     s["reopened_marts"] = marts(wh)
+    s["reopened_links"] = validation_links(root / "out")
     s["approve_older"] = cli("approve", str(ids["j_sec_q1_older.csv"]), "--by", "Somchai", *base)
     s["older_marts"] = marts(wh)
 
@@ -124,6 +133,7 @@ def story(tmp_path_factory, prefect_harness):
                     encoding="utf-8")
     s["rebuild"] = cli("rebuild", *base)
     s["final_pages"] = pages(root / "out")
+    s["reports"] = sorted(p.name for p in (root / "out").glob("validation*.html"))
     return s
 
 
@@ -324,3 +334,13 @@ def test_the_summary_flags_a_changed_figure_beside_its_score(story):
                            ).fetchall() == [(D("3.9000"),)]
     finally:
         con.close()
+
+
+def test_decisions_and_rebuild_write_no_validation_report(story):
+    """A job that read no file writes no validation report, and the summary keeps linking to the
+    last report that read files: the second night's (issue 23 item 3)."""
+    assert story["reports"] == ["validation.html"]  # nothing from close, approve, reject, reopen, rebuild
+    assert story["reopened_links"] == {"validation.html"}
+    assert validation_links(story["root"] / "out") == {"validation.html"}
+    page = (story["root"] / "out" / "validation.html").read_text(encoding="utf-8")
+    assert "g_lead_q1_fix.csv" in page  # the second night's files, not "no file in this run"

@@ -121,7 +121,7 @@ def test_1_failed_before_the_commit_and_5_committed_with_errors(warehouse_and_re
     assert code == 1 and "failed, the warehouse is unchanged: OSError: disk full" in out
 
     with monkeypatch.context() as patch:
-        patch.setattr("flows.nightly.publish", boom)
+        patch.setattr("flows.cheap.publish", boom)
         code, out = cli(*args)
     assert code == 5 and "publish: OSError: disk full" in out and "the marts rebuilt as of 2005-05-15" in out
 

@@ -3,8 +3,9 @@ outputs whose figures did not change, and its marts equal a full rebuild, row fo
 
 The first night runs the demo inbox without two of its 130 files (1.5%); each test then runs one
 more night on its own copy of that warehouse:
-(a) nothing new, same as-of date; (b) the two files held back; (c) nothing new, as of one day
-later; (d) nothing new, one threshold row of the registry changed.
+(a) nothing new, same as-of date (a rerun); (b) the two files held back; (c) the real quiet night:
+nothing new, as of one day later; (d) nothing new, one threshold row of the registry changed;
+(e) the published copy edited by hand; (f) a night that reads only a restricted pilot's file.
 A mart's checksum is SHA-256 over its rows in ORDER BY ALL order; the reference is the same
 warehouse with every mart rebuilt (kpis.build.build_marts without only_changed, what `pilotkpi
 rebuild` runs; (b) also compares with the command itself).
@@ -204,28 +205,47 @@ def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuil
     assert checksums(ref / "w.duckdb") == incremental
 
 
-def test_c_only_the_as_of_date_changed(night, tmp_path):
+def test_c_a_quiet_night_recomputes_only_what_depends_on_the_date(night, tmp_path):
+    """The night after a full run, with nothing new and the as-of date one day later (issue 22 item 3)."""
     first = runs(night / "w.duckdb")[0]
     before = outputs(night)
+    report = (night / "out" / "validation.html").read_bytes()
 
-    _run(night, "2006-08-16")
+    result = _run(night, "2006-08-16")
 
-    second = runs(night / "w.duckdb")[1]
-    assert second[2] != first[2]  # the as-of date is part of the state
+    assert "files seen 0" in result.output
+    (run_id, status, state, skipped, failed), = runs(night / "w.duckdb")[1:]
+    assert state != first[2]  # the as-of date is part of the state
     builders = built_by(night / "w.duckdb")
-    # The two marts whose SQL uses $as_of are rebuilt. due_periods has the same rows on 15 and 16
-    # August 2006 (2549-Q3 ended 30 June, 2549-Q4 ends 30 September), so nothing reading it is;
-    # reminders' days_overdue grew by one day.
-    assert {m for m, r in builders.items() if r == second[0]} == {"due_periods", "reminders"}
-    assert second[3] is None  # the summaries show the as-of date: re-rendered, and republished
+    # The two marts that declare the as-of date are rebuilt; nothing else. due_periods has the
+    # same rows on 15 and 16 August 2006 (2549-Q3 ended 30 June, 2549-Q4 ends 30 September), so
+    # nothing reading it is; reminders' days_overdue grew by one day.
+    assert {m for m, r in builders.items() if r == run_id} == {"due_periods", "reminders"}
+    # Exactly these steps ran: the summaries (their date line), the artifact (it shows them), the
+    # letters (dated, with days overdue) and publishing (marts.reminders changed). The night read
+    # no file, so it wrote no validation report.
+    assert (status, skipped, failed) == ("succeeded", "validation_report", None)
     after = outputs(night)
-    assert all(after[k] != v for k, v in _summaries(before).items())
-    assert after["w.published.duckdb"] != before["w.published.duckdb"]
+    unchanged = {k for k in before if after.get(k) == before[k]}
+    assert unchanged == {"out/validation.html"}
+    assert (night / "out" / "validation.html").read_bytes() == report
+    for lang in ("th", "en"):  # the summaries keep linking to the last report that read files
+        assert 'href="validation.html"' in (night / "out" / f"summary.{lang}.html").read_text(encoding="utf-8")
+    assert "16 Aug 2006" in (night / "out" / "summary.en.md").read_text(encoding="utf-8")
     assert checksums(night / "w.duckdb") == full_rebuild(night / "w.duckdb", "2006-08-16", tmp_path)
     con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
     overdue = con.execute("SELECT min(days_overdue) FROM marts.reminders").fetchone()[0]
     con.close()
     assert overdue is not None and overdue >= 1
+    copy = duckdb.connect(str(night / "w.published.duckdb"), read_only=True)
+    assert copy.execute("SELECT min(days_overdue) FROM marts.reminders").fetchone()[0] == overdue
+    copy.close()
+
+    # The night after, as of the same day: nothing at all is done again.
+    again = outputs(night)
+    _run(night, "2006-08-16")
+    assert outputs(night) == again
+    assert runs(night / "w.duckdb")[2][1:5:2] == ("succeeded", ",".join(ALL_STEPS))
 
 
 def test_d_a_registry_change_rebuilds_the_marts_that_read_it(night, tmp_path):
@@ -242,7 +262,8 @@ def test_d_a_registry_change_rebuilds_the_marts_that_read_it(night, tmp_path):
     _run(night)
 
     second = runs(night / "w.duckdb")[1]
-    assert second[2] != first[2] and second[3] is None
+    # The letters read no threshold (their key is unchanged); the night read no file.
+    assert second[2] != first[2] and second[3] == "validation_report,letters"
     builders = built_by(night / "w.duckdb")
     assert builders["kpi_scores"] == second[0]  # reads registry.kpi_thresholds
     assert builders["due_periods"] == first[0]  # reads registry.pilots only, unchanged
@@ -263,3 +284,45 @@ def test_a_skipped_output_that_is_gone_is_written_again(night):
     assert status == "succeeded" and skipped == "validation_report,letters,publish"
     assert (night / "w.published.duckdb").stat().st_mtime_ns == published
     assert os.access(night / "out" / "summary.th.html", os.R_OK)
+
+
+def test_e_a_published_copy_edited_by_hand_is_published_again(night):
+    """Its size, mtime and checksum are compared with what was published (issue 24 item 8)."""
+    copy = night / "w.published.duckdb"
+    os.chmod(copy, 0o644)
+    con = duckdb.connect(str(copy))
+    con.execute("DELETE FROM marts.pilot_scores WHERE pilot_id = 'PLT-2548-001'")
+    con.close()
+    os.chmod(copy, 0o444)
+
+    _run(night)
+
+    (_, status, _, skipped, _), = runs(night / "w.duckdb")[1:]
+    assert (status, skipped) == ("succeeded", "validation_report,summaries,artifact,letters")
+    con = duckdb.connect(str(copy), read_only=True)
+    assert con.execute("SELECT count(*) FROM marts.pilot_scores WHERE pilot_id = 'PLT-2548-001'").fetchone()[0] > 0
+    con.close()
+
+
+def test_e_a_copy_with_the_same_bytes_but_another_mtime_is_published_again(night):
+    copy = night / "w.published.duckdb"
+    os.utime(copy, ns=(copy.stat().st_atime_ns, copy.stat().st_mtime_ns - 10**9))
+    _run(night)
+    assert runs(night / "w.duckdb")[1][3] == "validation_report,summaries,artifact,letters"
+
+
+def test_f_a_night_that_reads_only_a_restricted_file_writes_its_validation_report(night):
+    """Its report says the night read one restricted pilot's file (counted, never named); the
+    data did not change, so nothing else is done (issue 24 item 8)."""
+    shutil.copyfile(night / "inbox" / "processed" / "PLT-2548-006_01005_2549-Q1.csv",
+                    night / "inbox" / "PLT-2548-006_01005_2549-Q1_again.csv")
+    before = (night / "out" / "validation.html").read_text(encoding="utf-8")
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 0, superseded 0, duplicates 1, quarantined 0" in result.output
+    (run_id, status, _, skipped, _), = runs(night / "w.duckdb")[1:]
+    assert status == "succeeded" and "validation_report" not in (skipped or "")
+    page = (night / "out" / "validation.html").read_text(encoding="utf-8")
+    assert page != before and f'content="{run_id}"' in page
+    assert "1 file(s) of restricted pilots" in page and "PLT-2548-006" not in page

@@ -21,12 +21,12 @@ COUNTS = "files seen 6: accepted 3, superseded 1, duplicates 1, quarantined 1"
 
 # The function each step calls, as the flow looks it up.
 STEP_FUNCTIONS = {
-    "validation_report": "flows.nightly.write_validation_report",
-    "summaries": "flows.nightly.write_summaries",
-    "artifact": "flows.nightly.create_markdown_artifact",
-    "letters": "flows.nightly.write_letters",
+    "validation_report": "flows.cheap.write_validation_report",
+    "summaries": "flows.cheap.write_summaries",
+    "artifact": "flows.cheap.create_markdown_artifact",
+    "letters": "flows.cheap.write_letters",
     "file_away": "pilots.inbox.file_away",
-    "publish": "flows.nightly.publish",
+    "publish": "flows.cheap.publish",
 }
 
 
@@ -124,7 +124,7 @@ def test_a_run_killed_after_its_commit_is_recorded_unfinished_and_completed_next
         raise Killed()
 
     with monkeypatch.context() as patch:
-        patch.setattr("flows.nightly._after_commit", killed)
+        patch.setattr("flows.cheap.after_commit", killed)
         with pytest.raises(Killed):
             run_cli(registry, inbox, tmp_path)
 
@@ -153,7 +153,7 @@ def test_publish_command_completes_publishing_and_filing_away(tmp_path, prefect_
         raise OSError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr("flows.nightly.publish", boom)
+        patch.setattr("flows.cheap.publish", boom)
         patch.setattr("pilots.inbox.file_away", boom)
         code, out = run_cli(registry, inbox, tmp_path)
     assert code == 5, out

@@ -169,19 +169,19 @@ def test_each_job_has_its_own_validation_report_and_the_summaries_link_to_theirs
     assert (out / "validation.html").read_bytes() == night
     assert _links(out) == {reprocessed.name}
 
-    # Rebuild: no file read, a report of its own that says so; the night's and the reprocess's stay.
+    # Rebuild: no file read, so no report (issue 23 item 3); the summaries keep linking to the
+    # last report that read files, the reprocess's; the night's and the reprocess's stay.
     code, text = cli("rebuild", *base)
     assert code == 0, text
     (rebuild_id,) = query(wh, "SELECT run_id FROM ops.runs WHERE kind = 'rebuild'")[0]
-    rebuilt = out / f"validation-rebuild-{rebuild_id}.html"
-    assert _counts_line(rebuilt.read_text(encoding="utf-8")) == \
-        "0 ไฟล์ / file(s): รับแล้ว / accepted 0, มีฉบับใหม่แทน / superseded 0, ไฟล์ซ้ำ / duplicate 0, กักไว้ / quarantined 0, รอการพิจารณา / held 0"
+    assert not (out / f"validation-rebuild-{rebuild_id}.html").exists()
+    assert sorted(p.name for p in out.glob("validation*.html")) == sorted(["validation.html", reprocessed.name])
     assert (out / "validation.html").read_bytes() == night and reprocessed.read_text(encoding="utf-8") == page
-    assert _links(out) == {rebuilt.name}
+    assert _links(out) == {reprocessed.name}
 
-    # `pilotkpi report` into the same folder links the last job's report; elsewhere, none.
+    # `pilotkpi report` into the same folder links the last report that read files; elsewhere, none.
     assert cli("report", "--warehouse", str(root / "wh.published.duckdb"), "--out", str(out))[0] == 0
-    assert _links(out) == {rebuilt.name}
+    assert _links(out) == {reprocessed.name}
     assert cli("report", "--warehouse", str(root / "wh.published.duckdb"), "--out", str(root / "elsewhere"))[0] == 0
     assert _links(root / "elsewhere") == set()
 

@@ -40,7 +40,7 @@ def test_a_served_run_that_committed_with_errors_says_which_steps(served, tmp_pa
     def no_summaries(*args, **kwargs):
         raise OSError("out/ is read-only")
 
-    monkeypatch.setattr("flows.nightly.write_summaries", no_summaries)
+    monkeypatch.setattr("flows.cheap.write_summaries", no_summaries)
     registry, inbox = make_scenario(tmp_path)
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 5, out

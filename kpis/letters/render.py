@@ -18,6 +18,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from kpis.display import html_text, visible
+from kpis.files import write_if_changed
 from kpis.letters.model import Batch, Letter
 from pilots.fiscal import be_year, quarter_months as _quarter_months
 from pilots.thai_dates import ENGLISH_MONTHS, THAI_MONTHS, THAI_MONTHS_ABBR
@@ -161,9 +162,7 @@ def reminders_csv(batch: Batch) -> str:
 
 
 def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding=encoding, newline="")
-    tmp.replace(path)  # a reader never sees half a letter
+    write_if_changed(path, text, encoding)  # atomic; an unchanged letter is left as it is
 
 
 def write_letters(batch: Batch, out_dir: Path) -> list[Path]:

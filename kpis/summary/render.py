@@ -12,6 +12,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from kpis.display import html_text, md_text, shown
+from kpis.files import write_if_changed
 from kpis.summary import charts, labels, pages
 from kpis.summary.model import PilotSection, SummaryModel
 
@@ -211,9 +212,7 @@ def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] =
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # readers never see a half-written page
+    write_if_changed(path, text)  # atomic; a page whose bytes did not change is left as it is
 
 
 def _remove_stale_pages(pilots_dir: Path, kept: set[str], langs: tuple[str, ...], formats: tuple[str, ...]) -> None:
