@@ -313,7 +313,8 @@ def markdown(r: dict) -> str:
              "≤ 1.5"),
         _row("running server: 1%-new night ÷ full night",
              night("one_percent_running_server", "one_percent_over_full_running_server"), "≤ 0.05"),
-        _row("running server: quiet night", night("quiet_running_server"),
+        _row("running server: quiet night (÷ floor)",
+             night("quiet_running_server", "quiet_without_server_start_over_floor_running_server"),
              f"≤ {QUIET_ON_A_RUNNING_SERVER_TARGET_S:.0f} s; ≤ 0.1 × floor"),
         _row("`--workers 2`: full night ÷ floor", night("full_workers_2", "full_workers_2_over_floor")
              + f"; {ratios.get('full_workers_2_over_full')} of the one-process night" if "full_workers_2" in runs

@@ -121,8 +121,7 @@ def demo_runs(tmp_path_factory, prefect_harness):
         if kind == "in_process":
             _run(paths.registry, paths.inbox, root, paths.as_of)
         else:
-            _run_as_an_operator(paths.registry, paths.inbox, root, paths.as_of,
-                                                 "--workers", "2", "--batch-size", "7")
+            _run_as_an_operator(paths.registry, paths.inbox, root, paths.as_of, "--workers", "2", "--batch-size", "7")
         runs[kind] = _rows(root / "w.duckdb")
     return runs
 
