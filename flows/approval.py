@@ -93,8 +93,8 @@ def decide_held(action: str, submission_id: int, by: str, note: str | None, regi
                                                  [submission_id]).fetchone()[0]:
             # Reading: its lines and its decision would have to cross stores; refused, said plainly.
             raise Refused(f"submission {submission_id} is a restricted pilot's file, kept in the restricted "
-                             f"store: held files of restricted pilots cannot be approved or rejected by pilotkpi "
-                             f"yet; reopen the quarter and have the agency send the file again")
+                          f"store: held files of restricted pilots cannot be approved or rejected by pilotkpi "
+                          f"yet; reopen the quarter and have the agency send the file again")
         with refusing(LookupError, ValueError):
             return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id)}
 
