@@ -16,7 +16,7 @@ apply_defaults()
 from prefect import flow, get_run_logger  # noqa: E402
 
 from flows.clock import today_in_bangkok, utc_now  # noqa: E402
-from flows.refusals import Refused, refusals_as_state, refusing  # noqa: E402
+from flows.refusals import refusals_as_state, refusing  # noqa: E402
 from flows.nightly import JobResult, _job, _restricted_files, build_marts_task, load_registry_task  # noqa: E402
 from pilots import approval  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402

@@ -191,9 +191,15 @@ def registry_markdown() -> str:
         title = part.title.replace("pilots/<pilot_id>.yaml", "`pilots/<pilot_id>.yaml`")  # not an HTML tag
         lines += [f"## {title}", "", part.about, "",
                   "| key | type | required | rule |", "|---|---|---|---|"]
-        lines += [f"| `{k.name}` | {k.type} | {'yes' if k.required else 'no'} | {k.rule} |" for k in part.keys]
+        lines += [f"| `{k.name}` | {_cell(k.type)} | {'yes' if k.required else 'no'} | {_cell(k.rule)} |"
+                  for k in part.keys]
         lines.append("")
         if part.rules:
             lines += [f"- {rule}" for rule in part.rules] + [""]
         lines += ["Example:", "", "```yaml", part.example_yaml(), "```", ""]
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: `open | restricted` must not split the cell."""
+    return text.replace("|", "\\|")
