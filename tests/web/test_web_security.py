@@ -8,7 +8,7 @@ import json
 import re
 import zipfile
 
-from tests.web.conftest import Client, make_app, report, text_of, verdict
+from tests.web.conftest import Client, report, text_of, verdict
 from web.auth import IDLE_SECONDS, Sessions
 
 CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
