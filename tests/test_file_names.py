@@ -14,12 +14,12 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 from click.testing import CliRunner
 
 from flows.cli import main
 from pilots.inbox import name_as_text, name_issues
 from tests.test_flow import AS_OF, HEADER, make_scenario, run_cli
+from tests.test_hostile_sizes import query
 from warehouse.evidence import evidence_path, sha256_of
 
 D = Decimal
@@ -40,14 +40,6 @@ def put(folder: Path, name: bytes, data: bytes) -> None:
     """Write a file under a name given as bytes, as a Thai Windows tool leaves it."""
     with open(os.path.join(os.fsencode(folder), name), "wb") as f:
         f.write(data)
-
-
-def query(path: Path, sql: str, params=()) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_the_name_as_text_and_its_defect():
