@@ -84,7 +84,7 @@ def test_excel_seventeen_digit_values_are_read_as_typed():
     assert actual_text(as_excel) == "78.8"
 
 
-def test_where_percentage_cells_are_is_recorded_for_data_rows_only():
+def test_percentage_cells_are_recorded_for_data_rows_only():
     lines = lead_q1(0.575)
     data = report(lines, {(0, "actual"): "0.0%", (2, "allocated_thb"): "0%", (-1, "actual"): "0%"})
     table = read_report("r.xlsx", data)
