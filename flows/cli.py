@@ -260,6 +260,8 @@ SUMMARIES = {
     "reopen": "Reopen a closed quarter for one pilot.",
     "approve": "Approve a held file under the resubmission rules.",
     "reject": "Reject a held file: nothing else changes.",
+    "web": "Serve the agencies' web pages (docs/web.md).",
+    "accounts": "Manage the web's accounts: add, set-password, disable, list.",
 }
 
 

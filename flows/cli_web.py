@@ -42,7 +42,14 @@ def web(registry_dir: Path, inbox: Path, warehouse_path: Path, restricted_store:
                                "with a TLS reverse proxy in front (docs/web.md)")
     import uvicorn
 
+    from web.accounts import AccountsError, accounts_path, load
     from web.app import SiteConfig, create_app
+
+    try:  # an accounts file others may read, or not an accounts file: refused before serving
+        load(accounts_path(warehouse_path))
+    except AccountsError as exc:
+        click.echo(f"pilotkpi: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
 
     app = create_app(SiteConfig(registry_dir, inbox, warehouse_path, restricted_store, _as_of(as_of),
                                 secure_cookies=bool(tls_cert) or behind_proxy))

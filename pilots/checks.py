@@ -88,9 +88,10 @@ def _fits(value: Decimal | None, column: str) -> bool | None:
 
 def _add_amount(total: Decimal | None, text: object) -> Decimal | None:
     """total + the amount as the warehouse stores it (rounded to 2 decimals); None once an amount is
-    missing, not a number or negative (the row suite reports those: no total is judged then)."""
+    missing, not a number, negative or too large for its column (the row suite reports those: no
+    total is judged then, so one cell gets one defect)."""
     value = _number(text)
-    if total is None or value is None or value < 0:
+    if total is None or value is None or value < 0 or not _fits(value, "allocated_thb"):
         return None
     with localcontext(prec=60):
         return total + value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

@@ -169,7 +169,7 @@ def test_the_command_printed_after_exit_5_completes_the_job(tmp_path, prefect_ha
         raise OSError("disk full")
 
     with monkeypatch.context() as patch:
-        patch.setattr("flows.nightly.write_letters", boom)
+        patch.setattr("flows.cheap.write_letters", boom)
         code, printed = cli("rebuild", "--registry", registry, "--warehouse", wh, "--out", out, "--as-of", AS_OF)
     assert code == 5, printed
     fix = [line.strip() for line in printed.splitlines() if line.strip().startswith("pilotkpi ")]

@@ -17,9 +17,9 @@ from packaging.utils import canonicalize_name
 from tests.support import ROOT
 
 PINNED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)((?:\s*\\\n\s*--hash=sha256:[0-9a-f]{64})+)", re.M)
-FIRST_PARTY = {"flows", "kpis", "pilots", "warehouse", "bench", "tests"}
+FIRST_PARTY = {"flows", "kpis", "pilots", "warehouse", "web", "bench", "tests"}
 # Code of the installed package imports only the runtime dependencies; tests and bench may use dev's too.
-RUNTIME_CODE = ("flows", "kpis", "pilots", "warehouse")
+RUNTIME_CODE = ("flows", "kpis", "pilots", "warehouse", "web")
 DEV_CODE = ("bench", "tests")
 
 

@@ -64,8 +64,8 @@ def test_the_schema_is_what_the_loader_accepts(tmp_path):
     [pilot] = registry.pilots.values()
     assert (pilot.pilot_id, pilot.kpis[0].code, pilot.agencies[0].role) == ("PLT-2548-003", "K1", "lead")
     secretariat = tmp_path / "secretariat.yaml"
-    secretariat.write_text(secretariat.read_text(encoding="utf-8") + "fax: 0 2356 9998\n", encoding="utf-8")
-    with pytest.raises(RegistryError, match="secretariat.yaml: secretariat: unknown field 'fax'"):
+    secretariat.write_text(secretariat.read_text(encoding="utf-8") + "telex: 0 2356 9998\n", encoding="utf-8")
+    with pytest.raises(RegistryError, match="secretariat.yaml: secretariat: unknown field 'telex'"):
         load_registry(tmp_path)
     documented = (ROOT / "docs" / "registry.md").read_text(encoding="utf-8")
     for part in schema.PARTS:

@@ -13,10 +13,8 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import date
 from decimal import Decimal
 
-import duckdb
 import openpyxl
 import pytest
 from click.testing import CliRunner
@@ -25,7 +23,8 @@ from flows.cli import main
 from pilots.normalise import normalise_table
 from pilots.readers import read_report, xlsx_reader
 from tests.test_flow import AS_OF, make_scenario, run_cli
-from tests.test_xlsx import FULL_HEADER
+from tests.test_hostile_sizes import query
+from tests.test_xlsx import FULL_HEADER, rewrite_members
 
 D = Decimal
 PILOT = "PLT-2548-003"
@@ -79,19 +78,13 @@ def test_a_percentage_cell_is_read_as_it_shows(stored, number_format, shown):
 def test_excel_seventeen_digit_values_are_read_as_typed():
     """Excel writes 0.788 as <v>0.78800000000000003</v>: the float's shortest repr is what was typed."""
     data = report(lead_q1(0.788), {(0, "actual"): "0.0%"})
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                assert b"<v>0.788</v>" in content
-                content = content.replace(b"<v>0.788</v>", b"<v>0.78800000000000003</v>")
-            dst.writestr(info, content)
-    assert actual_text(out.getvalue()) == "78.8"
+    assert b"<v>0.788</v>" in zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
+    as_excel = rewrite_members(data, lambda name, content: content.replace(b"<v>0.788</v>", b"<v>0.78800000000000003</v>"))
+    assert b"<v>0.78800000000000003</v>" in zipfile.ZipFile(io.BytesIO(as_excel)).read("xl/worksheets/sheet1.xml")
+    assert actual_text(as_excel) == "78.8"
 
 
-def test_where_percentage_cells_are_is_recorded_for_data_rows_only():
+def test_percentage_cells_are_recorded_for_data_rows_only():
     lines = lead_q1(0.575)
     data = report(lines, {(0, "actual"): "0.0%", (2, "allocated_thb"): "0%", (-1, "actual"): "0%"})
     table = read_report("r.xlsx", data)
@@ -164,14 +157,6 @@ def test_check_reads_a_percentage_cell_as_shown_and_names_one_in_the_wrong_place
 
 
 # --- the whole run, and a resubmission -------------------------------------------------------------
-
-def query(path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
-
 
 def test_a_run_scores_the_percentage_as_shown_and_a_retyped_resubmission_is_unchanged(tmp_path, prefect_harness):
     registry, inbox = make_scenario(tmp_path)

@@ -14,12 +14,12 @@ import os
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 from click.testing import CliRunner
 
 from flows.cli import main
 from pilots.inbox import name_as_text, name_issues
 from tests.test_flow import AS_OF, HEADER, make_scenario, run_cli
+from tests.test_hostile_sizes import query
 from warehouse.evidence import evidence_path, sha256_of
 
 D = Decimal
@@ -40,14 +40,6 @@ def put(folder: Path, name: bytes, data: bytes) -> None:
     """Write a file under a name given as bytes, as a Thai Windows tool leaves it."""
     with open(os.path.join(os.fsencode(folder), name), "wb") as f:
         f.write(data)
-
-
-def query(path: Path, sql: str, params=()) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_the_name_as_text_and_its_defect():
@@ -130,6 +122,28 @@ def test_check_gives_the_same_verdict(tmp_path):
     result = CliRunner().invoke(main, ["check", str(path), "--registry", str(registry), "--as-of", AS_OF])
     assert result.exit_code == 6
     assert f"{AS_TEXT}: would be QUARANTINED" in result.output and f"'{THAI_NAME}'" in result.output
+
+
+def test_such_a_file_of_a_restricted_pilot_goes_to_the_restricted_store(tmp_path, prefect_harness):
+    """Its content is read, so its pilot is known: the file, its name and its defect stay on the
+    restricted side (warehouse.md), like any restricted pilot's quarantined file."""
+    from tests.test_restricted_store import R1, RESTRICTED_PILOT, SECRET
+    from warehouse.paths import files_of
+
+    registry, inbox = make_scenario(tmp_path)
+    (registry / "pilots" / f"{SECRET}.yaml").write_text(RESTRICTED_PILOT, encoding="utf-8")
+    name = "ลับ_ไตรมาส1.csv".encode("cp874")
+    put(inbox, name, R1)
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "files seen 7: accepted 3, superseded 1, duplicates 1, quarantined 2" in out
+    wh, rs = tmp_path / "wh.duckdb", files_of(tmp_path / "wh.duckdb").restricted
+    text = name_as_text(os.fsdecode(name))
+    assert query(wh, "SELECT count(*) FROM ingest.submissions WHERE sha256 = ?", [sha256_of(R1)]) == [(0,)]
+    assert query(rs, "SELECT s.file_name, s.status, s.pilot_id, i.code FROM ingest.submissions s "
+                     "JOIN ingest.issues i USING (submission_id)") == [
+        (text, "quarantined", SECRET, "FILE_NAME_ENCODING_INVALID")]
+    assert os.fsencode(text) not in b"".join(p.read_bytes() for p in tmp_path.joinpath("out").rglob("*") if p.is_file())
 
 
 def test_publish_inbox_files_away_what_a_run_left_whatever_the_name(tmp_path, prefect_harness, monkeypatch):

@@ -152,15 +152,14 @@ def test_the_budget_totals_are_exact(night):
 
 def test_the_layer_totals_are_exact(night):
     root, _, _ = night
-    # Layer 5: A00 (own, lead) and A04, A09, ..., A99 (i mod 5 = 4): 20 lines, of which A04..A49
-    # (10 lines) are lead_integrated and A54..A99 (10 lines) own. Layers 1-4: 20 lines each
-    # (i mod 5 = 0..3, i >= 1; layer 1 has A05..A95: 19 lines plus... counted below by hand).
+    # Layer of A(i) = i mod 5 + 1 (A00: 5); A00..A50 integrated. Layer 1 = A05, A10, ..., A95:
+    # 19 lines, 10 of them (A05..A50) integrated; layers 2-4: 20 lines each; layer 5 = A00 and
+    # A04, A09, ..., A99: 21 lines.
     expected = {}
     for layer in range(1, 6):
         lines = [i for i in range(100) if layer_of(i) == layer]
         integrated = [i for i in lines if i == 0 or 1 <= i <= 50]
         expected[layer] = (LINE * len(lines), LINE * len(integrated), LINE * (len(lines) - len(integrated)))
-    # by hand: layer 1 = A05, A10, ..., A95 (19 lines; 10 of them <= 50); layer 5 = A00 + A04..A99 (21 lines)
     assert [len([i for i in range(100) if layer_of(i) == layer]) for layer in range(1, 6)] == [19, 20, 20, 20, 21]
     got = query(root, f"""SELECT layer, total_allocated_thb, integrated_thb, fragmented_thb, disbursement_rate
                           FROM marts.budget_integration_by_layer WHERE pilot_id = '{PILOT}' AND period = '2548-Q1'

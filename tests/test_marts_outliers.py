@@ -249,7 +249,7 @@ def test_explain_mean_ad_flat_and_sum_kpi():
     assert "  x = 8 ≠ m = 7 after a flat history: the lead agency is asked to confirm the figure" in out
 
     out = explain(con, "P1", "S", "2549-Q2")
-    assert "actual: 42 = sum of quarters 1..2 of FY2549:" in out
+    assert "actual: 42 = sum of quarters 1..2 of FY2006 (BE 2549):" in out
     assert "flagged, rule modified_z\n  x = 30 (the quarter's own value, not the year to date)\n" in out
     assert "0.6745 × (30 − 12) / 1 = 12.1410 (rounded" in out
 

@@ -29,6 +29,18 @@ def workbook(rows_by_sheet: dict[str, list[list]]) -> bytes:
     return out.getvalue()
 
 
+def rewrite_members(data: bytes, edit, add: dict[str, bytes] | None = None) -> bytes:
+    """The workbook with each member's bytes passed through edit(name, content), and `add` added."""
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, edit(info.filename, src.read(info)))
+        for name, content in (add or {}).items():
+            dst.writestr(name, content)
+    return out.getvalue()
+
+
 def with_cached_formula_values(data: bytes, value: str) -> bytes:
     """openpyxl writes formulas without cached values; patch one in as Excel would have saved it."""
     src = zipfile.ZipFile(io.BytesIO(data))

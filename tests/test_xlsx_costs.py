@@ -22,7 +22,7 @@ from pilots.readers import ReadFailure, read_report
 from pilots.readers.limits import LIMITS
 from tests.test_flow import AS_OF, make_scenario, run_cli
 from tests.test_hostile_sizes import query
-from tests.test_xlsx import FOUR_LINES, workbook
+from tests.test_xlsx import FOUR_LINES, rewrite_members, workbook
 
 D = Decimal
 STRINGS_TYPE = b"application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"
@@ -33,17 +33,10 @@ def with_shared_strings(data: bytes, entries: bytes, part: str = "xl/sharedStrin
     """The workbook with a shared-strings part holding `entries`, declared in [Content_Types].xml
     as Excel declares it (openpyxl itself writes inline strings). The report's cells do not use
     them: a bomb needs no reference to cost what it costs."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info)
-            if info.filename == "[Content_Types].xml":
-                content = content.replace(b"</Types>", b'<Override PartName="/%s" ContentType="%s"/></Types>'
-                                          % (part.encode(), STRINGS_TYPE))
-            dst.writestr(info.filename, content)
-        dst.writestr(part, b'<sst xmlns="%s">%s</sst>' % (MAIN_NS, entries))
-    return out.getvalue()
+    declared = b'<Override PartName="/%s" ContentType="%s"/></Types>' % (part.encode(), STRINGS_TYPE)
+    return rewrite_members(
+        data, lambda name, content: content.replace(b"</Types>", declared) if name == "[Content_Types].xml" else content,
+        {part: b'<sst xmlns="%s">%s</sst>' % (MAIN_NS, entries)})
 
 
 def numbered_strings(n: int, prefix: bytes = b"") -> bytes:
@@ -54,17 +47,9 @@ def numbered_strings(n: int, prefix: bytes = b"") -> bytes:
 def with_wide_rows(data: bytes, rows: int) -> bytes:
     """The workbook with `rows` more rows, each holding one cell in the sheet's last column (XFD):
     each costs 16,384 cells to read, in a few bytes of XML."""
-    sheet = "xl/worksheets/sheet1.xml"
-    src = zipfile.ZipFile(io.BytesIO(data))
     extra = b"".join(b'<row r="%d"><c r="XFD%d"><v>1</v></c></row>' % (n, n) for n in range(100, 100 + rows))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info)
-            if info.filename == sheet:
-                content = content.replace(b"</sheetData>", extra + b"</sheetData>")
-            dst.writestr(info.filename, content)
-    return out.getvalue()
+    return rewrite_members(data, lambda name, content: content.replace(b"</sheetData>", extra + b"</sheetData>")
+                           if name == "xl/worksheets/sheet1.xml" else content)
 
 
 def refusal(data: bytes) -> str:
@@ -72,6 +57,16 @@ def refusal(data: bytes) -> str:
         read_report("r.xlsx", data)
     assert info.value.issue.code == "FILE_TOO_LARGE"
     return info.value.issue.message_en
+
+
+def refusal_and_peak(data: bytes) -> tuple[str, int]:
+    """The refusal's message and the peak of memory Python allocated while reading to it."""
+    tracemalloc.start()
+    try:
+        message = refusal(data)
+        return message, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 # The bombs past the real bounds.
@@ -90,12 +85,7 @@ def test_the_real_bounds_are_generous_for_a_real_report():
 
 def test_too_many_shared_strings_are_refused_before_openpyxl_loads_them():
     assert len(STRINGS_BOMB) < 1_000_000
-    tracemalloc.start()
-    try:
-        message = refusal(STRINGS_BOMB)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    message, peak = refusal_and_peak(STRINGS_BOMB)
     assert message == ("The file is too large: its table of shared strings holds more than 250,000 entries "
                        "(the limit is 250,000 shared strings). Split it into one file per pilot and quarter.")
     # Counted in a streamed pass: openpyxl would have made 250,001 strings and elements.
@@ -129,12 +119,7 @@ def test_a_shared_strings_part_past_its_byte_bound_is_refused_by_its_declared_si
 
 def test_a_sheet_past_the_cell_bound_is_refused_while_it_is_read():
     assert len(CELLS_BOMB) < 20_000
-    tracemalloc.start()
-    try:
-        message = refusal(CELLS_BOMB)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    message, peak = refusal_and_peak(CELLS_BOMB)
     assert message == ("The file is too large: its report sheet holds more than 2,000,000 cells "
                        "(the limit is 2,000,000 cells). Split it into one file per pilot and quarter.")
     assert peak < 40_000_000, f"{peak:,} bytes"  # 2,000,000 cells of 8 bytes, and no more

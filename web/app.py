@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 import jinja2
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -199,7 +200,13 @@ def route(*roles: str, csrf_from_query: bool = False):
             if request.method == "POST":
                 if fresh:
                     return PlainTextResponse("403: no session (the form has expired)", status_code=403)
-                token = request.query_params.get("csrf") if csrf_from_query else (await request.form()).get("csrf")
+                if csrf_from_query:  # the upload: checked before its body is read
+                    token = request.query_params.get("csrf")
+                else:  # small forms only: no file part, a few fields (cached for the handler)
+                    try:
+                        token = (await request.form(max_files=0, max_fields=8, max_part_size=64 * 1024)).get("csrf")
+                    except MultiPartException:
+                        return PlainTextResponse("400: not a form of this site", status_code=400)
                 if not csrf_ok(session, token):
                     return PlainTextResponse("403: the form's CSRF token is missing or wrong", status_code=403)
             if fresh:
@@ -394,12 +401,14 @@ async def submission(request: Request, page: Page) -> Response:
 
 @route("agency", "analyst", "committee")
 async def guide(request: Request, page: Page) -> Response:
+    """The format guide (docs/report-format*.md, generated from the code) as a page; raw HTML
+    in the Markdown is not rendered, so the only markup is markdown-it's own."""
     from markdown_it import MarkdownIt
+
     from pilots.guide import guide_markdown
 
     html = MarkdownIt("commonmark", {"html": False}).enable("table").render(guide_markdown(page.lang))
-    import markupsafe
-    return page.render("guide.html", body=markupsafe.Markup(html))
+    return page.render("guide.html", body=Markup(html))
 
 
 @route("agency", "analyst", "committee")

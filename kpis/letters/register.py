@@ -20,6 +20,7 @@ import io
 from datetime import date
 from pathlib import Path
 
+from kpis.files import write_if_changed
 from kpis.letters.model import Batch, Reference
 
 REGISTER_NAME = "register.csv"
@@ -67,7 +68,5 @@ def record(folder: Path, batch: Batch) -> Path:
     writer.writeheader()
     for r in sorted(kept + new, key=lambda r: (r["issued_on"], r["agency_code"], r["pilot_id"], r["period"])):
         writer.writerow({**r, "issued_on": r["issued_on"].isoformat()})
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(out.getvalue(), encoding="utf-8-sig", newline="")
-    tmp.replace(path)
+    write_if_changed(path, out.getvalue(), encoding="utf-8-sig")  # a quiet night leaves it as it is
     return path

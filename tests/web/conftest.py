@@ -127,15 +127,9 @@ def web_args(site_dir, *extra: str) -> list[str]:
             "--as-of", AS_OF.isoformat(), *extra]
 
 
-def test_another_address_needs_tls_or_a_proxy(site_dir):
-    result = subprocess.run(web_args(site_dir, "--host", "0.0.0.0"), env=child_env(), cwd=ROOT,
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert "needs --tls-cert and --tls-key, or --behind-proxy" in result.stderr
-
-
 @pytest.fixture
 def server(site_dir):
+    """`pilotkpi web` on the copy, started as the README says: (base URL, process)."""
     port = free_port()
     proc = subprocess.Popen(web_args(site_dir, "--port", str(port)), env=child_env(), cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -145,3 +145,26 @@ def test_twenty_agencies_send_at_once_while_a_run_holds_the_lock(client_for, sit
     statuses = client_for.app.state.site.data.published.rows(
         f"SELECT status, count(*) AS n FROM ingest.submissions WHERE sha256 IN ({', '.join('?' * 20)}) GROUP BY 1", shas)
     assert statuses == [{"status": "accepted", "n": 20}]
+
+
+def test_a_file_for_a_closed_quarter_says_it_will_be_held(site_dir):
+    """The committee closed PLT-2548-004's 2549-Q3 (written into the published copy here, as
+    close-quarter would publish it): the check says the file will be held, and it may be sent."""
+    import os
+
+    from tests.web.conftest import make_app
+
+    published = site_dir / "warehouse.published.duckdb"
+    os.chmod(published, 0o644)
+    con = duckdb.connect(str(published))
+    con.execute("INSERT INTO approval.quarter_closures (pilot_id, period, closed_at, closed_by, status_at_closing, run_id) "
+                "VALUES ('PLT-2548-004', '2549-Q3', TIMESTAMP '2006-08-14 03:00:00', 'secretary', 'at_risk', 'test')")
+    con.close()
+    client = Client(make_app(site_dir))
+    lines = (site_dir / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
+    password = next(line.split("\t")[3] for line in lines if line.startswith("demo-agency\t"))
+    assert client.sign_in("demo-agency", password).status_code == 303
+    page = client.upload("late.csv", report()).text
+    assert verdict(page) == "held" and "รอคณะกรรมการพิจารณา: ไตรมาส 3/2549 ปิดแล้ว" in text_of(page)
+    assert 'id="send"' in page
+    client.close()

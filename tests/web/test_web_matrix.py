@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.web.conftest import Client, report
 
 MISSING_SHA = "0" * 64

@@ -8,7 +8,7 @@ import json
 import re
 import zipfile
 
-from tests.web.conftest import Client, make_app, report, text_of, verdict
+from tests.web.conftest import Client, report, text_of, verdict
 from web.auth import IDLE_SECONDS, Sessions
 
 CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
@@ -106,6 +106,10 @@ def test_post_without_csrf_token_changes_nothing(client_for, site_dir):
     assert client.post("/signout", data={}).status_code == 403
     assert client.post("/language", data={"lang": "en"}).status_code == 403
     assert client.post("/signin", data={"name": "demo-agency", "password": "x"}).status_code == 403
+    # A file smuggled into a small form is not parsed, not even with the right token.
+    csrf = client.csrf("/upload")
+    r = client.post("/send", data={"csrf": csrf, "token": token}, files={"file": ("r.csv", report(), "text/csv")})
+    assert r.status_code == 400
     assert not [n for n in inbox_files(site_dir) if n.startswith("web-")]
     assert client.get("/").status_code == 200  # still signed in: sign-out was refused too
 

@@ -9,9 +9,16 @@ import httpx
 import psutil
 
 from tests.support import ROOT, SERIAL, child_env
-from tests.web.conftest import web_args as _web_args
+from tests.web.conftest import web_args
 
 CHUNK = b"\0" * (1024 * 1024)
+
+
+def test_another_address_needs_tls_or_a_proxy(site_dir):
+    result = subprocess.run(web_args(site_dir, "--host", "0.0.0.0"), env=child_env(), cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "needs --tls-cert and --tls-key, or --behind-proxy" in result.stderr
 
 
 def _signed_in(base: str, passwords) -> tuple[httpx.Client, str]:
@@ -57,3 +64,11 @@ def test_two_gigabyte_upload_is_stopped_while_it_streams(server, passwords, site
     # The server is still well and serving.
     client2, _ = _signed_in(base, passwords)
     assert client2.get("/").status_code == 200
+
+
+def test_an_accounts_file_others_may_read_is_refused_before_serving(site_dir):
+    accounts = site_dir / "warehouse.accounts.json"
+    accounts.chmod(0o644)
+    result = subprocess.run(web_args(site_dir), env=child_env(), cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"pilotkpi: {accounts}: group or others may read it (mode 644); run `chmod 600 {accounts}`"
