@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pilots import inbox as inbox_folder
+from pilots.personal import masked
 from warehouse import store
 from warehouse.db import connect
 from warehouse.publish import publish
@@ -91,14 +92,17 @@ def _unfiled(con, warehouse_path: Path) -> dict[tuple[str, str], str]:
 
 
 def _unfiled_in(inbox: Path, unfiled: dict[tuple[str, str], str]) -> list[tuple[inbox_folder.InboxFile, str]]:
-    """The inbox files that unfinished runs recorded: same name, same bytes."""
+    """The inbox files that unfinished runs recorded: same name, same bytes. The name compared is
+    the one stored, as the run compares it (flows/nightly._key): the text name (a name that is not
+    UTF-8 has its bytes as \\xNN, pilots/inbox.name_as_text) with national IDs masked."""
     names = {name for name, _ in unfiled}
     found = []
     for path in inbox_folder.candidates(inbox):
-        name = inbox_folder.inbox_name(path)
-        if name not in names:
+        text = inbox_folder.name_as_text(inbox_folder.inbox_name(path))
+        key = masked(text)
+        if key not in names:
             continue  # not hashed: a new file waits for the next run
         sha = inbox_folder.current_sha(path)
-        if (name, sha) in unfiled:
-            found.append((inbox_folder.InboxFile(name, path, sha, path.stat().st_size, path), unfiled[(name, sha)]))
+        if (key, sha) in unfiled:
+            found.append((inbox_folder.InboxFile(text, path, sha, path.stat().st_size, path), unfiled[(key, sha)]))
     return found

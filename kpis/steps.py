@@ -78,7 +78,7 @@ _MART_STEPS = [
 ]
 MARTS = {s.name: s for s in _MART_STEPS}
 
-_SUMMARY_READS = ("approval.quarter_closures", "ingest.issues", "ingest.submissions", "marts.budget_integration",
+_SUMMARY_READS = ("approval.quarter_closures", "approval.restricted_held", "ingest.issues", "ingest.submissions", "marts.budget_integration",
                   "marts.budget_integration_by_layer", "marts.kpi_outliers", "marts.kpi_scores", "marts.pilot_scores",
                   "marts.reminders", "marts.reporting_compliance", "registry.agencies", "registry.kpi_thresholds",
                   "registry.kpis", "registry.pilots", "registry.strategies")
@@ -88,8 +88,8 @@ _SUMMARY_READS = ("approval.quarter_closures", "ingest.issues", "ingest.submissi
 # read files, and only then (issue 23 item 3).
 _OUTPUT_STEPS = [
     Step("validation_report", "output",
-         reads=("approval.quarter_closures", "ingest.issues", "ingest.submissions", "marts.kpi_outliers",
-                "marts.pilot_scores", "ops.runs", "registry.agencies", "registry.pilots"),
+         reads=("approval.quarter_closures", "approval.restricted_held", "ingest.issues", "ingest.submissions",
+                "marts.kpi_outliers", "marts.pilot_scores", "ops.runs", "registry.agencies", "registry.pilots"),
          files=("kpis/summary/templates/validation.html.j2", "kpis/summary/templates/_validation_flags.html.j2"),
          modules=("kpis.summary.validation",),
          writes=("`OUT/{report}` (only when the job read files)",),

@@ -144,3 +144,37 @@ def test_such_a_file_of_a_restricted_pilot_goes_to_the_restricted_store(tmp_path
                      "JOIN ingest.issues i USING (submission_id)") == [
         (text, "quarantined", SECRET, "FILE_NAME_ENCODING_INVALID")]
     assert os.fsencode(text) not in b"".join(p.read_bytes() for p in tmp_path.joinpath("out").rglob("*") if p.is_file())
+
+
+def test_publish_inbox_files_away_what_a_run_left_whatever_the_name(tmp_path, prefect_harness, monkeypatch):
+    """`pilotkpi publish --inbox` knows an inbox file as the run stored it: a cp874 name by its text
+    name, a national ID in a name masked. Before, it compared the raw name with the stored one, so
+    it left both files in the inbox and still marked the run completed."""
+    registry, inbox = make_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    put(inbox, CP874_NAME, CONTENT)
+    id_name = "q1 1101700203930.csv"  # a valid national ID in the name: stored masked
+    (inbox / id_name).write_bytes(CONTENT.replace(b"K1,,48", b"K1,,49"))
+
+    def boom(*args, **kwargs):
+        raise OSError("injected filing failure")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("pilots.inbox.file_away", boom)
+        code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 5, out
+    assert "files seen 8:" in out
+    stored = {n for (n,) in query(wh, "SELECT file_name FROM ingest.submissions")}
+    assert AS_TEXT in stored and "1101700203930" not in "".join(stored)
+    assert len(os.listdir(os.fsencode(inbox))) == 8  # nothing filed away
+
+    result = CliRunner().invoke(main, ["publish", "--warehouse", str(wh), "--inbox", str(inbox)])
+
+    assert result.exit_code == 0, result.output
+    assert "filed away 8 file(s)" in result.output, result.output
+    assert sorted(os.listdir(os.fsencode(inbox))) == [b"processed", b"quarantine"]
+    assert CP874_NAME in os.listdir(os.fsencode(inbox / "quarantine"))
+    # The ID file: K1 49 for Q1, submitted the same day as the cp874 file and the lead's: whatever
+    # its status, it left the inbox under its own name.
+    assert id_name in os.listdir(inbox / "processed") + os.listdir(inbox / "quarantine")
+    assert query(wh, "SELECT completed_by FROM ops.runs") == [("pilotkpi publish",)]

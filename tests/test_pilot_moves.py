@@ -100,8 +100,17 @@ def reminder_rows(out: Path, pilot: str) -> list[tuple]:
     path = out / "reminders" / "reminders.csv"
     if not path.exists():
         return []
+    # One row per agency and letter (kpis/letters/render.py): each report is a line of the
+    # reports cell, "<pilot> [(names)] <period> due <date> <n> days overdue level <n> <reason> ...".
+    found = []
     with path.open(encoding="utf-8-sig", newline="") as fh:
-        return [(r["agency_code"], r["period"], r["reason"]) for r in csv.DictReader(fh) if r["pilot_id"] == pilot]
+        for r in csv.DictReader(fh):
+            for line in r["reports"].splitlines():
+                words = line.split()
+                if words and words[0] == pilot:
+                    at = next(i for i, w in enumerate(words) if re.fullmatch(r"\d{4}-Q[1-4]", w))
+                    found.append((r["agency_code"], words[at], words[at + 8]))
+    return found
 
 
 def stored(folder: Path, shas: list[str]) -> int:

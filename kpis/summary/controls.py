@@ -86,22 +86,30 @@ def closures(con: duckdb.DuckDBPyConnection) -> dict[str, list[Closure]]:
         ORDER BY c.pilot_id, c.period DESC""").items()}
 
 
+# The held files' query, as module constants so that tests/test_steps.py's parse sees every
+# relation the summaries read (a placeholder holding a local is parsed as NULL).
+_HELD_SELECT = """
+        SELECT s.pilot_id, s.submission_id, s.agency_code, coalesce(a.name_th, s.agency_code) AS name_th,
+               coalesce(a.name_en, s.agency_code) AS name_en, s.period, s.submitted_on, s.received_on, s.file_name"""
+_HELD_TAIL = """
+        LEFT JOIN registry.agencies a USING (agency_code)
+        ORDER BY s.pilot_id, s.period DESC, s.submission_id"""
+_OPEN_HELD = """SELECT pilot_id, submission_id, agency_code, period, submitted_on,
+                     CAST(received_at AS DATE) AS received_on, file_name
+              FROM ingest.submissions WHERE status = 'held' AND pilot_id IS NOT NULL"""
+_RESTRICTED_HELD = """SELECT h.pilot_id, h.submission_id, h.agency_code, h.period, h.submitted_on, h.received_on, NULL
+              FROM approval.restricted_held h"""
+HELD_FILES_SQL = f"{_HELD_SELECT} FROM ({_OPEN_HELD}) s {_HELD_TAIL}"
+HELD_FILES_WITH_RESTRICTED_SQL = f"{_HELD_SELECT} FROM ({_OPEN_HELD} UNION ALL {_RESTRICTED_HELD}) s {_HELD_TAIL}"
+
+
 def held_files(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict]]:
     """Per pilot, its held files (as rows: fill hides a restricted pilot's file names). A
     restricted pilot's held files are in the restricted store; the open warehouse lists them in
-    approval.restricted_held (id, agency, dates: migration 0012), with no file name."""
-    restricted_held = """
-        UNION ALL
-        SELECT h.pilot_id, h.submission_id, h.agency_code, h.period, h.submitted_on, h.received_on, NULL
-        FROM approval.restricted_held h""" if _has_table(con, "approval", "restricted_held") else ""
-    return _by_pilot(con, f"""
-        SELECT s.pilot_id, s.submission_id, s.agency_code, coalesce(a.name_th, s.agency_code) AS name_th,
-               coalesce(a.name_en, s.agency_code) AS name_en, s.period, s.submitted_on, s.received_on, s.file_name
-        FROM (SELECT pilot_id, submission_id, agency_code, period, submitted_on,
-                     CAST(received_at AS DATE) AS received_on, file_name
-              FROM ingest.submissions WHERE status = 'held' AND pilot_id IS NOT NULL{restricted_held}) s
-        LEFT JOIN registry.agencies a USING (agency_code)
-        ORDER BY s.pilot_id, s.period DESC, s.submission_id""")
+    approval.restricted_held (id, agency, dates: migration 0012), with no file name. (A published
+    copy made before migration 0012 has no such table.)"""
+    return _by_pilot(con, HELD_FILES_WITH_RESTRICTED_SQL if _has_table(con, "approval", "restricted_held")
+                     else HELD_FILES_SQL)
 
 
 def figures_to_confirm(con: duckdb.DuckDBPyConnection) -> dict[str, list[dict]]:
