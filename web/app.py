@@ -440,6 +440,15 @@ async def not_found(request: Request, exc: Exception) -> Response:
     return PlainTextResponse("404: not found", status_code=404)
 
 
+def _part_two_routes() -> list:
+    """The routes of issue 21's modules, each owning its pages: the committee's pilot pages, the
+    held files and quarters, the decisions, and the drill-down with the SQL page. Imported here,
+    after this module is whole, because they build on its `route` and `Page`."""
+    from web import committee, decisions, drilldown, held
+
+    return [*committee.ROUTES, *held.ROUTES, *decisions.ROUTES, *drilldown.ROUTES]
+
+
 def create_app(config: SiteConfig) -> Starlette:
     site = Site(config)
     routes = [
@@ -457,8 +466,9 @@ def create_app(config: SiteConfig) -> Starlette:
         Route("/guide", guide, methods=["GET"]),
         Route("/examples/{name}", example, methods=["GET"]),
         Route("/static/summary.css", summary_css, methods=["GET"]),
-        Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"),
     ]
+    routes += _part_two_routes()
+    routes.append(Mount("/static", app=StaticFiles(directory=HERE / "static"), name="static"))
     @contextlib.asynccontextmanager
     async def lifespan(app):
         # Warm the check (imports, Great Expectations' first validation: ~10 s cold) before the

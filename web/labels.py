@@ -95,3 +95,14 @@ def moment(value: datetime | None, lang: str) -> str:
 
 def period(value: str | None, lang: str) -> str:
     return fmt_period(value, lang)
+
+
+def add_words(th: dict[str, str], en: dict[str, str]) -> None:
+    """A page module's own words, added at its import: both languages, and no key taken twice."""
+    if th.keys() != en.keys():
+        raise ValueError(f"words missing in one language: {sorted(th.keys() ^ en.keys())}")
+    taken = th.keys() & WORDS["th"].keys()
+    if taken:
+        raise ValueError(f"words already defined: {sorted(taken)}")
+    WORDS["th"].update(th)
+    WORDS["en"].update(en)

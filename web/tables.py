@@ -1,0 +1,96 @@
+"""The tables a page shows, and their downloads: CSV that Excel opens safely, and XLSX.
+
+A page builds each table it shows as a `Table` and answers `?download=<name>.csv` or
+`?download=<name>.xlsx` with `download_response` (the same rows, nothing more: a download never
+shows what the page would not). Templates link the two files with the `_downloads.html` partial.
+
+CSV: UTF-8 with a byte-order mark (Thai in Excel); text Excel would run as a formula gets a
+leading apostrophe (warehouse.export.safe_cell); and a code Excel would turn into a number
+(`01002` -> 1002, or more than 15 digits rounded) is written as `="01002"`, which every
+spreadsheet shows as the text 01002. XLSX: text cells stay text, numbers numbers, dates dates
+(warehouse.export.xlsx_cell).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from starlette.responses import Response
+
+from warehouse.export import safe_cell, xlsx_cell
+
+_CODE_EXCEL_WOULD_CHANGE = re.compile(r"^(0\d+|\d{16,})$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
+CSV_TYPE = "text/csv; charset=utf-8"
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@dataclass
+class Table:
+    name: str  # the download's file name without extension: lowercase ASCII, digits, - and _
+    columns: list[str]  # the keys of each row, in order (also the header)
+    rows: list[dict] = field(default_factory=list)
+    headers: list[str] | None = None  # the header line in the page's language (default: columns)
+
+    def __post_init__(self):
+        if not _NAME.match(self.name):
+            raise ValueError(f"table name {self.name!r} is not a safe file name")
+
+
+def csv_cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    text = str(value)
+    if isinstance(value, str) and _CODE_EXCEL_WOULD_CHANGE.match(text):
+        return f'="{text}"'
+    return safe_cell(text)
+
+
+def csv_bytes(table: Table) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([safe_cell(h) for h in (table.headers or table.columns)])
+    for row in table.rows:
+        writer.writerow([csv_cell(row.get(c)) for c in table.columns])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def xlsx_bytes(table: Table) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=table.name[:31])
+    ws.append([xlsx_cell(ws, h) for h in (table.headers or table.columns)])
+    for row in table.rows:
+        ws.append([xlsx_cell(ws, row.get(c)) for c in table.columns])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def wanted(query_params, tables: list[Table]) -> tuple[Table, str] | None:
+    """The table and format a `?download=` asks for, if it names one of this page's tables."""
+    asked = query_params.get("download")
+    if not asked or "." not in asked:
+        return None
+    stem, _, fmt = asked.rpartition(".")
+    for table in tables:
+        if table.name == stem and fmt in ("csv", "xlsx"):
+            return table, fmt
+    return None
+
+
+def download_response(table: Table, fmt: str) -> Response:
+    body, media = (csv_bytes(table), CSV_TYPE) if fmt == "csv" else (xlsx_bytes(table), XLSX_TYPE)
+    return Response(body, media_type=media,
+                    headers={"content-disposition": f'attachment; filename="{table.name}.{fmt}"'})
