@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -56,6 +57,22 @@ class ReadOnlyStore:
             entry.users -= 1
             if entry.retired and entry.users == 0:
                 entry.con.close()
+
+    @contextmanager
+    def cursor(self):
+        """(cursor, key) on the current copy, for code that reads through a DuckDB connection (the
+        summary's model, web/committee.py); key (inode, mtime) names the copy, so what is built from
+        it can be kept until a new copy is published. (None, None) when the file does not exist yet."""
+        entry = self._acquire()
+        if entry is None:
+            yield None, None
+            return
+        cur = entry.con.cursor()
+        try:
+            yield cur, entry.key
+        finally:
+            cur.close()
+            self._release(entry)
 
     def rows(self, sql: str, params: list | tuple = ()) -> list[dict]:
         """The rows of a query as dicts ([] when the file does not exist yet)."""
