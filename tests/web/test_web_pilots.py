@@ -1,0 +1,281 @@
+"""The pilot pages (web/committee.py): /pilots and /pilots/{pilot_id} on the README's demo.
+
+Figures are checked by hand against scoring.md from the demo's registry and report lines (quoted
+in each test), and the overview against the committee summary the demo's run wrote. One copy of
+the demo and one app serve the module's read-only tests; a test that changes anything takes its
+own copy (client_for).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import shutil
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+
+from tests.web.conftest import Client, make_app, text_of
+
+ROLES = {"agency": "demo-agency", "restricted_agency": "demo-restricted-agency", "analyst": "demo-analyst",
+         "committee": "demo-committee"}
+
+
+@pytest.fixture(scope="module")
+def demo_copy(demo_run, tmp_path_factory):
+    folder, _ = demo_run
+    target = tmp_path_factory.mktemp("pilots") / "demo"
+    shutil.copytree(folder, target, symlinks=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def as_role(demo_copy):
+    """as_role(role): a client of the module's app signed in as the demo account of that role."""
+    app = make_app(demo_copy)
+    lines = (demo_copy / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
+    passwords = {line.split("\t")[0]: line.split("\t")[3] for line in lines}
+    clients: dict[str, Client] = {}
+
+    def make(role: str) -> Client:
+        if role not in clients:
+            clients[role] = Client(app)
+            assert clients[role].sign_in(ROLES[role], passwords[ROLES[role]]).status_code == 303
+        return clients[role]
+
+    make.app = app
+    yield make
+    for c in clients.values():
+        c.close()
+
+
+def values(page: str, field: str, **attrs: str) -> list[str]:
+    """The data-value of every figure `field` (optionally with data-kpi/-period/-key), in order."""
+    found = []
+    for span in re.findall(r'<span class="fig"[^>]*>', page):
+        if f'data-field="{field}"' in span and all(f'data-{k}="{v}"' in span for k, v in attrs.items()):
+            found.append(re.search(r'data-value="([^"]*)"', span).group(1))
+    return found
+
+
+def value(page: str, field: str, **attrs: str) -> str:
+    found = values(page, field, **attrs)
+    assert len(found) == 1, (field, attrs, found)
+    return found[0]
+
+
+def overview_rows(page: str) -> dict[str, dict]:
+    rows = {}
+    for tr in re.findall(r'<tr data-pilot="[^"]+".*?</tr>', page, re.S):
+        pid = re.search(r'data-pilot="([^"]+)"', tr).group(1)
+        rows[pid] = {"status": re.search(r'data-status="([^"]+)"', tr).group(1),
+                     "composite": value(tr, "composite_score"),
+                     "late": re.search(r'data-late="([^"]*)"', tr).group(1)}
+    return rows
+
+
+def round4(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("0.0001"), ROUND_HALF_UP)  # scoring.md §6: half away from zero
+
+
+def test_pilot_page_figures_by_hand(as_role):
+    """PLT-2548-004, 2549-Q3 (the demo's registry and the lead 15001's report):
+    D1 count, higher, weight 50, thresholds 40/55/70/85/100, actual 47 -> k=1, s = 1 + 7/15
+    D2 percent, higher, weight 30, thresholds 97/97.5/98/98.5/99, actual 97.41 -> s = 1 + 0.41/0.5
+    D3 days, lower, weight 20, thresholds 6/5/4/3/2, actual 5.4 -> k=1, s = 1 + (6-5.4)/(6-5)."""
+    page = as_role("committee").get("/pilots/PLT-2548-004").text
+    d1, d2, d3 = round4(1 + Decimal(7) / 15), round4(1 + Decimal("0.41") / Decimal("0.5")), round4(1 + Decimal("0.6") / 1)
+    assert (d1, d2, d3) == (Decimal("1.4667"), Decimal("1.8200"), Decimal("1.6000"))
+    for kpi, s in (("D1", d1), ("D2", d2), ("D3", d3)):
+        assert Decimal(value(page, "score", kpi=kpi, period="2549-Q3")) == s
+        # each score links to the explain page of that KPI and period
+        assert f'href="/pilots/PLT-2548-004/scores/2549-Q3/{kpi}"' in page
+    composite = round4((d1 * 50 + d2 * 30 + d3 * 20) / 100)  # from the rounded s values
+    assert composite == Decimal("1.5994")
+    assert Decimal(value(page, "composite_score")) == composite
+    assert 'data-status="off_track"' in page.split('id="kpis"')[0]  # composite under 2: off track
+    assert [Decimal(v) for v in values(page, "t1", kpi="D2")] == [Decimal("97")]
+    assert value(page, "actual", kpi="D3") == "5.4"
+
+    # Budget as of 2549-Q3 (scoring.md §3): each agency's latest FY2549 report with budget lines:
+    # 15001 (lead) 2549-Q3: ACT-L3-01 47,940,000 and ACT-L3-02 16,150,000, lead_integrated,
+    #   disbursed 27,497,661.83 + 9,667,027.12
+    # 11002 (supporting) 2549-Q3: ACT-L3-01 9,380,000 support_contribution, disbursed 5,010,374.18
+    # 10004 (secondary) 2549-Q1: ACT-L3-03 16,130,000 own, disbursed 2,255,359.56
+    lead = Decimal("47940000") + Decimal("16150000")
+    total = lead + Decimal("9380000") + Decimal("16130000")
+    integrated = lead + Decimal("9380000")
+    disbursed = Decimal("27497661.83") + Decimal("9667027.12") + Decimal("5010374.18") + Decimal("2255359.56")
+    expected = {
+        "total_allocated_thb": total, "integrated_thb": integrated, "fragmented_thb": total - integrated,
+        "integration_ratio": round4(integrated / total), "lead_share": round4(lead / total),
+        "support_thb": Decimal("9380000"), "disbursed_thb": disbursed, "disbursement_rate": round4(disbursed / total),
+        # ACT-L3-01 is in two agencies' lines, but neither is fragmented: no overlap
+        "overlapping_activities": Decimal(0), "agencies_reporting": Decimal(3), "agencies_expected": Decimal(3),
+    }
+    assert total == Decimal("89600000") and expected["integration_ratio"] == Decimal("0.8200")
+    for field, want in expected.items():
+        assert Decimal(value(page, field)) == want, field
+    text = text_of(page)
+    assert "89.60 ล้านบาท" in text and "82.00%" in text and "71.53%" in text
+
+    # Compliance: 10004 sent nothing for 2549-Q3 (due 30 Jun 2006 + 30 days = 30 Jul 2006, BE 2549)
+    row = re.search(r'<tr data-agency="10004" data-period="2549-Q3">.*?</tr>', page, re.S).group(0)
+    assert "30 ก.ค. 2549" in text_of(row) and "ไม่ส่ง" in text_of(row)
+    # Figures to confirm (data-quality.md): D1 jumped from a history median of 22 to 47
+    assert 'data-flag="D1 2549-Q3"' in page and "ตัวเลขที่ควรยืนยัน" in text
+
+
+def test_overview_carries_the_summarys_figures(as_role, demo_copy):
+    """Every pilot's status, composite and late agencies as the summary the demo's run wrote."""
+    summary = (demo_copy / "out" / "summary.th.html").read_text(encoding="utf-8")
+    from_summary = {}
+    for tr in re.findall(r'<tr data-overview="[^"]+".*?</tr>', summary, re.S):
+        pid = re.search(r'data-overview="([^"]+)"', tr).group(1)
+        late_cell = re.findall(r"<td>(.*?)</td>", tr, re.S)[-1]
+        from_summary[pid] = (re.search(r'data-status="([^"]+)"', tr).group(1),
+                             re.search(r'data-field="composite_score"[^>]*data-value="([^"]*)"', tr).group(1),
+                             late_cell)
+    page = as_role("committee").get("/pilots").text
+    rows = overview_rows(page)
+    assert set(rows) == set(from_summary) == {f"PLT-2548-00{n}" for n in range(1, 8)}
+    for pid, (status, composite, late_cell) in from_summary.items():
+        assert (rows[pid]["status"], rows[pid]["composite"]) == (status, composite), pid
+        if late_cell != "–":  # open pilots: the same agencies; the summary shows none for a restricted one
+            assert rows[pid]["late"].split() == re.findall(r"\d{5}", late_cell), pid
+    # by hand: 10004 sent nothing for 2549-Q3 (PLT-2548-004); 07005 was 15 days late (PLT-2548-005)
+    assert rows["PLT-2548-004"]["late"] == "10004" and rows["PLT-2548-005"]["late"] == "07005"
+    assert rows["PLT-2548-004"]["composite"] == "1.5994"
+    # the trend: a sparkline of the seven due periods 2548-Q1 .. 2549-Q3, without inline style or script
+    row = re.search(r'<tr data-pilot="PLT-2548-004".*?</tr>', page, re.S).group(0)
+    assert len(re.search(r'<polyline points="([^"]+)"', row).group(1).split()) == 7
+    assert "▼ −0.4280" in text_of(row)  # 1.5994 − 2.0274 (2549-Q2), the summary's minus sign
+    assert "style=" not in page and "<script" not in page
+
+
+@pytest.mark.parametrize("query, shown", [
+    ("layer=5", {"PLT-2548-003", "PLT-2548-007"}),                      # the registry's layer 5 pilots
+    ("strategy=3", {"PLT-2548-004", "PLT-2548-005"}),                   # strategies [1, 3] and [3, 6]
+    ("status=off_track", {"PLT-2548-004", "PLT-2548-007"}),             # composites 1.5994, 1.3321
+    ("layer=5&status=off_track", {"PLT-2548-007"}),
+    ("layer=3&strategy=6&status=at_risk", {"PLT-2548-006"}),            # the restricted pilot, open side
+    ("layer=2&status=on_target", set()),
+    ("layer=abc&status=nonsense", {f"PLT-2548-00{n}" for n in range(1, 8)}),  # not a filter: every pilot
+])
+def test_overview_filters(as_role, query, shown):
+    page = as_role("analyst").get(f"/pilots?{query}").text
+    assert set(overview_rows(page)) == shown
+    assert f'data-shown="{len(shown)}" data-total="7"' in page
+    if "abc" not in query:  # the form keeps the choice
+        for name, chosen in (pair.split("=") for pair in query.split("&")):
+            select = re.search(rf'<select name="{name}">.*?</select>', page, re.S).group(0)
+            assert re.search(rf'<option value="{chosen}" selected>', select), (name, chosen)
+
+
+def test_overview_download_has_the_filtered_rows(as_role):
+    client = as_role("committee")
+    r = client.get("/pilots?status=off_track&download=pilots.csv")
+    assert r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+    assert [row[0] for row in rows[1:]] == ["PLT-2548-004", "PLT-2548-007"]
+    assert rows[1][7] == "1.5994"
+
+
+def test_agency_sees_only_its_pilots_and_others_answer_like_missing_ones(as_role):
+    agency = as_role("agency")  # 10004: secondary agency of PLT-2548-004 only
+    assert set(overview_rows(agency.get("/pilots").text)) == {"PLT-2548-004"}
+    assert agency.get("/pilots/PLT-2548-004").status_code == 200
+    other, missing = agency.get("/pilots/PLT-2548-001"), agency.get("/pilots/PLT-2548-999")
+    assert other.status_code == missing.status_code == 404
+    strip = lambda t: re.sub(r'value="[^"]+"|PLT-2548-\d+', "", t)  # noqa: E731 - the CSRF token, the path
+    assert strip(other.text) == strip(missing.text)
+    assert agency.get("/pilots/PLT-2548-001?download=kpis.csv").status_code == 404
+
+
+def test_restricted_pilot_line_level_only_for_cleared_accounts(as_role):
+    """PLT-2548-006: the committee account of the demo is cleared; the analyst is not; the
+    restricted agency (01005, its lead) sees the open side of its own pilot."""
+    store = as_role.app.state.site.data.restricted
+    kpis = store.rows("SELECT kpi_code, name_th, name_en FROM registry.kpis WHERE pilot_id = 'PLT-2548-006'")
+    assert {k["kpi_code"] for k in kpis} == {"S1", "S2"}
+    secrets = {k["name_th"] for k in kpis} | {k["name_en"] for k in kpis}
+    secrets |= {r["file_name"] for r in store.rows("SELECT file_name FROM ingest.submissions")}
+
+    cleared = as_role("committee").get("/pilots/PLT-2548-006").text
+    assert 'id="kpis"' in cleared and 'id="budget"' in cleared
+    # S1: count, higher, thresholds 6/8/10/12/14, actual 9 -> k=2, s = 2 + (9-8)/(10-8) = 2.5000
+    assert value(cleared, "score", kpi="S1", period="2549-Q3") == "2.5"
+    assert any(s in cleared for s in secrets)
+    assert as_role("committee").get("/pilots/PLT-2548-006?download=kpis.csv").headers["content-type"].startswith("text/csv")
+
+    for role in ("analyst", "restricted_agency"):
+        client = as_role(role)
+        page = client.get("/pilots/PLT-2548-006").text
+        assert value(page, "composite_score") == "2.5125"  # the open side: status, composite, trend
+        assert 'data-status="at_risk"' in page and 'id="trend"' in page
+        assert 'id="restricted-note"' in page
+        assert 'id="kpis"' not in page and 'id="budget"' not in page and 'id="flags"' not in page
+        assert not [s for s in secrets if s in page], role
+        assert "S1" not in text_of(page) and "S2" not in text_of(page)
+        download = client.get("/pilots/PLT-2548-006?download=kpis.csv")  # no such table here: the page
+        assert download.headers["content-type"].startswith("text/html")
+        assert client.get("/pilots/PLT-2548-006?download=trend.csv").status_code == 200
+    assert set(overview_rows(as_role("restricted_agency").get("/pilots").text)) == {"PLT-2548-006"}
+
+
+def test_pilot_page_in_english_and_downloads(as_role, demo_copy):
+    from openpyxl import load_workbook
+
+    client = Client(as_role.app)
+    try:
+        lines = (demo_copy / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
+        password = next(line.split("\t")[3] for line in lines if line.startswith("demo-analyst\t"))
+        assert client.sign_in("demo-analyst", password).status_code == 303
+        client.post("/language", data={"csrf": client.csrf("/pilots"), "lang": "en", "back": "/pilots"})
+        page = client.get("/pilots/PLT-2548-005").text
+        assert '<html lang="en">' in page
+        # 07005 reported 2549-Q3 on 14 Aug 2006: due 30 Jun 2006 + 30 days = 30 Jul 2006, 15 days late
+        row = text_of(re.search(r'<tr data-agency="07005" data-period="2549-Q3">.*?</tr>', page, re.S).group(0))
+        assert "FY2006 Q3" in row and "30 Jul 2006" in row and "14 Aug 2006" in row and row.strip().endswith("15")
+        assert "Reporting compliance: agencies late or missing" in text_of(page)
+
+        r = client.get("/pilots/PLT-2548-005?download=compliance.csv")
+        assert r.headers["content-disposition"] == 'attachment; filename="compliance.csv"'
+        assert r.content.startswith("\ufeff".encode("utf-8"))
+        rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
+        q3 = next(row for row in rows if row[0] == "2549-Q3")
+        assert q3[1] == '="07005"'  # Excel would show 7005
+        assert q3[4:] == ["2006-07-30", "TRUE", "2006-08-14", "15"]
+        x = client.get("/pilots/PLT-2548-005?download=compliance.xlsx")
+        sheet = load_workbook(io.BytesIO(x.content)).active
+        cells = [list(r) for r in sheet.iter_rows(values_only=True)]
+        assert len(cells) == len(rows)
+        xq3 = next(row for row in cells if row[0] == "2549-Q3")
+        assert xq3[1] == "07005" and xq3[4].date().isoformat() == "2006-07-30" and xq3[6].date().isoformat() == "2006-08-14"
+        assert xq3[7] == 15 and xq3[5] is True
+
+        kpis = client.get("/pilots/PLT-2548-004?download=kpis.xlsx")
+        sheet = load_workbook(io.BytesIO(kpis.content)).active
+        got = {row[1]: row[13] for row in sheet.iter_rows(min_row=2, values_only=True)}
+        assert {k: Decimal(str(v)) for k, v in got.items()} == {"D1": Decimal("1.4667"), "D2": Decimal("1.82"), "D3": Decimal("1.6")}
+    finally:
+        client.close()
+
+
+def test_a_newly_published_copy_is_read_without_a_restart(client_for, site_dir):
+    """The pages keep the summary's model per published copy; a copy published by rename (as
+    warehouse/publish.py does) is read at the next request."""
+    import duckdb
+
+    client = client_for("demo-committee")
+    assert value(client.get("/pilots/PLT-2548-004").text, "composite_score") == "1.5994"
+    published = site_dir / "warehouse.published.duckdb"
+    fresh = site_dir / "next.duckdb"
+    shutil.copy(published, fresh)
+    con = duckdb.connect(str(fresh))
+    con.execute("UPDATE marts.pilot_scores SET composite_score = 3.1000, status = 'on_target' "
+                "WHERE pilot_id = 'PLT-2548-004' AND period = '2549-Q3'")
+    con.close()
+    fresh.rename(published)
+    page = client.get("/pilots").text
+    assert overview_rows(page)["PLT-2548-004"] == {"status": "on_target", "composite": "3.1", "late": "10004"}
