@@ -15,6 +15,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
+from tests.support import SERIAL
 from tests.web.conftest import Client, make_app, text_of
 
 ROLES = {"agency": "demo-agency", "restricted_agency": "demo-restricted-agency", "analyst": "demo-analyst",
@@ -279,3 +280,43 @@ def test_a_newly_published_copy_is_read_without_a_restart(client_for, site_dir):
     fresh.rename(published)
     page = client.get("/pilots").text
     assert overview_rows(page)["PLT-2548-004"] == {"status": "on_target", "composite": "3.1", "late": "10004"}
+
+
+@SERIAL
+def test_closed_quarter_and_held_file_through_the_jobs(client_for, site_dir):
+    """The committee closes PLT-2548-004's 2549-Q3 (close-quarter, as the CLI runs it), then
+    10004's late 2549-Q3 report arrives and the night holds it: the pilot page shows the closed
+    quarter (who closed it, escaped; when, in Bangkok time and BE; the composite at closing) and
+    the held file to the committee, and no held file to the agency."""
+    from click.testing import CliRunner
+
+    from flows.cli import main
+    from tests.web.conftest import AS_OF, report
+    from tests.web.test_web_journey import night
+
+    by = "<b>เลขานุการ</b> & co"
+    result = CliRunner().invoke(main, ["close-quarter", "2549-Q3", "--pilot", "PLT-2548-004", "--by", by,
+                                       "--registry", str(site_dir / "registry"), "--warehouse",
+                                       str(site_dir / "warehouse.duckdb"), "--out", str(site_dir / "out"),
+                                       "--as-of", AS_OF.isoformat()])
+    assert result.exit_code == 0, result.output
+    agency = client_for("demo-agency")
+    assert agency.send(agency.upload("dbd-2549-q3.csv", report()).text).status_code == 303
+    night(site_dir)
+
+    page = client_for("demo-committee").get("/pilots/PLT-2548-004").text
+    assert 'data-closed="2549-Q3"' in page  # the headline period is closed
+    closure = re.search(r'<tr data-period="2549-Q3"><td class="nowrap">ไตรมาส 3/2549</td>.*?</tr>',
+                        page.split('id="closed-quarters"')[1], re.S).group(0)
+    assert "&lt;b&gt;เลขานุการ&lt;/b&gt; &amp; co" in closure and "<b>" not in closure
+    assert re.search(r"\d{1,2} \S+ 25\d\d \d\d:\d\d น\.", text_of(closure))  # Bangkok time, Buddhist Era
+    # the composite at closing is the one computed by hand above (1.5994), and a held file changes nothing
+    assert value(closure, "composite_at_closing") == value(closure, "closure_composite") == "1.5994"
+    held = re.findall(r'<tr data-held="(\d+)">.*?</tr>', page, re.S)
+    assert len(held) == 1
+    row = re.search(r'<tr data-held="\d+">.*?</tr>', page, re.S).group(0)
+    assert f'href="/held/{held[0]}"' in row  # the held page (web/held.py) decides it
+    assert "10004" in row and "ไตรมาส 3/2549" in row and "10 ส.ค. 2549" in text_of(row)  # submitted_on 2006-08-10
+    mine = agency.get("/pilots/PLT-2548-004").text
+    assert 'id="held"' not in mine and "data-held" not in mine
+    assert 'data-closed="2549-Q3"' in mine
