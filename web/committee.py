@@ -156,11 +156,15 @@ class Books:
                 return self._cleared[1]
 
 
+_SITE_BOOKS = threading.Lock()
+
+
 def _books(site) -> Books:
-    books = getattr(site, "committee_books", None)
-    if books is None:
-        books = site.committee_books = Books()
-    return books
+    """The site's books, made at the first pilot page (one per site, kept on it)."""
+    with _SITE_BOOKS:
+        if getattr(site, "committee_books", None) is None:
+            site.committee_books = Books()
+        return site.committee_books
 
 
 def _cleared(page: Page) -> bool:
