@@ -166,8 +166,9 @@ def _list_table(page: Page, rows: list[dict]) -> Table:
     W = WORDS[page.lang]
     columns = ["submission_id", "pilot_id", "pilot_name", "agency_code", "agency_name", "period", "submitted_on",
                "received", "file_name", "accepted_id", "accepted_submitted_on"]
-    headers = [W["held_submission"], W["pilot"], W["pilot"], W["agency"], W["agency"], W["period"],
-               W["submitted_on"], W["held_received_on"], W["file_name"], W["held_replaces"], W["submitted_on"]]
+    headers = [W["held_submission"], f'{W["pilot"]} ({W["code"]})', W["pilot"], f'{W["agency"]} ({W["code"]})',
+               W["agency"], W["period"], W["submitted_on"], W["held_received_on"], W["file_name"],
+               W["held_replaces"], f'{W["held_replaces"]}: {W["submitted_on"]}']
     return Table("held-files", columns, [
         dict(r, **_names(page, r), received=r["received_at"] or r.get("received_on")) for r in rows], headers)
 
