@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.support import ROOT, SERIAL, child_env
-from tests.web.conftest import free_port, web_args
+from tests.support import SERIAL
 from tests.web.held_story import make_held_story
 from tests.web.test_web_browser import CHROMIUM, MISSING
 
@@ -24,35 +20,23 @@ pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 
 @pytest.fixture
-def held_server(demo_run, tmp_path):
+def story(demo_run, tmp_path):
     folder, _ = demo_run
     target = tmp_path / "demo"
-    ids = make_held_story(folder, target)
-    port = free_port()
-    proc = subprocess.Popen(web_args(target, "--port", str(port)), env=child_env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/signin", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"pilotkpi web did not start: {proc.stdout.read().decode()}")
-    passwords = {line.split("\t")[0]: line.split("\t")[3]
-                 for line in (target / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()}
-    yield f"http://127.0.0.1:{port}", ids, passwords
-    proc.terminate()
-    proc.wait(timeout=30)
+    return target, make_held_story(folder, target)
+
+
+@pytest.fixture
+def site_dir(story):
+    """conftest's site_dir, overridden: its `server` and `passwords` then serve the held story."""
+    return story[0]
 
 
 @SERIAL
-def test_committee_reads_a_held_file_and_the_quarters_in_chromium(held_server, tmp_path):
+def test_committee_reads_a_held_file_and_the_quarters_in_chromium(story, server, passwords, tmp_path):
     from playwright.sync_api import sync_playwright
 
-    base, ids, passwords = held_server
+    (base, _), ids = server, story[1]
     shots = Path(os.environ.get("WEB_SCREENSHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
