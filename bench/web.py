@@ -4,6 +4,8 @@ pages, and 50 concurrent sessions, against `pilotkpi web` on loopback (a real uv
     python -m bench.web                       # the demo (pilotkpi demo into a work folder)
     python -m bench.web --pilots 40           # bench/workload.py's workload, run once first
     python -m bench.web --site DIR            # an existing folder (registry/, inbox/, warehouse.duckdb)
+    python -m bench.web --pilots 40 --held    # also /held, /held/{id}, /quarters and the what-if
+                                              # (closes 2549-Q3 of the checked pilot: checks are then "held")
 
 The load generator is bounded: 50 threads, each with its own httpx client and session, each
 sending a fixed number of requests one after another (no open-loop flood). Percentiles are by
@@ -162,8 +164,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--held", action="store_true", help="also the committee's held-file and quarters pages "
                         "(a quarter is closed and a report held first, once)")
     args = parser.parse_args(argv)
-    scale = args.label or ("demo" if args.pilots == 0 else f"p{args.pilots}")
-    site = args.site or prepare(args.work or ROOT / "bench" / f"work-web-{scale}", args.pilots)
+    scale = args.label or ("demo" if args.pilots == 0 else f"p{args.pilots}") + ("-held" if args.held else "")
+    site = args.site or prepare(args.work or ROOT / "bench" / f"work-web-{scale.removesuffix('-held')}", args.pilots)
     pilot, agency, kpis = lead_with_files(site)
     name, password = f"bench-{agency}", "bench-password-long"
     subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", name, "--role", "agency", "--agency", agency,
