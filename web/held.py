@@ -20,8 +20,10 @@ Readings (the spec is silent):
 """
 from __future__ import annotations
 
-from datetime import date
+import os
 from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -265,6 +267,23 @@ def _lines_table(page: Page, submission_id: int, held: dict | None, accepted: di
     return Table(f"held-{submission_id}-lines", columns, rows, headers)
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Which copy a path is now: a published copy or restricted store is replaced by rename, never
+    written in place (web/published.py), so its inode and mtime name its content."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+@lru_cache(maxsize=64)
+def _what_if(published: Path, published_stamp, submission_id: int, restricted: Path | None = None,
+             restricted_stamp=None) -> WhatIf:
+    """kpis/whatif.py's figures, computed once per copy of the stores (the stamps are the key)."""
+    return what_if_approved(published, submission_id, restricted)
+
+
 def _detail(page: Page, submission_id: int) -> dict | None:
     """Everything the held file's page shows (None: not a held file this account may see)."""
     found = held_files(page, submission_id)
@@ -277,8 +296,8 @@ def _detail(page: Page, submission_id: int) -> dict | None:
     data = page.site.data
     store = data.published if row["store"] == "open" else data.restricted
     try:
-        w = what_if_approved(data.published.path, submission_id,
-                             data.restricted.path if row["store"] == "restricted" else None)
+        w = _what_if(data.published.path, _stamp(data.published.path), submission_id,
+                     *((data.restricted.path, _stamp(data.restricted.path)) if row["store"] == "restricted" else ()))
     except NotHeld:  # decided meanwhile (the copy was replaced between the two reads)
         return None
     held, accepted = _file(store, submission_id, True), _file(store, w.replaced or w.kept or row["accepted_id"], False)
