@@ -372,7 +372,7 @@ def relations(page: Page) -> list[str]:
 
 @route("analyst")
 async def sql_page(request: Request, page: Page) -> Response:
-    sql = request.query_params.get("q", "")[:SQL_MAX_CHARS]
+    sql = request.query_params.get("q", "")[:SQL_MAX_CHARS].replace("\r\n", "\n")  # a form's line breaks are CRLF
     results = await run_in_threadpool(run_sql, page, sql) if sql.strip() else []
     tables = result_tables(results)
     asked = wanted(request.query_params, tables)
