@@ -65,8 +65,9 @@ _COLUMN_ORDER = {name: i for i, name in enumerate(COLUMN_NAMES)}
 # every canonical column but the free-text note.
 SUITE_COLUMNS = frozenset(INDEX) | frozenset(COLUMN_NAMES) - {"note"}
 # Columns of a batch with few distinct values (a file repeats its identity on every row), given to
-# GE as categoricals (see _enrich).
-REPEATED = ("pilot_id", "agency_code", "period", "submitted_on", "line_type", "layer", "funding_source", KPI_UNIT)
+# GE as categoricals (see _enrich). Not submitted_on: its date rule runs `Series.map`, which on a
+# categorical whose values all map alike returns a categorical that GE cannot negate.
+REPEATED = ("pilot_id", "agency_code", "period", "line_type", "layer", "funding_source", KPI_UNIT)
 # What GE returns: each failing rule's (file_key, row_number) list, which is all row_defects reads.
 # Not the pandas query that would select those rows, nor the sample of values GE keeps for a summary.
 RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": INDEX,
@@ -213,8 +214,8 @@ def _enrich(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     values rather than the rows (a file repeats its identity on every line):
     - numbers are parsed once per distinct text of the batch, not once per cell;
     - the columns of few distinct values (REPEATED) are pandas categoricals: GE's pandas rules
-      (`map` for dates, `astype(str).str` for patterns, `isin` for sets, `isnull`) then run on the
-      categories and are spread back to the rows by their codes. `note` is read by no rule and is
+      (`astype(str).str` for patterns, `isin` for sets, `isnull`) then work on the categories and
+      spread back to the rows by their codes. `note` is read by no rule and is
       not copied into the frame GE filters and slices at every rule.
     """
     df = frame.reset_index(drop=True)
