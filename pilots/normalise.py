@@ -142,9 +142,14 @@ def parse_date(text: str) -> str | None:
 # ASCII digits only (Thai ones are translated first): `\d` alone would also take Arabic-Indic
 # and fullwidth digits, which Decimal() reads, but the spec does not (tests/test_fuzz.py).
 NUMBER_TEXT = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+", re.ASCII)
+# A number already in canonical form (no sign but `-`, no leading zero, no separator, no unit):
+# format(Decimal(text), "f") gives it back digit for digit, so it is returned as it is.
+CANONICAL_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
 
 
 def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | None:
+    if CANONICAL_NUMBER.fullmatch(text):
+        return text
     t = text.translate(THAI_DIGITS).replace("\u00a0", " ").strip()
     scale = Decimal(1)
     if allow_percent and t.endswith("%"):
