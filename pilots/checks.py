@@ -61,7 +61,7 @@ COMPARABLE = "amounts_comparable"        # both amounts are numbers >= 0
 FITS = {c: f"{c}_fits" for c in NUMERIC}  # the number fits its warehouse column (None: not a number)
 
 _COLUMN_ORDER = {name: i for i, name in enumerate(COLUMN_NAMES)}
-# The batch columns some row rule reads (tests/test_checks_speed.py checks it against the suite):
+# The batch columns some row rule reads (tests/test_read_speedups.py checks it against the suite):
 # every canonical column but the free-text note.
 SUITE_COLUMNS = frozenset(INDEX) | frozenset(COLUMN_NAMES) - {"note"}
 # Columns of a batch with few distinct values (a file repeats its identity on every row), given to
@@ -210,13 +210,13 @@ def _enrich(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     """The frame the suite validates: the batch frame's columns that some rule reads, with the
     derived columns the suite reads.
 
-    Two shapes that leave every rule's verdict unchanged but make GE's work follow the distinct
-    values rather than the rows (a file repeats its identity on every line):
+    What leaves every rule's verdict unchanged but makes the work follow the distinct values
+    rather than the rows (a file repeats its identity on every line):
     - numbers are parsed once per distinct text of the batch, not once per cell;
     - the columns of few distinct values (REPEATED) are pandas categoricals: GE's pandas rules
       (`astype(str).str` for patterns, `isin` for sets, `isnull`) then work on the categories and
-      spread back to the rows by their codes. `note` is read by no rule and is
-      not copied into the frame GE filters and slices at every rule.
+      spread back to the rows by their codes;
+    - `note` is read by no rule, so it is not in the frame that GE filters and slices per rule.
     """
     df = frame.reset_index(drop=True)
     units = registry.kpi_units()
