@@ -295,7 +295,8 @@ def markdown(r: dict) -> str:
     lines += [
         "| figure | measured | target |",
         "|---|---|---|",
-        _row("floor: every file read once", f"{floor['seconds']:.1f} s ({floor['files_per_s']} files/s, "
+        _row("floor: every file read once", f"{floor['seconds']:.1f} s (CPU {floor.get('cpu_seconds', 0):.1f} s; "
+             f"{floor['files_per_s']} files/s, "
              f"{floor['lines_per_s']} lines/s; " + ", ".join(f"{k} {v:.1f} s" for k, v in
                                                              floor["seconds_by_format"].items()) + ")"
              if floor else None, "–"),

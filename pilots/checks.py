@@ -61,6 +61,17 @@ COMPARABLE = "amounts_comparable"        # both amounts are numbers >= 0
 FITS = {c: f"{c}_fits" for c in NUMERIC}  # the number fits its warehouse column (None: not a number)
 
 _COLUMN_ORDER = {name: i for i, name in enumerate(COLUMN_NAMES)}
+# The batch columns some row rule reads (tests/test_read_speedups.py checks it against the suite):
+# every canonical column but the free-text note.
+SUITE_COLUMNS = frozenset(INDEX) | frozenset(COLUMN_NAMES) - {"note"}
+# Columns of a batch with few distinct values (a file repeats its identity on every row), given to
+# GE as categoricals (see _enrich). Not submitted_on: its date rule runs `Series.map`, which on a
+# categorical whose values all map alike returns a categorical that GE cannot negate.
+REPEATED = ("pilot_id", "agency_code", "period", "line_type", "layer", "funding_source", KPI_UNIT)
+# What GE returns: each failing rule's (file_key, row_number) list, which is all row_defects reads.
+# Not the pandas query that would select those rows, nor the sample of values GE keeps for a summary.
+RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": INDEX,
+                 "return_unexpected_index_query": False, "partial_unexpected_count": 0}
 
 
 def _iso_date(text: object) -> date | None:
@@ -196,17 +207,32 @@ def _gx() -> tuple[Any, Any]:
 
 
 def _enrich(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
-    """A copy of the batch frame with the derived columns the suite reads."""
-    df = frame.reset_index(drop=True).copy()
+    """The frame the suite validates: the batch frame's columns that some rule reads, with the
+    derived columns the suite reads.
+
+    What leaves every rule's verdict unchanged but makes the work follow the distinct values
+    rather than the rows (a file repeats its identity on every line):
+    - numbers are parsed once per distinct text of the batch, not once per cell;
+    - the columns of few distinct values (REPEATED) are pandas categoricals: GE's pandas rules
+      (`astype(str).str` for patterns, `isin` for sets, `isnull`) then work on the categories and
+      spread back to the rows by their codes;
+    - `note` is read by no rule, so it is not in the frame that GE filters and slices per rule.
+    """
+    df = frame.reset_index(drop=True)
     units = registry.kpi_units()
-    df[KPI_UNIT] = pd.Series([units.get((p, i)) if t == "kpi" else None
-                              for p, i, t in zip(df["pilot_id"], df["item_code"], df["line_type"])], dtype=object)
+    out = {name: df[name] for name in [*INDEX, *COLUMN_NAMES] if name in SUITE_COLUMNS}
+    out[KPI_UNIT] = pd.Series([units.get((p, i)) if t == "kpi" else None
+                               for p, i, t in zip(df["pilot_id"], df["item_code"], df["line_type"])], dtype=object)
     for name, num in NUM.items():
-        df[num] = pd.Series([_number(v) for v in df[name]], dtype=object)
-        df[FITS[name]] = pd.Series([_fits(v, name) for v in df[num]], dtype=object)
-    df[COMPARABLE] = [a is not None and d is not None and a >= 0 and d >= 0
-                      for a, d in zip(df[NUM["allocated_thb"]], df[NUM["disbursed_thb"]])]
-    return df
+        parsed = {text: _number(text) for text in set(df[name].tolist())}
+        fits = {text: _fits(value, name) for text, value in parsed.items()}
+        out[num] = pd.Series([parsed[v] for v in df[name]], dtype=object)
+        out[FITS[name]] = pd.Series([fits[v] for v in df[name]], dtype=object)
+    out[COMPARABLE] = pd.Series([a is not None and d is not None and a >= 0 and d >= 0
+                                 for a, d in zip(out[NUM["allocated_thb"]], out[NUM["disbursed_thb"]])])
+    for name in REPEATED:
+        out[name] = out[name].astype("category")
+    return pd.DataFrame(out)
 
 
 def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issue]]:
@@ -220,12 +246,10 @@ def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issu
     df = _enrich(frame, registry)
     with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
         definition, suite = _gx()
-        result = definition.get_batch(batch_parameters={"dataframe": df}).validate(
-            suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": INDEX})
+        result = definition.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=RESULT_FORMAT)
 
-    records = frame.to_dict("records")  # the values as given, for messages (iloc per issue is slow)
     rows = {(int(k), int(n)): i for i, (k, n) in enumerate(zip(df["file_key"], df["row_number"]))}
-    found: dict[tuple[int, int, int, str], Issue] = {}
+    failed: list[tuple[int, int, int, str, str]] = []
     for res in result.results:
         if res.success:
             continue
@@ -233,12 +257,17 @@ def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issu
         hits = res.result.get("unexpected_index_list")
         if hits is None:  # the rule itself could not run (GE puts the error in exception_info)
             raise RuntimeError(f"row rule {code} on {column} could not run: {res.exception_info}")
-        for hit in hits:
-            file_key, row_number = int(hit["file_key"]), int(hit["row_number"])
-            key = (file_key, row_number, _COLUMN_ORDER[column], code)
-            if key not in found:  # two rules for one defect (dates) report the cell once
-                row = records[rows[(file_key, row_number)]]
-                found[key] = make_issue(code, row_number, column, **_params(code, column, row))
+        failed.extend((int(hit["file_key"]), int(hit["row_number"]), _COLUMN_ORDER[column], code, column)
+                      for hit in hits)
+    # The values as given, for messages: only the failing rows are turned into dicts.
+    at = sorted({rows[(file_key, row_number)] for file_key, row_number, *_ in failed})
+    records = dict(zip(at, frame.reset_index(drop=True).iloc[at].to_dict("records")))
+    found: dict[tuple[int, int, int, str], Issue] = {}
+    for file_key, row_number, order, code, column in failed:
+        key = (file_key, row_number, order, code)
+        if key not in found:  # two rules for one defect (dates) report the cell once
+            row = records[rows[(file_key, row_number)]]
+            found[key] = make_issue(code, row_number, column, **_params(code, column, row))
     return [(key[0], found[key]) for key in sorted(found)]
 
 

@@ -18,6 +18,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -42,6 +43,7 @@ from warehouse.errors import NotFound, Refused
 # (bench/dask.md); rows of one batch only are held (a national file has about 50 lines).
 DEFAULT_BATCH_SIZE = 1000
 FRAME_COLUMNS = ["row_number", *COLUMN_NAMES]
+_frame_cells = itemgetter(*FRAME_COLUMNS)  # a normalised row -> its cells in the frame's order
 
 
 @dataclass
@@ -160,7 +162,7 @@ def _read_all(received: list[_Received], registry: Registry) -> pd.DataFrame | N
         rec.raw_identity = rec.table.raw_identity
         rec.issues.extend(rec.table.issues)
         keys.extend([key] * len(rec.table.rows))
-        cells.extend(tuple(row[c] for c in FRAME_COLUMNS) for row in rec.table.rows)
+        cells.extend(map(_frame_cells, rec.table.rows))
     if not cells:
         return None
     batch = pd.DataFrame(cells, columns=FRAME_COLUMNS, dtype=object)

@@ -13,6 +13,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation, localcontext
+from functools import wraps
+from typing import Callable, TypeVar
 
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES, required_columns
 from pilots.defects import Issue, detail, make_issue
@@ -25,8 +27,40 @@ ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff"))
 PLACEHOLDERS = {"", "-", "n/a", "รอข้อมูล"}
 TOTAL_WORDS = ("รวม", "total")
 THAI_MONTHS = THAI_MONTH_NUMBERS  # every spelling read: full, abbreviated, abbreviated without dots
+# Texts up to this many characters are read once per process and remembered (per_distinct).
+MEMO_MAX_CHARS = 64
+MEMO_ENTRIES = 1 << 15
+
+F = TypeVar("F", bound=Callable)
 
 
+def per_distinct(fn: F) -> F:
+    """Remember a pure one-text function's answer for short texts (at most MEMO_ENTRIES of them:
+    the memo starts afresh when full).
+
+    A report repeats its pilot, agency, period, date, line type, layer and funding source on
+    every line, so most cells of a night are texts already read: the read stage then costs what
+    the distinct texts cost. A long text (a note) is read each time, so the memo stays small
+    whatever the files hold. The functions are pure and return immutable values (text, None, tuples),
+    so a remembered answer is the answer."""
+    memo: dict = {}
+
+    @wraps(fn)
+    def read(text):
+        try:
+            return memo[text]
+        except KeyError:
+            pass
+        value = fn(text)
+        if text is None or len(text) <= MEMO_MAX_CHARS:
+            if len(memo) >= MEMO_ENTRIES:
+                memo.clear()
+            memo[text] = value
+        return value
+    return read  # type: ignore[return-value]
+
+
+@per_distinct
 def clean_text(value: str | None) -> str | None:
     """Remove zero-width characters, compose sara am, trim; placeholders -> None."""
     if value is None:
@@ -57,6 +91,7 @@ def unknown_column(header: str) -> Issue:
 
 
 # --- value parsers: each returns canonical text, or None when it cannot read the value --------
+@per_distinct
 def parse_period(text: str) -> str | None:
     t = text.translate(THAI_DIGITS).replace(" ", "")
     m = re.fullmatch(r"(\d{4})-?Q([1-4])", t, re.I)
@@ -86,6 +121,7 @@ def _make_date(y: int, m: int, d: int) -> str | None:
         return None  # impossible dates (31/02, month 13) are defects
 
 
+@per_distinct
 def parse_date(text: str) -> str | None:
     t = text.translate(THAI_DIGITS).strip()
     t = re.sub(r"[ T]00:00(:00)?$", "", t)  # a date exported with a midnight time
@@ -103,7 +139,17 @@ def parse_date(text: str) -> str | None:
     return None
 
 
+# ASCII digits only (Thai ones are translated first): `\d` alone would also take Arabic-Indic
+# and fullwidth digits, which Decimal() reads, but the spec does not (tests/test_fuzz.py).
+NUMBER_TEXT = re.compile(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+", re.ASCII)
+# A number already in canonical form (no sign but `-`, no leading zero, no separator, no unit):
+# format(Decimal(text), "f") gives it back digit for digit, so it is returned as it is.
+CANONICAL_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?")
+
+
 def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | None:
+    if CANONICAL_NUMBER.fullmatch(text):
+        return text
     t = text.translate(THAI_DIGITS).replace("\u00a0", " ").strip()
     scale = Decimal(1)
     if allow_percent and t.endswith("%"):
@@ -112,9 +158,7 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
         t, scale = t[: -len("ล้านบาท")].strip(), Decimal(1_000_000)
     elif allow_baht and t.endswith("บาท"):
         t = t[: -len("บาท")].strip()
-    # ASCII digits only (Thai ones are translated above): `\d` alone would also take Arabic-Indic
-    # and fullwidth digits, which Decimal() reads, but the spec does not (tests/test_fuzz.py).
-    if not re.fullmatch(r"[-+]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?|[-+]?\.\d+", t, re.ASCII):
+    if not NUMBER_TEXT.fullmatch(t):
         return None
     try:
         # Exact: the default context (28 digits) would round a longer number before validation
@@ -126,6 +170,7 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
     return format(value, "f")  # plain notation, never an exponent
 
 
+@per_distinct
 def parse_agency_code(text: str) -> str:
     t = text.translate(THAI_DIGITS)
     if re.fullmatch(r"\d{1,4}(\.0+)?", t):  # Excel turned "03009" into the number 3009
@@ -133,6 +178,7 @@ def parse_agency_code(text: str) -> str:
     return t
 
 
+@per_distinct
 def parse_layer(text: str) -> str:
     t = text.translate(THAI_DIGITS)
     return str(int(t.split(".")[0])) if re.fullmatch(r"\d+(\.0+)?", t) else t
@@ -144,6 +190,9 @@ def _lookup(text: str, names: dict[str, str]) -> str:
         if key in (canonical, thai):
             return canonical
     return text
+
+
+_mask_national_ids = per_distinct(mask_national_ids)
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -253,7 +302,7 @@ def _canonicalise(row: dict, issues: list[Issue], kpi_units: dict[tuple[str, str
         if v is None:
             continue
         if col.kind == "text":
-            masked, found = mask_national_ids(v)
+            masked, found = _mask_national_ids(v)
             if found:
                 issues.append(make_issue("NATIONAL_ID_MASKED", rn, col.name, column=col.name))
             row[col.name] = masked

@@ -82,6 +82,8 @@ def test_evidence_py_creates_new_files_only():
     source = (ROOT / "warehouse" / "evidence.py").read_text(encoding="utf-8")
     writes = sorted((fn, call) for fn, _, call in writes_in(source))
     assert writes == [
+        # KeepBatch: its temp files, named through _create_new after the one flush, then removed
+        ("__exit__", "tmp.unlink(missing_ok=True)"),
         ("_create_new", "os.chmod(tmp, FILE_MODE)"),
         ("_create_new", "os.link(tmp, target)"),
         ("_new_temp", "os.fdopen(fd, 'wb')"),

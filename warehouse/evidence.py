@@ -93,6 +93,57 @@ def keep_file(evidence_dir: Path, source: Path, max_bytes: int,
         tmp.unlink(missing_ok=True)
 
 
+class KeepBatch:
+    """Many files into the store with one flush to disk for all of them (`pilots.inbox.receive`).
+
+    keep_file makes each file durable with its own fsync, which costs a disk flush per file (about
+    5 ms on the benchmark's VM: 9.5 s of the 10.2 s that receiving 2,023 files took). Here each
+    file's bytes go to its own temp file while hashed (`add`), then, when the batch ends without
+    an error, one `os.sync()` flushes them all and only then is each temp file linked under its
+    SHA-256. So, as with keep_file, a name in the store always holds the complete bytes on disk:
+    a crash before the flush leaves only temp files (`.incoming.*.tmp`, never read), removed here
+    on the way out whatever happened. The returned (SHA-256, size) names a stored file only once
+    the `with` block has ended.
+    """
+
+    def __init__(self, evidence_dir: Path):
+        self.evidence_dir = evidence_dir
+        self.pending: list[tuple[Path, str]] = []  # (temp file, SHA-256) waiting for the flush
+
+    def __enter__(self) -> "KeepBatch":
+        return self
+
+    def add(self, source: Path, max_bytes: int,
+            opener: Callable[[Path], BinaryIO] = _open_binary) -> tuple[str, int] | None:
+        """Copy a file into a temp file of the store while hashing it; (SHA-256, size), or None,
+        keeping nothing, if it holds more than max_bytes (as keep_file)."""
+        make_dir(self.evidence_dir)
+        dst, tmp = _new_temp(self.evidence_dir)
+        self.pending.append((tmp, ""))
+        digest, size = hashlib.sha256(), 0
+        with dst, opener(source) as src:
+            while chunk := src.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    return None  # its temp file is removed on the way out, never named
+                digest.update(chunk)
+                dst.write(chunk)
+        sha = digest.hexdigest()
+        self.pending[-1] = (tmp, sha)
+        return sha, size
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None and any(sha for _, sha in self.pending):
+                os.sync()  # the one flush: every temp file's bytes are on disk before any is named
+                for tmp, sha in self.pending:
+                    if sha:
+                        _create_new(tmp, evidence_path(self.evidence_dir, sha))
+        finally:
+            for tmp, _ in self.pending:
+                tmp.unlink(missing_ok=True)
+
+
 def adopt(staged: Path, evidence_dir: Path, sha256: str) -> None:
     """Move a file kept in a staging folder (keep_file into that folder) into evidence_dir under
     its SHA-256: a link, which never replaces a stored file, then the staged name goes. The

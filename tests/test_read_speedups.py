@@ -1,0 +1,129 @@
+"""The read path's speed-ups change no answer (issue 22, engineer P).
+
+- normalise: short texts are read once per distinct text (per_distinct), a canonical number is
+  returned as it is;
+- checks: GE is given only the columns its rules read, some of them as categoricals;
+- receive: the inbox is kept in the evidence store with one flush for all files (KeepBatch).
+Every expected value is worked out by hand.
+"""
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+
+import pytest
+
+from pilots import checks, normalise
+from pilots.inbox import candidates, receive
+from warehouse import evidence
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0", "0"), ("-0", "-0"), ("0.50", "0.50"), ("-12.3400", "-12.3400"), ("1250000.00", "1250000.00"),
+    # not canonical: read the long way, as before
+    ("007", "7"), ("+5", "5"), (".5", "0.5"), ("1,250,000.00", "1250000.00"), ("๑๒.๕", "12.5"),
+    ("12.5%", "12.5"), ("1.5 ล้านบาท", "1500000.0"), ("1e5", None), ("١٢", None),
+])
+def test_parse_number_gives_the_same_text_whatever_the_path(text, expected):
+    assert normalise.parse_number(text, allow_percent=True, allow_baht=True) == expected
+
+
+def test_a_canonical_number_is_what_decimal_writes():
+    for text in ("0", "-0", "0.50", "-0.00", "10", "123456789012345678901234567890.1234567890"):
+        assert normalise.CANONICAL_NUMBER.fullmatch(text)
+        assert format(Decimal(text), "f") == text
+
+
+def test_per_distinct_remembers_short_texts_only_and_stays_bounded(monkeypatch):
+    calls: list[str | None] = []
+
+    @normalise.per_distinct
+    def upper(text):
+        calls.append(text)
+        return None if text is None else text.upper()
+
+    long_text = "x" * (normalise.MEMO_MAX_CHARS + 1)
+    assert [upper("ab"), upper("ab"), upper(None), upper(None)] == ["AB", "AB", None, None]
+    assert [upper(long_text), upper(long_text)] == [long_text.upper()] * 2
+    assert calls == ["ab", None, long_text, long_text]  # a long text is read each time
+
+    monkeypatch.setattr(normalise, "MEMO_ENTRIES", 2)
+    calls.clear()
+    assert [upper("a"), upper("b"), upper("c"), upper("a")] == ["A", "B", "C", "A"]
+    # The memo held ab and None: "a" filled it; "b" found it full and started it afresh.
+    assert calls == ["a", "b", "c", "a"]
+
+
+def test_the_normalised_row_is_the_same_on_the_second_read():
+    """A repeated identity reads the same from the memo as the first time (Thai date, Thai
+    digits, an agency code that lost its zero, a zero-width space)."""
+    from pilots.readers.base import RawTable
+
+    header = ["pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "actual"]
+    cells = ["PLT-2548-003\u200b", "3009", "ไตรมาส ๒/๒๕๔๘", "20 เม.ย. 2548", "ตัวชี้วัด", "K1", "๔๗"]
+    raw = RawTable("csv", "utf-8", header, [(2, list(cells)), (3, list(cells))])
+    rows = normalise.normalise_table(raw).rows
+    assert rows[0] == rows[1] | {"row_number": 2}
+    assert {k: rows[1][k] for k in header} == {
+        "pilot_id": "PLT-2548-003", "agency_code": "03009", "period": "2548-Q2", "submitted_on": "2005-04-20",
+        "line_type": "kpi", "item_code": "K1", "actual": "47"}
+
+
+def test_every_column_a_row_rule_reads_reaches_ge():
+    """The frame GE validates holds every column some expectation reads (its column, its pair,
+    its row condition): a rule on a column left out would fail to run, not pass."""
+    _, suite = checks._gx()
+    read: set[str] = set()
+    for expectation in suite.expectations:
+        for name in ("column", "column_A", "column_B"):
+            if getattr(expectation, name, None):
+                read.add(getattr(expectation, name))
+        condition = getattr(expectation, "row_condition", None)
+        if condition is not None:
+            read.add(str(condition.column.name))
+    derived = {checks.KPI_UNIT, checks.COMPARABLE, *checks.NUM.values(), *checks.FITS.values()}
+    assert read - derived <= checks.SUITE_COLUMNS
+    assert "note" not in checks.SUITE_COLUMNS and "note" not in read
+    assert set(checks.REPEATED) - {checks.KPI_UNIT} <= checks.SUITE_COLUMNS
+
+
+def test_keep_batch_names_files_only_after_the_flush(tmp_path):
+    store = tmp_path / "evidence"
+    (tmp_path / "a.csv").write_bytes(b"one")
+    (tmp_path / "b.csv").write_bytes(b"two two")
+    with evidence.KeepBatch(store) as batch:
+        kept = [batch.add(tmp_path / "a.csv", 100), batch.add(tmp_path / "b.csv", 5)]
+        a = evidence.sha256_of(b"one")
+        assert kept == [(a, 3), None]  # b holds 7 bytes, over the limit of 5: kept nowhere
+        assert not evidence.evidence_path(store, a).exists()  # not named before the flush
+    assert evidence.evidence_path(store, a).read_bytes() == b"one"
+    assert [p.name for p in store.rglob("*") if p.is_file()] == [a]  # no temp file left
+
+
+def test_keep_batch_names_nothing_when_the_batch_fails(tmp_path):
+    store = tmp_path / "evidence"
+    (tmp_path / "a.csv").write_bytes(b"one")
+    with pytest.raises(OSError):
+        with evidence.KeepBatch(store) as batch:
+            batch.add(tmp_path / "a.csv", 100)
+            batch.add(tmp_path / "missing.csv", 100)
+    assert [p for p in store.rglob("*") if p.is_file()] == []
+
+
+def test_receive_keeps_every_regular_file_and_refuses_a_link(tmp_path):
+    inbox, store = tmp_path / "inbox", tmp_path / "evidence"
+    inbox.mkdir()
+    (inbox / "a.csv").write_bytes(b"alpha")
+    (inbox / "c.csv").write_bytes(b"alpha")  # the same bytes: one stored file
+    (tmp_path / "target.csv").write_bytes(b"secret")
+    os.symlink(tmp_path / "target.csv", inbox / "b.csv")
+    refused: list = []
+    # The link as if it had been swapped in after the listing (candidates() lists no link).
+    assert [p.name for p in candidates(inbox)] == ["a.csv", "c.csv"]
+    files = receive([inbox / "a.csv", inbox / "b.csv", inbox / "c.csv"], store, refused)
+    digest = evidence.sha256_of(b"alpha")
+    assert [(f.name, f.sha256, f.size) for f in files] == [("a.csv", digest, 5), ("c.csv", digest, 5)]
+    assert all(f.kept_at == evidence.evidence_path(store, digest) for f in files)
+    assert [(p.name, kind) for p, kind in refused] == [("b.csv", "symlink")]
+    assert sorted(p.name for p in store.rglob("*") if p.is_file()) == [digest]
+    assert oct(os.stat(evidence.evidence_path(store, digest)).st_mode & 0o777) == oct(evidence.FILE_MODE)
