@@ -4,6 +4,10 @@ Both formats are filled from the same SummaryModel, so the editions cannot disag
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -11,13 +15,16 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from kpis.display import html_text, md_text, shown
+from kpis import steps
+from kpis.display import MdSafe, html_text, md_text, shown
 from kpis.files import write_if_changed
 from kpis.summary import charts, labels, pages
 from kpis.summary.model import PilotSection, SummaryModel
 
 LANGS = ("th", "en")
 FORMATS = ("md", "html")
+LOGGER = logging.getLogger(__name__)
+SECTIONS_FILE = ".pilotkpi-sections.{lang}.{fmt}.json"  # in OUT: each pilot's rendered section (SectionCache)
 
 # The budget-integration rows of a pilot's HTML section: (label key, marts column, format).
 BUDGET_FIELDS = (
@@ -117,10 +124,13 @@ def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) 
 # (kpis/summary/validation.py `report_for`), or None for no link. pilot_pages: pilot_id -> the
 # relative link of its own page when the summary is split (kpis/summary/pages.py), else None:
 # the pilots' sections are then on the page itself, linked by anchor.
+# sections: pilot_id -> its section already rendered for this edition (SectionCache), else None:
+# every section is rendered here, from _pilot.<fmt>.j2, as the page includes it.
 def render_markdown(model: SummaryModel, lang: str, *, validation_link: str | None = None,
-                    pilot_pages: dict[str, str] | None = None) -> str:
+                    pilot_pages: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> str:
     return _environment(lang, False, model.strategy_names).get_template("summary.md.j2").render(
-        m=model, validation_link=validation_link, pilot_pages=pilot_pages, anchors=pages.page_names(model))
+        m=model, validation_link=validation_link, pilot_pages=pilot_pages, anchors=pages.page_names(model),
+        sections=sections)
 
 
 def _charts(pilots: list[PilotSection], lang: str) -> dict:
@@ -141,27 +151,94 @@ def _charts(pilots: list[PilotSection], lang: str) -> dict:
 
 
 def render_html(model: SummaryModel, lang: str, *, validation_link: str | None = None,
-                pilot_pages: dict[str, str] | None = None) -> str:
+                pilot_pages: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> str:
     L = labels.LABELS[lang]
     layer_chart = Markup(charts.stacked_bars(
         [(f"{L['layer']} {b['layer']}", b["integrated_thb"], b["total_allocated_thb"]) for b in model.budget_by_layer],
         L["budget_by_layer"], (L["integrated"], L["fragmented"])))
     return _environment(lang, True, model.strategy_names).get_template("summary.html.j2").render(
         m=model, validation_link=validation_link, layer_chart=layer_chart, pilot_pages=pilot_pages,
-        anchors=pages.page_names(model), **_charts([] if pilot_pages else model.pilots, lang))
+        anchors=pages.page_names(model), sections=sections,
+        **_charts([] if pilot_pages or sections else model.pilots, lang))
 
 
 def render_pilot_page(model: SummaryModel, p: PilotSection, lang: str, fmt: str, *, summary_link: str,
                       validation_link: str | None = None, anchors: dict[str, str] | None = None,
-                      env: Environment | None = None) -> str:
+                      env: Environment | None = None, section: str | None = None) -> str:
     """One pilot's own page (a split summary): its section as on the single page, and a link back.
     A caller writing many pages passes `anchors` (pages.page_names) and `env` (pilot_environment)
-    once, instead of recomputing and recompiling them for every pilot."""
+    once, instead of recomputing and recompiling them for every pilot; and `section`, the pilot's
+    section already rendered (SectionCache), where it has it."""
     html = fmt == "html"
     env = env or pilot_environment(model, lang, fmt)
     return env.get_template(f"pilot.{fmt}.j2").render(
-        m=model, p=p, summary_link=summary_link, validation_link=validation_link,
-        anchors=anchors if anchors is not None else pages.page_names(model), **(_charts([p], lang) if html else {}))
+        m=model, p=p, summary_link=summary_link, validation_link=validation_link, section=section,
+        anchors=anchors if anchors is not None else pages.page_names(model),
+        **(_charts([p], lang) if html and section is None else {}))
+
+
+def render_section(model: SummaryModel, p: PilotSection, lang: str, fmt: str, anchors: dict[str, str],
+                   env: Environment | None = None) -> str:
+    """One pilot's section (_pilot.<fmt>.j2) alone: the very text the summary's loop and the pilot's
+    own page include (the same template, the same context it reads)."""
+    env = env or pilot_environment(model, lang, fmt)
+    return env.get_template(f"_pilot.{fmt}.j2").render(
+        m=model, p=p, anchors=anchors, **(_charts([p], lang) if fmt == "html" else {}))
+
+
+class SectionCache:
+    """Each pilot's rendered section of one edition, kept in OUT between nights (issue 22 item 3).
+
+    A section is a function of the pilot's part of the model (PilotSection: its figures, trend,
+    budget, late agencies, files, controls, and `ended`, the only thing in it that reads the as-of
+    date), the edition, its Markdown anchor, the registry's strategy names, and the code (the
+    summaries step's templates and modules, kpis/steps.py). Its key is SHA-256 over all of those,
+    so a night renders again only the pilots whose sections changed; the page around them (the
+    date line, the overview, the national tables) is rendered every time. The file is a cache: if
+    it is missing, unreadable or made by other code, every section is rendered.
+    """
+
+    def __init__(self, out_dir: Path, lang: str, fmt: str, code: str):
+        self.path = Path(out_dir) / SECTIONS_FILE.format(lang=lang, fmt=fmt)
+        self.lang, self.fmt, self.code = lang, fmt, code
+        self.old: dict[str, str] = {}
+        self.new: dict[str, str] = {}
+        self.rendered = 0
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("code") == code and isinstance(data.get("sections"), dict):
+                self.old = data["sections"]
+        except (OSError, ValueError):
+            pass
+
+    def key(self, model: SummaryModel, p: PilotSection, anchor: str) -> str:
+        h = hashlib.sha256()
+        for part in (self.code, self.lang, self.fmt, anchor, repr(sorted(model.strategy_names.items())), repr(p)):
+            h.update(part.encode("utf-8") + b"\x00")
+        return h.hexdigest()
+
+    def sections(self, model: SummaryModel, anchors: dict[str, str]) -> dict[str, str]:
+        """pilot_id -> its section, from the cache or rendered now (as Markup or MdSafe: already escaped)."""
+        wrap = Markup if self.fmt == "html" else MdSafe
+        env = pilot_environment(model, self.lang, self.fmt)
+        out = {}
+        for p in model.pilots:
+            key = self.key(model, p, anchors[p.pilot_id])
+            text = self.old.get(key)
+            if not isinstance(text, str):
+                text = render_section(model, p, self.lang, self.fmt, anchors, env)
+                self.rendered += 1
+            self.new[key] = text
+            out[p.pilot_id] = wrap(text)
+        return out
+
+    def save(self) -> None:
+        """Written only when a section changed (or one is gone): a quiet night leaves it as it is."""
+        if self.new == self.old:
+            return
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"code": self.code, "sections": self.new}, ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, self.path)
 
 
 def pilot_environment(model: SummaryModel, lang: str, fmt: str) -> Environment:
@@ -173,7 +250,8 @@ RENDERERS = {"md": render_markdown, "html": render_html}
 
 def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] = LANGS,
                     formats: tuple[str, ...] = FORMATS, validation_link: str | None = None,
-                    max_page_bytes: int | None = None) -> list[Path]:
+                    max_page_bytes: int | None = None, reuse_sections: bool = False,
+                    stats: dict | None = None) -> list[Path]:
     """Write summary.<lang>.<fmt> for each language and format; return the paths written.
 
     validation_link names the validation report (in out_dir) of the job whose figures these are.
@@ -182,27 +260,49 @@ def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] =
     pages link to them. Pilot pages this call did not write (a pilot gone from the registry, or a
     summary no longer split) are removed; other files there are left alone. Only the summary pages
     are returned: they link to everything else.
+
+    reuse_sections: each pilot's section comes from the SectionCache in out_dir where its inputs
+    did not change, and the cache is kept there (the nightly job: flows/cheap.py). False (a one-off
+    `pilotkpi report`): every section rendered, nothing cached; the pages are the same bytes.
+    stats, if given, gets {"sections": sections in all editions, "rendered": those rendered now}.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     editions = [(lang, fmt) for lang in langs for fmt in formats]
-    texts = {(lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link) for lang, fmt in editions}
+    names = pages.page_names(model)
+    caches = {}
+    if reuse_sections:
+        code = steps.code_digest(steps.OUTPUTS["summaries"])
+        caches = {(lang, fmt): SectionCache(out_dir, lang, fmt, code) for lang, fmt in editions}
+    sections = {edition: cache.sections(model, names) for edition, cache in caches.items()}
+    texts = {(lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link,
+                                         sections=sections.get((lang, fmt))) for lang, fmt in editions}
     pilots_dir = out_dir / pages.PILOTS_DIR
     kept: set[str] = set()
     limit = pages.MAX_PAGE_BYTES if max_page_bytes is None else max_page_bytes
     if pages.too_big(list(texts.values()), limit):
-        names = pages.page_names(model)
         pilots_dir.mkdir(exist_ok=True)
         back = f"../{validation_link}" if validation_link else None
         for lang, fmt in editions:
             env = pilot_environment(model, lang, fmt)
             for p in model.pilots:
                 name = f"{names[p.pilot_id]}.{lang}.{fmt}"
+                section = sections[(lang, fmt)][p.pilot_id] if caches else None
                 _write(pilots_dir / name, render_pilot_page(model, p, lang, fmt, summary_link=f"../summary.{lang}.{fmt}",
-                                                            validation_link=back, anchors=names, env=env))
+                                                            validation_link=back, anchors=names, env=env,
+                                                            section=section))
                 kept.add(name)
             links = {p.pilot_id: f"{pages.PILOTS_DIR}/{names[p.pilot_id]}.{lang}.{fmt}" for p in model.pilots}
             texts[(lang, fmt)] = RENDERERS[fmt](model, lang, validation_link=validation_link, pilot_pages=links)
     written = []
+    for cache in caches.values():
+        cache.save()
+    rendered = sum(c.rendered for c in caches.values())
+    if caches:
+        LOGGER.info("summaries: %d of %d pilot sections rendered, the others unchanged", rendered,
+                    len(model.pilots) * len(caches))
+    if stats is not None:
+        stats.update(sections=len(model.pilots) * len(editions),
+                     rendered=rendered if caches else len(model.pilots) * len(editions))
     for lang, fmt in editions:
         path = out_dir / f"summary.{lang}.{fmt}"
         _write(path, texts[(lang, fmt)])
