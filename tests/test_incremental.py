@@ -13,6 +13,7 @@ rebuild` runs; (b) also compares with the command itself).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -326,3 +327,122 @@ def test_f_a_night_that_reads_only_a_restricted_file_writes_its_validation_repor
     page = (night / "out" / "validation.html").read_text(encoding="utf-8")
     assert page != before and f'content="{run_id}"' in page
     assert "1 file(s) of restricted pilots" in page and "PLT-2548-006" not in page
+
+
+# --- issue 22 item 3: what a quiet night rewrites, per-pilot sections, publishing -----------------
+
+def files_state(root: Path) -> dict[str, tuple[int, int, str]]:
+    """(inode, mtime ns, SHA-256) of every file in out/ (hidden ones too: the outputs book and the
+    pilot sections' cache) and of the published copy."""
+    files = [p for p in (root / "out").rglob("*") if p.is_file()] + [root / "w.published.duckdb"]
+    return {str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns,
+                                       hashlib.sha256(p.read_bytes()).hexdigest()) for p in files}
+
+
+def rewritten_only_if_changed(before: dict, after: dict) -> set[str]:
+    """The files whose bytes changed; asserts that every other file is the very same file (same
+    inode, same mtime), and that every changed one was replaced (a new inode: written aside and
+    renamed, never in place)."""
+    changed = set()
+    for name in before.keys() & after.keys():
+        (ino, mtime, sha), (ino2, mtime2, sha2) = before[name], after[name]
+        if sha == sha2:
+            assert (ino2, mtime2) == (ino, mtime), f"{name} was written again with the same bytes"
+        else:
+            assert ino2 != ino, f"{name} was changed in place"
+            changed.add(name)
+    return changed
+
+
+def book(root: Path) -> dict:
+    return json.loads((root / "out" / ".pilotkpi-outputs.json").read_text(encoding="utf-8"))
+
+
+def test_g_a_quiet_night_rewrites_only_the_files_whose_bytes_change(night):
+    """As of one day later with nothing new: only the as-of-dependent marts are rebuilt; the pages
+    and letters that carry the date are written again, every other file is left as it is (inode and
+    mtime); no pilot's section is rendered again (none of them reads the date), and the published
+    copy is replaced, as marts.reminders changed (days overdue)."""
+    before = files_state(night)
+
+    _run(night, "2006-08-16")
+
+    (run_id, status, _, skipped, failed), = runs(night / "w.duckdb")[1:]
+    assert (status, skipped, failed) == ("succeeded", "validation_report", None)
+    assert {m for m, r in built_by(night / "w.duckdb").items() if r == run_id} == {"due_periods", "reminders"}
+    changed = rewritten_only_if_changed(before, after := files_state(night))
+    # The date line is on every summary page; each letter is dated; days overdue grew by one.
+    summaries = {f"out/summary.{lang}.{fmt}" for lang in ("th", "en") for fmt in ("html", "md")}
+    letters = {k for k in before if k.startswith("out/reminders/") and k.endswith(".html")}
+    assert summaries | letters | {"w.published.duckdb", "out/reminders/reminders.csv"} <= changed
+    # Kept: the validation report (the night read no file) and the sections' cache (no section changed).
+    assert "out/validation.html" not in changed
+    assert {k for k in before if ".pilotkpi-sections." in k} == {
+        f"out/.pilotkpi-sections.{lang}.{fmt}.json" for lang in ("th", "en") for fmt in ("html", "md")}
+    assert not any(".pilotkpi-sections." in k for k in changed)
+    # The demo's 7 pilots in 4 editions: 28 sections, none rendered again.
+    assert book(night)["summaries"]["sections"] == {"sections": 28, "rendered": 0}
+    assert set(after) == set(before)
+
+
+def test_h_a_night_with_two_pilots_new_files_renders_only_their_sections(night):
+    for name in HELD_BACK:
+        shutil.copyfile(night / "held" / name, night / "inbox" / name)
+    _run(night)
+    # PLT-2548-007 and PLT-2548-003 changed, in 4 editions; the 5 other pilots' sections are reused.
+    assert book(night)["summaries"]["sections"] == {"sections": 28, "rendered": 8}
+
+
+def test_i_per_pilot_rendering_gives_the_pages_of_a_full_render(first_night, tmp_path):
+    """The summary built from cached sections (rendered on the 15th, reused on the 16th) is byte for
+    byte the summary rendered whole, on one page and split into pilot pages."""
+    from kpis.summary import build_model
+    from kpis.summary.render import write_summaries
+
+    con = duckdb.connect(str(first_night / "w.published.duckdb"), read_only=True)
+    try:
+        day1, day2 = (build_model(con, date(2006, 8, d)) for d in (15, 16))
+    finally:
+        con.close()
+    for split in (None, 1):  # None: one page per edition; 1 byte: every pilot on its own page
+        whole, cached = tmp_path / f"whole-{split}", tmp_path / f"cached-{split}"
+        write_summaries(day2, whole, validation_link="validation.html", max_page_bytes=split)
+        first, second = {}, {}
+        write_summaries(day1, cached, validation_link="validation.html", max_page_bytes=split,
+                        reuse_sections=True, stats=first)
+        write_summaries(day2, cached, validation_link="validation.html", max_page_bytes=split,
+                        reuse_sections=True, stats=second)
+        assert first == {"sections": 28, "rendered": 28} and second == {"sections": 28, "rendered": 0}
+        pages = sorted(str(p.relative_to(whole)) for p in whole.rglob("*") if p.is_file())
+        assert len(pages) == (4 if split is None else 4 + 7 * 4)
+        assert pages == sorted(str(p.relative_to(cached)) for p in cached.rglob("*")
+                               if p.is_file() and not p.name.startswith("."))
+        for page in pages:
+            assert (cached / page).read_bytes() == (whole / page).read_bytes(), page
+        # The date line, by hand: the 16th in both languages, BE 2549 in Thai.
+        en = (cached / "summary.en.md").read_text(encoding="utf-8").splitlines()
+        th = (cached / "summary.th.md").read_text(encoding="utf-8").splitlines()
+        assert en[2].startswith("As of 16 Aug 2006 · [") and th[2].startswith("ข้อมูล ณ วันที่ 16 ส.ค. 2549 · [")
+        if split:
+            page = (cached / "pilots" / "PLT-2548-001.en.md").read_text(encoding="utf-8").splitlines()
+            assert page[2].startswith("As of 16 Aug 2006 · [")
+
+
+def test_j_publishing_keeps_the_copy_when_the_data_did_not_change_and_replaces_it_when_it_did(night):
+    copy = night / "w.published.duckdb"
+
+    def reminders(path: Path) -> list:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return con.execute("SELECT * FROM marts.reminders ORDER BY ALL").fetchall()
+        finally:
+            con.close()
+
+    first, old = copy.stat(), reminders(copy)
+    _run(night)  # the same day again: no relation changed
+    assert (copy.stat().st_ino, copy.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    assert runs(night / "w.duckdb")[1][3].endswith("publish")
+    _run(night, "2006-08-16")  # marts.reminders changed: days overdue
+    assert copy.stat().st_ino != first.st_ino
+    assert "publish" not in runs(night / "w.duckdb")[2][3]
+    assert reminders(copy) == reminders(night / "w.duckdb") != old
