@@ -35,3 +35,41 @@ def test_the_registry_is_parsed_once_for_the_same_bytes_and_again_when_a_byte_ch
             load_registry(folder)
     (folder / "secretariat.yml").unlink()
     assert load_registry(folder).pilots["PLT-2548-001"].report_due_days == 46
+
+
+def test_the_evidence_sweep_lists_a_store_once_for_many_candidates(tmp_path):
+    """At the job's start, a file both stores hold leaves the store whose rows do not reference it
+    (warehouse/moves.sweep_evidence). With 300 open files to check against the restricted store,
+    its folder is listed once instead of 300 stats: the same files go."""
+    import hashlib
+
+    import duckdb
+
+    from warehouse import evidence, moves
+
+    def store(shas: list[str]):
+        con = duckdb.connect()
+        con.execute("CREATE SCHEMA ingest; CREATE TABLE ingest.submissions (sha256 VARCHAR, evidence_kept BOOLEAN)")
+        con.execute("INSERT INTO ingest.submissions SELECT unnest(?::VARCHAR[]), true", [shas])
+        return con
+
+    def put(folder: Path, data: bytes) -> Path:
+        path = evidence.evidence_path(folder, hashlib.sha256(data).hexdigest())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    files = [f"report {i}\n".encode() for i in range(300)]
+    shas = [hashlib.sha256(d).hexdigest() for d in files]
+    open_dir, restricted_dir = tmp_path / "open", tmp_path / "restricted"
+    kept = [put(open_dir, d) for d in files[:2]]  # the open store holds these two
+    stale = [put(restricted_dir, d) for d in files[:3]]  # left in the restricted store by a move back
+    assert moves._present(restricted_dir, set(shas)) == set(shas[:3])
+    open_con, rcon = store(shas), store([])
+    try:
+        assert moves.sweep_evidence(open_con, rcon, open_dir, restricted_dir) == 2
+    finally:
+        open_con.close()
+        rcon.close()
+    assert [p.exists() for p in stale] == [False, False, True]  # the third: no copy in the open store
+    assert all(p.exists() for p in kept)
