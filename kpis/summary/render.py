@@ -274,12 +274,16 @@ def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] =
         code = steps.code_digest(steps.OUTPUTS["summaries"])
         caches = {(lang, fmt): SectionCache(out_dir, lang, fmt, code) for lang, fmt in editions}
     sections = {edition: cache.sections(model, names) for edition, cache in caches.items()}
-    texts = {(lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link,
-                                         sections=sections.get((lang, fmt))) for lang, fmt in editions}
     pilots_dir = out_dir / pages.PILOTS_DIR
     kept: set[str] = set()
     limit = pages.MAX_PAGE_BYTES if max_page_bytes is None else max_page_bytes
-    if pages.too_big(list(texts.values()), limit):
+    # A page holds every section of its edition: sections already over the limit split it without
+    # rendering the single page first (at 400 pilots, two 6 MB pages rendered for nothing).
+    split = any(pages.too_big(["".join(s.values())], limit) for s in sections.values())
+    texts = {} if split else {
+        (lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link, sections=sections.get((lang, fmt)))
+        for lang, fmt in editions}
+    if split or pages.too_big(list(texts.values()), limit):
         pilots_dir.mkdir(exist_ok=True)
         back = f"../{validation_link}" if validation_link else None
         for lang, fmt in editions:
