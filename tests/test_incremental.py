@@ -12,6 +12,7 @@ rebuild` runs; (b) also compares with the command itself).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -395,7 +396,9 @@ def test_h_a_night_with_two_pilots_new_files_renders_only_their_sections(night):
 
 def test_i_per_pilot_rendering_gives_the_pages_of_a_full_render(first_night, tmp_path):
     """The summary built from cached sections (rendered on the 15th, reused on the 16th) is byte for
-    byte the summary rendered whole, on one page and split into pilot pages."""
+    byte the summary rendered whole on the 16th, on one page and split into pilot pages. A pilot's
+    own page shows the night its figures were first shown: unchanged on the 16th, it is the page of
+    the 15th, byte for byte, and is not written again."""
     from kpis.summary import build_model
     from kpis.summary.render import write_summaries
 
@@ -405,27 +408,50 @@ def test_i_per_pilot_rendering_gives_the_pages_of_a_full_render(first_night, tmp
     finally:
         con.close()
     for split in (None, 1):  # None: one page per edition; 1 byte: every pilot on its own page
-        whole, cached = tmp_path / f"whole-{split}", tmp_path / f"cached-{split}"
-        write_summaries(day2, whole, validation_link="validation.html", max_page_bytes=split)
+        whole1, whole2, cached = tmp_path / f"whole1-{split}", tmp_path / f"whole2-{split}", tmp_path / f"cached-{split}"
+        write_summaries(day1, whole1, validation_link="validation.html", max_page_bytes=split)
+        write_summaries(day2, whole2, validation_link="validation.html", max_page_bytes=split)
         first, second = {}, {}
         write_summaries(day1, cached, validation_link="validation.html", max_page_bytes=split,
                         reuse_sections=True, stats=first)
+        pilot_pages = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (cached / "pilots").glob("*")}
         write_summaries(day2, cached, validation_link="validation.html", max_page_bytes=split,
                         reuse_sections=True, stats=second)
         assert first == {"sections": 28, "rendered": 28} and second == {"sections": 28, "rendered": 0}
-        pages = sorted(str(p.relative_to(whole)) for p in whole.rglob("*") if p.is_file())
-        assert len(pages) == (4 if split is None else 4 + 7 * 4)
+        assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (cached / "pilots").glob("*")} == pilot_pages
+        pages = sorted(str(p.relative_to(whole2)) for p in whole2.rglob("*") if p.is_file())
+        assert len(pages) == (4 if split is None else 4 + 7 * 4) == len(pilot_pages) + 4
         assert pages == sorted(str(p.relative_to(cached)) for p in cached.rglob("*")
                                if p.is_file() and not p.name.startswith("."))
         for page in pages:
-            assert (cached / page).read_bytes() == (whole / page).read_bytes(), page
-        # The date line, by hand: the 16th in both languages, BE 2549 in Thai.
+            reference = whole1 if page.startswith("pilots/") else whole2
+            assert (cached / page).read_bytes() == (reference / page).read_bytes(), page
+        # The date lines, by hand: the summary of the 16th in both languages (BE 2549 in Thai) ...
         en = (cached / "summary.en.md").read_text(encoding="utf-8").splitlines()
         th = (cached / "summary.th.md").read_text(encoding="utf-8").splitlines()
         assert en[2].startswith("As of 16 Aug 2006 · [") and th[2].startswith("ข้อมูล ณ วันที่ 16 ส.ค. 2549 · [")
-        if split:
-            page = (cached / "pilots" / "PLT-2548-001.en.md").read_text(encoding="utf-8").splitlines()
-            assert page[2].startswith("As of 16 Aug 2006 · [")
+        if split:  # ... and a pilot's own page, unchanged since the 15th
+            en = (cached / "pilots" / "PLT-2548-001.en.md").read_text(encoding="utf-8").splitlines()
+            th = (cached / "pilots" / "PLT-2548-001.th.md").read_text(encoding="utf-8").splitlines()
+            assert en[2].startswith("As of 15 Aug 2006 · [") and th[2].startswith("ข้อมูล ณ วันที่ 15 ส.ค. 2549 · [")
+            assert "<title>PLT-2548-001 · " in (html := (cached / "pilots" / "PLT-2548-001.en.html").read_text(
+                encoding="utf-8")) and " · 15 Aug 2006</title>" in html
+            # On the 17th one pilot's figures change: only its 4 sections are rendered and only its
+            # 4 pages written, dated the 17th; the others stay the files of the 15th.
+            day3 = copy.deepcopy(day2)
+            day3.as_of = date(2006, 8, 17)
+            changed = next(p for p in day3.pilots if p.pilot_id == "PLT-2548-001")
+            changed.kpis_reported -= 1
+            third = {}
+            write_summaries(day3, cached, validation_link="validation.html", max_page_bytes=split,
+                            reuse_sections=True, stats=third)
+            assert third == {"sections": 28, "rendered": 4}
+            now = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (cached / "pilots").glob("*")}
+            assert {p.name for p in now if now[p] != pilot_pages[p]} == {
+                f"PLT-2548-001.{lang}.{fmt}" for lang in ("th", "en") for fmt in ("html", "md")}
+            lines = (cached / "pilots" / "PLT-2548-001.en.md").read_text(encoding="utf-8").splitlines()
+            assert lines[2].startswith("As of 17 Aug 2006 · [")
+            assert f"{changed.kpis_reported}/{changed.kpis_expected}" in "\n".join(lines)
 
 
 def test_j_publishing_keeps_the_copy_when_the_data_did_not_change_and_replaces_it_when_it_did(night):

@@ -164,15 +164,17 @@ def render_html(model: SummaryModel, lang: str, *, validation_link: str | None =
 
 def render_pilot_page(model: SummaryModel, p: PilotSection, lang: str, fmt: str, *, summary_link: str,
                       validation_link: str | None = None, anchors: dict[str, str] | None = None,
-                      env: Environment | None = None, section: str | None = None) -> str:
+                      env: Environment | None = None, section: str | None = None, dated: date | None = None) -> str:
     """One pilot's own page (a split summary): its section as on the single page, and a link back.
     A caller writing many pages passes `anchors` (pages.page_names) and `env` (pilot_environment)
     once, instead of recomputing and recompiling them for every pilot; and `section`, the pilot's
-    section already rendered (SectionCache), where it has it."""
+    section already rendered (SectionCache), where it has it. dated: the date on the page, the
+    night its figures were first shown (SectionCache.since); default the model's as-of date."""
     html = fmt == "html"
     env = env or pilot_environment(model, lang, fmt)
     return env.get_template(f"pilot.{fmt}.j2").render(
         m=model, p=p, summary_link=summary_link, validation_link=validation_link, section=section,
+        dated=dated or model.as_of,
         anchors=anchors if anchors is not None else pages.page_names(model),
         **(_charts([p], lang) if html and section is None else {}))
 
@@ -196,18 +198,28 @@ class SectionCache:
     so a night renders again only the pilots whose sections changed; the page around them (the
     date line, the overview, the national tables) is rendered every time. The file is a cache: if
     it is missing, unreadable or made by other code, every section is rendered.
+
+    Each section keeps `since`, the as-of date of the night it was first rendered: a pilot's own
+    page (a split summary) is dated by it, so a pilot whose figures did not change keeps its page,
+    byte for byte (see write_summaries). `pages` notes each pilot page this cache's edition wrote:
+    its key, size and mtime; a page whose key and file are as noted is neither rendered nor read.
     """
 
     def __init__(self, out_dir: Path, lang: str, fmt: str, code: str):
         self.path = Path(out_dir) / SECTIONS_FILE.format(lang=lang, fmt=fmt)
         self.lang, self.fmt, self.code = lang, fmt, code
-        self.old: dict[str, str] = {}
-        self.new: dict[str, str] = {}
+        self.old: dict[str, list] = {}
+        self.new: dict[str, list] = {}  # key -> [since (ISO date), text]
+        self.old_pages: dict[str, list] = {}
+        self.pages: dict[str, list] = {}  # page file name -> [page key, size, mtime_ns]
+        self.since: dict[str, date] = {}  # pilot_id -> the night its section was first rendered
+        self.keys: dict[str, str] = {}  # pilot_id -> its section's key
         self.rendered = 0
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and data.get("code") == code and isinstance(data.get("sections"), dict):
                 self.old = data["sections"]
+                self.old_pages = data.get("pages") if isinstance(data.get("pages"), dict) else {}
         except (OSError, ValueError):
             pass
 
@@ -224,21 +236,49 @@ class SectionCache:
         out = {}
         for p in model.pilots:
             key = self.key(model, p, anchors[p.pilot_id])
-            text = self.old.get(key)
-            if not isinstance(text, str):
-                text = render_section(model, p, self.lang, self.fmt, anchors, env)
+            entry = self.old.get(key)
+            try:
+                since, text = date.fromisoformat(entry[0]), entry[1]
+                assert isinstance(text, str)
+            except (TypeError, ValueError, IndexError, AssertionError):
+                since, text = model.as_of, render_section(model, p, self.lang, self.fmt, anchors, env)
                 self.rendered += 1
-            self.new[key] = text
+            self.new[key] = [since.isoformat(), text]
+            self.since[p.pilot_id], self.keys[p.pilot_id] = since, key
             out[p.pilot_id] = wrap(text)
         return out
 
+    def page_kept(self, name: str, path: Path, page_key: str) -> bool:
+        """The pilot page was written with this key and is still that file (size, mtime)."""
+        noted = self.old_pages.get(name)
+        try:
+            st = path.stat()
+            kept = isinstance(noted, list) and noted == [page_key, st.st_size, st.st_mtime_ns]
+        except OSError:
+            return False
+        if kept:
+            self.pages[name] = noted
+        return kept
+
+    def page_written(self, name: str, path: Path, page_key: str) -> None:
+        st = path.stat()
+        self.pages[name] = [page_key, st.st_size, st.st_mtime_ns]
+
     def save(self) -> None:
-        """Written only when a section changed (or one is gone): a quiet night leaves it as it is."""
-        if self.new == self.old:
+        """Written only when a section or a page changed: a quiet night leaves it as it is."""
+        if self.new == self.old and self.pages == self.old_pages:
             return
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"code": self.code, "sections": self.new}, ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps({"code": self.code, "sections": self.new, "pages": self.pages}, ensure_ascii=False),
+                       encoding="utf-8")
         os.replace(tmp, self.path)
+
+
+def fingerprint_of(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8") + b"\x00")
+    return h.hexdigest()
 
 
 def pilot_environment(model: SummaryModel, lang: str, fmt: str) -> Environment:
@@ -288,13 +328,22 @@ def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] =
         back = f"../{validation_link}" if validation_link else None
         for lang, fmt in editions:
             env = pilot_environment(model, lang, fmt)
+            cache = caches.get((lang, fmt))
             for p in model.pilots:
-                name = f"{names[p.pilot_id]}.{lang}.{fmt}"
-                section = sections[(lang, fmt)][p.pilot_id] if caches else None
-                _write(pilots_dir / name, render_pilot_page(model, p, lang, fmt, summary_link=f"../summary.{lang}.{fmt}",
-                                                            validation_link=back, anchors=names, env=env,
-                                                            section=section))
+                name, link = f"{names[p.pilot_id]}.{lang}.{fmt}", f"../summary.{lang}.{fmt}"
                 kept.add(name)
+                if cache is None:
+                    _write(pilots_dir / name, render_pilot_page(model, p, lang, fmt, summary_link=link,
+                                                                validation_link=back, anchors=names, env=env))
+                    continue
+                since = cache.since[p.pilot_id]
+                page_key = fingerprint_of(cache.keys[p.pilot_id], since.isoformat(), link, back or "")
+                if cache.page_kept(name, pilots_dir / name, page_key):
+                    continue
+                _write(pilots_dir / name, render_pilot_page(model, p, lang, fmt, summary_link=link, validation_link=back,
+                                                            anchors=names, env=env, section=sections[(lang, fmt)][p.pilot_id],
+                                                            dated=since))
+                cache.page_written(name, pilots_dir / name, page_key)
             links = {p.pilot_id: f"{pages.PILOTS_DIR}/{names[p.pilot_id]}.{lang}.{fmt}" for p in model.pilots}
             texts[(lang, fmt)] = RENDERERS[fmt](model, lang, validation_link=validation_link, pilot_pages=links)
     written = []
