@@ -223,19 +223,20 @@ class SectionCache:
         except (OSError, ValueError):
             pass
 
-    def key(self, model: SummaryModel, p: PilotSection, anchor: str) -> str:
-        h = hashlib.sha256()
-        for part in (self.code, self.lang, self.fmt, anchor, repr(sorted(model.strategy_names.items())), repr(p)):
-            h.update(part.encode("utf-8") + b"\x00")
-        return h.hexdigest()
+    def key(self, pilot_inputs: str, anchor: str) -> str:
+        """pilot_inputs: section_inputs()'s digest of the pilot's part of the model."""
+        return fingerprint_of(self.code, self.lang, self.fmt, anchor, pilot_inputs)
 
-    def sections(self, model: SummaryModel, anchors: dict[str, str]) -> dict[str, str]:
-        """pilot_id -> its section, from the cache or rendered now (as Markup or MdSafe: already escaped)."""
+    def sections(self, model: SummaryModel, anchors: dict[str, str],
+                 inputs: dict[str, str] | None = None) -> dict[str, str]:
+        """pilot_id -> its section, from the cache or rendered now (as Markup or MdSafe: already escaped).
+        inputs: section_inputs(model), computed once for every edition."""
         wrap = Markup if self.fmt == "html" else MdSafe
         env = pilot_environment(model, self.lang, self.fmt)
+        inputs = inputs or section_inputs(model)
         out = {}
         for p in model.pilots:
-            key = self.key(model, p, anchors[p.pilot_id])
+            key = self.key(inputs[p.pilot_id], anchors[p.pilot_id])
             entry = self.old.get(key)
             try:
                 since, text = date.fromisoformat(entry[0]), entry[1]
@@ -272,6 +273,13 @@ class SectionCache:
         tmp.write_text(json.dumps({"code": self.code, "sections": self.new, "pages": self.pages}, ensure_ascii=False),
                        encoding="utf-8")
         os.replace(tmp, self.path)
+
+
+def section_inputs(model: SummaryModel) -> dict[str, str]:
+    """pilot_id -> SHA-256 of what its section shows: its PilotSection (every field, nested rows
+    included, by their repr) and the registry's strategy names."""
+    strategies = repr(sorted(model.strategy_names.items()))
+    return {p.pilot_id: fingerprint_of(strategies, repr(p)) for p in model.pilots}
 
 
 def fingerprint_of(*parts: str) -> str:
@@ -313,7 +321,8 @@ def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] =
     if reuse_sections:
         code = steps.code_digest(steps.OUTPUTS["summaries"])
         caches = {(lang, fmt): SectionCache(out_dir, lang, fmt, code) for lang, fmt in editions}
-    sections = {edition: cache.sections(model, names) for edition, cache in caches.items()}
+    inputs = section_inputs(model) if caches else {}
+    sections = {edition: cache.sections(model, names, inputs) for edition, cache in caches.items()}
     pilots_dir = out_dir / pages.PILOTS_DIR
     kept: set[str] = set()
     limit = pages.MAX_PAGE_BYTES if max_page_bytes is None else max_page_bytes
