@@ -454,6 +454,35 @@ def test_i_per_pilot_rendering_gives_the_pages_of_a_full_render(first_night, tmp
             assert f"{changed.kpis_reported}/{changed.kpis_expected}" in "\n".join(lines)
 
 
+def test_i_a_damaged_or_foreign_section_cache_is_rendered_over(first_night, tmp_path):
+    """The cache is only a cache: unreadable JSON, entries of another shape, or another code's
+    cache, and every section is rendered again, giving the same pages."""
+    from kpis.summary import build_model
+    from kpis.summary.render import write_summaries
+
+    con = duckdb.connect(str(first_night / "w.published.duckdb"), read_only=True)
+    try:
+        model = build_model(con, date(2006, 8, 15))
+    finally:
+        con.close()
+    whole, cached = tmp_path / "whole", tmp_path / "cached"
+    write_summaries(model, whole, validation_link="validation.html")
+    write_summaries(model, cached, validation_link="validation.html", reuse_sections=True)
+    files = sorted(cached.glob(".pilotkpi-sections.*.json"))
+    assert len(files) == 4
+    good = json.loads(files[0].read_text(encoding="utf-8"))
+    damages = ["{not json", json.dumps({**good, "code": "0" * 64}),
+               json.dumps({**good, "sections": {k: ["yesterday", 7] for k in good["sections"]}})]
+    for damage in damages:
+        for path in files:
+            path.write_text(damage, encoding="utf-8")
+        stats = {}
+        write_summaries(model, cached, validation_link="validation.html", reuse_sections=True, stats=stats)
+        assert stats == {"sections": 28, "rendered": 28}, damage[:20]
+        for name in ("summary.th.html", "summary.en.md"):
+            assert (cached / name).read_bytes() == (whole / name).read_bytes()
+
+
 def test_j_publishing_keeps_the_copy_when_the_data_did_not_change_and_replaces_it_when_it_did(night):
     copy = night / "w.published.duckdb"
 

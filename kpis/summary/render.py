@@ -237,17 +237,23 @@ class SectionCache:
         out = {}
         for p in model.pilots:
             key = self.key(inputs[p.pilot_id], anchors[p.pilot_id])
-            entry = self.old.get(key)
-            try:
-                since, text = date.fromisoformat(entry[0]), entry[1]
-                assert isinstance(text, str)
-            except (TypeError, ValueError, IndexError, AssertionError):
+            since, text = self._cached(key)
+            if text is None:
                 since, text = model.as_of, render_section(model, p, self.lang, self.fmt, anchors, env)
                 self.rendered += 1
             self.new[key] = [since.isoformat(), text]
             self.since[p.pilot_id], self.keys[p.pilot_id] = since, key
             out[p.pilot_id] = wrap(text)
         return out
+
+    def _cached(self, key: str) -> tuple[date | None, str | None]:
+        entry = self.old.get(key)
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], str)):
+            return None, None
+        try:
+            return date.fromisoformat(entry[0]), entry[1]
+        except (TypeError, ValueError):
+            return None, None
 
     def page_kept(self, name: str, path: Path, page_key: str) -> bool:
         """The pilot page was written with this key and is still that file (size, mtime)."""
