@@ -308,10 +308,31 @@ def _at_most(value: float | None, limit: float) -> bool | None:
     return None if value is None else value <= limit
 
 
+def _succeeded(r: dict) -> dict:
+    """The report with its ratios of failed nights left out (a failed night is no figure)."""
+    failed = [name for name, run in r.get("runs", {}).items() if run.get("exit_code", 0) != 0]
+    if not failed:
+        return r
+    ratios = {k: v for k, v in r.get("ratios", {}).items() if not set(_RATIO_NIGHTS.get(k, ())) & set(failed)}
+    return {**r, "ratios": ratios}
+
+
+_RATIO_NIGHTS = {  # each ratio of summarise() -> the nights it is made of
+    "full_over_floor": ("full",), "full_without_server_start_over_floor": ("full",),
+    "pipeline_read_over_floor": ("full",), "one_percent_over_full": ("one_percent", "full"),
+    "one_percent_over_full_running_server": ("one_percent_running_server", "full_running_server"),
+    "quiet_without_server_start_over_floor": ("quiet",),
+    "quiet_without_server_start_over_floor_running_server": ("quiet_running_server",),
+    "full_running_server_over_floor": ("full_running_server",), "full_workers_2_over_floor": ("full_workers_2",),
+    "full_workers_2_over_full": ("full_workers_2", "full"),
+}
+
+
 def markdown(r: dict) -> str:
     """The figures as Markdown, every target of issue 22 in one table with the before figures
     (an earlier results JSON, `before`) taken against this run's floor; a figure whose phase did
     not run says so."""
+    r = _succeeded(r)
     wl, runs = r["workload"], r.get("runs", {})
     start = r["machine_at_start"]
     end = r.get("machine_at_end", {}).get("load_average")
@@ -324,6 +345,9 @@ def markdown(r: dict) -> str:
         if name not in runs:
             return None
         run = runs[name]
+        if run.get("exit_code", 0) != 0:  # a failed night is no figure: say so, with its last line
+            last = (run.get("stderr") or "").strip().splitlines()[-1:] or [""]
+            return f"**failed** (exit {run['exit_code']} after {run['wall_seconds']:.1f} s: {last[0][:160]})"
         head = f"{ratios.get(ratio)} (" if ratio else ""
         return (f"{head}{run['wall_seconds']:.1f} s; {run['wall_without_server_start']:.1f} s without the server's "
                 f"start" + (")" if ratio else ""))

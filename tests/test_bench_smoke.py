@@ -232,3 +232,25 @@ def test_the_before_figures_are_taken_against_this_runs_floor(tmp_path):
     assert "| running server: quiet night (÷ floor) | 0.066 (6.6 s) | 0.04 (4.0 s;" in md and "≤ 0.1 × floor | met |" in md
     # GE: 74.1 / 291.7 = 25% before; 10 / 140 = 7% now, under half of it
     assert "| GE share of the full night | 25% (74.1 s) | 7% (10.0 s) | say it; halve it | met |" in md
+
+
+def test_a_failed_night_is_no_figure():
+    """The 40-pilot run of 2026-12-05 evening: its quiet night on the ephemeral server ended with
+    exit 1 (Prefect's ReadTimeout under a load of 28); the table says so and judges nothing."""
+    def timed(wall: float, code: int = 0, server_start: float = 0.0) -> dict:
+        return {"wall_seconds": wall, "wall_without_server_start": wall - server_start, "stages": {}, "other_seconds": 0,
+                "files_per_s": 0, "lines_per_s": 0, "peak_rss_tree_mib": 1.0, "peak_rss_main_mib": 1.0,
+                "ge_share_of_wall": 0.0, "exit_code": code,
+                "stderr": "noise\npilotkpi: the run failed and the warehouse is unchanged: ReadTimeout: timed out"}
+
+    r = run.summarise({"floor": {"seconds": 46.9, "files_per_s": 1, "lines_per_s": 1, "seconds_by_format": {}},
+                       "runs": {"full": timed(195.0, 0, 36.6), "quiet": timed(145.3, 1, 76.0),
+                                "quiet_running_server": timed(71.1)}})
+    md = run.markdown({**r, "date": "2026-12-05", "host": "h", "machine_at_start": {"cpus": 2, "load_average": [28.6]},
+                       "workload": {"pilots": 40, "agencies": 30, "files": 1, "lines": 1, "bytes": 1,
+                                    "by_format": {}, "expected": {}, "generate_seconds": 1}})
+    assert ("| quiet night (as-of +2 days), less the server's start, ÷ floor | – | **failed** (exit 1 after 145.3 s: "
+            "pilotkpi: the run failed and the warehouse is unchanged: ReadTimeout: timed out) | ≤ 0.1 | – |") in md
+    # the running server's quiet night is still judged: 71.1 / 46.9 = 1.516, and 71.1 s is over 5 s
+    assert "| running server: quiet night (÷ floor) | – | 1.516 (71.1 s; 71.1 s without the server's start) |" in md
+    assert md.count("**missed**") == 2  # that one, and the full night: 195.0 / 46.9 = 4.158
