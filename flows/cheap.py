@@ -208,8 +208,10 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
         def summaries() -> list[Path]:
             book.forget("summaries")
             model["model"] = build_model(con, as_of)
-            paths = write_summaries(model["model"], out_dir, validation_link=link)
-            book.wrote("summaries", summaries_key if job is not None else None, paths)
+            sections: dict = {}  # pilot sections rendered now, of all (the others were unchanged)
+            paths = write_summaries(model["model"], out_dir, validation_link=link, reuse_sections=True,
+                                   stats=sections)
+            book.wrote("summaries", summaries_key if job is not None else None, paths, sections=sections)
             return paths
         written = guard.run("summaries", summaries) or []
 

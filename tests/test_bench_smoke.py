@@ -193,6 +193,64 @@ def test_a_stopped_run_keeps_the_figures_it_measured():
     md = run.markdown({**r, "date": "2026-11-26", "host": "h", "machine_at_start": {"cpus": 2, "load_average": [9.0]},
                        "workload": {"pilots": 400, "agencies": 300, "files": 20224, "lines": 1023916,
                                     "bytes": 109e6, "by_format": {}, "expected": {}, "generate_seconds": 1}})
-    assert "| 1%-new next night (as-of +1 day) ÷ full night | not measured | ≤ 0.05 |" in md
-    assert "| full night ÷ floor | 3.899 (386.0 s; 367.0 s without the server's start) | ≤ 1.5 |" in md
+    assert "| 1%-new next night (as-of +1 day) ÷ full night | – | not measured | ≤ 0.05 | – |" in md
+    assert "| full night ÷ floor | – | 3.899 (386.0 s; 367.0 s without the server's start) | ≤ 1.5 | **missed** |" in md
     assert "stopped before the end" in md
+
+
+def test_the_before_figures_are_taken_against_this_runs_floor(tmp_path):
+    """Issue 12's national run (schema 1: a no-op rerun where the quiet night is now) beside a run
+    whose floor is 100 s: 291.7 s / 100 s = 2.917; its no-op on a running server 6.6 s."""
+    old = {"schema": 1, "pilots": 400, "date": "2026-11-26", "complete": True,
+           "machine_at_start": {"load_average": [0.3]}, "bare_read": {"seconds": 286.7},
+           "runs": {"full": {"wall_seconds": 291.7, "wall_without_server_start": 283.7, "stages": {"ge": 74.1},
+                             "peak_rss_tree_mib": 1711.0},
+                    "one_percent": {"wall_seconds": 31.8, "wall_without_server_start": 23.8, "stages": {}},
+                    "noop_running_server": {"wall_seconds": 6.6, "stages": {}}}}
+    path = tmp_path / "2026-11-26-vm-after.json"
+    path.write_text(json.dumps(old), encoding="utf-8")
+    assert run.default_before(tmp_path, 400, tmp_path / "today.json") == path
+    assert run.default_before(tmp_path, 40, tmp_path / "today.json") is None
+    before = run.before_figures(path)
+    assert before["renamed"] == ["noop_running_server for quiet_running_server"]
+
+    def timed(wall: float) -> dict:
+        return {"wall_seconds": wall, "wall_without_server_start": wall, "stages": {"ge": 10.0}, "other_seconds": 0,
+                "files_per_s": 0, "lines_per_s": 0, "peak_rss_tree_mib": 900.0, "peak_rss_main_mib": 700.0,
+                "ge_share_of_wall": round(10 / wall, 4)}
+
+    r = run.summarise({"floor": {"seconds": 100.0, "files_per_s": 1, "lines_per_s": 1, "seconds_by_format": {}},
+                       "runs": {"full": timed(140.0), "one_percent": timed(6.0), "quiet_running_server": timed(4.0)},
+                       "before": before})
+    md = run.markdown({**r, "date": "2026-12-05", "host": "h", "machine_at_start": {"cpus": 2, "load_average": [1.0]},
+                       "workload": {"pilots": 400, "agencies": 300, "files": 1, "lines": 1, "bytes": 1,
+                                    "by_format": {}, "expected": {}, "generate_seconds": 1}})
+    assert "| full night ÷ floor | 2.917 (291.7 s) | 1.4 (140.0 s; 140.0 s without the server's start) | ≤ 1.5 | met |" in md
+    # 31.8 / 291.7 = 0.109 before; 6.0 / 140.0 = 0.043 now
+    assert "| 1%-new next night (as-of +1 day) ÷ full night | 0.109 (31.8 s) | 0.043 (6.0 s;" in md
+    # 4 s on a running server: within 5 s, and 4 / 100 = 0.04 of the floor
+    assert "| running server: quiet night (÷ floor) | 0.066 (6.6 s) | 0.04 (4.0 s;" in md and "≤ 0.1 × floor | met |" in md
+    # GE: 74.1 / 291.7 = 25% before; 10 / 140 = 7% now, under half of it
+    assert "| GE share of the full night | 25% (74.1 s) | 7% (10.0 s) | say it; halve it | met |" in md
+
+
+def test_a_failed_night_is_no_figure():
+    """The 40-pilot run of 2026-12-05 evening: its quiet night on the ephemeral server ended with
+    exit 1 (Prefect's ReadTimeout under a load of 28); the table says so and judges nothing."""
+    def timed(wall: float, code: int = 0, server_start: float = 0.0) -> dict:
+        return {"wall_seconds": wall, "wall_without_server_start": wall - server_start, "stages": {}, "other_seconds": 0,
+                "files_per_s": 0, "lines_per_s": 0, "peak_rss_tree_mib": 1.0, "peak_rss_main_mib": 1.0,
+                "ge_share_of_wall": 0.0, "exit_code": code,
+                "stderr": "noise\npilotkpi: the run failed and the warehouse is unchanged: ReadTimeout: timed out"}
+
+    r = run.summarise({"floor": {"seconds": 46.9, "files_per_s": 1, "lines_per_s": 1, "seconds_by_format": {}},
+                       "runs": {"full": timed(195.0, 0, 36.6), "quiet": timed(145.3, 1, 76.0),
+                                "quiet_running_server": timed(71.1)}})
+    md = run.markdown({**r, "date": "2026-12-05", "host": "h", "machine_at_start": {"cpus": 2, "load_average": [28.6]},
+                       "workload": {"pilots": 40, "agencies": 30, "files": 1, "lines": 1, "bytes": 1,
+                                    "by_format": {}, "expected": {}, "generate_seconds": 1}})
+    assert ("| quiet night (as-of +2 days), less the server's start, ÷ floor | – | **failed** (exit 1 after 145.3 s: "
+            "pilotkpi: the run failed and the warehouse is unchanged: ReadTimeout: timed out) | ≤ 0.1 | – |") in md
+    # the running server's quiet night is still judged: 71.1 / 46.9 = 1.516, and 71.1 s is over 5 s
+    assert "| running server: quiet night (÷ floor) | – | 1.516 (71.1 s; 71.1 s without the server's start) |" in md
+    assert md.count("**missed**") == 2  # that one, and the full night: 195.0 / 46.9 = 4.158

@@ -12,7 +12,9 @@ rebuild` runs; (b) also compares with the command itself).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -326,3 +328,176 @@ def test_f_a_night_that_reads_only_a_restricted_file_writes_its_validation_repor
     page = (night / "out" / "validation.html").read_text(encoding="utf-8")
     assert page != before and f'content="{run_id}"' in page
     assert "1 file(s) of restricted pilots" in page and "PLT-2548-006" not in page
+
+
+# --- issue 22 item 3: what a quiet night rewrites, per-pilot sections, publishing -----------------
+
+def files_state(root: Path) -> dict[str, tuple[int, int, str]]:
+    """(inode, mtime ns, SHA-256) of every file in out/ (hidden ones too: the outputs book and the
+    pilot sections' cache) and of the published copy."""
+    files = [p for p in (root / "out").rglob("*") if p.is_file()] + [root / "w.published.duckdb"]
+    return {str(p.relative_to(root)): (p.stat().st_ino, p.stat().st_mtime_ns,
+                                       hashlib.sha256(p.read_bytes()).hexdigest()) for p in files}
+
+
+def rewritten_only_if_changed(before: dict, after: dict) -> set[str]:
+    """The files whose bytes changed; asserts that every other file is the very same file (same
+    inode, same mtime), and that every changed one was replaced (a new inode: written aside and
+    renamed, never in place)."""
+    changed = set()
+    for name in before.keys() & after.keys():
+        (ino, mtime, sha), (ino2, mtime2, sha2) = before[name], after[name]
+        if sha == sha2:
+            assert (ino2, mtime2) == (ino, mtime), f"{name} was written again with the same bytes"
+        else:
+            assert ino2 != ino, f"{name} was changed in place"
+            changed.add(name)
+    return changed
+
+
+def book(root: Path) -> dict:
+    return json.loads((root / "out" / ".pilotkpi-outputs.json").read_text(encoding="utf-8"))
+
+
+def test_g_a_quiet_night_rewrites_only_the_files_whose_bytes_change(night):
+    """As of one day later with nothing new: only the as-of-dependent marts are rebuilt; the pages
+    and letters that carry the date are written again, every other file is left as it is (inode and
+    mtime); no pilot's section is rendered again (none of them reads the date), and the published
+    copy is replaced, as marts.reminders changed (days overdue)."""
+    before = files_state(night)
+
+    _run(night, "2006-08-16")
+
+    (run_id, status, _, skipped, failed), = runs(night / "w.duckdb")[1:]
+    assert (status, skipped, failed) == ("succeeded", "validation_report", None)
+    assert {m for m, r in built_by(night / "w.duckdb").items() if r == run_id} == {"due_periods", "reminders"}
+    changed = rewritten_only_if_changed(before, after := files_state(night))
+    # The date line is on every summary page; each letter is dated; days overdue grew by one.
+    summaries = {f"out/summary.{lang}.{fmt}" for lang in ("th", "en") for fmt in ("html", "md")}
+    letters = {k for k in before if k.startswith("out/reminders/") and k.endswith(".html")}
+    assert summaries | letters | {"w.published.duckdb", "out/reminders/reminders.csv"} <= changed
+    # Kept: the validation report (the night read no file) and the sections' cache (no section changed).
+    assert "out/validation.html" not in changed
+    assert {k for k in before if ".pilotkpi-sections." in k} == {
+        f"out/.pilotkpi-sections.{lang}.{fmt}.json" for lang in ("th", "en") for fmt in ("html", "md")}
+    assert not any(".pilotkpi-sections." in k for k in changed)
+    # The demo's 7 pilots in 4 editions: 28 sections, none rendered again.
+    assert book(night)["summaries"]["sections"] == {"sections": 28, "rendered": 0}
+    assert set(after) == set(before)
+
+
+def test_h_a_night_with_two_pilots_new_files_renders_only_their_sections(night):
+    for name in HELD_BACK:
+        shutil.copyfile(night / "held" / name, night / "inbox" / name)
+    _run(night)
+    # PLT-2548-007 and PLT-2548-003 changed, in 4 editions; the 5 other pilots' sections are reused.
+    assert book(night)["summaries"]["sections"] == {"sections": 28, "rendered": 8}
+
+
+def test_i_per_pilot_rendering_gives_the_pages_of_a_full_render(first_night, tmp_path):
+    """The summary built from cached sections (rendered on the 15th, reused on the 16th) is byte for
+    byte the summary rendered whole on the 16th, on one page and split into pilot pages. A pilot's
+    own page shows the night its figures were first shown: unchanged on the 16th, it is the page of
+    the 15th, byte for byte, and is not written again."""
+    from kpis.summary import build_model
+    from kpis.summary.render import write_summaries
+
+    con = duckdb.connect(str(first_night / "w.published.duckdb"), read_only=True)
+    try:
+        day1, day2 = (build_model(con, date(2006, 8, d)) for d in (15, 16))
+    finally:
+        con.close()
+    for split in (None, 1):  # None: one page per edition; 1 byte: every pilot on its own page
+        whole1, whole2, cached = tmp_path / f"whole1-{split}", tmp_path / f"whole2-{split}", tmp_path / f"cached-{split}"
+        write_summaries(day1, whole1, validation_link="validation.html", max_page_bytes=split)
+        write_summaries(day2, whole2, validation_link="validation.html", max_page_bytes=split)
+        first, second = {}, {}
+        write_summaries(day1, cached, validation_link="validation.html", max_page_bytes=split,
+                        reuse_sections=True, stats=first)
+        pilot_pages = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (cached / "pilots").glob("*")}
+        write_summaries(day2, cached, validation_link="validation.html", max_page_bytes=split,
+                        reuse_sections=True, stats=second)
+        assert first == {"sections": 28, "rendered": 28} and second == {"sections": 28, "rendered": 0}
+        assert {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (cached / "pilots").glob("*")} == pilot_pages
+        pages = sorted(str(p.relative_to(whole2)) for p in whole2.rglob("*") if p.is_file())
+        assert len(pages) == (4 if split is None else 4 + 7 * 4) == len(pilot_pages) + 4
+        assert pages == sorted(str(p.relative_to(cached)) for p in cached.rglob("*")
+                               if p.is_file() and not p.name.startswith("."))
+        for page in pages:
+            reference = whole1 if page.startswith("pilots/") else whole2
+            assert (cached / page).read_bytes() == (reference / page).read_bytes(), page
+        # The date lines, by hand: the summary of the 16th in both languages (BE 2549 in Thai) ...
+        en = (cached / "summary.en.md").read_text(encoding="utf-8").splitlines()
+        th = (cached / "summary.th.md").read_text(encoding="utf-8").splitlines()
+        assert en[2].startswith("As of 16 Aug 2006 · [") and th[2].startswith("ข้อมูล ณ วันที่ 16 ส.ค. 2549 · [")
+        if split:  # ... and a pilot's own page, unchanged since the 15th
+            en = (cached / "pilots" / "PLT-2548-001.en.md").read_text(encoding="utf-8").splitlines()
+            th = (cached / "pilots" / "PLT-2548-001.th.md").read_text(encoding="utf-8").splitlines()
+            assert en[2].startswith("As of 15 Aug 2006 · [") and th[2].startswith("ข้อมูล ณ วันที่ 15 ส.ค. 2549 · [")
+            assert "<title>PLT-2548-001 · " in (html := (cached / "pilots" / "PLT-2548-001.en.html").read_text(
+                encoding="utf-8")) and " · 15 Aug 2006</title>" in html
+            # On the 17th one pilot's figures change: only its 4 sections are rendered and only its
+            # 4 pages written, dated the 17th; the others stay the files of the 15th.
+            day3 = copy.deepcopy(day2)
+            day3.as_of = date(2006, 8, 17)
+            changed = next(p for p in day3.pilots if p.pilot_id == "PLT-2548-001")
+            changed.kpis_reported -= 1
+            third = {}
+            write_summaries(day3, cached, validation_link="validation.html", max_page_bytes=split,
+                            reuse_sections=True, stats=third)
+            assert third == {"sections": 28, "rendered": 4}
+            now = {p: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (cached / "pilots").glob("*")}
+            assert {p.name for p in now if now[p] != pilot_pages[p]} == {
+                f"PLT-2548-001.{lang}.{fmt}" for lang in ("th", "en") for fmt in ("html", "md")}
+            lines = (cached / "pilots" / "PLT-2548-001.en.md").read_text(encoding="utf-8").splitlines()
+            assert lines[2].startswith("As of 17 Aug 2006 · [")
+            assert f"{changed.kpis_reported}/{changed.kpis_expected}" in "\n".join(lines)
+
+
+def test_i_a_damaged_or_foreign_section_cache_is_rendered_over(first_night, tmp_path):
+    """The cache is only a cache: unreadable JSON, entries of another shape, or another code's
+    cache, and every section is rendered again, giving the same pages."""
+    from kpis.summary import build_model
+    from kpis.summary.render import write_summaries
+
+    con = duckdb.connect(str(first_night / "w.published.duckdb"), read_only=True)
+    try:
+        model = build_model(con, date(2006, 8, 15))
+    finally:
+        con.close()
+    whole, cached = tmp_path / "whole", tmp_path / "cached"
+    write_summaries(model, whole, validation_link="validation.html")
+    write_summaries(model, cached, validation_link="validation.html", reuse_sections=True)
+    files = sorted(cached.glob(".pilotkpi-sections.*.json"))
+    assert len(files) == 4
+    good = json.loads(files[0].read_text(encoding="utf-8"))
+    damages = ["{not json", json.dumps({**good, "code": "0" * 64}),
+               json.dumps({**good, "sections": {k: ["yesterday", 7] for k in good["sections"]}})]
+    for damage in damages:
+        for path in files:
+            path.write_text(damage, encoding="utf-8")
+        stats = {}
+        write_summaries(model, cached, validation_link="validation.html", reuse_sections=True, stats=stats)
+        assert stats == {"sections": 28, "rendered": 28}, damage[:20]
+        for name in ("summary.th.html", "summary.en.md"):
+            assert (cached / name).read_bytes() == (whole / name).read_bytes()
+
+
+def test_j_publishing_keeps_the_copy_when_the_data_did_not_change_and_replaces_it_when_it_did(night):
+    copy = night / "w.published.duckdb"
+
+    def reminders(path: Path) -> list:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            return con.execute("SELECT * FROM marts.reminders ORDER BY ALL").fetchall()
+        finally:
+            con.close()
+
+    first, old = copy.stat(), reminders(copy)
+    _run(night)  # the same day again: no relation changed
+    assert (copy.stat().st_ino, copy.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
+    assert runs(night / "w.duckdb")[1][3].endswith("publish")
+    _run(night, "2006-08-16")  # marts.reminders changed: days overdue
+    assert copy.stat().st_ino != first.st_ino
+    assert "publish" not in runs(night / "w.duckdb")[2][3]
+    assert reminders(copy) == reminders(night / "w.duckdb") != old

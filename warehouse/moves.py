@@ -21,6 +21,7 @@ reference once the other store holds the same bytes.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -198,8 +199,24 @@ def sweep_evidence(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCon
     rolled back). Returns the number of files removed."""
     open_shas, restricted_shas = _kept_shas(open_con), _kept_shas(rcon)
     removed = 0
-    for sha in sorted(restricted_shas - open_shas):
+    for sha in sorted(_present(open_evidence, restricted_shas - open_shas)):
         removed += evidence.forget_moved(open_evidence, restricted_evidence, sha)
-    for sha in sorted(open_shas - restricted_shas):
+    for sha in sorted(_present(restricted_evidence, open_shas - restricted_shas)):
         removed += evidence.forget_moved(restricted_evidence, open_evidence, sha)
     return removed
+
+
+def _present(folder: Path, shas: set[str]) -> set[str]:
+    """Those of shas that may have a file in the evidence folder. Many candidates (every open file
+    against the small restricted store: 19,000 at 400 pilots) are matched against one listing of
+    its shard folders instead of one stat each, a second a night at national size."""
+    if len(shas) <= 256:
+        return shas
+    stored: set[str] = set()
+    try:
+        for shard in os.scandir(folder):
+            if shard.is_dir(follow_symlinks=False):
+                stored.update(entry.name for entry in os.scandir(shard.path))
+    except FileNotFoundError:
+        return set()
+    return shas & stored

@@ -4,6 +4,10 @@ Both formats are filled from the same SummaryModel, so the editions cannot disag
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
+import os
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -11,13 +15,16 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from kpis.display import html_text, md_text, shown
+from kpis import steps
+from kpis.display import MdSafe, html_text, md_text, shown
 from kpis.files import write_if_changed
 from kpis.summary import charts, labels, pages
 from kpis.summary.model import PilotSection, SummaryModel
 
 LANGS = ("th", "en")
 FORMATS = ("md", "html")
+LOGGER = logging.getLogger(__name__)
+SECTIONS_FILE = ".pilotkpi-sections.{lang}.{fmt}.json"  # in OUT: each pilot's rendered section (SectionCache)
 
 # The budget-integration rows of a pilot's HTML section: (label key, marts column, format).
 BUDGET_FIELDS = (
@@ -117,10 +124,13 @@ def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) 
 # (kpis/summary/validation.py `report_for`), or None for no link. pilot_pages: pilot_id -> the
 # relative link of its own page when the summary is split (kpis/summary/pages.py), else None:
 # the pilots' sections are then on the page itself, linked by anchor.
+# sections: pilot_id -> its section already rendered for this edition (SectionCache), else None:
+# every section is rendered here, from _pilot.<fmt>.j2, as the page includes it.
 def render_markdown(model: SummaryModel, lang: str, *, validation_link: str | None = None,
-                    pilot_pages: dict[str, str] | None = None) -> str:
+                    pilot_pages: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> str:
     return _environment(lang, False, model.strategy_names).get_template("summary.md.j2").render(
-        m=model, validation_link=validation_link, pilot_pages=pilot_pages, anchors=pages.page_names(model))
+        m=model, validation_link=validation_link, pilot_pages=pilot_pages, anchors=pages.page_names(model),
+        sections=sections)
 
 
 def _charts(pilots: list[PilotSection], lang: str) -> dict:
@@ -141,27 +151,148 @@ def _charts(pilots: list[PilotSection], lang: str) -> dict:
 
 
 def render_html(model: SummaryModel, lang: str, *, validation_link: str | None = None,
-                pilot_pages: dict[str, str] | None = None) -> str:
+                pilot_pages: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> str:
     L = labels.LABELS[lang]
     layer_chart = Markup(charts.stacked_bars(
         [(f"{L['layer']} {b['layer']}", b["integrated_thb"], b["total_allocated_thb"]) for b in model.budget_by_layer],
         L["budget_by_layer"], (L["integrated"], L["fragmented"])))
     return _environment(lang, True, model.strategy_names).get_template("summary.html.j2").render(
         m=model, validation_link=validation_link, layer_chart=layer_chart, pilot_pages=pilot_pages,
-        anchors=pages.page_names(model), **_charts([] if pilot_pages else model.pilots, lang))
+        anchors=pages.page_names(model), sections=sections,
+        **_charts([] if pilot_pages or sections else model.pilots, lang))
 
 
 def render_pilot_page(model: SummaryModel, p: PilotSection, lang: str, fmt: str, *, summary_link: str,
                       validation_link: str | None = None, anchors: dict[str, str] | None = None,
-                      env: Environment | None = None) -> str:
+                      env: Environment | None = None, section: str | None = None, dated: date | None = None) -> str:
     """One pilot's own page (a split summary): its section as on the single page, and a link back.
     A caller writing many pages passes `anchors` (pages.page_names) and `env` (pilot_environment)
-    once, instead of recomputing and recompiling them for every pilot."""
+    once, instead of recomputing and recompiling them for every pilot; and `section`, the pilot's
+    section already rendered (SectionCache), where it has it. dated: the date on the page, the
+    night its figures were first shown (SectionCache.since); default the model's as-of date."""
     html = fmt == "html"
     env = env or pilot_environment(model, lang, fmt)
     return env.get_template(f"pilot.{fmt}.j2").render(
-        m=model, p=p, summary_link=summary_link, validation_link=validation_link,
-        anchors=anchors if anchors is not None else pages.page_names(model), **(_charts([p], lang) if html else {}))
+        m=model, p=p, summary_link=summary_link, validation_link=validation_link, section=section,
+        dated=dated or model.as_of,
+        anchors=anchors if anchors is not None else pages.page_names(model),
+        **(_charts([p], lang) if html and section is None else {}))
+
+
+def render_section(model: SummaryModel, p: PilotSection, lang: str, fmt: str, anchors: dict[str, str],
+                   env: Environment | None = None) -> str:
+    """One pilot's section (_pilot.<fmt>.j2) alone: the very text the summary's loop and the pilot's
+    own page include (the same template, the same context it reads)."""
+    env = env or pilot_environment(model, lang, fmt)
+    return env.get_template(f"_pilot.{fmt}.j2").render(
+        m=model, p=p, anchors=anchors, **(_charts([p], lang) if fmt == "html" else {}))
+
+
+class SectionCache:
+    """Each pilot's rendered section of one edition, kept in OUT between nights (issue 22 item 3).
+
+    A section is a function of the pilot's part of the model (PilotSection: its figures, trend,
+    budget, late agencies, files, controls, and `ended`, the only thing in it that reads the as-of
+    date), the edition, its Markdown anchor, the registry's strategy names, and the code (the
+    summaries step's templates and modules, kpis/steps.py). Its key is SHA-256 over all of those,
+    so a night renders again only the pilots whose sections changed; the page around them (the
+    date line, the overview, the national tables) is rendered every time. The file is a cache: if
+    it is missing, unreadable or made by other code, every section is rendered.
+
+    Each section keeps `since`, the as-of date of the night it was first rendered: a pilot's own
+    page (a split summary) is dated by it, so a pilot whose figures did not change keeps its page,
+    byte for byte (see write_summaries). `pages` notes each pilot page this cache's edition wrote:
+    its key, size and mtime; a page whose key and file are as noted is neither rendered nor read.
+    """
+
+    def __init__(self, out_dir: Path, lang: str, fmt: str, code: str):
+        self.path = Path(out_dir) / SECTIONS_FILE.format(lang=lang, fmt=fmt)
+        self.lang, self.fmt, self.code = lang, fmt, code
+        self.old: dict[str, list] = {}
+        self.new: dict[str, list] = {}  # key -> [since (ISO date), text]
+        self.old_pages: dict[str, list] = {}
+        self.pages: dict[str, list] = {}  # page file name -> [page key, size, mtime_ns]
+        self.since: dict[str, date] = {}  # pilot_id -> the night its section was first rendered
+        self.keys: dict[str, str] = {}  # pilot_id -> its section's key
+        self.rendered = 0
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            if isinstance(data, dict) and data.get("code") == code and isinstance(data.get("sections"), dict):
+                self.old = data["sections"]
+                self.old_pages = data.get("pages") if isinstance(data.get("pages"), dict) else {}
+        except (OSError, ValueError):
+            pass
+
+    def key(self, pilot_inputs: str, anchor: str) -> str:
+        """pilot_inputs: section_inputs()'s digest of the pilot's part of the model."""
+        return fingerprint_of(self.code, self.lang, self.fmt, anchor, pilot_inputs)
+
+    def sections(self, model: SummaryModel, anchors: dict[str, str],
+                 inputs: dict[str, str] | None = None) -> dict[str, str]:
+        """pilot_id -> its section, from the cache or rendered now (as Markup or MdSafe: already escaped).
+        inputs: section_inputs(model), computed once for every edition."""
+        wrap = Markup if self.fmt == "html" else MdSafe
+        env = pilot_environment(model, self.lang, self.fmt)
+        inputs = inputs or section_inputs(model)
+        out = {}
+        for p in model.pilots:
+            key = self.key(inputs[p.pilot_id], anchors[p.pilot_id])
+            since, text = self._cached(key)
+            if text is None:
+                since, text = model.as_of, render_section(model, p, self.lang, self.fmt, anchors, env)
+                self.rendered += 1
+            self.new[key] = [since.isoformat(), text]
+            self.since[p.pilot_id], self.keys[p.pilot_id] = since, key
+            out[p.pilot_id] = wrap(text)
+        return out
+
+    def _cached(self, key: str) -> tuple[date | None, str | None]:
+        entry = self.old.get(key)
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], str)):
+            return None, None
+        try:
+            return date.fromisoformat(entry[0]), entry[1]
+        except (TypeError, ValueError):
+            return None, None
+
+    def page_kept(self, name: str, path: Path, page_key: str) -> bool:
+        """The pilot page was written with this key and is still that file (size, mtime)."""
+        noted = self.old_pages.get(name)
+        try:
+            st = path.stat()
+            kept = isinstance(noted, list) and noted == [page_key, st.st_size, st.st_mtime_ns]
+        except OSError:
+            return False
+        if kept:
+            self.pages[name] = noted
+        return kept
+
+    def page_written(self, name: str, path: Path, page_key: str) -> None:
+        st = path.stat()
+        self.pages[name] = [page_key, st.st_size, st.st_mtime_ns]
+
+    def save(self) -> None:
+        """Written only when a section or a page changed: a quiet night leaves it as it is."""
+        if self.new == self.old and self.pages == self.old_pages:
+            return
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"code": self.code, "sections": self.new, "pages": self.pages}, ensure_ascii=False),
+                       encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def section_inputs(model: SummaryModel) -> dict[str, str]:
+    """pilot_id -> SHA-256 of what its section shows: its PilotSection (every field, nested rows
+    included, by their repr) and the registry's strategy names."""
+    strategies = repr(sorted(model.strategy_names.items()))
+    return {p.pilot_id: fingerprint_of(strategies, repr(p)) for p in model.pilots}
+
+
+def fingerprint_of(*parts: str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8") + b"\x00")
+    return h.hexdigest()
 
 
 def pilot_environment(model: SummaryModel, lang: str, fmt: str) -> Environment:
@@ -173,7 +304,8 @@ RENDERERS = {"md": render_markdown, "html": render_html}
 
 def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] = LANGS,
                     formats: tuple[str, ...] = FORMATS, validation_link: str | None = None,
-                    max_page_bytes: int | None = None) -> list[Path]:
+                    max_page_bytes: int | None = None, reuse_sections: bool = False,
+                    stats: dict | None = None) -> list[Path]:
     """Write summary.<lang>.<fmt> for each language and format; return the paths written.
 
     validation_link names the validation report (in out_dir) of the job whose figures these are.
@@ -182,27 +314,63 @@ def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] =
     pages link to them. Pilot pages this call did not write (a pilot gone from the registry, or a
     summary no longer split) are removed; other files there are left alone. Only the summary pages
     are returned: they link to everything else.
+
+    reuse_sections: each pilot's section comes from the SectionCache in out_dir where its inputs
+    did not change, and the cache is kept there (the nightly job: flows/cheap.py). False (a one-off
+    `pilotkpi report`): every section rendered, nothing cached; the pages are the same bytes.
+    stats, if given, gets {"sections": sections in all editions, "rendered": those rendered now}.
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     editions = [(lang, fmt) for lang in langs for fmt in formats]
-    texts = {(lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link) for lang, fmt in editions}
+    names = pages.page_names(model)
+    caches = {}
+    if reuse_sections:
+        code = steps.code_digest(steps.OUTPUTS["summaries"])
+        caches = {(lang, fmt): SectionCache(out_dir, lang, fmt, code) for lang, fmt in editions}
+    inputs = section_inputs(model) if caches else {}
+    sections = {edition: cache.sections(model, names, inputs) for edition, cache in caches.items()}
     pilots_dir = out_dir / pages.PILOTS_DIR
     kept: set[str] = set()
     limit = pages.MAX_PAGE_BYTES if max_page_bytes is None else max_page_bytes
-    if pages.too_big(list(texts.values()), limit):
-        names = pages.page_names(model)
+    # A page holds every section of its edition: sections already over the limit split it without
+    # rendering the single page first (at 400 pilots, two 6 MB pages rendered for nothing).
+    split = any(pages.too_big(["".join(s.values())], limit) for s in sections.values())
+    texts = {} if split else {
+        (lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link, sections=sections.get((lang, fmt)))
+        for lang, fmt in editions}
+    if split or pages.too_big(list(texts.values()), limit):
         pilots_dir.mkdir(exist_ok=True)
         back = f"../{validation_link}" if validation_link else None
         for lang, fmt in editions:
             env = pilot_environment(model, lang, fmt)
+            cache = caches.get((lang, fmt))
             for p in model.pilots:
-                name = f"{names[p.pilot_id]}.{lang}.{fmt}"
-                _write(pilots_dir / name, render_pilot_page(model, p, lang, fmt, summary_link=f"../summary.{lang}.{fmt}",
-                                                            validation_link=back, anchors=names, env=env))
+                name, link = f"{names[p.pilot_id]}.{lang}.{fmt}", f"../summary.{lang}.{fmt}"
                 kept.add(name)
+                if cache is None:
+                    _write(pilots_dir / name, render_pilot_page(model, p, lang, fmt, summary_link=link,
+                                                                validation_link=back, anchors=names, env=env))
+                    continue
+                since = cache.since[p.pilot_id]
+                page_key = fingerprint_of(cache.keys[p.pilot_id], since.isoformat(), link, back or "")
+                if cache.page_kept(name, pilots_dir / name, page_key):
+                    continue
+                _write(pilots_dir / name, render_pilot_page(model, p, lang, fmt, summary_link=link, validation_link=back,
+                                                            anchors=names, env=env, section=sections[(lang, fmt)][p.pilot_id],
+                                                            dated=since))
+                cache.page_written(name, pilots_dir / name, page_key)
             links = {p.pilot_id: f"{pages.PILOTS_DIR}/{names[p.pilot_id]}.{lang}.{fmt}" for p in model.pilots}
             texts[(lang, fmt)] = RENDERERS[fmt](model, lang, validation_link=validation_link, pilot_pages=links)
     written = []
+    for cache in caches.values():
+        cache.save()
+    rendered = sum(c.rendered for c in caches.values())
+    if caches:
+        LOGGER.info("summaries: %d of %d pilot sections rendered, the others unchanged", rendered,
+                    len(model.pilots) * len(caches))
+    if stats is not None:
+        stats.update(sections=len(model.pilots) * len(editions),
+                     rendered=rendered if caches else len(model.pilots) * len(editions))
     for lang, fmt in editions:
         path = out_dir / f"summary.{lang}.{fmt}"
         _write(path, texts[(lang, fmt)])

@@ -1,0 +1,75 @@
+"""The later nights' fixed costs (issue 22 items 3 and 5): what a night after the first does once
+instead of twice. The nights themselves are in tests/test_incremental.py."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pilots.registry import RegistryError, load_registry
+
+VALID = Path(__file__).parent / "data" / "registry" / "valid"
+P1 = "pilots/PLT-2548-001.yaml"
+
+
+def test_the_registry_is_parsed_once_for_the_same_bytes_and_again_when_a_byte_changes(tmp_path):
+    """`pilotkpi run` checks the registry before Prefect starts and the job loads it again: the
+    second load of the same bytes is the first one's registry; any change of a file is read."""
+    folder = tmp_path / "registry"
+    shutil.copytree(VALID, folder)
+    first = load_registry(folder)
+    assert load_registry(folder) is first
+    assert first.pilots["PLT-2548-001"].report_due_days == 45
+
+    path = folder / P1
+    path.write_text(path.read_text(encoding="utf-8").replace("report_due_days: 45", "report_due_days: 46"),
+                    encoding="utf-8")
+    edited = load_registry(folder)
+    assert edited is not first and edited.pilots["PLT-2548-001"].report_due_days == 46
+    assert edited.content_sha256 != first.content_sha256
+
+    (folder / "secretariat.yml").write_text("name_th: x\n", encoding="utf-8")  # misnamed: refused, never cached
+    for _ in range(2):
+        with pytest.raises(RegistryError, match="secretariat.yaml"):
+            load_registry(folder)
+    (folder / "secretariat.yml").unlink()
+    assert load_registry(folder).pilots["PLT-2548-001"].report_due_days == 46
+
+
+def test_the_evidence_sweep_lists_a_store_once_for_many_candidates(tmp_path):
+    """At the job's start, a file both stores hold leaves the store whose rows do not reference it
+    (warehouse/moves.sweep_evidence). With 300 open files to check against the restricted store,
+    its folder is listed once instead of 300 stats: the same files go."""
+    import hashlib
+
+    import duckdb
+
+    from warehouse import evidence, moves
+
+    def store(shas: list[str]):
+        con = duckdb.connect()
+        con.execute("CREATE SCHEMA ingest; CREATE TABLE ingest.submissions (sha256 VARCHAR, evidence_kept BOOLEAN)")
+        con.execute("INSERT INTO ingest.submissions SELECT unnest(?::VARCHAR[]), true", [shas])
+        return con
+
+    def put(folder: Path, data: bytes) -> Path:
+        path = evidence.evidence_path(folder, hashlib.sha256(data).hexdigest())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    files = [f"report {i}\n".encode() for i in range(300)]
+    shas = [hashlib.sha256(d).hexdigest() for d in files]
+    open_dir, restricted_dir = tmp_path / "open", tmp_path / "restricted"
+    kept = [put(open_dir, d) for d in files[:2]]  # the open store holds these two
+    stale = [put(restricted_dir, d) for d in files[:3]]  # left in the restricted store by a move back
+    assert moves._present(restricted_dir, set(shas)) == set(shas[:3])
+    open_con, rcon = store(shas), store([])
+    try:
+        assert moves.sweep_evidence(open_con, rcon, open_dir, restricted_dir) == 2
+    finally:
+        open_con.close()
+        rcon.close()
+    assert [p.exists() for p in stale] == [False, False, True]  # the third: no copy in the open store
+    assert all(p.exists() for p in kept)
