@@ -379,3 +379,96 @@ def test_the_job_refuses_a_key_it_has_applied(site):
                  "WHERE idempotency_key = 'key-1'") == [(1, MICT)]
     assert _rows(site / "warehouse.duckdb", "SELECT status FROM ingest.submissions WHERE submission_id = ?",
                  [OPDC]) == [("held",)]
+
+
+# --- a web process killed in the middle of a decision ---------------------------------------------
+
+def _start_web(site: Path, **env: str):
+    import subprocess
+
+    import httpx
+
+    from tests.support import ROOT, child_env
+    from tests.web.conftest import free_port, web_args
+
+    port = free_port()
+    proc = subprocess.Popen(web_args(site, "--port", str(port)), env=child_env(**env), cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/signin", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.3)
+    proc.kill()
+    pytest.fail("pilotkpi web did not start")
+
+
+def _signed_in(base: str, password: str):
+    import httpx
+
+    http = httpx.Client(base_url=base, timeout=60, follow_redirects=False)
+    token = lambda path: re.search(r'name="csrf" value="([^"]+)"', http.get(path).text).group(1)  # noqa: E731
+    assert http.post("/signin", data={"csrf": token("/signin"), "name": "demo-committee",
+                                      "password": password}).status_code == 303
+    http.token = token
+    return http
+
+
+def _state(http, location: str, timeout: float = 120) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = re.search(r'data-state="(\w+)"', http.get(location).text).group(1)
+        if state in FINAL or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
+
+
+@pytest.mark.xdist_group("serial")
+@pytest.mark.parametrize("point, after_restart", [("decision-decided", "not_applied"), ("publish", "applied")])
+def test_a_web_killed_mid_decision_shows_it_applied_or_not_applied_never_twice(held_site, tmp_path, point,
+                                                                               after_restart):
+    """SIGKILL at a named point of the job (warehouse/testpoints.py): before its commit
+    (decision-decided) or after it (publish). Restarted, the web shows the decision applied or
+    not applied, as the warehouse says; applied once at most, and the committee can decide again."""
+    from prefect.settings import PREFECT_API_URL
+
+    site = _copy(held_site, tmp_path)
+    password = _passwords(site)["demo-committee"]
+    api = {"PREFECT_API_URL": PREFECT_API_URL.value()}  # the session's test server, as a running server
+    marker = tmp_path / "paused"
+    proc, base = _start_web(site, PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), **api)
+    try:
+        http = _signed_in(base, password)
+        r = http.post("/decisions", data={"csrf": http.token("/decisions"), "kind": "approve",
+                                          "submission_id": str(OPDC), "note": "OPDC corrected K1"})
+        location = r.headers["location"]
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            assert time.monotonic() < deadline, "the job never reached the kill point"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    key = [e for e in _journal(site) if e["event"] == "requested"][0]["key"]
+    assert not [e for e in _journal(site) if e["event"] in FINAL]
+
+    proc, base = _start_web(site, **api)
+    try:
+        http = _signed_in(base, password)
+        assert _state(http, location) == after_restart
+        applied = _rows(site / "warehouse.duckdb", "SELECT count(*) FROM approval.decisions WHERE idempotency_key = ?", [key])
+        assert applied == [(1 if after_restart == "applied" else 0,)]
+        status = _rows(site / "warehouse.duckdb", "SELECT status FROM ingest.submissions WHERE submission_id = ?", [OPDC])
+        assert status == [("accepted",) if after_restart == "applied" else ("held",)]
+        # The committee decides again: applied now if it was not, refused if it was.
+        again = http.post("/decisions", data={"csrf": http.token("/decisions"), "kind": "approve",
+                                              "submission_id": str(OPDC), "note": "again"})
+        assert _state(http, again.headers["location"]) == ("refused" if after_restart == "applied" else "applied")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert _rows(site / "warehouse.duckdb", "SELECT count(*) FROM approval.decisions WHERE submission_id = ?",
+                 [OPDC]) == [(1,)]
