@@ -72,6 +72,7 @@ add_words(
         "decisions_state": "สถานะ", "decisions_note": "หมายเหตุ", "decisions_reason": "เหตุผล",
         "decisions_submission": "ไฟล์ที่ส่ง (submission)", "decisions_all_pilots": "ทุกโครงการที่ถึงกำหนด",
         "decisions_result": "ผลการดำเนินการ", "decisions_seconds": "ใช้เวลา {s} วินาที",
+        "decisions_queued_seconds": "รอคิว {s} วินาที",
         "decisions_run": "รอบการทำงาน", "decisions_refresh": "หน้านี้จะแสดงผลเองเมื่อดำเนินการเสร็จ",
         "decisions_closed": "ปิด {period} ของ {pilot}: คะแนนรวม {composite} สถานะ {status}",
         "decisions_skipped": "{period} ของ {pilot} ปิดไว้แล้ว",
@@ -99,6 +100,7 @@ add_words(
         "decisions_state": "State", "decisions_note": "Note", "decisions_reason": "Reason",
         "decisions_submission": "Submission", "decisions_all_pilots": "every pilot it is due for",
         "decisions_result": "Result", "decisions_seconds": "took {s} s",
+        "decisions_queued_seconds": "after {s} s in the queue",
         "decisions_run": "Run", "decisions_refresh": "This page shows the result by itself when it is done",
         "decisions_closed": "closed {period} for {pilot}: composite {composite}, {status}",
         "decisions_skipped": "{period} was already closed for {pilot}",
@@ -191,6 +193,7 @@ class Decision:
     started: str | None = None
     finished: str | None = None
     seconds: float | None = None
+    queued_seconds: float | None = None
 
     def record(self, e: dict) -> None:
         if e["event"] == "started":
@@ -198,6 +201,7 @@ class Decision:
         elif e["event"] in FINAL:
             self.state, self.finished = e["event"], e["at"]
             self.result, self.reason, self.seconds = e.get("result") or {}, e.get("reason"), e.get("seconds")
+            self.queued_seconds = e.get("queued_seconds")
 
 
 # --- the engine ------------------------------------------------------------------------------------
@@ -297,10 +301,12 @@ class DecisionEngine:
                 time.sleep(0.5)
 
     def _apply(self, d: Decision) -> None:
-        started = time.monotonic()
+        asked = time.monotonic()
+        started: list[float] = []
         outcome: dict = {}
 
         def run() -> None:
+            started.append(time.monotonic())
             self.journal.append("started", d.id)
             outcome.update(self._run_job(d))
 
@@ -310,9 +316,11 @@ class DecisionEngine:
             self._locked(run, [d.id])
         if not outcome:  # stopped while queued: settled at the next start
             return
-        seconds = round(time.monotonic() - started, 2)
+        # The job's own time, from the run lock taken to its outcome; the wait behind a run apart.
+        seconds = round(time.monotonic() - (started[0] if started else asked), 2)
+        waited = round((started[0] if started else asked) - asked, 2)
         event = outcome.pop("event")
-        self.journal.append(event, d.id, seconds=seconds, **outcome)
+        self.journal.append(event, d.id, seconds=seconds, queued_seconds=waited, **outcome)
         self.site.audit.record(f"decision_{event}", d.who, None, decision=d.id, key=d.key, seconds=seconds,
                                **({"reason": outcome["reason"]} if "reason" in outcome else {}))
         self.live.pop(d.id, None)
