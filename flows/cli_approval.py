@@ -115,6 +115,7 @@ def _flows_with_prefect():
     API, several seconds) and only then import the flows (Prefect, pandas, the job's modules,
     several seconds more). The two do not depend on each other, so they now overlap. The server is
     the one flows/ephemeral.py watches (none where PREFECT_API_URL names a running server)."""
+    import contextvars
     import threading
 
     from flows.ephemeral import start_server_tied_to_this_process
@@ -131,7 +132,8 @@ def _flows_with_prefect():
         except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
             failed.append(exc)
 
-    server = threading.Thread(target=start, name="prefect-server", daemon=True)
+    # In this thread's context: Prefect's settings (a test harness's server) live in context variables.
+    server = threading.Thread(target=contextvars.copy_context().run, args=(start,), name="prefect-server", daemon=True)
     server.start()
     import flows.approval
 
