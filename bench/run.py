@@ -459,6 +459,35 @@ def markdown(r: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def memory_only(pilots: int, work: Path) -> dict:
+    """`--memory-only` (issue 22's bounded memory): the full first night at --pilots and at a
+    quarter of it, each on a fresh warehouse and the ephemeral server; peak RSS of the process
+    tree and of the flow process, and the flow process's peak at the end of each stage
+    (warehouse/stages.py's `peak` lines). No floor, no later nights."""
+    from warehouse.stages import read_peak_log
+
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    env, log = _env(work), work / "stages.log"
+    report: dict = {"pilots": pilots, "machine_at_start": measure.machine(), "runs": {}}
+    for name, n in (("quarter_full", max(1, pilots // 4)), ("full", pilots)):
+        wl = workload.write_workload(work / name, n)
+        run = measure.timed_run(_run_args(wl, wl.inbox, work / name / "warehouse.duckdb", work / name / "out"), env,
+                                log, wl.manifest["files"], wl.manifest["lines"])
+        run.update(pilots=n, stage_peaks_mib=read_peak_log(log.read_text(encoding="utf-8")))
+        report["runs"][name] = {k: v for k, v in run.items() if k not in ("stdout", "rss_curve")}
+        print(f"{n} pilots, {wl.manifest['files']:,} files: exit {run['exit_code']}, {run['wall_seconds']:.0f} s, "
+              f"peak RSS {run['peak_rss_tree_mib']:.0f} MiB tree, {run['peak_rss_main_mib']:.0f} MiB flow process",
+              flush=True)
+    report["machine_at_end"] = measure.machine()
+    summarise(report)
+    print(f"full / quarter: {report['memory'].get('full_over_quarter')} (target: within 20%); load average "
+          f"{report['machine_at_start']['load_average']} at the start, {report['machine_at_end']['load_average']} "
+          "at the end")
+    return report
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="pilotkpi's national benchmark (issues 12 and 22).")
     parser.add_argument("--pilots", type=int, default=400, help="400: the national size; 40: a smoke run")
@@ -470,6 +499,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyst-runs", type=int, default=20)
     parser.add_argument("--micro-runs", type=int, default=100)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the full night at --pilots and at a quarter of it: peak RSS (JSON on stdout)")
     parser.add_argument("--markdown", type=Path, help="only print the Markdown of this results JSON (e.g. a stopped run's)")
     parser.add_argument("--before", type=Path, default=None,
                         help="an earlier results JSON to show beside (default: the newest complete one of this size)")
@@ -479,6 +510,11 @@ def main(argv: list[str] | None = None) -> None:
         print(markdown(summarise(json.loads(args.markdown.read_text(encoding="utf-8")))))
         return
     work = args.work or ROOT / "bench" / f"work-{args.pilots}"
+    if args.memory_only:
+        print(json.dumps(memory_only(args.pilots, work), indent=2, ensure_ascii=False))
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     args.results.mkdir(parents=True, exist_ok=True)
     stem = args.results / f"{today_in_bangkok().isoformat()}-{socket.gethostname()}"
     if args.pilots != 400:

@@ -174,7 +174,7 @@ def ingest_task(live: Live, registry: Registry, files: list, evidence_dir: Path,
                 batch_size: int, read_batches=None) -> Ingestor:
     """read_batches: where the pure stage runs (flows.parallel; default: in this process)."""
     ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir, run_id=run_id, as_of=as_of, received_at=_utcnow(),
-                        restricted=live.restricted)
+                        restricted=live.restricted, outcomes=StatusesOnly())
     with Progress(len(files), "files", get_run_logger()) as progress:  # a failure still ends the bar
 
         def on_batch(n: int) -> None:
@@ -202,6 +202,28 @@ def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | N
     return cheap.JobState(state, fingerprint.data_digest(digests), digests.all())
 
 
+class StatusesOnly:
+    """The outcomes a night keeps: each file's status, one byte per file in the order received.
+
+    A FileOutcome (name, hash, issues) per file grew with the inbox for the whole run; filing
+    away needs only the status, and every outcome is in ingest.submissions / ingest.issues
+    under the run's id. (Bounded memory, issue 22: one byte a file.)"""
+
+    STATUSES = ("accepted", "superseded", "duplicate", "quarantined", "held")
+
+    def __init__(self) -> None:
+        self._codes = bytearray()
+
+    def append(self, outcome: FileOutcome) -> None:
+        self._codes.append(self.STATUSES.index(outcome.status))
+
+    def __len__(self) -> int:
+        return len(self._codes)
+
+    def statuses(self) -> list[str]:
+        return [self.STATUSES[code] for code in self._codes]
+
+
 def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
                     run_id: str | None = None, digests: fingerprint.Digests | None = None) -> tuple[list[str], str]:
     """The open marts, and with a restricted store (side: its .con and .pilots) its own marts
@@ -220,6 +242,23 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
     return built, fingerprint.state_digest(digests, as_of)
 
 
+# DuckDB's memory per store for a job (its default is 80% of the machine's RAM). The run's
+# uncommitted rows stay in DuckDB's buffers until the one commit, and the marts' reads fill its
+# cache: both grew with the national workload. Beyond the limit DuckDB spills to its temporary
+# folder beside the file (`<warehouse>.tmp`; the restricted store's inside its staging folder).
+# 256 MB holds the 100-pilot night without spilling; raise it with PILOTKPI_DUCKDB_MEMORY_LIMIT
+# if a query ever stops with DuckDB's "Out of Memory Error".
+JOB_MEMORY_LIMIT_ENV = "PILOTKPI_DUCKDB_MEMORY_LIMIT"
+JOB_MEMORY_LIMIT = "256MB"
+
+
+def limit_memory(con):
+    """con with the job's DuckDB memory limit set (its instance: one store file)."""
+    limit = os.environ.get(JOB_MEMORY_LIMIT_ENV) or JOB_MEMORY_LIMIT
+    con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
+    return con
+
+
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
 
 
@@ -235,7 +274,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     started = _utcnow()
     steps = [s for s in POST_COMMIT_ORDER if file_away is not None or s != "file_away"]
-    live = Live(connect(warehouse_path))
+    live = Live(limit_memory(connect(warehouse_path)))
     con = live.con
     rjob = None
     moved: list[moves.Move] = []
@@ -251,6 +290,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
             if restricted_files is not None:
                 restricted.recover(restricted_files, con)
                 rjob = restricted.RestrictedJob(restricted_files)
+                limit_memory(rjob.con)
                 moves.sweep_evidence(con, rjob.con, evidence_dir_for(warehouse_path), restricted_files.evidence)
                 pilots = restricted.restricted_pilots(registry)
                 live.restricted = RestrictedSide(rjob.con, restricted_files, pilots)
@@ -397,12 +437,11 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             return state["ingestor"].counts.as_dict(), len(changing)
 
         def file_away():
-            # In receipt order per key: two names that differ only in a masked ID, holding the
-            # same bytes, are the original and its duplicate, in that order.
-            status_of: dict[tuple[str, str], list[str]] = {}
-            for o in state["ingestor"].outcomes:
-                status_of.setdefault((o.file_name, o.sha256), []).append(o.status)
-            files = [(f, status_of[_key(f)].pop(0)) for f in state["new"]] + state["earlier"]
+            # The ingestor kept one status per file, in the order it was given the files.
+            statuses = state["ingestor"].outcomes.statuses()
+            if len(statuses) != len(state["new"]):
+                raise RuntimeError(f"{len(statuses)} statuses for {len(state['new'])} files received")
+            files = list(zip(state["new"], statuses)) + state["earlier"]
             # An error moving a restricted pilot's file must not name it in logs or ops.runs.
             with names_hidden(hidden_names(state["live"].con, [f.name for f, _ in files])):
                 state["moved"] = inbox_folder.file_away(files, inbox)
@@ -412,8 +451,9 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
         finally:
             if rfiles is not None:
                 restricted.clean_staging(rfiles)  # what is left there (duplicates' bytes) is referenced nowhere
+    # No per-file outcomes: a night's are in the warehouse (ingest.submissions, ingest.issues).
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
-                     state["ingestor"].outcomes, changing, state.get("moved", []), job.failed_steps, job.completed,
+                     [], changing, state.get("moved", []), job.failed_steps, job.completed,
                      len(state["earlier"]), job.letters, refused)
 
 

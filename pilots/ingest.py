@@ -292,11 +292,14 @@ class Ingestor:
     currently accepted submission of each (pilot, agency, period)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, registry: Registry, *, evidence_dir: Path,
-                 run_id: str, as_of: date, received_at: datetime, restricted: RestrictedSide | None = None):
+                 run_id: str, as_of: date, received_at: datetime, restricted: RestrictedSide | None = None,
+                 outcomes=None):
         self.con, self.registry, self.evidence_dir = con, registry, evidence_dir
         self.run_id, self.as_of, self.received_at = run_id, as_of, received_at
         self.counts = IngestCounts()
-        self.outcomes: list[FileOutcome] = []
+        # One outcome per file, in the order received; outcomes: any object with .append (the
+        # nightly run keeps only each file's status: flows/nightly.py, StatusesOnly).
+        self.outcomes: list[FileOutcome] = [] if outcomes is None else outcomes
         # Restricted pilots' files go to the restricted store; ids, known hashes and the accepted
         # versions are one set over both stores. Bytes wait in its staging folder until routed.
         self.restricted = restricted

@@ -161,7 +161,8 @@ def test_a_stage_writes_one_parseable_line(tmp_path, monkeypatch):
     with pytest.raises(ZeroDivisionError), stage("write"):
         1 / 0  # a failing stage is still timed
     lines = log.read_text(encoding="utf-8").splitlines()
-    assert [line.split()[:2] for line in lines] == [["stage", "read"], ["stage", "read"], ["stage", "write"]]
+    assert [line.split()[:2] for line in lines] == [["stage", "read"], ["peak", "read"], ["stage", "read"],
+                                                   ["peak", "read"], ["stage", "write"], ["peak", "write"]]
     assert read_stage_log("stage read 1.5\nstage read 0.25\nnoise\nstage write 2\n") == {"read": 1.75, "write": 2.0}
 
 

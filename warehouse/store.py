@@ -73,10 +73,11 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     if not table.startswith("registry."):  # the registry is the committee's own text
         for c in AGENCY_TEXT_COLUMNS.intersection(columns):
             frame[c] = frame[c].map(lambda v: masked(v) if isinstance(v, str) else v)
-    con.register("_rows", frame)
+    # A relation over the frame, not con.register(): a view registered inside the run's open
+    # transaction stays in its undo log, with its frame, until the commit, so a night held every
+    # batch's rows (about 25 MB per 50,000 lines) until the end (bench/results: 1.7 GiB at 400 pilots).
     select = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in columns)
-    con.execute(f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} FROM _rows')
-    con.unregister("_rows")
+    con.from_df(frame).query("_rows", f'INSERT INTO {table} ({", ".join(columns)}) SELECT {select} FROM _rows')
     return len(frame)
 
 
@@ -230,17 +231,17 @@ def supersede(con: duckdb.DuckDBPyConnection, replaced: Mapping[int, int], *, ru
     """
     if not replaced:
         return
-    frame = pd.DataFrame({"old_id": list(replaced), "new_id": list(replaced.values())})
-    con.register("_replaced", frame)
-    _record_update(con, "SELECT old_id AS submission_id, new_id FROM _replaced", [], "superseded", "replaced",
-                   "c.new_id", run_id, changed_at, decision_id)
+    # The pairs as list parameters, not a registered frame (see _insert: no view in the open transaction).
+    pairs = "SELECT unnest(?::BIGINT[]) AS old_id, unnest(?::BIGINT[]) AS new_id"
+    olds, news = list(replaced), list(replaced.values())
+    _record_update(con, f"SELECT old_id AS submission_id, new_id FROM ({pairs})", [olds, news], "superseded",
+                   "replaced", "c.new_id", run_id, changed_at, decision_id)
     con.execute(
         "UPDATE ingest.submissions s SET status = 'superseded', superseded_by = r.new_id "
-        "FROM _replaced r WHERE s.submission_id = r.old_id"
+        f"FROM ({pairs}) r WHERE s.submission_id = r.old_id", [olds, news]
     )
     for table in ("core.kpi_actuals", "core.budget_lines"):
-        con.execute(f"DELETE FROM {table} WHERE submission_id IN (SELECT old_id FROM _replaced)")
-    con.unregister("_replaced")
+        con.execute(f"DELETE FROM {table} WHERE list_contains(?::BIGINT[], submission_id)", [olds])
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, as_of: date,
