@@ -63,6 +63,7 @@ def test_analyst_clicks_from_a_score_to_the_original_file(server, passwords, sit
             page.click("a[href='/sql']")
             page.fill("#q", SQL)
             page.click("#run")
+            page.wait_for_selector("#result-1 tbody tr")  # count() does not wait for the results page
             assert page.locator("#result-1 tbody tr").count() == 7  # every pilot, as analyst-guide.md question 1
             assert page.inner_text("#result-1 tbody tr:first-child td:first-child") == "PLT-2548-005"
             page.screenshot(path=str(shots / f"web-sql.{lang}.png"), full_page=True)
