@@ -4,6 +4,8 @@ pages, and 50 concurrent sessions, against `pilotkpi web` on loopback (a real uv
     python -m bench.web                       # the demo (pilotkpi demo into a work folder)
     python -m bench.web --pilots 40           # bench/workload.py's workload, run once first
     python -m bench.web --site DIR            # an existing folder (registry/, inbox/, warehouse.duckdb)
+    python -m bench.web --pilots 40 --held    # also /held, /held/{id}, /quarters and the what-if
+                                              # (closes 2549-Q3 of the checked pilot: checks are then "held")
 
 The load generator is bounded: 50 threads, each with its own httpx client and session, each
 sending a fixed number of requests one after another (no open-loop flood). Percentiles are by
@@ -95,12 +97,49 @@ def start(site: Path, port: int) -> subprocess.Popen:
     raise SystemExit("pilotkpi web did not start")
 
 
-def signed_in(base: str, name: str, password: str) -> tuple[httpx.Client, str]:
+def signed_in(base: str, name: str, password: str, csrf_page: str = "/upload") -> tuple[httpx.Client, str]:
     client = httpx.Client(base_url=base, timeout=120)
     csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
     assert client.post("/signin", data={"csrf": csrf, "name": name, "password": password}).status_code == 303
-    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/upload").text).group(1)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get(csrf_page).text).group(1)
     return client, csrf
+
+
+def hold_one(site: Path) -> int:
+    """A held file for the committee's pages (web/held.py), made once: 2549-Q3 closed for the lead's
+    pilot, then its report sent again. Returns the held file's id."""
+    import duckdb
+
+    def held() -> list:
+        con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
+        try:
+            return con.execute("SELECT submission_id FROM ingest.submissions WHERE status = 'held' ORDER BY 1").fetchall()
+        finally:
+            con.close()
+
+    if not held():
+        pilot, agency, kpis = lead_with_files(site)
+        job = ["--registry", str(site / "registry"), "--warehouse", str(site / "warehouse.duckdb"),
+               "--out", str(site / "out"), "--as-of", AS_OF]
+        _cli("close-quarter", "2549-Q3", "--pilot", pilot, "--by", "bench", *job)
+        (site / "inbox" / f"bench-held-{agency}.csv").write_bytes(sixty_lines(pilot, agency, kpis, 99))
+        _cli("run", "--inbox", str(site / "inbox"), "--settle-seconds", "0", *job)
+    return held()[0][0]
+
+
+def whatif_times(site: Path, submission_id: int, n: int = 20) -> dict:
+    """kpis/whatif.py in this process, warm: wall and CPU time of each call."""
+    from kpis.whatif import what_if_approved
+
+    what_if_approved(site / "warehouse.published.duckdb", submission_id)
+    walls, cpus = [], []
+    for _ in range(n):
+        t, c = time.perf_counter(), time.process_time()
+        what_if_approved(site / "warehouse.published.duckdb", submission_id)
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return {**stats(walls), "cpu_p50_ms": round(percentile(cpus, 50) * 1000, 1),
+            "cpu_p95_ms": round(percentile(cpus, 95) * 1000, 1)}
 
 
 def timed(call) -> float:
@@ -122,14 +161,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--label", default=None, help="the scale's name in the results (default demo or p<N>)")
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--requests", type=int, default=10, help="per session")
+    parser.add_argument("--held", action="store_true", help="also the committee's held-file and quarters pages "
+                        "(a quarter is closed and a report held first, once)")
     args = parser.parse_args(argv)
-    scale = args.label or ("demo" if args.pilots == 0 else f"p{args.pilots}")
-    site = args.site or prepare(args.work or ROOT / "bench" / f"work-web-{scale}", args.pilots)
+    scale = args.label or ("demo" if args.pilots == 0 else f"p{args.pilots}") + ("-held" if args.held else "")
+    site = args.site or prepare(args.work or ROOT / "bench" / f"work-web-{scale.removesuffix('-held')}", args.pilots)
     pilot, agency, kpis = lead_with_files(site)
     name, password = f"bench-{agency}", "bench-password-long"
     subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", name, "--role", "agency", "--agency", agency,
                     "--warehouse", str(site / "warehouse.duckdb"), "--password-stdin"], input=password + "\n",
                    env=ENV, cwd=ROOT, capture_output=True, text=True)
+    held_id = hold_one(site) if args.held else None
+    if held_id is not None:
+        subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", "bench-committee", "--role", "committee",
+                        "--restricted", "--warehouse", str(site / "warehouse.duckdb"), "--password-stdin"], input=password + "\n",
+                       env=ENV, cwd=ROOT, capture_output=True, text=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -157,6 +203,10 @@ def main(argv: list[str] | None = None) -> None:
         pilots_first = timed(lambda: committee.get("/pilots").raise_for_status())
         pages.update({path: stats([timed(lambda: committee.get(path).raise_for_status()) for _ in range(50)])
                       for path in ("/pilots", "/pilots?status=off_track", f"/pilots/{pilot}")})
+        if held_id is not None:  # the committee's pages (web/held.py)
+            committee, _ = signed_in(base, "bench-committee", password, csrf_page="/held")
+            pages.update({path: stats([timed(lambda: committee.get(path).raise_for_status()) for _ in range(50)])
+                          for path in ("/held", f"/held/{held_id}", "/quarters")})
         sessions = [signed_in(base, name, password)[0] for _ in range(args.sessions)]
         latencies: list[float] = []
         lock = threading.Lock()
@@ -187,17 +237,24 @@ def main(argv: list[str] | None = None) -> None:
         "concurrent": {"sessions": args.sessions, "requests_per_session": args.requests, **stats(latencies),
                        "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 1)},
     }
+    if held_id is not None:
+        result["whatif"] = whatif_times(site, held_id)
     out = ROOT / "bench" / "results" / f"web-{result['date']}-{scale}"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")
     table = [f"# pilotkpi web, {scale} ({result['date']})", "",
              "| what | n | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|",
              "| check, 60-line report (warm) | {n} | {p50_ms} | {p95_ms} | {max_ms} |".format(**result["check_60_lines"])]
     table += [f"| GET {p} | {s['n']} | {s['p50_ms']} | {s['p95_ms']} | {s['max_ms']} |" for p, s in pages.items()]
+    if "whatif" in result:
+        table.append("| what-if of a held file (kpis/whatif.py, in process) | {n} | {p50_ms} | {p95_ms} | {max_ms} |"
+                     .format(**result["whatif"]))
     c = result["concurrent"]
     table += [f"| {c['sessions']} sessions at once, GET / and /submissions | {c['n']} | {c['p50_ms']} | {c['p95_ms']} | {c['max_ms']} |",
               "", f"server start {started:.1f} s; first (cold) check {first:.1f} s; first /pilots (model built) {pilots_first:.2f} s; "
                   f"{c['requests_per_s']} requests/s under {c['sessions']} sessions; check verdicts {sorted(set(verdicts))}; "
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"]
+    if "whatif" in result:
+        table.append(f"what-if CPU time p50 {result['whatif']['cpu_p50_ms']} ms, p95 {result['whatif']['cpu_p95_ms']} ms")
     out.with_suffix(".md").write_text("\n".join(table) + "\n", encoding="utf-8")
     print("\n".join(table))
 

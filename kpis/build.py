@@ -39,7 +39,7 @@ def read_sql(name: str) -> str:
 def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bool = False,
                 run_id: str | None = None, digests: fingerprint.Digests | None = None,
                 extra_inputs: dict[str, dict[str, str]] | None = None,
-                after: Callable[[str], None] | None = None) -> list[str]:
+                after: Callable[[str], None] | None = None, names: list[str] | None = None) -> list[str]:
     """Create or replace the marts as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all). Returns the marts built.
 
@@ -50,6 +50,9 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
     extra_inputs: per mart, inputs from outside this database (the restricted store's rows it
     takes), part of its key. after(name): runs on each mart built, before any later mart reads it
     (the restricted store's rows merged in: flows/nightly.py), so keys always see the merged rows.
+
+    names: build only these marts, in the build order, the caller naming the marts they read too
+    (default: every mart). The what-if of a held file (kpis/whatif.py) builds only the scores so.
     """
     digests = digests or fingerprint.Digests(con)
     recorded = dict(con.execute("SELECT mart_name, inputs_sha256 FROM ops.mart_inputs").fetchall())
@@ -57,7 +60,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
     con.execute(read_sql("macros"))
     built: list[str] = []
     with outlier_test_function(con):  # outlier_test(x, H), used by kpi_outlier_checks.sql
-        for name in MART_NAMES:
+        for name in (n for n in MART_NAMES if names is None or n in names):
             step = steps.MARTS[name]
             sql = read_sql(name)
             inputs = {r: digests.of(r) for r in step.reads}
