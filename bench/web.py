@@ -153,6 +153,56 @@ def stats(samples: list[float]) -> dict:
             "p95_ms": round(percentile(samples, 95) * 1000, 1), "max_ms": round(max(samples) * 1000, 1)}
 
 
+# --- decisions (issue 21): from the POST to the page showing the outcome, committed and published ---
+
+def due_pilot(site: Path) -> tuple[str, str]:
+    """(pilot, period): an open pilot and its latest due period, to close and reopen in turn."""
+    import duckdb
+
+    con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
+    row = con.execute("SELECT d.pilot_id, max(d.period) FROM marts.due_periods d JOIN registry.pilots p USING (pilot_id) "
+                      "WHERE p.classification = 'open' GROUP BY 1 ORDER BY 1 LIMIT 1").fetchone()
+    con.close()
+    return row
+
+
+def decision_times(base: str, site: Path, count: int) -> dict:
+    """`count` decisions, closing and reopening one pilot's due period in turn; each timed from the
+    POST to the first GET of /decisions/{id} that shows it applied (the job committed and published).
+    The web must run against a warm Prefect (its temporary server starts with it)."""
+    name, password = "bench-committee", "bench-password-long"
+    subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", name, "--role", "committee",
+                    "--warehouse", str(site / "warehouse.duckdb"), "--password-stdin"], input=password + "\n",
+                   env=ENV, cwd=ROOT, capture_output=True, text=True)
+    client = httpx.Client(base_url=base, timeout=300)
+    token = lambda: re.search(r'name="csrf" value="([^"]+)"', client.get("/decisions").text).group(1)  # noqa: E731
+    csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
+    assert client.post("/signin", data={"csrf": csrf, "name": name, "password": password}).status_code == 303
+    pilot, period = due_pilot(site)
+    times: dict[str, list[float]] = {"close": [], "reopen": []}
+    states = []
+    closed = False
+    for i in range(count + 1):  # the first is a warm-up (the engine's first job), not counted
+        kind = "reopen" if closed else "close"
+        form = {"csrf": token(), "kind": kind, "period": period, "pilot_id": pilot, "confirm": f"{pilot} {period}",
+                "note" if kind == "close" else "reason": f"bench {i}"}
+        t = time.perf_counter()
+        location = client.post("/decisions", data=form).headers["location"]
+        while True:
+            state = re.search(r'data-state="(\w+)"', client.get(location).text).group(1)
+            if state in ("applied", "refused", "not_applied"):
+                break
+            time.sleep(0.05)
+        took = time.perf_counter() - t
+        states.append(state)
+        if i > 0:
+            times[kind].append(took)
+        closed = not closed if state == "applied" else closed
+    every = times["close"] + times["reopen"]
+    return {"pilot": pilot, "period": period, "states": sorted(set(states)),
+            "all": stats(every), **{k: stats(v) for k, v in times.items() if v}}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pilots", type=int, default=0, help="0: the demo")
@@ -163,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=10, help="per session")
     parser.add_argument("--held", action="store_true", help="also the committee's held-file and quarters pages "
                         "(a quarter is closed and a report held first, once)")
+    parser.add_argument("--decisions", type=int, default=20, help="committee decisions to time (0: none)")
     args = parser.parse_args(argv)
     scale = args.label or ("demo" if args.pilots == 0 else f"p{args.pilots}") + ("-held" if args.held else "")
     site = args.site or prepare(args.work or ROOT / "bench" / f"work-web-{scale.removesuffix('-held')}", args.pilots)
@@ -224,6 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         for th in threads:
             th.join()
         wall = time.perf_counter() - t
+        decided = decision_times(base, site, args.decisions) if args.decisions else None
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -236,6 +288,7 @@ def main(argv: list[str] | None = None) -> None:
         "pages": pages,
         "concurrent": {"sessions": args.sessions, "requests_per_session": args.requests, **stats(latencies),
                        "wall_s": round(wall, 2), "requests_per_s": round(len(latencies) / wall, 1)},
+        "decisions": decided,
     }
     if held_id is not None:
         result["whatif"] = whatif_times(site, held_id)
@@ -255,6 +308,11 @@ def main(argv: list[str] | None = None) -> None:
                   f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"]
     if "whatif" in result:
         table.append(f"what-if CPU time p50 {result['whatif']['cpu_p50_ms']} ms, p95 {result['whatif']['cpu_p95_ms']} ms")
+    if decided:
+        table += ["", "| decision, POST to applied (committed and published) | n | p50 ms | p95 ms | max ms |",
+                  "|---|---|---|---|---|"]
+        table += [f"| {k} {decided['pilot']} {decided['period']} | {decided[k]['n']} | {decided[k]['p50_ms']} | "
+                  f"{decided[k]['p95_ms']} | {decided[k]['max_ms']} |" for k in ("close", "reopen", "all") if k in decided]
     out.with_suffix(".md").write_text("\n".join(table) + "\n", encoding="utf-8")
     print("\n".join(table))
 

@@ -20,6 +20,7 @@ from flows.refusals import refusals_as_state, refusing  # noqa: E402
 from flows.nightly import JobResult, _job, _restricted_files, build_marts_task, load_registry_task  # noqa: E402
 from pilots import approval  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
+from warehouse.testpoints import pause_point  # noqa: E402
 
 
 @dataclass
@@ -36,7 +37,7 @@ def _now():
 
 
 def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
-                  wait: bool, decide) -> DecisionResult:
+                  wait: bool, decide, key: str | None = None) -> DecisionResult:
     """Run decide(live, as_of, run_id) -> dict of DecisionResult fields as one job of `kind`.
 
     With restricted pilots the job writes the restricted store too (its marts, through
@@ -48,7 +49,12 @@ def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: 
     found: dict = {}
 
     def body(live, run_id):
+        # A key already in approval.decisions (either store) was applied by an earlier job: the
+        # web retried a decision it could not see finish. Refused, so it is never applied twice.
+        with refusing(LookupError, ValueError):
+            approval.refuse_applied((live.con, *_other_stores(live)), key)
         found.update(decide(live, as_of, run_id))
+        pause_point("decision-decided")  # crash tests: decided, not yet committed
         return {}, 0
 
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
@@ -65,35 +71,38 @@ def _other_stores(live) -> tuple:
 @flow(name="close-quarter", log_prints=False)
 @refusals_as_state
 def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
-                  warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
+                  warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
+                  key: str | None = None) -> DecisionResult:
+    """key: the web's idempotency key, stored with the decision rows (None from the CLI)."""
     def decide(live, day, run_id):
         # The marts as of this job (today's registry and as-of date) give what "due" means and
         # the composite recorded at closing; the job builds them again afterwards with the closure.
         build_marts_task(live, day)  # a restricted pilot's composite comes from the restricted store
         with refusing(LookupError, ValueError):
             closed, skipped = approval.close_quarter(live.con, period, pilot_id, by, note, day, _now(), run_id,
-                                                     _other_stores(live))
+                                                     _other_stores(live), key)
         return {"closed": closed, "skipped": skipped}
 
-    return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
+    return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide, key)
 
 
 @flow(name="reopen", log_prints=False)
 @refusals_as_state
 def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
-           out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
+           out_dir: Path, as_of: date | None = None, wait: bool = False, key: str | None = None) -> DecisionResult:
     def decide(live, day, run_id):
         with refusing(LookupError, ValueError):
-            approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live))
+            approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live), key)
         return {}
 
-    return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide)
+    return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide, key)
 
 
 @flow(name="decide-held-file", log_prints=False)
 @refusals_as_state
 def decide_held(action: str, submission_id: int, by: str, note: str | None, registry_dir: Path,
-                warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False) -> DecisionResult:
+                warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
+                key: str | None = None) -> DecisionResult:
     """approve or reject one held file."""
     def decide(live, day, run_id):
         side = live.restricted
@@ -102,9 +111,9 @@ def decide_held(action: str, submission_id: int, by: str, note: str | None, regi
             # A restricted pilot's file: decided in the restricted store, its decision row there.
             with refusing(LookupError, ValueError):
                 return {"decided": approval.decide(side.con, submission_id, action, by, note, _now(), run_id,
-                                                   (live.con,))}
+                                                   (live.con,), key)}
         with refusing(LookupError, ValueError):
             return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id,
-                                               _other_stores(live))}
+                                               _other_stores(live), key)}
 
-    return _decision_job(action, registry_dir, warehouse_path, out_dir, as_of, wait, decide)
+    return _decision_job(action, registry_dir, warehouse_path, out_dir, as_of, wait, decide, key)

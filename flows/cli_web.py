@@ -32,14 +32,24 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
 @click.option("--behind-proxy", is_flag=True,
               help="A reverse proxy terminates TLS in front of this server (docs/web.md): cookies are marked Secure.")
 @click.option("--as-of", "as_of", default=None, help="Judge dates as of this day (YYYY-MM-DD); default today in Bangkok.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the summaries the committee's decisions rewrite (default: out beside the warehouse).")
+@click.option("--prefect-api", "prefect_api", default=None,
+              help="The running Prefect server decisions run against (default: PREFECT_API_URL; without either, "
+                   "a temporary server started with the web and kept while it runs).")
 def web(registry_dir: Path, inbox: Path, warehouse_path: Path, restricted_store: Path | None, host: str, port: int,
-        tls_cert: Path | None, tls_key: Path | None, behind_proxy: bool, as_of: str | None) -> None:
-    """Serve the web pages (agencies send and check their reports) with uvicorn."""
+        tls_cert: Path | None, tls_key: Path | None, behind_proxy: bool, as_of: str | None, out_dir: Path | None,
+        prefect_api: str | None) -> None:
+    """Serve the web pages (agencies send and check their reports, the committee decides) with uvicorn."""
     if bool(tls_cert) != bool(tls_key):
         raise click.UsageError("give --tls-cert and --tls-key together")
     if host not in LOOPBACK and not (tls_cert or behind_proxy):
         raise click.UsageError(f"serving on {host} needs --tls-cert and --tls-key, or --behind-proxy "
                                "with a TLS reverse proxy in front (docs/web.md)")
+    if prefect_api:  # before Prefect is imported: its settings are read once
+        import os
+
+        os.environ["PREFECT_API_URL"] = prefect_api
     import uvicorn
 
     from web.accounts import AccountsError, accounts_path, load
@@ -52,7 +62,7 @@ def web(registry_dir: Path, inbox: Path, warehouse_path: Path, restricted_store:
         sys.exit(EXIT_FAILED)
 
     app = create_app(SiteConfig(registry_dir, inbox, warehouse_path, restricted_store, _as_of(as_of),
-                                secure_cookies=bool(tls_cert) or behind_proxy))
+                                secure_cookies=bool(tls_cert) or behind_proxy, out_dir=out_dir))
     scheme = "https" if tls_cert else "http"
     click.echo(f"pilotkpi web: {scheme}://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=host, port=port, ssl_certfile=tls_cert and str(tls_cert),

@@ -72,13 +72,41 @@ def _next_decision_id(con: duckdb.DuckDBPyConnection, others: tuple = ()) -> int
                for c in (con, *others))
 
 
+def applied_decisions(cons: tuple, key: str) -> list[tuple]:
+    """The decisions recorded under an idempotency key (the web's), over the stores given:
+    (decision_id, action, pilot_id, period, submission_id, status_after, run_id), in order."""
+    rows = []
+    for con in cons:
+        rows += con.execute("SELECT decision_id, action, pilot_id, period, submission_id, status_after, run_id "
+                            "FROM approval.decisions WHERE idempotency_key = ?", [key]).fetchall()
+    return sorted(rows)
+
+
+def refuse_applied(cons: tuple, key: str | None) -> None:
+    """Refuse a key already applied: a decision retried after a crash is never applied twice."""
+    if key is None:
+        return
+    rows = applied_decisions(cons, key)
+    if rows:
+        numbers = ", ".join(str(r[0]) for r in rows)
+        raise Refused(f"this decision was applied already (decision {numbers}, run {rows[0][6]}): "
+                      f"it is not applied twice")
+
+
+def _keyed(con: duckdb.DuckDBPyConnection, decision_id: int, key: str | None) -> None:
+    """Store the web's idempotency key with the decision row just recorded (migration 0014)."""
+    if key is not None:
+        con.execute("UPDATE approval.decisions SET idempotency_key = ? WHERE decision_id = ?", [key, decision_id])
+
+
 def _open_closure(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str) -> tuple | None:
     return _one(con, "SELECT closed_at, closed_by FROM approval.quarter_closures WHERE pilot_id = ? AND period = ? "
                        "AND reopened_at IS NULL", [pilot_id, period])
 
 
 def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, by: str, note: str | None,
-                  as_of: date, at: datetime, run_id: str, others: tuple = ()) -> tuple[list[Closed], list[str]]:
+                  as_of: date, at: datetime, run_id: str, others: tuple = (),
+                  key: str | None = None) -> tuple[list[Closed], list[str]]:
     """Close a due period for one pilot, or for every pilot it is due for (all pilots).
 
     Reads marts.due_periods and marts.pilot_scores, which the caller has just built as of
@@ -104,8 +132,9 @@ def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | N
         composite, status = _one(con, "SELECT composite_score, status FROM marts.pilot_scores "
                                         "WHERE pilot_id = ? AND period = ?", [pid, period])
         store.close_quarter(con, pid, period, at, by, note, composite, status, run_id)
-        store.record_decision(con, at, by, "close", pid, period, run_id, note=note,
-                              decision_id=_next_decision_id(con, others))
+        number = store.record_decision(con, at, by, "close", pid, period, run_id, note=note,
+                                       decision_id=_next_decision_id(con, others))
+        _keyed(con, number, key)
         closed.append(Closed(pid, composite, status))
     return closed, skipped
 
@@ -122,19 +151,20 @@ def _not_due(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, 
 
 
 def reopen_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str, by: str, reason: str,
-                   at: datetime, run_id: str, others: tuple = ()) -> None:
+                   at: datetime, run_id: str, others: tuple = (), key: str | None = None) -> None:
     """End the closure of (pilot, period). Files held for it stay held until decided."""
     _period(period)
     _known_pilot(con, pilot_id)
     if _open_closure(con, pilot_id, period) is None:
         raise Refused(f"{period} is not closed for {pilot_id}: there is nothing to reopen")
     store.reopen_quarter(con, pilot_id, period, at, by, reason)
-    store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=reason,
-                          decision_id=_next_decision_id(con, others))
+    number = store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=reason,
+                                   decision_id=_next_decision_id(con, others))
+    _keyed(con, number, key)
 
 
 def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: str, note: str | None,
-           at: datetime, run_id: str, others: tuple = ()) -> Decided:
+           at: datetime, run_id: str, others: tuple = (), key: str | None = None) -> Decided:
     """Approve or reject a held file. A file takes one decision: a second one is refused.
 
     Approving applies the resubmission rule (agency-report-v1.md) as data-quality.md §2 words it:
@@ -168,6 +198,7 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
     number = store.record_decision(con, at, by, action, pilot_id, period, run_id, submission_id=submission_id,
                                    note=note, status_after=decided.status,
                                    decision_id=_next_decision_id(con, others))
+    _keyed(con, number, key)
     audit = {"run_id": run_id, "changed_at": at, "decision_id": number}
     if action == "reject":
         store.set_status(con, submission_id, "rejected", reason="rejected", **audit)

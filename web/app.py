@@ -66,6 +66,7 @@ class SiteConfig:
     restricted_store: Path | None = None
     as_of: date | None = None  # the day pages and checks are about; None: today in Bangkok
     secure_cookies: bool = False  # served over TLS (directly or behind the proxy)
+    out_dir: Path | None = None  # where decisions write the summaries; None: `out` beside the warehouse
 
 
 class Site:
@@ -475,9 +476,16 @@ def create_app(config: SiteConfig) -> Starlette:
         # first agency waits for it; the server answers meanwhile.
         threading.Thread(target=site.warm, name="warm-check", daemon=True).start()
         yield
+        site.decisions.stop()
         site.close()
 
     app = Starlette(routes=routes, exception_handlers={404: not_found}, lifespan=lifespan)
     app.state.site = site
+    # The decisions engine (web/decisions.py) starts with the app: it settles what a stopped web
+    # left undecided and connects to Prefect before the first decision is asked for.
+    from web.decisions import DecisionEngine
+
+    site.decisions = DecisionEngine(site)
+    site.decisions.start()
     app.add_middleware(SecurityHeaders)
     return app
