@@ -72,6 +72,19 @@ def lead_with_files(site: Path) -> tuple[str, str, list[str]]:
     return pilot, agency, kpis
 
 
+def drill_paths(site: Path, pilot: str) -> list[str]:
+    """The drill-down's steps for the lead's latest scored KPI (issue 21: within 300 ms a step):
+    score with its formula -> the submission with its lines -> the original file."""
+    import duckdb
+
+    con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
+    kpi, period, sha = con.execute(
+        "SELECT k.kpi_code, k.period, s.sha256 FROM marts.kpi_scores k JOIN ingest.submissions s USING (submission_id) "
+        "WHERE k.pilot_id = ? ORDER BY k.period DESC, k.kpi_code LIMIT 1", [pilot]).fetchone()
+    con.close()
+    return [f"/pilots/{pilot}/scores/{period}/{kpi}", f"/submissions/{sha}", f"/submissions/{sha}/original"]
+
+
 def sixty_lines(pilot: str, agency: str, kpis: list[str], n: int) -> bytes:
     """A typical report: the lead's KPIs and budget lines up to 60 lines (2549-Q3)."""
     lines = ["pilot_id,agency_code,period,submitted_on,line_type,item_code,layer,actual,allocated_thb,disbursed_thb,funding_source,note"]
@@ -244,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
             checks.append(timed(lambda: box.setdefault("r", client.post(f"/upload?csrf={csrf}", files={"file": ("r.csv", data)}))))
             verdicts.append(re.search(r'data-verdict="([a-z]+)"', box["r"].text).group(1))
         pages = {path: stats([timed(lambda: client.get(path).raise_for_status()) for _ in range(50)])
-                 for path in ("/", "/submissions", "/upload")}
+                 for path in ("/", "/submissions", "/upload", *drill_paths(site, pilot))}
         # The pilot pages (web/committee.py) as a cleared committee account; the first request after
         # a start (or a publish) builds the summary's model of the copy, timed on its own.
         subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", "bench-committee", "--role", "committee",

@@ -39,7 +39,7 @@ def _one(con, sql: str, params: list) -> dict | None:
     return None if row is None else dict(zip([d[0] for d in res.description], row))
 
 
-def _num(value) -> str:
+def number(value) -> str:
     d = Decimal(value).normalize()
     return format(d, "f") if d == d.to_integral() or d.as_tuple().exponent >= -12 else str(d)
 
@@ -48,25 +48,48 @@ def formula(direction: str, actual: Decimal, t: list[Decimal]) -> str:
     """The scoring.md §1 rule for these numbers (before the exact 4-decimal rounding)."""
     if direction == "higher":
         if actual <= t[0]:
-            return f"a = {_num(actual)} ≤ t1 = {_num(t[0])} → score 1"
+            return f"a = {number(actual)} ≤ t1 = {number(t[0])} → score 1"
         if actual >= t[4]:
-            return f"a = {_num(actual)} ≥ t5 = {_num(t[4])} → score 5"
+            return f"a = {number(actual)} ≥ t5 = {number(t[4])} → score 5"
         k = max(i for i in range(1, 5) if t[i - 1] <= actual)
-        return (f"t{k} = {_num(t[k - 1])} ≤ a = {_num(actual)} < t{k + 1} = {_num(t[k])} → "
-                f"{k} + (a − t{k}) / (t{k + 1} − t{k}) = {k} + ({_num(actual)} − {_num(t[k - 1])}) / "
-                f"({_num(t[k])} − {_num(t[k - 1])}) = {k} + {_num(actual - t[k - 1])} / {_num(t[k] - t[k - 1])}")
+        return (f"t{k} = {number(t[k - 1])} ≤ a = {number(actual)} < t{k + 1} = {number(t[k])} → "
+                f"{k} + (a − t{k}) / (t{k + 1} − t{k}) = {k} + ({number(actual)} − {number(t[k - 1])}) / "
+                f"({number(t[k])} − {number(t[k - 1])}) = {k} + {number(actual - t[k - 1])} / {number(t[k] - t[k - 1])}")
     if actual >= t[0]:
-        return f"a = {_num(actual)} ≥ t1 = {_num(t[0])} (lower is better) → score 1"
+        return f"a = {number(actual)} ≥ t1 = {number(t[0])} (lower is better) → score 1"
     if actual <= t[4]:
-        return f"a = {_num(actual)} ≤ t5 = {_num(t[4])} (lower is better) → score 5"
+        return f"a = {number(actual)} ≤ t5 = {number(t[4])} (lower is better) → score 5"
     k = max(i for i in range(1, 5) if t[i - 1] >= actual)
-    return (f"t{k} = {_num(t[k - 1])} ≥ a = {_num(actual)} > t{k + 1} = {_num(t[k])} (lower is better) → "
-            f"{k} + (t{k} − a) / (t{k} − t{k + 1}) = {k} + ({_num(t[k - 1])} − {_num(actual)}) / "
-            f"({_num(t[k - 1])} − {_num(t[k])}) = {k} + {_num(t[k - 1] - actual)} / {_num(t[k - 1] - t[k])}")
+    return (f"t{k} = {number(t[k - 1])} ≥ a = {number(actual)} > t{k + 1} = {number(t[k])} (lower is better) → "
+            f"{k} + (t{k} − a) / (t{k} − t{k + 1}) = {k} + ({number(t[k - 1])} − {number(actual)}) / "
+            f"({number(t[k - 1])} − {number(t[k])}) = {k} + {number(t[k - 1] - actual)} / {number(t[k - 1] - t[k])}")
 
 
-def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period: str,
-            restricted_store: bool = False) -> str:
+@dataclass
+class Lineage:
+    """One score's lineage as read from a store: the marts.kpi_scores row (with the KPI's names,
+    direction, aggregation, unit and the pilot's lead agency), the registered and applied
+    thresholds, the lead's accepted lines behind the actual, the outlier working and the lead's
+    superseded versions. `explain` prints it; the web's score page shows the same (web/drilldown.py)."""
+    pilot_id: str
+    kpi_code: str
+    period: str
+    score: dict
+    registered: dict | None
+    applied: list
+    sources: list[Source]
+    outlier: list[str]
+    superseded: list[tuple]
+
+    @property
+    def formula(self) -> str:
+        if self.score["is_missing"]:
+            return "a missing KPI scores 1 (silence never raises a score)"
+        return formula(self.score["direction"], Decimal(self.score["actual"]), [Decimal(t) for t in self.applied])
+
+
+def lineage(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period: str,
+            restricted_store: bool = False) -> Lineage:
     """The lineage of one score. A restricted pilot's is read from the restricted store only
     (restricted_store=True: `con` is that store)."""
     pilot = _one(con, "SELECT classification FROM registry.pilots WHERE pilot_id = ?", [pilot_id])
@@ -84,49 +107,58 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
     fy, q = score["fiscal_year"], score["quarter"]
     registered = _one(con, "SELECT t1, t2, t3, t4, t5 FROM registry.kpi_thresholds WHERE pilot_id = ? AND kpi_code = ? "
                            "AND fiscal_year = ?", [pilot_id, kpi_code, fy])
-    applied = [score[f"t{i}"] for i in range(1, 6)]
-    lines = [f"{pilot_id} {kpi_code} {period}: {score['name_en']} / {score['name_th']}",
-             f"  unit {score['unit']}, {score['direction']} is better, aggregation {score['aggregation']}, "
-             f"weight {_num(score['weight'])}", ""]
-
     sources = _sources(con, pilot_id, kpi_code, score["lead_agency_code"], fy,
                        q if score["aggregation"] == "sum" else None, period)
-    if score["is_missing"]:
-        lines.append(f"actual: missing (no value in the lead agency's accepted report for {period})")
-    elif score["aggregation"] == "sum":
-        lines.append(f"actual: {_num(score['actual'])} = sum of quarters 1..{q} of {fy_en(fy)} (BE {fy}):")
-    else:
-        lines.append(f"actual: {_num(score['actual'])}")
-    for s in sources:
-        # File names are agency text: control characters shown, never sent to the terminal.
-        lines.append(f"  {s.period}: {_num(s.actual)} from {visible(s.file_name)} row {s.row_number} "
-                     f"(submission {s.submission_id}, received {shown_time(s.received_at)})")
-    lines.append("")
-    if registered:
-        lines.append("thresholds registered for {} (BE {}): {}".format(fy_en(fy), fy, " / ".join(_num(registered[f"t{i}"]) for i in range(1, 6))))
-    if score["aggregation"] == "sum":
-        lines.append(f"thresholds applied (× {q}/4, pro-rated for a sum KPI): " + " / ".join(_num(t) for t in applied))
-    else:
-        lines.append("thresholds applied: " + " / ".join(_num(t) for t in applied))
-    if score["is_missing"]:
-        lines.append("formula: a missing KPI scores 1 (silence never raises a score)")
-    else:
-        lines.append("formula: " + formula(score["direction"], Decimal(score["actual"]), [Decimal(t) for t in applied]))
-    lines.append(f"score: {score['score']} (rounded half away from zero to 4 decimals), weighted "
-                 f"{score['score']} × {_num(score['weight'])} / 100 = {score['weighted_score']}, status {score['status']}")
-
-    lines.append("")
-    lines += outlier_lines(con, pilot_id, kpi_code, period, score["lead_agency_code"], score["aggregation"])
-
+    outlier = outlier_lines(con, pilot_id, kpi_code, period, score["lead_agency_code"], score["aggregation"])
     superseded = con.execute("""
         SELECT submission_id, file_name, received_at, superseded_by FROM ingest.submissions
         WHERE pilot_id = ? AND agency_code = ? AND period = ? AND status = 'superseded' ORDER BY submission_id""",
                              [pilot_id, score["lead_agency_code"], period]).fetchall()
+    return Lineage(pilot_id, kpi_code, period, score, registered, [score[f"t{i}"] for i in range(1, 6)], sources,
+                   outlier, superseded)
+
+
+def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period: str,
+            restricted_store: bool = False) -> str:
+    """The lineage of one score as `pilotkpi explain` prints it."""
+    return render(lineage(con, pilot_id, kpi_code, period, restricted_store))
+
+
+def render(found: Lineage) -> str:
+    score, period = found.score, found.period
+    fy, q = score["fiscal_year"], score["quarter"]
+    lines = [f"{found.pilot_id} {found.kpi_code} {period}: {score['name_en']} / {score['name_th']}",
+             f"  unit {score['unit']}, {score['direction']} is better, aggregation {score['aggregation']}, "
+             f"weight {number(score['weight'])}", ""]
+    if score["is_missing"]:
+        lines.append(f"actual: missing (no value in the lead agency's accepted report for {period})")
+    elif score["aggregation"] == "sum":
+        lines.append(f"actual: {number(score['actual'])} = sum of quarters 1..{q} of {fy_en(fy)} (BE {fy}):")
+    else:
+        lines.append(f"actual: {number(score['actual'])}")
+    for s in found.sources:
+        # File names are agency text: control characters shown, never sent to the terminal.
+        lines.append(f"  {s.period}: {number(s.actual)} from {visible(s.file_name)} row {s.row_number} "
+                     f"(submission {s.submission_id}, received {shown_time(s.received_at)})")
     lines.append("")
-    if superseded:
+    if found.registered:
+        lines.append("thresholds registered for {} (BE {}): {}".format(
+            fy_en(fy), fy, " / ".join(number(found.registered[f"t{i}"]) for i in range(1, 6))))
+    if score["aggregation"] == "sum":
+        lines.append(f"thresholds applied (× {q}/4, pro-rated for a sum KPI): " + " / ".join(number(t) for t in found.applied))
+    else:
+        lines.append("thresholds applied: " + " / ".join(number(t) for t in found.applied))
+    lines.append("formula: " + found.formula)
+    lines.append(f"score: {score['score']} (rounded half away from zero to 4 decimals), weighted "
+                 f"{score['score']} × {number(score['weight'])} / 100 = {score['weighted_score']}, status {score['status']}")
+
+    lines.append("")
+    lines += found.outlier
+    lines.append("")
+    if found.superseded:
         lines.append("superseded versions of the lead's report for this period:")
         lines += [f"  submission {sid} {visible(name)} (received {shown_time(at)}), superseded by {by}"
-                  for sid, name, at, by in superseded]
+                  for sid, name, at, by in found.superseded]
     else:
         lines.append("superseded versions of the lead's report for this period: none")
     return "\n".join(lines) + "\n"

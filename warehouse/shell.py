@@ -1,11 +1,15 @@
-"""A read-only SQL shell on the published copy for analysts (`pilotkpi sql`).
+"""A read-only SQL shell on the published copy for analysts (`pilotkpi sql`, and the web's `/sql`).
 
-The duckdb Python package ships no CLI binary, so this is a small one. The connection is opened
-read-only with external access disabled, then the configuration is locked: no file reads or
-writes (read_csv, COPY, ATTACH, INSTALL), no way to switch either setting back on.
+The duckdb Python package ships no CLI binary, so this is a small one. The lockdown is
+`open_sandboxed`, the one way both the CLI and the web open the published copy: read-only, with
+external access disabled, then the configuration locked: no file reads or writes (read_csv, COPY,
+ATTACH, INSTALL), no way to switch either setting back on. `run_limited` runs a page's SQL on such
+a connection with a row cap and a time limit.
 """
 from __future__ import annotations
 
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, TextIO
 
@@ -18,10 +22,58 @@ from warehouse.publish import published_path
 QUIT = {".quit", ".exit", "\\q", "quit", "exit"}
 
 
+LOCKDOWN = {"enable_external_access": False}
+
+
 def open_sandboxed(path: Path) -> duckdb.DuckDBPyConnection:
-    con = connect(path, read_only=True, config={"enable_external_access": False})
-    con.execute("SET lock_configuration = true")
+    """The published copy, locked down. DuckDB shares one database instance per file within a
+    process, and the lock is the instance's: a second opening of a file already open here gets the
+    same, already locked instance (locking it again is refused, so it is not asked)."""
+    con = connect(path, read_only=True, config=LOCKDOWN)
+    if con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0] is not True:
+        con.execute("SET lock_configuration = true")
     return con
+
+
+@dataclass
+class Result:
+    """One statement's outcome on the SQL page: its columns and at most `max_rows` rows
+    (`truncated`: there were more), or DuckDB's error message."""
+    sql: str
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)
+    truncated: bool = False
+    error: str | None = None
+
+
+def run_limited(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int, seconds: float) -> list[Result]:
+    """Every statement of `sql` on a locked-down connection (open_sandboxed, or a cursor of one), as
+    `pilotkpi sql` runs them (DuckDB splits the text), each stopped after `seconds` (interrupted)
+    and cut at `max_rows` rows. Statements after a failed one still run, as in the shell."""
+    try:
+        parts = [p.query for p in con.extract_statements(sql)]
+    except duckdb.Error as exc:
+        return [Result(sql, error=str(exc))]
+    results = []
+    for part in parts:
+        result = Result(part)
+        timer = threading.Timer(seconds, con.interrupt)
+        timer.start()
+        try:
+            rel = con.sql(part)
+            if rel is not None:
+                rel = trimmed_decimals(rel.limit(max_rows + 1))
+                rows = rel.fetchall()
+                result.columns = list(rel.columns)
+                result.rows, result.truncated = rows[:max_rows], len(rows) > max_rows
+        except duckdb.InterruptException:
+            result.error = f"stopped after {seconds:g} s (the page's time limit)"
+        except duckdb.Error as exc:
+            result.error = str(exc)
+        finally:
+            timer.cancel()
+        results.append(result)
+    return results
 
 
 def resolve(warehouse: Path) -> Path:

@@ -40,6 +40,7 @@ from web.agency import AgencyData, Checked, bangkok, check_upload, display_name,
 from web.audit import AuditTrail, audit_path
 from web.auth import COOKIE, IDLE_SECONDS, Session, Sessions, Throttle, csrf_ok
 from web.labels import LANGS, WORDS, day, moment, period
+from web.tables import download_response, wanted
 
 HERE = Path(__file__).parent
 SECURITY_HEADERS = [
@@ -77,8 +78,9 @@ class Site:
         self.sessions, self.throttle = Sessions(), Throttle()
         self.accounts_path = accounts_file.accounts_path(config.warehouse)
         self.audit = AuditTrail(audit_path(self.accounts_path))
+        from warehouse.shell import open_sandboxed
         from web.published import ReadOnlyStore
-        self.data = AgencyData(ReadOnlyStore(published_path(config.warehouse)),
+        self.data = AgencyData(ReadOnlyStore(published_path(config.warehouse), open_sandboxed),
                                ReadOnlyStore(files_for(config.warehouse, config.restricted_store).store),
                                self.audit, config.inbox)
         self.keep_dir = Path(tempfile.mkdtemp(prefix="pilotkpi-web-"))  # 0700: checked files until sent
@@ -386,17 +388,30 @@ def _files_of(page: Page) -> list[dict]:
 
 @route("agency", "analyst", "committee")
 async def submissions(request: Request, page: Page) -> Response:
+    from web import drilldown
+
     rows = await run_in_threadpool(_files_of, page)
-    return page.render("submissions.html", rows=rows, registry=page.site.registry())
+    table = drilldown.submissions_table(rows, WORDS[page.lang])
+    if asked := wanted(request.query_params, [table]):
+        return page.finish(download_response(*asked))
+    return page.render("submissions.html", rows=rows, registry=page.site.registry(), table=table)
 
 
 @route("agency", "analyst", "committee")
 async def submission(request: Request, page: Page) -> Response:
+    """A stored file: its rows, defects and lines (web/drilldown.py: whose it is, its lines)."""
+    from web import drilldown
+
     sha = request.path_params["sha256"]
-    rows = [r for r in await run_in_threadpool(_files_of, page) if r["sha256"] == sha and r["submission_id"] is not None]
+    rows = [r for r in await run_in_threadpool(drilldown.visible_files, page, sha) if r["submission_id"] is not None]
     if not rows:
         return page.error(404, "not_found")
-    details = [(row, page.site.data.issues(row)) for row in rows]
+    if "download" in request.query_params:
+        download = await run_in_threadpool(drilldown.submission_download, page, rows, request.query_params)
+        if download is not None:
+            return page.finish(download)
+    number = request.query_params.get("page", "1")
+    details = await run_in_threadpool(drilldown.submission_details, page, rows, int(number) if number.isdigit() else 1)
     return page.render("submission.html", sha=sha, details=details)
 
 

@@ -6,6 +6,10 @@ mtime (one stat) and reopens when they changed. A connection to the old copy kee
 old file until it is dropped, which is what publish.py promises analysts. The restricted store is
 likewise replaced by rename at the end of a job (warehouse/restricted.py) and never written in
 place, so it is read the same way. Neither file is ever opened for writing here.
+
+The published copy is opened through the lockdown of `pilotkpi sql` (warehouse.shell.open_sandboxed:
+no file access, configuration locked): the SQL page runs analysts' statements on it, and no page's
+query can read a file through it either.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 import duckdb
 
@@ -20,8 +25,8 @@ import duckdb
 class _Open:
     """One open copy and the queries running on it (it is closed once retired and idle)."""
 
-    def __init__(self, path: Path, key: tuple[int, int]):
-        self.con = duckdb.connect(str(path), read_only=True)
+    def __init__(self, path: Path, key: tuple[int, int], opener: Callable[[Path], duckdb.DuckDBPyConnection]):
+        self.con = opener(path)
         self.key, self.users, self.retired = key, 0, False
 
 
@@ -30,8 +35,9 @@ class ReadOnlyStore:
     replaced file is only seen once every connection to the old one is closed: the old copy is
     closed as soon as its last running query ends."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, opener: Callable[[Path], duckdb.DuckDBPyConnection] | None = None):
         self.path = path
+        self._opener = opener or (lambda p: duckdb.connect(str(p), read_only=True))
         self._lock = threading.Lock()
         self._open: _Open | None = None
 
@@ -48,7 +54,7 @@ class ReadOnlyStore:
                     old.retired = True
                     if old.users == 0:
                         old.con.close()
-                self._open = _Open(self.path, key)
+                self._open = _Open(self.path, key, self._opener)
             self._open.users += 1
             return self._open
 
@@ -86,6 +92,21 @@ class ReadOnlyStore:
             return [dict(zip(names, row)) for row in cur.fetchall()]
         except duckdb.CatalogException:  # an older copy without a table: nothing of that kind yet
             return []
+        finally:
+            cur.close()
+            self._release(entry)
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A cursor of the current copy for several queries (None when the file does not exist
+        yet); errors are the caller's to handle."""
+        entry = self._acquire()
+        if entry is None:
+            yield None
+            return
+        cur = entry.con.cursor()
+        try:
+            yield cur
         finally:
             cur.close()
             self._release(entry)

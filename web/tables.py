@@ -7,7 +7,8 @@ shows what the page would not). Templates link the two files with the `_download
 CSV: UTF-8 with a byte-order mark (Thai in Excel); text Excel would run as a formula gets a
 leading apostrophe (warehouse.export.safe_cell); and a code Excel would turn into a number
 (`01002` -> 1002, or more than 15 digits rounded) is written as `="01002"`, which every
-spreadsheet shows as the text 01002. XLSX: text cells stay text, numbers numbers, dates dates
+spreadsheet shows as the text 01002; so is text Excel would read as a date or a fraction (`1/2`,
+`3-4`) or in scientific notation (`1E5`). XLSX: text cells stay text, numbers numbers, dates dates
 (warehouse.export.xlsx_cell).
 """
 from __future__ import annotations
@@ -23,7 +24,9 @@ from starlette.responses import Response
 
 from warehouse.export import safe_cell, xlsx_cell
 
-_CODE_EXCEL_WOULD_CHANGE = re.compile(r"^(0\d+|\d{16,})$")
+# Text Excel would turn into another value on opening a CSV: leading zeros dropped, more than 15
+# digits rounded, a date (1/2, 3-4, 2006-08-10 stays text only as ="…"), scientific notation.
+_CODE_EXCEL_WOULD_CHANGE = re.compile(r"^(0\d+|\d{16,}|\d+[eE][+-]?\d+|\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?)$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
