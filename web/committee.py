@@ -137,7 +137,7 @@ class Books:
 
     def open(self, site) -> Book | None:
         as_of = site.as_of()
-        with site.data.published.cursor() as (cur, key):
+        with site.data.published.keyed_cursor() as (cur, key):
             if cur is None:
                 return None
             with self._lock:
@@ -147,7 +147,7 @@ class Books:
 
     def cleared(self, site) -> dict[str, PilotSection]:
         as_of = site.as_of()
-        with site.data.restricted.cursor() as (cur, key):
+        with site.data.restricted.keyed_cursor() as (cur, key):
             if cur is None:
                 return {}
             with self._lock:

@@ -65,7 +65,7 @@ class ReadOnlyStore:
                 entry.con.close()
 
     @contextmanager
-    def cursor(self):
+    def keyed_cursor(self):
         """(cursor, key) on the current copy, for code that reads through a DuckDB connection (the
         summary's model, web/committee.py); key (inode, mtime) names the copy, so what is built from
         it can be kept until a new copy is published. (None, None) when the file does not exist yet."""
