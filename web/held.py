@@ -11,10 +11,9 @@ store. An id that is not a held file the account may see answers 404, like one t
 Readings (the spec is silent):
 - A held file that has been decided is no longer held: its page answers 404 (the decision's own
   page is /decisions/{id}); /submissions/{sha256} keeps its history.
-- The confirmation text of closing and reopening is the one web/decisions.py checks: the pilot's
-  code and the quarter as the warehouse writes it (`PLT-2548-003 2549-Q2`), or the quarter alone
-  when closing it for every pilot. data-quality.md gives none and the form has no script to fill it
-  in, so the label says what to type. `confirmation_text` says it once.
+- The confirmation text of closing and reopening is the quarter itself as the warehouse writes it
+  (`2549-Q2`): data-quality.md gives none, the form has no script to fill it in, and a typed
+  period is what a committee member checks against the minutes. `confirmation_text` says it once.
 - /quarters is the committee's only (web.md: analysts have no part in closing); it lists the
   closures of one period at a time (default: the latest closed), so the page stays small at 400
   pilots.
@@ -33,7 +32,6 @@ from starlette.routing import Route
 
 from kpis.summary.labels import fmt_quantity, fmt_score, status_text
 from kpis.whatif import NotHeld, WhatIf, what_if_approved
-from web import decisions
 from web.app import Page, route
 from web.labels import WORDS, add_words
 from web.tables import Table, download_response, wanted
@@ -69,8 +67,7 @@ add_words(
         "held_read_only": "บัญชีนักวิเคราะห์ดูได้อย่างเดียว การพิจารณาเป็นของคณะกรรมการ",
         "held_quarters": "ปิดและเปิดไตรมาส", "held_close": "ปิดไตรมาส", "held_reopen": "เปิดไตรมาสอีกครั้ง",
         "held_every_pilot": "ทุกโครงการ", "held_close_note": "บันทึก (ไม่บังคับ)", "held_reopen_reason": "เหตุผล (ต้องระบุ)",
-        "held_confirm": "พิมพ์รหัสโครงการและรหัสไตรมาสที่เลือก เช่น {example} เพื่อยืนยัน (ปิดทุกโครงการ: รหัสไตรมาสอย่างเดียว เช่น {period})",
-        "held_confirm_reopen": "พิมพ์รหัสโครงการและรหัสไตรมาสที่เลือก เช่น {example} เพื่อยืนยัน",
+        "held_confirm": "พิมพ์รหัสไตรมาสที่เลือก เช่น {example} เพื่อยืนยัน",
         "held_close_help": "ปิดได้เฉพาะไตรมาสที่ถึงกำหนดแล้ว หลังปิด ไฟล์ที่ส่งมาภายหลังจะรอคณะกรรมการพิจารณา",
         "held_reopen_help": "การเปิดอีกครั้งทำทีละโครงการ ไฟล์ที่รอพิจารณายังคงรอจนกว่าจะอนุมัติหรือไม่อนุมัติ",
         "held_closures": "ไตรมาสที่ปิด", "held_pilots_closed": "จำนวนโครงการที่ปิด",
@@ -111,8 +108,7 @@ add_words(
         "held_read_only": "Analyst accounts read only; the committee decides.",
         "held_quarters": "Close and reopen quarters", "held_close": "Close a quarter", "held_reopen": "Reopen a quarter",
         "held_every_pilot": "every pilot", "held_close_note": "Note (optional)", "held_reopen_reason": "Reason (required)",
-        "held_confirm": "Type the chosen pilot's code and quarter, such as {example}, to confirm (every pilot: the quarter alone, such as {period})",
-        "held_confirm_reopen": "Type the chosen pilot's code and quarter, such as {example}, to confirm",
+        "held_confirm": "Type the quarter you chose, such as {example}, to confirm",
         "held_close_help": "Only a due quarter can be closed. Once it is closed, files sent later for it are held for the committee.",
         "held_reopen_help": "A quarter is reopened for one pilot at a time. Its held files stay held until approved or rejected.",
         "held_closures": "Closed quarters", "held_pilots_closed": "Pilots closed",
@@ -126,11 +122,9 @@ add_words(
 )
 
 
-def confirmation_text(period: str, pilot_id: str | None = None) -> str:
-    """What the committee types to confirm closing or reopening `period` (for `pilot_id`, or every
-    pilot): exactly what web/decisions.py checks, the pilot's code and the period, or the period
-    alone for every pilot."""
-    return decisions.confirmation_text("close", period, pilot_id)
+def confirmation_text(period: str) -> str:
+    """What the committee types to confirm closing or reopening `period` (see the module's readings)."""
+    return period
 
 
 # --- the held files -------------------------------------------------------------------------------
@@ -365,8 +359,7 @@ async def quarters(request: Request, page: Page) -> Response:
         return page.finish(download_response(*asked))
     pilots = sorted(page.site.registry().pilots.values(), key=lambda p: p.pilot_id)
     return page.render("quarters.html", q=q, table=table, pilots=pilots, score=fmt_score,
-                       status_text=lambda s: status_text(s, page.lang), example_period=q["due"][0] if q["due"] else "2549-Q3",
-                       example_pilot=pilots[0].pilot_id if pilots else "PLT-2548-001", confirmation_text=confirmation_text)
+                       status_text=lambda s: status_text(s, page.lang), example=confirmation_text(q["due"][0] if q["due"] else "2549-Q3"))
 
 
 ROUTES: list = [
