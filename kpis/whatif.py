@@ -161,7 +161,8 @@ def what_if_approved(published: Path, submission_id: int, restricted_store: Path
         con.execute("DETACH published")
         if source == "restricted":
             con.execute("DETACH restricted")
-        decided = approval.decide(con, submission_id, "approve", "what-if", None, datetime(2000, 1, 1), WHATIF_RUN)
+        decided = approval.decide(con, submission_id, "approve", by="what-if", note=None, at=datetime(2000, 1, 1),
+                                  run_id=WHATIF_RUN)
         build_marts(con, day, names=with_inputs(SHOWN_MARTS))
         after = _figures(con, "memory", pilot_id)
     finally:

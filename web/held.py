@@ -11,9 +11,10 @@ store. An id that is not a held file the account may see answers 404, like one t
 Readings (the spec is silent):
 - A held file that has been decided is no longer held: its page answers 404 (the decision's own
   page is /decisions/{id}); /submissions/{sha256} keeps its history.
-- The confirmation text of closing and reopening is the quarter itself as the warehouse writes it
-  (`2549-Q2`): data-quality.md gives none, the form has no script to fill it in, and a typed
-  period is what a committee member checks against the minutes. `confirmation_text` says it once.
+- The confirmation text of closing and reopening (data-quality.md gives none) is the pilot's id
+  and the quarter as the warehouse writes them (`PLT-2548-003 2549-Q2`), or the quarter alone when
+  closing it for every pilot (`2549-Q2`): typed, not picked, so a slip of the mouse closes
+  nothing; it is what /decisions checks (web/decisions.py).
 - /quarters is the committee's only (web.md: analysts have no part in closing); it lists the
   closures of one period at a time (default: the latest closed), so the page stays small at 400
   pilots.
@@ -67,7 +68,8 @@ add_words(
         "held_read_only": "บัญชีนักวิเคราะห์ดูได้อย่างเดียว การพิจารณาเป็นของคณะกรรมการ",
         "held_quarters": "ปิดและเปิดไตรมาส", "held_close": "ปิดไตรมาส", "held_reopen": "เปิดไตรมาสอีกครั้ง",
         "held_every_pilot": "ทุกโครงการ", "held_close_note": "บันทึก (ไม่บังคับ)", "held_reopen_reason": "เหตุผล (ต้องระบุ)",
-        "held_confirm": "พิมพ์รหัสไตรมาสที่เลือก เช่น {example} เพื่อยืนยัน",
+        "held_confirm_close": "เพื่อยืนยัน พิมพ์รหัสโครงการและไตรมาสที่เลือก เช่น {one} หรือพิมพ์เฉพาะไตรมาส เช่น {every} เมื่อปิดทุกโครงการ",
+        "held_confirm_reopen": "เพื่อยืนยัน พิมพ์รหัสโครงการและไตรมาสที่เลือก เช่น {one}",
         "held_close_help": "ปิดได้เฉพาะไตรมาสที่ถึงกำหนดแล้ว หลังปิด ไฟล์ที่ส่งมาภายหลังจะรอคณะกรรมการพิจารณา",
         "held_reopen_help": "การเปิดอีกครั้งทำทีละโครงการ ไฟล์ที่รอพิจารณายังคงรอจนกว่าจะอนุมัติหรือไม่อนุมัติ",
         "held_closures": "ไตรมาสที่ปิด", "held_pilots_closed": "จำนวนโครงการที่ปิด",
@@ -108,7 +110,8 @@ add_words(
         "held_read_only": "Analyst accounts read only; the committee decides.",
         "held_quarters": "Close and reopen quarters", "held_close": "Close a quarter", "held_reopen": "Reopen a quarter",
         "held_every_pilot": "every pilot", "held_close_note": "Note (optional)", "held_reopen_reason": "Reason (required)",
-        "held_confirm": "Type the quarter you chose, such as {example}, to confirm",
+        "held_confirm_close": "To confirm, type the pilot and the quarter you chose, such as {one}, or the quarter alone, such as {every}, when closing it for every pilot",
+        "held_confirm_reopen": "To confirm, type the pilot and the quarter you chose, such as {one}",
         "held_close_help": "Only a due quarter can be closed. Once it is closed, files sent later for it are held for the committee.",
         "held_reopen_help": "A quarter is reopened for one pilot at a time. Its held files stay held until approved or rejected.",
         "held_closures": "Closed quarters", "held_pilots_closed": "Pilots closed",
@@ -122,9 +125,11 @@ add_words(
 )
 
 
-def confirmation_text(period: str) -> str:
-    """What the committee types to confirm closing or reopening `period` (see the module's readings)."""
-    return period
+def confirmation_text(kind: str, period: str, pilot_id: str | None) -> str:
+    """What the committee types to confirm closing or reopening: the pilot and the period, or the
+    period alone when closing it for every pilot. The rule web/decisions.py checks, said the same
+    way there (its confirmation_text); kept equal by tests/web/test_web_held.py."""
+    return f"{pilot_id} {period}" if pilot_id else period
 
 
 # --- the held files -------------------------------------------------------------------------------
@@ -344,6 +349,15 @@ def _quarters(page: Page, period: str | None) -> dict:
             "closed_periods": [r["period"] for r in summary if r["closed"]], "held": held[0]["n"] if held else 0}
 
 
+def _confirm_examples(q: dict, pilots: list) -> dict:
+    """The confirmation texts the forms show as examples: the latest due and latest closed quarter."""
+    pilot = pilots[0].pilot_id if pilots else None
+    due = q["due"][0] if q["due"] else None
+    closed = q["closed_periods"][0] if q["closed_periods"] else due
+    return {"close_one": confirmation_text("close", due, pilot), "close_every": confirmation_text("close", due, None),
+            "reopen_one": confirmation_text("reopen", closed, pilot)} if due else {}
+
+
 @route("committee")
 async def quarters(request: Request, page: Page) -> Response:
     q = await run_in_threadpool(_quarters, page, request.query_params.get("period"))
@@ -359,7 +373,7 @@ async def quarters(request: Request, page: Page) -> Response:
         return page.finish(download_response(*asked))
     pilots = sorted(page.site.registry().pilots.values(), key=lambda p: p.pilot_id)
     return page.render("quarters.html", q=q, table=table, pilots=pilots, score=fmt_score,
-                       status_text=lambda s: status_text(s, page.lang), example=confirmation_text(q["due"][0] if q["due"] else "2549-Q3"))
+                       status_text=lambda s: status_text(s, page.lang), confirm=_confirm_examples(q, pilots))
 
 
 ROUTES: list = [

@@ -343,13 +343,19 @@ def test_the_quarters_page_lists_closures_and_carries_the_forms(story, signed_in
     assert '<option value="2549-Q3">' in close and '<option value="2548-Q1">' in close
     assert re.findall(r'<option value="(\d{4}-Q\d)"', reopen) == ["2549-Q3", "2549-Q2"]  # closed ones only
     assert '<select name="pilot_id" required>' in reopen
-    assert "2549-Q3" in re.search(r'<label>[^<]*เพื่อยืนยัน', page).group(0)
+    assert "เช่น PLT-2548-001 2549-Q3 หรือพิมพ์เฉพาะไตรมาส เช่น 2549-Q3 เมื่อปิดทุกโครงการ" in close
+    assert "เช่น PLT-2548-001 2549-Q3<" in reopen  # the latest closed quarter
 
 
-def test_the_confirmation_text_is_the_period():
+def test_the_confirmation_text_is_the_pilot_and_the_period_or_the_period_for_every_pilot():
+    from web import decisions
     from web.held import confirmation_text
 
-    assert confirmation_text("2549-Q3") == "2549-Q3"
+    cases = {("close", "2549-Q3", "PLT-2548-003"): "PLT-2548-003 2549-Q3", ("close", "2549-Q3", None): "2549-Q3",
+             ("reopen", "2549-Q2", "PLT-2548-006"): "PLT-2548-006 2549-Q2"}
+    assert {case: confirmation_text(*case) for case in cases} == cases
+    if hasattr(decisions, "confirmation_text"):  # /decisions checks the same text (web/decisions.py)
+        assert {case: decisions.confirmation_text(*case) for case in cases} == cases
 
 
 # --- the authorisation matrix rows of these routes -------------------------------------------------
