@@ -216,6 +216,33 @@ def decision_times(base: str, site: Path, count: int) -> dict:
             "all": stats(every), **{k: stats(v) for k, v in times.items() if v}}
 
 
+def decision_table(decided: dict) -> list[str]:
+    rows = ["| decision, POST to applied (committed and published) | n | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
+    return rows + [f"| {k} {decided['pilot']} {decided['period']} | {decided[k]['n']} | {decided[k]['p50_ms']} | "
+                   f"{decided[k]['p95_ms']} | {decided[k]['max_ms']} |" for k in ("close", "reopen", "all") if k in decided]
+
+
+def decisions_main(site: Path, scale: str, count: int) -> None:
+    """`--decisions-only`: start the web (its temporary Prefect server warms at start), time the decisions."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = start(site, port)
+    try:
+        decided = decision_times(f"http://127.0.0.1:{port}", site, count)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    result = {"date": date.today().isoformat(), "scale": scale, "site": str(site), "machine": machine(),
+              "load_average": os.getloadavg(), "decisions": decided}
+    out = ROOT / "bench" / "results" / f"web-decisions-{result['date']}-{scale}"
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    table = [f"# pilotkpi web decisions, {scale} ({result['date']})", "", *decision_table(decided), "",
+             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; states {decided['states']}"]
+    out.with_suffix(".md").write_text("\n".join(table) + "\n", encoding="utf-8")
+    print("\n".join(table))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pilots", type=int, default=0, help="0: the demo")
@@ -227,9 +254,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--held", action="store_true", help="also the committee's held-file and quarters pages "
                         "(a quarter is closed and a report held first, once)")
     parser.add_argument("--decisions", type=int, default=20, help="committee decisions to time (0: none)")
+    parser.add_argument("--decisions-only", action="store_true", help="time the decisions only")
     args = parser.parse_args(argv)
     scale = args.label or ("demo" if args.pilots == 0 else f"p{args.pilots}") + ("-held" if args.held else "")
     site = args.site or prepare(args.work or ROOT / "bench" / f"work-web-{scale.removesuffix('-held')}", args.pilots)
+    if args.decisions_only:
+        return decisions_main(site, scale, args.decisions)
     pilot, agency, kpis = lead_with_files(site)
     name, password = f"bench-{agency}", "bench-password-long"
     subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", name, "--role", "agency", "--agency", agency,
@@ -322,10 +352,7 @@ def main(argv: list[str] | None = None) -> None:
     if "whatif" in result:
         table.append(f"what-if CPU time p50 {result['whatif']['cpu_p50_ms']} ms, p95 {result['whatif']['cpu_p95_ms']} ms")
     if decided:
-        table += ["", "| decision, POST to applied (committed and published) | n | p50 ms | p95 ms | max ms |",
-                  "|---|---|---|---|---|"]
-        table += [f"| {k} {decided['pilot']} {decided['period']} | {decided[k]['n']} | {decided[k]['p50_ms']} | "
-                  f"{decided[k]['p95_ms']} | {decided[k]['max_ms']} |" for k in ("close", "reopen", "all") if k in decided]
+        table += ["", *decision_table(decided)]
     out.with_suffix(".md").write_text("\n".join(table) + "\n", encoding="utf-8")
     print("\n".join(table))
 

@@ -108,6 +108,41 @@ def _close_precheck(period: str, pilot_id: str | None, as_of: str | None):
     return precheck
 
 
+def _flows_with_prefect():
+    """flows.approval, imported while Prefect's temporary server starts in a thread beside it.
+
+    A decision from the CLI used to start the server (its own Python process booting Prefect's
+    API, several seconds) and only then import the flows (Prefect, pandas, the job's modules,
+    several seconds more). The two do not depend on each other, so they now overlap. The server is
+    the one flows/ephemeral.py watches (none where PREFECT_API_URL names a running server)."""
+    import contextvars
+    import threading
+
+    from flows.ephemeral import start_server_tied_to_this_process
+    from flows.settings import apply_defaults
+
+    apply_defaults()
+    import prefect.server.api.server  # noqa: F401 - imported here, not in both threads at once
+
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            start_server_tied_to_this_process()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread
+            failed.append(exc)
+
+    # In this thread's context: Prefect's settings (a test harness's server) live in context variables.
+    server = threading.Thread(target=contextvars.copy_context().run, args=(start,), name="prefect-server", daemon=True)
+    server.start()
+    import flows.approval
+
+    server.join()
+    if failed:
+        raise failed[0]
+    return flows.approval
+
+
 def _job_lines(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
     click.echo(f"{what} (run {result.job.run_id})")
     return _finished(result.job, what, warehouse_path, out_dir)
@@ -131,8 +166,7 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
     Only a due period (its quarter ended by --as-of) can be closed.
     """
     def job():
-        from flows.approval import close_quarter as close_flow
-
+        close_flow = _flows_with_prefect().close_quarter
         result = close_flow(period, pilot_id, by, note, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         for c in result.closed:
             composite = "–" if c.composite is None else f"{c.composite:.4f}"
@@ -141,7 +175,7 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
             click.echo(f"{period} was already closed for {pid}")
         return _job_lines(result, f"closed {period} for {len(result.closed)} pilot(s)", warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir,
+    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, registry_dir=registry_dir,
                       precheck=_close_precheck(period, pilot_id, as_of)))
 
 
@@ -159,12 +193,11 @@ def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path,
            out_dir: Path, as_of: str | None, wait: bool) -> None:
     """End the closure of PERIOD for --pilot. Held files stay held until approved or rejected."""
     def job():
-        from flows.approval import reopen as reopen_flow
-
+        reopen_flow = _flows_with_prefect().reopen
         result = reopen_flow(period, pilot_id, by, reason, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
         return _job_lines(result, f"reopened {period} for {pilot_id}", warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir,
+    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, registry_dir=registry_dir,
                       precheck=_reopen_precheck(period, pilot_id, warehouse_path)))
 
 
@@ -181,8 +214,7 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
     def command(submission_id: int, by: str, note: str | None, registry_dir: Path, warehouse_path: Path,
                 out_dir: Path, as_of: str | None, wait: bool) -> None:
         def job():
-            from flows.approval import decide_held
-
+            decide_held = _flows_with_prefect().decide_held
             result = decide_held(action, submission_id, by, note, registry_dir, warehouse_path, out_dir,
                                  _as_of(as_of), wait)
             d, past = result.decided, {"approve": "approved", "reject": "rejected"}[action]
@@ -193,7 +225,7 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
                 what += f": accepted submission {d.kept} has a later or equal submitted_on and stays"
             return _job_lines(result, printable(what), warehouse_path, out_dir)
 
-        sys.exit(_guarded(job, warehouse_path, wait, registry_dir=registry_dir,
+        sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, registry_dir=registry_dir,
                           precheck=_decision_precheck(action, submission_id, warehouse_path)))
 
     return command

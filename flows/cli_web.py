@@ -62,7 +62,8 @@ def web(registry_dir: Path, inbox: Path, warehouse_path: Path, restricted_store:
         sys.exit(EXIT_FAILED)
 
     app = create_app(SiteConfig(registry_dir, inbox, warehouse_path, restricted_store, _as_of(as_of),
-                                secure_cookies=bool(tls_cert) or behind_proxy, out_dir=out_dir))
+                                secure_cookies=bool(tls_cert) or behind_proxy, out_dir=out_dir,
+                                warm_decisions=True))
     scheme = "https" if tls_cert else "http"
     click.echo(f"pilotkpi web: {scheme}://{host}:{port}/ (Ctrl-C stops it)")
     uvicorn.run(app, host=host, port=port, ssl_certfile=tls_cert and str(tls_cert),

@@ -68,6 +68,7 @@ class SiteConfig:
     as_of: date | None = None  # the day pages and checks are about; None: today in Bangkok
     secure_cookies: bool = False  # served over TLS (directly or behind the proxy)
     out_dir: Path | None = None  # where decisions write the summaries; None: `out` beside the warehouse
+    warm_decisions: bool = False  # decisions: Prefect connected at start (`pilotkpi web`), not at the first one
 
 
 class Site:

@@ -137,6 +137,7 @@ class Journal:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
+        self._cache: tuple[tuple[int, int], dict] | None = None
 
     def append(self, event: str, decision: str, **details: object) -> dict:
         entry = {"at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "event": event,
@@ -160,13 +161,25 @@ class Journal:
         return entry
 
     def decisions(self) -> dict[str, "Decision"]:
-        """Every request with its latest outcome, in the order they were made."""
-        found: dict[str, Decision] = {}
+        """Every request with its latest outcome, in the order they were made (the parsed file is
+        kept until it grows: the pages of queued decisions ask every second)."""
         try:
             with open(self.path, "rb") as fh:
-                lines = fh.read().splitlines()
+                st = os.fstat(fh.fileno())
+                key = (st.st_ino, st.st_size)
+                cached = self._cache
+                if cached is not None and cached[0] == key:
+                    return dict(cached[1])
+                lines = fh.read(st.st_size).splitlines()
         except FileNotFoundError:
-            return found
+            return {}
+        found = self._parse(lines)
+        self._cache = (key, found)
+        return dict(found)
+
+    @staticmethod
+    def _parse(lines: list[bytes]) -> dict[str, "Decision"]:
+        found: dict[str, Decision] = {}
         for raw in lines:
             try:
                 e = json.loads(raw)
@@ -248,17 +261,15 @@ class DecisionEngine:
     # -- the worker --
 
     def _work(self) -> None:
-        try:
-            self._connect_prefect()
-        except Exception as exc:  # noqa: BLE001 - every request then says why it was not applied
-            self.prefect_error = _one_line(exc)
-        self.ready.set()
-        if self.orphans:
+        if self.orphans:  # read-only: no Prefect needed
             self._locked(lambda: self._settle(self.orphans), [d.id for d in self.orphans])
+        if getattr(self.site.config, "warm_decisions", False):
+            self._prefect()  # `pilotkpi web`: at start, so the first decision does not wait for it
         while not self._stop.is_set():
             decision = self.queue.get()
             if decision is None:
                 break
+            self._prefect()
             try:
                 self._apply(self.journal.decisions()[decision])
             except Exception as exc:  # noqa: BLE001 - the engine outlives one bad request
@@ -266,6 +277,16 @@ class DecisionEngine:
                 self.live.pop(decision, None)
 
     prefect_error: str | None = None
+
+    def _prefect(self) -> None:
+        """Connect to Prefect once (the first call); a failure is kept and said on every request."""
+        if self.ready.is_set():
+            return
+        try:
+            self._connect_prefect()
+        except Exception as exc:  # noqa: BLE001 - every request then says why it was not applied
+            self.prefect_error = _one_line(exc)
+        self.ready.set()
 
     def _connect_prefect(self) -> None:
         from flows.settings import apply_defaults
