@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from decimal import Decimal
 
 import pytest
 
@@ -259,3 +260,34 @@ def test_no_restricted_value_is_reachable_from_the_sql_page(client_for):
 @pytest.mark.parametrize("name", ["demo-agency", "demo-committee"])
 def test_the_sql_page_is_the_analysts_alone(client_for, name):
     assert client_for(name).get("/sql", params={"q": "SELECT 1"}).status_code == 403
+
+
+def test_a_held_files_lines_come_from_its_held_copy(tmp_path):
+    """A file held for a closed quarter keeps its lines in ingest.held_* (they reach core.* only
+    when approved): its page shows those; an accepted file's come from core.*."""
+    from types import SimpleNamespace
+
+    from warehouse.db import connect
+    from web import drilldown
+    from web.published import ReadOnlyStore
+
+    path = tmp_path / "w.duckdb"
+    con = connect(path)
+    kpi = "INSERT INTO {} (pilot_id, agency_code, kpi_code, period, fiscal_year, quarter, actual, note, submission_id, " \
+          "row_number) VALUES ('P', '03009', 'K1', '2549-Q3', 2549, 3, ?, 'n', ?, 2)"
+    con.execute(kpi.format("ingest.held_kpi_actuals"), [70.5, 7])
+    con.execute(kpi.format("core.kpi_actuals"), [65.6, 6])
+    con.execute("INSERT INTO ingest.held_budget_lines (pilot_id, agency_code, period, fiscal_year, quarter, activity_code, "
+                "layer, funding_source, allocated_thb, disbursed_thb, note, submission_id, row_number) VALUES "
+                "('P', '03009', '2549-Q3', 2549, 3, 'ACT-1', 2, 'own', 100.50, 20, '=1+1', 7, 3)")
+    con.close()
+    page = SimpleNamespace(site=SimpleNamespace(data=SimpleNamespace(published=ReadOnlyStore(path))))
+    held = {"submission_id": 7, "status": "held", "store": "open"}
+    accepted = {"submission_id": 6, "status": "accepted", "store": "open"}
+    assert drilldown.line_count(page, held) == 2
+    got = drilldown.lines(page, held)
+    assert [(r["row_number"], r["line_type"], r["item_code"], r["actual"], r["allocated_thb"]) for r in got] == [
+        (2, "kpi", "K1", Decimal("70.5"), None), (3, "budget", "ACT-1", None, Decimal("100.50"))]
+    assert [r["actual"] for r in drilldown.lines(page, accepted)] == [Decimal("65.6")]
+    assert drilldown.lines(page, held, offset=1, limit=1)[0]["row_number"] == 3
+    assert drilldown.lines(page, {**held, "status": "superseded", "submission_id": 99}) == []
