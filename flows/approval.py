@@ -32,6 +32,25 @@ class DecisionResult:
     decided: approval.Decided | None = None
 
 
+# The registry as last read by this process, with the state of its files then. The web's decisions
+# run in one warm process, and reading 400 pilots' YAML costs seconds a decision; a registry whose
+# files have not changed (same names, sizes, modification times) is the same registry. A one-shot
+# CLI process reads it once anyway.
+_registry_read: tuple[tuple, object] | None = None
+
+
+def _registry(registry_dir: Path):
+    global _registry_read
+    folder = Path(registry_dir).resolve()
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    state = (str(folder), tuple((str(p), st.st_size, st.st_mtime_ns, st.st_ino) for p in files for st in [p.stat()]))
+    if _registry_read is not None and _registry_read[0] == state:
+        return _registry_read[1]
+    registry = load_registry_task(Path(registry_dir))  # as given, as the CLI's job reads it
+    _registry_read = (state, registry)
+    return registry
+
+
 def _now():
     return utc_now().replace(tzinfo=None)  # timestamps are stored as naive UTC, like ops.runs
 
@@ -45,7 +64,7 @@ def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: 
     its decision row there; closures and close/reopen decisions are in the open warehouse
     (pilots/approval.py)."""
     as_of = as_of or today_in_bangkok()
-    registry = load_registry_task(Path(registry_dir))
+    registry = _registry(registry_dir)
     found: dict = {}
 
     def body(live, run_id):

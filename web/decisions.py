@@ -25,7 +25,6 @@ process, so a killed web leaves no server behind).
 from __future__ import annotations
 
 import contextvars
-import fcntl
 import json
 import os
 import queue
@@ -35,7 +34,6 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
@@ -45,10 +43,10 @@ from starlette.routing import Route
 
 from pilots.fiscal import is_period
 from web.app import Page, route
+from web.audit import AuditTrail
 from web.labels import WORDS, add_words
 
 KINDS = ("approve", "reject", "close", "reopen")
-FILE_MODE = 0o600
 MAX_TEXT = 2000  # a note or reason: a paragraph, not a file
 ID = re.compile(r"^[0-9a-f]{12}\Z")
 PILOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -136,29 +134,12 @@ class Journal:
 
     def __init__(self, path: Path):
         self.path = path
-        self._lock = threading.Lock()
+        self._writer = AuditTrail(path)
         self._cache: tuple[tuple[int, int], dict] | None = None
 
-    def append(self, event: str, decision: str, **details: object) -> dict:
-        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "event": event,
-                 "decision": decision, **details}
-        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-        with self._lock:
-            new = not self.path.exists()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                os.write(fd, line)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            if new:  # the new file's name is durable too
-                dir_fd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-        return entry
+    def append(self, event: str, decision: str, who: str | None = None, **details: object) -> dict:
+        """One line, written as the audit trail writes its own (web/audit.py: 0600, flock, fsync)."""
+        return self._writer.record(event, who, None, decision=decision, **details)
 
     def decisions(self) -> dict[str, "Decision"]:
         """Every request with its latest outcome, in the order they were made (the parsed file is

@@ -82,26 +82,21 @@ def _passwords(site: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def site(held_site, tmp_path):
+def site_dir(held_site, tmp_path):
+    """conftest's site, here the held-files copy: its client_for and passwords serve it."""
     return _copy(held_site, tmp_path)
 
 
 @pytest.fixture
-def web(site):
-    """web(name): a signed-in client of one app on the copy; web.app, web.site."""
-    app, clients, passwords = make_app(site), [], _passwords(site)
+def site(site_dir):
+    return site_dir
 
-    def make(name: str | None = None) -> Client:
-        client = Client(app)
-        clients.append(client)
-        if name:
-            assert client.sign_in(name, passwords[name]).status_code == 303
-        return client
 
-    make.app, make.site, make.passwords = app, site, passwords
-    yield make
-    for c in clients:
-        c.close()
+@pytest.fixture
+def web(client_for, site_dir, passwords):
+    """web(name): a signed-in client of one app on the copy (conftest's client_for); web.site."""
+    client_for.site, client_for.passwords = site_dir, passwords
+    return client_for
 
 
 def decide(client: Client, **fields):
