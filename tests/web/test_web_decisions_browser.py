@@ -41,6 +41,19 @@ def test_a_decision_queued_then_applied_in_chromium_with_screenshots(held_site, 
             page.fill("input[name=password]", _passwords(site)["demo-committee"])
             page.click("#sign-in")
 
+            def visit(url: str) -> None:
+                """goto, again when the page's own Refresh reload cut it short (net::ERR_ABORTED)."""
+                from playwright.sync_api import Error
+
+                for attempt in range(5):
+                    try:
+                        page.goto(url)
+                        return
+                    except Error:
+                        if attempt == 4:
+                            raise
+                        time.sleep(0.3)
+
             def shot(name: str, lang: str) -> None:
                 page.screenshot(path=str(shots / f"web-decision-{name}.{lang}.png"), full_page=True)
 
@@ -58,7 +71,7 @@ def test_a_decision_queued_then_applied_in_chromium_with_screenshots(held_site, 
                 location = base + r.headers["location"]
                 deadline = time.monotonic() + 120
                 while True:
-                    page.goto(location)
+                    visit(location)
                     if page.get_attribute("#decision-state", "data-state") == "queued":
                         break
                     assert time.monotonic() < deadline
@@ -66,16 +79,16 @@ def test_a_decision_queued_then_applied_in_chromium_with_screenshots(held_site, 
                 assert "การประมวลผลประจำคืนกำลังทำงานอยู่" in page.inner_text("#decision-state")
                 shot("queued", "th")
                 switch("en")
-                page.goto(location)
+                visit(location)
                 assert "Queued" in page.inner_text("#decision-state")
                 shot("queued", "en")
-                page.goto(location)
+                visit(location)
             # The lock is free: the page reloads itself (Refresh header) until the result shows.
             page.wait_for_selector('#decision-state[data-state="applied"]', timeout=120_000)
             assert "now accepted" in page.inner_text("#decision-result")
             shot("applied", "en")
             switch("th")
-            page.goto(location)
+            visit(location)
             assert "ดำเนินการแล้ว" in page.inner_text("#decision-state")
             shot("applied", "th")
             browser.close()
