@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     held_id = hold_one(site) if args.held else None
     if held_id is not None:
         subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", "bench-committee", "--role", "committee",
-                        "--warehouse", str(site / "warehouse.duckdb"), "--password-stdin"], input=password + "\n",
+                        "--restricted", "--warehouse", str(site / "warehouse.duckdb"), "--password-stdin"], input=password + "\n",
                        env=ENV, cwd=ROOT, capture_output=True, text=True)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
