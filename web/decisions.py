@@ -47,6 +47,13 @@ from web.audit import AuditTrail
 from web.labels import WORDS, add_words
 
 KINDS = ("approve", "reject", "close", "reopen")
+
+
+def _status_text(page: Page):
+    """A composite's status in the page's language, as the summary and the pilot pages word it."""
+    from kpis.summary.labels import status_text
+
+    return lambda status: status_text(status, page.lang) if status else "–"
 MAX_TEXT = 2000  # a note or reason: a paragraph, not a file
 ID = re.compile(r"^[0-9a-f]{12}\Z")
 PILOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
@@ -530,7 +537,7 @@ async def get_decision(request: Request, page: Page) -> Response:
     if found is None:
         return page.error(404, "not_found")
     shown = _shown(page, found)
-    response = page.render("decision.html", **shown)
+    response = page.render("decision.html", status_text=_status_text(page), **shown)
     if shown["state"] not in FINAL:  # no script: the browser reloads the page until it is done
         response.headers["refresh"] = str(REFRESH_SECONDS)
     return response
@@ -540,7 +547,7 @@ async def get_decision(request: Request, page: Page) -> Response:
 async def list_decisions(request: Request, page: Page) -> Response:
     engine = engine_of(page)
     recent = list(engine.journal.decisions().values())[-RECENT:][::-1]
-    return page.render("decisions.html", rows=[_shown(page, d) for d in recent])
+    return page.render("decisions.html", status_text=_status_text(page), rows=[_shown(page, d) for d in recent])
 
 
 ROUTES: list = [

@@ -213,6 +213,9 @@ def test_reject_close_and_reopen_from_the_page(web):
                confirm="PLT-2548-004  2549-Q3 ")  # spaces as typed
     state, text = outcome(committee, r.headers["location"])
     assert state == "applied", text
+    # The result line in the page's language: PLT-2548-004's 2549-Q3 composite is 1.5994 (worked
+    # by hand in test_web_pilots.py), below 2, so off_track (scoring.md), worded as the summary does.
+    assert "คะแนนรวม 1.60 สถานะ ไม่บรรลุเป้าหมาย" in text and "off_track" not in text, text
     rows = _rows(site / "warehouse.duckdb", "SELECT decided_by, action, pilot_id, submission_id, note FROM approval.decisions "
                                             "WHERE idempotency_key IS NOT NULL ORDER BY decision_id")
     assert rows == [("demo-committee", "reject", "PLT-2548-001", MICT, "MICT confirmed G1 = 78.8"),
