@@ -306,6 +306,11 @@ def _detail(page: Page, submission_id: int) -> dict | None:
     except NotHeld:  # decided meanwhile (the copy was replaced between the two reads)
         return None
     held, accepted = _file(store, submission_id, True), _file(store, w.replaced or w.kept or row["accepted_id"], False)
+    # A file sent through the site is stored under a name the site chose; show the name as sent.
+    sends = {e.get("sha256"): e for e in data.audit.events("send")}
+    for f in (held, accepted):
+        if f is not None and f["sha256"] in sends:
+            f["file_name"] = sends[f["sha256"]]["file_name"]
     out.update(whatif=w, held=held, accepted=accepted, figures=_figures_table(page, w, w.period),
                periods=_periods_table(page, w), lines=_lines_table(page, submission_id, held, accepted))
     return out

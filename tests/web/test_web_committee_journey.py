@@ -185,6 +185,7 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
             assert (f["K2"]["score-now"], f["K2"]["score-if"]) == ("2.9800", "2.9800")
             assert (f["K3"]["score-now"], f["K3"]["score-if"]) == ("3.1720", "3.1720")
             assert (f["composite"]["score-now"], f["composite"]["score-if"]) == (NOW, FIRST)
+            assert FIRST_FILE in committee.inner_text("main")  # the name as sent, not the site's inbox name
             both(committee, "5-held-file")
 
             # 4. Approved: the pilot page shows the new composite, and that it moved since closing.
