@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.web.test_web_matrix import MISSING_SHA, ROLES, _ask, _client, _objects
+from tests.web.test_web_matrix import MISSING_SHA, ROLES, _objects, walk
 
 
 def _matrix(o: dict) -> list[tuple[str, str, str, dict]]:
@@ -42,16 +42,7 @@ def _matrix(o: dict) -> list[tuple[str, str, str, dict]]:
 def test_drill_down_and_sql_routes_for_every_role_and_object(client_for, passwords, site_dir):
     objects = _objects(client_for, site_dir)
     matrix = _matrix(objects)
-    cells, wrong = 0, []
-    for role in ROLES:
-        client = _client(client_for, passwords, site_dir, role)
-        for method, path, case, expected in matrix:
-            r = _ask(client, method, path)
-            got = "redirect" if r.status_code == 303 and r.headers["location"] == "/signin" else r.status_code
-            cells += 1
-            if got != expected[role]:
-                wrong.append((role, method, path, case, expected[role], got))
-        client.close()
+    cells, wrong = walk(client_for, passwords, site_dir, matrix)
     assert not wrong, "\n".join(map(str, wrong))
     assert cells == len(matrix) * len(ROLES)
 

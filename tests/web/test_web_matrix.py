@@ -93,20 +93,25 @@ def _ask(client: Client, method: str, path: str):
     return client.post(path, data={"csrf": token, "token": "no-such-check", "lang": "en", "back": "/"})
 
 
-def test_every_route_for_every_role_and_object(client_for, passwords, site_dir):
-    objects = _objects(client_for, site_dir)
-    matrix = _matrix(objects)
+def walk(client_for, passwords, site_dir, matrix) -> tuple[int, list]:
+    """Ask every row of a matrix as every role: (the cells asked, the cells that answered otherwise)."""
     cells, wrong = 0, []
     for role in ROLES:
         client = _client(client_for, passwords, site_dir, role)
         for method, path, case, expected in matrix:
-            want = expected[role]
             r = _ask(client, method, path)
             got = "redirect" if r.status_code == 303 and r.headers["location"] == "/signin" else r.status_code
             cells += 1
-            if got != want:
-                wrong.append((role, method, path, case, want, got))
+            if got != expected[role]:
+                wrong.append((role, method, path, case, expected[role], got))
         client.close()
+    return cells, wrong
+
+
+def test_every_route_for_every_role_and_object(client_for, passwords, site_dir):
+    objects = _objects(client_for, site_dir)
+    matrix = _matrix(objects)
+    cells, wrong = walk(client_for, passwords, site_dir, matrix)
     assert not wrong, "\n".join(map(str, wrong))
     routes = {(m, re.sub(r"/[0-9a-f]{64}|/receipts/.+|/examples/.+", "/{id}", p)) for m, p, _, _ in matrix}
     print(f"authorisation matrix: {len(matrix)} route x case rows ({len(routes)} routes) x {len(ROLES)} roles = {cells} cells")

@@ -3,7 +3,7 @@ tests/web/test_web_matrix.py: every role on an open pilot it takes part in, one 
 restricted pilot, one that does not exist, and their downloads."""
 from __future__ import annotations
 
-from tests.web.test_web_matrix import ROLES, _ask, _client
+from tests.web.test_web_matrix import ROLES, walk
 
 SIGN_IN = {"anonymous": "redirect", "disabled": "redirect"}
 EVERYONE = {"agency": 200, "restricted_agency": 200, "analyst": 200, "committee": 200, **SIGN_IN}
@@ -25,16 +25,7 @@ MATRIX = [
 
 
 def test_pilot_pages_for_every_role_and_object(client_for, passwords, site_dir):
-    cells, wrong = 0, []
-    for role in ROLES:
-        client = _client(client_for, passwords, site_dir, role)
-        for method, path, case, expected in MATRIX:
-            r = _ask(client, method, path)
-            got = "redirect" if r.status_code == 303 and r.headers["location"] == "/signin" else r.status_code
-            cells += 1
-            if got != expected[role]:
-                wrong.append((role, method, path, case, expected[role], got))
-        client.close()
+    cells, wrong = walk(client_for, passwords, site_dir, MATRIX)
     assert not wrong, "\n".join(map(str, wrong))
     assert cells == len(MATRIX) * len(ROLES)
 
