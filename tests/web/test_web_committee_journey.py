@@ -30,21 +30,18 @@ The figures by hand (scoring.md §1-2, §6; registry PLT-2548-003, FY2549; the d
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support import ROOT, SERIAL, child_env
+from tests.web.browser import (chromium, follow, needs_chromium, new_page, path_of, shots_dir, sign_in,
+                               switch_language)
 from tests.web.conftest import AS_OF
-from tests.web.test_web_browser import CHROMIUM, MISSING
 from tests.web.test_web_decisions import _rows as rows, _start_web
 
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+pytestmark = needs_chromium
 
 PILOT, PERIOD = "PLT-2548-003", "2549-Q3"
 ACCEPTED = "PLT-2548-003_03009_2549-Q3.csv"  # OPDC's accepted 2549-Q3 report in the demo
@@ -72,7 +69,6 @@ def nightly(site: Path, prefect_api: str) -> str:
 
 @SERIAL
 def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passwords, tmp_path):
-    from playwright.sync_api import sync_playwright
     from prefect.settings import PREFECT_API_URL
 
     from web.accounts import accounts_path, add
@@ -80,24 +76,16 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
     site = site_dir
     prefect_api = PREFECT_API_URL.value()
     add(accounts_path(site / "warehouse.duckdb"), "opdc-agency", "agency", "opdc-password-1", ["03009"])
-    shots = Path(os.environ.get("WEB_SCREENSHOTS") or tmp_path / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = shots_dir(tmp_path)
     files = tmp_path / "files"
     files.mkdir()
     proc, base = _start_web(site, PREFECT_API_URL=prefect_api)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                        args=["--no-sandbox"])
+        with chromium() as browser:
 
             def signed_in(name: str, password: str):
-                page = browser.new_context(viewport={"width": 1100, "height": 900}, java_script_enabled=False,
-                                           accept_downloads=True).new_page()
-                page.goto(base + "/signin")
-                page.fill("input[name=name]", name)
-                page.fill("input[name=password]", password)
-                page.click("#sign-in")
-                assert page.inner_text(".account") == name
+                page = new_page(browser, downloads=True)
+                sign_in(page, base, name, password)
                 return page
 
             committee = signed_in("demo-committee", passwords["demo-committee"])
@@ -106,16 +94,15 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
             def both(page, name: str) -> None:
                 """The page as it is, in Thai then English (the switch is a form), back to Thai."""
                 for lang in ("th", "en"):
-                    if page.get_attribute("html", "lang") != lang:
-                        page.click("#switch-language")
-                    assert page.get_attribute("html", "lang") == lang
+                    switch_language(page, lang)
                     page.screenshot(path=str(shots / f"web-journey-{name}.{lang}.png"), full_page=True)
-                page.click("#switch-language")
-                assert page.get_attribute("html", "lang") == "th"
+                switch_language(page, "th")
 
-            def applied(page) -> None:
-                """A decision's page, reloading itself (its Refresh header) until the job is done."""
-                assert re.search(r"/decisions/[^/]+$", page.url), page.url
+            def applied(page, button) -> None:
+                """Click a decision's button, then wait on the decision's page, which reloads itself (its
+                Refresh header) until the job is done."""
+                follow(page, button)
+                assert re.fullmatch(r"/decisions/[^/]+", path_of(page)), page.url
                 page.wait_for_selector('#decision-state[data-state="applied"]', timeout=180_000)
 
             def figures(page) -> dict[str, dict[str, str]]:
@@ -135,18 +122,16 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
             def send(name: str, data: bytes, shot: str | None = None) -> None:
                 (files / name).write_bytes(data)
                 for lang in ("th", "en") if shot else ("th",):
-                    if agency.get_attribute("html", "lang") != lang:
-                        agency.click("#switch-language")
+                    switch_language(agency, lang)
                     agency.goto(base + "/upload")
                     agency.set_input_files("input[type=file]", str(files / name))
-                    agency.click("#check")
+                    follow(agency, "#check")
                     assert agency.get_attribute("#verdict", "data-verdict") == "held"  # a closed quarter
                     if shot:
                         agency.screenshot(path=str(shots / f"web-journey-{shot}.{lang}.png"), full_page=True)
-                agency.click("#send")
+                follow(agency, "#send")
                 assert agency.locator('[data-field="file_name"]').inner_text() == name
-                if agency.get_attribute("html", "lang") != "th":
-                    agency.click("#switch-language")
+                switch_language(agency, "th")
 
             # 1. Before: 2549-Q3 is PLT-2548-003's latest due quarter, on target at 3.2600.
             assert headline(committee) == (PERIOD, NOW, "on_target")
@@ -159,8 +144,7 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
             form.locator("select[name=pilot_id]").select_option(PILOT)
             form.locator("input[name=note]").fill("ประชุมครั้งที่ 8/2549")
             form.locator("input[name=confirm]").fill(f"{PILOT} {PERIOD}")
-            form.locator("#close-button").click()
-            applied(committee)
+            applied(committee, form.locator("#close-button"))
             both(committee, "2-closed")
             committee.goto(base + "/quarters")
             closure = committee.locator(f'#closures tr[data-pilot="{PILOT}"]')
@@ -178,7 +162,7 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
             assert held.count() == 1
             first_id = held.first.get_attribute("data-submission")
             both(committee, "4-held")
-            committee.click(f'a[href="/held/{first_id}"]')
+            follow(committee, f'a[href="/held/{first_id}"]')
             f = figures(committee)
             assert (f["K1"]["value-now"], f["K1"]["value-if"]) == ("65.6%", "45.6%")
             assert (f["K1"]["score-now"], f["K1"]["score-if"]) == ("3.5600", "1.5600")
@@ -190,8 +174,7 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
 
             # 4. Approved: the pilot page shows the new composite, and that it moved since closing.
             committee.fill("form#approve input[name=note]", "สกพ. ยืนยัน K1 = 45.6")
-            committee.click("#approve-button")
-            applied(committee)
+            applied(committee, "#approve-button")
             both(committee, "6-approved")
             assert headline(committee) == (PERIOD, FIRST, "at_risk")
             assert committee.locator('#kpis tr[data-kpi="K1"]').inner_text().count("45.6") == 1
@@ -202,13 +185,13 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
             # page: the original downloaded is the same bytes.
             analyst = signed_in("demo-analyst", passwords["demo-analyst"])
             analyst.goto(base + "/pilots")
-            analyst.click(f'a[href="/pilots/{PILOT}"]')
-            analyst.click('#kpis tr[data-kpi="K1"] a.score-link')
+            follow(analyst, f'a[href="/pilots/{PILOT}"]')
+            follow(analyst, '#kpis tr[data-kpi="K1"] a.score-link')
             assert analyst.get_attribute("#score", "data-score") == "1.5600"
             assert "1 + 5.6 / 10" in analyst.inner_text('#score tr[data-item="formula"]')
             both(analyst, "7a-analyst-score")
             sent = (files / FIRST_FILE).read_bytes()
-            analyst.click(f'#sources a.source[href="/submissions/{hashlib.sha256(sent).hexdigest()}"]')
+            follow(analyst, f'#sources a.source[href="/submissions/{hashlib.sha256(sent).hexdigest()}"]')
             assert analyst.locator('tr[data-item="K1"]').first.inner_text().count("45.6") == 1
             both(analyst, "7b-analyst-submission")
             with analyst.expect_download() as download:
@@ -230,15 +213,13 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
             assert (f["composite"]["score-now"], f["composite"]["score-if"]) == (FIRST, SECOND)
             both(committee, "8-second-held")
             committee.fill("form#reject input[name=reason]", "สกพ. แจ้งว่าส่งผิดฉบับ (sent in error)")
-            committee.click("#reject-button")
-            applied(committee)
+            applied(committee, "#reject-button")
             both(committee, "9-rejected")
             assert headline(committee) == (PERIOD, FIRST, "at_risk")  # nothing moved
             assert committee.locator('#kpis tr[data-kpi="K1"]').inner_text().count("45.6") == 1
             committee.goto(base + "/held")
             assert committee.locator("#held tr[data-submission]").count() == 0
             both(committee, "10-held-empty")
-            browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)

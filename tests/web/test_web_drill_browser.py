@@ -5,12 +5,11 @@ $WEB_SCREENSHOTS (docs/screenshots/ for the committed ones), else to a temporary
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-from pathlib import Path
 
 from tests.support import SERIAL
-from tests.web.test_web_browser import CHROMIUM, pytestmark  # noqa: F401 - the same skip rule
+from tests.web.browser import chromium, follow, needs_chromium, new_page, path_of, shots_dir, sign_in, switch_language
+
+pytestmark = needs_chromium
 
 SCORE = "/pilots/PLT-2548-003/scores/2549-Q3/K1"
 SENT = "PLT-2548-003_03009_2549-Q3.csv"
@@ -22,32 +21,23 @@ SQL = ("SELECT p.pilot_id, p.name_en, s.period, s.composite_score, s.status\nFRO
 
 @SERIAL
 def test_analyst_clicks_from_a_score_to_the_original_file(server, passwords, site_dir, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     base, _ = server
-    shots = Path(os.environ.get("WEB_SCREENSHOTS") or tmp_path / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = shots_dir(tmp_path)
     sent = (site_dir / "inbox" / "processed" / SENT).read_bytes()
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                    args=["--no-sandbox"])
-        context = browser.new_context(viewport={"width": 1100, "height": 900}, java_script_enabled=False,
-                                      accept_downloads=True)
-        page = context.new_page()
-        page.goto(base + "/signin")
-        page.fill("input[name=name]", "demo-analyst")
-        page.fill("input[name=password]", passwords["demo-analyst"])
-        page.click("#sign-in")
+    with chromium() as browser:
+        page = new_page(browser, downloads=True)
+        sign_in(page, base, "demo-analyst", passwords["demo-analyst"])
         for lang in ("th", "en"):
+            switch_language(page, lang)
             page.goto(base + SCORE)
             assert page.get_attribute("#score", "data-score") == "3.5600"
             assert "3 + 5.6 / 10" in page.inner_text('#score tr[data-item="formula"]')
             assert page.inner_text("#explain").startswith("PLT-2548-003 K1 2549-Q3: Share of applications filed online")
             page.screenshot(path=str(shots / f"web-explain.{lang}.png"), full_page=True)
-            page.click(f"#sources a.source:text('{SENT}')")
+            follow(page, f"#sources a.source:text('{SENT}')")
             sha = page.inner_text("#sha256")
-            assert page.url.endswith(f"/submissions/{sha}")
+            assert path_of(page) == f"/submissions/{sha}"
             assert page.locator('tr[data-row="2"][data-item="K1"]').count() == 1
             page.screenshot(path=str(shots / f"web-submission-lines.{lang}.png"), full_page=True)
             with page.expect_download() as download_info:
@@ -60,16 +50,12 @@ def test_analyst_clicks_from_a_score_to_the_original_file(server, passwords, sit
             assert hashlib.sha256(saved.read_bytes()).hexdigest() == sha == hashlib.sha256(sent).hexdigest()
 
             page.goto(base + "/")
-            page.click("a[href='/sql']")
+            follow(page, "a[href='/sql']")
             page.fill("#q", SQL)
-            page.click("#run")
-            page.wait_for_selector("#result-1 tbody tr")  # count() does not wait for the results page
+            follow(page, "#run")
             assert page.locator("#result-1 tbody tr").count() == 7  # every pilot, as analyst-guide.md question 1
             assert page.inner_text("#result-1 tbody tr:first-child td:first-child") == "PLT-2548-005"
             page.screenshot(path=str(shots / f"web-sql.{lang}.png"), full_page=True)
-            if lang == "th":
-                page.click("#switch-language")
-                assert page.locator("html").get_attribute("lang") == "en"
-        browser.close()
+        assert page.get_attribute("html", "lang") == "en"
     assert {f.name for f in shots.glob("web-*.png")} >= {
         f"web-{n}.{lang}.png" for n in ("explain", "submission-lines", "sql") for lang in ("th", "en")}

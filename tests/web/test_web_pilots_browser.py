@@ -5,47 +5,34 @@ page's address, and switches to English. Screenshots go to $WEB_SCREENSHOTS when
 docs/screenshots/web-pilots.{th,en}.png and web-pilot.{th,en}.png), else to a temporary folder."""
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
-import pytest
-
 from tests.support import SERIAL
-from tests.web.test_web_browser import CHROMIUM, MISSING
+from tests.web.browser import chromium, follow, needs_chromium, new_page, shots_dir, sign_in, switch_language
 
-pytestmark = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
+pytestmark = needs_chromium
 
 
 @SERIAL
 def test_committee_reads_the_pilot_pages_in_chromium(server, passwords, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     base, _ = server
-    shots = Path(os.environ.get("WEB_SCREENSHOTS") or tmp_path / "shots")
-    shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                    args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1100, "height": 900}, java_script_enabled=False)
+    shots = shots_dir(tmp_path)
+    with chromium() as browser:
+        page = new_page(browser)
         blocked = []
         page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
-        page.goto(base + "/signin")
-        page.fill("input[name=name]", "demo-committee")
-        page.fill("input[name=password]", passwords["demo-committee"])
-        page.click("#sign-in")
+        sign_in(page, base, "demo-committee", passwords["demo-committee"])
         for lang in ("th", "en"):
-            page.click('nav a[href="/pilots"]')
+            switch_language(page, lang)
+            follow(page, 'nav a[href="/pilots"]')
             assert page.locator("#pilots tbody tr").count() == 7
             page.screenshot(path=str(shots / f"web-pilots.{lang}.png"), full_page=True)
             page.select_option("select[name=layer]", "5")
             page.select_option("select[name=status]", "off_track")
-            page.click("#apply-filters")
+            follow(page, "#apply-filters")
             assert "layer=5" in page.url and "status=off_track" in page.url
             assert [page.locator("#pilots tbody tr").nth(0).get_attribute("data-pilot")] == ["PLT-2548-007"]
             assert page.locator("#pilots tbody tr").count() == 1
             page.goto(base + "/pilots")
-            page.click('a[href="/pilots/PLT-2548-004"]')
+            follow(page, 'a[href="/pilots/PLT-2548-004"]')
             assert page.inner_text('.composite [data-field="composite_score"]') == "1.5994"
             assert page.locator("figure.trend svg polyline").count() == 1
             assert page.locator("#kpis tbody tr").count() == 3
@@ -54,9 +41,7 @@ def test_committee_reads_the_pilot_pages_in_chromium(server, passwords, tmp_path
             page.screenshot(path=str(shots / f"web-pilot.{lang}.png"), full_page=True)
             href = page.get_attribute('#kpis tr[data-kpi="D1"] a.score-link', "href")
             assert href == "/pilots/PLT-2548-004/scores/2549-Q3/D1"
-            page.click("#switch-language")
-            assert page.locator("html").get_attribute("lang") == ("en" if lang == "th" else "th")
-        browser.close()
+        switch_language(page, "th")  # and back
     assert not blocked, blocked  # nothing on the pages needs what the CSP refuses (inline style or script)
     assert {f.name for f in shots.glob("web-pilot*.png")} >= {"web-pilots.th.png", "web-pilots.en.png",
                                                               "web-pilot.th.png", "web-pilot.en.png"}
