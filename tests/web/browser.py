@@ -17,19 +17,21 @@ Skipped where Chromium or Playwright is absent, except under CI=true, where CI i
 from __future__ import annotations
 
 import os
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"  # Debian's package, as .ci/run installs it
+from kpis.summary.browser import OFFLINE_FLAGS, BrowserMissing, find_chromium
+
 TIMEOUT_MS = 60_000  # Playwright's 30 s default, doubled: CI shares two cores with the other workers
 
 
 def _missing() -> str | None:
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+    try:
+        find_chromium()  # the report's own search: PILOTKPI_CHROMIUM, else Debian's chromium on PATH
+    except BrowserMissing:
         return "Debian's chromium is not installed"
     try:
         import playwright.sync_api  # noqa: F401
@@ -46,13 +48,14 @@ needs_chromium = pytest.mark.skipif(MISSING is not None, reason=MISSING or "")
 
 @contextmanager
 def chromium():
-    """Debian's Chromium, headless, closed on the way out."""
+    """Debian's Chromium, headless, closed on the way out. The report's flags: --no-sandbox (CI and
+    these containers run as root, where the sandbox refuses to start) and the ones that keep it
+    off the network (Playwright adds --headless itself)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        # --no-sandbox: CI and these containers run as root, where Chromium's sandbox refuses to start.
-        browser = p.chromium.launch(executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
-                                    args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=find_chromium(),
+                                    args=[flag for flag in OFFLINE_FLAGS if flag != "--headless"])
         try:
             yield browser
         finally:
