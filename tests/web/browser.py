@@ -3,11 +3,10 @@
 reading a page before the browser has loaded it.
 
 Why the waits: a click on a link or a form button only *starts* a navigation. Playwright's click
-returns once the navigation it saw has committed, and under load it may not see it at all (the
-form's submission is queued by the browser after the click), so `page.content()` or a
-`locator.count()` right after a click can read the old page or a half-parsed new one. `follow`
-clicks and returns only when the page it opened has fired `load`; `sign_in` does the same and
-checks the account shown. A decision's page reloads itself every second (its Refresh header) until
+returns once the new page has committed, before it has loaded (test_web_browser_waits.py shows
+it), so `page.content()`, `locator.count()` or a screenshot right after a click can read half of
+the new page, or the old one. `follow` clicks and returns only when the page it opened has fired
+`load`; `sign_in` does the same and checks the account shown. A decision's page reloads itself every second (its Refresh header) until
 the decision is done: `without_refresh` serves it without that header, so reading or photographing
 it cannot be cut short by the reload.
 
