@@ -24,7 +24,7 @@ import pytest
 
 from kpis.summary.browser import OFFLINE_FLAGS, BrowserMissing, find_chromium
 
-TIMEOUT_MS = 60_000  # Playwright's 30 s default, doubled: CI shares two cores with the other workers
+TIMEOUT_MS = 120_000  # Playwright's 30 s default x 4: a check or a night under CI's load can take a minute
 
 
 def _missing() -> str | None:
