@@ -352,8 +352,8 @@ def test_a_damaged_or_missing_published_copy_gives_a_clear_503_and_heals_without
         client_for, site_dir, caplog):
     """The published copy cut short, not a DuckDB file, then gone: every role's pages answer 503
     naming the file and what is wrong in Thai and English (the full path and DuckDB's reason only
-    in the log); the warehouse itself is untouched; a copy published again is read at the next
-    request. A damaged restricted store stops only the cleared pages that read it."""
+    in the log); the warehouse itself is untouched; the copy `pilotkpi publish` writes again is
+    read at the next request. A damaged restricted store stops only the cleared pages that read it."""
     import hashlib
     import logging
 
@@ -395,7 +395,12 @@ def test_a_damaged_or_missing_published_copy_gives_a_clear_503_and_heals_without
         assert f"GET /pilots: the published store {published} is {expected[0]}" in logged[0]
         assert hashlib.sha256((site_dir / "warehouse.duckdb").read_bytes()).hexdigest() == warehouse
 
-    _swap_in(published, good)  # published again: read at the next request, no restart
+    # The operator publishes the copy again, as the page says: read at the next request, no restart.
+    from click.testing import CliRunner
+
+    from flows.cli import main
+    done = CliRunner().invoke(main, ["publish", "--warehouse", str(site_dir / "warehouse.duckdb")])
+    assert done.exit_code == 0, done.output
     assert value(clients["demo-committee"].get("/pilots/PLT-2548-004").text, "composite_score") == "1.5994"
     assert clients["demo-agency"].get("/").status_code == 200
 
