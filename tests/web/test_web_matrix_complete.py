@@ -8,6 +8,9 @@ tests/web/test_web_*.py. An f-string path gets a placeholder for each value (`/h
 becomes `/held/X0`); a path held in a variable cannot be read and is left out. Each row's path is
 then resolved by Starlette's own matching, in the app's order, to the route that would answer it.
 
+Every test holding matrix rows asks them through test_web_matrix.walk (own_loops checks it), so
+how a cell is asked is written once.
+
 This file also carries the rows of part 1's routes that no matrix had: sign-in, sign-out and the
 static files, checked for every role.
 """
