@@ -66,7 +66,8 @@ class ReadOnlyStore:
         self._open: _Open | None = None
 
     def unreadable(self, exc: Exception) -> StoreUnavailable:
-        return StoreUnavailable(self.name, self.path, "unreadable", str(exc).splitlines()[0] if str(exc) else "")
+        reason = getattr(exc, "reason", None) or str(exc)  # WarehouseRefused's reason: its text without the path
+        return StoreUnavailable(self.name, self.path, "unreadable", reason.splitlines()[0] if reason else "")
 
     def _acquire(self) -> _Open | None:
         try:
