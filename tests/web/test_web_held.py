@@ -358,8 +358,6 @@ def test_the_confirmation_text_is_the_pilot_and_the_period_or_the_period_for_eve
         assert {case: decisions.confirmation_text(*case) for case in cases} == cases
 
 
-# --- the authorisation matrix rows of these routes -------------------------------------------------
-
 def test_the_quarters_page_says_when_no_quarter_is_closed_and_offers_no_reopening(client_for):
     """The README's demo has closed no quarter: the reopen form (an empty list of quarters) is not
     offered; the page says why, in the page's language. Closing is still offered."""
@@ -374,6 +372,8 @@ def test_the_quarters_page_says_when_no_quarter_is_closed_and_offers_no_reopenin
         assert 'name="kind" value="close"' in page.text and 'id="close-button"' in page.text
         assert 'id="no-closures"' in page.text
 
+
+# --- the authorisation matrix rows of these routes -------------------------------------------------
 
 def test_authorisation_matrix_of_the_held_routes(story, app, passwords):
     """The matrix of tests/web/test_web_matrix.py for this module's routes, asked by its `walk`."""
