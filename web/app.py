@@ -7,6 +7,7 @@ CSRF token, all before the route's code runs. Every response carries the securit
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -39,10 +40,12 @@ from web.accounts import Account
 from web.agency import AgencyData, Checked, bangkok, check_upload, display_name, fix_hint
 from web.audit import AuditTrail, audit_path
 from web.auth import COOKIE, IDLE_SECONDS, Session, Sessions, Throttle, csrf_ok
-from web.labels import LANGS, WORDS, day, moment, period
+from web.labels import LANGS, WORDS, add_words, day, moment, period
+from web.published import StoreUnavailable
 from web.tables import download_response, wanted
 
 HERE = Path(__file__).parent
+LOGGER = logging.getLogger("pilotkpi.web")
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
     (b"x-content-type-options", b"nosniff"),
@@ -81,8 +84,9 @@ class Site:
         self.audit = AuditTrail(audit_path(self.accounts_path))
         from warehouse.shell import open_sandboxed
         from web.published import ReadOnlyStore
-        self.data = AgencyData(ReadOnlyStore(published_path(config.warehouse), open_sandboxed),
-                               ReadOnlyStore(files_for(config.warehouse, config.restricted_store).store),
+        self.data = AgencyData(ReadOnlyStore(published_path(config.warehouse), open_sandboxed, required=True),
+                               ReadOnlyStore(files_for(config.warehouse, config.restricted_store).store,
+                                             name="restricted"),
                                self.audit, config.inbox)
         self.keep_dir = Path(tempfile.mkdtemp(prefix="pilotkpi-web-"))  # 0700: checked files until sent
         self._accounts: tuple[object, dict[str, Account]] = (None, {})
@@ -227,11 +231,47 @@ def route(*roles: str, csrf_from_query: bool = False):
                     return page.redirect("/signin")
                 if account.role not in roles:
                     return page.error(403, "forbidden")
-            return await handler(request, page)
+            try:
+                return await handler(request, page)
+            except StoreUnavailable as exc:
+                return unavailable(page, exc)
 
         return endpoint
 
     return wrap
+
+
+add_words(
+    th={
+        "unavailable_title": "ขณะนี้แสดงข้อมูลไม่ได้",
+        "unavailable_published_missing": "ไม่พบสำเนาเผยแพร่ของคลังข้อมูล ({file}) ยังไม่มีรอบการประมวลผลใดเผยแพร่สำเนานี้ หรือไฟล์ถูกย้ายออกไป",
+        "unavailable_published_unreadable": "อ่านสำเนาเผยแพร่ของคลังข้อมูล ({file}) ไม่ได้ ไฟล์เสียหาย ไม่ครบ หรือไม่ใช่ไฟล์ DuckDB",
+        "unavailable_published_todo": "ข้อมูลในคลังข้อมูลหลักไม่สูญหาย กรุณาแจ้งผู้ดูแลระบบ ซึ่งเผยแพร่สำเนาใหม่ได้ด้วยคำสั่ง pilotkpi publish แล้วหน้านี้จะใช้ได้ทันทีโดยไม่ต้องเริ่มระบบใหม่",
+        "unavailable_restricted_missing": "ไม่พบคลังข้อมูลชั้นความลับ ({file})",
+        "unavailable_restricted_unreadable": "อ่านคลังข้อมูลชั้นความลับ ({file}) ไม่ได้ ไฟล์เสียหาย ไม่ครบ หรือไม่ใช่ไฟล์ DuckDB",
+        "unavailable_restricted_todo": "กรุณาแจ้งผู้ดูแลระบบให้นำไฟล์นี้กลับคืนจากสำรองข้อมูล หน้าที่ไม่ใช้ข้อมูลชั้นความลับยังใช้ได้ตามปกติ",
+    },
+    en={
+        "unavailable_title": "The figures cannot be shown right now",
+        "unavailable_published_missing": "The published copy of the warehouse ({file}) does not exist: no run has published it yet, or it was moved away.",
+        "unavailable_published_unreadable": "The published copy of the warehouse ({file}) cannot be read: it is damaged, cut short, or not a DuckDB file.",
+        "unavailable_published_todo": "Nothing in the warehouse itself is lost. Tell the operator, who can publish the copy again with pilotkpi publish; this page then works again at once, without a restart.",
+        "unavailable_restricted_missing": "The restricted store ({file}) does not exist.",
+        "unavailable_restricted_unreadable": "The restricted store ({file}) cannot be read: it is damaged, cut short, or not a DuckDB file.",
+        "unavailable_restricted_todo": "Tell the operator, who restores the file from its backup. Pages without restricted data work as usual.",
+    },
+)
+
+
+def unavailable(page: Page, exc: StoreUnavailable) -> Response:
+    """A store that cannot be read (web/published.py): a 503 naming the file and what is wrong, in
+    both languages whatever the session's (whoever reads it may pass it on to the operator), and
+    the full path and DuckDB's reason in the log, not on the page."""
+    LOGGER.error("%s %s: the %s store %s is %s%s", page.request.method, page.request.url.path, exc.store,
+                 exc.path, exc.problem, f": {exc.detail}" if exc.detail else "")
+    said = [(lang, *(WORDS[lang][f"unavailable_{key}"].format(file=exc.path.name)
+                     for key in ("title", f"{exc.store}_{exc.problem}", f"{exc.store}_todo"))) for lang in LANGS]
+    return page.render("unavailable.html", status=503, said=said, store=exc.store, problem=exc.problem)
 
 
 # --- sign-in, sign-out, language ------------------------------------------------------------------

@@ -22,7 +22,7 @@ What each account sees (web.md):
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
@@ -36,7 +36,7 @@ from kpis.summary import charts, labels
 from kpis.summary import model as summary_model
 from kpis.summary.model import STATUSES, ComplianceRow, PilotSection
 from kpis.summary.pages import fmt_change, late_agencies, trend_change
-from kpis.summary.render import BUDGET_FIELDS, _raw
+from kpis.summary.render import BUDGET_FIELDS
 from web.app import Page, route
 from web.labels import WORDS, add_words
 from web.tables import Table, download_response, wanted
@@ -112,19 +112,8 @@ def build_open_book(cur, key: tuple, as_of: date) -> Book:
 
 def build_cleared_sections(cur, as_of: date) -> dict[str, PilotSection]:
     """The restricted store's pilots with their line-level figures, built by the summary's own
-    section code on the restricted store's marts (which hold them, warehouse.md), the pilot read
-    as open there so that the section is filled; then marked restricted again for the page."""
-    model = summary_model.build_model(cur, as_of)
-    batch = summary_model._Batch(cur)
-    out = {}
-    for s in model.pilots:
-        row = {"pilot_id": s.pilot_id, "name_th": s.name_th, "name_en": s.name_en, "layer": s.layer,
-               "strategies": s.strategies, "classification": "open", "end_date": s.end_date, "period": s.period,
-               "composite_score": s.composite, "status": s.status, "kpis_reported": s.kpis_reported,
-               "kpis_expected": s.kpis_expected}
-        full = summary_model._section(cur, row, batch)
-        out[s.pilot_id] = replace(full, restricted=True, ended=s.ended)
-    return out
+    section code on the restricted store's marts (which hold them, warehouse.md)."""
+    return {s.pilot_id: s for s in summary_model.sections_in_full(cur, as_of)}
 
 
 class Books:
@@ -216,7 +205,7 @@ def _formats(lang: str, book: Book) -> dict:
     return {
         "L": labels.LABELS[lang],
         "score": labels.fmt_score, "money": lambda v: labels.fmt_money(v, lang), "ratio": labels.fmt_ratio,
-        "number": labels.fmt_number, "raw": _raw,
+        "number": labels.fmt_number, "raw": labels.raw_value,
         "quantity": lambda v, unit: labels.fmt_quantity(v, unit, lang),
         "quantities": lambda values, unit: " / ".join(labels.fmt_quantity(v, unit, lang) for v in values),
         "unit": lambda u: labels.UNITS.get(u, {}).get(lang, u),
@@ -374,7 +363,7 @@ async def pilot(request: Request, page: Page) -> Response:
         f"{L['integrated_vs_total']} {p.pilot_id}", (L["integrated"], L["fragmented"]))) if line_level and p.budget else None
     return page.render("pilot.html", p=p, line_level=line_level, late=late, tables=tables, trend_chart=trend,
                        budget_chart=budget_chart, budget_fields=BUDGET_FIELDS,
-                       quarter=lambda per: per[-1] if per and labels._PERIOD.fullmatch(per) else "?",
+                       quarter=labels.quarter_of,
                        **_formats(page.lang, book))
 
 

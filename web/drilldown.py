@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from kpis.explain import Lineage, NotFound, lineage, number, render
+from kpis.summary.labels import status_text
 from pilots.normalise import clean_text, parse_period
 from warehouse import evidence
 from warehouse.db import evidence_dir_for
@@ -57,8 +58,6 @@ add_words(
         "drilldown_file": "ไฟล์", "drilldown_row": "แถว", "drilldown_submission": "เลขที่รายงาน",
         "drilldown_received": "ได้รับเมื่อ", "drilldown_as_cli": "ผลเดียวกับคำสั่ง pilotkpi explain",
         "drilldown_pilot_page": "หน้าโครงการ", "drilldown_no_sources": "ไม่มีรายการที่ใช้คำนวณ",
-        "drilldown_on_target": "ตามเป้าหมาย", "drilldown_at_risk": "มีความเสี่ยง",
-        "drilldown_off_track": "ต่ำกว่าเป้าหมาย", "drilldown_no_data": "ไม่มีข้อมูล",
         "drilldown_lines": "รายการในไฟล์", "drilldown_line_type": "ประเภท", "drilldown_item": "รหัสรายการ",
         "drilldown_layer": "ชั้น", "drilldown_allocated": "งบประมาณที่ได้รับ (บาท)",
         "drilldown_disbursed": "เบิกจ่าย (บาท)", "drilldown_funding": "แหล่งเงิน", "drilldown_note": "หมายเหตุ",
@@ -84,8 +83,6 @@ add_words(
         "drilldown_file": "File", "drilldown_row": "Row", "drilldown_submission": "Submission",
         "drilldown_received": "Received", "drilldown_as_cli": "As pilotkpi explain prints it",
         "drilldown_pilot_page": "Pilot page", "drilldown_no_sources": "No line behind the actual",
-        "drilldown_on_target": "on target", "drilldown_at_risk": "at risk",
-        "drilldown_off_track": "off track", "drilldown_no_data": "no data",
         "drilldown_lines": "The file's lines", "drilldown_line_type": "Line type", "drilldown_item": "Item code",
         "drilldown_layer": "Layer", "drilldown_allocated": "Allocated (THB)",
         "drilldown_disbursed": "Disbursed (THB)", "drilldown_funding": "Funding source", "drilldown_note": "Note",
@@ -171,8 +168,10 @@ def score_lineage(page: Page, pilot_id: str, kpi_code: str, period: str) -> tupl
     return found, shas
 
 
-def score_tables(found: Lineage, shas: dict, words: dict) -> tuple[Table, Table]:
-    s = found.score
+def score_tables(found: Lineage, shas: dict, lang: str) -> tuple[Table, Table]:
+    """The score's facts and its sources; the status in the committee summary's words (one
+    vocabulary for a status across the summary, the pilot pages and the drill-down)."""
+    words, s = WORDS[lang], found.score
     thresholds = lambda values: " / ".join(number(v) for v in values)  # noqa: E731
     facts = [
         ("unit", words["drilldown_unit"], s["unit"]),
@@ -188,7 +187,7 @@ def score_tables(found: Lineage, shas: dict, words: dict) -> tuple[Table, Table]
         ("score", words["drilldown_score_value"], str(s["score"])),
         ("weighted_score", words["drilldown_weighted"],
          f"{s['score']} × {number(s['weight'])} / 100 = {s['weighted_score']}"),
-        ("status", words["drilldown_kpi_status"], words[f"drilldown_{s['status']}"]),
+        ("status", words["drilldown_kpi_status"], status_text(s["status"], lang)),
     ]
     name = f"score-{found.pilot_id}-{found.kpi_code}-{found.period}".lower()
     score = Table(_safe(name), ["item", "label", "value"],
@@ -220,8 +219,7 @@ async def score(request: Request, page: Page) -> Response:
     if result is None:
         return page.error(404, "not_found")
     found, shas = result
-    words = WORDS[page.lang]
-    facts, sources = score_tables(found, shas, words)
+    facts, sources = score_tables(found, shas, page.lang)
     asked = wanted(request.query_params, [facts, sources])
     if asked:
         return page.finish(download_response(*asked))

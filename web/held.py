@@ -26,6 +26,7 @@ from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+import duckdb
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +36,7 @@ from kpis.summary.labels import fmt_quantity, fmt_score, status_text
 from kpis.whatif import NotHeld, WhatIf, what_if_approved
 from web.app import Page, route
 from web.labels import WORDS, add_words
+from web.published import damaged
 from web.tables import Table, download_response, wanted
 
 add_words(
@@ -75,6 +77,7 @@ add_words(
         "held_closures": "ไตรมาสที่ปิด", "held_pilots_closed": "จำนวนโครงการที่ปิด",
         "held_pilots_reopened": "จำนวนที่เปิดอีกครั้ง", "held_last_closed": "ปิดล่าสุด",
         "held_closures_of": "การปิด{period}", "held_no_closures": "ยังไม่มีไตรมาสที่ปิด",
+        "held_nothing_to_reopen": "ขณะนี้ไม่มีไตรมาสที่ปิดอยู่ จึงยังไม่มีไตรมาสให้เปิดอีกครั้ง",
         "held_reopened_at": "เปิดอีกครั้งเมื่อ", "held_reopen_reason_col": "เหตุผลที่เปิด",
         "held_files_waiting": "ไฟล์รอพิจารณา {n} ไฟล์", "held_closed_at": "ปิดเมื่อ", "held_closed_by": "ปิดโดย",
         "held_at_closing": "คะแนนรวมเมื่อปิด", "held_now": "คะแนนรวมปัจจุบัน", "held_changed": "เปลี่ยนหลังปิด",
@@ -117,6 +120,7 @@ add_words(
         "held_closures": "Closed quarters", "held_pilots_closed": "Pilots closed",
         "held_pilots_reopened": "Reopened", "held_last_closed": "Last closed",
         "held_closures_of": "Closures of {period}", "held_no_closures": "No quarter has been closed yet.",
+        "held_nothing_to_reopen": "No quarter is closed now, so there is none to reopen.",
         "held_reopened_at": "Reopened", "held_reopen_reason_col": "Reason for reopening",
         "held_files_waiting": "{n} file(s) waiting for a decision", "held_closed_at": "Closed",
         "held_closed_by": "Closed by", "held_at_closing": "Composite at closing", "held_now": "Composite now",
@@ -305,6 +309,10 @@ def _detail(page: Page, submission_id: int) -> dict | None:
                      *((data.restricted.path, _stamp(data.restricted.path)) if row["store"] == "restricted" else ()))
     except NotHeld:  # decided meanwhile (the copy was replaced between the two reads)
         return None
+    except duckdb.Error as exc:  # kpis/whatif.py opens the files itself
+        if damaged(exc):
+            raise store.unreadable(exc) from exc  # the page answers 503 (web/app.py)
+        raise
     held, accepted = _file(store, submission_id, True), _file(store, w.replaced or w.kept or row["accepted_id"], False)
     # A file sent through the site is stored under a name the site chose; show the name as sent.
     sends = {e.get("sha256"): e for e in data.audit.events("send")}

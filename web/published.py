@@ -10,6 +10,13 @@ place, so it is read the same way. Neither file is ever opened for writing here.
 The published copy is opened through the lockdown of `pilotkpi sql` (warehouse.shell.open_sandboxed:
 no file access, configuration locked): the SQL page runs analysts' statements on it, and no page's
 query can read a file through it either.
+
+A store that cannot be read raises StoreUnavailable, which every page answers with a 503 naming
+the file and what is wrong (web/app.py `route`): the published copy missing (it is required: the
+pages' figures are its), or either file not a DuckDB database, cut short or with a damaged block
+(at open, or at the first query that reaches the block: `damaged`). A missing restricted store is no
+error: a warehouse without restricted pilots may have none yet. Each request stats the file again,
+so a copy published anew is read at the next request, without a restart.
 """
 from __future__ import annotations
 
@@ -20,6 +27,22 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import duckdb
+
+from warehouse.errors import WarehouseRefused
+
+
+def damaged(exc: duckdb.Error) -> bool:
+    """DuckDB's errors for a file cut short (IOException) or with a block that fails its checksum
+    (a plain duckdb.Error, "Corrupt database file"): the file's fault, not the query's."""
+    return isinstance(exc, duckdb.IOException) or "Corrupt database file" in str(exc)
+
+
+class StoreUnavailable(Exception):
+    """A store the pages read cannot be read: `problem` is "missing" or "unreadable"."""
+
+    def __init__(self, store: str, path: Path, problem: str, detail: str = ""):
+        super().__init__(f"{store} store {path}: {problem}{f' ({detail})' if detail else ''}")
+        self.store, self.path, self.problem, self.detail = store, path, problem, detail
 
 
 class _Open:
@@ -35,16 +58,23 @@ class ReadOnlyStore:
     replaced file is only seen once every connection to the old one is closed: the old copy is
     closed as soon as its last running query ends."""
 
-    def __init__(self, path: Path, opener: Callable[[Path], duckdb.DuckDBPyConnection] | None = None):
-        self.path = path
+    def __init__(self, path: Path, opener: Callable[[Path], duckdb.DuckDBPyConnection] | None = None, *,
+                 name: str = "published", required: bool = False):
+        self.path, self.name, self.required = path, name, required
         self._opener = opener or (lambda p: duckdb.connect(str(p), read_only=True))
         self._lock = threading.Lock()
         self._open: _Open | None = None
+
+    def unreadable(self, exc: Exception) -> StoreUnavailable:
+        reason = getattr(exc, "reason", None) or str(exc)  # WarehouseRefused's reason: its text without the path
+        return StoreUnavailable(self.name, self.path, "unreadable", reason.splitlines()[0] if reason else "")
 
     def _acquire(self) -> _Open | None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
+            if self.required:
+                raise StoreUnavailable(self.name, self.path, "missing") from None
             return None
         key = (st.st_ino, st.st_mtime_ns)
         with self._lock:
@@ -54,7 +84,10 @@ class ReadOnlyStore:
                     old.retired = True
                     if old.users == 0:
                         old.con.close()
-                self._open = _Open(self.path, key, self._opener)
+                try:
+                    self._open = _Open(self.path, key, self._opener)
+                except (duckdb.Error, WarehouseRefused) as exc:  # not a DuckDB file, cut short, or too new
+                    raise self.unreadable(exc) from None
             self._open.users += 1
             return self._open
 
@@ -76,6 +109,10 @@ class ReadOnlyStore:
         cur = entry.con.cursor()
         try:
             yield cur, entry.key
+        except duckdb.Error as exc:
+            if damaged(exc):
+                raise self.unreadable(exc) from exc
+            raise
         finally:
             cur.close()
             self._release(entry)
@@ -92,6 +129,10 @@ class ReadOnlyStore:
             return [dict(zip(names, row)) for row in cur.fetchall()]
         except duckdb.CatalogException:  # an older copy without a table: nothing of that kind yet
             return []
+        except duckdb.Error as exc:
+            if damaged(exc):
+                raise self.unreadable(exc) from exc
+            raise
         finally:
             cur.close()
             self._release(entry)
@@ -107,6 +148,10 @@ class ReadOnlyStore:
         cur = entry.con.cursor()
         try:
             yield cur
+        except duckdb.Error as exc:
+            if damaged(exc):
+                raise self.unreadable(exc) from exc
+            raise
         finally:
             cur.close()
             self._release(entry)

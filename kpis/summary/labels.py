@@ -165,6 +165,22 @@ def status_text(status: str, lang: str) -> str:
     return status_label(status, lang).split(" ", 1)[1]
 
 
+def raw_value(value: object) -> str:
+    """The machine-readable form of a figure, for data-value attributes (tests compare these)."""
+    if value is None:
+        return ""
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def quarter_of(period: str | None) -> str:
+    """The quarter number of a canonical period (2549-Q3 -> 3); total, like every formatter."""
+    return period[-1] if period and _PERIOD.fullmatch(period) else "?"
+
+
 def fmt_date(value: date | None, lang: str) -> str:
     if value is None:
         return "–"

@@ -138,8 +138,9 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
     return [dict(zip(names, r)) for r in res.fetchall()]
 
 
-def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
-    pilots = _rows(con, """
+def _pilot_rows(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every registered pilot with its latest scored period's composite (none: no period yet)."""
+    return _rows(con, """
         SELECT p.pilot_id, p.name_th, p.name_en, p.layer, p.strategies, p.classification, p.end_date,
                s.period, s.composite_score, s.status, s.kpis_reported, s.kpis_expected
         FROM registry.pilots p
@@ -147,10 +148,17 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
                    QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s
           USING (pilot_id)
         ORDER BY p.pilot_id""")
-    batch = _Batch(con)
-    sections = [_section(con, p, batch) for p in pilots]
+
+
+def _mark_ended(sections: list[PilotSection], as_of: date) -> None:
     for section in sections:
         section.ended = section.end_date is not None and as_of > section.end_date
+
+
+def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
+    batch = _Batch(con)
+    sections = [_section(con, p, batch) for p in _pilot_rows(con)]
+    _mark_ended(sections, as_of)
 
     by_status = {s: 0 for s in STATUSES}
     by_layer: dict[int, int] = {}
@@ -179,6 +187,24 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
     model.unplaced = _unplaced(con, {s.pilot_id for s in sections if s.restricted})
     model.bands = score_bands(con)
     return model
+
+
+def sections_in_full(con: duckdb.DuckDBPyConnection, as_of: date) -> list[PilotSection]:
+    """Every pilot's section with its line-level figures (KPI table, budget, compliance, outlier
+    flags, held files' names), a restricted pilot's too, which stays marked `restricted`.
+
+    For a store whose marts hold a restricted pilot's lines (the restricted store, warehouse.md),
+    read for an account cleared to see them (web.md). `build_model` leaves those figures out of a
+    restricted pilot's section, as the committee summary must; this is the same section code with
+    nothing left out."""
+    batch = _Batch(con)
+    sections = []
+    for p in _pilot_rows(con):
+        section = _section(con, {**p, "classification": "open"}, batch)  # "open": nothing is left out
+        section.restricted = p["classification"] == "restricted"
+        sections.append(section)
+    _mark_ended(sections, as_of)
+    return sections
 
 
 def score_bands(con: duckdb.DuckDBPyConnection) -> dict[str, Decimal]:

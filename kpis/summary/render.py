@@ -9,7 +9,6 @@ import json
 import logging
 import os
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -40,28 +39,12 @@ BUDGET_FIELDS = (
 )
 
 
-def _raw(value: object) -> str:
-    """The machine-readable form of a figure, for data-value attributes (tests compare these)."""
-    if value is None:
-        return ""
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
-    return str(value)
-
-
 def _agency(q, lang: str) -> str:
     """A quarantined file's agency by its registry name with the code in brackets; else as the file wrote it."""
     name = getattr(q, f"agency_name_{lang}", None)
     if name and q.agency_code:
         return f"{name} ({q.agency_code})"
     return shown(q.agency_code, q.raw_agency_code)
-
-
-def _quarter(period: str | None) -> str:
-    """The quarter number of a canonical period (2549-Q3 -> 3); total, like every formatter."""
-    return period[-1] if period and labels._PERIOD.fullmatch(period) else "?"
 
 
 _ENVIRONMENTS: dict[tuple, Environment] = {}
@@ -103,14 +86,14 @@ def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) 
         score=labels.fmt_score,
         ratio=formats["ratio"],
         format_as=lambda v, kind: formats[kind](v),
-        raw=_raw,
+        raw=labels.raw_value,
         cell=md_text if not html else str,  # md_text is idempotent: `finalize` applies it again
         name=lambda obj: getattr(obj, f"name_{lang}"),
         layer_name=lambda n: labels.layer_name(n, lang),
         strategy_name=lambda n: labels.strategy_name(n, strategy_names or {}, lang),
         unit=lambda u: labels.UNITS.get(u, {}).get(lang, u),
         quantity=lambda v, unit: labels.fmt_quantity(v, unit, lang),
-        quarter=_quarter,
+        quarter=labels.quarter_of,
         column=lambda c: labels.column_label(c, lang),
         agency=lambda q: _agency(q, lang),
         change=lambda p: pages.fmt_change(pages.trend_change(p)),

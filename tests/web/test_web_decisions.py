@@ -23,7 +23,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.web.conftest import AS_OF, Client, make_app, text_of
-from tests.web.test_web_matrix import ROLES, _ask, _client
+from tests.web.test_web_matrix import ROLES, walk
 
 FINAL = ("applied", "refused", "not_applied")
 OPDC, MICT = 132, 131  # the held corrections (committee guide, section 4)
@@ -309,7 +309,7 @@ def test_only_the_committee_decides_with_a_csrf_token(web):
 
 
 def test_authorisation_matrix_rows_of_the_decisions(web, site):
-    """The matrix of tests/web/test_web_matrix.py for this module's routes (its helpers)."""
+    """The matrix of tests/web/test_web_matrix.py for this module's routes, asked by its `walk`."""
     committee = web("demo-committee")
     r = decide(committee, kind="reject", submission_id=str(MICT), reason="sent in error")
     own = r.headers["location"]
@@ -317,24 +317,17 @@ def test_authorisation_matrix_rows_of_the_decisions(web, site):
     signin = {"anonymous": "redirect", "disabled": "redirect"}
     readers = {"agency": 403, "restricted_agency": 403, "analyst": 200, "committee": 200, **signin}
     matrix = [
-        ("GET", "/decisions", readers),
-        ("GET", own, readers),
-        ("GET", "/decisions/000000000000", {"agency": 403, "restricted_agency": 403, "analyst": 404, "committee": 404,
-                                            **signin}),
-        # _ask posts a form without a kind: the committee's is refused as a wrong form, nothing recorded
-        ("POST", "/decisions", {"agency": 403, "restricted_agency": 403, "analyst": 403, "committee": 400,
-                                "anonymous": 403, "disabled": 403}),
+        ("GET", "/decisions", "-", readers),
+        ("GET", own, "own", readers),
+        ("GET", "/decisions/000000000000", "nonexistent",
+         {"agency": 403, "restricted_agency": 403, "analyst": 404, "committee": 404, **signin}),
+        # walk posts a form without a kind: the committee's is refused as a wrong form, nothing recorded
+        ("POST", "/decisions", "-", {"agency": 403, "restricted_agency": 403, "analyst": 403, "committee": 400,
+                                     "anonymous": 403, "disabled": 403}),
     ]
-    wrong = []
-    for role in ROLES:
-        client = _client(web, web.passwords, site, role)
-        for method, path, expected in matrix:
-            got = _ask(client, method, path)
-            got = "redirect" if got.status_code == 303 and got.headers["location"] == "/signin" else got.status_code
-            if got != expected[role]:
-                wrong.append((role, method, path, expected[role], got))
-        client.close()
-    assert not wrong, wrong
+    cells, wrong = walk(web, web.passwords, site, matrix)
+    assert not wrong, "\n".join(map(str, wrong))
+    assert cells == len(matrix) * len(ROLES)
     assert len([e for e in _journal(site) if e["event"] == "requested"]) == 1
 
 

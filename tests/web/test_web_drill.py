@@ -54,7 +54,10 @@ def test_analyst_drills_from_a_score_to_the_original_file(client_for, site_dir):
     assert facts["formula"].endswith("= 3 + (65.6 − 60) / (70 − 60) = 3 + 5.6 / 10")
     assert facts["score"] == "3.5600"
     assert facts["weighted_score"] == "3.5600 × 40 / 100 = 1.4240"
-    assert facts["status"] == "ตามเป้าหมาย"
+    # The status in the committee summary's words (kpis/summary/labels.py), as the pilot page says it.
+    assert facts["status"] == "บรรลุเป้าหมาย"
+    k1_row = re.search(r'<tr data-kpi="K1">(.*?)</tr>', analyst.get("/pilots/PLT-2548-003").text, re.S).group(1)
+    assert '<span class="badge s-on_target" data-status="on_target">บรรลุเป้าหมาย</span>' in k1_row
     # ... exactly as `pilotkpi explain` prints them.
     code, printed = _cli("explain", "PLT-2548-003", "K1", "2549-Q3", "--warehouse", str(site_dir / "warehouse.duckdb"))
     assert code == 0 and _pre(page.text) == printed
@@ -86,10 +89,14 @@ def test_every_kpi_page_equals_pilotkpi_explain(client_for, site_dir):
     """A `sum` KPI (K3: quarters 1..3 added, thresholds x 3/4) and a `lower` one (K2) too, in English."""
     analyst = client_for("demo-analyst")
     analyst.post("/language", data={"csrf": analyst.csrf("/"), "lang": "en", "back": "/"})
+    # scoring.md §1 step 5 by hand: K1 3.5600 and K3 3.1720 are >= 3, K2 2.9800 is in [2, 3).
+    statuses = {"K1": "on target", "K2": "at risk", "K3": "on target"}
     for kpi in ("K1", "K2", "K3"):
         page = analyst.get(f"/pilots/PLT-2548-003/scores/2549-Q3/{kpi}")
         code, printed = _cli("explain", "PLT-2548-003", kpi, "2549-Q3", "--warehouse", str(site_dir / "warehouse.duckdb"))
         assert code == 0 and _pre(page.text) == printed, kpi
+        status = re.search(r'<tr data-item="status"><th>Status</th><td>([^<]*)</td>', page.text)
+        assert status and status.group(1) == statuses[kpi], kpi
     k3 = analyst.get("/pilots/PLT-2548-003/scores/2549-Q3/K3")
     assert "sum of the fiscal year's quarters so far" in text_of(k3.text)
     assert len(re.findall(r'<tr data-submission="\d+">', k3.text)) == 3  # one source line per quarter

@@ -35,7 +35,7 @@ import pytest
 from tests.test_pilot_moves import cli, q
 from tests.web.conftest import AS_OF, Client, make_app, text_of
 from tests.web.held_story import base, make_held_story
-from tests.web.test_web_matrix import ACCOUNT, ROLES, _ask, _client
+from tests.web.test_web_matrix import ACCOUNT, ROLES, walk
 
 PUBLISHED, RESTRICTED = "warehouse.published.duckdb", "warehouse.restricted.duckdb"
 
@@ -358,30 +358,39 @@ def test_the_confirmation_text_is_the_pilot_and_the_period_or_the_period_for_eve
         assert {case: decisions.confirmation_text(*case) for case in cases} == cases
 
 
+def test_the_quarters_page_says_when_no_quarter_is_closed_and_offers_no_reopening(client_for):
+    """The README's demo has closed no quarter: the reopen form (an empty list of quarters) is not
+    offered; the page says why, in the page's language. Closing is still offered."""
+    committee = client_for("demo-committee")
+    for lang, said in (("th", "ขณะนี้ไม่มีไตรมาสที่ปิดอยู่ จึงยังไม่มีไตรมาสให้เปิดอีกครั้ง"),
+                       ("en", "No quarter is closed now, so there is none to reopen.")):
+        committee.post("/language", data={"csrf": committee.csrf("/"), "lang": lang, "back": "/"})
+        page = committee.get("/quarters")
+        assert page.status_code == 200
+        assert re.search(r'<p id="nothing-to-reopen">([^<]*)</p>', page.text).group(1) == said
+        assert 'name="kind" value="reopen"' not in page.text and 'id="reopen-button"' not in page.text
+        assert 'name="kind" value="close"' in page.text and 'id="close-button"' in page.text
+        assert 'id="no-closures"' in page.text
+
+
 # --- the authorisation matrix rows of these routes -------------------------------------------------
 
 def test_authorisation_matrix_of_the_held_routes(story, app, passwords):
+    """The matrix of tests/web/test_web_matrix.py for this module's routes, asked by its `walk`."""
     folder, ids = story
     signin = {"anonymous": "redirect", "disabled": "redirect"}
     readers = {"agency": 403, "restricted_agency": 403, "analyst": 200, "committee": 200, **signin}
     matrix = [
-        ("GET", "/held", readers),
-        ("GET", f"/held/{ids['opdc_q3']}", readers),
-        ("GET", f"/held/{ids['secret_q3']}", readers),  # listed to all who read held files, figures aside
-        ("GET", "/held/999999", {**readers, "analyst": 404, "committee": 404}),
-        ("GET", "/held/38", {**readers, "analyst": 404, "committee": 404}),  # accepted, not held
-        ("GET", "/quarters", {"agency": 403, "restricted_agency": 403, "analyst": 403, "committee": 200, **signin}),
+        ("GET", "/held", "-", readers),
+        ("GET", f"/held/{ids['opdc_q3']}", "open", readers),
+        ("GET", f"/held/{ids['secret_q3']}", "restricted", readers),  # listed to all who read held files, figures aside
+        ("GET", "/held/999999", "nonexistent", {**readers, "analyst": 404, "committee": 404}),
+        ("GET", "/held/38", "accepted", {**readers, "analyst": 404, "committee": 404}),  # accepted, not held
+        ("GET", "/quarters", "-", {"agency": 403, "restricted_agency": 403, "analyst": 403, "committee": 200, **signin}),
     ]
-    wrong = []
-    for role in ROLES:
-        client = _client(_Maker(app), passwords, folder, role)
-        for method, path, expected in matrix:
-            r = _ask(client, method, path)
-            got = "redirect" if r.status_code == 303 and r.headers["location"] == "/signin" else r.status_code
-            if got != expected[role]:
-                wrong.append((role, path, expected[role], got))
-        client.close()
-    assert not wrong, wrong
+    cells, wrong = walk(_Maker(app), passwords, folder, matrix)
+    assert not wrong, "\n".join(map(str, wrong))
+    assert cells == len(matrix) * len(ROLES)
     assert set(ACCOUNT) <= set(ROLES)
 
 

@@ -7,6 +7,7 @@ own copy (client_for).
 """
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import re
@@ -15,8 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from tests.support import SERIAL
-from tests.web.conftest import Client, make_app, text_of
+from tests.support import ROOT, SERIAL
+from tests.web.conftest import AS_OF, Client, make_app, text_of
 
 ROLES = {"agency": "demo-agency", "restricted_agency": "demo-restricted-agency", "analyst": "demo-analyst",
          "committee": "demo-committee"}
@@ -224,6 +225,57 @@ def test_restricted_pilot_line_level_only_for_cleared_accounts(as_role):
     assert set(overview_rows(as_role("restricted_agency").get("/pilots").text)) == {"PLT-2548-006"}
 
 
+def test_sections_in_full_give_a_restricted_pilots_lines_the_summary_leaves_out(as_role):
+    """kpis.summary.model.sections_in_full on the restricted store (the cleared pages' source):
+    PLT-2548-006 keeps `restricted` and gets its KPI table and budget, which build_model (the
+    committee summary's) leaves out. By hand (scoring.md §1), 2549-Q3: S1 count, higher,
+    6/8/10/12/14, a = 9 -> 2 + (9 - 8)/(10 - 8) = 2.5000; S2 days, lower, 20/16/12/9/6, a = 13.9
+    -> 2 + (16 - 13.9)/(16 - 12) = 2.5250; both in [2, 3): at_risk."""
+    from kpis.summary import model
+
+    with as_role.app.state.site.data.restricted.keyed_cursor() as (cur, _):
+        full = {s.pilot_id: s for s in model.sections_in_full(cur, AS_OF)}["PLT-2548-006"]
+        summary = {s.pilot_id: s for s in model.build_model(cur, AS_OF).pilots}["PLT-2548-006"]
+    assert full.restricted and summary.restricted
+    assert summary.kpis == [] and summary.budget is None
+    assert full.period == "2549-Q3"
+    assert [(k.kpi_code, k.actual, k.score, k.status) for k in full.kpis] == [
+        ("S1", Decimal("9"), Decimal("2.5000"), "at_risk"), ("S2", Decimal("13.9"), Decimal("2.5250"), "at_risk")]
+    assert full.budget["total_allocated_thb"] == Decimal("90800000.00")
+    assert (full.composite, full.trend) == (summary.composite, summary.trend)
+
+
+def _private_uses_of_kpis(source: str) -> list[str]:
+    """Names with a leading underscore that a module takes from kpis (imported, or reached as an
+    attribute of something imported from kpis)."""
+    tree, from_kpis, found = ast.parse(source), set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "kpis":
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name.startswith("_")]
+            from_kpis |= {a.asname or a.name for a in node.names}
+        elif isinstance(node, ast.Import):
+            from_kpis |= {a.asname or a.name.split(".")[0] for a in node.names if a.name.split(".")[0] == "kpis"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in from_kpis:
+                found.append(f"{base.id}...{node.attr}")
+    return found
+
+
+def test_the_web_uses_only_the_summarys_public_api():
+    """web/ reads the summary's model and formatters through public names (model.sections_in_full,
+    labels.raw_value, labels.quarter_of), so the summary may change its internals freely."""
+    assert _private_uses_of_kpis("from kpis.summary import model as m\nm._Batch(c)\n") == ["m..._Batch"]
+    assert _private_uses_of_kpis("from kpis.summary.render import _raw\n") == ["kpis.summary.render._raw"]
+    found = {path.name: _private_uses_of_kpis(path.read_text(encoding="utf-8"))
+             for path in sorted((ROOT / "web").glob("*.py"))}
+    assert {name: uses for name, uses in found.items() if uses} == {}
+    assert "committee.py" in found
+
+
 def test_pilot_page_in_english_and_downloads(as_role, demo_copy):
     from openpyxl import load_workbook
 
@@ -280,6 +332,124 @@ def test_a_newly_published_copy_is_read_without_a_restart(client_for, site_dir):
     fresh.rename(published)
     page = client.get("/pilots").text
     assert overview_rows(page)["PLT-2548-004"] == {"status": "on_target", "composite": "3.1", "late": "10004"}
+
+
+def _swap_in(path, data: bytes) -> None:
+    """Replace a store by rename, as warehouse/publish.py replaces the published copy."""
+    staged = path.with_name(path.name + ".staged")
+    staged.write_bytes(data)
+    staged.rename(path)
+
+
+def _unavailable(page) -> tuple[str, str, list[str]]:
+    """(store, problem, the page's text per language section) of a 503 page."""
+    found = re.search(r'<div id="unavailable" data-store="(\w+)" data-problem="(\w+)">', page.text)
+    sections = re.findall(r'<section lang="(th|en)" class="panel">(.*?)</section>', page.text, re.S)
+    return found.group(1), found.group(2), [(lang, text_of(body).strip()) for lang, body in sections]
+
+
+def test_a_damaged_or_missing_published_copy_gives_a_clear_503_and_heals_without_a_restart(
+        client_for, site_dir, caplog):
+    """The published copy cut short, not a DuckDB file, then gone: every role's pages answer 503
+    naming the file and what is wrong in Thai and English (the full path and DuckDB's reason only
+    in the log); the warehouse itself is untouched; the copy `pilotkpi publish` writes again is
+    read at the next request. A damaged restricted store stops only the cleared pages that read it."""
+    import hashlib
+    import logging
+
+    caplog.set_level(logging.ERROR, logger="pilotkpi.web")
+    published, restricted = site_dir / "warehouse.published.duckdb", site_dir / "warehouse.restricted.duckdb"
+    good, good_restricted = published.read_bytes(), restricted.read_bytes()
+    warehouse = hashlib.sha256((site_dir / "warehouse.duckdb").read_bytes()).hexdigest()
+    clients = {name: client_for(name) for name in ("demo-committee", "demo-analyst", "demo-agency")}
+    assert clients["demo-committee"].get("/pilots").status_code == 200  # the pages' books are built
+    cut_short = ("unreadable", "อ่านสำเนาเผยแพร่ของคลังข้อมูล (warehouse.published.duckdb) ไม่ได้",
+                 "The published copy of the warehouse (warehouse.published.duckdb) cannot be read: it is damaged, "
+                 "cut short, or not a DuckDB file.")
+    missing = ("missing", "ไม่พบสำเนาเผยแพร่ของคลังข้อมูล (warehouse.published.duckdb)",
+               "The published copy of the warehouse (warehouse.published.duckdb) does not exist: no run has "
+               "published it yet, or it was moved away.")
+    pages = {"demo-committee": ["/pilots", "/pilots/PLT-2548-003", "/held", "/quarters", "/submissions"],
+             "demo-analyst": ["/sql?q=SELECT+1", f"/pilots/PLT-2548-003/scores/2549-Q3/K1", "/submissions"],
+             "demo-agency": ["/", "/pilots"]}
+    for damage, expected in ((good[:8192], cut_short), (b"not a database\n" * 100, cut_short), (None, missing)):
+        if damage is None:
+            published.unlink()
+        else:
+            _swap_in(published, damage)
+        caplog.clear()
+        for name, paths in pages.items():
+            for path in paths:
+                page = clients[name].get(path)
+                assert page.status_code == 503, (name, path, page.status_code)
+                store, problem, said = _unavailable(page)
+                assert (store, problem) == ("published", expected[0])
+                assert [lang for lang, _ in said] == ["th", "en"]
+                assert said[0][1].startswith(f"ขณะนี้แสดงข้อมูลไม่ได้ {expected[1]}")
+                assert said[1][1].startswith(f"The figures cannot be shown right now {expected[2]}")
+                assert "pilotkpi publish" in said[1][1]
+                assert str(site_dir) not in page.text and "IO Error" not in page.text
+                assert f'data-account="{name}"' in page.text  # still the site's page, signed in
+        logged = [r.getMessage() for r in caplog.records if r.name == "pilotkpi.web"]
+        assert len(logged) == sum(map(len, pages.values()))
+        assert f"GET /pilots: the published store {published} is {expected[0]}" in logged[0]
+        assert hashlib.sha256((site_dir / "warehouse.duckdb").read_bytes()).hexdigest() == warehouse
+
+    # The operator publishes the copy again, as the page says: read at the next request, no restart.
+    from click.testing import CliRunner
+
+    from flows.cli import main
+    done = CliRunner().invoke(main, ["publish", "--warehouse", str(site_dir / "warehouse.duckdb")])
+    assert done.exit_code == 0, done.output
+    assert value(clients["demo-committee"].get("/pilots/PLT-2548-004").text, "composite_score") == "1.5994"
+    assert clients["demo-agency"].get("/").status_code == 200
+
+    # The restricted store cut short: the cleared committee's page of the restricted pilot says
+    # so; the open pilots' pages do not read it and still answer.
+    _swap_in(restricted, good_restricted[:8192])
+    page = clients["demo-committee"].get("/pilots/PLT-2548-006")
+    assert page.status_code == 503
+    store, problem, said = _unavailable(page)
+    assert (store, problem) == ("restricted", "unreadable")
+    assert "The restricted store (warehouse.restricted.duckdb) cannot be read" in said[1][1]
+    assert clients["demo-committee"].get("/pilots/PLT-2548-003").status_code == 200
+    assert clients["demo-analyst"].get("/pilots/PLT-2548-006").status_code == 200  # not cleared: open side only
+    _swap_in(restricted, good_restricted)
+    assert clients["demo-committee"].get("/pilots/PLT-2548-006").status_code == 200
+
+
+def test_a_damaged_block_met_by_a_query_makes_the_store_unavailable(tmp_path):
+    """web/published.py: a file whose catalogue opens but one of whose blocks fails DuckDB's
+    checksum (zeros written over the middle half of the file, where the big table's data lies) is
+    reported as unreadable at the query that reaches the block, by `rows` and by the cursors the
+    pages build their figures with; a query's own mistake stays that query's error."""
+    import duckdb
+
+    from web.published import ReadOnlyStore, StoreUnavailable
+
+    path = tmp_path / "copy.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE big AS SELECT i, md5(i::VARCHAR) AS h FROM range(300000) t(i)")
+    con.execute("CREATE TABLE small AS SELECT 1 AS x")
+    con.close()
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.seek(size // 4 // 4096 * 4096)
+        f.write(b"\0" * (size // 2 // 4096 * 4096))
+    store = ReadOnlyStore(path, name="restricted")
+    assert store.rows("SELECT x FROM small") == [{"x": 1}]
+    with pytest.raises(StoreUnavailable) as raised:
+        store.rows("SELECT max(h) AS h FROM big")
+    assert (raised.value.store, raised.value.problem) == ("restricted", "unreadable")
+    assert "Corrupt database file" in raised.value.detail
+    with pytest.raises(StoreUnavailable):
+        with store.keyed_cursor() as (cur, _):
+            cur.execute("SELECT max(h) FROM big").fetchall()
+    with pytest.raises(duckdb.BinderException):
+        store.rows("SELECT no_such_column FROM small")
+    with pytest.raises(duckdb.BinderException):
+        with store.cursor() as cur:
+            cur.execute("SELECT no_such_column FROM small")
 
 
 @SERIAL
