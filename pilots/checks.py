@@ -65,9 +65,15 @@ _COLUMN_ORDER = {name: i for i, name in enumerate(COLUMN_NAMES)}
 # every canonical column but the free-text note.
 SUITE_COLUMNS = frozenset(INDEX) | frozenset(COLUMN_NAMES) - {"note"}
 # Columns of a batch with few distinct values (a file repeats its identity on every row), given to
-# GE as categoricals (see _enrich). Not submitted_on: its date rule runs `Series.map`, which on a
-# categorical whose values all map alike returns a categorical that GE cannot negate.
-REPEATED = ("pilot_id", "agency_code", "period", "line_type", "layer", "funding_source", KPI_UNIT)
+# GE as categoricals (see _enrich).
+REPEATED = ("pilot_id", "agency_code", "period", "submitted_on", "line_type", "layer", "funding_source", KPI_UNIT)
+# Two valid dates added to submitted_on's categories, used by no row. Its strftime rule runs
+# `Series.map(strptime check)`; on a categorical, pandas maps the categories (one strptime per
+# distinct date, not per row) and returns a categorical when the mapping is one-to-one (one date,
+# or one valid and one invalid), which GE cannot negate (`~`). Two categories that both parse make
+# the mapping many-to-one in every batch, so pandas returns plain booleans (documented in
+# `Categorical.map`: "otherwise an Index is returned").
+UNUSED_DATES = ("0001-01-01", "0001-01-02")
 # What GE returns: each failing rule's (file_key, row_number) list, which is all row_defects reads.
 # Not the pandas query that would select those rows, nor the sample of values GE keeps for a summary.
 RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": INDEX,
@@ -232,6 +238,8 @@ def _enrich(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
                                  for a, d in zip(out[NUM["allocated_thb"]], out[NUM["disbursed_thb"]])])
     for name in REPEATED:
         out[name] = out[name].astype("category")
+    dates = out["submitted_on"].cat
+    out["submitted_on"] = dates.add_categories([d for d in UNUSED_DATES if d not in dates.categories])
     return pd.DataFrame(out)
 
 
