@@ -97,6 +97,8 @@ def _fits(value: Decimal | None, column: str) -> bool | None:
     if value is None:
         return None
     digits, decimals = STORED[column]
+    if value.adjusted() < digits - 1:  # |value| < 10^(digits-1): no rounding carries it to 10^digits
+        return True
     limit = Decimal(10) ** digits
     # abs() rounds to the context's precision (28 digits by default): compare in one wide enough.
     with localcontext(prec=max(digits + decimals + 2, len(value.as_tuple().digits) + 2)):
@@ -200,7 +202,8 @@ def _defer(name: str) -> None:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     parent, _, child = name.rpartition(".")
-    setattr(sys.modules[parent], child, module)  # as an import binds a submodule on its package
+    if parent:
+        setattr(sys.modules[parent], child, module)  # as an import binds a submodule on its package
 
 
 def _import_gx() -> Any:

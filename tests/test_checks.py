@@ -136,6 +136,8 @@ def test_clean_batch_has_no_defects():
     (budget(allocated="9999999999999999.99"), []),  # 16 digits: the largest amount that fits
     (budget(allocated="9999999999999999.994"), []),  # rounds down to the largest
     (budget(allocated="9999999999999999.995"), [(2, "allocated_thb", "NUMBER_TOO_LARGE")]),  # rounds to 1e16
+    (budget(allocated="999999999999999.995"), []),  # 15 digits: rounds to 1e15, far below the limit
+    (budget(allocated="0.000", disbursed="0"), []),
     (budget(allocated="1" + "0" * 40, disbursed="1"), [(2, "allocated_thb", "NUMBER_TOO_LARGE")]),
     (budget(allocated="-" + "9" * 17), [(2, "allocated_thb", "AMOUNT_NEGATIVE"),
                                          (2, "allocated_thb", "NUMBER_TOO_LARGE")]),
