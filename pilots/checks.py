@@ -244,6 +244,18 @@ def _gx() -> tuple[Any, Any]:
     return definition, suite
 
 
+def _validate(definition: Any, suite: Any, df: pd.DataFrame) -> Any:
+    """The suite's result on one batch frame, by GE's own validator: what `Batch.validate` runs,
+    without first loading the batch itself (`definition.get_batch`), which the validator loads
+    again. Each load fingerprints the whole frame (pandas' hash of every cell: 0.3 s on a batch
+    of 50,000 rows, mostly its Decimal amounts), so this halves that. Nothing is stored: not a
+    ValidationDefinition, whose run also keeps every result in the context's results store."""
+    from great_expectations.validator.v1_validator import Validator
+
+    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT)
+    return validator.validate_expectation_suite(suite)
+
+
 def _enrich(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     """The frame the suite validates: the batch frame's columns that some rule reads, with the
     derived columns the suite reads.
@@ -286,7 +298,7 @@ def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issu
     df = _enrich(frame, registry)
     with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
         definition, suite = _gx()
-        result = definition.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format=RESULT_FORMAT)
+        result = _validate(definition, suite, df)
 
     rows = {(int(k), int(n)): i for i, (k, n) in enumerate(zip(df["file_key"], df["row_number"]))}
     failed: list[tuple[int, int, int, str, str]] = []
