@@ -68,3 +68,26 @@ def test_a_scipy_stats_imported_before_ge_is_left_as_it_is():
     said = _child(code)
     assert said["found"][0] == [3, "submitted_on", "DATE_INVALID"]
     assert said["lazy"] == "module" and said["heavy_loaded"] is True
+
+
+def test_check_of_two_files_one_with_an_impossible_date_on_every_row(tmp_path):
+    """Whole flow (`pilotkpi check`, one batch of two files): the batch holds exactly two distinct
+    dates, one valid and one not, the case where pandas would map submitted_on one-to-one."""
+    from click.testing import CliRunner
+
+    from flows.cli import main
+
+    header = "pilot_id,agency_code,period,submitted_on,line_type,item_code,actual\n"
+    bad, good = tmp_path / "a-bad.csv", tmp_path / "b-good.csv"
+    bad.write_text(header + "PLT-2548-003,03009,2548-Q1,2005-02-30,kpi,K1,47\n"
+                   "PLT-2548-003,03009,2548-Q1,2005-02-30,kpi,K2,12\n", encoding="utf-8")
+    good.write_text(header + "PLT-2548-003,03009,2548-Q1,2005-01-20,kpi,K1,47\n", encoding="utf-8")
+    registry = ROOT / "tests" / "data" / "registry" / "valid"
+    result = CliRunner().invoke(main, ["check", str(bad), str(good), "--registry", str(registry),
+                                       "--as-of", "2006-08-15", "--format", "json"])
+    assert result.exit_code == 6, result.output
+    said = {o["file"]: (o["status"], [(i["row"], i["column"], i["code"]) for i in o["issues"]])
+            for o in json.loads(result.output)}
+    assert said == {"a-bad.csv": ("quarantined", [(2, "submitted_on", "DATE_INVALID"),
+                                                  (3, "submitted_on", "DATE_INVALID")]),
+                    "b-good.csv": ("accepted", [])}
