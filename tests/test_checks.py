@@ -136,6 +136,8 @@ def test_clean_batch_has_no_defects():
     (budget(allocated="9999999999999999.99"), []),  # 16 digits: the largest amount that fits
     (budget(allocated="9999999999999999.994"), []),  # rounds down to the largest
     (budget(allocated="9999999999999999.995"), [(2, "allocated_thb", "NUMBER_TOO_LARGE")]),  # rounds to 1e16
+    (budget(allocated="999999999999999.995"), []),  # 15 digits: rounds to 1e15, far below the limit
+    (budget(allocated="0.000", disbursed="0"), []),
     (budget(allocated="1" + "0" * 40, disbursed="1"), [(2, "allocated_thb", "NUMBER_TOO_LARGE")]),
     (budget(allocated="-" + "9" * 17), [(2, "allocated_thb", "AMOUNT_NEGATIVE"),
                                          (2, "allocated_thb", "NUMBER_TOO_LARGE")]),
@@ -211,6 +213,23 @@ def test_issues_of_a_batch_land_on_their_file():
         (9, 2, "actual", "PERCENT_OUT_OF_RANGE"),
         (9, 3, "actual", "VALUE_REQUIRED"),
     ]
+
+
+@pytest.mark.parametrize("dates, expected", [
+    # One valid and one invalid date: the strptime check maps submitted_on's categories one-to-one
+    # (True, False), the case where pandas would hand GE a categorical it cannot negate.
+    (["2005-04-20", "2005-02-30"], [(1, 2, "submitted_on", "DATE_INVALID")]),
+    (["2005-02-30", "2005-04-20"], [(0, 2, "submitted_on", "DATE_INVALID")]),
+    (["2005-02-30", "2005-02-30"], [(0, 2, "submitted_on", "DATE_INVALID"), (1, 2, "submitted_on", "DATE_INVALID")]),
+    # A date equal to one of the unused categories checks.UNUSED_DATES adds is a valid date.
+    (["0001-01-01", "2005-04-20"], []),
+    (["2005-04-20", None], [(1, 2, "submitted_on", "VALUE_REQUIRED")]),
+])
+def test_dates_of_a_batch_are_checked_once_per_distinct_date(dates, expected):
+    # The suite sees submitted_on as a categorical (one strptime per distinct date, not per row).
+    batch = frame(*[[kpi(submitted_on=d)] for d in dates])
+    assert rows_found(batch) == expected
+    assert checks._enrich(batch, REGISTRY)["submitted_on"].dtype == "category"
 
 
 def test_suite_is_quiet_and_writes_nothing(tmp_path, monkeypatch, capfd):
