@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from flows.warm import START_LINE
-from pilots.demo import AS_OF, write_demo
+from pilots.demo import AS_OF, inbox_files, write_demo
 from tests.support import SERVER, child_env
 from tests.test_flow import figures
 from tests.test_serve_integration import _api, _env, _free_port, _start, _stop, _wait_healthy
@@ -40,6 +40,20 @@ class Served:
     out: Path
     logs: dict[str, Path]
     processes: list[subprocess.Popen]
+    home: Path
+    registry: Path
+    inbox: Path
+
+    def serve(self, log: Path, **extra_env: str) -> None:
+        """Start `pilotkpi serve` (the processes' second), its output in `log`. Its schedule never
+        fires during a test (29 February, 02:00): the nights are started by hand."""
+        self.logs["serve"] = log
+        process = _start(["-m", "flows.cli", "serve", "--registry", str(self.registry), "--inbox", str(self.inbox),
+                          "--warehouse", str(self.warehouse), "--out", str(self.out), "--name", DEPLOYMENT,
+                          "--cron", "0 2 29 2 *"],
+                         _env(self.home, PREFECT_API_URL=self.api_url, PREFECT_RUNNER_POLL_FREQUENCY="1", **extra_env),
+                         log)
+        self.processes[1:] = [process]
 
     def output(self) -> str:
         return "\n".join(f"--- {name} output ---\n{log.read_text(errors='replace')[-6000:]}"
@@ -76,22 +90,19 @@ def served(tmp_path_factory):
     paths = write_demo(demo)
     write_demo(root / "cli-demo")  # the same demo for `pilotkpi run` (the served nights file theirs away)
     logs = {"server": root / "server.log", "serve": root / "serve.log"}
-    served = Served(api_url, "", demo, root / "warehouse.duckdb", root / "out", logs, [])
+    served = Served(api_url, "", demo, root / "warehouse.duckdb", root / "out", logs, [], home, paths.registry,
+                    paths.inbox)
     try:
         served.processes.append(_start(["-m", "flows.cli", "server", "--host", "127.0.0.1", "--port", str(port)],
                                        _env(home, PREFECT_SERVER_UI_ENABLED="false"), logs["server"]))
         _wait_healthy(api_url, served.processes[0], served.output)
-        # A schedule that never fires during the test (29 February): the nights are started by hand.
-        served.processes.append(_start(
-            ["-m", "flows.cli", "serve", "--registry", str(paths.registry), "--inbox", str(paths.inbox),
-             "--warehouse", str(served.warehouse), "--out", str(served.out), "--name", DEPLOYMENT,
-             "--cron", "0 2 29 2 *"], _env(home, PREFECT_API_URL=api_url, PREFECT_RUNNER_POLL_FREQUENCY="1"),
-            logs["serve"]))
+        served.serve(logs["serve"])
         deadline = time.monotonic() + 120
         while not served.deployment_id:
             assert served.processes[1].poll() is None, served.output()
             try:
                 served.deployment_id = _api(api_url, f"/deployments/name/nightly/{DEPLOYMENT}")["id"]
+                assert served.deployment_id
             except OSError:
                 assert time.monotonic() < deadline, f"the deployment was not registered\n{served.output()}"
                 time.sleep(1)
@@ -168,3 +179,45 @@ def test_two_served_nights_give_the_figures_of_pilotkpi_run_the_second_without_t
     cold = _cold_import_cpu_seconds()
     assert cold > 1.0, cold  # else this comparison proves nothing
     assert _pending_to_running(served.states(night_ids[1])) < cold, (served.states(night_ids[1]), cold)
+
+
+@pytest.mark.server
+@SERVER
+def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_serving(served):
+    root = served.demo.parent
+    # `serve` stops on SIGTERM, cleanly, its forkserver with it.
+    old_serve = served.processes[1]
+    _stop(old_serve)
+    log = served.logs["serve"].read_text(errors="replace")
+    assert old_serve.returncode == 0 and "pilotkpi: stopped serving" in log and "never awaited" not in log, log
+    # Served again, with each night told to stop in its ingest (warehouse/testpoints.py) and say where.
+    marker = root / "paused"
+    served.serve(root / "serve-paused.log", PILOTKPI_PAUSE_AT="ingest", PILOTKPI_PAUSE_MARKER=str(marker))
+    serve = served.processes[1]
+    # One new file: an agency's report sent again under a new name, one byte longer.
+    name, data = sorted((n, d) for n, d in inbox_files().items() if n.endswith(".csv"))[0]
+    new_file = served.inbox / f"again-{name}"
+    new_file.write_bytes(data + b"\n")
+    before = figures(served.warehouse) if served.warehouse.exists() else None
+
+    killed = served.start_night(AS_OF + timedelta(days=2))
+    deadline = time.monotonic() + NIGHT_TIMEOUT
+    while not marker.exists():
+        assert serve.poll() is None and time.monotonic() < deadline, f"the night never paused\n{served.output()}"
+        time.sleep(0.2)
+    night_pid = int(marker.read_text().split()[0])
+    assert night_pid not in (serve.pid, served.processes[0].pid)
+    os.kill(night_pid, signal.SIGKILL)  # the night alone, as the OOM killer would
+    assert served.wait(killed)["state_type"] == "CRASHED", served.output()
+
+    # The warehouse is as it was before the night; `serve` is still serving, and forks the next
+    # night from the same warm process.
+    if before is not None:
+        assert figures(served.warehouse) == before
+    assert serve.poll() is None, served.output()
+    new_file.unlink()  # withdrawn: the next night has nothing to read, so it does not pause
+    after = served.start_night(AS_OF + timedelta(days=2))
+    assert served.wait(after)["state_type"] == "COMPLETED", served.output()
+    log = served.logs["serve"].read_text(errors="replace")
+    assert any(line.startswith(f"{START_LINE} {after}: ") and "flows.nightly" in line for line in log.splitlines()), log
+    assert serve.poll() is None, log
