@@ -203,10 +203,11 @@ def _serve_until_stopped(deployment, warm: bool = True) -> None:
         def handle_sigterm(self, *args, **kwargs) -> None:
             raise TerminationSignal(signal.SIGTERM)
 
+    if warm:  # before the deployment is registered: no night can come before the process is ready
+        seconds = warm_nights.start_forkserver()
+        click.echo(f"pilotkpi: the nights' process is ready (its imports took {seconds:.1f} s)", err=True)
     runner = _Runner(pause_on_shutdown=True)
     runner.add_deployment(deployment)
-    if warm:
-        warm_nights.start_forkserver()
     try:
         with warm_nights.warm_engine_runs() if warm else nullcontext():
             asyncio.run(runner.start())

@@ -45,12 +45,18 @@ def forkserver_context():
     return _context
 
 
-def start_forkserver() -> None:
-    """Start the forkserver now (its imports take seconds), so even the first night is warm."""
-    from multiprocessing import forkserver
+def start_forkserver() -> float:
+    """Start the forkserver and wait until it has imported what a night needs (seconds), so even
+    the first night is warm: a no-op child is forked from it once it is ready."""
+    start = time.perf_counter()
+    ready = forkserver_context().Process(target=_ready, name="pilotkpi-forkserver-ready")
+    ready.start()
+    ready.join()
+    return time.perf_counter() - start
 
-    forkserver_context()
-    forkserver.ensure_running()
+
+def _ready() -> None:
+    """Forked once at start: the forkserver answers only after its imports."""
 
 
 def run_engine(env: dict[str, str], cwd: str | None) -> None:
