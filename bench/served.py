@@ -72,7 +72,8 @@ class Served:
             "start_seconds": round(_seconds(states, "PENDING", "RUNNING"), 3),
             "stdout": "\n".join(ended + warm)[-2000:], "stderr": "" if run.state.is_completed() else
             f"{run.state.type.value}: {run.state.message}"[-2000:],
-            "counts": measure.parse_counts("\n".join(ended)), "stages": stages,
+            # The served line ends "...quarantined N; summaries in OUT": the counts are before the ";".
+            "counts": measure.parse_counts("\n".join(line.split(";")[0] for line in ended)), "stages": stages,
             "other_seconds": round(wall - sum(stages.get(k, 0.0) for k in TOP), 3),
             "wall_without_server_start": round(wall, 3),
             "ge_share_of_wall": round(stages.get("ge", 0.0) / wall, 4) if wall else None,
