@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import psutil
 import pytest
 
 from flows.warm import START_LINE
@@ -216,8 +217,26 @@ def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_se
         assert figures(served.warehouse) == before
     assert serve.poll() is None, served.output()
     new_file.unlink()  # withdrawn: the next night has nothing to read, so it does not pause
+    # The helper the nights are forked from dies too: the next night starts it again.
+    (forkserver,) = [p for p in psutil.Process(serve.pid).children()
+                     if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    forkserver.kill()
+    forkserver.wait(10)
     after = served.start_night(AS_OF + timedelta(days=2))
     assert served.wait(after)["state_type"] == "COMPLETED", served.output()
     log = served.logs["serve"].read_text(errors="replace")
     assert any(line.startswith(f"{START_LINE} {after}: ") and "flows.nightly" in line for line in log.splitlines()), log
     assert serve.poll() is None, log
+
+
+def test_the_process_nights_are_forked_from_has_one_thread_and_no_connection():
+    """Forking is safe only from a process with one thread (a lock held by another thread would be
+    copied held) and nothing open that a night must not share: what the preload leaves."""
+    script = ("import os, threading, flows.warm_preload; "
+              "print(threading.active_count(), sorted(os.readlink(f'/proc/self/fd/{fd}') "
+              "for fd in os.listdir('/proc/self/fd') if os.path.exists(f'/proc/self/fd/{fd}')))")
+    out = subprocess.run([sys.executable, "-c", script], env=child_env(), cwd=ROOT, check=True, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, close_fds=True).stdout
+    threads, _, fds = out.strip().partition(" ")
+    assert threads == "1", out
+    assert ".duckdb" not in fds and "socket:" not in fds, out
