@@ -16,7 +16,6 @@ it, and the next night forks afresh. A forkserver that died is started again by 
 """
 from __future__ import annotations
 
-import atexit
 import multiprocessing
 import os
 import signal
@@ -81,14 +80,12 @@ def run_engine(env: dict[str, str], cwd: str | None) -> None:
     from prefect.context import SettingsContext, get_settings_context
     from prefect.settings import Settings
 
-    try:
-        # Settings built again from the night's environment (the forkserver's were built at import),
-        # as prefect.flow_engine.run_flow_in_subprocess does for its children.
-        with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
-            runpy.run_module(ENGINE_MODULE, run_name="__main__", alter_sys=False)
-    finally:
-        # multiprocessing ends its children with os._exit: run what a cold interpreter runs at exit.
-        atexit._run_exitfuncs()
+    # Settings built again from the night's environment (the forkserver's were built at import),
+    # as prefect.flow_engine.run_flow_in_subprocess does for its children. The process then ends
+    # as that function's children do: multiprocessing runs threading's exit hooks (Prefect's log
+    # and event workers drain there) and leaves with os._exit.
+    with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
+        runpy.run_module(ENGINE_MODULE, run_name="__main__", alter_sys=False)
 
 
 def _engine_command(command: list[str]) -> bool:
