@@ -153,6 +153,10 @@ def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, 
     except (ZoneInfoNotFoundError, ValueError):
         raise click.BadParameter(f"{tz!r} is not an IANA time zone", param_hint="--timezone") from None
     apply_defaults()
+    if warm:  # the nights' process imports beside this one's imports and the server's health check
+        from flows import warm as warm_nights
+
+        warm_nights.start_forkserver()
     from prefect.schedules import Cron
 
     try:
@@ -204,8 +208,8 @@ def _serve_until_stopped(deployment, warm: bool = True) -> None:
             raise TerminationSignal(signal.SIGTERM)
 
     if warm:  # before the deployment is registered: no night can come before the process is ready
-        seconds = warm_nights.start_forkserver()
-        click.echo(f"pilotkpi: the nights' process is ready (its imports took {seconds:.1f} s)", err=True)
+        seconds = warm_nights.wait_until_ready()
+        click.echo(f"pilotkpi: the nights' process is ready ({seconds:.1f} s after it was started)", err=True)
     runner = _Runner(pause_on_shutdown=True)
     runner.add_deployment(deployment)
     try:

@@ -33,6 +33,7 @@ START_LINE = "pilotkpi: warm night"
 WARM_MODULES = ("prefect", "flows.nightly", "great_expectations")  # named in START_LINE when imported
 
 _context: Any = None
+_started_at: float | None = None
 
 
 def forkserver_context():
@@ -44,14 +45,25 @@ def forkserver_context():
     return _context
 
 
-def start_forkserver() -> float:
-    """Start the forkserver and wait until it has imported what a night needs (seconds), so even
-    the first night is warm: a no-op child is forked from it once it is ready."""
-    start = time.perf_counter()
+def start_forkserver() -> None:
+    """Start the forkserver now, without waiting: its imports (seconds) run beside the caller's."""
+    global _started_at
+    from multiprocessing import forkserver
+
+    forkserver_context()
+    if _started_at is None:
+        _started_at = time.perf_counter()
+    forkserver.ensure_running()
+
+
+def wait_until_ready() -> float:
+    """Wait until the forkserver has imported what a night needs, so even the first night is warm
+    (a no-op child is forked from it once it is ready); seconds since it was started."""
+    start_forkserver()
     ready = forkserver_context().Process(target=_ready, name="pilotkpi-forkserver-ready")
     ready.start()
     ready.join()
-    return time.perf_counter() - start
+    return time.perf_counter() - _started_at
 
 
 def _ready() -> None:
