@@ -136,6 +136,23 @@ def _cold_import_cpu_seconds() -> float:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _runs(path: Path) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT run_id, status FROM ops.runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+
+
 def _pending_to_running(states: list[dict]) -> float:
     """Seconds from the runner's last Pending to the night's Running: the process's start, as the
     server recorded it (the imports of a cold night are in it)."""
@@ -186,6 +203,8 @@ def test_two_served_nights_give_the_figures_of_pilotkpi_run_the_second_without_t
 @SERVER
 def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_serving(served):
     root = served.demo.parent
+    if not served.warehouse.exists():  # run alone: a committed night first, so "as it was" is a warehouse
+        assert served.wait(served.start_night(AS_OF))["state_type"] == "COMPLETED", served.output()
     # `serve` stops on SIGTERM, cleanly, its forkserver with it.
     old_serve = served.processes[1]
     _stop(old_serve)
@@ -199,7 +218,7 @@ def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_se
     name, data = sorted((n, d) for n, d in inbox_files().items() if n.endswith(".csv"))[0]
     new_file = served.inbox / f"again-{name}"
     new_file.write_bytes(data + b"\n")
-    before = figures(served.warehouse) if served.warehouse.exists() else None
+    before, runs_before = figures(served.warehouse), _runs(served.warehouse)
 
     killed = served.start_night(AS_OF + timedelta(days=2))
     deadline = time.monotonic() + NIGHT_TIMEOUT
@@ -211,17 +230,19 @@ def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_se
     os.kill(night_pid, signal.SIGKILL)  # the night alone, as the OOM killer would
     assert served.wait(killed)["state_type"] == "CRASHED", served.output()
 
-    # The warehouse is as it was before the night; `serve` is still serving, and forks the next
-    # night from the same warm process.
-    if before is not None:
-        assert figures(served.warehouse) == before
+    # The warehouse is as it was before the night (no run recorded either); `serve` is still
+    # serving, and the next night is forked warm, even after the helper itself was killed too.
+    assert figures(served.warehouse) == before and _runs(served.warehouse) == runs_before
     assert serve.poll() is None, served.output()
     new_file.unlink()  # withdrawn: the next night has nothing to read, so it does not pause
     # The helper the nights are forked from dies too: the next night starts it again.
     (forkserver,) = [p for p in psutil.Process(serve.pid).children()
                      if "multiprocessing.forkserver" in " ".join(p.cmdline())]
     forkserver.kill()
-    forkserver.wait(10)
+    deadline = time.monotonic() + 10
+    while _alive(forkserver):  # dead, it stays a zombie until `serve` (its parent) next looks
+        assert time.monotonic() < deadline, "the helper survived SIGKILL"
+        time.sleep(0.1)
     after = served.start_night(AS_OF + timedelta(days=2))
     assert served.wait(after)["state_type"] == "COMPLETED", served.output()
     log = served.logs["serve"].read_text(errors="replace")
