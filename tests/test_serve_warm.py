@@ -2,7 +2,9 @@
 (flows/warm.py), on a real Prefect server, through the deployment as production runs it.
 
 Two nights on the demo give the figures `pilotkpi run` gives; the second starts without the
-import cost; a night killed with SIGKILL leaves the warehouse as it was and `serve` serving.
+import cost; a night killed with SIGKILL leaves the warehouse as it was and `serve` serving, even
+when the process the nights fork from is killed too; `serve` stopped by SIGTERM during a night
+stops the night, whose job rolls back.
 """
 from __future__ import annotations
 
@@ -137,6 +139,7 @@ def _cold_import_cpu_seconds() -> float:
 
 
 def _alive(process: psutil.Process) -> bool:
+    """True while the process runs: a zombie (dead, not yet reaped) or no process is gone."""
     try:
         return process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -248,6 +251,24 @@ def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_se
     log = served.logs["serve"].read_text(errors="replace")
     assert any(line.startswith(f"{START_LINE} {after}: ") and "flows.nightly" in line for line in log.splitlines()), log
     assert serve.poll() is None, log
+
+    # systemd stops `serve` (SIGTERM) during a night: the night gets SIGTERM, its job rolls back,
+    # and `serve` ends cleanly.
+    marker.unlink()
+    new_file.write_bytes(data + b"\n")
+    before, runs_before = figures(served.warehouse), _runs(served.warehouse)
+    stopped = served.start_night(AS_OF + timedelta(days=3))
+    deadline = time.monotonic() + NIGHT_TIMEOUT
+    while not marker.exists():
+        assert serve.poll() is None and time.monotonic() < deadline, served.output()
+        time.sleep(0.2)
+    night = psutil.Process(int(marker.read_text().split()[0]))
+    os.kill(serve.pid, signal.SIGTERM)  # serve alone, as systemd's KillMode=mixed would
+    assert serve.wait(120) == 0, served.output()
+    assert not _alive(night), "the night outlived serve"
+    assert figures(served.warehouse) == before and _runs(served.warehouse) == runs_before
+    assert _api(served.api_url, f"/flow_runs/{stopped}")["state_type"] in {"CRASHED", "CANCELLED", "FAILED"}
+    assert "pilotkpi: stopped serving" in served.logs["serve"].read_text(errors="replace")
 
 
 def test_the_process_nights_are_forked_from_has_one_thread_and_no_connection():
