@@ -1,7 +1,8 @@
 """Warm served nights: each flow run of `pilotkpi serve` is forked from a pre-imported process.
 
 Prefect's Runner starts every scheduled run as a cold `python -m prefect.engine`: each night paid
-about 4 s of imports (Prefect, DuckDB, pandas, this project) and Great Expectations' 2 s more.
+the imports of Prefect, DuckDB, pandas and this project (2 s of CPU), and a night with new files
+Great Expectations' import and first use too (3 s more; bench/results/*-served-paired.md).
 Here the runner still builds that command, its environment and its control channel as usual
 (prefect.runner._starter_engine.EngineCommandStarter), but the command runs in a child forked
 from a forkserver (Python's multiprocessing "forkserver" context) that imported all of that once

@@ -75,7 +75,8 @@ class Served:
             run = _api(self.api_url, f"/flow_runs/{run_id}")
             if run["state_type"] in TERMINAL:
                 return run
-            assert time.monotonic() < deadline, f"night {run_id} not done in {timeout} s: {run['state_type']}\n{self.output()}"
+            assert time.monotonic() < deadline, (f"night {run_id} not done in {timeout} s: {run['state_type']}\n"
+                                                 f"{self.output()}")
             time.sleep(1)
 
     def states(self, run_id: str) -> list[dict]:
@@ -277,8 +278,9 @@ def test_the_process_nights_are_forked_from_has_one_thread_and_no_connection():
     script = ("import os, threading, flows.warm_preload; "
               "print(threading.active_count(), sorted(os.readlink(f'/proc/self/fd/{fd}') "
               "for fd in os.listdir('/proc/self/fd') if os.path.exists(f'/proc/self/fd/{fd}')))")
-    out = subprocess.run([sys.executable, "-c", script], env=child_env(), cwd=ROOT, check=True, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, close_fds=True).stdout
+    out = subprocess.run([sys.executable, "-c", script], env=child_env(), cwd=ROOT, check=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         close_fds=True).stdout
     threads, _, fds = out.strip().partition(" ")
     assert threads == "1", out
     assert ".duckdb" not in fds and "socket:" not in fds, out
