@@ -139,8 +139,11 @@ def _dir(exists: bool = True) -> click.Path:
 @click.option("--name", default=DEFAULT_NAME, show_default=True, help="Deployment name.")
 @click.option("--health-timeout", default=90.0, show_default=True, type=float,
               help="Seconds to wait for the Prefect server's /api/health before giving up.")
+@click.option("--warm/--cold", default=True, show_default=True,
+              help="Fork each night from a process that imported the flow once (warm), or start each "
+                   "as a new `python -m prefect.engine` (cold, Prefect's default).")
 def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, cron: str, tz: str, name: str,
-          health_timeout: float) -> None:
+          health_timeout: float, warm: bool) -> None:
     """Serve the nightly flow on a schedule, against the Prefect server at PREFECT_API_URL."""
     api_url = os.environ.get("PREFECT_API_URL")
     if not api_url:  # without it Prefect would use an ephemeral server, which never runs schedules
@@ -150,6 +153,10 @@ def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, 
     except (ZoneInfoNotFoundError, ValueError):
         raise click.BadParameter(f"{tz!r} is not an IANA time zone", param_hint="--timezone") from None
     apply_defaults()
+    if warm:  # the nights' process imports beside this one's imports and the server's health check
+        from flows import warm as warm_nights
+
+        warm_nights.start_forkserver()
     from prefect.schedules import Cron
 
     try:
@@ -171,13 +178,16 @@ def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, 
     # run import flows.nightly afresh, as `python -m prefect.engine`, like a worker would.
     deployment = nightly.to_deployment(name=name, schedules=[schedule], parameters=parameters,
                                        entrypoint_type=EntrypointType.MODULE_PATH)
-    click.echo(f"pilotkpi: serving deployment nightly/{name} on {cron!r} ({tz}) at {api_url}", err=True)
-    _serve_until_stopped(deployment)
+    how = "warm: forked from a pre-imported process" if warm else "cold: a new process"
+    click.echo(f"pilotkpi: serving deployment nightly/{name} on {cron!r} ({tz}) at {api_url}; "
+               f"each night {how}", err=True)
+    _serve_until_stopped(deployment, warm)
     click.echo("pilotkpi: stopped serving", err=True)
 
 
-def _serve_until_stopped(deployment) -> None:
-    """prefect.serve, with a clean stop on SIGTERM or Ctrl-C.
+def _serve_until_stopped(deployment, warm: bool = True) -> None:
+    """prefect.serve, with a clean stop on SIGTERM or Ctrl-C; warm: each night forked from a
+    pre-imported process (flows/warm.py), started now so the first night is warm too.
 
     Prefect 3.8.8's Runner.handle_sigterm calls the sync-dispatched `stop()` from inside the event
     loop, which only creates the `astop` coroutine and never awaits it ("RuntimeWarning: coroutine
@@ -186,18 +196,25 @@ def _serve_until_stopped(deployment) -> None:
     """
     import asyncio
     import signal
+    from contextlib import nullcontext
 
     from prefect.exceptions import TerminationSignal
     from prefect.runner import Runner
+
+    from flows import warm as warm_nights
 
     class _Runner(Runner):
         def handle_sigterm(self, *args, **kwargs) -> None:
             raise TerminationSignal(signal.SIGTERM)
 
+    if warm:  # before the deployment is registered: no night can come before the process is ready
+        seconds = warm_nights.wait_until_ready()
+        click.echo(f"pilotkpi: the nights' process is ready ({seconds:.1f} s after it was started)", err=True)
     runner = _Runner(pause_on_shutdown=True)
     runner.add_deployment(deployment)
     try:
-        asyncio.run(runner.start())
+        with warm_nights.warm_engine_runs() if warm else nullcontext():
+            asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
         pass
 

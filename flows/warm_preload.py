@@ -1,0 +1,17 @@
+"""Imported once by the forkserver of `pilotkpi serve` (flows/warm.py): every module a night needs,
+so each night's forked process starts with them imported.
+
+Only imports: no thread, no connection, no file opened (a fork copies none of them safely).
+"""
+from __future__ import annotations
+
+import warnings
+
+import flows.nightly  # noqa: F401  Prefect, DuckDB, pandas, the flow and the project's modules
+import pilots.checks  # noqa: F401  the validation's own module (it imports GE lazily)
+
+# Great Expectations, quietly as pilots/checks.py imports it: its import trips Python's own
+# DeprecationWarnings. A night with new files needs it; a quiet night does not, but the fork is free.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import great_expectations  # noqa: F401

@@ -1,0 +1,286 @@
+"""`pilotkpi serve` runs each night warm: forked from a process that imported the flow once
+(flows/warm.py), on a real Prefect server, through the deployment as production runs it.
+
+Two nights on the demo give the figures `pilotkpi run` gives; the second starts without the
+import cost; a night killed with SIGKILL leaves the warehouse as it was and `serve` serving, even
+when the process the nights fork from is killed too; `serve` stopped by SIGTERM during a night
+stops the night, whose job rolls back.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import psutil
+import pytest
+
+from flows.warm import START_LINE
+from pilots.demo import AS_OF, inbox_files, write_demo
+from tests.support import SERVER, child_env
+from tests.test_flow import figures
+from tests.test_serve_integration import _api, _env, _free_port, _start, _stop, _wait_healthy
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPLOYMENT = "nightly-warm"
+NIGHT_TIMEOUT = 240
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+@dataclass
+class Served:
+    api_url: str
+    deployment_id: str
+    demo: Path
+    warehouse: Path
+    out: Path
+    logs: dict[str, Path]
+    processes: list[subprocess.Popen]
+    home: Path
+    registry: Path
+    inbox: Path
+
+    def serve(self, log: Path, **extra_env: str) -> None:
+        """Start `pilotkpi serve` (the processes' second), its output in `log`. Its schedule never
+        fires during a test (29 February, 02:00): the nights are started by hand."""
+        self.logs["serve"] = log
+        process = _start(["-m", "flows.cli", "serve", "--registry", str(self.registry), "--inbox", str(self.inbox),
+                          "--warehouse", str(self.warehouse), "--out", str(self.out), "--name", DEPLOYMENT,
+                          "--cron", "0 2 29 2 *"],
+                         _env(self.home, PREFECT_API_URL=self.api_url, PREFECT_RUNNER_POLL_FREQUENCY="1", **extra_env),
+                         log)
+        self.processes[1:] = [process]
+
+    def output(self) -> str:
+        return "\n".join(f"--- {name} output ---\n{log.read_text(errors='replace')[-6000:]}"
+                         for name, log in self.logs.items() if log.exists())
+
+    def start_night(self, as_of) -> str:
+        run = _api(self.api_url, f"/deployments/{self.deployment_id}/create_flow_run",
+                   {"parameters": {"as_of": as_of.isoformat(), "settle_seconds": 0}})
+        return run["id"]
+
+    def wait(self, run_id: str, timeout: float = NIGHT_TIMEOUT) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            for process, name in zip(self.processes, self.logs):
+                assert process.poll() is None, f"`pilotkpi {name}` exited with {process.returncode}\n{self.output()}"
+            run = _api(self.api_url, f"/flow_runs/{run_id}")
+            if run["state_type"] in TERMINAL:
+                return run
+            assert time.monotonic() < deadline, (f"night {run_id} not done in {timeout} s: {run['state_type']}\n"
+                                                 f"{self.output()}")
+            time.sleep(1)
+
+    def states(self, run_id: str) -> list[dict]:
+        return _api(self.api_url, f"/flow_run_states/?flow_run_id={run_id}")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    root = tmp_path_factory.mktemp("served")
+    port = _free_port()
+    api_url = f"http://127.0.0.1:{port}/api"
+    home = root / "prefect-home"
+    home.mkdir()
+    demo = root / "demo"
+    paths = write_demo(demo)
+    write_demo(root / "cli-demo")  # the same demo for `pilotkpi run` (the served nights file theirs away)
+    logs = {"server": root / "server.log", "serve": root / "serve.log"}
+    served = Served(api_url, "", demo, root / "warehouse.duckdb", root / "out", logs, [], home, paths.registry,
+                    paths.inbox)
+    try:
+        served.processes.append(_start(["-m", "flows.cli", "server", "--host", "127.0.0.1", "--port", str(port)],
+                                       _env(home, PREFECT_SERVER_UI_ENABLED="false"), logs["server"]))
+        _wait_healthy(api_url, served.processes[0], served.output)
+        served.serve(logs["serve"])
+        deadline = time.monotonic() + 120
+        while not served.deployment_id:
+            assert served.processes[1].poll() is None, served.output()
+            try:
+                served.deployment_id = _api(api_url, f"/deployments/name/nightly/{DEPLOYMENT}")["id"]
+                assert served.deployment_id
+            except OSError:
+                assert time.monotonic() < deadline, f"the deployment was not registered\n{served.output()}"
+                time.sleep(1)
+        yield served
+    finally:
+        for process in reversed(served.processes):
+            _stop(process)
+
+
+def _cli_night(demo: Path, root: Path, as_of) -> None:
+    """`pilotkpi run` on its own copy of the demo (in this process, on the tests' Prefect server)."""
+    from click.testing import CliRunner
+
+    from flows.cli import main
+
+    result = CliRunner().invoke(main, ["run", "--registry", str(demo / "registry"), "--inbox", str(demo / "inbox"),
+                                       "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"),
+                                       "--as-of", as_of.isoformat(), "--settle-seconds", "0"])
+    assert result.exit_code == 0, result.output
+
+
+def _cold_import_cpu_seconds() -> float:
+    """CPU seconds a new process spends importing what a night needs (what a cold night pays)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", "import flows.warm_preload"], env=child_env(), cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _alive(process: psutil.Process) -> bool:
+    """True while the process runs: a zombie (dead, not yet reaped) or no process is gone."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _runs(path: Path) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT run_id, status FROM ops.runs ORDER BY run_id").fetchall()
+    finally:
+        con.close()
+
+
+def _pending_to_running(states: list[dict]) -> float:
+    """Seconds from the runner's last Pending to the night's Running: the process's start, as the
+    server recorded it (the imports of a cold night are in it)."""
+    from datetime import datetime
+
+    def at(state: dict) -> datetime:
+        return datetime.fromisoformat(state["timestamp"].replace("Z", "+00:00"))
+
+    ordered = sorted(states, key=at)
+    running = next(s for s in ordered if s["type"] == "RUNNING")
+    pending = [s for s in ordered if s["type"] == "PENDING" and at(s) <= at(running)][-1]
+    return (at(running) - at(pending)).total_seconds()
+
+
+@pytest.mark.server
+@SERVER
+def test_two_served_nights_give_the_figures_of_pilotkpi_run_the_second_without_the_imports(served, prefect_harness):
+    cli_root = served.demo.parent / "cli"
+    cli_root.mkdir()
+    night_ids = []
+    for days in (0, 1):  # the full first night, then the next night: nothing new, as-of one day later
+        as_of = AS_OF + timedelta(days=days)
+        night_ids.append(served.start_night(as_of))
+        run = served.wait(night_ids[-1])
+        assert run["state_type"] == "COMPLETED", f"{run}\n{served.output()}"
+        _cli_night(served.demo.parent / "cli-demo", cli_root, as_of)
+        assert figures(served.warehouse) == figures(cli_root / "wh.duckdb"), as_of
+
+    log = served.logs["serve"].read_text(errors="replace")
+    # Each night said how it ended (the demo's counts: docs/demo.md), and that it started warm.
+    ended = [line for line in log.splitlines() if line.startswith("pilotkpi: scheduled run ")]
+    assert [line.split(" succeeded: ")[1].split(";")[0] for line in ended] == [
+        "files seen 130: accepted 121, superseded 1, duplicates 1, quarantined 7",
+        "files seen 0: accepted 0, superseded 0, duplicates 0, quarantined 0"], log
+    (started,) = [line for line in log.splitlines() if line.startswith(f"{START_LINE} {night_ids[1]}: ")]
+    # The night's process began with Prefect, the flow and GE already imported, and spent next
+    # to no CPU before Prefect's engine ran (its own measure: CPU seconds, not the wall clock).
+    assert "(prefect, flows.nightly, great_expectations)" in started, started
+    assert float(started.split(", ")[-1].split(" CPU s")[0]) < 0.5, started
+    # The server's own timestamps: from Pending (the runner) to Running (the night's engine) took
+    # less wall time than the imports alone cost a new process in CPU time.
+    cold = _cold_import_cpu_seconds()
+    assert cold > 1.0, cold  # else this comparison proves nothing
+    assert _pending_to_running(served.states(night_ids[1])) < cold, (served.states(night_ids[1]), cold)
+
+
+@pytest.mark.server
+@SERVER
+def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_serving(served):
+    root = served.demo.parent
+    if not served.warehouse.exists():  # run alone: a committed night first, so "as it was" is a warehouse
+        assert served.wait(served.start_night(AS_OF))["state_type"] == "COMPLETED", served.output()
+    # `serve` stops on SIGTERM, cleanly, its forkserver with it.
+    old_serve = served.processes[1]
+    _stop(old_serve)
+    log = served.logs["serve"].read_text(errors="replace")
+    assert old_serve.returncode == 0 and "pilotkpi: stopped serving" in log and "never awaited" not in log, log
+    # Served again, with each night told to stop in its ingest (warehouse/testpoints.py) and say where.
+    marker = root / "paused"
+    served.serve(root / "serve-paused.log", PILOTKPI_PAUSE_AT="ingest", PILOTKPI_PAUSE_MARKER=str(marker))
+    serve = served.processes[1]
+    # One new file: an agency's report sent again under a new name, one byte longer.
+    name, data = sorted((n, d) for n, d in inbox_files().items() if n.endswith(".csv"))[0]
+    new_file = served.inbox / f"again-{name}"
+    new_file.write_bytes(data + b"\n")
+    before, runs_before = figures(served.warehouse), _runs(served.warehouse)
+
+    killed = served.start_night(AS_OF + timedelta(days=2))
+    deadline = time.monotonic() + NIGHT_TIMEOUT
+    while not marker.exists():
+        assert serve.poll() is None and time.monotonic() < deadline, f"the night never paused\n{served.output()}"
+        time.sleep(0.2)
+    night_pid = int(marker.read_text().split()[0])
+    assert night_pid not in (serve.pid, served.processes[0].pid)
+    os.kill(night_pid, signal.SIGKILL)  # the night alone, as the OOM killer would
+    assert served.wait(killed)["state_type"] == "CRASHED", served.output()
+
+    # The warehouse is as it was before the night (no run recorded either); `serve` is still
+    # serving, and the next night is forked warm, even after the helper itself was killed too.
+    assert figures(served.warehouse) == before and _runs(served.warehouse) == runs_before
+    assert serve.poll() is None, served.output()
+    new_file.unlink()  # withdrawn: the next night has nothing to read, so it does not pause
+    # The helper the nights are forked from dies too: the next night starts it again.
+    (forkserver,) = [p for p in psutil.Process(serve.pid).children()
+                     if "multiprocessing.forkserver" in " ".join(p.cmdline())]
+    forkserver.kill()
+    deadline = time.monotonic() + 10
+    while _alive(forkserver):  # dead, it stays a zombie until `serve` (its parent) next looks
+        assert time.monotonic() < deadline, "the helper survived SIGKILL"
+        time.sleep(0.1)
+    after = served.start_night(AS_OF + timedelta(days=2))
+    assert served.wait(after)["state_type"] == "COMPLETED", served.output()
+    log = served.logs["serve"].read_text(errors="replace")
+    assert any(line.startswith(f"{START_LINE} {after}: ") and "flows.nightly" in line for line in log.splitlines()), log
+    assert serve.poll() is None, log
+
+    # systemd stops `serve` (SIGTERM) during a night: the night gets SIGTERM, its job rolls back,
+    # and `serve` ends cleanly.
+    marker.unlink()
+    new_file.write_bytes(data + b"\n")
+    before, runs_before = figures(served.warehouse), _runs(served.warehouse)
+    stopped = served.start_night(AS_OF + timedelta(days=3))
+    deadline = time.monotonic() + NIGHT_TIMEOUT
+    while not marker.exists():
+        assert serve.poll() is None and time.monotonic() < deadline, served.output()
+        time.sleep(0.2)
+    night = psutil.Process(int(marker.read_text().split()[0]))
+    os.kill(serve.pid, signal.SIGTERM)  # serve alone, as systemd's KillMode=mixed would
+    assert serve.wait(120) == 0, served.output()
+    assert not _alive(night), "the night outlived serve"
+    assert figures(served.warehouse) == before and _runs(served.warehouse) == runs_before
+    assert _api(served.api_url, f"/flow_runs/{stopped}")["state_type"] in {"CRASHED", "CANCELLED", "FAILED"}
+    assert "pilotkpi: stopped serving" in served.logs["serve"].read_text(errors="replace")
+
+
+def test_the_process_nights_are_forked_from_has_one_thread_and_no_connection():
+    """Forking is safe only from a process with one thread (a lock held by another thread would be
+    copied held) and nothing open that a night must not share: what the preload leaves."""
+    script = ("import os, threading, flows.warm_preload; "
+              "print(threading.active_count(), sorted(os.readlink(f'/proc/self/fd/{fd}') "
+              "for fd in os.listdir('/proc/self/fd') if os.path.exists(f'/proc/self/fd/{fd}')))")
+    out = subprocess.run([sys.executable, "-c", script], env=child_env(), cwd=ROOT, check=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         close_fds=True).stdout
+    threads, _, fds = out.strip().partition(" ")
+    assert threads == "1", out
+    assert ".duckdb" not in fds and "socket:" not in fds, out
