@@ -127,3 +127,25 @@ def test_receive_keeps_every_regular_file_and_refuses_a_link(tmp_path):
     assert [(p.name, kind) for p, kind in refused] == [("b.csv", "symlink")]
     assert sorted(p.name for p in store.rglob("*") if p.is_file()) == [digest]
     assert oct(os.stat(evidence.evidence_path(store, digest)).st_mode & 0o777) == oct(evidence.FILE_MODE)
+
+
+def test_a_row_holds_every_column_in_contract_order_and_a_short_row_reads_its_missing_cells_as_empty():
+    """The row is built from a template (row_number, then the contract's columns), the cells are
+    cleaned through the memo inline, and a ragged row shorter than the header takes the slow path."""
+    from pilots.contract import COLUMN_NAMES
+    from pilots.readers.base import RawTable
+
+    header = ["note", "pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "layer",
+              "allocated_thb", "disbursed_thb", "funding_source"]
+    full = ["เบิกแล้ว\u200b", "PLT-2548-003", "3009", "2548-Q1", "2005-01-20", "งบประมาณ", "ACT-1", "๕", "1,000,000",
+            "250000 บาท", "งบบูรณาการ"]
+    raw = RawTable("csv", "utf-8", header, [(2, full), (3, full[:7])])
+    first, short = normalise.normalise_table(raw).rows
+    assert list(first) == ["row_number", *COLUMN_NAMES]
+    assert first == {"row_number": 2, "pilot_id": "PLT-2548-003", "agency_code": "03009", "period": "2548-Q1",
+                     "submitted_on": "2005-01-20", "line_type": "budget", "item_code": "ACT-1", "layer": "5",
+                     "actual": None, "allocated_thb": "1000000", "disbursed_thb": "250000",
+                     "funding_source": "lead_integrated", "note": "เบิกแล้ว"}
+    assert list(short) == list(first)
+    assert short == {**first, "row_number": 3, "layer": None, "allocated_thb": None, "disbursed_thb": None,
+                     "funding_source": None}
