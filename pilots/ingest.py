@@ -31,6 +31,7 @@ from pilots.inbox import InboxFile, candidates, inbox_name, name_as_text, name_i
 from pilots.normalise import NormalisedFile, canonical_identity, normalise_table
 from pilots.personal import mask_national_ids, masked
 from pilots.readers import ReadFailure, file_too_large, format_of, read_report
+from pilots.readers.base import fewer_collections
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
 from warehouse import evidence, restricted as restricted_store, store
@@ -136,7 +137,7 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
 
     This is the whole validation path, shared by the nightly run and `pilotkpi check`.
     """
-    with stage("read"):
+    with stage("read"), fewer_collections():
         batch = _read_all(received, registry)
     if batch is None:
         return

@@ -149,3 +149,37 @@ def test_a_row_holds_every_column_in_contract_order_and_a_short_row_reads_its_mi
     assert list(short) == list(first)
     assert short == {**first, "row_number": 3, "layer": None, "allocated_thb": None, "disbursed_thb": None,
                      "funding_source": None}
+
+
+
+def test_the_read_collects_garbage_less_often_and_restores_the_thresholds(monkeypatch):
+    """pilots.readers.base.fewer_collections: the read stage runs with READ_GC_THRESHOLDS (seen
+    from inside a reader), and the thresholds found before are back afterwards, after a failure too."""
+    import gc
+    from pathlib import Path
+
+    from pilots import ingest, readers
+    from pilots.readers.base import READ_GC_THRESHOLDS, fewer_collections
+
+    before = gc.get_threshold()
+    assert before != READ_GC_THRESHOLDS
+    with pytest.raises(ZeroDivisionError):
+        with fewer_collections():
+            assert gc.get_threshold() == READ_GC_THRESHOLDS
+            1 / 0
+    assert gc.get_threshold() == before
+
+    seen = []
+    read_csv = readers.READERS[".csv"]
+    monkeypatch.setitem(readers.READERS, ".csv", lambda data: seen.append(gc.get_threshold()) or read_csv(data))
+    monkeypatch.setattr(ingest, "_validate", lambda *args: None)  # the read stage alone
+
+    class Units:
+        def kpi_units(self):
+            return {}
+
+    received = [ingest._Received(Path("a.csv"), b"pilot_id,agency_code\nPLT-1,3009\n", "-")]
+    ingest.read_and_check(received, Units(), None)
+    assert seen == [READ_GC_THRESHOLDS]
+    assert gc.get_threshold() == before
+    assert received[0].table.rows[0]["agency_code"] == "03009"  # it was read

@@ -133,7 +133,8 @@ def read_xlsx(data: bytes) -> RawTable:
     try:
         deadline.check()
         sheet = _pick_sheet(book)
-        values = _bounded_rows(sheet, _has_percent_format(book), deadline)
+        percent_formats = _has_percent_format(book)
+        values = _bounded_rows(sheet, percent_formats, deadline)
     except ReadFailure:
         raise
     except Exception as exc:
@@ -143,7 +144,10 @@ def read_xlsx(data: bytes) -> RawTable:
     finally:
         book.close()
 
-    table_rows = [(n, [_cell(v) for v in row], {i for i, v in enumerate(row) if isinstance(v, _Shown)})
+    # Text and empty cells are what they are (most cells); only the others go through _cell. Only
+    # a workbook with a percentage format can hold a _Shown value.
+    table_rows = [(n, [v if v is None or v.__class__ is str else _cell(v) for v in row],
+                   {i for i, v in enumerate(row) if isinstance(v, _Shown)} if percent_formats else ())
                   for n, row in enumerate(values, start=1)]
     percent_cells = {n: frozenset(at) for n, _, at in table_rows if at}
     table_rows = [(n, cells) for n, cells, _ in table_rows if any(c is not None and c.strip() for c in cells)]
