@@ -13,36 +13,19 @@ from openpyxl.worksheet._reader import WorkSheetParser
 
 from pilots.readers import ReadFailure, read_report
 from pilots.readers.xlsx_reader import open_workbook
+from tests.test_xlsx import rewrite_members, workbook
 
 HEADER = ["pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "actual"]
 LINES = [["PLT-1", 3009, "2548-Q1", date(2005, 1, 20), "kpi", "K1", 47.5],
          ["PLT-1", 3009, "2548-Q1", date(2005, 1, 20), "kpi", "K2", 0.5]]
 
 
-def _book(sheets: dict[str, list[list]]) -> bytes:
-    book = openpyxl.Workbook()
-    book.remove(book.active)
-    for title, rows in sheets.items():
-        sheet = book.create_sheet(title)
-        for row in rows:
-            sheet.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
-
-
 def _edit_sheets(data: bytes, edit) -> bytes:
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info)
-            dst.writestr(info.filename, edit(content) if info.filename.startswith("xl/worksheets/") else content)
-    return out.getvalue()
+    return rewrite_members(data, lambda name, content: edit(content) if name.startswith("xl/worksheets/") else content)
 
 
 def test_the_dimension_tag_is_never_parsed_and_the_rows_are_openpyxls(monkeypatch):
-    data = _book({"Cover": [["หน้าปก"]], "report": [HEADER, *LINES]})
+    data = workbook({"Cover": [["หน้าปก"]], "report": [HEADER, *LINES]})
     parsed: list[object] = []
     original = WorkSheetParser.parse_dimensions
     monkeypatch.setattr(WorkSheetParser, "parse_dimensions", lambda self: parsed.append(self) or original(self))
@@ -66,13 +49,13 @@ def test_the_dimension_tag_is_never_parsed_and_the_rows_are_openpyxls(monkeypatc
 
 
 def test_a_tag_that_says_one_row_still_gives_every_row():
-    data = _edit_sheets(_book({"report": [HEADER, *LINES]}), lambda xml: xml.replace(b'ref="A1:G3"', b'ref="A1:G1"'))
+    data = _edit_sheets(workbook({"report": [HEADER, *LINES]}), lambda xml: xml.replace(b'ref="A1:G3"', b'ref="A1:G1"'))
     assert b'ref="A1:G1"' in zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml")
     assert [n for n, _ in read_report("r.xlsx", data).rows] == [2, 3]
 
 
 def test_a_report_sheet_with_broken_xml_is_still_unreadable():
-    data = _edit_sheets(_book({"report": [HEADER, *LINES]}), lambda xml: xml.replace(b"<sheetData>", b"<sheetData><row"))
+    data = _edit_sheets(workbook({"report": [HEADER, *LINES]}), lambda xml: xml.replace(b"<sheetData>", b"<sheetData><row"))
     with pytest.raises(ReadFailure) as failure:
         read_report("r.xlsx", data)
     assert failure.value.issue.code == "FILE_UNREADABLE"
