@@ -161,6 +161,8 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
         t = t[: -len("บาท")].strip()
     if not NUMBER_TEXT.fullmatch(t):
         return None
+    if scale == 1 and CANONICAL_NUMBER.fullmatch(plain := t.replace(",", "")):
+        return plain  # thousands separators only (`29,950,000.00`): what Decimal would write back
     try:
         # Exact: the default context (28 digits) would round a longer number before validation
         # judges it (an actual of 25 digits and 10 decimals, issue 24 item 3b).

@@ -23,6 +23,9 @@ from warehouse import evidence
     # not canonical: read the long way, as before
     ("007", "7"), ("+5", "5"), (".5", "0.5"), ("1,250,000.00", "1250000.00"), ("๑๒.๕", "12.5"),
     ("12.5%", "12.5"), ("1.5 ล้านบาท", "1500000.0"), ("1e5", None), ("١٢", None),
+    # thousands separators on an otherwise canonical number, and those that are not
+    ("29,950,000.00", "29950000.00"), ("-1,250.50", "-1250.50"), ("1,250 บาท", "1250"), ("01,250", "1250"),
+    ("+1,250", "1250"), ("1,250.5 ล้านบาท", "1250500000.0"), ("-0,000", "-0"), ("1,25", None),
 ])
 def test_parse_number_gives_the_same_text_whatever_the_path(text, expected):
     assert normalise.parse_number(text, allow_percent=True, allow_baht=True) == expected
