@@ -1,6 +1,7 @@
 """The read path (read + normalise + validate), before and after a change, side by side in one run.
 
     python -m bench.read_path [--copies 20] [--base REV] [--rounds 2] [--batch-size 500] [--now-batch-size N]
+    python -m bench.read_path --against-floor 40 [--base REV] [--rounds 2]
 
 The workload is the demo inbox (pilots.demo, 130 files) `--copies` times, each copy made distinct
 by trailing blank lines (skipped by every reader) so that no file is a duplicate. Each round runs
@@ -8,6 +9,12 @@ the current tree and the tree at `--base` (extracted with `git archive`) in turn
 Python process, timing pilots.ingest.read_and_check (the same function in both) over batches
 of `--batch-size` files (`--now-batch-size` for the work tree, default the same) after one warm-up batch (imports, GE context). It prints the per-file cost
 of each and the share of Great Expectations (pilots.checks.row_defects' validate call).
+
+`--against-floor N`: the read stage alone against the floor, on the national workload of N pilots
+(bench/workload.py, written once). In each tree's own process: that tree's floor
+(bench/measure.floor_read) and its pipeline read (pilots.ingest._read_all: read and normalise,
+the `read` stage of a night), in CPU seconds (time.process_time: the machine is shared), each
+file's bytes already in memory for both. Best of `--rounds`.
 """
 from __future__ import annotations
 
@@ -55,8 +62,52 @@ print(json.dumps({"files": len(items), "seconds": total, "ge_seconds": ge[0]}))
 """
 
 
+FLOOR_CHILD = r"""
+import json, sys, time
+from pathlib import Path
+from bench import measure
+from pilots import ingest
+from pilots.registry import load_registry
+folder = Path(sys.argv[1])
+registry = load_registry(folder / "registry")
+files = [(p, p.read_bytes()) for p in sorted((folder / "inbox").iterdir()) if p.is_file()]
+def read():
+    ingest._read_all([ingest._Received(Path(p.name), data, "-") for p, data in files], registry)
+read()  # warm-up: imports, memos
+start = time.process_time()
+floor = measure.floor_read(folder / "inbox", compare_duckdb=False)
+floor_cpu = time.process_time() - start
+start = time.process_time()
+read()
+print(json.dumps({"files": len(files), "floor": floor_cpu, "read": time.process_time() - start,
+                  "floor_by_format": floor["seconds_by_format"]}))
+"""
+
+
+def _against_floor(trees: dict[str, Path], pilots: int, rounds: int, tmp: Path) -> None:
+    from bench import workload
+
+    folder = tmp / f"national-{pilots}"
+    workload.write_workload(folder, pilots)
+    best: dict[str, dict] = {}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            out = subprocess.run([sys.executable, "-c", FLOOR_CHILD, str(folder)], check=True, capture_output=True,
+                                 text=True, cwd=tree, env={"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1",
+                                                           "PATH": "/usr/bin:/bin"})
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"{name:4}: floor {r['floor']:.2f} s CPU, read {r['read']:.2f} s CPU, read / floor "
+                  f"{r['read'] / r['floor']:.3f} ({r['files']} files)", flush=True)
+            if name not in best or r["read"] < best[name]["read"]:
+                best[name] = r
+    for name, r in best.items():
+        print(f"best {name:4}: floor {r['floor']:.2f} s, read {r['read']:.2f} s, read / floor {r['read'] / r['floor']:.3f}")
+    if {"base", "now"} <= best.keys():
+        print(f"read, base / now: {best['base']['read'] / best['now']['read']:.2f}x")
+
+
 def _tree_at(rev: str, into: Path) -> Path:
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "pilots", "warehouse"], check=True,
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "pilots", "warehouse", "bench"], check=True,
                              capture_output=True).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
@@ -78,9 +129,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--now-batch-size", type=int, default=None)
+    parser.add_argument("--against-floor", type=int, metavar="PILOTS", default=None)
     args = parser.parse_args(argv)
     from pilots.demo import write_demo
 
+    if args.against_floor:
+        with tempfile.TemporaryDirectory(prefix="pilotkpi-readpath-") as tmp:
+            trees = {"base": _tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
+            _against_floor(trees, args.against_floor, args.rounds, Path(tmp))
+        return
     with tempfile.TemporaryDirectory(prefix="pilotkpi-readpath-") as tmp:
         registry = write_demo(Path(tmp) / "demo").registry
         trees = {"base": _tree_at(args.base, Path(tmp) / "base"), "now": ROOT}

@@ -20,23 +20,25 @@ from datetime import date, datetime
 from decimal import Decimal
 from operator import itemgetter
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import duckdb
-import pandas as pd
 
 from warehouse.stages import stage
-from pilots import checks
 from pilots.contract import COLUMN_NAMES, HEADER_FIELDS
 from pilots.defects import Issue, make_issue, relabel
 from pilots.inbox import InboxFile, candidates, inbox_name, name_as_text, name_issues, receive_one
 from pilots.normalise import NormalisedFile, canonical_identity, normalise_table
 from pilots.personal import mask_national_ids, masked
 from pilots.readers import ReadFailure, file_too_large, format_of, read_report
+from pilots.readers.base import fewer_collections
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
 from warehouse import evidence, restricted as restricted_store, store
 from warehouse.errors import NotFound, Refused
+
+if TYPE_CHECKING:  # pandas is imported by the read itself: a night with nothing new never needs it
+    import pandas as pd
 
 # Files per batch: one GE validation each. GE's cost is mostly fixed per validation (about 3 s on a
 # busy 2-core machine, for 50 files as for 2,000), so 1,000 files halve it per file against 500
@@ -135,7 +137,7 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
 
     This is the whole validation path, shared by the nightly run and `pilotkpi check`.
     """
-    with stage("read"):
+    with stage("read"), fewer_collections():
         batch = _read_all(received, registry)
     if batch is None:
         return
@@ -165,12 +167,16 @@ def _read_all(received: list[_Received], registry: Registry) -> pd.DataFrame | N
         cells.extend(map(_frame_cells, rec.table.rows))
     if not cells:
         return None
+    import pandas as pd
+
     batch = pd.DataFrame(cells, columns=FRAME_COLUMNS, dtype=object)
     batch.insert(0, "file_key", pd.Series(keys, dtype="int64"))
     return batch
 
 
 def _validate(received: list[_Received], batch: pd.DataFrame, registry: Registry, as_of: date) -> None:
+    from pilots import checks  # with pandas: only a night with new files validates
+
     for key, issue in checks.row_defects(batch, registry):
         rec = received[key]
         # A column already reported missing for the whole file is not reported again per row.

@@ -57,6 +57,7 @@ def per_distinct(fn: F) -> F:
                 memo.clear()
             memo[text] = value
         return value
+    read.memo = memo  # type: ignore[attr-defined]  # for a caller's inline look-up (normalise_table)
     return read  # type: ignore[return-value]
 
 
@@ -160,6 +161,8 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
         t = t[: -len("บาท")].strip()
     if not NUMBER_TEXT.fullmatch(t):
         return None
+    if scale == 1 and CANONICAL_NUMBER.fullmatch(plain := t.replace(",", "")):
+        return plain  # thousands separators only (`29,950,000.00`): what Decimal would write back
     try:
         # Exact: the default context (28 digits) would round a longer number before validation
         # judges it (an actual of 25 digits and 10 decimals, issue 24 item 3b).
@@ -193,6 +196,38 @@ def _lookup(text: str, names: dict[str, str]) -> str:
 
 
 _mask_national_ids = per_distinct(mask_national_ids)
+
+
+@per_distinct
+def _period_or_text(text: str) -> str:
+    return parse_period(text) or text
+
+
+@per_distinct
+def _date_or_text(text: str) -> str:
+    return parse_date(text) or text
+
+
+@per_distinct
+def _line_type(text: str) -> str:
+    return _lookup(text, LINE_TYPES)
+
+
+@per_distinct
+def _funding_source(text: str) -> str:
+    return _lookup(text, FUNDING_SOURCES)
+
+
+# How each kind of column is read, per cell (each a pure one-text function, remembered per
+# distinct text); text columns are masked in _canonicalise (they may report NATIONAL_ID_MASKED);
+# numbers and amounts are read there too, as a percent or baht unit may stand on them.
+_READ_BY_KIND: dict[str, Callable[[str], str]] = {
+    "agency_code": parse_agency_code, "period": _period_or_text, "date": _date_or_text,
+    "line_type": _line_type, "funding_source": _funding_source, "layer": parse_layer}
+_READ_COLUMNS: tuple[tuple[str, Callable[[str], str]], ...] = tuple(
+    (c.name, _READ_BY_KIND[c.kind]) for c in COLUMNS if c.kind in _READ_BY_KIND)
+_TEXT_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS if c.kind == "text")
+_EMPTY_ROW: dict[str, None] = dict.fromkeys(["row_number", *(c.name for c in COLUMNS)])
 
 
 # --- rows ------------------------------------------------------------------------------------
@@ -260,17 +295,22 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
 
     rows: list[dict[str, str | int | None]] = []
     first: tuple[int, list[str | None]] | None = None  # the first data row, as read
+    placed = tuple(positions.items())
+    width = max(positions.values(), default=-1) + 1  # a row at least this long has every mapped cell
+    cleaned = clean_text.memo  # texts cleaned before: looked up here, without a call per cell
     for row_number, cells in raw.rows:
-        values = {name: clean_text(cells[i]) if i < len(cells) else None for name, i in positions.items()}
+        if len(cells) >= width:
+            values = {name: cleaned[c] if (c := cells[i]) in cleaned else clean_text(c) for name, i in placed}
+        else:  # a short (ragged) row: its missing cells are empty
+            values = {name: clean_text(cells[i]) if i < len(cells) else None for name, i in placed}
         if _is_total_row(values, cells):
             issues.append(make_issue("TOTAL_ROW_IGNORED", row_number))
             continue
         first = first or (row_number, cells)
-        row: dict[str, str | int | None] = {"row_number": row_number}
-        for col in COLUMNS:
-            row[col.name] = values.get(col.name)
-        at = raw.percent_cells.get(row_number, ())
-        _canonicalise(row, issues, kpi_units, {name for name, i in positions.items() if i in at})
+        # row_number, then every column in the contract's order (None where the file has none)
+        row: dict[str, str | int | None] = {**_EMPTY_ROW, **values, "row_number": row_number}
+        at = raw.percent_cells.get(row_number)
+        _canonicalise(row, issues, kpi_units, {name for name, i in placed if i in at} if at else frozenset())
         rows.append(row)
 
     line_types = {r["line_type"] for r in rows} & set(LINE_TYPES)
@@ -297,27 +337,17 @@ def _canonicalise(row: dict, issues: list[Issue], kpi_units: dict[tuple[str, str
     as shown: 82.5 for a stored 0.825). Only a percent KPI's actual may be one (without a registry,
     any KPI's); anywhere else it is a unit defect, PERCENT_CELL_NOT_ALLOWED."""
     rn = row["row_number"]
-    for col in COLUMNS:
-        v = row[col.name]
-        if v is None:
-            continue
-        if col.kind == "text":
+    for name in _TEXT_COLUMNS:  # in the contract's order: so are their issues
+        v = row[name]
+        if v is not None:
             masked, found = _mask_national_ids(v)
             if found:
-                issues.append(make_issue("NATIONAL_ID_MASKED", rn, col.name, column=col.name))
-            row[col.name] = masked
-        elif col.kind == "agency_code":
-            row[col.name] = parse_agency_code(v)
-        elif col.kind == "period":
-            row[col.name] = parse_period(v) or v
-        elif col.kind == "date":
-            row[col.name] = parse_date(v) or v
-        elif col.kind == "line_type":
-            row[col.name] = _lookup(v, LINE_TYPES)
-        elif col.kind == "funding_source":
-            row[col.name] = _lookup(v, FUNDING_SOURCES)
-        elif col.kind == "layer":
-            row[col.name] = parse_layer(v)
+                issues.append(make_issue("NATIONAL_ID_MASKED", rn, name, column=name))
+            row[name] = masked
+    for name, read in _READ_COLUMNS:
+        v = row[name]
+        if v is not None:
+            row[name] = read(v)
     unit = (kpi_units or {}).get((row["pilot_id"], row["item_code"])) if row["line_type"] == "kpi" else None
     known = kpi_units is not None
     for name in sorted(percent_cells, key=COLUMN_ORDER.get):

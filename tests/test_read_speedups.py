@@ -23,6 +23,9 @@ from warehouse import evidence
     # not canonical: read the long way, as before
     ("007", "7"), ("+5", "5"), (".5", "0.5"), ("1,250,000.00", "1250000.00"), ("๑๒.๕", "12.5"),
     ("12.5%", "12.5"), ("1.5 ล้านบาท", "1500000.0"), ("1e5", None), ("١٢", None),
+    # thousands separators on an otherwise canonical number, and those that are not
+    ("29,950,000.00", "29950000.00"), ("-1,250.50", "-1250.50"), ("1,250 บาท", "1250"), ("01,250", "1250"),
+    ("+1,250", "1250"), ("1,250.5 ล้านบาท", "1250500000.0"), ("-0,000", "-0"), ("1,25", None),
 ])
 def test_parse_number_gives_the_same_text_whatever_the_path(text, expected):
     assert normalise.parse_number(text, allow_percent=True, allow_baht=True) == expected
@@ -127,3 +130,59 @@ def test_receive_keeps_every_regular_file_and_refuses_a_link(tmp_path):
     assert [(p.name, kind) for p, kind in refused] == [("b.csv", "symlink")]
     assert sorted(p.name for p in store.rglob("*") if p.is_file()) == [digest]
     assert oct(os.stat(evidence.evidence_path(store, digest)).st_mode & 0o777) == oct(evidence.FILE_MODE)
+
+
+def test_a_row_holds_every_column_in_contract_order_and_a_short_row_reads_its_missing_cells_as_empty():
+    """The row is built from a template (row_number, then the contract's columns), the cells are
+    cleaned through the memo inline, and a ragged row shorter than the header takes the slow path."""
+    from pilots.contract import COLUMN_NAMES
+    from pilots.readers.base import RawTable
+
+    header = ["note", "pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "layer",
+              "allocated_thb", "disbursed_thb", "funding_source"]
+    full = ["เบิกแล้ว\u200b", "PLT-2548-003", "3009", "2548-Q1", "2005-01-20", "งบประมาณ", "ACT-1", "๕", "1,000,000",
+            "250000 บาท", "งบบูรณาการ"]
+    raw = RawTable("csv", "utf-8", header, [(2, full), (3, full[:7])])
+    first, short = normalise.normalise_table(raw).rows
+    assert list(first) == ["row_number", *COLUMN_NAMES]
+    assert first == {"row_number": 2, "pilot_id": "PLT-2548-003", "agency_code": "03009", "period": "2548-Q1",
+                     "submitted_on": "2005-01-20", "line_type": "budget", "item_code": "ACT-1", "layer": "5",
+                     "actual": None, "allocated_thb": "1000000", "disbursed_thb": "250000",
+                     "funding_source": "lead_integrated", "note": "เบิกแล้ว"}
+    assert list(short) == list(first)
+    assert short == {**first, "row_number": 3, "layer": None, "allocated_thb": None, "disbursed_thb": None,
+                     "funding_source": None}
+
+
+
+def test_the_read_collects_garbage_less_often_and_restores_the_thresholds(monkeypatch):
+    """pilots.readers.base.fewer_collections: the read stage runs with READ_GC_THRESHOLDS (seen
+    from inside a reader), and the thresholds found before are back afterwards, after a failure too."""
+    import gc
+    from pathlib import Path
+
+    from pilots import ingest, readers
+    from pilots.readers.base import READ_GC_THRESHOLDS, fewer_collections
+
+    before = gc.get_threshold()
+    assert before != READ_GC_THRESHOLDS
+    with pytest.raises(ZeroDivisionError):
+        with fewer_collections():
+            assert gc.get_threshold() == READ_GC_THRESHOLDS
+            1 / 0
+    assert gc.get_threshold() == before
+
+    seen = []
+    read_csv = readers.READERS[".csv"]
+    monkeypatch.setitem(readers.READERS, ".csv", lambda data: seen.append(gc.get_threshold()) or read_csv(data))
+    monkeypatch.setattr(ingest, "_validate", lambda *args: None)  # the read stage alone
+
+    class Units:
+        def kpi_units(self):
+            return {}
+
+    received = [ingest._Received(Path("a.csv"), b"pilot_id,agency_code\nPLT-1,3009\n", "-")]
+    ingest.read_and_check(received, Units(), None)
+    assert seen == [READ_GC_THRESHOLDS]
+    assert gc.get_threshold() == before
+    assert received[0].table.rows[0]["agency_code"] == "03009"  # it was read

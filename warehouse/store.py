@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import Iterable, Mapping, Sequence
 
 import duckdb
-import pandas as pd
 
 from pilots.personal import masked
 
@@ -63,6 +62,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     Everything goes through `con` itself: a DuckDB cursor is a separate connection that would
     commit outside the run's transaction.
     """
+    import pandas as pd  # here, not at the top: a cold start that inserts nothing never pays for it
+
     # Decimals as text too: DuckDB types an object column of Decimals from a sample of its rows,
     # and a wider value outside the sample fails the cast (the national registry's 11e9 baht).
     frame = pd.DataFrame([{c: _text_if_decimal(r.get(c)) for c in columns} for r in rows], columns=list(columns),

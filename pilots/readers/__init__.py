@@ -13,7 +13,15 @@ from pilots.readers.base import RawTable, ReadFailure
 from pilots.readers.csv_reader import read_csv
 from pilots.readers.json_reader import read_json
 from pilots.readers.limits import LIMITS
-from pilots.readers.xlsx_reader import read_xlsx
+
+
+def read_xlsx(data: bytes) -> RawTable:
+    """pilots.readers.xlsx_reader.read_xlsx, imported on the first workbook: openpyxl takes a
+    noticeable share of a cold start, and a night without new workbooks never needs it."""
+    from pilots.readers.xlsx_reader import read_xlsx as read
+
+    return read(data)
+
 
 READERS = {".csv": read_csv, ".json": read_json, ".xlsx": read_xlsx}
 

@@ -1,7 +1,10 @@
 """What every reader returns, and how it says that a file has no readable table."""
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Iterator
 
 from pilots.defects import Issue, detail, make_issue
 
@@ -62,3 +65,22 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
         return data.decode("cp874"), "cp874"
     except UnicodeDecodeError:
         raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt) from None
+
+
+# Python's cyclic garbage collector runs after every 700 new container objects by default. A read
+# makes millions (openpyxl's XML elements and cells, the rows), most of them freed at once by their
+# reference counts, while the batch's rows stay: each collection walks what stayed. Collecting
+# less often cut 12-15% of the read's CPU time at 40 pilots (1,000 files: 2.34-2.41 s against
+# 2.74-2.84 s) for 9 MB more peak memory; openpyxl's workbooks (a cycle each) are still collected.
+READ_GC_THRESHOLDS = (100_000, 50, 100)
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Run the block with READ_GC_THRESHOLDS, then restore the thresholds it found."""
+    before = gc.get_threshold()
+    gc.set_threshold(*READ_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
