@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -80,8 +81,16 @@ def _api(api_url: str, path: str, body: dict | None = None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(api_url + path, data=data, headers={"Content-Type": "application/json"},
                                      method="GET" if body is None else "POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+    # Prefect's own client retries 429 and 503 (the server answers 503 while its SQLite database is
+    # busy, e.g. just after a crashed run's states): a busy answer rolled back, so asking again is safe.
+    for attempt in range(6):
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code not in (429, 503) or attempt == 5:
+                raise
+            time.sleep(0.5 * 2 ** attempt)
 
 
 def _wait_healthy(api_url: str, server: subprocess.Popen, output, timeout: float = 120) -> None:
