@@ -186,3 +186,21 @@ def test_the_read_collects_garbage_less_often_and_restores_the_thresholds(monkey
     assert seen == [READ_GC_THRESHOLDS]
     assert gc.get_threshold() == before
     assert received[0].table.rows[0]["agency_code"] == "03009"  # it was read
+
+
+def test_overlapping_reads_restore_the_thresholds_found_before_the_first():
+    """Two reads that overlap (the web checks uploads on several threads), the first ending
+    before the second: the raised thresholds stay until the last ends, then the ones found before
+    the first come back (not the raised ones the second found when it began)."""
+    import gc
+
+    from pilots.readers.base import READ_GC_THRESHOLDS, fewer_collections
+
+    before = gc.get_threshold()
+    first, second = fewer_collections(), fewer_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() == READ_GC_THRESHOLDS  # the second read is still going
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before

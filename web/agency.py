@@ -104,11 +104,13 @@ class AgencyData:
         self.published, self.restricted, self.audit, self.inbox = published, restricted, audit, inbox
 
     # --- stored submissions --------------------------------------------------------------------
-    def _stored(self, where: str, params: list) -> list[dict]:
+    def _stored(self, where: str, params: list, missing_ok: bool = False) -> list[dict]:
+        """Stored submissions of both stores. `missing_ok`: an agency's own view, where no published
+        copy yet (before the first night) means nothing stored yet, not an outage."""
         sql = ("SELECT submission_id, sha256, file_name, size_bytes, received_at, pilot_id, agency_code, period, "
                "submitted_on, status, error_count, warning_count, raw_agency_code "
                f"FROM ingest.submissions WHERE {where} ORDER BY submission_id")
-        rows = [dict(r, store="open") for r in self.published.rows(sql, params)]
+        rows = [dict(r, store="open") for r in self.published.rows(sql, params, missing_ok=missing_ok)]
         rows += [dict(r, store="restricted") for r in self.restricted.rows(sql, params)]
         return rows
 
@@ -124,7 +126,7 @@ class AgencyData:
         shas = sorted({s["sha256"] for s in sends})
         marks = ", ".join("?" * len(codes))
         where = f"agency_code IN ({marks})" + (f" OR sha256 IN ({', '.join('?' * len(shas))})" if shas else "")
-        stored = self._stored(where, [*codes, *shas])
+        stored = self._stored(where, [*codes, *shas], missing_ok=True)
         by_sha: dict[str, list[dict]] = {}
         for row in stored:
             by_sha.setdefault(row["sha256"], []).append(row)
@@ -174,7 +176,7 @@ class AgencyData:
     def closed(self, pilot_id: str, period: str) -> bool:
         return bool(self.published.rows(
             "SELECT 1 FROM approval.quarter_closures WHERE pilot_id = ? AND period = ? AND reopened_at IS NULL",
-            [pilot_id, period]))
+            [pilot_id, period], missing_ok=True))
 
     def verdict(self, account: Account, checked: Checked) -> tuple[str, dict]:
         """(kind, details) of a checked file: quarantined, foreign (an agency the account does not
@@ -189,13 +191,13 @@ class AgencyData:
             if s["sha256"] == checked.sha256:
                 return "duplicate", {"on": s["at"]}
         stored = self._stored("sha256 = ? AND agency_code IN (" + ", ".join("?" * len(codes)) + ")",
-                              [checked.sha256, *codes])
+                              [checked.sha256, *codes], missing_ok=True)
         if stored:
             return "duplicate", {"on": stored[0]["received_at"]}
         if self.closed(checked.pilot_id, checked.period):
             return "held", {}
         key = [checked.pilot_id, checked.agency_code, checked.period]
-        current = [r for r in self._stored("pilot_id = ? AND agency_code = ? AND period = ?", key)
+        current = [r for r in self._stored("pilot_id = ? AND agency_code = ? AND period = ?", key, missing_ok=True)
                    if r["status"] == "accepted"]
         current += [dict(submitted_on=date.fromisoformat(s["submitted_on"]))
                     for s in self.sends(codes) if [s["pilot_id"], s["agency_code"], s["period"]] == key]
@@ -268,7 +270,7 @@ class AgencyData:
             return []
         return self.published.rows(
             "SELECT agency_code, pilot_id, period, due_date, days_overdue, level, reason FROM marts.reminders "
-            f"WHERE agency_code IN ({', '.join('?' * len(codes))}) ORDER BY due_date, pilot_id", codes)
+            f"WHERE agency_code IN ({', '.join('?' * len(codes))}) ORDER BY due_date, pilot_id", codes, missing_ok=True)
 
 
 def _period_of(day: date) -> str:

@@ -13,7 +13,8 @@ query can read a file through it either.
 
 A store that cannot be read raises StoreUnavailable, which every page answers with a 503 naming
 the file and what is wrong (web/app.py `route`): the published copy missing (it is required: the
-pages' figures are its), or either file not a DuckDB database, cut short or with a damaged block
+pages' figures are its; only an agency's own pages and the upload check read a missing copy as
+"nothing stored yet", since agencies must be able to send the files the first night publishes), or either file not a DuckDB database, cut short or with a damaged block
 (at open, or at the first query that reaches the block: `damaged`). A missing restricted store is no
 error: a warehouse without restricted pilots may have none yet. Each request stats the file again,
 so a copy published anew is read at the next request, without a restart.
@@ -69,11 +70,11 @@ class ReadOnlyStore:
         reason = getattr(exc, "reason", None) or str(exc)  # WarehouseRefused's reason: its text without the path
         return StoreUnavailable(self.name, self.path, "unreadable", reason.splitlines()[0] if reason else "")
 
-    def _acquire(self) -> _Open | None:
+    def _acquire(self, missing_ok: bool = False) -> _Open | None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            if self.required:
+            if self.required and not missing_ok:
                 raise StoreUnavailable(self.name, self.path, "missing") from None
             return None
         key = (st.st_ino, st.st_mtime_ns)
@@ -117,9 +118,10 @@ class ReadOnlyStore:
             cur.close()
             self._release(entry)
 
-    def rows(self, sql: str, params: list | tuple = ()) -> list[dict]:
-        """The rows of a query as dicts ([] when the file does not exist yet)."""
-        entry = self._acquire()
+    def rows(self, sql: str, params: list | tuple = (), *, missing_ok: bool = False) -> list[dict]:
+        """The rows of a query as dicts. [] when the file does not exist yet, if the store is not
+        required or the caller says `missing_ok` (an agency's own files before the first night)."""
+        entry = self._acquire(missing_ok)
         if entry is None:
             return []
         cur = entry.con.cursor()  # one cursor per call: requests run on several threads

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -75,12 +76,26 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
 READ_GC_THRESHOLDS = (100_000, 50, 100)
 
 
+_gc_lock = threading.Lock()
+_gc_readers = 0  # reads inside fewer_collections now, on any thread
+_gc_before: tuple[int, ...] = ()
+
+
 @contextmanager
 def fewer_collections() -> Iterator[None]:
-    """Run the block with READ_GC_THRESHOLDS, then restore the thresholds it found."""
-    before = gc.get_threshold()
-    gc.set_threshold(*READ_GC_THRESHOLDS)
+    """Run the block with READ_GC_THRESHOLDS, then restore the thresholds found by the first of
+    the reads that overlap. Counted, not nested: the web checks uploads on several threads, and a
+    read that ends after a later one began must not restore the raised thresholds for good."""
+    global _gc_readers, _gc_before
+    with _gc_lock:
+        if _gc_readers == 0:
+            _gc_before = gc.get_threshold()
+            gc.set_threshold(*READ_GC_THRESHOLDS)
+        _gc_readers += 1
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        with _gc_lock:
+            _gc_readers -= 1
+            if _gc_readers == 0:
+                gc.set_threshold(*_gc_before)

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 
 from tests.support import ROOT, SERIAL
-from tests.web.conftest import AS_OF, Client, make_app, text_of
+from tests.web.conftest import AS_OF, Client, make_app, report, text_of, verdict
 
 ROLES = {"agency": "demo-agency", "restricted_agency": "demo-restricted-agency", "analyst": "demo-analyst",
          "committee": "demo-committee"}
@@ -351,7 +351,8 @@ def _unavailable(page) -> tuple[str, str, list[str]]:
 def test_a_damaged_or_missing_published_copy_gives_a_clear_503_and_heals_without_a_restart(
         client_for, site_dir, caplog):
     """The published copy cut short, not a DuckDB file, then gone: every role's pages answer 503
-    naming the file and what is wrong in Thai and English (the full path and DuckDB's reason only
+    (gone: all but an agency's home page and upload check, which read no copy as nothing stored
+    yet, as before the first night) naming the file and what is wrong in Thai and English (the full path and DuckDB's reason only
     in the log); the warehouse itself is untouched; the copy `pilotkpi publish` writes again is
     read at the next request. A damaged restricted store stops only the cleared pages that read it."""
     import hashlib
@@ -369,14 +370,23 @@ def test_a_damaged_or_missing_published_copy_gives_a_clear_503_and_heals_without
     missing = ("missing", "ไม่พบสำเนาเผยแพร่ของคลังข้อมูล (warehouse.published.duckdb)",
                "The published copy of the warehouse (warehouse.published.duckdb) does not exist: no run has "
                "published it yet, or it was moved away.")
-    pages = {"demo-committee": ["/pilots", "/pilots/PLT-2548-003", "/held", "/quarters", "/submissions"],
-             "demo-analyst": ["/sql?q=SELECT+1", f"/pilots/PLT-2548-003/scores/2549-Q3/K1", "/submissions"],
-             "demo-agency": ["/", "/pilots"]}
+    figures = {"demo-committee": ["/pilots", "/pilots/PLT-2548-003", "/held", "/quarters", "/submissions"],
+               "demo-analyst": ["/sql?q=SELECT+1", f"/pilots/PLT-2548-003/scores/2549-Q3/K1", "/submissions"],
+               "demo-agency": ["/pilots"]}
     for damage, expected in ((good[:8192], cut_short), (b"not a database\n" * 100, cut_short), (None, missing)):
+        pages = {name: list(paths) for name, paths in figures.items()}
         if damage is None:
             published.unlink()
+            # No copy yet is the state before the first night: an agency's home page and upload
+            # check still work ("nothing stored yet"), so the files that night needs can be sent.
+            agency = clients["demo-agency"]
+            home = agency.get("/")
+            assert home.status_code == 200 and 'id="unavailable"' not in home.text
+            checked = agency.upload("dbd-2549-q3.csv", report())
+            assert checked.status_code == 200 and verdict(checked.text) == "new", checked.text[:500]
         else:
             _swap_in(published, damage)
+            pages["demo-agency"].insert(0, "/")  # a damaged copy is an outage for everyone
         caplog.clear()
         for name, paths in pages.items():
             for path in paths:
