@@ -99,15 +99,15 @@ class ReadOnlyStore:
                 entry.con.close()
 
     @contextmanager
-    def keyed_cursor(self):
-        """(cursor, key) on the current copy, for code that reads through a DuckDB connection (the
-        summary's model, web/committee.py); key (inode, mtime) names the copy, so what is built from
-        it can be kept until a new copy is published. (None, None) when the file does not exist yet."""
-        entry = self._acquire()
+    def _opened_cursor(self, missing_ok: bool = False):
+        """(cursor, key) on the current copy, or (None, None) when the file does not exist yet; a
+        DuckDB error that is the file's damage (`damaged`) leaves as StoreUnavailable. Every
+        reader below goes through it, so each request reads the copy the same way."""
+        entry = self._acquire(missing_ok)
         if entry is None:
             yield None, None
             return
-        cur = entry.con.cursor()
+        cur = entry.con.cursor()  # one cursor per use: requests run on several threads
         try:
             yield cur, entry.key
         except duckdb.Error as exc:
@@ -118,42 +118,30 @@ class ReadOnlyStore:
             cur.close()
             self._release(entry)
 
+    @contextmanager
+    def keyed_cursor(self):
+        """(cursor, key) on the current copy, for code that reads through a DuckDB connection (the
+        summary's model, web/committee.py); key (inode, mtime) names the copy, so what is built from
+        it can be kept until a new copy is published. (None, None) when the file does not exist yet."""
+        with self._opened_cursor() as opened:
+            yield opened
+
     def rows(self, sql: str, params: list | tuple = (), *, missing_ok: bool = False) -> list[dict]:
         """The rows of a query as dicts. [] when the file does not exist yet, if the store is not
         required or the caller says `missing_ok` (an agency's own files before the first night)."""
-        entry = self._acquire(missing_ok)
-        if entry is None:
-            return []
-        cur = entry.con.cursor()  # one cursor per call: requests run on several threads
-        try:
-            cur.execute(sql, list(params))
+        with self._opened_cursor(missing_ok) as (cur, _):
+            if cur is None:
+                return []
+            try:
+                cur.execute(sql, list(params))
+            except duckdb.CatalogException:  # an older copy without a table: nothing of that kind yet
+                return []
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row)) for row in cur.fetchall()]
-        except duckdb.CatalogException:  # an older copy without a table: nothing of that kind yet
-            return []
-        except duckdb.Error as exc:
-            if damaged(exc):
-                raise self.unreadable(exc) from exc
-            raise
-        finally:
-            cur.close()
-            self._release(entry)
 
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
         """A cursor of the current copy for several queries (None when the file does not exist
         yet); errors are the caller's to handle."""
-        entry = self._acquire()
-        if entry is None:
-            yield None
-            return
-        cur = entry.con.cursor()
-        try:
+        with self._opened_cursor() as (cur, _):
             yield cur
-        except duckdb.Error as exc:
-            if damaged(exc):
-                raise self.unreadable(exc) from exc
-            raise
-        finally:
-            cur.close()
-            self._release(entry)
