@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import tarfile
 import tempfile
-from io import BytesIO
 from pathlib import Path
+
+from bench.paired import run_in, tree_at
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,22 +74,6 @@ print(json.dumps({"files": len(results), "quarantined": sum(q for _, q, _ in sai
 STAGES = ("floor", "receive", "read", "validate", "ge", "ge start")
 
 
-def _tree_at(rev: str, into: Path) -> Path:
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "pilots", "warehouse", "bench"], check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
-
-
-def _measure(tree: Path, inbox: Path, registry: Path, as_of: str, files: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(inbox), str(registry), as_of, str(files)], check=True,
-                         capture_output=True, text=True, cwd=tree,
-                         env={"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1", "GX_ANALYTICS_ENABLED": "false",
-                              "PATH": "/usr/bin:/bin"})
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pilots", type=int, default=40)
@@ -110,11 +92,11 @@ def main(argv: list[str] | None = None) -> None:
     inbox, registry = work / "national" / "inbox", work / "national" / "registry"
     print(f"load average at the start: {measure.machine()['load_average']}")
     with tempfile.TemporaryDirectory(prefix="pilotkpi-ingestpath-") as tmp:
-        trees = {"base": _tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
+        trees = {"base": tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
         runs: dict[str, list[dict]] = {"base": [], "now": []}
         for _ in range(args.rounds):
             for name, tree in trees.items():
-                runs[name].append(_measure(tree, inbox, registry, as_of, args.files))
+                runs[name].append(run_in(tree, CHILD, inbox, registry, as_of, args.files))
     print(f"load average at the end: {measure.machine()['load_average']}")
     first = runs["base"][0]
     print(f"{first['files']} files, {first['lines']} lines, {first['quarantined']} quarantined")

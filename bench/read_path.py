@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import tarfile
 import tempfile
-from io import BytesIO
 from pathlib import Path
+
+from bench.paired import run_in, tree_at
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,10 +90,7 @@ def _against_floor(trees: dict[str, Path], pilots: int, rounds: int, tmp: Path) 
     best: dict[str, dict] = {}
     for _ in range(rounds):
         for name, tree in trees.items():
-            out = subprocess.run([sys.executable, "-c", FLOOR_CHILD, str(folder)], check=True, capture_output=True,
-                                 text=True, cwd=tree, env={"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1",
-                                                           "PATH": "/usr/bin:/bin"})
-            r = json.loads(out.stdout.strip().splitlines()[-1])
+            r = run_in(tree, FLOOR_CHILD, folder)
             print(f"{name:4}: floor {r['floor']:.2f} s CPU, read {r['read']:.2f} s CPU, read / floor "
                   f"{r['read'] / r['floor']:.3f} ({r['files']} files)", flush=True)
             if name not in best or r["read"] < best[name]["read"]:
@@ -104,22 +99,6 @@ def _against_floor(trees: dict[str, Path], pilots: int, rounds: int, tmp: Path) 
         print(f"best {name:4}: floor {r['floor']:.2f} s, read {r['read']:.2f} s, read / floor {r['read'] / r['floor']:.3f}")
     if {"base", "now"} <= best.keys():
         print(f"read, base / now: {best['base']['read'] / best['now']['read']:.2f}x")
-
-
-def _tree_at(rev: str, into: Path) -> Path:
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, "pilots", "warehouse", "bench"], check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
-
-
-def _measure(tree: Path, copies: int, batch_size: int, registry: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(copies), str(batch_size), str(registry)], check=True,
-                         capture_output=True, text=True, cwd=tree, env={"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1",
-                                                                       "GX_ANALYTICS_ENABLED": "false",
-                                                                       "PATH": "/usr/bin:/bin"})
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -135,17 +114,17 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.against_floor:
         with tempfile.TemporaryDirectory(prefix="pilotkpi-readpath-") as tmp:
-            trees = {"base": _tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
+            trees = {"base": tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
             _against_floor(trees, args.against_floor, args.rounds, Path(tmp))
         return
     with tempfile.TemporaryDirectory(prefix="pilotkpi-readpath-") as tmp:
         registry = write_demo(Path(tmp) / "demo").registry
-        trees = {"base": _tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
+        trees = {"base": tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
         runs: dict[str, list[dict]] = {"base": [], "now": []}
         sizes = {"base": args.batch_size, "now": args.now_batch_size or args.batch_size}
         for _ in range(args.rounds):
             for name, tree in trees.items():
-                runs[name].append(_measure(tree, args.copies, sizes[name], registry))
+                runs[name].append(run_in(tree, CHILD, args.copies, sizes[name], registry))
         for name, found in runs.items():
             best = min(found, key=lambda r: r["seconds"])
             print(f"{name:4} ({args.base if name == 'base' else 'work tree'}, batches of {sizes[name]}): {best['files']} files, "
