@@ -35,8 +35,8 @@ from warehouse import evidence
 from warehouse.db import evidence_dir_for
 from warehouse.restricted import files_for
 from warehouse.shell import run_limited
-from web.app import Page, route
-from web.labels import WORDS, add_words
+from web.app import LOGGER, Page, route
+from web.labels import LANGS, WORDS, add_words
 from web.tables import Table, download_response, wanted
 
 LINES_PER_PAGE = 200  # a big file's lines are paged; its download holds them all
@@ -65,7 +65,9 @@ add_words(
         "drilldown_page": "หน้า {n} จาก {of} ({count} รายการ)", "drilldown_previous": "ก่อนหน้า",
         "drilldown_next": "ถัดไป", "drilldown_original": "ดาวน์โหลดไฟล์ต้นฉบับ (ตามที่ส่งมา)",
         "drilldown_sha": "SHA-256 ของไฟล์ต้นฉบับ", "drilldown_issues": "ข้อผิดพลาดและคำเตือน",
-        "drilldown_tampered": "ไฟล์ที่จัดเก็บไม่ตรงกับ SHA-256 ของไฟล์ที่ได้รับ จึงไม่ส่งให้ดาวน์โหลด กรุณาแจ้งผู้ดูแลระบบ",
+        "drilldown_changed_title": "ดาวน์โหลดไฟล์ต้นฉบับนี้ไม่ได้",
+        "drilldown_changed": "ไฟล์ต้นฉบับที่จัดเก็บไว้ (SHA-256 {sha}) ไม่ตรงกับ SHA-256 ที่บันทึกไว้เมื่อได้รับไฟล์ ไฟล์ถูกแก้ไขหรือเสียหายหลังจากจัดเก็บ จึงไม่ส่งให้ดาวน์โหลด",
+        "drilldown_changed_todo": "ข้อมูลและคะแนนในคลังข้อมูลไม่เปลี่ยนแปลง กรุณาแจ้งผู้ดูแลระบบ ซึ่งนำไฟล์กลับคืนจากสำรองข้อมูลได้ (ตรวจสอบด้วย SHA-256 ข้างต้น) แล้วลิงก์นี้จะใช้ได้ทันทีโดยไม่ต้องเริ่มระบบใหม่",
         "drilldown_sql": "SQL", "drilldown_sql_title": "สืบค้นสำเนาเผยแพร่ด้วย SQL (อ่านอย่างเดียว)",
         "drilldown_sql_help": "อ่านได้อย่างเดียวจากสำเนาที่เผยแพร่ (ไม่มีข้อมูลโครงการชั้นความลับ) ไม่อ่านหรือเขียนไฟล์ แสดงไม่เกิน {rows} แถวต่อคำสั่ง และหยุดคำสั่งที่ใช้เวลาเกิน {seconds} วินาที",
         "drilldown_run": "เรียกใช้", "drilldown_truncated": "แสดง {rows} แถวแรกเท่านั้น",
@@ -90,7 +92,9 @@ add_words(
         "drilldown_page": "Page {n} of {of} ({count} lines)", "drilldown_previous": "Previous",
         "drilldown_next": "Next", "drilldown_original": "Download the original file (as sent)",
         "drilldown_sha": "SHA-256 of the original file", "drilldown_issues": "Defects and warnings",
-        "drilldown_tampered": "The stored file does not match the SHA-256 it was received with, so it is not offered. Tell the operator.",
+        "drilldown_changed_title": "This original file cannot be downloaded",
+        "drilldown_changed": "The stored original file (SHA-256 {sha}) no longer matches the SHA-256 recorded when it was received: it was changed or damaged after it was stored, so it is not offered.",
+        "drilldown_changed_todo": "The warehouse's rows and scores are unchanged. Tell the operator, who can restore the file from its backup (checked by the SHA-256 above); this link then works again at once, without a restart.",
         "drilldown_sql": "SQL", "drilldown_sql_title": "Read-only SQL on the published copy",
         "drilldown_sql_help": "Read-only, on the published copy (which holds no restricted pilot's line-level data); no file is read or written; at most {rows} rows per statement, and a statement is stopped after {seconds} s.",
         "drilldown_run": "Run", "drilldown_truncated": "Only the first {rows} rows are shown.",
@@ -321,6 +325,24 @@ def _download_name(sent_name: str, sha256: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(sent_name, safe='')}"
 
 
+def _changed_original(page: Page, row: dict, path, found: str) -> Response:
+    """A stored original whose bytes no longer hash to the SHA-256 it was received with: a 503 in
+    Thai and English whatever the session's language (whoever reads it passes it on to the
+    operator), like a store that cannot be read (web/app.py `unavailable`); the path and the hash
+    found go to the log, and the refusal to the audit trail. Reading: 503 and not 500, since the
+    site works and the file is what is wrong; a file restored from backup is served at the next
+    request. A restricted file's name is kept out of the log and the trail (warehouse.md)."""
+    sha = row["sha256"]
+    LOGGER.error("%s %s: the stored original %s of submission %s (%s store) hashes to %s, not %s",
+                 page.request.method, page.request.url.path, path, row["submission_id"], row["store"], found, sha)
+    details = {"sha256": sha, "submission_id": row["submission_id"], "store": row["store"],
+               "reason": "stored file does not match its SHA-256", "found_sha256": found}
+    page.site.audit.record("download_refused", page.account.name, page.address, **details)
+    said = [(lang, WORDS[lang]["drilldown_changed_title"], WORDS[lang]["drilldown_changed"].format(sha=sha),
+             WORDS[lang]["drilldown_changed_todo"]) for lang in LANGS]
+    return page.render("unavailable.html", status=503, said=said, store=f"{row['store']}-evidence", problem="changed")
+
+
 @route("agency", "analyst", "committee")
 async def original(request: Request, page: Page) -> Response:
     sha = request.path_params["sha256"]
@@ -334,8 +356,9 @@ async def original(request: Request, page: Page) -> Response:
         data = await run_in_threadpool(path.read_bytes)
     except FileNotFoundError:
         return page.error(404, "not_found")
-    if evidence.sha256_of(data) != sha:  # the store is write-once; a changed file is never passed on
-        return page.render("error.html", status=500, message=WORDS[page.lang]["drilldown_tampered"])
+    found = evidence.sha256_of(data)
+    if found != sha:  # the store is write-once; a changed file is never passed on
+        return _changed_original(page, row, path, found)
     details = {"sha256": sha, "submission_id": row["submission_id"], "size": len(data), "store": row["store"]}
     if row["store"] == "open":  # a restricted file's name stays out of the open side's logs (warehouse.md)
         details["file_name"] = row["sent_name"]

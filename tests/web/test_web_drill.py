@@ -298,3 +298,71 @@ def test_a_held_files_lines_come_from_its_held_copy(tmp_path):
     assert [r["actual"] for r in drilldown.lines(page, accepted)] == [Decimal("65.6")]
     assert drilldown.lines(page, held, offset=1, limit=1)[0]["row_number"] == 3
     assert drilldown.lines(page, {**held, "status": "superseded", "submission_id": 99}) == []
+
+
+def _sections(page) -> list[tuple[str, str]]:
+    """(language, text) of each section of a page that speaks Thai and English whatever the session's."""
+    return [(lang, text_of(body).strip())
+            for lang, body in re.findall(r'<section lang="(th|en)" class="panel">(.*?)</section>', page.text, re.S)]
+
+
+def test_a_stored_original_that_no_longer_matches_its_sha256_gets_a_clear_page_a_log_and_an_audit_line(
+        client_for, site_dir, caplog):
+    """The evidence store is write-once; a stored original changed on disk afterwards (an open
+    file, then a restricted one) is never passed on: the page answers 503 (not a 500) in Thai and
+    English naming the SHA-256 and what to do, the log names the path and the hash found, the audit
+    trail records the refused download (no restricted file name in either); the file restored from
+    its backup is served at the next request, without a restart."""
+    import logging
+    import os
+
+    from warehouse import evidence
+    from warehouse.db import evidence_dir_for
+
+    caplog.set_level(logging.ERROR, logger="pilotkpi.web")
+    analyst, committee = client_for("demo-analyst"), client_for("demo-committee")
+    page = analyst.get(SCORE)
+    open_sha = re.search(r'href="/submissions/([0-9a-f]{64})" class="source"', page.text).group(1)
+    store = client_for.app.state.site.data.restricted
+    r_sha = store.rows("SELECT sha256 FROM ingest.submissions WHERE pilot_id = 'PLT-2548-006' AND status = 'accepted' "
+                       "ORDER BY submission_id LIMIT 1")[0]["sha256"]
+    r_name = store.rows("SELECT file_name FROM ingest.submissions WHERE sha256 = ?", [r_sha])[0]["file_name"]
+    cases = ((analyst, open_sha, evidence_dir_for(site_dir / "warehouse.duckdb"), "open"),
+             (committee, r_sha, site_dir / "warehouse.restricted.evidence", "restricted"))
+    for client, sha, folder, side in cases:
+        path = evidence.evidence_path(folder, sha)
+        good = path.read_bytes()
+        mode = path.stat().st_mode
+        os.chmod(path, 0o600)
+        path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one bit of its last byte changed on disk
+        found = hashlib.sha256(path.read_bytes()).hexdigest()
+        caplog.clear()
+        refused = client.get(f"/submissions/{sha}/original")
+        assert refused.status_code == 503, (side, refused.status_code)
+        assert refused.headers["content-type"].startswith("text/html")
+        assert f'data-store="{side}-evidence" data-problem="changed"' in refused.text
+        said = _sections(refused)
+        assert [lang for lang, _ in said] == ["th", "en"]
+        assert said[0][1].startswith(f"ดาวน์โหลดไฟล์ต้นฉบับนี้ไม่ได้ ไฟล์ต้นฉบับที่จัดเก็บไว้ (SHA-256 {sha}) "
+                                     "ไม่ตรงกับ SHA-256 ที่บันทึกไว้เมื่อได้รับไฟล์")
+        assert said[1][1].startswith(f"This original file cannot be downloaded The stored original file (SHA-256 {sha}) "
+                                     "no longer matches the SHA-256 recorded when it was received")
+        assert "restore the file from its backup" in said[1][1]
+        assert str(site_dir) not in refused.text and found not in refused.text
+        logged = [r.getMessage() for r in caplog.records if r.name == "pilotkpi.web"]
+        assert logged == [f"GET /submissions/{sha}/original: the stored original {path} of submission "
+                          f"{refused_id(client, sha)} ({side} store) hashes to {found}, not {sha}"]
+        entry = _audit(site_dir)[-1]
+        assert (entry["event"], entry["who"], entry["sha256"], entry["store"], entry["found_sha256"]) == (
+            "download_refused", "demo-analyst" if side == "open" else "demo-committee", sha, side, found)
+        assert "file_name" not in entry and r_name not in json.dumps(entry) and r_name not in logged[0]
+        path.write_bytes(good)  # restored from the backup: served again, byte for byte
+        os.chmod(path, mode)
+        restored = client.get(f"/submissions/{sha}/original")
+        assert restored.status_code == 200 and hashlib.sha256(restored.content).hexdigest() == sha
+
+
+def refused_id(client, sha: str) -> int:
+    """The submission id the page names for a file (its first stored row)."""
+    page = client.get(f"/submissions/{sha}")
+    return int(re.search(r'data-submission="(\d+)"', page.text).group(1))
