@@ -56,13 +56,14 @@ def _now():
 
 
 def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
-                  wait: bool, decide, key: str | None = None) -> DecisionResult:
+                  wait: bool, decide, key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
     """Run decide(live, as_of, run_id) -> dict of DecisionResult fields as one job of `kind`.
 
     With restricted pilots the job writes the restricted store too (its marts, through
     build_marts_task). A restricted pilot's held file is decided in the restricted store, with
     its decision row there; closures and close/reopen decisions are in the open warehouse
-    (pilots/approval.py)."""
+    (pilots/approval.py). restricted_store: where it is (`--restricted-store`, as `run` takes it;
+    None: beside the warehouse)."""
     as_of = as_of or today_in_bangkok()
     registry = _registry(registry_dir)
     found: dict = {}
@@ -78,7 +79,7 @@ def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: 
 
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
         job = _job(kind, registry, Path(warehouse_path), out_dir, as_of, body,
-                   restricted_files=_restricted_files(Path(warehouse_path), registry, None))
+                   restricted_files=_restricted_files(Path(warehouse_path), registry, restricted_store))
     return DecisionResult(job, as_of, **found)
 
 
@@ -91,8 +92,9 @@ def _other_stores(live) -> tuple:
 @refusals_as_state
 def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
                   warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
-                  key: str | None = None) -> DecisionResult:
-    """key: the web's idempotency key, stored with the decision rows (None from the CLI)."""
+                  key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
+    """key: the web's idempotency key, stored with the decision rows (None from the CLI).
+    restricted_store: the restricted store's path (None: beside the warehouse), in every decision job."""
     def decide(live, day, run_id):
         # The marts as of this job (today's registry and as-of date) give what "due" means and
         # the composite recorded at closing; the job builds them again afterwards with the closure.
@@ -102,26 +104,27 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
                                                      _other_stores(live), key)
         return {"closed": closed, "skipped": skipped}
 
-    return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide, key)
+    return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide, key, restricted_store)
 
 
 @flow(name="reopen", log_prints=False)
 @refusals_as_state
 def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
-           out_dir: Path, as_of: date | None = None, wait: bool = False, key: str | None = None) -> DecisionResult:
+           out_dir: Path, as_of: date | None = None, wait: bool = False, key: str | None = None,
+           restricted_store: Path | None = None) -> DecisionResult:
     def decide(live, day, run_id):
         with refusing(LookupError, ValueError):
             approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live), key)
         return {}
 
-    return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide, key)
+    return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide, key, restricted_store)
 
 
 @flow(name="decide-held-file", log_prints=False)
 @refusals_as_state
 def decide_held(action: str, submission_id: int, by: str, note: str | None, registry_dir: Path,
                 warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
-                key: str | None = None) -> DecisionResult:
+                key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
     """approve or reject one held file."""
     def decide(live, day, run_id):
         side = live.restricted
@@ -135,4 +138,4 @@ def decide_held(action: str, submission_id: int, by: str, note: str | None, regi
             return {"decided": approval.decide(live.con, submission_id, action, by, note, _now(), run_id,
                                                _other_stores(live), key)}
 
-    return _decision_job(action, registry_dir, warehouse_path, out_dir, as_of, wait, decide, key)
+    return _decision_job(action, registry_dir, warehouse_path, out_dir, as_of, wait, decide, key, restricted_store)

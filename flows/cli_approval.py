@@ -1,7 +1,7 @@
 """The committee's commands (data-quality.md §2): close-quarter, reopen, approve, reject.
 
-Jobs like `rebuild`: the same --registry, --warehouse, --out and --as-of options, the run lock,
-one transaction, and the analysts' copy published when they commit. A refused decision (not
+Jobs like `rebuild`: the same --registry, --warehouse, --out, --as-of and --restricted-store
+options, the run lock, one transaction, and the analysts' copy published when they commit. A refused decision (not
 due, not held, already decided) is one line and exit 1, with nothing written.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from flows.cli_common import _as_of, printable
-from flows.cli_maintenance import _as_of_option, _finished, _guarded, _out, _registry, _wait, _warehouse
+from flows.cli_maintenance import _as_of_option, _finished, _guarded, _out, _registry, _restricted, _wait, _warehouse
 
 _by = click.option("--by", "by", required=True, help="Who takes the decision (recorded in approval.decisions).")
 
@@ -47,13 +47,13 @@ def _dry_run(warehouse_path: Path, decide, refuse: tuple[type[Exception], ...] =
         con.close()
 
 
-def _in_restricted_store(warehouse_path: Path, submission_id: int) -> bool:
+def _in_restricted_store(warehouse_path: Path, submission_id: int, restricted_store: Path | None) -> bool:
     """Whether the id is a restricted pilot's file: the job decides those (flows/approval.py)."""
     import duckdb
 
     from warehouse import restricted
 
-    store = restricted.files_for(warehouse_path).store
+    store = restricted.files_for(warehouse_path, restricted_store).store
     if not store.exists():
         return False
     con = duckdb.connect(str(store), read_only=True)
@@ -70,11 +70,11 @@ def _now():
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _decision_precheck(action: str, submission_id: int, warehouse_path: Path):
+def _decision_precheck(action: str, submission_id: int, warehouse_path: Path, restricted_store: Path | None):
     def precheck(registry) -> None:
         from pilots import approval
 
-        if not _in_restricted_store(warehouse_path, submission_id):
+        if not _in_restricted_store(warehouse_path, submission_id, restricted_store):
             _dry_run(warehouse_path, lambda con: approval.decide(con, submission_id, action, "-", None, _now(), "-"))
     return precheck
 
@@ -158,8 +158,10 @@ def _job_lines(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
 @_out
 @_as_of_option
 @_wait
+@_restricted
 def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
-                  warehouse_path: Path, out_dir: Path, as_of: str | None, wait: bool) -> None:
+                  warehouse_path: Path, out_dir: Path, as_of: str | None, wait: bool,
+                  restricted_store: Path | None) -> None:
     """Close PERIOD (e.g. 2549-Q3) for one pilot or for all: its figures no longer change without a decision.
 
     Records who closed it, when, the note, and the composite score and status at that moment.
@@ -167,7 +169,8 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
     """
     def job():
         close_flow = _flows_with_prefect().close_quarter
-        result = close_flow(period, pilot_id, by, note, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
+        result = close_flow(period, pilot_id, by, note, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait,
+                            restricted_store=restricted_store)
         for c in result.closed:
             composite = "–" if c.composite is None else f"{c.composite:.4f}"
             click.echo(f"closed {period} for {c.pilot_id}: composite {composite}, {c.status}")
@@ -175,8 +178,8 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
             click.echo(f"{period} was already closed for {pid}")
         return _job_lines(result, f"closed {period} for {len(result.closed)} pilot(s)", warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, registry_dir=registry_dir,
-                      precheck=_close_precheck(period, pilot_id, as_of)))
+    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
+                      registry_dir=registry_dir, precheck=_close_precheck(period, pilot_id, as_of)))
 
 
 @click.command()
@@ -189,16 +192,18 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
 @_out
 @_as_of_option
 @_wait
+@_restricted
 def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
-           out_dir: Path, as_of: str | None, wait: bool) -> None:
+           out_dir: Path, as_of: str | None, wait: bool, restricted_store: Path | None) -> None:
     """End the closure of PERIOD for --pilot. Held files stay held until approved or rejected."""
     def job():
         reopen_flow = _flows_with_prefect().reopen
-        result = reopen_flow(period, pilot_id, by, reason, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait)
+        result = reopen_flow(period, pilot_id, by, reason, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait,
+                             restricted_store=restricted_store)
         return _job_lines(result, f"reopened {period} for {pilot_id}", warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, registry_dir=registry_dir,
-                      precheck=_reopen_precheck(period, pilot_id, warehouse_path)))
+    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
+                      registry_dir=registry_dir, precheck=_reopen_precheck(period, pilot_id, warehouse_path)))
 
 
 def _decision_command(action: str, help_text: str, note_option: click.Option):
@@ -211,12 +216,13 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
     @_out
     @_as_of_option
     @_wait
+    @_restricted
     def command(submission_id: int, by: str, note: str | None, registry_dir: Path, warehouse_path: Path,
-                out_dir: Path, as_of: str | None, wait: bool) -> None:
+                out_dir: Path, as_of: str | None, wait: bool, restricted_store: Path | None) -> None:
         def job():
             decide_held = _flows_with_prefect().decide_held
             result = decide_held(action, submission_id, by, note, registry_dir, warehouse_path, out_dir,
-                                 _as_of(as_of), wait)
+                                 _as_of(as_of), wait, restricted_store=restricted_store)
             d, past = result.decided, {"approve": "approved", "reject": "rejected"}[action]
             what = f"submission {submission_id} ({d.pilot_id} {d.agency_code} {d.period}) {past}: {d.status}"
             if d.replaced is not None:
@@ -225,8 +231,9 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
                 what += f": accepted submission {d.kept} has a later or equal submitted_on and stays"
             return _job_lines(result, printable(what), warehouse_path, out_dir)
 
-        sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, registry_dir=registry_dir,
-                          precheck=_decision_precheck(action, submission_id, warehouse_path)))
+        sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
+                          registry_dir=registry_dir,
+                          precheck=_decision_precheck(action, submission_id, warehouse_path, restricted_store)))
 
     return command
 

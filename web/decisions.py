@@ -343,7 +343,7 @@ class DecisionEngine:
 
         cfg, p = self.site.config, d.params
         common = {"registry_dir": cfg.registry_dir, "warehouse_path": cfg.warehouse, "out_dir": out_dir_of(cfg),
-                  "as_of": self.site.as_of(), "wait": False, "key": d.key}
+                  "as_of": self.site.as_of(), "wait": False, "key": d.key, "restricted_store": cfg.restricted_store}
         try:
             check_warehouse(cfg.warehouse)
             check_restricted(cfg.warehouse, cfg.restricted_store)
