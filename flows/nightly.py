@@ -475,12 +475,14 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
     as_of = as_of or today_in_bangkok()
     registry = load_registry_task(Path(registry_dir))
     outcome: list[FileOutcome] = []
+    moved: list[moves.Move] = []  # the file, had it to follow its pilot to the other store
 
     def body(live, run_id):
         ingestor = Ingestor(live.con, registry, evidence_dir=evidence_dir_for(warehouse_path), run_id=run_id,
                             as_of=as_of, received_at=_utcnow(), restricted=live.restricted)
         with refusing(LookupError, ValueError):  # not quarantined, unknown, reprocessed already
             result = ingestor.reprocess(submission_id)
+        moved[:] = ingestor.moved
         if submission_id in ingestor.in_restricted and live.messages is not None:
             result = _open_outcome(result, live.messages)
         outcome.append(result)
@@ -494,6 +496,8 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
                        restricted_files=_restricted_files(Path(warehouse_path), registry, restricted_store))
         except StillQuarantined:  # rolled back: nothing written, nothing published
             return RunResult("", as_of, {}, {}, outcomes=outcome)
+    for error in moves.forget_files(moved):  # committed; else the next job's sweep_evidence does it
+        get_run_logger().error("a reprocessed file stays in its old evidence folder: %s", error)
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published, outcome,
                      failed_steps=job.failed_steps, completed=job.completed, letters=job.letters)
 

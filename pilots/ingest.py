@@ -34,7 +34,7 @@ from pilots.readers import ReadFailure, file_too_large, format_of, read_report
 from pilots.readers.base import fewer_collections
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
-from warehouse import evidence, restricted as restricted_store, store
+from warehouse import evidence, moves, restricted as restricted_store, store
 from warehouse.errors import NotFound, Refused
 
 if TYPE_CHECKING:  # pandas is imported by the read itself: a night with nothing new never needs it
@@ -313,6 +313,7 @@ class Ingestor:
         cons = [con] + ([restricted.con] if restricted else [])
         self.in_restricted: set[int] = set() if restricted is None else {r[0] for r in restricted.con.execute(
             "SELECT submission_id FROM ingest.submissions").fetchall()}
+        self.moved: list[moves.Move] = []  # files reprocess moved to the other store (_follow_pilot)
         self.next_id = max(store.next_submission_id(c) for c in cons)
         self.known: dict[str, int] = {}
         self.accepted: dict[tuple[str, str, str], tuple[int, date]] = {}
@@ -510,6 +511,7 @@ class Ingestor:
         if errors:
             return FileOutcome(name, digest, "quarantined", rec.issues)
         sid, self.next_id = self.next_id, self.next_id + 1
+        con = self._follow_pilot(old_id, rec)
         if old_id in self.in_restricted:
             self.in_restricted.add(sid)
         kpi_rows: dict[int, list[dict]] = {}
@@ -528,6 +530,25 @@ class Ingestor:
         store.write_held_lines(con, *held_rows.get(sid, ([], [])))
         store.supersede(con, replaced, run_id=self.run_id, changed_at=self.received_at)
         return FileOutcome(name, digest, status, rec.issues, sid)
+
+    def _follow_pilot(self, old_id: int, rec: FileRead) -> duckdb.DuckDBPyConnection:
+        """The store a reprocessed file belongs to now, as for a new file (warehouse.md): its
+        pilot's, by today's registry. A quarantined file whose pilot could not be read was kept
+        open; read now as a restricted pilot's (or one kept restricted, now an open pilot's), the
+        old submission (its issues and status changes, its duplicates, its original file) moves
+        to that store first, inside this job, so nothing of it stays on the other side
+        (warehouse/moves.py; the original leaves its old folder after the commit: self.moved)."""
+        restricted_now = self._restricted_file(rec, {"pilot_id": _identity(rec)[0]})
+        if self.restricted is None or restricted_now == (old_id in self.in_restricted):
+            return self._con_of(old_id)
+        src = self._con_of(old_id)
+        sids = [old_id] + [r[0] for r in src.execute(
+            "SELECT submission_id FROM ingest.submissions WHERE duplicate_of = ? ORDER BY 1", [old_id]).fetchall()]
+        self.moved.append(moves.move_submissions(
+            self.con, self.restricted.con, sids, moves.TO_RESTRICTED if restricted_now else moves.TO_OPEN,
+            self.evidence_dir, self.restricted.files.evidence, self.run_id, self.received_at))
+        (self.in_restricted.update if restricted_now else self.in_restricted.difference_update)(sids)
+        return self._con_of(old_id)
 
     def _decide(self, sid: int, rec: FileRead, kpi_rows: dict, budget_rows: dict,
                 replaced: dict[int, int], held_rows: dict) -> tuple[str, int | None]:

@@ -82,11 +82,17 @@ def _tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, set[str]]]:
 
 
 def _pilot_submissions(con: duckdb.DuckDBPyConnection, pilot_id: str) -> list[int]:
-    """A pilot's submissions and the duplicates of them (a duplicate records no pilot of its own)."""
+    """A pilot's submissions, the quarantined ones whose pilot could not be read that `reprocess`
+    then read as the pilot's (reprocess_of: the same bytes), and the duplicates of all of them (a
+    duplicate records no pilot of its own)."""
     return [r[0] for r in con.execute("""
-        SELECT s.submission_id FROM ingest.submissions s
-        LEFT JOIN ingest.submissions first ON first.submission_id = s.duplicate_of
-        WHERE coalesce(s.pilot_id, first.pilot_id) = ? ORDER BY s.submission_id""", [pilot_id]).fetchall()]
+        WITH own AS (SELECT submission_id, reprocess_of FROM ingest.submissions WHERE pilot_id = ?),
+        files AS (SELECT submission_id FROM own
+                  UNION SELECT s.submission_id FROM own JOIN ingest.submissions s ON s.submission_id = own.reprocess_of
+                  WHERE s.pilot_id IS NULL)
+        SELECT submission_id FROM ingest.submissions
+        WHERE submission_id IN (SELECT submission_id FROM files) OR duplicate_of IN (SELECT submission_id FROM files)
+        ORDER BY submission_id""", [pilot_id]).fetchall()]
 
 
 def _pilots_with_rows(con: duckdb.DuckDBPyConnection) -> set[str]:
@@ -109,12 +115,16 @@ def misplaced(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnecti
     return dict(sorted(out.items()))
 
 
-def _move_rows(src: duckdb.DuckDBPyConnection, dst: duckdb.DuckDBPyConnection, pilot_id: str,
+def _move_rows(src: duckdb.DuckDBPyConnection, dst: duckdb.DuckDBPyConnection, pilot_id: str | None,
                sids: list[int]) -> None:
+    """The rows of the pilot and of its submissions (pilot_id None: of the submissions only)."""
     for table, columns in _tables(src):
-        keys = [] if table in BY_SUBMISSION_ONLY else ["pilot_id = ?"] * ("pilot_id" in columns)
+        by_pilot = pilot_id is not None and table not in BY_SUBMISSION_ONLY and "pilot_id" in columns
+        keys = ["pilot_id = ?"] * by_pilot
         if "submission_id" in columns:
             keys.append("list_contains(?, submission_id)")
+        if not keys:
+            continue
         where = " OR ".join(keys)
         params = [pilot_id] * ("pilot_id = ?" in keys) + [sids] * ("submission_id" in columns)
         names, rows = _rows(src, f"SELECT * FROM {table} WHERE {where} ORDER BY ALL", params)
@@ -148,29 +158,47 @@ def move_misplaced(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCon
     """Move every misplaced pilot, inside the job's transactions on both connections."""
     moves = []
     for pilot_id, direction in misplaced(open_con, rcon, restricted, open_pilots).items():
-        to_restricted = direction == TO_RESTRICTED
-        src, dst = (open_con, rcon) if to_restricted else (rcon, open_con)
-        src_ev, dst_ev = (open_evidence, restricted_evidence) if to_restricted else (restricted_evidence, open_evidence)
-        sids = _pilot_submissions(src, pilot_id)
-        names = {r[0] for r in src.execute("SELECT file_name FROM ingest.submissions WHERE "
-                                           "list_contains(?, submission_id)", [sids]).fetchall() if r[0]}
-        kept = [r[0] for r in src.execute("SELECT DISTINCT sha256 FROM ingest.submissions WHERE "
-                                          "list_contains(?, submission_id) AND coalesce(evidence_kept, true)",
-                                          [sids]).fetchall()]
-        files = sorted(sha for sha in kept if evidence.copy_into(src_ev, dst_ev, sha))
-        statuses = dict(src.execute("SELECT submission_id, status FROM ingest.submissions "
-                                    "WHERE list_contains(?, submission_id)", [sids]).fetchall())
-        _move_rows(src, dst, pilot_id, sids)
-        _drop_marts(src, pilot_id, OPEN_KEPT_MARTS if to_restricted else ())
-        store._record_changes(dst, [
-            {"submission_id": sid, "status_before": statuses[sid], "status_after": statuses[sid], "reason": direction,
-             "related_submission_id": None, "run_id": run_id, "decision_id": None, "changed_at": at}
-            for sid in sids])
-        if to_restricted:
-            _redact_run_errors(open_con, names)
-        moves.append(Move(pilot_id, direction, len(sids), files, src_ev, dst_ev))
+        sids = _pilot_submissions(open_con if direction == TO_RESTRICTED else rcon, pilot_id)
+        moves.append(_move(open_con, rcon, pilot_id, sids, direction, open_evidence, restricted_evidence, run_id, at))
         pause_point("moving")  # tests/test_pilot_moves.py kills the job here: nothing committed yet
     return moves
+
+
+def move_submissions(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, sids: list[int],
+                     direction: str, open_evidence: Path, restricted_evidence: Path, run_id: str,
+                     at: datetime) -> Move:
+    """Move some submissions (their rows, every row keyed by them, their original files) to the
+    other store, inside the job's transactions: a quarantined file whose pilot could not be read
+    (so it was open) that `reprocess` now reads as a restricted pilot's, or back (pilots/ingest.py).
+    The original files leave the source with `forget_files` after the commit."""
+    return _move(open_con, rcon, None, sids, direction, open_evidence, restricted_evidence, run_id, at)
+
+
+def _move(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, pilot_id: str | None,
+          sids: list[int], direction: str, open_evidence: Path, restricted_evidence: Path, run_id: str,
+          at: datetime) -> Move:
+    """One move: a pilot's rows and its submissions', or some submissions' only (pilot_id None)."""
+    to_restricted = direction == TO_RESTRICTED
+    src, dst = (open_con, rcon) if to_restricted else (rcon, open_con)
+    src_ev, dst_ev = (open_evidence, restricted_evidence) if to_restricted else (restricted_evidence, open_evidence)
+    names = {r[0] for r in src.execute("SELECT file_name FROM ingest.submissions WHERE "
+                                       "list_contains(?, submission_id)", [sids]).fetchall() if r[0]}
+    kept = [r[0] for r in src.execute("SELECT DISTINCT sha256 FROM ingest.submissions WHERE "
+                                      "list_contains(?, submission_id) AND coalesce(evidence_kept, true)",
+                                      [sids]).fetchall()]
+    files = sorted(sha for sha in kept if evidence.copy_into(src_ev, dst_ev, sha))
+    statuses = dict(src.execute("SELECT submission_id, status FROM ingest.submissions "
+                                "WHERE list_contains(?, submission_id)", [sids]).fetchall())
+    _move_rows(src, dst, pilot_id, sids)
+    if pilot_id is not None:  # a few files leave their pilot's marts to the job's own build after its body
+        _drop_marts(src, pilot_id, OPEN_KEPT_MARTS if to_restricted else ())
+    store._record_changes(dst, [
+        {"submission_id": sid, "status_before": statuses[sid], "status_after": statuses[sid], "reason": direction,
+         "related_submission_id": None, "run_id": run_id, "decision_id": None, "changed_at": at}
+        for sid in sids])
+    if to_restricted:
+        _redact_run_errors(open_con, names)
+    return Move(pilot_id, direction, len(sids), files, src_ev, dst_ev)
 
 
 def forget_files(moves: list[Move]) -> list[str]:
