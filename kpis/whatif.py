@@ -18,6 +18,7 @@ Readings (the spec is silent):
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -108,6 +109,18 @@ class WhatIf:
         return [p for p in sorted(set(self.before) | set(self.after)) if self.before.get(p) != self.after.get(p)]
 
 
+@contextmanager
+def _reading(store: str):
+    """A DuckDB error met while reading one store (a damaged file) says which: its `store`
+    attribute is "published" or "restricted", the innermost reading's (the web's 503 names that file)."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        if getattr(exc, "store", None) is None:
+            exc.store = store
+        raise
+
+
 def _quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
@@ -147,17 +160,20 @@ def what_if_approved(published: Path, submission_id: int, restricted_store: Path
     no held file has that id in the stores given."""
     con = duckdb.connect(":memory:", config={"threads": 1})  # a few hundred rows: one thread is quickest
     try:
-        con.execute(f"ATTACH {_quoted(published)} AS published (READ_ONLY)")
-        source, held = "published", _held_row(con, "published", submission_id)
+        with _reading("published"):
+            con.execute(f"ATTACH {_quoted(published)} AS published (READ_ONLY)")
+            source, held = "published", _held_row(con, "published", submission_id)
         if held is None and restricted_store is not None and Path(restricted_store).exists():
-            con.execute(f"ATTACH {_quoted(restricted_store)} AS restricted (READ_ONLY)")
-            source, held = "restricted", _held_row(con, "restricted", submission_id)
+            with _reading("restricted"):
+                con.execute(f"ATTACH {_quoted(restricted_store)} AS restricted (READ_ONLY)")
+                source, held = "restricted", _held_row(con, "restricted", submission_id)
         if held is None:
             raise NotHeld(f"there is no held submission {submission_id}")
         pilot_id, agency_code, period = held
-        day = as_of or _as_of(con, source)
-        before = _figures(con, source, pilot_id)
-        _copy_pilot(con, source, pilot_id)
+        with _reading(source):
+            day = as_of or _as_of(con, source)
+            before = _figures(con, source, pilot_id)
+            _copy_pilot(con, source, pilot_id)
         con.execute("DETACH published")
         if source == "restricted":
             con.execute("DETACH restricted")
@@ -184,5 +200,6 @@ def _copy_pilot(con: duckdb.DuckDBPyConnection, source: str, pilot_id: str) -> N
         con.execute(ddl[table])  # schema-qualified: created in the scratch database
     for table in PILOT_TABLES:
         con.execute(f"INSERT INTO memory.{table} SELECT * FROM {source}.{table} WHERE pilot_id = ?", [pilot_id])
-    con.execute("INSERT INTO memory.approval.quarter_closures "
-                "SELECT * FROM published.approval.quarter_closures WHERE pilot_id = ?", [pilot_id])
+    with _reading("published"):  # the closures are the open warehouse's, whatever the source
+        con.execute("INSERT INTO memory.approval.quarter_closures "
+                    "SELECT * FROM published.approval.quarter_closures WHERE pilot_id = ?", [pilot_id])

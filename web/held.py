@@ -309,9 +309,11 @@ def _detail(page: Page, submission_id: int) -> dict | None:
                      *((data.restricted.path, _stamp(data.restricted.path)) if row["store"] == "restricted" else ()))
     except NotHeld:  # decided meanwhile (the copy was replaced between the two reads)
         return None
-    except duckdb.Error as exc:  # kpis/whatif.py opens the files itself
-        if damaged(exc):
-            raise store.unreadable(exc) from exc  # the page answers 503 (web/app.py)
+    except duckdb.Error as exc:  # kpis/whatif.py opens the files itself, and says which one failed
+        if damaged(exc):  # the page answers 503 (web/app.py) naming that file: a restricted file's
+            # what-if reads the published copy's closures too
+            failed = {"published": data.published, "restricted": data.restricted}.get(getattr(exc, "store", None), store)
+            raise failed.unreadable(exc) from exc
         raise
     held, accepted = _file(store, submission_id, True), _file(store, w.replaced or w.kept or row["accepted_id"], False)
     # A file sent through the site is stored under a name the site chose; show the name as sent.

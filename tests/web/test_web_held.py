@@ -399,3 +399,49 @@ class _Maker:
 
     def __init__(self, app):
         self.app = app
+
+
+def test_a_damaged_store_met_by_the_whatif_is_the_one_the_503_names(story, passwords, tmp_path):
+    """A cleared committee account's page of the restricted held file: its what-if (kpis/whatif.py)
+    reads the restricted store and the published copy (the held row is looked for there first,
+    and the closures are the open warehouse's). The published copy is damaged on disk after the
+    site has read what the page itself needs (its catalogue and blocks are in the site's open
+    connection), and a new restricted store is in place (so the what-if is worked out again): the
+    503 names the published copy, not the restricted store, in Thai and English. A restricted
+    store that cannot be read is named as such."""
+    import os
+
+    from tests.web.test_web_pilots import _swap_in, _unavailable
+
+    folder, ids = story
+    site = tmp_path / "demo"
+    shutil.copytree(folder, site, symlinks=True)
+    app = make_app(site)
+    client = Client(app)
+    try:
+        assert client.sign_in("demo-committee", passwords["demo-committee"]).status_code == 303
+        path = f"/held/{ids['secret_q3']}"
+        assert client.get(path).status_code == 200
+        published, restricted = site / PUBLISHED, site / RESTRICTED
+        good, good_restricted = published.read_bytes(), restricted.read_bytes()
+        st = published.stat()
+        with open(published, "r+b") as f:  # in place: the same file (inode, mtime) to the site
+            f.seek(3 * 4096)  # DuckDB's three headers stay; the catalogue and every block are zeros
+            f.write(b"\0" * (len(good) - 3 * 4096))
+        os.utime(published, ns=(st.st_atime_ns, st.st_mtime_ns))
+        _swap_in(restricted, good_restricted)  # a new copy of the store, as a job leaves it
+        page = client.get(path)
+        assert page.status_code == 503, page.status_code
+        store, problem, said = _unavailable(page)
+        assert (store, problem) == ("published", "unreadable")
+        assert "The published copy of the warehouse (warehouse.published.duckdb) cannot be read" in said[1][1]
+        assert "อ่านสำเนาเผยแพร่ของคลังข้อมูล (warehouse.published.duckdb) ไม่ได้" in said[0][1]
+
+        _swap_in(published, good)
+        assert client.get(path).status_code == 200
+        _swap_in(restricted, good_restricted[:8192])
+        store, problem, said = _unavailable(client.get(path))
+        assert (store, problem) == ("restricted", "unreadable")
+        assert "The restricted store (warehouse.restricted.duckdb) cannot be read" in said[1][1]
+    finally:
+        client.close()
