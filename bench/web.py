@@ -179,10 +179,50 @@ def due_pilot(site: Path) -> tuple[str, str]:
     return row
 
 
+def held_to_decide(site: Path, count: int) -> tuple[str, list[int]]:
+    """At least `count` held files to approve and reject, made the way they arise: 2549-Q3 closed
+    for the lead's pilot (`pilotkpi close-quarter`), then `count` reports of it, each with bytes of
+    its own, in one night (`pilotkpi run`). Returns the pilot and the held files' ids, oldest first."""
+    import duckdb
+
+    pilot, agency, kpis = lead_with_files(site)
+    job = ["--registry", str(site / "registry"), "--warehouse", str(site / "warehouse.duckdb"),
+           "--out", str(site / "out"), "--as-of", AS_OF]
+    con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
+    try:  # the close/reopen decisions before may have left it closed (closing again is refused)
+        closed = con.execute("SELECT count(*) FROM approval.quarter_closures WHERE pilot_id = ? "
+                             "AND period = '2549-Q3' AND reopened_at IS NULL", [pilot]).fetchone()[0]
+    finally:
+        con.close()
+    if not closed:
+        _cli("close-quarter", "2549-Q3", "--pilot", pilot, "--by", "bench", *job)
+    for n in range(count):
+        (site / "inbox" / f"bench-decide-{agency}-{n}.csv").write_bytes(sixty_lines(pilot, agency, kpis, 1000 + n))
+    _cli("run", "--inbox", str(site / "inbox"), "--settle-seconds", "0", *job)
+    con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
+    try:
+        return pilot, [r[0] for r in con.execute("SELECT submission_id FROM ingest.submissions WHERE status = 'held' "
+                                                 "AND pilot_id = ? ORDER BY 1", [pilot]).fetchall()]
+    finally:
+        con.close()
+
+
+def _decide(client: httpx.Client, token, form: dict) -> tuple[str, float]:
+    """POST one decision and wait for its page to show the outcome: (state, seconds)."""
+    t = time.perf_counter()
+    location = client.post("/decisions", data={"csrf": token(), **form}).headers["location"]
+    while True:
+        state = re.search(r'data-state="(\w+)"', client.get(location).text).group(1)
+        if state in ("applied", "refused", "not_applied"):
+            return state, time.perf_counter() - t
+        time.sleep(0.05)
+
+
 def decision_times(base: str, site: Path, count: int) -> dict:
-    """`count` decisions, closing and reopening one pilot's due period in turn; each timed from the
-    POST to the first GET of /decisions/{id} that shows it applied (the job committed and published).
-    The web must run against a warm Prefect (its temporary server starts with it)."""
+    """`count` decisions closing and reopening one pilot's due period in turn, then `count` held
+    files approved and rejected in turn; each timed from the POST to the first GET of
+    /decisions/{id} that shows it applied (the job committed and published). The web must run
+    against a warm Prefect (its temporary server starts with it)."""
     name, password = "bench-committee", "bench-password-long"
     subprocess.run([sys.executable, "-m", "flows.cli", "accounts", "add", name, "--role", "committee",
                     "--warehouse", str(site / "warehouse.duckdb"), "--password-stdin"], input=password + "\n",
@@ -192,34 +232,38 @@ def decision_times(base: str, site: Path, count: int) -> dict:
     csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/signin").text).group(1)
     assert client.post("/signin", data={"csrf": csrf, "name": name, "password": password}).status_code == 303
     pilot, period = due_pilot(site)
-    times: dict[str, list[float]] = {"close": [], "reopen": []}
+    times: dict[str, list[float]] = {"close": [], "reopen": [], "approve": [], "reject": []}
     states = []
     closed = False
     for i in range(count + 1):  # the first is a warm-up (the engine's first job), not counted
         kind = "reopen" if closed else "close"
-        form = {"csrf": token(), "kind": kind, "period": period, "pilot_id": pilot, "confirm": f"{pilot} {period}",
-                "note" if kind == "close" else "reason": f"bench {i}"}
-        t = time.perf_counter()
-        location = client.post("/decisions", data=form).headers["location"]
-        while True:
-            state = re.search(r'data-state="(\w+)"', client.get(location).text).group(1)
-            if state in ("applied", "refused", "not_applied"):
-                break
-            time.sleep(0.05)
-        took = time.perf_counter() - t
+        state, took = _decide(client, token, {"kind": kind, "period": period, "pilot_id": pilot,
+                                              "confirm": f"{pilot} {period}",
+                                              "note" if kind == "close" else "reason": f"bench {i}"})
         states.append(state)
         if i > 0:
             times[kind].append(took)
         closed = not closed if state == "applied" else closed
-    every = times["close"] + times["reopen"]
-    return {"pilot": pilot, "period": period, "states": sorted(set(states)),
+    # Approve and reject run the same engine and job path on a held file (flows/approval.decide_held).
+    held_pilot, held = held_to_decide(site, count)
+    for i, submission_id in enumerate(held[:count]):
+        kind = "approve" if i % 2 == 0 else "reject"
+        state, took = _decide(client, token, {"kind": kind, "submission_id": str(submission_id),
+                                              "note" if kind == "approve" else "reason": f"bench {i}"})
+        states.append(state)
+        times[kind].append(took)
+    every = [t for k in times.values() for t in k]
+    return {"pilot": pilot, "period": period, "held_pilot": held_pilot, "states": sorted(set(states)),
             "all": stats(every), **{k: stats(v) for k, v in times.items() if v}}
 
 
 def decision_table(decided: dict) -> list[str]:
     rows = ["| decision, POST to applied (committed and published) | n | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
-    return rows + [f"| {k} {decided['pilot']} {decided['period']} | {decided[k]['n']} | {decided[k]['p50_ms']} | "
-                   f"{decided[k]['p95_ms']} | {decided[k]['max_ms']} |" for k in ("close", "reopen", "all") if k in decided]
+    what = {"close": f"close {decided['pilot']} {decided['period']}", "reopen": f"reopen {decided['pilot']} {decided['period']}",
+            "approve": f"approve a held file of {decided.get('held_pilot')} 2549-Q3",
+            "reject": f"reject a held file of {decided.get('held_pilot')} 2549-Q3", "all": "all"}
+    return rows + [f"| {what[k]} | {decided[k]['n']} | {decided[k]['p50_ms']} | {decided[k]['p95_ms']} | "
+                   f"{decided[k]['max_ms']} |" for k in what if k in decided]
 
 
 def decisions_main(site: Path, scale: str, count: int) -> None:

@@ -42,7 +42,7 @@ from web.audit import AuditTrail, audit_path
 from web.auth import COOKIE, IDLE_SECONDS, Session, Sessions, Throttle, csrf_ok
 from web.labels import LANGS, WORDS, add_words, day, moment, period
 from web.published import StoreUnavailable
-from web.tables import download_response, wanted
+from web.tables import XLSX_TYPE, download_response, wanted
 
 HERE = Path(__file__).parent
 LOGGER = logging.getLogger("pilotkpi.web")
@@ -470,13 +470,17 @@ async def guide(request: Request, page: Page) -> Response:
 
 @route("agency", "analyst", "committee")
 async def example(request: Request, page: Page) -> Response:
-    from pilots.guide import CSV_EXAMPLE, JSON_EXAMPLE, example_text
+    from pilots.guide import CSV_EXAMPLE, JSON_EXAMPLE, XLSX_EXAMPLE, example_text, example_workbook
 
     name = request.path_params["name"]
-    if name not in (CSV_EXAMPLE, JSON_EXAMPLE):
+    if name not in (CSV_EXAMPLE, JSON_EXAMPLE, XLSX_EXAMPLE):
         return page.error(404, "not_found")
+    headers = {"content-disposition": f'attachment; filename="{name}"'}
+    if name == XLSX_EXAMPLE:  # the format guide's Excel example (agency-report-v1.md: .xlsx), as a workbook
+        data = await run_in_threadpool(example_workbook)
+        return page.finish(Response(data, media_type=XLSX_TYPE, headers=headers))
     return page.finish(Response(example_text(name).encode("utf-8"), media_type="text/plain; charset=utf-8",
-                                headers={"content-disposition": f'attachment; filename="{name}"'}))
+                                headers=headers))
 
 
 def _summary_css() -> bytes:

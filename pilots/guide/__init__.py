@@ -116,6 +116,24 @@ def xlsx_layout() -> dict:
     return yaml.safe_load(example_text(XLSX_EXAMPLE + ".yaml"))
 
 
+def example_workbook() -> bytes:
+    """The Excel example as a workbook agencies can download (web/app.py): the layout's cells, on
+    the sheet the guide names, with the cell types the guide describes (a date cell, number cells)."""
+    import io
+
+    import openpyxl
+
+    layout = xlsx_layout()
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = layout["sheet"]
+    for row in layout["rows"]:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def _sheet_table(layout: dict) -> list[list[str]]:
     """The sheet as a grid with column letters and row numbers; dates shown day/month/year."""
     rows = layout["rows"]

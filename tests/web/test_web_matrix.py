@@ -47,6 +47,7 @@ def _matrix(o: dict) -> list[tuple[str, str, str, dict]]:
         ("GET", "/submissions", "-", everyone),
         ("GET", "/guide", "-", everyone),
         ("GET", "/examples/PLT-2548-003_03009_2549-Q3.csv", "-", everyone),
+        ("GET", "/examples/PLT-2548-002_01002_2549-Q3.xlsx", "-", everyone),
         ("GET", "/examples/..%2F..%2Fetc%2Fpasswd", "nonexistent", {r: 404 for r in ROLES}),  # no such route
         ("GET", "/examples/no-such-example.csv", "nonexistent", {**{r: 404 for r in ACCOUNT}, **signin}),
         ("GET", f"/submissions/{o['own_sha']}", "own", {"agency": 200, "restricted_agency": 404, "analyst": 200,
