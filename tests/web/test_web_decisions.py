@@ -228,6 +228,40 @@ def test_reject_close_and_reopen_from_the_page(web):
     assert listing.count("demo-committee") >= 3
 
 
+def test_a_web_with_its_restricted_store_elsewhere_decides_in_that_store(held_site, tmp_path):
+    """`pilotkpi web --restricted-store PATH`: its decisions run the jobs on that store (as the CLI's
+    own `--restricted-store`), never on a new empty one beside the warehouse. Reopening the
+    restricted pilot PLT-2548-006's 2549-Q3 keeps its composite (2.5125, tests/web/held_story.py)
+    and the store's mirror of the closure shows it reopened."""
+    from web.app import SiteConfig, create_app
+
+    site = _copy(held_site, tmp_path)
+    vault = tmp_path / "vault"
+    vault.mkdir(mode=0o700)
+    store = vault / "secret.duckdb"
+    (site / "warehouse.restricted.duckdb").rename(store)
+    (site / "warehouse.restricted.evidence").rename(vault / "secret.evidence")
+    q3 = "SELECT composite_score, status FROM marts.pilot_scores WHERE pilot_id = 'PLT-2548-006' AND period = '2549-Q3'"
+    before = _rows(site / "warehouse.duckdb", q3)
+    assert before == [(Decimal("2.5125"), "at_risk")]
+    app = create_app(SiteConfig(site / "registry", site / "inbox", site / "warehouse.duckdb", restricted_store=store,
+                                as_of=AS_OF))
+    committee = Client(app)
+    try:
+        assert committee.sign_in("demo-committee", _passwords(site)["demo-committee"]).status_code == 303
+        r = decide(committee, kind="reopen", period="2549-Q3", pilot_id="PLT-2548-006", reason="ministry asked",
+                   confirm="PLT-2548-006 2549-Q3")
+        state, text = outcome(committee, r.headers["location"])
+        assert state == "applied", text
+    finally:
+        committee.close()
+    assert not (site / "warehouse.restricted.duckdb").exists() and not (site / "warehouse.restricted.evidence").exists()
+    for path in (site / "warehouse.duckdb", site / "warehouse.published.duckdb", store):
+        assert _rows(path, q3) == before, path
+    assert _rows(store, "SELECT reopened_by FROM approval.quarter_closures WHERE pilot_id = 'PLT-2548-006' "
+                        "AND period = '2549-Q3'") == [("demo-committee",)]
+
+
 # --- refusals -------------------------------------------------------------------------------------
 
 REFUSALS = [
