@@ -179,6 +179,18 @@ def due_pilot(site: Path) -> tuple[str, str]:
     return row
 
 
+def is_closed(site: Path, pilot: str, period: str) -> bool:
+    """Whether the published copy has the pilot's period closed (closing it again is refused)."""
+    import duckdb
+
+    con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
+    try:
+        return bool(con.execute("SELECT count(*) FROM approval.quarter_closures WHERE pilot_id = ? AND period = ? "
+                                "AND reopened_at IS NULL", [pilot, period]).fetchone()[0])
+    finally:
+        con.close()
+
+
 def held_to_decide(site: Path, count: int) -> tuple[str, list[int]]:
     """At least `count` held files to approve and reject, made the way they arise: 2549-Q3 closed
     for the lead's pilot (`pilotkpi close-quarter`), then `count` reports of it, each with bytes of
@@ -188,16 +200,11 @@ def held_to_decide(site: Path, count: int) -> tuple[str, list[int]]:
     pilot, agency, kpis = lead_with_files(site)
     job = ["--registry", str(site / "registry"), "--warehouse", str(site / "warehouse.duckdb"),
            "--out", str(site / "out"), "--as-of", AS_OF]
-    con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
-    try:  # the close/reopen decisions before may have left it closed (closing again is refused)
-        closed = con.execute("SELECT count(*) FROM approval.quarter_closures WHERE pilot_id = ? "
-                             "AND period = '2549-Q3' AND reopened_at IS NULL", [pilot]).fetchone()[0]
-    finally:
-        con.close()
-    if not closed:
+    if not is_closed(site, pilot, "2549-Q3"):  # the close/reopen decisions before may have left it closed
         _cli("close-quarter", "2549-Q3", "--pilot", pilot, "--by", "bench", *job)
-    for n in range(count):
-        (site / "inbox" / f"bench-decide-{agency}-{n}.csv").write_bytes(sixty_lines(pilot, agency, kpis, 1000 + n))
+    first = int(time.time()) * 1000  # bytes of their own at every bench run (the same bytes would be duplicates)
+    for n in range(first, first + count):
+        (site / "inbox" / f"bench-decide-{agency}-{n}.csv").write_bytes(sixty_lines(pilot, agency, kpis, n))
     _cli("run", "--inbox", str(site / "inbox"), "--settle-seconds", "0", *job)
     con = duckdb.connect(str(site / "warehouse.published.duckdb"), read_only=True)
     try:
@@ -234,14 +241,14 @@ def decision_times(base: str, site: Path, count: int) -> dict:
     pilot, period = due_pilot(site)
     times: dict[str, list[float]] = {"close": [], "reopen": [], "approve": [], "reject": []}
     states = []
-    closed = False
+    closed = is_closed(site, pilot, period)  # an earlier bench run may have left it closed
     for i in range(count + 1):  # the first is a warm-up (the engine's first job), not counted
         kind = "reopen" if closed else "close"
         state, took = _decide(client, token, {"kind": kind, "period": period, "pilot_id": pilot,
                                               "confirm": f"{pilot} {period}",
                                               "note" if kind == "close" else "reason": f"bench {i}"})
         states.append(state)
-        if i > 0:
+        if i > 0 and state == "applied":  # a refusal (one line, nothing written) is not a decision's time
             times[kind].append(took)
         closed = not closed if state == "applied" else closed
     # Approve and reject run the same engine and job path on a held file (flows/approval.decide_held).
@@ -251,7 +258,8 @@ def decision_times(base: str, site: Path, count: int) -> dict:
         state, took = _decide(client, token, {"kind": kind, "submission_id": str(submission_id),
                                               "note" if kind == "approve" else "reason": f"bench {i}"})
         states.append(state)
-        times[kind].append(took)
+        if state == "applied":
+            times[kind].append(took)
     every = [t for k in times.values() for t in k]
     return {"pilot": pilot, "period": period, "held_pilot": held_pilot, "states": sorted(set(states)),
             "all": stats(every), **{k: stats(v) for k, v in times.items() if v}}
