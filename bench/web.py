@@ -199,7 +199,7 @@ def held_to_decide(site: Path, count: int) -> tuple[str, list[int]]:
 
     pilot, agency, kpis = lead_with_files(site)
     job = ["--registry", str(site / "registry"), "--warehouse", str(site / "warehouse.duckdb"),
-           "--out", str(site / "out"), "--as-of", AS_OF]
+           "--out", str(site / "out"), "--as-of", AS_OF, "--wait"]  # behind the web's last decision job
     if not is_closed(site, pilot, "2549-Q3"):  # the close/reopen decisions before may have left it closed
         _cli("close-quarter", "2549-Q3", "--pilot", pilot, "--by", "bench", *job)
     first = int(time.time()) * 1000  # bytes of their own at every bench run (the same bytes would be duplicates)
