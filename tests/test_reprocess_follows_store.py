@@ -16,6 +16,7 @@ on_target. Before, the reprocessed file stayed in the open warehouse with the re
 from __future__ import annotations
 
 import hashlib
+import io
 from decimal import Decimal as D
 
 import openpyxl
@@ -24,7 +25,7 @@ from click.testing import CliRunner
 from flows.cli import main
 from pilots.readers.limits import LIMITS
 from tests.test_flow import AS_OF, HEADER
-from tests.test_pilot_moves import OPEN_ALLOWED, leftovers, q, stored
+from tests.test_pilot_moves import OPEN_ALLOWED, leftovers, q, reclassify, stored
 from tests.test_restricted_store import SECRET, make_restricted_scenario, run
 from tests.test_xlsx import rewrite_members
 from warehouse.publish import published_path
@@ -37,8 +38,6 @@ def padded_report() -> bytes:
     sheet = book.active
     sheet.append(HEADER.split(","))
     sheet.append([SECRET, "20004", "2548-Q2", "2005-04-28", "kpi", "S9", None, 30, None, None, None, None])
-    import io
-
     out = io.BytesIO()
     book.save(out)
     return rewrite_members(out.getvalue(), lambda name, content: content, add={"customXml/padding.bin": b"\0" * 4_000_000})
@@ -91,8 +90,6 @@ def test_a_reprocessed_file_follows_its_pilot_into_the_restricted_store(tmp_path
 
     # And back: the pilot is open again. The next job (any kind) moves the pilot, and with it the
     # quarantined submission that was reprocessed as its file, though that row names no pilot.
-    from tests.test_pilot_moves import reclassify
-
     reclassify(registry, SECRET, "open")
     result = CliRunner().invoke(main, ["rebuild", "--registry", str(registry), "--warehouse", str(wh),
                                        "--out", str(tmp_path / "out"), "--as-of", AS_OF])
