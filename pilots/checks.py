@@ -88,10 +88,13 @@ RULE_GROUPS: dict[str, tuple[str, ...]] = {
 SUITE_COLUMNS = frozenset(INDEX) | frozenset(COLUMN_NAMES) - {"note"}
 # The column that numbers a part's distinct combinations; GE reports failures by it.
 DISTINCT = "distinct_row"
-# What GE returns: each failing rule's list of DISTINCT numbers, which is all row_defects reads.
-# Not the pandas query that would select those rows, nor the sample of values GE keeps for a summary.
-RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": [DISTINCT],
-                 "return_unexpected_index_query": False, "partial_unexpected_count": 0}
+# What GE is asked for. First, for the whole suite, only each rule's verdict (BOOLEAN_ONLY: the
+# count of failing rows, none of the lists COMPLETE builds for every rule, failing or not). Then,
+# for the rules that failed only, their failures: the list of DISTINCT numbers, which is all
+# row_defects reads; not the pandas query that would select those rows, nor a sample of values.
+VERDICT_FORMAT = {"result_format": "BOOLEAN_ONLY"}
+FAILURES_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": [DISTINCT],
+                   "return_unexpected_index_query": False, "partial_unexpected_count": 0}
 
 
 def _iso_date(text: object) -> date | None:
@@ -282,16 +285,33 @@ def _gx() -> tuple[Any, dict[str, tuple[Any, list[str]]]]:
     return definition, {name: (suite, read[name]) for name, suite in suites.items()}
 
 
-def _validate(definition: Any, suite: Any, df: pd.DataFrame) -> Any:
-    """The suite's result on one frame, by GE's own validator: what `Batch.validate` runs,
-    without first loading the batch itself (`definition.get_batch`), which the validator loads
-    again. Each load fingerprints the whole frame (pandas' hash of every cell), so this halves
-    that. Nothing is stored: not a ValidationDefinition, whose run also keeps every result in the
-    context's results store."""
+def _failures(definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, list[int]]]:
+    """(expectation, the DISTINCT numbers of the rows it fails on) for each rule of the suite that
+    fails on the frame. A rule that could not run is an error (GE puts it in exception_info).
+
+    By GE's own validator: what `Batch.validate` runs, without first loading the batch itself
+    (`definition.get_batch`), which the validator loads again; each load fingerprints the whole
+    frame (pandas' hash of every cell). One validator, so one load, for both questions: the
+    suite's verdicts, then each failing rule's failures. Nothing is stored: not a
+    ValidationDefinition, whose run also keeps every result in the context's results store."""
     from great_expectations.validator.v1_validator import Validator
 
-    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT)
-    return validator.validate_expectation_suite(suite)
+    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df}, result_format=VERDICT_FORMAT)
+    verdicts = validator.validate_expectation_suite(suite)
+    if verdicts.success:
+        return []
+    failed_ids = {res.expectation_config.id for res in verdicts.results if not res.success}
+    validator.result_format = FAILURES_FORMAT
+    out = []
+    for expectation in suite.expectations:
+        if expectation.id in failed_ids:
+            result = validator.validate_expectation(expectation)
+            hits = result.result.get("unexpected_index_list")
+            if hits is None:
+                raise RuntimeError(f"row rule {expectation.meta['code']} on {expectation.meta['column']} "
+                                   f"could not run: {result.exception_info}")
+            out.append((expectation, [int(hit[DISTINCT]) for hit in hits]))
+    return out
 
 
 def _distinct(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
@@ -347,22 +367,17 @@ def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issu
     with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
         definition, suites = _gx()
         # Each part's frame holds only the columns its rules read: GE hashes and filters every column.
-        results = {name: _validate(definition, suite, parts[name][0][[DISTINCT, *read]])
-                   for name, (suite, read) in suites.items()}
+        failures = {name: _failures(definition, suite, parts[name][0][[DISTINCT, *read]])
+                    for name, (suite, read) in suites.items()}
 
     failed: list[tuple[int, int, int, str, str, int]] = []  # (file_key, row_number, column order, code, column, row)
     keys, numbers = df["file_key"].to_numpy(), df["row_number"].to_numpy()
-    for name, result in results.items():
+    for name, found_in_part in failures.items():
         distinct, of_row = parts[name]
-        for res in result.results:
-            if res.success:
-                continue
-            code, column = res.expectation_config.meta["code"], res.expectation_config.meta["column"]
-            hits = res.result.get("unexpected_index_list")
-            if hits is None:  # the rule itself could not run (GE puts the error in exception_info)
-                raise RuntimeError(f"row rule {code} on {column} could not run: {res.exception_info}")
+        for expectation, hits in found_in_part:
+            code, column = expectation.meta["code"], expectation.meta["column"]
             failing = np.zeros(len(distinct), dtype=bool)
-            failing[[int(hit[DISTINCT]) for hit in hits]] = True
+            failing[hits] = True
             failed.extend((int(keys[at]), int(numbers[at]), _COLUMN_ORDER[column], code, column, int(at))
                           for at in np.flatnonzero(failing[of_row]))
     # The values as given, for messages: only the failing rows are turned into dicts.
