@@ -17,8 +17,8 @@ import re
 import sys
 import warnings
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, localcontext
-from functools import cache
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -126,11 +126,22 @@ def _add_amount(total: Decimal | None, text: object) -> Decimal | None:
     """total + the amount as the warehouse stores it (rounded to 2 decimals); None once an amount is
     missing, not a number, negative or too large for its column (the row suite reports those: no
     total is judged then, so one cell gets one defect)."""
+    value = _stored_amount(text) if total is not None and isinstance(text, str) else None
+    return None if value is None else _WIDE.add(total, value)
+
+
+# Wide enough that a report's total adds exactly (Decimal's default context keeps 28 digits).
+_WIDE = Context(prec=60)
+
+
+@lru_cache(maxsize=65536)
+def _stored_amount(text: str) -> Decimal | None:
+    """An amount's text as the warehouse stores it (rounded to 2 decimals, half up), or None when
+    it is not a number, negative or too large for its column. Cached: a batch repeats amounts."""
     value = _number(text)
-    if total is None or value is None or value < 0 or not _fits(value, "allocated_thb"):
+    if value is None or value < 0 or not _fits(value, "allocated_thb"):
         return None
-    with localcontext(prec=60):
-        return total + value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def _number(text: object) -> Decimal | None:
@@ -401,12 +412,16 @@ def _params(code: str, column: str, row: dict[str, Any]) -> dict[str, object]:
 # --- the file rules --------------------------------------------------------------------------
 
 def _majority(records: list[dict], column: str) -> str | None:
-    """The valid value most rows hold in `column`; the earliest row breaks a tie."""
-    counts = Counter(r[column] for r in records if _valid(column, r[column]))
-    if not counts:
+    """The valid value most rows hold in `column`; the earliest row breaks a tie.
+
+    Counted over every value, then judged once per distinct value: a Counter keeps its keys in
+    the order first seen, so the first valid top value is the one the earliest row holds."""
+    counts = Counter(r[column] for r in records)
+    valid = {value: n for value, n in counts.items() if _valid(column, value)}
+    if not valid:
         return None
-    top = max(counts.values())
-    return next(r[column] for r in records if _valid(column, r[column]) and counts[r[column]] == top)
+    top = max(valid.values())
+    return next(value for value, n in valid.items() if n == top)
 
 
 def _valid(column: str, value: object) -> bool:
@@ -446,7 +461,7 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
         if expected is None:
             continue
         for r in records:
-            if _valid(column, r[column]) and r[column] != expected:
+            if r[column] != expected and _valid(column, r[column]):
                 issues.append(make_issue("ROWS_DISAGREE", int(r["row_number"]), column,
                                          column=column, value=r[column], expected=expected))
     if first["pilot_id"] is not None:
