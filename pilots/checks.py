@@ -59,7 +59,7 @@ REPORT_TOTAL_LIMIT = Decimal(10) ** 14
 
 # Columns the suite adds to the frames it validates.
 KPI_UNIT = "kpi_unit"                    # the KPI's unit from the registry, on kpi rows only
-NUM = {c: f"{c}_num" for c in NUMERIC}   # Decimal value (amounts: see _in_satang), or None when not a number
+NUM = {c: f"{c}_num" for c in NUMERIC}   # Decimal value (amounts: see _parse_numbers), or None when not a number
 COMPARABLE = "amounts_comparable"        # both amounts are numbers >= 0
 FITS = {c: f"{c}_fits" for c in NUMERIC}  # the number fits its warehouse column (None: not a number)
 # The batch column (or KPI_UNIT) each derived column is computed from.
@@ -335,24 +335,26 @@ def _distinct(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.DataFra
     return distinct, of_row
 
 
-def _derive(distinct: pd.DataFrame, parsed: dict[str, dict]) -> pd.DataFrame:
-    """The derived columns the suite reads, added to a part's distinct combinations. Numbers are
-    parsed and their fit judged once per distinct text of the batch (`parsed`: {column: {text:
-    (number, fits, satang)}}, shared by the parts). The amounts are given in satang when they
-    can be (_in_satang)."""
-    for name, num in NUM.items():
-        if name in distinct:
-            texts = distinct[name].tolist()
-            known = parsed.setdefault(name, {})
-            for text in set(texts) - known.keys():
-                value = _number(text)
-                known[text] = (value, _fits(value, name), _satang(value))
-            distinct[num] = pd.Series([known[text][0] for text in texts], dtype=object)
-            distinct[FITS[name]] = pd.Series([known[text][1] for text in texts], dtype=object)
-    if NUM["allocated_thb"] in distinct and NUM["disbursed_thb"] in distinct:
-        distinct[COMPARABLE] = pd.Series([a is not None and d is not None and a >= 0 and d >= 0
-                                          for a, d in zip(distinct[NUM["allocated_thb"]], distinct[NUM["disbursed_thb"]])])
-    return _in_satang(distinct, parsed)
+AMOUNTS = ("allocated_thb", "disbursed_thb")
+
+
+def _parse_numbers(df: pd.DataFrame) -> tuple[dict[str, dict[object, tuple]], bool]:
+    """Each distinct text of the batch's number columns, parsed once: {column: {text: (number,
+    fits, satang)}}; and whether the amount rules read the amounts in satang (_satang): only when
+    every amount of the batch converts exactly, so that the pair rule compares the two in one unit.
+
+    The amount rules (>= 0; allocated >= disbursed) give the same verdict on exact satang as on
+    the Decimals, and GE runs them vectorised on a float column instead of one Python comparison
+    per value on objects (its fingerprint of the frame, too, hashes floats, not Decimals' texts):
+    a batch's amounts are nearly all distinct, so these rules see nearly every row."""
+    parsed = {}
+    for name in NUMERIC:
+        known = parsed[name] = {}
+        for text in set(df[name].tolist()):
+            value = _number(text)
+            known[text] = (value, _fits(value, name), _satang(value) if name in AMOUNTS else None)
+    in_satang = all(satang is not None for name in AMOUNTS for _, _, satang in parsed[name].values())
+    return parsed, in_satang
 
 
 # Below 2^53 a whole number is exact in a float64.
@@ -360,32 +362,34 @@ _EXACT_IN_FLOAT = Decimal(2) ** 53
 
 
 def _satang(value: Decimal | None) -> float | None:
-    """An amount in satang (hundredths of a baht) as a float, when that is exact: a whole number
-    of satang below 2^53 (90 trillion baht). None otherwise (or for no number)."""
+    """An amount in satang (hundredths of a baht) as a float when that is exact: a whole number of
+    satang below 2^53 (90 trillion baht); NaN for no number; None when not exact."""
     if value is None:
-        return None
+        return np.nan
     satang = value.scaleb(2)
     if satang != satang.to_integral_value() or abs(satang) >= _EXACT_IN_FLOAT:
         return None
     return float(satang)
 
 
-def _in_satang(distinct: pd.DataFrame, parsed: dict[str, dict]) -> pd.DataFrame:
-    """The part's amount columns (allocated_thb_num, disbursed_thb_num) as float64 satang, NaN for
-    no number, when every amount of the part converts exactly; else left as Decimals, for the
-    whole part (the pair rule compares the two in one unit).
-
-    The amount rules (>= 0; allocated >= disbursed) give the same verdict on exact satang as on
-    the Decimals, and GE runs them vectorised on a float column instead of one Python comparison
-    per value on objects (its fingerprint of the frame, too, hashes floats, not Decimals' texts):
-    a batch's amounts are nearly all distinct, so these rules see nearly every row."""
-    amounts = [name for name in ("allocated_thb", "disbursed_thb") if NUM[name] in distinct]
-    columns = {name: [parsed[name][text][2] for text in distinct[name]] for name in amounts}
-    exact = all(satang is not None or parsed[name][text][0] is None
-                for name in amounts for text, satang in zip(distinct[name], columns[name]))
-    if exact:
-        for name in amounts:
-            distinct[NUM[name]] = pd.Series([np.nan if s is None else s for s in columns[name]], dtype="float64")
+def _derive(distinct: pd.DataFrame, parsed: dict[str, dict[object, tuple]], in_satang: bool) -> pd.DataFrame:
+    """The derived columns the suite reads, added to a part's distinct combinations, from the
+    batch's parsed numbers (_parse_numbers): each number (amounts in satang when `in_satang`),
+    whether it fits its warehouse column, and whether the two amounts are comparable."""
+    numbers: dict[str, list] = {}
+    for name, num in NUM.items():
+        if name in distinct:
+            known = parsed[name]
+            values = [known[text] for text in distinct[name].tolist()]
+            numbers[name] = [value for value, _, _ in values]
+            if in_satang and name in AMOUNTS:
+                distinct[num] = pd.Series([satang for _, _, satang in values], dtype="float64")
+            else:
+                distinct[num] = pd.Series(numbers[name], dtype=object)
+            distinct[FITS[name]] = pd.Series([fits for _, fits, _ in values], dtype=object)
+    if all(name in numbers for name in AMOUNTS):
+        distinct[COMPARABLE] = pd.Series([a is not None and d is not None and a >= 0 and d >= 0
+                                          for a, d in zip(*(numbers[name] for name in AMOUNTS))], dtype=bool)
     return distinct
 
 
@@ -407,9 +411,9 @@ def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issu
     if frame.empty:
         return []
     df = _with_kpi_units(frame, registry)
-    parsed: dict[str, dict] = {}
+    parsed, in_satang = _parse_numbers(df)
     parts = {name: _distinct(df, columns) for name, columns in RULE_GROUPS.items()}
-    parts = {name: (_derive(distinct, parsed), of_row) for name, (distinct, of_row) in parts.items()}
+    parts = {name: (_derive(distinct, parsed, in_satang), of_row) for name, (distinct, of_row) in parts.items()}
     with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
         definition, suites = _gx()
         # Each part's frame holds only the columns its rules read: GE hashes and filters every column.

@@ -80,7 +80,7 @@ def test_a_rule_that_cannot_run_is_an_error_naming_it():
     ("90071992547409.91", True),    # the largest amount still exact
 ])
 def test_amount_rules_give_the_same_verdicts_in_satang_and_in_decimals(odd_amount, in_satang):
-    """The amount rules read the amounts in satang when every amount of the part converts exactly,
+    """The amount rules read the amounts in satang when every amount of the batch converts exactly,
     else as Decimals; the defects are the same either way. Lines (allocated, disbursed), each with
     the verdict worked out by hand: 100 >= 100.00 passes; 100.00 < 100.01 fails; -0 is not
     negative; -0.01 is; 0.001 < 1 fails, 7 and the largest amounts do not; 0.10 >= 0.10 passes."""
@@ -89,9 +89,9 @@ def test_amount_rules_give_the_same_verdicts_in_satang_and_in_decimals(odd_amoun
     lines = [budget("A1", "100", "100.00"), budget("A2", "100.00", "100.01"), budget("A3", "-0", "0"),
              budget("A4", "5", "-0.01"), budget("A5", odd_amount, "1"), budget("A6", "0.10", "0.10")]
     batch = frame(lines)
-    parsed: dict = {}
-    distinct, _ = checks._distinct(checks._with_kpi_units(batch, REGISTRY), checks.RULE_GROUPS["amounts"])
-    derived = checks._derive(distinct, parsed)
+    df = checks._with_kpi_units(batch, REGISTRY)
+    distinct, _ = checks._distinct(df, checks.RULE_GROUPS["amounts"])
+    derived = checks._derive(distinct, *checks._parse_numbers(df))
     assert (derived[checks.NUM["allocated_thb"]].dtype == "float64") is in_satang
     found = [(i.row_number, i.column_name, i.code) for _, i in checks.row_defects(batch, REGISTRY)]
     over_for_odd = [] if odd_amount != "0.001" else [(6, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")]
