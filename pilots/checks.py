@@ -17,10 +17,11 @@ import re
 import sys
 import warnings
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, localcontext
-from functools import cache
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from functools import cache, lru_cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from warehouse.stages import stage
@@ -56,30 +57,44 @@ STORED = {"actual": (25, 10), "allocated_thb": (16, 2), "disbursed_thb": (16, 2)
 # budget of 2004). Disbursed never exceeds allocated on a line, so its total is bounded too.
 REPORT_TOTAL_LIMIT = Decimal(10) ** 14
 
-# Columns the suite adds to (a copy of) the batch frame.
+# Columns the suite adds to the frames it validates.
 KPI_UNIT = "kpi_unit"                    # the KPI's unit from the registry, on kpi rows only
-NUM = {c: f"{c}_num" for c in NUMERIC}   # Decimal value, or None when missing / not a number
+NUM = {c: f"{c}_num" for c in NUMERIC}   # Decimal value (amounts: see _parse_numbers), or None when not a number
 COMPARABLE = "amounts_comparable"        # both amounts are numbers >= 0
 FITS = {c: f"{c}_fits" for c in NUMERIC}  # the number fits its warehouse column (None: not a number)
+# The batch column (or KPI_UNIT) each derived column is computed from.
+DERIVED_FROM = {**{num: (c,) for c, num in NUM.items()}, **{fits: (c,) for c, fits in FITS.items()},
+                COMPARABLE: ("allocated_thb", "disbursed_thb")}
 
 _COLUMN_ORDER = {name: i for i, name in enumerate(COLUMN_NAMES)}
-# The batch columns some row rule reads (tests/test_read_speedups.py checks it against the suite):
-# every canonical column but the free-text note.
+
+# Every row rule reads one row's values only (a map rule, a pair rule, a row condition), so a rule
+# gives the same verdict on two rows that agree on the columns it reads. The suite is split by the
+# columns its rules read, and each part validates the DISTINCT combinations of its columns in the
+# batch, not its rows; a failure is spread back to every row holding that combination. A file
+# repeats its identity on every line and a pilot its KPI and activity codes, so the identity and
+# line parts see a few thousand combinations where the batch has 50,000 rows; only the amounts
+# (disbursed differs on nearly every line) stay row for row, with the few columns their rules read.
+# Each rule goes to the first part whose columns hold every column it reads
+# (tests/test_checks.py checks that every rule has a part).
+RULE_GROUPS: dict[str, tuple[str, ...]] = {
+    "identity": ("pilot_id", "agency_code", "period", "submitted_on"),
+    "line": ("line_type", "item_code", "layer", "funding_source", "actual", KPI_UNIT),
+    "allocated": ("line_type", "allocated_thb"),
+    "disbursed": ("line_type", "disbursed_thb"),
+    "amounts": ("allocated_thb", "disbursed_thb"),
+}
+# The batch columns some row rule reads: every canonical column but the free-text note.
 SUITE_COLUMNS = frozenset(INDEX) | frozenset(COLUMN_NAMES) - {"note"}
-# Columns of a batch with few distinct values (a file repeats its identity on every row), given to
-# GE as categoricals (see _enrich).
-REPEATED = ("pilot_id", "agency_code", "period", "submitted_on", "line_type", "layer", "funding_source", KPI_UNIT)
-# Two valid dates added to submitted_on's categories, used by no row. Its strftime rule runs
-# `Series.map(strptime check)`; on a categorical, pandas maps the categories (one strptime per
-# distinct date, not per row) and returns a categorical when the mapping is one-to-one (one date,
-# or one valid and one invalid), which GE cannot negate (`~`). Two categories that both parse make
-# the mapping many-to-one in every batch, so pandas returns plain booleans (documented in
-# `Categorical.map`: "otherwise an Index is returned").
-UNUSED_DATES = ("0001-01-01", "0001-01-02")
-# What GE returns: each failing rule's (file_key, row_number) list, which is all row_defects reads.
-# Not the pandas query that would select those rows, nor the sample of values GE keeps for a summary.
-RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": INDEX,
-                 "return_unexpected_index_query": False, "partial_unexpected_count": 0}
+# The column that numbers a part's distinct combinations; GE reports failures by it.
+DISTINCT = "distinct_row"
+# What GE is asked for. First, for the whole suite, only each rule's verdict (BOOLEAN_ONLY: the
+# count of failing rows, none of the lists COMPLETE builds for every rule, failing or not). Then,
+# for the rules that failed only, their failures: the list of DISTINCT numbers, which is all
+# row_defects reads; not the pandas query that would select those rows, nor a sample of values.
+VERDICT_FORMAT = {"result_format": "BOOLEAN_ONLY"}
+FAILURES_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": [DISTINCT],
+                   "return_unexpected_index_query": False, "partial_unexpected_count": 0}
 
 
 def _iso_date(text: object) -> date | None:
@@ -111,11 +126,22 @@ def _add_amount(total: Decimal | None, text: object) -> Decimal | None:
     """total + the amount as the warehouse stores it (rounded to 2 decimals); None once an amount is
     missing, not a number, negative or too large for its column (the row suite reports those: no
     total is judged then, so one cell gets one defect)."""
+    value = _stored_amount(text) if total is not None and isinstance(text, str) else None
+    return None if value is None else _WIDE.add(total, value)
+
+
+# Wide enough that a report's total adds exactly (Decimal's default context keeps 28 digits).
+_WIDE = Context(prec=60)
+
+
+@lru_cache(maxsize=65536)
+def _stored_amount(text: str) -> Decimal | None:
+    """An amount's text as the warehouse stores it (rounded to 2 decimals, half up), or None when
+    it is not a number, negative or too large for its column. Cached: a batch repeats amounts."""
     value = _number(text)
-    if total is None or value is None or value < 0 or not _fits(value, "allocated_thb"):
+    if value is None or value < 0 or not _fits(value, "allocated_thb"):
         return None
-    with localcontext(prec=60):
-        return total + value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 def _number(text: object) -> Decimal | None:
@@ -220,9 +246,29 @@ def _import_gx() -> Any:
     return gx
 
 
+def _columns_read(expectation: Any) -> set[str]:
+    """The frame columns one expectation reads: its column or pair, and its row condition's column."""
+    read = {getattr(expectation, name) for name in ("column", "column_A", "column_B") if getattr(expectation, name, None)}
+    condition = getattr(expectation, "row_condition", None)
+    if condition is not None:
+        read.add(str(condition.column.name))
+    return read
+
+
+def rule_group(expectation: Any) -> str:
+    """The RULE_GROUPS part that validates this expectation: the first whose columns (with the
+    columns derived from them) hold every column the expectation reads."""
+    for name, columns in RULE_GROUPS.items():
+        held = {*columns, *(d for d, sources in DERIVED_FROM.items() if set(sources) <= set(columns))}
+        if _columns_read(expectation) <= held:
+            return name
+    raise LookupError(f"no rule group holds the columns of {expectation!r}")
+
+
 @cache
-def _gx() -> tuple[Any, Any]:
-    """(batch definition, suite), built once per process: importing and setting up GE costs seconds.
+def _gx() -> tuple[Any, dict[str, tuple[Any, list[str]]]]:
+    """(batch definition, {rule group: (its suite, the columns its rules read)}), built once per
+    process: importing and setting up GE costs seconds.
 
     Ephemeral, in-memory stores and no data-docs site: nothing is written to disk (the default
     ephemeral config reserves a temporary docs directory). Analytics off, and the "Calculating
@@ -241,86 +287,157 @@ def _gx() -> tuple[Any, Any]:
     definition = (context.data_sources.add_pandas("report_rows")
                   .add_dataframe_asset("batch")
                   .add_batch_definition_whole_dataframe("whole_batch"))
-    suite = context.suites.add(gx.ExpectationSuite(name="report_rows", expectations=_expectations()))
-    return definition, suite
+    by_group: dict[str, list] = {name: [] for name in RULE_GROUPS}
+    for expectation in _expectations():
+        by_group[rule_group(expectation)].append(expectation)
+    suites = {name: context.suites.add(gx.ExpectationSuite(name=f"report_rows_{name}", expectations=rules))
+              for name, rules in by_group.items() if rules}
+    read = {name: sorted(set().union(*map(_columns_read, rules))) for name, rules in by_group.items() if rules}
+    return definition, {name: (suite, read[name]) for name, suite in suites.items()}
 
 
-def _validate(definition: Any, suite: Any, df: pd.DataFrame) -> Any:
-    """The suite's result on one batch frame, by GE's own validator: what `Batch.validate` runs,
-    without first loading the batch itself (`definition.get_batch`), which the validator loads
-    again. Each load fingerprints the whole frame (pandas' hash of every cell: about 0.1 CPU s on
-    a batch of 50,000 rows, mostly its Decimal amounts), so this halves that. Nothing is stored: not a
+def _failures(definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, list[int]]]:
+    """(expectation, the DISTINCT numbers of the rows it fails on) for each rule of the suite that
+    fails on the frame. A rule that could not run is an error (GE puts it in exception_info).
+
+    By GE's own validator: what `Batch.validate` runs, without first loading the batch itself
+    (`definition.get_batch`), which the validator loads again; each load fingerprints the whole
+    frame (pandas' hash of every cell). One validator, so one load, for both questions: the
+    suite's verdicts, then each failing rule's failures. Nothing is stored: not a
     ValidationDefinition, whose run also keeps every result in the context's results store."""
     from great_expectations.validator.v1_validator import Validator
 
-    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df}, result_format=RESULT_FORMAT)
-    return validator.validate_expectation_suite(suite)
+    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df}, result_format=VERDICT_FORMAT)
+    verdicts = validator.validate_expectation_suite(suite)
+    if verdicts.success:
+        return []
+    failed_ids = {res.expectation_config.id for res in verdicts.results if not res.success}
+    validator.result_format = FAILURES_FORMAT
+    out = []
+    for expectation in suite.expectations:
+        if expectation.id in failed_ids:
+            result = validator.validate_expectation(expectation)
+            hits = result.result.get("unexpected_index_list")
+            if hits is None:
+                raise RuntimeError(f"row rule {expectation.meta['code']} on {expectation.meta['column']} "
+                                   f"could not run: {result.exception_info}")
+            out.append((expectation, [int(hit[DISTINCT]) for hit in hits]))
+    return out
 
 
-def _enrich(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
-    """The frame the suite validates: the batch frame's columns that some rule reads, with the
-    derived columns the suite reads.
+def _distinct(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct combinations of `columns` in the frame (numbered 0.. by DISTINCT, each with the
+    values of its first row), and for each row of the frame the number of its combination."""
+    of_row = frame.groupby(list(columns), sort=False, dropna=False).ngroup().to_numpy()
+    first = np.unique(of_row, return_index=True)[1]  # the first row of each number, in number order
+    distinct = frame[list(columns)].iloc[first].reset_index(drop=True)
+    distinct.insert(0, DISTINCT, pd.RangeIndex(len(first)))
+    return distinct, of_row
 
-    What leaves every rule's verdict unchanged but makes the work follow the distinct values
-    rather than the rows (a file repeats its identity on every line):
-    - numbers are parsed once per distinct text of the batch, not once per cell;
-    - the columns of few distinct values (REPEATED) are pandas categoricals: GE's pandas rules
-      (`astype(str).str` for patterns, `isin` for sets, `isnull`) then work on the categories and
-      spread back to the rows by their codes;
-    - `note` is read by no rule, so it is not in the frame that GE filters and slices per rule.
-    """
+
+AMOUNTS = ("allocated_thb", "disbursed_thb")
+
+
+def _parse_numbers(df: pd.DataFrame) -> tuple[dict[str, dict[object, tuple]], bool]:
+    """Each distinct text of the batch's number columns, parsed once: {column: {text: (number,
+    fits, satang)}}; and whether the amount rules read the amounts in satang (_satang): only when
+    every amount of the batch converts exactly, so that the pair rule compares the two in one unit.
+
+    The amount rules (>= 0; allocated >= disbursed) give the same verdict on exact satang as on
+    the Decimals, and GE runs them vectorised on a float column instead of one Python comparison
+    per value on objects (its fingerprint of the frame, too, hashes floats, not Decimals' texts):
+    a batch's amounts are nearly all distinct, so these rules see nearly every row."""
+    parsed = {}
+    for name in NUMERIC:
+        known = parsed[name] = {}
+        for text in set(df[name].tolist()):
+            value = _number(text)
+            known[text] = (value, _fits(value, name), _satang(value) if name in AMOUNTS else None)
+    in_satang = all(satang is not None for name in AMOUNTS for _, _, satang in parsed[name].values())
+    return parsed, in_satang
+
+
+# Below 2^53 a whole number is exact in a float64.
+_EXACT_IN_FLOAT = Decimal(2) ** 53
+
+
+def _satang(value: Decimal | None) -> float | None:
+    """An amount in satang (hundredths of a baht) as a float when that is exact: a whole number of
+    satang below 2^53 (90 trillion baht); NaN for no number; None when not exact."""
+    if value is None:
+        return np.nan
+    satang = value.scaleb(2)
+    if satang != satang.to_integral_value() or abs(satang) >= _EXACT_IN_FLOAT:
+        return None
+    return float(satang)
+
+
+def _derive(distinct: pd.DataFrame, parsed: dict[str, dict[object, tuple]], in_satang: bool) -> pd.DataFrame:
+    """The derived columns the suite reads, added to a part's distinct combinations, from the
+    batch's parsed numbers (_parse_numbers): each number (amounts in satang when `in_satang`),
+    whether it fits its warehouse column, and whether the two amounts are comparable."""
+    numbers: dict[str, list] = {}
+    for name, num in NUM.items():
+        if name in distinct:
+            known = parsed[name]
+            values = [known[text] for text in distinct[name].tolist()]
+            numbers[name] = [value for value, _, _ in values]
+            if in_satang and name in AMOUNTS:
+                distinct[num] = pd.Series([satang for _, _, satang in values], dtype="float64")
+            else:
+                distinct[num] = pd.Series(numbers[name], dtype=object)
+            distinct[FITS[name]] = pd.Series([fits for _, fits, _ in values], dtype=object)
+    if all(name in numbers for name in AMOUNTS):
+        distinct[COMPARABLE] = pd.Series([a is not None and d is not None and a >= 0 and d >= 0
+                                          for a, d in zip(*(numbers[name] for name in AMOUNTS))], dtype=bool)
+    return distinct
+
+
+def _with_kpi_units(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
+    """The batch frame (a clean index) with each kpi row's unit from the registry (KPI_UNIT)."""
     df = frame.reset_index(drop=True)
     units = registry.kpi_units()
-    out = {name: df[name] for name in [*INDEX, *COLUMN_NAMES] if name in SUITE_COLUMNS}
-    out[KPI_UNIT] = pd.Series([units.get((p, i)) if t == "kpi" else None
-                               for p, i, t in zip(df["pilot_id"], df["item_code"], df["line_type"])], dtype=object)
-    for name, num in NUM.items():
-        parsed = {text: _number(text) for text in set(df[name].tolist())}
-        fits = {text: _fits(value, name) for text, value in parsed.items()}
-        out[num] = pd.Series([parsed[v] for v in df[name]], dtype=object)
-        out[FITS[name]] = pd.Series([fits[v] for v in df[name]], dtype=object)
-    out[COMPARABLE] = pd.Series([a is not None and d is not None and a >= 0 and d >= 0
-                                 for a, d in zip(out[NUM["allocated_thb"]], out[NUM["disbursed_thb"]])])
-    for name in REPEATED:
-        out[name] = out[name].astype("category")
-    dates = out["submitted_on"].cat
-    out["submitted_on"] = dates.add_categories([d for d in UNUSED_DATES if d not in dates.categories])
-    return pd.DataFrame(out)
+    unit = [units.get((p, i)) if t == "kpi" else None for p, i, t in zip(df["pilot_id"], df["item_code"], df["line_type"])]
+    return df.assign(**{KPI_UNIT: pd.Series(unit, dtype=object)})
 
 
 def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issue]]:
     """Per-row defects of a batch frame (file_key, row_number and the canonical columns).
 
     Returns (file_key, Issue) pairs, ordered by file, row, column (contract order) and code.
-    (file_key, row_number) must identify a row: GE reports failures by these two columns.
+    (file_key, row_number) must identify a row. Each RULE_GROUPS part of the suite validates the
+    distinct combinations of its columns; a failing combination is reported on every row holding it.
     """
     if frame.empty:
         return []
-    df = _enrich(frame, registry)
+    df = _with_kpi_units(frame, registry)
+    parsed, in_satang = _parse_numbers(df)
+    parts = {name: _distinct(df, columns) for name, columns in RULE_GROUPS.items()}
+    parts = {name: (_derive(distinct, parsed, in_satang), of_row) for name, (distinct, of_row) in parts.items()}
     with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
-        definition, suite = _gx()
-        result = _validate(definition, suite, df)
+        definition, suites = _gx()
+        # Each part's frame holds only the columns its rules read: GE hashes and filters every column.
+        failures = {name: _failures(definition, suite, parts[name][0][[DISTINCT, *read]])
+                    for name, (suite, read) in suites.items()}
 
-    rows = {(int(k), int(n)): i for i, (k, n) in enumerate(zip(df["file_key"], df["row_number"]))}
-    failed: list[tuple[int, int, int, str, str]] = []
-    for res in result.results:
-        if res.success:
-            continue
-        code, column = res.expectation_config.meta["code"], res.expectation_config.meta["column"]
-        hits = res.result.get("unexpected_index_list")
-        if hits is None:  # the rule itself could not run (GE puts the error in exception_info)
-            raise RuntimeError(f"row rule {code} on {column} could not run: {res.exception_info}")
-        failed.extend((int(hit["file_key"]), int(hit["row_number"]), _COLUMN_ORDER[column], code, column)
-                      for hit in hits)
+    failed: list[tuple[int, int, int, str, str, int]] = []  # (file_key, row_number, column order, code, column, row)
+    keys, numbers = df["file_key"].to_numpy(), df["row_number"].to_numpy()
+    for name, found_in_part in failures.items():
+        distinct, of_row = parts[name]
+        for expectation, hits in found_in_part:
+            code, column = expectation.meta["code"], expectation.meta["column"]
+            failing = np.zeros(len(distinct), dtype=bool)
+            failing[hits] = True
+            failed.extend((int(keys[at]), int(numbers[at]), _COLUMN_ORDER[column], code, column, int(at))
+                          for at in np.flatnonzero(failing[of_row]))
     # The values as given, for messages: only the failing rows are turned into dicts.
-    at = sorted({rows[(file_key, row_number)] for file_key, row_number, *_ in failed})
+    at = sorted({row for *_, row in failed})
     records = dict(zip(at, frame.reset_index(drop=True).iloc[at].to_dict("records")))
     found: dict[tuple[int, int, int, str], Issue] = {}
-    for file_key, row_number, order, code, column in failed:
+    for file_key, row_number, order, code, column, row in failed:
         key = (file_key, row_number, order, code)
         if key not in found:  # two rules for one defect (dates) report the cell once
-            row = records[rows[(file_key, row_number)]]
-            found[key] = make_issue(code, row_number, column, **_params(code, column, row))
+            found[key] = make_issue(code, row_number, column, **_params(code, column, records[row]))
     return [(key[0], found[key]) for key in sorted(found)]
 
 
@@ -334,12 +451,16 @@ def _params(code: str, column: str, row: dict[str, Any]) -> dict[str, object]:
 # --- the file rules --------------------------------------------------------------------------
 
 def _majority(records: list[dict], column: str) -> str | None:
-    """The valid value most rows hold in `column`; the earliest row breaks a tie."""
-    counts = Counter(r[column] for r in records if _valid(column, r[column]))
-    if not counts:
+    """The valid value most rows hold in `column`; the earliest row breaks a tie.
+
+    Counted over every value, then judged once per distinct value: a Counter keeps its keys in
+    the order first seen, so the first valid top value is the one the earliest row holds."""
+    counts = Counter(r[column] for r in records)
+    valid = {value: n for value, n in counts.items() if _valid(column, value)}
+    if not valid:
         return None
-    top = max(counts.values())
-    return next(r[column] for r in records if _valid(column, r[column]) and counts[r[column]] == top)
+    top = max(valid.values())
+    return next(value for value, n in valid.items() if n == top)
 
 
 def _valid(column: str, value: object) -> bool:
@@ -379,7 +500,7 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
         if expected is None:
             continue
         for r in records:
-            if _valid(column, r[column]) and r[column] != expected:
+            if r[column] != expected and _valid(column, r[column]):
                 issues.append(make_issue("ROWS_DISAGREE", int(r["row_number"]), column,
                                          column=column, value=r[column], expected=expected))
     if first["pilot_id"] is not None:

@@ -6,6 +6,7 @@ lead, a secondary, a supporting and an advisory agency, a percent KPI K1 and a c
 """
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -216,20 +217,57 @@ def test_issues_of_a_batch_land_on_their_file():
 
 
 @pytest.mark.parametrize("dates, expected", [
-    # One valid and one invalid date: the strptime check maps submitted_on's categories one-to-one
-    # (True, False), the case where pandas would hand GE a categorical it cannot negate.
     (["2005-04-20", "2005-02-30"], [(1, 2, "submitted_on", "DATE_INVALID")]),
     (["2005-02-30", "2005-04-20"], [(0, 2, "submitted_on", "DATE_INVALID")]),
     (["2005-02-30", "2005-02-30"], [(0, 2, "submitted_on", "DATE_INVALID"), (1, 2, "submitted_on", "DATE_INVALID")]),
-    # A date equal to one of the unused categories checks.UNUSED_DATES adds is a valid date.
     (["0001-01-01", "2005-04-20"], []),
     (["2005-04-20", None], [(1, 2, "submitted_on", "VALUE_REQUIRED")]),
 ])
-def test_dates_of_a_batch_are_checked_once_per_distinct_date(dates, expected):
-    # The suite sees submitted_on as a categorical (one strptime per distinct date, not per row).
-    batch = frame(*[[kpi(submitted_on=d)] for d in dates])
-    assert rows_found(batch) == expected
-    assert checks._enrich(batch, REGISTRY)["submitted_on"].dtype == "category"
+def test_dates_of_a_batch_are_checked_once_per_distinct_identity(dates, expected):
+    # The identity rules see one row per distinct (pilot, agency, period, date), not one per line.
+    batch = frame(*[[kpi(submitted_on=d), kpi("K2", submitted_on=d)] for d in dates])
+    assert rows_found(batch) == [(k, n, c, code) for k, _, c, code in expected for n in (2, 3)]
+    identities, of_row = checks._distinct(batch, checks.RULE_GROUPS["identity"])
+    assert len(identities) == len(set(dates)) and list(of_row) == [n for d in dates for n in [list(dict.fromkeys(dates)).index(d)] * 2]
+
+
+def test_every_rule_is_validated_in_one_part_that_holds_its_columns():
+    """No expectation is dropped by the split: the parts' suites hold the 28 rules, each once,
+    and each part's columns (with those derived from them) hold what its rules read."""
+    _, suites = checks._gx()
+    rules = checks._expectations()
+    assert len(rules) == 28
+    assert sorted(len(suite.expectations) for suite, _ in suites.values()) == [1, 4, 4, 8, 11]
+    def said(e) -> str:  # an expectation's type, arguments and meta, without its generated id
+        return json.dumps([type(e).__name__, e.configuration.kwargs, e.meta], sort_keys=True, default=str)
+
+    assert sorted(said(e) for suite, _ in suites.values() for e in suite.expectations) == sorted(map(said, rules))
+    assert {name: read for name, (_, read) in suites.items()} == {
+        "identity": ["agency_code", "period", "pilot_id", "submitted_on"],
+        "line": ["actual", "actual_fits", "actual_num", "funding_source", "item_code", "kpi_unit", "layer", "line_type"],
+        "allocated": ["allocated_thb", "allocated_thb_fits", "allocated_thb_num", "line_type"],
+        "disbursed": ["disbursed_thb", "disbursed_thb_fits", "disbursed_thb_num", "line_type"],
+        "amounts": ["allocated_thb_num", "amounts_comparable", "disbursed_thb_num"],
+    }
+
+
+def test_a_failing_combination_is_reported_on_every_row_that_holds_it():
+    """Rows that repeat a bad combination are validated once and all reported: three files with the
+    same bad agency code on every row, the same over-disbursed line in two files, and a None that
+    must not merge with a value (a budget line without a layer beside one with layer 3)."""
+    bad_agency = [kpi(agency_code="3009x"), kpi("K2", "5", agency_code="3009x")]
+    over = budget("ACT-9", "100", "150")
+    batch = frame(bad_agency, bad_agency, [over, budget()], [budget(layer=None), over, budget()], bad_agency)
+    assert rows_found(batch) == [
+        (0, 2, "agency_code", "AGENCY_CODE_INVALID"), (0, 3, "agency_code", "AGENCY_CODE_INVALID"),
+        (1, 2, "agency_code", "AGENCY_CODE_INVALID"), (1, 3, "agency_code", "AGENCY_CODE_INVALID"),
+        (2, 2, "disbursed_thb", "DISBURSED_OVER_ALLOCATED"),
+        (3, 2, "layer", "VALUE_REQUIRED"), (3, 3, "disbursed_thb", "DISBURSED_OVER_ALLOCATED"),
+        (4, 2, "agency_code", "AGENCY_CODE_INVALID"), (4, 3, "agency_code", "AGENCY_CODE_INVALID"),
+    ]
+    # The same message on every row that repeats the combination: the values are the row's own.
+    messages = {i.message_en for key, i in row_defects(batch, REGISTRY) if i.code == "DISBURSED_OVER_ALLOCATED"}
+    assert len(messages) == 1 and "150" in messages.pop()
 
 
 def test_suite_is_quiet_and_writes_nothing(tmp_path, monkeypatch, capfd):

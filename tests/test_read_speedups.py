@@ -73,21 +73,18 @@ def test_the_normalised_row_is_the_same_on_the_second_read():
 
 
 def test_every_column_a_row_rule_reads_reaches_ge():
-    """The frame GE validates holds every column some expectation reads (its column, its pair,
+    """The frames GE validates hold every column some expectation reads (its column, its pair,
     its row condition): a rule on a column left out would fail to run, not pass."""
-    _, suite = checks._gx()
+    _, suites = checks._gx()
     read: set[str] = set()
-    for expectation in suite.expectations:
-        for name in ("column", "column_A", "column_B"):
-            if getattr(expectation, name, None):
-                read.add(getattr(expectation, name))
-        condition = getattr(expectation, "row_condition", None)
-        if condition is not None:
-            read.add(str(condition.column.name))
+    for suite, _ in suites.values():
+        for expectation in suite.expectations:
+            read |= checks._columns_read(expectation)
     derived = {checks.KPI_UNIT, checks.COMPARABLE, *checks.NUM.values(), *checks.FITS.values()}
     assert read - derived <= checks.SUITE_COLUMNS
     assert "note" not in checks.SUITE_COLUMNS and "note" not in read
-    assert set(checks.REPEATED) - {checks.KPI_UNIT} <= checks.SUITE_COLUMNS
+    grouped = {column for columns in checks.RULE_GROUPS.values() for column in columns}
+    assert grouped - {checks.KPI_UNIT} <= checks.SUITE_COLUMNS
 
 
 def test_keep_batch_names_files_only_after_the_flush(tmp_path):

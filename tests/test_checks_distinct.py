@@ -1,0 +1,99 @@
+"""The row suite validates the distinct combinations of its rules' columns, not the rows
+(pilots/checks.py, RULE_GROUPS): through the same path as the nightly run (`check_files`, one
+batch of files), a combination shared by several rows and files is reported on every row that
+holds it, and values that differ only slightly are not merged. Every expected defect below is
+worked out by hand from agency-report-v1.md and tests/data/registry/valid."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from pilots import checks
+from pilots.ingest import check_files
+from pilots.registry import load_registry
+
+DATA = Path(__file__).parent / "data"
+AS_OF = date(2006, 8, 15)
+HEADER = "pilot_id,agency_code,period,submitted_on,line_type,item_code,layer,actual,allocated_thb,disbursed_thb,funding_source,note\n"
+KPI = "PLT-2548-003,{agency},2548-Q1,2005-01-20,kpi,{item},,{actual},,,,\n"
+BUDGET = "PLT-2548-003,03009,2548-Q1,2005-01-20,budget,{item},{layer},,{allocated},{disbursed},own,\n"
+
+
+@pytest.fixture(scope="module")
+def registry():
+    return load_registry(DATA / "registry" / "valid")
+
+
+def _write(folder: Path, name: str, *lines: str) -> Path:
+    path = folder / name
+    path.write_text(HEADER + "".join(lines), encoding="utf-8")
+    return path
+
+
+def test_a_shared_bad_combination_is_reported_on_every_row_of_every_file(tmp_path, registry):
+    bad_agency = [KPI.format(agency="AB123", item="K1", actual="47"), KPI.format(agency="AB123", item="K2", actual="22")]
+    files = [
+        _write(tmp_path, "a.csv", *bad_agency),
+        _write(tmp_path, "b.csv", *bad_agency),
+        # The same over-disbursed amounts on two lines; a line without a layer beside the same
+        # line with one (a missing value is its own combination, not merged with "5").
+        _write(tmp_path, "c.csv", BUDGET.format(item="ACT-1", layer="5", allocated="100", disbursed="150"),
+               BUDGET.format(item="ACT-2", layer="5", allocated="100", disbursed="150"),
+               BUDGET.format(item="ACT-3", layer="", allocated="100", disbursed="100"),
+               BUDGET.format(item="ACT-4", layer="5", allocated="100", disbursed="100")),
+        # 150 against 150.0 and 100.00: equal numbers written differently, each judged as written.
+        _write(tmp_path, "d.csv", BUDGET.format(item="ACT-1", layer="5", allocated="150.0", disbursed="150"),
+               BUDGET.format(item="ACT-2", layer="5", allocated="100.00", disbursed="100.01")),
+        _write(tmp_path, "e.csv", KPI.format(agency="03009", item="K1", actual="47"),
+               KPI.format(agency="03009", item="K2", actual="22")),
+    ]
+    found = {o.file_name: [(i.row_number, i.column_name, i.code) for i in o.issues]
+             for o in check_files(files, registry, AS_OF)}
+    assert found == {
+        "a.csv": [(2, "agency_code", "AGENCY_CODE_INVALID"), (3, "agency_code", "AGENCY_CODE_INVALID")],
+        "b.csv": [(2, "agency_code", "AGENCY_CODE_INVALID"), (3, "agency_code", "AGENCY_CODE_INVALID")],
+        "c.csv": [(2, "disbursed_thb", "DISBURSED_OVER_ALLOCATED"), (3, "disbursed_thb", "DISBURSED_OVER_ALLOCATED"),
+                  (4, "layer", "VALUE_REQUIRED")],
+        "d.csv": [(3, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")],
+        "e.csv": [],
+    }
+
+
+def test_a_rule_that_cannot_run_is_an_error_naming_it():
+    """GE reports a rule it could not run as failed, with no failures listed: that is an error of
+    the run, never a clean verdict (here the frame lacks the column the rule reads)."""
+    import pandas as pd
+
+    definition, suites = checks._gx()
+    suite, read = suites["identity"]
+    frame = pd.DataFrame({checks.DISTINCT: [0], **{c: ["x"] for c in read if c != "period"}}, dtype=object)
+    with pytest.raises(RuntimeError, match="row rule .* on period could not run"):
+        checks._failures(definition, suite, frame)
+
+
+@pytest.mark.parametrize("odd_amount, in_satang", [
+    ("7", True),                    # every amount a whole number of satang: the float64 satang columns
+    ("0.001", False),               # a tenth of a satang: the whole part stays in Decimals
+    ("90071992547409.92", False),   # 2^53 satang: no longer exact in a float
+    ("90071992547409.91", True),    # the largest amount still exact
+])
+def test_amount_rules_give_the_same_verdicts_in_satang_and_in_decimals(odd_amount, in_satang):
+    """The amount rules read the amounts in satang when every amount of the batch converts exactly,
+    else as Decimals; the defects are the same either way. Lines (allocated, disbursed), each with
+    the verdict worked out by hand: 100 >= 100.00 passes; 100.00 < 100.01 fails; -0 is not
+    negative; -0.01 is; 0.001 < 1 fails, 7 and the largest amounts do not; 0.10 >= 0.10 passes."""
+    from tests.test_checks import REGISTRY, budget, frame
+
+    lines = [budget("A1", "100", "100.00"), budget("A2", "100.00", "100.01"), budget("A3", "-0", "0"),
+             budget("A4", "5", "-0.01"), budget("A5", odd_amount, "1"), budget("A6", "0.10", "0.10")]
+    batch = frame(lines)
+    df = checks._with_kpi_units(batch, REGISTRY)
+    distinct, _ = checks._distinct(df, checks.RULE_GROUPS["amounts"])
+    derived = checks._derive(distinct, *checks._parse_numbers(df))
+    assert (derived[checks.NUM["allocated_thb"]].dtype == "float64") is in_satang
+    found = [(i.row_number, i.column_name, i.code) for _, i in checks.row_defects(batch, REGISTRY)]
+    over_for_odd = [] if odd_amount != "0.001" else [(6, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")]
+    assert found == sorted([(3, "disbursed_thb", "DISBURSED_OVER_ALLOCATED"), (5, "disbursed_thb", "AMOUNT_NEGATIVE"),
+                            *over_for_odd], key=lambda f: (f[0], checks._COLUMN_ORDER[f[1]]))
