@@ -79,9 +79,16 @@ def checksums(path: Path) -> dict[str, str]:
         con.close()
 
 
+def both_stores(path: Path) -> dict[str, str]:
+    """checksums() of the open marts, and of the restricted store's beside it ("restricted:<mart>")."""
+    restricted = path.with_name(f"{path.stem}.restricted.duckdb")
+    return {**checksums(path), **{f"restricted:{k}": v for k, v in checksums(restricted).items()}}
+
+
 def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
     """Every mart rebuilt from the same warehouse and restricted store (copies), as `pilotkpi
-    rebuild` does: the restricted store's marts first, merged into the open ones."""
+    rebuild` does: the restricted store's marts first, merged into the open ones. The checksums
+    of both stores' marts (both_stores)."""
     ref = tmp / f"ref-{path.stem}.duckdb"
     shutil.copyfile(path, ref)
     rref = ref.with_name(f"{ref.stem}.restricted.duckdb")
@@ -97,7 +104,7 @@ def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
     finally:
         con.close()
         rcon.close()
-    return checksums(ref)
+    return both_stores(ref)
 
 
 def built_by(path: Path) -> dict[str, str]:
@@ -155,7 +162,7 @@ def test_a_night_with_nothing_new_skips_every_output_and_rebuilds_no_mart(night,
     assert state == first[0][2]  # the run row itself (ops.*) is no change of the data
     # What a skipped step still does: the printed counts (7 pilots, as in the first night's line).
     assert "files seen 0" in result.output and "pilots by status:" in result.output
-    assert checksums(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
 
 
 def test_importing_the_cli_and_flows_starts_no_great_expectations():
@@ -195,7 +202,7 @@ def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuil
     assert all(after[k] != v for k, v in _summaries(before).items())
     assert after["w.published.duckdb"] != before["w.published.duckdb"]
     incremental = checksums(night / "w.duckdb")
-    assert incremental == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
     # ... and the command itself, on a copy of the warehouse.
     ref = tmp_path / "cmd"
     ref.mkdir()
@@ -223,6 +230,8 @@ def test_c_a_quiet_night_recomputes_only_what_depends_on_the_date(night, tmp_pat
     # same rows on 15 and 16 August 2006 (2549-Q3 ended 30 June, 2549-Q4 ends 30 September), so
     # nothing reading it is; reminders' days_overdue grew by one day.
     assert {m for m, r in builders.items() if r == run_id} == {"due_periods", "reminders"}
+    # So does the restricted store, whose marts skip by the same keys.
+    assert {m for m, r in built_by(night / "w.restricted.duckdb").items() if r == run_id} == {"due_periods", "reminders"}
     # Exactly these steps ran: the summaries (their date line), the artifact (it shows them), the
     # letters (dated, with days overdue) and publishing (marts.reminders changed). The night read
     # no file, so it wrote no validation report.
@@ -234,7 +243,7 @@ def test_c_a_quiet_night_recomputes_only_what_depends_on_the_date(night, tmp_pat
     for lang in ("th", "en"):  # the summaries keep linking to the last report that read files
         assert 'href="validation.html"' in (night / "out" / f"summary.{lang}.html").read_text(encoding="utf-8")
     assert "16 Aug 2006" in (night / "out" / "summary.en.md").read_text(encoding="utf-8")
-    assert checksums(night / "w.duckdb") == full_rebuild(night / "w.duckdb", "2006-08-16", tmp_path)
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", "2006-08-16", tmp_path)
     con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
     overdue = con.execute("SELECT min(days_overdue) FROM marts.reminders").fetchone()[0]
     con.close()
@@ -271,7 +280,9 @@ def test_d_a_registry_change_rebuilds_the_marts_that_read_it(night, tmp_path):
     assert builders["due_periods"] == first[0]  # reads registry.pilots only, unchanged
     new = checksums(night / "w.duckdb")
     assert new["kpi_scores"] != old["kpi_scores"]
-    assert new == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    # The restricted store's thresholds are its own pilot's, unchanged: none of its marts is rebuilt.
+    assert second[0] not in built_by(night / "w.restricted.duckdb").values()
 
 
 def test_a_skipped_output_that_is_gone_is_written_again(night):
@@ -329,6 +340,29 @@ def test_f_a_night_that_reads_only_a_restricted_file_writes_its_validation_repor
     assert page != before and f'content="{run_id}"' in page
     assert "1 file(s) of restricted pilots" in page and "PLT-2548-006" not in page
 
+
+
+def test_k_a_restricted_pilots_new_report_rebuilds_only_what_it_feeds_in_both_stores(night, tmp_path):
+    """The restricted store's marts skip as the open ones do (their keys in its own
+    ops.mart_inputs): a corrected report of the restricted pilot rebuilds the restricted marts
+    that read ingest.* or core.* and not due_periods (registry and as-of date unchanged); both
+    stores then hold exactly what a full rebuild gives."""
+    sent = night / "inbox" / "processed" / "PLT-2548-006_01005_2549-Q1.csv"
+    text = sent.read_text(encoding="utf-8")
+    assert "2549-Q1,2006-01-13,kpi,S1,,9," in text
+    (night / "inbox" / "PLT-2548-006_01005_2549-Q1_rev1.csv").write_text(
+        text.replace("2549-Q1,2006-01-13,kpi,S1,,9,", "2549-Q1,2006-01-13,kpi,S1,,12,"), encoding="utf-8")
+    before = both_stores(night / "w.duckdb")
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    run_id = runs(night / "w.duckdb")[1][0]
+    rebuilt = {m for m, r in built_by(night / "w.restricted.duckdb").items() if r == run_id}
+    assert {"kpi_scores", "pilot_scores", "kpi_outlier_checks"} <= rebuilt and "due_periods" not in rebuilt
+    after = both_stores(night / "w.duckdb")
+    assert after["restricted:kpi_scores"] != before["restricted:kpi_scores"]
+    assert after == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
 
 # --- issue 22 item 3: what a quiet night rewrites, per-pilot sections, publishing -----------------
 
