@@ -116,6 +116,21 @@ def built_by(path: Path) -> dict[str, str]:
         con.close()
 
 
+def recomputed(path: Path, run_id: str) -> dict[str, list[str]]:
+    """mart -> the pilots whose rows this run computed (ops.mart_partitions); "*" when it built the
+    mart whole."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("SELECT mart_name, coalesce(pilot_id, '*') FROM ops.mart_partitions WHERE run_id = ? "
+                           "ORDER BY ALL", [run_id]).fetchall()
+    finally:
+        con.close()
+    found: dict[str, list[str]] = {}
+    for mart, pilot in rows:
+        found.setdefault(mart, []).append(pilot)
+    return {mart: ["*"] if "*" in pilots else pilots for mart, pilots in found.items()}
+
+
 def runs(path: Path) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -198,6 +213,16 @@ def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuil
     for name in ("kpi_scores", "pilot_scores", "budget_snapshot", "reporting_compliance", "kpi_outlier_checks",
                  "reminders"):
         assert builders[name] == second[0], name
+    # Within them, only the pilots whose inputs changed are recomputed; the other five keep the rows
+    # the first night computed (and every mart equals a full rebuild, below). The marts reading
+    # ingest.* or core.* recompute both pilots. PLT-2548-007's new file is a secondary agency's, with
+    # no KPI value, so its kpi_scores and kpi_outlier_checks rows did not change, and the marts made
+    # from those rows only recompute OPDC's PLT-2548-003.
+    both = ["PLT-2548-003", "PLT-2548-007"]
+    assert recomputed(night / "w.duckdb", second[0]) == {
+        "kpi_scores": both, "pilot_scores": ["PLT-2548-003"], "budget_snapshot": both, "budget_integration": both,
+        "budget_integration_by_layer": both, "reporting_compliance": both, "kpi_outlier_checks": both,
+        "kpi_outliers": ["PLT-2548-003"], "reminders": both}
     after = outputs(night)
     assert all(after[k] != v for k, v in _summaries(before).items())
     assert after["w.published.duckdb"] != before["w.published.duckdb"]
