@@ -240,7 +240,8 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
     build_marts(side.con, as_of, only_changed=only_changed, run_id=run_id)
     built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests,
                         extra_inputs=restricted.open_rows_digests(side.con, side.pilots),
-                        after=lambda name: restricted.merge_mart(con, side.con, side.pilots, name))
+                        after=lambda name: restricted.merge_mart(con, side.con, side.pilots, name),
+                        unrecorded=frozenset(side.pilots))
     return built, fingerprint.state_digest(digests, as_of)
 
 

@@ -2,9 +2,9 @@
 
 Like a dbt project: kpis/<name>.sql is one SELECT made of named CTEs ending in
 `select * from final`, kpis/<name>.yml beside it documents the relation and holds hand-computed
-cases (run by tests/test_marts_cases.py). A mart is replaced whole when it is rebuilt, so the marts
-are a pure function of the warehouse state and the as-of date. A nightly run rebuilds only the
-marts whose inputs changed (kpis/steps.py, ops.mart_inputs); `rebuild` rebuilds all.
+cases (run by tests/test_marts_cases.py). The marts are a pure function of the warehouse state and
+the as-of date. A nightly run rebuilds only the marts whose inputs changed (kpis/steps.py,
+ops.mart_inputs); `rebuild` rebuilds all.
 
 Within a mart whose inputs changed, only the pilots whose inputs changed are recomputed (issue 22,
 the 1%-new night). Every mart is per pilot: a row of pilot P is computed from P's rows of the
@@ -49,7 +49,8 @@ def read_sql(name: str) -> str:
 def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bool = False,
                 run_id: str | None = None, digests: fingerprint.Digests | None = None,
                 extra_inputs: dict[str, dict[str, str]] | None = None,
-                after: Callable[[str], None] | None = None, names: list[str] | None = None) -> list[str]:
+                after: Callable[[str], None] | None = None, names: list[str] | None = None,
+                unrecorded: frozenset[str] = frozenset()) -> list[str]:
     """Create or replace the marts as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all). Returns the marts built.
 
@@ -67,6 +68,11 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
 
     names: build only these marts, in the build order, the caller naming the marts they read too
     (default: every mart). The what-if of a held file (kpis/whatif.py) builds only the scores so.
+
+    unrecorded: pilots that ops.mart_partitions never names, recomputed with the changed ones in
+    every mart whose key changed: the restricted pilots on the open side, of which the open
+    warehouse holds nothing but the rows warehouse.md lists (a few pilots; their merged rows are
+    replaced whole anyway).
     """
     digests = digests or fingerprint.Digests(con)
     recorded = dict(con.execute("SELECT mart_name, inputs_sha256 FROM ops.mart_inputs").fetchall())
@@ -85,7 +91,11 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             if only_changed and recorded.get(name) == key and exists:
                 continue
             whole, per_pilot = partitions(step, digests, as_of)
+            for pilot in unrecorded:
+                per_pilot.pop(pilot, None)
             scope = changed_pilots(con, name, whole, per_pilot) if only_changed and exists else None
+            if scope is not None and unrecorded:
+                scope = sorted(set(scope) | unrecorded)
             if "outlier_test(" in sql and not registered and scope != []:
                 # outlier_test(x, H), the UDF kpi_outlier_checks.sql calls: registered only on a
                 # night that rebuilds it (0.2 s; a quiet night rebuilds two marts that do not).

@@ -255,6 +255,7 @@ def test_c_a_quiet_night_recomputes_only_what_depends_on_the_date(night, tmp_pat
     # same rows on 15 and 16 August 2006 (2549-Q3 ended 30 June, 2549-Q4 ends 30 September), so
     # nothing reading it is; reminders' days_overdue grew by one day.
     assert {m for m, r in builders.items() if r == run_id} == {"due_periods", "reminders"}
+    assert recomputed(night / "w.duckdb", run_id) == {"due_periods": ["*"], "reminders": ["*"]}  # whole: the date
     # So does the restricted store, whose marts skip by the same keys.
     assert {m for m, r in built_by(night / "w.restricted.duckdb").items() if r == run_id} == {"due_periods", "reminders"}
     # Exactly these steps ran: the summaries (their date line), the artifact (it shows them), the
@@ -387,6 +388,10 @@ def test_k_a_restricted_pilots_new_report_rebuilds_only_what_it_feeds_in_both_st
     assert {"kpi_scores", "pilot_scores", "kpi_outlier_checks"} <= rebuilt and "due_periods" not in rebuilt
     after = both_stores(night / "w.duckdb")
     assert after["restricted:kpi_scores"] != before["restricted:kpi_scores"]
+    # The open warehouse keeps no fingerprint of the restricted pilot (warehouse.md lists what it may hold).
+    con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM ops.mart_partitions WHERE pilot_id = 'PLT-2548-006'").fetchone() == (0,)
+    con.close()
     assert after == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
 
 # --- issue 22 item 3: what a quiet night rewrites, per-pilot sections, publishing -----------------
@@ -560,3 +565,60 @@ def test_j_publishing_keeps_the_copy_when_the_data_did_not_change_and_replaces_i
     assert copy.stat().st_ino != first.st_ino
     assert "publish" not in runs(night / "w.duckdb")[2][3]
     assert reminders(copy) == reminders(night / "w.duckdb") != old
+
+
+# --- issue 22, the 1%-new night: marts recomputed per pilot -----------------------------------------
+
+def test_every_mart_is_per_pilot_its_rows_are_those_of_its_inputs_narrowed_to_each_pilot(first_night, tmp_path):
+    """What recomputing only the changed pilots relies on (kpis/build.py): every mart has a
+    pilot_id on every row, and its SQL over the inputs narrowed to one pilot (scoped_sql) gives
+    exactly that pilot's rows of the whole mart. A mart that mixed pilots (a national rank, an
+    average over pilots) fails here. The open pilots: the restricted pilot's rows of the open marts
+    are the restricted store's, merged in whole after every build (warehouse/restricted.merge_mart)."""
+    from kpis.build import SCOPE_TABLE, read_sql, scoped_sql
+    from kpis.fingerprint import Digests
+    from kpis.outliers import outlier_test_function
+    from kpis.steps import MARTS
+
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(first_night / "w.duckdb", copy)
+    con = connect(copy)
+    try:
+        digests = Digests(con)
+        pilots = [p for (p,) in con.execute("SELECT pilot_id FROM registry.pilots WHERE classification <> "
+                                            "'restricted' ORDER BY 1").fetchall()]
+        assert len(pilots) == 6
+        con.execute(read_sql("macros"))
+        with outlier_test_function(con):
+            for name in MART_NAMES:
+                assert con.execute(f"SELECT count(*) FROM marts.{name} WHERE pilot_id IS NULL").fetchone() == (0,)
+                whole = con.execute(f"SELECT * FROM marts.{name} WHERE list_contains(?, pilot_id)", [pilots]).fetchall()
+                assert whole, name
+                relations = [r for r in MARTS[name].reads if digests.per_pilot(r)]
+                sql = read_sql(name)
+                params = {"as_of": date.fromisoformat(AS_OF)} if "$as_of" in sql else None
+                pieces = []
+                for pilot in pilots:
+                    con.execute("CREATE OR REPLACE TEMP TABLE mart_scope AS SELECT ? AS pilot_id", [pilot])
+                    # No filter on the result here: the narrowed inputs alone must give the pilot's rows.
+                    rows = con.execute(scoped_sql(sql, relations), params).fetchall()
+                    assert {r[list(zip(*con.description))[0].index("pilot_id")] for r in rows} <= {pilot}, name
+                    pieces += rows
+                con.execute(f"DROP TABLE {SCOPE_TABLE}")
+                assert sorted(pieces, key=repr) == sorted(whole, key=repr), name
+    finally:
+        con.close()
+
+
+def test_scoped_sql_narrows_each_named_relation_however_it_is_spelled():
+    from kpis.build import SCOPE_TABLE, scoped_sql
+
+    narrowed = f"(SELECT * FROM marts.budget_snapshot WHERE pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE}))"
+    sql = ("select * from marts.budget_snapshot s join MARTS.Budget_Snapshot t using (pilot_id) "
+           "join marts . budget_snapshot u using (pilot_id) join marts.budget_snapshot_old v using (pilot_id) "
+           "join x.marts.budget_snapshot w using (pilot_id) -- marts.budget_snapshot in a comment\n"
+           "where marts.budget_snapshot(1)")
+    assert scoped_sql(sql, ["marts.budget_snapshot"]) == (
+        f"select * from {narrowed} s join {narrowed} t using (pilot_id) join {narrowed} u using (pilot_id) "
+        "join marts.budget_snapshot_old v using (pilot_id) join x.marts.budget_snapshot w using (pilot_id) "
+        f"-- {narrowed} in a comment\nwhere marts.budget_snapshot(1)")
