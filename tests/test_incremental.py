@@ -303,6 +303,9 @@ def test_d_a_registry_change_rebuilds_the_marts_that_read_it(night, tmp_path):
     assert second[2] != first[2] and second[3] == "validation_report,letters"
     builders = built_by(night / "w.duckdb")
     assert builders["kpi_scores"] == second[0]  # reads registry.kpi_thresholds
+    # ... for the one pilot whose thresholds changed; its composite moves, nothing else does.
+    assert recomputed(night / "w.duckdb", second[0]) == {"kpi_scores": ["PLT-2548-001"],
+                                                          "pilot_scores": ["PLT-2548-001"]}
     assert builders["due_periods"] == first[0]  # reads registry.pilots only, unchanged
     new = checksums(night / "w.duckdb")
     assert new["kpi_scores"] != old["kpi_scores"]
