@@ -20,12 +20,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
-from io import BytesIO
 from pathlib import Path
 
 from bench import workload
 from bench.measure import machine
+from bench.paired import tree_at
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("flows", "kpis", "pilots", "warehouse", "bench")
@@ -83,14 +82,6 @@ print(json.dumps({"wall": wall, "cpu": cpu, "cpu_of": cpu_of, "counts": result.c
 """
 
 
-def tree_at(rev: str, into: Path) -> Path:
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, *FOLDERS], check=True,
-                             capture_output=True).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
-
-
 def night(tree: Path, wl: workload.Workload, folder: Path, inbox: Path, days: int) -> dict:
     log = folder / "stages.log"
     log.unlink(missing_ok=True)
@@ -125,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     increment = work / "increment"
     increment.mkdir()
     new = workload.write_increment(work / "national", args.pilots, 0.01, increment)
-    trees = {args.against: tree_at(args.against, work / "tree-against"), "branch": ROOT}
+    trees = {args.against: tree_at(args.against, work / "tree-against", FOLDERS), "branch": ROOT}
     firsts = {}
     for name, tree in trees.items():  # each tree's own first night (not measured)
         first = work / f"first-{name}"
