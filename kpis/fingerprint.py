@@ -32,6 +32,8 @@ class Digests:
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
         self._done: dict[str, str] = {}
+        self._by_pilot: dict[str, dict[str, str]] = {}
+        self._pilot_column: dict[str, bool] = {}
         self._base: set[str] | None = None
 
     def tables(self, schemas: tuple[str, ...] = DATA_SCHEMAS) -> list[str]:
@@ -53,6 +55,27 @@ class Digests:
 
     def forget(self, table: str) -> None:
         self._done.pop(table, None)
+        self._by_pilot.pop(table, None)
+        self._pilot_column.pop(table, None)
+
+    def per_pilot(self, table: str) -> bool:
+        """Whether the relation has a pilot_id column (its rows belong to pilots). Asked again after
+        forget(): a mart built for the first time in this job has it from then on."""
+        if table not in self._pilot_column:
+            schema, name = table.split(".", 1)
+            self._pilot_column[table] = self.con.execute(
+                "SELECT count(*) > 0 FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = ? AND table_name = ? AND column_name = 'pilot_id'", [schema, name]).fetchone()[0]
+        return self._pilot_column[table]
+
+    def by_pilot(self, table: str) -> dict[str, str]:
+        """pilot_id -> digest of that pilot's rows (row count and the sum of their hashes), one
+        scan. Rows without a pilot (a file whose pilot could not be read) belong to none."""
+        if table not in self._by_pilot:
+            self._by_pilot[table] = {p: f"{n}:{total}" for p, n, total in self.con.execute(
+                f"SELECT pilot_id, count(*), coalesce(sum(hash(t)), 0) FROM {table} t "
+                "WHERE pilot_id IS NOT NULL GROUP BY pilot_id").fetchall()}
+        return self._by_pilot[table]
 
     def all(self) -> dict[str, str]:
         """relation -> digest of every data relation."""

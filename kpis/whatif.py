@@ -35,7 +35,7 @@ PILOT_TABLES = ("registry.pilots", "registry.pilot_agencies", "registry.kpis", "
                 "ingest.submissions", "ingest.held_kpi_actuals", "ingest.held_budget_lines",
                 "core.kpi_actuals", "core.budget_lines")
 # What approval.decide and build_marts write: the tables only, empty.
-EMPTY_TABLES = ("approval.decisions", "ingest.status_changes", "ops.mart_inputs")
+EMPTY_TABLES = ("approval.decisions", "ingest.status_changes", "ops.mart_inputs", "ops.mart_partitions")
 SCHEMAS = ("registry", "ingest", "core", "approval", "marts", "ops")
 WHATIF_RUN = "what-if"  # the run id the scratch decision is recorded under (never stored anywhere)
 # The marts the page shows, built with every mart they read: the scores only (half the build's time).

@@ -79,9 +79,16 @@ def checksums(path: Path) -> dict[str, str]:
         con.close()
 
 
+def both_stores(path: Path) -> dict[str, str]:
+    """checksums() of the open marts, and of the restricted store's beside it ("restricted:<mart>")."""
+    restricted = path.with_name(f"{path.stem}.restricted.duckdb")
+    return {**checksums(path), **{f"restricted:{k}": v for k, v in checksums(restricted).items()}}
+
+
 def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
     """Every mart rebuilt from the same warehouse and restricted store (copies), as `pilotkpi
-    rebuild` does: the restricted store's marts first, merged into the open ones."""
+    rebuild` does: the restricted store's marts first, merged into the open ones. The checksums
+    of both stores' marts (both_stores)."""
     ref = tmp / f"ref-{path.stem}.duckdb"
     shutil.copyfile(path, ref)
     rref = ref.with_name(f"{ref.stem}.restricted.duckdb")
@@ -97,7 +104,7 @@ def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
     finally:
         con.close()
         rcon.close()
-    return checksums(ref)
+    return both_stores(ref)
 
 
 def built_by(path: Path) -> dict[str, str]:
@@ -107,6 +114,21 @@ def built_by(path: Path) -> dict[str, str]:
         return dict(con.execute("SELECT mart_name, run_id FROM ops.mart_inputs").fetchall())
     finally:
         con.close()
+
+
+def recomputed(path: Path, run_id: str) -> dict[str, list[str]]:
+    """mart -> the pilots whose rows this run computed (ops.mart_partitions); "*" when it built the
+    mart whole."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("SELECT mart_name, coalesce(pilot_id, '*') FROM ops.mart_partitions WHERE run_id = ? "
+                           "ORDER BY ALL", [run_id]).fetchall()
+    finally:
+        con.close()
+    found: dict[str, list[str]] = {}
+    for mart, pilot in rows:
+        found.setdefault(mart, []).append(pilot)
+    return {mart: ["*"] if "*" in pilots else pilots for mart, pilots in found.items()}
 
 
 def runs(path: Path) -> list[tuple]:
@@ -155,7 +177,7 @@ def test_a_night_with_nothing_new_skips_every_output_and_rebuilds_no_mart(night,
     assert state == first[0][2]  # the run row itself (ops.*) is no change of the data
     # What a skipped step still does: the printed counts (7 pilots, as in the first night's line).
     assert "files seen 0" in result.output and "pilots by status:" in result.output
-    assert checksums(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
 
 
 def test_importing_the_cli_and_flows_starts_no_great_expectations():
@@ -191,11 +213,21 @@ def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuil
     for name in ("kpi_scores", "pilot_scores", "budget_snapshot", "reporting_compliance", "kpi_outlier_checks",
                  "reminders"):
         assert builders[name] == second[0], name
+    # Within them, only the pilots whose inputs changed are recomputed; the other five keep the rows
+    # the first night computed (and every mart equals a full rebuild, below). The marts reading
+    # ingest.* or core.* recompute both pilots. PLT-2548-007's new file is a secondary agency's, with
+    # no KPI value, so its kpi_scores and kpi_outlier_checks rows did not change, and the marts made
+    # from those rows only recompute OPDC's PLT-2548-003.
+    both = ["PLT-2548-003", "PLT-2548-007"]
+    assert recomputed(night / "w.duckdb", second[0]) == {
+        "kpi_scores": both, "pilot_scores": ["PLT-2548-003"], "budget_snapshot": both, "budget_integration": both,
+        "budget_integration_by_layer": both, "reporting_compliance": both, "kpi_outlier_checks": both,
+        "kpi_outliers": ["PLT-2548-003"], "reminders": both}
     after = outputs(night)
     assert all(after[k] != v for k, v in _summaries(before).items())
     assert after["w.published.duckdb"] != before["w.published.duckdb"]
     incremental = checksums(night / "w.duckdb")
-    assert incremental == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
     # ... and the command itself, on a copy of the warehouse.
     ref = tmp_path / "cmd"
     ref.mkdir()
@@ -223,6 +255,9 @@ def test_c_a_quiet_night_recomputes_only_what_depends_on_the_date(night, tmp_pat
     # same rows on 15 and 16 August 2006 (2549-Q3 ended 30 June, 2549-Q4 ends 30 September), so
     # nothing reading it is; reminders' days_overdue grew by one day.
     assert {m for m, r in builders.items() if r == run_id} == {"due_periods", "reminders"}
+    assert recomputed(night / "w.duckdb", run_id) == {"due_periods": ["*"], "reminders": ["*"]}  # whole: the date
+    # So does the restricted store, whose marts skip by the same keys.
+    assert {m for m, r in built_by(night / "w.restricted.duckdb").items() if r == run_id} == {"due_periods", "reminders"}
     # Exactly these steps ran: the summaries (their date line), the artifact (it shows them), the
     # letters (dated, with days overdue) and publishing (marts.reminders changed). The night read
     # no file, so it wrote no validation report.
@@ -234,7 +269,7 @@ def test_c_a_quiet_night_recomputes_only_what_depends_on_the_date(night, tmp_pat
     for lang in ("th", "en"):  # the summaries keep linking to the last report that read files
         assert 'href="validation.html"' in (night / "out" / f"summary.{lang}.html").read_text(encoding="utf-8")
     assert "16 Aug 2006" in (night / "out" / "summary.en.md").read_text(encoding="utf-8")
-    assert checksums(night / "w.duckdb") == full_rebuild(night / "w.duckdb", "2006-08-16", tmp_path)
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", "2006-08-16", tmp_path)
     con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
     overdue = con.execute("SELECT min(days_overdue) FROM marts.reminders").fetchone()[0]
     con.close()
@@ -268,10 +303,15 @@ def test_d_a_registry_change_rebuilds_the_marts_that_read_it(night, tmp_path):
     assert second[2] != first[2] and second[3] == "validation_report,letters"
     builders = built_by(night / "w.duckdb")
     assert builders["kpi_scores"] == second[0]  # reads registry.kpi_thresholds
+    # ... for the one pilot whose thresholds changed; its composite moves, nothing else does.
+    assert recomputed(night / "w.duckdb", second[0]) == {"kpi_scores": ["PLT-2548-001"],
+                                                          "pilot_scores": ["PLT-2548-001"]}
     assert builders["due_periods"] == first[0]  # reads registry.pilots only, unchanged
     new = checksums(night / "w.duckdb")
     assert new["kpi_scores"] != old["kpi_scores"]
-    assert new == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+    # The restricted store's thresholds are its own pilot's, unchanged: none of its marts is rebuilt.
+    assert second[0] not in built_by(night / "w.restricted.duckdb").values()
 
 
 def test_a_skipped_output_that_is_gone_is_written_again(night):
@@ -329,6 +369,33 @@ def test_f_a_night_that_reads_only_a_restricted_file_writes_its_validation_repor
     assert page != before and f'content="{run_id}"' in page
     assert "1 file(s) of restricted pilots" in page and "PLT-2548-006" not in page
 
+
+
+def test_k_a_restricted_pilots_new_report_rebuilds_only_what_it_feeds_in_both_stores(night, tmp_path):
+    """The restricted store's marts skip as the open ones do (their keys in its own
+    ops.mart_inputs): a corrected report of the restricted pilot rebuilds the restricted marts
+    that read ingest.* or core.* and not due_periods (registry and as-of date unchanged); both
+    stores then hold exactly what a full rebuild gives."""
+    sent = night / "inbox" / "processed" / "PLT-2548-006_01005_2549-Q1.csv"
+    text = sent.read_text(encoding="utf-8")
+    assert "2549-Q1,2006-01-13,kpi,S1,,9," in text
+    (night / "inbox" / "PLT-2548-006_01005_2549-Q1_rev1.csv").write_text(
+        text.replace("2549-Q1,2006-01-13,kpi,S1,,9,", "2549-Q1,2006-01-13,kpi,S1,,12,"), encoding="utf-8")
+    before = both_stores(night / "w.duckdb")
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    run_id = runs(night / "w.duckdb")[1][0]
+    rebuilt = {m for m, r in built_by(night / "w.restricted.duckdb").items() if r == run_id}
+    assert {"kpi_scores", "pilot_scores", "kpi_outlier_checks"} <= rebuilt and "due_periods" not in rebuilt
+    after = both_stores(night / "w.duckdb")
+    assert after["restricted:kpi_scores"] != before["restricted:kpi_scores"]
+    # The open warehouse keeps no fingerprint of the restricted pilot (warehouse.md lists what it may hold).
+    con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM ops.mart_partitions WHERE pilot_id = 'PLT-2548-006'").fetchone() == (0,)
+    con.close()
+    assert after == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
 
 # --- issue 22 item 3: what a quiet night rewrites, per-pilot sections, publishing -----------------
 
@@ -501,3 +568,60 @@ def test_j_publishing_keeps_the_copy_when_the_data_did_not_change_and_replaces_i
     assert copy.stat().st_ino != first.st_ino
     assert "publish" not in runs(night / "w.duckdb")[2][3]
     assert reminders(copy) == reminders(night / "w.duckdb") != old
+
+
+# --- issue 22, the 1%-new night: marts recomputed per pilot -----------------------------------------
+
+def test_every_mart_is_per_pilot_its_rows_are_those_of_its_inputs_narrowed_to_each_pilot(first_night, tmp_path):
+    """What recomputing only the changed pilots relies on (kpis/build.py): every mart has a
+    pilot_id on every row, and its SQL over the inputs narrowed to one pilot (scoped_sql) gives
+    exactly that pilot's rows of the whole mart. A mart that mixed pilots (a national rank, an
+    average over pilots) fails here. The open pilots: the restricted pilot's rows of the open marts
+    are the restricted store's, merged in whole after every build (warehouse/restricted.merge_mart)."""
+    from kpis.build import SCOPE_TABLE, read_sql, scoped_sql
+    from kpis.fingerprint import Digests
+    from kpis.outliers import outlier_test_function
+    from kpis.steps import MARTS
+
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(first_night / "w.duckdb", copy)
+    con = connect(copy)
+    try:
+        digests = Digests(con)
+        pilots = [p for (p,) in con.execute("SELECT pilot_id FROM registry.pilots WHERE classification <> "
+                                            "'restricted' ORDER BY 1").fetchall()]
+        assert len(pilots) == 6
+        con.execute(read_sql("macros"))
+        with outlier_test_function(con):
+            for name in MART_NAMES:
+                assert con.execute(f"SELECT count(*) FROM marts.{name} WHERE pilot_id IS NULL").fetchone() == (0,)
+                whole = con.execute(f"SELECT * FROM marts.{name} WHERE list_contains(?, pilot_id)", [pilots]).fetchall()
+                assert whole, name
+                relations = [r for r in MARTS[name].reads if digests.per_pilot(r)]
+                sql = read_sql(name)
+                params = {"as_of": date.fromisoformat(AS_OF)} if "$as_of" in sql else None
+                pieces = []
+                for pilot in pilots:
+                    con.execute("CREATE OR REPLACE TEMP TABLE mart_scope AS SELECT ? AS pilot_id", [pilot])
+                    # No filter on the result here: the narrowed inputs alone must give the pilot's rows.
+                    rows = con.execute(scoped_sql(sql, relations), params).fetchall()
+                    assert {r[list(zip(*con.description))[0].index("pilot_id")] for r in rows} <= {pilot}, name
+                    pieces += rows
+                con.execute(f"DROP TABLE {SCOPE_TABLE}")
+                assert sorted(pieces, key=repr) == sorted(whole, key=repr), name
+    finally:
+        con.close()
+
+
+def test_scoped_sql_narrows_each_named_relation_however_it_is_spelled():
+    from kpis.build import SCOPE_TABLE, scoped_sql
+
+    narrowed = f"(SELECT * FROM marts.budget_snapshot WHERE pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE}))"
+    sql = ("select * from marts.budget_snapshot s join MARTS.Budget_Snapshot t using (pilot_id) "
+           "join marts . budget_snapshot u using (pilot_id) join marts.budget_snapshot_old v using (pilot_id) "
+           "join x.marts.budget_snapshot w using (pilot_id) -- marts.budget_snapshot in a comment\n"
+           "where marts.budget_snapshot(1)")
+    assert scoped_sql(sql, ["marts.budget_snapshot"]) == (
+        f"select * from {narrowed} s join {narrowed} t using (pilot_id) join {narrowed} u using (pilot_id) "
+        "join marts.budget_snapshot_old v using (pilot_id) join x.marts.budget_snapshot w using (pilot_id) "
+        f"-- {narrowed} in a comment\nwhere marts.budget_snapshot(1)")
