@@ -2,7 +2,7 @@
 the shared-strings bomb of issue 24 item 9, each read by `pilots.readers.read_report` in its own
 Python process (time and peak memory), for the current tree and the tree at `--base`.
 
-    python -m bench.xlsx_costs [--base main] [--lines 20000] [--rounds 2] [--bomb-mb 122]
+    python -m bench.xlsx_costs [--base main] [--lines 20000] [--rounds 2] [--bomb-mb 122] [--styles 1000000]
 
 - `plain`: `--lines` report lines of 12 columns (kpi and budget lines, a Thai note on each), no
   percentage format anywhere: the reader's usual path.
@@ -11,21 +11,22 @@ Python process (time and peak memory), for the current tree and the tree at `--b
 - `bomb`: a report of four lines plus a shared-strings table of about `--bomb-mb` MB (distinct
   strings of ~300 bytes), which compresses well enough to pass the file-size, inflated-size, ratio
   and part bounds. The current tree refuses it (FILE_TOO_LARGE); before, openpyxl loaded it whole.
+- `styles`: a report of four lines whose styles part holds `--styles` more cell formats (<xf/>),
+  with 1 MB of random bytes in a member of their own, so that it passes the file-size, ratio and
+  part bounds. Refused since the styles bound; before, openpyxl parsed them all when it opened.
 """
 from __future__ import annotations
 
 import argparse
 import io
-import json
-import subprocess
-import sys
+import random
 import tempfile
 import zipfile
 from pathlib import Path
 
 import openpyxl
 
-from bench.read_path import ROOT, _tree_at
+from bench.paired import ROOT, run_in, tree_at
 
 HEADER = ["pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "layer", "actual",
           "allocated_thb", "disbursed_thb", "funding_source", "note"]
@@ -87,10 +88,24 @@ def bomb(megabytes: int) -> bytes:
     return out.getvalue()
 
 
+def styles_bomb(entries: int) -> bytes:
+    base = report(4, percent=False)
+    src = zipfile.ZipFile(io.BytesIO(base))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            if info.filename == "xl/styles.xml":
+                at = content.index(b">", content.index(b"<cellXfs")) + 1
+                content = (content[:at] + b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>' * entries
+                           + content[at:])
+            dst.writestr(info.filename, content)
+        dst.writestr("xl/media/image1.bin", random.Random(7).randbytes(1_000_000))
+    return out.getvalue()
+
+
 def _measure(tree: Path, workbook: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(workbook)], check=True, capture_output=True, text=True,
-                         cwd=tree, env={"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1", "PATH": "/usr/bin:/bin"})
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_in(tree, CHILD, workbook)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,15 +114,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lines", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--bomb-mb", type=int, default=122)
+    parser.add_argument("--styles", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        books = {"plain": report(args.lines, False), "percent": report(args.lines, True), "bomb": bomb(args.bomb_mb)}
+        books = {"plain": report(args.lines, False), "percent": report(args.lines, True), "bomb": bomb(args.bomb_mb),
+                 "styles": styles_bomb(args.styles)}
         for name, data in books.items():
             (tmp_path / f"{name}.xlsx").write_bytes(data)
             inflated = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
             print(f"{name}: {len(data):,} bytes, {inflated:,} inflated")
-        trees = {"now": ROOT, args.base: _tree_at(args.base, tmp_path / "base")}
+        trees = {"now": ROOT, args.base: tree_at(args.base, tmp_path / "base")}
         best: dict[tuple[str, str], float] = {}
         for rnd in range(args.rounds):
             for name in books:
