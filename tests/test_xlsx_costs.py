@@ -257,3 +257,13 @@ def test_a_run_quarantines_a_styles_bomb_with_a_bilingual_defect_naming_it(tmp_p
     # test_flow.py's hand-computed figures: composite Q1 3.18, Q2 3.9 (the bomb changed nothing).
     assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
         ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+
+
+def test_a_damaged_styles_part_is_unreadable_as_before_not_a_crash():
+    data = bytearray(workbook({"report": FOUR_LINES}))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/styles.xml")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start:start + 8] = b"\xff" * 8  # its deflated bytes: the count's own read of it fails
+    with pytest.raises(ReadFailure) as failure:
+        read_report("r.xlsx", bytes(data))
+    assert failure.value.issue.code == "FILE_UNREADABLE"

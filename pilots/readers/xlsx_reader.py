@@ -268,7 +268,11 @@ def _check_styles(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -
     if info.file_size > LIMITS.max_styles_bytes:
         raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}",
                           limit=f"{LIMITS.max_styles_bytes:,}")
-    if _count_in_part(archive, info, _ELEMENT, LIMITS.max_style_elements) > LIMITS.max_style_elements:
+    try:
+        count = _count_in_part(archive, info, _ELEMENT, LIMITS.max_style_elements)
+    except Exception:  # a damaged part: openpyxl refuses it as it always did (FILE_UNREADABLE)
+        return
+    if count > LIMITS.max_style_elements:
         raise _too_costly("styles", "limit_styles", part=info.filename, limit=f"{LIMITS.max_style_elements:,}")
 
 
