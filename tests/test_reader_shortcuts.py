@@ -1,6 +1,10 @@
-"""The JSON reader's shortcuts change no answer: cells are searched for lone surrogates only when
-the document escapes one (any case of hex digits), and the depth bound (MAX_DEPTH = 20 levels of
-containers) counts nested containers exactly as before."""
+"""The readers' shortcuts change no answer (each test passes on main's readers too):
+- JSON: cells are searched for lone surrogates only when the document escapes one (any case of
+  hex digits), and the depth bound (MAX_DEPTH = 20 levels of containers) counts nested containers
+  exactly as before;
+- CSV: the separator is taken from the first non-blank line, found without splitting the whole
+  text (str.splitlines' line ends: \\x1c, \\u2028 … too); whitespace-only rows are skipped.
+"""
 from __future__ import annotations
 
 import json
@@ -49,3 +53,22 @@ def test_the_depth_bound_counts_containers(levels, refused):
     else:
         row = dict(zip(*(lambda t: (t.header, t.rows[0][1]))(read_report("r.json", json.dumps(doc).encode()))))
         assert row["note"] == json.dumps(nested(levels))
+
+
+@pytest.mark.parametrize("text, sep, header", [
+    ("a;b;c,d\nx;y;z,w\n", ";", ["a", "b", "c,d"]),  # the first line decides, by its most frequent separator
+    ("\n \t\na,b;c\n1,2;3\n", ",", ["a", "b;c"]),    # blank lines first: the first non-blank line
+    ("a;b\u2028c,d,e\n1;2\n", ";", ["a", "b\u2028c,d,e"]),  # U+2028 ends splitlines' first line
+    ("a,b\x1cc;d;e\n1,2\n", ",", ["a", "b\x1cc;d;e"]),
+])
+def test_the_separator_comes_from_the_first_non_blank_line(text, sep, header):
+    table = read_report("r.csv", text.encode())
+    assert table.header == header
+    assert len(table.rows) == 1 and len(table.rows[0][1]) == len(header) and table.issues == []
+
+
+def test_whitespace_only_rows_are_skipped_and_empty_cells_are_none():
+    table = read_report("r.csv", "a,b,c\n1,,3\n , \t,\n,,\n\u3000,x,\n".encode())
+    # " , \t," and ",," are blank (U+3000 is not blank: its row has x); row numbers as in a spreadsheet
+    assert table.rows == [(2, ["1", None, "3"]), (5, ["\u3000", "x", None])]
+    assert table.issues == []
