@@ -57,7 +57,7 @@ def per_distinct(fn: F) -> F:
                 memo.clear()
             memo[text] = value
         return value
-    read.memo = memo  # type: ignore[attr-defined]  # for a caller's inline look-up (normalise_table)
+    read.memo = memo  # type: ignore[attr-defined]  # for a look-up without a call (main's row-by-row reading, kept in tests)
     return read  # type: ignore[return-value]
 
 
@@ -332,6 +332,7 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
 
     def unit_of(j: int) -> str | None:
         return units.get((pilot_ids[j], codes[j])) if line_types[j] == "kpi" else None
+
     actual_text = cleaned.get("actual")
     if actual_text is None:
         final["actual"] = empty

@@ -259,9 +259,10 @@ def test_a_run_quarantines_a_styles_bomb_with_a_bilingual_defect_naming_it(tmp_p
         ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
 
 
-def test_a_damaged_styles_part_is_unreadable_as_before_not_a_crash():
-    data = bytearray(workbook({"report": FOUR_LINES}))
-    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/styles.xml")
+@pytest.mark.parametrize("part", ["xl/styles.xml", "xl/sharedStrings.xml"])
+def test_a_damaged_counted_part_is_unreadable_not_a_crash(part):
+    data = bytearray(with_shared_strings(workbook({"report": FOUR_LINES}), numbered_strings(3_000)))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo(part)
     start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
     data[start:start + 8] = b"\xff" * 8  # its deflated bytes: the count's own read of it fails
     with pytest.raises(ReadFailure) as failure:

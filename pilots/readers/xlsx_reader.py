@@ -18,8 +18,8 @@ styles hold a percentage format at all: other workbooks are read as fast as befo
 
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
 table and the styles part (each one's bytes and its number of entries or elements, counted in a
-streamed pass before openpyxl loads it whole), the cells of the report sheet, and the time spent reading it. Past a bound the file is
-FILE_TOO_LARGE, found early and in bounded memory.
+streamed pass before openpyxl loads it whole), the cells of the report sheet, and the time spent
+reading it. Past a bound the file is FILE_TOO_LARGE, found early and in bounded memory.
 
 XML entities are never expanded: openpyxl parses through defusedxml when it is installed (a pinned
 dependency), which refuses any entity declaration: no billion laughs, no external entity reading a
@@ -252,7 +252,10 @@ def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.Zip
     if info.file_size > LIMITS.max_shared_strings_bytes:
         raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}",
                           limit=f"{LIMITS.max_shared_strings_bytes:,}")
-    count = _count_in_part(archive, info, _STRING_ENTRY, LIMITS.max_shared_strings)
+    try:
+        count = _count_in_part(archive, info, _STRING_ENTRY, LIMITS.max_shared_strings)
+    except Exception:  # a damaged part: openpyxl refuses it (FILE_UNREADABLE)
+        return
     if count > LIMITS.max_shared_strings:
         raise _too_costly("strings", "limit_strings", limit=f"{LIMITS.max_shared_strings:,}")
 
