@@ -69,39 +69,36 @@ def report(lines: int, percent: bool) -> bytes:
     return out.getvalue()
 
 
-def bomb(megabytes: int) -> bytes:
-    base = report(4, percent=False)
-    entry = ("<si><t>%d " + NOTE * 3 + "</t></si>").encode()
-    count = megabytes * 1_000_000 // len(entry % 0)
-    src = zipfile.ZipFile(io.BytesIO(base))
+def _rewritten(data: bytes, edit, add: dict[str, bytes]) -> bytes:
+    """The workbook with each member's bytes passed through edit(name, content), and `add` added."""
+    src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            content = src.read(info)
-            if info.filename == "[Content_Types].xml":
-                content = content.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="'
-                                          b'application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings'
-                                          b'+xml"/></Types>')
-            dst.writestr(info.filename, content)
-        dst.writestr("xl/sharedStrings.xml", b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                     + b"".join(entry % i for i in range(count)) + b"</sst>")
+            dst.writestr(info.filename, edit(info.filename, src.read(info)))
+        for name, content in add.items():
+            dst.writestr(name, content)
     return out.getvalue()
+
+
+def bomb(megabytes: int) -> bytes:
+    entry = ("<si><t>%d " + NOTE * 3 + "</t></si>").encode()
+    count = megabytes * 1_000_000 // len(entry % 0)
+    declared = (b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+                b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+    return _rewritten(report(4, percent=False),
+                      lambda name, content: content.replace(b"</Types>", declared) if name == "[Content_Types].xml" else content,
+                      {"xl/sharedStrings.xml": b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                       + b"".join(entry % i for i in range(count)) + b"</sst>"})
 
 
 def styles_bomb(entries: int) -> bytes:
-    base = report(4, percent=False)
-    src = zipfile.ZipFile(io.BytesIO(base))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info)
-            if info.filename == "xl/styles.xml":
-                at = content.index(b">", content.index(b"<cellXfs")) + 1
-                content = (content[:at] + b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>' * entries
-                           + content[at:])
-            dst.writestr(info.filename, content)
-        dst.writestr("xl/media/image1.bin", random.Random(7).randbytes(1_000_000))
-    return out.getvalue()
+    def edit(name: str, content: bytes) -> bytes:
+        if name != "xl/styles.xml":
+            return content
+        at = content.index(b">", content.index(b"<cellXfs")) + 1
+        return content[:at] + b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>' * entries + content[at:]
+    return _rewritten(report(4, percent=False), edit, {"xl/media/image1.bin": random.Random(7).randbytes(1_000_000)})
 
 
 def _measure(tree: Path, workbook: Path) -> dict:

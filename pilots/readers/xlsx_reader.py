@@ -249,15 +249,8 @@ def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.Zip
     info = infos.get(part.PartName[1:]) if part is not None else None
     if info is None:
         return
-    if info.file_size > LIMITS.max_shared_strings_bytes:
-        raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}",
-                          limit=f"{LIMITS.max_shared_strings_bytes:,}")
-    try:
-        count = _count_in_part(archive, info, _STRING_ENTRY, LIMITS.max_shared_strings)
-    except Exception:  # a damaged part: openpyxl refuses it (FILE_UNREADABLE)
-        return
-    if count > LIMITS.max_shared_strings:
-        raise _too_costly("strings", "limit_strings", limit=f"{LIMITS.max_shared_strings:,}")
+    _bound_part(archive, info, LIMITS.max_shared_strings_bytes, _STRING_ENTRY, LIMITS.max_shared_strings,
+                "strings", "limit_strings")
 
 
 def _check_styles(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> None:
@@ -268,15 +261,23 @@ def _check_styles(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -
     info = infos.get(ARC_STYLE)
     if info is None:
         return
-    if info.file_size > LIMITS.max_styles_bytes:
-        raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}",
-                          limit=f"{LIMITS.max_styles_bytes:,}")
+    _bound_part(archive, info, LIMITS.max_styles_bytes, _ELEMENT, LIMITS.max_style_elements,
+                "styles", "limit_styles", part=info.filename)
+
+
+def _bound_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, pattern: re.Pattern,
+                max_count: int, what: str, limit_key: str, **params: str) -> None:
+    """FILE_TOO_LARGE if a part declares more than max_bytes, or holds more than max_count matches
+    of `pattern` (detail `what`, limit `limit_key`). A part too damaged to count is left to
+    openpyxl, which refuses it (FILE_UNREADABLE)."""
+    if info.file_size > max_bytes:
+        raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}", limit=f"{max_bytes:,}")
     try:
-        count = _count_in_part(archive, info, _ELEMENT, LIMITS.max_style_elements)
-    except Exception:  # a damaged part: openpyxl refuses it as it always did (FILE_UNREADABLE)
+        count = _count_in_part(archive, info, pattern, max_count)
+    except Exception:
         return
-    if count > LIMITS.max_style_elements:
-        raise _too_costly("styles", "limit_styles", part=info.filename, limit=f"{LIMITS.max_style_elements:,}")
+    if count > max_count:
+        raise _too_costly(what, limit_key, limit=f"{max_count:,}", **params)
 
 
 # An entry of the table, with or without a namespace prefix (<si>, <si/>, <x:si ...>).
