@@ -2,7 +2,7 @@
 the shared-strings bomb of issue 24 item 9, each read by `pilots.readers.read_report` in its own
 Python process (time and peak memory), for the current tree and the tree at `--base`.
 
-    python -m bench.xlsx_costs [--base main] [--lines 20000] [--rounds 2] [--bomb-mb 122]
+    python -m bench.xlsx_costs [--base main] [--lines 20000] [--rounds 2] [--bomb-mb 122] [--styles 1000000]
 
 - `plain`: `--lines` report lines of 12 columns (kpi and budget lines, a Thai note on each), no
   percentage format anywhere: the reader's usual path.
@@ -11,21 +11,22 @@ Python process (time and peak memory), for the current tree and the tree at `--b
 - `bomb`: a report of four lines plus a shared-strings table of about `--bomb-mb` MB (distinct
   strings of ~300 bytes), which compresses well enough to pass the file-size, inflated-size, ratio
   and part bounds. The current tree refuses it (FILE_TOO_LARGE); before, openpyxl loaded it whole.
+- `styles`: a report of four lines whose styles part holds `--styles` more cell formats (<xf/>),
+  with 1 MB of random bytes in a member of their own, so that it passes the file-size, ratio and
+  part bounds. Refused since the styles bound; before, openpyxl parsed them all when it opened.
 """
 from __future__ import annotations
 
 import argparse
 import io
-import json
-import subprocess
-import sys
+import random
 import tempfile
 import zipfile
 from pathlib import Path
 
 import openpyxl
 
-from bench.read_path import ROOT, _tree_at
+from bench.paired import ROOT, run_in, tree_at
 
 HEADER = ["pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "layer", "actual",
           "allocated_thb", "disbursed_thb", "funding_source", "note"]
@@ -68,29 +69,40 @@ def report(lines: int, percent: bool) -> bytes:
     return out.getvalue()
 
 
-def bomb(megabytes: int) -> bytes:
-    base = report(4, percent=False)
-    entry = ("<si><t>%d " + NOTE * 3 + "</t></si>").encode()
-    count = megabytes * 1_000_000 // len(entry % 0)
-    src = zipfile.ZipFile(io.BytesIO(base))
+def _rewritten(data: bytes, edit, add: dict[str, bytes]) -> bytes:
+    """The workbook with each member's bytes passed through edit(name, content), and `add` added."""
+    src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
-            content = src.read(info)
-            if info.filename == "[Content_Types].xml":
-                content = content.replace(b"</Types>", b'<Override PartName="/xl/sharedStrings.xml" ContentType="'
-                                          b'application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings'
-                                          b'+xml"/></Types>')
-            dst.writestr(info.filename, content)
-        dst.writestr("xl/sharedStrings.xml", b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-                     + b"".join(entry % i for i in range(count)) + b"</sst>")
+            dst.writestr(info.filename, edit(info.filename, src.read(info)))
+        for name, content in add.items():
+            dst.writestr(name, content)
     return out.getvalue()
 
 
+def bomb(megabytes: int) -> bytes:
+    entry = ("<si><t>%d " + NOTE * 3 + "</t></si>").encode()
+    count = megabytes * 1_000_000 // len(entry % 0)
+    declared = (b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-'
+                b'officedocument.spreadsheetml.sharedStrings+xml"/></Types>')
+    return _rewritten(report(4, percent=False),
+                      lambda name, content: content.replace(b"</Types>", declared) if name == "[Content_Types].xml" else content,
+                      {"xl/sharedStrings.xml": b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                       + b"".join(entry % i for i in range(count)) + b"</sst>"})
+
+
+def styles_bomb(entries: int) -> bytes:
+    def edit(name: str, content: bytes) -> bytes:
+        if name != "xl/styles.xml":
+            return content
+        at = content.index(b">", content.index(b"<cellXfs")) + 1
+        return content[:at] + b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>' * entries + content[at:]
+    return _rewritten(report(4, percent=False), edit, {"xl/media/image1.bin": random.Random(7).randbytes(1_000_000)})
+
+
 def _measure(tree: Path, workbook: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(workbook)], check=True, capture_output=True, text=True,
-                         cwd=tree, env={"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1", "PATH": "/usr/bin:/bin"})
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_in(tree, CHILD, workbook)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -99,15 +111,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lines", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--bomb-mb", type=int, default=122)
+    parser.add_argument("--styles", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        books = {"plain": report(args.lines, False), "percent": report(args.lines, True), "bomb": bomb(args.bomb_mb)}
+        books = {"plain": report(args.lines, False), "percent": report(args.lines, True), "bomb": bomb(args.bomb_mb),
+                 "styles": styles_bomb(args.styles)}
         for name, data in books.items():
             (tmp_path / f"{name}.xlsx").write_bytes(data)
             inflated = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
             print(f"{name}: {len(data):,} bytes, {inflated:,} inflated")
-        trees = {"now": ROOT, args.base: _tree_at(args.base, tmp_path / "base")}
+        trees = {"now": ROOT, args.base: tree_at(args.base, tmp_path / "base")}
         best: dict[tuple[str, str], float] = {}
         for rnd in range(args.rounds):
             for name in books:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import tracemalloc
 import zipfile
 from decimal import Decimal
@@ -172,3 +173,98 @@ def test_a_run_quarantines_the_bombs_and_takes_the_rest(tmp_path, prefect_harnes
     # test_flow.py's hand-computed figures: composite Q1 3.18, Q2 3.9.
     assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
         ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+
+
+# --- the styles part (xl/styles.xml), which openpyxl parses whole when the workbook opens -------
+
+def with_cell_formats(data: bytes, n: int) -> bytes:
+    """The workbook with `n` more cell formats (<xf/> elements) in its styles part: each becomes an
+    openpyxl object when the workbook opens (1,000,000 of them took 15 s and 855 MB). A few
+    kilobytes of random bytes in a member of their own keep the file within the compression-ratio
+    bound, as a real bomb would."""
+    entries = b'<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>' * n
+
+    def edit(name: str, content: bytes) -> bytes:
+        if name != "xl/styles.xml":
+            return content
+        at = content.index(b"<cellXfs")
+        at = content.index(b">", at) + 1
+        return content[:at] + entries + content[at:]
+    return rewrite_members(data, edit, {"xl/media/image1.bin": random.Random(7).randbytes(100_000)})
+
+
+def style_elements(data: bytes) -> int:
+    """The styles part's elements, counted by parsing it (not by the reader's streamed count)."""
+    from xml.etree import ElementTree
+
+    return sum(1 for _ in ElementTree.fromstring(zipfile.ZipFile(io.BytesIO(data)).read("xl/styles.xml")).iter())
+
+
+STYLES_BOMB = with_cell_formats(workbook({"report": FOUR_LINES}), 250_001)  # past the real bound alone
+
+
+def test_a_styles_bomb_is_refused_before_openpyxl_parses_it():
+    assert len(STYLES_BOMB) < 200_000
+    size = zipfile.ZipFile(io.BytesIO(STYLES_BOMB)).getinfo("xl/styles.xml").file_size
+    assert size < LIMITS.max_styles_bytes == 16 * 1024 * 1024 and LIMITS.max_style_elements == 250_000
+    message, peak = refusal_and_peak(STYLES_BOMB)
+    assert message == ("The file is too large: its styles part xl/styles.xml holds more than 250,000 elements "
+                       "(the limit is 250,000 style elements). Split it into one file per pilot and quarter.")
+    # Counted in a streamed pass: openpyxl would have made 250,001 objects and their elements.
+    assert peak < 16_000_000, f"{peak:,} bytes"
+
+
+def test_the_style_count_is_exact_at_the_bound(monkeypatch):
+    data = with_cell_formats(workbook({"report": FOUR_LINES}), 1_000)
+    elements = style_elements(data)
+    assert elements > 1_000
+    monkeypatch.setattr(LIMITS, "max_style_elements", elements)
+    assert len(read_report("r.xlsx", data).rows) == 4  # a real report's styles pass, their formats read
+    monkeypatch.setattr(LIMITS, "max_style_elements", elements - 1)
+    assert f"holds more than {elements - 1:,} elements" in refusal(data)
+
+
+def test_a_styles_part_past_its_byte_bound_is_refused_by_its_declared_size(monkeypatch):
+    data = with_cell_formats(workbook({"report": FOUR_LINES}), 1_000)
+    size = zipfile.ZipFile(io.BytesIO(data)).getinfo("xl/styles.xml").file_size
+    monkeypatch.setattr(LIMITS, "max_styles_bytes", size)
+    assert len(read_report("r.xlsx", data).rows) == 4
+    monkeypatch.setattr(LIMITS, "max_styles_bytes", size - 1)
+    assert refusal(data) == (f"The file is too large: its part xl/styles.xml would expand to {size:,} bytes "
+                             f"(the limit is {size - 1:,} bytes per part). Split it into one file per pilot and quarter.")
+
+
+def test_a_run_quarantines_a_styles_bomb_with_a_bilingual_defect_naming_it(tmp_path, prefect_harness):
+    registry, inbox = make_scenario(tmp_path)
+    (inbox / "g_styles.xlsx").write_bytes(STYLES_BOMB)
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "files seen 7: accepted 3, superseded 1, duplicates 1, quarantined 2" in out
+    wh = tmp_path / "wh.duckdb"
+    assert query(wh, "SELECT s.file_name, s.status, i.code, i.row_number, i.column_name, i.message_en, i.message_th "
+                     "FROM ingest.submissions s JOIN ingest.issues i USING (submission_id) "
+                     "WHERE s.file_name LIKE '%.xlsx'") == [
+        ("g_styles.xlsx", "quarantined", "FILE_TOO_LARGE", None, None,
+         "The file is too large: its styles part xl/styles.xml holds more than 250,000 elements (the limit is "
+         "250,000 style elements). Split it into one file per pilot and quarter.",
+         "ไฟล์มีขนาดใหญ่เกินไป: ส่วนกำหนดรูปแบบ xl/styles.xml ในไฟล์มีมากกว่า 250,000 รายการ "
+         "(จำกัดที่ 250,000 รายการกำหนดรูปแบบ) กรุณาแยกเป็นหนึ่งไฟล์ต่อโครงการต่อไตรมาส")]
+    assert sorted(p.name for p in (inbox / "quarantine").iterdir()) == ["f_bad.csv", "g_styles.xlsx"]
+    # The validation report names the file beside its defect, in both languages.
+    report = (tmp_path / "out" / "validation.html").read_text(encoding="utf-8")
+    assert "g_styles.xlsx" in report and "ส่วนกำหนดรูปแบบ xl/styles.xml" in report
+    assert "its styles part xl/styles.xml holds more than 250,000 elements" in report
+    # test_flow.py's hand-computed figures: composite Q1 3.18, Q2 3.9 (the bomb changed nothing).
+    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
+        ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+
+
+@pytest.mark.parametrize("part", ["xl/styles.xml", "xl/sharedStrings.xml"])
+def test_a_damaged_counted_part_is_unreadable_not_a_crash(part):
+    data = bytearray(with_shared_strings(workbook({"report": FOUR_LINES}), numbered_strings(3_000)))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo(part)
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start:start + 8] = b"\xff" * 8  # its deflated bytes: the count's own read of it fails
+    with pytest.raises(ReadFailure) as failure:
+        read_report("r.xlsx", bytes(data))
+    assert failure.value.issue.code == "FILE_UNREADABLE"

@@ -54,11 +54,13 @@ def _new_temp(evidence_dir: Path) -> tuple[BinaryIO, Path]:
     return os.fdopen(fd, "wb"), Path(name)
 
 
-def _create_new(tmp: Path, target: Path) -> None:
+def _create_new(tmp: Path, target: Path, folder_made: bool = False) -> None:
     """Give the finished temp file its real name, read-only, unless that name exists already
-    (then the stored file, with the same SHA-256, stays as it is). The caller removes tmp."""
+    (then the stored file, with the same SHA-256, stays as it is). The caller removes tmp.
+    `folder_made`: the caller has made target's folder already (KeepBatch, once per folder)."""
     os.chmod(tmp, FILE_MODE)
-    make_dir(target.parent)
+    if not folder_made:
+        make_dir(target.parent)
     try:
         os.link(tmp, target)
     except FileExistsError:
@@ -109,6 +111,7 @@ class KeepBatch:
     def __init__(self, evidence_dir: Path):
         self.evidence_dir = evidence_dir
         self.pending: list[tuple[Path, str]] = []  # (temp file, SHA-256) waiting for the flush
+        self._made: set[Path] = set()  # folders made by this batch: each made (mkdir) once, not per file
 
     def __enter__(self) -> "KeepBatch":
         return self
@@ -117,7 +120,7 @@ class KeepBatch:
             opener: Callable[[Path], BinaryIO] = _open_binary) -> tuple[str, int] | None:
         """Copy a file into a temp file of the store while hashing it; (SHA-256, size), or None,
         keeping nothing, if it holds more than max_bytes (as keep_file)."""
-        make_dir(self.evidence_dir)
+        self._make(self.evidence_dir)
         dst, tmp = _new_temp(self.evidence_dir)
         self.pending.append((tmp, ""))
         digest, size = hashlib.sha256(), 0
@@ -132,13 +135,20 @@ class KeepBatch:
         self.pending[-1] = (tmp, sha)
         return sha, size
 
+    def _make(self, folder: Path) -> None:
+        if folder not in self._made:
+            make_dir(folder)
+            self._made.add(folder)
+
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
             if exc_type is None and any(sha for _, sha in self.pending):
                 os.sync()  # the one flush: every temp file's bytes are on disk before any is named
                 for tmp, sha in self.pending:
                     if sha:
-                        _create_new(tmp, evidence_path(self.evidence_dir, sha))
+                        target = evidence_path(self.evidence_dir, sha)
+                        self._make(target.parent)
+                        _create_new(tmp, target, folder_made=True)
         finally:
             for tmp, _ in self.pending:
                 tmp.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
@@ -13,8 +14,9 @@ SEPARATORS = (",", ";", "\t")
 
 def read_csv(data: bytes) -> RawTable:
     text, encoding = decode_text(data, "csv")
-    lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), None)
+    first = _first_line(text)
+    if not first.strip():  # a blank first line: look further (rare)
+        first = next((ln for ln in text.splitlines() if ln.strip()), None)
     if first is None:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "empty")), format="csv", encoding=encoding)
     sep = _separator(first)
@@ -27,17 +29,28 @@ def read_csv(data: bytes) -> RawTable:
     if header_at is None:  # only separators, no cell with text
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_header")), format="csv", encoding=encoding)
     header = records[header_at]
-    rows, issues = [], []
+    rows, issues, width = [], [], len(header)
     for i, rec in enumerate(records[header_at + 1 :], start=header_at + 2):
-        if not any(c.strip() for c in rec):
+        joined = "".join(rec)
+        if not joined or joined.isspace():
             continue  # blank lines carry nothing
-        if len(rec) != len(header):
+        if len(rec) != width:
             # A ragged row means the separator or quoting is broken: its values would shift columns.
-            issues.append(make_issue("ROW_RAGGED", i, None, cells=len(rec), expected=len(header)))
-        rows.append((i, [c if c != "" else None for c in rec]))
+            issues.append(make_issue("ROW_RAGGED", i, None, cells=len(rec), expected=width))
+        rows.append((i, [c or None for c in rec]))  # an empty cell is None
     if not rows:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_rows")), format="csv", encoding=encoding)
     return RawTable("csv", encoding, header, rows, issues)
+
+
+# Where str.splitlines ends a line.
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _first_line(text: str) -> str:
+    """text.splitlines()[0] ("" for no text), without splitting the rest."""
+    found = _LINE_BREAK.search(text)
+    return text[: found.start()] if found else text
 
 
 def _separator(header_line: str) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Callable
 
 from pilots.contract import HEADER_FIELDS
 from pilots.defects import detail, make_issue
@@ -11,6 +12,9 @@ from pilots.readers.base import RawTable, ReadFailure, decode_text
 MAX_DEPTH = 20  # deeper documents are hostile, not reports
 # JSON may escape a lone UTF-16 surrogate ("\ud800"); no UTF-8 text, DuckDB or file can hold one.
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Decoded text holds no surrogate (UTF-8 and Windows-874 decoding never give one), so a document
+# can only hold one through an escape like \ud800: without such an escape, no cell is searched.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 
 
 def read_json(data: bytes) -> RawTable:
@@ -27,7 +31,8 @@ def read_json(data: bytes) -> RawTable:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_not_object")), format="json", encoding=encoding)
     # The submission's identity is its top-level fields, readable even when there are no lines.
     # A value nested too deeply to print safely is left out (None), as the rows are refused below.
-    identity = {k: None if _depth(doc[k]) > MAX_DEPTH else _cell(doc[k]) for k in HEADER_FIELDS if k in doc}
+    text_of = _text if _SURROGATE_ESCAPE.search(text) else _as_is
+    identity = {k: None if _depth(doc[k]) > MAX_DEPTH else _cell(doc[k], text_of) for k in HEADER_FIELDS if k in doc}
     lines = doc.get("lines")
     if not isinstance(lines, list) or not lines:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_no_lines")),
@@ -43,20 +48,26 @@ def read_json(data: bytes) -> RawTable:
     rows = []
     for i, line in enumerate(lines, start=1):
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
-        rows.append((i, [_cell(fields.get(h)) for h in header]))
-    return RawTable("json", encoding, [_text(h) for h in header], rows, identity=identity)
+        rows.append((i, [_cell(fields.get(h), text_of) for h in header]))
+    return RawTable("json", encoding, [text_of(h) for h in header], rows, identity=identity)
 
 
-def _cell(value: object) -> str | None:
+def _cell(value: object, text_of: Callable[[str], str]) -> str | None:
     """JSON scalars become text like CSV cells; nested values are kept as JSON text (and then fail
     the type checks with a clear message)."""
     if value is None:
         return None
+    if value.__class__ is str:
+        return text_of(value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float, str)):
-        return _text(str(value))
-    return _text(json.dumps(value, ensure_ascii=False))
+        return text_of(str(value))
+    return text_of(json.dumps(value, ensure_ascii=False))
+
+
+def _as_is(text: str) -> str:
+    return text
 
 
 def _text(text: str) -> str:
@@ -67,8 +78,9 @@ def _text(text: str) -> str:
 def _depth(value: object, level: int = 0) -> int:
     if level > MAX_DEPTH:
         return level
+    # A scalar inside a container is one level down: only nested containers can go deeper.
     if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+        return max((_depth(v, level + 1) for v in value.values() if isinstance(v, (dict, list))), default=level + 1)
     if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
+        return max((_depth(v, level + 1) for v in value if isinstance(v, (dict, list))), default=level + 1)
     return level

@@ -23,6 +23,12 @@ class Limits:
     # spend minutes and gigabytes (1,000,000 strings took 12 s; 122 MB of strings 55 s and 1 GB).
     max_shared_strings: int = 250_000           # entries of the shared-strings table
     max_shared_strings_bytes: int = 48 * 1024 * 1024  # its part, inflated (declared in the zip)
+    # The styles part (xl/styles.xml), which openpyxl parses whole into one object per element
+    # when the workbook opens: 1,000,000 <xf/> entries (62 MB, in a 1.2 MB file) took 15 s and
+    # 855 MB. Excel itself caps a workbook at 64,000 cell formats; a real report's styles hold
+    # under a thousand elements.
+    max_style_elements: int = 250_000           # elements of the styles part
+    max_styles_bytes: int = 16 * 1024 * 1024    # the styles part, inflated (declared in the zip)
     max_cells: int = 2_000_000    # cells of the report sheet, each row counted to its last cell
     max_read_seconds: float = 60.0  # reading one workbook, checked between rows (the backstop)
 
@@ -44,6 +50,8 @@ LIMITS = Limits(
     max_rows=_env_int("PILOTKPI_MAX_ROWS", 100_000),
     max_shared_strings=_env_int("PILOTKPI_MAX_SHARED_STRINGS", 250_000),
     max_shared_strings_bytes=_env_int("PILOTKPI_MAX_SHARED_STRINGS_BYTES", 48 * 1024 * 1024),
+    max_style_elements=_env_int("PILOTKPI_MAX_STYLE_ELEMENTS", 250_000),
+    max_styles_bytes=_env_int("PILOTKPI_MAX_STYLES_BYTES", 16 * 1024 * 1024),
     max_cells=_env_int("PILOTKPI_MAX_CELLS", 2_000_000),
     max_read_seconds=_env_int("PILOTKPI_MAX_READ_SECONDS", 60),
 )

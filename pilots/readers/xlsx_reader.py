@@ -17,9 +17,9 @@ whether a percentage may stand there. Number formats are only looked at when the
 styles hold a percentage format at all: other workbooks are read as fast as before.
 
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
-table (its bytes and its number of entries, counted in a streamed pass before openpyxl loads it
-whole), the cells of the report sheet, and the time spent reading it. Past a bound the file is
-FILE_TOO_LARGE, found early and in bounded memory.
+table and the styles part (each one's bytes and its number of entries or elements, counted in a
+streamed pass before openpyxl loads it whole), the cells of the report sheet, and the time spent
+reading it. Past a bound the file is FILE_TOO_LARGE, found early and in bounded memory.
 
 XML entities are never expanded: openpyxl parses through defusedxml when it is installed (a pinned
 dependency), which refuses any entity declaration: no billion laughs, no external entity reading a
@@ -43,7 +43,7 @@ from openpyxl.packaging.manifest import Manifest
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
-from openpyxl.xml.constants import ARC_CONTENT_TYPES, SHARED_STRINGS
+from openpyxl.xml.constants import ARC_CONTENT_TYPES, ARC_STYLE, SHARED_STRINGS
 from openpyxl.xml.functions import fromstring
 
 from pilots.defects import detail, make_issue
@@ -217,7 +217,9 @@ def _check_zip(data: bytes) -> None:
                                                    size=f"{biggest.file_size:,}"),
                                      limit=detail("FILE_TOO_LARGE", "limit_part", limit=f"{LIMITS.max_member_bytes:,}")),
                           format="xlsx")
-    _check_shared_strings(archive, {i.filename: i for i in infos})
+    by_name = {i.filename: i for i in infos}
+    _check_shared_strings(archive, by_name)
+    _check_styles(archive, by_name)
 
 
 def _too_costly(what: str, limit_key: str, **params: str) -> ReadFailure:
@@ -247,20 +249,48 @@ def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.Zip
     info = infos.get(part.PartName[1:]) if part is not None else None
     if info is None:
         return
-    if info.file_size > LIMITS.max_shared_strings_bytes:
-        raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}",
-                          limit=f"{LIMITS.max_shared_strings_bytes:,}")
-    count = _count_strings(archive, info, LIMITS.max_shared_strings)
-    if count > LIMITS.max_shared_strings:
-        raise _too_costly("strings", "limit_strings", limit=f"{LIMITS.max_shared_strings:,}")
+    _bound_part(archive, info, LIMITS.max_shared_strings_bytes, _STRING_ENTRY, LIMITS.max_shared_strings,
+                "strings", "limit_strings")
+
+
+def _check_styles(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> None:
+    """Bound the styles part before openpyxl parses it whole when the workbook opens (a "styles
+    bomb": a million tiny <xf/> entries compress into a few kilobytes, and openpyxl makes an
+    object of each). openpyxl reads it from its fixed name, xl/styles.xml. Its declared size is
+    bounded first; then its elements (start tags) are counted in one streamed pass."""
+    info = infos.get(ARC_STYLE)
+    if info is None:
+        return
+    _bound_part(archive, info, LIMITS.max_styles_bytes, _ELEMENT, LIMITS.max_style_elements,
+                "styles", "limit_styles", part=info.filename)
+
+
+def _bound_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, pattern: re.Pattern,
+                max_count: int, what: str, limit_key: str, **params: str) -> None:
+    """FILE_TOO_LARGE if a part declares more than max_bytes, or holds more than max_count matches
+    of `pattern` (detail `what`, limit `limit_key`). A part too damaged to count is left to
+    openpyxl, which refuses it (FILE_UNREADABLE)."""
+    if info.file_size > max_bytes:
+        raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}", limit=f"{max_bytes:,}")
+    try:
+        count = _count_in_part(archive, info, pattern, max_count)
+    except Exception:
+        return
+    if count > max_count:
+        raise _too_costly(what, limit_key, limit=f"{max_count:,}", **params)
 
 
 # An entry of the table, with or without a namespace prefix (<si>, <si/>, <x:si ...>).
 _STRING_ENTRY = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
+# An element's start tag (not an end tag, a declaration, a comment or a processing instruction):
+# unescaped `<` appears nowhere else in XML (a comment's or CDATA's content may over-count: that
+# only refuses sooner).
+_ELEMENT = re.compile(rb"<[A-Za-z_]")
 
 
-def _count_strings(archive: zipfile.ZipFile, info: zipfile.ZipInfo, stop_after: int) -> int:
-    """Entries in the shared-strings part, counted in chunks; stops once past `stop_after`."""
+def _count_in_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.Pattern, stop_after: int) -> int:
+    """Matches of `pattern` (which starts with `<` and matches under 256 bytes) in one part,
+    counted in chunks; stops once past `stop_after`."""
     count, tail = 0, b""
     with archive.open(info) as stream:
         while chunk := stream.read(1024 * 1024):
@@ -270,11 +300,11 @@ def _count_strings(archive: zipfile.ZipFile, info: zipfile.ZipInfo, stop_after: 
             # A `<` more than 256 bytes from the end starts no entry cut in two: nothing is kept.
             cut = block.rfind(b"<")
             cut = len(block) if cut == -1 or len(block) - cut > 256 else cut
-            count += sum(1 for _ in _STRING_ENTRY.finditer(block, 0, cut))
+            count += sum(1 for _ in pattern.finditer(block, 0, cut))
             tail = block[cut:]
             if count > stop_after:
                 return count
-    return count + sum(1 for _ in _STRING_ENTRY.finditer(tail))
+    return count + sum(1 for _ in pattern.finditer(tail))
 
 
 def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[list]:
