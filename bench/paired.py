@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("pilots", "warehouse", "bench")  # what the measuring scripts import
 
 
-def tree_at(rev: str, into: Path) -> Path:
-    """The FOLDERS of `rev`, written under `into` (git archive, extracted with tar's data filter)."""
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, *FOLDERS], check=True,
+def tree_at(rev: str, into: Path, folders: tuple[str, ...] = FOLDERS) -> Path:
+    """The `folders` of `rev`, written under `into` (git archive, extracted with tar's data filter)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev, *folders], check=True,
                              capture_output=True).stdout
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")

@@ -40,7 +40,7 @@ from datetime import date
 from typing import Iterable, Iterator
 
 from pilots.ingest import FileRead, ToRead, validate_read
-from pilots.reading import read_files
+from pilots.reading import Received, read_files
 from pilots.registry import Registry
 from warehouse.stages import stage
 
@@ -141,18 +141,21 @@ class DaskReader:
                 window.popleft()
                 yield []
             if len(window) >= IN_FLIGHT * len(self.client.nthreads() if self.started else [1]):
-                yield self._validated(window.popleft(), registry, as_of)
+                yield validate_read(self._fetched(window.popleft()), registry, as_of)
         while window:
-            yield self._validated(window.popleft(), registry, as_of)
+            received = self._fetched(window.popleft())
+            if not any(window):  # the last read is back: the workers go before its validation and write
+                self.close()
+            yield validate_read(received, registry, as_of)
 
     @staticmethod
-    def _validated(future, registry: Registry, as_of: date) -> list[FileRead]:
+    def _fetched(future) -> list[Received]:
         if future is None:
             return []
         with stage("read"):  # in this process: the wait for the worker's read
             received = future.result()
         future.release()
-        return validate_read(received, registry, as_of)
+        return received
 
     def close(self) -> None:
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
