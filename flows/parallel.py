@@ -95,12 +95,13 @@ def _main_module_not_reimported() -> Iterator[None]:
 
 def local_cluster(workers: int):
     """A local cluster of `workers` single-threaded processes (the readers are CPU-bound Python),
-    no dashboard, its logs quiet."""
+    its logs quiet. The scheduler's HTTP routes start whatever the options: on a free loopback
+    port (not 8787, which another cluster may hold, nor every interface)."""
     import distributed
 
     with _main_module_not_reimported():
         return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address=None, silence_logs=logging.ERROR)
+                                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
 
 
 class DaskReader:
