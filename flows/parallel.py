@@ -153,7 +153,7 @@ class DaskReader:
     def _fetched(future) -> list[Received]:
         if future is None:
             return []
-        with stage("read"):  # in this process: the wait for the worker's read
+        with stage("read_wait"):  # this process waits for the worker's read (which logs `read` itself)
             received = future.result()
         future.release()
         return received

@@ -3,8 +3,8 @@
 A pure function of its input (names, hashes, bytes or evidence paths, and the registry's KPI
 units), so it may run in a Dask worker process (flows/parallel.py) while the flow process
 validates and writes the batch before. That is why this module stays lean: it imports the
-readers and the normaliser only, never pandas, Great Expectations, DuckDB or Prefect (a worker
-imports this module and nothing more; tests/test_dask_second_core.py checks it).
+readers, the normaliser and warehouse.stages only, never pandas, Great Expectations, DuckDB or
+Prefect (tests/test_dask_parsing.py checks what a worker imports).
 
 Validation (pilots/checks.py, Great Expectations) is the other half: pilots.ingest.validate_read.
 """
@@ -17,6 +17,7 @@ from pilots.defects import Issue
 from pilots.normalise import NormalisedFile, normalise_table
 from pilots.readers import ReadFailure, read_report
 from pilots.readers.base import fewer_collections
+from warehouse.stages import stage
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,12 @@ def read_files(items: list[ToRead], units: dict) -> list[Received]:
     """Read and normalise a batch (the task a Dask worker runs), in the items' order.
 
     The files' bytes are dropped once read: what goes back to the flow process is the normalised
-    rows, the issues and the identity, not the bytes it already has in the evidence store."""
+    rows, the issues and the identity, not the bytes it already has in the evidence store. The
+    `read` stage is logged here, by the worker (a local worker inherits PILOTKPI_STAGE_LOG): the
+    read's own cost; the flow process logs its wait for it as `read_wait`."""
     received = [Received(Path(item.name), item.read_bytes(), item.sha256, issues=list(item.issues))
                 for item in items]
-    with fewer_collections():
+    with stage("read"), fewer_collections():
         for rec in received:
             read_into(rec, units)
             rec.data = b""

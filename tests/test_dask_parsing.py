@@ -160,9 +160,10 @@ def _same_as_in_process(local: dict, dask: dict) -> None:
 def test_the_demo_on_two_workers_writes_what_the_in_process_run_writes(demo_runs):
     runs, stages = demo_runs
     _same_as_in_process(runs["in_process"], runs["workers"])
-    # One cluster start; 19 batches of 7 files, each read on a worker and waited for here.
+    # One cluster start; 19 batches of 7 files, each read on a worker (which logs `read`), waited
+    # for and validated in the flow process.
     assert stages["workers"].count("dask_start") == 1
-    assert stages["workers"].count("read") == 19 and stages["workers"].count("validate") == 19
+    assert [stages["workers"].count(name) for name in ("read", "read_wait", "validate")] == [19, 19, 19]
 
 
 @SERIAL
@@ -172,10 +173,10 @@ def test_a_small_inbox_stays_in_the_flow_process_and_a_large_one_reads_on_a_seco
     batch is read and validated here; with the threshold at 100 the same inbox is read on one
     worker process, in 19 batches, and writes the same rows."""
     runs, stages = demo_runs
-    assert "dask_start" not in stages["in_process"]
+    assert "dask_start" not in stages["in_process"] and "read_wait" not in stages["in_process"]
     assert stages["in_process"].count("read") == 1  # one batch of 1,000 files or fewer, in this process
     assert stages["by_size"].count("dask_start") == 1
-    assert stages["by_size"].count("read") == 19
+    assert stages["by_size"].count("read") == stages["by_size"].count("read_wait") == 19
     _same_as_in_process(runs["in_process"], runs["by_size"])
 
 
