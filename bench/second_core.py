@@ -9,8 +9,8 @@ of git) and of the work tree, in turn (the order alternates between rounds, so a
 machine's load hits both alike), each on a fresh warehouse and a fresh copy of the inbox, on
 Prefect's ephemeral server. For each night: wall seconds, CPU seconds of the whole process tree
 (the flow process, Dask's workers, Prefect's server: psutil, sampled every 0.2 s, each process's
-last reading), peak RSS of the tree and of the flow process, the stages (PILOTKPI_STAGE_LOG), and
-the load average before it. Every table the night wrote (ingest.*, core.*, every mart; run ids and
+last reading), peak RSS of the tree and of each process (`by_process`: command, CPU s, MiB), the
+stages (PILOTKPI_STAGE_LOG), and the load average before it. Every table the night wrote (ingest.*, core.*, every mart; run ids and
 times left out) is hashed: both trees must give the same hash (`same results` in the output).
 
 `--extra` adds arguments to both runs (e.g. `--extra="--workers 0"` for the in-process night).
@@ -49,6 +49,7 @@ class TreeSampler:
     def __init__(self, pid: int, interval: float = 0.2):
         self.main = psutil.Process(pid)
         self.interval, self.cpu, self.peak_tree, self.peak_main = interval, {}, 0.0, 0.0
+        self.peak: dict[int, float] = {}  # pid -> its own peak RSS (MiB)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._thread.start()
@@ -64,12 +65,14 @@ class TreeSampler:
                 try:
                     with p.oneshot():
                         rss, times = p.memory_info().rss / MIB, p.cpu_times()
+                    command = self.cpu[p.pid][0] if p.pid in self.cpu else " ".join(p.cmdline())[:60]
                 except psutil.Error:
                     continue
                 tree += rss
+                self.peak[p.pid] = max(self.peak.get(p.pid, 0.0), rss)
                 if p is self.main:
                     self.peak_main = max(self.peak_main, rss)
-                self.cpu[p.pid] = (p.name(), times.user + times.system)
+                self.cpu[p.pid] = (command, times.user + times.system)
             self.peak_tree = max(self.peak_tree, tree)
             self._stop.wait(self.interval)
 
@@ -129,7 +132,8 @@ def night(tree: Path, wl: workload.Workload, root: Path, extra: list[str]) -> di
     text = log.read_text(encoding="utf-8")
     stages = {k: round(v, 2) for k, v in read_stage_log(text).items()}
     return {"wall_s": round(wall, 2), "cpu_s": round(sum(c for _, c in sampler.cpu.values()), 2),
-            "cpu_by_process": sorted(((name, round(c, 2)) for name, c in sampler.cpu.values()), key=lambda x: -x[1]),
+            "by_process": sorted(((name, round(c, 2), round(sampler.peak.get(pid, 0.0), 1))
+                                  for pid, (name, c) in sampler.cpu.items()), key=lambda x: -x[1]),
             "peak_tree_mib": round(sampler.peak_tree, 1), "peak_flow_mib": round(sampler.peak_main, 1),
             "peak_flow_by_stage": read_peak_log(text), "load_before": round(load, 2), "stages": stages,
             "hash": results_hash(root / "w.duckdb"), "summary": out.strip().splitlines()[1:2]}
