@@ -28,6 +28,8 @@ from flows.settings import apply_defaults
 
 apply_defaults()
 
+IN_FLIGHT = 1  # batches per worker (flows/parallel.py: one being read while the flow process validates)
+
 
 def simulate(reads: list[float], writes: list[float], workers: int, in_flight: int) -> float:
     """Makespan of the pipeline: workers read batches in submission order, the writer writes them
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     from prefect import flow
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.parallel import IN_FLIGHT, DaskOptions, DaskReader
+    from flows.parallel import DaskOptions, DaskReader
     from pilots import demo, ingest
     from pilots.inbox import receive
     from pilots.registry import load_registry

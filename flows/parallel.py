@@ -3,8 +3,8 @@
 The full night is one process's work, and the machine has two cores. With Dask, a worker
 process reads and normalises batch N+1 (pilots.reading.read_files, the lean half of the pure
 stage) while the flow process validates and writes batch N (pilots.ingest.validate_read, then
-the single writer). The results come back in file-name order; at most IN_FLIGHT batches per
-worker are submitted ahead of the writer, so memory stays bounded whatever the inbox holds.
+the single writer). The results come back in file-name order; each worker has one batch to read
+at a time, so memory stays bounded whatever the inbox holds.
 
 Why not the whole pure stage on the workers (as before, 0.887 of the one-process night at 400
 pilots, 1.7 GiB): each worker imported Great Expectations and built its context, ran Prefect task
@@ -44,7 +44,6 @@ from pilots.reading import Received, read_files
 from pilots.registry import Registry
 from warehouse.stages import stage
 
-IN_FLIGHT = 2  # batches per worker submitted ahead of the writer: one being read, one queued
 DASK_MIN_FILES_ENV = "PILOTKPI_DASK_MIN_FILES"
 DASK_MIN_FILES = 2000  # new files from which a night starts a reading process by itself
 
@@ -113,6 +112,7 @@ class DaskReader:
         self.options = options
         self.cluster = None
         self.client = None
+        self.workers = 0  # the cluster's worker threads, once started
 
     @property
     def started(self) -> bool:
@@ -128,23 +128,33 @@ class DaskReader:
             else:
                 self.cluster = local_cluster(self.options.workers or 1)
                 self.client = distributed.Client(self.cluster)
+            self.workers = max(1, sum(self.client.nthreads().values()))
 
     def __call__(self, batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:
+        """One result list per batch, in order. Each worker reads one batch at a time; the next is
+        submitted as soon as a result is fetched, before this process validates and writes that
+        one, so the workers read while this process works, and no finished batch waits on a
+        worker (memory: one batch's rows per worker, one here)."""
         units = registry.kpi_units() if registry is not None else {}
+        pending = iter(batches)
         window: deque = deque()  # a future per batch in order; None for a batch with nothing to read
-        for batch in batches:
-            if batch and not self.started:
-                self._start()
-            if batch and self.options.address:
-                batch = [item.with_bytes() for item in batch]
-            window.append(self.client.submit(read_files, batch, units, pure=False) if batch else None)
-            while window and window[0] is None:  # only duplicates or files over the size limit
-                window.popleft()
-                yield []
-            if len(window) >= IN_FLIGHT * len(self.client.nthreads() if self.started else [1]):
-                yield validate_read(self._fetched(window.popleft()), registry, as_of)
+
+        def fill() -> None:
+            """Submit batches until every worker has one (a batch with nothing to read costs none)."""
+            while sum(f is not None for f in window) < (self.workers if self.started else 1):
+                batch = next(pending, None)
+                if batch is None:
+                    return
+                if batch and not self.started:
+                    self._start()
+                if batch and self.options.address:
+                    batch = [item.with_bytes() for item in batch]
+                window.append(self.client.submit(read_files, batch, units, pure=False) if batch else None)
+
+        fill()
         while window:
             received = self._fetched(window.popleft())
+            fill()
             if not any(window):  # the last read is back: the workers go before its validation and write
                 self.close()
             yield validate_read(received, registry, as_of)

@@ -14,8 +14,8 @@ ingest.issues / core.* row (run ids and receipt times aside).
   are sent to the workers).
 `distributed` is a declared dependency: without it these tests fail, they are not skipped.
 
-The Dask runs use `--batch-size 7`: the demo's 130 files are 19 batches, more than the 4 in flight
-(2 per worker), so batches complete while others wait and the writer must keep file-name order.
+The Dask runs use `--batch-size 7`: the demo's 130 files are 19 batches, more than the 2 in flight
+(1 per worker), so batches complete while others wait and the writer must keep file-name order.
 """
 from __future__ import annotations
 
