@@ -15,13 +15,14 @@ validates and writes, two busy processes on two cores; the worker imports pilots
 nothing heavier (no GE, pandas, DuckDB or Prefect), and sends back the normalised rows, not bytes.
 docs/scale-out.md has the measurements.
 
-When Dask is used (use_dask; docs/scale-out.md "When the night uses a second process"):
+When Dask is used (use_dask; docs/operations.md, "Parsing on Dask"):
 - never for an inbox of one batch or less (nothing to overlap), nor with `--workers 0`;
 - `--workers N` (a local cluster of N reading processes) or `--dask-address`: otherwise always;
 - by default (no option): a local cluster of one reading process when the machine has at least
   two CPUs and the night has at least DASK_MIN_FILES new files (PILOTKPI_DASK_MIN_FILES). A
-  cluster costs about 1.5 s to start, which a small inbox (every test's demo run, a 1%-new night)
-  would pay for nothing.
+  cluster took 0.3-1.4 s to start (measured, more under heavy load), and the first batch's read
+  is not overlapped, which a small inbox (every test's demo run, a 1%-new night of ~200 files)
+  would pay for nothing; 2,000 files are two batches of the default size at least.
 
 A local worker reads the files from the evidence store itself; a worker of an existing cluster
 (`--dask-address`) is sent the bytes (it need not see this machine's disk) and must have pilotkpi

@@ -4,8 +4,9 @@ each one's status (accepted / superseded / duplicate / quarantined) per agency-r
 
 Files are processed in batches, in two stages:
 - the pure stage, `read_batch`: read, normalise and validate a batch (one Great Expectations run)
-  with no warehouse access and no state; its input (names, hashes, bytes or evidence paths) and
-  output (`FileRead`) are picklable, so it may run on Dask workers (flows/parallel.py);
+  with no warehouse access and no state. Its two halves are pure too: the read
+  (pilots.reading.read_files), which a night with many files runs on a Dask worker
+  (flows/parallel.py), and the validation (`validate_read`), in the flow process;
 - the decide/write stage, `Ingestor`: the single writer. It receives the files in name order,
   and writes the batches' results in that order (resubmission rules, inserts).
 Only a bounded number of batches of rows is held in memory at a time; files already in the
