@@ -10,8 +10,9 @@
 4. the same three nights on a second warehouse against a running `pilotkpi server`, as production
    runs them: `pilotkpi serve` holds the deployment and each night is a `run_deployment`, waited
    for (bench/served.py; warm nights, flows/warm.py), unless --no-server;
-5. the full first night with `--workers 2` (a local Dask cluster, nothing mocked) on a third
-   warehouse, unless --no-workers;
+5. the full first night in one process (`--workers 0`) on a third warehouse, unless --no-workers:
+   the nights above read on a second process by default (a local Dask cluster of one worker, for
+   2,000 new files or more: flows/parallel.py), so this is the night without it, for the ratio;
 6. every query of docs/analyst-guide.md on the published copy, p50/p95 over 20 runs;
 7. the full night of a quarter of the workload (--pilots/4): peak RSS at 25% against 100%,
    unless --no-quarter;
@@ -47,7 +48,9 @@ TOP_STAGES = {  # the issue's stages -> the flow's stage names (warehouse/stages
     "server start": ("server_start",),
     "registry": ("registry",),
     "receive": ("settle", "receive"),
-    "read": ("read",),
+    "read": ("read",),  # on the Dask worker when the night reads on a second process (flows/parallel.py)
+    "  second process: its start": ("dask_start",),
+    "  second process: read waited for": ("read_wait",),
     "validate": ("validate",),
     "  of which GE": ("ge",),
     "write": ("write",),
@@ -206,9 +209,9 @@ def bench(pilots: int, work: Path, *, server: bool = True, workers: bool = True,
         runs.update({f"{name}_running_server": night for name, night in on_server.items()})
         save(report)
     if workers:
-        runs["full_workers_2"] = measure.timed_run(
+        runs["full_one_process"] = measure.timed_run(
             _run_args(wl, inboxes["workers"], work / "workers" / "warehouse.duckdb", work / "workers" / "out", 0,
-                      "--workers", "2"), env, log, wl.manifest["files"], wl.manifest["lines"])
+                      "--workers", "0"), env, log, wl.manifest["files"], wl.manifest["lines"])
         save(report)
     report["analyst"] = measure.analyst_timings(published, analyst_runs)
     save(report)
@@ -254,9 +257,9 @@ def summarise(report: dict) -> dict:
             ratios[f"quiet_without_server_start_over_floor{suffix}"] = _ratio(less_start[f"quiet{suffix}"], floor)
     if "full_running_server" in runs:
         ratios["full_running_server_over_floor"] = _ratio(wall["full_running_server"], floor)
-    if "full_workers_2" in runs:
-        ratios["full_workers_2_over_floor"] = _ratio(wall["full_workers_2"], floor)
-        ratios["full_workers_2_over_full"] = _ratio(wall["full_workers_2"], wall.get("full"))
+    if "full_one_process" in runs:
+        ratios["full_one_process_over_floor"] = _ratio(wall["full_one_process"], floor)
+        ratios["full_over_full_one_process"] = _ratio(wall.get("full"), wall["full_one_process"])
     report["ratios"] = ratios
     memory = {}
     if "full" in runs:
@@ -280,7 +283,7 @@ def before_figures(path: Path) -> dict:
     r = json.loads(path.read_text(encoding="utf-8"))
     nights, renamed = {}, []
     for name in ("full", "one_percent", "quiet", "full_running_server", "one_percent_running_server",
-                 "quiet_running_server", "full_workers_2", "quarter_full"):
+                 "quiet_running_server", "full_one_process", "quarter_full"):
         found = next((n for n in _BEFORE_NAMES.get(name, (name,)) if n in r.get("runs", {})), None)
         if found is None:
             continue
@@ -340,8 +343,8 @@ _RATIO_NIGHTS = {  # each ratio of summarise() -> the nights it is made of
     "one_percent_over_full_running_server": ("one_percent_running_server", "full_running_server"),
     "quiet_without_server_start_over_floor": ("quiet",),
     "quiet_without_server_start_over_floor_running_server": ("quiet_running_server",),
-    "full_running_server_over_floor": ("full_running_server",), "full_workers_2_over_floor": ("full_workers_2",),
-    "full_workers_2_over_full": ("full_workers_2", "full"),
+    "full_running_server_over_floor": ("full_running_server",), "full_one_process_over_floor": ("full_one_process",),
+    "full_over_full_one_process": ("full", "full_one_process"),
 }
 
 
@@ -433,9 +436,9 @@ def markdown(r: dict) -> str:
              f"≤ {QUIET_ON_A_RUNNING_SERVER_TARGET_S:.0f} s; ≤ 0.1 × floor", then("quiet_running_server"),
              None if quiet_served is None else (quiet_served <= QUIET_ON_A_RUNNING_SERVER_TARGET_S and bool(
                  _at_most(ratios.get("quiet_without_server_start_over_floor_running_server"), 0.1)))),
-        _row("`--workers 2`: full night ÷ floor", night("full_workers_2", "full_workers_2_over_floor")
-             + f"; {ratios.get('full_workers_2_over_full')} of the one-process night" if "full_workers_2" in runs
-             else None, "–", then("full_workers_2")),
+        _row("one process (`--workers 0`): full night ÷ floor", night("full_one_process", "full_one_process_over_floor")
+             + f"; the default night (read on a second process) is {ratios.get('full_over_full_one_process')} of it"
+             if "full_one_process" in runs else None, "–", then("full_one_process")),
         _row("peak RSS of the full night (process tree)", f"{mem['peak_full_mib']:.0f} MiB (flow process "
              f"{mem['peak_full_main_mib']:.0f} MiB)" if mem.get("peak_full_mib") else None, "≤ 1024 MiB",
              f"{was['full']['peak_rss_tree_mib']:.0f} MiB" if (was.get("full") or {}).get("peak_rss_tree_mib") else None,
@@ -520,7 +523,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=None, help="scratch folder (default: bench/work-<pilots>)")
     parser.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument("--no-server", action="store_true", help="skip the nights on a running server")
-    parser.add_argument("--no-workers", action="store_true", help="skip the full night with --workers 2")
+    parser.add_argument("--no-workers", action="store_true", help="skip the full night in one process (--workers 0)")
     parser.add_argument("--no-quarter", action="store_true", help="skip the 25%% run (memory at 25%%)")
     parser.add_argument("--analyst-runs", type=int, default=20)
     parser.add_argument("--micro-runs", type=int, default=100)

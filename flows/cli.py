@@ -44,15 +44,17 @@ def main() -> None:
                    "(default 5, or PILOTKPI_SETTLE_SECONDS).")
 @click.option("--restricted-store", "restricted_store", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="Restricted pilots' store (default: beside the warehouse, <name>.restricted.duckdb).")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Read and validate the files on a local Dask cluster of this many processes.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Read the files on a local Dask cluster of this many processes while this one validates "
+                   "and writes; 0: all in this process. Default: one reading process when the inbox has "
+                   "2,000 new files or more (PILOTKPI_DASK_MIN_FILES) and the machine two CPUs.")
 @click.option("--dask-address", default=None, metavar="tcp://HOST:8786",
-              help="Read and validate the files on this existing Dask cluster.")
+              help="Read the files on this existing Dask cluster.")
 def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: str | None, batch_size: int,
         wait: bool, settle_seconds: float | None, restricted_store: Path | None, workers: int | None,
         dask_address: str | None) -> None:
     """Run the nightly job once on the ephemeral Prefect server (from cron, or by hand)."""
-    if workers and dask_address:
+    if workers is not None and dask_address:
         raise click.UsageError("give --workers (a local cluster) or --dask-address (an existing one), not both")
     sys.exit(_run(registry_dir, inbox, warehouse_path, out_dir, _as_of(as_of), batch_size, wait, settle_seconds,
                   restricted_store, workers, dask_address))
@@ -83,9 +85,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             with stage("server_start"):
                 start_server_tied_to_this_process()  # so a killed run leaves no server behind
 
-            with _api_for_workers(workers or dask_address):
-                result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
-                                 restricted_store, workers, dask_address)
+            result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
+                             restricted_store, workers, dask_address)
     except RegistryError as exc:
         click.echo(registry_refusal(exc), err=True)
         release(exc)
@@ -130,20 +131,6 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     if result.published is not None:
         click.echo(f"read-only copy for analysts: {result.published}")
     return report_unfinished(result.failed_steps, f"run {result.run_id}, {files}", warehouse_path, out_dir, inbox)
-
-
-def _api_for_workers(dask: bool):
-    """Dask workers run their tasks against the flow's Prefect API: name the ephemeral server's
-    URL, or each worker process would start a temporary server of its own (35-44 s measured)."""
-    from contextlib import nullcontext
-
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    if not dask or PREFECT_API_URL.value():  # a real server (serve, the tests' harness) is named already
-        return nullcontext()
-    from prefect.server.api.server import SubprocessASGIServer
-
-    return temporary_settings({PREFECT_API_URL: SubprocessASGIServer().api_url})
 
 
 @main.command()

@@ -30,7 +30,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from flows import cheap  # noqa: E402
 from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
-from flows.parallel import DaskOptions, dask_reader  # noqa: E402
+from flows.parallel import DaskOptions, DaskReader, use_dask  # noqa: E402
 from flows.progress import Progress  # noqa: E402
 from flows.refusals import refusals_as_state, refusing  # noqa: E402
 from kpis import fingerprint  # noqa: E402
@@ -350,7 +350,8 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
             settle_seconds: float | None = None, restricted_store: Path | None = None, workers: int | None = None,
             dask_address: str | None = None) -> RunResult:
     """The nightly run. Served (`pilotkpi serve`), it also prints one line on how it ended.
-    workers / dask_address: read and validate on a Dask cluster (flows/parallel.py)."""
+    workers / dask_address: read on a Dask cluster while this process validates and writes
+    (flows/parallel.py: workers None decides by the inbox's size, 0 never)."""
     try:
         result = _nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
                           restricted_store, DaskOptions(workers, dask_address))
@@ -433,10 +434,10 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
                 unfiled.update(store.unfiled_files(live.con, live.restricted.con))
             state["earlier"] = [(f, unfiled[_key(f)]) for f in files if _key(f) in unfiled]
             state["new"] = [f for f in files if _key(f) not in unfiled]
-            if dask.enabled:  # the read-batch tasks are submitted from the flow itself (flows/parallel.py)
-                with dask_reader(dask) as reader:
-                    state["ingestor"] = ingest_task.fn(live, registry, state["new"], evidence_dir, run_id, as_of,
-                                                       batch_size, reader)
+            if use_dask(dask, len(state["new"]), batch_size):  # read on a second process (flows/parallel.py)
+                with DaskReader(dask) as reader:
+                    state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of,
+                                                    batch_size, reader)
             elif state["new"]:
                 state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
             else:  # nothing new (a quiet night): no task run for an ingest of no file

@@ -4,8 +4,9 @@ each one's status (accepted / superseded / duplicate / quarantined) per agency-r
 
 Files are processed in batches, in two stages:
 - the pure stage, `read_batch`: read, normalise and validate a batch (one Great Expectations run)
-  with no warehouse access and no state; its input (names, hashes, bytes or evidence paths) and
-  output (`FileRead`) are picklable, so it may run on Dask workers (flows/parallel.py);
+  with no warehouse access and no state. Its two halves are pure too: the read
+  (pilots.reading.read_files), which a night with many files runs on a Dask worker
+  (flows/parallel.py), and the validation (`validate_read`), in the flow process;
 - the decide/write stage, `Ingestor`: the single writer. It receives the files in name order,
   and writes the batches' results in that order (resubmission rules, inserts).
 Only a bounded number of batches of rows is held in memory at a time; files already in the
@@ -28,9 +29,10 @@ from warehouse.stages import stage
 from pilots.contract import COLUMN_NAMES, HEADER_FIELDS
 from pilots.defects import Issue, make_issue, relabel
 from pilots.inbox import InboxFile, candidates, inbox_name, name_as_text, name_issues, receive_one
-from pilots.normalise import NormalisedFile, canonical_identity, normalise_table
+from pilots.normalise import canonical_identity
 from pilots.personal import mask_national_ids, masked
-from pilots.readers import ReadFailure, file_too_large, format_of, read_report
+from pilots.reading import Received, ToRead, read_into
+from pilots.readers import file_too_large, format_of
 from pilots.readers.base import fewer_collections
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
@@ -72,23 +74,6 @@ class FileOutcome:
     headers: dict[str, str] = field(default_factory=dict)  # `check`: canonical column -> header as written
 
 
-@dataclass(frozen=True)
-class ToRead:
-    """A new file for the pure stage: its bytes, or the evidence path to read them from where the
-    stage runs (a local worker reads the file itself; a remote one is sent the bytes)."""
-    name: str
-    sha256: str
-    path: Path | None = None
-    data: bytes | None = None
-    issues: tuple[Issue, ...] = ()  # found before reading (a file name that is not UTF-8)
-
-    def read_bytes(self) -> bytes:
-        return self.data if self.data is not None else self.path.read_bytes()
-
-    def with_bytes(self) -> ToRead:
-        return ToRead(self.name, self.sha256, data=self.read_bytes(), issues=self.issues)
-
-
 @dataclass
 class FileRead:
     """What the pure stage found in one file. `rows` (the normalised rows) are kept only for a
@@ -109,16 +94,7 @@ class FileRead:
         return [i for i in self.issues if i.is_error]
 
 
-@dataclass
-class _Received:
-    path: Path
-    data: bytes
-    sha256: str
-    format: str | None = None
-    encoding: str | None = None
-    table: NormalisedFile | None = None
-    issues: list[Issue] = field(default_factory=list)
-    raw_identity: dict[str, str | None] = field(default_factory=dict)  # as the file wrote it
+_Received = Received  # the name tests and bench/read_path.py use
 
 
 def _issue_row(sid: int, issue: Issue) -> dict:
@@ -148,23 +124,19 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
 def _read_all(received: list[_Received], registry: Registry) -> pd.DataFrame | None:
     """Read and normalise each file; one frame of every row to validate (None: no rows)."""
     units = registry.kpi_units()
+    for rec in received:
+        read_into(rec, units)
+    return _frame(received)
+
+
+def _frame(received: list[_Received]) -> pd.DataFrame | None:
+    """One frame of every row of the batch's read files, with their file_key (None: no rows)."""
     keys: list[int] = []    # the batch frame's file_key column
     cells: list[tuple] = []  # its other columns, row by row: one DataFrame for the batch, not one per file
     for key, rec in enumerate(received):
-        try:
-            raw = read_report(rec.path.name, rec.data)
-        except ReadFailure as failure:
-            rec.format, rec.encoding = failure.format, failure.encoding
-            rec.issues.append(failure.issue)
-            rec.raw_identity = dict(failure.identity)  # a JSON document without lines still names it
-            continue
-        rec.format, rec.encoding = raw.format, raw.encoding
-        rec.issues.extend(raw.issues)
-        rec.table = normalise_table(raw, units)
-        rec.raw_identity = rec.table.raw_identity
-        rec.issues.extend(rec.table.issues)
-        keys.extend([key] * len(rec.table.rows))
-        cells.extend(map(_frame_cells, rec.table.rows))
+        if rec.table is not None:
+            keys.extend([key] * len(rec.table.rows))
+            cells.extend(map(_frame_cells, rec.table.rows))
     if not cells:
         return None
     import pandas as pd
@@ -200,6 +172,16 @@ def read_batch(items: list[ToRead], registry: Registry, as_of: date) -> list[Fil
     what the writer needs)."""
     received = [_Received(Path(item.name), item.read_bytes(), item.sha256, issues=list(item.issues)) for item in items]
     read_and_check(received, registry, as_of)
+    return [_file_read(rec) for rec in received]
+
+
+def validate_read(received: list[_Received], registry: Registry, as_of: date) -> list[FileRead]:
+    """The validate half of the pure stage, over a batch that pilots.reading.read_files has read
+    (in a Dask worker): the same FileReads as read_batch gives for the same items."""
+    with stage("validate"):
+        batch = _frame(received)
+        if batch is not None:
+            _validate(received, batch, registry, as_of)
     return [_file_read(rec) for rec in received]
 
 

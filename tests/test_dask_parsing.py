@@ -1,23 +1,26 @@
-"""Parsing on Dask (issue 12 item 3): a run whose read/normalise/validate stage runs on Dask
-workers writes exactly what the in-process run writes: every mart value for value, and every
-ingest.submissions / ingest.issues / core.* row (run ids and receipt times aside).
+"""Reading on Dask (issue 12 item 3; issue 22: the night's second core): a run whose read and
+normalise stage runs on Dask workers, while the flow process validates and writes, writes exactly
+what the in-process run writes: every mart value for value, and every ingest.submissions /
+ingest.issues / core.* row (run ids and receipt times aside).
 
-- `--workers 2` runs as an operator runs it (issue 22, issue 24 item 10): `python -m flows.cli run
-  --workers 2` in a child process, with no PREFECT_API_URL, so it starts its ephemeral Prefect
-  server and names it to the workers (flows.cli._api_for_workers), and starts its own local
-  cluster of two processes (flows.parallel._task_runner); nothing is monkeypatched. The workers
-  read the files from the evidence store themselves. (The tests' Prefect harness cannot be used
-  for it: its PREFECT_API_URL makes _api_for_workers do nothing.)
+- `--workers 2` runs as an operator runs it: `python -m flows.cli run --workers 2` in a child
+  process, on its ephemeral Prefect server, starting its own local cluster of two processes
+  (flows.parallel.local_cluster); nothing is monkeypatched. The workers read the files from the
+  evidence store themselves.
+- With no option, the night decides by the inbox's size (flows.parallel.use_dask): the demo's 130
+  files stay in the flow process (no cluster: no `dask_start` stage), and the same inbox with
+  PILOTKPI_DASK_MIN_FILES=100 starts one reading process. Both sides run the real path.
 - `--dask-address` runs on a two-worker LocalCluster that this module starts (the files' bytes
   are sent to the workers).
 `distributed` is a declared dependency: without it these tests fail, they are not skipped.
 
-The Dask runs use `--batch-size 7`: the demo's 130 files are 19 batches, more than the 4 in flight
-(2 per worker), so batches complete while others wait and the writer must keep file-name order.
+The Dask runs use `--batch-size 7`: the demo's 130 files are 19 batches, more than the 2 in flight
+(1 per worker), so batches complete while others wait and the writer must keep file-name order.
 """
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import subprocess
 import sys
@@ -50,6 +53,11 @@ def cluster():
         yield local
 
 
+def _stage_names(log: Path) -> list[str]:
+    """The stages a run logged (PILOTKPI_STAGE_LOG), one name per line, in order."""
+    return [line.split()[1] for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("stage ")]
+
+
 def _run(registry: Path, inbox: Path, root: Path, as_of: date, *extra: str) -> None:
     result = CliRunner().invoke(main, ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",
                                        str(root / "w.duckdb"), "--out", str(root / "out"), "--as-of", as_of.isoformat(),
@@ -57,10 +65,11 @@ def _run(registry: Path, inbox: Path, root: Path, as_of: date, *extra: str) -> N
     assert result.exit_code == 0, result.output
 
 
-def _run_as_an_operator(registry: Path, inbox: Path, root: Path, as_of: date, *extra: str) -> None:
+def _run_as_an_operator(registry: Path, inbox: Path, root: Path, as_of: date, *extra: str, **env_extra: str) -> None:
     """`pilotkpi run` in a process of its own, on its ephemeral Prefect server: no PREFECT_API_*
-    from the tests' harness, a PREFECT_HOME of its own."""
-    env = {k: v for k, v in child_env(PREFECT_HOME=str(root / "prefect-home")).items()
+    from the tests' harness, a PREFECT_HOME of its own; its stages logged in root/stages.log."""
+    env = {k: v for k, v in child_env(PREFECT_HOME=str(root / "prefect-home"), PILOTKPI_STAGE_LOG=str(root / "stages.log"),
+                                      **env_extra).items()
            if not k.startswith("PREFECT_API")}
     done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),
                            "--warehouse", str(root / "w.duckdb"), "--out", str(root / "out"), "--as-of",
@@ -97,38 +106,42 @@ def _statuses(rows: dict) -> list[str]:
     return [r[at] for r in rows["ingest.submissions"]]
 
 
-def _ge_contexts(cluster) -> dict:
-    """How many GE contexts each worker process has built (pilots.checks._gx is cached per process)."""
+def _workers_modules(cluster) -> dict:
+    """Which of the heavy modules each worker process has imported, and whether it read."""
     from distributed import Client
 
-    def built() -> int:
-        import pilots.checks
-
-        return pilots.checks._gx.cache_info().currsize
+    def imported() -> dict:
+        heavy = ("great_expectations", "pandas", "duckdb", "prefect", "flows")
+        return {"heavy": sorted(m for m in heavy if m in sys.modules), "read": "pilots.reading" in sys.modules}
 
     with Client(cluster.scheduler_address) as client:
-        return client.run(built)
+        return client.run(imported)
 
 
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory, prefect_harness):
-    """The demo inbox, run in process (default batch size), and by an operator's `pilotkpi run
-    --workers 2 --batch-size 7` in a child process."""
-    runs = {}
-    for kind in ("in_process", "workers"):
+    """The demo inbox: run in process with no option (default batch size), by an operator's
+    `pilotkpi run --workers 2 --batch-size 7`, and with no option but PILOTKPI_DASK_MIN_FILES=100
+    (`--batch-size 7`); each with its stage log."""
+    runs, stages = {}, {}
+    for kind in ("in_process", "workers", "by_size"):
         root = tmp_path_factory.mktemp(f"demo-{kind}")
         paths = demo.write_demo(root)
         if kind == "in_process":
-            _run(paths.registry, paths.inbox, root, paths.as_of)
-        else:
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("PILOTKPI_STAGE_LOG", str(root / "stages.log"))
+                _run(paths.registry, paths.inbox, root, paths.as_of)
+        elif kind == "workers":
             _run_as_an_operator(paths.registry, paths.inbox, root, paths.as_of, "--workers", "2", "--batch-size", "7")
+        else:
+            _run_as_an_operator(paths.registry, paths.inbox, root, paths.as_of, "--batch-size", "7",
+                                PILOTKPI_DASK_MIN_FILES="100")
         runs[kind] = _rows(root / "w.duckdb")
-    return runs
+        stages[kind] = _stage_names(root / "stages.log")
+    return runs, stages
 
 
-@SERIAL  # a Prefect server and a cluster of its own, in a child process
-def test_the_demo_on_two_workers_writes_what_the_in_process_run_writes(demo_runs):
-    local, dask = demo_runs["in_process"], demo_runs["workers"]
+def _same_as_in_process(local: dict, dask: dict) -> None:
     # docs/demo.md: 130 files, 121 accepted, 1 superseded, 1 duplicate, 7 quarantined.
     statuses = _statuses(dask)
     assert len(statuses) == 130
@@ -141,6 +154,30 @@ def test_the_demo_on_two_workers_writes_what_the_in_process_run_writes(demo_runs
         assert dask["marts"][name] == local["marts"][name], name
     assert all(local["marts"][f"w.duckdb: {name}"] for name in ("kpi_scores", "pilot_scores", "reporting_compliance"))
     assert any(name.startswith("w.restricted.duckdb: ") and rows for name, rows in local["marts"].items())
+
+
+@SERIAL  # a Prefect server and a cluster of its own, in a child process
+def test_the_demo_on_two_workers_writes_what_the_in_process_run_writes(demo_runs):
+    runs, stages = demo_runs
+    _same_as_in_process(runs["in_process"], runs["workers"])
+    # One cluster start; 19 batches of 7 files, each read on a worker (which logs `read`), waited
+    # for and validated in the flow process.
+    assert stages["workers"].count("dask_start") == 1
+    assert [stages["workers"].count(name) for name in ("read", "read_wait", "validate")] == [19, 19, 19]
+
+
+@SERIAL
+def test_a_small_inbox_stays_in_the_flow_process_and_a_large_one_reads_on_a_second(demo_runs):
+    """The rule of flows.parallel.use_dask, both sides through `pilotkpi run` with no option: the
+    demo's 130 files are under the 2,000 that start a cluster, so no cluster starts and the one
+    batch is read and validated here; with the threshold at 100 the same inbox is read on one
+    worker process, in 19 batches, and writes the same rows."""
+    runs, stages = demo_runs
+    assert "dask_start" not in stages["in_process"] and "read_wait" not in stages["in_process"]
+    assert stages["in_process"].count("read") == 1  # one batch of 1,000 files or fewer, in this process
+    assert stages["by_size"].count("dask_start") == 1
+    assert stages["by_size"].count("read") == stages["by_size"].count("read_wait") == 19
+    _same_as_in_process(runs["in_process"], runs["by_size"])
 
 
 def test_a_fuzzed_inbox_on_the_cluster_writes_what_the_in_process_run_writes(tmp_path, prefect_harness, cluster):
@@ -161,9 +198,10 @@ def test_a_fuzzed_inbox_on_the_cluster_writes_what_the_in_process_run_writes(tmp
     assert set(_statuses(dask)) >= {"accepted", "quarantined", "duplicate"}
     for table in (*TABLES, "marts"):
         assert dask[table] == local[table], table
-    # The validation ran on the workers: a GE context was built there, at most one per worker.
-    contexts = _ge_contexts(cluster)
-    assert len(contexts) == 2 and set(contexts.values()) <= {0, 1} and sum(contexts.values()) >= 1
+    # The workers read, and imported nothing heavy: validation (GE, pandas) stays in the flow process.
+    workers = _workers_modules(cluster)
+    assert len(workers) == 2 and any(w["read"] for w in workers.values())
+    assert all(w["heavy"] == [] for w in workers.values()), workers
 
 
 def test_workers_and_an_address_together_are_a_usage_error(tmp_path):
@@ -177,13 +215,37 @@ def test_workers_and_an_address_together_are_a_usage_error(tmp_path):
     assert not (tmp_path / "w.duckdb").exists()
 
 
-def test_zero_workers_is_a_usage_error(tmp_path):
+def test_negative_workers_is_a_usage_error(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "i").mkdir()
     result = CliRunner().invoke(main, ["run", "--registry", str(tmp_path / "r"), "--inbox", str(tmp_path / "i"),
                                        "--warehouse", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "out"),
-                                       "--workers", "0"])
+                                       "--workers", "-1"])
     assert result.exit_code == 2
+    assert not (tmp_path / "w.duckdb").exists()
+
+
+@pytest.mark.parametrize("options, new_files, batch_size, cpus, expected", [
+    # No option: a second process from DASK_MIN_FILES (2,000) new files, on two CPUs or more.
+    (parallel.DaskOptions(), 1999, 1000, 2, False),
+    (parallel.DaskOptions(), 2000, 1000, 2, True),
+    (parallel.DaskOptions(), 20269, 1000, 1, False),  # one CPU: nothing to gain
+    (parallel.DaskOptions(), 2000, 5000, 8, False),   # one batch: nothing to overlap
+    # --workers 0: never; --workers N / --dask-address: whenever there is more than one batch.
+    (parallel.DaskOptions(workers=0), 20269, 1000, 2, False),
+    (parallel.DaskOptions(workers=2), 130, 7, 2, True),
+    (parallel.DaskOptions(workers=2), 7, 7, 2, False),
+    (parallel.DaskOptions(address="tcp://10.0.0.5:8786"), 130, 7, 1, True),
+])
+def test_when_a_night_reads_on_dask(options, new_files, batch_size, cpus, expected):
+    assert parallel.use_dask(options, new_files, batch_size, cpus) is expected
+
+
+def test_the_threshold_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv(parallel.DASK_MIN_FILES_ENV, "100")
+    assert parallel.use_dask(parallel.DaskOptions(), 130, 7, 2)
+    monkeypatch.setenv(parallel.DASK_MIN_FILES_ENV, "131")
+    assert not parallel.use_dask(parallel.DaskOptions(), 130, 7, 2)
 
 
 def test_the_pure_stage_result_survives_pickling(tmp_path):
@@ -202,20 +264,65 @@ def test_the_pure_stage_result_survives_pickling(tmp_path):
     assert back.rows == []  # a quarantined file's rows are never written, so never sent back
 
 
-def test_workers_start_a_local_cluster_of_that_many_single_threaded_processes():
-    runner = parallel._task_runner(parallel.DaskOptions(workers=3))
-    assert runner.address is None
-    assert {k: runner.cluster_kwargs[k] for k in ("n_workers", "threads_per_worker", "processes")} == {
-        "n_workers": 3, "threads_per_worker": 1, "processes": True}
-    assert parallel._task_runner(parallel.DaskOptions(address="tcp://10.0.0.5:8786")).address == "tcp://10.0.0.5:8786"
-    assert not parallel.DaskOptions().enabled  # no option: the run reads in its own process
+def test_the_read_half_gives_what_the_whole_pure_stage_gives(tmp_path):
+    """read_files (on a worker), pickled as Dask sends it back, then validate_read (here) give the
+    same FileReads as read_batch in one process: rows, issues in Thai and English, identity."""
+    from pilots.ingest import ToRead, read_batch, validate_read
+    from pilots.reading import read_files
+    from pilots.registry import load_registry
+
+    paths = demo.write_demo(tmp_path)
+    registry = load_registry(paths.registry)
+    items = [ToRead(p.name, "0" * 64, path=p) for p in sorted(paths.inbox.iterdir()) if p.is_file()]
+    read = pickle.loads(pickle.dumps(read_files(items, registry.kpi_units()), protocol=5))
+    assert all(rec.data == b"" for rec in read)  # the bytes are not sent back
+    assert validate_read(read, registry, demo.AS_OF) == read_batch(items, registry, demo.AS_OF)
+    assert len(items) == 130
 
 
-def test_no_cluster_is_started_when_there_is_nothing_to_read(monkeypatch):
+def test_a_local_cluster_is_single_threaded_processes_that_import_only_the_reader():
+    """Spawned workers do not re-import this process's __main__ (for `pilotkpi run`, flows.cli and
+    Prefect): a worker holds distributed and, once it reads, pilots.reading; nothing heavier."""
+    import distributed
+
+    main_module = sys.modules["__main__"]
+    before = (main_module.__spec__, vars(main_module).get("__file__"))
+    with parallel.local_cluster(2) as cluster, distributed.Client(cluster) as client:
+        assert sorted(client.nthreads().values()) == [1, 1]
+        assert len({pid for pid in client.run(os.getpid).values()} - {os.getpid()}) == 2
+        modules = client.run(lambda: sorted(m for m in ("flows", "prefect", "pandas", "duckdb", "great_expectations")
+                                            if m in sys.modules))
+        assert list(modules.values()) == [[], []]
+        mains = client.run(lambda: getattr(sys.modules.get("__mp_main__"), "__file__", None))
+        assert list(mains.values()) == [None, None]  # no main module of ours was run there
+    assert (main_module.__spec__, vars(main_module).get("__file__")) == before  # given back as it was
+
+
+MAIN_SCRIPT = """
+import json, sys
+import prefect  # what `pilotkpi run`'s main module imports, and a worker must not
+from flows import parallel
+import distributed
+
+if __name__ == "__main__":
+    with parallel.local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        print(json.dumps(list(client.run(lambda: "prefect" in sys.modules).values())))
+"""
+
+
+def test_a_worker_does_not_run_the_main_script_of_the_process_that_started_it(tmp_path):
+    """Without flows.parallel's care, multiprocessing's spawn runs the parent's main script again
+    in each worker (for `pilotkpi run`: flows.cli, with Prefect and all it imports)."""
+    script = tmp_path / "night.py"
+    script.write_text(MAIN_SCRIPT, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[false]"
+
+
+def test_no_cluster_is_started_when_there_is_nothing_to_read():
     """A batch of only duplicates or oversized files has nothing for the workers (no GE either)."""
-    def refuse(options):
-        raise AssertionError("a cluster was started")
-
-    monkeypatch.setattr(parallel, "_task_runner", refuse)
-    with parallel.dask_reader(parallel.DaskOptions(workers=2)) as read_batches:
-        assert list(read_batches(iter([[], []]), None, date(2006, 8, 15))) == [[], []]
+    with parallel.DaskReader(parallel.DaskOptions(workers=2)) as reader:
+        assert list(reader(iter([[], []]), None, date(2006, 8, 15))) == [[], []]
+        assert not reader.started
