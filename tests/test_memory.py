@@ -19,7 +19,7 @@ from flows.nightly import StatusesOnly
 from pilots.ingest import FileOutcome
 from warehouse import store
 from warehouse.db import (INGEST_MEMORY_LIMIT_ENV, JOB_MEMORY_LIMIT_ENV, connect, limit_memory, memory_for_queries,
-                          transaction)
+                          transaction, writing_limit_bytes)
 from warehouse.stages import STAGE_LOG_ENV, read_peak_log, stage
 
 BATCHES, LINES = 8, 5000  # 40,000 budget lines: about a twentieth of a national night's
@@ -205,3 +205,20 @@ def test_without_the_ingests_limit_the_same_rows_stay_in_memory(tmp_path):
             assert _duckdb_memory(con) > 16_000_000
     finally:
         con.close()
+
+
+def test_the_writing_limit_keeps_room_for_the_indexes_a_stores_history_adds(warehouse, monkeypatch):
+    """DuckDB cannot spill its primary-key indexes: a store years old gets 256 bytes more room per
+    submission and status change, so a night keeps the same room for its own rows."""
+    monkeypatch.delenv(INGEST_MEMORY_LIMIT_ENV, raising=False)
+    assert writing_limit_bytes(warehouse) == 64_000_000
+    rows = [{"submission_id": sid, "sha256": f"{sid:064d}", "file_name": f"f{sid}.csv", "status": "accepted",
+             "run_id": "r1", "received_at": "2006-08-01 09:00:00", "size_bytes": 10,
+             "error_count": 0, "warning_count": 0, "evidence_kept": True} for sid in (1, 2, 3)]
+    store.write_submissions(warehouse, rows)  # 3 submissions and their 3 first status changes
+    assert writing_limit_bytes(warehouse) == 64_000_000 + 6 * 256
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "1 GiB")
+    assert writing_limit_bytes(warehouse) == 2**30 + 6 * 256
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="PILOTKPI_DUCKDB_INGEST_MEMORY_LIMIT='lots': give a size"):
+        writing_limit_bytes(warehouse)

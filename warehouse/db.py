@@ -7,6 +7,7 @@ pilotkpi (a schema version this code does not know), before anything is written 
 from __future__ import annotations
 
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -71,10 +72,38 @@ def limit_memory(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     DuckDB refuses a limit below what it cannot evict, and the refusal would abort the job."""
     _own_spill_folder(con)
     try:
-        _set_limit(con, os.environ.get(INGEST_MEMORY_LIMIT_ENV) or INGEST_MEMORY_LIMIT)
+        _set_limit(con, f"{writing_limit_bytes(con)}B")
     except duckdb.OutOfMemoryException:  # a limit set too low by hand: the job's own limit then
         _set_limit(con, _job_limit())
     return con
+
+
+# DuckDB keeps the primary-key indexes it loads in memory, and cannot spill them: about 210 bytes a
+# key (8 MiB for the 40,000 submissions and status changes of a 400-pilot night). They grow with
+# the history, not the inbox; the writing limit grows with them, so a store years old keeps the
+# same room for a night's rows (at 16 MB and less, a night's insert stopped with "transaction
+# is aborted").
+INDEX_BYTES_PER_KEY = 256
+_INDEXED = ("ingest.submissions", "ingest.status_changes")
+
+
+def writing_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """The writing limit (INGEST_MEMORY_LIMIT, or its variable) plus room for the store's indexes."""
+    keys = sum(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in _INDEXED)
+    return _bytes(os.environ.get(INGEST_MEMORY_LIMIT_ENV) or INGEST_MEMORY_LIMIT) + INDEX_BYTES_PER_KEY * keys
+
+
+_UNITS = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _bytes(limit: str) -> int:
+    """A memory limit as DuckDB spells it ("64MB", "1 GiB") in bytes."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*", limit)
+    if match is None or match[2].lower() not in _UNITS:
+        raise ValueError(f"{INGEST_MEMORY_LIMIT_ENV}={limit!r}: give a size such as 64MB or 1GiB")
+    number, unit = match[1], match[2].lower()
+    return int(float(number) * _UNITS[unit])
 
 
 def memory_for_queries(*cons: duckdb.DuckDBPyConnection) -> None:
