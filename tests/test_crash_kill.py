@@ -133,7 +133,7 @@ def lines_and_spill(root) -> tuple[int, list[str]]:
 def test_a_run_killed_after_spilling_its_uncommitted_rows_leaves_the_old_state_and_the_next_run_cleans_up(
         tmp_path, prefect_harness):
     """The ingest lets DuckDB write the job's uncommitted rows out of memory (warehouse/db.py,
-    rows_written_early). Killed after it did, the store holds the last commit only; the next run
+    limit_memory). Killed after it did, the store holds the last commit only; the next run
     removes the killed job's spilled files, commits every line, and keeps the folder owner-only."""
     registry, inbox = make_scenario(tmp_path)
     assert run_cli(registry, inbox, tmp_path)[0] == 0

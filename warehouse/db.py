@@ -89,7 +89,7 @@ _INDEXED = ("ingest.submissions", "ingest.status_changes")
 
 def writing_limit_bytes(con: duckdb.DuckDBPyConnection) -> int:
     """The writing limit (INGEST_MEMORY_LIMIT, or its variable) plus room for the store's indexes."""
-    keys = sum(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] for table in _INDEXED)
+    keys = sum(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in _INDEXED)
     return _bytes(os.environ.get(INGEST_MEMORY_LIMIT_ENV) or INGEST_MEMORY_LIMIT) + INDEX_BYTES_PER_KEY * keys
 
 
@@ -130,7 +130,7 @@ def _own_spill_folder(con: duckdb.DuckDBPyConnection) -> None:
     has this store open). Its own files are named after its process id.
     """
     stored, folder = con.execute("SELECT path, current_setting('temp_directory') FROM duckdb_databases() "
-                                 "WHERE database_name = current_database()").fetchone()
+                                 "WHERE database_name = current_database()").fetchall()[0]
     if not stored or not folder:  # an in-memory database (whose default folder is `.tmp` in the cwd)
         return
     folder = Path(folder)
@@ -140,41 +140,6 @@ def _own_spill_folder(con: duckdb.DuckDBPyConnection) -> None:
     for leftover in folder.glob("duckdb_temp_*"):
         if not leftover.name.startswith(mine):
             leftover.unlink(missing_ok=True)
-
-
-def _own_spill_folder(con: duckdb.DuckDBPyConnection) -> None:
-    """DuckDB's temporary folder of this store, owner-only and without a killed job's files.
-
-    What DuckDB spills there are the job's uncommitted rows (agency data), in files it makes with
-    the umask's mode: the folder is made 0700 first, like the evidence store. A job killed while
-    it had spilled leaves its files there, and DuckDB never removes another process's files: the
-    next job does (the run lock and DuckDB's own file lock, held by `con`, mean no other process
-    has this store open). Its own files are named after its process id.
-    """
-    stored, folder = con.execute("SELECT path, current_setting('temp_directory') FROM duckdb_databases() "
-                                 "WHERE database_name = current_database()").fetchone()
-    if not stored or not folder:  # an in-memory database (whose default folder is `.tmp` in the cwd)
-        return
-    folder = Path(folder)
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(folder, 0o700)
-    mine = f"duckdb_temp_{os.getpid()}_"
-    for leftover in folder.glob("duckdb_temp_*"):
-        if not leftover.name.startswith(mine):
-            leftover.unlink(missing_ok=True)
-
-
-@contextmanager
-def rows_written_early(*cons: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Within: each store's uncommitted rows go to its file beyond the ingest limit (above), so a
-    job's memory does not grow with its inbox; after: the job's limit again (for the marts)."""
-    for con in cons:
-        _set_limit(con, os.environ.get(INGEST_MEMORY_LIMIT_ENV) or INGEST_MEMORY_LIMIT)
-    try:
-        yield
-    finally:
-        for con in cons:
-            _set_limit(con, os.environ.get(JOB_MEMORY_LIMIT_ENV) or JOB_MEMORY_LIMIT)
 
 
 def check_warehouse(path: str | Path) -> None:
