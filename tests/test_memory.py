@@ -222,3 +222,11 @@ def test_the_writing_limit_keeps_room_for_the_indexes_a_stores_history_adds(ware
     monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "lots")
     with pytest.raises(ValueError, match="PILOTKPI_DUCKDB_INGEST_MEMORY_LIMIT='lots': give a size"):
         writing_limit_bytes(warehouse)
+
+
+def test_the_marts_limit_never_lowers_an_old_stores_writing_limit(warehouse, monkeypatch):
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "200MB")  # as a store with a long history would have
+    monkeypatch.delenv(JOB_MEMORY_LIMIT_ENV, raising=False)
+    limit_memory(warehouse)
+    memory_for_queries(warehouse)
+    assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("190.7 MiB",)]

@@ -97,19 +97,23 @@ _UNITS = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**1
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def _bytes(limit: str) -> int:
-    """A memory limit as DuckDB spells it ("64MB", "1 GiB") in bytes."""
+def _bytes(limit: str, name: str = INGEST_MEMORY_LIMIT_ENV) -> int:
+    """A memory limit as DuckDB spells it ("64MB", "1 GiB", "61.0 MiB") in bytes."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]+)\s*", limit)
     if match is None or match[2].lower() not in _UNITS:
-        raise ValueError(f"{INGEST_MEMORY_LIMIT_ENV}={limit!r}: give a size such as 64MB or 1GiB")
+        raise ValueError(f"{name}={limit!r}: give a size such as 64MB or 1GiB")
     number, unit = match[1], match[2].lower()
     return int(float(number) * _UNITS[unit])
 
 
 def memory_for_queries(*cons: duckdb.DuckDBPyConnection) -> None:
-    """Raise each store's limit to the job's (JOB_MEMORY_LIMIT) for the marts and the outputs."""
+    """Raise each store's limit to the job's (JOB_MEMORY_LIMIT) for the marts and the outputs.
+    Never lower it (an old store's writing limit may be higher): inside the job's transaction
+    DuckDB may refuse a lower one, and the refusal would abort the job."""
     for con in cons:
-        _set_limit(con, _job_limit())
+        now = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        if _bytes(_job_limit(), JOB_MEMORY_LIMIT_ENV) > _bytes(now, "memory_limit"):
+            _set_limit(con, _job_limit())
 
 
 def _job_limit() -> str:
