@@ -42,7 +42,7 @@ from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor, RestrictedS
 from pilots.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import evidence, moves, restricted, store  # noqa: E402
-from warehouse.db import connect, evidence_dir_for, transaction  # noqa: E402
+from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_queries, transaction  # noqa: E402
 from warehouse.errors import MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden  # noqa: E402
@@ -195,6 +195,8 @@ def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | N
     mart then takes the allowed rows as it is built (warehouse/restricted.merge_mart), with those
     rows among its inputs, so a change of a restricted pilot's score or status rebuilds it and
     re-renders the summaries."""
+    # The stores wrote under a lower limit until now (their uncommitted rows spilled: warehouse/db.py).
+    memory_for_queries(live.con, *([live.restricted.con] if live.restricted else []))
     digests = fingerprint.Digests(live.con)
     with stage("marts"):
         _, state = live.guarded(build_all_marts, live.con, as_of, live.restricted, only_changed=kind != "rebuild",
@@ -243,23 +245,6 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
                         after=lambda name: restricted.merge_mart(con, side.con, side.pilots, name),
                         unrecorded=frozenset(side.pilots))
     return built, fingerprint.state_digest(digests, as_of)
-
-
-# DuckDB's memory per store for a job (its default is 80% of the machine's RAM). The run's
-# uncommitted rows stay in DuckDB's buffers until the one commit, and the marts' reads fill its
-# cache: both grew with the national workload. Beyond the limit DuckDB spills to its temporary
-# folder beside the file (`<warehouse>.tmp`; the restricted store's inside its staging folder).
-# 256 MB holds the 100-pilot night without spilling; raise it with PILOTKPI_DUCKDB_MEMORY_LIMIT
-# if a query ever stops with DuckDB's "Out of Memory Error".
-JOB_MEMORY_LIMIT_ENV = "PILOTKPI_DUCKDB_MEMORY_LIMIT"
-JOB_MEMORY_LIMIT = "256MB"
-
-
-def limit_memory(con):
-    """con with the job's DuckDB memory limit set (its instance: one store file)."""
-    limit = os.environ.get(JOB_MEMORY_LIMIT_ENV) or JOB_MEMORY_LIMIT
-    con.execute(f"SET memory_limit = '{limit.replace(chr(39), '')}'")
-    return con
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from tests.support import SERIAL, child_env
 from tests.test_flow import AS_OF, _csv, figures, make_scenario, run_cli
 from tests.test_restricted_store import SECRET, make_restricted_scenario
 from warehouse import restricted
+from warehouse.db import INGEST_MEMORY_LIMIT_ENV
 from warehouse.paths import files_of
 from warehouse.publish import published_path
 
@@ -36,14 +38,18 @@ def accepted(path, read_only=True) -> set[tuple[str, str]]:
         con.close()
 
 
-def killed_run(root, registry, inbox, point: str) -> None:
-    """Start `pilotkpi run` in its own process group, wait until it reaches `point`, SIGKILL it all."""
+def killed_run(root, registry, inbox, point: str, *, batch_size: int = 1, env_extra: dict | None = None,
+               at_pause=None) -> None:
+    """Start `pilotkpi run` in its own process group, wait until it reaches `point`, SIGKILL it all.
+    at_pause(): called while the run is paused there, just before the kill."""
     marker = root / f"paused-{point}"
     env = {k: v for k, v in child_env().items() if not k.startswith("PREFECT_API")}
-    env.update(PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(root / "prefect-home"))
+    env.update(PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(root / "prefect-home"),
+               **(env_extra or {}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),
-         "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF, "--batch-size", "1"],
+         "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF, "--batch-size",
+         str(batch_size)],
         env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 300  # a loaded 2-core machine takes minutes to get there
@@ -52,6 +58,8 @@ def killed_run(root, registry, inbox, point: str) -> None:
                 pytest.fail(f"the run ended before reaching {point}: {proc.stdout.read().decode()[-2000:]}")
             assert time.monotonic() < deadline, f"the run never reached {point}"
             time.sleep(0.1)
+        if at_pause is not None:
+            at_pause()
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)  # the job and the Prefect server it started
@@ -95,6 +103,67 @@ def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_pat
     assert code == 0, output
     assert accepted(tmp_path / "wh.duckdb") == new == accepted(published_path(tmp_path / "wh.duckdb"))
     assert figures(tmp_path / "wh.duckdb") == new_figures
+
+
+# Six files of 20,000 budget lines each (120,000 lines, about 21 MiB of DuckDB's memory, with the
+# indexes and the registry more than 24 MB): the killed run below, written under a 24 MB limit,
+# has spilled its uncommitted rows when it is killed (the test checks it did). Not lower: at 16 MB
+# and below, this flow's inserts stopped with "transaction aborted" (see the report of issue 22).
+BIG_FILES = {f"big{n}.csv": [f"PLT-2548-003,{agency},{period},{day},budget,ACT-{i},{1 + i % 5},,1000,100,own,"
+                             for i in range(20000)]
+             for n, (agency, period, day) in enumerate([("15001", "2548-Q2", "2005-04-20"),
+                                                        ("11002", "2548-Q2", "2005-04-21"),
+                                                        ("11002", "2548-Q1", "2005-01-25"),
+                                                        ("15001", "2548-Q2", "2005-04-22"),
+                                                        ("11002", "2548-Q2", "2005-04-23"),
+                                                        ("11002", "2548-Q1", "2005-01-26")])}
+
+
+def lines_and_spill(root) -> tuple[int, list[str]]:
+    con = duckdb.connect(str(root / "wh.duckdb"), read_only=True)
+    try:
+        lines = con.execute("SELECT count(*) FROM core.budget_lines").fetchone()[0]
+    finally:
+        con.close()
+    spill = root / "wh.duckdb.tmp"
+    return lines, sorted(p.name for p in spill.glob("duckdb_temp_*")) if spill.is_dir() else []
+
+
+@SERIAL
+def test_a_run_killed_after_spilling_its_uncommitted_rows_leaves_the_old_state_and_the_next_run_cleans_up(
+        tmp_path, prefect_harness):
+    """The ingest lets DuckDB write the job's uncommitted rows out of memory (warehouse/db.py,
+    limit_memory). Killed after it did, the store holds the last commit only; the next run
+    removes the killed job's spilled files, commits every line, and keeps the folder owner-only."""
+    registry, inbox = make_scenario(tmp_path)
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
+    old, (old_lines, _) = accepted(tmp_path / "wh.duckdb"), lines_and_spill(tmp_path)
+    for name, rows in BIG_FILES.items():
+        (inbox / name).write_bytes(_csv(*rows))
+    spilled: list[str] = []
+
+    def while_paused() -> None:
+        spill = tmp_path / "wh.duckdb.tmp"
+        spilled.extend(p.name for p in spill.glob("duckdb_temp_*_storage_*") if p.stat().st_size > 0)
+        assert spilled, "the killed run had not spilled: the point would not be the new one"
+        assert stat.S_IMODE(spill.stat().st_mode) == 0o700
+
+    # One batch of all three files, then the pause: every line written, none committed.
+    killed_run(tmp_path, registry, inbox, "ingest", batch_size=10,
+               env_extra={INGEST_MEMORY_LIMIT_ENV: "24MB"}, at_pause=while_paused)
+
+    assert accepted(tmp_path / "wh.duckdb", read_only=False) == old
+    lines, left = lines_and_spill(tmp_path)
+    assert lines == old_lines and set(spilled) <= set(left)  # DuckDB left the killed job's files there
+    code, output = run_cli(registry, inbox, tmp_path)
+    assert code == 0, output
+    new = accepted(tmp_path / "wh.duckdb")
+    # The last three replace the first three (a later submitted_on): 60,000 lines more in core.*.
+    assert old < new and {name for _, name in new - old} == {"big3.csv", "big4.csv", "big5.csv"}
+    lines, left = lines_and_spill(tmp_path)
+    assert lines == old_lines + 60_000
+    assert not set(left) & set(spilled), "the killed job's spilled files are still there"
+    assert stat.S_IMODE((tmp_path / "wh.duckdb.tmp").stat().st_mode) == 0o700
 
 
 NEW_SECRET = ("t_secret_sec_q2.csv", f"{SECRET},15001,2548-Q2,2005-04-22,budget,ACT-S2,3,,200000,50000,own,")

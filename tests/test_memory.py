@@ -5,15 +5,21 @@ not here; these tests pin the causes that were found and fixed."""
 from __future__ import annotations
 
 import gc
+import os
+import stat
+import subprocess
+import sys
 import tracemalloc
 from decimal import Decimal
 
+import duckdb
 import pytest
 
-from flows.nightly import JOB_MEMORY_LIMIT_ENV, StatusesOnly, limit_memory
+from flows.nightly import StatusesOnly
 from pilots.ingest import FileOutcome
 from warehouse import store
-from warehouse.db import connect, transaction
+from warehouse.db import (INGEST_MEMORY_LIMIT_ENV, JOB_MEMORY_LIMIT_ENV, connect, limit_memory, memory_for_queries,
+                          transaction, writing_limit_bytes)
 from warehouse.stages import STAGE_LOG_ENV, read_peak_log, stage
 
 BATCHES, LINES = 8, 5000  # 40,000 budget lines: about a twentieth of a national night's
@@ -92,13 +98,20 @@ def test_a_night_keeps_one_status_per_file_in_order():
         kept.append(FileOutcome("b.csv", "1" * 64, "rejected"))  # a night never decides a rejection
 
 
-def test_the_jobs_duckdb_memory_limit(warehouse, monkeypatch):
+def test_the_jobs_duckdb_memory_limits(warehouse, monkeypatch):
+    """64 MB while the job writes, 96 MB for its marts and outputs; each settable."""
     monkeypatch.delenv(JOB_MEMORY_LIMIT_ENV, raising=False)
+    monkeypatch.delenv(INGEST_MEMORY_LIMIT_ENV, raising=False)
     limit_memory(warehouse)
-    # 256 MB (10^6 bytes) is 244.1 MiB as DuckDB prints it
-    assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("244.1 MiB",)]
+    # 64 MB (10^6 bytes) is 61.0 MiB as DuckDB prints it, 96 MB 91.5 MiB
+    assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("61.0 MiB",)]
+    memory_for_queries(warehouse)
+    assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("91.5 MiB",)]
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "32MB")
     monkeypatch.setenv(JOB_MEMORY_LIMIT_ENV, "1GB")
     limit_memory(warehouse)
+    assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("30.5 MiB",)]
+    memory_for_queries(warehouse)
     assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("953.6 MiB",)]
 
 
@@ -112,3 +125,108 @@ def test_each_stage_logs_the_peak_memory_when_it_ended(tmp_path, monkeypatch):
     assert set(peaks) == {"read"} and peaks["read"] >= 64
     assert read_peak_log("peak read 100.5\npeak read 90\nstage read 2\npeak write 120\n") == {"read": 100.5,
                                                                                               "write": 120.0}
+
+
+def _duckdb_memory(con) -> int:
+    """Bytes of DuckDB's buffer-managed memory (the uncommitted rows among it)."""
+    return con.execute("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0]
+
+
+@pytest.mark.parametrize("commit", [True, False])
+def test_a_jobs_uncommitted_rows_leave_memory_and_only_its_commit_makes_them_seen(tmp_path, monkeypatch, commit):
+    """Under the writing limit DuckDB moves a job's uncommitted rows out of memory, so its memory
+    stays under the limit however many batches come; another process sees none of them before
+    the commit, and a rollback leaves none. Without the limit the same 120,000 lines stay in
+    memory (the next test)."""
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "16MB")  # 15.2 MiB: a quarter of the default, for speed
+    monkeypatch.delenv(JOB_MEMORY_LIMIT_ENV, raising=False)
+    path = tmp_path / "wh.duckdb"
+    connect(path).close()
+    con = limit_memory(connect(path))
+    try:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("15.2 MiB",)]
+        con.execute("BEGIN TRANSACTION")
+        highest = 0
+        for batch in range(24):  # 24 x 5,000 lines
+            store.write_lines(con, [], _lines(batch))
+            highest = max(highest, _duckdb_memory(con))
+        assert highest <= 16_000_000, f"DuckDB held {highest:,} bytes"
+        spill = tmp_path / "wh.duckdb.tmp"
+        assert sum(p.stat().st_size for p in spill.glob(f"duckdb_temp_{os.getpid()}_*")) > 0
+        assert stat.S_IMODE(spill.stat().st_mode) == 0o700  # agency data: the operator's alone
+        # Another process opening the file sees the last commit only: no line of this job.
+        seen = subprocess.run([sys.executable, "-c", _COUNT_LINES, str(path)], capture_output=True, text=True)
+        assert "lock" in seen.stderr.lower() or seen.stdout.strip() == "0", seen
+        memory_for_queries(con)  # the marts' limit, raised inside the open transaction
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("91.5 MiB",)]
+        con.execute("COMMIT" if commit else "ROLLBACK")
+    finally:
+        con.close()
+    reopened = duckdb.connect(str(path), read_only=True)
+    try:
+        lines = reopened.execute("SELECT count(*), count(DISTINCT submission_id) FROM core.budget_lines").fetchall()
+    finally:
+        reopened.close()
+    assert lines == ([(120_000, 24 * 100)] if commit else [(0, 0)])
+
+
+def test_a_job_removes_the_spilled_files_a_killed_job_left(tmp_path):
+    spill = tmp_path / "wh.duckdb.tmp"
+    spill.mkdir(mode=0o755)
+    leftovers = [spill / "duckdb_temp_99999999_0_owner", spill / "duckdb_temp_99999999_0_storage_DEFAULT-0.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"rows of a killed job")
+    (spill / "notes.txt").write_text("not DuckDB's", encoding="utf-8")
+    limit_memory(connect(tmp_path / "wh.duckdb")).close()
+    assert sorted(p.name for p in spill.iterdir()) == ["notes.txt"]
+    assert stat.S_IMODE(spill.stat().st_mode) == 0o700
+
+
+def test_a_writing_limit_too_low_to_set_leaves_the_jobs_limit(tmp_path, monkeypatch):
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "1kB")
+    monkeypatch.delenv(JOB_MEMORY_LIMIT_ENV, raising=False)
+    con = limit_memory(connect(tmp_path / "wh.duckdb"))
+    try:
+        assert con.execute("SELECT current_setting('memory_limit')").fetchall() == [("91.5 MiB",)]
+    finally:
+        con.close()
+
+
+_COUNT_LINES = ("import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+                "print(c.execute('SELECT count(*) FROM core.budget_lines').fetchall()[0][0])")
+
+
+def test_without_the_ingests_limit_the_same_rows_stay_in_memory(tmp_path):
+    con = connect(tmp_path / "wh.duckdb")
+    try:
+        with transaction(con):
+            for batch in range(24):
+                store.write_lines(con, [], _lines(batch))
+            assert _duckdb_memory(con) > 16_000_000
+    finally:
+        con.close()
+
+
+def test_the_writing_limit_keeps_room_for_the_indexes_a_stores_history_adds(warehouse, monkeypatch):
+    """DuckDB cannot spill its primary-key indexes: a store years old gets 256 bytes more room per
+    submission and status change, so a night keeps the same room for its own rows."""
+    monkeypatch.delenv(INGEST_MEMORY_LIMIT_ENV, raising=False)
+    assert writing_limit_bytes(warehouse) == 64_000_000
+    rows = [{"submission_id": sid, "sha256": f"{sid:064d}", "file_name": f"f{sid}.csv", "status": "accepted",
+             "run_id": "r1", "received_at": "2006-08-01 09:00:00", "size_bytes": 10,
+             "error_count": 0, "warning_count": 0, "evidence_kept": True} for sid in (1, 2, 3)]
+    store.write_submissions(warehouse, rows)  # 3 submissions and their 3 first status changes
+    assert writing_limit_bytes(warehouse) == 64_000_000 + 6 * 256
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "1 GiB")
+    assert writing_limit_bytes(warehouse) == 2**30 + 6 * 256
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "lots")
+    with pytest.raises(ValueError, match="PILOTKPI_DUCKDB_INGEST_MEMORY_LIMIT='lots': give a size"):
+        writing_limit_bytes(warehouse)
+
+
+def test_the_marts_limit_never_lowers_an_old_stores_writing_limit(warehouse, monkeypatch):
+    monkeypatch.setenv(INGEST_MEMORY_LIMIT_ENV, "200MB")  # as a store with a long history would have
+    monkeypatch.delenv(JOB_MEMORY_LIMIT_ENV, raising=False)
+    limit_memory(warehouse)
+    memory_for_queries(warehouse)
+    assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("190.7 MiB",)]
