@@ -17,7 +17,7 @@ import re
 import sys
 import warnings
 from datetime import date
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from decimal import MAX_PREC, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import cache, lru_cache
 from typing import Any
 
@@ -359,6 +359,9 @@ def _parse_numbers(df: pd.DataFrame) -> tuple[dict[str, dict[object, tuple]], bo
 
 # Below 2^53 a whole number is exact in a float64.
 _EXACT_IN_FLOAT = Decimal(2) ** 53
+# A context that never rounds: in the default one (28 significant digits), scaleb would turn
+# 1.0000000000000000000000000001 baht into a whole 100 satang.
+_UNROUNDED = Context(prec=MAX_PREC)
 
 
 def _satang(value: Decimal | None) -> float | None:
@@ -366,8 +369,8 @@ def _satang(value: Decimal | None) -> float | None:
     satang below 2^53 (90 trillion baht); NaN for no number; None when not exact."""
     if value is None:
         return np.nan
-    satang = value.scaleb(2)
-    if satang != satang.to_integral_value() or abs(satang) >= _EXACT_IN_FLOAT:
+    satang = value.scaleb(2, context=_UNROUNDED)
+    if satang != satang.to_integral_value(context=_UNROUNDED) or abs(satang) >= _EXACT_IN_FLOAT:
         return None
     return float(satang)
 

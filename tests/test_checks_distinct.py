@@ -97,3 +97,15 @@ def test_amount_rules_give_the_same_verdicts_in_satang_and_in_decimals(odd_amoun
     over_for_odd = [] if odd_amount != "0.001" else [(6, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")]
     assert found == sorted([(3, "disbursed_thb", "DISBURSED_OVER_ALLOCATED"), (5, "disbursed_thb", "AMOUNT_NEGATIVE"),
                             *over_for_odd], key=lambda f: (f[0], checks._COLUMN_ORDER[f[1]]))
+
+
+def test_an_amount_past_28_significant_digits_is_compared_exactly(tmp_path, registry):
+    """Decimal's default context keeps 28 significant digits: 1.0000000000000000000000000001 baht
+    in satang would round to a whole 100 and compare equal to 1 baht. By hand, 1.000…0001 > 1, so
+    the line disburses more than it allocates. The other line of the batch is whole satang (the
+    batch would otherwise be read in float satang)."""
+    path = _write(tmp_path, "f.csv", BUDGET.format(item="ACT-1", layer="5", allocated="100", disbursed="100"),
+                  BUDGET.format(item="ACT-2", layer="5", allocated="1", disbursed="1.0000000000000000000000000001"))
+    found = [(o.file_name, [(i.row_number, i.column_name, i.code) for i in o.issues])
+             for o in check_files([path], registry, AS_OF)]
+    assert found == [("f.csv", [(3, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")])]
