@@ -191,8 +191,8 @@ def build_marts_task(live: Live, as_of: date, kind: str = "run", run_id: str | N
     """The marts whose inputs changed (every one for a rebuild); returns what the job committed,
     as the keys of the steps after the commit need it (its state digest among it).
 
-    With a restricted store, its marts are built whole from its line-level data first; each open
-    mart then takes the allowed rows as it is built (warehouse/restricted.merge_mart), with those
+    With a restricted store, its marts are built first, from its line-level data (per pilot, as the
+    open ones: kpis/build.py, ops.mart_partitions); each open mart then takes the allowed rows as it is built (warehouse/restricted.merge_mart), with those
     rows among its inputs, so a change of a restricted pilot's score or status rebuilds it and
     re-renders the summaries."""
     # The stores wrote under a lower limit until now (their uncommitted rows spilled: warehouse/db.py).
