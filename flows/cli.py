@@ -56,6 +56,12 @@ def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as
     """Run the nightly job once on the ephemeral Prefect server (from cron, or by hand)."""
     if workers is not None and dask_address:
         raise click.UsageError("give --workers (a local cluster) or --dask-address (an existing one), not both")
+    from flows.parallel import DaskSettingError, min_files
+
+    try:  # the default reader's threshold, checked before the job starts (flows/parallel.py)
+        min_files()
+    except DaskSettingError as exc:
+        raise click.UsageError(str(exc)) from None
     sys.exit(_run(registry_dir, inbox, warehouse_path, out_dir, _as_of(as_of), batch_size, wait, settle_seconds,
                   restricted_store, workers, dask_address))
 

@@ -24,6 +24,27 @@ When Dask is used (use_dask; docs/operations.md, "Parsing on Dask"):
   is not overlapped, which a small inbox (every test's demo run, a 1%-new night of ~200 files)
   would pay for nothing; 2,000 files are two batches of the default size at least.
 
+Balance (one local worker, the default): the worker's read of a batch (1.63 s per 1,000 files
+at 400 pilots, idle) is longer than this process's validate and write of one (1.11 s), so this
+process waited for the worker (16 s of a 34 s read). With a local cluster of exactly one worker,
+the flow process reads every FLOW_READS_EVERY-th batch itself (the same pure read_files, then
+validate_read), while the worker reads the next one: about 1/6 of the reads moves here, which
+evens out the two processes. Results stay in file-name order, the worker still has one batch
+submitted ahead and no more, and a batch read here is read only when its turn comes (no finished
+result is held longer). Not with `--workers 2` or more (the workers are the second core already)
+nor with `--dask-address` (a remote cluster's speed is unknown). The stage log shows the worker's
+reads as `read` + `read_wait` here, and this process's as `read` inside `read_here`.
+
+Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
+not worth failing the night for: one WARNING line, and the batches are read in this process. An
+explicit `--workers N` or `--dask-address` fails the run loudly instead (the operator asked).
+
+Security: the local cluster listens on loopback, but any local user could connect to an
+unauthenticated scheduler and run code as the pilotkpi user (`client.run`). So it starts with
+`security=True`: distributed's LocalCluster then makes temporary self-signed TLS credentials
+(Security.temporary(), in memory) and requires them (tls:// addresses); only this process's
+client holds them. docs/security.md says it.
+
 A local worker reads the files from the evidence store itself; a worker of an existing cluster
 (`--dask-address`) is sent the bytes (it need not see this machine's disk) and must have pilotkpi
 installed, at this version. Local workers watch the flow process: if it dies (even by SIGKILL),
@@ -47,6 +68,13 @@ from warehouse.stages import stage
 
 DASK_MIN_FILES_ENV = "PILOTKPI_DASK_MIN_FILES"
 DASK_MIN_FILES = 2000  # new files from which a night starts a reading process by itself
+# With one local worker, this process reads every 6th batch itself: measured at 400 pilots, the
+# worker reads a batch in 1.63 s and this process validates and writes one in 1.11 s.
+FLOW_READS_EVERY = 6
+
+
+class DaskSettingError(ValueError):
+    """A Dask setting from the environment that cannot be used (said before the night starts)."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +86,15 @@ class DaskOptions:
 
 
 def min_files() -> int:
-    value = os.environ.get(DASK_MIN_FILES_ENV)
-    return DASK_MIN_FILES if not value else int(value)
+    """The threshold of new files, from PILOTKPI_DASK_MIN_FILES (a whole number) or the default."""
+    value = os.environ.get(DASK_MIN_FILES_ENV, "").strip()
+    if not value:
+        return DASK_MIN_FILES
+    try:
+        return int(value)
+    except ValueError:
+        raise DaskSettingError(f"{DASK_MIN_FILES_ENV} must be a whole number of new files (e.g. 2000), "
+                               f"not {value!r}") from None
 
 
 def use_dask(options: DaskOptions, new_files: int, batch_size: int, cpus: int | None = None) -> bool:
@@ -96,12 +131,26 @@ def _main_module_not_reimported() -> Iterator[None]:
 def local_cluster(workers: int):
     """A local cluster of `workers` single-threaded processes (the readers are CPU-bound Python),
     its logs quiet. The scheduler's HTTP routes start whatever the options: on a free loopback
-    port (not 8787, which another cluster may hold, nor every interface)."""
+    port (not 8787, which another cluster may hold, nor every interface). security=True: TLS
+    with temporary credentials that only the clients given this cluster hold (module doc)."""
     import distributed
 
     with _main_module_not_reimported():
         return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
+                                        dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                                        security=True)
+
+
+def _warning(message: str) -> None:
+    """A WARNING in the run's log (Prefect's), or this module's logger outside a run."""
+    from prefect.exceptions import MissingContextError
+    from prefect.logging import get_run_logger
+
+    try:
+        logger = get_run_logger()
+    except MissingContextError:
+        logger = logging.getLogger(__name__)
+    logger.warning(message)
 
 
 class DaskReader:
@@ -114,52 +163,91 @@ class DaskReader:
         self.cluster = None
         self.client = None
         self.workers = 0  # the cluster's worker threads, once started
+        self.fell_back = False  # the default cluster did not start: every batch is read here
+        # One local worker (the default): this process reads every FLOW_READS_EVERY-th batch itself.
+        self.reads_here_every = FLOW_READS_EVERY if not options.address and (options.workers or 1) == 1 else 0
 
     @property
     def started(self) -> bool:
         return self.client is not None
 
+    @property
+    def _default_mode(self) -> bool:
+        return self.options.workers is None and not self.options.address
+
     def _start(self) -> None:
         import distributed
 
         _quiet_dask()
-        with stage("dask_start"):
-            if self.options.address:
-                self.client = distributed.Client(self.options.address)
-            else:
-                self.cluster = local_cluster(self.options.workers or 1)
-                self.client = distributed.Client(self.cluster)
-            self.workers = max(1, sum(self.client.nthreads().values()))
+        try:
+            with stage("dask_start"):
+                if self.options.address:
+                    self.client = distributed.Client(self.options.address)
+                else:
+                    self.cluster = local_cluster(self.options.workers or 1)
+                    self.client = distributed.Client(self.cluster)
+                self.workers = max(1, sum(self.client.nthreads().values()))
+        except Exception as exc:
+            self.close()
+            if not self._default_mode:
+                raise  # the operator asked for this cluster: the run fails and says why
+            self.fell_back = True
+            _warning(f"pilotkpi: the Dask reading process did not start ({type(exc).__name__}: {exc}); "
+                     "reading the files in this process instead")
 
     def __call__(self, batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:
         """One result list per batch, in order. Each worker reads one batch at a time; the next is
         submitted as soon as a result is fetched, before this process validates and writes that
         one, so the workers read while this process works, and no finished batch waits on a
-        worker (memory: one batch's rows per worker, one here)."""
+        worker (memory: one batch's rows per worker, one here). A batch this process reads itself
+        waits in the window unread (its file list only) and is read when its turn comes, while
+        the worker reads the batch after it."""
         units = registry.kpi_units() if registry is not None else {}
         pending = iter(batches)
-        window: deque = deque()  # a future per batch in order; None for a batch with nothing to read
+        window: deque = deque()  # per batch in order: a future, a batch to read here, or None (nothing to read)
+        read_so_far = 0  # batches with files, worker's and here
+
+        def in_flight() -> int:
+            return sum(not isinstance(entry, (list, type(None))) for entry in window)
+
+        def full() -> bool:
+            if self.fell_back:
+                return bool(window)  # nothing to overlap: one batch at a time
+            return in_flight() >= (self.workers if self.started else 1)
 
         def fill() -> None:
             """Submit batches until every worker has one (a batch with nothing to read costs none)."""
-            while sum(f is not None for f in window) < (self.workers if self.started else 1):
+            nonlocal read_so_far
+            while not full():
                 batch = next(pending, None)
                 if batch is None:
                     return
-                if batch and not self.started:
+                if not batch:
+                    window.append(None)
+                    continue
+                read_so_far += 1
+                if not self.started and not self.fell_back:
                     self._start()
-                if batch and self.options.address:
+                if self.fell_back or (self.reads_here_every and read_so_far % self.reads_here_every == 0):
+                    window.append(batch)
+                    continue
+                if self.options.address:
                     batch = [item.with_bytes() for item in batch]
-                window.append(self.client.submit(read_files, batch, units, pure=False) if batch else None)
+                window.append(self.client.submit(read_files, batch, units, pure=False))
 
         fill()
         while window:
-            received = self._fetched(window.popleft())
-            fill()
-            if not any(window):  # the last read is back: the workers go before its validation and write
+            entry = window.popleft()
+            if isinstance(entry, list):
+                fill()  # the worker reads the next batch while this process reads this one
+                with stage("read_here"):
+                    received = read_files(entry, units)
+            else:
+                received = self._fetched(entry)
+                fill()
+            if not in_flight():  # the last read is back: the workers go before its validation and write
                 self.close()
             yield validate_read(received, registry, as_of)
-
     @staticmethod
     def _fetched(future) -> list[Received]:
         if future is None:

@@ -176,8 +176,88 @@ def test_a_small_inbox_stays_in_the_flow_process_and_a_large_one_reads_on_a_seco
     assert "dask_start" not in stages["in_process"] and "read_wait" not in stages["in_process"]
     assert stages["in_process"].count("read") == 1  # one batch of 1,000 files or fewer, in this process
     assert stages["by_size"].count("dask_start") == 1
-    assert stages["by_size"].count("read") == stages["by_size"].count("read_wait") == 19
+    assert stages["by_size"].count("read") == 19
     _same_as_in_process(runs["in_process"], runs["by_size"])
+
+
+@SERIAL
+def test_with_one_reading_process_the_flow_process_reads_every_sixth_batch_itself(demo_runs):
+    """Balance (flows.parallel.FLOW_READS_EVERY = 6): the default reader, one local worker, gives
+    batches 6, 12 and 18 of the 19 to the flow process (`read_here`), the 16 others to the worker
+    (`read_wait` here), and the night writes the same rows and marts as the in-process run.
+    `--workers 2` keeps every read on its workers."""
+    runs, stages = demo_runs
+    assert [stages["by_size"].count(name) for name in ("read", "read_wait", "read_here", "validate")] == [19, 16, 3, 19]
+    assert "read_here" not in stages["workers"] and "read_here" not in stages["in_process"]
+    _same_as_in_process(runs["in_process"], runs["by_size"])
+
+
+def _cluster_that_does_not_start(workers: int):
+    raise OSError("no port for the scheduler")
+
+
+@SERIAL
+def test_a_default_cluster_that_does_not_start_leaves_the_read_in_the_flow_process(tmp_path, demo_runs, monkeypatch,
+                                                                                   caplog):
+    """The thing under test is the fallback, so the cluster's start is made to fail: by default the
+    night says so in one WARNING line and reads the 19 batches here, writing the same figures."""
+    runs, _ = demo_runs
+    paths = demo.write_demo(tmp_path)
+    monkeypatch.setattr(parallel, "local_cluster", _cluster_that_does_not_start)
+    monkeypatch.setenv(parallel.DASK_MIN_FILES_ENV, "100")
+    monkeypatch.setenv("PILOTKPI_STAGE_LOG", str(tmp_path / "stages.log"))
+    with caplog.at_level(logging.WARNING):
+        _run(paths.registry, paths.inbox, tmp_path, paths.as_of, "--batch-size", "7")
+    stages = _stage_names(tmp_path / "stages.log")
+    assert stages.count("dask_start") == 1  # tried once
+    assert [stages.count(name) for name in ("read", "read_here", "read_wait")] == [19, 19, 0]
+    _same_as_in_process(runs["in_process"], _rows(tmp_path / "w.duckdb"))
+    warnings = [r.getMessage() for r in caplog.records if "did not start" in r.getMessage()]
+    assert len(warnings) == 1 and "OSError: no port for the scheduler" in warnings[0], warnings
+
+
+def test_an_explicit_cluster_that_does_not_start_fails_the_run(tmp_path, prefect_harness, monkeypatch):
+    """`--workers 1`: the operator asked for the cluster, so its failure fails the run, and the
+    warehouse is left as it was (here: no rows)."""
+    paths = demo.write_demo(tmp_path)
+    monkeypatch.setattr(parallel, "local_cluster", _cluster_that_does_not_start)
+    result = CliRunner().invoke(main, ["run", "--registry", str(paths.registry), "--inbox", str(paths.inbox),
+                                       "--warehouse", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "out"),
+                                       "--as-of", paths.as_of.isoformat(), "--settle-seconds", "0",
+                                       "--workers", "1", "--batch-size", "7"])
+    assert result.exit_code == 1, result.output
+    assert "no port for the scheduler" in result.output
+    if (tmp_path / "w.duckdb").exists():
+        con = duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True)
+        try:
+            assert con.execute("SELECT count(*) FROM ingest.submissions").fetchone() == (0,)
+        finally:
+            con.close()
+
+
+def test_a_threshold_that_is_not_a_number_is_refused_before_the_run(tmp_path, monkeypatch):
+    monkeypatch.setenv(parallel.DASK_MIN_FILES_ENV, "2k")
+    paths = demo.write_demo(tmp_path)
+    result = CliRunner().invoke(main, ["run", "--registry", str(paths.registry), "--inbox", str(paths.inbox),
+                                       "--warehouse", str(tmp_path / "w.duckdb"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "PILOTKPI_DASK_MIN_FILES must be a whole number of new files (e.g. 2000), not '2k'" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "w.duckdb").exists()  # nothing started
+
+
+def test_the_local_cluster_speaks_tls_and_refuses_a_client_without_its_credentials():
+    """Security: another local user cannot connect to the night's scheduler and run code there."""
+    import distributed
+
+    with parallel.local_cluster(1) as cluster:
+        assert cluster.scheduler_address.startswith("tls://127.0.0.1:")
+        with distributed.Client(cluster) as client:  # this process holds the credentials
+            assert client.submit(sum, [1, 2], pure=False).result() == 3
+        plain_address = cluster.scheduler_address.replace("tls://", "tcp://")
+        for address in (cluster.scheduler_address, plain_address):
+            with pytest.raises((OSError, TypeError, TimeoutError)):
+                distributed.Client(address, timeout=3)
 
 
 def test_a_fuzzed_inbox_on_the_cluster_writes_what_the_in_process_run_writes(tmp_path, prefect_harness, cluster):
