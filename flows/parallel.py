@@ -248,6 +248,7 @@ class DaskReader:
             if not in_flight():  # the last read is back: the workers go before its validation and write
                 self.close()
             yield validate_read(received, registry, as_of)
+
     @staticmethod
     def _fetched(future) -> list[Received]:
         if future is None:
