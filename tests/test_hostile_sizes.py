@@ -18,7 +18,7 @@ import duckdb
 import pytest
 from click.testing import CliRunner
 
-import pilots.ingest
+import pilots.reading
 from flows.cli import main
 from pilots.inbox import receive
 from pilots.readers.limits import LIMITS
@@ -81,13 +81,13 @@ def over_limit(tmp_path, prefect_harness, monkeypatch):
     (inbox / "g_big.csv").write_bytes(big)
     monkeypatch.setattr(LIMITS, "max_file_bytes", 4096)
     read = []
-    real_read_report = pilots.ingest.read_report
+    real_read_report = pilots.reading.read_report
 
     def recording_read_report(name, data):
         read.append(name)
         return real_read_report(name, data)
 
-    monkeypatch.setattr(pilots.ingest, "read_report", recording_read_report)
+    monkeypatch.setattr(pilots.reading, "read_report", recording_read_report)
     code, out = run_cli(registry, inbox, tmp_path)
     return tmp_path, registry, inbox, big, read, code, out
 

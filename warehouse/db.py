@@ -128,7 +128,7 @@ def _own_spill_folder(con: duckdb.DuckDBPyConnection) -> None:
     """DuckDB's temporary folder of this store, owner-only and without a killed job's files.
 
     What DuckDB spills there are the job's uncommitted rows (agency data), in files it makes with
-    the umask's mode: the folder is made 0700 first, like the evidence store. A job killed while
+    the umask's mode: the folder is made 0700 first, as every owner-only folder. A job killed while
     it had spilled leaves its files there, and DuckDB never removes another process's files: the
     next job does (the run lock and DuckDB's own file lock, held by `con`, mean no other process
     has this store open). Its own files are named after its process id.
