@@ -48,7 +48,7 @@ def timed(*args, **kwargs):
         ge[0] += time.perf_counter() - start
 checks.row_defects = timed
 def batch(part):
-    received = [ingest._Received(Path(n), d, evidence.sha256_of(d)) for n, d in part]
+    received = [ingest.Received(Path(n), d, evidence.sha256_of(d)) for n, d in part]
     ingest.read_and_check(received, registry, demo.AS_OF)
 batch(items[:50])  # warm-up: imports, the GE context
 ge[0] = 0.0
@@ -70,7 +70,7 @@ folder = Path(sys.argv[1])
 registry = load_registry(folder / "registry")
 files = [(p, p.read_bytes()) for p in sorted((folder / "inbox").iterdir()) if p.is_file()]
 def read():
-    ingest._read_all([ingest._Received(Path(p.name), data, "-") for p, data in files], registry)
+    ingest._read_all([ingest.Received(Path(p.name), data, "-") for p, data in files], registry)
 read()  # warm-up: imports, memos
 start = time.process_time()
 floor = measure.floor_read(folder / "inbox", compare_duckdb=False)

@@ -31,7 +31,7 @@ from pilots.defects import Issue, make_issue, relabel
 from pilots.inbox import InboxFile, candidates, inbox_name, name_as_text, name_issues, receive_one
 from pilots.normalise import canonical_identity
 from pilots.personal import mask_national_ids, masked
-from pilots.reading import Received, ToRead, read_into
+from pilots.reading import Received, ToRead, read_files, read_into
 from pilots.readers import file_too_large, format_of
 from pilots.readers.base import fewer_collections
 from pilots.readers.limits import LIMITS
@@ -94,9 +94,6 @@ class FileRead:
         return [i for i in self.issues if i.is_error]
 
 
-_Received = Received  # the name tests and bench/read_path.py use
-
-
 def _issue_row(sid: int, issue: Issue) -> dict:
     return {"submission_id": sid, "row_number": issue.row_number, "column_name": issue.column_name,
             "code": issue.code, "severity": issue.severity, "message_en": issue.message_en,
@@ -108,7 +105,7 @@ def inbox_files(inbox: Path) -> list[Path]:
     return candidates(inbox)
 
 
-def read_and_check(received: list[_Received], registry: Registry, as_of: date) -> None:
+def read_and_check(received: list[Received], registry: Registry, as_of: date) -> None:
     """Read every file of a batch and attach all its defects and warnings (no warehouse access).
 
     This is the whole validation path, shared by the nightly run and `pilotkpi check`.
@@ -121,7 +118,7 @@ def read_and_check(received: list[_Received], registry: Registry, as_of: date) -
         _validate(received, batch, registry, as_of)
 
 
-def _read_all(received: list[_Received], registry: Registry) -> pd.DataFrame | None:
+def _read_all(received: list[Received], registry: Registry) -> pd.DataFrame | None:
     """Read and normalise each file; one frame of every row to validate (None: no rows)."""
     units = registry.kpi_units()
     for rec in received:
@@ -129,7 +126,7 @@ def _read_all(received: list[_Received], registry: Registry) -> pd.DataFrame | N
     return _frame(received)
 
 
-def _frame(received: list[_Received]) -> pd.DataFrame | None:
+def _frame(received: list[Received]) -> pd.DataFrame | None:
     """One frame of every row of the batch's read files, with their file_key (None: no rows)."""
     keys: list[int] = []    # the batch frame's file_key column
     cells: list[tuple] = []  # its other columns, row by row: one DataFrame for the batch, not one per file
@@ -146,7 +143,7 @@ def _frame(received: list[_Received]) -> pd.DataFrame | None:
     return batch
 
 
-def _validate(received: list[_Received], batch: pd.DataFrame, registry: Registry, as_of: date) -> None:
+def _validate(received: list[Received], batch: pd.DataFrame, registry: Registry, as_of: date) -> None:
     from pilots import checks  # with pandas: only a night with new files validates
 
     for key, issue in checks.row_defects(batch, registry):
@@ -168,14 +165,12 @@ def _validate(received: list[_Received], batch: pd.DataFrame, registry: Registry
 
 
 def read_batch(items: list[ToRead], registry: Registry, as_of: date) -> list[FileRead]:
-    """The pure stage: one FileRead per item, in the items' order (read_and_check, then only
-    what the writer needs)."""
-    received = [_Received(Path(item.name), item.read_bytes(), item.sha256, issues=list(item.issues)) for item in items]
-    read_and_check(received, registry, as_of)
-    return [_file_read(rec) for rec in received]
+    """The pure stage: one FileRead per item, in the items' order. Its two halves, the ones a
+    night with a reading process runs apart (flows/parallel.py), one after the other here."""
+    return validate_read(read_files(items, registry.kpi_units()), registry, as_of)
 
 
-def validate_read(received: list[_Received], registry: Registry, as_of: date) -> list[FileRead]:
+def validate_read(received: list[Received], registry: Registry, as_of: date) -> list[FileRead]:
     """The validate half of the pure stage, over a batch that pilots.reading.read_files has read
     (in a Dask worker): the same FileReads as read_batch gives for the same items."""
     with stage("validate"):
@@ -185,7 +180,7 @@ def validate_read(received: list[_Received], registry: Registry, as_of: date) ->
     return [_file_read(rec) for rec in received]
 
 
-def _file_read(rec: _Received) -> FileRead:
+def _file_read(rec: Received) -> FileRead:
     valid = rec.table is not None and not any(i.is_error for i in rec.issues)
     pilots = frozenset(r.get("pilot_id") for r in rec.table.rows if r.get("pilot_id")) if rec.table else frozenset()
     return FileRead(rec.path.name, rec.sha256, rec.format, rec.encoding, rec.table.rows if valid else [],
@@ -209,11 +204,11 @@ def check_files(paths: Iterable[Path], registry: Registry, as_of: date) -> list[
         size = path.stat().st_size  # before reading: a huge file is hashed in chunks, never loaded
         name, issues = Path(name_as_text(path.name)), name_issues(path.name)
         if size > LIMITS.max_file_bytes:
-            received.append(_Received(name, b"", evidence.sha256_of_file(path)[0], format_of(path.name),
+            received.append(Received(name, b"", evidence.sha256_of_file(path)[0], format_of(path.name),
                                       issues=[*issues, file_too_large(size)]))
         else:
             data = path.read_bytes()
-            received.append(_Received(name, data, evidence.sha256_of(data), issues=issues))
+            received.append(Received(name, data, evidence.sha256_of(data), issues=issues))
             to_read.append(received[-1])
     read_and_check(to_read, registry, as_of)
     return [FileOutcome(masked(rec.path.name), rec.sha256,

@@ -178,7 +178,7 @@ def test_the_read_collects_garbage_less_often_and_restores_the_thresholds(monkey
         def kpi_units(self):
             return {}
 
-    received = [ingest._Received(Path("a.csv"), b"pilot_id,agency_code\nPLT-1,3009\n", "-")]
+    received = [ingest.Received(Path("a.csv"), b"pilot_id,agency_code\nPLT-1,3009\n", "-")]
     ingest.read_and_check(received, Units(), None)
     assert seen == [READ_GC_THRESHOLDS]
     assert gc.get_threshold() == before
