@@ -56,6 +56,7 @@ import logging
 import os
 import sys
 from collections import deque
+from itertools import islice
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -68,9 +69,15 @@ from warehouse.stages import stage
 
 DASK_MIN_FILES_ENV = "PILOTKPI_DASK_MIN_FILES"
 DASK_MIN_FILES = 2000  # new files from which a night starts a reading process by itself
-# With one local worker, this process reads every 6th batch itself: measured at 400 pilots, the
-# worker reads a batch in 1.63 s and this process validates and writes one in 1.11 s.
-FLOW_READS_EVERY = 6
+# The reads are shared in chunks: a batch is cut in CHUNKS_PER_BATCH runs of files (module doc).
+CHUNKS_PER_BATCH = 4
+# Chunks a worker is given and still reads: one batch's, so it reads on while this process
+# validates and writes one (measured at 400 pilots: 1.1 s; a quarter batch reads in 0.4 s).
+WORKER_QUEUE_CHUNKS = CHUNKS_PER_BATCH
+# Chunks read, or being read, beyond the batch validated next: one batch per worker, as before the
+# sharing, and half a batch more (the extra batch in flight that keeps both processes busy).
+AHEAD_CHUNKS = CHUNKS_PER_BATCH
+AHEAD_EXTRA_CHUNKS = CHUNKS_PER_BATCH // 2
 
 
 class DaskSettingError(ValueError):
@@ -153,10 +160,38 @@ def _warning(message: str) -> None:
     logger.warning(message)
 
 
+@dataclass(eq=False)
+class _Chunk:
+    """A run of consecutive files of one batch: the unit of reading. Given to the worker (its
+    `future`), or read here; `received` once read and fetched."""
+    items: list[ToRead]
+    future: object | None = None
+    received: list[Received] | None = None
+
+    @property
+    def assigned(self) -> bool:
+        return self.future is not None or self.received is not None
+
+
+def chunks_of(items: list[ToRead], parts: int = CHUNKS_PER_BATCH) -> list[list[ToRead]]:
+    """A batch's files in min(parts, files) consecutive runs, in order, their sizes differing by
+    one at most (the first ones larger): 7 files -> 2, 2, 2, 1."""
+    if not items:
+        return []
+    count = min(parts, len(items))
+    size, larger = divmod(len(items), count)
+    runs, start = [], 0
+    for index in range(count):
+        end = start + size + (index < larger)
+        runs.append(items[start:end])
+        start = end
+    return runs
+
+
 class DaskReader:
     """A BatchReader for Ingestor.ingest that reads on Dask and validates here. The cluster (or
     the connection to it) is opened on the first batch with files to read, and closed on leaving
-    the `with` block."""
+    the `with` block, or as soon as the last read is back."""
 
     def __init__(self, options: DaskOptions):
         self.options = options
@@ -164,8 +199,8 @@ class DaskReader:
         self.client = None
         self.workers = 0  # the cluster's worker threads, once started
         self.fell_back = False  # the default cluster did not start: every batch is read here
-        # One local worker (the default): this process reads every FLOW_READS_EVERY-th batch itself.
-        self.reads_here_every = FLOW_READS_EVERY if not options.address and (options.workers or 1) == 1 else 0
+        # One local worker (the default): this process shares the reading (module doc, Balance).
+        self.one_local_worker = not options.address and (options.workers or 1) == 1
 
     @property
     def started(self) -> bool:
@@ -174,6 +209,11 @@ class DaskReader:
     @property
     def _default_mode(self) -> bool:
         return self.options.workers is None and not self.options.address
+
+    @property
+    def shares_reads(self) -> bool:
+        """Whether this process reads a chunk itself rather than wait for a worker's."""
+        return self.fell_back or self.one_local_worker
 
     def _start(self) -> None:
         import distributed
@@ -196,67 +236,9 @@ class DaskReader:
                      "reading the files in this process instead")
 
     def __call__(self, batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:
-        """One result list per batch, in order. Each worker reads one batch at a time; the next is
-        submitted as soon as a result is fetched, before this process validates and writes that
-        one, so the workers read while this process works, and no finished batch waits on a
-        worker (memory: one batch's rows per worker, one here). A batch this process reads itself
-        waits in the window unread (its file list only) and is read when its turn comes, while
-        the worker reads the batch after it."""
-        units = registry.kpi_units() if registry is not None else {}
-        pending = iter(batches)
-        window: deque = deque()  # per batch in order: a future, a batch to read here, or None (nothing to read)
-        read_so_far = 0  # batches with files, worker's and here
-
-        def in_flight() -> int:
-            return sum(not isinstance(entry, (list, type(None))) for entry in window)
-
-        def full() -> bool:
-            if self.fell_back:
-                return bool(window)  # nothing to overlap: one batch at a time
-            return in_flight() >= (self.workers if self.started else 1)
-
-        def fill() -> None:
-            """Submit batches until every worker has one (a batch with nothing to read costs none)."""
-            nonlocal read_so_far
-            while not full():
-                batch = next(pending, None)
-                if batch is None:
-                    return
-                if not batch:
-                    window.append(None)
-                    continue
-                read_so_far += 1
-                if not self.started and not self.fell_back:
-                    self._start()
-                if self.fell_back or (self.reads_here_every and read_so_far % self.reads_here_every == 0):
-                    window.append(batch)
-                    continue
-                if self.options.address:
-                    batch = [item.with_bytes() for item in batch]
-                window.append(self.client.submit(read_files, batch, units, pure=False))
-
-        fill()
-        while window:
-            entry = window.popleft()
-            if isinstance(entry, list):
-                fill()  # the worker reads the next batch while this process reads this one
-                with stage("read_here"):
-                    received = read_files(entry, units)
-            else:
-                received = self._fetched(entry)
-                fill()
-            if not in_flight():  # the last read is back: the workers go before its validation and write
-                self.close()
-            yield validate_read(received, registry, as_of)
-
-    @staticmethod
-    def _fetched(future) -> list[Received]:
-        if future is None:
-            return []
-        with stage("read_wait"):  # this process waits for the worker's read (which logs `read` itself)
-            received = future.result()
-        future.release()
-        return received
+        """One result list per batch, in order (the module doc's Balance says how the reads are
+        shared). The batches are pulled (so received) only when a chunk of them is to be read."""
+        return _Schedule(self, batches, registry).results(as_of)
 
     def close(self) -> None:
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
@@ -270,3 +252,105 @@ class DaskReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _Schedule:
+    """One night's reads: the batches cut in chunks, handed in file-name order to the worker or
+    read here, and each batch validated here once all its chunks are back, in order."""
+
+    def __init__(self, reader: DaskReader, batches: Iterable[list[ToRead]], registry: Registry):
+        self.reader, self.registry = reader, registry
+        self.units = registry.kpi_units() if registry is not None else {}
+        self.pending = iter(batches)
+        self.exhausted = False  # every batch pulled
+        self.slots: deque[list[_Chunk]] = deque()  # pulled batches not yet validated, in order
+        self.unassigned: deque[_Chunk] = deque()   # their chunks not yet given to a reader, in order
+
+    def _pull(self) -> bool:
+        """The next batch (received by Ingestor.ingest as it is pulled); False when none is left."""
+        batch = next(self.pending, None)
+        if batch is None:
+            self.exhausted = True
+            return False
+        chunks = [_Chunk(run) for run in chunks_of(batch)]
+        self.slots.append(chunks)
+        self.unassigned.extend(chunks)
+        return True
+
+    def _ahead(self) -> int:
+        """Chunks given to a reader beyond the batch to validate next (slots[0])."""
+        return sum(chunk.assigned for slot in islice(self.slots, 1, None) for chunk in slot)
+
+    def _next_chunk(self) -> _Chunk | None:
+        """The next chunk to read, if reading it now keeps within the bound: any of the next batch
+        to validate; of a later batch, while fewer than the limit are ahead (AHEAD_CHUNKS per worker
+        and AHEAD_EXTRA_CHUNKS)."""
+        if self._all_given():
+            return None
+        chunk = self.unassigned[0]
+        limit = AHEAD_CHUNKS * max(1, self.reader.workers) + AHEAD_EXTRA_CHUNKS
+        if chunk in self.slots[0] or self._ahead() < limit:
+            return chunk
+        return None
+
+    def _all_given(self) -> bool:
+        """Whether every chunk of the night is given to a reader (pulling the batches left)."""
+        while not self.unassigned and not self.exhausted:
+            self._pull()
+        return not self.unassigned
+
+    def _on_workers(self) -> list[_Chunk]:
+        """Chunks given to a worker and not yet fetched here."""
+        return [chunk for slot in self.slots for chunk in slot if chunk.future is not None]
+
+    def _feed(self) -> None:
+        """Give the workers the next chunks, while fewer than WORKER_QUEUE_CHUNKS per worker are
+        still being read (a finished one waiting to be fetched frees its place)."""
+        reader = self.reader
+        while not reader.fell_back:
+            busy = sum(not chunk.future.done() for chunk in self._on_workers())
+            if reader.started and busy >= WORKER_QUEUE_CHUNKS * reader.workers:
+                return
+            chunk = self._next_chunk()
+            if chunk is None:
+                return
+            if not reader.started:
+                reader._start()
+                continue  # started, or fell back: then every chunk is read here
+            self.unassigned.popleft()
+            items = [item.with_bytes() for item in chunk.items] if reader.options.address else chunk.items
+            chunk.future = reader.client.submit(read_files, items, self.units, pure=False)
+
+    @staticmethod
+    def _fetch(chunk: _Chunk) -> None:
+        with stage("read_wait"):  # this process waits for the worker's read (which logs `read` itself)
+            chunk.received = chunk.future.result()
+        chunk.future.release()
+        chunk.future = None
+
+    def _read_here(self, chunk: _Chunk) -> None:
+        self.unassigned.remove(chunk)
+        with stage("read_here"):
+            chunk.received = read_files(chunk.items, self.units)
+
+    def results(self, as_of: date) -> Iterator[list[FileRead]]:
+        while self.slots or self._pull():
+            self._feed()
+            head = self.slots[0]
+            for chunk in head:
+                if chunk.future is not None and chunk.future.done():
+                    self._fetch(chunk)
+            missing = [chunk for chunk in head if chunk.received is None]
+            if not missing:
+                self.slots.popleft()
+                self._feed()  # the worker reads on while this process validates and writes
+                if self.reader.started and not self._on_workers() and self._all_given():
+                    self.reader.close()  # the last read is back: the worker goes before the last write
+                yield validate_read([rec for chunk in head for rec in chunk.received], self.registry, as_of)
+                continue
+            chunk = self._next_chunk() if self.reader.shares_reads else None
+            waiting = [chunk for chunk in missing if chunk.future is not None]
+            if chunk is not None or not waiting:  # instead of waiting (or nobody else would read it)
+                self._read_here(chunk or missing[0])
+            else:
+                self._fetch(waiting[0])
