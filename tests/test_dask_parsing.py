@@ -14,8 +14,11 @@ ingest.issues / core.* row (run ids and receipt times aside).
   are sent to the workers).
 `distributed` is a declared dependency: without it these tests fail, they are not skipped.
 
-The Dask runs use `--batch-size 7`: the demo's 130 files are 19 batches, more than the 2 in flight
-(1 per worker), so batches complete while others wait and the writer must keep file-name order.
+The Dask runs use `--batch-size 7`: the demo's 130 files are 19 batches, more than the ones in
+flight, so batches complete while others wait and the writer must keep file-name order. A batch is
+read in chunks (flows.parallel.chunks_of: 4 runs of its files to read): 18 batches of 7 files are
+4 chunks each, and the last batch's 4 files (its last, a copy of an earlier file, is a duplicate and
+not read) are 3 chunks, so CHUNKS = 75 reads in all, whoever reads them.
 """
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ from tests.support import ROOT, SERIAL, child_env
 from warehouse.paths import files_of
 
 FUZZ_SEED, FUZZ_FILES = 1, 200
+CHUNKS = 18 * 4 + 3  # the demo's reads at --batch-size 7 (module doc)
 VOLATILE = {"run_id", "received_at"}  # differ between any two runs
 TABLES = ("ingest.submissions", "ingest.issues", "core.kpi_actuals", "core.budget_lines",
           "ingest.held_kpi_actuals", "ingest.held_budget_lines")
@@ -160,10 +164,12 @@ def _same_as_in_process(local: dict, dask: dict) -> None:
 def test_the_demo_on_two_workers_writes_what_the_in_process_run_writes(demo_runs):
     runs, stages = demo_runs
     _same_as_in_process(runs["in_process"], runs["workers"])
-    # One cluster start; 19 batches of 7 files, each read on a worker (which logs `read`), waited
-    # for and validated in the flow process.
+    # One cluster start; 19 batches of 7 files, their 75 chunks each read on a worker (which logs
+    # `read`) and fetched here (`read_wait`); the flow process reads none (two workers are the
+    # second core already) and validates the 19 batches.
     assert stages["workers"].count("dask_start") == 1
-    assert [stages["workers"].count(name) for name in ("read", "read_wait", "validate")] == [19, 19, 19]
+    assert [stages["workers"].count(name) for name in ("read", "read_wait", "read_here", "validate")] == [
+        CHUNKS, CHUNKS, 0, 19]
 
 
 @SERIAL
@@ -171,23 +177,29 @@ def test_a_small_inbox_stays_in_the_flow_process_and_a_large_one_reads_on_a_seco
     """The rule of flows.parallel.use_dask, both sides through `pilotkpi run` with no option: the
     demo's 130 files are under the 2,000 that start a cluster, so no cluster starts and the one
     batch is read and validated here; with the threshold at 100 the same inbox is read on one
-    worker process, in 19 batches, and writes the same rows."""
+    worker process (shared with the flow process), in 19 batches, and writes the same rows."""
     runs, stages = demo_runs
     assert "dask_start" not in stages["in_process"] and "read_wait" not in stages["in_process"]
     assert stages["in_process"].count("read") == 1  # one batch of 1,000 files or fewer, in this process
     assert stages["by_size"].count("dask_start") == 1
-    assert stages["by_size"].count("read") == 19
+    assert stages["by_size"].count("read") == CHUNKS and stages["by_size"].count("validate") == 19
     _same_as_in_process(runs["in_process"], runs["by_size"])
 
 
 @SERIAL
-def test_with_one_reading_process_the_flow_process_reads_every_sixth_batch_itself(demo_runs):
-    """Balance (flows.parallel.FLOW_READS_EVERY = 6): the default reader, one local worker, gives
-    batches 6, 12 and 18 of the 19 to the flow process (`read_here`), the 16 others to the worker
-    (`read_wait` here), and the night writes the same rows and marts as the in-process run.
-    `--workers 2` keeps every read on its workers."""
+def test_with_one_reading_process_each_chunk_is_read_once_by_one_of_the_two(demo_runs):
+    """Balance (flows.parallel, the module doc): with the default reader, one local worker, the
+    flow process reads a chunk itself whenever the next batch to validate is not all read. Which
+    chunks each side reads depends on the machine's timing (tests/test_dask_sharing.py pins the
+    rule with a stand-in worker); what does not: each of the 75 chunks is read once, either on the
+    worker (fetched here: `read_wait`) or here (`read_here`), the 19 batches are validated here,
+    and the night writes the same rows and marts as the in-process run. `--workers 2` keeps
+    every read on its workers."""
     runs, stages = demo_runs
-    assert [stages["by_size"].count(name) for name in ("read", "read_wait", "read_here", "validate")] == [19, 16, 3, 19]
+    by_size = stages["by_size"]
+    assert by_size.count("read") == CHUNKS
+    assert by_size.count("read_wait") + by_size.count("read_here") == CHUNKS
+    assert by_size.count("validate") == 19
     assert "read_here" not in stages["workers"] and "read_here" not in stages["in_process"]
     _same_as_in_process(runs["in_process"], runs["by_size"])
 
@@ -200,7 +212,8 @@ def _cluster_that_does_not_start(workers: int):
 def test_a_default_cluster_that_does_not_start_leaves_the_read_in_the_flow_process(tmp_path, demo_runs, monkeypatch,
                                                                                    caplog):
     """The thing under test is the fallback, so the cluster's start is made to fail: by default the
-    night says so in one WARNING line and reads the 19 batches here, writing the same figures."""
+    night says so in one WARNING line and reads the 19 batches' 75 chunks here, writing the same
+    figures."""
     runs, _ = demo_runs
     paths = demo.write_demo(tmp_path)
     monkeypatch.setattr(parallel, "local_cluster", _cluster_that_does_not_start)
@@ -210,7 +223,7 @@ def test_a_default_cluster_that_does_not_start_leaves_the_read_in_the_flow_proce
         _run(paths.registry, paths.inbox, tmp_path, paths.as_of, "--batch-size", "7")
     stages = _stage_names(tmp_path / "stages.log")
     assert stages.count("dask_start") == 1  # tried once
-    assert [stages.count(name) for name in ("read", "read_here", "read_wait")] == [19, 19, 0]
+    assert [stages.count(name) for name in ("read", "read_here", "read_wait")] == [CHUNKS, CHUNKS, 0]
     _same_as_in_process(runs["in_process"], _rows(tmp_path / "w.duckdb"))
     warnings = [r.getMessage() for r in caplog.records if "did not start" in r.getMessage()]
     assert len(warnings) == 1 and "OSError: no port for the scheduler" in warnings[0], warnings
