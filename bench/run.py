@@ -51,6 +51,8 @@ TOP_STAGES = {  # the issue's stages -> the flow's stage names (warehouse/stages
     "read": ("read",),  # on the Dask worker when the night reads on a second process (flows/parallel.py)
     "  second process: its start": ("dask_start",),
     "  second process: read waited for": ("read_wait",),
+    "  second process: finished reads fetched": ("read_fetch",),
+    "  read by the flow process itself": ("read_here",),
     "validate": ("validate",),
     "  of which GE": ("ge",),
     "write": ("write",),

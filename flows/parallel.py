@@ -3,8 +3,9 @@
 The full night is one process's work, and the machine has two cores. With Dask, a worker
 process reads and normalises batch N+1 (pilots.reading.read_files, the lean half of the pure
 stage) while the flow process validates and writes batch N (pilots.ingest.validate_read, then
-the single writer). The results come back in file-name order; each worker has one batch to read
-at a time, so memory stays bounded whatever the inbox holds.
+the single writer), and the flow process reads too whenever it would otherwise wait (Balance,
+below). The results come back in file-name order, and the reads run at most a bounded number of
+files ahead of the write, so memory stays bounded whatever the inbox holds.
 
 Why not the whole pure stage on the workers (as before, 0.887 of the one-process night at 400
 pilots, 1.7 GiB): each worker imported Great Expectations and built its context, ran Prefect task
@@ -24,16 +25,26 @@ When Dask is used (use_dask; docs/operations.md, "Parsing on Dask"):
   is not overlapped, which a small inbox (every test's demo run, a 1%-new night of ~200 files)
   would pay for nothing; 2,000 files are two batches of the default size at least.
 
-Balance (one local worker, the default): the worker's read of a batch (1.63 s per 1,000 files
-at 400 pilots, idle) is longer than this process's validate and write of one (1.11 s), so this
-process waited for the worker (16 s of a 34 s read). With a local cluster of exactly one worker,
-the flow process reads every FLOW_READS_EVERY-th batch itself (the same pure read_files, then
-validate_read), while the worker reads the next one: about 1/6 of the reads moves here, which
-evens out the two processes. Results stay in file-name order, the worker still has one batch
-submitted ahead and no more, and a batch read here is read only when its turn comes (no finished
-result is held longer). Not with `--workers 2` or more (the workers are the second core already)
-nor with `--dask-address` (a remote cluster's speed is unknown). The stage log shows the worker's
-reads as `read` + `read_wait` here, and this process's as `read` inside `read_here`.
+Balance (one local worker, the default): the reads are shared. Each batch is cut in
+CHUNKS_PER_BATCH (4) runs of its files (`chunks_of`), and the chunks are handed out in file-name
+order: to the worker, while fewer than WORKER_QUEUE_CHUNKS (a batch's worth) are unfinished on it,
+so it reads on while this process validates and writes a batch; and to this process, which reads
+the next chunk itself (`read_here`) whenever the next batch to validate is not all read yet,
+instead of waiting for the worker. A batch is validated and written once all its chunks are back,
+in order, so statuses, supersession and every mart are as in one process. Memory: the chunks read
+or being read beyond the batch validated next stay under one batch and a half (AHEAD_CHUNKS per
+worker and AHEAD_EXTRA_CHUNKS; before the sharing, one batch); when the bound is reached this
+process waits for the worker (`read_wait`). Why: the worker's read of a batch (1.63 s per 1,000
+files at 400 pilots, idle) is longer than this process's validate and write of one (1.11 s), and a
+worker given one batch at a time waited for this process to hand it the next, so this process
+waited 10.7 s in all for reads (every 6th batch read here, the rule before, still left it so). A
+quarter batch is small enough for the two to finish close together, and few enough Dask tasks
+(about 80 at 400 pilots) to cost nothing noticeable. With `--workers 2` or more the workers share
+among themselves (a batch's worth unfinished per worker, this process reads nothing: the workers
+are the second core already), and with `--dask-address` too (a remote cluster's speed is
+unknown). The stage log shows a worker's reads as `read` (logged by the worker) and, here, as
+`read_fetch` (its result fetched, finished) or `read_wait` (waited for, then fetched); this
+process's own as `read` inside `read_here`.
 
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
@@ -56,10 +67,10 @@ import logging
 import os
 import sys
 from collections import deque
-from itertools import islice
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from itertools import islice
 from typing import Iterable, Iterator
 
 from pilots.ingest import FileRead, ToRead, validate_read
@@ -323,7 +334,9 @@ class _Schedule:
 
     @staticmethod
     def _fetch(chunk: _Chunk) -> None:
-        with stage("read_wait"):  # this process waits for the worker's read (which logs `read` itself)
+        """The worker's read of `chunk` (which logs `read` itself), here: `read_fetch` when it was
+        finished, `read_wait` when this process had to wait for it (the fetch included)."""
+        with stage("read_fetch" if chunk.future.done() else "read_wait"):
             chunk.received = chunk.future.result()
         chunk.future.release()
         chunk.future = None

@@ -165,11 +165,12 @@ def test_the_demo_on_two_workers_writes_what_the_in_process_run_writes(demo_runs
     runs, stages = demo_runs
     _same_as_in_process(runs["in_process"], runs["workers"])
     # One cluster start; 19 batches of 7 files, their 75 chunks each read on a worker (which logs
-    # `read`) and fetched here (`read_wait`); the flow process reads none (two workers are the
-    # second core already) and validates the 19 batches.
-    assert stages["workers"].count("dask_start") == 1
-    assert [stages["workers"].count(name) for name in ("read", "read_wait", "read_here", "validate")] == [
-        CHUNKS, CHUNKS, 0, 19]
+    # `read`) and fetched here (`read_fetch` if finished, else `read_wait`); the flow process reads
+    # none (two workers are the second core already) and validates the 19 batches.
+    workers = stages["workers"]
+    assert workers.count("dask_start") == 1
+    assert workers.count("read") == workers.count("read_fetch") + workers.count("read_wait") == CHUNKS
+    assert "read_here" not in workers and workers.count("validate") == 19
 
 
 @SERIAL
@@ -192,13 +193,14 @@ def test_with_one_reading_process_each_chunk_is_read_once_by_one_of_the_two(demo
     flow process reads a chunk itself whenever the next batch to validate is not all read. Which
     chunks each side reads depends on the machine's timing (tests/test_dask_sharing.py pins the
     rule with a stand-in worker); what does not: each of the 75 chunks is read once, either on the
-    worker (fetched here: `read_wait`) or here (`read_here`), the 19 batches are validated here,
+    worker (fetched here: `read_fetch` or `read_wait`) or here (`read_here`), the 19 batches are
+    validated here,
     and the night writes the same rows and marts as the in-process run. `--workers 2` keeps
     every read on its workers."""
     runs, stages = demo_runs
     by_size = stages["by_size"]
     assert by_size.count("read") == CHUNKS
-    assert by_size.count("read_wait") + by_size.count("read_here") == CHUNKS
+    assert sum(by_size.count(name) for name in ("read_fetch", "read_wait", "read_here")) == CHUNKS
     assert by_size.count("validate") == 19
     assert "read_here" not in stages["workers"] and "read_here" not in stages["in_process"]
     _same_as_in_process(runs["in_process"], runs["by_size"])
@@ -223,7 +225,7 @@ def test_a_default_cluster_that_does_not_start_leaves_the_read_in_the_flow_proce
         _run(paths.registry, paths.inbox, tmp_path, paths.as_of, "--batch-size", "7")
     stages = _stage_names(tmp_path / "stages.log")
     assert stages.count("dask_start") == 1  # tried once
-    assert [stages.count(name) for name in ("read", "read_here", "read_wait")] == [CHUNKS, CHUNKS, 0]
+    assert [stages.count(name) for name in ("read", "read_here", "read_wait", "read_fetch")] == [CHUNKS, CHUNKS, 0, 0]
     _same_as_in_process(runs["in_process"], _rows(tmp_path / "w.duckdb"))
     warnings = [r.getMessage() for r in caplog.records if "did not start" in r.getMessage()]
     assert len(warnings) == 1 and "OSError: no port for the scheduler" in warnings[0], warnings

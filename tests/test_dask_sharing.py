@@ -85,8 +85,15 @@ def _night(worker: _OneWorker, batches: list[list[ToRead]], registry, log: Path,
     return results, pulled_at, reader
 
 
+def _count(log: Path, name: str) -> int:
+    """Lines of stage `name` in the stage log."""
+    if not log.exists():
+        return 0
+    return sum(line.startswith(f"stage {name} ") for line in log.read_text(encoding="utf-8").splitlines())
+
+
 def _read_here(log: Path) -> int:
-    return sum(line.startswith("stage read_here ") for line in log.read_text(encoding="utf-8").splitlines())
+    return _count(log, "read_here")
 
 
 def _names(items: list[ToRead]) -> list[str]:
@@ -106,6 +113,7 @@ def test_a_slow_worker_leaves_the_flow_process_to_read_what_the_bound_allows(dem
 
     assert worker.given == [_names(items[i:i + 2]) for i in (0, 2, 4, 6, 20, 22)]
     assert _read_here(tmp_path / "stages.log") == 6  # items 8-19, two files a chunk
+    assert (_count(tmp_path / "stages.log", "read_wait"), _count(tmp_path / "stages.log", "read_fetch")) == (6, 0)
     assert results == [read_batch(batch, registry, demo.AS_OF) for batch in batches]
     assert pulled_at == [3, 3, 3]  # batch 2 was pulled (received) before batch 0 was validated
     assert worker.closed and reader.client is None  # the last read back, the worker went
@@ -122,7 +130,8 @@ def test_a_worker_that_keeps_up_reads_everything(demo_items, tmp_path, monkeypat
     results, pulled_at, _ = _night(worker, batches, registry, tmp_path / "stages.log", monkeypatch)
 
     assert worker.given == [*(_names(items[i:i + 2]) for i in range(0, 22, 2)), _names(items[22:23])]
-    assert not (tmp_path / "stages.log").exists() or _read_here(tmp_path / "stages.log") == 0
+    assert _read_here(tmp_path / "stages.log") == 0
+    assert (_count(tmp_path / "stages.log", "read_wait"), _count(tmp_path / "stages.log", "read_fetch")) == (0, 12)
     assert results == [read_batch(batch, registry, demo.AS_OF) for batch in batches]
     assert pulled_at == [3, 3, 3]
 
