@@ -10,7 +10,9 @@ machine's load hits both alike), each on a fresh warehouse and a fresh copy of t
 Prefect's ephemeral server. For each night: wall seconds, CPU seconds of the whole process tree
 (the flow process, Dask's workers, Prefect's server: psutil, sampled every 0.2 s, each process's
 last reading), peak RSS of the tree and of each process (`by_process`: command, CPU s, MiB), the
-stages (PILOTKPI_STAGE_LOG), and the load average before it. Every table the night wrote (ingest.*, core.*, every mart; run ids and
+stages (PILOTKPI_STAGE_LOG: `read_wait` is the flow process's wait for the worker, `read_fetch` its
+fetch of reads the worker had finished, `read_here` its own reads), and the load average before it;
+at the end, each tree's medians in one line. Every table the night wrote (ingest.*, core.*, every mart; run ids and
 times left out) is hashed: both trees must give the same hash (`same results` in the output).
 
 `--extra` adds arguments to both runs (e.g. `--extra="--workers 0"` for the in-process night).
@@ -22,6 +24,7 @@ import hashlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -168,8 +171,27 @@ def main() -> None:
                   f"{row['peak_tree_mib']} MiB (flow {row['peak_flow_mib']}), load {row['load_before']}, "
                   f"stages {row['stages']}", flush=True)
     hashes = {row["hash"] for rows in results.values() for row in rows}
+    for name, rows in results.items():
+        print(f"{name}: {summary(rows)}", flush=True)
     print(json.dumps({"pilots": args.pilots, "files": wl.manifest["files"], "same_results": len(hashes) == 1,
                       "results": results}, indent=1))
+
+
+SUMMED = ("ingest", "read_wait", "read_fetch", "read_here", "dask_start")
+
+
+def summary(rows: list[dict]) -> str:
+    """A tree's nights in one line: the median of each figure, and the load averages they ran at.
+    `read_wait` is the flow process's wait for the worker, `read_fetch` its fetching of reads the
+    worker had finished, `read_here` its own reads (flows/parallel.py)."""
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 2)
+
+    figures = {"wall_s": median([r["wall_s"] for r in rows]), "cpu_s": median([r["cpu_s"] for r in rows]),
+               **{name: median([r["stages"].get(name, 0.0) for r in rows]) for name in SUMMED},
+               "peak_tree_mib": median([r["peak_tree_mib"] for r in rows]),
+               "peak_flow_mib": median([r["peak_flow_mib"] for r in rows])}
+    return f"medians {figures}, loads {[r['load_before'] for r in rows]}"
 
 
 if __name__ == "__main__":
