@@ -12,8 +12,9 @@ Prefect's ephemeral server. For each night: wall seconds, CPU seconds of the who
 last reading), peak RSS of the tree and of each process (`by_process`: command, CPU s, MiB), the
 stages (PILOTKPI_STAGE_LOG: `read_wait` is the flow process's wait for the worker, `read_fetch` its
 fetch of reads the worker had finished, `read_here` its own reads), and the load average before it;
-at the end, each tree's medians in one line. Every table the night wrote (ingest.*, core.*, every mart; run ids and
-times left out) is hashed: both trees must give the same hash (`same results` in the output).
+at the end, each tree's medians in one line. Every table the night wrote (ingest.*, core.*, every
+mart; run ids and times left out) is hashed: both trees must give the same hash (`same results` in
+the output).
 
 `--extra` adds arguments to both runs (e.g. `--extra="--workers 0"` for the in-process night).
 """
