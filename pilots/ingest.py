@@ -591,16 +591,23 @@ class Ingestor:
 
 
 def _lines(sid: int, rec: FileRead) -> tuple[list[dict], list[dict]]:
+    """A valid file's rows as core.kpi_actuals and core.budget_lines rows (one dict each, built
+    whole: a night builds a million)."""
     kpis, budget = [], []
+    of_period: dict[str, tuple[int, int]] = {}  # (fiscal year, quarter): one period per valid file
     for r in rec.rows:
-        fy, q = int(r["period"][:4]), int(r["period"][-1])
-        common = {"pilot_id": r["pilot_id"], "agency_code": r["agency_code"], "period": r["period"],
-                  "fiscal_year": fy, "quarter": q, "note": r["note"], "submission_id": sid,
-                  "row_number": r["row_number"]}
+        period = r["period"]
+        if period not in of_period:
+            of_period[period] = (int(period[:4]), int(period[-1]))
+        fy, q = of_period[period]
         if r["line_type"] == "kpi":
-            kpis.append({**common, "kpi_code": r["item_code"], "actual": r["actual"]})
+            kpis.append({"pilot_id": r["pilot_id"], "agency_code": r["agency_code"], "period": period,
+                         "fiscal_year": fy, "quarter": q, "note": r["note"], "submission_id": sid,
+                         "row_number": r["row_number"], "kpi_code": r["item_code"], "actual": r["actual"]})
         else:
-            budget.append({**common, "activity_code": r["item_code"], "layer": int(r["layer"]),
+            budget.append({"pilot_id": r["pilot_id"], "agency_code": r["agency_code"], "period": period,
+                           "fiscal_year": fy, "quarter": q, "note": r["note"], "submission_id": sid,
+                           "row_number": r["row_number"], "activity_code": r["item_code"], "layer": int(r["layer"]),
                            "funding_source": r["funding_source"], "allocated_thb": r["allocated_thb"],
                            "disbursed_thb": r["disbursed_thb"]})
     return kpis, budget

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Iterable, Mapping, Sequence
 
 import duckdb
@@ -60,13 +61,17 @@ def _column(rows: list[Mapping], name: str, mask: bool) -> list:
     outside the sample fails the cast: the national registry's 11e9 baht); agency text with
     national IDs masked when `mask`. A night's lines repeat their pilot, codes and notes, so each
     distinct text is masked once (masking is a pure function of the text)."""
-    values = [r.get(name) for r in rows]
+    try:
+        values = list(map(itemgetter(name), rows))
+    except KeyError:  # some row lacks it
+        values = [r.get(name) for r in rows]
     kinds = set(map(type, values))
     if any(issubclass(kind, Decimal) for kind in kinds):
         values = [_text_if_decimal(v) for v in values]
     if mask and any(issubclass(kind, (str, Decimal)) for kind in kinds):
-        shown = {v: masked(v) for v in {v for v in values if isinstance(v, str)}}
-        values = [shown[v] if isinstance(v, str) else v for v in values]
+        shown = {v: masked(v) for v in set(values) if isinstance(v, str)}
+        if any(v != text for v, text in shown.items()):  # rare: most texts hold no ID
+            values = [shown[v] if isinstance(v, str) else v for v in values]
     return values
 
 
