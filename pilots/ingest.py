@@ -173,10 +173,11 @@ def read_batch(items: list[ToRead], registry: Registry, as_of: date) -> list[Fil
 def validate_read(received: list[Received], registry: Registry, as_of: date) -> list[FileRead]:
     """The validate half of the pure stage, over a batch that pilots.reading.read_files has read
     (in a Dask worker): the same FileReads as read_batch gives for the same items."""
-    with stage("validate"), fewer_collections():  # frames, issues and GE's objects: as for the read
-        batch = _frame(received)
-        if batch is not None:
-            _validate(received, batch, registry, as_of)
+    with fewer_collections():  # frames, issues and GE's objects: as for the read
+        with stage("validate"):
+            batch = _frame(received)
+            if batch is not None:
+                _validate(received, batch, registry, as_of)
         return [_file_read(rec) for rec in received]
 
 
