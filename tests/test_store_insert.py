@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from warehouse import store
 
 
@@ -45,3 +47,18 @@ def test_registry_text_is_not_masked_and_no_rows_insert_nothing(warehouse):
     assert store._insert(warehouse, "registry.kpis", cols, [row]) == 1
     assert warehouse.execute("SELECT kpi_code, weight FROM registry.kpis").fetchall() == [
         ("K 1-1017-00203-93-0", Decimal("0.5000"))]
+
+
+@pytest.mark.parametrize("strategies", [[[1, 2, 3]], [[1, 2], [3, 4]]])
+def test_a_list_value_is_one_value_of_its_row(warehouse, strategies):
+    # registry.pilots.strategies is INTEGER[]: one row with a list of 3, two rows with lists of 2
+    # (as many rows as list items: an object array must not unpack them into a second dimension).
+    from datetime import date
+
+    cols = ["pilot_id", "name_th", "name_en", "layer", "strategies", "classification", "start_date", "end_date",
+            "lead_agency_code", "report_due_days"]
+    rows = [dict(zip(cols, [f"PLT-2548-00{n}", "โครงการ", "Pilot", 1, listed, "open", date(2004, 10, 1),
+                            date(2006, 9, 30), "03009", 30])) for n, listed in enumerate(strategies, start=1)]
+    assert store._insert(warehouse, "registry.pilots", cols, rows) == len(strategies)
+    assert warehouse.execute("SELECT strategies FROM registry.pilots ORDER BY pilot_id").fetchall() == [
+        (listed,) for listed in strategies]
