@@ -1,22 +1,30 @@
-"""The full night's own work on the files (receive, read, validate with GE's share), before and
-after a change, side by side in one run, with the floor beside each (issue 22, engineer P).
+"""The full night's own work on the files in the flow process (receive, read, validate with GE's
+share, decide and write), before and after a change, side by side in one run, with the floor beside
+each (issue 22, engineers P and V).
 
     python -m bench.ingest_path [--pilots 40] [--base main] [--rounds 2] [--work DIR] [--files N]
+                                [--workload DIR]
 
-It writes (or reuses) bench/workload.py's workload for --pilots, then each round runs the tree at
-`--base` (extracted with `git archive`) and the work tree in turn, each in its own Python process
-over the same inbox: the floor (bench/measure.py's floor_read), then pilots.inbox.receive into a
-fresh evidence store, then pilots.ingest.read_batch over batches of DEFAULT_BATCH_SIZE files, as
-the nightly run does. GE's start (its import and context, once per process) is its own stage,
-"ge start", before the batches. Wall and CPU seconds are taken for each stage (CPU counts: the
-machine is shared, and its wall time is mostly waiting). Every file's status and defects (code,
-row, column, English and Thai text) are hashed: both trees must give the same hash.
+It writes (or reuses) bench/workload.py's workload for --pilots (or takes an existing one with
+--workload DIR: DIR/registry and DIR/inbox, such as the 400-pilot /tmp/W400; its as-of is the
+workload's), then each round runs the tree at `--base` (extracted with `git archive`) and the work
+tree in turn, each in its own Python process over the same inbox: the floor (bench/measure.py's
+floor_read), then pilots.inbox.receive into a fresh evidence store, then one Ingestor over a
+fresh warehouse (one transaction, the job's writing memory limit), batches of DEFAULT_BATCH_SIZE
+files, the pure stage in the same process (as `--workers 0`, and as the flow process does for
+the batches it reads itself). GE's start (its import and context, once per process) is its own
+stage, "ge start", before the batches. Wall and CPU seconds are taken for each stage (CPU counts:
+the machine is shared, and its wall time is mostly waiting); "decide+write" is the Ingestor's
+time less its read and validate: deciding statuses, building the rows, and writing them.
+
+Both trees must give the same hashes: of every file's status and defects (code, row, column,
+English and Thai text), and of every table the Ingestor wrote (rows in order, every column; the
+run's id and time are fixed).
 
 `--files N` takes only the inbox's first N files (in order of receipt): with N about 1% of the
 files, GE's cost in a 1%-new night (its start, then one small batch).
 
-Prefect, the warehouse writes, the marts and the pages are not in it: `python -m bench.run` times
-the whole night.
+Prefect, the marts and the pages are not in it: `python -m bench.run` times the whole night.
 """
 from __future__ import annotations
 
@@ -32,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import hashlib, json, sys, tempfile, time
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 inbox, registry_dir, as_of = Path(sys.argv[1]), Path(sys.argv[2]), date.fromisoformat(sys.argv[3])
@@ -49,9 +57,10 @@ def timed(name):
         times[name] = (w + time.perf_counter() - wall, c + time.process_time() - cpu)
 
 from bench import measure
-from pilots import checks, ingest, inbox as folder
+from pilots import checks, ingest, inbox as folder, reading
 from pilots.registry import load_registry
-ingest.stage = checks.stage = timed  # the stages the run logs, with their CPU seconds too
+from warehouse import db
+ingest.stage = checks.stage = reading.stage = timed  # the stages the run logs, with their CPU seconds too
 registry = load_registry(registry_dir)
 with timed("ge start"):  # GE's import and context: once per process (in a run, inside its first batch's GE)
     checks._gx()
@@ -60,18 +69,37 @@ with timed("floor"):
 with tempfile.TemporaryDirectory() as store:
     with timed("receive"):
         files = folder.receive(folder.candidates(inbox)[:first], Path(store) / "evidence")
-    items = [ingest.ToRead(f.name, f.sha256, path=f.kept_at) for f in files]
-    results = []
-    for at in range(0, len(items), ingest.DEFAULT_BATCH_SIZE):
-        results += ingest.read_batch(items[at:at + ingest.DEFAULT_BATCH_SIZE], registry, as_of)
-said = [(r.name, bool(r.errors), [(i.code, i.row_number, i.column_name, i.message_en, i.message_th)
-                                   for i in r.issues]) for r in results]
-print(json.dumps({"files": len(results), "quarantined": sum(q for _, q, _ in said), "lines": floor["lines"],
+    con = db.limit_memory(db.connect(Path(store) / "warehouse.duckdb"))
+    listed = "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' ORDER BY 1, 2"
+    # What the migrations wrote (their times among it) is not the Ingestor's: only tables it filled are hashed.
+    filled_before = {t for t in con.execute(listed).fetchall()
+                     if con.execute(f'SELECT count(*) FROM "{t[0]}"."{t[1]}"').fetchone()[0]}
+    with db.transaction(con):
+        ingestor = ingest.Ingestor(con, registry, evidence_dir=Path(store) / "evidence", run_id="bench",
+                                   as_of=as_of, received_at=datetime(2006, 1, 1))
+        with timed("ingest"):
+            ingestor.ingest(files)
+    tables = {}
+    for schema, table in con.execute(listed).fetchall():
+        if (schema, table) in filled_before:
+            continue
+        rows = con.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').fetchall()
+        if rows:
+            tables[f"{schema}.{table}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+    con.close()
+cpu = {k: c for k, (w, c) in times.items()}
+wall = {k: w for k, (w, c) in times.items()}
+for t in (cpu, wall):  # the Ingestor's own work: all of it but the pure stage it ran in this process
+    t["decide+write"] = t["ingest"] - t.get("read", 0.0) - t.get("validate", 0.0)
+said = [(o.file_name, o.status, [(i.code, i.row_number, i.column_name, i.message_en, i.message_th)
+                                 for i in o.issues]) for o in ingestor.outcomes]
+print(json.dumps({"files": len(said), "quarantined": sum(s == "quarantined" for _, s, _ in said), "lines": floor["lines"],
                   "defects_sha256": hashlib.sha256(json.dumps(said, ensure_ascii=False).encode()).hexdigest(),
-                  "seconds": {k: round(w, 3) for k, (w, c) in times.items()},
-                  "cpu_seconds": {k: round(c, 3) for k, (w, c) in times.items()}}))
+                  "tables_sha256": tables,
+                  "seconds": {k: round(v, 3) for k, v in wall.items()},
+                  "cpu_seconds": {k: round(v, 3) for k, v in cpu.items()}}))
 """
-STAGES = ("floor", "receive", "read", "validate", "ge", "ge start")
+STAGES = ("floor", "receive", "read", "validate", "ge", "ge start", "write", "decide+write")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,15 +109,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None, help="where the workload is (or is written)")
     parser.add_argument("--files", type=int, default=0, help="only the inbox's first N files (0: all)")
+    parser.add_argument("--workload", type=Path, default=None,
+                        help="an existing workload (DIR/registry, DIR/inbox; read only) instead of --pilots")
     args = parser.parse_args(argv)
     from bench import measure, workload
 
-    work = args.work or ROOT / "bench" / f"work-ingest-{args.pilots}"
-    if not (work / "manifest-written").exists():
-        wl = workload.write_workload(work / "national", args.pilots)
-        (work / "manifest-written").write_text(json.dumps({"as_of": wl.as_of.isoformat()}))
-    as_of = json.loads((work / "manifest-written").read_text())["as_of"]
-    inbox, registry = work / "national" / "inbox", work / "national" / "registry"
+    if args.workload:
+        as_of, inbox, registry = workload.AS_OF.isoformat(), args.workload / "inbox", args.workload / "registry"
+    else:
+        work = args.work or ROOT / "bench" / f"work-ingest-{args.pilots}"
+        if not (work / "manifest-written").exists():
+            wl = workload.write_workload(work / "national", args.pilots)
+            (work / "manifest-written").write_text(json.dumps({"as_of": wl.as_of.isoformat()}))
+        as_of = json.loads((work / "manifest-written").read_text())["as_of"]
+        inbox, registry = work / "national" / "inbox", work / "national" / "registry"
     print(f"load average at the start: {measure.machine()['load_average']}")
     with tempfile.TemporaryDirectory(prefix="pilotkpi-ingestpath-") as tmp:
         trees = {"base": tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
@@ -102,6 +135,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{first['files']} files, {first['lines']} lines, {first['quarantined']} quarantined")
     hashes = {r["defects_sha256"] for found in runs.values() for r in found}
     print("statuses and defects: " + ("the same in both trees" if len(hashes) == 1 else "DIFFERENT"))
+    tables = {json.dumps(r["tables_sha256"], sort_keys=True) for found in runs.values() for r in found}
+    print(f"tables written ({len(first['tables_sha256'])} with rows: {', '.join(sorted(first['tables_sha256']))}): "
+          + ("the same in both trees" if len(tables) == 1 else "DIFFERENT"))
     print("| stage | " + " | ".join(f"{name} wall s (CPU s)" for name in runs) + " | now ÷ base (CPU) |")
     print("|---|" + "---|" * (len(runs) + 1))
     best = {name: {s: min(r["cpu_seconds"].get(s, 0.0) for r in found) for s in STAGES} for name, found in runs.items()}
@@ -116,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
               f"GE in all (its start and the batches, CPU) {best[name]['ge'] + best[name]['ge start']:.2f} s")
     ge_all = {name: best[name]["ge"] + best[name]["ge start"] for name in runs}
     print(f"GE in all, now ÷ base (CPU): {ge_all['now'] / ge_all['base']:.2f}")
+    flow = {name: best[name]["validate"] + best[name]["decide+write"] for name in runs}
+    print(f"the flow process's validate + decide+write (CPU, best round): base {flow['base']:.2f} s, "
+          f"now {flow['now']:.2f} s, now ÷ base {flow['now'] / flow['base']:.2f}")
 
 
 if __name__ == "__main__":

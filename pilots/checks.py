@@ -19,7 +19,8 @@ import warnings
 from datetime import date
 from decimal import MAX_PREC, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import cache, lru_cache
-from typing import Any
+from operator import itemgetter
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -325,36 +326,108 @@ def _failures(definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, 
     return out
 
 
-def _distinct(frame: pd.DataFrame, columns: tuple[str, ...]) -> tuple[pd.DataFrame, np.ndarray]:
-    """The distinct combinations of `columns` in the frame (numbered 0.. by DISTINCT, each with the
-    values of its first row), and for each row of the frame the number of its combination."""
-    of_row = frame.groupby(list(columns), sort=False, dropna=False).ngroup().to_numpy()
+class _Codes:
+    """The batch's columns factorised, each once however many parts read it: for every row the
+    number of its value (numbered in order of first appearance, every missing value one value, as
+    groupby(sort=False, dropna=False) numbers its groups), and the distinct values. Hashing a
+    column once in C replaces a Python look-up per row or per combination (a batch of 1,000 files
+    has 50,000 rows, nearly all with their own disbursed amount)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._of: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __call__(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(each row's number, the distinct values in number order; a missing one as NaN)."""
+        if column not in self._of:
+            numbers, values = pd.factorize(self.frame[column], use_na_sentinel=False)
+            self._of[column] = (numbers.astype(np.int64, copy=False), _objects(values))
+        return self._of[column]
+
+
+def _objects(values: Iterable[object]) -> np.ndarray:
+    """A 1-d object array of the values as they are (numpy would unpack a value that is a sequence)."""
+    values = list(values)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _distinct(frame: pd.DataFrame, columns: tuple[str, ...],
+              codes: _Codes | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The distinct combinations of `columns` in the frame (numbered 0.. by DISTINCT, in order of
+    first appearance, each with the values of its first row), for each row of the frame the number
+    of its combination, and the first row of each combination (in number order)."""
+    codes = codes or _Codes(frame)
+    of_row = codes(columns[0])[0]
+    for column in columns[1:]:  # one column more at a time: a number below rows² fits in an int64
+        of_value = codes(column)[0]
+        of_row = pd.factorize(of_row * (int(of_value.max()) + 1) + of_value)[0]
     first = np.unique(of_row, return_index=True)[1]  # the first row of each number, in number order
     distinct = frame[list(columns)].iloc[first].reset_index(drop=True)
     distinct.insert(0, DISTINCT, pd.RangeIndex(len(first)))
-    return distinct, of_row
+    return distinct, of_row, first
 
 
 AMOUNTS = ("allocated_thb", "disbursed_thb")
 
 
-def _parse_numbers(df: pd.DataFrame) -> tuple[dict[str, dict[object, tuple]], bool]:
-    """Each distinct text of the batch's number columns, parsed once: {column: {text: (number,
-    fits, satang)}}; and whether the amount rules read the amounts in satang (_satang): only when
-    every amount of the batch converts exactly, so that the pair rule compares the two in one unit.
+class _Parsed(NamedTuple):
+    """One number column's distinct texts (in _Codes' order), each parsed once."""
+    value: np.ndarray | None  # Decimal, or None when not a number (amounts read in satang: not made)
+    fits: np.ndarray          # whether it fits its warehouse column (None: not a number)
+    satang: np.ndarray | None  # amounts: in satang (_satang: NaN for no number), None where not exact
+    comparable: np.ndarray | None  # amounts: a number >= 0
+
+
+def _parse_numbers(df: pd.DataFrame, codes: _Codes | None = None) -> tuple[dict[str, _Parsed], bool]:
+    """Each distinct text of the batch's number columns, parsed once: {column: _Parsed}; and
+    whether the amount rules read the amounts in satang (_satang): only when every amount of the
+    batch converts exactly, so that the pair rule compares the two in one unit.
 
     The amount rules (>= 0; allocated >= disbursed) give the same verdict on exact satang as on
     the Decimals, and GE runs them vectorised on a float column instead of one Python comparison
     per value on objects (its fingerprint of the frame, too, hashes floats, not Decimals' texts):
-    a batch's amounts are nearly all distinct, so these rules see nearly every row."""
+    a batch's amounts are nearly all distinct, so these rules see nearly every row. Their usual
+    shape (PLAIN_AMOUNT) is read in satang straight from the digits; their Decimals are made only
+    when the batch is not read in satang."""
+    codes = codes or _Codes(df)
     parsed = {}
     for name in NUMERIC:
-        known = parsed[name] = {}
-        for text in set(df[name].tolist()):
-            value = _number(text)
-            known[text] = (value, _fits(value, name), _satang(value) if name in AMOUNTS else None)
-    in_satang = all(satang is not None for name in AMOUNTS for _, _, satang in parsed[name].values())
+        texts = codes(name)[1]
+        if name in AMOUNTS:
+            amounts = [_plain_amount(text) or _amount(text, name) for text in texts]
+            parsed[name] = _Parsed(None, *(_objects([got[at] for got in amounts]) for at in range(3)))
+        else:
+            values = [_number(text) for text in texts]
+            parsed[name] = _Parsed(_objects(values), _objects(_fits(value, name) for value in values), None, None)
+    in_satang = all(satang is not None for name in AMOUNTS for satang in parsed[name].satang)
+    if not in_satang:  # the amounts as Decimals after all
+        for name in AMOUNTS:
+            parsed[name] = parsed[name]._replace(value=_objects(_number(text) for text in codes(name)[1]))
     return parsed, in_satang
+
+
+# An amount as agencies nearly always write it: up to 13 digits, up to 2 decimals, no sign. Such an
+# amount is below 10^13 baht, so it fits DECIMAL(18,2) (_fits), is >= 0, and is a whole number of
+# satang below 10^15 < 2^53 (_satang): exact in a float.
+PLAIN_AMOUNT = re.compile(r"^([0-9]{1,13})(?:\.([0-9]{1,2}))?\Z")
+
+
+def _plain_amount(text: object) -> tuple[bool, float, bool] | None:
+    """(fits, satang, comparable) of a PLAIN_AMOUNT text, as _amount gives them, from its digits
+    (no Decimal); None for any other text."""
+    match = PLAIN_AMOUNT.match(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    whole, cents = match.groups()
+    return True, float(int(whole) * 100 + (int(cents.ljust(2, "0")) if cents else 0)), True
+
+
+def _amount(text: object, column: str) -> tuple[bool | None, float | None, bool]:
+    """(fits, satang, comparable: a number >= 0) of any amount's text, by its Decimal."""
+    value = _number(text)
+    return _fits(value, column), _satang(value), value is not None and value >= 0
 
 
 # Below 2^53 a whole number is exact in a float64.
@@ -375,24 +448,25 @@ def _satang(value: Decimal | None) -> float | None:
     return float(satang)
 
 
-def _derive(distinct: pd.DataFrame, parsed: dict[str, dict[object, tuple]], in_satang: bool) -> pd.DataFrame:
-    """The derived columns the suite reads, added to a part's distinct combinations, from the
-    batch's parsed numbers (_parse_numbers): each number (amounts in satang when `in_satang`),
-    whether it fits its warehouse column, and whether the two amounts are comparable."""
-    numbers: dict[str, list] = {}
+def _derive(distinct: pd.DataFrame, first: np.ndarray, codes: _Codes, parsed: dict[str, _Parsed],
+            in_satang: bool) -> pd.DataFrame:
+    """The derived columns the suite reads, added to a part's distinct combinations (`first`: the
+    batch row of each), from the batch's parsed numbers (_parse_numbers): each number (amounts in
+    satang when `in_satang`), whether it fits its warehouse column, and whether the two amounts
+    are comparable. Taken by the numbers of the texts (numpy indexing), not looked up per row."""
+    at: dict[str, np.ndarray] = {}
     for name, num in NUM.items():
         if name in distinct:
+            at[name] = codes(name)[0][first]  # each combination's text, by its number
             known = parsed[name]
-            values = [known[text] for text in distinct[name].tolist()]
-            numbers[name] = [value for value, _, _ in values]
             if in_satang and name in AMOUNTS:
-                distinct[num] = pd.Series([satang for _, _, satang in values], dtype="float64")
+                distinct[num] = pd.Series(known.satang[at[name]].astype("float64"), dtype="float64")
             else:
-                distinct[num] = pd.Series(numbers[name], dtype=object)
-            distinct[FITS[name]] = pd.Series([fits for _, fits, _ in values], dtype=object)
-    if all(name in numbers for name in AMOUNTS):
-        distinct[COMPARABLE] = pd.Series([a is not None and d is not None and a >= 0 and d >= 0
-                                          for a, d in zip(*(numbers[name] for name in AMOUNTS))], dtype=bool)
+                distinct[num] = pd.Series(known.value[at[name]], dtype=object)
+            distinct[FITS[name]] = pd.Series(known.fits[at[name]], dtype=object)
+    if all(name in at for name in AMOUNTS):
+        distinct[COMPARABLE] = pd.Series(np.logical_and(*(parsed[name].comparable[at[name]] for name in AMOUNTS)),
+                                         dtype=bool)
     return distinct
 
 
@@ -414,9 +488,12 @@ def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issu
     if frame.empty:
         return []
     df = _with_kpi_units(frame, registry)
-    parsed, in_satang = _parse_numbers(df)
-    parts = {name: _distinct(df, columns) for name, columns in RULE_GROUPS.items()}
-    parts = {name: (_derive(distinct, parsed, in_satang), of_row) for name, (distinct, of_row) in parts.items()}
+    codes = _Codes(df)
+    parsed, in_satang = _parse_numbers(df, codes)
+    parts = {}
+    for name, columns in RULE_GROUPS.items():
+        distinct, of_row, first = _distinct(df, columns, codes)
+        parts[name] = (_derive(distinct, first, codes, parsed, in_satang), of_row)
     with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
         definition, suites = _gx()
         # Each part's frame holds only the columns its rules read: GE hashes and filters every column.
@@ -453,12 +530,12 @@ def _params(code: str, column: str, row: dict[str, Any]) -> dict[str, object]:
 
 # --- the file rules --------------------------------------------------------------------------
 
-def _majority(records: list[dict], column: str) -> str | None:
-    """The valid value most rows hold in `column`; the earliest row breaks a tie.
+def _majority(counts: Counter, column: str) -> str | None:
+    """The valid value most rows hold in `column` (`counts`: how many rows hold each value, in
+    the order of the rows); the earliest row breaks a tie.
 
     Counted over every value, then judged once per distinct value: a Counter keeps its keys in
     the order first seen, so the first valid top value is the one the earliest row holds."""
-    counts = Counter(r[column] for r in records)
     valid = {value: n for value, n in counts.items() if _valid(column, value)}
     if not valid:
         return None
@@ -490,17 +567,18 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     the first row holding the identity; line defects on the line concerned.
     """
     records = (rows.sort_values("row_number").to_dict("records") if isinstance(rows, pd.DataFrame)
-               else sorted(rows, key=lambda r: r["row_number"]))
+               else sorted(rows, key=itemgetter("row_number")))
     if not records:
         return []
     issues: list[Issue] = []
-    first = {column: _majority(records, column) for column in HEADER_FIELDS}
+    counts = {column: Counter(map(itemgetter(column), records)) for column in HEADER_FIELDS}
+    first = {column: _majority(counts[column], column) for column in HEADER_FIELDS}
     first_row = int(records[0]["row_number"])
 
     # One file = one report: every row repeats the identity that most rows hold.
     for column in HEADER_FIELDS:
         expected = first[column]
-        if expected is None:
+        if expected is None or len(counts[column]) == 1:  # one value in every row: the expected one
             continue
         for r in records:
             if r[column] != expected and _valid(column, r[column]):

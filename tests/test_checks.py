@@ -227,8 +227,9 @@ def test_dates_of_a_batch_are_checked_once_per_distinct_identity(dates, expected
     # The identity rules see one row per distinct (pilot, agency, period, date), not one per line.
     batch = frame(*[[kpi(submitted_on=d), kpi("K2", submitted_on=d)] for d in dates])
     assert rows_found(batch) == [(k, n, c, code) for k, _, c, code in expected for n in (2, 3)]
-    identities, of_row = checks._distinct(batch, checks.RULE_GROUPS["identity"])
+    identities, of_row, first = checks._distinct(batch, checks.RULE_GROUPS["identity"])
     assert len(identities) == len(set(dates)) and list(of_row) == [n for d in dates for n in [list(dict.fromkeys(dates)).index(d)] * 2]
+    assert list(first) == [2 * dates.index(d) for d in dict.fromkeys(dates)]  # each date's first row
 
 
 def test_every_rule_is_validated_in_one_part_that_holds_its_columns():

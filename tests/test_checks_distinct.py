@@ -90,8 +90,9 @@ def test_amount_rules_give_the_same_verdicts_in_satang_and_in_decimals(odd_amoun
              budget("A4", "5", "-0.01"), budget("A5", odd_amount, "1"), budget("A6", "0.10", "0.10")]
     batch = frame(lines)
     df = checks._with_kpi_units(batch, REGISTRY)
-    distinct, _ = checks._distinct(df, checks.RULE_GROUPS["amounts"])
-    derived = checks._derive(distinct, *checks._parse_numbers(df))
+    codes = checks._Codes(df)
+    distinct, _, first = checks._distinct(df, checks.RULE_GROUPS["amounts"], codes)
+    derived = checks._derive(distinct, first, codes, *checks._parse_numbers(df, codes))
     assert (derived[checks.NUM["allocated_thb"]].dtype == "float64") is in_satang
     found = [(i.row_number, i.column_name, i.code) for _, i in checks.row_defects(batch, REGISTRY)]
     over_for_odd = [] if odd_amount != "0.001" else [(6, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")]
@@ -109,3 +110,52 @@ def test_an_amount_past_28_significant_digits_is_compared_exactly(tmp_path, regi
     found = [(o.file_name, [(i.row_number, i.column_name, i.code) for i in o.issues])
              for o in check_files([path], registry, AS_OF)]
     assert found == [("f.csv", [(3, "disbursed_thb", "DISBURSED_OVER_ALLOCATED")])]
+
+
+def test_combinations_are_numbered_as_pandas_groups_them():
+    """_distinct numbers the combinations from each column's factorised values: the same numbers,
+    in order of first appearance, as groupby(sort=False, dropna=False).ngroup(), with None and NaN
+    one missing value (rows 1 and 4, 3 and 6 below are one combination each)."""
+    import numpy as np
+    import pandas as pd
+
+    nan = float("nan")
+    frame = pd.DataFrame({"a": ["x", None, "y", "x", nan, "y", "x", "x"],
+                          "b": ["1", "2", "1", None, "2", "1", None, "2"],
+                          "c": ["p", "p", "p", "q", "p", "p", "q", "p"]}, dtype=object)
+    distinct, of_row, first = checks._distinct(frame, ("a", "b", "c"))
+    assert list(of_row) == [0, 1, 2, 3, 1, 2, 3, 4]  # by hand
+    assert list(of_row) == list(frame.groupby(["a", "b", "c"], sort=False, dropna=False).ngroup())
+    assert list(first) == [0, 1, 2, 3, 7]
+    assert list(distinct[checks.DISTINCT]) == [0, 1, 2, 3, 4]
+    assert distinct[["a", "b", "c"]].to_numpy().tolist() == [["x", "1", "p"], [None, "2", "p"], ["y", "1", "p"],
+                                                            ["x", None, "q"], ["x", "2", "p"]]
+    _, of_a, _ = checks._distinct(frame, ("a",))
+    assert np.array_equal(of_a, [0, 1, 2, 0, 1, 2, 0, 0])
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("0", (True, 0.0, True)),
+    ("12.5", (True, 1250.0, True)),
+    ("12.05", (True, 1205.0, True)),
+    ("1234567890123.45", (True, 123456789012345.0, True)),  # 13 digits: the longest plain amount
+    ("12345678901234", None),  # 14 digits: read through its Decimal
+    ("1.230", None), ("-1", None), ("1.", None), (".5", None), ("๑๒", None), (" 1", None), ("1e3", None), (None, None),
+])
+def test_a_plain_amount_is_read_from_its_digits_as_its_decimal_reads_it(text, expected):
+    """(fits, satang, >= 0), satang worked out by hand; any other shape goes the Decimal way, which
+    gives the same for the shapes both read."""
+    assert checks._plain_amount(text) == expected
+    if expected is not None:
+        assert checks._amount(text, "allocated_thb") == expected
+
+
+def test_an_amount_of_another_shape_is_read_through_its_decimal():
+    # (fits, satang, >= 0), by hand: 14 digits still fit DECIMAL(18,2); 1.230 is 123 satang exactly.
+    assert checks._amount("12345678901234", "disbursed_thb") == (True, 1234567890123400.0, True)
+    assert checks._amount("1.230", "disbursed_thb") == (True, 123.0, True)
+    assert checks._amount("-1", "disbursed_thb") == (True, -100.0, False)
+    assert checks._amount("0.001", "disbursed_thb") == (True, None, True)  # a tenth of a satang: not exact
+    assert checks._amount("12345678901234567", "disbursed_thb") == (False, None, True)  # 17 digits: too large
+    fits, satang, comparable = checks._amount("1.", "disbursed_thb")  # not a number
+    assert fits is None and satang != satang and comparable is False  # NaN satang

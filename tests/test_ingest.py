@@ -81,3 +81,32 @@ def test_a_quarantined_file_changes_nothing_accepted(warehouse, ingest):
 def test_national_ids_are_masked_before_storage(warehouse, ingest):
     ingest({"a.csv": report("2005-01-20", note="โทร 1101700203930")})
     assert warehouse.execute("SELECT note FROM core.kpi_actuals").fetchone()[0] == "โทร [masked-id]"
+
+
+def test_validation_and_the_write_collect_cycles_less_often_and_restore_the_collector(warehouse, ingest, monkeypatch):
+    """A batch's validation and its write run with the read's garbage-collector thresholds
+    (pilots/readers/base.READ_GC_THRESHOLDS: their many small objects are freed by reference
+    counts); the thresholds found before are back after the run."""
+    import gc
+
+    from pilots import checks
+    from pilots.readers.base import READ_GC_THRESHOLDS
+
+    seen = {}
+
+    def recording(module, name):
+        real = getattr(module, name)
+
+        def wrapper(*args, **kwargs):
+            seen[name] = gc.get_threshold()
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, wrapper)
+
+    recording(checks, "file_defects")
+    recording(store, "write_lines")
+    before = gc.get_threshold()
+    ingest({"a.csv": report("2005-01-20", "47")})
+    assert seen == {"file_defects": READ_GC_THRESHOLDS, "write_lines": READ_GC_THRESHOLDS}
+    assert gc.get_threshold() == before
+    assert statuses(warehouse) == [("a.csv", "accepted", None, None)]
+    assert float(warehouse.execute("SELECT actual FROM core.kpi_actuals").fetchone()[0]) == 47
