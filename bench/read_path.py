@@ -11,10 +11,17 @@ of `--batch-size` files (`--now-batch-size` for the work tree, default the same)
 of each and the share of Great Expectations (pilots.checks.row_defects' validate call).
 
 `--against-floor N`: the read stage alone against the floor, on the national workload of N pilots
-(bench/workload.py, written once). In each tree's own process: that tree's floor
-(bench/measure.floor_read) and its pipeline read (pilots.ingest._read_all: read and normalise,
-the `read` stage of a night), in CPU seconds (time.process_time: the machine is shared), each
-file's bytes already in memory for both. Best of `--rounds`.
+(bench/workload.py, written once; or `--workload FOLDER`, one already written: its registry/ and
+inbox/, e.g. /tmp/W400). In each tree's own process, per format (csv, xlsx, json): that tree's
+floor (bench/measure.floor_read's readers) and the read a Dask worker runs
+(pilots.reading.read_files over batches of `--batch-size` files of the format in name order; both
+read each file from the inbox, the page cache), then what the worker sends back: pickle.dumps of each batch's result
+(in the worker) and pickle.loads (in the flow process), protocol 5 as distributed's. CPU seconds
+(time.process_time: the machine is shared); the trees take turns, best of `--rounds`. Each
+tree's read is digested (every file's format, encoding, rows, defects, identity and headers, by
+value): the digests must be equal, or the change changed an answer.
+
+    python -m bench.read_path --against-floor 400 --workload /tmp/W400 --base main --rounds 3
 """
 from __future__ import annotations
 
@@ -61,44 +68,86 @@ print(json.dumps({"files": len(items), "seconds": total, "ge_seconds": ge[0]}))
 
 
 FLOOR_CHILD = r"""
-import json, sys, time
+import gc, hashlib, json, pickle, sys, time
 from pathlib import Path
 from bench import measure
-from pilots import ingest
+from pilots.reading import ToRead, read_files
+from pilots.readers.base import fewer_collections
 from pilots.registry import load_registry
-folder = Path(sys.argv[1])
-registry = load_registry(folder / "registry")
-files = [(p, p.read_bytes()) for p in sorted((folder / "inbox").iterdir()) if p.is_file()]
-def read():
-    ingest._read_all([ingest.Received(Path(p.name), data, "-") for p, data in files], registry)
-read()  # warm-up: imports, memos
-start = time.process_time()
-floor = measure.floor_read(folder / "inbox", compare_duckdb=False)
-floor_cpu = time.process_time() - start
-start = time.process_time()
-read()
-print(json.dumps({"files": len(files), "floor": floor_cpu, "read": time.process_time() - start,
-                  "floor_by_format": floor["seconds_by_format"]}))
+folder, batch_size = Path(sys.argv[1]), int(sys.argv[2])
+units = load_registry(folder / "registry").kpi_units()
+paths = sorted(p for p in (folder / "inbox").iterdir() if p.is_file())
+by_format = {}
+for p in paths:
+    by_format.setdefault(p.suffix.lower().lstrip("."), []).append(p)
+utf8 = {}
+floor_readers = {"csv": lambda path: measure._csv_rows(path, utf8), "xlsx": measure._xlsx_rows, "json": measure._json_rows}
+out, digest = {}, hashlib.sha256()
+for fmt, group in sorted(by_format.items()):
+    items = [ToRead(p.name, "-", path=p) for p in group]  # read from the inbox, as a local worker does
+    read_files(items[:20], units)  # warm-up: imports, memos
+    start = time.process_time()
+    with fewer_collections():  # as the pipeline's read runs
+        for path in group:
+            try:
+                floor_readers[fmt](path)
+            except Exception:
+                pass
+    floor = time.process_time() - start
+    read = dumps = loads = size = 0.0
+    for at in range(0, len(items), batch_size):
+        start = time.process_time()
+        received = read_files(items[at:at + batch_size], units)
+        read += time.process_time() - start
+        start = time.process_time()
+        sent = pickle.dumps(received, protocol=5)
+        dumps += time.process_time() - start
+        start = time.process_time()
+        pickle.loads(sent)
+        loads += time.process_time() - start
+        size += len(sent)
+        for r in received:
+            t = r.table
+            digest.update(repr((r.path.name, r.format, r.encoding, r.issues, r.raw_identity, t and t.rows,
+                                t and t.issues, t and sorted(t.missing_columns), t and t.headers)).encode())
+        del received, sent
+        gc.collect()
+    out[fmt] = {"files": len(group), "floor": floor, "read": read, "dumps": dumps, "loads": loads, "mb": size / 1e6}
+print(json.dumps({"formats": out, "digest": digest.hexdigest()}))
 """
 
 
-def _against_floor(trees: dict[str, Path], pilots: int, rounds: int, tmp: Path) -> None:
-    from bench import workload
-
-    folder = tmp / f"national-{pilots}"
-    workload.write_workload(folder, pilots)
+def _against_floor(trees: dict[str, Path], folder: Path, rounds: int, batch_size: int) -> None:
     best: dict[str, dict] = {}
-    for _ in range(rounds):
-        for name, tree in trees.items():
-            r = run_in(tree, FLOOR_CHILD, folder)
-            print(f"{name:4}: floor {r['floor']:.2f} s CPU, read {r['read']:.2f} s CPU, read / floor "
-                  f"{r['read'] / r['floor']:.3f} ({r['files']} files)", flush=True)
-            if name not in best or r["read"] < best[name]["read"]:
-                best[name] = r
-    for name, r in best.items():
-        print(f"best {name:4}: floor {r['floor']:.2f} s, read {r['read']:.2f} s, read / floor {r['read'] / r['floor']:.3f}")
+    digests: dict[str, str] = {}
+    for rnd in range(rounds):
+        order = list(trees.items()) if rnd % 2 == 0 else list(trees.items())[::-1]  # alternate who goes first
+        for name, tree in order:
+            r = run_in(tree, FLOOR_CHILD, folder, batch_size)
+            digests[name] = r["digest"]
+            for fmt, f in r["formats"].items():
+                print(f"round {rnd + 1} {name:4} {fmt:4}: floor {f['floor']:6.2f} s, read {f['read']:6.2f} s "
+                      f"({f['read'] / f['floor']:.2f}x), sent {f['mb']:.1f} MB: dumps {f['dumps']:.2f} s, "
+                      f"loads {f['loads']:.2f} s", flush=True)
+                kept = best.setdefault(name, {}).setdefault(fmt, dict(f))
+                for key in ("floor", "read", "dumps", "loads"):
+                    kept[key] = min(kept[key], f[key])
+    print(f"best of {rounds} (CPU seconds), {sum(f['files'] for f in next(iter(best.values())).values())} files, "
+          f"batches of {batch_size}:")
+    for name, formats in best.items():
+        floor = sum(f["floor"] for f in formats.values())
+        read = sum(f["read"] for f in formats.values())
+        dumps = sum(f["dumps"] for f in formats.values())
+        loads = sum(f["loads"] for f in formats.values())
+        per = ", ".join(f"{fmt} {f['read']:.2f} / {f['floor']:.2f}" for fmt, f in formats.items())
+        print(f"  {name:4}: floor {floor:.2f} s, read {read:.2f} s, read / floor {read / floor:.3f} "
+              f"(read / floor by format: {per}); worker's dumps {dumps:.2f} s, flow process's loads {loads:.2f} s; "
+              f"read + dumps + loads {read + dumps + loads:.2f} s")
     if {"base", "now"} <= best.keys():
-        print(f"read, base / now: {best['base']['read'] / best['now']['read']:.2f}x")
+        total = {name: sum(f["read"] + f["dumps"] + f["loads"] for f in formats.values()) for name, formats in best.items()}
+        print(f"  read + dumps + loads, now / base: {total['now'] / total['base']:.3f}")
+        same = digests["base"] == digests["now"]
+        print(f"  the reads' digests: {'equal' if same else 'DIFFERENT'} ({digests['now'][:16]})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,13 +158,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--now-batch-size", type=int, default=None)
     parser.add_argument("--against-floor", type=int, metavar="PILOTS", default=None)
+    parser.add_argument("--workload", type=Path, default=None,
+                        help="with --against-floor: a workload already written (its registry/ and inbox/)")
     args = parser.parse_args(argv)
     from pilots.demo import write_demo
 
     if args.against_floor:
         with tempfile.TemporaryDirectory(prefix="pilotkpi-readpath-") as tmp:
             trees = {"base": tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
-            _against_floor(trees, args.against_floor, args.rounds, Path(tmp))
+            folder = args.workload
+            if folder is None:
+                from bench import workload
+
+                folder = Path(tmp) / f"national-{args.against_floor}"
+                workload.write_workload(folder, args.against_floor)
+            _against_floor(trees, folder, args.rounds, args.now_batch_size or args.batch_size)
         return
     with tempfile.TemporaryDirectory(prefix="pilotkpi-readpath-") as tmp:
         registry = write_demo(Path(tmp) / "demo").registry

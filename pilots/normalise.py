@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation, localcontext
 from functools import wraps
+from operator import itemgetter
 from typing import Callable, TypeVar
 
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES, required_columns
@@ -299,8 +300,9 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
             issues.append(unknown_column(clean_text(cell) or ""))
 
     width = max(positions.values(), default=-1) + 1  # a row at least this long has every mapped cell
-    # A short (ragged) row's missing cells are empty.
-    padded = [cells if len(cells) >= width else cells + [None] * (width - len(cells)) for _, cells in raw.rows]
+    padded = list(map(_cells_of, raw.rows))
+    if padded and min(map(len, padded)) < width:  # a short (ragged) row's missing cells are empty
+        padded = [cells if len(cells) >= width else cells + [None] * (width - len(cells)) for cells in padded]
     by_position = list(zip(*padded)) if padded else []
     n = len(padded)
     # Each mapped column, cleaned (clean_text); unmapped ones are None throughout.
@@ -309,7 +311,9 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
 
     # Total rows: a row without an item code that says รวม/total anywhere (in any cell, as written).
     item_codes = cleaned.get("item_code", empty)
-    totals = {j for j in range(n) if not item_codes[j] and _says_total(raw.rows[j][1])}
+    # (A cleaned cell is never "", but a column of raw cells could hold one: both are looked for.)
+    totals = ({j for j in range(n) if not item_codes[j] and _says_total(padded[j])}
+              if None in item_codes or "" in item_codes else set())
 
     final: dict[str, list | tuple] = {}
     masked_at: dict[str, set[int]] = {}
@@ -317,6 +321,9 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         column = cleaned.get(name)
         if column is None:
             final[name] = empty
+            continue
+        if not _may_hold_national_id(column):  # the column as it is, nothing masked
+            final[name] = column
             continue
         read = _per_distinct_text(_mask_or_none, column)
         final[name] = [r[0] if r is not None else None for r in read]
@@ -378,7 +385,7 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         rows = [rows[j] for j in kept]
     first = (raw.rows[kept[0]][0], raw.rows[kept[0]][1]) if rows else None  # the first data row, as read
 
-    line_types_seen = {r["line_type"] for r in rows} & set(LINE_TYPES)
+    line_types_seen = set(line_types if not totals else [line_types[j] for j in kept]).intersection(LINE_TYPES)
     needed = required_columns(line_types_seen)
     missing = {name for name in needed if name not in positions}
     for name in needed:
@@ -391,6 +398,7 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
 
 
 _ROW_KEYS = ("row_number", *(c.name for c in COLUMNS))
+_cells_of = itemgetter(1)  # a raw row (row_number, cells) -> its cells
 _NUMBER_COLUMNS = frozenset(c.name for c in COLUMNS if c.kind in ("number", "amount"))
 
 
@@ -414,9 +422,15 @@ _PLAIN_NUMBERS = re.compile(r"(?:-?(?:0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})
 assert {p.casefold() for p in _ASCII_PLACEHOLDERS} == {p for p in PLACEHOLDERS if p.isascii() and p}
 
 
-def _all_lines_match(pattern: re.Pattern, texts: set[str]) -> bool:
+def _joined_if_all_match(pattern: re.Pattern, texts: set[str]) -> str | None:
+    """The texts joined by newlines (one after the last too) when every one matches a line of
+    `pattern`, else None."""
     joined = "\n".join(texts) + "\n"
-    return joined.count("\n") == len(texts) and pattern.fullmatch(joined) is not None
+    return joined if joined.count("\n") == len(texts) and pattern.fullmatch(joined) is not None else None
+
+
+def _all_lines_match(pattern: re.Pattern, texts: set[str]) -> bool:
+    return _joined_if_all_match(pattern, texts) is not None
 
 
 def _cleaned(column: tuple) -> tuple | list:
@@ -434,11 +448,25 @@ def _plain_numbers(column) -> list | tuple | None:
     distinct.discard(None)
     if not distinct:
         return column
-    if not _all_lines_match(_PLAIN_NUMBERS, distinct):
+    joined = _joined_if_all_match(_PLAIN_NUMBERS, distinct)
+    if joined is None:
         return None
-    if not any("," in text for text in distinct):
+    if "," not in joined:
         return column
     return [None if v is None else v.replace(",", "") for v in column]
+
+
+# Where a national ID could start: a digit and 12 more digits, `-` or spaces (any candidate of
+# personal.NATIONAL_ID, 13 digits with single separators, starts so; searching for this is twice
+# as fast). A column none of whose texts holds one has nothing to mask. The texts are joined by
+# newlines, which no candidate spans.
+_ID_CANDIDATE = re.compile(r"\d[- \d]{12}")
+
+
+def _may_hold_national_id(column) -> bool:
+    distinct = set(column)
+    distinct.discard(None)
+    return _ID_CANDIDATE.search("\n".join(distinct)) is not None
 
 
 def _mask_or_none(text: str | None) -> tuple[str, bool] | None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pilots.readers import ReadFailure, read_report
 from pilots.readers.json_reader import MAX_DEPTH
@@ -72,3 +74,41 @@ def test_whitespace_only_rows_are_skipped_and_empty_cells_are_none():
     # " , \t," and ",," are blank (U+3000 is not blank: its row has x); row numbers as in a spreadsheet
     assert table.rows == [(2, ["1", None, "3"]), (5, ["\u3000", "x", None])]
     assert table.issues == []
+
+
+def reference_depth(value: object, level: int = 0) -> int:
+    """main's _depth (before the flat-container shortcut), kept as the reference."""
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((reference_depth(v, level + 1) for v in value.values() if isinstance(v, (dict, list))),
+                   default=level + 1)
+    if isinstance(value, list):
+        return max((reference_depth(v, level + 1) for v in value if isinstance(v, (dict, list))), default=level + 1)
+    return level
+
+
+JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=3)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                   st.dictionaries(st.text(max_size=2), inner, max_size=4)),
+                           max_leaves=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=JSON_VALUES, level=st.sampled_from([0, 5, MAX_DEPTH - 1, MAX_DEPTH + 1]))
+def test_the_depth_is_counted_as_before(value, level):
+    from pilots.readers.json_reader import _depth
+
+    assert _depth(value, level) == reference_depth(value, level)
+
+
+def test_the_header_is_every_field_in_the_order_first_seen():
+    doc = {**TOP, "lines": [{"line_type": "kpi", "item_code": "K1"}, "not a line",
+                            {"note": "n", "line_type": "kpi", "actual": 2}, {"actual": 3, "extra": True}]}
+    table = read_report("r.json", json.dumps(doc).encode())
+    assert table.header == [*TOP, "line_type", "item_code", "note", "actual", "extra"]
+    assert [cells for _, cells in table.rows] == [
+        ["PLT-1", "03009", "2548-Q1", "2005-01-20", "kpi", "K1", None, None, None],
+        ["PLT-1", "03009", "2548-Q1", "2005-01-20", None, None, None, None, None],
+        ["PLT-1", "03009", "2548-Q1", "2005-01-20", "kpi", None, "n", "2", None],
+        ["PLT-1", "03009", "2548-Q1", "2005-01-20", None, None, None, "3", "true"]]

@@ -60,3 +60,83 @@ def test_a_report_sheet_with_broken_xml_is_still_unreadable():
         read_report("r.xlsx", data)
     assert failure.value.issue.code == "FILE_UNREADABLE"
     assert "the workbook is damaged (ParseError)" in failure.value.issue.message_en
+
+
+# --- one zip for the bounds, openpyxl and the formula check -------------------------------------
+
+def test_the_reader_is_set_up_as_openpyxls_own():
+    """_UnsizedReader takes the open archive instead of opening the zip again: it must set what
+    openpyxl's ExcelReader.__init__ sets (should an upgrade add a setting, this fails)."""
+    from openpyxl.reader.excel import ExcelReader
+
+    from pilots.readers.xlsx_reader import _Archive, _UnsizedReader
+
+    data = workbook({"report": [HEADER, *LINES]})
+    theirs = vars(ExcelReader(io.BytesIO(data), read_only=True, data_only=True))
+    mine = vars(_UnsizedReader(_Archive(data), data_only=True))
+    assert mine.keys() == theirs.keys()
+    assert {k: v for k, v in mine.items() if k not in ("archive", "valid_files")} == \
+        {k: v for k, v in theirs.items() if k not in ("archive", "valid_files")}
+    assert mine["valid_files"] == theirs["valid_files"]
+
+
+def _inflations(monkeypatch) -> list[str]:
+    """The names of the zip members opened (each open inflates the member from its start)."""
+    opened: list[str] = []
+    original = zipfile.ZipFile.open
+
+    def recording_open(self, name, *args, **kwargs):
+        opened.append(name.filename if isinstance(name, zipfile.ZipInfo) else name)
+        return original(self, name, *args, **kwargs)
+    monkeypatch.setattr(zipfile.ZipFile, "open", recording_open)
+    return opened
+
+
+def test_each_part_is_inflated_once_when_the_workbook_has_no_formula(monkeypatch):
+    data = workbook({"Cover": [["หน้าปก"]], "report": [HEADER, *LINES]})
+    opened = _inflations(monkeypatch)
+    table = read_report("r.xlsx", data)
+    assert [n for n, _ in table.rows] == [2, 3] and table.issues == []
+    # The cover sheet is inflated for the formula check only; the report sheet, [Content_Types].xml
+    # and the styles once each (main inflated each twice: the bounds, then openpyxl or the check).
+    assert opened.count("xl/worksheets/sheet2.xml") == 1
+    assert opened.count("xl/worksheets/sheet1.xml") == 1
+    assert opened.count("[Content_Types].xml") == 1
+    assert opened.count("xl/styles.xml") == 1
+
+
+def test_a_formula_without_value_is_still_found_beside_a_cover_sheet(monkeypatch):
+    rows = [HEADER, ["PLT-1", "03009", "2548-Q1", "2005-01-20", "kpi", "K1", "=40+7"],
+            ["PLT-1", "03009", "2548-Q1", "2005-01-20", "kpi", "K2", 5]]
+    table = read_report("r.xlsx", workbook({"Cover": [["หน้าปก"]], "report": rows}))
+    assert [(i.code, i.row_number, i.column_name) for i in table.issues] == [("FORMULA_WITHOUT_VALUE", 2, "actual")]
+    assert table.rows[1][1][6] == "5"
+    # A formula on the cover sheet only: the report sheet's formulas are looked at, and it has none.
+    covered = read_report("r.xlsx", workbook({"Cover": [["=1+1"]], "report": [HEADER, *LINES]}))
+    assert covered.issues == [] and len(covered.rows) == 2
+
+
+def test_a_formula_tag_cut_between_two_reads_is_seen():
+    from pilots.readers.xlsx_reader import _ScannedSource
+
+    for cut in range(1, 12):
+        source = _ScannedSource(io.BytesIO(b'<c r="G2"><f>40+7</f></c>'))
+        while source.read(cut):
+            pass
+        assert source.formula_tag and source.complete, cut
+    plain = _ScannedSource(io.BytesIO(b'<c r="G2" t="s"><v>4</v></c><foo/>'[:-6]))
+    while plain.read(3):
+        pass
+    assert not plain.formula_tag and plain.complete
+
+
+def test_a_damaged_cover_sheet_is_still_unreadable():
+    """The formula check inflates every other worksheet part, as before: a damaged one refuses the file."""
+    data = bytearray(workbook({"Cover": [["หน้าปก " * 50]], "report": [HEADER, *LINES]}))
+    info = zipfile.ZipFile(io.BytesIO(bytes(data))).getinfo("xl/worksheets/sheet1.xml")
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + 4:start + 12] = b"\x00" * 8
+    with pytest.raises(ReadFailure) as failure:
+        read_report("r.xlsx", bytes(data))
+    assert failure.value.issue.code == "FILE_UNREADABLE"
+    assert "damaged" in failure.value.issue.message_en

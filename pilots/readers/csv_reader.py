@@ -29,15 +29,12 @@ def read_csv(data: bytes) -> RawTable:
     if header_at is None:  # only separators, no cell with text
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_header")), format="csv", encoding=encoding)
     header = records[header_at]
-    rows, issues, width = [], [], len(header)
-    for i, rec in enumerate(records[header_at + 1 :], start=header_at + 2):
-        joined = "".join(rec)
-        if not joined or joined.isspace():
-            continue  # blank lines carry nothing
-        if len(rec) != width:
-            # A ragged row means the separator or quoting is broken: its values would shift columns.
-            issues.append(make_issue("ROW_RAGGED", i, None, cells=len(rec), expected=width))
-        rows.append((i, [c or None for c in rec]))  # an empty cell is None
+    width = len(header)
+    # Blank lines carry nothing; an empty cell is None.
+    rows = [(i, [c or None for c in rec]) for i, rec in enumerate(records[header_at + 1:], start=header_at + 2)
+            if (joined := "".join(rec)) and not joined.isspace()]
+    # A ragged row means the separator or quoting is broken: its values would shift columns.
+    issues = [make_issue("ROW_RAGGED", i, None, cells=len(cells), expected=width) for i, cells in rows if len(cells) != width]
     if not rows:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_rows")), format="csv", encoding=encoding)
     return RawTable("csv", encoding, header, rows, issues)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import repeat
 from typing import Callable
 
 from pilots.contract import HEADER_FIELDS
@@ -41,14 +42,19 @@ def read_json(data: bytes) -> RawTable:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_too_deep")), format="json", encoding=encoding)
 
     top = {k: v for k, v in doc.items() if k != "lines"}
-    header: list[str] = list(top)
+    columns = dict.fromkeys(top)  # the header: every field name, in the order first seen
     for line in lines:
         if isinstance(line, dict):
-            header.extend(k for k in line if k not in header)
+            columns.update(line)  # (its keys only matter)
+    header: list[str] = list(columns)
     rows = []
     for i, line in enumerate(lines, start=1):
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
-        rows.append((i, [_cell(fields.get(h), text_of) for h in header]))
+        if text_of is _as_is:  # text and null are most cells, and stay as they are
+            cells = [v if v is None or v.__class__ is str else _cell(v, _as_is) for v in map(fields.get, header)]
+        else:
+            cells = [_cell(fields.get(h), text_of) for h in header]
+        rows.append((i, cells))
     return RawTable("json", encoding, [text_of(h) for h in header], rows, identity=identity)
 
 
@@ -75,12 +81,19 @@ def _text(text: str) -> str:
     return _SURROGATE.sub("\ufffd", text)
 
 
+_CONTAINERS = (dict, list)
+
+
 def _depth(value: object, level: int = 0) -> int:
     if level > MAX_DEPTH:
         return level
     # A scalar inside a container is one level down: only nested containers can go deeper.
     if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values() if isinstance(v, (dict, list))), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value if isinstance(v, (dict, list))), default=level + 1)
-    return level
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return level
+    if not any(map(isinstance, children, repeat(_CONTAINERS))):  # a report line: no container inside
+        return level + 1
+    return max((_depth(v, level + 1) for v in children if isinstance(v, _CONTAINERS)), default=level + 1)

@@ -21,6 +21,11 @@ table and the styles part (each one's bytes and its number of entries or element
 streamed pass before openpyxl loads it whole), the cells of the report sheet, and the time spent
 reading it. Past a bound the file is FILE_TOO_LARGE, found early and in bounded memory.
 
+The zip is opened once (_Archive) for the bounds, openpyxl and the formula check, and each part
+is inflated once where it can be: [Content_Types].xml is parsed once, the styles part counted
+by the bounds is handed to openpyxl, and the report sheet is looked at for formula tags while
+openpyxl parses it (_ScannedSource). At 400 pilots (3,816 workbooks) that was 0.5 ms a workbook.
+
 XML entities are never expanded: openpyxl parses through defusedxml when it is installed (a pinned
 dependency), which refuses any entity declaration: no billion laughs, no external entity reading a
 local file (XXE). Such a workbook is FILE_UNREADABLE (`xml_entities`). Should openpyxl ever run
@@ -54,6 +59,8 @@ PREFERRED_SHEETS = ("report", "รายงาน")
 # [Content_Types].xml is tiny in every real workbook (1-3 KB); it is parsed whole to find the
 # shared-strings part, so it is bounded before it is parsed.
 MAX_CONTENT_TYPES_BYTES = 1024 * 1024
+# A styles part up to this size (inflated) is kept once counted, for openpyxl's read of it.
+KEEP_STYLES_BYTES = 1024 * 1024
 # How often (in rows) the clock is read while the sheet is read.
 ROWS_PER_CLOCK_CHECK = 500
 
@@ -78,6 +85,53 @@ class _Deadline:
             raise _too_costly("seconds", "limit_seconds", limit=f"{self.seconds:,}")
 
 
+class _Archive(zipfile.ZipFile):
+    """A workbook's zip, opened once (a central directory's parse is 0.1 ms) for the bounds
+    (_check_zip), openpyxl's read and the formula check. What the bounds read of it is handed on:
+    [Content_Types].xml parsed (`manifest`: 0.2 ms a workbook, which openpyxl would parse again)
+    and the styles part's bytes (`kept`, given once to the first read of that part)."""
+
+    def __init__(self, data: bytes):
+        super().__init__(io.BytesIO(data))
+        self.manifest: Manifest | None = None
+        self.kept: dict[str, bytes] = {}
+
+    def read(self, name, pwd=None) -> bytes:
+        if isinstance(name, str) and name in self.kept:
+            return self.kept.pop(name)
+        return super().read(name, pwd)
+
+
+class _ScannedSource:
+    """A sheet part's stream as openpyxl parses it, looked at on the way for a formula tag (`<f`),
+    so that a workbook without one is not inflated again to look for it (_formulas_without_values).
+    `complete` once the whole part went by (its CRC checked by zipfile at the end)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.formula_tag = False
+        self.complete = False
+        self._last = b""
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        if not chunk:
+            self.complete = True
+        elif not self.formula_tag:
+            self.formula_tag = b"<f" in self._last + chunk[:1] or b"<f" in chunk
+            self._last = chunk[-1:]
+        return chunk
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def __enter__(self) -> _ScannedSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 class _UnsizedSheet(ReadOnlyWorksheet):
     """A read-only sheet opened without openpyxl's look at its `<dimension>` tag.
 
@@ -86,15 +140,41 @@ class _UnsizedSheet(ReadOnlyWorksheet):
     quarter of a small report's read (1 ms a sheet, 0.8 s for the 470 workbooks of the 40-pilot
     bench). The state it leaves is the one `reset_dimensions()` sets. A sheet's XML is now first
     parsed when it is read: damage there is `damaged_xlsx` (it was `not_xlsx` when the tag's parse
-    met it first), and a sheet that is not the report is not parsed at all."""
+    met it first), and a sheet that is not the report is not parsed at all.
+
+    Each read of the sheet's part goes through a _ScannedSource: `source` is the last one."""
+
+    source: _ScannedSource | None = None
 
     def _get_size(self) -> None:
         self.reset_dimensions()
 
+    def _get_source(self) -> _ScannedSource:
+        self.source = _ScannedSource(super()._get_source())
+        return self.source
+
 
 class _UnsizedReader(ExcelReader):
-    """openpyxl's ExcelReader, read-only, whose worksheets are `_UnsizedSheet`s: the read-only
-    branch of ExcelReader.read_worksheets with that one class changed (openpyxl 3.1)."""
+    """openpyxl's ExcelReader, read-only, of an open _Archive, whose worksheets are
+    `_UnsizedSheet`s: the read-only branch of ExcelReader.read_worksheets with that one class
+    changed, and ExcelReader.__init__'s settings (openpyxl 3.1) without opening the zip again
+    (tests/test_xlsx_open.py checks that they are the same)."""
+
+    def __init__(self, archive: _Archive, *, data_only: bool):
+        self.archive = archive
+        self.valid_files = archive.namelist()
+        self.read_only = True
+        self.keep_vba = False
+        self.data_only = data_only
+        self.keep_links = True
+        self.rich_text = False
+        self.shared_strings = []
+
+    def read_manifest(self) -> None:
+        if self.archive.manifest is None:
+            super().read_manifest()
+        else:
+            self.package = self.archive.manifest
 
     def read_worksheets(self) -> None:
         for sheet, rel in self.parser.find_sheets():
@@ -112,7 +192,12 @@ def open_workbook(data: bytes, *, data_only: bool = True):
     """A read-only workbook of `data` (as openpyxl.load_workbook(read_only=True) opens it, less the
     dimension parse: _UnsizedSheet). Every sheet read from it must go through `_rows` or call
     `reset_dimensions()` first, as this module does."""
-    reader = _UnsizedReader(io.BytesIO(data), read_only=True, data_only=data_only)
+    return _open(_Archive(data), data_only=data_only)
+
+
+def _open(archive: _Archive, *, data_only: bool = True):
+    """The read-only workbook of an open archive (closing it closes the archive)."""
+    reader = _UnsizedReader(archive, data_only=data_only)
     reader.read()
     return reader.wb
 
@@ -122,10 +207,17 @@ def read_xlsx(data: bytes) -> RawTable:
         raise RuntimeError("openpyxl is not using defusedxml (is OPENPYXL_DEFUSEDXML set to something other "
                            "than True?): refusing to parse workbooks that could expand XML entities")
     deadline = _Deadline()
-    _check_zip(data)
+    archive = _check_zip(data)
+    try:
+        return _read_workbook(archive, deadline)
+    finally:
+        archive.close()
+
+
+def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
     deadline.check()
     try:
-        book = open_workbook(data)
+        book = _open(archive)
     except Exception as exc:  # openpyxl raises many types for corrupt workbooks
         _refuse_entities(exc)
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "not_xlsx", error=type(exc).__name__)),
@@ -141,8 +233,6 @@ def read_xlsx(data: bytes) -> RawTable:
         _refuse_entities(exc)
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
-    finally:
-        book.close()
 
     # Text and empty cells are what they are (most cells); only the others go through _cell. Only
     # a workbook with a percentage format can hold a _Shown value.
@@ -164,7 +254,7 @@ def read_xlsx(data: bytes) -> RawTable:
                                     if n != table_rows[0][0] and any(i < width for i in at)})
     try:
         deadline.check()
-        table.issues.extend(_formulas_without_values(data, sheet.title, {n for n, _ in rows}, header[:width]))
+        table.issues.extend(_formulas_without_values(archive, sheet, values, {n for n, _ in rows}, header[:width]))
     except ReadFailure:
         raise
     except Exception as exc:  # a damaged member that the cached-value read did not touch
@@ -187,8 +277,8 @@ def _refuse_entities(exc: BaseException) -> None:
         cause = cause.__cause__ or cause.__context__
 
 
-def _check_zip(data: bytes) -> None:
-    """Refuse zip bombs before openpyxl inflates anything.
+def _check_zip(data: bytes) -> _Archive:
+    """Refuse zip bombs before openpyxl inflates anything; the archive, open, if none is found.
 
     The sizes checked are those the zip's central directory declares. A member cannot inflate
     to more than it declares: Python's zipfile (which openpyxl reads through) stops each member
@@ -196,17 +286,26 @@ def _check_zip(data: bytes) -> None:
     tests/test_xlsx.py checks with a member that lies. So the declared sizes bound the work.
     """
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        infos = archive.infolist()
+        archive = _Archive(data)
     except Exception:  # hostile archives raise BadZipFile, NotImplementedError, EOFError, …
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "not_xlsx", error="truncated or corrupt")),
                           format="xlsx") from None
+    try:
+        _check_archive(archive, len(data))
+    except BaseException:
+        archive.close()
+        raise
+    return archive
+
+
+def _check_archive(archive: _Archive, size: int) -> None:
+    infos = archive.infolist()
     inflated = sum(i.file_size for i in infos)
     if inflated > LIMITS.max_inflated_bytes:
         raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "inflated", size=f"{inflated:,}"),
                                      limit=detail("FILE_TOO_LARGE", "limit_bytes", limit=f"{LIMITS.max_inflated_bytes:,}")), format="xlsx")
-    if inflated > LIMITS.max_compression_ratio * max(len(data), 1):  # said as the ratio it is refused for
-        raise _too_costly("ratio", "limit_ratio", ratio=f"{inflated / max(len(data), 1):,.0f}",
+    if inflated > LIMITS.max_compression_ratio * max(size, 1):  # said as the ratio it is refused for
+        raise _too_costly("ratio", "limit_ratio", ratio=f"{inflated / max(size, 1):,.0f}",
                           limit=f"{LIMITS.max_compression_ratio:,}")
     # One part alone (say shared strings) can stall the run within the total: openpyxl holds
     # the shared strings in memory (a 182 MB part took 911 MB and a minute).
@@ -243,9 +342,12 @@ def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.Zip
         raise _too_costly("part", "limit_part", part=ARC_CONTENT_TYPES, size=f"{types.file_size:,}",
                           limit=f"{MAX_CONTENT_TYPES_BYTES:,}")
     try:
-        part = Manifest.from_tree(fromstring(archive.read(types))).find(SHARED_STRINGS)
+        manifest = Manifest.from_tree(fromstring(archive.read(types)))
+        part = manifest.find(SHARED_STRINGS)
     except Exception:
         return  # damaged: openpyxl refuses it the same way (FILE_UNREADABLE, or xml_entities)
+    if types is archive.NameToInfo.get(ARC_CONTENT_TYPES):  # the part openpyxl reads by that name
+        archive.manifest = manifest
     info = infos.get(part.PartName[1:]) if part is not None else None
     if info is None:
         return
@@ -261,21 +363,30 @@ def _check_styles(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -
     info = infos.get(ARC_STYLE)
     if info is None:
         return
+    # A real report's styles part (a few KB) is kept as counted, for openpyxl's read of it; a large
+    # one is not (it is counted in bounded memory, and read again if it passes).
+    chunks: list[bytes] = []
     _bound_part(archive, info, LIMITS.max_styles_bytes, _ELEMENT, LIMITS.max_style_elements,
-                "styles", "limit_styles", part=info.filename)
+                "styles", "limit_styles", part=info.filename, keep=chunks if info.file_size <= KEEP_STYLES_BYTES else None)
+    if chunks and info is archive.NameToInfo.get(ARC_STYLE):
+        archive.kept[ARC_STYLE] = b"".join(chunks)
 
 
 def _bound_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, pattern: re.Pattern,
-                max_count: int, what: str, limit_key: str, **params: str) -> None:
+                max_count: int, what: str, limit_key: str, keep: list[bytes] | None = None, **params: str) -> None:
     """FILE_TOO_LARGE if a part declares more than max_bytes, or holds more than max_count matches
     of `pattern` (detail `what`, limit `limit_key`). A part too damaged to count is left to
-    openpyxl, which refuses it (FILE_UNREADABLE)."""
+    openpyxl, which refuses it (FILE_UNREADABLE). `keep`: filled with the part's bytes, in
+    chunks, when the whole part was read and counted within the bound (else left empty)."""
     if info.file_size > max_bytes:
         raise _too_costly("part", "limit_part", part=info.filename, size=f"{info.file_size:,}", limit=f"{max_bytes:,}")
+    chunks: list[bytes] = []
     try:
-        count = _count_in_part(archive, info, pattern, max_count)
+        count = _count_in_part(archive, info, pattern, max_count, chunks if keep is not None else None)
     except Exception:
         return
+    if count <= max_count and keep is not None:
+        keep.extend(chunks)
     if count > max_count:
         raise _too_costly(what, limit_key, limit=f"{max_count:,}", **params)
 
@@ -288,12 +399,15 @@ _STRING_ENTRY = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?si[\s/>]")
 _ELEMENT = re.compile(rb"<[A-Za-z_]")
 
 
-def _count_in_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.Pattern, stop_after: int) -> int:
+def _count_in_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.Pattern, stop_after: int,
+                   chunks: list[bytes] | None = None) -> int:
     """Matches of `pattern` (which starts with `<` and matches under 256 bytes) in one part,
-    counted in chunks; stops once past `stop_after`."""
+    counted in chunks (appended to `chunks` if given); stops once past `stop_after`."""
     count, tail = 0, b""
     with archive.open(info) as stream:
         while chunk := stream.read(1024 * 1024):
+            if chunks is not None:
+                chunks.append(chunk)
             block = tail + chunk
             # An entry holds no `<` after its first byte, so every one that starts before the
             # block's last `<` ends before it; from that `<` on is counted with the next chunk.
@@ -426,26 +540,31 @@ def _cell(value: object) -> str | None:
     return str(value)
 
 
-def _formulas_without_values(data: bytes, sheet_title: str, data_rows: set[int], header: list) -> list:
+def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: list[list], data_rows: set[int],
+                             header: list) -> list:
     """Formula cells whose cached value is missing (a file written by a program, never opened in
-    Excel). Only workbooks that hold formulas pay for the second read."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        if not any(b"<f" in archive.read(i) for i in archive.infolist() if i.filename.startswith("xl/worksheets/")):
-            return []
+    Excel). Only workbooks that hold formulas pay for the second read: whether a worksheet part
+    holds a formula tag is looked for in each one in turn (as they are stored), the report sheet's
+    as it was read (its _ScannedSource), the others' by inflating them. `values` are the report
+    sheet's rows of cached values, as read."""
+    report_part = archive.NameToInfo.get(sheet._worksheet_path)
+    scanned = sheet.source if sheet.source is not None and sheet.source.complete else None
+
+    def formula_tag(info: zipfile.ZipInfo) -> bool:
+        if scanned is not None and info is report_part:
+            return scanned.formula_tag
+        return b"<f" in archive.read(info)
+
+    if not any(formula_tag(i) for i in archive.infolist() if i.filename.startswith("xl/worksheets/")):
+        return []
     issues = []
-    formulas = open_workbook(data, data_only=False)
-    cached = open_workbook(data)
-    try:
-        rows_f = _rows(formulas[sheet_title])
-        rows_v = _rows(cached[sheet_title])
-        for n, (fr, vr) in enumerate(zip(rows_f, rows_v), start=1):
-            if n not in data_rows:
-                continue
-            for i, (f, v) in enumerate(zip(fr, vr)):
-                if isinstance(f, str) and f.startswith("=") and v is None:
-                    column = header[i] if i < len(header) and header[i] else f"#{i + 1}"
-                    issues.append(make_issue("FORMULA_WITHOUT_VALUE", n, column, formula=f))
-    finally:
-        formulas.close()
-        cached.close()
+    formulas = _open(archive, data_only=False)
+    rows_f = _rows(formulas[sheet.title])
+    for n, (fr, vr) in enumerate(zip(rows_f, values), start=1):
+        if n not in data_rows:
+            continue
+        for i, (f, v) in enumerate(zip(fr, vr)):
+            if isinstance(f, str) and f.startswith("=") and v is None:
+                column = header[i] if i < len(header) and header[i] else f"#{i + 1}"
+                issues.append(make_issue("FORMULA_WITHOUT_VALUE", n, column, formula=f))
     return issues
