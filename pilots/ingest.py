@@ -328,6 +328,7 @@ class Ingestor:
             self._write_batch(batch, results)
             if on_batch:
                 on_batch(len(batch.received))
+            del batch, results  # written: not held while the next batch is read and validated
         # Counts are the final statuses of this run's files (a file accepted early in the run
         # and replaced later in it counts as superseded), over both stores.
         by_status: Counter = Counter()
