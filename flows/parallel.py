@@ -32,9 +32,10 @@ so it reads on while this process validates and writes a batch; and to this proc
 the next chunk itself (`read_here`) whenever the next batch to validate is not all read yet,
 instead of waiting for the worker. A batch is validated and written once all its chunks are back,
 in order, so statuses, supersession and every mart are as in one process. Memory: the chunks read
-or being read beyond the batch validated next stay under one batch and a half (AHEAD_CHUNKS per
+or being read beyond the batch validated next are at most one batch and a half (AHEAD_CHUNKS per
 worker and AHEAD_EXTRA_CHUNKS; before the sharing, one batch); when the bound is reached this
-process waits for the worker (`read_wait`). Why: the worker's read of a batch (1.63 s per 1,000
+process waits for the worker (`read_wait`). The cluster starts in a background thread
+(DaskReader.start_opening) while this process reads the first chunks itself. Why: the worker's read of a batch (1.63 s per 1,000
 files at 400 pilots, idle) is longer than this process's validate and write of one (1.11 s), and a
 worker given one batch at a time waited for this process to hand it the next, so this process
 waited 10.7 s in all for reads (every 6th batch read here, the rule before, still left it so). A
