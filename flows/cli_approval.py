@@ -122,7 +122,7 @@ def _flows_with_prefect():
     from flows.settings import apply_defaults
 
     apply_defaults()
-    import prefect.server.api.server  # noqa: F401 - imported here, not in both threads at once
+    import prefect.context  # noqa: F401 - imported here, not in both threads at once
 
     failed: list[BaseException] = []
 

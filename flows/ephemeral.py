@@ -1,17 +1,32 @@
-"""Prefect's ephemeral server must not outlive the job that started it.
+"""Prefect's temporary server: started by the job itself, and never outliving it.
 
-Prefect 3.8.8 runs its ephemeral API server as a subprocess (SubprocessASGIServer) and stops it
-at exit; a job killed with SIGKILL never gets there, and the server, re-parented to init, runs on.
-Prefect offers no hook into that Popen, so instead the CLI starts the server itself (the same
-instance Prefect then uses) and a small watchdog process beside it: the watchdog blocks reading a
-pipe whose only write end this process holds. The kernel closes that end when the job dies,
-however it dies; the watchdog then stops the server, if it is still the same process (pid and
-start time), and exits. A job that ends normally stops the server itself (Prefect's atexit).
+Where no PREFECT_API_URL names a running server, Prefect runs its API in a temporary server
+process for the life of the job (its "ephemeral" mode: uvicorn serving
+prefect.server.api.server:create_app, the UI off). This module starts that same server itself:
+- **Tied to the job.** Prefect stops its server at exit; a job killed with SIGKILL never gets
+  there, and the server, re-parented to init, ran on. Prefect offers no hook into its Popen, so
+  the server is started here, with a small watchdog process beside it: the watchdog blocks
+  reading a pipe whose only write end this process holds. The kernel closes that end when the
+  job dies, however it dies; the watchdog then stops the server, if it is still the same process
+  (pid and start time), and exits. A job that ends normally stops the server itself (atexit).
+- **Without importing the server in the job.** Prefect's own starter lives in
+  prefect.server.api.server, whose import (FastAPI, SQLAlchemy, every API route: about 1.3 s of
+  CPU) the job's process never needs: the API runs in the server's process. The job's Prefect
+  finds the server through PREFECT_API_URL, set in this process (not in the server's).
+- **In two halves.** `launch_server` starts the process and returns at once; `TemporaryServer.ready`
+  waits for it. `pilotkpi run` imports the job's modules in between, while the server boots on
+  the other core (flows/cli.py). The `server_start` stage times only `ready`: what the job
+  waited for the server, never the job's own work (bench/run.py subtracts that stage).
 """
 from __future__ import annotations
 
+import atexit
+import importlib.util
+import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 # Runs as `python -c`; kept free of imports from this project so it starts in milliseconds.
@@ -38,6 +53,12 @@ for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         time.sleep(0.05)
 """
 
+SERVER_APP = "prefect.server.api.server:create_app"  # what Prefect's SubprocessASGIServer serves
+# The environment Prefect's SubprocessASGIServer gives its server: no UI, and marked ephemeral.
+SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+UVICORN_PORT_IN_USE = 3  # uvicorn's exit code when its port was taken meanwhile: launched again
+DEFAULT_STARTUP_TIMEOUT = 90.0
+
 _watchdogs: list[subprocess.Popen] = []  # referenced for the life of the process: its pipe is the signal
 
 
@@ -50,20 +71,115 @@ def start_time(pid: int) -> str | None:
     return stat.rsplit(b")", 1)[1].split()[19].decode()
 
 
-def start_server_tied_to_this_process() -> int | None:
-    """Start the ephemeral server now, watched; its pid, or None where another server is configured."""
-    from prefect.settings import PREFECT_API_URL
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    if PREFECT_API_URL.value():  # a real server (serve, tests' harness): nothing of ours to stop
+
+def _configured_api_url() -> str | None:
+    """The API URL Prefect is configured with (environment, profile, a harness's settings)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if "prefect.settings" not in sys.modules:  # not imported yet: checked again in `ready`
         return None
-    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
 
-    server = SubprocessASGIServer()
-    server.start()
-    pid = server.server_process.pid
-    started = start_time(pid)
-    if started is not None:  # Linux (/proc); elsewhere Prefect's own atexit is all there is
-        _watchdogs.append(subprocess.Popen([sys.executable, "-c", WATCHDOG, str(pid), started],
-                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL))
-    return pid
+    return get_current_settings().api.url
+
+
+class TemporaryServer:
+    """Prefect's temporary server process, watched (module docstring)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.port: int | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def launch(self) -> None:
+        """Start the server's process and its watchdog; return at once."""
+        spec = importlib.util.find_spec("prefect")  # where Prefect is, without importing it
+        self.port = _free_port()
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # the server needs none
+        env.update(SERVER_ENV)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent), "--factory",
+             SERVER_APP, "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error",
+             "--lifespan", "on"], env=env)
+        started = start_time(self.process.pid)
+        if started is not None:  # Linux (/proc); elsewhere the atexit stop is all there is
+            _watchdogs.append(subprocess.Popen([sys.executable, "-c", WATCHDOG, str(self.process.pid), started],
+                                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL))
+
+    def ready(self) -> int | None:
+        """Point this process's Prefect at the server and wait until it answers; its pid. None,
+        the server stopped, where Prefect's settings name another server (a profile, a harness)."""
+        from prefect.context import refresh_global_settings_context
+        from prefect.settings import get_current_settings
+
+        settings = get_current_settings()
+        if settings.api.url and settings.api.url != self.api_url:
+            self.stop()
+            return None
+        timeout = float(settings.server.ephemeral.startup_timeout_seconds or DEFAULT_STARTUP_TIMEOUT)
+        self._wait_until_healthy(timeout, refresh_global_settings_context)
+        return self.process.pid
+
+    def _wait_until_healthy(self, timeout: float, refresh) -> None:
+        import httpx
+
+        self._use(refresh)
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while True:
+                code = self.process.poll()
+                if code == UVICORN_PORT_IN_USE:  # another process took the port: as Prefect does, again
+                    self.launch()
+                    self._use(refresh)
+                elif code is not None:
+                    raise RuntimeError(f"Prefect's temporary server exited with code {code} before it answered")
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Prefect's temporary server did not answer within {timeout:.0f} s")
+                time.sleep(0.05)
+
+    def _use(self, refresh) -> None:
+        os.environ["PREFECT_API_URL"] = self.api_url  # the children the job starts use it too
+        refresh()  # Prefect read its settings from the environment when imported
+
+    def stop(self) -> None:
+        """Stop the server and wait for it (at most 5 s, then killed), as Prefect's own stop does."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def launch_server() -> TemporaryServer | None:
+    """Launch the temporary server now, watched, without waiting for it; None where a running
+    server is configured (PREFECT_API_URL: `serve`, the tests' harness)."""
+    if _configured_api_url():
+        return None
+    server = TemporaryServer()
+    server.launch()
+    atexit.register(server.stop)  # registered before Prefect's own handlers, so it runs after them
+    return server
+
+
+def start_server_tied_to_this_process() -> int | None:
+    """Start the temporary server and wait for it; its pid, or None where another server is configured."""
+    server = launch_server()
+    return server.ready() if server is not None else None
