@@ -259,8 +259,8 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> tuple[list[s
 def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection,
                     restricted: set[str]) -> None:
     """The committee's closures live in the open warehouse; the restricted store's pilot_scores
-    need its pilots' ones (closed, changed_since_closing). Rewritten only when they differ: most
-    nights the committee closed nothing, and the rewrite imported pandas on a night with no file."""
+    need its pilots' ones (closed, changed_since_closing). Rewritten only when they differ: on most
+    nights the committee closed nothing, and the rewrite was a delete and an insert for nothing."""
     sql = "SELECT * FROM approval.quarter_closures WHERE list_contains(?, pilot_id)"
     if _same_rows(open_con, sql, [sorted(restricted)], rcon, "SELECT * FROM approval.quarter_closures"):
         return
