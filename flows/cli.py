@@ -83,16 +83,19 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             check_warehouse(warehouse_path)  # a bad file is refused before Prefect starts
             check_restricted(warehouse_path, restricted_store)
             check_registry(registry_dir)  # a broken registry is refused before Prefect starts
-            from flows.ephemeral import start_server_tied_to_this_process
-            from flows.nightly import nightly
+            from flows.ephemeral import launch_server
 
+            # Prefect's temporary server boots in its own process (seconds) while this one imports
+            # the job (Prefect itself among it); `server_start` is only what is then left to wait.
+            server = launch_server()  # tied to this process: a killed run leaves no server behind
+            from flows.nightly import nightly, nightly_settings
             from warehouse.stages import stage
 
             with stage("server_start"):
-                start_server_tied_to_this_process()  # so a killed run leaves no server behind
-
-            result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
-                             restricted_store, workers, dask_address)
+                ours = server is not None and server.ready() is not None
+            with nightly_settings(temporary_server=ours):
+                result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait,
+                                 settle_seconds, restricted_store, workers, dask_address)
     except RegistryError as exc:
         click.echo(registry_refusal(exc), err=True)
         release(exc)

@@ -1,24 +1,27 @@
-"""Prefect's ephemeral server: started by the CLI itself, tied to the job, and never imported here.
+"""Prefect's temporary server: started by the job itself, and never outliving it.
 
-Prefect 3.8.8 runs its ephemeral API server as a subprocess (SubprocessASGIServer) and stops it
-at exit; a job killed with SIGKILL never gets there, and the server, re-parented to init, runs on.
-So the CLI starts the server itself and a small watchdog process beside it: the watchdog blocks
-reading a pipe whose only write end this process holds. The kernel closes that end when the job
-dies, however it dies; the watchdog then stops the server, if it is still the same process (pid
-and start time), and exits. A job that ends normally stops the server itself (atexit).
-
-Why not Prefect's own class: importing `prefect.server.api.server` (for SubprocessASGIServer)
-loads the whole server into the job's process, FastAPI, SQLAlchemy and 1,000 modules more, for a
-class whose work is one `Popen` and a health check: 74 MiB of the flow process's peak and 1.25 CPU
-s of its start (measured, 2026-12-05), code that only ever runs in the server's own process. So
-this module runs Prefect's command itself (`server_command`, the same arguments and environment as
-SubprocessASGIServer._run_uvicorn_command; tests/test_ephemeral_server.py compares the two, so a
-Prefect upgrade that changes them fails a test) and points this process's Prefect at it
-(PREFECT_API_URL, as `pilotkpi serve` does for a running server).
+Where no PREFECT_API_URL names a running server, Prefect runs its API in a temporary server
+process for the life of the job (its "ephemeral" mode: uvicorn serving
+prefect.server.api.server:create_app, the UI off). This module starts that same server itself:
+- **Tied to the job.** Prefect stops its server at exit; a job killed with SIGKILL never gets
+  there, and the server, re-parented to init, ran on. Prefect offers no hook into its Popen, so
+  the server is started here, with a small watchdog process beside it: the watchdog blocks
+  reading a pipe whose only write end this process holds. The kernel closes that end when the
+  job dies, however it dies; the watchdog then stops the server, if it is still the same process
+  (pid and start time), and exits. A job that ends normally stops the server itself (atexit).
+- **Without importing the server in the job.** Prefect's own starter lives in
+  prefect.server.api.server, whose import (FastAPI, SQLAlchemy, every API route: about 1.3 s of
+  CPU) the job's process never needs: the API runs in the server's process. The job's Prefect
+  finds the server through PREFECT_API_URL, set in this process (not in the server's).
+- **In two halves.** `launch_server` starts the process and returns at once; `TemporaryServer.ready`
+  waits for it. `pilotkpi run` imports the job's modules in between, while the server boots on
+  the other core (flows/cli.py). The `server_start` stage times only `ready`: what the job
+  waited for the server, never the job's own work (bench/run.py subtracts that stage).
 """
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import socket
 import subprocess
@@ -50,10 +53,11 @@ for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
         time.sleep(0.05)
 """
 
-# What SubprocessASGIServer adds to the server's environment: no UI, the ephemeral app (no
-# background services), the settings final.
+SERVER_APP = "prefect.server.api.server:create_app"  # what Prefect's SubprocessASGIServer serves
+# The environment Prefect's SubprocessASGIServer gives its server: no UI, and marked ephemeral.
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-PORT_IN_USE = 3  # uvicorn's exit status when it cannot bind: Prefect then tries another port, as here
+UVICORN_PORT_IN_USE = 3  # uvicorn's exit code when its port was taken meanwhile: launched again
+DEFAULT_STARTUP_TIMEOUT = 90.0
 
 _watchdogs: list[subprocess.Popen] = []  # referenced for the life of the process: its pipe is the signal
 
@@ -67,89 +71,122 @@ def start_time(pid: int) -> str | None:
     return stat.rsplit(b")", 1)[1].split()[19].decode()
 
 
-def server_command(port: int) -> tuple[list[str], dict[str, str]]:
-    """The command line and environment Prefect's SubprocessASGIServer starts its server with."""
-    import prefect
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _configured_api_url() -> str | None:
+    """The API URL Prefect is configured with (environment, profile, a harness's settings)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if "prefect.settings" not in sys.modules:  # not imported yet: checked again in `ready`
+        return None
     from prefect.settings import get_current_settings
 
-    args = [sys.executable, "-m", "uvicorn", "--app-dir", str(prefect.__module_path__.parent), "--factory",
-            "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port), "--log-level",
-            "error", "--lifespan", "on"]
-    return args, {**os.environ, **SERVER_ENV, **get_current_settings().to_environment_variables(exclude_unset=True)}
+    return get_current_settings().api.url
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+class TemporaryServer:
+    """Prefect's temporary server process, watched (module docstring)."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.launched_at = 0.0
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
+
+    def launch(self) -> None:
+        """Start the server's process and its watchdog; return at once."""
+        spec = importlib.util.find_spec("prefect")  # where Prefect is, without importing it
+        self.port = _free_port()
+        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # the server needs none
+        env.update(SERVER_ENV)
+        self.launched_at = time.perf_counter()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent), "--factory",
+             SERVER_APP, "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error",
+             "--lifespan", "on"], env=env)
+        started = start_time(self.process.pid)
+        if started is not None:  # Linux (/proc); elsewhere the atexit stop is all there is
+            _watchdogs.append(subprocess.Popen([sys.executable, "-c", WATCHDOG, str(self.process.pid), started],
+                                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.DEVNULL))
+
+    def ready(self) -> int | None:
+        """Point this process's Prefect at the server and wait until it answers; its pid. None,
+        the server stopped, where Prefect's settings name another server (a profile, a harness)."""
+        from prefect.context import refresh_global_settings_context
+        from prefect.settings import get_current_settings
+
+        settings = get_current_settings()
+        if settings.api.url and settings.api.url != self.api_url:
+            self.stop()
+            return None
+        timeout = float(settings.server.ephemeral.startup_timeout_seconds or DEFAULT_STARTUP_TIMEOUT)
+        self._wait_until_healthy(timeout, refresh_global_settings_context)
+        return self.process.pid
+
+    def _wait_until_healthy(self, timeout: float, refresh) -> None:
+        import httpx
+
+        from warehouse.stages import record
+
+        self._use(refresh)
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while True:
+                code = self.process.poll()
+                if code == UVICORN_PORT_IN_USE:  # another process took the port: as Prefect does, again
+                    self.launch()
+                    self._use(refresh)
+                elif code is not None:
+                    raise RuntimeError(f"Prefect's temporary server exited with code {code} before it answered")
+                try:
+                    if client.get(f"{self.api_url}/health").status_code == 200:
+                        # Its launch to its first answer: the job's imports ran beside it (not
+                        # subtracted by bench/run.py, which subtracts `server_start`).
+                        record("server_boot", time.perf_counter() - self.launched_at)
+                        return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Prefect's temporary server did not answer within {timeout:.0f} s")
+                time.sleep(0.05)
+
+    def _use(self, refresh) -> None:
+        os.environ["PREFECT_API_URL"] = self.api_url  # the children the job starts use it too
+        refresh()  # Prefect read its settings from the environment when imported
+
+    def stop(self) -> None:
+        """Stop the server and wait for it (at most 5 s, then killed), as Prefect's own stop does."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """As Prefect stops its server at exit: SIGTERM, 5 s, then SIGKILL."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _start_server() -> tuple[subprocess.Popen, str]:
-    """The server started and answering its health check: (its process, its API URL)."""
-    import httpx
-    from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
-
-    timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
-    port = _free_port()
-    process = _launch(port)
-    deadline = time.monotonic() + timeout
-    with httpx.Client() as client:
-        while time.monotonic() < deadline:
-            if process.poll() == PORT_IN_USE:  # the port was taken in between: another one
-                port = _free_port()
-                process = _launch(port)
-                continue
-            if process.poll() is not None:
-                break
-            try:
-                if client.get(f"http://127.0.0.1:{port}/api/health").status_code == 200:
-                    atexit.register(_stop, process)
-                    return process, f"http://127.0.0.1:{port}/api"
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    _stop(process)
-    ended = "" if process.returncode is None else f"; it exited with status {process.returncode}"
-    raise RuntimeError(f"Prefect's temporary API server did not answer within {timeout} s{ended}")
-
-
-def _launch(port: int) -> subprocess.Popen:
-    args, env = server_command(port)
-    return subprocess.Popen(args, env=env)
-
-
-def _use_api(url: str) -> None:
-    """Point Prefect at `url`, in every thread of this process (its settings are read once, at
-    import, into a global context: refreshed here from the environment) and in its children."""
-    import prefect.context
-
-    os.environ["PREFECT_API_URL"] = url
-    prefect.context.refresh_global_settings_context()
+def launch_server() -> TemporaryServer | None:
+    """Launch the temporary server now, watched, without waiting for it; None where a running
+    server is configured (PREFECT_API_URL: `serve`, the tests' harness)."""
+    if _configured_api_url():
+        return None
+    server = TemporaryServer()
+    server.launch()
+    atexit.register(server.stop)  # registered before Prefect's own handlers, so it runs after them
+    return server
 
 
 def start_server_tied_to_this_process() -> int | None:
-    """Start the ephemeral server now, watched; its pid, or None where another server is configured."""
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value():  # a real server (serve, tests' harness), or ours already: nothing to start
-        return None
-    process, url = _start_server()
-    _use_api(url)
-    started = start_time(process.pid)
-    if started is not None:  # Linux (/proc); elsewhere the atexit stop is all there is
-        _watchdogs.append(subprocess.Popen([sys.executable, "-c", WATCHDOG, str(process.pid), started],
-                                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                           stderr=subprocess.DEVNULL))
-    return process.pid
+    """Start the temporary server and wait for it; its pid, or None where another server is configured."""
+    server = launch_server()
+    return server.ready() if server is not None else None

@@ -12,6 +12,7 @@ completes them.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from warehouse import evidence, moves, restricted, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_queries, transaction  # noqa: E402
 from warehouse.errors import MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
+from warehouse.registry_check import holds_registry  # noqa: E402
 from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
 
@@ -247,6 +249,13 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
     return built, fingerprint.state_digest(digests, as_of)
 
 
+def _write_registry(con, rows: dict[str, list[dict]]) -> None:
+    """Today's registry into the store's registry.* tables, unless they hold exactly it already
+    (most nights: warehouse/registry_check.py); the same tables either way."""
+    if not holds_registry(con, rows):
+        store.replace_registry(con, rows)
+
+
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
 
 
@@ -285,9 +294,9 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 rows, restricted_rows = restricted.split_registry(rows, pilots)
             with transaction(con):
                 store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version(), kind)
-                store.replace_registry(con, rows)
+                _write_registry(con, rows)
                 if rjob is not None:
-                    store.replace_registry(rjob.con, restricted_rows)
+                    _write_registry(rjob.con, restricted_rows)
                     # Pilots whose rows are in the wrong store move now, in this commit (warehouse/moves.py).
                     moved = moves.move_misplaced(con, rjob.con, pilots, set(registry.pilots) - pilots,
                                                  evidence_dir_for(warehouse_path), restricted_files.evidence,
@@ -345,6 +354,18 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
         raise
     _announce(lambda: _result_line(result, Path(out_dir)))
     return result
+
+
+def nightly_settings(temporary_server: bool):
+    """Prefect's settings for one `pilotkpi run`. On the job's own temporary server
+    (flows/ephemeral.py) the flow run sends no heartbeats: they let a running server mark a run
+    whose process died as crashed, but this server dies with the process. They also cost the run
+    up to a second at its end (Prefect joins its heartbeat thread, which sleeps in 1 s steps)."""
+    if not temporary_server:
+        return contextlib.nullcontext()
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
 def _deployed() -> bool:

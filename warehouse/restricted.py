@@ -259,21 +259,35 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> tuple[list[s
 def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection,
                     restricted: set[str]) -> None:
     """The committee's closures live in the open warehouse; the restricted store's pilot_scores
-    need its pilots' ones (closed, changed_since_closing)."""
+    need its pilots' ones (closed, changed_since_closing). Rewritten only when they differ: on most
+    nights the committee closed nothing, and the rewrite was a delete and an insert for nothing."""
+    sql = "SELECT * FROM approval.quarter_closures WHERE list_contains(?, pilot_id)"
+    if _same_rows(open_con, sql, [sorted(restricted)], rcon, "SELECT * FROM approval.quarter_closures"):
+        return
     rcon.execute("DELETE FROM approval.quarter_closures")
-    columns, rows = _rows(open_con, "SELECT * FROM approval.quarter_closures WHERE list_contains(?, pilot_id)",
-                          [sorted(restricted)])
+    columns, rows = _rows(open_con, sql, [sorted(restricted)])
     store._insert(rcon, "approval.quarter_closures", columns, rows)
+
+
+def _same_rows(con_a: duckdb.DuckDBPyConnection, sql_a: str, params_a: list, con_b: duckdb.DuckDBPyConnection,
+               sql_b: str) -> bool:
+    """Whether two queries (on two stores of the same schema) give the same columns and rows."""
+    a, b = con_a.execute(f"{sql_a} ORDER BY ALL", params_a), con_b.execute(f"{sql_b} ORDER BY ALL")
+    return [d[:2] for d in a.description] == [d[:2] for d in b.description] and a.fetchall() == b.fetchall()
 
 
 def mirror_held(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection) -> None:
     """The open warehouse's list of restricted pilots' held files (approval.restricted_held): what
     the committee needs to decide one (data-quality.md §2: submission id, agency, dates), never
-    its file name, defects or figures. Rewritten from the restricted store by every job."""
+    its file name, defects or figures. Rewritten from the restricted store by every job whose
+    list differs from the one the open warehouse holds."""
+    held = ("SELECT submission_id, pilot_id, agency_code, period, submitted_on, CAST(received_at AS DATE) AS "
+            "received_on FROM ingest.submissions WHERE status = 'held' AND pilot_id IS NOT NULL")
+    if _same_rows(rcon, held, [], open_con, "SELECT submission_id, pilot_id, agency_code, period, submitted_on, "
+                                            "received_on FROM approval.restricted_held"):
+        return
     open_con.execute("DELETE FROM approval.restricted_held")
-    columns, rows = _rows(rcon, "SELECT submission_id, pilot_id, agency_code, period, submitted_on, "
-                                "CAST(received_at AS DATE) AS received_on FROM ingest.submissions "
-                                "WHERE status = 'held' AND pilot_id IS NOT NULL ORDER BY submission_id")
+    columns, rows = _rows(rcon, f"{held} ORDER BY submission_id")
     store._insert(open_con, "approval.restricted_held", columns, rows)
 
 

@@ -37,13 +37,18 @@ def stage(name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        line = f"stage {name} {time.perf_counter() - start:.6f}"
-        peak = f"peak {name} {peak_rss_mib():.1f}"
-        LOGGER.info(line)
-        path = os.environ.get(STAGE_LOG_ENV)
-        if path:
-            with open(path, "a", encoding="utf-8") as fh:  # one short write: lines never interleave
-                fh.write(f"{line}\n{peak}\n")
+        record(name, time.perf_counter() - start)
+
+
+def record(name: str, seconds: float) -> None:
+    """A stage timed by its caller (one that does not fit a `with` block)."""
+    line = f"stage {name} {seconds:.6f}"
+    peak = f"peak {name} {peak_rss_mib():.1f}"
+    LOGGER.info(line)
+    path = os.environ.get(STAGE_LOG_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:  # one short write: lines never interleave
+            fh.write(f"{line}\n{peak}\n")
 
 
 def read_stage_log(text: str) -> dict[str, float]:
