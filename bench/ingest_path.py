@@ -70,6 +70,7 @@ with tempfile.TemporaryDirectory() as store:
     with timed("receive"):
         files = folder.receive(folder.candidates(inbox)[:first], Path(store) / "evidence")
     con = db.limit_memory(db.connect(Path(store) / "warehouse.duckdb"))
+    con.execute("SET enable_progress_bar = false")  # its bar, on stdout, would break the JSON line below
     listed = "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' ORDER BY 1, 2"
     # What the migrations wrote (their times among it) is not the Ingestor's: only tables it filled are hashed.
     filled_before = {t for t in con.execute(listed).fetchall()
