@@ -11,7 +11,8 @@ import os
 from datetime import date
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import BytecodeCache, Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from kpis import steps
@@ -50,6 +51,32 @@ def _agency(q, lang: str) -> str:
 _ENVIRONMENTS: dict[tuple, Environment] = {}
 
 
+class CompiledTemplates(BytecodeCache):
+    """Each template compiled once per process, shared by every environment (two languages, two
+    formats, the registries' strategy names). They differ only in globals and filters, which a
+    compiled template looks up when it renders; they compile alike (the same options:
+    _new_environment). A quiet night at 400 pilots compiled summary.html.j2 and its parts once for
+    Thai and again for English: 0.08 s of its 0.3 s of rendering. Jinja keys a template by its name
+    and file, and checks the checksum of its source: a template changed on disk compiles again."""
+
+    def __init__(self) -> None:
+        self._code: dict[str, tuple[str, object]] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        found = self._code.get(bucket.key)
+        if found is not None and found[0] == bucket.checksum:
+            bucket.code = found[1]
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self._code[bucket.key] = (bucket.checksum, bucket.code)
+
+    def clear(self) -> None:
+        self._code.clear()
+
+
+COMPILED = CompiledTemplates()
+
+
 def _environment(lang: str, html: bool, strategy_names: dict | None = None) -> Environment:
     """One environment per language, format and strategy names, kept: compiling the templates
     again for each of 400 pilot pages cost more than rendering them."""
@@ -66,7 +93,7 @@ def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) 
     # visible before HTML autoescape, so no template can print agency text unescaped.
     env = Environment(loader=PackageLoader("kpis.summary", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html.j2"]), trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True, finalize=html_text if html else md_text)
+                      keep_trailing_newline=True, finalize=html_text if html else md_text, bytecode_cache=COMPILED)
     formats = {
         "money": lambda v: labels.fmt_money(v, lang),
         "ratio": labels.fmt_ratio,
