@@ -77,6 +77,20 @@ class CompiledTemplates(BytecodeCache):
 COMPILED = CompiledTemplates()
 
 
+def compile_templates() -> int:
+    """Compile every summary template into COMPILED now; the number compiled. The forkserver of
+    `pilotkpi serve` calls it (flows/warm_preload.py), so a served night renders without compiling."""
+    report = {Path(f).name for f in steps.OUTPUTS["validation_report"].files}  # compiled by its own environment
+    compiled = 0
+    for html in (True, False):
+        env = _new_environment("en", html)
+        for name in env.list_templates(filter_func=lambda n: n.endswith(".html.j2" if html else ".md.j2")):
+            if name not in report:
+                env.get_template(name)
+                compiled += 1
+    return compiled
+
+
 def _environment(lang: str, html: bool, strategy_names: dict | None = None) -> Environment:
     """One environment per language, format and strategy names, kept: compiling the templates
     again for each of 400 pilot pages cost more than rendering them."""
