@@ -232,7 +232,7 @@ class SectionCache:
     is kept only for a summary on one page, which includes every section: a split summary's pilot
     pages are themselves what is kept, and a section is rendered only for a page written again.
     At 400 pilots the four files were 15 MB of texts, read on every night (0.05 s) and written on
-    every night with a changed pilot; now 0.2 MB.
+    every night with a changed pilot; now 0.35 MB.
     """
 
     def __init__(self, out_dir: Path, lang: str, fmt: str, code: str):
