@@ -10,10 +10,16 @@ a child process that has started Prefect's server and imported GE first, as a se
 process has (flows/warm.py): the night is timed from the flow's call to its return. Printed per
 tree: wall and CPU seconds (median of the pairs), the stages (warehouse/stages.py), and a SHA-256
 of every mart, which must be the same for both trees (the results do not change, only their cost).
+
+Then each copy runs the quiet night after it (nothing new, as of one more day later), measured the
+same way. After both nights the pages in OUT (summaries, pilot pages, letters; not the hidden
+caches nor the validation report, which names its run) are hashed, and must be the same bytes on
+both trees.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -124,6 +130,8 @@ def main(argv: list[str] | None = None) -> None:
         night(tree, wl, first, inbox, 0)
         firsts[name] = first
     runs: dict[str, list[dict]] = {name: [] for name in trees}
+    quiet: dict[str, list[dict]] = {name: [] for name in trees}
+    pages: dict[str, list[str]] = {name: [] for name in trees}
     load = [machine()]
     for pair in range(args.pairs):
         for name, tree in trees.items():
@@ -134,10 +142,34 @@ def main(argv: list[str] | None = None) -> None:
             for f in increment.iterdir():
                 shutil.copyfile(f, folder / "inbox" / f.name)
             runs[name].append(night(tree, wl, folder, folder / "inbox", 1))
+            pages[name].append(pages_digest(folder / "out"))
+            quiet[name].append(night(tree, wl, folder, folder / "inbox", 2))
+            pages[name].append(pages_digest(folder / "out"))
     load.append(machine())
-    marts = {name: r[-1]["marts"] for name, r in runs.items()}
+    marts = {name: (r[-1]["marts"], quiet[name][-1]["marts"]) for name, r in runs.items()}
     same = len({json.dumps(m, sort_keys=True) for m in marts.values()}) == 1
+    same_pages = len({json.dumps(p) for p in pages.values()}) == 1
     print(f"{args.pilots} pilots; 1% new: {new['files']} files; {args.pairs} pairs; machine {load}")
+    for title, nights in (("1%-new night", runs), ("quiet night", quiet)):
+        print(title)
+        _print(nights)
+    print("every mart the same on both trees:", same)
+    print("every page the same on both trees:", same_pages)
+    if not (same and same_pages):
+        sys.exit(1)
+
+
+def pages_digest(out: Path) -> str:
+    """SHA-256 over every page in OUT (its path and bytes), the hidden caches left out, and the
+    validation report, which names its run (a run id has the time it started)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")
+                       and not p.name.startswith("validation")):
+        h.update(str(path.relative_to(out)).encode() + b"\x00" + hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def _print(runs: dict[str, list[dict]]) -> None:
     for name, r in runs.items():
         stages = {s: round(statistics.median(x["stages"].get(s, 0.0) for x in r), 3) for s in r[0]["stages"]}
         print(f"{name:>8}: wall {statistics.median(x['wall'] for x in r):.2f} s, "
@@ -146,9 +178,6 @@ def main(argv: list[str] | None = None) -> None:
               f"{statistics.median(x['cpu_of']['summaries'] for x in r):.3f} s "
               f"(medians; walls {[round(x['wall'], 2) for x in r]}, cpus {[round(x['cpu'], 2) for x in r]}); "
               f"stages {stages}")
-    print("every mart the same on both trees:", same)
-    if not same:
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Imported once by the forkserver of `pilotkpi serve` (flows/warm.py): every module a night needs,
 so each night's forked process starts with them imported.
 
-Only imports: no thread, no connection, no file opened (a fork copies none of them safely).
+Only imports, and the summaries' templates compiled: no thread, no connection, no file left open
+(a fork copies none of them safely).
 """
 from __future__ import annotations
 
@@ -15,3 +16,9 @@ import pilots.checks  # noqa: F401  the validation's own module (it imports GE l
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import great_expectations  # noqa: F401
+
+# The summaries' templates, compiled once here (kpis/summary/render.COMPILED): a night renders
+# without compiling them (about 0.1 s of CPU; Jinja compiles again a template changed on disk).
+from kpis.summary.render import compile_templates  # noqa: E402
+
+compile_templates()

@@ -47,6 +47,9 @@ class Step:
     skippable: bool = True  # False: done by every job (filing the inbox away)
     writes: tuple[str, ...] = ()  # what it writes, for docs/operations.md (files_table)
     jobs: tuple[str, ...] = ()  # the commands whose jobs run it; () for every job
+    # (relation, its columns) where a mart reads only some columns of a per-pilot relation: a
+    # pilot is recomputed when these columns of its rows changed, not any (kpis/build.partitions).
+    columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -55,9 +58,10 @@ class Step:
         return tuple(dict.fromkeys(marts + self.after))
 
 
-def _mart(name: str, reads: tuple[str, ...], *, as_of: bool = False, modules: tuple[str, ...] = ()) -> Step:
+def _mart(name: str, reads: tuple[str, ...], *, as_of: bool = False, modules: tuple[str, ...] = (),
+          columns: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Step:
     return Step(name, "mart", reads, files=(f"kpis/{name}.sql", f"kpis/{name}.yml", *MART_CODE),
-                modules=modules, as_of=as_of)
+                modules=modules, as_of=as_of, columns=columns)
 
 
 # The relations each mart's SQL reads (tests/test_steps.py compares them with DuckDB's parse).
@@ -67,8 +71,14 @@ _MART_STEPS = [
                          "registry.kpis", "registry.pilots")),
     _mart("pilot_scores", ("approval.quarter_closures", "marts.due_periods", "marts.kpi_scores")),
     _mart("budget_snapshot", ("core.budget_lines", "ingest.submissions", "marts.due_periods", "registry.pilots")),
-    _mart("budget_integration", ("marts.budget_snapshot", "marts.due_periods", "registry.pilot_agencies")),
-    _mart("budget_integration_by_layer", ("marts.budget_snapshot",)),
+    # The budget figures never read budget_snapshot.submission_id: a report sent again with the same
+    # lines (a revision, most of a 1%-new night) changes no figure and recomputes no pilot here.
+    _mart("budget_integration", ("marts.budget_snapshot", "marts.due_periods", "registry.pilot_agencies"),
+          columns=(("marts.budget_snapshot", ("pilot_id", "period", "agency_code", "activity_code", "funding_source",
+                                              "allocated_thb", "disbursed_thb", "is_lead", "is_integrated")),)),
+    _mart("budget_integration_by_layer", ("marts.budget_snapshot",),
+          columns=(("marts.budget_snapshot", ("pilot_id", "period", "fiscal_year", "quarter", "layer", "funding_source",
+                                              "allocated_thb", "disbursed_thb", "is_lead", "is_integrated")),)),
     _mart("reporting_compliance", ("ingest.submissions", "marts.due_periods", "registry.pilot_agencies")),
     # outlier_test(x, H), the UDF of kpis/outliers.py, runs inside its SQL.
     _mart("kpi_outlier_checks", ("core.kpi_actuals", "ingest.submissions", "marts.due_periods", "registry.pilots"),
@@ -177,7 +187,8 @@ def module_closure(module: str) -> set[Path]:
 
 def code_digest(step: Step) -> str:
     """SHA-256 over the declaration and the bytes of every file the step depends on, read now."""
-    h = hashlib.sha256(repr((step.name, step.reads, step.after, step.files, step.modules, step.as_of)).encode())
+    h = hashlib.sha256(repr((step.name, step.reads, step.after, step.files, step.modules, step.as_of,
+                             *((step.columns,) if step.columns else ()))).encode())
     for path in files_of(step):
         h.update(str(path.relative_to(ROOT)).encode() + b"\x00")
         h.update(hashlib.sha256(path.read_bytes()).digest())

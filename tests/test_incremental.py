@@ -397,6 +397,34 @@ def test_k_a_restricted_pilots_new_report_rebuilds_only_what_it_feeds_in_both_st
     con.close()
     assert after == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
 
+def test_l_a_report_sent_again_with_the_same_lines_recomputes_no_budget_figure(night, tmp_path):
+    """A revision with the very lines of the report it replaces (only submitted_on is later): the
+    budget snapshot's rows of the pilot change (they name the new submission), so it is
+    recomputed; the budget figures read none of the snapshot's submission ids (kpis/steps.py
+    `columns`), so budget_integration and budget_integration_by_layer recompute no pilot, and
+    every mart still equals a full rebuild."""
+    sent = night / "inbox" / "processed" / "PLT-2548-001_12005_2549-Q2.csv"
+    text = sent.read_text(encoding="utf-8")
+    lines = text.strip("\n").split("\n")[1:]
+    assert len(lines) > 1 and all(",2549-Q2,2006-04-20," in line for line in lines)
+    (night / "inbox" / "PLT-2548-001_12005_2549-Q2_rev1.csv").write_text(
+        text.replace(",2549-Q2,2006-04-20,", ",2549-Q2,2006-04-21,"), encoding="utf-8")
+    before = checksums(night / "w.duckdb")
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    run_id = runs(night / "w.duckdb")[1][0]
+    found = recomputed(night / "w.duckdb", run_id)
+    assert found["budget_snapshot"] == ["PLT-2548-001"]
+    assert "budget_integration" not in found and "budget_integration_by_layer" not in found
+    after = checksums(night / "w.duckdb")
+    assert after["budget_snapshot"] != before["budget_snapshot"]  # the new submission's id
+    assert after["budget_integration"] == before["budget_integration"]
+    assert after["budget_integration_by_layer"] == before["budget_integration_by_layer"]
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+
+
 # --- issue 22 item 3: what a quiet night rewrites, per-pilot sections, publishing -----------------
 
 def files_state(root: Path) -> dict[str, tuple[int, int, str]]:

@@ -138,14 +138,18 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
     return [dict(zip(names, r)) for r in res.fetchall()]
 
 
+# Each pilot's headline period: its latest scored one (the period of its section).
+HEADLINE = "SELECT pilot_id, max(period) AS period FROM marts.pilot_scores GROUP BY pilot_id"
+
+
 def _pilot_rows(con: duckdb.DuckDBPyConnection) -> list[dict]:
-    """Every registered pilot with its latest scored period's composite (none: no period yet)."""
-    return _rows(con, """
+    """Every registered pilot with its headline period's composite (none: no period yet)."""
+    return _rows(con, f"""
         SELECT p.pilot_id, p.name_th, p.name_en, p.layer, p.strategies, p.classification, p.end_date,
                s.period, s.composite_score, s.status, s.kpis_reported, s.kpis_expected
         FROM registry.pilots p
-        LEFT JOIN (SELECT * FROM marts.pilot_scores
-                   QUALIFY row_number() OVER (PARTITION BY pilot_id ORDER BY period DESC) = 1) s
+        LEFT JOIN (SELECT s.* FROM marts.pilot_scores s
+                   JOIN ({HEADLINE}) h ON h.pilot_id = s.pilot_id AND h.period = s.period) s
           USING (pilot_id)
         ORDER BY p.pilot_id""")
 
@@ -276,20 +280,26 @@ def _grouped(con: duckdb.DuckDBPyConnection, sql: str, *keys: str, params=None) 
 
 class _Batch:
     """Each kind of row of the pilots' sections read once for all pilots, not once per pilot: at 400
-    pilots the per-pilot queries took 80% of the summaries' time (issue 12, bench/incremental.md)."""
+    pilots the per-pilot queries took 80% of the summaries' time (issue 12, bench/incremental.md).
+
+    A section shows the KPIs and the budget of its headline period only (_section), so only those
+    rows are read: at 400 pilots, 1,342 of 9,394 KPI rows and 392 of 2,744 budget rows, whose
+    Decimals took half the model's time (issue 22, the summaries of a quiet night)."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.trend = _grouped(con, "SELECT pilot_id, period, composite_score, status FROM marts.pilot_scores "
                                    "ORDER BY pilot_id, period", "pilot_id")
-        self.kpis = _grouped(con, """
+        self.kpis = _grouped(con, f"""
             SELECT s.pilot_id, s.period, s.kpi_code, k.name_th, k.name_en, k.unit, k.direction, k.aggregation,
                    k.weight, s.actual, s.t1, s.t2, s.t3, s.t4, s.t5, s.score, s.status,
                    t.t1 AS r1, t.t2 AS r2, t.t3 AS r3, t.t4 AS r4, t.t5 AS r5
             FROM marts.kpi_scores s JOIN registry.kpis k USING (pilot_id, kpi_code)
+            JOIN ({HEADLINE}) h ON h.pilot_id = s.pilot_id AND h.period = s.period
             LEFT JOIN registry.kpi_thresholds t
               ON t.pilot_id = s.pilot_id AND t.kpi_code = s.kpi_code AND t.fiscal_year = s.fiscal_year
             ORDER BY s.pilot_id, s.period, s.kpi_code""", "pilot_id", "period")
-        self.budget = _grouped(con, "SELECT * FROM marts.budget_integration", "pilot_id", "period")
+        self.budget = _grouped(con, f"SELECT b.* FROM marts.budget_integration b JOIN ({HEADLINE}) h "
+                                    "ON h.pilot_id = b.pilot_id AND h.period = b.period", "pilot_id", "period")
         self.late = _grouped(con, """
             SELECT c.pilot_id, c.agency_code, a.name_th, a.name_en, c.role, c.period, c.submitted,
                    c.first_submitted_on, c.due_date, c.days_late
