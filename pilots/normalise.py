@@ -322,8 +322,9 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         if column is None:
             final[name] = empty
             continue
-        if not _may_hold_national_id(column):  # the column as it is, nothing masked
-            final[name] = column
+        distinct = set(column)
+        if not _may_hold_national_id(distinct):  # nothing masked
+            final[name] = _one_object_per_text(column, distinct)
             continue
         read = _per_distinct_text(_mask_or_none, column)
         final[name] = [r[0] if r is not None else None for r in read]
@@ -463,10 +464,29 @@ def _plain_numbers(column) -> list | tuple | None:
 _ID_CANDIDATE = re.compile(r"\d[- \d]{12}")
 
 
-def _may_hold_national_id(column) -> bool:
-    distinct = set(column)
-    distinct.discard(None)
-    return _ID_CANDIDATE.search("\n".join(distinct)) is not None
+def _may_hold_national_id(distinct: set[str | None]) -> bool:
+    """Whether any of a column's distinct texts may hold a national ID."""
+    return _ID_CANDIDATE.search("\n".join(filter(None, distinct))) is not None
+
+
+# One object per text, for the whole process (bounded like per_distinct's memos: afresh when full).
+_TEXT_OBJECTS: dict[str | None, str | None] = {None: None}
+
+
+def _one_object_per_text(column, distinct: set[str | None]) -> list:
+    """The column with each text as the one object kept for it: pickle then sends a text repeated
+    in a batch once (a report repeats its pilot on every line, a batch its agencies and notes),
+    and the flow process holds it once, as when every text went through the national-ID mask's
+    memo. In C but for the calls: set difference, update and look-ups."""
+    objects = _TEXT_OBJECTS
+    new = distinct.difference(objects)
+    if new:
+        if len(objects) + len(new) > MEMO_ENTRIES:
+            objects.clear()
+            objects[None] = None
+            new = distinct.difference(objects)
+        objects.update(zip(new, new))
+    return list(map(objects.__getitem__, column))
 
 
 def _mask_or_none(text: str | None) -> tuple[str, bool] | None:

@@ -57,6 +57,35 @@ def test_per_distinct_remembers_short_texts_only_and_stays_bounded(monkeypatch):
     assert calls == ["a", "b", "c", "a"]
 
 
+def test_a_text_repeated_across_a_batch_is_one_object_and_the_memo_stays_bounded(monkeypatch):
+    """Text columns with nothing to mask keep each text as one object for the process (as main's
+    per-text masking gave them): a batch's pickle then sends a repeated pilot or note once."""
+    import pickle
+
+    from pilots.readers.base import RawTable
+
+    header = ["pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "note"]
+
+    def table(pilot: str, note: str) -> RawTable:
+        # fresh string objects for every cell, as csv.reader makes them
+        return RawTable("csv", "utf-8", header, [(n, ["".join(pilot), "03009", "2548-Q1", "2005-01-20", "kpi",
+                                                      f"K{n}", "".join(note)]) for n in (2, 3, 4)])
+
+    a = normalise.normalise_table(table("PLT-7", "ติดตามผล")).rows
+    b = normalise.normalise_table(table("PLT-7", "ติดตามผล")).rows
+    assert [r["pilot_id"] for r in a + b] == ["PLT-7"] * 6 and [r["note"] for r in a + b] == ["ติดตามผล"] * 6
+    assert len({id(r["pilot_id"]) for r in a + b}) == 1 and len({id(r["note"]) for r in a + b}) == 1
+    once, twice = pickle.dumps(a), pickle.dumps(a + b)
+    assert len(twice) - len(once) < len(once)  # the second file's texts are references
+
+    monkeypatch.setattr(normalise, "MEMO_ENTRIES", 8)
+    for k in range(20):
+        rows = normalise.normalise_table(table(f"PLT-{k}", f"note {k}")).rows
+        assert [(r["pilot_id"], r["item_code"], r["note"]) for r in rows] == [
+            (f"PLT-{k}", f"K{n}", f"note {k}") for n in (2, 3, 4)]
+        assert len(normalise._TEXT_OBJECTS) <= 8
+
+
 def test_the_normalised_row_is_the_same_on_the_second_read():
     """A repeated identity reads the same from the memo as the first time (Thai date, Thai
     digits, an agency code that lost its zero, a zero-width space)."""
