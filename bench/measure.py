@@ -167,6 +167,7 @@ class Sampler:
 
     def __post_init__(self) -> None:
         self._roles: dict[int, str] = {}  # pid -> role, found once per process
+        self._tree_peak = 0  # bytes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._start = time.perf_counter()
@@ -201,8 +202,8 @@ class Sampler:
             roles[role] = round(roles.get(role, 0.0) + size / MIB, 1)
         for role, mib in roles.items():
             self.peaks[role] = max(self.peaks.get(role, 0.0), mib)
-        if sum(rss) / MIB >= max((c[1] for c in self.curve), default=0.0):
-            self.at_tree_peak = roles
+        if sum(rss) > self._tree_peak:
+            self._tree_peak, self.at_tree_peak = sum(rss), roles
 
     def stop(self) -> None:
         self._stop.set()
