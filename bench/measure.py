@@ -199,7 +199,8 @@ class Sampler:
         for i, (proc, size) in enumerate(zip(procs, rss)):
             role = "flow process" if i == 0 else self._roles.get(proc.pid) or process_role(proc)
             self._roles[proc.pid] = role
-            roles[role] = round(roles.get(role, 0.0) + size / MIB, 1)
+            if role != "gone":  # ended between the listing and its command line: nothing to count
+                roles[role] = round(roles.get(role, 0.0) + size / MIB, 1)
         for role, mib in roles.items():
             self.peaks[role] = max(self.peaks.get(role, 0.0), mib)
         if sum(rss) > self._tree_peak:
