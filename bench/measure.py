@@ -142,14 +142,32 @@ def floor_read(inbox: Path, compare_duckdb: bool = True) -> dict:
 
 # --- a timed run ---------------------------------------------------------------------------------
 
+def process_role(proc: psutil.Process) -> str:
+    """What a process of a night's tree is, from its command line: the flow process is the root."""
+    try:
+        command = " ".join(proc.cmdline())
+    except psutil.Error:
+        return "gone"
+    for marker, role in (("prefect.server.api.server", "prefect server"), ("resource_tracker", "resource tracker"),
+                         ("spawn_main", "dask worker"), ("signal", "server watchdog")):
+        if marker in command:
+            return role
+    return "other"
+
+
 @dataclass
 class Sampler:
-    """RSS of a process and its descendants, every `interval` seconds, in a thread."""
+    """RSS of a process and its descendants, every `interval` seconds, in a thread; and each
+    process's own peak by its role (process_role), with what each held when the tree peaked."""
     pid: int
     interval: float = 0.25
     curve: list[tuple[float, float, float]] = field(default_factory=list)  # (s, tree MiB, main MiB)
+    peaks: dict[str, float] = field(default_factory=dict)  # role -> its highest RSS, MiB
+    at_tree_peak: dict[str, float] = field(default_factory=dict)  # role -> its RSS when the tree peaked
 
     def __post_init__(self) -> None:
+        self._roles: dict[int, str] = {}  # pid -> role, found once per process
+        self._tree_peak = 0  # bytes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._start = time.perf_counter()
@@ -171,9 +189,22 @@ class Sampler:
                         rss.append(0)
                 self.curve.append((round(time.perf_counter() - self._start, 2), round(sum(rss) / MIB, 1),
                                    round(rss[0] / MIB, 1)))
+                self._by_role(procs, rss)
             except psutil.Error:
                 return
             self._stop.wait(self.interval)
+
+    def _by_role(self, procs: list[psutil.Process], rss: list[int]) -> None:
+        roles: dict[str, float] = {}
+        for i, (proc, size) in enumerate(zip(procs, rss)):
+            role = "flow process" if i == 0 else self._roles.get(proc.pid) or process_role(proc)
+            self._roles[proc.pid] = role
+            if role != "gone":  # ended between the listing and its command line: nothing to count
+                roles[role] = round(roles.get(role, 0.0) + size / MIB, 1)
+        for role, mib in roles.items():
+            self.peaks[role] = max(self.peaks.get(role, 0.0), mib)
+        if sum(rss) > self._tree_peak:
+            self._tree_peak, self.at_tree_peak = sum(rss), roles
 
     def stop(self) -> None:
         self._stop.set()
@@ -228,6 +259,7 @@ def timed_run(args: list[str], env: dict[str, str], stage_log: Path, files: int,
         "lines_per_s": round(lines / wall, 1) if wall else None,
         "peak_rss_tree_mib": max((c[1] for c in curve), default=None),
         "peak_rss_main_mib": max((c[2] for c in curve), default=None),
+        "peak_rss_by_process_mib": sampler.peaks, "rss_at_tree_peak_mib": sampler.at_tree_peak,
         "rss_samples": len(curve),
         "rss_curve": _downsample(curve),
     }

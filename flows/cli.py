@@ -36,7 +36,7 @@ def main() -> None:
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the committee summaries.")
 @click.option("--as-of", "as_of", default=None, help="The day the run is about (YYYY-MM-DD); default today in Bangkok.")
-@click.option("--batch-size", default=1000, show_default=True,  # pilots.ingest.DEFAULT_BATCH_SIZE
+@click.option("--batch-size", default=750, show_default=True,  # pilots.ingest.DEFAULT_BATCH_SIZE
               help="Files read and validated together (one Great Expectations run).")
 @click.option("--wait", is_flag=True, help="If another run holds the warehouse, wait for it instead of exiting 3.")
 @click.option("--settle-seconds", type=float, default=None,
@@ -67,7 +67,7 @@ def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as
 
 
 def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
-         batch_size: int = 1000, wait: bool = False, settle_seconds: float | None = None,
+         batch_size: int = 750, wait: bool = False, settle_seconds: float | None = None,
          restricted_store: Path | None = None, workers: int | None = None, dask_address: str | None = None) -> int:
     from kpis.summary.validation import report_name
     from pilots.registry import RegistryError

@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import tracemalloc
 from decimal import Decimal
 
@@ -230,3 +231,24 @@ def test_the_marts_limit_never_lowers_an_old_stores_writing_limit(warehouse, mon
     limit_memory(warehouse)
     memory_for_queries(warehouse)
     assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("190.7 MiB",)]
+
+
+def test_the_benchs_sampler_gives_each_process_of_the_tree_its_own_peak():
+    """bench/measure.py's Sampler: each process's peak by its role, and what each held when the
+    whole tree peaked (the composition of the peak the national bench reports)."""
+    from bench.measure import Sampler
+
+    child = ("import time  # spawn_main: as a Dask worker's command line reads\n"
+             "block = bytearray(48 << 20)\ntime.sleep(3)")
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time\n"
+                               f"p = subprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(2.5)\np.wait()"])
+    try:
+        sampler = Sampler(parent.pid, interval=0.05)
+        time.sleep(2)
+        sampler.stop()
+    finally:
+        parent.wait()
+    assert set(sampler.peaks) == {"flow process", "dask worker"}
+    assert sampler.peaks["dask worker"] >= 48  # its 48 MiB block, touched
+    assert sampler.peaks["flow process"] < sampler.peaks["dask worker"]
+    assert sum(sampler.at_tree_peak.values()) == pytest.approx(max(c[1] for c in sampler.curve), abs=0.2)

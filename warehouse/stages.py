@@ -6,8 +6,8 @@ PILOTKPI_STAGE_LOG when it is set (the benchmark, bench/, reads that file: it do
 how logging is configured). A stage that runs once per batch (read, validate, ge, write) writes
 one line per batch; a reader sums the lines of a name. Stages nest: `ge` is part of `validate`.
 
-The peak is the kernel's high-water mark of this process (getrusage's ru_maxrss: no sampling, no
-thread), so the first stage whose `peak` line is higher than the one before raised it. Child
+The peak is the kernel's high-water mark of this process (VmHWM, else getrusage's ru_maxrss: no
+sampling, no thread), so the first stage whose `peak` line is higher than the one before raised it. Child
 processes (Prefect's server, Dask workers) are not in it: the bench samples the whole tree.
 """
 from __future__ import annotations
@@ -27,7 +27,17 @@ _MAXRSS_PER_MIB = 1 << 20 if sys.platform == "darwin" else 1 << 10
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far, in MiB."""
+    """This process's peak resident memory so far, in MiB: Linux's VmHWM, the high-water mark of
+    this program's own memory. Not getrusage's ru_maxrss there: Linux carries that across exec,
+    so a process started by a large one (the bench, which generates the workload in itself) began
+    with its parent's peak (761 MiB logged at `server_start` at 400 pilots, 2026-12-05)."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / _MAXRSS_PER_MIB
 
 
