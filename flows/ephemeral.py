@@ -57,6 +57,9 @@ SERVER_APP = "prefect.server.api.server:create_app"  # what Prefect's Subprocess
 # The environment Prefect's SubprocessASGIServer gives its server: no UI, and marked ephemeral.
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
 UVICORN_PORT_IN_USE = 3  # uvicorn's exit code when its port was taken meanwhile: launched again
+# uvicorn also exits with 3 when the app fails to start (a locked or unwritable Prefect database):
+# a few relaunches, then the exit code is the error, not 90 s of relaunching.
+MAX_RELAUNCHES = 3
 DEFAULT_STARTUP_TIMEOUT = 90.0
 
 _watchdogs: list[subprocess.Popen] = []  # referenced for the life of the process: its pipe is the signal
@@ -104,7 +107,12 @@ class TemporaryServer:
         """Start the server's process and its watchdog; return at once."""
         spec = importlib.util.find_spec("prefect")  # where Prefect is, without importing it
         self.port = _free_port()
-        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # the server needs none
+        env = dict(os.environ)
+        if "prefect.settings" in sys.modules:  # settings applied in code (a harness's home, database): as Prefect passes them
+            from prefect.settings import get_current_settings
+
+            env.update(get_current_settings().to_environment_variables(exclude_unset=True))
+        env.pop("PREFECT_API_URL", None)  # the server serves the API: it needs none
         env.update(SERVER_ENV)
         self.launched_at = time.perf_counter()
         self.process = subprocess.Popen(
@@ -137,11 +145,12 @@ class TemporaryServer:
         from warehouse.stages import record
 
         self._use(refresh)
-        deadline = time.monotonic() + timeout
+        deadline, relaunches = time.monotonic() + timeout, 0
         with httpx.Client() as client:
             while True:
                 code = self.process.poll()
-                if code == UVICORN_PORT_IN_USE:  # another process took the port: as Prefect does, again
+                if code == UVICORN_PORT_IN_USE and relaunches < MAX_RELAUNCHES:  # the port taken meanwhile: again
+                    relaunches += 1
                     self.launch()
                     self._use(refresh)
                 elif code is not None:

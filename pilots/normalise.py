@@ -486,7 +486,7 @@ def _one_object_per_text(column, distinct: set[str | None]) -> list:
             objects[None] = None
             new = distinct.difference(objects)
         objects.update(zip(new, new))
-    return list(map(objects.__getitem__, column))
+    return list(map(objects.get, column, column))  # get, not []: a text is itself if the memo was just cleared
 
 
 def _mask_or_none(text: str | None) -> tuple[str, bool] | None:

@@ -32,3 +32,26 @@ def test_the_server_is_started_with_prefects_own_command_and_environment(monkeyp
     assert {k: env[k] for k in ephemeral.SERVER_ENV} == ephemeral.SERVER_ENV
     assert "PREFECT_API_URL" not in env  # the server serves the API; it needs none to call
     assert prefect_kwargs == kwargs == {}  # output inherited by both
+
+
+class _FailsAtStart:
+    """A uvicorn that exits with 3 at once (its app did not start: a locked database, say)."""
+    pid = NO_SUCH_PID
+
+    def poll(self):
+        return 3
+
+
+def test_a_server_that_keeps_failing_to_start_is_an_error_with_its_exit_code_after_a_few_tries(monkeypatch):
+    launches = []
+    monkeypatch.setattr("subprocess.Popen", lambda args, env=None, **kw: launches.append(args) or _FailsAtStart())
+    monkeypatch.setenv("PREFECT_API_URL", "restored-after-the-test")  # _use sets it
+    server = ephemeral.TemporaryServer()
+    server.launch()
+    try:
+        server._wait_until_healthy(60, lambda: None)
+    except RuntimeError as error:
+        assert "exited with code 3" in str(error)
+    else:
+        raise AssertionError("a server that never starts was waited for")
+    assert len(launches) == 1 + ephemeral.MAX_RELAUNCHES == 4  # not 60 s of relaunching
