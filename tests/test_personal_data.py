@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 from pathlib import Path
 
 import duckdb
@@ -232,7 +233,13 @@ def pdpa_run(tmp_path_factory, prefect_harness):
         result = CliRunner().invoke(main, ["export", str(root / "export" / fmt), "--format", fmt,
                                            "--warehouse", str(root / "wh.duckdb")])
         assert result.exit_code == 0, result.output
-    return root, ids, invalid, code, output, api_logs()
+    # Prefect ships log lines to its API from a background worker, in batches: wait for the
+    # run's WARNING to arrive (it is asserted below) before reading every line the server holds.
+    deadline, logs = time.monotonic() + 30, api_logs()
+    while not any("Refused 'link_" in line for line in logs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+        logs = api_logs()
+    return root, ids, invalid, code, output, logs
 
 
 def db_text(path: Path) -> str:
