@@ -111,24 +111,15 @@ def inbox_files(inbox: Path) -> list[Path]:
 
 
 def read_and_check(received: list[Received], registry: Registry, as_of: date) -> None:
-    """Read every file of a batch and attach all its defects and warnings (no warehouse access).
-
-    This is the whole validation path, shared by the nightly run and `pilotkpi check`.
-    """
-    with stage("read"), fewer_collections():
-        batch = _read_all(received, registry)
-    if batch is None:
-        return
-    with stage("validate"):
-        _validate(received, batch, registry, as_of)
-
-
-def _read_all(received: list[Received], registry: Registry) -> pd.DataFrame | None:
-    """Read and normalise each file; one frame of every row to validate (None: no rows)."""
+    """Read every file of a batch and attach all its defects and warnings (no warehouse access):
+    `pilotkpi check` and the web's check of an upload. The same read as pilots.reading.read_files
+    and the same validation as validate_read, on records the caller keeps."""
     units = registry.kpi_units()
-    for rec in received:
-        read_into(rec, units)
-    return _frame(received)
+    with stage("read"), fewer_collections():
+        for rec in received:
+            read_into(rec, units)
+    with fewer_collections():
+        _check(received, registry, as_of)
 
 
 def _frame(received: list[Received]) -> pd.DataFrame | None:
@@ -179,11 +170,16 @@ def validate_read(received: list[Received], registry: Registry, as_of: date) -> 
     """The validate half of the pure stage, over a batch that pilots.reading.read_files has read
     (in a Dask worker): the same FileReads as read_batch gives for the same items."""
     with fewer_collections():  # frames, issues and GE's objects: as for the read
-        with stage("validate"):
-            batch = _frame(received)
-            if batch is not None:
-                _validate(received, batch, registry, as_of)
+        _check(received, registry, as_of)
         return [_file_read(rec) for rec in received]
+
+
+def _check(received: list[Received], registry: Registry, as_of: date) -> None:
+    """Validate the read files of a batch in one frame, attaching each file's defects to it."""
+    with stage("validate"):
+        batch = _frame(received)
+        if batch is not None:
+            _validate(received, batch, registry, as_of)
 
 
 def _file_read(rec: Received) -> FileRead:

@@ -64,7 +64,7 @@ class Checked:
 def check_upload(name: str, data: bytes | None, size: int, registry: Registry, as_of: date,
                  keep_dir: Path | None) -> Checked:
     """`pilotkpi check` on one uploaded file: the same reading and validation code
-    (pilots.ingest.read_batch -> read_and_check), the same messages. A file that may be sent is
+    (pilots.ingest.read_batch: read_files, then validate_read), the same messages. A file that may be sent is
     kept in `keep_dir` until it is (None: not kept)."""
     token = secrets.token_urlsafe(16)
     if data is None or size > LIMITS.max_file_bytes:
