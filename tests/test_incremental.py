@@ -371,16 +371,21 @@ def test_f_a_night_that_reads_only_a_restricted_file_writes_its_validation_repor
 
 
 
+def send_revision(night: Path, stem: str, old: str, new: str) -> str:
+    """Put `<stem>_rev1.csv` in the inbox: the processed report `<stem>.csv` with `old` replaced
+    by `new` (which it must hold). The report's text, as it was, is returned."""
+    text = (night / "inbox" / "processed" / f"{stem}.csv").read_text(encoding="utf-8")
+    assert old in text
+    (night / "inbox" / f"{stem}_rev1.csv").write_text(text.replace(old, new), encoding="utf-8")
+    return text
+
+
 def test_k_a_restricted_pilots_new_report_rebuilds_only_what_it_feeds_in_both_stores(night, tmp_path):
     """The restricted store's marts skip as the open ones do (their keys in its own
     ops.mart_inputs): a corrected report of the restricted pilot rebuilds the restricted marts
     that read ingest.* or core.* and not due_periods (registry and as-of date unchanged); both
     stores then hold exactly what a full rebuild gives."""
-    sent = night / "inbox" / "processed" / "PLT-2548-006_01005_2549-Q1.csv"
-    text = sent.read_text(encoding="utf-8")
-    assert "2549-Q1,2006-01-13,kpi,S1,,9," in text
-    (night / "inbox" / "PLT-2548-006_01005_2549-Q1_rev1.csv").write_text(
-        text.replace("2549-Q1,2006-01-13,kpi,S1,,9,", "2549-Q1,2006-01-13,kpi,S1,,12,"), encoding="utf-8")
+    send_revision(night, "PLT-2548-006_01005_2549-Q1", "2549-Q1,2006-01-13,kpi,S1,,9,", "2549-Q1,2006-01-13,kpi,S1,,12,")
     before = both_stores(night / "w.duckdb")
 
     result = _run(night)
@@ -403,12 +408,9 @@ def test_l_a_report_sent_again_with_the_same_lines_recomputes_no_budget_figure(n
     recomputed; the budget figures read none of the snapshot's submission ids (kpis/steps.py
     `columns`), so budget_integration and budget_integration_by_layer recompute no pilot, and
     every mart still equals a full rebuild."""
-    sent = night / "inbox" / "processed" / "PLT-2548-001_12005_2549-Q2.csv"
-    text = sent.read_text(encoding="utf-8")
+    text = send_revision(night, "PLT-2548-001_12005_2549-Q2", ",2549-Q2,2006-04-20,", ",2549-Q2,2006-04-21,")
     lines = text.strip("\n").split("\n")[1:]
     assert len(lines) > 1 and all(",2549-Q2,2006-04-20," in line for line in lines)
-    (night / "inbox" / "PLT-2548-001_12005_2549-Q2_rev1.csv").write_text(
-        text.replace(",2549-Q2,2006-04-20,", ",2549-Q2,2006-04-21,"), encoding="utf-8")
     before = checksums(night / "w.duckdb")
 
     result = _run(night)
