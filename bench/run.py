@@ -66,6 +66,9 @@ TOP_STAGES = {  # the issue's stages -> the flow's stage names (warehouse/stages
 
 FLOOR_IS_WRONG = "FLOOR_IS_WRONG"
 QUIET_ON_A_RUNNING_SERVER_TARGET_S = 5.0
+# Issue 22's before: GE took 74.1 s of a 291.7 s full night. Its target halves that share; the
+# "before" column is the previous bench run, which may already be below it.
+ISSUE_GE_SHARE = 74.1 / 291.7
 
 
 def _env(work: Path) -> dict[str, str]:
@@ -451,10 +454,10 @@ def markdown(r: dict) -> str:
                  "peak_rss_tree_mib") else None,
              None if mem.get("full_over_quarter") is None else mem["full_over_quarter"] <= 1.2),
         _row("GE share of the full night", f"{runs['full']['ge_share_of_wall'] * 100:.0f}% "
-             f"({runs['full']['stages'].get('ge', 0):.1f} s)" if "full" in runs else None, "say it; halve it",
+             f"({runs['full']['stages'].get('ge', 0):.1f} s)" if "full" in runs else None,
+             f"say it; halve the issue's {ISSUE_GE_SHARE * 100:.0f}% (≤ {ISSUE_GE_SHARE * 50:.1f}%)",
              f"{ge_before / was['full']['wall_seconds'] * 100:.0f}% ({ge_before:.1f} s)" if ge_before else None,
-             None if not ge_before or "full" not in runs else
-             runs["full"]["ge_share_of_wall"] <= ge_before / was["full"]["wall_seconds"] / 2),
+             None if "full" not in runs else runs["full"]["ge_share_of_wall"] <= ISSUE_GE_SHARE / 2),
     ]
     if "running_server_start_seconds" in r:
         lines += ["", f"The running server took {r['running_server_start_seconds']:.1f} s to start (not in its nights)"

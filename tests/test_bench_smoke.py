@@ -232,7 +232,33 @@ def test_the_before_figures_are_taken_against_this_runs_floor(tmp_path):
     # 4 s on a running server: within 5 s, and 4 / 100 = 0.04 of the floor
     assert "| running server: quiet night (÷ floor) | 0.066 (6.6 s) | 0.04 (4.0 s;" in md and "≤ 0.1 × floor | met |" in md
     # GE: 74.1 / 291.7 = 25% before; 10 / 140 = 7% now, under half of it
-    assert "| GE share of the full night | 25% (74.1 s) | 7% (10.0 s) | say it; halve it | met |" in md
+    assert ("| GE share of the full night | 25% (74.1 s) | 7% (10.0 s) | say it; halve the issue's 25% (≤ 12.7%) "
+            "| met |") in md
+
+
+def test_the_ge_target_is_half_the_issues_share_not_half_the_last_run(tmp_path):
+    """GE's target halves the issue's 25% (74.1 s of 291.7 s), whatever the last run was: 5.8 s of
+    a 49.5 s night (11.7%) meets it though the last run's 8% (5.2 of 64.3 s) was lower; 7.0 s of
+    49.5 s (14.1%) does not."""
+    def summary(ge: float) -> str:
+        full = {"wall_seconds": 49.5, "wall_without_server_start": 43.7, "stages": {"ge": ge}, "other_seconds": 0,
+                "files_per_s": 0, "lines_per_s": 0, "peak_rss_tree_mib": 900.0, "peak_rss_main_mib": 600.0,
+                "ge_share_of_wall": round(ge / 49.5, 4)}
+        last = tmp_path / "last.json"
+        last.write_text(json.dumps({"schema": 1, "pilots": 400, "date": "2026-12-05", "complete": True,
+                                    "machine_at_start": {"load_average": [0.3]},
+                                    "runs": {"full": {"wall_seconds": 64.3, "stages": {"ge": 5.2}}}}))
+        before = run.before_figures(last)
+        r = run.summarise({"floor": {"seconds": 24.1, "files_per_s": 1, "lines_per_s": 1, "seconds_by_format": {}},
+                           "runs": {"full": full}, "before": before})
+        return run.markdown({**r, "date": "2026-12-05", "host": "h",
+                             "machine_at_start": {"cpus": 2, "load_average": [1.0]},
+                             "workload": {"pilots": 400, "agencies": 300, "files": 1, "lines": 1, "bytes": 1,
+                                          "by_format": {}, "expected": {}, "generate_seconds": 1}})
+
+    assert "| GE share of the full night | 8% (5.2 s) | 12% (5.8 s) | say it; halve the issue's 25% (≤ 12.7%) | met |" \
+        in summary(5.8)
+    assert "| 8% (5.2 s) | 14% (7.0 s) | say it; halve the issue's 25% (≤ 12.7%) | **missed** |" in summary(7.0)
 
 
 def test_a_failed_night_is_no_figure():
