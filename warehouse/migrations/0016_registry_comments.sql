@@ -1,0 +1,5 @@
+-- 0016: the registry tables are no longer rewritten by every run: a run rewrites them only when
+-- the registry's rows changed (warehouse/registry_check.py). Their documentation says so.
+COMMENT ON TABLE registry.agencies IS 'Government agencies that take part in pilots, from agencies.yaml (replaced by a run when the registry''s rows changed). [grain: agency; keys: agency_code; joins: registry.pilot_agencies (agency_code), ingest.submissions (agency_code)]';
+COMMENT ON TABLE registry.secretariat IS 'The office that sends reminder letters, from the optional secretariat.yaml (replaced by a run when the registry''s rows changed); no row: letters are signed by the pilot-project committee secretariat. [grain: the sending office, one row at most; keys: letter_prefix; joins: none]';
+COMMENT ON TABLE registry.strategies IS 'Names of the public-sector development strategies 1-7 that pilots serve, from the registry''s optional strategies.yaml (replaced by a run when the registry''s rows changed; empty without it). [grain: strategy; keys: number; joins: none]';
