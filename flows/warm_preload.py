@@ -1,8 +1,8 @@
 """Imported once by the forkserver of `pilotkpi serve` (flows/warm.py): every module a night needs,
 so each night's forked process starts with them imported.
 
-Only imports, and the summaries' templates compiled: no thread, no connection, no file left open
-(a fork copies none of them safely).
+Only imports, the summaries' templates compiled and the served registry parsed: no thread, no
+connection, no file left open (a fork copies none of them safely).
 """
 from __future__ import annotations
 
@@ -22,3 +22,11 @@ with warnings.catch_warnings():
 from kpis.summary.render import compile_templates  # noqa: E402
 
 compile_templates()
+
+# The registry `serve` was given (flows/serve.py names it in WARM_REGISTRY_ENV), parsed once here:
+# each night's load_registry reads the files' bytes again and takes this parse only while their
+# digest is the same (pilots/registry.py's memo), else it parses them as before. At 400 pilots the
+# parse cost each served night 0.24 s (bench/results/2026-12-05-vm-p400-idle-3.md).
+from flows.warm import preload_registry  # noqa: E402
+
+preload_registry()
