@@ -350,6 +350,15 @@ def test_the_forkserver_parses_the_served_registry_once_and_a_changed_one_again(
     assert result["pilots"] == [f"PLT-2548-00{i}" for i in range(1, 8)]
     assert result["threads"] == 1 and not any("registry" in fd or ".yaml" in fd for fd in result["fds"]), result
 
+    # A registry that does not load at serve's start: the helper still starts (its import ends
+    # well, nothing kept); the night's own load reports the problem, as a cold night's would.
+    (paths.registry / "agencies.yaml").write_text("- {code: 11002\n", encoding="utf-8")
+    broken = subprocess.run([sys.executable, "-c", "import flows.warm_preload; from pilots import registry; "
+                             "print(len(registry._LAST))"], cwd=ROOT, close_fds=True,
+                            env=child_env(PILOTKPI_WARM_REGISTRY=str(paths.registry)), stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True)
+    assert broken.returncode == 0 and broken.stdout.strip().splitlines()[-1] == "0", broken.stderr[-3000:]
+
 
 def test_the_helper_freezes_what_it_imported_so_a_nights_collections_do_not_walk_it():
     """flows/warm_preload.py ends with gc.freeze(): a process forked from the helper does not
