@@ -131,9 +131,10 @@ def _seconds(states: list, first: str, last: str) -> float:
 
 @contextmanager
 def serving(registry: Path, inbox: Path, warehouse: Path, out: Path, env: dict[str, str],
-            work: Path, name: str = DEPLOYMENT, warm: bool = True) -> Iterator[Served]:
+            work: Path, name: str = DEPLOYMENT, warm: bool = True, code: Path | None = None) -> Iterator[Served]:
     """`pilotkpi serve` of the bench's deployment `name` while inside (warm or cold nights);
-    stopped (SIGTERM) at the end."""
+    stopped (SIGTERM) at the end. code: the tree whose code serves (default this checkout; `python
+    -m` puts its working directory first on the path, so it runs from there)."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -145,7 +146,7 @@ def serving(registry: Path, inbox: Path, warehouse: Path, out: Path, env: dict[s
         process = subprocess.Popen(measure.pilotkpi("serve", "--registry", str(registry), "--inbox", str(inbox),
                                                     "--warehouse", str(warehouse), "--out", str(out), "--name",
                                                     name, "--cron", NEVER, "--warm" if warm else "--cold"),
-                                   cwd=measure.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                   cwd=code or measure.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):

@@ -156,7 +156,7 @@ def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, 
     if warm:  # the nights' process imports beside this one's imports and the server's health check
         from flows import warm as warm_nights
 
-        warm_nights.start_forkserver()
+        warm_nights.start_forkserver(registry_dir)
     from prefect.schedules import Cron
 
     try:

@@ -23,9 +23,11 @@ import signal
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 ENGINE_MODULE = "prefect.engine"
+WARM_REGISTRY_ENV = "PILOTKPI_WARM_REGISTRY"  # the registry folder the forkserver parses once (serve sets it)
 PRELOAD = ["flows.warm_preload"]
 STOP_GRACE_SECONDS = 30.0  # after the SIGTERM of a stopping runner, before SIGKILL
 # Printed by each warm night on its stdout (streamed into `pilotkpi serve`'s output), parsed by
@@ -37,6 +39,23 @@ _context: Any = None
 _started_at: float | None = None
 
 
+def preload_registry() -> bool:
+    """Parse the registry named by WARM_REGISTRY_ENV into pilots/registry.py's memo (in the
+    forkserver, flows/warm_preload.py); True when it is there. A registry that does not load is
+    left for the night to report: nothing here may stop the forkserver (multiprocessing would
+    count every night's fork as failed)."""
+    folder = os.environ.get(WARM_REGISTRY_ENV)
+    if not folder:
+        return False
+    from pilots.registry import load_registry
+
+    try:
+        load_registry(folder)
+    except Exception:  # noqa: BLE001 - a broken registry: the night's own load says why
+        return False
+    return True
+
+
 def forkserver_context():
     """multiprocessing's forkserver context, with this project's preload (set once per process)."""
     global _context
@@ -46,9 +65,13 @@ def forkserver_context():
     return _context
 
 
-def start_forkserver() -> None:
-    """Start the forkserver now, without waiting: its imports (seconds) run beside the caller's."""
+def start_forkserver(registry_dir: str | os.PathLike | None = None) -> None:
+    """Start the forkserver now, without waiting: its imports (seconds) run beside the caller's.
+    registry_dir: the registry the nights load, parsed there once too (it is inherited through
+    the environment, also by a forkserver multiprocessing starts again)."""
     global _started_at
+    if registry_dir is not None:
+        os.environ[WARM_REGISTRY_ENV] = str(Path(registry_dir).resolve())
     from multiprocessing import forkserver
 
     forkserver_context()

@@ -1,8 +1,8 @@
 """Imported once by the forkserver of `pilotkpi serve` (flows/warm.py): every module a night needs,
 so each night's forked process starts with them imported.
 
-Only imports, and the summaries' templates compiled: no thread, no connection, no file left open
-(a fork copies none of them safely).
+Only imports, the summaries' templates compiled and the served registry parsed: no thread, no
+connection, no file left open (a fork copies none of them safely).
 """
 from __future__ import annotations
 
@@ -17,8 +17,54 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import great_expectations  # noqa: F401
 
+# What the engine and a night with new files imported in each night's process (a cProfile of a
+# served 1%-new night at 400 pilots: 280 modules, openpyxl's and the engine's the largest):
+# Prefect's flow and task engines (prefect.engine itself runs as __main__ in the night and imports
+# them), the XLSX reader and openpyxl, the Thai and BOM codecs of CSV files.
+import importlib  # noqa: E402
+
+for _name in ("prefect.flow_engine", "prefect.task_engine", "prefect.utilities.visualization",
+              "prefect.concurrency.context", "prefect.concurrency.v1.context", "prefect.concurrency._sync",
+              "prefect._internal.control_listener", "prefect._internal.attempt_control", "prefect._internal.retries",
+              "prefect.telemetry.run_telemetry", "pilots.readers.xlsx_reader", "pandas.core.methods.to_dict",
+              "encodings.cp874", "encodings.utf_8_sig", "encodings.cp437"):
+    try:
+        importlib.import_module(_name)
+    except ImportError:  # a private module another Prefect release moved: the night imports what it needs
+        pass
+
 # The summaries' templates, compiled once here (kpis/summary/render.COMPILED): a night renders
 # without compiling them (about 0.1 s of CPU; Jinja compiles again a template changed on disk).
 from kpis.summary.render import compile_templates  # noqa: E402
 
 compile_templates()
+
+# The registry `serve` was given (flows/serve.py names it in WARM_REGISTRY_ENV), parsed once here:
+# each night's load_registry reads the files' bytes again and takes this parse only while their
+# digest is the same (pilots/registry.py's memo), else it parses them as before. At 400 pilots the
+# parse cost each served night 0.24 s (bench/results/2026-12-05-vm-p400-idle-3.md).
+from flows.warm import preload_registry  # noqa: E402
+
+preload_registry()
+
+# The import closures of the steps' declared modules (kpis/steps.py files_of: every source file
+# parsed with ast, memoised per process), which each night's step keys read: parsed once here
+# (about 0.04 s of CPU a night). The bytes of every declared file are still read each night; the
+# import graph is that of the code this helper imported, the code every night forked from it runs.
+from kpis import steps  # noqa: E402
+
+for _step in (*steps.MARTS.values(), *steps.OUTPUTS.values()):
+    steps.files_of(_step)
+
+# Last: every object made above moved to the garbage collector's permanent generation. A night's
+# full collections no longer walk the helper's ~350k objects, whose headers they wrote, so every
+# page of the helper's heap was copied into the night (copy on write): at 400 pilots a served
+# night's first full collection took 1.2-1.9 s of wall time and 26k page faults under load, 0.01 s
+# frozen. At the helper's own exit they are given back, so its interpreter frees them as before
+# (DuckDB's bindings report instances still alive at exit as "leaked"); a night leaves with
+# os._exit (multiprocessing) and runs no exit hook.
+import atexit  # noqa: E402
+import gc  # noqa: E402
+
+gc.freeze()
+atexit.register(gc.unfreeze)

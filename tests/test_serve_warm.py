@@ -205,6 +205,37 @@ def test_two_served_nights_give_the_figures_of_pilotkpi_run_the_second_without_t
 
 @pytest.mark.server
 @SERVER
+def test_a_served_night_reads_a_registry_changed_since_serve_started(served):
+    """The forkserver parsed the registry once (flows/warm.py preload_registry); a night after the
+    registry changed on disk stores the new one, not that parse. Then the old bytes come back,
+    and the next night stores the registry as it was."""
+    import duckdb
+
+    def name_en(pilot: str) -> str:
+        con = duckdb.connect(str(served.warehouse), read_only=True)
+        try:
+            return con.execute("SELECT name_en FROM registry.pilots WHERE pilot_id = ?", [pilot]).fetchone()[0]
+        finally:
+            con.close()
+
+    path = served.registry / "pilots" / "PLT-2548-001.yaml"
+    original = path.read_bytes()
+    assert b"name_en: Government Information Network (GIN)\n" in original
+    try:
+        path.write_bytes(original.replace(b"name_en: Government Information Network (GIN)",
+                                          b"name_en: Government Information Network (GIN), renamed"))
+        run = served.wait(served.start_night(AS_OF + timedelta(days=1)))
+        assert run["state_type"] == "COMPLETED", f"{run}\n{served.output()}"
+        assert name_en("PLT-2548-001") == "Government Information Network (GIN), renamed"
+    finally:
+        path.write_bytes(original)
+    run = served.wait(served.start_night(AS_OF + timedelta(days=1)))
+    assert run["state_type"] == "COMPLETED", f"{run}\n{served.output()}"
+    assert name_en("PLT-2548-001") == "Government Information Network (GIN)"
+
+
+@pytest.mark.server
+@SERVER
 def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_serving(served):
     root = served.demo.parent
     if not served.warehouse.exists():  # run alone: a committed night first, so "as it was" is a warehouse
@@ -284,3 +315,75 @@ def test_the_process_nights_are_forked_from_has_one_thread_and_no_connection():
     threads, _, fds = out.strip().partition(" ")
     assert threads == "1", out
     assert ".duckdb" not in fds and "socket:" not in fds, out
+
+
+def test_the_forkserver_parses_the_served_registry_once_and_a_changed_one_again(tmp_path):
+    """What a night's load_registry gets in a process forked from the preload: the preload's parse
+    while the files' bytes are the same (no parse in the night), a new parse once a file changed.
+    The preload leaves no file open."""
+    paths = write_demo(tmp_path / "demo")
+    script = """if True:
+        import json, os, sys, threading
+        import flows.warm_preload
+        from pilots import registry
+        preloaded = list(registry._LAST.values())
+        fds = sorted(os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                     if os.path.exists(f"/proc/self/fd/{fd}"))
+        parses = []
+        parse = registry._load_registry
+        registry._load_registry = lambda folder: parses.append(str(folder)) or parse(folder)
+        same = registry.load_registry(sys.argv[1])
+        path = os.path.join(sys.argv[1], "pilots", "PLT-2548-002.yaml")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write("# a comment: other bytes, the same registry\\n")
+        changed = registry.load_registry(sys.argv[1])
+        print(json.dumps({"preloaded": len(preloaded), "threads": threading.active_count(), "fds": fds,
+                          "same_is_preloaded": same is preloaded[0], "parses": len(parses),
+                          "pilots": sorted(changed.pilots), "changed_is_preloaded": changed is preloaded[0]}))
+    """
+    out = subprocess.run([sys.executable, "-c", script, str(paths.registry)], cwd=ROOT, check=True, close_fds=True,
+                         env=child_env(PILOTKPI_WARM_REGISTRY=str(paths.registry)), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["preloaded"] == 1 and result["same_is_preloaded"] is True
+    assert result["parses"] == 1 and result["changed_is_preloaded"] is False
+    assert result["pilots"] == [f"PLT-2548-00{i}" for i in range(1, 8)]
+    assert result["threads"] == 1 and not any("registry" in fd or ".yaml" in fd for fd in result["fds"]), result
+
+    # A registry that does not load at serve's start: the helper still starts (its import ends
+    # well, nothing kept); the night's own load reports the problem, as a cold night's would.
+    (paths.registry / "agencies.yaml").write_text("- {code: 11002\n", encoding="utf-8")
+    broken = subprocess.run([sys.executable, "-c", "import flows.warm_preload; from pilots import registry; "
+                             "print(len(registry._LAST))"], cwd=ROOT, close_fds=True,
+                            env=child_env(PILOTKPI_WARM_REGISTRY=str(paths.registry)), stdin=subprocess.DEVNULL,
+                            capture_output=True, text=True)
+    assert broken.returncode == 0 and broken.stdout.strip().splitlines()[-1] == "0", broken.stderr[-3000:]
+
+
+def test_the_helper_freezes_what_it_imported_so_a_nights_collections_do_not_walk_it():
+    """flows/warm_preload.py ends with gc.freeze(): a process forked from the helper does not
+    have the helper's objects in its collector's generations (a full collection would otherwise
+    touch, and so copy, every page of the helper's heap), and the helper's own normal exit gives
+    them back (no "leaked" report from DuckDB's bindings on stderr)."""
+    script = """if True:
+        import gc, json, os
+        import flows.warm_preload
+        frozen = gc.get_freeze_count()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            gc.collect()
+            os.write(w, json.dumps({"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}).encode())
+            os._exit(0)
+        os.close(w)
+        child = json.loads(os.read(r, 1 << 16))
+        os.waitpid(pid, 0)
+        print(json.dumps({"frozen": frozen, "child": child}))
+    """
+    done = subprocess.run([sys.executable, "-c", script], env=child_env(), cwd=ROOT, check=True,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["frozen"] > 100_000, result  # Prefect, DuckDB, pandas, GE and the project's modules
+    assert result["child"]["frozen"] > result["frozen"] * 0.99, result  # a few freed by refcount since
+    assert result["child"]["tracked"] < result["frozen"] // 10, result
+    assert "leaked" not in done.stderr, done.stderr[-3000:]
