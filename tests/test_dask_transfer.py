@@ -1,0 +1,67 @@
+"""The worker -> flow process transfer of a read (flows/parallel.py, pilots/reading.py): a worker
+sends back one pickled payload (read_files_packed), Dask's done-callback fetches it as soon as the
+read finishes, and the flow process takes it unpickled (unpack_read). On a real local cluster of
+one reading process, as a night starts it (TLS, direct gathering)."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from flows import parallel
+from pilots import demo
+from pilots.ingest import read_batch, validate_read
+from pilots.reading import ToRead, read_files, read_files_packed, unpack_read
+from pilots.registry import load_registry
+from warehouse.stages import STAGE_LOG_ENV
+
+
+@pytest.fixture(scope="module")
+def demo_items(tmp_path_factory):
+    root = tmp_path_factory.mktemp("transfer")
+    paths = demo.write_demo(root)
+    registry = load_registry(paths.registry)
+    items = [ToRead(p.name, "0" * 64, path=p) for p in sorted(paths.inbox.iterdir()) if p.is_file()]
+    return registry, items
+
+
+def test_the_packed_read_unpacks_to_what_the_read_gives_and_validates_alike(demo_items):
+    """All 130 demo files, packed as a worker sends them and unpacked here: the same records
+    (rows, issues, identity; no bytes), and validate_read gives what the one-process stage gives."""
+    registry, items = demo_items
+    units = registry.kpi_units()
+    payload = read_files_packed(items, units)
+    assert isinstance(payload, bytes)
+    back = unpack_read(payload)
+    assert back == read_files(items, units)
+    assert len(back) == 130 and all(rec.data == b"" for rec in back)
+    assert sum(bool(rec.table and rec.table.rows) for rec in back) >= 121  # every accepted file (docs/demo.md) has rows
+    assert validate_read(back, registry, demo.AS_OF) == read_batch(items, registry, demo.AS_OF)
+
+
+def test_a_finished_read_is_fetched_in_the_background_then_taken_unpickled(demo_items, tmp_path, monkeypatch):
+    """A batch's four chunks on the worker: once each read finishes, its payload is here before
+    the flow process asks for it (Dask's done-callback); taking it is `read_fetch` (never a wait)
+    and gives the records the read gives. The payload is dropped once taken."""
+    registry, items = demo_items
+    log = tmp_path / "stages.log"
+    monkeypatch.setenv(STAGE_LOG_ENV, str(log))
+    batch = items[:20]
+    with parallel.DaskReader(parallel.DaskOptions(workers=1)) as reader:
+        reader.start_opening()
+        assert reader.finish_opening(wait=True) and reader.started
+        schedule = parallel._Schedule(reader, iter([batch]), registry)
+        schedule._feed()
+        chunks = list(schedule.slots[0])
+        assert [len(chunk.items) for chunk in chunks] == [5, 5, 5, 5]
+        assert all(chunk.future is not None for chunk in chunks)  # all four given to the worker
+        deadline = time.monotonic() + 120
+        while any(chunk.payload is None for chunk in chunks) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(isinstance(chunk.payload, bytes) for chunk in chunks)  # fetched without being asked
+        for chunk in chunks:
+            schedule._fetch(chunk)
+            assert chunk.payload is None and chunk.future is None
+            assert chunk.received == read_files(chunk.items, registry.kpi_units())
+    stages = [line.split()[1] for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("stage ")]
+    assert stages.count("read_fetch") == 4 and "read_wait" not in stages
