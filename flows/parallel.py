@@ -44,8 +44,20 @@ quarter batch is small enough for the two to finish close together, and few enou
 among themselves (a batch's worth unfinished per worker, this process reads nothing: the workers
 are the second core already), and with `--dask-address` too (a remote cluster's speed is
 unknown). The stage log shows a worker's reads as `read` (logged by the worker) and, here, as
-`read_fetch` (its result fetched, finished) or `read_wait` (waited for, then fetched); this
+`read_fetch` (its result taken, finished) or `read_wait` (waited for, then taken); this
 process's own as `read` inside `read_here`.
+
+Transfer: a worker's read comes back as one pickled payload (pilots.reading.read_files_packed),
+fetched by Dask's done-callback in its own thread as soon as the read finishes (`_Chunk.arrive`),
+straight from the worker (the local cluster's client gathers direct, not through the scheduler),
+and unpickled here when the batch is validated (unpack_read, with the read's collector
+thresholds). Why: fetching a finished read when this process came to it cost 4.2-4.9 s of the
+full night (`read_fetch`; 4.9 s at 400 pilots, idle) of which a fraction was CPU (about 15-30 ms
+per chunk here, the unpickling and its collections): the rest was waiting for the worker, whose
+event loop had to pickle the result and answer while its only thread read the next chunk, taking
+the GIL from it a switch interval (5 ms) at a time. Now the worker pickles in the task, its event
+loop only sends bytes, and this process validates and writes meanwhile (bench/second_core.py at
+100 pilots: `read_fetch` 4.2 s -> 0.6 s, the same results; docs/scale-out.md).
 
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
