@@ -65,3 +65,21 @@ def test_a_finished_read_is_fetched_in_the_background_then_taken_unpickled(demo_
             assert chunk.received == read_files(chunk.items, registry.kpi_units())
     stages = [line.split()[1] for line in log.read_text(encoding="utf-8").splitlines() if line.startswith("stage ")]
     assert stages.count("read_fetch") == 4 and "read_wait" not in stages
+
+
+def test_a_read_that_fails_on_the_worker_fails_where_the_flow_process_takes_it(demo_items, tmp_path):
+    """The background fetch leaves a failed read alone: taking it raises the worker's error here,
+    in the run (a file gone from the evidence store between receipt and read)."""
+    registry, items = demo_items
+    gone = ToRead("gone.csv", "0" * 64, path=tmp_path / "gone.csv")
+    with parallel.DaskReader(parallel.DaskOptions(workers=1)) as reader:
+        reader.start_opening()
+        assert reader.finish_opening(wait=True)
+        schedule = parallel._Schedule(reader, iter([[items[0], gone]]), registry)
+        schedule._feed()
+        chunks = list(schedule.slots[0])
+        assert [chunk.items for chunk in chunks] == [[items[0]], [gone]]
+        with pytest.raises(FileNotFoundError, match="gone.csv"):
+            for chunk in chunks:
+                schedule._fetch(chunk)
+        assert chunks[0].received == read_files([items[0]], registry.kpi_units()) and chunks[1].received is None
