@@ -12,17 +12,8 @@ from flows import parallel
 from pilots import demo
 from pilots.ingest import read_batch, validate_read
 from pilots.reading import ToRead, read_files, read_files_packed, unpack_read
-from pilots.registry import load_registry
+from tests.test_dask_sharing import demo_items  # noqa: F401  (the demo's files to read, as there)
 from warehouse.stages import STAGE_LOG_ENV
-
-
-@pytest.fixture(scope="module")
-def demo_items(tmp_path_factory):
-    root = tmp_path_factory.mktemp("transfer")
-    paths = demo.write_demo(root)
-    registry = load_registry(paths.registry)
-    items = [ToRead(p.name, "0" * 64, path=p) for p in sorted(paths.inbox.iterdir()) if p.is_file()]
-    return registry, items
 
 
 def test_the_packed_read_unpacks_to_what_the_read_gives_and_validates_alike(demo_items):
