@@ -83,7 +83,7 @@ import sys
 import threading
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
 from typing import Iterable, Iterator
@@ -186,39 +186,55 @@ def _warning(message: str) -> None:
     logger.warning(message)
 
 
-_arrival = threading.Lock()  # a chunk's payload, between Dask's callback thread and this one
+_claims = threading.Lock()  # who fetches a chunk's read: Dask's callback thread or this one
 
 
 @dataclass(eq=False)
 class _Chunk:
     """A run of consecutive files of one batch: the unit of reading. Given to the worker (its
-    `future`), or read here; `received` once read and fetched. `payload`: the worker's pickled
-    read, fetched in the background as soon as it finished (`arrive`), unpickled when taken."""
+    `future`), or read here; `received` once read and fetched. A worker's read is fetched once,
+    by whichever side claims it first: Dask's done-callback (`arrive`, as soon as the read
+    finished: the usual case) or this process (`fetch`, when it needs the read before that)."""
     items: list[ToRead]
     future: object | None = None
     received: list[Received] | None = None
-    payload: bytes | None = None
+    claimed: bool = False  # the read's fetch is under way, or done (payload, landed)
+    payload: bytes | None = None  # the worker's pickled read, fetched by the callback
+    landed: threading.Event = field(default_factory=threading.Event)  # the callback's fetch is over
 
     @property
     def assigned(self) -> bool:
         return self.future is not None or self.received is not None
 
+    def _claim(self) -> bool:
+        with _claims:
+            first, self.claimed = not self.claimed, True
+            return first
+
     def arrive(self, future) -> None:
         """Dask's done-callback (its own thread): fetch the finished read now, while this process
         validates and writes, so that taking it later costs only its unpickling. A read that
-        failed is left alone: `_fetch`'s own result() raises its error in the run."""
+        failed leaves no payload: `fetch`'s own result() raises its error in the run."""
+        if not self._claim():
+            return  # this process fetched it already
         try:
-            payload = future.result()
+            self.payload = future.result()
         except BaseException:
-            return
-        with _arrival:
-            if self.future is future and self.received is None:
-                self.payload = payload
+            pass
+        finally:
+            self.landed.set()
 
-    def take(self) -> bytes | None:
-        with _arrival:
+    def fetch(self) -> list[Received]:
+        """The worker's read, unpickled: the payload the callback fetched (waiting for its fetch
+        to end), else fetched here. Once it returns, no fetch of this read is under way."""
+        if self._claim():
+            payload = self.future.result()
+        else:
+            self.landed.wait()
             payload, self.payload = self.payload, None
-            return payload
+            if payload is None:  # the read failed: its error, raised here without a transfer
+                payload = self.future.result()
+        return unpack_read(payload)
 
 
 def chunks_of(items: list[ToRead], parts: int = CHUNKS_PER_BATCH) -> list[list[ToRead]]:
@@ -421,12 +437,10 @@ class _Schedule:
     @staticmethod
     def _fetch(chunk: _Chunk) -> None:
         """The worker's read of `chunk` (which logs `read` itself), here: `read_fetch` when it was
-        finished (its payload fetched already by `arrive`, or fetched now), `read_wait` when this
+        finished (its payload fetched by `arrive` already, as a rule), `read_wait` when this
         process had to wait for it; its unpickling included in both."""
         with stage("read_fetch" if chunk.future.done() else "read_wait"):
-            payload = chunk.take()
-            chunk.received = unpack_read(payload if payload is not None else chunk.future.result())
-            chunk.take()  # one the callback left meanwhile (the read fetched twice): not kept
+            chunk.received = chunk.fetch()
         chunk.future.release()
         chunk.future = None
 

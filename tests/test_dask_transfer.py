@@ -4,6 +4,7 @@ read finishes, and the flow process takes it unpickled (unpack_read). On a real 
 one reading process, as a night starts it (TLS, direct gathering)."""
 from __future__ import annotations
 
+import pickle
 import time
 
 import pytest
@@ -47,9 +48,9 @@ def test_a_finished_read_is_fetched_in_the_background_then_taken_unpickled(demo_
         assert [len(chunk.items) for chunk in chunks] == [5, 5, 5, 5]
         assert all(chunk.future is not None for chunk in chunks)  # all four given to the worker
         deadline = time.monotonic() + 120
-        while any(chunk.payload is None for chunk in chunks) and time.monotonic() < deadline:
+        while not all(chunk.landed.is_set() for chunk in chunks) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert all(isinstance(chunk.payload, bytes) for chunk in chunks)  # fetched without being asked
+        assert all(chunk.claimed and isinstance(chunk.payload, bytes) for chunk in chunks)  # fetched unasked
         for chunk in chunks:
             schedule._fetch(chunk)
             assert chunk.payload is None and chunk.future is None
@@ -74,3 +75,32 @@ def test_a_read_that_fails_on_the_worker_fails_where_the_flow_process_takes_it(d
             for chunk in chunks:
                 schedule._fetch(chunk)
         assert chunks[0].received == read_files([items[0]], registry.kpi_units()) and chunks[1].received is None
+
+
+class _Finished:
+    """A finished read's future: counts its fetches (each a transfer on a real cluster)."""
+
+    def __init__(self, records):
+        self.payload, self.fetches = pickle.dumps(records, protocol=5), 0
+
+    def result(self):
+        self.fetches += 1
+        return self.payload
+
+
+def test_a_read_is_fetched_once_by_whichever_side_claims_it_first(demo_items):
+    """The callback first (the usual case): this process takes its payload, no second transfer.
+    This process first (it needed the read before the callback ran): the late callback fetches
+    nothing, so no fetch of a read is under way once this process has released its future."""
+    registry, items = demo_items
+    records = read_files(items[:3], registry.kpi_units())
+
+    early = parallel._Chunk(items[:3], future=_Finished(records))
+    early.arrive(early.future)
+    assert early.landed.is_set() and early.future.fetches == 1
+    assert early.fetch() == records and early.future.fetches == 1 and early.payload is None
+
+    late = parallel._Chunk(items[:3], future=_Finished(records))
+    assert late.fetch() == records and late.future.fetches == 1
+    late.arrive(late.future)
+    assert late.future.fetches == 1 and late.payload is None and not late.landed.is_set()
