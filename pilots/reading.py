@@ -4,7 +4,9 @@ A pure function of its input (names, hashes, bytes or evidence paths, and the re
 units), so it may run in a Dask worker process (flows/parallel.py) while the flow process
 validates and writes the batch before. That is why this module stays lean: it imports the
 readers, the normaliser and warehouse.stages only, never pandas, Great Expectations, DuckDB or
-Prefect (tests/test_dask_parsing.py checks what a worker imports).
+Prefect (tests/test_dask_parsing.py checks what a worker imports). A worker runs
+read_files_packed: the same read, sent back as one pickled payload (unpack_read, in the flow
+process).
 
 Validation (pilots/checks.py, Great Expectations) is the other half: pilots.ingest.validate_read.
 """
