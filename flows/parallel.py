@@ -57,7 +57,8 @@ per chunk here, the unpickling and its collections): the rest was waiting for th
 event loop had to pickle the result and answer while its only thread read the next chunk, taking
 the GIL from it a switch interval (5 ms) at a time. Now the worker pickles in the task, its event
 loop only sends bytes, and this process validates and writes meanwhile (bench/second_core.py at
-100 pilots: `read_fetch` 4.2 s -> 0.6 s, the same results; docs/scale-out.md).
+100 pilots, six pairs under load: `read_fetch` 2.9-8.3 s -> 0.3-1.5 s, the same results;
+docs/scale-out.md, "The transfer").
 
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
