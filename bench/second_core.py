@@ -181,14 +181,22 @@ def main() -> None:
 SUMMED = ("ingest", "read_wait", "read_fetch", "read_here", "dask_start")
 
 
+def flow_cpu(row: dict) -> float:
+    """CPU seconds of the night's own process (`flows.cli`), of the tree's `by_process`."""
+    return sum(cpu for command, cpu, _ in row["by_process"] if "flows.cli" in command)
+
+
 def summary(rows: list[dict]) -> str:
-    """A tree's nights in one line: the median of each figure, and the load averages they ran at.
-    `read_wait` is the flow process's wait for the worker, `read_fetch` its fetching of reads the
-    worker had finished, `read_here` its own reads (flows/parallel.py)."""
+    """A tree's nights in one line: the median of each figure (`flow_cpu_s`: the flow process's
+    own CPU), and the load averages they ran at. `read_wait` is the flow process's wait for the
+    worker, `read_fetch` its taking of reads the worker had finished (their transfer, where not
+    done in the background already, and their unpickling), `read_here` its own reads
+    (flows/parallel.py)."""
     def median(values: list[float]) -> float:
         return round(statistics.median(values), 2)
 
     figures = {"wall_s": median([r["wall_s"] for r in rows]), "cpu_s": median([r["cpu_s"] for r in rows]),
+               "flow_cpu_s": median([flow_cpu(r) for r in rows]),
                **{name: median([r["stages"].get(name, 0.0) for r in rows]) for name in SUMMED},
                "peak_tree_mib": median([r["peak_tree_mib"] for r in rows]),
                "peak_flow_mib": median([r["peak_flow_mib"] for r in rows])}

@@ -44,8 +44,21 @@ quarter batch is small enough for the two to finish close together, and few enou
 among themselves (a batch's worth unfinished per worker, this process reads nothing: the workers
 are the second core already), and with `--dask-address` too (a remote cluster's speed is
 unknown). The stage log shows a worker's reads as `read` (logged by the worker) and, here, as
-`read_fetch` (its result fetched, finished) or `read_wait` (waited for, then fetched); this
+`read_fetch` (its result taken, finished) or `read_wait` (waited for, then taken); this
 process's own as `read` inside `read_here`.
+
+Transfer: a worker's read comes back as one pickled payload (pilots.reading.read_files_packed),
+fetched by Dask's done-callback in its own thread as soon as the read finishes (`_Chunk.arrive`),
+straight from the worker (the local cluster's client gathers direct, not through the scheduler),
+and unpickled here when the batch is validated (unpack_read, with the read's collector
+thresholds). Why: fetching a finished read when this process came to it cost 4.2-4.9 s of the
+full night (`read_fetch`; 4.9 s at 400 pilots, idle) of which a fraction was CPU (about 15-30 ms
+per chunk here, the unpickling and its collections): the rest was waiting for the worker, whose
+event loop had to pickle the result and answer while its only thread read the next chunk, taking
+the GIL from it a switch interval (5 ms) at a time. Now the worker pickles in the task, its event
+loop only sends bytes, and this process validates and writes meanwhile (bench/second_core.py at
+100 pilots, six pairs under load: `read_fetch` 2.9-8.3 s -> 0.3-1.5 s, the same results;
+docs/scale-out.md, "The transfer").
 
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
@@ -71,13 +84,13 @@ import sys
 import threading
 from collections import deque
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
 from typing import Iterable, Iterator
 
 from pilots.ingest import FileRead, ToRead, validate_read
-from pilots.reading import Received, read_files
+from pilots.reading import Received, read_files, read_files_packed, unpack_read
 from pilots.registry import Registry
 from warehouse.stages import stage
 
@@ -174,17 +187,55 @@ def _warning(message: str) -> None:
     logger.warning(message)
 
 
+_claims = threading.Lock()  # who fetches a chunk's read: Dask's callback thread or this one
+
+
 @dataclass(eq=False)
 class _Chunk:
     """A run of consecutive files of one batch: the unit of reading. Given to the worker (its
-    `future`), or read here; `received` once read and fetched."""
+    `future`), or read here; `received` once read and fetched. A worker's read is fetched once,
+    by whichever side claims it first: Dask's done-callback (`arrive`, as soon as the read
+    finished: the usual case) or this process (`fetch`, when it needs the read before that)."""
     items: list[ToRead]
     future: object | None = None
     received: list[Received] | None = None
+    claimed: bool = False  # the read's fetch is under way, or done (payload, landed)
+    payload: bytes | None = None  # the worker's pickled read, fetched by the callback
+    landed: threading.Event = field(default_factory=threading.Event)  # the callback's fetch is over
 
     @property
     def assigned(self) -> bool:
         return self.future is not None or self.received is not None
+
+    def _claim(self) -> bool:
+        with _claims:
+            first, self.claimed = not self.claimed, True
+            return first
+
+    def arrive(self, future) -> None:
+        """Dask's done-callback (its own thread): fetch the finished read now, while this process
+        validates and writes, so that taking it later costs only its unpickling. A read that
+        failed leaves no payload: `fetch`'s own result() raises its error in the run."""
+        if not self._claim():
+            return  # this process fetched it already
+        try:
+            self.payload = future.result()
+        except BaseException:
+            pass
+        finally:
+            self.landed.set()
+
+    def fetch(self) -> list[Received]:
+        """The worker's read, unpickled: the payload the callback fetched (waiting for its fetch
+        to end), else fetched here. Once it returns, no fetch of this read is under way."""
+        if self._claim():
+            payload = self.future.result()
+        else:
+            self.landed.wait()
+            payload, self.payload = self.payload, None
+            if payload is None:  # the read failed: its error, raised here without a transfer
+                payload = self.future.result()
+        return unpack_read(payload)
 
 
 def chunks_of(items: list[ToRead], parts: int = CHUNKS_PER_BATCH) -> list[list[ToRead]]:
@@ -257,7 +308,9 @@ class DaskReader:
                     client = distributed.Client(self.options.address)
                 else:
                     cluster = local_cluster(self.options.workers or 1)
-                    client = distributed.Client(cluster)
+                    # Results straight from the worker, not relayed by the scheduler (one TLS hop
+                    # and two messages fewer; both run in this process).
+                    client = distributed.Client(cluster, direct_to_workers=True)
                 workers = max(1, sum(client.nthreads().values()))
             self._opened = (cluster, client, workers)
         except Exception as exc:
@@ -379,14 +432,16 @@ class _Schedule:
                 continue
             self.unassigned.popleft()
             items = [item.with_bytes() for item in chunk.items] if reader.options.address else chunk.items
-            chunk.future = reader.client.submit(read_files, items, self.units, pure=False)
+            chunk.future = reader.client.submit(read_files_packed, items, self.units, pure=False)
+            chunk.future.add_done_callback(chunk.arrive)
 
     @staticmethod
     def _fetch(chunk: _Chunk) -> None:
         """The worker's read of `chunk` (which logs `read` itself), here: `read_fetch` when it was
-        finished, `read_wait` when this process had to wait for it (the fetch included)."""
+        finished (its payload fetched by `arrive` already, as a rule), `read_wait` when this
+        process had to wait for it; its unpickling included in both."""
         with stage("read_fetch" if chunk.future.done() else "read_wait"):
-            chunk.received = chunk.future.result()
+            chunk.received = chunk.fetch()
         chunk.future.release()
         chunk.future = None
 

@@ -38,6 +38,10 @@ class _Future:
         self.finished = True  # the flow process waited until the worker was done
         return pickle.loads(pickle.dumps(self.fn(*self.args), protocol=5))  # as Dask sends it back
 
+    def add_done_callback(self, fn) -> None:
+        if self.finished:  # as Dask does: at once for a finished read, else once it finishes
+            fn(self)
+
     def release(self) -> None:
         self.released = True
 
