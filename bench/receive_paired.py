@@ -88,6 +88,12 @@ def _workload(args) -> workload.Workload:
     return workload.Workload(folder / "registry", folder / "inbox", workload.AS_OF, manifest)
 
 
+def _base_tree(rev: str, folder: Path) -> Path:
+    """The code of `rev` in `folder`, written afresh."""
+    shutil.rmtree(folder, ignore_errors=True)
+    return tree_at(rev, folder, tuple(dict.fromkeys(CODE + FOLDERS)))
+
+
 def _work(args) -> Path:
     return args.work or Path(tempfile.gettempdir()) / "pilotkpi-receive-paired"
 
@@ -143,10 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     wl = _workload(args)
     work = _work(args)
-    base = work / "base"
-    shutil.rmtree(base, ignore_errors=True)
-    tree_at(args.base, base, tuple(dict.fromkeys(CODE + FOLDERS)))
-    trees = {args.base: base, "work tree": ROOT}
+    trees = {args.base: _base_tree(args.base, work / "base"), "work tree": ROOT}
 
     if args.what == "receive":
         results = pair(trees, args.rounds, lambda name, tree: run_in(tree, RECEIVE, wl.inbox, args.store or work / "store"))

@@ -46,7 +46,6 @@ import os
 import re
 import stat
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
@@ -60,7 +59,6 @@ IN_PROGRESS_SUFFIXES = (".part", ".tmp")
 PROCESSED, QUARANTINE = "processed", "quarantine"
 DEFAULT_SETTLE_SECONDS = 5.0
 NAME_MAX = 255  # bytes in one file name (ext4, xfs, btrfs, tmpfs)
-RECEIVE_THREADS = 2  # copies at once (receive): the machine has two cores, nothing else runs then
 ASIDE = re.compile(r"^\.pilotkpi-aside\.\d+\.(processed|quarantine)$")
 
 
@@ -212,34 +210,15 @@ def receive(paths: Iterable[Path], evidence_dir: Path,
     A file that turned out not to be a regular file when opened is skipped, and noted in
     `refused_now` (path, kind) when given. The files are kept as one batch with a single flush
     to disk (evidence.KeepBatch): the same guarantee as a flush per file, at the cost of one.
-
-    RECEIVE_THREADS threads copy and hash at once: the copy is system calls and hashing, which
-    let go of the GIL, so two threads keep both cores busy while the night has nothing else to do
-    (bench/receive_paired.py measures it). The result is in the order of `paths` whatever thread
-    copied what, and so are the refusals. An error stops the receive: the files not started are
-    not copied, those being copied finish, and only then does the batch end (its temp files
-    removed, nothing named), so a retry starts from a store as it was.
     """
-    paths = list(paths)
     out: list[InboxFile] = []
     with evidence.KeepBatch(evidence_dir) as batch:
-
-        def one(path: Path) -> InboxFile | NotRegularFile:
+        for path in paths:
             try:
-                return receive_one(path, evidence_dir, batch)
+                out.append(receive_one(path, evidence_dir, batch))
             except NotRegularFile as exc:
-                return exc
-
-        pool = ThreadPoolExecutor(max_workers=RECEIVE_THREADS, thread_name_prefix="pilotkpi-receive")
-        try:
-            for path, got in zip(paths, pool.map(one, paths)):
-                if isinstance(got, NotRegularFile):
-                    if refused_now is not None:
-                        refused_now.append((path, got.kind))
-                else:
-                    out.append(got)
-        finally:  # before the batch ends: the copies not started are dropped, those under way finish
-            pool.shutdown(wait=True, cancel_futures=True)
+                if refused_now is not None:
+                    refused_now.append((path, exc.kind))
     return out
 
 

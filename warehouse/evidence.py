@@ -19,7 +19,6 @@ import hashlib
 import os
 import stat
 import tempfile
-import threading
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -107,17 +106,12 @@ class KeepBatch:
     a crash before the flush leaves only temp files (`.incoming.*.tmp`, never read), removed here
     on the way out whatever happened. The returned (SHA-256, size) names a stored file only once
     the `with` block has ended.
-
-    `add` may run in several threads at once (receive copies with two: hashing and file I/O let
-    go of the GIL); the `with` block must end only once every `add` has returned.
     """
 
     def __init__(self, evidence_dir: Path):
         self.evidence_dir = evidence_dir
-        # [temp file, SHA-256] waiting for the flush; the SHA-256 is "" until its copy is complete.
-        self.pending: list[list] = []
+        self.pending: list[tuple[Path, str]] = []  # (temp file, SHA-256) waiting for the flush
         self._made: set[Path] = set()  # folders made by this batch: each made (mkdir) once, not per file
-        self._lock = threading.Lock()  # add() may run in several threads at once (pilots.inbox.receive)
 
     def __enter__(self) -> "KeepBatch":
         return self
@@ -128,8 +122,7 @@ class KeepBatch:
         keeping nothing, if it holds more than max_bytes (as keep_file)."""
         self._make(self.evidence_dir)
         dst, tmp = _new_temp(self.evidence_dir)
-        entry = [tmp, ""]  # its own entry: another thread may add a file meanwhile
-        self.pending.append(entry)  # list.append is atomic: no lock needed
+        self.pending.append((tmp, ""))
         digest, size = hashlib.sha256(), 0
         with dst, opener(source) as src:
             while chunk := src.read(CHUNK):
@@ -139,16 +132,13 @@ class KeepBatch:
                 digest.update(chunk)
                 dst.write(chunk)
         sha = digest.hexdigest()
-        entry[1] = sha
+        self.pending[-1] = (tmp, sha)
         return sha, size
 
     def _make(self, folder: Path) -> None:
-        if folder in self._made:
-            return
-        with self._lock:
-            if folder not in self._made:
-                make_dir(folder)
-                self._made.add(folder)
+        if folder not in self._made:
+            make_dir(folder)
+            self._made.add(folder)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
