@@ -19,7 +19,8 @@ of the process tree, the stages of the steps before and after the ingest (`recei
 `validation_report`, `summaries`, `letters`, `file_away`, `file_away_background`, `publish`), and
 two hashes that must be equal between the trees: every table the night wrote (second_core's), and
 its outputs: the bytes of every file under OUT (the run's id and times written as placeholders;
-the outputs book, which keys the steps by code digests, left out) and where each inbox file was
+the outputs book and the summaries' section caches, `.pilotkpi-*`, which key by code digests,
+left out) and where each inbox file was
 filed (processed/ or quarantine/, by name).
 
 The load average before each run is printed with it: the machine is shared, so compare the two
@@ -103,7 +104,7 @@ def outputs_hash(root: Path, run_id: str) -> str:
     stamps as placeholders, the outputs book left out) and the inbox's filing, by name."""
     digest = hashlib.sha256()
     out = root / "out"
-    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != ".pilotkpi-outputs.json"):
+    for path in sorted(p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".pilotkpi-")):
         data = path.read_bytes().replace(run_id.encode(), b"<run>")
         data = re.sub(rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d+)?)?( UTC)?", b"<time>", data)
         digest.update(f"{path.relative_to(out).as_posix().replace(run_id, '<run>')} {len(data)}\n".encode())
@@ -115,9 +116,15 @@ def outputs_hash(root: Path, run_id: str) -> str:
     return digest.hexdigest()
 
 
-def _run_id(summary: list[str]) -> str:
-    found = re.search(r"run (\S+) as of", " ".join(summary))
-    return found.group(1) if found else "<none>"
+def _run_id(warehouse: Path) -> str:
+    """The night's run id (the only run in its fresh warehouse)."""
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return con.execute("SELECT max(run_id) FROM ops.runs").fetchone()[0]
+    finally:
+        con.close()
 
 
 def pair(trees: dict[str, Path], rounds: int, one) -> dict[str, list[dict]]:
@@ -165,7 +172,7 @@ def main() -> None:
             row.update({k: stages.get(k, 0.0) for k in NIGHT_STAGES})
             row["after_commit_s"] = round(sum(stages.get(k, 0.0) for k in NIGHT_STAGES[1:]
                                              if k != "file_away_background"), 2)
-            row["outputs"] = outputs_hash(root, _run_id(row["summary"]))
+            row["outputs"] = outputs_hash(root, _run_id(root / "w.duckdb"))
             for noisy in ("by_process", "peak_flow_by_stage", "summary"):
                 row.pop(noisy, None)
             return row

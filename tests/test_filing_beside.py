@@ -10,7 +10,7 @@ import threading
 
 from pilots import inbox as inbox_folder
 from tests.test_flow import make_scenario, run_cli
-from tests.test_post_commit import COUNTS, PROCESSED, inbox_state, run_id_of, runs
+from tests.test_post_commit import COUNTS, PROCESSED, inbox_state, run_id_of, runs, submission_count
 
 WAIT_S = 60  # far beyond the scenario's own time: only a file_away that never runs alongside waits it out
 
@@ -85,3 +85,39 @@ def test_failures_beside_are_recorded_in_the_order_of_the_steps(tmp_path, prefec
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 0, out
     assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"])
+
+
+class Killed(BaseException):
+    """Stands for a stop of the flow's thread (no handler of the job runs)."""
+
+
+def test_a_stop_while_filing_away_runs_beside_loses_nothing_and_counts_nothing_twice(
+        tmp_path, prefect_harness, monkeypatch):
+    """The flow's thread stops in the summaries while filing away runs beside them. The stop waits
+    for the moves under way (the job's thread joins it on the way out), the run stays recorded
+    as unfinished with every step, and the next night completes it: no file left behind, no new
+    row for the files already filed."""
+    registry, inbox = make_scenario(tmp_path)
+
+    def stopped(*args, **kwargs):
+        raise Killed()
+
+    with monkeypatch.context() as patch:
+        patch.setattr("flows.cheap.write_summaries", stopped)
+        try:
+            run_cli(registry, inbox, tmp_path)
+        except Killed:
+            pass
+        else:
+            raise AssertionError("the stop did not leave the job")
+
+    [(first, status, failed, _, completed, _)] = runs(tmp_path / "wh.duckdb")
+    assert (status, failed, completed) == (
+        "committed_with_errors", "validation_report,summaries,artifact,letters,file_away,publish", False)
+    assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"])  # filed beside, before the stop left
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "files seen 0" in out and f"completed the missing steps of earlier run(s): {first}" in out
+    assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"])
+    assert [r[1] for r in runs(tmp_path / "wh.duckdb")] == ["committed_with_errors", "succeeded"]
+    assert submission_count(tmp_path / "wh.duckdb") == 6
