@@ -234,13 +234,27 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     # Filing away needs none of the outputs, nor they it: it runs beside them from the start, on a
     # connection of its own (a cursor: one DuckDB connection is not shared between threads), and
     # is joined at its place in the order, before publishing.
-    filing = guard.start("file_away", _on_its_own_connection, file_away, con.cursor()) if file_away else None
+    filing = _start_filing(guard, file_away, con) if file_away is not None else None
     try:
         return _outputs(live, con, guard, book, kind, run_id, counts, warehouse_path, out_dir, as_of, job_steps,
                         filing, job, waiting)
     finally:
         if filing is not None:
             filing.thread.join()  # leaving early (a stop): the moves under way end before the process does
+
+
+def _start_filing(guard: Guard, file_away: Callable[[object], object], con) -> Beside:
+    """file_away(a cursor of its own) beside the other steps. A cursor that cannot be opened is the
+    step's failure, taken at its place in the order like any other."""
+    try:
+        cursor = con.cursor()
+    except Exception as exc:  # noqa: BLE001 - the data is committed: a step not done, the others go on
+        return guard.start("file_away", _raise, exc)
+    return guard.start("file_away", _on_its_own_connection, file_away, cursor)
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
 
 
 def _on_its_own_connection(step: Callable[[object], object], cursor) -> object:
