@@ -448,7 +448,6 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
                 state["ingestor"] = ingest_task(live, registry, state["new"], evidence_dir, run_id, as_of, batch_size)
             else:  # nothing new (a quiet night): no task run for an ingest of no file
                 state["ingestor"] = ingest_task.fn(live, registry, [], evidence_dir, run_id, as_of, batch_size)
-            state["live"] = live
             return state["ingestor"].counts.as_dict(), len(changing)
 
         def file_away(con):
