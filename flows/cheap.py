@@ -13,6 +13,12 @@ A step is skipped when what it shows has not changed since it was last done (iss
 - the job is a nightly run (`rebuild` is asked for to redo everything; the other jobs change data).
 A skipped step is done: it is listed in ops.runs.skipped_steps, never in failed_steps.
 
+Filing the inbox away runs in a thread beside the other steps, from the start (Guard.start): it
+reads no output and writes none, and its moves are system calls and hashing, which let go of the
+GIL, while the rendering is Python; so the second core files away while the first renders. It
+is joined at its place in the order (after the letters, before publishing), and its outcome is
+taken there as if it had run there: an error noted in the same order, a stop raised there.
+
 The validation report describes the files a job read: a job that read none (a quiet night, a
 rebuild, a decision) writes none, and the summaries keep linking to the last report that read
 files (issue 23 item 3). A job that read only restricted files writes it (their count).
@@ -24,9 +30,12 @@ ends at the last job that changed data, the working file has every run.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -43,7 +52,7 @@ from pilots.personal import masked
 from warehouse import store
 from warehouse.db import connect, transaction
 from warehouse.publish import Stamp, publish, published_path
-from warehouse.stages import stage
+from warehouse.stages import record, stage
 from warehouse.testpoints import pause_point
 
 OUTPUTS_FILE = ".pilotkpi-outputs.json"  # in OUT: the key each output step last wrote with
@@ -145,6 +154,29 @@ class Guard:
             self.not_done(name, self.open_text(exc))
             return None
 
+    def start(self, name: str, fn: Callable, *args) -> "Beside":
+        """Start a step in a thread of its own, beside the next ones; `join` takes its outcome."""
+        return Beside(name, fn, *args)
+
+    def join(self, step: "Beside"):
+        """The outcome of a step started beside the others, taken as `run` takes it, at the step's
+        own place in the order: its error is noted then (so failed_steps keep the graph's order),
+        and a BaseException (a stop) is raised here, as it would have been when the step ran.
+        Stage log: `<name>` is the wait for it here, the part of its time not hidden behind the
+        steps run meanwhile (so the stages still add up to the wall time); `<name>_background`
+        its own time, in its thread."""
+        with stage(step.name):
+            step.thread.join()
+        record(f"{step.name}_background", step.seconds)
+        if step.error is not None and not isinstance(step.error, Exception):
+            raise step.error
+        if step.error is not None:
+            self.not_done(step.name, self.open_text(step.error))
+            return None
+        if step.name not in self.ran:
+            self.ran.append(step.name)
+        return step.result
+
     def skip(self, name: str) -> None:
         self.skipped.append(name)
 
@@ -152,6 +184,30 @@ class Guard:
         error = masked(error)  # it may quote an inbox path
         self.failed.setdefault(name, error)
         self.logger.error("after the commit, step %s was not done: %s", name, error)
+
+
+class Beside:
+    """A step running in a thread beside the others (Guard.start, Guard.join).
+
+    Filing away is system calls and hashing, which let go of the GIL; the rendering is Python.
+    Run one after the other they leave the second core idle; side by side, filing away is done
+    (or mostly done) by the time the letters are (bench/receive_paired.py night measures it)."""
+
+    def __init__(self, name: str, fn: Callable, *args) -> None:
+        self.name, self.result, self.error, self.seconds = name, None, None, 0.0
+        # In a copy of the flow's context (Prefect's run context): the step runs as part of the flow.
+        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run, fn, *args),
+                                       name=f"pilotkpi-{name}")
+        self.thread.start()
+
+    def _run(self, fn: Callable, *args) -> None:
+        start = time.perf_counter()
+        try:
+            self.result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the flow's thread by Guard.join
+            self.error = exc
+        finally:
+            self.seconds = time.perf_counter() - start
 
 
 @dataclass
@@ -167,7 +223,7 @@ class Done:
 
 
 def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path, as_of: date,
-                 job_steps: list[str], file_away: Callable[[], object] | None, job: JobState | None) -> Done:
+                 job_steps: list[str], file_away: Callable[[object], object] | None, job: JobState | None) -> Done:
     """The steps after the commit (module docstring). live: the job's connection (flows.nightly.Live),
     closed here before publishing (the copy is made from the closed, checkpointed file)."""
     con = live.con
@@ -175,6 +231,44 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     book = Book(out_dir)
     # The steps that earlier unfinished jobs wait for (this job's own commit record lists every step).
     waiting = {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
+    # Filing away needs none of the outputs, nor they it: it runs beside them from the start, on a
+    # connection of its own (a cursor: one DuckDB connection is not shared between threads), and
+    # is joined at its place in the order, before publishing.
+    filing = _start_filing(guard, file_away, con) if file_away is not None else None
+    try:
+        return _outputs(live, con, guard, book, kind, run_id, counts, warehouse_path, out_dir, as_of, job_steps,
+                        filing, job, waiting)
+    finally:
+        if filing is not None:
+            filing.thread.join()  # leaving early (a stop): the moves under way end before the process does
+
+
+def _start_filing(guard: Guard, file_away: Callable[[object], object], con) -> Beside:
+    """file_away(a cursor of its own) beside the other steps. A cursor that cannot be opened is the
+    step's failure, taken at its place in the order like any other."""
+    try:
+        cursor = con.cursor()
+    except Exception as exc:  # noqa: BLE001 - the data is committed: a step not done, the others go on
+        return guard.start("file_away", _raise, exc)
+    return guard.start("file_away", _on_its_own_connection, file_away, cursor)
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc
+
+
+def _on_its_own_connection(step: Callable[[object], object], cursor) -> object:
+    """step(cursor), the cursor closed when it ends (before publishing closes the warehouse)."""
+    try:
+        return step(cursor)
+    finally:
+        cursor.close()
+
+
+def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts: dict, warehouse_path: Path,
+             out_dir: Path, as_of: date, job_steps: list[str], filing: Beside | None, job: JobState | None,
+             waiting: set[str]) -> Done:
+    """after_commit's steps in their order, filing away (started already) joined at its place."""
 
     def skippable(name: str) -> bool:
         return kind == "run" and job is not None and name not in waiting
@@ -244,8 +338,8 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
             return paths
         letters = guard.run("letters", write) or []
 
-    if file_away is not None:
-        guard.run("file_away", file_away)
+    if filing is not None:
+        guard.join(filing)
 
     done = Done(written, by_status, None, guard.failed, [], letters)
     _publish_and_record(live, guard, book, kind, run_id, warehouse_path, job_steps, job, skippable("publish"), done)

@@ -262,7 +262,7 @@ NOT_FINISHED = "the job stopped after its commit, before the steps in failed_ste
 
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
          body: Callable[[object, str], tuple[dict, int]],
-         file_away: Callable[[], object] | None = None,
+         file_away: Callable[[object], object] | None = None,
          restricted_files: restricted.RestrictedFiles | None = None) -> JobResult:
     """One warehouse job: start_run, body, marts, finish_run in one transaction; then the steps
     after the commit (_after_commit). body(live, run_id) returns (counts, skipped_unsettled).
@@ -452,17 +452,17 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
                                                 as_of, batch_size)
             else:  # nothing new (a quiet night): no task run for an ingest of no file
                 state["ingestor"] = ingest_task.fn(live, registry, [], evidence_dir, run_id, as_of, batch_size)
-            state["live"] = live
             return state["ingestor"].counts.as_dict(), len(changing)
 
-        def file_away():
+        def file_away(con):
+            # con: its own connection (flows/cheap.py runs this beside the other steps).
             # The ingestor kept one status per file, in the order it was given the files.
             statuses = state["ingestor"].outcomes.statuses()
             if len(statuses) != len(state["new"]):
                 raise RuntimeError(f"{len(statuses)} statuses for {len(state['new'])} files received")
             files = list(zip(state["new"], statuses)) + state["earlier"]
             # An error moving a restricted pilot's file must not name it in logs or ops.runs.
-            with names_hidden(hidden_names(state["live"].con, [f.name for f, _ in files])):
+            with names_hidden(hidden_names(con, [f.name for f, _ in files])):
                 state["moved"] = inbox_folder.file_away(files, inbox)
 
         try:

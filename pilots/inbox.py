@@ -279,6 +279,11 @@ def _folder(inbox: Path, name: str, set_aside: dict[Path, Path]) -> Path:
     `candidates` lists under its own name, so the next run finds it.
     """
     folder = inbox / name
+    try:  # one lstat for the usual case, asked per file: a real folder (not a link), made already
+        if stat.S_ISDIR(os.lstat(folder).st_mode):
+            return folder
+    except FileNotFoundError:
+        pass
     if folder.is_symlink() or (not folder.is_dir() and os.path.lexists(folder)):  # never move through a link
         n = 0
         while os.path.lexists(aside := inbox / f".pilotkpi-aside.{n}.{name}"):
