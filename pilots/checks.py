@@ -123,26 +123,26 @@ def _fits(value: Decimal | None, column: str) -> bool | None:
         return abs(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP) < limit
 
 
-def _add_amount(total: Decimal | None, text: object) -> Decimal | None:
-    """total + the amount as the warehouse stores it (rounded to 2 decimals); None once an amount is
-    missing, not a number, negative or too large for its column (the row suite reports those: no
-    total is judged then, so one cell gets one defect)."""
-    value = _stored_amount(text) if total is not None and isinstance(text, str) else None
-    return None if value is None else _WIDE.add(total, value)
-
-
-# Wide enough that a report's total adds exactly (Decimal's default context keeps 28 digits).
+# Wide enough that a report's total is exact when shown (Decimal's default context keeps 28 digits).
 _WIDE = Context(prec=60)
+# REPORT_TOTAL_LIMIT in satang: a report's total is added in whole satang (ints, exact), not Decimals.
+_REPORT_TOTAL_LIMIT_SATANG = int(REPORT_TOTAL_LIMIT * 100)
 
 
 @lru_cache(maxsize=65536)
-def _stored_amount(text: str) -> Decimal | None:
-    """An amount's text as the warehouse stores it (rounded to 2 decimals, half up), or None when
-    it is not a number, negative or too large for its column. Cached: a batch repeats amounts."""
+def _stored_satang(text: str) -> int | None:
+    """An amount's text as the warehouse stores it (rounded to 2 decimals, half up), in whole
+    satang; None when it is not a number, negative or too large for its column. Cached: a batch
+    repeats amounts."""
     value = _number(text)
     if value is None or value < 0 or not _fits(value, "allocated_thb"):
         return None
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=_WIDE)
+    return int(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=_WIDE).scaleb(2, context=_WIDE))
+
+
+def _baht(satang: int) -> Decimal:
+    """Whole satang as the Decimal amount in baht with its 2 decimals (as a DECIMAL(18,2) sum shows it)."""
+    return Decimal(satang).scaleb(-2, context=_WIDE)
 
 
 def _number(text: object) -> Decimal | None:
@@ -396,8 +396,7 @@ def _parse_numbers(df: pd.DataFrame, codes: _Codes | None = None) -> tuple[dict[
     for name in NUMERIC:
         texts = codes(name)[1]
         if name in AMOUNTS:
-            amounts = [_plain_amount(text) or _amount(text, name) for text in texts]
-            parsed[name] = _Parsed(None, *(_objects([got[at] for got in amounts]) for at in range(3)))
+            parsed[name] = _Parsed(None, *_parse_amounts(texts, name))
         else:
             values = [_number(text) for text in texts]
             parsed[name] = _Parsed(_objects(values), _objects(_fits(value, name) for value in values), None, None)
@@ -414,14 +413,33 @@ def _parse_numbers(df: pd.DataFrame, codes: _Codes | None = None) -> tuple[dict[
 PLAIN_AMOUNT = re.compile(r"^([0-9]{1,13})(?:\.([0-9]{1,2}))?\Z")
 
 
+def _parse_amounts(texts: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fits, satang, comparable) of each of an amount column's distinct texts, as _amount gives
+    them: a PLAIN_AMOUNT text in bulk, from its float (exact, see _plain_satang), any other by its
+    Decimal. A batch's amounts are nearly all distinct and nearly all plain."""
+    plain = PLAIN_AMOUNT.match
+    satang = _objects([_plain_satang(text) if text.__class__ is str and plain(text) else None for text in texts])
+    fits = np.full(len(texts), True, dtype=object)
+    comparable = np.ones(len(texts), dtype=bool)
+    for at in [at for at, value in enumerate(satang) if value is None]:  # not plain: by its Decimal
+        fits[at], satang[at], comparable[at] = _amount(texts[at], column)
+    return fits, satang, comparable
+
+
+def _plain_satang(text: str) -> float:
+    """A PLAIN_AMOUNT text in satang, from its float: exact. The text's value x is below 10^13
+    with at most 2 decimals; float(text) is within x * 2^-53 of it and the product with 100 within
+    as much again, so float(text) * 100 is within 10^15 * 2^-52 < 0.25 of the whole number 100x
+    (below 2^53, so exact in a float), and round() gives that number."""
+    return float(round(float(text) * 100))
+
+
 def _plain_amount(text: object) -> tuple[bool, float, bool] | None:
-    """(fits, satang, comparable) of a PLAIN_AMOUNT text, as _amount gives them, from its digits
-    (no Decimal); None for any other text."""
-    match = PLAIN_AMOUNT.match(text) if isinstance(text, str) else None
-    if match is None:
+    """(fits, satang, comparable) of a PLAIN_AMOUNT text, as _amount gives them, without a
+    Decimal (_parse_amounts' way); None for any other text."""
+    if not isinstance(text, str) or PLAIN_AMOUNT.match(text) is None:
         return None
-    whole, cents = match.groups()
-    return True, float(int(whole) * 100 + (int(cents.ljust(2, "0")) if cents else 0)), True
+    return True, _plain_satang(text), True
 
 
 def _amount(text: object, column: str) -> tuple[bool | None, float | None, bool]:
@@ -616,7 +634,10 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     # repetition rules need no registry.
     first_kpi: dict[str, int] = {}
     first_budget: dict[tuple[str, str], int] = {}
-    total: Decimal | None = Decimal(0)  # the report's allocated amounts so far (None: one is not a number)
+    # The report's allocated amounts so far, in whole satang as stored (None once one is missing,
+    # not a number, negative or too large for its column: the row suite reports those, and no
+    # total is judged then, so one cell gets one defect).
+    total: int | None = 0
     over_limit = False
     for r in records:
         n, item = int(r["row_number"]), r["item_code"]
@@ -637,10 +658,13 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
             if source == "support_contribution" and role is not None and role != "supporting":
                 issues.append(make_issue("SUPPORT_NOT_SUPPORTING", n, "funding_source", agency=agency,
                                           role=detail("SUPPORT_NOT_SUPPORTING", role)))
-            total = _add_amount(total, r["allocated_thb"])
-            if total is not None and total >= REPORT_TOTAL_LIMIT and not over_limit:
+            if total is not None:
+                allocated = r["allocated_thb"]
+                amount = _stored_satang(allocated) if isinstance(allocated, str) else None
+                total = None if amount is None else total + amount
+            if total is not None and total >= _REPORT_TOTAL_LIMIT_SATANG and not over_limit:
                 over_limit = True  # reported once, on the line that reaches the limit
-                issues.append(make_issue("BUDGET_TOTAL_TOO_LARGE", n, "allocated_thb", total=f"{total:,.2f}",
+                issues.append(make_issue("BUDGET_TOTAL_TOO_LARGE", n, "allocated_thb", total=f"{_baht(total):,.2f}",
                                          maximum=f"{REPORT_TOTAL_LIMIT - Decimal('0.01'):,.2f}"))
             if item is None or source not in FUNDING_SOURCES:
                 continue
