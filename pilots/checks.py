@@ -304,26 +304,33 @@ def _failures(definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, 
     By GE's own validator: what `Batch.validate` runs, without first loading the batch itself
     (`definition.get_batch`), which the validator loads again; each load fingerprints the whole
     frame (pandas' hash of every cell). One validator, so one load, for both questions: the
-    suite's verdicts, then each failing rule's failures. Nothing is stored: not a
+    suite's verdicts, then each failing rule's failures (a suite of one rule: both at once, in
+    one pass; the amounts' pair rule fails in most national batches). Nothing is stored: not a
     ValidationDefinition, whose run also keeps every result in the context's results store."""
     from great_expectations.validator.v1_validator import Validator
 
-    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df}, result_format=VERDICT_FORMAT)
+    # A part of one rule is asked for its failures at once: its verdict would only say whether to ask.
+    single = len(suite.expectations) == 1
+    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df},
+                          result_format=FAILURES_FORMAT if single else VERDICT_FORMAT)
     verdicts = validator.validate_expectation_suite(suite)
     if verdicts.success:
         return []
+    if single:
+        return [(suite.expectations[0], _hits(suite.expectations[0], verdicts.results[0]))]
     failed_ids = {res.expectation_config.id for res in verdicts.results if not res.success}
     validator.result_format = FAILURES_FORMAT
-    out = []
-    for expectation in suite.expectations:
-        if expectation.id in failed_ids:
-            result = validator.validate_expectation(expectation)
-            hits = result.result.get("unexpected_index_list")
-            if hits is None:
-                raise RuntimeError(f"row rule {expectation.meta['code']} on {expectation.meta['column']} "
-                                   f"could not run: {result.exception_info}")
-            out.append((expectation, [int(hit[DISTINCT]) for hit in hits]))
-    return out
+    return [(expectation, _hits(expectation, validator.validate_expectation(expectation)))
+            for expectation in suite.expectations if expectation.id in failed_ids]
+
+
+def _hits(expectation: Any, result: Any) -> list[int]:
+    """The DISTINCT numbers of the rows a rule failed on, from its result in FAILURES_FORMAT."""
+    hits = result.result.get("unexpected_index_list")
+    if hits is None:
+        raise RuntimeError(f"row rule {expectation.meta['code']} on {expectation.meta['column']} "
+                           f"could not run: {result.exception_info}")
+    return [int(hit[DISTINCT]) for hit in hits]
 
 
 class _Codes:
