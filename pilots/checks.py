@@ -407,7 +407,7 @@ def _parse_numbers(df: pd.DataFrame, codes: _Codes | None = None) -> tuple[dict[
         else:
             values = [_number(text) for text in texts]
             parsed[name] = _Parsed(_objects(values), _objects(_fits(value, name) for value in values), None, None)
-    in_satang = all(satang is not None for name in AMOUNTS for satang in parsed[name].satang)
+    in_satang = not any(np.equal(parsed[name].satang, None).any() for name in AMOUNTS)
     if not in_satang:  # the amounts as Decimals after all
         for name in AMOUNTS:
             parsed[name] = parsed[name]._replace(value=_objects(_number(text) for text in codes(name)[1]))
@@ -638,7 +638,10 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
                                  agency=agency, pilot=pilot_id))
 
     # Line rules. Role rules need a known role (a non-participant is already reported above);
-    # repetition rules need no registry.
+    # repetition rules need no registry. The role's verdicts are the same on every line: judged once.
+    kpi_not_lead = role is not None and role != "lead"
+    from_advisory = role == "advisory"
+    support_not_supporting = role is not None and role != "supporting"
     first_kpi: dict[str, int] = {}
     first_budget: dict[tuple[str, str], int] = {}
     # The report's allocated amounts so far, in whole satang as stored (None once one is missing,
@@ -647,9 +650,9 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     total: int | None = 0
     over_limit = False
     for r in records:
-        n, item = int(r["row_number"]), r["item_code"]
-        if r["line_type"] == "kpi":
-            if role is not None and role != "lead":
+        n, item, line_type = int(r["row_number"]), r["item_code"], r["line_type"]
+        if line_type == "kpi":
+            if kpi_not_lead:
                 issues.append(make_issue("KPI_NOT_LEAD", n, "line_type", agency=agency, pilot=pilot_id))
             if item is None:
                 continue
@@ -657,26 +660,29 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
                 issues.append(make_issue("KPI_UNKNOWN", n, "item_code", value=item, pilot=pilot_id))
             if item in first_kpi:
                 issues.append(make_issue("KPI_REPEATED", n, "item_code", value=item, first_row=first_kpi[item]))
-            first_kpi.setdefault(item, n)
-        elif r["line_type"] == "budget":
+            else:
+                first_kpi[item] = n
+        elif line_type == "budget":
             source = r["funding_source"]
-            if role == "advisory":
+            if from_advisory:
                 issues.append(make_issue("BUDGET_FROM_ADVISORY", n, "line_type", agency=agency))
-            if source == "support_contribution" and role is not None and role != "supporting":
+            if source == "support_contribution" and support_not_supporting:
                 issues.append(make_issue("SUPPORT_NOT_SUPPORTING", n, "funding_source", agency=agency,
                                           role=detail("SUPPORT_NOT_SUPPORTING", role)))
             if total is not None:
                 allocated = r["allocated_thb"]
                 amount = _stored_satang(allocated) if isinstance(allocated, str) else None
                 total = None if amount is None else total + amount
-            if total is not None and total >= _REPORT_TOTAL_LIMIT_SATANG and not over_limit:
-                over_limit = True  # reported once, on the line that reaches the limit
-                issues.append(make_issue("BUDGET_TOTAL_TOO_LARGE", n, "allocated_thb", total=f"{_baht(total):,.2f}",
-                                         maximum=f"{REPORT_TOTAL_LIMIT - Decimal('0.01'):,.2f}"))
+                if total is not None and total >= _REPORT_TOTAL_LIMIT_SATANG and not over_limit:
+                    over_limit = True  # reported once, on the line that reaches the limit
+                    issues.append(make_issue("BUDGET_TOTAL_TOO_LARGE", n, "allocated_thb",
+                                             total=f"{_baht(total):,.2f}",
+                                             maximum=f"{REPORT_TOTAL_LIMIT - Decimal('0.01'):,.2f}"))
             if item is None or source not in FUNDING_SOURCES:
                 continue
             if (item, source) in first_budget:
                 issues.append(make_issue("BUDGET_LINE_REPEATED", n, "item_code", value=item,
                                          funding_source=source, first_row=first_budget[(item, source)]))
-            first_budget.setdefault((item, source), n)
+            else:
+                first_budget[(item, source)] = n
     return issues

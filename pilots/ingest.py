@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pandas is imported by the read itself: a night with nothing
 DEFAULT_BATCH_SIZE = 750
 FRAME_COLUMNS = ["row_number", *COLUMN_NAMES]
 _frame_cells = itemgetter(*FRAME_COLUMNS)  # a normalised row -> its cells in the frame's order
+_cell = {name: itemgetter(name) for name in FRAME_COLUMNS}  # a normalised row -> one of its cells
 
 
 @dataclass
@@ -182,9 +183,13 @@ def _check(received: list[Received], registry: Registry, as_of: date) -> None:
             _validate(received, batch, registry, as_of)
 
 
+_NO_PILOT = frozenset({None, ""})
+
+
 def _file_read(rec: Received) -> FileRead:
     valid = rec.table is not None and not any(i.is_error for i in rec.issues)
-    pilots = frozenset(r.get("pilot_id") for r in rec.table.rows if r.get("pilot_id")) if rec.table else frozenset()
+    # Every row holds every canonical column (the batch frame took them all); a missing pilot is None.
+    pilots = frozenset(map(_cell["pilot_id"], rec.table.rows)) - _NO_PILOT if rec.table else frozenset()
     return FileRead(rec.path.name, rec.sha256, rec.format, rec.encoding, rec.table.rows if valid else [],
                     rec.issues, rec.raw_identity, pilots)
 
@@ -610,9 +615,6 @@ def _lines(sid: int, rec: FileRead) -> tuple[list[dict], list[dict]]:
                            "funding_source": r["funding_source"], "allocated_thb": r["allocated_thb"],
                            "disbursed_thb": r["disbursed_thb"]})
     return kpis, budget
-
-
-_cell = {name: itemgetter(name) for name in ("row_number", *COLUMN_NAMES)}
 
 
 def _line_columns(files: Iterable[tuple[int, FileRead]]) -> tuple[store.Columns, store.Columns]:
