@@ -499,7 +499,10 @@ def _with_kpi_units(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     """The batch frame (a clean index) with each kpi row's unit from the registry (KPI_UNIT)."""
     df = frame.reset_index(drop=True)
     units = registry.kpi_units()
-    unit = [units.get((p, i)) if t == "kpi" else None for p, i, t in zip(df["pilot_id"], df["item_code"], df["line_type"])]
+    unit = np.full(len(df), None, dtype=object)
+    at = np.flatnonzero(df["line_type"].to_numpy() == "kpi")  # a few lines in a hundred: looked up alone
+    pilots, items = df["pilot_id"].to_numpy()[at], df["item_code"].to_numpy()[at]
+    unit[at] = _objects(units.get((p, i)) for p, i in zip(pilots, items))
     return df.assign(**{KPI_UNIT: pd.Series(unit, dtype=object)})
 
 
