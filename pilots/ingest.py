@@ -646,7 +646,8 @@ def _line_columns(files: Iterable[tuple[int, FileRead]]) -> tuple[store.Columns,
             "actual": list(map(_cell["actual"], kpi_rows))}
     budget = {**common(budget_rows, budget_sids), "activity_code": list(map(_cell["item_code"], budget_rows)),
               "layer": list(map(int, map(_cell["layer"], budget_rows))),
-              **{name: list(map(_cell[name], budget_rows)) for name in ("funding_source", "allocated_thb", "disbursed_thb")}}
+              **{name: list(map(_cell[name], budget_rows))
+                 for name in ("funding_source", "allocated_thb", "disbursed_thb")}}
     return store.Columns(kpis, len(kpi_rows)), store.Columns(budget, len(budget_rows))
 
 

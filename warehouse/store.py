@@ -72,8 +72,8 @@ def _text_if_decimal(value: object) -> object:
 
 
 def _column(rows: list[Mapping] | Columns, name: str, mask: bool) -> list:
-    """One column of the rows (dicts or Columns), as _insert sends it: a missing key is NULL; Decimals as text
-    (DuckDB types an object column of Decimals from a sample of its rows, and a wider value
+    """One column of the rows (dicts or Columns), as _insert sends it: a missing key is NULL;
+    Decimals as text (DuckDB types an object column of Decimals from a sample of its rows, and a wider value
     outside the sample fails the cast: the national registry's 11e9 baht); agency text with
     national IDs masked when `mask`. A night's lines repeat their pilot, codes and notes, so each
     distinct text is masked once (masking is a pure function of the text)."""
