@@ -123,26 +123,26 @@ def _fits(value: Decimal | None, column: str) -> bool | None:
         return abs(value).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_UP) < limit
 
 
-def _add_amount(total: Decimal | None, text: object) -> Decimal | None:
-    """total + the amount as the warehouse stores it (rounded to 2 decimals); None once an amount is
-    missing, not a number, negative or too large for its column (the row suite reports those: no
-    total is judged then, so one cell gets one defect)."""
-    value = _stored_amount(text) if total is not None and isinstance(text, str) else None
-    return None if value is None else _WIDE.add(total, value)
-
-
-# Wide enough that a report's total adds exactly (Decimal's default context keeps 28 digits).
+# Wide enough that a report's total is exact when shown (Decimal's default context keeps 28 digits).
 _WIDE = Context(prec=60)
+# REPORT_TOTAL_LIMIT in satang: a report's total is added in whole satang (ints, exact), not Decimals.
+_REPORT_TOTAL_LIMIT_SATANG = int(REPORT_TOTAL_LIMIT * 100)
 
 
 @lru_cache(maxsize=65536)
-def _stored_amount(text: str) -> Decimal | None:
-    """An amount's text as the warehouse stores it (rounded to 2 decimals, half up), or None when
-    it is not a number, negative or too large for its column. Cached: a batch repeats amounts."""
+def _stored_satang(text: str) -> int | None:
+    """An amount's text as the warehouse stores it (rounded to 2 decimals, half up), in whole
+    satang; None when it is not a number, negative or too large for its column. Cached: a batch
+    repeats amounts."""
     value = _number(text)
     if value is None or value < 0 or not _fits(value, "allocated_thb"):
         return None
-    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=_WIDE)
+    return int(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=_WIDE).scaleb(2, context=_WIDE))
+
+
+def _baht(satang: int) -> Decimal:
+    """Whole satang as the Decimal amount in baht with its 2 decimals (as a DECIMAL(18,2) sum shows it)."""
+    return Decimal(satang).scaleb(-2, context=_WIDE)
 
 
 def _number(text: object) -> Decimal | None:
@@ -304,26 +304,33 @@ def _failures(definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, 
     By GE's own validator: what `Batch.validate` runs, without first loading the batch itself
     (`definition.get_batch`), which the validator loads again; each load fingerprints the whole
     frame (pandas' hash of every cell). One validator, so one load, for both questions: the
-    suite's verdicts, then each failing rule's failures. Nothing is stored: not a
+    suite's verdicts, then each failing rule's failures (a suite of one rule: both at once, in
+    one pass; the amounts' pair rule fails in most national batches). Nothing is stored: not a
     ValidationDefinition, whose run also keeps every result in the context's results store."""
     from great_expectations.validator.v1_validator import Validator
 
-    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df}, result_format=VERDICT_FORMAT)
+    # A part of one rule is asked for its failures at once: its verdict would only say whether to ask.
+    single = len(suite.expectations) == 1
+    validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df},
+                          result_format=FAILURES_FORMAT if single else VERDICT_FORMAT)
     verdicts = validator.validate_expectation_suite(suite)
     if verdicts.success:
         return []
+    if single:
+        return [(suite.expectations[0], _hits(suite.expectations[0], verdicts.results[0]))]
     failed_ids = {res.expectation_config.id for res in verdicts.results if not res.success}
     validator.result_format = FAILURES_FORMAT
-    out = []
-    for expectation in suite.expectations:
-        if expectation.id in failed_ids:
-            result = validator.validate_expectation(expectation)
-            hits = result.result.get("unexpected_index_list")
-            if hits is None:
-                raise RuntimeError(f"row rule {expectation.meta['code']} on {expectation.meta['column']} "
-                                   f"could not run: {result.exception_info}")
-            out.append((expectation, [int(hit[DISTINCT]) for hit in hits]))
-    return out
+    return [(expectation, _hits(expectation, validator.validate_expectation(expectation)))
+            for expectation in suite.expectations if expectation.id in failed_ids]
+
+
+def _hits(expectation: Any, result: Any) -> list[int]:
+    """The DISTINCT numbers of the rows a rule failed on, from its result in FAILURES_FORMAT."""
+    hits = result.result.get("unexpected_index_list")
+    if hits is None:
+        raise RuntimeError(f"row rule {expectation.meta['code']} on {expectation.meta['column']} "
+                           f"could not run: {result.exception_info}")
+    return [int(hit[DISTINCT]) for hit in hits]
 
 
 class _Codes:
@@ -396,12 +403,11 @@ def _parse_numbers(df: pd.DataFrame, codes: _Codes | None = None) -> tuple[dict[
     for name in NUMERIC:
         texts = codes(name)[1]
         if name in AMOUNTS:
-            amounts = [_plain_amount(text) or _amount(text, name) for text in texts]
-            parsed[name] = _Parsed(None, *(_objects([got[at] for got in amounts]) for at in range(3)))
+            parsed[name] = _Parsed(None, *_parse_amounts(texts, name))
         else:
             values = [_number(text) for text in texts]
             parsed[name] = _Parsed(_objects(values), _objects(_fits(value, name) for value in values), None, None)
-    in_satang = all(satang is not None for name in AMOUNTS for satang in parsed[name].satang)
+    in_satang = not any(np.equal(parsed[name].satang, None).any() for name in AMOUNTS)
     if not in_satang:  # the amounts as Decimals after all
         for name in AMOUNTS:
             parsed[name] = parsed[name]._replace(value=_objects(_number(text) for text in codes(name)[1]))
@@ -414,14 +420,33 @@ def _parse_numbers(df: pd.DataFrame, codes: _Codes | None = None) -> tuple[dict[
 PLAIN_AMOUNT = re.compile(r"^([0-9]{1,13})(?:\.([0-9]{1,2}))?\Z")
 
 
+def _parse_amounts(texts: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fits, satang, comparable) of each of an amount column's distinct texts, as _amount gives
+    them: a PLAIN_AMOUNT text in bulk, from its float (exact, see _plain_satang), any other by its
+    Decimal. A batch's amounts are nearly all distinct and nearly all plain."""
+    plain = PLAIN_AMOUNT.match
+    satang = _objects([_plain_satang(text) if text.__class__ is str and plain(text) else None for text in texts])
+    fits = np.full(len(texts), True, dtype=object)
+    comparable = np.ones(len(texts), dtype=bool)
+    for at in [at for at, value in enumerate(satang) if value is None]:  # not plain: by its Decimal
+        fits[at], satang[at], comparable[at] = _amount(texts[at], column)
+    return fits, satang, comparable
+
+
+def _plain_satang(text: str) -> float:
+    """A PLAIN_AMOUNT text in satang, from its float: exact. The text's value x is below 10^13
+    with at most 2 decimals; float(text) is within x * 2^-53 of it and the product with 100 within
+    as much again, so float(text) * 100 is within 10^15 * 2^-52 < 0.25 of the whole number 100x
+    (below 2^53, so exact in a float), and round() gives that number."""
+    return float(round(float(text) * 100))
+
+
 def _plain_amount(text: object) -> tuple[bool, float, bool] | None:
-    """(fits, satang, comparable) of a PLAIN_AMOUNT text, as _amount gives them, from its digits
-    (no Decimal); None for any other text."""
-    match = PLAIN_AMOUNT.match(text) if isinstance(text, str) else None
-    if match is None:
+    """(fits, satang, comparable) of a PLAIN_AMOUNT text, as _amount gives them, without a
+    Decimal (_parse_amounts' way); None for any other text."""
+    if not isinstance(text, str) or PLAIN_AMOUNT.match(text) is None:
         return None
-    whole, cents = match.groups()
-    return True, float(int(whole) * 100 + (int(cents.ljust(2, "0")) if cents else 0)), True
+    return True, _plain_satang(text), True
 
 
 def _amount(text: object, column: str) -> tuple[bool | None, float | None, bool]:
@@ -474,7 +499,10 @@ def _with_kpi_units(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     """The batch frame (a clean index) with each kpi row's unit from the registry (KPI_UNIT)."""
     df = frame.reset_index(drop=True)
     units = registry.kpi_units()
-    unit = [units.get((p, i)) if t == "kpi" else None for p, i, t in zip(df["pilot_id"], df["item_code"], df["line_type"])]
+    unit = np.full(len(df), None, dtype=object)
+    at = np.flatnonzero(df["line_type"].to_numpy() == "kpi")  # a few lines in a hundred: looked up alone
+    pilots, items = df["pilot_id"].to_numpy()[at], df["item_code"].to_numpy()[at]
+    unit[at] = _objects(units.get((p, i)) for p, i in zip(pilots, items))
     return df.assign(**{KPI_UNIT: pd.Series(unit, dtype=object)})
 
 
@@ -613,15 +641,21 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
                                  agency=agency, pilot=pilot_id))
 
     # Line rules. Role rules need a known role (a non-participant is already reported above);
-    # repetition rules need no registry.
+    # repetition rules need no registry. The role's verdicts are the same on every line: judged once.
+    kpi_not_lead = role is not None and role != "lead"
+    from_advisory = role == "advisory"
+    support_not_supporting = role is not None and role != "supporting"
     first_kpi: dict[str, int] = {}
     first_budget: dict[tuple[str, str], int] = {}
-    total: Decimal | None = Decimal(0)  # the report's allocated amounts so far (None: one is not a number)
+    # The report's allocated amounts so far, in whole satang as stored (None once one is missing,
+    # not a number, negative or too large for its column: the row suite reports those, and no
+    # total is judged then, so one cell gets one defect).
+    total: int | None = 0
     over_limit = False
     for r in records:
-        n, item = int(r["row_number"]), r["item_code"]
-        if r["line_type"] == "kpi":
-            if role is not None and role != "lead":
+        n, item, line_type = int(r["row_number"]), r["item_code"], r["line_type"]
+        if line_type == "kpi":
+            if kpi_not_lead:
                 issues.append(make_issue("KPI_NOT_LEAD", n, "line_type", agency=agency, pilot=pilot_id))
             if item is None:
                 continue
@@ -629,23 +663,29 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
                 issues.append(make_issue("KPI_UNKNOWN", n, "item_code", value=item, pilot=pilot_id))
             if item in first_kpi:
                 issues.append(make_issue("KPI_REPEATED", n, "item_code", value=item, first_row=first_kpi[item]))
-            first_kpi.setdefault(item, n)
-        elif r["line_type"] == "budget":
+            else:
+                first_kpi[item] = n
+        elif line_type == "budget":
             source = r["funding_source"]
-            if role == "advisory":
+            if from_advisory:
                 issues.append(make_issue("BUDGET_FROM_ADVISORY", n, "line_type", agency=agency))
-            if source == "support_contribution" and role is not None and role != "supporting":
+            if source == "support_contribution" and support_not_supporting:
                 issues.append(make_issue("SUPPORT_NOT_SUPPORTING", n, "funding_source", agency=agency,
                                           role=detail("SUPPORT_NOT_SUPPORTING", role)))
-            total = _add_amount(total, r["allocated_thb"])
-            if total is not None and total >= REPORT_TOTAL_LIMIT and not over_limit:
-                over_limit = True  # reported once, on the line that reaches the limit
-                issues.append(make_issue("BUDGET_TOTAL_TOO_LARGE", n, "allocated_thb", total=f"{total:,.2f}",
-                                         maximum=f"{REPORT_TOTAL_LIMIT - Decimal('0.01'):,.2f}"))
+            if total is not None:
+                allocated = r["allocated_thb"]
+                amount = _stored_satang(allocated) if isinstance(allocated, str) else None
+                total = None if amount is None else total + amount
+                if total is not None and total >= _REPORT_TOTAL_LIMIT_SATANG and not over_limit:
+                    over_limit = True  # reported once, on the line that reaches the limit
+                    issues.append(make_issue("BUDGET_TOTAL_TOO_LARGE", n, "allocated_thb",
+                                             total=f"{_baht(total):,.2f}",
+                                             maximum=f"{REPORT_TOTAL_LIMIT - Decimal('0.01'):,.2f}"))
             if item is None or source not in FUNDING_SOURCES:
                 continue
             if (item, source) in first_budget:
                 issues.append(make_issue("BUDGET_LINE_REPEATED", n, "item_code", value=item,
                                          funding_source=source, first_row=first_budget[(item, source)]))
-            first_budget.setdefault((item, source), n)
+            else:
+                first_budget[(item, source)] = n
     return issues

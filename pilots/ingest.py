@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pandas is imported by the read itself: a night with nothing
 DEFAULT_BATCH_SIZE = 750
 FRAME_COLUMNS = ["row_number", *COLUMN_NAMES]
 _frame_cells = itemgetter(*FRAME_COLUMNS)  # a normalised row -> its cells in the frame's order
+_cell = {name: itemgetter(name) for name in FRAME_COLUMNS}  # a normalised row -> one of its cells
 
 
 @dataclass
@@ -182,9 +183,13 @@ def _check(received: list[Received], registry: Registry, as_of: date) -> None:
             _validate(received, batch, registry, as_of)
 
 
+_NO_PILOT = frozenset({None, ""})
+
+
 def _file_read(rec: Received) -> FileRead:
     valid = rec.table is not None and not any(i.is_error for i in rec.issues)
-    pilots = frozenset(r.get("pilot_id") for r in rec.table.rows if r.get("pilot_id")) if rec.table else frozenset()
+    # Every row holds every canonical column (the batch frame took them all); a missing pilot is None.
+    pilots = frozenset(map(_cell["pilot_id"], rec.table.rows)) - _NO_PILOT if rec.table else frozenset()
     return FileRead(rec.path.name, rec.sha256, rec.format, rec.encoding, rec.table.rows if valid else [],
                     rec.issues, rec.raw_identity, pilots)
 
@@ -383,9 +388,8 @@ class Ingestor:
         by_sid = {**batch.unread, **dict(zip(batch.read_sids, results, strict=True))}
         submissions: list[dict] = []
         issue_rows: list[dict] = []
-        kpi_rows: dict[int, list[dict]] = {}
-        budget_rows: dict[int, list[dict]] = {}
-        held_rows: dict[int, tuple[list[dict], list[dict]]] = {}
+        accepted: dict[int, FileRead] = {}  # the batch's files accepted, whose lines go to core.*
+        held: dict[int, FileRead] = {}      # and those held, whose lines are stored apart
         replaced: dict[int, int] = {}
         for sid, path, size, digest, original in batch.received:
             kept = sid not in batch.not_kept
@@ -401,7 +405,7 @@ class Ingestor:
             if errors:
                 status, superseded_by = "quarantined", None
             else:
-                status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced, held_rows)
+                status, superseded_by = self._decide(sid, rec, accepted, replaced, held)
             row = self._submission(sid, path.name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                    superseded_by=superseded_by, errors=len(errors),
                                    warnings=len(rec.issues) - len(errors), kept=kept)
@@ -419,13 +423,9 @@ class Ingestor:
             for con, mine in self._sinks():  # each file's rows to the store of its pilot
                 store.write_submissions(con, [r for r in submissions if mine(r["submission_id"])])
                 store.write_issues(con, [r for r in issue_rows if mine(r["submission_id"])])
-                store.write_lines(
-                    con,
-                    [r for sid, rows in kpi_rows.items() if sid not in replaced and mine(sid) for r in rows],
-                    [r for sid, rows in budget_rows.items() if sid not in replaced and mine(sid) for r in rows],
-                )
-                store.write_held_lines(con, [r for sid, (kpis, _) in held_rows.items() if mine(sid) for r in kpis],
-                                       [r for sid, (_, budget) in held_rows.items() if mine(sid) for r in budget])
+                store.write_lines(con, *_line_columns(
+                    (sid, rec) for sid, rec in accepted.items() if sid not in replaced and mine(sid)))
+                store.write_held_lines(con, *_line_columns((sid, rec) for sid, rec in held.items() if mine(sid)))
                 store.supersede(con, {old: new for old, new in replaced.items() if mine(old)},
                                 run_id=self.run_id, changed_at=self.received_at)
         if self.restricted is not None:  # the bytes of new files, from staging into their store's folder
@@ -501,11 +501,10 @@ class Ingestor:
         con = self._follow_pilot(old_id, rec)
         if old_id in self.in_restricted:
             self.in_restricted.add(sid)
-        kpi_rows: dict[int, list[dict]] = {}
-        budget_rows: dict[int, list[dict]] = {}
+        accepted: dict[int, FileRead] = {}
+        held: dict[int, FileRead] = {}
         replaced: dict[int, int] = {}
-        held_rows: dict[int, tuple[list[dict], list[dict]]] = {}
-        status, superseded_by = self._decide(sid, rec, kpi_rows, budget_rows, replaced, held_rows)
+        status, superseded_by = self._decide(sid, rec, accepted, replaced, held)
         sub = self._submission(sid, name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                superseded_by=superseded_by, warnings=len(rec.issues))
         sub.update(_identity_columns(rec, valid=True), received_at=received_at, reprocess_of=old_id)
@@ -513,8 +512,8 @@ class Ingestor:
         # at this job's time (self.received_at), while the row keeps the original receipt.
         store.write_submissions(con, [sub], changed_at=self.received_at)
         store.write_issues(con, [_issue_row(sid, i) for i in rec.issues])
-        store.write_lines(con, kpi_rows.get(sid, []), budget_rows.get(sid, []))
-        store.write_held_lines(con, *held_rows.get(sid, ([], [])))
+        store.write_lines(con, *_line_columns(accepted.items()))
+        store.write_held_lines(con, *_line_columns(held.items()))
         store.supersede(con, replaced, run_id=self.run_id, changed_at=self.received_at)
         return FileOutcome(name, digest, status, rec.issues, sid)
 
@@ -537,41 +536,42 @@ class Ingestor:
         (self.in_restricted.update if restricted_now else self.in_restricted.difference_update)(sids)
         return self._con_of(old_id)
 
-    def _decide(self, sid: int, rec: FileRead, kpi_rows: dict, budget_rows: dict,
-                replaced: dict[int, int], held_rows: dict) -> tuple[str, int | None]:
+    def _decide(self, sid: int, rec: FileRead, accepted: dict[int, FileRead],
+                replaced: dict[int, int], held: dict[int, FileRead]) -> tuple[str, int | None]:
         """Resubmission rule: a later-or-equal submitted_on replaces the accepted version;
         an earlier one is superseded at once. Received later wins ties (we go in receipt order).
 
         A valid file for a closed (pilot, period), resubmission or late first report alike, is
         held: its lines are stored apart from core.* and nothing it says counts until approved
         (data-quality.md §2). Whether it would replace the accepted version is decided then.
+
+        `accepted` and `held` collect the batch's files by status, for their lines to be written.
         """
         pilot, agency, period, submitted_on = _identity(rec)
         on = date.fromisoformat(submitted_on)
-        kpis, budget = _lines(sid, rec)
         key = (pilot, agency, period)
         current = self.accepted.get(key)
         if (pilot, period) in self.closed:
             rec.issues.append(make_issue("QUARTER_CLOSED", period=period))
-            if current is not None and _same_content(self._lines_of(current[0], kpi_rows, budget_rows),
-                                                     (kpis, budget)):
+            if current is not None and _same_content(self._lines_of(current[0], accepted), _lines(sid, rec)):
                 rec.issues.append(make_issue("RESUBMISSION_UNCHANGED", previous=current[0]))
-            held_rows[sid] = (kpis, budget)
+            held[sid] = rec
             return "held", None
         if current is not None:
             old_id, old_on = current
-            if _same_content(self._lines_of(old_id, kpi_rows, budget_rows), (kpis, budget)):
+            if _same_content(self._lines_of(old_id, accepted), _lines(sid, rec)):
                 rec.issues.append(make_issue("RESUBMISSION_UNCHANGED", previous=old_id))
             if on < old_on:
                 return "superseded", old_id
             replaced[old_id] = sid
         self.accepted[key] = (sid, on)
-        kpi_rows[sid], budget_rows[sid] = kpis, budget
+        accepted[sid] = rec
         return "accepted", None
 
-    def _lines_of(self, sid: int, kpi_rows: dict, budget_rows: dict) -> tuple[list[dict], list[dict]]:
-        if sid in kpi_rows:
-            return kpi_rows[sid], budget_rows[sid]
+    def _lines_of(self, sid: int, accepted: dict[int, FileRead]) -> tuple[list[dict], list[dict]]:
+        """The lines of the accepted submission `sid`: of this batch's file, or as stored."""
+        if sid in accepted:
+            return _lines(sid, accepted[sid])
         # Read through the run's own connection: it must see this run's uncommitted rows.
         con = self._con_of(sid)
         kpis = [dict(zip(("kpi_code", "actual", "note"), r)) for r in con.execute(
@@ -594,8 +594,9 @@ class Ingestor:
 
 
 def _lines(sid: int, rec: FileRead) -> tuple[list[dict], list[dict]]:
-    """A valid file's rows as core.kpi_actuals and core.budget_lines rows (one dict each, built
-    whole: a night builds a million)."""
+    """A valid file's rows as core.kpi_actuals and core.budget_lines rows, one dict each: to
+    compare a resubmission with the version it follows (_same_content). The write takes the
+    same rows column by column (_line_columns)."""
     kpis, budget = [], []
     of_period: dict[str, tuple[int, int]] = {}  # (fiscal year, quarter): one period per valid file
     for r in rec.rows:
@@ -614,6 +615,40 @@ def _lines(sid: int, rec: FileRead) -> tuple[list[dict], list[dict]]:
                            "funding_source": r["funding_source"], "allocated_thb": r["allocated_thb"],
                            "disbursed_thb": r["disbursed_thb"]})
     return kpis, budget
+
+
+def _line_columns(files: Iterable[tuple[int, FileRead]]) -> tuple[store.Columns, store.Columns]:
+    """Valid files' rows ((submission id, file) in order) as core.kpi_actuals and core.budget_lines
+    rows, column by column: the rows _lines gives, in the same order (each file's lines in turn),
+    without a dict per line (a night writes a million lines)."""
+    kpi_rows: list[dict] = []
+    kpi_sids: list[int] = []
+    budget_rows: list[dict] = []
+    budget_sids: list[int] = []
+    for sid, rec in files:
+        kpis = [r for r in rec.rows if r["line_type"] == "kpi"]
+        kpi_rows += kpis
+        kpi_sids += [sid] * len(kpis)
+        if len(kpis) < len(rec.rows):
+            budget = [r for r in rec.rows if r["line_type"] != "kpi"]
+            budget_rows += budget
+            budget_sids += [sid] * len(budget)
+
+    def common(rows: list[dict], sids: list[int]) -> dict[str, list]:
+        periods = list(map(_cell["period"], rows))
+        of_period = {period: (int(period[:4]), int(period[-1])) for period in set(periods)}  # (fiscal year, quarter)
+        return {"pilot_id": list(map(_cell["pilot_id"], rows)), "agency_code": list(map(_cell["agency_code"], rows)),
+                "period": periods, "fiscal_year": [of_period[period][0] for period in periods],
+                "quarter": [of_period[period][1] for period in periods], "note": list(map(_cell["note"], rows)),
+                "submission_id": sids, "row_number": list(map(_cell["row_number"], rows))}
+
+    kpis = {**common(kpi_rows, kpi_sids), "kpi_code": list(map(_cell["item_code"], kpi_rows)),
+            "actual": list(map(_cell["actual"], kpi_rows))}
+    budget = {**common(budget_rows, budget_sids), "activity_code": list(map(_cell["item_code"], budget_rows)),
+              "layer": list(map(int, map(_cell["layer"], budget_rows))),
+              **{name: list(map(_cell[name], budget_rows))
+                 for name in ("funding_source", "allocated_thb", "disbursed_thb")}}
+    return store.Columns(kpis, len(kpi_rows)), store.Columns(budget, len(budget_rows))
 
 
 def _same_content(old: tuple[list[dict], list[dict]], new: tuple[list[dict], list[dict]]) -> bool:

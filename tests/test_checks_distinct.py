@@ -159,3 +159,53 @@ def test_an_amount_of_another_shape_is_read_through_its_decimal():
     assert checks._amount("12345678901234567", "disbursed_thb") == (False, None, True)  # 17 digits: too large
     fits, satang, comparable = checks._amount("1.", "disbursed_thb")  # not a number
     assert fits is None and satang != satang and comparable is False  # NaN satang
+
+
+@pytest.mark.parametrize("text, satang", [
+    ("0", 0), ("0.5", 50), ("0.05", 5), ("007", 700), ("12.3", 1230), ("0.29", 29), ("1.15", 115),
+    ("9999999999999.99", 999999999999999),  # the largest plain amount: 10^15 - 1 satang
+    ("9999999999999.95", 999999999999995), ("4503599627370.49", 450359962737049),  # 2^52 / 1,000 baht
+    ("1234567890123.45", 123456789012345),
+])
+def test_a_plain_amount_in_satang_from_its_float_is_the_whole_number_its_digits_say(text, satang):
+    """Satang worked out from the digits by hand; float(text) * 100 is off by a fraction (0.29 * 100
+    is 28.999999999999996) that round() takes back."""
+    assert checks._plain_satang(text) == satang
+    assert checks._plain_amount(text) == (True, float(satang), True)
+
+
+def test_every_plain_amount_of_up_to_13_digits_and_2_decimals_converts_exactly():
+    """The bound in _plain_satang's docstring, tried: whole parts at every magnitude and near its
+    top, each with every two-digit cents value; the expected satang is integer arithmetic on the
+    digits, not the code under test."""
+    wholes = [0, 1, 9, 10 ** 6 + 7, *(10 ** k - 1 for k in range(1, 14)), *(10 ** 13 - 1 - k for k in range(200))]
+    for whole in wholes:
+        for cents in range(100):
+            assert checks._plain_satang(f"{whole}.{cents:02d}") == whole * 100 + cents
+        assert checks._plain_satang(f"{whole}.5") == whole * 100 + 50
+
+
+def test_an_amount_columns_texts_parse_as_each_text_alone_would():
+    """_parse_amounts reads plain texts in bulk and others by their Decimal: (fits, satang, >= 0),
+    by hand, for each shape, in the given order; a missing amount is no number."""
+    import numpy as np
+
+    texts = checks._objects(["100", "-1", "1.230", None, "0.001", "12345678901234567", "5.5", "1e3"])
+    fits, satang, comparable = checks._parse_amounts(texts, "allocated_thb")
+    assert list(fits) == [True, True, True, None, True, False, True, None]
+    assert [s if s is None or not np.isnan(s) else "nan" for s in satang] == [
+        10000.0, -100.0, 123.0, "nan", None, None, 550.0, "nan"]
+    assert list(comparable) == [True, False, True, False, True, True, True, False]
+
+
+def test_a_one_rule_part_that_cannot_run_is_an_error_naming_it():
+    """The amounts' part holds one rule, asked for its failures at once: a rule GE could not run
+    (its frame lacks a column) is still an error of the run, not a clean verdict."""
+    import pandas as pd
+
+    definition, suites = checks._gx()
+    suite, read = suites["amounts"]
+    assert len(suite.expectations) == 1
+    frame = pd.DataFrame({checks.DISTINCT: [0], **{c: [1.0] for c in read if c != checks.NUM["disbursed_thb"]}})
+    with pytest.raises(RuntimeError, match="row rule DISBURSED_OVER_ALLOCATED on disbursed_thb could not run"):
+        checks._failures(definition, suite, frame)

@@ -62,3 +62,28 @@ def test_a_list_value_is_one_value_of_its_row(warehouse, strategies):
     assert store._insert(warehouse, "registry.pilots", cols, rows) == len(strategies)
     assert warehouse.execute("SELECT strategies FROM registry.pilots ORDER BY pilot_id").fetchall() == [
         (listed,) for listed in strategies]
+
+
+def test_rows_given_column_by_column_are_stored_as_the_same_rows_given_as_dicts(warehouse):
+    # store.Columns (how a night's lines reach the insert): a column not given is NULL, each
+    # distinct agency text is masked, amounts given as text keep every digit. By hand: two lines
+    # of submission 7, the second's note holds a valid ID (tests/test_personal_data.py's example).
+    lines = store.Columns({
+        "pilot_id": ["PLT-2548-001", "PLT-2548-001"], "agency_code": ["02003", "02003"],
+        "period": ["2548-Q1", "2548-Q1"], "fiscal_year": [2548, 2548], "quarter": [1, 1],
+        "activity_code": ["ACT-1", "ACT-2"], "layer": [5, 3], "funding_source": ["own", "own"],
+        "allocated_thb": ["1234567890123.45", "100"], "disbursed_thb": ["0.01", "100.5"],
+        "note": [None, "ติดต่อ 1-1017-00203-93-0"], "submission_id": [7, 7], "row_number": [2, 3],
+    }, 2)
+    assert store._insert(warehouse, "core.budget_lines", store.BUDGET_COLUMNS, lines) == 2
+    assert warehouse.execute("SELECT row_number, layer, allocated_thb, disbursed_thb, note FROM core.budget_lines "
+                             "ORDER BY row_number").fetchall() == [
+        (2, 5, Decimal("1234567890123.45"), Decimal("0.01"), None),
+        (3, 3, Decimal("100.00"), Decimal("100.50"), "ติดต่อ [masked-id]")]
+    kpis = store.Columns({"pilot_id": ["PLT-2548-001"], "agency_code": ["02003"], "period": ["2548-Q1"],
+                          "fiscal_year": [2548], "quarter": [1], "kpi_code": ["K1"], "actual": ["47.5"],
+                          "submission_id": [7], "row_number": [4]}, 1)  # no note given: NULL
+    assert store._insert(warehouse, "core.kpi_actuals", store.KPI_COLUMNS, kpis) == 1
+    assert warehouse.execute("SELECT kpi_code, actual, note FROM core.kpi_actuals").fetchall() == [
+        ("K1", Decimal("47.5000000000"), None)]
+    assert store._insert(warehouse, "core.kpi_actuals", store.KPI_COLUMNS, store.Columns({}, 0)) == 0

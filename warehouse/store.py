@@ -10,10 +10,11 @@ tests/test_audit_trail.py checks that each `UPDATE ingest.` below sits beside su
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from operator import itemgetter
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence, Union
 
 import duckdb
 
@@ -51,20 +52,38 @@ BUDGET_COLUMNS = ("pilot_id", "agency_code", "period", "fiscal_year", "quarter",
                   "funding_source", "allocated_thb", "disbursed_thb", "note", "submission_id", "row_number")
 
 
+@dataclass(frozen=True)
+class Columns:
+    """Rows given column by column (each column's values in row order, `length` rows; a column
+    not given is NULL), which _insert takes as it takes dict rows: pilots/ingest.py builds a
+    batch's lines so, not a dict per line."""
+    values: Mapping[str, Sequence]
+    length: int
+
+    def __len__(self) -> int:
+        return self.length
+
+
+Rows = Union[Iterable[Mapping], Columns]
+
+
 def _text_if_decimal(value: object) -> object:
     return format(value, "f") if isinstance(value, Decimal) else value  # positional: never an exponent
 
 
-def _column(rows: list[Mapping], name: str, mask: bool) -> list:
-    """One column of dict rows, as _insert sends it: a missing key is NULL; Decimals as text
-    (DuckDB types an object column of Decimals from a sample of its rows, and a wider value
+def _column(rows: list[Mapping] | Columns, name: str, mask: bool) -> list:
+    """One column of the rows (dicts or Columns), as _insert sends it: a missing key is NULL;
+    Decimals as text (DuckDB types an object column of Decimals from a sample of its rows, and a wider value
     outside the sample fails the cast: the national registry's 11e9 baht); agency text with
     national IDs masked when `mask`. A night's lines repeat their pilot, codes and notes, so each
     distinct text is masked once (masking is a pure function of the text)."""
-    try:
-        values = list(map(itemgetter(name), rows))
-    except KeyError:  # some row lacks it
-        values = [r.get(name) for r in rows]
+    if isinstance(rows, Columns):
+        values = rows.values.get(name, [None] * len(rows))  # not changed in place below: new lists are made
+    else:
+        try:
+            values = list(map(itemgetter(name), rows))
+        except KeyError:  # some row lacks it
+            values = [r.get(name) for r in rows]
     kinds = set(map(type, values))
     if any(issubclass(kind, Decimal) for kind in kinds):
         values = [_text_if_decimal(v) for v in values]
@@ -75,8 +94,8 @@ def _column(rows: list[Mapping], name: str, mask: bool) -> list:
     return values
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: Iterable[Mapping]) -> int:
-    """Insert dict rows through one pandas frame (executemany is slow in DuckDB).
+def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: Rows) -> int:
+    """Insert dict rows (or Columns) through one pandas frame (executemany is slow in DuckDB).
 
     Values arrive as text where exactness matters (amounts, actuals): the INSERT casts them to
     the column's DECIMAL type, so no binary floating point sits in between.
@@ -86,8 +105,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     import numpy as np  # here, not at the top: a cold start that inserts nothing never pays for them
     import pandas as pd
 
-    rows = rows if isinstance(rows, list) else list(rows)
-    if not rows:
+    rows = rows if isinstance(rows, (list, Columns)) else list(rows)
+    if not len(rows):
         return 0
     types = _column_types(con, table, columns)
     mask = set() if table.startswith("registry.") else AGENCY_TEXT_COLUMNS  # the registry is the committee's own text
@@ -184,13 +203,13 @@ def write_issues(con: duckdb.DuckDBPyConnection, rows: list[dict]) -> None:
     _insert(con, "ingest.issues", ISSUE_COLUMNS, rows)
 
 
-def write_lines(con: duckdb.DuckDBPyConnection, kpi_rows: list[dict], budget_rows: list[dict]) -> None:
+def write_lines(con: duckdb.DuckDBPyConnection, kpi_rows: Rows, budget_rows: Rows) -> None:
     """Accepted line-level rows (of one store: the caller routes restricted pilots' rows)."""
     _insert(con, "core.kpi_actuals", KPI_COLUMNS, kpi_rows)
     _insert(con, "core.budget_lines", BUDGET_COLUMNS, budget_rows)
 
 
-def write_held_lines(con: duckdb.DuckDBPyConnection, kpi_rows: list[dict], budget_rows: list[dict]) -> None:
+def write_held_lines(con: duckdb.DuckDBPyConnection, kpi_rows: Rows, budget_rows: Rows) -> None:
     """Lines of files held for a closed quarter: stored, but outside core.*, so no mart sees them.
     Routed like write_lines' rows."""
     _insert(con, "ingest.held_kpi_actuals", KPI_COLUMNS, kpi_rows)
@@ -263,8 +282,8 @@ def supersede(con: duckdb.DuckDBPyConnection, replaced: Mapping[int, int], *, ru
         "UPDATE ingest.submissions s SET status = 'superseded', superseded_by = r.new_id "
         f"FROM ({pairs}) r WHERE s.submission_id = r.old_id", [olds, news]
     )
-    for table in ("core.kpi_actuals", "core.budget_lines"):
-        con.execute(f"DELETE FROM {table} WHERE list_contains(?::BIGINT[], submission_id)", [olds])
+    for table in ("core.kpi_actuals", "core.budget_lines"):  # IN: a join DuckDB plans, not a list scan per line
+        con.execute(f"DELETE FROM {table} WHERE submission_id IN (SELECT unnest(?::BIGINT[]))", [olds])
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, started_at: datetime, as_of: date,
