@@ -3,6 +3,9 @@ copies SubprocessASGIServer's, without importing Prefect's server code in the jo
 Prefect upgrade change that command, this fails. tests/test_temporary_server.py runs a real job."""
 from __future__ import annotations
 
+import io
+import subprocess
+
 from flows import ephemeral
 
 NO_SUCH_PID = 4_194_305  # above Linux's pid_max: no /proc entry, so no watchdog is started
@@ -10,6 +13,7 @@ NO_SUCH_PID = 4_194_305  # above Linux's pid_max: no /proc entry, so no watchdog
 
 class _Started:
     pid = NO_SUCH_PID
+    stdout = io.BytesIO(b"")  # the pipe of its output: ended at once
 
 
 def test_the_server_is_started_with_prefects_own_command_and_environment(monkeypatch):
@@ -31,12 +35,16 @@ def test_the_server_is_started_with_prefects_own_command_and_environment(monkeyp
         "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
     assert {k: env[k] for k in ephemeral.SERVER_ENV} == ephemeral.SERVER_ENV
     assert "PREFECT_API_URL" not in env  # the server serves the API; it needs none to call
-    assert prefect_kwargs == kwargs == {}  # output inherited by both
+    assert prefect_kwargs == {}  # Prefect's server shares its output; ours sends it through a pipe this process reads
+    assert kwargs == {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
 
 
 class _FailsAtStart:
     """A uvicorn that exits with 3 at once (its app did not start: a locked database, say)."""
     pid = NO_SUCH_PID
+
+    def __init__(self):
+        self.stdout = io.BytesIO(b"")
 
     def poll(self):
         return 3
