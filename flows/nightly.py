@@ -358,14 +358,22 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
 
 def nightly_settings(temporary_server: bool):
     """Prefect's settings for one `pilotkpi run`. On the job's own temporary server
-    (flows/ephemeral.py) the flow run sends no heartbeats: they let a running server mark a run
-    whose process died as crashed, but this server dies with the process. They also cost the run
-    up to a second at its end (Prefect joins its heartbeat thread, which sleeps in 1 s steps)."""
+    (flows/ephemeral.py):
+    - the flow run sends no heartbeats: they let a running server mark a run whose process died
+      as crashed, but this server dies with the process. They also cost the run up to a second at
+      its end (Prefect joins its heartbeat thread, which sleeps in 1 s steps);
+    - Prefect's client does not ask the server's version: the job asked it while waiting for the
+      server (it is this Prefect's own: the server runs from the same installation);
+    - nor a CSRF token, where the server protects nothing with one (Prefect's default: the server
+      takes this process's settings), which its client learnt from a refused request each night."""
     if not temporary_server:
         return contextlib.nullcontext()
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, "client.server_version_check_enabled": False}
+    if not get_current_settings().server.api.csrf_protection_enabled:
+        updates["client.csrf_support_enabled"] = False
+    return temporary_settings(updates=updates)
 
 
 def _deployed() -> bool:

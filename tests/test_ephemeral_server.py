@@ -63,3 +63,49 @@ def test_a_server_that_keeps_failing_to_start_is_an_error_with_its_exit_code_aft
     else:
         raise AssertionError("a server that never starts was waited for")
     assert len(launches) == 1 + ephemeral.MAX_RELAUNCHES == 4  # not 60 s of relaunching
+
+
+class _Answers:
+    """An httpx client stand-in that answers every GET with one JSON value."""
+
+    def __init__(self, value):
+        self.value, self.asked = value, []
+
+    def get(self, url):
+        import httpx
+
+        self.asked.append(url)
+        return httpx.Response(200, json=self.value, request=httpx.Request("GET", url))
+
+
+def test_the_server_is_ready_once_its_api_answers_with_this_prefects_own_version():
+    from prefect import __version__
+
+    server = ephemeral.TemporaryServer()
+    server.port = 8765
+    same = _Answers(__version__)
+    server._answers_its_api(same)
+    assert same.asked == ["http://127.0.0.1:8765/api/admin/version"]
+    try:
+        server._answers_its_api(_Answers("2.0.0"))
+    except RuntimeError as error:
+        assert str(error) == f"Prefect's temporary server runs Prefect 2.0.0, this job {__version__}"
+    else:
+        raise AssertionError("a server of another Prefect was taken for the job's own")
+
+
+def test_on_its_own_server_the_flows_client_asks_no_version_and_no_csrf_token_unless_the_server_wants_one():
+    from prefect.settings import get_current_settings, temporary_settings
+
+    from flows.nightly import nightly_settings
+
+    with nightly_settings(temporary_server=True):
+        client = get_current_settings().client
+        assert (client.server_version_check_enabled, client.csrf_support_enabled) == (False, False)
+    # The server takes this process's settings (PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED, a profile).
+    with temporary_settings(updates={"server.api.csrf_protection_enabled": True}), nightly_settings(True):
+        client = get_current_settings().client
+        assert (client.server_version_check_enabled, client.csrf_support_enabled) == (False, True)
+    with nightly_settings(temporary_server=False):  # another server: Prefect's own defaults
+        client = get_current_settings().client
+        assert (client.server_version_check_enabled, client.csrf_support_enabled) == (True, True)
