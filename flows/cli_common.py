@@ -28,13 +28,14 @@ class RefusingGroup(click.Group):
     def __call__(self, *args, **kwargs):
         """The program's own command line (`pilotkpi ...`, `python -m flows.cli ...`): main() with
         no arguments. Click's test runner calls `main(args)` instead, and never gets here."""
-        from flows import quick_exit
+        from flows import program
 
+        if not args and not kwargs:
+            program.started()
         try:
             return super().__call__(*args, **kwargs)
         except SystemExit as end:
-            if not args and not kwargs:
-                quick_exit.program_ended(end.code)
+            program.ended(end.code)
             raise
 
     def invoke(self, ctx: click.Context):

@@ -1,9 +1,10 @@
 """`pilotkpi run` ends its process without Python's teardown of the interpreter, once its work
-and every exit handler are done (flows/quick_exit.py); only the program's own command line does,
+and every exit handler are done (flows/program.py); only the program's own command line does,
 never a command invoked in-process. The temporary server's output reaches the job's stderr
 through the pipe the job reads (flows/ephemeral.py)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -67,3 +68,26 @@ def test_the_temporary_servers_output_reaches_this_processs_stderr(capfd):
     child.wait()
     assert sorted(capfd.readouterr().err.splitlines()) == ["err ข", "out ก"]
     assert child.stdout.closed
+
+
+KEPT = """
+import gc, json, sys
+from flows import program
+if sys.argv[1] == "program":
+    program.started()
+before = gc.get_freeze_count()
+with program.imports_kept():
+    during = gc.isenabled()
+    import flows.nightly
+print(json.dumps([during, gc.isenabled(), before, gc.get_freeze_count() > 10_000]))
+"""
+
+
+def test_the_programs_imports_run_without_collections_and_are_frozen_out_of_them_and_only_the_programs():
+    def kept(who: str) -> list:
+        done = subprocess.run([sys.executable, "-c", KEPT, who], cwd=ROOT, env=child_env(), capture_output=True,
+                              text=True, timeout=120, check=True)
+        return json.loads(done.stdout.splitlines()[-1])
+
+    assert kept("program") == [False, True, 0, True]  # off while importing, on again, Prefect's objects frozen
+    assert kept("in-process") == [True, True, 0, False]
