@@ -11,14 +11,19 @@ load hits both alike), each tree runs on a fresh copy of its prepared state:
 - the 1%-new night again: the copy taken after the full night, the same new files, as-of +1.
 Every night is `bench.measure.timed_run`: wall seconds, `wall_without_server_start` (the wall
 less the `server_start` stage, the figure the national bench divides by the floor), the stages
-and `other_seconds`; and the CPU seconds of the job and the children it waited for (Prefect's
-server; getrusage of this process's children, before and after). After each night its tables
+and `other_seconds`; and the CPU seconds of the night's whole process tree: the job, Prefect's
+server and its watchdog (getrusage of this process's children, before and after). A job need
+not wait for its server to stop (flows/ephemeral.py: its watchdog stops it after the job), so
+this process is a child subreaper (Linux prctl): the processes that outlive the job are
+re-parented here and waited for after the night, outside its wall time, their CPU seconds counted
+all the same, and the next night never runs beside them. After each night its tables
 (registry.*, ingest.*, core.*, marts.*; run ids and times left out) and its summary pages are
 hashed: both trees must give the same hashes (`same results`).
 """
 from __future__ import annotations
 
 import argparse
+import ctypes
 import hashlib
 import json
 import os
@@ -36,6 +41,24 @@ from bench.second_core import QUIET, results_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = ("flows", "kpis", "pilots", "warehouse", "web")
+
+
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def _adopt_orphans() -> None:
+    """Make this process the one that the night's orphans (its server, its watchdog) are re-parented to."""
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def _wait_for_orphans() -> None:
+    """Wait for every process left from the night (this process has no other child then)."""
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
 
 
 def _children_cpu() -> float:
@@ -83,6 +106,7 @@ class Tree:
             night = measure.timed_run(args, self.env, self.work / "stages.log", files, lines)
         finally:
             measure.ROOT = saved
+            _wait_for_orphans()  # after the wall time, before the CPU seconds are read
         night["cpu_seconds"] = round(_children_cpu() - cpu, 3)
         if night["exit_code"] != 0:
             raise SystemExit(f"{self.name}: exit {night['exit_code']}\n{night['stdout']}\n{night['stderr']}")
@@ -144,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workload", type=Path, default=None,
                         help="an existing bench/workload.py folder (registry, inbox, manifest.json) for --pilots")
     args = parser.parse_args(argv)
+    _adopt_orphans()
     work = args.work or Path(tempfile.gettempdir()) / f"pilotkpi-small-nights-p{args.pilots}"
     work.mkdir(parents=True, exist_ok=True)
     wl = _workload(args.pilots, args.workload, work)

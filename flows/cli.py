@@ -5,6 +5,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from flows import program  # first: its exit handler must run after every other one
+
 import click
 
 from flows.settings import apply_defaults
@@ -62,6 +64,7 @@ def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as
         min_files()
     except DaskSettingError as exc:
         raise click.UsageError(str(exc)) from None
+    program.after_this_command()
     sys.exit(_run(registry_dir, inbox, warehouse_path, out_dir, _as_of(as_of), batch_size, wait, settle_seconds,
                   restricted_store, workers, dask_address))
 
@@ -88,8 +91,9 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             # Prefect's temporary server boots in its own process (seconds) while this one imports
             # the job (Prefect itself among it); `server_start` is only what is then left to wait.
             server = launch_server()  # tied to this process: a killed run leaves no server behind
-            from flows.nightly import nightly, nightly_settings
-            from warehouse.stages import stage
+            with program.imports_kept():  # out of the garbage collector's walks (flows/program.py)
+                from flows.nightly import nightly, nightly_settings
+                from warehouse.stages import stage
 
             with stage("server_start"):
                 ours = server is not None and server.ready() is not None
@@ -225,6 +229,7 @@ def demo(folder: Path) -> None:
     from pilots.demo import write_demo
 
     paths = write_demo(folder)
+    program.after_this_command()
     click.echo(f"demo registry: {paths.registry}\ndemo inbox: {paths.inbox}")
     code = _run(paths.registry, paths.inbox, folder / "warehouse.duckdb", folder / "out", paths.as_of,
                 settle_seconds=0)  # the demo wrote its files itself: nothing is being copied in

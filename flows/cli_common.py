@@ -25,6 +25,19 @@ EXIT_QUARANTINED = 6  # `check`: at least one file would be quarantined
 class RefusingGroup(click.Group):
     """Every command: a warehouse file that cannot be used is one line and exit 1, no traceback."""
 
+    def __call__(self, *args, **kwargs):
+        """The program's own command line (`pilotkpi ...`, `python -m flows.cli ...`): main() with
+        no arguments. Click's test runner calls `main(args)` instead, and never gets here."""
+        from flows import program
+
+        if not args and not kwargs:
+            program.started()
+        try:
+            return super().__call__(*args, **kwargs)
+        except SystemExit as end:
+            program.ended(end.code)
+            raise
+
     def invoke(self, ctx: click.Context):
         from warehouse.errors import WarehouseRefused
         from warehouse.modes import tighten_umask

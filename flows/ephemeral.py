@@ -8,7 +8,18 @@ prefect.server.api.server:create_app, the UI off). This module starts that same 
   the server is started here, with a small watchdog process beside it: the watchdog blocks
   reading a pipe whose only write end this process holds. The kernel closes that end when the
   job dies, however it dies; the watchdog then stops the server, if it is still the same process
-  (pid and start time), and exits. A job that ends normally stops the server itself (atexit).
+  (pid and start time), and exits.
+- **Stopped after the job, not waited for.** A job that ends normally leaves the stop to its
+  watchdog too: the server gets its SIGTERM the moment the job's process is gone, after every
+  exit handler of the job ran (Prefect's log and event workers have sent what they held, and the
+  flow run's final state was set before), and shuts down as it did when the job stopped it
+  itself (Prefect's own stop: SIGTERM, 5 s, SIGKILL), while the job's caller (cron, a shell, the
+  bench) goes on. The server's output reaches the job's stderr through a pipe the job reads
+  while it runs (`_forward`), so that nothing the caller waits on (its pipes' end of file) is held
+  by the server after the job. A next job on the same PREFECT_HOME may start while this server
+  is still shutting down: two servers on one Prefect database, as two jobs at once have always
+  been (SQLite's own locking; tests/test_temporary_server.py runs two nights back to back).
+  Without /proc (no watchdog) the job stops and waits for its server at exit, as before.
 - **Without importing the server in the job.** Prefect's own starter lives in
   prefect.server.api.server, whose import (FastAPI, SQLAlchemy, every API route: about 1.3 s of
   CPU) the job's process never needs: the API runs in the server's process. The job's Prefect
@@ -26,6 +37,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -98,6 +110,7 @@ class TemporaryServer:
         self.process: subprocess.Popen | None = None
         self.port: int | None = None
         self.launched_at = 0.0
+        self.watched = False  # a watchdog stops it when this process ends
 
     @property
     def api_url(self) -> str:
@@ -115,12 +128,16 @@ class TemporaryServer:
         env.pop("PREFECT_API_URL", None)  # the server serves the API: it needs none
         env.update(SERVER_ENV)
         self.launched_at = time.perf_counter()
+        # Its output (stderr, and stdout, which it does not use) comes through a pipe (module docstring).
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent), "--factory",
              SERVER_APP, "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error",
-             "--lifespan", "on"], env=env)
+             "--lifespan", "on"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Thread(target=_forward, args=(self.process.stdout,), name="temporary-server-output",
+                         daemon=True).start()
         started = start_time(self.process.pid)
-        if started is not None:  # Linux (/proc); elsewhere the atexit stop is all there is
+        self.watched = started is not None  # Linux (/proc); elsewhere the atexit stop is all there is
+        if self.watched:
             _watchdogs.append(subprocess.Popen([sys.executable, "-c", WATCHDOG, str(self.process.pid), started],
                                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                                stderr=subprocess.DEVNULL))
@@ -157,8 +174,9 @@ class TemporaryServer:
                     raise RuntimeError(f"Prefect's temporary server exited with code {code} before it answered")
                 try:
                     if client.get(f"{self.api_url}/health").status_code == 200:
-                        # Its launch to its first answer: the job's imports ran beside it (not
-                        # subtracted by bench/run.py, which subtracts `server_start`).
+                        self._answers_its_api(client)
+                        # Its launch to its API's first answer: the job's imports ran beside it
+                        # (not subtracted by bench/run.py, which subtracts `server_start`).
                         record("server_boot", time.perf_counter() - self.launched_at)
                         return
                 except httpx.TransportError:
@@ -167,9 +185,34 @@ class TemporaryServer:
                     raise RuntimeError(f"Prefect's temporary server did not answer within {timeout:.0f} s")
                 time.sleep(0.05)
 
+    def _answers_its_api(self, client) -> None:
+        """Ask the API the question Prefect's client asks first (its version handshake), and wait
+        for the answer: the server is started when its API answers, not only its health route.
+
+        The health route is the API app's own first route; every other route sits in one of ~30
+        routers that FastAPI (0.150) turns into routes only when a request first walks past them.
+        The first API request therefore waits while the server builds them: about 0.3 s of the
+        server's CPU, 1.1-1.2 s of wall time at a load of 8 (measured 2026-12-05: 1.1 s for
+        the first /admin/version after /health answered, 0.01 s for the next ones). That is the
+        server's start, done late; the job's first call to the flow run's API waited for it
+        until now. The answer is this Prefect's own version (the server runs from the same
+        installation), so the flow's client need not ask again (nightly_settings)."""
+        from prefect import __version__
+
+        answer = client.get(f"{self.api_url}/admin/version")
+        answer.raise_for_status()
+        if answer.json() != __version__:
+            raise RuntimeError(f"Prefect's temporary server runs Prefect {answer.json()}, this job {__version__}")
+
     def _use(self, refresh) -> None:
         os.environ["PREFECT_API_URL"] = self.api_url  # the children the job starts use it too
         refresh()  # Prefect read its settings from the environment when imported
+
+    def stop_at_exit(self) -> None:
+        """At this process's exit: a watched server is stopped by its watchdog once this process is
+        gone (module docstring); an unwatched one is stopped here, and waited for."""
+        if not self.watched:
+            self.stop()
 
     def stop(self) -> None:
         """Stop the server and wait for it (at most 5 s, then killed), as Prefect's own stop does."""
@@ -184,6 +227,18 @@ class TemporaryServer:
             process.wait()
 
 
+def _forward(pipe) -> None:
+    """The server's output to this process's stderr (file descriptor 2, where it went when the
+    server shared it), for as long as this process runs."""
+    with pipe:
+        for chunk in iter(lambda: pipe.read1(65536), b""):
+            try:
+                while chunk:
+                    chunk = chunk[os.write(2, chunk):]
+            except OSError:  # stderr closed: the output has nowhere to go
+                pass
+
+
 def launch_server() -> TemporaryServer | None:
     """Launch the temporary server now, watched, without waiting for it; None where a running
     server is configured (PREFECT_API_URL: `serve`, the tests' harness)."""
@@ -191,7 +246,7 @@ def launch_server() -> TemporaryServer | None:
         return None
     server = TemporaryServer()
     server.launch()
-    atexit.register(server.stop)  # registered before Prefect's own handlers, so it runs after them
+    atexit.register(server.stop_at_exit)  # registered before Prefect's own handlers, so it runs after them
     return server
 
 

@@ -40,7 +40,7 @@ from warehouse.stages import stage  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.steps import POST_COMMIT_ORDER  # noqa: E402
 from pilots import inbox as inbox_folder  # noqa: E402
-from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, Ingestor, RestrictedSide  # noqa: E402
+from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, IngestCounts, Ingestor, RestrictedSide  # noqa: E402
 from pilots.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import evidence, moves, restricted, store  # noqa: E402
@@ -359,14 +359,22 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
 
 def nightly_settings(temporary_server: bool):
     """Prefect's settings for one `pilotkpi run`. On the job's own temporary server
-    (flows/ephemeral.py) the flow run sends no heartbeats: they let a running server mark a run
-    whose process died as crashed, but this server dies with the process. They also cost the run
-    up to a second at its end (Prefect joins its heartbeat thread, which sleeps in 1 s steps)."""
+    (flows/ephemeral.py):
+    - the flow run sends no heartbeats: they let a running server mark a run whose process died
+      as crashed, but this server dies with the process. They also cost the run up to a second at
+      its end (Prefect joins its heartbeat thread, which sleeps in 1 s steps);
+    - Prefect's client does not ask the server's version: the job asked it while waiting for the
+      server (it is this Prefect's own: the server runs from the same installation);
+    - nor a CSRF token, where the server protects nothing with one (Prefect's default: the server
+      takes this process's settings), which its client learnt from a refused request each night."""
     if not temporary_server:
         return contextlib.nullcontext()
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
 
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+    updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, "client.server_version_check_enabled": False}
+    if not get_current_settings().server.api.csrf_protection_enabled:
+        updates["client.csrf_support_enabled"] = False
+    return temporary_settings(updates=updates)
 
 
 def _deployed() -> bool:
@@ -450,14 +458,15 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             elif state["new"]:
                 state["ingestor"] = ingest_task(live, quote(registry), quote(state["new"]), evidence_dir, run_id,
                                                 as_of, batch_size)
-            else:  # nothing new (a quiet night): no task run for an ingest of no file
-                state["ingestor"] = ingest_task.fn(live, registry, [], evidence_dir, run_id, as_of, batch_size)
-            return state["ingestor"].counts.as_dict(), len(changing)
+            else:  # nothing new (a quiet night): no ingest at all (an Ingestor first loads every
+                state["ingestor"] = None  # file's hash, 20,000 rows at 400 pilots), no file counted
+            counts = state["ingestor"].counts if state["ingestor"] is not None else IngestCounts()
+            return counts.as_dict(), len(changing)
 
         def file_away(con):
             # con: its own connection (flows/cheap.py runs this beside the other steps).
             # The ingestor kept one status per file, in the order it was given the files.
-            statuses = state["ingestor"].outcomes.statuses()
+            statuses = state["ingestor"].outcomes.statuses() if state["ingestor"] is not None else []
             if len(statuses) != len(state["new"]):
                 raise RuntimeError(f"{len(statuses)} statuses for {len(state['new'])} files received")
             files = list(zip(state["new"], statuses)) + state["earlier"]

@@ -3,6 +3,9 @@ copies SubprocessASGIServer's, without importing Prefect's server code in the jo
 Prefect upgrade change that command, this fails. tests/test_temporary_server.py runs a real job."""
 from __future__ import annotations
 
+import io
+import subprocess
+
 from flows import ephemeral
 
 NO_SUCH_PID = 4_194_305  # above Linux's pid_max: no /proc entry, so no watchdog is started
@@ -10,6 +13,7 @@ NO_SUCH_PID = 4_194_305  # above Linux's pid_max: no /proc entry, so no watchdog
 
 class _Started:
     pid = NO_SUCH_PID
+    stdout = io.BytesIO(b"")  # the pipe of its output: ended at once
 
 
 def test_the_server_is_started_with_prefects_own_command_and_environment(monkeypatch):
@@ -31,12 +35,16 @@ def test_the_server_is_started_with_prefects_own_command_and_environment(monkeyp
         "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
     assert {k: env[k] for k in ephemeral.SERVER_ENV} == ephemeral.SERVER_ENV
     assert "PREFECT_API_URL" not in env  # the server serves the API; it needs none to call
-    assert prefect_kwargs == kwargs == {}  # output inherited by both
+    assert prefect_kwargs == {}  # Prefect's server shares its output; ours sends it through a pipe this process reads
+    assert kwargs == {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
 
 
 class _FailsAtStart:
     """A uvicorn that exits with 3 at once (its app did not start: a locked database, say)."""
     pid = NO_SUCH_PID
+
+    def __init__(self):
+        self.stdout = io.BytesIO(b"")
 
     def poll(self):
         return 3
@@ -55,3 +63,49 @@ def test_a_server_that_keeps_failing_to_start_is_an_error_with_its_exit_code_aft
     else:
         raise AssertionError("a server that never starts was waited for")
     assert len(launches) == 1 + ephemeral.MAX_RELAUNCHES == 4  # not 60 s of relaunching
+
+
+class _Answers:
+    """An httpx client stand-in that answers every GET with one JSON value."""
+
+    def __init__(self, value):
+        self.value, self.asked = value, []
+
+    def get(self, url):
+        import httpx
+
+        self.asked.append(url)
+        return httpx.Response(200, json=self.value, request=httpx.Request("GET", url))
+
+
+def test_the_server_is_ready_once_its_api_answers_with_this_prefects_own_version():
+    from prefect import __version__
+
+    server = ephemeral.TemporaryServer()
+    server.port = 8765
+    same = _Answers(__version__)
+    server._answers_its_api(same)
+    assert same.asked == ["http://127.0.0.1:8765/api/admin/version"]
+    try:
+        server._answers_its_api(_Answers("2.0.0"))
+    except RuntimeError as error:
+        assert str(error) == f"Prefect's temporary server runs Prefect 2.0.0, this job {__version__}"
+    else:
+        raise AssertionError("a server of another Prefect was taken for the job's own")
+
+
+def test_on_its_own_server_the_flows_client_asks_no_version_and_no_csrf_token_unless_the_server_wants_one():
+    from prefect.settings import get_current_settings, temporary_settings
+
+    from flows.nightly import nightly_settings
+
+    with nightly_settings(temporary_server=True):
+        client = get_current_settings().client
+        assert (client.server_version_check_enabled, client.csrf_support_enabled) == (False, False)
+    # The server takes this process's settings (PREFECT_SERVER_API_CSRF_PROTECTION_ENABLED, a profile).
+    with temporary_settings(updates={"server.api.csrf_protection_enabled": True}), nightly_settings(True):
+        client = get_current_settings().client
+        assert (client.server_version_check_enabled, client.csrf_support_enabled) == (False, True)
+    with nightly_settings(temporary_server=False):  # another server: Prefect's own defaults
+        client = get_current_settings().client
+        assert (client.server_version_check_enabled, client.csrf_support_enabled) == (True, True)

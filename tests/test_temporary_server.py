@@ -63,3 +63,45 @@ def test_a_run_records_its_flow_run_on_its_own_temporary_server_and_leaves_nothi
     while _with_home(home) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _with_home(home) == []
+
+
+def _night(registry: Path, inbox: Path, root: Path, home: Path, as_of: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}  # no server configured
+    env.update(PREFECT_HOME=str(home), PILOTKPI_SETTLE_SECONDS="0", PYTHONPATH=str(ROOT), PYTHONSAFEPATH="1",
+               PREFECT_LOGGING_LEVEL="WARNING")
+    return subprocess.run([sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox",
+                           str(inbox), "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"),
+                           "--as-of", as_of], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_two_nights_back_to_back_on_one_prefect_home_both_reach_their_server_whole(tmp_path):
+    """The job ends without waiting for its server to stop (its watchdog stops it): the next night,
+    started the moment the first ended, starts its own server on the same Prefect database while
+    the first may still be shutting down. Both nights are recorded whole: the flow run, its task
+    runs and its WARNING log line (a link in the inbox, refused every night: pilots/inbox.py)."""
+    registry, inbox = make_scenario(tmp_path)
+    (inbox / "z_link.csv").symlink_to(tmp_path / "nowhere")
+    home = tmp_path / "prefect-home"
+    first = _night(registry, inbox, tmp_path, home, AS_OF)
+    second = _night(registry, inbox, tmp_path, home, "2005-05-16")  # the next day: a quiet night
+    for night in (first, second):
+        assert night.returncode == 0, night.stderr[-3000:]
+        assert "FILE_NOT_REGULAR" in night.stdout, night.stdout
+    assert "files seen 6: accepted 3," in first.stdout and "files seen 0:" in second.stdout, second.stdout
+
+    deadline = time.monotonic() + 20  # both servers stop once their job has ended
+    while _with_home(home) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _with_home(home) == []
+    with sqlite3.connect(home / "prefect.db") as db:
+        runs = db.execute("SELECT r.id, r.state_type FROM flow_run r JOIN flow f ON f.id = r.flow_id "
+                          "WHERE f.name = 'nightly' ORDER BY r.start_time").fetchall()
+        assert [state for _, state in runs] == ["COMPLETED", "COMPLETED"]
+        for (run_id, _), ingested in zip(runs, ([("ingest-inbox", "COMPLETED")], [])):
+            tasks = db.execute("SELECT name, state_type FROM task_run WHERE flow_run_id = ? ORDER BY name",
+                               [run_id]).fetchall()
+            warnings = db.execute("SELECT message FROM log WHERE flow_run_id = ? AND level = 30",
+                                  [run_id]).fetchall()
+            assert [(name.rsplit("-", 1)[0], state) for name, state in tasks] == [
+                ("build-marts", "COMPLETED"), *ingested, ("receive-inbox", "COMPLETED")], tasks
+            assert len(warnings) == 1 and "z_link.csv" in warnings[0][0] and "FILE_NOT_REGULAR" in warnings[0][0]
