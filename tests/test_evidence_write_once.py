@@ -104,11 +104,20 @@ def test_evidence_py_creates_new_files_only():
     assert FILE_MODE == 0o400  # read-only, for its owner alone
 
 
+# Benches that set up a fresh copy of a prepared state before each round: the copy's evidence
+# store is made of hard links to the prepared one (an evidence file is never written after it is
+# named, so a night adding files to the copy leaves the prepared one as it was) and removed whole
+# before the next round. They write no store a night uses.
+BENCH_STORE_COPIES = {"bench/served_paired.py": {"restore"}}
+
+
 def test_no_other_module_writes_into_the_evidence_store():
     files = sorted(p for d in CODE_DIRS for p in (ROOT / d).rglob("*.py"))
     assert len(files) > 40
     found = {f.relative_to(ROOT).as_posix(): evidence_writes_elsewhere(f.read_text(encoding="utf-8"))
              for f in files if f != ROOT / "warehouse" / "evidence.py"}
+    found = {name: [w for w in writes if w[0] not in BENCH_STORE_COPIES.get(name, ())]
+             for name, writes in found.items()}
     assert {name: w for name, w in found.items() if w} == {}
     # The scan does see the code's writes: the inbox's filing, publishing, the exports.
     all_writes = {f.relative_to(ROOT).as_posix(): writes_in(f.read_text(encoding="utf-8")) for f in files}
