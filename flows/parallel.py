@@ -98,6 +98,8 @@ DASK_MIN_FILES_ENV = "PILOTKPI_DASK_MIN_FILES"
 DASK_MIN_FILES = 2000  # new files from which a night starts a reading process by itself
 # The reads are shared in chunks: a batch is cut in CHUNKS_PER_BATCH runs of files (module doc).
 CHUNKS_PER_BATCH = 4
+# At most this long, a failed night's close waits for a read Dask's callback is still fetching.
+SETTLE_FETCH_SECONDS = 30.0
 # Chunks a worker is given and still reads: one batch's, so it reads on while this process
 # validates and writes one (measured at 400 pilots: 1.1 s; a quarter batch reads in 0.4 s).
 WORKER_QUEUE_CHUNKS = CHUNKS_PER_BATCH
@@ -201,7 +203,7 @@ class _Chunk:
     received: list[Received] | None = None
     claimed: bool = False  # the read's fetch is under way, or done (payload, landed)
     payload: bytes | None = None  # the worker's pickled read, fetched by the callback
-    landed: threading.Event = field(default_factory=threading.Event)  # the callback's fetch is over
+    landed: threading.Event = field(default_factory=threading.Event)  # the fetch claimed is over
 
     @property
     def assigned(self) -> bool:
@@ -229,7 +231,10 @@ class _Chunk:
         """The worker's read, unpickled: the payload the callback fetched (waiting for its fetch
         to end), else fetched here. Once it returns, no fetch of this read is under way."""
         if self._claim():
-            payload = self.future.result()
+            try:
+                payload = self.future.result()
+            finally:
+                self.landed.set()
         else:
             self.landed.wait()
             payload, self.payload = self.payload, None
@@ -266,6 +271,7 @@ class DaskReader:
         self.fell_back = False  # the default cluster did not start: every batch is read here
         self._opening: threading.Thread | None = None  # the start under way (start_opening)
         self._opened: tuple | Exception | None = None  # its outcome: (cluster, client, workers), or the error
+        self._schedule: _Schedule | None = None  # the night's reads (__call__)
         # One local worker (the default): this process shares the reading (module doc, Balance).
         self.one_local_worker = not options.address and (options.workers or 1) == 1
 
@@ -342,9 +348,12 @@ class DaskReader:
     def __call__(self, batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:
         """One result list per batch, in order (the module doc's Balance says how the reads are
         shared). The batches are pulled (so received) only when a chunk of them is to be read."""
-        return _Schedule(self, batches, registry).results(as_of)
+        self._schedule = _Schedule(self, batches, registry)
+        return self._schedule.results(as_of)
 
     def close(self) -> None:
+        if self._schedule is not None:  # a night that failed midway: no callback left fetching
+            self._schedule.settle_fetches()
         if self._opening is not None:  # a start still under way (the night failed, or ended first)
             self._opening.join()
             opened, self._opening, self._opened = self._opened, None, None
@@ -449,6 +458,15 @@ class _Schedule:
         self.unassigned.remove(chunk)
         with stage("read_here"):
             chunk.received = read_files(chunk.items, self.units)
+
+    def settle_fetches(self, timeout: float = SETTLE_FETCH_SECONDS) -> None:
+        """Before the client closes: no read is being fetched by Dask's callback thread. A night
+        that failed midway (a batch's validation or write raised) leaves chunks in flight; each
+        read not yet claimed is claimed here, so its late callback fetches nothing, and a fetch
+        the callback has under way is waited for (bounded: closing the client ends it anyway)."""
+        for chunk in (c for slot in self.slots for c in slot if c.future is not None):
+            if not chunk._claim():
+                chunk.landed.wait(timeout)
 
     def results(self, as_of: date) -> Iterator[list[FileRead]]:
         while self.slots or self._pull():

@@ -5,6 +5,7 @@ one reading process, as a night starts it (TLS, direct gathering)."""
 from __future__ import annotations
 
 import pickle
+import threading
 import time
 
 import pytest
@@ -103,4 +104,45 @@ def test_a_read_is_fetched_once_by_whichever_side_claims_it_first(demo_items):
     late = parallel._Chunk(items[:3], future=_Finished(records))
     assert late.fetch() == records and late.future.fetches == 1
     late.arrive(late.future)
-    assert late.future.fetches == 1 and late.payload is None and not late.landed.is_set()
+    assert late.future.fetches == 1 and late.payload is None and late.landed.is_set()
+
+
+class _Fetching:
+    """A finished read whose transfer takes until `go` is set: Dask's callback thread is inside it."""
+
+    def __init__(self, payload):
+        self.payload, self.go, self.inside = payload, threading.Event(), threading.Event()
+
+    def result(self):
+        self.inside.set()
+        self.go.wait(10)
+        return pickle.dumps(self.payload, protocol=5)
+
+
+def test_a_failed_night_closes_only_once_no_callback_is_fetching(demo_items):
+    """A batch's validation or write raised: the night leaves chunks in flight and closes the
+    reader. One read's fetch is under way in the callback's thread: close waits for it to land
+    before the client closes. One read not yet fetched is claimed by close: its late callback
+    fetches nothing."""
+    registry, items = demo_items
+    records = read_files(items[:2], registry.kpi_units())
+    in_flight = parallel._Chunk(items[:1], future=_Fetching(records[:1]))
+    not_yet = parallel._Chunk(items[1:2], future=_Finished(records[1:2]))
+    callback = threading.Thread(target=in_flight.arrive, args=(in_flight.future,))
+    callback.start()
+    assert in_flight.future.inside.wait(10)
+
+    reader = parallel.DaskReader(parallel.DaskOptions())
+    schedule = parallel._Schedule(reader, iter([]), None)
+    schedule.slots.append([in_flight, not_yet])
+    reader._schedule = schedule
+    closing = threading.Thread(target=reader.close)
+    closing.start()
+    closing.join(0.3)
+    assert closing.is_alive()  # waiting for the fetch under way
+    in_flight.future.go.set()
+    closing.join(10)
+    callback.join(10)
+    assert not closing.is_alive() and in_flight.landed.is_set() and in_flight.payload is not None
+    not_yet.arrive(not_yet.future)
+    assert not_yet.future.fetches == 0 and not_yet.payload is None
