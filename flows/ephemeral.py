@@ -181,6 +181,9 @@ class TemporaryServer:
                         return
                 except httpx.TransportError:
                     pass
+                except httpx.HTTPStatusError as exc:  # a server still starting may answer 5xx: wait on
+                    if exc.response.status_code < 500:
+                        raise
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Prefect's temporary server did not answer within {timeout:.0f} s")
                 time.sleep(0.05)

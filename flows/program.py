@@ -56,6 +56,7 @@ def imports_kept() -> Iterator[None]:
         yield
         return
     was_enabled = gc.isenabled()
+    gc.collect()  # garbage already there is collected, not frozen for the process's life
     gc.disable()
     try:
         yield

@@ -109,3 +109,62 @@ def test_on_its_own_server_the_flows_client_asks_no_version_and_no_csrf_token_un
     with nightly_settings(temporary_server=False):  # another server: Prefect's own defaults
         client = get_current_settings().client
         assert (client.server_version_check_enabled, client.csrf_support_enabled) == (True, True)
+
+
+class _Running:
+    pid = NO_SUCH_PID
+
+    def poll(self):
+        return None
+
+
+class _StartingClient:
+    """An httpx.Client stand-in for a server whose health route answers while its API still
+    answers `version_codes` in turn (a 503 while it builds its routes, say), then its version."""
+
+    def __init__(self, version_codes):
+        self.codes, self.asked = list(version_codes), []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def get(self, url):
+        import httpx
+        from prefect import __version__
+
+        self.asked.append(url.rsplit("/", 1)[-1])
+        request = httpx.Request("GET", url)
+        if url.endswith("/health"):
+            return httpx.Response(200, json=True, request=request)
+        code = self.codes.pop(0) if self.codes else 200
+        return httpx.Response(code, json=__version__ if code == 200 else "not yet", request=request)
+
+
+def _wait_with(monkeypatch, client: _StartingClient) -> None:
+    import httpx
+
+    monkeypatch.setattr(httpx, "Client", lambda: client)
+    monkeypatch.setattr(ephemeral.time, "sleep", lambda s: None)
+    monkeypatch.setenv("PREFECT_API_URL", "restored-after-the-test")  # _use sets it
+    server = ephemeral.TemporaryServer()
+    server.port, server.process = 8765, _Running()
+    server._wait_until_healthy(60, lambda: None)
+
+
+def test_a_server_error_from_the_api_while_it_starts_is_waited_through_and_a_client_error_is_not(monkeypatch):
+    import httpx
+
+    starting = _StartingClient([503, 500])
+    _wait_with(monkeypatch, starting)
+    assert starting.asked == ["health", "version", "health", "version", "health", "version"]
+    refused = _StartingClient([404])
+    try:
+        _wait_with(monkeypatch, refused)
+    except httpx.HTTPStatusError as error:
+        assert error.response.status_code == 404
+    else:
+        raise AssertionError("a 404 from the API was waited on until the timeout")
+    assert refused.asked == ["health", "version"]
