@@ -22,16 +22,14 @@ import os
 import shutil
 import statistics
 import sys
-import tempfile
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 
 from bench import measure, run as bench_run, workload
-from bench.paired import tree_at
 from bench.second_core import QUIET, results_hash
 from bench.served import serving
-from bench.small_nights import CODE, _pages_hash, _registry_hash, _workload
+from bench.small_nights import _pages_hash, _registry_hash, paired_start
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("one_percent", "quiet")
@@ -135,15 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keep-prepared", action="store_true", help="reuse each tree's full night from an earlier run")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)
-    work = args.work or Path(tempfile.gettempdir()) / f"pilotkpi-served-paired-p{args.pilots}"
-    work.mkdir(parents=True, exist_ok=True)
-    wl = _workload(args.pilots, args.workload, work)
-    increment = work / "increment"
-    shutil.rmtree(increment, ignore_errors=True)
-    new = workload.write_increment(work / "increment-plan", args.pilots, 0.01, increment)
-    base = work / "base"
-    shutil.rmtree(base, ignore_errors=True)
-    tree_at(args.base, base, CODE)
+    work, wl, increment, new, base = paired_start(args, "served-paired")
     trees = [Tree(args.base, base, wl, work / "state-base", increment),
              Tree("work tree", ROOT, wl, work / "state-work", increment)]
     for tree in trees:

@@ -151,6 +151,22 @@ def _workload(pilots: int, folder: Path | None, work: Path) -> workload.Workload
     return workload.write_workload(folder, pilots)
 
 
+def paired_start(args: argparse.Namespace, name: str) -> tuple[Path, workload.Workload, Path, dict, Path]:
+    """What a paired bench of later nights sets up first (here and bench/served_paired.py): its work
+    folder, the workload for --pilots, a fresh 1%-new increment (and its counts), and the code of
+    the tree at --base, taken out of git."""
+    work = args.work or Path(tempfile.gettempdir()) / f"pilotkpi-{name}-p{args.pilots}"
+    work.mkdir(parents=True, exist_ok=True)
+    wl = _workload(args.pilots, args.workload, work)
+    increment = work / "increment"
+    shutil.rmtree(increment, ignore_errors=True)
+    new = workload.write_increment(work / "increment-plan", args.pilots, 0.01, increment)
+    base = work / "base"
+    shutil.rmtree(base, ignore_errors=True)
+    tree_at(args.base, base, CODE)
+    return work, wl, increment, new, base
+
+
 def _summary(nights: list[dict]) -> dict:
     def median(key: str) -> float:
         return round(statistics.median(n[key] for n in nights), 3)
@@ -169,15 +185,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="an existing bench/workload.py folder (registry, inbox, manifest.json) for --pilots")
     args = parser.parse_args(argv)
     _adopt_orphans()
-    work = args.work or Path(tempfile.gettempdir()) / f"pilotkpi-small-nights-p{args.pilots}"
-    work.mkdir(parents=True, exist_ok=True)
-    wl = _workload(args.pilots, args.workload, work)
-    increment = work / "increment"
-    shutil.rmtree(increment, ignore_errors=True)
-    new = workload.write_increment(work / "increment-plan", args.pilots, 0.01, increment)
-    base = work / "base"
-    shutil.rmtree(base, ignore_errors=True)
-    tree_at(args.base, base, CODE)
+    work, wl, increment, new, base = paired_start(args, "small-nights")
     trees = [Tree(args.base, base, wl, work / "state-base", increment),
              Tree("work tree", ROOT, wl, work / "state-work", increment)]
     for tree in trees:
