@@ -53,10 +53,10 @@ def stage(name: str) -> Iterator[None]:
 def record(name: str, seconds: float) -> None:
     """A stage timed by its caller (one that does not fit a `with` block)."""
     line = f"stage {name} {seconds:.6f}"
-    peak = f"peak {name} {peak_rss_mib():.1f}"
     LOGGER.info(line)
     path = os.environ.get(STAGE_LOG_ENV)
-    if path:
+    if path:  # the peak (a read of /proc) only where a stage log asks for it
+        peak = f"peak {name} {peak_rss_mib():.1f}"
         with open(path, "a", encoding="utf-8") as fh:  # one short write: lines never interleave
             fh.write(f"{line}\n{peak}\n")
 
