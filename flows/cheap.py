@@ -165,17 +165,10 @@ class Guard:
         Stage log: `<name>` is the wait for it here, the part of its time not hidden behind the
         steps run meanwhile (so the stages still add up to the wall time); `<name>_background`
         its own time, in its thread."""
-        with stage(step.name):
-            step.thread.join()
-        record(f"{step.name}_background", step.seconds)
-        if step.error is not None and not isinstance(step.error, Exception):
-            raise step.error
-        if step.error is not None:
-            self.not_done(step.name, self.open_text(step.error))
-            return None
-        if step.name not in self.ran:
-            self.ran.append(step.name)
-        return step.result
+        try:
+            return self.run(step.name, step.outcome)
+        finally:
+            record(f"{step.name}_background", step.seconds)
 
     def skip(self, name: str) -> None:
         self.skipped.append(name)
@@ -199,6 +192,13 @@ class Beside:
         self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run, fn, *args),
                                        name=f"pilotkpi-{name}")
         self.thread.start()
+
+    def outcome(self):
+        """Wait for the step to end; its result, or its error raised here, in the flow's thread."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.result
 
     def _run(self, fn: Callable, *args) -> None:
         start = time.perf_counter()
