@@ -333,17 +333,23 @@ class DaskReader:
             return True
         if not wait and self._opening.is_alive():
             return False
-        self._opening.join()
-        opened, self._opening, self._opened = self._opened, None, None
+        opened = self._take_opened()
         if isinstance(opened, Exception):
             if not self._default_mode:
                 raise opened  # the operator asked for this cluster: the run fails and says why
             self.fell_back = True
             _warning(f"pilotkpi: the Dask reading process did not start ({type(opened).__name__}: {opened}); "
                      "reading the files in this process instead")
-        else:
-            self.cluster, self.client, self.workers = opened
         return True
+
+    def _take_opened(self) -> tuple | Exception:
+        """The background start's outcome, once it ended: its cluster, client and workers kept here,
+        or its error returned."""
+        self._opening.join()
+        opened, self._opening, self._opened = self._opened, None, None
+        if not isinstance(opened, Exception):
+            self.cluster, self.client, self.workers = opened
+        return opened
 
     def __call__(self, batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:
         """One result list per batch, in order (the module doc's Balance says how the reads are
@@ -355,10 +361,7 @@ class DaskReader:
         if self._schedule is not None:  # a night that failed midway: no callback left fetching
             self._schedule.settle_fetches()
         if self._opening is not None:  # a start still under way (the night failed, or ended first)
-            self._opening.join()
-            opened, self._opening, self._opened = self._opened, None, None
-            if not isinstance(opened, Exception):
-                self.cluster, self.client = opened[0], opened[1]
+            self._take_opened()
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
         if client is not None:
             client.close()
