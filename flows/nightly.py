@@ -451,22 +451,20 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             state["new"] = [f for f in files if _key(f) not in unfiled]
             # quote(): Prefect would walk every field of the registry and every file to find futures
             # in them, twice per task run (0.1-0.3 s a night at 400 pilots); there are none.
-            if use_dask(dask, len(state["new"]), batch_size):  # read on a second process (flows/parallel.py)
-                with DaskReader(dask) as reader:
-                    state["ingestor"] = ingest_task(live, quote(registry), quote(state["new"]), evidence_dir, run_id,
-                                                    as_of, batch_size, reader)
-            elif state["new"]:
-                state["ingestor"] = ingest_task(live, quote(registry), quote(state["new"]), evidence_dir, run_id,
-                                                as_of, batch_size)
+            if state["new"]:  # read on a second process (flows/parallel.py), or here (no reader)
+                reading = DaskReader(dask) if use_dask(dask, len(state["new"]), batch_size) else contextlib.nullcontext()
+                with reading as reader:
+                    ingestor = ingest_task(live, quote(registry), quote(state["new"]), evidence_dir, run_id, as_of,
+                                           batch_size, reader)
+                state["outcomes"], counts = ingestor.outcomes, ingestor.counts
             else:  # nothing new (a quiet night): no ingest at all (an Ingestor first loads every
-                state["ingestor"] = None  # file's hash, 20,000 rows at 400 pilots), no file counted
-            counts = state["ingestor"].counts if state["ingestor"] is not None else IngestCounts()
+                state["outcomes"], counts = StatusesOnly(), IngestCounts()  # file's hash), no file counted
             return counts.as_dict(), len(changing)
 
         def file_away(con):
             # con: its own connection (flows/cheap.py runs this beside the other steps).
             # The ingestor kept one status per file, in the order it was given the files.
-            statuses = state["ingestor"].outcomes.statuses() if state["ingestor"] is not None else []
+            statuses = state["outcomes"].statuses()
             if len(statuses) != len(state["new"]):
                 raise RuntimeError(f"{len(statuses)} statuses for {len(state['new'])} files received")
             files = list(zip(state["new"], statuses)) + state["earlier"]
