@@ -598,20 +598,15 @@ def _lines(sid: int, rec: FileRead) -> tuple[list[dict], list[dict]]:
     compare a resubmission with the version it follows (_same_content). The write takes the
     same rows column by column (_line_columns)."""
     kpis, budget = [], []
-    of_period: dict[str, tuple[int, int]] = {}  # (fiscal year, quarter): one period per valid file
     for r in rec.rows:
-        period = r["period"]
-        if period not in of_period:
-            of_period[period] = (int(period[:4]), int(period[-1]))
-        fy, q = of_period[period]
+        fy, q = int(r["period"][:4]), int(r["period"][-1])
+        common = {"pilot_id": r["pilot_id"], "agency_code": r["agency_code"], "period": r["period"],
+                  "fiscal_year": fy, "quarter": q, "note": r["note"], "submission_id": sid,
+                  "row_number": r["row_number"]}
         if r["line_type"] == "kpi":
-            kpis.append({"pilot_id": r["pilot_id"], "agency_code": r["agency_code"], "period": period,
-                         "fiscal_year": fy, "quarter": q, "note": r["note"], "submission_id": sid,
-                         "row_number": r["row_number"], "kpi_code": r["item_code"], "actual": r["actual"]})
+            kpis.append({**common, "kpi_code": r["item_code"], "actual": r["actual"]})
         else:
-            budget.append({"pilot_id": r["pilot_id"], "agency_code": r["agency_code"], "period": period,
-                           "fiscal_year": fy, "quarter": q, "note": r["note"], "submission_id": sid,
-                           "row_number": r["row_number"], "activity_code": r["item_code"], "layer": int(r["layer"]),
+            budget.append({**common, "activity_code": r["item_code"], "layer": int(r["layer"]),
                            "funding_source": r["funding_source"], "allocated_thb": r["allocated_thb"],
                            "disbursed_thb": r["disbursed_thb"]})
     return kpis, budget
