@@ -176,8 +176,8 @@ def build_model(con: duckdb.DuckDBPyConnection, as_of: date) -> SummaryModel:
     # Budget by layer across open pilots, each as of its latest due period: restricted pilots are
     # left out (warehouse.md), and the page says how many. Pilot counts by status, layer and
     # strategy keep them: registry.pilots and marts.pilot_scores are theirs to show.
-    budget_by_layer = _rows(con, """
-        WITH latest AS (SELECT pilot_id, max(period) AS period FROM marts.pilot_scores GROUP BY pilot_id)
+    budget_by_layer = _rows(con, f"""
+        WITH latest AS ({HEADLINE})
         SELECT b.layer, sum(b.total_allocated_thb) AS total_allocated_thb, sum(b.integrated_thb) AS integrated_thb
         FROM marts.budget_integration_by_layer b
         JOIN latest USING (pilot_id, period)
