@@ -31,6 +31,7 @@ THAI_MONTHS = THAI_MONTH_NUMBERS  # every spelling read: full, abbreviated, abbr
 # Texts up to this many characters are read once per process and remembered (per_distinct).
 MEMO_MAX_CHARS = 64
 MEMO_ENTRIES = 1 << 15
+MEMO_HEADER_CELLS = 64  # header rows up to this many cells (of short texts) are read once too
 
 F = TypeVar("F", bound=Callable)
 
@@ -290,14 +291,9 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
     (tests/test_normalise_columns.py keeps that reading as its reference), cell for cell and defect
     for defect, in the same order; it costs half as much.
     """
-    issues: list[Issue] = []
-    positions: dict[str, int] = {}
-    for i, cell in enumerate(raw.header):
-        name = HEADER_NAMES.get(header_key(cell))
-        if name and name not in positions:
-            positions[name] = i
-        elif name is None and header_key(cell):
-            issues.append(unknown_column(clean_text(cell) or ""))
+    header = _read_header(tuple(raw.header))
+    positions = header.positions
+    issues: list[Issue] = list(header.issues)
 
     width = max(positions.values(), default=-1) + 1  # a row at least this long has every mapped cell
     padded = list(map(_cells_of, raw.rows))
@@ -306,7 +302,7 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
     by_position = list(zip(*padded)) if padded else []
     n = len(padded)
     # Each mapped column, cleaned (clean_text); unmapped ones are None throughout.
-    cleaned = {name: _cleaned(by_position[i]) for name, i in positions.items()} if n else {}
+    cleaned = _cleaned_columns({name: by_position[i] for name, i in positions.items()}) if n else {}
     empty = (None,) * n
 
     # Total rows: a row without an item code that says รวม/total anywhere (in any cell, as written).
@@ -380,8 +376,7 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
     # row_number, then every column in the contract's order (None where the file has none)
     kept = [j for j in range(n) if j not in totals] if totals else range(n)
     row_numbers = [row_number for row_number, _ in raw.rows]
-    columns = [row_numbers, *(final[c.name] for c in COLUMNS)]
-    rows: list[dict[str, str | int | None]] = [dict(zip(_ROW_KEYS, values)) for values in zip(*columns)]
+    rows: list[dict[str, str | int | None]] = list(map(_row_of, row_numbers, *(final[c.name] for c in COLUMNS)))
     if totals:
         rows = [rows[j] for j in kept]
     first = (raw.rows[kept[0]][0], raw.rows[kept[0]][1]) if rows else None  # the first data row, as read
@@ -394,11 +389,55 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
             issues.append(make_issue("COLUMN_MISSING", None, name, column=name, thai=BY_NAME[name].thai))
     if not rows:
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
-    headers = {name: clean_text(raw.header[i]) or raw.header[i] for name, i in positions.items()}
-    return NormalisedFile(rows, issues, missing, headers=headers, raw_identity=raw_identity(raw, first, positions))
+    return NormalisedFile(rows, issues, missing, headers=dict(header.headers),
+                          raw_identity=raw_identity(raw, first, positions))
+
+
+@dataclass(frozen=True)
+class _Header:
+    """What a header row says, the same for every file that writes it so (read once per process)."""
+    positions: dict[str, int]   # canonical name -> its first position (never changed once made)
+    issues: tuple[Issue, ...]   # COLUMN_UNKNOWN of each header cell that names no column
+    headers: dict[str, str]     # canonical name -> the header cell as written, cleaned
+
+
+_HEADERS: dict[tuple, _Header] = {}
+
+
+def _read_header(cells: tuple) -> _Header:
+    """The reading of a header row, remembered per distinct row (a night's files write a handful
+    of headers; bounded like per_distinct's memos)."""
+    found = _HEADERS.get(cells)
+    if found is not None:
+        return found
+    issues: list[Issue] = []
+    positions: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        name = HEADER_NAMES.get(header_key(cell))
+        if name and name not in positions:
+            positions[name] = i
+        elif name is None and header_key(cell):
+            issues.append(unknown_column(clean_text(cell) or ""))
+    found = _Header(positions, tuple(issues), {name: clean_text(cells[i]) or cells[i] for name, i in positions.items()})
+    if len(cells) <= MEMO_HEADER_CELLS and sum(map(len, cells)) <= MEMO_MAX_CHARS * MEMO_HEADER_CELLS:
+        if len(_HEADERS) >= MEMO_ENTRIES:
+            _HEADERS.clear()
+        _HEADERS[cells] = found
+    return found
+
+
+def _row_builder(keys: tuple[str, ...]) -> Callable[..., dict]:
+    """A function of one value per key giving the dict {key: value, ...} in the keys' order: a dict
+    display, which Python builds in one step, costs half of dict(zip(keys, values)) per row. The
+    keys are the contract's column names (identifiers), written into the display as literals."""
+    assert all(k.isidentifier() for k in keys)
+    names = [f"v{i}" for i in range(len(keys))]
+    display = ", ".join(f"{key!r}: {name}" for key, name in zip(keys, names))
+    return eval(f"lambda {', '.join(names)}: {{{display}}}")  # noqa: S307 (literal identifiers only)
 
 
 _ROW_KEYS = ("row_number", *(c.name for c in COLUMNS))
+_row_of = _row_builder(_ROW_KEYS)  # row_number, then every column's value -> the row's dict
 _cells_of = itemgetter(1)  # a raw row (row_number, cells) -> its cells
 _NUMBER_COLUMNS = frozenset(c.name for c in COLUMNS if c.kind in ("number", "amount"))
 
@@ -410,14 +449,15 @@ def _per_distinct_text(read: Callable, column) -> list:
     return list(map(seen.__getitem__, column))
 
 
-# Whole columns are recognised at once, in one regular-expression match over the column's distinct
-# texts joined by newlines (the count of newlines makes sure no text held one of its own):
+# Whole columns are recognised at once, in one regular-expression search over distinct texts
+# joined by newlines (the count of newlines makes sure no text held one of its own):
 # - a plain cell: printable ASCII without spaces at its ends, which clean_text gives back as it
-#   is unless it is a placeholder (the ASCII ones, in any case, are looked for apart);
+#   is unless it is a placeholder (the ASCII ones, in any case, are looked for apart); the search
+#   finds the lines that are not one (the empty text included);
 # - a plain number: canonical (CANONICAL_NUMBER), which parse_number gives back as it is, or the
 #   same with thousands separators after a non-zero first digit (`-1,250,000.50`), which it gives
 #   back without them, whatever units the cell allows.
-_PLAIN_CELLS = re.compile(r"(?:[!-~](?:[ -~]*[!-~])?\n)+")
+_NOT_PLAIN_LINE = re.compile(r"^(?![!-~](?:[ -~]*[!-~])?$).*$", re.M)
 _ASCII_PLACEHOLDERS = frozenset({"-", "n/a", "N/A", "n/A", "N/a"})
 _PLAIN_NUMBERS = re.compile(r"(?:-?(?:0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})+)(?:\.[0-9]+)?\n)+")
 assert {p.casefold() for p in _ASCII_PLACEHOLDERS} == {p for p in PLACEHOLDERS if p.isascii() and p}
@@ -430,17 +470,26 @@ def _joined_if_all_match(pattern: re.Pattern, texts: set[str]) -> str | None:
     return joined if joined.count("\n") == len(texts) and pattern.fullmatch(joined) is not None else None
 
 
-def _all_lines_match(pattern: re.Pattern, texts: set[str]) -> bool:
-    return _joined_if_all_match(pattern, texts) is not None
+def _cleaned_columns(columns: dict[str, tuple]) -> dict[str, tuple | list]:
+    """clean_text of every cell of these columns: a column itself when every text in it is plain.
 
-
-def _cleaned(column: tuple) -> tuple | list:
-    """clean_text of every cell of a column: the column itself when every text is plain."""
-    distinct = set(column)
+    The texts that are not plain are found once for the whole table (the distinct texts of all
+    columns together, one regular-expression search): a column none of whose cells is one of
+    them is plain. Should a text hold a newline, every text is taken as not plain (read one by one)."""
+    distinct = set().union(*columns.values())
     distinct.discard(None)
-    if not distinct or (_all_lines_match(_PLAIN_CELLS, distinct) and not distinct & _ASCII_PLACEHOLDERS):
-        return column
-    return _per_distinct_text(clean_text, column)
+    if not distinct:
+        return columns
+    joined = "\n".join(distinct)
+    if joined.count("\n") == len(distinct) - 1:
+        not_plain = set(_NOT_PLAIN_LINE.findall(joined))
+        not_plain.update(distinct & _ASCII_PLACEHOLDERS)
+    else:
+        not_plain = distinct
+    if not not_plain:
+        return columns
+    return {name: column if not_plain.isdisjoint(column) else _per_distinct_text(clean_text, column)
+            for name, column in columns.items()}
 
 
 def _plain_numbers(column) -> list | tuple | None:
