@@ -301,8 +301,8 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         padded = [cells if len(cells) >= width else cells + [None] * (width - len(cells)) for cells in padded]
     by_position = list(zip(*padded)) if padded else []
     n = len(padded)
-    # Each mapped column, cleaned (clean_text); unmapped ones are None throughout.
-    cleaned = _cleaned_columns({name: by_position[i] for name, i in positions.items()}) if n else {}
+    # Each mapped column, cleaned (clean_text), and its distinct texts; unmapped ones are None throughout.
+    cleaned, distinct_in = _cleaned_columns({name: by_position[i] for name, i in positions.items()}) if n else ({}, {})
     empty = (None,) * n
 
     # Total rows: a row without an item code that says รวม/total anywhere (in any cell, as written).
@@ -318,16 +318,17 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         if column is None:
             final[name] = empty
             continue
-        distinct = set(column)
+        distinct = distinct_in[name]
         if not _may_hold_national_id(distinct):  # nothing masked
             final[name] = _one_object_per_text(column, distinct)
             continue
-        read = _per_distinct_text(_mask_or_none, column)
+        read = _per_distinct_text(_mask_or_none, column, distinct)
         final[name] = [r[0] if r is not None else None for r in read]
         masked_at[name] = {j for j, r in enumerate(read) if r is not None and r[1]}
     for name, reader in _READ_COLUMNS:
         column = cleaned.get(name)
-        final[name] = empty if column is None else _per_distinct_text(lambda v, read=reader: None if v is None else read(v), column)
+        final[name] = empty if column is None else _per_distinct_text(
+            lambda v, read=reader: None if v is None else read(v), column, distinct_in[name])
 
     # A KPI line's unit, from the registry (None on other lines, or an unknown KPI).
     known = kpi_units is not None
@@ -341,13 +342,14 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
     if actual_text is None:
         final["actual"] = empty
     else:  # the unit matters to no cell when every number is plain
-        final["actual"] = _plain_numbers(actual_text) or [None if v is None else parse_number(
+        final["actual"] = _plain_numbers(actual_text, distinct_in["actual"]) or [None if v is None else parse_number(
             v, allow_percent=unit == "percent" or not known, allow_baht=unit == "baht" or not known) or v
             for j, v in enumerate(actual_text) for unit in (unit_of(j),)]
     for name in ("allocated_thb", "disbursed_thb"):
         column = cleaned.get(name)
-        final[name] = empty if column is None else _plain_numbers(column) or _per_distinct_text(
-            lambda v: None if v is None else parse_number(v, allow_percent=False, allow_baht=True) or v, column)
+        final[name] = empty if column is None else _plain_numbers(column, distinct_in[name]) or _per_distinct_text(
+            lambda v: None if v is None else parse_number(v, allow_percent=False, allow_baht=True) or v, column,
+            distinct_in[name])
 
     # Defects of rows, in row order: a total row's, else its masked IDs (the contract's order of
     # the text columns), then its percentage cells (ditto).
@@ -442,22 +444,27 @@ _cells_of = itemgetter(1)  # a raw row (row_number, cells) -> its cells
 _NUMBER_COLUMNS = frozenset(c.name for c in COLUMNS if c.kind in ("number", "amount"))
 
 
-def _per_distinct_text(read: Callable, column) -> list:
+def _per_distinct_text(read: Callable, column, distinct: set | None = None) -> list:
     """read(text) for every cell of a column, each distinct text read once (this file's texts,
-    long ones included: the table lives only as long as the file's read)."""
-    seen = {text: read(text) for text in set(column)}
+    long ones included: the table lives only as long as the file's read). `distinct`: the
+    column's distinct texts, when known."""
+    if distinct is None:
+        distinct = set(column)
+    if len(distinct) == 1:  # one text throughout (a report's pilot, agency, period, date)
+        return [read(next(iter(distinct)))] * len(column)
+    seen = {text: read(text) for text in distinct}
     return list(map(seen.__getitem__, column))
 
 
-# Whole columns are recognised at once, in one regular-expression search over distinct texts
-# joined by newlines (the count of newlines makes sure no text held one of its own):
+# Whole columns are recognised at once, over their distinct texts joined by newlines (the count of
+# newlines makes sure no text held one of its own):
 # - a plain cell: printable ASCII without spaces at its ends, which clean_text gives back as it
-#   is unless it is a placeholder (the ASCII ones, in any case, are looked for apart); the search
-#   finds the lines that are not one (the empty text included);
+#   is unless it is a placeholder (the ASCII ones, in any case, are looked for apart): _all_plain;
 # - a plain number: canonical (CANONICAL_NUMBER), which parse_number gives back as it is, or the
 #   same with thousands separators after a non-zero first digit (`-1,250,000.50`), which it gives
 #   back without them, whatever units the cell allows.
-_NOT_PLAIN_LINE = re.compile(r"^(?![!-~](?:[ -~]*[!-~])?$).*$", re.M)
+# A character of an ASCII text that is neither printable nor the newline that joins texts.
+_NOT_PRINTABLE_ASCII = re.compile(r"[^ -~\n]")
 _ASCII_PLACEHOLDERS = frozenset({"-", "n/a", "N/A", "n/A", "N/a"})
 _PLAIN_NUMBERS = re.compile(r"(?:-?(?:0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})+)(?:\.[0-9]+)?\n)+")
 assert {p.casefold() for p in _ASCII_PLACEHOLDERS} == {p for p in PLACEHOLDERS if p.isascii() and p}
@@ -470,32 +477,44 @@ def _joined_if_all_match(pattern: re.Pattern, texts: set[str]) -> str | None:
     return joined if joined.count("\n") == len(texts) and pattern.fullmatch(joined) is not None else None
 
 
-def _cleaned_columns(columns: dict[str, tuple]) -> dict[str, tuple | list]:
-    """clean_text of every cell of these columns: a column itself when every text in it is plain.
-
-    The texts that are not plain are found once for the whole table (the distinct texts of all
-    columns together, one regular-expression search): a column none of whose cells is one of
-    them is plain. Should a text hold a newline, every text is taken as not plain (read one by one)."""
-    distinct = set().union(*columns.values())
-    distinct.discard(None)
-    if not distinct:
-        return columns
-    joined = "\n".join(distinct)
-    if joined.count("\n") == len(distinct) - 1:
-        not_plain = set(_NOT_PLAIN_LINE.findall(joined))
-        not_plain.update(distinct & _ASCII_PLACEHOLDERS)
-    else:
-        not_plain = distinct
-    if not not_plain:
-        return columns
-    return {name: column if not_plain.isdisjoint(column) else _per_distinct_text(clean_text, column)
-            for name, column in columns.items()}
+def _cleaned_columns(columns: dict[str, tuple]) -> tuple[dict[str, tuple | list], dict[str, set]]:
+    """clean_text of every cell of these columns (a column itself when every text in it is
+    plain), and the distinct texts of each cleaned column (None included), for the readings after."""
+    cleaned: dict[str, tuple | list] = {}
+    distinct_in: dict[str, set] = {}
+    for name, column in columns.items():
+        distinct = set(column)
+        if _all_plain(distinct):
+            cleaned[name], distinct_in[name] = column, distinct
+        else:
+            seen = {text: clean_text(text) for text in distinct}
+            cleaned[name], distinct_in[name] = list(map(seen.__getitem__, column)), set(seen.values())
+    return cleaned, distinct_in
 
 
-def _plain_numbers(column) -> list | tuple | None:
-    """parse_number of every cell of a column when each is a plain number (None otherwise)."""
-    distinct = set(column)
-    distinct.discard(None)
+_NONE = frozenset({None})
+
+
+def _all_plain(distinct: set[str | None]) -> bool:
+    """Whether every text of a set (None aside) is a plain cell, which clean_text gives back as it
+    is. Joined by newlines, in C but for the calls: a text outside printable ASCII makes the join
+    non-ASCII, or holds a control character; one empty or with a space at an end leaves a newline
+    or a space where the join starts or ends, or beside another newline."""
+    texts = distinct - _NONE if None in distinct else distinct
+    if not texts:
+        return True
+    joined = "\n".join(texts)
+    return (joined.isascii() and joined.count("\n") == len(texts) - 1 and _NOT_PRINTABLE_ASCII.search(joined) is None
+            and joined != "" and joined[0] not in " \n" and joined[-1] not in " \n"
+            and "\n\n" not in joined and " \n" not in joined and "\n " not in joined
+            and distinct.isdisjoint(_ASCII_PLACEHOLDERS))
+
+
+def _plain_numbers(column, distinct: set[str | None]) -> list | tuple | None:
+    """parse_number of every cell of a column when each is a plain number (None otherwise);
+    `distinct`: the column's distinct texts."""
+    if None in distinct:
+        distinct = distinct - _NONE
     if not distinct:
         return column
     joined = _joined_if_all_match(_PLAIN_NUMBERS, distinct)

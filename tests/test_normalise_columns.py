@@ -8,6 +8,9 @@ registry's units. Hand-worked cases of the plain-column shortcuts come first.
 """
 from __future__ import annotations
 
+import re
+
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from pilots import normalise
@@ -177,3 +180,42 @@ def test_reading_by_columns_equals_reading_by_rows(rows, header, units, data):
                for n in data.draw(st.sets(st.integers(2, 2 + len(rows)), max_size=3))}
     raw = table(rows, header, percent)
     assert equal(normalise_table(raw, units), reference_normalise(raw, units))
+
+
+# --- the whole-column shortcuts, against their definitions --------------------------------------
+
+PLAIN_CELL = re.compile(r"[!-~](?:[ -~]*[!-~])?")  # printable ASCII, no space at either end
+
+
+@pytest.mark.parametrize(("texts", "plain"), [
+    ({None}, True), (set(), True), ({"PLT-1", "2548-Q1", None}, True), ({"a b", "x"}, True),
+    ({""}, False), ({"", "x"}, False), ({" x"}, False), ({"x "}, False), ({"x", " "}, False),
+    ({"a\nb"}, False), ({"a\n", "b"}, False), ({"\nb", "a"}, False), ({"a\tb"}, False), ({"a\x7f"}, False),
+    ({"a\rb"}, False), ({"n/a"}, False), ({"N/A", "x"}, False), ({"-"}, False), ({"--"}, True),
+    ({"งบประมาณ"}, False), ({"x", "\u200bx"}, False)])
+def test_a_column_is_plain_only_when_clean_text_gives_each_text_back(texts, plain):
+    assert normalise._all_plain(set(texts)) is plain
+    if plain:
+        assert all(clean_text(t) == t for t in texts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sets(st.one_of(st.none(), CELLS, st.text(alphabet=st.characters(max_codepoint=0x80), max_size=5)), max_size=6))
+def test_a_column_is_plain_exactly_when_each_text_is_a_plain_cell(texts):
+    expected = all(t is None or (PLAIN_CELL.fullmatch(t) is not None and t.casefold() not in normalise.PLACEHOLDERS)
+                   for t in texts)
+    assert normalise._all_plain(set(texts)) is expected
+    if expected:
+        assert all(clean_text(t) == t for t in texts)
+
+
+def test_a_header_row_is_read_once_and_each_file_gets_its_own_issues_and_headers():
+    header = ["pilot_id", "junk", "ผลการดำเนินงาน", "pilot_id"]
+    first, second = normalise_table(table([["PLT-1", "x", "5", "y"]], header)), normalise_table(table([["PLT-2", "z", "6", "w"]], header))
+    assert [i.code for i in first.issues if i.code == "COLUMN_UNKNOWN"] == ["COLUMN_UNKNOWN"]
+    assert first.headers == second.headers == {"pilot_id": "pilot_id", "actual": "ผลการดำเนินงาน"}
+    assert first.issues is not second.issues and first.headers is not second.headers
+    assert [r["pilot_id"] for r in second.rows] == ["PLT-2"] and second.rows[0]["actual"] == "6"
+    wide = [f"extra{i}" for i in range(normalise.MEMO_HEADER_CELLS + 1)]
+    normalise_table(table([["a"] * len(wide)], wide))
+    assert tuple(wide) not in normalise._HEADERS  # a very wide header is read each time, not kept
