@@ -22,11 +22,20 @@ tree's read is digested (every file's format, encoding, rows, defects, identity 
 value): the digests must be equal, or the change changed an answer.
 
     python -m bench.read_path --against-floor 400 --workload /tmp/W400 --base main --rounds 3
+
+`--sample csv=3000,xlsx=1000,json=500`: that many files of each format of the workload, evenly
+spaced in name order (links in a temporary inbox beside the workload's registry). With it, each
+tree's process also times every file's floor read and the pipeline's read of it (read_into, as
+read_files runs it per file) back to back, `--file-rounds` times, and keeps each file's best of
+each: summed per format, the read's cost above the floor that the machine's load moves least.
+
+    python -m bench.read_path --against-floor 400 --workload /tmp/W400 --sample csv=3000,xlsx=1000,json=500 --base main
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -71,10 +80,10 @@ FLOOR_CHILD = r"""
 import gc, hashlib, json, pickle, sys, time
 from pathlib import Path
 from bench import measure
-from pilots.reading import ToRead, read_files
+from pilots.reading import Received, ToRead, read_files, read_into
 from pilots.readers.base import fewer_collections
 from pilots.registry import load_registry
-folder, batch_size = Path(sys.argv[1]), int(sys.argv[2])
+folder, batch_size, file_rounds = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 units = load_registry(folder / "registry").kpi_units()
 paths = sorted(p for p in (folder / "inbox").iterdir() if p.is_file())
 by_format = {}
@@ -94,6 +103,21 @@ for fmt, group in sorted(by_format.items()):
             except Exception:
                 pass
     floor = time.process_time() - start
+    # Each file's floor and pipeline read back to back, the best of file_rounds of each kept.
+    best_floor, best_read = [float("inf")] * len(group), [float("inf")] * len(group)
+    with fewer_collections():
+        for _ in range(file_rounds):
+            for k, (path, item) in enumerate(zip(group, items)):
+                start = time.process_time()
+                try:
+                    floor_readers[fmt](path)
+                except Exception:
+                    pass
+                mid = time.process_time()
+                rec = Received(Path(item.name), item.read_bytes(), item.sha256)
+                read_into(rec, units)
+                end = time.process_time()
+                best_floor[k], best_read[k] = min(best_floor[k], mid - start), min(best_read[k], end - mid)
     read = dumps = loads = size = 0.0
     for at in range(0, len(items), batch_size):
         start = time.process_time()
@@ -112,25 +136,26 @@ for fmt, group in sorted(by_format.items()):
                                 t and t.issues, t and sorted(t.missing_columns), t and t.headers)).encode())
         del received, sent
         gc.collect()
-    out[fmt] = {"files": len(group), "floor": floor, "read": read, "dumps": dumps, "loads": loads, "mb": size / 1e6}
+    out[fmt] = {"files": len(group), "floor": floor, "read": read, "dumps": dumps, "loads": loads, "mb": size / 1e6,
+                "file_floor": sum(best_floor) if file_rounds else 0.0, "file_read": sum(best_read) if file_rounds else 0.0}
 print(json.dumps({"formats": out, "digest": digest.hexdigest()}))
 """
 
 
-def _against_floor(trees: dict[str, Path], folder: Path, rounds: int, batch_size: int) -> None:
+def _against_floor(trees: dict[str, Path], folder: Path, rounds: int, batch_size: int, file_rounds: int = 0) -> None:
     best: dict[str, dict] = {}
     digests: dict[str, str] = {}
     for rnd in range(rounds):
         order = list(trees.items()) if rnd % 2 == 0 else list(trees.items())[::-1]  # alternate who goes first
         for name, tree in order:
-            r = run_in(tree, FLOOR_CHILD, folder, batch_size)
+            r = run_in(tree, FLOOR_CHILD, folder, batch_size, file_rounds)
             digests[name] = r["digest"]
             for fmt, f in r["formats"].items():
                 print(f"round {rnd + 1} {name:4} {fmt:4}: floor {f['floor']:6.2f} s, read {f['read']:6.2f} s "
                       f"({f['read'] / f['floor']:.2f}x), sent {f['mb']:.1f} MB: dumps {f['dumps']:.2f} s, "
                       f"loads {f['loads']:.2f} s", flush=True)
                 kept = best.setdefault(name, {}).setdefault(fmt, dict(f))
-                for key in ("floor", "read", "dumps", "loads"):
+                for key in ("floor", "read", "dumps", "loads", "file_floor", "file_read"):
                     kept[key] = min(kept[key], f[key])
     print(f"best of {rounds} (CPU seconds), {sum(f['files'] for f in next(iter(best.values())).values())} files, "
           f"batches of {batch_size}:")
@@ -143,11 +168,44 @@ def _against_floor(trees: dict[str, Path], folder: Path, rounds: int, batch_size
         print(f"  {name:4}: floor {floor:.2f} s, read {read:.2f} s, read / floor {read / floor:.3f} "
               f"(read / floor by format: {per}); worker's dumps {dumps:.2f} s, flow process's loads {loads:.2f} s; "
               f"read + dumps + loads {read + dumps + loads:.2f} s")
+    if file_rounds:
+        print(f"each file's best of {file_rounds} x {rounds} rounds, floor and pipeline read back to back (CPU ms per file; "
+              "above: read - floor):")
+        for name, formats in best.items():
+            per = ", ".join(f"{fmt} {f['file_read'] / f['files'] * 1e3:.3f} - {f['file_floor'] / f['files'] * 1e3:.3f} = "
+                            f"{(f['file_read'] - f['file_floor']) / f['files'] * 1e3:.3f}" for fmt, f in formats.items())
+            above = sum(f["file_read"] - f["file_floor"] for f in formats.values())
+            print(f"  {name:4}: {per}; above the floor in all {above:.3f} s")
     if {"base", "now"} <= best.keys():
         total = {name: sum(f["read"] + f["dumps"] + f["loads"] for f in formats.values()) for name, formats in best.items()}
         print(f"  read + dumps + loads, now / base: {total['now'] / total['base']:.3f}")
+        if file_rounds:
+            above = {name: sum(f["file_read"] - f["file_floor"] for f in formats.values()) for name, formats in best.items()}
+            print(f"  each file's read above its floor, now / base: {above['now'] / above['base']:.3f} "
+                  f"({above['base']:.3f} -> {above['now']:.3f} s)")
         same = digests["base"] == digests["now"]
         print(f"  the reads' digests: {'equal' if same else 'DIFFERENT'} ({digests['now'][:16]})")
+
+
+def _counts(text: str) -> dict[str, int]:
+    """"csv=3000,xlsx=1000" -> {"csv": 3000, "xlsx": 1000}."""
+    return {fmt.strip().lower(): int(n) for fmt, _, n in (part.partition("=") for part in text.split(","))}
+
+
+def sample_of(workload: Path, counts: dict[str, int], into: Path) -> Path:
+    """A workload folder of `counts` files per format of `workload`'s inbox (evenly spaced in name
+    order), as symbolic links, beside a link to its registry. The workload is not written to."""
+    inbox = into / "inbox"
+    inbox.mkdir(parents=True)
+    os.symlink((workload / "registry").resolve(), into / "registry")
+    names = sorted(p.name for p in (workload / "inbox").iterdir() if p.is_file())
+    for fmt, count in counts.items():
+        of_format = [n for n in names if n.lower().endswith(f".{fmt}")]
+        step = max(len(of_format) / max(count, 1), 1.0)
+        for k in range(min(count, len(of_format))):
+            name = of_format[int(k * step)]
+            os.symlink((workload / "inbox" / name).resolve(), inbox / name)
+    return into
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,6 +218,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--against-floor", type=int, metavar="PILOTS", default=None)
     parser.add_argument("--workload", type=Path, default=None,
                         help="with --against-floor: a workload already written (its registry/ and inbox/)")
+    parser.add_argument("--sample", default=None, metavar="csv=N,xlsx=N,json=N",
+                        help="with --against-floor: that many files of each format, evenly spaced in name order; "
+                             "each file also timed alone (--file-rounds)")
+    parser.add_argument("--file-rounds", type=int, default=3)
     args = parser.parse_args(argv)
     from pilots.demo import write_demo
 
@@ -172,7 +234,10 @@ def main(argv: list[str] | None = None) -> None:
 
                 folder = Path(tmp) / f"national-{args.against_floor}"
                 workload.write_workload(folder, args.against_floor)
-            _against_floor(trees, folder, args.rounds, args.now_batch_size or args.batch_size)
+            if args.sample:
+                folder = sample_of(folder, _counts(args.sample), Path(tmp) / "sample")
+            _against_floor(trees, folder, args.rounds, args.now_batch_size or args.batch_size,
+                           args.file_rounds if args.sample else 0)
         return
     with tempfile.TemporaryDirectory(prefix="pilotkpi-readpath-") as tmp:
         registry = write_demo(Path(tmp) / "demo").registry
