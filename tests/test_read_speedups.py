@@ -12,6 +12,7 @@ import os
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from pilots import checks, normalise
 from pilots.inbox import candidates, receive
@@ -230,3 +231,58 @@ def test_overlapping_reads_restore_the_thresholds_found_before_the_first():
     assert gc.get_threshold() == READ_GC_THRESHOLDS  # the second read is still going
     second.__exit__(None, None, None)
     assert gc.get_threshold() == before
+
+
+# --- JSON: the depth bound's shortcut for a list of flat objects --------------------------------
+
+def _recursive_depth(value: object, level: int = 0) -> int:
+    """json_reader._depth before its shortcut, word for word: the reference."""
+    from itertools import repeat
+
+    from pilots.readers.json_reader import MAX_DEPTH
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        children = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        return level
+    if not any(map(isinstance, children, repeat((dict, list)))):
+        return level + 1
+    return max((_recursive_depth(v, level + 1) for v in children if isinstance(v, (dict, list))), default=level + 1)
+
+
+def _nested(depth: int, leaf: object) -> object:
+    for k in range(depth):
+        leaf = [leaf] if k % 2 else {"x": leaf}
+    return leaf
+
+
+JSON_VALUES = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=3)),
+                           lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=2), inner, max_size=4)),
+                           max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_VALUES, st.integers(0, 22))
+def test_the_depth_of_any_document_is_what_the_recursion_gives(value, level):
+    from pilots.readers.json_reader import _depth
+    assert _depth(value, level) == _recursive_depth(value, level)
+
+
+@pytest.mark.parametrize("depth", [0, 1, 2, 3, 18, 19, 20, 21, 22, 25])
+def test_the_depth_of_flat_lines_at_every_level_is_what_the_recursion_gives(depth):
+    from pilots.readers.json_reader import _depth
+    lines = [{"a": 1, "b": "x"}, {}, {"c": None}]
+    for value in (_nested(depth, lines), _nested(depth, {"lines": lines}), _nested(depth, [[], {}]), _nested(depth, [])):
+        assert _depth(value) == _recursive_depth(value)
+    assert _depth(lines) == 2 and _depth({"lines": lines}) == 3  # a report: document, lines, line
+
+
+def test_json_numbers_read_as_their_text_and_booleans_in_lower_case():
+    from pilots.readers.json_reader import read_json
+    table = read_json(b'{"pilot_id": "P", "lines": [{"layer": 3, "allocated_thb": 16180000.0, "actual": 1e21, '
+                      b'"note": true, "item_code": null, "x": [1, {"y": "z"}]}]}')
+    assert table.header == ["pilot_id", "layer", "allocated_thb", "actual", "note", "item_code", "x"]
+    assert table.rows == [(1, ["P", "3", "16180000.0", "1e+21", "true", None, '[1, {"y": "z"}]'])]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Callable
 
 from pilots.contract import HEADER_FIELDS
@@ -50,8 +50,9 @@ def read_json(data: bytes) -> RawTable:
     rows = []
     for i, line in enumerate(lines, start=1):
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
-        if text_of is _as_is:  # text and null are most cells, and stay as they are
-            cells = [v if v is None or v.__class__ is str else _cell(v, _as_is) for v in map(fields.get, header)]
+        if text_of is _as_is:  # text and null are most cells, and stay as they are; numbers are their str()
+            cells = [v if v is None or v.__class__ is str else str(v) if v.__class__ in _NUMBERS else _cell(v, _as_is)
+                     for v in map(fields.get, header)]
         else:
             cells = [_cell(fields.get(h), text_of) for h in header]
         rows.append((i, cells))
@@ -82,11 +83,22 @@ def _text(text: str) -> str:
 
 
 _CONTAINERS = (dict, list)
+_NUMBERS = frozenset({int, float})  # exactly these classes (not bool): _cell gives them str(value)
+
+
+def _flat_records(items: list) -> bool:
+    """Whether a non-empty list holds only objects none of whose values is a container, found by
+    the classes of its items and of their values (C loops, not a call per line)."""
+    if not items or set(map(type, items)) != {dict}:
+        return False
+    return not any(issubclass(kind, _CONTAINERS) for kind in set(map(type, chain.from_iterable(map(dict.values, items)))))
 
 
 def _depth(value: object, level: int = 0) -> int:
     if level > MAX_DEPTH:
         return level
+    if value.__class__ is list and level < MAX_DEPTH and _flat_records(value):
+        return level + 2  # what the recursion below gives a list of flat objects (a report's lines)
     # A scalar inside a container is one level down: only nested containers can go deeper.
     if isinstance(value, dict):
         children = value.values()
