@@ -286,3 +286,22 @@ def test_json_numbers_read_as_their_text_and_booleans_in_lower_case():
                       b'"note": true, "item_code": null, "x": [1, {"y": "z"}]}]}')
     assert table.header == ["pilot_id", "layer", "allocated_thb", "actual", "note", "item_code", "x"]
     assert table.rows == [(1, ["P", "3", "16180000.0", "1e+21", "true", None, '[1, {"y": "z"}]'])]
+
+
+# --- Excel: a cell's text by its value's class ----------------------------------------------------
+
+class _Int(int):
+    pass
+
+
+@pytest.mark.parametrize("value, text", [
+    (3009, "3009"), (-7, "-7"), (True, "true"), (False, "false"), (_Int(5), "5"),
+    (16180000.0, "16180000"), (1491435.85, "1491435.85"), (0.1, "0.1"), (1e21, "1000000000000000000000"),
+    (2.5e-07, "2.5e-07"), (float("inf"), "inf"), (-0.0, "0"),
+    (__import__("datetime").datetime(2005, 1, 20), "2005-01-20"),
+    (__import__("datetime").datetime(2005, 1, 20, 9, 30), "2005-01-20 09:30:00"),
+    (__import__("datetime").date(2005, 1, 20), "2005-01-20"), (__import__("datetime").time(9, 30), "09:30:00"),
+    (None, None), (Decimal("1.50"), "1.50")])
+def test_an_excel_value_reads_as_the_text_the_cell_shows(value, text):
+    from pilots.readers.xlsx_reader import _cell
+    assert _cell(value) == text

@@ -524,13 +524,29 @@ def _pick_sheet(book):
     return book.worksheets[0]
 
 
+def _datetime_text(value: datetime) -> str:
+    return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+
+
+def _float_text(value: float) -> str:
+    return str(int(value)) if value.is_integer() else str(value)
+
+
+# The text of a cell value by its exact class (the classes openpyxl gives most), without the
+# isinstance tests of _cell; a bool is no int here (its class is bool): "true", by _cell.
+_TEXT_BY_CLASS = {int: str, float: _float_text, datetime: _datetime_text, date: date.isoformat}
+
+
 def _cell(value: object) -> str | None:
+    text_of = _TEXT_BY_CLASS.get(value.__class__)
+    if text_of is not None:
+        return text_of(value)
     if value is None:
         return None
     if isinstance(value, _Shown):
         return format(value.value.normalize(), "f")  # 78.800 -> "78.8", 1E+2 -> "100"
     if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+        return _datetime_text(value)
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
