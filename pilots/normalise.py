@@ -533,8 +533,12 @@ _ID_CANDIDATE = re.compile(r"\d[- \d]{12}")
 
 
 def _may_hold_national_id(distinct: set[str | None]) -> bool:
-    """Whether any of a column's distinct texts may hold a national ID."""
-    return _ID_CANDIDATE.search("\n".join(filter(None, distinct))) is not None
+    """Whether any of a column's distinct texts may hold a national ID (none shorter than a
+    candidate's 13 characters does: item codes and pilot IDs are not searched)."""
+    texts = distinct - _NONE if None in distinct else distinct
+    if max(map(len, texts), default=0) < 13:
+        return False
+    return _ID_CANDIDATE.search("\n".join(texts)) is not None
 
 
 # One object per text, for the whole process (bounded like per_distinct's memos: afresh when full).
