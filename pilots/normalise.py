@@ -377,7 +377,7 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
 
     # row_number, then every column in the contract's order (None where the file has none)
     kept = [j for j in range(n) if j not in totals] if totals else range(n)
-    row_numbers = [row_number for row_number, _ in raw.rows]
+    row_numbers = list(map(_row_number_of, raw.rows))
     rows: list[dict[str, str | int | None]] = list(map(_row_of, row_numbers, *(final[c.name] for c in COLUMNS)))
     if totals:
         rows = [rows[j] for j in kept]
@@ -441,6 +441,7 @@ def _row_builder(keys: tuple[str, ...]) -> Callable[..., dict]:
 _ROW_KEYS = ("row_number", *(c.name for c in COLUMNS))
 _row_of = _row_builder(_ROW_KEYS)  # row_number, then every column's value -> the row's dict
 _cells_of = itemgetter(1)  # a raw row (row_number, cells) -> its cells
+_row_number_of = itemgetter(0)  # a raw row -> its row number
 _NUMBER_COLUMNS = frozenset(c.name for c in COLUMNS if c.kind in ("number", "amount"))
 
 
@@ -470,7 +471,7 @@ _PLAIN_NUMBERS = re.compile(r"(?:-?(?:0|[1-9][0-9]*|[1-9][0-9]{0,2}(?:,[0-9]{3})
 assert {p.casefold() for p in _ASCII_PLACEHOLDERS} == {p for p in PLACEHOLDERS if p.isascii() and p}
 
 
-def _joined_if_all_match(pattern: re.Pattern, texts: set[str]) -> str | None:
+def _joined_if_all_match(pattern: re.Pattern, texts: list[str]) -> str | None:
     """The texts joined by newlines (one after the last too) when every one matches a line of
     `pattern`, else None."""
     joined = "\n".join(texts) + "\n"
@@ -487,6 +488,10 @@ def _cleaned_columns(columns: dict[str, tuple]) -> tuple[dict[str, tuple | list]
         if _all_plain(distinct):
             cleaned[name], distinct_in[name] = column, distinct
         else:
+            if len(distinct) == 1:  # one text throughout: read once, repeated
+                value = clean_text(next(iter(distinct)))
+                cleaned[name], distinct_in[name] = [value] * len(column), {value}
+                continue
             seen = {text: clean_text(text) for text in distinct}
             cleaned[name], distinct_in[name] = list(map(seen.__getitem__, column)), set(seen.values())
     return cleaned, distinct_in
@@ -513,16 +518,18 @@ def _all_plain(distinct: set[str | None]) -> bool:
 def _plain_numbers(column, distinct: set[str | None]) -> list | tuple | None:
     """parse_number of every cell of a column when each is a plain number (None otherwise);
     `distinct`: the column's distinct texts."""
-    if None in distinct:
-        distinct = distinct - _NONE
-    if not distinct:
+    texts = list(distinct - _NONE if None in distinct else distinct)
+    if not texts:
         return column
-    joined = _joined_if_all_match(_PLAIN_NUMBERS, distinct)
+    joined = _joined_if_all_match(_PLAIN_NUMBERS, texts)
     if joined is None:
         return None
     if "," not in joined:
         return column
-    return [None if v is None else v.replace(",", "") for v in column]
+    # Each text without its commas, from one replace over the join (split back in the same order).
+    plain = dict(zip(texts, joined.replace(",", "").split("\n")))
+    plain[None] = None
+    return list(map(plain.__getitem__, column))
 
 
 # Where a national ID could start: a digit and 12 more digits, `-` or spaces (any candidate of
