@@ -143,12 +143,11 @@ def _frame(received: list[Received]) -> pd.DataFrame | None:
 def _validate(received: list[Received], batch: pd.DataFrame, registry: Registry, as_of: date) -> None:
     from pilots import checks  # with pandas: only a night with new files validates
 
-    for key, issue in checks.row_defects(batch, registry):
-        rec = received[key]
-        # A column already reported missing for the whole file is not reported again per row.
-        if issue.column_name in rec.table.missing_columns:
-            continue
-        rec.issues.append(issue)
+    # A column already reported missing for the whole file is not reported again per row.
+    missing = {key: rec.table.missing_columns for key, rec in enumerate(received)
+               if rec.table is not None and rec.table.missing_columns}
+    for key, issue in checks.row_defects(batch, registry, missing):
+        received[key].issues.append(issue)
     for rec in received:
         # Every defect is reported, not only the first: the file rules run even after row
         # defects, and skip by themselves the checks whose inputs are unreadable. They read the

@@ -209,3 +209,40 @@ def test_a_one_rule_part_that_cannot_run_is_an_error_naming_it():
     frame = pd.DataFrame({checks.DISTINCT: [0], **{c: [1.0] for c in read if c != checks.NUM["disbursed_thb"]}})
     with pytest.raises(RuntimeError, match="row rule DISBURSED_OVER_ALLOCATED on disbursed_thb could not run"):
         checks._failures(definition, suite, frame)
+
+
+NO_DISBURSED = HEADER.replace(",disbursed_thb", "")
+BUDGET_NO_DISBURSED = "PLT-2548-003,03009,2548-Q1,2005-01-20,budget,{item},{layer},,{allocated},own,\n"
+
+
+def test_a_file_lacking_a_column_gets_no_row_defect_in_it_and_every_other_row_defect(tmp_path, registry, monkeypatch):
+    """A file without its disbursed_thb column: the column is reported once (COLUMN_MISSING), no
+    row of it is reported again in that column, and its other cells are judged as in any file. A
+    part whose every rule reports on disbursed_thb leaves that file's rows out (GE is not asked
+    about rows whose defects would all be dropped); the same part still judges the other file."""
+    lacking = tmp_path / "f.csv"
+    lacking.write_text(NO_DISBURSED + BUDGET_NO_DISBURSED.format(item="ACT-1", layer="9", allocated="-5")
+                       + BUDGET_NO_DISBURSED.format(item="ACT-2", layer="5", allocated="100")
+                       + "PLT-2548-003,03009,2548-Q1,2005-01-20,kpi,K1,,47,,,\n", encoding="utf-8")
+    whole = _write(tmp_path, "g.csv", BUDGET.format(item="ACT-1", layer="5", allocated="100", disbursed=""),
+                   BUDGET.format(item="ACT-2", layer="5", allocated="100", disbursed="-1"))
+    asked: dict[str, int] = {}
+    failures = checks._failures
+
+    def counted(definition, suite, frame):
+        asked[suite.name] = asked.get(suite.name, 0) + len(frame)
+        return failures(definition, suite, frame)
+
+    monkeypatch.setattr(checks, "_failures", counted)
+    found = {o.file_name: [(i.row_number, i.column_name, i.code) for i in o.issues]
+             for o in check_files([lacking, whole], registry, AS_OF)}
+    assert found == {
+        "f.csv": [(None, "disbursed_thb", "COLUMN_MISSING"), (2, "allocated_thb", "AMOUNT_NEGATIVE"),
+                  (2, "layer", "LAYER_INVALID")],
+        "g.csv": [(2, "disbursed_thb", "VALUE_REQUIRED"), (3, "disbursed_thb", "AMOUNT_NEGATIVE")],
+    }
+    # The disbursed part saw g.csv's two (line type, disbursed) combinations, (budget, none) and
+    # (budget, -1), and not f.csv's (kpi, none); the allocated part, whose rules report on
+    # allocated_thb, saw both files: (budget, -5), (budget, 100) and (kpi, none).
+    assert asked["report_rows_disbursed"] == 2
+    assert asked["report_rows_allocated"] == 3
