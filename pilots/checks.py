@@ -438,10 +438,15 @@ def _parse_amounts(texts: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarr
     them: a PLAIN_AMOUNT text in bulk, from its float (exact, see _plain_satang), any other by its
     Decimal. A batch's amounts are nearly all distinct and nearly all plain."""
     plain = PLAIN_AMOUNT.match
-    satang = _objects([_plain_satang(text) if text.__class__ is str and plain(text) else None for text in texts])
+    is_plain = np.fromiter((text.__class__ is str and plain(text) is not None for text in texts), dtype=bool,
+                           count=len(texts))
+    satang = np.full(len(texts), None, dtype=object)
+    # _plain_satang in bulk: numpy casts each text to float64 by Python's own float(text)
+    # (PyNumber_Float), and rint rounds half to even as round() does; the cells are Python floats.
+    satang[is_plain] = np.rint(texts[is_plain].astype(np.float64) * 100)
     fits = np.full(len(texts), True, dtype=object)
     comparable = np.ones(len(texts), dtype=bool)
-    for at in [at for at, value in enumerate(satang) if value is None]:  # not plain: by its Decimal
+    for at in np.flatnonzero(~is_plain):  # not plain: by its Decimal
         fits[at], satang[at], comparable[at] = _amount(texts[at], column)
     return fits, satang, comparable
 

@@ -179,10 +179,19 @@ def test_every_plain_amount_of_up_to_13_digits_and_2_decimals_converts_exactly()
     top, each with every two-digit cents value; the expected satang is integer arithmetic on the
     digits, not the code under test."""
     wholes = [0, 1, 9, 10 ** 6 + 7, *(10 ** k - 1 for k in range(1, 14)), *(10 ** 13 - 1 - k for k in range(200))]
+    texts, expected = [], []
     for whole in wholes:
         for cents in range(100):
             assert checks._plain_satang(f"{whole}.{cents:02d}") == whole * 100 + cents
+            texts.append(f"{whole}.{cents:02d}")
+            expected.append(whole * 100 + cents)
         assert checks._plain_satang(f"{whole}.5") == whole * 100 + 50
+        texts += [f"{whole}.5", str(whole)]
+        expected += [whole * 100 + 50, whole * 100]
+    # The same texts as one column, as a batch reads them (in bulk, through numpy): Python floats.
+    fits, satang, comparable = checks._parse_amounts(checks._objects(texts), "allocated_thb")
+    assert list(satang) == [float(n) for n in expected] and {type(n) for n in satang} == {float}
+    assert set(fits) == {True} and comparable.all()
 
 
 def test_an_amount_columns_texts_parse_as_each_text_alone_would():
