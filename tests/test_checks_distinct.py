@@ -255,3 +255,17 @@ def test_a_file_lacking_a_column_gets_no_row_defect_in_it_and_every_other_row_de
     # allocated_thb, saw both files: (budget, -5), (budget, 100) and (kpi, none).
     assert asked["report_rows_disbursed"] == 2
     assert asked["report_rows_allocated"] == 3
+
+
+def test_a_part_keeps_the_rows_of_a_file_lacking_only_some_of_the_columns_it_reports_on(tmp_path, registry):
+    """A file without its submitted_on column: the identity part's rules report on four columns,
+    so its rows stay in that part; the agency code it got wrong is reported on every row, and
+    nothing is reported per row in the missing date column."""
+    no_date = HEADER.replace("submitted_on,", "")
+    path = tmp_path / "h.csv"
+    path.write_text(no_date + "PLT-2548-003,AB123,2548-Q1,kpi,K1,,47,,,,\n"
+                    + "PLT-2548-003,AB123,2548-Q1,kpi,K2,,22,,,,\n", encoding="utf-8")
+    (outcome,) = check_files([path], registry, AS_OF)
+    assert [(i.row_number, i.column_name, i.code) for i in outcome.issues] == [
+        (None, "submitted_on", "COLUMN_MISSING"),
+        (2, "agency_code", "AGENCY_CODE_INVALID"), (3, "agency_code", "AGENCY_CODE_INVALID")]
