@@ -97,8 +97,9 @@ class FileRead:
     pilots: frozenset[str] = frozenset()
     # Where a valid file's rows are in its validated batch's cells (_batch_cells: the columns, the
     # file's first and past-last row), for the write to take them column by column (_line_columns).
-    # None: not taken from a batch (the cells are then made from `rows`).
-    cells: tuple[dict, int, int] | None = None
+    # None: not taken from a batch (the cells are then made from `rows`). Not compared, nor shown:
+    # the same cells as `rows`, only laid out for the write.
+    cells: tuple[dict, int, int] | None = field(default=None, compare=False, repr=False)
 
     def line_cells(self) -> tuple[dict, int, int]:
         return self.cells if self.cells is not None else (_batch_cells([self.rows])[0], 0, len(self.rows))
