@@ -3,7 +3,7 @@ share, decide and write), before and after a change, side by side in one run, wi
 each (issue 22, engineers P and V).
 
     python -m bench.ingest_path [--pilots 40] [--base main] [--rounds 2] [--work DIR] [--files N]
-                                [--workload DIR] [--no-floor]
+                                [--workload DIR] [--no-floor] [--reads DIR]
 
 It writes (or reuses) bench/workload.py's workload for --pilots (or takes an existing one with
 --workload DIR: DIR/registry and DIR/inbox, such as the 400-pilot /tmp/W400; its as-of is the
@@ -30,6 +30,15 @@ the Python and pandas work around Great Expectations (frames, numbering, numbers
 `--files N` takes only the inbox's first N files (in order of receipt): with N about 1% of the
 files, GE's cost in a 1%-new night (its start, then one small batch).
 
+`--reads DIR` measures validate and write alone, on reads made once: each tree receives the inbox
+into DIR/<tree>-<N>/evidence and keeps every batch's read (read_files_packed's payload, in the
+order a fresh Ingestor batches the files) on its first run, with its own code; every round then
+unpickles them ("unpack", its own stage) and validates and writes them. Its tables are hashed as
+with the reads (every row, in order and as written). The command for the flow process's validate
+and write at 400 pilots (engineer B, 2026-12-05):
+
+    python -m bench.ingest_path --workload /tmp/W400 --reads /tmp/ingest-reads --rounds 3
+
 Prefect, the marts and the pages are not in it: `python -m bench.run` times the whole night.
 """
 from __future__ import annotations
@@ -52,6 +61,7 @@ from pathlib import Path
 inbox, registry_dir, as_of = Path(sys.argv[1]), Path(sys.argv[2]), date.fromisoformat(sys.argv[3])
 first = int(sys.argv[4]) or None  # 0: every file
 with_floor = sys.argv[5] == "1"
+reads = Path(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] else None  # --reads: this tree's cached reads
 times = {}
 
 @contextmanager
@@ -74,9 +84,45 @@ with timed("ge start"):  # GE's import and context: once per process (in a run, 
 if with_floor:
     with timed("floor"):
         floor = measure.floor_read(inbox, compare_duckdb=False)
+import pickle
+
+def cache_reads():
+    # Receive the inbox into the cache once and keep every batch's read (as read_files_packed
+    # gives it) in the order a fresh Ingestor batches the files (not timed).
+    reads.mkdir(parents=True, exist_ok=True)
+    files = folder.receive(folder.candidates(inbox)[:first], reads / "evidence")
+    def read_and_keep(batches, registry, as_of):
+        for n, items in enumerate(batches):
+            payload = reading.read_files_packed(items, registry.kpi_units())
+            (reads / f"read-{n:04d}.pickle").write_bytes(payload)
+            yield ingest.validate_read(reading.unpack_read(payload), registry, as_of)
+    with tempfile.TemporaryDirectory() as scratch:
+        con = db.connect(Path(scratch) / "warehouse.duckdb")
+        with db.transaction(con):
+            ingest.Ingestor(con, registry, evidence_dir=reads / "evidence", run_id="bench", as_of=as_of,
+                            received_at=datetime(2006, 1, 1)).ingest(files, read_batches=read_and_keep)
+        con.close()
+    (reads / "files.pickle").write_bytes(pickle.dumps(files))
+
+def cached_reads(batches, registry, as_of):
+    # The pure stage over the cached reads: each batch unpickled (its own stage), then validated.
+    for n, _ in enumerate(batches):
+        with timed("unpack"):
+            received = reading.unpack_read((reads / f"read-{n:04d}.pickle").read_bytes())
+        yield ingest.validate_read(received, registry, as_of)
+
+if len(sys.argv) > 7 and sys.argv[7] == "cache":  # a process of its own, before the rounds
+    if not (reads / "files.pickle").exists():
+        cache_reads()
+    print(json.dumps({}))
+    sys.exit(0)
 with tempfile.TemporaryDirectory() as store:
-    with timed("receive"):
-        files = folder.receive(folder.candidates(inbox)[:first], Path(store) / "evidence")
+    if reads is None:
+        with timed("receive"):
+            files = folder.receive(folder.candidates(inbox)[:first], Path(store) / "evidence")
+        evidence_dir = Path(store) / "evidence"
+    else:
+        files, evidence_dir = pickle.loads((reads / "files.pickle").read_bytes()), reads / "evidence"
     con = db.limit_memory(db.connect(Path(store) / "warehouse.duckdb"))
     con.execute("SET enable_progress_bar = false")  # its bar, on stdout, would break the JSON line below
     listed = "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE' ORDER BY 1, 2"
@@ -84,22 +130,23 @@ with tempfile.TemporaryDirectory() as store:
     filled_before = {t for t in con.execute(listed).fetchall()
                      if con.execute(f'SELECT count(*) FROM "{t[0]}"."{t[1]}"').fetchone()[0]}
     with db.transaction(con):
-        ingestor = ingest.Ingestor(con, registry, evidence_dir=Path(store) / "evidence", run_id="bench",
+        ingestor = ingest.Ingestor(con, registry, evidence_dir=evidence_dir, run_id="bench",
                                    as_of=as_of, received_at=datetime(2006, 1, 1))
         with timed("ingest"):
-            ingestor.ingest(files)
+            ingestor.ingest(files, read_batches=cached_reads if reads is not None else None)
     tables = {}
     for schema, table in con.execute(listed).fetchall():
         if (schema, table) in filled_before:
             continue
         rows = con.execute(f'SELECT * FROM "{schema}"."{table}" ORDER BY ALL').fetchall()
-        if rows:
-            tables[f"{schema}.{table}"] = hashlib.sha256(repr(rows).encode()).hexdigest()
+        if rows:  # the rows, and the same rows in the order they were written
+            stored = con.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall()
+            tables[f"{schema}.{table}"] = hashlib.sha256(repr((rows, stored)).encode()).hexdigest()
     con.close()
 cpu = {k: c for k, (w, c) in times.items()}
 wall = {k: w for k, (w, c) in times.items()}
 for t in (cpu, wall):  # the Ingestor's own work: all of it but the pure stage it ran in this process
-    t["decide+write"] = t["ingest"] - t.get("read", 0.0) - t.get("validate", 0.0)
+    t["decide+write"] = t["ingest"] - t.get("read", 0.0) - t.get("unpack", 0.0) - t.get("validate", 0.0)
     t["validate less GE"] = t.get("validate", 0.0) - t.get("ge", 0.0)
 said = [(o.file_name, o.status, [(i.code, i.row_number, i.column_name, i.message_en, i.message_th)
                                  for i in o.issues]) for o in ingestor.outcomes]
@@ -110,7 +157,8 @@ print(json.dumps({"files": len(said), "quarantined": sum(s == "quarantined" for 
                   "seconds": {k: round(v, 3) for k, v in wall.items()},
                   "cpu_seconds": {k: round(v, 3) for k, v in cpu.items()}}))
 """
-STAGES = ("floor", "receive", "read", "validate", "ge", "validate less GE", "ge start", "write", "decide+write")
+STAGES = ("floor", "receive", "read", "unpack", "validate", "ge", "validate less GE", "ge start", "write",
+          "decide+write")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -123,7 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workload", type=Path, default=None,
                         help="an existing workload (DIR/registry, DIR/inbox; read only) instead of --pilots")
     parser.add_argument("--no-floor", action="store_true", help="leave the floor out (validate and write alone)")
+    parser.add_argument("--reads", type=Path, default=None,
+                        help="validate and write alone on cached reads: DIR/<tree> holds each tree's receive and "
+                             "reads, made by its own code on first use (implies --no-floor)")
     args = parser.parse_args(argv)
+    if args.reads:
+        args.no_floor = True
     from bench import measure, workload
 
     if args.workload:
@@ -139,9 +192,14 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="pilotkpi-ingestpath-") as tmp:
         trees = {"base": tree_at(args.base, Path(tmp) / "base"), "now": ROOT}
         runs: dict[str, list[dict]] = {"base": [], "now": []}
+        caches = {name: "" if args.reads is None else args.reads / f"{name}-{args.files}" for name in trees}
+        for name, tree in trees.items():
+            if caches[name]:
+                run_in(tree, CHILD, inbox, registry, as_of, args.files, 0, caches[name], "cache")
         for _ in range(args.rounds):
             for name, tree in trees.items():
-                runs[name].append(run_in(tree, CHILD, inbox, registry, as_of, args.files, int(not args.no_floor)))
+                runs[name].append(run_in(tree, CHILD, inbox, registry, as_of, args.files, int(not args.no_floor),
+                                         caches[name]))
     print(f"load average at the end: {measure.machine()['load_average']}")
     first = runs["base"][0]
     print(f"{first['files']} files, {first['lines'] if first['lines'] is not None else 'uncounted'} lines, "
@@ -159,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
                  for found in runs.values()]
         ratio = best["now"][stage] / best["base"][stage] if best["base"][stage] else float("nan")
         print(f"| {stage} | " + " | ".join(cells) + f" | {ratio:.2f} |")
+    if args.reads:
+        print(f"reads cached in {args.reads} (one set per tree, made by its own code); 'unpack' is their unpickling")
     for name in runs:
         floor = "" if args.no_floor else (
             f"pipeline read ÷ floor (CPU, best round) {best[name]['read'] / best[name]['floor']:.2f}; ")

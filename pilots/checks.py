@@ -20,7 +20,7 @@ from datetime import date
 from decimal import MAX_PREC, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import cache, lru_cache
 from operator import itemgetter
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Collection, Iterable, Mapping, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -360,17 +360,30 @@ def _objects(values: Iterable[object]) -> np.ndarray:
     return out
 
 
-def _distinct(frame: pd.DataFrame, columns: tuple[str, ...],
-              codes: _Codes | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _rows_of(keys: np.ndarray, files: list[int]) -> np.ndarray | None:
+    """Which rows of the batch belong to these files (None: no file)."""
+    return np.isin(keys, files) if files else None
+
+
+def _distinct(frame: pd.DataFrame, columns: tuple[str, ...], codes: _Codes | None = None,
+              left_out: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The distinct combinations of `columns` in the frame (numbered 0.. by DISTINCT, in order of
     first appearance, each with the values of its first row), for each row of the frame the number
-    of its combination, and the first row of each combination (in number order)."""
+    of its combination, and the first row of each combination (in number order). Rows `left_out`
+    (a mask) are in no combination: their number is the count of combinations, one past the last."""
     codes = codes or _Codes(frame)
     of_row = codes(columns[0])[0]
     for column in columns[1:]:  # one column more at a time: a number below rows² fits in an int64
         of_value = codes(column)[0]
         of_row = pd.factorize(of_row * (int(of_value.max()) + 1) + of_value)[0]
-    first = np.unique(of_row, return_index=True)[1]  # the first row of each number, in number order
+    if left_out is not None:
+        kept = np.flatnonzero(~left_out)
+        numbers, uniques = pd.factorize(of_row[kept])
+        of_row = np.full(len(of_row), len(uniques), dtype=np.int64)
+        of_row[kept] = numbers
+        first = kept[np.unique(numbers, return_index=True)[1]]
+    else:
+        first = np.unique(of_row, return_index=True)[1]  # the first row of each number, in number order
     distinct = frame[list(columns)].iloc[first].reset_index(drop=True)
     distinct.insert(0, DISTINCT, pd.RangeIndex(len(first)))
     return distinct, of_row, first
@@ -425,10 +438,15 @@ def _parse_amounts(texts: np.ndarray, column: str) -> tuple[np.ndarray, np.ndarr
     them: a PLAIN_AMOUNT text in bulk, from its float (exact, see _plain_satang), any other by its
     Decimal. A batch's amounts are nearly all distinct and nearly all plain."""
     plain = PLAIN_AMOUNT.match
-    satang = _objects([_plain_satang(text) if text.__class__ is str and plain(text) else None for text in texts])
+    is_plain = np.fromiter((text.__class__ is str and plain(text) is not None for text in texts), dtype=bool,
+                           count=len(texts))
+    satang = np.full(len(texts), None, dtype=object)
+    # _plain_satang in bulk: numpy casts each text to float64 by Python's own float(text)
+    # (PyNumber_Float), and rint rounds half to even as round() does; the cells are Python floats.
+    satang[is_plain] = np.rint(texts[is_plain].astype(np.float64) * 100)
     fits = np.full(len(texts), True, dtype=object)
     comparable = np.ones(len(texts), dtype=bool)
-    for at in [at for at, value in enumerate(satang) if value is None]:  # not plain: by its Decimal
+    for at in np.flatnonzero(~is_plain):  # not plain: by its Decimal
         fits[at], satang[at], comparable[at] = _amount(texts[at], column)
     return fits, satang, comparable
 
@@ -506,38 +524,50 @@ def _with_kpi_units(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     return df.assign(**{KPI_UNIT: pd.Series(unit, dtype=object)})
 
 
-def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issue]]:
+def row_defects(frame: pd.DataFrame, registry: Registry,
+                missing: Mapping[int, Collection[str]] | None = None) -> list[tuple[int, Issue]]:
     """Per-row defects of a batch frame (file_key, row_number and the canonical columns).
 
     Returns (file_key, Issue) pairs, ordered by file, row, column (contract order) and code.
     (file_key, row_number) must identify a row. Each RULE_GROUPS part of the suite validates the
     distinct combinations of its columns; a failing combination is reported on every row holding it.
+
+    `missing`: {file_key: the canonical columns that file lacks}. A missing column is reported
+    once for the whole file by the reader, so no row defect is reported in it here; and a part
+    leaves out the rows of a file lacking every column its rules report on, since nothing it could
+    find there would be reported (the national files that lack `disbursed_thb` made the disbursed
+    part fail VALUE_REQUIRED in nearly every batch, and pay GE a second pass for its failures).
     """
     if frame.empty:
         return []
+    with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
+        definition, suites = _gx()
     df = _with_kpi_units(frame, registry)
     codes = _Codes(df)
     parsed, in_satang = _parse_numbers(df, codes)
+    keys, numbers = df["file_key"].to_numpy(), df["row_number"].to_numpy()
+    lacking = {key: frozenset(columns) for key, columns in (missing or {}).items() if columns}
     parts = {}
-    for name, columns in RULE_GROUPS.items():
-        distinct, of_row, first = _distinct(df, columns, codes)
-        parts[name] = (_derive(distinct, first, codes, parsed, in_satang), of_row)
-    with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
-        definition, suites = _gx()
+    for name, (suite, read) in suites.items():
+        reported = {expectation.meta["column"] for expectation in suite.expectations}
+        left_out = _rows_of(keys, [key for key, columns in lacking.items() if reported <= columns])
+        distinct, of_row, first = _distinct(df, RULE_GROUPS[name], codes, left_out)
         # Each part's frame holds only the columns its rules read: GE hashes and filters every column.
-        failures = {name: _failures(definition, suite, parts[name][0][[DISTINCT, *read]])
+        parts[name] = (_derive(distinct, first, codes, parsed, in_satang)[[DISTINCT, *read]], of_row)
+    with stage("ge"):
+        failures = {name: _failures(definition, suite, parts[name][0]) if len(parts[name][0]) else []
                     for name, (suite, read) in suites.items()}
 
     failed: list[tuple[int, int, int, str, str, int]] = []  # (file_key, row_number, column order, code, column, row)
-    keys, numbers = df["file_key"].to_numpy(), df["row_number"].to_numpy()
     for name, found_in_part in failures.items():
         distinct, of_row = parts[name]
         for expectation, hits in found_in_part:
             code, column = expectation.meta["code"], expectation.meta["column"]
-            failing = np.zeros(len(distinct), dtype=bool)
+            failing = np.zeros(len(distinct) + 1, dtype=bool)  # + 1: the number of the rows left out
             failing[hits] = True
             failed.extend((int(keys[at]), int(numbers[at]), _COLUMN_ORDER[column], code, column, int(at))
-                          for at in np.flatnonzero(failing[of_row]))
+                          for at in np.flatnonzero(failing[of_row])
+                          if column not in lacking.get(int(keys[at]), ()))
     # The values as given, for messages: only the failing rows are turned into dicts.
     at = sorted({row for *_, row in failed})
     records = dict(zip(at, frame.reset_index(drop=True).iloc[at].to_dict("records")))

@@ -16,6 +16,7 @@ warehouse are recognised by their hash and never read again. The caller owns the
 from __future__ import annotations
 
 from collections import Counter, deque
+from itertools import chain
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -40,6 +41,7 @@ from warehouse import evidence, moves, restricted as restricted_store, store
 from warehouse.errors import NotFound, Refused
 
 if TYPE_CHECKING:  # pandas is imported by the read itself: a night with nothing new never needs it
+    import numpy as np
     import pandas as pd
 
 # Files per batch: one GE validation each, and the rows of one batch held at a time (a national
@@ -52,7 +54,6 @@ if TYPE_CHECKING:  # pandas is imported by the read itself: a night with nothing
 # reading process -27). 750 keeps the CPU and takes a quarter of a batch off the peak.
 DEFAULT_BATCH_SIZE = 750
 FRAME_COLUMNS = ["row_number", *COLUMN_NAMES]
-_frame_cells = itemgetter(*FRAME_COLUMNS)  # a normalised row -> its cells in the frame's order
 _cell = {name: itemgetter(name) for name in FRAME_COLUMNS}  # a normalised row -> one of its cells
 
 
@@ -94,6 +95,14 @@ class FileRead:
     # Every pilot id its rows name, valid or not: a file naming a restricted pilot anywhere is
     # routed to the restricted store (warehouse.md), even when it is quarantined.
     pilots: frozenset[str] = frozenset()
+    # Where a valid file's rows are in its validated batch's cells (_batch_cells: the columns, the
+    # file's first and past-last row), for the write to take them column by column (_line_columns).
+    # None: not taken from a batch (the cells are then made from `rows`). Not compared, nor shown:
+    # the same cells as `rows`, only laid out for the write.
+    cells: tuple[dict, int, int] | None = field(default=None, compare=False, repr=False)
+
+    def line_cells(self) -> tuple[dict, int, int]:
+        return self.cells if self.cells is not None else (_batch_cells([self.rows])[0], 0, len(self.rows))
 
     @property
     def errors(self) -> list[Issue]:
@@ -123,32 +132,43 @@ def read_and_check(received: list[Received], registry: Registry, as_of: date) ->
         _check(received, registry, as_of)
 
 
-def _frame(received: list[Received]) -> pd.DataFrame | None:
-    """One frame of every row of the batch's read files, with their file_key (None: no rows)."""
-    keys: list[int] = []    # the batch frame's file_key column
-    cells: list[tuple] = []  # its other columns, row by row: one DataFrame for the batch, not one per file
-    for key, rec in enumerate(received):
-        if rec.table is not None:
-            keys.extend([key] * len(rec.table.rows))
-            cells.extend(map(_frame_cells, rec.table.rows))
-    if not cells:
+def _batch_cells(tables: list) -> tuple[dict[str, np.ndarray], list[int]]:
+    """The rows of a batch's files (one list of rows each) column by column: {FRAME_COLUMNS name:
+    an object array of the cells as the rows hold them, every file's rows in turn}, and where each
+    file's rows start (one more entry: the end). Each column is taken in one pass over the rows, in
+    C (map over an itemgetter), not a tuple per row."""
+    import numpy as np
+
+    starts = [0]
+    for rows in tables:
+        starts.append(starts[-1] + len(rows))
+    rows = list(chain.from_iterable(tables))
+    return {name: np.fromiter(map(_cell[name], rows), dtype=object, count=len(rows)) for name in FRAME_COLUMNS}, starts
+
+
+def _frame(received: list[Received]) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[int]] | None:
+    """One frame of every row of the batch's read files, with their file_key (None: no rows); and
+    the cells it was made of (_batch_cells), which the write takes its lines from."""
+    cells, starts = _batch_cells([rec.table.rows if rec.table is not None else () for rec in received])
+    if not starts[-1]:
         return None
+    import numpy as np
     import pandas as pd
 
-    batch = pd.DataFrame(cells, columns=FRAME_COLUMNS, dtype=object)
+    batch = pd.DataFrame(cells, columns=FRAME_COLUMNS, dtype=object, copy=False)
+    keys = np.repeat(np.arange(len(received), dtype=np.int64), np.diff(starts))
     batch.insert(0, "file_key", pd.Series(keys, dtype="int64"))
-    return batch
+    return batch, cells, starts
 
 
 def _validate(received: list[Received], batch: pd.DataFrame, registry: Registry, as_of: date) -> None:
     from pilots import checks  # with pandas: only a night with new files validates
 
-    for key, issue in checks.row_defects(batch, registry):
-        rec = received[key]
-        # A column already reported missing for the whole file is not reported again per row.
-        if issue.column_name in rec.table.missing_columns:
-            continue
-        rec.issues.append(issue)
+    # A column already reported missing for the whole file is not reported again per row.
+    missing = {key: rec.table.missing_columns for key, rec in enumerate(received)
+               if rec.table is not None and rec.table.missing_columns}
+    for key, issue in checks.row_defects(batch, registry, missing):
+        received[key].issues.append(issue)
     for rec in received:
         # Every defect is reported, not only the first: the file rules run even after row
         # defects, and skip by themselves the checks whose inputs are unreadable. They read the
@@ -171,27 +191,33 @@ def validate_read(received: list[Received], registry: Registry, as_of: date) -> 
     """The validate half of the pure stage, over a batch that pilots.reading.read_files has read
     (in a Dask worker): the same FileReads as read_batch gives for the same items."""
     with fewer_collections():  # frames, issues and GE's objects: as for the read
-        _check(received, registry, as_of)
-        return [_file_read(rec) for rec in received]
+        cells, starts = _check(received, registry, as_of)
+        return [_file_read(rec, cells, starts[key]) for key, rec in enumerate(received)]
 
 
-def _check(received: list[Received], registry: Registry, as_of: date) -> None:
-    """Validate the read files of a batch in one frame, attaching each file's defects to it."""
+def _check(received: list[Received], registry: Registry, as_of: date) -> tuple[dict, list[int]]:
+    """Validate the read files of a batch in one frame, attaching each file's defects to it; the
+    batch's cells and where each file's rows start in them (_batch_cells; none: no rows)."""
     with stage("validate"):
-        batch = _frame(received)
-        if batch is not None:
-            _validate(received, batch, registry, as_of)
+        found = _frame(received)
+        if found is None:
+            return {}, [0] * (len(received) + 1)
+        batch, cells, starts = found
+        _validate(received, batch, registry, as_of)
+        return cells, starts
 
 
 _NO_PILOT = frozenset({None, ""})
 
 
-def _file_read(rec: Received) -> FileRead:
+def _file_read(rec: Received, cells: dict, start: int) -> FileRead:
+    """The FileRead of a validated file whose rows start at `start` in its batch's cells."""
     valid = rec.table is not None and not any(i.is_error for i in rec.issues)
     # Every row holds every canonical column (the batch frame took them all); a missing pilot is None.
     pilots = frozenset(map(_cell["pilot_id"], rec.table.rows)) - _NO_PILOT if rec.table else frozenset()
     return FileRead(rec.path.name, rec.sha256, rec.format, rec.encoding, rec.table.rows if valid else [],
-                    rec.issues, rec.raw_identity, pilots)
+                    rec.issues, rec.raw_identity, pilots,
+                    (cells, start, start + len(rec.table.rows)) if valid else None)
 
 
 def read_in_process(batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:
@@ -615,35 +641,62 @@ def _lines(sid: int, rec: FileRead) -> tuple[list[dict], list[dict]]:
 def _line_columns(files: Iterable[tuple[int, FileRead]]) -> tuple[store.Columns, store.Columns]:
     """Valid files' rows ((submission id, file) in order) as core.kpi_actuals and core.budget_lines
     rows, column by column: the rows _lines gives, in the same order (each file's lines in turn),
-    without a dict per line (a night writes a million lines)."""
-    kpi_rows: list[dict] = []
-    kpi_sids: list[int] = []
-    budget_rows: list[dict] = []
-    budget_sids: list[int] = []
+    without a dict per line (a night writes a million lines). Taken from the files' batch cells
+    (FileRead.cells) by position: numpy indexing, not a Python step per line."""
+    import numpy as np
+    import pandas as pd
+
+    kpis: dict[str, list] = {}
+    budget: dict[str, list] = {}
+    # Consecutive files of one batch share its cells: one index over them all.
+    for cells, sids, spans in _runs_of_cells(files):
+        starts, stops = np.array(spans, dtype=np.int64).reshape(-1, 2).T
+        lengths = stops - starts
+        at = np.arange(lengths.sum()) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
+        sid = np.repeat(np.array(sids, dtype=object), lengths)
+        is_kpi = cells["line_type"][at] == "kpi"
+        for out, rows, item_name in ((kpis, is_kpi, "kpi_code"), (budget, ~is_kpi, "activity_code")):
+            taken = at[rows]
+            periods = cells["period"][taken]
+            numbers, distinct = pd.factorize(periods)  # (fiscal year, quarter) once per period; -1: none
+            fiscal = np.array([int(period[:4]) for period in distinct] + [None], dtype=object)
+            quarter = np.array([int(period[-1]) for period in distinct] + [None], dtype=object)
+            columns = {"pilot_id": cells["pilot_id"][taken], "agency_code": cells["agency_code"][taken],
+                       "period": periods, "fiscal_year": fiscal[numbers], "quarter": quarter[numbers],
+                       "note": cells["note"][taken], "submission_id": sid[rows], "row_number": cells["row_number"][taken],
+                       item_name: cells["item_code"][taken]}
+            if out is kpis:
+                columns["actual"] = cells["actual"][taken]
+            else:
+                columns["layer"] = np.fromiter(map(int, cells["layer"][taken]), dtype=object, count=len(taken))
+                for name in ("funding_source", "allocated_thb", "disbursed_thb"):
+                    columns[name] = cells[name][taken]
+            for name, values in columns.items():
+                out.setdefault(name, []).extend(values.tolist())
+    if not kpis:
+        kpis = {name: [] for name in (*_COMMON, "kpi_code", "actual")}
+        budget = {name: [] for name in (*_COMMON, "activity_code", "layer", "funding_source", "allocated_thb",
+                                        "disbursed_thb")}
+    return store.Columns(kpis, len(kpis["pilot_id"])), store.Columns(budget, len(budget["pilot_id"]))
+
+
+_COMMON = ("pilot_id", "agency_code", "period", "fiscal_year", "quarter", "note", "submission_id", "row_number")
+
+
+def _runs_of_cells(files: Iterable[tuple[int, FileRead]]) -> Iterator[tuple[dict, list[int], list[int]]]:
+    """(cells, submission ids, [start, stop, start, stop, ...]) of each run of consecutive files
+    whose rows are in the same batch cells."""
+    run: tuple[dict, list[int], list[int]] | None = None
     for sid, rec in files:
-        kpis = [r for r in rec.rows if r["line_type"] == "kpi"]
-        kpi_rows += kpis
-        kpi_sids += [sid] * len(kpis)
-        if len(kpis) < len(rec.rows):
-            budget = [r for r in rec.rows if r["line_type"] != "kpi"]
-            budget_rows += budget
-            budget_sids += [sid] * len(budget)
-
-    def common(rows: list[dict], sids: list[int]) -> dict[str, list]:
-        periods = list(map(_cell["period"], rows))
-        of_period = {period: (int(period[:4]), int(period[-1])) for period in set(periods)}  # (fiscal year, quarter)
-        return {"pilot_id": list(map(_cell["pilot_id"], rows)), "agency_code": list(map(_cell["agency_code"], rows)),
-                "period": periods, "fiscal_year": [of_period[period][0] for period in periods],
-                "quarter": [of_period[period][1] for period in periods], "note": list(map(_cell["note"], rows)),
-                "submission_id": sids, "row_number": list(map(_cell["row_number"], rows))}
-
-    kpis = {**common(kpi_rows, kpi_sids), "kpi_code": list(map(_cell["item_code"], kpi_rows)),
-            "actual": list(map(_cell["actual"], kpi_rows))}
-    budget = {**common(budget_rows, budget_sids), "activity_code": list(map(_cell["item_code"], budget_rows)),
-              "layer": list(map(int, map(_cell["layer"], budget_rows))),
-              **{name: list(map(_cell[name], budget_rows))
-                 for name in ("funding_source", "allocated_thb", "disbursed_thb")}}
-    return store.Columns(kpis, len(kpi_rows)), store.Columns(budget, len(budget_rows))
+        cells, start, stop = rec.line_cells()
+        if run is None or run[0] is not cells:
+            if run is not None:
+                yield run
+            run = (cells, [], [])
+        run[1].append(sid)
+        run[2].extend((start, stop))
+    if run is not None:
+        yield run
 
 
 def _same_content(old: tuple[list[dict], list[dict]], new: tuple[list[dict], list[dict]]) -> bool:

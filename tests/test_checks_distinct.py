@@ -179,10 +179,19 @@ def test_every_plain_amount_of_up_to_13_digits_and_2_decimals_converts_exactly()
     top, each with every two-digit cents value; the expected satang is integer arithmetic on the
     digits, not the code under test."""
     wholes = [0, 1, 9, 10 ** 6 + 7, *(10 ** k - 1 for k in range(1, 14)), *(10 ** 13 - 1 - k for k in range(200))]
+    texts, expected = [], []
     for whole in wholes:
         for cents in range(100):
             assert checks._plain_satang(f"{whole}.{cents:02d}") == whole * 100 + cents
+            texts.append(f"{whole}.{cents:02d}")
+            expected.append(whole * 100 + cents)
         assert checks._plain_satang(f"{whole}.5") == whole * 100 + 50
+        texts += [f"{whole}.5", str(whole)]
+        expected += [whole * 100 + 50, whole * 100]
+    # The same texts as one column, as a batch reads them (in bulk, through numpy): Python floats.
+    fits, satang, comparable = checks._parse_amounts(checks._objects(texts), "allocated_thb")
+    assert list(satang) == [float(n) for n in expected] and {type(n) for n in satang} == {float}
+    assert set(fits) == {True} and comparable.all()
 
 
 def test_an_amount_columns_texts_parse_as_each_text_alone_would():
@@ -209,3 +218,54 @@ def test_a_one_rule_part_that_cannot_run_is_an_error_naming_it():
     frame = pd.DataFrame({checks.DISTINCT: [0], **{c: [1.0] for c in read if c != checks.NUM["disbursed_thb"]}})
     with pytest.raises(RuntimeError, match="row rule DISBURSED_OVER_ALLOCATED on disbursed_thb could not run"):
         checks._failures(definition, suite, frame)
+
+
+NO_DISBURSED = HEADER.replace(",disbursed_thb", "")
+BUDGET_NO_DISBURSED = "PLT-2548-003,03009,2548-Q1,2005-01-20,budget,{item},{layer},,{allocated},own,\n"
+
+
+def test_a_file_lacking_a_column_gets_no_row_defect_in_it_and_every_other_row_defect(tmp_path, registry, monkeypatch):
+    """A file without its disbursed_thb column: the column is reported once (COLUMN_MISSING), no
+    row of it is reported again in that column, and its other cells are judged as in any file. A
+    part whose every rule reports on disbursed_thb leaves that file's rows out (GE is not asked
+    about rows whose defects would all be dropped); the same part still judges the other file."""
+    lacking = tmp_path / "f.csv"
+    lacking.write_text(NO_DISBURSED + BUDGET_NO_DISBURSED.format(item="ACT-1", layer="9", allocated="-5")
+                       + BUDGET_NO_DISBURSED.format(item="ACT-2", layer="5", allocated="100")
+                       + "PLT-2548-003,03009,2548-Q1,2005-01-20,kpi,K1,,47,,,\n", encoding="utf-8")
+    whole = _write(tmp_path, "g.csv", BUDGET.format(item="ACT-1", layer="5", allocated="100", disbursed=""),
+                   BUDGET.format(item="ACT-2", layer="5", allocated="100", disbursed="-1"))
+    asked: dict[str, int] = {}
+    failures = checks._failures
+
+    def counted(definition, suite, frame):
+        asked[suite.name] = asked.get(suite.name, 0) + len(frame)
+        return failures(definition, suite, frame)
+
+    monkeypatch.setattr(checks, "_failures", counted)
+    found = {o.file_name: [(i.row_number, i.column_name, i.code) for i in o.issues]
+             for o in check_files([lacking, whole], registry, AS_OF)}
+    assert found == {
+        "f.csv": [(None, "disbursed_thb", "COLUMN_MISSING"), (2, "allocated_thb", "AMOUNT_NEGATIVE"),
+                  (2, "layer", "LAYER_INVALID")],
+        "g.csv": [(2, "disbursed_thb", "VALUE_REQUIRED"), (3, "disbursed_thb", "AMOUNT_NEGATIVE")],
+    }
+    # The disbursed part saw g.csv's two (line type, disbursed) combinations, (budget, none) and
+    # (budget, -1), and not f.csv's (kpi, none); the allocated part, whose rules report on
+    # allocated_thb, saw both files: (budget, -5), (budget, 100) and (kpi, none).
+    assert asked["report_rows_disbursed"] == 2
+    assert asked["report_rows_allocated"] == 3
+
+
+def test_a_part_keeps_the_rows_of_a_file_lacking_only_some_of_the_columns_it_reports_on(tmp_path, registry):
+    """A file without its submitted_on column: the identity part's rules report on four columns,
+    so its rows stay in that part; the agency code it got wrong is reported on every row, and
+    nothing is reported per row in the missing date column."""
+    no_date = HEADER.replace("submitted_on,", "")
+    path = tmp_path / "h.csv"
+    path.write_text(no_date + "PLT-2548-003,AB123,2548-Q1,kpi,K1,,47,,,,\n"
+                    + "PLT-2548-003,AB123,2548-Q1,kpi,K2,,22,,,,\n", encoding="utf-8")
+    (outcome,) = check_files([path], registry, AS_OF)
+    assert [(i.row_number, i.column_name, i.code) for i in outcome.issues] == [
+        (None, "submitted_on", "COLUMN_MISSING"),
+        (2, "agency_code", "AGENCY_CODE_INVALID"), (3, "agency_code", "AGENCY_CODE_INVALID")]
