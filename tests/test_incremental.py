@@ -85,7 +85,8 @@ def both_stores(path: Path) -> dict[str, str]:
     return {**checksums(path), **{f"restricted:{k}": v for k, v in checksums(restricted).items()}}
 
 
-def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
+def full_rebuild(path: Path, as_of: str, tmp: Path, restricted: frozenset[str] = frozenset({"PLT-2548-006"})
+                 ) -> dict[str, str]:
     """Every mart rebuilt from the same warehouse and restricted store (copies), as `pilotkpi
     rebuild` does: the restricted store's marts first, merged into the open ones. The checksums
     of both stores' marts (both_stores)."""
@@ -97,7 +98,7 @@ def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
     try:
         pilots = {p for (p,) in con.execute(
             "SELECT pilot_id FROM registry.pilots WHERE classification = 'restricted'").fetchall()}
-        assert pilots == {"PLT-2548-006"}  # the demo's restricted pilot (docs/demo.md)
+        assert pilots == restricted  # the demo's restricted pilot (docs/demo.md), unless a test moved one
         with transaction(rcon), transaction(con):
             built, _ = build_all_marts(con, date.fromisoformat(as_of), SimpleNamespace(con=rcon, pilots=pilots))
             assert built == MART_NAMES
@@ -537,6 +538,36 @@ def test_n_an_approved_held_correction_rewrites_only_its_snapshot_rows_and_equal
     assert_snapshot(before, snapshot_rows(night / "w.duckdb", "PLT-2548-001"), Q2_KEY, {
         "ACT-L1-02": ("7300000.00", "2100000.00", held_id), "ACT-L2-02": ("4060000.00", "1407933.40", held_id)})
     assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "approved"))
+
+
+def test_o_after_a_pilot_turns_restricted_its_new_report_rewrites_only_its_keys_in_the_restricted_store(
+        night, tmp_path, replaced):
+    """PLT-2548-005 turns restricted: that night moves its rows to the restricted store and builds
+    every mart whole. The next night a corrected 2549-Q3 report of its agency 07005 arrives: in
+    the restricted store only the snapshot rows of (2549-Q3, 07005) are rewritten (the open store
+    holds none of its lines), and both stores equal a full rebuild after each night."""
+    both = frozenset({"PLT-2548-005", "PLT-2548-006"})
+    path = night / "registry" / "pilots" / "PLT-2548-005.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("classification: open") == 1
+    path.write_text(text.replace("classification: open", "classification: restricted"), encoding="utf-8")
+    _run(night)
+    assert replaced == []  # a night that moves a pilot builds every mart whole
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "moved"), both)
+
+    send_revision(night, "PLT-2548-005_07005_2549-Q3", ";43420000.00;26526915.68;own;", ";43420000.00;27000000.00;own;")
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    assert replaced == [("PLT-2548-005", "2549-Q3", "07005")]
+    con = duckdb.connect(str(night / "w.restricted.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT activity_code, allocated_thb::VARCHAR, disbursed_thb::VARCHAR FROM marts.budget_snapshot "
+                           "WHERE pilot_id = 'PLT-2548-005' AND period = '2549-Q3' AND agency_code = '07005' "
+                           "ORDER BY 1").fetchall()[:1] == [("ACT-L4-02", "43420000.00", "27000000.00")]
+    finally:
+        con.close()
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "next"), both)
 
 
 # --- issue 22 item 3: what a quiet night rewrites, per-pilot sections, publishing -----------------
