@@ -50,6 +50,9 @@ class Step:
     # (relation, its columns) where a mart reads only some columns of a per-pilot relation: a
     # pilot is recomputed when these columns of its rows changed, not any (kpis/build.partitions).
     columns: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # A mart's second key within a pilot: of a recomputed pilot, only the rows of each
+    # (pilot_id, *keys) that changed are rewritten (kpis/build._replace_changed_keys).
+    keys: tuple[str, ...] = ()
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -59,9 +62,9 @@ class Step:
 
 
 def _mart(name: str, reads: tuple[str, ...], *, as_of: bool = False, modules: tuple[str, ...] = (),
-          columns: tuple[tuple[str, tuple[str, ...]], ...] = ()) -> Step:
+          columns: tuple[tuple[str, tuple[str, ...]], ...] = (), keys: tuple[str, ...] = ()) -> Step:
     return Step(name, "mart", reads, files=(f"kpis/{name}.sql", f"kpis/{name}.yml", *MART_CODE),
-                modules=modules, as_of=as_of, columns=columns)
+                modules=modules, as_of=as_of, columns=columns, keys=keys)
 
 
 # The relations each mart's SQL reads (tests/test_steps.py compares them with DuckDB's parse).
@@ -70,7 +73,11 @@ _MART_STEPS = [
     _mart("kpi_scores", ("core.kpi_actuals", "ingest.submissions", "marts.due_periods", "registry.kpi_thresholds",
                          "registry.kpis", "registry.pilots")),
     _mart("pilot_scores", ("approval.quarter_closures", "marts.due_periods", "marts.kpi_scores")),
-    _mart("budget_snapshot", ("core.budget_lines", "ingest.submissions", "marts.due_periods", "registry.pilots")),
+    # A pilot's new report changes the lines in effect of its agency's periods only: per pilot,
+    # only the (period, agency) whose latest report changed are rewritten (355k rows, 9k changed
+    # on the 1%-new night at 400 pilots).
+    _mart("budget_snapshot", ("core.budget_lines", "ingest.submissions", "marts.due_periods", "registry.pilots"),
+          keys=("period", "agency_code")),
     # The budget figures never read budget_snapshot.submission_id: a report sent again with the same
     # lines (a revision, most of a 1%-new night) changes no figure and recomputes no pilot here.
     _mart("budget_integration", ("marts.budget_snapshot", "marts.due_periods", "registry.pilot_agencies"),

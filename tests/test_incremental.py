@@ -85,7 +85,8 @@ def both_stores(path: Path) -> dict[str, str]:
     return {**checksums(path), **{f"restricted:{k}": v for k, v in checksums(restricted).items()}}
 
 
-def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
+def full_rebuild(path: Path, as_of: str, tmp: Path, restricted: frozenset[str] = frozenset({"PLT-2548-006"})
+                 ) -> dict[str, str]:
     """Every mart rebuilt from the same warehouse and restricted store (copies), as `pilotkpi
     rebuild` does: the restricted store's marts first, merged into the open ones. The checksums
     of both stores' marts (both_stores)."""
@@ -97,7 +98,7 @@ def full_rebuild(path: Path, as_of: str, tmp: Path) -> dict[str, str]:
     try:
         pilots = {p for (p,) in con.execute(
             "SELECT pilot_id FROM registry.pilots WHERE classification = 'restricted'").fetchall()}
-        assert pilots == {"PLT-2548-006"}  # the demo's restricted pilot (docs/demo.md)
+        assert pilots == restricted  # the demo's restricted pilot (docs/demo.md), unless a test moved one
         with transaction(rcon), transaction(con):
             built, _ = build_all_marts(con, date.fromisoformat(as_of), SimpleNamespace(con=rcon, pilots=pilots))
             assert built == MART_NAMES
@@ -425,6 +426,148 @@ def test_l_a_report_sent_again_with_the_same_lines_recomputes_no_budget_figure(n
     assert after["budget_integration"] == before["budget_integration"]
     assert after["budget_integration_by_layer"] == before["budget_integration_by_layer"]
     assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+
+
+def snapshot_rows(path: Path, pilot: str) -> dict[tuple, tuple]:
+    """marts.budget_snapshot's rows of a pilot: (period, agency, activity) -> (rowid, allocated,
+    disbursed, submission id)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {(period, agency, activity): (rowid, str(allocated), str(disbursed), submission)
+                for rowid, period, agency, activity, allocated, disbursed, submission in con.execute(
+                    "SELECT rowid, period, agency_code, activity_code, allocated_thb, disbursed_thb, submission_id "
+                    "FROM marts.budget_snapshot WHERE pilot_id = ?", [pilot]).fetchall()}
+    finally:
+        con.close()
+
+
+def submission_of(path: Path, file_name: str) -> int:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT submission_id FROM ingest.submissions WHERE file_name = ?", [file_name]).fetchone()[0]
+    finally:
+        con.close()
+
+
+# Agency 12005's 2549-Q2 report of PLT-2548-001: ACT-L1-02 7,300,000.00
+# allocated, 2,049,754.28 disbursed; ACT-L2-02 4,060,000.00 and 1,407,933.40 (the demo's file). Its
+# 2549-Q3 report (2006-07-11) is in effect for 2549-Q3, so a corrected Q2 report changes the lines in
+# effect of one (pilot, period, agency) only: 2549-Q2 of 12005.
+Q2_STEM = "PLT-2548-001_12005_2549-Q2"
+Q2_KEY = ("2549-Q2", "12005")
+
+
+@pytest.fixture
+def replaced(monkeypatch) -> list[tuple]:
+    """The (pilot, period, agency) keys of marts.budget_snapshot that the jobs of a test rewrote."""
+    from kpis import build
+
+    keys: list[tuple] = []
+    real = build._replace_changed_keys
+
+    def spy(con, name, *args):
+        done = real(con, name, *args)
+        if name == "budget_snapshot":
+            keys.extend(done)
+        return done
+
+    monkeypatch.setattr(build, "_replace_changed_keys", spy)
+    return keys
+
+
+def assert_snapshot(before: dict, after: dict, key: tuple[str, str], lines: dict[str, tuple]) -> None:
+    """The snapshot's rows of `key` are now these lines (activity -> allocated, disbursed,
+    submission); every other row of the pilot is as it was."""
+    assert {k: v[1:] for k, v in after.items() if k[:2] != key} == {k: v[1:] for k, v in before.items() if k[:2] != key}
+    assert {k[2]: v[1:] for k, v in after.items() if k[:2] == key} == lines
+
+
+def test_m_a_corrected_report_rewrites_only_the_snapshot_rows_of_its_period_and_agency(night, tmp_path, replaced):
+    """A revision that changes one disbursement supersedes the report: of PLT-2548-001's budget
+    snapshot only the rows of (2549-Q2, 12005) are written anew (kpis/steps.py `keys`); the rows
+    of its other periods and agencies are kept as they were, and every mart equals a full rebuild."""
+    old = ",4060000.00,1407933.40,lead_integrated,"
+    send_revision(night, Q2_STEM, old, ",4060000.00,1500000.00,lead_integrated,")
+    before = snapshot_rows(night / "w.duckdb", "PLT-2548-001")
+    assert before[(*Q2_KEY, "ACT-L2-02")][1:] == ("4060000.00", "1407933.40", submission_of(night / "w.duckdb",
+                                                                                            f"{Q2_STEM}.csv"))
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 1, superseded 0" in result.output
+    new_id = submission_of(night / "w.duckdb", f"{Q2_STEM}_rev1.csv")
+    assert recomputed(night / "w.duckdb", runs(night / "w.duckdb")[1][0])["budget_snapshot"] == ["PLT-2548-001"]
+    assert replaced == [("PLT-2548-001", *Q2_KEY)]
+    assert_snapshot(before, snapshot_rows(night / "w.duckdb", "PLT-2548-001"), Q2_KEY, {
+        "ACT-L1-02": ("7300000.00", "2049754.28", new_id), "ACT-L2-02": ("4060000.00", "1500000.00", new_id)})
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def test_n_an_approved_held_correction_rewrites_only_its_snapshot_rows_and_equals_a_full_rebuild(night, tmp_path,
+                                                                                                   replaced):
+    """2549-Q2 of PLT-2548-001 is closed; the corrected report that arrives next is held (no
+    figure changes); the committee approves it: that job rewrites only the (2549-Q2, 12005) rows
+    of the snapshot, and after each job every mart of both stores equals a full rebuild."""
+    base = ["--registry", str(night / "registry"), "--warehouse", str(night / "w.duckdb"), "--out",
+            str(night / "out"), "--as-of", AS_OF]
+    closed = CliRunner().invoke(main, ["close-quarter", "2549-Q2", "--pilot", "PLT-2548-001", "--by", "Somchai", *base])
+    assert closed.exit_code == 0, closed.output
+    # Sent later than the report it corrects (approving an earlier one would leave it superseded).
+    text = (night / "inbox" / "processed" / f"{Q2_STEM}.csv").read_text(encoding="utf-8")
+    assert text.count(",2006-04-20,") == 2 and text.count(",7300000.00,2049754.28,own,") == 1
+    (night / "inbox" / f"{Q2_STEM}_rev1.csv").write_text(
+        text.replace(",2006-04-20,", ",2006-04-21,").replace(",7300000.00,2049754.28,own,", ",7300000.00,2100000.00,own,"),
+        encoding="utf-8")
+    before = snapshot_rows(night / "w.duckdb", "PLT-2548-001")
+    held = _run(night)
+    assert "files seen 1: accepted 0, superseded 0, duplicates 0, quarantined 0, held 1" in held.output
+    assert snapshot_rows(night / "w.duckdb", "PLT-2548-001") == before  # held: nothing in effect changed
+    assert replaced == []
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "held"))
+
+    held_id = submission_of(night / "w.duckdb", f"{Q2_STEM}_rev1.csv")
+    approved = CliRunner().invoke(main, ["approve", str(held_id), "--by", "Somchai", "--note", "typo", *base])
+
+    assert approved.exit_code == 0, approved.output
+    assert replaced == [("PLT-2548-001", *Q2_KEY)]
+    assert_snapshot(before, snapshot_rows(night / "w.duckdb", "PLT-2548-001"), Q2_KEY, {
+        "ACT-L1-02": ("7300000.00", "2100000.00", held_id), "ACT-L2-02": ("4060000.00", "1407933.40", held_id)})
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "approved"))
+
+
+def test_o_after_a_pilot_turns_restricted_its_new_report_rewrites_only_its_keys_in_the_restricted_store(
+        night, tmp_path, replaced):
+    """PLT-2548-005 turns restricted: that night moves its rows to the restricted store and builds
+    every mart whole. The next night a corrected 2549-Q3 report of its agency 07005 arrives: in
+    the restricted store only the snapshot rows of (2549-Q3, 07005) are rewritten (the open store
+    holds none of its lines), and both stores equal a full rebuild after each night."""
+    both = frozenset({"PLT-2548-005", "PLT-2548-006"})
+    path = night / "registry" / "pilots" / "PLT-2548-005.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert text.count("classification: open") == 1
+    path.write_text(text.replace("classification: open", "classification: restricted"), encoding="utf-8")
+    _run(night)
+    assert replaced == []  # a night that moves a pilot builds every mart whole
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "moved"), both)
+
+    send_revision(night, "PLT-2548-005_07005_2549-Q3", ";43420000.00;26526915.68;own;", ";43420000.00;27000000.00;own;")
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    assert replaced == [("PLT-2548-005", "2549-Q3", "07005")]
+    con = duckdb.connect(str(night / "w.restricted.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT activity_code, allocated_thb::VARCHAR, disbursed_thb::VARCHAR FROM marts.budget_snapshot "
+                           "WHERE pilot_id = 'PLT-2548-005' AND period = '2549-Q3' AND agency_code = '07005' "
+                           "ORDER BY 1").fetchall()[:1] == [("ACT-L4-02", "43420000.00", "27000000.00")]
+    finally:
+        con.close()
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "next"), both)
 
 
 # --- issue 22 item 3: what a quiet night rewrites, per-pilot sections, publishing -----------------
