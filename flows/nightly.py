@@ -32,7 +32,8 @@ from prefect.utilities.annotations import quote  # noqa: E402
 from flows import cheap  # noqa: E402
 from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
-from flows.parallel import DaskOptions, DaskReader, use_dask  # noqa: E402
+from flows import parallel  # noqa: E402
+from flows.parallel import DaskOptions  # noqa: E402
 from flows.progress import Progress  # noqa: E402
 from flows.refusals import refusals_as_state, refusing  # noqa: E402
 from kpis import fingerprint  # noqa: E402
@@ -452,13 +453,15 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             # quote(): Prefect would walk every field of the registry and every file to find futures
             # in them, twice per task run (0.1-0.3 s a night at 400 pilots); there are none.
             if state["new"]:  # read on a second process (flows/parallel.py), or here (no reader)
-                reading = DaskReader(dask) if use_dask(dask, len(state["new"]), batch_size) else contextlib.nullcontext()
+                reading = parallel.reader_for(dask, len(state["new"]), batch_size)  # started early, if it was
                 with reading as reader:
                     ingestor = ingest_task(live, quote(registry), quote(state["new"]), evidence_dir, run_id, as_of,
                                            batch_size, reader)
                 state["outcomes"], counts = ingestor.outcomes, ingestor.counts
             else:  # nothing new (a quiet night): no ingest at all (an Ingestor first loads every
-                state["outcomes"], counts = StatusesOnly(), IngestCounts()  # file's hash), no file counted
+                # file's hash), no file counted, no reader (one started early is closed)
+                parallel.close_early()
+                state["outcomes"], counts = StatusesOnly(), IngestCounts()
             return counts.as_dict(), len(changing)
 
         def file_away(con):

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import re
 import sys
+import threading
 import warnings
 from datetime import date
 from decimal import MAX_PREC, ROUND_HALF_UP, Context, Decimal, localcontext
@@ -297,6 +298,17 @@ def _gx() -> tuple[Any, dict[str, tuple[Any, list[str]]]]:
     return definition, {name: (suite, read[name]) for name, suite in suites.items()}
 
 
+_gx_lock = threading.Lock()
+
+
+def prepare_ge() -> tuple[Any, dict[str, tuple[Any, list[str]]]]:
+    """`_gx()`, built once under a lock: `pilotkpi run` warms GE in a background thread while
+    Prefect's server starts (flows/program.py), and the first batch's validation then takes the
+    same one, waiting for the build if it is still under way, never building a second."""
+    with _gx_lock:
+        return _gx()
+
+
 def _failures(definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, list[int]]]:
     """(expectation, the DISTINCT numbers of the rows it fails on) for each rule of the suite that
     fails on the frame. A rule that could not run is an error (GE puts it in exception_info).
@@ -523,7 +535,7 @@ def row_defects(frame: pd.DataFrame, registry: Registry) -> list[tuple[int, Issu
         distinct, of_row, first = _distinct(df, columns, codes)
         parts[name] = (_derive(distinct, first, codes, parsed, in_satang), of_row)
     with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
-        definition, suites = _gx()
+        definition, suites = prepare_ge()
         # Each part's frame holds only the columns its rules read: GE hashes and filters every column.
         failures = {name: _failures(definition, suite, parts[name][0][[DISTINCT, *read]])
                     for name, (suite, read) in suites.items()}
