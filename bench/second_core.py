@@ -2,6 +2,7 @@
 this work tree, paired, over the same inbox, with what each wrote hashed.
 
     python -m bench.second_core [--pilots 100] [--base main] [--rounds 2] [--work DIR] [--extra ARGS]
+                                [--workload /tmp/W400]
 
 It writes (or reuses) bench/workload.py's workload for --pilots, then each round runs the full
 first night of the tree at `--base` (its flows, kpis, pilots, warehouse and web folders, taken out
@@ -150,12 +151,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--extra", default="", help="more `pilotkpi run` arguments for both trees")
+    parser.add_argument("--workload", type=Path, default=None,
+                        help="an existing workload folder (registry/, inbox/, manifest.json; e.g. /tmp/W400), "
+                             "read only: each night copies its inbox")
     args = parser.parse_args()
     work = args.work or Path(tempfile.gettempdir()) / f"pilotkpi-second-core-p{args.pilots}"
-    folder = work / f"workload-p{args.pilots}"
+    folder = args.workload or work / f"workload-p{args.pilots}"
     if (folder / "manifest.json").exists():
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         wl = workload.Workload(folder / "registry", folder / "inbox", workload.AS_OF, manifest)
+    elif args.workload:
+        raise SystemExit(f"{folder}: no manifest.json (not a bench/workload.py workload)")
     else:
         wl = workload.write_workload(folder, args.pilots)
     base = work / "base"
@@ -178,7 +184,7 @@ def main() -> None:
                       "results": results}, indent=1))
 
 
-SUMMED = ("ingest", "read_wait", "read_fetch", "read_here", "dask_start")
+SUMMED = ("server_start", "ingest", "read_wait", "read_fetch", "read_here", "read_ahead", "dask_start", "ge")
 
 
 def flow_cpu(row: dict) -> float:

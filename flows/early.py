@@ -23,6 +23,7 @@ import threading
 from pathlib import Path
 
 from pilots.inbox import candidates
+from warehouse.testpoints import pause_point
 
 
 def start_cluster(inbox: Path, registry, workers: int | None, dask_address: str | None, batch_size: int) -> int:
@@ -44,6 +45,7 @@ def warm_ge(inbox_files: int) -> None:
     if inbox_files:
         threading.Thread(target=contextvars.copy_context().run, args=(_warm_ge,), name="pilotkpi-ge-warm",
                          daemon=True).start()
+    pause_point("server_start")  # tests/test_dask_read_ahead.py kills the job here, the cluster starting
 
 
 def _warm_ge() -> None:

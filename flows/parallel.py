@@ -60,6 +60,24 @@ loop only sends bytes, and this process validates and writes meanwhile (bench/se
 100 pilots, six pairs under load: `read_fetch` 2.9-8.3 s -> 0.3-1.5 s, the same results;
 docs/scale-out.md, "The transfer").
 
+Read-ahead (issue 22, the idle core at a night's start): `pilotkpi run` starts the cluster before
+Prefect's temporary server is up (flows/early.py, start_early), as soon as the inbox's listing
+holds enough files, and its local worker reads the inbox's first READ_AHEAD_CHUNKS chunks (the
+chunks the night holds at most at once: the batch validated next and a batch and a half ahead),
+cut as the night will cut them when every file is new, while the server starts and the night
+receives (ReadAhead; the worker's task: pilots.read_ahead.read_inbox_files). Such a read is a
+guess: nothing is recorded, nothing moved, and each record is keyed by what the read depends on
+(the name as the night knows it, the SHA-256 of the bytes read, the issues found before reading;
+and the registry's KPI units, which must be the night's). When the night pulls a batch, a chunk
+whose files were all read ahead (by name) is given to no reader again; when it is validated, each
+file's record is taken only if the night received those very bytes (`_take_guessed`, stage
+`read_ahead`), and a file that changed since is read here as received (`read_here`); a file
+gone or refused is simply not asked for. Memory: the guesses wait as pickled payloads (about
+5 KB a file at 400 pilots, 10 MB for the ten chunks), counted among the chunks the night holds
+(`assigned`), so the bound above holds. A guess the night found not yet on the worker (a cluster
+slower to start than the server) is not used; its files are read as before. A killed job's
+worker goes as any worker does (below), and the job recorded nothing.
+
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
 explicit `--workers N` or `--dask-address` fails the run loudly instead (the operator asked).
