@@ -70,7 +70,9 @@ class TreeSampler:
                 try:
                     with p.oneshot():
                         rss, times = p.memory_info().rss / MIB, p.cpu_times()
-                    command = self.cpu[p.pid][0] if p.pid in self.cpu else " ".join(p.cmdline())[:60]
+                    # Read at every sample: a child first seen between its fork and its exec
+                    # still shows its parent's command line (a Dask worker named flows.cli).
+                    command = " ".join(p.cmdline())[:60]
                 except psutil.Error:
                     continue
                 tree += rss
@@ -135,6 +137,9 @@ def night(tree: Path, wl: workload.Workload, root: Path, extra: list[str]) -> di
     if proc.returncode != 0:
         raise SystemExit(f"{tree}: exit {proc.returncode}\n{out[-2000:]}\n{err[-3000:]}")
     text = log.read_text(encoding="utf-8")
+    kept = root.parent / "logs"  # each night's stage log, kept for a look at its order (`night` is reused)
+    kept.mkdir(exist_ok=True)
+    shutil.copy(log, kept / f"{tree.name}-{int(time.time())}.log")
     stages = {k: round(v, 2) for k, v in read_stage_log(text).items()}
     return {"wall_s": round(wall, 2), "cpu_s": round(sum(c for _, c in sampler.cpu.values()), 2),
             "by_process": sorted(((name, round(c, 2), round(sampler.peak.get(pid, 0.0), 1))

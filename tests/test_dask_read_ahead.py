@@ -15,6 +15,7 @@ rule lowered to 100 files (PILOTKPI_DASK_MIN_FILES).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -178,3 +179,39 @@ def test_a_job_killed_while_its_cluster_reads_ahead_leaves_no_process_and_the_wa
 
     _run(paths.registry, paths.inbox, root, paths.as_of)
     assert _comparable(_rows(root / "w.duckdb")) == reference
+
+
+def test_the_read_ahead_opens_only_regular_files_within_the_size_limit(tmp_path, monkeypatch):
+    """pilots.read_ahead reads as the night receives: a link, a FIFO or a file over the size limit
+    is not read ahead (the night refuses or quarantines it itself), and a file's key is its name,
+    the SHA-256 of its bytes and the issues of its name."""
+    from pilots.read_ahead import _guess
+    from pilots.readers.limits import LIMITS
+
+    report = tmp_path / "report.csv"
+    report.write_bytes(b"a,b\n1,2\n")
+    (tmp_path / "link.csv").symlink_to(report)
+    os.mkfifo(tmp_path / "pipe.csv")
+    (tmp_path / "large.csv").write_bytes(b"x" * 101)
+    monkeypatch.setattr(LIMITS, "max_file_bytes", 100)
+
+    guess = _guess(report)
+    assert (guess.name, guess.issues, guess.data) == ("report.csv", (), b"a,b\n1,2\n")
+    assert guess.sha256 == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    assert [_guess(tmp_path / name) for name in ("link.csv", "pipe.csv", "large.csv", "gone.csv")] == [None] * 4
+
+
+def test_a_read_ahead_with_other_kpi_units_than_the_night_s_is_not_used(tmp_path):
+    from pilots.reading import ToRead
+
+    paths = [tmp_path / f"{n:02d}.csv" for n in range(9)]
+    ahead = parallel.ReadAhead(paths, 7, {("P1", "K1"): "percent"})
+    # 9 files in batches of 7: chunks of 2, 2, 2, 1 and then 1, 1, all ten or fewer read ahead
+    assert [len(guess.items) for guess in ahead.guesses] == [2, 2, 2, 1, 1, 1]
+    items = [ToRead(path.name, "0" * 64) for path in paths[:2]]
+    assert ahead.covering(items, {("P1", "K1"): "percent"}) == []  # not on the worker yet
+    ahead.submitted.set()
+    assert ahead.covering(items, {("P1", "K1"): "percent"}) == [ahead.guesses[0]]
+    assert ahead.covering(items[1:] + [ToRead("03.csv", "0" * 64)], {("P1", "K1"): "percent"}) == ahead.guesses[:2]
+    assert ahead.covering(items, {("P1", "K1"): "number"}) == []
+    assert ahead.covering(items + [ToRead("later.csv", "0" * 64)], {("P1", "K1"): "percent"}) == []
