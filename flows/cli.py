@@ -91,14 +91,12 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             # Prefect's temporary server boots in its own process (seconds) while this one imports
             # the job (Prefect itself among it); `server_start` is only what is then left to wait.
             server = launch_server()  # tied to this process: a killed run leaves no server behind
-            from flows import early
-
-            try:  # the Dask cluster, its read-ahead and GE's warm-up, while the server starts (flows/early.py)
-                with program.imports_kept():  # out of the garbage collector's walks (flows/program.py)
-                    inbox_files = early.start_cluster(inbox, registry, workers, dask_address, batch_size)
-                    from flows.nightly import nightly, nightly_settings
-                    from warehouse.stages import stage
-                early.warm_ge(inbox_files)
+            with program.imports_kept():  # out of the garbage collector's walks (flows/program.py)
+                from flows import early
+                from flows.nightly import nightly, nightly_settings
+                from warehouse.stages import stage
+            try:  # GE's build, then the Dask cluster and its read-ahead, while the server starts (flows/early.py)
+                early.start(inbox, registry, workers, dask_address, batch_size)
                 with stage("server_start"):
                     ours = server is not None and server.ready() is not None
                 with nightly_settings(temporary_server=ours):

@@ -1,20 +1,25 @@
-"""What `pilotkpi run` starts while Prefect's temporary server starts (issue 22, the idle core).
+"""What `pilotkpi run` does while Prefect's temporary server starts (issue 22, the idle core).
 
-The job waits for its server (2-7 s at 400 pilots: its first start runs Prefect's migrations),
-then receives the inbox (2 s), before its first read; meanwhile the second core, and this process
-once its imports are done, had nothing to do. So, as soon as the run holds the warehouse's lock
-and its registry is loaded:
-- **the Dask cluster starts now** when the inbox's listing (cheap: no file is opened) already
-  holds enough files for the night to read on Dask (flows/parallel.py, use_dask), and its worker
-  **reads the first chunks ahead** (flows/parallel.py, "Read-ahead"): nothing recorded, each
-  result keyed by the bytes it read, taken by the night only for the very file it received;
-- **Great Expectations is built in a background thread** (pilots.checks.prepare_ge: the import
-  and the suite, about 3 s of CPU that the first batch's validation paid), when the inbox holds
-  a file at all (a quiet night never validates, and must not pay for it).
+The job imports its modules while its server boots on the other core; then it waits for the
+server (2.3 s at 400 pilots, 6.8 s on a first night: Prefect's migrations) with nothing to do.
+That wait is this process's idle core, and the night's critical path runs through this process
+(it validates and writes every batch). So, once the imports are done, a background thread:
+- **builds Great Expectations** (pilots.checks.prepare_ge: its import and the suite, about 3 s of
+  CPU that the first batch's validation paid on the critical path), when the inbox holds a file
+  at all (a quiet night never validates, and must not pay for it); its `ge` stage line is
+  GE's setup as before, logged before the first `validate`;
+- **then starts the Dask cluster**, if the night has not begun yet (the server still starting)
+  and the inbox's listing holds enough files for it to read on Dask (parallel.offer_early), and its
+  worker **reads the first chunks ahead** (flows/parallel.py, "Read-ahead"): nothing recorded,
+  each result keyed by the bytes it read, used by the night only for the very file it received.
+  Once the server answers, the night starts the cluster itself before its receive
+  (parallel.reading_early), as a served night does.
+Why in that order, and not the cluster first (measured 2026-12-05, bench/second_core.py at 400
+pilots): while the server boots, a third busy process (the worker reading) takes CPU from the
+server, whose start is on the critical path; GE's build in this otherwise idle process does not.
 Neither may fail the run: a start that goes wrong leaves the night to do it as before (the
-cluster's start says so once, in the run's log, as it did; GE's error is raised again by the
-validation that needs it). The night takes the early reader or closes it; `close` closes one the
-night never reached (a refusal, a failure before its reads).
+cluster's start says so once, in the run's log; GE's error is raised again by the validation
+that needs it). `close` closes a reader the night never took (a refusal, a failure before it).
 """
 from __future__ import annotations
 
@@ -26,29 +31,30 @@ from pilots.inbox import candidates
 from warehouse.testpoints import pause_point
 
 
-def start_cluster(inbox: Path, registry, workers: int | None, dask_address: str | None, batch_size: int) -> int:
-    """Start the cluster (and its read-ahead) where the inbox calls for it; the inbox's files."""
+def start(inbox: Path, registry, workers: int | None, dask_address: str | None, batch_size: int
+          ) -> threading.Thread | None:
+    """After the job's imports (two threads importing the same packages at once could meet in a
+    partly run module), before its wait for the server: the background thread, if the inbox holds
+    a file."""
+    from flows import parallel
+
     try:
         paths = candidates(inbox)
     except OSError:  # the night's own listing says what is wrong
-        return 0
+        paths = []
+    thread = None
     if paths:
-        from flows import parallel
-
-        parallel.start_early(paths, registry.kpi_units(), parallel.DaskOptions(workers, dask_address), batch_size)
-    return len(paths)
-
-
-def warm_ge(inbox_files: int) -> None:
-    """Build GE in a background thread, when the inbox holds a file (started after the job's
-    imports: two threads importing the same packages at once could meet in a partly run module)."""
-    if inbox_files:
-        threading.Thread(target=contextvars.copy_context().run, args=(_warm_ge,), name="pilotkpi-ge-warm",
-                         daemon=True).start()
-    pause_point("server_start")  # tests/test_dask_read_ahead.py kills the job here, the cluster starting
+        parallel.expect_early()
+        options = parallel.DaskOptions(workers, dask_address)
+        thread = threading.Thread(target=contextvars.copy_context().run, name="pilotkpi-early", daemon=True,
+                                  args=(_warm_then_start, paths, registry, options, batch_size))
+        thread.start()
+    pause_point("server_start")  # tests/test_dask_read_ahead.py kills the job here
+    return thread
 
 
-def _warm_ge() -> None:
+def _warm_then_start(paths: list[Path], registry, options, batch_size: int) -> None:
+    from flows import parallel
     from pilots.checks import prepare_ge
     from warehouse.stages import stage
 
@@ -57,6 +63,7 @@ def _warm_ge() -> None:
             prepare_ge()
     except Exception:  # noqa: BLE001 - the validation builds it again, and fails the run with its error
         pass
+    parallel.offer_early(paths, registry, options, batch_size)
 
 
 def close() -> None:

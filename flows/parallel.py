@@ -109,7 +109,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pilots.inbox import inbox_name, name_as_text
+from pilots.inbox import candidates, inbox_name, name_as_text
 from pilots.ingest import FileRead, ToRead, validate_read
 from pilots.read_ahead import key_of, read_inbox_files
 from pilots.reading import Received, read_files, read_files_packed, unpack_read
@@ -340,7 +340,11 @@ class ReadAhead:
     def settle(self, timeout: float) -> None:
         """As _Schedule.settle_fetches, for the guesses: no callback left fetching one."""
         for guess in self.guesses:
-            if guess.future is not None and not guess._claim():
+            if guess.future is None:
+                continue
+            if guess._claim():  # claimed here: its late callback fetches nothing
+                guess.landed.set()
+            else:
                 guess.landed.wait(timeout)
 
 
@@ -467,7 +471,8 @@ class DaskReader:
         if self._opening is not None:  # a start still under way (the night failed, or ended first)
             self._take_opened()
         if self.ahead is not None:  # guesses the night did not take
-            self.ahead.settle(SETTLE_FETCH_SECONDS)
+            ahead, self.ahead = self.ahead, None
+            ahead.settle(SETTLE_FETCH_SECONDS)
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
         if client is not None:
             client.close()
@@ -481,33 +486,86 @@ class DaskReader:
         self.close()
 
 
-_early: DaskReader | None = None  # started before the night (start_early), for the night to take
+_early: DaskReader | None = None  # started by `pilotkpi run` before the server was up, for the night
+_early_lock = threading.Lock()
+_before_night = threading.Event()  # a job waits for its server: a reader may be started for its night
 
 
-def start_early(paths: list[Path], units: dict, options: DaskOptions, batch_size: int) -> bool:
-    """Before Prefect's server is up (flows/early.py): when the inbox's listing (`paths`, in the
-    order the night receives them) already holds enough files for the night to read on Dask
-    (use_dask), start the cluster now, and on a local one read the first chunks ahead
-    (ReadAhead). The night takes this reader (reader_for) or closes it. Whether one started."""
-    global _early
-    close_early()
+def start_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int) -> DaskReader | None:
+    """Before the night receives (flows/early.py, before Prefect's server is up; flows/nightly.py,
+    before the receive): when the inbox's listing (`paths`, in the order the night receives
+    them) already holds enough files for the night to read on Dask (use_dask), start the cluster
+    now, and on a local one read the first chunks ahead (ReadAhead). The night takes this reader
+    (reader_for) or closes it."""
     if not use_dask(options, len(paths), batch_size):
-        return False
+        return None
     import distributed  # noqa: F401  here, not in the start's thread, beside this thread's own imports
 
     reader = DaskReader(options)
     if not options.address:  # a local worker reads this machine's inbox
-        reader.ahead = ReadAhead(paths, batch_size, units)
+        reader.ahead = ReadAhead(paths, batch_size, registry.kpi_units())
     reader.start_opening()
-    _early = reader
-    return True
+    return reader
 
 
-def reader_for(options: DaskOptions, new_files: int, batch_size: int):
-    """The night's reader of `new_files` new files: the one started early, if the night reads on
-    Dask with the same options (else it is closed), or a new DaskReader, or none (nullcontext)."""
+@contextmanager
+def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_size: int) -> Iterator[DaskReader | None]:
+    """The night's early reader, for its receive and its reads: the one `pilotkpi run` started
+    before the server, else one started now (start_early), or None; closed when the block ends
+    (closing is idempotent: the night's reads close it as soon as the last one is back)."""
+    early = take_early()
+    if early is None:
+        try:
+            paths = candidates(inbox)
+        except OSError:  # the night's own listing says what is wrong
+            paths = []
+        early = start_early(paths, registry, options, batch_size)
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.close()
+
+
+def offer_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int) -> None:
+    """`pilotkpi run`, while Prefect's server starts (flows/early.py): start the night's reader now
+    (start_early), unless the night has begun already (take_early): then the night starts its own."""
     global _early
-    early, _early = _early, None
+    if not _before_night.is_set():
+        return
+    if use_dask(options, len(paths), batch_size):
+        import distributed  # noqa: F401  before the lock: the night may take the reader meanwhile
+    with _early_lock:
+        if _before_night.is_set() and _early is None:
+            _early = start_early(paths, registry, options, batch_size)
+
+
+def expect_early() -> None:
+    """A job before its night (`pilotkpi run`): offer_early may start a reader for it."""
+    _before_night.set()
+
+
+def take_early() -> DaskReader | None:
+    """The reader started before the night, now the night's to use or close; none is started for
+    it after this."""
+    global _early
+    with _early_lock:
+        _before_night.clear()
+        early, _early = _early, None
+    return early
+
+
+def close_early() -> None:
+    """Close a reader started early that no night took (a night refused or failed before its reads)."""
+    early = take_early()
+    if early is not None:
+        early.close()
+
+
+def reader_for(options: DaskOptions, new_files: int, batch_size: int, early: DaskReader | None = None):
+    """The night's reader of `new_files` new files: `early` (started before the receive), if the
+    night reads on Dask with the same options (else it is closed), or a new DaskReader, or none
+    (nullcontext)."""
     if use_dask(options, new_files, batch_size):
         if early is not None and early.options == options:
             return early
@@ -517,14 +575,6 @@ def reader_for(options: DaskOptions, new_files: int, batch_size: int):
     if early is not None:
         early.close()
     return reader
-
-
-def close_early() -> None:
-    """Close a reader started early that no night took (a night refused or failed before its reads)."""
-    global _early
-    early, _early = _early, None
-    if early is not None:
-        early.close()
 
 
 class _Schedule:
