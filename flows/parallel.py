@@ -60,11 +60,13 @@ loop only sends bytes, and this process validates and writes meanwhile (bench/se
 100 pilots, six pairs under load: `read_fetch` 2.9-8.3 s -> 0.3-1.5 s, the same results;
 docs/scale-out.md, "The transfer").
 
-Read-ahead (issue 22, the idle core at a night's start): `pilotkpi run` starts the cluster before
-Prefect's temporary server is up (flows/early.py, start_early), as soon as the inbox's listing
-holds enough files, and its local worker reads the inbox's first READ_AHEAD_CHUNKS chunks (the
-chunks the night holds at most at once: the batch validated next and a batch and a half ahead),
-cut as the night will cut them when every file is new, while the server starts and the night
+Read-ahead (issue 22, the idle core at a night's start): the night starts its cluster before its
+receive (reading_early), when the inbox's listing already holds enough files (use_dask on the
+listing; the night decides again on its new files, reader_for, and closes a reader it does not
+use), and `pilotkpi run` already while Prefect's server starts, once GE is built (flows/early.py,
+offer_early). Its local worker reads the inbox's first READ_AHEAD_CHUNKS chunks (the chunks the
+night holds at most at once: the batch validated next and a batch and a half ahead), cut as the
+night will cut them when every file is new, while the night waits for its server, settles and
 receives (ReadAhead; the worker's task: pilots.read_ahead.read_inbox_files). Such a read is a
 guess: nothing is recorded, nothing moved, and each record is keyed by what the read depends on
 (the name as the night knows it, the SHA-256 of the bytes read, the issues found before reading;
