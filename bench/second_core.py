@@ -189,7 +189,7 @@ def main() -> None:
                       "results": results}, indent=1))
 
 
-SUMMED = ("server_start", "ingest", "read_wait", "read_fetch", "read_here", "read_ahead", "dask_start", "ge")
+SUMMED = ("server_start", "ingest", "read_wait", "read_fetch", "read_here", "read_ahead", "dask_start", "ge", "ge_warm")
 
 
 def flow_cpu(row: dict) -> float:

@@ -6,8 +6,8 @@ That wait is this process's idle core, and the night's critical path runs throug
 (it validates and writes every batch). So, once the imports are done, a background thread:
 - **builds Great Expectations** (pilots.checks.prepare_ge: its import and the suite, about 3 s of
   CPU that the first batch's validation paid on the critical path), when the inbox holds a file
-  at all (a quiet night never validates, and must not pay for it); its `ge` stage line is
-  GE's setup as before, logged before the first `validate`;
+  at all (a quiet night never validates, and must not pay for it); stage `ge_warm` (it was in
+  the first batch's `ge`, inside `validate`; bench/measure.py's GE share counts `ge` only);
 - **then starts the Dask cluster**, if the night has not begun yet (the server still starting)
   and the inbox's listing holds enough files for it to read on Dask (parallel.offer_early), and its
   worker **reads the first chunks ahead** (flows/parallel.py, "Read-ahead"): nothing recorded,
@@ -59,7 +59,7 @@ def _warm_then_start(paths: list[Path], registry, options, batch_size: int) -> N
     from warehouse.stages import stage
 
     try:
-        with stage("ge"):  # GE's setup, here instead of in the first batch's `ge`: still counted as GE's
+        with stage("ge_warm"):  # GE's setup, here instead of in the first batch's `ge` (inside `validate`)
             prepare_ge()
     except Exception:  # noqa: BLE001 - the validation builds it again, and fails the run with its error
         pass
