@@ -2,6 +2,7 @@
 this work tree, paired, over the same inbox, with what each wrote hashed.
 
     python -m bench.second_core [--pilots 100] [--base main] [--rounds 2] [--work DIR] [--extra ARGS]
+                                [--workload /tmp/W400]
 
 It writes (or reuses) bench/workload.py's workload for --pilots, then each round runs the full
 first night of the tree at `--base` (its flows, kpis, pilots, warehouse and web folders, taken out
@@ -69,7 +70,9 @@ class TreeSampler:
                 try:
                     with p.oneshot():
                         rss, times = p.memory_info().rss / MIB, p.cpu_times()
-                    command = self.cpu[p.pid][0] if p.pid in self.cpu else " ".join(p.cmdline())[:60]
+                    # Read at every sample: a child first seen between its fork and its exec
+                    # still shows its parent's command line (a Dask worker named flows.cli).
+                    command = " ".join(p.cmdline())[:60]
                 except psutil.Error:
                     continue
                 tree += rss
@@ -134,6 +137,9 @@ def night(tree: Path, wl: workload.Workload, root: Path, extra: list[str]) -> di
     if proc.returncode != 0:
         raise SystemExit(f"{tree}: exit {proc.returncode}\n{out[-2000:]}\n{err[-3000:]}")
     text = log.read_text(encoding="utf-8")
+    kept = root.parent / "logs"  # each night's stage log, kept for a look at its order (`night` is reused)
+    kept.mkdir(exist_ok=True)
+    shutil.copy(log, kept / f"{tree.name}-{int(time.time())}.log")
     stages = {k: round(v, 2) for k, v in read_stage_log(text).items()}
     return {"wall_s": round(wall, 2), "cpu_s": round(sum(c for _, c in sampler.cpu.values()), 2),
             "by_process": sorted(((name, round(c, 2), round(sampler.peak.get(pid, 0.0), 1))
@@ -150,12 +156,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--extra", default="", help="more `pilotkpi run` arguments for both trees")
+    parser.add_argument("--workload", type=Path, default=None,
+                        help="an existing workload folder (registry/, inbox/, manifest.json; e.g. /tmp/W400), "
+                             "read only: each night copies its inbox")
     args = parser.parse_args()
     work = args.work or Path(tempfile.gettempdir()) / f"pilotkpi-second-core-p{args.pilots}"
-    folder = work / f"workload-p{args.pilots}"
+    folder = args.workload or work / f"workload-p{args.pilots}"
     if (folder / "manifest.json").exists():
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         wl = workload.Workload(folder / "registry", folder / "inbox", workload.AS_OF, manifest)
+    elif args.workload:
+        raise SystemExit(f"{folder}: no manifest.json (not a bench/workload.py workload)")
     else:
         wl = workload.write_workload(folder, args.pilots)
     base = work / "base"
@@ -178,7 +189,7 @@ def main() -> None:
                       "results": results}, indent=1))
 
 
-SUMMED = ("ingest", "read_wait", "read_fetch", "read_here", "dask_start")
+SUMMED = ("server_start", "ingest", "read_wait", "read_fetch", "read_here", "read_ahead", "dask_start", "ge", "ge_warm")
 
 
 def flow_cpu(row: dict) -> float:

@@ -85,21 +85,25 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
             check_warehouse(warehouse_path)  # a bad file is refused before Prefect starts
             check_restricted(warehouse_path, restricted_store)
-            check_registry(registry_dir)  # a broken registry is refused before Prefect starts
+            registry = check_registry(registry_dir)  # a broken registry is refused before Prefect starts
             from flows.ephemeral import launch_server
 
             # Prefect's temporary server boots in its own process (seconds) while this one imports
             # the job (Prefect itself among it); `server_start` is only what is then left to wait.
             server = launch_server()  # tied to this process: a killed run leaves no server behind
             with program.imports_kept():  # out of the garbage collector's walks (flows/program.py)
+                from flows import early
                 from flows.nightly import nightly, nightly_settings
                 from warehouse.stages import stage
-
-            with stage("server_start"):
-                ours = server is not None and server.ready() is not None
-            with nightly_settings(temporary_server=ours):
-                result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait,
-                                 settle_seconds, restricted_store, workers, dask_address)
+            try:  # GE's build, then the Dask cluster and its read-ahead, while the server starts (flows/early.py)
+                early.start(inbox, registry, workers, dask_address, batch_size)
+                with stage("server_start"):
+                    ours = server is not None and server.ready() is not None
+                with nightly_settings(temporary_server=ours):
+                    result = nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait,
+                                     settle_seconds, restricted_store, workers, dask_address)
+            finally:
+                early.close()
     except RegistryError as exc:
         click.echo(registry_refusal(exc), err=True)
         release(exc)

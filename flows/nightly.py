@@ -32,7 +32,8 @@ from prefect.utilities.annotations import quote  # noqa: E402
 from flows import cheap  # noqa: E402
 from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
-from flows.parallel import DaskOptions, DaskReader, use_dask  # noqa: E402
+from flows import parallel  # noqa: E402
+from flows.parallel import DaskOptions  # noqa: E402
 from flows.progress import Progress  # noqa: E402
 from flows.refusals import refusals_as_state, refusing  # noqa: E402
 from kpis import fingerprint  # noqa: E402
@@ -432,7 +433,10 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
     with stage("registry"):
         registry = load_registry(Path(registry_dir))
     logger = get_run_logger()
-    with run_lock(warehouse_path, wait=wait, on_stale=logger.warning):
+    # The Dask cluster starts, and its worker reads the inbox ahead, while the night receives (or
+    # since before Prefect's server, on `pilotkpi run`): flows/parallel.py, "Read-ahead".
+    with run_lock(warehouse_path, wait=wait, on_stale=logger.warning), \
+            parallel.reading_early(inbox, registry, dask, batch_size) as early:
         evidence_dir = evidence_dir_for(warehouse_path)
         rfiles = _restricted_files(warehouse_path, registry, restricted_store)
         # With a restricted store, bytes wait in its owner-only staging folder until their pilot is known.
@@ -452,13 +456,15 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             # quote(): Prefect would walk every field of the registry and every file to find futures
             # in them, twice per task run (0.1-0.3 s a night at 400 pilots); there are none.
             if state["new"]:  # read on a second process (flows/parallel.py), or here (no reader)
-                reading = DaskReader(dask) if use_dask(dask, len(state["new"]), batch_size) else contextlib.nullcontext()
+                reading = parallel.reader_for(dask, len(state["new"]), batch_size, early)
                 with reading as reader:
                     ingestor = ingest_task(live, quote(registry), quote(state["new"]), evidence_dir, run_id, as_of,
                                            batch_size, reader)
                 state["outcomes"], counts = ingestor.outcomes, ingestor.counts
             else:  # nothing new (a quiet night): no ingest at all (an Ingestor first loads every
                 state["outcomes"], counts = StatusesOnly(), IngestCounts()  # file's hash), no file counted
+                if early is not None:  # the inbox held only files filed away late: no read at all
+                    early.close()
             return counts.as_dict(), len(changing)
 
         def file_away(con):

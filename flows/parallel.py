@@ -60,6 +60,26 @@ loop only sends bytes, and this process validates and writes meanwhile (bench/se
 100 pilots, six pairs under load: `read_fetch` 2.9-8.3 s -> 0.3-1.5 s, the same results;
 docs/scale-out.md, "The transfer").
 
+Read-ahead (issue 22, the idle core at a night's start): the night starts its cluster before its
+receive (reading_early), when the inbox's listing already holds enough files (use_dask on the
+listing; the night decides again on its new files, reader_for, and closes a reader it does not
+use), and `pilotkpi run` already while Prefect's server starts, once GE is built (flows/early.py,
+offer_early). Its local worker reads the inbox's first READ_AHEAD_CHUNKS chunks (the chunks the
+night holds at most at once: the batch validated next and a batch and a half ahead), cut as the
+night will cut them when every file is new, while the night waits for its server, settles and
+receives (ReadAhead; the worker's task: pilots.read_ahead.read_inbox_files). Such a read is a
+guess: nothing is recorded, nothing moved, and each record is keyed by what the read depends on
+(the name as the night knows it, the SHA-256 of the bytes read, the issues found before reading;
+and the registry's KPI units, which must be the night's). When the night pulls a batch, a chunk
+whose files were all read ahead (by name) is given to no reader again; when it is validated, each
+file's record is taken only if the night received those very bytes (`_take_guessed`, stage
+`read_ahead`), and a file that changed since is read here as received (`read_here`); a file
+gone or refused is simply not asked for. Memory: the guesses wait as pickled payloads (about
+5 KB a file at 400 pilots, 10 MB for the ten chunks), counted among the chunks the night holds
+(`assigned`), so the bound above holds. A guess the night found not yet on the worker (a cluster
+slower to start than the server) is not used; its files are read as before. A killed job's
+worker goes as any worker does (below), and the job recorded nothing.
+
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
 explicit `--workers N` or `--dask-address` fails the run loudly instead (the operator asked).
@@ -77,6 +97,7 @@ they exit (distributed's parent-alive pipe), so a killed night leaves no orphan 
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
@@ -87,9 +108,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import islice
+from pathlib import Path
 from typing import Iterable, Iterator
 
+from pilots.inbox import candidates, inbox_name, name_as_text
 from pilots.ingest import FileRead, ToRead, validate_read
+from pilots.read_ahead import key_of, read_inbox_files
 from pilots.reading import Received, read_files, read_files_packed, unpack_read
 from pilots.registry import Registry
 from warehouse.stages import stage
@@ -107,6 +131,9 @@ WORKER_QUEUE_CHUNKS = CHUNKS_PER_BATCH
 # sharing, and half a batch more (the extra batch in flight that keeps both processes busy).
 AHEAD_CHUNKS = CHUNKS_PER_BATCH
 AHEAD_EXTRA_CHUNKS = CHUNKS_PER_BATCH // 2
+# The read-ahead (module doc): the chunks the night holds at most at once (the batch validated
+# next and those ahead of it), read before the night starts, so it finds them all read.
+READ_AHEAD_CHUNKS = CHUNKS_PER_BATCH + AHEAD_CHUNKS + AHEAD_EXTRA_CHUNKS
 
 
 class DaskSettingError(ValueError):
@@ -204,10 +231,20 @@ class _Chunk:
     claimed: bool = False  # the read's fetch is under way, or done (payload, landed)
     payload: bytes | None = None  # the worker's pickled read, fetched by the callback
     landed: threading.Event = field(default_factory=threading.Event)  # the fetch claimed is over
+    guesses: list[_Guess] = field(default_factory=list)  # the read-ahead's reads of its files, if all are
 
     @property
     def assigned(self) -> bool:
-        return self.future is not None or self.received is not None
+        return self.future is not None or self.received is not None or bool(self.guesses)
+
+    @property
+    def on_worker(self) -> bool:
+        """Read (or being read) on a worker, and not yet taken here."""
+        return self.received is None and (self.future is not None or bool(self.guesses))
+
+    def done(self) -> bool:
+        """The worker's read (or every read-ahead read of its files) is finished."""
+        return self.future.done() if self.future is not None else all(g.future.done() for g in self.guesses)
 
     def _claim(self) -> bool:
         with _claims:
@@ -230,6 +267,10 @@ class _Chunk:
     def fetch(self) -> list[Received]:
         """The worker's read, unpickled: the payload the callback fetched (waiting for its fetch
         to end), else fetched here. Once it returns, no fetch of this read is under way."""
+        return unpack_read(self._take())
+
+    def _take(self):
+        """The worker's result: fetched by the callback (waited for), else here."""
         if self._claim():
             try:
                 payload = self.future.result()
@@ -240,7 +281,73 @@ class _Chunk:
             payload, self.payload = self.payload, None
             if payload is None:  # the read failed: its error, raised here without a transfer
                 payload = self.future.result()
-        return unpack_read(payload)
+        return payload
+
+
+@dataclass(eq=False)
+class _Guess(_Chunk):
+    """A read-ahead read (ReadAhead): `items` are inbox paths, read on a worker before the night
+    received them; its result is (keys, packed read). Its records are unpacked once, when the
+    night first takes one, and each is taken at most once."""
+    records: dict | None = None
+
+    def take(self, key) -> Received | None:
+        """The record read under `key` (name, sha256, issues), or None: the file changed, went,
+        or was not read; or the read failed (the night reads the file itself and says why)."""
+        if self.records is None:
+            try:
+                keys, packed = self._take()
+                self.records = dict(zip(keys, unpack_read(packed)))
+            except Exception:  # a speculative read that failed is no read at all
+                self.records = {}
+        return self.records.pop(key, None)
+
+
+class ReadAhead:
+    """The inbox's first files read on the worker while Prefect's server starts and the night
+    receives them (module doc, "Read-ahead"): the night's chunks, as it will cut them when every
+    file is new, up to READ_AHEAD_CHUNKS, read by pilots.read_ahead.read_inbox_files."""
+
+    def __init__(self, paths: list[Path], batch_size: int, units: dict, chunks: int | None = None):
+        runs: list[list[Path]] = []
+        for start in range(0, len(paths), batch_size):
+            runs.extend(chunks_of(paths[start:start + batch_size]))
+        self.units = units
+        self.guesses = [_Guess(run) for run in runs[:READ_AHEAD_CHUNKS if chunks is None else chunks]]
+        self.by_name = {name_as_text(inbox_name(path)): guess for guess in self.guesses for path in guess.items}
+        self.submitted = threading.Event()  # every guess is on the worker
+
+    def submit(self, client) -> None:
+        """Give the worker every guess, in order (the cluster's start thread, once it is up)."""
+        for guess in self.guesses:
+            guess.future = client.submit(read_inbox_files, guess.items, self.units, pure=False)
+            guess.future.add_done_callback(guess.arrive)
+        self.submitted.set()
+
+    def covering(self, items: list[ToRead], units: dict) -> list[_Guess]:
+        """The guesses that read every file of `items` by name (in order, each once), or [] when
+        one was not read ahead, or read with other KPI units than the night's."""
+        if not self.submitted.is_set() or units != self.units:
+            return []
+        found = [self.by_name.get(item.name) for item in items]
+        if not found or None in found:
+            return []
+        return list(dict.fromkeys(found))
+
+    def take(self, item: ToRead) -> Received | None:
+        """`item`'s record from the read-ahead when it read the very file the night received."""
+        guess = self.by_name.pop(item.name, None)
+        return guess.take(key_of(item)) if guess is not None else None
+
+    def settle(self, timeout: float) -> None:
+        """As _Schedule.settle_fetches, for the guesses: no callback left fetching one."""
+        for guess in self.guesses:
+            if guess.future is None:
+                continue
+            if guess._claim():  # claimed here: its late callback fetches nothing
+                guess.landed.set()
+            else:
+                guess.landed.wait(timeout)
 
 
 def chunks_of(items: list[ToRead], parts: int = CHUNKS_PER_BATCH) -> list[list[ToRead]]:
@@ -272,6 +379,7 @@ class DaskReader:
         self._opening: threading.Thread | None = None  # the start under way (start_opening)
         self._opened: tuple | Exception | None = None  # its outcome: (cluster, client, workers), or the error
         self._schedule: _Schedule | None = None  # the night's reads (__call__)
+        self.ahead: ReadAhead | None = None  # the inbox read ahead, once the cluster is up (start_early)
         # One local worker (the default): this process shares the reading (module doc, Balance).
         self.one_local_worker = not options.address and (options.workers or 1) == 1
 
@@ -318,6 +426,8 @@ class DaskReader:
                     # and two messages fewer; both run in this process).
                     client = distributed.Client(cluster, direct_to_workers=True)
                 workers = max(1, sum(client.nthreads().values()))
+            if self.ahead is not None:
+                self.ahead.submit(client)
             self._opened = (cluster, client, workers)
         except Exception as exc:
             self._opened = exc
@@ -362,6 +472,9 @@ class DaskReader:
             self._schedule.settle_fetches()
         if self._opening is not None:  # a start still under way (the night failed, or ended first)
             self._take_opened()
+        if self.ahead is not None:  # guesses the night did not take
+            ahead, self.ahead = self.ahead, None
+            ahead.settle(SETTLE_FETCH_SECONDS)
         client, cluster, self.client, self.cluster = self.client, self.cluster, None, None
         if client is not None:
             client.close()
@@ -373,6 +486,97 @@ class DaskReader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_early: DaskReader | None = None  # started by `pilotkpi run` before the server was up, for the night
+_early_lock = threading.Lock()
+_before_night = threading.Event()  # a job waits for its server: a reader may be started for its night
+
+
+def start_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int) -> DaskReader | None:
+    """Before the night receives (flows/early.py, before Prefect's server is up; flows/nightly.py,
+    before the receive): when the inbox's listing (`paths`, in the order the night receives
+    them) already holds enough files for the night to read on Dask (use_dask), start the cluster
+    now, and on a local one read the first chunks ahead (ReadAhead). The night takes this reader
+    (reader_for) or closes it."""
+    if not use_dask(options, len(paths), batch_size):
+        return None
+    import distributed  # noqa: F401  here, not in the start's thread, beside this thread's own imports
+
+    reader = DaskReader(options)
+    if not options.address:  # a local worker reads this machine's inbox
+        reader.ahead = ReadAhead(paths, batch_size, registry.kpi_units())
+    reader.start_opening()
+    return reader
+
+
+@contextmanager
+def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_size: int) -> Iterator[DaskReader | None]:
+    """The night's early reader, for its receive and its reads: the one `pilotkpi run` started
+    before the server, else one started now (start_early), or None; closed when the block ends
+    (closing is idempotent: the night's reads close it as soon as the last one is back)."""
+    early = take_early()
+    if early is None:
+        try:
+            paths = candidates(inbox)
+        except OSError:  # the night's own listing says what is wrong
+            paths = []
+        early = start_early(paths, registry, options, batch_size)
+    try:
+        yield early
+    finally:
+        if early is not None:
+            early.close()
+
+
+def offer_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int) -> None:
+    """`pilotkpi run`, while Prefect's server starts (flows/early.py): start the night's reader now
+    (start_early), unless the night has begun already (take_early): then the night starts its own."""
+    global _early
+    if not _before_night.is_set():
+        return
+    if use_dask(options, len(paths), batch_size):
+        import distributed  # noqa: F401  before the lock: the night may take the reader meanwhile
+    with _early_lock:
+        if _before_night.is_set() and _early is None:
+            _early = start_early(paths, registry, options, batch_size)
+
+
+def expect_early() -> None:
+    """A job before its night (`pilotkpi run`): offer_early may start a reader for it."""
+    _before_night.set()
+
+
+def take_early() -> DaskReader | None:
+    """The reader started before the night, now the night's to use or close; none is started for
+    it after this."""
+    global _early
+    with _early_lock:
+        _before_night.clear()
+        early, _early = _early, None
+    return early
+
+
+def close_early() -> None:
+    """Close a reader started early that no night took (a night refused or failed before its reads)."""
+    early = take_early()
+    if early is not None:
+        early.close()
+
+
+def reader_for(options: DaskOptions, new_files: int, batch_size: int, early: DaskReader | None = None):
+    """The night's reader of `new_files` new files: `early` (started before the receive), if the
+    night reads on Dask with the same options (else it is closed), or a new DaskReader, or none
+    (nullcontext)."""
+    if use_dask(options, new_files, batch_size):
+        if early is not None and early.options == options:
+            return early
+        reader = DaskReader(options)
+    else:
+        reader = contextlib.nullcontext()
+    if early is not None:
+        early.close()
+    return reader
 
 
 class _Schedule:
@@ -394,8 +598,11 @@ class _Schedule:
             self.exhausted = True
             return False
         chunks = [_Chunk(run) for run in chunks_of(batch)]
+        if self.reader.ahead is not None:  # read ahead already: given to no reader again
+            for chunk in chunks:
+                chunk.guesses = self.reader.ahead.covering(chunk.items, self.units)
         self.slots.append(chunks)
-        self.unassigned.extend(chunks)
+        self.unassigned.extend(chunk for chunk in chunks if not chunk.guesses)
         return True
 
     def _ahead(self) -> int:
@@ -421,8 +628,8 @@ class _Schedule:
         return not self.unassigned
 
     def _on_workers(self) -> list[_Chunk]:
-        """Chunks given to a worker and not yet fetched here."""
-        return [chunk for slot in self.slots for chunk in slot if chunk.future is not None]
+        """Chunks given to a worker (or read ahead there) and not yet fetched here."""
+        return [chunk for slot in self.slots for chunk in slot if chunk.on_worker]
 
     def _feed(self) -> None:
         """Give the workers the next chunks, while fewer than WORKER_QUEUE_CHUNKS per worker are
@@ -433,7 +640,7 @@ class _Schedule:
                 return  # still starting: this process reads meanwhile
             if reader.fell_back:
                 return
-            busy = sum(not chunk.future.done() for chunk in self._on_workers())
+            busy = sum(not chunk.done() for chunk in self._on_workers())
             if reader.started and busy >= WORKER_QUEUE_CHUNKS * reader.workers:
                 return
             chunk = self._next_chunk()
@@ -447,15 +654,28 @@ class _Schedule:
             chunk.future = reader.client.submit(read_files_packed, items, self.units, pure=False)
             chunk.future.add_done_callback(chunk.arrive)
 
-    @staticmethod
-    def _fetch(chunk: _Chunk) -> None:
+    def _fetch(self, chunk: _Chunk) -> None:
         """The worker's read of `chunk` (which logs `read` itself), here: `read_fetch` when it was
         finished (its payload fetched by `arrive` already, as a rule), `read_wait` when this
-        process had to wait for it; its unpickling included in both."""
+        process had to wait for it; its unpickling included in both. A chunk read ahead is taken
+        from its guesses (`read_ahead`), and a file they did not read as received is read here."""
+        if chunk.guesses:
+            self._take_guessed(chunk)
+            return
         with stage("read_fetch" if chunk.future.done() else "read_wait"):
             chunk.received = chunk.fetch()
         chunk.future.release()
         chunk.future = None
+
+    def _take_guessed(self, chunk: _Chunk) -> None:
+        with stage("read_ahead"):
+            taken = [self.reader.ahead.take(item) for item in chunk.items]
+        again = [item for item, rec in zip(chunk.items, taken) if rec is None]
+        if again:  # changed, gone or unread since the read-ahead: read as received, here
+            with stage("read_here"):
+                fresh = iter(read_files(again, self.units))
+            taken = [rec if rec is not None else next(fresh) for rec in taken]
+        chunk.received, chunk.guesses = taken, []
 
     def _read_here(self, chunk: _Chunk) -> None:
         self.unassigned.remove(chunk)
@@ -476,7 +696,7 @@ class _Schedule:
             self._feed()
             head = self.slots[0]
             for chunk in head:
-                if chunk.future is not None and chunk.future.done():
+                if chunk.on_worker and chunk.done():
                     self._fetch(chunk)
             missing = [chunk for chunk in head if chunk.received is None]
             if not missing:
@@ -487,7 +707,7 @@ class _Schedule:
                 yield validate_read([rec for chunk in head for rec in chunk.received], self.registry, as_of)
                 continue
             chunk = self._next_chunk() if self.reader.shares_reads else None
-            waiting = [chunk for chunk in missing if chunk.future is not None]
+            waiting = [chunk for chunk in missing if chunk.on_worker]
             if chunk is not None or not waiting:  # instead of waiting (or nobody else would read it)
                 self._read_here(chunk or missing[0])
             else:

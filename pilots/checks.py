@@ -15,6 +15,7 @@ import importlib.util
 import os
 import re
 import sys
+import threading
 import warnings
 from datetime import date
 from decimal import MAX_PREC, ROUND_HALF_UP, Context, Decimal, localcontext
@@ -297,6 +298,17 @@ def _gx() -> tuple[Any, dict[str, tuple[Any, list[str]]]]:
     return definition, {name: (suite, read[name]) for name, suite in suites.items()}
 
 
+_gx_lock = threading.Lock()
+
+
+def prepare_ge() -> tuple[Any, dict[str, tuple[Any, list[str]]]]:
+    """`_gx()`, built once under a lock: `pilotkpi run` warms GE in a background thread while
+    Prefect's server starts (flows/program.py), and the first batch's validation then takes the
+    same one, waiting for the build if it is still under way, never building a second."""
+    with _gx_lock:
+        return _gx()
+
+
 def _failures(definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, list[int]]]:
     """(expectation, the DISTINCT numbers of the rows it fails on) for each rule of the suite that
     fails on the frame. A rule that could not run is an error (GE puts it in exception_info).
@@ -541,7 +553,7 @@ def row_defects(frame: pd.DataFrame, registry: Registry,
     if frame.empty:
         return []
     with stage("ge"):  # Great Expectations' own share, its setup included (issue 12)
-        definition, suites = _gx()
+        definition, suites = prepare_ge()
     df = _with_kpi_units(frame, registry)
     codes = _Codes(df)
     parsed, in_satang = _parse_numbers(df, codes)

@@ -169,7 +169,11 @@ def test_the_demo_on_two_workers_writes_what_the_in_process_run_writes(demo_runs
     # none (two workers are the second core already) and validates the 19 batches.
     workers = stages["workers"]
     assert workers.count("dask_start") == 1
-    assert workers.count("read") == workers.count("read_fetch") + workers.count("read_wait") == CHUNKS
+    # The cluster starts while the server does, and its workers read the first chunks ahead
+    # (flows/parallel.py, "Read-ahead"): those are taken as `read_ahead`, each chunk once. A read
+    # ahead the night found unsubmitted still (a slow start) is read again: `read` >= CHUNKS.
+    assert workers.count("read_fetch") + workers.count("read_wait") + workers.count("read_ahead") == CHUNKS
+    assert workers.count("read") >= CHUNKS
     assert "read_here" not in workers and workers.count("validate") == 19
 
 
@@ -183,7 +187,7 @@ def test_a_small_inbox_stays_in_the_flow_process_and_a_large_one_reads_on_a_seco
     assert "dask_start" not in stages["in_process"] and "read_wait" not in stages["in_process"]
     assert stages["in_process"].count("read") == 1  # one batch of 1,000 files or fewer, in this process
     assert stages["by_size"].count("dask_start") == 1
-    assert stages["by_size"].count("read") == CHUNKS and stages["by_size"].count("validate") == 19
+    assert stages["by_size"].count("read") >= CHUNKS and stages["by_size"].count("validate") == 19
     _same_as_in_process(runs["in_process"], runs["by_size"])
 
 
@@ -193,14 +197,15 @@ def test_with_one_reading_process_each_chunk_is_read_once_by_one_of_the_two(demo
     flow process reads a chunk itself whenever the next batch to validate is not all read. Which
     chunks each side reads depends on the machine's timing (tests/test_dask_sharing.py pins the
     rule with a stand-in worker); what does not: each of the 75 chunks is read once, either on the
-    worker (fetched here: `read_fetch` or `read_wait`) or here (`read_here`), the 19 batches are
+    worker (fetched here: `read_fetch` or `read_wait`, or read ahead: `read_ahead`) or here
+    (`read_here`), the 19 batches are
     validated here,
     and the night writes the same rows and marts as the in-process run. `--workers 2` keeps
     every read on its workers."""
     runs, stages = demo_runs
     by_size = stages["by_size"]
-    assert by_size.count("read") == CHUNKS
-    assert sum(by_size.count(name) for name in ("read_fetch", "read_wait", "read_here")) == CHUNKS
+    assert by_size.count("read") >= CHUNKS  # more only where a read-ahead came too late to be used
+    assert sum(by_size.count(name) for name in ("read_fetch", "read_wait", "read_here", "read_ahead")) == CHUNKS
     assert by_size.count("validate") == 19
     assert "read_here" not in stages["workers"] and "read_here" not in stages["in_process"]
     _same_as_in_process(runs["in_process"], runs["by_size"])
