@@ -46,6 +46,7 @@ from flows.settings import QUIET_DEFAULTS
 ROOT = Path(__file__).resolve().parents[1]
 TOP_STAGES = {  # the issue's stages -> the flow's stage names (warehouse/stages.py)
     "server start": ("server_start",),
+    "  beside it: GE built (flows/early.py)": ("ge_warm",),
     "registry": ("registry",),
     "receive": ("settle", "receive"),
     "read": ("read",),  # on the Dask worker when the night reads on a second process (flows/parallel.py)
@@ -295,7 +296,7 @@ def before_figures(path: Path) -> dict:
         run = r["runs"][found]
         nights[name] = {"wall_seconds": run["wall_seconds"],
                         "wall_without_server_start": run.get("wall_without_server_start", run["wall_seconds"]),
-                        "ge_seconds": run.get("stages", {}).get("ge"), "peak_rss_tree_mib": run.get("peak_rss_tree_mib")}
+                        "ge_seconds": measure.ge_seconds(run.get("stages", {})) or None, "peak_rss_tree_mib": run.get("peak_rss_tree_mib")}
         if found != name:
             renamed.append(f"{found} for {name}")
     floor = r.get("floor") or r.get("bare_read") or {}
@@ -454,7 +455,8 @@ def markdown(r: dict) -> str:
                  "peak_rss_tree_mib") else None,
              None if mem.get("full_over_quarter") is None else mem["full_over_quarter"] <= 1.2),
         _row("GE share of the full night", f"{runs['full']['ge_share_of_wall'] * 100:.0f}% "
-             f"({runs['full']['stages'].get('ge', 0):.1f} s)" if "full" in runs else None,
+             f"({measure.ge_seconds(runs['full']['stages']):.1f} s, of which {runs['full']['stages'].get('ge_warm', 0):.1f} s "
+             f"built while the server starts)" if "full" in runs else None,
              f"say it; halve the issue's {ISSUE_GE_SHARE * 100:.0f}% (≤ {ISSUE_GE_SHARE * 50:.1f}%)",
              f"{ge_before / was['full']['wall_seconds'] * 100:.0f}% ({ge_before:.1f} s)" if ge_before else None,
              None if "full" not in runs else runs["full"]["ge_share_of_wall"] <= ISSUE_GE_SHARE / 2),

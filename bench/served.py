@@ -76,7 +76,7 @@ class Served:
             "counts": measure.parse_counts("\n".join(line.split(";")[0] for line in ended)), "stages": stages,
             "other_seconds": round(wall - sum(stages.get(k, 0.0) for k in TOP), 3),
             "wall_without_server_start": round(wall, 3),
-            "ge_share_of_wall": round(stages.get("ge", 0.0) / wall, 4) if wall else None,
+            "ge_share_of_wall": round(measure.ge_seconds(stages) / wall, 4) if wall else None,
             "files": files, "lines": lines,
             "files_per_s": round(files / wall, 1) if wall else None,
             "lines_per_s": round(lines / wall, 1) if wall else None,
