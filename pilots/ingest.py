@@ -16,10 +16,10 @@ warehouse are recognised by their hash and never read again. The caller owns the
 from __future__ import annotations
 
 from collections import Counter, deque
-from itertools import chain
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import chain
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -146,12 +146,12 @@ def _batch_cells(tables: list) -> tuple[dict[str, np.ndarray], list[int]]:
     return {name: np.fromiter(map(_cell[name], rows), dtype=object, count=len(rows)) for name in FRAME_COLUMNS}, starts
 
 
-def _frame(received: list[Received]) -> tuple[pd.DataFrame, dict[str, np.ndarray], list[int]] | None:
+def _frame(received: list[Received]) -> tuple[pd.DataFrame | None, dict[str, np.ndarray], list[int]]:
     """One frame of every row of the batch's read files, with their file_key (None: no rows); and
     the cells it was made of (_batch_cells), which the write takes its lines from."""
     cells, starts = _batch_cells([rec.table.rows if rec.table is not None else () for rec in received])
     if not starts[-1]:
-        return None
+        return None, cells, starts
     import numpy as np
     import pandas as pd
 
@@ -199,11 +199,9 @@ def _check(received: list[Received], registry: Registry, as_of: date) -> tuple[d
     """Validate the read files of a batch in one frame, attaching each file's defects to it; the
     batch's cells and where each file's rows start in them (_batch_cells; none: no rows)."""
     with stage("validate"):
-        found = _frame(received)
-        if found is None:
-            return {}, [0] * (len(received) + 1)
-        batch, cells, starts = found
-        _validate(received, batch, registry, as_of)
+        batch, cells, starts = _frame(received)
+        if batch is not None:
+            _validate(received, batch, registry, as_of)
         return cells, starts
 
 
