@@ -421,7 +421,7 @@ def _read_header(cells: tuple) -> _Header:
         elif name is None and header_key(cell):
             issues.append(unknown_column(clean_text(cell) or ""))
     found = _Header(positions, tuple(issues), {name: clean_text(cells[i]) or cells[i] for name, i in positions.items()})
-    if len(cells) <= MEMO_HEADER_CELLS and sum(map(len, cells)) <= MEMO_MAX_CHARS * MEMO_HEADER_CELLS:
+    if len(cells) <= MEMO_HEADER_CELLS and sum(map(len, filter(None, cells))) <= MEMO_MAX_CHARS * MEMO_HEADER_CELLS:
         if len(_HEADERS) >= MEMO_ENTRIES:
             _HEADERS.clear()
         _HEADERS[cells] = found

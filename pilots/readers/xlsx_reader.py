@@ -249,7 +249,8 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
     width = max(i + 1 for i, c in enumerate(header) if c is not None)
     # Without a trusted dimension a row is as long as its last cell in the XML: pad to the header.
     table = RawTable("xlsx", None, [c or "" for c in header[:width]],
-                     [(n, cells[:width] + [None] * (width - len(cells))) for n, cells in rows],
+                     [(n, cells if len(cells) == width else cells[:width] + [None] * (width - len(cells)))
+                      for n, cells in rows],
                      percent_cells={n: frozenset(i for i in at if i < width) for n, at in percent_cells.items()
                                     if n != table_rows[0][0] and any(i < width for i in at)})
     try:
@@ -421,7 +422,7 @@ def _count_in_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.
     return count + sum(1 for _ in pattern.finditer(tail))
 
 
-def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[list]:
+def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[tuple | list]:
     """The sheet's rows as values (a percentage cell as `_Shown`), within the cell and time bounds.
 
     Each row counts as many cells as openpyxl makes of it (up to its last cell; an empty row as
@@ -435,7 +436,7 @@ def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[lis
             raise _too_costly("cells", "limit_cells", limit=f"{limit:,}")
         if n % ROWS_PER_CLOCK_CHECK == 0:
             deadline.check()
-        out.append(list(row))
+        out.append(row)
     deadline.check()
     return out
 
@@ -556,7 +557,7 @@ def _cell(value: object) -> str | None:
     return str(value)
 
 
-def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: list[list], data_rows: set[int],
+def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: list[tuple | list], data_rows: set[int],
                              header: list) -> list:
     """Formula cells whose cached value is missing (a file written by a program, never opened in
     Excel). Only workbooks that hold formulas pay for the second read: whether a worksheet part
