@@ -56,10 +56,13 @@ def start(inbox: Path, registry, workers: int | None, dask_address: str | None, 
 def _warm_then_start(paths: list[Path], registry, options, batch_size: int) -> None:
     from flows import parallel
     from pilots.checks import prepare_ge
+    from pilots.readers.base import fewer_collections
     from warehouse.stages import stage
 
     try:
-        with stage("ge_warm"):  # GE's setup, here instead of in the first batch's `ge` (inside `validate`)
+        # GE's setup, here instead of in the first batch's `ge` (inside `validate`), with the
+        # collector's thresholds the validation gives it (its import makes objects by the million).
+        with stage("ge_warm"), fewer_collections():
             prepare_ge()
     except Exception:  # noqa: BLE001 - the validation builds it again, and fails the run with its error
         pass

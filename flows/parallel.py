@@ -244,7 +244,7 @@ class _Chunk:
 
     def done(self) -> bool:
         """The worker's read (or every read-ahead read of its files) is finished."""
-        return self.future.done() if self.future is not None else all(g.future.done() for g in self.guesses)
+        return self.future.done() if self.future is not None else all(g.finished for g in self.guesses)
 
     def _claim(self) -> bool:
         with _claims:
@@ -300,7 +300,12 @@ class _Guess(_Chunk):
                 self.records = dict(zip(keys, unpack_read(packed)))
             except Exception:  # a speculative read that failed is no read at all
                 self.records = {}
+            self.future.release()  # the worker lets go of its copy
         return self.records.pop(key, None)
+
+    @property
+    def finished(self) -> bool:
+        return self.records is not None or self.future.done()
 
 
 class ReadAhead:

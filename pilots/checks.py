@@ -303,7 +303,7 @@ _gx_lock = threading.Lock()
 
 def prepare_ge() -> tuple[Any, dict[str, tuple[Any, list[str]]]]:
     """`_gx()`, built once under a lock: `pilotkpi run` warms GE in a background thread while
-    Prefect's server starts (flows/program.py), and the first batch's validation then takes the
+    Prefect's server starts (flows/early.py), and the first batch's validation then takes the
     same one, waiting for the build if it is still under way, never building a second."""
     with _gx_lock:
         return _gx()

@@ -48,18 +48,43 @@ def _comparable(rows: dict) -> dict:
     return {table: rows[table] for table in (*TABLES, "marts")}
 
 
-def _killed_at_ingest(paths, root: Path) -> tuple[list[psutil.Process], list[str]]:
-    """Run the next night in a child process, SIGKILL its flow process at the ingest point; the
-    processes it had started (children and their children) when it was killed, and their
-    command lines then."""
+def reference_and_first_night(tmp_path: Path):
+    """The two nights uninterrupted, in process (tmp_path/reference), and in tmp_path/killed the
+    first night run and the next night's files brought in: (reference tables, paths there, the
+    tables after its first night)."""
+    ref_paths, ref_later = _split_demo(tmp_path / "reference")
+    _run(ref_paths.registry, ref_paths.inbox, tmp_path / "reference", ref_paths.as_of)
+    _bring_in(ref_later, ref_paths.inbox)
+    _run(ref_paths.registry, ref_paths.inbox, tmp_path / "reference", ref_paths.as_of)
+    reference = _comparable(_rows(tmp_path / "reference" / "w.duckdb"))
+
+    root = tmp_path / "killed"
+    paths, later = _split_demo(root)
+    _run(paths.registry, paths.inbox, root, paths.as_of)
+    before = _comparable(_rows(root / "w.duckdb"))
+    _bring_in(later, paths.inbox)
+    return reference, paths, before
+
+
+def night_paused_at(point: str, paths, root: Path) -> tuple[subprocess.Popen, Path]:
+    """The next night as an operator runs it, in a child process reading on a worker by the size
+    rule, stopping at the test point `point`: the process, and the marker it writes there."""
     marker = root / "paused"
     env = {k: v for k, v in child_env(PREFECT_HOME=str(root / "prefect-home"), PILOTKPI_DASK_MIN_FILES="10",
-                                      PILOTKPI_PAUSE_AT="ingest", PILOTKPI_PAUSE_MARKER=str(marker)).items()
+                                      PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker)).items()
            if not k.startswith("PREFECT_API")}
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--registry", str(paths.registry), "--inbox",
                              str(paths.inbox), "--warehouse", str(root / "w.duckdb"), "--out", str(root / "out"),
                              "--as-of", paths.as_of.isoformat(), "--settle-seconds", "0", "--batch-size", "7"],
                             cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return proc, marker
+
+
+def _killed_at_ingest(paths, root: Path) -> tuple[list[psutil.Process], list[str]]:
+    """Run the next night in a child process, SIGKILL its flow process at the ingest point; the
+    processes it had started (children and their children) when it was killed, and their
+    command lines then."""
+    proc, marker = night_paused_at("ingest", paths, root)
     try:
         deadline = time.monotonic() + 300  # a loaded 2-core machine takes minutes to get there
         while not marker.exists():
@@ -81,18 +106,9 @@ def _killed_at_ingest(paths, root: Path) -> tuple[list[psutil.Process], list[str
 @SERIAL  # a Prefect server and a cluster of its own, in a child process
 def test_a_night_killed_while_a_worker_reads_leaves_the_warehouse_old_and_no_process_behind(tmp_path, prefect_harness):
     # The reference: the same two nights, uninterrupted, in process.
-    ref_paths, ref_later = _split_demo(tmp_path / "reference")
-    _run(ref_paths.registry, ref_paths.inbox, tmp_path / "reference", ref_paths.as_of)
-    _bring_in(ref_later, ref_paths.inbox)
-    _run(ref_paths.registry, ref_paths.inbox, tmp_path / "reference", ref_paths.as_of)
-    reference = _comparable(_rows(tmp_path / "reference" / "w.duckdb"))
-
+    reference, paths, before = reference_and_first_night(tmp_path)
     root = tmp_path / "killed"
-    paths, later = _split_demo(root)
-    _run(paths.registry, paths.inbox, root, paths.as_of)
-    before = _comparable(_rows(root / "w.duckdb"))
     assert len(before["ingest.submissions"]) == FIRST_NIGHT
-    _bring_in(later, paths.inbox)
 
     started, commands = _killed_at_ingest(paths, root)
     assert any("multiprocessing.spawn" in c and "spawn_main" in c for c in commands), commands  # a Dask worker

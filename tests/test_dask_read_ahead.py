@@ -19,8 +19,6 @@ import hashlib
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -30,8 +28,8 @@ import pytest
 
 from flows import early, parallel
 from pilots import demo
-from tests.support import ROOT, SERIAL, child_env
-from tests.test_dask_kill import FIRST_NIGHT, _bring_in, _comparable, _split_demo
+from tests.support import SERIAL
+from tests.test_dask_kill import FIRST_NIGHT, _comparable, night_paused_at, reference_and_first_night
 from tests.test_dask_parsing import CHUNKS, _rows, _run, _stage_names, _statuses
 
 BATCH = ("--batch-size", "7")
@@ -144,26 +142,9 @@ def _command(process: psutil.Process) -> str:
 @SERIAL  # a Prefect server and a cluster of its own, in a child process
 def test_a_job_killed_while_its_cluster_reads_ahead_leaves_no_process_and_the_warehouse_old(tmp_path,
                                                                                             prefect_harness):
-    ref_paths, ref_later = _split_demo(tmp_path / "reference")
-    _run(ref_paths.registry, ref_paths.inbox, tmp_path / "reference", ref_paths.as_of)
-    _bring_in(ref_later, ref_paths.inbox)
-    _run(ref_paths.registry, ref_paths.inbox, tmp_path / "reference", ref_paths.as_of)
-    reference = _comparable(_rows(tmp_path / "reference" / "w.duckdb"))
-
+    reference, paths, before = reference_and_first_night(tmp_path)
     root = tmp_path / "killed"
-    paths, later = _split_demo(root)
-    _run(paths.registry, paths.inbox, root, paths.as_of)
-    before = _comparable(_rows(root / "w.duckdb"))
-    _bring_in(later, paths.inbox)
-
-    marker = root / "paused"
-    env = {k: v for k, v in child_env(PREFECT_HOME=str(root / "prefect-home"), PILOTKPI_DASK_MIN_FILES="10",
-                                      PILOTKPI_PAUSE_AT="server_start", PILOTKPI_PAUSE_MARKER=str(marker)).items()
-           if not k.startswith("PREFECT_API")}
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--registry", str(paths.registry), "--inbox",
-                             str(paths.inbox), "--warehouse", str(root / "w.duckdb"), "--out", str(root / "out"),
-                             "--as-of", paths.as_of.isoformat(), "--settle-seconds", "0", *BATCH],
-                            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc, marker = night_paused_at("server_start", paths, root)
     try:
         deadline = time.monotonic() + 300
         while True:  # paused before the server's wait, once a Dask worker runs (the cluster started early)
