@@ -207,7 +207,7 @@ def _replace_changed_keys(con: duckdb.DuckDBPyConnection, name: str, fresh: str,
     changed = f"({columns}) IN (SELECT ({columns}) FROM temp.main.mart_keys)"
     con.execute(f"DELETE FROM marts.{name} WHERE {changed}")
     con.execute(f"INSERT INTO marts.{name} SELECT * FROM temp.main.mart_fresh WHERE {changed}")
-    replaced = con.execute(f"SELECT * FROM temp.main.mart_keys ORDER BY ALL").fetchall()
+    replaced = con.execute("SELECT * FROM temp.main.mart_keys ORDER BY ALL").fetchall()
     con.execute("DROP TABLE temp.main.mart_fresh")
     con.execute("DROP TABLE temp.main.mart_keys")
     return replaced
