@@ -4,10 +4,11 @@ The job imports its modules while its server boots on the other core; then it wa
 server (2.3 s at 400 pilots, 6.8 s on a first night: Prefect's migrations) with nothing to do.
 That wait is this process's idle core, and the night's critical path runs through this process
 (it validates and writes every batch). So, once the imports are done, a background thread:
-- **builds Great Expectations** (pilots.checks.prepare_ge: its import and the suite, about 3 s of
+- **builds Great Expectations** (pilots.checks.warm_ge: its import and the suite, about 3 s of
   CPU that the first batch's validation paid on the critical path), when the inbox holds a file
   at all (a quiet night never validates, and must not pay for it); stage `ge_warm` (it was in
-  the first batch's `ge`, inside `validate`; bench/measure.py's GE share counts `ge` only);
+  the first batch's `ge`, inside `validate`; the bench's GE share counts both, and a validation
+  that waits for this build logs its wait as `ge_wait`, not as GE's);
 - **then starts the Dask cluster**, if the night has not begun yet (the server still starting)
   and the inbox's listing holds enough files for it to read on Dask (parallel.offer_early), and its
   worker **reads the first chunks ahead** (flows/parallel.py, "Read-ahead"): nothing recorded,
@@ -55,7 +56,7 @@ def start(inbox: Path, registry, workers: int | None, dask_address: str | None, 
 
 def _warm_then_start(paths: list[Path], registry, options, batch_size: int) -> None:
     from flows import parallel
-    from pilots.checks import prepare_ge
+    from pilots.checks import warm_ge
     from pilots.readers.base import fewer_collections
     from warehouse.stages import stage
 
@@ -63,7 +64,7 @@ def _warm_then_start(paths: list[Path], registry, options, batch_size: int) -> N
         # GE's setup, here instead of in the first batch's `ge` (inside `validate`), with the
         # collector's thresholds the validation gives it (its import makes objects by the million).
         with stage("ge_warm"), fewer_collections():
-            prepare_ge()
+            warm_ge()
     except Exception:  # noqa: BLE001 - the validation builds it again, and fails the run with its error
         pass
     parallel.offer_early(paths, registry, options, batch_size)

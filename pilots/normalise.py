@@ -404,11 +404,15 @@ class _Header:
 
 
 _HEADERS: dict[tuple, _Header] = {}
+# A header's entry holds up to MEMO_HEADER_CELLS texts: far bigger than the value memos' entries,
+# so a cap of its own; and only headers that name every column are kept (an unknown column's
+# Issues quote agency text: junk headers, each distinct, would otherwise fill the memo).
+MEMO_HEADERS = 256
 
 
 def _read_header(cells: tuple) -> _Header:
     """The reading of a header row, remembered per distinct row (a night's files write a handful
-    of headers; bounded like per_distinct's memos)."""
+    of headers; MEMO_HEADERS at most, clean ones only)."""
     found = _HEADERS.get(cells)
     if found is not None:
         return found
@@ -421,8 +425,8 @@ def _read_header(cells: tuple) -> _Header:
         elif name is None and header_key(cell):
             issues.append(unknown_column(clean_text(cell) or ""))
     found = _Header(positions, tuple(issues), {name: clean_text(cells[i]) or cells[i] for name, i in positions.items()})
-    if len(cells) <= MEMO_HEADER_CELLS and sum(map(len, filter(None, cells))) <= MEMO_MAX_CHARS * MEMO_HEADER_CELLS:
-        if len(_HEADERS) >= MEMO_ENTRIES:
+    if not issues and len(cells) <= MEMO_HEADER_CELLS and sum(map(len, filter(None, cells))) <= MEMO_MAX_CHARS * MEMO_HEADER_CELLS:
+        if len(_HEADERS) >= MEMO_HEADERS:
             _HEADERS.clear()
         _HEADERS[cells] = found
     return found

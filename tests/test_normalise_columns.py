@@ -219,3 +219,15 @@ def test_a_header_row_is_read_once_and_each_file_gets_its_own_issues_and_headers
     wide = [f"extra{i}" for i in range(normalise.MEMO_HEADER_CELLS + 1)]
     normalise_table(table([["a"] * len(wide)], wide))
     assert tuple(wide) not in normalise._HEADERS  # a very wide header is read each time, not kept
+
+
+def test_only_headers_naming_every_column_are_remembered_and_at_most_memo_headers_of_them(monkeypatch):
+    monkeypatch.setattr(normalise, "_HEADERS", {})
+    monkeypatch.setattr(normalise, "MEMO_HEADERS", 2)
+    clean, junk = ["pilot_id", "period"], ["pilot_id", "junk-2026-12-05T10:00"]
+    normalise_table(table([["PLT-1", "2549-Q1"]], clean))
+    normalise_table(table([["PLT-1", "x"]], junk))
+    assert list(normalise._HEADERS) == [tuple(clean)]  # the junk header's Issues quote agency text: not kept
+    for extra in ("agency_code", "layer"):
+        normalise_table(table([["PLT-1", "2549-Q1", "x"]], [*clean, extra]))
+    assert list(normalise._HEADERS) == [("pilot_id", "period", "layer")]  # cleared at 2, then one kept
