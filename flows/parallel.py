@@ -301,7 +301,10 @@ class _Guess(_Chunk):
             except Exception:  # a speculative read that failed is no read at all
                 self.records = {}
             self.future.release()  # the worker lets go of its copy
-        return self.records.pop(key, None)
+        record = self.records.pop(key, None)
+        if record is not None and any(issue.code == "FILE_TOO_LARGE" for issue in record.issues):
+            return None  # a cost bound met under the server's start (its clock among them): read again
+        return record
 
     @property
     def finished(self) -> bool:
@@ -321,18 +324,32 @@ class ReadAhead:
         self.guesses = [_Guess(run) for run in runs[:READ_AHEAD_CHUNKS if chunks is None else chunks]]
         self.by_name = {name_as_text(inbox_name(path)): guess for guess in self.guesses for path in guess.items}
         self.submitted = threading.Event()  # every guess is on the worker
+        self._lock = threading.Lock()  # submit (the start's thread) against covering (the night's)
+        self._passed: set[str] = set()  # files the night gave its readers before the guesses were on the worker
 
     def submit(self, client) -> None:
-        """Give the worker every guess, in order (the cluster's start thread, once it is up)."""
-        for guess in self.guesses:
-            guess.future = client.submit(read_inbox_files, guess.items, self.units, pure=False)
-            guess.future.add_done_callback(guess.arrive)
-        self.submitted.set()
+        """Give the worker every guess, in order (the cluster's start thread, once it is up), behind
+        the night's own reads (a lower priority); not a guess whose files the night already gave
+        its readers (pulled before the cluster was up): it would be read twice."""
+        with self._lock:
+            for guess in self.guesses:
+                names = [name_as_text(inbox_name(path)) for path in guess.items]
+                if self._passed.issuperset(names):
+                    for name in names:
+                        self.by_name.pop(name, None)
+                    continue
+                guess.future = client.submit(read_inbox_files, guess.items, self.units, pure=False, priority=-1)
+                guess.future.add_done_callback(guess.arrive)
+            self.submitted.set()
 
     def covering(self, items: list[ToRead], units: dict) -> list[_Guess]:
         """The guesses that read every file of `items` by name (in order, each once), or [] when
         one was not read ahead, or read with other KPI units than the night's."""
-        if not self.submitted.is_set() or units != self.units:
+        with self._lock:
+            if not self.submitted.is_set():
+                self._passed.update(item.name for item in items)
+                return []
+        if units != self.units:
             return []
         found = [self.by_name.get(item.name) for item in items]
         if not found or None in found:
@@ -432,7 +449,10 @@ class DaskReader:
                     client = distributed.Client(cluster, direct_to_workers=True)
                 workers = max(1, sum(client.nthreads().values()))
             if self.ahead is not None:
-                self.ahead.submit(client)
+                try:
+                    self.ahead.submit(client)
+                except Exception:  # noqa: BLE001 - a guess is only a guess: the cluster still reads the night
+                    pass
             self._opened = (cluster, client, workers)
         except Exception as exc:
             self._opened = exc

@@ -282,3 +282,12 @@ def test_a_failed_night_is_no_figure():
     # the running server's quiet night is still judged: 71.1 / 46.9 = 1.516, and 71.1 s is over 5 s
     assert "| running server: quiet night (÷ floor) | – | 1.516 (71.1 s; 71.1 s without the server's start) |" in md
     assert md.count("**missed**") == 2  # that one, and the full night: 195.0 / 46.9 = 4.158
+
+
+def test_ges_seconds_count_its_setup_built_beside_the_servers_start():
+    from bench import measure, run
+
+    assert measure.ge_seconds({"ge": 2.0, "ge_warm": 1.5, "ge_wait": 0.7}) == 3.5  # a wait is not GE's work
+    assert measure.ge_seconds({"ge": 2.0}) == 2.0
+    assert run._ge_warm({"ge": 2.0, "ge_warm": 1.3}) == ", of which 1.3 s built while the server starts"
+    assert run._ge_warm({"ge": 2.0}) == ""
