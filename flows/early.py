@@ -28,7 +28,6 @@ import contextvars
 import threading
 from pathlib import Path
 
-from pilots.inbox import candidates
 from warehouse.testpoints import pause_point
 
 
@@ -39,10 +38,7 @@ def start(inbox: Path, registry, workers: int | None, dask_address: str | None, 
     a file."""
     from flows import parallel
 
-    try:
-        paths = candidates(inbox)
-    except OSError:  # the night's own listing says what is wrong
-        paths = []
+    paths = parallel.inbox_listing(inbox)
     thread = None
     if paths:
         parallel.expect_early()

@@ -290,6 +290,7 @@ class _Guess(_Chunk):
     received them; its result is (keys, packed read). Its records are unpacked once, when the
     night first takes one, and each is taken at most once."""
     records: dict | None = None
+    names: list[str] = field(default_factory=list)  # its files' names as the night knows them
 
     def take(self, key) -> Received | None:
         """The record read under `key` (name, sha256, issues), or None: the file changed, went,
@@ -321,8 +322,9 @@ class ReadAhead:
         for start in range(0, len(paths), batch_size):
             runs.extend(chunks_of(paths[start:start + batch_size]))
         self.units = units
-        self.guesses = [_Guess(run) for run in runs[:READ_AHEAD_CHUNKS if chunks is None else chunks]]
-        self.by_name = {name_as_text(inbox_name(path)): guess for guess in self.guesses for path in guess.items}
+        self.guesses = [_Guess(run, names=[name_as_text(inbox_name(path)) for path in run])
+                        for run in runs[:READ_AHEAD_CHUNKS if chunks is None else chunks]]
+        self.by_name = {name: guess for guess in self.guesses for name in guess.names}
         self.submitted = threading.Event()  # every guess is on the worker
         self._lock = threading.Lock()  # submit (the start's thread) against covering (the night's)
         self._passed: set[str] = set()  # files the night gave its readers before the guesses were on the worker
@@ -333,9 +335,8 @@ class ReadAhead:
         its readers (pulled before the cluster was up): it would be read twice."""
         with self._lock:
             for guess in self.guesses:
-                names = [name_as_text(inbox_name(path)) for path in guess.items]
-                if self._passed.issuperset(names):
-                    for name in names:
+                if self._passed.issuperset(guess.names):
+                    for name in guess.names:
                         self.by_name.pop(name, None)
                     continue
                 guess.future = client.submit(read_inbox_files, guess.items, self.units, pure=False, priority=-1)
@@ -542,16 +543,21 @@ def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_s
     (closing is idempotent: the night's reads close it as soon as the last one is back)."""
     early = take_early()
     if early is None:
-        try:
-            paths = candidates(inbox)
-        except OSError:  # the night's own listing says what is wrong
-            paths = []
-        early = start_early(paths, registry, options, batch_size)
+        early = start_early(inbox_listing(inbox), registry, options, batch_size)
     try:
         yield early
     finally:
         if early is not None:
             early.close()
+
+
+def inbox_listing(inbox: Path) -> list[Path]:
+    """The inbox's files as the night will list them (pilots.inbox.candidates), for an early
+    start; none when the listing fails (the night's own listing then says what is wrong)."""
+    try:
+        return candidates(inbox)
+    except OSError:
+        return []
 
 
 def offer_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int) -> None:

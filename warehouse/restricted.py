@@ -305,8 +305,7 @@ def merge_mart(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnect
     open_con.execute(f"DELETE FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
     if name in OPEN_MARTS:
         columns, rows = _rows(rcon, f"SELECT * FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
-        if rows:  # none most quiet nights (reminders): no insert, nor its pandas import (0.2-0.6 s on the CLI)
-            store._insert(open_con, f"marts.{name}", columns, rows)
+        store._insert(open_con, f"marts.{name}", columns, rows)
 
 
 def open_rows_digests(rcon: duckdb.DuckDBPyConnection, restricted: set[str]) -> dict[str, dict[str, str]]:

@@ -102,12 +102,12 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], 
     Everything goes through `con` itself: a DuckDB cursor is a separate connection that would
     commit outside the run's transaction.
     """
-    import numpy as np  # here, not at the top: a cold start that inserts nothing never pays for them
-    import pandas as pd
-
     rows = rows if isinstance(rows, (list, Columns)) else list(rows)
     if not len(rows):
         return 0
+    import numpy as np  # here, not at the top: a night that inserts nothing never pays for them
+    import pandas as pd
+
     types = _column_types(con, table, columns)
     mask = set() if table.startswith("registry.") else AGENCY_TEXT_COLUMNS  # the registry is the committee's own text
     # Built column by column (a frame from one dict per row cost more than the insert itself), each
