@@ -28,6 +28,7 @@ import pandas as pd
 
 from warehouse.stages import stage
 from pilots.contract import COLUMN_NAMES, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES
+from pilots import ge_memo
 from pilots.defects import Issue, catalogue, detail, make_issue
 from pilots.fiscal import PERIOD, period_bounds
 from pilots.registry import Registry
@@ -341,6 +342,11 @@ def _failures(definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, 
     ValidationDefinition, whose run also keeps every result in the context's results store."""
     from great_expectations.validator.v1_validator import Validator
 
+    with ge_memo.remembering():  # GE's bookkeeping once per object within the run (pilots/ge_memo.py)
+        return _validate_part(Validator, definition, suite, df)
+
+
+def _validate_part(Validator: type, definition: Any, suite: Any, df: pd.DataFrame) -> list[tuple[Any, list[int]]]:
     # A part of one rule is asked for its failures at once: its verdict would only say whether to ask.
     single = len(suite.expectations) == 1
     validator = Validator(batch_definition=definition, batch_parameters={"dataframe": df},
