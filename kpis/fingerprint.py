@@ -55,7 +55,7 @@ class Digests:
 
     def forget(self, table: str) -> None:
         self._done.pop(table, None)
-        for cached in [k for k in self._by_pilot if k == table or k.startswith(f"{table}(")]:
+        for cached in [k for k in self._by_pilot if k == table or k.startswith((f"{table}(", f"{table}["))]:
             self._by_pilot.pop(cached)
         self._pilot_column.pop(table, None)
 
@@ -69,16 +69,17 @@ class Digests:
                 "AND schema_name = ? AND table_name = ? AND column_name = 'pilot_id'", [schema, name]).fetchone()[0]
         return self._pilot_column[table]
 
-    def by_pilot(self, table: str, columns: tuple[str, ...] | None = None) -> dict[str, str]:
+    def by_pilot(self, table: str, columns: tuple[str, ...] | None = None, where: str | None = None) -> dict[str, str]:
         """pilot_id -> digest of that pilot's rows (row count and the sum of their hashes), one
-        scan; of these columns of its rows only, if given (a step that reads no other). Rows
-        without a pilot (a file whose pilot could not be read) belong to none."""
-        cache = table if columns is None else f"{table}({','.join(columns)})"
+        scan; of these columns of its rows only, if given, and of the rows meeting `where` (SQL on
+        the row `t`) only, if given (a step that reads no other). Rows without a pilot (a file
+        whose pilot could not be read) belong to none."""
+        cache = table + ("" if columns is None else f"({','.join(columns)})") + ("" if where is None else f"[{where}]")
         if cache not in self._by_pilot:
             row = "t" if columns is None else ", ".join(f't."{c}"' for c in columns)
             self._by_pilot[cache] = {p: f"{n}:{total}" for p, n, total in self.con.execute(
                 f"SELECT pilot_id, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
-                "WHERE pilot_id IS NOT NULL GROUP BY pilot_id").fetchall()}
+                f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY pilot_id").fetchall()}
         return self._by_pilot[cache]
 
     def all(self) -> dict[str, str]:

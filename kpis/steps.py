@@ -53,6 +53,11 @@ class Step:
     # A mart's second key within a pilot: of a recomputed pilot, only the rows of each
     # (pilot_id, *keys) that changed are rewritten (kpis/build._replace_changed_keys).
     keys: tuple[str, ...] = ()
+    # (relation, SQL condition on its row `t`) where a mart reads only the rows that meet it: a
+    # pilot is recomputed when those rows changed, not any (kpis/build.partitions).
+    # tests/test_incremental.py checks each claim: the mart's SQL over the relation cut to these
+    # rows gives the whole mart.
+    rows: tuple[tuple[str, str], ...] = ()
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -62,16 +67,23 @@ class Step:
 
 
 def _mart(name: str, reads: tuple[str, ...], *, as_of: bool = False, modules: tuple[str, ...] = (),
-          columns: tuple[tuple[str, tuple[str, ...]], ...] = (), keys: tuple[str, ...] = ()) -> Step:
+          columns: tuple[tuple[str, tuple[str, ...]], ...] = (), keys: tuple[str, ...] = (),
+          rows: tuple[tuple[str, str], ...] = ()) -> Step:
     return Step(name, "mart", reads, files=(f"kpis/{name}.sql", f"kpis/{name}.yml", *MART_CODE),
-                modules=modules, as_of=as_of, columns=columns, keys=keys)
+                modules=modules, as_of=as_of, columns=columns, keys=keys, rows=rows)
+
+
+# The KPI marts read the lead agency's submissions only (their `lead_submissions`), and only the
+# lead sends KPI values: another agency's report (six of seven of a 1%-new night's revisions)
+# changes none of their rows, so it recomputes no pilot there.
+LEAD_ROWS = "t.agency_code = (SELECT p.lead_agency_code FROM registry.pilots p WHERE p.pilot_id = t.pilot_id)"
 
 
 # The relations each mart's SQL reads (tests/test_steps.py compares them with DuckDB's parse).
 _MART_STEPS = [
     _mart("due_periods", ("registry.pilots",), as_of=True),
     _mart("kpi_scores", ("core.kpi_actuals", "ingest.submissions", "marts.due_periods", "registry.kpi_thresholds",
-                         "registry.kpis", "registry.pilots")),
+                         "registry.kpis", "registry.pilots"), rows=(("ingest.submissions", LEAD_ROWS),)),
     _mart("pilot_scores", ("approval.quarter_closures", "marts.due_periods", "marts.kpi_scores")),
     # A pilot's new report changes the lines in effect of its agency's periods only: per pilot,
     # only the (period, agency) whose rows changed are rewritten (363k rows recomputed, 9.4k changed
@@ -89,7 +101,7 @@ _MART_STEPS = [
     _mart("reporting_compliance", ("ingest.submissions", "marts.due_periods", "registry.pilot_agencies")),
     # outlier_test(x, H), the UDF of kpis/outliers.py, runs inside its SQL.
     _mart("kpi_outlier_checks", ("core.kpi_actuals", "ingest.submissions", "marts.due_periods", "registry.pilots"),
-          modules=("kpis.outliers",)),
+          modules=("kpis.outliers",), rows=(("ingest.submissions", LEAD_ROWS),)),
     _mart("kpi_outliers", ("marts.kpi_outlier_checks",)),
     _mart("reminders", ("ingest.submissions", "marts.reporting_compliance", "registry.pilot_agencies"), as_of=True),
 ]
@@ -195,7 +207,7 @@ def module_closure(module: str) -> set[Path]:
 def code_digest(step: Step) -> str:
     """SHA-256 over the declaration and the bytes of every file the step depends on, read now."""
     h = hashlib.sha256(repr((step.name, step.reads, step.after, step.files, step.modules, step.as_of,
-                             *((step.columns,) if step.columns else ()))).encode())
+                             *((step.columns,) if step.columns else ()), *((step.rows,) if step.rows else ()))).encode())
     for path in files_of(step):
         h.update(str(path.relative_to(ROOT)).encode() + b"\x00")
         h.update(hashlib.sha256(path.read_bytes()).digest())

@@ -216,14 +216,15 @@ def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuil
         assert builders[name] == second[0], name
     # Within them, only the pilots whose inputs changed are recomputed; the other five keep the rows
     # the first night computed (and every mart equals a full rebuild, below). The marts reading
-    # ingest.* or core.* recompute both pilots. PLT-2548-007's new file is a secondary agency's, with
-    # no KPI value, so its kpi_scores and kpi_outlier_checks rows did not change, and the marts made
-    # from those rows only recompute OPDC's PLT-2548-003.
+    # ingest.* or core.* recompute both pilots, but for the KPI marts: PLT-2548-007's new file is a
+    # secondary agency's (20004; its lead is 16003), with no KPI value, and the KPI marts read the
+    # lead's submissions only (kpis/steps.py `rows`), so they and the marts made from them
+    # recompute OPDC's PLT-2548-003 alone (OPDC, 03009, is its lead).
     both = ["PLT-2548-003", "PLT-2548-007"]
     assert recomputed(night / "w.duckdb", second[0]) == {
-        "kpi_scores": both, "pilot_scores": ["PLT-2548-003"], "budget_snapshot": both, "budget_integration": both,
-        "budget_integration_by_layer": both, "reporting_compliance": both, "kpi_outlier_checks": both,
-        "kpi_outliers": ["PLT-2548-003"], "reminders": both}
+        "kpi_scores": ["PLT-2548-003"], "pilot_scores": ["PLT-2548-003"], "budget_snapshot": both,
+        "budget_integration": both, "budget_integration_by_layer": both, "reporting_compliance": both,
+        "kpi_outlier_checks": ["PLT-2548-003"], "kpi_outliers": ["PLT-2548-003"], "reminders": both}
     after = outputs(night)
     assert all(after[k] != v for k, v in _summaries(before).items())
     assert after["w.published.duckdb"] != before["w.published.duckdb"]
@@ -782,6 +783,38 @@ def test_every_mart_is_per_pilot_its_rows_are_those_of_its_inputs_narrowed_to_ea
                     pieces += rows
                 con.execute(f"DROP TABLE {SCOPE_TABLE}")
                 assert sorted(pieces, key=repr) == sorted(whole, key=repr), name
+    finally:
+        con.close()
+
+
+def test_each_mart_reads_only_the_rows_it_declares(first_night, tmp_path):
+    """What the `rows` declarations of kpis/steps.py claim: a mart's SQL over each such relation cut
+    to the declared rows gives the whole mart, row for row (here on the demo's first night, where
+    every agency of every pilot reported: the rows left out are there to matter, were the claim
+    wrong). The cut must leave rows out, or the check proves nothing."""
+    from kpis.build import read_sql
+    from kpis.outliers import outlier_test_function
+    from kpis.steps import MARTS
+
+    declared = [(name, relation, where) for name in MART_NAMES for relation, where in MARTS[name].rows]
+    assert {name for name, _, _ in declared} == {"kpi_scores", "kpi_outlier_checks"}
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(first_night / "w.duckdb", copy)
+    con = connect(copy)
+    try:
+        con.execute(read_sql("macros"))
+        with outlier_test_function(con):
+            for name, relation, where in declared:
+                total, kept = con.execute(f"SELECT count(*), count(*) FILTER ({where}) FROM {relation} t").fetchone()
+                assert 0 < kept < total, (name, relation)
+                sql = read_sql(name)
+                params = {"as_of": date.fromisoformat(AS_OF)} if "$as_of" in sql else None
+                schema, table = relation.split(".")
+                pattern = rf'(?<![\w."]){schema}\s*\.\s*{table}(?![\w"])(?!\s*\()'
+                cut = re.sub(pattern, lambda _: f"(SELECT * FROM {relation} t WHERE {where})", sql, flags=re.I)
+                assert cut != sql
+                whole = con.execute(f"SELECT * FROM marts.{name} ORDER BY ALL").fetchall()
+                assert whole and con.execute(f"SELECT * FROM ({cut}) ORDER BY ALL", params).fetchall() == whole, name
     finally:
         con.close()
 

@@ -205,7 +205,11 @@ def test_restricted_originals_are_in_the_restricted_evidence_only(scenario):
     open_a = evidence.sha256_of((root / "inbox" / "processed" / "a_lead_q1.csv").read_bytes())
     assert evidence.evidence_path(wh.evidence, open_a).exists()
     assert not evidence.evidence_path(rev, open_a).exists()
-    assert list((rev / ".staging").iterdir()) == []  # emptied after the job
+    # Emptied after the job: no file left; only the evidence layout's shard folders stay, empty and owner-only.
+    staging = rev / ".staging"
+    assert [p for p in staging.rglob("*") if not p.is_dir()] == []
+    assert all(len(p.name) == 2 and not any(p.iterdir()) and stat.S_IMODE(p.stat().st_mode) == 0o700
+               for p in staging.iterdir())
     assert stat.S_IMODE(wh.restricted.stat().st_mode) == 0o600
     assert stat.S_IMODE(rev.stat().st_mode) == 0o700
     assert not (root / "wh.restricted.duckdb.next").exists()

@@ -115,10 +115,41 @@ def make_folders(files: RestrictedFiles) -> None:
 
 
 def clean_staging(files: RestrictedFiles) -> None:
-    """Staged bytes of an earlier job are never referenced: a committed job moved its files."""
-    if files.staging.is_dir():
-        shutil.rmtree(files.staging)
+    """Staged bytes of an earlier job are never referenced: a committed job moved its files.
+
+    Every file goes; the evidence layout's shard folders (`<sha[:2]>/`, owner-only, empty once
+    their files are gone) stay for the next job's receive. Removing them cost each served 1%-new
+    night at 400 pilots 0.1-0.4 s of wall time (about 140 rmdirs, at the night's end, on a disk
+    where rmdir is slow), for folders the next night creates again. Anything else (DuckDB's spill
+    folder, an entry this code did not make) is removed whole, as before."""
+    staging = files.staging
+    if staging.is_symlink() or (staging.exists() and not staging.is_dir()):
+        staging.unlink()
+    elif staging.is_dir():
+        with os.scandir(staging) as entries:
+            for entry in entries:
+                if _is_shard(entry):
+                    _empty_shard(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
     make_folders(files)
+
+
+def _is_shard(entry: os.DirEntry) -> bool:
+    """A folder of the evidence layout: two lowercase hex digits (warehouse/evidence.evidence_path)."""
+    name = entry.name
+    return (len(name) == 2 and all(c in "0123456789abcdef" for c in name) and entry.is_dir(follow_symlinks=False))
+
+
+def _empty_shard(folder: str) -> None:
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
 
 
 @contextmanager
