@@ -83,14 +83,17 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
 
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
-            check_warehouse(warehouse_path)  # a bad file is refused before Prefect starts
-            check_restricted(warehouse_path, restricted_store)
-            registry = check_registry(registry_dir)  # a broken registry is refused before Prefect starts
             from flows.ephemeral import launch_server
 
-            # Prefect's temporary server boots in its own process (seconds) while this one imports
-            # the job (Prefect itself among it); `server_start` is only what is then left to wait.
-            server = launch_server()  # tied to this process: a killed run leaves no server behind
+            # Prefect's temporary server boots in its own process (seconds) while this one checks
+            # its inputs and imports the job (Prefect itself among it); `server_start` is only what
+            # is then left to wait. Launched once the lock is held (a locked run starts none), before
+            # the checks: at 400 pilots the registry's alone is ~0.4 s of this process's CPU that the
+            # server, on the other core, spent waiting to be launched (bench/results/2026-12-05-C-*).
+            server = launch_server()  # tied to this process: a killed or refused run leaves no server behind
+            check_warehouse(warehouse_path)  # a bad file is refused before the flow starts
+            check_restricted(warehouse_path, restricted_store)
+            registry = check_registry(registry_dir)  # a broken registry is refused before the flow starts
             with program.imports_kept():  # out of the garbage collector's walks (flows/program.py)
                 from flows import early
                 from flows.nightly import nightly, nightly_settings

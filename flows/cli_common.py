@@ -87,8 +87,10 @@ def registry_refusal(exc) -> str:
 
 
 def check_registry(registry_dir: Path | None):
-    """Load the registry before Prefect starts: a broken one is refused in a second (exit 4), not
-    after the server's start-up, and no task logs its traceback. The job loads it again itself."""
+    """Load the registry before the flow starts: a broken one is refused in a second (exit 4), not
+    after the server's start-up (`pilotkpi run` launches its temporary server just before this
+    check, and a refusal stops it with the job), and no task logs its traceback. The job loads it
+    again itself."""
     if registry_dir is None:
         return None
     from pilots.registry import load_registry

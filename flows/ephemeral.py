@@ -68,6 +68,17 @@ for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
 SERVER_APP = "prefect.server.api.server:create_app"  # what Prefect's SubprocessASGIServer serves
 # The environment Prefect's SubprocessASGIServer gives its server: no UI, and marked ephemeral.
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+# Not Prefect's: its block types are not registered at the start of a temporary server. pilotkpi
+# uses no block (no result storage, notification or credentials block), and a client saving one
+# registers its type itself. The registration cost every start CPU even when its memo skipped it:
+# the memo's check loads every installed Prefect collection (prefect_dask, hence dask, distributed
+# and numpy: ~0.6 s of CPU), and the first start on a new database registered ~80 block types
+# (~0.6 s more; measured 2026-12-05, bench/results/2026-12-05-C-server-start.md). The memo is off
+# too, so that this server writes no memo of a registration it skipped: a full server on the same
+# PREFECT_HOME (`pilotkpi server`) still registers them at its own start. Defaults only: an
+# operator's own value of either setting wins.
+SERVER_DEFAULTS = {"PREFECT_SERVER_REGISTER_BLOCKS_ON_START": "0",
+                   "PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION": "0"}
 UVICORN_PORT_IN_USE = 3  # uvicorn's exit code when its port was taken meanwhile: launched again
 # uvicorn also exits with 3 when the app fails to start (a locked or unwritable Prefect database):
 # a few relaunches, then the exit code is the error, not 90 s of relaunching.
@@ -127,6 +138,8 @@ class TemporaryServer:
             env.update(get_current_settings().to_environment_variables(exclude_unset=True))
         env.pop("PREFECT_API_URL", None)  # the server serves the API: it needs none
         env.update(SERVER_ENV)
+        for name, value in SERVER_DEFAULTS.items():
+            env.setdefault(name, value)
         self.launched_at = time.perf_counter()
         # Its output (stderr, and stdout, which it does not use) comes through a pipe (module docstring).
         self.process = subprocess.Popen(

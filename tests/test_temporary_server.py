@@ -105,3 +105,29 @@ def test_two_nights_back_to_back_on_one_prefect_home_both_reach_their_server_who
             assert [(name.rsplit("-", 1)[0], state) for name, state in tasks] == [
                 ("build-marts", "COMPLETED"), *ingested, ("receive-inbox", "COMPLETED")], tasks
             assert len(warnings) == 1 and "z_link.csv" in warnings[0][0] and "FILE_NOT_REGULAR" in warnings[0][0]
+
+
+def test_a_full_server_on_the_home_of_cli_nights_still_has_prefects_block_types(tmp_path):
+    """The temporary server skips the registration of Prefect's block types (pilotkpi uses none:
+    flows/ephemeral.py) and leaves no memo of one: `pilotkpi server` started later on the same
+    PREFECT_HOME registers them at its own start, and serves the CLI night's flow run."""
+    from tests.test_serve_integration import _api, _env, _free_port, _start, _stop, _wait_healthy
+
+    registry, inbox = make_scenario(tmp_path)
+    home = tmp_path / "prefect-home"
+    night = _night(registry, inbox, tmp_path, home, AS_OF)
+    assert night.returncode == 0, night.stderr[-3000:]
+    deadline = time.monotonic() + 20  # the night's server stopped before the full one starts
+    while _with_home(home) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    port, log = _free_port(), tmp_path / "server.log"
+    api_url = f"http://127.0.0.1:{port}/api"
+    server = _start(["-m", "flows.cli", "server", "--host", "127.0.0.1", "--port", str(port)],
+                    _env(home, PREFECT_SERVER_UI_ENABLED="false"), log)
+    try:
+        _wait_healthy(api_url, server, lambda: log.read_text(errors="replace")[-6000:])
+        assert _api(api_url, "/block_types/slug/local-file-system")["name"] == "Local File System"
+        assert _api(api_url, "/flow_runs/count", {}) == 1
+    finally:
+        _stop(server)
