@@ -83,18 +83,21 @@ class NotRegularFile(OSError):
 
 
 def _looks_like_a_report(name: str) -> bool:
-    return bool(ASIDE.match(name) or not name.startswith(".")) and not name.endswith(IN_PROGRESS_SUFFIXES)
+    return bool(not name.startswith(".") or ASIDE.match(name)) and not name.endswith(IN_PROGRESS_SUFFIXES)
 
 
 def candidates(inbox: Path) -> list[Path]:
     """Regular files directly in the inbox that are not marked in progress, in name order.
 
     Includes files that filing away set aside (see module doc): they are still waiting.
-    Symbolic links are not followed (see `refused`).
+    Symbolic links are not followed (see `refused`). Sorted by name before the paths are made
+    (a pathlib object costs more than the sort: 20,000 files a national night).
     """
     with os.scandir(inbox) as entries:
-        return sorted((Path(e.path) for e in entries
-                       if e.is_file(follow_symlinks=False) and _looks_like_a_report(e.name)), key=inbox_name)
+        found = [(e.name, e.path) for e in entries
+                 if e.is_file(follow_symlinks=False) and _looks_like_a_report(e.name)]
+    found.sort(key=lambda entry: _agency_name(entry[0]))
+    return [Path(path) for _, path in found]
 
 
 def refusal(path: Path, kind: str) -> Issue:
@@ -156,13 +159,17 @@ def refused(inbox: Path) -> list[tuple[Path, str]]:
 
 def inbox_name(path: Path) -> str:
     """The name the agency gave the file (a set-aside file keeps its own name)."""
-    aside = ASIDE.match(path.name)
-    return aside.group(1) if aside else path.name
+    return _agency_name(path.name)
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
+def _agency_name(name: str) -> str:
+    aside = ASIDE.match(name) if name.startswith(".") else None
+    return aside.group(1) if aside else name
+
+
+def _signature(path: str) -> tuple[int, int] | None:
     try:
-        st = path.lstat()
+        st = os.lstat(path)
     except FileNotFoundError:
         return None
     return st.st_size, st.st_mtime_ns
@@ -171,12 +178,13 @@ def _signature(path: Path) -> tuple[int, int] | None:
 def settled(inbox: Path, settle_seconds: float, sleep: Callable[[float], None] = time.sleep
             ) -> tuple[list[Path], list[Path]]:
     """(settled, still changing): files whose size and mtime held still for settle_seconds."""
-    before = {p: _signature(p) for p in candidates(inbox)}
-    if settle_seconds > 0 and before:
+    listed = candidates(inbox)
+    before = [_signature(os.fspath(p)) for p in listed]
+    if settle_seconds > 0 and listed:
         sleep(settle_seconds)
     ready, changing = [], []
-    for path, signature in before.items():
-        (ready if signature is not None and _signature(path) == signature else changing).append(path)
+    for path, signature in zip(listed, before):
+        (ready if signature is not None and _signature(os.fspath(path)) == signature else changing).append(path)
     return ready, changing
 
 
