@@ -40,7 +40,7 @@ from kpis import fingerprint  # noqa: E402
 from warehouse.stages import stage  # noqa: E402
 from kpis.build import build_marts  # noqa: E402
 from kpis.steps import POST_COMMIT_ORDER  # noqa: E402
-from pilots import inbox as inbox_folder  # noqa: E402
+from pilots import filing, inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, IngestCounts, Ingestor, RestrictedSide  # noqa: E402
 from pilots.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
@@ -476,7 +476,7 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             files = list(zip(state["new"], statuses)) + state["earlier"]
             # An error moving a restricted pilot's file must not name it in logs or ops.runs.
             with names_hidden(hidden_names(con, [f.name for f, _ in files])):
-                state["moved"] = inbox_folder.file_away(files, inbox)
+                state["moved"] = filing.file_away(files, inbox)  # a big night's in a process of its own
 
         try:
             job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away, rfiles)

@@ -20,7 +20,7 @@ CODE_DIRS = ("pilots", "flows", "kpis", "warehouse", "bench")
 
 # Calls that create, change, move or delete files. Names that are also list/dict/str methods
 # count only on os or shutil.
-WRITERS = {"fdopen", "write_bytes", "write_text", "unlink", "rmtree", "chmod", "symlink_to", "hardlink_to", "touch",
+WRITERS = {"fdopen", "write_bytes", "write_text", "unlink", "rmtree", "chmod", "fchmod", "symlink_to", "hardlink_to", "touch",
            "truncate", "mkstemp", "mkdtemp", "NamedTemporaryFile", "rmdir", "utime", "copyfile", "copytree", "copy2"}
 OS_WRITERS = {"replace", "rename", "renames", "remove", "link", "symlink", "move", "copy"}
 READ_MODES = {"r", "rb", "rt"}
@@ -82,12 +82,17 @@ def test_evidence_py_creates_new_files_only():
     source = (ROOT / "warehouse" / "evidence.py").read_text(encoding="utf-8")
     writes = sorted((fn, call) for fn, _, call in writes_in(source))
     assert writes == [
-        # KeepBatch: its temp files, named through _create_new after the one flush, then removed
-        ("__exit__", "tmp.unlink(missing_ok=True)"),
+        # KeepBatch: its temp files (O_CREAT|O_EXCL), made read-only on their descriptor once
+        # written, linked under their SHA-256 after the one flush (a link never replaces a name),
+        # then removed
+        ("__exit__", "os.link(tmp, f'{shard}/{sha}')"),
+        ("__exit__", "os.unlink(tmp)"),
         ("_create_new", "os.chmod(tmp, FILE_MODE)"),
         ("_create_new", "os.link(tmp, target)"),
         ("_new_temp", "os.fdopen(fd, 'wb')"),
+        ("_new_temp", "os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 384)"),
         ("_new_temp", "tempfile.mkstemp(dir=evidence_dir, prefix='.incoming.', suffix='.tmp')"),
+        ("add_from", "os.fchmod(fd, FILE_MODE)"),
         # adopt: a staged file linked in by _create_new (never replacing), then its staged name removed
         ("adopt", "staged.unlink()"),
         # a moved pilot's file, once the other store holds the same bytes (warehouse/moves.py)
@@ -121,7 +126,7 @@ def test_no_other_module_writes_into_the_evidence_store():
     assert {name: w for name, w in found.items() if w} == {}
     # The scan does see the code's writes: the inbox's filing, publishing, the exports.
     all_writes = {f.relative_to(ROOT).as_posix(): writes_in(f.read_text(encoding="utf-8")) for f in files}
-    assert any("os.rename(source, target)" in c for _, _, c in all_writes["pilots/inbox.py"])
+    assert any("os.rename(source_name, target" in c for _, _, c in all_writes["pilots/inbox.py"])
     assert any("os.replace(tmp, target)" in c for _, _, c in all_writes["warehouse/publish.py"])
 
 

@@ -114,16 +114,16 @@ def test_a_transient_read_error_is_retried(tmp_path, prefect_harness, monkeypatc
     import pilots.inbox
 
     registry, inbox = make_scenario(tmp_path)
-    real_open = pilots.inbox.open_file
+    real_open = pilots.inbox.open_regular
     calls = {"n": 0}
 
-    def flaky_open(path):
+    def flaky_open(path, dir_fd=None):
         calls["n"] += 1
         if calls["n"] == 3:  # the third file read fails once, as a locked or busy file would
             raise OSError(errno.EIO, "Input/output error", str(path))
-        return real_open(path)
+        return real_open(path, dir_fd)
 
-    monkeypatch.setattr(pilots.inbox, "open_file", flaky_open)
+    monkeypatch.setattr(pilots.inbox, "open_regular", flaky_open)
     code, out = run(tmp_path, registry, inbox)
     assert code == 0, out
     assert "files seen 6: accepted 3, superseded 1, duplicates 1, quarantined 1" in out
