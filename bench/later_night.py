@@ -1,6 +1,6 @@
 """The 1%-new night, main against this checkout, paired (issue 22; engineer I's incremental marts).
 
-    .venv/bin/python -m bench.later_night [--pilots 100] [--against main] [--pairs 3] [--work DIR]
+    .venv/bin/python -m bench.later_night [--pilots 100] [--against main] [--pairs 3] [--work DIR] [--workload DIR]
 
 Each tree (a revision's code taken out of git, and this checkout) gets its own first night of the
 national workload (bench/workload.py) with its own code, so each warehouse has its own
@@ -31,6 +31,7 @@ from pathlib import Path
 from bench import workload
 from bench.measure import machine
 from bench.paired import tree_at
+from bench.small_nights import _workload
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = ("flows", "kpis", "pilots", "warehouse", "bench")
@@ -113,12 +114,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--against", default="main")
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path("/tmp/pilotkpi-later-night"))
+    parser.add_argument("--workload", type=Path, default=None,
+                        help="an existing bench/workload.py folder (registry, inbox, manifest.json) for --pilots")
     args = parser.parse_args(argv)
     work = args.work
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    wl = workload.write_workload(work / "national", args.pilots)
+    wl = _workload(args.pilots, args.workload, work / "national")
     increment = work / "increment"
     increment.mkdir()
     new = workload.write_increment(work / "national", args.pilots, 0.01, increment)
