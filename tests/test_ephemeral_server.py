@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+import sys
 
 from flows import ephemeral
 
@@ -29,12 +30,19 @@ def test_the_server_is_started_with_prefects_own_command_and_environment(monkeyp
 
     [(prefect_args, prefect_env, prefect_kwargs)] = prefect_calls
     [(args, env, kwargs)] = our_calls  # the server only: no watchdog for a pid without /proc
-    assert args == prefect_args
+    # The same uvicorn command line, its `main` run after the app's import with the collector off
+    # (ephemeral.SERVER_MAIN) where Prefect runs it as `python -m uvicorn`.
+    assert prefect_args[:3] == [sys.executable, "-m", "uvicorn"]
+    assert args[:3] == [sys.executable, "-c", ephemeral.SERVER_MAIN] and args[3:] == prefect_args[3:]
+    assert ephemeral.SERVER_MAIN.rstrip().endswith("from uvicorn.main import main\nmain()")
     assert args[args.index("--port") + 1] == "8765" and ephemeral.SERVER_APP in args
     assert {k: prefect_env[k] for k in ephemeral.SERVER_ENV} == ephemeral.SERVER_ENV == {
         "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
     assert {k: env[k] for k in ephemeral.SERVER_ENV} == ephemeral.SERVER_ENV
     assert "PREFECT_API_URL" not in env  # the server serves the API; it needs none to call
+    # Not Prefect's: no block type registered, nor any memo of it (pilotkpi uses no block).
+    assert "PREFECT_SERVER_REGISTER_BLOCKS_ON_START" not in prefect_env
+    assert env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == env["PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION"] == "0"
     assert prefect_kwargs == {}  # Prefect's server shares its output; ours sends it through a pipe this process reads
     assert kwargs == {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
 
@@ -168,3 +176,15 @@ def test_a_server_error_from_the_api_while_it_starts_is_waited_through_and_a_cli
     else:
         raise AssertionError("a 404 from the API was waited on until the timeout")
     assert refused.asked == ["health", "version"]
+
+
+def test_an_operators_own_block_registration_setting_reaches_the_server(monkeypatch):
+    calls = []
+    started = _Started()
+    started.stdout = io.BytesIO(b"")  # its own pipe: another test's launch closed the shared one
+    monkeypatch.setattr("subprocess.Popen", lambda args, env=None, **kw: calls.append(env) or started)
+    monkeypatch.setenv("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "true")
+    ephemeral.TemporaryServer().launch()
+    [env] = calls
+    assert env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == "true"  # theirs, not our default
+    assert env["PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION"] == "0"
