@@ -4,8 +4,8 @@
   most transfer tools), and files whose size or mtime changes during the settle time.
 - Files are received once by content hash: `receive` copies each settled file's bytes into the
   evidence store and names them by SHA-256. The run then reads those bytes, never the inbox again.
-- A file's size is taken with stat before it is opened, and every read is in chunks: one file,
-  however large, never decides how much memory the run needs.
+- A file's size is taken (fstat of the file opened) before it is read, and every read is in
+  chunks: one file, however large, never decides how much memory the run needs.
 - A file over the size limit (`PILOTKPI_MAX_FILE_BYTES`) is hashed but not copied into the
   evidence store; it is quarantined (FILE_TOO_LARGE) and filed into quarantine/ as received. The
   spec (agency-report-v1.md, "Files are evidence") asks that the original bytes of every file are
