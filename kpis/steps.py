@@ -74,8 +74,8 @@ def _mart(name: str, reads: tuple[str, ...], *, as_of: bool = False, modules: tu
 
 
 # The KPI marts read the lead agency's submissions only (their `lead_submissions`), and only the
-# lead sends KPI values: another agency's report (six of seven of a 1%-new night's revisions)
-# changes none of their rows, so it recomputes no pilot there.
+# lead sends KPI values: another agency's report (162 of the 196 revisions of the 1%-new night at
+# 400 pilots) changes none of their rows, so it recomputes no pilot there.
 LEAD_ROWS = "t.agency_code = (SELECT p.lead_agency_code FROM registry.pilots p WHERE p.pilot_id = t.pilot_id)"
 
 
