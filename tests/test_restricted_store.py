@@ -208,6 +208,8 @@ def test_restricted_originals_are_in_the_restricted_evidence_only(scenario):
     # Emptied after the job: no file left; only the evidence layout's shard folders stay, empty and owner-only.
     staging = rev / ".staging"
     assert [p for p in staging.rglob("*") if not p.is_dir()] == []
+    # among them the shard folders its restricted files were staged in (sha[:2])
+    assert {p.name for p in staging.iterdir()} >= {evidence.sha256_of(d)[:2] for d in RESTRICTED_FILES.values()}
     assert all(len(p.name) == 2 and not any(p.iterdir()) and stat.S_IMODE(p.stat().st_mode) == 0o700
                for p in staging.iterdir())
     assert stat.S_IMODE(wh.restricted.stat().st_mode) == 0o600
