@@ -120,6 +120,7 @@ def test_a_full_server_on_the_home_of_cli_nights_still_has_prefects_block_types(
     deadline = time.monotonic() + 20  # the night's server stopped before the full one starts
     while _with_home(home) and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert _with_home(home) == []
 
     port, log = _free_port(), tmp_path / "server.log"
     api_url = f"http://127.0.0.1:{port}/api"

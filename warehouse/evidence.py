@@ -1,11 +1,11 @@
 """The evidence store: the original bytes of every received file, addressed by SHA-256.
 
 Files are written once and never changed or deleted by the engine: the bytes go to a new temp
-file (created with O_CREAT|O_EXCL by tempfile.mkstemp), which is made read-only and then
-hard-linked under its real name. A link, unlike a rename, fails if that name exists, so a file
-already in the store is never replaced, even by a concurrent writer; and a crash never leaves a
-half file under a real name. `_create_new` is the only way into the store
-(tests/test_evidence_write_once.py checks it). Received files are copied and
+file (created with O_CREAT|O_EXCL, by tempfile.mkstemp or by KeepBatch's own open), which is
+made read-only and then hard-linked under its real name. A link, unlike a rename, fails if that
+name exists, so a file already in the store is never replaced, even by a concurrent writer; and a
+crash never leaves a half file under a real name. `_create_new` and KeepBatch's link after its
+one flush are the only ways into the store (tests/test_evidence_write_once.py checks it). Received files are copied and
 hashed in chunks (`keep_file`), so a file's size never decides how much memory a run needs.
 
 The store holds the original bytes, personal data included (masking applies to what is stored
