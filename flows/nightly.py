@@ -49,7 +49,7 @@ from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_que
 from warehouse.errors import MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 from warehouse.registry_check import holds_registry  # noqa: E402
-from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden  # noqa: E402
+from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden, redact  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
 
 SUMMARY_ARTIFACT_KEY = cheap.SUMMARY_ARTIFACT_KEY
@@ -475,8 +475,9 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
                 raise RuntimeError(f"{len(statuses)} statuses for {len(state['new'])} files received")
             files = list(zip(state["new"], statuses)) + state["earlier"]
             # An error moving a restricted pilot's file must not name it in logs or ops.runs.
-            with names_hidden(hidden_names(con, [f.name for f, _ in files])):
-                state["moved"] = filing.file_away(files, inbox)  # a big night's in a process of its own
+            hidden = hidden_names(con, [f.name for f, _ in files])
+            with names_hidden(hidden):  # a big night's in a process of its own; its failure warned of
+                state["moved"] = filing.file_away(files, inbox, lambda text: logger.warning("%s", redact(text, hidden)))
 
         try:
             job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away, rfiles)

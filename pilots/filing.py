@@ -6,23 +6,32 @@ each one hands the GIL to the rendering and waits to get it back. At 20,000 file
 3.4-3.6 s beside the rendering against 1.5 s alone (the idle national bench, 2026-12-05), the
 rendering slowed too, and the night waited a second for it after the letters. So a night with
 FILING_PROCESS_FILES files or more (`PILOTKPI_FILING_PROCESS_FILES`, 2,000 by default: the
-national night, not the 1%-new one) files them away in a child process, `python -m
-pilots.filing`, on the other core: the same `pilots.inbox.file_away`, its checks and its moves.
-A smaller night files away in the thread as before (the child's start, ~0.1 s, would cost more).
+national night, not the 1%-new one) files them away in a child process on the other core: the
+same `pilots.inbox.file_away`, its checks and its moves. A smaller night files away in the thread
+as before (the child's start, ~0.1 s, would cost more).
+
+The child is `python -P -c _CHILD_CODE` started in the code root, with the code root first on
+PYTHONPATH: `-P` keeps the current directory off sys.path, so no `pilots/` folder where the night
+was started can be imported in place of this one. It keeps a private duplicate of fd 1 for its
+answer and points fd 1 at stderr before importing the project, so a stray print cannot break it.
 
 The parent writes one pickle on the child's stdin, (inbox, [(name, inbox path, SHA-256, size,
-status)]: strings and numbers, cheap to pickle beside the rendering), and reads
-one from its stdout: ("moved", [paths]) or ("failed", the FilingError's text, names masked as
-file_away masks them). A child that ends otherwise is this step's failure (FilingError): the
-night ends committed_with_errors and the next one files the rest away, as after any failure of
-this step. If the child cannot be started at all, the files are filed away here, in the thread.
+status)]: strings and numbers, cheap to pickle beside the rendering), and reads one from the
+child's answer: ("moved", [paths]) or ("failed", the FilingError's text, names masked as file_away
+masks them): that is this step's failure, and the next night files the rest away. A child that
+ends without its answer (an import error, memory, a bug) is reported with its exit code and the
+last line of its stderr (IDs masked here, restricted names hidden by the caller), and the files
+are filed away in this process instead (file_away skips every file the child moved: no longer in
+the inbox with its SHA-256), so that a child that always fails leaves no inbox unfiled. If the
+child cannot be started at all, the files are filed away here too.
 
 Crash safety is file_away's own: each file is moved by one rename, after the commit, so a kill
 at any file leaves every file either in the inbox (the next night files it away, recognised by
-name and SHA-256 as the committed run's file: no new row) or filed. The child stops before its
-next file once its parent is gone (killed alone, not with its process group), so that it never
-files away beside the next night. tests/test_filing_process.py kills the night while its child
-is paused between two files (`pause_point("filing")`).
+name and SHA-256 as the committed run's file: no new row) or filed. Before each file the child
+checks that its parent lives, so a child orphaned by a kill of the night alone finishes at most
+the file it is on and never files away beside the next night; that check is not tested.
+tests/test_filing_process.py kills the night with its whole process group while its child is
+paused between two files (`pause_point("filing")`).
 """
 from __future__ import annotations
 
@@ -31,38 +40,64 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from pilots import inbox as inbox_folder
 from pilots.inbox import FilingError, InboxFile
+from pilots.personal import masked
 from warehouse.testpoints import pause_point
 
 FILING_PROCESS_FILES = int(os.environ.get("PILOTKPI_FILING_PROCESS_FILES", "2000"))
 _CODE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding this `pilots` package
+# The child's program: the answer goes on a private duplicate of fd 1, and fd 1 is pointed at
+# stderr before anything of the project is imported, so that a stray print lands on stderr.
+_CHILD_CODE = "import os; out = os.dup(1); os.dup2(2, 1); from pilots import filing; filing.main(out)"
 
 
-def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path) -> list[Path]:
-    """pilots.inbox.file_away, in a child process for FILING_PROCESS_FILES files or more."""
+def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
+              warn: Callable[[str], None] | None = None) -> list[Path]:
+    """pilots.inbox.file_away, in a child process for FILING_PROCESS_FILES files or more.
+
+    warn(text): how a child that ended without its answer is reported (its last line of stderr,
+    IDs masked); the caller hides restricted names in it. The files are then filed away here."""
     files = list(files)
     if len(files) < FILING_PROCESS_FILES:
         return inbox_folder.file_away(files, inbox)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(_CODE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     try:
-        child = subprocess.Popen([sys.executable, "-m", "pilots.filing"], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        # -P and cwd: no folder but the code root's can shadow the project (see the module doc).
+        child = subprocess.Popen([sys.executable, "-P", "-c", _CHILD_CODE], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=_CODE_ROOT)
     except OSError:  # no process to be had (memory, process limits): filed away here instead
         return inbox_folder.file_away(files, inbox)
     rows = [(f.name, os.fspath(f.inbox_path), f.sha256, f.size, status) for f, status in files]
-    out, _ = child.communicate(pickle.dumps((os.fspath(inbox), rows), protocol=pickle.HIGHEST_PROTOCOL))
+    # communicate() reads both pipes while it writes: an answer or a stderr of any size passes.
+    out, err = child.communicate(pickle.dumps((os.fspath(inbox), rows), protocol=pickle.HIGHEST_PROTOCOL))
     try:
         outcome, detail = pickle.loads(out)
-    except Exception:  # noqa: BLE001 - it ended without its answer: killed, or out of memory
-        raise FilingError(f"filing away in its own process stopped (exit code {child.returncode}); "
-                          "the next run files the rest away") from None
+    except Exception:  # noqa: BLE001 - it ended without its answer: a bug, an import error, memory
+        stopped = _stopped(child.returncode, err)
+        # Filed away here instead, so that no night is left on a path that always fails: safe, as
+        # file_away skips every file no longer in the inbox with its SHA-256 (the child's moves).
+        try:
+            moved = inbox_folder.file_away(files, inbox)
+        except FilingError as exc:
+            raise FilingError(f"{stopped}; filing away here instead failed too: {exc}") from None
+        if warn is not None:
+            warn(f"{stopped}; filed away in the night's own process instead")
+        return moved
     if outcome == "failed":
         raise FilingError(detail)
     return [Path(p) for p in detail]
+
+
+def _stopped(returncode: int, err: bytes) -> str:
+    """Why the child ended without its answer: its exit code and its last line of stderr (a
+    traceback's last line names the error), national IDs masked."""
+    lines = [line.strip() for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
+    reason = f": {lines[-1]}" if lines else ""
+    return masked(f"filing away in its own process stopped (exit code {returncode}){reason}")
 
 
 def _while_parent_lives(rows: list[tuple], parent: int) -> Iterator[tuple[InboxFile, str]]:
@@ -76,7 +111,9 @@ def _while_parent_lives(rows: list[tuple], parent: int) -> Iterator[tuple[InboxF
         yield InboxFile(name, Path(path), sha256, size, None), status
 
 
-def main() -> None:
+def main(answer_fd: int) -> None:
+    """The child's work: answer_fd is its private duplicate of the stdout the parent reads (fd 1
+    itself is stderr: a stray print cannot break the answer)."""
     parent = os.getppid()
     inbox, rows = pickle.load(sys.stdin.buffer)
     try:
@@ -84,9 +121,5 @@ def main() -> None:
         answer = ("moved", [os.fspath(p) for p in moved])
     except FilingError as exc:
         answer = ("failed", str(exc))
-    sys.stdout.buffer.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))
-    sys.stdout.buffer.flush()
-
-
-if __name__ == "__main__":
-    main()
+    with os.fdopen(answer_fd, "wb") as out:
+        out.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))

@@ -5,10 +5,19 @@ quarantine/), with the threshold at one file so that the scenario takes the chil
 - the child files every file where the thread would, and the night records the same;
 - a night SIGKILLed while its child is paused after filing one file: the warehouse holds the
   night (it had committed), one file is filed, five wait; the next night files those five away
-  without a new row, and its figures are those of an uninterrupted night.
+  without a new row, and its figures are those of an uninterrupted night;
+- a child that dies after filing one file (`PILOTKPI_FAIL_AT=filing`, on the restricted scenario
+  of tests/test_restricted_store.py, its message quoting a restricted file and a national ID):
+  the night files the rest away itself and succeeds, and its log warns of the child's failure,
+  with the ID masked and the restricted name hidden;
+- a night started from a folder holding another `pilots` package: the child imports the night's
+  own code, not that one;
+- a child that prints while it files away (an audit hook on each rename): the answer still
+  arrives, and every file is filed.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import pytest
@@ -17,7 +26,9 @@ from pilots import filing
 from tests.support import SERIAL
 from tests.test_crash_kill import killed_run
 from tests.test_flow import figures, make_scenario, run_cli
+from tests.test_leak_outputs import _all_loggers, _Records
 from tests.test_post_commit import COUNTS, PROCESSED, inbox_state, runs, submission_count
+from tests.test_restricted_store import FILE_NAME, make_restricted_scenario
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +55,7 @@ def test_a_big_night_files_away_in_a_child_process_as_the_thread_would(tmp_path,
     monkeypatch.setattr(filing.subprocess, "Popen", spied)
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 0, out
-    assert started == [[sys.executable, "-m", "pilots.filing"]]
+    assert started == [[sys.executable, "-P", "-c", filing._CHILD_CODE]]
     assert COUNTS in out and "moved 6 file(s)" in out
     assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"]) == reference[1]
     assert [r[1:3] for r in runs(tmp_path / "wh.duckdb")] == [("succeeded", None)]
@@ -70,3 +81,75 @@ def test_a_night_killed_while_its_filing_process_runs_loses_nothing_and_counts_n
     assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"]) == reference[1]
     assert submission_count(tmp_path / "wh.duckdb") == 6
     assert figures(tmp_path / "wh.duckdb") == reference[0]
+
+
+NATIONAL_ID = "3101700230704"  # 13 digits, check digit valid: masked wherever it is stored or shown
+# The restricted scenario, filed away: accepted, superseded and duplicates to processed/; f (bad
+# KPI), g (no pilot) and r3 (unknown KPI) to quarantine/ (tests/test_restricted_store.py's doc).
+RESTRICTED_PROCESSED = sorted(PROCESSED + [FILE_NAME, "r2-dup.csv", "r4-q2.csv", "r5-q2-fix.csv"])
+RESTRICTED_QUARANTINED = ["f_bad.csv", "g_no_pilot.csv", "r3-bad.csv"]
+
+
+def test_a_child_that_fails_is_reported_and_the_night_files_away_itself(tmp_path, prefect_harness, monkeypatch):
+    registry, inbox = make_restricted_scenario(tmp_path)
+    monkeypatch.setattr(filing, "FILING_PROCESS_FILES", 1)
+    monkeypatch.setenv("PILOTKPI_FAIL_AT", "filing")  # the child raises before its second file
+    monkeypatch.setenv("PILOTKPI_FAIL_MESSAGE", f"injected: {FILE_NAME} of {NATIONAL_ID}")
+    import flows.nightly  # noqa: F401 - Prefect sets its logging up on first import: the handler goes in after
+    handler, loggers = _Records(), _all_loggers()
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        code, out = run_cli(registry, inbox, tmp_path)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+    assert code == 0, out
+    assert inbox_state(inbox) == ([], RESTRICTED_PROCESSED, RESTRICTED_QUARANTINED)
+    # Every step done (filing away too, here): no failed step, nothing for a later job to complete.
+    [(_, status, failed, error, completed, _)] = runs(tmp_path / "wh.duckdb")
+    assert (status, failed, error, completed) == ("succeeded", None, None, False)
+    warnings = [line for line in handler.lines if "filing away in its own process stopped" in line]
+    assert warnings == [
+        "WARNING prefect.flow_runs filing away in its own process stopped (exit code 1): RuntimeError: injected: "
+        "[file of a restricted pilot] of [masked-id]; filed away in the night's own process instead"], handler.lines
+    for text in ["\n".join(handler.lines), out, repr(runs(tmp_path / "wh.duckdb"))]:
+        assert "K7W3" not in text and NATIONAL_ID not in text
+
+
+def test_the_child_imports_the_nights_own_code_whatever_the_folder(tmp_path, prefect_harness, monkeypatch,
+                                                                    reference):
+    registry, inbox = make_scenario(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "pilots").mkdir(parents=True)
+    marker = tmp_path / "other-code-ran"
+    (elsewhere / "pilots" / "__init__.py").write_text("", encoding="utf-8")
+    (elsewhere / "pilots" / "filing.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+        "def main(*args):\n    pass\n", encoding="utf-8")
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setattr(filing, "FILING_PROCESS_FILES", 1)
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert not marker.exists()
+    assert COUNTS in out and "moved 6 file(s)" in out
+    assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"]) == reference[1]
+
+
+def test_a_child_that_prints_while_it_files_away_still_answers(tmp_path, prefect_harness, monkeypatch, reference):
+    registry, inbox = make_scenario(tmp_path)
+    site = tmp_path / "site"
+    site.mkdir()
+    # Started by every Python process given this PYTHONPATH: the parent is running already, so
+    # only the child prints, once per rename, on whatever its fd 1 is.
+    (site / "sitecustomize.py").write_text(
+        "import sys\n"
+        "sys.addaudithook(lambda event, args: event == 'os.rename' and print('stray output', flush=True))\n",
+        encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p))
+    monkeypatch.setattr(filing, "FILING_PROCESS_FILES", 1)
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert COUNTS in out and "moved 6 file(s)" in out
+    assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"]) == reference[1]
+    assert [r[1:3] for r in runs(tmp_path / "wh.duckdb")] == [("succeeded", None)]
