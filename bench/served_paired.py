@@ -16,7 +16,6 @@ must give the same hashes (`same_results`).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ from pathlib import Path
 from bench import measure, run as bench_run, workload
 from bench.second_core import QUIET, results_hash
 from bench.served import serving
-from bench.small_nights import _pages_hash, _registry_hash, paired_start
+from bench.small_nights import _pages_hash, _registry_hash, paired_parser, paired_start
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS = ("one_percent", "quiet")
@@ -123,13 +122,8 @@ def markdown(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pilots", type=int, default=400)
-    parser.add_argument("--base", default="main")
-    parser.add_argument("--rounds", type=int, default=3, help="0: prepare each tree's full night only")
-    parser.add_argument("--work", type=Path, default=None)
-    parser.add_argument("--workload", type=Path, default=None,
-                        help="an existing bench/workload.py folder (registry, inbox, manifest.json) for --pilots")
+    parser = paired_parser(__doc__.split("\n\n")[0], pilots=400, rounds=3,
+                           rounds_help="0: prepare each tree's full night only")
     parser.add_argument("--keep-prepared", action="store_true", help="reuse each tree's full night from an earlier run")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     args = parser.parse_args(argv)

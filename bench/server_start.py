@@ -33,7 +33,7 @@ from pathlib import Path
 
 from bench.paired import tree_at
 from bench.second_core import QUIET
-from bench.small_nights import CODE, ROOT, Tree, _adopt_orphans, paired_start
+from bench.small_nights import CODE, ROOT, Tree, _adopt_orphans, paired_parser, paired_start, print_paired
 
 KINDS = ("first", "later")
 
@@ -109,13 +109,7 @@ def _summary(nights: list[dict]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pilots", type=int, default=10)
-    parser.add_argument("--base", default="main")
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--work", type=Path, default=None)
-    parser.add_argument("--workload", type=Path, default=None,
-                        help="an existing bench/workload.py folder (registry, inbox, manifest.json) for --pilots")
+    parser = paired_parser(__doc__.split("\n\n")[0], pilots=10, rounds=4)
     parser.add_argument("--server-only", action="store_true",
                         help="only each tree's temporary server, started and waited for (no night)")
     args = parser.parse_args(argv)
@@ -133,12 +127,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"round {r + 1} {tree.name} {kind}: server_start {night['stages'].get('server_start')} s, "
                       f"server_boot {night['stages'].get('server_boot')} s, wall {night['wall_seconds']} s, "
                       f"CPU {night['cpu_seconds']} s, load {night['load_before']}", file=sys.stderr, flush=True)
-    same = {kind: len({json.dumps(n["hashes"], sort_keys=True) for t in results.values() for n in t[kind]}) == 1
-            for kind in KINDS}
-    print(json.dumps({"pilots": args.pilots, "base": args.base, "rounds": args.rounds, "same_results": same,
-                      "median": {name: {kind: _summary(n) for kind, n in kinds.items()}
-                                 for name, kinds in results.items()},
-                      "nights": results}, indent=1))
+    print_paired(args, results, KINDS, _summary)
 
 
 if __name__ == "__main__":

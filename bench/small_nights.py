@@ -151,6 +151,19 @@ def _workload(pilots: int, folder: Path | None, work: Path) -> workload.Workload
     return workload.write_workload(folder, pilots)
 
 
+def paired_parser(description: str, pilots: int, rounds: int, rounds_help: str | None = None) -> argparse.ArgumentParser:
+    """The options every paired bench of later nights takes (here, bench/served_paired.py,
+    bench/server_start.py): what `paired_start` reads."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--pilots", type=int, default=pilots)
+    parser.add_argument("--base", default="main")
+    parser.add_argument("--rounds", type=int, default=rounds, help=rounds_help)
+    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--workload", type=Path, default=None,
+                        help="an existing bench/workload.py folder (registry, inbox, manifest.json) for --pilots")
+    return parser
+
+
 def paired_start(args: argparse.Namespace, name: str) -> tuple[Path, workload.Workload, Path, dict, Path]:
     """What a paired bench of later nights sets up first (here and bench/served_paired.py): its work
     folder, the workload for --pilots, a fresh 1%-new increment (and its counts), and the code of
@@ -179,14 +192,19 @@ def _summary(nights: list[dict]) -> dict:
             **{name: stage(name) for name in ("marts", "summaries", "publish", "checkpoint")}}
 
 
+def print_paired(args: argparse.Namespace, results: dict, kinds: tuple[str, ...], summary) -> None:
+    """A paired bench's report on stdout: whether every night of a kind left the same hashes in
+    both trees, each tree's medians (`summary` of its nights of a kind), and every night."""
+    same = {kind: len({json.dumps(n["hashes"], sort_keys=True) for t in results.values() for n in t[kind]}) == 1
+            for kind in kinds}
+    print(json.dumps({"pilots": args.pilots, "base": args.base, "rounds": args.rounds, "same_results": same,
+                      "median": {name: {kind: summary(n) for kind, n in by_kind.items()}
+                                 for name, by_kind in results.items()},
+                      "nights": results}, indent=1))
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pilots", type=int, default=100)
-    parser.add_argument("--base", default="main")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--work", type=Path, default=None)
-    parser.add_argument("--workload", type=Path, default=None,
-                        help="an existing bench/workload.py folder (registry, inbox, manifest.json) for --pilots")
+    parser = paired_parser(__doc__.split("\n\n")[0], pilots=100, rounds=3)
     args = parser.parse_args(argv)
     _adopt_orphans()
     work, wl, increment, new, base = paired_start(args, "small-nights")
@@ -203,12 +221,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"round {r + 1} {tree.name} {kind}: wall {night['wall_seconds']} s, less the server's start "
                       f"{night['wall_without_server_start']} s, CPU {night['cpu_seconds']} s, load "
                       f"{night['load_before']}, stages {night['stages']}", file=sys.stderr, flush=True)
-    same = {kind: len({json.dumps(n["hashes"], sort_keys=True) for t in results.values() for n in t[kind]}) == 1
-            for kind in ("quiet", "one_percent")}
-    print(json.dumps({"pilots": args.pilots, "base": args.base, "rounds": args.rounds, "same_results": same,
-                      "median": {name: {kind: _summary(n) for kind, n in kinds.items()}
-                                 for name, kinds in results.items()},
-                      "nights": results}, indent=1))
+    print_paired(args, results, ("quiet", "one_percent"), _summary)
 
 
 if __name__ == "__main__":
