@@ -247,7 +247,7 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
     built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests,
                         extra_inputs=restricted.open_rows_digests(side.con, side.pilots),
                         after=lambda name: restricted.merge_mart(con, side.con, side.pilots, name),
-                        unrecorded=frozenset(side.pilots))
+                        unrecorded=frozenset(side.pilots), keeps_unrecorded=frozenset(restricted.KEEP_OPEN))
     return built, fingerprint.state_digest(digests, as_of)
 
 

@@ -57,7 +57,8 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
                 run_id: str | None = None, digests: fingerprint.Digests | None = None,
                 extra_inputs: dict[str, dict[str, str]] | None = None,
                 after: Callable[[str], None] | None = None, names: list[str] | None = None,
-                unrecorded: frozenset[str] = frozenset()) -> list[str]:
+                unrecorded: frozenset[str] = frozenset(),
+                keeps_unrecorded: frozenset[str] | None = None) -> list[str]:
     """Create or replace the marts as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all). Returns the marts built.
 
@@ -80,6 +81,13 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
     every mart whose key changed: the restricted pilots on the open side, of which the open
     warehouse holds nothing but the rows warehouse.md lists (a few pilots; their merged rows are
     replaced whole anyway).
+
+    keeps_unrecorded: the marts that keep the rows they compute of the unrecorded pilots (None:
+    every mart). In the others `after` replaces those rows whole (drops them, or takes them from
+    the restricted store) as soon as the mart is built, so computing them was wasted: a scoped
+    rebuild leaves them out and keeps the rows the last `after` put there, which it replaces again.
+    On the 1%-new night at 400 pilots the restricted pilots were the whole scope of most open
+    marts (their keys change with the night's rows), each such run scanning its inputs whole.
     """
     digests = digests or fingerprint.Digests(con)
     recorded = dict(con.execute("SELECT mart_name, inputs_sha256 FROM ops.mart_inputs").fetchall())
@@ -101,7 +109,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             for pilot in unrecorded:
                 per_pilot.pop(pilot, None)
             scope = changed_pilots(con, name, whole, per_pilot) if only_changed and exists else None
-            if scope is not None and unrecorded:
+            if scope is not None and unrecorded and (keeps_unrecorded is None or name in keeps_unrecorded):
                 scope = sorted(set(scope) | unrecorded)
             if "outlier_test(" in sql and not registered and scope != []:
                 # outlier_test(x, H), the UDF kpi_outlier_checks.sql calls: registered only on a
