@@ -504,6 +504,34 @@ def test_m_a_corrected_report_rewrites_only_the_snapshot_rows_of_its_period_and_
     assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
 
 
+
+def test_m_the_open_side_recomputes_the_restricted_pilot_only_where_it_keeps_those_rows(night, tmp_path, monkeypatch):
+    """The same corrected report of the open pilot PLT-2548-001. The open store's rows of the
+    restricted pilot PLT-2548-006 are replaced by the restricted store's (or dropped) as each mart
+    is built, but for due_periods, which keeps its open rows (warehouse/restricted.py KEEP_OPEN):
+    so the open side recomputes 006 in due_periods' scoped rebuild only, and budget_snapshot's
+    scope is the sending pilot alone. Both stores still equal a full rebuild."""
+    from kpis import build
+
+    scopes: list[tuple[str, str, list[str]]] = []  # (database, mart, pilots) of each scoped rebuild
+    real = build._rebuild_pilots
+
+    def spy(con, name, sql, relations, pilots, *args):
+        scopes.append((con.execute("SELECT current_database()").fetchone()[0], name, list(pilots)))
+        return real(con, name, sql, relations, pilots, *args)
+
+    monkeypatch.setattr(build, "_rebuild_pilots", spy)
+    send_revision(night, Q2_STEM, ",4060000.00,1407933.40,lead_integrated,", ",4060000.00,1500000.00,lead_integrated,")
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 1, superseded 0" in result.output
+    open_scopes = {name: pilots for database, name, pilots in scopes if database == "w"}
+    assert open_scopes["budget_snapshot"] == ["PLT-2548-001"]
+    assert [name for name, pilots in open_scopes.items() if "PLT-2548-006" in pilots] in ([], ["due_periods"])
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+
+
 def _folder(path: Path) -> Path:
     path.mkdir()
     return path
