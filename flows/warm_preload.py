@@ -39,6 +39,11 @@ from kpis.summary.render import compile_templates  # noqa: E402
 
 compile_templates()
 
+# The validation report's template, in its own environment (kpis/summary/validation.py).
+from kpis.summary.validation import report_environment  # noqa: E402
+
+report_environment().get_template("validation.html.j2")
+
 # The defect catalogue (pilots/defects.yaml), which every night that reads a file or writes a
 # validation report looks its messages up in: parsed once here, not in each night.
 from pilots.defects import catalogue  # noqa: E402
