@@ -97,7 +97,9 @@ def night(tree: Path, wl: workload.Workload, folder: Path, inbox: Path, days: in
                          check=True, capture_output=True, text=True, cwd=tree,
                          env={"PYTHONPATH": str(tree), "PYTHONSAFEPATH": "1", "PATH": "/usr/bin:/bin",
                               "HOME": os.environ.get("HOME", "/tmp")})
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    # The report is the last thing printed; a progress bar printed before it without its newline
+    # (tqdm's, under load) can share its line: the report is read from its own start.
+    report = json.loads(out.stdout[out.stdout.rindex('{"wall"'):])
     stages: dict[str, float] = {}
     if log.exists():
         for line in log.read_text().splitlines():

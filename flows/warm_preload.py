@@ -39,6 +39,17 @@ from kpis.summary.render import compile_templates  # noqa: E402
 
 compile_templates()
 
+# The validation report's template, in its own environment (kpis/summary/validation.py).
+from kpis.summary.validation import report_environment  # noqa: E402
+
+report_environment().get_template("validation.html.j2")
+
+# The defect catalogue (pilots/defects.yaml), which every night that reads a file or writes a
+# validation report looks its messages up in: parsed once here, not in each night.
+from pilots.defects import catalogue  # noqa: E402
+
+catalogue()
+
 # The registry `serve` was given (flows/serve.py names it in WARM_REGISTRY_ENV), parsed once here:
 # each night's load_registry reads the files' bytes again and takes this parse only while their
 # digest is the same (pilots/registry.py's memo), else it parses them as before. At 400 pilots the

@@ -60,9 +60,15 @@ def _issue(code, severity, row_number, column_name, message_en, message_th, para
     return Issue(code, severity, row_number, column_name, message_en, message_th, MappingProxyType(params))
 
 
+# libyaml's parser with the safe constructor, as pilots/registry.py reads the registry: the same
+# types as yaml.safe_load (the catalogue compares equal), 15x less CPU (0.06 s against 0.004 s a
+# process). A served night's forkserver parses it once (flows/warm_preload.py).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
 def catalogue() -> dict[str, DefectType]:
-    raw = yaml.safe_load((resources.files("pilots") / "defects.yaml").read_text(encoding="utf-8"))
+    raw = yaml.load((resources.files("pilots") / "defects.yaml").read_text(encoding="utf-8"), Loader=_LOADER)
     return {
         code: DefectType(code, d["severity"], d["meaning"], tuple(d["params"]), d["en"], d["th"], str(d["example"]),
                          d["fix_en"], d["fix_th"],

@@ -325,6 +325,7 @@ class Ingestor:
         self.next_id = max(store.next_submission_id(c) for c in cons)
         self.known: dict[str, int] = {}
         self.accepted: dict[tuple[str, str, str], tuple[int, date]] = {}
+        self._stored_lines: dict[int, tuple[list[dict], list[dict]]] = {}  # a batch's, _stored_lines_of
         for c in cons:
             for digest, sid in c.execute("SELECT sha256, min(submission_id) FROM ingest.submissions "
                                          "GROUP BY sha256").fetchall():
@@ -415,6 +416,8 @@ class Ingestor:
         accepted: dict[int, FileRead] = {}  # the batch's files accepted, whose lines go to core.*
         held: dict[int, FileRead] = {}      # and those held, whose lines are stored apart
         replaced: dict[int, int] = {}
+        self._stored_lines = self._stored_lines_of(
+            [by_sid[sid] for sid, _path, _size, _digest, original in batch.received if original is None])
         for sid, path, size, digest, original in batch.received:
             kept = sid not in batch.not_kept
             if original is not None:
@@ -439,6 +442,7 @@ class Ingestor:
             submissions.append(row)
             issue_rows.extend(_issue_row(sid, i) for i in rec.issues)
             self.outcomes.append(FileOutcome(path.name, digest, status, rec.issues, sid))
+        self._stored_lines = {}  # read for this batch's decisions only
 
         # A file accepted earlier in this batch and replaced later in it is written as accepted and
         # superseded at once below, like one replaced in a later batch: the audit trail then shows
@@ -592,10 +596,42 @@ class Ingestor:
         accepted[sid] = rec
         return "accepted", None
 
+    def _stored_lines_of(self, recs: list[FileRead]) -> dict[int, tuple[list[dict], list[dict]]]:
+        """The stored lines of the accepted submissions the batch's valid files may follow (those
+        self.accepted holds for their (pilot, agency, period) before the batch): two SELECTs per
+        store for the whole batch, where _lines_of took two per resubmitted file (196 files of a
+        1%-new night at 400 pilots: 0.3 s). Read before the batch writes anything, as _lines_of
+        read them: through the run's own connection, which sees this run's uncommitted rows.
+        A submission the batch's decisions need and this did not read is read by _lines_of."""
+        wanted: set[int] = set()
+        for rec in recs:
+            if not rec.errors:
+                pilot, agency, period, _on = _identity(rec)
+                current = self.accepted.get((pilot, agency, period))
+                if current is not None:
+                    wanted.add(current[0])
+        lines: dict[int, tuple[list[dict], list[dict]]] = {sid: ([], []) for sid in wanted}
+        for con, mine in self._sinks():
+            sids = sorted(sid for sid in wanted if mine(sid))
+            if not sids:
+                continue
+            for sid, *row in con.execute("SELECT submission_id, kpi_code, actual, note FROM core.kpi_actuals "
+                                         "WHERE list_contains(?, submission_id)", [sids]).fetchall():
+                lines[sid][0].append(dict(zip(("kpi_code", "actual", "note"), row)))
+            for sid, *row in con.execute(
+                    "SELECT submission_id, activity_code, layer, allocated_thb, disbursed_thb, funding_source, note "
+                    "FROM core.budget_lines WHERE list_contains(?, submission_id)", [sids]).fetchall():
+                lines[sid][1].append(dict(zip(("activity_code", "layer", "allocated_thb", "disbursed_thb",
+                                               "funding_source", "note"), row)))
+        return lines
+
     def _lines_of(self, sid: int, accepted: dict[int, FileRead]) -> tuple[list[dict], list[dict]]:
-        """The lines of the accepted submission `sid`: of this batch's file, or as stored."""
+        """The lines of the accepted submission `sid`: of this batch's file, or as stored (read
+        for the whole batch by _stored_lines_of; _same_content compares them in any order)."""
         if sid in accepted:
             return _lines(sid, accepted[sid])
+        if sid in self._stored_lines:
+            return self._stored_lines[sid]
         # Read through the run's own connection: it must see this run's uncommitted rows.
         con = self._con_of(sid)
         kpis = [dict(zip(("kpi_code", "actual", "note"), r)) for r in con.execute(

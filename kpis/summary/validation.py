@@ -12,6 +12,7 @@ report is in its folder: never to another job's report of the same name.
 """
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -56,6 +57,21 @@ KINDS = {"run": "รอบประจำวัน / nightly run", "reprocess": 
 SEVERITY = {"error": "ข้อผิดพลาด / error", "warning": "คำเตือน / warning"}
 
 
+@cache
+def report_environment() -> Environment:
+    """The report's environment, made once per process: its filters and globals are constants,
+    and it keeps its compiled template (Jinja compiles it again if the file changes on disk). The
+    forkserver of `pilotkpi serve` compiles it (flows/warm_preload.py): a served night does not."""
+    # finalize: agency text (file names, raw identity, messages) with control characters visible.
+    env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
+                      trim_blocks=True, lstrip_blocks=True, finalize=html_text)
+    env.filters.update(period=period_both)
+    env.globals.update(shown=shown, STATUS=STATUS, KINDS=KINDS, SEVERITY=SEVERITY, period_both=period_both,
+                       z_limit=Z_LIMIT,
+                       day=lambda d: f"{fmt_date(d, 'th')} / {fmt_date(d, 'en')}")
+    return env
+
+
 def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir: Path) -> Path:
     run = con.execute("SELECT run_id, as_of, kind, files_seen FROM ops.runs WHERE run_id = ?", [run_id]).fetchone()
     kind = run[2]
@@ -92,13 +108,7 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
         if row["submission_id"] in hidden:
             continue
         issues.setdefault(row["submission_id"], []).append(row)
-    # finalize: agency text (file names, raw identity, messages) with control characters visible.
-    env = Environment(loader=PackageLoader("kpis.summary", "templates"), autoescape=select_autoescape(["html.j2"]),
-                      trim_blocks=True, lstrip_blocks=True, finalize=html_text)
-    env.filters.update(period=period_both)
-    env.globals.update(shown=shown, STATUS=STATUS, KINDS=KINDS, SEVERITY=SEVERITY, period_both=period_both,
-                       z_limit=Z_LIMIT,
-                       day=lambda d: f"{fmt_date(d, 'th')} / {fmt_date(d, 'en')}")
+    env = report_environment()
     # A reprocess or rebuild reads one file or none: its page points to the night's report too.
     nightly = VALIDATION_REPORT if kind != "run" and (out_dir / VALIDATION_REPORT).exists() else None
     html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues, nightly=nightly,
