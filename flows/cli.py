@@ -90,12 +90,13 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             # meanwhile and serves only once they passed (flows/ephemeral.py, SERVE_GATE), so a
             # refused run starts no server, and the good path does not wait for the checks.
             server = launch_server()  # tied to this process: a killed or refused run leaves no server behind
+            pause_point("checks")  # tests/test_refused_run_server.py: the server launched, not serving
             try:
                 registry = _checked(warehouse_path, restricted_store, registry_dir)
             except BaseException:
                 if server is not None:
                     server.abandon()  # before it ever served: no Prefect server for a refused run
-                pause_point("refused")  # tests/test_server_cleanup.py looks for the server's process here
+                pause_point("refused")  # tests/test_refused_run_server.py looks for the server's process here
                 raise
             if server is not None:
                 server.serve()
