@@ -49,6 +49,7 @@ def cpu(pid):
 server = TemporaryServer()
 start = time.perf_counter()
 server.launch()
+getattr(server, "serve", lambda: None)()  # a tree with the serve gate (flows/ephemeral.py): serve at once
 with httpx.Client() as client:
     while True:
         try:

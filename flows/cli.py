@@ -10,6 +10,7 @@ from flows import program  # first: its exit handler must run after every other 
 import click
 
 from flows.settings import apply_defaults
+from warehouse.testpoints import pause_point
 
 apply_defaults()
 
@@ -58,7 +59,7 @@ def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as
     """Run the nightly job once on the ephemeral Prefect server (from cron, or by hand)."""
     if workers is not None and dask_address:
         raise click.UsageError("give --workers (a local cluster) or --dask-address (an existing one), not both")
-    from flows.parallel import DaskSettingError, min_files
+    from flows.settings import DaskSettingError, min_files
 
     try:  # the default reader's threshold, checked before the job starts (flows/parallel.py)
         min_files()
@@ -72,11 +73,7 @@ def run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as
 def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, as_of: date | None,
          batch_size: int = 750, wait: bool = False, settle_seconds: float | None = None,
          restricted_store: Path | None = None, workers: int | None = None, dask_address: str | None = None) -> int:
-    from kpis.summary.validation import report_name
-    from pilots.registry import RegistryError
-    from warehouse.db import WarehouseRefused, check_warehouse
     from warehouse.lock import RunLocked, run_lock
-    from warehouse.restricted import check_restricted
 
     def stale(message: str) -> None:
         click.echo(f"pilotkpi: {message}", err=True)
@@ -88,12 +85,21 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             # Prefect's temporary server boots in its own process (seconds) while this one checks
             # its inputs and imports the job (Prefect itself among it); `server_start` is only what
             # is then left to wait. Launched once the lock is held (a locked run starts none), before
-            # the checks: at 400 pilots the registry's alone is ~0.4 s of this process's CPU that the
-            # server, on the other core, spent waiting to be launched (bench/results/2026-12-05-C-*).
+            # any other import of the job (they took 0.2-0.7 s at 400 pilots: the server's launch
+            # waited for them) and before the checks: the server's process imports its code
+            # meanwhile and serves only once they passed (flows/ephemeral.py, SERVE_GATE), so a
+            # refused run starts no server, and the good path does not wait for the checks.
             server = launch_server()  # tied to this process: a killed or refused run leaves no server behind
-            check_warehouse(warehouse_path)  # a bad file is refused before the flow starts
-            check_restricted(warehouse_path, restricted_store)
-            registry = check_registry(registry_dir)  # a broken registry is refused before the flow starts
+            pause_point("checks")  # tests/test_refused_run_server.py: the server launched, not serving
+            try:
+                registry = _checked(warehouse_path, restricted_store, registry_dir)
+            except BaseException:
+                if server is not None:
+                    server.abandon()  # before it ever served: no Prefect server for a refused run
+                pause_point("refused")  # tests/test_refused_run_server.py looks for the server's process here
+                raise
+            if server is not None:
+                server.serve()
             with program.imports_kept():  # out of the garbage collector's walks (flows/program.py)
                 from flows import early
                 from flows.nightly import nightly, nightly_settings
@@ -107,23 +113,11 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
                                      settle_seconds, restricted_store, workers, dask_address)
             finally:
                 early.close()
-    except RegistryError as exc:
-        click.echo(registry_refusal(exc), err=True)
-        release(exc)
-        return EXIT_REGISTRY
     except RunLocked as exc:
         click.echo(f"pilotkpi: the run did not start: {exc}", err=True)
         return EXIT_LOCKED
-    except WarehouseRefused as exc:
-        click.echo(f"pilotkpi: {exc}", err=True)
-        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
-        # True: the flow returns normally once its transaction committed (failed steps after the
-        # commit are in result.failed_steps), so an exception here means nothing was committed.
-        click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
-                   err=True)
-        release(exc)
-        return EXIT_FAILED
+        return _refused_or_failed(exc)
     files = files_line(result.counts)
     click.echo(f"run {result.run_id} as of {result.as_of.isoformat()}")
     click.echo(files)
@@ -140,6 +134,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         click.echo(f"completed the missing steps of earlier run(s): {', '.join(result.completed)}")
     if result.moved:
         click.echo(f"moved {len(result.moved)} file(s) to {inbox / 'processed'} and {inbox / 'quarantine'}")
+    from kpis.summary.validation import report_name
+
     report = out_dir / report_name("run", result.run_id)
     if "validation_report" not in result.failed_steps and report.exists():  # written now, or kept: unchanged
         click.echo(f"validation report: {report}")
@@ -151,6 +147,37 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     if result.published is not None:
         click.echo(f"read-only copy for analysts: {result.published}")
     return report_unfinished(result.failed_steps, f"run {result.run_id}, {files}", warehouse_path, out_dir, inbox)
+
+
+def _checked(warehouse_path: Path, restricted_store: Path | None, registry_dir: Path):
+    """The run's inputs checked before its flow starts: a bad warehouse file or restricted store,
+    or a broken registry, is refused here (before the server serves); the registry, loaded."""
+    from warehouse.db import check_warehouse
+    from warehouse.restricted import check_restricted
+
+    check_warehouse(warehouse_path)  # a bad file is refused before the flow starts
+    check_restricted(warehouse_path, restricted_store)
+    return check_registry(registry_dir)  # a broken registry is refused before the flow starts
+
+
+def _refused_or_failed(exc: Exception) -> int:
+    """The exit code of a run that did not commit, its reason said on stderr."""
+    from pilots.registry import RegistryError
+    from warehouse.errors import WarehouseRefused
+
+    if isinstance(exc, RegistryError):
+        click.echo(registry_refusal(exc), err=True)
+        release(exc)
+        return EXIT_REGISTRY
+    if isinstance(exc, WarehouseRefused):
+        click.echo(f"pilotkpi: {exc}", err=True)
+        return EXIT_FAILED
+    # True: the flow returns normally once its transaction committed (failed steps after the
+    # commit are in result.failed_steps), so an exception here means nothing was committed.
+    click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
+               err=True)
+    release(exc)
+    return EXIT_FAILED
 
 
 @main.command()

@@ -118,8 +118,10 @@ from pilots.reading import Received, read_files, read_files_packed, unpack_read
 from pilots.registry import Registry
 from warehouse.stages import stage
 
-DASK_MIN_FILES_ENV = "PILOTKPI_DASK_MIN_FILES"
-DASK_MIN_FILES = 2000  # new files from which a night starts a reading process by itself
+# The size rule's threshold is in flows/settings.py: `pilotkpi run` checks it before it launches its
+# server, without importing this module (its imports delayed the launch by 0.2-0.6 s).
+from flows.settings import DASK_MIN_FILES, DASK_MIN_FILES_ENV, DaskSettingError, min_files  # noqa: F401
+
 # The reads are shared in chunks: a batch is cut in CHUNKS_PER_BATCH runs of files (module doc).
 CHUNKS_PER_BATCH = 4
 # At most this long, a failed night's close waits for a read Dask's callback is still fetching.
@@ -136,28 +138,12 @@ AHEAD_EXTRA_CHUNKS = CHUNKS_PER_BATCH // 2
 READ_AHEAD_CHUNKS = CHUNKS_PER_BATCH + AHEAD_CHUNKS + AHEAD_EXTRA_CHUNKS
 
 
-class DaskSettingError(ValueError):
-    """A Dask setting from the environment that cannot be used (said before the night starts)."""
-
-
 @dataclass(frozen=True)
 class DaskOptions:
     """Where the read runs: `workers` None decides by the inbox's size (use_dask), 0 never starts a
     cluster, N starts a local cluster of N reading processes; or the existing cluster at `address`."""
     workers: int | None = None
     address: str | None = None
-
-
-def min_files() -> int:
-    """The threshold of new files, from PILOTKPI_DASK_MIN_FILES (a whole number) or the default."""
-    value = os.environ.get(DASK_MIN_FILES_ENV, "").strip()
-    if not value:
-        return DASK_MIN_FILES
-    try:
-        return int(value)
-    except ValueError:
-        raise DaskSettingError(f"{DASK_MIN_FILES_ENV} must be a whole number of new files (e.g. 2000), "
-                               f"not {value!r}") from None
 
 
 def use_dask(options: DaskOptions, new_files: int, batch_size: int, cpus: int | None = None) -> bool:

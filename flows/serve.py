@@ -11,8 +11,6 @@ import os
 import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -107,6 +105,11 @@ def refusal(host: str, port: int) -> str:
 
 def wait_for_health(api_url: str, timeout: float) -> None:
     """Return once `api_url`/health answers; raise ClickException after `timeout` seconds."""
+    # Imported here, not with this module: every `pilotkpi` command imports it (flows/cli_ops.py),
+    # and urllib.request's import (http.client, ssl) delayed `pilotkpi run`'s server launch.
+    import urllib.error
+    import urllib.request
+
     url = api_url.rstrip("/") + "/health"
     deadline = time.monotonic() + timeout
     last_error: object = None

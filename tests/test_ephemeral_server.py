@@ -44,7 +44,8 @@ def test_the_server_is_started_with_prefects_own_command_and_environment(monkeyp
     assert "PREFECT_SERVER_REGISTER_BLOCKS_ON_START" not in prefect_env
     assert env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == env["PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION"] == "0"
     assert prefect_kwargs == {}  # Prefect's server shares its output; ours sends it through a pipe this process reads
-    assert kwargs == {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    # Its stdin: the pipe this process tells it to serve through (ephemeral.SERVE_GATE).
+    assert kwargs == {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
 
 
 class _FailsAtStart:
