@@ -280,8 +280,12 @@ class FilingError(OSError):
 FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path) -> list[Path]:
+def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
+              moving: Callable[[Path], None] | None = None) -> list[Path]:
     """Move each (file, status) to processed/ or quarantine/; returns the new paths.
+
+    moving(new path): called just before each rename (pilots/filing.py's child reports there
+    what a night must count if the child ends without its answer).
 
     A file that changed or vanished since it was received is left alone: the next run looks at it.
     One file that cannot be moved does not stop the others; the first error is raised at the end.
@@ -312,9 +316,12 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path) -> list[Path]
                 if "/" in name or "\0" in name or name in ("", ".", ".."):  # see the module doc
                     raise ValueError(f"refused to move outside {folder.name}/")
                 target = _free_name(folder_fd, name)
+                filed = Path(f"{folder}/{target}")
+                if moving is not None:
+                    moving(filed)
                 # same file system: atomic
                 os.rename(source_name, target, src_dir_fd=inbox_fd, dst_dir_fd=folder_fd)
-                moved.append(Path(f"{folder}/{target}"))
+                moved.append(filed)
             except (OSError, ValueError) as exc:
                 # Named by its text name only: an OSError's own text repeats the paths, as the file
                 # system has them.

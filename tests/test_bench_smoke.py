@@ -291,3 +291,59 @@ def test_ges_seconds_count_its_setup_built_beside_the_servers_start():
     assert measure.ge_seconds({"ge": 2.0}) == 2.0
     assert run._ge_warm({"ge": 2.0, "ge_warm": 1.3}) == ", of which 1.3 s built while the server starts"
     assert run._ge_warm({"ge": 2.0}) == ""
+
+
+def _server_start(tmp_path, *args: str) -> dict:
+    """`python -m bench.server_start` in a process of its own (it makes itself a child subreaper),
+    this checkout against its own HEAD, one round, with no Prefect setting of the tests: each
+    night starts its own temporary server, as the bench measures it. Its report is its stdout."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PILOTKPI_"))}
+    out = subprocess.run([sys.executable, "-m", "bench.server_start", "--base", "HEAD", "--rounds", "1",
+                          "--work", str(tmp_path / "work"), *args], env={**env, "PYTHONPATH": str(ROOT)},
+                         cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout)
+
+
+def test_the_server_start_bench_times_both_trees_first_and_later_nights(tmp_path):
+    r = _server_start(tmp_path, "--pilots", "1")
+    assert (r["pilots"], r["base"], r["rounds"]) == (1, "HEAD", 1)
+    # The same code in both trees (HEAD and this checkout): the same tables and pages each night.
+    assert r["same_results"] == {"first": True, "later": True}
+    assert set(r["nights"]) == set(r["median"]) == {"HEAD", "work tree"}
+    manifest = json.loads((tmp_path / "work" / "workload-p1" / "manifest.json").read_text(encoding="utf-8"))
+    for tree, kinds in r["nights"].items():
+        [first], [later] = kinds["first"], kinds["later"]
+        # The first night reads the whole workload (49 reports accepted, as in the module doc); the
+        # later one, two days on with the same inbox, finds nothing new.
+        assert first["counts"]["files_seen"] == manifest["files"] and first["counts"]["accepted"] == 49, tree
+        assert later["counts"]["files_seen"] == 0, tree
+        for kind, night in (("first", first), ("later", later)):
+            stages = night["stages"]
+            # Each night waited for its own server: the wait and the server's boot are timed, within the wall.
+            assert 0 < stages["server_start"] < night["wall_seconds"], (tree, kind)
+            assert 0 < stages["server_boot"] < night["wall_seconds"], (tree, kind)
+            assert night["wall_without_server_start"] == round(night["wall_seconds"] - stages["server_start"], 3)
+            assert night["cpu_seconds"] > 0 and night["exit_code"] == 0
+            assert set(night["hashes"]) == {"tables", "registry", "pages"}
+            # One round: each median is that night's figure.
+            assert r["median"][tree][kind] == {"server_start": round(stages["server_start"], 3),
+                                               "server_boot": round(stages["server_boot"], 3),
+                                               "wall": night["wall_seconds"], "cpu": night["cpu_seconds"]}
+
+
+def test_the_server_start_bench_server_only_starts_each_trees_server_twice(tmp_path):
+    r = _server_start(tmp_path, "--server-only")
+    assert (r["base"], r["rounds"]) == ("HEAD", 1)
+    assert set(r["starts"]) == set(r["median"]) == {"HEAD", "work tree"}
+    for tree, kinds in r["starts"].items():
+        assert set(kinds) == {"first", "later"}
+        for kind, [start] in kinds.items():
+            # The server's own CPU seconds when its API first answered, and the wall time to that answer.
+            assert start["wall"] > 0 and start["server_cpu"] > 0, (tree, kind)
+            assert r["median"][tree][kind] == {"wall": round(start["wall"], 3),
+                                               "server_cpu": round(start["server_cpu"], 3)}

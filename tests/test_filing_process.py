@@ -6,10 +6,14 @@ quarantine/), with the threshold at one file so that the scenario takes the chil
 - a night SIGKILLed while its child is paused after filing one file: the warehouse holds the
   night (it had committed), one file is filed, five wait; the next night files those five away
   without a new row, and its figures are those of an uninterrupted night;
+- the night alone SIGKILLed (not its process group) while its child is paused after filing one
+  file: the orphaned child checks that its parent lives before its next file, so it files no
+  other and ends; the next night files the other five away, none twice, with no new row;
 - a child that dies after filing one file (`PILOTKPI_FAIL_AT=filing`, on the restricted scenario
   of tests/test_restricted_store.py, its message quoting a restricted file and a national ID):
-  the night files the rest away itself and succeeds, and its log warns of the child's failure,
-  with the ID masked and the restricted name hidden;
+  the night files the rest away itself and succeeds, its log warns of the child's failure, with
+  the ID masked and the restricted name hidden, and it counts every file filed, the child's one
+  too (on the plain scenario as well, through the flow's RunResult);
 - a night started from a folder holding another `pilots` package: the child imports the night's
   own code, not that one;
 - a child that prints while it files away (an audit hook on each rename): the answer still
@@ -18,14 +22,18 @@ quarantine/), with the threshold at one file so that the scenario takes the chil
 from __future__ import annotations
 
 import os
+import select
+import signal
 import sys
+import time
+from datetime import date
 
 import pytest
 
 from pilots import filing
 from tests.support import SERIAL
 from tests.test_crash_kill import killed_run
-from tests.test_flow import figures, make_scenario, run_cli
+from tests.test_flow import AS_OF, figures, make_scenario, run_cli
 from tests.test_leak_outputs import _all_loggers, _Records
 from tests.test_post_commit import COUNTS, PROCESSED, inbox_state, runs, submission_count
 from tests.test_restricted_store import FILE_NAME, make_restricted_scenario
@@ -83,6 +91,64 @@ def test_a_night_killed_while_its_filing_process_runs_loses_nothing_and_counts_n
     assert figures(tmp_path / "wh.duckdb") == reference[0]
 
 
+def _parent_of(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])  # field 4, ppid
+
+
+@SERIAL  # starts a run with its own Prefect server, and waits for it
+def test_a_child_orphaned_by_a_kill_of_the_night_alone_files_nothing_more_and_ends(tmp_path, prefect_harness,
+                                                                                   reference):
+    registry, inbox = make_scenario(tmp_path)
+    resume, marker = tmp_path / "resume", tmp_path / "paused-filing"
+    ended = []
+
+    def kill_the_night_alone() -> None:
+        child = int(marker.read_text(encoding="utf-8").split()[0])  # the pause point's process: the child
+        night = _parent_of(child)
+        watch = os.pidfd_open(child)  # the child's end, whoever reaps it (it is not this process's child)
+        try:
+            os.kill(night, signal.SIGKILL)  # the night only: its child and its server live on
+            deadline = time.monotonic() + 60
+            while _parent_of(child) == night:  # re-parented when the night has died
+                assert time.monotonic() < deadline, "the night never died"
+                time.sleep(0.05)
+            resume.write_text("go on", encoding="utf-8")  # the orphan leaves its pause, before its second file
+            ended.extend(select.select([watch], [], [], 60)[0])
+        finally:
+            os.close(watch)
+
+    killed_run(tmp_path, registry, inbox, "filing", at_pause=kill_the_night_alone,
+               env_extra={"PILOTKPI_FILING_PROCESS_FILES": "1", "PILOTKPI_PAUSE_RESUME": str(resume)})
+
+    assert ended, "the orphaned child did not end within 60 s of its pause"
+    # It had filed the first file (by name) and checked its parent before the second: nothing more.
+    assert inbox_state(inbox) == (PROCESSED[1:] + ["f_bad.csv"], PROCESSED[:1], [])
+    assert submission_count(tmp_path / "wh.duckdb") == 6  # committed before the kill
+    [(_, status, failed, _, completed, _)] = runs(tmp_path / "wh.duckdb")
+    assert (status, completed) == ("committed_with_errors", False) and "file_away" in failed
+
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "files seen 0" in out and "moved 5 file(s)" in out  # the five left: the committed night's, no new row
+    assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"]) == reference[1]  # none filed twice (no x.1.csv)
+    assert submission_count(tmp_path / "wh.duckdb") == 6
+    assert figures(tmp_path / "wh.duckdb") == reference[0]
+
+
+def test_a_night_whose_child_failed_returns_every_file_filed_the_childs_too(tmp_path, prefect_harness, monkeypatch):
+    from flows.nightly import nightly
+
+    registry, inbox = make_scenario(tmp_path)
+    monkeypatch.setattr(filing, "FILING_PROCESS_FILES", 1)
+    monkeypatch.setenv("PILOTKPI_FAIL_AT", "filing")  # the child raises before its second file
+    result = nightly(registry, inbox, tmp_path / "wh.duckdb", tmp_path / "out", as_of=date.fromisoformat(AS_OF))
+    assert inbox_state(inbox) == ([], PROCESSED, ["f_bad.csv"])
+    # Six files filed: the first (by name) by the child before it died, the other five by the night.
+    assert sorted(result.moved) == sorted([inbox / "processed" / name for name in PROCESSED]
+                                          + [inbox / "quarantine" / "f_bad.csv"])
+    assert result.failed_steps == {}
+
+
 NATIONAL_ID = "3101700230704"  # 13 digits, check digit valid: masked wherever it is stored or shown
 # The restricted scenario, filed away: accepted, superseded and duplicates to processed/; f (bad
 # KPI), g (no pilot) and r3 (unknown KPI) to quarantine/ (tests/test_restricted_store.py's doc).
@@ -106,6 +172,7 @@ def test_a_child_that_fails_is_reported_and_the_night_files_away_itself(tmp_path
             logger.removeHandler(handler)
     assert code == 0, out
     assert inbox_state(inbox) == ([], RESTRICTED_PROCESSED, RESTRICTED_QUARANTINED)
+    assert "moved 12 file(s)" in out  # 9 + 3 filed: the one the child filed before it died counted too
     # Every step done (filing away too, here): no failed step, nothing for a later job to complete.
     [(_, status, failed, error, completed, _)] = runs(tmp_path / "wh.duckdb")
     assert (status, failed, error, completed) == ("succeeded", None, None, False)

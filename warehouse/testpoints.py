@@ -2,7 +2,9 @@
 where a test makes the job fail (tests/test_messages_stay.py).
 
 Inert unless PILOTKPI_PAUSE_AT names the point: then the process writes the file named by
-PILOTKPI_PAUSE_MARKER and sleeps, so the test can SIGKILL it exactly there. PILOTKPI_FAIL_AT
+PILOTKPI_PAUSE_MARKER and sleeps, so the test can SIGKILL it exactly there; it goes on once the
+file named by PILOTKPI_PAUSE_RESUME exists, if one is named (a test that kills another process
+while this one waits, then lets it go on). PILOTKPI_FAIL_AT
 naming the point raises RuntimeError(PILOTKPI_FAIL_MESSAGE) there instead: an error whose text
 quotes whatever the test puts in it (a restricted file's name, a figure). Importable from every
 package (flows, kpis, pilots and warehouse all import warehouse).
@@ -24,4 +26,7 @@ def pause_point(name: str) -> None:
     marker = os.environ.get("PILOTKPI_PAUSE_MARKER")
     if marker:
         Path(marker).write_text(f"{os.getpid()} {name}\n", encoding="utf-8")
-    time.sleep(PAUSE_SECONDS)
+    resume = os.environ.get("PILOTKPI_PAUSE_RESUME")
+    deadline = time.monotonic() + PAUSE_SECONDS
+    while time.monotonic() < deadline and not (resume and os.path.exists(resume)):
+        time.sleep(0.05 if resume else PAUSE_SECONDS)

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -88,13 +89,28 @@ class Site:
                                ReadOnlyStore(files_for(config.warehouse, config.restricted_store).store,
                                              name="restricted"),
                                self.audit, config.inbox)
-        self.keep_dir = Path(tempfile.mkdtemp(prefix="pilotkpi-web-"))  # 0700: checked files until sent
+        self._keep_dir: Path | None = None  # made at the first upload (keep_dir)
+        self._keep_lock = threading.Lock()
         self._accounts: tuple[object, dict[str, Account]] = (None, {})
         self._registry: tuple[object, Registry | None] = (None, None)
         self.templates = _environment()
 
+    @property
+    def keep_dir(self) -> Path:
+        """The folder (mkdtemp: 0700) where checked files wait until sent. Made at the first upload,
+        not with the Site, and removed by close() (the app's lifespan) or else when the Site is
+        collected or the process ends (weakref.finalize): an app whose lifespan never runs (a
+        test's) leaves nothing in the temp folder."""
+        with self._keep_lock:
+            if self._keep_dir is None:
+                self._keep_dir = Path(tempfile.mkdtemp(prefix="pilotkpi-web-"))
+                self._forget_keep_dir = weakref.finalize(self, shutil.rmtree, self._keep_dir, ignore_errors=True)
+            return self._keep_dir
+
     def close(self) -> None:
-        shutil.rmtree(self.keep_dir, ignore_errors=True)
+        with self._keep_lock:
+            if self._keep_dir is not None:
+                self._forget_keep_dir()  # the rmtree, once
 
     def warm(self) -> None:
         """One check of the format guide's CSV example, its result dropped."""
