@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pilots import ingest
 from pilots.ingest import Ingestor, inbox_files
 from pilots.registry import load_registry, registry_rows
 from warehouse import store
@@ -35,8 +36,11 @@ def night(warehouse, tmp_path):
     return run
 
 
+@pytest.mark.parametrize("batched_from", [1, ingest.BATCHED_LINES_MIN], ids=["read-together", "read-one-by-one"])
 @pytest.mark.parametrize("batch_size", [1, 2, 500])
-def test_each_resubmission_is_compared_with_its_own_previous_version(warehouse, night, batch_size):
+def test_each_resubmission_is_compared_with_its_own_previous_version(warehouse, night, batch_size, batched_from,
+                                                                      monkeypatch):
+    monkeypatch.setattr(ingest, "BATCHED_LINES_MIN", batched_from)  # both ways of reading the stored lines
     # Night 1: submissions 1-3, one per quarter.
     night({"a.csv": report("2548-Q1", "2005-07-01", "47"), "b.csv": report("2548-Q2", "2005-07-01", "50"),
            "c.csv": report("2548-Q3", "2005-07-01", "60")}, batch_size)
