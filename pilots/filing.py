@@ -41,6 +41,7 @@ and ends (its answer meets a closed pipe), and the next night files the rest awa
 """
 from __future__ import annotations
 
+import fcntl
 import mmap
 import os
 import pickle
@@ -90,7 +91,7 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
         try:
             outcome, detail = pickle.loads(out)
         except Exception:  # noqa: BLE001 - it ended without its answer: a bug, an import error, memory
-            return _file_away_after(child.returncode, err, _moved_by_child(progress), files, inbox, warn)
+            return _file_away_after(child.returncode, err, _moved_by_child(progress, inbox), files, inbox, warn)
     if outcome == "failed":
         raise FilingError(detail)
     return [Path(p) for p in detail]
@@ -104,9 +105,13 @@ def _notes(inbox: Path, count: int):
     A memfd (memory only), else a temporary file (O_TMPFILE: nothing left behind either)."""
     room = count * (len(os.fsencode(inbox)) + len(f"/{inbox_folder.QUARANTINE}/") + inbox_folder.NAME_MAX + 1)
     try:
-        notes = os.fdopen(os.memfd_create("pilotkpi-filing-notes", os.MFD_CLOEXEC), "w+b")
+        fd = os.memfd_create("pilotkpi-filing-notes", os.MFD_CLOEXEC)
     except (AttributeError, OSError):  # no memfd here
-        notes = tempfile.TemporaryFile()
+        fd = os.dup(tempfile.TemporaryFile().fileno())
+    if fd < 3:  # a night started with fd 0, 1 or 2 closed: pass_fds would lose it to the child's stdio
+        low, fd = fd, fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+        os.close(low)
+    notes = os.fdopen(fd, "w+b")
     try:
         os.ftruncate(notes.fileno(), max(room, 1))
     except BaseException:
@@ -115,13 +120,17 @@ def _notes(inbox: Path, count: int):
     return notes
 
 
-def _moved_by_child(progress) -> list[Path]:
+def _moved_by_child(progress, inbox: Path) -> list[Path]:
     """The files a child that ended without its answer had moved: each move it noted (before
     making it) whose new path exists. Read before anything else is filed away: a move noted and
-    not made (the child stopped in between) is not counted, and the file is still in the inbox."""
+    not made (the child stopped in between) is not counted, and the file is still in the inbox.
+    Only a path right inside processed/ or quarantine/ counts: a note cut short by a SIGKILL
+    amid its copy could name something else that exists (the folder itself)."""
     progress.seek(0)
     noted = [os.fsdecode(raw) for raw in progress.read().split(b"\0") if raw]  # zeros where none was written
-    return [Path(p) for p in noted if os.path.lexists(p)]
+    folders = {os.fspath(inbox / inbox_folder.PROCESSED), os.fspath(inbox / inbox_folder.QUARANTINE)}
+    return [Path(p) for p in noted if os.path.dirname(p) in folders and os.path.lexists(p)
+            and not os.path.isdir(p)]
 
 
 def _file_away_after(returncode: int, err: bytes, moved_by_child: list[Path], files: list[tuple[InboxFile, str]],

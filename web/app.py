@@ -111,6 +111,7 @@ class Site:
         with self._keep_lock:
             if self._keep_dir is not None:
                 self._forget_keep_dir()  # the rmtree, once
+                self._keep_dir = None  # a later lifespan of the same Site makes a new one
 
     def warm(self) -> None:
         """One check of the format guide's CSV example, its result dropped."""
