@@ -62,3 +62,22 @@ def test_a_file_kept_by_an_app_whose_lifespan_never_ran_is_removed_when_the_proc
     assert name.startswith("pilotkpi-web-") and sizes == [len(report())]
     # ...and nothing of it is left once the process ended, its lifespan never run.
     assert [n for n in left if n.startswith("pilotkpi-web-")] == []
+
+
+def test_an_app_started_twice_keeps_uploads_after_its_first_lifespan_ended(site_dir, passwords):
+    # Its first lifespan's end removed the folder; the second one must make a new one, not hand
+    # out the removed path (every upload would then fail).
+    from starlette.testclient import TestClient
+
+    from tests.web.conftest import Client, make_app, verdict
+
+    app = make_app(site_dir)
+    site = app.state.site
+    for _ in range(2):
+        with TestClient(app):  # a whole lifespan: started, then ended (Site.close)
+            client = Client(app)
+            assert client.sign_in("demo-agency", passwords["demo-agency"]).status_code == 303
+            assert verdict(client.upload("dbd-2549-q3.csv", report()).text) == "new"
+            [kept] = list(site.keep_dir.iterdir())
+            assert kept.read_bytes() == report()
+        assert site._keep_dir is None
