@@ -2,7 +2,7 @@
 fresh PREFECT_HOME (Prefect creates and migrates its database) and the next night on the same home,
 a base revision against this work tree.
 
-    python -m bench.server_start [--pilots 10] [--base main] [--rounds 4] [--work DIR] [--workload DIR]
+    python -m bench.server_start [--pilots 10] [--base main | --no-base] [--rounds 4] [--work DIR] [--workload DIR]
 
 Each round, in alternating order (a change of the machine's load hits both alike), each tree:
 a fresh PREFECT_HOME and a fresh copy of the workload's inbox; the full night (as-of the workload's
@@ -18,6 +18,9 @@ A small workload is enough: the server's start does not depend on the inbox.
 for (its health route, then its API's first answer, as `ready` does), on a fresh home and then on
 the same home again: the server process's CPU seconds at that answer (/proc/PID/stat), the figure
 least moved by the machine's load, and the wall seconds.
+
+`--no-base`: this work tree alone, no base taken out of git and nothing paired (`base` is null in
+the report): a smoke run of the bench itself (tests/test_bench_smoke.py), no figure to compare.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ from pathlib import Path
 
 from bench.paired import tree_at
 from bench.second_core import QUIET
-from bench.small_nights import CODE, ROOT, Tree, _adopt_orphans, paired_parser, paired_start, print_paired
+from bench.small_nights import CODE, ROOT, Tree, _adopt_orphans, _workload, paired_parser, paired_start, print_paired
 
 KINDS = ("first", "later")
 
@@ -74,9 +77,11 @@ def _server_only(code: Path, home: Path) -> dict:
 
 def server_only(args: argparse.Namespace) -> None:
     work = args.work or Path(tempfile.gettempdir()) / "pilotkpi-server-start"
-    base = work / "base"
-    shutil.rmtree(base, ignore_errors=True)
-    trees = {args.base: tree_at(args.base, base, CODE), "work tree": ROOT}
+    trees = {"work tree": ROOT}
+    if args.base is not None:
+        base = work / "base"
+        shutil.rmtree(base, ignore_errors=True)
+        trees = {args.base: tree_at(args.base, base, CODE), **trees}
     results = {name: {kind: [] for kind in KINDS} for name in trees}
     for r in range(args.rounds):
         for name, code in (list(trees.items()) if r % 2 == 0 else list(trees.items())[::-1]):
@@ -87,9 +92,14 @@ def server_only(args: argparse.Namespace) -> None:
                 results[name][kind].append(start)
                 print(f"round {r + 1} {name} {kind}: {start}, load {os.getloadavg()[0]:.2f}", file=sys.stderr,
                       flush=True)
-    print(json.dumps({"base": args.base, "rounds": args.rounds, "median": {
+    print(json.dumps(server_only_report(args.base, args.rounds, results), indent=1))
+
+
+def server_only_report(base: str | None, rounds: int, results: dict[str, dict[str, list[dict]]]) -> dict:
+    """`--server-only`'s report: each tree's median wall and server CPU seconds by kind, and every start."""
+    return {"base": base, "rounds": rounds, "median": {
         name: {kind: {key: round(statistics.median(s[key] for s in starts), 3) for key in ("wall", "server_cpu")}
-               for kind, starts in kinds.items()} for name, kinds in results.items()}, "starts": results}, indent=1))
+               for kind, starts in kinds.items()} for name, kinds in results.items()}, "starts": results}
 
 
 def _round(tree: Tree) -> dict[str, dict]:
@@ -109,17 +119,30 @@ def _summary(nights: list[dict]) -> dict:
             "wall": median(n["wall_seconds"] for n in nights), "cpu": median(n["cpu_seconds"] for n in nights)}
 
 
+def parser() -> argparse.ArgumentParser:
+    options = paired_parser(__doc__.split("\n\n")[0], pilots=10, rounds=4)
+    options.add_argument("--server-only", action="store_true",
+                         help="only each tree's temporary server, started and waited for (no night)")
+    options.add_argument("--no-base", dest="base", action="store_const", const=None,
+                         help="this work tree alone: no base out of git, nothing paired (a smoke run)")
+    return options
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = paired_parser(__doc__.split("\n\n")[0], pilots=10, rounds=4)
-    parser.add_argument("--server-only", action="store_true",
-                        help="only each tree's temporary server, started and waited for (no night)")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     if args.server_only:
         return server_only(args)
     _adopt_orphans()
-    work, wl, increment, _, base = paired_start(args, "server-start")
-    trees = [Tree(args.base, base, wl, work / "state-base", increment),
-             Tree("work tree", ROOT, wl, work / "state-work", increment)]
+    if args.base is None:
+        work = args.work or Path(tempfile.gettempdir()) / f"pilotkpi-server-start-p{args.pilots}"
+        work.mkdir(parents=True, exist_ok=True)
+        # No increment: this bench's nights add no files (Tree keeps the path, never reads it).
+        trees = [Tree("work tree", ROOT, _workload(args.pilots, args.workload, work), work / "state-work",
+                      work / "increment")]
+    else:
+        work, wl, increment, _, base = paired_start(args, "server-start")
+        trees = [Tree(args.base, base, wl, work / "state-base", increment),
+                 Tree("work tree", ROOT, wl, work / "state-work", increment)]
     results: dict[str, dict[str, list]] = {t.name: {kind: [] for kind in KINDS} for t in trees}
     for r in range(args.rounds):
         for tree in trees if r % 2 == 0 else trees[::-1]:

@@ -293,57 +293,105 @@ def test_ges_seconds_count_its_setup_built_beside_the_servers_start():
     assert run._ge_warm({"ge": 2.0}) == ""
 
 
-def _server_start(tmp_path, *args: str) -> dict:
-    """`python -m bench.server_start` in a process of its own (it makes itself a child subreaper),
-    this checkout against its own HEAD, one round, with no Prefect setting of the tests: each
-    night starts its own temporary server, as the bench measures it. Its report is its stdout."""
+def _night(server_start: float, server_boot: float | None, wall: float, cpu: float, pages: str) -> dict:
+    """A night as bench/small_nights.py's `Tree.run` reports it, with only what bench/server_start.py reads."""
+    stages = {"server_start": server_start, **({} if server_boot is None else {"server_boot": server_boot})}
+    return {"stages": stages, "wall_seconds": wall, "cpu_seconds": cpu,
+            "hashes": {"tables": "t", "registry": "r", "pages": pages}}
+
+
+def test_the_server_start_bench_reports_each_trees_medians_and_whether_both_trees_agree(capsys):
+    from bench import server_start
+
+    # A base that logs no `server_boot` stage (older code): its boot counts 0, as every paired bench's stages.
+    base = {"first": [_night(7.4, None, 35.5, 45.0, "p1"), _night(6.8, None, 33.0, 46.3, "p1"),
+                      _night(7.1, None, 32.2, 44.1, "p1")],
+            "later": [_night(2.9, None, 11.2, 14.0, "p2"), _night(3.3, None, 10.1, 13.2, "p2"),
+                      _night(3.1, None, 12.4, 12.9, "p2")]}
+    work = {"first": [_night(5.7, 4.1, 30.2, 41.0, "p1"), _night(6.3, 4.4, 28.9, 40.2, "p1"),
+                      _night(5.9, 3.8, 31.5, 39.7, "p1")],
+            "later": [_night(2.0, 1.2, 9.8767, 12.0, "p2"), _night(2.34567, 1.5, 10.5, 11.0, "p2"),
+                      _night(2.5, 1.1, 9.5, 13.5, "p2-other")]}
+    args = server_start.parser().parse_args(["--base", "main", "--rounds", "3"])
+    # --pilots left to its default, 10 (the module doc's usage line)
+    assert (args.pilots, args.base, args.rounds, args.server_only) == (10, "main", 3, False)
+    server_start.print_paired(args, {"main": base, "work tree": work}, server_start.KINDS, server_start._summary)
+    r = json.loads(capsys.readouterr().out)
+    assert (r["pilots"], r["base"], r["rounds"]) == (10, "main", 3)
+    # Every first night left the same tables and pages in both trees; one later night's pages differ.
+    assert r["same_results"] == {"first": True, "later": False}
+    # Each figure's median over the three nights of a kind (sorted, the middle one), each from another night.
+    assert r["median"] == {
+        "main": {"first": {"server_start": 7.1, "server_boot": 0.0, "wall": 33.0, "cpu": 45.0},
+                 "later": {"server_start": 3.1, "server_boot": 0.0, "wall": 11.2, "cpu": 13.2}},
+        "work tree": {"first": {"server_start": 5.9, "server_boot": 4.1, "wall": 30.2, "cpu": 40.2},
+                      # 2.0 < 2.34567 < 2.5 and 9.5 < 9.8767 < 10.5: rounded to the millisecond
+                      "later": {"server_start": 2.346, "server_boot": 1.2, "wall": 9.877, "cpu": 12.0}}}
+    assert r["nights"] == {"main": base, "work tree": work}
+    # The even count the default four rounds give: the mean of the two middle ones,
+    # e.g. (5.9 + 6.3) / 2 = 6.1 and (30.2 + 31.5) / 2 = 30.85.
+    four = work["first"] + [_night(6.5, 4.0, 33.3, 38.0, "p1")]
+    assert server_start._summary(four) == {"server_start": 6.1, "server_boot": 4.05, "wall": 30.85, "cpu": 39.95}
+
+
+def test_the_server_start_bench_server_only_reports_each_starts_median():
+    from bench import server_start
+
+    def start(wall: float, cpu: float) -> dict:
+        return {"wall": wall, "server_cpu": cpu}
+
+    starts = {"main": {"first": [start(4.8, 3.9), start(5.6, 3.6), start(5.1, 4.2)],
+                       "later": [start(2.2, 1.7), start(1.9, 1.5), start(2.6, 1.6)]},
+              "work tree": {"first": [start(3.9, 2.95), start(4.4, 2.7), start(4.1, 2.81234)],
+                            "later": [start(1.4, 1.1), start(1.8, 0.9), start(1.6, 1.0)]}}
+    r = server_start.server_only_report("main", 3, starts)
+    assert r == {"base": "main", "rounds": 3, "starts": starts, "median": {
+        "main": {"first": {"wall": 5.1, "server_cpu": 3.9}, "later": {"wall": 2.2, "server_cpu": 1.6}},
+        # 2.7 < 2.81234 < 2.95: rounded to the millisecond
+        "work tree": {"first": {"wall": 4.1, "server_cpu": 2.812}, "later": {"wall": 1.6, "server_cpu": 1.0}}}}
+    # `--no-base` (this tree alone): no base named, only the work tree's starts.
+    assert server_start.parser().parse_args(["--no-base", "--server-only"]).base is None
+    alone = server_start.server_only_report(None, 3, {"work tree": starts["work tree"]})
+    assert alone["base"] is None and alone["median"] == {"work tree": r["median"]["work tree"]}
+
+
+def test_the_server_start_bench_runs_this_trees_first_and_later_nights(tmp_path):
+    """`python -m bench.server_start --no-base` at its smallest (one pilot, one round), in a process
+    of its own (it makes itself a child subreaper), with no Prefect setting of the tests: each night
+    starts its own temporary server, as the bench measures it. Its report is its stdout."""
     import os
     import subprocess
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PILOTKPI_"))}
-    out = subprocess.run([sys.executable, "-m", "bench.server_start", "--base", "HEAD", "--rounds", "1",
-                          "--work", str(tmp_path / "work"), *args], env={**env, "PYTHONPATH": str(ROOT)},
-                         cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    work = tmp_path / "work"
+    out = subprocess.run([sys.executable, "-m", "bench.server_start", "--no-base", "--pilots", "1", "--rounds", "1",
+                          "--work", str(work)], env={**env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout)
-
-
-def test_the_server_start_bench_times_both_trees_first_and_later_nights(tmp_path):
-    r = _server_start(tmp_path, "--pilots", "1")
-    assert (r["pilots"], r["base"], r["rounds"]) == (1, "HEAD", 1)
-    # The same code in both trees (HEAD and this checkout): the same tables and pages each night.
-    assert r["same_results"] == {"first": True, "later": True}
-    assert set(r["nights"]) == set(r["median"]) == {"HEAD", "work tree"}
-    manifest = json.loads((tmp_path / "work" / "workload-p1" / "manifest.json").read_text(encoding="utf-8"))
-    for tree, kinds in r["nights"].items():
-        [first], [later] = kinds["first"], kinds["later"]
-        # The first night reads the whole workload (49 reports accepted, as in the module doc); the
-        # later one, two days on with the same inbox, finds nothing new.
-        assert first["counts"]["files_seen"] == manifest["files"] and first["counts"]["accepted"] == 49, tree
-        assert later["counts"]["files_seen"] == 0, tree
-        for kind, night in (("first", first), ("later", later)):
-            stages = night["stages"]
-            # Each night waited for its own server: the wait and the server's boot are timed, within the wall.
-            assert 0 < stages["server_start"] < night["wall_seconds"], (tree, kind)
-            assert 0 < stages["server_boot"] < night["wall_seconds"], (tree, kind)
-            assert night["wall_without_server_start"] == round(night["wall_seconds"] - stages["server_start"], 3)
-            assert night["cpu_seconds"] > 0 and night["exit_code"] == 0
-            assert set(night["hashes"]) == {"tables", "registry", "pages"}
-            # One round: each median is that night's figure.
-            assert r["median"][tree][kind] == {"server_start": round(stages["server_start"], 3),
-                                               "server_boot": round(stages["server_boot"], 3),
-                                               "wall": night["wall_seconds"], "cpu": night["cpu_seconds"]}
-
-
-def test_the_server_start_bench_server_only_starts_each_trees_server_twice(tmp_path):
-    r = _server_start(tmp_path, "--server-only")
-    assert (r["base"], r["rounds"]) == ("HEAD", 1)
-    assert set(r["starts"]) == set(r["median"]) == {"HEAD", "work tree"}
-    for tree, kinds in r["starts"].items():
-        assert set(kinds) == {"first", "later"}
-        for kind, [start] in kinds.items():
-            # The server's own CPU seconds when its API first answered, and the wall time to that answer.
-            assert start["wall"] > 0 and start["server_cpu"] > 0, (tree, kind)
-            assert r["median"][tree][kind] == {"wall": round(start["wall"], 3),
-                                               "server_cpu": round(start["server_cpu"], 3)}
+    r = json.loads(out.stdout)
+    assert (r["pilots"], r["base"], r["rounds"]) == (1, None, 1)
+    assert set(r["nights"]) == set(r["median"]) == {"work tree"}
+    assert not (work / "base").exists()  # nothing taken out of git
+    # The nights ran on the bench's own Prefect home (its database, made on the first night), not the tests'.
+    assert list((work / "state-work" / "prefect-home").glob("*.db"))
+    manifest = json.loads((work / "workload-p1" / "manifest.json").read_text(encoding="utf-8"))
+    [first], [later] = r["nights"]["work tree"]["first"], r["nights"]["work tree"]["later"]
+    # The first night reads the whole workload (49 reports accepted, as in the module doc); the later
+    # one, two days on with the same inbox, finds nothing new.
+    assert first["counts"]["files_seen"] == manifest["files"] and first["counts"]["accepted"] == 49
+    assert later["counts"]["files_seen"] == 0 and "read" not in later["stages"]
+    # Nothing new: the later night leaves the tables and the registry as the first left them.
+    for kept in ("tables", "registry"):
+        assert later["hashes"][kept] == first["hashes"][kept], kept
+    for kind, night in (("first", first), ("later", later)):
+        stages = night["stages"]
+        # Each night waited for its own server: the wait and the server's boot are timed, within the wall.
+        assert 0 < stages["server_start"] < night["wall_seconds"], kind
+        assert 0 < stages["server_boot"] < night["wall_seconds"], kind
+        assert night["cpu_seconds"] > 0 and night["exit_code"] == 0, kind
+        assert set(night["hashes"]) == {"tables", "registry", "pages"}, kind
+        # One round: each kind's median is that kind's own night (the medians themselves are checked above).
+        assert r["median"]["work tree"][kind] == {"server_start": stages["server_start"],
+                                                  "server_boot": stages["server_boot"],
+                                                  "wall": night["wall_seconds"], "cpu": night["cpu_seconds"]}, kind
