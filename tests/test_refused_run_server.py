@@ -104,14 +104,16 @@ def test_a_run_refused_after_its_server_reached_the_gate_leaves_no_server_and_no
     try:
         # Held before its checks until the server has done its imports: a refusal that comes
         # after the import (a slow check, a loaded machine) still finds it waiting at its gate.
+        # Without the gate the process never blocks there (the wait fails), and serves.
         [server] = [pid for pid in started if SERVER_CODE in cmdline(pid)]
         _wait_at_its_gate(server)
-        time.sleep(1.0)  # without the gate it would be serving by now (its database made)
         resume.write_text("go on", encoding="utf-8")
         assert proc.wait(timeout=60) == 4, proc.stdout.read().decode()[-2000:]  # EXIT_REGISTRY
-        # Refused: stopped at its gate (`abandon`; the end of its stdin and the watchdog are the
-        # fallbacks once the job is gone), so nothing of the job runs, and the server never
-        # served: Prefect's database (PREFECT_HOME/prefect.db, Prefect's default) was never made.
+        # Refused: stopped at its gate and waited for by the job (`abandon`), so it was gone
+        # before the job was; the end of its stdin and the watchdog, the fallbacks, stop it only
+        # once the job is gone. Then nothing of the job runs, and the server never served:
+        # Prefect's database (PREFECT_HOME/prefect.db, Prefect's default) was never made.
+        assert alive({server: started[server]}) == {}
         deadline = time.monotonic() + 20
         while alive(started) and time.monotonic() < deadline:
             time.sleep(0.1)
