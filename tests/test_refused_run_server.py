@@ -30,14 +30,16 @@ READ_SYSCALL = {"x86_64": "0", "aarch64": "63"}.get(platform.machine())
 
 
 def _run_paused_at(tmp_path: Path, point: str, registry: Path, inbox: Path,
-                   resume: Path | None = None) -> tuple[subprocess.Popen, Path]:
+                   resume: Path | None = None, fail_at: str | None = None) -> tuple[subprocess.Popen, Path]:
     """`pilotkpi run` on its own temporary server, paused at `point` (until `resume` exists, if
-    given); its process, once there."""
+    given; failing at `fail_at` first, if given); its process, once there."""
     marker = tmp_path / "paused"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "PILOTKPI_"))}
     env.update(PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(tmp_path / "ph"))
     if resume is not None:
         env["PILOTKPI_PAUSE_RESUME"] = str(resume)
+    if fail_at is not None:
+        env["PILOTKPI_FAIL_AT"] = fail_at
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),
          "--warehouse", str(tmp_path / "wh.duckdb"), "--out", str(tmp_path / "out"), "--as-of", AS_OF],
@@ -138,6 +140,19 @@ def test_the_server_is_launched_before_the_checks_but_serves_only_after_them(tmp
         assert not (home / "prefect.db").exists()
         with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
+    finally:
+        _kill_and_check_nothing_left(proc, started)
+
+
+def test_a_failure_injected_at_the_checks_pause_point_abandons_the_server_too(tmp_path):
+    registry, inbox = make_scenario(tmp_path)  # a good registry: only the injected failure refuses the run
+    proc, home = _run_paused_at(tmp_path, "refused", registry, inbox, fail_at="checks")
+    started = descendants(proc.pid)
+    try:
+        # The failure at "checks" went through the refusal's path (else the run never pauses at
+        # "refused"): the server abandoned, no process of the job runs its code, no database.
+        assert [cmdline(pid) for pid in started if SERVER_CODE in cmdline(pid)] == []
+        assert not (home / "prefect.db").exists()
     finally:
         _kill_and_check_nothing_left(proc, started)
 
