@@ -14,7 +14,7 @@ supersedes the version it follows, and carries the warning.
 from __future__ import annotations
 
 from tests.test_flow import _csv
-from tests.test_restricted_store import SECRET, make_restricted_scenario, pilot_rows, rows, run, ALLOWED
+from tests.test_restricted_store import ALLOWED, SECRET, make_restricted_scenario, pilot_rows, rows, run
 from warehouse.paths import files_of
 
 OPEN = "PLT-2548-003"
