@@ -90,8 +90,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             # meanwhile and serves only once they passed (flows/ephemeral.py, SERVE_GATE), so a
             # refused run starts no server, and the good path does not wait for the checks.
             server = launch_server()  # tied to this process: a killed or refused run leaves no server behind
-            pause_point("checks")  # tests/test_refused_run_server.py: the server launched, not serving
-            try:
+            try:  # a failure at the pause point (PILOTKPI_FAIL_AT=checks) abandons the server too
+                pause_point("checks")  # tests/test_refused_run_server.py: the server launched, not serving
                 registry = _checked(warehouse_path, restricted_store, registry_dir)
             except BaseException:
                 if server is not None:

@@ -86,9 +86,10 @@ main()
 # built, Prefect's database opened and migrated, the port listened on) only once the job writes
 # "serve" to its stdin (`TemporaryServer.serve`), after the run's checks passed. A run refused
 # before its flow (a broken warehouse, restricted store or registry) stops the process before
-# that (`abandon`): no Prefect server is started for it, and the good path does not wait for the
-# gate (the checks end long before the server's import does: measured 2026-12-05, the import is
-# 1.5-3.5 s of CPU, the checks at 400 pilots 0.3-1.9 s).
+# that (`abandon`): no Prefect server is started for it. The good path usually does not wait for
+# the gate: the checks usually end before the server's import does (measured 2026-12-05, the
+# import is 1.5-3.5 s of CPU, the checks at 400 pilots 0.3-1.9 s: the ranges overlap). When they
+# end later, the server waits at its gate for them, and `server_start` grows by the difference.
 # The environment Prefect's SubprocessASGIServer gives its server: no UI, and marked ephemeral.
 SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
 # Not Prefect's: its block types are not registered at the start of a temporary server. pilotkpi
