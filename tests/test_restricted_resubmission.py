@@ -1,8 +1,8 @@
 """Unchanged resubmissions of an open and of a restricted pilot in one batch of a later night
 (agency-report-v1.md: RESUBMISSION_UNCHANGED; warehouse.md, "Restricted pilots: the segregated
-store"). The versions they follow are stored lines read for the whole batch (pilots/ingest.py
-_stored_lines_of): the open one's from the open warehouse, the restricted one's from the
-restricted store. Whole `pilotkpi run`s on tests/test_restricted_store.py's scenario.
+store"). The versions they follow are stored lines, read alone or, from BATCHED_LINES_MIN of
+them, for the whole batch (pilots/ingest.py _stored_lines_of): the open one's from the open
+warehouse, the restricted one's from the restricted store. Whole `pilotkpi run`s on tests/test_restricted_store.py's scenario.
 
 Night 1 (test_restricted_store.py's docstring): the open pilot PLT-2548-003's lead 03009 has
 2548-Q2 accepted as submission 4 (d: K1 = 55, K2 = 90, ACT-1 layer 5, allocated 1,000,000,
@@ -13,6 +13,9 @@ supersedes the version it follows, and carries the warning.
 """
 from __future__ import annotations
 
+import pytest
+
+from pilots import ingest
 from tests.test_flow import _csv
 from tests.test_restricted_store import ALLOWED, SECRET, make_restricted_scenario, pilot_rows, rows, run
 from warehouse.paths import files_of
@@ -22,8 +25,12 @@ OPEN_AGAIN = "h_open_q2_again.csv"
 SECRET_AGAIN = "s-secret-q2-again-R8VX.csv"
 
 
+@pytest.mark.parametrize("batched_from", [1, ingest.BATCHED_LINES_MIN], ids=["read-together", "read-one-by-one"])
 def test_unchanged_resubmissions_of_both_stores_in_one_batch_are_each_compared_in_their_store(
-        tmp_path, prefect_harness):
+        tmp_path, prefect_harness, batched_from, monkeypatch):
+    # One stored version per store: read alone by default (below BATCHED_LINES_MIN), and read
+    # as a batch's list when the threshold is 1 (the runs are in this process: CliRunner).
+    monkeypatch.setattr(ingest, "BATCHED_LINES_MIN", batched_from)
     registry, inbox = make_restricted_scenario(tmp_path)
     code, output = run(tmp_path, registry, inbox)
     assert code == 0, output
