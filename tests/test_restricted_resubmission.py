@@ -2,7 +2,8 @@
 (agency-report-v1.md: RESUBMISSION_UNCHANGED; warehouse.md, "Restricted pilots: the segregated
 store"). The versions they follow are stored lines, read alone or, from BATCHED_LINES_MIN of
 them, for the whole batch (pilots/ingest.py _stored_lines_of): the open one's from the open
-warehouse, the restricted one's from the restricted store. Whole `pilotkpi run`s on tests/test_restricted_store.py's scenario.
+warehouse, the restricted one's from the restricted store. Whole `pilotkpi run`s on
+tests/test_restricted_store.py's scenario.
 
 Night 1 (test_restricted_store.py's docstring): the open pilot PLT-2548-003's lead 03009 has
 2548-Q2 accepted as submission 4 (d: K1 = 55, K2 = 90, ACT-1 layer 5, allocated 1,000,000,
