@@ -93,9 +93,11 @@ def record_code() -> int:
         paths |= {str(path) for path in steps.files_of(step) if path.suffix == ".py"}
     record = {}
     for path in sorted(paths):
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            record[path] = (*_stat_key(st), hashlib.sha256(fh.read()).digest())
+        try:
+            with open(path, "rb") as fh:
+                record[path] = (*_stat_key(os.fstat(fh.fileno())), hashlib.sha256(fh.read()).digest())
+        except OSError:  # gone or unreadable since its import: changed already (nothing here may
+            record[path] = (-1, -1, -1, b"")  # stop the forkserver), so no night forks from this code
     _imported_code = record
     return len(record)
 
@@ -253,8 +255,11 @@ def warm_engine_runs() -> Iterator[None]:
                 _nights_running -= 1
                 _restart_pending = _restart_pending or _said_stale(stale)
                 if _restart_pending and _nights_running == 0:
+                    # Here, not in a thread: no night can be forked from the old forkserver between
+                    # this check and its stop (an idle forkserver exits at once; the new one's
+                    # imports run in the background).
                     _restart_pending = False
-                    await anyio.to_thread.run_sync(restart_forkserver)
+                    restart_forkserver()
         return process
 
     _starter_engine.run_process = run_process
