@@ -14,9 +14,21 @@ Prefect's threads, and forking a threaded process can copy a held lock. The fork
 imports; it is single-threaded (tests/test_serve_warm.py checks it), so forking it is safe.
 Isolation is as before: each night is its own process, so a crash, a SIGKILL or a leak ends with
 it, and the next night forks afresh. A forkserver that died is started again by multiprocessing.
+
+Code changed on disk while `serve` runs (a deploy without a restart): the forkserver runs the code
+it imported, but the steps' skip keys (kpis/steps.code_digest) hash the files on disk, so a warm
+night would record the new code's key for results the old code made, and no later night would
+rebuild them. The forkserver therefore records the project's source files it imported (and the
+ones whose imports kpis/steps parsed) at the end of its preload (record_code); each night compares
+them with the disk before the engine runs (stat; a hash only where the stat differs). On any
+difference the night runs cold: the runner's own `python -m prefect.engine` command, exec'd in the
+same process with the same environment, so it imports the code its keys hash; and once no night
+from the old forkserver still runs, `serve` stops it, so the next nights are forked warm from one
+that imported the new code.
 """
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import signal
@@ -35,8 +47,16 @@ STOP_GRACE_SECONDS = 30.0  # after the SIGTERM of a stopping runner, before SIGK
 START_LINE = "pilotkpi: warm night"
 WARM_MODULES = ("prefect", "flows.nightly", "great_expectations")  # named in START_LINE when imported
 
+PROJECT_PACKAGES = ("flows", "kpis", "pilots", "warehouse")  # kpis/steps.PACKAGES: the project's own code
+CODE_CHANGED_LINE = "pilotkpi: the project's code changed on disk"  # printed by a night that runs cold for it
+
 _context: Any = None
 _started_at: float | None = None
+# In the forkserver: each project source file it imported -> (size, mtime_ns, inode, SHA-256).
+_imported_code: dict[str, tuple[int, int, int, bytes]] | None = None
+# In `serve`: warm nights running now, and whether one found its forkserver's code stale.
+_nights_running = 0
+_restart_pending = False
 
 
 def preload_registry() -> bool:
@@ -54,6 +74,51 @@ def preload_registry() -> bool:
     except Exception:  # noqa: BLE001 - a broken registry: the night's own load says why
         return False
     return True
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_size, st.st_mtime_ns, st.st_ino
+
+
+def record_code() -> int:
+    """In the forkserver, last in its preload: the project's source files it imported, and those
+    kpis/steps parsed for the steps' import closures (memoised per process: a night reads that
+    parse), each with its stat and a SHA-256 of its bytes; the number of files recorded."""
+    global _imported_code
+    from kpis import steps
+
+    paths = {os.path.abspath(module.__file__) for name, module in list(sys.modules.items())
+             if name.split(".")[0] in PROJECT_PACKAGES and getattr(module, "__file__", None)}
+    for step in (*steps.MARTS.values(), *steps.OUTPUTS.values()):
+        paths |= {str(path) for path in steps.files_of(step) if path.suffix == ".py"}
+    record = {}
+    for path in sorted(paths):
+        try:
+            with open(path, "rb") as fh:
+                record[path] = (*_stat_key(os.fstat(fh.fileno())), hashlib.sha256(fh.read()).digest())
+        except OSError:  # gone or unreadable since its import: changed already (nothing here may
+            record[path] = (-1, -1, -1, b"")  # stop the forkserver), so no night forks from this code
+    _imported_code = record
+    return len(record)
+
+
+def changed_code() -> list[str]:
+    """The recorded files whose bytes on disk are no longer those imported (or that are gone);
+    [] also where nothing was recorded (not a forkserver's child). A file whose size, mtime and
+    inode are as recorded is taken as unchanged without reading it: a normal night pays a stat
+    per file."""
+    changed = []
+    for path, (*stat_key, digest) in (_imported_code or {}).items():
+        try:
+            if _stat_key(os.stat(path)) == tuple(stat_key):
+                continue
+            with open(path, "rb") as fh:
+                if hashlib.sha256(fh.read()).digest() == digest:
+                    continue
+        except OSError:
+            pass
+        changed.append(path)
+    return changed
 
 
 def forkserver_context():
@@ -94,25 +159,44 @@ def _ready() -> None:
     """Forked once at start: the forkserver answers only after its imports."""
 
 
-def run_engine(env: dict[str, str], cwd: str | None) -> None:
+def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None = None,
+               stale: Any = None) -> None:
     """The night's process: what `python -m prefect.engine` runs, with its environment.
 
     Runs in a child of the forkserver (multiprocessing calls it there); an exit code or an
-    exception leaves as multiprocessing's exit code, as the cold process's would.
+    exception leaves as multiprocessing's exit code, as the cold process's would. If the code the
+    forkserver imported changed on disk since, the night runs `command` (the runner's own) cold in
+    this process instead, and says so on `stale` (a Connection to `serve`).
     """
     import runpy
 
-    before_engine = time.process_time()  # CPU of this process so far: the fork and unpickling
+    checked_at = time.perf_counter()
+    changed = changed_code()
+    check_ms = (time.perf_counter() - checked_at) * 1000
     os.environ.clear()
     os.environ.update(env)
     if cwd is not None:
         os.chdir(cwd)
+    if stale is not None:
+        if changed:
+            stale.send(changed)
+        stale.close()
+    if changed and command:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        names = ", ".join(os.path.relpath(path, root) for path in changed[:5]) + (", ..." if len(changed) > 5 else "")
+        print(f"{CODE_CHANGED_LINE} since the nights' process imported it ({len(changed)} files: {names}): "
+              f"night {env.get('PREFECT__FLOW_RUN_ID', '')} runs cold (a new Python), and the nights' process "
+              f"is restarted after it", flush=True)
+        sys.stderr.flush()
+        os.execv(command[0], command)  # this process becomes the cold night: same pid, environment, cwd
+    before_engine = time.process_time()  # CPU of this process so far: the fork, unpickling, code check
     # The engine reads the flow run's id from argv[1] or PREFECT__FLOW_RUN_ID; argv here is
     # `serve`'s own, as multiprocessing copied it.
     sys.argv = [sys.argv[0]]
     ready = ", ".join(name for name in WARM_MODULES if name in sys.modules) or "none"
     print(f"{START_LINE} {env.get('PREFECT__FLOW_RUN_ID', '')}: forked with {len(sys.modules)} modules "
-          f"imported ({ready}), {before_engine:.3f} CPU s before the engine", flush=True)
+          f"imported ({ready}), code on disk unchanged ({len(_imported_code or {})} files checked in "
+          f"{check_ms:.1f} ms), {before_engine:.3f} CPU s before the engine", flush=True)
     from prefect.context import SettingsContext, get_settings_context
     from prefect.settings import Settings
 
@@ -148,11 +232,18 @@ def warm_engine_runs() -> Iterator[None]:
         if not _engine_command(command) or kwargs:
             return await original(command, stream_output=stream_output, task_status=task_status,
                                   task_status_handler=task_status_handler, env=env, cwd=cwd, **kwargs)
-        process = forkserver_context().Process(target=run_engine, name="pilotkpi-night",
-                                               args=(dict(env if env is not None else os.environ),
-                                                     None if cwd is None else str(cwd)))
-        await anyio.to_thread.run_sync(process.start)  # may start the forkserver: seconds
+        global _nights_running, _restart_pending
+        context = forkserver_context()
+        stale, stale_writer = context.Pipe(duplex=False)
+        process = context.Process(target=run_engine, name="pilotkpi-night",
+                                  args=(dict(env if env is not None else os.environ),
+                                        None if cwd is None else str(cwd), list(command), stale_writer))
+        _nights_running += 1
         try:
+            try:
+                await anyio.to_thread.run_sync(process.start)  # may start the forkserver: seconds
+            finally:
+                stale_writer.close()
             if task_status is not None:
                 task_status.started(task_status_handler(process) if task_status_handler else process.pid)
             await anyio.to_thread.run_sync(process.join, abandon_on_cancel=True)
@@ -161,6 +252,14 @@ def warm_engine_runs() -> Iterator[None]:
             # with SIGTERM (the flow's job rolls back), and SIGKILL if it does not end in time.
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_stop, process)
+                _nights_running -= 1
+                _restart_pending = _restart_pending or _said_stale(stale)
+                if _restart_pending and _nights_running == 0:
+                    # Here, not in a thread: no night can be forked from the old forkserver between
+                    # this check and its stop (an idle forkserver exits at once; the new one's
+                    # imports run in the background).
+                    _restart_pending = False
+                    restart_forkserver()
         return process
 
     _starter_engine.run_process = run_process
@@ -168,6 +267,31 @@ def warm_engine_runs() -> Iterator[None]:
         yield
     finally:
         _starter_engine.run_process = original
+
+
+def _said_stale(stale) -> bool:
+    """True if the night said its forkserver's code was stale (it then ran cold)."""
+    try:
+        return bool(stale.poll() and stale.recv())
+    except (EOFError, OSError):
+        return False
+    finally:
+        stale.close()
+
+
+def restart_forkserver() -> None:
+    """Stop the forkserver (no night forked from it may still run: its children's exit codes
+    reach `serve` through it) and start a new one, which imports the code on disk now; its
+    imports run in the background, the next night forks from it once they are done."""
+    from multiprocessing import forkserver
+
+    try:
+        forkserver._forkserver._stop()  # closes its "alive" pipe: it exits, and is reaped here
+    except ChildProcessError:  # it had died already (and was reaped): a new one is started below
+        forkserver._forkserver._forkserver_pid = None
+    print("pilotkpi: the nights' process was restarted: the project's code changed on disk since it "
+          "imported it; the next nights are forked from the new code", file=sys.stderr, flush=True)
+    start_forkserver()
 
 
 def _stop(process) -> None:

@@ -67,6 +67,12 @@ from kpis import steps  # noqa: E402
 for _step in (*steps.MARTS.values(), *steps.OUTPUTS.values()):
     steps.files_of(_step)
 
+# The project's source files imported above, recorded: each night compares them with the disk and
+# runs cold if they changed (flows/warm.py record_code, changed_code).
+from flows.warm import record_code  # noqa: E402
+
+record_code()
+
 # Last: every object made above moved to the garbage collector's permanent generation. A night's
 # full collections no longer walk the helper's ~350k objects, whose headers they wrote, so every
 # page of the helper's heap was copied into the night (copy on write): at 400 pilots a served
