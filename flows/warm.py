@@ -80,6 +80,12 @@ def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
 
+# Data files the preload parses once and keeps (flows/warm_preload.py): a night would not read
+# them again, so a change on disk must send it cold like a changed module. (Templates are not
+# here: Jinja compiles one again when its file changed; the registry's memo checks its bytes.)
+PRELOADED_DATA = (str(Path(__file__).resolve().parent.parent / "pilots" / "defects.yaml"),)
+
+
 def record_code() -> int:
     """In the forkserver, last in its preload: the project's source files it imported, and those
     kpis/steps parsed for the steps' import closures (memoised per process: a night reads that
@@ -91,6 +97,7 @@ def record_code() -> int:
              if name.split(".")[0] in PROJECT_PACKAGES and getattr(module, "__file__", None)}
     for step in (*steps.MARTS.values(), *steps.OUTPUTS.values()):
         paths |= {str(path) for path in steps.files_of(step) if path.suffix == ".py"}
+    paths |= {os.path.abspath(path) for path in PRELOADED_DATA}
     record = {}
     for path in sorted(paths):
         try:

@@ -148,3 +148,18 @@ def test_a_night_after_the_code_changed_on_disk_runs_the_new_code_and_records_it
     finally:
         for process in reversed(processes):
             _stop(process)
+
+
+def test_a_preloaded_data_file_changed_on_disk_counts_as_changed_code(tmp_path, monkeypatch):
+    # The forkserver parses pilots/defects.yaml once and keeps it (flows/warm_preload.py): a night
+    # does not read it again, so its change must send the night cold as a module's does.
+    import flows.warm as warm
+
+    data = tmp_path / "defects.yaml"
+    data.write_text("FILE_EMPTY: {}\n", encoding="utf-8")
+    monkeypatch.setattr(warm, "PRELOADED_DATA", (str(data),))
+    monkeypatch.setattr(warm, "_imported_code", None)
+    assert warm.record_code() > 1  # the project's imported modules, and the data file
+    assert warm.changed_code() == []
+    data.write_text("FILE_EMPTY: {message_en: changed}\n", encoding="utf-8")
+    assert warm.changed_code() == [str(data)]
