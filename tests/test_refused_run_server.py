@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 
 from tests.support import SERIAL
 from tests.test_flow import AS_OF, make_scenario
-from tests.test_server_cleanup import alive, cmdline, descendants
+from tests.test_server_cleanup import alive, cmdline, descendants, kill_and_check_nothing_left
 
 # Whole runs, each with its server's process: one after another, as the other whole-run tests.
 pytestmark = [pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc"), SERIAL]
@@ -51,20 +50,6 @@ def _run_paused_at(tmp_path: Path, point: str, registry: Path, inbox: Path,
         assert time.monotonic() < deadline, f"the run never reached {point}"
         time.sleep(0.05)
     return proc, tmp_path / "ph"
-
-
-def _kill_and_check_nothing_left(proc: subprocess.Popen, started: dict[int, str]) -> None:
-    try:
-        if proc.poll() is None:  # the job alone: its watchdog and the gate's end of file do the rest
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
-        deadline = time.monotonic() + 20
-        while alive(started) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert alive(started) == {}, "left running after the job was killed"
-    finally:
-        for pid in alive(started):  # whatever a failing run left: never leave it to the machine
-            os.kill(pid, signal.SIGKILL)
 
 
 def _blocked_reading_its_stdin(pid: int) -> bool:
@@ -122,7 +107,7 @@ def test_a_run_refused_after_its_server_reached_the_gate_leaves_no_server_and_no
         assert alive(started) == {}
         assert not (home / "prefect.db").exists()
     finally:
-        _kill_and_check_nothing_left(proc, started)
+        kill_and_check_nothing_left(proc, started)
 
 
 def test_the_server_is_launched_before_the_checks_but_serves_only_after_them(tmp_path):
@@ -141,7 +126,7 @@ def test_the_server_is_launched_before_the_checks_but_serves_only_after_them(tmp
         with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
             pass
     finally:
-        _kill_and_check_nothing_left(proc, started)
+        kill_and_check_nothing_left(proc, started)
 
 
 def test_a_failure_injected_at_the_checks_pause_point_abandons_the_server_too(tmp_path):
@@ -154,7 +139,7 @@ def test_a_failure_injected_at_the_checks_pause_point_abandons_the_server_too(tm
         assert [cmdline(pid) for pid in started if SERVER_CODE in cmdline(pid)] == []
         assert not (home / "prefect.db").exists()
     finally:
-        _kill_and_check_nothing_left(proc, started)
+        kill_and_check_nothing_left(proc, started)
 
 
 def test_a_run_refused_for_its_registry_exits_4_with_nothing_written(tmp_path):

@@ -45,6 +45,22 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def kill_and_check_nothing_left(proc: subprocess.Popen, started: dict[int, str]) -> None:
+    """SIGKILL the job alone (if it still runs); every process it started must then end by
+    itself (its watchdog, the gate's end of file), or the test fails; none is left either way."""
+    try:
+        if proc.poll() is None:  # the job alone: its watchdog and the gate's end of file do the rest
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        deadline = time.monotonic() + 20
+        while alive(started) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive(started) == {}, "left running after the job was killed"
+    finally:
+        for pid in alive(started):  # whatever a failing run left: never leave it to the machine
+            os.kill(pid, signal.SIGKILL)
+
+
 def alive(processes: dict[int, str]) -> dict[int, str]:
     return {pid: cmdline(pid) for pid, started in processes.items() if start_time(pid) == started}
 
@@ -69,12 +85,7 @@ def test_a_killed_run_leaves_no_prefect_server_behind(tmp_path):
         started = descendants(proc.pid)
         assert any("prefect.server.api.server:create_app" in cmdline(pid) for pid in started), started
 
-        os.kill(proc.pid, signal.SIGKILL)  # the job alone
-        proc.wait()
-        deadline = time.monotonic() + 20
-        while alive(started) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert alive(started) == {}, "left running after the job was killed"
+        kill_and_check_nothing_left(proc, started)  # the job alone
     finally:
         for pid in alive(started):  # whatever a failing run left: never leave it to the machine
             os.kill(pid, signal.SIGKILL)
