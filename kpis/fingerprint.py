@@ -15,6 +15,8 @@ from datetime import date
 
 import duckdb
 
+from warehouse.catalogue import has_pilot_id
+
 DATA_SCHEMAS = ("registry", "ingest", "core", "approval", "marts")
 
 
@@ -82,16 +84,6 @@ class Digests:
     def all(self) -> dict[str, str]:
         """relation -> digest of every data relation."""
         return {t: self.of(t) for t in self.tables()}
-
-
-def has_pilot_id(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether the relation (schema.name, this project's own) has a pilot_id column; False if it
-    does not exist. From the columns of an empty SELECT, which DuckDB answers from its catalog
-    (0.5 ms against 3.4 ms for a query of duckdb_columns(), asked about 40 times a night)."""
-    try:
-        return "pilot_id" in (d[0] for d in con.execute(f"SELECT * FROM {table} LIMIT 0").description)
-    except duckdb.CatalogException:
-        return False
 
 
 def state_digest(digests: Digests, as_of: date) -> str:
