@@ -620,15 +620,7 @@ class Ingestor:
             sids = sorted(sid for sid in wanted if mine(sid))
             if len(sids) < BATCHED_LINES_MIN:  # cheaper one by one (left to _lines_of)
                 continue
-            lines.update((sid, ([], [])) for sid in sids)
-            for sid, *row in con.execute("SELECT submission_id, kpi_code, actual, note FROM core.kpi_actuals "
-                                         "WHERE list_contains(?, submission_id)", [sids]).fetchall():
-                lines[sid][0].append(dict(zip(("kpi_code", "actual", "note"), row)))
-            for sid, *row in con.execute(
-                    "SELECT submission_id, activity_code, layer, allocated_thb, disbursed_thb, funding_source, note "
-                    "FROM core.budget_lines WHERE list_contains(?, submission_id)", [sids]).fetchall():
-                lines[sid][1].append(dict(zip(("activity_code", "layer", "allocated_thb", "disbursed_thb",
-                                               "funding_source", "note"), row)))
+            lines.update(_stored_lines(con, sids))
         return lines
 
     def _lines_of(self, sid: int, accepted: dict[int, FileRead]) -> tuple[list[dict], list[dict]]:
@@ -639,14 +631,7 @@ class Ingestor:
         if sid in self._stored_lines:
             return self._stored_lines[sid]
         # Read through the run's own connection: it must see this run's uncommitted rows.
-        con = self._con_of(sid)
-        kpis = [dict(zip(("kpi_code", "actual", "note"), r)) for r in con.execute(
-            "SELECT kpi_code, actual, note FROM core.kpi_actuals WHERE submission_id = ?", [sid]).fetchall()]
-        budget = [dict(zip(("activity_code", "layer", "allocated_thb", "disbursed_thb", "funding_source", "note"), r))
-                  for r in con.execute(
-            "SELECT activity_code, layer, allocated_thb, disbursed_thb, funding_source, note "
-            "FROM core.budget_lines WHERE submission_id = ?", [sid]).fetchall()]
-        return kpis, budget
+        return _stored_lines(self._con_of(sid), [sid])[sid]
 
     def _submission(self, sid: int, name: str, digest: str, size: int, status: str, *, fmt=None, encoding=None,
                     superseded_by=None, duplicate_of=None, errors=0, warnings=0, kept=True) -> dict:
@@ -718,6 +703,24 @@ def _line_columns(files: Iterable[tuple[int, FileRead]]) -> tuple[store.Columns,
         budget = {name: [] for name in (*_COMMON, "activity_code", "layer", "funding_source", "allocated_thb",
                                         "disbursed_thb")}
     return store.Columns(kpis, len(kpis["pilot_id"])), store.Columns(budget, len(budget["pilot_id"]))
+
+
+_KPI_LINE = ("kpi_code", "actual", "note")
+_BUDGET_LINE = ("activity_code", "layer", "allocated_thb", "disbursed_thb", "funding_source", "note")
+
+
+def _stored_lines(con, sids: list[int]) -> dict[int, tuple[list[dict], list[dict]]]:
+    """{submission_id: (its KPI lines, its budget lines)} as stored, for each of `sids` (none: two
+    empty lists). One read of a single id skips the tables' other blocks as `= ?` does (0.9 ms
+    against 0.8 ms at 1M budget lines); a list of ids spread over the table reads it whole."""
+    lines: dict[int, tuple[list[dict], list[dict]]] = {sid: ([], []) for sid in sids}
+    for sid, *row in con.execute(f"SELECT submission_id, {', '.join(_KPI_LINE)} FROM core.kpi_actuals "
+                                 "WHERE list_contains(?, submission_id)", [sids]).fetchall():
+        lines[sid][0].append(dict(zip(_KPI_LINE, row)))
+    for sid, *row in con.execute(f"SELECT submission_id, {', '.join(_BUDGET_LINE)} FROM core.budget_lines "
+                                 "WHERE list_contains(?, submission_id)", [sids]).fetchall():
+        lines[sid][1].append(dict(zip(_BUDGET_LINE, row)))
+    return lines
 
 
 _COMMON = ("pilot_id", "agency_code", "period", "fiscal_year", "quarter", "note", "submission_id", "row_number")
