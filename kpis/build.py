@@ -105,12 +105,11 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             exists = f"marts.{name}" in existing
             if only_changed and recorded.get(name) == key and exists:
                 continue
-            whole, per_pilot = partitions(step, digests, as_of)
-            for pilot in unrecorded:
-                per_pilot.pop(pilot, None)
-            scope = changed_pilots(con, name, whole, per_pilot) if only_changed and exists else None
+            whole, parts = partitions(step, digests, as_of)
+            parts = {part: sha for part, sha in parts.items() if part[0] not in unrecorded}
+            scope = changed_parts(con, name, whole, parts) if only_changed and exists else None
             if scope is not None and unrecorded and (keeps_unrecorded is None or name in keeps_unrecorded):
-                scope = sorted(set(scope) | unrecorded)
+                scope = scope_of(scope + [(pilot, None) for pilot in unrecorded])
             if "outlier_test(" in sql and not registered and scope != []:
                 # outlier_test(x, H), the UDF kpi_outlier_checks.sql calls: registered only on a
                 # night that rebuilds it (0.2 s; a quiet night rebuilds two marts that do not).
@@ -125,12 +124,12 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
                     con.execute(statement)
             elif scope:
                 _rebuild_pilots(con, name, sql, [r for r in step.reads if digests.per_pilot(r)], scope, params,
-                                step.keys)
+                                step.keys, step.by_agency)
             if after is not None:
                 after(name)
             digests.forget(f"marts.{name}")
             con.execute("INSERT OR REPLACE INTO ops.mart_inputs VALUES (?, ?, ?, ?)", [name, key, as_of, run_id])
-            _record_partitions(con, name, whole, per_pilot, scope, run_id)
+            _record_partitions(con, name, whole, parts, scope, run_id)
             built.append(name)
             pause_point("marts")
     return built
@@ -143,65 +142,104 @@ WHOLE_ABOVE = 0.8
 SCOPE_TABLE = "temp.main.mart_scope"  # the pilots whose rows of a mart are recomputed (column pilot_id)
 
 
-def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date) -> tuple[str, dict[str, str]]:
+Part = tuple[str, "str | None"]  # (pilot_id, agency_code) of ops.mart_partitions; None: the pilot's part not per agency
+
+
+def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date) -> tuple[str, dict[Part, str]]:
     """The mart's inputs as ops.mart_partitions keeps them: (a fingerprint of what is not per
     pilot: its code, the as-of date where it uses it, the relations without pilot_id it reads;
-    pilot_id -> a fingerprint of that pilot's rows of each relation with pilot_id it reads)."""
+    (pilot_id, None) -> a fingerprint of that pilot's rows of each relation with pilot_id it reads
+    but those of step.by_agency, and (pilot_id, agency_code) -> one of that pair's rows of each
+    relation of step.by_agency; a row of those without an agency counts in the pilot's part)."""
     per_pilot = sorted(r for r in step.reads if digests.per_pilot(r))
     whole = fingerprint.sha(steps.code_digest(step), step.as_of and as_of.isoformat(), "per pilot:", *per_pilot,
                             *[f"{r}={digests.of(r)}" for r in step.reads if r not in per_pilot])
     columns = dict(step.columns)  # only these columns of a relation, where the step declares them
     rows = dict(step.rows)  # only these rows of a relation, where the step declares them
-    tables = {r: digests.by_pilot(r, columns.get(r), rows.get(r)) for r in per_pilot}
-    pilots = set().union(*tables.values())
-    return whole, {p: fingerprint.sha(*[f"{r}={tables[r].get(p, '')}" for r in per_pilot]) for p in sorted(pilots)}
+    agency = [r for r in per_pilot if r in step.by_agency]
+    tables = {r: digests.by_pilot(r, columns.get(r), rows.get(r)) for r in per_pilot if r not in agency}
+    pairs = {r: digests.by_pilot_agency(r, columns.get(r), rows.get(r)) for r in agency}
+    pilots = set().union(*tables.values(), *({p for p, _ in t} for t in pairs.values()))
+    parts: dict[Part, str] = {
+        (p, None): fingerprint.sha(*[f"{r}={tables[r].get(p, '')}" if r in tables else f"{r}={pairs[r].get((p, None), '')}"
+                                     for r in per_pilot]) for p in sorted(pilots)}
+    for pair in sorted({k for t in pairs.values() for k in t if k[1] is not None}):
+        parts[pair] = fingerprint.sha(*[f"{r}={pairs[r].get(pair, '')}" for r in agency])
+    return whole, parts
 
 
-def changed_pilots(con: duckdb.DuckDBPyConnection, name: str, whole: str,
-                   per_pilot: dict[str, str]) -> list[str] | None:
-    """The pilots whose inputs changed since marts.<name> was last built, or None when it is to be
-    built whole: what is not per pilot changed, no fingerprint was kept, or most pilots changed."""
-    rows = con.execute("SELECT pilot_id, inputs_sha256 FROM ops.mart_partitions WHERE mart_name = ?",
+def _order(part: Part) -> tuple[str, str]:
+    return part[0], part[1] or ""
+
+
+def changed_parts(con: duckdb.DuckDBPyConnection, name: str, whole: str,
+                  parts: dict[Part, str]) -> list[Part] | None:
+    """What of marts.<name> is to be recomputed (scope_of the parts whose inputs changed since it
+    was last built), or None when it is to be built whole: what is not per pilot changed, no
+    fingerprint was kept, or most parts changed."""
+    rows = con.execute("SELECT pilot_id, agency_code, inputs_sha256 FROM ops.mart_partitions WHERE mart_name = ?",
                        [name]).fetchall()
-    if [sha for pilot, sha in rows if pilot is None] != [whole]:
+    if [sha for pilot, _, sha in rows if pilot is None] != [whole]:
         return None
-    then = {pilot: sha for pilot, sha in rows if pilot is not None}
-    pilots = then.keys() | per_pilot.keys()
-    changed = sorted(p for p in pilots if then.get(p) != per_pilot.get(p))
-    return None if len(changed) > WHOLE_ABOVE * len(pilots) else changed
+    then = {(pilot, agency): sha for pilot, agency, sha in rows if pilot is not None}
+    keys = then.keys() | parts.keys()
+    changed = [k for k in keys if then.get(k) != parts.get(k)]
+    return None if len(changed) > WHOLE_ABOVE * len(keys) else scope_of(changed)
 
 
-def scoped_sql(sql: str, relations: list[str]) -> str:
-    """The mart's SQL with each of these relations (schema.name) replaced by its rows of the pilots
-    in SCOPE_TABLE. A reference the pattern missed would leave that relation whole: slower, never
-    wrong, since _rebuild_pilots keeps only the scoped pilots' rows of the result."""
+def scope_of(changed: list[Part]) -> list[Part]:
+    """(pilot, None) for a pilot recomputed whole, (pilot, agency) for a pair alone: a pilot whose
+    own part changed is recomputed whole, its pairs with it."""
+    whole = {p for p, a in changed if a is None}
+    return sorted({(p, None) for p in whole} | {(p, a) for p, a in changed if p not in whole}, key=_order)
+
+
+def in_scope(by_agency: bool) -> str:
+    """SQL condition on a row's pilot_id (and agency_code, by_agency) for the rows in SCOPE_TABLE:
+    a pilot recomputed whole (agency_code NULL there), or one (pilot, agency) pair."""
+    if not by_agency:
+        return f"pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE})"
+    return (f"(pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE} WHERE agency_code IS NULL) "
+            f"OR (pilot_id, agency_code) IN (SELECT (pilot_id, agency_code) FROM {SCOPE_TABLE} "
+            "WHERE agency_code IS NOT NULL))")
+
+
+def scoped_sql(sql: str, relations: list[str], by_agency: tuple[str, ...] = ()) -> str:
+    """The mart's SQL with each of these relations (schema.name) replaced by its rows in
+    SCOPE_TABLE (in_scope: of those in by_agency, by pilot and agency). A reference the pattern
+    missed would leave that relation whole: slower, never wrong, since _rebuild_pilots keeps only
+    the scoped rows of the result."""
     for relation in relations:
         schema, table = (re.escape(part) for part in relation.split("."))
         pattern = rf'(?<![\w."]){schema}\s*\.\s*{table}(?![\w"])(?!\s*\()'
-        scoped = f"(SELECT * FROM {relation} WHERE pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE}))"
+        scoped = f"(SELECT * FROM {relation} WHERE {in_scope(relation in by_agency)})"
         sql = re.sub(pattern, lambda _: scoped, sql, flags=re.IGNORECASE)
     return sql
 
 
-def _rebuild_pilots(con: duckdb.DuckDBPyConnection, name: str, sql: str, relations: list[str], pilots: list[str],
-                    params: dict | None, keys: tuple[str, ...] = ()) -> None:
-    """Replace the rows of these pilots in marts.<name> by the ones its SQL gives for them now;
-    with keys (a mart's second key within a pilot, kpis/steps.py), only the rows of each
-    (pilot_id, *keys) whose rows changed (_replace_changed_keys)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE mart_scope AS SELECT unnest(?::VARCHAR[]) AS pilot_id", [pilots])
-    fresh = (f"SELECT * FROM (\n{scoped_sql(sql, relations)}\n) "
-             f"WHERE pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE})")
+def _rebuild_pilots(con: duckdb.DuckDBPyConnection, name: str, sql: str, relations: list[str], scope: list[Part],
+                    params: dict | None, keys: tuple[str, ...] = (), by_agency: tuple[str, ...] = ()) -> None:
+    """Replace the rows in scope (pilots whole, or (pilot, agency) pairs: scope_of) of
+    marts.<name> by the ones its SQL gives for them now; with keys (a mart's second key within a
+    pilot, kpis/steps.py), only the rows of each (pilot_id, *keys) whose rows changed
+    (_replace_changed_keys)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE mart_scope AS "
+                "SELECT unnest(?::VARCHAR[]) AS pilot_id, unnest(?::VARCHAR[]) AS agency_code",
+                [[p for p, _ in scope], [a for _, a in scope]])
+    where = in_scope(bool(by_agency))
+    fresh = f"SELECT * FROM (\n{scoped_sql(sql, relations, by_agency)}\n) WHERE {where}"
     if keys:
-        _replace_changed_keys(con, name, fresh, ("pilot_id", *keys), params)
+        _replace_changed_keys(con, name, fresh, ("pilot_id", *keys), params, where)
     else:
-        con.execute(f"DELETE FROM marts.{name} WHERE pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE})")
+        con.execute(f"DELETE FROM marts.{name} WHERE {where}")
         con.execute(f"INSERT INTO marts.{name} {fresh}", params)
     con.execute(f"DROP TABLE {SCOPE_TABLE}")
 
 
 def _replace_changed_keys(con: duckdb.DuckDBPyConnection, name: str, fresh: str, key: tuple[str, ...],
-                          params: dict | None) -> list[tuple]:
-    """Replace, of the scoped pilots' rows of marts.<name>, only those of each key whose rows
+                          params: dict | None, where: str = f"pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE})"
+                          ) -> list[tuple]:
+    """Replace, of the scoped rows of marts.<name> (`where`), only those of each key whose rows
     changed: a key whose row count or sum of row hashes (the digests' measure, kpis/fingerprint.py)
     differs between the rows there and the fresh ones, or that is on one side only. On the
     1%-new night at 400 pilots, marts.budget_snapshot's 148 recomputed pilots hold 363k rows, of
@@ -212,7 +250,7 @@ def _replace_changed_keys(con: duckdb.DuckDBPyConnection, name: str, fresh: str,
     con.execute(f"""CREATE OR REPLACE TEMP TABLE mart_keys AS
         WITH now AS (SELECT {columns}, count(*) AS n, sum(hash(t)) AS h FROM temp.main.mart_fresh t GROUP BY ALL),
              was AS (SELECT {columns}, count(*) AS n, sum(hash(t)) AS h FROM marts.{name} t
-                     WHERE pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE}) GROUP BY ALL)
+                     WHERE {where} GROUP BY ALL)
         SELECT {columns} FROM now FULL JOIN was USING ({columns})
         WHERE now.n IS DISTINCT FROM was.n OR now.h IS DISTINCT FROM was.h""")
     changed = f"({columns}) IN (SELECT ({columns}) FROM temp.main.mart_keys)"
@@ -224,21 +262,27 @@ def _replace_changed_keys(con: duckdb.DuckDBPyConnection, name: str, fresh: str,
     return replaced
 
 
-def _record_partitions(con: duckdb.DuckDBPyConnection, name: str, whole: str, per_pilot: dict[str, str],
-                       scope: list[str] | None, run_id: str | None) -> None:
+def _record_partitions(con: duckdb.DuckDBPyConnection, name: str, whole: str, parts: dict[Part, str],
+                       scope: list[Part] | None, run_id: str | None) -> None:
     """ops.mart_partitions once marts.<name> is built: every row anew after a whole build, else
-    the rows of the pilots recomputed (the others keep the job that computed them)."""
+    the rows of the pilots and pairs recomputed (the others keep the job that computed them)."""
     if scope is None:
         con.execute("DELETE FROM ops.mart_partitions WHERE mart_name = ?", [name])
-        con.execute("INSERT INTO ops.mart_partitions VALUES (?, NULL, ?, ?)", [name, whole, run_id])
-        pilots = sorted(per_pilot)
+        con.execute("INSERT INTO ops.mart_partitions (mart_name, pilot_id, agency_code, inputs_sha256, run_id) "
+                    "VALUES (?, NULL, NULL, ?, ?)", [name, whole, run_id])
+        recorded = sorted(parts, key=_order)
     else:
-        con.execute("DELETE FROM ops.mart_partitions WHERE mart_name = ? AND list_contains(?, pilot_id)",
-                    [name, scope])
-        pilots = [p for p in scope if p in per_pilot]
-    if pilots:
-        con.execute("INSERT INTO ops.mart_partitions SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?",
-                    [name, pilots, [per_pilot[p] for p in pilots], run_id])
+        pilots = [p for p, a in scope if a is None]
+        pairs = [[p, a] for p, a in scope if a is not None]
+        con.execute("DELETE FROM ops.mart_partitions WHERE mart_name = ? AND (list_contains(?::VARCHAR[], pilot_id) "
+                    "OR list_contains(?::VARCHAR[][], [pilot_id, agency_code]))", [name, pilots, pairs])
+        again = set(pilots)
+        again_pairs = {(p, a) for p, a in pairs}
+        recorded = [k for k in sorted(parts, key=_order) if k[0] in again or k in again_pairs]
+    if recorded:
+        con.execute("INSERT INTO ops.mart_partitions (mart_name, pilot_id, agency_code, inputs_sha256, run_id) "
+                    "SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?",
+                    [name, [p for p, _ in recorded], [a for _, a in recorded], [parts[k] for k in recorded], run_id])
 
 
 @cache  # parsed once per process: the pure-Python parser took 0.26 s a mart on each build

@@ -57,7 +57,7 @@ class Digests:
 
     def forget(self, table: str) -> None:
         self._done.pop(table, None)
-        for cached in [k for k in self._by_pilot if k == table or k.startswith((f"{table}(", f"{table}["))]:
+        for cached in [k for k in self._by_pilot if k == table or k.startswith((f"{table}(", f"{table}[", f"{table}{{"))]:
             self._by_pilot.pop(cached)
         self._pilot_column.pop(table, None)
 
@@ -79,6 +79,19 @@ class Digests:
             self._by_pilot[cache] = {p: f"{n}:{total}" for p, n, total in self.con.execute(
                 f"SELECT pilot_id, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
                 f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY pilot_id").fetchall()}
+        return self._by_pilot[cache]
+
+    def by_pilot_agency(self, table: str, columns: tuple[str, ...] | None = None,
+                        where: str | None = None) -> dict[tuple[str, str | None], str]:
+        """(pilot_id, agency_code) -> digest of those rows, as by_pilot (one scan); rows of a pilot
+        without an agency are under (pilot_id, None)."""
+        cache = f"{table}{{agency}}" + ("" if columns is None else f"({','.join(columns)})") + (
+            "" if where is None else f"[{where}]")
+        if cache not in self._by_pilot:
+            row = "t" if columns is None else ", ".join(f't."{c}"' for c in columns)
+            self._by_pilot[cache] = {(p, a): f"{n}:{total}" for p, a, n, total in self.con.execute(
+                f"SELECT pilot_id, agency_code, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
+                f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY ALL").fetchall()}
         return self._by_pilot[cache]
 
     def all(self) -> dict[str, str]:

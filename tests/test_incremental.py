@@ -122,7 +122,7 @@ def recomputed(path: Path, run_id: str) -> dict[str, list[str]]:
     mart whole."""
     con = duckdb.connect(str(path), read_only=True)
     try:
-        rows = con.execute("SELECT mart_name, coalesce(pilot_id, '*') FROM ops.mart_partitions WHERE run_id = ? "
+        rows = con.execute("SELECT DISTINCT mart_name, coalesce(pilot_id, '*') FROM ops.mart_partitions WHERE run_id = ? "
                            "ORDER BY ALL", [run_id]).fetchall()
     finally:
         con.close()
@@ -516,9 +516,9 @@ def test_m_the_open_side_recomputes_the_restricted_pilot_only_where_it_keeps_tho
     scopes: list[tuple[str, str, list[str]]] = []  # (database, mart, pilots) of each scoped rebuild
     real = build._rebuild_pilots
 
-    def spy(con, name, sql, relations, pilots, *args):
-        scopes.append((con.execute("SELECT current_database()").fetchone()[0], name, list(pilots)))
-        return real(con, name, sql, relations, pilots, *args)
+    def spy(con, name, sql, relations, scope, *args):
+        scopes.append((con.execute("SELECT current_database()").fetchone()[0], name, sorted({p for p, _ in scope})))
+        return real(con, name, sql, relations, scope, *args)
 
     monkeypatch.setattr(build, "_rebuild_pilots", spy)
     send_revision(night, Q2_STEM, ",4060000.00,1407933.40,lead_integrated,", ",4060000.00,1500000.00,lead_integrated,")

@@ -1,0 +1,9 @@
+-- 0017: a finer partition of a mart read per (pilot, agency) (issue 22, the 1%-new night). A mart
+-- that declares it (kpis/steps.py `by_agency`: marts.budget_snapshot) keeps a fingerprint per
+-- (pilot, agency) of the relations it reads by agency, beside the pilot's own part (agency_code
+-- NULL), so an agency's new report recomputes that agency's rows of its pilot only (kpis/build.py).
+-- The rows kept before this migration have agency_code NULL: each is a pilot's part, as it was.
+ALTER TABLE ops.mart_partitions ADD COLUMN agency_code VARCHAR;
+COMMENT ON TABLE ops.mart_partitions IS 'Per mart and pilot (and per pilot and agency for a mart read by agency), the fingerprint of those rows of the relations the mart reads when the mart was last built, and the job that last computed them; one row per mart with pilot_id NULL holds what is not per pilot (its code, the as-of date where it uses it, relations without pilot_id). A job recomputes only the pilots, or (pilot, agency) pairs, whose fingerprint changed, or the whole mart when the NULL row did (kpis/build.py). [grain: mart × pilot × agency; keys: mart_name, pilot_id, agency_code; joins: ops.mart_inputs (mart_name), registry.pilots (pilot_id), registry.agencies (agency_code), ops.runs (run_id)]';
+COMMENT ON COLUMN ops.mart_partitions.inputs_sha256 IS 'SHA-256 over the rows (count and row hashes) of each relation with pilot_id the mart reads: the pilot''s rows (agency_code NULL; of a relation read by agency, its rows without an agency) or the (pilot, agency) pair''s rows of the relations read by agency; for the NULL pilot row, over the mart''s code, the as-of date where it uses it and the relations without pilot_id it reads.';
+COMMENT ON COLUMN ops.mart_partitions.agency_code IS 'The agency, for a mart read per (pilot, agency) (kpis/steps.py by_agency); NULL for the pilot''s own part and for every other mart.';
