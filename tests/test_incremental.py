@@ -132,6 +132,17 @@ def recomputed(path: Path, run_id: str) -> dict[str, list[str]]:
     return {mart: ["*"] if "*" in pilots else pilots for mart, pilots in found.items()}
 
 
+def recomputed_parts(path: Path, run_id: str, mart: str) -> list[tuple]:
+    """(pilot, agency) of each part of marts.<mart> this run computed (ops.mart_partitions; agency
+    None: the pilot's own part, recomputed with every agency of it)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT pilot_id, agency_code FROM ops.mart_partitions WHERE run_id = ? AND mart_name = ? "
+                           "ORDER BY ALL", [run_id, mart]).fetchall()
+    finally:
+        con.close()
+
+
 def runs(path: Path) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -498,11 +509,128 @@ def test_m_a_corrected_report_rewrites_only_the_snapshot_rows_of_its_period_and_
     assert "files seen 1: accepted 1, superseded 0" in result.output
     new_id = submission_of(night / "w.duckdb", f"{Q2_STEM}_rev1.csv")
     assert recomputed(night / "w.duckdb", runs(night / "w.duckdb")[1][0])["budget_snapshot"] == ["PLT-2548-001"]
+    # Of the pilot, only agency 12005's part is recomputed (kpis/steps.py `by_agency`): not the
+    # lead's 11002 lines, nor the pilot's own part (registry, due periods).
+    assert recomputed_parts(night / "w.duckdb", runs(night / "w.duckdb")[1][0], "budget_snapshot") == [
+        ("PLT-2548-001", "12005")]
     assert replaced == [("PLT-2548-001", *Q2_KEY)]
     assert_snapshot(before, snapshot_rows(night / "w.duckdb", "PLT-2548-001"), Q2_KEY, {
         "ACT-L1-02": ("7300000.00", "2049754.28", new_id), "ACT-L2-02": ("4060000.00", "1500000.00", new_id)})
     assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
 
+
+
+def test_p_a_new_agency_in_a_pilot_recomputes_that_agency_alone(night, tmp_path, replaced):
+    """15001 joins PLT-2548-001 as a supporting agency (registry) and sends its first report, for
+    2549-Q2, with one budget line. Only the new (pilot, agency) part of the snapshot is computed
+    (registry.pilots and the due periods, the pilot's own part, are unchanged); its line is in
+    effect for 2549-Q2 and, with no later report of 15001, for 2549-Q3 (scoring.md, "Budget
+    snapshot"); every other row of the pilot stays as it was."""
+    path = night / "registry" / "pilots" / "PLT-2548-001.yaml"
+    text = path.read_text(encoding="utf-8")
+    line = '  - {code: "12005", role: secondary}\n'
+    assert text.count(line) == 1
+    path.write_text(text.replace(line, line + '  - {code: "15001", role: supporting}\n'), encoding="utf-8")
+    (night / "inbox" / "PLT-2548-001_15001_2549-Q2.csv").write_text(
+        "pilot_id,agency_code,period,submitted_on,line_type,item_code,layer,actual,allocated_thb,disbursed_thb,"
+        "funding_source,note\n"
+        "PLT-2548-001,15001,2549-Q2,2006-04-25,budget,ACT-L1-01,1,,1000000.00,250000.00,support_contribution,\n",
+        encoding="utf-8")
+    before = snapshot_rows(night / "w.duckdb", "PLT-2548-001")
+    assert not [k for k in before if k[1] == "15001"]
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    run_id = runs(night / "w.duckdb")[1][0]
+    new_id = submission_of(night / "w.duckdb", "PLT-2548-001_15001_2549-Q2.csv")
+    assert recomputed_parts(night / "w.duckdb", run_id, "budget_snapshot") == [("PLT-2548-001", "15001")]
+    assert sorted(replaced) == [("PLT-2548-001", "2549-Q2", "15001"), ("PLT-2548-001", "2549-Q3", "15001")]
+    after = snapshot_rows(night / "w.duckdb", "PLT-2548-001")
+    assert {k: v[1:] for k, v in after.items() if k[1] == "15001"} == {
+        ("2549-Q2", "15001", "ACT-L1-01"): ("1000000.00", "250000.00", new_id),
+        ("2549-Q3", "15001", "ACT-L1-01"): ("1000000.00", "250000.00", new_id)}
+    assert {k: v for k, v in after.items() if k[1] != "15001"} == before  # the same rows, not rewritten
+    con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
+    try:  # support_contribution: integrated, though not the lead's
+        assert con.execute("SELECT DISTINCT is_lead, is_integrated FROM marts.budget_snapshot "
+                           "WHERE agency_code = '15001' AND pilot_id = 'PLT-2548-001'").fetchall() == [(False, True)]
+    finally:
+        con.close()
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+
+
+def test_p_a_revision_that_drops_an_agencys_budget_lines_brings_back_its_earlier_report(night, tmp_path, replaced):
+    """The lead 11002 sends its 2549-Q2 report of PLT-2548-001 again with its KPI lines only: the
+    revision supersedes the report that carried its two budget lines, and a KPI-only report is no
+    agency's budget report, so for 2549-Q2 its 2549-Q1 lines are in effect again (60,970,000.00
+    allocated, 7,769,019.18 disbursed; 8,060,000.00 and 510,846.20). Only the lead's part of the
+    snapshot is recomputed; its 2549-Q3 report keeps 2549-Q3 as it was."""
+    text = (night / "inbox" / "processed" / "PLT-2548-001_11002_2549-Q2.csv").read_text(encoding="utf-8")
+    kept = [line for line in text.splitlines() if ",budget," not in line]
+    assert len(kept) == len(text.splitlines()) - 2
+    (night / "inbox" / "PLT-2548-001_11002_2549-Q2_rev1.csv").write_text("\n".join(kept) + "\n", encoding="utf-8")
+    before = snapshot_rows(night / "w.duckdb", "PLT-2548-001")
+    q1_id = submission_of(night / "w.duckdb", "PLT-2548-001_11002_2549-Q1.csv")
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    run_id = runs(night / "w.duckdb")[1][0]
+    assert recomputed_parts(night / "w.duckdb", run_id, "budget_snapshot") == [("PLT-2548-001", "11002")]
+    assert replaced == [("PLT-2548-001", "2549-Q2", "11002")]
+    assert_snapshot(before, snapshot_rows(night / "w.duckdb", "PLT-2548-001"), ("2549-Q2", "11002"), {
+        "ACT-L1-01": ("60970000.00", "7769019.18", q1_id), "ACT-L2-01": ("8060000.00", "510846.20", q1_id)})
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
+
+
+def test_p_a_warehouse_with_the_partitions_kept_before_0017_is_migrated_and_its_nights_equal_a_full_rebuild(
+        night, tmp_path, replaced):
+    """Both stores as the code before migration 0017 left them: ops.mart_partitions without
+    agency_code, budget_snapshot's per-pilot fingerprint over all four of its relations. The next
+    night applies 0017 and reads those rows as pilots' parts: they differ from today's, so the
+    snapshot is recomputed (here whole, as most parts changed), and both stores equal a full
+    rebuild; the night after recomputes one (pilot, agency) part only."""
+    from kpis.fingerprint import Digests, sha
+
+    for path in (night / "w.duckdb", night / "w.restricted.duckdb"):
+        con = connect(path)
+        try:
+            digests = Digests(con)
+            reads = ("core.budget_lines", "ingest.submissions", "marts.due_periods", "registry.pilots")
+            tables = {r: digests.by_pilot(r) for r in reads}
+            old = {p: sha(*[f"{r}={tables[r].get(p, '')}" for r in reads]) for p in set().union(*tables.values())}
+            with transaction(con):
+                con.execute("DELETE FROM ops.mart_partitions WHERE agency_code IS NOT NULL")
+                con.execute("ALTER TABLE ops.mart_partitions DROP COLUMN agency_code")
+                con.execute("DELETE FROM ops.schema_migrations WHERE version = 17")
+                for (pilot,) in con.execute("SELECT pilot_id FROM ops.mart_partitions WHERE mart_name = 'budget_snapshot' "
+                                            "AND pilot_id IS NOT NULL").fetchall():
+                    con.execute("UPDATE ops.mart_partitions SET inputs_sha256 = ? WHERE mart_name = 'budget_snapshot' "
+                                "AND pilot_id = ?", [old[pilot], pilot])
+        finally:
+            con.close()
+    send_revision(night, Q2_STEM, ",4060000.00,1407933.40,lead_integrated,", ",4060000.00,1500000.00,lead_integrated,")
+
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT max(version) FROM ops.schema_migrations").fetchone() == (17,)
+        assert con.execute("SELECT count(*) FROM ops.mart_partitions WHERE mart_name = 'budget_snapshot' "
+                           "AND agency_code IS NOT NULL").fetchone()[0] > 0
+    finally:
+        con.close()
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "migrated"))
+
+    send_revision(night, "PLT-2548-001_11002_2549-Q3", ",2549-Q3,2006-07-08,", ",2549-Q3,2006-07-09,")  # sent again
+    result = _run(night)
+
+    assert "files seen 1: accepted 1," in result.output
+    run_id = runs(night / "w.duckdb")[2][0]
+    assert recomputed_parts(night / "w.duckdb", run_id, "budget_snapshot") == [("PLT-2548-001", "11002")]
+    assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, _folder(tmp_path / "next"))
 
 
 def test_m_the_open_side_recomputes_the_restricted_pilot_only_where_it_keeps_those_rows(night, tmp_path, monkeypatch):
@@ -589,6 +717,15 @@ def test_o_after_a_pilot_turns_restricted_its_new_report_rewrites_only_its_keys_
 
     assert "files seen 1: accepted 1," in result.output
     assert replaced == [("PLT-2548-005", "2549-Q3", "07005")]
+    run_id = runs(night / "w.duckdb")[2][0]
+    assert recomputed_parts(night / "w.restricted.duckdb", run_id, "budget_snapshot") == [("PLT-2548-005", "07005")]
+    assert recomputed_parts(night / "w.duckdb", run_id, "budget_snapshot") == []
+    con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
+    try:  # the open store keeps neither a fingerprint nor a snapshot row of the restricted pilot
+        assert con.execute("SELECT count(*) FROM ops.mart_partitions WHERE pilot_id = 'PLT-2548-005'").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM marts.budget_snapshot WHERE pilot_id = 'PLT-2548-005'").fetchone() == (0,)
+    finally:
+        con.close()
     con = duckdb.connect(str(night / "w.restricted.duckdb"), read_only=True)
     try:
         assert con.execute("SELECT activity_code, allocated_thb::VARCHAR, disbursed_thb::VARCHAR FROM marts.budget_snapshot "
@@ -811,6 +948,42 @@ def test_every_mart_is_per_pilot_its_rows_are_those_of_its_inputs_narrowed_to_ea
                     pieces += rows
                 con.execute(f"DROP TABLE {SCOPE_TABLE}")
                 assert sorted(pieces, key=repr) == sorted(whole, key=repr), name
+    finally:
+        con.close()
+
+
+def test_a_mart_read_by_agency_gives_each_pairs_rows_from_that_pairs_inputs(first_night, tmp_path):
+    """What recomputing one (pilot, agency) part relies on (kpis/steps.py `by_agency`): the mart's
+    SQL with its by-agency relations narrowed to one pair, and the others to its pilot, gives
+    exactly that pair's rows of the whole mart, for every pair of the open pilots."""
+    from kpis.build import SCOPE_TABLE, read_sql, scoped_sql
+    from kpis.fingerprint import Digests
+    from kpis.steps import MARTS
+
+    declared = [name for name in MART_NAMES if MARTS[name].by_agency]
+    assert declared == ["budget_snapshot"]
+    copy = tmp_path / "w.duckdb"
+    shutil.copyfile(first_night / "w.duckdb", copy)
+    con = connect(copy)
+    try:
+        digests = Digests(con)
+        con.execute(read_sql("macros"))
+        for name in declared:
+            step = MARTS[name]
+            relations = [r for r in step.reads if digests.per_pilot(r)]
+            pairs = con.execute(f"SELECT DISTINCT pilot_id, agency_code FROM marts.{name} WHERE pilot_id IN "
+                                "(SELECT pilot_id FROM registry.pilots WHERE classification <> 'restricted') "
+                                "ORDER BY ALL").fetchall()
+            assert len({p for p, _ in pairs}) == 6 and len(pairs) > 6
+            sql = read_sql(name)
+            for pilot, agency in pairs:
+                con.execute("CREATE OR REPLACE TEMP TABLE mart_scope AS SELECT ? AS pilot_id, ? AS agency_code",
+                            [pilot, agency])
+                rows = con.execute(f"SELECT * FROM ({scoped_sql(sql, relations, step.by_agency)}) ORDER BY ALL").fetchall()
+                whole = con.execute(f"SELECT * FROM marts.{name} WHERE pilot_id = ? AND agency_code = ? ORDER BY ALL",
+                                    [pilot, agency]).fetchall()
+                assert rows and rows == whole, (name, pilot, agency)
+            con.execute(f"DROP TABLE {SCOPE_TABLE}")
     finally:
         con.close()
 
