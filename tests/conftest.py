@@ -55,6 +55,21 @@ def pytest_collection_modifyitems(config, items):
             return LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
 
         items.sort(key=rank)
+    if getattr(config.option, "loadgroup", False):  # set on xdist workers under --dist loadgroup
+        _groups_in_node_ids(items)
+
+
+def _groups_in_node_ids(items) -> None:
+    """Put each test's xdist group into its node id ("path::test@group"), which is where
+    `--dist loadgroup` reads it. pytest-xdist 3.8 writes `item._nodeid`, which pytest 9.2 no longer
+    reads (the id is `item._id`): without this every test was a unit of its own, so a file's module
+    fixtures were built on both workers and the SERIAL tests ran beside each other."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(m.args[0]) for m in item.iter_markers("xdist_group")})
+        if names and "@" not in item.nodeid:  # not already suffixed by a pytest-xdist that works
+            item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
 
 @pytest.fixture(scope="session")
