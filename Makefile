@@ -37,9 +37,9 @@ demo: $(STAMP)
 	$(BIN)/pilotkpi demo $(DEMO_DIR)
 
 # On xdist workers, one per core up to 4 (each starts its own Prefect test server): each file's
-# tests on one worker, and the tests marked SERIAL (tests/support.py) one after another on one
-# worker; those and the served-schedule test start first (tests/conftest.py). TEST_ARGS adds
-# pytest options.
+# tests on one worker; the files with served-schedule (SERVER) and SERIAL tests start first
+# (tests/conftest.py; tests/support.py LONG_GROUPS_APART keeps those tests on one worker instead).
+# TEST_ARGS adds pytest options.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder $(TEST_ARGS)
 

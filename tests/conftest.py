@@ -13,7 +13,7 @@ import random
 import pytest
 
 from flows.settings import apply_defaults
-from tests.support import LONG_GROUPS
+from tests.support import LONG_GROUPS, LONG_GROUPS_APART
 
 apply_defaults()
 # The developer's own settings (limits, a pause point) must not change the tests; only the browser's
@@ -38,7 +38,7 @@ def pytest_addoption(parser):
 
 def pytest_itemcollected(item):
     """Under `--dist loadgroup`, a file's tests stay on one worker (its module fixtures are set up
-    once), unless the test names its own group (SERIAL, SERVER)."""
+    once); a test marked SERIAL or SERVER too, unless tests/support.py LONG_GROUPS_APART."""
     if item.get_closest_marker("xdist_group") is None:
         item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
@@ -49,12 +49,38 @@ def pytest_collection_modifyitems(config, items):
     if config.getoption("--reverse-order"):
         items.reverse()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        # The longest groups first (the Makefile turns xdist's reorder by group size off).
+        # The longest groups first (the Makefile turns xdist's reorder by group size off); when the
+        # SERIAL and SERVER tests stay with their files, those files first, each file's tests in order.
         def rank(item) -> int:
             group = item.get_closest_marker("xdist_group").args[0]
             return LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
 
-        items.sort(key=rank)
+        if LONG_GROUPS_APART:
+            items.sort(key=rank)
+        else:
+            file_rank: dict[str, int] = {}
+            for item in items:
+                path = item.nodeid.split("::")[0]
+                file_rank[path] = min(file_rank.get(path, len(LONG_GROUPS)), rank(item))
+            items.sort(key=lambda item: file_rank[item.nodeid.split("::")[0]])
+    if getattr(config.option, "loadgroup", False):  # set on xdist workers under --dist loadgroup
+        _groups_in_node_ids(items)
+
+
+def _groups_in_node_ids(items) -> None:
+    """Put each test's xdist group into its node id ("path::test@group"), which is where
+    `--dist loadgroup` reads it. pytest-xdist 3.8 writes `item._nodeid`, which pytest 9.2 no longer
+    reads (the id is `item._id`): without this every test was a unit of its own, so a file's module
+    fixtures were built on both workers (tests/support.py LONG_GROUPS_APART for SERIAL and SERVER)."""
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        if "@" in item.nodeid:  # already suffixed by a pytest-xdist that works
+            continue
+        group = item.get_closest_marker("xdist_group").args[0]
+        if group in LONG_GROUPS and not LONG_GROUPS_APART:
+            group = item.nodeid.split("::")[0]  # its file's group
+        item._id = NodeId.parse(f"{item.nodeid}@{group}")
 
 
 @pytest.fixture(scope="session")
