@@ -167,13 +167,19 @@ def _ready() -> None:
 
 
 def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None = None,
-               stale: Any = None) -> None:
+               stale: Any = None, entrypoint: str | None = None) -> None:
     """The night's process: what `python -m prefect.engine` runs, with its environment.
 
     Runs in a child of the forkserver (multiprocessing calls it there); an exit code or an
     exception leaves as multiprocessing's exit code, as the cold process's would. If the code the
     forkserver imported changed on disk since, the night runs `command` (the runner's own) cold in
     this process instead, and says so on `stale` (a Connection to `serve`).
+
+    entrypoint: the served deployment's own (flows.nightly.nightly), given to the warm engine as
+    PREFECT__FLOW_ENTRYPOINT (Prefect's variable for it), so the engine takes the flow from the
+    module imported already instead of reading the deployment from the API for it: a round trip
+    and an event loop thread less before the night is Running. Only the entrypoint is read there
+    (a served deployment has no storage and no pull steps), so the flow is the same object.
     """
     import runpy
 
@@ -196,6 +202,8 @@ def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None =
               f"is restarted after it", flush=True)
         sys.stderr.flush()
         os.execv(command[0], command)  # this process becomes the cold night: same pid, environment, cwd
+    if entrypoint and "PREFECT__FLOW_ENTRYPOINT" not in os.environ:
+        os.environ["PREFECT__FLOW_ENTRYPOINT"] = entrypoint
     before_engine = time.process_time()  # CPU of this process so far: the fork, unpickling, code check
     # The engine reads the flow run's id from argv[1] or PREFECT__FLOW_RUN_ID; argv here is
     # `serve`'s own, as multiprocessing copied it.
@@ -220,12 +228,14 @@ def _engine_command(command: list[str]) -> bool:
 
 
 @contextmanager
-def warm_engine_runs() -> Iterator[None]:
+def warm_engine_runs(entrypoints: dict[str, str] | None = None) -> Iterator[None]:
     """While inside, the runner's `python -m prefect.engine` commands run as warm forks.
 
     The hook is the one Prefect names for this: EngineCommandStarter "uses module-level
     `run_process` reference -- patch the module to override". Any other command (none in
-    `serve`) still goes to Prefect's own run_process.
+    `serve`) still goes to Prefect's own run_process. entrypoints: deployment name -> its
+    entrypoint, for the runs of those deployments (the runner names a run's deployment in
+    PREFECT__DEPLOYMENT_NAME); a run of another deployment loads its flow as Prefect does.
     """
     import anyio
 
@@ -242,9 +252,11 @@ def warm_engine_runs() -> Iterator[None]:
         global _nights_running, _restart_pending
         context = forkserver_context()
         stale, stale_writer = context.Pipe(duplex=False)
+        env = dict(env if env is not None else os.environ)
+        entrypoint = (entrypoints or {}).get(env.get("PREFECT__DEPLOYMENT_NAME") or "")
         process = context.Process(target=run_engine, name="pilotkpi-night",
-                                  args=(dict(env if env is not None else os.environ),
-                                        None if cwd is None else str(cwd), list(command), stale_writer))
+                                  args=(env, None if cwd is None else str(cwd), list(command), stale_writer,
+                                        entrypoint))
         _nights_running += 1
         try:
             try:

@@ -27,7 +27,13 @@ for _name in ("prefect.flow_engine", "prefect.task_engine", "prefect.utilities.v
               "prefect.concurrency.context", "prefect.concurrency.v1.context", "prefect.concurrency._sync",
               "prefect._internal.control_listener", "prefect._internal.attempt_control", "prefect._internal.retries",
               "prefect.telemetry.run_telemetry", "pilots.readers.xlsx_reader", "pandas.core.methods.to_dict",
-              "encodings.cp874", "encodings.utf_8_sig", "encodings.cp437"):
+              "encodings.cp874", "encodings.utf_8_sig", "encodings.cp437",
+              # Still imported by every served night (its sys.modules at exit against the fork's,
+              # 2026-12-05): anyio's asyncio backend and streams (the engine's event loop threads),
+              # the flow run suspension observer, Prefect's vendored croniter, multiprocessing's locks.
+              "anyio._backends._asyncio", "anyio.streams.memory", "anyio.streams.stapled", "anyio.streams.tls",
+              "anyio._core._sockets", "anyio.abc._testing", "prefect._internal.observers", "prefect._internal.pytz",
+              "prefect._vendor.croniter", "multiprocessing.synchronize"):
     try:
         importlib.import_module(_name)
     except ImportError:  # a private module another Prefect release moved: the night imports what it needs
