@@ -76,6 +76,57 @@ def preload_registry() -> bool:
     return True
 
 
+# In the forkserver: the CA bundle Prefect's clients verify TLS with, parsed once: (path, its
+# stat key, the ssl.SSLContext). See reuse_tls_context.
+_tls_context: tuple[str, tuple[int, int, int], Any] | None = None
+
+
+def preload_tls_context() -> None:
+    """In the forkserver (flows/warm_preload.py): the TLS context every Prefect client of a night
+    builds, built once. Each client (PrefectClient, SyncPrefectClient: a night makes several)
+    calls ssl.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE or certifi.where()), which
+    parses the whole bundle: 20-30 ms each on this machine, 0.3 s for the two before a night is
+    Running under load (a cProfile of a served night, 2026-12-05). The file is chosen as Prefect's
+    client chooses it, from the forkserver's settings; a night whose settings name another file
+    builds its own. Nothing here may stop the forkserver."""
+    global _tls_context
+    try:
+        import ssl
+
+        import certifi
+        from prefect.settings import PREFECT_API_SSL_CERT_FILE
+
+        path = PREFECT_API_SSL_CERT_FILE.value() or certifi.where()
+        _tls_context = (path, _stat_key(os.stat(path)), ssl.create_default_context(cafile=path))
+    except Exception:  # noqa: BLE001 - no bundle: each client builds its own, as before
+        _tls_context = None
+
+
+def reuse_tls_context() -> None:
+    """In a warm night: ssl.create_default_context returns the forkserver's context for the call
+    Prefect's clients make (certifi's bundle, unchanged on disk since), and builds any other as
+    before. An SSLContext is meant to be shared by connections; Prefect's clients do not change
+    the verifying one (only the context they build for PREFECT_API_TLS_INSECURE_SKIP_VERIFY, which
+    asks for no cafile and is built afresh). Against an http:// API no context is ever used."""
+    if _tls_context is None:
+        return
+    import ssl
+
+    path, stat_key, context = _tls_context
+    build = ssl.create_default_context
+
+    def create_default_context(purpose=ssl.Purpose.SERVER_AUTH, *, cafile=None, capath=None, cadata=None):
+        if purpose == ssl.Purpose.SERVER_AUTH and cafile == path and capath is None and cadata is None:
+            try:
+                if _stat_key(os.stat(path)) == stat_key:
+                    return context
+            except OSError:
+                pass
+        return build(purpose, cafile=cafile, capath=capath, cadata=cadata)
+
+    ssl.create_default_context = create_default_context
+
+
 def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
@@ -202,6 +253,7 @@ def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None =
               f"is restarted after it", flush=True)
         sys.stderr.flush()
         os.execv(command[0], command)  # this process becomes the cold night: same pid, environment, cwd
+    reuse_tls_context()
     if entrypoint and "PREFECT__FLOW_ENTRYPOINT" not in os.environ:
         os.environ["PREFECT__FLOW_ENTRYPOINT"] = entrypoint
     before_engine = time.process_time()  # CPU of this process so far: the fork, unpickling, code check
