@@ -104,7 +104,7 @@ def preload_tls_context() -> None:
 
 def reuse_tls_context() -> None:
     """In a warm night: ssl.create_default_context returns the forkserver's context for the call
-    Prefect's clients make (certifi's bundle, unchanged on disk since), and builds any other as
+    Prefect's clients make (the same bundle, unchanged on disk since), and builds any other as
     before. An SSLContext is meant to be shared by connections; Prefect's clients do not change
     the verifying one (only the context they build for PREFECT_API_TLS_INSECURE_SKIP_VERIFY, which
     asks for no cafile and is built afresh). Against an http:// API no context is ever used."""
