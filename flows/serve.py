@@ -216,7 +216,8 @@ def _serve_until_stopped(deployment, warm: bool = True) -> None:
     runner = _Runner(pause_on_shutdown=True)
     runner.add_deployment(deployment)
     try:
-        with warm_nights.warm_engine_runs() if warm else nullcontext():
+        entrypoints = {deployment.name: deployment.entrypoint} if deployment.entrypoint else {}
+        with warm_nights.warm_engine_runs(entrypoints) if warm else nullcontext():
             asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
         pass

@@ -76,6 +76,57 @@ def preload_registry() -> bool:
     return True
 
 
+# In the forkserver: the CA bundle Prefect's clients verify TLS with, parsed once: (path, its
+# stat key, the ssl.SSLContext). See reuse_tls_context.
+_tls_context: tuple[str, tuple[int, int, int], Any] | None = None
+
+
+def preload_tls_context() -> None:
+    """In the forkserver (flows/warm_preload.py): the TLS context every Prefect client of a night
+    builds, built once. Each client (PrefectClient, SyncPrefectClient: a night makes several)
+    calls ssl.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE or certifi.where()), which
+    parses the whole bundle: 20-30 ms each on this machine, 0.3 s for the two before a night is
+    Running under load (a cProfile of a served night, 2026-12-05). The file is chosen as Prefect's
+    client chooses it, from the forkserver's settings; a night whose settings name another file
+    builds its own. Nothing here may stop the forkserver."""
+    global _tls_context
+    try:
+        import ssl
+
+        import certifi
+        from prefect.settings import PREFECT_API_SSL_CERT_FILE
+
+        path = PREFECT_API_SSL_CERT_FILE.value() or certifi.where()
+        _tls_context = (path, _stat_key(os.stat(path)), ssl.create_default_context(cafile=path))
+    except Exception:  # noqa: BLE001 - no bundle: each client builds its own, as before
+        _tls_context = None
+
+
+def reuse_tls_context() -> None:
+    """In a warm night: ssl.create_default_context returns the forkserver's context for the call
+    Prefect's clients make (the same bundle, unchanged on disk since), and builds any other as
+    before. An SSLContext is meant to be shared by connections; Prefect's clients do not change
+    the verifying one (only the context they build for PREFECT_API_TLS_INSECURE_SKIP_VERIFY, which
+    asks for no cafile and is built afresh). Against an http:// API no context is ever used."""
+    if _tls_context is None:
+        return
+    import ssl
+
+    path, stat_key, context = _tls_context
+    build = ssl.create_default_context
+
+    def create_default_context(purpose=ssl.Purpose.SERVER_AUTH, *, cafile=None, capath=None, cadata=None):
+        if purpose == ssl.Purpose.SERVER_AUTH and cafile == path and capath is None and cadata is None:
+            try:
+                if _stat_key(os.stat(path)) == stat_key:
+                    return context
+            except OSError:
+                pass
+        return build(purpose, cafile=cafile, capath=capath, cadata=cadata)
+
+    ssl.create_default_context = create_default_context
+
+
 def _stat_key(st: os.stat_result) -> tuple[int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ino
 
@@ -167,13 +218,19 @@ def _ready() -> None:
 
 
 def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None = None,
-               stale: Any = None) -> None:
+               stale: Any = None, entrypoint: str | None = None) -> None:
     """The night's process: what `python -m prefect.engine` runs, with its environment.
 
     Runs in a child of the forkserver (multiprocessing calls it there); an exit code or an
     exception leaves as multiprocessing's exit code, as the cold process's would. If the code the
     forkserver imported changed on disk since, the night runs `command` (the runner's own) cold in
     this process instead, and says so on `stale` (a Connection to `serve`).
+
+    entrypoint: the served deployment's own (flows.nightly.nightly), given to the warm engine as
+    PREFECT__FLOW_ENTRYPOINT (Prefect's variable for it), so the engine takes the flow from the
+    module imported already instead of reading the deployment from the API for it: a round trip
+    and an event loop thread less before the night is Running. Only the entrypoint is read there
+    (a served deployment has no storage and no pull steps), so the flow is the same object.
     """
     import runpy
 
@@ -196,6 +253,9 @@ def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None =
               f"is restarted after it", flush=True)
         sys.stderr.flush()
         os.execv(command[0], command)  # this process becomes the cold night: same pid, environment, cwd
+    reuse_tls_context()
+    if entrypoint and "PREFECT__FLOW_ENTRYPOINT" not in os.environ:
+        os.environ["PREFECT__FLOW_ENTRYPOINT"] = entrypoint
     before_engine = time.process_time()  # CPU of this process so far: the fork, unpickling, code check
     # The engine reads the flow run's id from argv[1] or PREFECT__FLOW_RUN_ID; argv here is
     # `serve`'s own, as multiprocessing copied it.
@@ -220,12 +280,14 @@ def _engine_command(command: list[str]) -> bool:
 
 
 @contextmanager
-def warm_engine_runs() -> Iterator[None]:
+def warm_engine_runs(entrypoints: dict[str, str] | None = None) -> Iterator[None]:
     """While inside, the runner's `python -m prefect.engine` commands run as warm forks.
 
     The hook is the one Prefect names for this: EngineCommandStarter "uses module-level
     `run_process` reference -- patch the module to override". Any other command (none in
-    `serve`) still goes to Prefect's own run_process.
+    `serve`) still goes to Prefect's own run_process. entrypoints: deployment name -> its
+    entrypoint, for the runs of those deployments (the runner names a run's deployment in
+    PREFECT__DEPLOYMENT_NAME); a run of another deployment loads its flow as Prefect does.
     """
     import anyio
 
@@ -242,9 +304,11 @@ def warm_engine_runs() -> Iterator[None]:
         global _nights_running, _restart_pending
         context = forkserver_context()
         stale, stale_writer = context.Pipe(duplex=False)
+        env = dict(env if env is not None else os.environ)
+        entrypoint = (entrypoints or {}).get(env.get("PREFECT__DEPLOYMENT_NAME") or "")
         process = context.Process(target=run_engine, name="pilotkpi-night",
-                                  args=(dict(env if env is not None else os.environ),
-                                        None if cwd is None else str(cwd), list(command), stale_writer))
+                                  args=(env, None if cwd is None else str(cwd), list(command), stale_writer,
+                                        entrypoint))
         _nights_running += 1
         try:
             try:

@@ -27,7 +27,13 @@ for _name in ("prefect.flow_engine", "prefect.task_engine", "prefect.utilities.v
               "prefect.concurrency.context", "prefect.concurrency.v1.context", "prefect.concurrency._sync",
               "prefect._internal.control_listener", "prefect._internal.attempt_control", "prefect._internal.retries",
               "prefect.telemetry.run_telemetry", "pilots.readers.xlsx_reader", "pandas.core.methods.to_dict",
-              "encodings.cp874", "encodings.utf_8_sig", "encodings.cp437"):
+              "encodings.cp874", "encodings.utf_8_sig", "encodings.cp437",
+              # Still imported by every served night (its sys.modules at exit against the fork's,
+              # 2026-12-05): anyio's asyncio backend and streams (the engine's event loop threads),
+              # the flow run suspension observer, Prefect's vendored croniter, multiprocessing's locks.
+              "anyio._backends._asyncio", "anyio.streams.memory", "anyio.streams.stapled", "anyio.streams.tls",
+              "anyio._core._sockets", "anyio.abc._testing", "prefect._internal.observers", "prefect._internal.pytz",
+              "prefect._vendor.croniter", "multiprocessing.synchronize"):
     try:
         importlib.import_module(_name)
     except ImportError:  # a private module another Prefect release moved: the night imports what it needs
@@ -66,6 +72,12 @@ from kpis import steps  # noqa: E402
 
 for _step in (*steps.MARTS.values(), *steps.OUTPUTS.values()):
     steps.files_of(_step)
+
+# The TLS context each Prefect client of a night builds from its CA bundle, built once here
+# (flows/warm.py reuse_tls_context: 20-30 ms a client, several clients a night).
+from flows.warm import preload_tls_context  # noqa: E402
+
+preload_tls_context()
 
 # The project's source files imported above, recorded: each night compares them with the disk and
 # runs cold if they changed (flows/warm.py record_code, changed_code).
