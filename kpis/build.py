@@ -62,7 +62,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
                 extra_inputs: dict[str, dict[str, str]] | None = None,
                 after: Callable[[str], None] | None = None, names: list[str] | None = None,
                 unrecorded: frozenset[str] = frozenset(),
-                keeps_unrecorded: frozenset[str] | None = None) -> list[str]:
+                keeps_unrecorded: frozenset[str] | None = None, record: bool = True) -> list[str]:
     """Create or replace the marts as of `as_of`, inside the caller's transaction (no BEGIN/COMMIT
     here: ingest and marts commit together or not at all). Returns the marts built.
 
@@ -92,9 +92,15 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
     rebuild leaves them out and keeps the rows the last `after` put there, which it replaces again.
     On the 1%-new night at 400 pilots the restricted pilots were the whole scope of most open
     marts (their keys change with the night's rows), each such run scanning its inputs whole.
+
+    record: keep the keys in ops.mart_inputs and ops.mart_partitions (False: the what-if's scratch
+    database, dropped after, whose ops tables may be of an older schema than this code's: a
+    published copy is migrated only by the next night).
     """
+    if only_changed and not record:
+        raise ValueError("only_changed compares with the recorded keys: it needs record")
     digests = digests or fingerprint.Digests(con)
-    recorded = dict(con.execute("SELECT mart_name, inputs_sha256 FROM ops.mart_inputs").fetchall())
+    recorded = dict(con.execute("SELECT mart_name, inputs_sha256 FROM ops.mart_inputs").fetchall()) if record else {}
     existing = set(digests.tables(("marts",)))
     con.execute(read_sql("macros"))
     built: list[str] = []
@@ -109,7 +115,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             exists = f"marts.{name}" in existing
             if only_changed and recorded.get(name) == key and exists:
                 continue
-            whole, parts = partitions(step, digests, as_of)
+            whole, parts = partitions(step, digests, as_of) if record else (None, {})
             parts = {part: sha for part, sha in parts.items() if part[0] not in unrecorded}
             scope = changed_parts(con, name, whole, parts) if only_changed and exists else None
             if scope is not None and unrecorded and (keeps_unrecorded is None or name in keeps_unrecorded):
@@ -132,8 +138,9 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             if after is not None:
                 after(name)
             digests.forget(f"marts.{name}")
-            con.execute("INSERT OR REPLACE INTO ops.mart_inputs VALUES (?, ?, ?, ?)", [name, key, as_of, run_id])
-            _record_partitions(con, name, whole, parts, scope, run_id)
+            if record:
+                con.execute("INSERT OR REPLACE INTO ops.mart_inputs VALUES (?, ?, ?, ?)", [name, key, as_of, run_id])
+                _record_partitions(con, name, whole, parts, scope, run_id)
             built.append(name)
             pause_point("marts")
     return built

@@ -185,6 +185,32 @@ def test_whatif_equals_what_the_approve_job_then_produces(story, tmp_path):
     assert ("2549-Q3", D("2.4600"), "at_risk", True, True) in whatif(open_w)[1]
 
 
+def test_whatif_on_a_published_copy_from_before_migration_0017(story, tmp_path):
+    """A published copy is migrated by the next night only, so until then the web reads one of the
+    schema before (0016: ops.mart_partitions without agency_code). The what-if keeps no keys in its
+    scratch database, so it answers there with the same hand-computed figures as on a current copy."""
+    import duckdb
+
+    from kpis.whatif import what_if_approved
+
+    folder, ids = story
+    copy = tmp_path / PUBLISHED
+    shutil.copyfile(folder / PUBLISHED, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        con.execute("DELETE FROM ops.mart_partitions WHERE agency_code IS NOT NULL")
+        con.execute("ALTER TABLE ops.mart_partitions DROP COLUMN agency_code")
+        con.execute("DELETE FROM ops.schema_migrations WHERE version >= 17")
+        assert con.execute("SELECT max(version) FROM ops.schema_migrations").fetchone() == (16,)
+    finally:
+        con.close()
+    w = what_if_approved(copy, ids["opdc_q3"])
+    before, after = w.before["2549-Q3"], w.after["2549-Q3"]
+    assert (w.outcome, w.replaced) == ("accepted", 38)
+    assert {k: v.score for k, v in after.kpis.items()} == {"K1": D("1.5600"), "K2": D("2.9800"), "K3": D("3.1720")}
+    assert (before.composite, after.composite, after.status) == (D("3.2600"), D("2.4600"), "at_risk")
+
+
 def test_whatif_reads_one_pilot_and_writes_nothing(story):
     """The stores are attached read-only: their bytes are unchanged. (Speed: bench/web.py.)"""
     from kpis.whatif import what_if_approved
