@@ -105,9 +105,13 @@ def preload_tls_context() -> None:
 def reuse_tls_context() -> None:
     """In a warm night: ssl.create_default_context returns the forkserver's context for the call
     Prefect's clients make (the same bundle, unchanged on disk since), and builds any other as
-    before. An SSLContext is meant to be shared by connections; Prefect's clients do not change
-    the verifying one (only the context they build for PREFECT_API_TLS_INSECURE_SKIP_VERIFY, which
-    asks for no cafile and is built afresh). Against an http:// API no context is ever used."""
+    before. An SSLContext is meant to be shared by connections. What changes it in a night:
+    httpcore sets its ALPN protocols on each connection (the same list for every Prefect client,
+    which share one http2 setting), and an httpx client given a client certificate would load it
+    into the context (no night code passes one); the context for
+    PREFECT_API_TLS_INSECURE_SKIP_VERIFY asks for no cafile and is built afresh. An in-place edit
+    of the bundle that keeps its size, mtime and inode is not seen (as flows/warm.py's code check).
+    Against an http:// API no context is ever used."""
     if _tls_context is None:
         return
     import ssl

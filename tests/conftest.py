@@ -75,7 +75,7 @@ def _groups_in_node_ids(items) -> None:
     from _pytest.nodeid import NodeId
 
     for item in items:
-        if "@" in item.nodeid:  # already suffixed by a pytest-xdist that works
+        if item.nodeid.rfind("@") > item.nodeid.rfind("]"):  # already suffixed (xdist's own test; not a parameter's "@")
             continue
         group = item.get_closest_marker("xdist_group").args[0]
         if group in LONG_GROUPS and not LONG_GROUPS_APART:

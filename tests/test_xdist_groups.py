@@ -26,3 +26,10 @@ def test_a_serial_test_carries_its_files_group_unless_they_are_kept_apart(reques
     _under_loadgroup(request)
     group = "serial" if LONG_GROUPS_APART else FILE
     assert request.node.nodeid == f"{FILE}::test_a_serial_test_carries_its_files_group_unless_they_are_kept_apart@{group}"
+
+
+@pytest.mark.parametrize("cell", ["@SUM(A1:A9)"])
+def test_a_parameter_with_an_at_sign_still_carries_its_files_group(request, cell):
+    """An "@" inside the parameters' brackets is not a group (tests/test_export.py's formula cells)."""
+    _under_loadgroup(request)
+    assert request.node.nodeid == f"{FILE}::test_a_parameter_with_an_at_sign_still_carries_its_files_group[{cell}]@{FILE}"
