@@ -73,25 +73,25 @@ class Digests:
         scan; of these columns of its rows only, if given, and of the rows meeting `where` (SQL on
         the row `t`) only, if given (a step that reads no other). Rows without a pilot (a file
         whose pilot could not be read) belong to none."""
-        cache = table + ("" if columns is None else f"({','.join(columns)})") + ("" if where is None else f"[{where}]")
-        if cache not in self._by_pilot:
-            row = "t" if columns is None else ", ".join(f't."{c}"' for c in columns)
-            self._by_pilot[cache] = {p: f"{n}:{total}" for p, n, total in self.con.execute(
-                f"SELECT pilot_id, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
-                f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY pilot_id").fetchall()}
-        return self._by_pilot[cache]
+        return self._grouped(table, "", columns, where)
 
     def by_pilot_agency(self, table: str, columns: tuple[str, ...] | None = None,
                         where: str | None = None) -> dict[tuple[str, str | None], str]:
         """(pilot_id, agency_code) -> digest of those rows, as by_pilot (one scan); rows of a pilot
         without an agency are under (pilot_id, None)."""
-        cache = f"{table}{{agency}}" + ("" if columns is None else f"({','.join(columns)})") + (
+        return self._grouped(table, "agency_code", columns, where)
+
+    def _grouped(self, table: str, agency: str, columns: tuple[str, ...] | None, where: str | None) -> dict:
+        """by_pilot (agency ""), or by_pilot_agency (agency "agency_code"): cached under the table's
+        name and what narrows it, which forget() clears."""
+        cache = table + ("{agency}" if agency else "") + ("" if columns is None else f"({','.join(columns)})") + (
             "" if where is None else f"[{where}]")
         if cache not in self._by_pilot:
             row = "t" if columns is None else ", ".join(f't."{c}"' for c in columns)
-            self._by_pilot[cache] = {(p, a): f"{n}:{total}" for p, a, n, total in self.con.execute(
-                f"SELECT pilot_id, agency_code, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
-                f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY ALL").fetchall()}
+            group = f"pilot_id, {agency}" if agency else "pilot_id"
+            self._by_pilot[cache] = {(tuple(key) if agency else key[0]): f"{n}:{total}" for *key, n, total in self.con.execute(
+                f"SELECT {group}, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
+                f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY {group}").fetchall()}
         return self._by_pilot[cache]
 
     def all(self) -> dict[str, str]:
