@@ -248,8 +248,7 @@ def _rebuild_pilots(con: duckdb.DuckDBPyConnection, name: str, sql: str, relatio
 
 
 def _replace_changed_keys(con: duckdb.DuckDBPyConnection, name: str, fresh: str, key: tuple[str, ...],
-                          params: dict | None, where: str = f"pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE})"
-                          ) -> list[tuple]:
+                          params: dict | None, where: str) -> list[tuple]:
     """Replace, of the scoped rows of marts.<name> (`where`), only those of each key whose rows
     changed: a key whose row count or sum of row hashes (the digests' measure, kpis/fingerprint.py)
     differs between the rows there and the fresh ones, or that is on one side only. On the

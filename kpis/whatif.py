@@ -38,7 +38,7 @@ PILOT_TABLES = ("registry.pilots", "registry.pilot_agencies", "registry.kpis", "
 # No ops table: the scratch build keeps no keys (build_marts record=False), so a published copy of
 # an older schema than the code's (migrated by the next night only) serves the what-if as well.
 EMPTY_TABLES = ("approval.decisions", "ingest.status_changes")
-SCHEMAS = ("registry", "ingest", "core", "approval", "marts", "ops")
+SCHEMAS = ("registry", "ingest", "core", "approval", "marts")
 WHATIF_RUN = "what-if"  # the run id the scratch decision is recorded under (never stored anywhere)
 # The marts the page shows, built with every mart they read: the scores only (half the build's time).
 SHOWN_MARTS = ("kpi_scores", "pilot_scores")
