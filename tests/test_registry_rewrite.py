@@ -74,6 +74,26 @@ def test_a_row_more_less_or_in_another_order_is_not_held(stored):
         assert not holds_registry(con, changed)
 
 
+
+def test_a_value_equal_only_by_pythons_own_equality_is_not_held(tmp_path):
+    """The column-wise fast path (registry_check._same_column) compares with Python's ==, for
+    which True == 1 and 1.0 == Decimal(1): the insert would store those differently (or refuse
+    them), so they are not held; an int for a DECIMAL value is, as the insert stores it."""
+    registry, _ = make_scenario(tmp_path)
+    rows = registry_rows(load_registry(registry))
+    rows["registry.pilots"][0]["layer"] = 1
+    rows["registry.kpis"][0]["weight"] = Decimal("1.0000")
+    con = connect(":memory:")
+    try:
+        store.replace_registry(con, rows)
+        assert holds_registry(con, rows)
+        assert holds_registry(con, _changed(rows, "registry.kpis", 0, "weight", 1))
+        assert not holds_registry(con, _changed(rows, "registry.pilots", 0, "layer", True))
+        assert not holds_registry(con, _changed(rows, "registry.kpis", 0, "weight", 1.0))
+        assert not holds_registry(con, _changed(rows, "registry.kpis", 0, "weight", True))
+    finally:
+        con.close()
+
 def _cli(registry, inbox, root, as_of):
     result = CliRunner().invoke(main, ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",
                                        str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", as_of,

@@ -66,19 +66,36 @@ def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]
     return columns
 
 
+# Column types whose values _same compares by their exact type and ==: for a column of one of
+# these, a list of expected values of only these types (or None) that equals the stored list
+# (Python's == value by value, in C) is what _same would say of every value. Any other column
+# (lists, BOOLEAN, types _same refuses), or a column that fails this, is compared value by value.
+_EXACT = {"VARCHAR": (str,), "DATE": (date,), "TIMESTAMP": (datetime,), **{t: (int,) for t in _INTEGERS}}
+_DECIMAL_EXACT = (Decimal, int)  # Decimal(e) == stored is e == stored for these (exact comparison)
+
+
+def _same_column(expected: list, stored: tuple, column_type: str) -> bool:
+    """_same for every value of one column, with a fast path where it cannot differ (_EXACT).
+    Run over columns rather than rows: at 400 pilots, the registry's 8,000 rows (54,000 values)
+    cost each night's start 0.1 s value by value; the fast path gives the same answer."""
+    exact = _DECIMAL_EXACT if column_type.startswith("DECIMAL") else _EXACT.get(column_type)
+    if exact is not None and set(map(type, expected)) <= {*exact, type(None)} and tuple(expected) == stored:
+        return True
+    return all(_same(e, s, column_type) for e, s in zip(expected, stored))
+
+
 def _holds(con: duckdb.DuckDBPyConnection, table: str, columns: list[tuple[str, str]], rows: list[Mapping]) -> bool:
     stored = con.execute(f"SELECT * FROM {table}").fetchall()
     if len(stored) != len(rows):
         return False
     if rows and not set(rows[0]) <= {c for c, _ in columns}:
         return False  # a column the table does not have: the rewrite says so, as it always did
-    for row, have in zip(rows, stored):
-        if set(row) != set(rows[0]):  # the rewrite inserts the first row's columns only
-            return False
-        for (column, column_type), value in zip(columns, have):
-            if not _same(row.get(column), value, column_type):
-                return False
-    return True
+    first = rows[0].keys() if rows else None
+    if any(row.keys() != first for row in rows):  # the rewrite inserts the first row's columns only
+        return False
+    # Column by column (zip(*stored): one tuple per stored column, as many as the table has).
+    return all(_same_column([row.get(column) for row in rows], have, column_type)
+               for (column, column_type), have in zip(columns, zip(*stored)))
 
 
 def holds_registry(con: duckdb.DuckDBPyConnection, rows_by_table: Mapping[str, list[Mapping]]) -> bool:
