@@ -39,8 +39,9 @@ def test_the_registry_is_parsed_once_for_the_same_bytes_and_again_when_a_byte_ch
 
 def test_the_evidence_sweep_lists_a_store_once_for_many_candidates(tmp_path):
     """At the job's start, a file both stores hold leaves the store whose rows do not reference it
-    (warehouse/moves.sweep_evidence). With 300 open files to check against the restricted store,
-    its folder is listed once instead of 300 stats: the same files go."""
+    (warehouse/moves.sweep_evidence). The restricted folder is listed (its shard folders only),
+    and the open rows (300 files here) are read only because it holds files its rows do not
+    reference: the same files go."""
     import hashlib
 
     import duckdb
@@ -64,7 +65,8 @@ def test_the_evidence_sweep_lists_a_store_once_for_many_candidates(tmp_path):
     open_dir, restricted_dir = tmp_path / "open", tmp_path / "restricted"
     kept = [put(open_dir, d) for d in files[:2]]  # the open store holds these two
     stale = [put(restricted_dir, d) for d in files[:3]]  # left in the restricted store by a move back
-    assert moves._present(restricted_dir, set(shas)) == set(shas[:3])
+    (restricted_dir / ".staging" / shas[0][:2]).mkdir(parents=True)  # a staging shard: not the store's
+    assert moves._listed(restricted_dir) == set(shas[:3])
     open_con, rcon = store(shas), store([])
     try:
         assert moves.sweep_evidence(open_con, rcon, open_dir, restricted_dir) == 2
@@ -73,3 +75,45 @@ def test_the_evidence_sweep_lists_a_store_once_for_many_candidates(tmp_path):
         rcon.close()
     assert [p.exists() for p in stale] == [False, False, True]  # the third: no copy in the open store
     assert all(p.exists() for p in kept)
+
+
+def test_the_evidence_sweep_removes_a_restricted_file_left_in_the_open_folder(tmp_path):
+    """The other direction of warehouse/moves.sweep_evidence: a move to the restricted store killed
+    after its commit leaves the file in the open folder too. The restricted rows reference it, the
+    open rows do not: it leaves the open folder (looked up there by name), once the restricted
+    folder holds the same bytes. A file the open rows still reference stays in both."""
+    import hashlib
+
+    import duckdb
+
+    from warehouse import evidence, moves
+
+    def store(shas: list[str]):
+        con = duckdb.connect()
+        con.execute("CREATE SCHEMA ingest; CREATE TABLE ingest.submissions (sha256 VARCHAR, evidence_kept BOOLEAN)")
+        con.execute("INSERT INTO ingest.submissions SELECT unnest(?::VARCHAR[]), true", [shas])
+        return con
+
+    def put(folder: Path, data: bytes) -> Path:
+        path = evidence.evidence_path(folder, hashlib.sha256(data).hexdigest())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return path
+
+    moved, shared, open_only = b"moved report\n", b"shared report\n", b"open report\n"
+    sha = {d: hashlib.sha256(d).hexdigest() for d in (moved, shared, open_only)}
+    open_dir, restricted_dir = tmp_path / "open", tmp_path / "restricted"
+    left = put(open_dir, moved)
+    both_open, both_restricted = put(open_dir, shared), put(restricted_dir, shared)
+    put(restricted_dir, moved)
+    untouched = put(open_dir, open_only)
+    open_con, rcon = store([sha[shared], sha[open_only]]), store([sha[moved], sha[shared]])
+    try:
+        assert moves.sweep_evidence(open_con, rcon, open_dir, restricted_dir) == 1
+        assert moves.sweep_evidence(open_con, rcon, open_dir, restricted_dir) == 0  # nothing left to do
+    finally:
+        open_con.close()
+        rcon.close()
+    assert not left.exists()
+    assert both_open.exists() and both_restricted.exists() and untouched.exists()
+    assert evidence.evidence_path(restricted_dir, sha[moved]).read_bytes() == moved

@@ -224,27 +224,40 @@ def sweep_evidence(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCon
     """At a job's start, on the committed state: a file that one store's rows reference and the
     other's do not leaves the other's evidence folder, if this one holds the same bytes (what a
     move killed after its commit, before `forget_files`, leaves behind; or the copy of a move
-    rolled back). Returns the number of files removed."""
-    open_shas, restricted_shas = _kept_shas(open_con), _kept_shas(rcon)
+    rolled back). Returns the number of files removed.
+
+    Found from the small side: the restricted store's files (a few hundred) are looked up in the
+    open folder one by one, and the restricted folder is listed; the open store's references
+    (every file: 20,000 at 400 pilots) are read only when one of those is there, which a night
+    without a killed move never has. Reading them, and listing the open folder, cost each night's
+    start 0.06 s at 400 pilots. The same files go as when both sides were read whole: a file in
+    the open folder whose hash the restricted rows reference and the open ones do not, and one in
+    the restricted folder that the open rows reference and the restricted ones do not."""
+    restricted_shas = _kept_shas(rcon)
+    in_open = {sha for sha in restricted_shas if os.path.lexists(evidence.evidence_path(open_evidence, sha))}
+    strays = _listed(restricted_evidence) - restricted_shas  # referenced by the open rows, if at all
+    if not in_open and not strays:
+        return 0
+    open_shas = _kept_shas(open_con)
     removed = 0
-    for sha in sorted(_present(open_evidence, restricted_shas - open_shas)):
+    for sha in sorted(in_open - open_shas):
         removed += evidence.forget_moved(open_evidence, restricted_evidence, sha)
-    for sha in sorted(_present(restricted_evidence, open_shas - restricted_shas)):
+    for sha in sorted(strays & open_shas):
         removed += evidence.forget_moved(restricted_evidence, open_evidence, sha)
     return removed
 
 
-def _present(folder: Path, shas: set[str]) -> set[str]:
-    """Those of shas that may have a file in the evidence folder. Many candidates (every open file
-    against the small restricted store: 19,000 at 400 pilots) are matched against one listing of
-    its shard folders instead of one stat each, a second a night at national size."""
-    if len(shas) <= 256:
-        return shas
+_HEX = frozenset("0123456789abcdef")
+
+
+def _listed(folder: Path) -> set[str]:
+    """The names in an evidence folder's shard folders (`<sha[:2]>/`, warehouse/evidence.py), one
+    listing per shard; other folders (the restricted store's `.staging`) are not the store's."""
     stored: set[str] = set()
     try:
         for shard in os.scandir(folder):
-            if shard.is_dir(follow_symlinks=False):
+            if len(shard.name) == 2 and set(shard.name) <= _HEX and shard.is_dir(follow_symlinks=False):
                 stored.update(entry.name for entry in os.scandir(shard.path))
     except FileNotFoundError:
         return set()
-    return shas & stored
+    return stored
