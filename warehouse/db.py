@@ -15,7 +15,8 @@ from typing import Iterator
 import duckdb
 
 from warehouse.errors import WarehouseRefused
-from warehouse.migrate import available_migrations, migrate
+from warehouse import migrate as migrations
+from warehouse.migrate import migrate
 from warehouse.modes import own_warehouse
 from warehouse.paths import files_of
 
@@ -54,11 +55,12 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False,
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     con = _open(path, read_only, config)
     try:
-        _check_schema(con, path, read_only)
+        current = _check_schema(con, path, read_only)
         if not read_only:
             own_warehouse(path)
-            migrate(con)
-            own_warehouse(path)  # migrating may have made the WAL
+            if not current:  # else migrate() would only find every migration applied (a night's case)
+                migrate(con)
+                own_warehouse(path)  # migrating may have made the WAL
     except BaseException:
         con.close()
         raise
@@ -179,14 +181,17 @@ def _reason(exc: duckdb.Error) -> str:
     return f"not a DuckDB database, or damaged ({message})"
 
 
-def _check_schema(con: duckdb.DuckDBPyConnection, path: str | Path, read_only: bool) -> None:
-    """Refuse a schema version this code does not know (a warehouse from a newer pilotkpi)."""
-    known = max(m.version for m in available_migrations())
+def _check_schema(con: duckdb.DuckDBPyConnection, path: str | Path, read_only: bool) -> bool:
+    """Refuse a schema version this code does not know (a warehouse from a newer pilotkpi).
+    Returns whether every migration this code has is applied already."""
+    versions = {m.version for m in migrations.available_migrations()}  # the list migrate() applies
+    known = max(versions)
     reason = None
     try:
         tables = con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'ops' "
                              "AND table_name = 'schema_migrations'").fetchone()[0]
-        newest = con.execute("SELECT max(version) FROM ops.schema_migrations").fetchone()[0] if tables else None
+        applied = {r[0] for r in con.execute("SELECT version FROM ops.schema_migrations").fetchall()} if tables else set()
+        newest = max(applied, default=None)
     except duckdb.Error as exc:  # the catalogue opened, but a block behind it is damaged
         reason = _reason(exc)
     if reason:
@@ -196,6 +201,7 @@ def _check_schema(con: duckdb.DuckDBPyConnection, path: str | Path, read_only: b
     if newest is not None and newest > known:
         raise WarehouseRefused(path, f"made by a newer pilotkpi (schema version {newest}; this version knows up "
                                      f"to {known}): upgrade pilotkpi, or restore a backup made by this version")
+    return versions <= applied
 
 
 @contextmanager
