@@ -235,12 +235,58 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     # connection of its own (a cursor: one DuckDB connection is not shared between threads), and
     # is joined at its place in the order, before publishing.
     filing = _start_filing(guard, file_away, con) if file_away is not None else None
+    checkpoint = EarlyCheckpoint(con)
     try:
         return _outputs(live, con, guard, book, kind, run_id, counts, warehouse_path, out_dir, as_of, job_steps,
-                        filing, job, waiting)
+                        filing, job, waiting, checkpoint)
     finally:
         if filing is not None:
             filing.thread.join()  # leaving early (a stop): the moves under way end before the process does
+        checkpoint.wait()
+
+
+class EarlyCheckpoint:
+    """The commit's CHECKPOINT, started at once beside the output steps, on a cursor of its own.
+
+    Publishing copies the checkpointed file, and the commit's writes (the marts' deletes and
+    inserts, ~10 MB on a 1%-new night) are most of what a checkpoint writes: DuckDB does that work
+    with the GIL let go, so on the second core it is done while the first renders the summaries
+    (which only read; DuckDB checkpoints beside readers). The CHECKPOINT before copying then writes
+    only the records made since. Nothing depends on this one: if it fails, or DuckDB leaves part of
+    the work, that checkpoint does it; a SIGKILL during it is DuckDB's own crash case (the file is
+    its last checkpoint and the WAL, as when it checkpoints on its own)."""
+
+    def __init__(self, con) -> None:
+        self.seconds = 0.0
+        self.error: Exception | None = None  # kept to be looked at, not raised: see above
+        try:
+            cursor = con.cursor()
+        except Exception as exc:  # noqa: BLE001 - the checkpoint before copying does the work
+            self.error, self.thread = exc, None
+            return
+        # In a copy of the flow's context, as Beside: a log line from here is the flow's.
+        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run, cursor),
+                                       name="pilotkpi-checkpoint")
+        self.thread.start()
+
+    def _run(self, cursor) -> None:
+        start = time.perf_counter()
+        try:
+            cursor.execute("CHECKPOINT")
+        except Exception as exc:  # noqa: BLE001 - the checkpoint before copying does the work
+            self.error = exc
+        finally:
+            cursor.close()
+            self.seconds = time.perf_counter() - start
+
+    def wait(self) -> None:
+        """Wait for it to end (before the records and checkpoint that publishing needs, or before
+        the connection closes); its own time goes to the stage log as `checkpoint_background`."""
+        if self.thread is None:
+            return
+        self.thread.join()
+        self.thread = None
+        record("checkpoint_background", self.seconds)
 
 
 def _start_filing(guard: Guard, file_away: Callable[[object], object], con) -> Beside:
@@ -267,7 +313,7 @@ def _on_its_own_connection(step: Callable[[object], object], cursor) -> object:
 
 def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts: dict, warehouse_path: Path,
              out_dir: Path, as_of: date, job_steps: list[str], filing: Beside | None, job: JobState | None,
-             waiting: set[str]) -> Done:
+             waiting: set[str], checkpoint: EarlyCheckpoint) -> Done:
     """after_commit's steps in their order, filing away (started already) joined at its place."""
 
     def skippable(name: str) -> bool:
@@ -342,6 +388,8 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
         guard.join(filing)
 
     done = Done(written, by_status, None, guard.failed, [], letters)
+    with stage("checkpoint"):  # the wait for it: the part not hidden behind the outputs
+        checkpoint.wait()
     _publish_and_record(live, guard, book, kind, run_id, warehouse_path, job_steps, job, skippable("publish"), done)
     done.ran, done.skipped = guard.ran, guard.skipped
     return done
