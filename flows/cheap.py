@@ -402,7 +402,9 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
 
     Before copying, the working file says publishing has not finished (committed_with_errors), and
     the copy gets the final record before its rename: a failed copy (a full disk) leaves ops.runs
-    saying what the command line says. After the rename the working file gets the same record."""
+    saying what the command line says. After the rename the working file gets the same record, on
+    the job's own connection, kept open through the copy when the CHECKPOINT left no WAL (the file
+    alone is then the database: `_checkpointed`); else it is closed before and opened again."""
     con = live.con
     at = _utcnow()
     steps_done = set(job_steps) - set(guard.failed)
@@ -429,37 +431,63 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
             guard.not_done("record", guard.open_text(exc))
         live.close()
         return
+    opened = None
     try:
         done.completed = record(con, {**guard.failed, "publish": NOT_PUBLISHED}, steps_done - {"publish"})
-        with stage("checkpoint"):  # the job's writes into the file (bench: part of "other")
+        with stage("checkpoint"):  # the records since the early checkpoint (bench: part of "other")
             con.execute("CHECKPOINT")
+        opened = _checkpointed(warehouse_path)
     except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
         guard.not_done("record", guard.open_text(exc))
-    live.close()
-    final: dict[str, list[str]] = {}
-
-    def finish(copy_con) -> None:  # the copy's record: as it is once published
-        final["copy"] = record(copy_con, guard.failed, steps_done)
-
-    published = guard.run("publish", publish, warehouse_path, finish)  # the closed, checkpointed file
-    if published is not None:
-        try:
-            book.save("publish", {"key": publish_key, **Stamp.of(published).__dict__})
-        except OSError as exc:  # the book is a cache: the next night publishes again, nothing is wrong
-            guard.logger.warning("could not note the published copy in %s: %s", book.out_dir / OUTPUTS_FILE, exc)
-    # The working file's record; after a failed publish it keeps "not finished" if this fails too.
     try:
-        c = connect(warehouse_path)
+        if opened is None:
+            live.close()  # the copy is made from the closed file, checkpointed by the close
+        final: dict[str, list[str]] = {}
+
+        def finish(copy_con) -> None:  # the copy's record: as it is once published
+            final["copy"] = record(copy_con, guard.failed, steps_done)
+
+        published = guard.run("publish", publish, warehouse_path, finish, opened)
+        if published is not None:
+            try:
+                book.save("publish", {"key": publish_key, **Stamp.of(published).__dict__})
+            except OSError as exc:  # the book is a cache: the next night publishes again, nothing is wrong
+                guard.logger.warning("could not note the published copy in %s: %s", book.out_dir / OUTPUTS_FILE,
+                                     exc)
+        # The working file's record; after a failed publish it keeps "not finished" if this fails too.
         try:
             failed = {k: v for k, v in guard.failed.items() if k != "record"}
-            completed = record(c, failed, set(job_steps) - set(failed))
-        finally:
-            c.close()
-        guard.failed.pop("record", None)  # an earlier record that failed is replaced by this one
-        done.completed = sorted(set(done.completed) | set(completed))
-    except Exception as exc:  # noqa: BLE001 - the working file still says publishing had not finished
-        guard.not_done("record", guard.open_text(exc))
-    done.published = published
+            if opened is not None:
+                completed = record(con, failed, set(job_steps) - set(failed))
+                live.close()  # it checkpoints this record
+            else:
+                c = connect(warehouse_path)
+                try:
+                    completed = record(c, failed, set(job_steps) - set(failed))
+                finally:
+                    c.close()
+            guard.failed.pop("record", None)  # an earlier record that failed is replaced by this one
+            done.completed = sorted(set(done.completed) | set(completed))
+        except Exception as exc:  # noqa: BLE001 - the working file still says publishing had not finished
+            guard.not_done("record", guard.open_text(exc))
+        done.published = published
+    finally:
+        live.close()  # before the descriptor below: closing it drops DuckDB's lock on the file
+        if opened is not None:
+            opened.close()
+
+
+def _checkpointed(warehouse_path: Path):
+    """The working file opened for the copy, if the file alone is the database now (the
+    CHECKPOINT left no WAL behind): the connection then stays open for the final record, instead
+    of being closed and opened again (publish: opened). Else None: the caller closes first."""
+    wal = Path(f"{warehouse_path}.wal")
+    try:
+        if wal.stat().st_size > 0:
+            return None
+    except FileNotFoundError:
+        pass
+    return open(warehouse_path, "rb")
 
 
 def _report_waiting(con, run_id: str) -> str | None:
