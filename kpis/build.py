@@ -205,25 +205,39 @@ def scope_of(changed: list[Part]) -> list[Part]:
     return sorted({(p, None) for p in whole} | {(p, a) for p, a in changed if p not in whole}, key=_order)
 
 
-def in_scope(by_agency: bool) -> str:
+def in_scope(by_agency: bool, pilots: bool = True, pairs: bool = True) -> str:
     """SQL condition on a row's pilot_id (and agency_code, by_agency) for the rows in SCOPE_TABLE:
-    a pilot recomputed whole (agency_code NULL there), or one (pilot, agency) pair."""
+    a pilot recomputed whole (agency_code NULL there), or one (pilot, agency) pair. pilots / pairs:
+    whether the scope holds any of each (scope_shape); the branch of a kind it holds none of is
+    left out, since it selects nothing: on the 1%-new night at 400 pilots budget_snapshot's scope
+    was 183 pairs and no whole pilot, and the OR of both subqueries cost its scoped rebuild about
+    0.03 s more than the pairs' alone (its fresh rows and the old rows it compares them with)."""
     if not by_agency:
         return f"pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE})"
-    return (f"(pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE} WHERE agency_code IS NULL) "
-            f"OR (pilot_id, agency_code) IN (SELECT (pilot_id, agency_code) FROM {SCOPE_TABLE} "
-            "WHERE agency_code IS NOT NULL))")
+    whole = f"pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE} WHERE agency_code IS NULL)"
+    pair = (f"(pilot_id, agency_code) IN (SELECT (pilot_id, agency_code) FROM {SCOPE_TABLE} "
+            "WHERE agency_code IS NOT NULL)")
+    if pilots and pairs:
+        return f"({whole} OR {pair})"
+    return whole if pilots else pair
 
 
-def scoped_sql(sql: str, relations: list[str], by_agency: tuple[str, ...] = ()) -> str:
+def scope_shape(scope: list[Part]) -> tuple[bool, bool]:
+    """(whether the scope recomputes a pilot whole, whether it recomputes a pair alone)."""
+    return any(a is None for _, a in scope), any(a is not None for _, a in scope)
+
+
+def scoped_sql(sql: str, relations: list[str], by_agency: tuple[str, ...] = (),
+               shape: tuple[bool, bool] = (True, True)) -> str:
     """The mart's SQL with each of these relations (schema.name) replaced by its rows in
-    SCOPE_TABLE (in_scope: of those in by_agency, by pilot and agency). A reference the pattern
+    SCOPE_TABLE (in_scope: of those in by_agency, by pilot and agency; shape: scope_shape of what
+    SCOPE_TABLE holds, both kinds if not given). A reference the pattern
     missed would leave that relation whole: slower, never wrong, since _rebuild_pilots keeps only
     the scoped rows of the result."""
     for relation in relations:
         schema, table = (re.escape(part) for part in relation.split("."))
         pattern = rf'(?<![\w."]){schema}\s*\.\s*{table}(?![\w"])(?!\s*\()'
-        scoped = f"(SELECT * FROM {relation} WHERE {in_scope(relation in by_agency)})"
+        scoped = f"(SELECT * FROM {relation} WHERE {in_scope(relation in by_agency, *shape)})"
         sql = re.sub(pattern, lambda _: scoped, sql, flags=re.IGNORECASE)
     return sql
 
@@ -237,8 +251,9 @@ def _rebuild_pilots(con: duckdb.DuckDBPyConnection, name: str, sql: str, relatio
     con.execute("CREATE OR REPLACE TEMP TABLE mart_scope AS "
                 "SELECT unnest(?::VARCHAR[]) AS pilot_id, unnest(?::VARCHAR[]) AS agency_code",
                 [[p for p, _ in scope], [a for _, a in scope]])
-    where = in_scope(bool(by_agency))
-    fresh = f"SELECT * FROM (\n{scoped_sql(sql, relations, by_agency)}\n) WHERE {where}"
+    shape = scope_shape(scope)
+    where = in_scope(bool(by_agency), *shape)
+    fresh = f"SELECT * FROM (\n{scoped_sql(sql, relations, by_agency, shape)}\n) WHERE {where}"
     if keys:
         _replace_changed_keys(con, name, fresh, ("pilot_id", *keys), params, where)
     else:
