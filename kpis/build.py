@@ -114,11 +114,13 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             sql = read_sql(name)
             inputs = {r: digests.of(r) for r in step.reads}
             extra = sorted((extra_inputs or {}).get(name, {}).items())
-            key = steps.key(step, inputs, as_of, extra=repr(extra))
+            # Its files read and hashed once here, for its key and its partitions alike.
+            code = steps.code_digest(step)
+            key = steps.key(step, inputs, as_of, extra=repr(extra), code=code)
             exists = f"marts.{name}" in existing
             if only_changed and recorded.get(name) == key and exists:
                 continue
-            whole, parts = partitions(step, digests, as_of) if record else (None, {})
+            whole, parts = partitions(step, digests, as_of, code) if record else (None, {})
             parts = {part: sha for part, sha in parts.items() if part[0] not in unrecorded}
             scope = changed_parts(con, name, whole, parts) if only_changed and exists else None
             if scope is not None and unrecorded and (keeps_unrecorded is None or name in keeps_unrecorded):
@@ -159,15 +161,17 @@ SCOPE_TABLE = "temp.main.mart_scope"  # the pilots whose rows of a mart are reco
 Part = tuple[str, "str | None"]  # (pilot_id, agency_code) of ops.mart_partitions; None: the pilot's part not per agency
 
 
-def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date) -> tuple[str, dict[Part, str]]:
+def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date,
+               code: str | None = None) -> tuple[str, dict[Part, str]]:
     """The mart's inputs as ops.mart_partitions keeps them: (a fingerprint of what is not per
     pilot: its code, the as-of date where it uses it, the relations without pilot_id it reads;
     (pilot_id, None) -> a fingerprint of that pilot's rows of each relation with pilot_id it reads
     but those of step.by_agency, and (pilot_id, agency_code) -> one of that pair's rows of each
-    relation of step.by_agency; a row of those without an agency counts in the pilot's part)."""
+    relation of step.by_agency; a row of those without an agency counts in the pilot's part).
+    code: its steps.code_digest, if the caller has it (read now otherwise)."""
     per_pilot = sorted(r for r in step.reads if digests.per_pilot(r))
-    whole = fingerprint.sha(steps.code_digest(step), step.as_of and as_of.isoformat(), "per pilot:", *per_pilot,
-                            *[f"{r}={digests.of(r)}" for r in step.reads if r not in per_pilot])
+    whole = fingerprint.sha(steps.code_digest(step) if code is None else code, step.as_of and as_of.isoformat(),
+                            "per pilot:", *per_pilot, *[f"{r}={digests.of(r)}" for r in step.reads if r not in per_pilot])
     columns = dict(step.columns)  # only these columns of a relation, where the step declares them
     rows = dict(step.rows)  # only these rows of a relation, where the step declares them
     agency = [r for r in per_pilot if r in step.by_agency]
