@@ -104,12 +104,9 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
     existing = set(digests.tables(("marts",)))
     con.execute(read_sql("macros"))
     built: list[str] = []
-    todo = [n for n in MART_NAMES if names is None or n in names]
-    for name in todo if record else ():
-        want_partitions(steps.MARTS[name], digests)
     with ExitStack() as udf:
         registered = False
-        for name in todo:
+        for name in (n for n in MART_NAMES if names is None or n in names):
             step = steps.MARTS[name]
             sql = read_sql(name)
             inputs = {r: digests.of(r) for r in step.reads}
@@ -184,15 +181,6 @@ def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date,
     for pair in sorted({k for t in pairs.values() for k in t if k[1] is not None}):
         parts[pair] = fingerprint.sha(*[f"{r}={pairs[r].get(pair, '')}" for r in agency])
     return whole, parts
-
-
-def want_partitions(step: steps.Step, digests: fingerprint.Digests) -> None:
-    """Tell the digests which grouped digests partitions(step) asks for, so that those of one
-    relation are computed in one scan (fingerprint.Digests.want). A relation without pilot_id is
-    never asked for one."""
-    columns, rows = dict(step.columns), dict(step.rows)
-    for relation in step.reads:
-        digests.want(relation, relation in step.by_agency, columns.get(relation), rows.get(relation))
 
 
 def _order(part: Part) -> tuple[str, str]:

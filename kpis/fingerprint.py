@@ -28,17 +28,6 @@ def sha(*parts: object) -> str:
     return h.hexdigest()
 
 
-Variant = tuple[bool, "tuple[str, ...] | None", "str | None"]  # (by agency, the columns, the rows' condition)
-
-
-def _cache_key(table: str, variant: Variant) -> str:
-    """Where Digests keeps a grouped digest: the table's name and what narrows it (forget()
-    clears every key that starts with the name and one of `{`, `(`, `[`)."""
-    by_agency, columns, where = variant
-    return table + ("{agency}" if by_agency else "") + ("" if columns is None else f"({','.join(columns)})") + (
-        "" if where is None else f"[{where}]")
-
-
 class Digests:
     """Row digests of relations, each computed once (call forget() after rewriting one)."""
 
@@ -48,7 +37,6 @@ class Digests:
         self._by_pilot: dict[str, dict[str, str]] = {}
         self._pilot_column: dict[str, bool] = {}
         self._base: set[str] | None = None
-        self._wanted: dict[str, set[Variant]] = {}
 
     def tables(self, schemas: tuple[str, ...] = DATA_SCHEMAS) -> list[str]:
         return [f"{s}.{t}" for s, t in self.con.execute(
@@ -93,48 +81,18 @@ class Digests:
         without an agency are under (pilot_id, None)."""
         return self._grouped(table, "agency_code", columns, where)
 
-    def want(self, table: str, by_agency: bool, columns: tuple[str, ...] | None = None, where: str | None = None) -> None:
-        """Say that this grouped digest of the relation (by_pilot, or by_pilot_agency) will be asked
-        for: the first one asked of a relation computes every one wanted of it in the same scan.
-        On the 1%-new night at 400 pilots the marts asked for three of ingest.submissions (whole,
-        by agency, the lead's rows) and two of marts.budget_snapshot (two column sets), each its
-        own scan; one scan with a hash sum per variant costs little more than one of them."""
-        self._wanted.setdefault(table, set()).add((by_agency, columns, where))
-
     def _grouped(self, table: str, agency: str, columns: tuple[str, ...] | None, where: str | None) -> dict:
         """by_pilot (agency ""), or by_pilot_agency (agency "agency_code"): cached under the table's
         name and what narrows it, which forget() clears."""
-        asked: Variant = (bool(agency), columns, where)
-        if _cache_key(table, asked) not in self._by_pilot:
-            variants = sorted(self._wanted.get(table, set()) | {asked}, key=repr)
-            self._by_pilot.update({_cache_key(table, v): found for v, found in zip(variants, self._scan(table, variants))})
-        return self._by_pilot[_cache_key(table, asked)]
-
-    def _scan(self, table: str, variants: list[Variant]) -> list[dict]:
-        """Every variant's digests in one grouped scan: grouped by pilot_id, and agency_code too if a
-        variant is by agency (a by-pilot one is then the sum of its pilot's groups: row counts and
-        hash sums add up, so its digests are those of a scan of its own). A variant narrowed to some
-        rows counts and sums those alone (CASE), and has no group where none is left, as its own
-        WHERE would give."""
-        by_agency = any(v[0] for v in variants)
-        group = "pilot_id, agency_code" if by_agency else "pilot_id"
-        sums = []
-        for _, columns, where in variants:
+        cache = table + ("{agency}" if agency else "") + ("" if columns is None else f"({','.join(columns)})") + (
+            "" if where is None else f"[{where}]")
+        if cache not in self._by_pilot:
             row = "t" if columns is None else ", ".join(f't."{c}"' for c in columns)
-            sums += ["count(*)", f"coalesce(sum(hash({row})), 0)"] if where is None else [
-                f"count(CASE WHEN ({where}) THEN 1 END)", f"coalesce(sum(CASE WHEN ({where}) THEN hash({row}) END), 0)"]
-        rows = self.con.execute(f"SELECT {group}, {', '.join(sums)} FROM {table} t WHERE pilot_id IS NOT NULL "
-                                f"GROUP BY {group}").fetchall()
-        found: list[dict] = []
-        for i, (variant_by_agency, _, _) in enumerate(variants):
-            totals: dict = {}
-            for row in rows:
-                n, total = row[2 * i + (2 if by_agency else 1)], row[2 * i + (3 if by_agency else 2)]
-                key = (row[0], row[1]) if variant_by_agency else row[0]
-                was = totals.get(key, (0, 0))
-                totals[key] = (was[0] + n, was[1] + total)
-            found.append({key: f"{n}:{total}" for key, (n, total) in totals.items() if n})
-        return found
+            group = f"pilot_id, {agency}" if agency else "pilot_id"
+            self._by_pilot[cache] = {(tuple(key) if agency else key[0]): f"{n}:{total}" for *key, n, total in self.con.execute(
+                f"SELECT {group}, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
+                f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY {group}").fetchall()}
+        return self._by_pilot[cache]
 
     def all(self) -> dict[str, str]:
         """relation -> digest of every data relation."""
