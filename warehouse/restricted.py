@@ -345,10 +345,14 @@ def merge_mart(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnect
 
 def _holds_already(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, sql: str,
                    params: list) -> bool:
-    """Whether the open mart's rows of the restricted pilots are the restricted store's (the same
-    columns, types and rows, duplicates counted)."""
-    here, there = open_con.execute(f"{sql} ORDER BY ALL", params), rcon.execute(f"{sql} ORDER BY ALL", params)
-    return [d[:2] for d in here.description] == [d[:2] for d in there.description] and here.fetchall() == there.fetchall()
+    """Whether the open mart's rows of the restricted pilots are the restricted store's: the same
+    columns and types, and the same row count and sum of row hashes (the measure of the marts'
+    digests, kpis/fingerprint.py). Two small aggregates: fetching both sides' rows to compare
+    them cost reporting_compliance's merge 0.015 s more than it saved on the 1%-new night."""
+    def digest(con: duckdb.DuckDBPyConnection) -> tuple:
+        described = con.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description
+        return [d[:2] for d in described], con.execute(f"SELECT count(*), sum(hash(t)) FROM ({sql}) t", params).fetchone()
+    return digest(open_con) == digest(rcon)
 
 
 def open_rows_digests(rcon: duckdb.DuckDBPyConnection, restricted: set[str]) -> dict[str, dict[str, str]]:
