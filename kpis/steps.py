@@ -221,11 +221,12 @@ def code_digest(step: Step) -> str:
 
 
 def key(step: Step, relations: dict[str, str], as_of: date, upstream: dict[str, str] | None = None,
-        extra: str = "") -> str:
+        extra: str = "", code: str | None = None) -> str:
     """The step's skip key. relations: digest of each relation it reads; upstream: keys (or
     results, such as a link) of the steps it comes after; extra: inputs from outside the
-    warehouse (the restricted store's rows a mart takes)."""
-    parts = [code_digest(step), step.as_of and as_of.isoformat(), extra,
+    warehouse (the restricted store's rows a mart takes); code: its code_digest, if the caller
+    has it already (read now otherwise)."""
+    parts = [code_digest(step) if code is None else code, step.as_of and as_of.isoformat(), extra,
              *sorted(f"{r}={d}" for r, d in relations.items()),
              *sorted(f"{s}:{k}" for s, k in (upstream or {}).items())]
     h = hashlib.sha256()

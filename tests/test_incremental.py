@@ -983,6 +983,10 @@ def test_a_mart_read_by_agency_gives_each_pairs_rows_from_that_pairs_inputs(firs
                 whole = con.execute(f"SELECT * FROM marts.{name} WHERE pilot_id = ? AND agency_code = ? ORDER BY ALL",
                                     [pilot, agency]).fetchall()
                 assert rows and rows == whole, (name, pilot, agency)
+                # A scope of pairs alone narrows by the pairs' condition alone (kpis/build.scope_shape).
+                pairs_only = scoped_sql(sql, relations, step.by_agency, (False, True))
+                assert "agency_code IS NULL" not in pairs_only
+                assert con.execute(f"SELECT * FROM ({pairs_only}) ORDER BY ALL").fetchall() == whole, (pilot, agency)
             con.execute(f"DROP TABLE {SCOPE_TABLE}")
     finally:
         con.close()
