@@ -235,58 +235,12 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     # connection of its own (a cursor: one DuckDB connection is not shared between threads), and
     # is joined at its place in the order, before publishing.
     filing = _start_filing(guard, file_away, con) if file_away is not None else None
-    checkpoint = EarlyCheckpoint(con)
     try:
         return _outputs(live, con, guard, book, kind, run_id, counts, warehouse_path, out_dir, as_of, job_steps,
-                        filing, job, waiting, checkpoint)
+                        filing, job, waiting)
     finally:
         if filing is not None:
             filing.thread.join()  # leaving early (a stop): the moves under way end before the process does
-        checkpoint.wait()
-
-
-class EarlyCheckpoint:
-    """The commit's CHECKPOINT, started at once beside the output steps, on a cursor of its own.
-
-    Publishing copies the checkpointed file, and the commit's writes (the marts' deletes and
-    inserts, ~10 MB on a 1%-new night) are most of what a checkpoint writes: DuckDB does that work
-    with the GIL let go, so on the second core it is done while the first renders the summaries
-    (which only read; DuckDB checkpoints beside readers). The CHECKPOINT before copying then writes
-    only the records made since. Nothing depends on this one: if it fails, or DuckDB leaves part of
-    the work, that checkpoint does it; a SIGKILL during it is DuckDB's own crash case (the file is
-    its last checkpoint and the WAL, as when it checkpoints on its own)."""
-
-    def __init__(self, con) -> None:
-        self.seconds = 0.0
-        self.error: Exception | None = None  # kept to be looked at, not raised: see above
-        try:
-            cursor = con.cursor()
-        except Exception as exc:  # noqa: BLE001 - the checkpoint before copying does the work
-            self.error, self.thread = exc, None
-            return
-        # In a copy of the flow's context, as Beside: a log line from here is the flow's.
-        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run, cursor),
-                                       name="pilotkpi-checkpoint")
-        self.thread.start()
-
-    def _run(self, cursor) -> None:
-        start = time.perf_counter()
-        try:
-            cursor.execute("CHECKPOINT")
-        except Exception as exc:  # noqa: BLE001 - the checkpoint before copying does the work
-            self.error = exc
-        finally:
-            cursor.close()
-            self.seconds = time.perf_counter() - start
-
-    def wait(self) -> None:
-        """Wait for it to end (before the records and checkpoint that publishing needs, or before
-        the connection closes); its own time goes to the stage log as `checkpoint_background`."""
-        if self.thread is None:
-            return
-        self.thread.join()
-        self.thread = None
-        record("checkpoint_background", self.seconds)
 
 
 def _start_filing(guard: Guard, file_away: Callable[[object], object], con) -> Beside:
@@ -313,7 +267,7 @@ def _on_its_own_connection(step: Callable[[object], object], cursor) -> object:
 
 def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts: dict, warehouse_path: Path,
              out_dir: Path, as_of: date, job_steps: list[str], filing: Beside | None, job: JobState | None,
-             waiting: set[str], checkpoint: EarlyCheckpoint) -> Done:
+             waiting: set[str]) -> Done:
     """after_commit's steps in their order, filing away (started already) joined at its place."""
 
     def skippable(name: str) -> bool:
@@ -388,8 +342,6 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
         guard.join(filing)
 
     done = Done(written, by_status, None, guard.failed, [], letters)
-    with stage("checkpoint"):  # the wait for it: the part not hidden behind the outputs
-        checkpoint.wait()
     _publish_and_record(live, guard, book, kind, run_id, warehouse_path, job_steps, job, skippable("publish"), done)
     done.ran, done.skipped = guard.ran, guard.skipped
     return done
@@ -402,9 +354,7 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
 
     Before copying, the working file says publishing has not finished (committed_with_errors), and
     the copy gets the final record before its rename: a failed copy (a full disk) leaves ops.runs
-    saying what the command line says. After the rename the working file gets the same record, on
-    the job's own connection, kept open through the copy when the CHECKPOINT left no WAL (the file
-    alone is then the database: `_checkpointed`); else it is closed before and opened again."""
+    saying what the command line says. After the rename the working file gets the same record."""
     con = live.con
     at = _utcnow()
     steps_done = set(job_steps) - set(guard.failed)
@@ -431,63 +381,37 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
             guard.not_done("record", guard.open_text(exc))
         live.close()
         return
-    opened = None
     try:
         done.completed = record(con, {**guard.failed, "publish": NOT_PUBLISHED}, steps_done - {"publish"})
-        with stage("checkpoint"):  # the records since the early checkpoint (bench: part of "other")
+        with stage("checkpoint"):  # the job's writes into the file (bench: part of "other")
             con.execute("CHECKPOINT")
-        opened = _checkpointed(warehouse_path)
     except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
         guard.not_done("record", guard.open_text(exc))
+    live.close()
+    final: dict[str, list[str]] = {}
+
+    def finish(copy_con) -> None:  # the copy's record: as it is once published
+        final["copy"] = record(copy_con, guard.failed, steps_done)
+
+    published = guard.run("publish", publish, warehouse_path, finish)  # the closed, checkpointed file
+    if published is not None:
+        try:
+            book.save("publish", {"key": publish_key, **Stamp.of(published).__dict__})
+        except OSError as exc:  # the book is a cache: the next night publishes again, nothing is wrong
+            guard.logger.warning("could not note the published copy in %s: %s", book.out_dir / OUTPUTS_FILE, exc)
+    # The working file's record; after a failed publish it keeps "not finished" if this fails too.
     try:
-        if opened is None:
-            live.close()  # the copy is made from the closed file, checkpointed by the close
-        final: dict[str, list[str]] = {}
-
-        def finish(copy_con) -> None:  # the copy's record: as it is once published
-            final["copy"] = record(copy_con, guard.failed, steps_done)
-
-        published = guard.run("publish", publish, warehouse_path, finish, opened)
-        if published is not None:
-            try:
-                book.save("publish", {"key": publish_key, **Stamp.of(published).__dict__})
-            except OSError as exc:  # the book is a cache: the next night publishes again, nothing is wrong
-                guard.logger.warning("could not note the published copy in %s: %s", book.out_dir / OUTPUTS_FILE,
-                                     exc)
-        # The working file's record; after a failed publish it keeps "not finished" if this fails too.
+        c = connect(warehouse_path)
         try:
             failed = {k: v for k, v in guard.failed.items() if k != "record"}
-            if opened is not None:
-                completed = record(con, failed, set(job_steps) - set(failed))
-                live.close()  # it checkpoints this record
-            else:
-                c = connect(warehouse_path)
-                try:
-                    completed = record(c, failed, set(job_steps) - set(failed))
-                finally:
-                    c.close()
-            guard.failed.pop("record", None)  # an earlier record that failed is replaced by this one
-            done.completed = sorted(set(done.completed) | set(completed))
-        except Exception as exc:  # noqa: BLE001 - the working file still says publishing had not finished
-            guard.not_done("record", guard.open_text(exc))
-        done.published = published
-    finally:
-        live.close()  # before the descriptor below: closing it drops DuckDB's lock on the file
-        if opened is not None:
-            opened.close()
-
-
-def _checkpointed(warehouse_path: Path):
-    """The working file opened for the copy, if the file alone is the database now (the
-    CHECKPOINT left no WAL behind): the connection then stays open for the final record, instead
-    of being closed and opened again (publish: opened). Else None: the caller closes first."""
-    wal = Path(f"{warehouse_path}.wal")
-    try:
-        if wal.stat().st_size > 0:
-            return None
-    except FileNotFoundError:
-        pass
-    return open(warehouse_path, "rb")
+            completed = record(c, failed, set(job_steps) - set(failed))
+        finally:
+            c.close()
+        guard.failed.pop("record", None)  # an earlier record that failed is replaced by this one
+        done.completed = sorted(set(done.completed) | set(completed))
+    except Exception as exc:  # noqa: BLE001 - the working file still says publishing had not finished
+        guard.not_done("record", guard.open_text(exc))
+    done.published = published
 
 
 def _report_waiting(con, run_id: str) -> str | None:

@@ -80,9 +80,6 @@ def test_a_disk_full_while_publishing_is_recorded_as_the_command_line_says(tmp_p
     with monkeypatch.context() as patch:
         patch.setattr("warehouse.publish.shutil.copyfile", no_space)
         patch.setattr("flows.cheap.connect", no_record)
-        # The warehouse's later writes fail where the job opens it again: the path it takes when
-        # it cannot keep its connection through the copy (flows/cheap.py _checkpointed).
-        patch.setattr("flows.cheap._checkpointed", lambda path: None)
         code, output = run_cli(registry, inbox, tmp_path)
 
     assert code == 5, output
@@ -104,10 +101,8 @@ def test_the_copy_never_says_publishing_had_not_finished(tmp_path, prefect_harne
     """The working file says "not finished" while copying; the copy gets the final record."""
     registry, inbox = make_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
-    if where == "record":  # published, then the working file's final record fails (where the
-        # job opens it again: flows/cheap.py _checkpointed, as in the test above)
+    if where == "record":  # published, then the working file's final record fails
         monkeypatch.setattr("flows.cheap.connect", lambda *a, **k: (_ for _ in ()).throw(_enospc(wh)))
-        monkeypatch.setattr("flows.cheap._checkpointed", lambda path: None)
     code, output = run_cli(registry, inbox, tmp_path)
     copy = _runs(published_path(wh))
     assert copy == [("succeeded", None, False)]

@@ -9,10 +9,6 @@ A job records in the working file that publishing has not finished before it cop
 the copy its final record (`finish`) before the rename: so a failure while copying (a full disk)
 leaves `committed_with_errors` in ops.runs, as the command line says, and the copy itself never
 carries a "not finished" it did not have (issue 24 item 7).
-
-A nightly job copies the file while its own connection is still open (checkpointed, no WAL left),
-through a descriptor it closes only after that connection (`opened`): DuckDB's lock on the working
-file is an fcntl lock, which closing any descriptor of the file in this process would release.
 """
 from __future__ import annotations
 
@@ -21,7 +17,7 @@ import shutil
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable
 
 from warehouse.paths import files_of
 from warehouse.testpoints import pause_point
@@ -60,15 +56,9 @@ class Stamp:
             return False
 
 
-def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None = None,
-            opened: BinaryIO | None = None) -> Path:
-    """Copy the checkpointed warehouse file to its published name, atomically.
-    finish(con): run on the copy (read-write, before the rename) to give it its final ops.runs record.
-    opened: the warehouse file, opened by a caller whose DuckDB connection to it is still open
-    (checkpointed, its WAL empty: the file alone is the database), and which closes it only after
-    that connection: closing any descriptor of a file drops every fcntl lock this process holds on
-    it, DuckDB's lock against other writers included. Without it the file is opened here, so the
-    caller must have closed its connection first."""
+def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None = None) -> Path:
+    """Copy the closed, checkpointed warehouse file to its published name, atomically.
+    finish(con): run on the copy (read-write, before the rename) to give it its final ops.runs record."""
     source = Path(warehouse_path)
     target = published_path(source)
     # A run killed while copying leaves its temporary file behind; only one run publishes at a
@@ -76,10 +66,7 @@ def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None 
     for stale in target.parent.glob(f".{target.name}.*.tmp*"):
         stale.unlink(missing_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    if opened is None:
-        shutil.copyfile(source, tmp)
-    else:
-        _copy_open(opened.fileno(), tmp)
+    shutil.copyfile(source, tmp)
     if finish is not None:
         _finish(tmp, finish)
     with open(tmp, "rb+") as fh:
@@ -88,22 +75,6 @@ def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None 
     pause_point("publish")
     os.replace(tmp, target)
     return target
-
-
-def _copy_open(fd: int, tmp: Path) -> None:
-    """The whole file behind fd into tmp (a new file), by offset: fd's own position is not used,
-    and fd stays open (publish: opened)."""
-    size = os.fstat(fd).st_size
-    with open(tmp, "wb") as out:
-        offset = 0
-        while offset < size:
-            try:
-                sent = os.sendfile(out.fileno(), fd, offset, size - offset)
-            except OSError:  # a file system without sendfile: plain reads
-                sent = out.write(os.pread(fd, min(size - offset, 1 << 20), offset))
-            if sent == 0:
-                raise OSError(f"the warehouse file ended at {offset} of {size} bytes while it was copied")
-            offset += sent
 
 
 def _finish(tmp: Path, finish: Callable[[object], None]) -> None:
