@@ -354,3 +354,19 @@ def test_maintenance_jobs_find_restricted_submissions(scenario, tmp_path):
     assert rows(work / "wh.restricted.duckdb", "SELECT count(*) FROM marts.kpi_scores")[0][0] == 2
     assert pilot_rows(work / "wh.duckdb", SECRET)["marts.kpi_scores"] == 0
     assert stat.S_IMODE((work / "wh.restricted.duckdb").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["copy_file_range", "read_and_write"])
+def test_the_working_copy_holds_every_byte_of_the_store(tmp_path, monkeypatch, kernel):
+    """The store's working copy is made in the kernel where Linux offers it, else read and written
+    in 1 MiB chunks (warehouse/restricted._copy_into): either way byte for byte the store, for a
+    size that is not a whole number of chunks."""
+    from warehouse import restricted
+
+    if not kernel:
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    data = os.urandom(3 * restricted.COPY_CHUNK + 12_345)
+    (tmp_path / "store").write_bytes(data)
+    with open(tmp_path / "store", "rb") as src, open(tmp_path / "copy", "wb") as dst:
+        restricted._copy_into(src.fileno(), dst.fileno())
+    assert (tmp_path / "copy").read_bytes() == data

@@ -214,9 +214,10 @@ def _copy_into(src: int, dst: int) -> None:
     without the 10 MB passing through this process; else read and written in chunks."""
     size = os.fstat(src).st_size
     copied = 0
+    in_kernel = getattr(os, "copy_file_range", None)  # Linux only
     try:
-        while copied < size:
-            n = os.copy_file_range(src, dst, size - copied)
+        while in_kernel is not None and copied < size:
+            n = in_kernel(src, dst, size - copied)
             if n == 0:
                 break  # the file shrank: copy what is left the plain way
             copied += n
