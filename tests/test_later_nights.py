@@ -37,6 +37,27 @@ def test_the_registry_is_parsed_once_for_the_same_bytes_and_again_when_a_byte_ch
     assert load_registry(folder).pilots["PLT-2548-001"].report_due_days == 46
 
 
+def _evidence_rows(shas: list[str]):
+    """A store's ingest.submissions as the evidence sweep reads it: these files, kept."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA ingest; CREATE TABLE ingest.submissions (sha256 VARCHAR, evidence_kept BOOLEAN)")
+    con.execute("INSERT INTO ingest.submissions SELECT unnest(?::VARCHAR[]), true", [shas])
+    return con
+
+
+def _put_evidence(folder: Path, data: bytes) -> Path:
+    import hashlib
+
+    from warehouse import evidence
+
+    path = evidence.evidence_path(folder, hashlib.sha256(data).hexdigest())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
 def test_the_evidence_sweep_lists_a_store_once_for_many_candidates(tmp_path):
     """At the job's start, a file both stores hold leaves the store whose rows do not reference it
     (warehouse/moves.sweep_evidence). The restricted folder is listed (its shard folders only),
@@ -44,30 +65,16 @@ def test_the_evidence_sweep_lists_a_store_once_for_many_candidates(tmp_path):
     reference: the same files go."""
     import hashlib
 
-    import duckdb
-
-    from warehouse import evidence, moves
-
-    def store(shas: list[str]):
-        con = duckdb.connect()
-        con.execute("CREATE SCHEMA ingest; CREATE TABLE ingest.submissions (sha256 VARCHAR, evidence_kept BOOLEAN)")
-        con.execute("INSERT INTO ingest.submissions SELECT unnest(?::VARCHAR[]), true", [shas])
-        return con
-
-    def put(folder: Path, data: bytes) -> Path:
-        path = evidence.evidence_path(folder, hashlib.sha256(data).hexdigest())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return path
+    from warehouse import moves
 
     files = [f"report {i}\n".encode() for i in range(300)]
     shas = [hashlib.sha256(d).hexdigest() for d in files]
     open_dir, restricted_dir = tmp_path / "open", tmp_path / "restricted"
-    kept = [put(open_dir, d) for d in files[:2]]  # the open store holds these two
-    stale = [put(restricted_dir, d) for d in files[:3]]  # left in the restricted store by a move back
+    kept = [_put_evidence(open_dir, d) for d in files[:2]]  # the open store holds these two
+    stale = [_put_evidence(restricted_dir, d) for d in files[:3]]  # left in the restricted store by a move back
     (restricted_dir / ".staging" / shas[0][:2]).mkdir(parents=True)  # a staging shard: not the store's
     assert moves._listed(restricted_dir) == set(shas[:3])
-    open_con, rcon = store(shas), store([])
+    open_con, rcon = _evidence_rows(shas), _evidence_rows([])
     try:
         assert moves.sweep_evidence(open_con, rcon, open_dir, restricted_dir) == 2
     finally:
@@ -84,30 +91,16 @@ def test_the_evidence_sweep_removes_a_restricted_file_left_in_the_open_folder(tm
     folder holds the same bytes. A file the open rows still reference stays in both."""
     import hashlib
 
-    import duckdb
-
     from warehouse import evidence, moves
-
-    def store(shas: list[str]):
-        con = duckdb.connect()
-        con.execute("CREATE SCHEMA ingest; CREATE TABLE ingest.submissions (sha256 VARCHAR, evidence_kept BOOLEAN)")
-        con.execute("INSERT INTO ingest.submissions SELECT unnest(?::VARCHAR[]), true", [shas])
-        return con
-
-    def put(folder: Path, data: bytes) -> Path:
-        path = evidence.evidence_path(folder, hashlib.sha256(data).hexdigest())
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        return path
 
     moved, shared, open_only = b"moved report\n", b"shared report\n", b"open report\n"
     sha = {d: hashlib.sha256(d).hexdigest() for d in (moved, shared, open_only)}
     open_dir, restricted_dir = tmp_path / "open", tmp_path / "restricted"
-    left = put(open_dir, moved)
-    both_open, both_restricted = put(open_dir, shared), put(restricted_dir, shared)
-    put(restricted_dir, moved)
-    untouched = put(open_dir, open_only)
-    open_con, rcon = store([sha[shared], sha[open_only]]), store([sha[moved], sha[shared]])
+    left = _put_evidence(open_dir, moved)
+    both_open, both_restricted = _put_evidence(open_dir, shared), _put_evidence(restricted_dir, shared)
+    _put_evidence(restricted_dir, moved)
+    untouched = _put_evidence(open_dir, open_only)
+    open_con, rcon = _evidence_rows([sha[shared], sha[open_only]]), _evidence_rows([sha[moved], sha[shared]])
     try:
         assert moves.sweep_evidence(open_con, rcon, open_dir, restricted_dir) == 1
         assert moves.sweep_evidence(open_con, rcon, open_dir, restricted_dir) == 0  # nothing left to do
