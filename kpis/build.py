@@ -159,16 +159,16 @@ Part = tuple[str, "str | None"]  # (pilot_id, agency_code) of ops.mart_partition
 
 
 def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date,
-               code: str | None = None) -> tuple[str, dict[Part, str]]:
+               code: str) -> tuple[str, dict[Part, str]]:
     """The mart's inputs as ops.mart_partitions keeps them: (a fingerprint of what is not per
     pilot: its code, the as-of date where it uses it, the relations without pilot_id it reads;
     (pilot_id, None) -> a fingerprint of that pilot's rows of each relation with pilot_id it reads
     but those of step.by_agency, and (pilot_id, agency_code) -> one of that pair's rows of each
     relation of step.by_agency; a row of those without an agency counts in the pilot's part).
-    code: its steps.code_digest, if the caller has it (read now otherwise)."""
+    code: its steps.code_digest (read once by the caller, which keys the mart with it too)."""
     per_pilot = sorted(r for r in step.reads if digests.per_pilot(r))
-    whole = fingerprint.sha(steps.code_digest(step) if code is None else code, step.as_of and as_of.isoformat(),
-                            "per pilot:", *per_pilot, *[f"{r}={digests.of(r)}" for r in step.reads if r not in per_pilot])
+    whole = fingerprint.sha(code, step.as_of and as_of.isoformat(), "per pilot:", *per_pilot,
+                            *[f"{r}={digests.of(r)}" for r in step.reads if r not in per_pilot])
     columns = dict(step.columns)  # only these columns of a relation, where the step declares them
     rows = dict(step.rows)  # only these rows of a relation, where the step declares them
     agency = [r for r in per_pilot if r in step.by_agency]
@@ -209,7 +209,7 @@ def scope_of(changed: list[Part]) -> list[Part]:
     return sorted({(p, None) for p in whole} | {(p, a) for p, a in changed if p not in whole}, key=_order)
 
 
-def in_scope(by_agency: bool, pilots: bool = True, pairs: bool = True) -> str:
+def in_scope(by_agency: bool, pilots: bool, pairs: bool) -> str:
     """SQL condition on a row's pilot_id (and agency_code, by_agency) for the rows in SCOPE_TABLE:
     a pilot recomputed whole (agency_code NULL there), or one (pilot, agency) pair. pilots / pairs:
     whether the scope holds any of each (scope_shape); the branch of a kind it holds none of is

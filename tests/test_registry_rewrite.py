@@ -74,7 +74,6 @@ def test_a_row_more_less_or_in_another_order_is_not_held(stored):
         assert not holds_registry(con, changed)
 
 
-
 def test_a_value_equal_only_by_pythons_own_equality_is_not_held(tmp_path):
     """The column-wise fast path (registry_check._same_column) compares with Python's ==, for
     which True == 1 and 1.0 == Decimal(1): the insert would store those differently (or refuse
@@ -93,6 +92,7 @@ def test_a_value_equal_only_by_pythons_own_equality_is_not_held(tmp_path):
         assert not holds_registry(con, _changed(rows, "registry.kpis", 0, "weight", True))
     finally:
         con.close()
+
 
 def _cli(registry, inbox, root, as_of):
     result = CliRunner().invoke(main, ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",

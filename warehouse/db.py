@@ -16,7 +16,6 @@ import duckdb
 
 from warehouse.errors import WarehouseRefused
 from warehouse import migrate as migrations
-from warehouse.migrate import migrate
 from warehouse.modes import own_warehouse
 from warehouse.paths import files_of
 
@@ -49,7 +48,7 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False,
     """Open the warehouse file, creating and upgrading it when opened for writing."""
     if str(path) == ":memory:":
         con = duckdb.connect(":memory:", config=config or {})
-        migrate(con)
+        migrations.migrate(con)
         return con
     if not read_only:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +58,7 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False,
         if not read_only:
             own_warehouse(path)
             if not current:  # else migrate() would only find every migration applied (a night's case)
-                migrate(con)
+                migrations.migrate(con)
                 own_warehouse(path)  # migrating may have made the WAL
     except BaseException:
         con.close()
