@@ -302,8 +302,12 @@ def _grouped(con: duckdb.DuckDBPyConnection, sql: str, *keys: str, params=None,
 # The DECIMAL columns of a section's KPI rows and budget, fetched as text (_rows).
 KPI_DECIMALS = ("k.weight", "s.actual", "s.t1", "s.t2", "s.t3", "s.t4", "s.t5", "s.score",
                 "t.t1 AS r1", "t.t2 AS r2", "t.t3 AS r3", "t.t4 AS r4", "t.t5 AS r5")
-BUDGET_DECIMALS = ("total_allocated_thb", "integrated_thb", "fragmented_thb", "integration_ratio", "lead_share",
-                   "support_thb", "disbursed_thb", "disbursement_rate")
+# A constant string, so tests/test_steps.py reads the budget query whole.
+BUDGET_AS_TEXT = ("b.total_allocated_thb::VARCHAR AS total_allocated_thb, b.integrated_thb::VARCHAR AS integrated_thb, "
+                  "b.fragmented_thb::VARCHAR AS fragmented_thb, b.integration_ratio::VARCHAR AS integration_ratio, "
+                  "b.lead_share::VARCHAR AS lead_share, b.support_thb::VARCHAR AS support_thb, "
+                  "b.disbursed_thb::VARCHAR AS disbursed_thb, b.disbursement_rate::VARCHAR AS disbursement_rate")
+BUDGET_DECIMALS = tuple(c.split(" AS ")[1] for c in BUDGET_AS_TEXT.split(", "))
 
 
 class _Batch:
@@ -326,8 +330,7 @@ class _Batch:
               ON t.pilot_id = s.pilot_id AND t.kpi_code = s.kpi_code AND t.fiscal_year = s.fiscal_year
             ORDER BY s.pilot_id, s.period, s.kpi_code""", "pilot_id", "period",
                                  decimals=tuple(c.split(".")[-1].split(" AS ")[-1] for c in KPI_DECIMALS))
-        budget = ", ".join(f"b.{c}::VARCHAR AS {c}" for c in BUDGET_DECIMALS)
-        self.budget = _grouped(con, f"SELECT b.* REPLACE ({budget}) FROM marts.budget_integration b JOIN ({HEADLINE}) h "
+        self.budget = _grouped(con, f"SELECT b.* REPLACE ({BUDGET_AS_TEXT}) FROM marts.budget_integration b JOIN ({HEADLINE}) h "
                                     "ON h.pilot_id = b.pilot_id AND h.period = b.period", "pilot_id", "period",
                                decimals=BUDGET_DECIMALS)
         self.late = _grouped(con, """
