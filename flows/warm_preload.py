@@ -17,6 +17,11 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import great_expectations  # noqa: F401
 
+# GE's context and the row suite (pilots.checks._gx, built once per process), built here: a served
+# night with new files built them in its first validation (`ge`, 0.03-0.08 s). An ephemeral context
+# with in-memory stores: no thread, no file, no connection (tests/test_serve_warm.py checks).
+pilots.checks.warm_ge()
+
 # What the engine and a night with new files imported in each night's process (a cProfile of a
 # served 1%-new night at 400 pilots: 280 modules, openpyxl's and the engine's the largest):
 # Prefect's flow and task engines (prefect.engine itself runs as __main__ in the night and imports
