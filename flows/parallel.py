@@ -80,17 +80,6 @@ gone or refused is simply not asked for. Memory: the guesses wait as pickled pay
 slower to start than the server) is not used; its files are read as before. A killed job's
 worker goes as any worker does (below), and the job recorded nothing.
 
-Read beside (issue 22, a served 1%-new night's read): a night that reads in this process (under
-DASK_MIN_FILES new files, or `--workers 0`) reads its first batch's files from the inbox in one
-background thread (ReadBeside), started where the read-ahead's cluster would be (reading_early,
-or `pilotkpi run`'s offer_early while its server starts), until the night's first read. Between
-the two the night settles (a sleep), receives (system calls) and starts its job (DuckDB's opens
-and queries, the restricted copy's fsync, Prefect's requests): work that lets go of the GIL,
-during which the thread reads. The records are guesses keyed as the read-ahead's and taken the
-same way (only for the very file received; any other is read here); the night's first read stops
-the thread, reads here the files it had not taken, then waits for the one it is on (`read_wait`).
-Its own time is the stage `read_beside`, outside `ingest` (it overlaps the night's start).
-
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
 explicit `--workers N` or `--dask-address` fails the run loudly instead (the operator asked).

@@ -1,7 +1,5 @@
 """A speculative read of inbox files, before the night has received them (flows/parallel.py,
-"Read-ahead"): the task a local Dask worker runs while Prefect's server starts; and, file by file
-(`guess`), what a night that reads in its own process reads in a thread before its first read
-(flows/parallel.py, "Read beside").
+"Read-ahead"): the task a local Dask worker runs while Prefect's server starts.
 
 What it reads is only a guess: nothing is recorded, nothing moved, and the file may still change
 before the night receives it. So each file is read exactly as the night's own read would read it

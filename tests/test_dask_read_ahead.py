@@ -46,7 +46,7 @@ def slow_server(monkeypatch):
         thread = start(*args)
         if thread is not None:
             thread.join(300)  # GE built, then the cluster started (unless the night reads in-process)
-        if isinstance(parallel._early, parallel.DaskReader):  # not a night read in-process (ReadBeside)
+        if parallel._early is not None:
             ahead = parallel._early.ahead
             assert ahead.submitted.wait(300), "the cluster did not start"
             distributed.wait([guess.future for guess in ahead.guesses], timeout=300)
