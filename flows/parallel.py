@@ -103,7 +103,6 @@ import logging
 import os
 import sys
 import threading
-import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -114,11 +113,10 @@ from typing import Iterable, Iterator
 
 from pilots.inbox import candidates, inbox_name, name_as_text
 from pilots.ingest import FileRead, ToRead, validate_read
-from pilots.read_ahead import guess as guess_inbox_file, key_of, read_inbox_files
-from pilots.readers.base import fewer_collections
-from pilots.reading import Received, read_files, read_files_packed, read_unlogged, unpack_read
+from pilots.read_ahead import key_of, read_inbox_files
+from pilots.reading import Received, read_files, read_files_packed, unpack_read
 from pilots.registry import Registry
-from warehouse.stages import record, stage
+from warehouse.stages import stage
 
 # The size rule's threshold is in flows/settings.py: `pilotkpi run` checks it before it launches its
 # server, without importing this module (its imports delayed the launch by 0.2-0.6 s).
@@ -502,124 +500,19 @@ class DaskReader:
         self.close()
 
 
-class ReadBeside:
-    """A night that reads in this process (no Dask: under DASK_MIN_FILES new files, a 1%-new
-    night's ~200): its first batch's files read from the inbox in one background thread of this
-    process, from before the receive until the night's first read, as a BatchReader for
-    Ingestor.ingest (the module doc's "Read beside").
-
-    Why: between its start and its first read a served 1%-new night settles (PILOTKPI_SETTLE_SECONDS,
-    a sleep), receives (system calls) and starts its job (DuckDB's opens and queries, the restricted
-    copy's fsync, Prefect's requests), and all of these let go of the GIL; the read (openpyxl, the
-    night's largest pure stage) then ran alone. A thread, not a process: reading beyond one process
-    is Dask's (DaskReader), and a worker would cost more to start than these files cost to read.
-
-    As the read-ahead's (ReadAhead), each read is a guess, keyed by what it depends on (the name as
-    the night knows it, the SHA-256 of the bytes read, the issues found before reading; and the
-    units, which must be the night's): a record is taken only for the very file the night received
-    and gives its reader, once; any other file (changed since, not read yet, or whose guess failed
-    or met a cost bound, the time bound among them, while sharing the GIL) is read by the night as
-    before. Nothing is recorded or moved by the thread. Memory: one batch of records at most."""
-
-    def __init__(self, paths: list[Path], units: dict):
-        self.paths, self.units = paths, units
-        self.records: dict[tuple, Received] = {}  # key_of(item) -> its read
-        self._lock = threading.Lock()
-        self._next = 0  # the next path the thread reads
-        self._claimed: set[str] = set()  # names the thread took to read (under _lock)
-        self._stopped = False  # the thread reads no further file
-        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run,),
-                                        name="pilotkpi-read-beside", daemon=True)
-        self._thread.start()
-
-    def _claim(self) -> Path | None:
-        with self._lock:
-            if self._stopped or self._next >= len(self.paths):
-                return None
-            path, self._next = self.paths[self._next], self._next + 1
-            self._claimed.add(name_as_text(inbox_name(path)))
-            return path
-
-    def _run(self) -> None:
-        """The thread: each path in turn, until the night stops it. Stage `read_beside`: its read,
-        overlapping the night's start (not inside `ingest`, nor its `read`)."""
-        start = time.perf_counter()
-        try:
-            with fewer_collections():
-                while (path := self._claim()) is not None:
-                    try:
-                        item = guess_inbox_file(path)
-                        if item is not None:
-                            [self.records[key_of(item)]] = read_unlogged([item], self.units)
-                    except Exception:  # noqa: BLE001 - a guess that failed is no read: the night reads it
-                        pass
-        finally:
-            record("read_beside", time.perf_counter() - start)
-
-    def _stop(self) -> set[str]:
-        """No further file read by the thread; the names it took (read, or being read)."""
-        with self._lock:
-            self._stopped = True
-            return set(self._claimed)
-
-    def __call__(self, batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:
-        units = registry.kpi_units()
-        for batch in batches:
-            yield validate_read(self._read(batch, units), registry, as_of)
-
-    def _read(self, batch: list[ToRead], units: dict) -> list[Received]:
-        """The batch's records: the thread's for the files it read as received, the others read
-        here (`read`). The files the thread has not taken are read here while it ends the one it
-        is on (`read_wait`: what is left of it then)."""
-        claimed = self._stop()
-        usable = units == self.units
-        first = [item for item in batch if not (usable and item.name in claimed)]
-        by_key = {key_of(item): rec for item, rec in zip(first, read_files(first, units))}
-        if len(first) < len(batch):
-            with stage("read_wait"):
-                self._thread.join()
-            taken = {key: self._take(key) for key in map(key_of, batch) if key not in by_key}
-            again = [item for item in batch if key_of(item) in taken and taken[key_of(item)] is None]
-            if again:  # changed since, or the guess failed: read as received, here
-                taken.update(zip(map(key_of, again), read_files(again, units)))
-            by_key.update(taken)
-        return [by_key[key_of(item)] for item in batch]
-
-    def _take(self, key) -> Received | None:
-        """The thread's record of the file under `key`, once; none if it met a cost bound."""
-        rec = self.records.pop(key, None)
-        if rec is not None and any(issue.code == "FILE_TOO_LARGE" for issue in rec.issues):
-            return None  # a bound met while sharing the GIL (its clock among them): read again
-        return rec
-
-    def close(self) -> None:
-        """Stop the thread and wait for the file it is on (bounded by a read's own limits)."""
-        self._stop()
-        self._thread.join()
-        self.records.clear()
-
-    def __enter__(self) -> ReadBeside:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-_early: DaskReader | ReadBeside | None = None  # started by `pilotkpi run` before the server was up, for the night
+_early: DaskReader | None = None  # started by `pilotkpi run` before the server was up, for the night
 _early_lock = threading.Lock()
 _before_night = threading.Event()  # a job waits for its server: a reader may be started for its night
 
 
-def start_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int
-                ) -> DaskReader | ReadBeside | None:
+def start_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int) -> DaskReader | None:
     """Before the night receives (flows/early.py, before Prefect's server is up; flows/nightly.py,
     before the receive): when the inbox's listing (`paths`, in the order the night receives
     them) already holds enough files for the night to read on Dask (use_dask), start the cluster
-    now, and on a local one read the first chunks ahead (ReadAhead); else, for a night that reads
-    in this process, read its first batch in a thread beside it (ReadBeside). The night takes this
-    reader (reader_for) or closes it."""
+    now, and on a local one read the first chunks ahead (ReadAhead). The night takes this reader
+    (reader_for) or closes it."""
     if not use_dask(options, len(paths), batch_size):
-        return ReadBeside(paths[:batch_size], registry.kpi_units()) if paths else None
+        return None
     import distributed  # noqa: F401  here, not in the start's thread, beside this thread's own imports
 
     reader = DaskReader(options)
@@ -630,8 +523,7 @@ def start_early(paths: list[Path], registry: Registry, options: DaskOptions, bat
 
 
 @contextmanager
-def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_size: int
-                  ) -> Iterator[DaskReader | ReadBeside | None]:
+def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_size: int) -> Iterator[DaskReader | None]:
     """The night's early reader, for its receive and its reads: the one `pilotkpi run` started
     before the server, else one started now (start_early), or None; closed when the block ends
     (closing is idempotent: the night's reads close it as soon as the last one is back)."""
@@ -672,7 +564,7 @@ def expect_early() -> None:
     _before_night.set()
 
 
-def take_early() -> DaskReader | ReadBeside | None:
+def take_early() -> DaskReader | None:
     """The reader started before the night, now the night's to use or close; none is started for
     it after this."""
     global _early
@@ -689,16 +581,14 @@ def close_early() -> None:
         early.close()
 
 
-def reader_for(options: DaskOptions, new_files: int, batch_size: int, early: DaskReader | ReadBeside | None = None):
+def reader_for(options: DaskOptions, new_files: int, batch_size: int, early: DaskReader | None = None):
     """The night's reader of `new_files` new files: `early` (started before the receive), if the
-    night reads where it was started for (on Dask with the same options, or in this process);
-    else a new DaskReader, or none (nullcontext). An early reader not taken is closed."""
+    night reads on Dask with the same options (else it is closed), or a new DaskReader, or none
+    (nullcontext)."""
     if use_dask(options, new_files, batch_size):
-        if isinstance(early, DaskReader) and early.options == options:
+        if early is not None and early.options == options:
             return early
         reader = DaskReader(options)
-    elif isinstance(early, ReadBeside):
-        return early
     else:
         reader = contextlib.nullcontext()
     if early is not None:

@@ -30,7 +30,7 @@ def key_of(item: ToRead) -> Key:
     return item.name, item.sha256, tuple(item.issues)
 
 
-def guess(path: Path) -> ToRead | None:
+def _guess(path: Path) -> ToRead | None:
     """The inbox file as the night would read it, or None (gone, not a regular file, too large)."""
     limit = LIMITS.max_file_bytes
     try:
@@ -47,5 +47,5 @@ def guess(path: Path) -> ToRead | None:
 def read_inbox_files(paths: list[Path], units: dict) -> tuple[list[Key], bytes]:
     """Read `paths` from the inbox: each file's key, and the packed read of those files in the
     same order (unpack_read gives the records back)."""
-    items = [item for item in map(guess, paths) if item is not None]
+    items = [item for item in map(_guess, paths) if item is not None]
     return [key_of(item) for item in items], read_files_packed(items, units)

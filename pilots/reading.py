@@ -76,16 +76,9 @@ def read_files(items: list[ToRead], units: dict) -> list[Received]:
     rows, the issues and the identity, not the bytes it already has in the evidence store. The
     `read` stage is logged here, by the worker (a local worker inherits PILOTKPI_STAGE_LOG): the
     read's own cost; the flow process logs its wait for it as `read_wait`."""
-    with stage("read"):
-        return read_unlogged(items, units)
-
-
-def read_unlogged(items: list[ToRead], units: dict) -> list[Received]:
-    """read_files without its `read` stage line: for a read beside the night's own, which logs
-    its own stage (flows/parallel.py, ReadBeside)."""
     received = [Received(Path(item.name), item.read_bytes(), item.sha256, issues=list(item.issues))
                 for item in items]
-    with fewer_collections():
+    with stage("read"), fewer_collections():
         for rec in received:
             read_into(rec, units)
             rec.data = b""

@@ -175,7 +175,7 @@ def test_the_read_ahead_opens_only_regular_files_within_the_size_limit(tmp_path,
     """pilots.read_ahead reads as the night receives: a link, a FIFO or a file over the size limit
     is not read ahead (the night refuses or quarantines it itself), and a file's key is its name,
     the SHA-256 of its bytes and the issues of its name."""
-    from pilots.read_ahead import guess as _guess
+    from pilots.read_ahead import _guess
     from pilots.readers.limits import LIMITS
 
     report = tmp_path / "report.csv"
