@@ -26,7 +26,8 @@ SCRIPT = r"""if True:
                "submitted_on": "2005-10-10", "line_type": "budget", "item_code": "A01", "layer": "6",
                "funding_source": "central", "actual": None, "allocated_thb": "100", "disbursed_thb": "120",
                "note": None}
-        found = sorted((issue.code, issue.column_name) for _, issue in checks.row_defects(pd.DataFrame([row]), registry))
+        defects = checks.row_defects(pd.DataFrame([row]), registry)
+        found = sorted((issue.code, issue.column_name) for _, issue in defects)
         os.write(w, json.dumps(found).encode())
         os._exit(0)
     os.waitpid(pid, 0)
