@@ -309,7 +309,8 @@ _gx_lock = threading.Lock()
 
 def warm_ge() -> None:
     """Build `_gx()` under its lock: `pilotkpi run` does it in a background thread while Prefect's
-    server starts (flows/early.py, timed there as `ge_warm`)."""
+    server starts (flows/early.py, timed there as `ge_warm`), and `serve`'s forkserver once for all
+    its nights (flows/warm_preload.py)."""
     with _gx_lock:
         _gx()
 
