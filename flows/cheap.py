@@ -27,6 +27,17 @@ Publishing is skipped when the data (every relation but ops.*) is what was last 
 published copy is still exactly that file: size, mtime and CRC-32 (a copy edited by hand is
 replaced). The reading chosen: ops.* alone is not "the warehouse changed"; the copy's ops.runs
 ends at the last job that changed data, the working file has every run.
+
+The commit's CHECKPOINT is made before publishing. In DuckDB 2.0 a checkpoint that fails (a full
+disk, an I/O error, a block it cannot pin) raises FatalException and invalidates the database for
+every connection: every later query fails, and closing the connections leaves the commit in the
+write-ahead log (the next open replays it). So nothing after the commit may read the database
+unguarded: a step that fails is noted and the next goes on, the reads that only choose what to skip
+fall back to doing everything, publishing refuses a file whose log holds writes
+(warehouse/publish.py), and the final record is written on the working file opened again (a new
+database: the log replayed). The job ends committed_with_errors (exit 5) with the steps not done
+named, never as "the warehouse is unchanged"; if even that record fails, ops.runs keeps the commit's
+own record (every step not done), which says the same.
 """
 from __future__ import annotations
 
@@ -230,7 +241,7 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     guard = Guard(live.open_text)
     book = Book(out_dir)
     # The steps that earlier unfinished jobs wait for (this job's own commit record lists every step).
-    waiting = {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
+    waiting = _waiting(con, run_id)
     # Filing away needs none of the outputs, nor they it: it runs beside them from the start, on a
     # connection of its own (a cursor: one DuckDB connection is not shared between threads), and
     # is joined at its place in the order, before publishing.
@@ -241,6 +252,15 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     finally:
         if filing is not None:
             filing.thread.join()  # leaving early (a stop): the moves under way end before the process does
+
+
+def _waiting(con, run_id: str) -> set[str]:
+    """The steps earlier unfinished jobs wait for; every step when that cannot be read (the
+    database invalidated: then no step is skipped, and each fails or is done)."""
+    try:
+        return {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
+    except Exception:  # noqa: BLE001 - the steps after it say what failed
+        return set(steps.POST_COMMIT_ORDER)
 
 
 def _start_filing(guard: Guard, file_away: Callable[[object], object], con) -> Beside:
@@ -280,8 +300,14 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
 
     # The validation report: a job that read files writes its own; the others link to the last
     # one, written again first if the job that read them stopped before writing it.
-    reader = run_id if counts.get("files_seen", 0) > 0 else _report_waiting(con, run_id)
-    if reader is not None:
+    try:
+        reader = run_id if counts.get("files_seen", 0) > 0 else _report_waiting(con, run_id)
+    except Exception as exc:  # noqa: BLE001 - which report waits is unknown: the step is not done
+        reader = None
+        guard.not_done("validation_report", guard.open_text(exc))
+    if "validation_report" in guard.failed:
+        link = book.last_report()
+    elif reader is not None:
         def report() -> None:
             book.forget("validation_report")
             path = write_validation_report(con, reader, out_dir)
@@ -362,7 +388,10 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
     entry = book.entry("publish")
     copy = published_path(warehouse_path)
     # Completing an earlier run is news for the copy's ops.runs, which says it is unfinished.
-    completes = [r for r, s in store.unfinished_runs(con).items() if r != run_id and set(s) <= steps_done]
+    try:
+        completes = [r for r, s in store.unfinished_runs(con).items() if r != run_id and set(s) <= steps_done]
+    except Exception:  # noqa: BLE001 - unknown: publish (the record below fails and says why)
+        completes, skippable = [], False
     unchanged = (skippable and not completes and publish_key is not None and entry.get("key") == publish_key
                  and _stamp(entry).matches(copy))
 
@@ -431,9 +460,16 @@ def _stamp(entry: dict) -> Stamp:
         return Stamp(-1, -1, -1)
 
 
-def _by_status(con) -> dict[str, int]:
+def _by_status(con) -> dict[str, int] | None:
     """Pilots by status of their latest due period, as the summary model counts them, for the
-    run's printed line when the summaries were skipped."""
+    run's printed line when the summaries were skipped; None (no line) when it cannot be read."""
+    try:
+        return _counted_by_status(con)
+    except Exception:  # noqa: BLE001 - only the printed line's counts: the failed steps say why
+        return None
+
+
+def _counted_by_status(con) -> dict[str, int]:
     return dict(con.execute("""
         SELECT coalesce(s.status, 'no_data'), count(*) FROM registry.pilots p
         LEFT JOIN (SELECT * FROM marts.pilot_scores
