@@ -67,16 +67,20 @@ class NotCheckpointed(RuntimeError):
     """The warehouse file is not the whole database: a write-ahead log beside it holds writes."""
 
 
+WAL_SUFFIXES = (".wal", ".wal.checkpoint", ".wal.recovery")  # DuckDB 2.0's logs beside a database file
+
+
 def _logs_with_writes(source: Path) -> list[str]:
     """DuckDB's write-ahead logs beside source that hold anything (module docstring)."""
     found = []
-    for log in source.parent.glob(f"{source.name}.wal*"):
+    for suffix in WAL_SUFFIXES:
+        log = source.with_name(source.name + suffix)
         try:
             if log.stat().st_size > 0:
                 found.append(log.name)
         except FileNotFoundError:
             pass
-    return sorted(found)
+    return found
 
 
 def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None = None) -> Path:
