@@ -57,10 +57,17 @@ def _complete(warehouse_path: Path, inbox: Path | None, also_done: frozenset[str
         completed = store.complete_runs(con, done, COMPLETED_BY, _now())
         missing = {r: [s for s in steps if s not in done] for r, steps in store.unfinished_runs(con).items()
                    if r not in completed}
-        con.execute("CHECKPOINT")
-    finally:
+    except BaseException:
         con.close()
+        raise
     try:
+        # A CHECKPOINT that fails invalidates the database (DuckDB 2.0): the runs just marked
+        # completed are then in its write-ahead log only, and are marked unfinished again below,
+        # on the file opened again (the log replayed), as after a failed copy.
+        try:
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
         published = publish(warehouse_path)
     except BaseException:
         con = connect(warehouse_path)

@@ -9,6 +9,13 @@ A job records in the working file that publishing has not finished before it cop
 the copy its final record (`finish`) before the rename: so a failure while copying (a full disk)
 leaves `committed_with_errors` in ops.runs, as the command line says, and the copy itself never
 carries a "not finished" it did not have (issue 24 item 7).
+
+Only a file that alone is the whole database is copied: none of DuckDB's write-ahead logs beside
+it (`<file>.wal`, and DuckDB 2.0's `.wal.checkpoint`, `.wal.recovery`) holds anything. A checkpoint
+that failed (DuckDB 2.0 then invalidates the database; its connections close without writing
+the log into the file) leaves the job's commit in the log only: the file alone is the state
+before it, and a copy of it would be published as new while it is old. Publishing then fails
+(`NotCheckpointed`): the job is committed_with_errors, and the next job's open replays the log.
 """
 from __future__ import annotations
 
@@ -56,11 +63,36 @@ class Stamp:
             return False
 
 
+class NotCheckpointed(RuntimeError):
+    """The warehouse file is not the whole database: a write-ahead log beside it holds writes."""
+
+
+WAL_SUFFIXES = (".wal", ".wal.checkpoint", ".wal.recovery")  # DuckDB 2.0's logs beside a database file
+
+
+def _logs_with_writes(source: Path) -> list[str]:
+    """DuckDB's write-ahead logs beside source that hold anything (module docstring)."""
+    found = []
+    for suffix in WAL_SUFFIXES:
+        log = source.with_name(source.name + suffix)
+        try:
+            if log.stat().st_size > 0:
+                found.append(log.name)
+        except FileNotFoundError:
+            pass
+    return found
+
+
 def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None = None) -> Path:
     """Copy the closed, checkpointed warehouse file to its published name, atomically.
-    finish(con): run on the copy (read-write, before the rename) to give it its final ops.runs record."""
+    finish(con): run on the copy (read-write, before the rename) to give it its final ops.runs record.
+    Raises NotCheckpointed, copying nothing, while a write-ahead log beside it holds writes."""
     source = Path(warehouse_path)
     target = published_path(source)
+    logs = _logs_with_writes(source)
+    if logs:
+        raise NotCheckpointed(f"not copied: the warehouse's write-ahead log ({', '.join(logs)}) holds writes "
+                              "not yet in the file (its last checkpoint failed); the next job completes it")
     # A run killed while copying leaves its temporary file behind; only one run publishes at a
     # time (the run lock), so any such file is stale.
     for stale in target.parent.glob(f".{target.name}.*.tmp*"):
