@@ -28,14 +28,12 @@ published copy is still exactly that file: size, mtime and CRC-32 (a copy edited
 replaced). The reading chosen: ops.* alone is not "the warehouse changed"; the copy's ops.runs
 ends at the last job that changed data, the working file has every run.
 
-The commit's CHECKPOINT starts at once, on a cursor in a thread, beside the output steps
-(EarlyCheckpoint): DuckDB writes the commit into the file with the GIL let go while the summaries
-render; the CHECKPOINT before publishing then writes only the records made since. In DuckDB 2.0 a
-checkpoint that fails (a full disk, an I/O error, a block it cannot pin) raises FatalException and
-invalidates the database for every connection: every later query fails, and closing the connections
-leaves the commit in the write-ahead log (the next open replays it). So nothing after the commit may
-read the database unguarded: a step that fails is noted and the next goes on, the reads that only
-choose what to skip fall back to doing everything, publishing refuses a file whose log holds writes
+The commit's CHECKPOINT is made before publishing. In DuckDB 2.0 a checkpoint that fails (a full
+disk, an I/O error, a block it cannot pin) raises FatalException and invalidates the database for
+every connection: every later query fails, and closing the connections leaves the commit in the
+write-ahead log (the next open replays it). So nothing after the commit may read the database
+unguarded: a step that fails is noted and the next goes on, the reads that only choose what to skip
+fall back to doing everything, publishing refuses a file whose log holds writes
 (warehouse/publish.py), and the final record is written on the working file opened again (a new
 database: the log replayed). The job ends committed_with_errors (exit 5) with the steps not done
 named, never as "the warehouse is unchanged"; if even that record fails, ops.runs keeps the commit's
@@ -242,8 +240,6 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     con = live.con
     guard = Guard(live.open_text)
     book = Book(out_dir)
-    # The commit into the file, on the second core while the outputs render (module docstring).
-    checkpoint = EarlyCheckpoint(con)
     # The steps that earlier unfinished jobs wait for (this job's own commit record lists every step).
     waiting = _waiting(con, run_id)
     # Filing away needs none of the outputs, nor they it: it runs beside them from the start, on a
@@ -252,11 +248,10 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     filing = _start_filing(guard, file_away, con) if file_away is not None else None
     try:
         return _outputs(live, con, guard, book, kind, run_id, counts, warehouse_path, out_dir, as_of, job_steps,
-                        filing, job, waiting, checkpoint)
+                        filing, job, waiting)
     finally:
         if filing is not None:
             filing.thread.join()  # leaving early (a stop): the moves under way end before the process does
-        checkpoint.wait()  # leaving early: its cursor closes before the job's connection does
 
 
 def _waiting(con, run_id: str) -> set[str]:
@@ -266,51 +261,6 @@ def _waiting(con, run_id: str) -> set[str]:
         return {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
     except Exception:  # noqa: BLE001 - the steps after it say what failed
         return set(steps.POST_COMMIT_ORDER)
-
-
-class EarlyCheckpoint:
-    """The commit's CHECKPOINT, started at once beside the output steps, on a cursor of its own.
-
-    Publishing copies the checkpointed file, and the commit's writes (the marts' deletes and
-    inserts, ~10 MB on a 1%-new night) are most of what a checkpoint writes: DuckDB does that work
-    with the GIL let go, so on the second core it is done while the first renders the summaries
-    (which only read; DuckDB checkpoints beside readers). The CHECKPOINT before copying then writes
-    only the records made since. An ordinary error here (another writer active) is left to that
-    checkpoint; a fatal one invalidates the database, and the steps after it fail and are noted as
-    such (module docstring). A SIGKILL during it is DuckDB's own crash case: the file is its last
-    checkpoint and the WAL, as when it checkpoints on its own."""
-
-    def __init__(self, con) -> None:
-        self.seconds = 0.0
-        self.error: Exception | None = None  # not raised: the steps after it meet its effect
-        try:
-            cursor = con.cursor()
-        except Exception as exc:  # noqa: BLE001 - the checkpoint before copying does the work
-            self.error, self.thread = exc, None
-            return
-        # In a copy of the flow's context, as Beside: a log line from here is the flow's.
-        self.thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run, cursor),
-                                       name="pilotkpi-checkpoint")
-        self.thread.start()
-
-    def _run(self, cursor) -> None:
-        start = time.perf_counter()
-        try:
-            cursor.execute("CHECKPOINT")
-        except Exception as exc:  # noqa: BLE001 - see the class docstring
-            self.error = exc
-        finally:
-            cursor.close()
-            self.seconds = time.perf_counter() - start
-
-    def wait(self) -> None:
-        """Wait for it to end (before the records and checkpoint that publishing needs, or before
-        the connection closes); its own time goes to the stage log as `checkpoint_background`."""
-        if self.thread is None:
-            return
-        self.thread.join()
-        self.thread = None
-        record("checkpoint_background", self.seconds)
 
 
 def _start_filing(guard: Guard, file_away: Callable[[object], object], con) -> Beside:
@@ -337,7 +287,7 @@ def _on_its_own_connection(step: Callable[[object], object], cursor) -> object:
 
 def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts: dict, warehouse_path: Path,
              out_dir: Path, as_of: date, job_steps: list[str], filing: Beside | None, job: JobState | None,
-             waiting: set[str], checkpoint: EarlyCheckpoint) -> Done:
+             waiting: set[str]) -> Done:
     """after_commit's steps in their order, filing away (started already) joined at its place."""
 
     def skippable(name: str) -> bool:
@@ -418,8 +368,6 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
         guard.join(filing)
 
     done = Done(written, by_status, None, guard.failed, [], letters)
-    with stage("checkpoint"):  # the wait for it: the part not hidden behind the outputs
-        checkpoint.wait()
     _publish_and_record(live, guard, book, kind, run_id, warehouse_path, job_steps, job, skippable("publish"), done)
     done.ran, done.skipped = guard.ran, guard.skipped
     return done
@@ -464,7 +412,7 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
         return
     try:
         done.completed = record(con, {**guard.failed, "publish": NOT_PUBLISHED}, steps_done - {"publish"})
-        with stage("checkpoint"):  # the records since the early checkpoint (bench: part of "other")
+        with stage("checkpoint"):  # the job's writes into the file (bench: part of "other")
             con.execute("CHECKPOINT")
     except Exception as exc:  # noqa: BLE001 - ops.runs keeps the commit's record: every step not done
         guard.not_done("record", guard.open_text(exc))

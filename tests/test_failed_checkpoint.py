@@ -104,33 +104,6 @@ def test_a_database_invalidated_at_the_commit_leaves_every_step_not_done(tmp_pat
     _then_the_next_night_completes_it(tmp_path, registry, inbox, reference, EVERY_STEP)
 
 
-def test_the_checkpoint_beside_the_outputs_failing(tmp_path, prefect_harness, reference, monkeypatch):
-    """The early checkpoint itself fails (flows/cheap.py EarlyCheckpoint). The output steps that
-    ended before it are done (whichever they are: it runs beside them); the others, and
-    publishing, are not, and ops.runs says exactly which."""
-    registry, inbox, old = _first_night_then_a_new_file(tmp_path)
-    wh = tmp_path / "wh.duckdb"
-    real = cheap.after_commit
-
-    def aborting(live, *args, **kwargs):
-        live.con.execute(ABORT)
-        return real(live, *args, **kwargs)
-
-    monkeypatch.setattr(cheap, "after_commit", aborting)
-    code, output = run_cli(registry, inbox, tmp_path)
-    monkeypatch.undo()
-
-    assert code == 5, output
-    assert "the warehouse is unchanged" not in output
-    steps = _step_lines(output)
-    assert "publish" in steps and steps["publish"].startswith("NotCheckpointed: not copied")
-    [first, (status, failed, completed)] = _runs(wh)
-    assert first == ("succeeded", None, False) and (status, completed) == ("committed_with_errors", False)
-    assert failed.split(",") == [s for s in EVERY_STEP.split(",") if s in steps]
-    assert accepted(wh) != old and accepted(published_path(wh)) == old
-    _then_the_next_night_completes_it(tmp_path, registry, inbox, reference, failed)
-
-
 def test_the_checkpoint_before_the_copy_failing_publishes_nothing(tmp_path, prefect_harness, reference, monkeypatch):
     """Every output step done, then the CHECKPOINT before the copy fails: before, the job went on
     to copy the file alone (the state before its commit) and then called the night succeeded."""
