@@ -51,7 +51,9 @@ class Digests:
 
     def of(self, table: str) -> str:
         if table not in self._done:
-            count, total = self.con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {table} t").fetchone()
+            # fetchall, not fetchone: DuckDB 2.0 keeps a result unfinished until a fetch comes back
+            # empty, and then refuses create_function (the marts' outlier UDF) on this connection.
+            [(count, total)] = self.con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {table} t").fetchall()
             self._done[table] = f"{count}:{total}"
         return self._done[table]
 

@@ -1036,3 +1036,21 @@ def test_scoped_sql_narrows_each_named_relation_however_it_is_spelled():
         f"select * from {narrowed} s join {narrowed} t using (pilot_id) join {narrowed} u using (pilot_id) "
         "join marts.budget_snapshot_old v using (pilot_id) join x.marts.budget_snapshot w using (pilot_id) "
         f"-- {narrowed} in a comment\nwhere marts.budget_snapshot(1)")
+
+
+def test_a_digest_leaves_the_connection_free_for_the_outlier_function():
+    """DuckDB 2.0 refuses create_function on a connection whose last result was not fetched to its
+    end; the marts register their outlier UDF right after the digests of a mart's inputs, so a
+    digest must finish its result (a served night whose registry changed failed on this)."""
+    from kpis.fingerprint import Digests
+    from kpis.outliers import outlier_test_function
+
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('PLT-1', 2), ('PLT-2', 3)) v(pilot_id, n)")
+        assert Digests(con).of("t").startswith("2:")
+        with outlier_test_function(con):  # raised ResourceInUseException after a fetchone
+            assert con.execute("SELECT count(*) FROM duckdb_functions() WHERE function_name = 'outlier_test'"
+                               ).fetchall() == [(1,)]
+    finally:
+        con.close()
