@@ -20,7 +20,12 @@ with warnings.catch_warnings():
 # GE's context and the row suite (pilots.checks._gx, built once per process), built here: a served
 # night with new files built them in its first validation (`ge`: 0.06 s of CPU, paired). An ephemeral context
 # with in-memory stores: no thread, no file, no connection (tests/test_serve_warm.py checks).
-pilots.checks.warm_ge()
+# Guarded as preload_registry is: an error here would end the forkserver (it swallows only
+# ImportError, which would skip record_code below); a night then builds GE itself, as before.
+try:
+    pilots.checks.warm_ge()
+except Exception:
+    pass
 
 # What the engine and a night with new files imported in each night's process (a cProfile of a
 # served 1%-new night at 400 pilots: 280 modules, openpyxl's and the engine's the largest):
