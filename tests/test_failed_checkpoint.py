@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from flows import cheap
 from flows.cli import main
-from tests.test_crash_kill import NEW_FILE, accepted
+from tests.test_crash_kill import NEW_FILE, accepted, reference  # noqa: F401  (its fixture: two uninterrupted nights)
 from tests.test_flow import _csv, figures, make_scenario, run_cli
 from tests.test_post_commit_disk_full import _enospc, _runs
 from warehouse.publish import published_path
@@ -26,15 +26,18 @@ INVALIDATED = "database has been invalidated"
 EVERY_STEP = "validation_report,summaries,artifact,letters,file_away,publish"  # kpis/steps.py's order
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, prefect_harness):
-    """The same two nights, uninterrupted: the tables the completed nights must hold."""
-    root = tmp_path_factory.mktemp("reference")
-    registry, inbox = make_scenario(root)
-    assert run_cli(registry, inbox, root)[0] == 0
-    (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
-    assert run_cli(registry, inbox, root)[0] == 0
-    return figures(root / "wh.duckdb"), accepted(root / "wh.duckdb")
+def _invalidate_at_the_commit(monkeypatch) -> None:
+    """The next job's database invalidated just after its commit, before the first output step:
+    its CHECKPOINT aborted (FatalException)."""
+    real = cheap.after_commit
+
+    def invalidated_first(live, *args, **kwargs):
+        live.con.execute(ABORT)
+        with pytest.raises(duckdb.FatalException):
+            live.con.execute("CHECKPOINT")
+        return real(live, *args, **kwargs)
+
+    monkeypatch.setattr(cheap, "after_commit", invalidated_first)
 
 
 def _first_night_then_a_new_file(tmp_path):
@@ -76,15 +79,7 @@ def test_a_database_invalidated_at_the_commit_leaves_every_step_not_done(tmp_pat
     invalidated database, each is noted, and the job still ends as committed with errors."""
     registry, inbox, old = _first_night_then_a_new_file(tmp_path)
     wh = tmp_path / "wh.duckdb"
-    real = cheap.after_commit
-
-    def invalidated_first(live, *args, **kwargs):
-        live.con.execute(ABORT)
-        with pytest.raises(duckdb.FatalException):
-            live.con.execute("CHECKPOINT")
-        return real(live, *args, **kwargs)
-
-    monkeypatch.setattr(cheap, "after_commit", invalidated_first)
+    _invalidate_at_the_commit(monkeypatch)
     code, output = run_cli(registry, inbox, tmp_path)
     monkeypatch.undo()
 
@@ -173,15 +168,7 @@ def test_a_quiet_night_invalidated_at_the_commit(tmp_path, prefect_harness, monk
     registry, inbox = make_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
     assert run_cli(registry, inbox, tmp_path)[0] == 0
-    real = cheap.after_commit
-
-    def invalidated_first(live, *args, **kwargs):
-        live.con.execute(ABORT)
-        with pytest.raises(duckdb.FatalException):
-            live.con.execute("CHECKPOINT")
-        return real(live, *args, **kwargs)
-
-    monkeypatch.setattr(cheap, "after_commit", invalidated_first)
+    _invalidate_at_the_commit(monkeypatch)
     code, output = run_cli(registry, inbox, tmp_path)
     monkeypatch.undo()
 
