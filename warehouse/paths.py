@@ -28,6 +28,8 @@ RESTRICTED_SUFFIX = ".restricted.duckdb"
 NEXT_SUFFIX = ".next"  # the restricted store's working copy during a job (warehouse/restricted.py)
 ACCOUNTS_INFIX = ".accounts"  # `<base>.accounts.*`: the web's accounts file (../shared/spec/web.md)
 WAL_SUFFIX = ".wal"  # DuckDB's write-ahead log beside a database file
+# Every write-ahead log DuckDB 2.0 may leave beside a database file (the names in its library).
+WAL_SUFFIXES = (WAL_SUFFIX, f"{WAL_SUFFIX}.checkpoint", f"{WAL_SUFFIX}.recovery")
 _DUCKDB = ".duckdb"
 # Names this code or DuckDB gives to derived files (the WAL is `<file>.wal`, publishing writes
 # `.<copy>.<pid>.tmp`): a warehouse with such a name would be another warehouse's file.

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from warehouse.paths import files_of
+from warehouse.paths import WAL_SUFFIXES, files_of
 from warehouse.testpoints import pause_point
 
 
@@ -65,9 +65,6 @@ class Stamp:
 
 class NotCheckpointed(RuntimeError):
     """The warehouse file is not the whole database: a write-ahead log beside it holds writes."""
-
-
-WAL_SUFFIXES = (".wal", ".wal.checkpoint", ".wal.recovery")  # DuckDB 2.0's logs beside a database file
 
 
 def _logs_with_writes(source: Path) -> list[str]:

@@ -152,11 +152,13 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None,
 def _as_text(*columns: str) -> str:
     """`expr::VARCHAR AS name` for each 'expr AS name' (or 'alias.name'): DECIMAL columns fetched
     as text, for _rows(decimals=their names)."""
-    out = []
-    for column in columns:
-        expr, _, name = column.partition(" AS ")
-        out.append(f"{expr}::VARCHAR AS {name or expr.split('.')[-1]}")
-    return ", ".join(out)
+    return ", ".join(f"{column.partition(' AS ')[0]}::VARCHAR AS {_name_of(column)}" for column in columns)
+
+
+def _name_of(column: str) -> str:
+    """The name a selected column comes back under: 'expr AS name' -> name, 'alias.name' -> name."""
+    expr, _, name = column.partition(" AS ")
+    return name or expr.split(".")[-1]
 
 
 # Each pilot's headline period: its latest scored one (the period of its section).
@@ -308,7 +310,7 @@ BUDGET_AS_TEXT = ("b.total_allocated_thb::VARCHAR AS total_allocated_thb, b.inte
                   "b.fragmented_thb::VARCHAR AS fragmented_thb, b.integration_ratio::VARCHAR AS integration_ratio, "
                   "b.lead_share::VARCHAR AS lead_share, b.support_thb::VARCHAR AS support_thb, "
                   "b.disbursed_thb::VARCHAR AS disbursed_thb, b.disbursement_rate::VARCHAR AS disbursement_rate")
-BUDGET_DECIMALS = tuple(c.split(" AS ")[1] for c in BUDGET_AS_TEXT.split(", "))
+BUDGET_DECIMALS = tuple(map(_name_of, BUDGET_AS_TEXT.split(", ")))
 
 
 class _Batch:
@@ -330,7 +332,7 @@ class _Batch:
             LEFT JOIN registry.kpi_thresholds t
               ON t.pilot_id = s.pilot_id AND t.kpi_code = s.kpi_code AND t.fiscal_year = s.fiscal_year
             ORDER BY s.pilot_id, s.period, s.kpi_code""", "pilot_id", "period",
-                                 decimals=tuple(c.split(".")[-1].split(" AS ")[-1] for c in KPI_DECIMALS))
+                                 decimals=tuple(map(_name_of, KPI_DECIMALS)))
         self.budget = _grouped(con, f"SELECT b.* REPLACE ({BUDGET_AS_TEXT}) FROM marts.budget_integration b JOIN ({HEADLINE}) h "
                                     "ON h.pilot_id = b.pilot_id AND h.period = b.period", "pilot_id", "period",
                                decimals=BUDGET_DECIMALS)
