@@ -128,6 +128,11 @@ class Live:
             raise RuntimeError("the job's warehouse connection is closed")
         return self._con
 
+    def reopened(self, con) -> None:
+        """The job's connection after the file was opened again (_committed_after_all)."""
+        self.close()
+        self._con = con
+
     def close(self) -> None:
         con, self._con = self._con, None
         self.restricted = None
@@ -284,6 +289,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                                       [restricted_files.next, restricted_files.store]), job=kind)
     try:
         failure = None
+        at_commit = False
         try:
             rows = registry_rows(registry)
             if restricted_files is not None:
@@ -313,11 +319,18 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 if rjob is not None:
                     live.restricted = None
                     rjob.prepare(run_id)
+                at_commit = True  # what raises from here on is the COMMIT, which may be durable
         except Exception as exc:
-            failure = live.open_error(exc)  # before abort: the names include this job's rows
-            if rjob is not None:
-                rjob.abort()
-            _record_failure(con, run_id, started, as_of, registry, kind, failure)
+            committed = _committed_after_all(live, warehouse_path, run_id) if at_commit else False
+            if committed:
+                get_run_logger().error("the job's COMMIT raised (%s), yet the warehouse opened again holds it: the "
+                                       "job is committed and goes on", live.open_text(exc))
+            else:
+                failure = live.open_error(exc)  # before abort: the names include this job's rows
+                if rjob is not None and committed is False:  # unknown (None): recover() decides at the next job
+                    rjob.abort()
+                if committed is False:
+                    _record_failure(live.con, run_id, started, as_of, registry, kind, failure)
         if failure is not None:
             raise failure  # outside the except block: no chain back to the original's text
         if rjob is not None:
@@ -560,6 +573,27 @@ class StillQuarantined(Refusal):
     def __init__(self, outcome: FileOutcome):
         super().__init__(f"{outcome.file_name} still has {sum(i.is_error for i in outcome.issues)} defect(s)")
         self.outcome = outcome
+
+
+def _committed_after_all(live: Live, warehouse_path: Path, run_id: str) -> bool | None:
+    """After the job's COMMIT raised: whether the commit is durable all the same. True, False, or
+    None when the file cannot be opened again.
+
+    DuckDB 2.0 checkpoints on its own at a COMMIT that takes its write-ahead log past
+    checkpoint_threshold (16 MiB). A commit it estimates small is logged first: if that checkpoint
+    then fails (a full disk, an I/O error), COMMIT raises FatalException, invalidates the database,
+    and yet the commit is in the log, which the next open replays. A larger commit is checkpointed
+    instead of logged, and its failed checkpoint keeps nothing. The exception does not say which:
+    the file opened again does (this job's ops.runs row, the open store being the coordinator of
+    the restricted store's commit: warehouse/restricted.py). `live` then holds the new connection,
+    with the job's memory limit, for the steps after the commit (or for the failure's record)."""
+    live.close()  # works on an invalidated database; the log (the commit, if any) stays beside the file
+    try:
+        live.reopened(connect(warehouse_path))
+        memory_for_queries(limit_memory(live.con))
+        return restricted.committed(live.con, run_id)
+    except Exception:  # noqa: BLE001 - unknown: the job fails, and the next job's open decides
+        return None
 
 
 def _record_failure(con, run_id: str, started: datetime, as_of: date, registry: Registry, kind: str,

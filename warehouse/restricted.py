@@ -176,7 +176,8 @@ def _discard_next(files: RestrictedFiles) -> None:
         path.unlink(missing_ok=True)
 
 
-def _committed(open_con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+def committed(open_con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    """Whether the open store holds run_id's commit (the decision of a job over both stores)."""
     return open_con.execute("SELECT count(*) FROM ops.runs WHERE run_id = ? AND status IN "
                             "('committed_with_errors', 'succeeded')", [run_id]).fetchone()[0] > 0
 
@@ -201,7 +202,7 @@ def recover(files: RestrictedFiles, open_con: duckdb.DuckDBPyConnection) -> str 
         _discard_next(files)
         return None
     run_id = _next_run_id(files)
-    if run_id is not None and _committed(open_con, run_id):
+    if run_id is not None and committed(open_con, run_id):
         os.replace(files.next, files.store)
         _fsync_dir(files.store.parent)
         return "forward"

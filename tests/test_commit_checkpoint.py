@@ -1,0 +1,164 @@
+"""DuckDB's automatic checkpoint at the job's COMMIT failing: the double fault.
+
+DuckDB 2.0 checkpoints on its own at a COMMIT that takes the write-ahead log past
+`checkpoint_threshold` (16 MiB). A commit it estimates small (below
+`auto_checkpoint_skip_wal_threshold`) is written to the log first: if the checkpoint then fails,
+COMMIT raises FatalException ("Transaction COMMIT succeeded and is durable, but the autocheckpoint
+failed") and the database is invalidated, though the commit is in the log (the next open replays
+it). A larger commit is checkpointed instead of logged: its checkpoint failing, nothing is kept.
+
+The job cannot tell which from the exception alone: it opens the file again and looks for its own
+ops.runs row (flows/nightly.py `_job`). There, the job is committed: the restricted store's working
+copy (`.next`) is renamed into place, not thrown away, and the steps after the commit run on the
+file opened again. Not there: the job failed, as before, and the file opened again takes its
+failure record.
+
+Here the log's being near the threshold is `checkpoint_threshold` set to 1 KB on the job's
+connection (every commit then checkpoints), the commit small enough to be logged is
+`auto_checkpoint_skip_wal_threshold` raised (or set to 0: every commit checkpointed instead of
+logged), and the failing checkpoint is `PRAGMA debug_checkpoint_abort='before_header'` (the abort a
+full disk or an I/O error would cause). Whole flow by `pilotkpi run`; the scenario is
+tests/test_restricted_store.py's first night (an open pilot and the restricted pilot PLT-2548-099).
+"""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from tests.test_failed_checkpoint import ABORT, _step_lines
+from tests.test_post_commit_disk_full import _runs
+from tests.test_restricted_store import FILE_NAME, SECRET, make_restricted_scenario, rows, run
+from warehouse.paths import files_of
+from warehouse.publish import published_path
+
+LOGGED_THEN_CHECKPOINTED = 10**12  # auto_checkpoint_skip_wal_threshold: every commit logged first
+CHECKPOINTED_INSTEAD = 0  # every commit checkpointed instead of logged
+
+# The restricted store after the first night (tests/test_restricted_store.py's hand-computed ids):
+# a..g are 1..7 in the open store, r1..r5 are 8..12 here.
+RESTRICTED_SUBMISSIONS = [
+    (8, FILE_NAME, "accepted", None, None), (9, "r2-dup.csv", "duplicate", None, 8),
+    (10, "r3-bad.csv", "quarantined", None, None), (11, "r4-q2.csv", "superseded", 12, None),
+    (12, "r5-q2-fix.csv", "accepted", None, None)]
+# Q1: 987654.321 >= t5 = 50 -> 5; Q2: t2 = 20 <= 25 < t3 = 30 -> 2 + 5/10 = 2.5 (composite = score).
+RESTRICTED_SCORES = [("2548-Q1", Decimal("5.0000"), "on_target"), ("2548-Q2", Decimal("2.5000"), "at_risk")]
+OPEN_SUBMISSIONS = [(1, "accepted"), (2, "accepted"), (3, "superseded"), (4, "accepted"), (5, "duplicate"),
+                    (6, "quarantined"), (7, "quarantined")]
+
+
+def _autocheckpoint_fails(monkeypatch, skip_wal_threshold: int, *, opened_again_too: bool = False) -> list:
+    """The job's connection (flows/nightly.py opens it) checkpoints at every commit, and each
+    checkpoint aborts before the file's header; with opened_again_too, the connections it opens
+    again after the COMMIT do the same (the disk still full), else they are plain."""
+    import flows.nightly as nightly
+
+    real = nightly.connect
+    opened = []
+
+    def connect(path, *args, **kwargs):
+        con = real(path, *args, **kwargs)
+        if not opened or opened_again_too:
+            con.execute("SET checkpoint_threshold = '1KB'")
+            con.execute(f"SET auto_checkpoint_skip_wal_threshold = {skip_wal_threshold}")
+            con.execute(ABORT)
+        opened.append(path)
+        return con
+
+    monkeypatch.setattr(nightly, "connect", connect)
+    return opened
+
+
+def _restricted_store_holds_the_first_night(root) -> None:
+    rs = files_of(root / "wh.duckdb").restricted
+    assert rows(rs, "SELECT submission_id, file_name, status, superseded_by, duplicate_of FROM ingest.submissions "
+                    "ORDER BY 1") == RESTRICTED_SUBMISSIONS
+    assert rows(rs, "SELECT period, score FROM marts.kpi_scores ORDER BY 1") == [
+        (period, score) for period, score, _ in RESTRICTED_SCORES]
+    assert not rs.with_name(rs.name + ".next").exists()
+
+
+def _open_store_holds_the_first_night(path) -> None:
+    assert rows(path, "SELECT submission_id, status FROM ingest.submissions ORDER BY 1") == OPEN_SUBMISSIONS
+    assert rows(path, "SELECT period, composite_score, status FROM marts.pilot_scores WHERE pilot_id = ? "
+                      "ORDER BY 1", [SECRET]) == RESTRICTED_SCORES
+
+
+def test_a_durable_commit_whose_checkpoint_failed_is_the_job_committed(tmp_path, prefect_harness, monkeypatch):
+    """The COMMIT raised, but the log holds it: the job goes on as committed, with the restricted
+    store's side of it kept. The file opened again checkpoints (the fault passed), so every step
+    is done: the night succeeded. Before, it said "the warehouse is unchanged" (exit 1), threw away
+    the restricted store's working copy, and the open store's log replayed the commit alone."""
+    registry, inbox = make_restricted_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    opened = _autocheckpoint_fails(monkeypatch, LOGGED_THEN_CHECKPOINTED)
+    code, output = run(tmp_path, registry, inbox)
+    monkeypatch.undo()
+
+    assert code == 0, output
+    assert len(opened) == 2, opened  # the job's connection, then the file opened again after its COMMIT
+    assert "the warehouse is unchanged" not in output
+    assert "files seen 12: accepted 5, superseded 2, duplicates 2, quarantined 3" in output
+    assert _runs(wh) == [("succeeded", None, False)]
+    _restricted_store_holds_the_first_night(tmp_path)
+    _open_store_holds_the_first_night(wh)
+    _open_store_holds_the_first_night(published_path(wh))
+    assert _runs(published_path(wh)) == _runs(wh)
+    assert not [p for p in inbox.iterdir() if p.is_file()]  # every file filed away
+
+
+def test_a_durable_commit_whose_checkpoints_keep_failing_is_committed_with_errors(tmp_path, prefect_harness,
+                                                                                monkeypatch):
+    """The file opened again cannot checkpoint either (the disk still full): the steps that only
+    read are done, publishing is not (the log holds the commit), exit 5. The restricted store has
+    the job; the next night publishes."""
+    registry, inbox = make_restricted_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    _autocheckpoint_fails(monkeypatch, LOGGED_THEN_CHECKPOINTED, opened_again_too=True)
+    code, output = run(tmp_path, registry, inbox)
+    monkeypatch.undo()
+
+    assert code == 5, output
+    assert "the warehouse is unchanged" not in output and "the run failed" not in output
+    steps = _step_lines(output)
+    assert list(steps) == ["publish"], output
+    # The reason is in the restricted store's error log: a restricted job's messages stay there.
+    assert steps["publish"].startswith("NotCheckpointed in a job that reads restricted pilots' data"), steps
+    assert _runs(wh) == [("committed_with_errors", "publish", False)]
+    _restricted_store_holds_the_first_night(tmp_path)
+    _open_store_holds_the_first_night(wh)
+    assert not published_path(wh).exists()
+
+    code, output = run(tmp_path, registry, inbox)
+    assert code == 0, output
+    assert _runs(wh) == [("committed_with_errors", "publish", True), ("succeeded", None, False)]
+    assert _runs(published_path(wh)) == _runs(wh)
+    _restricted_store_holds_the_first_night(tmp_path)
+    _open_store_holds_the_first_night(published_path(wh))
+
+
+def test_a_commit_checkpointed_instead_of_logged_fails_and_keeps_nothing(tmp_path, prefect_harness, monkeypatch):
+    """The COMMIT raised and nothing is kept (no log written): the job failed, the warehouse is
+    unchanged, the restricted store's working copy is thrown away; the file opened again records
+    the failure (before, the record met the invalidated database and was lost). The next night
+    reads every file again."""
+    registry, inbox = make_restricted_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    _autocheckpoint_fails(monkeypatch, CHECKPOINTED_INSTEAD)
+    code, output = run(tmp_path, registry, inbox)
+    monkeypatch.undo()
+
+    assert code == 1, output
+    assert "the run failed and the warehouse is unchanged" in output
+    [(status, failed_steps, completed)] = _runs(wh)
+    assert (status, failed_steps) == ("failed", None)
+    assert rows(wh, "SELECT count(*) FROM ingest.submissions") == [(0,)]
+    rs = files_of(wh).restricted
+    assert not rs.exists() and not rs.with_name(rs.name + ".next").exists()
+    assert len([p for p in inbox.iterdir() if p.is_file()]) == 12  # nothing filed away
+
+    code, output = run(tmp_path, registry, inbox)
+    assert code == 0, output
+    assert "files seen 12: accepted 5, superseded 2, duplicates 2, quarantined 3" in output
+    _restricted_store_holds_the_first_night(tmp_path)
+    _open_store_holds_the_first_night(published_path(wh))
