@@ -13,6 +13,10 @@ copy (`.next`) is renamed into place, not thrown away, and the steps after the c
 file opened again. Not there: the job failed, as before, and the file opened again takes its
 failure record.
 
+Measured here: with DuckDB's own skip threshold (100,000), even a quiet night's commit is estimated
+above it, so a job's commit at the threshold is checkpointed instead of logged (the last test);
+the double fault needs a commit estimated smaller (a small reprocess, a later DuckDB's estimate).
+
 Here the log's being near the threshold is `checkpoint_threshold` set to 1 KB on the job's
 connection (every commit then checkpoints), the commit small enough to be logged is
 `auto_checkpoint_skip_wal_threshold` raised (or set to 0: every commit checkpointed instead of
@@ -26,8 +30,9 @@ from decimal import Decimal
 
 import pytest
 
-from tests.test_failed_checkpoint import ABORT, _step_lines
+from tests.test_failed_checkpoint import ABORT, EVERY_STEP, _step_lines
 from tests.test_post_commit_disk_full import _runs
+from tests.test_flow import make_scenario, run_cli
 from tests.test_restricted_store import FILE_NAME, SECRET, make_restricted_scenario, rows, run
 from warehouse.paths import files_of
 from warehouse.publish import published_path
@@ -47,7 +52,7 @@ OPEN_SUBMISSIONS = [(1, "accepted"), (2, "accepted"), (3, "superseded"), (4, "ac
                     (6, "quarantined"), (7, "quarantined")]
 
 
-def _autocheckpoint_fails(monkeypatch, skip_wal_threshold: int, *, opened_again_too: bool = False) -> list:
+def _autocheckpoint_fails(monkeypatch, skip_wal_threshold: int | None, *, opened_again_too: bool = False) -> list:
     """The job's connection (flows/nightly.py opens it) checkpoints at every commit, and each
     checkpoint aborts before the file's header; with opened_again_too, the connections it opens
     again after the COMMIT do the same (the disk still full), else they are plain."""
@@ -60,13 +65,30 @@ def _autocheckpoint_fails(monkeypatch, skip_wal_threshold: int, *, opened_again_
         con = real(path, *args, **kwargs)
         if not opened or opened_again_too:
             con.execute("SET checkpoint_threshold = '1KB'")
-            con.execute(f"SET auto_checkpoint_skip_wal_threshold = {skip_wal_threshold}")
+            if skip_wal_threshold is not None:  # None: DuckDB's own (100,000)
+                con.execute(f"SET auto_checkpoint_skip_wal_threshold = {skip_wal_threshold}")
             con.execute(ABORT)
         opened.append(path)
         return con
 
     monkeypatch.setattr(nightly, "connect", connect)
     return opened
+
+
+def _cannot_open_again(monkeypatch) -> None:
+    """On top of _autocheckpoint_fails: opening the warehouse again after the COMMIT fails."""
+    import flows.nightly as nightly
+
+    failing = nightly.connect
+
+    def connect(path, *args, **kwargs):
+        if connect.calls:
+            raise OSError("opening the warehouse again failed (the test's fault)")
+        connect.calls += 1
+        return failing(path, *args, **kwargs)
+
+    connect.calls = 0
+    monkeypatch.setattr(nightly, "connect", connect)
 
 
 def _restricted_store_holds_the_first_night(root) -> None:
@@ -162,3 +184,53 @@ def test_a_commit_checkpointed_instead_of_logged_fails_and_keeps_nothing(tmp_pat
     assert "files seen 12: accepted 5, superseded 2, duplicates 2, quarantined 3" in output
     _restricted_store_holds_the_first_night(tmp_path)
     _open_store_holds_the_first_night(published_path(wh))
+
+
+def test_a_commit_whose_outcome_cannot_be_read_is_decided_by_the_next_job(tmp_path, prefect_harness, monkeypatch):
+    """The COMMIT raised (durable: logged, then its checkpoint aborted) and the file cannot be
+    opened again to read the job's row: the job fails, but the restricted store's working copy is
+    left for the next job's recover(), which reads the open store's decision (the log replayed:
+    committed) and renames it into place; that night then finishes the unfinished one. Before, the
+    working copy was thrown away and the next night read the restricted files again."""
+    registry, inbox = make_restricted_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    rs = files_of(wh).restricted
+    _autocheckpoint_fails(monkeypatch, LOGGED_THEN_CHECKPOINTED)
+    _cannot_open_again(monkeypatch)
+    code, output = run(tmp_path, registry, inbox)
+    monkeypatch.undo()
+
+    assert code == 1, output
+    assert rs.with_name(rs.name + ".next").exists() and not rs.exists()
+    assert _runs(wh) == [("committed_with_errors", EVERY_STEP, False)]  # the commit's own record, replayed
+
+    code, output = run(tmp_path, registry, inbox)
+    assert code == 0, output
+    assert "files seen 0" in output  # nothing read again: the first night's files are filed away
+    assert _runs(wh) == [("committed_with_errors", EVERY_STEP, True), ("succeeded", None, False)]
+    _restricted_store_holds_the_first_night(tmp_path)
+    _open_store_holds_the_first_night(wh)
+    _open_store_holds_the_first_night(published_path(wh))
+    assert not [p for p in inbox.iterdir() if p.is_file()]
+
+
+def test_a_quiet_nights_commit_is_checkpointed_instead_of_logged(tmp_path, prefect_harness, monkeypatch):
+    """No restricted store, DuckDB's own skip threshold (100,000): even a quiet night's commit is
+    estimated above it, so at the threshold DuckDB checkpoints it instead of logging it, and the
+    checkpoint failing keeps nothing. The job reads that on the file opened again (no row of its
+    own), fails as "unchanged", and records its failure there (main lost that record on the
+    invalidated database). The next quiet night succeeds."""
+    registry, inbox = make_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
+    opened = _autocheckpoint_fails(monkeypatch, None)
+    code, output = run_cli(registry, inbox, tmp_path)
+    monkeypatch.undo()
+
+    assert code == 1, output
+    assert "the run failed and the warehouse is unchanged: FatalException" in output
+    assert len(opened) == 2, opened  # the COMMIT raised, and the file was opened again
+    assert [r[0] for r in _runs(wh)] == ["succeeded", "failed"]
+    assert _runs(published_path(wh)) == [("succeeded", None, False)]
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
+    assert [r[0] for r in _runs(wh)] == ["succeeded", "failed", "succeeded"]
