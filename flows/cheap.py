@@ -240,27 +240,51 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     con = live.con
     guard = Guard(live.open_text)
     book = Book(out_dir)
-    # The steps that earlier unfinished jobs wait for (this job's own commit record lists every step).
-    waiting = _waiting(con, run_id)
+    # The earlier unfinished jobs, read once: what they wait for decides the skips, which report
+    # waits, and which of them publishing completes (nothing in between writes ops.runs).
+    earlier = Earlier.read(con, run_id)
     # Filing away needs none of the outputs, nor they it: it runs beside them from the start, on a
     # connection of its own (a cursor: one DuckDB connection is not shared between threads), and
     # is joined at its place in the order, before publishing.
     filing = _start_filing(guard, file_away, con) if file_away is not None else None
     try:
         return _outputs(live, con, guard, book, kind, run_id, counts, warehouse_path, out_dir, as_of, job_steps,
-                        filing, job, waiting)
+                        filing, job, earlier)
     finally:
         if filing is not None:
             filing.thread.join()  # leaving early (a stop): the moves under way end before the process does
 
 
-def _waiting(con, run_id: str) -> set[str]:
-    """The steps earlier unfinished jobs wait for; every step when that cannot be read (the
-    database invalidated: then no step is skipped, and each fails or is done)."""
-    try:
-        return {s for r, failed in store.unfinished_runs(con).items() if r != run_id for s in failed}
-    except Exception:  # noqa: BLE001 - the steps after it say what failed
-        return set(steps.POST_COMMIT_ORDER)
+@dataclass
+class Earlier:
+    """The earlier unfinished jobs (run_id -> the steps they wait for), read once after the commit;
+    runs is None when they cannot be read (the database invalidated), and error says why.
+
+    Once is enough: between this read and the final record nothing writes ops.runs (the run lock
+    is held, the steps only read the warehouse), and nothing on the job's connection checkpoints,
+    the one way it would be invalidated after a read that worked."""
+    runs: dict[str, list[str]] | None
+    error: Exception | None = None
+
+    @classmethod
+    def read(cls, con, run_id: str) -> "Earlier":
+        try:
+            return cls({r: failed for r, failed in store.unfinished_runs(con).items() if r != run_id})
+        except Exception as exc:  # noqa: BLE001 - the steps after it say what failed
+            return cls(None, exc)
+
+    def waiting(self) -> set[str]:
+        """The steps they wait for; every step when unknown (then no step is skipped, and each
+        fails or is done)."""
+        if self.runs is None:
+            return set(steps.POST_COMMIT_ORDER)
+        return {s for failed in self.runs.values() for s in failed}
+
+    def known(self) -> dict[str, list[str]]:
+        """The runs; raises why they could not be read."""
+        if self.runs is None:
+            raise self.error
+        return self.runs
 
 
 def _start_filing(guard: Guard, file_away: Callable[[object], object], con) -> Beside:
@@ -287,8 +311,9 @@ def _on_its_own_connection(step: Callable[[object], object], cursor) -> object:
 
 def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts: dict, warehouse_path: Path,
              out_dir: Path, as_of: date, job_steps: list[str], filing: Beside | None, job: JobState | None,
-             waiting: set[str]) -> Done:
+             earlier: Earlier) -> Done:
     """after_commit's steps in their order, filing away (started already) joined at its place."""
+    waiting = earlier.waiting()
 
     def skippable(name: str) -> bool:
         return kind == "run" and job is not None and name not in waiting
@@ -301,7 +326,7 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
     # The validation report: a job that read files writes its own; the others link to the last
     # one, written again first if the job that read them stopped before writing it.
     try:
-        reader = run_id if counts.get("files_seen", 0) > 0 else _report_waiting(con, run_id)
+        reader = run_id if counts.get("files_seen", 0) > 0 else _report_waiting(con, earlier)
     except Exception as exc:  # noqa: BLE001 - which report waits is unknown: the step is not done
         reader = None
         guard.not_done("validation_report", guard.open_text(exc))
@@ -368,13 +393,15 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
         guard.join(filing)
 
     done = Done(written, by_status, None, guard.failed, [], letters)
-    _publish_and_record(live, guard, book, kind, run_id, warehouse_path, job_steps, job, skippable("publish"), done)
+    _publish_and_record(live, guard, book, kind, run_id, warehouse_path, job_steps, job, skippable("publish"), done,
+                        earlier)
     done.ran, done.skipped = guard.ran, guard.skipped
     return done
 
 
 def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, warehouse_path: Path,
-                        job_steps: list[str], job: JobState | None, skippable: bool, done: Done) -> None:
+                        job_steps: list[str], job: JobState | None, skippable: bool, done: Done,
+                        earlier: Earlier) -> None:
     """Record the outcome, then publish. Earlier unfinished runs whose missing steps this job did
     are marked completed; those that wait for publishing only once the copy is in place.
 
@@ -388,10 +415,9 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
     entry = book.entry("publish")
     copy = published_path(warehouse_path)
     # Completing an earlier run is news for the copy's ops.runs, which says it is unfinished.
-    try:
-        completes = [r for r, s in store.unfinished_runs(con).items() if r != run_id and set(s) <= steps_done]
-    except Exception:  # noqa: BLE001 - unknown: publish (the record below fails and says why)
-        completes, skippable = [], False
+    # Unknown (earlier.runs None): skippable is False already (every step waits), so it publishes
+    # (the record below fails and says why).
+    completes = [r for r, s in (earlier.runs or {}).items() if set(s) <= steps_done]
     unchanged = (skippable and not completes and publish_key is not None and entry.get("key") == publish_key
                  and _stamp(entry).matches(copy))
 
@@ -443,9 +469,9 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
     done.published = published
 
 
-def _report_waiting(con, run_id: str) -> str | None:
+def _report_waiting(con, earlier: Earlier) -> str | None:
     """The latest unfinished earlier job that read files and waits for its validation report."""
-    waiting = [r for r, failed in store.unfinished_runs(con).items() if r != run_id and "validation_report" in failed]
+    waiting = [r for r, failed in earlier.known().items() if "validation_report" in failed]
     if not waiting:
         return None
     found = con.execute("SELECT run_id FROM ops.runs WHERE list_contains(?, run_id) AND files_seen > 0 "
