@@ -271,7 +271,7 @@ class Earlier:
         try:
             return cls({r: failed for r, failed in store.unfinished_runs(con).items() if r != run_id})
         except Exception as exc:  # noqa: BLE001 - the steps after it say what failed
-            return cls(None, exc)
+            return cls(None, exc.with_traceback(None))  # kept without its frames (they hold the connection)
 
     def waiting(self) -> set[str]:
         """The steps they wait for; every step when unknown (then no step is skipped, and each
