@@ -15,7 +15,7 @@ failure record.
 
 Measured here: with DuckDB's own skip threshold (100,000), even a quiet night's commit is estimated
 above it, so a job's commit at the threshold is checkpointed instead of logged (the last test);
-the double fault needs a commit estimated smaller (a small reprocess, a later DuckDB's estimate).
+the double fault needs a commit DuckDB estimates smaller (which jobs' commits are: not measured).
 
 Here the log's being near the threshold is `checkpoint_threshold` set to 1 KB on the job's
 connection (every commit then checkpoints), the commit small enough to be logged is
@@ -27,8 +27,6 @@ tests/test_restricted_store.py's first night (an open pilot and the restricted p
 from __future__ import annotations
 
 from decimal import Decimal
-
-import pytest
 
 from tests.test_failed_checkpoint import ABORT, EVERY_STEP, _step_lines
 from tests.test_post_commit_disk_full import _runs
