@@ -33,7 +33,7 @@ push it below the aggregates and the outlier UDF, so the inputs are narrowed her
 from __future__ import annotations
 
 import re
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from datetime import date
 from typing import Callable, Iterator
 from functools import cache
@@ -133,7 +133,8 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             # the statement does not use, so it is bound only where a mart refers to $as_of.
             params = {"as_of": as_of} if "$as_of" in sql else None
             if scope is None:
-                with one_thread(con):
+                # A mart replaced key by key (budget_snapshot) is written on one thread (one_thread).
+                with one_thread(con) if step.keys else nullcontext():
                     con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
                 for statement in comment_statements(name):
                     con.execute(statement)
@@ -164,15 +165,17 @@ Part = tuple[str, "str | None"]  # (pilot_id, agency_code) of ops.mart_partition
 
 @contextmanager
 def one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB on one thread for a whole build's CREATE TABLE AS, then as it was.
+    """DuckDB on one thread for the whole build of a mart replaced key by key (budget_snapshot,
+    steps.Step.keys), then as it was.
 
-    On several threads each thread ends its rows with a partial row group of its own, so the mart
-    keeps one in the middle (budget_snapshot at 400 pilots: [122880 x4, 711, 122880 x3, 100495]).
-    The next night's few thousand deletes then let DuckDB's vacuum save a row group at the
-    CHECKPOINT, which rewrites and compresses the groups around it: 0.3 CPU s of the served 1%-new
-    night's 0.4-0.5 s checkpoint (bench/results/2026-12-06-E3-served-other.md). On one thread the
-    rows are the same, in the same order, in full groups but the last; the build costs the same
-    here (0.77-0.87 against 0.82-1.02 CPU s for budget_snapshot)."""
+    On several threads each thread ends its rows with a partial row group of its own (our reading of
+    DuckDB), so the mart keeps one in the middle (budget_snapshot at 400 pilots: [122880 x4, 711,
+    122880 x3, 100495]). The next night's few thousand deletes then let DuckDB's vacuum save a row
+    group at the CHECKPOINT, which rewrites and compresses the groups around it: 0.3 CPU s of the
+    served 1%-new night's 0.4-0.5 s checkpoint (bench/results/2026-12-06-E3-served-other.md). On one
+    thread the same rows fill full groups but the last; the build costs the same here (0.77-0.87
+    against 0.82-1.02 CPU s for budget_snapshot). The other marts are built on all threads: at 400
+    pilots none kept a partial row group but its last (under 20,000 rows each)."""
     threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
     con.execute("SET threads = 1")
     try:
