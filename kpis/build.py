@@ -33,9 +33,9 @@ push it below the aggregates and the outlier UDF, so the inputs are narrowed her
 from __future__ import annotations
 
 import re
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager, nullcontext, suppress
 from datetime import date
-from typing import Callable
+from typing import Callable, Iterator
 from functools import cache
 from importlib import resources
 
@@ -133,7 +133,9 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             # the statement does not use, so it is bound only where a mart refers to $as_of.
             params = {"as_of": as_of} if "$as_of" in sql else None
             if scope is None:
-                con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
+                # A mart replaced key by key (budget_snapshot) is written on one thread (one_thread).
+                with one_thread(con) if step.keys else nullcontext():
+                    con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS\n{sql}", params)
                 for statement in comment_statements(name):
                     con.execute(statement)
             elif scope:
@@ -159,6 +161,30 @@ SCOPE_TABLE = "temp.main.mart_scope"  # the pilots whose rows of a mart are reco
 
 
 Part = tuple[str, "str | None"]  # (pilot_id, agency_code) of ops.mart_partitions; None: the pilot's part not per agency
+
+
+@contextmanager
+def one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """DuckDB on one thread for the whole build of a mart replaced key by key (budget_snapshot,
+    steps.Step.keys), then as it was.
+
+    On several threads each thread ends its rows with a partial row group of its own (our reading of
+    DuckDB), so the mart keeps one in the middle (budget_snapshot at 400 pilots: [122880 x4, 711,
+    122880 x3, 100495]). The next night's few thousand deletes then let DuckDB's vacuum save a row
+    group at the CHECKPOINT, which rewrites and compresses the groups around it: 0.3 CPU s of the
+    served 1%-new night's 0.4-0.5 s checkpoint (bench/results/2026-12-06-E3-served-other.md). On one
+    thread the same rows fill full groups but the last; the build costs the same here (0.77-0.87
+    against 0.82-1.02 CPU s for budget_snapshot). The other marts are built on all threads: at 400
+    pilots none kept a partial row group but its last (under 20,000 rows each)."""
+    threads = con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads = 1")
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):  # an aborted transaction may refuse it: the build's error is the one to raise
+            con.execute(f"SET threads = {int(threads)}")
+        raise
+    con.execute(f"SET threads = {int(threads)}")
 
 
 def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date,
