@@ -1,0 +1,11 @@
+-- 0018: a finer partition of a mart read per (pilot, agency) and fiscal year (issue 22, the 1%-new
+-- night). A mart that declares it (kpis/steps.py `by_year`: marts.budget_snapshot, whose rows of a
+-- fiscal year are made from the agency's reports of that year) keeps a fingerprint per (pilot,
+-- agency, fiscal year) of the relations it reads by agency, beside the pilot's own part and the
+-- pair's (fiscal_year NULL: its rows of no year), so an agency's new report recomputes that
+-- agency's rows of its fiscal year only (kpis/build.py). The rows kept before this migration have
+-- fiscal_year NULL: each is a pilot's or a pair's part, as it was.
+ALTER TABLE ops.mart_partitions ADD COLUMN fiscal_year INTEGER;
+COMMENT ON TABLE ops.mart_partitions IS 'Per mart and pilot (and per pilot and agency, and per pilot, agency and fiscal year, for a mart read so), the fingerprint of those rows of the relations the mart reads when the mart was last built, and the job that last computed them; one row per mart with pilot_id NULL holds what is not per pilot (its code, the as-of date where it uses it, relations without pilot_id). A job recomputes only the pilots, (pilot, agency) pairs or (pilot, agency, fiscal year) parts whose fingerprint changed, or the whole mart when the NULL row did (kpis/build.py). [grain: mart × pilot × agency × fiscal year; keys: mart_name, pilot_id, agency_code, fiscal_year; joins: ops.mart_inputs (mart_name), registry.pilots (pilot_id), registry.agencies (agency_code), ops.runs (run_id)]';
+COMMENT ON COLUMN ops.mart_partitions.inputs_sha256 IS 'SHA-256 over the rows (count and row hashes) of each relation with pilot_id the mart reads: the pilot''s rows (agency_code NULL; of a relation read by agency, its rows without an agency), the (pilot, agency) pair''s rows of the relations read by agency (fiscal_year NULL; of a mart read by year, the pair''s rows of no fiscal year), or the pair''s rows of that fiscal year; for the NULL pilot row, over the mart''s code, the as-of date where it uses it and the relations without pilot_id it reads.';
+COMMENT ON COLUMN ops.mart_partitions.fiscal_year IS 'The BE fiscal year, for a mart read per (pilot, agency, fiscal year) (kpis/steps.py by_year); NULL for the pilot''s and the pair''s own parts and for every other mart.';
