@@ -24,11 +24,7 @@ only those rows: a secondary agency's report recomputes no pilot of theirs. A ma
 the relations it reads per (pilot, agency) (`by_agency`: budget_snapshot) keeps a fingerprint per
 pair too, and recomputes only the pairs that changed, unless the pilot's own part did (its rows of
 the other relations): on the 1%-new night at 400 pilots, 183 pairs instead of 148 whole pilots,
-0.35 -> 0.16 CPU s for that mart's scoped rebuild (docs/scale-out.md, engineer M). One that also
-declares the fiscal year of those relations' rows and of its own (`by_year`: budget_snapshot, whose
-rows of fiscal year F are made from the agency's reports of F) keeps a fingerprint per (pilot,
-agency, fiscal year), and recomputes only the years that changed, unless the pair's own part did
-(its rows of no year) (docs/scale-out.md, engineer N).
+0.35 -> 0.16 CPU s for that mart's scoped rebuild (docs/scale-out.md, engineer M).
 Measured at 100 pilots, where a 1%-new night touches 39 pilots: every mart's SQL 0.37 s of CPU
 whole, 0.21 s for 40 pilots, 0.10 s for 5 (bench/incremental.md). Issue 12 had measured a per-pilot
 build of 3 pilots at 5.2 s against 7.6 s whole, but with the filter on the result: DuckDB does not
