@@ -123,7 +123,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
             parts = {part: sha for part, sha in parts.items() if part[0] not in unrecorded}
             scope = changed_parts(kept_parts.get(name, []), whole, parts) if only_changed and exists else None
             if scope is not None and unrecorded and (keeps_unrecorded is None or name in keeps_unrecorded):
-                scope = scope_of(scope + [(pilot, None, None) for pilot in unrecorded])
+                scope = scope_of(scope + [(pilot, None) for pilot in unrecorded])
             if "outlier_test(" in sql and not registered and scope != []:
                 # outlier_test(x, H), the UDF kpi_outlier_checks.sql calls: registered only on a
                 # night that rebuilds it (0.2 s; a quiet night rebuilds two marts that do not).
@@ -138,7 +138,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
                     con.execute(statement)
             elif scope:
                 _rebuild_pilots(con, name, sql, [r for r in step.reads if digests.per_pilot(r)], scope, params,
-                                step.keys, step.by_agency, dict(step.by_year))
+                                step.keys, step.by_agency)
             if after is not None:
                 after(name)
             digests.forget(f"marts.{name}")
@@ -158,59 +158,43 @@ WHOLE_ABOVE = 0.8
 SCOPE_TABLE = "temp.main.mart_scope"  # the pilots whose rows of a mart are recomputed (column pilot_id)
 
 
-# (pilot_id, agency_code, fiscal_year) of ops.mart_partitions: (P, None, None) the pilot's part;
-# (P, A, None) a (pilot, agency) pair's part, of a mart read by agency (its rows of no fiscal year,
-# of one read by year); (P, A, Y) that pair's part of fiscal year Y, of a mart read by year.
-Part = tuple[str, "str | None", "int | None"]
+Part = tuple[str, "str | None"]  # (pilot_id, agency_code) of ops.mart_partitions; None: the pilot's part not per agency
 
 
 def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date,
                code: str) -> tuple[str, dict[Part, str]]:
     """The mart's inputs as ops.mart_partitions keeps them: (a fingerprint of what is not per
     pilot: its code, the as-of date where it uses it, the relations without pilot_id it reads;
-    part -> a fingerprint of its rows (Part): the pilot's part over its rows of each relation with
-    pilot_id it reads but those of step.by_agency, and its rows of those without an agency; a pair's
-    or a (pilot, agency, year)'s over its rows of each relation of step.by_agency (of that year, for
-    a mart read by year: step.by_year; a row of no year counts in its pair's part).
+    (pilot_id, None) -> a fingerprint of that pilot's rows of each relation with pilot_id it reads
+    but those of step.by_agency, and (pilot_id, agency_code) -> one of that pair's rows of each
+    relation of step.by_agency; a row of those without an agency counts in the pilot's part).
     code: its steps.code_digest (read once by the caller, which keys the mart with it too)."""
     per_pilot = sorted(r for r in step.reads if digests.per_pilot(r))
     whole = fingerprint.sha(code, step.as_of and as_of.isoformat(), "per pilot:", *per_pilot,
                             *[f"{r}={digests.of(r)}" for r in step.reads if r not in per_pilot])
     columns = dict(step.columns)  # only these columns of a relation, where the step declares them
     rows = dict(step.rows)  # only these rows of a relation, where the step declares them
-    years = dict(step.by_year)
     agency = [r for r in per_pilot if r in step.by_agency]
     tables = {r: digests.by_pilot(r, columns.get(r), rows.get(r)) for r in per_pilot if r not in agency}
-    # Of each by-agency relation, part -> its groups' digests (the pilot's part gathers the groups of
-    # its rows without an agency, one per year).
-    grouped: dict[str, dict[Part, list[str]]] = {}
-    for r in agency:
-        for (p, a, *year), digest in digests.by_pilot_agency(r, columns.get(r), rows.get(r), years.get(r)).items():
-            y = year[0] if year else None
-            part = (p, None, None) if a is None else (p, a, y)
-            grouped.setdefault(r, {}).setdefault(part, []).append(digest if a is not None else f"{y}:{digest}")
-    of = {r: {part: ",".join(sorted(found)) for part, found in g.items()} for r, g in grouped.items()}
-    pilots = set().union(*tables.values(), *({p for p, _, _ in g} for g in of.values()))
+    pairs = {r: digests.by_pilot_agency(r, columns.get(r), rows.get(r)) for r in agency}
+    pilots = set().union(*tables.values(), *({p for p, _ in t} for t in pairs.values()))
     parts: dict[Part, str] = {
-        (p, None, None): fingerprint.sha(*[f"{r}={tables[r].get(p, '')}" if r in tables
-                                           else f"{r}={of.get(r, {}).get((p, None, None), '')}" for r in per_pilot])
-        for p in sorted(pilots)}
-    for part in sorted({k for g in of.values() for k in g if k[1] is not None}, key=_order):
-        parts[part] = fingerprint.sha(*[f"{r}={of.get(r, {}).get(part, '')}" for r in agency])
+        (p, None): fingerprint.sha(*[f"{r}={tables[r].get(p, '')}" if r in tables else f"{r}={pairs[r].get((p, None), '')}"
+                                     for r in per_pilot]) for p in sorted(pilots)}
+    for pair in sorted({k for t in pairs.values() for k in t if k[1] is not None}):
+        parts[pair] = fingerprint.sha(*[f"{r}={pairs[r].get(pair, '')}" for r in agency])
     return whole, parts
 
 
-def _order(part: Part) -> tuple[str, str, int]:
-    return part[0], part[1] or "", -1 if part[2] is None else part[2]
+def _order(part: Part) -> tuple[str, str]:
+    return part[0], part[1] or ""
 
 
 def _recorded_partitions(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
-    """mart_name -> its rows of ops.mart_partitions (pilot_id, agency_code, fiscal_year,
-    inputs_sha256), every mart's in one query: one query per mart cost about 1 ms each, the
-    statement's own overhead."""
+    """mart_name -> its rows of ops.mart_partitions (pilot_id, agency_code, inputs_sha256), every
+    mart's in one query: one query per mart cost about 1 ms each, the statement's own overhead."""
     kept: dict[str, list[tuple]] = {}
-    for name, *row in con.execute("SELECT mart_name, pilot_id, agency_code, fiscal_year, inputs_sha256 "
-                                  "FROM ops.mart_partitions").fetchall():
+    for name, *row in con.execute("SELECT mart_name, pilot_id, agency_code, inputs_sha256 FROM ops.mart_partitions").fetchall():
         kept.setdefault(name, []).append(tuple(row))
     return kept
 
@@ -219,87 +203,71 @@ def changed_parts(rows: list[tuple], whole: str, parts: dict[Part, str]) -> list
     """What of a mart is to be recomputed (scope_of the parts whose inputs changed since it was
     last built), or None when it is to be built whole: what is not per pilot changed, no
     fingerprint was kept, or most parts changed. rows: its ops.mart_partitions rows (pilot_id,
-    agency_code, fiscal_year, inputs_sha256) as the job found them."""
-    if [sha for pilot, _, _, sha in rows if pilot is None] != [whole]:
+    agency_code, inputs_sha256) as the job found them."""
+    if [sha for pilot, _, sha in rows if pilot is None] != [whole]:
         return None
-    then = {(pilot, agency, year): sha for pilot, agency, year, sha in rows if pilot is not None}
+    then = {(pilot, agency): sha for pilot, agency, sha in rows if pilot is not None}
     keys = then.keys() | parts.keys()
     changed = [k for k in keys if then.get(k) != parts.get(k)]
     return None if len(changed) > WHOLE_ABOVE * len(keys) else scope_of(changed)
 
 
 def scope_of(changed: list[Part]) -> list[Part]:
-    """(pilot, None, None) for a pilot recomputed whole, (pilot, agency, None) for a pair recomputed
-    whole, (pilot, agency, year) for that pair's fiscal year alone: a pilot whose own part changed
-    is recomputed whole, its pairs with it; a pair whose own part changed, every year of it."""
-    whole = {p for p, a, _ in changed if a is None}
-    pairs = {(p, a) for p, a, y in changed if a is not None and y is None and p not in whole}
-    years = {(p, a, y) for p, a, y in changed if y is not None and p not in whole and (p, a) not in pairs}
-    return sorted({(p, None, None) for p in whole} | {(p, a, None) for p, a in pairs} | years, key=_order)
+    """(pilot, None) for a pilot recomputed whole, (pilot, agency) for a pair alone: a pilot whose
+    own part changed is recomputed whole, its pairs with it."""
+    whole = {p for p, a in changed if a is None}
+    return sorted({(p, None) for p in whole} | {(p, a) for p, a in changed if p not in whole}, key=_order)
 
 
-def in_scope(by_agency: bool, pilots: bool, pairs: bool, years: bool = False, year: str | None = None) -> str:
-    """SQL condition on a row's pilot_id (and agency_code, by_agency; and its fiscal year, the SQL
-    `year`) for the rows in SCOPE_TABLE: a pilot recomputed whole (agency_code NULL there), one
-    (pilot, agency) pair (fiscal_year NULL there), or one pair's fiscal year. pilots / pairs / years:
+def in_scope(by_agency: bool, pilots: bool, pairs: bool) -> str:
+    """SQL condition on a row's pilot_id (and agency_code, by_agency) for the rows in SCOPE_TABLE:
+    a pilot recomputed whole (agency_code NULL there), or one (pilot, agency) pair. pilots / pairs:
     whether the scope holds any of each (scope_shape); the branch of a kind it holds none of is
     left out, since it selects nothing: on the 1%-new night at 400 pilots budget_snapshot's scope
     was 183 pairs and no whole pilot, and the OR of both subqueries cost its scoped rebuild about
-    0.03 s more than the pairs' alone (its fresh rows and the old rows it compares them with).
-    A relation without a year narrowed to a pair's year takes the pair's rows (more, never fewer)."""
+    0.03 s more than the pairs' alone (its fresh rows and the old rows it compares them with)."""
     if not by_agency:
         return f"pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE})"
-    branches = []
-    if pilots:
-        branches.append(f"pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE} WHERE agency_code IS NULL)")
-    if pairs:
-        branches.append(f"(pilot_id, agency_code) IN (SELECT (pilot_id, agency_code) FROM {SCOPE_TABLE} "
-                        "WHERE agency_code IS NOT NULL AND fiscal_year IS NULL)")
-    if years and year is None:
-        branches.append(f"(pilot_id, agency_code) IN (SELECT (pilot_id, agency_code) FROM {SCOPE_TABLE} "
-                        "WHERE fiscal_year IS NOT NULL)")
-    elif years:
-        branches.append(f"(pilot_id, agency_code, {year}) IN (SELECT (pilot_id, agency_code, fiscal_year) "
-                        f"FROM {SCOPE_TABLE} WHERE fiscal_year IS NOT NULL)")
-    return branches[0] if len(branches) == 1 else "(" + " OR ".join(branches) + ")"
+    whole = f"pilot_id IN (SELECT pilot_id FROM {SCOPE_TABLE} WHERE agency_code IS NULL)"
+    pair = (f"(pilot_id, agency_code) IN (SELECT (pilot_id, agency_code) FROM {SCOPE_TABLE} "
+            "WHERE agency_code IS NOT NULL)")
+    if pilots and pairs:
+        return f"({whole} OR {pair})"
+    return whole if pilots else pair
 
 
-def scope_shape(scope: list[Part]) -> tuple[bool, bool, bool]:
-    """(whether the scope recomputes a pilot whole, a pair whole, a pair's fiscal year alone)."""
-    return (any(a is None for _, a, _ in scope), any(a is not None and y is None for _, a, y in scope),
-            any(y is not None for _, _, y in scope))
+def scope_shape(scope: list[Part]) -> tuple[bool, bool]:
+    """(whether the scope recomputes a pilot whole, whether it recomputes a pair alone)."""
+    return any(a is None for _, a in scope), any(a is not None for _, a in scope)
 
 
 def scoped_sql(sql: str, relations: list[str], by_agency: tuple[str, ...] = (),
-               shape: tuple[bool, bool, bool] = (True, True, True), years: dict[str, str] | None = None) -> str:
+               shape: tuple[bool, bool] = (True, True)) -> str:
     """The mart's SQL with each of these relations (schema.name) replaced by its rows in
-    SCOPE_TABLE (in_scope: of those in by_agency, by pilot and agency, and by year where `years`
-    gives the SQL of a relation's fiscal year; shape: scope_shape of what SCOPE_TABLE holds, every
-    kind if not given). A reference the pattern missed would leave that relation whole: slower,
-    never wrong, since _rebuild_pilots keeps only the scoped rows of the result."""
+    SCOPE_TABLE (in_scope: of those in by_agency, by pilot and agency; shape: scope_shape of what
+    SCOPE_TABLE holds, both kinds if not given). A reference the pattern
+    missed would leave that relation whole: slower, never wrong, since _rebuild_pilots keeps only
+    the scoped rows of the result."""
     for relation in relations:
         schema, table = (re.escape(part) for part in relation.split("."))
         pattern = rf'(?<![\w."]){schema}\s*\.\s*{table}(?![\w"])(?!\s*\()'
-        where = in_scope(relation in by_agency, *shape, year=(years or {}).get(relation))
-        scoped = f"(SELECT * FROM {relation} WHERE {where})"
+        scoped = f"(SELECT * FROM {relation} WHERE {in_scope(relation in by_agency, *shape)})"
         sql = re.sub(pattern, lambda _: scoped, sql, flags=re.IGNORECASE)
     return sql
 
 
 def _rebuild_pilots(con: duckdb.DuckDBPyConnection, name: str, sql: str, relations: list[str], scope: list[Part],
-                    params: dict | None, keys: tuple[str, ...] = (), by_agency: tuple[str, ...] = (),
-                    years: dict[str, str] | None = None) -> None:
-    """Replace the rows in scope (pilots whole, (pilot, agency) pairs, or a pair's fiscal year:
-    scope_of) of marts.<name> by the ones its SQL gives for them now; with keys (a mart's second
-    key within a pilot, kpis/steps.py), only the rows of each (pilot_id, *keys) whose rows changed
-    (_replace_changed_keys). years: the SQL of each relation's fiscal year (kpis/steps.py by_year),
-    the mart's own among them."""
-    con.execute("CREATE OR REPLACE TEMP TABLE mart_scope AS SELECT unnest(?::VARCHAR[]) AS pilot_id, "
-                "unnest(?::VARCHAR[]) AS agency_code, unnest(?::INTEGER[]) AS fiscal_year",
-                [[p for p, _, _ in scope], [a for _, a, _ in scope], [y for _, _, y in scope]])
+                    params: dict | None, keys: tuple[str, ...] = (), by_agency: tuple[str, ...] = ()) -> None:
+    """Replace the rows in scope (pilots whole, or (pilot, agency) pairs: scope_of) of
+    marts.<name> by the ones its SQL gives for them now; with keys (a mart's second key within a
+    pilot, kpis/steps.py), only the rows of each (pilot_id, *keys) whose rows changed
+    (_replace_changed_keys)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE mart_scope AS "
+                "SELECT unnest(?::VARCHAR[]) AS pilot_id, unnest(?::VARCHAR[]) AS agency_code",
+                [[p for p, _ in scope], [a for _, a in scope]])
     shape = scope_shape(scope)
-    where = in_scope(bool(by_agency), *shape, year=(years or {}).get(f"marts.{name}"))
-    fresh = f"SELECT * FROM (\n{scoped_sql(sql, relations, by_agency, shape, years)}\n) WHERE {where}"
+    where = in_scope(bool(by_agency), *shape)
+    fresh = f"SELECT * FROM (\n{scoped_sql(sql, relations, by_agency, shape)}\n) WHERE {where}"
     if keys:
         _replace_changed_keys(con, name, fresh, ("pilot_id", *keys), params, where)
     else:
@@ -347,27 +315,23 @@ class _Records:
         self.keys: list[list] = []  # [mart_name, inputs_sha256, as_of, run_id]
         self.whole: list[str] = []  # marts built whole: all their partition rows go
         self.pilots: list[list[str]] = []  # [mart_name, pilot_id] recomputed whole in a scoped build
-        self.pairs: list[list[str]] = []  # [mart_name, pilot_id, agency_code] recomputed whole, alone
-        self.years: list[list[str]] = []  # [mart_name, pilot_id, agency_code, fiscal_year] recomputed alone
-        self.rows: list[tuple] = []  # (mart_name, pilot_id, agency_code, fiscal_year, inputs_sha256) to insert
+        self.pairs: list[list[str]] = []  # [mart_name, pilot_id, agency_code] recomputed alone
+        self.rows: list[tuple] = []  # (mart_name, pilot_id, agency_code, inputs_sha256) to insert
 
     def add(self, name: str, key: str, as_of: date, whole: str, parts: dict[Part, str],
             scope: list[Part] | None) -> None:
         self.keys.append([name, key, as_of, self.run_id])
         if scope is None:
             self.whole.append(name)
-            self.rows.append((name, None, None, None, whole))
+            self.rows.append((name, None, None, whole))
             recorded = sorted(parts, key=_order)
         else:
-            again = {p for p, a, _ in scope if a is None}
-            again_pairs = {(p, a) for p, a, y in scope if a is not None and y is None}
-            again_years = {part for part in scope if part[2] is not None}
+            again = {p for p, a in scope if a is None}
+            again_pairs = {(p, a) for p, a in scope if a is not None}
             self.pilots += [[name, p] for p in sorted(again)]
             self.pairs += [[name, p, a] for p, a in sorted(again_pairs)]
-            self.years += [[name, p, a, str(y)] for p, a, y in sorted(again_years, key=_order)]
-            recorded = [k for k in sorted(parts, key=_order)
-                        if k[0] in again or k[:2] in again_pairs or k in again_years]
-        self.rows += [(name, *part, parts[part]) for part in recorded]
+            recorded = [k for k in sorted(parts, key=_order) if k[0] in again or k in again_pairs]
+        self.rows += [(name, p, a, parts[(p, a)]) for p, a in recorded]
 
     def write(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self.keys:
@@ -375,17 +339,14 @@ class _Records:
         con.execute("INSERT OR REPLACE INTO ops.mart_inputs SELECT * FROM (SELECT unnest(?::VARCHAR[]), "
                     "unnest(?::VARCHAR[]), unnest(?::DATE[]), unnest(?::VARCHAR[]))",
                     [list(column) for column in zip(*self.keys)])
-        if self.whole or self.pilots or self.pairs or self.years:
-            # A pair recomputed whole loses the rows of each of its years too (their third item).
+        if self.whole or self.pilots or self.pairs:
             con.execute("DELETE FROM ops.mart_partitions WHERE list_contains(?::VARCHAR[], mart_name) "
                         "OR list_contains(?::VARCHAR[][], [mart_name, pilot_id]) "
-                        "OR list_contains(?::VARCHAR[][], [mart_name, pilot_id, agency_code]) "
-                        "OR list_contains(?::VARCHAR[][], [mart_name, pilot_id, agency_code, fiscal_year::VARCHAR])",
-                        [self.whole, self.pilots, self.pairs, self.years])
+                        "OR list_contains(?::VARCHAR[][], [mart_name, pilot_id, agency_code])",
+                        [self.whole, self.pilots, self.pairs])
         if self.rows:
-            con.execute("INSERT INTO ops.mart_partitions (mart_name, pilot_id, agency_code, fiscal_year, inputs_sha256, "
-                        "run_id) SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
-                        "unnest(?::INTEGER[]), unnest(?::VARCHAR[]), ?",
+            con.execute("INSERT INTO ops.mart_partitions (mart_name, pilot_id, agency_code, inputs_sha256, run_id) "
+                        "SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), ?",
                         [*[list(column) for column in zip(*self.rows)], self.run_id])
 
 

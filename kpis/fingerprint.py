@@ -78,24 +78,22 @@ class Digests:
         return self._grouped(table, "", columns, where)
 
     def by_pilot_agency(self, table: str, columns: tuple[str, ...] | None = None,
-                        where: str | None = None, year: str | None = None) -> dict[tuple, str]:
+                        where: str | None = None) -> dict[tuple[str, str | None], str]:
         """(pilot_id, agency_code) -> digest of those rows, as by_pilot (one scan); rows of a pilot
-        without an agency are under (pilot_id, None). With year (SQL giving a row's fiscal year):
-        (pilot_id, agency_code, that year) -> digest, the year None where the SQL gives NULL."""
-        return self._grouped(table, ("agency_code",) + (() if year is None else (year,)), columns, where)
+        without an agency are under (pilot_id, None)."""
+        return self._grouped(table, "agency_code", columns, where)
 
-    def _grouped(self, table: str, within: tuple[str, ...], columns: tuple[str, ...] | None,
-                 where: str | None) -> dict:
-        """by_pilot (within ()), or by_pilot_agency (within agency_code and perhaps a year): cached
-        under the table's name and what narrows it, which forget() clears."""
-        cache = table + (f"{{{'|'.join(within)}}}" if within else "") + (
-            "" if columns is None else f"({','.join(columns)})") + ("" if where is None else f"[{where}]")
+    def _grouped(self, table: str, agency: str, columns: tuple[str, ...] | None, where: str | None) -> dict:
+        """by_pilot (agency ""), or by_pilot_agency (agency "agency_code"): cached under the table's
+        name and what narrows it, which forget() clears."""
+        cache = table + ("{agency}" if agency else "") + ("" if columns is None else f"({','.join(columns)})") + (
+            "" if where is None else f"[{where}]")
         if cache not in self._by_pilot:
             row = "t" if columns is None else ", ".join(f't."{c}"' for c in columns)
-            group = ", ".join(("pilot_id", *within))
-            self._by_pilot[cache] = {(tuple(key) if within else key[0]): f"{n}:{total}" for *key, n, total in self.con.execute(
+            group = f"pilot_id, {agency}" if agency else "pilot_id"
+            self._by_pilot[cache] = {(tuple(key) if agency else key[0]): f"{n}:{total}" for *key, n, total in self.con.execute(
                 f"SELECT {group}, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
-                f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY ALL").fetchall()}
+                f"WHERE pilot_id IS NOT NULL{'' if where is None else f' AND ({where})'} GROUP BY {group}").fetchall()}
         return self._by_pilot[cache]
 
     def all(self) -> dict[str, str]:

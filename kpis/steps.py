@@ -63,12 +63,6 @@ class Step:
     # ops.mart_partitions keeps a fingerprint per (pilot, agency) too and a changed pair alone is
     # recomputed (kpis/build.py). tests/test_incremental.py checks the claim on every pair.
     by_agency: tuple[str, ...] = ()
-    # (relation, SQL giving the fiscal year of its row) for each by_agency relation and the mart
-    # itself, where a mart's rows of fiscal year F of agency A of pilot P are computed from (P, A)'s
-    # rows of year F of the by_agency relations and P's rows of the others: ops.mart_partitions then
-    # keeps a fingerprint per (pilot, agency, fiscal year), and a changed one alone is recomputed.
-    # tests/test_incremental.py checks the claim on every such part.
-    by_year: tuple[tuple[str, str], ...] = ()
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -79,21 +73,15 @@ class Step:
 
 def _mart(name: str, reads: tuple[str, ...], *, as_of: bool = False, modules: tuple[str, ...] = (),
           columns: tuple[tuple[str, tuple[str, ...]], ...] = (), keys: tuple[str, ...] = (),
-          rows: tuple[tuple[str, str], ...] = (), by_agency: tuple[str, ...] = (),
-          by_year: tuple[tuple[str, str], ...] = ()) -> Step:
+          rows: tuple[tuple[str, str], ...] = (), by_agency: tuple[str, ...] = ()) -> Step:
     return Step(name, "mart", reads, files=(f"kpis/{name}.sql", f"kpis/{name}.yml", *MART_CODE),
-                modules=modules, as_of=as_of, columns=columns, keys=keys, rows=rows, by_agency=by_agency,
-                by_year=by_year)
+                modules=modules, as_of=as_of, columns=columns, keys=keys, rows=rows, by_agency=by_agency)
 
 
 # The KPI marts read the lead agency's submissions only (their `lead_submissions`), and only the
 # lead sends KPI values: another agency's report (162 of the 196 revisions of the 1%-new night at
 # 400 pilots) changes none of their rows, so it recomputes no pilot there.
 LEAD_ROWS = "t.agency_code = (SELECT p.lead_agency_code FROM registry.pilots p WHERE p.pilot_id = t.pilot_id)"
-
-# The fiscal year of a submission: the BE year its period names ('2549-Q2' -> 2549), as the ingest
-# gives its lines' fiscal_year (pilots/ingest.py _lines); NULL where the period is missing or not one.
-SUBMISSION_YEAR = "CASE WHEN regexp_full_match(period, '[0-9]{4}-Q[1-4]') THEN CAST(left(period, 4) AS INTEGER) END"
 
 
 # The relations each mart's SQL reads (tests/test_steps.py compares them with DuckDB's parse).
@@ -102,14 +90,11 @@ _MART_STEPS = [
     _mart("kpi_scores", ("core.kpi_actuals", "ingest.submissions", "marts.due_periods", "registry.kpi_thresholds",
                          "registry.kpis", "registry.pilots"), rows=(("ingest.submissions", LEAD_ROWS),)),
     _mart("pilot_scores", ("approval.quarter_closures", "marts.due_periods", "marts.kpi_scores")),
-    # A pilot's new report changes the lines in effect of its agency's periods of its fiscal year
-    # only: only that (pilot, agency, fiscal year) is recomputed (by_agency, by_year: an agency's
-    # latest report is chosen among its own of the period's fiscal year), and of it only the
-    # (period, agency) whose rows changed are rewritten.
+    # A pilot's new report changes the lines in effect of its agency's periods only: only that
+    # (pilot, agency) is recomputed (by_agency: an agency's latest report is chosen among its own),
+    # and of it only the (period, agency) whose rows changed are rewritten.
     _mart("budget_snapshot", ("core.budget_lines", "ingest.submissions", "marts.due_periods", "registry.pilots"),
-          keys=("period", "agency_code"), by_agency=("core.budget_lines", "ingest.submissions"),
-          by_year=(("core.budget_lines", "fiscal_year"), ("ingest.submissions", SUBMISSION_YEAR),
-                   ("marts.budget_snapshot", "fiscal_year"))),
+          keys=("period", "agency_code"), by_agency=("core.budget_lines", "ingest.submissions")),
     # The budget figures never read budget_snapshot.submission_id: a report sent again with the same
     # lines (a revision, most of a 1%-new night) changes no figure and recomputes no pilot here.
     _mart("budget_integration", ("marts.budget_snapshot", "marts.due_periods", "registry.pilot_agencies"),
@@ -228,8 +213,7 @@ def code_digest(step: Step) -> str:
     """SHA-256 over the declaration and the bytes of every file the step depends on, read now."""
     h = hashlib.sha256(repr((step.name, step.reads, step.after, step.files, step.modules, step.as_of,
                              *((step.columns,) if step.columns else ()), *((step.rows,) if step.rows else ()),
-                             *((step.by_agency,) if step.by_agency else ()),
-                             *((step.by_year,) if step.by_year else ()))).encode())
+                             *((step.by_agency,) if step.by_agency else ()))).encode())
     for path in files_of(step):
         h.update(str(path.relative_to(ROOT)).encode() + b"\x00")
         h.update(hashlib.sha256(path.read_bytes()).digest())
