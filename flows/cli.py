@@ -163,7 +163,7 @@ def _checked(warehouse_path: Path, restricted_store: Path | None, registry_dir: 
 def _refused_or_failed(exc: Exception) -> int:
     """The exit code of a run that did not commit, its reason said on stderr."""
     from pilots.registry import RegistryError
-    from warehouse.errors import WarehouseRefused
+    from warehouse.errors import CommitUnknown, WarehouseRefused
 
     if isinstance(exc, RegistryError):
         click.echo(registry_refusal(exc), err=True)
@@ -172,7 +172,11 @@ def _refused_or_failed(exc: Exception) -> int:
     if isinstance(exc, WarehouseRefused):
         click.echo(f"pilotkpi: {exc}", err=True)
         return EXIT_FAILED
-    # True: the flow returns normally once its transaction committed (failed steps after the
+    if isinstance(exc, CommitUnknown):  # its COMMIT raised, and whether it was kept is not known yet
+        click.echo(f"pilotkpi: the run failed: {printable(str(exc))}", err=True)
+        release(exc)
+        return EXIT_FAILED
+    # Else true: the flow returns normally once its transaction committed (failed steps after the
     # commit are in result.failed_steps), so an exception here means nothing was committed.
     click.echo(f"pilotkpi: the run failed and the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
                err=True)

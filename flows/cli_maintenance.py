@@ -28,14 +28,15 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
 
     job() returns its exit code (0, or 5 when it committed but a later step was not done); an
-    exception from it means nothing was committed (the flows return once they have committed).
+    exception from it means nothing was committed (the flows return once they have committed), but
+    for CommitUnknown: its COMMIT raised and whether it was kept is not known until the next run.
     An expected refusal is one line on stderr (flows/refusals.py keeps Prefect's traceback out).
     precheck(registry), if given, may refuse (Refused) before Prefect starts.
     """
     from flows.refusals import Refused
     from pilots.registry import RegistryError
     from warehouse.db import check_warehouse
-    from warehouse.errors import WarehouseRefused
+    from warehouse.errors import CommitUnknown, WarehouseRefused
     from warehouse.lock import RunLocked, run_lock
     from warehouse.restricted import check_restricted
 
@@ -63,6 +64,10 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
     except (Refused, LookupError, ValueError) as exc:
         click.echo(f"pilotkpi: {printable(str(exc))}", err=True)
         release(exc)  # the failed flow's frames hold the job's connection (flows/cli_common.py)
+        return EXIT_FAILED
+    except CommitUnknown as exc:  # its COMMIT raised, and whether it was kept is not known yet
+        click.echo(f"pilotkpi: failed: {printable(str(exc))}", err=True)
+        release(exc)
         return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
         click.echo(f"pilotkpi: failed, the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",

@@ -46,7 +46,7 @@ from pilots.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import evidence, moves, restricted, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_queries, transaction  # noqa: E402
-from warehouse.errors import MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
+from warehouse.errors import CommitUnknown, MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 from warehouse.registry_check import holds_registry  # noqa: E402
 from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden, redact  # noqa: E402
@@ -326,7 +326,8 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 get_run_logger().error("the job's COMMIT raised (%s), yet the warehouse opened again holds it: the "
                                        "job is committed and goes on", live.open_text(exc))
             else:
-                failure = live.open_error(exc)  # before abort: the names include this job's rows
+                # before abort: the names include this job's rows
+                failure = live.open_error(exc) if committed is False else CommitUnknown(live.open_text(exc))
                 if rjob is not None and committed is False:  # unknown (None): recover() decides at the next job
                     rjob.abort()
                 if committed is False:
@@ -419,7 +420,8 @@ def _failure_line(exc: Exception) -> str:
     from pilots.registry import RegistryError
     from warehouse.lock import RunLocked
 
-    what = "did not start" if isinstance(exc, (RegistryError, RunLocked)) else "failed, the warehouse is unchanged"
+    what = ("did not start" if isinstance(exc, (RegistryError, RunLocked)) else
+            "failed" if isinstance(exc, CommitUnknown) else "failed, the warehouse is unchanged")
     return f"pilotkpi: scheduled run {what}: {printable(f'{type(exc).__name__}: {exc}')}"
 
 

@@ -52,6 +52,18 @@ class MaskedError(Exception):
     """What the open side sees of an error whose text may quote restricted data."""
 
 
+class CommitUnknown(Exception):
+    """The job's COMMIT raised and the warehouse could not be opened again to see whether it holds
+    the job (flows/nightly.py `_committed_after_all`): the CLI must not say "unchanged". The next
+    job's open decides (its log replayed or not; warehouse/restricted.py `recover`). Holds only the
+    open side's text of the COMMIT's error."""
+
+    def __init__(self, commit_error: str):
+        super().__init__(f"the COMMIT raised ({commit_error}) and the warehouse could not be opened again to see "
+                         "whether it holds this run: the next run finishes it if the commit was kept, else the "
+                         "warehouse is as it was before it")
+
+
 ERROR_LOG_SUFFIX = ".errors.log"  # beside the restricted store: `<store>.errors.log`
 LOG_MODE = 0o600
 
@@ -86,8 +98,8 @@ class MessageGuard:
 
     def open_error(self, exc: Exception) -> Exception:
         """The exception the open side may keep: exc itself, redacted in place, or a MaskedError."""
-        if isinstance(exc, MaskedError):
-            return exc  # masked already, by a guard nearer to where it was raised
+        if isinstance(exc, (MaskedError, CommitUnknown)):
+            return exc  # the open side's text already, made by a guard nearer to where it was raised
         if isinstance(exc, (Refusal, OSError, WarehouseRefused)):
             names = self._names()
             if names is not None:
