@@ -161,7 +161,8 @@ def _checked(warehouse_path: Path, restricted_store: Path | None, registry_dir: 
 
 
 def _refused_or_failed(exc: Exception) -> int:
-    """The exit code of a run that did not commit, its reason said on stderr."""
+    """The exit code of a run that did not commit (or whose COMMIT could not be read back:
+    CommitUnknown), its reason said on stderr."""
     from pilots.registry import RegistryError
     from warehouse.errors import CommitUnknown, WarehouseRefused
 

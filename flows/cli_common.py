@@ -14,7 +14,7 @@ from pilots.personal import masked
 
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).
 EXIT_OK = 0
-EXIT_FAILED = 1  # the job failed; nothing was committed, the warehouse is as it was
+EXIT_FAILED = 1  # the job failed; nothing was committed (but for CommitUnknown: the next run decides)
 EXIT_USAGE = 2  # click's usage error: a wrong option or argument
 EXIT_LOCKED = 3  # another run holds the warehouse: cron shows it, and the next night runs as usual
 EXIT_REGISTRY = 4  # the registry is broken: nothing was written

@@ -579,7 +579,7 @@ class StillQuarantined(Refusal):
 
 def _committed_after_all(live: Live, warehouse_path: Path, run_id: str) -> bool | None:
     """After the job's COMMIT raised: whether the commit is durable all the same. True, False, or
-    None when the file cannot be opened again.
+    None when the file cannot be opened again and read.
 
     DuckDB 2.0 checkpoints on its own at a COMMIT that takes its write-ahead log past
     checkpoint_threshold (16 MiB). A commit it estimates small is logged first: if that checkpoint
@@ -589,8 +589,8 @@ def _committed_after_all(live: Live, warehouse_path: Path, run_id: str) -> bool 
     the file opened again does (this job's ops.runs row, the open store being the coordinator of
     the restricted store's commit: warehouse/restricted.py). `live` then holds the new connection,
     with the job's memory limit, for the steps after the commit (or for the failure's record)."""
-    live.close()  # works on an invalidated database; the log (the commit, if any) stays beside the file
     try:
+        live.close()  # works on an invalidated database; the log (the commit, if any) stays beside the file
         live.reopened(connect(warehouse_path))
         memory_for_queries(limit_memory(live.con))
         return restricted.committed(live.con, run_id)

@@ -33,7 +33,7 @@ push it below the aggregates and the outlier UDF, so the inputs are narrowed her
 from __future__ import annotations
 
 import re
-from contextlib import ExitStack, contextmanager, nullcontext, suppress
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import date
 from typing import Callable, Iterator
 from functools import cache
@@ -180,11 +180,14 @@ def one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute("SET threads = 1")
     try:
         yield
-    except BaseException:
-        with suppress(duckdb.Error):  # an aborted transaction may refuse it: the build's error is the one to raise
-            con.execute(f"SET threads = {int(threads)}")
-        raise
-    con.execute(f"SET threads = {int(threads)}")
+    finally:
+        # On a cursor: an aborted transaction refuses SET, and `threads` is the database's setting,
+        # so a cursor (its own transaction) puts it back for the job's connection too.
+        cursor = con.cursor()
+        try:
+            cursor.execute(f"SET threads = {int(threads)}")
+        finally:
+            cursor.close()
 
 
 def partitions(step: steps.Step, digests: fingerprint.Digests, as_of: date,

@@ -201,7 +201,8 @@ def test_a_commit_whose_outcome_cannot_be_read_is_decided_by_the_next_job(tmp_pa
     assert code == 1, output
     # Not "unchanged": the commit may be in the log, which the next open replays.
     assert "the warehouse is unchanged" not in output
-    assert "could not be opened again to see whether it holds this run" in output, output
+    assert "could not be opened again and read to see whether it holds this run" in output, output
+    assert FILE_NAME not in output  # the COMMIT's error passes the restricted store's message guard
     assert rs.with_name(rs.name + ".next").exists() and not rs.exists()
     assert _runs(wh) == [("committed_with_errors", EVERY_STEP, False)]  # the commit's own record, replayed
 

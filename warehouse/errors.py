@@ -59,9 +59,13 @@ class CommitUnknown(Exception):
     open side's text of the COMMIT's error."""
 
     def __init__(self, commit_error: str):
-        super().__init__(f"the COMMIT raised ({commit_error}) and the warehouse could not be opened again to see "
-                         "whether it holds this run: the next run finishes it if the commit was kept, else the "
-                         "warehouse is as it was before it")
+        super().__init__(commit_error)  # args: what pickling gives back to __init__
+        self.commit_error = commit_error
+
+    def __str__(self) -> str:
+        return (f"the COMMIT raised ({self.commit_error}) and the warehouse could not be opened again and read to "
+                "see whether it holds this run: the next run finishes it if the commit was kept, else the "
+                "warehouse is as it was before it")
 
 
 ERROR_LOG_SUFFIX = ".errors.log"  # beside the restricted store: `<store>.errors.log`

@@ -363,12 +363,28 @@ class DecisionEngine:
                                       "replaced": x.replaced, "kept": x.kept}}
         except Exception as exc:  # noqa: BLE001 - one line on the page, never a traceback
             release(exc)
+            if type(exc).__name__ == "CommitUnknown":  # never "unchanged": the warehouse decides
+                return self._outcome_read_back(d, _one_line(exc))
             expected = is_expected(exc) or type(exc).__name__ == "WarehouseRefused"
             if expected:
                 return {"event": "refused", "reason": _one_line(exc)}
             return {"event": "not_applied", "reason": f"failed, the warehouse is unchanged: {_one_line(exc)}"}
         result.update(run_id=r.job.run_id, published=r.job.published is not None, failed_steps=sorted(r.job.failed_steps))
         return {"event": "applied", "result": result}
+
+    def _outcome_read_back(self, d: Decision, error: str) -> dict:
+        """The job's COMMIT raised and the job could not see whether it was kept (CommitUnknown):
+        read the warehouse as _settle does (a read-only open replays DuckDB's log). Unreadable too:
+        no outcome, the request stays pending and the next start settles it."""
+        try:
+            rows = applied_rows(self.site.config.warehouse, self.site.config.restricted_store, d.key)
+        except Exception:  # noqa: BLE001 - settled at the next start
+            self.live[d.id] = "pending"
+            return {}
+        if rows:
+            return {"event": "applied", "result": {"decisions": [r[0] for r in rows], "run_id": rows[0][6],
+                                                    "recovered": True}}
+        return {"event": "not_applied", "reason": f"failed, and the warehouse does not hold it: {error}"}
 
     def _settle(self, orphans: list[Decision]) -> None:
         """Requests a stopped web left without an outcome: applied if their key is in

@@ -503,3 +503,28 @@ def test_a_web_killed_mid_decision_shows_it_applied_or_not_applied_never_twice(h
         proc.wait(timeout=30)
     assert _rows(site / "warehouse.duckdb", "SELECT count(*) FROM approval.decisions WHERE submission_id = ?",
                  [OPDC]) == [(1,)]
+
+
+def test_a_decision_whose_commit_outcome_the_job_could_not_read_is_read_back_never_called_unchanged(web, monkeypatch):
+    """The decision's job: its COMMIT raised (logged, then DuckDB's automatic checkpoint aborted:
+    durable) and the file could not be opened again by the job (CommitUnknown). The web reads the
+    warehouse back as its start does (a read-only open replays the log) and shows the decision
+    applied, once; it never says "the warehouse is unchanged"."""
+    from tests.test_commit_checkpoint import LOGGED_THEN_CHECKPOINTED, _autocheckpoint_fails, _cannot_open_again
+
+    site = web.site
+    before = _rows(site / "warehouse.duckdb", "SELECT count(*) FROM approval.decisions")[0][0]
+    committee = web("demo-committee")
+    _autocheckpoint_fails(monkeypatch, LOGGED_THEN_CHECKPOINTED)
+    _cannot_open_again(monkeypatch)
+    r = decide(committee, kind="reject", submission_id=str(MICT), reason="sent in error")
+    state, text = outcome(committee, r.headers["location"])
+    monkeypatch.undo()
+    assert state == "applied", text
+    assert "unchanged" not in text
+    assert _rows(site / "warehouse.duckdb", "SELECT count(*) FROM approval.decisions")[0][0] == before + 1
+    assert _rows(site / "warehouse.duckdb", "SELECT status FROM ingest.submissions WHERE submission_id = ?",
+                 [MICT]) == [("rejected",)]
+    events = [e["event"] for e in _journal(site)]
+    assert events.count("applied") == 1 and "not_applied" not in events
+    assert not [e for e in _audit(site) if "unchanged" in json.dumps(e, ensure_ascii=False)]
