@@ -236,3 +236,36 @@ def test_a_quiet_nights_commit_is_checkpointed_instead_of_logged(tmp_path, prefe
     assert _runs(published_path(wh)) == [("succeeded", None, False)]
     assert run_cli(registry, inbox, tmp_path)[0] == 0
     assert [r[0] for r in _runs(wh)] == ["succeeded", "failed", "succeeded"]
+
+
+def test_a_rebuild_whose_commit_cannot_be_read_back_says_so_and_the_next_job_finishes_it(tmp_path, prefect_harness,
+                                                                                          monkeypatch):
+    """`pilotkpi rebuild` runs the same job: its COMMIT raised (logged, then the checkpoint aborted:
+    durable) and the file could not be opened again. Its one line says the next run decides, never
+    "unchanged" (flows/cli_maintenance.py); the next rebuild finds the first one's commit replayed
+    and completes it."""
+    from click.testing import CliRunner
+
+    from flows.cli import main
+
+    registry, inbox = make_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
+    rebuild = ["rebuild", "--registry", str(registry), "--warehouse", str(wh), "--out", str(tmp_path / "out")]
+    _autocheckpoint_fails(monkeypatch, LOGGED_THEN_CHECKPOINTED)
+    _cannot_open_again(monkeypatch)
+    result = CliRunner().invoke(main, rebuild)
+    monkeypatch.undo()
+
+    assert result.exit_code == 1, result.output
+    assert "the warehouse is unchanged" not in result.output
+    assert "could not be opened again and read to see whether it holds this run" in result.output
+    # (status, failed steps, completed later): the rebuild's own commit record, replayed; a rebuild
+    # files nothing away (no inbox), so its steps are every step but that one
+    rebuild_steps = "validation_report,summaries,artifact,letters,publish"
+    assert _runs(wh) == [("succeeded", None, False), ("committed_with_errors", rebuild_steps, False)]
+
+    result = CliRunner().invoke(main, rebuild)
+    assert result.exit_code == 0, result.output
+    assert _runs(wh) == [("succeeded", None, False), ("committed_with_errors", rebuild_steps, True),
+                         ("succeeded", None, False)]
