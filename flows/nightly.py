@@ -128,10 +128,12 @@ class Live:
             raise RuntimeError("the job's warehouse connection is closed")
         return self._con
 
-    def reopened(self, con) -> None:
-        """The job's connection after the file was opened again (_committed_after_all)."""
+    def reopen(self, open_again: Callable[[], object]) -> None:
+        """Close the job's connection, then open the file again (_committed_after_all). In this
+        order: DuckDB keeps one instance per file in a process, and a connection opened while an
+        invalidated one is still open gets that invalidated instance."""
         self.close()
-        self._con = con
+        self._con = open_again()
 
     def close(self) -> None:
         con, self._con = self._con, None
@@ -325,13 +327,13 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
             if committed:
                 get_run_logger().error("the job's COMMIT raised (%s), yet the warehouse opened again holds it: the "
                                        "job is committed and goes on", live.open_text(exc))
+            elif committed is None:  # unknown: .next stays, and the next job's recover() decides
+                failure = CommitUnknown(live.open_text(exc))
             else:
-                # before abort: the names include this job's rows
-                failure = live.open_error(exc) if committed is False else CommitUnknown(live.open_text(exc))
-                if rjob is not None and committed is False:  # unknown (None): recover() decides at the next job
+                failure = live.open_error(exc)  # before abort: the names include this job's rows
+                if rjob is not None:
                     rjob.abort()
-                if committed is False:
-                    _record_failure(live.con, run_id, started, as_of, registry, kind, failure)
+                _record_failure(live.con, run_id, started, as_of, registry, kind, failure)
         if failure is not None:
             raise failure  # outside the except block: no chain back to the original's text
         if rjob is not None:
@@ -590,8 +592,8 @@ def _committed_after_all(live: Live, warehouse_path: Path, run_id: str) -> bool 
     the restricted store's commit: warehouse/restricted.py). `live` then holds the new connection,
     with the job's memory limit, for the steps after the commit (or for the failure's record)."""
     try:
-        live.close()  # works on an invalidated database; the log (the commit, if any) stays beside the file
-        live.reopened(connect(warehouse_path))
+        # Closing works on an invalidated database; the log (the commit, if any) stays beside the file.
+        live.reopen(lambda: connect(warehouse_path))
         memory_for_queries(limit_memory(live.con))
         return restricted.committed(live.con, run_id)
     except Exception:  # noqa: BLE001 - unknown: the job fails, and the next job's open decides

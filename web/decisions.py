@@ -382,8 +382,7 @@ class DecisionEngine:
             self.live[d.id] = "pending"
             return {}
         if rows:
-            return {"event": "applied", "result": {"decisions": [r[0] for r in rows], "run_id": rows[0][6],
-                                                    "recovered": True}}
+            return {"event": "applied", "result": _recovered(rows)}
         return {"event": "not_applied", "reason": f"failed, and the warehouse does not hold it: {error}"}
 
     def _settle(self, orphans: list[Decision]) -> None:
@@ -392,7 +391,7 @@ class DecisionEngine:
         for d in orphans:
             rows = applied_rows(self.site.config.warehouse, self.site.config.restricted_store, d.key)
             if rows:
-                result = {"decisions": [r[0] for r in rows], "run_id": rows[0][6], "recovered": True}
+                result = _recovered(rows)
                 self.journal.append("applied", d.id, result=result)
                 self.site.audit.record("decision_applied", d.who, None, decision=d.id, key=d.key, recovered=True)
             else:
@@ -400,6 +399,11 @@ class DecisionEngine:
                 self.journal.append("not_applied", d.id, reason=reason)
                 self.site.audit.record("decision_not_applied", d.who, None, decision=d.id, key=d.key, reason=reason)
             self.live.pop(d.id, None)
+
+
+def _recovered(rows: list[tuple]) -> dict:
+    """The outcome of a decision read back from the warehouse (applied_rows), not from its job."""
+    return {"decisions": [r[0] for r in rows], "run_id": rows[0][6], "recovered": True}
 
 
 def applied_rows(warehouse: Path, restricted_store: Path | None, key: str) -> list[tuple]:
