@@ -269,3 +269,36 @@ def test_a_rebuild_whose_commit_cannot_be_read_back_says_so_and_the_next_job_fin
     assert result.exit_code == 0, result.output
     assert _runs(wh) == [("succeeded", None, False), ("committed_with_errors", rebuild_steps, True),
                          ("succeeded", None, False)]
+
+
+def test_a_served_run_whose_commit_outcome_cannot_be_read_says_the_next_run_decides(tmp_path, prefect_harness,
+                                                                                    monkeypatch):
+    """The scheduled run's one line (flows/nightly.py `_failure_line`) for the same fault as
+    test_a_commit_whose_outcome_cannot_be_read_is_decided_by_the_next_job: "failed", never "the
+    warehouse is unchanged" (its commit may be in the log), and no restricted pilot's file name
+    (the COMMIT's text passes the restricted store's message guard). The next served night finishes
+    the job."""
+    monkeypatch.setattr("flows.nightly._deployed", lambda: True)
+    registry, inbox = make_restricted_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    _autocheckpoint_fails(monkeypatch, LOGGED_THEN_CHECKPOINTED)
+    _cannot_open_again(monkeypatch)
+    code, output = run(tmp_path, registry, inbox)
+    monkeypatch.undo()
+
+    assert code == 1, output
+    [line] = [ln for ln in output.splitlines() if ln.startswith("pilotkpi: scheduled run ")]
+    assert line.startswith("pilotkpi: scheduled run failed: CommitUnknown: the COMMIT raised ("), line
+    assert line.endswith("and the warehouse could not be opened again and read to see whether it holds this run: "
+                         "the next run finishes it if the commit was kept, else the warehouse is as it was "
+                         "before it"), line
+    assert "unchanged" not in line and FILE_NAME not in output and SECRET not in line
+
+    monkeypatch.setattr("flows.nightly._deployed", lambda: True)
+    code, output = run(tmp_path, registry, inbox)
+    assert code == 0, output
+    [line] = [ln for ln in output.splitlines() if ln.startswith("pilotkpi: scheduled run ")]
+    assert " succeeded: files seen 0: " in line, line
+    assert _runs(wh) == [("committed_with_errors", EVERY_STEP, True), ("succeeded", None, False)]
+    _restricted_store_holds_the_first_night(tmp_path)
+    _open_store_holds_the_first_night(published_path(wh))
