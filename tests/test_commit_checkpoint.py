@@ -302,3 +302,45 @@ def test_a_served_run_whose_commit_outcome_cannot_be_read_says_the_next_run_deci
     assert _runs(wh) == [("committed_with_errors", EVERY_STEP, True), ("succeeded", None, False)]
     _restricted_store_holds_the_first_night(tmp_path)
     _open_store_holds_the_first_night(published_path(wh))
+
+
+def test_an_approval_whose_commit_outcome_cannot_be_read_is_applied_once_by_the_next_job(tmp_path, prefect_harness,
+                                                                                         monkeypatch):
+    """The committee's `approve` runs the same job (flows/approval.py): the same fault there says
+    the next run decides (never "unchanged", no restricted file name), and the next job, a quiet
+    night, completes it. tests/test_restricted_decisions.py's story: 2548-Q2 of the restricted pilot
+    closed at 2.5000; u1 (S9 = 35) held; approved, it scores 3 + (35 - 30)/(40 - 30) = 3.5000,
+    on_target, changed since closing. The decision is recorded once, in the restricted store."""
+    from tests.test_pilot_moves import cli, q
+    from tests.test_restricted_decisions import U1, q2
+
+    registry, inbox = make_restricted_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    rs = files_of(wh).restricted
+    assert run(tmp_path, registry, inbox)[0] == 0
+    base = ["--registry", registry, "--warehouse", wh, "--out", tmp_path / "out", "--as-of", "2005-05-15"]
+    assert cli("close-quarter", "2548-Q2", "--pilot", SECRET, "--by", "Somchai", *base)[0] == 0
+    late = tmp_path / "inbox2"
+    late.mkdir()
+    (late / U1[0]).write_bytes(U1[1])
+    assert run(tmp_path, registry, late)[0] == 0
+    [(u1,)] = q(rs, "SELECT submission_id FROM ingest.submissions WHERE file_name = ?", [U1[0]])
+
+    _autocheckpoint_fails(monkeypatch, LOGGED_THEN_CHECKPOINTED)
+    _cannot_open_again(monkeypatch)
+    code, output = cli("approve", u1, "--by", "Somchai", "--note", "typo fixed", *base)
+    monkeypatch.undo()
+    assert code == 1, output
+    assert "the warehouse is unchanged" not in output and "Z8Q" not in output
+    assert "could not be opened again and read to see whether it holds this run" in output, output
+    assert rs.with_name(rs.name + ".next").exists()
+
+    code, output = cli("run", "--registry", registry, "--inbox", late, "--warehouse", wh, "--out", tmp_path / "out",
+                       "--as-of", "2005-05-15")
+    assert code == 0, output
+    assert not rs.with_name(rs.name + ".next").exists()
+    applied = [(Decimal("3.5000"), "on_target", True, True)]
+    assert q2(wh) == q2(rs) == q2(published_path(wh)) == applied
+    assert q(rs, "SELECT action, submission_id, note, status_after FROM approval.decisions ORDER BY decision_id") == [
+        ("approve", u1, "typo fixed", "accepted")]
+    assert q(rs, "SELECT status FROM ingest.submissions WHERE submission_id = ?", [u1]) == [("accepted",)]
