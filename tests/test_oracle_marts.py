@@ -7,7 +7,8 @@ the real marts must equal it cell for cell, with each restricted pilot's line-le
 restricted store alone:
 - after the README's demo;
 - after each job of tests/oracle/story.py: three nights of a generated 6-pilot workload with the
-  committee's close, approve, reject and reopen between them and a pilot moved to restricted.
+  committee's close, approve, reject and reopen between them and a pilot moved to restricted,
+  then rebuilds as of the days where dueness and reminder levels turn.
 A few figures of the story are also checked by hand, so that the oracle is itself anchored to
 the spec; and a mart altered by one unit in the last place is caught.
 """
@@ -48,7 +49,8 @@ def test_demo_marts_equal_the_oracle(demo_run):
 
 def test_every_job_of_the_story_leaves_marts_equal_to_the_oracle(story_run):
     _, found = story_run
-    assert list(found) == ["night 1", "closed", "night 2", "approved", "rejected", "reopened", "night 3"]
+    assert list(found) == ["night 1", "closed", "night 2", "approved", "rejected", "reopened", "night 3",
+                           *(f"rebuilt as of {d}" for d in story.REBUILDS)]
     assert found == {label: [] for label in found}
 
 
@@ -82,6 +84,16 @@ def test_the_story_reaches_the_cases_it_is_about(story_run):
     # PLT-2548-004's held correction of 2549-Q2 was rejected: it still counts as a version.
     assert query(open_, "SELECT versions FROM marts.reporting_compliance WHERE pilot_id = 'PLT-2548-004' "
                         "AND period = '2549-Q2' AND role = 'lead'") == [(2,)]
+    # Rebuilt last as of 2006-09-13: PLT-2548-003 (report_due_days 45) still lacks its first
+    # supporting agency's 2549-Q3 report, due 2006-06-30 + 45 = 2006-08-14: 30 days overdue, level
+    # 2; PLT-2548-004's secondary never sent 2549-Q2, due 2006-04-30: 136 days, level 3.
+    assert query(open_, "SELECT pilot_id, period, due_date, days_overdue, level, reason FROM marts.reminders "
+                        "ORDER BY pilot_id") == [
+        ("PLT-2548-003", "2549-Q3", date(2006, 8, 14), 30, 2, "missing"),
+        ("PLT-2548-004", "2549-Q2", date(2006, 4, 30), 136, 3, "missing")]
+    # A quarantined file whose second row says 2549-Q2 counts for its first row's 2549-Q3.
+    assert query(open_, "SELECT period, quarantined FROM marts.reporting_compliance WHERE pilot_id = 'PLT-2548-005' "
+                        "AND quarantined > 0 AND period = '2549-Q3'") == [("2549-Q3", 1)]
     # PLT-2548-003 moved to restricted: its KPI scores are in the restricted store only.
     assert query(open_, "SELECT count(*) FROM marts.kpi_scores WHERE pilot_id = 'PLT-2548-003'") == [(0,)]
     assert query(restricted, "SELECT count(*) FROM marts.kpi_scores WHERE pilot_id = 'PLT-2548-003'") == [(28,)]
@@ -104,5 +116,5 @@ def test_the_oracle_catches_a_mart_off_by_one_unit(story_run, tmp_path, mart, ch
         con.execute(change)
     finally:
         con.close()
-    found = differences(tmp_path / "w.duckdb", story.NIGHT_3)
+    found = differences(tmp_path / "w.duckdb", story.REBUILDS[-1])
     assert len(found) == 1 and found[0].startswith(mart), found

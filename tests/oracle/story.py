@@ -25,6 +25,7 @@ from pilots import demo
 COLUMNS = ("pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "layer", "actual",
            "allocated_thb", "disbursed_thb", "funding_source", "note")
 NIGHT_1, NIGHT_2, NIGHT_3 = date(2006, 8, 15), date(2006, 8, 16), date(2006, 8, 17)
+REBUILDS = (date(2006, 6, 30), date(2006, 8, 14), date(2006, 8, 15), date(2006, 9, 13))
 
 
 @dataclass
@@ -133,6 +134,9 @@ def checkpoints(root: Path, pilots: int = 6):
     # Night 1: P0's secondary misses 2549-Q3; P1's lead sends a defective 2549-Q3 (negative amount).
     late_secondary = story.hold_back(story.report(0, "secondary", "2549-Q3"))
     late_lead = story.hold_back(story.report(1, "lead", "2549-Q3"))
+    # Two reports never come: P2's first supporting agency's 2549-Q3, P3's secondary's 2549-Q2.
+    story.hold_back(story.report(2, "supporting", "2549-Q3"))
+    story.hold_back(story.report(3, "secondary", "2549-Q2"))
     bad = demo._copy(story.report(1, "lead", "2549-Q3"))
     next(line for line in bad.lines if line["line_type"] == "budget")["allocated_thb"] = "-5000"
     story.write(f"{p[1]}_bad_2549-Q3.csv", bad)
@@ -143,6 +147,7 @@ def checkpoints(root: Path, pilots: int = 6):
           f'{{code: "{secondary}", role: secondary, no_reminders_until: 2006-08-15}}')
     _edit(registry / f"{p[5]}.yaml", "start: 2004-10-01", "start: 2004-11-15")
     _edit(registry / f"{p[5]}.yaml", "end: 2006-09-30", "end: 2006-05-20")
+    _edit(registry / f"{p[2]}.yaml", "end: 2006-09-30", "end: 2006-09-30\nreport_due_days: 45")
     # P5's lead restates its history: K1 flat at 50 then 60 (changed_after_flat), K2's quarters
     # 3, 3, 3, 4 then 6 (MAD 0, mean absolute deviation 0.25: z = 3 / (1.253314 × 0.25)).
     for period, k1, k2 in (("2548-Q1", "50", "3"), ("2548-Q2", "50", "3"), ("2548-Q3", "50", "3"),
@@ -191,11 +196,28 @@ def checkpoints(root: Path, pilots: int = 6):
     # not erase its budget; K4 missing); P1's lead resends 2548-Q4 with budget lines only (every
     # KPI missing: composite empty). P0's 2549 thresholds of K1 go down by 10% (2549-Q2 closed:
     # changed since closing).
-    story.write(f"{p[0]}_kpis_2549-Q1.csv", _only(story.report(0, "lead", "2549-Q1"), "kpi", 2, drop="K4"))
+    kpis_only = _only(story.report(0, "lead", "2549-Q1"), "kpi", 2, drop="K4")
+    story.write(f"{p[0]}_kpis_2549-Q1.csv", _with_kpis(kpis_only, 0, K1="123456789.5"))
     story.write(f"{p[1]}_budget_2548-Q4.csv", _only(story.report(1, "lead", "2548-Q4"), "budget", 2))
     text = (registry / f"{p[0]}.yaml").read_text(encoding="utf-8")
     old = re.search(r"2549: \[([^\]]*)\]", text).group(1)  # K1's, the first KPI in the file
     new = ", ".join(str(Decimal(t) * Decimal("0.9")) for t in old.split(", "))
     _edit(registry / f"{p[0]}.yaml", f"2549: [{old}]", f"2549: [{new}]")
+    # A quarantined file whose rows disagree on the period: it counts for its first row's
+    # (pilot, agency, period) (scoring.md §6, quarantined count).
+    mixed = demo._copy(story.report(4, "secondary", "2549-Q3"))
+    mixed.lines = mixed.lines[:2]
+    story.write(f"{p[4]}_mixed_2549-Q3.csv", mixed)
+    text = (root / "inbox" / f"{p[4]}_mixed_2549-Q3.csv").read_text(encoding="utf-8").splitlines()
+    text[2] = text[2].replace("2549-Q3", "2549-Q2")
+    (root / "inbox" / f"{p[4]}_mixed_2549-Q3.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
     story.night(NIGHT_3)
     yield "night 3", NIGHT_3
+
+    # The same warehouse rebuilt as of the days where the rules turn: 2549-Q3 ends 2006-06-30
+    # (due that day); P2 (report_due_days 45) expects its reports by 2006-08-14 (no reminder yet),
+    # a day later 1 day overdue, 30 days overdue on 2006-09-13 (level 2; P3's 2549-Q2 is at
+    # level 3 throughout).
+    for as_of in REBUILDS:
+        story.cli("rebuild", *story.base(as_of))
+        yield f"rebuilt as of {as_of}", as_of
