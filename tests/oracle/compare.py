@@ -6,7 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from tests.oracle.reference import Inputs, _stores, compute, core_lines_not_accepted, load
+from tests.oracle.reference import (Inputs, _stores, compute, core_lines_not_accepted, load,
+                                    resubmission_rule_breaks)
 
 KEYS = {
     "kpi_scores": ("pilot_id", "kpi_code", "period"),
@@ -50,6 +51,7 @@ def differences(warehouse: Path, as_of: date) -> list[str]:
     expected = compute(inputs)
     restricted = {p["pilot_id"] for p in inputs.pilots if p["classification"] == "restricted"}
     problems = [f"core line of a submission that is not accepted: {x}" for x in core_lines_not_accepted(inputs)]
+    problems += [f"ingest.submissions {x}" for x in resubmission_rule_breaks(inputs)]
     stores = _stores(warehouse)
     real_by_store = {path: _read_marts(path) for path in stores}
     for name, key in KEYS.items():

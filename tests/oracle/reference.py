@@ -13,6 +13,13 @@ Readings of the spec that are ours (where it leaves a choice), each checked agai
   file that the committee rejects keeps counting, because "Rejecting ... gives status rejected.
   Nothing else changes." (the agency did report; the committee refused its figures).
 - History of an outlier check orders periods by (fiscal year, quarter).
+- A closed quarter is computed from today's accepted lines like any other, as the marts do: a
+  valid file for an earlier quarter that is still open is accepted and reaches the closed
+  quarter's year-to-date KPIs, budget snapshot and outlier history (pilot_scores then says
+  changed_since_closing). data-quality.md §2 holds back only files *for* the closed (pilot,
+  period); its "keeps the inputs that were counted when it was closed" may mean more. An open
+  question for the committee, not settled here (see tests/test_oracle_marts.py's story: the
+  2549-Q1 correction under PLT-2548-001's closed 2549-Q2).
 """
 from __future__ import annotations
 
@@ -384,3 +391,23 @@ def core_lines_not_accepted(inputs: Inputs) -> list[tuple]:
     status = {s["submission_id"]: s["status"] for s in inputs.submissions}
     return [(line["submission_id"], line["row_number"], status.get(line["submission_id"]))
             for line in inputs.kpi_actuals + inputs.budget_lines if status.get(line["submission_id"]) != "accepted"]
+
+
+def resubmission_rule_breaks(inputs: Inputs) -> list[str]:
+    """Keys whose statuses break agency-report-v1.md's "Which file wins" (and data-quality.md §2's
+    approval): at most one accepted file per (pilot, agency, period), and none of the valid
+    versions (accepted or superseded) carries a later submitted_on than the accepted one."""
+    versions = defaultdict(list)
+    for s in inputs.submissions:
+        if s["status"] in ("accepted", "superseded"):
+            versions[(s["pilot_id"], s["agency_code"], s["period"])].append(s)
+    breaks = []
+    for key, files in versions.items():
+        accepted = [s for s in files if s["status"] == "accepted"]
+        if len(accepted) > 1:
+            breaks.append(f"{key}: {len(accepted)} accepted files")
+        elif accepted and any(s["submitted_on"] > accepted[0]["submitted_on"] for s in files):
+            breaks.append(f"{key}: a superseded file is newer than the accepted {accepted[0]['submission_id']}")
+        elif not accepted:
+            breaks.append(f"{key}: superseded files and no accepted one")
+    return breaks
