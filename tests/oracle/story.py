@@ -1,10 +1,12 @@
-"""A small generated workload over three nights and the committee's decisions between them.
+"""A small generated workload over four nights and the committee's decisions between them.
 
 bench/workload.py's files for a few pilots, with hand-made changes that touch every rule the
 oracle recomputes: a report held back (missing: a reminder), a defective one in its place
 (rejected_file), late first reports, a closed quarter's corrections (held, then approved or
 rejected), a resubmission that replaces the accepted file, one whose earlier submitted_on makes it
-superseded at once, the workload's 1% of revisions, and a pilot moved to restricted.
+superseded at once, the workload's 1% of revisions, a pilot moved to restricted, a night of
+registry changes only (dates, roles, a KPI's aggregation), and rebuilds on the days where
+dueness and reminder levels turn.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from pilots import demo
 
 COLUMNS = ("pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "layer", "actual",
            "allocated_thb", "disbursed_thb", "funding_source", "note")
-NIGHT_1, NIGHT_2, NIGHT_3 = date(2006, 8, 15), date(2006, 8, 16), date(2006, 8, 17)
+NIGHT_1, NIGHT_2, NIGHT_3, NIGHT_4 = date(2006, 8, 15), date(2006, 8, 16), date(2006, 8, 17), date(2006, 8, 18)
 REBUILDS = (date(2006, 6, 30), date(2006, 8, 14), date(2006, 8, 15), date(2006, 9, 13))
 
 
@@ -213,6 +215,24 @@ def checkpoints(root: Path, pilots: int = 6):
     (root / "inbox" / f"{p[4]}_mixed_2549-Q3.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
     story.night(NIGHT_3)
     yield "night 3", NIGHT_3
+
+    # Night 4 reads no file, but the registry changed: P1 ends 2006-01-15 (2549-Q3 no longer
+    # due), P3's lead and one secondary swap roles (the new lead never sent KPIs), P4's first
+    # supporting agency becomes an adviser (no longer expected), P0's K4 becomes a `sum` KPI.
+    _edit(registry / f"{p[1]}.yaml", "end: 2006-09-30", "end: 2006-01-15")
+    lead3 = next(code for code, role in story.plans[3].agencies if role == "lead")
+    second3 = next(code for code, role in story.plans[3].agencies if role == "secondary")
+    _edit(registry / f"{p[3]}.yaml", f'{{code: "{lead3}", role: lead}}', f'{{code: "{lead3}", role: secondary}}')
+    _edit(registry / f"{p[3]}.yaml", f'{{code: "{second3}", role: secondary}}', f'{{code: "{second3}", role: lead}}')
+    supporting4 = next(code for code, role in story.plans[4].agencies if role == "supporting")
+    _edit(registry / f"{p[4]}.yaml", f'{{code: "{supporting4}", role: supporting}}',
+          f'{{code: "{supporting4}", role: advisory}}')
+    text = (registry / f"{p[0]}.yaml").read_text(encoding="utf-8")
+    k4 = text.index("code: K4")
+    (registry / f"{p[0]}.yaml").write_text(
+        text[:k4] + text[k4:].replace("aggregation: last", "aggregation: sum", 1), encoding="utf-8")
+    story.night(NIGHT_4)
+    yield "night 4", NIGHT_4
 
     # The same warehouse rebuilt as of the days where the rules turn: 2549-Q3 ends 2006-06-30
     # (due that day); P2 (report_due_days 45) expects its reports by 2006-08-14 (no reminder yet),
