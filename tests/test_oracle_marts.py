@@ -50,7 +50,7 @@ def test_demo_marts_equal_the_oracle(demo_run):
 def test_every_job_of_the_story_leaves_marts_equal_to_the_oracle(story_run):
     _, found = story_run
     assert list(found) == ["night 1", "closed", "night 2", "approved", "rejected", "reopened", "night 3",
-                           "night 4",
+                           "night 4", "reprocessed",
                            *(f"rebuilt as of {d}" for d in story.REBUILDS)]
     assert found == {label: [] for label in found}
 
@@ -89,9 +89,19 @@ def test_the_story_reaches_the_cases_it_is_about(story_run):
     # supporting agency's 2549-Q3 report, due 2006-06-30 + 45 = 2006-08-14: 30 days overdue, level
     # 2; PLT-2548-004's secondary never sent 2549-Q2, due 2006-04-30: 136 days, level 3.
     assert query(open_, "SELECT pilot_id, period, due_date, days_overdue, level, reason FROM marts.reminders "
-                        "ORDER BY pilot_id") == [
+                        "WHERE pilot_id <> 'PLT-2548-001' ORDER BY pilot_id") == [
         ("PLT-2548-003", "2549-Q3", date(2006, 8, 14), 30, 2, "missing"),
         ("PLT-2548-004", "2549-Q2", date(2006, 4, 30), 136, 3, "missing")]
+    # PLT-2548-001's new supporting agency: its 2549-Q3 file, quarantined before it joined, was
+    # reprocessed and accepted (the original stays quarantined and counts); its six earlier
+    # quarters are missing, 2548-Q1 due 2005-01-30 is 591 days overdue on 2006-09-13.
+    assert query(open_, "SELECT period, submitted, versions, quarantined FROM marts.reporting_compliance "
+                        "WHERE pilot_id = 'PLT-2548-001' AND role = 'supporting' AND agency_code NOT IN "
+                        "(SELECT agency_code FROM marts.reporting_compliance WHERE pilot_id = 'PLT-2548-001' "
+                        "AND period = '2548-Q1' AND submitted) ORDER BY period DESC LIMIT 2") == [
+        ("2549-Q3", True, 1, 1), ("2549-Q2", False, 0, 0)]
+    assert query(open_, "SELECT count(*), max(days_overdue) FROM marts.reminders WHERE pilot_id = 'PLT-2548-001'") == [
+        (6, 591)]
     # A quarantined file whose second row says 2549-Q2 counts for its first row's 2549-Q3.
     assert query(open_, "SELECT period, quarantined FROM marts.reporting_compliance WHERE pilot_id = 'PLT-2548-005' "
                         "AND quarantined > 0 AND period = '2549-Q3'") == [("2549-Q3", 1)]

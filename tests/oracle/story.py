@@ -35,6 +35,7 @@ class Story:
     root: Path
     pilots: int
     plans: list = field(default_factory=list)
+    agencies: list = field(default_factory=list)
 
     @property
     def warehouse(self) -> Path:
@@ -130,7 +131,7 @@ def checkpoints(root: Path, pilots: int = 6):
     """Run the story; yield (label, as_of) after each job, for the caller to compare the marts."""
     story = Story(root, pilots)
     wl = workload.write_workload(root, pilots)
-    _, story.plans = workload.pilot_plans(pilots)
+    story.agencies, story.plans = workload.pilot_plans(pilots)
     p = [plan.pilot_id for plan in story.plans]
 
     # Night 1: P0's secondary misses 2549-Q3; P1's lead sends a defective 2549-Q3 (negative amount).
@@ -213,6 +214,13 @@ def checkpoints(root: Path, pilots: int = 6):
     text = (root / "inbox" / f"{p[4]}_mixed_2549-Q3.csv").read_text(encoding="utf-8").splitlines()
     text[2] = text[2].replace("2549-Q3", "2549-Q2")
     (root / "inbox" / f"{p[4]}_mixed_2549-Q3.csv").write_text("\n".join(text) + "\n", encoding="utf-8")
+    # An agency outside P0 reports on it (quarantined); night 4's registry makes it a participant
+    # and the file is reprocessed.
+    outsider = next(a.code for a in story.agencies if a.code not in {c for c, _ in story.plans[0].agencies})
+    outsider_report = demo.Report(p[0], outsider, "2549-Q3", date(2006, 7, 20), [
+        {"line_type": "budget", "item_code": "ACT-L2-90", "layer": "2", "allocated_thb": "5000000.00",
+         "disbursed_thb": "100000.00", "funding_source": "own", "note": None}])
+    story.write(f"{p[0]}_{outsider}_2549-Q3.csv", outsider_report)
     story.night(NIGHT_3)
     yield "night 3", NIGHT_3
 
@@ -231,8 +239,11 @@ def checkpoints(root: Path, pilots: int = 6):
     k4 = text.index("code: K4")
     (registry / f"{p[0]}.yaml").write_text(
         text[:k4] + text[k4:].replace("aggregation: last", "aggregation: sum", 1), encoding="utf-8")
+    _edit(registry / f"{p[0]}.yaml", "agencies:\n", f'agencies:\n  - {{code: "{outsider}", role: supporting}}\n')
     story.night(NIGHT_4)
     yield "night 4", NIGHT_4
+    story.cli("reprocess", str(story.submission_id(f"{p[0]}_{outsider}_2549-Q3.csv")), *story.base(NIGHT_4))
+    yield "reprocessed", NIGHT_4
 
     # The same warehouse rebuilt as of the days where the rules turn: 2549-Q3 ends 2006-06-30
     # (due that day); P2 (report_due_days 45) expects its reports by 2006-08-14 (no reminder yet),
