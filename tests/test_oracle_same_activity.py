@@ -24,12 +24,12 @@ from decimal import Decimal as D
 
 import duckdb
 import pytest
+from click.testing import CliRunner
 
+from flows.cli import main
 from tests.fuzz.checks import mart_key_problems
 from tests.oracle.compare import differences
 from tests.test_flow import _csv, make_scenario
-from flows.cli import main
-from click.testing import CliRunner
 
 P = "PLT-2548-003"
 

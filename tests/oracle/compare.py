@@ -73,7 +73,7 @@ def differences(warehouse: Path, as_of: date) -> list[str]:
         for k in sorted(want.keys() - got.keys(), key=str):
             problems.append(f"{name} {k}: missing (expected {_public(want[k])})")
         for k in sorted(got.keys() - want.keys(), key=str):
-            problems.append(f"{name} {k}: unexpected row {_public(got[k], want_cols=None)}")
+            problems.append(f"{name} {k}: unexpected row {_public(got[k])}")
         for k in sorted(want.keys() & got.keys(), key=str):
             for col, value in _public(want[k]).items():
                 if col not in got[k]:
@@ -83,5 +83,6 @@ def differences(warehouse: Path, as_of: date) -> list[str]:
     return problems
 
 
-def _public(row: dict, want_cols=None) -> dict:
+def _public(row: dict) -> dict:
+    """The row without the reference's private helper columns (a leading underscore)."""
     return {c: v for c, v in row.items() if not c.startswith("_")}

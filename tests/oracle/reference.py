@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
-from statistics import median
 
 import duckdb
 

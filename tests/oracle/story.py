@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 from click.testing import CliRunner
 
 from bench import workload
@@ -82,7 +83,6 @@ class Story:
         held.rename(self.root / "inbox" / held.name)
 
     def submission_id(self, file_name: str) -> int:
-        import duckdb
         for path in (self.warehouse, self.warehouse.with_name("w.restricted.duckdb")):
             con = duckdb.connect(str(path), read_only=True)
             try:
