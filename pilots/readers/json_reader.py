@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal, InvalidOperation
 from itertools import chain, repeat
 from typing import Callable
 
@@ -21,7 +22,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 def read_json(data: bytes) -> RawTable:
     text, encoding = decode_text(data, "json")
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
     except RecursionError:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_too_deep")), format="json", encoding=encoding) from None
     except ValueError as exc:  # json.JSONDecodeError: say where, in both languages
@@ -57,6 +58,40 @@ def read_json(data: bytes) -> RawTable:
             cells = [_cell(fields.get(h), text_of) for h in header]
         rows.append((i, cells))
     return RawTable("json", encoding, [text_of(h) for h in header], rows, identity=identity)
+
+
+# A number's plain text has at most this many digits on either side of the point; past that the
+# literal is kept as written (the checks call it not a number), never expanded (1e999999999).
+MAX_PLAIN_EXPONENT = 64
+
+
+def _loads(text: str) -> object:
+    """The document, its numbers as exact text (agency-report-v1.md: a number means what it says).
+
+    A float would change an amount: 99999999999999.99 is the double 99999999999999.984375, whose
+    shortest repr is 99999999999999.98; 1e-07 would be text that is not a number. So a fraction or
+    exponent is read in decimal (`_number_text`), NaN and Infinity (not JSON, but Python's reader
+    takes them) stay the words written. Integers are exact already; one of more than 4,300 digits,
+    which Python refuses to convert (a ValueError that is no JSONDecodeError), is then kept as its
+    digits, so that the checks name it too large, on its line and column.
+    """
+    try:
+        return json.loads(text, parse_float=_number_text, parse_constant=str)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return json.loads(text, parse_float=_number_text, parse_constant=str, parse_int=str)
+
+
+def _number_text(literal: str) -> str:
+    """A JSON fraction or exponent as plain decimal text (1.5e6 -> 1500000, 1e-7 -> 0.0000001)."""
+    try:
+        value = Decimal(literal)
+    except InvalidOperation:  # an exponent past Decimal's own range
+        return literal
+    if value.as_tuple().exponent < -MAX_PLAIN_EXPONENT or value.adjusted() > MAX_PLAIN_EXPONENT:
+        return literal
+    return format(value, "f")
 
 
 def _cell(value: object, text_of: Callable[[str], str]) -> str | None:
