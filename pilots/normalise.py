@@ -242,6 +242,9 @@ class NormalisedFile:
     headers: dict[str, str] = field(default_factory=dict)
     # The submission's identity exactly as the file wrote it (untrusted text): see raw_identity().
     raw_identity: dict[str, str | None] = field(default_factory=dict)
+    # A JSON document's top-level identity fields, canonical, where readable: what its lines must
+    # repeat (checks.file_defects). Empty for CSV and Excel, whose rows are all alike.
+    declared: dict[str, str] = field(default_factory=dict)
 
 
 def raw_identity(raw: RawTable, first: tuple[int, list[str | None]] | None,
@@ -391,8 +394,10 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
             issues.append(make_issue("COLUMN_MISSING", None, name, column=name, thai=BY_NAME[name].thai))
     if not rows:
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
+    declared = {name: value for name, value in canonical_identity(raw.identity).items()
+                if value is not None} if raw.identity else {}
     return NormalisedFile(rows, issues, missing, headers=dict(header.headers),
-                          raw_identity=raw_identity(raw, first, positions))
+                          raw_identity=raw_identity(raw, first, positions), declared=declared)
 
 
 @dataclass(frozen=True)
