@@ -1,4 +1,4 @@
-"""Repeated header columns and a BE year under the CE `FY` prefix, through whole nights.
+"""Repeated header columns, a BE year under the CE `FY` prefix and a UTF-16 CSV, through whole nights.
 
 - A header with `actual` and `ผลการดำเนินงาน` both names one column twice. Only the first was read:
   a repeat's values were dropped without a word (K1 57 in the Thai column, 47 in the English one,
@@ -9,6 +9,9 @@
   for FY 3091 and the file was told its period (3091-Q1) lies outside the pilot and that it was
   sent before the period starts (on "2547-10-01"). A BE year under the CE prefix is no period:
   PERIOD_INVALID, naming the text written.
+- A CSV saved as UTF-16 (Excel's "Unicode Text", with its byte order mark) is the catalogue's own
+  example of FILE_ENCODING_UNKNOWN ("save the file as UTF-8"), but its NUL bytes made it
+  FILE_UNREADABLE, "binary data, not text".
 
 The scenario and its registry are tests/test_flow.py's: lead 03009, secondary 15001; K1
 percent/higher/last weight 60, thresholds [20,30,40,50,60]; K2 count/higher/sum weight 40,
@@ -52,9 +55,12 @@ def test_repeated_columns_and_a_be_fiscal_year_over_two_nights(tmp_path, prefect
     # The secondary's Q2 with a BE year under FY.
     write(inbox / "c_sec_q2.csv", HEADER,
           f"{P},15001,FY2548-Q2,2005-04-20,budget,ACT-1,5,,500000,300000,own,")
+    # The supporting agency's Q1 in UTF-16.
+    (inbox / "e_sup_q1.csv").write_bytes("\n".join([
+        HEADER, f"{P},11002,2548-Q1,2005-02-01,budget,ACT-9,3,,100000,50000,support_contribution,"]).encode("utf-16"))
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 0, out
-    assert "files seen 3: accepted 1, superseded 0, duplicates 0, quarantined 2" in out
+    assert "files seen 4: accepted 1, superseded 0, duplicates 0, quarantined 3" in out
     assert issues_of(wh, "a_lead_q1.csv") == [
         (2, "actual", "COLUMN_REPEATED", "The header has 'actual' twice (again as 'ผลการดำเนินงาน') and the "
                                          "repeat holds a value on this row: it is unclear which one to read.")]
@@ -64,7 +70,9 @@ def test_repeated_columns_and_a_be_fiscal_year_over_two_nights(tmp_path, prefect
     # A quarantined file counts for its (pilot, agency, period) only where the period was read.
     assert query(wh, "SELECT file_name, agency_code, period, status FROM ingest.submissions ORDER BY file_name") == [
         ("a_lead_q1.csv", "03009", "2548-Q1", "quarantined"), ("b_sec_q1.csv", "15001", "2548-Q1", "accepted"),
-        ("c_sec_q2.csv", "15001", None, "quarantined")]
+        ("c_sec_q2.csv", "15001", None, "quarantined"), ("e_sup_q1.csv", None, None, "quarantined")]
+    assert issues_of(wh, "e_sup_q1.csv") == [
+        (None, None, "FILE_ENCODING_UNKNOWN", "The text encoding is not UTF-8 or Windows-874 (TIS-620). Save the file as UTF-8.")]
     assert query(wh, "SELECT agency_code, activity_code, allocated_thb, disbursed_thb, note FROM core.budget_lines") == [
         ("15001", "ACT-1", D("500000.00"), D("100000.00"), "ส่งครั้งแรก")]
     assert query(wh, "SELECT count(*) FROM core.kpi_actuals") == [(0,)]

@@ -51,6 +51,10 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
     A file that starts with the UTF-8 BOM but is not UTF-8 (a cp874 export with a BOM pasted on)
     says two things about itself: it is FILE_ENCODING_UNKNOWN, not guessed.
     """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # A UTF-16 byte order mark (Excel's "Unicode Text"): text in an encoding the format does not
+        # take, not binary data (its NUL bytes would say so). No UTF-8 or cp874 text starts so.
+        raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt)
     if b"\x00" in data:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "binary")), format=fmt)
     if data.startswith(b"\xef\xbb\xbf"):
