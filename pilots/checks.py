@@ -652,7 +652,8 @@ def _valid(column: str, value: object) -> bool:
     return True
 
 
-def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: date) -> list[Issue]:
+def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: date,
+                 declared: dict[str, str] | None = None) -> list[Issue]:
     """Cross-row and registry-aware defects of ONE file (its rows of the batch frame, or the same
     rows as dicts: the batch's files need no frame of their own here).
 
@@ -661,6 +662,12 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     is blamed with ROWS_DISAGREE, not the four correct ones. A rule whose input is missing or
     invalid is skipped (the row suite has reported that input). Identity defects are located on
     the first row holding the identity; line defects on the line concerned.
+
+    `declared`: the identity a JSON document states at its top level (NormalisedFile.declared,
+    canonical and valid fields only). It is the submission's identity (scoring.md §6), so it is
+    the expected value, however many lines say otherwise: a line that carries its own, different
+    pilot, agency, period or date is JSON_LINE_DISAGREES (the reader let the line's own field win,
+    and a document whose every line said 2548-Q2 under a top-level 2548-Q1 was accepted as Q2).
     """
     records = (rows.sort_values("row_number").to_dict("records") if isinstance(rows, pd.DataFrame)
                else sorted(rows, key=itemgetter("row_number")))
@@ -668,12 +675,19 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
         return []
     issues: list[Issue] = []
     counts = {column: Counter(map(itemgetter(column), records)) for column in HEADER_FIELDS}
-    first = {column: _majority(counts[column], column) for column in HEADER_FIELDS}
+    declared = declared or {}
+    first = {column: declared.get(column) or _majority(counts[column], column) for column in HEADER_FIELDS}
     first_row = int(records[0]["row_number"])
 
-    # One file = one report: every row repeats the identity that most rows hold.
+    # One file = one report: every row repeats the identity the document states, else the one
+    # that most rows hold.
     for column in HEADER_FIELDS:
         expected = first[column]
+        if column in declared:
+            issues.extend(make_issue("JSON_LINE_DISAGREES", int(r["row_number"]), column, column=column,
+                                     value=r[column], expected=expected)
+                          for r in records if r[column] != expected and _valid(column, r[column]))
+            continue
         if expected is None or len(counts[column]) == 1:  # one value in every row: the expected one
             continue
         for r in records:
@@ -681,7 +695,7 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
                 issues.append(make_issue("ROWS_DISAGREE", int(r["row_number"]), column,
                                          column=column, value=r[column], expected=expected))
     if first["pilot_id"] is not None:
-        first_row = next(int(r["row_number"]) for r in records if r["pilot_id"] == first["pilot_id"])
+        first_row = next((int(r["row_number"]) for r in records if r["pilot_id"] == first["pilot_id"]), first_row)
 
     pilot_id = first["pilot_id"]
     agency = first["agency_code"] if _valid("agency_code", first["agency_code"]) else None

@@ -178,7 +178,7 @@ def _validate(received: list[Received], batch: pd.DataFrame, registry: Registry,
         # defects, and skip by themselves the checks whose inputs are unreadable. They read the
         # file's rows as the frame holds them (the same dicts), without going through pandas.
         if rec.table is not None and rec.table.rows:
-            rec.issues.extend(checks.file_defects(rec.table.rows, registry, as_of))
+            rec.issues.extend(checks.file_defects(rec.table.rows, registry, as_of, rec.table.declared))
     for rec in received:
         if rec.table is not None:  # messages name the columns as the file wrote them
             rec.issues = [relabel(i, rec.table.headers) for i in rec.issues]

@@ -101,8 +101,8 @@ def parse_period(text: str) -> str | None:
     if m:
         return f"{m.group(1)}-Q{m.group(2)}" if int(m.group(1)) >= 2400 else None
     m = re.fullmatch(r"FY(\d{4})-?Q([1-4])", t, re.I)
-    if m:  # CE name of the fiscal year
-        return f"{int(m.group(1)) + BE_OFFSET}-Q{m.group(2)}"
+    if m:  # CE name of the fiscal year; FY2548 is a BE year under the CE prefix: not read (3091-Q1)
+        return f"{int(m.group(1)) + BE_OFFSET}-Q{m.group(2)}" if int(m.group(1)) < 2400 else None
     m = re.fullmatch(r"(?:Q|ไตรมาส(?:ที่)?)?([1-4])/(\d{4}|\d{2})", t, re.I)
     if m:
         year = int(m.group(2))
@@ -242,6 +242,9 @@ class NormalisedFile:
     headers: dict[str, str] = field(default_factory=dict)
     # The submission's identity exactly as the file wrote it (untrusted text): see raw_identity().
     raw_identity: dict[str, str | None] = field(default_factory=dict)
+    # A JSON document's top-level identity fields, canonical, where readable: what its lines must
+    # repeat (checks.file_defects). Empty for CSV and Excel, whose rows are all alike.
+    declared: dict[str, str] = field(default_factory=dict)
 
 
 def raw_identity(raw: RawTable, first: tuple[int, list[str | None]] | None,
@@ -294,6 +297,8 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
     header = _read_header(tuple(raw.header))
     positions = header.positions
     issues: list[Issue] = list(header.issues)
+    if header.repeats:
+        issues.extend(_repeated_columns(raw, header))
 
     width = max(positions.values(), default=-1) + 1  # a row at least this long has every mapped cell
     padded = list(map(_cells_of, raw.rows))
@@ -391,8 +396,10 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
             issues.append(make_issue("COLUMN_MISSING", None, name, column=name, thai=BY_NAME[name].thai))
     if not rows:
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
+    declared = {name: value for name, value in canonical_identity(raw.identity).items()
+                if value is not None} if raw.identity else {}
     return NormalisedFile(rows, issues, missing, headers=dict(header.headers),
-                          raw_identity=raw_identity(raw, first, positions))
+                          raw_identity=raw_identity(raw, first, positions), declared=declared)
 
 
 @dataclass(frozen=True)
@@ -401,6 +408,8 @@ class _Header:
     positions: dict[str, int]   # canonical name -> its first position (never changed once made)
     issues: tuple[Issue, ...]   # COLUMN_UNKNOWN of each header cell that names no column
     headers: dict[str, str]     # canonical name -> the header cell as written, cleaned
+    # Each later cell naming a column already named: (canonical name, position, cell as written).
+    repeats: tuple[tuple[str, int, str], ...] = ()
 
 
 _HEADERS: dict[tuple, _Header] = {}
@@ -418,18 +427,43 @@ def _read_header(cells: tuple) -> _Header:
         return found
     issues: list[Issue] = []
     positions: dict[str, int] = {}
+    repeats: list[tuple[str, int, str]] = []
     for i, cell in enumerate(cells):
         name = HEADER_NAMES.get(header_key(cell))
         if name and name not in positions:
             positions[name] = i
-        elif name is None and header_key(cell):
+        elif name:
+            repeats.append((name, i, clean_text(cell) or cell))
+        elif header_key(cell):
             issues.append(unknown_column(clean_text(cell) or ""))
-    found = _Header(positions, tuple(issues), {name: clean_text(cells[i]) or cells[i] for name, i in positions.items()})
+    found = _Header(positions, tuple(issues), {name: clean_text(cells[i]) or cells[i] for name, i in positions.items()},
+                    tuple(repeats))
     if not issues and len(cells) <= MEMO_HEADER_CELLS and sum(map(len, filter(None, cells))) <= MEMO_MAX_CHARS * MEMO_HEADER_CELLS:
         if len(_HEADERS) >= MEMO_HEADERS:
             _HEADERS.clear()
         _HEADERS[cells] = found
     return found
+
+
+def _repeated_columns(raw: RawTable, header: _Header) -> list[Issue]:
+    """COLUMN_REPEATED on the first row where a repeated column (`actual` and `ผลการดำเนินงาน`
+    both in one header) holds a value: only the first column of a name is read, so the repeat's
+    values would be dropped without a word (or, beside an empty first column, called missing).
+    The format has each column once; a repeat left empty carries nothing and is ignored, like an
+    empty column without a header. A total row is dropped before any other check of it."""
+    item_at = header.positions.get("item_code")
+
+    def total(cells: list[str | None]) -> bool:
+        item = clean_text(cells[item_at]) if item_at is not None and item_at < len(cells) else None
+        return not item and _says_total(cells)
+
+    issues = []
+    for name, at, written in header.repeats:
+        for row_number, cells in raw.rows:
+            if at < len(cells) and clean_text(cells[at]) is not None and not total(cells):
+                issues.append(make_issue("COLUMN_REPEATED", row_number, name, column=name, header=written))
+                break
+    return issues
 
 
 def _row_builder(keys: tuple[str, ...]) -> Callable[..., dict]:

@@ -18,7 +18,7 @@ from pilots.contract import BY_NAME, COLUMNS, LINE_TYPES, required_columns
 from pilots.defects import detail, make_issue
 from pilots.normalise import (COLUMN_ORDER, HEADER_NAMES, NormalisedFile, _READ_COLUMNS, _TEXT_COLUMNS,
                               TOTAL_WORDS, _mask_national_ids, clean_text, header_key, normalise_table,
-                              parse_number, raw_identity, unknown_column)
+                              canonical_identity, parse_number, raw_identity, unknown_column)
 from pilots.readers.base import RawTable
 
 _EMPTY_ROW = dict.fromkeys(["row_number", *(c.name for c in COLUMNS)])
@@ -34,12 +34,23 @@ def reference_normalise(raw: RawTable, kpi_units: dict[tuple[str, str], str] | N
     """
     issues: list[Issue] = []
     positions: dict[str, int] = {}
+    repeats: list[tuple[str, int, str]] = []
     for i, cell in enumerate(raw.header):
         name = HEADER_NAMES.get(header_key(cell))
         if name and name not in positions:
             positions[name] = i
-        elif name is None and header_key(cell):
+        elif name:
+            repeats.append((name, i, clean_text(cell) or cell))
+        elif header_key(cell):
             issues.append(unknown_column(clean_text(cell) or ""))
+    # A repeated column is a defect on the first row (not a total row) where the repeat holds a value.
+    for name, i, written in repeats:
+        item_at = positions.get("item_code")
+        for row_number, cells in raw.rows:
+            item = clean_text(cells[item_at]) if item_at is not None and item_at < len(cells) else None
+            if i < len(cells) and clean_text(cells[i]) is not None and not _is_total_row({"item_code": item}, cells):
+                issues.append(make_issue("COLUMN_REPEATED", row_number, name, column=name, header=written))
+                break
 
     rows: list[dict[str, str | int | None]] = []
     first: tuple[int, list[str | None]] | None = None  # the first data row, as read
@@ -70,7 +81,9 @@ def reference_normalise(raw: RawTable, kpi_units: dict[tuple[str, str], str] | N
     if not rows:
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
     headers = {name: clean_text(raw.header[i]) or raw.header[i] for name, i in positions.items()}
-    return NormalisedFile(rows, issues, missing, headers=headers, raw_identity=raw_identity(raw, first, positions))
+    declared = {k: v for k, v in canonical_identity(raw.identity).items() if v is not None} if raw.identity else {}
+    return NormalisedFile(rows, issues, missing, headers=headers, raw_identity=raw_identity(raw, first, positions),
+                          declared=declared)
 
 
 def _is_total_row(values: dict[str, str | None], cells: list[str | None]) -> bool:

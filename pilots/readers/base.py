@@ -45,12 +45,25 @@ ENCODINGS = ("utf-8-sig", "utf-8", "cp874")
 
 
 def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
+    """The text of a report and its encoding, without a DOS end-of-file marker (_decode)."""
+    text, encoding = _decode(data, fmt)
+    # Ctrl-Z (U+001A) ends the text that DOS-era tools and `copy /a` write: it marks the end of
+    # the file, it is no line of the table (it made a row of one cell, seven defects of a row the
+    # agency cannot see). Only the last character, once: anywhere else it stays, and is judged.
+    return (text[:-1] if text.endswith("\x1a") else text), encoding
+
+
+def _decode(data: bytes, fmt: str) -> tuple[str, str]:
     """Decode report text: UTF-8 (with or without BOM), else Windows-874 (TIS-620's superset).
 
     Binary content (NUL bytes) is refused before guessing, because cp874 decodes most bytes.
     A file that starts with the UTF-8 BOM but is not UTF-8 (a cp874 export with a BOM pasted on)
     says two things about itself: it is FILE_ENCODING_UNKNOWN, not guessed.
     """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        # A UTF-16 byte order mark (Excel's "Unicode Text"): text in an encoding the format does not
+        # take, not binary data (its NUL bytes would say so). No UTF-8 or cp874 text starts so.
+        raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt)
     if b"\x00" in data:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "binary")), format=fmt)
     if data.startswith(b"\xef\xbb\xbf"):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal, InvalidOperation
 from itertools import chain, repeat
 from typing import Callable
 
@@ -21,7 +22,7 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 def read_json(data: bytes) -> RawTable:
     text, encoding = decode_text(data, "json")
     try:
-        doc = json.loads(text)
+        doc = _loads(text)
     except RecursionError:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_too_deep")), format="json", encoding=encoding) from None
     except ValueError as exc:  # json.JSONDecodeError: say where, in both languages
@@ -51,12 +52,56 @@ def read_json(data: bytes) -> RawTable:
     for i, line in enumerate(lines, start=1):
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
         if text_of is _as_is:  # text and null are most cells, and stay as they are; numbers are their str()
-            cells = [v if v is None or v.__class__ is str else str(v) if v.__class__ in _NUMBERS else _cell(v, _as_is)
+            cells = [v if v is None or v.__class__ is str
+                     else (t if "E" not in (t := str(v)) else _number_text(t)) if v.__class__ is Decimal
+                     else str(v) if v.__class__ in _NUMBERS else _cell(v, _as_is)
                      for v in map(fields.get, header)]
         else:
             cells = [_cell(fields.get(h), text_of) for h in header]
         rows.append((i, cells))
     return RawTable("json", encoding, [text_of(h) for h in header], rows, identity=identity)
+
+
+# A number's plain text has at most this many digits on either side of the point; past that the
+# literal is kept as written (the checks call it not a number), never expanded (1e999999999).
+MAX_PLAIN_EXPONENT = 64
+
+
+def _loads(text: str) -> object:
+    """The document, its numbers exact (agency-report-v1.md: a number means what it says).
+
+    A float would change an amount: 99999999999999.99 is the double 99999999999999.984375, whose
+    shortest repr is 99999999999999.98; and 1e-07 would be text that is not a number. So fractions
+    and exponents are Decimals (made in C: 74 a report cost next to nothing), written as plain
+    text by `_decimal_text`; NaN and Infinity (not JSON, but Python's reader takes them) stay the
+    words written. An exponent past Decimal's range, and an integer of more than 4,300 digits
+    (which Python refuses to convert: a ValueError that is no JSONDecodeError), are kept as written,
+    so that the checks name them, on their line and column.
+    """
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=str)
+    except json.JSONDecodeError:
+        raise
+    except (InvalidOperation, ValueError):
+        return json.loads(text, parse_float=_number_text, parse_constant=str, parse_int=str)
+
+
+def _decimal_text(value: Decimal) -> str:
+    """A JSON fraction or exponent as plain decimal text (1.5E+6 -> 1500000, 1E-7 -> 0.0000001)."""
+    text = str(value)
+    return text if "E" not in text else _number_text(text)
+
+
+def _number_text(literal: str) -> str:
+    """A number's literal as plain decimal text; as written when it is out of Decimal's range or
+    too long to write out (MAX_PLAIN_EXPONENT)."""
+    try:
+        value = Decimal(literal)
+    except InvalidOperation:
+        return literal
+    if value.as_tuple().exponent < -MAX_PLAIN_EXPONENT or value.adjusted() > MAX_PLAIN_EXPONENT:
+        return literal
+    return format(value, "f")
 
 
 def _cell(value: object, text_of: Callable[[str], str]) -> str | None:
@@ -66,11 +111,13 @@ def _cell(value: object, text_of: Callable[[str], str]) -> str | None:
         return None
     if value.__class__ is str:
         return text_of(value)
+    if value.__class__ is Decimal:
+        return _decimal_text(value)
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, (int, float, str)):
         return text_of(str(value))
-    return text_of(json.dumps(value, ensure_ascii=False))
+    return text_of(json.dumps(value, ensure_ascii=False, default=_decimal_text))
 
 
 def _as_is(text: str) -> str:

@@ -530,7 +530,12 @@ def _datetime_text(value: datetime) -> str:
 
 
 def _float_text(value: float) -> str:
-    return str(int(value)) if value.is_integer() else str(value)
+    """A number cell's shortest decimal text, never an exponent: a cell of 0.00001 is 1e-05 in
+    Python's repr, which no number reading takes (a float's exponent is within +-324)."""
+    if value.is_integer():
+        return str(int(value))
+    text = repr(value)
+    return format(Decimal(text), "f") if "e" in text else text
 
 
 # The text of a cell value by its exact class (the classes openpyxl gives most), without the
@@ -550,10 +555,10 @@ def _cell(value: object) -> str | None:
         return _datetime_text(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, float):  # a subclass of float
+        return _float_text(value)
     return str(value)
 
 
