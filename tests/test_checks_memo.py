@@ -81,6 +81,28 @@ def test_every_expectation_finds_its_row_with_the_memos_and_without(monkeypatch)
     assert found(batch) == EXPECTED
 
 
+def test_a_remembered_run_leaves_out_the_frames_fingerprint_and_finds_the_same_defects(monkeypatch):
+    """GE's load of a part fingerprints the whole frame (pandas' hash of every cell) for a marker
+    of the result's meta, which nothing reads: inside a remembered run it is not computed, on GE's
+    own path it still is; the defects are the hand-made list's either way."""
+    import pandas as pd
+
+    hashed = []
+    hash_object = pd.util.hash_pandas_object
+
+    def counting(obj, *args, **kwargs):
+        hashed.append(len(obj))
+        return hash_object(obj, *args, **kwargs)
+
+    monkeypatch.setattr(pd.util, "hash_pandas_object", counting)
+    batch = frame([line for line, _ in EVERY_RULE])
+    assert found(batch) == EXPECTED
+    assert hashed == []
+    monkeypatch.setattr(ge_memo, "remembering", _not_remembering)  # GE's own path: one fingerprint a load
+    assert found(batch) == EXPECTED
+    assert len(hashed) >= len(checks.prepare_ge()[1])  # each of the five parts loaded, and hashed, at least once
+
+
 def test_every_expectation_fails_on_its_row_inside_one_remembered_run():
     """Each part's rules judged together in one remembered run (checks._failures): every one of
     the 28 expectations fails, each on the rows the hand-made list gives it."""

@@ -12,6 +12,7 @@ report is in its folder: never to another job's report of the same name.
 """
 from __future__ import annotations
 
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -111,8 +112,16 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
     env = report_environment()
     # A reprocess or rebuild reads one file or none: its page points to the night's report too.
     nightly = VALIDATION_REPORT if kind != "run" and (out_dir / VALIDATION_REPORT).exists() else None
+    # The counts and the two lists the page shows, taken here in one pass each: as Jinja filters
+    # (selectattr) they were seven passes over every file of the night, a fifth of the page's time.
+    counts = Counter(f["status"] for f in files)
+    quarantined = [f for f in files if f["status"] == "quarantined"]
+    accepted = [f for f in files if f["status"] == "accepted"]
+    warned = sum(f["submission_id"] in issues for f in accepted)
     html = env.get_template("validation.html.j2").render(run=run, files=files, issues=issues, nightly=nightly,
-                                                          flags=run_flags(con, run_id), restricted=restricted)
+                                                          flags=run_flags(con, run_id), restricted=restricted,
+                                                          counts=counts, quarantined=quarantined,
+                                                          accepted=accepted, warned=warned)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / report_name(kind, run_id)
     tmp = path.with_name(path.name + ".tmp")
