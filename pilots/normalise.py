@@ -297,13 +297,13 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
     header = _read_header(tuple(raw.header))
     positions = header.positions
     issues: list[Issue] = list(header.issues)
-    if header.repeats:
-        issues.extend(_repeated_columns(raw, header))
 
     width = max(positions.values(), default=-1) + 1  # a row at least this long has every mapped cell
     padded = list(map(_cells_of, raw.rows))
     if padded and min(map(len, padded)) < width:  # a short (ragged) row's missing cells are empty
         padded = [cells if len(cells) >= width else cells + [None] * (width - len(cells)) for cells in padded]
+    if header.repeats:
+        issues.extend(_fold_repeated_columns(raw, padded, header))
     by_position = list(zip(*padded)) if padded else []
     n = len(padded)
     # Each mapped column, cleaned (clean_text), and its distinct texts; unmapped ones are None throughout.
@@ -445,12 +445,13 @@ def _read_header(cells: tuple) -> _Header:
     return found
 
 
-def _repeated_columns(raw: RawTable, header: _Header) -> list[Issue]:
-    """COLUMN_REPEATED on the first row where a repeated column (`actual` and `ผลการดำเนินงาน`
-    both in one header) holds a value: only the first column of a name is read, so the repeat's
-    values would be dropped without a word (or, beside an empty first column, called missing).
-    The format has each column once; a repeat left empty carries nothing and is ignored, like an
-    empty column without a header. A total row is dropped before any other check of it."""
+def _fold_repeated_columns(raw: RawTable, padded: list[list[str | None]], header: _Header) -> list[Issue]:
+    """A column named twice (`actual` and `ผลการดำเนินงาน` in one header; in JSON, a line that
+    repeats a top-level field under another spelling, or lines that spell a field two ways) is
+    one column: a row whose first column is empty takes the repeat's value (padded is changed in
+    place, row by row copied first), and a row where both hold a value takes the first, when they
+    say the same. Where they say different things, it is unclear which to read: COLUMN_REPEATED,
+    on the first such row of each repeat (a total row is dropped before any other check of it)."""
     item_at = header.positions.get("item_code")
 
     def total(cells: list[str | None]) -> bool:
@@ -459,12 +460,20 @@ def _repeated_columns(raw: RawTable, header: _Header) -> list[Issue]:
 
     issues = []
     for name, at, written in header.repeats:
-        for row_number, cells in raw.rows:
-            if at < len(cells) and clean_text(cells[at]) is not None and not total(cells):
-                issues.append(make_issue("COLUMN_REPEATED", row_number, name, column=name, header=written))
-                break
+        first = header.positions[name]
+        reported = False
+        for j, cells in enumerate(padded):
+            if at >= len(cells) or (repeat := clean_text(cells[at])) is None:
+                continue
+            kept = clean_text(cells[first])
+            # (A workbook's percentage cell is judged where it stands: it is not moved.)
+            if kept is None and at not in raw.percent_cells.get(raw.rows[j][0], ()):
+                padded[j] = cells = list(cells)
+                cells[first] = cells[at]
+            elif kept != repeat and not reported and not total(cells):
+                issues.append(make_issue("COLUMN_REPEATED", raw.rows[j][0], name, column=name, header=written))
+                reported = True
     return issues
-
 
 def _row_builder(keys: tuple[str, ...]) -> Callable[..., dict]:
     """A function of one value per key giving the dict {key: value, ...} in the keys' order: a dict

@@ -43,21 +43,33 @@ def reference_normalise(raw: RawTable, kpi_units: dict[tuple[str, str], str] | N
             repeats.append((name, i, clean_text(cell) or cell))
         elif header_key(cell):
             issues.append(unknown_column(clean_text(cell) or ""))
-    # A repeated column is a defect on the first row (not a total row) where the repeat holds a value.
+    # A repeated column is one column: an empty first cell takes the repeat's value (but a
+    # workbook's percentage cell); two different values are a defect, on the first row (not a
+    # total row) where they differ.
+    folded = [list(cells) for _, cells in raw.rows]
     for name, i, written in repeats:
-        item_at = positions.get("item_code")
-        for row_number, cells in raw.rows:
+        item_at, j = positions.get("item_code"), positions[name]
+        reported = False
+        for (row_number, _), cells in zip(raw.rows, folded):
+            repeat = clean_text(cells[i]) if i < len(cells) else None
+            if repeat is None:
+                continue
+            kept = clean_text(cells[j]) if j < len(cells) else None
+            if kept is None and i not in raw.percent_cells.get(row_number, ()):
+                cells.extend([None] * (j + 1 - len(cells)))
+                cells[j] = cells[i]
+                continue
             item = clean_text(cells[item_at]) if item_at is not None and item_at < len(cells) else None
-            if i < len(cells) and clean_text(cells[i]) is not None and not _is_total_row({"item_code": item}, cells):
+            if kept != repeat and not reported and not _is_total_row({"item_code": item}, cells):
                 issues.append(make_issue("COLUMN_REPEATED", row_number, name, column=name, header=written))
-                break
+                reported = True
 
     rows: list[dict[str, str | int | None]] = []
     first: tuple[int, list[str | None]] | None = None  # the first data row, as read
     placed = tuple(positions.items())
     width = max(positions.values(), default=-1) + 1  # a row at least this long has every mapped cell
     cleaned = clean_text.memo  # texts cleaned before: looked up here, without a call per cell
-    for row_number, cells in raw.rows:
+    for (row_number, as_read), cells in zip(raw.rows, folded):
         if len(cells) >= width:
             values = {name: cleaned[c] if (c := cells[i]) in cleaned else clean_text(c) for name, i in placed}
         else:  # a short (ragged) row: its missing cells are empty
@@ -65,7 +77,7 @@ def reference_normalise(raw: RawTable, kpi_units: dict[tuple[str, str], str] | N
         if _is_total_row(values, cells):
             issues.append(make_issue("TOTAL_ROW_IGNORED", row_number))
             continue
-        first = first or (row_number, cells)
+        first = first or (row_number, as_read)
         # row_number, then every column in the contract's order (None where the file has none)
         row: dict[str, str | int | None] = {**_EMPTY_ROW, **values, "row_number": row_number}
         at = raw.percent_cells.get(row_number)
