@@ -13,15 +13,12 @@ thresholds [100..500] (x q/4 for sums). As of 2005-05-15, 2548-Q1 and 2548-Q2 ar
 """
 from __future__ import annotations
 
-import io
 import json
 from decimal import Decimal
 
-import openpyxl
-
+from tests.test_excel_percent import report
 from tests.test_flow import make_scenario, run_cli
 from tests.test_hostile_sizes import query
-from tests.test_xlsx import FULL_HEADER
 
 D = Decimal
 PILOT = "PLT-2548-003"
@@ -40,18 +37,6 @@ def budget(activity: str, allocated: str, disbursed: str, source: str = "own", l
 
 def kpi(code: str, actual: str) -> str:
     return f'{{"line_type": "kpi", "item_code": "{code}", "actual": {actual}}}'
-
-
-def workbook(lines: list[list]) -> bytes:
-    book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "report"
-    sheet.append(FULL_HEADER)
-    for line in lines:
-        sheet.append(line)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
 
 
 def issues_of(wh, file_name: str) -> list[tuple]:
@@ -98,7 +83,7 @@ def test_json_and_excel_numbers_are_read_exactly_over_two_nights(tmp_path, prefe
 
     # Night 2: the lead's Q2 as a workbook with K1 typed 0.00001 in a number cell, and the
     # secondary's Q1 again in JSON with exponents (1.2e6 allocated, 3E+5 disbursed).
-    (inbox / "d_lead_q2.xlsx").write_bytes(workbook([
+    (inbox / "d_lead_q2.xlsx").write_bytes(report([
         [PILOT, "03009", "2548-Q2", "2005-04-20", "kpi", "K1", None, 0.00001],
         [PILOT, "03009", "2548-Q2", "2005-04-20", "kpi", "K2", None, 90]]))
     (inbox / "e_sec_q1.json").write_bytes(json_report("15001", "2548-Q1", "2005-02-20", [
