@@ -72,7 +72,7 @@ def _loads(text: str) -> object:
 
     A float would change an amount: 99999999999999.99 is the double 99999999999999.984375, whose
     shortest repr is 99999999999999.98; and 1e-07 would be text that is not a number. So fractions
-    and exponents are Decimals (made in C: 74 a report cost next to nothing), written as plain
+    and exponents are Decimals (made in C, as floats were: no dearer on a report), written as plain
     text by `_decimal_text`; NaN and Infinity (not JSON, but Python's reader takes them) stay the
     words written. An exponent past Decimal's range, and an integer of more than 4,300 digits
     (which Python refuses to convert: a ValueError that is no JSONDecodeError), are kept as written,
