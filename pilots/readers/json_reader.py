@@ -53,7 +53,7 @@ def read_json(data: bytes) -> RawTable:
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
         if text_of is _as_is:  # text and null are most cells, and stay as they are; numbers are their str()
             cells = [v if v is None or v.__class__ is str
-                     else (t if "E" not in (t := str(v)) else _number_text(t)) if v.__class__ is Decimal
+                     else _decimal_text(v) if v.__class__ is Decimal
                      else str(v) if v.__class__ in _NUMBERS else _cell(v, _as_is)
                      for v in map(fields.get, header)]
         else:
