@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from flows.cli import main
 from pilots.normalise import normalise_table
 from pilots.readers import read_report, xlsx_reader
-from tests.test_flow import AS_OF, make_scenario, run_cli
+from tests.test_flow import AS_OF, make_empty_scenario, make_scenario, run_cli
 from tests.test_hostile_sizes import query
 from tests.test_xlsx import FULL_HEADER, rewrite_members
 
@@ -159,9 +159,7 @@ def test_check_reads_a_percentage_cell_as_shown_and_names_one_in_the_wrong_place
 # --- the whole run, and a resubmission -------------------------------------------------------------
 
 def test_a_run_scores_the_percentage_as_shown_and_a_retyped_resubmission_is_unchanged(tmp_path, prefect_harness):
-    registry, inbox = make_scenario(tmp_path)
-    for p in inbox.iterdir():
-        p.unlink()
+    registry, inbox = make_empty_scenario(tmp_path)
     # Night 1: the lead typed K1 as 57.5% (stored 0.575); the secondary put an amount in a 0% cell.
     (inbox / "a_lead_q1.xlsx").write_bytes(report(lead_q1(0.575), {(0, "actual"): "0.0%"}))
     (inbox / "b_sec_q1.xlsx").write_bytes(report(
@@ -197,9 +195,7 @@ def test_a_run_scores_the_percentage_as_shown_and_a_retyped_resubmission_is_unch
 
 
 def test_a_plain_file_then_a_percentage_retyping_is_unchanged_too(tmp_path, prefect_harness):
-    registry, inbox = make_scenario(tmp_path)
-    for p in inbox.iterdir():
-        p.unlink()
+    registry, inbox = make_empty_scenario(tmp_path)
     (inbox / "a.xlsx").write_bytes(report(lead_q1(82.5)))
     (inbox / "b.xlsx").write_bytes(report(lead_q1(0.825, submitted="2005-01-25"), {(0, "actual"): "0.0%"}))
     code, out = run_cli(registry, inbox, tmp_path)

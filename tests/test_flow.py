@@ -104,6 +104,14 @@ def make_scenario(root: Path) -> tuple[Path, Path]:
     return registry, inbox
 
 
+def make_empty_scenario(root: Path) -> tuple[Path, Path]:
+    """make_scenario's registry with an empty inbox: a test writes its own files."""
+    registry, inbox = make_scenario(root)
+    for p in inbox.iterdir():
+        p.unlink()
+    return registry, inbox
+
+
 def run_cli(registry: Path, inbox: Path, root: Path) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",
                                        str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from tests.test_flow import make_scenario, run_cli
+from tests.test_flow import make_empty_scenario, run_cli
 from tests.test_hostile_sizes import query
 
 D = Decimal
@@ -24,9 +24,7 @@ THAI_HEADER = "รหัสโครงการ;รหัสหน่วยง�
 
 
 def test_a_trailing_ctrl_z_is_the_end_of_the_file_not_a_row(tmp_path, prefect_harness):
-    registry, inbox = make_scenario(tmp_path)
-    for p in inbox.iterdir():
-        p.unlink()
+    registry, inbox = make_empty_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
 
     # Night 1: the secondary's Q1 in Windows-874 with CRLF lines, ending in Ctrl-Z; and a Q2

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from tests.test_flow import HEADER, make_scenario, run_cli
+from tests.test_flow import HEADER, make_empty_scenario, run_cli
 from tests.test_hostile_sizes import query
 
 D = Decimal
@@ -43,9 +43,7 @@ def issues_of(wh, file_name: str) -> list[tuple]:
 
 
 def test_repeated_columns_and_a_be_fiscal_year_over_two_nights(tmp_path, prefect_harness):
-    registry, inbox = make_scenario(tmp_path)
-    for p in inbox.iterdir():
-        p.unlink()
+    registry, inbox = make_empty_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
 
     # Night 1. The lead's Q1 with the actual twice: 47 in `actual`, 57 in `ผลการดำเนินงาน`.

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from tests.test_flow import make_scenario, run_cli
+from tests.test_flow import make_empty_scenario, run_cli
 from tests.test_hostile_sizes import query
 
 D = Decimal
@@ -30,9 +30,7 @@ def document(period: str, submitted: str, lines: list[dict]) -> bytes:
 
 
 def test_lines_that_name_another_period_quarantine_the_document_and_q1_keeps_its_scores(tmp_path, prefect_harness):
-    registry, inbox = make_scenario(tmp_path)
-    for p in inbox.iterdir():
-        p.unlink()
+    registry, inbox = make_empty_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
 
     # Night 1. Q1, whose lines repeat the identity in other spellings (a variant, no defect);

@@ -17,7 +17,7 @@ import json
 from decimal import Decimal
 
 from tests.test_excel_percent import report
-from tests.test_flow import make_scenario, run_cli
+from tests.test_flow import make_empty_scenario, run_cli
 from tests.test_hostile_sizes import query
 
 D = Decimal
@@ -46,9 +46,7 @@ def issues_of(wh, file_name: str) -> list[tuple]:
 
 
 def test_json_and_excel_numbers_are_read_exactly_over_two_nights(tmp_path, prefect_harness):
-    registry, inbox = make_scenario(tmp_path)
-    for p in inbox.iterdir():
-        p.unlink()
+    registry, inbox = make_empty_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
 
     # Night 1. The lead: K1 4.75e1 (47.5), K2 60, one budget line of 99,999,999,999,999.99 (the

@@ -22,7 +22,7 @@ import pilots.reading
 from flows.cli import main
 from pilots.inbox import receive
 from pilots.readers.limits import LIMITS
-from tests.test_flow import AS_OF, make_scenario, run_cli
+from tests.test_flow import AS_OF, make_empty_scenario, make_scenario, run_cli
 from tests.test_xlsx import FULL_HEADER, read_dimension_tag, with_dimension, workbook
 from warehouse.evidence import evidence_path, keep_file
 
@@ -43,9 +43,7 @@ def evidence_files(root: Path) -> list[Path]:
 
 
 def test_xlsx_with_a_short_dimension_tag_is_accepted_whole(tmp_path, prefect_harness):
-    registry, inbox = make_scenario(tmp_path)
-    for p in inbox.iterdir():
-        p.unlink()
+    registry, inbox = make_empty_scenario(tmp_path)
     rows = [FULL_HEADER,
             [PILOT, "03009", "2548-Q1", "2005-01-20", "kpi", "K1", None, 47],
             [PILOT, "03009", "2548-Q1", "2005-01-20", "kpi", "K2", None, 60],
