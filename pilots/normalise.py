@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation, localcontext
 from functools import wraps
+from itertools import zip_longest
 from operator import itemgetter
 from typing import Callable, TypeVar
 
@@ -458,9 +459,18 @@ def _fold_repeated_columns(raw: RawTable, padded: list[list[str | None]], header
         item = clean_text(cells[item_at]) if item_at is not None and item_at < len(cells) else None
         return not item and _says_total(cells)
 
+    if not padded:
+        return []
     issues = []
+    # A repeat that is empty on every row, or a copy of its first column, changes nothing and says
+    # nothing: its column tells at once. (2,000 empty repeats cost a Python step per cell before,
+    # 5.5 s against 0.87; the columns are cut out in one pass, in C.)
+    columns = list(zip_longest(*padded))
     for name, at, written in header.repeats:
         first = header.positions[name]
+        column = columns[at]
+        if all(clean_text(text) is None for text in set(column)) or column == columns[first]:
+            continue
         reported = False
         for j, cells in enumerate(padded):
             if at >= len(cells) or (repeat := clean_text(cells[at])) is None:
