@@ -399,8 +399,36 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
     declared = {name: value for name, value in canonical_identity(raw.identity).items()
                 if value is not None} if raw.identity else {}
+    if raw.identity:
+        issues.extend(_unreadable_top_level(raw, declared, by_position, positions))
     return NormalisedFile(rows, issues, missing, headers=dict(header.headers),
                           raw_identity=raw_identity(raw, first, positions), declared=declared)
+
+
+# An identity field's row check, and so its defect when the text cannot be read.
+_IDENTITY_DEFECT = {"agency_code": "AGENCY_CODE_INVALID", "period": "PERIOD_INVALID", "submitted_on": "DATE_INVALID"}
+
+
+def _unreadable_top_level(raw: RawTable, declared: dict[str, str], by_position: list[tuple],
+                          positions: dict[str, int]) -> list[Issue]:
+    """A JSON document's top-level identity field that holds text but cannot be read.
+
+    agency-report-v1.md's layout puts the identity at the top of the document, and the top level
+    is the submission's identity (checks.file_defects). A line without a field of its own
+    inherits the top-level text, and the row checks then name that text on the line. But when
+    every line carries its own field, no line holds the top-level text: `"period": "2548-Q9"`
+    over lines that all say 2548-Q1 was accepted as Q1. So the field's own defect is raised on
+    the file (no row), only then (else the same text would be named twice).
+    """
+    found = []
+    for name, code in _IDENTITY_DEFECT.items():
+        text = clean_text(raw.identity.get(name))
+        if text is None or name in declared:
+            continue
+        column = by_position[positions[name]] if by_position and name in positions else ()
+        if not any(clean_text(cell) == text for cell in set(column)):
+            found.append(make_issue(code, None, name, value=mask_national_ids(text)[0]))
+    return found
 
 
 @dataclass(frozen=True)
