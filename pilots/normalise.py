@@ -494,9 +494,10 @@ def _fold_repeated_columns(raw: RawTable, padded: list[list[str | None]], header
     # nothing: its column tells at once. (2,000 empty repeats cost a Python step per cell before,
     # 5.5 s against 0.87; the columns are cut out in one pass, in C.)
     columns = list(zip_longest(*padded))
+    beyond = (None,) * len(padded)  # a repeat past every row's last cell
     for name, at, written in header.repeats:
         first = header.positions[name]
-        column = columns[at]
+        column = columns[at] if at < len(columns) else beyond
         if all(clean_text(text) is None for text in set(column)) or column == columns[first]:
             continue
         reported = False
