@@ -97,13 +97,16 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         result = reprocess_flow(submission_id, registry_dir, warehouse_path, out_dir, _as_of(as_of), wait,
                                 restricted_store)
         o = result.outcomes[0]
+        # The file name and the values the messages quote are the agency's text: control
+        # characters shown escaped (printable), as `pilotkpi check` shows them.
+        name = printable(o.file_name)
         if o.status == "quarantined":
-            click.echo(f"submission {submission_id} ({o.file_name}) is still quarantined, nothing was written:")
+            click.echo(f"submission {submission_id} ({name}) is still quarantined, nothing was written:")
             for i in o.issues:
-                click.echo(f"  {i.severity} {i.code} row {i.row_number or '-'} column {i.column_name or '-'}\n"
-                           f"    th: {i.message_th}\n    en: {i.message_en}")
+                click.echo(f"  {i.severity} {i.code} row {i.row_number or '-'} column {printable(i.column_name or '-')}\n"
+                           f"    th: {printable(i.message_th)}\n    en: {printable(i.message_en)}")
             raise ValueError(f"submission {submission_id} still has defects")
-        what = f"submission {submission_id} ({o.file_name}) reprocessed as submission {o.submission_id}: {o.status}"
+        what = f"submission {submission_id} ({name}) reprocessed as submission {o.submission_id}: {o.status}"
         click.echo(what)
         return _finished(result, what, warehouse_path, out_dir)
 
