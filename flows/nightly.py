@@ -169,14 +169,15 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
     with stage("settle"):
         ready, changing = inbox_folder.settled(inbox, settle_seconds)
     if changing:
+        # (Names are the agencies' text: printable, as Prefect's console passes ESC to the terminal.)
         logger.warning("left %d file(s) still being written for the next run: %s", len(changing),
-                       ", ".join(masked(inbox_folder.name_as_text(p.name)) for p in changing))
+                       ", ".join(printable(inbox_folder.name_as_text(p.name)) for p in changing))
     refused = inbox_folder.refused(inbox)
     with stage("receive"):
         files = inbox_folder.receive(ready, evidence_dir, refused)
     issues = [inbox_folder.refusal(path, kind) for path, kind in refused]
     for issue in issues:
-        logger.warning("%s (FILE_NOT_REGULAR)", issue.message_en)
+        logger.warning("%s (FILE_NOT_REGULAR)", printable(issue.message_en))
     return files, [masked(inbox_folder.name_as_text(p.name)) for p in changing], issues
 
 
@@ -494,7 +495,7 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             # An error moving a restricted pilot's file must not name it in logs or ops.runs.
             hidden = hidden_names(con, [f.name for f, _ in files])
             with names_hidden(hidden):  # a big night's in a process of its own; its failure warned of
-                state["moved"] = filing.file_away(files, inbox, lambda text: logger.warning("%s", redact(text, hidden)))
+                state["moved"] = filing.file_away(files, inbox, lambda text: logger.warning("%s", printable(redact(text, hidden))))
 
         try:
             job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away, rfiles)

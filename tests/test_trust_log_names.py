@@ -1,0 +1,66 @@
+"""The night's log lines that name an inbox entry show its control characters escaped.
+
+docs/security.md: agency text that runs as code where it is shown (control characters, terminal
+escape sequences) is shown as visible stand-ins. A name in the inbox is the agency's text, and
+Prefect's console handler writes log records to the operator's terminal as they are (BEL aside:
+`ESC ] 0 ; … ESC [ 2 J` went through, retitling and clearing the screen). The warning that names
+a refused inbox entry (FILE_NOT_REGULAR) logged its name raw; now it passes through
+flows/cli_common.printable (ESC as `\\x1b`), as the run's own output line already did.
+
+Whole flow through `pilotkpi run`: tests/test_flow.py's scenario (6 files: accepted 3,
+superseded 1, duplicates 1, quarantined 1) beside a symbolic link with such a name; a second
+night names the link again and still runs.
+"""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from tests.test_flow import make_scenario, run_cli
+
+LINK = "z_\x1b]0;pwned\x07\x1b[2Jlink.csv"
+SHOWN = "z_\\x1b]0;pwned\\x07\\x1b[2Jlink.csv"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def records():
+    import flows.nightly  # noqa: F401 - Prefect sets its logging up on first import: the handler goes in after
+
+    handler = _Records()
+    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger) and not logger.propagate]
+    for logger in loggers:
+        logger.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        for logger in loggers:
+            logger.removeHandler(handler)
+
+
+def test_a_refused_entrys_name_is_logged_with_its_escapes_shown(tmp_path, prefect_harness, records):
+    registry, inbox = make_scenario(tmp_path)
+    (inbox / LINK).symlink_to(tmp_path / "elsewhere.csv")
+    for night in (1, 2):
+        records.clear()
+        code, out = run_cli(registry, inbox, tmp_path)
+        assert code == 0, out
+        if night == 1:
+            assert "files seen 6: accepted 3, superseded 1, duplicates 1, quarantined 1" in out, out
+        else:
+            assert "files seen 0" in out, out
+        named = [line for line in records if "FILE_NOT_REGULAR" in line]
+        assert named == [f"Refused '{SHOWN}': it is not a regular file (a symbolic link); nothing of it was read. "
+                         "Put the file itself in the inbox. (FILE_NOT_REGULAR)"], records
+        assert not [line for line in records if "\x1b" in line or "\x07" in line]
+        assert (inbox / LINK).is_symlink()  # left where it is
