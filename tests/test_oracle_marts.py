@@ -1,7 +1,8 @@
 """The marts against an independent oracle computed from the spec (tests/oracle/).
 
 tests/oracle/reference.py recomputes every mart the spec defines (KPI and pilot scores, budget
-integration and its by-layer view, reporting compliance, reminders, outlier flags) from the
+integration and its by-layer view, reporting compliance, reminders, outlier flags) and the helpers
+they are built from (due periods, the budget lines in effect, every outlier test) from the
 warehouse's accepted lines and the registry, with Python's decimal module and without kpis/; here
 the real marts must equal it cell for cell, with each restricted pilot's line-level rows in the
 restricted store alone:
@@ -117,6 +118,15 @@ def test_the_story_reaches_the_cases_it_is_about(story_run):
                            "WHERE pilot_id = 'PLT-2548-001' AND period = '2548-Q1'"),
     ("reporting_compliance", "DELETE FROM marts.reporting_compliance WHERE pilot_id = 'PLT-2548-002' "
                              "AND period = '2548-Q1' AND role = 'lead'"),
+    # The helpers the marts above are built from, row by row: a due date a day late (of a pilot
+    # moved to restricted: its due periods stay open), one line in effect a satang off, and a
+    # value tested without enough history (no flag) given a history it does not have.
+    ("due_periods", "UPDATE marts.due_periods SET due_date = due_date + 1 WHERE pilot_id = 'PLT-2548-003' "
+                    "AND period = '2549-Q3'"),
+    ("budget_snapshot", "UPDATE marts.budget_snapshot SET disbursed_thb = disbursed_thb + 0.01 WHERE rowid = "
+                        "(SELECT min(rowid) FROM marts.budget_snapshot WHERE pilot_id = 'PLT-2548-001')"),
+    ("kpi_outlier_checks", "UPDATE marts.kpi_outlier_checks SET history_from = '2547-Q4' WHERE "
+                           "pilot_id = 'PLT-2548-006' AND kpi_code = 'K1' AND period = '2548-Q1'"),
 ])
 def test_the_oracle_catches_a_mart_off_by_one_unit(story_run, tmp_path, mart, change):
     root, _ = story_run

@@ -12,7 +12,13 @@ Readings of the spec that are ours (where it leaves a choice), each checked agai
   file "does count for reporting compliance like an accepted file"), and rejected ones: a held
   file that the committee rejects keeps counting, because "Rejecting ... gives status rejected.
   Nothing else changes." (the agency did report; the committee refused its figures).
-- History of an outlier check orders periods by (fiscal year, quarter).
+- History of an outlier check orders periods by (fiscal year, quarter). A blank actual is no
+  value (data-quality.md §1 tests "each accepted KPI value"): neither tested nor history. Every
+  tested value is a row of marts.kpi_outlier_checks, flagged or not; those flagged are
+  marts.kpi_outliers. (The columns' own limit, |m| or MAD >= 10^26 stored as NULL, is not
+  modelled: no story reaches it; tests/test_huge_amounts.py does.)
+- marts.budget_snapshot is scoring.md §3's "lines in effect", row by row: per agency, the lines
+  of its latest accepted report of the fiscal year with quarter <= q that has budget lines.
 - A closed quarter is computed from today's accepted lines like any other, as the marts do: a
   valid file for an earlier quarter that is still open is accepted and reaches the closed
   quarter's year-to-date KPIs, budget snapshot and outlier history (pilot_scores then says
@@ -187,14 +193,35 @@ def compute(inputs: Inputs) -> dict[str, list[dict]]:
         if s["status"] == "accepted" and s["agency_code"] == lead.get(s["pilot_id"])}
 
     kpi_rows, pilot_rows = _scores(inputs, due, values, accepted_lead_submission)
+    checks = _outlier_checks(inputs, due, values)
     return {
+        "due_periods": _due_periods(inputs, due),
         "kpi_scores": kpi_rows,
         "pilot_scores": pilot_rows,
         **_budget(inputs, due, status, lead),
         "reporting_compliance": (compliance := _compliance(inputs, due)),
         "reminders": _reminders(inputs, compliance),
-        "kpi_outliers": _outliers(inputs, due, values),
+        "kpi_outlier_checks": checks,
+        "kpi_outliers": [{c: v for c, v in row.items() if c not in ("fiscal_year", "quarter")}
+                         for row in checks if row["rule"] is not None],
     }
+
+
+def _report_due_days(pilot: dict) -> int:
+    """agency-report-v1.md "Time": 30 days after the quarter's end, unless the registry says otherwise."""
+    return 30 if pilot["report_due_days"] is None else pilot["report_due_days"]
+
+
+def _due_periods(inputs, due):
+    """scoring.md "Notation": each pilot's due periods, with the quarter's days and its due date."""
+    rows = []
+    for pilot in inputs.pilots:
+        for fy, q in due[pilot["pilot_id"]]:
+            start, end = quarter_bounds(fy, q)
+            rows.append({"pilot_id": pilot["pilot_id"], "period": period_text(fy, q), "fiscal_year": fy,
+                         "quarter": q, "period_start": start, "period_end": end,
+                         "due_date": end + timedelta(days=_report_due_days(pilot))})
+    return rows
 
 
 def _scores(inputs, due, values, accepted_lead_submission):
@@ -252,7 +279,7 @@ def _budget(inputs, due, status, lead):
     for pa in inputs.pilot_agencies:
         if pa["role"] in EXPECTED_ROLES:
             expected[pa["pilot_id"]] += 1
-    totals, by_layer = [], []
+    totals, by_layer, snapshots = [], [], []
     for pilot in inputs.pilots:
         p = pilot["pilot_id"]
         for fy, q in due[p]:
@@ -263,6 +290,11 @@ def _budget(inputs, due, status, lead):
                     snapshot.extend(lines_of[(p, agency, fy, max(quarters))])
             integrated = lambda line: (line["agency_code"] == lead[p]  # noqa: E731
                                        or line["funding_source"] in ("lead_integrated", "support_contribution"))
+            snapshots.extend({
+                "pilot_id": p, "period": period_text(fy, q), "fiscal_year": fy, "quarter": q,
+                **{c: line[c] for c in ("agency_code", "activity_code", "layer", "funding_source", "allocated_thb",
+                                        "disbursed_thb", "submission_id")},
+                "is_lead": line["agency_code"] == lead[p], "is_integrated": integrated(line)} for line in snapshot)
             row = {"pilot_id": p, "period": period_text(fy, q), **_sums(snapshot, integrated, lead[p])}
             agencies_by_activity = defaultdict(set)
             fragmented_activity = set()
@@ -279,7 +311,7 @@ def _budget(inputs, due, status, lead):
                 in_layer = [line for line in snapshot if line["layer"] == layer]
                 by_layer.append({"pilot_id": p, "period": period_text(fy, q), "layer": layer,
                                  **_sums(in_layer, integrated, lead[p])})
-    return {"budget_integration": totals, "budget_integration_by_layer": by_layer}
+    return {"budget_snapshot": snapshots, "budget_integration": totals, "budget_integration_by_layer": by_layer}
 
 
 def _sums(lines, integrated, lead_code) -> dict:
@@ -313,7 +345,7 @@ def _compliance(inputs, due):
         p = pa["pilot_id"]
         for fy, q in due[p]:
             key = (p, pa["agency_code"], period_text(fy, q))
-            due_date = quarter_bounds(fy, q)[1] + timedelta(days=pilot[p]["report_due_days"])
+            due_date = quarter_bounds(fy, q)[1] + timedelta(days=_report_due_days(pilot[p]))
             files = counted.get(key, [])
             first = min((s["submitted_on"] for s in files), default=None)
             rows.append({
@@ -345,11 +377,15 @@ def _reminders(inputs, compliance):
     return rows
 
 
-def _outliers(inputs, due, values):
+def _outlier_checks(inputs, due, values):
+    """data-quality.md §1: every accepted lead value of a due period (a blank is no value: neither
+    tested nor history), tested against the same KPI's earlier values (by fiscal year, quarter),
+    the most recent 8; fewer than 4: no test. The flagged rows are marts.kpi_outliers."""
     rows = []
     history_of = defaultdict(list)  # (pilot, kpi) -> [(fy, q, actual, submission, row)]
     for (p, k, fy, q), (actual, submission, row_number) in values.items():
-        history_of[(p, k)].append((fy, q, actual, submission, row_number))
+        if actual is not None:
+            history_of[(p, k)].append((fy, q, actual, submission, row_number))
     for (p, k), series in history_of.items():
         series.sort()
         due_here = set(due.get(p, []))
@@ -357,9 +393,15 @@ def _outliers(inputs, due, values):
             if (fy, q) not in due_here:
                 continue
             earlier = series[max(0, i - 8):i]
-            if len(earlier) < 4:
-                continue
             h = [e[2] for e in earlier]
+            row = {"pilot_id": p, "kpi_code": k, "period": period_text(fy, q), "fiscal_year": fy, "quarter": q,
+                   "actual": x, "history_n": len(h),
+                   "history_from": period_text(*earlier[0][:2]) if earlier else None,
+                   "history_median": None, "history_mad": None, "z_basis": None, "modified_z": None, "rule": None,
+                   "submission_id": submission, "row_number": row_number}
+            rows.append(row)
+            if len(h) < 4:
+                continue
             m = exact_median(h)
             mad = exact_median([abs(v - m) for v in h])
             with localcontext() as ctx:
@@ -376,12 +418,9 @@ def _outliers(inputs, due, values):
             elif z is None and x != m:
                 rule = "changed_after_flat"
             else:
-                continue
-            rows.append({
-                "pilot_id": p, "kpi_code": k, "period": period_text(fy, q), "actual": x,
-                "history_n": len(h), "history_from": period_text(*earlier[0][:2]), "history_median": m,
-                "history_mad": mad, "z_basis": basis, "modified_z": None if z is None else round4(z),
-                "rule": rule, "submission_id": submission, "row_number": row_number})
+                rule = None
+            row.update({"history_median": m, "history_mad": mad, "z_basis": basis,
+                        "modified_z": None if z is None else round4(z), "rule": rule})
     return rows
 
 
