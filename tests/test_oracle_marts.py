@@ -69,6 +69,14 @@ def test_the_story_reaches_the_cases_it_is_about(story_run):
                         "ORDER BY kpi_code") == [
         ("K1", 4, D("50"), D("0"), "flat", None, "changed_after_flat"),
         ("K2", 4, D("3"), D("0"), "mean_ad", D("9.5746"), "modified_z")]
+    # Every test of K1, flagged or not (marts.kpi_outlier_checks): fewer than 4 earlier values,
+    # no test; in 2549-Q1 H = 50 x 4 (from 2548-Q1), flat.
+    assert query(open_, "SELECT period, actual, history_n, history_from, history_median, z_basis, rule "
+                        "FROM marts.kpi_outlier_checks WHERE pilot_id = 'PLT-2548-006' AND kpi_code = 'K1' "
+                        "AND period <= '2549-Q1' ORDER BY period") == [
+        ("2548-Q1", D(50), 0, None, None, None, None), ("2548-Q2", D(50), 1, "2548-Q1", None, None, None),
+        ("2548-Q3", D(50), 2, "2548-Q1", None, None, None), ("2548-Q4", D(50), 3, "2548-Q1", None, None, None),
+        ("2549-Q1", D(60), 4, "2548-Q1", D(50), "flat", "changed_after_flat")]
     # PLT-2548-006 runs 2004-11-15 .. 2006-05-20: 2548-Q1 (Oct-Dec 2004) and 2549-Q3 (Apr-Jun
     # 2006) overlap it, so 2548-Q1..2549-Q3 are due: 7 periods.
     assert query(open_, "SELECT count(*), min(period), max(period) FROM marts.pilot_scores "
@@ -106,6 +114,11 @@ def test_the_story_reaches_the_cases_it_is_about(story_run):
     # A quarantined file whose second row says 2549-Q2 counts for its first row's 2549-Q3.
     assert query(open_, "SELECT period, quarantined FROM marts.reporting_compliance WHERE pilot_id = 'PLT-2548-005' "
                         "AND quarantined > 0 AND period = '2549-Q3'") == [("2549-Q3", 1)]
+    # PLT-2548-003, moved to restricted, keeps its due periods open (they say which quarters can be
+    # closed): 2549-Q3 runs 2006-04-01 .. 2006-06-30, due 45 days later.
+    assert query(open_, "SELECT fiscal_year, quarter, period_start, period_end, due_date FROM marts.due_periods "
+                        "WHERE pilot_id = 'PLT-2548-003' AND period = '2549-Q3'") == [
+        (2549, 3, date(2006, 4, 1), date(2006, 6, 30), date(2006, 8, 14))]
     # PLT-2548-003 moved to restricted: its KPI scores are in the restricted store only.
     assert query(open_, "SELECT count(*) FROM marts.kpi_scores WHERE pilot_id = 'PLT-2548-003'") == [(0,)]
     assert query(restricted, "SELECT count(*) FROM marts.kpi_scores WHERE pilot_id = 'PLT-2548-003'") == [(28,)]
