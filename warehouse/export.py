@@ -13,7 +13,8 @@
   whether or not the file still holds them (open_rows).
 - xlsx is the format for Excel: every text value is a text cell (agency codes keep their leading
   zeros, and text starting with `=` stays text, never a formula, so it needs no apostrophe),
-  numbers (DECIMAL included) are number cells, dates date cells (xlsx_cell).
+  numbers (DECIMAL included) are number cells, dates date cells (xlsx_cell). A text longer than
+  Excel's cell (32,767 characters) is cut there, and says so; CSV and Parquet keep it whole.
 """
 from __future__ import annotations
 
@@ -135,11 +136,34 @@ def xlsx_cell(ws, value: object):
     elif value is not None and not isinstance(value, (str, bool, int, float, Decimal, date, datetime)):
         value = str(value)
     if isinstance(value, str):
-        value = _XML_ILLEGAL.sub(lambda m: chr(0x2400 + ord(m.group())), value)
+        value = _within_a_cell(_XML_ILLEGAL.sub(lambda m: chr(0x2400 + ord(m.group())), value))
     cell = WriteOnlyCell(ws, value)
     if isinstance(value, str):
         cell.data_type = "s"  # openpyxl would make "=…" a formula and "#N/A" an error
     return cell
+
+
+# Excel holds at most 32,767 characters (UTF-16 code units) in a cell; a longer one (a note may
+# run to the CSV reader's 131,072) makes Excel call the whole workbook damaged and "repair" it.
+EXCEL_CELL_UNITS = 32_767
+CUT_MARK = " …[cut: Excel holds 32,767 characters in a cell; the CSV export has the whole text]"
+
+
+def _utf16_units(text: str) -> int:
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _within_a_cell(text: str) -> str:
+    """Text an Excel cell can hold: a longer text is cut, and says so at its end."""
+    if len(text) <= EXCEL_CELL_UNITS // 2 or _utf16_units(text) <= EXCEL_CELL_UNITS:
+        return text
+    budget, end = EXCEL_CELL_UNITS - len(CUT_MARK), 0
+    for ch in text:  # characters beyond the BMP count twice
+        budget -= 2 if ord(ch) > 0xFFFF else 1
+        if budget < 0:
+            break
+        end += 1
+    return text[:end] + CUT_MARK
 
 
 def _xlsx_file(con, sql: str, params: list, path: Path, sheet: str) -> None:

@@ -1,0 +1,74 @@
+"""A note longer than an Excel cell, through a night and `pilotkpi export --format xlsx`.
+
+Excel holds at most 32,767 characters in a cell (Microsoft's "Excel specifications and limits");
+a workbook with a longer cell opens as damaged, to be "repaired". An agency's note may be far
+longer (the CSV reader takes a field up to 131,072 characters), and the xlsx export (and the
+web's xlsx downloads, through the same warehouse.export.xlsx_cell) wrote it whole. Now a longer
+text is cut to exactly 32,767 characters, its end saying so; the CSV export keeps it whole.
+
+The scenario's registry is tests/test_flow.py's (lead 03009 of PLT-2548-003, K1 percent, K2 sum).
+"""
+from __future__ import annotations
+
+import csv
+from decimal import Decimal
+
+from click.testing import CliRunner
+from openpyxl import load_workbook
+
+from flows.cli import main
+from tests.test_flow import _csv, make_empty_scenario, run_cli
+from tests.test_hostile_sizes import query
+
+P = "PLT-2548-003"
+# 48 characters x 1,500, less the last space (a cell is read without its surrounding spaces): 71,999
+NOTE = ("โครงการนี้ได้รับงบประมาณเพิ่มเติมจากแผนบูรณาการ " * 1500).rstrip()
+CUT_MARK = " …[cut: Excel holds 32,767 characters in a cell; the CSV export has the whole text]"
+
+
+def export(wh, out, fmt: str) -> None:
+    result = CliRunner().invoke(main, ["export", str(out), "--format", fmt, "--warehouse", str(wh)])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_note_longer_than_an_excel_cell_is_cut_there_in_xlsx_and_whole_in_csv(tmp_path, prefect_harness):
+    assert len(NOTE) == 71_999
+    registry, inbox = make_empty_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    (inbox / "a_lead_q1.csv").write_bytes(_csv(f"{P},03009,2548-Q1,2005-01-20,kpi,K1,,47,,,,",
+                                               f"{P},03009,2548-Q1,2005-01-20,budget,ACT-1,5,,1000000,200000,own,{NOTE}"))
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
+    assert query(wh, "SELECT length(note) FROM core.budget_lines") == [(71_999,)]
+
+    export(wh, tmp_path / "xlsx", "xlsx")
+    book = load_workbook(tmp_path / "xlsx" / "core.budget_lines" / "fiscal_year=2548.xlsx", read_only=True)
+    rows = list(book.worksheets[0].iter_rows(values_only=True))
+    note = rows[1][rows[0].index("note")]
+    # 32,767 - len(CUT_MARK) characters of the note (all in the BMP: one UTF-16 unit each), then the mark.
+    assert len(note) == 32_767
+    assert note == NOTE[:32_767 - len(CUT_MARK)] + CUT_MARK
+    for path in (tmp_path / "xlsx").rglob("*.xlsx"):  # no cell of any exported workbook is longer
+        for sheet in load_workbook(path, read_only=True).worksheets:
+            assert all(len(v) <= 32_767 for row in sheet.iter_rows(values_only=True) for v in row
+                       if isinstance(v, str)), path
+
+    export(wh, tmp_path / "csv", "csv")
+    with open(tmp_path / "csv" / "core.budget_lines" / "fiscal_year=2548.csv", encoding="utf-8-sig", newline="") as fh:
+        exported = list(csv.DictReader(fh))
+    assert [r["note"] for r in exported] == [NOTE]
+
+    # A later night: the lead's Q2 report; the export is written again, the same way.
+    (inbox / "b_lead_q2.csv").write_bytes(_csv(f"{P},03009,2548-Q2,2005-04-20,kpi,K1,,55,,,,"))
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
+    # Q1: K1 47 -> 3 + 7/10 = 3.7, K2 not reported (1): (3.7*60 + 1*40)/100 = 2.62. Q2: K1 55 -> 4 + 5/10
+    # = 4.5: (4.5*60 + 1*40)/100 = 3.1.
+    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
+        ("2548-Q1", Decimal("2.6200")), ("2548-Q2", Decimal("3.1000"))]
+    export(wh, tmp_path / "xlsx", "xlsx")
+    book = load_workbook(tmp_path / "xlsx" / "core.budget_lines" / "fiscal_year=2548.xlsx", read_only=True)
+    rows = list(book.worksheets[0].iter_rows(values_only=True))
+    assert rows[1][rows[0].index("note")] == NOTE[:32_767 - len(CUT_MARK)] + CUT_MARK
