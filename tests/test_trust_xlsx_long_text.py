@@ -1,10 +1,12 @@
 """A note longer than an Excel cell, through a night and `pilotkpi export --format xlsx`.
 
-Excel holds at most 32,767 characters in a cell (Microsoft's "Excel specifications and limits");
-a workbook with a longer cell opens as damaged, to be "repaired". An agency's note may be far
-longer (the CSV reader takes a field up to 131,072 characters), and the xlsx export (and the
-web's xlsx downloads, through the same warehouse.export.xlsx_cell) wrote it whole. Now a longer
-text is cut to exactly 32,767 characters, its end saying so; the CSV export keeps it whole.
+Excel holds at most 32,767 characters in a cell (Microsoft's "Excel specifications and limits"),
+counted as UTF-16 units (LEN of an emoji is 2). An agency's note may be far longer (the CSV reader
+takes a field up to 131,072 characters). openpyxl cut such a text silently at 32,767 code points:
+the xlsx export (and the web's xlsx downloads, through the same warehouse.export.xlsx_cell)
+showed a note cut short with no sign of it, and a note of characters beyond the BMP passed at up
+to twice Excel's limit. Now a longer text is cut to 32,767 UTF-16 units at most, its end saying
+so; the CSV export keeps it whole.
 
 The scenario's registry is tests/test_flow.py's (lead 03009 of PLT-2548-003, K1 percent, K2 sum).
 """
@@ -23,6 +25,7 @@ from tests.test_hostile_sizes import query
 P = "PLT-2548-003"
 # 48 characters x 1,500, less the last space (a cell is read without its surrounding spaces): 71,999
 NOTE = ("โครงการนี้ได้รับงบประมาณเพิ่มเติมจากแผนบูรณาการ " * 1500).rstrip()
+EMOJI = "📊" * 20_000  # 40,000 UTF-16 units
 CUT_MARK = " …[cut: Excel holds 32,767 characters in a cell; the CSV export has the whole text]"
 
 
@@ -31,24 +34,29 @@ def export(wh, out, fmt: str) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_a_note_longer_than_an_excel_cell_is_cut_there_in_xlsx_and_whole_in_csv(tmp_path, prefect_harness):
+def test_a_note_longer_than_an_excel_cell_is_cut_there_in_xlsx_saying_so_and_whole_in_csv(tmp_path, prefect_harness):
     assert len(NOTE) == 71_999
     registry, inbox = make_empty_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
     (inbox / "a_lead_q1.csv").write_bytes(_csv(f"{P},03009,2548-Q1,2005-01-20,kpi,K1,,47,,,,",
-                                               f"{P},03009,2548-Q1,2005-01-20,budget,ACT-1,5,,1000000,200000,own,{NOTE}"))
+                                               f"{P},03009,2548-Q1,2005-01-20,budget,ACT-1,5,,1000000,200000,own,{NOTE}",
+                                               f"{P},03009,2548-Q1,2005-01-20,budget,ACT-2,4,,500000,100000,own,{EMOJI}"))
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 0, out
     assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
-    assert query(wh, "SELECT length(note) FROM core.budget_lines") == [(71_999,)]
+    assert query(wh, "SELECT activity_code, length(note) FROM core.budget_lines ORDER BY 1") == [
+        ("ACT-1", 71_999), ("ACT-2", 20_000)]
 
     export(wh, tmp_path / "xlsx", "xlsx")
     book = load_workbook(tmp_path / "xlsx" / "core.budget_lines" / "fiscal_year=2548.xlsx", read_only=True)
-    rows = list(book.worksheets[0].iter_rows(values_only=True))
-    note = rows[1][rows[0].index("note")]
+    header, *rows = book.worksheets[0].iter_rows(values_only=True)
+    notes = {row[header.index("activity_code")]: row[header.index("note")] for row in rows}
     # 32,767 - len(CUT_MARK) characters of the note (all in the BMP: one UTF-16 unit each), then the mark.
-    assert len(note) == 32_767
-    assert note == NOTE[:32_767 - len(CUT_MARK)] + CUT_MARK
+    assert len(notes["ACT-1"]) == 32_767
+    assert notes["ACT-1"] == NOTE[:32_767 - len(CUT_MARK)] + CUT_MARK
+    # Two units an emoji: as many whole ones as fit before the mark (the mark is in the BMP).
+    assert notes["ACT-2"] == EMOJI[:(32_767 - len(CUT_MARK)) // 2] + CUT_MARK
+    assert len(notes["ACT-2"].encode("utf-16-le")) // 2 <= 32_767
     for path in (tmp_path / "xlsx").rglob("*.xlsx"):  # no cell of any exported workbook is longer
         for sheet in load_workbook(path, read_only=True).worksheets:
             assert all(len(v) <= 32_767 for row in sheet.iter_rows(values_only=True) for v in row
@@ -57,7 +65,7 @@ def test_a_note_longer_than_an_excel_cell_is_cut_there_in_xlsx_and_whole_in_csv(
     export(wh, tmp_path / "csv", "csv")
     with open(tmp_path / "csv" / "core.budget_lines" / "fiscal_year=2548.csv", encoding="utf-8-sig", newline="") as fh:
         exported = list(csv.DictReader(fh))
-    assert [r["note"] for r in exported] == [NOTE]
+    assert sorted(r["note"] for r in exported) == sorted([NOTE, EMOJI])
 
     # A later night: the lead's Q2 report; the export is written again, the same way.
     (inbox / "b_lead_q2.csv").write_bytes(_csv(f"{P},03009,2548-Q2,2005-04-20,kpi,K1,,55,,,,"))
@@ -70,5 +78,5 @@ def test_a_note_longer_than_an_excel_cell_is_cut_there_in_xlsx_and_whole_in_csv(
         ("2548-Q1", Decimal("2.6200")), ("2548-Q2", Decimal("3.1000"))]
     export(wh, tmp_path / "xlsx", "xlsx")
     book = load_workbook(tmp_path / "xlsx" / "core.budget_lines" / "fiscal_year=2548.xlsx", read_only=True)
-    rows = list(book.worksheets[0].iter_rows(values_only=True))
-    assert rows[1][rows[0].index("note")] == NOTE[:32_767 - len(CUT_MARK)] + CUT_MARK
+    header, *rows = book.worksheets[0].iter_rows(values_only=True)
+    assert {row[header.index("activity_code")]: row[header.index("note")] for row in rows} == notes

@@ -14,7 +14,7 @@
 - xlsx is the format for Excel: every text value is a text cell (agency codes keep their leading
   zeros, and text starting with `=` stays text, never a formula, so it needs no apostrophe),
   numbers (DECIMAL included) are number cells, dates date cells (xlsx_cell). A text longer than
-  Excel's cell (32,767 characters) is cut there, and says so; CSV and Parquet keep it whole.
+  Excel's cell (32,767 UTF-16 units) is cut there, and says so; CSV and Parquet keep it whole.
 """
 from __future__ import annotations
 
@@ -143,8 +143,9 @@ def xlsx_cell(ws, value: object):
     return cell
 
 
-# Excel holds at most 32,767 characters (UTF-16 code units) in a cell; a longer one (a note may
-# run to the CSV reader's 131,072) makes Excel call the whole workbook damaged and "repair" it.
+# Excel holds at most 32,767 characters in a cell, counted in UTF-16 units (an emoji is 2). A note
+# may run to the CSV reader's 131,072: openpyxl cut it silently at 32,767 code points, which hid
+# the cut and let text beyond the BMP past Excel's limit.
 EXCEL_CELL_UNITS = 32_767
 CUT_MARK = " …[cut: Excel holds 32,767 characters in a cell; the CSV export has the whole text]"
 
