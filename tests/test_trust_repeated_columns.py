@@ -56,3 +56,26 @@ def test_a_repeat_that_says_something_else_is_still_read_row_by_row():
     found = normalise.normalise_table(raw)
     assert [r["note"] for r in found.rows] == ["x", "x", "z", "x"]
     assert [(i.code, i.row_number, i.column_name) for i in found.issues] == [("COLUMN_REPEATED", 3, "note")]
+
+
+def test_one_very_long_ragged_row_costs_its_own_cells_not_every_row_padded_to_it():
+    """The review's file was 590 KB: a repeated header, 10,000 rows, and one row of 100,000 cells (a
+    ragged row is still normalised: ROW_RAGGED is judged later). Cutting the columns out up to the
+    longest row made every row that long: 10^9 slots (about 8 GB), a night killed for memory, not a
+    file quarantined. Here 1,000 rows (800 MB that way, so the test can fail safely). The columns
+    needed now stop at the shortest row: at most the cells the rows hold."""
+    import tracemalloc
+
+    normalise._HEADERS.clear()
+    raw = table(1, 1_000, None)
+    raw.rows.append((1_002, ["x"] + [None] * 100_000))
+    tracemalloc.start()
+    try:
+        found = normalise.normalise_table(raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The rows themselves are 1,000 x 14 cells and one row of 100,001: about 1 MB. Padding every row
+    # to 100,001 cells would be 1,001 x 100,001 x 8 bytes = 800 MB.
+    assert peak < 100 * 2**20, peak
+    assert len(found.rows) >= 1_000
