@@ -55,6 +55,7 @@ from typing import Callable
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from flows.cli_common import printable
 from kpis import steps
 from kpis.letters import build_letters, write_letters
 from kpis.summary import artifact_markdown, build_model, write_summaries
@@ -187,7 +188,8 @@ class Guard:
     def not_done(self, name: str, error: str) -> None:
         error = masked(error)  # it may quote an inbox path
         self.failed.setdefault(name, error)
-        self.logger.error("after the commit, step %s was not done: %s", name, error)
+        # The path is an agency's text: escaped on the terminal (Prefect's console writes ESC as it is).
+        self.logger.error("after the commit, step %s was not done: %s", name, printable(error))
 
 
 class Beside:

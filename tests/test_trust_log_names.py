@@ -64,3 +64,36 @@ def test_a_refused_entrys_name_is_logged_with_its_escapes_shown(tmp_path, prefec
                          "Put the file itself in the inbox. (FILE_NOT_REGULAR)"], records
         assert not [line for line in records if "\x1b" in line or "\x07" in line]
         assert (inbox / LINK).is_symlink()  # left where it is
+
+
+FILED = "z_\x1b]0;pwned\x07\x1b[2Jreport.csv"
+
+
+def test_a_filing_errors_log_line_shows_the_names_escapes(tmp_path, prefect_harness, records, monkeypatch):
+    """After the commit, a file that cannot be filed away (inbox.file_away raises FilingError, which
+    names it) was logged by the guard's "step file_away was not done" line as it was: the review
+    saw ESC ] 0 ; pwned BEL ESC [ 2 J on the terminal. The line passes through printable now; the
+    run's own error (ops.runs) keeps the text, masked, for `pilotkpi publish` to finish the step."""
+    import pilots.inbox as inbox_module
+
+    registry, inbox = make_scenario(tmp_path)
+    (inbox / FILED).write_bytes(b"junk,not,a,report\n1,2,3,4\n")
+    real = inbox_module._free_name
+
+    def refuse_that_name(fd, name):
+        if "\x1b" in name:
+            raise PermissionError(13, "Permission denied")
+        return real(fd, name)
+
+    monkeypatch.setattr(inbox_module, "_free_name", refuse_that_name)
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert "files seen 7: accepted 3, superseded 1, duplicates 1, quarantined 2" in out, out
+    assert "file_away" in out, out
+    line = [line for line in records if "step file_away was not done" in line]
+    assert len(line) == 1 and "z_\\x1b]0;pwned\\x07\\x1b[2Jreport.csv" in line[0], records
+    assert not [line for line in records if "\x1b" in line or "\x07" in line], records
+    monkeypatch.setattr(inbox_module, "_free_name", real)
+    records.clear()
+    code, out = run_cli(registry, inbox, tmp_path)  # the next night files it away and still runs
+    assert code == 0, out
+    assert not [line for line in records if "\x1b" in line or "\x07" in line], records
