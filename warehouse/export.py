@@ -22,6 +22,7 @@ import csv
 import math
 import re
 import shutil
+import unicodedata
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import partial
@@ -147,7 +148,8 @@ def xlsx_cell(ws, value: object):
 # may run to the CSV reader's 131,072: openpyxl cut it silently at 32,767 code points, which hid
 # the cut and let text beyond the BMP past Excel's limit.
 EXCEL_CELL_UNITS = 32_767
-CUT_MARK = " …[cut: Excel holds 32,767 characters in a cell; the CSV export has the whole text]"
+CUT_MARK = (" …[ตัดที่ 32,767 ตัวอักษร ตามที่ Excel รับได้ในหนึ่งช่อง ไฟล์ CSV มีข้อความเต็ม"
+            " / cut: Excel holds 32,767 characters in a cell; the CSV export has the whole text]")
 
 
 def _utf16_units(text: str) -> int:
@@ -164,6 +166,10 @@ def _within_a_cell(text: str) -> str:
         if budget < 0:
             break
         end += 1
+    # Never between a letter and its marks (a Thai vowel or tone mark, category Mn) nor after a
+    # zero-width joiner: the mark would sit on the cut's space, and an emoji sequence split.
+    while end and (unicodedata.category(text[end]) in ("Mn", "Me") or text[end - 1] == "\u200d"):
+        end -= 1
     return text[:end] + CUT_MARK
 
 
