@@ -143,7 +143,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
                                 step.keys, step.by_agency)
             if after is not None:
                 after(name)
-            digests.forget(f"marts.{name}")
+            digests.forget(f"marts.{name}", together=readers_columns(name))
             if record:
                 records.add(name, key, as_of, whole, parts, scope)
             built.append(name)
@@ -151,6 +151,16 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: date, *, only_changed: bo
     if record:
         records.write(con)
     return built
+
+
+def readers_columns(name: str) -> list[tuple[str, ...] | None]:
+    """The column sets (None: every column) of marts.<name> whose per-pilot digests the marts that
+    read it ask for (partitions: their declared `columns`, none declared by_agency or with `rows`
+    of it): fingerprint.Digests takes them in the one scan that also gives the mart's own digest,
+    once it is rebuilt (forget)."""
+    relation = f"marts.{name}"
+    return [dict(step.columns).get(relation) for step in steps.MARTS.values()
+            if relation in step.reads and relation not in dict(step.rows) and relation not in step.by_agency]
 
 
 # Above this share of its pilots changed, a mart is built whole: at 100 pilots every mart's SQL
