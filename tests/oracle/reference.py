@@ -5,6 +5,10 @@ ingest.submissions (statuses), core.kpi_actuals and core.budget_lines (the accep
 approval.quarter_closures, read from the open warehouse and the restricted store together (a
 restricted pilot's lines live only in the latter). Every figure is exact decimal arithmetic.
 
+marts.due_periods, marts.budget_snapshot and marts.kpi_outlier_checks are not in the spec (warehouse.md
+lists only their results' marts): their rows and columns follow the warehouse's design
+(docs/warehouse.md), and their values are recomputed here from the spec's rules.
+
 Readings of the spec that are ours (where it leaves a choice), each checked against the marts:
 - "Only accepted submissions count": a core line counts only if its submission's status is
   `accepted`, whatever else core holds (`core_lines_not_accepted` reports any such line).
