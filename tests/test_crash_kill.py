@@ -10,13 +10,11 @@ recovery has run, both files hold the old state or both the new one."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -71,23 +69,6 @@ def killed_run(root, registry, inbox, point: str, *, batch_size: int = 1, env_ex
 
 
 @pytest.fixture(scope="module")
-def first_night(tmp_path_factory, prefect_harness):
-    """The scenario after its first, uninterrupted run (in process): each test below starts from a
-    copy of this folder (first_night_in) instead of running the same first night again."""
-    root = tmp_path_factory.mktemp("first-night")
-    registry, inbox = make_scenario(root)
-    assert run_cli(registry, inbox, root)[0] == 0
-    return root
-
-
-def first_night_in(first: Path, root: Path) -> tuple[Path, Path]:
-    """A copy of a first night's folder (registry, inbox, warehouse, published copy, stores, out)
-    into root: (registry, inbox), as make_scenario's and its first run's."""
-    shutil.copytree(first, root, symlinks=True, dirs_exist_ok=True)
-    return root / "registry", root / "inbox"
-
-
-@pytest.fixture(scope="module")
 def reference(tmp_path_factory, prefect_harness):
     """Figures of the same two runs, uninterrupted."""
     root = tmp_path_factory.mktemp("reference")
@@ -100,9 +81,9 @@ def reference(tmp_path_factory, prefect_harness):
 
 @SERIAL  # each starts a run with its own Prefect server, and waits for it
 @pytest.mark.parametrize("point", ["ingest", "marts", "publish"])
-def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, reference, point,
-                                                                        first_night):
-    registry, inbox = first_night_in(first_night, tmp_path)
+def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, reference, point):
+    registry, inbox = make_scenario(tmp_path)
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
     old = accepted(tmp_path / "wh.duckdb")
     (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
     new_figures, new = reference
@@ -152,11 +133,12 @@ def lines_and_spill(root) -> tuple[int, list[str]]:
 
 @SERIAL
 def test_a_run_killed_after_spilling_its_uncommitted_rows_leaves_the_old_state_and_the_next_run_cleans_up(
-        tmp_path, prefect_harness, first_night):
+        tmp_path, prefect_harness):
     """The ingest lets DuckDB write the job's uncommitted rows out of memory (warehouse/db.py,
     limit_memory). Killed after it did, the store holds the last commit only; the next run
     removes the killed job's spilled files, commits every line, and keeps the folder owner-only."""
-    registry, inbox = first_night_in(first_night, tmp_path)
+    registry, inbox = make_scenario(tmp_path)
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
     old, (old_lines, _) = accepted(tmp_path / "wh.duckdb"), lines_and_spill(tmp_path)
     for name, rows in BIG_FILES.items():
         (inbox / name).write_bytes(_csv(*rows))
@@ -203,15 +185,6 @@ def restricted_state(root) -> tuple[set, set]:
 
 
 @pytest.fixture(scope="module")
-def restricted_first_night(tmp_path_factory, prefect_harness):
-    """The restricted scenario after its first, uninterrupted run: copied by each test below."""
-    root = tmp_path_factory.mktemp("restricted-first-night")
-    registry, inbox = make_restricted_scenario(root)
-    assert run_cli(registry, inbox, root)[0] == 0
-    return root
-
-
-@pytest.fixture(scope="module")
 def restricted_reference(tmp_path_factory, prefect_harness):
     """Figures of the same two runs with a restricted pilot, uninterrupted."""
     root = tmp_path_factory.mktemp("restricted-reference")
@@ -227,9 +200,9 @@ def restricted_reference(tmp_path_factory, prefect_harness):
 @SERIAL
 @pytest.mark.parametrize("point", ["restricted-copied", "ingest", "marts", "restricted-prepared", "open-committed",
                                    "publish"])
-def test_a_killed_run_leaves_both_stores_old_or_both_new(tmp_path, prefect_harness, restricted_reference, point,
-                                                         restricted_first_night):
-    registry, inbox = first_night_in(restricted_first_night, tmp_path)
+def test_a_killed_run_leaves_both_stores_old_or_both_new(tmp_path, prefect_harness, restricted_reference, point):
+    registry, inbox = make_restricted_scenario(tmp_path)
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
     old = restricted_state(tmp_path)
     for name, line in (NEW_FILE, NEW_SECRET):
         (inbox / name).write_bytes(_csv(line))
