@@ -134,22 +134,36 @@ REPRODUCERS = {
 }
 
 
+@pytest.fixture(scope="module")
+def reproducer_session(tmp_path_factory, prefect_harness):
+    """reproducer_session(case): (folder, session) of the case's inbox through both runs, run once
+    per module and read by every test of that case (each test makes its own checks)."""
+    done: dict[str, tuple] = {}
+
+    def run(case: str) -> tuple:
+        if case not in done:
+            root = tmp_path_factory.mktemp(f"reproducer-{case}")
+            files = [FuzzFile(i, name, data, (case,)) for i, (name, data) in enumerate(REPRODUCERS[case][0].items())]
+            done[case] = root, checks.fuzz_session(root, files)
+        return done[case]
+
+    return run
+
+
 @pytest.mark.parametrize("case", [
     pytest.param(name) for name in REPRODUCERS])
-def test_finding_reproducer(case, tmp_path, prefect_harness):
-    files = [FuzzFile(i, name, data, (case,)) for i, (name, data) in enumerate(REPRODUCERS[case][0].items())]
-    session = checks.fuzz_session(tmp_path, files)
+def test_finding_reproducer(case, reproducer_session):
+    _, session = reproducer_session(case)
     assert checks.all_problems(session) == {}
 
 
-def test_a_number_too_large_for_the_warehouse_quarantines_the_file(tmp_path, prefect_harness):
+def test_a_number_too_large_for_the_warehouse_quarantines_the_file(reproducer_session):
     import duckdb
 
-    files = [FuzzFile(0, "r.csv", REPRODUCERS["number_too_large"][0]["r.csv"], ())]
-    session = checks.fuzz_session(tmp_path, files)
+    root, session = reproducer_session("number_too_large")  # its one file r.csv, a budget line of 10^40 THB
     assert session.first.exit_code == 0, session.first.output
     assert [s[:2] for s in session.first.submissions] == [("r.csv", "quarantined")]
-    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    con = duckdb.connect(str(root / "wh.duckdb"), read_only=True)
     try:
         issues = con.execute("SELECT row_number, column_name, code FROM ingest.issues").fetchall()
     finally:

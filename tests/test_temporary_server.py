@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -34,7 +35,11 @@ def _with_home(home: Path) -> list[int]:
     return found
 
 
-def test_a_run_records_its_flow_run_on_its_own_temporary_server_and_leaves_nothing_running(tmp_path):
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory):
+    """One `pilotkpi run` with no server configured, on a fresh PREFECT_HOME: (folder, finished
+    process). Read by the first test, and copied by the last (a full server on its home)."""
+    tmp_path = tmp_path_factory.mktemp("first-night")
     registry, inbox = make_scenario(tmp_path)
     home, log = tmp_path / "prefect-home", tmp_path / "stages.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}  # no server configured
@@ -45,6 +50,12 @@ def test_a_run_records_its_flow_run_on_its_own_temporary_server_and_leaves_nothi
                            "--inbox", str(inbox), "--warehouse", str(tmp_path / "wh.duckdb"), "--out",
                            str(tmp_path / "out"), "--as-of", AS_OF], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=300)
+    return tmp_path, done
+
+
+def test_a_run_records_its_flow_run_on_its_own_temporary_server_and_leaves_nothing_running(first_night):
+    tmp_path, done = first_night
+    home, log = tmp_path / "prefect-home", tmp_path / "stages.log"
     assert done.returncode == 0, done.stderr[-3000:]
     assert "files seen 6: accepted 3," in done.stdout, done.stdout
 
@@ -107,20 +118,22 @@ def test_two_nights_back_to_back_on_one_prefect_home_both_reach_their_server_who
             assert len(warnings) == 1 and "z_link.csv" in warnings[0][0] and "FILE_NOT_REGULAR" in warnings[0][0]
 
 
-def test_a_full_server_on_the_home_of_cli_nights_still_has_prefects_block_types(tmp_path):
+def test_a_full_server_on_the_home_of_cli_nights_still_has_prefects_block_types(first_night, tmp_path):
     """The temporary server skips the registration of Prefect's block types (pilotkpi uses none:
     flows/ephemeral.py) and leaves no memo of one: `pilotkpi server` started later on the same
-    PREFECT_HOME registers them at its own start, and serves the CLI night's flow run."""
+    PREFECT_HOME registers them at its own start, and serves the CLI night's flow run. The night
+    is the module's first one (a CLI night on a fresh home); the server starts on a copy of that
+    home, so the first test reads the home as the night left it."""
     from tests.test_serve_integration import _api, _env, _free_port, _start, _stop, _wait_healthy
 
-    registry, inbox = make_scenario(tmp_path)
-    home = tmp_path / "prefect-home"
-    night = _night(registry, inbox, tmp_path, home, AS_OF)
+    night_folder, night = first_night
     assert night.returncode == 0, night.stderr[-3000:]
     deadline = time.monotonic() + 20  # the night's server stopped before the full one starts
-    while _with_home(home) and time.monotonic() < deadline:
+    while _with_home(night_folder / "prefect-home") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _with_home(home) == []
+    assert _with_home(night_folder / "prefect-home") == []
+    home = tmp_path / "prefect-home"
+    shutil.copytree(night_folder / "prefect-home", home)
 
     port, log = _free_port(), tmp_path / "server.log"
     api_url = f"http://127.0.0.1:{port}/api"
