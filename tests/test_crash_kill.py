@@ -19,7 +19,7 @@ import time
 import duckdb
 import pytest
 
-from tests.support import SERIAL, child_env
+from tests.support import SERIAL, child_env, migrated_prefect_home
 from tests.test_flow import AS_OF, _csv, figures, make_scenario, run_cli
 from tests.test_restricted_store import SECRET, make_restricted_scenario
 from warehouse import restricted
@@ -44,7 +44,7 @@ def killed_run(root, registry, inbox, point: str, *, batch_size: int = 1, env_ex
     at_pause(): called while the run is paused there, just before the kill."""
     marker = root / f"paused-{point}"
     env = {k: v for k, v in child_env().items() if not k.startswith("PREFECT_API")}
-    env.update(PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(root / "prefect-home"),
+    env.update(PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(migrated_prefect_home(root / "prefect-home")),
                **(env_extra or {}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),

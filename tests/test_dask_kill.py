@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from pilots import demo
-from tests.support import ROOT, SERIAL, child_env
+from tests.support import ROOT, SERIAL, child_env, migrated_prefect_home
 from tests.test_dask_parsing import TABLES, _rows, _run
 
 FIRST_NIGHT = 60  # the demo's first 60 files (in name order) the first night, the other 70 the next
@@ -70,7 +70,7 @@ def night_paused_at(point: str, paths, root: Path) -> tuple[subprocess.Popen, Pa
     """The next night as an operator runs it, in a child process reading on a worker by the size
     rule, stopping at the test point `point`: the process, and the marker it writes there."""
     marker = root / "paused"
-    env = {k: v for k, v in child_env(PREFECT_HOME=str(root / "prefect-home"), PILOTKPI_DASK_MIN_FILES="10",
+    env = {k: v for k, v in child_env(PREFECT_HOME=str(migrated_prefect_home(root / "prefect-home")), PILOTKPI_DASK_MIN_FILES="10",
                                       PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker)).items()
            if not k.startswith("PREFECT_API")}
     proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", "--registry", str(paths.registry), "--inbox",

@@ -41,7 +41,7 @@ from flows.cli import main
 from pilots import demo
 from tests.fuzz import checks as fuzz
 from tests.fuzz.generator import generate
-from tests.support import ROOT, SERIAL, child_env
+from tests.support import ROOT, SERIAL, child_env, migrated_prefect_home
 from warehouse.paths import files_of
 
 FUZZ_SEED, FUZZ_FILES = 1, 200
@@ -73,7 +73,7 @@ def _run(registry: Path, inbox: Path, root: Path, as_of: date, *extra: str) -> N
 def _run_as_an_operator(registry: Path, inbox: Path, root: Path, as_of: date, *extra: str, **env_extra: str) -> None:
     """`pilotkpi run` in a process of its own, on its ephemeral Prefect server: no PREFECT_API_*
     from the tests' harness, a PREFECT_HOME of its own; its stages logged in root/stages.log."""
-    env = {k: v for k, v in child_env(PREFECT_HOME=str(root / "prefect-home"), PILOTKPI_STAGE_LOG=str(root / "stages.log"),
+    env = {k: v for k, v in child_env(PREFECT_HOME=str(migrated_prefect_home(root / "prefect-home")), PILOTKPI_STAGE_LOG=str(root / "stages.log"),
                                       **env_extra).items()
            if not k.startswith("PREFECT_API")}
     done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from flows.ephemeral import start_time
+from tests.support import migrated_prefect_home
 from tests.test_flow import AS_OF, make_scenario
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
@@ -69,7 +70,7 @@ def test_a_killed_run_leaves_no_prefect_server_behind(tmp_path):
     registry, inbox = make_scenario(tmp_path)
     marker = tmp_path / "paused"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}  # the ephemeral server
-    env.update(PILOTKPI_PAUSE_AT="ingest", PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(tmp_path / "ph"))
+    env.update(PILOTKPI_PAUSE_AT="ingest", PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(migrated_prefect_home(tmp_path / "ph")))
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),
          "--warehouse", str(tmp_path / "wh.duckdb"), "--out", str(tmp_path / "out"), "--as-of", AS_OF],
