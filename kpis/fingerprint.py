@@ -99,7 +99,7 @@ class Digests:
         if cache not in self._by_pilot and table in self._together and not agency and where is None:
             self._scan_together(table)
         if cache not in self._by_pilot:
-            row = "t" if columns is None else ", ".join(f't."{c}"' for c in columns)
+            row = _row(columns)
             group = f"pilot_id, {agency}" if agency else "pilot_id"
             self._by_pilot[cache] = {(tuple(key) if agency else key[0]): f"{n}:{total}" for *key, n, total in self.con.execute(
                 f"SELECT {group}, count(*), coalesce(sum(hash({row})), 0) FROM {table} t "
@@ -113,7 +113,7 @@ class Digests:
         the 1%-new night was scanned once for its key's digest and once more per column set its
         readers declare (marts.budget_snapshot three times, 961k rows at 400 pilots)."""
         sets = self._together.pop(table)
-        rows = ["t" if columns is None else ", ".join(f't."{c}"' for c in columns) for columns in sets]
+        rows = [_row(columns) for columns in sets]
         sums = ", ".join(f"coalesce(sum(hash({row})), 0)" for row in rows)
         count, total = 0, 0
         grouped: list[dict[str, str]] = [{} for _ in sets]
@@ -130,6 +130,11 @@ class Digests:
     def all(self) -> dict[str, str]:
         """relation -> digest of every data relation."""
         return {t: self.of(t) for t in self.tables()}
+
+
+def _row(columns: tuple[str, ...] | None) -> str:
+    """What a digest hashes of each row of `t`: the whole row, or these columns."""
+    return "t" if columns is None else ", ".join(f't."{c}"' for c in columns)
 
 
 def _cache_name(table: str, agency: str, columns: tuple[str, ...] | None, where: str | None) -> str:
