@@ -68,3 +68,21 @@ def _migrated_template() -> Path:
         shutil.rmtree(template, ignore_errors=True)
         building.rename(template)  # whole, or not there
     return template
+
+
+def session_api_env(prefect_home: Path, **extra: str) -> dict[str, str]:
+    """child_env for a child `pilotkpi run` (or `serve`) that needs a Prefect API but whose subject
+    is not the temporary server (a SIGKILLed job, a umask, a served night): the session's test
+    server (tests/conftest.py prefect_harness, which the test must request), so the child starts
+    no server of its own. A temporary server on a migrated home cost 4.5-4.8 CPU s and its boot's
+    wait per child (measured 2026-12-06). The tests of the temporary server itself
+    (tests/test_temporary_server.py, test_refused_run_server.py, test_server_cleanup.py, the
+    Dask nights that start while it boots) keep theirs. `prefect_home` holds the child's own
+    Prefect settings and files."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    assert url, "session_api_env needs the prefect_harness fixture"
+    env = {k: v for k, v in child_env(**extra).items() if not k.startswith(("PREFECT_API", "PREFECT_PROFILE"))}
+    env.update(PREFECT_API_URL=url, PREFECT_HOME=str(prefect_home))
+    return env

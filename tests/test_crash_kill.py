@@ -19,7 +19,7 @@ import time
 import duckdb
 import pytest
 
-from tests.support import SERIAL, child_env, migrated_prefect_home
+from tests.support import SERIAL, session_api_env
 from tests.test_flow import AS_OF, _csv, figures, make_scenario, run_cli
 from tests.test_restricted_store import SECRET, make_restricted_scenario
 from warehouse import restricted
@@ -41,11 +41,13 @@ def accepted(path, read_only=True) -> set[tuple[str, str]]:
 def killed_run(root, registry, inbox, point: str, *, batch_size: int = 1, env_extra: dict | None = None,
                at_pause=None) -> None:
     """Start `pilotkpi run` in its own process group, wait until it reaches `point`, SIGKILL it all.
-    at_pause(): called while the run is paused there, just before the kill."""
+    at_pause(): called while the run is paused there, just before the kill. The job runs on the
+    session's Prefect server (the caller requests prefect_harness): what is killed is the job,
+    whose warehouse is the subject; a killed job's own temporary server is
+    tests/test_server_cleanup.py's."""
     marker = root / f"paused-{point}"
-    env = {k: v for k, v in child_env().items() if not k.startswith("PREFECT_API")}
-    env.update(PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker), PREFECT_HOME=str(migrated_prefect_home(root / "prefect-home")),
-               **(env_extra or {}))
+    env = session_api_env(root / "prefect-home", PILOTKPI_PAUSE_AT=point, PILOTKPI_PAUSE_MARKER=str(marker),
+                          **(env_extra or {}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),
          "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF, "--batch-size",
@@ -62,7 +64,7 @@ def killed_run(root, registry, inbox, point: str, *, batch_size: int = 1, env_ex
             at_pause()
     finally:
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the job and the Prefect server it started
+            os.killpg(proc.pid, signal.SIGKILL)  # the job and every process it started
         except ProcessLookupError:
             pass
         proc.wait()
@@ -79,7 +81,7 @@ def reference(tmp_path_factory, prefect_harness):
     return figures(root / "wh.duckdb"), accepted(root / "wh.duckdb")
 
 
-@SERIAL  # each starts a run with its own Prefect server, and waits for it
+@SERIAL  # each starts a run in a child process, and waits for it
 @pytest.mark.parametrize("point", ["ingest", "marts", "publish"])
 def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, reference, point):
     registry, inbox = make_scenario(tmp_path)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import SERIAL, child_env, migrated_prefect_home
+from tests.support import SERIAL, session_api_env
 from tests.test_flow import AS_OF, make_scenario
 from warehouse.db import connect, transaction
 
@@ -18,11 +18,10 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
 
 
-@SERIAL  # a whole run with its own Prefect server in a child process
-def test_a_run_under_umask_000_writes_nothing_others_can_write(tmp_path):
+@SERIAL  # a whole run in a child process (on the session's Prefect server: the job's files are the subject)
+def test_a_run_under_umask_000_writes_nothing_others_can_write(tmp_path, prefect_harness):
     registry, inbox = make_scenario(tmp_path)
-    env = {k: v for k, v in child_env().items() if not k.startswith("PREFECT_API")}
-    env["PREFECT_HOME"] = str(migrated_prefect_home(tmp_path / "prefect-home"))
+    env = session_api_env(tmp_path / "prefect-home")
     done = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox", str(inbox),
          "--warehouse", str(tmp_path / "wh" / "wh.duckdb"), "--out", str(tmp_path / "out"), "--as-of", AS_OF],
