@@ -4,8 +4,9 @@ published copy both open and hold the old or the new state, no accepted submissi
 the next run completes with the figures of an uninterrupted run.
 
 With a restricted store (two files, warehouse/restricted.py) the job is killed between each step
-of the two-file commit too: after copying the store, during ingest and marts, after the restricted
-working copy committed, after the open commit, and while publishing. Once the next start's
+of the two-file commit too: after copying the store, during the marts (the restricted store's
+first: the open store's are the plain test's "marts"), after the restricted working copy
+committed, after the open commit, and while publishing. Once the next start's
 recovery has run, both files hold the old state or both the new one."""
 from __future__ import annotations
 
@@ -199,9 +200,14 @@ def restricted_reference(tmp_path_factory, prefect_harness):
     return figures(root / "wh.duckdb"), figures(rs), restricted_state(root)
 
 
+# No "ingest" point here (there was one until 2026-12-06): killed there or at "marts", the job is
+# inside the same open transaction (flows/nightly.py: one `with transaction(con)` holds the ingest
+# and the marts), with `.next` not yet prepared, so recovery discards `.next` whatever it holds and
+# both stores are old either way. "marts" comes after the whole ingest, so whatever an ingest batch
+# left (a commit in either store, a file moved) is there at "marts" too; a commit after each batch
+# of the open store is the plain test's "ingest" point (the same ingest code).
 @SERIAL
-@pytest.mark.parametrize("point", ["restricted-copied", "ingest", "marts", "restricted-prepared", "open-committed",
-                                   "publish"])
+@pytest.mark.parametrize("point", ["restricted-copied", "marts", "restricted-prepared", "open-committed", "publish"])
 def test_a_killed_run_leaves_both_stores_old_or_both_new(tmp_path, prefect_harness, restricted_reference, point):
     registry, inbox = make_restricted_scenario(tmp_path)
     assert run_cli(registry, inbox, tmp_path)[0] == 0
