@@ -1,7 +1,7 @@
 """Code changed on disk while `pilotkpi serve` runs (a deploy without a restart): the next served
 night must run the new code, since its skip keys hash the code on disk (kpis/steps.code_digest).
 
-The project is copied to a temporary checkout and served from there (a real Prefect server, the
+The project is copied to a temporary checkout and served from there (the session's Prefect server, the
 deployment, warm nights as production runs them). A first night runs warm; then a label of the
 English summaries is edited in the copy (kpis/summary/labels.py, which the nights' forkserver
 imported); the same night is run again (same as-of, nothing new: only the code changed). Before
@@ -24,7 +24,7 @@ import pytest
 from flows.warm import CODE_CHANGED_LINE, START_LINE
 from tests.support import ROOT, SERVER
 from tests.test_flow import AS_OF, make_scenario
-from tests.test_serve_integration import _api, _env, _free_port, _start, _stop, _wait_healthy
+from tests.test_serve_integration import _api, _env, _stop
 
 DEPLOYMENT = "nightly-code-change"
 NIGHT_TIMEOUT = 240
@@ -58,7 +58,9 @@ def _last_run(root: Path) -> tuple[str, list[str]]:
 
 @pytest.mark.server
 @SERVER
-def test_a_night_after_the_code_changed_on_disk_runs_the_new_code_and_records_its_key(tmp_path):
+def test_a_night_after_the_code_changed_on_disk_runs_the_new_code_and_records_its_key(tmp_path, prefect_harness):
+    from prefect.settings import PREFECT_API_URL
+
     code = tmp_path / "code"
     for package in ("flows", "kpis", "pilots", "warehouse"):
         shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
@@ -67,9 +69,8 @@ def test_a_night_after_the_code_changed_on_disk_runs_the_new_code_and_records_it
     make_scenario(root)
     home = tmp_path / "prefect-home"
     home.mkdir()
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    logs = {"server": tmp_path / "server.log", "serve": tmp_path / "serve.log"}
+    api_url = PREFECT_API_URL.value()  # the session's Prefect server: `serve` and its nights are the subject
+    logs = {"serve": tmp_path / "serve.log"}
     processes: list[subprocess.Popen] = []
 
     def output() -> str:
@@ -94,14 +95,11 @@ def test_a_night_after_the_code_changed_on_disk_runs_the_new_code_and_records_it
         return [line for line in logs["serve"].read_text(errors="replace").splitlines() if run_id in line]
 
     try:
-        processes.append(_start(["-m", "flows.cli", "server", "--host", "127.0.0.1", "--port", str(port)],
-                                _env(home, PREFECT_SERVER_UI_ENABLED="false"), logs["server"]))
-        _wait_healthy(api_url, processes[0], output)
         processes.append(_serve(code, root, home, api_url, logs["serve"]))
         deadline = time.monotonic() + 120
         deployment_id = ""
         while not deployment_id:
-            assert processes[1].poll() is None, output()
+            assert processes[0].poll() is None, output()
             try:
                 deployment_id = _api(api_url, f"/deployments/name/nightly/{DEPLOYMENT}")["id"]
             except OSError:

@@ -26,7 +26,7 @@ from flows.warm import START_LINE
 from pilots.demo import AS_OF, inbox_files, write_demo
 from tests.support import SERVER, child_env
 from tests.test_flow import figures
-from tests.test_serve_integration import _api, _env, _free_port, _start, _stop, _wait_healthy
+from tests.test_serve_integration import _api, _env, _start, _stop
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOYMENT = "nightly-warm"
@@ -48,15 +48,15 @@ class Served:
     inbox: Path
 
     def serve(self, log: Path, **extra_env: str) -> None:
-        """Start `pilotkpi serve` (the processes' second), its output in `log`. Its schedule never
-        fires during a test (29 February, 02:00): the nights are started by hand."""
+        """Start `pilotkpi serve` (the one process of `processes`), its output in `log`. Its schedule
+        never fires during a test (29 February, 02:00): the nights are started by hand."""
         self.logs["serve"] = log
         process = _start(["-m", "flows.cli", "serve", "--registry", str(self.registry), "--inbox", str(self.inbox),
                           "--warehouse", str(self.warehouse), "--out", str(self.out), "--name", DEPLOYMENT,
                           "--cron", "0 2 29 2 *"],
                          _env(self.home, PREFECT_API_URL=self.api_url, PREFECT_RUNNER_POLL_FREQUENCY="1", **extra_env),
                          log)
-        self.processes[1:] = [process]
+        self.processes[:] = [process]
 
     def output(self) -> str:
         return "\n".join(f"--- {name} output ---\n{log.read_text(errors='replace')[-6000:]}"
@@ -84,26 +84,27 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, prefect_harness):
+    """`pilotkpi serve` on the demo, on the session's Prefect server (tests/conftest.py
+    prefect_harness): the subject is `serve` and its nights, not a server's start (the served
+    schedule on a `pilotkpi server` of its own: tests/test_serve_integration.py)."""
+    from prefect.settings import PREFECT_API_URL
+
     root = tmp_path_factory.mktemp("served")
-    port = _free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
+    api_url = PREFECT_API_URL.value()
     home = root / "prefect-home"
     home.mkdir()
     demo = root / "demo"
     paths = write_demo(demo)
     write_demo(root / "cli-demo")  # the same demo for `pilotkpi run` (the served nights file theirs away)
-    logs = {"server": root / "server.log", "serve": root / "serve.log"}
+    logs = {"serve": root / "serve.log"}
     served = Served(api_url, "", demo, root / "warehouse.duckdb", root / "out", logs, [], home, paths.registry,
                     paths.inbox)
     try:
-        served.processes.append(_start(["-m", "flows.cli", "server", "--host", "127.0.0.1", "--port", str(port)],
-                                       _env(home, PREFECT_SERVER_UI_ENABLED="false"), logs["server"]))
-        _wait_healthy(api_url, served.processes[0], served.output)
         served.serve(logs["serve"])
         deadline = time.monotonic() + 120
         while not served.deployment_id:
-            assert served.processes[1].poll() is None, served.output()
+            assert served.processes[0].poll() is None, served.output()
             try:
                 served.deployment_id = _api(api_url, f"/deployments/name/nightly/{DEPLOYMENT}")["id"]
                 assert served.deployment_id
@@ -128,15 +129,37 @@ def _cli_night(demo: Path, root: Path, as_of) -> None:
     assert result.exit_code == 0, result.output
 
 
-def _cold_import_cpu_seconds() -> float:
-    """CPU seconds a new process spends importing what a night needs (what a cold night pays)."""
-    import resource
+PRELOAD_SCRIPT = """if True:
+    import gc, json, os, threading, time
+    import flows.warm_preload
+    cpu = time.process_time()  # the imports a cold night pays, the interpreter's start with them
+    threads = threading.active_count()
+    fds = sorted(os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                 if os.path.exists(f"/proc/self/fd/{fd}"))
+    frozen = gc.get_freeze_count()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        gc.collect()
+        os.write(w, json.dumps({"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}).encode())
+        os._exit(0)
+    os.close(w)
+    child = json.loads(os.read(r, 1 << 16))
+    os.waitpid(pid, 0)
+    print(json.dumps({"cpu": cpu, "threads": threads, "fds": fds, "frozen": frozen, "child": child}))
+"""
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run([sys.executable, "-c", "import flows.warm_preload"], env=child_env(), cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+@pytest.fixture(scope="module")
+def preloaded() -> tuple[dict, str]:
+    """One new process that imports what `serve`'s helper imports (flows/warm_preload.py), as the
+    helper does: what it holds then (threads, open files, frozen objects), what a process forked
+    from it collects, the CPU seconds of its start and imports (what a cold night pays), and its
+    stderr up to its normal exit: (that record, stderr). Three tests read it; each ran the same
+    import in a process of its own until 2026-12-06."""
+    done = subprocess.run([sys.executable, "-c", PRELOAD_SCRIPT], env=child_env(), cwd=ROOT, check=True,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, close_fds=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
 
 
 def _alive(process: psutil.Process) -> bool:
@@ -173,7 +196,7 @@ def _pending_to_running(states: list[dict]) -> float:
 
 @pytest.mark.server
 @SERVER
-def test_two_served_nights_give_the_figures_of_pilotkpi_run_the_second_without_the_imports(served, prefect_harness):
+def test_two_served_nights_give_the_figures_of_pilotkpi_run_the_second_without_the_imports(served, preloaded):
     cli_root = served.demo.parent / "cli"
     cli_root.mkdir()
     night_ids = []
@@ -198,7 +221,7 @@ def test_two_served_nights_give_the_figures_of_pilotkpi_run_the_second_without_t
     assert float(started.split(", ")[-1].split(" CPU s")[0]) < 0.5, started
     # The server's own timestamps: from Pending (the runner) to Running (the night's engine) took
     # less wall time than the imports alone cost a new process in CPU time.
-    cold = _cold_import_cpu_seconds()
+    cold = preloaded[0]["cpu"]
     assert cold > 1.0, cold  # else this comparison proves nothing
     assert _pending_to_running(served.states(night_ids[1])) < cold, (served.states(night_ids[1]), cold)
 
@@ -241,14 +264,14 @@ def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_se
     if not served.warehouse.exists():  # run alone: a committed night first, so "as it was" is a warehouse
         assert served.wait(served.start_night(AS_OF))["state_type"] == "COMPLETED", served.output()
     # `serve` stops on SIGTERM, cleanly, its forkserver with it.
-    old_serve = served.processes[1]
+    old_serve = served.processes[0]
     _stop(old_serve)
     log = served.logs["serve"].read_text(errors="replace")
     assert old_serve.returncode == 0 and "pilotkpi: stopped serving" in log and "never awaited" not in log, log
     # Served again, with each night told to stop in its ingest (warehouse/testpoints.py) and say where.
     marker = root / "paused"
     served.serve(root / "serve-paused.log", PILOTKPI_PAUSE_AT="ingest", PILOTKPI_PAUSE_MARKER=str(marker))
-    serve = served.processes[1]
+    serve = served.processes[0]
     # One new file: an agency's report sent again under a new name, one byte longer.
     name, data = sorted((n, d) for n, d in inbox_files().items() if n.endswith(".csv"))[0]
     new_file = served.inbox / f"again-{name}"
@@ -261,7 +284,7 @@ def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_se
         assert serve.poll() is None and time.monotonic() < deadline, f"the night never paused\n{served.output()}"
         time.sleep(0.2)
     night_pid = int(marker.read_text().split()[0])
-    assert night_pid not in (serve.pid, served.processes[0].pid)
+    assert night_pid != serve.pid
     os.kill(night_pid, signal.SIGKILL)  # the night alone, as the OOM killer would
     assert served.wait(killed)["state_type"] == "CRASHED", served.output()
 
@@ -303,18 +326,12 @@ def test_a_night_killed_with_sigkill_leaves_the_warehouse_as_it_was_and_serve_se
     assert "pilotkpi: stopped serving" in served.logs["serve"].read_text(errors="replace")
 
 
-def test_the_process_nights_are_forked_from_has_one_thread_and_no_connection():
+def test_the_process_nights_are_forked_from_has_one_thread_and_no_connection(preloaded):
     """Forking is safe only from a process with one thread (a lock held by another thread would be
     copied held) and nothing open that a night must not share: what the preload leaves."""
-    script = ("import os, threading, flows.warm_preload; "
-              "print(threading.active_count(), sorted(os.readlink(f'/proc/self/fd/{fd}') "
-              "for fd in os.listdir('/proc/self/fd') if os.path.exists(f'/proc/self/fd/{fd}')))")
-    out = subprocess.run([sys.executable, "-c", script], env=child_env(), cwd=ROOT, check=True,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                         close_fds=True).stdout
-    threads, _, fds = out.strip().partition(" ")
-    assert threads == "1", out
-    assert ".duckdb" not in fds and "socket:" not in fds, out
+    result, _ = preloaded
+    assert result["threads"] == 1, result
+    assert not any(".duckdb" in fd or "socket:" in fd for fd in result["fds"]), result
 
 
 def test_the_forkserver_parses_the_served_registry_once_and_a_changed_one_again(tmp_path):
@@ -360,30 +377,13 @@ def test_the_forkserver_parses_the_served_registry_once_and_a_changed_one_again(
     assert broken.returncode == 0 and broken.stdout.strip().splitlines()[-1] == "0", broken.stderr[-3000:]
 
 
-def test_the_helper_freezes_what_it_imported_so_a_nights_collections_do_not_walk_it():
+def test_the_helper_freezes_what_it_imported_so_a_nights_collections_do_not_walk_it(preloaded):
     """flows/warm_preload.py ends with gc.freeze(): a process forked from the helper does not
     have the helper's objects in its collector's generations (a full collection would otherwise
     touch, and so copy, every page of the helper's heap), and the helper's own normal exit gives
     them back (no "leaked" report from DuckDB's bindings on stderr)."""
-    script = """if True:
-        import gc, json, os
-        import flows.warm_preload
-        frozen = gc.get_freeze_count()
-        r, w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            gc.collect()
-            os.write(w, json.dumps({"tracked": len(gc.get_objects()), "frozen": gc.get_freeze_count()}).encode())
-            os._exit(0)
-        os.close(w)
-        child = json.loads(os.read(r, 1 << 16))
-        os.waitpid(pid, 0)
-        print(json.dumps({"frozen": frozen, "child": child}))
-    """
-    done = subprocess.run([sys.executable, "-c", script], env=child_env(), cwd=ROOT, check=True,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result, stderr = preloaded
     assert result["frozen"] > 100_000, result  # Prefect, DuckDB, pandas, GE and the project's modules
     assert result["child"]["frozen"] > result["frozen"] * 0.99, result  # a few freed by refcount since
     assert result["child"]["tracked"] < result["frozen"] // 10, result
-    assert "leaked" not in done.stderr, done.stderr[-3000:]
+    assert "leaked" not in stderr, stderr[-3000:]
