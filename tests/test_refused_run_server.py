@@ -82,7 +82,7 @@ def _wait_at_its_gate(pid: int, timeout: float = 120) -> None:
     pytest.fail(f"the server's process never waited at its gate (its /proc/{pid}/syscall: {last})")
 
 
-def test_a_run_refused_after_its_server_reached_the_gate_leaves_no_server_and_no_database(tmp_path):
+def test_a_server_launched_before_the_checks_serves_only_after_them_and_a_refused_run_leaves_none(tmp_path):
     registry, inbox = make_scenario(tmp_path)
     (registry / "agencies.yaml").write_text("agencies: [unclosed\n", encoding="utf-8")  # not YAML: exit 4
     resume = tmp_path / "resume"
@@ -93,7 +93,16 @@ def test_a_run_refused_after_its_server_reached_the_gate_leaves_no_server_and_no
         # after the import (a slow check, a loaded machine) still finds it waiting at its gate.
         # Without the gate the process never blocks there (the wait fails), and serves.
         [server] = [pid for pid in started if SERVER_CODE in cmdline(pid)]
+        args = cmdline(server).split()
+        port = int(args[args.index("--port") + 1])
+        # Launched before the checks (its code imports while the job checks)... but, its imports
+        # done, it waits to be told (blocked reading its stdin): no database, nothing listening on
+        # its port. (The registry is read only by the checks, after this pause: a good registry
+        # gives the same state here. Until 2026-12-06 a second run with one showed it.)
         _wait_at_its_gate(server)
+        assert not (home / "prefect.db").exists()
+        with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
         resume.write_text("go on", encoding="utf-8")
         assert proc.wait(timeout=60) == 4, proc.stdout.read().decode()[-2000:]  # EXIT_REGISTRY
         # Refused: stopped at its gate and waited for by the job (`abandon`), so it was gone
@@ -106,25 +115,6 @@ def test_a_run_refused_after_its_server_reached_the_gate_leaves_no_server_and_no
             time.sleep(0.1)
         assert alive(started) == {}
         assert not (home / "prefect.db").exists()
-    finally:
-        kill_and_check_nothing_left(proc, started)
-
-
-def test_the_server_is_launched_before_the_checks_but_serves_only_after_them(tmp_path):
-    registry, inbox = make_scenario(tmp_path)
-    proc, home = _run_paused_at(tmp_path, "checks", registry, inbox)
-    started = descendants(proc.pid)
-    try:
-        # Launched already (its code imports while the job checks)...
-        [server] = [pid for pid in started if SERVER_CODE in cmdline(pid)]
-        args = cmdline(server).split()
-        port = int(args[args.index("--port") + 1])
-        # ...but, its imports done, it waits to be told (blocked reading its stdin): no database,
-        # nothing listening on its port.
-        _wait_at_its_gate(server)
-        assert not (home / "prefect.db").exists()
-        with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=5):
-            pass
     finally:
         kill_and_check_nothing_left(proc, started)
 

@@ -35,26 +35,36 @@ def _with_home(home: Path) -> list[int]:
     return found
 
 
-@pytest.fixture(scope="module")
-def first_night(tmp_path_factory):
-    """One `pilotkpi run` with no server configured, on a fresh PREFECT_HOME: (folder, finished
-    process). Read by the first test, and copied by the last (a full server on its home)."""
-    tmp_path = tmp_path_factory.mktemp("first-night")
-    registry, inbox = make_scenario(tmp_path)
-    home, log = tmp_path / "prefect-home", tmp_path / "stages.log"
+def _night(registry: Path, inbox: Path, root: Path, home: Path, as_of: str, *python_options: str,
+           **extra_env: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}  # no server configured
-    env.update(PREFECT_HOME=str(home), PILOTKPI_STAGE_LOG=str(log), PILOTKPI_SETTLE_SECONDS="0",
-               PYTHONPATH=str(ROOT), PYTHONSAFEPATH="1")
-    # -X importtime: the job's own imports only (its children are started without it).
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "flows.cli", "run", "--registry", str(registry),
-                           "--inbox", str(inbox), "--warehouse", str(tmp_path / "wh.duckdb"), "--out",
-                           str(tmp_path / "out"), "--as-of", AS_OF], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)
-    return tmp_path, done
+    env.update(PREFECT_HOME=str(home), PILOTKPI_SETTLE_SECONDS="0", PYTHONPATH=str(ROOT), PYTHONSAFEPATH="1",
+               PREFECT_LOGGING_LEVEL="WARNING", **extra_env)
+    return subprocess.run([sys.executable, *python_options, "-m", "flows.cli", "run", "--registry", str(registry),
+                           "--inbox", str(inbox), "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"),
+                           "--as-of", as_of], cwd=root, env=env, capture_output=True, text=True, timeout=300)
 
 
-def test_a_run_records_its_flow_run_on_its_own_temporary_server_and_leaves_nothing_running(first_night):
-    tmp_path, done = first_night
+@pytest.fixture(scope="module")
+def first_nights(tmp_path_factory):
+    """Two `pilotkpi run`s with no server configured, back to back on one fresh PREFECT_HOME (the
+    second started the moment the first ended, as of the next day: a quiet night), a link in the
+    inbox: (folder, first finished process, second). The first runs with -X importtime (the job's
+    own imports only: its children are started without it) and its stage log in folder/stages.log.
+    Read by the first two tests, and copied by the last (a full server on their home). Until
+    2026-12-06 the first test's night was a third run of its own, on a home of its own."""
+    tmp_path = tmp_path_factory.mktemp("first-nights")
+    registry, inbox = make_scenario(tmp_path)
+    (inbox / "z_link.csv").symlink_to(tmp_path / "nowhere")
+    home = tmp_path / "prefect-home"
+    first = _night(registry, inbox, tmp_path, home, AS_OF, "-X", "importtime",
+                   PILOTKPI_STAGE_LOG=str(tmp_path / "stages.log"))
+    second = _night(registry, inbox, tmp_path, home, "2005-05-16")  # the next day: a quiet night
+    return tmp_path, first, second
+
+
+def test_a_run_records_its_flow_run_on_its_own_temporary_server_and_leaves_nothing_running(first_nights):
+    tmp_path, done, second = first_nights
     home, log = tmp_path / "prefect-home", tmp_path / "stages.log"
     assert done.returncode == 0, done.stderr[-3000:]
     assert "files seen 6: accepted 3," in done.stdout, done.stdout
@@ -66,9 +76,10 @@ def test_a_run_records_its_flow_run_on_its_own_temporary_server_and_leaves_nothi
     stages = read_stage_log(log.read_text(encoding="utf-8"))
     assert {"server_start", "server_boot"} <= set(stages)  # waited for; and its launch to its answer
 
-    with sqlite3.connect(home / "prefect.db") as db:  # the temporary server's own database
-        runs = db.execute("SELECT f.name, r.state_type FROM flow_run r JOIN flow f ON f.id = r.flow_id").fetchall()
-    assert runs == [("nightly", "COMPLETED")]
+    with sqlite3.connect(home / "prefect.db") as db:  # the temporary servers' own database
+        runs = db.execute("SELECT f.name, r.state_type FROM flow_run r JOIN flow f ON f.id = r.flow_id "
+                          "ORDER BY r.start_time").fetchall()
+    assert runs == [("nightly", "COMPLETED")] * 2  # this night's run, then the second night's
 
     deadline = time.monotonic() + 20  # the server is stopped at exit; its watchdog exits with it
     while _with_home(home) and time.monotonic() < deadline:
@@ -76,25 +87,13 @@ def test_a_run_records_its_flow_run_on_its_own_temporary_server_and_leaves_nothi
     assert _with_home(home) == []
 
 
-def _night(registry: Path, inbox: Path, root: Path, home: Path, as_of: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}  # no server configured
-    env.update(PREFECT_HOME=str(home), PILOTKPI_SETTLE_SECONDS="0", PYTHONPATH=str(ROOT), PYTHONSAFEPATH="1",
-               PREFECT_LOGGING_LEVEL="WARNING")
-    return subprocess.run([sys.executable, "-m", "flows.cli", "run", "--registry", str(registry), "--inbox",
-                           str(inbox), "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"),
-                           "--as-of", as_of], cwd=root, env=env, capture_output=True, text=True, timeout=300)
-
-
-def test_two_nights_back_to_back_on_one_prefect_home_both_reach_their_server_whole(tmp_path):
+def test_two_nights_back_to_back_on_one_prefect_home_both_reach_their_server_whole(first_nights):
     """The job ends without waiting for its server to stop (its watchdog stops it): the next night,
     started the moment the first ended, starts its own server on the same Prefect database while
     the first may still be shutting down. Both nights are recorded whole: the flow run, its task
     runs and its WARNING log line (a link in the inbox, refused every night: pilots/inbox.py)."""
-    registry, inbox = make_scenario(tmp_path)
-    (inbox / "z_link.csv").symlink_to(tmp_path / "nowhere")
+    tmp_path, first, second = first_nights
     home = tmp_path / "prefect-home"
-    first = _night(registry, inbox, tmp_path, home, AS_OF)
-    second = _night(registry, inbox, tmp_path, home, "2005-05-16")  # the next day: a quiet night
     for night in (first, second):
         assert night.returncode == 0, night.stderr[-3000:]
         assert "FILE_NOT_REGULAR" in night.stdout, night.stdout
@@ -118,16 +117,16 @@ def test_two_nights_back_to_back_on_one_prefect_home_both_reach_their_server_who
             assert len(warnings) == 1 and "z_link.csv" in warnings[0][0] and "FILE_NOT_REGULAR" in warnings[0][0]
 
 
-def test_a_full_server_on_the_home_of_cli_nights_still_has_prefects_block_types(first_night, tmp_path):
+def test_a_full_server_on_the_home_of_cli_nights_still_has_prefects_block_types(first_nights, tmp_path):
     """The temporary server skips the registration of Prefect's block types (pilotkpi uses none:
     flows/ephemeral.py) and leaves no memo of one: `pilotkpi server` started later on the same
-    PREFECT_HOME registers them at its own start, and serves the CLI night's flow run. The night
-    is the module's first one (a CLI night on a fresh home); the server starts on a copy of that
-    home, so the first test reads the home as the night left it."""
+    PREFECT_HOME registers them at its own start, and serves the CLI nights' flow runs. The nights
+    are the module's (CLI nights on a fresh home); the server starts on a copy of that home, so
+    the other tests read the home as the nights left it."""
     from tests.test_serve_integration import _api, _env, _free_port, _start, _stop, _wait_healthy
 
-    night_folder, night = first_night
-    assert night.returncode == 0, night.stderr[-3000:]
+    night_folder, night, second = first_nights
+    assert night.returncode == 0 and second.returncode == 0, night.stderr[-3000:] + second.stderr[-3000:]
     deadline = time.monotonic() + 20  # the night's server stopped before the full one starts
     while _with_home(night_folder / "prefect-home") and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -142,6 +141,6 @@ def test_a_full_server_on_the_home_of_cli_nights_still_has_prefects_block_types(
     try:
         _wait_healthy(api_url, server, lambda: log.read_text(errors="replace")[-6000:])
         assert _api(api_url, "/block_types/slug/local-file-system")["name"] == "Local File System"
-        assert _api(api_url, "/flow_runs/count", {}) == 1
+        assert _api(api_url, "/flow_runs/count", {}) == 2
     finally:
         _stop(server)
