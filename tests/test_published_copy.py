@@ -3,6 +3,7 @@ until they reconnect, the new ones after; a failed run never publishes."""
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -29,14 +30,23 @@ def sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def first_run(tmp_path, prefect_harness):
+@pytest.fixture(scope="module")
+def first_night(tmp_path_factory, prefect_harness):
+    """The scenario's first night, run once for the module (each test changes a copy)."""
     from tests.test_flow import make_scenario, run_cli
 
-    registry, inbox = make_scenario(tmp_path)
-    code, output = run_cli(registry, inbox, tmp_path)
+    root = tmp_path_factory.mktemp("published")
+    registry, inbox = make_scenario(root)
+    code, output = run_cli(registry, inbox, root)
     assert code == 0, output
-    return tmp_path, registry, inbox
+    return root
+
+
+@pytest.fixture
+def first_run(first_night, tmp_path):
+    root = tmp_path / "night"
+    shutil.copytree(first_night, root)
+    return root, root / "registry", root / "inbox"
 
 
 def test_an_analyst_holding_the_copy_open_sees_new_figures_after_reconnecting(first_run):
