@@ -3,7 +3,6 @@ until they reconnect, the new ones after; a failed run never publishes."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -30,23 +29,11 @@ def sha(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def first_night(tmp_path_factory, prefect_harness):
-    """The scenario's first night, run once for the module (each test changes a copy)."""
-    from tests.test_flow import make_scenario, run_cli
-
-    root = tmp_path_factory.mktemp("published")
-    registry, inbox = make_scenario(root)
-    code, output = run_cli(registry, inbox, root)
-    assert code == 0, output
-    return root
-
-
 @pytest.fixture
-def first_run(first_night, tmp_path):
-    root = tmp_path / "night"
-    shutil.copytree(first_night, root)
-    return root, root / "registry", root / "inbox"
+def first_run(tmp_path, scenario_copy):
+    """The scenario's first night (tests/conftest.py scenario_copy, in tmp_path)."""
+    registry, inbox = scenario_copy
+    return tmp_path, registry, inbox
 
 
 def test_an_analyst_holding_the_copy_open_sees_new_figures_after_reconnecting(first_run):
