@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 
 import pytest
 
@@ -112,6 +113,27 @@ def demo_run(tmp_path_factory, prefect_harness):
     result = CliRunner().invoke(main, ["demo", str(folder)])
     assert result.exit_code == 0, result.output
     return folder, result
+
+
+@pytest.fixture(scope="session")
+def scenario_night(tmp_path_factory, prefect_harness):
+    """tests/test_flow.py's scenario after its first night (`run_cli`), run once per worker and never
+    changed: a test that starts from that night reads a copy (`scenario_copy`)."""
+    from tests.test_flow import make_scenario, run_cli
+
+    root = tmp_path_factory.mktemp("scenario-night")
+    registry, inbox = make_scenario(root)
+    code, output = run_cli(registry, inbox, root)
+    assert code == 0, output
+    return root
+
+
+@pytest.fixture
+def scenario_copy(scenario_night, tmp_path):
+    """scenario_night copied into this test's tmp_path (registry, inbox, wh.duckdb and its files,
+    out), as if the night had run there: (registry, inbox)."""
+    shutil.copytree(scenario_night, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "registry", tmp_path / "inbox"
 
 
 @pytest.hookimpl(hookwrapper=True)

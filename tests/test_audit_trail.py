@@ -20,19 +20,23 @@ import csv
 import hashlib
 import io
 import re
+import shutil
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import duckdb
 import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
-from pilots.demo import write_demo
+from pilots.demo import AS_OF as DEMO_AS_OF
 from tests.fuzz.checks import trail_problems
 from tests.support import ROOT
+from warehouse.paths import files_of
 
 AS_OF = "2006-08-15"
+assert DEMO_AS_OF.isoformat() == AS_OF  # the demo night (demo_run) is as of the same day
 P = "PLT-2548-003"
 STATUSES = {"accepted", "superseded", "duplicate", "quarantined", "held", "rejected"}
 
@@ -74,14 +78,18 @@ def snapshot(folder: Path) -> dict[str, tuple]:
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory, prefect_harness):
+def story(demo_run, tmp_path_factory, prefect_harness):
     root = tmp_path_factory.mktemp("audit")
-    demo = write_demo(root / "demo")
-    wh, out = root / "wh.duckdb", root / "out"
+    # The demo inbox's night is the session's `pilotkpi demo` (tests/conftest.py demo_run: the
+    # same registry, inbox and as-of date through the same nightly job), on a copy of its folder.
+    folder, result = demo_run
+    shutil.copytree(folder, root / "demo", symlinks=True)
+    demo = SimpleNamespace(registry=root / "demo" / "registry", inbox=root / "demo" / "inbox")
+    wh, out = root / "demo" / "warehouse.duckdb", root / "demo" / "out"
     base = ["--registry", str(demo.registry), "--warehouse", str(wh), "--out", str(out), "--as-of", AS_OF]
     s: dict = {"wh": wh}
-    s["demo_run"] = cli("run", "--inbox", str(demo.inbox), *base)
-    evidence = root / "wh.evidence"
+    s["demo_run"] = result.exit_code, result.output
+    evidence = files_of(wh).evidence
     s["evidence_after_demo"] = snapshot(evidence)
     s["close"] = cli("close-quarter", "2549-Q3", "--pilot", P, "--by", "Somchai", *base)
 

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from flows.cli import main
 from tests.support import SERIAL, child_env
-from tests.test_flow import AS_OF, make_scenario, run_cli
+from tests.test_flow import AS_OF, make_scenario
 from warehouse.publish import published_path
 
 DATA = Path(__file__).parent / "data"
@@ -160,9 +160,8 @@ def test_run_prints_the_validation_report_and_no_library_warning(tmp_path, prefe
 
 
 @SERIAL
-def test_the_command_printed_after_exit_5_completes_the_job(tmp_path, prefect_harness, monkeypatch):
-    registry, inbox = make_scenario(tmp_path)
-    assert run_cli(registry, inbox, tmp_path)[0] == 0
+def test_the_command_printed_after_exit_5_completes_the_job(tmp_path, scenario_copy, monkeypatch):
+    registry, inbox = scenario_copy  # the first night (tests/conftest.py)
     wh, out = tmp_path / "wh.duckdb", tmp_path / "out"
 
     def boom(*args, **kwargs):

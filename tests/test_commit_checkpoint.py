@@ -30,7 +30,7 @@ from decimal import Decimal
 
 from tests.test_failed_checkpoint import ABORT, EVERY_STEP, _step_lines
 from tests.test_post_commit_disk_full import _runs
-from tests.test_flow import make_scenario, run_cli
+from tests.test_flow import run_cli
 from tests.test_restricted_store import FILE_NAME, SECRET, make_restricted_scenario, rows, run
 from warehouse.paths import files_of
 from warehouse.publish import published_path
@@ -216,15 +216,14 @@ def test_a_commit_whose_outcome_cannot_be_read_is_decided_by_the_next_job(tmp_pa
     assert not [p for p in inbox.iterdir() if p.is_file()]
 
 
-def test_a_quiet_nights_commit_is_checkpointed_instead_of_logged(tmp_path, prefect_harness, monkeypatch):
+def test_a_quiet_nights_commit_is_checkpointed_instead_of_logged(tmp_path, scenario_copy, monkeypatch):
     """No restricted store, DuckDB's own skip threshold (100,000): even a quiet night's commit is
     estimated above it, so at the threshold DuckDB checkpoints it instead of logging it, and the
     checkpoint failing keeps nothing. The job reads that on the file opened again (no row of its
     own), fails as "unchanged", and records its failure there (main lost that record on the
     invalidated database). The next quiet night succeeds."""
-    registry, inbox = make_scenario(tmp_path)
+    registry, inbox = scenario_copy  # the first night (tests/conftest.py)
     wh = tmp_path / "wh.duckdb"
-    assert run_cli(registry, inbox, tmp_path)[0] == 0
     opened = _autocheckpoint_fails(monkeypatch, None)
     code, output = run_cli(registry, inbox, tmp_path)
     monkeypatch.undo()
@@ -238,7 +237,7 @@ def test_a_quiet_nights_commit_is_checkpointed_instead_of_logged(tmp_path, prefe
     assert [r[0] for r in _runs(wh)] == ["succeeded", "failed", "succeeded"]
 
 
-def test_a_rebuild_whose_commit_cannot_be_read_back_says_so_and_the_next_job_finishes_it(tmp_path, prefect_harness,
+def test_a_rebuild_whose_commit_cannot_be_read_back_says_so_and_the_next_job_finishes_it(tmp_path, scenario_copy,
                                                                                           monkeypatch):
     """`pilotkpi rebuild` runs the same job: its COMMIT raised (logged, then the checkpoint aborted:
     durable) and the file could not be opened again. Its one line says the next run decides, never
@@ -248,9 +247,8 @@ def test_a_rebuild_whose_commit_cannot_be_read_back_says_so_and_the_next_job_fin
 
     from flows.cli import main
 
-    registry, inbox = make_scenario(tmp_path)
+    registry, inbox = scenario_copy  # the first night (tests/conftest.py)
     wh = tmp_path / "wh.duckdb"
-    assert run_cli(registry, inbox, tmp_path)[0] == 0
     rebuild = ["rebuild", "--registry", str(registry), "--warehouse", str(wh), "--out", str(tmp_path / "out")]
     _autocheckpoint_fails(monkeypatch, LOGGED_THEN_CHECKPOINTED)
     _cannot_open_again(monkeypatch)

@@ -40,10 +40,9 @@ def _invalidate_at_the_commit(monkeypatch) -> None:
     monkeypatch.setattr(cheap, "after_commit", invalidated_first)
 
 
-def _first_night_then_a_new_file(tmp_path):
-    registry, inbox = make_scenario(tmp_path)
-    code, output = run_cli(registry, inbox, tmp_path)
-    assert code == 0, output
+def _first_night_then_a_new_file(tmp_path, scenario_copy):
+    """The scenario's first night (tests/conftest.py scenario_copy, in tmp_path), then a new file."""
+    registry, inbox = scenario_copy
     (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
     return registry, inbox, accepted(tmp_path / "wh.duckdb")
 
@@ -73,11 +72,11 @@ def _then_the_next_night_completes_it(tmp_path, registry, inbox, reference, fail
     assert not (inbox / NEW_FILE[0]).exists()  # filed away at last
 
 
-def test_a_database_invalidated_at_the_commit_leaves_every_step_not_done(tmp_path, prefect_harness, reference,
+def test_a_database_invalidated_at_the_commit_leaves_every_step_not_done(tmp_path, scenario_copy, reference,
                                                                          monkeypatch):
     """The checkpoint fails before the first output step: every step after the commit meets an
     invalidated database, each is noted, and the job still ends as committed with errors."""
-    registry, inbox, old = _first_night_then_a_new_file(tmp_path)
+    registry, inbox, old = _first_night_then_a_new_file(tmp_path, scenario_copy)
     wh = tmp_path / "wh.duckdb"
     _invalidate_at_the_commit(monkeypatch)
     code, output = run_cli(registry, inbox, tmp_path)
@@ -99,10 +98,10 @@ def test_a_database_invalidated_at_the_commit_leaves_every_step_not_done(tmp_pat
     _then_the_next_night_completes_it(tmp_path, registry, inbox, reference, EVERY_STEP)
 
 
-def test_the_checkpoint_before_the_copy_failing_publishes_nothing(tmp_path, prefect_harness, reference, monkeypatch):
+def test_the_checkpoint_before_the_copy_failing_publishes_nothing(tmp_path, scenario_copy, reference, monkeypatch):
     """Every output step done, then the CHECKPOINT before the copy fails: before, the job went on
     to copy the file alone (the state before its commit) and then called the night succeeded."""
-    registry, inbox, old = _first_night_then_a_new_file(tmp_path)
+    registry, inbox, old = _first_night_then_a_new_file(tmp_path, scenario_copy)
     wh = tmp_path / "wh.duckdb"
     real = cheap._publish_and_record
 
@@ -159,15 +158,14 @@ def test_pilotkpi_publish_whose_checkpoint_fails_completes_nothing(tmp_path, pre
     assert _runs(wh)[0][2] and _runs(published_path(wh)) == _runs(wh)
 
 
-def test_a_quiet_night_invalidated_at_the_commit(tmp_path, prefect_harness, monkeypatch):
+def test_a_quiet_night_invalidated_at_the_commit(tmp_path, scenario_copy, monkeypatch):
     """Nothing new. Which earlier jobs wait for which steps cannot be read, so no step is skipped
     (flows/cheap.py _waiting): each that reads the warehouse fails (the validation report: which
     one waits cannot be read either); filing away, with no file, reads nothing and is done; the
     night's own records are in the log only, so publishing copies nothing. Committed with
     errors, completed by the next quiet night."""
-    registry, inbox = make_scenario(tmp_path)
+    registry, inbox = scenario_copy  # the first night (tests/conftest.py)
     wh = tmp_path / "wh.duckdb"
-    assert run_cli(registry, inbox, tmp_path)[0] == 0
     _invalidate_at_the_commit(monkeypatch)
     code, output = run_cli(registry, inbox, tmp_path)
     monkeypatch.undo()

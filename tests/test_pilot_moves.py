@@ -32,7 +32,7 @@ from click.testing import CliRunner
 from flows.cli import main
 from tests.support import ROOT, SERIAL
 from tests.test_crash_kill import killed_run
-from tests.test_flow import make_scenario, run_cli
+from tests.test_flow import run_cli
 from warehouse import evidence, restricted
 from warehouse.migrate import migrate
 from warehouse.paths import files_of
@@ -211,9 +211,8 @@ def _state(root: Path) -> tuple[tuple, tuple]:
 
 @SERIAL
 @pytest.mark.parametrize("point", ["moving", "open-committed"])
-def test_a_move_killed_leaves_the_old_state_or_the_new(tmp_path, prefect_harness, point):
-    registry, inbox = make_scenario(tmp_path)
-    assert run_cli(registry, inbox, tmp_path)[0] == 0
+def test_a_move_killed_leaves_the_old_state_or_the_new(tmp_path, scenario_copy, point):
+    registry, inbox = scenario_copy  # the first night (tests/conftest.py)
     wh = tmp_path / "wh.duckdb"
     old_scores = scores(wh, PILOT)
     shas = [r[0] for r in q(wh, "SELECT DISTINCT sha256 FROM ingest.submissions WHERE evidence_kept")]

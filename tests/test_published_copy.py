@@ -30,12 +30,9 @@ def sha(path) -> str:
 
 
 @pytest.fixture
-def first_run(tmp_path, prefect_harness):
-    from tests.test_flow import make_scenario, run_cli
-
-    registry, inbox = make_scenario(tmp_path)
-    code, output = run_cli(registry, inbox, tmp_path)
-    assert code == 0, output
+def first_run(tmp_path, scenario_copy):
+    """The scenario's first night (tests/conftest.py scenario_copy, in tmp_path)."""
+    registry, inbox = scenario_copy
     return tmp_path, registry, inbox
 
 

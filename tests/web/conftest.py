@@ -38,6 +38,29 @@ def site_dir(demo_run, tmp_path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def held_story_site(demo_run, tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    """tests/web/held_story.py's five held files on a copy of the demo, made once per worker and
+    never changed: (folder, submission ids). tests/web/test_web_held.py and
+    test_web_held_browser.py each read a copy."""
+    from tests.web.held_story import make_held_story
+
+    target = tmp_path_factory.mktemp("held-story") / "demo"
+    return target, make_held_story(demo_run[0], target)
+
+
+@pytest.fixture(scope="session")
+def held_site(demo_run, tmp_path_factory) -> Path:
+    """The demo with 2549-Q3 closed and two corrections held (committee guide section 4), made once
+    per worker and never changed: tests/web/test_web_decisions.py and test_web_decisions_browser.py
+    each decide on a copy (`_copy`)."""
+    from tests.web.test_web_decisions import make_held_site
+
+    folder = tmp_path_factory.mktemp("held") / "demo"
+    make_held_site(demo_run[0], folder)
+    return folder
+
+
 @pytest.fixture
 def passwords(site_dir) -> dict[str, str]:
     lines = (site_dir / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()

@@ -1,10 +1,10 @@
 """The committee's monthly routine of issue 21, end to end in real headless Chromium (JavaScript
 off, as tests/web/test_web_browser.py), against `pilotkpi web` on a copy of the README's demo
-(as of 2006-08-15) with the decisions run as Prefect flows against the tests' running server:
+(as of 2006-08-15) with the nights and the decisions run as Prefect flows against the tests' running server:
 
 1. the committee closes 2549-Q3 for PLT-2548-003 on /quarters, typing the confirmation text;
 2. OPDC (03009, the pilot's lead) sends a correction through the upload page: K1 45.6 instead
-   of 65.6; the next night (`python -m flows.cli run`, as cron runs it) holds it;
+   of 65.6; the next night (`pilotkpi run`) holds it;
 3. the held page shows the figures that would move, checked against the hand values below;
 4. the committee approves it, and the pilot page shows the new composite;
 5. an analyst clicks from the new K1 score down to the original file: the bytes OPDC sent;
@@ -31,15 +31,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import ROOT, SERIAL, child_env
+from tests.support import SERIAL
 from tests.web.browser import (chromium, follow, needs_chromium, new_page, path_of, shots_dir, sign_in,
                                switch_language)
-from tests.web.conftest import AS_OF
 from tests.web.test_web_decisions import _rows as rows, _start_web
+from tests.web.test_web_journey import night
 
 pytestmark = needs_chromium
 
@@ -56,15 +54,11 @@ def correction(site: Path, k1: str, submitted_on: str) -> bytes:
     return text.replace(",K1,,65.6,", f",K1,,{k1},").replace("2006-07-11", submitted_on).encode("utf-8")
 
 
-def nightly(site: Path, prefect_api: str) -> str:
-    """The night's job as cron runs it: the CLI in its own process (on the tests' Prefect server)."""
-    done = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--registry", str(site / "registry"),
-                           "--inbox", str(site / "inbox"), "--warehouse", str(site / "warehouse.duckdb"),
-                           "--out", str(site / "out"), "--as-of", AS_OF.isoformat(), "--settle-seconds", "0"],
-                          env=child_env(PREFECT_API_URL=prefect_api), cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+def nightly(site: Path) -> str:
+    """The night's job, `pilotkpi run`, in this process on the tests' Prefect server (as
+    tests/web/test_web_browser.py runs it beside Chromium). As cron runs it, in a child process of
+    its own, is tests/test_machine_state.py's subject; here a child would only add its imports."""
+    return night(site)
 
 
 @SERIAL
@@ -153,7 +147,7 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
 
             # 2. OPDC corrects K1 through the upload page; the check says it will be held.
             send(FIRST_FILE, correction(site, "45.6", "2006-08-14"), shot="3-correction")
-            assert "held 1" in nightly(site, prefect_api)
+            assert "held 1" in nightly(site)
             assert headline(committee) == (PERIOD, NOW, "on_target")  # held: nothing moved yet
 
             # 3. The held page: the figures that would move, as worked out by hand above.
@@ -202,7 +196,7 @@ def test_committee_closes_holds_approves_and_rejects_in_chromium(site_dir, passw
 
             # 5. A second correction the night after: held, shown (2.4600 -> 3.6360), rejected.
             send(SECOND_FILE, correction(site, "75.0", "2006-08-15"))
-            assert "held 1" in nightly(site, prefect_api)
+            assert "held 1" in nightly(site)
             committee.goto(base + "/held")
             second_id = committee.locator("#held tr[data-submission]").first.get_attribute("data-submission")
             assert second_id != first_id

@@ -42,11 +42,10 @@ def _base(folder: Path) -> list[str]:
             "--out", str(folder / "out"), "--as-of", AS_OF.isoformat()]
 
 
-@pytest.fixture(scope="module")
-def held_site(demo_run, tmp_path_factory) -> Path:
-    """The demo with 2549-Q3 closed for every pilot and two corrections held (committee guide §4)."""
-    folder = tmp_path_factory.mktemp("held") / "demo"
-    shutil.copytree(demo_run[0], folder, symlinks=True)
+def make_held_site(demo_folder: Path, folder: Path) -> None:
+    """The demo copied to `folder`, 2549-Q3 closed for every pilot and two corrections held
+    (committee guide §4): tests/web/conftest.py `held_site`, which every test here copies."""
+    shutil.copytree(demo_folder, folder, symlinks=True)
     _cli("close-quarter", "2549-Q3", "--by", "Committee secretary", *_base(folder))
     processed = folder / "inbox" / "processed"
     opdc = (processed / "PLT-2548-003_03009_2549-Q3.csv").read_text(encoding="utf-8")
@@ -59,7 +58,6 @@ def held_site(demo_run, tmp_path_factory) -> Path:
     assert "held 2" in out, out
     held = _rows(folder / "warehouse.duckdb", "SELECT submission_id, pilot_id FROM ingest.submissions WHERE status = 'held' ORDER BY 1")
     assert held == [(MICT, "PLT-2548-001"), (OPDC, "PLT-2548-003")]
-    return folder
 
 
 def _copy(held_site: Path, tmp_path: Path, name: str = "site") -> Path:

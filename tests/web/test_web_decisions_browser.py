@@ -11,14 +11,13 @@ import time
 from tests.support import SERIAL
 from tests.web.browser import (chromium, csrf_of, needs_chromium, new_page, shots_dir, sign_in, switch_language,
                                without_refresh)
-from tests.web.test_web_decisions import (OPDC, _copy, _passwords, _rows, _start_web, held_site,  # noqa: F401
-                                          nightly_holds_the_lock)
+from tests.web.test_web_decisions import OPDC, _copy, _passwords, _rows, _start_web, nightly_holds_the_lock
 
 pytestmark = needs_chromium
 
 
 @SERIAL
-def test_a_decision_queued_then_applied_in_chromium_with_screenshots(held_site, tmp_path):  # noqa: F811
+def test_a_decision_queued_then_applied_in_chromium_with_screenshots(held_site, tmp_path):
     from prefect.settings import PREFECT_API_URL
 
     site = _copy(held_site, tmp_path)

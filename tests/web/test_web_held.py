@@ -34,17 +34,18 @@ import pytest
 
 from tests.test_pilot_moves import cli, q
 from tests.web.conftest import AS_OF, Client, make_app, text_of
-from tests.web.held_story import base, make_held_story
+from tests.web.held_story import base
 from tests.web.test_web_matrix import ACCOUNT, ROLES, walk
 
 PUBLISHED, RESTRICTED = "warehouse.published.duckdb", "warehouse.restricted.duckdb"
 
 
 @pytest.fixture(scope="module")
-def story(demo_run, tmp_path_factory):
-    folder, _ = demo_run
+def story(held_story_site, tmp_path_factory):
+    """A copy of the held story (tests/web/conftest.py `held_story_site`) for this module."""
+    folder, ids = held_story_site
     target = tmp_path_factory.mktemp("held") / "demo"
-    ids = make_held_story(folder, target)
+    shutil.copytree(folder, target, symlinks=True)
     return target, ids
 
 

@@ -6,20 +6,23 @@ tests/web/test_web_held_browser.py` writes the committed ones.
 """
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.support import SERIAL
 from tests.web.browser import chromium, follow, needs_chromium, new_page, shots_dir, sign_in, switch_language
-from tests.web.held_story import make_held_story
 
 pytestmark = needs_chromium
 
 
 @pytest.fixture
-def story(demo_run, tmp_path):
-    folder, _ = demo_run
+def story(held_story_site, tmp_path):
+    """A copy of the held story (tests/web/conftest.py `held_story_site`) for this test."""
+    folder, ids = held_story_site
     target = tmp_path / "demo"
-    return target, make_held_story(folder, target)
+    shutil.copytree(folder, target, symlinks=True)
+    return target, ids
 
 
 @pytest.fixture
