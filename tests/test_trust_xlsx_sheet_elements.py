@@ -38,11 +38,15 @@ Q2 = [HEADER.split(","), [P, "03009", "2548-Q2", "2005-04-20", "kpi", "K1", None
 PADDING = {"xl/media/image1.bin": random.Random(7).randbytes(200_000)}
 
 
-def with_sheet_xml(rows: list[list], before: bytes = b"", after: bytes = b"", in_first_row: bytes = b"") -> bytes:
+def with_sheet_xml(rows: list[list], before: bytes = b"", after: bytes = b"", in_first_row: bytes = b"",
+                   names: int = 0) -> bytes:
     """The report with XML put into its sheet part: `before` its rows, `after` them (after
     </sheetData>, where merged cells and conditional formats go), `in_first_row` at the header
-    row's end."""
+    row's end; and `names` defined names in the workbook part (xl/workbook.xml)."""
     def edit(name: str, content: bytes) -> bytes:
+        if name == "xl/workbook.xml" and names:
+            defined = b"".join(b'<definedName name="n%d">report!$A$1</definedName>' % i for i in range(names))
+            return content.replace(b"</sheets>", b"</sheets><definedNames>" + defined + b"</definedNames>", 1)
         if name != "xl/worksheets/sheet1.xml":
             return content
         content = content.replace(b"<sheetData>", b"<sheetData>" + before, 1).replace(b"</sheetData>", b"</sheetData>" + after, 1)
@@ -70,11 +74,11 @@ def too_many(limit: str) -> list[tuple]:
 
 
 def test_the_bounds_are_generous_for_a_real_report():
-    assert (LIMITS.max_row_elements, LIMITS.max_other_elements) == (250_000, 100_000)
+    assert (LIMITS.max_row_elements, LIMITS.max_other_elements, LIMITS.max_part_elements) == (250_000, 100_000, 100_000)
     # A report at Excel's widest row (16,384 cells of inline text: <c><is><t>, 3 elements each),
-    # after a few hundred merged cells, is read.
+    # after a few hundred merged cells, under a thousand defined names, is read.
     wide = b"".join(b'<c t="inlineStr"><is><t>x%d</t></is></c>' % i for i in range(16_384))
-    table = read_report("r.xlsx", with_sheet_xml(Q1, after=merged(500), in_first_row=wide))
+    table = read_report("r.xlsx", with_sheet_xml(Q1, after=merged(500), in_first_row=wide, names=1_000))
     assert [cells[:8] for _, cells in table.rows] == [[P, "03009", "2548-Q1", "2005-01-20", "kpi", "K1", None, "47"],
                                                       [P, "03009", "2548-Q1", "2005-01-20", "kpi", "K2", None, "60"]]
 
@@ -104,13 +108,20 @@ def test_sheet_element_bombs_are_quarantined_and_the_nights_go_on(tmp_path, pref
     (inbox / "b_q2_merged.xlsx").write_bytes(with_sheet_xml(Q2, after=merged(100_001)))
     (inbox / "c_q2_formats.xlsx").write_bytes(with_sheet_xml(Q2, after=formats(40_000)))
     (inbox / "d_q2_wide_row.xlsx").write_bytes(with_sheet_xml(Q2, in_first_row=b"<c/>" * 300_000))
+    # And one whose workbook part holds 100,001 defined names (openpyxl parses it whole on opening).
+    (inbox / "f_q2_names.xlsx").write_bytes(with_sheet_xml(Q2, names=100_001))
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 0, out
-    # Before: "accepted 2, superseded 2, ..., quarantined 0" (each read whole, slowly; d last).
-    assert "files seen 4: accepted 1, superseded 0, duplicates 0, quarantined 3" in out
+    # Before: "accepted 2, superseded 3, ..., quarantined 0" (each read whole, slowly; f last).
+    assert "files seen 5: accepted 1, superseded 0, duplicates 0, quarantined 4" in out
     assert issues_of(wh, "b_q2_merged.xlsx") == too_many("100,000")
     assert issues_of(wh, "c_q2_formats.xlsx") == too_many("100,000")
     assert issues_of(wh, "d_q2_wide_row.xlsx") == too_many("250,000")
+    assert issues_of(wh, "f_q2_names.xlsx") == [
+        (None, None, "FILE_TOO_LARGE", "The file is too large: its workbook parts hold over 100,000 XML elements (the "
+         "limit is 100,000 elements). Split it into one file per pilot and quarter.",
+         "ไฟล์มีขนาดใหญ่เกินไป: ส่วนประกอบของไฟล์มีองค์ประกอบในโครงสร้างไฟล์เกิน 100,000 รายการ (จำกัดที่ 100,000 รายการ) "
+         "กรุณาแยกเป็นหนึ่งไฟล์ต่อโครงการต่อไตรมาส")]
     # scoring.md: K1 47 -> 3 + 7/10 = 3.7; K2 (sum, Q1: [25,50,75,100,125]) 60 -> 2 + 10/25 = 2.4;
     # composite (3.7*60 + 2.4*40)/100 = 3.18.
     assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
