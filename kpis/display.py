@@ -15,14 +15,19 @@ from markupsafe import Markup
 _BIDI = {0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
 
 
+_SHOWN_CATEGORIES = ("Cc", "Cs", "Zl", "Zp")
+
+
 def _visible_char(ch: str) -> str:
     code = ord(ch)
     if code < 0x20:
         return chr(0x2400 + code)  # Unicode control pictures: ␊ for a newline, ␛ for ESC
     if code == 0x7F:
         return "\u2421"  # ␡
-    if code in _BIDI or unicodedata.category(ch) in ("Cc", "Cs") or _is_noncharacter(code):
-        return f"[U+{code:04X}]"  # C1 controls, bidi marks, lone surrogates, noncharacters (HTML forbids them)
+    if code in _BIDI or unicodedata.category(ch) in _SHOWN_CATEGORIES or _is_noncharacter(code):
+        # C1 controls, bidi marks, lone surrogates, noncharacters (HTML forbids them), and the
+        # line and paragraph separators U+2028/U+2029 (splitlines() and browsers break lines there)
+        return f"[U+{code:04X}]"
     return ch
 
 

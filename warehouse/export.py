@@ -4,10 +4,10 @@
   folder (`marts.kpi_scores/fiscal_year=2549/data_0.parquet`), CSV and xlsx as one file per year
   (`marts.kpi_scores/fiscal_year=2549.csv`), which also keeps a national year of lines under
   Excel's 1,048,576-row limit. Others are one file each.
-- CSV is UTF-8 with a byte-order mark, so Excel shows Thai text correctly; cells that Excel would
-  run as a formula (text starting with =, +, -, @, tab or carriage return, OWASP's list) get a
-  leading apostrophe, unless the text is a plain number. Excel still reads `01002` in a CSV as
-  the number 1002: a CSV carries no types, so codes are not safe there.
+- CSV is UTF-8 with a byte-order mark, so Excel shows Thai text correctly; cells that a
+  spreadsheet would run as a formula get a leading apostrophe, unless the text is a plain number
+  (safe_cell says which). Excel still reads `01002` in a CSV as the number 1002: a CSV carries
+  no types, so codes are not safe there.
 - Restricted pilots (warehouse.md): only the relations of warehouse.open_side.OPEN_RELATIONS keep
   their rows; every other relation with a pilot_id or a submission_id is exported without them,
   whether or not the file still holds them (open_rows).
@@ -36,13 +36,26 @@ EXPORTED_SCHEMAS = ("registry", "core", "marts")
 FORMATS = ("parquet", "csv", "xlsx")
 EXCEL_ROWS = 1_048_576  # rows in one Excel sheet, the header included
 CHUNK_ROWS = 50_000
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# Our reading of OWASP's CSV-injection guidance (and ASVS 1.2.10), for cells of agency text:
+# - a cell whose first character is = + - or @ is a formula to Excel, LibreOffice and Sheets;
+# - so is one whose first non-blank character is: LibreOffice and Sheets trim leading spaces
+#   on import, and a tab, CR or LF can shift what the first character is (" =1+1", "\n@SUM");
+# - the full-width ＝ ＋ － ＠ (U+FF1D, U+FF0B, U+FF0D, U+FF20) are read as their ASCII forms
+#   by East Asian Excel, so they count as well;
+# - a cell starting with a tab, CR, LF or NUL is guarded whatever follows (OWASP, ASVS).
+# Blank is what str.isspace() says (the ideographic and no-break spaces too). A plain number
+# (ASCII digits, sign, point, exponent: -12.5, +1.5, -1e3), exactly and alone, is no formula and
+# stays a number; " -12.5", "－5" or "-5\n" are text, and get the apostrophe.
+_FORMULA_SIGNS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+_GUARDED_FIRST = frozenset("\t\r\n\x00")
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 def safe_cell(value: object) -> object:
     """Neutralise text a spreadsheet would evaluate; numbers and other types pass unchanged."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in _GUARDED_FIRST or (value.lstrip()[:1] in _FORMULA_SIGNS and not _NUMBER.fullmatch(value)):
         return "'" + value
     return value
 

@@ -65,6 +65,8 @@ def _decode(data: bytes, fmt: str) -> tuple[str, str]:
         # take, not binary data (its NUL bytes would say so). No UTF-8 or cp874 text starts so.
         raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt)
     if b"\x00" in data:
+        if _utf16_text(data):  # UTF-16 without its byte order mark: the same verdict as with one
+            raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt)
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "binary")), format=fmt)
     if data.startswith(b"\xef\xbb\xbf"):
         try:
@@ -79,6 +81,32 @@ def _decode(data: bytes, fmt: str) -> tuple[str, str]:
         return data.decode("cp874"), "cp874"
     except UnicodeDecodeError:
         raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt) from None
+
+
+# How much of a file with NUL bytes is looked at to tell UTF-16 text from binary data.
+UTF16_SAMPLE_BYTES = 4096
+
+
+def _utf16_text(data: bytes) -> bool:
+    """Whether NUL-holding bytes start as UTF-16 text (little- or big-endian) without a byte order
+    mark: ASCII in UTF-16 puts a NUL beside every letter, digit, separator and line break, which
+    read as "binary data" sent the agency to export again, not to save the file as UTF-8 (the
+    catalogue's own example of FILE_ENCODING_UNKNOWN is a CSV saved as UTF-16). Text means every
+    character of the sample decodes and is printable or a line break or tab, and at least one in
+    eight is ASCII (a report's separators, digits and line breaks; Thai is U+0E01-U+0E5B). Other
+    text read as UTF-16 pairs its bytes into CJK-like characters, none ASCII but where a stray
+    NUL sits: a UTF-8 file with a few NUL bytes is still binary data."""
+    sample = data[:UTF16_SAMPLE_BYTES]
+    sample = sample[: len(sample) - len(sample) % 2]
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = sample.decode(encoding)
+        except UnicodeDecodeError:  # (a surrogate pair cut by the sample's end: binary, then)
+            continue
+        if (text and all(c.isprintable() or c in "\r\n\t" for c in text)
+                and 8 * sum(c < "\x80" for c in text) >= len(text)):
+            return True
+    return False
 
 
 # Python's cyclic garbage collector runs after every 700 new container objects by default. A read

@@ -30,6 +30,17 @@ class Limits:
     max_style_elements: int = 250_000           # elements of the styles part
     max_styles_bytes: int = 16 * 1024 * 1024    # the styles part, inflated (declared in the zip)
     max_cells: int = 2_000_000    # cells of the report sheet, each row counted to its last cell
+    # XML elements of the report sheet that openpyxl would hold at once (xlsx_reader._RowsOnlyParser):
+    # those of one row (with any before it since the last row), and those outside every row. A
+    # report's row holds 12-40 (a cell is 2-3: <c><v>, <c><is><t>), and Excel's widest row 16,384
+    # cells; the part around the rows (views, columns, merged cells) a few dozen to a few hundred.
+    # 250,000 elements held are ~25 MB; 200,000 conditional formats took 20 s and 330 MB.
+    max_row_elements: int = 250_000
+    max_other_elements: int = 100_000
+    # XML elements of the workbook's other parts that openpyxl parses whole on opening (the
+    # workbook part, relationships, properties; xlsx_reader._check_other_parts): a few hundred in
+    # a real one; 1,000,000 defined names took 14 s and 892 MB.
+    max_part_elements: int = 100_000
     max_read_seconds: float = 60.0  # reading one workbook, checked between rows (the backstop)
 
 
@@ -53,5 +64,8 @@ LIMITS = Limits(
     max_style_elements=_env_int("PILOTKPI_MAX_STYLE_ELEMENTS", 250_000),
     max_styles_bytes=_env_int("PILOTKPI_MAX_STYLES_BYTES", 16 * 1024 * 1024),
     max_cells=_env_int("PILOTKPI_MAX_CELLS", 2_000_000),
+    max_row_elements=_env_int("PILOTKPI_MAX_ROW_ELEMENTS", 250_000),
+    max_other_elements=_env_int("PILOTKPI_MAX_OTHER_ELEMENTS", 100_000),
+    max_part_elements=_env_int("PILOTKPI_MAX_PART_ELEMENTS", 100_000),
     max_read_seconds=_env_int("PILOTKPI_MAX_READ_SECONDS", 60),
 )

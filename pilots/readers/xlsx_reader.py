@@ -18,8 +18,8 @@ styles hold a percentage format at all: other workbooks are read as fast as befo
 
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
 table and the styles part (each one's bytes and its number of entries or elements, counted in a
-streamed pass before openpyxl loads it whole), the cells of the report sheet, and the time spent
-reading it. Past a bound the file is FILE_TOO_LARGE, found early and in bounded memory.
+streamed pass before openpyxl loads it whole), the cells of the report sheet, the XML elements
+its parse holds at once (_RowsOnlyParser), and the time spent reading it. Past a bound the file is FILE_TOO_LARGE, found early and in bounded memory.
 
 The zip is opened once (_Archive) for the bounds, openpyxl and the formula check, and each part
 is inflated once where it can be: [Content_Types].xml is parsed once, the styles part counted
@@ -47,9 +47,11 @@ from defusedxml import DefusedXmlException
 from openpyxl.packaging.manifest import Manifest
 from openpyxl.reader.excel import ExcelReader
 from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import ARC_CONTENT_TYPES, ARC_STYLE, SHARED_STRINGS
-from openpyxl.xml.functions import fromstring
+from openpyxl.xml.functions import fromstring, iterparse
 
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure
@@ -132,6 +134,47 @@ class _ScannedSource:
         self.close()
 
 
+class _RowsOnlyParser(WorkSheetParser):
+    """openpyxl's sheet parser, reading the rows only, within a bound on the XML elements it holds.
+
+    openpyxl's own parse() keeps every element of the sheet part that is not a row until the part
+    ends (iterparse builds the tree; only rows are cleared as they are read), and turns merged
+    cells, conditional formats, hyperlinks and validations into objects; and a row's elements are
+    all held until the row ends. So a small workbook whose sheet held, after its rows, 200,000
+    conditional formats (1.2 MB, 27 MB inflated: within every bound of limits.py) took 20 s and
+    330 MB, and ran past the time bound unchecked (it is checked between rows); 128 MB of them, or
+    of empty elements, or one row of millions of cells, would take gigabytes before any bound saw
+    it. None of those elements is read here: the rows are the report.
+
+    Counted from the parser's end events, so that the count stops the parse while the elements
+    are still coming: the elements of one row, with those between it and the row before
+    (LIMITS.max_row_elements), and those outside every row (LIMITS.max_other_elements), whose
+    number is known at each row's end (the elements counted since the last row, less the row's)."""
+
+    def parse(self):
+        in_row_limit, outside_limit = LIMITS.max_row_elements, LIMITS.max_other_elements
+        since_row = outside = 0
+        for _, element in iterparse(self.source):
+            if element.tag == ROW_TAG:
+                outside += since_row - (len(list(element.iter())) - 1)
+                if outside > outside_limit:
+                    raise _too_many_elements(outside_limit)
+                row = self.parse_row(element)
+                element.clear()
+                since_row = 0
+                yield row
+                continue
+            since_row += 1
+            if since_row > in_row_limit:
+                raise _too_many_elements(in_row_limit)
+        if outside + since_row > outside_limit:  # since_row: the elements after the last row
+            raise _too_many_elements(outside_limit)
+
+
+def _too_many_elements(limit: int) -> ReadFailure:
+    return _too_costly("sheet_elements", "limit_sheet_elements", limit=f"{limit:,}")
+
+
 class _UnsizedSheet(ReadOnlyWorksheet):
     """A read-only sheet opened without openpyxl's look at its `<dimension>` tag.
 
@@ -152,6 +195,31 @@ class _UnsizedSheet(ReadOnlyWorksheet):
     def _get_source(self) -> _ScannedSource:
         self.source = _ScannedSource(super()._get_source())
         return self.source
+
+    def _cells_by_row(self, min_col, min_row, max_col, max_row, values_only=False):
+        """ReadOnlyWorksheet._cells_by_row of openpyxl 3.1 with its parser a _RowsOnlyParser (and
+        the missing rows filled as there; tests/test_xlsx_open.py compares the two)."""
+        filler = None if values_only else EMPTY_CELL
+        max_col = max_col or self.max_column
+        max_row = max_row or self.max_row
+        empty_row = (filler,) * (max_col + 1 - min_col) if max_col is not None else []
+        counter, idx = min_row, 1
+        with self._get_source() as src:
+            parser = _RowsOnlyParser(src, self._shared_strings, data_only=self.parent.data_only,
+                                     epoch=self.parent.epoch, date_formats=self.parent._date_formats,
+                                     timedelta_formats=self.parent._timedelta_formats)
+            for idx, row in parser.parse():
+                if max_row is not None and idx > max_row:
+                    break
+                for _ in range(counter, idx):  # rows the XML leaves out
+                    counter += 1
+                    yield empty_row
+                if counter <= idx:
+                    counter += 1
+                    yield self._get_row(row, min_col, max_col, values_only)
+        if max_row is not None and max_row < idx:
+            for _ in range(counter, max_row + 1):
+                yield empty_row
 
 
 class _UnsizedReader(ExcelReader):
@@ -318,8 +386,9 @@ def _check_archive(archive: _Archive, size: int) -> None:
                                      limit=detail("FILE_TOO_LARGE", "limit_part", limit=f"{LIMITS.max_member_bytes:,}")),
                           format="xlsx")
     by_name = {i.filename: i for i in infos}
-    _check_shared_strings(archive, by_name)
+    strings = _check_shared_strings(archive, by_name)
     _check_styles(archive, by_name)
+    _check_other_parts(archive, infos, {ARC_CONTENT_TYPES, ARC_STYLE, strings})
 
 
 def _too_costly(what: str, limit_key: str, **params: str) -> ReadFailure:
@@ -328,7 +397,7 @@ def _too_costly(what: str, limit_key: str, **params: str) -> ReadFailure:
                                   limit=detail("FILE_TOO_LARGE", limit_key, **params)), format="xlsx")
 
 
-def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> None:
+def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> str | None:
     """Bound the shared-strings table before openpyxl loads it whole into memory.
 
     The part is the one [Content_Types].xml declares, found as openpyxl finds it (any name will
@@ -338,7 +407,7 @@ def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.Zip
     """
     types = infos.get(ARC_CONTENT_TYPES)
     if types is None:
-        return  # openpyxl refuses it: FILE_UNREADABLE
+        return None  # openpyxl refuses it: FILE_UNREADABLE
     if types.file_size > MAX_CONTENT_TYPES_BYTES:
         raise _too_costly("part", "limit_part", part=ARC_CONTENT_TYPES, size=f"{types.file_size:,}",
                           limit=f"{MAX_CONTENT_TYPES_BYTES:,}")
@@ -346,14 +415,15 @@ def _check_shared_strings(archive: zipfile.ZipFile, infos: dict[str, zipfile.Zip
         manifest = Manifest.from_tree(fromstring(archive.read(types)))
         part = manifest.find(SHARED_STRINGS)
     except Exception:
-        return  # damaged: openpyxl refuses it the same way (FILE_UNREADABLE, or xml_entities)
+        return None  # damaged: openpyxl refuses it the same way (FILE_UNREADABLE, or xml_entities)
     if types is archive.NameToInfo.get(ARC_CONTENT_TYPES):  # the part openpyxl reads by that name
         archive.manifest = manifest
     info = infos.get(part.PartName[1:]) if part is not None else None
     if info is None:
-        return
+        return None
     _bound_part(archive, info, LIMITS.max_shared_strings_bytes, _STRING_ENTRY, LIMITS.max_shared_strings,
                 "strings", "limit_strings")
+    return info.filename
 
 
 def _check_styles(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -> None:
@@ -371,6 +441,28 @@ def _check_styles(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -
                 "styles", "limit_styles", part=info.filename, keep=chunks if info.file_size <= KEEP_STYLES_BYTES else None)
     if chunks and info is archive.NameToInfo.get(ARC_STYLE):
         archive.kept[ARC_STYLE] = b"".join(chunks)
+
+
+def _check_other_parts(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], counted: set) -> None:
+    """Bound the XML elements of the parts openpyxl parses whole when the workbook opens, other
+    than those bounded above: the workbook part (its sheets and defined names), the
+    relationships, the document properties, chart sheets. A 2.9 MB workbook whose xl/workbook.xml
+    held 1,000,000 defined names took 14 s and 892 MB and passed; 1,000,000 relationships 938 MB.
+    Real ones hold a few hundred elements in all. Every .xml or .rels part is counted but the
+    sheets (read in bounded memory, _RowsOnlyParser) and the parts counted already, in one
+    streamed pass each and LIMITS.max_part_elements in all; a part too damaged to count is left
+    to openpyxl, which refuses it."""
+    left = LIMITS.max_part_elements
+    for info in infos:
+        name = info.filename
+        if name in counted or not name.endswith((".xml", ".rels")) or name.startswith("xl/worksheets/"):
+            continue
+        try:
+            left -= _count_in_part(archive, info, _ELEMENT, left)
+        except Exception:
+            continue
+        if left < 0:
+            raise _too_costly("part_elements", "limit_sheet_elements", limit=f"{LIMITS.max_part_elements:,}")
 
 
 def _bound_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, pattern: re.Pattern,
