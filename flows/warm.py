@@ -275,8 +275,16 @@ def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None =
     # as prefect.flow_engine.run_flow_in_subprocess does for its children. The process then ends
     # as that function's children do: multiprocessing runs threading's exit hooks (Prefect's log
     # and event workers drain there) and leaves with os._exit.
-    with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
-        runpy.run_module(ENGINE_MODULE, run_name="__main__", alter_sys=False)
+    # The night's reading process, forked now, while this process has one thread (the engine
+    # starts others): flows/forked_reader.py. Reaped after the engine, so its CPU counts in the night's.
+    from flows import forked_reader
+
+    forked_reader.fork()
+    try:
+        with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
+            runpy.run_module(ENGINE_MODULE, run_name="__main__", alter_sys=False)
+    finally:
+        forked_reader.close()
 
 
 def _engine_command(command: list[str]) -> bool:

@@ -1,0 +1,151 @@
+"""The warm night's forked reader (flows/forked_reader.py; flows/parallel.py ForkedReader): a
+process forked before any thread, which reads the night's inbox ahead while the night receives.
+
+- a whole night with it reads every file there once, ahead, and writes what a night read in one
+  process writes;
+- it is forked only where this process has one thread;
+- it ends with the night: asked to when idle, killed when still reading, and by the kernel when
+  the night itself is killed (SIGKILL); every time reaped or gone, never left behind.
+
+Each runs in a child Python of its own: forking needs a process with one thread, which a test
+worker is not.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psutil
+
+from flows import forked_reader
+from pilots import demo
+from tests.support import ROOT, SERIAL, child_env, migrated_prefect_home
+from tests.test_dask_parsing import _rows, _run_as_an_operator, _stage_names, _statuses
+
+NIGHT = """
+import sys
+from flows import forked_reader
+assert forked_reader.fork() is not None, "no reader forked"
+from flows.cli import main
+main(sys.argv[1:], prog_name="pilotkpi")
+"""
+
+
+def _child(code: str, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=child_env(**env), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@SERIAL  # two `pilotkpi run` of their own, each with its temporary server
+def test_a_night_reads_its_files_ahead_on_the_forked_reader_and_writes_what_one_process_writes(tmp_path):
+    paths = demo.write_demo(tmp_path / "night")
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    shutil.copytree(paths.inbox, reference / "inbox")
+    _run_as_an_operator(paths.registry, reference / "inbox", reference, paths.as_of, "--workers", "0")
+
+    root = tmp_path / "night"
+    env = {k: v for k, v in child_env(PREFECT_HOME=str(migrated_prefect_home(root / "prefect-home")),
+                                      PILOTKPI_STAGE_LOG=str(root / "stages.log")).items()
+           if not k.startswith("PREFECT_API")}
+    done = subprocess.run([sys.executable, "-c", NIGHT, "run", "--registry", str(paths.registry), "--inbox",
+                           str(paths.inbox), "--warehouse", str(root / "w.duckdb"), "--out", str(root / "out"),
+                           "--as-of", paths.as_of.isoformat(), "--settle-seconds", "0"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    stages = _stage_names(root / "stages.log")
+    # The demo's 130 files are one batch (of 750), cut in 4 chunks: each read ahead by the reader
+    # (its 4 `read` lines) and taken by the night; none read here, no Dask cluster started.
+    assert stages.count("read_ahead") == 4 and stages.count("read") == 4
+    assert "read_here" not in stages and "dask_start" not in stages
+    night, alone = _rows(root / "w.duckdb"), _rows(reference / "w.duckdb")
+    assert len(_statuses(night)) == 130
+    for table in ("ingest.submissions", "ingest.issues", "core.kpi_actuals", "core.budget_lines", "marts"):
+        assert night[table] == alone[table], table
+
+
+def test_no_reader_is_forked_beside_another_thread():
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert forked_reader.fork() is None
+        assert not forked_reader.available() and forked_reader.take() is None
+    finally:
+        stop.set()
+        other.join()
+
+
+READER = """
+import json, os, sys, time
+from pathlib import Path
+from flows import forked_reader
+reader = forked_reader.fork()
+from pilots.read_ahead import read_inbox_files
+from pilots.reading import unpack_read
+report = Path(sys.argv[1])
+keys, packed = reader.submit(read_inbox_files, [report], {}).result(60)
+(record,) = unpack_read(packed)
+failed = reader.submit(len, 5)
+try:
+    failed.result(60)
+except forked_reader.ReaderGone as exc:
+    error = str(exc)
+busy = reader.submit(time.sleep, 600)
+time.sleep(0.5)
+reader.close()
+try:
+    os.waitpid(reader.pid, os.WNOHANG)
+    reaped = False
+except ChildProcessError:
+    reaped = True
+print(json.dumps({"key": [keys[0][0], keys[0][1]], "format": record.format, "error": error,
+                  "busy": type(busy.exception()).__name__, "reaped": reaped}))
+"""
+
+
+def test_the_reader_answers_in_order_and_is_reaped_when_closed_even_while_reading(tmp_path):
+    report = tmp_path / "PLT-2548-001_11002_2548-Q1.csv"
+    report.write_bytes(b"a,b\n1,2\n")
+    done = _child(READER, str(report))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["key"] == [report.name, hashlib.sha256(b"a,b\n1,2\n").hexdigest()]
+    assert result["format"] == "csv"
+    # An error in the reader comes back as the request's own, named; the next request still runs.
+    assert result["error"] == "TypeError: object of type 'int' has no len()"
+    # Closed while it still read (a 600 s sleep): killed, reaped, and its request failed.
+    assert result["busy"] == "ReaderGone" and result["reaped"] is True
+
+
+KILLED = """
+import sys, time
+from flows import forked_reader
+reader = forked_reader.fork()
+print(reader.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_reader_ends_when_the_night_is_killed():
+    child = subprocess.Popen([sys.executable, "-c", KILLED], cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        reader = psutil.Process(int(child.stdout.readline()))
+        assert reader.ppid() == child.pid
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        gone, alive = psutil.wait_procs([reader], timeout=30)
+        assert alive == []
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
