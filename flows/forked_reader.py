@@ -156,6 +156,11 @@ def take() -> ProcessClient | None:
     return reader
 
 
+def client() -> ProcessClient | None:
+    """The forked reader, not taken (read ahead before the night's engine: flows/parallel.py)."""
+    return _reader
+
+
 def available() -> bool:
     return _reader is not None
 

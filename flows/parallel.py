@@ -119,7 +119,7 @@ from typing import Iterable, Iterator
 
 from flows import forked_reader
 from pilots.inbox import candidates, inbox_name, name_as_text
-from pilots.ingest import FileRead, ToRead, validate_read
+from pilots.ingest import DEFAULT_BATCH_SIZE, FileRead, ToRead, validate_read
 from pilots.read_ahead import key_of, read_inbox_files
 from pilots.reading import Received, read_files, read_files_packed, unpack_read
 from pilots.registry import Registry
@@ -524,21 +524,50 @@ class ForkedReader(DaskReader):
 
     def start_opening(self) -> None:
         self.client, self.workers = self.process, 1
-        if self.ahead is not None:
+        if self.ahead is not None and not self.ahead.submitted.is_set():  # else since before the engine
             self.ahead.submit(self.client)
+
+
+_engine_ahead: ReadAhead | None = None  # read_ahead_before_engine's guesses, for the night's reader
+
+
+def read_ahead_before_engine(registry_dir: str, inbox: str, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    """A warm night, before its engine starts (flows/warm.py): its forked reader starts reading the
+    deployment's inbox ahead now, with the registry's KPI units (the forkserver's parse, while
+    the files are unchanged), cut in the default batches; an empty inbox ends the reader (a quiet
+    night). Only a guess, as every read-ahead: the night takes a read only if its own inbox,
+    units and files say the same (_forked_early, ReadAhead.covering, _Guess.take), else reads
+    itself. Nothing here may stop the night: an error leaves the reader to the night."""
+    global _engine_ahead
+    try:
+        paths = inbox_listing(Path(inbox))
+        if not paths:
+            forked_reader.close()
+            return
+        from pilots.registry import load_registry
+
+        ahead = ReadAhead(paths, batch_size, load_registry(Path(registry_dir)).kpi_units())
+        ahead.submit(forked_reader.client())
+        _engine_ahead = ahead
+    except Exception:  # noqa: BLE001 - the night's own registry load and receive say what is wrong
+        pass
 
 
 def _forked_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int) -> ForkedReader | None:
     """A warm night's forked reader reading the inbox ahead (ReadAhead), when Dask is not used, the
     options are the default ones (`--workers 0` is one process) and the inbox holds files; else
-    the forked reader is ended now (an idle copy of this process costs its writes copy on write)."""
+    the forked reader is ended now (an idle copy of this process costs its writes copy on write).
+    Its guesses from before the engine are kept when read with the night's units."""
+    global _engine_ahead
+    ahead, _engine_ahead = _engine_ahead, None
     if not forked_reader.available():
         return None
     if not paths or options.workers is not None or options.address:
         forked_reader.close()
         return None
     reader = ForkedReader(forked_reader.take(), options)
-    reader.ahead = ReadAhead(paths, batch_size, registry.kpi_units())
+    units = registry.kpi_units()
+    reader.ahead = ahead if ahead is not None and ahead.units == units else ReadAhead(paths, batch_size, units)
     reader.start_opening()
     return reader
 

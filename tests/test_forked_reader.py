@@ -149,3 +149,42 @@ def test_the_reader_ends_when_the_night_is_killed():
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+BEFORE_ENGINE = """
+import json, os, sys
+from pathlib import Path
+from flows import forked_reader, parallel
+from pilots.registry import load_registry
+registry_dir, inbox, empty = sys.argv[1:4]
+reader = forked_reader.fork()
+parallel.read_ahead_before_engine(registry_dir, inbox)
+ahead = parallel._engine_ahead
+registry = load_registry(Path(registry_dir))
+night = parallel._forked_early(parallel.inbox_listing(Path(inbox)), registry, parallel.DaskOptions(), 750)
+kept = night is not None and night.ahead is ahead
+covered = ahead.covering([parallel.ToRead(name, "") for g in ahead.guesses for name in g.names], registry.kpi_units())
+night.close()
+quiet = forked_reader.fork()
+parallel.read_ahead_before_engine(registry_dir, empty)
+try:
+    os.waitpid(quiet.pid, os.WNOHANG)
+    quiet_reaped = False
+except ChildProcessError:
+    quiet_reaped = True
+print(json.dumps({"chunks": [len(g.items) for g in ahead.guesses], "kept": kept, "covered": len(covered),
+                  "quiet_reader": forked_reader.available(), "quiet_reaped": quiet_reaped}))
+"""
+
+
+def test_a_served_night_reads_ahead_from_before_its_engine_and_a_quiet_one_ends_its_reader(tmp_path):
+    """flows/warm.py run_engine: the deployment's inbox read ahead before the engine starts; the
+    night's reader takes those guesses (read with its units); an empty inbox ends the reader at once."""
+    paths = demo.write_demo(tmp_path / "demo")
+    (tmp_path / "empty").mkdir()
+    done = _child(BEFORE_ENGINE, str(paths.registry), str(paths.inbox), str(tmp_path / "empty"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    # The demo's 130 files, one batch of 750, cut in 4 chunks (33, 33, 32, 32), all read ahead and kept.
+    assert result["chunks"] == [33, 33, 32, 32] and result["kept"] is True and result["covered"] == 4
+    assert result["quiet_reader"] is False and result["quiet_reaped"] is True
