@@ -53,29 +53,42 @@ class ProcessClient:
     def __init__(self, conn, pid: int):
         self.conn, self.pid = conn, pid
         self._pending: deque[ReadFuture] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # _pending, _closed and _gone
+        self._sending = threading.Lock()  # one request written at a time, in _pending's order
         self._receiver: threading.Thread | None = None
-        self._closed = False
+        self._closed = False  # close() was called
+        self._gone = False  # the reader ended (its pipe's end closed)
 
     def submit(self, fn: Callable, *args: Any, **_dask_options: Any) -> ReadFuture:
         """fn(*args) in the reader (Dask's keywords, pure and priority, mean nothing here: one
         reader, first come first served)."""
         future = ReadFuture()
         request = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)
-        with self._lock:
-            if self._closed:
-                future.set_exception(ReaderGone("the reading process was closed"))
-                return future
-            self._pending.append(future)
-            if self._receiver is None:
-                self._receiver = threading.Thread(target=self._receive, name="pilotkpi-forked-reader", daemon=True)
-                self._receiver.start()
+        # Sent in the order queued (_sending), outside _lock: the receiver takes _lock to complete
+        # an answer, and a send may wait for the reader, which may wait for the receiver.
+        with self._sending:
+            with self._lock:
+                if self._closed or self._gone:
+                    future.set_exception(ReaderGone("the reading process was closed, or ended"))
+                    return future
+                self._pending.append(future)
+                if self._receiver is None:
+                    self._receiver = threading.Thread(target=self._receive, name="pilotkpi-forked-reader",
+                                                      daemon=True)
+                    self._receiver.start()
             try:
                 self.conn.send_bytes(request)
-            except OSError as exc:
-                self._pending.remove(future)
-                future.set_exception(ReaderGone(f"the reading process is gone: {exc}"))
+            except OSError as exc:  # the reader is gone (the receiver fails what else is pending)
+                self._fail(future, ReaderGone(f"the reading process is gone: {exc}"))
         return future
+
+    def _fail(self, future: ReadFuture, error: Exception) -> None:
+        with self._lock:
+            pending = future in self._pending
+            if pending:
+                self._pending.remove(future)
+        if pending:
+            future.set_exception(error)
 
     def nthreads(self) -> dict[str, int]:
         return {"forked-reader": 1}
@@ -96,6 +109,7 @@ class ProcessClient:
 
     def _fail_pending(self) -> None:
         with self._lock:
+            self._gone = True  # no request is taken after this: none would be answered
             pending, self._pending = list(self._pending), deque()
         for future in pending:
             future.set_exception(ReaderGone("the reading process ended before it answered"))
@@ -103,12 +117,13 @@ class ProcessClient:
     def close(self) -> None:
         """End the reader and reap it: an idle one is asked to exit, one still reading is killed (it
         writes nothing, and its reads are not waited for)."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            busy = bool(self._pending)
-            if not busy:
+        with self._sending:
+            with self._lock:
+                if self._closed:
+                    return
+                self._closed = True
+                busy = bool(self._pending)
+            if not busy and not self._gone:
                 try:
                     self.conn.send_bytes(STOP)
                 except OSError:

@@ -188,3 +188,33 @@ def test_a_served_night_reads_ahead_from_before_its_engine_and_a_quiet_one_ends_
     # The demo's 130 files, one batch of 750, cut in 4 chunks (33, 33, 32, 32), all read ahead and kept.
     assert result["chunks"] == [33, 33, 32, 32] and result["kept"] is True and result["covered"] == 4
     assert result["quiet_reader"] is False and result["quiet_reaped"] is True
+
+
+DIED = """
+import json, os, signal, time
+from flows import forked_reader
+reader = forked_reader.fork()
+first = reader.submit(time.sleep, 600)
+time.sleep(0.5)
+os.kill(reader.pid, signal.SIGKILL)  # the reader dies while it reads (the OOM killer)
+errors = []
+for future in (first, reader.submit(len, "abc")):  # the one under way, and one asked for after
+    try:
+        future.result(60)
+    except forked_reader.ReaderGone as exc:
+        errors.append(type(exc).__name__)
+reader.close()
+try:
+    os.waitpid(reader.pid, os.WNOHANG)
+    reaped = False
+except ChildProcessError:
+    reaped = True
+print(json.dumps({"errors": errors, "reaped": reaped}))
+"""
+
+
+def test_a_reader_that_died_fails_its_requests_and_is_still_reaped():
+    """The night then reads those files itself (a guess that failed is no read: flows/parallel.py)."""
+    done = _child(DIED)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"errors": ["ReaderGone", "ReaderGone"], "reaped": True}
