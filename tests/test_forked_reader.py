@@ -38,8 +38,20 @@ main(sys.argv[1:], prog_name="pilotkpi")
 """
 
 
+# In each child script: whether this process reaped its child `pid` (no zombie left, none running).
+WAS_REAPED = """
+import os
+def was_reaped(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+"""
+
+
 def _child(code: str, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=child_env(**env), capture_output=True,
+    return subprocess.run([sys.executable, "-c", WAS_REAPED + code, *args], cwd=ROOT, env=child_env(**env), capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -102,11 +114,7 @@ except forked_reader.ReaderGone as exc:
 busy = reader.submit(time.sleep, 600)
 time.sleep(0.5)
 reader.close()
-try:
-    os.waitpid(reader.pid, os.WNOHANG)
-    reaped = False
-except ChildProcessError:
-    reaped = True
+reaped = was_reaped(reader.pid)
 print(json.dumps({"key": [keys[0][0], keys[0][1]], "format": record.format, "error": error,
                   "busy": type(busy.exception()).__name__, "reaped": reaped}))
 """
@@ -167,11 +175,7 @@ covered = ahead.covering([parallel.ToRead(name, "") for g in ahead.guesses for n
 night.close()
 quiet = forked_reader.fork()
 parallel.read_ahead_before_engine(registry_dir, empty)
-try:
-    os.waitpid(quiet.pid, os.WNOHANG)
-    quiet_reaped = False
-except ChildProcessError:
-    quiet_reaped = True
+quiet_reaped = was_reaped(quiet.pid)
 print(json.dumps({"chunks": [len(g.items) for g in ahead.guesses], "kept": kept, "covered": len(covered),
                   "quiet_reader": forked_reader.available(), "quiet_reaped": quiet_reaped}))
 """
@@ -204,11 +208,7 @@ for future in (first, reader.submit(len, "abc")):  # the one under way, and one 
     except forked_reader.ReaderGone as exc:
         errors.append(type(exc).__name__)
 reader.close()
-try:
-    os.waitpid(reader.pid, os.WNOHANG)
-    reaped = False
-except ChildProcessError:
-    reaped = True
+reaped = was_reaped(reader.pid)
 print(json.dumps({"errors": errors, "reaped": reaped}))
 """
 
