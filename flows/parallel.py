@@ -80,6 +80,12 @@ gone or refused is simply not asked for. Memory: the guesses wait as pickled pay
 slower to start than the server) is not used; its files are read as before. A killed job's
 worker goes as any worker does (below), and the job recorded nothing.
 
+A warm served night below the size rule (flows/forked_reader.py, ForkedReader): no cluster, but the
+night's process forked a reader before its threads started (flows/warm.py), which reads the inbox
+ahead as above while the night receives and starts its job (a 1%-new night's 196 files at 400
+pilots: all of them); the night reads here whatever the guesses do not cover, and the reader is
+given nothing else. `--workers` or `--dask-address` given: it is not used.
+
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
 explicit `--workers N` or `--dask-address` fails the run loudly instead (the operator asked).
@@ -111,8 +117,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from flows import forked_reader
 from pilots.inbox import candidates, inbox_name, name_as_text
-from pilots.ingest import FileRead, ToRead, validate_read
+from pilots.ingest import DEFAULT_BATCH_SIZE, FileRead, ToRead, validate_read
 from pilots.read_ahead import key_of, read_inbox_files
 from pilots.reading import Received, read_files, read_files_packed, unpack_read
 from pilots.registry import Registry
@@ -392,6 +399,8 @@ class DaskReader:
         # One local worker (the default): this process shares the reading (module doc, Balance).
         self.one_local_worker = not options.address and (options.workers or 1) == 1
 
+    reads_ahead_only = False  # ForkedReader: no chunk is given to its process, only the read-ahead
+
     @property
     def started(self) -> bool:
         return self.client is not None
@@ -403,7 +412,7 @@ class DaskReader:
     @property
     def shares_reads(self) -> bool:
         """Whether this process reads a chunk itself rather than wait for a worker's."""
-        return self.fell_back or self.one_local_worker
+        return self.fell_back or self.one_local_worker or self.reads_ahead_only
 
     @property
     def starting(self) -> bool:
@@ -500,6 +509,69 @@ class DaskReader:
         self.close()
 
 
+class ForkedReader(DaskReader):
+    """The read-ahead on a warm served night's forked reader (flows/forked_reader.py), for a night
+    that Dask's size rule leaves to one process: the process runs already (no start to wait for),
+    reads the inbox's first chunks ahead while the night receives and starts its job, and is
+    given nothing else (the night reads here what the guesses do not cover: no Balance to tune
+    for a process that is not Dask's). It ends as soon as the last guess is taken (close)."""
+
+    reads_ahead_only = True
+
+    def __init__(self, process, options: DaskOptions):
+        super().__init__(options)
+        self.process = process
+
+    def start_opening(self) -> None:
+        self.client, self.workers = self.process, 1
+        if self.ahead is not None and not self.ahead.submitted.is_set():  # else since before the engine
+            self.ahead.submit(self.client)
+
+
+_engine_ahead: ReadAhead | None = None  # read_ahead_before_engine's guesses, for the night's reader
+
+
+def read_ahead_before_engine(registry_dir: str, inbox: str, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    """A warm night, before its engine starts (flows/warm.py): its forked reader starts reading the
+    deployment's inbox ahead now, with the registry's KPI units (the forkserver's parse, while
+    the files are unchanged), cut in the default batches; an empty inbox ends the reader (a quiet
+    night). Only a guess, as every read-ahead: the night takes a read only if its own inbox,
+    units and files say the same (_forked_early, ReadAhead.covering, _Guess.take), else reads
+    itself. Nothing here may stop the night: an error leaves the reader to the night."""
+    global _engine_ahead
+    try:
+        paths = inbox_listing(Path(inbox))
+        if not paths:
+            forked_reader.close()
+            return
+        from pilots.registry import load_registry
+
+        ahead = ReadAhead(paths, batch_size, load_registry(Path(registry_dir)).kpi_units())
+        ahead.submit(forked_reader.client())
+        _engine_ahead = ahead
+    except Exception:  # noqa: BLE001 - the night's own registry load and receive say what is wrong
+        pass
+
+
+def _forked_early(paths: list[Path], registry: Registry, options: DaskOptions, batch_size: int) -> ForkedReader | None:
+    """A warm night's forked reader reading the inbox ahead (ReadAhead), when Dask is not used, the
+    options are the default ones (`--workers 0` is one process) and the inbox holds files; else
+    the forked reader is ended now (an idle copy of this process costs its writes copy on write).
+    Its guesses from before the engine are kept when read with the night's units."""
+    global _engine_ahead
+    ahead, _engine_ahead = _engine_ahead, None
+    if not forked_reader.available():
+        return None
+    if not paths or options.workers is not None or options.address:
+        forked_reader.close()
+        return None
+    reader = ForkedReader(forked_reader.take(), options)
+    units = registry.kpi_units()
+    reader.ahead = ahead if ahead is not None and ahead.units == units else ReadAhead(paths, batch_size, units)
+    reader.start_opening()
+    return reader
+
+
 _early: DaskReader | None = None  # started by `pilotkpi run` before the server was up, for the night
 _early_lock = threading.Lock()
 _before_night = threading.Event()  # a job waits for its server: a reader may be started for its night
@@ -512,7 +584,8 @@ def start_early(paths: list[Path], registry: Registry, options: DaskOptions, bat
     now, and on a local one read the first chunks ahead (ReadAhead). The night takes this reader
     (reader_for) or closes it."""
     if not use_dask(options, len(paths), batch_size):
-        return None
+        return _forked_early(paths, registry, options, batch_size)
+    forked_reader.close()  # Dask reads this night
     import distributed  # noqa: F401  here, not in the start's thread, beside this thread's own imports
 
     reader = DaskReader(options)
@@ -586,9 +659,11 @@ def reader_for(options: DaskOptions, new_files: int, batch_size: int, early: Das
     night reads on Dask with the same options (else it is closed), or a new DaskReader, or none
     (nullcontext)."""
     if use_dask(options, new_files, batch_size):
-        if early is not None and early.options == options:
+        if early is not None and early.options == options and not early.reads_ahead_only:
             return early
         reader = DaskReader(options)
+    elif early is not None and early.reads_ahead_only:
+        return early  # what it read ahead; the rest is read here
     else:
         reader = contextlib.nullcontext()
     if early is not None:
@@ -652,7 +727,7 @@ class _Schedule:
         """Give the workers the next chunks, while fewer than WORKER_QUEUE_CHUNKS per worker are
         still being read (a finished one waiting to be fetched frees its place)."""
         reader = self.reader
-        while not reader.fell_back:
+        while not reader.fell_back and not reader.reads_ahead_only:
             if reader.starting and not reader.finish_opening(wait=not reader.shares_reads):
                 return  # still starting: this process reads meanwhile
             if reader.fell_back:

@@ -217,7 +217,9 @@ def _serve_until_stopped(deployment, warm: bool = True) -> None:
     runner.add_deployment(deployment)
     try:
         entrypoints = {deployment.name: deployment.entrypoint} if deployment.entrypoint else {}
-        with warm_nights.warm_engine_runs(entrypoints) if warm else nullcontext():
+        # What a night's reader reads ahead before its engine starts (flows/warm.py run_engine).
+        folders = {deployment.name: (deployment.parameters["registry_dir"], deployment.parameters["inbox"])}
+        with warm_nights.warm_engine_runs(entrypoints, folders) if warm else nullcontext():
             asyncio.run(runner.start())
     except (KeyboardInterrupt, TerminationSignal):
         pass

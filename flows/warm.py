@@ -222,7 +222,7 @@ def _ready() -> None:
 
 
 def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None = None,
-               stale: Any = None, entrypoint: str | None = None) -> None:
+               stale: Any = None, entrypoint: str | None = None, folders: tuple[str, str] | None = None) -> None:
     """The night's process: what `python -m prefect.engine` runs, with its environment.
 
     Runs in a child of the forkserver (multiprocessing calls it there); an exit code or an
@@ -235,6 +235,9 @@ def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None =
     module imported already instead of reading the deployment from the API for it: a round trip
     and an event loop thread less before the night is Running. Only the entrypoint is read there
     (a served deployment has no storage and no pull steps), so the flow is the same object.
+
+    folders: the deployment's (registry, inbox): the night's reader reads the inbox ahead from
+    before the engine starts (flows/parallel.read_ahead_before_engine).
     """
     import runpy
 
@@ -275,8 +278,19 @@ def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None =
     # as prefect.flow_engine.run_flow_in_subprocess does for its children. The process then ends
     # as that function's children do: multiprocessing runs threading's exit hooks (Prefect's log
     # and event workers drain there) and leaves with os._exit.
-    with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
-        runpy.run_module(ENGINE_MODULE, run_name="__main__", alter_sys=False)
+    # The night's reading process, forked now, while this process has one thread (the engine
+    # starts others): flows/forked_reader.py. Reaped after the engine, so its CPU counts in the night's.
+    from flows import forked_reader
+
+    if forked_reader.fork() is not None and folders is not None:
+        from flows.parallel import read_ahead_before_engine
+
+        read_ahead_before_engine(*folders)
+    try:
+        with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
+            runpy.run_module(ENGINE_MODULE, run_name="__main__", alter_sys=False)
+    finally:
+        forked_reader.close()
 
 
 def _engine_command(command: list[str]) -> bool:
@@ -284,7 +298,8 @@ def _engine_command(command: list[str]) -> bool:
 
 
 @contextmanager
-def warm_engine_runs(entrypoints: dict[str, str] | None = None) -> Iterator[None]:
+def warm_engine_runs(entrypoints: dict[str, str] | None = None,
+                     folders: dict[str, tuple[str, str]] | None = None) -> Iterator[None]:
     """While inside, the runner's `python -m prefect.engine` commands run as warm forks.
 
     The hook is the one Prefect names for this: EngineCommandStarter "uses module-level
@@ -292,6 +307,7 @@ def warm_engine_runs(entrypoints: dict[str, str] | None = None) -> Iterator[None
     `serve`) still goes to Prefect's own run_process. entrypoints: deployment name -> its
     entrypoint, for the runs of those deployments (the runner names a run's deployment in
     PREFECT__DEPLOYMENT_NAME); a run of another deployment loads its flow as Prefect does.
+    folders: deployment name -> its (registry, inbox), read ahead from the night's start (run_engine).
     """
     import anyio
 
@@ -309,10 +325,11 @@ def warm_engine_runs(entrypoints: dict[str, str] | None = None) -> Iterator[None
         context = forkserver_context()
         stale, stale_writer = context.Pipe(duplex=False)
         env = dict(env if env is not None else os.environ)
-        entrypoint = (entrypoints or {}).get(env.get("PREFECT__DEPLOYMENT_NAME") or "")
+        deployment = env.get("PREFECT__DEPLOYMENT_NAME") or ""
+        entrypoint = (entrypoints or {}).get(deployment)
         process = context.Process(target=run_engine, name="pilotkpi-night",
                                   args=(env, None if cwd is None else str(cwd), list(command), stale_writer,
-                                        entrypoint))
+                                        entrypoint, (folders or {}).get(deployment)))
         _nights_running += 1
         try:
             try:
