@@ -151,7 +151,7 @@ def fork() -> ProcessClient | None:
     global _reader
     import multiprocessing
 
-    if threading.active_count() != 1 or not hasattr(os, "fork"):
+    if threading.active_count() != 1 or _native_threads() > 1 or not hasattr(os, "fork"):
         return None
     parent_end, child_end = multiprocessing.Pipe(duplex=True)
     parent = os.getpid()
@@ -162,6 +162,16 @@ def fork() -> ProcessClient | None:
     child_end.close()
     _reader = ProcessClient(parent_end, pid)
     return _reader
+
+
+def _native_threads() -> int:
+    """The process's threads as the kernel counts them: a library's own threads (a BLAS pool, a
+    database's workers) are not in threading's count, and a lock one of them holds would be
+    copied held into the reader. 1 where /proc cannot tell."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 1
 
 
 def take() -> ProcessClient | None:
