@@ -419,8 +419,7 @@ def _unreadable_top_level(raw: RawTable, declared: dict[str, str], by_position: 
     over lines that all say 2548-Q1 was accepted as Q1. So the field's own defect is raised on
     the file (no row), only then (else the same text would be named twice).
     """
-    found = [issue for name in HEADER_FIELDS if name in raw.identity and clean_text(raw.identity[name]) is None
-             for issue in _lines_under_an_empty_top_level(raw, name, by_position, positions)]
+    found = []
     for name, code in _IDENTITY_DEFECT.items():
         text = clean_text(raw.identity.get(name))
         if text is None or name in declared:
@@ -429,18 +428,6 @@ def _unreadable_top_level(raw: RawTable, declared: dict[str, str], by_position: 
         if not any(clean_text(cell) == text for cell in set(column)):
             found.append(make_issue(code, None, name, value=mask_national_ids(text)[0]))
     return found
-
-
-def _lines_under_an_empty_top_level(raw: RawTable, name: str, by_position: list[tuple],
-                                    positions: dict[str, int]) -> list[Issue]:
-    """A top-level identity field written empty (null, "", a placeholder) states no identity: it
-    is missing (agency-report-v1.md), not silent. Lines without a field of their own inherit it
-    and are VALUE_REQUIRED by the row checks; but `"period": null` over lines that each said
-    2548-Q1 was accepted as Q1. So each line that carries its own value is JSON_LINE_DISAGREES."""
-    column = by_position[positions[name]] if by_position and name in positions else ()
-    top = mask_national_ids(raw.identity[name] or "")[0]
-    return [make_issue("JSON_LINE_DISAGREES", raw.rows[j][0], name, column=name, value=mask_national_ids(text)[0], expected=top)
-            for j, cell in enumerate(column) if (text := clean_text(cell)) is not None]
 
 
 @dataclass(frozen=True)
