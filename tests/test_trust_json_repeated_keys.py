@@ -30,8 +30,8 @@ def lines(k1: str, k2: str) -> str:
 
 def repeated(column: str, row: int | None) -> tuple:
     return (row, column, "COLUMN_REPEATED",
-            f"'{column}' appears twice (again as '{column}') with different values on this row: it is unclear which one to read.",
-            f"คอลัมน์ '{column}' ปรากฏซ้ำ (ซ้ำเป็น '{column}') และมีค่าต่างกันในแถวนี้ จึงไม่ทราบว่าจะอ่านค่าใด")
+            f"'{column}' appears twice (again as '{column}') with different values: it is unclear which one to read.",
+            f"คอลัมน์ '{column}' ปรากฏซ้ำ (ซ้ำเป็น '{column}') โดยมีค่าต่างกัน จึงไม่ทราบว่าจะอ่านค่าใด")
 
 
 def test_a_key_given_twice_with_different_values_quarantines_the_document(tmp_path, prefect_harness):

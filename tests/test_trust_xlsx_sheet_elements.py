@@ -83,6 +83,36 @@ def test_the_bounds_are_generous_for_a_real_report():
                                                       [P, "03009", "2548-Q1", "2005-01-20", "kpi", "K2", None, "60"]]
 
 
+def test_parts_openpyxl_never_opens_are_not_counted_but_a_renamed_workbook_part_is():
+    # Excel writes calcChain.xml (one <c/> per formula cell) and pivot caches (one element per
+    # record) in proportion to the data; a read-only open never parses them, so 150,000 elements
+    # in each leave the two lines read (the review found them refused against 100,000).
+    unopened = {"xl/calcChain.xml": b'<calcChain xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+                                    + b'<c r="H2" i="1"/>' * 150_000 + b"</calcChain>",
+                "xl/pivotCache/pivotCacheRecords1.xml": b"<pivotCacheRecords>" + b"<r><n v=\"1\"/></r>" * 75_000
+                                                        + b"</pivotCacheRecords>"}
+    table = read_report("r.xlsx", rewrite_members(workbook({"report": Q1}), lambda name, content: content,
+                                                  {**PADDING, **unopened}))
+    assert [cells[7] for _, cells in table.rows] == ["47", "60"]
+    # The same 150,001 elements as the workbook part the manifest names are counted wherever it lies.
+    def moved(name: str, content: bytes) -> bytes:
+        if name == "[Content_Types].xml":
+            return content.replace(b'PartName="/xl/workbook.xml"', b'PartName="/xl/calcChain.xml"')
+        if name == "_rels/.rels":
+            return content.replace(b"xl/workbook.xml", b"xl/calcChain.xml")
+        return content
+    renamed = rewrite_members(workbook({"report": Q1}), moved, PADDING)
+    src = __import__("zipfile").ZipFile(__import__("io").BytesIO(renamed))
+    book = src.read("xl/workbook.xml")
+    defined = b"".join(b'<definedName name="n%d">report!$A$1</definedName>' % i for i in range(100_001))
+    renamed = rewrite_members(renamed, lambda name, content: content if name != "xl/workbook.xml" else b"",
+                              {"xl/calcChain.xml": book.replace(b"</sheets>", b"</sheets><definedNames>" + defined
+                                                                + b"</definedNames>", 1)})
+    with pytest.raises(ReadFailure) as info:
+        read_report("r.xlsx", renamed)
+    assert info.value.issue.code == "FILE_TOO_LARGE"
+
+
 def test_a_row_of_a_million_cells_is_refused_in_little_memory():
     bomb = with_sheet_xml(Q1, in_first_row=b"<c/>" * 1_000_000)  # 4 MB of XML in a 0.2 MB file
     tracemalloc.start()

@@ -443,19 +443,40 @@ def _check_styles(archive: zipfile.ZipFile, infos: dict[str, zipfile.ZipInfo]) -
         archive.kept[ARC_STYLE] = b"".join(chunks)
 
 
+# Parts that openpyxl's read-only open never parses (ExcelReader.read and this module's
+# _UnsizedReader: the sheets are read by _RowsOnlyParser; pivot caches, comments, tables and a
+# worksheet's drawings are parsed only by a full, not a read-only, load). Excel writes some of them
+# in proportion to the data (calcChain.xml: one element per formula cell; a pivot cache: one per
+# record), so counting them would refuse a valid report of many rows (review of 2026-12-06).
+_NOT_OPENED = ("xl/worksheets/", "xl/calcChain.xml", "xl/metadata.xml", "xl/volatileDependencies.xml",
+               "xl/connections.xml", "xl/pivotCache/", "xl/pivotTables/", "xl/tables/", "xl/queryTables/",
+               "xl/comments", "xl/threadedComments/", "xl/persons/", "xl/richData/", "xl/slicers/",
+               "xl/slicerCaches/", "xl/timelines/", "xl/timelineCaches/", "xl/ctrlProps/", "xl/model/",
+               "xl/activeX/", "customXml/")
+# Parsed only through a chart sheet (ExcelReader.read_chartsheet: its drawing and charts).
+_OPENED_WITH_CHARTSHEETS = ("xl/drawings/", "xl/charts/")
+
+
 def _check_other_parts(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], counted: set) -> None:
     """Bound the XML elements of the parts openpyxl parses whole when the workbook opens, other
     than those bounded above: the workbook part (its sheets and defined names), the
-    relationships, the document properties, chart sheets. A 2.9 MB workbook whose xl/workbook.xml
-    held 1,000,000 defined names took 14 s and 892 MB and passed; 1,000,000 relationships 938 MB.
-    Real ones hold a few hundred elements in all. Every .xml or .rels part is counted but the
-    sheets (read in bounded memory, _RowsOnlyParser) and the parts counted already, in one
-    streamed pass each and LIMITS.max_part_elements in all; a part too damaged to count is left
-    to openpyxl, which refuses it."""
+    relationships, the document properties, external links, chart sheets. A 2.9 MB workbook whose
+    xl/workbook.xml held 1,000,000 defined names took 14 s and 892 MB and passed; 1,000,000
+    relationships 938 MB. Real ones hold a few hundred elements in all. Every .xml or .rels part is
+    counted but the parts never opened (_NOT_OPENED; drawings and charts unless the workbook has a
+    chart sheet) and the parts counted already, in one streamed pass each and
+    LIMITS.max_part_elements in all; the workbook part the manifest names is counted wherever it
+    lies. A part too damaged to count is left to openpyxl, which refuses it."""
+    names = {info.filename for info in infos}
+    chartsheets = any(name.startswith("xl/chartsheets/") for name in names)
+    always = _workbook_parts(archive)
     left = LIMITS.max_part_elements
     for info in infos:
         name = info.filename
-        if name in counted or not name.endswith((".xml", ".rels")) or name.startswith("xl/worksheets/"):
+        if name in counted or not name.endswith((".xml", ".rels")):
+            continue
+        if name not in always and (name.startswith(_NOT_OPENED)
+                                   or (not chartsheets and name.startswith(_OPENED_WITH_CHARTSHEETS))):
             continue
         try:
             left -= _count_in_part(archive, info, _ELEMENT, left)
@@ -463,6 +484,18 @@ def _check_other_parts(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], c
             continue
         if left < 0:
             raise _too_costly("part_elements", "limit_sheet_elements", limit=f"{LIMITS.max_part_elements:,}")
+
+
+def _workbook_parts(archive) -> set[str]:
+    """The workbook part the manifest names, and its relationships (both parsed at open)."""
+    from openpyxl.packaging.relationship import get_rels_path
+    from openpyxl.reader.excel import _find_workbook_part
+
+    try:
+        part = _find_workbook_part(archive.manifest).PartName[1:]
+    except Exception:  # no manifest or no workbook part: openpyxl refuses the file itself
+        return set()
+    return {part, get_rels_path(part)}
 
 
 def _bound_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, pattern: re.Pattern,
