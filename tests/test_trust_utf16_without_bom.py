@@ -65,3 +65,16 @@ def test_utf16_without_its_mark_is_an_encoding_to_change_not_binary_data(tmp_pat
         ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
     assert query(wh, "SELECT kpi_code, note FROM core.kpi_actuals WHERE period = '2548-Q1' ORDER BY 1") == [
         ("K1", "ส่งตรงเวลา"), ("K2", None)]
+
+
+def test_utf16_with_spaces_python_calls_unprintable_or_a_pair_cut_by_the_sample_is_still_text():
+    from pilots.readers.base import UTF16_SAMPLE_BYTES, _utf16_text
+
+    # U+00A0 and U+200B are quirks agency-report-v1.md names; review of 2026-12-06: they made it "binary data".
+    assert _utf16_text("pilot_id,agency_code\nPLT-2548-003,\u00a003009\u200b\n".encode("utf-16-le"))
+    # An emoji whose surrogate pair straddles the sample's end (the sample is cut, not the file).
+    head = "a" * (UTF16_SAMPLE_BYTES // 2 - 1)
+    assert _utf16_text((head + "\U0001F600 tail").encode("utf-16-le"))
+    # Binary data stays binary; so does UTF-8 Thai text with a stray NUL.
+    assert not _utf16_text(bytes(range(256)) * 16)
+    assert not _utf16_text("สวัสดี ทดสอบ".encode("utf-8") + b"\x00")

@@ -1,6 +1,8 @@
 """What every reader returns, and how it says that a file has no readable table."""
 from __future__ import annotations
 
+import unicodedata
+
 import gc
 import threading
 from contextlib import contextmanager
@@ -85,6 +87,7 @@ def _decode(data: bytes, fmt: str) -> tuple[str, str]:
 
 # How much of a file with NUL bytes is looked at to tell UTF-16 text from binary data.
 UTF16_SAMPLE_BYTES = 4096
+_TEXT_NOT_PRINTABLE = {"Zs", "Cf"}  # spaces (U+00A0) and format characters (U+200B)
 
 
 def _utf16_text(data: bytes) -> bool:
@@ -100,10 +103,16 @@ def _utf16_text(data: bytes) -> bool:
     sample = sample[: len(sample) - len(sample) % 2]
     for encoding in ("utf-16-le", "utf-16-be"):
         try:
-            text = sample.decode(encoding)
-        except UnicodeDecodeError:  # (a surrogate pair cut by the sample's end: binary, then)
+            # "surrogatepass": a surrogate pair cut by the sample's end is not a reason to call it binary
+            text = sample.decode(encoding, errors="surrogatepass")
+        except UnicodeDecodeError:
             continue
-        if (text and all(c.isprintable() or c in "\r\n\t" for c in text)
+        if text and "\ud800" <= text[-1] <= "\udbff":  # the first half of a pair the sample's end cut
+            text = text[:-1]
+        # Spaces and format characters (U+00A0, U+200B: quirks the spec names) are not printable
+        # to Python but are text.
+        if (text and all(c.isprintable() or c in "\r\n\t" or unicodedata.category(c) in _TEXT_NOT_PRINTABLE
+                         for c in text)
                 and 8 * sum(c < "\x80" for c in text) >= len(text)):
             return True
     return False
