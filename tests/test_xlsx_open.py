@@ -140,3 +140,21 @@ def test_a_damaged_cover_sheet_is_still_unreadable():
         read_report("r.xlsx", bytes(data))
     assert failure.value.issue.code == "FILE_UNREADABLE"
     assert "damaged" in failure.value.issue.message_en
+
+
+def test_the_copied_openpyxl_code_is_still_openpyxls():
+    """pilots/readers/xlsx_reader.py copies ReadOnlyWorksheet._cells_by_row (with its parser a
+    _RowsOnlyParser) and replaces WorkSheetParser.parse (bounded): written against openpyxl 3.1.5
+    (requirements.lock). An upgrade that changes either fails here, so that the copy is read
+    again against the new code before it is trusted (review of 2026-12-06)."""
+    import hashlib
+    import inspect
+
+    from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+    from openpyxl.worksheet._reader import WorkSheetParser
+
+    def fingerprint(function) -> str:
+        return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+
+    assert fingerprint(ReadOnlyWorksheet._cells_by_row) == "bd9e078a12266ae8"
+    assert fingerprint(WorkSheetParser.parse) == "9d9ac65deb8881a3"
