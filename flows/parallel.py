@@ -535,13 +535,15 @@ def read_ahead_before_engine(registry_dir: str, inbox: str, batch_size: int = DE
     """A warm night, before its engine starts (flows/warm.py): its forked reader starts reading the
     deployment's inbox ahead now, with the registry's KPI units (the forkserver's parse, while
     the files are unchanged), cut in the default batches; an empty inbox ends the reader (a quiet
-    night). Only a guess, as every read-ahead: the night takes a read only if its own inbox,
+    night), and so does one that Dask will read (use_dask with the default options). Only a guess, as every read-ahead: the night takes a read only if its own inbox,
     units and files say the same (_forked_early, ReadAhead.covering, _Guess.take), else reads
     itself. Nothing here may stop the night: an error leaves the reader to the night."""
     global _engine_ahead
     try:
         paths = inbox_listing(Path(inbox))
-        if not paths:
+        # A Dask-sized inbox is read on Dask (start_early closes this reader): reading ahead here
+        # would only take the start's core and the registry's load for reads thrown away.
+        if not paths or use_dask(DaskOptions(), len(paths), batch_size):
             forked_reader.close()
             return
         from pilots.registry import load_registry
