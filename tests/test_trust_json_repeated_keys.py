@@ -81,3 +81,14 @@ def test_a_key_given_twice_with_different_values_quarantines_the_document(tmp_pa
     # composite (4.5*60 + 3*40)/100 = 3.9. Q1 unchanged.
     assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
         ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+
+
+def test_a_repeated_key_names_its_column_as_a_header_would():
+    # normalise reads a header "actual" with a zero-width space as the column actual
+    # (pilots/normalise.py header_key); the same key given twice is that column repeated.
+    from pilots.readers import read_report
+
+    doc = ('{"pilot_id": "PLT-2548-003", "agency_code": "03009", "period": "2548-Q1", "submitted_on": "2005-01-20", '
+           '"lines": [{"line_type": "kpi", "item_code": "K1", "actual\\u200b": 47, "actual\\u200b": 99}]}')
+    table = read_report("a.json", doc.encode("utf-8"))
+    assert [(i.code, i.row_number, i.column_name) for i in table.issues] == [("COLUMN_REPEATED", 1, "actual")]

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import chain, repeat
 from typing import Callable
 
-from pilots.contract import COLUMNS, HEADER_FIELDS
+from pilots.contract import HEADER_FIELDS
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
 
@@ -64,10 +64,6 @@ def read_json(data: bytes) -> RawTable:
     return RawTable("json", encoding, [text_of(h) for h in header], rows, issues, identity=identity)
 
 
-# The column each spelling of the contract names (canonical or Thai, as normalise matches them).
-_COLUMN_OF = {spelling.strip().casefold(): c.name for c in COLUMNS for spelling in (c.name, c.thai)}
-
-
 class _Repeats:
     """Objects of one document that give a key twice with different values.
 
@@ -92,12 +88,16 @@ class _Repeats:
         return obj
 
     def issues(self, doc: dict, lines: list, text_of: Callable[[str], str]) -> list:
-        """COLUMN_REPEATED of the top level (on the file) and of each line (on its row)."""
+        """COLUMN_REPEATED of the top level (on the file) and of each line (on its row). A key names
+        a column as normalise matches a header (HEADER_NAMES by header_key: zero-width characters
+        removed, NFC, trimmed, casefolded); imported here, as normalise imports this package."""
+        from pilots.normalise import HEADER_NAMES, header_key
+
         located = [(None, doc)] + list(enumerate(lines, start=1))
         return [make_issue("COLUMN_REPEATED", row, column, column=text_of(key), header=text_of(key))
                 for row, obj in located if id(obj) in self.found and self.found[id(obj)][0] is obj
                 for key in self.found[id(obj)][1]
-                if (column := "lines" if row is None and key == "lines" else _COLUMN_OF.get(key.strip().casefold()))]
+                if (column := "lines" if row is None and key == "lines" else HEADER_NAMES.get(header_key(key)))]
 
 
 # A number's plain text has at most this many digits on either side of the point; past that the
