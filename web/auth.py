@@ -6,6 +6,13 @@
   sign-in (the old one ends), sign-out ends it, and it ends after 8 hours without a request.
   Sessions live in the web process's memory: a restart signs everyone out, which is the safe way
   round (docs/web.md).
+- Every request without a cookie makes a session (the sign-in form needs its CSRF token), so
+  anyone who can reach the site could make millions: sessions not signed in are capped at
+  MAX_ANONYMOUS, the least recently seen dropped first (its sign-in form then says it has
+  expired, and a reload gives a new one); signed-in sessions are never dropped for room. Idle
+  sessions are looked for at most once every PRUNE_SECONDS, not at every new session (that walk
+  of the whole table, under the lock every request takes, made each request cost more the more
+  sessions there were).
 - CSRF: the synchronizer-token pattern. Each session has a random token, put in every form as a
   hidden field; a POST without the session's token is refused (403) before anything is done.
 - Throttle: 5 failed sign-ins for one account name (known or not) within 15 minutes make
@@ -18,7 +25,7 @@ import hmac
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -28,6 +35,8 @@ COOKIE = "pilotkpi_session"
 IDLE_SECONDS = 8 * 3600
 MAX_FAILURES = 5
 FAILURE_WINDOW = 15 * 60
+MAX_ANONYMOUS = 10_000  # sessions not signed in (about 4 MB); the oldest is dropped beyond it
+PRUNE_SECONDS = 60  # how often idle sessions are looked for
 
 
 @dataclass
@@ -43,17 +52,25 @@ class Session:
 class Sessions:
     """The server-side session table."""
 
-    def __init__(self, secret: bytes | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, secret: bytes | None = None, clock: Callable[[], float] = time.monotonic,
+                 max_anonymous: int | None = None):
         self._signer = Signer(secret or secrets.token_bytes(32), salt="pilotkpi-session")
         self._clock = clock
         self._table: dict[str, Session] = {}
+        self._anonymous: OrderedDict[str, None] = OrderedDict()  # not signed in, least recently seen first
+        self._max_anonymous = MAX_ANONYMOUS if max_anonymous is None else max_anonymous
+        self._pruned = clock()
         self._lock = threading.Lock()
 
-    def new(self, lang: str = "th") -> Session:
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self._clock(), lang=lang)
+    def new(self, lang: str = "th", account: str | None = None) -> Session:
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self._clock(), account, lang)
         with self._lock:
             self._prune()
             self._table[session.id] = session
+            if account is None:
+                self._anonymous[session.id] = None
+                while len(self._anonymous) > self._max_anonymous:
+                    self._table.pop(self._anonymous.popitem(last=False)[0], None)
         return session
 
     def from_cookie(self, value: str | None) -> Session | None:
@@ -70,9 +87,11 @@ class Sessions:
             if session is None:
                 return None
             if now - session.last_seen > IDLE_SECONDS:
-                del self._table[sid]
+                self._forget(sid)
                 return None
             session.last_seen = now
+            if sid in self._anonymous:
+                self._anonymous.move_to_end(sid)
             return session
 
     def cookie(self, session: Session) -> str:
@@ -80,20 +99,26 @@ class Sessions:
 
     def renew(self, old: Session | None, account: str) -> Session:
         """Sign-in: a new id and CSRF token (a fixed or stolen pre-sign-in id is worth nothing)."""
-        session = self.new(old.lang if old else "th")
-        session.account = account
+        session = self.new(old.lang if old else "th", account)
         if old is not None:
             self.end(old)
         return session
 
     def end(self, session: Session) -> None:
         with self._lock:
-            self._table.pop(session.id, None)
+            self._forget(session.id)
+
+    def _forget(self, sid: str) -> None:
+        self._table.pop(sid, None)
+        self._anonymous.pop(sid, None)
 
     def _prune(self) -> None:
         now = self._clock()
+        if now - self._pruned < PRUNE_SECONDS:
+            return
+        self._pruned = now
         for sid in [s for s, v in self._table.items() if now - v.last_seen > IDLE_SECONDS]:
-            del self._table[sid]
+            self._forget(sid)
 
 
 def csrf_ok(session: Session | None, token: object) -> bool:
