@@ -55,6 +55,15 @@ class Checked:
     period: str | None = None
     submitted_on: date | None = None
     agencies_in_file: list[str] = field(default_factory=list)
+    # It names a restricted pilot (any of its rows, valid or not: the night's routing rule,
+    # pilots/ingest.py FileRead.pilots). Its name as uploaded then stays out of the audit trail,
+    # which is on the open side (warehouse.md: no restricted file name in logs); see `send`.
+    restricted: bool = False
+
+    @property
+    def name_in_trail(self) -> str | None:
+        """The uploaded name as the audit trail may record it: none for a restricted pilot's file."""
+        return None if self.restricted else self.name
 
     @property
     def errors(self) -> list[Issue]:
@@ -73,6 +82,8 @@ def check_upload(name: str, data: bytes | None, size: int, registry: Registry, a
     with _CHECK_LOCK:
         (read,) = read_batch([ToRead(name, sha, data=data)], registry, as_of)
     checked = Checked(token, name, size, sha, read.issues, None)
+    checked.restricted = any(pid in registry.pilots and registry.pilots[pid].classification == "restricted"
+                             for pid in read.pilots)
     if read.rows:  # a file without errors: its validated identity
         first = read.rows[0]
         checked.pilot_id, checked.agency_code = first["pilot_id"], first["agency_code"]
@@ -211,7 +222,9 @@ class AgencyData:
         """Put a checked file into the inbox and return its receipt (None: it may not be sent,
         or it was sent meanwhile). The name is the site's, never the uploader's; the bytes are
         written under a hidden .tmp name (never read by the night), flushed, then linked to the
-        final name, so the night sees the whole file or nothing."""
+        final name, so the night sees the whole file or nothing. A restricted pilot's file is
+        known in the trail, its receipt and the lists by that inbox name (the one the restricted
+        store records), never by the name it was uploaded under: the trail is on the open side."""
         with _SEND_LOCK:
             kind, _ = self.verdict(account, checked)
             if kind not in ("new", "replaces", "earlier", "held") or checked.kept_at is None:
@@ -237,7 +250,8 @@ class AgencyData:
                 os.close(dir_fd)
             checked.kept_at.unlink(missing_ok=True)
             return self.audit.record(
-                "send", account.name, address, receipt=secrets.token_urlsafe(12), file_name=checked.name,
+                "send", account.name, address, receipt=secrets.token_urlsafe(12),
+                file_name=name if checked.restricted else checked.name,
                 inbox_name=name, size=checked.size, sha256=checked.sha256, pilot_id=checked.pilot_id,
                 agency_code=checked.agency_code, period=checked.period,
                 submitted_on=checked.submitted_on.isoformat(), verdict=kind,

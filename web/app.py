@@ -408,7 +408,8 @@ async def upload(request: Request, page: Page) -> Response:
             old.kept_at.unlink(missing_ok=True)
     page.session.checked = {checked.token: checked}
     verdict = await run_in_threadpool(site.data.verdict, page.account, checked)
-    site.audit.record("upload", page.account.name, page.address, file_name=name, size=size, sha256=checked.sha256,
+    site.audit.record("upload", page.account.name, page.address, file_name=checked.name_in_trail, size=size,
+                      sha256=checked.sha256,
                       errors=len(checked.errors), verdict=verdict[0])
     return page.render("upload.html", checked=checked, verdict=verdict, limit=LIMITS.max_file_bytes,
                        hint=lambda i: fix_hint(i, lang))
