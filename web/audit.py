@@ -3,6 +3,9 @@
 Each line: when (UTC), who (account, or the name tried at a failed sign-in), from which address,
 what (sign_in, sign_in_failed, sign_in_throttled, sign_out, upload, send, download) and its
 details. Lines are only appended, under an exclusive lock, so two requests never interleave.
+A line cut short (the disk filled, the host lost power mid-write) is skipped when the trail is
+read, and the next line starts on a line of its own: one cut line must not stop every page that
+reads the trail, nor take the next entry with it.
 The trail also says which files the site put into the inbox (`send`), which is how the site
 knows a file is "received, waiting for the night" and recognises the same bytes sent twice.
 """
@@ -33,9 +36,12 @@ class AuditTrail:
                  "who": who, "address": address, **details}
         line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
         with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":  # the last line was cut short
+                    line = b"\n" + line
                 os.write(fd, line)
                 os.fsync(fd)
             finally:
@@ -52,7 +58,16 @@ class AuditTrail:
         with self._lock:
             if self._cache is None or self._cache[0] != key:
                 with open(self.path, "rb") as fh:
-                    entries = [json.loads(line) for line in fh if line.strip()]
+                    entries = [e for e in map(_entry, fh) if e is not None]
                 self._cache = (key, entries)
             entries = self._cache[1]
         return [e for e in entries if e.get("event") == kind]
+
+
+def _entry(line: bytes) -> dict | None:
+    """One line's entry; None for a blank line or one cut short."""
+    try:
+        entry = json.loads(line) if line.strip() else None
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) else None
