@@ -380,7 +380,7 @@ async def upload(request: Request, page: Page) -> Response:
         return response
 
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
+    if declared and declared.isdecimal() and int(declared) > limit:
         site.audit.record("upload_refused", page.account.name, page.address, declared_bytes=int(declared))
         return too_large()
     parser = MultiPartParser(request.headers, _bounded(request.stream(), limit), max_files=1, max_fields=4)
@@ -470,7 +470,10 @@ async def submission(request: Request, page: Page) -> Response:
         if download is not None:
             return page.finish(download)
     number = request.query_params.get("page", "1")
-    details = await run_in_threadpool(drilldown.submission_details, page, rows, int(number) if number.isdigit() else 1)
+    # isdigit() is true for "²" and "①", which int() refuses, and a 5,000-digit
+    # number is past int()'s limit: each was a 500. Any other text is page 1.
+    wanted_page = int(number) if number.isdecimal() and len(number) <= 9 else 1
+    details = await run_in_threadpool(drilldown.submission_details, page, rows, wanted_page)
     return page.render("submission.html", sha=sha, details=details)
 
 

@@ -233,7 +233,7 @@ class Filters:
         "all"), so a hand-edited address shows every pilot rather than an error."""
         def number(name: str) -> int | None:
             value = query.get(name, "")
-            return int(value) if value.isdigit() and len(value) < 6 else None
+            return int(value) if value.isdecimal() and len(value) < 6 else None  # "²": no filter
 
         status = query.get("status")
         return cls(number("layer"), number("strategy"), status if status in STATUSES else None)

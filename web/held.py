@@ -329,7 +329,7 @@ def _detail(page: Page, submission_id: int) -> dict | None:
 @route("analyst", "committee")
 async def held_file(request: Request, page: Page) -> Response:
     raw = request.path_params["submission_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not raw.isdecimal() or len(raw) > 18:  # "²" is a digit to isdigit(), not to int()
         return page.error(404, "not_found")
     detail = await run_in_threadpool(_detail, page, int(raw))
     if detail is None:
