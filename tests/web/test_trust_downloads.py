@@ -9,6 +9,7 @@ import re
 
 from openpyxl import load_workbook
 
+from tests.support import SERIAL
 from tests.web.conftest import report, verdict
 from tests.web.test_web_journey import night
 
@@ -23,6 +24,7 @@ def xlsx_texts(data: bytes) -> list[str]:
     return [str(v) for row in ws.iter_rows(values_only=True) for v in row if v is not None]
 
 
+@SERIAL  # a whole night (tests/support.py: such files start first)
 def test_bidi_and_escape_characters_are_visible_in_every_download(client_for, site_dir):
     agency = client_for("demo-agency")
     checked = agency.upload(UPLOADED, report(note=NOTE))

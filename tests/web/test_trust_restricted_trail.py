@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from tests.support import SERIAL
 from tests.web.conftest import report, text_of, verdict
 from tests.web.test_web_journey import night
 
@@ -24,6 +25,7 @@ def trail(site_dir) -> str:
     return (site_dir / "warehouse.audit.jsonl").read_text(encoding="utf-8")
 
 
+@SERIAL  # a whole night (tests/support.py: such files start first)
 def test_a_restricted_pilots_file_is_known_in_the_trail_by_its_inbox_name_only(client_for, site_dir):
     lead = client_for("demo-restricted-agency")
     # A file with an error names the pilot too (the night routes it to the restricted store).
