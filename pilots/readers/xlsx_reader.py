@@ -19,7 +19,8 @@ styles hold a percentage format at all: other workbooks are read as fast as befo
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
 table and the styles part (each one's bytes and its number of entries or elements, counted in a
 streamed pass before openpyxl loads it whole), the cells of the report sheet, the XML elements
-its parse holds at once (_RowsOnlyParser), and the time spent reading it. Past a bound the file is FILE_TOO_LARGE, found early and in bounded memory.
+its parse holds at once (_RowsOnlyParser), and the time spent reading it. Past a bound the file
+is FILE_TOO_LARGE, found early and in bounded memory.
 
 The zip is opened once (_Archive) for the bounds, openpyxl and the formula check, and each part
 is inflated once where it can be: [Content_Types].xml is parsed once, the styles part counted
@@ -40,6 +41,7 @@ import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
+from operator import itemgetter
 
 import openpyxl
 import openpyxl.xml
@@ -149,26 +151,44 @@ class _RowsOnlyParser(WorkSheetParser):
     Counted from the parser's end events, so that the count stops the parse while the elements
     are still coming: the elements of one row, with those between it and the row before
     (LIMITS.max_row_elements), and those outside every row (LIMITS.max_other_elements), whose
-    number is known at each row's end (the elements counted since the last row, less the row's)."""
+    number is known at each row's end (the elements counted since the last row, less the row's).
+    Each element is counted once, as it ends: the elements since the last row are all the row's
+    when the first of them is the row's first leaf (a few steps down its first children), as in
+    every real sheet; only otherwise (elements between rows) is the row walked to count them."""
 
     def parse(self):
         in_row_limit, outside_limit = LIMITS.max_row_elements, LIMITS.max_other_elements
-        since_row = outside = 0
-        for _, element in iterparse(self.source):
-            if element.tag == ROW_TAG:
-                outside += since_row - (len(list(element.iter())) - 1)
-                if outside > outside_limit:
-                    raise _too_many_elements(outside_limit)
-                row = self.parse_row(element)
-                element.clear()
-                since_row = 0
-                yield row
-                continue
-            since_row += 1
-            if since_row > in_row_limit:
-                raise _too_many_elements(in_row_limit)
-        if outside + since_row > outside_limit:  # since_row: the elements after the last row
-            raise _too_many_elements(outside_limit)
+        outside = 0
+        ended = map(itemgetter(1), iterparse(self.source))
+        for element in ended:
+            first, since_row = element, 0  # the first element to end since the last row
+            while element.tag != ROW_TAG:
+                since_row += 1
+                if since_row > in_row_limit:
+                    raise _too_many_elements(in_row_limit)
+                element = next(ended, None)
+                if element is None:  # the part's end: since_row elements after the last row
+                    if outside + since_row > outside_limit:
+                        raise _too_many_elements(outside_limit)
+                    return
+            outside += since_row - _row_elements(element, first, since_row)
+            if outside > outside_limit:
+                raise _too_many_elements(outside_limit)
+            row = self.parse_row(element)
+            element.clear()
+            yield row
+
+
+def _row_elements(row, first, since_row: int) -> int:
+    """The elements inside `row` (not itself), of the `since_row` that ended since the row before,
+    `first` the first of them. A row's elements end one after another just before it (nothing
+    else ends inside it), and the first to end is its first leaf: if that is `first`, all are."""
+    leaf = row
+    while len(leaf):
+        leaf = leaf[0]
+    if leaf is first:
+        return since_row
+    return len(list(row.iter())) - 1
 
 
 def _too_many_elements(limit: int) -> ReadFailure:
