@@ -26,10 +26,11 @@ from tests.test_hostile_sizes import query
 D = Decimal
 P = "PLT-2548-003"
 TOO_MANY = (None, None, "FILE_TOO_LARGE",
-            "The file is too large: its report sheet holds more than 2,000,000 cells (the limit is 2,000,000 cells). "
-            "Split it into one file per pilot and quarter.",
-            "ไฟล์มีขนาดใหญ่เกินไป: แผ่นงานรายงานมีมากกว่า 2,000,000 ช่อง (จำกัดที่ 2,000,000 ช่อง) "
-            "กรุณาแยกเป็นหนึ่งไฟล์ต่อโครงการต่อไตรมาส")
+            # A CSV has no sheet: the message speaks of its lines' values (it said "report sheet").
+            "The file is too large: its lines hold more than 2,000,000 values between separators (the limit is "
+            "2,000,000 values). Split it into one file per pilot and quarter.",
+            "ไฟล์มีขนาดใหญ่เกินไป: บรรทัดในไฟล์มีค่าที่คั่นด้วยจุลภาคหรือตัวคั่นอื่นรวมกันมากกว่า 2,000,000 ค่า "
+            "(จำกัดที่ 2,000,000 ค่า) กรุณาแยกเป็นหนึ่งไฟล์ต่อโครงการต่อไตรมาส")
 
 
 def report(period: str, submitted: str, k1: int, k2: int, trailing: int = 0) -> bytes:
