@@ -127,6 +127,30 @@ def test_a_row_of_a_million_cells_is_refused_in_little_memory():
     assert peak < 120 * 2**20, peak
 
 
+# The elements outside the rows of with_sheet_xml's sheet part, by hand from its XML: sheetPr,
+# outlinePr, pageSetUpPr, dimension, sheetViews, sheetView, selection, sheetFormatPr, sheetData,
+# pageMargins and worksheet itself.
+AROUND_THE_ROWS = 11
+
+
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_the_outside_bound_accepts_100000_elements_and_refuses_100001(where):
+    # limits.py and docs/security.md: FILE_TOO_LARGE *past* 100,000 elements outside the rows.
+    # After the rows: <mergeCells> and its n <mergeCell/>s (n + 1). Before them, inside
+    # <sheetData> (between rows: the row is then walked to count its own elements), n + 1 <x/>s.
+    assert LIMITS.max_other_elements == 100_000
+
+    def sheet(outside: int) -> bytes:
+        n = outside - AROUND_THE_ROWS - 1
+        return with_sheet_xml(Q1, after=merged(n)) if where == "after" else with_sheet_xml(Q1, before=b"<x/>" * (n + 1))
+
+    table = read_report("r.xlsx", sheet(100_000))
+    assert [cells[7] for _, cells in table.rows] == ["47", "60"]
+    with pytest.raises(ReadFailure) as info:
+        read_report("r.xlsx", sheet(100_001))
+    assert (info.value.issue.code, info.value.issue.message_en) == ("FILE_TOO_LARGE", TOO_MANY[0].format("100,000"))
+
+
 def test_sheet_element_bombs_are_quarantined_and_the_nights_go_on(tmp_path, prefect_harness):
     registry, inbox = make_empty_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
