@@ -41,6 +41,7 @@ import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
 from operator import itemgetter
 
 import openpyxl
@@ -313,8 +314,8 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
     try:
         deadline.check()
         sheet = _pick_sheet(book)
-        percent_formats = _has_percent_format(book)
-        values = _bounded_rows(sheet, percent_formats, deadline)
+        shown_formats = _has_shown_format(book)
+        values = _bounded_rows(sheet, shown_formats, deadline)
     except ReadFailure:
         raise
     except Exception as exc:
@@ -323,9 +324,9 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
                           format="xlsx") from None
 
     # Text and empty cells are what they are (most cells); only the others go through _cell. Only
-    # a workbook with a percentage format can hold a _Shown value.
+    # a workbook with a percentage (or million-baht) format can hold a _Shown value.
     table_rows = [(n, [v if v is None or v.__class__ is str else _cell(v) for v in row],
-                   {i for i, v in enumerate(row) if isinstance(v, _Shown)} if percent_formats else ())
+                   {i for i, v in enumerate(row) if isinstance(v, _Shown)} if shown_formats else ())
                   for n, row in enumerate(values, start=1)]
     percent_cells = {n: frozenset(at) for n, _, at in table_rows if at}
     table_rows = [(n, cells) for n, cells, _ in table_rows if any(c is not None and c.strip() for c in cells)]
@@ -567,14 +568,15 @@ def _count_in_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.
     return count + sum(1 for _ in pattern.finditer(tail))
 
 
-def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[tuple | list]:
-    """The sheet's rows as values (a percentage cell as `_Shown`), within the cell and time bounds.
+def _bounded_rows(sheet, shown_formats: bool, deadline: _Deadline) -> list[tuple | list]:
+    """The sheet's rows as values (a percentage cell as `_Shown`, a million-baht cell as its text),
+    within the cell and time bounds.
 
     Each row counts as many cells as openpyxl makes of it (up to its last cell; an empty row as
     one), so a cell far to the right or a row far down costs what it costs to read.
     """
     limit, cells, out = LIMITS.max_cells, 0, []
-    rows = _cell_rows(sheet) if percent_formats else _rows(sheet)
+    rows = _cell_rows(sheet) if shown_formats else _rows(sheet)
     for n, row in enumerate(rows, start=1):
         cells += max(len(row), 1)
         if cells > limit:
@@ -587,43 +589,81 @@ def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[tup
 
 
 def _cell_rows(sheet):
-    """Rows of values, with each percentage cell's value as shown: the slower path, taken only
-    by workbooks whose styles hold a percentage format (openpyxl makes a cell object per cell)."""
+    """Rows of values, each number cell as shown where its format changes what it means: the
+    slower path, taken only by workbooks whose styles hold a percentage or million-baht format
+    (openpyxl makes a cell object per cell)."""
     sheet.reset_dimensions()
     for row in sheet.iter_rows(min_row=1):
-        yield [_shown(c.value) if _is_number(c.value) and _shows_percent(c.number_format, c.value) else c.value
-               for c in row]
+        yield [_as_shown(c.value, c.number_format) if _is_number(c.value) else c.value for c in row]
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _as_shown(value: int | float, number_format: str | None) -> object:
+    """A number cell's value as its format shows it, where that changes what it means: a
+    percentage (`_Shown`: 82.5 for a stored 0.825), or an amount shown in million baht (the text
+    `1.25 ล้านบาท` for a stored 1.25 under `0.00 "ล้านบาท"`, which the normaliser reads as
+    1,250,000 where a unit of baht may stand, as it reads that text typed). Else the value."""
+    section = _section_of(number_format or "General", value)
+    if section is None:
+        return value
+    if section.percent:
+        return _shown(value)
+    if section.million_baht:
+        # Each comma after the last digit placeholder divides what is shown by 1,000 (`0.00,,`
+        # shows 1250000 as 1.25): the text is the number shown, exactly.
+        shown = _decimal(value) / 1000 ** section.scale_commas
+        return f"{format(shown.normalize(), 'f')} {MILLION_BAHT}"
+    return value
+
+
+def _decimal(value: int | float) -> Decimal:
+    """The number's shortest decimal form: repr gives the float's (Excel writes 0.788 as
+    0.78800000000000003; its float's repr is 0.788)."""
+    return Decimal(repr(value) if isinstance(value, float) else value)
+
+
 def _shown(value: int | float) -> _Shown:
-    """The value a percentage cell shows, in decimal arithmetic: repr gives the float's shortest
-    decimal form (Excel writes 0.788 as 0.78800000000000003; its float's repr is 0.788)."""
-    return _Shown(Decimal(repr(value) if isinstance(value, float) else value) * 100)
+    """The value a percentage cell shows, in decimal arithmetic."""
+    return _Shown(_decimal(value) * 100)
 
 
-def _has_percent_format(book) -> bool:
-    """Whether any cell format of the workbook shows a percentage. openpyxl keeps a read-only
-    workbook's cell formats in `_cell_styles` and its custom number formats in `_number_formats`;
-    should that ever change, every workbook takes the slower, always-correct path."""
+def _has_shown_format(book) -> bool:
+    """Whether any cell format of the workbook shows a percentage or million baht. openpyxl keeps
+    a read-only workbook's cell formats in `_cell_styles` and its custom number formats in
+    `_number_formats`; should that ever change, every workbook takes the slower, always-correct
+    path."""
     try:
         codes = [BUILTIN_FORMATS.get(s.numFmtId, "General") if s.numFmtId < BUILTIN_FORMATS_MAX_SIZE
                  else book._number_formats[s.numFmtId - BUILTIN_FORMATS_MAX_SIZE] for s in book._cell_styles]
     except (AttributeError, IndexError, TypeError):
         return True
-    return any(_percent_sections(code) for code in set(codes))
+    return any(_shown_sections(code) for code in set(codes))
 
 
-def _shows_percent(number_format: str | None, value: int | float) -> bool:
-    """Whether a number shows with a percent sign under `number_format`. The section that applies
-    is Excel's: one section for all numbers; with two, the second for negatives; with three or
-    more, the third for zero. A % in quotes or after a backslash is a literal and does not scale."""
-    sections = _percent_sections(number_format or "General")
+class _Section(NamedTuple):
+    """What one `;` section of a number format shows of a number: scaled by 100 with a % sign;
+    the literal unit ล้านบาท; and the commas after its last digit placeholder (each divides by
+    1,000)."""
+    percent: bool
+    million_baht: bool
+    scale_commas: int
+
+
+MILLION_BAHT = "ล้านบาท"
+_DIGIT_PLACEHOLDERS = "0#?"
+
+
+def _section_of(number_format: str, value: int | float) -> _Section | None:
+    """The section of `number_format` that shows `value`, if any section shows it as something
+    else than its number (a percentage, million baht). The section that applies is Excel's: one
+    section for all numbers; with two, the second for negatives; with three or more, the third
+    for zero."""
+    sections = _shown_sections(number_format)
     if not sections:
-        return False
+        return None
     if value < 0 and len(sections) >= 2:
         return sections[1]
     if value == 0 and len(sections) >= 3:
@@ -632,14 +672,21 @@ def _shows_percent(number_format: str | None, value: int | float) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _percent_sections(number_format: str) -> tuple[bool, ...]:
-    """For each `;` section of a number format: does it scale by 100 and show a %? () if none does."""
-    sections, current, quoted, escaped, bracket = [], False, False, False, False
-    for ch in number_format:
+def _shown_sections(number_format: str) -> tuple[_Section, ...]:
+    """Each `;` section of a number format, as _Section; () if none shows a percentage or million
+    baht. A % in quotes or after a backslash is a literal and does not scale; the unit ล้านบาท is
+    literal text (in quotes, after backslashes, or Thai letters as they stand)."""
+    sections: list[_Section] = []
+    percent, literal, digits, commas = False, [], False, 0
+    quoted = escaped = bracket = False
+    for ch in number_format + ";":
         if escaped:
             escaped = False
+            literal.append(ch)
         elif quoted:
             quoted = ch != '"'
+            if quoted:
+                literal.append(ch)
         elif bracket:
             bracket = ch != "]"
         elif ch == "\\":
@@ -649,12 +696,18 @@ def _percent_sections(number_format: str) -> tuple[bool, ...]:
         elif ch == "[":
             bracket = True
         elif ch == ";":
-            sections.append(current)
-            current = False
+            unit = MILLION_BAHT in "".join(literal).replace(" ", "")
+            sections.append(_Section(percent, unit, commas if digits else 0))
+            percent, literal, digits, commas = False, [], False, 0
         elif ch == "%":
-            current = True
-    sections.append(current)
-    return tuple(sections) if any(sections) else ()
+            percent = True
+        elif ch in _DIGIT_PLACEHOLDERS:
+            digits, commas = True, 0  # commas before a digit placeholder separate thousands
+        elif ch == ",":
+            commas += 1
+        elif "\u0e00" <= ch <= "\u0e7f":
+            literal.append(ch)
+    return tuple(sections) if any(x.percent or x.million_baht for x in sections) else ()
 
 
 def _rows(sheet):
