@@ -32,14 +32,15 @@ SCALED_TO_MILLIONS = '#,##0.00,, "ล้านบาท"'
 COLUMNS = HEADER.split(",")
 
 
-def report(period: str, submitted: str, lines: list[tuple[str, str, int | None, dict]]) -> bytes:
-    """The lead's report: per line its type, item code, layer, and {column: value or (value, number format)}."""
+def report(period: str, submitted: str, lines: list[tuple[str, str, int | None, dict]], agency: str = "03009") -> bytes:
+    """An agency's report (the lead's by default): per line its type, item code, layer, and
+    {column: value or (value, number format)}."""
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "report"
     sheet.append(COLUMNS)
     for line_type, code, layer, cells in lines:
-        sheet.append([P, "03009", period, submitted, line_type, code, layer])
+        sheet.append([P, agency, period, submitted, line_type, code, layer])
         for column, cell in cells.items():
             value, number_format = cell if isinstance(cell, tuple) else (cell, None)
             target = sheet.cell(row=sheet.max_row, column=COLUMNS.index(column) + 1, value=value)

@@ -650,6 +650,7 @@ class _Section(NamedTuple):
     percent: bool
     million_baht: bool
     scale_commas: int
+    condition: tuple[str, Decimal] | None = None  # `[<1]`: ("<", 1)
 
 
 MILLION_BAHT = "ล้านบาท"
@@ -660,10 +661,18 @@ def _section_of(number_format: str, value: int | float) -> _Section | None:
     """The section of `number_format` that shows `value`, if any section shows it as something
     else than its number (a percentage, million baht). The section that applies is Excel's: one
     section for all numbers; with two, the second for negatives; with three or more, the third
-    for zero."""
+    for zero. With conditions (`[<1]0.0%;0.0`: a fraction shown as a percentage, 5 as 5): the
+    first section whose condition holds, of the first two (one without a condition holds), else
+    the third; none when no section applies (Excel shows ####)."""
     sections = _shown_sections(number_format)
     if not sections:
         return None
+    if any(section.condition for section in sections):
+        number = _decimal(value)
+        for section in sections[:2]:
+            if section.condition is None or _holds(section.condition, number):
+                return section
+        return sections[2] if len(sections) > 2 else None
     if value < 0 and len(sections) >= 2:
         return sections[1]
     if value == 0 and len(sections) >= 3:
@@ -677,8 +686,9 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
     baht. A % in quotes or after a backslash is a literal and does not scale; the unit ล้านบาท is
     literal text (in quotes, after backslashes, or Thai letters as they stand)."""
     sections: list[_Section] = []
-    percent, literal, digits, commas = False, [], False, 0
-    quoted = escaped = bracket = False
+    percent, literal, digits, commas, condition = False, [], False, 0, None
+    quoted = escaped = False
+    bracket: list[str] | None = None  # the text of a `[...]` being read
     for ch in number_format + ";":
         if escaped:
             escaped = False
@@ -687,18 +697,22 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
             quoted = ch != '"'
             if quoted:
                 literal.append(ch)
-        elif bracket:
-            bracket = ch != "]"
+        elif bracket is not None:
+            if ch != "]":
+                bracket.append(ch)
+            else:
+                condition = _condition("".join(bracket)) or condition
+                bracket = None
         elif ch == "\\":
             escaped = True
         elif ch == '"':
             quoted = True
         elif ch == "[":
-            bracket = True
+            bracket = []
         elif ch == ";":
             unit = MILLION_BAHT in "".join(literal).replace(" ", "")
-            sections.append(_Section(percent, unit, commas if digits else 0))
-            percent, literal, digits, commas = False, [], False, 0
+            sections.append(_Section(percent, unit, commas if digits else 0, condition))
+            percent, literal, digits, commas, condition = False, [], False, 0, None
         elif ch == "%":
             percent = True
         elif ch in _DIGIT_PLACEHOLDERS:
@@ -708,6 +722,23 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
         elif "\u0e00" <= ch <= "\u0e7f":
             literal.append(ch)
     return tuple(sections) if any(x.percent or x.million_baht for x in sections) else ()
+
+
+# A section's condition, as Excel writes it in brackets: `[<1]`, `[>=100]`, `[<>0]`. Other
+# brackets (colours, locales, elapsed time) are no condition.
+_CONDITION = re.compile(r"\s*(<=|>=|<>|<|>|=)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*")
+_COMPARE = {"<": Decimal.__lt__, ">": Decimal.__gt__, "=": Decimal.__eq__, "<=": Decimal.__le__,
+            ">=": Decimal.__ge__, "<>": Decimal.__ne__}
+
+
+def _condition(text: str) -> tuple[str, Decimal] | None:
+    found = _CONDITION.fullmatch(text)
+    return (found.group(1), Decimal(found.group(2))) if found else None
+
+
+def _holds(condition: tuple[str, Decimal], number: Decimal) -> bool:
+    operator, bound = condition
+    return _COMPARE[operator](number, bound)
 
 
 def _rows(sheet):
