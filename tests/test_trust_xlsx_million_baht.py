@@ -9,6 +9,8 @@ wrong by a factor of a million. Now such a cell is read as the text it shows (xl
 `_as_shown`), so the normaliser applies the spec's rule: 1,250,000 on an amount; on a percent
 KPI's actual, not a number. A format that also divides by 1,000 per trailing comma
 (`#,##0.00,, "ล้านบาท"`, showing a stored 500000 as 0.50) is read as shown too: 500,000, unchanged.
+An amount shown in thousand baht (`#,##0 "พันบาท"`: 1,250 stored for 1,250,000), which the spec
+does not read, is NOT_A_NUMBER, never 1,250 baht.
 
 The scenario and its registry are tests/test_flow.py's: lead 03009; K1 percent/higher/last weight
 60, thresholds [20,30,40,50,60]; K2 count/higher/sum weight 40, thresholds [100..500] (x q/4).
@@ -65,10 +67,12 @@ def test_amounts_shown_in_million_baht_are_read_as_shown(tmp_path, prefect_harne
     wh = tmp_path / "wh.duckdb"
 
     # Night 1: the lead's Q1 with amounts in million baht; and its Q2 whose K1 actual (a percent
-    # KPI) sits in a cell shown as 55 ล้านบาท.
+    # KPI) sits in a cell shown as 55 ล้านบาท, with a budget line allocated 1,250 พันบาท.
     (inbox / "a_lead_q1.xlsx").write_bytes(Q1)
     (inbox / "b_lead_q2.xlsx").write_bytes(report("2548-Q2", "2005-04-20", [
-        ("kpi", "K1", None, {"actual": (55, '0 "ล้านบาท"')}), ("kpi", "K2", None, {"actual": 90})]))
+        ("kpi", "K1", None, {"actual": (55, '0 "ล้านบาท"')}), ("kpi", "K2", None, {"actual": 90}),
+        ("budget", "ACT-4", 3, {"allocated_thb": (1_250, '#,##0 "พันบาท"'), "disbursed_thb": 0,
+                                "funding_source": "own"})]))
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 0, out
     # Before: both accepted.
@@ -83,9 +87,10 @@ def test_amounts_shown_in_million_baht_are_read_as_shown(tmp_path, prefect_harne
     assert query(wh, "SELECT total_allocated_thb, integrated_thb, integration_ratio, disbursed_thb, disbursement_rate "
                      "FROM marts.budget_integration WHERE period = '2548-Q1'") == [
         (D("2000000.00"), D("2000000.00"), D("1.0000"), D("400000.00"), D("0.2000"))]
-    # "55 ล้านบาท" on a percent KPI: `ล้านบาท` stands only on amounts and baht KPIs (Units).
-    [(row, column, issue_code, *_)] = issues_of(wh, "b_lead_q2.xlsx")
-    assert (row, column, issue_code) == (2, "actual", "NOT_A_NUMBER")
+    # "55 ล้านบาท" on a percent KPI: `ล้านบาท` stands only on amounts and baht KPIs (Units);
+    # "1250 พันบาท" is no number the spec reads. Before: K1 55 and ACT-4 1,250 baht, accepted.
+    assert [issue[:3] for issue in issues_of(wh, "b_lead_q2.xlsx")] == [
+        (2, "actual", "NOT_A_NUMBER"), (4, "allocated_thb", "NOT_A_NUMBER")]
     # Q1: K1 47 -> 3.7, K2 60 (Q1 [25..125]) -> 2.4: 3.18. Q2: no accepted file. Before: 3.9.
     assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
         ("2548-Q1", D("3.1800")), ("2548-Q2", None)]

@@ -324,7 +324,7 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
                           format="xlsx") from None
 
     # Text and empty cells are what they are (most cells); only the others go through _cell. Only
-    # a workbook with a percentage (or million-baht) format can hold a _Shown value.
+    # a workbook with a percentage (or Thai scale-word) format can hold a _Shown value.
     table_rows = [(n, [v if v is None or v.__class__ is str else _cell(v) for v in row],
                    {i for i, v in enumerate(row) if isinstance(v, _Shown)} if shown_formats else ())
                   for n, row in enumerate(values, start=1)]
@@ -569,8 +569,8 @@ def _count_in_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.
 
 
 def _bounded_rows(sheet, shown_formats: bool, deadline: _Deadline) -> list[tuple | list]:
-    """The sheet's rows as values (a percentage cell as `_Shown`, a million-baht cell as its text),
-    within the cell and time bounds.
+    """The sheet's rows as values (a percentage cell as `_Shown`, a cell shown with a Thai word of
+    scale as its text), within the cell and time bounds.
 
     Each row counts as many cells as openpyxl makes of it (up to its last cell; an empty row as
     one), so a cell far to the right or a row far down costs what it costs to read.
@@ -590,7 +590,7 @@ def _bounded_rows(sheet, shown_formats: bool, deadline: _Deadline) -> list[tuple
 
 def _cell_rows(sheet):
     """Rows of values, each number cell as shown where its format changes what it means: the
-    slower path, taken only by workbooks whose styles hold a percentage or million-baht format
+    slower path, taken only by workbooks whose styles hold a percentage or a Thai word of scale
     (openpyxl makes a cell object per cell)."""
     sheet.reset_dimensions()
     for row in sheet.iter_rows(min_row=1):
@@ -603,19 +603,20 @@ def _is_number(value: object) -> bool:
 
 def _as_shown(value: int | float, number_format: str | None) -> object:
     """A number cell's value as its format shows it, where that changes what it means: a
-    percentage (`_Shown`: 82.5 for a stored 0.825), or an amount shown in million baht (the text
-    `1.25 ล้านบาท` for a stored 1.25 under `0.00 "ล้านบาท"`, which the normaliser reads as
-    1,250,000 where a unit of baht may stand, as it reads that text typed). Else the value."""
+    percentage (`_Shown`: 82.5 for a stored 0.825), or a number shown with a Thai word of scale
+    (the text `1.25 ล้านบาท` for a stored 1.25 under `0.00 "ล้านบาท"`, which the normaliser reads
+    as 1,250,000 where a unit of baht may stand, as it reads that text typed; `1,250 พันบาท`,
+    which no reading takes: a defect, never 1,250 baht). Else the value."""
     section = _section_of(number_format or "General", value)
     if section is None:
         return value
     if section.percent:
         return _shown(value)
-    if section.million_baht:
+    if section.scale_unit:
         # Each comma after the last digit placeholder divides what is shown by 1,000 (`0.00,,`
         # shows 1250000 as 1.25): the text is the number shown, exactly.
         shown = _decimal(value) / 1000 ** section.scale_commas
-        return f"{format(shown.normalize(), 'f')} {MILLION_BAHT}"
+        return f"{format(shown.normalize(), 'f')} {section.scale_unit}"
     return value
 
 
@@ -631,7 +632,7 @@ def _shown(value: int | float) -> _Shown:
 
 
 def _has_shown_format(book) -> bool:
-    """Whether any cell format of the workbook shows a percentage or million baht. openpyxl keeps
+    """Whether any cell format of the workbook shows a percentage or a Thai word of scale. openpyxl keeps
     a read-only workbook's cell formats in `_cell_styles` and its custom number formats in
     `_number_formats`; should that ever change, every workbook takes the slower, always-correct
     path."""
@@ -645,21 +646,24 @@ def _has_shown_format(book) -> bool:
 
 class _Section(NamedTuple):
     """What one `;` section of a number format shows of a number: scaled by 100 with a % sign;
-    the literal unit ล้านบาท; and the commas after its last digit placeholder (each divides by
-    1,000)."""
+    a literal unit with a Thai word of scale (ล้านบาท, or its literal text holding พัน, หมื่น,
+    แสน or ล้าน); and the commas after its last digit placeholder (each divides by 1,000)."""
     percent: bool
-    million_baht: bool
+    scale_unit: str | None
     scale_commas: int
     condition: tuple[str, Decimal] | None = None  # `[<1]`: ("<", 1)
 
 
 MILLION_BAHT = "ล้านบาท"
+# Thousand, ten thousand, hundred thousand, million: a number shown with one of them is not the
+# number stored.
+_THAI_SCALE_WORDS = ("พัน", "หมื่น", "แสน", "ล้าน")
 _DIGIT_PLACEHOLDERS = "0#?"
 
 
 def _section_of(number_format: str, value: int | float) -> _Section | None:
     """The section of `number_format` that shows `value`, if any section shows it as something
-    else than its number (a percentage, million baht). The section that applies is Excel's: one
+    else than its number (a percentage, a Thai word of scale). The section that applies is Excel's: one
     section for all numbers; with two, the second for negatives; with three or more, the third
     for zero. With conditions (`[<1]0.0%;0.0`: a fraction shown as a percentage, 5 as 5): the
     first section whose condition holds, of the first two (one without a condition holds), else
@@ -682,8 +686,8 @@ def _section_of(number_format: str, value: int | float) -> _Section | None:
 
 @lru_cache(maxsize=256)
 def _shown_sections(number_format: str) -> tuple[_Section, ...]:
-    """Each `;` section of a number format, as _Section; () if none shows a percentage or million
-    baht. A % in quotes or after a backslash is a literal and does not scale; the unit ล้านบาท is
+    """Each `;` section of a number format, as _Section; () if none shows a percentage or a Thai
+    word of scale. A % in quotes or after a backslash is a literal and does not scale; a unit is
     literal text (in quotes, after backslashes, or Thai letters as they stand)."""
     sections: list[_Section] = []
     percent, literal, digits, commas, condition = False, [], False, 0, None
@@ -710,8 +714,7 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
         elif ch == "[":
             bracket = []
         elif ch == ";":
-            unit = MILLION_BAHT in "".join(literal).replace(" ", "")
-            sections.append(_Section(percent, unit, commas if digits else 0, condition))
+            sections.append(_Section(percent, _scale_unit("".join(literal)), commas if digits else 0, condition))
             percent, literal, digits, commas, condition = False, [], False, 0, None
         elif ch == "%":
             percent = True
@@ -721,7 +724,16 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
             commas += 1
         elif "\u0e00" <= ch <= "\u0e7f":
             literal.append(ch)
-    return tuple(sections) if any(x.percent or x.million_baht for x in sections) else ()
+    return tuple(sections) if any(x.percent or x.scale_unit for x in sections) else ()
+
+
+def _scale_unit(literal: str) -> str | None:
+    """The unit a section's literal text shows with a number, if it holds a Thai word of scale:
+    ล้านบาท as the spec writes it, else the literal itself (without its spaces)."""
+    compact = literal.replace(" ", "")
+    if MILLION_BAHT in compact:
+        return MILLION_BAHT
+    return compact if any(word in compact for word in _THAI_SCALE_WORDS) else None
 
 
 # A section's condition, as Excel writes it in brackets: `[<1]`, `[>=100]`, `[<>0]`. Other
