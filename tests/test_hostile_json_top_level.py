@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+from tests.hostile import clean_night
 from tests.test_flow import make_empty_scenario, run_cli
 from tests.test_hostile_sizes import query
 
@@ -77,13 +78,7 @@ def test_an_unreadable_top_level_identity_quarantines_the_document_whatever_its_
 
     # Night 2: the lead sends Q2; its top level reads, its lines carry the same identity in other
     # spellings (a variant, no defect).
-    (inbox / "e_lead_q2.json").write_bytes(document({"period": "ไตรมาส 2/2548", "submitted_on": "2005-04-20"}, [
-        {"line_type": "kpi", "item_code": "K1", "actual": 55, "period": "2548-Q2"},
-        {"line_type": "kpi", "item_code": "K2", "actual": 90, "submitted_on": "20/04/2548"}]))
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
-    # Q2: K1 55 -> 4 + 5/10 = 4.5; K2 sum 60 + 90 = 150 against [50,100,150,200,250] -> 3;
-    # composite (4.5*60 + 3*40)/100 = 3.9. Q1 unchanged.
-    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
-        ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+    clean_night(registry, inbox, tmp_path, {"e_lead_q2.json": document(
+        {"period": "ไตรมาส 2/2548", "submitted_on": "2005-04-20"}, [
+            {"line_type": "kpi", "item_code": "K1", "actual": 55, "period": "2548-Q2"},
+            {"line_type": "kpi", "item_code": "K2", "actual": 90, "submitted_on": "20/04/2548"}])})

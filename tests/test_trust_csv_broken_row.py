@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from tests.hostile import clean_night
 from tests.test_flow import HEADER, make_empty_scenario, run_cli
 from tests.test_hostile_json_top_level import issues_of
 from tests.test_hostile_sizes import query
@@ -51,13 +52,7 @@ def test_a_broken_csv_names_its_row_and_a_lone_cr_file_is_read(tmp_path, prefect
         ("2548-Q1", D("3.1800")), ("2548-Q2", None)]
 
     # Night 2: Q2 again, its note cut to 100,000 characters (within the limit): read, kept whole.
-    (inbox / "c_q2.csv").write_bytes("\n".join(lines("2548-Q2", "2005-04-21", 55, 90, "ก" * 100_000)).encode() + b"\n")
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
-    # Q2: K1 55 -> 4 + 5/10 = 4.5; K2 sum 60 + 90 = 150 against [50,100,150,200,250] -> 3;
-    # composite (4.5*60 + 3*40)/100 = 3.9. Q1 unchanged.
-    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
-        ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+    clean_night(registry, inbox, tmp_path, {
+        "c_q2.csv": "\n".join(lines("2548-Q2", "2005-04-21", 55, 90, "ก" * 100_000)).encode() + b"\n"})
     assert query(wh, "SELECT length(note) FROM core.kpi_actuals WHERE period = '2548-Q2' AND kpi_code = 'K2'") == [
         (100_000,)]

@@ -18,6 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.hostile import clean_night
 from tests.test_flow import HEADER, make_empty_scenario, run_cli
 from tests.test_hostile_sizes import query
 from warehouse.export import safe_cell
@@ -63,14 +64,8 @@ def test_full_width_formula_notes_are_exported_as_text_over_two_nights(tmp_path,
                      ("2548-Q1", "K2"): ("60.0000000000", "'" + DDE)}
 
     # Night 2: Q2, with two more such notes; Q1 is left as it was.
-    (inbox / "b_lead_q2.csv").write_bytes(report("2548-Q2", "2005-04-20", {"K1": (55, AT), "K2": (90, PLUS)}))
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
-    # scoring.md: Q1 K1 47 -> 3.7, K2 60 (sum, Q1 [25..125]) -> 2.4: (3.7*60 + 2.4*40)/100 = 3.18;
-    # Q2 K1 55 -> 4.5, K2 60 + 90 = 150 ([50..250]) -> 3: (4.5*60 + 3*40)/100 = 3.9.
-    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
-        ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+    clean_night(registry, inbox, tmp_path, {
+        "b_lead_q2.csv": report("2548-Q2", "2005-04-20", {"K1": (55, AT), "K2": (90, PLUS)})})
     assert exported_notes(wh, tmp_path / "export2") == {
         **first, ("2548-Q2", "K1"): ("55.0000000000", "'" + AT), ("2548-Q2", "K2"): ("90.0000000000", "'" + PLUS)}
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from tests.hostile import clean_night
 from tests.test_flow import make_empty_scenario, run_cli
 from tests.test_hostile_json_top_level import issues_of
 from tests.test_hostile_sizes import query
@@ -71,16 +72,9 @@ def test_a_key_given_twice_with_different_values_quarantines_the_document(tmp_pa
         ("2548-Q1", D("3.1800")), ("2548-Q2", None)]
 
     # Night 2: Q2, whose K1 line gives its actual twice, the same: read as one.
-    (inbox / "e_lead_q2.json").write_text(
+    clean_night(registry, inbox, tmp_path, {"e_lead_q2.json": (
         "{" + TOP.format(date="2005-04-20") + ', "period": "2548-Q2", "lines": '
-        + lines('"actual": 55, "actual": 55.0', '"actual": 90') + "}", encoding="utf-8")
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
-    # Q2: K1 55 -> 4 + 5/10 = 4.5; K2 sum 60 + 90 = 150 against [50,100,150,200,250] -> 3;
-    # composite (4.5*60 + 3*40)/100 = 3.9. Q1 unchanged.
-    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
-        ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+        + lines('"actual": 55, "actual": 55.0', '"actual": 90') + "}").encode("utf-8")})
 
 
 def test_a_repeated_key_names_its_column_as_a_header_would():

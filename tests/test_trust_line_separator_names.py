@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 
+from tests.hostile import clean_night
 from tests.test_flow import HEADER, make_scenario, run_cli
 from tests.test_hostile_sizes import query
 
@@ -58,11 +59,9 @@ def test_a_line_separator_in_a_file_name_is_shown_not_obeyed(tmp_path, prefect_h
         f"level 1 rejected_file file {SHOWN}"]
 
     # Night 2: 11002 sends the line right; the night runs, and nothing shows the separators raw.
-    (inbox / "h_fixed.csv").write_bytes(
-        f"{HEADER}\n{P},11002,2548-Q2,2005-05-10,budget,ACT-9,3,,100000,50000,support_contribution,\n".encode())
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
+    # The scores are test_flow.py's (a budget line moves no KPI): Q1 3.18 kept, Q2 3.9 (tests/hostile.py).
+    clean_night(registry, inbox, tmp_path, {"h_fixed.csv": (
+        f"{HEADER}\n{P},11002,2548-Q2,2005-05-10,budget,ACT-9,3,,100000,50000,support_contribution,\n").encode()})
     assert [name for name, text in outputs(tmp_path).items() if "\u2028" in text or "\u2029" in text] == []
     assert query(wh, "SELECT file_name, status FROM ingest.submissions WHERE agency_code = '11002' "
                      "ORDER BY submission_id") == [("f_bad.csv", "quarantined"), (NAME, "quarantined"),

@@ -14,13 +14,12 @@ The scenario and its registry are tests/test_flow.py's: lead 03009; K1 percent/h
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
+from tests.hostile import clean_night
 from tests.test_flow import HEADER, make_empty_scenario, run_cli
 from tests.test_hostile_json_top_level import issues_of
 from tests.test_hostile_sizes import query
 
-D = Decimal
 P = "PLT-2548-003"
 Q1 = "\n".join([HEADER, f"{P},03009,2548-Q1,2005-01-20,kpi,K1,,47,,,,ส่งตรงเวลา",
                 f"{P},03009,2548-Q1,2005-01-20,kpi,K2,,60,,,,"]) + "\n"
@@ -54,15 +53,7 @@ def test_utf16_without_its_mark_is_an_encoding_to_change_not_binary_data(tmp_pat
     assert query(wh, "SELECT count(*) FROM core.kpi_actuals") == [(0,)]
 
     # Night 2: both sent again as UTF-8, as the message said; every figure is the hand-computed one.
-    (inbox / "d_q1.csv").write_bytes(Q1.encode("utf-8"))
-    (inbox / "e_q2.json").write_bytes(Q2.encode("utf-8"))
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert "files seen 2: accepted 2, superseded 0, duplicates 0, quarantined 0" in out
-    # scoring.md: Q1 K1 47 -> 3.7, K2 60 (sum, Q1 [25..125]) -> 2.4: (3.7*60 + 2.4*40)/100 = 3.18;
-    # Q2 K1 55 -> 4.5, K2 60 + 90 = 150 ([50..250]) -> 3: (4.5*60 + 3*40)/100 = 3.9.
-    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
-        ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+    clean_night(registry, inbox, tmp_path, {"d_q1.csv": Q1.encode("utf-8"), "e_q2.json": Q2.encode("utf-8")})
     assert query(wh, "SELECT kpi_code, note FROM core.kpi_actuals WHERE period = '2548-Q1' ORDER BY 1") == [
         ("K1", "ส่งตรงเวลา"), ("K2", None)]
 

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 
 from flows.cli import main
+from tests.hostile import clean_night
 from tests.test_flow import _csv, make_empty_scenario, run_cli
 from tests.test_hostile_sizes import query
 
@@ -76,14 +77,10 @@ def test_a_note_longer_than_an_excel_cell_is_cut_there_in_xlsx_saying_so_and_who
     assert sorted(r["note"] for r in exported) == sorted([NOTE, EMOJI, SHIFTED])
 
     # A later night: the lead's Q2 report; the export is written again, the same way.
-    (inbox / "b_lead_q2.csv").write_bytes(_csv(f"{P},03009,2548-Q2,2005-04-20,kpi,K1,,55,,,,"))
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
     # Q1: K1 47 -> 3 + 7/10 = 3.7, K2 not reported (1): (3.7*60 + 1*40)/100 = 2.62. Q2: K1 55 -> 4 + 5/10
     # = 4.5: (4.5*60 + 1*40)/100 = 3.1.
-    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
-        ("2548-Q1", Decimal("2.6200")), ("2548-Q2", Decimal("3.1000"))]
+    clean_night(registry, inbox, tmp_path, {"b_lead_q2.csv": _csv(f"{P},03009,2548-Q2,2005-04-20,kpi,K1,,55,,,,")},
+                scores=[("2548-Q1", Decimal("2.6200")), ("2548-Q2", Decimal("3.1000"))])
     export(wh, tmp_path / "xlsx", "xlsx")
     book = load_workbook(tmp_path / "xlsx" / "core.budget_lines" / "fiscal_year=2548.xlsx", read_only=True)
     header, *rows = book.worksheets[0].iter_rows(values_only=True)

@@ -23,6 +23,7 @@ import pytest
 
 from pilots.readers import ReadFailure, read_report
 from pilots.readers.limits import LIMITS
+from tests.hostile import clean_night
 from tests.test_flow import HEADER, make_empty_scenario, run_cli
 from tests.test_hostile_json_top_level import issues_of
 from tests.test_hostile_sizes import query
@@ -127,6 +128,30 @@ def test_a_row_of_a_million_cells_is_refused_in_little_memory():
     assert peak < 120 * 2**20, peak
 
 
+# The elements outside the rows of with_sheet_xml's sheet part, by hand from its XML: sheetPr,
+# outlinePr, pageSetUpPr, dimension, sheetViews, sheetView, selection, sheetFormatPr, sheetData,
+# pageMargins and worksheet itself.
+AROUND_THE_ROWS = 11
+
+
+@pytest.mark.parametrize("where", ["after", "before"])
+def test_the_outside_bound_accepts_100000_elements_and_refuses_100001(where):
+    # limits.py and docs/security.md: FILE_TOO_LARGE *past* 100,000 elements outside the rows.
+    # After the rows: <mergeCells> and its n <mergeCell/>s (n + 1). Before them, inside
+    # <sheetData> (between rows: the row is then walked to count its own elements), n + 1 <x/>s.
+    assert LIMITS.max_other_elements == 100_000
+
+    def sheet(outside: int) -> bytes:
+        n = outside - AROUND_THE_ROWS - 1
+        return with_sheet_xml(Q1, after=merged(n)) if where == "after" else with_sheet_xml(Q1, before=b"<x/>" * (n + 1))
+
+    table = read_report("r.xlsx", sheet(100_000))
+    assert [cells[7] for _, cells in table.rows] == ["47", "60"]
+    with pytest.raises(ReadFailure) as info:
+        read_report("r.xlsx", sheet(100_001))
+    assert (info.value.issue.code, info.value.issue.message_en) == ("FILE_TOO_LARGE", TOO_MANY[0].format("100,000"))
+
+
 def test_sheet_element_bombs_are_quarantined_and_the_nights_go_on(tmp_path, prefect_harness):
     registry, inbox = make_empty_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
@@ -158,11 +183,4 @@ def test_sheet_element_bombs_are_quarantined_and_the_nights_go_on(tmp_path, pref
         ("2548-Q1", D("3.1800")), ("2548-Q2", None)]
 
     # Night 2: Q2 again, with 20,000 merged cells (a fifth of the bound): read.
-    (inbox / "e_q2.xlsx").write_bytes(with_sheet_xml(Q2, after=merged(20_000)))
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out
-    # Q2: K1 55 -> 4 + 5/10 = 4.5; K2 sum 60 + 90 = 150 against [50,100,150,200,250] -> 3;
-    # composite (4.5*60 + 3*40)/100 = 3.9. Q1 unchanged.
-    assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
-        ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+    clean_night(registry, inbox, tmp_path, {"e_q2.xlsx": with_sheet_xml(Q2, after=merged(20_000))})

@@ -53,8 +53,8 @@ def _bounded_records(reader, encoding: str, records: list[list[str]]) -> None:
     for record in reader:
         cells += len(record) or 1
         if cells > limit:
-            raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "cells", limit=f"{limit:,}"),
-                                         limit=detail("FILE_TOO_LARGE", "limit_cells", limit=f"{limit:,}")),
+            raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail("FILE_TOO_LARGE", "csv_cells", limit=f"{limit:,}"),
+                                         limit=detail("FILE_TOO_LARGE", "limit_values", limit=f"{limit:,}")),
                               format="csv", encoding=encoding)
         records.append(record)
 

@@ -13,13 +13,17 @@ Percentage cells (agency-report-v1.md, "Percentage cells"): a number cell whose 
 shows a percentage stores a fraction (82.5% is stored as 0.825). The reader gives its value as
 shown, in decimal arithmetic from the float's shortest repr (0.788 -> 78.8, never
 78.80000000000001), and records where it was (RawTable.percent_cells); the normaliser decides
-whether a percentage may stand there. Number formats are only looked at when the workbook's
-styles hold a percentage format at all: other workbooks are read as fast as before.
+whether a percentage may stand there. A number shown with a Thai word of scale is given as the
+text it shows (`1.25 ล้านบาท` under `0.00 "ล้านบาท"`), which the normaliser reads as it reads that
+text typed. The section of a format that applies is Excel's: by sign, or by its conditions
+(`[<1]0.0%;0.0`). Number formats are only looked at when the workbook's styles hold such a
+format at all: other workbooks are read as fast as before.
 
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
 table and the styles part (each one's bytes and its number of entries or elements, counted in a
 streamed pass before openpyxl loads it whole), the cells of the report sheet, the XML elements
-its parse holds at once (_RowsOnlyParser), and the time spent reading it. Past a bound the file is FILE_TOO_LARGE, found early and in bounded memory.
+its parse holds at once (_RowsOnlyParser), and the time spent reading it. Past a bound the file
+is FILE_TOO_LARGE, found early and in bounded memory.
 
 The zip is opened once (_Archive) for the bounds, openpyxl and the formula check, and each part
 is inflated once where it can be: [Content_Types].xml is parsed once, the styles part counted
@@ -40,6 +44,8 @@ import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
+from typing import NamedTuple
+from operator import itemgetter
 
 import openpyxl
 import openpyxl.xml
@@ -149,26 +155,44 @@ class _RowsOnlyParser(WorkSheetParser):
     Counted from the parser's end events, so that the count stops the parse while the elements
     are still coming: the elements of one row, with those between it and the row before
     (LIMITS.max_row_elements), and those outside every row (LIMITS.max_other_elements), whose
-    number is known at each row's end (the elements counted since the last row, less the row's)."""
+    number is known at each row's end (the elements counted since the last row, less the row's).
+    Each element is counted once, as it ends: the elements since the last row are all the row's
+    when the first of them is the row's first leaf (a few steps down its first children), as in
+    every real sheet; only otherwise (elements between rows) is the row walked to count them."""
 
     def parse(self):
         in_row_limit, outside_limit = LIMITS.max_row_elements, LIMITS.max_other_elements
-        since_row = outside = 0
-        for _, element in iterparse(self.source):
-            if element.tag == ROW_TAG:
-                outside += since_row - (len(list(element.iter())) - 1)
-                if outside > outside_limit:
-                    raise _too_many_elements(outside_limit)
-                row = self.parse_row(element)
-                element.clear()
-                since_row = 0
-                yield row
-                continue
-            since_row += 1
-            if since_row > in_row_limit:
-                raise _too_many_elements(in_row_limit)
-        if outside + since_row > outside_limit:  # since_row: the elements after the last row
-            raise _too_many_elements(outside_limit)
+        outside = 0
+        ended = map(itemgetter(1), iterparse(self.source))
+        for element in ended:
+            first, since_row = element, 0  # the first element to end since the last row
+            while element.tag != ROW_TAG:
+                since_row += 1
+                if since_row > in_row_limit:
+                    raise _too_many_elements(in_row_limit)
+                element = next(ended, None)
+                if element is None:  # the part's end: since_row elements after the last row
+                    if outside + since_row > outside_limit:
+                        raise _too_many_elements(outside_limit)
+                    return
+            outside += since_row - _row_elements(element, first, since_row)
+            if outside > outside_limit:
+                raise _too_many_elements(outside_limit)
+            row = self.parse_row(element)
+            element.clear()
+            yield row
+
+
+def _row_elements(row, first, since_row: int) -> int:
+    """The elements inside `row` (not itself), of the `since_row` that ended since the row before,
+    `first` the first of them. A row's elements end one after another just before it (nothing
+    else ends inside it), and the first to end is its first leaf: if that is `first`, all are."""
+    leaf = row
+    while len(leaf):
+        leaf = leaf[0]
+    if leaf is first:
+        return since_row
+    return len(list(row.iter())) - 1
 
 
 def _too_many_elements(limit: int) -> ReadFailure:
@@ -293,8 +317,8 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
     try:
         deadline.check()
         sheet = _pick_sheet(book)
-        percent_formats = _has_percent_format(book)
-        values = _bounded_rows(sheet, percent_formats, deadline)
+        shown_formats = _has_shown_format(book)
+        values = _bounded_rows(sheet, shown_formats, deadline)
     except ReadFailure:
         raise
     except Exception as exc:
@@ -303,9 +327,9 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
                           format="xlsx") from None
 
     # Text and empty cells are what they are (most cells); only the others go through _cell. Only
-    # a workbook with a percentage format can hold a _Shown value.
+    # a workbook with a percentage (or Thai scale-word) format can hold a _Shown value.
     table_rows = [(n, [v if v is None or v.__class__ is str else _cell(v) for v in row],
-                   {i for i, v in enumerate(row) if isinstance(v, _Shown)} if percent_formats else ())
+                   {i for i, v in enumerate(row) if isinstance(v, _Shown)} if shown_formats else ())
                   for n, row in enumerate(values, start=1)]
     percent_cells = {n: frozenset(at) for n, _, at in table_rows if at}
     table_rows = [(n, cells) for n, cells, _ in table_rows if any(c is not None and c.strip() for c in cells)]
@@ -547,14 +571,15 @@ def _count_in_part(archive: zipfile.ZipFile, info: zipfile.ZipInfo, pattern: re.
     return count + sum(1 for _ in pattern.finditer(tail))
 
 
-def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[tuple | list]:
-    """The sheet's rows as values (a percentage cell as `_Shown`), within the cell and time bounds.
+def _bounded_rows(sheet, shown_formats: bool, deadline: _Deadline) -> list[tuple | list]:
+    """The sheet's rows as values (a percentage cell as `_Shown`, a cell shown with a Thai word of
+    scale as its text), within the cell and time bounds.
 
     Each row counts as many cells as openpyxl makes of it (up to its last cell; an empty row as
     one), so a cell far to the right or a row far down costs what it costs to read.
     """
     limit, cells, out = LIMITS.max_cells, 0, []
-    rows = _cell_rows(sheet) if percent_formats else _rows(sheet)
+    rows = _cell_rows(sheet) if shown_formats else _rows(sheet)
     for n, row in enumerate(rows, start=1):
         cells += max(len(row), 1)
         if cells > limit:
@@ -567,43 +592,94 @@ def _bounded_rows(sheet, percent_formats: bool, deadline: _Deadline) -> list[tup
 
 
 def _cell_rows(sheet):
-    """Rows of values, with each percentage cell's value as shown: the slower path, taken only
-    by workbooks whose styles hold a percentage format (openpyxl makes a cell object per cell)."""
+    """Rows of values, each number cell as shown where its format changes what it means: the
+    slower path, taken only by workbooks whose styles hold a percentage or a Thai word of scale
+    (openpyxl makes a cell object per cell)."""
     sheet.reset_dimensions()
     for row in sheet.iter_rows(min_row=1):
-        yield [_shown(c.value) if _is_number(c.value) and _shows_percent(c.number_format, c.value) else c.value
-               for c in row]
+        yield [_as_shown(c.value, c.number_format) if _is_number(c.value) else c.value for c in row]
 
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _as_shown(value: int | float, number_format: str | None) -> object:
+    """A number cell's value as its format shows it, where that changes what it means: a
+    percentage (`_Shown`: 82.5 for a stored 0.825), or a number shown with a Thai word of scale
+    (the text `1.25 ล้านบาท` for a stored 1.25 under `0.00 "ล้านบาท"`, which the normaliser reads
+    as 1,250,000 where a unit of baht may stand, as it reads that text typed; `1,250 พันบาท`,
+    which no reading takes: a defect, never 1,250 baht). Else the value."""
+    section = _section_of(number_format or "General", value)
+    if section is None:
+        return value
+    if section.percent:
+        return _shown(value)
+    if section.scale_unit:
+        # Each comma after the last digit placeholder divides what is shown by 1,000 (`0.00,,`
+        # shows 1250000 as 1.25): the text is the number shown, exactly.
+        shown = _decimal(value) / 1000 ** section.scale_commas
+        return f"{format(shown.normalize(), 'f')} {section.scale_unit}"
+    return value
+
+
+def _decimal(value: int | float) -> Decimal:
+    """The number's shortest decimal form: repr gives the float's (Excel writes 0.788 as
+    0.78800000000000003; its float's repr is 0.788)."""
+    return Decimal(repr(value) if isinstance(value, float) else value)
+
+
 def _shown(value: int | float) -> _Shown:
-    """The value a percentage cell shows, in decimal arithmetic: repr gives the float's shortest
-    decimal form (Excel writes 0.788 as 0.78800000000000003; its float's repr is 0.788)."""
-    return _Shown(Decimal(repr(value) if isinstance(value, float) else value) * 100)
+    """The value a percentage cell shows, in decimal arithmetic."""
+    return _Shown(_decimal(value) * 100)
 
 
-def _has_percent_format(book) -> bool:
-    """Whether any cell format of the workbook shows a percentage. openpyxl keeps a read-only
-    workbook's cell formats in `_cell_styles` and its custom number formats in `_number_formats`;
-    should that ever change, every workbook takes the slower, always-correct path."""
+def _has_shown_format(book) -> bool:
+    """Whether any cell format of the workbook shows a percentage or a Thai word of scale. openpyxl keeps
+    a read-only workbook's cell formats in `_cell_styles` and its custom number formats in
+    `_number_formats`; should that ever change, every workbook takes the slower, always-correct
+    path."""
     try:
         codes = [BUILTIN_FORMATS.get(s.numFmtId, "General") if s.numFmtId < BUILTIN_FORMATS_MAX_SIZE
                  else book._number_formats[s.numFmtId - BUILTIN_FORMATS_MAX_SIZE] for s in book._cell_styles]
     except (AttributeError, IndexError, TypeError):
         return True
-    return any(_percent_sections(code) for code in set(codes))
+    return any(_shown_sections(code) for code in set(codes))
 
 
-def _shows_percent(number_format: str | None, value: int | float) -> bool:
-    """Whether a number shows with a percent sign under `number_format`. The section that applies
-    is Excel's: one section for all numbers; with two, the second for negatives; with three or
-    more, the third for zero. A % in quotes or after a backslash is a literal and does not scale."""
-    sections = _percent_sections(number_format or "General")
+class _Section(NamedTuple):
+    """What one `;` section of a number format shows of a number: scaled by 100 with a % sign;
+    a literal unit with a Thai word of scale (ล้านบาท, or its literal text holding พัน, หมื่น,
+    แสน or ล้าน); and the commas after its last digit placeholder (each divides by 1,000)."""
+    percent: bool
+    scale_unit: str | None
+    scale_commas: int
+    condition: tuple[str, Decimal] | None = None  # `[<1]`: ("<", 1)
+
+
+MILLION_BAHT = "ล้านบาท"
+# Thousand, ten thousand, hundred thousand, million: a number shown with one of them is not the
+# number stored.
+_THAI_SCALE_WORDS = ("พัน", "หมื่น", "แสน", "ล้าน")
+_DIGIT_PLACEHOLDERS = "0#?"
+
+
+def _section_of(number_format: str, value: int | float) -> _Section | None:
+    """The section of `number_format` that shows `value`, if any section shows it as something
+    else than its number (a percentage, a Thai word of scale). The section that applies is Excel's: one
+    section for all numbers; with two, the second for negatives; with three or more, the third
+    for zero. With conditions (`[<1]0.0%;0.0`: a fraction shown as a percentage, 5 as 5): the
+    first section whose condition holds, of the first two (one without a condition holds), else
+    the third; none when no section applies (Excel shows ####)."""
+    sections = _shown_sections(number_format)
     if not sections:
-        return False
+        return None
+    if any(section.condition for section in sections):
+        number = _decimal(value)
+        for section in sections[:2]:
+            if section.condition is None or _holds(section.condition, number):
+                return section
+        return sections[2] if len(sections) > 2 else None
     if value < 0 and len(sections) >= 2:
         return sections[1]
     if value == 0 and len(sections) >= 3:
@@ -612,29 +688,72 @@ def _shows_percent(number_format: str | None, value: int | float) -> bool:
 
 
 @lru_cache(maxsize=256)
-def _percent_sections(number_format: str) -> tuple[bool, ...]:
-    """For each `;` section of a number format: does it scale by 100 and show a %? () if none does."""
-    sections, current, quoted, escaped, bracket = [], False, False, False, False
-    for ch in number_format:
+def _shown_sections(number_format: str) -> tuple[_Section, ...]:
+    """Each `;` section of a number format, as _Section; () if none shows a percentage or a Thai
+    word of scale. A % in quotes or after a backslash is a literal and does not scale; a unit is
+    literal text (in quotes, after backslashes, or Thai letters as they stand)."""
+    sections: list[_Section] = []
+    percent, literal, digits, commas, condition = False, [], False, 0, None
+    quoted = escaped = False
+    bracket: list[str] | None = None  # the text of a `[...]` being read
+    for ch in number_format + ";":
         if escaped:
             escaped = False
+            literal.append(ch)
         elif quoted:
             quoted = ch != '"'
-        elif bracket:
-            bracket = ch != "]"
+            if quoted:
+                literal.append(ch)
+        elif bracket is not None:
+            if ch != "]":
+                bracket.append(ch)
+            else:
+                condition = _condition("".join(bracket)) or condition
+                bracket = None
         elif ch == "\\":
             escaped = True
         elif ch == '"':
             quoted = True
         elif ch == "[":
-            bracket = True
+            bracket = []
         elif ch == ";":
-            sections.append(current)
-            current = False
+            sections.append(_Section(percent, _scale_unit("".join(literal)), commas if digits else 0, condition))
+            percent, literal, digits, commas, condition = False, [], False, 0, None
         elif ch == "%":
-            current = True
-    sections.append(current)
-    return tuple(sections) if any(sections) else ()
+            percent = True
+        elif ch in _DIGIT_PLACEHOLDERS:
+            digits, commas = True, 0  # commas before a digit placeholder separate thousands
+        elif ch == ",":
+            commas += 1
+        elif "\u0e00" <= ch <= "\u0e7f":
+            literal.append(ch)
+    return tuple(sections) if any(x.percent or x.scale_unit for x in sections) else ()
+
+
+def _scale_unit(literal: str) -> str | None:
+    """The unit a section's literal text shows with a number, if it holds a Thai word of scale:
+    ล้านบาท as the spec writes it, else the literal itself (without its spaces)."""
+    compact = literal.replace(" ", "")
+    if MILLION_BAHT in compact:
+        return MILLION_BAHT
+    return compact if any(word in compact for word in _THAI_SCALE_WORDS) else None
+
+
+# A section's condition, as Excel writes it in brackets: `[<1]`, `[>=100]`, `[<>0]`. Other
+# brackets (colours, locales, elapsed time) are no condition.
+_CONDITION = re.compile(r"\s*(<=|>=|<>|<|>|=)\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*")
+_COMPARE = {"<": Decimal.__lt__, ">": Decimal.__gt__, "=": Decimal.__eq__, "<=": Decimal.__le__,
+            ">=": Decimal.__ge__, "<>": Decimal.__ne__}
+
+
+def _condition(text: str) -> tuple[str, Decimal] | None:
+    found = _CONDITION.fullmatch(text)
+    return (found.group(1), Decimal(found.group(2))) if found else None
+
+
+def _holds(condition: tuple[str, Decimal], number: Decimal) -> bool:
+    operator, bound = condition
+    return _COMPARE[operator](number, bound)
 
 
 def _rows(sheet):
