@@ -3,7 +3,9 @@
 The sheet named `report` or `รายงาน` wins over the first sheet; the header is the first row with
 a non-empty cell; fully empty rows are skipped. Cells become text like CSV cells: Excel dates
 become ISO dates, numbers keep their shortest form (agency 3009 is padded by the normaliser),
-formulas give their cached value, or a defect when the file has none.
+formulas give their cached value, or a defect when the file has none. A date cell that holds a
+time of day is the date its format shows (`d/m/yyyy`, or `d/m/yyyy h:mm`: the day), or, under a
+format that shows only the time (`h:mm`), no date (_date_shown).
 
 Rows never depend on the sheet's `<dimension ref=...>` tag: openpyxl's read-only mode trusts it,
 and some exporters write it wrong (`A1:L2` on a 4-row report returned one row: a wrong figure).
@@ -319,6 +321,12 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
         sheet = _pick_sheet(book)
         shown_formats = _has_shown_format(book)
         values = _bounded_rows(sheet, shown_formats, deadline)
+        try:
+            table_rows = _texts(values, shown_formats)
+        except _TimedDate:  # a date cell holds a time of day: only its format says what it shows
+            shown_formats = True
+            values = _bounded_rows(sheet, shown_formats, deadline)
+            table_rows = _texts(values, shown_formats)
     except ReadFailure:
         raise
     except Exception as exc:
@@ -326,11 +334,6 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
 
-    # Text and empty cells are what they are (most cells); only the others go through _cell. Only
-    # a workbook with a percentage (or Thai scale-word) format can hold a _Shown value.
-    table_rows = [(n, [v if v is None or v.__class__ is str else _cell(v) for v in row],
-                   {i for i, v in enumerate(row) if isinstance(v, _Shown)} if shown_formats else ())
-                  for n, row in enumerate(values, start=1)]
     percent_cells = {n: frozenset(at) for n, _, at in table_rows if at}
     table_rows = [(n, cells) for n, cells, _ in table_rows if any(c is not None and c.strip() for c in cells)]
     if not table_rows:
@@ -355,6 +358,16 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
         raise ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", "damaged_xlsx", error=type(exc).__name__)),
                           format="xlsx") from None
     return table
+
+
+def _texts(values: list[tuple | list], shown_formats: bool) -> list[tuple[int, list, set | tuple]]:
+    """Each row's number, its cells as text, and where its percentage cells are. Text and empty
+    cells are what they are (most cells); only the others go through _cell. Only the rows read
+    with formats (_cell_rows) can hold a _Shown value; a date cell with a time of day in rows read
+    without them raises _TimedDate (its format is needed: _date_shown)."""
+    return [(n, [v if v is None or v.__class__ is str else _cell(v) for v in row],
+             {i for i, v in enumerate(row) if isinstance(v, _Shown)} if shown_formats else ())
+            for n, row in enumerate(values, start=1)]
 
 
 def _refuse_entities(exc: BaseException) -> None:
@@ -592,12 +605,50 @@ def _bounded_rows(sheet, shown_formats: bool, deadline: _Deadline) -> list[tuple
 
 
 def _cell_rows(sheet):
-    """Rows of values, each number cell as shown where its format changes what it means: the
-    slower path, taken only by workbooks whose styles hold a percentage or a Thai word of scale
-    (openpyxl makes a cell object per cell)."""
+    """Rows of values, each number cell as shown where its format changes what it means, and each
+    date cell holding a time of day as the date it shows (_date_shown): the slower path, taken
+    only by workbooks whose styles hold a percentage or a Thai word of scale, or whose sheet holds
+    such a date cell (openpyxl makes a cell object per cell)."""
     sheet.reset_dimensions()
     for row in sheet.iter_rows(min_row=1):
-        yield [_as_shown(c.value, c.number_format) if _is_number(c.value) else c.value for c in row]
+        yield [_as_shown(v, c.number_format) if _is_number(v := c.value)
+               else _date_shown(v, c.number_format) if v.__class__ is datetime and v.time() != _MIDNIGHT
+               else v for c in row]
+
+
+def _date_shown(value: datetime, number_format: str | None) -> date | str:
+    """A date cell that holds a time of day (2005-01-20 10:30), as its format shows it.
+
+    Its format shows a date (`d/m/yyyy`, `d mmm bbbb`): the date, whether the format shows the
+    time too (`d/m/yyyy h:mm`) or not. The field is a day (the day the report was signed); the
+    cell shows that day, in the agency's own clock (an Excel cell holds no time zone, unlike a
+    text timestamp, whose day may depend on one: a CSV or JSON `2005-01-20 10:30` stays a
+    defect). Excel shows the day of the stored time; openpyxl gave that time to the millisecond.
+    Its format shows only a time (`h:mm`): no date is shown, and none is read: the text of the
+    whole value, which no date reading takes (DATE_INVALID)."""
+    if _shows_a_date(number_format or "General"):
+        return value.date()
+    return value.isoformat(sep=" ")
+
+
+_MIDNIGHT = time(0)
+# A format's literal text (quoted, or after a backslash or `_`/`*` padding), its brackets but
+# elapsed time's ([h], [mm], [ss]: colours, locales, conditions) and `General` (the serial
+# number): none of them shows a part of a date.
+_FORMAT_LITERALS = re.compile(r'"[^"]*"|\\.|[_*].|\[(?!hh?\]|mm?\]|ss?\])[^\]]*\]|(?i:general)')
+# A day, a year (Gregorian y, Buddhist-Era b of Thai Excel, era e) or a month's name (mmm).
+_DATE_PARTS = re.compile(r"[dybe]|mmm", re.I)
+
+
+@lru_cache(maxsize=256)
+def _shows_a_date(number_format: str) -> bool:
+    """Whether the format's first section (the one Excel shows a date with) shows a date: a day,
+    a month or a year, not only a time of day (`h:mm`, `mm:ss`). An `m` is a month unless the
+    section shows hours or seconds (then Excel reads `m` beside them as minutes)."""
+    section = _FORMAT_LITERALS.sub("", number_format.split(";")[0])
+    if _DATE_PARTS.search(section):
+        return True
+    return "m" in section.lower() and not any(ch in section.lower() for ch in "hs")
 
 
 def _is_number(value: object) -> bool:
@@ -769,8 +820,16 @@ def _pick_sheet(book):
     return book.worksheets[0]
 
 
+class _TimedDate(Exception):
+    """A date cell that holds a time of day, met in rows read without formats (_rows): the sheet
+    is read again with them (_cell_rows), which gives the date it shows (_date_shown). Such
+    cells are rare; the workbooks without them pay nothing for it."""
+
+
 def _datetime_text(value: datetime) -> str:
-    return value.date().isoformat() if value.time() == time(0) else value.isoformat(sep=" ")
+    if value.time() != _MIDNIGHT:
+        raise _TimedDate
+    return value.date().isoformat()
 
 
 def _float_text(value: float) -> str:
