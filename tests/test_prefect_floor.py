@@ -13,12 +13,14 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 
 import pytest
 
 from bench import prefect_floor, run
 from tests.support import ROOT, SERIAL, child_env, migrated_prefect_home
 from tests.test_flow import AS_OF, make_scenario
+from tests.test_temporary_server import _with_home
 
 IMPORTED = re.compile(r"^import time:\s+-?\d+ \|\s+\d+ \| *(\S+)$", re.M)
 JOB_MODULES = ("flows.nightly", "pilots", "kpis", "warehouse.db", "duckdb", "pandas", "great_expectations")
@@ -48,6 +50,11 @@ def home_after(tmp_path_factory):
     floor = subprocess.run([sys.executable, "-X", "importtime", "-m", "bench.prefect_floor", "cli"], cwd=ROOT, env=env,
                            capture_output=True, text=True, timeout=300)
     figures = prefect_floor.cli_floor(env, runs=2)
+    # Each server is stopped by its watchdog after its job: read its database once none is left.
+    deadline = time.monotonic() + 30
+    while _with_home(home) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _with_home(home) == []
     return home, night, floor, figures
 
 
@@ -67,9 +74,10 @@ def test_the_floor_is_one_flow_run_with_one_task_run_on_its_own_temporary_server
         runs = db.execute("SELECT r.id, r.state_type FROM flow_run r JOIN flow f ON f.id = r.flow_id "
                           "WHERE f.name = 'prefect-floor'").fetchall()
         assert [state for _, state in runs] == ["COMPLETED"] * 3  # the -X importtime run and cli_floor's two
-        for run_id, _ in runs:
-            tasks = db.execute("SELECT name, state_type FROM task_run WHERE flow_run_id = ?", [run_id]).fetchall()
-            assert [(name.rsplit("-", 1)[0], state) for name, state in tasks] == [("one-task", "COMPLETED")]
+        for run_id, _ in runs:  # the task's result was the flow's (the process asserts it, exit 0);
+            # its last state reaches the database as an event, which a loaded exit may leave unsent.
+            tasks = db.execute("SELECT name FROM task_run WHERE flow_run_id = ?", [run_id]).fetchall()
+            assert [name.rsplit("-", 1)[0] for name, in tasks] == ["one-task"]
 
 
 def test_the_floor_does_less_than_a_cli_night_so_it_cannot_be_slower(home_after):
@@ -77,8 +85,11 @@ def test_the_floor_does_less_than_a_cli_night_so_it_cannot_be_slower(home_after)
     assert night.returncode == 0, night.stderr[-3000:]
     ours, prefects = _imported(night.stderr), _imported(floor.stderr)
     assert "flows.nightly" in ours and "prefect.flows" in prefects  # both logs are the processes' own
-    # Nothing the night does not import, but the floor's own two modules; and none of the job's.
-    assert prefects - ours == {"bench", "bench.empty_flow"}  # (bench.prefect_floor runs as __main__)
+    # Nothing the night does not import, but the floor's own two modules (bench.prefect_floor runs
+    # as __main__); and none of the job's. Left out: what Prefect's console handler imports when it
+    # prints a line (rich's emoji table, for a warning such as its events worker's "still processing
+    # items" at a loaded exit), which depends on the machine's load, not on the work.
+    assert {m for m in prefects - ours if not m.startswith("rich.")} == {"bench", "bench.empty_flow"}
     assert {m for m in prefects if m.startswith(JOB_MODULES)} == set()
     assert not {m for m in prefects if m.startswith("prefect.server")}  # the server's code runs in its process
     with sqlite3.connect(home / "prefect.db") as db:
@@ -89,8 +100,8 @@ def test_the_floor_does_less_than_a_cli_night_so_it_cannot_be_slower(home_after)
 
 def _report(floor_s: float, quiet_s: float) -> dict:
     nights = {"full": 49.6, "one_percent": 7.23, "quiet": quiet_s}
-    return {"runs": {k: {"wall_seconds": v, "wall_without_server_start": v, "exit_code": 0, "stages": {}}
-                     for k, v in nights.items()},
+    return {"runs": {k: {"wall_seconds": v, "wall_without_server_start": v, "exit_code": 0, "stages": {},
+                         "peak_rss_tree_mib": 900, "peak_rss_main_mib": 576} for k, v in nights.items()},
             "prefect_floor": {"cli": {"wall_seconds": floor_s, "cpu_seconds": 1.4, "runs": [{}] * 3}}}
 
 
