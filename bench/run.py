@@ -16,7 +16,11 @@
 6. every query of docs/analyst-guide.md on the published copy, p50/p95 over 20 runs;
 7. the full night of a quarter of the workload (--pilots/4): peak RSS at 25% against 100%,
    unless --no-quarter;
-8. the reader micro-benchmark (bench/micro.py).
+8. the reader micro-benchmark (bench/micro.py);
+9. Prefect's fixed cost of a night (bench/prefect_floor.py), after the nights of each server: one
+   flow run with one task run and nothing of ours, a cold process on its temporary server as
+   `pilotkpi run` starts it, and a warm served run of an empty deployment on the running server;
+   the median of --prefect-floor-runs each. The 1%-new and quiet nights are printed less it.
 
 Every ratio is printed in one table at the end. The pipeline's own read stage is reported beside
 the floor: a floor slower than it is wrong, and the bench says so loudly (FLOOR_IS_WRONG).
@@ -39,7 +43,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from bench import measure, micro, workload
+from bench import measure, micro, prefect_floor, workload
 from flows.clock import today_in_bangkok
 from flows.settings import QUIET_DEFAULTS
 
@@ -66,6 +70,7 @@ TOP_STAGES = {  # the issue's stages -> the flow's stage names (warehouse/stages
 
 
 FLOOR_IS_WRONG = "FLOOR_IS_WRONG"
+PREFECT_FLOOR_IS_WRONG = "PREFECT_FLOOR_IS_WRONG"
 QUIET_ON_A_RUNNING_SERVER_TARGET_S = 5.0
 # Issue 22's before: GE took 74.1 s of a 291.7 s full night. Its target halves that share; the
 # "before" column is the previous bench run, which may already be below it.
@@ -174,7 +179,8 @@ def _served_nights(wl: workload.Workload, inbox: Path, root: Path, env: dict[str
 
 
 def bench(pilots: int, work: Path, *, server: bool = True, workers: bool = True, quarter: bool = True,
-          analyst_runs: int = 20, micro_runs: int = 100, increment: float = 0.01, save=lambda report: None) -> dict:
+          analyst_runs: int = 20, micro_runs: int = 100, increment: float = 0.01, prefect_floor_runs: int = 3,
+          save=lambda report: None) -> dict:
     """Every measurement of one benchmark; save(report) after each phase (a national run is long)."""
     if work.exists():
         shutil.rmtree(work)
@@ -213,12 +219,21 @@ def bench(pilots: int, work: Path, *, server: bool = True, workers: bool = True,
     report["warehouse"] = {**_sizes(work / "ephemeral" / "out", warehouse), "core_lines": _core_lines(published)}
     _check_floor(report)
     save(report)
+    # On the PREFECT_HOME the nights used (migrated by the full night), as the later nights find it.
+    floors = report["prefect_floor"] = {"cli": prefect_floor.cli_floor(env, prefect_floor_runs)}
+    _check_prefect_floor(report, "cli", "")
+    save(report)
     if server:
-        on_server = _with_server(env, lambda e: _served_nights(wl, inboxes["running_server"], work / "running-server",
-                                                               e, new, add_increment))
+        def on_running_server(e: dict[str, str]) -> dict:
+            nights = _served_nights(wl, inboxes["running_server"], work / "running-server", e, new, add_increment)
+            floors["running_server"] = prefect_floor.served_floor(e, work / "prefect-floor-served", prefect_floor_runs)
+            return nights
+
+        on_server = _with_server(env, on_running_server)
         report["running_server_start_seconds"] = on_server.pop("running_server_start_seconds")
         report["serve_start_seconds"] = on_server.pop("serve_start_seconds")
         runs.update({f"{name}_running_server": night for name, night in on_server.items()})
+        _check_prefect_floor(report, "running_server", "_running_server")
         save(report)
     if workers:
         runs["full_one_process"] = measure.timed_run(
@@ -252,6 +267,16 @@ def _check_floor(report: dict) -> None:
               flush=True)
 
 
+def _check_prefect_floor(report: dict, kind: str, suffix: str) -> None:
+    """Prefect's floor is our cheapest night less all of ours: slower than that night, it is wrong."""
+    floor, quiet = report["prefect_floor"][kind]["wall_seconds"], report["runs"].get(f"quiet{suffix}", {})
+    if quiet.get("exit_code") == 0 and floor > quiet["wall_seconds"]:
+        report["prefect_floor"][kind]["wrong"] = True
+        print(f"\n{PREFECT_FLOOR_IS_WRONG}: Prefect alone ({kind}) took {floor:.2f} s, the quiet night "
+              f"{quiet['wall_seconds']:.2f} s: the floor must not be slower than our cheapest night.\n",
+              file=sys.stderr, flush=True)
+
+
 def summarise(report: dict) -> dict:
     """The ratios and memory figures from the runs measured so far (a stopped run has fewer)."""
     runs, floor = report.get("runs", {}), report.get("floor", {}).get("seconds")
@@ -267,6 +292,11 @@ def summarise(report: dict) -> dict:
             ratios[f"one_percent_over_full{suffix}"] = _ratio(wall[f"one_percent{suffix}"], wall.get(f"full{suffix}"))
         if f"quiet{suffix}" in runs:
             ratios[f"quiet_without_server_start_over_floor{suffix}"] = _ratio(less_start[f"quiet{suffix}"], floor)
+        prefect = report.get("prefect_floor", {}).get("cli" if not suffix else "running_server", {}).get("wall_seconds")
+        if prefect is not None and f"one_percent{suffix}" in runs:
+            # What is ours in the 1%-new night: its wall time less Prefect's fixed cost (bench/prefect_floor.py).
+            ratios[f"one_percent_less_prefect_over_full{suffix}"] = _ratio(wall[f"one_percent{suffix}"] - prefect,
+                                                                          wall.get(f"full{suffix}"))
     if "full_running_server" in runs:
         ratios["full_running_server_over_floor"] = _ratio(wall["full_running_server"], floor)
     if "full_one_process" in runs:
@@ -325,6 +355,21 @@ def default_before(results: Path, pilots: int, exclude: Path) -> Path | None:
     return max(found)[2] if found else None
 
 
+def _less_prefect(r: dict, kind: str, night: str, suffix: str) -> str | None:
+    """The 1%-new night less Prefect's fixed cost (bench/prefect_floor.py), with the cost beside it
+    and the quiet night's share of it."""
+    floor, runs = r.get("prefect_floor", {}).get(kind), r.get("runs", {})
+    if floor is None or f"{night}{suffix}" not in runs:
+        return None
+    wall = runs[f"{night}{suffix}"]["wall_seconds"]
+    quiet = runs.get(f"quiet{suffix}", {}).get("wall_seconds")
+    wrong = f" **{PREFECT_FLOOR_IS_WRONG}: slower than the quiet night**" if floor.get("wrong") else ""
+    return (f"{r['ratios'].get(f'{night}_less_prefect_over_full{suffix}')} ({wall:.2f} s less Prefect's "
+            f"{floor['wall_seconds']:.2f} s, CPU {floor['cpu_seconds']:.2f} s, median of {len(floor['runs'])}"
+            + (f"; the quiet night {quiet:.2f} s, {quiet - floor['wall_seconds']:.2f} s over it" if quiet else "")
+            + f"){wrong}")
+
+
 def _stage(run: dict, names: tuple[str, ...]) -> str:
     present = [run["stages"][n] for n in names if n in run["stages"]]
     return f"{sum(present):.2f}" if present else "–"
@@ -353,6 +398,8 @@ _RATIO_NIGHTS = {  # each ratio of summarise() -> the nights it is made of
     "full_over_floor": ("full",), "full_without_server_start_over_floor": ("full",),
     "pipeline_read_over_floor": ("full",), "one_percent_over_full": ("one_percent", "full"),
     "one_percent_over_full_running_server": ("one_percent_running_server", "full_running_server"),
+    "one_percent_less_prefect_over_full": ("one_percent", "full"),
+    "one_percent_less_prefect_over_full_running_server": ("one_percent_running_server", "full_running_server"),
     "quiet_without_server_start_over_floor": ("quiet",),
     "quiet_without_server_start_over_floor_running_server": ("quiet_running_server",),
     "full_running_server_over_floor": ("full_running_server",), "full_one_process_over_floor": ("full_one_process",),
@@ -434,6 +481,8 @@ def markdown(r: dict) -> str:
              _at_most(ratios.get("full_over_floor"), 1.5)),
         _row("1%-new next night (as-of +1 day) ÷ full night", night("one_percent", "one_percent_over_full"), "≤ 0.05",
              then("one_percent", "full"), _at_most(ratios.get("one_percent_over_full"), 0.05)),
+        _row("  less Prefect's fixed cost (one flow, one task, nothing of ours) ÷ full night",
+             _less_prefect(r, "cli", "one_percent", ""), "–"),
         _row("quiet night (as-of +2 days), less the server's start, ÷ floor",
              night("quiet", "quiet_without_server_start_over_floor"), "≤ 0.1", then("quiet", less_start=True),
              _at_most(ratios.get("quiet_without_server_start_over_floor"), 0.1)),
@@ -443,6 +492,8 @@ def markdown(r: dict) -> str:
              night("one_percent_running_server", "one_percent_over_full_running_server"), "≤ 0.05",
              then("one_percent_running_server", "full_running_server"),
              _at_most(ratios.get("one_percent_over_full_running_server"), 0.05)),
+        _row("  running server: less Prefect's fixed cost (a served empty flow) ÷ full night",
+             _less_prefect(r, "running_server", "one_percent", "_running_server"), "–"),
         _row("running server: quiet night (÷ floor)",
              night("quiet_running_server", "quiet_without_server_start_over_floor_running_server"),
              f"≤ {QUIET_ON_A_RUNNING_SERVER_TARGET_S:.0f} s; ≤ 0.1 × floor", then("quiet_running_server"),
@@ -540,6 +591,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-quarter", action="store_true", help="skip the 25%% run (memory at 25%%)")
     parser.add_argument("--analyst-runs", type=int, default=20)
     parser.add_argument("--micro-runs", type=int, default=100)
+    parser.add_argument("--prefect-floor-runs", type=int, default=3,
+                        help="runs of Prefect's fixed cost alone on each server (their median: bench/prefect_floor.py)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
     parser.add_argument("--memory-only", action="store_true",
                         help="only the full night at --pilots and at a quarter of it: peak RSS (JSON on stdout)")
@@ -573,7 +626,8 @@ def main(argv: list[str] | None = None) -> None:
                                              encoding="utf-8")
 
     report = bench(args.pilots, work, server=not args.no_server, workers=not args.no_workers, quarter=not args.no_quarter,
-                   analyst_runs=args.analyst_runs, micro_runs=args.micro_runs, save=save)
+                   analyst_runs=args.analyst_runs, micro_runs=args.micro_runs,
+                   prefect_floor_runs=args.prefect_floor_runs, save=save)
     report["complete"] = True
     save(report)
     md = markdown(report)

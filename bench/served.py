@@ -33,9 +33,9 @@ class Served:
     """A running `pilotkpi serve` of one inbox and warehouse, against the server at env's PREFECT_API_URL."""
 
     def __init__(self, process: subprocess.Popen, output: Path, stage_log: Path, api_url: str, started: float,
-                 name: str = DEPLOYMENT):
+                 name: str = DEPLOYMENT, flow: str = "nightly"):
         self.process, self.output, self.stage_log, self.api_url = process, output, stage_log, api_url
-        self.start_seconds, self.name = started, name
+        self.start_seconds, self.name, self.flow = started, name, flow
 
     def night(self, as_of: date, files: int, lines: int) -> dict:
         """One night through the deployment, waited for: a timed run's figures (bench/measure.py)."""
@@ -50,7 +50,7 @@ class Served:
         asked = time.perf_counter()
         try:
             with temporary_settings({PREFECT_API_URL: self.api_url}):
-                run = run_deployment(f"nightly/{self.name}", timeout=None, poll_interval=0.2,
+                run = run_deployment(f"{self.flow}/{self.name}", timeout=None, poll_interval=0.2,
                                      parameters={"as_of": as_of.isoformat(), "settle_seconds": 0})
                 states = _states(run.id)
             _wait_until_reaped(self.process.pid, idle)  # its CPU then counts in its parent's children times
@@ -131,10 +131,12 @@ def _seconds(states: list, first: str, last: str) -> float:
 
 @contextmanager
 def serving(registry: Path, inbox: Path, warehouse: Path, out: Path, env: dict[str, str],
-            work: Path, name: str = DEPLOYMENT, warm: bool = True, code: Path | None = None) -> Iterator[Served]:
+            work: Path, name: str = DEPLOYMENT, warm: bool = True, code: Path | None = None,
+            command: list[str] | None = None, flow: str = "nightly") -> Iterator[Served]:
     """`pilotkpi serve` of the bench's deployment `name` while inside (warm or cold nights);
     stopped (SIGTERM) at the end. code: the tree whose code serves (default this checkout; `python
-    -m` puts its working directory first on the path, so it runs from there)."""
+    -m` puts its working directory first on the path, so it runs from there). command: another
+    serving process instead, of the deployment `flow`/`name` (bench/prefect_floor.py)."""
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -143,9 +145,10 @@ def serving(registry: Path, inbox: Path, warehouse: Path, out: Path, env: dict[s
     env = {**env, STAGE_LOG_ENV: str(stage_log), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     start = time.perf_counter()
     with open(output, "wb") as fh:
-        process = subprocess.Popen(measure.pilotkpi("serve", "--registry", str(registry), "--inbox", str(inbox),
-                                                    "--warehouse", str(warehouse), "--out", str(out), "--name",
-                                                    name, "--cron", NEVER, "--warm" if warm else "--cold"),
+        process = subprocess.Popen(command or measure.pilotkpi(
+                                       "serve", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",
+                                       str(warehouse), "--out", str(out), "--name", name, "--cron", NEVER,
+                                       "--warm" if warm else "--cold"),
                                    cwd=code or measure.ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
@@ -155,12 +158,12 @@ def serving(registry: Path, inbox: Path, warehouse: Path, out: Path, env: dict[s
                 assert process.poll() is None, output.read_text(errors="replace")[-3000:]
                 try:
                     with get_client(sync_client=True) as client:
-                        client.read_deployment_by_name(f"nightly/{name}")
+                        client.read_deployment_by_name(f"{flow}/{name}")
                     break
                 except Exception:  # not registered yet
                     assert time.monotonic() < deadline, output.read_text(errors="replace")[-3000:]
                     time.sleep(0.5)
-        yield Served(process, output, stage_log, env["PREFECT_API_URL"], time.perf_counter() - start, name)
+        yield Served(process, output, stage_log, env["PREFECT_API_URL"], time.perf_counter() - start, name, flow)
     finally:
         for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
             if process.poll() is not None:

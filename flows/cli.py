@@ -102,8 +102,11 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
                 server.serve()
             with program.imports_kept():  # out of the garbage collector's walks (flows/program.py)
                 from flows import early
+                from flows.ephemeral import import_run_engine
                 from flows.nightly import nightly, nightly_settings
                 from warehouse.stages import stage
+
+                import_run_engine()  # before early.start: no two threads import at once (flows/early.py)
             try:  # GE's build, then the Dask cluster and its read-ahead, while the server starts (flows/early.py)
                 early.start(inbox, registry, workers, dask_address, batch_size)
                 with stage("server_start"):

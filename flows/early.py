@@ -8,7 +8,8 @@ That wait is this process's idle core, and the night's critical path runs throug
   CPU that the first batch's validation paid on the critical path), when the inbox holds a file
   at all (a quiet night never validates, and must not pay for it); stage `ge_warm` (it was in
   the first batch's `ge`, inside `validate`; the bench's GE share counts both, and a validation
-  that waits for this build logs its wait as `ge_wait`, not as GE's);
+  that waits for this build logs its wait as `ge_wait`, not as GE's); then imports the XLSX
+  reader if the inbox holds an XLSX file;
 - **then starts the Dask cluster**, if the night has not begun yet (the server still starting)
   and the inbox's listing holds enough files for it to read on Dask (parallel.offer_early), and its
   worker **reads the first chunks ahead** (flows/parallel.py, "Read-ahead"): nothing recorded,
@@ -63,6 +64,10 @@ def _warm_then_start(paths: list[Path], registry, options, batch_size: int) -> N
             warm_ge()
     except Exception:  # noqa: BLE001 - the validation builds it again, and fails the run with its error
         pass
+    if any(path.suffix.lower() == ".xlsx" for path in paths):
+        # The XLSX reader (openpyxl, Pillow, the XML parsers), imported by the first XLSX file's
+        # read otherwise: on a small night, after the server answered (0.3 s at a load of 8).
+        import pilots.readers.xlsx_reader  # noqa: F401
     parallel.offer_early(paths, registry, options, batch_size)
 
 

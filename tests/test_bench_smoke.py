@@ -35,7 +35,7 @@ def report(tmp_path_factory, prefect_harness):
         mp.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
         mp.setenv("PYTHONPATH", str(ROOT))  # the children import this checkout's code
         run.main(["--pilots", "1", "--work", str(base / "work"), "--results", str(base / "results"),
-                  "--no-server", "--no-workers", "--no-quarter", "--analyst-runs", "3", "--micro-runs", "3", "--keep"])
+                  "--no-server", "--no-workers", "--no-quarter", "--analyst-runs", "3", "--micro-runs", "3", "--prefect-floor-runs", "1", "--keep"])
     [json_file] = (base / "results").glob("*-p1.json")
     assert json_file.with_suffix(".md").exists()
     return json.loads(json_file.read_text(encoding="utf-8")), base / "work"
@@ -114,6 +114,16 @@ def test_ratios_memory_and_throughput_are_computed_from_the_runs(report):
     assert r["memory"]["peak_full_mib"] == full["peak_rss_tree_mib"]
     times = [point[0] for point in full["rss_curve"]]
     assert times == sorted(times)
+
+
+def test_prefects_fixed_cost_is_measured_beside_the_small_nights(report):
+    """bench/prefect_floor.py, once here (on the tests' server: no temporary server of its own)."""
+    r, _ = report
+    floor = r["prefect_floor"]["cli"]
+    assert [run["temporary_server"] for run in floor["runs"]] == [False]
+    assert floor["wall_seconds"] == floor["runs"][0]["wall_seconds"] > 0  # the median of one
+    assert r["ratios"]["one_percent_less_prefect_over_full"] == round(
+        (r["runs"]["one_percent"]["wall_seconds"] - floor["wall_seconds"]) / r["runs"]["full"]["wall_seconds"], 3)
 
 
 def test_every_analyst_question_is_timed(report):
