@@ -13,10 +13,10 @@ Percentage cells (agency-report-v1.md, "Percentage cells"): a number cell whose 
 shows a percentage stores a fraction (82.5% is stored as 0.825). The reader gives its value as
 shown, in decimal arithmetic from the float's shortest repr (0.788 -> 78.8, never
 78.80000000000001), and records where it was (RawTable.percent_cells); the normaliser decides
-whether a percentage may stand there. A number shown with a Thai word of scale is given as the
-text it shows (`1.25 ล้านบาท` under `0.00 "ล้านบาท"`), which the normaliser reads as it reads that
-text typed. The section of a format that applies is Excel's: by sign, or by its conditions
-(`[<1]0.0%;0.0`). Number formats are only looked at when the workbook's styles hold such a
+whether a percentage may stand there. A number shown with a Thai unit of baht (a whole word,
+บาท .. ล้านล้านบาท) is given as what it shows, in baht (`1250000 บาท` for 1.25 under
+`0.00 "ล้านบาท"`), which the normaliser reads as it reads that text typed. The section of a
+format that applies is Excel's: by sign, or by its conditions (`[<1]0.0%;0.0`). Number formats are only looked at when the workbook's styles hold such a
 format at all: other workbooks are read as fast as before.
 
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
