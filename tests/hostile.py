@@ -31,5 +31,8 @@ def clean_night(registry: Path, inbox: Path, root: Path, files: dict[str, bytes]
     assert code == 0, out
     n = len(files)
     assert f"files seen {n}: accepted {n}, superseded 0, duplicates 0, quarantined 0" in out, out
-    assert query(root / "wh.duckdb", "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == scores
+    # Messages on each assert: this module is imported, not collected, so pytest does not rewrite
+    # its asserts to show the values compared.
+    found = query(root / "wh.duckdb", "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period")
+    assert found == scores, f"marts.pilot_scores {found}, expected {scores}\n{out}"
     return out

@@ -15,10 +15,10 @@ Percentage cells (agency-report-v1.md, "Percentage cells"): a number cell whose 
 shows a percentage stores a fraction (82.5% is stored as 0.825). The reader gives its value as
 shown, in decimal arithmetic from the float's shortest repr (0.788 -> 78.8, never
 78.80000000000001), and records where it was (RawTable.percent_cells); the normaliser decides
-whether a percentage may stand there. A number shown with a Thai word of scale is given as the
-text it shows (`1.25 ล้านบาท` under `0.00 "ล้านบาท"`), which the normaliser reads as it reads that
-text typed. The section of a format that applies is Excel's: by sign, or by its conditions
-(`[<1]0.0%;0.0`). Number formats are only looked at when the workbook's styles hold such a
+whether a percentage may stand there. A number shown with a Thai unit of baht (a whole word,
+บาท .. ล้านล้านบาท) is given as what it shows, in baht (`1250000 บาท` for 1.25 under
+`0.00 "ล้านบาท"`), which the normaliser reads as it reads that text typed. The section of a
+format that applies is Excel's: by sign, or by its conditions (`[<1]0.0%;0.0`). Number formats are only looked at when the workbook's styles hold such a
 format at all: other workbooks are read as fast as before.
 
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
@@ -657,21 +657,31 @@ def _is_number(value: object) -> bool:
 
 def _as_shown(value: int | float, number_format: str | None) -> object:
     """A number cell's value as its format shows it, where that changes what it means: a
-    percentage (`_Shown`: 82.5 for a stored 0.825), or a number shown with a Thai word of scale
-    (the text `1.25 ล้านบาท` for a stored 1.25 under `0.00 "ล้านบาท"`, which the normaliser reads
-    as 1,250,000 where a unit of baht may stand, as it reads that text typed; `1,250 พันบาท`,
-    which no reading takes: a defect, never 1,250 baht). Else the value."""
+    percentage (`_Shown`: 82.5 for a stored 0.825), or an amount shown with a Thai unit of baht
+    (the text `1250000 บาท` for a stored 1.25 under `0.00 "ล้านบาท"`, and for a stored 1,250,000
+    under `#,##0,"พันบาท"`, which shows 1,250 พันบาท), which the normaliser reads as it reads that
+    text typed: baht where a unit of baht may stand, a defect elsewhere. Else the value."""
     section = _section_of(number_format or "General", value)
     if section is None:
         return value
     if section.percent:
         return _shown(value)
-    if section.scale_unit:
-        # Each comma after the last digit placeholder divides what is shown by 1,000 (`0.00,,`
-        # shows 1250000 as 1.25): the text is the number shown, exactly.
-        shown = _decimal(value) / 1000 ** section.scale_commas
-        return f"{format(shown.normalize(), 'f')} {section.scale_unit}"
+    if section.baht_power is not None:
+        baht = _shifted(_decimal(value), section.baht_power - 3 * section.scale_commas)
+        return value if baht is None else f"{baht} {BAHT}"
     return value
+
+
+def _shifted(number: Decimal, power: int) -> str | None:
+    """`number` x 10^power as plain text, exactly: the exponent is moved (no division, no context,
+    so no rounding at any length), then trailing zeros dropped. None for an infinity or NaN."""
+    if not number.is_finite():
+        return None
+    sign, digits, exponent = number.as_tuple()
+    text = format(Decimal((sign, digits, exponent + power)), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def _decimal(value: int | float) -> Decimal:
@@ -700,51 +710,75 @@ def _has_shown_format(book) -> bool:
 
 class _Section(NamedTuple):
     """What one `;` section of a number format shows of a number: scaled by 100 with a % sign;
-    a literal unit with a Thai word of scale (ล้านบาท, or its literal text holding พัน, หมื่น,
-    แสน or ล้าน); and the commas after its last digit placeholder (each divides by 1,000)."""
+    a Thai unit of baht as a literal word (10^baht_power baht per unit shown: 6 for ล้านบาท);
+    the commas after its last digit placeholder (each divides by 1,000); its condition; and
+    whether it is Excel's text section (an unquoted @), never chosen for a number."""
     percent: bool
-    scale_unit: str | None
+    baht_power: int | None
     scale_commas: int
     condition: tuple[str, Decimal] | None = None  # `[<1]`: ("<", 1)
+    text: bool = False
 
 
-MILLION_BAHT = "ล้านบาท"
-# Thousand, ten thousand, hundred thousand, million: a number shown with one of them is not the
-# number stored.
-_THAI_SCALE_WORDS = ("พัน", "หมื่น", "แสน", "ล้าน")
+BAHT = "บาท"
+# The Thai units of baht a format may show as a whole word, and the power of ten of baht each
+# stands for. Only these: a word that merely contains พัน, ล้าน, แสน or หมื่น (พันธุ์ varieties,
+# พันธมิตร partners, ผูกพัน, สัมพันธ์) is no unit of baht, and its cell is read as stored.
+_BAHT_WORDS = {
+    "บาท": 0, "พันบาท": 3, "หมื่นบาท": 4, "แสนบาท": 5, "ล้านบาท": 6, "สิบล้านบาท": 7,
+    "ร้อยล้านบาท": 8, "พันล้านบาท": 9, "หมื่นล้านบาท": 10, "แสนล้านบาท": 11, "ล้านล้านบาท": 12,
+}
+# The spaces and brackets that may stand around the word: `" (ล้านบาท)"`.
+_AROUND_WORDS = re.compile(r"[\s()\[\]]+")
+# Excel keeps a format code to 255 characters, and 4 trailing commas already divide by 10^12
+# (a ล้านล้านบาท figure). A longer code, or more commas, is no format Excel writes: it is not
+# read as a scale (the stored value is read, as before), so that a cell costs O(1) whatever
+# the code (100,000 commas made 1000^100000, a minute's arithmetic per workbook).
+_MAX_FORMAT_CHARS = 255
+_MAX_SCALE_COMMAS = 4
 _DIGIT_PLACEHOLDERS = "0#?"
 
 
 def _section_of(number_format: str, value: int | float) -> _Section | None:
     """The section of `number_format` that shows `value`, if any section shows it as something
-    else than its number (a percentage, a Thai word of scale). The section that applies is Excel's: one
-    section for all numbers; with two, the second for negatives; with three or more, the third
-    for zero. With conditions (`[<1]0.0%;0.0`: a fraction shown as a percentage, 5 as 5): the
-    first section whose condition holds, of the first two (one without a condition holds), else
-    the third; none when no section applies (Excel shows ####)."""
+    else than its number (a percentage, a Thai unit of baht). The section that applies is Excel's:
+    one section for all numbers; with two, the second for negatives; with three or more, the
+    third for zero. With conditions (`[<1]0.0%;0.0`: a fraction shown as a percentage, 5 as 5):
+    the first section whose condition holds, of the first two (one without a condition holds),
+    else the third; none when no section applies (Excel shows ####). A last section with an
+    unquoted @ is the text section (SheetJS's choose_fmt): not counted (`0.00 "ล้านบาท";@` shows
+    every number by its first section; `@" ล้านบาท"` alone shows a number as General)."""
     sections = _shown_sections(number_format)
+    if sections and sections[-1].text and len(sections) < 4:
+        sections = sections[:-1]
     if not sections:
         return None
     if any(section.condition for section in sections):
         number = _decimal(value)
         for section in sections[:2]:
             if section.condition is None or _holds(section.condition, number):
-                return section
-        return sections[2] if len(sections) > 2 else None
+                return _number_section(section)
+        return _number_section(sections[2]) if len(sections) > 2 else None
     if value < 0 and len(sections) >= 2:
-        return sections[1]
+        return _number_section(sections[1])
     if value == 0 and len(sections) >= 3:
-        return sections[2]
-    return sections[0]
+        return _number_section(sections[2])
+    return _number_section(sections[0])
+
+
+def _number_section(section: _Section) -> _Section | None:
+    """A section that shows a number: a text section (@) never does."""
+    return None if section.text else section
 
 
 @lru_cache(maxsize=256)
 def _shown_sections(number_format: str) -> tuple[_Section, ...]:
     """Each `;` section of a number format, as _Section; () if none shows a percentage or a Thai
-    word of scale. A % in quotes or after a backslash is a literal and does not scale; a unit is
+    unit of baht. A % in quotes or after a backslash is a literal and does not scale; a unit is
     literal text (in quotes, after backslashes, or Thai letters as they stand)."""
+    bounded = len(number_format) <= _MAX_FORMAT_CHARS
     sections: list[_Section] = []
-    percent, literal, digits, commas, condition = False, [], False, 0, None
+    percent, literal, digits, commas, condition, text = False, [], False, 0, None, False
     quoted = escaped = False
     bracket: list[str] | None = None  # the text of a `[...]` being read
     for ch in number_format + ";":
@@ -768,26 +802,29 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
         elif ch == "[":
             bracket = []
         elif ch == ";":
-            sections.append(_Section(percent, _scale_unit("".join(literal)), commas if digits else 0, condition))
-            percent, literal, digits, commas, condition = False, [], False, 0, None
+            shown_commas = commas if digits else 0
+            power = _baht_power("".join(literal)) if bounded and shown_commas <= _MAX_SCALE_COMMAS else None
+            sections.append(_Section(percent, power, shown_commas, condition, text))
+            percent, literal, digits, commas, condition, text = False, [], False, 0, None, False
         elif ch == "%":
             percent = True
+        elif ch == "@":
+            text = True
         elif ch in _DIGIT_PLACEHOLDERS:
             digits, commas = True, 0  # commas before a digit placeholder separate thousands
         elif ch == ",":
             commas += 1
         elif "\u0e00" <= ch <= "\u0e7f":
             literal.append(ch)
-    return tuple(sections) if any(x.percent or x.scale_unit for x in sections) else ()
+    return tuple(sections) if any(x.percent or x.baht_power is not None for x in sections) else ()
 
 
-def _scale_unit(literal: str) -> str | None:
-    """The unit a section's literal text shows with a number, if it holds a Thai word of scale:
-    ล้านบาท as the spec writes it, else the literal itself (without its spaces)."""
-    compact = literal.replace(" ", "")
-    if MILLION_BAHT in compact:
-        return MILLION_BAHT
-    return compact if any(word in compact for word in _THAI_SCALE_WORDS) else None
+def _baht_power(literal: str) -> int | None:
+    """The power of ten of baht that a section's literal text shows a number in, if the text is
+    one Thai unit of baht as a whole word (spaces and brackets around it allowed): 6 for
+    `" ล้านบาท"` or `"(ล้านบาท)"`; None for any other text (`พันธุ์`, `คน`, `บาท/คน`)."""
+    words = [w for w in _AROUND_WORDS.split(literal) if w]
+    return _BAHT_WORDS.get(words[0]) if len(words) == 1 else None
 
 
 # A section's condition, as Excel writes it in brackets: `[<1]`, `[>=100]`, `[<>0]`. Other
