@@ -4,9 +4,9 @@ A workbook cell means what it shows (agency-report-v1.md, "Percentage cells"). A
 formatted `d/m/yyyy` that stores 30/1/2005 23:59 shows 30/1/2005; the reader gave its text with
 the time (`2005-01-30 23:59:00`), which no date reading takes: the report was quarantined as
 DATE_INVALID although the agency saw a plain date. Now such a cell is read as the date it shows
-(xlsx_reader._date_shown), also under a format that shows the time as well (`d/m/yyyy h:mm`: the
-field is a day, and the cell shows it); a cell whose format shows only the time (`h:mm`) shows no
-date and is still DATE_INVALID. A CSV or JSON timestamp keeps its rule (tests/test_normalise.py).
+(xlsx_reader._date_shown). A cell whose format shows the time (`d/m/yyyy h:mm`, or only `h:mm`)
+is still DATE_INVALID, as the same text typed in a CSV or JSON file is (tests/test_normalise.py);
+a note under such a format keeps the time it shows (reviewed 2026-12-06).
 
 The scenario and its registry are tests/test_flow.py's: lead 03009, secondary 15001; due dates
 2548-Q1 2005-01-30, 2548-Q2 2005-04-30 (as of 2005-05-15).
@@ -39,17 +39,17 @@ def test_a_date_cell_holding_a_time_is_read_as_the_date_it_shows(tmp_path, prefe
     wh = tmp_path / "wh.duckdb"
 
     # Night 1: the lead's Q1 signed 30/1/2005 23:59 under d/m/yyyy (shows 30/1/2005, the due
-    # date); its Q2 signed 20/4/2005 16:45 under d/m/yyyy h:mm (shows 20/4/2005 16:45); the
-    # secondary's Q1 signed 20/2/2005 09:15 under h:mm (shows 09:15: no date).
+    # date); its Q2 signed 20/4/2005 16:45 under a Thai date format (shows 20 เมษายน 2548); the
+    # secondary's Q1 signed 20/2/2005 09:15 under d/m/yyyy h:mm (shows 20/2/2005 9:15: a time).
     q1_signed = signed(datetime(2005, 1, 30, 23, 59), "d/m/yyyy")
-    q2_signed = signed(datetime(2005, 4, 20, 16, 45), "d/m/yyyy h:mm")
+    q2_signed = signed(datetime(2005, 4, 20, 16, 45), "[$-th-TH]d mmmm bbbb")
     (inbox / "a_lead_q1.xlsx").write_bytes(report("2548-Q1", "", [
         ("kpi", "K1", None, {"actual": 47, **q1_signed}), ("kpi", "K2", None, {"actual": 60, **q1_signed})]))
     (inbox / "b_lead_q2.xlsx").write_bytes(report("2548-Q2", "", [
         ("kpi", "K1", None, {"actual": 55, **q2_signed}), ("kpi", "K2", None, {"actual": 90, **q2_signed})]))
     (inbox / "c_sec_q1.xlsx").write_bytes(report("2548-Q1", "", [
         ("budget", "ACT-1", 3, {"allocated_thb": 500_000, "disbursed_thb": 100_000, "funding_source": "own",
-                                **signed(datetime(2005, 2, 20, 9, 15), "h:mm")})], agency="15001"))
+                                **signed(datetime(2005, 2, 20, 9, 15), "d/m/yyyy h:mm")})], agency="15001"))
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 0, out
     # Before: accepted 0, quarantined 3 (each DATE_INVALID on every row).
@@ -68,11 +68,11 @@ def test_a_date_cell_holding_a_time_is_read_as_the_date_it_shows(tmp_path, prefe
         ("2548-Q1", date(2005, 1, 30), True, 0), ("2548-Q2", date(2005, 4, 20), True, 0)]
 
     # Night 2: the secondary's Q1 again, the same moment under a Thai date format that shows the
-    # Buddhist-Era year and the time (20 กุมภาพันธ์ 2548 09:15): read as 2005-02-20, 21 days after
-    # the due date 2005-01-30.
+    # Buddhist-Era year and no time (20 ก.พ. 48): read as 2005-02-20, 21 days after the due date
+    # 2005-01-30.
     clean_night(registry, inbox, tmp_path, {"d_sec_q1.xlsx": report("2548-Q1", "", [
         ("budget", "ACT-1", 3, {"allocated_thb": 500_000, "disbursed_thb": 100_000, "funding_source": "own",
-                                **signed(datetime(2005, 2, 20, 9, 15), "[$-th-TH]d mmmm bbbb h:mm")})],
+                                **signed(datetime(2005, 2, 20, 9, 15), "[$-th-TH]d mmm bb")})],
         agency="15001")})
     assert query(wh, "SELECT first_submitted_on, on_time, days_late, versions, quarantined "
                      "FROM marts.reporting_compliance WHERE agency_code = '15001' AND period = '2548-Q1'") == [
@@ -92,8 +92,10 @@ def cell_text(value: datetime, number_format: str) -> str:
 
 @pytest.mark.parametrize(("number_format", "text"), [
     ("d/m/yyyy", "2005-01-30"),                            # shows 30/1/2005
-    ("dd/mm/yyyy hh:mm:ss", "2005-01-30"),                 # shows 30/01/2005 23:59:30: the day
-    ("[$-th-TH]d mmm bb h:mm", "2005-01-30"),              # shows 30 ม.ค. 48 23:59
+    ("[$-th-TH]d mmm bb", "2005-01-30"),                   # shows 30 ม.ค. 48
+    ("dd/mm/yyyy hh:mm:ss", "2005-01-30 23:59:30"),        # shows 30/01/2005 23:59:30: a time too
+    ("[$-th-TH]d mmm bb h:mm", "2005-01-30 23:59:30"),     # shows 30 ม.ค. 48 23:59
+    ("d/m/yyyy mm:ss", "2005-01-30 23:59:30"),             # seconds: `mm` beside them is minutes
     ("mmm-yy", "2005-01-30"),                              # a month: read as a midnight value is
     ("h:mm", "2005-01-30 23:59:30"),                       # shows 23:59: no date (DATE_INVALID)
     ("hh:mm:ss AM/PM", "2005-01-30 23:59:30"),             # shows 11:59:30 PM

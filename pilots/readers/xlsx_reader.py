@@ -4,8 +4,9 @@ The sheet named `report` or `รายงาน` wins over the first sheet; the 
 a non-empty cell; fully empty rows are skipped. Cells become text like CSV cells: Excel dates
 become ISO dates, numbers keep their shortest form (agency 3009 is padded by the normaliser),
 formulas give their cached value, or a defect when the file has none. A date cell that holds a
-time of day is the date its format shows (`d/m/yyyy`, or `d/m/yyyy h:mm`: the day), or, under a
-format that shows only the time (`h:mm`), no date (_date_shown).
+time of day is the date its format shows (`d/m/yyyy`: the day), or, under a format that shows the
+time (`d/m/yyyy h:mm`, `h:mm`), the whole value as text, which a date field refuses as it refuses
+the same text typed (_date_shown).
 
 Rows never depend on the sheet's `<dimension ref=...>` tag: openpyxl's read-only mode trusts it,
 and some exporters write it wrong (`A1:L2` on a 4-row report returned one row: a wrong figure).
@@ -324,7 +325,7 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
         try:
             table_rows = _texts(values, shown_formats)
         except _TimedDate:  # a date cell holds a time of day: only its format says what it shows
-            shown_formats = True
+            shown_formats, values = True, None  # the first read's rows freed before the second
             values = _bounded_rows(sheet, shown_formats, deadline)
             table_rows = _texts(values, shown_formats)
     except ReadFailure:
@@ -619,14 +620,14 @@ def _cell_rows(sheet):
 def _date_shown(value: datetime, number_format: str | None) -> date | str:
     """A date cell that holds a time of day (2005-01-20 10:30), as its format shows it.
 
-    Its format shows a date (`d/m/yyyy`, `d mmm bbbb`): the date, whether the format shows the
-    time too (`d/m/yyyy h:mm`) or not. The field is a day (the day the report was signed); the
-    cell shows that day, in the agency's own clock (an Excel cell holds no time zone, unlike a
-    text timestamp, whose day may depend on one: a CSV or JSON `2005-01-20 10:30` stays a
-    defect). Excel shows the day of the stored time; openpyxl gave that time to the millisecond.
-    Its format shows only a time (`h:mm`): no date is shown, and none is read: the text of the
-    whole value, which no date reading takes (DATE_INVALID)."""
-    if _shows_a_date(number_format or "General"):
+    Its format shows a date and no time (`d/m/yyyy`, `d mmm bbbb`): the date, as Excel shows the
+    day of the stored time (openpyxl gave that time to the millisecond). Its format shows a time
+    (`d/m/yyyy h:mm`, or only `h:mm`): the text of the whole value, as shown. A date field does not
+    take it (DATE_INVALID), as it does not take the same text typed in a CSV or JSON file
+    (`20/4/2005 16:45`: a text timestamp's day may depend on a time zone); a note keeps the time
+    the agency sees (reviewed 2026-12-06: reading every such cell as its day dropped it)."""
+    shown = number_format or "General"
+    if _shows_a_date(shown) and not _shows_a_time(shown):
         return value.date()
     return value.isoformat(sep=" ")
 
@@ -649,6 +650,14 @@ def _shows_a_date(number_format: str) -> bool:
     if _DATE_PARTS.search(section):
         return True
     return "m" in section.lower() and not any(ch in section.lower() for ch in "hs")
+
+
+@lru_cache(maxsize=256)
+def _shows_a_time(number_format: str) -> bool:
+    """Whether the format's first section shows a time of day: hours or seconds (`h:mm`, `mm:ss`;
+    an `m` alone is a month or, beside them, minutes)."""
+    section = _FORMAT_LITERALS.sub("", number_format.split(";")[0]).lower()
+    return "h" in section or "s" in section
 
 
 def _is_number(value: object) -> bool:
