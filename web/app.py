@@ -223,8 +223,9 @@ def route(*roles: str, csrf_from_query: bool = False):
             session = site.sessions.from_cookie(request.cookies.get(COOKIE))
             fresh = session is None
             if request.method == "POST":
-                if fresh:
-                    return PlainTextResponse("403: no session (the form has expired)", status_code=403)
+                if fresh:  # expired, or dropped for room by a flood (web/auth.py): said in the site's words,
+                    # on a page with a new session, so that going back and sending again works
+                    return Page(request, site, site.sessions.new(), None, True).error(403, "csrf")
                 if csrf_from_query:  # the upload: checked before its body is read
                     token = request.query_params.get("csrf")
                 else:  # small forms only: no file part, a few fields (cached for the handler)

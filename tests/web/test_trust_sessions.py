@@ -34,6 +34,8 @@ def test_a_flood_of_requests_without_a_cookie_keeps_the_session_table_bounded(si
     token = re.search(r'name="csrf" value="([^"]+)"', early_form).group(1)
     stale = early.post("/signin", data={"csrf": token, "name": "demo-agency", "password": passwords["demo-agency"]})
     assert stale.status_code == 403
+    # said on the site's page, in its default language (Thai), not as a bare English text
+    assert "แบบฟอร์มหมดอายุ กรุณากลับไปหน้าเดิมแล้วลองใหม่" in stale.text
     assert early.sign_in("demo-agency", passwords["demo-agency"]).status_code == 303
     for c in (member, early, flood):
         c.close()
