@@ -300,9 +300,19 @@ class _Int(int):
     (16180000.0, "16180000"), (1491435.85, "1491435.85"), (0.1, "0.1"), (1e21, "1000000000000000000000"),
     (2.5e-07, "0.00000025"), (float("inf"), "inf"), (-0.0, "0"),  # never an exponent: tests/test_hostile_numbers.py
     (__import__("datetime").datetime(2005, 1, 20), "2005-01-20"),
-    (__import__("datetime").datetime(2005, 1, 20, 9, 30), "2005-01-20 09:30:00"),
     (__import__("datetime").date(2005, 1, 20), "2005-01-20"), (__import__("datetime").time(9, 30), "09:30:00"),
     (None, None), (Decimal("1.50"), "1.50")])
 def test_an_excel_value_reads_as_the_text_the_cell_shows(value, text):
     from pilots.readers.xlsx_reader import _cell
     assert _cell(value) == text
+
+
+def test_a_date_cell_holding_a_time_needs_its_format():
+    # Only its format says what it shows (the day, or the time too: xlsx_reader._date_shown), so
+    # the rows read without formats give it up, and the sheet is read again with them
+    # (tests/test_trust_xlsx_timed_dates.py reads such cells through whole nights).
+    from datetime import datetime
+
+    from pilots.readers.xlsx_reader import _cell, _TimedDate
+    with pytest.raises(_TimedDate):
+        _cell(datetime(2005, 1, 20, 9, 30))
