@@ -19,8 +19,9 @@ shown, in decimal arithmetic from the float's shortest repr (0.788 -> 78.8, neve
 whether a percentage may stand there. A number shown with a Thai unit of baht (a whole word,
 บาท .. ล้านล้านบาท) is given as what it shows, in baht (`1250000 บาท` for 1.25 under
 `0.00 "ล้านบาท"`), which the normaliser reads as it reads that text typed. The section of a
-format that applies is Excel's: by sign, or by its conditions (`[<1]0.0%;0.0`). Number formats are only looked at when the workbook's styles hold such a
-format at all: other workbooks are read as fast as before.
+format that applies is Excel's: by sign, or by its conditions (`[<1]0.0%;0.0`). Number formats
+are only looked at when the workbook's styles hold such a format at all, or its report sheet a
+date cell holding a time of day: other workbooks are read as fast as before.
 
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
 table and the styles part (each one's bytes and its number of entries or elements, counted in a
@@ -47,8 +48,8 @@ import zipfile
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
-from typing import NamedTuple
 from operator import itemgetter
+from typing import NamedTuple
 
 import openpyxl
 import openpyxl.xml
