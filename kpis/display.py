@@ -36,10 +36,13 @@ def _is_noncharacter(code: int) -> bool:
     return 0xFDD0 <= code <= 0xFDEF or (code & 0xFFFE) == 0xFFFE
 
 
-def visible(text: str) -> str:
-    """Control and bidi characters replaced by visible stand-ins; everything else unchanged."""
+def visible(text: str, keep: str = "") -> str:
+    """Control and bidi characters replaced by visible stand-ins; everything else unchanged, and
+    the characters in `keep` too (a download keeps tabs and line breaks: web/tables.py)."""
     if text.isprintable():  # the common case, and cheap
         return text
+    if keep:
+        return "".join(ch if ch in keep else _visible_char(ch) for ch in text)
     return "".join(map(_visible_char, text))
 
 

@@ -87,14 +87,9 @@ def xlsx_bytes(table: Table) -> bytes:
     return out.getvalue()
 
 
-_KEPT = re.compile(r"([\t\n\r])")
-
-
 def _shown(value: object) -> object:
     """Text as the page shows it, its tabs and line breaks kept (see the module's doc)."""
-    if not isinstance(value, str) or value.isprintable():
-        return value
-    return "".join(part if _KEPT.fullmatch(part) else visible(part) for part in _KEPT.split(value))
+    return visible(value, keep="\t\n\r") if isinstance(value, str) else value
 
 
 def wanted(query_params, tables: list[Table]) -> tuple[Table, str] | None:
