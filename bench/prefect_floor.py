@@ -23,6 +23,7 @@ runs is kept, each run's figures beside.
 """
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -50,14 +51,9 @@ def cli_night() -> None:
     waited_at = time.perf_counter()
     ours = server is not None and server.ready() is not None
     flow_at = time.perf_counter()
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+    from flows.ephemeral import temporary_server_settings
 
-    updates: dict = {}
-    if ours:  # as nightly_settings(temporary_server=True): no heartbeats, no version check, no CSRF token
-        updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, "client.server_version_check_enabled": False}
-        if not get_current_settings().server.api.csrf_protection_enabled:
-            updates["client.csrf_support_enabled"] = False
-    with temporary_settings(updates=updates):
+    with temporary_server_settings() if ours else contextlib.nullcontext():  # as flows/nightly.py nightly_settings
         assert empty_night() == 1
     print(json.dumps({"imports_seconds": round(waited_at - start, 3), "server_wait_seconds": round(flow_at - waited_at, 3),
                       "flow_seconds": round(time.perf_counter() - flow_at, 3), "temporary_server": ours}), flush=True)

@@ -327,6 +327,18 @@ RUN_ENGINE_MODULES = (
     "encodings.utf_8_sig")
 
 
+def temporary_server_settings():
+    """Prefect's settings for a run on this temporary server (flows/nightly.py nightly_settings
+    says why each): no heartbeats, no version check, no CSRF token where the server asks none.
+    Here, free of the job's imports, so that bench/prefect_floor.py runs with the very same."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, "client.server_version_check_enabled": False}
+    if not get_current_settings().server.api.csrf_protection_enabled:
+        updates["client.csrf_support_enabled"] = False
+    return temporary_settings(updates=updates)
+
+
 def import_run_engine() -> None:
     """Import RUN_ENGINE_MODULES now (a module another Prefect release moved is left to Prefect)."""
     import importlib

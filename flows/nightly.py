@@ -387,12 +387,9 @@ def nightly_settings(temporary_server: bool):
       takes this process's settings), which its client learnt from a refused request each night."""
     if not temporary_server:
         return contextlib.nullcontext()
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+    from flows.ephemeral import temporary_server_settings
 
-    updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, "client.server_version_check_enabled": False}
-    if not get_current_settings().server.api.csrf_protection_enabled:
-        updates["client.csrf_support_enabled"] = False
-    return temporary_settings(updates=updates)
+    return temporary_server_settings()
 
 
 def _deployed() -> bool:
