@@ -25,6 +25,7 @@ from pilots.readers import file_too_large
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
 from warehouse import evidence
+from warehouse.restricted import restricted_pilots
 from web.accounts import Account
 from web.audit import AuditTrail
 from web.published import ReadOnlyStore
@@ -82,8 +83,7 @@ def check_upload(name: str, data: bytes | None, size: int, registry: Registry, a
     with _CHECK_LOCK:
         (read,) = read_batch([ToRead(name, sha, data=data)], registry, as_of)
     checked = Checked(token, name, size, sha, read.issues, None)
-    checked.restricted = any(pid in registry.pilots and registry.pilots[pid].classification == "restricted"
-                             for pid in read.pilots)
+    checked.restricted = bool(set(read.pilots) & restricted_pilots(registry))
     if read.rows:  # a file without errors: its validated identity
         first = read.rows[0]
         checked.pilot_id, checked.agency_code = first["pilot_id"], first["agency_code"]
