@@ -63,9 +63,7 @@ def cli_night() -> None:
 
 def serve_empty(name: str) -> None:
     """`pilotkpi serve`'s machinery (flows/serve.py) for the empty flow's deployment `name`."""
-    import asyncio
     import os
-    import signal
 
     from flows.settings import apply_defaults
 
@@ -76,30 +74,18 @@ def serve_empty(name: str) -> None:
     # as flows.nightly is preloaded for the nights (each run then takes its flow already imported).
     warm.PRELOAD.append("bench.empty_flow")
     warm.start_forkserver()
-    from prefect.exceptions import TerminationSignal
-    from prefect.runner import Runner
     from prefect.schedules import Cron
     from prefect.types.entrypoint import EntrypointType
 
     from bench.empty_flow import empty_night
     from bench.served import NEVER
-    from flows.serve import wait_for_health
-
-    class _Runner(Runner):  # as flows/serve.py: a clean stop on SIGTERM
-        def handle_sigterm(self, *args, **kwargs) -> None:
-            raise TerminationSignal(signal.SIGTERM)
+    from flows.serve import run_until_stopped, wait_for_health
 
     wait_for_health(os.environ["PREFECT_API_URL"], 90)
     deployment = empty_night.to_deployment(name=name, schedules=[Cron(NEVER)],
                                            entrypoint_type=EntrypointType.MODULE_PATH)
     warm.wait_until_ready()
-    runner = _Runner(pause_on_shutdown=True)
-    runner.add_deployment(deployment)
-    try:
-        with warm.warm_engine_runs({name: deployment.entrypoint}):
-            asyncio.run(runner.start())
-    except (KeyboardInterrupt, TerminationSignal):
-        pass
+    run_until_stopped(deployment, warm.warm_engine_runs({name: deployment.entrypoint}))
 
 
 def cli_floor(env: dict[str, str], runs: int = 3) -> dict:

@@ -190,39 +190,63 @@ def serve(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, 
 
 def _serve_until_stopped(deployment, warm: bool = True) -> None:
     """prefect.serve, with a clean stop on SIGTERM or Ctrl-C; warm: each night forked from a
-    pre-imported process (flows/warm.py), started now so the first night is warm too.
-
-    Prefect 3.8.8's Runner.handle_sigterm calls the sync-dispatched `stop()` from inside the event
-    loop, which only creates the `astop` coroutine and never awaits it ("RuntimeWarning: coroutine
-    'Runner.astop' was never awaited"). Raising TerminationSignal instead unwinds `runner.start()`
-    like Ctrl-C does, so the runner's own `async with` exit stops its loops and child runs.
-    """
-    import asyncio
-    import signal
+    pre-imported process (flows/warm.py), started now so the first night is warm too."""
     from contextlib import nullcontext
 
-    from prefect.exceptions import TerminationSignal
-    from prefect.runner import Runner
-
     from flows import warm as warm_nights
-
-    class _Runner(Runner):
-        def handle_sigterm(self, *args, **kwargs) -> None:
-            raise TerminationSignal(signal.SIGTERM)
 
     if warm:  # before the deployment is registered: no night can come before the process is ready
         seconds = warm_nights.wait_until_ready()
         click.echo(f"pilotkpi: the nights' process is ready ({seconds:.1f} s after it was started)", err=True)
-    runner = _Runner(pause_on_shutdown=True)
+    entrypoints = {deployment.name: deployment.entrypoint} if deployment.entrypoint else {}
+    # What a night's reader reads ahead before its engine starts (flows/warm.py run_engine).
+    folders = {deployment.name: (deployment.parameters["registry_dir"], deployment.parameters["inbox"])}
+    run_until_stopped(deployment, warm_nights.warm_engine_runs(entrypoints, folders) if warm else nullcontext())
+
+
+def run_until_stopped(deployment, around) -> None:
+    """A Prefect Runner serving `deployment` inside the context manager `around` until SIGTERM or
+    Ctrl-C, then a clean stop: its loops and child runs stopped by the runner's own `async with` exit.
+
+    Prefect 3.8.8's Runner.handle_sigterm calls the sync-dispatched `stop()` from inside the event
+    loop, which only creates the `astop` coroutine and never awaits it ("RuntimeWarning: coroutine
+    'Runner.astop' was never awaited"). Raising an exception from the handler is no better: the
+    signal lands in whatever frame runs, and in a finalizer (a multiprocessing Finalize during
+    garbage collection) Python prints "Exception ignored" and goes on serving. So the handler does
+    what asyncio.run does on Ctrl-C: it cancels the main task and wakes the loop, and the runner
+    unwinds from its await point.
+    """
+    import asyncio
+
+    runner = stoppable_runner()
     runner.add_deployment(deployment)
     try:
-        entrypoints = {deployment.name: deployment.entrypoint} if deployment.entrypoint else {}
-        # What a night's reader reads ahead before its engine starts (flows/warm.py run_engine).
-        folders = {deployment.name: (deployment.parameters["registry_dir"], deployment.parameters["inbox"])}
-        with warm_nights.warm_engine_runs(entrypoints, folders) if warm else nullcontext():
+        with around:
             asyncio.run(runner.start())
-    except (KeyboardInterrupt, TerminationSignal):
+    except (KeyboardInterrupt, asyncio.CancelledError):
         pass
+
+
+def stoppable_runner():
+    """A Prefect Runner whose SIGTERM handler cancels the task that runs its `start()`."""
+    import asyncio
+
+    from prefect.runner import Runner
+
+    class StoppableRunner(Runner):
+        main_task: asyncio.Task | None = None
+
+        async def start(self, *args, **kwargs) -> None:
+            self.main_task = asyncio.current_task()  # before start() sets the SIGTERM handler
+            await super().start(*args, **kwargs)
+
+        def handle_sigterm(self, *args, **kwargs) -> None:
+            task = self.main_task
+            if task is not None and not task.done():
+                task.cancel()
+                task.get_loop().call_soon_threadsafe(lambda: None)  # wake the loop, as asyncio.run's Ctrl-C
+
+    return StoppableRunner(pause_on_shutdown=True)
 
 
 COMMANDS: list[click.Command] = [server, serve]
