@@ -77,7 +77,7 @@ class Served:
                 return run
             assert time.monotonic() < deadline, (f"night {run_id} not done in {timeout} s: {run['state_type']}\n"
                                                  f"{self.output()}")
-            time.sleep(1)
+            time.sleep(0.25)
 
     def states(self, run_id: str) -> list[dict]:
         return _api(self.api_url, f"/flow_run_states/?flow_run_id={run_id}")
@@ -110,7 +110,7 @@ def served(tmp_path_factory, prefect_harness):
                 assert served.deployment_id
             except OSError:
                 assert time.monotonic() < deadline, f"the deployment was not registered\n{served.output()}"
-                time.sleep(1)
+                time.sleep(0.25)
         yield served
     finally:
         for process in reversed(served.processes):
