@@ -56,7 +56,7 @@ import openpyxl.xml
 from defusedxml import DefusedXmlException
 from openpyxl.packaging.manifest import Manifest
 from openpyxl.reader.excel import ExcelReader
-from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE
+from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE, is_date_format, is_timedelta_format
 from openpyxl.cell.read_only import EMPTY_CELL
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
@@ -295,7 +295,47 @@ def _open(archive: _Archive, *, data_only: bool = True):
     """The read-only workbook of an open archive (closing it closes the archive)."""
     reader = _UnsizedReader(archive, data_only=data_only)
     reader.read()
+    _read_locale_formats(reader.wb)
     return reader.wb
+
+
+# Built-in number formats whose code depends on the locale (ECMA-376 Part 1, 18.8.30), each read
+# as the built-in format of the same kind that openpyxl knows. openpyxl knows ids 0-49 only: a cell
+# under id 67 (Thai Excel's `t0%`) storing 0.825 showed 82.5% and was read 0.825, and a date under
+# id 71 (`ว/ด/ปปปป`) or 81 (`d/m/bb`, the Buddhist year) was read as its serial number (38382).
+# The Thai ids (59-81) as th-TH's list gives them, since the agencies' Excel is Thai: 67-68 are
+# percentages; 71-74 and 81 dates; 75-76, 78-80 times; 77 a date with a time. The East Asian date
+# ids (27-31, 50-55, 57-58) are dates in every locale that defines them (SheetJS reads them as 14).
+# Ids 59-62 and 69-70 (Thai-digit numbers, fractions) show the stored number: read as stored already.
+_LOCALE_BUILTIN_FORMATS = {
+    **dict.fromkeys((27, 28, 29, 30, 31, 50, 51, 52, 53, 54, 55, 57, 58), 14),
+    67: 9, 68: 10,                      # t0%, t0.00%
+    71: 14, 72: 15, 73: 16, 74: 17,     # ว/ด/ปปปป, ว-ดดด-ปป, ว-ดดด, ดดด-ปป
+    75: 20, 76: 21, 77: 22,             # ช:นน, ช:นน:ทท, ว/ด/ปปปป ช:นน
+    78: 45, 79: 46, 80: 47,             # นน:ทท, [ช]:นน:ทท, นน:ทท.0
+    81: 14,                             # d/m/bb
+}
+
+
+def _read_locale_formats(book) -> None:
+    """Give each cell style under a locale's built-in format (_LOCALE_BUILTIN_FORMATS) the built-in
+    format of its kind, before any sheet is read: its cells are then dates, times or percentages
+    as they show. openpyxl keeps a read-only workbook's styles in `_cell_styles` (ids below 164 are
+    built-in) and the styles of date cells in `_date_formats`; should that ever change, a workbook
+    with such a style is refused as unreadable rather than read with wrong figures."""
+    styles = getattr(book, "_cell_styles", ())
+    if not any(getattr(style, "numFmtId", None) in _LOCALE_BUILTIN_FORMATS for style in styles):
+        return
+    for index, style in enumerate(styles):
+        builtin = _LOCALE_BUILTIN_FORMATS.get(style.numFmtId)
+        if builtin is None:
+            continue
+        style.numFmtId = builtin
+        code = BUILTIN_FORMATS[builtin]
+        if is_date_format(code):
+            book._date_formats.add(index)
+        if is_timedelta_format(code):
+            book._timedelta_formats.add(index)
 
 
 def read_xlsx(data: bytes) -> RawTable:
