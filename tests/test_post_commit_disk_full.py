@@ -79,7 +79,7 @@ def test_a_disk_full_while_publishing_is_recorded_as_the_command_line_says(tmp_p
 
     with monkeypatch.context() as patch:
         patch.setattr("warehouse.publish.shutil.copyfile", no_space)
-        patch.setattr("flows.cheap.connect", no_record)
+        patch.setattr("flows.cheap._for_the_record", no_record)
         code, output = run_cli(registry, inbox, tmp_path)
 
     assert code == 5, output
@@ -102,7 +102,7 @@ def test_the_copy_never_says_publishing_had_not_finished(tmp_path, prefect_harne
     registry, inbox = make_scenario(tmp_path)
     wh = tmp_path / "wh.duckdb"
     if where == "record":  # published, then the working file's final record fails
-        monkeypatch.setattr("flows.cheap.connect", lambda *a, **k: (_ for _ in ()).throw(_enospc(wh)))
+        monkeypatch.setattr("flows.cheap._for_the_record", lambda *a, **k: (_ for _ in ()).throw(_enospc(wh)))
     code, output = run_cli(registry, inbox, tmp_path)
     copy = _runs(published_path(wh))
     assert copy == [("succeeded", None, False)]

@@ -81,7 +81,8 @@ def _logs_with_writes(source: Path) -> list[str]:
 
 
 def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None = None) -> Path:
-    """Copy the closed, checkpointed warehouse file to its published name, atomically.
+    """Copy the checkpointed warehouse file (closed, or open on a connection that writes nothing
+    meanwhile: DuckDB writes the file only at a checkpoint) to its published name, atomically.
     finish(con): run on the copy (read-write, before the rename) to give it its final ops.runs record.
     Raises NotCheckpointed, copying nothing, while a write-ahead log beside it holds writes."""
     source = Path(warehouse_path)
