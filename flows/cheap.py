@@ -38,8 +38,10 @@ fall back to doing everything, publishing refuses a file whose log holds writes
 database: the log replayed). The job ends committed_with_errors (exit 5) with the steps not done
 named, never as "the warehouse is unchanged"; if even that record fails, ops.runs keeps the commit's
 own record (every step not done), which says the same. After a checkpoint that worked, the job's
-connection stays open while the copy is made (it writes nothing meanwhile: DuckDB writes the file
-only at a checkpoint), and the final record is written on it (`_for_the_record`).
+connection stays open while the copy is made, and the final record is written on it
+(`_for_the_record`). Nothing runs on the database from its CHECKPOINT to the end of the copy (a
+statement may write blocks into the file, a commit may checkpoint): publish refuses a source that
+changed while it was copied.
 """
 from __future__ import annotations
 
@@ -455,9 +457,9 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
     def finish(copy_con) -> None:  # the copy's record: as it is once published
         final["copy"] = record(copy_con, guard.failed, steps_done)
 
-    # The checkpointed file. The job's connection, when it stays open, writes nothing until the
-    # record below: DuckDB writes the file only at a checkpoint, and nothing else uses the
-    # connection now (filing away's cursor is closed; the outputs are done).
+    # The checkpointed file. The job's connection, when it stays open, runs nothing until the
+    # record below (filing away's cursor is closed; the outputs are done): a statement could write
+    # blocks into the file, and publish refuses a source that changed while it was copied.
     published = guard.run("publish", publish, warehouse_path, finish)
     if published is not None:
         try:

@@ -86,3 +86,29 @@ def test_publish_clears_a_temporary_copy_left_by_a_killed_run(tmp_path):
     leftover.write_bytes(b"half a copy")
     publish(wh)
     assert not leftover.exists() and published_path(wh).exists()
+
+
+def test_a_source_written_while_it_is_copied_is_not_published(tmp_path, monkeypatch):
+    """The job's connection stays open through the copy (flows/cheap.py): should anything write
+    into the file meanwhile, the copy may mix old and new blocks, and is not published."""
+    import shutil
+
+    from warehouse.db import connect
+    from warehouse.publish import publish
+
+    wh = tmp_path / "wh.duckdb"
+    connect(wh).close()
+    publish(wh)
+    before = hashlib.sha256(published_path(wh).read_bytes()).hexdigest()
+    copy = shutil.copyfile
+
+    def copy_while_written(source, target):
+        copy(source, target)
+        with open(source, "ab") as fh:  # a block written into the file during the copy
+            fh.write(b"\0" * 4096)
+
+    monkeypatch.setattr("warehouse.publish.shutil.copyfile", copy_while_written)
+    with pytest.raises(RuntimeError, match="wh.duckdb changed while it was copied"):
+        publish(wh)
+    assert hashlib.sha256(published_path(wh).read_bytes()).hexdigest() == before  # the last copy stays
+    assert list(tmp_path.glob(".wh.published.duckdb.*")) == []

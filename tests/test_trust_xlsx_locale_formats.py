@@ -65,7 +65,7 @@ def test_a_number_under_a_thai_builtin_format_is_read_as_it_shows(locale_id, sto
     assert cell_as_read(stored, locale_id, "actual") == shown
 
 
-@pytest.mark.parametrize("locale_id", [71, 72, 73, 74, 81, 27, 50, 58])
+@pytest.mark.parametrize("locale_id", [71, 72, 73, 74, 81, 27, 36, 50, 58])
 def test_a_date_under_a_locale_builtin_date_format_is_the_day(locale_id):
     assert cell_as_read(datetime(2005, 1, 30), locale_id, "submitted_on") == "2005-01-30"
 

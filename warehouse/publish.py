@@ -81,8 +81,9 @@ def _logs_with_writes(source: Path) -> list[str]:
 
 
 def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None = None) -> Path:
-    """Copy the checkpointed warehouse file (closed, or open on a connection that writes nothing
-    meanwhile: DuckDB writes the file only at a checkpoint) to its published name, atomically.
+    """Copy the checkpointed warehouse file (closed, or open on a connection that runs nothing
+    until the copy is made: a statement may write blocks into the file, a commit may checkpoint)
+    to its published name, atomically. A source that changed during the copy is not published.
     finish(con): run on the copy (read-write, before the rename) to give it its final ops.runs record.
     Raises NotCheckpointed, copying nothing, while a write-ahead log beside it holds writes."""
     source = Path(warehouse_path)
@@ -96,7 +97,11 @@ def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None 
     for stale in target.parent.glob(f".{target.name}.*.tmp*"):
         stale.unlink(missing_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    before = _version(source)
     shutil.copyfile(source, tmp)
+    if _version(source) != before:  # a write during the copy: the copy may mix old and new blocks
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"not copied: {source.name} changed while it was copied; the next job publishes it")
     if finish is not None:
         _finish(tmp, finish)
     with open(tmp, "rb+") as fh:
@@ -105,6 +110,11 @@ def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None 
     pause_point("publish")
     os.replace(tmp, target)
     return target
+
+
+def _version(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
 
 
 def _finish(tmp: Path, finish: Callable[[object], None]) -> None:

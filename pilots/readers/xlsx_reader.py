@@ -304,11 +304,13 @@ def _open(archive: _Archive, *, data_only: bool = True):
 # under id 67 (Thai Excel's `t0%`) storing 0.825 showed 82.5% and was read 0.825, and a date under
 # id 71 (`ว/ด/ปปปป`) or 81 (`d/m/bb`, the Buddhist year) was read as its serial number (38382).
 # The Thai ids (59-81) as th-TH's list gives them, since the agencies' Excel is Thai: 67-68 are
-# percentages; 71-74 and 81 dates; 75-76, 78-80 times; 77 a date with a time. The East Asian date
-# ids (27-31, 50-55, 57-58) are dates in every locale that defines them (SheetJS reads them as 14).
-# Ids 59-62 and 69-70 (Thai-digit numbers, fractions) show the stored number: read as stored already.
+# percentages; 71-74 and 81 dates; 75-76, 78-80 times; 77 a date with a time. Of the East Asian
+# ids, those that are dates in each of ja-JP, ko-KR, zh-CN and zh-TW (27-31, 36, 50-51, 54, 57-58)
+# are read as dates (SheetJS reads them as 14); 32-35, 52-53, 55-56 are times in one of them and
+# are read as stored, as before. No locale id but 67-68 is a percentage. Ids 59-62 and 69-70
+# (Thai-digit numbers, fractions) show the stored number: read as stored already.
 _LOCALE_BUILTIN_FORMATS = {
-    **dict.fromkeys((27, 28, 29, 30, 31, 50, 51, 52, 53, 54, 55, 57, 58), 14),
+    **dict.fromkeys((27, 28, 29, 30, 31, 36, 50, 51, 54, 57, 58), 14),
     67: 9, 68: 10,                      # t0%, t0.00%
     71: 14, 72: 15, 73: 16, 74: 17,     # ว/ด/ปปปป, ว-ดดด-ปป, ว-ดดด, ดดด-ปป
     75: 20, 76: 21, 77: 22,             # ช:นน, ช:นน:ทท, ว/ด/ปปปป ช:นน
@@ -321,10 +323,11 @@ def _read_locale_formats(book) -> None:
     """Give each cell style under a locale's built-in format (_LOCALE_BUILTIN_FORMATS) the built-in
     format of its kind, before any sheet is read: its cells are then dates, times or percentages
     as they show. openpyxl keeps a read-only workbook's styles in `_cell_styles` (ids below 164 are
-    built-in) and the styles of date cells in `_date_formats`; should that ever change, a workbook
-    with such a style is refused as unreadable rather than read with wrong figures."""
-    styles = getattr(book, "_cell_styles", ())
-    if not any(getattr(style, "numFmtId", None) in _LOCALE_BUILTIN_FORMATS for style in styles):
+    built-in) and the styles of date cells in `_date_formats`; should that ever change, every
+    workbook is refused as unreadable (the AttributeError, inside _read_workbook's open) rather
+    than read with wrong figures."""
+    styles = book._cell_styles
+    if not any(style.numFmtId in _LOCALE_BUILTIN_FORMATS for style in styles):
         return
     for index, style in enumerate(styles):
         builtin = _LOCALE_BUILTIN_FORMATS.get(style.numFmtId)
