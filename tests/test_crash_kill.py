@@ -22,7 +22,7 @@ import duckdb
 import pytest
 
 from tests.support import SERIAL, session_api_env
-from tests.test_flow import AS_OF, _csv, figures, make_scenario, run_cli
+from tests.test_flow import AS_OF, _csv, figures, run_cli
 from tests.test_restricted_store import SECRET, make_restricted_scenario
 from warehouse import restricted
 from warehouse.db import INGEST_MEMORY_LIMIT_ENV
@@ -81,19 +81,11 @@ def start_from(state, root) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def first_night(tmp_path_factory, prefect_harness):
-    """The scenario after its first, uninterrupted night: the start state of every plain kill point."""
-    root = tmp_path_factory.mktemp("first-night")
-    registry, inbox = make_scenario(root)
-    assert run_cli(registry, inbox, root)[0] == 0
-    return root
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, first_night):
-    """Figures of the same two runs, uninterrupted (the second on a copy of the first night)."""
+def reference(tmp_path_factory, scenario_night):
+    """Figures of the same two runs, uninterrupted: the second on a copy of the first night, the
+    session's scenario_night (tests/conftest.py), which is every plain kill point's start state."""
     root = tmp_path_factory.mktemp("reference")
-    registry, inbox = start_from(first_night, root)
+    registry, inbox = start_from(scenario_night, root)
     (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
     assert run_cli(registry, inbox, root)[0] == 0
     return figures(root / "wh.duckdb"), accepted(root / "wh.duckdb")
@@ -101,9 +93,9 @@ def reference(tmp_path_factory, first_night):
 
 @SERIAL  # each starts a run in a child process, and waits for it
 @pytest.mark.parametrize("point", ["ingest", "marts", "publish"])
-def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, first_night,
+def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, scenario_night,
                                                                         reference, point):
-    registry, inbox = start_from(first_night, tmp_path)
+    registry, inbox = start_from(scenario_night, tmp_path)
     old = accepted(tmp_path / "wh.duckdb")
     (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
     new_figures, new = reference
@@ -153,11 +145,11 @@ def lines_and_spill(root) -> tuple[int, list[str]]:
 
 @SERIAL
 def test_a_run_killed_after_spilling_its_uncommitted_rows_leaves_the_old_state_and_the_next_run_cleans_up(
-        tmp_path, prefect_harness, first_night):
+        tmp_path, prefect_harness, scenario_night):
     """The ingest lets DuckDB write the job's uncommitted rows out of memory (warehouse/db.py,
     limit_memory). Killed after it did, the store holds the last commit only; the next run
     removes the killed job's spilled files, commits every line, and keeps the folder owner-only."""
-    registry, inbox = start_from(first_night, tmp_path)
+    registry, inbox = start_from(scenario_night, tmp_path)
     old, (old_lines, _) = accepted(tmp_path / "wh.duckdb"), lines_and_spill(tmp_path)
     for name, rows in BIG_FILES.items():
         (inbox / name).write_bytes(_csv(*rows))
