@@ -11,6 +11,7 @@ recovery has run, both files hold the old state or both the new one."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -21,7 +22,7 @@ import duckdb
 import pytest
 
 from tests.support import SERIAL, session_api_env
-from tests.test_flow import AS_OF, _csv, figures, make_scenario, run_cli
+from tests.test_flow import AS_OF, _csv, figures, run_cli
 from tests.test_restricted_store import SECRET, make_restricted_scenario
 from warehouse import restricted
 from warehouse.db import INGEST_MEMORY_LIMIT_ENV
@@ -71,12 +72,20 @@ def killed_run(root, registry, inbox, point: str, *, batch_size: int = 1, env_ex
         proc.wait()
 
 
+def start_from(state, root) -> tuple:
+    """A copy of a prepared start state (its scenario and the first night run, every path in it
+    relative to its folder, mtimes kept as the published copy's stamp needs) into root: the kill
+    points each start from the same first night, run once per module instead of once each."""
+    shutil.copytree(state, root, symlinks=True, dirs_exist_ok=True)
+    return root / "registry", root / "inbox"
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, prefect_harness):
-    """Figures of the same two runs, uninterrupted."""
+def reference(tmp_path_factory, scenario_night):
+    """Figures of the same two runs, uninterrupted: the second on a copy of the first night, the
+    session's scenario_night (tests/conftest.py), which is every plain kill point's start state."""
     root = tmp_path_factory.mktemp("reference")
-    registry, inbox = make_scenario(root)
-    assert run_cli(registry, inbox, root)[0] == 0
+    registry, inbox = start_from(scenario_night, root)
     (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
     assert run_cli(registry, inbox, root)[0] == 0
     return figures(root / "wh.duckdb"), accepted(root / "wh.duckdb")
@@ -84,9 +93,9 @@ def reference(tmp_path_factory, prefect_harness):
 
 @SERIAL  # each starts a run in a child process, and waits for it
 @pytest.mark.parametrize("point", ["ingest", "marts", "publish"])
-def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, reference, point):
-    registry, inbox = make_scenario(tmp_path)
-    assert run_cli(registry, inbox, tmp_path)[0] == 0
+def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, scenario_night,
+                                                                        reference, point):
+    registry, inbox = start_from(scenario_night, tmp_path)
     old = accepted(tmp_path / "wh.duckdb")
     (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
     new_figures, new = reference
@@ -136,12 +145,11 @@ def lines_and_spill(root) -> tuple[int, list[str]]:
 
 @SERIAL
 def test_a_run_killed_after_spilling_its_uncommitted_rows_leaves_the_old_state_and_the_next_run_cleans_up(
-        tmp_path, prefect_harness):
+        tmp_path, prefect_harness, scenario_night):
     """The ingest lets DuckDB write the job's uncommitted rows out of memory (warehouse/db.py,
     limit_memory). Killed after it did, the store holds the last commit only; the next run
     removes the killed job's spilled files, commits every line, and keeps the folder owner-only."""
-    registry, inbox = make_scenario(tmp_path)
-    assert run_cli(registry, inbox, tmp_path)[0] == 0
+    registry, inbox = start_from(scenario_night, tmp_path)
     old, (old_lines, _) = accepted(tmp_path / "wh.duckdb"), lines_and_spill(tmp_path)
     for name, rows in BIG_FILES.items():
         (inbox / name).write_bytes(_csv(*rows))
@@ -188,11 +196,20 @@ def restricted_state(root) -> tuple[set, set]:
 
 
 @pytest.fixture(scope="module")
-def restricted_reference(tmp_path_factory, prefect_harness):
-    """Figures of the same two runs with a restricted pilot, uninterrupted."""
-    root = tmp_path_factory.mktemp("restricted-reference")
+def restricted_first_night(tmp_path_factory, prefect_harness):
+    """The restricted scenario after its first night: the start state of every two-file kill point."""
+    root = tmp_path_factory.mktemp("restricted-first-night")
     registry, inbox = make_restricted_scenario(root)
     assert run_cli(registry, inbox, root)[0] == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def restricted_reference(tmp_path_factory, restricted_first_night):
+    """Figures of the same two runs with a restricted pilot, uninterrupted (the second on a copy
+    of the first night)."""
+    root = tmp_path_factory.mktemp("restricted-reference")
+    registry, inbox = start_from(restricted_first_night, root)
     for name, line in (NEW_FILE, NEW_SECRET):
         (inbox / name).write_bytes(_csv(line))
     assert run_cli(registry, inbox, root)[0] == 0
@@ -208,9 +225,9 @@ def restricted_reference(tmp_path_factory, prefect_harness):
 # of the open store is the plain test's "ingest" point (the same ingest code).
 @SERIAL
 @pytest.mark.parametrize("point", ["restricted-copied", "marts", "restricted-prepared", "open-committed", "publish"])
-def test_a_killed_run_leaves_both_stores_old_or_both_new(tmp_path, prefect_harness, restricted_reference, point):
-    registry, inbox = make_restricted_scenario(tmp_path)
-    assert run_cli(registry, inbox, tmp_path)[0] == 0
+def test_a_killed_run_leaves_both_stores_old_or_both_new(tmp_path, prefect_harness, restricted_first_night,
+                                                        restricted_reference, point):
+    registry, inbox = start_from(restricted_first_night, tmp_path)
     old = restricted_state(tmp_path)
     for name, line in (NEW_FILE, NEW_SECRET):
         (inbox / name).write_bytes(_csv(line))

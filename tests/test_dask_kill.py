@@ -11,6 +11,7 @@ next night must write what an uninterrupted one writes.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import psutil
 import pytest
 
 from pilots import demo
+from pilots.demo import DemoPaths
 from tests.support import ROOT, SERIAL, child_env, migrated_prefect_home
 from tests.test_dask_parsing import TABLES, _rows, _run
 
@@ -54,15 +56,17 @@ def reference_and_first_night(tmp_path: Path):
     tables after its first night)."""
     ref_paths, ref_later = _split_demo(tmp_path / "reference")
     _run(ref_paths.registry, ref_paths.inbox, tmp_path / "reference", ref_paths.as_of)
+    # The killed side's first night is this one, copied (every path in the folder is relative to
+    # it; mtimes kept): the same files through the same job, one demo night fewer to run.
+    root = tmp_path / "killed"
+    shutil.copytree(tmp_path / "reference", root, symlinks=True)
+    paths, later = DemoPaths(root / "registry", root / "inbox", ref_paths.as_of), root / "later"
+    before = _comparable(_rows(root / "w.duckdb"))
+    _bring_in(later, paths.inbox)
+
     _bring_in(ref_later, ref_paths.inbox)
     _run(ref_paths.registry, ref_paths.inbox, tmp_path / "reference", ref_paths.as_of)
     reference = _comparable(_rows(tmp_path / "reference" / "w.duckdb"))
-
-    root = tmp_path / "killed"
-    paths, later = _split_demo(root)
-    _run(paths.registry, paths.inbox, root, paths.as_of)
-    before = _comparable(_rows(root / "w.duckdb"))
-    _bring_in(later, paths.inbox)
     return reference, paths, before
 
 

@@ -9,7 +9,9 @@ ingest.issues / core.* row (run ids and receipt times aside).
   evidence store themselves.
 - With no option, the night decides by the inbox's size (flows.parallel.use_dask): the demo's 130
   files stay in the flow process (no cluster: no `dask_start` stage), and the same inbox with
-  PILOTKPI_DASK_MIN_FILES=100 starts one reading process. Both sides run the real path.
+  PILOTKPI_DASK_MIN_FILES=100 starts one reading process. Both sides run the real path, through
+  the CLI in the test's process (a child process with its own server is the `--workers 2` run's
+  subject, not the size rule's).
 - `--dask-address` runs on a two-worker LocalCluster that this module starts (the files' bytes
   are sent to the workers).
 `distributed` is a declared dependency: without it these tests fail, they are not skipped.
@@ -126,21 +128,24 @@ def _workers_modules(cluster) -> dict:
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory, prefect_harness):
     """The demo inbox: run in process with no option (default batch size), by an operator's
-    `pilotkpi run --workers 2 --batch-size 7`, and with no option but PILOTKPI_DASK_MIN_FILES=100
-    (`--batch-size 7`); each with its stage log."""
+    `pilotkpi run --workers 2 --batch-size 7` in a child process, and in process with no option but
+    PILOTKPI_DASK_MIN_FILES=100 (`--batch-size 7`); each with its stage log."""
     runs, stages = {}, {}
     for kind in ("in_process", "workers", "by_size"):
         root = tmp_path_factory.mktemp(f"demo-{kind}")
         paths = demo.write_demo(root)
-        if kind == "in_process":
-            with pytest.MonkeyPatch.context() as env:
-                env.setenv("PILOTKPI_STAGE_LOG", str(root / "stages.log"))
-                _run(paths.registry, paths.inbox, root, paths.as_of)
-        elif kind == "workers":
+        if kind == "workers":
             _run_as_an_operator(paths.registry, paths.inbox, root, paths.as_of, "--workers", "2", "--batch-size", "7")
         else:
-            _run_as_an_operator(paths.registry, paths.inbox, root, paths.as_of, "--batch-size", "7",
-                                PILOTKPI_DASK_MIN_FILES="100")
+            # The size rule's two sides through the CLI in this process (nothing monkeypatched but
+            # the environment): the child process and its temporary server are the "workers" run's.
+            with pytest.MonkeyPatch.context() as env:
+                env.setenv("PILOTKPI_STAGE_LOG", str(root / "stages.log"))
+                if kind == "in_process":
+                    _run(paths.registry, paths.inbox, root, paths.as_of)
+                else:
+                    env.setenv(parallel.DASK_MIN_FILES_ENV, "100")
+                    _run(paths.registry, paths.inbox, root, paths.as_of, "--batch-size", "7")
         runs[kind] = _rows(root / "w.duckdb")
         stages[kind] = _stage_names(root / "stages.log")
     return runs, stages

@@ -40,13 +40,10 @@ from tests.test_restricted_store import FILE_NAME, make_restricted_scenario
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, prefect_harness):
-    """The scenario's night filed away in the thread (the threshold left as it is)."""
-    root = tmp_path_factory.mktemp("thread")
-    registry, inbox = make_scenario(root)
-    code, out = run_cli(registry, inbox, root)
-    assert code == 0, out
-    return figures(root / "wh.duckdb"), inbox_state(inbox)
+def reference(scenario_night):
+    """The scenario's night filed away in the thread (the threshold left as it is): the session's
+    scenario_night (tests/conftest.py, `run_cli` on make_scenario), read only."""
+    return figures(scenario_night / "wh.duckdb"), inbox_state(scenario_night / "inbox")
 
 
 def test_a_big_night_files_away_in_a_child_process_as_the_thread_would(tmp_path, prefect_harness, monkeypatch,

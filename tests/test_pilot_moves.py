@@ -74,18 +74,23 @@ def leftovers(path: Path, pilot: str, sids: list[int], names: list[str], allowed
     """Rows of the pilot, of its submissions or naming its files, in every table of one file but
     the `allowed` ones."""
     found = {}
-    for schema, table, column in q(path, "SELECT table_schema, table_name, column_name FROM information_schema.columns "
-                                         "WHERE column_name IN ('pilot_id', 'submission_id', 'file_name') "
-                                         "AND table_schema NOT IN ('information_schema', 'pg_catalog')"):
-        name = f"{schema}.{table}"
-        if name in allowed or name == "approval.quarter_closures":
-            continue
-        values = {"pilot_id": [pilot], "submission_id": sids, "file_name": names}[column]
-        n = q(path, f"SELECT count(*) FROM {name} WHERE list_contains(?, {column})", [values])[0][0]
-        if n:
-            found[f"{name}.{column}"] = n
-    errors = q(path, "SELECT count(*) FROM ops.runs WHERE error IS NOT NULL AND list_has_any(?, "
-                     "regexp_extract_all(error, '[^ :]+'))", [names])[0][0]
+    con = duckdb.connect(str(path), read_only=True)  # one connection for every column, not one each
+    try:
+        for schema, table, column in con.execute(
+                "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+                "WHERE column_name IN ('pilot_id', 'submission_id', 'file_name') "
+                "AND table_schema NOT IN ('information_schema', 'pg_catalog')").fetchall():
+            name = f"{schema}.{table}"
+            if name in allowed or name == "approval.quarter_closures":
+                continue
+            values = {"pilot_id": [pilot], "submission_id": sids, "file_name": names}[column]
+            n = con.execute(f"SELECT count(*) FROM {name} WHERE list_contains(?, {column})", [values]).fetchone()[0]
+            if n:
+                found[f"{name}.{column}"] = n
+        errors = con.execute("SELECT count(*) FROM ops.runs WHERE error IS NOT NULL AND list_has_any(?, "
+                             "regexp_extract_all(error, '[^ :]+'))", [names]).fetchone()[0]
+    finally:
+        con.close()
     if errors:
         found["ops.runs.error"] = errors
     return found

@@ -243,18 +243,23 @@ def test_no_byte_of_the_open_side_holds_a_restricted_value(scenario):
             assert needle not in data, f"{what} found in {path}"
     # Compression could hide a value from a byte search: ask every text and number column too.
     for path in (wh.warehouse, wh.published):
-        for schema, table, column, dtype in rows(path, "SELECT table_schema, table_name, column_name, data_type "
-                                                       "FROM information_schema.columns WHERE table_schema NOT IN "
-                                                       "('information_schema', 'pg_catalog')"):
-            if dtype == "VARCHAR":
-                hits = rows(path, f'SELECT count(*) FROM {schema}.{table} WHERE contains("{column}", ?) OR '
-                                  f'contains("{column}", ?) OR contains("{column}", ?) OR contains("{column}", ?)',
-                            [ACTUAL, ACTIVITY, NOTE, FILE_NAME])[0][0]
-            elif dtype.startswith(("DECIMAL", "DOUBLE")):
-                hits = rows(path, f'SELECT count(*) FROM {schema}.{table} WHERE "{column}" = 987654.321')[0][0]
-            else:
-                continue
-            assert hits == 0, f"{schema}.{table}.{column} of {path}"
+        con = duckdb.connect(str(path), read_only=True)  # one connection per file, not one per column
+        try:
+            for schema, table, column, dtype in con.execute(
+                    "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema NOT IN ('information_schema', 'pg_catalog')").fetchall():
+                if dtype == "VARCHAR":
+                    hits = con.execute(f'SELECT count(*) FROM {schema}.{table} WHERE contains("{column}", ?) OR '
+                                       f'contains("{column}", ?) OR contains("{column}", ?) OR '
+                                       f'contains("{column}", ?)', [ACTUAL, ACTIVITY, NOTE, FILE_NAME]).fetchone()[0]
+                elif dtype.startswith(("DECIMAL", "DOUBLE")):
+                    hits = con.execute(f'SELECT count(*) FROM {schema}.{table} WHERE "{column}" = 987654.321'
+                                       ).fetchone()[0]
+                else:
+                    continue
+                assert hits == 0, f"{schema}.{table}.{column} of {path}"
+        finally:
+            con.close()
     # ... and they are in the restricted store.
     rs = wh.restricted
     assert rows(rs, "SELECT count(*) FROM core.kpi_actuals WHERE actual = 987654.321")[0][0] == 1
