@@ -61,6 +61,23 @@ def held_site(demo_run, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def reading_server(demo_run, tmp_path_factory):
+    """`pilotkpi web` (as `server` starts it) on a copy of the demo, once per worker, for the browser
+    tests that only read pages (sign-ins and language switches are all they write): (base URL,
+    site folder, passwords). test_web_drill_browser.py and test_web_pilots_browser.py share it
+    instead of starting a web each."""
+    from prefect.settings import PREFECT_API_URL
+
+    folder = tmp_path_factory.mktemp("reading") / "demo"
+    shutil.copytree(demo_run[0], folder, symlinks=True)
+    lines = (folder / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
+    base, proc = start_server(folder, child_env(PREFECT_API_URL=PREFECT_API_URL.value()))
+    yield base, folder, {line.split("\t")[0]: line.split("\t")[3] for line in lines}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
 @pytest.fixture
 def passwords(site_dir) -> dict[str, str]:
     lines = (site_dir / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
