@@ -61,6 +61,23 @@ def held_site(demo_run, tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def reading_server(demo_run, tmp_path_factory):
+    """`pilotkpi web` (as `server` starts it) on a copy of the demo, once per worker, for the browser
+    tests that only read pages (sign-ins and language switches are all they write): (base URL,
+    site folder, passwords). test_web_drill_browser.py and test_web_pilots_browser.py share it
+    instead of starting a web each."""
+    from prefect.settings import PREFECT_API_URL
+
+    folder = tmp_path_factory.mktemp("reading") / "demo"
+    shutil.copytree(demo_run[0], folder, symlinks=True)
+    lines = (folder / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
+    base, proc = start_server(folder, child_env(PREFECT_API_URL=PREFECT_API_URL.value()))
+    yield base, folder, {line.split("\t")[0]: line.split("\t")[3] for line in lines}
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
 @pytest.fixture
 def passwords(site_dir) -> dict[str, str]:
     lines = (site_dir / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
@@ -150,11 +167,10 @@ def web_args(site_dir, *extra: str) -> list[str]:
             "--as-of", AS_OF.isoformat(), *extra]
 
 
-@pytest.fixture
-def server(site_dir):
-    """`pilotkpi web` on the copy, started as the README says: (base URL, process)."""
+def start_server(site_dir, env: dict[str, str]):
+    """`pilotkpi web` on the copy, started as the README says, once it answers: (base URL, process)."""
     port = free_port()
-    proc = subprocess.Popen(web_args(site_dir, "--port", str(port)), env=child_env(), cwd=ROOT,
+    proc = subprocess.Popen(web_args(site_dir, "--port", str(port)), env=env, cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -166,6 +182,19 @@ def server(site_dir):
     else:
         proc.kill()
         pytest.fail(f"pilotkpi web did not start: {proc.stdout.read().decode()}")
-    yield f"http://127.0.0.1:{port}", proc
+    return f"http://127.0.0.1:{port}", proc
+
+
+@pytest.fixture
+def server(site_dir):
+    """`pilotkpi web` on the copy: (base URL, process). Its decisions' flows would run on the
+    tests' Prefect server (PREFECT_API_URL, as tests/web/test_web_decisions.py starts it): with no
+    server named, `pilotkpi web` starts a temporary one at start (its warm decisions engine), seconds
+    of CPU beside the browser for tests that decide nothing. tests/web/test_web_server.py keeps the
+    README's start, no server named."""
+    from prefect.settings import PREFECT_API_URL
+
+    base, proc = start_server(site_dir, child_env(PREFECT_API_URL=PREFECT_API_URL.value()))
+    yield base, proc
     proc.terminate()
     proc.wait(timeout=30)

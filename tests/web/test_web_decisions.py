@@ -79,9 +79,39 @@ def _passwords(site: Path) -> dict[str, str]:
     return {line.split("\t")[0]: line.split("\t")[3] for line in lines}
 
 
+@pytest.fixture(scope="module")
+def rejected_site(held_site, tmp_path_factory) -> tuple[Path, str]:
+    """The held site after one decision through the web: the committee rejects MICT's correction
+    (131, "sent in error"), applied by the engine's job. Made once per module and never changed:
+    (folder, the decision's page). The tests that start after a first decision (`mict_rejected`)
+    each read a copy, so that decision's job runs once, not once per test."""
+    folder = _copy(held_site, tmp_path_factory.mktemp("rejected"))
+    committee = Client(make_app(folder))
+    try:
+        assert committee.sign_in("demo-committee", _passwords(folder)["demo-committee"]).status_code == 303
+        r = decide(committee, kind="reject", submission_id=str(MICT), reason="sent in error")
+        assert r.status_code == 303
+        state, text = outcome(committee, r.headers["location"])
+        assert state == "applied", text
+    finally:
+        committee.close()
+    assert _rows(folder / "warehouse.duckdb", "SELECT decided_by, action, submission_id, status_after FROM approval.decisions "
+                 "WHERE idempotency_key IS NOT NULL") == [("demo-committee", "reject", MICT, "rejected")]
+    return folder, r.headers["location"]
+
+
 @pytest.fixture
-def site_dir(held_site, tmp_path):
-    """conftest's site, here the held-files copy: its client_for and passwords serve it."""
+def mict_rejected(rejected_site) -> str:
+    """The first decision's page (`rejected_site`); this test's site_dir is then a copy of that site."""
+    return rejected_site[1]
+
+
+@pytest.fixture
+def site_dir(held_site, request, tmp_path):
+    """conftest's site, here the held-files copy: its client_for and passwords serve it. A test
+    that asks for `mict_rejected` gets a copy of `rejected_site` instead."""
+    if "mict_rejected" in request.fixturenames:
+        return _copy(request.getfixturevalue("rejected_site")[0], tmp_path)
     return _copy(held_site, tmp_path)
 
 
@@ -289,10 +319,9 @@ def test_a_refused_decision_is_one_line_and_changes_nothing(web):
     assert [any(line in e["reason"] for _, line in REFUSALS) for e in refused] == [True] * len(REFUSALS)
 
 
-def test_a_second_decision_on_one_file_is_refused(web):
+def test_a_second_decision_on_one_file_is_refused(web, mict_rejected):
     committee = web("demo-committee")
-    first = decide(committee, kind="reject", submission_id=str(MICT), reason="sent in error")
-    assert outcome(committee, first.headers["location"])[0] == "applied"
+    assert outcome(committee, mict_rejected)[0] == "applied"  # the first: rejected (`rejected_site`)
     second = decide(committee, kind="approve", submission_id=str(MICT))
     state, text = outcome(committee, second.headers["location"])
     assert state == "refused" and f"submission {MICT} was rejected already" in text
@@ -321,8 +350,12 @@ def test_a_wrong_form_is_refused_before_anything_is_recorded(web, fields, line):
 
 # --- who may decide -------------------------------------------------------------------------------
 
-def test_only_the_committee_decides_with_a_csrf_token(web):
+def test_only_the_committee_decides_with_a_csrf_token(web, mict_rejected):
+    """On the site where the committee has rejected MICT's correction (`rejected_site`, applied):
+    the refused posts record nothing more; the analyst reads that decision, the agency does not."""
     site = web.site
+    journal, decisions = _journal(site), [e for e in _audit(site) if e["event"].startswith("decision")]
+    assert [e["who"] for e in journal if e["event"] == "requested"] == ["demo-committee"]
     committee = web("demo-committee")
     no_token = committee.post("/decisions", data={"kind": "reject", "submission_id": str(MICT), "reason": "r"})
     assert no_token.status_code == 403
@@ -332,20 +365,18 @@ def test_only_the_committee_decides_with_a_csrf_token(web):
         other = web(name)
         r = other.post("/decisions", data={"csrf": other.csrf("/"), "kind": "reject", "submission_id": str(MICT), "reason": "r"})
         assert r.status_code == 403, name
-    assert _journal(site) == []
+    assert _journal(site) == journal
+    assert [e for e in _audit(site) if e["event"].startswith("decision")] == decisions
     # The analyst reads the committee's decision; the agency does not.
-    r = decide(committee, kind="reject", submission_id=str(MICT), reason="sent in error")
-    assert outcome(committee, r.headers["location"])[0] == "applied"
-    assert web("demo-analyst").get(r.headers["location"]).status_code == 200
-    assert web("demo-agency").get(r.headers["location"]).status_code == 403
+    assert outcome(committee, mict_rejected)[0] == "applied"
+    assert web("demo-analyst").get(mict_rejected).status_code == 200
+    assert web("demo-agency").get(mict_rejected).status_code == 403
 
 
-def test_authorisation_matrix_rows_of_the_decisions(web, site):
-    """The matrix of tests/web/test_web_matrix.py for this module's routes, asked by its `walk`."""
-    committee = web("demo-committee")
-    r = decide(committee, kind="reject", submission_id=str(MICT), reason="sent in error")
-    own = r.headers["location"]
-    outcome(committee, own)
+def test_authorisation_matrix_rows_of_the_decisions(web, site, mict_rejected):
+    """The matrix of tests/web/test_web_matrix.py for this module's routes, asked by its `walk`;
+    "own" is the committee's applied decision of `rejected_site`."""
+    own = mict_rejected
     signin = {"anonymous": "redirect", "disabled": "redirect"}
     readers = {"agency": 403, "restricted_agency": 403, "analyst": 200, "committee": 200, **signin}
     matrix = [
@@ -365,14 +396,11 @@ def test_authorisation_matrix_rows_of_the_decisions(web, site):
 
 # --- after a restart: applied or not applied, never twice -----------------------------------------
 
-def test_a_request_left_without_outcome_is_settled_at_the_next_start_and_never_reapplied(web):
+def test_a_request_left_without_outcome_is_settled_at_the_next_start_and_never_reapplied(web, mict_rejected):
     """Two requests a stopped web left in its journal: one whose job committed (its key is in
-    approval.decisions), one whose job never ran. The next start shows the first applied and the
-    second not applied, and applies neither."""
+    approval.decisions: `rejected_site`'s rejection), one whose job never ran. The next start shows
+    the first applied and the second not applied, and applies neither."""
     site = web.site
-    committee = web("demo-committee")
-    r = decide(committee, kind="reject", submission_id=str(MICT), reason="sent in error")
-    assert outcome(committee, r.headers["location"])[0] == "applied"
     done = [e for e in _journal(site) if e["event"] == "requested"][0]
     decisions_before = _rows(site / "warehouse.duckdb", "SELECT count(*) FROM approval.decisions")
     # Cut the journal back to the requests, as a kill between the commit and its outcome line

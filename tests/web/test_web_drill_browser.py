@@ -20,8 +20,8 @@ SQL = ("SELECT p.pilot_id, p.name_en, s.period, s.composite_score, s.status\nFRO
 
 
 @SERIAL
-def test_analyst_clicks_from_a_score_to_the_original_file(server, passwords, site_dir, tmp_path):
-    base, _ = server
+def test_analyst_clicks_from_a_score_to_the_original_file(reading_server, tmp_path):
+    base, site_dir, passwords = reading_server
     shots = shots_dir(tmp_path)
     sent = (site_dir / "inbox" / "processed" / SENT).read_bytes()
 

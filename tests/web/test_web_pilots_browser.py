@@ -12,8 +12,8 @@ pytestmark = needs_chromium
 
 
 @SERIAL
-def test_committee_reads_the_pilot_pages_in_chromium(server, passwords, tmp_path):
-    base, _ = server
+def test_committee_reads_the_pilot_pages_in_chromium(reading_server, tmp_path):
+    base, _, passwords = reading_server
     shots = shots_dir(tmp_path)
     with chromium() as browser:
         page = new_page(browser)

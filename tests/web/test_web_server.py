@@ -7,11 +7,22 @@ import subprocess
 
 import httpx
 import psutil
+import pytest
 
 from tests.support import ROOT, SERIAL, child_env
-from tests.web.conftest import web_args
+from tests.web.conftest import start_server, web_args
 
 CHUNK = b"\0" * (1024 * 1024)
+
+
+@pytest.fixture
+def server(site_dir):
+    """conftest's server, started exactly as the README says (no Prefect server named: the web
+    starts its own temporary one for its decisions), so that start stays under test here."""
+    base, proc = start_server(site_dir, child_env())
+    yield base, proc
+    proc.terminate()
+    proc.wait(timeout=30)
 
 
 def test_another_address_needs_tls_or_a_proxy(site_dir):
