@@ -103,7 +103,7 @@ def test_every_status_is_on_the_audit_trail(session):
     assert checks.check_trail(session.first) == [] and checks.check_trail(session.second) == []
 
 
-# --- the findings' minimal reproducers: one small inbox each, through the same run and checks ----
+# --- the findings' minimal reproducers: one small file each, in one inbox, through the same run and checks ---
 
 HEADER = "pilot_id,agency_code,period,submitted_on,line_type,item_code,layer,actual,allocated_thb,disbursed_thb,funding_source,note"
 THAI_HEADER = "รหัสโครงการ,รหัสหน่วยงาน,งวดรายงาน,วันที่ส่ง,ประเภทรายการ,รหัสรายการ,ชั้น,ผลการดำเนินงาน,งบจัดสรร,เบิกจ่าย,แหล่งงบประมาณ,หมายเหตุ"
@@ -134,38 +134,70 @@ REPRODUCERS = {
 }
 
 
+def _file_name(case: str, name: str) -> str:
+    """The case's file in the shared inbox: its own name after the case's (the names stay distinct)."""
+    return f"{case}_{name}"
+
+
 @pytest.fixture(scope="module")
-def reproducer_session(tmp_path_factory, prefect_harness):
-    """reproducer_session(case): (folder, session) of the case's inbox through both runs, run once
-    per module and read by every test of that case (each test makes its own checks)."""
-    done: dict[str, tuple] = {}
-
-    def run(case: str) -> tuple:
-        if case not in done:
-            root = tmp_path_factory.mktemp(f"reproducer-{case}")
-            files = [FuzzFile(i, name, data, (case,)) for i, (name, data) in enumerate(REPRODUCERS[case][0].items())]
-            done[case] = root, checks.fuzz_session(root, files)
-        return done[case]
-
-    return run
+def reproducers(tmp_path_factory, prefect_harness):
+    """(folder, session, all_problems) of every case's files in one inbox, through both runs once. Until
+    2026-12-06 each case had an inbox and two runs of its own (7 x 2 nights, 51 s of the suite).
+    One inbox proves each finding as well: each was a failed run, a page that is not strict HTML
+    or a raw script, and every check reads the whole run, so any case come back fails them; the
+    files are distinct bytes (no case is a duplicate of another) and only
+    noncharacter_in_a_file_name's is accepted, so no case's file supersedes another's."""
+    root = tmp_path_factory.mktemp("reproducers")
+    cases = [(case, name, data) for case, (files, _) in REPRODUCERS.items() for name, data in files.items()]
+    files = [FuzzFile(i, _file_name(case, name), data, (case,)) for i, (case, name, data) in enumerate(cases)]
+    session = checks.fuzz_session(root, files)
+    return root, session, checks.all_problems(session)  # the checks read the whole run: once
 
 
 @pytest.mark.parametrize("case", [
     pytest.param(name) for name in REPRODUCERS])
-def test_finding_reproducer(case, reproducer_session):
-    _, session = reproducer_session(case)
-    assert checks.all_problems(session) == {}
+def test_finding_reproducer(case, reproducers):
+    _, session, problems = reproducers
+    assert problems == {}
+    # The case's file went through the first run (recorded, then filed away: all_problems).
+    recorded = {name for name, _, _ in session.first.submissions}
+    assert {_file_name(case, name) for name in REPRODUCERS[case][0]} <= recorded
 
 
-def test_a_number_too_large_for_the_warehouse_quarantines_the_file(reproducer_session):
+def test_each_reproducer_ends_as_its_finding_says(reproducers):
+    """Which way each case's file ended in the shared first run: the valid one accepted, the others
+    quarantined, each with its own defect (none is refused for a neighbour's sake)."""
     import duckdb
 
-    root, session = reproducer_session("number_too_large")  # its one file r.csv, a budget line of 10^40 THB
+    root, session, _ = reproducers
     assert session.first.exit_code == 0, session.first.output
-    assert [s[:2] for s in session.first.submissions] == [("r.csv", "quarantined")]
     con = duckdb.connect(str(root / "wh.duckdb"), read_only=True)
     try:
-        issues = con.execute("SELECT row_number, column_name, code FROM ingest.issues").fetchall()
+        codes = dict(con.execute("SELECT s.file_name, string_agg(DISTINCT i.code, ',' ORDER BY i.code) "
+                                 "FROM ingest.submissions s LEFT JOIN ingest.issues i USING (submission_id) "
+                                 "WHERE s.run_id = ? GROUP BY s.file_name", [session.first.run_id]).fetchall())
+    finally:
+        con.close()
+    status = {name: s for name, s, _ in session.first.submissions}
+    accepted = _file_name("noncharacter_in_a_file_name", "r\ufffe.csv")
+    assert {name for name, s in status.items() if s == "accepted"} == {accepted}
+    assert set(status) == {_file_name(case, name) for case, (files, _) in REPRODUCERS.items() for name in files}
+    assert codes[_file_name("bom_on_a_cp874_file", "r.csv")] == "FILE_ENCODING_UNKNOWN"
+    assert codes[_file_name("number_too_large", "r.csv")] == "NUMBER_TOO_LARGE"
+    assert "NOT_A_NUMBER" in codes[_file_name("c1_control_in_a_message", "r.csv")]
+
+
+def test_a_number_too_large_for_the_warehouse_quarantines_the_file(reproducers):
+    import duckdb
+
+    root, session, _ = reproducers  # its one file, a budget line of 10^40 THB
+    name = _file_name("number_too_large", "r.csv")
+    assert session.first.exit_code == 0, session.first.output
+    assert [s[:2] for s in session.first.submissions if s[0] == name] == [(name, "quarantined")]
+    con = duckdb.connect(str(root / "wh.duckdb"), read_only=True)
+    try:
+        issues = con.execute("SELECT row_number, column_name, code FROM ingest.issues JOIN ingest.submissions "
+                             "USING (submission_id) WHERE file_name = ?", [name]).fetchall()
     finally:
         con.close()
     assert issues == [(2, "allocated_thb", "NUMBER_TOO_LARGE")]

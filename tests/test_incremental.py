@@ -6,6 +6,9 @@ more night on its own copy of that warehouse:
 (a) nothing new, same as-of date (a rerun); (b) the two files held back; (c) the real quiet night:
 nothing new, as of one day later; (d) nothing new, one threshold row of the registry changed;
 (e) the published copy edited by hand; (f) a night that reads only a restricted pilot's file.
+(b) also checks which pilots' sections are rendered again (until 2026-12-06 test_h, the same
+night), (c) which files are rewritten (test_g, the same night) and (a) and (c) that publishing
+keeps or replaces the copy (test_j, the same two nights, one after the other).
 A mart's checksum is SHA-256 over its rows in ORDER BY ALL order; the reference is the same
 warehouse with every mart rebuilt (kpis.build.build_marts without only_changed, what `pilotkpi
 rebuild` runs; (b) also compares with the command itself).
@@ -160,6 +163,14 @@ def outputs(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in files}
 
 
+def reminders(path: Path) -> list:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT * FROM marts.reminders ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
 def _summaries(times: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in times.items() if re.fullmatch(r"out/summary\.(th|en)\.(html|md)", k)}
 
@@ -177,11 +188,15 @@ def test_a_night_with_nothing_new_skips_every_output_and_rebuilds_no_mart(night,
     before, first = outputs(night), runs(night / "w.duckdb")
     builders = built_by(night / "w.duckdb")
     assert len(_summaries(before)) == 4 and any(k.startswith("out/reminders/") for k in before)
+    copy, reminders_before = (night / "w.published.duckdb").stat(), reminders(night / "w.published.duckdb")
 
     result = _run(night)
 
     assert calls == []
     assert outputs(night) == before  # summaries, validation.html, letters, published copy untouched
+    # Publishing kept the very copy (no relation changed): the same file, not an equal one written again.
+    assert (night / "w.published.duckdb").stat().st_ino == copy.st_ino
+    assert reminders(night / "w.published.duckdb") == reminders_before
     # Every mart is the first night's (each built by the first run, none by the second).
     assert built_by(night / "w.duckdb") == builders and set(builders.values()) == {first[0][0]}
     (_, status, state, skipped, failed), = runs(night / "w.duckdb")[1:]
@@ -239,6 +254,8 @@ def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuil
     after = outputs(night)
     assert all(after[k] != v for k, v in _summaries(before).items())
     assert after["w.published.duckdb"] != before["w.published.duckdb"]
+    # PLT-2548-007 and PLT-2548-003 changed, in 4 editions; the 5 other pilots' sections are reused.
+    assert book(night)["summaries"]["sections"] == {"sections": 28, "rendered": 8}
     incremental = checksums(night / "w.duckdb")
     assert both_stores(night / "w.duckdb") == full_rebuild(night / "w.duckdb", AS_OF, tmp_path)
     # ... and the command itself, on a copy of the warehouse.
@@ -255,12 +272,14 @@ def test_b_one_percent_new_rebuilds_what_the_files_feed_and_equals_a_full_rebuil
 def test_c_a_quiet_night_recomputes_only_what_depends_on_the_date(night, tmp_path):
     """The night after a full run, with nothing new and the as-of date one day later (issue 22 item 3)."""
     first = runs(night / "w.duckdb")[0]
-    before = outputs(night)
+    before, state_before = outputs(night), files_state(night)
     report = (night / "out" / "validation.html").read_bytes()
+    reminders_before = reminders(night / "w.published.duckdb")
 
     result = _run(night, "2006-08-16")
 
     assert "files seen 0" in result.output
+    _only_the_files_whose_bytes_change(night, state_before, files_state(night))
     (run_id, status, state, skipped, failed), = runs(night / "w.duckdb")[1:]
     assert state != first[2]  # the as-of date is part of the state
     builders = built_by(night / "w.duckdb")
@@ -290,6 +309,9 @@ def test_c_a_quiet_night_recomputes_only_what_depends_on_the_date(night, tmp_pat
     copy = duckdb.connect(str(night / "w.published.duckdb"), read_only=True)
     assert copy.execute("SELECT min(days_overdue) FROM marts.reminders").fetchone()[0] == overdue
     copy.close()
+    # Publishing replaced the copy (marts.reminders changed: days overdue; a new file, as
+    # _only_the_files_whose_bytes_change asserts) with the warehouse's rows.
+    assert reminders(night / "w.published.duckdb") == reminders(night / "w.duckdb") != reminders_before
 
     # The night after, as of the same day: nothing at all is done again.
     again = outputs(night)
@@ -765,19 +787,13 @@ def book(root: Path) -> dict:
     return json.loads((root / "out" / ".pilotkpi-outputs.json").read_text(encoding="utf-8"))
 
 
-def test_g_a_quiet_night_rewrites_only_the_files_whose_bytes_change(night):
-    """As of one day later with nothing new: only the as-of-dependent marts are rebuilt; the pages
-    and letters that carry the date are written again, every other file is left as it is (inode and
-    mtime); no pilot's section is rendered again (none of them reads the date), and the published
-    copy is replaced, as marts.reminders changed (days overdue)."""
-    before = files_state(night)
-
-    _run(night, "2006-08-16")
-
-    (run_id, status, _, skipped, failed), = runs(night / "w.duckdb")[1:]
-    assert (status, skipped, failed) == ("succeeded", "validation_report", None)
-    assert {m for m, r in built_by(night / "w.duckdb").items() if r == run_id} == {"due_periods", "reminders"}
-    changed = rewritten_only_if_changed(before, after := files_state(night))
+def _only_the_files_whose_bytes_change(root: Path, before: dict, after: dict) -> None:
+    """test_c's quiet night (as of one day later, nothing new), file by file (files_state before
+    and after it): the pages and letters that carry the date are written again, every other file
+    is left as it is (inode and mtime); no pilot's section is rendered again (none of them reads the
+    date), and the published copy is replaced, as marts.reminders changed (days overdue). Until
+    2026-12-06 test_g, a quiet night of its own: the same night as test_c's."""
+    changed = rewritten_only_if_changed(before, after)
     # The date line is on every summary page; each letter is dated; days overdue grew by one.
     summaries = {f"out/summary.{lang}.{fmt}" for lang in ("th", "en") for fmt in ("html", "md")}
     letters = {k for k in before if k.startswith("out/reminders/") and k.endswith(".html")}
@@ -788,16 +804,8 @@ def test_g_a_quiet_night_rewrites_only_the_files_whose_bytes_change(night):
         f"out/.pilotkpi-sections.{lang}.{fmt}.json" for lang in ("th", "en") for fmt in ("html", "md")}
     assert not any(".pilotkpi-sections." in k for k in changed)
     # The demo's 7 pilots in 4 editions: 28 sections, none rendered again.
-    assert book(night)["summaries"]["sections"] == {"sections": 28, "rendered": 0}
+    assert book(root)["summaries"]["sections"] == {"sections": 28, "rendered": 0}
     assert set(after) == set(before)
-
-
-def test_h_a_night_with_two_pilots_new_files_renders_only_their_sections(night):
-    for name in HELD_BACK:
-        shutil.copyfile(night / "held" / name, night / "inbox" / name)
-    _run(night)
-    # PLT-2548-007 and PLT-2548-003 changed, in 4 editions; the 5 other pilots' sections are reused.
-    assert book(night)["summaries"]["sections"] == {"sections": 28, "rendered": 8}
 
 
 def test_i_per_pilot_rendering_gives_the_pages_of_a_full_render(first_night, tmp_path):
@@ -887,26 +895,6 @@ def test_i_a_damaged_or_foreign_section_cache_is_rendered_over(first_night, tmp_
         assert stats == {"sections": 28, "rendered": 28}, damage[:20]
         for name in ("summary.th.html", "summary.en.md"):
             assert (cached / name).read_bytes() == (whole / name).read_bytes()
-
-
-def test_j_publishing_keeps_the_copy_when_the_data_did_not_change_and_replaces_it_when_it_did(night):
-    copy = night / "w.published.duckdb"
-
-    def reminders(path: Path) -> list:
-        con = duckdb.connect(str(path), read_only=True)
-        try:
-            return con.execute("SELECT * FROM marts.reminders ORDER BY ALL").fetchall()
-        finally:
-            con.close()
-
-    first, old = copy.stat(), reminders(copy)
-    _run(night)  # the same day again: no relation changed
-    assert (copy.stat().st_ino, copy.stat().st_mtime_ns) == (first.st_ino, first.st_mtime_ns)
-    assert runs(night / "w.duckdb")[1][3].endswith("publish")
-    _run(night, "2006-08-16")  # marts.reminders changed: days overdue
-    assert copy.stat().st_ino != first.st_ino
-    assert "publish" not in runs(night / "w.duckdb")[2][3]
-    assert reminders(copy) == reminders(night / "w.duckdb") != old
 
 
 # --- issue 22, the 1%-new night: marts recomputed per pilot -----------------------------------------

@@ -233,21 +233,31 @@ def test_the_marts_limit_never_lowers_an_old_stores_writing_limit(warehouse, mon
     assert warehouse.execute("SELECT current_setting('memory_limit')").fetchall() == [("190.7 MiB",)]
 
 
-def test_the_benchs_sampler_gives_each_process_of_the_tree_its_own_peak():
+def test_the_benchs_sampler_gives_each_process_of_the_tree_its_own_peak(tmp_path):
     """bench/measure.py's Sampler: each process's peak by its role, and what each held when the
     whole tree peaked (the composition of the peak the national bench reports)."""
     from bench.measure import Sampler
 
-    child = ("import time  # spawn_main: as a Dask worker's command line reads\n"
-             "block = bytearray(48 << 20)\ntime.sleep(3)")
-    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys, time\n"
-                               f"p = subprocess.Popen([sys.executable, '-c', {child!r}])\ntime.sleep(2.5)\np.wait()"])
+    # The child holds its block until told (a file), after saying it holds it (another): waits on
+    # the events, not fixed sleeps (until 2026-12-06: 2 s sampled, the tree alive 3 s).
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    child = ("import os, pathlib, time  # spawn_main: as a Dask worker's command line reads\n"
+             f"block = bytearray(48 << 20)\npathlib.Path({str(ready)!r}).touch()\n"
+             f"while not os.path.exists({str(release)!r}):\n    time.sleep(0.02)")
+    parent = subprocess.Popen([sys.executable, "-c", f"import subprocess, sys\n"
+                               f"subprocess.run([sys.executable, '-c', {child!r}])"])
     try:
         sampler = Sampler(parent.pid, interval=0.05)
-        time.sleep(2)
+        deadline = time.monotonic() + 60
+        while not ready.exists() and parent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        samples = len(sampler.curve)
+        while len(sampler.curve) < samples + 3 and time.monotonic() < deadline:  # sampled holding it
+            time.sleep(0.02)
         sampler.stop()
     finally:
-        parent.wait()
+        release.touch()
+        parent.wait(timeout=60)
     assert set(sampler.peaks) == {"flow process", "dask worker"}
     assert sampler.peaks["dask worker"] >= 48  # its 48 MiB block, touched
     assert sampler.peaks["flow process"] < sampler.peaks["dask worker"]
