@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -242,8 +241,7 @@ class StatusesOnly:
 def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
                     run_id: str | None = None, digests: fingerprint.Digests | None = None) -> tuple[list[str], str]:
     """The open marts, and with a restricted store (side: its .con and .pilots) its own marts
-    (beside the open ones that take nothing from them: _RestrictedBuild), merged into each open
-    mart as it is built. Returns (open marts built, state digest).
+    first, merged into each open mart as it is built. Returns (open marts built, state digest).
     A full rebuild is only_changed=False: tests compare the nights' marts with it."""
     digests = digests or fingerprint.Digests(con)
     if side is None:
@@ -252,81 +250,13 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
     restricted.mirror_closures(con, side.con, side.pilots)
     restricted.mirror_held(con, side.con)
     # The restricted store's marts skip like the open ones (their keys are in its own
-    # ops.mart_inputs): a night with no restricted change rebuilds none of them. They are built on a
-    # thread of their own beside the open marts that take nothing from them (_RestrictedBuild).
-    side_build = _RestrictedBuild(lambda: build_marts(side.con, as_of, only_changed=only_changed, run_id=run_id))
-    try:
-        built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests,
-                            extra_inputs=_AfterRestricted(side_build, lambda: restricted.open_rows_digests(side.con, side.pilots)),
-                            after=lambda name: side_build.merge(con, side.con, side.pilots, name),
-                            unrecorded=frozenset(side.pilots), keeps_unrecorded=frozenset(restricted.KEEP_OPEN))
-    finally:
-        side_build.join()  # never left running on side.con: an error rolls both stores back
-    side_build.done()
+    # ops.mart_inputs): a night with no restricted change rebuilds none of them.
+    build_marts(side.con, as_of, only_changed=only_changed, run_id=run_id)
+    built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests,
+                        extra_inputs=restricted.open_rows_digests(side.con, side.pilots),
+                        after=lambda name: restricted.merge_mart(con, side.con, side.pilots, name),
+                        unrecorded=frozenset(side.pilots), keeps_unrecorded=frozenset(restricted.KEEP_OPEN))
     return built, fingerprint.state_digest(digests, as_of)
-
-
-class _RestrictedBuild:
-    """The restricted store's marts built on a thread of their own, beside the open marts that
-    take nothing from them (build_all_marts).
-
-    The two builds share only the restricted store's connection, which the open build uses for
-    OPEN_MARTS alone (their rows' digests, part of those marts' keys: _AfterRestricted; and
-    merge_mart's copy of their rows: merge), each time after done(): the thread has ended then, so
-    the connection is never used by two threads at once, and the open marts take the restricted
-    marts as built, as when the builds ran one after the other. DuckDB runs a statement without
-    Python's GIL and the stores are two databases, so the restricted build (about 0.1 CPU s on the
-    1%-new night at 400 pilots, mostly small statements on one thread) runs beside the open
-    store's first marts (due_periods, kpi_scores) instead of before them. An error of the
-    restricted build is raised by done(), where the open build first needs its marts, or at the
-    end; an error of the open build waits for the thread (join) and is the one raised."""
-
-    def __init__(self, build: Callable[[], object]):
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(build,), name="restricted-marts", daemon=True)
-        self._thread.start()
-
-    def _run(self, build: Callable[[], object]) -> None:
-        try:
-            build()
-        except BaseException as exc:  # raised in the job's thread by done()
-            self._error = exc
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def done(self) -> None:
-        """Wait for the restricted marts; raise the restricted build's error, if any."""
-        self._thread.join()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def merge(self, con, rcon, pilots: set[str], name: str) -> None:
-        """restricted.merge_mart, which reads the restricted store for OPEN_MARTS only."""
-        if name in restricted.OPEN_MARTS:
-            self.done()
-        restricted.merge_mart(con, rcon, pilots, name)
-
-
-class _AfterRestricted:
-    """build_marts' extra_inputs (the restricted rows each of OPEN_MARTS takes, per mart), read
-    from the restricted store once its marts are built: the first OPEN_MART's key waits for them;
-    the marts before it do not (they have none)."""
-
-    def __init__(self, side_build: _RestrictedBuild, digests: Callable[[], dict[str, dict[str, str]]]):
-        self._side_build, self._digests, self._read = side_build, digests, None
-
-    def __bool__(self) -> bool:
-        return True
-
-    def get(self, name: str, default=None):
-        if name not in restricted.OPEN_MARTS:
-            return default
-        if self._read is None:
-            self._side_build.done()
-            self._read = self._digests()
-        return self._read.get(name, default)
 
 
 def _write_registry(con, rows: dict[str, list[dict]]) -> None:
