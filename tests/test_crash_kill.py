@@ -93,9 +93,9 @@ def reference(tmp_path_factory, scenario_night):
 
 @SERIAL  # each starts a run in a child process, and waits for it
 @pytest.mark.parametrize("point", ["ingest", "marts", "publish"])
-def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, scenario_night,
+def test_a_killed_run_leaves_old_or_new_state_and_the_next_run_completes(tmp_path, prefect_harness, scenario_copy,
                                                                         reference, point):
-    registry, inbox = start_from(scenario_night, tmp_path)
+    registry, inbox = scenario_copy
     old = accepted(tmp_path / "wh.duckdb")
     (inbox / NEW_FILE[0]).write_bytes(_csv(NEW_FILE[1]))
     new_figures, new = reference
@@ -145,11 +145,11 @@ def lines_and_spill(root) -> tuple[int, list[str]]:
 
 @SERIAL
 def test_a_run_killed_after_spilling_its_uncommitted_rows_leaves_the_old_state_and_the_next_run_cleans_up(
-        tmp_path, prefect_harness, scenario_night):
+        tmp_path, prefect_harness, scenario_copy):
     """The ingest lets DuckDB write the job's uncommitted rows out of memory (warehouse/db.py,
     limit_memory). Killed after it did, the store holds the last commit only; the next run
     removes the killed job's spilled files, commits every line, and keeps the folder owner-only."""
-    registry, inbox = start_from(scenario_night, tmp_path)
+    registry, inbox = scenario_copy
     old, (old_lines, _) = accepted(tmp_path / "wh.duckdb"), lines_and_spill(tmp_path)
     for name, rows in BIG_FILES.items():
         (inbox / name).write_bytes(_csv(*rows))
