@@ -326,10 +326,7 @@ def _read_locale_formats(book) -> None:
     built-in) and the styles of date cells in `_date_formats`; should that ever change, every
     workbook is refused as unreadable (the AttributeError, inside _read_workbook's open) rather
     than read with wrong figures."""
-    styles = book._cell_styles
-    if not any(style.numFmtId in _LOCALE_BUILTIN_FORMATS for style in styles):
-        return
-    for index, style in enumerate(styles):
+    for index, style in enumerate(book._cell_styles):
         builtin = _LOCALE_BUILTIN_FORMATS.get(style.numFmtId)
         if builtin is None:
             continue
