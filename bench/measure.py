@@ -1,9 +1,9 @@
 """The measuring instruments of the national benchmark: the floor (every file read once), a timed
 `pilotkpi` run with its process tree's RSS sampled, and the analyst guide's queries.
 
-Wall times are time.perf_counter() differences; RSS is psutil's resident set size summed over
-the process tree (the run and its children: Prefect's server, the watchdog), so shared pages
-count once per process and the sum is an upper bound.
+Wall times are time.perf_counter() differences; memory is sampled over the process tree (the run
+and its children: Prefect's server, the watchdog, a Dask worker): the RSS sum counts shared pages
+once per process (an upper bound), the PSS sum counts them once (Sampler).
 """
 from __future__ import annotations
 
@@ -142,12 +142,19 @@ def floor_read(inbox: Path, compare_duckdb: bool = True) -> dict:
 
 # --- a timed run ---------------------------------------------------------------------------------
 
-def process_role(proc: psutil.Process) -> str:
-    """What a process of a night's tree is, from its command line: the flow process is the root."""
+FORKSERVER = "multiprocessing.forkserver"  # in the command line of the forkserver and all it forked
+
+
+def process_role(proc: psutil.Process, parent_role: str | None = None) -> str:
+    """What a process of a night's tree is, from its command line (and its parent's role, for
+    the processes forked without an exec, which keep their parent's command line: the warm
+    nights forked from `serve`'s forkserver, and each night's forked reader)."""
     try:
         command = " ".join(proc.cmdline())
     except psutil.Error:
         return "gone"
+    if FORKSERVER in command:
+        return {"forkserver": "night", "night": "forked reader"}.get(parent_role or "", "forkserver")
     for marker, role in (("prefect.server.api.server", "prefect server"), ("resource_tracker", "resource tracker"),
                          ("spawn_main", "dask worker"), ("signal", "server watchdog")):
         if marker in command:
@@ -155,19 +162,60 @@ def process_role(proc: psutil.Process) -> str:
     return "other"
 
 
+def memory_of(pid: int) -> tuple[int, int, int]:
+    """(RSS, PSS, USS) of a process, bytes, from /proc/PID/smaps_rollup (Linux 4.14+): one read
+    that sums its mappings in the kernel. PSS: each resident page divided by the number of
+    processes mapping it (a page a night shares copy-on-write with its forkserver counts half in
+    each), so PSS adds up over a tree to the memory it really holds; USS: its private pages only
+    (what ending it would free). (0, 0, 0) for a process gone."""
+    fields = {}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
+            for line in fh.read().splitlines()[1:]:
+                name, _, value = line.partition(b":")
+                fields[name] = int(value.split()[0]) * 1024
+    except (OSError, ValueError, IndexError):
+        return 0, 0, 0
+    return fields.get(b"Rss", 0), fields.get(b"Pss", 0), fields.get(b"Private_Clean", 0) + fields.get(
+        b"Private_Dirty", 0)
+
+
+def _rss(proc: psutil.Process) -> int:
+    try:
+        return proc.memory_info().rss
+    except psutil.Error:
+        return 0
+
+
+def _mib(n: int) -> float:
+    return round(n / MIB, 1)
+
+
 @dataclass
 class Sampler:
-    """RSS of a process and its descendants, every `interval` seconds, in a thread; and each
-    process's own peak by its role (process_role), with what each held when the tree peaked."""
+    """RSS and PSS of a process and its descendants, every `interval` seconds, in a thread; and
+    each process's own peak by its role (process_role), with what each held when the tree peaked.
+
+    The RSS sum counts a page shared by N processes N times (forked processes share most of their
+    parent's pages copy-on-write): an upper bound. The PSS sum counts it once, divided among its
+    sharers: the memory the tree really holds (bench/README.md, "Memory"). Per process, USS too."""
     pid: int
     interval: float = 0.25
-    curve: list[tuple[float, float, float]] = field(default_factory=list)  # (s, tree MiB, main MiB)
+    root_role: str = "flow process"
+    # (s, tree RSS, main RSS, tree PSS) MiB; the PSS None where the sample could be no peak (_loop)
+    curve: list[tuple[float, float, float, float | None]] = field(default_factory=list)
     peaks: dict[str, float] = field(default_factory=dict)  # role -> its highest RSS, MiB
-    at_tree_peak: dict[str, float] = field(default_factory=dict)  # role -> its RSS when the tree peaked
+    at_tree_peak: dict[str, float] = field(default_factory=dict)  # role -> its RSS when the tree's RSS peaked
+    peaks_pss: dict[str, float] = field(default_factory=dict)  # role -> its highest PSS read, MiB
+    # role -> {"rss", "pss", "uss"} MiB (and "processes") when the tree's RSS sum, or its PSS sum, peaked
+    full_at_rss_peak: dict[str, dict] = field(default_factory=dict)
+    full_at_pss_peak: dict[str, dict] = field(default_factory=dict)
+    read_seconds: float = 0.0  # spent reading smaps_rollup, in all (the sampler's cost)
+    cheap_samples: int = 0  # samples that could be no peak: RSS only, no smaps_rollup read
 
     def __post_init__(self) -> None:
         self._roles: dict[int, str] = {}  # pid -> role, found once per process
-        self._tree_peak = 0  # bytes
+        self._tree_peak = self._pss_peak = 0  # bytes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._start = time.perf_counter()
@@ -181,34 +229,79 @@ class Sampler:
         while not self._stop.is_set():
             try:
                 procs = [main, *main.children(recursive=True)]
-                rss = []
-                for p in procs:
-                    try:
-                        rss.append(p.memory_info().rss)
-                    except psutil.Error:
-                        rss.append(0)
-                self.curve.append((round(time.perf_counter() - self._start, 2), round(sum(rss) / MIB, 1),
-                                   round(rss[0] / MIB, 1)))
-                self._by_role(procs, rss)
             except psutil.Error:
                 return
+            rss = [_rss(p) for p in procs]
+            if not rss[0]:  # the root is gone
+                return
+            at = round(time.perf_counter() - self._start, 2)
+            # smaps_rollup walks a process's page tables (5-13 ms of CPU for 500 MiB here, holding
+            # its memory map's lock): read only where the sample could be a peak. A tree's PSS sum
+            # is at most its RSS sum, so a sample whose RSS sum is below the highest PSS sum seen
+            # cannot be a PSS peak, nor (being below) an RSS peak: RSS alone (statm) is enough.
+            if sum(rss) <= self._pss_peak:
+                self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), None))
+                self.cheap_samples += 1
+            else:
+                mark = time.perf_counter()
+                sizes = [memory_of(p.pid) for p in procs]
+                self.read_seconds += time.perf_counter() - mark
+                self.curve.append((at, _mib(sum(s[0] for s in sizes)), _mib(sizes[0][0]),
+                                   _mib(sum(s[1] for s in sizes))))
+                self._by_role(procs, sizes)
             self._stop.wait(self.interval)
 
-    def _by_role(self, procs: list[psutil.Process], rss: list[int]) -> None:
-        roles: dict[str, float] = {}
-        for i, (proc, size) in enumerate(zip(procs, rss)):
-            role = "flow process" if i == 0 else self._roles.get(proc.pid) or process_role(proc)
+    def _role(self, proc: psutil.Process, is_root: bool) -> str:
+        role = self._roles.get(proc.pid)
+        if role is None:
+            if is_root:
+                role = self.root_role
+            else:
+                try:
+                    parent = self._roles.get(proc.ppid())
+                except psutil.Error:
+                    parent = None
+                role = process_role(proc, parent)
             self._roles[proc.pid] = role
-            if role != "gone":  # ended between the listing and its command line: nothing to count
-                roles[role] = round(roles.get(role, 0.0) + size / MIB, 1)
-        for role, mib in roles.items():
-            self.peaks[role] = max(self.peaks.get(role, 0.0), mib)
-        if sum(rss) > self._tree_peak:
-            self._tree_peak, self.at_tree_peak = sum(rss), roles
+        return role
+
+    def _by_role(self, procs: list[psutil.Process], sizes: list[tuple[int, int, int]]) -> None:
+        full: dict[str, dict] = {}
+        for i, (proc, (rss, pss, uss)) in enumerate(zip(procs, sizes)):  # parents before their children
+            role = self._role(proc, i == 0)
+            if role == "gone" or not rss:  # ended between the listing and its reading: nothing to count
+                continue
+            held = full.setdefault(role, {"rss": 0, "pss": 0, "uss": 0, "processes": 0})
+            held["rss"], held["pss"], held["uss"] = held["rss"] + rss, held["pss"] + pss, held["uss"] + uss
+            held["processes"] += 1
+        for role, held in full.items():
+            self.peaks[role] = max(self.peaks.get(role, 0.0), _mib(held["rss"]))
+            self.peaks_pss[role] = max(self.peaks_pss.get(role, 0.0), _mib(held["pss"]))
+        in_mib = {role: {**{k: _mib(v) for k, v in held.items() if k != "processes"}, "processes": held["processes"]}
+                  for role, held in full.items()}
+        rss_sum, pss_sum = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
+        if rss_sum > self._tree_peak:
+            self._tree_peak, self.full_at_rss_peak = rss_sum, in_mib
+            self.at_tree_peak = {role: held["rss"] for role, held in in_mib.items()}
+        if pss_sum > self._pss_peak:
+            self._pss_peak, self.full_at_pss_peak = pss_sum, in_mib
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+    def figures(self) -> dict:
+        """The peaks for a run's report: RSS and PSS sums, by role, and the sampler's own cost."""
+        curve = self.curve
+        return {"peak_rss_tree_mib": max((c[1] for c in curve), default=None),
+                "peak_rss_main_mib": max((c[2] for c in curve), default=None),
+                "peak_pss_tree_mib": max((c[3] for c in curve if c[3] is not None), default=None),
+                "peak_rss_by_process_mib": self.peaks, "rss_at_tree_peak_mib": self.at_tree_peak,
+                "peak_pss_by_process_mib": self.peaks_pss,
+                "memory_at_rss_peak_mib": self.full_at_rss_peak, "memory_at_pss_peak_mib": self.full_at_pss_peak,
+                "rss_samples": len(curve), "pss_samples": len(curve) - self.cheap_samples,
+                "sampler_ms_per_pss_sample": round(self.read_seconds / (len(curve) - self.cheap_samples) * 1000, 2)
+                if len(curve) > self.cheap_samples else None}
 
 
 COUNTS = re.compile(r"files seen (\d+): (.*)")
@@ -264,11 +357,7 @@ def timed_run(args: list[str], env: dict[str, str], stage_log: Path, files: int,
         "files": files, "lines": lines,
         "files_per_s": round(files / wall, 1) if wall else None,
         "lines_per_s": round(lines / wall, 1) if wall else None,
-        "peak_rss_tree_mib": max((c[1] for c in curve), default=None),
-        "peak_rss_main_mib": max((c[2] for c in curve), default=None),
-        "peak_rss_by_process_mib": sampler.peaks, "rss_at_tree_peak_mib": sampler.at_tree_peak,
-        "rss_samples": len(curve),
-        "rss_curve": _downsample(curve),
+        **sampler.figures(), "rss_curve": _downsample(curve),
     }
 
 

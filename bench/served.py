@@ -6,8 +6,9 @@ A night's wall time is the server's own record of it: from the runner's Pending 
 process is started) to its final state. The client's view (from asking for the run until it is
 seen finished) also counts the runner's poll for new runs (every second here, 10 s by default);
 it is kept beside, as `client_seconds`. Stages come from the night's stage log, as for a
-`pilotkpi run` (warehouse/stages.py); RSS is sampled over `serve`'s process tree (serve, its
-forkserver and the night: an upper bound, as for the CLI nights).
+`pilotkpi run` (warehouse/stages.py); memory is sampled over `serve`'s process tree (serve, its
+forkserver, the night, its forked reader and its Dask worker): the RSS sum, an upper bound as for
+the CLI nights, and the PSS sum, what the tree holds (bench/measure.py Sampler).
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ class Served:
         seen = len(self.output.read_text(encoding="utf-8", errors="replace").splitlines())
         idle = set(_tree(self.process.pid))
         cpu_before = tree_cpu_seconds(self.process.pid)
-        sampler = measure.Sampler(self.process.pid)
+        sampler = measure.Sampler(self.process.pid, root_role="serve")
         asked = time.perf_counter()
         try:
             with temporary_settings({PREFECT_API_URL: self.api_url}):
@@ -80,9 +81,8 @@ class Served:
             "files": files, "lines": lines,
             "files_per_s": round(files / wall, 1) if wall else None,
             "lines_per_s": round(lines / wall, 1) if wall else None,
-            "peak_rss_tree_mib": max((c[1] for c in curve), default=None),
-            "peak_rss_main_mib": max((c[2] for c in curve), default=None),  # main: `serve` itself
-            "rss_samples": len(curve), "rss_curve": measure._downsample(curve),
+            **sampler.figures(),  # main: `serve` itself
+            "rss_curve": measure._downsample(curve),
         }
 
 

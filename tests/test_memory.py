@@ -262,3 +262,38 @@ def test_the_benchs_sampler_gives_each_process_of_the_tree_its_own_peak(tmp_path
     assert sampler.peaks["dask worker"] >= 48  # its 48 MiB block, touched
     assert sampler.peaks["flow process"] < sampler.peaks["dask worker"]
     assert sum(sampler.at_tree_peak.values()) == pytest.approx(max(c[1] for c in sampler.curve), abs=0.2)
+
+
+def test_the_benchs_sampler_counts_a_page_shared_by_forked_processes_once_in_its_pss_sum(tmp_path):
+    """bench/measure.py's Sampler beside the RSS sum: a 64 MiB block written by a process, then
+    shared copy-on-write with the child it forks (neither writes it again), is in both processes'
+    RSS (128 MiB in the RSS sum) but in the PSS sum once (32 MiB in each process's PSS), and in
+    neither's USS (their private pages)."""
+    from bench.measure import Sampler
+
+    ready, release = tmp_path / "ready", tmp_path / "release"
+    script = ("import os, pathlib, time\nblock = bytearray(b'x') * (64 << 20)  # every page written\n"
+              "child = os.fork()\n"
+              f"if child:\n    pathlib.Path({str(ready)!r}).touch()\n"
+              f"while not os.path.exists({str(release)!r}):\n    time.sleep(0.02)\n"
+              "if child:\n    os.waitpid(child, 0)\nelse:\n    os._exit(0)")
+    parent = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and parent.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sampler = Sampler(parent.pid, interval=0.05)
+        while len(sampler.curve) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sampler.stop()
+    finally:
+        release.touch()
+        parent.wait(timeout=60)
+    held = sampler.full_at_rss_peak
+    assert set(held) == {"flow process", "other"}  # the child: a plain fork, no role of its own
+    for role in held.values():
+        assert role["rss"] >= 64 and role["uss"] < 16  # the block resident in each, private to neither
+        assert role["pss"] == pytest.approx(role["uss"] + (role["rss"] - role["uss"]) / 2, abs=3)  # shared by 2
+    figures = sampler.figures()
+    # The block once less in the PSS sum (and half of the interpreter's own pages the two share)
+    assert figures["peak_rss_tree_mib"] - figures["peak_pss_tree_mib"] >= 64 - 2
