@@ -305,7 +305,11 @@ def summarise(report: dict) -> dict:
     report["ratios"] = ratios
     memory = {}
     if "full" in runs:
-        memory.update(peak_full_mib=runs["full"]["peak_rss_tree_mib"], peak_full_main_mib=runs["full"]["peak_rss_main_mib"])
+        memory.update(peak_full_mib=runs["full"]["peak_rss_tree_mib"], peak_full_main_mib=runs["full"]["peak_rss_main_mib"],
+                      peak_full_pss_mib=runs["full"].get("peak_pss_tree_mib"))
+    if "full_running_server" in runs:
+        memory.update(peak_full_served_mib=runs["full_running_server"]["peak_rss_tree_mib"],
+                      peak_full_served_pss_mib=runs["full_running_server"].get("peak_pss_tree_mib"))
     if "quarter_full" in runs:
         memory.update(peak_quarter_mib=runs["quarter_full"]["peak_rss_tree_mib"],
                       peak_quarter_main_mib=runs["quarter_full"]["peak_rss_main_mib"],
@@ -534,8 +538,9 @@ def markdown(r: dict) -> str:
             lines.append(f"| {label} | " + " | ".join(_stage(run, names) for run in runs.values()) + " |")
         for label, key, fmt in (("other (imports, Prefect, commit)", "other_seconds", "{:.2f}"),
                                 ("**wall**", "wall_seconds", "**{:.2f}**"), ("files/s", "files_per_s", "{}"),
-                                ("lines/s", "lines_per_s", "{}"), ("peak RSS MiB (tree)", "peak_rss_tree_mib", "{}")):
-            lines.append(f"| {label} | " + " | ".join(fmt.format(run[key]) for run in runs.values()) + " |")
+                                ("lines/s", "lines_per_s", "{}"), ("peak RSS MiB (tree)", "peak_rss_tree_mib", "{}"),
+                                ("peak PSS MiB (tree: what it holds)", "peak_pss_tree_mib", "{}")):
+            lines.append(f"| {label} | " + " | ".join(fmt.format(run.get(key)) for run in runs.values()) + " |")
     if r.get("analyst"):
         lines += ["", "Analyst guide queries on the published copy (p50/p95 of "
                   f"{r['analyst'][0]['runs']} runs; target p95 < 100 ms):", "",
@@ -570,7 +575,8 @@ def memory_only(pilots: int, work: Path) -> dict:
         run.update(pilots=n, stage_peaks_mib=read_peak_log(log.read_text(encoding="utf-8")))
         report["runs"][name] = {k: v for k, v in run.items() if k not in ("stdout", "rss_curve")}
         print(f"{n} pilots, {wl.manifest['files']:,} files: exit {run['exit_code']}, {run['wall_seconds']:.0f} s, "
-              f"peak RSS {run['peak_rss_tree_mib']:.0f} MiB tree, {run['peak_rss_main_mib']:.0f} MiB flow process; "
+              f"peak RSS {run['peak_rss_tree_mib']:.0f} MiB tree (PSS {run['peak_pss_tree_mib']:.0f}), "
+              f"{run['peak_rss_main_mib']:.0f} MiB flow process; "
               "at the tree's peak: " + ", ".join(f"{role} {mib:.0f}" for role, mib in run["rss_at_tree_peak_mib"].items()),
               flush=True)
     report["machine_at_end"] = measure.machine()
