@@ -180,6 +180,9 @@ def memory_of(pid: int) -> tuple[int, int, int]:
         b"Private_Dirty", 0)
 
 
+PSS_BUDGET = 20  # at most 1/20 of the sampler's time reading smaps_rollup (Sampler._loop)
+
+
 def _rss(proc: psutil.Process) -> int:
     try:
         return proc.memory_info().rss
@@ -207,15 +210,18 @@ class Sampler:
     peaks: dict[str, float] = field(default_factory=dict)  # role -> its highest RSS, MiB
     at_tree_peak: dict[str, float] = field(default_factory=dict)  # role -> its RSS when the tree's RSS peaked
     peaks_pss: dict[str, float] = field(default_factory=dict)  # role -> its highest PSS read, MiB
-    # role -> {"rss", "pss", "uss"} MiB (and "processes") when the tree's RSS sum, or its PSS sum, peaked
+    # role -> {"rss", "pss", "uss"} MiB (and "processes") at the highest RSS sum, and the highest
+    # PSS sum, of the samples read in full (_loop: within a few seconds of the peaks)
     full_at_rss_peak: dict[str, dict] = field(default_factory=dict)
     full_at_pss_peak: dict[str, dict] = field(default_factory=dict)
     read_seconds: float = 0.0  # spent reading smaps_rollup, in all (the sampler's cost)
-    cheap_samples: int = 0  # samples that could be no peak: RSS only, no smaps_rollup read
+    cheap_samples: int = 0  # samples not read in full (no possible peak, or the budget): RSS only
 
     def __post_init__(self) -> None:
         self._roles: dict[int, str] = {}  # pid -> role, found once per process
-        self._tree_peak = self._pss_peak = 0  # bytes
+        self._tree_peak = 0  # bytes, the RSS sum's peak (every sample)
+        self._full_rss_peak = self._pss_peak = 0  # bytes, of the samples read in full
+        self._pss_next = 0.0  # perf_counter before which no smaps_rollup is read (_loop)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._start = time.perf_counter()
@@ -236,19 +242,24 @@ class Sampler:
                 return
             at = round(time.perf_counter() - self._start, 2)
             # smaps_rollup walks a process's page tables (5-13 ms of CPU for 500 MiB here, holding
-            # its memory map's lock): read only where the sample could be a peak. A tree's PSS sum
-            # is at most its RSS sum, so a sample whose RSS sum is below the highest PSS sum seen
-            # cannot be a PSS peak, nor (being below) an RSS peak: RSS alone (statm) is enough.
-            if sum(rss) <= self._pss_peak:
+            # its memory map's lock; a sample of the served tree took 93 ms of wall under load):
+            # read only where the sample could be a peak, and within a budget. A tree's PSS sum is
+            # at most its RSS sum, so a sample whose RSS sum is below the highest PSS sum seen
+            # cannot be a PSS peak; and after a read taking t seconds the next waits PSS_BUDGET x t
+            # (memory moves slowly against that: the PSS peak is the highest read, within a few
+            # seconds of the true one). Between them statm's RSS alone: the RSS curve stays whole.
+            self._rss_by_role(procs, rss)
+            if sum(rss) <= self._pss_peak or time.perf_counter() < self._pss_next:
                 self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), None))
                 self.cheap_samples += 1
             else:
                 mark = time.perf_counter()
                 sizes = [memory_of(p.pid) for p in procs]
-                self.read_seconds += time.perf_counter() - mark
-                self.curve.append((at, _mib(sum(s[0] for s in sizes)), _mib(sizes[0][0]),
-                                   _mib(sum(s[1] for s in sizes))))
-                self._by_role(procs, sizes)
+                took = time.perf_counter() - mark
+                self.read_seconds += took
+                self._pss_next = mark + took * PSS_BUDGET
+                self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), _mib(sum(s[1] for s in sizes))))
+                self._full_by_role(procs, sizes)
             self._stop.wait(self.interval)
 
     def _role(self, proc: psutil.Process, is_root: bool) -> str:
@@ -265,24 +276,36 @@ class Sampler:
             self._roles[proc.pid] = role
         return role
 
-    def _by_role(self, procs: list[psutil.Process], sizes: list[tuple[int, int, int]]) -> None:
-        full: dict[str, dict] = {}
-        for i, (proc, (rss, pss, uss)) in enumerate(zip(procs, sizes)):  # parents before their children
+    def _rss_by_role(self, procs: list[psutil.Process], rss: list[int]) -> None:
+        """Every sample: each role's RSS peak, and each role's RSS when the tree's RSS sum peaked."""
+        roles: dict[str, float] = {}
+        for i, (proc, size) in enumerate(zip(procs, rss)):  # parents before their children
             role = self._role(proc, i == 0)
-            if role == "gone" or not rss:  # ended between the listing and its reading: nothing to count
+            if role != "gone" and size:  # ended between the listing and its reading: nothing to count
+                roles[role] = round(roles.get(role, 0.0) + size / MIB, 1)
+        for role, mib in roles.items():
+            self.peaks[role] = max(self.peaks.get(role, 0.0), mib)
+        if sum(rss) > self._tree_peak:
+            self._tree_peak, self.at_tree_peak = sum(rss), roles
+
+    def _full_by_role(self, procs: list[psutil.Process], sizes: list[tuple[int, int, int]]) -> None:
+        """A sample read in full: each role's RSS, PSS and USS, kept at the highest RSS sum and
+        the highest PSS sum so read."""
+        full: dict[str, dict] = {}
+        for i, (proc, (rss, pss, uss)) in enumerate(zip(procs, sizes)):
+            role = self._role(proc, i == 0)
+            if role == "gone" or not rss:
                 continue
             held = full.setdefault(role, {"rss": 0, "pss": 0, "uss": 0, "processes": 0})
             held["rss"], held["pss"], held["uss"] = held["rss"] + rss, held["pss"] + pss, held["uss"] + uss
             held["processes"] += 1
         for role, held in full.items():
-            self.peaks[role] = max(self.peaks.get(role, 0.0), _mib(held["rss"]))
             self.peaks_pss[role] = max(self.peaks_pss.get(role, 0.0), _mib(held["pss"]))
         in_mib = {role: {**{k: _mib(v) for k, v in held.items() if k != "processes"}, "processes": held["processes"]}
                   for role, held in full.items()}
         rss_sum, pss_sum = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
-        if rss_sum > self._tree_peak:
-            self._tree_peak, self.full_at_rss_peak = rss_sum, in_mib
-            self.at_tree_peak = {role: held["rss"] for role, held in in_mib.items()}
+        if rss_sum > self._full_rss_peak:
+            self._full_rss_peak, self.full_at_rss_peak = rss_sum, in_mib
         if pss_sum > self._pss_peak:
             self._pss_peak, self.full_at_pss_peak = pss_sum, in_mib
 
