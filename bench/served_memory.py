@@ -39,8 +39,9 @@ def full_night(name: str, code: Path, wl, work: Path, server_env: dict[str, str]
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PILOTKPI_"))}, **QUIET,
            "PYTHONPATH": str(code), "PREFECT_HOME": str(work / "prefect-home"),
            "PREFECT_API_URL": server_env["PREFECT_API_URL"]}
+    # A deployment of its own per night: one served again under an old name ran with the old one's inbox.
     with serving(wl.registry, work / "inbox", work / "warehouse.duckdb", work / "out", env, work / "serve",
-                 name=f"memory-{name.replace(' ', '-')}", code=code) as served:
+                 name=f"memory-{work.name}", code=code) as served:
         night = served.night(wl.as_of, wl.manifest["files"], wl.manifest["lines"])
     if night["exit_code"] != 0:
         raise SystemExit(f"{name}: the served full night failed\n{night['stdout']}\n{night['stderr']}")
@@ -73,6 +74,7 @@ def markdown(nights: dict[str, list[dict]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = paired_parser(__doc__.split("\n\n")[0], pilots=400, rounds=1)
     parser.add_argument("--json", type=Path, help="also write every figure here")
+    parser.add_argument("--work-tree-first", action="store_true", help="the work tree's night first in round 1")
     args = parser.parse_args(argv)
     work = args.work or Path("/tmp") / f"pilotkpi-served-memory-p{args.pilots}"
     work.mkdir(parents=True, exist_ok=True)
@@ -85,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def measure_all(server_env: dict[str, str]) -> dict:
         for r in range(args.rounds):
-            for name in list(trees) if r % 2 == 0 else list(trees)[::-1]:
+            for name in list(trees) if (r + args.work_tree_first) % 2 == 0 else list(trees)[::-1]:
                 night = full_night(name, trees[name], wl, work / f"night-{len(nights[name])}-{name.replace(' ', '-')}",
                                    server_env)
                 nights[name].append(night)
