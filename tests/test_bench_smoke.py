@@ -201,7 +201,7 @@ def test_a_stopped_run_keeps_the_figures_it_measured():
     assert r["ratios"] == {"full_over_floor": 3.899,  # 386 / 99 = 3.8990
                            "full_without_server_start_over_floor": 3.707,  # (386 - 19) / 99 = 3.7071
                            "pipeline_read_over_floor": None}  # no read stage in this stopped run
-    assert r["memory"] == {"peak_full_mib": 1228.8, "peak_full_main_mib": 900.0}
+    assert r["memory"] == {"peak_full_mib": 1228.8, "peak_full_main_mib": 900.0, "peak_full_pss_mib": None}
     md = run.markdown({**r, "date": "2026-11-26", "host": "h", "machine_at_start": {"cpus": 2, "load_average": [9.0]},
                        "workload": {"pilots": 400, "agencies": 300, "files": 20224, "lines": 1023916,
                                     "bytes": 109e6, "by_format": {}, "expected": {}, "generate_seconds": 1}})
