@@ -18,6 +18,11 @@ reads no output and writes none, and its moves are system calls and hashing, whi
 GIL, while the rendering is Python; so the second core files away while the first renders. It
 is joined at its place in the order (after the letters, before publishing), and its outcome is
 taken there as if it had run there: an error noted in the same order, a stop raised there.
+Two more waits are spent beside the steps (issue 22, the served 1%-new night): a job that read
+files reads its summaries' model on a cursor of its own while its validation report is written
+(DuckDB's queries let go of the GIL), the summaries step taking it (its error, if any); and the
+artifact, one request to Prefect's server, is sent while the letters are written, joined after
+them. Failed steps are noted in the graph's order all the same (`Guard.in_order`).
 
 The validation report describes the files a job read: a job that read none (a quiet night, a
 rebuild, a decision) writes none, and the summaries keep linking to the last report that read
