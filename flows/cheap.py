@@ -18,6 +18,11 @@ reads no output and writes none, and its moves are system calls and hashing, whi
 GIL, while the rendering is Python; so the second core files away while the first renders. It
 is joined at its place in the order (after the letters, before publishing), and its outcome is
 taken there as if it had run there: an error noted in the same order, a stop raised there.
+Two more waits are spent beside the steps (issue 22, the served 1%-new night): a job that read
+files reads its summaries' model on a cursor of its own while its validation report is written
+(DuckDB's queries let go of the GIL), the summaries step taking it (its error, if any); and the
+artifact, one request to Prefect's server, is sent while the letters are written, joined after
+them. Failed steps are noted in the graph's order all the same (`Guard.in_order`).
 
 The validation report describes the files a job read: a job that read none (a quiet night, a
 rebuild, a decision) writes none, and the summaries keep linking to the last report that read
@@ -174,17 +179,26 @@ class Guard:
         """Start a step in a thread of its own, beside the next ones; `join` takes its outcome."""
         return Beside(name, fn, *args)
 
-    def join(self, step: "Beside"):
-        """The outcome of a step started beside the others, taken as `run` takes it, at the step's
-        own place in the order: its error is noted then (so failed_steps keep the graph's order),
-        and a BaseException (a stop) is raised here, as it would have been when the step ran.
+    def join(self, step: "Beside", then: Callable | None = None):
+        """The outcome of a step started beside the others, taken as `run` takes it, after the steps
+        run meanwhile: its error is noted then (`in_order` puts it back at its place in the graph's
+        order), and a BaseException (a stop) is raised here, as it would have been when the step ran.
+        then(result): what the step does with its outcome in the flow's thread (the outputs book:
+        one writer).
         Stage log: `<name>` is the wait for it here, the part of its time not hidden behind the
         steps run meanwhile (so the stages still add up to the wall time); `<name>_background`
         its own time, in its thread."""
         try:
-            return self.run(step.name, step.outcome)
+            return self.run(step.name, lambda: then(step.outcome()) if then is not None else step.outcome())
         finally:
             record(f"{step.name}_background", step.seconds)
+
+    def in_order(self) -> None:
+        """The failed steps in the graph's order (steps joined after a later one noted theirs first):
+        ops.runs names them so, and its error is the first one's."""
+        order = {name: i for i, name in enumerate(steps.POST_COMMIT_ORDER)}
+        self.failed = {k: self.failed[k] for k in sorted(self.failed, key=lambda k: order.get(k, len(order)))}
+        self.ran.sort(key=lambda k: order.get(k, len(order)))
 
     def skip(self, name: str) -> None:
         self.skipped.append(name)
@@ -253,10 +267,16 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     # connection of its own (a cursor: one DuckDB connection is not shared between threads), and
     # is joined at its place in the order, before publishing.
     filing = _start_filing(guard, file_away, con) if file_away is not None else None
+    # A job that read files writes its validation report first, and its summaries' figures changed:
+    # their model is read meanwhile, on a cursor of its own (DuckDB lets go of the GIL while it
+    # queries; the report is mostly Python). Taken by the summaries step, whose error it is if it fails.
+    model = _start_model(con, as_of) if counts.get("files_seen", 0) > 0 else None
     try:
         return _outputs(live, con, guard, book, kind, run_id, counts, warehouse_path, out_dir, as_of, job_steps,
-                        filing, job, earlier)
+                        filing, job, earlier, model)
     finally:
+        if model is not None:
+            model.thread.join()  # leaving early: its queries end before the connection closes
         if filing is not None:
             filing.thread.join()  # leaving early (a stop): the moves under way end before the process does
 
@@ -303,6 +323,20 @@ def _start_filing(guard: Guard, file_away: Callable[[object], object], con) -> B
     return guard.start("file_away", _on_its_own_connection, file_away, cursor)
 
 
+def _start_model(con, as_of: date) -> Beside | None:
+    """build_model(a cursor of its own, as_of) in a thread; None when no cursor can be opened (the
+    summaries step then builds it, and fails as it would have)."""
+    try:
+        cursor = con.cursor()
+    except Exception:  # noqa: BLE001 - the summaries step meets the same error and notes it
+        return None
+    return Beside("summaries_model", _on_its_own_connection, lambda c: build_model(c, as_of), cursor)
+
+
+def _create_artifact(markdown: str) -> None:
+    create_markdown_artifact(key=SUMMARY_ARTIFACT_KEY, markdown=markdown, description="pilotkpi committee summary")
+
+
 def _raise(exc: BaseException) -> None:
     raise exc
 
@@ -317,8 +351,9 @@ def _on_its_own_connection(step: Callable[[object], object], cursor) -> object:
 
 def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts: dict, warehouse_path: Path,
              out_dir: Path, as_of: date, job_steps: list[str], filing: Beside | None, job: JobState | None,
-             earlier: Earlier) -> Done:
-    """after_commit's steps in their order, filing away (started already) joined at its place."""
+             earlier: Earlier, prefetched: Beside | None = None) -> Done:
+    """after_commit's steps in their order, filing away (started already) joined at its place.
+    prefetched: the summaries' model being built beside the validation report (after_commit)."""
     waiting = earlier.waiting()
 
     def skippable(name: str) -> bool:
@@ -350,6 +385,7 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
         link = book.last_report()
 
     model: dict = {}
+    sending: Beside | None = None  # the artifact, sent beside the letters
     summaries_key = key("summaries", validation_report=link or "")
     kept = book.kept("summaries", summaries_key) if skippable("summaries") else None
     if kept:
@@ -358,13 +394,16 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
     else:
         def summaries() -> list[Path]:
             book.forget("summaries")
-            model["model"] = build_model(con, as_of)
+            model["model"] = prefetched.outcome() if prefetched is not None else build_model(con, as_of)
             sections: dict = {}  # pilot sections rendered now, of all (the others were unchanged)
             paths = write_summaries(model["model"], out_dir, validation_link=link, reuse_sections=True,
                                    stats=sections)
             book.wrote("summaries", summaries_key if job is not None else None, paths, sections=sections)
             return paths
         written = guard.run("summaries", summaries) or []
+    if prefetched is not None:  # joined here in any case: nothing may query during the checkpoint and the copy
+        prefetched.thread.join()
+        record("summaries_model_background", prefetched.seconds)
 
     artifact_key = key("artifact", summaries=summaries_key)
     if skippable("artifact") and book.kept("artifact", artifact_key) is not None and "summaries" in guard.skipped:
@@ -372,13 +411,15 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
     elif "summaries" in guard.failed and "model" not in model:
         guard.not_done("artifact", "not done: the summaries could not be built")
     else:
-        def artifact() -> None:
+        def artifact() -> str:
             book.forget("artifact")
             shown = model["model"] if "model" in model else build_model(con, as_of)
-            create_markdown_artifact(key=SUMMARY_ARTIFACT_KEY, markdown=artifact_markdown(shown, written),
-                                     description="pilotkpi committee summary")
-            book.wrote("artifact", artifact_key if job is not None else None, [])
-        guard.run("artifact", artifact)
+            return artifact_markdown(shown, written)
+        markdown = guard.run("artifact", artifact)
+        if markdown is not None:
+            # The artifact is one request to Prefect's server, nearly no CPU here: it is sent beside
+            # the letters and joined after them (the book written then, in this thread).
+            sending = guard.start("artifact", _create_artifact, markdown)
     by_status = (model["model"].by_status if "model" in model
                  else _by_status(con) if "summaries" in guard.skipped else None)
 
@@ -395,8 +436,11 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
             return paths
         letters = guard.run("letters", write) or []
 
+    if sending is not None:
+        guard.join(sending, lambda _: book.wrote("artifact", artifact_key if job is not None else None, []))
     if filing is not None:
         guard.join(filing)
+    guard.in_order()
 
     done = Done(written, by_status, None, guard.failed, [], letters)
     _publish_and_record(live, guard, book, kind, run_id, warehouse_path, job_steps, job, skippable("publish"), done,

@@ -139,6 +139,8 @@ def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) 
         agency=lambda q: _agency(q, lang),
         change=lambda p: pages.fmt_change(pages.trend_change(p)),
         late_agencies=pages.late_agencies,
+        # A macro's output, escaped as it was rendered (finalize applied inside): not escaped again.
+        rendered=(lambda text: text) if html else MdSafe,
     )
     env.globals.update(contents=pages.contents)
     return env
@@ -151,10 +153,11 @@ def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) 
 # sections: pilot_id -> its section already rendered for this edition (SectionCache), else None:
 # every section is rendered here, from _pilot.<fmt>.j2, as the page includes it.
 def render_markdown(model: SummaryModel, lang: str, *, validation_link: str | None = None,
-                    pilot_pages: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> str:
+                    pilot_pages: dict[str, str] | None = None, sections: dict[str, str] | None = None,
+                    rows: dict[str, str] | None = None) -> str:
     return _environment(lang, False, model.strategy_names).get_template("summary.md.j2").render(
         m=model, validation_link=validation_link, pilot_pages=pilot_pages, anchors=pages.page_names(model),
-        sections=sections)
+        sections=sections, rows=rows)
 
 
 def _charts(pilots: list[PilotSection], lang: str) -> dict:
@@ -175,14 +178,15 @@ def _charts(pilots: list[PilotSection], lang: str) -> dict:
 
 
 def render_html(model: SummaryModel, lang: str, *, validation_link: str | None = None,
-                pilot_pages: dict[str, str] | None = None, sections: dict[str, str] | None = None) -> str:
+                pilot_pages: dict[str, str] | None = None, sections: dict[str, str] | None = None,
+                rows: dict[str, str] | None = None) -> str:
     L = labels.LABELS[lang]
     layer_chart = Markup(charts.stacked_bars(
         [(f"{L['layer']} {b['layer']}", b["integrated_thb"], b["total_allocated_thb"]) for b in model.budget_by_layer],
         L["budget_by_layer"], (L["integrated"], L["fragmented"])))
     return _environment(lang, True, model.strategy_names).get_template("summary.html.j2").render(
         m=model, validation_link=validation_link, layer_chart=layer_chart, pilot_pages=pilot_pages,
-        anchors=pages.page_names(model), sections=sections,
+        anchors=pages.page_names(model), sections=sections, rows=rows,
         **_charts([] if pilot_pages or sections else model.pilots, lang))
 
 
@@ -232,7 +236,11 @@ class SectionCache:
     is kept only for a summary on one page, which includes every section: a split summary's pilot
     pages are themselves what is kept, and a section is rendered only for a page written again.
     At 400 pilots the four files were 15 MB of texts, read on every night (0.05 s) and written on
-    every night with a changed pilot; now 0.35 MB.
+    every night with a changed pilot; now 0.35 MB, and 0.6 MB more with `rows`.
+
+    `rows` keeps each pilot's row of the summary's national table, by the section's key and the
+    row's link (national_rows): the summary pages themselves are rendered every night (their date
+    line), and at 400 pilots their 400 rows in four editions were a third of the summaries' CPU.
     """
 
     def __init__(self, out_dir: Path, lang: str, fmt: str, code: str):
@@ -245,12 +253,15 @@ class SectionCache:
         self.since: dict[str, date] = {}  # pilot_id -> the night its section was first rendered
         self.keys: dict[str, str] = {}  # pilot_id -> its section's key
         self.texts: dict[str, str] = {}  # pilot_id -> its section, where cached or rendered
+        self.old_rows: dict[str, str] = {}
+        self.rows: dict[str, str] = {}  # row key -> the pilot's row of the national table (national_rows)
         self.rendered = 0
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(data, dict) and data.get("code") == code and isinstance(data.get("sections"), dict):
                 self.old = data["sections"]
                 self.old_pages = data.get("pages") if isinstance(data.get("pages"), dict) else {}
+                self.old_rows = data.get("rows") if isinstance(data.get("rows"), dict) else {}
         except (OSError, ValueError):
             pass
 
@@ -291,6 +302,27 @@ class SectionCache:
             self.rendered += 1
         return (Markup if self.fmt == "html" else MdSafe)(text)
 
+    def national_rows(self, model: SummaryModel, anchors: dict[str, str],
+                      pilot_pages: dict[str, str] | None) -> dict[str, str]:
+        """pilot_id -> its row of the summary's national table (_national_row.<fmt>.j2), kept where
+        its key is (sizes() first). A row shows the pilot's part of the model and its link, nothing
+        else: its key is the section's (code, edition, anchor, the pilot's inputs) and the link.
+        At 400 pilots the rows were most of the summary pages' rendering, every night (0.04 s)."""
+        module = None
+        rows = {}
+        for p in model.pilots:
+            key = fingerprint_of(self.keys[p.pilot_id], "row", (pilot_pages or {}).get(p.pilot_id, ""))
+            text = self.old_rows.get(key)
+            if not isinstance(text, str):
+                if module is None:
+                    module = pilot_environment(model, self.lang, self.fmt).get_template(
+                        f"_national_row.{self.fmt}.j2").make_module({"m": model, "pilot_pages": pilot_pages,
+                                                                     "anchors": anchors})
+                text = str(module.row(p))
+            self.rows[key] = text
+            rows[p.pilot_id] = (Markup if self.fmt == "html" else MdSafe)(text)
+        return rows
+
     def _cached(self, key: str) -> tuple[date | None, int | None, str | None]:
         entry = self.old.get(key)
         if not (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[1], int)
@@ -321,11 +353,11 @@ class SectionCache:
         """Written only when a section or a page changed: a quiet night leaves it as it is.
         with_texts: the summary is on one page (its sections' texts are kept for the next night)."""
         sections = {key: [since, size, text if with_texts else None] for key, (since, size, text) in self.new.items()}
-        if sections == self.old and self.pages == self.old_pages:
+        if sections == self.old and self.pages == self.old_pages and self.rows == self.old_rows:
             return
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"code": self.code, "sections": sections, "pages": self.pages}, ensure_ascii=False),
-                       encoding="utf-8")
+        tmp.write_text(json.dumps({"code": self.code, "sections": sections, "pages": self.pages, "rows": self.rows},
+                                  ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, self.path)
 
 
@@ -386,7 +418,8 @@ def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] =
     sections = {} if split else {edition: {p.pilot_id: cache.section(model, p, names) for p in model.pilots}
                                  for edition, cache in caches.items()}
     texts = {} if split else {
-        (lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link, sections=sections.get((lang, fmt)))
+        (lang, fmt): RENDERERS[fmt](model, lang, validation_link=validation_link, sections=sections.get((lang, fmt)),
+                                    rows=caches[(lang, fmt)].national_rows(model, names, None) if caches else None)
         for lang, fmt in editions}
     split = split or pages.too_big(list(texts.values()), limit)
     if split:
@@ -411,7 +444,8 @@ def write_summaries(model: SummaryModel, out_dir: Path, langs: tuple[str, ...] =
                                                             dated=since))
                 cache.page_written(name, pilots_dir / name, page_key)
             links = {p.pilot_id: f"{pages.PILOTS_DIR}/{names[p.pilot_id]}.{lang}.{fmt}" for p in model.pilots}
-            texts[(lang, fmt)] = RENDERERS[fmt](model, lang, validation_link=validation_link, pilot_pages=links)
+            texts[(lang, fmt)] = RENDERERS[fmt](model, lang, validation_link=validation_link, pilot_pages=links,
+                                                rows=cache.national_rows(model, names, links) if cache else None)
     written = []
     for cache in caches.values():
         cache.save(with_texts=not split)
