@@ -60,6 +60,19 @@ class Digests:
             self._done[table] = f"{count}:{total}"
         return self._done[table]
 
+    def prefetch(self, tables) -> None:
+        """The digests (of) of these relations not known yet, in one statement (a UNION ALL of the
+        queries `of` runs, so the same figures): the marts' keys ask for every relation the marts
+        read, one statement each cost 17 round trips and plans on the 1%-new night at 400 pilots.
+        A relation noted by forget(together=...) is left to its own scan, which gives more."""
+        todo = [t for t in dict.fromkeys(tables) if t not in self._done and t not in self._together]
+        if len(todo) < 2:
+            return
+        query = " UNION ALL ".join(f"SELECT {i} AS i, count(*), coalesce(sum(hash(t)), 0) FROM {table} t"
+                                   for i, table in enumerate(todo))
+        for i, count, total in self.con.execute(query).fetchall():
+            self._done[todo[i]] = f"{count}:{total}"
+
     def forget(self, table: str, together: list[tuple[str, ...] | None] | None = None) -> None:
         """After rewriting the table. together: the column sets (None: the whole row) whose
         by_pilot digests will be asked for next (the marts that read a mart just rebuilt): its
@@ -144,6 +157,7 @@ def _cache_name(table: str, agency: str, columns: tuple[str, ...] | None, where:
 
 
 def state_digest(digests: Digests, as_of: date) -> str:
+    digests.prefetch(digests.tables())
     return sha(as_of.isoformat(), *[f"{t}={digests.of(t)}" for t in digests.tables()])
 
 
