@@ -5,7 +5,10 @@ Part 1, 18.3.1.73: `r` is the row's 1-based index). openpyxl's read-only loop, w
 copied (xlsx_reader._UnsizedSheet._cells_by_row), silently drops a row whose number is not above
 the rows already read: rows listed 1,2,3,5,4 lost row 4, a budget line of 10,000,000 baht, and the
 file was accepted. Now such a sheet is FILE_UNREADABLE (`rows_out_of_order`, `row_repeated`,
-`row_number_invalid`), the file quarantined, the night's other files accepted.
+`row_number_invalid`), the file quarantined, the night's other files accepted. So are a row's
+cells listed out of order (openpyxl sized the row by its last cell: the cells right of it were
+lost) or a cell reference repeated (the second overwrote the first): `cells_out_of_order`,
+`cell_repeated`.
 
 The scenario and its registry are tests/test_flow.py's: lead 03009, secondary 15001; K1 percent/
 higher/last weight 60, thresholds [20,30,40,50,60]; K2 count/higher/sum weight 40, [100..500]
@@ -141,3 +144,38 @@ def test_rows_left_out_are_still_read_as_empty():
     assert row_numbers(out.getvalue()) == [1, 2, 4, 5, 6]
     table = read_report("r.xlsx", out.getvalue())
     assert [(n, cells[5]) for n, cells in table.rows] == [(2, "K1"), (4, "K2"), (5, "ACT-L5-01"), (6, "ACT-L3-01")]
+
+
+def cells_rewritten(data: bytes, row: int, edit) -> bytes:
+    """The workbook with sheet row `row`'s list of cell elements passed through edit(cells)."""
+    def rewrite(content: bytes) -> bytes:
+        found = re.search(rb'<row r="%d".*?</row>' % row, content).group(0)
+        cells = re.findall(rb"<c .*?(?:</c>|/>)", found)
+        return content.replace(found, found.replace(b"".join(cells), b"".join(edit(cells))))
+    src = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            dst.writestr(info, rewrite(content) if info.filename == "xl/worksheets/sheet1.xml" else content)
+    return out.getvalue()
+
+
+def test_cells_out_of_order_or_repeated_are_named():
+    """Row 4 (ACT-L5-01) holds A4..K4. K4 (funding_source) listed first: openpyxl sized the row
+    by its last cell, J4, and K4 was lost. J4 (disbursed 1,000,000) given I4's reference: it
+    overwrote the allocation (10,000,000 read 1,000,000, disbursed empty). Both read silently."""
+    data = report("2548-Q1", "2005-01-20", LEAD_Q1)
+    last_first = cells_rewritten(data, 4, lambda cells: cells[-1:] + cells[:-1])
+    with pytest.raises(ReadFailure) as info:
+        read_report("r.xlsx", last_first)
+    assert "cell A4 comes after cell K4 in the sheet" in info.value.issue.message_en
+    assert "เซลล์ A4 อยู่ถัดจากเซลล์ K4" in info.value.issue.message_th
+    repeated = cells_rewritten(data, 4, lambda cells: [c.replace(b'r="J4"', b'r="I4"') for c in cells])
+    with pytest.raises(ReadFailure) as info:
+        read_report("r.xlsx", repeated)
+    assert (info.value.issue.code, info.value.issue.column_name) == ("FILE_UNREADABLE", None)
+    assert "cell I4 appears twice in the sheet" in info.value.issue.message_en
+    # The row as written: read whole.
+    assert read_report("r.xlsx", data).rows[2][1][5:11] == ["ACT-L5-01", "5", None, "10000000", "1000000",
+                                                           "lead_integrated"]

@@ -12,8 +12,9 @@ refuses as it refuses the same text typed (_date_shown).
 Rows never depend on the sheet's `<dimension ref=...>` tag: openpyxl's read-only mode trusts it,
 and some exporters write it wrong (`A1:L2` on a 4-row report returned one row: a wrong figure).
 Every sheet read here first calls `reset_dimensions()`, so the rows present in the XML are read.
-A row numbered at or below a row before it (rows out of order, repeated) is FILE_UNREADABLE, where
-openpyxl dropped it (_UnsizedSheet._cells_by_row).
+A row numbered at or below a row before it (rows out of order, repeated), or a cell at or left of
+a cell before it in its row, is FILE_UNREADABLE, where openpyxl dropped or overwrote it
+(_UnsizedSheet._cells_by_row).
 
 Percentage cells (agency-report-v1.md, "Percentage cells"): a number cell whose number format
 shows a percentage stores a fraction (82.5% is stored as 0.825). The reader gives its value as
@@ -60,11 +61,12 @@ from defusedxml import DefusedXmlException
 from openpyxl.packaging.manifest import Manifest
 from openpyxl.reader.excel import ExcelReader, _find_workbook_part
 from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE, is_date_format, is_timedelta_format
-from openpyxl.cell.read_only import EMPTY_CELL
+from openpyxl.cell.read_only import EMPTY_CELL, ReadOnlyCell
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import ARC_CONTENT_TYPES, ARC_STYLE, SHARED_STRINGS
+from openpyxl.utils import get_column_letter
 from openpyxl.xml.functions import fromstring, iterparse
 
 from pilots.defects import detail, make_issue
@@ -234,7 +236,9 @@ class _UnsizedSheet(ReadOnlyWorksheet):
         row whose number is not above the rows already read (rows listed 1,2,3,4,6,5, a row number
         repeated, a row 0): openpyxl drops it silently, and a budget line was lost from an accepted
         file. Excel writes rows in ascending order (ECMA-376 Part 1, 18.3.1.73: `r` is the row's
-        1-based index), so such a sheet is a damaged file (_row_out_of_place)."""
+        1-based index), so such a sheet is a damaged file (_row_out_of_place). So are a row's cells
+        (18.3.1.4): openpyxl sized a row by its last cell (`<c r="L2">` then `<c r="A2">`: L2 lost)
+        and let a repeated reference overwrite the cell before it (_get_row)."""
         filler = None if values_only else EMPTY_CELL
         max_col = max_col or self.max_column
         max_row = max_row or self.max_row
@@ -258,12 +262,39 @@ class _UnsizedSheet(ReadOnlyWorksheet):
             for _ in range(counter, max_row + 1):
                 yield empty_row
 
+    def _get_row(self, row, min_col=1, max_col=None, values_only=False):
+        """ReadOnlyWorksheet._get_row of openpyxl 3.1 (the row's cells, or values, from min_col to
+        max_col, or to its last cell), refusing a cell at or left of the cell before it: openpyxl
+        sized the row by its last cell and let a cell overwrite an earlier one of the same column.
+        Checked in the loop over the cells that was there (one comparison a cell)."""
+        if not row and not max_col:
+            return ()
+        max_col = max_col or row[-1]["column"]
+        new_row = [None if values_only else EMPTY_CELL] * (max_col + 1 - min_col)
+        previous = 0
+        for cell in row:
+            column = cell["column"]
+            if column <= previous:
+                raise _cell_out_of_place(cell["row"], column, previous)
+            previous = column
+            if min_col <= column <= max_col:
+                new_row[column - min_col] = cell["value"] if values_only else ReadOnlyCell(self, **cell)
+        return tuple(new_row)
+
 
 def _row_out_of_place(row: int, previous: int | None) -> ReadFailure:
     """FILE_UNREADABLE for a sheet row numbered `row` after the row `previous` (None: before any
     row, a number below 1)."""
     key = "row_number_invalid" if previous is None else "row_repeated" if row == previous else "rows_out_of_order"
     return ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", key, row=row, previous=previous)),
+                       format="xlsx")
+
+
+def _cell_out_of_place(row: int, column: int, previous: int) -> ReadFailure:
+    """FILE_UNREADABLE for a cell of sheet row `row` in `column`, after a cell in `previous`."""
+    key = "cell_repeated" if column == previous else "cells_out_of_order"
+    cell, before = (f"{get_column_letter(c)}{row}" for c in (column, previous))
+    return ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", key, cell=cell, previous=before)),
                        format="xlsx")
 
 
