@@ -25,28 +25,14 @@ from decimal import Decimal
 import pytest
 
 from pilots.readers import read_report
-from tests.test_flow import make_empty_scenario, run_cli
+from tests.test_flow import PILOT, make_empty_scenario, run_cli
 from tests.test_hostile_json_top_level import issues_of
 from tests.test_hostile_sizes import query
 from tests.test_trust_xlsx_million_baht import report
+from tests.test_xlsx import rewrite_members
 
 D = Decimal
-THREE_KPIS = """
-pilot_id: PLT-2548-003
-name_th: ระบบบริการประชาชนแบบเบ็ดเสร็จ
-name_en: One-stop e-citizen service
-layer: 5
-strategies: [1, 6]
-classification: open
-start: 2004-10-01
-end: 2005-09-30
-report_due_days: 30
-agencies:
-  - {code: "03009", role: lead}
-  - {code: "15001", role: secondary}
-  - {code: "11002", role: supporting}
-  - {code: "20004", role: advisory}
-kpis:
+THREE_KPIS = PILOT[:PILOT.index("kpis:")] + """kpis:
   - {code: K1, name_th: ร้อยละของคำขอที่ยื่นผ่านระบบออนไลน์, name_en: Share of applications filed online,
      unit: percent, direction: higher, aggregation: last, weight: 40, thresholds: {2548: [20, 30, 40, 50, 60]}}
   - {code: K2, name_th: ระยะเวลาเฉลี่ยในการออกใบอนุญาต, name_en: Average days to issue a licence,
@@ -68,21 +54,17 @@ def saved_as(data: bytes, values: dict[str, str], recalculate_on_load: bool) -> 
     """An openpyxl workbook (formulas saved with an empty `<v />`, calcPr fullCalcOnLoad="1") with
     each formula cell's saved value set, and fullCalcOnLoad kept (as XlsxWriter writes) or dropped
     (as Excel saves what it calculated)."""
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info)
-            if info.filename == "xl/worksheets/sheet1.xml":
-                for ref, value in values.items():
-                    content, n = re.subn(rb'(<c r="%s"[^>]*><f>[^<]*</f>)<v\s*/>' % ref.encode(),
-                                         rb"\g<1><v>%s</v>" % value.encode(), content)
-                    assert n == 1, (ref, content)
-            if info.filename == "xl/workbook.xml" and not recalculate_on_load:
-                content, n = re.subn(rb'\s*fullCalcOnLoad="1"', b"", content)
-                assert n == 1, content
-            dst.writestr(info, content)
-    return out.getvalue()
+    def edit(name: str, content: bytes) -> bytes:
+        if name == "xl/worksheets/sheet1.xml":
+            for ref, value in values.items():
+                content, n = re.subn(rb'(<c r="%s"[^>]*><f>[^<]*</f>)<v\s*/>' % ref.encode(),
+                                     rb"\g<1><v>%s</v>" % value.encode(), content)
+                assert n == 1, (ref, content)
+        if name == "xl/workbook.xml" and not recalculate_on_load:
+            content, n = re.subn(rb'\s*fullCalcOnLoad="1"', b"", content)
+            assert n == 1, content
+        return content
+    return rewrite_members(data, edit)
 
 
 def calc_pr(data: bytes) -> str:
@@ -141,17 +123,13 @@ def test_saved_zeros_of_a_workbook_recalculated_on_opening_are_not_read(tmp_path
 
 def with_calc_pr(data: bytes, attributes: str) -> bytes:
     """The workbook with its calcPr element's attributes replaced."""
-    def edit(content: bytes) -> bytes:
+    def edit(name: str, content: bytes) -> bytes:
+        if name != "xl/workbook.xml":
+            return content
         content, n = re.subn(rb"<calcPr[^>]*/>", b"<calcPr %s/>" % attributes.encode(), content)
         assert n == 1, content
         return content
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info)
-            dst.writestr(info, edit(content) if info.filename == "xl/workbook.xml" else content)
-    return out.getvalue()
+    return rewrite_members(data, edit)
 
 
 @pytest.mark.parametrize("attributes, trusted", [
@@ -177,15 +155,9 @@ def test_an_array_formula_saved_as_a_placeholder_is_named():
     it as an ArrayFormula, no str: it was not looked at at all)."""
     data = saved_as(report("2548-Q1", "2005-01-22", LINES[:1]), {"H2": "0"}, True)
 
-    def as_array(content: bytes) -> bytes:
-        return content.replace(b'<c r="H2"><f>', b'<c r="H2"><f t="array" ref="H2">')
-    src = zipfile.ZipFile(io.BytesIO(data))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            content = src.read(info)
-            dst.writestr(info, as_array(content) if info.filename == "xl/worksheets/sheet1.xml" else content)
-    assert b'<f t="array" ref="H2">404/10</f><v>0</v>' in zipfile.ZipFile(out).read("xl/worksheets/sheet1.xml")
-    [issue] = read_report("r.xlsx", out.getvalue()).issues
+    array = rewrite_members(data, lambda name, content: content.replace(
+        b'<c r="H2"><f>', b'<c r="H2"><f t="array" ref="H2">') if name == "xl/worksheets/sheet1.xml" else content)
+    assert b'<f t="array" ref="H2">404/10</f><v>0</v>' in zipfile.ZipFile(io.BytesIO(array)).read("xl/worksheets/sheet1.xml")
+    [issue] = read_report("r.xlsx", array).issues
     assert (issue.code, issue.row_number, issue.column_name) == ("FORMULA_WITHOUT_VALUE", 2, "actual")
     assert issue.message_en.startswith("Formula {=404/10} has no saved value")
