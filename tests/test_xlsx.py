@@ -42,7 +42,8 @@ def rewrite_members(data: bytes, edit, add: dict[str, bytes] | None = None) -> b
 
 
 def with_cached_formula_values(data: bytes, value: str) -> bytes:
-    """openpyxl writes formulas without cached values; patch one in as Excel would have saved it."""
+    """openpyxl writes formulas without cached values; patch one in as Excel would have saved it
+    (without openpyxl's calcPr fullCalcOnLoad="1", which says the saved values are not to be trusted)."""
     src = zipfile.ZipFile(io.BytesIO(data))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
@@ -50,6 +51,9 @@ def with_cached_formula_values(data: bytes, value: str) -> bytes:
             content = src.read(info)
             if info.filename.startswith("xl/worksheets/"):
                 content = content.replace(b"<v />", f"<v>{value}</v>".encode())
+            if info.filename == "xl/workbook.xml":
+                content, n = re.subn(rb'\s*fullCalcOnLoad="1"', b"", content)
+                assert n == 1, "openpyxl wrote no fullCalcOnLoad to drop"
             dst.writestr(info, content)
     return out.getvalue()
 

@@ -3,14 +3,18 @@
 The sheet named `report` or `รายงาน` wins over the first sheet; the header is the first row with
 a non-empty cell; fully empty rows are skipped. Cells become text like CSV cells: Excel dates
 become ISO dates, numbers keep their shortest form (agency 3009 is padded by the normaliser),
-formulas give their cached value, or a defect when the file has none. A date cell that holds a
-time of day is the date its format shows (`d/m/yyyy`: the day), or, under a format that shows the
-time (`d/m/yyyy h:mm`, `h:mm`), the whole value as text, which a date field refuses as it refuses
-the same text typed (_date_shown).
+formulas give their cached value, or a defect when the file has none or asks to be recalculated
+when opened (fullCalcOnLoad: XlsxWriter saves 0 for every formula; _recalculated_on_load). A date
+cell that holds a time of day is the date its format shows (`d/m/yyyy`: the day), or, under a
+format that shows the time (`d/m/yyyy h:mm`, `h:mm`), the whole value as text, which a date field
+refuses as it refuses the same text typed (_date_shown).
 
 Rows never depend on the sheet's `<dimension ref=...>` tag: openpyxl's read-only mode trusts it,
 and some exporters write it wrong (`A1:L2` on a 4-row report returned one row: a wrong figure).
 Every sheet read here first calls `reset_dimensions()`, so the rows present in the XML are read.
+A row numbered at or below a row before it (rows out of order, repeated), or a cell at or left of
+a cell before it in its row, is FILE_UNREADABLE, where openpyxl dropped or overwrote it
+(_UnsizedSheet._cells_by_row).
 
 Percentage cells (agency-report-v1.md, "Percentage cells"): a number cell whose number format
 shows a percentage stores a fraction (82.5% is stored as 0.825). The reader gives its value as
@@ -55,12 +59,14 @@ import openpyxl
 import openpyxl.xml
 from defusedxml import DefusedXmlException
 from openpyxl.packaging.manifest import Manifest
-from openpyxl.reader.excel import ExcelReader
+from openpyxl.reader.excel import ExcelReader, _find_workbook_part
 from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE, is_date_format, is_timedelta_format
-from openpyxl.cell.read_only import EMPTY_CELL
+from openpyxl.cell.read_only import EMPTY_CELL, ReadOnlyCell
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
 from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
 from openpyxl.xml.constants import ARC_CONTENT_TYPES, ARC_STYLE, SHARED_STRINGS
+from openpyxl.utils import get_column_letter
 from openpyxl.xml.functions import fromstring, iterparse
 
 from pilots.defects import detail, make_issue
@@ -226,7 +232,13 @@ class _UnsizedSheet(ReadOnlyWorksheet):
 
     def _cells_by_row(self, min_col, min_row, max_col, max_row, values_only=False):
         """ReadOnlyWorksheet._cells_by_row of openpyxl 3.1 with its parser a _RowsOnlyParser (and
-        the missing rows filled as there; tests/test_xlsx_open.py compares the two)."""
+        the missing rows filled as there; tests/test_xlsx_open.py compares the two), except for a
+        row whose number is not above the rows already read (rows listed 1,2,3,4,6,5, a row number
+        repeated, a row 0): openpyxl drops it silently, and a budget line was lost from an accepted
+        file. Excel writes rows in ascending order (ECMA-376 Part 1, 18.3.1.73: `r` is the row's
+        1-based index), so such a sheet is a damaged file (_row_out_of_place). So are a row's cells
+        (18.3.1.4): openpyxl sized a row by its last cell (`<c r="L2">` then `<c r="A2">`: L2 lost)
+        and let a repeated reference overwrite the cell before it (_get_row)."""
         filler = None if values_only else EMPTY_CELL
         max_col = max_col or self.max_column
         max_row = max_row or self.max_row
@@ -242,12 +254,48 @@ class _UnsizedSheet(ReadOnlyWorksheet):
                 for _ in range(counter, idx):  # rows the XML leaves out
                     counter += 1
                     yield empty_row
-                if counter <= idx:
-                    counter += 1
-                    yield self._get_row(row, min_col, max_col, values_only)
+                if counter > idx:
+                    raise _row_out_of_place(idx, counter - 1 if counter > min_row else None)
+                counter += 1
+                yield self._get_row(row, min_col, max_col, values_only)
         if max_row is not None and max_row < idx:
             for _ in range(counter, max_row + 1):
                 yield empty_row
+
+    def _get_row(self, row, min_col=1, max_col=None, values_only=False):
+        """ReadOnlyWorksheet._get_row of openpyxl 3.1 (the row's cells, or values, from min_col to
+        max_col, or to its last cell), refusing a cell at or left of the cell before it: openpyxl
+        sized the row by its last cell and let a cell overwrite an earlier one of the same column.
+        Checked in the loop over the cells that was there (one comparison a cell)."""
+        if not row and not max_col:
+            return ()
+        max_col = max_col or row[-1]["column"]
+        new_row = [None if values_only else EMPTY_CELL] * (max_col + 1 - min_col)
+        previous = 0
+        for cell in row:
+            column = cell["column"]
+            if column <= previous:
+                raise _cell_out_of_place(cell["row"], column, previous)
+            previous = column
+            if min_col <= column <= max_col:
+                new_row[column - min_col] = cell["value"] if values_only else ReadOnlyCell(self, **cell)
+        return tuple(new_row)
+
+
+def _row_out_of_place(row: int, previous: int | None) -> ReadFailure:
+    """FILE_UNREADABLE for a sheet row numbered `row` after the row `previous` (None: before any
+    row, a number below 1)."""
+    key = "row_number_invalid" if previous is None else "row_repeated" if row == previous else "rows_out_of_order"
+    return ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", key, row=row, previous=previous)),
+                       format="xlsx")
+
+
+def _cell_out_of_place(row: int, column: int, previous: int) -> ReadFailure:
+    """FILE_UNREADABLE for a cell of sheet row `row` in `column`, after a cell in `previous`."""
+    key = "cell_repeated" if column == previous else "cells_out_of_order"
+    cell, before = (f"{get_column_letter(c)}{row}" for c in (column, previous))
+    return ReadFailure(make_issue("FILE_UNREADABLE", detail=detail("FILE_UNREADABLE", key, cell=cell, previous=before)),
+                       format="xlsx")
 
 
 class _UnsizedReader(ExcelReader):
@@ -269,6 +317,7 @@ class _UnsizedReader(ExcelReader):
     def read_manifest(self) -> None:
         if self.archive.manifest is None:
             super().read_manifest()
+            self.archive.manifest = self.package  # for the second open and _recalculated_on_load
         else:
             self.package = self.archive.manifest
 
@@ -568,7 +617,6 @@ def _check_other_parts(archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], c
 def _workbook_parts(archive) -> set[str]:
     """The workbook part the manifest names, and its relationships (both parsed at open)."""
     from openpyxl.packaging.relationship import get_rels_path
-    from openpyxl.reader.excel import _find_workbook_part
 
     try:
         part = _find_workbook_part(archive.manifest).PartName[1:]
@@ -954,11 +1002,13 @@ def _cell(value: object) -> str | None:
 
 def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: list[tuple | list], data_rows: set[int],
                              header: list) -> list:
-    """Formula cells whose cached value is missing (a file written by a program, never opened in
-    Excel). Only workbooks that hold formulas pay for the second read: whether a worksheet part
-    holds a formula tag is looked for in each one in turn (as they are stored), the report sheet's
-    as it was read (its _ScannedSource), the others' by inflating them. `values` are the report
-    sheet's rows of cached values, as read."""
+    """Formula cells without a trustworthy saved value: the value is missing (a file written by a
+    program, never opened in Excel), or the workbook asks to be recalculated when opened
+    (_recalculated_on_load: XlsxWriter, pandas' xlsx engine, saves 0 as every formula's value).
+    Only workbooks that hold formulas pay for the second read: whether a worksheet part holds a
+    formula tag is looked for in each one in turn (as they are stored), the report sheet's as it
+    was read (its _ScannedSource), the others' by inflating them. `values` are the report sheet's
+    rows of saved values, as read."""
     report_part = archive.NameToInfo.get(sheet._worksheet_path)
     scanned = sheet.source if sheet.source is not None and sheet.source.complete else None
 
@@ -971,12 +1021,48 @@ def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: li
         return []
     issues = []
     formulas = _open(archive, data_only=False)
+    untrusted = _recalculated_on_load(archive)
     rows_f = _rows(formulas[sheet.title])
     for n, (fr, vr) in enumerate(zip(rows_f, values), start=1):
         if n not in data_rows:
             continue
         for i, (f, v) in enumerate(zip(fr, vr)):
-            if isinstance(f, str) and f.startswith("=") and v is None:
+            formula = _formula_text(f)
+            if formula is not None and (v is None or untrusted):
                 column = header[i] if i < len(header) and header[i] else f"#{i + 1}"
-                issues.append(make_issue("FORMULA_WITHOUT_VALUE", n, column, formula=f))
+                issues.append(make_issue("FORMULA_WITHOUT_VALUE", n, column, formula=formula))
     return issues
+
+
+def _formula_text(cell: object) -> str | None:
+    """The formula a cell of the formulas' read holds (`=404/10`; an array formula as Excel shows
+    it, `{=SUM(A1:A3*B1:B3)}`), or None if it holds none."""
+    if cell.__class__ is str:
+        return cell if cell.startswith("=") else None
+    if isinstance(cell, ArrayFormula):
+        return "{" + cell.text + "}"
+    if isinstance(cell, DataTableFormula):
+        return "{=TABLE(" + ",".join(x for x in (cell.r1, cell.r2) if x) + ")}"
+    return None
+
+
+def _recalculated_on_load(archive: _Archive) -> bool:
+    """Whether the workbook part's calcPr says fullCalcOnLoad (ECMA-376 Part 1, 18.2.2 calcPr: the
+    application shall fully calculate the workbook when it is opened; an xsd:boolean, "1" or
+    "true", false when absent). Such a workbook's saved formula values are not to be trusted:
+    XlsxWriter (pandas' xlsx engine) writes `<v>0</v>` for every formula and sets it so that
+    Excel computes them on opening; a K1 `=404/10` was read 0 and accepted. openpyxl sets it too
+    (with no `<v>`: FORMULA_WITHOUT_VALUE already); Excel and LibreOffice, saving values they
+    calculated, do not.
+
+    openpyxl parses calcPr when the workbook opens, but its CalcProperties takes fullCalcOnLoad
+    as true when the attribute is absent (Excel's files), so it cannot tell. The part (1-3 KB) is
+    read here again, only for a workbook that holds formulas, and parsed only if the attribute's
+    name is in it at all (an Excel file pays one bytes search)."""
+    data = archive.read(_find_workbook_part(archive.manifest).PartName[1:])
+    if b"fullCalcOnLoad" not in data:
+        return False
+    for child in fromstring(data):  # defusedxml's parse (read_xlsx checks openpyxl uses it)
+        if isinstance(child.tag, str) and child.tag.rpartition("}")[2] == "calcPr":
+            return (child.get("fullCalcOnLoad") or "").strip() in ("1", "true")
+    return False
