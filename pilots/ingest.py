@@ -332,14 +332,15 @@ class Ingestor:
         self.moved: list[moves.Move] = []  # files reprocess moved to the other store (_follow_pilot)
         self.next_id = max(store.next_submission_id(c) for c in cons)
         self.known: dict[str, int] = {}
-        self.accepted: dict[tuple[str, str, str], tuple[int, date]] = {}
+        # (pilot, agency, period) -> its accepted submission: (id, submitted_on, received_at).
+        self.accepted: dict[tuple[str, str, str], tuple[int, date, datetime]] = {}
         self._stored_lines: dict[int, tuple[list[dict], list[dict]]] = {}  # a batch's, _stored_lines_of
         for c in cons:
             for digest, sid in c.execute("SELECT sha256, min(submission_id) FROM ingest.submissions "
                                          "GROUP BY sha256").fetchall():
                 self.known[digest] = min(sid, self.known.get(digest, sid))
-            self.accepted.update({(p, a, per): (sid, on) for sid, p, a, per, on in c.execute(
-                "SELECT submission_id, pilot_id, agency_code, period, submitted_on "
+            self.accepted.update({(p, a, per): (sid, on, at) for sid, p, a, per, on, at in c.execute(
+                "SELECT submission_id, pilot_id, agency_code, period, submitted_on, received_at "
                 "FROM ingest.submissions WHERE status = 'accepted'").fetchall()})
         # (pilot, period) pairs the committee has closed and not reopened: their valid files are held.
         self.closed: set[tuple[str, str]] = set(con.execute(
@@ -540,7 +541,7 @@ class Ingestor:
         accepted: dict[int, FileRead] = {}
         held: dict[int, FileRead] = {}
         replaced: dict[int, int] = {}
-        status, superseded_by = self._decide(sid, rec, accepted, replaced, held)
+        status, superseded_by = self._decide(sid, rec, accepted, replaced, held, received_at)
         sub = self._submission(sid, name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                superseded_by=superseded_by, warnings=len(rec.issues))
         sub.update(_identity_columns(rec, valid=True), received_at=received_at, reprocess_of=old_id)
@@ -572,10 +573,13 @@ class Ingestor:
         (self.in_restricted.update if restricted_now else self.in_restricted.difference_update)(sids)
         return self._con_of(old_id)
 
-    def _decide(self, sid: int, rec: FileRead, accepted: dict[int, FileRead],
-                replaced: dict[int, int], held: dict[int, FileRead]) -> tuple[str, int | None]:
+    def _decide(self, sid: int, rec: FileRead, accepted: dict[int, FileRead], replaced: dict[int, int],
+                held: dict[int, FileRead], received_at: datetime | None = None) -> tuple[str, int | None]:
         """Resubmission rule: a later-or-equal submitted_on replaces the accepted version;
-        an earlier one is superseded at once. Received later wins ties (we go in receipt order).
+        an earlier one is superseded at once. On an equal date the one received later wins
+        (agency-report-v1.md): `received_at` is this file's (the run's, unless given: a reprocessed
+        file keeps its original receipt, which may be earlier than the accepted one's); files
+        received at the same time go in receipt order, the later replacing the earlier.
 
         A valid file for a closed (pilot, period), resubmission or late first report alike, is
         held: its lines are stored apart from core.* and nothing it says counts until approved
@@ -593,14 +597,15 @@ class Ingestor:
                 rec.issues.append(make_issue("RESUBMISSION_UNCHANGED", previous=current[0]))
             held[sid] = rec
             return "held", None
+        received_at = self.received_at if received_at is None else received_at
         if current is not None:
-            old_id, old_on = current
+            old_id, old_on, old_received_at = current
             if _same_content(self._lines_of(old_id, accepted), _lines(sid, rec)):
                 rec.issues.append(make_issue("RESUBMISSION_UNCHANGED", previous=old_id))
-            if on < old_on:
+            if on < old_on or (on == old_on and received_at < old_received_at):
                 return "superseded", old_id
             replaced[old_id] = sid
-        self.accepted[key] = (sid, on)
+        self.accepted[key] = (sid, on, received_at)
         accepted[sid] = rec
         return "accepted", None
 

@@ -43,8 +43,9 @@ def read_json(data: bytes) -> RawTable:
     if _depth(doc) > MAX_DEPTH:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_too_deep")), format="json", encoding=encoding)
 
-    top = {k: v for k, v in doc.items() if k != "lines"}
+    top, unknown, misplaced = _top_fields(doc)
     columns = dict.fromkeys(top)  # the header: every field name, in the order first seen
+    columns.update(dict.fromkeys(unknown))
     for line in lines:
         if isinstance(line, dict):
             columns.update(line)  # (its keys only matter)
@@ -61,7 +62,41 @@ def read_json(data: bytes) -> RawTable:
             cells = [_cell(fields.get(h), text_of) for h in header]
         rows.append((i, cells))
     issues = repeats.issues(doc, lines, text_of) if repeats.found else []
+    issues += [make_issue("JSON_FIELD_AT_TOP", None, column, field=text_of(key)) for key, column in misplaced]
     return RawTable("json", encoding, [text_of(h) for h in header], rows, issues, identity=identity)
+
+
+_IDENTITY_AND_LINES = frozenset((*HEADER_FIELDS, "lines"))
+
+
+def _top_fields(doc: dict) -> tuple[dict, list[str], list[tuple[str, str]]]:
+    """The document's top level, sorted: (its identity fields, which every line takes unless it
+    gives its own; the fields that name no column, kept in the header for normalise to report
+    COLUMN_UNKNOWN, but not read; (field, column) of each line field written at the top).
+
+    Only pilot_id, agency_code, period and submitted_on, in any spelling normalise accepts for a
+    header (its Thai label, say), belong at the top (agency-report-v1.md). A line field there
+    (`"actual": 60`, a document total) once filled every line that lacked its own, so a required
+    value missing from a line was never reported: it is now left out, with JSON_FIELD_AT_TOP.
+    A top level of the four canonical names and `lines`, the usual one, is not looked through."""
+    if doc.keys() <= _IDENTITY_AND_LINES:
+        return {k: v for k, v in doc.items() if k != "lines"}, {}, []
+    from pilots.normalise import HEADER_NAMES, header_key  # normalise imports this package
+
+    top: dict = {}
+    unknown: list[str] = []
+    misplaced: list[tuple[str, str]] = []
+    for key, value in doc.items():
+        if key == "lines":
+            continue
+        column = key if key in HEADER_FIELDS else HEADER_NAMES.get(header_key(key))
+        if column in HEADER_FIELDS:
+            top[key] = value
+        elif column is None:
+            unknown.append(key)
+        else:
+            misplaced.append((key, column))
+    return top, unknown, misplaced
 
 
 class _Repeats:
@@ -90,14 +125,20 @@ class _Repeats:
     def issues(self, doc: dict, lines: list, text_of: Callable[[str], str]) -> list:
         """COLUMN_REPEATED of the top level (on the file) and of each line (on its row). A key names
         a column as normalise matches a header (HEADER_NAMES by header_key: zero-width characters
-        removed, NFC, trimmed, casefolded); imported here, as normalise imports this package."""
+        removed, NFC, trimmed, casefolded); imported here, as normalise imports this package. At
+        the top, only `lines` and the identity fields are read (_top_fields): another column
+        repeated there is not read either way (JSON_FIELD_AT_TOP says so)."""
         from pilots.normalise import HEADER_NAMES, header_key
+
+        def read_at_top(key: str) -> str | None:
+            column = "lines" if key == "lines" else HEADER_NAMES.get(header_key(key))
+            return column if column in _IDENTITY_AND_LINES else None
 
         located = [(None, doc)] + list(enumerate(lines, start=1))
         return [make_issue("COLUMN_REPEATED", row, column, column=text_of(key), header=text_of(key))
                 for row, obj in located if id(obj) in self.found and self.found[id(obj)][0] is obj
                 for key in self.found[id(obj)][1]
-                if (column := "lines" if row is None and key == "lines" else HEADER_NAMES.get(header_key(key)))]
+                if (column := read_at_top(key) if row is None else HEADER_NAMES.get(header_key(key)))]
 
 
 # A number's plain text has at most this many digits on either side of the point; past that the
