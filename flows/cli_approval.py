@@ -228,7 +228,7 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
             if d.replaced is not None:
                 what += f", replacing submission {d.replaced} (now superseded)"
             if d.kept is not None:
-                what += f": accepted submission {d.kept} has a later submitted_on (or the same, received later) and stays"
+                what += f": accepted submission {d.kept} has a later or equal submitted_on and stays"
             return _job_lines(result, printable(what), warehouse_path, out_dir)
 
         sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
@@ -241,8 +241,7 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
 approve = _decision_command(
     "approve",
     "Apply held SUBMISSION_ID under the resubmission rules: it becomes accepted and replaces the accepted "
-    "version, unless that one has a later submitted_on, or the same one and was received later (then it "
-    "becomes superseded).",
+    "version, unless that one has a later or equal submitted_on (then it becomes superseded).",
     click.option("--note", default=None, help="A note kept with the decision."))
 reject = _decision_command(
     "reject",
