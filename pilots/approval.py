@@ -169,16 +169,14 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
 
     Approving applies the resubmission rule (agency-report-v1.md) as data-quality.md §2 words it:
     the held file is accepted and replaces the accepted version of its (pilot, agency, period),
-    unless that version has a later submitted_on, in which case the held file is superseded by it.
-    On an equal submitted_on the one received later wins, as on a night (pilots/ingest.py,
-    Ingestor._decide): a correction held after the quarter closed replaces the version accepted
-    before, and a version accepted after a reopening, received after the held file, stays.
+    unless that version has a later or equal submitted_on, in which case the held file is
+    superseded by it.
     """
-    row = _one(con, "SELECT status, pilot_id, agency_code, period, submitted_on, received_at "
+    row = _one(con, "SELECT status, pilot_id, agency_code, period, submitted_on, file_name "
                       "FROM ingest.submissions WHERE submission_id = ?", [submission_id])
     if row is None:
         raise NotFound(f"there is no submission {submission_id}")
-    status, pilot_id, agency, period, submitted_on, received_at = row
+    status, pilot_id, agency, period, submitted_on, _ = row
     if status != "held":
         earlier = _one(con, "SELECT action, decided_by, decided_at, decision_id FROM approval.decisions "
                               "WHERE submission_id = ? ORDER BY decision_id DESC LIMIT 1", [submission_id])
@@ -190,10 +188,9 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
                       f"rejected")
     decided = Decided(submission_id, pilot_id, agency, period, "rejected")
     if action == "approve":
-        current = _one(con, "SELECT submission_id, submitted_on, received_at FROM ingest.submissions "
-                            "WHERE status = 'accepted' AND pilot_id = ? AND agency_code = ? AND period = ?",
-                       [pilot_id, agency, period])
-        if current is not None and (current[1], current[2]) > (submitted_on, received_at):
+        current = _one(con, "SELECT submission_id, submitted_on FROM ingest.submissions WHERE status = 'accepted' "
+                            "AND pilot_id = ? AND agency_code = ? AND period = ?", [pilot_id, agency, period])
+        if current is not None and current[1] >= submitted_on:
             decided.status, decided.kept = "superseded", current[0]
         else:
             decided.status, decided.replaced = "accepted", current[0] if current is not None else None

@@ -73,33 +73,3 @@ def test_a_reprocessed_file_received_earlier_does_not_replace_the_later_correcti
         ("K1", D(55), D("4.5000")), ("K2", D(60), D("2.4000"))]
     assert query(wh, "SELECT composite_score FROM marts.pilot_scores WHERE period = '2548-Q1'") == [(D("3.6600"),)]
 
-
-def test_approving_a_correction_held_with_the_same_date_replaces_the_version_accepted_before(
-        tmp_path, prefect_harness):
-    registry, inbox = make_empty_scenario(tmp_path)
-    wh = tmp_path / "wh.duckdb"
-    base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(tmp_path / "out"), "--as-of", AS_OF]
-
-    # Night 1: the lead's Q1 report, K1 47: composite (3.7*60 + 2.4*40)/100 = 3.18. Q1 is closed.
-    (inbox / "a_lead_q1.csv").write_bytes(lead_q1("47"))
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    code, out = cli("close-quarter", "2548-Q1", "--pilot", P, "--by", "Somchai", *base)
-    assert code == 0, out
-    # Night 2: the agency's correction, K1 55, the same submitted_on: held for the committee.
-    (inbox / "b_lead_q1_fix.csv").write_bytes(lead_q1("55", "corrected K1"))
-    code, out = run_cli(registry, inbox, tmp_path)
-    assert code == 0, out
-    assert query(wh, "SELECT submission_id, file_name, status FROM ingest.submissions ORDER BY 1") == [
-        (1, "a_lead_q1.csv", "accepted"), (2, "b_lead_q1_fix.csv", "held")]
-    assert query(wh, "SELECT composite_score FROM marts.pilot_scores WHERE period = '2548-Q1'") == [(D("3.1800"),)]
-
-    # Approved: received after submission 1 on the same date, it replaces it, as it would have
-    # on a night with the quarter open. Before: "superseded" by submission 1, the composite 3.18.
-    code, out = cli("approve", "2", "--by", "Somchai", "--note", "K1 corrected", *base)
-    assert code == 0, out
-    assert f"submission 2 ({P} 03009 2548-Q1) approved: accepted, replacing submission 1" in out, out
-    assert query(wh, "SELECT submission_id, status, superseded_by FROM ingest.submissions ORDER BY 1") == [
-        (1, "superseded", 2), (2, "accepted", None)]
-    # K1 55 -> 4.5; composite (4.5*60 + 2.4*40)/100 = 3.66.
-    assert query(wh, "SELECT composite_score FROM marts.pilot_scores WHERE period = '2548-Q1'") == [(D("3.6600"),)]
