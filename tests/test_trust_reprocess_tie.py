@@ -4,9 +4,9 @@ order the engine decides them in (agency-report-v1.md, "Which file wins").
 Ingestor._decide broke an equal-date tie by the order it decided files in. `pilotkpi reprocess`
 of an old quarantined file (its submission keeps its original, earlier received_at) was decided
 after the agency's later-received correction, and replaced it: the scores went back to the
-figures the agency had corrected. Approving a held file (pilots/approval.py) kept the accepted
-version on any equal date, so a correction held after the quarter closed could never replace the
-version accepted before it. Both now compare received_at on an equal submitted_on.
+figures the agency had corrected. It now compares received_at on an equal submitted_on.
+Approving a held file is not this rule: data-quality.md §2 says an accepted file with a later or
+equal submitted_on stays (pilots/approval.py, tests/test_closed_quarters.py).
 
 The scenario and its registry are tests/test_flow.py's: lead 03009; K1 percent/higher/last weight
 60, thresholds [20,30,40,50,60]; K2 count/higher/sum weight 40, thresholds [100..500] (x q/4:
