@@ -162,20 +162,23 @@ def process_role(proc: psutil.Process, parent_role: str | None = None) -> str:
     return "other"
 
 
-def memory_of(pid: int) -> tuple[int, int, int]:
+def memory_of(pid: int) -> tuple[int, int, int] | None:
     """(RSS, PSS, USS) of a process, bytes, from /proc/PID/smaps_rollup (Linux 4.14+): one read
     that sums its mappings in the kernel. PSS: each resident page divided by the number of
     processes mapping it (a page a night shares copy-on-write with its forkserver counts half in
     each), so PSS adds up over a tree to the memory it really holds; USS: its private pages only
-    (what ending it would free). (0, 0, 0) for a process gone."""
+    (what ending it would free). (0, 0, 0) for a process gone; None for one there whose file
+    cannot be read (hidepid, a sandbox): no PSS is known then, rather than a 0 that would pass."""
     fields = {}
     try:
         with open(f"/proc/{pid}/smaps_rollup", "rb") as fh:
             for line in fh.read().splitlines()[1:]:
                 name, _, value = line.partition(b":")
                 fields[name] = int(value.split()[0]) * 1024
-    except (OSError, ValueError, IndexError):
+    except (FileNotFoundError, ProcessLookupError):
         return 0, 0, 0
+    except (OSError, ValueError, IndexError):
+        return None
     return fields.get(b"Rss", 0), fields.get(b"Pss", 0), fields.get(b"Private_Clean", 0) + fields.get(
         b"Private_Dirty", 0)
 
@@ -249,7 +252,10 @@ class Sampler:
             # (memory moves slowly against that: the PSS peak is the highest read, within a few
             # seconds of the true one). Between them statm's RSS alone: the RSS curve stays whole.
             self._rss_by_role(procs, rss)
-            if sum(rss) <= self._pss_peak or time.perf_counter() < self._pss_next:
+            # A rise of the RSS sum 2% past the highest one read in full is read at once, budget
+            # or not: a short peak between budgeted reads is not missed (a few dozen reads more).
+            rising = sum(rss) > self._full_rss_peak * 1.02
+            if sum(rss) <= self._pss_peak or (time.perf_counter() < self._pss_next and not rising):
                 self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), None))
                 self.cheap_samples += 1
             else:
@@ -258,8 +264,11 @@ class Sampler:
                 took = time.perf_counter() - mark
                 self.read_seconds += took
                 self._pss_next = mark + took * PSS_BUDGET
-                self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), _mib(sum(s[1] for s in sizes))))
-                self._full_by_role(procs, sizes)
+                if None in sizes:  # a process's memory could not be read: this sample has no PSS
+                    self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), None))
+                else:
+                    self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), _mib(sum(s[1] for s in sizes))))
+                    self._full_by_role(procs, sizes)
             self._stop.wait(self.interval)
 
     def _role(self, proc: psutil.Process, is_root: bool) -> str:

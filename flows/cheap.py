@@ -423,19 +423,22 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
     by_status = (model["model"].by_status if "model" in model
                  else _by_status(con) if "summaries" in guard.skipped else None)
 
-    letters_key = key("letters")
-    letters = book.kept("letters", letters_key) if skippable("letters") else None
-    if letters is not None:
-        guard.skip("letters")
-    else:
-        def write() -> list[Path]:
-            book.forget("letters")
-            pause_point("letters")
-            paths = write_letters(build_letters(con, as_of), out_dir)
-            book.wrote("letters", letters_key if job is not None else None, paths)
-            return paths
-        letters = guard.run("letters", write) or []
-
+    try:
+        letters_key = key("letters")
+        letters = book.kept("letters", letters_key) if skippable("letters") else None
+        if letters is not None:
+            guard.skip("letters")
+        else:
+            def write() -> list[Path]:
+                book.forget("letters")
+                pause_point("letters")
+                paths = write_letters(build_letters(con, as_of), out_dir)
+                book.wrote("letters", letters_key if job is not None else None, paths)
+                return paths
+            letters = guard.run("letters", write) or []
+    finally:
+        if sending is not None:
+            sending.thread.join()  # a stop in the letters: the request ends before the process does
     if sending is not None:
         guard.join(sending, lambda _: book.wrote("artifact", artifact_key if job is not None else None, []))
     if filing is not None:

@@ -332,16 +332,18 @@ class Ingestor:
         self.moved: list[moves.Move] = []  # files reprocess moved to the other store (_follow_pilot)
         self.next_id = max(store.next_submission_id(c) for c in cons)
         self.known: dict[str, int] = {}
-        # (pilot, agency, period) -> its accepted submission: (id, submitted_on, received_at).
-        self.accepted: dict[tuple[str, str, str], tuple[int, date, datetime]] = {}
+        # (pilot, agency, period) -> its accepted submission: (id, submitted_on, received_at, the id
+        # it was received as: its own, or for a reprocessed file the quarantined one's; ids are
+        # given in receipt order, so this orders files received in one run).
+        self.accepted: dict[tuple[str, str, str], tuple[int, date, datetime, int]] = {}
         self._stored_lines: dict[int, tuple[list[dict], list[dict]]] = {}  # a batch's, _stored_lines_of
         for c in cons:
             for digest, sid in c.execute("SELECT sha256, min(submission_id) FROM ingest.submissions "
                                          "GROUP BY sha256").fetchall():
                 self.known[digest] = min(sid, self.known.get(digest, sid))
-            self.accepted.update({(p, a, per): (sid, on, at) for sid, p, a, per, on, at in c.execute(
-                "SELECT submission_id, pilot_id, agency_code, period, submitted_on, received_at "
-                "FROM ingest.submissions WHERE status = 'accepted'").fetchall()})
+            self.accepted.update({(p, a, per): (sid, on, at, first) for sid, p, a, per, on, at, first in c.execute(
+                "SELECT submission_id, pilot_id, agency_code, period, submitted_on, received_at, "
+                "coalesce(reprocess_of, submission_id) FROM ingest.submissions WHERE status = 'accepted'").fetchall()})
         # (pilot, period) pairs the committee has closed and not reopened: their valid files are held.
         self.closed: set[tuple[str, str]] = set(con.execute(
             "SELECT pilot_id, period FROM approval.quarter_closures WHERE reopened_at IS NULL").fetchall())
@@ -541,7 +543,7 @@ class Ingestor:
         accepted: dict[int, FileRead] = {}
         held: dict[int, FileRead] = {}
         replaced: dict[int, int] = {}
-        status, superseded_by = self._decide(sid, rec, accepted, replaced, held, received_at)
+        status, superseded_by = self._decide(sid, rec, accepted, replaced, held, (received_at, old_id))
         sub = self._submission(sid, name, digest, size, status, fmt=rec.format, encoding=rec.encoding,
                                superseded_by=superseded_by, warnings=len(rec.issues))
         sub.update(_identity_columns(rec, valid=True), received_at=received_at, reprocess_of=old_id)
@@ -574,12 +576,12 @@ class Ingestor:
         return self._con_of(old_id)
 
     def _decide(self, sid: int, rec: FileRead, accepted: dict[int, FileRead], replaced: dict[int, int],
-                held: dict[int, FileRead], received_at: datetime | None = None) -> tuple[str, int | None]:
+                held: dict[int, FileRead], receipt: tuple[datetime, int] | None = None) -> tuple[str, int | None]:
         """Resubmission rule: a later-or-equal submitted_on replaces the accepted version;
         an earlier one is superseded at once. On an equal date the one received later wins
-        (agency-report-v1.md): `received_at` is this file's (the run's, unless given: a reprocessed
-        file keeps its original receipt, which may be earlier than the accepted one's); files
-        received at the same time go in receipt order, the later replacing the earlier.
+        (agency-report-v1.md): `receipt` is this file's (received_at, id it was received as): the
+        run's time and its own id, unless given: a reprocessed file keeps its original receipt,
+        which may be earlier than the accepted one's, or in the same run and before it by name.
 
         A valid file for a closed (pilot, period), resubmission or late first report alike, is
         held: its lines are stored apart from core.* and nothing it says counts until approved
@@ -597,15 +599,15 @@ class Ingestor:
                 rec.issues.append(make_issue("RESUBMISSION_UNCHANGED", previous=current[0]))
             held[sid] = rec
             return "held", None
-        received_at = self.received_at if received_at is None else received_at
+        received_at, first = (self.received_at, sid) if receipt is None else receipt
         if current is not None:
-            old_id, old_on, old_received_at = current
+            old_id, old_on, old_received_at, old_first = current
             if _same_content(self._lines_of(old_id, accepted), _lines(sid, rec)):
                 rec.issues.append(make_issue("RESUBMISSION_UNCHANGED", previous=old_id))
-            if on < old_on or (on == old_on and received_at < old_received_at):
+            if (on, received_at, first) < (old_on, old_received_at, old_first):
                 return "superseded", old_id
             replaced[old_id] = sid
-        self.accepted[key] = (sid, on, received_at)
+        self.accepted[key] = (sid, on, received_at, first)
         accepted[sid] = rec
         return "accepted", None
 

@@ -73,3 +73,31 @@ def test_a_reprocessed_file_received_earlier_does_not_replace_the_later_correcti
         ("K1", D(55), D("4.5000")), ("K2", D(60), D("2.4000"))]
     assert query(wh, "SELECT composite_score FROM marts.pilot_scores WHERE period = '2548-Q1'") == [(D("3.6600"),)]
 
+
+
+def test_a_reprocessed_file_received_in_the_same_run_but_before_by_name_does_not_replace_the_later(
+        tmp_path, prefect_harness):
+    # One night receives both versions, the same submitted_on: the Windows-874 name, shown as
+    # `\xc3...` (a backslash, U+005C), sorts before `b-Q1.csv`, so it is received first (submission
+    # 1) and quarantined; `b-Q1.csv` is accepted (2). Both rows share the run's received_at, so
+    # the tie is theirs by name (agency-report-v1.md: files received in one run, the one whose name
+    # sorts last). Reprocessing 1 must not replace 2: before, equal times let the file decided last win.
+    registry, inbox = make_empty_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(tmp_path / "out"), "--as-of", AS_OF]
+    with open(os.path.join(os.fsencode(inbox), CP874_NAME), "wb") as f:
+        f.write(lead_q1("40.4"))
+    (inbox / "b-Q1.csv").write_bytes(lead_q1("55", "corrected K1"))
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "files seen 2: accepted 1, superseded 0, duplicates 0, quarantined 1" in out
+    assert query(wh, "SELECT submission_id, file_name, status FROM ingest.submissions ORDER BY 1") == [
+        (1, "\\xc3\\xd2§ҹ-Q1.csv", "quarantined"), (2, "b-Q1.csv", "accepted")]
+
+    code, out = cli("reprocess", "1", *base)
+    assert code == 0, out
+    assert "reprocessed as submission 3: superseded" in out, out
+    [(same,)] = query(wh, "SELECT count(DISTINCT received_at) = 1 FROM ingest.submissions")
+    assert same is True
+    # K1 55 -> 4.5, K2 60 -> 2.4: composite (4.5*60 + 2.4*40)/100 = 3.66 stays.
+    assert query(wh, "SELECT composite_score FROM marts.pilot_scores WHERE period = '2548-Q1'") == [(D("3.6600"),)]

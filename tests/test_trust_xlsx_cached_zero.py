@@ -161,3 +161,20 @@ def test_an_array_formula_saved_as_a_placeholder_is_named():
     [issue] = read_report("r.xlsx", array).issues
     assert (issue.code, issue.row_number, issue.column_name) == ("FORMULA_WITHOUT_VALUE", 2, "actual")
     assert issue.message_en.startswith("Formula {=404/10} has no saved value")
+
+
+@pytest.mark.parametrize("recalculate_on_load", [True, False])
+def test_a_workbook_part_in_utf_16_is_read_for_fullcalconload(recalculate_on_load):
+    """OPC lets a part be UTF-16 (with its byte order mark), and openpyxl reads one: a bytes search
+    for the attribute's name finds nothing there, so such a part is parsed (a review found the
+    placeholder zero read 0 and accepted through this door)."""
+    data = saved_as(report("2548-Q1", "2005-01-22", LINES[:1]), {"H2": "0"}, recalculate_on_load)
+
+    def utf16(name: str, content: bytes) -> bytes:
+        if name != "xl/workbook.xml":
+            return content
+        text = content.decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+        return b"\xff\xfe" + text.encode("utf-16-le")
+    table = read_report("r.xlsx", rewrite_members(data, utf16))
+    assert [(i.code, i.row_number, i.column_name) for i in table.issues] == (
+        [("FORMULA_WITHOUT_VALUE", 2, "actual")] if recalculate_on_load else [])

@@ -1060,8 +1060,8 @@ def _recalculated_on_load(archive: _Archive) -> bool:
     read here again, only for a workbook that holds formulas, and parsed only if the attribute's
     name is in it at all (an Excel file pays one bytes search)."""
     data = archive.read(_find_workbook_part(archive.manifest).PartName[1:])
-    if b"fullCalcOnLoad" not in data:
-        return False
+    if b"fullCalcOnLoad" not in data and data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"<":
+        return False  # UTF-8 without the attribute; a UTF-16 part (OPC allows it) is parsed
     for child in fromstring(data):  # defusedxml's parse (read_xlsx checks openpyxl uses it)
         if isinstance(child.tag, str) and child.tag.rpartition("}")[2] == "calcPr":
             return (child.get("fullCalcOnLoad") or "").strip() in ("1", "true")
