@@ -77,9 +77,10 @@ def test_a_reprocessed_file_received_earlier_does_not_replace_the_later_correcti
 
 def test_a_reprocessed_file_received_in_the_same_run_but_before_by_name_does_not_replace_the_later(
         tmp_path, prefect_harness):
-    # One night receives both versions, the same submitted_on: the Windows-874 name, shown as
-    # `\xc3...` (a backslash, U+005C), sorts before `b-Q1.csv`, so it is received first (submission
-    # 1) and quarantined; `b-Q1.csv` is accepted (2). Both rows share the run's received_at, so
+    # One night receives both versions, the same submitted_on. Names are received in code-point
+    # order, the Windows-874 one as the listing gives it (its bytes as lone surrogates, U+DCC3 ..):
+    # it sorts before a name in full-width letters (U+FF52 ..), so it is received first
+    # (submission 1) and quarantined; the full-width one is accepted (2). Both rows share the run's received_at, so
     # the tie is theirs by name (agency-report-v1.md: files received in one run, the one whose name
     # sorts last). Reprocessing 1 must not replace 2: before, equal times let the file decided last win.
     registry, inbox = make_empty_scenario(tmp_path)
@@ -87,12 +88,12 @@ def test_a_reprocessed_file_received_in_the_same_run_but_before_by_name_does_not
     base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(tmp_path / "out"), "--as-of", AS_OF]
     with open(os.path.join(os.fsencode(inbox), CP874_NAME), "wb") as f:
         f.write(lead_q1("40.4"))
-    (inbox / "b-Q1.csv").write_bytes(lead_q1("55", "corrected K1"))
+    (inbox / "ｒｅｐｏｒｔ-Q1.csv").write_bytes(lead_q1("55", "corrected K1"))
     code, out = run_cli(registry, inbox, tmp_path)
     assert code == 0, out
     assert "files seen 2: accepted 1, superseded 0, duplicates 0, quarantined 1" in out
     assert query(wh, "SELECT submission_id, file_name, status FROM ingest.submissions ORDER BY 1") == [
-        (1, "\\xc3\\xd2§ҹ-Q1.csv", "quarantined"), (2, "b-Q1.csv", "accepted")]
+        (1, "\\xc3\\xd2§ҹ-Q1.csv", "quarantined"), (2, "ｒｅｐｏｒｔ-Q1.csv", "accepted")]
 
     code, out = cli("reprocess", "1", *base)
     assert code == 0, out
