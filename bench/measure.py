@@ -254,9 +254,10 @@ class Sampler:
             self._rss_by_role(procs, rss)
             # A rise of the RSS sum 2% past the highest one read in full is read at once, budget
             # or not: a short peak between budgeted reads is not missed (a few dozen reads more).
-            rising = sum(rss) > self._full_rss_peak * 1.02
-            if sum(rss) <= self._pss_peak or (time.perf_counter() < self._pss_next and not rising):
-                self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), None))
+            total = sum(rss)
+            rising = total > self._full_rss_peak * 1.02
+            if total <= self._pss_peak or (time.perf_counter() < self._pss_next and not rising):
+                self.curve.append((at, _mib(total), _mib(rss[0]), None))
                 self.cheap_samples += 1
             else:
                 mark = time.perf_counter()
@@ -265,9 +266,9 @@ class Sampler:
                 self.read_seconds += took
                 self._pss_next = mark + took * PSS_BUDGET
                 if None in sizes:  # a process's memory could not be read: this sample has no PSS
-                    self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), None))
+                    self.curve.append((at, _mib(total), _mib(rss[0]), None))
                 else:
-                    self.curve.append((at, _mib(sum(rss)), _mib(rss[0]), _mib(sum(s[1] for s in sizes))))
+                    self.curve.append((at, _mib(total), _mib(rss[0]), _mib(sum(s[1] for s in sizes))))
                     self._full_by_role(procs, sizes)
             self._stop.wait(self.interval)
 

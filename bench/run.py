@@ -583,7 +583,8 @@ def memory_only(pilots: int, work: Path) -> dict:
         run.update(pilots=n, stage_peaks_mib=read_peak_log(log.read_text(encoding="utf-8")))
         report["runs"][name] = {k: v for k, v in run.items() if k not in ("stdout", "rss_curve")}
         print(f"{n} pilots, {wl.manifest['files']:,} files: exit {run['exit_code']}, {run['wall_seconds']:.0f} s, "
-              f"peak RSS {run['peak_rss_tree_mib']:.0f} MiB tree (PSS {run['peak_pss_tree_mib']:.0f}), "
+              f"peak RSS {run['peak_rss_tree_mib']:.0f} MiB tree (PSS "
+              f"{'unknown' if run['peak_pss_tree_mib'] is None else format(run['peak_pss_tree_mib'], '.0f')}), "
               f"{run['peak_rss_main_mib']:.0f} MiB flow process; "
               "at the tree's peak: " + ", ".join(f"{role} {mib:.0f}" for role, mib in run["rss_at_tree_peak_mib"].items()),
               flush=True)

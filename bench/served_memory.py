@@ -39,7 +39,7 @@ def full_night(name: str, code: Path, wl, work: Path, server_env: dict[str, str]
     env = {**{k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "PILOTKPI_"))}, **QUIET,
            "PYTHONPATH": str(code), "PREFECT_HOME": str(work / "prefect-home"),
            "PREFECT_API_URL": server_env["PREFECT_API_URL"]}
-    # A deployment of its own per night: one served again under an old name ran with the old one's inbox.
+    # A deployment of its own per night: no night can be a run another tree's `serve` registered.
     with serving(wl.registry, work / "inbox", work / "warehouse.duckdb", work / "out", env, work / "serve",
                  name=f"memory-{work.name}", code=code) as served:
         night = served.night(wl.as_of, wl.manifest["files"], wl.manifest["lines"])

@@ -69,6 +69,16 @@ def read_json(data: bytes) -> RawTable:
 _IDENTITY_AND_LINES = frozenset((*HEADER_FIELDS, "lines"))
 
 
+def _column_at_top(key: str) -> str | None:
+    """What a key of the document's top level names: `lines`, or a column as normalise matches a
+    header (HEADER_NAMES by header_key; imported here, as normalise imports this package), or None."""
+    if key in _IDENTITY_AND_LINES:
+        return key
+    from pilots.normalise import HEADER_NAMES, header_key
+
+    return HEADER_NAMES.get(header_key(key))
+
+
 def _top_fields(doc: dict) -> tuple[dict, list[str], list[tuple[str, str]]]:
     """The document's top level, sorted: (its identity fields, which every line takes unless it
     gives its own; the fields that name no column, kept in the header for normalise to report
@@ -81,15 +91,13 @@ def _top_fields(doc: dict) -> tuple[dict, list[str], list[tuple[str, str]]]:
     A top level of the four canonical names and `lines`, the usual one, is not looked through."""
     if doc.keys() <= _IDENTITY_AND_LINES:
         return {k: v for k, v in doc.items() if k != "lines"}, {}, []
-    from pilots.normalise import HEADER_NAMES, header_key  # normalise imports this package
-
     top: dict = {}
     unknown: list[str] = []
     misplaced: list[tuple[str, str]] = []
     for key, value in doc.items():
-        if key == "lines":
+        column = _column_at_top(key)
+        if column == "lines":
             continue
-        column = key if key in HEADER_FIELDS else HEADER_NAMES.get(header_key(key))
         if column in HEADER_FIELDS:
             top[key] = value
         elif column is None:
@@ -131,7 +139,7 @@ class _Repeats:
         from pilots.normalise import HEADER_NAMES, header_key
 
         def read_at_top(key: str) -> str | None:
-            column = "lines" if key == "lines" else HEADER_NAMES.get(header_key(key))
+            column = _column_at_top(key)
             return column if column in _IDENTITY_AND_LINES else None
 
         located = [(None, doc)] + list(enumerate(lines, start=1))
