@@ -120,7 +120,7 @@ from typing import Iterable, Iterator
 from flows import forked_reader
 from pilots.inbox import candidates, inbox_name, name_as_text
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileRead, ToRead, validate_read
-from pilots.read_ahead import key_of, read_inbox_files
+from pilots.read_ahead import key_of, read_inbox_files, validate_kept
 from pilots.reading import Received, read_files, read_files_packed, unpack_read
 from pilots.registry import Registry
 from warehouse.stages import stage
@@ -310,13 +310,25 @@ class ReadAhead:
     receives them (module doc, "Read-ahead"): the night's chunks, as it will cut them when every
     file is new, up to READ_AHEAD_CHUNKS, read by pilots.read_ahead.read_inbox_files."""
 
-    def __init__(self, paths: list[Path], batch_size: int, units: dict, chunks: int | None = None):
+    def __init__(self, paths: list[Path], batch_size: int, units: dict, chunks: int | None = None,
+                 keep: bool = False):
         runs: list[list[Path]] = []
+        batch_of: list[int] = []  # the batch each run belongs to, as the night cuts them
         for start in range(0, len(paths), batch_size):
-            runs.extend(chunks_of(paths[start:start + batch_size]))
+            cut = chunks_of(paths[start:start + batch_size])
+            runs.extend(cut)
+            batch_of.extend([start // batch_size] * len(cut))
         self.units = units
-        self.guesses = [_Guess(run, names=[name_as_text(inbox_name(path)) for path in run])
-                        for run in runs[:READ_AHEAD_CHUNKS if chunks is None else chunks]]
+        limit = READ_AHEAD_CHUNKS if chunks is None else chunks
+        self.guesses = [_Guess(run, names=[name_as_text(inbox_name(path)) for path in run]) for run in runs[:limit]]
+        # The guesses of each batch read ahead whole (the first ones), for validate_ahead.
+        by_batch: dict[int, list[int]] = {}
+        for number, batch in enumerate(batch_of):
+            by_batch.setdefault(batch, []).append(number)
+        self.batches = [numbers for numbers in by_batch.values() if numbers[-1] < len(self.guesses)]
+        self.keep = keep  # the forked reader keeps its reads, to validate them (validate_ahead)
+        self.validated: dict[int, object] = {}  # batch number -> the reader's validate_kept, as a future
+        self.validated_for: tuple[str, date] | None = None  # the registry's hash and the as-of date it validates with
         self.by_name = {name: guess for guess in self.guesses for name in guess.names}
         self.submitted = threading.Event()  # every guess is on the worker
         self._lock = threading.Lock()  # submit (the start's thread) against covering (the night's)
@@ -327,14 +339,26 @@ class ReadAhead:
         the night's own reads (a lower priority); not a guess whose files the night already gave
         its readers (pulled before the cluster was up): it would be read twice."""
         with self._lock:
-            for guess in self.guesses:
+            for number, guess in enumerate(self.guesses):
                 if self._passed.issuperset(guess.names):
                     for name in guess.names:
                         self.by_name.pop(name, None)
                     continue
-                guess.future = client.submit(read_inbox_files, guess.items, self.units, pure=False, priority=-1)
+                guess.future = client.submit(read_inbox_files, guess.items, self.units, number if self.keep else None,
+                                             pure=False, priority=-1)
                 guess.future.add_done_callback(guess.arrive)
             self.submitted.set()
+
+    def validate_ahead(self, client, registry_dir: Path, registry: Registry, as_of: date) -> None:
+        """Have the forked reader validate each batch it reads ahead whole, once read (module doc,
+        "Validated ahead"): the night takes the result for a batch of those very files."""
+        if not self.keep:
+            return
+        self.validated_for = (registry.content_sha256, as_of)
+        for number, guesses in enumerate(self.batches):
+            if guesses and all(self.guesses[g].future is not None for g in guesses):
+                self.validated[number] = client.submit(validate_kept, guesses, str(registry_dir),
+                                                       registry.content_sha256, as_of)
 
     def covering(self, items: list[ToRead], units: dict) -> list[_Guess]:
         """The guesses that read every file of `items` by name (in order, each once), or [] when
@@ -548,7 +572,7 @@ def read_ahead_before_engine(registry_dir: str, inbox: str, batch_size: int = DE
             return
         from pilots.registry import load_registry
 
-        ahead = ReadAhead(paths, batch_size, load_registry(Path(registry_dir)).kpi_units())
+        ahead = ReadAhead(paths, batch_size, load_registry(Path(registry_dir)).kpi_units(), keep=True)
         ahead.submit(forked_reader.client())
         _engine_ahead = ahead
     except Exception:  # noqa: BLE001 - the night's own registry load and receive say what is wrong
@@ -569,7 +593,8 @@ def _forked_early(paths: list[Path], registry: Registry, options: DaskOptions, b
         return None
     reader = ForkedReader(forked_reader.take(), options)
     units = registry.kpi_units()
-    reader.ahead = ahead if ahead is not None and ahead.units == units else ReadAhead(paths, batch_size, units)
+    reader.ahead = ahead if ahead is not None and ahead.units == units else ReadAhead(paths, batch_size, units,
+                                                                                      keep=True)
     reader.start_opening()
     return reader
 
@@ -598,13 +623,18 @@ def start_early(paths: list[Path], registry: Registry, options: DaskOptions, bat
 
 
 @contextmanager
-def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_size: int) -> Iterator[DaskReader | None]:
+def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_size: int,
+                  validate_with: tuple[Path, date] | None = None) -> Iterator[DaskReader | None]:
     """The night's early reader, for its receive and its reads: the one `pilotkpi run` started
     before the server, else one started now (start_early), or None; closed when the block ends
-    (closing is idempotent: the night's reads close it as soon as the last one is back)."""
+    (closing is idempotent: the night's reads close it as soon as the last one is back).
+    validate_with: the night's (registry folder, as-of date): a forked reader validates what it
+    reads ahead with them (ReadAhead.validate_ahead)."""
     early = take_early()
     if early is None:
         early = start_early(inbox_listing(inbox), registry, options, batch_size)
+    if validate_with is not None and isinstance(early, ForkedReader) and early.ahead is not None:
+        early.ahead.validate_ahead(early.client, validate_with[0], registry, validate_with[1])
     try:
         yield early
     finally:
@@ -684,6 +714,8 @@ class _Schedule:
         self.exhausted = False  # every batch pulled
         self.slots: deque[list[_Chunk]] = deque()  # pulled batches not yet validated, in order
         self.unassigned: deque[_Chunk] = deque()   # their chunks not yet given to a reader, in order
+        self.pulled = 0  # batches pulled so far
+        self.validated: dict[int, object] = {}  # id of a slot -> the reader's validation of that batch
 
     def _pull(self) -> bool:
         """The next batch (received by Ingestor.ingest as it is pulled); False when none is left."""
@@ -692,9 +724,15 @@ class _Schedule:
             self.exhausted = True
             return False
         chunks = [_Chunk(run) for run in chunks_of(batch)]
-        if self.reader.ahead is not None:  # read ahead already: given to no reader again
+        ahead = self.reader.ahead
+        if ahead is not None:  # read ahead already: given to no reader again
             for chunk in chunks:
-                chunk.guesses = self.reader.ahead.covering(chunk.items, self.units)
+                chunk.guesses = ahead.covering(chunk.items, self.units)
+            validated = ahead.validated.get(self.pulled)
+            # The reader validates its reads of this batch: taken for the files the night received as read.
+            if validated is not None and all(chunk.guesses for chunk in chunks):
+                self.validated[id(chunks)] = validated
+        self.pulled += 1
         self.slots.append(chunks)
         self.unassigned.extend(chunk for chunk in chunks if not chunk.guesses)
         return True
@@ -785,10 +823,46 @@ class _Schedule:
             if not chunk._claim():
                 chunk.landed.wait(timeout)
 
+    def _validated_ahead(self, head: list[_Chunk], as_of: date) -> list[FileRead] | None:
+        """The reader's validation of the batch `head` (ReadAhead.validate_ahead), when it read each
+        file the night received in it as received (its name, bytes and issues: key_of); else None
+        (the reader's reads are then taken and validated here, as before). The night's batch may
+        hold fewer files than the reader's (a byte-identical copy is not read): each file's
+        FileRead is its own (validation is per file), taken by its key. Stage `validated_ahead`:
+        its wait and unpickling."""
+        future = self.validated.pop(id(head))
+        if self.registry is None or self.reader.ahead.validated_for != (self.registry.content_sha256, as_of):
+            return None
+        with stage("validated_ahead"):
+            try:
+                answer = future.result()
+            except Exception:  # noqa: BLE001 - a guess: the night validates the reads itself
+                answer = None
+            if answer is None:
+                return None
+            keys = [key_of(item) for chunk in head for item in chunk.items]
+            where = {key: at for at, key in enumerate(answer[0])}
+            if len(where) != len(answer[0]) or not all(key in where for key in keys):
+                return None
+            validated = unpack_read(answer[1])
+            reads = [validated[where[key]] for key in keys]
+        for chunk in head:  # taken whole: no guess of it is taken again, nothing is left on the reader
+            for item in chunk.items:
+                self.reader.ahead.by_name.pop(item.name, None)
+            chunk.guesses, chunk.received = [], []
+        return reads
+
     def results(self, as_of: date) -> Iterator[list[FileRead]]:
         while self.slots or self._pull():
             self._feed()
             head = self.slots[0]
+            reads = self._validated_ahead(head, as_of) if id(head) in self.validated else None
+            if reads is not None:
+                self.slots.popleft()
+                if self.reader.started and not self._on_workers() and self._all_given():
+                    self.reader.close()  # the last read is back: the reader goes before the write
+                yield reads
+                continue
             for chunk in head:
                 if chunk.on_worker and chunk.done():
                     self._fetch(chunk)

@@ -16,10 +16,12 @@ quarantines or refuses it itself). Lean like pilots.reading: a worker imports no
 from __future__ import annotations
 
 import hashlib
+import pickle
+from datetime import date
 from pathlib import Path
 
 from pilots.inbox import inbox_name, name_as_text, name_issues, open_file
-from pilots.reading import ToRead, read_files_packed
+from pilots.reading import ToRead, read_files, read_files_packed
 from pilots.readers.limits import LIMITS
 
 Key = tuple[str, str, tuple]  # (name as text, sha256, issues found before reading)
@@ -44,8 +46,57 @@ def _guess(path: Path) -> ToRead | None:
     return ToRead(name_as_text(name), hashlib.sha256(data).hexdigest(), data=data, issues=tuple(name_issues(name)))
 
 
-def read_inbox_files(paths: list[Path], units: dict) -> tuple[list[Key], bytes]:
+def read_inbox_files(paths: list[Path], units: dict, keep_as: int | None = None) -> tuple[list[Key], bytes]:
     """Read `paths` from the inbox: each file's key, and the packed read of those files in the
-    same order (unpack_read gives the records back)."""
+    same order (unpack_read gives the records back).
+
+    keep_as: the forked reader (flows/forked_reader.py) also keeps the records under this number,
+    for validate_kept; a Dask worker keeps nothing (None)."""
     items = [item for item in map(_guess, paths) if item is not None]
-    return [key_of(item) for item in items], read_files_packed(items, units)
+    keys = [key_of(item) for item in items]
+    if keep_as is None:
+        return keys, read_files_packed(items, units)
+    records = read_files(items, units)
+    _KEPT[keep_as] = (keys, records)
+    return keys, pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+# The forked reader's own reads, by read_inbox_files' keep_as, until validate_kept takes them:
+# at most the read-ahead's chunks (flows/parallel.py READ_AHEAD_CHUNKS), in this process only.
+_KEPT: dict[int, tuple[list[Key], list]] = {}
+
+
+def validate_kept(numbers: list[int], registry_dir: str, registry_sha256: str, as_of: date) -> tuple[list[Key], bytes] | None:
+    """The validate half of the pure stage (pilots.ingest.validate_read), in the forked reader,
+    over the records it kept of reads `numbers` (the guesses of one batch as the night cuts it
+    when every file is new): their keys in order, and the FileReads pickled. None when a read is not kept, or the
+    registry this process loads from `registry_dir` is not the night's (its content hash differs),
+    or this process has not built GE (a forkserver's fork has: flows/warm_preload.py).
+
+    Why here: on a served 1%-new night the reader's reads end while the night is still opening
+    its job, and the night then validated the batch itself (0.15-0.25 s); now the reader
+    validates it meanwhile, and the night takes a batch's result only where it received every
+    file of its batch as read here, with the same registry and as-of date (flows/parallel.py,
+    "Validated ahead"). validate_read is a pure function of the records, the registry and the
+    date, file by file: the FileReads are those the night would make."""
+    if any(number not in _KEPT for number in numbers):
+        return None
+    if any(issue.code == "FILE_TOO_LARGE" for number in numbers for rec in _KEPT[number][1] for issue in rec.issues):
+        return None  # the night reads such a file again (parallel._Guess.take): not its batch as read here
+    from pilots.checks import ge_built
+    from pilots.ingest import validate_read  # pandas and GE: only the forked reader gets here
+    from pilots.registry import load_registry
+
+    if not ge_built():  # building GE costs seconds, more than the night's own validation of a batch
+        return None
+
+    registry = load_registry(Path(registry_dir))
+    if registry.content_sha256 != registry_sha256:
+        return None
+    keys, records = [], []
+    for number in numbers:
+        kept_keys, kept = _KEPT.pop(number)
+        keys += kept_keys
+        records += kept
+    reads = validate_read(records, registry, as_of)
+    return keys, pickle.dumps(reads, protocol=pickle.HIGHEST_PROTOCOL)
