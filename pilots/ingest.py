@@ -754,17 +754,29 @@ def _runs_of_cells(files: Iterable[tuple[int, FileRead]]) -> Iterator[tuple[dict
 
 
 def _same_content(old: tuple[list[dict], list[dict]], new: tuple[list[dict], list[dict]]) -> bool:
-    """Same KPI values and the same budget lines, whatever the format or submitted_on."""
-    def kpi_key(r):
-        return (r["kpi_code"], _num(r["actual"]))
+    """Same KPI values and the same budget lines, whatever the format or submitted_on: the same
+    multisets of lines (sizes compared first: unequal sizes are never the same multiset)."""
+    (old_kpis, old_budget), (new_kpis, new_budget) = old, new
+    if len(old_kpis) != len(new_kpis) or len(old_budget) != len(new_budget):
+        return False
+    return (Counter(map(_kpi_key, old_kpis)) == Counter(map(_kpi_key, new_kpis))
+            and Counter(map(_budget_key, old_budget)) == Counter(map(_budget_key, new_budget)))
 
-    def budget_key(r):
-        return (r["activity_code"], int(r["layer"]), _num(r["allocated_thb"]), _num(r["disbursed_thb"]),
-                r["funding_source"], r["note"])
 
-    return (Counter(map(kpi_key, old[0])) == Counter(map(kpi_key, new[0]))
-            and Counter(map(budget_key, old[1])) == Counter(map(budget_key, new[1])))
+def _kpi_key(r: dict) -> tuple:
+    return r["kpi_code"], _num(r["actual"])
+
+
+def _budget_key(r: dict) -> tuple:
+    return (r["activity_code"], int(r["layer"]), _num(r["allocated_thb"]), _num(r["disbursed_thb"]),
+            r["funding_source"], r["note"])
 
 
 def _num(value) -> Decimal | None:
-    return None if value is None else Decimal(str(value)).normalize()
+    """The value as a Decimal, compared by its number: 1.50 equals 1.5, and hashes alike (Python
+    hashes equal numbers equally), so a Counter of such keys needs no normalize(). A Decimal is
+    taken as it is (a copy through str() is the same number); anything else goes through str(),
+    so a float compares as it prints."""
+    if value is None or type(value) is Decimal:
+        return value
+    return Decimal(str(value))
