@@ -86,6 +86,28 @@ ahead as above while the night receives and starts its job (a 1%-new night's 196
 pilots: all of them); the night reads here whatever the guesses do not cover, and the reader is
 given nothing else. `--workers` or `--dask-address` given: it is not used.
 
+Validated ahead (issue 22, the served 1%-new night): for an inbox of one batch, all of it read
+ahead (ReadAhead.keep), the forked reader keeps what it reads (pilots.read_ahead, keep_as), and
+once the night knows its registry and as-of date (reading_early's validate_with) it asks the
+reader to validate that batch (ReadAhead.validate_ahead; pilots.read_ahead.validate_kept:
+validate_read in the reader, one call: GE costs ~75-100 ms a call whatever its size, so a batch is
+not split). The night takes those FileReads (_Schedule._validated_ahead, stage `validated_ahead`:
+its wait and unpickling) only when every file of its batch is among them under its key (name,
+bytes, issues before reading) and they were made with the night's registry (its content hash)
+and as-of date; validation is per file, so a batch of fewer files (a byte-identical copy is not
+read) takes its own. Otherwise it takes the guesses file by file and validates the batch itself,
+as before. The reader validates only where GE is built already (a forkserver's child: building
+it costs seconds), with the registry its forkserver parsed (nothing is parsed there:
+pilots.registry.loaded_registry) and the KPI units its reads used, and never a batch with a file
+over the size limit (the night reads that one again). Not with more batches: the reader answers
+in order, so it would validate the first only after reading ahead the others, later than the
+night would. Memory: the reader holds its records of the batch until it validates them (then
+drops them), as the night holds the guesses' payloads; the FileReads come back as one payload
+(about 7 KB a file at 400 pilots: rows, issues and the batch's columns).
+Why: on the 1%-new night at 400 pilots the reader's reads (0.5 s) ended while the night was still
+opening its job, and the night then validated the batch itself (0.15-0.25 s); the reader now does
+it meanwhile (docs/scale-out.md has the figures).
+
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
 explicit `--workers N` or `--dask-address` fails the run loudly instead (the operator asked).
@@ -313,21 +335,17 @@ class ReadAhead:
     def __init__(self, paths: list[Path], batch_size: int, units: dict, chunks: int | None = None,
                  keep: bool = False):
         runs: list[list[Path]] = []
-        batch_of: list[int] = []  # the batch each run belongs to, as the night cuts them
         for start in range(0, len(paths), batch_size):
-            cut = chunks_of(paths[start:start + batch_size])
-            runs.extend(cut)
-            batch_of.extend([start // batch_size] * len(cut))
+            runs.extend(chunks_of(paths[start:start + batch_size]))
         self.units = units
-        limit = READ_AHEAD_CHUNKS if chunks is None else chunks
-        self.guesses = [_Guess(run, names=[name_as_text(inbox_name(path)) for path in run]) for run in runs[:limit]]
-        # The guesses of each batch read ahead whole (the first ones), for validate_ahead.
-        by_batch: dict[int, list[int]] = {}
-        for number, batch in enumerate(batch_of):
-            by_batch.setdefault(batch, []).append(number)
-        self.batches = [numbers for numbers in by_batch.values() if numbers[-1] < len(self.guesses)]
-        self.keep = keep  # the forked reader keeps its reads, to validate them (validate_ahead)
-        self.validated: dict[int, object] = {}  # batch number -> the reader's validate_kept, as a future
+        self.guesses = [_Guess(run, names=[name_as_text(inbox_name(path)) for path in run])
+                        for run in runs[:READ_AHEAD_CHUNKS if chunks is None else chunks]]
+        # The forked reader keeps its reads to validate them (validate_ahead) for an inbox of one
+        # batch, all read ahead: the night's 1%-new case. With more batches the reader would
+        # validate the first only after reading ahead the others (it answers in order), later
+        # than the night validates it itself.
+        self.keep = keep and len(paths) <= batch_size and len(runs) == len(self.guesses)
+        self.validated: object | None = None  # the reader's validate_kept of the batch, as a future
         self.validated_for: tuple[str, date] | None = None  # the registry's hash and the as-of date it validates with
         self.by_name = {name: guess for guess in self.guesses for name in guess.names}
         self.submitted = threading.Event()  # every guess is on the worker
@@ -350,15 +368,16 @@ class ReadAhead:
             self.submitted.set()
 
     def validate_ahead(self, client, registry_dir: Path, registry: Registry, as_of: date) -> None:
-        """Have the forked reader validate each batch it reads ahead whole, once read (module doc,
-        "Validated ahead"): the night takes the result for a batch of those very files."""
-        if not self.keep:
+        """Have the forked reader validate the batch it reads ahead, once read (module doc,
+        "Validated ahead"): the night takes the result for a batch of those very files. Asked
+        once, and only where every guess is on the reader (keep: a one-batch inbox)."""
+        if not self.keep or self.validated is not None or not self.guesses:
+            return
+        if any(guess.future is None for guess in self.guesses):
             return
         self.validated_for = (registry.content_sha256, as_of)
-        for number, guesses in enumerate(self.batches):
-            if guesses and all(self.guesses[g].future is not None for g in guesses):
-                self.validated[number] = client.submit(validate_kept, guesses, str(registry_dir),
-                                                       registry.content_sha256, as_of)
+        self.validated = client.submit(validate_kept, list(range(len(self.guesses))), str(registry_dir),
+                                       registry.content_sha256, as_of)
 
     def covering(self, items: list[ToRead], units: dict) -> list[_Guess]:
         """The guesses that read every file of `items` by name (in order, each once), or [] when
@@ -728,10 +747,10 @@ class _Schedule:
         if ahead is not None:  # read ahead already: given to no reader again
             for chunk in chunks:
                 chunk.guesses = ahead.covering(chunk.items, self.units)
-            validated = ahead.validated.get(self.pulled)
-            # The reader validates its reads of this batch: taken for the files the night received as read.
-            if validated is not None and all(chunk.guesses for chunk in chunks):
-                self.validated[id(chunks)] = validated
+            # The reader validates its reads of the inbox's one batch: taken for the files the
+            # night received as read (a batch with nothing to read waits for nothing).
+            if self.pulled == 0 and ahead.validated is not None and chunks and all(chunk.guesses for chunk in chunks):
+                self.validated[id(chunks)], ahead.validated = ahead.validated, None
         self.pulled += 1
         self.slots.append(chunks)
         self.unassigned.extend(chunk for chunk in chunks if not chunk.guesses)
@@ -831,7 +850,8 @@ class _Schedule:
         FileRead is its own (validation is per file), taken by its key. Stage `validated_ahead`:
         its wait and unpickling."""
         future = self.validated.pop(id(head))
-        if self.registry is None or self.reader.ahead.validated_for != (self.registry.content_sha256, as_of):
+        ahead = self.reader.ahead
+        if ahead is None or self.registry is None or ahead.validated_for != (self.registry.content_sha256, as_of):
             return None
         with stage("validated_ahead"):
             try:
@@ -848,7 +868,7 @@ class _Schedule:
             reads = [validated[where[key]] for key in keys]
         for chunk in head:  # taken whole: no guess of it is taken again, nothing is left on the reader
             for item in chunk.items:
-                self.reader.ahead.by_name.pop(item.name, None)
+                ahead.by_name.pop(item.name, None)
             chunk.guesses, chunk.received = [], []
         return reads
 
@@ -859,7 +879,7 @@ class _Schedule:
             reads = self._validated_ahead(head, as_of) if id(head) in self.validated else None
             if reads is not None:
                 self.slots.popleft()
-                if self.reader.started and not self._on_workers() and self._all_given():
+                if self.reader.started and self._all_given() and not self._on_workers():
                     self.reader.close()  # the last read is back: the reader goes before the write
                 yield reads
                 continue
@@ -870,7 +890,8 @@ class _Schedule:
             if not missing:
                 self.slots.popleft()
                 self._feed()  # the worker reads on while this process validates and writes
-                if self.reader.started and not self._on_workers() and self._all_given():
+                # _all_given first: the batches it pulls may hold chunks still on the reader.
+                if self.reader.started and self._all_given() and not self._on_workers():
                     self.reader.close()  # the last read is back: the worker goes before the last write
                 yield validate_read([rec for chunk in head for rec in chunk.received], self.registry, as_of)
                 continue

@@ -776,7 +776,9 @@ def _num(value) -> Decimal | None:
     """The value as a Decimal, compared by its number: 1.50 equals 1.5, and hashes alike (Python
     hashes equal numbers equally), so a Counter of such keys needs no normalize(). A Decimal is
     taken as it is (a copy through str() is the same number); anything else goes through str(),
-    so a float compares as it prints."""
+    so a float compares as it prints. (The normalize() this once applied also rounded to 28
+    significant digits; validation caps actuals at 25 digits and amounts at 16, so no value that
+    reaches here differs only beyond that.)"""
     if value is None or type(value) is Decimal:
         return value
     return Decimal(str(value))

@@ -51,52 +51,61 @@ def read_inbox_files(paths: list[Path], units: dict, keep_as: int | None = None)
     same order (unpack_read gives the records back).
 
     keep_as: the forked reader (flows/forked_reader.py) also keeps the records under this number,
-    for validate_kept; a Dask worker keeps nothing (None)."""
+    with the units they were read with, for validate_kept; a Dask worker keeps nothing (None)."""
+    if keep_as is not None:
+        _KEPT.pop(keep_as, None)  # an earlier read-ahead's (other units): never validated for this one
     items = [item for item in map(_guess, paths) if item is not None]
     keys = [key_of(item) for item in items]
     if keep_as is None:
         return keys, read_files_packed(items, units)
     records = read_files(items, units)
-    _KEPT[keep_as] = (keys, records)
+    _KEPT[keep_as] = (units, keys, records)
     return keys, pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 # The forked reader's own reads, by read_inbox_files' keep_as, until validate_kept takes them:
-# at most the read-ahead's chunks (flows/parallel.py READ_AHEAD_CHUNKS), in this process only.
-_KEPT: dict[int, tuple[list[Key], list]] = {}
+# the read-ahead's chunks of a one-batch inbox (flows/parallel.py ReadAhead.keep), in this process only.
+_KEPT: dict[int, tuple[dict, list[Key], list]] = {}
 
 
 def validate_kept(numbers: list[int], registry_dir: str, registry_sha256: str, as_of: date) -> tuple[list[Key], bytes] | None:
     """The validate half of the pure stage (pilots.ingest.validate_read), in the forked reader,
-    over the records it kept of reads `numbers` (the guesses of one batch as the night cuts it
-    when every file is new): their keys in order, and the FileReads pickled. None when a read is not kept, or the
-    registry this process loads from `registry_dir` is not the night's (its content hash differs),
-    or this process has not built GE (a forkserver's fork has: flows/warm_preload.py).
+    over the records it kept of reads `numbers` (the read-ahead of a one-batch inbox, as the night
+    cuts it when every file is new): their keys in order, and the FileReads pickled. None, and
+    nothing validated, when:
+    - a read is not kept (it failed), or a file in it was over the size limit (the night reads
+      that one again: parallel._Guess.take);
+    - this process has not built GE (a forkserver's child has: flows/warm_preload.py; building it
+      costs seconds, more than the night's own validation of a batch);
+    - this process holds no registry loaded from `registry_dir` with the night's content hash
+      (loaded_registry: nothing is parsed here), or its KPI units are not those the reads used.
+    The kept records go in every case.
 
     Why here: on a served 1%-new night the reader's reads end while the night is still opening
     its job, and the night then validated the batch itself (0.15-0.25 s); now the reader
-    validates it meanwhile, and the night takes a batch's result only where it received every
-    file of its batch as read here, with the same registry and as-of date (flows/parallel.py,
-    "Validated ahead"). validate_read is a pure function of the records, the registry and the
-    date, file by file: the FileReads are those the night would make."""
-    if any(number not in _KEPT for number in numbers):
+    validates it meanwhile, and the night takes the result only where it received every file of
+    its batch as read here, with the same registry and as-of date (flows/parallel.py, "Validated
+    ahead"). validate_read is a pure function of the records, the registry and the date, file by
+    file: the FileReads are those the night would make."""
+    kept = [_KEPT.pop(number, None) for number in numbers]
+    _KEPT.clear()  # nothing else is asked for: the reader holds no read longer than this
+    if any(entry is None for entry in kept):
         return None
-    if any(issue.code == "FILE_TOO_LARGE" for number in numbers for rec in _KEPT[number][1] for issue in rec.issues):
-        return None  # the night reads such a file again (parallel._Guess.take): not its batch as read here
+    if any(issue.code == "FILE_TOO_LARGE" for _, _, records in kept for rec in records for issue in rec.issues):
+        return None
     from pilots.checks import ge_built
+    from pilots.registry import loaded_registry
+
+    if not ge_built():
+        return None
+    registry = loaded_registry(registry_dir)
+    if registry is None or registry.content_sha256 != registry_sha256:
+        return None
+    units = registry.kpi_units()
+    if any(read_with != units for read_with, _, _ in kept):
+        return None
     from pilots.ingest import validate_read  # pandas and GE: only the forked reader gets here
-    from pilots.registry import load_registry
 
-    if not ge_built():  # building GE costs seconds, more than the night's own validation of a batch
-        return None
-
-    registry = load_registry(Path(registry_dir))
-    if registry.content_sha256 != registry_sha256:
-        return None
-    keys, records = [], []
-    for number in numbers:
-        kept_keys, kept = _KEPT.pop(number)
-        keys += kept_keys
-        records += kept
-    reads = validate_read(records, registry, as_of)
+    keys = [key for _, read_keys, _ in kept for key in read_keys]
+    reads = validate_read([rec for _, _, records in kept for rec in records], registry, as_of)
     return keys, pickle.dumps(reads, protocol=pickle.HIGHEST_PROTOCOL)

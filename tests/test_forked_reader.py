@@ -1,8 +1,8 @@
 """The warm night's forked reader (flows/forked_reader.py; flows/parallel.py ForkedReader): a
 process forked before any thread, which reads the night's inbox ahead while the night receives.
 
-- a whole night with it reads every file there once, ahead, has the reader validate them, and
-  writes what a night read in one process writes;
+- a whole night with it (two batches) reads every file there once, ahead, and writes what a
+  night read in one process writes;
 - the night takes the reader's validation only for a batch of the very files it received, with
   its own registry and as-of date;
 - it is forked only where this process has one thread;
@@ -74,16 +74,19 @@ def test_a_night_reads_its_files_ahead_on_the_forked_reader_and_writes_what_one_
            if not k.startswith("PREFECT_API")}
     done = subprocess.run([sys.executable, "-c", NIGHT, "run", "--registry", str(paths.registry), "--inbox",
                            str(paths.inbox), "--warehouse", str(root / "w.duckdb"), "--out", str(root / "out"),
-                           "--as-of", paths.as_of.isoformat(), "--settle-seconds", "0"],
+                           "--as-of", paths.as_of.isoformat(), "--settle-seconds", "0", "--batch-size", "100"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
 
     stages = _stage_names(root / "stages.log")
-    # The demo's 130 files are one batch (of 750), cut in 4 chunks: each read ahead by the reader
-    # (its 4 `read` lines), which validated them too (the one `validate` line): the night took the
-    # validated batch whole; none read here, no Dask cluster started.
-    assert stages.count("read") == 4 and stages.count("validate") == 1 and stages.count("validated_ahead") == 1
-    assert stages.count("read_ahead") == 0
+    # The demo's 130 files in batches of 100: two batches (100 and 30 files), each cut in 4 chunks,
+    # all 8 read ahead by the reader (its 8 `read` lines) and taken by the night chunk by chunk;
+    # none read here, no Dask cluster started. Two batches: the reader validates nothing (it would
+    # validate the first only after reading the second), the night validates both. The reader
+    # ends once the last read is back, not before: a night of two batches read ahead whole
+    # closed it after the first batch and failed on the second (AttributeError, fixed 2026-12-07).
+    assert stages.count("read") == 8 and stages.count("read_ahead") == 8
+    assert stages.count("validate") == 2 and "validated_ahead" not in stages
     assert "read_here" not in stages and "dask_start" not in stages
     night, alone = _rows(root / "w.duckdb"), _rows(reference / "w.duckdb")
     assert len(_statuses(night)) == 130

@@ -133,5 +133,13 @@ def test_a_resubmission_is_unchanged_when_its_lines_are_the_same_numbers_in_any_
     assert not _same_content(stored, ([{"kpi_code": "K1", "actual": Decimal("82.4")}, same[0][0]], same[1]))
     assert not _same_content(stored, (same[0] + [{"kpi_code": "K3", "actual": Decimal("1")}], same[1]))
     assert not _same_content(stored, (same[0], [same[1][0], budget("A1", Decimal("1500000"), note="revised")]))
+    # A file's rows hold text (pilots/normalise.py), compared as the numbers they write.
+    as_text = ([{"kpi_code": "K1", "actual": "82.50"}, {"kpi_code": "K2", "actual": "3"}],
+               [budget("A1", "1500000"), budget("A2", "250000.50", layer="3")])
+    assert _same_content(stored, as_text)
+    assert not _same_content(stored, ([{"kpi_code": "K1", "actual": "82.51"}, as_text[0][1]], as_text[1]))
+    # No value (None) equals only no value.
+    assert not _same_content(([{"kpi_code": "K1", "actual": None}], []), ([{"kpi_code": "K1", "actual": "0"}], []))
+    assert _same_content(([{"kpi_code": "K1", "actual": None}], []), ([{"kpi_code": "K1", "actual": None}], []))
     # A line repeated is counted: two A1 lines are not one A1 and one A2.
     assert not _same_content(stored, (same[0], [budget("A1", Decimal("1500000")), budget("A1", Decimal("1500000"))]))
