@@ -11,8 +11,9 @@ only for the very bytes the night received), while the night itself receives and
 Why a fork here and not later: forking a threaded process can copy a lock another thread holds;
 before the engine this process has one thread (tests/test_forked_reader.py checks it).
 
-The reader runs pure functions only (pilots.read_ahead.read_inbox_files): it writes nothing, so
-ending it at any point loses nothing. It exits when the night closes its end of the pipe (or dies:
+The reader runs pure functions only (pilots.read_ahead.read_inbox_files, and validate_kept over
+the reads it kept: flows/parallel.py, "Validated ahead"): it writes nothing, so ending it at any
+point loses nothing. It exits when the night closes its end of the pipe (or dies:
 the kernel ends it too, PR_SET_PDEATHSIG), and the night reaps it (`close`), so its CPU counts in
 the night's. A request it cannot run comes back as an error; a reader gone fails the reads given
 to it, which the night then makes itself (a guess that failed is no read).

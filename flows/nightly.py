@@ -451,7 +451,7 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
     # The Dask cluster starts, and its worker reads the inbox ahead, while the night receives (or
     # since before Prefect's server, on `pilotkpi run`): flows/parallel.py, "Read-ahead".
     with run_lock(warehouse_path, wait=wait, on_stale=logger.warning), \
-            parallel.reading_early(inbox, registry, dask, batch_size) as early:
+            parallel.reading_early(inbox, registry, dask, batch_size, (Path(registry_dir), as_of)) as early:
         evidence_dir = evidence_dir_for(warehouse_path)
         rfiles = _restricted_files(warehouse_path, registry, restricted_store)
         # With a restricted store, bytes wait in its owner-only staging folder until their pilot is known.

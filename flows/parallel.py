@@ -86,6 +86,28 @@ ahead as above while the night receives and starts its job (a 1%-new night's 196
 pilots: all of them); the night reads here whatever the guesses do not cover, and the reader is
 given nothing else. `--workers` or `--dask-address` given: it is not used.
 
+Validated ahead (issue 22, the served 1%-new night): for an inbox of one batch, all of it read
+ahead (ReadAhead.keep), the forked reader keeps what it reads (pilots.read_ahead, keep_as), and
+once the night knows its registry and as-of date (reading_early's validate_with) it asks the
+reader to validate that batch (ReadAhead.validate_ahead; pilots.read_ahead.validate_kept:
+validate_read in the reader, one call: GE costs ~75-100 ms a call whatever its size, so a batch is
+not split). The night takes those FileReads (_Schedule._validated_ahead, stage `validated_ahead`:
+its wait and unpickling) only when every file of its batch is among them under its key (name,
+bytes, issues before reading) and they were made with the night's registry (its content hash)
+and as-of date; validation is per file, so a batch of fewer files (a byte-identical copy is not
+read) takes its own. Otherwise it takes the guesses file by file and validates the batch itself,
+as before. The reader validates only where GE is built already (a forkserver's child: building
+it costs seconds), with the registry its forkserver parsed (nothing is parsed there:
+pilots.registry.loaded_registry) and the KPI units its reads used, and never a batch with a file
+over the size limit (the night reads that one again). Not with more batches: the reader answers
+in order, so it would validate the first only after reading ahead the others, later than the
+night would. Memory: the reader holds its records of the batch until it validates them (then
+drops them), as the night holds the guesses' payloads; the FileReads come back as one payload
+(about 7 KB a file at 400 pilots: rows, issues and the batch's columns).
+Why: on the 1%-new night at 400 pilots the reader's reads (0.5 s) ended while the night was still
+opening its job, and the night then validated the batch itself (0.15-0.25 s); the reader now does
+it meanwhile (docs/scale-out.md has the figures).
+
 Fallback: by default (no `--workers`, no `--dask-address`) a cluster that fails to start is
 not worth failing the night for: one WARNING line, and the batches are read in this process. An
 explicit `--workers N` or `--dask-address` fails the run loudly instead (the operator asked).
@@ -120,7 +142,7 @@ from typing import Iterable, Iterator
 from flows import forked_reader
 from pilots.inbox import candidates, inbox_name, name_as_text
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileRead, ToRead, validate_read
-from pilots.read_ahead import key_of, read_inbox_files
+from pilots.read_ahead import key_of, read_inbox_files, validate_kept
 from pilots.reading import Received, read_files, read_files_packed, unpack_read
 from pilots.registry import Registry
 from warehouse.stages import stage
@@ -310,13 +332,21 @@ class ReadAhead:
     receives them (module doc, "Read-ahead"): the night's chunks, as it will cut them when every
     file is new, up to READ_AHEAD_CHUNKS, read by pilots.read_ahead.read_inbox_files."""
 
-    def __init__(self, paths: list[Path], batch_size: int, units: dict, chunks: int | None = None):
+    def __init__(self, paths: list[Path], batch_size: int, units: dict, chunks: int | None = None,
+                 keep: bool = False):
         runs: list[list[Path]] = []
         for start in range(0, len(paths), batch_size):
             runs.extend(chunks_of(paths[start:start + batch_size]))
         self.units = units
         self.guesses = [_Guess(run, names=[name_as_text(inbox_name(path)) for path in run])
                         for run in runs[:READ_AHEAD_CHUNKS if chunks is None else chunks]]
+        # The forked reader keeps its reads to validate them (validate_ahead) for an inbox of one
+        # batch, all read ahead: the night's 1%-new case. With more batches the reader would
+        # validate the first only after reading ahead the others (it answers in order), later
+        # than the night validates it itself.
+        self.keep = keep and len(paths) <= batch_size and len(runs) == len(self.guesses)
+        self.validated: object | None = None  # the reader's validate_kept of the batch, as a future
+        self.validated_for: tuple[str, date] | None = None  # the registry's hash and the as-of date it validates with
         self.by_name = {name: guess for guess in self.guesses for name in guess.names}
         self.submitted = threading.Event()  # every guess is on the worker
         self._lock = threading.Lock()  # submit (the start's thread) against covering (the night's)
@@ -327,14 +357,27 @@ class ReadAhead:
         the night's own reads (a lower priority); not a guess whose files the night already gave
         its readers (pulled before the cluster was up): it would be read twice."""
         with self._lock:
-            for guess in self.guesses:
+            for number, guess in enumerate(self.guesses):
                 if self._passed.issuperset(guess.names):
                     for name in guess.names:
                         self.by_name.pop(name, None)
                     continue
-                guess.future = client.submit(read_inbox_files, guess.items, self.units, pure=False, priority=-1)
+                guess.future = client.submit(read_inbox_files, guess.items, self.units, number if self.keep else None,
+                                             pure=False, priority=-1)
                 guess.future.add_done_callback(guess.arrive)
             self.submitted.set()
+
+    def validate_ahead(self, client, registry_dir: Path, registry: Registry, as_of: date) -> None:
+        """Have the forked reader validate the batch it reads ahead, once read (module doc,
+        "Validated ahead"): the night takes the result for a batch of those very files. Asked
+        once, and only where every guess is on the reader (keep: a one-batch inbox)."""
+        if not self.keep or self.validated is not None or not self.guesses:
+            return
+        if any(guess.future is None for guess in self.guesses):
+            return
+        self.validated_for = (registry.content_sha256, as_of)
+        self.validated = client.submit(validate_kept, list(range(len(self.guesses))), str(registry_dir),
+                                       registry.content_sha256, as_of)
 
     def covering(self, items: list[ToRead], units: dict) -> list[_Guess]:
         """The guesses that read every file of `items` by name (in order, each once), or [] when
@@ -548,7 +591,7 @@ def read_ahead_before_engine(registry_dir: str, inbox: str, batch_size: int = DE
             return
         from pilots.registry import load_registry
 
-        ahead = ReadAhead(paths, batch_size, load_registry(Path(registry_dir)).kpi_units())
+        ahead = ReadAhead(paths, batch_size, load_registry(Path(registry_dir)).kpi_units(), keep=True)
         ahead.submit(forked_reader.client())
         _engine_ahead = ahead
     except Exception:  # noqa: BLE001 - the night's own registry load and receive say what is wrong
@@ -569,7 +612,8 @@ def _forked_early(paths: list[Path], registry: Registry, options: DaskOptions, b
         return None
     reader = ForkedReader(forked_reader.take(), options)
     units = registry.kpi_units()
-    reader.ahead = ahead if ahead is not None and ahead.units == units else ReadAhead(paths, batch_size, units)
+    reader.ahead = ahead if ahead is not None and ahead.units == units else ReadAhead(paths, batch_size, units,
+                                                                                      keep=True)
     reader.start_opening()
     return reader
 
@@ -598,13 +642,18 @@ def start_early(paths: list[Path], registry: Registry, options: DaskOptions, bat
 
 
 @contextmanager
-def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_size: int) -> Iterator[DaskReader | None]:
+def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_size: int,
+                  validate_with: tuple[Path, date] | None = None) -> Iterator[DaskReader | None]:
     """The night's early reader, for its receive and its reads: the one `pilotkpi run` started
     before the server, else one started now (start_early), or None; closed when the block ends
-    (closing is idempotent: the night's reads close it as soon as the last one is back)."""
+    (closing is idempotent: the night's reads close it as soon as the last one is back).
+    validate_with: the night's (registry folder, as-of date): a forked reader validates what it
+    reads ahead with them (ReadAhead.validate_ahead)."""
     early = take_early()
     if early is None:
         early = start_early(inbox_listing(inbox), registry, options, batch_size)
+    if validate_with is not None and isinstance(early, ForkedReader) and early.ahead is not None:
+        early.ahead.validate_ahead(early.client, validate_with[0], registry, validate_with[1])
     try:
         yield early
     finally:
@@ -684,6 +733,8 @@ class _Schedule:
         self.exhausted = False  # every batch pulled
         self.slots: deque[list[_Chunk]] = deque()  # pulled batches not yet validated, in order
         self.unassigned: deque[_Chunk] = deque()   # their chunks not yet given to a reader, in order
+        self.pulled = 0  # batches pulled so far
+        self.validated: dict[int, object] = {}  # id of a slot -> the reader's validation of that batch
 
     def _pull(self) -> bool:
         """The next batch (received by Ingestor.ingest as it is pulled); False when none is left."""
@@ -692,9 +743,15 @@ class _Schedule:
             self.exhausted = True
             return False
         chunks = [_Chunk(run) for run in chunks_of(batch)]
-        if self.reader.ahead is not None:  # read ahead already: given to no reader again
+        ahead = self.reader.ahead
+        if ahead is not None:  # read ahead already: given to no reader again
             for chunk in chunks:
-                chunk.guesses = self.reader.ahead.covering(chunk.items, self.units)
+                chunk.guesses = ahead.covering(chunk.items, self.units)
+            # The reader validates its reads of the inbox's one batch: taken for the files the
+            # night received as read (a batch with nothing to read waits for nothing).
+            if self.pulled == 0 and ahead.validated is not None and chunks and all(chunk.guesses for chunk in chunks):
+                self.validated[id(chunks)], ahead.validated = ahead.validated, None
+        self.pulled += 1
         self.slots.append(chunks)
         self.unassigned.extend(chunk for chunk in chunks if not chunk.guesses)
         return True
@@ -785,10 +842,47 @@ class _Schedule:
             if not chunk._claim():
                 chunk.landed.wait(timeout)
 
+    def _validated_ahead(self, head: list[_Chunk], as_of: date) -> list[FileRead] | None:
+        """The reader's validation of the batch `head` (ReadAhead.validate_ahead), when it read each
+        file the night received in it as received (its name, bytes and issues: key_of); else None
+        (the reader's reads are then taken and validated here, as before). The night's batch may
+        hold fewer files than the reader's (a byte-identical copy is not read): each file's
+        FileRead is its own (validation is per file), taken by its key. Stage `validated_ahead`:
+        its wait and unpickling."""
+        future = self.validated.pop(id(head))
+        ahead = self.reader.ahead
+        if ahead is None or self.registry is None or ahead.validated_for != (self.registry.content_sha256, as_of):
+            return None
+        with stage("validated_ahead"):
+            try:
+                answer = future.result()
+            except Exception:  # noqa: BLE001 - a guess: the night validates the reads itself
+                answer = None
+            if answer is None:
+                return None
+            keys = [key_of(item) for chunk in head for item in chunk.items]
+            where = {key: at for at, key in enumerate(answer[0])}
+            if len(where) != len(answer[0]) or not all(key in where for key in keys):
+                return None
+            validated = unpack_read(answer[1])
+            reads = [validated[where[key]] for key in keys]
+        for chunk in head:  # taken whole: no guess of it is taken again, nothing is left on the reader
+            for item in chunk.items:
+                ahead.by_name.pop(item.name, None)
+            chunk.guesses, chunk.received = [], []
+        return reads
+
     def results(self, as_of: date) -> Iterator[list[FileRead]]:
         while self.slots or self._pull():
             self._feed()
             head = self.slots[0]
+            reads = self._validated_ahead(head, as_of) if id(head) in self.validated else None
+            if reads is not None:
+                self.slots.popleft()
+                if self.reader.started and self._all_given() and not self._on_workers():
+                    self.reader.close()  # the last read is back: the reader goes before the write
+                yield reads
+                continue
             for chunk in head:
                 if chunk.on_worker and chunk.done():
                     self._fetch(chunk)
@@ -796,7 +890,8 @@ class _Schedule:
             if not missing:
                 self.slots.popleft()
                 self._feed()  # the worker reads on while this process validates and writes
-                if self.reader.started and not self._on_workers() and self._all_given():
+                # _all_given first: the batches it pulls may hold chunks still on the reader.
+                if self.reader.started and self._all_given() and not self._on_workers():
                     self.reader.close()  # the last read is back: the worker goes before the last write
                 yield validate_read([rec for chunk in head for rec in chunk.received], self.registry, as_of)
                 continue

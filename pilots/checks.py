@@ -315,6 +315,11 @@ def warm_ge() -> None:
         _gx()
 
 
+def ge_built() -> bool:
+    """Whether this process has `_gx()` built already (a served night's forkserver built it)."""
+    return bool(_gx.cache_info().currsize)
+
+
 def prepare_ge() -> tuple[Any, dict[str, tuple[Any, list[str]]]]:
     """`_gx()` for a batch's validation, never built twice. Built here, its time is GE's (`ge`);
     still being built by the warm-up thread, the wait is `ge_wait` (the build is its `ge_warm`:

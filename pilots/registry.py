@@ -493,6 +493,14 @@ def _files_digest(folder: Path) -> str | None:
     return h.hexdigest()
 
 
+def loaded_registry(folder: str | Path) -> Registry | None:
+    """The registry load_registry gave this process for `folder`, if its files still hold the
+    same bytes; None otherwise (nothing is parsed: a forked reader must not spend a second on it)."""
+    folder = Path(folder)
+    digest = _files_digest(folder) if folder.is_dir() else None
+    return _LAST.get((str(folder.resolve()), digest)) if digest is not None else None
+
+
 def load_registry(folder: str | Path) -> Registry:
     """Read agencies.yaml, pilots/*.yaml and the optional secretariat.yaml, check every rule, and
     return the registry.

@@ -110,3 +110,34 @@ def test_validation_and_the_write_collect_cycles_less_often_and_restore_the_coll
     assert gc.get_threshold() == before
     assert statuses(warehouse) == [("a.csv", "accepted", None, None)]
     assert float(warehouse.execute("SELECT actual FROM core.kpi_actuals").fetchone()[0]) == 47
+
+
+def test_a_resubmission_is_unchanged_when_its_lines_are_the_same_numbers_in_any_order():
+    """RESUBMISSION_UNCHANGED's comparison (pilots/ingest.py _same_content): the stored lines
+    (DECIMAL(38,10) actuals, DECIMAL(18,2) amounts, INTEGER layers) against a file's rows (text),
+    number by number. KPI lines are (kpi_code, actual); budget lines (activity_code, layer,
+    allocated_thb, disbursed_thb, funding_source, note)."""
+    from decimal import Decimal
+
+    from pilots.ingest import _same_content
+
+    def budget(activity, allocated, layer=3, note=None, disbursed=Decimal("0.00")):
+        return activity, layer, allocated, disbursed, "own", note
+
+    stored = ([("K1", Decimal("82.5000000000")), ("K2", Decimal("3.0000000000"))],
+              [budget("A1", Decimal("1500000.00")), budget("A2", Decimal("250000.50"))])
+    # The same numbers as a file's rows write them (text), lines in another order.
+    as_text = ([("K2", "3"), ("K1", "82.50")],
+               [budget("A2", "250000.5", layer="3", disbursed="0"), budget("A1", "1500000", layer="3", disbursed="0.00")])
+    assert _same_content(stored, as_text)
+    assert _same_content(stored, ([("K1", Decimal("82.5")), ("K2", Decimal("3"))],
+                                  [budget("A1", Decimal("1.5E+6")), budget("A2", Decimal("250000.5"))]))
+    # One KPI value 82.51; one line more; a budget note added: each is a change.
+    assert not _same_content(stored, ([("K2", "3"), ("K1", "82.51")], as_text[1]))
+    assert not _same_content(stored, (as_text[0] + [("K3", "1")], as_text[1]))
+    assert not _same_content(stored, (as_text[0], [as_text[1][0], budget("A1", "1500000", note="revised")]))
+    # A line repeated is counted: two A1 lines are not one A1 and one A2.
+    assert not _same_content(stored, (as_text[0], [budget("A1", "1500000"), budget("A1", "1500000")]))
+    # No value (None) equals only no value.
+    assert not _same_content(([("K1", None)], []), ([("K1", "0")], []))
+    assert _same_content(([("K1", None)], []), ([("K1", None)], []))

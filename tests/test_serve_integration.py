@@ -146,7 +146,8 @@ def test_served_schedule_runs_the_nightly_flow(tmp_path):
                                  "--inbox", str(paths.inbox), "--warehouse", str(warehouse),
                                  "--out", str(tmp_path / "out"), "--name", DEPLOYMENT,
                                  "--cron", _cron_of(due_minutes), "--timezone", DEFAULT_TIMEZONE],
-                                _env(home, PREFECT_API_URL=api_url, PREFECT_RUNNER_POLL_FREQUENCY="2"),
+                                _env(home, PREFECT_API_URL=api_url, PREFECT_RUNNER_POLL_FREQUENCY="2",
+                                     PILOTKPI_STAGE_LOG=str(tmp_path / "stages.log")),
                                 logs["serve"]))
         deadline = time.monotonic() + RUN_TIMEOUT
         runs: list[dict] = []
@@ -185,6 +186,13 @@ def test_served_schedule_runs_the_nightly_flow(tmp_path):
     assert len(announced) == 1, log
     assert announced[0].endswith(" succeeded: files seen 130: accepted 121, superseded 1, duplicates 1, "
                                  f"quarantined 7; summaries in {tmp_path / 'out'}"), log
+    # The warm night's forked reader read the inbox (one batch of 750: 4 chunks) ahead and, GE being
+    # built in `serve`'s forkserver, validated it too; the night took that validation whole for its
+    # 129 files to read (the 130th is a byte-identical copy, never read) and validated nothing itself
+    # (flows/parallel.py, "Validated ahead"): the counts above are what it wrote.
+    stages = [line.split()[1] for line in (tmp_path / "stages.log").read_text().splitlines() if line.startswith("stage ")]
+    assert stages.count("read") == 4 and stages.count("validate") == 1 and stages.count("validated_ahead") == 1, stages
+    assert "read_ahead" not in stages and "read_here" not in stages, stages
     # Stopped by SIGTERM: cleanly, without Prefect's un-awaited Runner.astop.
     assert "never awaited" not in log and "pilotkpi: stopped serving" in log, log
 
