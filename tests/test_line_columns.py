@@ -1,8 +1,21 @@
-"""pilots/ingest._line_columns: a batch's lines go to the insert column by column, the rows
-_lines gives a resubmission's comparison, in the same order. Expected values worked out by hand."""
+"""pilots/ingest._line_columns: a batch's lines go to the insert column by column, in the files'
+order; what a resubmission is compared on (_file_content) is those very lines. Expected values
+worked out by hand."""
 from __future__ import annotations
 
-from pilots.ingest import FileRead, _line_columns, _lines
+from pilots.ingest import FileRead, _file_content, _line_columns
+
+
+def _compared_as_written(files, kpis, budget) -> None:
+    """RESUBMISSION_UNCHANGED compares the lines the insert writes: each file's _file_content, in
+    turn, is the written KPI lines' (kpi_code, actual) and budget lines' (activity_code, layer,
+    allocated_thb, disbursed_thb, funding_source, note), the layer as the integer written."""
+    content = [_file_content(f) for _, f in files]
+    assert [line for kpi_lines, _ in content for line in kpi_lines] == list(
+        zip(kpis.values["kpi_code"], kpis.values["actual"]))
+    assert [(a, int(layer), *rest) for _, budget_lines in content for a, layer, *rest in budget_lines] == list(
+        zip(*(budget.values[c] for c in ("activity_code", "layer", "allocated_thb", "disbursed_thb",
+                                          "funding_source", "note"))))
 
 
 def _row(n: int, line_type: str, item: str, *, layer=None, allocated=None, disbursed=None, source=None,
@@ -34,10 +47,7 @@ def test_a_batchs_lines_column_by_column_are_the_rows_of_each_file_in_turn():
         "fiscal_year": [2549, 2548], "quarter": [2, 4], "note": [None, None], "submission_id": [11, 12],
         "row_number": [3, 2], "activity_code": ["ACT-1", "ACT-9"], "layer": [5, 2],
         "funding_source": ["own", "lead_integrated"], "allocated_thb": ["100", "7"], "disbursed_thb": ["90.5", "7"]}
-    # The same rows as the dicts a resubmission is compared with.
-    for columns, dicts in zip((kpis, budget), ([r for sid, f in ((11, a), (12, b)) for r in _lines(sid, f)[0]],
-                                               [r for sid, f in ((11, a), (12, b)) for r in _lines(sid, f)[1]])):
-        assert [dict(zip(columns.values, cells)) for cells in zip(*columns.values.values())] == dicts
+    _compared_as_written([(11, a), (12, b)], kpis, budget)
 
 
 def test_no_files_give_no_lines():
@@ -88,6 +98,4 @@ def test_lines_are_taken_from_the_validated_batchs_cells_as_the_rows_say():
     # Python ints, as the insert's object columns took them before (not numpy's).
     assert {type(v) for name in ("submission_id", "fiscal_year", "quarter", "row_number")
             for v in kpis.values[name] + budget.values[name]} | {type(v) for v in budget.values["layer"]} == {int}
-    for columns, dicts in zip((kpis, budget), ([r for sid, f in files for r in _lines(sid, f)[0]],
-                                               [r for sid, f in files for r in _lines(sid, f)[1]])):
-        assert [dict(zip(columns.values, cells)) for cells in zip(*columns.values.values())] == dicts
+    _compared_as_written(files, kpis, budget)
