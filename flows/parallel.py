@@ -864,7 +864,7 @@ class _Schedule:
             where = {key: at for at, key in enumerate(answer[0])}
             if len(where) != len(answer[0]) or not all(key in where for key in keys):
                 return None
-            validated = unpack_read(answer[1])
+            validated = unpack_read(answer[1])  # FileReads, pickled as a read is (validate_kept)
             reads = [validated[where[key]] for key in keys]
         for chunk in head:  # taken whole: no guess of it is taken again, nothing is left on the reader
             for item in chunk.items:

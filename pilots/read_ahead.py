@@ -68,7 +68,8 @@ def read_inbox_files(paths: list[Path], units: dict, keep_as: int | None = None)
 _KEPT: dict[int, tuple[dict, list[Key], list]] = {}
 
 
-def validate_kept(numbers: list[int], registry_dir: str, registry_sha256: str, as_of: date) -> tuple[list[Key], bytes] | None:
+def validate_kept(numbers: list[int], registry_dir: str, registry_sha256: str,
+                  as_of: date) -> tuple[list[Key], bytes] | None:
     """The validate half of the pure stage (pilots.ingest.validate_read), in the forked reader,
     over the records it kept of reads `numbers` (the read-ahead of a one-batch inbox, as the night
     cuts it when every file is new): their keys in order, and the FileReads pickled. None, and
