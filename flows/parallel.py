@@ -652,9 +652,9 @@ def reading_early(inbox: Path, registry: Registry, options: DaskOptions, batch_s
     early = take_early()
     if early is None:
         early = start_early(inbox_listing(inbox), registry, options, batch_size)
-    if validate_with is not None and isinstance(early, ForkedReader) and early.ahead is not None:
-        early.ahead.validate_ahead(early.client, validate_with[0], registry, validate_with[1])
-    try:
+    try:  # the reader is closed whatever happens from here, the request to validate included
+        if validate_with is not None and isinstance(early, ForkedReader) and early.ahead is not None:
+            early.ahead.validate_ahead(early.client, validate_with[0], registry, validate_with[1])
         yield early
     finally:
         if early is not None:

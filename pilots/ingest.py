@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -763,21 +763,36 @@ def _same_content(old: Content, new: Content) -> bool:
 
 def _kpi_key(line: tuple) -> tuple:
     code, actual = line
-    return code, _num(actual)
+    return code, _as_stored(actual, _ACTUAL_SCALE, 10)
 
 
 def _budget_key(line: tuple) -> tuple:
     activity, layer, allocated, disbursed, funding, note = line
-    return activity, int(layer), _num(allocated), _num(disbursed), funding, note
+    return (activity, int(layer), _as_stored(allocated, _AMOUNT_SCALE, 2), _as_stored(disbursed, _AMOUNT_SCALE, 2),
+            funding, note)
 
 
-def _num(value) -> Decimal | None:
-    """The value as a Decimal, compared by its number: 1.50 equals 1.5, and hashes alike (Python
-    hashes equal numbers equally), so a Counter of such keys needs no normalize(). A Decimal is
-    taken as it is (a copy through str() is the same number); anything else goes through str(),
-    so a float compares as it prints. (The normalize() this once applied also rounded to 28
-    significant digits; validation caps actuals at 25 digits and amounts at 16, so no value that
-    reaches here differs only beyond that.)"""
+# The scales of core.kpi_actuals.actual (DECIMAL(38,10)) and of the amounts (DECIMAL(18,2)).
+_ACTUAL_SCALE, _AMOUNT_SCALE = Decimal("1e-10"), Decimal("0.01")
+# Validation accepts more decimals than a column keeps (checks._fits asks only that the rounded
+# value fits), and the insert's cast rounds them half away from zero, as ROUND_HALF_UP does.
+# Precision: 25 digits before the point (validation's cap) and 10 after, with room to spare.
+_STORED = Context(prec=60, rounding=ROUND_HALF_UP)
+
+
+def _as_stored(value, scale: Decimal, places: int) -> Decimal | None:
+    """The number as the insert stores it: rounded to its column's scale (`places` decimals), so
+    a file's 47.00000000004, a stored 47.0000000000 and another file's 47 are one value, whether
+    the earlier version was stored on an earlier night or is in the same batch (the verdict once
+    depended on that). Equal numbers hash alike (1.50 and 1.5), so a Counter of these keys needs
+    no normalize(). A Decimal is a stored value (DuckDB gives its columns' numbers at their scale:
+    taken as it is); a file's rows hold text (tests/test_line_columns.py checks), rounded only
+    when it has more decimals than the column keeps, the rare case (the 1%-new night compares
+    ~40,000 values); anything else goes through str(), so a float compares as it prints."""
     if value is None or type(value) is Decimal:
         return value
-    return Decimal(str(value))
+    text = str(value)
+    dot = text.find(".")
+    if (dot < 0 or len(text) - dot - 1 <= places) and "e" not in text and "E" not in text:
+        return Decimal(text)
+    return Decimal(text).quantize(scale, context=_STORED)

@@ -127,6 +127,8 @@ def test_clean_batch_has_no_defects():
     (kpi(submitted_on="31/02/2548"), [(2, "submitted_on", "DATE_INVALID")]),
     (kpi(submitted_on="2005-02-30"), [(2, "submitted_on", "DATE_INVALID")]),  # the ISO shape, no such day
     (kpi(submitted_on="2005-13-01"), [(2, "submitted_on", "DATE_INVALID")]),
+    # BE 2548 is CE 2005, which has no 29 February: the normaliser leaves the text as written.
+    (kpi(submitted_on="2548-02-29"), [(2, "submitted_on", "DATE_INVALID")]),
     (kpi(line_type="expense"), [(2, "line_type", "LINE_TYPE_INVALID")]),
     # Numbers.
     (kpi(actual="abc"), [(2, "actual", "NOT_A_NUMBER")]),

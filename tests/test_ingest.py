@@ -141,3 +141,11 @@ def test_a_resubmission_is_unchanged_when_its_lines_are_the_same_numbers_in_any_
     # No value (None) equals only no value.
     assert not _same_content(([("K1", None)], []), ([("K1", "0")], []))
     assert _same_content(([("K1", None)], []), ([("K1", None)], []))
+    # Numbers as stored: rounded half away from zero to 10 decimals (actual) or 2 (amounts), as the
+    # insert's cast rounds them; a file's text on both sides is rounded alike.
+    assert _same_content(([("K1", Decimal("47.0000000000"))], []), ([("K1", "47.00000000004")], []))
+    assert _same_content(([("K1", "-47.00000000005")], []), ([("K1", "-47.0000000001")], []))
+    assert not _same_content(([("K1", "47.00000000005")], []), ([("K1", "47")], []))
+    assert _same_content(([], [budget("A1", "100.005")]), ([], [budget("A1", Decimal("100.01"))]))
+    assert _same_content(([], [budget("A1", "250000.004")]), ([], [budget("A1", "250000")]))
+    assert not _same_content(([], [budget("A1", "100.004")]), ([], [budget("A1", "100.006")]))
