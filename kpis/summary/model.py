@@ -375,6 +375,8 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict, batch: _Batch) -> PilotSec
     )
     section.trend = [(r["period"], r["composite_score"], r["status"]) for r in batch.trend.get((pid,), [])]
     controls.fill(con, section, batch.controls)
+    # Who reported when, with no figures: shown for a restricted pilot too (warehouse.md).
+    section.late_or_missing = [ComplianceRow(**r) for r in batch.late.get((pid,), [])]
     if section.restricted or period is None:
         return section
 
@@ -385,7 +387,6 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict, batch: _Batch) -> PilotSec
     ) for r in batch.kpis.get((pid, period), [])]
     budget = batch.budget.get((pid, period))
     section.budget = {"pilot_id": pid, "period": period, **budget[0]} if budget else None
-    section.late_or_missing = [ComplianceRow(**r) for r in batch.late.get((pid,), [])]
     for q in batch.quarantined.get((pid,), []):
         reasons = [(r["row_number"], r["column_name"], r["code"], r["message_en"], r["message_th"])
                    for r in batch.reasons.get((q["submission_id"],), [])]

@@ -53,9 +53,10 @@ def fmt_change(value: Decimal | None) -> str:
 
 
 def late_agencies(p: PilotSection) -> list[str] | None:
-    """Agency codes late or missing in the pilot's headline period; None for a restricted pilot
-    (its section lists no compliance rows) or one without a due period."""
-    if p.restricted or p.period is None:
+    """Agency codes late or missing in the pilot's headline period (a restricted pilot's too:
+    warehouse.md puts reporting_compliance on the open side); None for a pilot without a due
+    period."""
+    if p.period is None:
         return None
     return sorted({c.agency_code for c in p.late_or_missing if c.period == p.period})
 
