@@ -42,7 +42,9 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 AGENCY_CODE = re.compile(r"^[0-9]{5}\Z")
 # A canonical date is CE: the normaliser writes a BE year (>= 2400, agency-report-v1.md "Dates") as
 # CE, and leaves the text as written when that CE day does not exist. So an ISO-shaped text with a
-# year >= 2400 is such a day: `2548-02-29` is CE 2005-02-29, DATE_INVALID, not a day in 2548.
+# year >= 2400 is such a day: `2548-02-29` is CE 2005-02-29, DATE_INVALID, not a day in 2548. The
+# one other way to such a text, a BE year of 2943 or later (CE 2400 or later, nine centuries
+# ahead), is DATE_INVALID too rather than SUBMITTED_IN_FUTURE: quarantined either way.
 ISO_DATE = re.compile(r"^(?:[01][0-9]{3}|2[0-3][0-9]{2})-[0-9]{2}-[0-9]{2}\Z")
 NUMBER = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?\Z")  # (?:) : GE warns on capture groups
 LAYERS = ("1", "2", "3", "4", "5")

@@ -146,6 +146,16 @@ def test_contents_by_layer_and_status(national):
     assert cells == ["1 Network", "[PLT-2548-100](#PLT-2548-100), [PLT-2548-105](#PLT-2548-105)",
                      "[PLT-2548-115](#PLT-2548-115)", "[PLT-2548-110](#PLT-2548-110)", "–"]
     assert '<a id="PLT-2548-115"></a>' in md
+    # Each section's late agencies, a restricted pilot's too, as a Markdown table: its rows are
+    # lines of their own (a macro's output was once escaped again: newlines as U+240A, pipes as \|).
+    assert "\u240a" not in md
+    for pid in (RESTRICTED, IDS[1]):
+        section = md.split(f'<a id="{pid}"></a>', 1)[1].split("<a id=", 1)[0]
+        late = section.split("### Agencies late or missing", 1)[1].split("###", 1)[0].strip().splitlines()
+        assert late[0].startswith("| Period | Agency |") and late[1].startswith("|---|") and "\\|" not in section
+        # Neither 11002 nor 15001 sent Q1 (due 30 Jan 2005) or Q2 (due 30 Apr): four rows, latest first.
+        mict, dopa = "Ministry of Information and Communication Technology (11002)", "Department of Provincial Administration (15001)"
+        assert [line.split(" | ")[1] for line in late[2:]] == [mict, dopa, mict, dopa]
     assert "| [PLT-2548-102](#PLT-2548-102) One-stop e-citizen service | 3 | 🔴 off track | 1.1600 | ▼ −2.0200 | 2: 11002, 15001 |" in md
 
 
