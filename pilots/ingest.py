@@ -786,9 +786,10 @@ def _as_stored(value, scale: Decimal, places: int) -> Decimal | None:
     the earlier version was stored on an earlier night or is in the same batch (the verdict once
     depended on that). Equal numbers hash alike (1.50 and 1.5), so a Counter of these keys needs
     no normalize(). A Decimal is a stored value (DuckDB gives its columns' numbers at their scale:
-    taken as it is); a file's rows hold text (tests/test_line_columns.py checks), rounded only
-    when it has more decimals than the column keeps, the rare case (the 1%-new night compares
-    ~40,000 values); anything else goes through str(), so a float compares as it prints."""
+    taken as it is); a file's rows hold text (tests/test_trust_resubmission_rounding.py checks
+    CSV, JSON and XLSX), rounded only when it has more decimals than the column keeps, the rare
+    case (the 1%-new night compares ~40,000 values); anything else goes through str(), so a float
+    compares as it prints."""
     if value is None or type(value) is Decimal:
         return value
     text = str(value)

@@ -92,3 +92,41 @@ def test_a_resubmission_is_compared_on_its_lines_as_stored_in_one_batch_as_acros
     # scoring.md §1: K1 47 -> 3 + (47-40)/(50-40) = 3.7; K2 60 -> 2 + (60-50)/(75-50) = 2.4;
     # composite (3.7*60 + 2.4*40)/100 = 3.18.
     assert query(wh, "SELECT composite_score FROM marts.pilot_scores WHERE period = '2548-Q1'") == [(D("3.1800"),)]
+
+
+def test_every_number_a_file_gives_the_comparison_is_text_whatever_the_format():
+    """pilots/ingest.py `_as_stored` takes a Decimal as a stored value (DuckDB's, at its column's
+    scale) and rounds only text: so every number a read file gives the comparison must be text,
+    from CSV, JSON numbers and XLSX number and percent cells alike."""
+    import io
+    from datetime import date
+    from pathlib import Path
+
+    import openpyxl
+
+    from pilots.ingest import _file_content, read_batch
+    from pilots.reading import ToRead
+    from pilots.registry import load_registry
+
+    registry = load_registry(Path(__file__).parent / "data" / "registry" / "valid")
+    header = ["pilot_id", "agency_code", "period", "submitted_on", "line_type", "item_code", "layer", "actual",
+              "allocated_thb", "disbursed_thb", "funding_source", "note"]
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(header)
+    sheet.append([P, "03009", "2548-Q1", "2005-01-20", "kpi", "K1", None, 0.47000000000004])
+    sheet["H2"].number_format = "0.00%"  # 47.000000000004% shown as a percent
+    sheet.append([P, "03009", "2548-Q1", "2005-01-20", "kpi", "K2", None, 60])
+    sheet.append([P, "03009", "2548-Q1", "2005-01-20", "budget", "ACT-1", 5, None, 100.004, 90.005, "own"])
+    xlsx = io.BytesIO()
+    book.save(xlsx)
+    files = {"a.csv": csv_lines("03009", "2005-01-20", {"K1": "47.00000000004", "K2": "60"}, {"ACT-1": ("100.004", "90.005")}),
+             "b.json": json_lines("03009", "2005-01-20", {"K1": "47.00000000004", "K2": "60"}, {"ACT-1": ("100.004", "90.005")}),
+             "c.xlsx": xlsx.getvalue()}
+    reads = read_batch([ToRead(name, name.ljust(64, "0"), data=data) for name, data in files.items()],
+                       registry, date(2006, 8, 15))
+    for rec in reads:
+        assert not rec.errors, (rec.name, rec.errors)
+        kpis, budget = _file_content(rec)
+        numbers = [actual for _, actual in kpis] + [x for line in budget for x in line[2:4]]
+        assert len(numbers) == 4 and all(type(x) is str for x in numbers), (rec.name, numbers)
