@@ -97,13 +97,13 @@ def unknown_column(header: str) -> Issue:
 @per_distinct
 def parse_period(text: str) -> str | None:
     t = text.translate(THAI_DIGITS).replace(" ", "")
-    m = re.fullmatch(r"(\d{4})-?Q([1-4])", t, re.I)
+    m = re.fullmatch(r"([0-9]{4})-?Q([1-4])", t, re.I)
     if m:
         return f"{m.group(1)}-Q{m.group(2)}" if int(m.group(1)) >= 2400 else None
-    m = re.fullmatch(r"FY(\d{4})-?Q([1-4])", t, re.I)
+    m = re.fullmatch(r"FY([0-9]{4})-?Q([1-4])", t, re.I)
     if m:  # CE name of the fiscal year; FY2548 is a BE year under the CE prefix: not read (3091-Q1)
         return f"{int(m.group(1)) + BE_OFFSET}-Q{m.group(2)}" if int(m.group(1)) < 2400 else None
-    m = re.fullmatch(r"(?:Q|ไตรมาส(?:ที่)?)?([1-4])/(\d{4}|\d{2})", t, re.I)
+    m = re.fullmatch(r"(?:Q|ไตรมาส(?:ที่)?)?([1-4])/([0-9]{4}|[0-9]{2})", t, re.I)
     if m:
         year = int(m.group(2))
         year = 2500 + year if year < 100 else year  # two digits are BE: 48 -> 2548
@@ -128,14 +128,14 @@ def _make_date(y: int, m: int, d: int) -> str | None:
 def parse_date(text: str) -> str | None:
     t = text.translate(THAI_DIGITS).strip()
     t = re.sub(r"[ T]00:00(:00)?$", "", t)  # a date exported with a midnight time
-    m = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", t)
+    m = re.fullmatch(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})", t)
     if m:
         return _make_date(_year_to_ce(int(m.group(1)), 4), int(m.group(2)), int(m.group(3)))
-    m = re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})", t)
+    m = re.fullmatch(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4}|[0-9]{2})", t)
     if m:  # slashed dates are day/month/year
         y = m.group(3)
         return _make_date(_year_to_ce(int(y), len(y)), int(m.group(2)), int(m.group(1)))
-    m = re.fullmatch(r"(\d{1,2})\s*([ก-๛.]+)\s*(\d{4}|\d{2})", t)
+    m = re.fullmatch(r"([0-9]{1,2})\s*([ก-๛.]+)\s*([0-9]{4}|[0-9]{2})", t)
     if m and m.group(2) in THAI_MONTHS:
         y = m.group(3)
         return _make_date(_year_to_ce(int(y), len(y)), THAI_MONTHS[m.group(2)], int(m.group(1)))
@@ -178,15 +178,26 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
 @per_distinct
 def parse_agency_code(text: str) -> str:
     t = text.translate(THAI_DIGITS)
-    if re.fullmatch(r"\d{1,4}(\.0+)?", t):  # Excel turned "03009" into the number 3009
+    if re.fullmatch(r"[0-9]{1,4}(\.0+)?", t):  # Excel turned "03009" into the number 3009
         return t.split(".")[0].zfill(5)
     return t
 
 
 @per_distinct
 def parse_layer(text: str) -> str:
+    """A layer's digits as a number's text ("05", "๕", "5.0" -> "5"), else the text as written (for
+    LAYER_INVALID to name it). Never int() of the whole text: Python refuses more than 4,300
+    digits (a ValueError that stopped every night), and a layer is one digit anyway. ASCII and
+    Thai digits only, as for every other number (the verifier found `٣` and `３` read as 3)."""
     t = text.translate(THAI_DIGITS)
-    return str(int(t.split(".")[0])) if re.fullmatch(r"\d+(\.0+)?", t) else t
+    m = _LAYER_TEXT.fullmatch(t)
+    if m is None:
+        return t
+    digits = m.group(1).lstrip("0") or "0"
+    return digits if len(digits) <= 2 else t
+
+
+_LAYER_TEXT = re.compile(r"([0-9]+)(?:\.0+)?")
 
 
 def _lookup(text: str, names: dict[str, str]) -> str:
