@@ -333,6 +333,15 @@ def _load_participants(raw: Any, known: set[str] | None, note: Note, pid: str) -
     return parts
 
 
+# Bounds the marts can compute with, checked here so that a registry the check accepts never fails
+# a night (a verifier found both, 2026-12-07): a threshold times a sum KPI's share is cast to
+# DECIMAL(38,12) (below 10^26), and marts.round4_div divides exactly while both sides stay below
+# 8.5 x 10^21 (kpis/macros.sql): an actual between two thresholds below 10^20 keeps every
+# difference below 2 x 10^20. A due date 2^31 days on is past DuckDB's dates; ten years is plenty.
+THRESHOLD_LIMIT = Decimal(10) ** 20
+MAX_REPORT_DUE_DAYS = 3650
+
+
 def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, note: Note,
                      subject: str) -> dict[int, tuple[Decimal, ...]]:
     if not isinstance(raw, dict) or not raw:
@@ -356,6 +365,8 @@ def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, n
             note(subject, f"thresholds for {fy} must be within 0-100 (unit percent)")
         if not all(_fits(n, 38, 10) for n in nums):
             note(subject, f"thresholds for {fy} must have at most 10 decimal places")
+        elif not all(abs(n) < THRESHOLD_LIMIT for n in nums):
+            note(subject, f"thresholds for {fy} must be below 10^20 in absolute value")
         out[fy] = tuple(nums)
     if years is not None:
         given = {fy for fy in raw if _is_int(fy)}
@@ -439,6 +450,8 @@ def _load_pilot(data: Any, stem: str, known: set[str] | None, note: Note) -> Pil
         due = DEFAULT_REPORT_DUE_DAYS
     elif not (_is_int(due) and due > 0):
         note(subject, "report_due_days must be a positive whole number")
+    elif due > MAX_REPORT_DUE_DAYS:
+        note(subject, f"report_due_days must be at most {MAX_REPORT_DUE_DAYS} (ten years)")
     parts = _load_participants(data.get("agencies"), known, note, subject)
     kpis = _load_kpis(data.get("kpis"), years, note, subject)
     return Pilot(subject, name_th, name_en, layer, tuple(strategies or ()), classification, start, end, due,

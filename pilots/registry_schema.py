@@ -117,7 +117,7 @@ PILOT = Part(
      Key("start", "CE date", True, "YYYY-MM-DD, a Common-Era year (a BE year such as 2547 is refused); before end",
          "2004-10-01"),
      Key("end", "CE date", True, "YYYY-MM-DD, a Common-Era year", "2006-09-30"),
-     Key("report_due_days", "whole number", False, "positive; days after a quarter's end by which its report "
+     Key("report_due_days", "whole number", False, "1 to 3650; days after a quarter's end by which its report "
          "is due (default 30)", "30"),
      Key("agencies", "list of agency entries", True, "non-empty; see the agency entry below", ""),
      Key("kpis", "list of KPI entries", True, "non-empty; see the KPI entry below", "")),
@@ -148,7 +148,8 @@ KPI = Part(
      Key("weight", "number", True, "positive, at most 4 decimal places; the pilot's weights add up to 100", "100"),
      Key("thresholds", "mapping of BE fiscal year to five numbers", True, "keyed by Buddhist-Era fiscal year "
          "(2548 = FY2005, October 2004 to September 2005); the values that earn scores 1 to 5, strictly "
-         "increasing for higher, strictly decreasing for lower, at most 10 decimal places",
+         "increasing for higher, strictly decreasing for lower, at most 10 decimal places, below 10^20 "
+         "in absolute value",
          "{2548: [20, 30, 40, 50, 60], 2549: [40, 50, 60, 70, 80]}")),
     listed=True)
 

@@ -237,6 +237,11 @@ CASES = [
      P1, S1, "report_due_days must be a positive whole number", 1),
     ("report-due-days-text", replace(P1, "report_due_days: 45", "report_due_days: forty-five"),
      P1, S1, "report_due_days must be a positive whole number", 1),
+    # Bounds the marts can compute with (pilots/registry.py THRESHOLD_LIMIT, MAX_REPORT_DUE_DAYS).
+    ("report-due-days-over-ten-years", replace(P1, "report_due_days: 45", "report_due_days: 3651"),
+     P1, S1, "report_due_days must be at most 3650 (ten years)", 1),
+    ("threshold-too-large", replace(P3, "2548: [1000, 2000, 3000, 4000, 5000]", "2548: [1000, 2000, 3000, 4000, 100000000000000000000]"),
+     P3, f"{S3} / K3", "thresholds for 2548 must be below 10^20 in absolute value", 1),
     ("name-missing", replace(P3, "name_en: One-stop e-citizen service\n", ""), P3, S3, "name_en is missing", 1),
     ("name-not-text", replace(P3, "name_th: ระบบบริการประชาชนแบบเบ็ดเสร็จ", "name_th: 123"),
      P3, S3, "name_th must be non-empty text", 1),
