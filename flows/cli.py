@@ -129,8 +129,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         click.echo(f"pilots by status: {statuses}")
     if result.skipped_unsettled:
         click.echo(f"left for the next run, still being written: {printable(', '.join(result.skipped_unsettled))}")
-    for issue in result.refused:  # left in the inbox, unread: the operator removes it
-        click.echo(printable(f"FILE_NOT_REGULAR: {issue.message_en}") + "\n  " + printable(issue.message_th))
+    for issue in result.refused:  # left in the inbox, unread: the operator removes it (or makes it readable)
+        click.echo(printable(f"{issue.code}: {issue.message_en}") + "\n  " + printable(issue.message_th))
     if result.filed_earlier:
         click.echo(f"filed away {result.filed_earlier} file(s) that an earlier run recorded but did not move")
     if result.completed:

@@ -82,7 +82,7 @@ class RunResult:
     completed: list[str] = field(default_factory=list)  # earlier runs whose missing steps this job did
     filed_earlier: int = 0  # inbox files of earlier committed runs that this run filed away
     letters: list[Path] = field(default_factory=list)  # OUT/reminders/: the letters and reminders.csv
-    refused: list = field(default_factory=list)  # FILE_NOT_REGULAR issues: inbox entries left unread
+    refused: list = field(default_factory=list)  # FILE_NOT_REGULAR/FILE_ACCESS_DENIED issues: entries left unread
 
 
 @dataclass
@@ -159,7 +159,8 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
                  open_evidence_dir: Path | None = None) -> tuple[list, list[str], list]:
     """Settled files' bytes into evidence_dir (the open evidence store, or the restricted store's
     staging folder), idempotent, so a retry is safe; entries that are not regular files are
-    refused, named, and left in place (pilots/inbox.py). The open store is made owner-only first."""
+    refused, named, and left in place (pilots/inbox.py), as are files the night may not open; a
+    file gone since the listing is skipped with a warning. The open store is made owner-only first."""
     logger = get_run_logger()
     store_dir = open_evidence_dir or evidence_dir
     secured = evidence.secure_store(store_dir)
@@ -172,12 +173,15 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
         # (Names are the agencies' text: printable, as Prefect's console passes ESC to the terminal.)
         logger.warning("left %d file(s) still being written for the next run: %s", len(changing),
                        ", ".join(printable(inbox_folder.name_as_text(p.name)) for p in changing))
-    refused = inbox_folder.refused(inbox)
+    refused, gone = inbox_folder.refused(inbox), []
     with stage("receive"):
-        files = inbox_folder.receive(ready, evidence_dir, refused)
+        files = inbox_folder.receive(ready, evidence_dir, refused, gone)
+    for path in gone:  # nothing of it to record; named, as a vanished report may puzzle its sender
+        logger.warning("%s was removed from the inbox before it was read: nothing of it recorded",
+                       printable(masked(inbox_folder.name_as_text(inbox_folder.inbox_name(path)))))
     issues = [inbox_folder.refusal(path, kind) for path, kind in refused]
     for issue in issues:
-        logger.warning("%s (FILE_NOT_REGULAR)", printable(issue.message_en))
+        logger.warning("%s (%s)", printable(issue.message_en), issue.code)
     return files, [masked(inbox_folder.name_as_text(p.name)) for p in changing], issues
 
 

@@ -25,6 +25,14 @@
   O_NOFOLLOW and checked with fstat after opening, so a file swapped for a link between the
   listing and the read is refused too. A link named processed/ or quarantine/ is set aside like
   an agency file of that name: files are only ever moved into real folders inside the inbox.
+- A file the night's account may not open (PermissionError: mode 000, or owner-only for another
+  account, when the night runs as a service account) is handled the same way: left in place,
+  nothing of it read, named by every run (FILE_ACCESS_DENIED) until it can be read, and then
+  received like any new file. It is not quarantined: with no bytes read there is nothing to keep
+  as evidence or to hash, and the fault is the permissions, not the report. Retrying it (as an
+  I/O error that may pass) only delayed the night, then failed it, and every later night too.
+- A file that is gone when the night opens it (removed or renamed by its sender after the
+  listing) is skipped: there is nothing of it to record. The night names it in a warning.
 - A file name that is not UTF-8 (a Thai name in Windows-874 bytes, as Thai Windows tools write
   it) is the agency's file all the same. Python lists it with its undecodable bytes as lone
   surrogates, which no UTF-8 text (DuckDB, a log, a page) can hold. So from the listing on, the
@@ -82,6 +90,16 @@ class NotRegularFile(OSError):
         self.path, self.kind = path, kind
 
 
+class AccessDenied(PermissionError):
+    """An inbox file the night's account may not open (open_regular). Its own class, so that
+    `receive` tells it from a PermissionError of the evidence store's own writes."""
+
+
+class Gone(FileNotFoundError):
+    """An inbox file that was not there when opened (open_regular): removed since the listing.
+    Its own class for the same reason as AccessDenied."""
+
+
 def _looks_like_a_report(name: str) -> bool:
     return bool(not name.startswith(".") or ASIDE.match(name)) and not name.endswith(IN_PROGRESS_SUFFIXES)
 
@@ -100,9 +118,16 @@ def candidates(inbox: Path) -> list[Path]:
     return [Path(path) for _, path in found]
 
 
+UNREADABLE = "unreadable"  # `receive`'s refused_now kind for a file the night may not open
+
+
 def refusal(path: Path, kind: str) -> Issue:
-    """FILE_NOT_REGULAR for an inbox entry, naming it (IDs masked, like every name shown)."""
-    return make_issue("FILE_NOT_REGULAR", file=name_as_text(inbox_name(path)), detail=detail("FILE_NOT_REGULAR", kind))
+    """FILE_NOT_REGULAR for an inbox entry, or FILE_ACCESS_DENIED for a file the night may not
+    open (kind UNREADABLE), naming it (IDs masked, like every name shown)."""
+    name = masked(name_as_text(inbox_name(path)))
+    if kind == UNREADABLE:
+        return make_issue("FILE_ACCESS_DENIED", file=name)
+    return make_issue("FILE_NOT_REGULAR", file=name, detail=detail("FILE_NOT_REGULAR", kind))
 
 
 def name_as_text(name: str) -> str:
@@ -151,7 +176,10 @@ def refused(inbox: Path) -> list[tuple[Path, str]]:
         for e in entries:
             if not _looks_like_a_report(e.name) or e.is_dir(follow_symlinks=False):
                 continue
-            mode = e.stat(follow_symlinks=False).st_mode
+            try:
+                mode = e.stat(follow_symlinks=False).st_mode
+            except FileNotFoundError:  # removed since the listing: nothing to refuse
+                continue
             if not stat.S_ISREG(mode):
                 out.append((Path(e.path), kind_of(mode)))
     return sorted(out, key=lambda item: inbox_name(item[0]))
@@ -204,6 +232,10 @@ def open_regular(path: Path | str, dir_fd: int | None = None) -> tuple[int, os.s
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the last component is a symbolic link
             raise NotRegularFile(Path(path), "symlink") from None
+        if isinstance(exc, PermissionError):
+            raise AccessDenied(exc.errno, exc.strerror, exc.filename) from None
+        if isinstance(exc, FileNotFoundError):
+            raise Gone(exc.errno, exc.strerror, exc.filename) from None
         raise
     try:
         st = os.fstat(fd)
@@ -227,11 +259,15 @@ def open_file(path: Path) -> BinaryIO:
 
 
 def receive(paths: Iterable[Path], evidence_dir: Path,
-            refused_now: list[tuple[Path, str]] | None = None) -> list[InboxFile]:
+            refused_now: list[tuple[Path, str]] | None = None,
+            gone: list[Path] | None = None) -> list[InboxFile]:
     """Keep each file's bytes in the evidence store. Idempotent: safe to retry after an I/O error.
 
     A file that turned out not to be a regular file when opened is skipped, and noted in
-    `refused_now` (path, kind) when given. The files are kept as one batch with a single flush
+    `refused_now` (path, kind) when given; so is one the night may not open (kind UNREADABLE:
+    see the module doc). A file gone since the listing is skipped and noted in `gone` when given.
+    One file's fault must not stop the others: raised, it failed the whole night, and the next
+    night met the same file first. The files are kept as one batch with a single flush
     to disk (evidence.KeepBatch): the same guarantee as a flush per file, at the cost of one.
     """
     out: list[InboxFile] = []
@@ -242,6 +278,12 @@ def receive(paths: Iterable[Path], evidence_dir: Path,
             except NotRegularFile as exc:
                 if refused_now is not None:
                     refused_now.append((path, exc.kind))
+            except AccessDenied:  # the file's permissions: retrying will not change them
+                if refused_now is not None:
+                    refused_now.append((path, UNREADABLE))
+            except Gone:  # removed or renamed by its sender after the listing
+                if gone is not None:
+                    gone.append(path)
     return out
 
 
@@ -440,7 +482,7 @@ def _cut(text: str, limit: int) -> str:
 def is_transient(exc: BaseException) -> bool:
     """I/O errors worth retrying (a file locked or briefly unreadable), not a missing inbox."""
     return isinstance(exc, OSError) and not isinstance(
-        exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError, NotRegularFile))
+        exc, (FileNotFoundError, NotADirectoryError, IsADirectoryError, NotRegularFile, AccessDenied))
 
 
 
