@@ -59,6 +59,7 @@ class QuarantinedFile:
     agency_name_en: str | None = None
     resolved_by: Resolution | None = None
     raw_pilot_id: str | None = None     # as the file wrote it: shown for a file no pilot could take
+    more_reasons: int = 0               # its errors beyond the REASONS_SHOWN listed (ingest.issues has all)
 
 
 @dataclass
@@ -259,18 +260,38 @@ def _unplaced(con: duckdb.DuckDBPyConnection, restricted: set[str]) -> list[Quar
         ORDER BY q.submission_id""")
     secret = {pid.strip().upper() for pid in restricted}
     rows = [r for r in rows if (r["raw_pilot_id"] or "").strip().upper() not in secret]
+    # The first REASONS_SHOWN (50) errors of each file, and their count (_reasons).
     reasons = _grouped(con, """
-        SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th
+        SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th,
+               count(*) OVER (PARTITION BY i.submission_id) AS reasons_total
         FROM ingest.issues i
         WHERE i.severity = 'error' AND list_contains(?, i.submission_id)
-        ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name""",
+        QUALIFY row_number() OVER (PARTITION BY i.submission_id
+                                   ORDER BY i.row_number NULLS FIRST, i.column_name, i.code) <= 50
+        ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name, i.code""",
                        "submission_id", params=[[r["submission_id"] for r in rows]])
-    return [QuarantinedFile(
-        r["submission_id"], r["file_name"], r["agency_code"], r["period"],
-        [(x["row_number"], x["column_name"], x["code"], x["message_en"], x["message_th"])
-         for x in reasons.get((r["submission_id"],), [])],
-        r["raw_agency_code"], r["raw_period"], r["agency_name_th"], r["agency_name_en"], raw_pilot_id=r["raw_pilot_id"])
-        for r in rows]
+    files = []
+    for r in rows:
+        listed, more = _reasons(reasons.get((r["submission_id"],), []))
+        files.append(QuarantinedFile(
+            r["submission_id"], r["file_name"], r["agency_code"], r["period"], listed, r["raw_agency_code"],
+            r["raw_period"], r["agency_name_th"], r["agency_name_en"], raw_pilot_id=r["raw_pilot_id"], more_reasons=more))
+    return files
+
+
+# A quarantined file's errors listed in the summary: the first REASONS_SHOWN by row, then how many
+# more. The summary is the committee's; the night's validation report lists every defect for the
+# agency, and ingest.issues keeps them all.
+# A fill-down gone wrong (100,000 rows, three defects each) once made the summaries' query of
+# 300,000 messages fail at the job's memory limit, and the night end with exit 5 (verifier V4).
+# (The queries are constant strings, with 50 written in them: tests/test_steps.py parses them whole.)
+REASONS_SHOWN = 50
+
+
+def _reasons(rows: list[dict]) -> tuple[list[tuple], int]:
+    """(the reasons listed, how many more the file has) of a file's rows of a reasons query."""
+    listed = [(x["row_number"], x["column_name"], x["code"], x["message_en"], x["message_th"]) for x in rows]
+    return listed, (rows[0]["reasons_total"] - len(rows)) if rows else 0
 
 
 def _strategy_names(con: duckdb.DuckDBPyConnection) -> dict[int, dict[str, str]]:
@@ -358,10 +379,13 @@ class _Batch:
             WHERE q.pilot_id IS NOT NULL AND q.status = 'quarantined' ORDER BY q.pilot_id, q.submission_id""",
                                     "pilot_id")
         self.reasons = _grouped(con, """
-            SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th
+            SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th,
+                   count(*) OVER (PARTITION BY i.submission_id) AS reasons_total
             FROM ingest.issues i JOIN ingest.submissions q USING (submission_id)
             WHERE q.pilot_id IS NOT NULL AND q.status = 'quarantined' AND i.severity = 'error'
-            ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name""", "submission_id")
+            QUALIFY row_number() OVER (PARTITION BY i.submission_id
+                                       ORDER BY i.row_number NULLS FIRST, i.column_name, i.code) <= 50
+            ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name, i.code""", "submission_id")
         self.controls = controls.Controls(con)
 
 
@@ -388,10 +412,9 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict, batch: _Batch) -> PilotSec
     budget = batch.budget.get((pid, period))
     section.budget = {"pilot_id": pid, "period": period, **budget[0]} if budget else None
     for q in batch.quarantined.get((pid,), []):
-        reasons = [(r["row_number"], r["column_name"], r["code"], r["message_en"], r["message_th"])
-                   for r in batch.reasons.get((q["submission_id"],), [])]
+        reasons, more = _reasons(batch.reasons.get((q["submission_id"],), []))
         resolution = Resolution(q["v_id"], q["v_file"], q["v_status"]) if q["v_id"] is not None else None
         section.quarantined.append(QuarantinedFile(
             q["submission_id"], q["file_name"], q["agency_code"], q["period"], reasons, q["raw_agency_code"],
-            q["raw_period"], q["agency_name_th"], q["agency_name_en"], resolution))
+            q["raw_period"], q["agency_name_th"], q["agency_name_en"], resolution, more_reasons=more))
     return section
