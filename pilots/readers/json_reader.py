@@ -10,6 +10,7 @@ from typing import Callable
 from pilots.contract import HEADER_FIELDS
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
+from pilots.readers.limits import LIMITS
 
 MAX_DEPTH = 20  # deeper documents are hostile, not reports
 # JSON may escape a lone UTF-16 surrogate ("\ud800"); no UTF-8 text, DuckDB or file can hold one.
@@ -44,12 +45,37 @@ def read_json(data: bytes) -> RawTable:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "json_too_deep")), format="json", encoding=encoding)
 
     top, unknown, misplaced = _top_fields(doc)
+    # The top's identity fields go to every line that lacks its own: make each one's text once, not
+    # once a line (a 2 MB list as the top's period was written out again for each line: 53 s and
+    # 2.9 GB for 1,000 lines). Their text is then repeated on every line, and each line's cells are
+    # read again by normalise (a 5 MB period over 10,000 lines: 90 s), so the text the lines take
+    # from the top is bounded by what a file may hold (LIMITS.max_file_bytes, counted in characters;
+    # a real identity is ~35 characters, 3.5 million at the row limit).
+    top = {k: _cell(v, text_of) for k, v in top.items()}
+    repeated = len(lines) * sum(len(v) for v in top.values() if v is not None)
+    if repeated > LIMITS.max_file_bytes:
+        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail(
+            "FILE_TOO_LARGE", "json_top_text", lines=f"{len(lines):,}", size=f"{repeated:,}"),
+            limit=detail("FILE_TOO_LARGE", "limit_characters", limit=f"{LIMITS.max_file_bytes:,}")),
+            format="json", encoding=encoding, identity=identity)
     columns = dict.fromkeys(top)  # the header: every field name, in the order first seen
     columns.update(dict.fromkeys(unknown))
     for line in lines:
         if isinstance(line, dict):
             columns.update(line)  # (its keys only matter)
     header: list[str] = list(columns)
+    # Every line is expanded to the whole header below, so the table costs lines x distinct keys,
+    # not the keys the file holds: 4,000 lines of 100 keys of their own (1.3 MB) made 1.6 billion
+    # cells (24.6 s and 3.4 GB; a 5 MB one ended the night with MemoryError, every night after).
+    # Bounded like a CSV's values and a sheet's cells (LIMITS.max_cells), counted before any line
+    # is expanded; a line counts as one cell at least, as a blank CSV record does. (Worded short:
+    # make_issue keeps 80 characters of a parameter.)
+    cells = len(lines) * max(len(header), 1)
+    if cells > LIMITS.max_cells:
+        raise ReadFailure(make_issue("FILE_TOO_LARGE", detail=detail(
+            "FILE_TOO_LARGE", "json_cells", lines=f"{len(lines):,}", fields=f"{len(header):,}", cells=f"{cells:,}"),
+            limit=detail("FILE_TOO_LARGE", "limit_cells", limit=f"{LIMITS.max_cells:,}")),
+            format="json", encoding=encoding, identity=identity)
     rows = []
     for i, line in enumerate(lines, start=1):
         fields = {**top, **line} if isinstance(line, dict) else dict(top)
