@@ -86,3 +86,19 @@ def session_api_env(prefect_home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in child_env(**extra).items() if not k.startswith(("PREFECT_API", "PREFECT_PROFILE"))}
     env.update(PREFECT_API_URL=url, PREFECT_HOME=str(prefect_home))
     return env
+
+
+def refused_in_memory(name: str, data: bytes):
+    """(read_report's ReadFailure for the file `name` holding `data`, the peak bytes Python allocated
+    while reading it): a hostile file must be refused, and in little memory."""
+    import tracemalloc
+
+    from pilots.readers import ReadFailure, read_report
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ReadFailure) as info:
+            read_report(name, data)
+        return info.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

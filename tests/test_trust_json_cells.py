@@ -18,7 +18,6 @@ The scenario and its registry are tests/test_flow.py's: lead 03009; K1 percent/h
 from __future__ import annotations
 
 import json
-import tracemalloc
 from decimal import Decimal
 
 import pytest
@@ -27,6 +26,7 @@ from pilots.readers import ReadFailure, read_report
 from pilots.readers.json_reader import read_json
 from pilots.readers.limits import LIMITS
 from tests.hostile import clean_night
+from tests.support import refused_in_memory
 from tests.test_flow import HEADER, make_empty_scenario, run_cli
 from tests.test_hostile_json_top_level import issues_of
 from tests.test_hostile_sizes import query
@@ -74,17 +74,11 @@ def test_the_cells_bound_is_lines_times_distinct_keys_exactly(monkeypatch):
 
 def test_sparse_keys_are_refused_before_any_line_is_expanded():
     data = sparse(1_000, 20)  # 1,000 lines x 20,007 columns: 20 million cells, from 0.4 MB
-    tracemalloc.start()
-    try:
-        with pytest.raises(ReadFailure) as info:
-            read_report("r.json", data)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert info.value.issue.code == "FILE_TOO_LARGE"
-    assert "its 1,000 lines, each given all 20,007 field names, make 20,007,000 cells" in info.value.issue.message_en
+    failure, peak = refused_in_memory("r.json", data)
+    assert failure.issue.code == "FILE_TOO_LARGE"
+    assert "its 1,000 lines, each given all 20,007 field names, make 20,007,000 cells" in failure.issue.message_en
     # The pilot is still known, for its letter (scoring.md §6 counts the file as quarantined there).
-    assert info.value.identity == IDENTITY
+    assert failure.identity == IDENTITY
     # Before: the rows alone held 20 million references (160 MB); now the parsed document (~10 MB).
     assert peak < 60 * 1024 * 1024, f"peak {peak:,} bytes"
 

@@ -16,7 +16,6 @@ The scenario and its registry are tests/test_flow.py's: lead 03009; K1 percent/h
 from __future__ import annotations
 
 import random
-import tracemalloc
 from decimal import Decimal
 
 import pytest
@@ -24,6 +23,7 @@ import pytest
 from pilots.readers import ReadFailure, read_report
 from pilots.readers.limits import LIMITS
 from tests.hostile import clean_night
+from tests.support import refused_in_memory
 from tests.test_flow import HEADER, make_empty_scenario, run_cli
 from tests.test_hostile_json_top_level import issues_of
 from tests.test_hostile_sizes import query
@@ -116,14 +116,8 @@ def test_parts_openpyxl_never_opens_are_not_counted_but_a_renamed_workbook_part_
 
 def test_a_row_of_a_million_cells_is_refused_in_little_memory():
     bomb = with_sheet_xml(Q1, in_first_row=b"<c/>" * 1_000_000)  # 4 MB of XML in a 0.2 MB file
-    tracemalloc.start()
-    try:
-        with pytest.raises(ReadFailure) as info:
-            read_report("r.xlsx", bomb)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert (info.value.issue.code, info.value.issue.message_en) == ("FILE_TOO_LARGE", TOO_MANY[0].format("250,000"))
+    failure, peak = refused_in_memory("r.xlsx", bomb)
+    assert (failure.issue.code, failure.issue.message_en) == ("FILE_TOO_LARGE", TOO_MANY[0].format("250,000"))
     # Before: the row's million elements and its million cells were all built (several hundred MB).
     assert peak < 120 * 2**20, peak
 
