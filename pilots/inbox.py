@@ -412,10 +412,11 @@ def _folder(inbox: Path, name: str, set_aside: dict[Path, Path]) -> Path:
 
 
 def current_sha(path: Path) -> str | None:
-    """The SHA-256 of an inbox file now; None when it is gone or is not a regular file."""
+    """The SHA-256 of an inbox file now; None when it is gone, is not a regular file, or may not be
+    opened (then it is not known to be the file recorded: left as it is, as the night leaves it)."""
     try:
         fd, st = open_regular(path)
-    except (FileNotFoundError, NotRegularFile):
+    except (FileNotFoundError, NotRegularFile, AccessDenied):
         return None
     try:
         return evidence.sha256_of_fd(fd, min(st.st_size + 1, evidence.CHUNK))[0]

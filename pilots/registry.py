@@ -363,10 +363,10 @@ def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, n
             note(subject, f"thresholds for {fy} must be strictly decreasing (direction lower)")
         if unit == "percent" and not all(0 <= n <= 100 for n in nums):
             note(subject, f"thresholds for {fy} must be within 0-100 (unit percent)")
-        if not all(_fits(n, 38, 10) for n in nums):
-            note(subject, f"thresholds for {fy} must have at most 10 decimal places")
-        elif not all(abs(n) < THRESHOLD_LIMIT for n in nums):
+        if not all(abs(n) < THRESHOLD_LIMIT for n in nums):
             note(subject, f"thresholds for {fy} must be below 10^20 in absolute value")
+        elif not all(_fits(n, 38, 10) for n in nums):
+            note(subject, f"thresholds for {fy} must have at most 10 decimal places")
         out[fy] = tuple(nums)
     if years is not None:
         given = {fy for fy in raw if _is_int(fy)}

@@ -267,8 +267,8 @@ def _unplaced(con: duckdb.DuckDBPyConnection, restricted: set[str]) -> list[Quar
         FROM ingest.issues i
         WHERE i.severity = 'error' AND list_contains(?, i.submission_id)
         QUALIFY row_number() OVER (PARTITION BY i.submission_id
-                                   ORDER BY i.row_number NULLS FIRST, i.column_name, i.code) <= 50
-        ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name, i.code""",
+                                   ORDER BY i.row_number NULLS FIRST, i.column_name, i.rowid) <= 50
+        ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name, i.rowid""",
                        "submission_id", params=[[r["submission_id"] for r in rows]])
     files = []
     for r in rows:
@@ -284,6 +284,9 @@ def _unplaced(con: duckdb.DuckDBPyConnection, restricted: set[str]) -> list[Quar
 # agency, and ingest.issues keeps them all.
 # A fill-down gone wrong (100,000 rows, three defects each) once made the summaries' query of
 # 300,000 messages fail at the job's memory limit, and the night end with exit 5 (verifier V4).
+# Ties (a file's errors on the same row and column, or without either) keep the order they
+# were recorded in (rowid), as before: a complete order, so the same data lists the same 50 and a
+# pilot's kept section stays byte for byte (kpis/summary/render.py SectionCache).
 # (The queries are constant strings, with 50 written in them: tests/test_steps.py parses them whole.)
 REASONS_SHOWN = 50
 
@@ -384,8 +387,8 @@ class _Batch:
             FROM ingest.issues i JOIN ingest.submissions q USING (submission_id)
             WHERE q.pilot_id IS NOT NULL AND q.status = 'quarantined' AND i.severity = 'error'
             QUALIFY row_number() OVER (PARTITION BY i.submission_id
-                                       ORDER BY i.row_number NULLS FIRST, i.column_name, i.code) <= 50
-            ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name, i.code""", "submission_id")
+                                       ORDER BY i.row_number NULLS FIRST, i.column_name, i.rowid) <= 50
+            ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name, i.rowid""", "submission_id")
         self.controls = controls.Controls(con)
 
 
