@@ -22,7 +22,7 @@ What each account sees (web.md):
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -69,17 +69,9 @@ add_words(
 )
 
 # Restricted pilots' late or missing reports: marts.reporting_compliance is one of the relations the
-# open side may show of them (warehouse/open_side.py OPEN_RELATIONS); the summary's section of a
-# restricted pilot carries none, the web's shows them (web.md: "name, status and compliance").
-_RESTRICTED_LATE = """
-    SELECT c.pilot_id, c.agency_code, coalesce(a.name_th, c.agency_code) AS name_th,
-           coalesce(a.name_en, c.agency_code) AS name_en, c.role, c.period, c.submitted,
-           c.first_submitted_on, c.due_date, c.days_late
-    FROM marts.reporting_compliance c
-    JOIN registry.pilots p USING (pilot_id)
-    LEFT JOIN registry.agencies a USING (agency_code)
-    WHERE NOT c.on_time AND p.classification = 'restricted'
-    ORDER BY c.pilot_id, c.period DESC, c.agency_code"""
+# open side may show of them (warehouse/open_side.py OPEN_RELATIONS; web.md: "name, status and
+# compliance"). The summary's section of a restricted pilot carries them, as every section does
+# (kpis/summary/model.py), so the pages take them from the section.
 
 
 @dataclass
@@ -89,7 +81,6 @@ class Book:
     sections: dict[str, PilotSection]  # pilot_id -> the summary's section, in the summary's order
     strategy_names: dict[int, dict[str, str]]
     participants: dict[str, set[str]]  # pilot_id -> the agency codes taking part (any role)
-    restricted_late: dict[str, list[ComplianceRow]] = field(default_factory=dict)
 
 
 def _grouped_rows(cur, sql: str) -> dict[str, list[dict]]:
@@ -106,8 +97,7 @@ def build_open_book(cur, key: tuple, as_of: date) -> Book:
     model = summary_model.build_model(cur, as_of)
     participants = {pid: {r["agency_code"] for r in rows} for pid, rows in
                     _grouped_rows(cur, "SELECT pilot_id, agency_code FROM registry.pilot_agencies").items()}
-    late = {pid: [ComplianceRow(**r) for r in rows] for pid, rows in _grouped_rows(cur, _RESTRICTED_LATE).items()}
-    return Book(key, {p.pilot_id: p for p in model.pilots}, model.strategy_names, participants, late)
+    return Book(key, {p.pilot_id: p for p in model.pilots}, model.strategy_names, participants)
 
 
 def build_cleared_sections(cur, as_of: date) -> dict[str, PilotSection]:
@@ -164,16 +154,6 @@ def _visible(page: Page, book: Book, pilot_id: str) -> bool:
     if page.account.role != "agency":
         return True
     return bool(book.participants.get(pilot_id, set()) & set(page.account.agencies))
-
-
-def _late_codes(p: PilotSection, book: Book) -> list[str] | None:
-    """Agencies late or missing in the headline period: the summary's (pages.late_agencies) for an
-    open pilot, the open marts' for a restricted one."""
-    if not p.restricted:
-        return late_agencies(p)
-    if p.period is None:
-        return None
-    return sorted({c.agency_code for c in book.restricted_late.get(p.pilot_id, []) if c.period == p.period})
 
 
 def sparkline(p: PilotSection, lang: str) -> Markup:
@@ -248,7 +228,7 @@ class Filters:
         return self.layer is not None or self.strategy is not None or self.status is not None
 
 
-def _overview_table(shown: list[PilotSection], book: Book, lang: str) -> Table:
+def _overview_table(shown: list[PilotSection], lang: str) -> Table:
     L, W = labels.LABELS[lang], WORDS[lang]
     columns = ["pilot_id", "name", "layer", "strategies", "restricted", "period", "status", "composite_score",
                "change", "kpis_reported", "kpis_expected", "late_agencies"]
@@ -256,7 +236,7 @@ def _overview_table(shown: list[PilotSection], book: Book, lang: str) -> Table:
                L["status"], L["composite"], L["change"], L["kpis_reported"], "kpis_expected", L["late_agencies"]]
     rows = []
     for p in shown:
-        late = _late_codes(p, book)
+        late = late_agencies(p)
         rows.append({"pilot_id": p.pilot_id, "name": getattr(p, f"name_{lang}"), "layer": p.layer,
                      "strategies": ", ".join(str(s) for s in p.strategies), "restricted": p.restricted,
                      "period": p.period, "status": p.status, "composite_score": p.composite,
@@ -271,14 +251,14 @@ async def pilots(request: Request, page: Page) -> Response:
     visible = [p for p in book.sections.values() if _visible(page, book, p.pilot_id)] if book else []
     filters = Filters.of(request.query_params)
     shown = [p for p in visible if filters.keep(p)]
-    table = _overview_table(shown, book, page.lang) if book else Table("pilots", [])
+    table = _overview_table(shown, page.lang) if book else Table("pilots", [])
     asked = wanted(request.query_params, [table])
     if asked:
         return page.finish(download_response(*asked))
     strategies = sorted({s for p in visible for s in p.strategies} | set(book.strategy_names if book else ()))
     return page.render("pilots.html", shown=shown, total=len(visible), filters=filters, table=table,
                        layers=sorted({p.layer for p in visible} | set(labels.LAYERS)), strategies=strategies,
-                       statuses=STATUSES, late=lambda p: _late_codes(p, book), spark=lambda p: sparkline(p, page.lang),
+                       statuses=STATUSES, late=late_agencies, spark=lambda p: sparkline(p, page.lang),
                        **_formats(page.lang, book or Book((), {}, {}, {})))
 
 
@@ -329,18 +309,19 @@ def _pilot_tables(p: PilotSection, line_level: bool, late: list[ComplianceRow], 
     return tables
 
 
-def _find(page: Page, book: Book | None, pilot_id: str) -> tuple[PilotSection, bool, list[ComplianceRow]] | None:
-    """(section, line-level shown, compliance rows) of a pilot the account may see, else None."""
+def _find(page: Page, book: Book | None, pilot_id: str) -> tuple[PilotSection, bool] | None:
+    """(section, line-level shown) of a pilot the account may see, else None. Every section holds
+    its pilot's compliance rows, a restricted pilot's too (who reported when: warehouse.md)."""
     if book is None or pilot_id not in book.sections or not _visible(page, book, pilot_id):
         return None
     p = book.sections[pilot_id]
     if not p.restricted:
-        return p, True, p.late_or_missing
+        return p, True
     if _cleared(page):
         full = _books(page.site).cleared(page.site).get(pilot_id)
         if full is not None:
-            return full, True, full.late_or_missing
-    return p, False, book.restricted_late.get(pilot_id, [])
+            return full, True
+    return p, False
 
 
 @route("agency", "analyst", "committee")
@@ -350,7 +331,8 @@ async def pilot(request: Request, page: Page) -> Response:
     found = await run_in_threadpool(_find, page, book, request.path_params["pilot_id"])
     if found is None:
         return page.error(404, "not_found")
-    p, line_level, late = found
+    p, line_level = found
+    late = p.late_or_missing
     tables = _pilot_tables(p, line_level, late, page.lang)
     asked = wanted(request.query_params, list(tables.values()))
     if asked:

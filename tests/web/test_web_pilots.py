@@ -143,7 +143,7 @@ def test_overview_carries_the_summarys_figures(as_role, demo_copy):
     assert set(rows) == set(from_summary) == {f"PLT-2548-00{n}" for n in range(1, 8)}
     for pid, (status, composite, late_cell) in from_summary.items():
         assert (rows[pid]["status"], rows[pid]["composite"]) == (status, composite), pid
-        if late_cell != "–":  # open pilots: the same agencies; the summary shows none for a restricted one
+        if late_cell != "–":  # every pilot with a due period, a restricted one too: the same agencies
             assert rows[pid]["late"].split() == re.findall(r"\d{5}", late_cell), pid
     # by hand: 10004 sent nothing for 2549-Q3 (PLT-2548-004); 07005 was 15 days late (PLT-2548-005)
     assert rows["PLT-2548-004"]["late"] == "10004" and rows["PLT-2548-005"]["late"] == "07005"
