@@ -778,6 +778,13 @@ class _Schedule:
             self._pull()
         return not self.unassigned
 
+    def _close_when_all_read(self) -> None:
+        """End the reader once the night's last read is back: it goes before the last write.
+        _all_given first: the batches it pulls may hold chunks still on the reader (checked the
+        other way round, a served night of 751-1,500 files closed it with its second batch on it)."""
+        if self.reader.started and self._all_given() and not self._on_workers():
+            self.reader.close()
+
     def _on_workers(self) -> list[_Chunk]:
         """Chunks given to a worker (or read ahead there) and not yet fetched here."""
         return [chunk for slot in self.slots for chunk in slot if chunk.on_worker]
@@ -879,8 +886,7 @@ class _Schedule:
             reads = self._validated_ahead(head, as_of) if id(head) in self.validated else None
             if reads is not None:
                 self.slots.popleft()
-                if self.reader.started and self._all_given() and not self._on_workers():
-                    self.reader.close()  # the last read is back: the reader goes before the write
+                self._close_when_all_read()
                 yield reads
                 continue
             for chunk in head:
@@ -890,9 +896,7 @@ class _Schedule:
             if not missing:
                 self.slots.popleft()
                 self._feed()  # the worker reads on while this process validates and writes
-                # _all_given first: the batches it pulls may hold chunks still on the reader.
-                if self.reader.started and self._all_given() and not self._on_workers():
-                    self.reader.close()  # the last read is back: the worker goes before the last write
+                self._close_when_all_read()
                 yield validate_read([rec for chunk in head for rec in chunk.received], self.registry, as_of)
                 continue
             chunk = self._next_chunk() if self.reader.shares_reads else None

@@ -16,12 +16,11 @@ quarantines or refuses it itself). Lean like pilots.reading: a worker imports no
 from __future__ import annotations
 
 import hashlib
-import pickle
 from datetime import date
 from pathlib import Path
 
 from pilots.inbox import inbox_name, name_as_text, name_issues, open_file
-from pilots.reading import ToRead, read_files, read_files_packed
+from pilots.reading import ToRead, pack, read_files, read_files_packed
 from pilots.readers.limits import LIMITS
 
 Key = tuple[str, str, tuple]  # (name as text, sha256, issues found before reading)
@@ -60,7 +59,7 @@ def read_inbox_files(paths: list[Path], units: dict, keep_as: int | None = None)
         return keys, read_files_packed(items, units)
     records = read_files(items, units)
     _KEPT[keep_as] = (units, keys, records)
-    return keys, pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
+    return keys, pack(records)
 
 
 # The forked reader's own reads, by read_inbox_files' keep_as, until validate_kept takes them:
@@ -109,4 +108,4 @@ def validate_kept(numbers: list[int], registry_dir: str, registry_sha256: str,
 
     keys = [key for _, read_keys, _ in kept for key in read_keys]
     reads = validate_read([rec for _, _, records in kept for rec in records], registry, as_of)
-    return keys, pickle.dumps(reads, protocol=pickle.HIGHEST_PROTOCOL)
+    return keys, pack(reads)

@@ -94,11 +94,17 @@ def read_files_packed(items: list[ToRead], units: dict) -> bytes:
     (5 ms) at a time; and it is unpickled in the flow process's event loop thread with the
     collector's default thresholds, one young-generation collection per 700 of the ~200,000
     objects a chunk holds. A bytes object costs the event loops next to nothing either side."""
-    return pickle.dumps(read_files(items, units), protocol=pickle.HIGHEST_PROTOCOL)
+    return pack(read_files(items, units))
+
+
+def pack(records: list) -> bytes:
+    """Records (a read's, or the FileReads validated from one) as one payload for another process:
+    unpack_read gives them back."""
+    return pickle.dumps(records, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def unpack_read(payload: bytes) -> list[Received]:
-    """The records read_files_packed pickled (a payload of this process's own worker, over the
+    """The records `pack` pickled (a payload of this process's own worker or reader, over the
     cluster's TLS: as trusted as any result Dask unpickles), with the read's collector thresholds."""
     with fewer_collections():
         return pickle.loads(payload)
