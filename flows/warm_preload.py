@@ -60,6 +60,11 @@ from kpis.summary.validation import report_environment  # noqa: E402
 
 report_environment().get_template("validation.html.j2")
 
+# The follow-up letters' templates, in their own environment (kpis/letters/render.py).
+from kpis.letters.render import compile_templates as compile_letter_templates  # noqa: E402
+
+compile_letter_templates()
+
 # The defect catalogue (pilots/defects.yaml), which every night that reads a file or writes a
 # validation report looks its messages up in: parsed once here, not in each night.
 from pilots.defects import catalogue  # noqa: E402

@@ -58,3 +58,22 @@ def test_the_forkservers_compile_leaves_nothing_for_a_night_to_compile(monkeypat
             env.get_template("summary.html.j2" if html else "summary.md.j2")
             env.get_template("_pilot.html.j2" if html else "_pilot.md.j2")
     assert compiled == []
+
+
+def test_the_forkservers_compile_of_the_letters_leaves_nothing_for_a_night_to_compile(monkeypatch):
+    """The letters' templates (kpis/letters/render.compile_templates, flows/warm_preload.py): both
+    languages' letters and the style they include, compiled once; a night's letters compile none."""
+    from kpis.letters import render as letters
+
+    letters._environment.cache_clear()
+    try:
+        assert letters.compile_templates() == 3  # letter.th, letter.en and _style.css
+        env = letters._environment()
+        compiled: list[str] = []
+        monkeypatch.setattr(env, "compile", lambda source, *a, **k: compiled.append(source))
+        for lang in ("th", "en"):
+            env.get_template(f"letter.{lang}.html.j2")
+            env.get_template("_style.css.j2")
+        assert compiled == []
+    finally:
+        letters._environment.cache_clear()  # the other tests' environment, not this one's patched compile

@@ -110,6 +110,18 @@ def _environment() -> Environment:
     return env
 
 
+def compile_templates() -> int:
+    """Compile the letters' templates now (the number compiled). The forkserver of `pilotkpi serve`
+    calls it (flows/warm_preload.py): a served night with letters to write compiled both languages'
+    (and the style they include) each time, about 30 ms of CPU after the commit. Jinja compiles a
+    template again when its file changed on disk."""
+    env = _environment()
+    names = env.list_templates(filter_func=lambda name: name.endswith(".j2"))
+    for name in names:
+        env.get_template(name)
+    return len(names)
+
+
 def render_letter(batch: Batch, letter: Letter, lang: str) -> str:
     return _environment().get_template(f"letter.{lang}.html.j2").render(
         b=batch, letter=letter, sender=batch.sender, document_no=batch.document_no(letter),
