@@ -57,6 +57,10 @@ SECURITY_HEADERS = [
 # An upload's form: the file part and a few small fields. The engine's size limit is applied to
 # the bytes as they arrive; this allowance covers the multipart framing around the file.
 FORM_OVERHEAD = 64 * 1024
+# Password checks (argon2id, 64 MiB each) running at once, whatever the accounts tried: more wait
+# their turn. The throttle bounds the checks per account name; this bounds their memory in all.
+MAX_PASSWORD_CHECKS = 4
+_PASSWORD_CHECKS = threading.BoundedSemaphore(MAX_PASSWORD_CHECKS)
 
 
 class UploadTooLarge(Exception):
@@ -145,6 +149,12 @@ class Site:
         if key != self._registry[0]:
             self._registry = (key, load_registry(self.config.registry_dir))
         return self._registry[1]
+
+
+def check_password(account: Account | None, password: str) -> bool:
+    """accounts.verify, at most MAX_PASSWORD_CHECKS at once (in the thread pool)."""
+    with _PASSWORD_CHECKS:
+        return accounts_file.verify(account, password)
 
 
 def _environment() -> jinja2.Environment:
@@ -306,17 +316,20 @@ async def sign_in(request: Request, page: Page) -> Response:
     form = await request.form()
     name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
     site = page.site
-    wait = site.throttle.wait_seconds(name)
+    account = site.account(name)
+    wait = site.throttle.reserve(name)  # the try counts from here, before its (slow) check
     if wait:
         site.audit.record("sign_in_throttled", name, page.address)
         message = WORDS[page.lang]["throttled"].format(minutes=(wait + 59) // 60)
         return page.render("signin.html", status=429, message=message, name=name)
-    account = site.account(name)
-    if not await run_in_threadpool(accounts_file.verify, account, password):
-        site.throttle.failed(name)
+    ok = False
+    try:
+        ok = await run_in_threadpool(check_password, account, password)
+    finally:
+        site.throttle.settle(name, ok)  # a check that never finished counts as a failure
+    if not ok:
         site.audit.record("sign_in_failed", name, page.address)
         return page.render("signin.html", status=401, message=WORDS[page.lang]["bad_sign_in"], name=name)
-    site.throttle.succeeded(name)
     site.audit.record("sign_in", account.name, page.address, role=account.role)
     page.session = site.sessions.renew(page.session, account.name)
     page.account, page.fresh = account, True

@@ -17,7 +17,9 @@
   hidden field; a POST without the session's token is refused (403) before anything is done.
 - Throttle: 5 failed sign-ins for one account name (known or not) within 15 minutes make
   further tries wait until the oldest of them is 15 minutes old; the password is then not even
-  checked. The message never says whether the account exists.
+  checked. The message never says whether the account exists. A try is reserved before its
+  password is checked (`reserve`) and settled after (`settle`): failures and checks under way
+  together never pass 5, so a burst of parallel tries gets 5 checks, not one per request.
 """
 from __future__ import annotations
 
@@ -126,30 +128,46 @@ def csrf_ok(session: Session | None, token: object) -> bool:
 
 
 class Throttle:
-    """Failed sign-ins per account name within the window."""
+    """Failed sign-ins per account name within the window, and the checks under way.
+
+    `reserve` and `settle` bracket one password check: a try is let through only while the
+    failures in the window and the checks under way for that name are fewer than MAX_FAILURES,
+    both counted under one lock. Reading the failures before the (slow, argon2) check and
+    writing them after let a burst of parallel tries all through: each read 0 failures."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
+        self._checking: dict[str, int] = {}  # name -> checks under way
         self._lock = threading.Lock()
 
-    def wait_seconds(self, name: str) -> int:
-        """0 when a try is allowed, else the seconds until it is."""
-        now = self._clock()
+    def reserve(self, name: str) -> int:
+        """0: the try may check its password (call `settle` after, whatever happens); else the
+        seconds to wait (at least 1 when only checks under way fill the allowance)."""
+        key, now = name.casefold(), self._clock()
         with self._lock:
-            times = self._failures.get(name.casefold())
-            if not times:
-                return 0
+            times = self._failures.get(key)
             while times and now - times[0] >= FAILURE_WINDOW:
                 times.popleft()
-            if len(times) < MAX_FAILURES:
+            failures, checking = len(times or ()), self._checking.get(key, 0)
+            if failures + checking < MAX_FAILURES:
+                self._checking[key] = checking + 1
                 return 0
-            return max(1, int(FAILURE_WINDOW - (now - times[0])) + 1)
+            if failures >= MAX_FAILURES:
+                return max(1, int(FAILURE_WINDOW - (now - times[0])) + 1)
+            return 1  # the checks under way may fail: their outcome decides
 
-    def failed(self, name: str) -> None:
+    def settle(self, name: str, ok: bool) -> None:
+        """The reserved check's outcome: a success clears the name's failures, anything else
+        (a wrong password, or the check never finished) counts as a failure."""
+        key = name.casefold()
         with self._lock:
-            self._failures.setdefault(name.casefold(), deque(maxlen=MAX_FAILURES)).append(self._clock())
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name.casefold(), None)
+            left = self._checking.get(key, 0) - 1
+            if left > 0:
+                self._checking[key] = left
+            else:
+                self._checking.pop(key, None)
+            if ok:
+                self._failures.pop(key, None)
+            else:
+                self._failures.setdefault(key, deque(maxlen=MAX_FAILURES)).append(self._clock())
