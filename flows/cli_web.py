@@ -119,7 +119,7 @@ def accounts_add(name: str, warehouse_path: Path, role: str, agencies: tuple[str
 @_WAREHOUSE
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
 def accounts_set_password(name: str, warehouse_path: Path, password_stdin: bool) -> None:
-    """Give account NAME a new password (and enable it again if it was disabled)."""
+    """Give account NAME a new password (and enable it again if it was disabled): its sessions end."""
     from web.accounts import accounts_path, set_password
 
     _refused(set_password, accounts_path(warehouse_path), name, _password(password_stdin))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -69,6 +70,91 @@ class Checked:
     @property
     def errors(self) -> list[Issue]:
         return [i for i in self.issues if i.is_error]
+
+
+# Checked files kept until sent (each at most the engine's size limit, 20 MiB): at most this many
+# per account (one per session, the oldest of the account's dropped first) and this many bytes in
+# all (the oldest dropped first; the newest is always kept). docs/web.md "Uploads".
+MAX_KEPT_PER_ACCOUNT = 5
+MAX_KEPT_BYTES = 200 * 1024 * 1024
+
+
+class KeptFiles:
+    """The checked files waiting in the site's private folder to be sent, oldest first.
+
+    A session's checked file is deleted when the session ends (sign-out, 8 hours idle, its
+    account disabled or given a new password: web/auth.py `Sessions(on_end=...)`), when the
+    session checks another file, when it is sent, and when the bounds above need room: a file
+    dropped for room is gone from its session too, whose "send" then says the check expired.
+    Signed-in sessions are never dropped for room, so without this each sign-in and check left
+    up to 20 MiB in the temporary folder until the site stopped."""
+
+    def __init__(self, max_per_account: int | None = None, max_bytes: int | None = None):
+        self._lock = threading.Lock()
+        self._files: OrderedDict[str, tuple[Checked, str, dict]] = OrderedDict()  # token -> (file, account, its session's `checked`)
+        self._max_per_account = MAX_KEPT_PER_ACCOUNT if max_per_account is None else max_per_account
+        self._max_bytes = MAX_KEPT_BYTES if max_bytes is None else max_bytes
+
+    def keep(self, session, account: str, checked: Checked) -> None:
+        """`checked` is now the one file of this session (web/auth.py Session) that may be sent; its
+        earlier one is deleted, and the oldest files beyond the bounds. A session that ended while
+        its file was being checked keeps nothing."""
+        waiting = session.checked
+        with self._lock:
+            gone = [self._files.pop(t, (c,))[0] for t, c in waiting.items()]
+            waiting.clear()
+            if session.ended:
+                gone.append(checked)
+            else:
+                waiting[checked.token] = checked
+            if checked.kept_at is not None and not session.ended:
+                self._files[checked.token] = (checked, account, waiting)
+                mine = [t for t, (_, a, _) in self._files.items() if a == account]
+                for token in mine[:max(0, len(mine) - self._max_per_account)]:
+                    gone.append(self._drop(token))
+                total = sum(c.size for c, _, _ in self._files.values())
+                while total > self._max_bytes and len(self._files) > 1:
+                    dropped = self._drop(next(iter(self._files)))
+                    total -= dropped.size
+                    gone.append(dropped)
+        _delete(gone)
+
+    def claim(self, waiting: dict, token: str) -> Checked | None:
+        """The session's checked file for `token`, taken out of the session and of the bounds
+        (no longer dropped for room) to be sent; None when there is none (sent, or expired)."""
+        with self._lock:
+            checked = waiting.pop(token, None)
+            self._files.pop(token, None)
+        return checked
+
+    def release(self, waiting: dict) -> None:
+        """The session ended: its checked file is deleted."""
+        with self._lock:
+            gone = [self._files.pop(t, (c,))[0] for t, c in waiting.items()]
+            waiting.clear()
+        _delete(gone)
+
+    def forget_all(self) -> None:
+        """The folder is removed (the site stops): nothing is waiting any more."""
+        with self._lock:
+            for _, _, waiting in self._files.values():
+                waiting.clear()
+            self._files.clear()
+
+    def count_and_bytes(self) -> tuple[int, int]:
+        with self._lock:
+            return len(self._files), sum(c.size for c, _, _ in self._files.values())
+
+    def _drop(self, token: str) -> Checked:
+        checked, _, waiting = self._files.pop(token)
+        waiting.pop(token, None)
+        return checked
+
+
+def _delete(files: list[Checked]) -> None:
+    for checked in files:
+        if checked.kept_at is not None:
+            checked.kept_at.unlink(missing_ok=True)
 
 
 def check_upload(name: str, data: bytes | None, size: int, registry: Registry, as_of: date,

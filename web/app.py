@@ -1,12 +1,14 @@
 """The ASGI application of `pilotkpi web` (Starlette), its security layer and the agency's routes.
 
-Every request passes through `_handle`: the session from the signed cookie, the account (an
-ended or disabled account is signed out), the role the route allows, and for every POST the
-CSRF token, all before the route's code runs. Every response carries the security headers.
+Every request passes through `route`: the session from the signed cookie, the account (an
+ended or disabled account, or one given a new password since the session signed in, is signed
+out), the role the route allows, and for every POST the CSRF token, all before the route's code
+runs. Every response carries the security headers.
 """
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import os
 import shutil
@@ -38,9 +40,9 @@ from warehouse.publish import published_path
 from warehouse.restricted import files_for
 from web import accounts as accounts_file
 from web.accounts import Account
-from web.agency import AgencyData, Checked, bangkok, check_upload, display_name, fix_hint
+from web.agency import AgencyData, Checked, KeptFiles, bangkok, check_upload, display_name, fix_hint
 from web.audit import AuditTrail, audit_path
-from web.auth import COOKIE, IDLE_SECONDS, Session, Sessions, Throttle, csrf_ok
+from web.auth import COOKIE, IDLE_SECONDS, Session, Sessions, Throttle, credential_of, csrf_ok
 from web.labels import LANGS, WORDS, add_words, day, moment, period
 from web.published import StoreUnavailable
 from web.tables import XLSX_TYPE, download_response, wanted
@@ -57,6 +59,10 @@ SECURITY_HEADERS = [
 # An upload's form: the file part and a few small fields. The engine's size limit is applied to
 # the bytes as they arrive; this allowance covers the multipart framing around the file.
 FORM_OVERHEAD = 64 * 1024
+# Password checks (argon2id, 64 MiB each) running at once, whatever the accounts tried: more wait
+# their turn. The throttle bounds the checks per account name; this bounds their memory in all.
+MAX_PASSWORD_CHECKS = 4
+_PASSWORD_CHECKS = threading.BoundedSemaphore(MAX_PASSWORD_CHECKS)
 
 
 class UploadTooLarge(Exception):
@@ -80,7 +86,9 @@ class Site:
 
     def __init__(self, config: SiteConfig):
         self.config = config
-        self.sessions, self.throttle = Sessions(), Throttle()
+        self.kept = KeptFiles()  # checked files waiting to be sent, bounded (web/agency.py)
+        self.sessions = Sessions(on_end=lambda session: self.kept.release(session.checked))
+        self.throttle = Throttle()
         self.accounts_path = accounts_file.accounts_path(config.warehouse)
         self.audit = AuditTrail(audit_path(self.accounts_path))
         from warehouse.shell import open_sandboxed
@@ -110,6 +118,7 @@ class Site:
     def close(self) -> None:
         with self._keep_lock:
             if self._keep_dir is not None:
+                self.kept.forget_all()
                 self._forget_keep_dir()  # the rmtree, once
                 self._keep_dir = None  # a later lifespan of the same Site makes a new one
 
@@ -127,7 +136,9 @@ class Site:
         return self.config.as_of or today_in_bangkok()
 
     def account(self, name: str | None) -> Account | None:
-        """The account as the file says now (a disabled or removed one is gone at its next request)."""
+        """The account as the file says now (a disabled or removed one is gone at its next request).
+        When the file has changed, every session no longer `signed_in` ends at once (its checked
+        file deleted), not only those that come back."""
         if not name:
             return None
         try:
@@ -136,7 +147,9 @@ class Site:
         except FileNotFoundError:
             key = None
         if key != self._accounts[0]:
-            self._accounts = (key, accounts_file.load(self.accounts_path))
+            accounts = accounts_file.load(self.accounts_path)
+            self._accounts = (key, accounts)
+            self.sessions.end_where(lambda s: s.account is not None and not signed_in(s, accounts.get(s.account)))
         return self._accounts[1].get(name)
 
     def registry(self) -> Registry:
@@ -145,6 +158,20 @@ class Site:
         if key != self._registry[0]:
             self._registry = (key, load_registry(self.config.registry_dir))
         return self._registry[1]
+
+
+def signed_in(session: Session, account: Account | None) -> bool:
+    """The session's sign-in still holds: its account exists, is enabled, and has the password
+    it signed in with (`pilotkpi accounts set-password` ends the sessions of the old one: the
+    remedy for a leaked password must shut out whoever used it)."""
+    return (account is not None and not account.disabled
+            and hmac.compare_digest(session.credential, credential_of(account.password_hash)))
+
+
+def check_password(account: Account | None, password: str) -> bool:
+    """accounts.verify, at most MAX_PASSWORD_CHECKS at once (in the thread pool)."""
+    with _PASSWORD_CHECKS:
+        return accounts_file.verify(account, password)
 
 
 def _environment() -> jinja2.Environment:
@@ -238,8 +265,8 @@ def route(*roles: str, csrf_from_query: bool = False):
             if fresh:
                 session = site.sessions.new()
             account = site.account(session.account)
-            if session.account and (account is None or account.disabled):
-                site.sessions.end(session)  # the account was disabled or removed: signed out
+            if session.account and not signed_in(session, account):
+                site.sessions.end(session)  # disabled, removed, or a new password: signed out
                 session, account, fresh = site.sessions.new(session.lang), None, True
             page = Page(request, site, session, account, fresh)
             if roles:
@@ -306,19 +333,22 @@ async def sign_in(request: Request, page: Page) -> Response:
     form = await request.form()
     name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
     site = page.site
-    wait = site.throttle.wait_seconds(name)
+    account = site.account(name)
+    wait = site.throttle.reserve(name)  # the try counts from here, before its (slow) check
     if wait:
         site.audit.record("sign_in_throttled", name, page.address)
         message = WORDS[page.lang]["throttled"].format(minutes=(wait + 59) // 60)
         return page.render("signin.html", status=429, message=message, name=name)
-    account = site.account(name)
-    if not await run_in_threadpool(accounts_file.verify, account, password):
-        site.throttle.failed(name)
+    ok = False
+    try:
+        ok = await run_in_threadpool(check_password, account, password)
+    finally:
+        site.throttle.settle(name, ok)  # a check that never finished counts as a failure
+    if not ok:
         site.audit.record("sign_in_failed", name, page.address)
         return page.render("signin.html", status=401, message=WORDS[page.lang]["bad_sign_in"], name=name)
-    site.throttle.succeeded(name)
     site.audit.record("sign_in", account.name, page.address, role=account.role)
-    page.session = site.sessions.renew(page.session, account.name)
+    page.session = site.sessions.renew(page.session, account.name, credential_of(account.password_hash))
     page.account, page.fresh = account, True
     return page.redirect("/")
 
@@ -404,10 +434,7 @@ async def upload(request: Request, page: Page) -> Response:
     finally:
         await form.close()
     checked = await run_in_threadpool(check_upload, name, data, size, site.registry(), site.as_of(), site.keep_dir)
-    for old in page.session.checked.values():  # one checked file waits per session
-        if old.kept_at:
-            old.kept_at.unlink(missing_ok=True)
-    page.session.checked = {checked.token: checked}
+    site.kept.keep(page.session, page.account.name, checked)  # one per session; bounded in all
     verdict = await run_in_threadpool(site.data.verdict, page.account, checked)
     site.audit.record("upload", page.account.name, page.address, file_name=checked.name_in_trail, size=size,
                       sha256=checked.sha256,
@@ -419,11 +446,15 @@ async def upload(request: Request, page: Page) -> Response:
 @route("agency")
 async def send(request: Request, page: Page) -> Response:
     form = await request.form()
-    checked: Checked | None = page.session.checked.get(str(form.get("token", "")))
+    # Taken out of the session (and of the bounds) before it is read: never dropped while sent.
+    checked: Checked | None = page.site.kept.claim(page.session.checked, str(form.get("token", "")))
     if checked is None:
         return page.error(409, "expired")
-    receipt = await run_in_threadpool(page.site.data.send, page.account, checked, page.address)
-    page.session.checked.pop(checked.token, None)
+    try:
+        receipt = await run_in_threadpool(page.site.data.send, page.account, checked, page.address)
+    finally:
+        if checked.kept_at is not None:  # sent, or not to be sent: either way no longer kept
+            checked.kept_at.unlink(missing_ok=True)
     if receipt is None:  # changed since the check (sent meanwhile from another session)
         verdict = await run_in_threadpool(page.site.data.verdict, page.account, checked)
         return page.render("upload.html", status=409, checked=checked, verdict=verdict,

@@ -6,6 +6,12 @@ details. Lines are only appended, under an exclusive lock, so two requests never
 A line cut short (the disk filled, the host lost power mid-write) is skipped when the trail is
 read, and the next line starts on a line of its own: one cut line must not stop every page that
 reads the trail, nor take the next entry with it.
+Agency text (a file name) may carry characters a terminal acts on instead of showing: bidi
+overrides (U+202E reverses what follows), line and paragraph separators (U+2028/U+2029), other
+format characters (Cf), C1 controls. json.dumps(ensure_ascii=False) escapes only C0 controls, so
+every character str.isprintable() does not call printable (those, and spaces other than U+0020)
+is written as its JSON escape (`\\u202e`): the line stays one line of plain text, and parsing it
+gives back the exact text. The decisions journal is written here too (web/decisions.py).
 The trail also says which files the site put into the inbox (`send`), which is how the site
 knows a file is "received, waiting for the night" and recognises the same bytes sent twice.
 """
@@ -34,7 +40,7 @@ class AuditTrail:
     def record(self, event: str, who: str | None, address: str | None, **details: object) -> dict:
         entry = {"at": datetime.now(timezone.utc).isoformat(timespec="microseconds"), "event": event,
                  "who": who, "address": address, **details}
-        line = (json.dumps(entry, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        line = (escaped(json.dumps(entry, ensure_ascii=False, default=str)) + "\n").encode("utf-8")
         with self._lock:
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
             try:
@@ -62,6 +68,22 @@ class AuditTrail:
                 self._cache = (key, entries)
             entries = self._cache[1]
         return [e for e in entries if e.get("event") == kind]
+
+
+def escaped(text: str) -> str:
+    """JSON text with every character that is not printable as its \\u escape (two, a surrogate
+    pair, beyond U+FFFF). Such characters are never JSON's own syntax, only inside its strings,
+    where an escape means the same character: json.loads gives back the same value."""
+    if text.isprintable():  # the common case, and cheap
+        return text
+    return "".join(ch if ch.isprintable() else _json_escape(ord(ch)) for ch in text)
+
+
+def _json_escape(code: int) -> str:
+    if code > 0xFFFF:
+        code -= 0x10000
+        return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+    return f"\\u{code:04x}"
 
 
 def _entry(line: bytes) -> dict | None:

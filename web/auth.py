@@ -15,12 +15,20 @@
   sessions there were).
 - CSRF: the synchronizer-token pattern. Each session has a random token, put in every form as a
   hidden field; a POST without the session's token is refused (403) before anything is done.
+- A session signed in remembers a digest of the account's password hash (`credential`): a new
+  password (`pilotkpi accounts set-password`, which makes a new salt even for the same password)
+  ends every session signed in with the old one at its next request (web/app.py `route`).
+- A session's end (sign-out, idle, pruned, its account disabled or its password changed) is told
+  to `on_end` (the site's: its checked file waiting to be sent is deleted), outside the lock.
 - Throttle: 5 failed sign-ins for one account name (known or not) within 15 minutes make
   further tries wait until the oldest of them is 15 minutes old; the password is then not even
-  checked. The message never says whether the account exists.
+  checked. The message never says whether the account exists. A try is reserved before its
+  password is checked (`reserve`) and settled after (`settle`): failures and checks under way
+  together never pass 5, so a burst of parallel tries gets 5 checks, not one per request.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import threading
@@ -47,13 +55,20 @@ class Session:
     account: str | None = None
     lang: str = "th"
     checked: dict = field(default_factory=dict)  # upload token -> a checked file waiting to be sent
+    credential: str = ""  # signed in: credential_of(the account's password hash) at sign-in
+    ended: bool = False  # set before `on_end` is told (a request still running for it may check a file)
+
+
+def credential_of(password_hash: str) -> str:
+    """What a session keeps of the password hash it was signed in with (a digest, not the hash)."""
+    return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()
 
 
 class Sessions:
     """The server-side session table."""
 
     def __init__(self, secret: bytes | None = None, clock: Callable[[], float] = time.monotonic,
-                 max_anonymous: int | None = None):
+                 max_anonymous: int | None = None, on_end: Callable[[Session], None] | None = None):
         self._signer = Signer(secret or secrets.token_bytes(32), salt="pilotkpi-session")
         self._clock = clock
         self._table: dict[str, Session] = {}
@@ -61,16 +76,21 @@ class Sessions:
         self._max_anonymous = MAX_ANONYMOUS if max_anonymous is None else max_anonymous
         self._pruned = clock()
         self._lock = threading.Lock()
+        self._on_end = on_end
 
-    def new(self, lang: str = "th", account: str | None = None) -> Session:
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self._clock(), account, lang)
+    def new(self, lang: str = "th", account: str | None = None, credential: str = "") -> Session:
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self._clock(), account, lang,
+                          credential=credential)
         with self._lock:
-            self._prune()
+            ended = self._prune()
             self._table[session.id] = session
             if account is None:
                 self._anonymous[session.id] = None
                 while len(self._anonymous) > self._max_anonymous:
-                    self._table.pop(self._anonymous.popitem(last=False)[0], None)
+                    dropped = self._table.pop(self._anonymous.popitem(last=False)[0], None)
+                    if dropped is not None:
+                        ended.append(dropped)
+        self._ended(ended)
         return session
 
     def from_cookie(self, value: str | None) -> Session | None:
@@ -83,42 +103,60 @@ class Sessions:
             return None
         now = self._clock()
         with self._lock:
+            ended = self._prune()  # not only at a new session: a quiet site's idle ones end too
             session = self._table.get(sid)
-            if session is None:
-                return None
-            if now - session.last_seen > IDLE_SECONDS:
-                self._forget(sid)
-                return None
-            session.last_seen = now
-            if sid in self._anonymous:
-                self._anonymous.move_to_end(sid)
-            return session
+            if session is not None and now - session.last_seen > IDLE_SECONDS:
+                ended.append(self._forget(sid))
+                session = None
+            if session is not None:
+                session.last_seen = now
+                if sid in self._anonymous:
+                    self._anonymous.move_to_end(sid)
+        self._ended(ended)
+        return session
 
     def cookie(self, session: Session) -> str:
         return self._signer.sign(session.id.encode("ascii")).decode("ascii")
 
-    def renew(self, old: Session | None, account: str) -> Session:
+    def renew(self, old: Session | None, account: str, credential: str = "") -> Session:
         """Sign-in: a new id and CSRF token (a fixed or stolen pre-sign-in id is worth nothing)."""
-        session = self.new(old.lang if old else "th", account)
+        session = self.new(old.lang if old else "th", account, credential)
         if old is not None:
             self.end(old)
         return session
 
     def end(self, session: Session) -> None:
         with self._lock:
-            self._forget(session.id)
+            ended = [self._forget(session.id)]
+        self._ended(ended)
 
-    def _forget(self, sid: str) -> None:
-        self._table.pop(sid, None)
+    def end_where(self, ends: Callable[[Session], bool]) -> int:
+        """End every session for which `ends` is true (an account disabled or given a new
+        password: all its sessions, not only those that come back); how many ended."""
+        with self._lock:
+            ended = [self._forget(sid) for sid, s in list(self._table.items()) if ends(s)]
+        self._ended(ended)
+        return len(ended)
+
+    def _forget(self, sid: str) -> Session | None:
         self._anonymous.pop(sid, None)
+        session = self._table.pop(sid, None)
+        if session is not None:
+            session.ended = True
+        return session
 
-    def _prune(self) -> None:
+    def _prune(self) -> list[Session | None]:
         now = self._clock()
         if now - self._pruned < PRUNE_SECONDS:
-            return
+            return []
         self._pruned = now
-        for sid in [s for s, v in self._table.items() if now - v.last_seen > IDLE_SECONDS]:
-            self._forget(sid)
+        return [self._forget(sid) for sid in [s for s, v in self._table.items() if now - v.last_seen > IDLE_SECONDS]]
+
+    def _ended(self, sessions: list[Session | None]) -> None:
+        if self._on_end is not None:
+            for session in sessions:
+                if session is not None:
+                    self._on_end(session)
 
 
 def csrf_ok(session: Session | None, token: object) -> bool:
@@ -126,30 +164,46 @@ def csrf_ok(session: Session | None, token: object) -> bool:
 
 
 class Throttle:
-    """Failed sign-ins per account name within the window."""
+    """Failed sign-ins per account name within the window, and the checks under way.
+
+    `reserve` and `settle` bracket one password check: a try is let through only while the
+    failures in the window and the checks under way for that name are fewer than MAX_FAILURES,
+    both counted under one lock. Reading the failures before the (slow, argon2) check and
+    writing them after let a burst of parallel tries all through: each read 0 failures."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
+        self._checking: dict[str, int] = {}  # name -> checks under way
         self._lock = threading.Lock()
 
-    def wait_seconds(self, name: str) -> int:
-        """0 when a try is allowed, else the seconds until it is."""
-        now = self._clock()
+    def reserve(self, name: str) -> int:
+        """0: the try may check its password (call `settle` after, whatever happens); else the
+        seconds to wait (at least 1 when only checks under way fill the allowance)."""
+        key, now = name.casefold(), self._clock()
         with self._lock:
-            times = self._failures.get(name.casefold())
-            if not times:
-                return 0
+            times = self._failures.get(key)
             while times and now - times[0] >= FAILURE_WINDOW:
                 times.popleft()
-            if len(times) < MAX_FAILURES:
+            failures, checking = len(times or ()), self._checking.get(key, 0)
+            if failures + checking < MAX_FAILURES:
+                self._checking[key] = checking + 1
                 return 0
-            return max(1, int(FAILURE_WINDOW - (now - times[0])) + 1)
+            if failures >= MAX_FAILURES:
+                return max(1, int(FAILURE_WINDOW - (now - times[0])) + 1)
+            return 1  # the checks under way may fail: their outcome decides
 
-    def failed(self, name: str) -> None:
+    def settle(self, name: str, ok: bool) -> None:
+        """The reserved check's outcome: a success clears the name's failures, anything else
+        (a wrong password, or the check never finished) counts as a failure."""
+        key = name.casefold()
         with self._lock:
-            self._failures.setdefault(name.casefold(), deque(maxlen=MAX_FAILURES)).append(self._clock())
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name.casefold(), None)
+            left = self._checking.get(key, 0) - 1
+            if left > 0:
+                self._checking[key] = left
+            else:
+                self._checking.pop(key, None)
+            if ok:
+                self._failures.pop(key, None)
+            else:
+                self._failures.setdefault(key, deque(maxlen=MAX_FAILURES)).append(self._clock())

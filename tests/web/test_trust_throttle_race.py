@@ -1,0 +1,114 @@
+"""The sign-in throttle holds against parallel tries (web.md Security: after 5 failures for an
+account within 15 minutes, further tries wait). Main read the failures before the slow argon2
+check and wrote them after it, so a burst of wrong passwords sent at once was all checked (40
+tries: 40 x 401, no 429) and as many 64 MiB checks ran at once (verifier V5, r09)."""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.web.conftest import Client
+from tests.web.test_web_security import audit
+from web import accounts as accounts_file
+from web import app as web_app
+from web.auth import FAILURE_WINDOW, MAX_FAILURES, Throttle
+
+
+class HeldChecks:
+    """accounts.verify, the real one, each check held until `release` (so that every try of a
+    burst is under way at once): how many checks ran, and the most at once."""
+
+    def __init__(self):
+        self.real, self.lock, self.release = accounts_file.verify, threading.Lock(), threading.Event()
+        self.now = self.most = self.calls = 0
+
+    def __call__(self, account, password):
+        with self.lock:
+            self.now, self.calls = self.now + 1, self.calls + 1
+            self.most = max(self.most, self.now)
+        try:
+            self.release.wait(timeout=30)
+            return self.real(account, password)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def burst(app, tries: list[tuple[str, str]], checks: HeldChecks, release_when) -> list[int]:
+    """Every (name, password) posted at once, each from a client of its own; the held checks are
+    released once `release_when(checks under way, answers back)` says so."""
+    clients = [Client(app) for _ in tries]
+    forms = [{"csrf": c.csrf("/signin"), "name": n, "password": p} for c, (n, p) in zip(clients, tries)]
+    with ThreadPoolExecutor(len(tries)) as pool:
+        futures = [pool.submit(c.post, "/signin", data=f) for c, f in zip(clients, forms)]
+        deadline = time.monotonic() + 60
+        while not release_when(checks.now, sum(f.done() for f in futures)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        checks.release.set()
+        codes = [f.result().status_code for f in futures]
+    for c in clients:
+        c.close()
+    return codes
+
+
+def test_a_burst_of_wrong_passwords_gets_five_checks_not_one_each(client_for, passwords, site_dir, monkeypatch):
+    checks = HeldChecks()
+    monkeypatch.setattr(accounts_file, "verify", checks)
+    app = client_for.app
+    n = 12
+    tries = [("demo-agency", f"wrong-guess-{i:04d}") for i in range(n)]
+    # Released when every try is either being checked or answered: main let all 12 into the check.
+    codes = burst(app, tries, checks, lambda checking, answered: checking + answered >= n)
+    assert sorted(codes) == [401] * MAX_FAILURES + [429] * (n - MAX_FAILURES)
+    assert checks.calls == MAX_FAILURES
+    events = [(e["event"], e["who"]) for e in audit(site_dir)]
+    assert events.count(("sign_in_failed", "demo-agency")) == MAX_FAILURES
+    assert events.count(("sign_in_throttled", "demo-agency")) == n - MAX_FAILURES
+
+    # The right password now waits too, unchecked; 15 minutes after the failures it signs in.
+    client = client_for()
+    assert client.sign_in("demo-agency", passwords["demo-agency"]).status_code == 429
+    assert checks.calls == MAX_FAILURES
+    site = app.state.site
+    real = site.throttle._clock
+    site.throttle._clock = lambda: real() + FAILURE_WINDOW + 1
+    assert client.sign_in("demo-agency", passwords["demo-agency"]).status_code == 303
+
+
+def test_password_checks_at_once_are_bounded_whatever_the_names(client_for, site_dir, monkeypatch):
+    # A burst spread over many names passes the throttle (5 each), but not the bound on checks
+    # running at once (argon2id: 64 MiB each).
+    checks = HeldChecks()
+    monkeypatch.setattr(accounts_file, "verify", checks)
+    n = 2 * web_app.MAX_PASSWORD_CHECKS
+    tries = [(f"nobody-{i}", "wrong password!") for i in range(n)]
+    seen = {}
+
+    def release_when(checking, answered):
+        # Once the bound is reached, give the others 0.3 s to start a check of their own (main
+        # started all of them at once), then let every check finish.
+        if checking >= web_app.MAX_PASSWORD_CHECKS:
+            seen.setdefault("full", time.monotonic())
+        return "full" in seen and time.monotonic() - seen["full"] > 0.3
+
+    codes = burst(client_for.app, tries, checks, release_when)
+    assert codes == [401] * n  # all checked, in turn
+    assert checks.calls == n and checks.most == web_app.MAX_PASSWORD_CHECKS
+
+
+def test_a_reserved_try_counts_until_settled_and_a_check_that_never_finished_is_a_failure():
+    now = [1000.0]
+    throttle = Throttle(clock=lambda: now[0])
+    assert [throttle.reserve("Somchai") for _ in range(MAX_FAILURES)] == [0] * MAX_FAILURES
+    assert throttle.reserve("somchai") == 1  # the same name (casefolded): 5 checks under way
+    assert throttle.reserve("other") == 0
+    throttle.settle("other", True)
+    throttle.settle("somchai", True)  # one right: the failures are cleared, one slot free again
+    assert throttle.reserve("somchai") == 0
+    for _ in range(MAX_FAILURES):
+        throttle.settle("somchai", False)  # wrong, or cancelled (the browser went away)
+    now[0] += 60
+    assert throttle.reserve("somchai") == FAILURE_WINDOW - 60 + 1
+    now[0] += FAILURE_WINDOW - 60
+    assert throttle.reserve("somchai") == 0
