@@ -4,7 +4,11 @@ The sheet named `report` or `รายงาน` wins over the first sheet; the 
 a non-empty cell; fully empty rows are skipped. Cells become text like CSV cells: Excel dates
 become ISO dates, numbers keep their shortest form (agency 3009 is padded by the normaliser),
 formulas give their cached value, or a defect when the file has none or asks to be recalculated
-when opened (fullCalcOnLoad: XlsxWriter saves 0 for every formula; _recalculated_on_load). A date
+when opened (fullCalcOnLoad: XlsxWriter saves 0 for every formula; _recalculated_on_load). A
+formula has no saved value only when its cell has no `<v>` element: a string formula saved with an
+empty one (`<c t="str"><f>IF(H2>0,"","check")</f><v></v></c>`, as Excel and LibreOffice save a
+formula giving "") has the saved value "", an empty cell like a formula saved as an empty shared
+or inline string (openpyxl reads that `<v>` as None: _FormulaRowsParser tells the two apart). A date
 cell that holds a time of day is the date its format shows (`d/m/yyyy`: the day), or, under a
 format that shows the time (`d/m/yyyy h:mm`, `h:mm`), the whole value as text, which a date field
 refuses as it refuses the same text typed (_date_shown).
@@ -64,7 +68,7 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE, i
 from openpyxl.cell.read_only import EMPTY_CELL, ReadOnlyCell
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
-from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
+from openpyxl.worksheet._reader import ROW_TAG, VALUE_TAG, WorkSheetParser
 from openpyxl.xml.constants import ARC_CONTENT_TYPES, ARC_STYLE, SHARED_STRINGS
 from openpyxl.utils import get_column_letter
 from openpyxl.xml.functions import fromstring, iterparse
@@ -193,6 +197,28 @@ class _RowsOnlyParser(WorkSheetParser):
             yield row
 
 
+class _FormulaRowsParser(_RowsOnlyParser):
+    """The parser of the formulas' read (data_only=False, _formulas_without_values): a formula
+    cell of type `str` whose `<v>` element is there but empty (`<c t="str"><f>IF(H2>0,"","check")
+    </f><v></v></c>`, as Excel and LibreOffice save a formula whose value is the empty string) is
+    marked `_SavedEmpty`: its saved value is "", which openpyxl's values read gives as None, as it
+    gives a cell with no `<v>` at all (no saved value). Only the formula cells of a workbook that
+    holds formulas pass here; every other read uses _RowsOnlyParser as it is."""
+
+    def parse_cell(self, element):
+        cell = super().parse_cell(element)
+        if cell["data_type"] == "f" and element.get("t") == "str":
+            saved = element.find(VALUE_TAG)
+            if saved is not None and not saved.text:
+                cell["value"] = _SavedEmpty(cell["value"])
+        return cell
+
+
+class _SavedEmpty(NamedTuple):
+    """A formula (text, ArrayFormula or DataTableFormula) whose saved value is the empty string."""
+    formula: object
+
+
 def _row_elements(row, first, since_row: int) -> int:
     """The elements inside `row` (not itself), of the `since_row` that ended since the row before,
     `first` the first of them. A row's elements end one after another just before it (nothing
@@ -245,9 +271,10 @@ class _UnsizedSheet(ReadOnlyWorksheet):
         empty_row = (filler,) * (max_col + 1 - min_col) if max_col is not None else []
         counter, idx = min_row, 1
         with self._get_source() as src:
-            parser = _RowsOnlyParser(src, self._shared_strings, data_only=self.parent.data_only,
-                                     epoch=self.parent.epoch, date_formats=self.parent._date_formats,
-                                     timedelta_formats=self.parent._timedelta_formats)
+            parser_class = _RowsOnlyParser if self.parent.data_only else _FormulaRowsParser
+            parser = parser_class(src, self._shared_strings, data_only=self.parent.data_only,
+                                  epoch=self.parent.epoch, date_formats=self.parent._date_formats,
+                                  timedelta_formats=self.parent._timedelta_formats)
             for idx, row in parser.parse():
                 if max_row is not None and idx > max_row:
                     break
@@ -1002,8 +1029,9 @@ def _cell(value: object) -> str | None:
 
 def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: list[tuple | list], data_rows: set[int],
                              header: list) -> list:
-    """Formula cells without a trustworthy saved value: the value is missing (a file written by a
-    program, never opened in Excel), or the workbook asks to be recalculated when opened
+    """Formula cells without a trustworthy saved value: the value is missing (no `<v>` element: a
+    file written by a program, never opened in Excel; an empty `<v>` of a string formula is the
+    saved value "", _FormulaRowsParser), or the workbook asks to be recalculated when opened
     (_recalculated_on_load: XlsxWriter, pandas' xlsx engine, saves 0 as every formula's value).
     Only workbooks that hold formulas pay for the second read: whether a worksheet part holds a
     formula tag is looked for in each one in turn (as they are stored), the report sheet's as it
@@ -1028,7 +1056,7 @@ def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: li
             continue
         for i, (f, v) in enumerate(zip(fr, vr)):
             formula = _formula_text(f)
-            if formula is not None and (v is None or untrusted):
+            if formula is not None and ((v is None and f.__class__ is not _SavedEmpty) or untrusted):
                 column = header[i] if i < len(header) and header[i] else f"#{i + 1}"
                 issues.append(make_issue("FORMULA_WITHOUT_VALUE", n, column, formula=formula))
     return issues
@@ -1036,7 +1064,9 @@ def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: li
 
 def _formula_text(cell: object) -> str | None:
     """The formula a cell of the formulas' read holds (`=404/10`; an array formula as Excel shows
-    it, `{=SUM(A1:A3*B1:B3)}`), or None if it holds none."""
+    it, `{=SUM(A1:A3*B1:B3)}`), or None if it holds none. A `_SavedEmpty` cell holds its formula."""
+    if cell.__class__ is _SavedEmpty:
+        cell = cell.formula
     if cell.__class__ is str:
         return cell if cell.startswith("=") else None
     if isinstance(cell, ArrayFormula):
