@@ -4,7 +4,11 @@ The sheet named `report` or `รายงาน` wins over the first sheet; the 
 a non-empty cell; fully empty rows are skipped. Cells become text like CSV cells: Excel dates
 become ISO dates, numbers keep their shortest form (agency 3009 is padded by the normaliser),
 formulas give their cached value, or a defect when the file has none or asks to be recalculated
-when opened (fullCalcOnLoad: XlsxWriter saves 0 for every formula; _recalculated_on_load). A date
+when opened (fullCalcOnLoad: XlsxWriter saves 0 for every formula; _recalculated_on_load). A
+formula has no saved value only when its cell has no `<v>` element: a string formula saved with an
+empty one (`<c t="str"><f>IF(H2>0,"","check")</f><v></v></c>`, as Excel and LibreOffice save a
+formula giving "") has the saved value "", an empty cell like a formula saved as an empty shared
+or inline string (openpyxl reads that `<v>` as None: _FormulaRowsParser tells the two apart). A date
 cell that holds a time of day is the date its format shows (`d/m/yyyy`: the day), or, under a
 format that shows the time (`d/m/yyyy h:mm`, `h:mm`), the whole value as text, which a date field
 refuses as it refuses the same text typed (_date_shown).
@@ -22,10 +26,15 @@ shown, in decimal arithmetic from the float's shortest repr (0.788 -> 78.8, neve
 78.80000000000001), and records where it was (RawTable.percent_cells); the normaliser decides
 whether a percentage may stand there. A number shown with a Thai unit of baht (a whole word,
 บาท .. ล้านล้านบาท) is given as what it shows, in baht (`1250000 บาท` for 1.25 under
-`0.00 "ล้านบาท"`), which the normaliser reads as it reads that text typed. The section of a
-format that applies is Excel's: by sign, or by its conditions (`[<1]0.0%;0.0`). Number formats
-are only looked at when the workbook's styles hold such a format at all, or its report sheet a
-date cell holding a time of day: other workbooks are read as fast as before.
+`0.00 "ล้านบาท"`), which the normaliser reads as it reads that text typed. A number shown with
+another word of scale, one the spec does not list as a unit (ล้าน, แสน, หมื่น, พัน, ลบ., ล้านคน,
+K, M, mn, bn, million, thousand: _scale_words), is given as what it shows too (`1.5 ล้าน` for
+1.5 under `0.00" ล้าน"`), which the normaliser refuses (NOT_A_NUMBER) as it refuses that text typed; unless
+the format divides it by scale commas (`#,##0.00,, "ล้าน"` shows 2.50 ล้าน for 2,500,000: the
+stored number is the amount, and is read). The section of a format that applies is Excel's: by
+sign, or by its conditions (`[<1]0.0%;0.0`). Number formats are only looked at when the
+workbook's styles hold such a format at all (a percentage, a unit of baht, a word of scale), or
+its report sheet a date cell holding a time of day: other workbooks are read as fast as before.
 
 What one workbook may cost is bounded (limits.py): the zip's declared sizes, the shared-strings
 table and the styles part (each one's bytes and its number of entries or elements, counted in a
@@ -64,7 +73,7 @@ from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE, i
 from openpyxl.cell.read_only import EMPTY_CELL, ReadOnlyCell
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 from openpyxl.worksheet.formula import ArrayFormula, DataTableFormula
-from openpyxl.worksheet._reader import ROW_TAG, WorkSheetParser
+from openpyxl.worksheet._reader import ROW_TAG, VALUE_TAG, WorkSheetParser
 from openpyxl.xml.constants import ARC_CONTENT_TYPES, ARC_STYLE, SHARED_STRINGS
 from openpyxl.utils import get_column_letter
 from openpyxl.xml.functions import fromstring, iterparse
@@ -193,6 +202,28 @@ class _RowsOnlyParser(WorkSheetParser):
             yield row
 
 
+class _FormulaRowsParser(_RowsOnlyParser):
+    """The parser of the formulas' read (data_only=False, _formulas_without_values): a formula
+    cell of type `str` whose `<v>` element is there but empty (`<c t="str"><f>IF(H2>0,"","check")
+    </f><v></v></c>`, as Excel and LibreOffice save a formula whose value is the empty string) is
+    marked `_SavedEmpty`: its saved value is "", which openpyxl's values read gives as None, as it
+    gives a cell with no `<v>` at all (no saved value). Only the formula cells of a workbook that
+    holds formulas pass here; every other read uses _RowsOnlyParser as it is."""
+
+    def parse_cell(self, element):
+        cell = super().parse_cell(element)
+        if cell["data_type"] == "f" and element.get("t") == "str":
+            saved = element.find(VALUE_TAG)
+            if saved is not None and not saved.text:
+                cell["value"] = _SavedEmpty(cell["value"])
+        return cell
+
+
+class _SavedEmpty(NamedTuple):
+    """A formula (text, ArrayFormula or DataTableFormula) whose saved value is the empty string."""
+    formula: object
+
+
 def _row_elements(row, first, since_row: int) -> int:
     """The elements inside `row` (not itself), of the `since_row` that ended since the row before,
     `first` the first of them. A row's elements end one after another just before it (nothing
@@ -245,9 +276,10 @@ class _UnsizedSheet(ReadOnlyWorksheet):
         empty_row = (filler,) * (max_col + 1 - min_col) if max_col is not None else []
         counter, idx = min_row, 1
         with self._get_source() as src:
-            parser = _RowsOnlyParser(src, self._shared_strings, data_only=self.parent.data_only,
-                                     epoch=self.parent.epoch, date_formats=self.parent._date_formats,
-                                     timedelta_formats=self.parent._timedelta_formats)
+            parser_class = _RowsOnlyParser if self.parent.data_only else _FormulaRowsParser
+            parser = parser_class(src, self._shared_strings, data_only=self.parent.data_only,
+                                  epoch=self.parent.epoch, date_formats=self.parent._date_formats,
+                                  timedelta_formats=self.parent._timedelta_formats)
             for idx, row in parser.parse():
                 if max_row is not None and idx > max_row:
                     break
@@ -697,8 +729,8 @@ def _bounded_rows(sheet, shown_formats: bool, deadline: _Deadline) -> list[tuple
 def _cell_rows(sheet):
     """Rows of values, each number cell as shown where its format changes what it means, and each
     date cell holding a time of day as the date it shows (_date_shown): the slower path, taken
-    only by workbooks whose styles hold a percentage or a Thai word of scale, or whose sheet holds
-    such a date cell (openpyxl makes a cell object per cell)."""
+    only by workbooks whose styles hold a percentage, a unit of baht or a word of scale, or whose
+    sheet holds such a date cell (openpyxl makes a cell object per cell)."""
     sheet.reset_dimensions()
     for row in sheet.iter_rows(min_row=1):
         yield [_as_shown(v, c.number_format) if _is_number(v := c.value)
@@ -758,7 +790,9 @@ def _as_shown(value: int | float, number_format: str | None) -> object:
     percentage (`_Shown`: 82.5 for a stored 0.825), or an amount shown with a Thai unit of baht
     (the text `1250000 บาท` for a stored 1.25 under `0.00 "ล้านบาท"`, and for a stored 1,250,000
     under `#,##0,"พันบาท"`, which shows 1,250 พันบาท), which the normaliser reads as it reads that
-    text typed: baht where a unit of baht may stand, a defect elsewhere. Else the value."""
+    text typed: baht where a unit of baht may stand, a defect elsewhere; or a number shown with a
+    word of scale that is no unit (the text `1.5 ล้าน` for a stored 1.5 under `0.00" ล้าน"`), a
+    defect wherever a number stands, as that text typed is. Else the value."""
     section = _section_of(number_format or "General", value)
     if section is None:
         return value
@@ -767,6 +801,9 @@ def _as_shown(value: int | float, number_format: str | None) -> object:
     if section.baht_power is not None:
         baht = _shifted(_decimal(value), section.baht_power - 3 * section.scale_commas)
         return value if baht is None else f"{baht} {BAHT}"
+    if section.scale_words is not None:
+        number = _shifted(_decimal(value), 0)
+        return value if number is None else f"{number} {section.scale_words}"
     return value
 
 
@@ -794,10 +831,10 @@ def _shown(value: int | float) -> _Shown:
 
 
 def _has_shown_format(book) -> bool:
-    """Whether any cell format of the workbook shows a percentage or a Thai word of scale. openpyxl keeps
-    a read-only workbook's cell formats in `_cell_styles` and its custom number formats in
-    `_number_formats`; should that ever change, every workbook takes the slower, always-correct
-    path."""
+    """Whether any cell format of the workbook shows a percentage, a Thai unit of baht or a word of
+    scale (_shown_sections). openpyxl keeps a read-only workbook's cell formats in `_cell_styles`
+    and its custom number formats in `_number_formats`; should that ever change, every workbook
+    takes the slower, always-correct path."""
     try:
         codes = [BUILTIN_FORMATS.get(s.numFmtId, "General") if s.numFmtId < BUILTIN_FORMATS_MAX_SIZE
                  else book._number_formats[s.numFmtId - BUILTIN_FORMATS_MAX_SIZE] for s in book._cell_styles]
@@ -809,13 +846,16 @@ def _has_shown_format(book) -> bool:
 class _Section(NamedTuple):
     """What one `;` section of a number format shows of a number: scaled by 100 with a % sign;
     a Thai unit of baht as a literal word (10^baht_power baht per unit shown: 6 for ล้านบาท);
-    the commas after its last digit placeholder (each divides by 1,000); its condition; and
-    whether it is Excel's text section (an unquoted @), never chosen for a number."""
+    the commas after its last digit placeholder (each divides by 1,000); its condition;
+    whether it is Excel's text section (an unquoted @), never chosen for a number; and its
+    literal text, when that holds a word of scale that is no unit of baht (`ล้าน`, `K`) and no
+    comma divides the number (_scale_words)."""
     percent: bool
     baht_power: int | None
     scale_commas: int
     condition: tuple[str, Decimal] | None = None  # `[<1]`: ("<", 1)
     text: bool = False
+    scale_words: str | None = None
 
 
 BAHT = "บาท"
@@ -871,9 +911,10 @@ def _number_section(section: _Section) -> _Section | None:
 
 @lru_cache(maxsize=256)
 def _shown_sections(number_format: str) -> tuple[_Section, ...]:
-    """Each `;` section of a number format, as _Section; () if none shows a percentage or a Thai
-    unit of baht. A % in quotes or after a backslash is a literal and does not scale; a unit is
-    literal text (in quotes, after backslashes, or Thai letters as they stand)."""
+    """Each `;` section of a number format, as _Section; () if none shows a percentage, a Thai
+    unit of baht or a word of scale. A % in quotes or after a backslash is a literal and does not
+    scale; a unit or word of scale is literal text (in quotes, after backslashes, or Thai letters
+    as they stand)."""
     bounded = len(number_format) <= _MAX_FORMAT_CHARS
     sections: list[_Section] = []
     percent, literal, digits, commas, condition, text = False, [], False, 0, None, False
@@ -901,8 +942,10 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
             bracket = []
         elif ch == ";":
             shown_commas = commas if digits else 0
-            power = _baht_power("".join(literal)) if bounded and shown_commas <= _MAX_SCALE_COMMAS else None
-            sections.append(_Section(percent, power, shown_commas, condition, text))
+            words = "".join(literal)
+            power = _baht_power(words) if bounded and shown_commas <= _MAX_SCALE_COMMAS else None
+            scaled = _scale_words(words) if bounded and power is None and not shown_commas else None
+            sections.append(_Section(percent, power, shown_commas, condition, text, scaled))
             percent, literal, digits, commas, condition, text = False, [], False, 0, None, False
         elif ch == "%":
             percent = True
@@ -914,7 +957,7 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
             commas += 1
         elif "\u0e00" <= ch <= "\u0e7f":
             literal.append(ch)
-    return tuple(sections) if any(x.percent or x.baht_power is not None for x in sections) else ()
+    return tuple(sections) if any(x.percent or x.baht_power is not None or x.scale_words for x in sections) else ()
 
 
 def _baht_power(literal: str) -> int | None:
@@ -923,6 +966,36 @@ def _baht_power(literal: str) -> int | None:
     `" ล้านบาท"` or `"(ล้านบาท)"`; None for any other text (`พันธุ์`, `คน`, `บาท/คน`)."""
     words = [w for w in _AROUND_WORDS.split(literal) if w]
     return _BAHT_WORDS.get(words[0]) if len(words) == 1 else None
+
+
+# Words of scale that are no unit of baht (agency-report-v1.md lists only ล้านบาท and บาท; anything
+# else is a defect): a Thai number word ending in พัน, หมื่น, แสน or ล้าน (ล้าน, พันล้าน,
+# สิบล้าน), alone or with a unit (ล้านคน, พันราย; ล้านบาท/ปี split at the `/`); the abbreviations
+# ลบ. and ล.บ. (ล้านบาท); and the English K, k, M (one letter, case as written: m is metres or
+# minutes), mn, mln, bn, thousand(s), million(s), billion(s), in any case, alone or with THB or
+# baht (MTHB, THBm). Each is a whole word of the literal text: พันธุ์ (varieties), พันธมิตร,
+# ผูกพัน, ล้านนา, คน, บาท/คน hold no word of scale.
+_THAI_SCALE = re.compile(r"(?:สิบ|ร้อย|พัน|หมื่น|แสน|ล้าน)*(?:พัน|หมื่น|แสน|ล้าน)"
+                         r"(?:บาท|บ\.?|คน|ราย|ครั้ง|ครัวเรือน|หน่วย|ชิ้น|ตัน|ไร่|ลิตร|ต้น|ตัว|แห่ง)?|ลบ\.|ล\.บ\.")
+_ENGLISH_SCALE = re.compile(r"(?:(?:thb|baht)?(?:mm|mn|mln|bn|thousands?|millions?|billions?)(?:thb|baht)?"
+                            r"|(?:thb|baht)[km]|[km](?:thb|baht))", re.I)
+_ONE_LETTER_SCALES = frozenset("KkM")
+# What separates the words of a format's literal text.
+_BETWEEN_WORDS = re.compile(r"[\s()\[\]{}/,:;|+=<>*~-]+")
+
+
+def _scale_words(literal: str) -> str | None:
+    """The literal text of a section (spaces at its ends dropped) if one of its words is a word
+    of scale that is no unit of baht (_THAI_SCALE, _ENGLISH_SCALE), else None: `" ล้าน"` gives
+    `ล้าน`; `" คน"`, `" พันธุ์"` give None. A whole unit of baht (`ล้านบาท`) is _baht_power's."""
+    for word in _BETWEEN_WORDS.split(literal):
+        if not word:
+            continue
+        english = word.rstrip(".")
+        if (word in _ONE_LETTER_SCALES or english in _ONE_LETTER_SCALES or _THAI_SCALE.fullmatch(word)
+                or _ENGLISH_SCALE.fullmatch(english)):
+            return literal.strip()
+    return None
 
 
 # A section's condition, as Excel writes it in brackets: `[<1]`, `[>=100]`, `[<>0]`. Other
@@ -1002,8 +1075,9 @@ def _cell(value: object) -> str | None:
 
 def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: list[tuple | list], data_rows: set[int],
                              header: list) -> list:
-    """Formula cells without a trustworthy saved value: the value is missing (a file written by a
-    program, never opened in Excel), or the workbook asks to be recalculated when opened
+    """Formula cells without a trustworthy saved value: the value is missing (no `<v>` element: a
+    file written by a program, never opened in Excel; an empty `<v>` of a string formula is the
+    saved value "", _FormulaRowsParser), or the workbook asks to be recalculated when opened
     (_recalculated_on_load: XlsxWriter, pandas' xlsx engine, saves 0 as every formula's value).
     Only workbooks that hold formulas pay for the second read: whether a worksheet part holds a
     formula tag is looked for in each one in turn (as they are stored), the report sheet's as it
@@ -1028,7 +1102,7 @@ def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: li
             continue
         for i, (f, v) in enumerate(zip(fr, vr)):
             formula = _formula_text(f)
-            if formula is not None and (v is None or untrusted):
+            if formula is not None and ((v is None and f.__class__ is not _SavedEmpty) or untrusted):
                 column = header[i] if i < len(header) and header[i] else f"#{i + 1}"
                 issues.append(make_issue("FORMULA_WITHOUT_VALUE", n, column, formula=formula))
     return issues
@@ -1036,7 +1110,9 @@ def _formulas_without_values(archive: _Archive, sheet: _UnsizedSheet, values: li
 
 def _formula_text(cell: object) -> str | None:
     """The formula a cell of the formulas' read holds (`=404/10`; an array formula as Excel shows
-    it, `{=SUM(A1:A3*B1:B3)}`), or None if it holds none."""
+    it, `{=SUM(A1:A3*B1:B3)}`), or None if it holds none. A `_SavedEmpty` cell holds its formula."""
+    if cell.__class__ is _SavedEmpty:
+        cell = cell.formula
     if cell.__class__ is str:
         return cell if cell.startswith("=") else None
     if isinstance(cell, ArrayFormula):
