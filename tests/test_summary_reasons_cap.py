@@ -18,7 +18,7 @@ P = "PLT-2548-003"
 
 def test_a_file_with_sixty_errors_lists_fifty_in_the_summary_and_counts_the_rest(tmp_path, prefect_harness):
     # Both reasons queries write the number in (constant SQL, for tests/test_steps.py).
-    assert model.REASONS_SHOWN == 50 and inspect.getsource(model).count(") <= 50\n") == 2
+    assert model.REASONS_SHOWN == 50 and inspect.getsource(model).count(") <= 50)\n") == 2
     registry, inbox = make_empty_scenario(tmp_path)
     (inbox / "a_filldown.csv").write_bytes(_csv(*(f"{P},15001,2548-Q2,2005-04-20,budget,ACT-{i:02d},9,,100,90,own,"
                                                   for i in range(60))))

@@ -337,6 +337,12 @@ def record_post_commit(con: duckdb.DuckDBPyConnection, run_id: str, finished_at:
     )
 
 
+def run_issue_count(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
+    """The defects (errors and warnings) recorded for the files of one run."""
+    return con.execute("SELECT count(*) FROM ingest.issues i JOIN ingest.submissions s USING (submission_id) "
+                       "WHERE s.run_id = ?", [run_id]).fetchall()[0][0]
+
+
 def unfinished_runs(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
     """Committed jobs whose failed steps no later job has completed: run_id -> failed steps."""
     return {run_id: (steps or "").split(",") for run_id, steps in con.execute(

@@ -262,12 +262,14 @@ def _unplaced(con: duckdb.DuckDBPyConnection, restricted: set[str]) -> list[Quar
     rows = [r for r in rows if (r["raw_pilot_id"] or "").strip().upper() not in secret]
     # The first REASONS_SHOWN (50) errors of each file, and their count (_reasons).
     reasons = _grouped(con, """
-        SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th,
-               count(*) OVER (PARTITION BY i.submission_id) AS reasons_total
-        FROM ingest.issues i
-        WHERE i.severity = 'error' AND list_contains(?, i.submission_id)
-        QUALIFY row_number() OVER (PARTITION BY i.submission_id
-                                   ORDER BY i.row_number NULLS FIRST, i.column_name, i.rowid) <= 50
+        WITH ranked AS (
+            SELECT i.rowid AS issue_rowid, count(*) OVER (PARTITION BY i.submission_id) AS reasons_total
+            FROM ingest.issues i
+            WHERE i.severity = 'error' AND list_contains(?, i.submission_id)
+            QUALIFY row_number() OVER (PARTITION BY i.submission_id
+                                       ORDER BY i.row_number NULLS FIRST, i.column_name, i.rowid) <= 50)
+        SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th, r.reasons_total
+        FROM ingest.issues i JOIN ranked r ON i.rowid = r.issue_rowid
         ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name, i.rowid""",
                        "submission_id", params=[[r["submission_id"] for r in rows]])
     files = []
@@ -283,7 +285,9 @@ def _unplaced(con: duckdb.DuckDBPyConnection, restricted: set[str]) -> list[Quar
 # more. The summary is the committee's; the night's validation report lists every defect for the
 # agency, and ingest.issues keeps them all.
 # A fill-down gone wrong (100,000 rows, three defects each) once made the summaries' query of
-# 300,000 messages fail at the job's memory limit, and the night end with exit 5 (verifier V4).
+# 300,000 messages fail at the job's memory limit, and the night end with exit 5 (verifier V4);
+# it still did with only 50 listed, since the window held every error's two messages: the errors
+# are now ranked on their row, column and rowid alone, and only the 50 kept are read whole.
 # Ties (a file's errors on the same row and column, or without either) keep the order they
 # were recorded in (rowid), as before: a complete order, so the same data lists the same 50 and a
 # pilot's kept section stays byte for byte (kpis/summary/render.py SectionCache).
@@ -382,12 +386,14 @@ class _Batch:
             WHERE q.pilot_id IS NOT NULL AND q.status = 'quarantined' ORDER BY q.pilot_id, q.submission_id""",
                                     "pilot_id")
         self.reasons = _grouped(con, """
-            SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th,
-                   count(*) OVER (PARTITION BY i.submission_id) AS reasons_total
-            FROM ingest.issues i JOIN ingest.submissions q USING (submission_id)
-            WHERE q.pilot_id IS NOT NULL AND q.status = 'quarantined' AND i.severity = 'error'
-            QUALIFY row_number() OVER (PARTITION BY i.submission_id
-                                       ORDER BY i.row_number NULLS FIRST, i.column_name, i.rowid) <= 50
+            WITH ranked AS (
+                SELECT i.rowid AS issue_rowid, count(*) OVER (PARTITION BY i.submission_id) AS reasons_total
+                FROM ingest.issues i JOIN ingest.submissions q USING (submission_id)
+                WHERE q.pilot_id IS NOT NULL AND q.status = 'quarantined' AND i.severity = 'error'
+                QUALIFY row_number() OVER (PARTITION BY i.submission_id
+                                           ORDER BY i.row_number NULLS FIRST, i.column_name, i.rowid) <= 50)
+            SELECT i.submission_id, i.row_number, i.column_name, i.code, i.message_en, i.message_th, r.reasons_total
+            FROM ingest.issues i JOIN ranked r ON i.rowid = r.issue_rowid
             ORDER BY i.submission_id, i.row_number NULLS FIRST, i.column_name, i.rowid""", "submission_id")
         self.controls = controls.Controls(con)
 
