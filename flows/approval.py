@@ -61,7 +61,8 @@ def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: 
 
     With restricted pilots the job writes the restricted store too (its marts, through
     build_marts_task). A restricted pilot's held file is decided in the restricted store, with
-    its decision row there; closures and close/reopen decisions are in the open warehouse
+    its decision row there; closures and close/reopen decisions are in the open warehouse, a
+    restricted pilot's without their note or reason, which go to the restricted store
     (pilots/approval.py). restricted_store: where it is (`--restricted-store`, as `run` takes it;
     None: beside the warehouse)."""
     as_of = as_of or today_in_bangkok()
@@ -88,6 +89,12 @@ def _other_stores(live) -> tuple:
     return (live.restricted.con,) if live.restricted is not None else ()
 
 
+def _texts(live):
+    """Where a restricted pilot's close note and reopen reason go: the restricted store, never the
+    open warehouse (pilots/approval.py)."""
+    return live.restricted.con if live.restricted is not None else None
+
+
 @flow(name="close-quarter", log_prints=False)
 @refusals_as_state
 def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
@@ -101,7 +108,7 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
         build_marts_task(live, day)  # a restricted pilot's composite comes from the restricted store
         with refusing(LookupError, ValueError):
             closed, skipped = approval.close_quarter(live.con, period, pilot_id, by, note, day, _now(), run_id,
-                                                     _other_stores(live), key)
+                                                     _other_stores(live), key, texts=_texts(live))
         return {"closed": closed, "skipped": skipped}
 
     return _decision_job("close", registry_dir, warehouse_path, out_dir, as_of, wait, decide, key, restricted_store)
@@ -114,7 +121,8 @@ def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path,
            restricted_store: Path | None = None) -> DecisionResult:
     def decide(live, day, run_id):
         with refusing(LookupError, ValueError):
-            approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live), key)
+            approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live), key,
+                                    texts=_texts(live))
         return {}
 
     return _decision_job("reopen", registry_dir, warehouse_path, out_dir, as_of, wait, decide, key, restricted_store)

@@ -10,9 +10,16 @@ Restricted pilots (data-quality.md §2) close, hold, approve, reject and reopen 
 held file and its approve/reject decision live in the store that holds the file: the caller passes
 the restricted store's connection as `con` for a restricted pilot's file (flows/approval.py).
 Closures and their close/reopen decisions stay in the open warehouse, beside
-approval.quarter_closures: they carry the pilot, the period, the composite and status at closing
-(what marts.pilot_scores shows of it) and the committee's own note, never a file or a figure of
-its lines. Decision numbers are one sequence over both stores (`others`), like submission ids, so
+approval.quarter_closures: they carry the pilot, the period, who, when, the composite and status
+at closing (what marts.pilot_scores shows of it), never a file or a figure of its lines. The
+closed-quarter logic needs that row on the open side (a later file is held, `close-quarter`
+refuses a period already closed, the pages list it). The committee's free text of a restricted
+pilot (the close note, the reopen reason) is not among what warehouse.md lets the open side hold
+of it: there its closure row and decision row have note, reopen_reason and note NULL, and the
+text is written into the restricted store's approval.quarter_closures row of that closure
+(`texts`: the restricted store's connection), as an approve/reject reason of a restricted held
+file lives there with its decision row. warehouse/restricted.mirror_closures keeps those texts
+when it copies the open closures into the restricted store. Decision numbers are one sequence over both stores (`others`), like submission ids, so
 a pilot's decisions keep their numbers when its rows move (warehouse/moves.py).
 """
 from __future__ import annotations
@@ -99,6 +106,16 @@ def _keyed(con: duckdb.DuckDBPyConnection, decision_id: int, key: str | None) ->
         con.execute("UPDATE approval.decisions SET idempotency_key = ? WHERE decision_id = ?", [key, decision_id])
 
 
+def _restricted(con: duckdb.DuckDBPyConnection, pilot_id: str) -> bool:
+    row = _one(con, "SELECT classification FROM registry.pilots WHERE pilot_id = ?", [pilot_id])
+    return row is not None and row[0] == "restricted"
+
+
+def _open_text(con: duckdb.DuckDBPyConnection, pilot_id: str, text: str | None) -> str | None:
+    """The note or reason as the open warehouse keeps it: a restricted pilot's is not kept there."""
+    return None if _restricted(con, pilot_id) else text
+
+
 def _open_closure(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str) -> tuple | None:
     return _one(con, "SELECT closed_at, closed_by FROM approval.quarter_closures WHERE pilot_id = ? AND period = ? "
                        "AND reopened_at IS NULL", [pilot_id, period])
@@ -106,8 +123,12 @@ def _open_closure(con: duckdb.DuckDBPyConnection, pilot_id: str, period: str) ->
 
 def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, by: str, note: str | None,
                   as_of: date, at: datetime, run_id: str, others: tuple = (),
-                  key: str | None = None) -> tuple[list[Closed], list[str]]:
+                  key: str | None = None, texts: duckdb.DuckDBPyConnection | None = None
+                  ) -> tuple[list[Closed], list[str]]:
     """Close a due period for one pilot, or for every pilot it is due for (all pilots).
+
+    texts: the restricted store's connection, where a restricted pilot's note goes (its open rows
+    have none); None (a dry run without the store): the note is not kept for it.
 
     Reads marts.due_periods and marts.pilot_scores, which the caller has just built as of
     `as_of`: the composite and status recorded are the ones of that moment. Returns the closures
@@ -131,8 +152,11 @@ def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | N
     for pid in (p for p in due if p not in skipped):
         composite, status = _one(con, "SELECT composite_score, status FROM marts.pilot_scores "
                                         "WHERE pilot_id = ? AND period = ?", [pid, period])
-        store.close_quarter(con, pid, period, at, by, note, composite, status, run_id)
-        number = store.record_decision(con, at, by, "close", pid, period, run_id, note=note,
+        shown = _open_text(con, pid, note)
+        store.close_quarter(con, pid, period, at, by, shown, composite, status, run_id)
+        if shown != note and texts is not None:
+            store.close_quarter(texts, pid, period, at, by, note, composite, status, run_id)
+        number = store.record_decision(con, at, by, "close", pid, period, run_id, note=shown,
                                        decision_id=_next_decision_id(con, others))
         _keyed(con, number, key)
         closed.append(Closed(pid, composite, status))
@@ -151,16 +175,36 @@ def _not_due(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | None, 
 
 
 def reopen_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str, by: str, reason: str,
-                   at: datetime, run_id: str, others: tuple = (), key: str | None = None) -> None:
-    """End the closure of (pilot, period). Files held for it stay held until decided."""
+                   at: datetime, run_id: str, others: tuple = (), key: str | None = None,
+                   texts: duckdb.DuckDBPyConnection | None = None) -> None:
+    """End the closure of (pilot, period). Files held for it stay held until decided.
+    texts: as for close_quarter, where a restricted pilot's reason goes."""
     _period(period)
     _known_pilot(con, pilot_id)
     if _open_closure(con, pilot_id, period) is None:
         raise Refused(f"{period} is not closed for {pilot_id}: there is nothing to reopen")
-    store.reopen_quarter(con, pilot_id, period, at, by, reason)
-    number = store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=reason,
+    shown = _open_text(con, pilot_id, reason)
+    if shown != reason and texts is not None:
+        _reopen_in_store(con, texts, pilot_id, period, at, by, reason)
+    store.reopen_quarter(con, pilot_id, period, at, by, shown)
+    number = store.record_decision(con, at, by, "reopen", pilot_id, period, run_id, note=shown,
                                    decision_id=_next_decision_id(con, others))
     _keyed(con, number, key)
+
+
+def _reopen_in_store(con: duckdb.DuckDBPyConnection, texts: duckdb.DuckDBPyConnection, pilot_id: str, period: str,
+                     at: datetime, by: str, reason: str) -> None:
+    """The reason of a restricted pilot's reopening, on its closure row in the restricted store
+    (copied there first from the open row if the store lacks it: mirror_closures copies every
+    closure, so only a store older than its closure would)."""
+    where = "WHERE pilot_id = ? AND period = ? AND reopened_at IS NULL"
+    if not _one(texts, f"SELECT count(*) FROM approval.quarter_closures {where}", [pilot_id, period])[0]:
+        cur = con.execute(f"SELECT * FROM approval.quarter_closures {where}", [pilot_id, period])
+        columns = [d[0] for d in cur.description]
+        for row in cur.fetchall():
+            texts.execute(f"INSERT INTO approval.quarter_closures ({', '.join(columns)}) "
+                          f"VALUES ({', '.join('?' * len(columns))})", list(row))
+    store.reopen_quarter(texts, pilot_id, period, at, by, reason)
 
 
 def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: str, note: str | None,

@@ -752,6 +752,11 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     # Line rules. Role rules need a known role (a non-participant is already reported above);
     # repetition rules need no registry. The role's verdicts are the same on every line: judged once.
     kpi_not_lead = role is not None and role != "lead"
+    # A restricted pilot's KPI codes are judged for its lead agency only: they are in the
+    # restricted store alone (warehouse.md), and KPI_UNKNOWN for one code and nothing for another
+    # would tell any other agency which exist. Its file is quarantined all the same, for
+    # AGENCY_NOT_PARTICIPANT (a stranger) or KPI_NOT_LEAD (a participant that does not lead).
+    judge_kpi_codes = pilot is not None and (pilot.classification != "restricted" or role == "lead")
     from_advisory = role == "advisory"
     support_not_supporting = role is not None and role != "supporting"
     first_kpi: dict[str, int] = {}
@@ -768,7 +773,7 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
                 issues.append(make_issue("KPI_NOT_LEAD", n, "line_type", agency=agency, pilot=pilot_id))
             if item is None:
                 continue
-            if pilot and pilot.kpi(item) is None:
+            if judge_kpi_codes and pilot.kpi(item) is None:
                 issues.append(make_issue("KPI_UNKNOWN", n, "item_code", value=item, pilot=pilot_id))
             if item in first_kpi:
                 issues.append(make_issue("KPI_REPEATED", n, "item_code", value=item, first_row=first_kpi[item]))

@@ -38,7 +38,8 @@ TO_RESTRICTED, TO_OPEN = "moved_to_restricted", "moved_to_open"
 # of a moved pilot is deleted from the source and rebuilt in its new store by the same job.
 OPEN_KEPT_MARTS = ("pilot_scores", "reporting_compliance", "reminders", "due_periods")
 # Rows that follow a pilot's submissions only, not the pilot: close/reopen decisions stay beside
-# approval.quarter_closures, in the open warehouse.
+# approval.quarter_closures, in the open warehouse (a restricted pilot's without their note or
+# reason, which restricted.mirror_closures moves to the restricted store's closure rows and back).
 BY_SUBMISSION_ONLY = ("approval.decisions",)
 
 

@@ -4,7 +4,8 @@ Restricted pilots' line-level data (their KPIs and thresholds, submissions, issu
 held lines, line-level marts) lives only in a second DuckDB file with its own evidence folder,
 file 0600 and folders 0700, owned by the operator. The open warehouse keeps for them only
 registry.pilots/pilot_agencies and the marts pilot_scores, reporting_compliance and reminders,
-copied from the restricted store's own marts.
+copied from the restricted store's own marts, and the committee's closures and close/reopen
+decisions without their note or reason (mirror_closures: the text is in this store).
 
 Two files, one job. DuckDB cannot write two databases in one transaction, so a job commits them
 with presumed abort, the open warehouse being the coordinator:
@@ -312,17 +313,88 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> tuple[list[s
                      for row in cur.fetchall()]
 
 
+# The committee's free text on a closure: the open warehouse keeps none of a restricted pilot's
+# (pilots/approval.py); the restricted store's copy of the closure row holds it.
+CLOSURE_TEXTS = ("note", "reopen_reason")
+_CLOSURE_KEY = ("pilot_id", "period", "closed_at")
+
+
 def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection,
                     restricted: set[str]) -> None:
     """The committee's closures live in the open warehouse; the restricted store's pilot_scores
     need its pilots' ones (closed, changed_since_closing). Rewritten only when they differ: on most
-    nights the committee closed nothing, and the rewrite was a delete and an insert for nothing."""
+    nights the committee closed nothing, and the rewrite was a delete and an insert for nothing.
+
+    The closure rows are copied with the texts the restricted store holds (a restricted pilot's
+    note and reopen reason, which its open rows lack). A text still on the open side (a warehouse
+    written before migration 0019, or a pilot just reclassified restricted) moves here now, and
+    the open closure and its close/reopen decision rows lose it, in this job's commit. A pilot
+    reclassified open gets its texts back on its open rows. Closures of a pilot today's registry
+    does not name stay as they are (warehouse/moves.py: its classification is unknown)."""
+    ids = sorted(restricted)
     sql = "SELECT * FROM approval.quarter_closures WHERE list_contains(?, pilot_id)"
-    if _same_rows(open_con, sql, [sorted(restricted)], rcon, "SELECT * FROM approval.quarter_closures"):
+    columns, rows = _rows(open_con, sql, [ids])
+    _, held = _rows(rcon, "SELECT * FROM approval.quarter_closures")
+    texts = {tuple(r[c] for c in _CLOSURE_KEY): r for r in held}
+    for row in rows:
+        kept = texts.get(tuple(row[c] for c in _CLOSURE_KEY), {})
+        for c in CLOSURE_TEXTS:
+            if row[c] is None:
+                row[c] = kept.get(c)
+    _texts_back_to_open(open_con, held, restricted)
+    named = {r[0] for r in open_con.execute("SELECT pilot_id FROM registry.pilots").fetchall()}
+    unnamed = [r for r in held if r["pilot_id"] not in named]  # kept: their classification is unknown
+    if _same_closures(columns, rows + unnamed, held):
+        _clear_open_texts(open_con, ids)
         return
     rcon.execute("DELETE FROM approval.quarter_closures")
-    columns, rows = _rows(open_con, sql, [sorted(restricted)])
-    store._insert(rcon, "approval.quarter_closures", columns, rows)
+    store._insert(rcon, "approval.quarter_closures", columns, rows + unnamed)
+    _clear_open_texts(open_con, ids)
+
+
+def _same_closures(columns: list[str], a: list[dict], b: list[dict]) -> bool:
+    key = lambda r: repr([r.get(c) for c in columns])  # noqa: E731
+    return sorted(map(key, a)) == sorted(map(key, b))
+
+
+def _clear_open_texts(open_con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+    """A restricted pilot's close notes and reopen reasons off the open side (checked first: most
+    nights there is none, and the tables stay untouched)."""
+    if not ids:
+        return
+    closures = ("FROM approval.quarter_closures WHERE list_contains(?, pilot_id) "
+                "AND (note IS NOT NULL OR reopen_reason IS NOT NULL)")
+    decisions = ("FROM approval.decisions WHERE list_contains(?, pilot_id) AND action IN ('close', 'reopen') "
+                 "AND note IS NOT NULL")
+    if open_con.execute(f"SELECT count(*) {closures}", [ids]).fetchone()[0]:
+        open_con.execute(f"UPDATE approval.quarter_closures SET note = NULL, reopen_reason = NULL "
+                         f"{closures.removeprefix('FROM approval.quarter_closures ')}", [ids])
+    if open_con.execute(f"SELECT count(*) {decisions}", [ids]).fetchone()[0]:
+        open_con.execute(f"UPDATE approval.decisions SET note = NULL "
+                         f"{decisions.removeprefix('FROM approval.decisions ')}", [ids])
+
+
+def _texts_back_to_open(open_con: duckdb.DuckDBPyConnection, held: list[dict], restricted: set[str]) -> None:
+    """The texts the restricted store holds of a pilot today's registry classifies open (it was
+    restricted): back on its open closure rows and on their close/reopen decision rows (a close
+    decision is recorded at its closure's closed_at, a reopen one at its reopened_at)."""
+    open_pilots = {r[0] for r in open_con.execute(
+        "SELECT pilot_id FROM registry.pilots WHERE classification <> 'restricted'").fetchall()}
+    for r in held:
+        if r["pilot_id"] in restricted or r["pilot_id"] not in open_pilots:
+            continue
+        key = [r["pilot_id"], r["period"], r["closed_at"]]
+        if r["note"] is not None:
+            open_con.execute("UPDATE approval.quarter_closures SET note = ? WHERE pilot_id = ? AND period = ? "
+                             "AND closed_at = ? AND note IS NULL", [r["note"], *key])
+            open_con.execute("UPDATE approval.decisions SET note = ? WHERE action = 'close' AND pilot_id = ? "
+                             "AND period = ? AND decided_at = ? AND note IS NULL", [r["note"], *key])
+        if r["reopen_reason"] is not None and r["reopened_at"] is not None:
+            open_con.execute("UPDATE approval.quarter_closures SET reopen_reason = ? WHERE pilot_id = ? "
+                             "AND period = ? AND closed_at = ? AND reopen_reason IS NULL", [r["reopen_reason"], *key])
+            open_con.execute("UPDATE approval.decisions SET note = ? WHERE action = 'reopen' AND pilot_id = ? "
+                             "AND period = ? AND decided_at = ? AND note IS NULL",
+                             [r["reopen_reason"], r["pilot_id"], r["period"], r["reopened_at"]])
 
 
 def _same_rows(con_a: duckdb.DuckDBPyConnection, sql_a: str, params_a: list, con_b: duckdb.DuckDBPyConnection,

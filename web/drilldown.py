@@ -6,9 +6,13 @@ Who sees what (web.md's table and its restricted-pilot rule):
   lines and original files only when the account is `restricted: true`, read from the
   restricted store and its evidence folder.
 - agency: its own agencies' files (open or restricted: it sent them), and the score pages of
-  pilots whose lead agency it speaks for. Reading: a score is computed from the lead agency's
+  open pilots whose lead agency it speaks for. Reading: a score is computed from the lead agency's
   files alone (scoring.md §1), and the page names those files and their rows, so an agency that
-  is not the lead would see another agency's files: for it the score page answers 404.
+  is not the lead would see another agency's files: for it the score page answers 404. A
+  restricted pilot's score page answers 404 to every agency, its lead included: spec web.md
+  gives an agency "its own restricted submissions and their status" and everyone not cleared
+  "what the open side already shows", and the page shows the KPI's name, weight, thresholds
+  and score, which only the restricted store holds (its pilot page withholds them likewise).
 - anything the account may not see answers 404, exactly like an id that does not exist.
 
 Every table here is a `web.tables.Table`, downloadable as CSV and XLSX with the rows the page
@@ -141,9 +145,11 @@ def _evidence_dir(page: Page, row: dict):
 
 def _may_see_score(page: Page, pilot: dict) -> bool:
     account = page.account
+    if pilot["classification"] == "restricted":
+        return account.role != "agency" and account.restricted  # an agency is never cleared (web.md)
     if account.role == "agency":
         return pilot["lead_agency_code"] in account.agencies
-    return pilot["classification"] != "restricted" or account.restricted
+    return True
 
 
 # --- pilot -> KPI score ----------------------------------------------------------------------

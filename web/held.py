@@ -357,11 +357,29 @@ def _quarters(page: Page, period: str | None) -> dict:
         "FROM approval.quarter_closures c LEFT JOIN marts.pilot_scores s ON s.pilot_id = c.pilot_id "
         "AND s.period = c.period AND c.reopened_at IS NULL WHERE c.period = ? ORDER BY c.pilot_id, c.closed_at",
         [shown]) if shown else []
+    if closures and page.account.restricted:
+        _restricted_texts(page, closures, shown)
     due = [r["period"] for r in data.published.rows("SELECT DISTINCT period FROM marts.due_periods ORDER BY period DESC")]
     held = data.published.rows("SELECT (SELECT count(*) FROM ingest.submissions WHERE status = 'held') + "
                                "(SELECT count(*) FROM approval.restricted_held) AS n")
     return {"summary": summary, "shown": shown, "closures": closures, "due": due,
             "closed_periods": [r["period"] for r in summary if r["closed"]], "held": held[0]["n"] if held else 0}
+
+
+def _restricted_texts(page: Page, closures: list[dict], period: str) -> None:
+    """A restricted pilot's close note and reopen reason, for a cleared account: the open side
+    (so the published copy) holds its closure without them, and the restricted store's copy of the
+    closure row holds them (pilots/approval.py; docs/web.md, "Decisions"). Uncleared accounts see
+    the row without its text."""
+    restricted = {p.pilot_id for p in page.site.registry().pilots.values() if p.classification == "restricted"}
+    if not restricted & {c["pilot_id"] for c in closures}:
+        return
+    texts = {(r["pilot_id"], r["closed_at"]): r for r in page.site.data.restricted.rows(
+        "SELECT pilot_id, closed_at, note, reopen_reason FROM approval.quarter_closures WHERE period = ?", [period])}
+    for c in closures:
+        kept = texts.get((c["pilot_id"], c["closed_at"])) if c["pilot_id"] in restricted else None
+        if kept:
+            c["note"], c["reopen_reason"] = kept["note"], kept["reopen_reason"]
 
 
 def _confirm_examples(q: dict, pilots: list) -> dict:

@@ -134,8 +134,16 @@ def test_restricted_lineage_lines_and_files_only_for_cleared_accounts(client_for
     entry = [e for e in _audit(site_dir) if e["event"] == "download"][-1]
     assert entry["store"] == "restricted" and "file_name" not in entry  # no restricted name in the trail
 
-    lead = client_for("demo-restricted-agency")  # the restricted pilot's lead: its own files
-    assert lead.get(r_score).status_code == 200
+    # The restricted pilot's lead: its own files, but not the score page (the KPI's name, weight,
+    # thresholds and score, which its pilot page withholds too): 404 like a missing score, its
+    # CSV as well (spec web.md, "Restricted pilots"; verifier V5, F3).
+    lead = client_for("demo-restricted-agency")
+    strip = lambda t: re.sub(r'value="[^"]+"', "", t)  # noqa: E731 - the CSRF token differs per page
+    refused, missing = lead.get(r_score), lead.get("/pilots/PLT-2548-006/scores/2549-Q3/NO-SUCH")
+    assert refused.status_code == missing.status_code == 404 and strip(refused.text) == strip(missing.text)
+    assert lead.get(r_score, params={"download": "score-plt-2548-006-s1-2549-q3-sources.csv"}).status_code == 404
+    assert "/scores/" not in lead.get("/pilots/PLT-2548-006").text  # and no link leads there
+    assert lead.get(f"/submissions/{r_sha}").status_code == 200
     assert lead.get(f"/submissions/{r_sha}/original").content == original.content
 
 

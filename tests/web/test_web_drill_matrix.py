@@ -16,8 +16,13 @@ def _matrix(o: dict) -> list[tuple[str, str, str, dict]]:
         # demo-agency (10004) leads no pilot; 03009 leads PLT-2548-003; 01005 the restricted PLT-2548-006.
         ("GET", "/pilots/PLT-2548-003/scores/2549-Q3/K1", "other",
          {"agency": 404, "restricted_agency": 404, "analyst": 200, "committee": 200, **signin}),
+        # A restricted pilot's score page (KPI name, weight, thresholds, score): cleared analyst and
+        # committee accounts only; its lead agency too answers 404, as its pilot page withholds the
+        # KPI table (spec web.md: an agency sees its own restricted submissions and their status).
         ("GET", "/pilots/PLT-2548-006/scores/2549-Q3/S1", "restricted",
-         {"agency": 404, "restricted_agency": 200, "analyst": 404, "committee": 200, **signin}),
+         {"agency": 404, "restricted_agency": 404, "analyst": 404, "committee": 200, **signin}),
+        ("GET", "/pilots/PLT-2548-006/scores/2549-Q3/S1?download=score-plt-2548-006-s1-2549-q3-sources.csv",
+         "restricted", {"agency": 404, "restricted_agency": 404, "analyst": 404, "committee": 200, **signin}),
         ("GET", "/pilots/PLT-2548-003/scores/2549-Q3/NO-SUCH-KPI", "nonexistent", nobody),
         ("GET", "/pilots/PLT-2548-099/scores/2549-Q3/K1", "nonexistent", nobody),
         ("GET", "/pilots/PLT-2548-003/scores/not-a-period/K1", "nonexistent", nobody),
