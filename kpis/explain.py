@@ -127,7 +127,8 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
 def render(found: Lineage) -> str:
     score, period = found.score, found.period
     fy, q = score["fiscal_year"], score["quarter"]
-    lines = [f"{found.pilot_id} {found.kpi_code} {period}: {score['name_en']} / {score['name_th']}",
+    # The registry refuses control characters in names (pilots/registry.py); shown visible anyway.
+    lines = [f"{found.pilot_id} {found.kpi_code} {period}: {visible(score['name_en'])} / {visible(score['name_th'])}",
              f"  unit {score['unit']}, {score['direction']} is better, aggregation {score['aggregation']}, "
              f"weight {number(score['weight'])}", ""]
     if score["is_missing"]:
