@@ -60,6 +60,21 @@ def ident(value: str | None) -> str | None:
     return None if value is None else Ident(value)
 
 
+# The columns that name a file or identify a submission as the agency wrote it (ingest.submissions;
+# pilot_id, agency_code and period hold an unknown but well-formed id as written): marked Ident
+# where the summaries and the validation report read them.
+IDENT_COLUMNS = ("file_name", "v_file", "raw_pilot_id", "raw_agency_code", "raw_period", "pilot_id", "agency_code",
+                 "period")
+
+
+def identities(row: dict) -> dict:
+    """A query's row with its IDENT_COLUMNS marked Ident (in place, and returned)."""
+    for key in IDENT_COLUMNS:
+        if isinstance(row.get(key), str):
+            row[key] = Ident(row[key])
+    return row
+
+
 def visible(text: str, keep: str = "") -> str:
     """Control and bidi characters replaced by visible stand-ins; everything else unchanged, and
     the characters in `keep` too (a download keeps tabs and line breaks: web/tables.py). For an
@@ -166,7 +181,8 @@ def html_text(value: object) -> object:
 def shown(canonical: object, raw: str | None, fmt=str) -> str:
     """A canonical value formatted, else the agency's own text as received, else a dash."""
     if canonical is not None:
-        return fmt(canonical)
+        # str() of an Ident would be a plain str: kept as it is, so that visible() still knows it
+        return canonical if fmt is str and isinstance(canonical, str) else fmt(canonical)
     if raw is not None and raw != "":
         return raw
     return "–"

@@ -412,6 +412,9 @@ def _load_kpis(raw: Any, years: range | None, note: Note, pid: str) -> list[Kpi]
             continue
         _unknown_keys(entry, _KPI_KEYS, note, subject)
         code = _field(entry, "code", _is_text, "non-empty text", note, subject)
+        if code is not None and not code.isprintable():  # a format character (U+200B…) as the pilot_id's rule
+            note(subject, f"code must not hold invisible format characters (got {code!r})")
+            code = None
         if code in seen:
             note(subject, "KPI codes must be unique within a pilot")
         seen.add(code)
