@@ -54,7 +54,8 @@ class _LibraryWarnings(logging.Handler):
     """Python warnings from libraries (openpyxl's "Unknown extension is not supported and will be
     removed", for a workbook from some producers) go to the job's log at INFO: the flow run's log
     inside a job, a plain logger outside one (`check`). At the default level (WARNING) the
-    terminal shows neither the warning nor its source line; PREFECT_LOGGING_LEVEL=INFO shows them."""
+    terminal shows neither the warning nor its source line; PREFECT_LOGGING_LEVEL=INFO shows them,
+    control and bidi characters escaped (printable)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         message = " ".join(record.getMessage().split())  # formatwarning's text: file, line, category, source line
@@ -64,7 +65,9 @@ class _LibraryWarnings(logging.Handler):
                 logger = sys.modules["prefect"].get_run_logger()
             except Exception:  # noqa: BLE001 - not in a flow or task run
                 pass
-        logger.info("library warning: %s", message)
+        # It may quote the file's own text (openpyxl's "Unknown type for <property name>"): printable,
+        # as Prefect's console and log pass C1 controls and bidi characters on as they are.
+        logger.info("library warning: %s", printable(message))
 
 
 def library_warnings_to_log() -> None:

@@ -43,6 +43,20 @@ def refusing(*kinds: type[Exception]) -> Iterator[None]:
         raise Refused(str(exc)) from exc
 
 
+def _traced(exc: BaseException) -> str:
+    """The refusal and its traceback for the DEBUG log, as `exc_info` would write them but with the
+    exception's text through printable: it may quote a file name (an agency's text, control and
+    bidi characters and all), which Prefect's console and log pass on as they are. The frames are
+    the program's own; the exception it was raised from (a LookupError quoting the same name) is left out."""
+    import traceback
+
+    from flows.cli_common import printable
+
+    text = printable(str(exc))
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return f"{text}\nTraceback (most recent call last):\n{frames}{type(exc).__module__}.{type(exc).__qualname__}: {text}"
+
+
 def refusals_as_state(fn: Callable) -> Callable:
     """Wrap a flow function (under `@flow`) so an expected refusal ends the run without a traceback."""
 
@@ -56,7 +70,7 @@ def refusals_as_state(fn: Callable) -> Callable:
             from prefect import get_run_logger
             from prefect.states import Failed
 
-            get_run_logger().debug("refused: %s", exc, exc_info=True)
+            get_run_logger().debug("refused: %s", _traced(exc))
             return Failed(message=str(exc), data=exc)
 
     # Prefect builds the run's parameter model from the signature; the flow module's annotations

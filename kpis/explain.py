@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import duckdb
 
-from kpis.display import visible
+from kpis.display import visible, visible_name
 from kpis.explain_outliers import outlier_lines
 from pilots.fiscal import fy_en
 from warehouse.times import shown_time
@@ -127,7 +127,9 @@ def explain(con: duckdb.DuckDBPyConnection, pilot_id: str, kpi_code: str, period
 def render(found: Lineage) -> str:
     score, period = found.score, found.period
     fy, q = score["fiscal_year"], score["quarter"]
-    lines = [f"{found.pilot_id} {found.kpi_code} {period}: {score['name_en']} / {score['name_th']}",
+    # The registry refuses control characters in names (pilots/registry.py); shown visible anyway.
+    lines = [f"{visible_name(found.pilot_id)} {visible_name(found.kpi_code)} {period}: {visible(score['name_en'])} / "
+             f"{visible(score['name_th'])}",
              f"  unit {score['unit']}, {score['direction']} is better, aggregation {score['aggregation']}, "
              f"weight {number(score['weight'])}", ""]
     if score["is_missing"]:
@@ -138,7 +140,7 @@ def render(found: Lineage) -> str:
         lines.append(f"actual: {number(score['actual'])}")
     for s in found.sources:
         # File names are agency text: control characters shown, never sent to the terminal.
-        lines.append(f"  {s.period}: {number(s.actual)} from {visible(s.file_name)} row {s.row_number} "
+        lines.append(f"  {s.period}: {number(s.actual)} from {visible_name(s.file_name)} row {s.row_number} "
                      f"(submission {s.submission_id}, received {shown_time(s.received_at)})")
     lines.append("")
     if found.registered:
@@ -157,7 +159,7 @@ def render(found: Lineage) -> str:
     lines.append("")
     if found.superseded:
         lines.append("superseded versions of the lead's report for this period:")
-        lines += [f"  submission {sid} {visible(name)} (received {shown_time(at)}), superseded by {by}"
+        lines += [f"  submission {sid} {visible_name(name)} (received {shown_time(at)}), superseded by {by}"
                   for sid, name, at, by in found.superseded]
     else:
         lines.append("superseded versions of the lead's report for this period: none")

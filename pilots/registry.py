@@ -190,7 +190,8 @@ def _fits(d: Decimal, precision: int, scale: int) -> bool:
 
 
 def _field(d: dict, key: str, ok: Callable[[Any], bool], expect: str, note: Note, subject: str) -> Any:
-    """d[key] if present and ok, else None with a problem noted."""
+    """d[key] if present and ok, else None with a problem noted. Text is refused where it holds a
+    character that every output would show as a stand-in (_shown_altered)."""
     value = d.get(key)
     if value is None:
         note(subject, f"{key} is missing")
@@ -198,7 +199,24 @@ def _field(d: dict, key: str, ok: Callable[[Any], bool], expect: str, note: Note
     if not ok(value):
         note(subject, f"{key} must be {expect}")
         return None
+    if isinstance(value, str) and _shown_altered(value, key):
+        note(subject, f"{key} must not hold control, bidi or line-separator characters (got {value!r})")
+        return None
     return value
+
+
+# Keys whose text may run over lines (a postal address printed on the letter): a line feed kept.
+_MULTILINE_TEXT = ("address_th", "address_en")
+
+
+def _shown_altered(text: str, key: str = "") -> bool:
+    """Whether text holds a C0 or C1 control, a bidi control, a line or paragraph separator (or a
+    noncharacter): what kpis.display.visible shows as a stand-in. The registry is the committee's
+    text, printed in letters, summaries, `explain` and reminders.csv: a newline there starts a fake
+    line, an ESC a terminal sequence, U+202E reorders what follows."""
+    from kpis.display import visible
+
+    return visible(text, keep="\n" if key in _MULTILINE_TEXT else "") != text
 
 
 def _unknown_keys(d: dict, allowed: set[str], note: Note, subject: str) -> None:
@@ -257,6 +275,9 @@ def _load_agencies(data: Any, note: Note) -> dict[str, Agency] | None:
             optional[key] = entry.get(key)
             if optional[key] is not None and not _is_text(optional[key]):
                 note(subject, f"{key} must be non-empty text or left out")
+                optional[key] = None
+            elif optional[key] is not None and _shown_altered(optional[key], key):
+                note(subject, f"{key} must not hold control, bidi or line-separator characters (got {optional[key]!r})")
                 optional[key] = None
         email = entry.get("email")
         if email is not None and not (isinstance(email, str) and _EMAIL.fullmatch(email)):
@@ -391,6 +412,9 @@ def _load_kpis(raw: Any, years: range | None, note: Note, pid: str) -> list[Kpi]
             continue
         _unknown_keys(entry, _KPI_KEYS, note, subject)
         code = _field(entry, "code", _is_text, "non-empty text", note, subject)
+        if code is not None and not code.isprintable():  # a format character (U+200B…) as the pilot_id's rule
+            note(subject, f"code must not hold invisible format characters (got {code!r})")
+            code = None
         if code in seen:
             note(subject, "KPI codes must be unique within a pilot")
         seen.add(code)
@@ -470,6 +494,10 @@ def _load_secretariat(data: Any, note: Note) -> Secretariat | None:
         values[key] = data.get(key)
         if values[key] is not None and not _is_text(values[key]):
             note("secretariat", f"{key} must be non-empty text or left out")
+            values[key] = None
+        elif values[key] is not None and _shown_altered(values[key], key):
+            note("secretariat", f"{key} must not hold control, bidi or line-separator characters "
+                                f"(got {values[key]!r})")
             values[key] = None
     values["email"] = data.get("email")
     if values["email"] is not None and not (isinstance(values["email"], str) and _EMAIL.fullmatch(values["email"])):

@@ -186,6 +186,9 @@ def registry_markdown() -> str:
         "Every run reads it first. A broken registry stops the job before anything is written: the",
         "command prints one line per problem, naming the file, the entry and the rule, and exits 4.",
         "A key that is not listed below is refused (a misspelt optional key would otherwise be ignored).",
+        "No text may hold a control character (C0 or C1: a newline, a tab, ESC; a line feed is allowed in a",
+        "secretariat address only), a bidi control (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to",
+        "U+2069) or a line or paragraph separator (U+2028, U+2029): every output would show it as a stand-in.",
         "",
     ]
     for part in PARTS:

@@ -50,6 +50,9 @@ ESC_NAME_SHOWN = "m_\u241b[2Jlead_q2.csv"
 CTRL_SHOWN = "030\u241b[31m\u240a09"
 CTRL_SHOWN_MD = "030\u241b\\[31m\u240a09"   # Markdown also escapes the bracket (no link syntax)
 SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
+# Markdown escapes every ASCII punctuation character of agency text (kpis/display.py md_text).
+SCRIPT_MD = "&lt;script&gt;alert\\(1\\)&lt;\\/script&gt;"
+Q99_MD = "ไตรมาส 9\\/99"
 
 
 @pytest.fixture(scope="module")
@@ -107,15 +110,15 @@ def test_stored_identity_canonical_or_null_raw_text_kept(hostile_run):
 def test_summaries_show_the_raw_text_escaped(hostile_run, lang):
     *_, outputs = hostile_run
     html, md = outputs[f"summary.{lang}.html"], outputs[f"summary.{lang}.md"]
-    for page in (html, md):
+    for page, script, q99 in ((html, SCRIPT_ESCAPED, Q99), (md, SCRIPT_MD, Q99_MD)):
         assert "<script" not in page and "\x1b" not in page
-        assert SCRIPT_ESCAPED in page and Q99 in page
+        assert script in page and q99 in page
         # The readable JSON period is shown in the edition's own words.
         assert ("ไตรมาส 2/2548" if lang == "th" else "FY2005 Q2") in page  # English in CE: BE 2548 = FY2005
     assert CTRL_SHOWN in html and CTRL_SHOWN_MD in md
     # Each quarantined file of the pilot on one Markdown list line: the newline did not split it.
     # One list item, after its resolved / not-resolved mark.
-    assert sum(line.startswith("- **") and " · j_ctrl.csv (" in line for line in md.splitlines()) == 1
+    assert sum(line.startswith("- **") and " · j_ctrl\\.csv (" in line for line in md.splitlines()) == 1
     html5lib.HTMLParser(strict=True).parse(html)  # raises on any parse error
 
 
@@ -156,11 +159,12 @@ def test_artifact_lists_the_quarantined_files_escaped(hostile_run):
     for text in texts:
         assert "<script" not in text and "\x1b" not in text
         # Registered agencies by name (tests/test_flow.py AGENCIES); none of these files was replaced.
-        opdc, dopa = "Office of the Public Sector Development Commission (03009)", "Department of Provincial Administration (15001)"
-        assert f"| {P} | h_script.csv | {opdc} | {SCRIPT_ESCAPED} | not resolved |" in text
-        assert f"| {P} | i_q99.csv | {dopa} | {Q99} | not resolved |" in text
-        assert f"| {P} | j_ctrl.csv | {CTRL_SHOWN_MD} | 2548-Q2 | not resolved |" in text
-        assert f"| {P} | l_nolines.json | Ministry of Information and Communication Technology (11002) | 2548-Q2 |" in text
+        opdc = "Office of the Public Sector Development Commission \\(03009\\)"
+        dopa = "Department of Provincial Administration \\(15001\\)"
+        assert f"| {P} | h_script\\.csv | {opdc} | {SCRIPT_MD} | not resolved |" in text
+        assert f"| {P} | i_q99\\.csv | {dopa} | {Q99_MD} | not resolved |" in text
+        assert f"| {P} | j_ctrl\\.csv | {CTRL_SHOWN_MD} | 2548-Q2 | not resolved |" in text
+        assert f"| {P} | l_nolines\\.json | Ministry of Information and Communication Technology \\(11002\\) | 2548-Q2 |" in text
 
 
 def test_explain_and_export_read_the_warehouse(hostile_run, tmp_path):

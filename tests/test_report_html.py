@@ -291,5 +291,6 @@ def test_run_publishes_a_prefect_markdown_artifact(demo_run):
     assert f"({(folder / 'out' / 'summary.th.html').resolve().as_uri()})" in text
     assert "| PLT-2548-001 | 2549-Q3 | 3.6880 | on target |" in text
     # Quarantined files with their agency by name and the version that resolved them (docs/demo.md).
-    assert ("| PLT-2548-001 | PLT-2548-001_11002_2548-Q3.csv | Ministry of Information and Communication Technology "
-            "(11002) | 2548-Q3 | submission 4 (accepted) |") in text
+    # (Agency text in Markdown: every ASCII punctuation escaped but "-" and "_" inside a word.)
+    assert ("| PLT-2548-001 | PLT-2548-001_11002_2548-Q3\\.csv | Ministry of Information and Communication Technology "
+            "\\(11002\\) | 2548-Q3 | submission 4 (accepted) |") in text

@@ -131,7 +131,10 @@ def test_files_no_pilot_could_take_are_listed_escaped_and_never_restricted(model
     assert "(pilot as written PLT-9999<b>, Department of Provincial Administration (15001), FY2005 Q4)" in en
     md = render_markdown(model, "en")
     assert "## Quarantined files that no pilot could take" in md and "\\<script\\>" not in md
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;=cmd\\|x\u241b.csv" in md  # no raw HTML, no table break
+    # No raw HTML, no table break, no Markdown at all: every ASCII punctuation character escaped.
+    assert ("\n- &lt;script&gt;alert\\(1\\)&lt;\\/script&gt;\\=cmd\\|x\u241b\\.csv (pilot as written PLT-9999&lt;b&gt;, "
+            "Department of Provincial Administration \\(15001\\), FY2005 Q4); row 2, column pilot_id: "
+            "Pilot \\'PLT-9999&lt;b&gt;\\' is not in the registry\\. (PILOT_UNKNOWN)\n") in md
 
 
 def test_a_pilot_past_its_end_date_says_so(model):

@@ -162,7 +162,7 @@ def test_resolved_quarantined_files_and_agencies_by_name(editions):
     assert "a valid version replaced it: (submission 4, in use)" in en
     th = visible(editions["th", "html"])
     assert "แก้ไขแล้ว" in th and "กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร (11002), ไตรมาส 3/2548" in th
-    assert "PLT-2548-001_11002_2548-Q3_v2.csv (ลำดับรับที่ 4, ใช้ข้อมูลชุดนี้)" in editions["th", "md"]
+    assert "PLT-2548-001_11002_2548-Q3_v2\\.csv (ลำดับรับที่ 4, ใช้ข้อมูลชุดนี้)" in editions["th", "md"]
 
 
 # --- the resolution rule on a warehouse of hand-made rows ------------------------------------

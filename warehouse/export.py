@@ -15,6 +15,11 @@
   zeros, and text starting with `=` stays text, never a formula, so it needs no apostrophe),
   numbers (DECIMAL included) are number cells, dates date cells (xlsx_cell). A text longer than
   Excel's cell (32,767 UTF-16 units) is cut there, and says so; CSV and Parquet keep it whole.
+- CSV and xlsx show text as the pages and the web's downloads do (kpis.display.cell_text): a
+  control, bidi or line-separator character becomes a visible stand-in (`␛`, `[U+202E]`), so an
+  agency's file name or note cannot reorder what a spreadsheet shows or send escape sequences to
+  a terminal that prints the file; tab, CR and LF stay (a quoted field, a cell holds them). Parquet
+  is data for BI tools, not a page: its text stays exactly as received.
 """
 from __future__ import annotations
 
@@ -30,6 +35,7 @@ from pathlib import Path
 
 import duckdb
 
+from kpis.display import cell_text
 from warehouse.open_side import OPEN_RELATIONS, RESTRICTED_PILOTS_SQL, RESTRICTED_SUBMISSIONS_SQL
 
 EXPORTED_SCHEMAS = ("registry", "core", "marts")
@@ -130,7 +136,7 @@ def _csv_file(con, sql: str, params: list, path: Path) -> None:
         writer = csv.writer(fh)
         writer.writerow([d[0] for d in res.description])
         while rows := res.fetchmany(CHUNK_ROWS):
-            writer.writerows([safe_cell(v) for v in row] for row in rows)
+            writer.writerows([safe_cell(cell_text(v)) for v in row] for row in rows)
 
 
 # Characters an xlsx file cannot hold (XML 1.0): shown as Unicode control pictures (␀, ␛, …), as
@@ -200,7 +206,7 @@ def _xlsx_file(con, sql: str, params: list, path: Path, sheet: str) -> None:
                 ws = wb.create_sheet(_sheet_title(sheet, sheets))
                 ws.append([xlsx_cell(ws, h) for h in header])
                 rows_in_sheet = 1
-            ws.append([xlsx_cell(ws, v) for v in row])
+            ws.append([xlsx_cell(ws, cell_text(v)) for v in row])
             rows_in_sheet += 1
     if ws is None:  # no rows: the header alone
         ws = wb.create_sheet(_sheet_title(sheet, 1))

@@ -10,8 +10,8 @@ leading apostrophe (warehouse.export.safe_cell); and a code Excel would turn int
 spreadsheet shows as the text 01002; so is text Excel would read as a date or a fraction (`1/2`,
 `3-4`) or in scientific notation (`1E5`). XLSX: text cells stay text, numbers numbers, dates dates
 (warehouse.export.xlsx_cell).
-Both show agency text as the page does (kpis.display.visible): a control, bidi or line-separator
-character becomes a visible stand-in (`␛`, `[U+202E]`), so a file name or note cannot reorder
+Both show agency text as the page does (kpis.display.cell_text, as `pilotkpi export` does): a
+control, bidi or line-separator character becomes a visible stand-in (`␛`, `[U+202E]`), so a file name or note cannot reorder
 what the spreadsheet shows or send escape sequences to a terminal that prints the file. Tab, CR
 and LF stay as they are: a quoted CSV field and an XLSX cell hold them as text, and the formula
 guard reads them (`\t=1` is written `'\t=1`).
@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from starlette.responses import Response
 
-from kpis.display import visible
+from kpis.display import cell_text
 from warehouse.export import safe_cell, xlsx_cell
 
 # Text Excel would turn into another value on opening a CSV: leading zeros dropped, more than 15
@@ -59,7 +59,7 @@ def csv_cell(value: object) -> str:
         return format(value, "f")
     if isinstance(value, (date, datetime)):
         return value.isoformat()
-    text = _shown(str(value))
+    text = cell_text(str(value))
     if isinstance(value, str) and _CODE_EXCEL_WOULD_CHANGE.match(text):
         return f'="{text}"'
     return safe_cell(text)
@@ -68,7 +68,7 @@ def csv_cell(value: object) -> str:
 def csv_bytes(table: Table) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([safe_cell(_shown(h)) for h in (table.headers or table.columns)])
+    writer.writerow([safe_cell(cell_text(h)) for h in (table.headers or table.columns)])
     for row in table.rows:
         writer.writerow([csv_cell(row.get(c)) for c in table.columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
@@ -79,17 +79,12 @@ def xlsx_bytes(table: Table) -> bytes:
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=table.name[:31])
-    ws.append([xlsx_cell(ws, _shown(h)) for h in (table.headers or table.columns)])
+    ws.append([xlsx_cell(ws, cell_text(h)) for h in (table.headers or table.columns)])
     for row in table.rows:
-        ws.append([xlsx_cell(ws, _shown(row.get(c))) for c in table.columns])
+        ws.append([xlsx_cell(ws, cell_text(row.get(c))) for c in table.columns])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
-
-
-def _shown(value: object) -> object:
-    """Text as the page shows it, its tabs and line breaks kept (see the module's doc)."""
-    return visible(value, keep="\t\n\r") if isinstance(value, str) else value
 
 
 def wanted(query_params, tables: list[Table]) -> tuple[Table, str] | None:

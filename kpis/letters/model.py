@@ -10,6 +10,8 @@ from datetime import date
 
 import duckdb
 
+from kpis.display import ident
+
 # Without secretariat.yaml, letters are signed by the committee's secretariat (pilot-registry.md).
 DEFAULT_SENDER = {"name_th": "ฝ่ายเลขานุการคณะกรรมการโครงการนำร่อง",
                   "name_en": "the pilot-project committee secretariat",
@@ -129,7 +131,7 @@ def build_letters(con: duckdb.DuckDBPyConnection, as_of: date) -> Batch:
                     None if restricted else r["pilot_en"], r["period"], r["role"], r["due_date"],
                     r["days_overdue"], r["level"], r["reason"], r["report_due_days"])
         if not restricted and r["latest_quarantined_submission_id"] is not None:
-            item.latest_file = r["file_name"]
+            item.latest_file = ident(r["file_name"])  # shown with its format characters visible
             item.defects = [Defect(**d) for d in _rows(con, """
                 SELECT row_number AS row, column_name AS column, code, message_en, message_th
                 FROM ingest.issues WHERE submission_id = ? AND severity = 'error'

@@ -147,7 +147,9 @@ def report_line(item) -> str:
     period, due date, days overdue, level, reason and the latest quarantined file."""
     parts = [item.pilot_id]
     if item.pilot_name_en:
-        parts.append(f"({item.pilot_name_th} / {item.pilot_name_en})")
+        # Registry text, which refuses control characters (pilots/registry.py); shown visible anyway:
+        # a newline in a name would start a fake report line.
+        parts.append(f"({visible(item.pilot_name_th)} / {visible(item.pilot_name_en)})")
     parts += [item.period, f"due {item.due_date.isoformat()}", f"{item.days_overdue} days overdue",
               f"level {item.level}", item.reason]
     if item.latest_file:

@@ -15,6 +15,8 @@ from decimal import Decimal
 
 import duckdb
 
+from kpis.display import ident
+
 
 @dataclass
 class Closure:
@@ -137,7 +139,8 @@ def fill(con: duckdb.DuckDBPyConnection, section, batch: Controls | None = None)
     batch = batch or Controls(con)
     pid, restricted = section.pilot_id, section.restricted
     section.closures = batch.closures.get(pid, [])
-    section.held = [HeldFile(**{**r, "file_name": None if restricted else r["file_name"]}) for r in batch.held.get(pid, [])]
+    section.held = [HeldFile(**{**r, "file_name": None if restricted else ident(r["file_name"])})
+                    for r in batch.held.get(pid, [])]
     # None for a restricted pilot: marts.kpi_outliers is none of the relations the open side may
     # show of it (warehouse.md), and its flags are in the restricted store anyway.
     section.to_confirm = [] if restricted else [OutlierFlag(**r) for r in batch.flags.get(pid, [])]

@@ -178,6 +178,11 @@ def raw_value(value: object) -> str:
     return str(value)
 
 
+def is_period(text: str) -> bool:
+    """Whether text is a canonical period (2549-Q3)."""
+    return bool(_PERIOD.fullmatch(text))
+
+
 def quarter_of(period: str | None) -> str:
     """The quarter number of a canonical period (2549-Q3 -> 3); total, like every formatter."""
     return period[-1] if period and _PERIOD.fullmatch(period) else "?"

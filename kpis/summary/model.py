@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import duckdb
 
+from kpis.display import identities
 from kpis.summary import controls
 from warehouse.open_side import RESTRICTED_SUBMISSIONS_SQL
 
@@ -259,7 +260,7 @@ def _unplaced(con: duckdb.DuckDBPyConnection, restricted: set[str]) -> list[Quar
           AND q.submission_id NOT IN ({RESTRICTED_SUBMISSIONS_SQL})
         ORDER BY q.submission_id""")
     secret = {pid.strip().upper() for pid in restricted}
-    rows = [r for r in rows if (r["raw_pilot_id"] or "").strip().upper() not in secret]
+    rows = [identities(r) for r in rows if (r["raw_pilot_id"] or "").strip().upper() not in secret]
     # The first REASONS_SHOWN (50) errors of each file, and their count (_reasons).
     reasons = _grouped(con, """
         WITH ranked AS (
@@ -420,7 +421,7 @@ def _section(con: duckdb.DuckDBPyConnection, p: dict, batch: _Batch) -> PilotSec
     ) for r in batch.kpis.get((pid, period), [])]
     budget = batch.budget.get((pid, period))
     section.budget = {"pilot_id": pid, "period": period, **budget[0]} if budget else None
-    for q in batch.quarantined.get((pid,), []):
+    for q in map(identities, batch.quarantined.get((pid,), [])):
         reasons, more = _reasons(batch.reasons.get((q["submission_id"],), []))
         resolution = Resolution(q["v_id"], q["v_file"], q["v_status"]) if q["v_id"] is not None else None
         section.quarantined.append(QuarantinedFile(

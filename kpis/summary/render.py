@@ -8,7 +8,9 @@ import hashlib
 import json
 import logging
 import os
+import re
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from jinja2 import BytecodeCache, Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -16,7 +18,7 @@ from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from kpis import steps
-from kpis.display import MdSafe, html_text, md_text, shown
+from kpis.display import MdLabel, MdSafe, html_text, md_label, md_text, shown
 from kpis.files import write_if_changed
 from kpis.summary import charts, labels, pages
 from kpis.summary.model import PilotSection, SummaryModel
@@ -143,7 +145,55 @@ def _new_environment(lang: str, html: bool, strategy_names: dict | None = None) 
         rendered=(lambda text: text) if html else MdSafe,
     )
     env.globals.update(contents=pages.contents)
+    if not html:
+        _markdown_filters(env, lang)
     return env
+
+
+_LINK = re.compile(r"[A-Za-z0-9._/#-]+")
+
+
+def _ours(fn, typed=lambda value: True):
+    """A formatter whose output is the project's own text (a figure, a date, a label), marked as
+    escaped for Markdown with md_label so that it stays readable (1,234.50 THB, 15 Feb 2005, FY2005 Q2),
+    where its input is what the formatter expects (`typed`); anything else is escaped as agency text."""
+    def formatted(value, *args):
+        text = fn(value, *args)
+        return md_label(text) if typed(value) else md_text(text)
+    return formatted
+
+
+def _markdown_filters(env: Environment, lang: str) -> None:
+    """The Markdown editions' escaping (kpis/display.py): `finalize` (md_text) escapes every ASCII
+    punctuation character of agency text. The project's own words and the figures its formatters
+    write are marked escaped already (md_label), so they stay readable: the labels (L, `words`),
+    the formatted figures and dates, the links to the project's own pages."""
+    figure = lambda v: v is None or isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)  # noqa: E731
+    f = env.filters
+    for name in ("money", "number", "score", "ratio", "quantity"):
+        f[name] = _ours(f[name], figure)
+    f["format_as"] = _ours(f["format_as"], figure)
+    f["day"] = _ours(f["day"], lambda v: v is None or isinstance(v, date))
+    f["period"] = _ours(f["period"], lambda v: not v or isinstance(v, str) and labels.is_period(v))
+    f["status"] = _ours(f["status"])  # a label looked up (an unknown status is a KeyError)
+    f["status_text"] = _ours(f["status_text"])
+    f["unit"] = _ours(f["unit"], lambda u: u in labels.UNITS)
+    f["layer_name"] = _ours(f["layer_name"], lambda n: n in labels.LAYERS)
+    f["change"] = _ours(f["change"])  # ▲ +0.3000: a difference of two composites
+    # A link to one of the project's own pages or anchors (pages.page_names): as written, where it
+    # is one; a macro's output (href) is escaped already.
+    f["link"] = lambda t: MdSafe(t) if isinstance(t, str) and _LINK.fullmatch(t) else md_text(t)
+    # join: each item escaped (unless it already is), the template's own separator as it is.
+    f["join"] = lambda items, sep="": MdSafe(sep.join(md_text(i) for i in items))
+    # A template's own table of words (_reminders.md.j2's R): labels, as L's.
+    f["words"] = lambda table: {k: MdLabel(md_label(v)) for k, v in table.items()}
+    # A canonical period formatted is the project's text (ไตรมาส 1/2548); the agency's own, escaped.
+    as_shown = env.globals["shown"]
+    env.globals.update(L={k: MdLabel(md_label(v)) for k, v in labels.LABELS[lang].items()},
+                       z_limit=md_label(labels.Z_LIMIT),
+                       shown=lambda canonical, raw, kind="text": (
+                           md_label(as_shown(canonical, raw, kind)) if kind == "period" and canonical is not None
+                           and labels.is_period(canonical) else as_shown(canonical, raw, kind)))
 
 
 # validation_link: the file name of the validation report of the job whose figures these are

@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from kpis.display import html_text, shown
+from kpis.display import html_text, identities, shown
 from kpis.summary.controls import run_flags
 from kpis.summary.labels import Z_LIMIT, fmt_date, fmt_period
 from warehouse.open_side import restricted_submissions
@@ -89,7 +89,7 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
         LEFT JOIN registry.agencies a ON a.agency_code = s.agency_code
         WHERE s.run_id = ? ORDER BY s.submission_id""", [run_id])
     names = [d[0] for d in res.description]
-    files = [dict(zip(names, r)) for r in res.fetchall()]
+    files = [identities(dict(zip(names, r))) for r in res.fetchall()]
     # Restricted pilots' files are a count only (warehouse.md): no name, identity or defect of
     # theirs reaches the template, and the run's totals are of the open files.
     # Their rows are in the restricted store (warehouse/restricted.py); ops.runs.files_seen counts
