@@ -679,6 +679,21 @@ def _valid(column: str, value: object) -> bool:
     return True
 
 
+# The value columns a line type does not use (agency-report-v1.md's column table: layer, the
+# amounts and the funding source are for budget lines, actual for kpi lines). A value there was
+# dropped without a word (verifier V7): an amount typed on a kpi line, or a line typed as the
+# wrong kind, looked accepted. Reading: the spec lists no defect for it and the rest of the line
+# is sound, so a warning (VALUE_NOT_USED) names the row, the column and the value; the file is
+# accepted as before, and nothing of its figures changes.
+UNUSED_COLUMNS = {"kpi": ("layer", "allocated_thb", "disbursed_thb", "funding_source"), "budget": ("actual",)}
+
+
+def _values_not_used(row: dict, n: int, line_type: str | None) -> list[Issue]:
+    return [make_issue("VALUE_NOT_USED", n, column, column=column, value=row[column],
+                       line_type=detail("VALUE_NOT_USED", line_type))
+            for column in UNUSED_COLUMNS.get(line_type, ()) if row.get(column) not in (None, "")]
+
+
 def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: date,
                  declared: dict[str, str] | None = None) -> list[Issue]:
     """Cross-row and registry-aware defects of ONE file (its rows of the batch frame, or the same
@@ -768,6 +783,7 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     over_limit = False
     for r in records:
         n, item, line_type = int(r["row_number"]), r["item_code"], r["line_type"]
+        issues.extend(_values_not_used(r, n, line_type))
         if line_type == "kpi":
             if kpi_not_lead:
                 issues.append(make_issue("KPI_NOT_LEAD", n, "line_type", agency=agency, pilot=pilot_id))
