@@ -1,7 +1,8 @@
 """The committee's decision jobs (data-quality.md §2): close a quarter, reopen it, approve or
 reject a held file. Each is a Prefect flow like `rebuild`: under the run lock, one transaction
 (the decision, its approval.decisions row, the marts rebuilt, ops.runs), then the steps after the
-commit, publishing included (flows.nightly._job).
+commit, publishing included (flows.nightly._job). The committee's note or reason is a sealed
+parameter that Prefect's database stores as '**********' (below, "never reaches Prefect").
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from flows.settings import apply_defaults
 apply_defaults()
 
 from prefect import flow, get_run_logger  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
 from flows.clock import today_in_bangkok, utc_now  # noqa: E402
 from flows.refusals import refusals_as_state, refusing  # noqa: E402
@@ -95,13 +97,61 @@ def _texts(live):
     return live.restricted.con if live.restricted is not None else None
 
 
-@flow(name="close-quarter", log_prints=False)
-@refusals_as_state
-def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, registry_dir: Path,
+# --- the committee's free text never reaches Prefect -------------------------------------------
+# Prefect's database keeps each flow run's parameters (shown in its UI and API). The close note,
+# the reopen reason and the approve/reject reason are the committee's free text: a restricted
+# pilot's is kept only in the restricted store (pilots/approval.py), so it must not be a plain
+# parameter. The flows below take it as a pydantic SecretStr, which Prefect serialises as
+# '**********' (Flow.serialize_parameters, FastAPI's jsonable_encoder), and unwrap it inside the
+# job; it goes to no task, log line or result. Prefect stores the parameters as the caller passed
+# them, before its own validation, so the text is wrapped before the flow is called: callers call
+# close_quarter, reopen and decide_held, plain functions that do that, never the *_flow objects
+# with a str. Every pilot's text is sealed alike (it is in the warehouse or the restricted store,
+# and in approval.decisions, anyway).
+
+def sealed(text: str | SecretStr | None) -> SecretStr | None:
+    """The committee's text as a flow parameter: a SecretStr (None stays None)."""
+    return text if text is None or isinstance(text, SecretStr) else SecretStr(text)
+
+
+def _unsealed(text: SecretStr | None) -> str | None:
+    return None if text is None else text.get_secret_value()
+
+
+def close_quarter(period: str, pilot_id: str | None, by: str, note: str | SecretStr | None, registry_dir: Path,
                   warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
                   key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
+    """The close-quarter job (close_quarter_flow), its note sealed from Prefect."""
+    return close_quarter_flow(period, pilot_id, by, sealed(note), registry_dir, warehouse_path, out_dir, as_of, wait,
+                              key, restricted_store)
+
+
+def reopen(period: str, pilot_id: str, by: str, reason: str | SecretStr, registry_dir: Path, warehouse_path: Path,
+           out_dir: Path, as_of: date | None = None, wait: bool = False, key: str | None = None,
+           restricted_store: Path | None = None) -> DecisionResult:
+    """The reopen job (reopen_flow), its reason sealed from Prefect."""
+    return reopen_flow(period, pilot_id, by, sealed(reason), registry_dir, warehouse_path, out_dir, as_of, wait, key,
+                       restricted_store)
+
+
+def decide_held(action: str, submission_id: int, by: str, note: str | SecretStr | None, registry_dir: Path,
+                warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
+                key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
+    """The approve/reject job (decide_held_flow), its note or reason sealed from Prefect."""
+    return decide_held_flow(action, submission_id, by, sealed(note), registry_dir, warehouse_path, out_dir, as_of,
+                            wait, key, restricted_store)
+
+
+@flow(name="close-quarter", log_prints=False)
+@refusals_as_state
+def close_quarter_flow(period: str, pilot_id: str | None, by: str, note: SecretStr | None, registry_dir: Path,
+                       warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
+                       key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
     """key: the web's idempotency key, stored with the decision rows (None from the CLI).
-    restricted_store: the restricted store's path (None: beside the warehouse), in every decision job."""
+    restricted_store: the restricted store's path (None: beside the warehouse), in every decision job.
+    note: sealed (see above); call close_quarter."""
+    note = _unsealed(note)
+
     def decide(live, day, run_id):
         # The marts as of this job (today's registry and as-of date) give what "due" means and
         # the composite recorded at closing; the job builds them again afterwards with the closure.
@@ -116,9 +166,12 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
 
 @flow(name="reopen", log_prints=False)
 @refusals_as_state
-def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path, warehouse_path: Path,
-           out_dir: Path, as_of: date | None = None, wait: bool = False, key: str | None = None,
-           restricted_store: Path | None = None) -> DecisionResult:
+def reopen_flow(period: str, pilot_id: str, by: str, reason: SecretStr, registry_dir: Path, warehouse_path: Path,
+                out_dir: Path, as_of: date | None = None, wait: bool = False, key: str | None = None,
+                restricted_store: Path | None = None) -> DecisionResult:
+    """reason: sealed (see above); call reopen."""
+    reason = _unsealed(reason)
+
     def decide(live, day, run_id):
         with refusing(LookupError, ValueError):
             approval.reopen_quarter(live.con, period, pilot_id, by, reason, _now(), run_id, _other_stores(live), key,
@@ -130,10 +183,12 @@ def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path,
 
 @flow(name="decide-held-file", log_prints=False)
 @refusals_as_state
-def decide_held(action: str, submission_id: int, by: str, note: str | None, registry_dir: Path,
-                warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
-                key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
-    """approve or reject one held file."""
+def decide_held_flow(action: str, submission_id: int, by: str, note: SecretStr | None, registry_dir: Path,
+                     warehouse_path: Path, out_dir: Path, as_of: date | None = None, wait: bool = False,
+                     key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
+    """approve or reject one held file. note: sealed (see above); call decide_held."""
+    note = _unsealed(note)
+
     def decide(live, day, run_id):
         side = live.restricted
         if side is not None and side.con.execute("SELECT count(*) FROM ingest.submissions WHERE submission_id = ?",

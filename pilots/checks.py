@@ -31,6 +31,7 @@ from pilots.contract import COLUMN_NAMES, COLUMNS, FUNDING_SOURCES, HEADER_FIELD
 from pilots import ge_memo
 from pilots.defects import Issue, catalogue, detail, make_issue
 from pilots.fiscal import PERIOD, period_bounds
+from pilots.kpi_units import NOT_JUDGED, file_agency, kpi_unit
 from pilots.registry import Registry
 
 # GE must never try the network (the nightly run is offline). Set before GE is first imported;
@@ -579,19 +580,31 @@ def _derive(distinct: pd.DataFrame, first: np.ndarray, codes: _Codes, parsed: di
     return distinct
 
 
-def _with_kpi_units(frame: pd.DataFrame, registry: Registry) -> pd.DataFrame:
-    """The batch frame (a clean index) with each kpi row's unit from the registry (KPI_UNIT)."""
+def _with_kpi_units(frame: pd.DataFrame, registry: Registry,
+                    agencies: Mapping[int, str | None] | None = None) -> pd.DataFrame:
+    """The batch frame (a clean index) with each kpi row's unit from the registry (KPI_UNIT): a
+    restricted pilot's for its lead agency's files only (pilots/kpi_units.py), so that its percent
+    KPIs' range rule judges no other agency's lines. agencies: each file's agency by file_key
+    (file_agency; without it, from the frame's rows)."""
     df = frame.reset_index(drop=True)
     units = registry.kpi_units()
     unit = np.full(len(df), None, dtype=object)
     at = np.flatnonzero(df["line_type"].to_numpy() == "kpi")  # a few lines in a hundred: looked up alone
     pilots, items = df["pilot_id"].to_numpy()[at], df["item_code"].to_numpy()[at]
-    unit[at] = _objects(units.get((p, i)) for p, i in zip(pilots, items))
+    if any(len(key) == 3 for key in units):  # a restricted pilot's units: whose file matters
+        keys = df["file_key"].to_numpy()
+        if agencies is None:
+            agencies = {int(k): file_agency(codes) for k, codes in df.groupby("file_key", sort=False)["agency_code"]}
+        unit[at] = _objects(None if u == NOT_JUDGED else u for u in (
+            kpi_unit(units, p, i, agencies.get(int(k))) for p, i, k in zip(pilots, items, keys[at])))
+    else:
+        unit[at] = _objects(units.get((p, i)) for p, i in zip(pilots, items))
     return df.assign(**{KPI_UNIT: pd.Series(unit, dtype=object)})
 
 
 def row_defects(frame: pd.DataFrame, registry: Registry,
-                missing: Mapping[int, Collection[str]] | None = None) -> list[tuple[int, Issue]]:
+                missing: Mapping[int, Collection[str]] | None = None,
+                agencies: Mapping[int, str | None] | None = None) -> list[tuple[int, Issue]]:
     """Per-row defects of a batch frame (file_key, row_number and the canonical columns).
 
     Returns (file_key, Issue) pairs, ordered by file, row, column (contract order) and code.
@@ -603,11 +616,15 @@ def row_defects(frame: pd.DataFrame, registry: Registry,
     leaves out the rows of a file lacking every column its rules report on, since nothing it could
     find there would be reported (the national files that lack `disbursed_thb` made the disbursed
     part fail VALUE_REQUIRED in nearly every batch, and pay GE a second pass for its failures).
+
+    `agencies`: {file_key: the file's agency} (pilots/kpi_units.file_agency, with a JSON document's
+    top-level agency): a restricted pilot's KPI units apply to its lead agency's files only.
+    Without it, each file's agency is the one most of its rows in the frame hold.
     """
     if frame.empty:
         return []
     definition, suites = prepare_ge()  # GE's setup, timed as GE's own share (issue 12)
-    df = _with_kpi_units(frame, registry)
+    df = _with_kpi_units(frame, registry, agencies)
     codes = _Codes(df)
     parsed, in_satang = _parse_numbers(df, codes)
     keys, numbers = df["file_key"].to_numpy(), df["row_number"].to_numpy()
@@ -771,6 +788,8 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     # restricted store alone (warehouse.md), and KPI_UNKNOWN for one code and nothing for another
     # would tell any other agency which exist. Its file is quarantined all the same, for
     # AGENCY_NOT_PARTICIPANT (a stranger) or KPI_NOT_LEAD (a participant that does not lead).
+    # Its KPIs' units likewise (pilots/kpi_units.py): the normaliser's `%` and `บาท` and the
+    # percent range rule of row_defects judge its lead's files only.
     judge_kpi_codes = pilot is not None and (pilot.classification != "restricted" or role == "lead")
     from_advisory = role == "advisory"
     support_not_supporting = role is not None and role != "supporting"

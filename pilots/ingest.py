@@ -30,6 +30,7 @@ from warehouse.stages import stage
 from pilots.contract import COLUMN_NAMES, HEADER_FIELDS
 from pilots.defects import Issue, make_issue, relabel
 from pilots.inbox import InboxFile, candidates, inbox_name, name_as_text, name_issues, receive_one
+from pilots.kpi_units import file_agency
 from pilots.normalise import canonical_identity
 from pilots.personal import mask_national_ids, masked
 from pilots.reading import Received, ToRead, read_files, read_into
@@ -175,7 +176,11 @@ def _validate(received: list[Received], batch: pd.DataFrame, registry: Registry,
     # A column already reported missing for the whole file is not reported again per row.
     missing = {key: rec.table.missing_columns for key, rec in enumerate(received)
                if rec.table is not None and rec.table.missing_columns}
-    for key, issue in checks.row_defects(batch, registry, missing):
+    # Each file's agency (a JSON document's top-level one first): a restricted pilot's KPI units
+    # judge its lead agency's lines only (pilots/kpi_units.py).
+    agencies = {key: file_agency(map(itemgetter("agency_code"), rec.table.rows), rec.table.declared)
+                for key, rec in enumerate(received) if rec.table is not None}
+    for key, issue in checks.row_defects(batch, registry, missing, agencies):
         received[key].issues.append(issue)
     for rec in received:
         # Every defect is reported, not only the first: the file rules run even after row

@@ -20,6 +20,7 @@ from typing import Callable, TypeVar
 from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LINE_TYPES, required_columns
 from pilots.defects import Issue, detail, make_issue
 from pilots.fiscal import BE_OFFSET, is_period
+from pilots.kpi_units import NOT_JUDGED, file_agency, kpi_unit
 from pilots.personal import THAI_DIGITS, mask_national_ids
 from pilots.readers.base import RawTable
 from pilots.thai_dates import THAI_MONTH_NUMBERS
@@ -293,11 +294,12 @@ def canonical_identity(raw: dict[str, str | None]) -> dict[str, str | None]:
     return out
 
 
-def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None = None) -> NormalisedFile:
+def normalise_table(raw: RawTable, kpi_units: dict[tuple, str] | None = None) -> NormalisedFile:
     """Map headers, drop total rows, and canonicalise every value of a RawTable.
 
-    kpi_units ((pilot_id, kpi_code) -> unit) lets `%` pass on percent KPIs and `บาท` on baht KPIs
-    only; without it both are accepted and left to the checks.
+    kpi_units (Registry.kpi_units, read with pilots.kpi_units.kpi_unit for the file's agency) lets
+    `%` pass on percent KPIs and `บาท` on baht KPIs only; without it both are accepted and left to
+    the checks.
 
     The table is read column by column: each column's distinct texts are read once (a report
     repeats its pilot, agency, period, date and line type on every line), and the rows are then
@@ -346,20 +348,31 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         final[name] = empty if column is None else _per_distinct_text(
             lambda v, read=reader: None if v is None else read(v), column, distinct_in[name])
 
-    # A KPI line's unit, from the registry (None on other lines, or an unknown KPI).
+    # A KPI line's unit, from the registry (None on other lines, or an unknown KPI); a restricted
+    # pilot's for a file of its lead agency only (pilots/kpi_units.py): the file's agency, as the
+    # checks take it, from its rows but total rows and a JSON document's top level. A restricted
+    # pilot's line in another agency's file is NOT_JUDGED: both signs pass, as without a registry.
     known = kpi_units is not None
     units = kpi_units or {}
     line_types, pilot_ids, codes = final["line_type"], final["pilot_id"], final["item_code"]
+    declared = {name: value for name, value in canonical_identity(raw.identity).items()
+                if value is not None} if raw.identity else {}
+    agency: list[str | None] = []  # the file's agency, found when a unit is first looked up
 
     def unit_of(j: int) -> str | None:
-        return units.get((pilot_ids[j], codes[j])) if line_types[j] == "kpi" else None
+        if line_types[j] != "kpi":
+            return None
+        if not agency:
+            agency.append(file_agency((a for i, a in enumerate(final["agency_code"]) if i not in totals), declared))
+        return kpi_unit(units, pilot_ids[j], codes[j], agency[0])
 
     actual_text = cleaned.get("actual")
     if actual_text is None:
         final["actual"] = empty
     else:  # the unit matters to no cell when every number is plain
         final["actual"] = _plain_numbers(actual_text, distinct_in["actual"]) or [None if v is None else parse_number(
-            v, allow_percent=unit == "percent" or not known, allow_baht=unit == "baht" or not known) or v
+            v, allow_percent=unit in ("percent", NOT_JUDGED) or not known,
+            allow_baht=unit in ("baht", NOT_JUDGED) or not known) or v
             for j, v in enumerate(actual_text) for unit in (unit_of(j),)]
     for name in ("allocated_thb", "disbursed_thb"):
         column = cleaned.get(name)
@@ -388,7 +401,8 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
         for name in percent_at.get(j, ()):
             # The value as it stood when read: a number column's cleaned text, else its reading.
             value = cleaned[name][j] if name in _NUMBER_COLUMNS else final[name][j]
-            if value is not None and not (name == "actual" and line_types[j] == "kpi" and (unit_of(j) == "percent" or not known)):
+            if value is not None and not (name == "actual" and line_types[j] == "kpi"
+                                          and (unit_of(j) in ("percent", NOT_JUDGED) or not known)):
                 issues.append(make_issue("PERCENT_CELL_NOT_ALLOWED", rn, name, column=name, value=f"{value}%"))
 
     # row_number, then every column in the contract's order (None where the file has none)
@@ -407,8 +421,6 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple[str, str], str] | None 
             issues.append(make_issue("COLUMN_MISSING", None, name, column=name, thai=BY_NAME[name].thai))
     if not rows:
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
-    declared = {name: value for name, value in canonical_identity(raw.identity).items()
-                if value is not None} if raw.identity else {}
     if raw.identity:
         issues.extend(_unreadable_top_level(raw, declared, by_position, positions))
     return NormalisedFile(rows, issues, missing, headers=dict(header.headers),

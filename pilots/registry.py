@@ -110,9 +110,19 @@ class Registry:
     strategies: dict[int, Strategy] = field(default_factory=dict)  # empty without strategies.yaml
     secretariat: Secretariat | None = None
 
-    def kpi_units(self) -> dict[tuple[str, str], str]:
-        """(pilot_id, kpi_code) -> unit: what the normaliser and the checks need to know of a KPI line."""
-        return {(p.pilot_id, k.code): k.unit for p in self.pilots.values() for k in p.kpis}
+    def kpi_units(self) -> dict[tuple, str]:
+        """What the normaliser and the checks need to know of a KPI line (pilots/kpi_units.py, read with
+        kpi_unit): (pilot_id, kpi_code) -> unit for an open pilot; for a restricted one, whose units
+        are for its lead's files only, (pilot_id,) -> its lead's code and
+        (pilot_id, kpi_code, lead's code) -> unit."""
+        units: dict[tuple, str] = {}
+        for p in self.pilots.values():
+            if p.classification == "restricted":
+                lead = units[(p.pilot_id,)] = p.lead_agency_code
+                units.update(((p.pilot_id, k.code, lead), k.unit) for k in p.kpis)
+            else:
+                units.update(((p.pilot_id, k.code), k.unit) for k in p.kpis)
+        return units
 
 
 @dataclass(frozen=True)
