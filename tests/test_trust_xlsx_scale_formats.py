@@ -11,6 +11,11 @@ Unless the format divides the number by scale commas (`#,##0.00,, "ล้าน"
 stored 2,500,000): the stored value is then the amount itself, read as before. A whole unit of
 baht (`0.00 "ล้านบาท"`) is read as it shows, in baht, as before.
 
+A word of scale counts only as the first word shown after the number (spaces and brackets before
+it allowed), never after `/`, `ต่อ` or `per`, and mm is none (RV4): a rate per 100,000 shown
+`12.5 ราย/แสน` or `12.5 ต่อ แสน ประชากร` is a count KPI's plain number, and rainfall shown
+`850.0 mm` is 850; they were read as the text, a defect, by the first reading of the rule.
+
 Registry: tests/test_flow.py's pilot with a third KPI: lead 03009; K1 percent/higher/last weight
 50, thresholds [20,30,40,50,60]; K2 count/higher/sum weight 30, [100..500] (x q/4); K3
 baht/higher/last weight 20, [1,000,000 .. 5,000,000]. As of 2005-05-15 (Q1 and Q2 of 2548 due).
@@ -155,6 +160,15 @@ def test_a_number_shown_with_a_word_of_scale_is_read_as_it_shows(tmp_path, prefe
     (7, '0 "thousand"', "7 thousand"),
     (4, '0.0 "MTHB"', "4 MTHB"),
     (4, '0.0 "THBm"', "4 THBm"),
+    # The first word shown after the number, spaces or brackets before it allowed.
+    (1.5, '0.0" K"', "1.5 K"),
+    (1.5, '0.0"M"', "1.5 M"),
+    (2, '0" million"', "2 million"),
+    (2, '0" ล้านคน"', "2 ล้านคน"),
+    (1.2, '0.0" ลบ."', "1.2 ลบ."),
+    (1.2, '0.0" ล้าน/ปี"', "1.2 ล้าน/ปี"),
+    (1.5, '"หน่วย "0.0" ล้าน"', "1.5 หน่วย  ล้าน"),  # the word after the number counts
+    (1.5, 'General" ล้าน"', "1.5 ล้าน"),
     # Divided by scale commas: the stored value is the amount, read as before.
     (1_500_000, '0.00,, "ล้าน"', D("1500000")),
     (3_000_000, '#,##0,"K"', D("3000000")),
@@ -169,6 +183,21 @@ def test_a_number_shown_with_a_word_of_scale_is_read_as_it_shows(tmp_path, prefe
     (5, '0 "m"', D("5")),                     # metres or minutes, not million
     (5, '0 "THB"', D("5")),
     (7, '@" ล้าน"', D("7")),                  # a text section alone: numbers shown as General
+    # RV4: a rate's denominator (after `/`, ต่อ or per) or a later word is no word of scale, nor is
+    # mm (rainfall): the stored number, as before d16ec2b (which read the first six as the text).
+    (12.5, '0.0 "ราย/แสน"', D("12.5")),
+    (3.2, '0.0 "ครั้ง/ล้านคน"', D("3.2")),
+    (4.1, '0.0 "per thousand"', D("4.1")),
+    (12.5, '0.0 "ต่อ แสน ประชากร"', D("12.5")),
+    (850, '#,##0.0 "mm"', D("850")),
+    (850, '#,##0.0 "MM"', D("850")),
+    (12.5, '0.0/"แสน"', D("12.5")),
+    (1.5, '"ล้าน "0.0', D("1.5")),            # before the number, not after it
+    # ... and these were read, and still are.
+    (12.5, '0.0 "ต่อแสนประชากร"', D("12.5")),
+    (12.5, '0.0 "ราย/แสนประชากร"', D("12.5")),
+    (4.1, '0.0 "per 1,000"', D("4.1")),
+    (850, '#,##0.0 "มม."', D("850")),
     # A whole unit of baht, as before.
     (1.5, '0.00 "ล้านบาท"', D("1500000")),
     (1_250, '#,##0 "พันบาท"', D("1250000")),
@@ -181,5 +210,6 @@ def test_workbooks_without_such_formats_are_read_as_fast_as_before():
     """Number formats are looked at (the slower _cell_rows) only when the workbook's styles hold a
     format that shows a percentage, a unit of baht or a word of scale."""
     shown = {'0.00" ล้าน"', '0.0"K"', "0.0%", '0.00 "ล้านบาท"'}
-    plain = {"General", "#,##0.00", '#,##0 "คน"', '0.00,, "ล้าน"', '#,##0,"K"', '0 "พันธุ์"'}
+    plain = {"General", "#,##0.00", '#,##0 "คน"', '0.00,, "ล้าน"', '#,##0,"K"', '0 "พันธุ์"',
+             '0.0 "ราย/แสน"', '0.0 "per thousand"', '#,##0.0 "mm"'}
     assert {f for f in shown | plain if xlsx_reader._shown_sections(f)} == shown

@@ -20,7 +20,10 @@ from datetime import date
 from pathlib import Path
 from typing import Awaitable, Callable
 
+import anyio
+import anyio.to_thread
 import jinja2
+from anyio.lowlevel import RunVar
 from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -61,8 +64,15 @@ SECURITY_HEADERS = [
 FORM_OVERHEAD = 64 * 1024
 # Password checks (argon2id, 64 MiB each) running at once, whatever the accounts tried: more wait
 # their turn. The throttle bounds the checks per account name; this bounds their memory in all.
+# The turn is waited for in the event loop (_password_limiter, an anyio CapacityLimiter of the
+# running loop, which the check's thread holds instead of one of anyio's default 40 thread
+# tokens), so that a burst of sign-ins over many names holds no thread and no token that uploads
+# and page reads need. _PASSWORD_CHECKS bounds the checks of the whole process too, should it run
+# more than one loop (a TestClient runs one per request); in the served app, whose one loop lets
+# no more than MAX_PASSWORD_CHECKS threads in, it never makes a thread wait.
 MAX_PASSWORD_CHECKS = 4
 _PASSWORD_CHECKS = threading.BoundedSemaphore(MAX_PASSWORD_CHECKS)
+_PASSWORD_LIMITER: RunVar[anyio.CapacityLimiter] = RunVar("pilotkpi_password_checks")
 
 
 class UploadTooLarge(Exception):
@@ -169,9 +179,27 @@ def signed_in(session: Session, account: Account | None) -> bool:
 
 
 def check_password(account: Account | None, password: str) -> bool:
-    """accounts.verify, at most MAX_PASSWORD_CHECKS at once (in the thread pool)."""
+    """accounts.verify, at most MAX_PASSWORD_CHECKS at once in the process (in a thread: see
+    checked_password)."""
     with _PASSWORD_CHECKS:
         return accounts_file.verify(account, password)
+
+
+def _password_limiter() -> anyio.CapacityLimiter:
+    """The running loop's limiter of password checks, made on its first use in that loop (an
+    anyio limiter belongs to the loop it is used in)."""
+    try:
+        return _PASSWORD_LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(MAX_PASSWORD_CHECKS)
+        _PASSWORD_LIMITER.set(limiter)
+        return limiter
+
+
+async def checked_password(account: Account | None, password: str) -> bool:
+    """check_password in a worker thread, once one of the loop's MAX_PASSWORD_CHECKS turns is free:
+    the wait is in the event loop, and the thread holds that turn, not a default thread token."""
+    return await anyio.to_thread.run_sync(check_password, account, password, limiter=_password_limiter())
 
 
 def _environment() -> jinja2.Environment:
@@ -341,7 +369,7 @@ async def sign_in(request: Request, page: Page) -> Response:
         return page.render("signin.html", status=429, message=message, name=name)
     ok = False
     try:
-        ok = await run_in_threadpool(check_password, account, password)
+        ok = await checked_password(account, password)
     finally:
         site.throttle.settle(name, ok)  # a check that never finished counts as a failure
     if not ok:

@@ -28,9 +28,12 @@ whether a percentage may stand there. A number shown with a Thai unit of baht (a
 บาท .. ล้านล้านบาท) is given as what it shows, in baht (`1250000 บาท` for 1.25 under
 `0.00 "ล้านบาท"`), which the normaliser reads as it reads that text typed. A number shown with
 another word of scale, one the spec does not list as a unit (ล้าน, แสน, หมื่น, พัน, ลบ., ล้านคน,
-K, M, mn, bn, million, thousand: _scale_words), is given as what it shows too (`1.5 ล้าน` for
-1.5 under `0.00" ล้าน"`), which the normaliser refuses (NOT_A_NUMBER) as it refuses that text typed; unless
-the format divides it by scale commas (`#,##0.00,, "ล้าน"` shows 2.50 ล้าน for 2,500,000: the
+K, M, mn, bn, million, thousand: _scale_words) as the first word after it (spaces and brackets
+before the word allowed), is given as what it shows too (`1.5 ล้าน` for 1.5 under
+`0.00" ล้าน"`), which the normaliser refuses (NOT_A_NUMBER) as it refuses that text typed. A
+word after `/`, ต่อ or per, or any later word, is a rate's denominator or a remark, not a scale
+(`0.0 "ราย/แสน"`, `0.0 "ต่อ แสน ประชากร"`, `0.0 "per thousand"`: a rate per 100,000 is the
+stored number), and mm (rainfall) is none. Unless the format divides it by scale commas (`#,##0.00,, "ล้าน"` shows 2.50 ล้าน for 2,500,000: the
 stored number is the amount, and is read). The section of a format that applies is Excel's: by
 sign, or by its conditions (`[<1]0.0%;0.0`). Number formats are only looked at when the
 workbook's styles hold such a format at all (a percentage, a unit of baht, a word of scale), or
@@ -848,8 +851,8 @@ class _Section(NamedTuple):
     a Thai unit of baht as a literal word (10^baht_power baht per unit shown: 6 for ล้านบาท);
     the commas after its last digit placeholder (each divides by 1,000); its condition;
     whether it is Excel's text section (an unquoted @), never chosen for a number; and its
-    literal text, when that holds a word of scale that is no unit of baht (`ล้าน`, `K`) and no
-    comma divides the number (_scale_words)."""
+    literal text, when the first word it shows after the number is a word of scale that is no
+    unit of baht (`ล้าน`, `K`) and no comma divides the number (_scale_words)."""
     percent: bool
     baht_power: int | None
     scale_commas: int
@@ -918,16 +921,22 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
     bounded = len(number_format) <= _MAX_FORMAT_CHARS
     sections: list[_Section] = []
     percent, literal, digits, commas, condition, text = False, [], False, 0, None, False
+    after: list[str] | None = None  # what is shown after the number's last digit (None: no digit yet)
     quoted = escaped = False
     bracket: list[str] | None = None  # the text of a `[...]` being read
-    for ch in number_format + ";":
+    code = number_format + ";"
+    for at, ch in enumerate(code):
         if escaped:
             escaped = False
             literal.append(ch)
+            if after is not None:
+                after.append(ch)
         elif quoted:
             quoted = ch != '"'
             if quoted:
                 literal.append(ch)
+                if after is not None:
+                    after.append(ch)
         elif bracket is not None:
             if ch != "]":
                 bracket.append(ch)
@@ -944,19 +953,26 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
             shown_commas = commas if digits else 0
             words = "".join(literal)
             power = _baht_power(words) if bounded and shown_commas <= _MAX_SCALE_COMMAS else None
-            scaled = _scale_words(words) if bounded and power is None and not shown_commas else None
+            scaled = (_scale_words(words, None if after is None else "".join(after))
+                      if bounded and power is None and not shown_commas else None)
             sections.append(_Section(percent, power, shown_commas, condition, text, scaled))
             percent, literal, digits, commas, condition, text = False, [], False, 0, None, False
+            after = None
         elif ch == "%":
             percent = True
         elif ch == "@":
             text = True
-        elif ch in _DIGIT_PLACEHOLDERS:
-            digits, commas = True, 0  # commas before a digit placeholder separate thousands
+        elif ch in _DIGIT_PLACEHOLDERS or (ch in "Gg" and code[at:at + 7].lower() == "general"):
+            digits, commas = digits or ch in _DIGIT_PLACEHOLDERS, 0  # commas before a digit placeholder separate thousands
+            after = []
         elif ch == ",":
             commas += 1
         elif "\u0e00" <= ch <= "\u0e7f":
             literal.append(ch)
+            if after is not None:
+                after.append(ch)
+        elif ch in _SHOWN_AS_THEY_STAND and after is not None:
+            after.append(ch)  # separates words: `0.0/"แสน"` shows 12.5/แสน
     return tuple(sections) if any(x.percent or x.baht_power is not None or x.scale_words for x in sections) else ()
 
 
@@ -973,28 +989,37 @@ def _baht_power(literal: str) -> int | None:
 # สิบล้าน), alone or with a unit (ล้านคน, พันราย; ล้านบาท/ปี split at the `/`); the abbreviations
 # ลบ. and ล.บ. (ล้านบาท); and the English K, k, M (one letter, case as written: m is metres or
 # minutes), mn, mln, bn, thousand(s), million(s), billion(s), in any case, alone or with THB or
-# baht (MTHB, THBm). Each is a whole word of the literal text: พันธุ์ (varieties), พันธมิตร,
-# ผูกพัน, ล้านนา, คน, บาท/คน hold no word of scale.
+# baht (MTHB, THBm); never mm or MM (millimetres of rain). Each counts only as the first word shown
+# after the number (spaces and brackets before it allowed): a word after it is a rate's
+# denominator or a remark (`ราย/แสน`, `ครั้ง/ล้านคน`, `ต่อ แสน ประชากร`, `per thousand`: a rate per
+# 100,000 is the stored number), and a word that merely holds one is none (พันธุ์ varieties,
+# พันธมิตร, ผูกพัน, ล้านนา, ต่อแสนประชากร).
 _THAI_SCALE = re.compile(r"(?:สิบ|ร้อย|พัน|หมื่น|แสน|ล้าน)*(?:พัน|หมื่น|แสน|ล้าน)"
                          r"(?:บาท|บ\.?|คน|ราย|ครั้ง|ครัวเรือน|หน่วย|ชิ้น|ตัน|ไร่|ลิตร|ต้น|ตัว|แห่ง)?|ลบ\.|ล\.บ\.")
-_ENGLISH_SCALE = re.compile(r"(?:(?:thb|baht)?(?:mm|mn|mln|bn|thousands?|millions?|billions?)(?:thb|baht)?"
+_ENGLISH_SCALE = re.compile(r"(?:(?:thb|baht)?(?:mn|mln|bn|thousands?|millions?|billions?)(?:thb|baht)?"
                             r"|(?:thb|baht)[km]|[km](?:thb|baht))", re.I)
 _ONE_LETTER_SCALES = frozenset("KkM")
-# What separates the words of a format's literal text.
-_BETWEEN_WORDS = re.compile(r"[\s()\[\]{}/,:;|+=<>*~-]+")
+# The first word shown after the number: spaces and brackets before it (`(#,##0.0)" ล้าน"`,
+# `" (ล้าน)"`), then up to what separates words (a `/` or `ต่อ` before a word makes it no first
+# word).
+_FIRST_WORD = re.compile(r"[\s()\[\]{}]*([^\s()\[\]{}/,:;|+=<>*~-]*)")
+# Characters a format shows as they stand, unquoted (Excel's list, less the letters): kept, with
+# the quoted text, in what is shown after the number, so that they separate its words.
+_SHOWN_AS_THEY_STAND = frozenset(" $-+/():!^&'~{}<>=")
 
 
-def _scale_words(literal: str) -> str | None:
-    """The literal text of a section (spaces at its ends dropped) if one of its words is a word
-    of scale that is no unit of baht (_THAI_SCALE, _ENGLISH_SCALE), else None: `" ล้าน"` gives
-    `ล้าน`; `" คน"`, `" พันธุ์"` give None. A whole unit of baht (`ล้านบาท`) is _baht_power's."""
-    for word in _BETWEEN_WORDS.split(literal):
-        if not word:
-            continue
-        english = word.rstrip(".")
-        if (word in _ONE_LETTER_SCALES or english in _ONE_LETTER_SCALES or _THAI_SCALE.fullmatch(word)
-                or _ENGLISH_SCALE.fullmatch(english)):
-            return literal.strip()
+def _scale_words(literal: str, after: str | None = None) -> str | None:
+    """A section's literal text (spaces at its ends dropped) if the first word of what it shows
+    after the number (`after`: its text after the last digit placeholder or General; the whole
+    literal when it has none) is a word of scale that is no unit of baht (_THAI_SCALE,
+    _ENGLISH_SCALE), else None: `" ล้าน"`, `" (ล้าน)"`, `" K"`, `" ล้านคน"` give it; `" คน"`,
+    `" พันธุ์"`, `"ราย/แสน"`, `" per thousand"`, `" mm"` give None. A whole unit of baht
+    (`ล้านบาท`) is _baht_power's."""
+    word = _FIRST_WORD.match(literal if after is None else after).group(1)
+    english = word.rstrip(".")
+    if (word in _ONE_LETTER_SCALES or english in _ONE_LETTER_SCALES or _THAI_SCALE.fullmatch(word)
+            or _ENGLISH_SCALE.fullmatch(english)):
+        return literal.strip()
     return None
 
 

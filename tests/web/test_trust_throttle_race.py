@@ -4,9 +4,14 @@ check and wrote them after it, so a burst of wrong passwords sent at once was al
 tries: 40 x 401, no 429) and as many 64 MiB checks ran at once (verifier V5, r09)."""
 from __future__ import annotations
 
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+import anyio
+import anyio.to_thread
+import httpx
 
 from tests.web.conftest import Client
 from tests.web.test_web_security import audit
@@ -112,3 +117,62 @@ def test_a_reserved_try_counts_until_settled_and_a_check_that_never_finished_is_
     assert throttle.reserve("somchai") == FAILURE_WINDOW - 60 + 1
     now[0] += FAILURE_WINDOW - 60
     assert throttle.reserve("somchai") == 0
+
+
+def test_sign_ins_waiting_for_a_check_hold_no_thread_that_page_reads_need(client_for, passwords, monkeypatch):
+    """A burst of sign-ins over many names, with MAX_PASSWORD_CHECKS checks held: a signed-in page
+    read (its data read in the thread pool, no password check) still answers at once. Before, each
+    waiting sign-in held a thread and one of anyio's default thread tokens (40) while it waited for
+    its turn; here the loop's default limiter is cut to MAX_PASSWORD_CHECKS + 2 tokens so that a
+    burst of 3 x MAX_PASSWORD_CHECKS shows it (the page read then waited for the checks to end).
+    One event loop for every request, as under `pilotkpi web` (a TestClient runs one per request)."""
+    app = client_for.app
+    n = 3 * web_app.MAX_PASSWORD_CHECKS
+    checks = HeldChecks()
+
+    def client() -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1")
+
+    async def csrf(c: httpx.AsyncClient, path: str = "/signin") -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', (await c.get(path)).text).group(1)
+
+    async def main() -> None:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = web_app.MAX_PASSWORD_CHECKS + 2
+        reader = client()
+        signed = await reader.post("/signin", data={"csrf": await csrf(reader), "name": "demo-agency",
+                                                     "password": passwords["demo-agency"]})
+        assert signed.status_code == 303
+        assert (await reader.get("/")).status_code == 200
+        monkeypatch.setattr(accounts_file, "verify", checks)
+        tries = [client() for _ in range(n)]
+        forms = [{"csrf": await csrf(c), "name": f"nobody-{i}", "password": "wrong password!"}
+                 for i, c in enumerate(tries)]
+        codes: list[int] = []
+
+        async def try_one(c, form):
+            codes.append((await c.post("/signin", data=form)).status_code)
+
+        try:
+            async with anyio.create_task_group() as tasks:
+                for c, form in zip(tries, forms):
+                    tasks.start_soon(try_one, c, form)
+                with anyio.fail_after(30):
+                    while checks.now < web_app.MAX_PASSWORD_CHECKS:
+                        await anyio.sleep(0.01)
+                await anyio.sleep(0.3)  # the other sign-ins waiting their turn
+                started = time.monotonic()
+                with anyio.fail_after(5):
+                    page = await reader.get("/")
+                answered = time.monotonic() - started
+                held = checks.now
+                checks.release.set()
+        finally:
+            checks.release.set()
+            for c in [reader, *tries]:
+                await c.aclose()
+        assert page.status_code == 200 and held == web_app.MAX_PASSWORD_CHECKS, (page.status_code, held)
+        assert answered < 5
+        assert sorted(codes) == [401] * n
+        assert checks.calls == n and checks.most == web_app.MAX_PASSWORD_CHECKS
+
+    anyio.run(main)
