@@ -187,10 +187,10 @@ def as_amount(text: str) -> Decimal | str:
     (7, '0 "พันธกิจ"', D("7")),
     (8, '0 "คน"', D("8")),
     (9, '0 "บาท/คน"', D("9")),
-    # Two words: no whole unit of baht, and a word of scale counts only as the first word shown
-    # after the number (FX8, after RV4: a later word is a rate's denominator, `ราย/แสน`), so
-    # ล้านบาท after ประมาณ is none: the stored 10 (FX5 had read it as the text, a defect).
-    (10, '0 "ประมาณ ล้านบาท"', D("10")),
+    # Two words: no whole unit of baht, but ล้านบาท among the words after the number is a word of
+    # scale (no rate's `/`, ต่อ or per before it): shown as the text it shows, a defect as that
+    # text typed is (before FX5: the stored 10, i.e. 10 baht for ten million).
+    (10, '0 "ประมาณ ล้านบาท"', "10 ประมาณ ล้านบาท"),
     (1_250_000, '฿#,##0.00', D("1250000")),
     # M2: a last section with @ is Excel's text section. Alone, numbers show as General (T3:
     # 1,250,000 x 10^6); after others, negatives take the first (T3: -5, the stored number).

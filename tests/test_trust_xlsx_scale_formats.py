@@ -160,7 +160,8 @@ def test_a_number_shown_with_a_word_of_scale_is_read_as_it_shows(tmp_path, prefe
     (7, '0 "thousand"', "7 thousand"),
     (4, '0.0 "MTHB"', "4 MTHB"),
     (4, '0.0 "THBm"', "4 THBm"),
-    # The first word shown after the number, spaces or brackets before it allowed.
+    # Any word shown after the number (spaces or brackets before it allowed), up to a rate's `/`,
+    # ต่อ or per.
     (1.5, '0.0" K"', "1.5 K"),
     (1.5, '0.0"M"', "1.5 M"),
     (2, '0" million"', "2 million"),
@@ -168,6 +169,7 @@ def test_a_number_shown_with_a_word_of_scale_is_read_as_it_shows(tmp_path, prefe
     (1.2, '0.0" ลบ."', "1.2 ลบ."),
     (1.2, '0.0" ล้าน/ปี"', "1.2 ล้าน/ปี"),
     (1.5, '"หน่วย "0.0" ล้าน"', "1.5 หน่วย  ล้าน"),  # the word after the number counts
+    (1.5, '0.0 "(หน่วย: ล้าน)"', "1.5 (หน่วย: ล้าน)"),  # a later word too: it scales what is shown
     (1.5, 'General" ล้าน"', "1.5 ล้าน"),
     # Divided by scale commas: the stored value is the amount, read as before.
     (1_500_000, '0.00,, "ล้าน"', D("1500000")),
@@ -183,8 +185,8 @@ def test_a_number_shown_with_a_word_of_scale_is_read_as_it_shows(tmp_path, prefe
     (5, '0 "m"', D("5")),                     # metres or minutes, not million
     (5, '0 "THB"', D("5")),
     (7, '@" ล้าน"', D("7")),                  # a text section alone: numbers shown as General
-    # RV4: a rate's denominator (after `/`, ต่อ or per) or a later word is no word of scale, nor is
-    # mm (rainfall): the stored number, as before d16ec2b (which read the first six as the text).
+    # RV4: a rate's denominator (after `/`, ต่อ or per) is no word of scale, nor is mm (rainfall):
+    # the stored number, as before d16ec2b (which read the first six as the text).
     (12.5, '0.0 "ราย/แสน"', D("12.5")),
     (3.2, '0.0 "ครั้ง/ล้านคน"', D("3.2")),
     (4.1, '0.0 "per thousand"', D("4.1")),

@@ -28,10 +28,9 @@ whether a percentage may stand there. A number shown with a Thai unit of baht (a
 บาท .. ล้านล้านบาท) is given as what it shows, in baht (`1250000 บาท` for 1.25 under
 `0.00 "ล้านบาท"`), which the normaliser reads as it reads that text typed. A number shown with
 another word of scale, one the spec does not list as a unit (ล้าน, แสน, หมื่น, พัน, ลบ., ล้านคน,
-K, M, mn, bn, million, thousand: _scale_words) as the first word after it (spaces and brackets
-before the word allowed), is given as what it shows too (`1.5 ล้าน` for 1.5 under
-`0.00" ล้าน"`), which the normaliser refuses (NOT_A_NUMBER) as it refuses that text typed. A
-word after `/`, ต่อ or per, or any later word, is a rate's denominator or a remark, not a scale
+K, M, mn, bn, million, thousand: _scale_words) among the words after it, is given as what it
+shows too (`1.5 ล้าน` for 1.5 under `0.00" ล้าน"`), which the normaliser refuses (NOT_A_NUMBER)
+as it refuses that text typed. A word after `/`, ต่อ or per is a rate's denominator, not a scale
 (`0.0 "ราย/แสน"`, `0.0 "ต่อ แสน ประชากร"`, `0.0 "per thousand"`: a rate per 100,000 is the
 stored number), and mm (rainfall) is none. Unless the format divides it by scale commas (`#,##0.00,, "ล้าน"` shows 2.50 ล้าน for 2,500,000: the
 stored number is the amount, and is read). The section of a format that applies is Excel's: by
@@ -986,40 +985,41 @@ def _baht_power(literal: str) -> int | None:
 
 # Words of scale that are no unit of baht (agency-report-v1.md lists only ล้านบาท and บาท; anything
 # else is a defect): a Thai number word ending in พัน, หมื่น, แสน or ล้าน (ล้าน, พันล้าน,
-# สิบล้าน), alone or with a unit (ล้านคน, พันราย; ล้านบาท/ปี split at the `/`); the abbreviations
-# ลบ. and ล.บ. (ล้านบาท); and the English K, k, M (one letter, case as written: m is metres or
-# minutes), mn, mln, bn, thousand(s), million(s), billion(s), in any case, alone or with THB or
-# baht (MTHB, THBm); never mm or MM (millimetres of rain). Each counts only as the first word shown
-# after the number (spaces and brackets before it allowed): a word after it is a rate's
-# denominator or a remark (`ราย/แสน`, `ครั้ง/ล้านคน`, `ต่อ แสน ประชากร`, `per thousand`: a rate per
-# 100,000 is the stored number), and a word that merely holds one is none (พันธุ์ varieties,
-# พันธมิตร, ผูกพัน, ล้านนา, ต่อแสนประชากร).
+# สิบล้าน), alone or with a unit (ล้านคน, พันราย, ล้านบาท); the abbreviations ลบ. and ล.บ.
+# (ล้านบาท); and the English K, k, M (one letter, case as written: m is metres or minutes), mn,
+# mln, bn, thousand(s), million(s), billion(s), in any case, alone or with THB or baht (MTHB,
+# THBm); never mm or MM (millimetres of rain). Any word shown after the number counts (`" ล้าน"`,
+# `" (หน่วย: ล้าน)"`, `" ประมาณ ล้านบาท"`: each scales what it shows), up to a rate's separator,
+# `/`, ต่อ or per, after which a word is the rate's denominator (`ราย/แสน`, `ครั้ง/ล้านคน`,
+# `ต่อ แสน ประชากร`, `per thousand`: a rate per 100,000 is the stored number); and a word that
+# merely holds one is none (พันธุ์ varieties, พันธมิตร, ผูกพัน, ล้านนา).
 _THAI_SCALE = re.compile(r"(?:สิบ|ร้อย|พัน|หมื่น|แสน|ล้าน)*(?:พัน|หมื่น|แสน|ล้าน)"
                          r"(?:บาท|บ\.?|คน|ราย|ครั้ง|ครัวเรือน|หน่วย|ชิ้น|ตัน|ไร่|ลิตร|ต้น|ตัว|แห่ง)?|ลบ\.|ล\.บ\.")
 _ENGLISH_SCALE = re.compile(r"(?:(?:thb|baht)?(?:mn|mln|bn|thousands?|millions?|billions?)(?:thb|baht)?"
                             r"|(?:thb|baht)[km]|[km](?:thb|baht))", re.I)
 _ONE_LETTER_SCALES = frozenset("KkM")
-# The first word shown after the number: spaces and brackets before it (`(#,##0.0)" ล้าน"`,
-# `" (ล้าน)"`), then up to what separates words (a `/` or `ต่อ` before a word makes it no first
-# word).
-_FIRST_WORD = re.compile(r"[\s()\[\]{}]*([^\s()\[\]{}/,:;|+=<>*~-]*)")
+# Where a rate's denominator starts: what is shown from there on scales nothing.
+_RATE = re.compile(r"/|ต่อ|\bper\b", re.I)
+# The words of what a format shows (spaces, brackets and signs separate them).
+_WORDS = re.compile(r"[^\s()\[\]{}/,:;|+=<>*~-]+")
 # Characters a format shows as they stand, unquoted (Excel's list, less the letters): kept, with
 # the quoted text, in what is shown after the number, so that they separate its words.
 _SHOWN_AS_THEY_STAND = frozenset(" $-+/():!^&'~{}<>=")
 
 
 def _scale_words(literal: str, after: str | None = None) -> str | None:
-    """A section's literal text (spaces at its ends dropped) if the first word of what it shows
-    after the number (`after`: its text after the last digit placeholder or General; the whole
-    literal when it has none) is a word of scale that is no unit of baht (_THAI_SCALE,
-    _ENGLISH_SCALE), else None: `" ล้าน"`, `" (ล้าน)"`, `" K"`, `" ล้านคน"` give it; `" คน"`,
-    `" พันธุ์"`, `"ราย/แสน"`, `" per thousand"`, `" mm"` give None. A whole unit of baht
-    (`ล้านบาท`) is _baht_power's."""
-    word = _FIRST_WORD.match(literal if after is None else after).group(1)
-    english = word.rstrip(".")
-    if (word in _ONE_LETTER_SCALES or english in _ONE_LETTER_SCALES or _THAI_SCALE.fullmatch(word)
-            or _ENGLISH_SCALE.fullmatch(english)):
-        return literal.strip()
+    """A section's literal text (spaces at its ends dropped) if a word of what it shows after the
+    number (`after`: its text after the last digit placeholder or General; the whole literal when
+    it has none), before any rate's separator (_RATE), is a word of scale that is no unit of baht
+    (_THAI_SCALE, _ENGLISH_SCALE), else None: `" ล้าน"`, `" (หน่วย: ล้าน)"`, `" K"`, `" ล้านคน"`,
+    `" ประมาณ ล้านบาท"` give it; `" คน"`, `" พันธุ์"`, `"ราย/แสน"`, `" per thousand"`, `" mm"` give
+    None. A whole unit of baht (`ล้านบาท` alone) is _baht_power's."""
+    shown = _RATE.split(literal if after is None else after, maxsplit=1)[0]
+    for word in _WORDS.findall(shown):
+        english = word.rstrip(".")
+        if (word in _ONE_LETTER_SCALES or english in _ONE_LETTER_SCALES or _THAI_SCALE.fullmatch(word)
+                or _ENGLISH_SCALE.fullmatch(english)):
+            return literal.strip()
     return None
 
 
