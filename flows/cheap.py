@@ -254,9 +254,11 @@ class Done:
 
 
 def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Path, out_dir: Path, as_of: date,
-                 job_steps: list[str], file_away: Callable[[object], object] | None, job: JobState | None) -> Done:
+                 job_steps: list[str], file_away: Callable[[object], object] | None, job: JobState | None,
+                 moved_to_restricted: bool = False) -> Done:
     """The steps after the commit (module docstring). live: the job's connection (flows.nightly.Live),
-    closed here once the job's final record is written (the copy is made from the checkpointed file)."""
+    closed here once the job's final record is written (the copy is made from the checkpointed file).
+    moved_to_restricted: the job moved a pilot's rows to the restricted store (_outputs)."""
     con = live.con
     guard = Guard(live.open_text)
     book = Book(out_dir)
@@ -274,7 +276,7 @@ def after_commit(live, kind: str, run_id: str, counts: dict, warehouse_path: Pat
     model = _start_model(con, as_of) if counts.get("files_seen", 0) > 0 and _beside_the_report(con, run_id) else None
     try:
         return _outputs(live, con, guard, book, kind, run_id, counts, warehouse_path, out_dir, as_of, job_steps,
-                        filing, job, earlier, model)
+                        filing, job, earlier, model, moved_to_restricted)
     finally:
         if model is not None:
             model.thread.join()  # leaving early: its queries end before the connection closes
@@ -370,9 +372,13 @@ def _on_its_own_connection(step: Callable[[object], object], cursor) -> object:
 
 def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts: dict, warehouse_path: Path,
              out_dir: Path, as_of: date, job_steps: list[str], filing: Beside | None, job: JobState | None,
-             earlier: Earlier, prefetched: Beside | None = None) -> Done:
+             earlier: Earlier, prefetched: Beside | None = None, moved_to_restricted: bool = False) -> Done:
     """after_commit's steps in their order, filing away (started already) joined at its place.
-    prefetched: the summaries' model being built beside the validation report (after_commit)."""
+    prefetched: the summaries' model being built beside the validation report (after_commit).
+    moved_to_restricted: the last validation report, which the summaries link to, is written again
+    for its run (_last_report_run), as the open side now shows that run: the moved pilot's files
+    leave it, counted only, like any restricted pilot's (verifier V8: it named them until a later
+    night read files)."""
     waiting = earlier.waiting()
 
     def skippable(name: str) -> bool:
@@ -387,6 +393,8 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
     # one, written again first if the job that read them stopped before writing it.
     try:
         reader = run_id if counts.get("files_seen", 0) > 0 else _report_waiting(con, earlier)
+        if reader is None and moved_to_restricted:
+            reader = _last_report_run(con, book)
     except Exception as exc:  # noqa: BLE001 - which report waits is unknown: the step is not done
         reader = None
         guard.not_done("validation_report", guard.open_text(exc))
@@ -563,6 +571,16 @@ def _report_waiting(con, earlier: Earlier) -> str | None:
         return None
     found = con.execute("SELECT run_id FROM ops.runs WHERE list_contains(?, run_id) AND files_seen > 0 "
                         "ORDER BY started_at DESC LIMIT 1", [waiting]).fetchone()
+    return found[0] if found else None
+
+
+def _last_report_run(con, book: Book) -> str | None:
+    """The run whose validation report is the last one written here (the summaries link to it),
+    if it read files and is still in ops.runs."""
+    run = book.entry("validation_report").get("run_id")
+    if not isinstance(run, str) or book.last_report() is None:
+        return None
+    found = con.execute("SELECT run_id FROM ops.runs WHERE run_id = ? AND files_seen > 0", [run]).fetchone()
     return found[0] if found else None
 
 

@@ -353,7 +353,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
             for move in moved:
                 print(f"pilotkpi: {move.line()}", flush=True)
         done = cheap.after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps,
-                                  file_away, state)
+                                  file_away, state, any(m.direction == moves.TO_RESTRICTED for m in moved))
         return JobResult(run_id, counts, done.summaries, done.by_status, done.published, done.failed,
                          done.completed, done.letters)
     finally:
