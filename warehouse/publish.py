@@ -28,7 +28,7 @@ database written with DuckDB's COPY FROM DATABASE (every schema, table with its 
 comments, view, macro and sequence; only the live rows), which is what is renamed into place. The
 caller empties ops.publish_afresh in the copy (`finish`) and, once it is in place, in the working
 file: a publish that fails or is killed leaves the note, and the next one writes afresh again.
-Every other publish stays a byte copy (0.1 s at 400 pilots, the fresh copy about 1 s more:
+Every other publish stays a byte copy (0.05 s at 400 pilots, a copy written afresh 1.3-2.2 s:
 docs/operations.md). The working file itself keeps such bytes (it is the operator's, 0600, locked:
 docs/security.md).
 """
