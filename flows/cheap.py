@@ -30,7 +30,8 @@ files (issue 23 item 3). A job that read only restricted files writes it (their 
 
 Publishing is skipped when the data (every relation but ops.*) is what was last published and the
 published copy is still exactly that file: size, mtime and CRC-32 (a copy edited by hand is
-replaced). The reading chosen: ops.* alone is not "the warehouse changed"; the copy's ops.runs
+replaced), unless ops.publish_afresh asks for a copy written afresh (a restricted pilot's data left
+the open side: warehouse/publish.py), which is then what is published. The reading chosen: ops.* alone is not "the warehouse changed"; the copy's ops.runs
 ends at the last job that changed data, the working file has every run.
 
 The commit's CHECKPOINT is made before publishing. In DuckDB 2.0 a checkpoint that fails (a full
@@ -72,7 +73,7 @@ from kpis.summary.validation import report_for, write_validation_report
 from pilots.personal import masked
 from warehouse import store
 from warehouse.db import connect, transaction
-from warehouse.publish import Stamp, publish, published_path
+from warehouse.publish import Stamp, afresh_reasons, forget_afresh, publish, published_path
 from warehouse.stages import record, stage
 from warehouse.testpoints import pause_point
 
@@ -498,14 +499,17 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
     # Unknown (earlier.runs None): skippable is False already (every step waits), so it publishes
     # (the record below fails and says why).
     completes = [r for r, s in (earlier.runs or {}).items() if set(s) <= steps_done]
-    unchanged = (skippable and not completes and publish_key is not None and entry.get("key") == publish_key
-                 and _stamp(entry).matches(copy))
+    afresh = _afresh(con)
+    unchanged = (skippable and not completes and not afresh and publish_key is not None
+                 and entry.get("key") == publish_key and _stamp(entry).matches(copy))
 
-    def record(c, failed: dict[str, str], steps_now: set[str]) -> list[str]:
+    def record(c, failed: dict[str, str], steps_now: set[str], published_afresh: bool = False) -> list[str]:
         with transaction(c):
             completed = store.complete_runs(c, steps_now, run_id, at)
             store.record_post_commit(c, run_id, at, failed)
             store.record_skipped(c, run_id, guard.skipped)
+            if published_afresh:  # the note is done with, in the copy and then in the working file
+                forget_afresh(c)
         return completed
 
     if unchanged:
@@ -529,12 +533,14 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
     final: dict[str, list[str]] = {}
 
     def finish(copy_con) -> None:  # the copy's record: as it is once published
-        final["copy"] = record(copy_con, guard.failed, steps_done)
+        final["copy"] = record(copy_con, guard.failed, steps_done, bool(afresh))
 
     # The checkpointed file. The job's connection, when it stays open, runs nothing until the
     # record below (filing away's cursor is closed; the outputs are done): a statement could write
     # blocks into the file, and publish refuses a source that changed while it was copied.
-    published = guard.run("publish", publish, warehouse_path, finish)
+    # Written afresh, not byte for byte, while ops.publish_afresh says a restricted pilot's data
+    # left the open side (warehouse/publish.py).
+    published = guard.run("publish", publish, warehouse_path, finish, afresh=bool(afresh))
     if published is not None:
         try:
             book.save("publish", {"key": publish_key, **Stamp.of(published).__dict__})
@@ -545,7 +551,7 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
         try:
             failed = {k: v for k, v in guard.failed.items() if k != "record"}
             completed = record(_for_the_record(live, checkpointed, warehouse_path), failed,
-                               set(job_steps) - set(failed))
+                               set(job_steps) - set(failed), bool(afresh) and published is not None)
         finally:
             live.close()
         guard.failed.pop("record", None)  # an earlier record that failed is replaced by this one
@@ -562,6 +568,15 @@ def _for_the_record(live, checkpointed: bool, warehouse_path: Path):
     if not checkpointed:
         live.reopen(lambda: connect(warehouse_path))
     return live.con
+
+
+def _afresh(con) -> list[str]:
+    """Why this publish must write the copy afresh (ops.publish_afresh); when that cannot be read
+    (the database invalidated: publishing then fails anyway), afresh, the safe side."""
+    try:
+        return afresh_reasons(con)
+    except Exception:  # noqa: BLE001 - a byte copy could hand analysts a restricted pilot's freed bytes
+        return ["unknown"]
 
 
 def _report_waiting(con, earlier: Earlier) -> str | None:

@@ -4,7 +4,8 @@ A run that committed but failed to publish or to file its inbox away (ops.runs s
 `committed_with_errors`) is completed by the next run anyway; this does it now. It files away
 the inbox files those runs recorded (recognised by name and SHA-256, as the next run would),
 publishes the analysts' copy, and marks completed the runs whose every missing step it did.
-The caller holds the run lock.
+The copy is written afresh while ops.publish_afresh says a restricted pilot's data left the open
+side (warehouse/publish.py), as a run's would be. The caller holds the run lock.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pilots import inbox as inbox_folder
 from pilots.personal import masked
 from warehouse import store
 from warehouse.db import connect
-from warehouse.publish import publish
+from warehouse.publish import afresh_reasons, forget_afresh, publish
 
 COMPLETED_BY = "pilotkpi publish"
 
@@ -57,6 +58,7 @@ def _complete(warehouse_path: Path, inbox: Path | None, also_done: frozenset[str
         completed = store.complete_runs(con, done, COMPLETED_BY, _now())
         missing = {r: [s for s in steps if s not in done] for r, steps in store.unfinished_runs(con).items()
                    if r not in completed}
+        afresh = bool(afresh_reasons(con))
     except BaseException:
         con.close()
         raise
@@ -68,7 +70,7 @@ def _complete(warehouse_path: Path, inbox: Path | None, also_done: frozenset[str
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        published = publish(warehouse_path)
+        published = publish(warehouse_path, forget_afresh if afresh else None, afresh=afresh)
     except BaseException:
         con = connect(warehouse_path)
         try:
@@ -76,7 +78,23 @@ def _complete(warehouse_path: Path, inbox: Path | None, also_done: frozenset[str
         finally:
             con.close()
         raise
+    if afresh:  # in place: the working file's note is done with
+        _forget_afresh(warehouse_path)
     return Completion(published, moved, completed, missing)
+
+
+def _forget_afresh(warehouse_path: Path) -> None:
+    """Empty the working file's ops.publish_afresh after a copy written afresh is in place. If this
+    fails the note stays, and the next publish writes afresh once more: nothing worse."""
+    try:
+        con = connect(warehouse_path)
+        try:
+            forget_afresh(con)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+    except Exception:  # noqa: BLE001 - published already; the note only costs the next publish a fresh copy
+        pass
 
 
 def _unfiled(con, warehouse_path: Path) -> dict[tuple[str, str], str]:

@@ -251,7 +251,7 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
     if side is None:
         built = build_marts(con, as_of, only_changed=only_changed, run_id=run_id, digests=digests)
         return built, fingerprint.state_digest(digests, as_of)
-    restricted.mirror_closures(con, side.con, side.pilots)
+    restricted.mirror_closures(con, side.con, side.pilots, run_id)
     restricted.mirror_held(con, side.con)
     # The restricted store's marts skip like the open ones (their keys are in its own
     # ops.mart_inputs): a night with no restricted change rebuilds none of them.

@@ -41,7 +41,7 @@ def test_an_older_warehouse_is_upgraded_in_place_by_the_next_run(tmp_path, prefe
     registry, inbox = make_scenario(tmp_path)
     code, output = run_cli(registry, inbox, tmp_path)
     assert code == 0, output
-    assert versions(tmp_path / "wh.duckdb") == [m.version for m in available_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]
+    assert versions(tmp_path / "wh.duckdb") == [m.version for m in available_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20]
     con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
     try:
         # The old rows are still there, and the columns added later are NULL or their default for them.

@@ -31,6 +31,7 @@ import duckdb
 
 from warehouse import evidence, store
 from warehouse.open_side import redact
+from warehouse.publish import MOVED_TO_RESTRICTED, note_afresh
 from warehouse.testpoints import pause_point
 
 TO_RESTRICTED, TO_OPEN = "moved_to_restricted", "moved_to_open"
@@ -199,6 +200,9 @@ def _move(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, 
         for sid in sids])
     if to_restricted:
         _redact_run_errors(open_con, names)
+        # The rows and texts removed from the open side stay as bytes in its working file: the next
+        # published copy is written afresh (warehouse/publish.py).
+        note_afresh(open_con, MOVED_TO_RESTRICTED, run_id)
     return Move(pilot_id, direction, len(sids), files, src_ev, dst_ev)
 
 

@@ -39,6 +39,7 @@ from warehouse import evidence, store
 from warehouse.catalogue import has_pilot_id
 from warehouse.errors import WarehouseRefused
 from warehouse.paths import NEXT_SUFFIX, files_of, refuse_shared_roles, restricted_evidence_of
+from warehouse.publish import CLEARED_CLOSURE_TEXTS, note_afresh
 from warehouse.testpoints import pause_point
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
@@ -320,7 +321,7 @@ _CLOSURE_KEY = ("pilot_id", "period", "closed_at")
 
 
 def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection,
-                    restricted: set[str]) -> None:
+                    restricted: set[str], run_id: str | None = None) -> None:
     """The committee's closures live in the open warehouse; the restricted store's pilot_scores
     need its pilots' ones (closed, changed_since_closing). Rewritten only when they differ: on most
     nights the committee closed nothing, and the rewrite was a delete and an insert for nothing.
@@ -330,7 +331,9 @@ def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCo
     written before migration 0019, or a pilot just reclassified restricted) moves here now, and
     the open closure and its close/reopen decision rows lose it, in this job's commit. A pilot
     reclassified open gets its texts back on its open rows. Closures of a pilot today's registry
-    does not name stay as they are (warehouse/moves.py: its classification is unknown)."""
+    does not name stay as they are (warehouse/moves.py: its classification is unknown).
+    Texts cleared on the open side are noted for publishing (run_id: the job): their bytes stay
+    in the working file, so the next copy is written afresh (warehouse/publish.py)."""
     ids = sorted(restricted)
     sql = "SELECT * FROM approval.quarter_closures WHERE list_contains(?, pilot_id)"
     columns, rows = _rows(open_con, sql, [ids])
@@ -345,11 +348,11 @@ def mirror_closures(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyCo
     named = {r[0] for r in open_con.execute("SELECT pilot_id FROM registry.pilots").fetchall()}
     unnamed = [r for r in held if r["pilot_id"] not in named]  # kept: their classification is unknown
     if _same_closures(columns, rows + unnamed, held):
-        _clear_open_texts(open_con, ids)
+        _clear_open_texts(open_con, ids, run_id)
         return
     rcon.execute("DELETE FROM approval.quarter_closures")
     store._insert(rcon, "approval.quarter_closures", columns, rows + unnamed)
-    _clear_open_texts(open_con, ids)
+    _clear_open_texts(open_con, ids, run_id)
 
 
 def _same_closures(columns: list[str], a: list[dict], b: list[dict]) -> bool:
@@ -357,21 +360,28 @@ def _same_closures(columns: list[str], a: list[dict], b: list[dict]) -> bool:
     return sorted(map(key, a)) == sorted(map(key, b))
 
 
-def _clear_open_texts(open_con: duckdb.DuckDBPyConnection, ids: list[str]) -> None:
+def _clear_open_texts(open_con: duckdb.DuckDBPyConnection, ids: list[str], run_id: str | None) -> None:
     """A restricted pilot's close notes and reopen reasons off the open side (checked first: most
-    nights there is none, and the tables stay untouched)."""
+    nights there is none, and the tables stay untouched). Clearing one notes that the next
+    published copy is written afresh (warehouse/publish.note_afresh): the working file keeps the
+    text's bytes in blocks DuckDB freed."""
     if not ids:
         return
     closures = ("FROM approval.quarter_closures WHERE list_contains(?, pilot_id) "
                 "AND (note IS NOT NULL OR reopen_reason IS NOT NULL)")
     decisions = ("FROM approval.decisions WHERE list_contains(?, pilot_id) AND action IN ('close', 'reopen') "
                  "AND note IS NOT NULL")
+    cleared = False
     if open_con.execute(f"SELECT count(*) {closures}", [ids]).fetchone()[0]:
         open_con.execute(f"UPDATE approval.quarter_closures SET note = NULL, reopen_reason = NULL "
                          f"{closures.removeprefix('FROM approval.quarter_closures ')}", [ids])
+        cleared = True
     if open_con.execute(f"SELECT count(*) {decisions}", [ids]).fetchone()[0]:
         open_con.execute(f"UPDATE approval.decisions SET note = NULL "
                          f"{decisions.removeprefix('FROM approval.decisions ')}", [ids])
+        cleared = True
+    if cleared:
+        note_afresh(open_con, CLEARED_CLOSURE_TEXTS, run_id)
 
 
 def _texts_back_to_open(open_con: duckdb.DuckDBPyConnection, held: list[dict], restricted: set[str]) -> None:
