@@ -255,3 +255,32 @@ def test_a_publish_afresh_killed_leaves_the_old_copy_and_the_next_run_writes_it(
     assert_same_database(wh, published_path(wh))
     assert q(wh, AFRESH) == []
     assert not list(site.glob(".wh.published.duckdb.*"))
+
+
+def test_the_byte_copy_written_afresh_from_is_owner_only_from_its_first_byte(tmp_path, monkeypatch):
+    """The byte copy publishing afresh starts from holds the freed blocks it leaves behind: it is
+    0600 while it exists (the umask gave 0644, for the second it lived and after a kill until the
+    next publish swept it; reviewer RV5), and removed after."""
+    import stat
+
+    from warehouse import publish as publishing
+
+    warehouse = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("CREATE TABLE t AS SELECT 'freed-text-Zq7' AS x")
+    con.close()
+    seen = []
+
+    def spy(copied: Path, tmp: Path) -> None:
+        seen.append((copied.name.endswith(".tmp.bytes"), stat.S_IMODE(copied.stat().st_mode)))
+        raise RuntimeError("stopped here")
+
+    monkeypatch.setattr(publishing, "_write_afresh", spy)
+    old_umask = os.umask(0o022)
+    try:
+        with pytest.raises(RuntimeError, match="stopped here"):
+            publish(warehouse, afresh=True)
+    finally:
+        os.umask(old_umask)
+    assert seen == [(True, 0o600)]
+    assert [p.name for p in tmp_path.iterdir() if ".tmp" in p.name] == []

@@ -138,6 +138,11 @@ def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None 
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     copied = tmp.with_name(tmp.name + ".bytes") if afresh else tmp  # the byte copy, written afresh into tmp
     before = _version(source)
+    if afresh:
+        # The byte copy holds the freed blocks being left behind: owner-only from its first byte
+        # (copyfile keeps an existing file's mode), not the umask's 0644 for the second it lives,
+        # nor after a kill until the next publish sweeps it (reviewer RV5).
+        os.close(os.open(copied, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     shutil.copyfile(source, copied)
     if _version(source) != before:  # a write during the copy: the copy may mix old and new blocks
         copied.unlink(missing_ok=True)
