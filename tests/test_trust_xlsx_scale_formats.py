@@ -170,6 +170,10 @@ def test_a_number_shown_with_a_word_of_scale_is_read_as_it_shows(tmp_path, prefe
     (1.2, '0.0" ล้าน/ปี"', "1.2 ล้าน/ปี"),
     (1.5, '"หน่วย "0.0" ล้าน"', "1.5 หน่วย  ล้าน"),  # the word after the number counts
     (1.5, '0.0 "(หน่วย: ล้าน)"', "1.5 (หน่วย: ล้าน)"),  # a later word too: it scales what is shown
+    (1.5, '0.0 "ประมาณล้านบาท"', "1.5 ประมาณล้านบาท"),  # Thai without spaces (RV5)
+    (1.5, '0.0 "หน่วยล้านบาท"', "1.5 หน่วยล้านบาท"),
+    (1.5, '"ล้าน "0.0', "1.5 ล้าน"),            # before the number too
+    (4, '0 "กองพัน"', D("4")),                  # battalions: no word of scale
     (1.5, 'General" ล้าน"', "1.5 ล้าน"),
     # Divided by scale commas: the stored value is the amount, read as before.
     (1_500_000, '0.00,, "ล้าน"', D("1500000")),
@@ -194,7 +198,7 @@ def test_a_number_shown_with_a_word_of_scale_is_read_as_it_shows(tmp_path, prefe
     (850, '#,##0.0 "mm"', D("850")),
     (850, '#,##0.0 "MM"', D("850")),
     (12.5, '0.0/"แสน"', D("12.5")),
-    (1.5, '"ล้าน "0.0', D("1.5")),            # before the number, not after it
+
     # ... and these were read, and still are.
     (12.5, '0.0 "ต่อแสนประชากร"', D("12.5")),
     (12.5, '0.0 "ราย/แสนประชากร"', D("12.5")),

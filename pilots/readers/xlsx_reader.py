@@ -28,7 +28,7 @@ whether a percentage may stand there. A number shown with a Thai unit of baht (a
 บาท .. ล้านล้านบาท) is given as what it shows, in baht (`1250000 บาท` for 1.25 under
 `0.00 "ล้านบาท"`), which the normaliser reads as it reads that text typed. A number shown with
 another word of scale, one the spec does not list as a unit (ล้าน, แสน, หมื่น, พัน, ลบ., ล้านคน,
-K, M, mn, bn, million, thousand: _scale_words) among the words after it, is given as what it
+K, M, mn, bn, million, thousand: _scale_words) among the words it shows, is given as what it
 shows too (`1.5 ล้าน` for 1.5 under `0.00" ล้าน"`), which the normaliser refuses (NOT_A_NUMBER)
 as it refuses that text typed. A word after `/`, ต่อ or per is a rate's denominator, not a scale
 (`0.0 "ราย/แสน"`, `0.0 "ต่อ แสน ประชากร"`, `0.0 "per thousand"`: a rate per 100,000 is the
@@ -850,8 +850,8 @@ class _Section(NamedTuple):
     a Thai unit of baht as a literal word (10^baht_power baht per unit shown: 6 for ล้านบาท);
     the commas after its last digit placeholder (each divides by 1,000); its condition;
     whether it is Excel's text section (an unquoted @), never chosen for a number; and its
-    literal text, when the first word it shows after the number is a word of scale that is no
-    unit of baht (`ล้าน`, `K`) and no comma divides the number (_scale_words)."""
+    literal text, when a word it shows is a word of scale that is no unit of baht (`ล้าน`, `K`)
+    and no comma divides the number (_scale_words)."""
     percent: bool
     baht_power: int | None
     scale_commas: int
@@ -920,7 +920,7 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
     bounded = len(number_format) <= _MAX_FORMAT_CHARS
     sections: list[_Section] = []
     percent, literal, digits, commas, condition, text = False, [], False, 0, None, False
-    after: list[str] | None = None  # what is shown after the number's last digit (None: no digit yet)
+    shown: list[str] = []  # the section's text as it shows around its number (the number a space)
     quoted = escaped = False
     bracket: list[str] | None = None  # the text of a `[...]` being read
     code = number_format + ";"
@@ -928,14 +928,12 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
         if escaped:
             escaped = False
             literal.append(ch)
-            if after is not None:
-                after.append(ch)
+            shown.append(ch)
         elif quoted:
             quoted = ch != '"'
             if quoted:
                 literal.append(ch)
-                if after is not None:
-                    after.append(ch)
+                shown.append(ch)
         elif bracket is not None:
             if ch != "]":
                 bracket.append(ch)
@@ -952,26 +950,24 @@ def _shown_sections(number_format: str) -> tuple[_Section, ...]:
             shown_commas = commas if digits else 0
             words = "".join(literal)
             power = _baht_power(words) if bounded and shown_commas <= _MAX_SCALE_COMMAS else None
-            scaled = (_scale_words(words, None if after is None else "".join(after))
-                      if bounded and power is None and not shown_commas else None)
+            scaled = _scale_words(words, "".join(shown)) if bounded and power is None and not shown_commas else None
             sections.append(_Section(percent, power, shown_commas, condition, text, scaled))
             percent, literal, digits, commas, condition, text = False, [], False, 0, None, False
-            after = None
+            shown = []
         elif ch == "%":
             percent = True
         elif ch == "@":
             text = True
         elif ch in _DIGIT_PLACEHOLDERS or (ch in "Gg" and code[at:at + 7].lower() == "general"):
             digits, commas = digits or ch in _DIGIT_PLACEHOLDERS, 0  # commas before a digit placeholder separate thousands
-            after = []
+            shown.append(" ")  # the number: the words before it and after it are apart
         elif ch == ",":
             commas += 1
         elif "\u0e00" <= ch <= "\u0e7f":
             literal.append(ch)
-            if after is not None:
-                after.append(ch)
-        elif ch in _SHOWN_AS_THEY_STAND and after is not None:
-            after.append(ch)  # separates words: `0.0/"แสน"` shows 12.5/แสน
+            shown.append(ch)
+        elif ch in _SHOWN_AS_THEY_STAND:
+            shown.append(ch)  # separates words: `0.0/"แสน"` shows 12.5/แสน
     return tuple(sections) if any(x.percent or x.baht_power is not None or x.scale_words for x in sections) else ()
 
 
@@ -984,17 +980,17 @@ def _baht_power(literal: str) -> int | None:
 
 
 # Words of scale that are no unit of baht (agency-report-v1.md lists only ล้านบาท and บาท; anything
-# else is a defect): a Thai number word ending in พัน, หมื่น, แสน or ล้าน (ล้าน, พันล้าน,
-# สิบล้าน), alone or with a unit (ล้านคน, พันราย, ล้านบาท); the abbreviations ลบ. and ล.บ.
-# (ล้านบาท); and the English K, k, M (one letter, case as written: m is metres or minutes), mn,
-# mln, bn, thousand(s), million(s), billion(s), in any case, alone or with THB or baht (MTHB,
-# THBm); never mm or MM (millimetres of rain). Any word shown after the number counts (`" ล้าน"`,
-# `" (หน่วย: ล้าน)"`, `" ประมาณ ล้านบาท"`: each scales what it shows), up to a rate's separator,
-# `/`, ต่อ or per, after which a word is the rate's denominator (`ราย/แสน`, `ครั้ง/ล้านคน`,
-# `ต่อ แสน ประชากร`, `per thousand`: a rate per 100,000 is the stored number); and a word that
-# merely holds one is none (พันธุ์ varieties, พันธมิตร, ผูกพัน, ล้านนา).
-_THAI_SCALE = re.compile(r"(?:สิบ|ร้อย|พัน|หมื่น|แสน|ล้าน)*(?:พัน|หมื่น|แสน|ล้าน)"
-                         r"(?:บาท|บ\.?|คน|ราย|ครั้ง|ครัวเรือน|หน่วย|ชิ้น|ตัน|ไร่|ลิตร|ต้น|ตัว|แห่ง)?|ลบ\.|ล\.บ\.")
+# else is a defect): พัน, หมื่น, แสน or ล้าน anywhere in a run of Thai (ล้าน, พันล้าน, ล้านคน,
+# ล้านบาท; and, Thai being written without spaces between words, ประมาณล้านบาท, หน่วยล้านบาท:
+# reviewer RV5 found these read as the stored number, a wrong amount), but in the words that merely
+# hold one (พันธุ์ varieties, พันธมิตร, พันธกิจ, กองพัน, ผูกพัน, ล้านนา); the abbreviations ลบ. and
+# ล.บ. (ล้านบาท); and the English K, k, M (one letter, case as written: m is metres or minutes),
+# mn, mln, bn, thousand(s), million(s), billion(s), in any case, alone or with THB or baht (MTHB,
+# THBm); never mm or MM (millimetres of rain). Any word the format shows counts, before the number
+# or after it (`" ล้าน"`, `" (หน่วย: ล้าน)"`, `"ล้าน "0.0`: each scales what it shows), up to a
+# rate's separator, `/`, ต่อ or per, after which a word is the rate's denominator (`ราย/แสน`,
+# `ครั้ง/ล้านคน`, `ต่อ แสน ประชากร`, `per thousand`: a rate per 100,000 is the stored number).
+_THAI_SCALE_IN_WORD = re.compile(r"(?<!กอง)(?<!ผูก)พัน(?!ธ)|หมื่น|แสน|ล้าน(?!นา)|ลบ\.|ล\.บ\.")
 _ENGLISH_SCALE = re.compile(r"(?:(?:thb|baht)?(?:mn|mln|bn|thousands?|millions?|billions?)(?:thb|baht)?"
                             r"|(?:thb|baht)[km]|[km](?:thb|baht))", re.I)
 _ONE_LETTER_SCALES = frozenset("KkM")
@@ -1003,21 +999,20 @@ _RATE = re.compile(r"/|ต่อ|\bper\b", re.I)
 # The words of what a format shows (spaces, brackets and signs separate them).
 _WORDS = re.compile(r"[^\s()\[\]{}/,:;|+=<>*~-]+")
 # Characters a format shows as they stand, unquoted (Excel's list, less the letters): kept, with
-# the quoted text, in what is shown after the number, so that they separate its words.
+# the quoted text, in what a section shows (_shown_sections), so that they separate its words.
 _SHOWN_AS_THEY_STAND = frozenset(" $-+/():!^&'~{}<>=")
 
 
-def _scale_words(literal: str, after: str | None = None) -> str | None:
-    """A section's literal text (spaces at its ends dropped) if a word of what it shows after the
-    number (`after`: its text after the last digit placeholder or General; the whole literal when
-    it has none), before any rate's separator (_RATE), is a word of scale that is no unit of baht
-    (_THAI_SCALE, _ENGLISH_SCALE), else None: `" ล้าน"`, `" (หน่วย: ล้าน)"`, `" K"`, `" ล้านคน"`,
-    `" ประมาณ ล้านบาท"` give it; `" คน"`, `" พันธุ์"`, `"ราย/แสน"`, `" per thousand"`, `" mm"` give
-    None. A whole unit of baht (`ล้านบาท` alone) is _baht_power's."""
-    shown = _RATE.split(literal if after is None else after, maxsplit=1)[0]
-    for word in _WORDS.findall(shown):
+def _scale_words(literal: str, shown: str) -> str | None:
+    """A section's literal text (spaces at its ends dropped) if a word of what it shows (`shown`:
+    its literal text and the characters it shows as they stand, the number a space), before any
+    rate's separator (_RATE), is a word of scale that is no unit of baht (_THAI_SCALE_IN_WORD,
+    _ENGLISH_SCALE), else None: `" ล้าน"`, `" (หน่วย: ล้าน)"`, `" K"`, `" ล้านคน"`,
+    `" ประมาณล้านบาท"`, `"ล้าน "` before the number give it; `" คน"`, `" พันธุ์"`, `"ราย/แสน"`,
+    `" per thousand"`, `" mm"` give None. A whole unit of baht (`ล้านบาท` alone) is _baht_power's."""
+    for word in _WORDS.findall(_RATE.split(shown, maxsplit=1)[0]):
         english = word.rstrip(".")
-        if (word in _ONE_LETTER_SCALES or english in _ONE_LETTER_SCALES or _THAI_SCALE.fullmatch(word)
+        if (word in _ONE_LETTER_SCALES or english in _ONE_LETTER_SCALES or _THAI_SCALE_IN_WORD.search(word)
                 or _ENGLISH_SCALE.fullmatch(english)):
             return literal.strip()
     return None
