@@ -21,6 +21,7 @@ from flows.clock import BANGKOK, utc_now
 from pilots.defects import Issue, catalogue
 from pilots.fiscal import fiscal_year_of, period_bounds
 from pilots.ingest import ToRead, read_batch
+from pilots.normalise import canonical_identity
 from pilots.personal import masked
 from pilots.readers import file_too_large
 from pilots.readers.limits import LIMITS
@@ -175,6 +176,9 @@ def check_upload(name: str, data: bytes | None, size: int, registry: Registry, a
         checked.pilot_id, checked.agency_code = first["pilot_id"], first["agency_code"]
         checked.period, checked.submitted_on = first["period"], _as_date(first["submitted_on"])
         checked.agencies_in_file = sorted({r["agency_code"] for r in read.rows if r.get("agency_code")})
+    else:  # a file with errors: the agency it names, read as the night reads it (verdict: "foreign" first)
+        agency = canonical_identity(read.raw_identity or {}).get("agency_code")
+        checked.agencies_in_file = [agency] if agency else []
     if not checked.errors and keep_dir is not None:
         path = keep_dir / token
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -276,13 +280,17 @@ class AgencyData:
             [pilot_id, period], missing_ok=True))
 
     def verdict(self, account: Account, checked: Checked) -> tuple[str, dict]:
-        """(kind, details) of a checked file: quarantined, foreign (an agency the account does not
-        speak for), duplicate, held, replaces, earlier (kept as history only) or new."""
-        if checked.errors:
-            return "quarantined", {}
+        """(kind, details) of a checked file: foreign (an agency the account does not speak for),
+        quarantined, duplicate, held, replaces, earlier (kept as history only) or new.
+
+        Foreign first, and its defects are not shown (templates/upload.html): a file whose rows
+        claim another agency is judged as that agency's, so a restricted pilot's lead claimed by
+        any account was told which KPI codes and units the pilot has (reviewer RV5)."""
         foreign = [a for a in checked.agencies_in_file if a not in account.agencies]
         if foreign:
             return "foreign", {"agencies": foreign}
+        if checked.errors:
+            return "quarantined", {}
         codes = account.agencies
         for s in self.sends(codes):
             if s["sha256"] == checked.sha256:
