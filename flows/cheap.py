@@ -393,7 +393,7 @@ def _outputs(live, con, guard: Guard, book: Book, kind: str, run_id: str, counts
     # The validation report: a job that read files writes its own; the others link to the last
     # one, written again first if the job that read them stopped before writing it.
     try:
-        reader = run_id if counts.get("files_seen", 0) > 0 else _report_waiting(con, earlier)
+        reader = run_id if counts.get("files_seen", 0) > 0 else _report_waiting(con, earlier, book)
         if reader is None and moved_to_restricted:
             reader = _last_report_run(con, book)
     except Exception as exc:  # noqa: BLE001 - which report waits is unknown: the step is not done
@@ -579,23 +579,29 @@ def _afresh(con) -> list[str]:
         return ["unknown"]
 
 
-def _report_waiting(con, earlier: Earlier) -> str | None:
-    """The latest unfinished earlier job that read files and waits for its validation report."""
+def _report_waiting(con, earlier: Earlier, book: Book) -> str | None:
+    """The latest unfinished earlier job that read files and waits for its validation report; else,
+    when only jobs that read none wait for it, the run of the last report written here
+    (_last_report_run), written again: such a job moved a pilot to the restricted store and its
+    rewrite of that report failed, or it was killed after its commit (reviewer RV5: the report kept
+    naming the moved pilot's files), and writing the same run's report again harms nothing."""
     waiting = [r for r, failed in earlier.known().items() if "validation_report" in failed]
     if not waiting:
         return None
     found = con.execute("SELECT run_id FROM ops.runs WHERE list_contains(?, run_id) AND files_seen > 0 "
                         "ORDER BY started_at DESC LIMIT 1", [waiting]).fetchone()
-    return found[0] if found else None
+    return found[0] if found else _last_report_run(con, book)
 
 
 def _last_report_run(con, book: Book) -> str | None:
     """The run whose validation report is the last one written here (the summaries link to it),
-    if it read files and is still in ops.runs."""
+    if it read files and is still in ops.runs; when a rewrite that failed left no record of it
+    (the step forgets its entry before it writes), the latest run that read files."""
     run = book.entry("validation_report").get("run_id")
-    if not isinstance(run, str) or book.last_report() is None:
-        return None
-    found = con.execute("SELECT run_id FROM ops.runs WHERE run_id = ? AND files_seen > 0", [run]).fetchone()
+    if isinstance(run, str):
+        found = con.execute("SELECT run_id FROM ops.runs WHERE run_id = ? AND files_seen > 0", [run]).fetchone()
+    else:
+        found = con.execute("SELECT run_id FROM ops.runs WHERE files_seen > 0 ORDER BY started_at DESC LIMIT 1").fetchone()
     return found[0] if found else None
 
 

@@ -37,3 +37,33 @@ def test_the_last_report_is_written_again_without_a_pilot_moved_to_the_restricte
     assert "Not counted above: 2 file(s) of restricted pilots" in after
     for lang in ("th", "en"):  # the summaries still link to it
         assert 'href="validation.html"' in (tmp_path / "out" / f"summary.{lang}.html").read_text(encoding="utf-8")
+
+
+def test_a_move_nights_report_rewrite_that_failed_is_done_by_the_next_night(tmp_path, prefect_harness, monkeypatch):
+    """The rewrite is a step like the others: if it fails (or the job is killed after its commit),
+    the next night, which reads no file and moves nothing, writes that report again (reviewer RV5:
+    it skipped the step, and the report kept naming the moved pilot's file)."""
+    import flows.cheap as cheap
+
+    registry, inbox = make_empty_scenario(tmp_path)
+    (inbox / "zq8-lead-q1.csv").write_bytes(_csv(f"{P},03009,2548-Q1,2005-01-20,kpi,K1,,47,,,,"))
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
+    report = tmp_path / "out" / "validation.html"
+    assert "zq8-lead-q1.csv" in report.read_text(encoding="utf-8")
+
+    reclassify(registry, P, "restricted")
+    written = cheap.write_validation_report
+
+    def disk_full(*args, **kwargs):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(cheap, "write_validation_report", disk_full)
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 5 and "validation_report" in out, out  # committed; the step not done
+    assert "zq8-lead-q1.csv" in report.read_text(encoding="utf-8")
+    monkeypatch.setattr(cheap, "write_validation_report", written)
+    code, out = run_cli(registry, inbox, tmp_path)  # a quiet night
+    assert code == 0, out
+    assert "completed the missing steps of earlier run(s)" in out, out
+    after = report.read_text(encoding="utf-8")
+    assert "zq8" not in after and "Not counted above: 1 file(s) of restricted pilots" in after
