@@ -7,6 +7,7 @@ terminal escape sequence, and a bidi override must not reorder what the reader s
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date
 from decimal import Decimal
@@ -115,21 +116,21 @@ class MdSafe(str):
 # or end a line with a hard break); control characters are made visible (a newline would end the
 # table row or the list item).
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-_ASCII_PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")
+
+
+# One pass of the regular expression engine, not a Python loop over every character (the national
+# summaries escape tens of thousands of names): "-" or "_" between two letters or digits ([^\W_]
+# is str.isalnum) is kept, any other ASCII punctuation character escaped.
+_MD_PUNCTUATION = re.compile(r"(?<=[^\W_])[-_](?=[^\W_])|([!-/:-@\[-`{-~])")
+
+
+def _md_escape_one(match: re.Match) -> str:
+    ch = match.group(1)
+    return match.group(0) if ch is None else _MD_ENTITIES.get(ch) or "\\" + ch
 
 
 def _md_escaped(text: str) -> str:
-    out = []
-    last = len(text) - 1
-    for i, ch in enumerate(text):
-        if ch in _ASCII_PUNCTUATION:
-            if ch in "-_" and 0 < i < last and text[i - 1].isalnum() and text[i + 1].isalnum():
-                out.append(ch)
-            else:
-                out.append(_MD_ENTITIES.get(ch) or "\\" + ch)
-        else:
-            out.append(ch)
-    escaped = "".join(out)
+    escaped = _MD_PUNCTUATION.sub(_md_escape_one, text)
     if escaped.startswith(" ") or escaped.endswith(" "):
         stripped = escaped.strip(" ")
         if not stripped:

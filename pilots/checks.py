@@ -591,14 +591,19 @@ def _with_kpi_units(frame: pd.DataFrame, registry: Registry,
     unit = np.full(len(df), None, dtype=object)
     at = np.flatnonzero(df["line_type"].to_numpy() == "kpi")  # a few lines in a hundred: looked up alone
     pilots, items = df["pilot_id"].to_numpy()[at], df["item_code"].to_numpy()[at]
-    if any(len(key) == 3 for key in units):  # a restricted pilot's units: whose file matters
-        keys = df["file_key"].to_numpy()
-        if agencies is None:
-            agencies = {int(k): file_agency(codes) for k, codes in df.groupby("file_key", sort=False)["agency_code"]}
-        unit[at] = _objects(None if u == NOT_JUDGED else u for u in (
-            kpi_unit(units, p, i, agencies.get(int(k))) for p, i, k in zip(pilots, items, keys[at])))
-    else:
-        unit[at] = _objects(units.get((p, i)) for p, i in zip(pilots, items))
+    found = [units.get((p, i)) for p, i in zip(pilots, items)]  # an open pilot's (a restricted one's: none)
+    restricted = {key[0] for key in units if len(key) == 1}
+    if restricted:  # a restricted pilot's lines: whose file they are in matters (its agency, once a file)
+        keys = df["file_key"].to_numpy()[at]
+        of_file: dict[int, str | None] = {}
+        for j in (j for j, p in enumerate(pilots) if p in restricted):
+            key = int(keys[j])
+            if key not in of_file:
+                of_file[key] = (agencies.get(key) if agencies is not None
+                                else file_agency(df.loc[df["file_key"] == key, "agency_code"]))
+            u = kpi_unit(units, pilots[j], items[j], of_file[key])
+            found[j] = None if u == NOT_JUDGED else u
+    unit[at] = _objects(found)
     return df.assign(**{KPI_UNIT: pd.Series(unit, dtype=object)})
 
 
@@ -705,10 +710,9 @@ def _valid(column: str, value: object) -> bool:
 UNUSED_COLUMNS = {"kpi": ("layer", "allocated_thb", "disbursed_thb", "funding_source"), "budget": ("actual",)}
 
 
-def _values_not_used(row: dict, n: int, line_type: str | None) -> list[Issue]:
-    return [make_issue("VALUE_NOT_USED", n, column, column=column, value=row[column],
-                       line_type=detail("VALUE_NOT_USED", line_type))
-            for column in UNUSED_COLUMNS.get(line_type, ()) if row.get(column) not in (None, "")]
+def _value_not_used(row: dict, n: int, line_type: str, column: str) -> Issue:
+    return make_issue("VALUE_NOT_USED", n, column, column=column, value=row[column],
+                      line_type=detail("VALUE_NOT_USED", line_type))
 
 
 def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: date,
@@ -802,7 +806,9 @@ def file_defects(rows: pd.DataFrame | list[dict], registry: Registry, as_of: dat
     over_limit = False
     for r in records:
         n, item, line_type = int(r["row_number"]), r["item_code"], r["line_type"]
-        issues.extend(_values_not_used(r, n, line_type))
+        for column in UNUSED_COLUMNS.get(line_type, ()):  # inline: every line of the night passes here
+            if r.get(column) is not None and r[column] != "":
+                issues.append(_value_not_used(r, n, line_type, column))
         if line_type == "kpi":
             if kpi_not_lead:
                 issues.append(make_issue("KPI_NOT_LEAD", n, "line_type", agency=agency, pilot=pilot_id))
