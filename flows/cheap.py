@@ -31,8 +31,9 @@ files (issue 23 item 3). A job that read only restricted files writes it (their 
 Publishing is skipped when the data (every relation but ops.*) is what was last published and the
 published copy is still exactly that file: size, mtime and CRC-32 (a copy edited by hand is
 replaced), unless ops.publish_afresh asks for a copy written afresh (a restricted pilot's data left
-the open side: warehouse/publish.py), which is then what is published. The reading chosen: ops.* alone is not "the warehouse changed"; the copy's ops.runs
-ends at the last job that changed data, the working file has every run.
+the open side: warehouse/publish.py), which is then what is published. The reading chosen: ops.*
+alone is not "the warehouse changed"; the copy's ops.runs ends at the last job that changed data,
+the working file has every run.
 
 The commit's CHECKPOINT is made before publishing. In DuckDB 2.0 a checkpoint that fails (a full
 disk, an I/O error, a block it cannot pin) raises FatalException and invalidates the database for
