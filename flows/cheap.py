@@ -74,7 +74,7 @@ from kpis.summary.validation import report_for, write_validation_report
 from pilots.personal import masked
 from warehouse import store
 from warehouse.db import connect, transaction
-from warehouse.publish import Stamp, afresh_reasons, forget_afresh, publish, published_path
+from warehouse.publish import Stamp, afresh_reasons, forget_afresh, publish, published_path, rewrite_afresh
 from warehouse.stages import record, stage
 from warehouse.testpoints import pause_point
 
@@ -509,7 +509,7 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
             completed = store.complete_runs(c, steps_now, run_id, at)
             store.record_post_commit(c, run_id, at, failed)
             store.record_skipped(c, run_id, guard.skipped)
-            if published_afresh:  # the note is done with, in the copy and then in the working file
+            if published_afresh:  # the copy's note is done with (the working file's: rewrite_afresh)
                 forget_afresh(c)
         return completed
 
@@ -552,13 +552,21 @@ def _publish_and_record(live, guard: Guard, book: Book, kind: str, run_id: str, 
         try:
             failed = {k: v for k, v in guard.failed.items() if k != "record"}
             completed = record(_for_the_record(live, checkpointed, warehouse_path), failed,
-                               set(job_steps) - set(failed), bool(afresh) and published is not None)
+                               set(job_steps) - set(failed))
         finally:
             live.close()
         guard.failed.pop("record", None)  # an earlier record that failed is replaced by this one
         done.completed = sorted(set(done.completed) | set(completed))
     except Exception as exc:  # noqa: BLE001 - the working file still says publishing had not finished
         guard.not_done("record", guard.open_text(exc))
+    if afresh and published is not None:
+        # The working file too, so that no later byte copy publishes its freed blocks again; its
+        # note is done with only in the file written afresh (warehouse/publish.py rewrite_afresh).
+        try:
+            rewrite_afresh(warehouse_path)
+        except Exception as exc:  # noqa: BLE001 - the note stays: the next job publishes and rewrites afresh
+            guard.logger.warning("the warehouse file was not written afresh (the next job does it): %s",
+                                 guard.open_text(exc))
     done.published = published
 
 

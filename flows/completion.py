@@ -17,7 +17,7 @@ from pilots import inbox as inbox_folder
 from pilots.personal import masked
 from warehouse import store
 from warehouse.db import connect
-from warehouse.publish import afresh_reasons, forget_afresh, publish
+from warehouse.publish import afresh_reasons, forget_afresh, publish, rewrite_afresh
 
 COMPLETED_BY = "pilotkpi publish"
 
@@ -78,21 +78,17 @@ def _complete(warehouse_path: Path, inbox: Path | None, also_done: frozenset[str
         finally:
             con.close()
         raise
-    if afresh:  # in place: the working file's note is done with
-        _forget_afresh(warehouse_path)
+    if afresh:  # in place: the working file written afresh too, its note done with there
+        _rewrite_afresh(warehouse_path)
     return Completion(published, moved, completed, missing)
 
 
-def _forget_afresh(warehouse_path: Path) -> None:
-    """Empty the working file's ops.publish_afresh after a copy written afresh is in place. If this
-    fails the note stays, and the next publish writes afresh once more: nothing worse."""
+def _rewrite_afresh(warehouse_path: Path) -> None:
+    """The working file written afresh after a copy written afresh is in place (no later byte copy
+    publishes its freed blocks again). If this fails the note stays, and the next publish writes
+    afresh once more: nothing worse."""
     try:
-        con = connect(warehouse_path)
-        try:
-            forget_afresh(con)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
+        rewrite_afresh(warehouse_path)
     except Exception:  # noqa: BLE001 - published already; the note only costs the next publish a fresh copy
         pass
 

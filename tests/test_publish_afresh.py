@@ -130,10 +130,19 @@ def test_a_pilot_reclassified_restricted_leaves_no_byte_in_the_published_copy(si
     assert held_in(rs, (ACTIVITY, LINE_NOTE, CLOSE_NOTE)) == [ACTIVITY, LINE_NOTE, CLOSE_NOTE]
     assert q(wh, "SELECT count(*) FROM marts.pilot_scores WHERE pilot_id = ?", [MOVED])[0][0] > 0
 
+    # The working file was written afresh too (verifier V9: the next byte copy published its freed
+    # blocks again): neither holds them, and a later job's byte copy publishes none.
+    assert held_in(wh, texts) == []
+    assert oct(wh.stat().st_mode & 0o777) == "0o600"
+    assert not list(site.glob(".wh.duckdb.*"))
     # The next quiet night changed nothing: publishing is skipped (no second copy afresh).
     code, output = quiet_night(site)
     assert code == 0, output
     assert "publish" in q(wh, LAST_RUN)[0][1].split(",")
+    # A job that publishes by byte copy (a decision closes a quarter) carries none of them either.
+    code, output = cli("close-quarter", "2548-Q1", "--by", "V9", *_base(site))
+    assert code == 0, output
+    assert held_in(published_path(wh), texts) == [] and held_in(wh, texts) == []
 
 
 def test_a_restricted_pilots_close_note_cleared_from_the_open_side_leaves_no_byte_in_the_copy(site):
@@ -255,6 +264,23 @@ def test_a_publish_afresh_killed_leaves_the_old_copy_and_the_next_run_writes_it(
     assert_same_database(wh, published_path(wh))
     assert q(wh, AFRESH) == []
     assert not list(site.glob(".wh.published.duckdb.*"))
+
+
+def test_a_working_file_rewrite_killed_leaves_the_note_and_the_next_run_rewrites_it(site, prefect_harness):
+    """Killed while the working file is written afresh (after the copy is published): the old
+    working file stays whole with its note, so the next job publishes and rewrites afresh again."""
+    wh = site / "wh.duckdb"
+    texts = (MOVED_FILE, ACTIVITY, LINE_NOTE, MOVED_SHA, CLOSE_NOTE)
+    reclassify(site / "registry", MOVED, "restricted")
+
+    killed_run(site, site / "registry", site / "empty", "rewrite-afresh")
+
+    assert held_in(published_path(wh), texts) == []  # the copy was in place before the kill
+    assert q(wh, AFRESH) == [("closure_texts",), ("moved_to_restricted",)]  # the note stays
+    code, output = quiet_night(site)
+    assert code == 0, output
+    assert held_in(wh, texts) == [] and held_in(published_path(wh), texts) == []
+    assert q(wh, AFRESH) == [] and not list(site.glob(".wh.duckdb.*"))
 
 
 def test_the_byte_copy_written_afresh_from_is_owner_only_from_its_first_byte(tmp_path, monkeypatch):

@@ -116,6 +116,46 @@ def forget_afresh(con) -> None:
     con.execute(f"DELETE FROM {AFRESH_TABLE}")
 
 
+def rewrite_afresh(warehouse_path: str | Path) -> None:
+    """The working file (closed: no connection holds it) written afresh from itself and renamed into
+    place, its note in ops.publish_afresh then done with. DuckDB keeps a deleted row's bytes in the
+    file's free blocks, and the copy written afresh once was followed by byte copies of the same
+    file, which published them again (verifier V9). Atomic: a crash before the rename leaves the old
+    file, whose note makes the next job publish and rewrite afresh again. The file keeps 0600."""
+    from warehouse.modes import own_warehouse
+
+    source = Path(warehouse_path)
+    logs = _logs_with_writes(source)
+    if logs:
+        raise NotCheckpointed(f"not rewritten: the warehouse's write-ahead log ({', '.join(logs)}) holds writes")
+    for stale in source.parent.glob(f".{source.name}.*.afresh.tmp*"):  # a killed rewrite's (the run lock: one job)
+        stale.unlink(missing_ok=True)
+    tmp = source.with_name(f".{source.name}.{os.getpid()}.afresh.tmp")
+    try:
+        _write_afresh(source, tmp)
+        import duckdb
+
+        con = duckdb.connect(str(tmp))
+        try:
+            forget_afresh(con)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        own_warehouse(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        pause_point("rewrite-afresh")
+        os.replace(tmp, source)
+    finally:
+        _remove_database(tmp)
+    directory = os.open(source.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None = None, *,
             afresh: bool = False) -> Path:
     """Copy the checkpointed warehouse file (closed, or open on a connection that runs nothing
