@@ -201,6 +201,12 @@ def _validate(received: list[Received], batch: pd.DataFrame, registry: Registry,
         # file's rows as the frame holds them (the same dicts), without going through pandas.
         if rec.table is not None and rec.table.rows:
             rec.issues.extend(checks.file_defects(rec.table.rows, registry, as_of, rec.table.declared))
+            # A cell the row rules found wrong (LAYER_INVALID for `x` on a kpi line) is not also
+            # "not read" (VALUE_NOT_USED): one message a cell, the error (verifier V9).
+            wrong = {(i.row_number, i.column_name) for i in rec.issues if i.is_error}
+            if wrong:
+                rec.issues = [i for i in rec.issues
+                              if i.code != "VALUE_NOT_USED" or (i.row_number, i.column_name) not in wrong]
     for rec in received:
         if rec.table is not None:  # messages name the columns as the file wrote them
             rec.issues = [relabel(i, rec.table.headers) for i in rec.issues]

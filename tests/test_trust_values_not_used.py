@@ -47,3 +47,18 @@ def test_values_on_the_wrong_line_type_are_warned_of_and_the_figures_stay(tmp_pa
                             "FROM core.budget_lines") == [("ACT-1", 5, Decimal("1000000.00"), Decimal("200000.00"), "own")]
     report = (tmp_path / "out" / "validation.html").read_text(encoding="utf-8")
     assert report.count("<code>VALUE_NOT_USED</code>") == 4
+
+
+def test_a_wrong_value_on_the_wrong_line_type_gets_its_error_alone(tmp_path, prefect_harness):
+    """A layer `x` on a kpi line is LAYER_INVALID (the file quarantined) and not also "not read"
+    (verifier V9: the two messages contradicted each other); a number there stays a warning."""
+    registry, inbox = make_empty_scenario(tmp_path)
+    (inbox / "a_lead_q1.csv").write_bytes(_csv(
+        f"{P},03009,2548-Q1,2005-01-20,kpi,K1,x,47,5000,,,",
+        f"{P},03009,2548-Q1,2005-01-20,kpi,K2,,22,,,,"))
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "quarantined 1" in out, out
+    assert query(tmp_path / "wh.duckdb", "SELECT row_number, column_name, code FROM ingest.issues "
+                                         "ORDER BY row_number, column_name, code") == [
+        (2, "allocated_thb", "VALUE_NOT_USED"), (2, "layer", "LAYER_INVALID")]
