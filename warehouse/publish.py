@@ -133,15 +133,7 @@ def rewrite_afresh(warehouse_path: str | Path) -> None:
     tmp = source.with_name(f".{source.name}.{os.getpid()}.afresh.tmp")
     try:
         _write_afresh(source, tmp)
-        import duckdb
-
-        con = duckdb.connect(str(tmp))
-        try:
-            forget_afresh(con)
-            con.execute("CHECKPOINT")
-        finally:
-            con.close()
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        _finish(tmp, forget_afresh)
         own_warehouse(tmp)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
@@ -149,11 +141,16 @@ def rewrite_afresh(warehouse_path: str | Path) -> None:
         os.replace(tmp, source)
     finally:
         _remove_database(tmp)
-    directory = os.open(source.parent, os.O_RDONLY)
+    fsync_dir(source.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """A rename in `folder` made durable (here and in the restricted store's two-file commit)."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
-        os.fsync(directory)
+        os.fsync(fd)
     finally:
-        os.close(directory)
+        os.close(fd)
 
 
 def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None = None, *,

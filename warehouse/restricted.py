@@ -39,7 +39,7 @@ from warehouse import evidence, store
 from warehouse.catalogue import has_pilot_id
 from warehouse.errors import WarehouseRefused
 from warehouse.paths import NEXT_SUFFIX, files_of, refuse_shared_roles, restricted_evidence_of
-from warehouse.publish import CLEARED_CLOSURE_TEXTS, note_afresh
+from warehouse.publish import CLEARED_CLOSURE_TEXTS, fsync_dir, note_afresh
 from warehouse.testpoints import pause_point
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
@@ -165,14 +165,6 @@ def private_umask() -> Iterator[None]:
         os.umask(old)
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _discard_next(files: RestrictedFiles) -> None:
     for path in (files.next, files.next.with_name(files.next.name + ".wal")):
         path.unlink(missing_ok=True)
@@ -206,7 +198,7 @@ def recover(files: RestrictedFiles, open_con: duckdb.DuckDBPyConnection) -> str 
     run_id = _next_run_id(files)
     if run_id is not None and committed(open_con, run_id):
         os.replace(files.next, files.store)
-        _fsync_dir(files.store.parent)
+        fsync_dir(files.store.parent)
         return "forward"
     _discard_next(files)
     return "back"
@@ -281,7 +273,7 @@ class RestrictedJob:
         """Step 4, after the open commit."""
         pause_point("open-committed")
         os.replace(self.files.next, self.files.store)
-        _fsync_dir(self.files.store.parent)
+        fsync_dir(self.files.store.parent)
 
     def abort(self) -> None:
         if self.con is not None:
