@@ -323,6 +323,10 @@ add_words(
         "unavailable_restricted_missing": "ไม่พบคลังข้อมูลชั้นความลับ ({file})",
         "unavailable_restricted_unreadable": "อ่านคลังข้อมูลชั้นความลับ ({file}) ไม่ได้ ไฟล์เสียหาย ไม่ครบ หรือไม่ใช่ไฟล์ DuckDB",
         "unavailable_restricted_todo": "กรุณาแจ้งผู้ดูแลระบบให้นำไฟล์นี้กลับคืนจากสำรองข้อมูล หน้าที่ไม่ใช้ข้อมูลชั้นความลับยังใช้ได้ตามปกติ",
+        "unavailable_published_replacing": "กำลังเปลี่ยนไปใช้สำเนาเผยแพร่ฉบับใหม่ ({file}) ซึ่งเพิ่งเผยแพร่ และรอให้คำสั่งที่ยังอ่านฉบับเดิมอยู่ทำงานเสร็จ",
+        "unavailable_published_replacing_todo": "กรุณาโหลดหน้านี้ใหม่ในอีกสักครู่ ข้อมูลไม่สูญหาย",
+        "unavailable_restricted_replacing": "กำลังเปลี่ยนไปใช้คลังข้อมูลชั้นความลับฉบับใหม่ ({file}) และรอให้คำสั่งที่ยังอ่านฉบับเดิมอยู่ทำงานเสร็จ",
+        "unavailable_restricted_replacing_todo": "กรุณาโหลดหน้านี้ใหม่ในอีกสักครู่ ข้อมูลไม่สูญหาย",
     },
     en={
         "unavailable_title": "The figures cannot be shown right now",
@@ -332,6 +336,10 @@ add_words(
         "unavailable_restricted_missing": "The restricted store ({file}) does not exist.",
         "unavailable_restricted_unreadable": "The restricted store ({file}) cannot be read: it is damaged, cut short, or not a DuckDB file.",
         "unavailable_restricted_todo": "Tell the operator, who restores the file from its backup. Pages without restricted data work as usual.",
+        "unavailable_published_replacing": "A new published copy of the warehouse ({file}) has just been published; it is opened once the queries still reading the copy before it have ended.",
+        "unavailable_published_replacing_todo": "Load this page again in a moment. Nothing is lost.",
+        "unavailable_restricted_replacing": "A new restricted store ({file}) has just been written; it is opened once the queries still reading the one before it have ended.",
+        "unavailable_restricted_replacing_todo": "Load this page again in a moment. Nothing is lost.",
     },
 )
 
@@ -342,8 +350,11 @@ def unavailable(page: Page, exc: StoreUnavailable) -> Response:
     the full path and DuckDB's reason in the log, not on the page."""
     LOGGER.error("%s %s: the %s store %s is %s%s", page.request.method, page.request.url.path, exc.store,
                  exc.path, exc.problem, f": {exc.detail}" if exc.detail else "")
+    todo = f"{exc.store}_{exc.problem}_todo"  # a problem of its own advice, else the store's
     said = [(lang, *(WORDS[lang][f"unavailable_{key}"].format(file=exc.path.name)
-                     for key in ("title", f"{exc.store}_{exc.problem}", f"{exc.store}_todo"))) for lang in LANGS]
+                     for key in ("title", f"{exc.store}_{exc.problem}",
+                                 todo if f"unavailable_{todo}" in WORDS[lang] else f"{exc.store}_todo")))
+            for lang in LANGS]
     return page.render("unavailable.html", status=503, said=said, store=exc.store, problem=exc.problem)
 
 
