@@ -131,3 +131,26 @@ def test_a_copy_held_past_the_wait_is_a_503_being_replaced_then_the_new_copy(cli
     holder.join(30)
     assert holder.seen == [before, before]
     assert _sql_count(analyst) == 0
+
+
+def test_a_decision_read_back_finds_it_in_the_restricted_store_renamed_into_place(client_for, site_dir):
+    """Reading a decision's outcome back from the stores (web/decisions.applied_rows: after a COMMIT
+    that raised, and at the web's start) opens the restricted store as it is on disk, though the
+    web's store still holds the one before it open: DuckDB gave the old one back."""
+    import os
+    import shutil
+
+    from web.decisions import applied_rows
+
+    restricted = site_dir / "warehouse.restricted.duckdb"
+    store = client_for.app.state.site.data.restricted
+    assert store.rows("SELECT count(*) AS n FROM approval.decisions")[0]["n"] == 0  # the demo's: held open now
+    staged = site_dir / "restricted.staged.duckdb"
+    shutil.copyfile(restricted, staged)
+    with duckdb.connect(str(staged)) as con:  # the decision's job commits into a copy renamed into place
+        con.execute("INSERT INTO approval.decisions (decision_id, decided_at, decided_by, action, pilot_id, period, "
+                    "submission_id, note, status_after, run_id, idempotency_key) VALUES (41, TIMESTAMP '2006-08-16 09:00:00', "
+                    "'demo-committee', 'approve', 'PLT-2548-006', '2549-Q3', 17, NULL, 'accepted', 'run-41', 'key-41')")
+    os.replace(staged, restricted)
+    assert applied_rows(site_dir / "warehouse.duckdb", None, "key-41") == [
+        (41, "approve", "PLT-2548-006", "2549-Q3", 17, "accepted", "run-41")]
