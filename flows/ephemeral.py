@@ -166,11 +166,19 @@ class TemporaryServer:
         for name, value in SERVER_DEFAULTS.items():
             env.setdefault(name, value)
         self.launched_at = time.perf_counter()
+        # Where a watchdog can tie it to the job (/proc), the server and its watchdog run in sessions
+        # of their own: a Ctrl-C (SIGINT to the terminal's process group) or a signal to the job's
+        # group reaches the job only, which handles it while its server still answers (verifier VC:
+        # the server died with the Ctrl-C, and a job interrupted after its commit, or a job going on
+        # without its server, said "the warehouse is unchanged"); the watchdog still stops the server
+        # once the job is gone, however it went.
+        own_session = Path("/proc/self/stat").exists()
         # Its output (stderr, and stdout, which it does not use) comes through a pipe (module docstring).
         self.process = subprocess.Popen(
             [sys.executable, "-c", SERVER_MAIN, "--app-dir", str(Path(spec.origin).parent.parent), "--factory",
              SERVER_APP, "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "error",
-             "--lifespan", "on"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+             "--lifespan", "on"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=own_session)
         if self.serving:  # launched again (its port taken meanwhile): it was told to serve already
             self._tell_to_serve()
         threading.Thread(target=_forward, args=(self.process.stdout,), name="temporary-server-output",
@@ -180,7 +188,7 @@ class TemporaryServer:
         if self.watched:
             _watchdogs.append(subprocess.Popen([sys.executable, "-c", WATCHDOG, str(self.process.pid), started],
                                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
+                                               stderr=subprocess.DEVNULL, start_new_session=own_session))
 
     def serve(self) -> None:
         """The run's checks passed: the server may start serving (SERVE_GATE)."""

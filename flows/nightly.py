@@ -272,6 +272,20 @@ def _write_registry(con, rows: dict[str, list[dict]]) -> None:
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
 
+# The runs this process committed, in order: a job that fails or is interrupted after its commit (its
+# Prefect server gone, a Ctrl-C in the steps after it) is then reported as committed, never as "the
+# warehouse is unchanged" (verifier VC). `pilotkpi run` and a served night read it (commit_mark).
+_committed_runs: list[str] = []
+
+
+def commit_mark() -> int:
+    """Where the committed runs stand now: committed_since(mark) lists those committed after it."""
+    return len(_committed_runs)
+
+
+def committed_since(mark: int) -> list[str]:
+    return _committed_runs[mark:]
+
 
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
          body: Callable[[object, str], tuple[dict, int]],
@@ -341,6 +355,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 _record_failure(live.con, run_id, started, as_of, registry, kind, failure)
         if failure is not None:
             raise failure  # outside the except block: no chain back to the original's text
+        _committed_runs.append(run_id)
         if rjob is not None:
             try:
                 rjob.finish()
@@ -369,11 +384,12 @@ def nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path
     """The nightly run. Served (`pilotkpi serve`), it also prints one line on how it ended.
     workers / dask_address: read on a Dask cluster while this process validates and writes
     (flows/parallel.py: workers None decides by the inbox's size, 0 never)."""
+    mark = commit_mark()
     try:
         result = _nightly(registry_dir, inbox, warehouse_path, out_dir, as_of, batch_size, wait, settle_seconds,
                           restricted_store, DaskOptions(workers, dask_address))
     except Exception as exc:  # a stopped process (BaseException) may have committed: no claim
-        _announce(lambda: _failure_line(exc))
+        _announce(lambda: _failure_line(exc, committed_since(mark)))
         raise
     _announce(lambda: _result_line(result, Path(out_dir)))
     return result
@@ -420,10 +436,13 @@ def _result_line(result: RunResult, out_dir: Path) -> str:
             f"{files_line(result.counts)}; {where}")
 
 
-def _failure_line(exc: Exception) -> str:
+def _failure_line(exc: Exception, committed: list[str] = ()) -> str:
     from pilots.registry import RegistryError
     from warehouse.lock import RunLocked
 
+    if committed:  # it failed after its commit: the data is in, the steps not done are in ops.runs
+        return (f"pilotkpi: scheduled run {committed[-1]} committed, then failed (see ops.runs for the steps not "
+                f"done; the next run does them): {printable(f'{type(exc).__name__}: {exc}')}")
     what = ("did not start" if isinstance(exc, (RegistryError, RunLocked)) else
             "failed" if isinstance(exc, CommitUnknown) else "failed, the warehouse is unchanged")
     return f"pilotkpi: scheduled run {what}: {printable(f'{type(exc).__name__}: {exc}')}"
