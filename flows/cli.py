@@ -4,7 +4,6 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Callable
 
 from flows import program  # first: its exit handler must run after every other one
 
@@ -19,8 +18,9 @@ STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 
 from flows.cli_common import (  # noqa: E402
-    EXIT_COMMITTED_WITH_ERRORS, EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, check_registry,
-    files_line, library_warnings_to_log, printable, registry_refusal, release, report_unfinished)
+    EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, check_registry,
+    commit_mark, committed_since, committed_then_failed, files_line, library_warnings_to_log, printable,
+    registry_refusal, release, report_unfinished)
 
 library_warnings_to_log()
 
@@ -79,7 +79,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     def stale(message: str) -> None:
         click.echo(f"pilotkpi: {message}", err=True)
 
-    committed: Callable[[], list[str]] = list  # the runs this call committed (flows/nightly.py), once imported
+    mark = commit_mark()  # the runs this call commits are those after it (flows/nightly.py)
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
             from flows.ephemeral import launch_server
@@ -105,11 +105,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             with program.imports_kept():  # out of the garbage collector's walks (flows/program.py)
                 from flows import early
                 from flows.ephemeral import import_run_engine
-                from flows.nightly import commit_mark, committed_since, nightly, nightly_settings
+                from flows.nightly import nightly, nightly_settings
                 from warehouse.stages import stage
-
-                mark = commit_mark()
-                committed = lambda: committed_since(mark)  # noqa: E731
 
                 import_run_engine()  # before early.start: no two threads import at once (flows/early.py)
             try:  # GE's build, then the Dask cluster and its read-ahead, while the server starts (flows/early.py)
@@ -125,8 +122,9 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         click.echo(f"pilotkpi: the run did not start: {exc}", err=True)
         return EXIT_LOCKED
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
-        if committed():  # its commit was kept: what failed after it (verifier VC)
-            return _committed_then_failed(committed()[-1], exc, warehouse_path, out_dir, inbox)
+        if committed_since(mark):  # its commit was kept: what failed after it (verifier VC)
+            release(exc)
+            return committed_then_failed(committed_since(mark)[-1], exc, warehouse_path, out_dir, inbox)
         if isinstance(exc, KeyboardInterrupt):
             click.echo("pilotkpi: the run was interrupted (Ctrl-C) before its commit: the warehouse is unchanged",
                        err=True)
@@ -172,41 +170,6 @@ def _checked(warehouse_path: Path, restricted_store: Path | None, registry_dir: 
     check_warehouse(warehouse_path)  # a bad file is refused before the flow starts
     check_restricted(warehouse_path, restricted_store)
     return check_registry(registry_dir)  # a broken registry is refused before the flow starts
-
-
-def _committed_then_failed(run_id: str, exc: BaseException, warehouse_path: Path, out_dir: Path,
-                           inbox: Path) -> int:
-    """A run that failed, or was interrupted, after its commit (its Prefect server gone, a Ctrl-C in
-    the steps after it): the data is in the warehouse, so exit 5 with the steps ops.runs says were
-    not done, never "the warehouse is unchanged" (verifier VC: a night whose temporary server was
-    killed committed, filed and published, then said so and exited 1)."""
-    how = "was interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else \
-        f"failed: {printable(f'{type(exc).__name__}: {exc}')}"
-    click.echo(f"pilotkpi: run {run_id} {how}, after its commit", err=True)
-    what, failed = f"run {run_id}", {}
-    try:
-        from warehouse.db import connect
-
-        con = connect(warehouse_path, read_only=True)
-        try:
-            row = con.execute("SELECT files_seen, accepted, superseded, duplicates, quarantined, held, failed_steps, "
-                              "error FROM ops.runs WHERE run_id = ?", [run_id]).fetchone()
-        finally:
-            con.close()
-    except Exception as read_error:  # noqa: BLE001 - what is known is said; ops.runs has the rest
-        click.echo(f"pilotkpi: committed to the warehouse: {what}; its record in ops.runs could not be read "
-                   f"({printable(str(read_error))}): the next run completes the steps it did not finish", err=True)
-        return EXIT_COMMITTED_WITH_ERRORS
-    if row is not None:
-        counts = dict(zip(("files_seen", "accepted", "superseded", "duplicates", "quarantined", "held"), row[:6]))
-        what = f"run {run_id}, {files_line(counts)}"
-        steps = [step for step in (row[6] or "").split(",") if step]
-        failed = {step: (row[7] if i == 0 and row[7] else "not done") for i, step in enumerate(steps)}
-    if not failed:  # every step of ours was done: only Prefect's own record of the run failed
-        click.echo(f"pilotkpi: committed to the warehouse: {printable(what)}; every step after the commit was "
-                   "done (ops.runs: succeeded); Prefect's record of the flow run may not say so", err=True)
-        return EXIT_COMMITTED_WITH_ERRORS
-    return report_unfinished(failed, what, warehouse_path, out_dir, inbox)
 
 
 def _refused_or_failed(exc: Exception) -> int:

@@ -182,3 +182,55 @@ def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, 
         if step not in _PUBLISH_OPTIONS:
             click.echo(f"  {step}: {_NEXT_RUN_ONLY.get(step, 'the next run does it')}", err=True)
     return EXIT_COMMITTED_WITH_ERRORS
+
+
+def commit_mark() -> int:
+    """Where the runs this process committed stand now (flows/nightly.py; none before it is imported)."""
+    nightly = sys.modules.get("flows.nightly")
+    return nightly.commit_mark() if nightly is not None else 0
+
+
+def committed_since(mark: int) -> list[str]:
+    """The runs this process committed after `mark` (commit_mark)."""
+    nightly = sys.modules.get("flows.nightly")
+    return nightly.committed_since(mark) if nightly is not None else []
+
+
+def committed_then_failed(run_id: str, exc: BaseException, warehouse_path: Path, out_dir: Path | None,
+                          inbox: Path | None = None) -> int:
+    """A run that failed, or was interrupted, after its commit (its Prefect server gone, a Ctrl-C in
+    the steps after it): the data is in the warehouse, so exit 5 with the steps ops.runs says were
+    not done, never "the warehouse is unchanged" (verifier VC: a night whose temporary server was
+    killed committed, filed and published, then said so and exited 1)."""
+    how = "was interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else \
+        f"failed: {printable(f'{type(exc).__name__}: {exc}')}"
+    click.echo(f"pilotkpi: run {run_id} {how}, after its commit", err=True)
+    what, failed = f"run {run_id}", {}
+    try:
+        from warehouse.db import connect
+
+        con = connect(warehouse_path, read_only=True)
+        try:
+            row = con.execute("SELECT files_seen, accepted, superseded, duplicates, quarantined, held, failed_steps, "
+                              "error FROM ops.runs WHERE run_id = ?", [run_id]).fetchone()
+        finally:
+            con.close()
+    except Exception as read_error:  # noqa: BLE001 - what is known is said; ops.runs has the rest
+        click.echo(f"pilotkpi: committed to the warehouse: {what}; its record in ops.runs could not be read "
+                   f"({printable(str(read_error))}): the next run completes the steps it did not finish", err=True)
+        return EXIT_COMMITTED_WITH_ERRORS
+    if row is not None:
+        counts = dict(zip(("files_seen", "accepted", "superseded", "duplicates", "quarantined", "held"), row[:6]))
+        what = f"run {run_id}, {files_line(counts)}"
+        steps = [step for step in (row[6] or "").split(",") if step]
+        failed = {step: (row[7] if i == 0 and row[7] else "not done") for i, step in enumerate(steps)}
+    if not failed:  # every step of ours was done: only Prefect's own record of the run failed
+        click.echo(f"pilotkpi: committed to the warehouse: {printable(what)}; every step after the commit was "
+                   "done (ops.runs: succeeded); Prefect's record of the flow run may not say so", err=True)
+        return EXIT_COMMITTED_WITH_ERRORS
+    if out_dir is None:  # a command that names no --out: the next run does them
+        click.echo(f"pilotkpi: committed to the warehouse: {printable(what)}. These steps after the commit were NOT "
+                   f"done (ops.runs: status committed_with_errors); the next run does them: "
+                   f"{', '.join(failed)}", err=True)
+        return EXIT_COMMITTED_WITH_ERRORS
+    return report_unfinished(failed, what, warehouse_path, out_dir, inbox)

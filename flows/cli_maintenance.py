@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY, _as_of, check_registry, printable,
+from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY, _as_of, check_registry, commit_mark,
+                              committed_since, committed_then_failed, printable,
                               registry_refusal, release, report_unfinished)
 
 _registry = click.option("--registry", "registry_dir", required=True,
@@ -40,6 +41,7 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
     from warehouse.lock import RunLocked, run_lock
     from warehouse.restricted import check_restricted
 
+    mark = commit_mark()  # a job that fails after its commit says so (committed_then_failed)
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
@@ -69,10 +71,15 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
         click.echo(f"pilotkpi: failed: {printable(str(exc))}", err=True)
         release(exc)
         return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - one line for the operator, not a traceback
-        click.echo(f"pilotkpi: failed, the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
-                   err=True)
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - one line for the operator, not a traceback
         release(exc)
+        if committed_since(mark):  # its commit was kept: what failed after it (verifier VC)
+            return committed_then_failed(committed_since(mark)[-1], exc, warehouse_path, None)
+        if isinstance(exc, KeyboardInterrupt):
+            click.echo("pilotkpi: interrupted (Ctrl-C) before its commit: the warehouse is unchanged", err=True)
+        else:
+            click.echo(f"pilotkpi: failed, the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
+                       err=True)
         return EXIT_FAILED
 
 

@@ -30,7 +30,7 @@ class Night:
     """`pilotkpi run` on its own temporary server, in its own process group (as a terminal's
     foreground job), paused at a test point."""
 
-    def __init__(self, root: Path, point: str, resume: bool = False, **env: str):
+    def __init__(self, root: Path, point: str, resume: bool = False, command: str = "run", **env: str):
         self.root, self.marker = root, root / f"paused-{point}"
         self.registry, self.inbox = (root / "registry", root / "inbox") if (root / "registry").exists() \
             else make_scenario(root)
@@ -39,8 +39,9 @@ class Night:
                        PREFECT_HOME=str(migrated_prefect_home(root / "ph")), **env)
         if resume:
             environ["PILOTKPI_PAUSE_RESUME"] = str(root / "resume")
+        inbox = ["--inbox", str(self.inbox)] if command == "run" else []
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flows.cli", "run", "--registry", str(self.registry), "--inbox", str(self.inbox),
+            [sys.executable, "-m", "flows.cli", command, "--registry", str(self.registry), *inbox,
              "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF],
             env=environ, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.started: dict[int, str] = {}
@@ -154,3 +155,19 @@ def test_a_night_killed_with_its_process_group_leaves_no_server(tmp_path):
     assert night.server()
     os.killpg(night.proc.pid, signal.SIGKILL)
     night.end()
+
+
+def test_a_rebuild_interrupted_after_its_commit_says_it_committed(tmp_path):
+    """The jobs of the other commands (a rebuild here; reprocess and the committee's decisions go
+    the same way, flows/cli_maintenance.py) say the same."""
+    assert Night(tmp_path, "none").end()[0] == 0
+    rebuild = Night(tmp_path, "letters", command="rebuild")
+    rebuild.paused()
+    os.killpg(rebuild.proc.pid, signal.SIGINT)
+    code, out, err = rebuild.end()
+    runs = _runs(tmp_path / "wh.duckdb")
+    assert [r[1] for r in runs] == ["succeeded", "committed_with_errors"]
+    assert code == 5, (out, err)
+    assert f"pilotkpi: run {runs[1][0]} was interrupted (Ctrl-C), after its commit" in err
+    assert f"pilotkpi: committed to the warehouse: run {runs[1][0]}, files seen 0" in err
+    assert "the next run does them: " in err and "letters" in err and "unchanged" not in err
