@@ -5,7 +5,8 @@ The first night runs the demo inbox without two of its 130 files (1.5%); each te
 more night on its own copy of that warehouse:
 (a) nothing new, same as-of date (a rerun); (b) the two files held back; (c) the real quiet night:
 nothing new, as of one day later; (d) nothing new, one threshold row of the registry changed;
-(e) the published copy edited by hand; (f) a night that reads only a restricted pilot's file.
+(e) the published copy edited by hand; (f) a night that reads only a restricted pilot's file;
+(l) a stale write-ahead log left beside the published copy, then a quiet night and a night with new files.
 (b) also checks which pilots' sections are rendered again (until 2026-12-06 test_h, the same
 night), (c) which files are rewritten (test_g, the same night) and (a) and (c) that publishing
 keeps or replaces the copy (test_j, the same two nights, one after the other).
@@ -1042,3 +1043,55 @@ def test_a_digest_leaves_the_connection_free_for_the_outlier_function():
                                ).fetchall() == [(1,)]
     finally:
         con.close()
+
+
+def leave_a_stale_wal(copy: Path) -> None:
+    """The published copy opened read-write by mistake, a row changed, the process killed before it
+    closed (as verifier VB's repro/c3b_stale_wal_after_kill.sh): a non-empty `.wal` stays beside it."""
+    code = ("import duckdb, os, sys\n"
+            "con = duckdb.connect(sys.argv[1])\n"
+            "con.execute(\"SET checkpoint_threshold='1GB'\")\n"
+            "con.execute(\"UPDATE marts.pilot_scores SET composite_score = 9.9999 WHERE pilot_id='PLT-2548-001'\")\n"
+            "os._exit(0)\n")  # no close, no checkpoint: as a kill -9
+    subprocess.run([sys.executable, "-c", code, str(copy)], check=True)
+    assert Path(f"{copy}.wal").stat().st_size > 0
+
+
+def read_published(copy: Path) -> tuple[int, int, list]:
+    """The copy opened read-only as an analyst does: scores edited by hand (9.9999), 2549-Q2 reports
+    of the held-back pilot, and the runs it records."""
+    con = duckdb.connect(str(copy), read_only=True)
+    try:
+        edited = con.execute("SELECT count(*) FROM marts.pilot_scores WHERE composite_score = 9.9999").fetchone()[0]
+        held = con.execute("SELECT count(*) FROM ingest.submissions WHERE file_name = ?", [HELD_BACK[0]]).fetchone()[0]
+        return edited, held, [r[0] for r in con.execute("SELECT run_id FROM ops.runs ORDER BY started_at").fetchall()]
+    finally:
+        con.close()
+
+
+def test_l_a_stale_wal_beside_the_published_copy_is_cleaned_by_the_next_nights(night):
+    """A leftover write-ahead log beside the published copy: the quiet night after it publishes again
+    (the copy is not "unchanged" with a log that holds writes) and publishing removes it; a night with
+    new files, with such a log left again, publishes a copy every reader opens (verifier VB)."""
+    copy = night / "w.published.duckdb"
+    leave_a_stale_wal(copy)
+
+    _run(night)  # quiet: nothing new
+
+    (_, status, _, skipped, _), = runs(night / "w.duckdb")[1:]
+    assert (status, skipped) == ("succeeded", "validation_report,summaries,artifact,letters")
+    assert not Path(f"{copy}.wal").exists()
+    edited, held, published_runs = read_published(copy)
+    assert (edited, held) == (0, 0) and published_runs == [r[0] for r in runs(night / "w.duckdb")]
+
+    leave_a_stale_wal(copy)
+    for name in HELD_BACK:
+        shutil.copyfile(night / "held" / name, night / "inbox" / name)
+
+    result = _run(night)
+
+    assert "files seen 2: accepted 2" in result.output
+    assert not Path(f"{copy}.wal").exists()
+    edited, held, published_runs = read_published(copy)
+    assert (edited, held) == (0, 1) and published_runs == [r[0] for r in runs(night / "w.duckdb")]
+    assert len(published_runs) == 3

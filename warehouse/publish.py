@@ -70,10 +70,13 @@ class Stamp:
 
     def matches(self, path: Path) -> bool:
         """The file is still exactly what was published: size and mtime first (no read when they
-        differ), then its checksum."""
+        differ), then its checksum; and no write-ahead log beside it holds anything (a copy opened
+        read-write by mistake and its process killed: every reader would replay that log, and
+        fail; publishing again removes it, verifier VB)."""
         try:
             st = path.stat()
-            return (st.st_size, st.st_mtime_ns) == (self.size, self.mtime_ns) and Stamp.of(path) == self
+            return ((st.st_size, st.st_mtime_ns) == (self.size, self.mtime_ns) and not _logs_with_writes(path)
+                    and Stamp.of(path) == self)
         except OSError:
             return False
 
@@ -195,6 +198,11 @@ def publish(warehouse_path: str | Path, finish: Callable[[object], None] | None 
         os.fsync(fh.fileno())
     os.chmod(tmp, 0o444)
     pause_point("publish")
+    # A write-ahead log beside the copy is never the new copy's: one left by a process that opened
+    # the copy read-write and was killed would be replayed by every reader of the new file, and
+    # fail them all (verifier VB). Removed before the rename, so the new copy never meets it.
+    for suffix in WAL_SUFFIXES:
+        target.with_name(target.name + suffix).unlink(missing_ok=True)
     os.replace(tmp, target)
     return target
 
