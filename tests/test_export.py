@@ -203,3 +203,32 @@ def test_xlsx_export_of_the_demo(demo_run, tmp_path):
         assert kind == "d" and value.date() == first[1] and isinstance(first[1], date)
     finally:
         con.close()
+
+
+def test_xlsx_writes_decimals_and_integers_beyond_15_digits_as_their_exact_text(tmp_path):
+    """Excel's number keeps 15 significant digits: 98765432109876.54 as a number cell came back as
+    98765432109876.55 (verifier VB, repro/e1b). Beyond 15 digits the cell is the exact text; up to 15,
+    and any float, a number."""
+    from warehouse.db import connect
+    from warehouse.export import export as export_relations
+
+    con = connect(":memory:")
+    con.execute("""INSERT INTO core.budget_lines VALUES
+        ('P1', '03009', '2549-Q3', 2549, 3, 'ACT-L5-01', 5, 'budget', 98765432109876.54, 9876543210987.65, NULL,
+         1234567890123456789, 2),
+        ('P1', '03009', '2549-Q3', 2549, 3, 'ACT-L5-02', 5, 'budget', 99999999999999.99, 100000000000000.00, NULL,
+         123456789012345, 3)""")
+    export_relations(con, tmp_path, "xlsx")
+    con.close()
+
+    lines = _xlsx_rows(tmp_path / "core.budget_lines" / "fiscal_year=2549.xlsx")
+    header = [v for v, _ in lines[0]]
+    rows = {row[header.index("activity_code")][0]: dict(zip(header, row)) for row in lines[1:]}
+    big, fits = rows["ACT-L5-01"], rows["ACT-L5-02"]
+    assert big["allocated_thb"] == ("98765432109876.54", "s")  # 16 digits: the exact text
+    assert big["disbursed_thb"] == (9876543210987.65, "n")  # 15 digits: a number, read back the same
+    assert big["submission_id"] == ("1234567890123456789", "s")  # a 19-digit integer, not 1.23456789012346E+18
+    assert fits["allocated_thb"] == ("99999999999999.99", "s")
+    assert fits["disbursed_thb"] == (100000000000000, "n")  # 1 significant digit
+    assert fits["submission_id"] == (123456789012345, "n")
+    assert big["row_number"] == (2, "n")

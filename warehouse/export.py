@@ -13,7 +13,9 @@
   whether or not the file still holds them (open_rows).
 - xlsx is the format for Excel: every text value is a text cell (agency codes keep their leading
   zeros, and text starting with `=` stays text, never a formula, so it needs no apostrophe),
-  numbers (DECIMAL included) are number cells, dates date cells (xlsx_cell). A text longer than
+  numbers (DECIMAL included) are number cells, but for a DECIMAL or integer of more than 15
+  significant digits (Excel's precision), which is a text cell of its exact digits; dates are date
+  cells (xlsx_cell). A text longer than
   Excel's cell (32,767 UTF-16 units) is cut there, and says so; CSV and Parquet keep it whole.
 - CSV and xlsx show text as the pages and the web's downloads do (kpis.display.cell_text): a
   control, bidi or line-separator character becomes a visible stand-in (`␛`, `[U+202E]`), so an
@@ -144,13 +146,36 @@ def _csv_file(con, sql: str, params: list, path: Path) -> None:
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
+# Excel's number is a double, kept and shown to 15 significant digits: a DECIMAL or integer with
+# more (an amount of 16 digits such as 98765432109876.54, a hash from the web's SQL page) is written
+# as a text cell holding its exact digits, not a number cell Excel (and openpyxl) would read back
+# changed (98765432109876.55, 1.23456789012346E+18). Every value of 15 digits or fewer stays a number.
+EXCEL_DIGITS = 15
+
+
+def _beyond_excel_digits(value: object) -> bool:
+    """A Decimal or int (not bool) with more significant digits than Excel's number keeps."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        return False
+    if isinstance(value, int):
+        digits = str(abs(value)).rstrip("0")
+    elif value.is_finite():
+        digits = "".join(map(str, value.as_tuple().digits)).strip("0")  # as_tuple: no context rounding
+    else:
+        return True  # NaN, Infinity: no number cell holds them
+    return len(digits) > EXCEL_DIGITS
+
+
 def xlsx_cell(ws, value: object):
-    """One Excel cell: text as a text cell (never a formula or an error code), numbers as numbers,
-    dates as dates, anything else (lists, non-finite floats) as its text."""
+    """One Excel cell: text as a text cell (never a formula or an error code), numbers as numbers
+    (but a DECIMAL or integer of more than 15 significant digits as the text of its exact digits:
+    EXCEL_DIGITS), dates as dates, anything else (lists, non-finite floats) as its text."""
     from openpyxl.cell import WriteOnlyCell
 
     if isinstance(value, float) and not math.isfinite(value):
         value = str(value)
+    elif _beyond_excel_digits(value):  # 98765432109876.54 would come back as 98765432109876.55
+        value = format(value, "f") if isinstance(value, Decimal) else str(value)
     elif isinstance(value, datetime) and value.tzinfo is not None:  # Excel has no zones: UTC
         value = value.astimezone(timezone.utc).replace(tzinfo=None)
     elif value is not None and not isinstance(value, (str, bool, int, float, Decimal, date, datetime)):

@@ -8,8 +8,9 @@ CSV: UTF-8 with a byte-order mark (Thai in Excel); text Excel would run as a for
 leading apostrophe (warehouse.export.safe_cell); and a code Excel would turn into a number
 (`01002` -> 1002, or more than 15 digits rounded) is written as `="01002"`, which every
 spreadsheet shows as the text 01002; so is text Excel would read as a date or a fraction (`1/2`,
-`3-4`) or in scientific notation (`1E5`). XLSX: text cells stay text, numbers numbers, dates dates
-(warehouse.export.xlsx_cell).
+`3-4`) or in scientific notation (`1E5`). XLSX: text cells stay text, numbers numbers (a DECIMAL
+or integer of more than 15 significant digits, such as a hash, a text cell of its exact digits),
+dates dates (warehouse.export.xlsx_cell).
 Both show agency text as the page does (kpis.display.cell_text, as `pilotkpi export` does): a
 control, bidi or line-separator character becomes a visible stand-in (`␛`, `[U+202E]`), so a file name or note cannot reorder
 what the spreadsheet shows or send escape sequences to a terminal that prints the file. Tab, CR

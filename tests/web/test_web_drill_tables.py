@@ -83,3 +83,16 @@ def test_a_pages_download_holds_the_pages_rows(client_for):
     sheet = load_workbook(io.BytesIO(analyst.get("/submissions?download=submissions.xlsx").content)).active
     codes = {row[2] for row in sheet.iter_rows(min_row=2, values_only=True)}
     assert "01002" in codes and "03009" in codes
+
+
+def test_xlsx_keeps_hashes_and_long_decimals_exact_as_text():
+    """An integer or DECIMAL of more than 15 significant digits (a hash from the SQL page) is a text
+    cell of its digits: Excel's number would round it (verifier VB)."""
+    table = Table("sql-1", ["h", "amount", "small", "f"], [
+        {"h": 13838003787034917066, "amount": Decimal("98765432109876.54"), "small": 123456789012345,
+         "f": 0.1}])
+    code, amount, small, f = list(load_workbook(io.BytesIO(xlsx_bytes(table))).active.iter_rows())[1]
+    assert (code.value, code.data_type) == ("13838003787034917066", "s")
+    assert (amount.value, amount.data_type) == ("98765432109876.54", "s")
+    assert (small.value, small.data_type) == (123456789012345, "n")
+    assert (f.value, f.data_type) == (0.1, "n")
