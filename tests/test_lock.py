@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
@@ -96,3 +97,49 @@ def test_a_stale_lock_of_a_killed_run_is_cleared(tmp_path):
         assert other.stdout.strip() == "RunLocked"  # while we hold it, no other process gets it
     assert len(notes) == 1 and f"pid {holder.pid}" in notes[0] and "stale" in notes[0]
     assert lock_path(wh).read_text() == ""  # a clean exit leaves nothing stale
+
+
+OPEN_THE_FILE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import duckdb
+    con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == "read-only")
+    Path(sys.argv[3]).write_text("open")
+    time.sleep(60)
+""")
+
+
+@pytest.mark.parametrize("mode", ["read-only", "read-write"])
+def test_a_program_holding_the_working_file_stops_the_night_with_what_to_do(tmp_path, prefect_harness, mode):
+    """An analyst's program holds the WORKING file open (DuckDB's lock): the night changes nothing,
+    exits 1, and says which process holds it and that analysts should open the published copy; not
+    DuckDB's hint to open it read-only, which a night that writes cannot take (verifier VB, repro/c4)."""
+    registry, inbox = make_scenario(tmp_path)
+    files = sorted(p.name for p in inbox.iterdir())
+    (inbox / files[0]).rename(tmp_path / files[0])  # held back: the night's new file
+    assert run(tmp_path, registry, inbox)[0] == 0
+    (tmp_path / files[0]).rename(inbox / files[0])
+    warehouse = tmp_path / "wh.duckdb"
+    before = warehouse.read_bytes()
+    marker = tmp_path / "open"
+    analyst = subprocess.Popen([sys.executable, "-c", OPEN_THE_FILE, str(warehouse), mode, str(marker)],
+                               env=child_env())
+    try:
+        deadline = time.monotonic() + 30
+        while not marker.exists():
+            assert analyst.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        code, out = run(tmp_path, registry, inbox)
+    finally:
+        analyst.kill()
+        analyst.wait()
+    assert code == 1, out
+    line, = [line for line in out.splitlines() if line.startswith("pilotkpi:")]
+    assert line.startswith(f"pilotkpi: {warehouse}: in use by another program (PID {analyst.pid}, ")
+    assert ("which holds DuckDB's lock on it; nothing was changed, and a nightly run's inbox files stay there "
+            f"for the next night. Analysts should open the published copy {tmp_path / 'wh.published.duckdb'} "
+            "instead (as `pilotkpi sql` does), never the working file") in line
+    assert "read-only" not in out and "readonly" not in out
+    assert warehouse.read_bytes() == before and (inbox / files[0]).is_file()
+    # The analyst gone, the next night takes the file.
+    assert run(tmp_path, registry, inbox)[0] == 0 and not (inbox / files[0]).exists()

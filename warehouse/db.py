@@ -169,15 +169,39 @@ def _open(path: str | Path, read_only: bool, config: dict | None) -> duckdb.Duck
     try:
         return duckdb.connect(str(path), read_only=read_only, config=config or {})
     except duckdb.Error as exc:
-        reason = _reason(exc)
+        reason = _reason(exc, path)
     raise WarehouseRefused(path, reason)  # outside the except: keep no DuckDB exception alive
 
 
-def _reason(exc: duckdb.Error) -> str:
+# DuckDB's lock error: `Could not set lock on file "…": Conflicting lock is held in <program>
+# (PID <n>). [However, you would be able to open this database in read-only mode, …] See also …`
+_LOCK_HOLDER = re.compile(r"held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def _reason(exc: duckdb.Error, path: str | Path | None = None) -> str:
     message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "lock" in message.lower():
-        return f"in use by another program, which holds DuckDB's lock on it ({message})"
+        return _held_by_another(message, path)
     return f"not a DuckDB database, or damaged ({message})"
+
+
+def _held_by_another(message: str, path: str | Path | None) -> str:
+    """The lock error as the operator needs it: which process holds the file, that nothing was
+    changed, and where analysts should read instead. DuckDB's own hint (open it read-only, the
+    CLI's -readonly) is left out: a job must write, and a reader of the working file is what stops
+    it (verifier VB)."""
+    holder = _LOCK_HOLDER.search(message)
+    who = f"another program (PID {holder['pid']}, {holder['program']})" if holder else "another program"
+    text = (f"in use by {who}, which holds DuckDB's lock on it; nothing was changed, and a nightly run's inbox "
+            "files stay there for the next night")
+    try:
+        copy = files_of(path).published if path is not None else None
+    except WarehouseRefused:  # a published copy or restricted store itself: no copy to read instead
+        copy = None
+    if copy is not None:
+        text += (f". Analysts should open the published copy {copy} instead (as `pilotkpi sql` does), "
+                 "never the working file")
+    return text
 
 
 def _check_schema(con: duckdb.DuckDBPyConnection, path: str | Path, read_only: bool) -> bool:
@@ -192,7 +216,7 @@ def _check_schema(con: duckdb.DuckDBPyConnection, path: str | Path, read_only: b
         applied = {r[0] for r in con.execute("SELECT version FROM ops.schema_migrations").fetchall()} if tables else set()
         newest = max(applied, default=None)
     except duckdb.Error as exc:  # the catalogue opened, but a block behind it is damaged
-        reason = _reason(exc)
+        reason = _reason(exc, path)
     if reason:
         raise WarehouseRefused(path, reason)
     if newest is None and read_only:
