@@ -284,6 +284,7 @@ def test_reminders_csv_for_a_mail_merge(batch, tmp_path):
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads Thai
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
     # One row per agency and letter: a mail merge sends each letter once.
+    # 11002 and 15001 have no leading zero: Excel keeps them, bare (test below for 01002).
     assert [(r["agency_code"], r["document_no"], r["level"], r["report_count"]) for r in rows] == [
         ("11002", "นร 1200/1", "2", "2"), ("15001", "นร 1200/2", "2", "1")]
     reports = rows[0]["reports"].split("\n")
@@ -295,6 +296,28 @@ def test_reminders_csv_for_a_mail_merge(batch, tmp_path):
     assert rows[1]["reports"] == "P-OPEN (ระบบบริการประชาชนแบบเบ็ดเสร็จ / One-stop e-citizen service) 2548-Q1 due 2005-01-30 44 days overdue level 2 missing"
     assert (rows[0]["email"], rows[0]["letter_th"], rows[0]["letter_en"]) == ("saraban@mict.go.th", "11002.th.html", "11002.en.html")
     assert rows[1]["addressee_th"] == "หัวหน้าส่วนราชการ กรมการปกครอง" and rows[1]["email"] == ""
+
+
+
+def test_reminders_csv_keeps_identifiers_excel_would_make_numbers_as_text(batch, tmp_path):
+    """follow-up.md: reminders.csv is for a mail merge in Excel, which opens a bare 01002 as the
+    number 1002 (verifier VB, repro/e3). Such a cell is written ="01002", as the web's CSV downloads
+    write it (warehouse.export.csv_cell), and so is a letter number Excel would take for a date."""
+    from copy import deepcopy
+
+    zero = deepcopy(batch)
+    zero.letters[0].agency_code = "01002"
+    zero.sender["letter_prefix"] = "0105"
+    write_letters(zero, tmp_path)
+    header, first, second = csv.reader(io.StringIO((tmp_path / "reminders" / "reminders.csv")
+                                                   .read_text(encoding="utf-8-sig")))
+    cells = dict(zip(header, first))
+    assert cells["agency_code"] == '="01002"'  # Excel and LibreOffice show (and merge) the text 01002
+    assert cells["document_no"] == '="0105/1"'  # not the date 1 January 105
+    assert (cells["letter_th"], cells["letter_en"]) == ("01002.th.html", "01002.en.html")
+    assert (cells["level"], cells["report_count"], cells["email"]) == ("2", "2", "saraban@mict.go.th")
+    # A code Excel keeps as it is stays bare (15001 is the number 15001 and the text 15001 alike).
+    assert dict(zip(header, second))["agency_code"] == "15001" and second[6] == '="0105/2"'
 
 
 THREE = {**GIVEN, "ingest.submissions": GIVEN["ingest.submissions"][:1], "ingest.issues": []}

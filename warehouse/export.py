@@ -141,6 +141,30 @@ def _csv_file(con, sql: str, params: list, path: Path) -> None:
             writer.writerows([safe_cell(cell_text(v)) for v in row] for row in rows)
 
 
+# Text Excel would turn into another value on opening a CSV: leading zeros dropped, more than 15
+# digits rounded, a date (1/2, 3-4, 2006-08-10 stays text only as ="…"), scientific notation.
+CODE_EXCEL_WOULD_CHANGE = re.compile(r"^(0\d+|\d{16,}|\d+[eE][+-]?\d+|\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?)$")
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell Excel opens as the value it is: a code it would change (CODE_EXCEL_WOULD_CHANGE:
+    `01002` -> 1002) as `="01002"`, which every spreadsheet shows as the text 01002; text it would
+    run as a formula with safe_cell's apostrophe. The web's CSV downloads (web/tables.py) and the
+    reminder letters' reminders.csv (kpis/letters/render.py), both for Excel, write every cell with it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    text = cell_text(str(value))
+    if isinstance(value, str) and CODE_EXCEL_WOULD_CHANGE.match(text):
+        return f'="{text}"'
+    return safe_cell(text)
+
+
 # Characters an xlsx file cannot hold (XML 1.0): shown as Unicode control pictures (␀, ␛, …), as
 # the summaries show them (kpis/display.py), rather than refused.
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")

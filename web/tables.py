@@ -23,17 +23,12 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal
 
 from starlette.responses import Response
 
 from kpis.display import cell_text
-from warehouse.export import safe_cell, xlsx_cell
+from warehouse.export import csv_cell, safe_cell, xlsx_cell  # csv_cell: also reminders.csv's
 
-# Text Excel would turn into another value on opening a CSV: leading zeros dropped, more than 15
-# digits rounded, a date (1/2, 3-4, 2006-08-10 stays text only as ="…"), scientific notation.
-_CODE_EXCEL_WOULD_CHANGE = re.compile(r"^(0\d+|\d{16,}|\d+[eE][+-]?\d+|\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?)$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -49,21 +44,6 @@ class Table:
     def __post_init__(self):
         if not _NAME.match(self.name):
             raise ValueError(f"table name {self.name!r} is not a safe file name")
-
-
-def csv_cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    text = cell_text(str(value))
-    if isinstance(value, str) and _CODE_EXCEL_WOULD_CHANGE.match(text):
-        return f'="{text}"'
-    return safe_cell(text)
 
 
 def csv_bytes(table: Table) -> bytes:

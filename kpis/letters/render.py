@@ -23,7 +23,7 @@ from kpis.letters.model import Batch, Letter
 from pilots.fiscal import be_year, quarter_months as _quarter_months
 from pilots.thai_dates import ENGLISH_MONTHS, THAI_MONTHS, THAI_MONTHS_ABBR
 from kpis.letters.register import earlier_reminders, record
-from warehouse.export import safe_cell
+from warehouse.export import csv_cell
 from warehouse.paths import component
 
 LANGS = ("th", "en")
@@ -158,8 +158,10 @@ def report_line(item) -> str:
 
 
 def reminders_csv(batch: Batch) -> str:
-    """One row per agency and letter, its reports one line each in the reports cell; text that
-    Excel would run as a formula is neutralised like the exports (warehouse/export.py), and
+    """One row per agency and letter, its reports one line each in the reports cell; for Excel (a
+    mail merge, follow-up.md) as the web's CSV downloads are (warehouse.export.csv_cell): an
+    identifier Excel would turn into a number is written `="01002"` (the agency code, and a letter
+    number `0105/12`), text that Excel would run as a formula is neutralised like the exports, and
     control characters are made visible."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -171,7 +173,7 @@ def reminders_csv(batch: Batch) -> str:
                visible(addressee_th(letter)), visible(addressee_en(letter)), visible(batch.document_no(letter)),
                letter.level, len(letter.items), reports, f"{letter.agency_code}.th.html",
                f"{letter.agency_code}.en.html")
-        writer.writerow([safe_cell(v) for v in row])
+        writer.writerow([csv_cell(v) for v in row])
     return out.getvalue()
 
 
