@@ -514,8 +514,15 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
             files = list(zip(state["new"], statuses)) + state["earlier"]
             # An error moving a restricted pilot's file must not name it in logs or ops.runs.
             hidden = hidden_names(con, [f.name for f, _ in files])
+
+            def left(item: inbox_folder.InboxFile, why: str) -> None:
+                # Named as receive_task names the inbox's files (masked, printable), restricted names hidden.
+                name = masked(redact(inbox_folder.name_as_text(inbox_folder.inbox_name(item.inbox_path)), hidden))
+                logger.warning("%s %s", printable(name), LEFT_IN_INBOX[why])
+
             with names_hidden(hidden):  # a big night's in a process of its own; its failure warned of
-                state["moved"] = filing.file_away(files, inbox, lambda text: logger.warning("%s", printable(redact(text, hidden))))
+                state["moved"] = filing.file_away(files, inbox, lambda text: logger.warning("%s", printable(redact(text, hidden))),
+                                                  left)
 
         try:
             job = _job("run", registry, warehouse_path, out_dir, as_of, ingest, file_away, rfiles)
@@ -526,6 +533,13 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
                      [], changing, state.get("moved", []), job.failed_steps, job.completed,
                      len(state["earlier"]), job.letters, refused)
+
+
+# What filing away says of a received file it left alone (pilots.inbox.file_away's `left`).
+LEFT_IN_INBOX = {
+    inbox_folder.CHANGED: "changed since it was read: its new bytes stay in the inbox for the next night",
+    inbox_folder.GONE: "was removed from the inbox after it was read: what was read is recorded",
+}
 
 
 def _key(f: inbox_folder.InboxFile) -> tuple[str, str]:

@@ -17,8 +17,10 @@ answer and points fd 1 at stderr before importing the project, so a stray print 
 
 The parent writes one pickle on the child's stdin, (inbox, [(name, inbox path, SHA-256, size,
 status)], the notes' descriptor: strings and numbers, cheap to pickle beside the rendering), and reads one from the
-child's answer: ("moved", [paths]) or ("failed", the FilingError's text, names masked as file_away
-masks them): that is this step's failure, and the next night files the rest away. A child that
+child's answer: ("moved", [paths], left) or ("failed", the FilingError's text, names masked as file_away
+masks them, left): that is this step's failure, and the next night files the rest away. `left`
+lists (inbox path, CHANGED or GONE) for each file the child left alone as changed or removed
+since it was read; the parent tells its caller of each (`left` of file_away), as the thread does. A child that
 ends without its answer (an import error, memory, a bug) is reported with its exit code and the
 last line of its stderr (IDs masked here, restricted names hidden by the caller), and the files
 are filed away in this process instead (file_away skips every file the child moved: no longer in
@@ -64,14 +66,17 @@ _CHILD_CODE = "import os; out = os.dup(1); os.dup2(2, 1); from pilots import fil
 
 
 def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
-              warn: Callable[[str], None] | None = None) -> list[Path]:
+              warn: Callable[[str], None] | None = None,
+              left: Callable[[InboxFile, str], None] | None = None) -> list[Path]:
     """pilots.inbox.file_away, in a child process for FILING_PROCESS_FILES files or more.
 
     warn(text): how a child that ended without its answer is reported (its last line of stderr,
-    IDs masked); the caller hides restricted names in it. The files are then filed away here."""
+    IDs masked); the caller hides restricted names in it. The files are then filed away here.
+    left(file, CHANGED or GONE): each file left in place as changed or removed since it was read
+    (pilots.inbox.file_away), wherever it was filed away."""
     files = list(files)
     if len(files) < FILING_PROCESS_FILES:
-        return inbox_folder.file_away(files, inbox)
+        return inbox_folder.file_away(files, inbox, left=left)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         p for p in (str(_CODE_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     # Where the child notes each move before it makes it (see _notes): read only if the child
@@ -83,15 +88,19 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=_CODE_ROOT,
                                      pass_fds=(progress.fileno(),))
         except OSError:  # no process to be had (memory, process limits): filed away here instead
-            return inbox_folder.file_away(files, inbox)
+            return inbox_folder.file_away(files, inbox, left=left)
         rows = [(f.name, os.fspath(f.inbox_path), f.sha256, f.size, status) for f, status in files]
         # communicate() reads both pipes while it writes: an answer or a stderr of any size passes.
         out, err = child.communicate(pickle.dumps((os.fspath(inbox), rows, progress.fileno()),
                                                   protocol=pickle.HIGHEST_PROTOCOL))
         try:
-            outcome, detail = pickle.loads(out)
+            outcome, detail, left_alone = pickle.loads(out)
         except Exception:  # noqa: BLE001 - it ended without its answer: a bug, an import error, memory
-            return _file_away_after(child.returncode, err, _moved_by_child(progress, inbox), files, inbox, warn)
+            return _file_away_after(child.returncode, err, _moved_by_child(progress, inbox), files, inbox, warn, left)
+    if left is not None and left_alone:
+        by_path = {os.fspath(f.inbox_path): f for f, _ in files}
+        for path, why in left_alone:
+            left(by_path[path], why)
     if outcome == "failed":
         raise FilingError(detail)
     return [Path(p) for p in detail]
@@ -134,19 +143,49 @@ def _moved_by_child(progress, inbox: Path) -> list[Path]:
 
 
 def _file_away_after(returncode: int, err: bytes, moved_by_child: list[Path], files: list[tuple[InboxFile, str]],
-                     inbox: Path, warn: Callable[[str], None] | None) -> list[Path]:
+                     inbox: Path, warn: Callable[[str], None] | None,
+                     left: Callable[[InboxFile, str], None] | None = None) -> list[Path]:
     """Filing away in this process after a child that ended without its answer: its moves and
     this process's, so that the night counts every file filed (the child's too)."""
     stopped = _stopped(returncode, err)
     # Filed away here instead, so that no night is left on a path that always fails: safe, as
     # file_away skips every file no longer in the inbox with its SHA-256 (the child's moves).
     try:
-        moved = inbox_folder.file_away(files, inbox)
+        moved = inbox_folder.file_away(files, inbox, left=_not_moved_by_child(left, moved_by_child))
     except FilingError as exc:
         raise FilingError(f"{stopped}; filing away here instead failed too: {exc}") from None
     if warn is not None:
         warn(f"{stopped}; filed away in the night's own process instead")
     return moved_by_child + moved
+
+
+def _not_moved_by_child(left: Callable[[InboxFile, str], None] | None,
+                        moved_by_child: list[Path]) -> Callable[[InboxFile, str], None] | None:
+    """`left` for the files filed away here after the child: a file gone from the inbox because
+    the child moved it is not reported as removed. It is known by its bytes (size and SHA-256) in
+    one of the child's moves, the one of its own name first; each move accounts for one file."""
+    if left is None or not moved_by_child:
+        return left
+    unclaimed = list(moved_by_child)
+
+    def told(item: InboxFile, why: str) -> None:
+        if why == inbox_folder.GONE:
+            name = inbox_folder.inbox_name(item.inbox_path)
+            for path in sorted(unclaimed, key=lambda p: p.name != name):
+                if _same_bytes(path, item):
+                    unclaimed.remove(path)
+                    return
+        left(item, why)
+    return told
+
+
+def _same_bytes(path: Path, item: InboxFile) -> bool:
+    try:
+        if os.lstat(path).st_size != item.size:
+            return False
+        return inbox_folder.current_sha(path) == item.sha256
+    except OSError:
+        return False
 
 
 def _stopped(returncode: int, err: bytes) -> str:
@@ -182,10 +221,15 @@ def main(answer_fd: int) -> None:
             notes[end[0]:end[0] + len(raw)] = raw
             end[0] += len(raw)
 
+    left_alone: list[tuple[str, str]] = []
+
+    def left(item: InboxFile, why: str) -> None:
+        left_alone.append((os.fspath(item.inbox_path), why))
+
     try:
-        moved = inbox_folder.file_away(_while_parent_lives(rows, parent), Path(inbox), moving)
-        answer = ("moved", [os.fspath(p) for p in moved])
+        moved = inbox_folder.file_away(_while_parent_lives(rows, parent), Path(inbox), moving, left)
+        answer = ("moved", [os.fspath(p) for p in moved], left_alone)
     except FilingError as exc:
-        answer = ("failed", str(exc))
+        answer = ("failed", str(exc), left_alone)
     with os.fdopen(answer_fd, "wb") as out:
         out.write(pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL))

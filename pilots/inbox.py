@@ -322,14 +322,20 @@ class FilingError(OSError):
 FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+CHANGED, GONE = "changed", "gone"  # why file_away left a received file alone (its `left` callback)
+
+
 def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
-              moving: Callable[[Path], None] | None = None) -> list[Path]:
+              moving: Callable[[Path], None] | None = None,
+              left: Callable[[InboxFile, str], None] | None = None) -> list[Path]:
     """Move each (file, status) to processed/ or quarantine/; returns the new paths.
 
     moving(new path): called just before each rename (pilots/filing.py's child reports there
     what a night must count if the child ends without its answer).
 
     A file that changed or vanished since it was received is left alone: the next run looks at it.
+    left(file, CHANGED or GONE) is told of each, so that the night can say so: a changed file's
+    new bytes stay in the inbox for the next night; a vanished one's bytes as read are recorded.
     One file that cannot be moved does not stop the others; the first error is raised at the end.
 
     A night files 20,000 files away (issue 22), so each costs few system calls: the inbox and each
@@ -352,7 +358,12 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
                     inbox_fd = os.open(inbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
                 source = os.fspath(set_aside.get(item.inbox_path, item.inbox_path) if set_aside else item.inbox_path)
                 head, _, source_name = source.rpartition("/")
-                if (head or ".") != inbox_text or _sha_in(inbox_fd, source_name, item.size) != item.sha256:
+                if (head or ".") != inbox_text:
+                    continue
+                now = _sha_in(inbox_fd, source_name, item.size)
+                if now != item.sha256:
+                    if left is not None:
+                        left(item, GONE if now is None else CHANGED)
                     continue
                 name = inbox_name(item.inbox_path)  # the name's own bytes, kept in quarantine/ as sent
                 if "/" in name or "\0" in name or name in ("", ".", ".."):  # see the module doc
@@ -425,15 +436,17 @@ def current_sha(path: Path) -> str | None:
 
 
 def _sha_in(folder_fd: int, name: str, size: int) -> str | None:
-    """The SHA-256 of the file `name` in that folder now; None when it is gone, is no longer a
-    regular file, or is not `size` bytes long (then it is not the file received either)."""
+    """The SHA-256 of the file `name` in that folder now; None when it is gone; "" when it is no
+    longer a regular file or is not `size` bytes long (then it is not the file received either)."""
     try:
         fd, st = open_regular(name, dir_fd=folder_fd)
-    except (FileNotFoundError, NotRegularFile):  # gone, or swapped for a link: not the file received
+    except FileNotFoundError:  # gone
         return None
+    except NotRegularFile:  # swapped for a link or the like: not the file received
+        return ""
     try:
         if st.st_size != size:
-            return None
+            return ""
         return evidence.sha256_of_fd(fd, min(size + 1, evidence.CHUNK))[0]
     finally:
         os.close(fd)

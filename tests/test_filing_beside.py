@@ -22,10 +22,10 @@ def test_filing_away_runs_while_the_summaries_are_written(tmp_path, prefect_harn
     filed, threads = threading.Event(), {}
     real_file_away = inbox_folder.file_away
 
-    def file_away(files, folder):
+    def file_away(files, folder, *args, **kwargs):
         threads["file_away"] = threading.get_ident()
         try:
-            return real_file_away(files, folder)
+            return real_file_away(files, folder, *args, **kwargs)
         finally:
             filed.set()
 
@@ -60,7 +60,7 @@ def test_failures_beside_are_recorded_in_the_order_of_the_steps(tmp_path, prefec
     registry, inbox = make_scenario(tmp_path)
     failed_first = threading.Event()
 
-    def file_away(files, folder):
+    def file_away(files, folder, *args, **kwargs):
         failed_first.set()
         raise OSError(5, "injected file_away failure")
 

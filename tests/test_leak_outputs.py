@@ -168,8 +168,8 @@ def leak_run(tmp_path_factory, prefect_harness) -> LeakRun:
     wh = run.root / "wh.duckdb"
     real_file_away = inbox_folder.file_away
 
-    def file_away_then_fail(files, inbox_dir):
-        moved = real_file_away(files, inbox_dir)
+    def file_away_then_fail(files, inbox_dir, *args, **kwargs):
+        moved = real_file_away(files, inbox_dir, *args, **kwargs)
         raise OSError(13, "Permission denied", str(inbox_dir / "processed" / "opn7_lead_q1.csv"), None,
                       str(inbox_dir / "processed" / "qz9_secret_lead_q1.csv"))
 
