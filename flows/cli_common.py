@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from pilots import personal
 from pilots.personal import masked
 
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).
@@ -140,8 +141,8 @@ def files_line(counts: dict) -> str:
 def printable(text: str) -> str:
     """Error text for the terminal: it may quote an agency's file name or values, so control
     characters (escape sequences, newlines) are shown escaped, never sent to the terminal, and
-    national ID numbers masked (pilots/personal.py)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in masked(text))
+    national ID numbers masked (pilots/personal.py, which ops.runs.error is stored through too)."""
+    return personal.printable(text)
 
 
 # How an operator completes the steps after the commit that a job did not finish: one

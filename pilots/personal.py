@@ -46,3 +46,12 @@ def mask_national_ids(text: str) -> tuple[str, bool]:
 def masked(text: str | None) -> str | None:
     """The text as it may be stored or shown (None stays None)."""
     return None if text is None else mask_national_ids(text)[0]
+
+
+def printable(text: str) -> str:
+    """Error text for the terminal, or a column read there (ops.runs.error): it may quote an
+    agency's file name or values, so every character str.isprintable() refuses (control and
+    format characters: escape sequences, newlines, a right-to-left override) is shown escaped as
+    Python writes it (\\x1b, \\n, \\u202e), never passed on, and national ID numbers masked.
+    Escaping twice changes nothing: the stand-ins are printable."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in masked(text))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import duckdb
 
+from pilots.personal import printable
 from warehouse import evidence, store
 from warehouse.open_side import redact
 from warehouse.publish import MOVED_TO_RESTRICTED, note_afresh
@@ -147,7 +148,9 @@ def _drop_marts(con: duckdb.DuckDBPyConnection, pilot_id: str, keep: tuple[str, 
 
 
 def _redact_run_errors(open_con: duckdb.DuckDBPyConnection, names: set[str]) -> None:
-    """Earlier jobs' errors in the open ops.runs that name a file now restricted."""
+    """Earlier jobs' errors in the open ops.runs that name a file now restricted: by its name as
+    the error was stored too (made visible, IDs masked: store.finish_run)."""
+    names = set(names) | {printable(n) for n in names}
     for run_id, error in open_con.execute("SELECT run_id, error FROM ops.runs WHERE error IS NOT NULL").fetchall():
         hidden = redact(error, names)
         if hidden != error:

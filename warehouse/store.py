@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence, Union
 
 import duckdb
 
-from pilots.personal import masked
+from pilots.personal import masked, printable
 
 REGISTRY_TABLES = (
     "registry.agencies",
@@ -303,7 +303,7 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, finished_at: datetim
         "quarantined = ?, duplicates = ?, held = ?, error = ?, skipped_unsettled = ?, failed_steps = ?, "
         "duration_seconds = round(epoch(?::TIMESTAMP) - epoch(started_at), 3) WHERE run_id = ?",
         [finished_at, status, counts.get("files_seen", 0), counts.get("accepted", 0), counts.get("superseded", 0),
-         counts.get("quarantined", 0), counts.get("duplicates", 0), counts.get("held", 0), masked(error),
+         counts.get("quarantined", 0), counts.get("duplicates", 0), counts.get("held", 0), _error_text(error),
          skipped_unsettled,
          ",".join(failed_steps) or None, finished_at, run_id],
     )
@@ -333,8 +333,16 @@ def record_post_commit(con: duckdb.DuckDBPyConnection, run_id: str, finished_at:
         "UPDATE ops.runs SET status = ?, failed_steps = ?, error = ?, finished_at = ?, "
         "duration_seconds = round(epoch(?::TIMESTAMP) - epoch(started_at), 3) WHERE run_id = ?",
         ["committed_with_errors" if failed else "succeeded", ",".join(failed) or None,
-         masked(next(iter(failed.values()), None)), finished_at, finished_at, run_id],
+         _error_text(next(iter(failed.values()), None)), finished_at, finished_at, run_id],
     )
+
+
+def _error_text(error: str | None) -> str | None:
+    """ops.runs.error as stored: national IDs masked, and the agencies' text in it (file names,
+    values) made visible as the CLI prints it (pilots.personal.printable): operators read it
+    with `pilotkpi sql`, on a terminal, so no escape sequence, line break or right-to-left
+    override is stored raw. (ingest.submissions.file_name keeps the name as sent.)"""
+    return None if error is None else printable(error)
 
 
 def run_issue_count(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
