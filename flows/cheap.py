@@ -68,6 +68,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.cli_common import printable
 from kpis import steps
+from kpis.files import write_atomically
 from kpis.letters import build_letters, write_letters
 from kpis.summary import artifact_markdown, build_model, write_summaries
 from kpis.summary.validation import report_for, write_validation_report
@@ -145,9 +146,8 @@ class Book:
         else:
             book[step] = entry
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.out_dir / f"{OUTPUTS_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(book, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.out_dir / OUTPUTS_FILE)
+        write_atomically(self.out_dir / OUTPUTS_FILE, json.dumps(book, indent=1, sort_keys=True).encode("utf-8"),
+                         self.out_dir / f"{OUTPUTS_FILE}.{os.getpid()}.tmp")
 
     def last_report(self) -> str | None:
         """The name of the last validation report a job wrote here, if it is still there."""

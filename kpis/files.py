@@ -6,6 +6,8 @@ the committee's share moves only the pages that changed.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 
@@ -19,7 +21,24 @@ def write_if_changed(path: Path, text: str, encoding: str = "utf-8") -> bool:
             return False
     except OSError:
         pass  # absent or unreadable: written
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)  # a reader never sees half a file
+    write_atomically(path, data)  # a reader never sees half a file
     return True
+
+
+def write_atomically(path: Path, data: bytes, tmp: Path | None = None) -> None:
+    """data into path through a temporary file beside it (`tmp`, else path + ".tmp"), then a
+    rename: a reader never sees half a file. A write that fails (a full disk: ENOSPC) removes its
+    temporary file, so no later night finds it left in out/, and its error names the file it was
+    writing: the write's own OSError names none ("[Errno 28] No space left on device"), while one
+    that names a path (a read-only folder) is passed on as it is. Every atomic write of flows/
+    and kpis/ (the pages, letters, reports, the outputs book, the summary's sections) goes here."""
+    tmp = tmp or path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+        raise

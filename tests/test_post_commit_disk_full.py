@@ -111,3 +111,43 @@ def test_the_copy_never_says_publishing_had_not_finished(tmp_path, prefect_harne
         assert _runs(wh) == [("committed_with_errors", "publish", False)]  # the next run publishes again
     else:
         assert code == 0 and _runs(wh) == copy
+
+
+def test_a_write_that_fills_the_disk_leaves_no_temporary_file_and_names_its_file(tmp_path, prefect_harness,
+                                                                                  monkeypatch):
+    """As a full file system fails a write (verifier VC, F6): the temporary file is made and half
+    written, then the write raises ENOSPC naming no file. Every atomic write in --out (kpis/files.py
+    write_atomically: the pages, letters, the validation report, the outputs book, the summary's
+    sections) removes its temporary file, and each step's error names the file it was writing;
+    the next night, with space again, finds no temporary file left either."""
+    registry, inbox = make_scenario(tmp_path)
+    out = tmp_path / "out"
+    real_text, real_bytes = pathlib.Path.write_text, pathlib.Path.write_bytes
+
+    def full(real):
+        def write(self, data, *args, **kwargs):
+            if out in self.parents:
+                real(self, data[:len(data) // 2], *args, **kwargs)  # the blocks there were
+                raise OSError(errno.ENOSPC, "No space left on device")  # as write() raises it: no file named
+            return real(self, data, *args, **kwargs)
+        return write
+
+    with monkeypatch.context() as patch:
+        patch.setattr(pathlib.Path, "write_text", full(real_text))
+        patch.setattr(pathlib.Path, "write_bytes", full(real_bytes))
+        code, output = run_cli(registry, inbox, tmp_path)
+
+    assert code == 5, output
+    for step in ("validation_report", "summaries", "artifact", "letters"):
+        assert f"  {step}: OSError: [Errno 28] No space left on device: '{out}" in output, output
+    assert f"No space left on device: '{out / 'validation.html'}'" in output
+    assert f"No space left on device: '{out / '.pilotkpi-outputs.json'}'" in output
+    wh = tmp_path / "wh.duckdb"
+    [(status, failed, _)] = _runs(wh)
+    assert (status, failed) == ("committed_with_errors", "validation_report,summaries,artifact,letters")
+    assert [p.name for p in out.rglob("*") if p.name.endswith(".tmp")] == []
+
+    code, output = run_cli(registry, inbox, tmp_path)  # space again
+    assert code == 0, output
+    assert [p.name for p in out.rglob("*") if p.name.endswith(".tmp")] == []
+    assert (out / "validation.html").is_file() and (out / "summary.th.html").is_file()

@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from kpis import steps
 from kpis.display import MdLabel, MdSafe, html_text, md_label, md_text, shown
-from kpis.files import write_if_changed
+from kpis.files import write_atomically, write_if_changed
 from kpis.summary import charts, labels, pages
 from kpis.summary.model import PilotSection, SummaryModel
 
@@ -405,10 +405,9 @@ class SectionCache:
         sections = {key: [since, size, text if with_texts else None] for key, (since, size, text) in self.new.items()}
         if sections == self.old and self.pages == self.old_pages and self.rows == self.old_rows:
             return
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"code": self.code, "sections": sections, "pages": self.pages, "rows": self.rows},
-                                  ensure_ascii=False), encoding="utf-8")
-        os.replace(tmp, self.path)
+        text = json.dumps({"code": self.code, "sections": sections, "pages": self.pages, "rows": self.rows},
+                          ensure_ascii=False)
+        write_atomically(self.path, text.encode("utf-8"), self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp"))
 
 
 def section_inputs(model: SummaryModel) -> dict[str, str]:

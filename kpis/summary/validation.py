@@ -20,6 +20,7 @@ import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from kpis.display import html_text, identities, shown
+from kpis.files import write_atomically
 from kpis.summary.controls import run_flags
 from kpis.summary.labels import Z_LIMIT, fmt_date, fmt_period
 from warehouse.open_side import restricted_submissions
@@ -124,7 +125,5 @@ def write_validation_report(con: duckdb.DuckDBPyConnection, run_id: str, out_dir
                                                           accepted=accepted, warned=warned)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / report_name(kind, run_id)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
-    tmp.replace(path)
+    write_atomically(path, html.encode("utf-8"))  # no temporary file left if it fails; its error names path
     return path
