@@ -45,7 +45,7 @@ from web.tables import Table, download_response, wanted
 
 LINES_PER_PAGE = 200  # a big file's lines are paged; its download holds them all
 SQL_MAX_ROWS = 1000  # rows shown (and downloaded) per statement
-SQL_SECONDS = 10.0  # each statement is interrupted after this long
+SQL_SECONDS = 10.0  # a request's statements together (warehouse/shell.run_limited), then interrupted
 SQL_MAX_CHARS = 20_000
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
@@ -73,7 +73,7 @@ add_words(
         "drilldown_changed": "ไฟล์ต้นฉบับที่จัดเก็บไว้ (SHA-256 {sha}) ไม่ตรงกับ SHA-256 ที่บันทึกไว้เมื่อได้รับไฟล์ ไฟล์ถูกแก้ไขหรือเสียหายหลังจากจัดเก็บ จึงไม่ส่งให้ดาวน์โหลด",
         "drilldown_changed_todo": "ข้อมูลและคะแนนในคลังข้อมูลไม่เปลี่ยนแปลง กรุณาแจ้งผู้ดูแลระบบ ซึ่งนำไฟล์กลับคืนจากสำรองข้อมูลได้ (ตรวจสอบด้วย SHA-256 ข้างต้น) แล้วลิงก์นี้จะใช้ได้ทันทีโดยไม่ต้องเริ่มระบบใหม่",
         "drilldown_sql": "SQL", "drilldown_sql_title": "สืบค้นสำเนาเผยแพร่ด้วย SQL (อ่านอย่างเดียว)",
-        "drilldown_sql_help": "อ่านได้อย่างเดียวจากสำเนาที่เผยแพร่ (ไม่มีข้อมูลโครงการชั้นความลับ) ไม่อ่านหรือเขียนไฟล์ แสดงไม่เกิน {rows} แถวต่อคำสั่ง และหยุดคำสั่งที่ใช้เวลาเกิน {seconds} วินาที",
+        "drilldown_sql_help": "อ่านได้อย่างเดียวจากสำเนาที่เผยแพร่ (ไม่มีข้อมูลโครงการชั้นความลับ) ไม่อ่านหรือเขียนไฟล์ แสดงไม่เกิน {rows} แถวต่อคำสั่ง และทุกคำสั่งในครั้งเดียวกันรวมกันใช้เวลาได้ไม่เกิน {seconds} วินาที",
         "drilldown_run": "เรียกใช้", "drilldown_truncated": "แสดง {rows} แถวแรกเท่านั้น",
         "drilldown_rows": "{n} แถว", "drilldown_statement": "คำสั่ง", "drilldown_relations": "ตารางที่มี",
     },
@@ -100,7 +100,7 @@ add_words(
         "drilldown_changed": "The stored original file (SHA-256 {sha}) no longer matches the SHA-256 recorded when it was received: it was changed or damaged after it was stored, so it is not offered.",
         "drilldown_changed_todo": "The warehouse's rows and scores are unchanged. Tell the operator, who can restore the file from its backup (checked by the SHA-256 above); this link then works again at once, without a restart.",
         "drilldown_sql": "SQL", "drilldown_sql_title": "Read-only SQL on the published copy",
-        "drilldown_sql_help": "Read-only, on the published copy (which holds no restricted pilot's line-level data); no file is read or written; at most {rows} rows per statement, and a statement is stopped after {seconds} s.",
+        "drilldown_sql_help": "Read-only, on the published copy (which holds no restricted pilot's line-level data); no file is read or written; at most {rows} rows per statement, and the statements sent together are stopped after {seconds} s in all.",
         "drilldown_run": "Run", "drilldown_truncated": "Only the first {rows} rows are shown.",
         "drilldown_rows": "{n} rows", "drilldown_statement": "Statement", "drilldown_relations": "Relations",
     },

@@ -24,7 +24,7 @@ and hands that instance to a new connection of the same path: opening the new co
 still runs on the old one gave the old copy back, and the store then took it for the new one until
 the next publish (verifier VB: a pilot just moved to the restricted store stayed readable on the
 SQL page). So a new copy is opened only once the old one is closed: a request that finds a new
-copy waits (up to REPLACE_WAIT_SECONDS, a little over the SQL page's limit per statement) for the
+copy waits (up to REPLACE_WAIT_SECONDS, a little over the SQL page's limit per request) for the
 queries still running on the old one to end, and no new request is given the old copy meanwhile;
 past the wait it is answered 503 ("being replaced"), never with the old copy. The one exception is
 a thread that holds the old copy already (a request that reads it twice): it keeps it, so one
@@ -43,7 +43,7 @@ import duckdb
 from warehouse.errors import WarehouseRefused
 
 # How long a request waits for the queries on a replaced copy to end before its 503 (module doc):
-# the SQL page stops each statement after 10 s (web/drilldown.py SQL_SECONDS).
+# the SQL page stops a request's statements after 10 s in all (web/drilldown.py SQL_SECONDS).
 REPLACE_WAIT_SECONDS = 15.0
 
 
