@@ -19,7 +19,7 @@ STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 
 from flows.cli_common import (  # noqa: E402
     EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, check_registry,
-    commit_mark, committed_since, committed_then_failed, files_line, library_warnings_to_log, printable,
+    after_the_commit, commit_mark, files_line, library_warnings_to_log, printable,
     registry_refusal, release, report_unfinished)
 
 library_warnings_to_log()
@@ -122,14 +122,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         click.echo(f"pilotkpi: the run did not start: {exc}", err=True)
         return EXIT_LOCKED
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
-        if committed_since(mark):  # its commit was kept: what failed after it (verifier VC)
-            release(exc)
-            return committed_then_failed(committed_since(mark)[-1], exc, warehouse_path, out_dir, inbox)
-        if isinstance(exc, KeyboardInterrupt):
-            click.echo("pilotkpi: the run was interrupted (Ctrl-C) before its commit: the warehouse is unchanged",
-                       err=True)
-            return EXIT_FAILED
-        return _refused_or_failed(exc)
+        code = after_the_commit(mark, exc, warehouse_path, out_dir, inbox)  # committed, or a Ctrl-C (verifier VC)
+        return code if code is not None else _refused_or_failed(exc)
     files = files_line(result.counts)
     click.echo(f"run {result.run_id} as of {result.as_of.isoformat()}")
     click.echo(files)

@@ -197,6 +197,29 @@ def committed_since(mark: int) -> list[str]:
     return nightly.committed_since(mark) if nightly is not None else []
 
 
+def after_the_commit(mark: int, exc: BaseException, warehouse_path: Path, out_dir: Path | None,
+                     inbox: Path | None = None) -> int | None:
+    """The exit code of a job that raised, or was interrupted, where its commit decides what to say:
+    committed (committed_then_failed, exit 5); stopped by a Ctrl-C during its COMMIT (not known:
+    exit 1, ops.runs and the next run decide, as for CommitUnknown); stopped by a Ctrl-C before it
+    (unchanged, exit 1). None: an error before any commit, for the caller to say."""
+    nightly = sys.modules.get("flows.nightly")
+    if committed_since(mark):
+        release(exc)
+        return committed_then_failed(committed_since(mark)[-1], exc, warehouse_path, out_dir, inbox)
+    if not isinstance(exc, KeyboardInterrupt):
+        return None
+    release(exc)
+    committing = nightly.committing_since(mark) if nightly is not None else []
+    if committing:
+        click.echo(f"pilotkpi: run {committing[-1]} was interrupted (Ctrl-C) during its commit: whether the commit "
+                   "was kept is not known; ops.runs says (kept if the run is listed there), and the next run "
+                   "finishes the job if it was", err=True)
+    else:
+        click.echo("pilotkpi: the run was interrupted (Ctrl-C) before its commit: the warehouse is unchanged", err=True)
+    return EXIT_FAILED
+
+
 def committed_then_failed(run_id: str, exc: BaseException, warehouse_path: Path, out_dir: Path | None,
                           inbox: Path | None = None) -> int:
     """A run that failed, or was interrupted, after its commit (its Prefect server gone, a Ctrl-C in

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY, _as_of, check_registry, commit_mark,
-                              committed_since, committed_then_failed, printable,
+from flows.cli_common import (EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_REGISTRY, _as_of, after_the_commit,
+                              check_registry, commit_mark, printable,
                               registry_refusal, release, report_unfinished)
 
 _registry = click.option("--registry", "registry_dir", required=True,
@@ -63,20 +63,15 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
         return EXIT_LOCKED
     except WarehouseRefused:
         raise  # one line and exit 1, said by the command group (flows/cli_common.RefusingGroup)
-    except (Refused, LookupError, ValueError) as exc:
-        click.echo(f"pilotkpi: {printable(str(exc))}", err=True)
-        release(exc)  # the failed flow's frames hold the job's connection (flows/cli_common.py)
-        return EXIT_FAILED
-    except CommitUnknown as exc:  # its COMMIT raised, and whether it was kept is not known yet
-        click.echo(f"pilotkpi: failed: {printable(str(exc))}", err=True)
-        release(exc)
-        return EXIT_FAILED
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - one line for the operator, not a traceback
-        release(exc)
-        if committed_since(mark):  # its commit was kept: what failed after it (verifier VC)
-            return committed_then_failed(committed_since(mark)[-1], exc, warehouse_path, None)
-        if isinstance(exc, KeyboardInterrupt):
-            click.echo("pilotkpi: interrupted (Ctrl-C) before its commit: the warehouse is unchanged", err=True)
+        code = after_the_commit(mark, exc, warehouse_path, None)  # committed, or a Ctrl-C (verifier VC, RV6)
+        if code is not None:
+            return code
+        release(exc)  # the failed flow's frames hold the job's connection (flows/cli_common.py)
+        if isinstance(exc, (Refused, LookupError, ValueError)):
+            click.echo(f"pilotkpi: {printable(str(exc))}", err=True)
+        elif isinstance(exc, CommitUnknown):  # its COMMIT raised, and whether it was kept is not known yet
+            click.echo(f"pilotkpi: failed: {printable(str(exc))}", err=True)
         else:
             click.echo(f"pilotkpi: failed, the warehouse is unchanged: {printable(f'{type(exc).__name__}: {exc}')}",
                        err=True)

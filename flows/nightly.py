@@ -272,19 +272,27 @@ def _write_registry(con, rows: dict[str, list[dict]]) -> None:
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
 
-# The runs this process committed, in order: a job that fails or is interrupted after its commit (its
-# Prefect server gone, a Ctrl-C in the steps after it) is then reported as committed, never as "the
-# warehouse is unchanged" (verifier VC). `pilotkpi run` and a served night read it (commit_mark).
-_committed_runs: list[str] = []
+# What this process's jobs did with their commits, in order: ("committing", run_id) as a COMMIT
+# starts, ("committed", run_id) once it is known kept. A job that fails or is interrupted after its
+# commit (its Prefect server gone, a Ctrl-C in the steps after it) is then reported as committed,
+# one stopped during its COMMIT as not known, never as "the warehouse is unchanged" (verifier VC,
+# reviewer RV6). `pilotkpi run`, the other commands and a served night read it (commit_mark).
+_commit_events: list[tuple[str, str]] = []
 
 
 def commit_mark() -> int:
-    """Where the committed runs stand now: committed_since(mark) lists those committed after it."""
-    return len(_committed_runs)
+    """Where the commits stand now: committed_since(mark) lists the runs committed after it."""
+    return len(_commit_events)
 
 
 def committed_since(mark: int) -> list[str]:
-    return _committed_runs[mark:]
+    return [run for what, run in _commit_events[mark:] if what == "committed"]
+
+
+def committing_since(mark: int) -> list[str]:
+    """Runs whose COMMIT started after `mark` and is not known kept (stopped during it)."""
+    done = set(committed_since(mark))
+    return [run for what, run in _commit_events[mark:] if what == "committing" and run not in done]
 
 
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
@@ -310,7 +318,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                                       [restricted_files.next, restricted_files.store]), job=kind)
     try:
         failure = None
-        at_commit = False
+        at_commit = committed = False
         try:
             rows = registry_rows(registry)
             if restricted_files is not None:
@@ -341,6 +349,8 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                     live.restricted = None
                     rjob.prepare(run_id)
                 at_commit = True  # what raises from here on is the COMMIT, which may be durable
+                _commit_events.append(("committing", run_id))
+            _commit_events.append(("committed", run_id))  # the COMMIT returned: kept
         except Exception as exc:
             committed = _committed_after_all(live, warehouse_path, run_id) if at_commit else False
             if committed:
@@ -355,7 +365,8 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 _record_failure(live.con, run_id, started, as_of, registry, kind, failure)
         if failure is not None:
             raise failure  # outside the except block: no chain back to the original's text
-        _committed_runs.append(run_id)
+        if committed:  # the COMMIT raised, yet the warehouse holds it: the job goes on, committed
+            _commit_events.append(("committed", run_id))
         if rjob is not None:
             try:
                 rjob.finish()

@@ -171,3 +171,30 @@ def test_a_rebuild_interrupted_after_its_commit_says_it_committed(tmp_path):
     assert f"pilotkpi: run {runs[1][0]} was interrupted (Ctrl-C), after its commit" in err
     assert f"pilotkpi: committed to the warehouse: run {runs[1][0]}, files seen 0" in err
     assert "the next run does them: " in err and "letters" in err and "unchanged" not in err
+
+
+def test_what_a_job_stopped_around_its_commit_says(tmp_path, capsys, monkeypatch):
+    """flows/cli_common.after_the_commit over the commit events a job leaves (flows/nightly.py):
+    committed, then any error or a Ctrl-C: exit 5; a Ctrl-C during the COMMIT: not known, exit 1;
+    before it: unchanged, exit 1; an error before any commit (a refusal, a ValueError) is the
+    caller's to say (reviewer RV6: a ValueError after a decision's commit was "refused", exit 1)."""
+    from flows import nightly
+    from flows.cli_common import after_the_commit, commit_mark
+
+    monkeypatch.setattr(nightly, "_commit_events", [])
+    missing = tmp_path / "nowhere.duckdb"
+    mark = commit_mark()
+    assert after_the_commit(mark, ValueError("bad period"), missing, None) is None
+    assert after_the_commit(mark, KeyboardInterrupt(), missing, None) == 1
+    assert capsys.readouterr().err == ("pilotkpi: the run was interrupted (Ctrl-C) before its commit: the warehouse "
+                                       "is unchanged\n")
+    nightly._commit_events.append(("committing", "run-a"))
+    assert after_the_commit(mark, KeyboardInterrupt(), missing, None) == 1
+    assert "pilotkpi: run run-a was interrupted (Ctrl-C) during its commit: whether the commit was kept is not " \
+           "known" in capsys.readouterr().err
+    nightly._commit_events.append(("committed", "run-a"))
+    assert after_the_commit(mark, ValueError("bad period"), missing, None) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("pilotkpi: run run-a failed: ValueError: bad period, after its commit\n")
+    assert "pilotkpi: committed to the warehouse: run run-a; its record in ops.runs could not be read" in err
+    assert after_the_commit(commit_mark(), KeyboardInterrupt(), missing, None) == 1  # a later job's own mark

@@ -574,7 +574,7 @@ async def get_decision(request: Request, page: Page) -> Response:
     found = engine_of(page).journal.decisions().get(decision_id) if ID.match(decision_id) else None
     if found is None:
         return page.error(404, "not_found")
-    shown = _shown(page, found)
+    shown = await run_in_threadpool(_shown, page, found)  # it may read a store: never on the event loop
     response = page.render("decision.html", status_text=_status_text(page), **shown)
     if shown["state"] not in FINAL:  # no script: the browser reloads the page until it is done
         response.headers["refresh"] = str(REFRESH_SECONDS)
@@ -585,7 +585,10 @@ async def get_decision(request: Request, page: Page) -> Response:
 async def list_decisions(request: Request, page: Page) -> Response:
     engine = engine_of(page)
     recent = list(engine.journal.decisions().values())[-RECENT:][::-1]
-    return page.render("decisions.html", status_text=_status_text(page), rows=[_shown(page, d) for d in recent])
+    # _shown may read the restricted store, which can wait for a new copy (web/published.py): in a
+    # worker thread, never on the event loop, which every other request needs meanwhile (reviewer RV6).
+    rows = await run_in_threadpool(lambda: [_shown(page, d) for d in recent])
+    return page.render("decisions.html", status_text=_status_text(page), rows=rows)
 
 
 ROUTES: list = [
