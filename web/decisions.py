@@ -412,12 +412,13 @@ def applied_rows(warehouse: Path, restricted_store: Path | None, key: str) -> li
     import duckdb
 
     from pilots.approval import applied_decisions
+    from warehouse.db import read_as_on_disk
     from warehouse.restricted import files_for
 
     def rows_in(path: Path) -> list[tuple]:
         if not path.exists():
             return []
-        con = _fresh_read_only(path)
+        con = read_as_on_disk(path)
         try:
             return applied_decisions((con,), key)
         except duckdb.CatalogException:  # before migration 0014: no key was ever stored
@@ -434,7 +435,7 @@ def applied_rows(warehouse: Path, restricted_store: Path | None, key: str) -> li
         return found
     found = rows_in(files.next)
     if found:
-        con = _fresh_read_only(Path(warehouse))
+        con = read_as_on_disk(Path(warehouse))
         try:
             committed = con.execute("SELECT count(*) FROM ops.runs WHERE run_id = ? AND status <> 'failed'",
                                     [found[0][6]]).fetchone()[0]
@@ -442,24 +443,6 @@ def applied_rows(warehouse: Path, restricted_store: Path | None, key: str) -> li
             con.close()
         return found if committed else []
     return []
-
-
-def _fresh_read_only(path: Path):
-    """The file as it is on disk now, read-only. Not duckdb.connect(path): DuckDB hands a new
-    connection of a path the database a connection still open in this process holds, and the web's
-    store keeps the restricted store open (web/published.py), so a decision's row committed into the
-    file renamed into place since was read from the file before it (verifier VB's finding, there
-    for the published copy). A database of its own, with the file attached, opens the file anew."""
-    import duckdb
-
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS stored (READ_ONLY)")
-        con.execute("USE stored")
-    except BaseException:
-        con.close()
-        raise
-    return con
 
 
 def out_dir_of(config) -> Path:
