@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from pilots import personal
+from flows.commits import commit_mark, committed_since, committing_since  # noqa: F401  (commit_mark: the commands')
 from pilots.personal import masked
 
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).
@@ -185,32 +186,19 @@ def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, 
     return EXIT_COMMITTED_WITH_ERRORS
 
 
-def commit_mark() -> int:
-    """Where the runs this process committed stand now (flows/nightly.py; none before it is imported)."""
-    nightly = sys.modules.get("flows.nightly")
-    return nightly.commit_mark() if nightly is not None else 0
-
-
-def committed_since(mark: int) -> list[str]:
-    """The runs this process committed after `mark` (commit_mark)."""
-    nightly = sys.modules.get("flows.nightly")
-    return nightly.committed_since(mark) if nightly is not None else []
-
-
 def after_the_commit(mark: int, exc: BaseException, warehouse_path: Path, out_dir: Path | None,
                      inbox: Path | None = None) -> int | None:
     """The exit code of a job that raised, or was interrupted, where its commit decides what to say:
     committed (committed_then_failed, exit 5); stopped by a Ctrl-C during its COMMIT (not known:
     exit 1, ops.runs and the next run decide, as for CommitUnknown); stopped by a Ctrl-C before it
     (unchanged, exit 1). None: an error before any commit, for the caller to say."""
-    nightly = sys.modules.get("flows.nightly")
     if committed_since(mark):
         release(exc)
         return committed_then_failed(committed_since(mark)[-1], exc, warehouse_path, out_dir, inbox)
     if not isinstance(exc, KeyboardInterrupt):
         return None
     release(exc)
-    committing = nightly.committing_since(mark) if nightly is not None else []
+    committing = committing_since(mark)
     if committing:
         click.echo(f"pilotkpi: run {committing[-1]} was interrupted (Ctrl-C) during its commit: whether the commit "
                    "was kept is not known; ops.runs says (kept if the run is listed there), and the next run "

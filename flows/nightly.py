@@ -30,6 +30,7 @@ from prefect.cache_policies import NO_CACHE  # noqa: E402
 from prefect.utilities.annotations import quote  # noqa: E402
 
 from flows import cheap  # noqa: E402
+from flows.commits import commit_mark, committed_since, note_commit  # noqa: E402
 from flows.cli_common import files_line, printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows import parallel  # noqa: E402
@@ -272,29 +273,6 @@ def _write_registry(con, rows: dict[str, list[dict]]) -> None:
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
 
-# What this process's jobs did with their commits, in order: ("committing", run_id) as a COMMIT
-# starts, ("committed", run_id) once it is known kept. A job that fails or is interrupted after its
-# commit (its Prefect server gone, a Ctrl-C in the steps after it) is then reported as committed,
-# one stopped during its COMMIT as not known, never as "the warehouse is unchanged" (verifier VC,
-# reviewer RV6). `pilotkpi run`, the other commands and a served night read it (commit_mark).
-_commit_events: list[tuple[str, str]] = []
-
-
-def commit_mark() -> int:
-    """Where the commits stand now: committed_since(mark) lists the runs committed after it."""
-    return len(_commit_events)
-
-
-def committed_since(mark: int) -> list[str]:
-    return [run for what, run in _commit_events[mark:] if what == "committed"]
-
-
-def committing_since(mark: int) -> list[str]:
-    """Runs whose COMMIT started after `mark` and is not known kept (stopped during it)."""
-    done = set(committed_since(mark))
-    return [run for what, run in _commit_events[mark:] if what == "committing" and run not in done]
-
-
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
          body: Callable[[object, str], tuple[dict, int]],
          file_away: Callable[[object], object] | None = None,
@@ -349,8 +327,8 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                     live.restricted = None
                     rjob.prepare(run_id)
                 at_commit = True  # what raises from here on is the COMMIT, which may be durable
-                _commit_events.append(("committing", run_id))
-            _commit_events.append(("committed", run_id))  # the COMMIT returned: kept
+                note_commit("committing", run_id)
+            note_commit("committed", run_id)  # the COMMIT returned: kept
         except Exception as exc:
             committed = _committed_after_all(live, warehouse_path, run_id) if at_commit else False
             if committed:
@@ -366,7 +344,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
         if failure is not None:
             raise failure  # outside the except block: no chain back to the original's text
         if committed:  # the COMMIT raised, yet the warehouse holds it: the job goes on, committed
-            _commit_events.append(("committed", run_id))
+            note_commit("committed", run_id)
         if rjob is not None:
             try:
                 rjob.finish()

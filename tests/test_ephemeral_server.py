@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import subprocess
+from pathlib import Path
 import sys
 
 from flows import ephemeral
@@ -45,7 +46,10 @@ def test_the_server_is_started_with_prefects_own_command_and_environment(monkeyp
     assert env["PREFECT_SERVER_REGISTER_BLOCKS_ON_START"] == env["PREFECT_SERVER_MEMOIZE_BLOCK_AUTO_REGISTRATION"] == "0"
     assert prefect_kwargs == {}  # Prefect's server shares its output; ours sends it through a pipe this process reads
     # Its stdin: the pipe this process tells it to serve through (ephemeral.SERVE_GATE).
-    assert kwargs == {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT}
+    # A session of its own where a watchdog can tie it to the job (/proc): a Ctrl-C to the job's
+    # process group reaches the job only, which ends while its server still answers (verifier VC).
+    assert kwargs == {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.STDOUT,
+                      "start_new_session": Path("/proc/self/stat").exists()}
 
 
 class _FailsAtStart:

@@ -26,6 +26,13 @@ from tests.test_server_cleanup import alive, cmdline, descendants
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
 
+def _interruptible() -> None:
+    """Ctrl-C as a terminal's foreground job has it: a shell that starts jobs in the background (CI's)
+    sets SIGINT ignored, and an ignored signal stays ignored through exec, so Python would never
+    raise KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Night:
     """`pilotkpi run` on its own temporary server, in its own process group (as a terminal's
     foreground job), paused at a test point."""
@@ -43,7 +50,8 @@ class Night:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "flows.cli", command, "--registry", str(self.registry), *inbox,
              "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF],
-            env=environ, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=environ, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_interruptible)
         self.started: dict[int, str] = {}
 
     def paused(self) -> None:
@@ -178,21 +186,21 @@ def test_what_a_job_stopped_around_its_commit_says(tmp_path, capsys, monkeypatch
     committed, then any error or a Ctrl-C: exit 5; a Ctrl-C during the COMMIT: not known, exit 1;
     before it: unchanged, exit 1; an error before any commit (a refusal, a ValueError) is the
     caller's to say (reviewer RV6: a ValueError after a decision's commit was "refused", exit 1)."""
-    from flows import nightly
+    from flows import commits
     from flows.cli_common import after_the_commit, commit_mark
 
-    monkeypatch.setattr(nightly, "_commit_events", [])
+    monkeypatch.setattr(commits, "_commit_events", [])
     missing = tmp_path / "nowhere.duckdb"
     mark = commit_mark()
     assert after_the_commit(mark, ValueError("bad period"), missing, None) is None
     assert after_the_commit(mark, KeyboardInterrupt(), missing, None) == 1
     assert capsys.readouterr().err == ("pilotkpi: the run was interrupted (Ctrl-C) before its commit: the warehouse "
                                        "is unchanged\n")
-    nightly._commit_events.append(("committing", "run-a"))
+    commits._commit_events.append(("committing", "run-a"))
     assert after_the_commit(mark, KeyboardInterrupt(), missing, None) == 1
     assert "pilotkpi: run run-a was interrupted (Ctrl-C) during its commit: whether the commit was kept is not " \
            "known" in capsys.readouterr().err
-    nightly._commit_events.append(("committed", "run-a"))
+    commits._commit_events.append(("committed", "run-a"))
     assert after_the_commit(mark, ValueError("bad period"), missing, None) == 5
     err = capsys.readouterr().err
     assert err.startswith("pilotkpi: run run-a failed: ValueError: bad period, after its commit\n")
