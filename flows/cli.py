@@ -79,7 +79,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     def stale(message: str) -> None:
         click.echo(f"pilotkpi: {message}", err=True)
 
-    mark = commit_mark()  # the runs this call commits are those after it (flows/nightly.py)
+    mark = commit_mark()  # the runs this call commits are those after it (flows/commits.py)
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=stale):
             from flows.ephemeral import launch_server

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
+from flows.commits import commit_mark, committed_since, committing_since  # noqa: F401  (commit_mark: for the commands)
 from pilots import personal
-from flows.commits import commit_mark, committed_since, committing_since  # noqa: F401  (commit_mark: the commands')
 from pilots.personal import masked
 
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).

@@ -273,6 +273,7 @@ def _write_registry(con, rows: dict[str, list[dict]]) -> None:
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
 
+
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
          body: Callable[[object, str], tuple[dict, int]],
          file_away: Callable[[object], object] | None = None,

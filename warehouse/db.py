@@ -66,23 +66,6 @@ def connect(path: str | Path = ":memory:", *, read_only: bool = False,
     return con
 
 
-def read_as_on_disk(path: str | Path) -> duckdb.DuckDBPyConnection:
-    """The file as it is on disk now, read-only, in a database of its own with the file attached.
-    Not duckdb.connect(path): DuckDB hands a new connection of a path the database a connection
-    still open in this process holds, and the web keeps the published copy and the restricted store
-    open (web/published.py), so a file renamed into place since was read as the one before it
-    (verifier VB). For reads in a process that may hold the file open: the web's decisions, the
-    restricted store's names a job's messages hide (warehouse/errors.py)."""
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS stored (READ_ONLY)")
-        con.execute("USE stored")
-    except BaseException:
-        con.close()
-        raise
-    return con
-
-
 def limit_memory(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     """con (a job's, just opened, before its transaction) with its spill folder ready and the
     writing limit (INGEST_MEMORY_LIMIT): a job writes first, then builds its marts

@@ -168,7 +168,7 @@ def stored_file_names(live_con, files: Iterable[Path]) -> set[str]:
     open (its uncommitted rows included; an error there, such as an aborted transaction, raises,
     and the guard then masks the whole message), else from the first of `files` that exists (the
     job's committed working copy, then the store)."""
-    from warehouse.db import read_as_on_disk  # the file as on disk, though a web holds it open
+    from warehouse.on_disk import read_as_on_disk  # the file as on disk, though a web holds it open
 
     sql = "SELECT file_name FROM ingest.submissions"
     if live_con is not None:

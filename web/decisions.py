@@ -412,7 +412,7 @@ def applied_rows(warehouse: Path, restricted_store: Path | None, key: str) -> li
     import duckdb
 
     from pilots.approval import applied_decisions
-    from warehouse.db import read_as_on_disk
+    from warehouse.on_disk import read_as_on_disk
     from warehouse.restricted import files_for
 
     def rows_in(path: Path) -> list[tuple]:
