@@ -142,19 +142,26 @@ def _csv_file(con, sql: str, params: list, path: Path) -> None:
 
 
 # Text Excel would turn into another value on opening a CSV: leading zeros dropped, more than 15
-# digits rounded, a date (1/2, 3-4, 2006-08-10 stays text only as ="…"), scientific notation.
-CODE_EXCEL_WOULD_CHANGE = re.compile(r"^(0\d+|\d{16,}|\d+[eE][+-]?\d+|\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?)$")
+# digits rounded, a date (1/2, 3-4, 2006-08-10 stays text only as ="…"), scientific notation; and
+# (verifier VB) an accountant's negative (5) -> -5, a percentage 12% -> 0.12, thousands separators
+# 1,234 -> 1234, TRUE and FALSE -> the logical values.
+CODE_EXCEL_WOULD_CHANGE = re.compile(
+    r"^(0\d+|\d{16,}|\d+[eE][+-]?\d+|\d{1,4}[-/]\d{1,2}([-/]\d{1,4})?"
+    r"|\(\d+(\.\d+)?\)|[-+]?\d+(\.\d+)?%|[-+]?\d{1,3}(,\d{3})+(\.\d+)?|(?i:true|false))$")
 
 
 def csv_cell(value: object) -> str:
     """A CSV cell Excel opens as the value it is: a code it would change (CODE_EXCEL_WOULD_CHANGE:
-    `01002` -> 1002) as `="01002"`, which every spreadsheet shows as the text 01002; text it would
-    run as a formula with safe_cell's apostrophe. The web's CSV downloads (web/tables.py) and the
+    `01002` -> 1002) as `="01002"`, which every spreadsheet shows as the text 01002, and so a
+    DECIMAL or integer of more than 15 significant digits (EXCEL_DIGITS); text it would run as a
+    formula with safe_cell's apostrophe. The web's CSV downloads (web/tables.py) and the
     reminder letters' reminders.csv (kpis/letters/render.py), both for Excel, write every cell with it."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
+    if _beyond_excel_digits(value):  # more digits than Excel's number keeps: its exact digits, as text
+        return f'="{format(value, "f") if isinstance(value, Decimal) else value}"'
     if isinstance(value, Decimal):
         return format(value, "f")
     if isinstance(value, (date, datetime)):

@@ -374,3 +374,17 @@ def refused_id(client, sha: str) -> int:
     """The submission id the page names for a file (its first stored row)."""
     page = client.get(f"/submissions/{sha}")
     return int(re.search(r'data-submission="(\d+)"', page.text).group(1))
+
+
+def test_a_csv_download_keeps_what_excel_would_turn_into_other_values(client_for):
+    """Verifier VB: text Excel reads as a number or a logical value ((5) -> -5, 12% -> 0.12, 1,234
+    -> 1234, TRUE), and numbers of more than 15 significant digits (rounded by Excel), are written as
+    ="…", which Excel shows as that very text; 15 digits and fewer, and plain numbers, stay bare."""
+    analyst = client_for("demo-analyst")
+    statement = ("SELECT '(5)' AS neg, '12%' AS pct, '1,234' AS sep, 'TRUE' AS yes, "
+                 "98765432109876.54::DECIMAL(18, 2) AS big, 13838003787034917066::UBIGINT AS hash, "
+                 "123456789012345::BIGINT AS fifteen, 1234.50::DECIMAL(18, 2) AS amount, '45.678' AS plain")
+    got = list(csv.reader(io.StringIO(_sql(analyst, statement, download="sql-result-1.csv").content.decode("utf-8-sig"))))
+    assert got == [["neg", "pct", "sep", "yes", "big", "hash", "fifteen", "amount", "plain"],
+                   ['="(5)"', '="12%"', '="1,234"', '="TRUE"', '="98765432109876.54"', '="13838003787034917066"',
+                    "123456789012345", "1234.50", "45.678"]]
