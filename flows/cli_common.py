@@ -11,8 +11,10 @@ from pathlib import Path
 import click
 
 from flows.commits import commit_mark, committed_since, committing_since  # noqa: F401  (commit_mark: for the commands)
-from pilots import personal
-from pilots.personal import masked
+# printable: error text for the terminal. It may quote an agency's file name or values, so
+# control characters are shown escaped and national ID numbers masked; ops.runs.error is stored
+# through the same function. Re-exported for the command modules.
+from pilots.personal import masked, printable  # noqa: F401
 
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).
 EXIT_OK = 0
@@ -137,13 +139,6 @@ def files_line(counts: dict) -> str:
             f"superseded {counts.get('superseded', 0)}, duplicates {counts.get('duplicates', 0)}, "
             f"quarantined {counts.get('quarantined', 0)}"
             + (f", held {counts['held']}" if counts.get("held") else ""))  # held: only where a quarter is closed
-
-
-def printable(text: str) -> str:
-    """Error text for the terminal: it may quote an agency's file name or values, so control
-    characters (escape sequences, newlines) are shown escaped, never sent to the terminal, and
-    national ID numbers masked (pilots/personal.py, which ops.runs.error is stored through too)."""
-    return personal.printable(text)
 
 
 # How an operator completes the steps after the commit that a job did not finish: one
