@@ -18,7 +18,7 @@ import pytest
 import flows.nightly
 from pilots import filing
 from tests.test_flow import make_scenario, run_cli
-from tests.test_leak_outputs import _all_loggers, _Records
+from tests.log_capture import every_log_record
 from tests.test_post_commit import inbox_state
 
 HOSTILE = "g\x1b[31m_\u202e.csv"
@@ -47,24 +47,18 @@ def test_a_file_changed_or_removed_after_it_was_read_is_named_in_a_warning(tmp_p
         real_pause_point(name)
 
     monkeypatch.setattr(flows.nightly, "pause_point", pause_point)
-    handler, loggers = _Records(), _all_loggers()
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
+    with every_log_record() as lines:
         code, out = run_cli(registry, inbox, tmp_path)
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
     assert changed and code == 0, out
     assert COUNTS in out and "moved 4 file(s)" in out  # the counts of the files received, unchanged
     assert inbox_state(inbox) == (["b_sec_q1.csv"], ["a_lead_q1.csv", "d_lead_q2_fix.csv", "e_dup.csv"],
                                   ["f_bad.csv"])
     assert (inbox / "b_sec_q1.csv").read_bytes() == b"other bytes of the same name\n"
-    stopped = [line for line in handler.lines if "filing away in its own process stopped" in line]
+    stopped = [line for line in lines if "filing away in its own process stopped" in line]
     assert len(stopped) == (where == "child-dies"), stopped
-    left = sorted(line for line in handler.lines if "after it was read" in line or "since it was read" in line)
+    left = sorted(line for line in lines if "after it was read" in line or "since it was read" in line)
     assert left == sorted([
         f"WARNING prefect.flow_runs {CHANGED}",
         f"WARNING prefect.flow_runs c_lead_q2.json{GONE}",
         f"WARNING prefect.flow_runs g\\x1b[31m_\\u202e.csv{GONE}",
-    ]), handler.lines
+    ]), lines

@@ -34,7 +34,7 @@ from pilots import filing
 from tests.support import SERIAL
 from tests.test_crash_kill import killed_run
 from tests.test_flow import AS_OF, figures, make_scenario, run_cli
-from tests.test_leak_outputs import _all_loggers, _Records
+from tests.log_capture import every_log_record
 from tests.test_post_commit import COUNTS, PROCESSED, inbox_state, runs, submission_count
 from tests.test_restricted_store import FILE_NAME, make_restricted_scenario
 
@@ -158,26 +158,19 @@ def test_a_child_that_fails_is_reported_and_the_night_files_away_itself(tmp_path
     monkeypatch.setattr(filing, "FILING_PROCESS_FILES", 1)
     monkeypatch.setenv("PILOTKPI_FAIL_AT", "filing")  # the child raises before its second file
     monkeypatch.setenv("PILOTKPI_FAIL_MESSAGE", f"injected: {FILE_NAME} of {NATIONAL_ID}")
-    import flows.nightly  # noqa: F401 - Prefect sets its logging up on first import: the handler goes in after
-    handler, loggers = _Records(), _all_loggers()
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
+    with every_log_record() as lines:
         code, out = run_cli(registry, inbox, tmp_path)
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
     assert code == 0, out
     assert inbox_state(inbox) == ([], RESTRICTED_PROCESSED, RESTRICTED_QUARANTINED)
     assert "moved 12 file(s)" in out  # 9 + 3 filed: the one the child filed before it died counted too
     # Every step done (filing away too, here): no failed step, nothing for a later job to complete.
     [(_, status, failed, error, completed, _)] = runs(tmp_path / "wh.duckdb")
     assert (status, failed, error, completed) == ("succeeded", None, None, False)
-    warnings = [line for line in handler.lines if "filing away in its own process stopped" in line]
+    warnings = [line for line in lines if "filing away in its own process stopped" in line]
     assert warnings == [
         "WARNING prefect.flow_runs filing away in its own process stopped (exit code 1): RuntimeError: injected: "
-        "[file of a restricted pilot] of [masked-id]; filed away in the night's own process instead"], handler.lines
-    for text in ["\n".join(handler.lines), out, repr(runs(tmp_path / "wh.duckdb"))]:
+        "[file of a restricted pilot] of [masked-id]; filed away in the night's own process instead"], lines
+    for text in ["\n".join(lines), out, repr(runs(tmp_path / "wh.duckdb"))]:
         assert "K7W3" not in text and NATIONAL_ID not in text
 
 

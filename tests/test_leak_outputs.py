@@ -30,6 +30,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.log_capture import Records, all_loggers
 from tests.test_flow import AGENCIES, HEADER
 
 AS_OF = "2005-05-15"  # FY2548: 2548-Q1 due 2005-01-30, 2548-Q2 due 2005-04-30 (30 days)
@@ -119,18 +120,6 @@ def make_inbox(root: Path) -> tuple[Path, Path]:
     return registry, inbox
 
 
-class _Records(logging.Handler):
-    """Every log record of the process, formatted with its traceback, whatever its logger."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-
-
 @dataclass
 class LeakRun:
     root: Path
@@ -147,12 +136,6 @@ class LeakRun:
 def _invoke(args: list[str]) -> tuple[int, str]:
     result = CliRunner().invoke(main, args)
     return result.exit_code, result.output  # stdout and stderr, as the terminal shows them
-
-
-def _all_loggers() -> list[logging.Logger]:
-    """The root logger and every logger that does not pass records up to it."""
-    return [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
-                                    if isinstance(logger, logging.Logger) and not logger.propagate]
 
 
 @pytest.fixture(scope="module")
@@ -176,8 +159,8 @@ def leak_run(tmp_path_factory, prefect_harness) -> LeakRun:
 
     # PREFECT_LOGGING_LEVEL=DEBUG, as the variable sets it (logging.yml), for every logger of the
     # process; levels restored afterwards, as other tests share the process.
-    handler = _Records()
-    loggers = _all_loggers()
+    handler = Records()
+    loggers = all_loggers()
     names = ["prefect", "prefect.extra", "prefect.client", "prefect.infrastructure", "prefect.flow_runs",
              "prefect.task_runs"]
     levels = {name: logging.getLogger(name).level for name in names + [""]}

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
-from tests.test_leak_outputs import _all_loggers, _Records
+from tests.log_capture import every_log_record
 from tests.test_restricted_store import FILE_NAME, SECRET, make_restricted_scenario
 from warehouse.errors import error_log_of
 
@@ -69,12 +69,8 @@ def jobs(tmp_path_factory, prefect_harness):
         return ["run", "--inbox", str(inbox), *common, "--as-of", as_of]
 
     assert _cli(run(AS_OF))[0] == 0
-    handler = _Records()
-    loggers = _all_loggers()
-    for logger in loggers:
-        logger.addHandler(handler)
     done: dict[str, tuple[int, str]] = {}
-    try:
+    with every_log_record() as lines:
         done["run"] = _cli(run(NEXT_DAY), "marts")
         done["reprocess accepted"] = _cli(["reprocess", "8", *common, "--as-of", AS_OF])  # r1: accepted
         done["reprocess quarantined"] = _cli(["reprocess", "10", *common, "--as-of", AS_OF])  # r3: still bad
@@ -91,11 +87,8 @@ def jobs(tmp_path_factory, prefect_harness):
         done["publish step"] = _cli(run("2005-05-17"), "publish")
         done["publish"] = _cli(["publish", "--warehouse", wh], "publish")
         APILogHandler().flush()
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
     prefect_db = Path(PREFECT_SERVER_DATABASE_CONNECTION_URL.value().split("///", 1)[1]).parent
-    return root, done, handler.lines, prefect_db
+    return root, done, lines, prefect_db
 
 
 def ops_runs(path: Path) -> list[tuple]:

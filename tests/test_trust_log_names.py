@@ -13,39 +13,19 @@ night names the link again and still runs.
 """
 from __future__ import annotations
 
-import logging
-
 import pytest
 
+from tests.log_capture import every_log_record
 from tests.test_flow import make_scenario, run_cli
 
 LINK = "z_\x1b]0;pwned\x07\x1b[2Jlink.csv"
 SHOWN = "z_\\x1b]0;pwned\\x07\\x1b[2Jlink.csv"
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 @pytest.fixture
 def records():
-    import flows.nightly  # noqa: F401 - Prefect sets its logging up on first import: the handler goes in after
-
-    handler = _Records()
-    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
-                                       if isinstance(logger, logging.Logger) and not logger.propagate]
-    for logger in loggers:
-        logger.addHandler(handler)
-    try:
-        yield handler.lines
-    finally:
-        for logger in loggers:
-            logger.removeHandler(handler)
+    with every_log_record("%(message)s") as lines:
+        yield lines
 
 
 def test_a_refused_entrys_name_is_logged_with_its_escapes_shown(tmp_path, prefect_harness, records):
