@@ -66,13 +66,13 @@ from typing import Callable
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.cli_common import printable
+from warehouse.personal import printable
 from kpis import steps
 from kpis.files import write_atomically
 from kpis.letters import build_letters, write_letters
 from kpis.summary import artifact_markdown, build_model, write_summaries
 from kpis.summary.validation import report_for, write_validation_report
-from pilots.personal import masked
+from warehouse.personal import masked
 from warehouse import store
 from warehouse.db import connect, transaction
 from warehouse.publish import Stamp, afresh_reasons, forget_afresh, publish, published_path, rewrite_afresh

@@ -1,20 +1,19 @@
 """Small pieces shared by the command modules (kept apart so they import no command module)."""
 from __future__ import annotations
 
-import gc
 import logging
 import sys
-import traceback
 from datetime import date
 from pathlib import Path
 
 import click
 
 from flows.commits import commit_mark, committed_since, committing_since  # noqa: F401  (commit_mark: for the commands)
+from flows.outcome import files_line, release  # noqa: F401  (for the command modules)
 # printable: error text for the terminal. It may quote an agency's file name or values, so
 # control characters are shown escaped and national ID numbers masked; ops.runs.error is stored
 # through the same function. Re-exported for the command modules.
-from pilots.personal import masked, printable  # noqa: F401
+from warehouse.personal import masked, printable  # noqa: F401
 
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).
 EXIT_OK = 0
@@ -105,25 +104,6 @@ def check_registry(registry_dir: Path | None):
     return load_registry(registry_dir)
 
 
-def release(exc: BaseException) -> None:
-    """Let go of what a failed job's frames still hold, its DuckDB connection above all.
-
-    Prefect keeps a failed run's exception (in its result cache, for the run's final state), and
-    through the exception's traceback every frame it passed through, with their local variables.
-    A connection still alive at exit, even closed, makes DuckDB's bindings (nanobind) print
-    "leaked instance" lines to stderr. Clearing those finished frames' locals frees it now.
-    """
-    pending, seen = [exc], set()
-    while pending:
-        current = pending.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
-        pending += [current.__cause__, current.__context__]
-    gc.collect()
-
-
 def _as_of(value: str | None) -> date | None:
     if value is None:
         return None
@@ -131,14 +111,6 @@ def _as_of(value: str | None) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
-
-
-def files_line(counts: dict) -> str:
-    """A job's file counts, as `pilotkpi run` and a served run print them."""
-    return (f"files seen {counts.get('files_seen', 0)}: accepted {counts.get('accepted', 0)}, "
-            f"superseded {counts.get('superseded', 0)}, duplicates {counts.get('duplicates', 0)}, "
-            f"quarantined {counts.get('quarantined', 0)}"
-            + (f", held {counts['held']}" if counts.get("held") else ""))  # held: only where a quarter is closed
 
 
 # How an operator completes the steps after the commit that a job did not finish: one

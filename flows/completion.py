@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from pilots import inbox as inbox_folder
-from pilots.personal import masked
+from warehouse.personal import masked
 from warehouse import store
 from warehouse.db import connect
 from warehouse.publish import afresh_reasons, forget_afresh, publish, rewrite_afresh

@@ -31,7 +31,8 @@ from prefect.utilities.annotations import quote  # noqa: E402
 
 from flows import cheap  # noqa: E402
 from flows.commits import commit_mark, committed_since, note_commit  # noqa: E402
-from flows.cli_common import files_line, printable  # noqa: E402
+from flows.outcome import files_line  # noqa: E402
+from warehouse.personal import printable  # noqa: E402
 from flows.clock import BANGKOK, today_in_bangkok  # noqa: E402,F401  (BANGKOK: kept importable from here)
 from flows import parallel  # noqa: E402
 from flows.parallel import DaskOptions  # noqa: E402
@@ -43,7 +44,7 @@ from kpis.build import build_marts  # noqa: E402
 from kpis.steps import POST_COMMIT_ORDER  # noqa: E402
 from pilots import filing, inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, IngestCounts, Ingestor, RestrictedSide  # noqa: E402
-from pilots.personal import masked  # noqa: E402
+from warehouse.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
 from warehouse import evidence, moves, restricted, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_queries, transaction  # noqa: E402

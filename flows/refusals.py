@@ -50,7 +50,7 @@ def _traced(exc: BaseException) -> str:
     the program's own; the exception it was raised from (a LookupError quoting the same name) is left out."""
     import traceback
 
-    from flows.cli_common import printable
+    from warehouse.personal import printable
 
     text = printable(str(exc))
     frames = "".join(traceback.format_tb(exc.__traceback__))

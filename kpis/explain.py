@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import duckdb
 
-from kpis.display import visible, visible_name
+from warehouse.display import visible, visible_name
 from kpis.explain_outliers import outlier_lines
 from pilots.fiscal import fy_en
 from warehouse.times import shown_time

@@ -9,7 +9,7 @@ from typing import Mapping
 
 import yaml
 
-from pilots.personal import mask_national_ids
+from warehouse.personal import mask_national_ids
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ from typing import Callable, Iterable, Iterator
 
 from pilots import inbox as inbox_folder
 from pilots.inbox import FilingError, InboxFile
-from pilots.personal import masked
+from warehouse.personal import masked
 from warehouse.testpoints import pause_point
 
 FILING_PROCESS_FILES = int(os.environ.get("PILOTKPI_FILING_PROCESS_FILES", "2000"))

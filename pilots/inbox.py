@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
 
 from pilots.defects import Issue, detail, make_issue
-from pilots.personal import masked
+from warehouse.personal import masked
 from pilots.readers.limits import LIMITS
 from warehouse import evidence
 

@@ -32,7 +32,7 @@ from pilots.defects import Issue, make_issue, relabel
 from pilots.inbox import InboxFile, candidates, inbox_name, name_as_text, name_issues, receive_one
 from pilots.kpi_units import file_agency
 from pilots.normalise import canonical_identity
-from pilots.personal import mask_national_ids, masked
+from warehouse.personal import mask_national_ids, masked
 from pilots.reading import Received, ToRead, read_files, read_into
 from pilots.readers import file_too_large, format_of
 from pilots.readers.base import fewer_collections

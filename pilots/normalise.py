@@ -21,7 +21,7 @@ from pilots.contract import BY_NAME, COLUMNS, FUNDING_SOURCES, HEADER_FIELDS, LI
 from pilots.defects import Issue, detail, make_issue
 from pilots.fiscal import BE_OFFSET, is_period
 from pilots.kpi_units import NOT_JUDGED, file_agency, kpi_unit
-from pilots.personal import THAI_DIGITS, mask_national_ids
+from warehouse.personal import THAI_DIGITS, mask_national_ids
 from pilots.readers.base import RawTable
 from pilots.thai_dates import THAI_MONTH_NUMBERS
 

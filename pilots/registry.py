@@ -221,10 +221,10 @@ _MULTILINE_TEXT = ("address_th", "address_en")
 
 def _shown_altered(text: str, key: str = "") -> bool:
     """Whether text holds a C0 or C1 control, a bidi control, a line or paragraph separator (or a
-    noncharacter): what kpis.display.visible shows as a stand-in. The registry is the committee's
+    noncharacter): what warehouse.display.visible shows as a stand-in. The registry is the committee's
     text, printed in letters, summaries, `explain` and reminders.csv: a newline there starts a fake
     line, an ESC a terminal sequence, U+202E reorders what follows."""
-    from kpis.display import visible
+    from warehouse.display import visible
 
     return visible(text, keep="\n" if key in _MULTILINE_TEXT else "") != text
 

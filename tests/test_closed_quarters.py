@@ -307,7 +307,7 @@ def test_the_summary_lists_held_files_with_agency_and_date(story):
     assert "i_lead_q1_bad.csv" not in en  # quarantined, not held
     th = section(held["th.md"], "### ไฟล์ที่รอคณะกรรมการพิจารณา")
     # Thai edition: Buddhist Era dates, 10 May 2005 = 10 พ.ค. 2548; the agency's Thai name (the
-    # registry's text: its "." escaped in Markdown, kpis/display.py md_text).
+    # registry's text: its "." escaped in Markdown, warehouse/display.py md_text).
     assert f"| {g} | ไตรมาส 1/2548 | 03009 สำนักงาน ก\\.พ\\.ร\\. | 10 พ.ค. 2548 |" in th
     assert "กระทรวงเทคโนโลยีสารสนเทศและการสื่อสาร | 12 พ.ค. 2548" in th
     # Closed quarter marked; composite at closing 3.1800 and now 3.1800 (held files change nothing).

@@ -1,11 +1,11 @@
-"""Agency text on its way out (kpis/display.py) and total formatters (kpis/summary/labels.py)."""
+"""Agency text on its way out (warehouse/display.py) and total formatters (kpis/summary/labels.py)."""
 from __future__ import annotations
 
 from datetime import date
 
 import pytest
 
-from kpis.display import md_text, shown, visible
+from warehouse.display import md_text, shown, visible
 from kpis.summary.labels import fmt_date, fmt_period, fmt_period_short
 from pilots.readers import read_report
 

@@ -254,7 +254,7 @@ def test_summary_markdown_in_both_languages(scenario):
     th = (root / "out" / "summary.th.md").read_text(encoding="utf-8")
     en = (root / "out" / "summary.en.md").read_text(encoding="utf-8")
     assert "ไตรมาส 2/2548" in th and "3.9000" in th and "15 พ.ค. 2548" in th
-    # A file name is agency text: its "." escaped in Markdown (kpis/display.py md_text).
+    # A file name is agency text: its "." escaped in Markdown (warehouse/display.py md_text).
     assert "FY2005 Q2" in en and "3.9000" in en and "f_bad\\.csv" in en and "DISBURSED_OVER_ALLOCATED" in en
     assert "กรมการปกครอง" in th and "Department of Provincial Administration" in en
 

@@ -50,7 +50,7 @@ ESC_NAME_SHOWN = "m_\u241b[2Jlead_q2.csv"
 CTRL_SHOWN = "030\u241b[31m\u240a09"
 CTRL_SHOWN_MD = "030\u241b\\[31m\u240a09"   # Markdown also escapes the bracket (no link syntax)
 SCRIPT_ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;"
-# Markdown escapes every ASCII punctuation character of agency text (kpis/display.py md_text).
+# Markdown escapes every ASCII punctuation character of agency text (warehouse/display.py md_text).
 SCRIPT_MD = "&lt;script&gt;alert\\(1\\)&lt;\\/script&gt;"
 Q99_MD = "ไตรมาส 9\\/99"
 

@@ -40,7 +40,7 @@ OPEN, SECRET = "PLT-2548-003", "PLT-2548-006"
 # one of these numbers: the actual, the allocation and the thresholds, written any way a page or
 # a CSV could write them (plain, with thousands separators, with more decimals).
 # One or two backslashes may stand before "," and ".": agency text in Markdown has every ASCII
-# punctuation character escaped (kpis/display.py md_text: 987654\.321), and JSON doubles it.
+# punctuation character escaped (warehouse/display.py md_text: 987654\.321), and JSON doubles it.
 QZ9 = re.compile(rb"qz9", re.I)
 RESTRICTED_VALUES = [
     QZ9,

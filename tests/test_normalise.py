@@ -6,7 +6,7 @@ import pytest
 from pilots.normalise import (
     clean_text, normalise_table, parse_agency_code, parse_date, parse_number, parse_period,
 )
-from pilots.personal import mask_national_ids, valid_national_id
+from warehouse.personal import mask_national_ids, valid_national_id
 from pilots.readers import RawTable
 
 

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flows.cli import main
-from pilots.personal import MASK, mask_national_ids
+from warehouse.personal import MASK, mask_national_ids
 from tests.test_flow import HEADER, make_scenario, run_cli
 
 THAI = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")

@@ -1,6 +1,6 @@
 """ops.runs.error holds no raw control or format character (verifier VC, F4): operators read it
 with `pilotkpi sql` (docs/operations.md, "Reading a failed run"), on a terminal, and it quotes the
-agencies' file names. It is stored as the CLI prints such text (pilots.personal.printable: an
+agencies' file names. It is stored as the CLI prints such text (warehouse.personal.printable: an
 ESC as \\x1b, a BEL as \\x07, a line break as \\n, a right-to-left override as \\u202e, national
 IDs masked), by store.finish_run and store.record_post_commit, the two writers of the column.
 ingest.submissions.file_name keeps the name as sent (the pages escape it).

@@ -164,7 +164,7 @@ def test_every_template_and_sql_file_belongs_to_a_step():
 def test_each_summary_module_and_label_file_is_in_the_summaries_key():
     files = {str(p.relative_to(steps.ROOT)) for p in steps.files_of(steps.OUTPUTS["summaries"])}
     assert {"kpis/summary/pages.py", "kpis/summary/labels.py", "kpis/summary/render.py", "kpis/summary/model.py",
-            "kpis/summary/charts.py", "kpis/summary/controls.py", "kpis/display.py",
+            "kpis/summary/charts.py", "kpis/summary/controls.py", "warehouse/display.py",
             "kpis/summary/templates/pilot.html.j2"} <= files
     letters = {str(p.relative_to(steps.ROOT)) for p in steps.files_of(steps.OUTPUTS["letters"])}
     assert {"kpis/letters/render.py", "kpis/letters/model.py", "kpis/letters/templates/letter.th.html.j2"} <= letters

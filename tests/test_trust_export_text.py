@@ -4,7 +4,7 @@
 the bidi override U+202E and U+2028/U+2029 raw; `--format xlsx` made only C0 controls visible. The
 web's downloads of the same rows already showed them as the pages do (web/tables.py), and
 docs/security.md called the raw form a fault there (verifier V6). Both now write text through
-one function, kpis.display.cell_text: stand-ins (␛, ␇, [U+009B], [U+202E]), tab, CR and LF kept (a
+one function, warehouse.display.cell_text: stand-ins (␛, ␇, [U+009B], [U+202E]), tab, CR and LF kept (a
 quoted field and a cell hold them), and the CSV formula guard still reads the first character.
 
 tests/test_flow.py's registry (PLT-2548-003, as of 2005-05-15), one accepted JSON report of the lead

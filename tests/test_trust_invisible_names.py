@@ -5,7 +5,7 @@ soft hyphen U+00AD, tag characters) show as nothing, so two files whose names di
 looked the same in validation.html, the summaries, the Prefect artifact, `explain` and the letters
 (verifier V6); the terminal's printable() already escaped them. Thai text writes U+200B between
 words, so free text keeps them; a file name and the identity an agency wrote (pilot id, agency code,
-period as written) are marked where they are read (kpis.display.identities, Ident), and visible()
+period as written) are marked where they are read (warehouse.display.identities, Ident), and visible()
 shows their format characters as [U+200B] and so on. The registry refuses them in a KPI code, as
 it already did in a pilot id.
 

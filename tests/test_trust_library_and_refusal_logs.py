@@ -7,7 +7,7 @@ characters (U+202E) on as they are (verifier V6):
 - flows/refusals.py logged `refused: %s` with exc_info at DEBUG, the refusal naming the file
   (`submission 1 (<name>) is accepted; only quarantined files are reprocessed`) in the line and
   again in the traceback's last line.
-Both pass through flows/cli_common.printable now (`\\x9b`, `\\u202e`, `\\x1b`).
+Both pass through warehouse/personal.printable now (`\\x9b`, `\\u202e`, `\\x1b`).
 
 tests/test_flow.py's registry (PLT-2548-003, as of 2005-05-15), an empty inbox and two files: a
 workbook of the secondary agency 15001 (a Q1 budget line) with such a property, and the lead's Q1

@@ -1,6 +1,6 @@
 """An inbox file name holding U+2028 LINE SEPARATOR, through two nights: shown, never a line break.
 
-kpis/display.py makes control characters visible so that an agency's newline never starts a new
+warehouse/display.py makes control characters visible so that an agency's newline never starts a new
 line, table row or letter line (kpis/letters/render.py: "its own newline must not end the line").
 U+2028 and U+2029 (LINE and PARAGRAPH SEPARATOR) are line breaks too: Python's splitlines() and
 Unicode's line breaking (class BK, which browsers follow) end a line there. They are neither

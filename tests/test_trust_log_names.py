@@ -5,7 +5,7 @@ escape sequences) is shown as visible stand-ins. A name in the inbox is the agen
 Prefect's console handler writes log records to the operator's terminal as they are (BEL aside:
 `ESC ] 0 ; … ESC [ 2 J` went through, retitling and clearing the screen). The warning that names
 a refused inbox entry (FILE_NOT_REGULAR) logged its name raw; now it passes through
-flows/cli_common.printable (ESC as `\\x1b`), as the run's own output line already did.
+warehouse/personal.printable (ESC as `\\x1b`), as the run's own output line already did.
 
 Whole flow through `pilotkpi run`: tests/test_flow.py's scenario (6 files: accepted 3,
 superseded 1, duplicates 1, quarantined 1) beside a symbolic link with such a name; a second

@@ -1,6 +1,6 @@
 """File names and values that Markdown would parse, through one night: no Markdown structure of their own.
 
-kpis/display.py md_text escaped only \\ ` | [ ] & < >, so in summary.{th,en}.md and the Prefect
+warehouse/display.py md_text escaped only \\ ` | [ ] & < >, so in summary.{th,en}.md and the Prefect
 artifact a file name "# PWNED heading.csv" (first on its line of the unplaced list, `- {{ q.file_name }}`)
 became a heading, "1. ordered.csv" an ordered list, "*x*" and "__x__" emphasis, "~~x~~" a strike,
 and a bare http:// URL a link in GFM viewers (verifier V6). Now every ASCII punctuation character of

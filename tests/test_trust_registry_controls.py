@@ -5,7 +5,7 @@ The registry check accepted ESC, BEL, C1 controls, newlines and U+202E in KPI, p
 `reports` cell put a pilot's names raw into its report line, where a newline started a fake report
 line (verifier V6). Now the registry refuses them (exit 4, naming the file, the pilot or KPI and the
 field, as its other refusals do: pilots/registry.py), and both outputs show such names through
-kpis.display.visible all the same, for a warehouse whose registry tables hold them anyway.
+warehouse.display.visible all the same, for a warehouse whose registry tables hold them anyway.
 
 tests/test_flow.py's scenario (PLT-2548-003, 7 files, as of 2005-05-15).
 """

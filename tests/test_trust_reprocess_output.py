@@ -5,7 +5,7 @@ docs/security.md: agency text that runs as code where it is shown, bidi and cont
 is shown as visible stand-ins. A file name is the agency's text (Linux lets it hold ESC and BEL),
 and so is a cell a message quotes. `reprocess` echoed both as they were: a file named with
 `ESC ] 0 ; … BEL` retitled the operator's terminal, `ESC [ 2 J` in a cell cleared it. Now they
-pass through flows/cli_common.printable (ESC as `\\x1b`, BEL as `\\x07`), as in `pilotkpi check`.
+pass through warehouse/personal.printable (ESC as `\\x1b`, BEL as `\\x07`), as in `pilotkpi check`.
 
 The scenario is tests/test_flow.py's (PLT-2548-003: K1 percent/last, thresholds [20..60]; K2 a
 sum); a second pilot PLT-2548-004, the same but for its code, is registered after night 1.

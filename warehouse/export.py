@@ -17,7 +17,7 @@
   significant digits (Excel's precision), which is a text cell of its exact digits; dates are date
   cells (xlsx_cell). A text longer than
   Excel's cell (32,767 UTF-16 units) is cut there, and says so; CSV and Parquet keep it whole.
-- CSV and xlsx show text as the pages and the web's downloads do (kpis.display.cell_text): a
+- CSV and xlsx show text as the pages and the web's downloads do (warehouse.display.cell_text): a
   control, bidi or line-separator character becomes a visible stand-in (`␛`, `[U+202E]`), so an
   agency's file name or note cannot reorder what a spreadsheet shows or send escape sequences to
   a terminal that prints the file; tab, CR and LF stay (a quoted field, a cell holds them). Parquet
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import duckdb
 
-from kpis.display import cell_text
+from warehouse.display import cell_text
 from warehouse.open_side import OPEN_RELATIONS, RESTRICTED_PILOTS_SQL, RESTRICTED_SUBMISSIONS_SQL
 
 EXPORTED_SCHEMAS = ("registry", "core", "marts")
@@ -173,7 +173,7 @@ def csv_cell(value: object) -> str:
 
 
 # Characters an xlsx file cannot hold (XML 1.0): shown as Unicode control pictures (␀, ␛, …), as
-# the summaries show them (kpis/display.py), rather than refused.
+# the summaries show them (warehouse/display.py), rather than refused.
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 

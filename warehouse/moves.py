@@ -29,7 +29,7 @@ from pathlib import Path
 
 import duckdb
 
-from pilots.personal import printable
+from warehouse.personal import printable
 from warehouse import evidence, store
 from warehouse.open_side import redact
 from warehouse.publish import MOVED_TO_RESTRICTED, note_afresh

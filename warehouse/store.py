@@ -18,7 +18,7 @@ from typing import Iterable, Mapping, Sequence, Union
 
 import duckdb
 
-from pilots.personal import masked, printable
+from warehouse.personal import masked, printable
 
 REGISTRY_TABLES = (
     "registry.agencies",
@@ -339,7 +339,7 @@ def record_post_commit(con: duckdb.DuckDBPyConnection, run_id: str, finished_at:
 
 def _error_text(error: str | None) -> str | None:
     """ops.runs.error as stored: national IDs masked, and the agencies' text in it (file names,
-    values) made visible as the CLI prints it (pilots.personal.printable): operators read it
+    values) made visible as the CLI prints it (warehouse.personal.printable): operators read it
     with `pilotkpi sql`, on a terminal, so no escape sequence, line break or right-to-left
     override is stored raw. (ingest.submissions.file_name keeps the name as sent.)"""
     return None if error is None else printable(error)

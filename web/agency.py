@@ -22,7 +22,7 @@ from pilots.defects import Issue, catalogue
 from pilots.fiscal import fiscal_year_of, period_bounds
 from pilots.ingest import ToRead, read_batch
 from pilots.normalise import canonical_identity
-from pilots.personal import masked
+from warehouse.personal import masked
 from pilots.readers import file_too_large
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry

@@ -35,8 +35,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from flows.clock import today_in_bangkok
-from kpis.display import html_text
-from pilots.personal import masked
+from warehouse.display import html_text
+from warehouse.personal import masked
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry, load_registry
 from warehouse.publish import published_path

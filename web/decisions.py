@@ -336,7 +336,7 @@ class DecisionEngine:
 
     def _run_job(self, d: Decision) -> dict:
         from flows import approval as jobs
-        from flows.cli_common import release
+        from flows.outcome import release
         from flows.refusals import is_expected
         from warehouse.db import check_warehouse
         from warehouse.restricted import check_restricted
@@ -456,7 +456,7 @@ def _number(value) -> float | None:
 
 
 def _one_line(exc: BaseException) -> str:
-    from flows.cli_common import printable
+    from warehouse.personal import printable
 
     text = str(exc) or type(exc).__name__
     return printable(" ".join(text.split()))

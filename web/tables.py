@@ -11,7 +11,7 @@ spreadsheet shows as the text 01002; so is text Excel would read as a date or a 
 `3-4`) or in scientific notation (`1E5`). XLSX: text cells stay text, numbers numbers (a DECIMAL
 or integer of more than 15 significant digits, such as a hash, a text cell of its exact digits),
 dates dates (warehouse.export.xlsx_cell).
-Both show agency text as the page does (kpis.display.cell_text, as `pilotkpi export` does): a
+Both show agency text as the page does (warehouse.display.cell_text, as `pilotkpi export` does): a
 control, bidi or line-separator character becomes a visible stand-in (`␛`, `[U+202E]`), so a file name or note cannot reorder
 what the spreadsheet shows or send escape sequences to a terminal that prints the file. Tab, CR
 and LF stay as they are: a quoted CSV field and an XLSX cell hold them as text, and the formula
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from starlette.responses import Response
 
-from kpis.display import cell_text
+from warehouse.display import cell_text
 from warehouse.export import csv_cell, safe_cell, xlsx_cell  # csv_cell: also reminders.csv's
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")

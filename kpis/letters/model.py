@@ -10,7 +10,7 @@ from datetime import date
 
 import duckdb
 
-from kpis.display import ident
+from warehouse.display import ident
 
 # Without secretariat.yaml, letters are signed by the committee's secretariat (pilot-registry.md).
 DEFAULT_SENDER = {"name_th": "ฝ่ายเลขานุการคณะกรรมการโครงการนำร่อง",

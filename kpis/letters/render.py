@@ -4,7 +4,7 @@ reminders.csv for a mail merge, into OUT/reminders/.
 The Thai letter follows the layout of a Thai external official letter (หนังสือราชการภายนอก,
 follow-up.md); the English one is its counterpart in an English business-letter layout. Agency
 text (file names, column names, messages quoting values) passes Jinja's autoescape after
-kpis.display.html_text, like the summaries.
+warehouse.display.html_text, like the summaries.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from kpis.display import html_text, visible
+from warehouse.display import html_text, visible
 from kpis.files import write_if_changed
 from kpis.letters.model import Batch, Letter
 from pilots.fiscal import be_year, quarter_months as _quarter_months

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kpis.display import md_text, shown
+from warehouse.display import md_text, shown
 from kpis.summary import labels
 from kpis.summary.model import STATUSES, SummaryModel
 

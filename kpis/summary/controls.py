@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import duckdb
 
-from kpis.display import ident
+from warehouse.display import ident
 
 
 @dataclass

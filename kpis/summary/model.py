@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import duckdb
 
-from kpis.display import identities
+from warehouse.display import identities
 from kpis.summary import controls
 from warehouse.open_side import RESTRICTED_SUBMISSIONS_SQL
 

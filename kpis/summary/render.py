@@ -18,7 +18,7 @@ from jinja2.bccache import Bucket
 from markupsafe import Markup
 
 from kpis import steps
-from kpis.display import MdLabel, MdSafe, html_text, md_label, md_text, shown
+from warehouse.display import MdLabel, MdSafe, html_text, md_label, md_text, shown
 from kpis.files import write_atomically, write_if_changed
 from kpis.summary import charts, labels, pages
 from kpis.summary.model import PilotSection, SummaryModel
@@ -164,7 +164,7 @@ def _ours(fn, typed=lambda value: True):
 
 
 def _markdown_filters(env: Environment, lang: str) -> None:
-    """The Markdown editions' escaping (kpis/display.py): `finalize` (md_text) escapes every ASCII
+    """The Markdown editions' escaping (warehouse/display.py): `finalize` (md_text) escapes every ASCII
     punctuation character of agency text. The project's own words and the figures its formatters
     write are marked escaped already (md_label), so they stay readable: the labels (L, `words`),
     the formatted figures and dates, the links to the project's own pages."""

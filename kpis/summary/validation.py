@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from kpis.display import html_text, identities, shown
+from warehouse.display import html_text, identities, shown
 from kpis.files import write_atomically
 from kpis.summary.controls import run_flags
 from kpis.summary.labels import Z_LIMIT, fmt_date, fmt_period
