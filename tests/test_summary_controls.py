@@ -92,7 +92,31 @@ def test_the_validation_report_lists_the_runs_new_flags(demo):
     x, m, n, z = con.execute("SELECT actual, history_median, history_n, modified_z FROM marts.kpi_outliers "
                              "WHERE pilot_id = 'PLT-2548-001' AND kpi_code = 'G1' AND period = '2549-Q3'").fetchone()
     assert f"<td>{format(x.normalize(), 'f')}</td>" in g1 and f"{format(m.normalize(), 'f')} ({n})" in g1
-    assert f"<td>{format(z.normalize(), 'f')}</td>" in g1 and "|z| &gt; 3.5" in g1
+    assert f"<td>{z:.4f}</td>" in g1 and "|z| &gt; 3.5" in g1
+
+
+def test_the_validation_reports_z_keeps_its_four_decimals_beside_the_rule():
+    """data-quality.md §1 stores z to 4 decimals; a flagged z of 3.50004 is stored 3.5000 and was
+    shown "3.5" beside "|z| > 3.5" (verifier VD), where the summary shows 3.5000."""
+    from kpis.summary.controls import run_flags
+
+    con = duckdb.connect()
+    con.execute("""
+        CREATE SCHEMA marts; CREATE SCHEMA ingest; CREATE SCHEMA registry;
+        CREATE TABLE registry.pilots (pilot_id VARCHAR, classification VARCHAR);
+        CREATE TABLE ingest.submissions (submission_id BIGINT, run_id VARCHAR);
+        CREATE TABLE marts.kpi_outliers (pilot_id VARCHAR, kpi_code VARCHAR, period VARCHAR,
+            actual DECIMAL(38, 10), history_n INTEGER, history_median DECIMAL(38, 10),
+            modified_z DECIMAL(18, 4), rule VARCHAR, submission_id BIGINT, row_number INTEGER);
+        INSERT INTO registry.pilots VALUES ('P1', 'open');
+        INSERT INTO ingest.submissions VALUES (7, 'r1');
+        INSERT INTO marts.kpi_outliers VALUES
+            ('P1', 'K1', '2549-Q1', 23.3781, 4, 13, -3.5000, 'modified_z', 7, 2),
+            ('P1', 'K2', '2549-Q1', 150, 4, 100, NULL, 'changed_after_flat', 7, 3),
+            ('P1', 'K3', '2549-Q1', 1000, 4, 10, 66.4400, 'modified_z', 7, 4)""")
+    flags = run_flags(con, "r1")
+    assert [(f["kpi_code"], f["actual"], f["history_median"], f["modified_z"]) for f in flags] == [
+        ("K1", "23.3781", "13", "-3.5000"), ("K2", "150", "100", "–"), ("K3", "1000", "10", "66.4400")]
 
 
 def controls_model():

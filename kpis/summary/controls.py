@@ -162,6 +162,10 @@ def run_flags(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
         WHERE s.run_id = ? AND p.classification <> 'restricted'
         ORDER BY o.pilot_id, o.period, o.kpi_code""", [run_id])
     for r in rows:
-        for name in ("actual", "history_median", "modified_z"):
+        for name in ("actual", "history_median"):
             r[name] = "–" if r[name] is None else format(r[name].normalize(), "f")  # never 1E+2
+        # z with its 4 decimals, as stored and as the summary shows it: beside the rule |z| > 3.5,
+        # a flagged 3.50004 stored 3.5000 must not read "3.5" (verifier VD).
+        z = r["modified_z"]
+        r["modified_z"] = "–" if z is None else format(z.quantize(Decimal("0.0001")), "f")
     return rows
