@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import yaml
 
@@ -153,6 +153,9 @@ DEFAULT_REPORT_DUE_DAYS = 30
 # One report per agency adds up to a pilot's budget totals; with this many agencies at most, and
 # each report below 10^14 baht (pilots/checks.py), the totals stay below 10^16: DECIMAL(18,2).
 MAX_AGENCIES_PER_PILOT = 100
+# The longest text a registry field may hold (docs/registry.md says why): the registry's text is
+# printed whole, on a letter's line and in a cell of reminders.csv, which Excel opens (32,767 at most).
+MAX_TEXT = schema.MAX_TEXT
 
 # The keys each file may hold: declared, with their rules, in pilots/registry_schema.py (docs/registry.md).
 _AGENCY_KEYS = schema.AGENCY.names()
@@ -179,6 +182,14 @@ def _is_int(v: Any) -> bool:
 
 def _is_text(v: Any) -> bool:
     return isinstance(v, str) and bool(v.strip())
+
+
+def _names(v: Any, as_text: Callable[[Any], str] | None = None) -> bool:
+    """Whether v can name the entry in a problem: text (or, with as_text, any value shown as text),
+    not so long that the problem's line would hold a pasted page (MAX_TEXT)."""
+    if as_text is not None:
+        return v is not None and len(as_text(v)) <= MAX_TEXT
+    return _is_text(v) and len(v) <= MAX_TEXT
 
 
 def _is_ce_date(v: Any) -> bool:
@@ -209,8 +220,41 @@ def _field(d: dict, key: str, ok: Callable[[Any], bool], expect: str, note: Note
     if not ok(value):
         note(subject, f"{key} must be {expect}")
         return None
-    if isinstance(value, str) and _shown_altered(value, key):
-        note(subject, f"{key} must not hold control, bidi or line-separator characters (got {value!r})")
+    if isinstance(value, str) and (rule := _text_rule(value, key)):
+        note(subject, rule)
+        return None
+    return value
+
+
+def _text_rule(value: str, key: str) -> str | None:
+    """The rule a registry text breaks, if any: too long, or shown altered (_shown_altered)."""
+    if len(value) > MAX_TEXT:
+        return f"{key} must be at most {MAX_TEXT} characters (got {len(value):,})"
+    if _shown_altered(value, key):
+        return f"{key} must not hold control, bidi or line-separator characters (got {value!r})"
+    return None
+
+
+def _read_as(v: Any) -> str | None:
+    """What YAML made of an unquoted value meant as text: 0042 is the number 34 (octal), yes is true."""
+    if isinstance(v, bool):
+        return f"read as {str(v).lower()}"
+    if isinstance(v, (int, float)):
+        return f"read as the number {v}"
+    return None
+
+
+def _code_field(d: dict, key: str, example: str, note: Note, subject: str) -> str | None:
+    """A code that reports name (pilot_id, a KPI's code): text, as reports hold it, trimmed."""
+    value = d.get(key)
+    if (read := _read_as(value)) is not None:
+        note(subject, f'{key} must be non-empty text ({read}): quote it, e.g. "{example}"')
+        return None
+    value = _field(d, key, _is_text, "non-empty text", note, subject)
+    if value is not None and value != value.strip():
+        # pilots/normalise.py clean_text trims every report cell: "K1 " could never be named.
+        note(subject, f"{key} must not begin or end with a space (got {value!r}): report cells are read "
+                      f"trimmed, as {value.strip()!r}")
         return None
     return value
 
@@ -242,6 +286,10 @@ def _agency_code_problem(v: Any) -> str | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         # Unquoted, 15001 is a number and 03007 even an octal one (1543): the leading zero is lost.
         return f'agency code must be a quoted 5-digit string (read as the number {v}): quote it, e.g. "03009"'
+    if isinstance(v, str) and v != v.strip() and re.fullmatch(r"[0-9]{5}", v.strip()):
+        return f"agency code must not begin or end with a space (got {v!r}): report cells are read trimmed"
+    if isinstance(v, str) and len(v) > MAX_TEXT:
+        return f'agency code must be a quoted 5-digit string, e.g. "03009" (got {len(v):,} characters)'
     if not (isinstance(v, str) and re.fullmatch(r"[0-9]{5}", v)):  # [0-9]: \d would accept Thai digits
         return f'agency code must be a quoted 5-digit string, e.g. "03009" (got {v!r})'
     return None
@@ -252,16 +300,139 @@ def _agency_code_problem(v: Any) -> str | None:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _read_yaml(path: Path, rel: str, note: Note, subject: str, hashed: dict[str, bytes]) -> tuple[bool, Any]:
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Loader(_LOADER):  # type: ignore[misc, valid-type]
+    """_LOADER that also records every key written more than once in one mapping. YAML itself keeps
+    the last one without a word: a second `agencies:` list would silently replace the first, a
+    second `2548:` the thresholds above it. Keys a merge (`<<: *base`) brings in may be overridden."""
+
+    def __init__(self, stream: Any):
+        super().__init__(stream)
+        self.repeats: list[tuple[yaml.MappingNode, Any, list[int]]] = []  # (mapping, key, its lines)
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+        own = [k for k, _ in node.value if k.tag != _MERGE] if isinstance(node, yaml.MappingNode) else []
+        merged = isinstance(node, yaml.MappingNode) and len(own) < len(node.value)
+        mapping = super().construct_mapping(node, deep=deep)
+        if merged or len(own) > len(mapping):  # without a merge, fewer keys than written: a key came twice
+            lines: dict[Any, list[int]] = {}
+            for key_node in own:  # constructed already: construct_object answers from its cache
+                lines.setdefault(self.construct_object(key_node, deep=True), []).append(key_node.start_mark.line + 1)
+            self.repeats += [(node, key, at) for key, at in lines.items() if len(at) > 1]
+        return mapping
+
+
+class _Item(NamedTuple):
+    """A step into a YAML list on the way to a repeated key: its position and the item's scalar
+    fields (its code), so that the problem names the entry as the loaders do."""
+    index: int  # 0-based
+    fields: dict
+
+
+@dataclass(frozen=True)
+class _Repeat:
+    path: tuple  # from the document's top to the mapping holding the key: keys and _Items
+    key: Any
+    lines: tuple[int, ...]
+
+
+def _path_to(root: Any, target: Any, loader: _Loader) -> tuple:
+    """The steps from root to the node target (depth first, each node once: an alias may loop)."""
+    seen: set[int] = set()
+
+    def walk(node: Any, path: tuple) -> tuple | None:
+        if node is target:
+            return path
+        if id(node) in seen:
+            return None
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            steps = [(loader.construct_object(k, deep=True) if isinstance(k, yaml.ScalarNode) else "?", v)
+                     for k, v in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            steps = [(_Item(i, _scalar_fields(v, loader)), v) for i, v in enumerate(node.value)]
+        else:
+            return None
+        for step, child in steps:
+            if (found := walk(child, (*path, step))) is not None:
+                return found
+        return None
+
+    return walk(root, ()) or ()
+
+
+def _scalar_fields(node: Any, loader: _Loader) -> dict:
+    if not isinstance(node, yaml.MappingNode):
+        return {}
+    return {loader.construct_object(k, deep=True): loader.construct_object(v, deep=True) for k, v in node.value
+            if isinstance(k, yaml.ScalarNode) and isinstance(v, yaml.ScalarNode) and k.value in ("code", "number")}
+
+
+def _parse_yaml(raw: bytes) -> tuple[Any, list[_Repeat]]:
+    """The document, as yaml.load with _LOADER gives it, and the keys written twice in it."""
+    loader = _Loader(raw)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+        repeats = [_Repeat(_path_to(root, node, loader), key, tuple(lines)) for node, key, lines in loader.repeats]
+    finally:
+        loader.dispose()
+    return data, repeats
+
+
+def _read_yaml(path: Path, rel: str, note: Note, subject: str, hashed: dict[str, bytes],
+               entry: Callable[[Any, tuple], tuple[str, tuple]] | None = None) -> tuple[bool, Any]:
+    """The file's YAML. A key written twice in one mapping is a problem noted under the entry that
+    holds it: entry(data, path) gives the subject and the steps left within that entry."""
     try:
         raw = path.read_bytes()
         hashed[rel] = raw
-        return True, yaml.load(raw, Loader=_LOADER)
+        data, repeats = _parse_yaml(raw)
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. the date 2005-02-30
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
         note(subject, f"the file must be readable YAML: {reason}" + (f" (line {mark.line + 1})" if mark else ""))
         return False, None
+    for r in repeats:
+        who, within = entry(data, r.path) if entry else (subject, r.path)
+        note(who, _repeat_rule(r, within))
+    return True, data
+
+
+def _repeat_rule(r: _Repeat, within: tuple) -> str:
+    key = repr(r.key) if isinstance(r.key, str) else str(r.key)
+    where = " / ".join(f"entry {s.index + 1}" if isinstance(s, _Item) else str(s) for s in within)
+    lines = sorted(set(r.lines))
+    at = f"line {lines[0]}" if len(lines) == 1 else f"lines {', '.join(map(str, lines[:-1]))} and {lines[-1]}"
+    return (f"the key {key}{f' in {where}' if where else ''} is written {len(r.lines)} times ({at}): a key may "
+            f"be given only once in a mapping (YAML would silently keep the last one)")
+
+
+def _entry_of_list(name: Callable[[dict, int], str], whole: str) -> Callable[[Any, tuple], tuple[str, tuple]]:
+    """For a file that is a list of entries (agencies.yaml, strategies.yaml): the entry as its loader
+    names it; the file's own top (a mapping where a list belongs) by the file's subject."""
+    def entry(data: Any, path: tuple) -> tuple[str, tuple]:
+        if path and isinstance(path[0], _Item):
+            return name(path[0].fields, path[0].index), path[1:]
+        return whole, path
+    return entry
+
+
+def _pilot_entry(stem: str) -> Callable[[Any, tuple], tuple[str, tuple]]:
+    """In a pilot file: the pilot as _load_pilot names it, a KPI as _load_kpis does, an agency of
+    the pilot by its code."""
+    def entry(data: Any, path: tuple) -> tuple[str, tuple]:
+        pid = data.get("pilot_id") if isinstance(data, dict) else None
+        pid = pid if _names(pid) else stem
+        if len(path) >= 2 and isinstance(path[1], _Item) and path[0] in ("kpis", "agencies"):
+            code, i = path[1].fields.get("code"), path[1].index + 1
+            if path[0] == "kpis":
+                return f"{pid} / {code if _names(code) else f'KPI #{i}'}", path[2:]
+            return pid, (f"agency {code}" if _names(code, str) else f"agencies entry {i}", *path[2:])
+        return pid, path
+    return entry
 
 
 def _load_agencies(data: Any, note: Note) -> dict[str, Agency] | None:
@@ -274,7 +445,7 @@ def _load_agencies(data: Any, note: Note) -> dict[str, Agency] | None:
         if not isinstance(entry, dict):
             note(f"entry {i}", "each agency must be a mapping with code, name_th, name_en, ministry")
             continue
-        subject = f"entry {i}" if entry.get("code") is None else str(entry["code"])
+        subject = str(entry["code"]) if _names(entry.get("code"), str) else f"entry {i}"
         _unknown_keys(entry, _AGENCY_KEYS, note, subject)
         if problem := _agency_code_problem(entry.get("code")):
             note(subject, problem)
@@ -286,11 +457,14 @@ def _load_agencies(data: Any, note: Note) -> dict[str, Agency] | None:
             if optional[key] is not None and not _is_text(optional[key]):
                 note(subject, f"{key} must be non-empty text or left out")
                 optional[key] = None
-            elif optional[key] is not None and _shown_altered(optional[key], key):
-                note(subject, f"{key} must not hold control, bidi or line-separator characters (got {optional[key]!r})")
+            elif optional[key] is not None and (rule := _text_rule(optional[key], key)):
+                note(subject, rule)
                 optional[key] = None
         email = entry.get("email")
-        if email is not None and not (isinstance(email, str) and _EMAIL.fullmatch(email)):
+        if isinstance(email, str) and len(email) > MAX_TEXT:
+            note(subject, f"email must be at most {MAX_TEXT} characters (got {len(email):,})")
+            email = None
+        elif email is not None and not (isinstance(email, str) and _EMAIL.fullmatch(email)):
             note(subject, f"email must be one e-mail address such as saraban@opdc.go.th, or left out (got {email!r})")
             email = None
         if problem or name_th is None or name_en is None:
@@ -415,13 +589,13 @@ def _load_kpis(raw: Any, years: range | None, note: Note, pid: str) -> list[Kpi]
     seen: set[str] = set()
     for i, entry in enumerate(raw, 1):
         code = entry.get("code") if isinstance(entry, dict) else None
-        subject = f"{pid} / {code if _is_text(code) else f'KPI #{i}'}"
+        subject = f"{pid} / {code if _names(code) else f'KPI #{i}'}"
         if not isinstance(entry, dict):
             note(subject, "each KPI must be a mapping")
             weights.append(None)
             continue
         _unknown_keys(entry, _KPI_KEYS, note, subject)
-        code = _field(entry, "code", _is_text, "non-empty text", note, subject)
+        code = _code_field(entry, "code", "K1", note, subject)
         if code is not None and not code.isprintable():  # a format character (U+200B…) as the pilot_id's rule
             note(subject, f"code must not hold invisible format characters (got {code!r})")
             code = None
@@ -454,9 +628,9 @@ def _load_pilot(data: Any, stem: str, known: set[str] | None, note: Note) -> Pil
         note(stem, "a pilot file must be a YAML mapping")
         return None
     pid = data.get("pilot_id")
-    subject = pid if _is_text(pid) else stem
+    subject = pid if _names(pid) else stem
     _unknown_keys(data, _PILOT_KEYS, note, subject)
-    pid = _field(data, "pilot_id", _is_text, "non-empty text", note, subject)
+    pid = _code_field(data, "pilot_id", "PLT-2548-003", note, subject)
     if pid is not None and pid != stem:
         note(subject, f"the file name must be <pilot_id>.yaml ({pid}.yaml)")
     if pid is not None and (pid in (".", "..") or not pid.isprintable() or any(c in pid for c in "/\\")):
@@ -505,12 +679,14 @@ def _load_secretariat(data: Any, note: Note) -> Secretariat | None:
         if values[key] is not None and not _is_text(values[key]):
             note("secretariat", f"{key} must be non-empty text or left out")
             values[key] = None
-        elif values[key] is not None and _shown_altered(values[key], key):
-            note("secretariat", f"{key} must not hold control, bidi or line-separator characters "
-                                f"(got {values[key]!r})")
+        elif values[key] is not None and (rule := _text_rule(values[key], key)):
+            note("secretariat", rule)
             values[key] = None
     values["email"] = data.get("email")
-    if values["email"] is not None and not (isinstance(values["email"], str) and _EMAIL.fullmatch(values["email"])):
+    if isinstance(values["email"], str) and len(values["email"]) > MAX_TEXT:
+        note("secretariat", f"email must be at most {MAX_TEXT} characters (got {len(values['email']):,})")
+        values["email"] = None
+    elif values["email"] is not None and not (isinstance(values["email"], str) and _EMAIL.fullmatch(values["email"])):
         note("secretariat", f"email must be one e-mail address such as saraban@opdc.go.th, or left out "
                             f"(got {values['email']!r})")
         values["email"] = None
@@ -589,14 +765,16 @@ def _load_registry(folder: Path) -> Registry:
     if not (folder / "agencies.yaml").is_file():
         note("registry", "a registry folder must contain agencies.yaml")
     else:
-        ok, data = _read_yaml(folder / "agencies.yaml", "agencies.yaml", note, "agencies", hashed)
+        ok, data = _read_yaml(folder / "agencies.yaml", "agencies.yaml", note, "agencies", hashed, _entry_of_list(
+            lambda e, i: str(e["code"]) if _names(e.get("code"), str) else f"entry {i + 1}", "agencies"))
         if ok and (agencies := _load_agencies(data, note)) is not None:
-            known = {str(e.get("code")) for e in data if isinstance(e, dict)}
+            known = {str(e.get("code")).strip() for e in data if isinstance(e, dict)}  # " 15001": reported once
 
     strategies: dict[int, Strategy] = {}
     if (folder / "strategies.yaml").is_file():  # optional: without it strategies show as numbers
         note = noter("strategies.yaml")
-        ok, data = _read_yaml(folder / "strategies.yaml", "strategies.yaml", note, "strategies", hashed)
+        ok, data = _read_yaml(folder / "strategies.yaml", "strategies.yaml", note, "strategies", hashed, _entry_of_list(
+            lambda e, i: f"strategy {e['number']}" if _is_int(e.get("number")) else f"entry {i + 1}", "strategies"))
         if ok:
             strategies = _load_strategies(data, note)
     secretariat = None
@@ -623,7 +801,7 @@ def _load_registry(folder: Path) -> Registry:
             rel = f"pilots/{path.name}"
             note = noter(rel)
             before = len(problems)
-            ok, data = _read_yaml(path, rel, note, path.stem, hashed)
+            ok, data = _read_yaml(path, rel, note, path.stem, hashed, _pilot_entry(path.stem))
             pilot = _load_pilot(data, path.stem, known, note) if ok else None
             if pilot is None:
                 continue

@@ -48,6 +48,7 @@ class Part:
 
 
 TEXT = "text"
+MAX_TEXT = 500  # characters in any registry text (pilots/registry.py): docs/registry.md says why
 RULE_TEXT = "non-empty text"
 
 AGENCY = Part(
@@ -107,7 +108,8 @@ STRATEGY = Part(
 PILOT = Part(
     "pilots/<pilot_id>.yaml", "One file per pilot project, named by its pilot id.",
     (Key("pilot_id", TEXT, True, "the file's name without .yaml; unique; not . or .., no /, \\ or control "
-         "characters", "PLT-2548-003"),
+         "characters; no space at either end (report cells are read trimmed); quoted if YAML would read it as "
+         'a number ("0042", not 0042, which is the octal number 34)', "PLT-2548-003"),
      Key("name_th", TEXT, True, RULE_TEXT, "ระบบบริการประชาชนแบบเบ็ดเสร็จ"),
      Key("name_en", TEXT, True, RULE_TEXT, "One-stop e-citizen service"),
      Key("layer", "whole number", True, "1 to 5: the layer of the 2004 resolution the pilot belongs to", "5"),
@@ -137,7 +139,9 @@ PARTICIPANT = Part(
 
 KPI = Part(
     "an entry of a pilot's `kpis`", "A success indicator of the pilot, reported by its lead agency.",
-    (Key("code", TEXT, True, "non-empty; unique within the pilot; reports name the KPI by it", "K1"),
+    (Key("code", TEXT, True, "non-empty; unique within the pilot; reports name the KPI by it, so no space at "
+         'either end (report cells are read trimmed); quoted if YAML would read it as a number ("1", not 1)',
+         "K1"),
      Key("name_th", TEXT, True, RULE_TEXT, "ร้อยละของคำขอที่ยื่นผ่านระบบออนไลน์"),
      Key("name_en", TEXT, True, RULE_TEXT, "Share of applications filed online"),
      Key("unit", "percent | count | baht | days | score", True, "percent: actuals and thresholds within 0-100",
@@ -186,6 +190,21 @@ def registry_markdown() -> str:
         "Every run reads it first. A broken registry stops the job before anything is written: the",
         "command prints one line per problem, naming the file, the entry and the rule, and exits 4.",
         "A key that is not listed below is refused (a misspelt optional key would otherwise be ignored).",
+        "",
+        "A key written twice in one mapping is refused too (a second `weight:`, a second `2548:` under",
+        "`thresholds`, a second `agencies:` list): YAML would silently keep the last one. Keys brought in",
+        "by a merge (`<<: *base`) may be overridden.",
+        "",
+        f"No text may be longer than {MAX_TEXT} characters (a name, an address, an e-mail address, a code).",
+        "The registry's text is printed whole: on a line of a letter, in the summaries, in a cell of the",
+        "exports and of reminders.csv, the mail merge that Excel opens and whose cell holds at most 32,767",
+        "characters. Real names are far shorter (the demo registry's longest is 78 characters); 500 leaves",
+        "room for any of them, and a longer text is a paste gone wrong, not a name.",
+        "",
+        "A code that reports name (`pilot_id`, a KPI's `code`, an agency's `code`) must not begin or end",
+        "with a space: report cells are read trimmed, so no report could name it. A `pilot_id` or KPI code",
+        "that YAML would read as a number (0042 is the octal number 34) must be quoted, as agency codes are.",
+        "",
         "No text may hold a control character (C0 or C1: a newline, a tab, ESC; a line feed is allowed in a",
         "secretariat address only), a bidi control (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to",
         "U+2069) or a line or paragraph separator (U+2028, U+2029): every output would show it as a stand-in.",

@@ -150,6 +150,7 @@ def _with_secretariat(text: str) -> Callable[[Path], None]:
 
 
 QUOTE_IT = 'agency code must be a quoted 5-digit string (read as the number {}): quote it, e.g. "03009"'
+ONCE = "a key may be given only once in a mapping (YAML would silently keep the last one)"
 
 # (id, edit, file, subject, rule, number of problems in all). A rule ending in "..." is a prefix.
 CASES = [
@@ -310,6 +311,60 @@ CASES = [
      SEC, "secretariat", "the file must be readable YAML: ...", 1),
     ("secretariat-yml", _write("secretariat.yml", SECRETARIAT),
      "secretariat.yml", "secretariat", "the secretariat's file must be named secretariat.yaml", 1),
+    # A key written twice: YAML keeps the last one without a word, in every registry file.
+    ("weight-twice", replace(P3, "    weight: 40\n", "    weight: 100\n    weight: 40\n"),
+     P3, f"{S3} / K1", "the key 'weight' is written 2 times (lines 22 and 23): " + ONCE, 1),
+    ("fiscal-year-twice", replace(P3, "      2548: [20, 30, 40, 50, 60]\n",
+                                  "      2548: [20, 30, 40, 50, 60]\n      2548: [2, 3, 4, 5, 6]\n"),
+     P3, f"{S3} / K1", "the key 2548 in thresholds is written 2 times (lines 24 and 25): " + ONCE, 1),
+    ("agencies-list-twice", lambda f: (f / P3).open("a", encoding="utf-8").write('agencies:\n  - {code: "03009", role: lead}\n'),
+     P3, S3, "the key 'agencies' is written 2 times (lines 10 and 46): " + ONCE, 1),
+    ("role-twice", replace(P3, '"15001", role: secondary', '"15001", role: secondary, role: secondary'),
+     P3, S3, "the key 'role' in agency 15001 is written 2 times (line 12): " + ONCE, 1),
+    ("agency-name-twice", replace("agencies.yaml", "  name_th: กรมการปกครอง\n", "  name_th: กรมการปกครอง\n  name_th: กรมการปกครอง\n"),
+     "agencies.yaml", "15001", "the key 'name_th' is written 2 times (lines 7 and 8): " + ONCE, 1),
+    ("secretariat-prefix-twice", _with_secretariat(SECRETARIAT + "letter_prefix: นร 1201\n"),
+     SEC, "secretariat", "the key 'letter_prefix' is written 2 times (lines 3 and 4): " + ONCE, 1),
+    # A code with a space at an end: report cells are read trimmed, so no report could name it.
+    ("kpi-code-trailing-space", replace(P3, "code: K1", 'code: "K1 "'),
+     P3, f"{S3} / K1 ", "code must not begin or end with a space (got 'K1 '): report cells are read trimmed, as 'K1'", 1),
+    ("pilot-id-leading-space", replace(P3, "pilot_id: PLT-2548-003", 'pilot_id: " PLT-2548-003"'),
+     P3, f" {S3}", "pilot_id must not begin or end with a space (got ' PLT-2548-003'): report cells are read trimmed, "
+                   "as 'PLT-2548-003'", 1),
+    ("agency-code-trailing-space", replace(P3, '"15001", role: secondary', '"15001 ", role: secondary'),
+     P3, S3, "agency code must not begin or end with a space (got '15001 '): report cells are read trimmed", 1),
+    ("agency-code-space-in-agencies", replace("agencies.yaml", 'code: "15001"', 'code: " 15001"'),
+     "agencies.yaml", " 15001", "agency code must not begin or end with a space (got ' 15001'): report cells are read "
+                                "trimmed", 1),
+    # A code YAML reads as a number: the same hint as an agency code's.
+    ("pilot-id-number", replace(P3, "pilot_id: PLT-2548-003", "pilot_id: 0042"),
+     P3, S3, 'pilot_id must be non-empty text (read as the number 34): quote it, e.g. "PLT-2548-003"', 1),
+    ("kpi-code-number", replace(P3, "code: K3", "code: 3"),
+     P3, f"{S3} / KPI #3", 'code must be non-empty text (read as the number 3): quote it, e.g. "K1"', 1),
+    ("kpi-code-boolean", replace(P3, "code: K3", "code: yes"),
+     P3, f"{S3} / KPI #3", 'code must be non-empty text (read as true): quote it, e.g. "K1"', 1),
+    # Text longer than MAX_TEXT (500): printed whole on letters and in reminders.csv, an Excel mail merge.
+    ("agency-name-40000", replace("agencies.yaml", "name_th: กรมการปกครอง", "name_th: " + "ก" * 40000),
+     "agencies.yaml", "15001", "name_th must be at most 500 characters (got 40,000)", 1),
+    ("kpi-name-501", replace(P3, "name_en: Share of applications filed online", "name_en: " + "A" * 501),
+     P3, f"{S3} / K1", "name_en must be at most 500 characters (got 501)", 1),
+    ("head-501", replace("agencies.yaml", "  ministry: Ministry of Interior\n",
+                         "  ministry: Ministry of Interior\n  head_en: " + "A" * 501 + "\n"),
+     "agencies.yaml", "15001", "head_en must be at most 500 characters (got 501)", 1),
+    ("email-501", replace("agencies.yaml", "  ministry: Ministry of Interior\n",
+                          "  ministry: Ministry of Interior\n  email: " + "a" * 493 + "@x.go.th\n"),
+     "agencies.yaml", "15001", "email must be at most 500 characters (got 501)", 1),
+    ("secretariat-address-501", _with_secretariat(SECRETARIAT + "address_th: " + "ก" * 501 + "\n"),
+     SEC, "secretariat", "address_th must be at most 500 characters (got 501)", 1),
+    ("secretariat-email-501", _with_secretariat(SECRETARIAT + "email: " + "a" * 493 + "@x.go.th\n"),
+     SEC, "secretariat", "email must be at most 500 characters (got 501)", 1),
+    # Nor is a long code shown as the entry's name: the problem names the file's pilot, the KPI's place.
+    ("pilot-id-501", replace(P3, "pilot_id: PLT-2548-003", "pilot_id: P" + "x" * 500),
+     P3, S3, "pilot_id must be at most 500 characters (got 501)", 1),
+    ("kpi-code-501", replace(P3, "code: K3", "code: K" + "3" * 500),
+     P3, f"{S3} / KPI #3", "code must be at most 500 characters (got 501)", 1),
+    ("agency-code-501", replace("agencies.yaml", 'code: "15001"', 'code: "' + "1" * 501 + '"'),
+     "agencies.yaml", "entry 2", 'agency code must be a quoted 5-digit string, e.g. "03009" (got 501 characters)', 2),
 ]
 
 
@@ -435,3 +490,21 @@ def test_letter_fields_load_and_become_rows(tmp_path):
                                              "fax": "0 2356 9998", "email": "pilots@opdc.go.th"}]
     assert {"pilot_id": S3, "agency_code": "11002", "role": "supporting",
             "no_reminders_until": date(2005, 12, 31)} in rows["registry.pilot_agencies"]
+
+
+def test_text_of_500_characters_loads(tmp_path):
+    """MAX_TEXT is the limit, not one below it (docs/registry.md): 500 characters pass, 501 do not
+    (the cases above)."""
+    folder = copy_valid(tmp_path)
+    replace("agencies.yaml", "name_th: กรมการปกครอง", "name_th: " + "ก" * 500)(folder)
+    assert load_registry(folder).agencies["15001"].name_th == "ก" * 500
+
+
+def test_a_merged_key_may_be_overridden(tmp_path):
+    """A YAML merge (`<<: *base`) brings keys in to be overridden: that is not a key written twice."""
+    folder = copy_valid(tmp_path)
+    replace(P3, "  - code: K2\n", "  - &k2\n    code: K2\n")(folder)
+    replace(P3, "  - code: K3\n    name_th: จำนวนคำขอที่ดำเนินการเสร็จ\n",
+            "  - <<: *k2\n    code: K3\n    name_th: จำนวนคำขอที่ดำเนินการเสร็จ\n")(folder)
+    k3 = load_registry(folder).pilots[S3].kpi("K3")
+    assert (k3.code, k3.unit, k3.aggregation, k3.weight) == ("K3", "count", "sum", D(25))
