@@ -201,8 +201,9 @@ def _batch_on(as_of: date):
 
 def test_reference_cites_the_earlier_reminder_only_when_there_was_one(tmp_path):
     """2005-02-10: 11 days overdue, first reminders (11002 is นร 1200/1, 15001 นร 1200/2); a draft
-    again on 2005-02-11 is the same first reminder; 2005-03-15: 44 days, second reminders, which
-    cite the first of 2005-02-10 by number and date. A first reminder cites nothing."""
+    again on 2005-02-11 is the same first reminder, with the year's next numbers (/3, /4);
+    2005-03-15: 44 days, second reminders (/5, /6), which cite the first of 2005-02-10 by number
+    and date. A first reminder cites nothing. 2005-03-15 again keeps /5 and /6."""
     folder = tmp_path / "reminders"
     write_letters(_batch_on(date(2005, 2, 10)), tmp_path)
     first = parts_of((folder / "15001.th.html").read_text(encoding="utf-8"))
@@ -227,8 +228,9 @@ def test_reference_cites_the_earlier_reminder_only_when_there_was_one(tmp_path):
     assert [(r["issued_on"], r["agency_code"], r["document_no"], r["level"]) for r in register
             if r["pilot_id"] == "P-OPEN"] == [
         ("2005-02-10", "11002", "นร 1200/1", "1"), ("2005-02-10", "15001", "นร 1200/2", "1"),
-        ("2005-02-11", "11002", "นร 1200/1", "1"), ("2005-02-11", "15001", "นร 1200/2", "1"),
-        ("2005-03-15", "11002", "นร 1200/1", "2"), ("2005-03-15", "15001", "นร 1200/2", "2")]
+        ("2005-02-11", "11002", "นร 1200/3", "1"), ("2005-02-11", "15001", "นร 1200/4", "1"),
+        ("2005-03-15", "11002", "นร 1200/5", "2"), ("2005-03-15", "15001", "นร 1200/6", "2")]
+    assert parts_of((folder / "11002.th.html").read_text(encoding="utf-8"))["docno"] == "ที่ นร ๑๒๐๐/๕"
 
 
 def test_addressed_to_the_head_of_the_agency_by_name_without_head_th(batch):

@@ -57,7 +57,10 @@ class Reference:
 
 @dataclass
 class Letter:
-    number: int                 # running number of the letter in this batch
+    # The running number of the letter in its numbering year (kpis/letters/register.py numbers a
+    # batch when it is written, from the register); build_letters gives the batch's places, the
+    # numbers a batch takes when there is no register.
+    number: int
     agency_code: str
     name_th: str
     name_en: str
@@ -97,8 +100,22 @@ class Batch:
     letters: list[Letter]
 
     def document_no(self, letter: Letter) -> str:
+        """<letter_prefix>/<running number> (pilot-registry.md); without a prefix the number alone."""
         prefix = self.sender.get("letter_prefix")
         return f"{prefix}/{letter.number}" if prefix else str(letter.number)
+
+    def number_of(self, document_no: str) -> int | None:
+        """The running number of a document number written with this batch's prefix (the inverse of
+        document_no); None for another prefix, or a text that is not one (a register edited by hand)."""
+        prefix = self.sender.get("letter_prefix")
+        text = document_no or ""
+        if prefix:
+            head, sep, text = text.rpartition("/")
+            if not sep or head != prefix:
+                return None
+        if not (text.isascii() and text.isdigit()) or text.startswith("0"):
+            return None
+        return int(text)
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:

@@ -22,7 +22,7 @@ from kpis.files import write_if_changed
 from kpis.letters.model import Batch, Letter
 from pilots.fiscal import be_year, quarter_months as _quarter_months
 from pilots.thai_dates import ENGLISH_MONTHS, THAI_MONTHS, THAI_MONTHS_ABBR
-from kpis.letters.register import earlier_reminders, record
+from kpis.letters.register import earlier_reminders, number_letters, record
 from warehouse.export import csv_cell
 from warehouse.paths import component
 
@@ -183,12 +183,15 @@ def _write(path: Path, text: str, encoding: str = "utf-8") -> None:
 
 def write_letters(batch: Batch, out_dir: Path) -> list[Path]:
     """OUT/reminders/<agency_code>.<lang>.html and reminders.csv, and the batch added to the
-    register of letters sent (register.py), which the next stage's letters cite; the letters (and their PDFs) of
+    register of letters sent (register.py), which numbers the letters (the running number of the
+    year: the letters, reminders.csv and the register show the same) and which the next stage's
+    letters cite; the letters (and their PDFs) of
     an earlier run that this batch does not rewrite are removed, so the folder holds exactly the
     reminders as of this run."""
     folder = Path(out_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     written = []
+    number_letters(folder, batch)  # the year's running numbers, before anything shows them
     cited = earlier_reminders(folder, batch)
     for letter in batch.letters:
         letter.earlier = cited.get(letter.agency_code)
