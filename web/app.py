@@ -212,7 +212,9 @@ def _environment() -> jinja2.Environment:
 # --- the security layer ---------------------------------------------------------------------------
 
 class SecurityHeaders:
-    """Pure ASGI middleware: the headers of web.md on every response (pages, static, errors)."""
+    """Pure ASGI middleware: the headers of web.md on every response (pages, static, errors). A
+    response may carry a policy of its own only if it loads nothing (`default-src 'none'`: a night's
+    letter with its inline CSS, web/reminders.py LETTER_CSP); any other is replaced by the site's."""
 
     def __init__(self, app):
         self.app = app
@@ -224,8 +226,11 @@ class SecurityHeaders:
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
+                own = [h for h in message["headers"] if h[0].lower() == b"content-security-policy"
+                       and h[1].startswith(b"default-src 'none';")]  # a stricter policy of its own: kept
                 message["headers"] = [h for h in message["headers"] if h[0].lower() not in dict(SECURITY_HEADERS)]
-                message["headers"] += SECURITY_HEADERS
+                message["headers"] += [h for h in SECURITY_HEADERS if not (own and h[0] == b"content-security-policy")]
+                message["headers"] += own[:1]
             await send(message)
 
         return await self.app(scope, receive, with_headers)
@@ -416,7 +421,9 @@ async def switch_language(request: Request, page: Page) -> Response:
 async def home(request: Request, page: Page) -> Response:
     account = page.account
     if account.role != "agency":
-        return page.render("staff_home.html")
+        from web.reminders import staff_home
+
+        return await staff_home(page)
     site = page.site
     due = await run_in_threadpool(site.data.due_reports, site.registry(), account.agencies, site.as_of())
     reminders = await run_in_threadpool(site.data.reminders, account.agencies)
@@ -597,9 +604,9 @@ def _part_two_routes() -> list:
     """The routes of issue 21's modules, each owning its pages: the committee's pilot pages, the
     held files and quarters, the decisions, and the drill-down with the SQL page. Imported here,
     after this module is whole, because they build on its `route` and `Page`."""
-    from web import committee, decisions, drilldown, held
+    from web import committee, decisions, drilldown, held, reminders
 
-    return [*committee.ROUTES, *held.ROUTES, *decisions.ROUTES, *drilldown.ROUTES]
+    return [*committee.ROUTES, *held.ROUTES, *decisions.ROUTES, *drilldown.ROUTES, *reminders.ROUTES]
 
 
 def create_app(config: SiteConfig) -> Starlette:
