@@ -99,7 +99,7 @@ def test_every_mounted_route_has_a_matrix_row(client_for):
     rows = matrix_rows()
     # Each part's matrix is read (a file renamed or reshaped would otherwise drop its rows silently).
     for name in ("test_web_matrix.py", "test_web_pilots_matrix.py", "test_web_held.py", "test_web_decisions.py",
-                 "test_web_drill_matrix.py", "test_web_matrix_complete.py"):
+                 "test_web_drill_matrix.py", "test_web_reminders.py", "test_web_matrix_complete.py"):
         assert rows.get(name), f"no matrix rows read from {name}"
     missing = uncovered(routes, [row for file_rows in rows.values() for row in file_rows])
     assert not missing, f"routes without a row in any authorisation matrix: {missing}"
