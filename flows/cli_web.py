@@ -33,7 +33,8 @@ LOOPBACK = ("127.0.0.1", "::1", "localhost")
               help="A reverse proxy terminates TLS in front of this server (docs/web.md): cookies are marked Secure.")
 @click.option("--as-of", "as_of", default=None, help="Judge dates as of this day (YYYY-MM-DD); default today in Bangkok.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Folder for the summaries the committee's decisions rewrite (default: out beside the warehouse).")
+              help="The nightly run's --out: the reminder letters are read from OUT/reminders, and the summaries "
+                   "the committee's decisions rewrite are written there (default: out beside the warehouse).")
 @click.option("--prefect-api", "prefect_api", default=None,
               help="The running Prefect server decisions run against (default: PREFECT_API_URL; without either, "
                    "a temporary server started with the web and kept while it runs).")
