@@ -36,9 +36,9 @@ from starlette.staticfiles import StaticFiles
 
 from flows.clock import today_in_bangkok
 from warehouse.display import html_text
-from warehouse.personal import masked
+from warehouse.personal import masked, printable
 from pilots.readers.limits import LIMITS
-from pilots.registry import Registry, load_registry
+from pilots.registry import Registry, RegistryError, load_registry
 from warehouse.publish import published_path
 from warehouse.restricted import files_for
 from web import accounts as accounts_file
@@ -163,10 +163,18 @@ class Site:
         return self._accounts[1].get(name)
 
     def registry(self) -> Registry:
+        """The registry as its folder says now (read again when a file changes). A broken one
+        raises RegistryError, as `pilotkpi check` and `run` refuse it (exit 4): each page that needs
+        it answers 503 naming the file and the rule (`registry_broken`), until the file is fixed."""
         files = sorted(self.config.registry_dir.rglob("*.yaml"))
         key = tuple((str(p), p.stat().st_mtime_ns) for p in files)
         if key != self._registry[0]:
-            self._registry = (key, load_registry(self.config.registry_dir))
+            try:
+                self._registry = (key, load_registry(self.config.registry_dir))
+            except RegistryError as exc:  # kept: read again only once a file changes
+                self._registry = (key, exc)
+        if isinstance(self._registry[1], RegistryError):
+            raise self._registry[1]
         return self._registry[1]
 
 
@@ -313,6 +321,8 @@ def route(*roles: str, csrf_from_query: bool = False):
                 return await handler(request, page)
             except StoreUnavailable as exc:
                 return unavailable(page, exc)
+            except RegistryError as exc:
+                return registry_broken(page, exc)
 
         return endpoint
 
@@ -361,6 +371,32 @@ def unavailable(page: Page, exc: StoreUnavailable) -> Response:
                                  todo if f"unavailable_{todo}" in WORDS[lang] else f"{exc.store}_todo")))
             for lang in LANGS]
     return page.render("unavailable.html", status=503, said=said, store=exc.store, problem=exc.problem)
+
+
+add_words(
+    th={
+        "registry_title": "ขณะนี้ใช้ทะเบียนโครงการไม่ได้",
+        "registry_problem": "ทะเบียนโครงการ (registry) บนดิสก์ผิดกฎของทะเบียน จึงใช้ไม่ได้ หน้านี้ต้องใช้ทะเบียนจึงแสดงไม่ได้ ข้อผิดพลาดเป็นข้อความเดียวกับที่คำสั่ง pilotkpi check และ pilotkpi run แจ้ง (ชื่อไฟล์: รายการ: กฎที่ผิด):",
+        "registry_todo": "ไม่มีข้อมูลใดถูกเขียนหรือสูญหาย กรุณาแจ้งผู้ดูแลระบบให้แก้ไฟล์ที่ระบุไว้ข้างต้น แล้วหน้านี้จะใช้ได้ทันทีโดยไม่ต้องเริ่มระบบใหม่ หน้าที่ไม่ใช้ทะเบียนยังใช้ได้ตามปกติ",
+    },
+    en={
+        "registry_title": "The pilot registry cannot be used right now",
+        "registry_problem": "The pilot registry on disk breaks the registry's rules, so it cannot be used, and this page needs it. The problems, as pilotkpi check and pilotkpi run give them (file: subject: rule):",
+        "registry_todo": "Nothing was written and nothing is lost. Tell the operator, who fixes the file named above; this page then works again at once, without a restart. Pages that do not need the registry work as usual.",
+    },
+)
+
+
+def registry_broken(page: Page, exc: RegistryError) -> Response:
+    """A broken registry (pilots/registry.py RegistryError, exit 4 of `pilotkpi check` and `run`): a
+    503 in both languages whatever the session's, naming each file and rule as the command line
+    does (flows/cli_common.py registry_refusal: one line a problem), never a traceback."""
+    problems = [printable(str(p)) for p in exc.problems]
+    LOGGER.error("%s %s: broken registry: %s", page.request.method, page.request.url.path, "; ".join(problems))
+    said = [(lang, WORDS[lang]["registry_title"], WORDS[lang]["registry_problem"], WORDS[lang]["registry_todo"])
+            for lang in LANGS]
+    return page.render("unavailable.html", status=503, said=said, store="registry", problem="broken",
+                       problems=problems)
 
 
 # --- sign-in, sign-out, language ------------------------------------------------------------------
