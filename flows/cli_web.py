@@ -98,20 +98,57 @@ def _refused(call, *args) -> None:
         sys.exit(EXIT_FAILED)
 
 
+def registry_agencies(registry_dir: Path | None, warehouse_path: Path):
+    """() -> (the agency codes an agency account may speak for, where they were read): the
+    registry folder given (--registry), else the published copy's registry.agencies (what the site
+    serves). Neither: refused, as a code could not be checked."""
+    def read() -> tuple[set[str], str]:
+        from web.accounts import AccountsError
+
+        if registry_dir is not None:
+            from flows.cli_common import registry_refusal
+            from pilots.registry import RegistryError, load_registry
+
+            try:
+                return set(load_registry(registry_dir).agencies), str(registry_dir)
+            except RegistryError as exc:
+                raise AccountsError(registry_refusal(exc).removeprefix("pilotkpi: ")) from None
+        import duckdb
+
+        from warehouse.publish import published_path
+
+        published = published_path(warehouse_path)
+        if not published.exists():
+            raise AccountsError(f"cannot check the agency codes: no published copy of the warehouse ({published}) "
+                                "yet; give --registry DIR")
+        try:
+            with duckdb.connect(str(published), read_only=True) as con:
+                codes = {r[0] for r in con.execute("SELECT agency_code FROM registry.agencies").fetchall()}
+        except duckdb.Error as exc:
+            raise AccountsError(f"cannot check the agency codes: the published copy {published} cannot be read "
+                                f"({type(exc).__name__}); give --registry DIR") from None
+        return codes, str(published)
+    return read
+
+
 @accounts.command("add")
 @click.argument("name")
 @_WAREHOUSE
 @click.option("--role", required=True, type=click.Choice(["agency", "analyst", "committee"]))
 @click.option("--agency", "agencies", multiple=True, help="An agency code the account speaks for (repeatable).")
+@click.option("--registry", "registry_dir", default=None, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Registry folder the agency codes are checked against (default: the published copy's registry).")
 @click.option("--restricted", is_flag=True, help="Analyst/committee: cleared for restricted pilots' line-level data.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of stdin.")
-def accounts_add(name: str, warehouse_path: Path, role: str, agencies: tuple[str, ...], restricted: bool,
-                 password_stdin: bool) -> None:
-    """Add an account NAME."""
+def accounts_add(name: str, warehouse_path: Path, role: str, agencies: tuple[str, ...], registry_dir: Path | None,
+                 restricted: bool, password_stdin: bool) -> None:
+    """Add an account NAME. An agency account's codes must be in the registry (--registry, else the
+    published copy's)."""
     from web.accounts import accounts_path, add
 
     path = accounts_path(warehouse_path)
-    _refused(add, path, name, role, _password(password_stdin), list(agencies), restricted)
+    _refused(add, path, name, role, _password(password_stdin), list(agencies), restricted,
+             registry_agencies(registry_dir, warehouse_path))
     click.echo(f"added {name} ({role}) to {path}")
 
 

@@ -14,6 +14,7 @@ import re
 import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -106,7 +107,11 @@ def save(path: Path, accounts: dict[str, Account]) -> None:
         raise
 
 
-def add(path: Path, name: str, role: str, password: str, agencies: list[str], restricted: bool = False) -> Account:
+def add(path: Path, name: str, role: str, password: str, agencies: list[str], restricted: bool = False,
+        registry_agencies: Callable[[], tuple[set[str], str]] | None = None) -> Account:
+    """Add an account. `registry_agencies` (the command line's): () -> (the registry's agency codes,
+    where they were read), called for an agency account once its codes are well formed; a code not
+    among them is refused. It raises AccountsError when there is nothing to read them from."""
     if not NAME.match(name):
         raise AccountsError(f"{name!r} is not an account name (letters, digits and . _ @ -, at most 64)")
     if role not in ROLES:
@@ -120,6 +125,11 @@ def add(path: Path, name: str, role: str, password: str, agencies: list[str], re
         if restricted:
             raise AccountsError("--restricted is for analyst and committee accounts: an agency "
                                 "always sees its own restricted submissions")
+        if registry_agencies is not None:
+            known, source = registry_agencies()
+            unknown = sorted(set(agencies) - known)
+            if unknown:
+                raise AccountsError(f"agency code not in the registry ({source}): {', '.join(map(repr, unknown))}")
     elif agencies:
         raise AccountsError("--agency is for agency accounts only")
     accounts = load(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import stat
 
+import duckdb
 from click.testing import CliRunner
 
 from flows.cli import main
@@ -17,6 +18,8 @@ def accounts(*args: str, stdin: str | None = None):
 def test_add_list_set_password_disable(tmp_path):
     wh = tmp_path / "pk.duckdb"
     path = accounts_path(wh)
+    with duckdb.connect(str(tmp_path / "pk.published.duckdb")) as con:  # the registry an agency code is checked in
+        con.execute("CREATE SCHEMA registry; CREATE TABLE registry.agencies AS SELECT '10004' AS agency_code")
     assert path == tmp_path / "pk.accounts.json"
     r = accounts("add", "somchai.dbd", "--role", "agency", "--agency", "10004", "--warehouse", str(wh),
                  "--password-stdin", stdin="correct horse battery\n")
