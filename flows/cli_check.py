@@ -9,7 +9,7 @@ fact such as KPI_NOT_LEAD, found on every KPI row) is printed once, with its row
 from __future__ import annotations
 
 from flows.cli_common import printable
-from pilots.contract import BY_NAME
+from pilots.contract import BY_NAME, column_as_written
 
 WORDS = {
     "th": {"quarantined": "ไฟล์จะถูกกักไว้ (QUARANTINED)", "accepted": "ผ่าน (OK)", "error": "ผิดพลาด",
@@ -60,11 +60,7 @@ def outcome_text(outcome) -> str:
     # Messages quote the agency's header cells and values: control characters shown escaped (printable).
     lines = [f"{printable(outcome.file_name)}: {verdict}"]
     for issue, rows in grouped(outcome.issues):
-        column = issue.column_name
-        if column and lang == "th":  # the column as the file wrote it, or its Thai label
-            column = outcome.headers.get(column) or (BY_NAME[column].thai if column in BY_NAME else column)
-        elif column:
-            column = outcome.headers.get(column, column)
+        column = column_as_written(issue.column_name, outcome.headers, lang)
         where = ", " if lang != "th" else " "
         place = where.join(x for x in (
             f"{words['rows' if len(rows) > 1 else 'row']} {_rows(rows)}" if rows else "",

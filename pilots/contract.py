@@ -50,3 +50,15 @@ def required_columns(line_types: set[str]) -> list[str]:
     """Columns a file must have, given the line types it holds (spec: "Required columns")."""
     wanted = {"always"} | (line_types & {"kpi", "budget"})
     return [c.name for c in COLUMNS if c.required in wanted]
+
+
+def column_as_written(column: str | None, headers: dict[str, str], lang: str | None) -> str | None:
+    """An issue's column as `pilotkpi check` names it (flows/cli_check.py): the header cell as the
+    file wrote it; a column the file lacks by its Thai label in Thai, else by its canonical name.
+    The web's check (web/templates/upload.html) names it the same way (web.md: same messages, row
+    and column)."""
+    if column and lang == "th":
+        return headers.get(column) or (BY_NAME[column].thai if column in BY_NAME else column)
+    if column:
+        return headers.get(column, column)
+    return column

@@ -106,6 +106,9 @@ class FileRead:
     # None: not taken from a batch (the cells are then made from `rows`). Not compared, nor shown:
     # the same cells as `rows`, only laid out for the write.
     cells: tuple[dict, int, int] | None = field(default=None, compare=False, repr=False)
+    # The file's headers as written (canonical column -> header cell), for `pilotkpi check`'s and
+    # the web check's naming of a column (pilots/contract.py column_as_written). Not compared.
+    headers: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def line_cells(self) -> tuple[dict, int, int]:
         return self.cells if self.cells is not None else (_batch_cells([self.rows])[0], 0, len(self.rows))
@@ -247,7 +250,8 @@ def _file_read(rec: Received, cells: dict, start: int) -> FileRead:
     pilots = frozenset(map(_cell["pilot_id"], rec.table.rows)) - _NO_PILOT if rec.table else frozenset()
     return FileRead(rec.path.name, rec.sha256, rec.format, rec.encoding, rec.table.rows if valid else [],
                     rec.issues, rec.raw_identity, pilots,
-                    (cells, start, start + len(rec.table.rows)) if valid else None)
+                    (cells, start, start + len(rec.table.rows)) if valid else None,
+                    rec.table.headers if rec.table is not None else {})
 
 
 def read_in_process(batches: Iterable[list[ToRead]], registry: Registry, as_of: date) -> Iterator[list[FileRead]]:

@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path, PurePosixPath
 
 from flows.clock import BANGKOK, utc_now
+from pilots.contract import column_as_written
 from pilots.defects import Issue, catalogue
 from pilots.fiscal import fiscal_year_of, period_bounds
 from pilots.ingest import ToRead, read_batch
@@ -62,6 +63,12 @@ class Checked:
     # pilots/ingest.py FileRead.pilots). Its name as uploaded then stays out of the audit trail,
     # which is on the open side (warehouse.md: no restricted file name in logs); see `send`.
     restricted: bool = False
+    headers: dict[str, str] = field(default_factory=dict)  # canonical column -> header as the file wrote it
+
+    def column(self, issue: Issue, lang: str) -> str | None:
+        """The issue's column as `pilotkpi check` names it (pilots/contract.py column_as_written):
+        as the file wrote it; a column it lacks by its Thai label in Thai, else its canonical name."""
+        return column_as_written(issue.column_name, self.headers, lang)
 
     @property
     def name_in_trail(self) -> str | None:
@@ -170,6 +177,7 @@ def check_upload(name: str, data: bytes | None, size: int, registry: Registry, a
     with _CHECK_LOCK:
         (read,) = read_batch([ToRead(name, sha, data=data)], registry, as_of)
     checked = Checked(token, name, size, sha, read.issues, None)
+    checked.headers = dict(read.headers)
     checked.restricted = bool(set(read.pilots) & restricted_pilots(registry))
     if read.rows:  # a file without errors: its validated identity
         first = read.rows[0]
@@ -218,6 +226,27 @@ class AgencyData:
     def sends(self, codes: list[str]) -> list[dict]:
         return [e for e in self.audit.events("send") if e.get("agency_code") in codes]
 
+    def sends_by_sha(self) -> dict[str, dict]:
+        """The site's sends by SHA-256 (the first of each). A file sent through the site is stored
+        under the inbox name the site chose; every page names it as the agency sent it (the send's
+        `file_name`; a restricted pilot's file: its inbox name, as the trail keeps it), and says
+        when it was sent (`at`) apart from when the night took it in (`received_at`)."""
+        found: dict[str, dict] = {}
+        for event in self.audit.events("send"):
+            found.setdefault(event.get("sha256"), event)
+        return found
+
+    def as_sent(self, rows: list[dict], sends: dict[str, dict] | None = None) -> list[dict]:
+        """Each stored row with `sent_name` (its name as sent, else as stored), `sent_at` (when the
+        site sent it; None for a file that came another way) and `receipt`."""
+        sends = self.sends_by_sha() if sends is None else sends
+        for row in rows:
+            send = sends.get(row.get("sha256"))
+            row["receipt"] = send["receipt"] if send else None
+            row["sent_name"] = send["file_name"] if send else row.get("file_name")
+            row["sent_at"] = send["at"] if send else None
+        return rows
+
     def submissions(self, codes: list[str]) -> list[dict]:
         """Every file the agencies sent, newest first: the stored ones with their status, then the
         site's sends the night has not taken yet ("received, waiting for the night")."""
@@ -231,30 +260,27 @@ class AgencyData:
         by_sha: dict[str, list[dict]] = {}
         for row in stored:
             by_sha.setdefault(row["sha256"], []).append(row)
-        sent_by_sha = {s["sha256"]: s for s in sends}
+        sent_by_sha: dict[str, dict] = {}
+        for send in sends:
+            sent_by_sha.setdefault(send["sha256"], send)
+        self.as_sent(stored, sent_by_sha)
         for row in stored:
             send = sent_by_sha.get(row["sha256"])
-            row["receipt"] = send["receipt"] if send else None
-            row["sent_name"] = send["file_name"] if send else row["file_name"]
             if row["agency_code"] is None and send:
                 row["agency_code"] = send["agency_code"]
+        # Waiting for the night: sent (sent_at), not yet taken in (received_at: the night's time).
         waiting = [dict(status="waiting", sha256=s["sha256"], sent_name=s["file_name"], size_bytes=s["size"],
-                        received_at=s["at"], pilot_id=s["pilot_id"], agency_code=s["agency_code"],
+                        sent_at=s["at"], received_at=None, pilot_id=s["pilot_id"], agency_code=s["agency_code"],
                         period=s["period"], submitted_on=s["submitted_on"], receipt=s["receipt"],
                         error_count=0, warning_count=s.get("warnings", 0), submission_id=None, store=None)
                    for s in sends if s["sha256"] not in by_sha]
         stored.sort(key=lambda r: (str(r["received_at"]), r["submission_id"]), reverse=True)
-        return sorted(waiting, key=lambda r: r["received_at"], reverse=True) + stored
+        return sorted(waiting, key=lambda r: r["sent_at"], reverse=True) + stored
 
     def all_submissions(self, cleared: bool) -> list[dict]:
         """Every stored file, for analyst and committee accounts: a restricted pilot's files only
         for an account cleared for them (web.md); the others see what the open copy shows."""
-        rows = [r for r in self._stored("TRUE", []) if cleared or r["store"] == "open"]
-        sends = {s["sha256"]: s for s in self.audit.events("send")}
-        for row in rows:
-            send = sends.get(row["sha256"])
-            row["receipt"] = send["receipt"] if send else None
-            row["sent_name"] = send["file_name"] if send else row["file_name"]
+        rows = self.as_sent([r for r in self._stored("TRUE", []) if cleared or r["store"] == "open"])
         return sorted(rows, key=lambda r: (str(r["received_at"]), r["submission_id"]), reverse=True)
 
     def submission(self, codes: list[str], sha256: str) -> list[dict]:

@@ -81,6 +81,7 @@ class Book:
     sections: dict[str, PilotSection]  # pilot_id -> the summary's section, in the summary's order
     strategy_names: dict[int, dict[str, str]]
     participants: dict[str, set[str]]  # pilot_id -> the agency codes taking part (any role)
+    leads: dict[str, str] | None = None  # pilot_id -> its lead agency's code (who may open its score pages)
 
 
 def _grouped_rows(cur, sql: str) -> dict[str, list[dict]]:
@@ -97,7 +98,8 @@ def build_open_book(cur, key: tuple, as_of: date) -> Book:
     model = summary_model.build_model(cur, as_of)
     participants = {pid: {r["agency_code"] for r in rows} for pid, rows in
                     _grouped_rows(cur, "SELECT pilot_id, agency_code FROM registry.pilot_agencies").items()}
-    return Book(key, {p.pilot_id: p for p in model.pilots}, model.strategy_names, participants)
+    leads = dict(cur.execute("SELECT pilot_id, lead_agency_code FROM registry.pilots").fetchall())
+    return Book(key, {p.pilot_id: p for p in model.pilots}, model.strategy_names, participants, leads)
 
 
 def build_cleared_sections(cur, as_of: date) -> dict[str, PilotSection]:
@@ -309,6 +311,19 @@ def _pilot_tables(p: PilotSection, line_level: bool, late: list[ComplianceRow], 
     return tables
 
 
+def _held_names(page: Page, p: PilotSection) -> dict[int, str]:
+    """The names as sent of an open pilot's held files that came through the site (submission id ->
+    name), so that the page names them as /submissions and /held do; a restricted pilot's files
+    are known by their inbox name everywhere (web/agency.py `send`)."""
+    if p.restricted or not p.held:
+        return {}
+    ids = [h.submission_id for h in p.held]
+    sends = page.site.data.sends_by_sha()
+    rows = page.site.data.published.rows("SELECT submission_id, sha256 FROM ingest.submissions WHERE submission_id IN "
+                                         f"({', '.join('?' * len(ids))})", ids)
+    return {r["submission_id"]: sends[r["sha256"]]["file_name"] for r in rows if r["sha256"] in sends}
+
+
 def _find(page: Page, book: Book | None, pilot_id: str) -> tuple[PilotSection, bool] | None:
     """(section, line-level shown) of a pilot the account may see, else None. Every section holds
     its pilot's compliance rows, a restricted pilot's too (who reported when: warehouse.md)."""
@@ -343,7 +358,15 @@ async def pilot(request: Request, page: Page) -> Response:
     budget_chart = Markup(charts.stacked_bars(
         [(labels.fmt_period(p.period, page.lang), p.budget["integrated_thb"], p.budget["total_allocated_thb"])],
         f"{L['integrated_vs_total']} {p.pilot_id}", (L["integrated"], L["fragmented"]))) if line_level and p.budget else None
+    # A score links to its page only where that page would open (web/drilldown.py `may_see_score`:
+    # an agency that is not the pilot's lead is refused it), else it is shown as text: no dead link.
+    from web.drilldown import may_see_score
+
+    score_links = may_see_score(page, {"classification": "restricted" if p.restricted else "open",
+                                       "lead_agency_code": (book.leads or {}).get(p.pilot_id)})
+    held_names = await run_in_threadpool(_held_names, page, p) if line_level and page.account.role != "agency" else {}
     return page.render("pilot.html", p=p, line_level=line_level, late=late, tables=tables, trend_chart=trend,
+                       score_links=score_links, held_names=held_names,
                        budget_chart=budget_chart, budget_fields=BUDGET_FIELDS,
                        quarter=labels.quarter_of,
                        **_formats(page.lang, book))

@@ -60,7 +60,7 @@ add_words(
         "drilldown_formula": "สูตร", "drilldown_score_value": "คะแนน", "drilldown_weighted": "คะแนนถ่วงน้ำหนัก",
         "drilldown_kpi_status": "สถานะ", "drilldown_sources": "ข้อมูลที่ใช้คำนวณ (รายงานที่รับแล้วของหน่วยงานหลัก)",
         "drilldown_file": "ไฟล์", "drilldown_row": "แถว", "drilldown_submission": "เลขที่รายงาน",
-        "drilldown_received": "ได้รับเมื่อ", "drilldown_as_cli": "ผลเดียวกับคำสั่ง pilotkpi explain",
+        "drilldown_received": "รอบประมวลผลกลางคืนรับเข้าเมื่อ", "drilldown_as_cli": "ผลเดียวกับคำสั่ง pilotkpi explain",
         "drilldown_pilot_page": "หน้าโครงการ", "drilldown_no_sources": "ไม่มีรายการที่ใช้คำนวณ",
         "drilldown_lines": "รายการในไฟล์", "drilldown_line_type": "ประเภท", "drilldown_item": "รหัสรายการ",
         "drilldown_layer": "ชั้น", "drilldown_allocated": "งบประมาณที่ได้รับ (บาท)",
@@ -87,7 +87,7 @@ add_words(
         "drilldown_formula": "Formula", "drilldown_score_value": "Score", "drilldown_weighted": "Weighted score",
         "drilldown_kpi_status": "Status", "drilldown_sources": "The lines behind the actual (the lead agency's accepted reports)",
         "drilldown_file": "File", "drilldown_row": "Row", "drilldown_submission": "Submission",
-        "drilldown_received": "Received", "drilldown_as_cli": "As pilotkpi explain prints it",
+        "drilldown_received": "Taken in by the night's run", "drilldown_as_cli": "As pilotkpi explain prints it",
         "drilldown_pilot_page": "Pilot page", "drilldown_no_sources": "No line behind the actual",
         "drilldown_lines": "The file's lines", "drilldown_line_type": "Line type", "drilldown_item": "Item code",
         "drilldown_layer": "Layer", "drilldown_allocated": "Allocated (THB)",
@@ -126,10 +126,7 @@ def visible_files(page: Page, sha256: str) -> list[dict]:
     rows = [dict(r, store="open") for r in data.published.rows(sql, [sha256])]
     if account.restricted:
         rows += [dict(r, store="restricted") for r in data.restricted.rows(sql, [sha256])]
-    sends = [e for e in data.audit.events("send") if e.get("sha256") == sha256]
-    for row in rows:
-        row["sent_name"] = sends[0]["file_name"] if sends else row["file_name"]
-    return rows
+    return data.as_sent(rows)
 
 
 def _store(page: Page, row: dict):
@@ -143,7 +140,8 @@ def _evidence_dir(page: Page, row: dict):
     return files_for(config.warehouse, config.restricted_store).evidence
 
 
-def _may_see_score(page: Page, pilot: dict) -> bool:
+def may_see_score(page: Page, pilot: dict) -> bool:
+    """Whether the account may open this pilot's score pages (also: whether its pilot page links them)."""
     account = page.account
     if pilot["classification"] == "restricted":
         return account.role != "agency" and account.restricted  # an agency is never cleared (web.md)
@@ -160,7 +158,7 @@ def score_lineage(page: Page, pilot_id: str, kpi_code: str, period: str) -> tupl
     data = page.site.data
     pilots = data.published.rows("SELECT classification, lead_agency_code FROM registry.pilots WHERE pilot_id = ?",
                                  [pilot_id])
-    if not pilots or not _may_see_score(page, pilots[0]):
+    if not pilots or not may_see_score(page, pilots[0]):
         return None
     restricted = pilots[0]["classification"] == "restricted"
     with (data.restricted if restricted else data.published).cursor() as cur:
@@ -178,9 +176,15 @@ def score_lineage(page: Page, pilot_id: str, kpi_code: str, period: str) -> tupl
     return found, shas
 
 
-def score_tables(found: Lineage, shas: dict, lang: str) -> tuple[Table, Table]:
+def score_tables(found: Lineage, shas: dict, lang: str, sends: dict | None = None) -> tuple[Table, Table]:
     """The score's facts and its sources; the status in the committee summary's words (one
-    vocabulary for a status across the summary, the pilot pages and the drill-down)."""
+    vocabulary for a status across the summary, the pilot pages and the drill-down). A source
+    sent through the site is named as sent (`sends`: AgencyData.sends_by_sha), as every page names it."""
+    sends = sends or {}
+    def as_sent(src) -> str:
+        send = sends.get(shas.get(src.submission_id))
+        return send["file_name"] if send else src.file_name
+
     words, s = WORDS[lang], found.score
     thresholds = lambda values: " / ".join(number(v) for v in values)  # noqa: E731
     facts = [
@@ -204,7 +208,7 @@ def score_tables(found: Lineage, shas: dict, lang: str) -> tuple[Table, Table]:
                   [{"item": k, "label": label, "value": v} for k, label, v in facts])
     sources = Table(_safe(name + "-sources"),
                     ["period", "actual", "file_name", "row_number", "submission_id", "sha256", "received_at"],
-                    [{"period": src.period, "actual": src.actual, "file_name": src.file_name,
+                    [{"period": src.period, "actual": src.actual, "file_name": as_sent(src),
                       "row_number": src.row_number, "submission_id": src.submission_id,
                       "sha256": shas.get(src.submission_id), "received_at": src.received_at}
                      for src in found.sources],
@@ -229,7 +233,7 @@ async def score(request: Request, page: Page) -> Response:
     if result is None:
         return page.error(404, "not_found")
     found, shas = result
-    facts, sources = score_tables(found, shas, page.lang)
+    facts, sources = score_tables(found, shas, page.lang, page.site.data.sends_by_sha())
     asked = wanted(request.query_params, [facts, sources])
     if asked:
         return page.finish(download_response(*asked))
@@ -317,10 +321,11 @@ def submission_download(page: Page, rows: list[dict], query_params) -> Response 
 
 def submissions_table(rows: list[dict], words: dict) -> Table:
     """Part 1's list of submissions (web/app.py), as a download."""
-    return Table("submissions", ["sent_name", "pilot_id", "agency_code", "period", "received_at", "status",
+    return Table("submissions", ["sent_name", "pilot_id", "agency_code", "period", "sent_at", "received_at", "status",
                                  "error_count", "warning_count", "sha256"], rows,
                  headers=[words["file_name"], words["pilot"], words["agency"], words["period"],
-                          words["received"], words["status"], words["defects"], words["warnings"], "SHA-256"])
+                          words["sent_at"], words["processed_at"], words["status"], words["defects"], words["warnings"],
+                          "SHA-256"])
 
 
 def _download_name(sent_name: str, sha256: str) -> str:

@@ -47,7 +47,7 @@ add_words(
         "held_file": "ไฟล์รอพิจารณา เลขที่ {id}", "held_submission": "เลขที่รายงาน",
         "held_replaces": "ไฟล์ที่รับไว้ซึ่งจะถูกแทนที่", "held_the_held": "ไฟล์ที่รอพิจารณา",
         "held_none_accepted": "ไม่มีไฟล์ที่รับไว้ (รายงานครั้งแรกที่ส่งช้า)",
-        "held_received_on": "วันที่ได้รับ", "held_restricted": "โครงการชั้นความลับ",
+        "held_received_on": "วันที่รอบประมวลผลกลางคืนรับเข้า", "held_restricted": "โครงการชั้นความลับ",
         "held_restricted_note": "ตัวเลข ชื่อไฟล์ และหมายเหตุของไฟล์จากโครงการชั้นความลับแสดงเฉพาะบัญชีที่ได้รับอนุญาตให้เข้าถึงโครงการชั้นความลับ",
         "held_closed": "{period} ปิดเมื่อ {at} โดย {by} คะแนนรวมเมื่อปิดงวด {composite}",
         "held_reopened": "{period} เปิดอีกครั้งแล้ว ไฟล์นี้ยังรอการพิจารณา",
@@ -90,7 +90,7 @@ add_words(
         "held_file": "Held file {id}", "held_submission": "Submission",
         "held_replaces": "Accepted file it would replace", "held_the_held": "Held file",
         "held_none_accepted": "No accepted file (a late first report)",
-        "held_received_on": "Received", "held_restricted": "restricted pilot",
+        "held_received_on": "Taken in by the night's run", "held_restricted": "restricted pilot",
         "held_restricted_note": "A restricted pilot's figures, file names and notes are shown only to accounts cleared for restricted pilots.",
         "held_closed": "{period} was closed on {at} by {by}; composite at closing {composite}.",
         "held_reopened": "{period} has been reopened; this file still waits for a decision.",
@@ -160,8 +160,11 @@ def held_files(page: Page, submission_id: int | None = None) -> list[dict]:
         rows += [dict(r, store="restricted", received_at=None, file_name=None, sha256=None, accepted_id=None,
                       accepted_submitted_on=None, limited=True)
                  for r in data.published.rows(_RESTRICTED_HELD.format(where=where), params)]
+    sends = data.sends_by_sha()  # a file sent through the site: named as sent, as on every page
     for row in rows:
         row.setdefault("limited", False)
+        if row.get("sha256") in sends:
+            row["file_name"] = sends[row["sha256"]]["file_name"]
     return sorted(rows, key=lambda r: r["submission_id"])
 
 
@@ -317,7 +320,7 @@ def _detail(page: Page, submission_id: int) -> dict | None:
         raise
     held, accepted = _file(store, submission_id, True), _file(store, w.replaced or w.kept or row["accepted_id"], False)
     # A file sent through the site is stored under a name the site chose; show the name as sent.
-    sends = {e.get("sha256"): e for e in data.audit.events("send")}
+    sends = data.sends_by_sha()
     for f in (held, accepted):
         if f is not None and f["sha256"] in sends:
             f["file_name"] = sends[f["sha256"]]["file_name"]

@@ -55,7 +55,7 @@ def test_agency_checks_fixes_sends_and_sees_the_night(client_for, site_dir):
     fields = dict(re.findall(r'data-field="([a-z_0-9]+)">([^<]*)<', receipt))
     assert fields["file_name"] == "dbd-2549-q3.csv" and fields["size"] == f"{len(good):,}"
     assert fields["sha256"] == hashlib.sha256(good).hexdigest() and fields["account"] == "demo-agency"
-    assert re.fullmatch(r"\d{1,2} ธ\.ค\. 25\d\d \d\d:\d\d น\.", fields["received"].strip()) or "25" in fields["received"]
+    assert re.fullmatch(r"\d{1,2} ธ\.ค\. 25\d\d \d\d:\d\d น\.", fields["sent_at"].strip()) or "25" in fields["sent_at"]
     assert status_of(client.get("/").text, "PLT-2548-004", "2549-Q3") == "waiting"
 
     # The night takes it; the site sees the newly published copy without a restart.
