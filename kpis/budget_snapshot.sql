@@ -1,11 +1,30 @@
 -- marts.budget_snapshot (helper): the budget lines in effect for each pilot × due period
 -- (scoring.md §3 and "Budget snapshot"). Both budget marts aggregate this one relation.
-with budget_reports as (
-    -- Accepted submissions that carry budget lines. A KPI-only report has no line here, so it
-    -- cannot become an agency's "latest" report and erase the budget it reported before.
+--
+-- Today's registry governs every due period (docs/registry.md, "Changing the registry of a running
+-- pilot"): scoring.md §3 takes the lines "for each agency" of pilot p, and the agencies of p are
+-- those the registry names for it now, in a role that sends budget lines (lead, secondary or
+-- supporting: the agencies_expected of marts.budget_integration). Validation quarantines a budget
+-- line of an advisory agency (BUDGET_FROM_ADVISORY) and any report of an agency that is not the
+-- pilot's (AGENCY_NOT_PARTICIPANT); so an agency removed from the pilot, or made advisory, after
+-- its report was accepted counts no more, in any period, earlier ones too, like an agency that
+-- had never been accepted. Put back in a counting role, its accepted reports count again. Its
+-- lines keep the funding source they were accepted with (a support_contribution line of an
+-- agency that is now secondary stays integrated), and is_lead / is_integrated follow today's lead.
+with participants as (
+    select pilot_id, agency_code
+    from registry.pilot_agencies
+    where role in ('lead', 'secondary', 'supporting')
+),
+
+budget_reports as (
+    -- Accepted submissions that carry budget lines, of the pilot's agencies today. A KPI-only
+    -- report has no line here, so it cannot become an agency's "latest" report and erase the
+    -- budget it reported before.
     select distinct b.pilot_id, b.agency_code, b.fiscal_year, b.quarter, b.submission_id
     from core.budget_lines b
     join ingest.submissions s on s.submission_id = b.submission_id
+    join participants pa on pa.pilot_id = b.pilot_id and pa.agency_code = b.agency_code
     where s.status = 'accepted'
 ),
 

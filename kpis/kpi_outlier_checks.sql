@@ -14,12 +14,18 @@ with lead_submissions as (
 
 -- The raw quarterly values, also for `sum` KPIs (never the year-to-date sum). A blank value is no
 -- value: it is neither tested nor part of a history.
+-- Only the pilot's KPIs in today's registry, as marts.kpi_scores scores them (its join on
+-- registry.kpis): a KPI the committee removed is neither tested nor flagged in any period, earlier
+-- ones too, so no "Figures to confirm" asks about a KPI that has no score. Today's registry governs
+-- every due period (docs/registry.md, "Changing the registry of a running pilot"), its lead too:
+-- lead_submissions are today's lead's.
 lead_values as (
     select
         a.pilot_id, a.kpi_code, a.period, a.fiscal_year, a.quarter, a.actual, a.submission_id, a.row_number,
         a.fiscal_year * 4 + a.quarter as period_index   -- orders periods across fiscal years
     from core.kpi_actuals a
     join lead_submissions s on s.submission_id = a.submission_id
+    join registry.kpis k on k.pilot_id = a.pilot_id and k.kpi_code = a.kpi_code
     where a.actual is not null
 ),
 

@@ -93,8 +93,13 @@ _MART_STEPS = [
     # A pilot's new report changes the lines in effect of its agency's periods only: only that
     # (pilot, agency) is recomputed (by_agency: an agency's latest report is chosen among its own),
     # and of it only the (period, agency) whose rows changed are rewritten.
-    _mart("budget_snapshot", ("core.budget_lines", "ingest.submissions", "marts.due_periods", "registry.pilots"),
-          keys=("period", "agency_code"), by_agency=("core.budget_lines", "ingest.submissions")),
+    # An agency counts while today's registry names it in the pilot in a role that sends budget
+    # (registry.pilot_agencies, also per pair: one agency removed, added or given another role
+    # recomputes that pair alone).
+    _mart("budget_snapshot", ("core.budget_lines", "ingest.submissions", "marts.due_periods", "registry.pilot_agencies",
+                              "registry.pilots"),
+          keys=("period", "agency_code"),
+          by_agency=("core.budget_lines", "ingest.submissions", "registry.pilot_agencies")),
     # The budget figures never read budget_snapshot.submission_id: a report sent again with the same
     # lines (a revision, most of a 1%-new night) changes no figure and recomputes no pilot here.
     _mart("budget_integration", ("marts.budget_snapshot", "marts.due_periods", "registry.pilot_agencies"),
@@ -105,7 +110,9 @@ _MART_STEPS = [
                                               "allocated_thb", "disbursed_thb", "is_lead", "is_integrated")),)),
     _mart("reporting_compliance", ("ingest.submissions", "marts.due_periods", "registry.pilot_agencies")),
     # outlier_test(x, H), the UDF of kpis/outliers.py, runs inside its SQL.
-    _mart("kpi_outlier_checks", ("core.kpi_actuals", "ingest.submissions", "marts.due_periods", "registry.pilots"),
+    # Only the pilot's KPIs in today's registry (registry.kpis).
+    _mart("kpi_outlier_checks", ("core.kpi_actuals", "ingest.submissions", "marts.due_periods", "registry.kpis",
+                                 "registry.pilots"),
           modules=("kpis.outliers",), rows=(("ingest.submissions", LEAD_ROWS),)),
     _mart("kpi_outliers", ("marts.kpi_outlier_checks",)),
     _mart("reminders", ("ingest.submissions", "marts.reporting_compliance", "registry.pilot_agencies"), as_of=True),

@@ -22,7 +22,10 @@ Readings of the spec that are ours (where it leaves a choice), each checked agai
   marts.kpi_outliers. (The columns' own limit, |m| or MAD >= 10^26 stored as NULL, is not
   modelled: no story reaches it; tests/test_huge_amounts.py does.)
 - marts.budget_snapshot is scoring.md §3's "lines in effect", row by row: per agency, the lines
-  of its latest accepted report of the fiscal year with quarter <= q that has budget lines.
+  of its latest accepted report of the fiscal year with quarter <= q that has budget lines; "each
+  agency" of p is one today's registry names for p as lead, secondary or supporting (an agency
+  removed or made advisory counts in no period). Likewise only p's KPIs in today's registry are
+  tested for outliers (those kpi_scores scores).
 - A closed quarter is computed from today's accepted lines like any other, as the marts do: a
   valid file for an earlier quarter that is still open is accepted and reaches the closed
   quarter's year-to-date KPIs, budget snapshot and outlier history (pilot_scores then says
@@ -276,8 +279,11 @@ def _scores(inputs, due, values, accepted_lead_submission):
 
 def _budget(inputs, due, status, lead):
     lines_of = defaultdict(list)  # (pilot, agency, fy, q) -> accepted lines
+    # scoring.md §3 "for each agency" of pilot p: the agencies today's registry names for p, in a
+    # role that sends budget lines (an advisory agency's budget lines are refused by validation).
+    counting = {(pa["pilot_id"], pa["agency_code"]) for pa in inputs.pilot_agencies if pa["role"] in EXPECTED_ROLES}
     for line in inputs.budget_lines:
-        if status.get(line["submission_id"]) == "accepted":
+        if status.get(line["submission_id"]) == "accepted" and (line["pilot_id"], line["agency_code"]) in counting:
             lines_of[(line["pilot_id"], line["agency_code"], line["fiscal_year"], line["quarter"])].append(line)
     expected = defaultdict(int)
     for pa in inputs.pilot_agencies:
@@ -387,8 +393,9 @@ def _outlier_checks(inputs, due, values):
     the most recent 8; fewer than 4: no test. The flagged rows are marts.kpi_outliers."""
     rows = []
     history_of = defaultdict(list)  # (pilot, kpi) -> [(fy, q, actual, submission, row)]
+    registered = {(k["pilot_id"], k["kpi_code"]) for k in inputs.kpis}  # the pilot's KPIs today, as scored
     for (p, k, fy, q), (actual, submission, row_number) in values.items():
-        if actual is not None:
+        if actual is not None and (p, k) in registered:
             history_of[(p, k)].append((fy, q, actual, submission, row_number))
     for (p, k), series in history_of.items():
         series.sort()
