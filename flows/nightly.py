@@ -50,7 +50,7 @@ from warehouse import evidence, moves, restricted, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_queries, transaction  # noqa: E402
 from warehouse.errors import CommitUnknown, MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
-from warehouse.registry_check import holds_registry  # noqa: E402
+from warehouse.registry_check import LeadChange, holds_registry, lead_changes  # noqa: E402
 from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden, redact  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
 
@@ -265,11 +265,24 @@ def build_all_marts(con, as_of: date, side=None, *, only_changed: bool = False,
     return built, fingerprint.state_digest(digests, as_of)
 
 
-def _write_registry(con, rows: dict[str, list[dict]]) -> None:
+def _write_registry(con, rows: dict[str, list[dict]]) -> list[LeadChange]:
     """Today's registry into the store's registry.* tables, unless they hold exactly it already
-    (most nights: warehouse/registry_check.py); the same tables either way."""
-    if not holds_registry(con, rows):
-        store.replace_registry(con, rows)
+    (most nights: warehouse/registry_check.py); the same tables either way. Returns the pilots whose
+    lead agency it changes (lead_changes), of which the job warns once committed."""
+    if holds_registry(con, rows):
+        return []
+    changes = lead_changes(con, rows)
+    store.replace_registry(con, rows)
+    return changes
+
+
+def _warn_lead_changes(changes: list[LeadChange]) -> None:
+    """Each changed lead, printed and logged in English and Thai (escaped: LeadChange.lines)."""
+    logger = get_run_logger()
+    for change in changes:
+        for line in change.lines():
+            print(f"pilotkpi: {line}", flush=True)
+            logger.warning("%s", line)
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
@@ -291,6 +304,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
     con = live.con
     rjob = None
     moved: list[moves.Move] = []
+    lead_changed: list[LeadChange] = []
     if restricted_files is not None:  # messages stay on their side (warehouse/errors.py)
         live.messages = MessageGuard(
             error_log_of(restricted_files.store),
@@ -311,7 +325,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 rows, restricted_rows = restricted.split_registry(rows, pilots)
             with transaction(con):
                 store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version(), kind)
-                _write_registry(con, rows)
+                lead_changed = _write_registry(con, rows)  # the open store holds every pilot's registry.pilots row
                 if rjob is not None:
                     _write_registry(rjob.con, restricted_rows)
                     # Pilots whose rows are in the wrong store move now, in this commit (warehouse/moves.py).
@@ -358,6 +372,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                     get_run_logger().error("a moved pilot's file stays in its old evidence folder: %s", error)
             for move in moved:
                 print(f"pilotkpi: {move.line()}", flush=True)
+        _warn_lead_changes(lead_changed)  # committed: earlier quarters are now the new lead's
         done = cheap.after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps,
                                   file_away, state, any(m.direction == moves.TO_RESTRICTED for m in moved))
         return JobResult(run_id, counts, done.summaries, done.by_status, done.published, done.failed,

@@ -5,6 +5,10 @@ with due as (
 
 -- Only the lead agency's accepted submissions carry KPI values (superseded, duplicate and
 -- quarantined files never count). Ingest keeps at most one accepted file per (pilot, agency, period).
+-- The lead and the KPIs are today's registry's, for every due period: after a change of lead the
+-- earlier quarters are scored from the new lead's reports (no_data where it sent none), and a
+-- removed KPI has no row in any period (docs/registry.md, "Changing the registry of a running
+-- pilot"; a job warns of a new lead: warehouse/registry_check.lead_changes).
 lead_submissions as (
     select s.submission_id, s.pilot_id, s.period
     from ingest.submissions s

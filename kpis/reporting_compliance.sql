@@ -1,6 +1,9 @@
 -- marts.reporting_compliance: pilot × expected agency × due period (scoring.md §4).
 with expected as (
-    -- Advisory agencies are not expected to report.
+    -- Advisory agencies are not expected to report. The agencies and roles are today's registry's,
+    -- for every due period: one added to a running pilot is expected for the quarters before it
+    -- joined too, and one removed is expected for none (docs/registry.md, "Changing the registry of
+    -- a running pilot"; the committee sets no_reminders_until on a new entry to hold its letters).
     select d.pilot_id, pa.agency_code, pa.role, d.period, d.fiscal_year, d.quarter, d.due_date
     from marts.due_periods d
     join registry.pilot_agencies pa on pa.pilot_id = d.pilot_id

@@ -220,7 +220,62 @@ def registry_markdown() -> str:
         if part.rules:
             lines += [f"- {rule}" for rule in part.rules] + [""]
         lines += ["Example:", "", "```yaml", part.example_yaml(), "```", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + CHANGES)
+
+
+# How a change of a running pilot's registry reaches its earlier periods: the reading the marts
+# follow (kpis/*.sql cite this section), and the warning a job gives of a new lead
+# (warehouse/registry_check.lead_changes).
+CHANGES = [
+    "## Changing the registry of a running pilot",
+    "",
+    "Every job computes every due period from today's registry, earlier periods too: the warehouse",
+    "keeps the registry of today only, not the one in force when a quarter fell due. A committee",
+    "decision that changes a running pilot therefore changes its earlier quarters' figures as well:",
+    "",
+    "| change | what it does to earlier periods |",
+    "|---|---|",
+    "| a new lead agency | The KPI scores and outlier checks of every due quarter read the new lead's "
+    "accepted reports; a quarter it did not report is `no_data` (every KPI missing, score 1), and the old "
+    "lead's KPI values count no more. In the budget figures the new lead's lines are the lead's "
+    "(integrated) and the old lead's `own` lines fragmented. The job prints and logs a warning in English "
+    "and Thai naming the pilot, the old and the new lead. |",
+    "| an agency added | It is expected for every due quarter, earlier ones too: reporting compliance shows "
+    "those quarters missing, and reminders list them, at the level their days overdue give (a quarter "
+    "long past escalates at once). Set `no_reminders_until` on the new entry (below). |",
+    "| an agency removed, or made advisory | It is expected for no quarter, and its accepted budget lines "
+    "count in no period's budget snapshot or figures (`agencies_reporting` leaves it out): an advisory "
+    "agency sends no budget lines, and validation refuses a file of an agency that is not the pilot's. "
+    "Its files stay in the warehouse; given back a role of lead, secondary or supporting, its accepted "
+    "reports count again. |",
+    "| another role among lead, secondary and supporting | It is still expected and its lines still "
+    "count, with the funding source they were accepted with (a `support_contribution` line stays "
+    "integrated). A change of lead is the first row. |",
+    "| a KPI added | It is scored for every due quarter; a quarter without its value is `no_data` "
+    "(score 1), which lowers the composite of earlier quarters. |",
+    "| a KPI removed | It has no score, no outlier check and no flag in any period; its reported values "
+    "stay in `core.kpi_actuals`. |",
+    "| a weight or a threshold changed | Every due quarter is scored again with the new ones. |",
+    "| the pilot's dates changed | The due periods follow: a quarter outside the new dates has no row. |",
+    "",
+    "A closed quarter is recomputed like the others; its summary then says it changed since it was",
+    "closed. To keep a quarter's figures as they were, close it before the registry changes and",
+    "keep the summary of that night.",
+    "",
+    "When an agency joins a running pilot, add `no_reminders_until` to its entry with the day until",
+    "which it gets no reminder letter, for example the due date of the first quarter it is to report:",
+    "without it, the next night writes it letters, level 3 included, for quarters before it joined.",
+    "`no_reminders_until` stops its letters for that pilot until that day only; reporting",
+    "compliance still shows the earlier quarters as not submitted, and after that day the",
+    "reminders list every due quarter it has not reported, earlier ones included.",
+    "",
+    "```yaml",
+    "agencies:",
+    "  - {code: \"03009\", role: lead}",
+    "  - {code: \"17003\", role: supporting, no_reminders_until: 2005-12-31}   # joined in 2548-Q4",
+    "```",
+    "",
+]
 
 
 def _cell(text: str) -> str:

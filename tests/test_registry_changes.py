@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from flows.cli import main
 from kpis.build import MART_NAMES
+from tests.log_capture import every_log_record
 
 P = "PLT-2548-001"
 HEADER = ("pilot_id,agency_code,period,submitted_on,line_type,item_code,layer,actual,allocated_thb,disbursed_thb,"
@@ -194,3 +195,37 @@ def test_a_kpi_removed_from_the_registry_keeps_no_outlier_flag(tmp_path, prefect
     assert q(root, "SELECT count(*) FROM core.kpi_actuals WHERE kpi_code = 'K9'") == [(5,)]  # kept
     equals_a_rebuild(root, "2006-02-16", tmp_path)
 
+
+def test_a_new_lead_is_warned_of_and_scores_earlier_quarters_from_its_reports(tmp_path, prefect_harness):
+    """The lead 15001 reported K1 47 and K2 150 for 2548-Q1: K1 3 + 7/10 = 3.7 on [20 .. 60], K2 5
+    (150 above t5 = 500 × 1/4 = 125 of the sum KPI in Q1), composite (3.7 × 60 + 5 × 40) / 100 = 4.22.
+    The committee makes 03009 the lead: the night prints and logs, in English and Thai, the pilot, the old and the new lead, and
+    2548-Q1 is scored from 03009's reports, of which there are none: no_data. A later night that
+    changes something else warns of nothing."""
+    root = tmp_path / "night"
+    kpis = K1 % 60 + K2 % 40
+    write(root, pilot_yaml(FIRST, kpis), {
+        "a.csv": csv(f"{P},15001,2548-Q1,2005-01-20,kpi,K1,,47,,,,", f"{P},15001,2548-Q1,2005-01-20,kpi,K2,,150,,,,")})
+    first = run(root, "2005-02-15")
+    assert "lead agency" not in first
+    pilot_score = "SELECT period, composite_score, status FROM marts.pilot_scores ORDER BY period"
+    assert q(root, pilot_score) == [("2548-Q1", D("4.2200"), "on_target")]
+
+    swapped = [("03009", "lead"), ("15001", "secondary")] + FIRST[2:]
+    write(root, pilot_yaml(swapped, kpis), {})
+    with every_log_record("%(levelname)s %(message)s") as logged:
+        output = run(root, "2005-02-16")
+    english = (f"warning: the registry changes the lead agency of pilot {P} from 15001 to 03009: earlier quarters "
+               "are now scored from the new lead's (03009) reports too")
+    thai = (f"คำเตือน: ทะเบียนโครงการเปลี่ยนหน่วยงานหลักของโครงการ {P} จาก 15001 เป็น 03009 "
+            "ไตรมาสก่อนหน้าทุกไตรมาสจะคิดคะแนนจากรายงานของหน่วยงานหลักใหม่ (03009)")
+    for line in (english, thai):
+        assert f"pilotkpi: {line}" in output
+        assert [entry for entry in logged if entry.startswith(f"WARNING {line}")], line
+    assert q(root, pilot_score) == [("2548-Q1", None, "no_data")]
+    assert q(root, "SELECT DISTINCT status FROM marts.kpi_scores") == [("no_data",)]
+    equals_a_rebuild(root, "2005-02-16", tmp_path)
+
+    # The same lead, another weight: no warning. (The registry is rewritten: registry_check.)
+    write(root, pilot_yaml(swapped, K1 % 50 + K2 % 50), {})
+    assert "lead agency" not in run(root, "2005-02-17")

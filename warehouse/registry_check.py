@@ -1,4 +1,5 @@
-"""Whether the registry.* tables already hold exactly today's registry rows.
+"""Whether the registry.* tables already hold exactly today's registry rows; and, when they do
+not, which pilots' lead agency the new rows change (lead_changes: a job warns of each).
 
 Every job rewrites the registry tables whole (warehouse/store.replace_registry): on most nights
 the committee changed nothing, and the rewrite cost the night a delete and an insert of every
@@ -16,12 +17,14 @@ file. A job skips the rewrite when this says the tables hold the same rows alrea
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Mapping
 
 import duckdb
 
+from warehouse.personal import printable
 from warehouse.store import REGISTRY_TABLES
 
 _INTEGERS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"}
@@ -105,3 +108,32 @@ def holds_registry(con: duckdb.DuckDBPyConnection, rows_by_table: Mapping[str, l
     columns = _columns(con)
     return all(_holds(con, table, columns.get(table, []), list(rows_by_table.get(table, [])))
                for table in REGISTRY_TABLES)
+
+
+@dataclass(frozen=True)
+class LeadChange:
+    """A pilot whose lead agency in the registry a job loads is not the one the warehouse holds.
+    Today's registry governs every due period (docs/registry.md, "Changing the registry of a
+    running pilot"): the KPI marts read the new lead's reports for earlier quarters too."""
+    pilot_id: str
+    old_lead: str
+    new_lead: str
+
+    def lines(self) -> tuple[str, str]:
+        """(English, Thai): registry text, escaped for the terminal and the log (printable)."""
+        pilot, old, new = (printable(v) for v in (self.pilot_id, self.old_lead, self.new_lead))
+        return (f"warning: the registry changes the lead agency of pilot {pilot} from {old} to {new}: earlier "
+                f"quarters are now scored from the new lead's ({new}) reports too, and a quarter it did not "
+                f"report has no data (docs/registry.md, \"Changing the registry of a running pilot\")",
+                f"คำเตือน: ทะเบียนโครงการเปลี่ยนหน่วยงานหลักของโครงการ {pilot} จาก {old} เป็น {new} "
+                f"ไตรมาสก่อนหน้าทุกไตรมาสจะคิดคะแนนจากรายงานของหน่วยงานหลักใหม่ ({new}) "
+                f"ไตรมาสที่หน่วยงานหลักใหม่ไม่ได้รายงานจะไม่มีข้อมูล")
+
+
+def lead_changes(con: duckdb.DuckDBPyConnection, rows_by_table: Mapping[str, list[Mapping]]) -> list[LeadChange]:
+    """The pilots that registry.pilots holds with another lead_agency_code than these rows give
+    (the registry a job is about to write, warehouse/store.replace_registry); a pilot new to the
+    warehouse or gone from the registry is no change of lead. In pilot order."""
+    stored = dict(con.execute("SELECT pilot_id, lead_agency_code FROM registry.pilots").fetchall())
+    new = {r["pilot_id"]: r["lead_agency_code"] for r in rows_by_table.get("registry.pilots", [])}
+    return [LeadChange(p, stored[p], new[p]) for p in sorted(new) if p in stored and stored[p] != new[p]]
