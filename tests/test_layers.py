@@ -23,16 +23,20 @@ def _layer(path, root) -> str:
     return "cli" if package == "flows" and path.name.startswith("cli") else package
 
 
-def _imported_packages(path) -> list[tuple[int, str, str]]:
-    """(line, module, its layer) of every absolute import of one of our packages."""
+def _imported_packages(path, root) -> list[tuple[int, str, str]]:
+    """(line, module, its layer) of every import of one of our packages; a relative import
+    (`from . import x`, `from ..kpis import y`) resolved against the module's own package."""
+    package = list(path.relative_to(root).parent.parts)
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-            if node.module == "flows":  # `from flows import cli_common`: the module decides the layer
-                names = [f"flows.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[:len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            # `from flows import cli_common` (or `from . import cli_common` in flows/): the
+            # module imported decides the layer, as flows/ holds two
+            names = [f"{module}.{alias.name}" for alias in node.names] if module == "flows" else [module]
         else:
             continue
         for name in names:
@@ -48,7 +52,7 @@ def _upward_imports(root=ROOT) -> list[str]:
     for package in ("warehouse", "pilots", "kpis", "flows", "web"):
         for path in sorted((root / package).rglob("*.py")):
             layer = _layer(path, root)
-            for line, name, imported in _imported_packages(path):
+            for line, name, imported in _imported_packages(path, root):
                 if imported != layer and LAYERS[imported] >= LAYERS[layer]:
                     wrong.append(f"{path.relative_to(root)}:{line} imports {name} ({layer} -> {imported})")
     return wrong
@@ -61,6 +65,7 @@ def test_no_package_imports_a_layer_above_it_or_beside_it():
 @pytest.mark.parametrize("source, expected", [
     ("import kpis.build\n", "warehouse -> kpis"),
     ("def f():\n    from pilots.personal import masked\n", "warehouse -> pilots"),
+    ("from ..kpis import build\n", "warehouse -> kpis"),
 ])
 def test_the_check_sees_an_upward_import_a_lazy_one_too(tmp_path, source, expected):
     """The check itself, on a tree of one planted warehouse module (never in the checkout, which
