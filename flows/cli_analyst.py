@@ -24,6 +24,21 @@ def _published(command: str, warehouse_path: Path) -> Path:
     return path
 
 
+def _working_file(warehouse_path: Path) -> Path:
+    """The working file, for `sql --working`: a failed run does not publish, so its own row in
+    ops.runs is only there (docs/operations.md, "Reading a failed run")."""
+    from warehouse.paths import PUBLISHED_SUFFIX
+
+    if warehouse_path.name.endswith(PUBLISHED_SUFFIX):
+        click.echo(f"pilotkpi sql --working: {warehouse_path} is a published copy: give the working file "
+                   "(the --warehouse of `pilotkpi run`)", err=True)
+        sys.exit(EXIT_FAILED)
+    if not warehouse_path.exists():
+        click.echo(f"pilotkpi sql --working: {warehouse_path} does not exist", err=True)
+        sys.exit(EXIT_FAILED)
+    return warehouse_path
+
+
 @click.command()
 @click.argument("pilot_id")
 @click.argument("kpi_code")
@@ -73,7 +88,10 @@ COMMANDS: list[click.Command] = [explain]
 @click.option("--warehouse", "warehouse_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The warehouse file (its published copy is opened) or a published copy.")
 @click.option("-c", "--command", "sql", default=None, help="Run these statements and exit.")
-def sql(warehouse_path: Path, sql: str | None) -> None:
+@click.option("--working", is_flag=True,
+              help="Operators: read the working file itself (a failed run's rows in ops.runs, which no published "
+                   "copy holds), read-only; refused while a run holds it, and a run cannot start while it is open.")
+def sql(warehouse_path: Path, sql: str | None, working: bool) -> None:
     """A read-only SQL shell on the published copy: no file access, settings locked.
 
     End statements with `;`; `.tables`, `.schema NAME`, `.help`; `.quit` or Ctrl-D leaves.
@@ -81,7 +99,7 @@ def sql(warehouse_path: Path, sql: str | None) -> None:
     """
     from warehouse.shell import interactive_lines, open_sandboxed, run_statement, statements
 
-    path = _published("sql", warehouse_path)
+    path = _working_file(warehouse_path) if working else _published("sql", warehouse_path)
     con = open_sandboxed(path)
     try:
         if sql is not None:

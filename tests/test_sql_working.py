@@ -1,0 +1,62 @@
+"""docs/operations.md, "Reading a failed run": a failed run does not publish, so its own row in
+ops.runs is in the working file only. The runbook read the published copy (`pilotkpi sql`) and
+showed no failure (verifier VG F1); `pilotkpi sql --working` reads the working file, read-only.
+
+Whole flow: a night that succeeds and publishes, then a night that fails before its commit
+(PILOTKPI_FAIL_AT=ingest, after the files are received).
+"""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from flows.cli import main
+from tests.test_flow import make_scenario, run_cli
+
+HISTORY = "SELECT kind, status FROM ops.runs ORDER BY started_at;"
+ERROR = "SELECT error FROM ops.runs WHERE error IS NOT NULL ORDER BY started_at DESC LIMIT 1;"
+
+
+def _sql(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["sql", *args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def failed_night(tmp_path_factory, prefect_harness):
+    root = tmp_path_factory.mktemp("sql_working")
+    registry, inbox = make_scenario(root)
+    assert run_cli(registry, inbox, root)[0] == 0
+    (inbox / "late.csv").write_bytes((inbox / "processed" / "a_lead_q1.csv").read_bytes() + b"\n")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PILOTKPI_FAIL_AT", "ingest")
+    mp.setenv("PILOTKPI_FAIL_MESSAGE", "injected: the night stopped")
+    try:
+        code, out = run_cli(registry, inbox, root)
+    finally:
+        mp.undo()
+    assert code == 1, out
+    return root / "wh.duckdb"
+
+
+def test_the_working_file_shows_the_failed_run_and_its_error(failed_night):
+    code, out = _sql("--warehouse", str(failed_night), "--working", "-c", HISTORY)
+    assert code == 0, out
+    assert [[cell.strip() for cell in line.split("│")[1:3]] for line in out.splitlines() if line.startswith("│ run")] == [
+        ["run", "succeeded"], ["run", "failed"]], out
+    code, out = _sql("--warehouse", str(failed_night), "--working", "-c", ERROR)
+    assert code == 0 and "injected: the night stopped" in out, out
+
+
+def test_the_published_copy_holds_only_the_run_that_published(failed_night):
+    code, out = _sql("--warehouse", str(failed_night), "-c", HISTORY)
+    assert code == 0, out
+    assert [[cell.strip() for cell in line.split("│")[1:3]] for line in out.splitlines() if line.startswith("│ run")] == [
+        ["run", "succeeded"]], out
+
+
+def test_working_refuses_a_published_copy(failed_night):
+    copy = failed_night.with_name("wh.published.duckdb")
+    assert copy.exists()
+    code, out = _sql("--warehouse", str(copy), "--working", "-c", HISTORY)
+    assert code == 1 and "is a published copy: give the working file" in out, out
