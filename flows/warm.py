@@ -34,6 +34,7 @@ import os
 import signal
 import sys
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -287,7 +288,10 @@ def run_engine(env: dict[str, str], cwd: str | None, command: list[str] | None =
 
         read_ahead_before_engine(*folders)
     try:
-        with SettingsContext(profile=get_settings_context().profile, settings=Settings()):
+        with SettingsContext(profile=get_settings_context().profile, settings=Settings()), warnings.catch_warnings():
+            # The helper imported prefect.engine on purpose (warm_preload): runpy's warning that it
+            # is in sys.modules already went to every night's log (verifier VG F7).
+            warnings.filterwarnings("ignore", message=f"'{ENGINE_MODULE}' found in sys.modules", category=RuntimeWarning)
             runpy.run_module(ENGINE_MODULE, run_name="__main__", alter_sys=False)
     finally:
         forked_reader.close()
