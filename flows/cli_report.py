@@ -99,14 +99,25 @@ def letters(warehouse_path: Path, out_dir: Path, pdf: bool) -> None:
     """Write the reminder letters and reminders.csv (follow-up.md) from an existing warehouse.
 
     They are dated and counted as of the last committed job, whose marts they read. Point it at
-    the published copy to use it while a nightly run is writing.
+    the published copy to use it while a nightly run is writing. It waits while the night's
+    letters step writes the register (a flock on OUT/reminders). When the register already
+    holds letters of a later date (the night wrote today's letters, the published copy is still
+    yesterday's), the letters go to OUT/reminders/<as-of date>/ and today's are left as they are.
     """
-    from kpis.letters.render import letter_pdfs
+    from kpis.letters.register import RegisterBusy, RegisterError
+    from kpis.letters.render import FOLDER, letter_pdfs
     from kpis.summary.browser import BrowserMissing
 
-    written = write_letters_from(warehouse_path, out_dir)
+    try:
+        written = write_letters_from(warehouse_path, out_dir)
+    except (RegisterBusy, RegisterError) as exc:
+        raise click.ClickException(str(exc)) from None
     for path in written:
         click.echo(f"wrote {path}")
+    if written and written[-1].parent.name != FOLDER:
+        click.echo(f"pilotkpi letters: the register holds letters of a later date than {written[-1].parent.name} "
+                   f"(this warehouse's as-of date): these were written to {written[-1].parent}, and the later "
+                   f"letters in {written[-1].parent.parent} were left as they are", err=True)
     if not pdf:
         return
     try:

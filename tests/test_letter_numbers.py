@@ -42,14 +42,20 @@ SECRETARIAT = "name_th: สำนักงานคณะกรรมการ�
 THAI = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
 
 
-def _night(root: Path, as_of: str) -> dict:
-    """Run the night; what OUT/reminders holds: per agency, the Thai letter's number and citation,
-    the English letter's number, and reminders.csv's and the register's numbers."""
-    res = CliRunner().invoke(main, ["run", "--registry", str(root / "registry"), "--inbox", str(root / "inbox"),
-                                    "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"),
-                                    "--as-of", as_of])
+def _night(root: Path, as_of: str, folder: str = "", args: list | None = None) -> dict:
+    """Run the night (or `args`); what OUT/reminders (or its subfolder `folder`) holds: per agency,
+    the Thai letter's number and citation, the English letter's number, and reminders.csv's and
+    the register's numbers (the rows of the date drafted by this run: not the withdrawn ones)."""
+    res = CliRunner().invoke(main, args or ["run", "--registry", str(root / "registry"), "--inbox", str(root / "inbox"),
+                                            "--warehouse", str(root / "wh.duckdb"), "--out", str(root / "out"),
+                                            "--as-of", as_of])
     assert res.exit_code == 0, res.output
-    folder = root / "out" / "reminders"
+    return _seen(root, as_of, folder)
+
+
+def _seen(root: Path, as_of: str, folder: str = "") -> dict:
+    register_path = root / "out" / "reminders" / "register.csv"
+    folder = root / "out" / "reminders" / folder
     seen = {}
     for path in sorted(folder.glob("*.th.html")):
         th = path.read_text(encoding="utf-8")
@@ -60,7 +66,8 @@ def _night(root: Path, as_of: str) -> dict:
             "no": docno, "cites": ref.group(1).translate(THAI) if ref else None,
             "en": re.search(r'data-part="docno">Ref\. ([^<]*)</div>', en).group(1), "text": th + en}
     merge = csv.DictReader(io.StringIO((folder / "reminders.csv").read_text(encoding="utf-8-sig")))
-    register = list(csv.DictReader(io.StringIO((folder / "register.csv").read_text(encoding="utf-8-sig"))))
+    register = [r for r in csv.DictReader(io.StringIO(register_path.read_text(encoding="utf-8-sig")))
+                if r.get("status") != "withdrawn"]
     merged = set()
     for row in merge:
         code = row["agency_code"].removeprefix('="').removesuffix('"')  # 03009 is written ="03009" for Excel
@@ -196,3 +203,136 @@ def test_without_a_register_numbers_start_from_1_and_a_hand_edited_one_is_read_s
     path.unlink()
     write_letters(_batch(date(2005, 3, 17)), tmp_path)
     assert _register(folder) == [("2005-03-17", "11002", "นร 1200/1"), ("2005-03-17", "15001", "นร 1200/2")]
+
+
+# --- RV7 F2 and F3: a number once written is never given again; a back-dated batch; one writer -----
+
+def _registry(root: Path, extensions: dict[str, str]) -> None:
+    """tests/data/registry/valid with the secretariat, and PLT-2548-003's agencies given
+    `no_reminders_until` (an agreed extension: no reminder while the as-of date is on or before it)."""
+    shutil.rmtree(root / "registry", ignore_errors=True)
+    shutil.copytree(Path(__file__).parent / "data" / "registry" / "valid", root / "registry")
+    (root / "registry" / "secretariat.yaml").write_text(SECRETARIAT, encoding="utf-8")
+    pilot = root / "registry" / "pilots" / "PLT-2548-003.yaml"
+    text = pilot.read_text(encoding="utf-8")
+    for code, until in extensions.items():
+        text = text.replace(f'{{code: "{code}", role: ', f'{{code: "{code}", no_reminders_until: {until}, role: ')
+    pilot.write_text(text, encoding="utf-8")
+
+
+def _rows(root: Path) -> list[tuple]:
+    rows = csv.DictReader(io.StringIO((root / "out" / "reminders" / "register.csv").read_text(encoding="utf-8-sig")))
+    return sorted({(r["issued_on"], r["agency_code"], r["document_no"], r.get("status")) for r in rows})
+
+
+def test_a_letter_a_rerun_withdraws_keeps_its_number_and_stays_citable(tmp_path, prefect_harness):
+    """RV7 F2, over real nights. 2005-02-28 (PLT-2548-003 2548-Q1 29 days overdue, level 1):
+    03009 /1, 11002 /2, 15001 /3, all three printed and sent. The date again after 15001 was granted
+    an extension to 2005-03-10 (`no_reminders_until`): 03009 /1 and 11002 /2 only; 15001's /3 stays
+    in the register, withdrawn. 2005-03-01 (30 days, level 2): the year's high-water mark is 3, so
+    03009 /4 (cites /1) and 11002 /5 (cites /2); the old register gave 03009 /3 again, a number
+    15001 holds. 2005-03-11 (40 days, level 2, the extension over): 03009 /6 cites /1, 11002 /7
+    cites /2, 15001 /8 cites its withdrawn (sent) /3 of 28 February; the old register cited nothing."""
+    _registry(tmp_path, {})
+    (tmp_path / "inbox").mkdir()
+    first = _night(tmp_path, "2005-02-28")
+    assert _numbers(first) == {"03009": ("นร 1200/1", None), "11002": ("นร 1200/2", None), "15001": ("นร 1200/3", None)}
+    _registry(tmp_path, {"15001": "2005-03-10"})
+    again = _night(tmp_path, "2005-02-28")
+    assert _numbers(again) == {"03009": ("นร 1200/1", None), "11002": ("นร 1200/2", None)}
+    assert _numbers(_night(tmp_path, "2005-03-01")) == {"03009": ("นร 1200/4", "นร 1200/1"),
+                                                        "11002": ("นร 1200/5", "นร 1200/2")}
+    assert ("2005-02-28", "15001", "นร 1200/3", "withdrawn") in _rows(tmp_path)
+    later = _night(tmp_path, "2005-03-11")
+    assert _numbers(later) == {"03009": ("นร 1200/6", "นร 1200/1"), "11002": ("นร 1200/7", "นร 1200/2"),
+                               "15001": ("นร 1200/8", "นร 1200/3")}
+    assert "ลงวันที่ ๒๘ กุมภาพันธ์ ๒๕๔๘" in later["_text"]["15001"]
+    assert _rows(tmp_path) == [
+        ("2005-02-28", "03009", "นร 1200/1", "drafted"), ("2005-02-28", "11002", "นร 1200/2", "drafted"),
+        ("2005-02-28", "15001", "นร 1200/3", "withdrawn"),
+        ("2005-03-01", "03009", "นร 1200/4", "drafted"), ("2005-03-01", "11002", "นร 1200/5", "drafted"),
+        ("2005-03-11", "03009", "นร 1200/6", "drafted"), ("2005-03-11", "11002", "นร 1200/7", "drafted"),
+        ("2005-03-11", "15001", "นร 1200/8", "drafted")]
+
+
+def test_a_back_dated_batch_takes_the_next_numbers_and_leaves_the_later_letters(tmp_path, prefect_harness):
+    """RV7 F2 (a date run again after a later one) and the F3 note (`pilotkpi letters` on a published
+    copy older than the night's letters). 03009 and 11002 have an extension to 2005-02-28.
+    2005-02-28: 15001 /1 (level 1); the published copy of that night is kept aside. 2005-03-01
+    (level 2): 03009 /2, 11002 /3, 15001 /4 citing /1. `pilotkpi letters` on the kept 28 February
+    copy: a re-run of 2005-02-28 (15001 keeps /1), written to reminders/2005-02-28/; the old code
+    wrote it into reminders/ and removed 03009's and 11002's letters of 1 March as stale. The
+    extensions removed, `pilotkpi run --as-of 2005-02-28` again: 15001 keeps /1, and 03009 and
+    11002, new to the date, take the year's next numbers /5 and /6 (dated before /2../4: the
+    documented reading), again in reminders/2005-02-28/. 2005-03-02 (level 2): 03009 /7 cites /5,
+    11002 /8 cites /6, 15001 /9 cites /1."""
+    _registry(tmp_path, {"03009": "2005-02-28", "11002": "2005-02-28"})
+    (tmp_path / "inbox").mkdir()
+    assert _numbers(_night(tmp_path, "2005-02-28")) == {"15001": ("นร 1200/1", None)}
+    shutil.copy(tmp_path / "wh.published.duckdb", tmp_path / "feb28.duckdb")
+    march = {"03009": ("นร 1200/2", None), "11002": ("นร 1200/3", None), "15001": ("นร 1200/4", "นร 1200/1")}
+    assert _numbers(_night(tmp_path, "2005-03-01")) == march
+    letters = ["letters", "--warehouse", str(tmp_path / "feb28.duckdb"), "--out", str(tmp_path / "out")]
+    assert _numbers(_night(tmp_path, "2005-02-28", "2005-02-28", letters)) == {"15001": ("นร 1200/1", None)}
+    assert _numbers(_seen(tmp_path, "2005-03-01")) == march  # the night's letters are left as they are
+    _registry(tmp_path, {})
+    assert _numbers(_night(tmp_path, "2005-02-28", "2005-02-28")) == {
+        "03009": ("นร 1200/5", None), "11002": ("นร 1200/6", None), "15001": ("นร 1200/1", None)}
+    assert _numbers(_seen(tmp_path, "2005-03-01")) == march
+    assert _numbers(_night(tmp_path, "2005-03-02")) == {
+        "03009": ("นร 1200/7", "นร 1200/5"), "11002": ("นร 1200/8", "นร 1200/6"), "15001": ("นร 1200/9", "นร 1200/1")}
+    numbers = [(day[:4], no) for day, _, no, _ in _rows(tmp_path)]
+    assert len(numbers) == len(set(numbers)) == 9
+
+
+def test_a_second_writer_of_the_register_waits_for_the_first(tmp_path, monkeypatch):
+    """RV7 F3: the night's letters step and `pilotkpi letters` each read, number and rewrite
+    register.csv. While another writer holds the lock (a flock on the folder OUT/reminders, as
+    `flock out/reminders …` takes it), write_letters waits (nothing written), goes ahead when it is
+    released, and gives up after the timeout naming the register and the folder."""
+    import fcntl
+    import os
+    import threading
+
+    from kpis.letters import register
+
+    folder = tmp_path / "reminders"
+    folder.mkdir()
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (write_letters(_batch(date(2005, 3, 15)), tmp_path), done.set()))
+        worker.start()
+        assert not done.wait(1.0), "the second writer did not wait for the lock"
+        assert not (folder / "register.csv").exists()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        worker.join(30)
+        assert done.is_set()
+        assert _register(folder) == [("2005-03-15", "11002", "นร 1200/1"), ("2005-03-15", "15001", "นร 1200/2")]
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        monkeypatch.setattr(register, "LOCK_TIMEOUT", 0.5)
+        with pytest.raises(register.RegisterBusy, match=r"register\.csv is being written by another writer: gave up after 0\.5 s waiting for the lock on the folder .*reminders"):
+            write_letters(_batch(date(2005, 3, 16)), tmp_path)
+        assert _register(folder) == [("2005-03-15", "11002", "นร 1200/1"), ("2005-03-15", "15001", "นร 1200/2")]
+    finally:
+        os.close(fd)
+
+
+def test_rv7_sequence_without_a_night(tmp_path):
+    """RV7's repro after an old register (no status column: its row reads as drafted) holding
+    2005-03-14's /1: 2005-03-15 11002 /2, 15001 /3; the date again with 11002 alone: /2, 15001's /3
+    withdrawn; 2005-03-16: 11002 /4, 15001 /5 (the old register gave 11002 นร 1200/3 again)."""
+    folder = tmp_path / "reminders"
+    folder.mkdir()
+    (folder / "register.csv").write_text("issued_on,agency_code,document_no,level,pilot_id,period\r\n"
+                                         "2005-03-14,11002,นร 1200/1,2,P-OPEN,2548-Q1\r\n", encoding="utf-8-sig")
+    write_letters(_batch(date(2005, 3, 15)), tmp_path)
+    one = _batch(date(2005, 3, 15))
+    write_letters(type(one)(one.as_of, one.sender, [x for x in one.letters if x.agency_code == "11002"]), tmp_path)
+    write_letters(_batch(date(2005, 3, 16)), tmp_path)
+    rows = csv.DictReader(io.StringIO((folder / "register.csv").read_text(encoding="utf-8-sig")))
+    assert sorted({(r["issued_on"], r["agency_code"], r["document_no"], r.get("status")) for r in rows}) == [
+        ("2005-03-14", "11002", "นร 1200/1", "drafted"),
+        ("2005-03-15", "11002", "นร 1200/2", "drafted"), ("2005-03-15", "15001", "นร 1200/3", "withdrawn"),
+        ("2005-03-16", "11002", "นร 1200/4", "drafted"), ("2005-03-16", "15001", "นร 1200/5", "drafted")]

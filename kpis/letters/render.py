@@ -22,7 +22,7 @@ from kpis.files import write_if_changed
 from kpis.letters.model import Batch, Letter
 from pilots.fiscal import be_year, quarter_months as _quarter_months
 from pilots.thai_dates import ENGLISH_MONTHS, THAI_MONTHS, THAI_MONTHS_ABBR
-from kpis.letters.register import earlier_reminders, number_letters, record
+from kpis.letters.register import earlier_reminders, latest_date, number_letters, record, register_lock
 from warehouse.export import csv_cell
 from warehouse.paths import component
 
@@ -187,25 +187,36 @@ def write_letters(batch: Batch, out_dir: Path) -> list[Path]:
     year: the letters, reminders.csv and the register show the same) and which the next stage's
     letters cite; the letters (and their PDFs) of
     an earlier run that this batch does not rewrite are removed, so the folder holds exactly the
-    reminders as of this run."""
-    folder = Path(out_dir) / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    number_letters(folder, batch)  # the year's running numbers, before anything shows them
-    cited = earlier_reminders(folder, batch)
-    for letter in batch.letters:
-        letter.earlier = cited.get(letter.agency_code)
-        for lang in LANGS:
-            # Registry agency codes are 5 digits; checked again here, where a code becomes a path.
-            path = folder / f"{component(letter.agency_code)}.{lang}.html"
-            _write(path, render_letter(batch, letter, lang))
-            written.append(path)
-    csv_path = folder / CSV_NAME
-    _write(csv_path, reminders_csv(batch), encoding="utf-8-sig")  # the BOM makes Excel read UTF-8
-    record(folder, batch)
-    for old in folder.iterdir():
-        if _LETTER_FILE.fullmatch(old.name) and old not in written:
-            old.unlink()  # a stale letter, or a PDF printed from yesterday's letter
+    reminders as of this run.
+
+    One writer at a time: the whole step holds the register's lock (register.register_lock), so
+    the night's letters step and `pilotkpi letters` never interleave. A back-dated batch (its
+    as-of date before the latest date in the register: a run back in time, or `pilotkpi letters`
+    on a published copy older than the night's letters) is numbered and recorded as any batch,
+    but its letters and reminders.csv go to OUT/reminders/<as-of date>/: the later date's letters
+    in OUT/reminders/ are neither overwritten nor removed as stale."""
+    reminders = Path(out_dir) / FOLDER
+    reminders.mkdir(parents=True, exist_ok=True)
+    with register_lock(reminders):
+        latest = latest_date(reminders)
+        folder = reminders / batch.as_of.isoformat() if latest is not None and batch.as_of < latest else reminders
+        folder.mkdir(exist_ok=True)
+        written = []
+        number_letters(reminders, batch)  # the year's running numbers, before anything shows them
+        cited = earlier_reminders(reminders, batch)
+        for letter in batch.letters:
+            letter.earlier = cited.get(letter.agency_code)
+            for lang in LANGS:
+                # Registry agency codes are 5 digits; checked again here, where a code becomes a path.
+                path = folder / f"{component(letter.agency_code)}.{lang}.html"
+                _write(path, render_letter(batch, letter, lang))
+                written.append(path)
+        csv_path = folder / CSV_NAME
+        _write(csv_path, reminders_csv(batch), encoding="utf-8-sig")  # the BOM makes Excel read UTF-8
+        record(reminders, batch)
+        for old in folder.iterdir():
+            if _LETTER_FILE.fullmatch(old.name) and old not in written:
+                old.unlink()  # a stale letter, or a PDF printed from yesterday's letter
     return written + [csv_path]
 
 
