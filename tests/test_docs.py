@@ -38,7 +38,7 @@ def test_documented_python_commands_use_the_projects_venv():
             for m in re.finditer(r"(\S*)python3? -c \"import duckdb", line):
                 found += 1
                 assert m.group(1).endswith(".venv/bin/"), f"{doc.name}: {line.strip()}"
-    assert found >= 3  # README, docs/analyst-guide.md, docs/operations.md
+    assert found >= 2  # README, docs/analyst-guide.md (operations.md reads ops.runs with `pilotkpi sql --working`)
 
 
 def test_registry_docs_are_generated_from_the_loaders_schema():
