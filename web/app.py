@@ -322,7 +322,7 @@ def route(*roles: str, csrf_from_query: bool = False):
             except StoreUnavailable as exc:
                 return unavailable(page, exc)
             except RegistryError as exc:
-                return registry_broken(page, exc)
+                return await run_in_threadpool(registry_broken, page, exc)
 
         return endpoint
 
@@ -390,13 +390,22 @@ add_words(
 def registry_broken(page: Page, exc: RegistryError) -> Response:
     """A broken registry (pilots/registry.py RegistryError, exit 4 of `pilotkpi check` and `run`): a
     503 in both languages whatever the session's, naming each file and rule as the command line
-    does (flows/cli_common.py registry_refusal: one line a problem), never a traceback."""
-    problems = [printable(str(p)) for p in exc.problems]
-    LOGGER.error("%s %s: broken registry: %s", page.request.method, page.request.url.path, "; ".join(problems))
+    does (flows/cli_common.py registry_refusal: one line a problem), never a traceback. A restricted
+    pilot's problems quote its KPI codes, names and values: an account not cleared for restricted
+    pilots reads only their file and a neutral sentence (web/registry_problems.py), and the log,
+    which the open side keeps, has only the files and the number of problems, never their texts.
+    Run in a worker thread (the published copy is read)."""
+    from web import registry_problems as shown
+
+    files = sorted({p.file for p in exc.problems})
+    LOGGER.error("%s %s: broken registry: %d problem(s) in %s (pilotkpi check names them)", page.request.method,
+                 page.request.url.path, len(exc.problems), ", ".join(printable(f) for f in files))
+    hidden = set() if shown.cleared(page.account) else shown.restricted_files(
+        exc.problems, page.site.config.registry_dir, shown.published_classes(page.site.data))
     said = [(lang, WORDS[lang]["registry_title"], WORDS[lang]["registry_problem"], WORDS[lang]["registry_todo"])
             for lang in LANGS]
     return page.render("unavailable.html", status=503, said=said, store="registry", problem="broken",
-                       problems=problems)
+                       problems={lang: shown.said(exc.problems, hidden, lang) for lang in LANGS})
 
 
 # --- sign-in, sign-out, language ------------------------------------------------------------------

@@ -261,7 +261,7 @@ class DecisionEngine:
             try:
                 self._apply(self.journal.decisions()[decision])
             except Exception as exc:  # noqa: BLE001 - the engine outlives one bad request
-                self.journal.append("not_applied", decision, reason=f"failed: {_one_line(exc)}")
+                self.journal.append("not_applied", decision, reason=f"failed: {_one_line(exc, self.site)}")
                 self.live.pop(decision, None)
 
     prefect_error: str | None = None
@@ -338,6 +338,7 @@ class DecisionEngine:
         from flows import approval as jobs
         from flows.outcome import release
         from flows.refusals import is_expected
+        from pilots.registry import load_registry
         from warehouse.db import check_warehouse
         from warehouse.restricted import check_restricted
 
@@ -347,6 +348,10 @@ class DecisionEngine:
         try:
             check_warehouse(cfg.warehouse)
             check_restricted(cfg.warehouse, cfg.restricted_store)
+            # A broken registry is refused here, as `pilotkpi` commands refuse it before their flow
+            # (flows/cli_common.py check_registry): inside the job, Prefect's task log would write
+            # every problem's text, a restricted pilot's too, at ERROR to the web's log.
+            load_registry(cfg.registry_dir)
             if d.kind == "close":
                 r = jobs.close_quarter(p["period"], p.get("pilot_id"), d.who, p.get("note"), **common)
                 result = {"closed": [{"pilot_id": c.pilot_id, "composite": _number(c.composite), "status": c.status}
@@ -364,11 +369,11 @@ class DecisionEngine:
         except Exception as exc:  # noqa: BLE001 - one line on the page, never a traceback
             release(exc)
             if type(exc).__name__ == "CommitUnknown":  # never "unchanged": the warehouse decides
-                return self._outcome_read_back(d, _one_line(exc))
+                return self._outcome_read_back(d, _one_line(exc, self.site))
             expected = is_expected(exc) or type(exc).__name__ == "WarehouseRefused"
             if expected:
-                return {"event": "refused", "reason": _one_line(exc)}
-            return {"event": "not_applied", "reason": f"failed, the warehouse is unchanged: {_one_line(exc)}"}
+                return {"event": "refused", "reason": _one_line(exc, self.site)}
+            return {"event": "not_applied", "reason": f"failed, the warehouse is unchanged: {_one_line(exc, self.site)}"}
         result.update(run_id=r.job.run_id, published=r.job.published is not None, failed_steps=sorted(r.job.failed_steps))
         return {"event": "applied", "result": result}
 
@@ -455,9 +460,27 @@ def _number(value) -> float | None:
     return None if value is None else float(value)
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(exc: BaseException, site=None) -> str:
+    """The exception as one line for the journal (which the decision's page shows, and whoever reads
+    the file). A broken registry (RegistryError, or one it was raised from) is its problems, but a
+    restricted pilot's are only its file and a neutral sentence, for every reader
+    (web/registry_problems.py): which files are restricted pilots' is read from the published copy
+    and the files themselves; without the site, every pilot file's problems are."""
+    from pilots.registry import RegistryError
     from warehouse.personal import printable
+    from web import registry_problems as shown
 
+    broken, seen = exc, set()
+    while broken is not None and not isinstance(broken, RegistryError) and id(broken) not in seen:
+        seen.add(id(broken))
+        broken = broken.__cause__ or broken.__context__
+    if isinstance(broken, RegistryError):
+        if site is None:
+            hidden = {p.file for p in broken.problems if p.file.startswith("pilots/")}
+        else:
+            hidden = shown.restricted_files(broken.problems, site.config.registry_dir,
+                                            shown.published_classes(site.data))
+        return "broken registry: " + "; ".join(shown.said(broken.problems, hidden, "en"))
     text = str(exc) or type(exc).__name__
     return printable(" ".join(text.split()))
 
