@@ -24,8 +24,10 @@ def pause_point(name: str) -> None:
     if os.environ.get("PILOTKPI_PAUSE_AT") != name:
         return
     marker = os.environ.get("PILOTKPI_PAUSE_MARKER")
-    if marker:
-        Path(marker).write_text(f"{os.getpid()} {name}\n", encoding="utf-8")
+    if marker:  # whole or absent: a test that sees the file reads the pid (a rename, never a half-written file)
+        partial = Path(f"{marker}.{os.getpid()}.tmp")
+        partial.write_text(f"{os.getpid()} {name}\n", encoding="utf-8")
+        partial.replace(marker)
     resume = os.environ.get("PILOTKPI_PAUSE_RESUME")
     deadline = time.monotonic() + PAUSE_SECONDS
     while time.monotonic() < deadline and not (resume and os.path.exists(resume)):
