@@ -97,6 +97,9 @@ class JobResult:
     failed_steps: dict[str, str]
     completed: list[str]
     letters: list[Path] = field(default_factory=list)
+    # (English, Thai) of each pilot whose lead this job's registry changed: a decision from the web
+    # shows them on its page (its job may be the one that stores the new registry: reviewer RV7 F4).
+    lead_changes: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Live:
@@ -376,7 +379,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
         done = cheap.after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps,
                                   file_away, state, any(m.direction == moves.TO_RESTRICTED for m in moved))
         return JobResult(run_id, counts, done.summaries, done.by_status, done.published, done.failed,
-                         done.completed, done.letters)
+                         done.completed, done.letters, [change.lines() for change in lead_changed])
     finally:
         live.close()
 

@@ -374,7 +374,8 @@ class DecisionEngine:
             if expected:
                 return {"event": "refused", "reason": _one_line(exc, self.site)}
             return {"event": "not_applied", "reason": f"failed, the warehouse is unchanged: {_one_line(exc, self.site)}"}
-        result.update(run_id=r.job.run_id, published=r.job.published is not None, failed_steps=sorted(r.job.failed_steps))
+        result.update(run_id=r.job.run_id, published=r.job.published is not None, failed_steps=sorted(r.job.failed_steps),
+                      lead_changes=[list(lines) for lines in r.job.lead_changes])
         return {"event": "applied", "result": result}
 
     def _outcome_read_back(self, d: Decision, error: str) -> dict:

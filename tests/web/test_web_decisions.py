@@ -554,3 +554,30 @@ def test_a_decision_whose_commit_outcome_the_job_could_not_read_is_read_back_nev
     events = [e["event"] for e in _journal(site)]
     assert events.count("applied") == 1 and "not_applied" not in events
     assert not [e for e in _audit(site) if "unchanged" in json.dumps(e, ensure_ascii=False)]
+
+
+def test_a_decision_whose_job_stores_a_new_lead_shows_the_warning_on_its_page(web):
+    """The committee edited the registry (PLT-2548-004's lead 15001 made secondary, 10004 lead) and
+    decides on the web before any night: the decision's job is the one that stores the new
+    registry, so its page, not only the web server's log, carries the warning a night prints
+    (docs/registry.md, "Changing the registry of a running pilot"; reviewer RV7 F4)."""
+    pilot = web.site / "registry" / "pilots" / "PLT-2548-004.yaml"
+    text = pilot.read_text(encoding="utf-8")
+    assert '{code: "15001", role: lead}' in text and '{code: "10004", role: secondary}' in text
+    pilot.write_text(text.replace('{code: "15001", role: lead}', '{code: "15001", role: secondary}')
+                     .replace('{code: "10004", role: secondary}', '{code: "10004", role: lead}'), encoding="utf-8")
+    committee = web("demo-committee")
+    r = decide(committee, kind="reject", submission_id=str(MICT), reason="MICT confirmed G1 = 78.8")
+    state, page = outcome(committee, r.headers["location"])
+    assert state == "applied", page
+    assert ("คำเตือน: ทะเบียนโครงการเปลี่ยนหน่วยงานหลักของโครงการ PLT-2548-004 จาก 15001 เป็น 10004 "
+            "ไตรมาสก่อนหน้าทุกไตรมาสจะคิดคะแนนจากรายงานของหน่วยงานหลักใหม่ (10004)") in page, page
+    # The journal keeps it, so the page says it again later, in either language.
+    [entry] = [e for e in _journal(web.site) if (e.get("result") or {}).get("lead_changes")]
+    [(english, thai)] = entry["result"]["lead_changes"]
+    assert english.startswith("warning: the registry changes the lead agency of pilot PLT-2548-004 from 15001 to 10004")
+    # A second decision stores nothing new: no warning again.
+    r = decide(committee, kind="reopen", period="2549-Q3", pilot_id="PLT-2548-004", reason="DBD report still missing",
+               confirm="PLT-2548-004 2549-Q3")
+    state, page = outcome(committee, r.headers["location"])
+    assert state == "applied" and "คำเตือน" not in page, page
