@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from flows.cli_common import EXIT_FAILED, printable
+from flows.cli_common import EXIT_FAILED, EXIT_LOCKED, printable
 
 WAREHOUSE_HELP = "The warehouse file (its published copy is read) or a published copy; opened read-only."
 
@@ -90,16 +90,33 @@ COMMANDS: list[click.Command] = [explain]
 @click.option("-c", "--command", "sql", default=None, help="Run these statements and exit.")
 @click.option("--working", is_flag=True,
               help="Operators: read the working file itself (a failed run's rows in ops.runs, which no published "
-                   "copy holds), read-only; refused while a run holds it, and a run cannot start while it is open.")
+                   "copy holds), read-only, under the run lock: refused while a run holds it (exit 3), and no run "
+                   "starts while it is open.")
 def sql(warehouse_path: Path, sql: str | None, working: bool) -> None:
     """A read-only SQL shell on the published copy: no file access, settings locked.
 
     End statements with `;`; `.tables`, `.schema NAME`, `.help`; `.quit` or Ctrl-D leaves.
     Works while a nightly run is writing.
     """
+    if working:
+        # The run lock held meanwhile (reviewer RV8 F5): a run lets go of the file for a moment
+        # (publishing afresh, its final record after a failed checkpoint), and a shell opened then
+        # would fail that step; so the shell waits for no run, and no run starts while it is open.
+        from warehouse.lock import RunLocked, run_lock
+
+        try:
+            with run_lock(_working_file(warehouse_path)):
+                _shell(warehouse_path, sql)
+        except RunLocked as exc:
+            click.echo(f"pilotkpi sql --working: {printable(str(exc))}", err=True)
+            sys.exit(EXIT_LOCKED)
+        return
+    _shell(_published("sql", warehouse_path), sql)
+
+
+def _shell(path: Path, sql: str | None) -> None:
     from warehouse.shell import interactive_lines, open_sandboxed, run_statement, statements
 
-    path = _working_file(warehouse_path) if working else _published("sql", warehouse_path)
     con = open_sandboxed(path)
     try:
         if sql is not None:

@@ -60,3 +60,23 @@ def test_working_refuses_a_published_copy(failed_night):
     assert copy.exists()
     code, out = _sql("--warehouse", str(copy), "--working", "-c", HISTORY)
     assert code == 1 and "is a published copy: give the working file" in out, out
+
+
+def test_working_takes_the_run_lock_and_is_refused_while_a_run_holds_it(failed_night):
+    """A run lets go of the working file for a moment (publishing afresh, its final record after a
+    failed checkpoint): a shell opened then would fail that step (reviewer RV8 F5). `--working`
+    holds the run lock, so it is refused while a run holds it (exit 3, as `pilotkpi run`)."""
+    import fcntl
+    import os
+
+    from warehouse.lock import lock_path
+
+    fd = os.open(lock_path(failed_night), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a nightly run in another process holds it
+        code, out = _sql("--warehouse", str(failed_night), "--working", "-c", HISTORY)
+    finally:
+        os.close(fd)
+    assert code == 3 and "pilotkpi sql --working: another run is in progress on" in out, out
+    code, out = _sql("--warehouse", str(failed_night), "--working", "-c", HISTORY)
+    assert code == 0 and "failed" in out, out
