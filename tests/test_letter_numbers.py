@@ -336,3 +336,61 @@ def test_rv7_sequence_without_a_night(tmp_path):
         ("2005-03-14", "11002", "นร 1200/1", "drafted"),
         ("2005-03-15", "11002", "นร 1200/2", "drafted"), ("2005-03-15", "15001", "นร 1200/3", "withdrawn"),
         ("2005-03-16", "11002", "นร 1200/4", "drafted"), ("2005-03-16", "15001", "นร 1200/5", "drafted")]
+
+
+# --- RV8 F2, F3, F4: hand edits of the register -------------------------------------------------
+
+def _edit(folder: Path, change) -> None:
+    """Rewrite register.csv with change(row) applied to each row, as a hand edit would."""
+    path = folder / "register.csv"
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        change(row)  # in place
+    writer.writerows(rows)
+    path.write_text(out.getvalue(), encoding="utf-8-sig")
+
+
+def test_a_row_that_no_longer_reads_keeps_its_number_taken(tmp_path):
+    """2005-03-15: 11002 /1, 15001 /2; 15001's level edited to "1st" (the row no longer reads).
+    /2 went out on 15001's letter, so 2005-03-16 numbers from /3: 11002 /3, 15001 /4 (before:
+    11002 /2 again)."""
+    folder = tmp_path / "reminders"
+    write_letters(_batch(date(2005, 3, 15)), tmp_path)
+    _edit(folder, lambda r: r.update(level="1st") if r["agency_code"] == "15001" else None)
+    write_letters(_batch(date(2005, 3, 16)), tmp_path)
+    assert [x for x in _register(folder) if x[0] == "2005-03-16"] == [
+        ("2005-03-16", "11002", "นร 1200/3"), ("2005-03-16", "15001", "นร 1200/4")]
+
+
+def test_a_date_after_today_in_the_register_does_not_make_every_night_back_dated(tmp_path):
+    """A row dated 2062 (typed for 2026): the next night's letters still go to OUT/reminders, not
+    to OUT/reminders/<date>/ as a back-dated batch's (before: every night until 2062)."""
+    folder = tmp_path / "reminders"
+    write_letters(_batch(date(2005, 3, 15)), tmp_path)
+    _edit(folder, lambda r: r.update(issued_on="2062-03-15") if r["agency_code"] == "15001" else None)
+    written = write_letters(_batch(date(2005, 3, 16)), tmp_path)
+    assert {p.parent for p in written} == {folder}
+    assert not (folder / "2005-03-16").exists()
+
+
+def test_after_a_conflict_a_rerun_keeps_the_number_it_settled_on(tmp_path):
+    """15001 alone on 2005-03-15 takes /1; a hand edit gives 11002 of 2005-03-14 /1 too. The date
+    again: 15001 gives up /1 for /2; the date again twice: /2 each time (before: /3, /4, a new
+    number each re-run, the printed letter no longer matching the register)."""
+    folder = tmp_path / "reminders"
+    one = _batch(date(2005, 3, 15))
+    alone = type(one)(one.as_of, one.sender, [x for x in one.letters if x.agency_code == "15001"])
+    write_letters(alone, tmp_path)
+    path = folder / "register.csv"
+    with path.open("a", encoding="utf-8") as f:
+        f.write("2005-03-14,11002,นร 1200/1,1,P-OPEN,2548-Q1,drafted\r\n")
+    numbers = []
+    for _ in range(3):
+        again = _batch(date(2005, 3, 15))
+        write_letters(type(again)(again.as_of, again.sender,
+                                  [x for x in again.letters if x.agency_code == "15001"]), tmp_path)
+        numbers.append([n for d, a, n in _register(folder) if d == "2005-03-15"])
+    assert numbers == [["นร 1200/1", "นร 1200/2"]] * 3  # /1 withdrawn, /2 drafted, each time

@@ -98,6 +98,21 @@ def letters_dir(config) -> Path:
     return Path(out_dir_of(config)) / FOLDER
 
 
+def letters_folder(page: Page) -> Path:
+    """The folder of the letters of the published copy's date: OUT/reminders, or the dated folder
+    OUT/reminders/<as-of>/ a back-dated job wrote its letters to (kpis/letters/render.py
+    write_letters) when the copy's last job is of that date, so the page never shows one date's
+    reminders beside another date's letters (reviewer RV8 F1)."""
+    base = letters_dir(page.site.config)
+    last = page.site.data.published.rows("SELECT as_of FROM ops.runs ORDER BY started_at DESC LIMIT 1",
+                                         missing_ok=True)
+    if last and last[0]["as_of"] is not None:
+        dated = base / last[0]["as_of"].isoformat()
+        if dated.is_dir():
+            return dated
+    return base
+
+
 def _marks(values) -> str:
     return ", ".join("?" * len(values))
 
@@ -156,7 +171,7 @@ def _add_files(page: Page, rows: list[dict]) -> None:
 def letters_of(page: Page, rows: list[dict]) -> list[dict]:
     """One entry per agency in the rows, in their order: its name, its reports, and which of its
     letters (th, en) the night wrote."""
-    folder = letters_dir(page.site.config)
+    folder = letters_folder(page)
     out: dict[str, dict] = {}
     for row in rows:
         entry = out.get(row["agency_code"])
@@ -216,7 +231,8 @@ async def letter(request: Request, page: Page) -> Response:
     code = await run_in_threadpool(_known_agency, page, request.path_params["agency_code"])
     if lang not in LETTER_LANGS or code is None:
         return page.error(404, "not_found")
-    path = _letter_path(letters_dir(page.site.config), code, lang)
+    folder = await run_in_threadpool(letters_folder, page)
+    path = _letter_path(folder, code, lang)
     try:
         body = await run_in_threadpool(path.read_bytes) if path else None
     except FileNotFoundError:  # removed by a night since the check

@@ -48,7 +48,10 @@ folder OUT/reminders from numbering to recording (register_lock), so the night's
 waits for the first (RegisterBusy after LOCK_TIMEOUT, naming the register and the folder).
 
 The file holds registry codes, canonical periods and our own document numbers: no agency text.
-A row that does not read as one (edited by hand) is skipped, never fatal, and kept in the file.
+A row that does not read as one (edited by hand) is skipped, never fatal, and kept in the file;
+its number still counts for the year when its date starts with the year (it was written on a
+letter). A date after today is no one's latest date (latest_date): a mistyped year would make
+every later night back-dated.
 """
 from __future__ import annotations
 
@@ -58,9 +61,10 @@ import io
 import os
 import time
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
+from zoneinfo import ZoneInfo
 
 from kpis.files import write_if_changed
 from kpis.letters.model import Batch, Reference
@@ -68,6 +72,7 @@ from kpis.letters.model import Batch, Reference
 REGISTER_NAME = "register.csv"
 COLUMNS = ("issued_on", "agency_code", "document_no", "level", "pilot_id", "period", "status")
 DRAFTED, WITHDRAWN = "drafted", "withdrawn"
+BANGKOK = ZoneInfo("Asia/Bangkok")  # the letters' dates are Bangkok dates
 LOCK_TIMEOUT = 300.0  # seconds a second writer waits: a night's letters step takes seconds
 
 
@@ -146,15 +151,24 @@ def number_letters(folder: Path, batch: Batch) -> None:
     """Set each letter's running number of the year from the register (the module's docstring):
     every row of the year counts, withdrawn ones too, so a number once written is never given to
     another letter of that year."""
-    year = [(r["issued_on"], r["agency_code"], n) for r in _read(folder / REGISTER_NAME)
+    year = [(r["issued_on"], r["agency_code"], n, r.get("status") or DRAFTED) for r in _read(folder / REGISTER_NAME)
             if r["issued_on"].year == batch.as_of.year and (n := batch.number_of(r["document_no"])) is not None]
     holders: dict[int, set] = {}
-    for day, code, n in year:
+    for day, code, n, _ in year:
         holders.setdefault(n, set()).add((day, code))
-    top = max(holders, default=0)
+    # The year's highest number counts the rows that no longer read too (a level or a date edited
+    # by hand), their year taken from the date's first four characters: such a row's number was
+    # written on a letter, and is never given again (reviewer RV8 F3).
+    unread = [n for r in _raw(folder / REGISTER_NAME) or [] if _parsed(r) is None
+              and str(r.get("issued_on") or "")[:4] == str(batch.as_of.year)
+              and (n := batch.number_of(r.get("document_no") or "")) is not None]
+    top = max([*holders, *unread], default=0)
     given: set[int] = set()
     for letter in batch.letters:
-        mine = sorted({n for day, code, n in year if day == batch.as_of and code == letter.agency_code})
+        # Its number of this date: the drafted one, else the one it had before (a withdrawn row):
+        # a re-run keeps a number once settled, never burning a new one each time (RV8 F4).
+        ours = [(n, status) for day, code, n, status in year if day == batch.as_of and code == letter.agency_code]
+        mine = sorted({n for n, status in ours if status == DRAFTED}) or sorted({n for n, _ in ours})
         if len(mine) == 1 and holders[mine[0]] == {(batch.as_of, letter.agency_code)} and mine[0] not in given:
             letter.number = mine[0]
         else:
@@ -163,9 +177,12 @@ def number_letters(folder: Path, batch: Batch) -> None:
         given.add(letter.number)
 
 
-def latest_date(folder: Path) -> date | None:
-    """The latest as-of date the register holds (any year, drafted or withdrawn), None without one."""
-    return max((r["issued_on"] for r in _read(folder / REGISTER_NAME)), default=None)
+def latest_date(folder: Path, today: date | None = None) -> date | None:
+    """The latest as-of date the register holds (any year, drafted or withdrawn), None without one;
+    a date after today (a year typed 2062 for 2026) is not one: it would make every later night's
+    letters back-dated until then (reviewer RV8 F2)."""
+    today = today or datetime.now(BANGKOK).date()
+    return max((r["issued_on"] for r in _read(folder / REGISTER_NAME) if r["issued_on"] <= today), default=None)
 
 
 def earlier_reminders(folder: Path, batch: Batch) -> dict[str, Reference]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from datetime import date
 from functools import cache
@@ -25,6 +26,8 @@ from pilots.thai_dates import ENGLISH_MONTHS, THAI_MONTHS, THAI_MONTHS_ABBR
 from kpis.letters.register import earlier_reminders, latest_date, number_letters, record, register_lock
 from warehouse.export import csv_cell
 from warehouse.paths import component
+
+LOGGER = logging.getLogger(__name__)
 
 LANGS = ("th", "en")
 FOLDER = "reminders"
@@ -200,6 +203,9 @@ def write_letters(batch: Batch, out_dir: Path) -> list[Path]:
     with register_lock(reminders):
         latest = latest_date(reminders)
         folder = reminders / batch.as_of.isoformat() if latest is not None and batch.as_of < latest else reminders
+        if folder != reminders:  # said, not only done: the morning routine reads OUT/reminders (RV8 F2)
+            LOGGER.warning("the letters as of %s are back-dated (the register of letters holds letters of %s): "
+                           "written to %s; the letters in %s are left as they are", batch.as_of, latest, folder, reminders)
         folder.mkdir(exist_ok=True)
         written = []
         number_letters(reminders, batch)  # the year's running numbers, before anything shows them

@@ -242,6 +242,34 @@ def test_letters_are_read_from_the_out_folder_the_site_is_given(letters_night, t
         client.close()
 
 
+def test_after_a_back_dated_job_the_letters_of_the_published_date_are_shown(letters_night, tmp_path):
+    """A job run back in time publishes that date's reminders and writes its letters to
+    OUT/reminders/<date>/ (kpis/letters/render.py write_letters), leaving the later date's letters
+    in OUT/reminders: the site shows the letters of the published copy's date, never one date's
+    reminders beside another date's letters (reviewer RV8 F1). Here the copy's last job is NIGHT's."""
+    out = tmp_path / "out"
+    shutil.copytree(letters_night / "out" / "reminders", out / "reminders")
+    later = (out / "reminders" / "15001.th.html").read_bytes() + b"<!-- the later date's letter -->"
+    (out / "reminders" / "15001.th.html").write_bytes(later)
+    other = out / "reminders" / "2005-01-01"  # another date's folder: not the copy's
+    other.mkdir()
+    (other / "15001.th.html").write_bytes(b"<p>2005-01-01</p>")
+    client = Client(_app(letters_night, out_dir=out))
+    try:
+        assert client.sign_in("committee", "committee-password-1").status_code == 303
+        assert client.get("/reminders/letters/15001/th").content == later  # no folder of NIGHT: OUT/reminders
+        dated = out / "reminders" / NIGHT.isoformat()
+        dated.mkdir()
+        own = (letters_night / "out" / "reminders" / "15001.th.html").read_bytes()
+        (dated / "15001.th.html").write_bytes(own)
+        assert client.get("/reminders/letters/15001/th").content == own
+        # An agency the dated folder has no letter for has none (not the later date's).
+        assert client.get("/reminders/letters/11002/th").status_code == 404
+        assert letters_of(client.get("/reminders").text)["15001"] == ["th"]
+    finally:
+        client.close()
+
+
 def test_staff_home_and_agency_reasons_on_the_demo(client_for):
     """The demo as of its day: the committee's and analyst's homes are real entry points, Thai by
     default with the English switch; the agency's reminders say why."""
