@@ -34,6 +34,21 @@ def lock_path(warehouse_path: str | Path) -> Path:
     return files_of(warehouse_path).lock
 
 
+def flock_within(fd: int, timeout: float, poll: float) -> bool:
+    """An exclusive flock on fd, tried every `poll` seconds for up to `timeout` seconds (0: once).
+    False when another holder kept it all that time. The run lock and the letters' register lock
+    (kpis/letters/register.py) both take theirs so."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
+
+
 @contextmanager
 def run_lock(warehouse_path: str | Path, *, wait: bool = False, timeout: float = 3600,
              on_stale: Callable[[str], None] | None = None, poll: float = 0.5) -> Iterator[Path]:
@@ -45,20 +60,12 @@ def run_lock(warehouse_path: str | Path, *, wait: bool = False, timeout: float =
         return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = _describe(_holder(fd))
-                if not wait:
-                    raise RunLocked(f"another run is in progress on {warehouse_path} ({holder}); "
-                                    "try again later, or use --wait") from None
-                if time.monotonic() > deadline:
-                    raise RunLocked(f"gave up after {timeout:.0f} s waiting for the run on {warehouse_path} "
-                                    f"({holder})") from None
-                time.sleep(poll)
+        if not flock_within(fd, timeout if wait else 0, poll):
+            holder = _describe(_holder(fd))
+            if not wait:
+                raise RunLocked(f"another run is in progress on {warehouse_path} ({holder}); "
+                                "try again later, or use --wait")
+            raise RunLocked(f"gave up after {timeout:.0f} s waiting for the run on {warehouse_path} ({holder})")
         previous = _holder(fd)
         if previous and on_stale:  # we hold the lock, so whoever wrote this is gone
             on_stale(f"cleared a stale lock left by a run that did not finish ({previous})")

@@ -59,7 +59,6 @@ import csv
 import fcntl
 import io
 import os
-import time
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -68,6 +67,7 @@ from zoneinfo import ZoneInfo
 
 from kpis.files import write_if_changed
 from kpis.letters.model import Batch, Reference
+from warehouse.lock import flock_within
 
 REGISTER_NAME = "register.csv"
 COLUMNS = ("issued_on", "agency_code", "document_no", "level", "pilot_id", "period", "status")
@@ -97,18 +97,10 @@ def register_lock(folder: Path, timeout: float | None = None, poll: float = 0.2)
     path = Path(folder)
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise RegisterBusy(f"the register of letters {path / REGISTER_NAME} is being written by another "
-                                       f"writer: gave up after {timeout:g} s waiting for the lock on the folder {path} "
-                                       "(flock); try again when it has finished (a night's letters step, or "
-                                       "`pilotkpi letters`)") from None
-                time.sleep(poll)
+        if not flock_within(fd, timeout, poll):
+            raise RegisterBusy(f"the register of letters {path / REGISTER_NAME} is being written by another writer: "
+                               f"gave up after {timeout:g} s waiting for the lock on the folder {path} (flock); try "
+                               "again when it has finished (a night's letters step, or `pilotkpi letters`)")
         try:
             yield path
         finally:
