@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
 from tests.test_flow import AS_OF, make_scenario
+from tests.test_registry import replace  # an edit of the registry's text, its old text there exactly once
 
 P = "PLT-2548-003"
 PILOT_FILE = f"pilots/{P}.yaml"
@@ -23,37 +23,27 @@ CLEAN = Path(__file__).parent / "data" / "defects" / "CLEAN.csv"
 ONCE = "a key may be given only once in a mapping (YAML would silently keep the last one)"
 
 
-def edit(file: str, old: str, new: str) -> Callable[[Path], None]:
-    """A change of the scenario's registry (tests/test_flow.py AGENCIES, PILOT: its first line is blank)."""
-    def apply(registry: Path) -> None:
-        path = registry / file
-        text = path.read_text(encoding="utf-8")
-        assert text.count(old) == 1, f"{old!r} not found exactly once in {file}"
-        path.write_text(text.replace(old, new), encoding="utf-8")
-    return apply
-
-
 # (id, the change, the one problem printed: file: subject: rule)
 CASES = [
-    ("fiscal-year-twice", edit(PILOT_FILE, "      2548: [20, 30, 40, 50, 60]\n",
+    ("fiscal-year-twice", replace(PILOT_FILE, "      2548: [20, 30, 40, 50, 60]\n",
                                "      2548: [20, 30, 40, 50, 60]\n      2548: [2, 3, 4, 5, 6]\n"),
      f"{PILOT_FILE}: {P} / K1: the key 2548 in thresholds is written 2 times (lines 24 and 25): {ONCE}"),
-    ("weight-twice", edit(PILOT_FILE, "    weight: 60\n", "    weight: 60\n    weight: 60\n"),
+    ("weight-twice", replace(PILOT_FILE, "    weight: 60\n", "    weight: 60\n    weight: 60\n"),
      f"{PILOT_FILE}: {P} / K1: the key 'weight' is written 2 times (lines 22 and 23): {ONCE}"),
-    ("agencies-twice", edit(PILOT_FILE, "      2548: [100, 200, 300, 400, 500]\n",
+    ("agencies-twice", replace(PILOT_FILE, "      2548: [100, 200, 300, 400, 500]\n",
                             '      2548: [100, 200, 300, 400, 500]\nagencies:\n  - {code: "03009", role: lead}\n'),
      f"{PILOT_FILE}: {P}: the key 'agencies' is written 2 times (lines 10 and 34): {ONCE}"),
-    ("agency-key-twice", edit("agencies.yaml", 'name_en: National Statistical Office, ',
+    ("agency-key-twice", replace("agencies.yaml", 'name_en: National Statistical Office, ',
                               'name_en: National Statistical Office, name_en: NSO, '),
      f"agencies.yaml: 20004: the key 'name_en' is written 2 times (line 5): {ONCE}"),
-    ("kpi-code-space", edit(PILOT_FILE, "code: K1", 'code: "K1 "'),
+    ("kpi-code-space", replace(PILOT_FILE, "code: K1", 'code: "K1 "'),
      f"{PILOT_FILE}: {P} / K1 : code must not begin or end with a space (got 'K1 '): report cells are read "
      f"trimmed, as 'K1'"),
-    ("pilot-id-number", edit(PILOT_FILE, f"pilot_id: {P}", "pilot_id: 0042"),
+    ("pilot-id-number", replace(PILOT_FILE, f"pilot_id: {P}", "pilot_id: 0042"),
      f'{PILOT_FILE}: {P}: pilot_id must be non-empty text (read as the number 34): quote it, e.g. "PLT-2548-003"'),
-    ("kpi-code-number", edit(PILOT_FILE, "code: K2", "code: 2"),
+    ("kpi-code-number", replace(PILOT_FILE, "code: K2", "code: 2"),
      f'{PILOT_FILE}: {P} / KPI #2: code must be non-empty text (read as the number 2): quote it, e.g. "K1"'),
-    ("name-40000", edit("agencies.yaml", "name_th: กรมการปกครอง", "name_th: " + "ก" * 40000),
+    ("name-40000", replace("agencies.yaml", "name_th: กรมการปกครอง", "name_th: " + "ก" * 40000),
      "agencies.yaml: 15001: name_th must be at most 500 characters (got 40,000)"),
 ]
 
