@@ -160,12 +160,13 @@ def _add_files(page: Page, rows: list[dict]) -> None:
             found[(store_name, f["submission_id"])] = f
     if not found:
         return
-    sent = {e["sha256"]: e["file_name"] for e in data.audit.events("send")}
+    sends = data.sends_by_sha()  # named as sent, as every page names a file (web/agency.py)
     for row in rows:
         f = found.get(("restricted" if row["restricted"] else "open", row["file_id"]))
         # The same report's file (a store's ids are its own): never another report's by a stray id.
         if f and (f["pilot_id"], f["agency_code"], f["period"]) == (row["pilot_id"], row["agency_code"], row["period"]):
-            row["file"] = {"sha256": f["sha256"], "name": sent.get(f["sha256"], f["file_name"])}
+            send = sends.get(f["sha256"])
+            row["file"] = {"sha256": f["sha256"], "name": send["file_name"] if send else f["file_name"]}
 
 
 def letters_of(page: Page, rows: list[dict]) -> list[dict]:
