@@ -46,6 +46,12 @@ class Account:
     def speaks_for(self, agency_code: str | None) -> bool:
         return self.role == "agency" and agency_code in self.agencies
 
+    @property
+    def cleared(self) -> bool:
+        """Cleared for restricted pilots' line-level data (web.md): an analyst or committee account
+        marked restricted: true; an agency never is (it sees its own restricted submissions only)."""
+        return self.role in ("analyst", "committee") and self.restricted
+
 
 def accounts_path(warehouse_path: str | Path) -> Path:
     """`<warehouse stem>.accounts.json` beside the warehouse (the naming rule of warehouse/paths.py)."""

@@ -400,7 +400,7 @@ def registry_broken(page: Page, exc: RegistryError) -> Response:
     files = sorted({p.file for p in exc.problems})
     LOGGER.error("%s %s: broken registry: %d problem(s) in %s (pilotkpi check names them)", page.request.method,
                  page.request.url.path, len(exc.problems), ", ".join(printable(f) for f in files))
-    hidden = set() if shown.cleared(page.account) else shown.restricted_files(
+    hidden = set() if page.account is not None and page.account.cleared else shown.restricted_files(
         exc.problems, page.site.config.registry_dir, shown.published_classes(page.site.data))
     said = [(lang, WORDS[lang]["registry_title"], WORDS[lang]["registry_problem"], WORDS[lang]["registry_todo"])
             for lang in LANGS]

@@ -149,7 +149,7 @@ def _books(site) -> Books:
 
 
 def _cleared(page: Page) -> bool:
-    return page.account.role in ("analyst", "committee") and page.account.restricted
+    return page.account.cleared
 
 
 def _visible(page: Page, book: Book, pilot_id: str) -> bool:

@@ -80,9 +80,3 @@ def said(problems, hidden: set[str], lang: str) -> list[str]:
         else:
             lines.append(printable(str(p)))
     return lines
-
-
-def cleared(account) -> bool:
-    """An account that may read a restricted pilot's problems whole: an analyst or committee
-    account with restricted: true (web/accounts.py)."""
-    return account is not None and account.role in ("analyst", "committee") and bool(account.restricted)
