@@ -60,6 +60,7 @@ import fcntl
 import io
 import os
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Iterator
@@ -129,21 +130,31 @@ def _parsed(row: dict) -> dict | None:
     return parsed if isinstance(row.get("document_no"), str) and row["document_no"] else None
 
 
-def _read(path: Path) -> list[dict]:
-    rows = _raw(path) or []
-    read = [p for p in map(_parsed, rows) if p is not None]
-    if rows and not read:
-        raise RegisterError(f"{path} has {len(rows)} row(s) and none reads as the register's "
+@dataclass(frozen=True)
+class Register:
+    """register.csv as read once per batch, under register_lock: its rows as written (`raw`, kept
+    as they are when it is rewritten) and those that read as the register's (`rows`)."""
+    path: Path
+    raw: list[dict]
+    rows: list[dict]
+
+
+def read_register(folder: Path) -> Register:
+    path = folder / REGISTER_NAME
+    raw = _raw(path) or []
+    rows = [p for p in map(_parsed, raw) if p is not None]
+    if raw and not rows:
+        raise RegisterError(f"{path} has {len(raw)} row(s) and none reads as the register's "
                             f"({', '.join(COLUMNS[:-1])}[, status]; issued_on YYYY-MM-DD): restore it from a backup, or move it "
                             "away to number the letters from 1 again")
-    return read
+    return Register(path, raw, rows)
 
 
-def number_letters(folder: Path, batch: Batch) -> None:
+def number_letters(register: Register, batch: Batch) -> None:
     """Set each letter's running number of the year from the register (the module's docstring):
     every row of the year counts, withdrawn ones too, so a number once written is never given to
     another letter of that year."""
-    year = [(r["issued_on"], r["agency_code"], n, r.get("status") or DRAFTED) for r in _read(folder / REGISTER_NAME)
+    year = [(r["issued_on"], r["agency_code"], n, r.get("status") or DRAFTED) for r in register.rows
             if r["issued_on"].year == batch.as_of.year and (n := batch.number_of(r["document_no"])) is not None]
     holders: dict[int, set] = {}
     for day, code, n, _ in year:
@@ -151,7 +162,7 @@ def number_letters(folder: Path, batch: Batch) -> None:
     # The year's highest number counts the rows that no longer read too (a level or a date edited
     # by hand), their year taken from the date's first four characters: such a row's number was
     # written on a letter, and is never given again (reviewer RV8 F3).
-    unread = [n for r in _raw(folder / REGISTER_NAME) or [] if _parsed(r) is None
+    unread = [n for r in register.raw if _parsed(r) is None
               and str(r.get("issued_on") or "")[:4] == str(batch.as_of.year)
               and (n := batch.number_of(r.get("document_no") or "")) is not None]
     top = max([*holders, *unread], default=0)
@@ -169,17 +180,17 @@ def number_letters(folder: Path, batch: Batch) -> None:
         given.add(letter.number)
 
 
-def latest_date(folder: Path, today: date | None = None) -> date | None:
+def latest_date(register: Register, today: date | None = None) -> date | None:
     """The latest as-of date the register holds (any year, drafted or withdrawn), None without one;
     a date after today (a year typed 2062 for 2026) is not one: it would make every later night's
     letters back-dated until then (reviewer RV8 F2)."""
     today = today or datetime.now(BANGKOK).date()
-    return max((r["issued_on"] for r in _read(folder / REGISTER_NAME) if r["issued_on"] <= today), default=None)
+    return max((r["issued_on"] for r in register.rows if r["issued_on"] <= today), default=None)
 
 
-def earlier_reminders(folder: Path, batch: Batch) -> dict[str, Reference]:
+def earlier_reminders(register: Register, batch: Batch) -> dict[str, Reference]:
     """agency_code -> the earlier reminder that each letter of the batch cites, where there is one."""
-    rows = [r for r in _read(folder / REGISTER_NAME) if r["issued_on"] < batch.as_of]
+    rows = [r for r in register.rows if r["issued_on"] < batch.as_of]
     cited: dict[str, Reference] = {}
     for letter in batch.letters:
         reports = {(i.pilot_id, i.period) for i in letter.items}
@@ -193,19 +204,18 @@ def earlier_reminders(folder: Path, batch: Batch) -> dict[str, Reference]:
     return cited
 
 
-def record(folder: Path, batch: Batch) -> Path:
+def record(register: Register, batch: Batch) -> Path:
     """Add the batch's letters to the register (status drafted), rewriting the rows of the same
     as-of date: a row of that date the batch does not write again (the same agency, number, pilot
     and period) is kept, as withdrawn (the module's docstring). A row of another date, or one that
     does not read (edited by hand), is kept as it is."""
-    path = folder / REGISTER_NAME
     day = batch.as_of.isoformat()
     new = [{"issued_on": day, "agency_code": x.agency_code, "document_no": batch.document_no(x),
             "level": x.level, "pilot_id": i.pilot_id, "period": i.period, "status": DRAFTED}
            for x in batch.letters for i in x.items]
     written = {_key(r) for r in new}
     kept, seen = [], set()
-    for r in _raw(path) or []:
+    for r in register.raw:
         row = {k: r.get(k) or "" for k in COLUMNS}
         if not row["status"] and _parsed(r) is not None:
             row["status"] = DRAFTED  # a register written before the status column
@@ -221,8 +231,8 @@ def record(folder: Path, batch: Batch) -> Path:
     for r in sorted(kept + new, key=lambda r: tuple(str(r[k]) for k in ("issued_on", "agency_code", "document_no",
                                                                        "pilot_id", "period"))):
         writer.writerow(r)
-    write_if_changed(path, out.getvalue(), encoding="utf-8-sig")  # a quiet night leaves it as it is
-    return path
+    write_if_changed(register.path, out.getvalue(), encoding="utf-8-sig")  # a quiet night leaves it as it is
+    return register.path
 
 
 def _key(row: dict) -> tuple:

@@ -23,7 +23,7 @@ from kpis.files import write_if_changed
 from kpis.letters.model import Batch, Letter
 from pilots.fiscal import be_year, quarter_months as _quarter_months
 from pilots.thai_dates import ENGLISH_MONTHS, THAI_MONTHS, THAI_MONTHS_ABBR
-from kpis.letters.register import earlier_reminders, latest_date, number_letters, record, register_lock
+from kpis.letters.register import earlier_reminders, latest_date, number_letters, read_register, record, register_lock
 from warehouse.export import csv_cell
 from warehouse.paths import component
 
@@ -201,15 +201,16 @@ def write_letters(batch: Batch, out_dir: Path) -> list[Path]:
     reminders = Path(out_dir) / FOLDER
     reminders.mkdir(parents=True, exist_ok=True)
     with register_lock(reminders):
-        latest = latest_date(reminders)
+        register = read_register(reminders)  # once: the lock keeps it as read until record()
+        latest = latest_date(register)
         folder = reminders / batch.as_of.isoformat() if latest is not None and batch.as_of < latest else reminders
         if folder != reminders:  # said, not only done: the morning routine reads OUT/reminders (RV8 F2)
             LOGGER.warning("the letters as of %s are back-dated (the register of letters holds letters of %s): "
                            "written to %s; the letters in %s are left as they are", batch.as_of, latest, folder, reminders)
         folder.mkdir(exist_ok=True)
         written = []
-        number_letters(reminders, batch)  # the year's running numbers, before anything shows them
-        cited = earlier_reminders(reminders, batch)
+        number_letters(register, batch)  # the year's running numbers, before anything shows them
+        cited = earlier_reminders(register, batch)
         for letter in batch.letters:
             letter.earlier = cited.get(letter.agency_code)
             for lang in LANGS:
@@ -219,7 +220,7 @@ def write_letters(batch: Batch, out_dir: Path) -> list[Path]:
                 written.append(path)
         csv_path = folder / CSV_NAME
         _write(csv_path, reminders_csv(batch), encoding="utf-8-sig")  # the BOM makes Excel read UTF-8
-        record(reminders, batch)
+        record(register, batch)
         for old in folder.iterdir():
             if _LETTER_FILE.fullmatch(old.name) and old not in written:
                 old.unlink()  # a stale letter, or a PDF printed from yesterday's letter
