@@ -13,7 +13,7 @@ from flows.outcome import files_line, release  # noqa: F401  (for the command mo
 # printable: error text for the terminal. It may quote an agency's file name or values, so
 # control characters are shown escaped and national ID numbers masked; ops.runs.error is stored
 # through the same function. Re-exported for the command modules.
-from warehouse.personal import masked, printable  # noqa: F401
+from warehouse.personal import printable  # noqa: F401
 
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).
 EXIT_OK = 0
