@@ -92,9 +92,11 @@ def _api(api_url: str, path: str, body: dict | None = None):
                                      method="GET" if body is None else "POST")
     # Prefect's own client retries 429 and 503 (the server answers 503 while its SQLite database is
     # busy, e.g. just after a crashed run's states): a busy answer rolled back, so asking again is safe.
+    # A timed-out request may have been carried out, so it is not asked again; its bound is generous
+    # because a loaded CI machine answered a create_flow_run in more than 10 s once.
     for attempt in range(6):
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=60) as response:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             if exc.code not in (429, 503) or attempt == 5:
