@@ -1,10 +1,10 @@
 """What every reader returns, and how it says that a file has no readable table."""
 from __future__ import annotations
 
-import unicodedata
-
 import gc
+import re
 import threading
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -56,7 +56,8 @@ def decode_text(data: bytes, fmt: str) -> tuple[str, str]:
 
 
 def _decode(data: bytes, fmt: str) -> tuple[str, str]:
-    """Decode report text: UTF-8 (with or without BOM), else Windows-874 (TIS-620's superset).
+    """Decode report text: UTF-8 (with or without BOM), else Windows-874 (TIS-620's superset); a
+    CSV whose Thai in cp874 happens to be valid UTF-8 is cp874 (_cp874_thai_read_as_utf8).
 
     Binary content (NUL bytes) is refused before guessing, because cp874 decodes most bytes.
     A file that starts with the UTF-8 BOM but is not UTF-8 (a cp874 export with a BOM pasted on)
@@ -76,13 +77,41 @@ def _decode(data: bytes, fmt: str) -> tuple[str, str]:
         except UnicodeDecodeError:
             raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt) from None
     try:
-        return data.decode("utf-8"), "utf-8"
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    else:
+        if fmt == "csv" and (thai := _cp874_thai_read_as_utf8(data, text)) is not None:
+            return thai, "cp874"
+        return text, "utf-8"
     try:
         return data.decode("cp874"), "cp874"
     except UnicodeDecodeError:
         raise ReadFailure(make_issue("FILE_ENCODING_UNKNOWN"), format=fmt) from None
+
+
+_THAI_BLOCK = re.compile("[\u0e00-\u0e7f]")
+_NOT_ASCII_OR_THAI = re.compile("[^\x00-\x7f\u0e01-\u0e5b]")
+
+
+def _cp874_thai_read_as_utf8(data: bytes, utf8_text: str) -> str | None:
+    """The cp874 reading of a CSV whose bytes are also valid UTF-8, when that reading is the Thai
+    the agency wrote; else None (the file is UTF-8).
+
+    A short cp874 Thai word can form valid 2-byte UTF-8: `สค` (a month written without dots) is
+    CA A4, which UTF-8 reads as U+02A4 `ʤ`, and the whole file's dates failed. Thai agencies write
+    Thai, so a UTF-8 file with Thai holds Thai (U+0E00-U+0E7F) in its UTF-8 reading. The file is
+    cp874 when its UTF-8 reading holds no Thai but some non-ASCII character, and its cp874 reading
+    holds only ASCII and Thai (U+0E01-U+0E5B). Known cost: a UTF-8 file with no Thai at all whose
+    only non-ASCII letters are such pairs (`é` = C3 A9, which cp874 reads as `รฉ`) is read as cp874.
+    CSV only: JSON is UTF-8 (agency-report-v1.md, Formats); docs/report-format.md §2 says so."""
+    if utf8_text.isascii() or _THAI_BLOCK.search(utf8_text):
+        return None
+    try:
+        thai = data.decode("cp874")
+    except UnicodeDecodeError:
+        return None
+    return None if _NOT_ASCII_OR_THAI.search(thai) else thai
 
 
 # How much of a file with NUL bytes is looked at to tell UTF-16 text from binary data.
