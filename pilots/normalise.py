@@ -687,4 +687,5 @@ def _mask_or_none(text: str | None) -> tuple[str, bool] | None:
 
 
 def _says_total(cells: list[str | None]) -> bool:
-    return any(c and any(w in c.casefold() for w in TOTAL_WORDS) for c in cells)
+    # Raw cells: zero-width characters are removed first, as from every value (`ร\u200bวม` is รวม).
+    return any(c and any(w in c.translate(ZERO_WIDTH).casefold() for w in TOTAL_WORDS) for c in cells)
