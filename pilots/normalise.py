@@ -97,7 +97,9 @@ def unknown_column(header: str) -> Issue:
 # --- value parsers: each returns canonical text, or None when it cannot read the value --------
 @per_distinct
 def parse_period(text: str) -> str | None:
-    t = text.translate(THAI_DIGITS).replace(" ", "")
+    # Any Unicode space is a space (str.split): Excel and web exports put U+00A0 between
+    # `ไตรมาส` and the number as often as U+0020, and numbers already read it so.
+    t = "".join(text.translate(THAI_DIGITS).split())
     m = re.fullmatch(r"([0-9]{4})-?Q([1-4])", t, re.I)
     if m:
         return f"{m.group(1)}-Q{m.group(2)}" if int(m.group(1)) >= 2400 else None
