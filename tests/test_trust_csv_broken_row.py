@@ -2,7 +2,7 @@
 
 A field longer than the csv module's limit (131,072 characters) makes the file unreadable: it was
 FILE_UNREADABLE on the whole file, with no row, so the agency had to hunt for the line in a file
-of hundreds. Now the defect names the row where the reading broke, numbered as a spreadsheet
+of hundreds. Now the defect (CELL_TOO_LONG since verifier VH's F4) names the row where the reading broke, numbered as a spreadsheet
 shows it (the header row 1; blank lines count, as they do for every other defect).
 Lines ended by a lone CR (classic Mac OS exports) were already read as lines: a report so written
 is accepted (the probe of this afternoon found it handled; this test keeps it so).
@@ -41,11 +41,14 @@ def test_a_broken_csv_names_its_row_and_a_lone_cr_file_is_read(tmp_path, prefect
     assert code == 0, out
     assert "files seen 2: accepted 1, superseded 0, duplicates 0, quarantined 1" in out
     # Before: (None, None, ...): the file, with no row.
+    # Since verifier VH's F4: CELL_TOO_LONG on its column, not "broken CSV, export it again"
+    # (tests/test_trust_csv_long_cell.py).
     assert issues_of(wh, "b_q2_long_note.csv") == [
-        (4, None, "FILE_UNREADABLE",
-         "The file cannot be read: broken CSV (field larger than field limit (131072)). "
-         "Export it again from the source system and resend it.",
-         "ไม่สามารถอ่านไฟล์ได้: โครงสร้างไฟล์ CSV เสียหาย กรุณาส่งออกไฟล์จากระบบต้นทางใหม่แล้วส่งอีกครั้ง")]
+        (4, "note", "CELL_TOO_LONG",
+         "The cell in column 'note' holds more than 131,072 characters, more than a CSV cell may hold. "
+         "Shorten it, or close the quote (\") that opens it, and send the file again.",
+         "ช่องในคอลัมน์ 'note' มีข้อความยาวเกิน 131,072 ตัวอักษร ซึ่งเกินกว่าที่ช่องในไฟล์ CSV จะรับได้ "
+         "กรุณาตัดข้อความให้สั้นลง หรือปิดเครื่องหมายอัญประกาศ (\") ที่เปิดไว้ต้นช่อง แล้วส่งไฟล์อีกครั้ง")]
     # scoring.md: K1 47 -> 3 + 7/10 = 3.7; K2 (sum, Q1: [25,50,75,100,125]) 60 -> 2 + 10/25 = 2.4;
     # composite (3.7*60 + 2.4*40)/100 = 3.18.
     assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [

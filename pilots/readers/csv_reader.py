@@ -8,6 +8,7 @@ import re
 
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
+from pilots.readers.csv_long_cell import FIELD_LIMIT_ERROR as _FIELD_LIMIT, cell_too_long as _cell_too_long
 from pilots.readers.limits import LIMITS
 
 SEPARATORS = (",", ";", "\t")
@@ -22,9 +23,13 @@ def read_csv(data: bytes) -> RawTable:
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "empty")), format="csv", encoding=encoding)
     sep = _separator(first)
     records: list[list[str]] = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    lines_read = [0]  # the physical lines the records in `records` took
     try:
-        _bounded_records(csv.reader(io.StringIO(text, newline=""), delimiter=sep), encoding, records)
-    except csv.Error as exc:  # e.g. a field over the csv module's size limit (131,072 characters)
+        _bounded_records(reader, encoding, records, lines_read)
+    except csv.Error as exc:
+        if _FIELD_LIMIT in str(exc):  # a cell over the csv module's size limit (131,072 characters)
+            raise _cell_too_long(text, sep, records, lines_read[0], encoding) from None
         # The record that broke is the one after those read: its row, as rows are numbered below.
         raise ReadFailure(make_issue("FILE_UNREADABLE", len(records) + 1, None,
                                      detail=detail("FILE_UNREADABLE", "broken_csv", error=exc)),
@@ -44,9 +49,9 @@ def read_csv(data: bytes) -> RawTable:
     return RawTable("csv", encoding, header, rows, issues)
 
 
-def _bounded_records(reader, encoding: str, records: list[list[str]]) -> None:
+def _bounded_records(reader, encoding: str, records: list[list[str]], lines_read: list[int]) -> None:
     """Append the records to `records`, within LIMITS.max_cells (each record counted as its cells, a blank one as one),
-    as an xlsx sheet is. Within the byte limit a CSV of separators holds 20 million cells: one
+    as an xlsx sheet is; `lines_read` follows the physical lines they took. Within the byte limit a CSV of separators holds 20 million cells: one
     line of 19 million commas took 1.25 GB to read and normalise (a night killed), where the
     report's own bounds (100,000 rows of 12 columns) are 1.2 million."""
     limit, cells = LIMITS.max_cells, 0
@@ -57,6 +62,7 @@ def _bounded_records(reader, encoding: str, records: list[list[str]]) -> None:
                                          limit=detail("FILE_TOO_LARGE", "limit_values", limit=f"{limit:,}")),
                               format="csv", encoding=encoding)
         records.append(record)
+        lines_read[0] = reader.line_num
 
 
 # Where str.splitlines ends a line.

@@ -1,0 +1,103 @@
+"""CELL_TOO_LONG: a CSV cell over the csv module's field limit (131,072 characters).
+
+The csv module stops there with "field larger than field limit", naming neither the row's cell
+nor anything else of the file: the night said "broken CSV, export it again", which gives the same
+file, and the file counted as quarantined for no pilot. A long note, or a quote opened and never
+closed (the rest of the file runs into one cell), is what it is. Here the record that broke is
+read again with a small scanner of the csv module's default dialect (quote `"`, doubled to quote
+itself), from where it starts, so that the message names the cell's column and the identity
+(pilot, agency, period, submitted_on) is taken from the first data row, where the file counts as
+quarantined (scoring.md §6). Bounded: str.find and a regex jump over a long cell, its text is never
+copied, and the scan stops after the header's width of cells (SCAN_PAST_WIDTH more at most).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from itertools import islice
+
+from pilots.contract import HEADER_FIELDS
+from pilots.defects import detail, make_issue
+from pilots.readers.base import ReadFailure
+
+FIELD_LIMIT_ERROR = "field larger than field limit"
+_COLUMN_SHOWN = 40  # characters of a header cell named in the message
+# Cells scanned past the header's width for the long one: a report has 12 columns; a line of
+# separators (millions within the byte limit) is not scanned to its end.
+SCAN_PAST_WIDTH = 1_000
+
+
+def cell_too_long(text: str, sep: str, records: list[list[str]], lines_read: int, encoding: str) -> ReadFailure:
+    """The ReadFailure for the record after `records` (which took `lines_read` physical lines)."""
+    from pilots.normalise import HEADER_NAMES, clean_text, header_key  # normalise imports the readers
+
+    limit = csv.field_size_limit()
+    start = sum(map(len, islice(io.StringIO(text, newline=""), lines_read)))
+    header_at = next((i for i, rec in enumerate(records) if any(c.strip() for c in rec)), None)
+    header = records[header_at] if header_at is not None else []
+    cells, at = _record_at(text, start, sep, limit, max(len(header), 1))
+    row = len(records) + 1
+    name = written = None
+    if header_at is not None and at is not None and at < len(header):
+        written = clean_text(header[at])
+        name = HEADER_NAMES.get(header_key(header[at]))
+    if written:
+        shown = written if len(written) <= _COLUMN_SHOWN else written[: _COLUMN_SHOWN - 1] + "…"
+        cell = detail("CELL_TOO_LONG", "column", column=shown)
+    elif at is not None:
+        cell = detail("CELL_TOO_LONG", "position", number=at + 1)
+    else:
+        cell = detail("CELL_TOO_LONG", "in_row")
+    issue = make_issue("CELL_TOO_LONG", row, name, cell=cell, limit=f"{limit:,}")
+    identity: dict[str, str | None] = {}
+    if header_at is not None:
+        # The first data row: one already read, else the broken record itself (its long cells None).
+        first = next((rec for rec in records[header_at + 1:] if "".join(rec).strip()), cells)
+        positions = {}
+        for i, h in enumerate(header):
+            positions.setdefault(HEADER_NAMES.get(header_key(h)), i)
+        identity = {f: first[positions[f]] if f in positions and positions[f] < len(first) else None
+                    for f in HEADER_FIELDS}
+    return ReadFailure(issue, format="csv", encoding=encoding, identity=identity)
+
+
+def _record_at(text: str, start: int, sep: str, limit: int, width: int) -> tuple[list[str | None], int | None]:
+    """The first `width` cells of the CSV record that starts at `start` (a cell over `limit` is
+    None) and the position of the first cell over `limit`; the scan stops once it is found and
+    `width` cells are read, or after SCAN_PAST_WIDTH more cells (a line of separators: position None)."""
+    plain_end = re.compile(f"[{re.escape(sep)}\r\n]")  # a quote inside an unquoted cell is text
+    cells: list[str | None] = []
+    at: int | None = None
+    i, n = start, len(text)
+    for count in range(width + SCAN_PAST_WIDTH):
+        spans: list[tuple[int, int]] = []
+        if text.startswith('"', i):
+            i += 1
+            while True:
+                j = text.find('"', i)
+                if j < 0:  # never closed: the rest of the file
+                    spans.append((i, n))
+                    i = n
+                    break
+                spans.append((i, j))
+                if text.startswith('"', j + 1):  # "" is a quote
+                    spans.append((j, j + 1))
+                    i = j + 2
+                    continue
+                i = j + 1
+                break
+        # An unquoted cell, or what follows a closing quote up to the separator (the csv module keeps it).
+        found = plain_end.search(text, i)
+        end = found.start() if found else n
+        spans.append((i, end))
+        i = end
+        too_long = sum(b - a for a, b in spans) > limit
+        if too_long and at is None:
+            at = count
+        if count < width:
+            cells.append(None if too_long else "".join(text[a:b] for a, b in spans))
+        if i >= n or text[i] in "\r\n" or (at is not None and count + 1 >= width):
+            break
+        i += 1  # the separator
+    return cells, at
