@@ -1060,11 +1060,19 @@ def _datetime_text(value: datetime) -> str:
     return value.date().isoformat()
 
 
+_EXACT_INTEGERS = 2.0 ** 53  # every whole number below it is a float exactly
+
+
 def _float_text(value: float) -> str:
     """A number cell's shortest decimal text, never an exponent: a cell of 0.00001 is 1e-05 in
-    Python's repr, which no number reading takes (a float's exponent is within +-324)."""
+    Python's repr, which no number reading takes (a float's exponent is within +-324). A whole
+    number past 2**53 is written from its repr too, as the file wrote it: a cell of 1E+308 is 1
+    and 308 zeros, not the float's binary value (1000000000000000010979...), which a message
+    quoted back to the agency."""
     if value.is_integer():
-        return str(int(value))
+        if -_EXACT_INTEGERS < value < _EXACT_INTEGERS:
+            return str(int(value))
+        return format(Decimal(repr(value)), "f").removesuffix(".0")
     text = repr(value)
     return format(Decimal(text), "f") if "e" in text else text
 
