@@ -794,7 +794,13 @@ def _as_shown(value: int | float, number_format: str | None) -> object:
     under `#,##0,"พันบาท"`, which shows 1,250 พันบาท), which the normaliser reads as it reads that
     text typed: baht where a unit of baht may stand, a defect elsewhere; or a number shown with a
     word of scale that is no unit (the text `1.5 ล้าน` for a stored 1.5 under `0.00" ล้าน"`), a
-    defect wherever a number stands, as that text typed is. Else the value."""
+    defect wherever a number stands, as that text typed is. Else the value.
+
+    The unit and the percentage are read from the format, the decimals are not: every decimal the
+    cell stores is kept (2.7478427 shown `2.75 ล้านบาท` is 2,747,842.70 baht). The stored number is
+    what the agency typed or its formula computed, and what Excel itself adds up; the format rounds
+    only the screen, and reading the rounded 2,750,000 would change the amount by 2,157.30 baht
+    without a word (docs/report-format.md §2)."""
     section = _section_of(number_format or "General", value)
     if section is None:
         return value
