@@ -67,3 +67,39 @@ def test_help_and_unknown_commands(published):
 def test_input_splitting():
     text = ["SELECT 1;", ".tables", "SELECT", "  2; SELECT 3;", ".quit", "SELECT 4;"]
     assert list(statements(text)) == ["SELECT 1;", ".tables", "SELECT\n  2; SELECT 3;"]
+
+
+def test_decimal_columns_show_their_stored_type_and_trimmed_values(tmp_path):
+    """Verifier VI F7: a DECIMAL column's values are shown without trailing zeros (65.6, not
+    65.6000000000), but its header names the type it is stored with: composite_at_closing is
+    DECIMAL(9,4) (migration 0008, as marts.pilot_scores.composite_score in warehouse.md's contract),
+    a threshold DECIMAL(38,10) (migration 0001). The display cast showed decimal(8,3), decimal(5,0)
+    when every value was NULL, and decimal(29,1)."""
+    path = tmp_path / "w.published.duckdb"
+    con = connect(path)
+    con.execute("INSERT INTO approval.quarter_closures (pilot_id, period, closed_at, closed_by, composite_at_closing, "
+                "status_at_closing, run_id) VALUES ('PLT-2548-001', '2549-Q3', TIMESTAMP '2006-08-15 10:00:00', "
+                "'committee', 3.688, 'at_risk', 'r1'), ('PLT-2548-002', '2549-Q3', "
+                "TIMESTAMP '2006-08-15 10:00:00', 'committee', NULL, 'no_data', 'r1')")
+    con.execute("INSERT INTO registry.kpi_thresholds (pilot_id, kpi_code, fiscal_year, t1, t2, t3, t4, t5) "
+                "VALUES ('PLT-2548-001', 'G1', 2549, 65.6, 70, 75, 80, 85)")
+    con.close()
+
+    def header_and_cells(sql: str) -> tuple[list[str], list[str], list[list[str]]]:
+        code, out = run(str(path), sql)
+        assert code == 0, out
+        rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+        return rows[0], rows[1], rows[2:]
+
+    names, types, cells = header_and_cells(
+        "SELECT pilot_id, composite_at_closing FROM approval.quarter_closures ORDER BY pilot_id;")
+    assert names == ["pilot_id", "composite_at_closing"]
+    assert types == ["varchar", "decimal(9,4)"]
+    assert cells == [["PLT-2548-001", "3.688"], ["PLT-2548-002", "NULL"]]
+
+    names, types, cells = header_and_cells(
+        "SELECT composite_at_closing AS c FROM approval.quarter_closures WHERE composite_at_closing IS NULL;")
+    assert (names, types, cells) == (["c"], ["decimal(9,4)"], [["NULL"]])
+
+    names, types, cells = header_and_cells("SELECT t1, t2 FROM registry.kpi_thresholds;")
+    assert (names, types, cells) == (["t1", "t2"], ["decimal(38,10)", "decimal(38,10)"], [["65.6", "70"]])  # each column trimmed to its own values

@@ -118,7 +118,7 @@ def run_statement(con: duckdb.DuckDBPyConnection, sql: str, out: TextIO) -> bool
         try:
             rel = con.sql(part)
             if rel is not None:
-                out.write(str(trimmed_decimals(rel)))
+                out.write(shown(rel))
         except duckdb.Error as exc:
             out.write(f"Error: {exc}\n")
             ok = False
@@ -144,6 +144,53 @@ def trimmed_decimals(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
     casts = {i: f"{quoted[i]}::DECIMAL({d['precision'] - d['scale'] + n}, {n}) AS {quoted[i]}"
              for (i, d), n in zip(wide, needed)}
     return rel.project(", ".join(casts.get(i, q) for i, q in enumerate(quoted)))
+
+
+def _decimal_type(t: duckdb.typing.DuckDBPyType) -> str:
+    d = dict(t.children)
+    return f"decimal({d['precision']},{d['scale']})"  # as DuckDB's table spells a type
+
+
+def shown(rel: duckdb.DuckDBPyRelation) -> str:
+    """The result as `pilotkpi sql` prints it: DuckDB's table of trimmed_decimals(rel), each column
+    still headed by the type it is stored with (verifier VI F7: the display cast's type showed, so
+    composite_score DECIMAL(9,4) read decimal(8,3), or decimal(5,0) when every value was NULL).
+
+    A trimmed column's name is padded for the render, so its cell is wide enough for the stored
+    type; then the name is centred again and the stored type written in the type row. Only the two
+    header rows change, found by their cell borders; a header that cannot be matched cell for
+    column (a column name holding the border character) is shown untrimmed instead, as stored."""
+    trimmed = trimmed_decimals(rel)
+    stored = {i: _decimal_type(a) for i, (a, b) in enumerate(zip(rel.types, trimmed.types)) if a != b}
+    if not stored:
+        return str(trimmed)
+    names = list(rel.columns)
+    padded = [n.ljust(len(stored[i])) if i in stored else n for i, n in enumerate(names)]
+    text = str(trimmed.project(", ".join(
+        f'"{n.replace(chr(34), 2 * chr(34))}" AS "{p.replace(chr(34), 2 * chr(34))}"'
+        for n, p in zip(trimmed.columns, padded))))
+    lines = text.split("\n")
+    if len(lines) < 3 or not lines[0].startswith("┌"):
+        return str(rel)
+    cells = lines[0].count("┬") + 1
+    name_row, type_row = lines[1].split("│")[1:-1], lines[2].split("│")[1:-1]
+    if len(name_row) != cells or len(type_row) != cells:
+        return str(rel)
+    elided = [c for c, piece in enumerate(type_row) if piece.strip() == "…"]
+    if not elided and cells != len(names):
+        return str(rel)
+    for c in range(cells):
+        column = c if not elided or c < elided[0] else len(names) - (cells - c)
+        if column not in stored or (elided and c == elided[0]):
+            continue
+        width = len(type_row[c])  # a type is ASCII: one character, one column of the terminal
+        left = (width - len(stored[column])) // 2
+        type_row[c] = " " * left + stored[column] + " " * (width - left - len(stored[column]))
+        label = name_row[c].strip()
+        spaces = len(name_row[c]) - len(label)  # kept: the name's own width on the terminal is unchanged
+        name_row[c] = " " * (spaces // 2) + label + " " * (spaces - spaces // 2)
+    lines[1], lines[2] = "│" + "│".join(name_row) + "│", "│" + "│".join(type_row) + "│"
+    return "\n".join(lines)
 
 
 def run_dot_command(con: duckdb.DuckDBPyConnection, command: str, out: TextIO) -> bool:
