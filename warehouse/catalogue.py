@@ -97,6 +97,10 @@ def catalogue_markdown(con: duckdb.DuckDBPyConnection) -> str:
            "Analysts open the published read-only copy: see the README and `docs/analyst-guide.md`.",
            "The copy is the working file's bytes, or a database written afresh from them (its live rows",
            "only) when a job removed a restricted pilot's data from the open side: `ops.publish_afresh`.", "",
+           "A restricted pilot's files and line-level rows are in the restricted store, not here. A file goes",
+           "there when a pilot id it names, trimmed and in upper case, is a restricted pilot's: a lead that",
+           "writes `plt-2548-006` is quarantined PILOT_UNKNOWN (ids are compared exactly), in the restricted",
+           "store. A file whose pilot cannot be read at all is open.", "",
            "| relation | grain | keys |", "|---|---|---|"]
     out += [f"| [`{r.qualified}`](#{r.schema}{r.name}) | {_cell(r.grain)} | {', '.join(r.keys)} |" for r in relations]
     for r in relations:
