@@ -334,7 +334,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                     # Pilots whose rows are in the wrong store move now, in this commit (warehouse/moves.py).
                     moved = moves.move_misplaced(con, rjob.con, pilots, set(registry.pilots) - pilots,
                                                  evidence_dir_for(warehouse_path), restricted_files.evidence,
-                                                 run_id, started)
+                                                 run_id, started, error_log_of(restricted_files.store))
                 counts, skipped = body(live, run_id)
                 state = build_marts_task(live, as_of, "rebuild" if moved else kind, run_id)
                 store.record_state(con, run_id, state.state)

@@ -39,7 +39,7 @@ from pilots.readers.base import fewer_collections
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
 from warehouse import evidence, moves, restricted as restricted_store, store
-from warehouse.errors import NotFound, Refused
+from warehouse.errors import NotFound, Refused, error_log_of
 
 if TYPE_CHECKING:  # pandas is imported by the read itself: a night with nothing new never needs it
     import numpy as np
@@ -610,7 +610,8 @@ class Ingestor:
             "SELECT submission_id FROM ingest.submissions WHERE duplicate_of = ? ORDER BY 1", [old_id]).fetchall()]
         self.moved.append(moves.move_submissions(
             self.con, self.restricted.con, sids, moves.TO_RESTRICTED if restricted_now else moves.TO_OPEN,
-            self.evidence_dir, self.restricted.files.evidence, self.run_id, self.received_at))
+            self.evidence_dir, self.restricted.files.evidence, self.run_id, self.received_at,
+            error_log_of(self.restricted.files.store)))
         (self.in_restricted.update if restricted_now else self.in_restricted.difference_update)(sids)
         return self._con_of(old_id)
 

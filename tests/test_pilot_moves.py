@@ -167,8 +167,12 @@ def test_a_reclassified_pilot_moves_with_its_files_and_keeps_its_figures(demo_ru
         assert scores(path, MOVED) == before_scores
     assert line_counts(rs, MOVED) == (15, 21, 28)
     assert scores(rs, MOVED) == before_scores
+    # Replaced whole, its class kept (warehouse/moves.py; tests/test_move_run_errors.py has the texts).
+    mover = re.search(r"^run (\S+) as of", output, re.M).group(1)
     assert q(wh, "SELECT error FROM ops.runs WHERE run_id = 'earlier-failure'") == [
-        ("ValueError: could not move [file of a restricted pilot]: disk full",)]
+        (f"ValueError: [detail removed: it named data of a pilot that became restricted, moved to the restricted "
+         f"store by run {mover} / ลบรายละเอียดแล้ว: ข้อความอ้างถึงข้อมูลของโครงการที่ถูกจัดเป็นโครงการชั้นความลับ "
+         f"ซึ่งย้ายไปคลังข้อมูลชั้นความลับโดยการประมวลผล {mover}]",)]
     assert q(rs, "SELECT reason, count(*), count(DISTINCT submission_id), bool_and(status_before = status_after) "
                  "FROM ingest.status_changes WHERE reason LIKE 'moved%' GROUP BY ALL") == [
         ("moved_to_restricted", 15, 15, True)]

@@ -100,7 +100,10 @@ def catalogue_markdown(con: duckdb.DuckDBPyConnection) -> str:
            "A restricted pilot's files and line-level rows are in the restricted store, not here. A file goes",
            "there when a pilot id it names, trimmed and in upper case, is a restricted pilot's: a lead that",
            "writes `plt-2548-006` is quarantined PILOT_UNKNOWN (ids are compared exactly), in the restricted",
-           "store. A file whose pilot cannot be read at all is open.", "",
+           "store. A file whose pilot cannot be read at all is open. When a pilot moves to the restricted",
+           "store, every earlier `ops.runs.error` naming its id (any case), its files or its KPIs' codes or",
+           "names is replaced whole by a neutral text, its error class kept (the original goes to the",
+           "restricted store's error log): such an error, written while the pilot was open, may quote its values.", "",
            "| relation | grain | keys |", "|---|---|---|"]
     out += [f"| [`{r.qualified}`](#{r.schema}{r.name}) | {_cell(r.grain)} | {', '.join(r.keys)} |" for r in relations]
     for r in relations:

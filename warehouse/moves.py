@@ -8,8 +8,8 @@ approval.decisions) goes to the other store's working copy and leaves the source
 marts rows are deleted from the source; the job rebuilds every mart afterwards from the moved
 core.* rows, so the figures stay what they were. Each moved submission gets an
 ingest.status_changes row (reason moved_to_restricted / moved_to_open, status unchanged) in the
-store that receives it. On a move to the restricted store, the open ops.runs.error texts that
-name the pilot's files are redacted.
+store that receives it. On a move to the restricted store, every open ops.runs.error text that
+names the pilot, its files or its KPIs is replaced whole (`_redact_run_errors`).
 
 Both stores commit through the restricted store's two-file protocol (warehouse/restricted.py:
 the open ops.runs row decides, `recover` rolls the working copy forward or back), so a crash
@@ -22,6 +22,7 @@ reference once the other store holds the same bytes.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -31,7 +32,7 @@ import duckdb
 
 from warehouse.personal import printable
 from warehouse import evidence, store
-from warehouse.open_side import redact
+from warehouse.errors import MessageGuard
 from warehouse.publish import MOVED_TO_RESTRICTED, note_afresh
 from warehouse.testpoints import pause_point
 
@@ -147,41 +148,89 @@ def _drop_marts(con: duckdb.DuckDBPyConnection, pilot_id: str, keep: tuple[str, 
             con.execute(f"DELETE FROM marts.{table} WHERE pilot_id = ?", [pilot_id])
 
 
-def _redact_run_errors(open_con: duckdb.DuckDBPyConnection, names: set[str]) -> None:
-    """Earlier jobs' errors in the open ops.runs that name a file now restricted: by its name as
-    the error was stored too (made visible, IDs masked: store.finish_run)."""
-    names = set(names) | {printable(n) for n in names}
-    for run_id, error in open_con.execute("SELECT run_id, error FROM ops.runs WHERE error IS NOT NULL").fetchall():
-        hidden = redact(error, names)
-        if hidden != error:
-            open_con.execute("UPDATE ops.runs SET error = ? WHERE run_id = ?", [hidden, run_id])
+# What replaces an earlier job's error that named data now restricted (its error class kept).
+REMOVED_ERROR = ("[detail removed: it named data of a pilot that became restricted, moved to the restricted store "
+                 "by run {run_id} / ลบรายละเอียดแล้ว: ข้อความอ้างถึงข้อมูลของโครงการที่ถูกจัดเป็นโครงการชั้นความลับ "
+                 "ซึ่งย้ายไปคลังข้อมูลชั้นความลับโดยการประมวลผล {run_id}]")
+_ERROR_CLASS = re.compile(r"[A-Za-z_][\w.]*(?=: )")
+_CODE_EDGE = r"[0-9A-Za-z]"  # a code is a whole word: G1 is not in G12 (an id is followed by _ in a file name)
+
+
+def _moved_words(src: duckdb.DuckDBPyConnection, dst: duckdb.DuckDBPyConnection, pilot_id: str | None,
+                 names: set[str]) -> re.Pattern | None:
+    """What marks an error text as quoting the moved data: the pilot id (any case), its files' names
+    (as sent, as ops.runs stores them, and their stems), its KPIs' codes (as whole words) and names
+    (Thai and English, any case). A value alone (87.3456) is not recognisable; an error that
+    quotes one names the file, the KPI or the pilot beside it in every message this code writes."""
+    texts = set()
+    for name in names | {printable(n) for n in names}:
+        texts.add(name)
+        stem = name.rsplit(".", 1)[0]
+        if len(stem) >= 3:
+            texts.add(stem)
+    codes = set()
+    if pilot_id is not None:
+        codes.add(pilot_id)
+        for con in (dst, src):  # today's registry rows of the pilot are in the store it moves to
+            for code, th, en in con.execute("SELECT kpi_code, name_th, name_en FROM registry.kpis WHERE pilot_id = ?",
+                                            [pilot_id]).fetchall():
+                codes.add(code)
+                texts |= {t for t in (th, en) if t and len(t) >= 3}
+    parts = [re.escape(t) for t in sorted(texts, key=len, reverse=True) if t]
+    parts += [f"(?<!{_CODE_EDGE}){re.escape(c)}(?!{_CODE_EDGE})" for c in sorted(codes, key=len, reverse=True) if c]
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
+
+
+def _redact_run_errors(open_con: duckdb.DuckDBPyConnection, words: re.Pattern | None, run_id: str,
+                       error_log: Path | None) -> None:
+    """Earlier jobs' errors in the open ops.runs that name the moved data (warehouse.md: nothing of
+    a pilot moved to the restricted store stays behind, in ops.runs.error included). A job of a
+    warehouse with restricted pilots already kept only the open text (warehouse/errors.py); an
+    error written while the pilot was open may quote its values next to its file, KPI or id, so
+    such a text is replaced whole, its error class kept, and the whole text goes to the restricted
+    store's error log (`error_log`), the operator's alone. Hiding the names alone left the values."""
+    if words is None:
+        return
+    for err_run, error in open_con.execute("SELECT run_id, error FROM ops.runs WHERE error IS NOT NULL "
+                                           "ORDER BY run_id").fetchall():
+        if not words.search(error):
+            continue
+        if error_log is not None:
+            MessageGuard(error_log, set, job="move").keep_text(
+                f"ops.runs.error of run {err_run}, removed from the open warehouse by run {run_id}:\n{error}")
+        cls = _ERROR_CLASS.match(error)
+        removed = REMOVED_ERROR.format(run_id=run_id)
+        open_con.execute("UPDATE ops.runs SET error = ? WHERE run_id = ?",
+                         [f"{cls.group(0)}: {removed}" if cls else removed, err_run])
 
 
 def move_misplaced(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, restricted: set[str],
                    open_pilots: set[str], open_evidence: Path, restricted_evidence: Path, run_id: str,
-                   at: datetime) -> list[Move]:
-    """Move every misplaced pilot, inside the job's transactions on both connections."""
+                   at: datetime, error_log: Path | None = None) -> list[Move]:
+    """Move every misplaced pilot, inside the job's transactions on both connections. `error_log`:
+    the restricted store's, which keeps the run errors a move removes from the open side."""
     moves = []
     for pilot_id, direction in misplaced(open_con, rcon, restricted, open_pilots).items():
         sids = _pilot_submissions(open_con if direction == TO_RESTRICTED else rcon, pilot_id)
-        moves.append(_move(open_con, rcon, pilot_id, sids, direction, open_evidence, restricted_evidence, run_id, at))
+        moves.append(_move(open_con, rcon, pilot_id, sids, direction, open_evidence, restricted_evidence, run_id, at,
+                           error_log))
         pause_point("moving")  # tests/test_pilot_moves.py kills the job here: nothing committed yet
     return moves
 
 
 def move_submissions(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, sids: list[int],
                      direction: str, open_evidence: Path, restricted_evidence: Path, run_id: str,
-                     at: datetime) -> Move:
+                     at: datetime, error_log: Path | None = None) -> Move:
     """Move some submissions (their rows, every row keyed by them, their original files) to the
     other store, inside the job's transactions: a quarantined file whose pilot could not be read
     (so it was open) that `reprocess` now reads as a restricted pilot's, or back (pilots/ingest.py).
     The original files leave the source with `forget_files` after the commit."""
-    return _move(open_con, rcon, None, sids, direction, open_evidence, restricted_evidence, run_id, at)
+    return _move(open_con, rcon, None, sids, direction, open_evidence, restricted_evidence, run_id, at, error_log)
 
 
 def _move(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, pilot_id: str | None,
           sids: list[int], direction: str, open_evidence: Path, restricted_evidence: Path, run_id: str,
-          at: datetime) -> Move:
+          at: datetime, error_log: Path | None = None) -> Move:
     """One move: a pilot's rows and its submissions', or some submissions' only (pilot_id None)."""
     to_restricted = direction == TO_RESTRICTED
     src, dst = (open_con, rcon) if to_restricted else (rcon, open_con)
@@ -202,7 +251,7 @@ def _move(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, 
          "related_submission_id": None, "run_id": run_id, "decision_id": None, "changed_at": at}
         for sid in sids])
     if to_restricted:
-        _redact_run_errors(open_con, names)
+        _redact_run_errors(open_con, _moved_words(src, dst, pilot_id, names), run_id, error_log)
         # The rows and texts removed from the open side stay as bytes in its working file: the next
         # published copy is written afresh (warehouse/publish.py).
         note_afresh(open_con, MOVED_TO_RESTRICTED, run_id)
