@@ -94,7 +94,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
             server = launch_server()  # tied to this process: a killed or refused run leaves no server behind
             try:  # a failure at the pause point (PILOTKPI_FAIL_AT=checks) abandons the server too
                 pause_point("checks")  # tests/test_refused_run_server.py: the server launched, not serving
-                registry = _checked(warehouse_path, restricted_store, registry_dir)
+                registry = _checked(warehouse_path, restricted_store, registry_dir, inbox, out_dir)
             except BaseException:
                 if server is not None:
                     server.abandon()  # before it ever served: no Prefect server for a refused run
@@ -155,12 +155,15 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
     return report_unfinished(result.failed_steps, f"run {result.run_id}, {files}", warehouse_path, out_dir, inbox)
 
 
-def _checked(warehouse_path: Path, restricted_store: Path | None, registry_dir: Path):
+def _checked(warehouse_path: Path, restricted_store: Path | None, registry_dir: Path, inbox: Path, out_dir: Path):
     """The run's inputs checked before its flow starts: a bad warehouse file or restricted store,
-    or a broken registry, is refused here (before the server serves); the registry, loaded."""
+    a store inside the inbox or --out, or a broken registry, is refused here (before the server
+    serves); the registry, loaded."""
     from warehouse.db import check_warehouse
+    from warehouse.paths import refuse_in_job_folders
     from warehouse.restricted import check_restricted
 
+    refuse_in_job_folders(warehouse_path, restricted_store, inbox, out_dir)  # one file, one role (warehouse.md)
     check_warehouse(warehouse_path)  # a bad file is refused before the flow starts
     check_restricted(warehouse_path, restricted_store)
     return check_registry(registry_dir)  # a broken registry is refused before the flow starts

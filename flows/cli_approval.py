@@ -179,7 +179,7 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
         return _job_lines(result, f"closed {period} for {len(result.closed)} pilot(s)", warehouse_path, out_dir)
 
     sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
-                      registry_dir=registry_dir, precheck=_close_precheck(period, pilot_id, as_of)))
+                      registry_dir=registry_dir, out_dir=out_dir, precheck=_close_precheck(period, pilot_id, as_of)))
 
 
 @click.command()
@@ -203,7 +203,8 @@ def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path,
         return _job_lines(result, f"reopened {period} for {pilot_id}", warehouse_path, out_dir)
 
     sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
-                      registry_dir=registry_dir, precheck=_reopen_precheck(period, pilot_id, warehouse_path)))
+                      registry_dir=registry_dir, out_dir=out_dir,
+                      precheck=_reopen_precheck(period, pilot_id, warehouse_path)))
 
 
 def _decision_command(action: str, help_text: str, note_option: click.Option):
@@ -232,7 +233,7 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
             return _job_lines(result, printable(what), warehouse_path, out_dir)
 
         sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
-                          registry_dir=registry_dir,
+                          registry_dir=registry_dir, out_dir=out_dir,
                           precheck=_decision_precheck(action, submission_id, warehouse_path, restricted_store)))
 
     return command

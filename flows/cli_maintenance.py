@@ -25,25 +25,29 @@ _restricted = click.option("--restricted-store", "restricted_store", default=Non
 
 
 def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
-             restricted_store: Path | None = None, registry_dir: Path | None = None, precheck=None) -> int:
+             restricted_store: Path | None = None, registry_dir: Path | None = None, precheck=None,
+             out_dir: Path | None = None, inbox: Path | None = None) -> int:
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
 
     job() returns its exit code (0, or 5 when it committed but a later step was not done); an
     exception from it means nothing was committed (the flows return once they have committed), but
     for CommitUnknown: its COMMIT raised and whether it was kept is not known until the next run.
     An expected refusal is one line on stderr (flows/refusals.py keeps Prefect's traceback out).
-    precheck(registry), if given, may refuse (Refused) before Prefect starts.
+    precheck(registry), if given, may refuse (Refused) before Prefect starts. `out_dir` and `inbox`,
+    the job's folders: no store may lie inside them (warehouse/paths.refuse_in_job_folders).
     """
     from flows.refusals import Refused
     from pilots.registry import RegistryError
     from warehouse.db import check_warehouse
     from warehouse.errors import CommitUnknown, WarehouseRefused
     from warehouse.lock import RunLocked, run_lock
+    from warehouse.paths import refuse_in_job_folders
     from warehouse.restricted import check_restricted
 
     mark = commit_mark()  # a job that fails after its commit says so (committed_then_failed)
     try:
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
+            refuse_in_job_folders(warehouse_path, restricted_store, inbox, out_dir)  # one file, one role
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
             check_restricted(warehouse_path, restricted_store)
             registry = check_registry(registry_dir)
@@ -112,7 +116,8 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
         click.echo(what)
         return _finished(result, what, warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir))
+    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir,
+                      out_dir=out_dir))
 
 
 @click.command()
@@ -139,7 +144,8 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
         return _finished(result, f"the marts rebuilt as of {result.as_of.isoformat()} (run {result.run_id})",
                          warehouse_path, out_dir)
 
-    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir))
+    sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir,
+                      out_dir=out_dir))
 
 
 def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
@@ -181,7 +187,7 @@ def publish(warehouse_path: Path, inbox: Path | None, out_dir: Path | None, wait
             click.echo(f"run {run_id} still misses: {', '.join(steps)} (the next run does them)", err=True)
         return EXIT_OK  # publish itself finished; what it cannot do is listed above
 
-    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False))
+    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, out_dir=out_dir, inbox=inbox))
 
 
 COMMANDS: list[click.Command] = [reprocess, rebuild, publish]

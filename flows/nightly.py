@@ -50,6 +50,7 @@ from warehouse import evidence, moves, restricted, store  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_queries, transaction  # noqa: E402
 from warehouse.errors import CommitUnknown, MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
+from warehouse.paths import refuse_in_job_folders  # noqa: E402
 from warehouse.registry_check import LeadChange, holds_registry, lead_changes  # noqa: E402
 from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden, redact  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
@@ -485,6 +486,8 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
     with run_lock(warehouse_path, wait=wait, on_stale=logger.warning), \
             parallel.reading_early(inbox, registry, dask, batch_size, (Path(registry_dir), as_of)) as early:
         evidence_dir = evidence_dir_for(warehouse_path)
+        # Also here, for a scheduled night (`pilotkpi serve`), which no CLI check precedes.
+        refuse_in_job_folders(warehouse_path, restricted_store, inbox, out_dir)
         rfiles = _restricted_files(warehouse_path, registry, restricted_store)
         # With a restricted store, bytes wait in its owner-only staging folder until their pilot is known.
         files, changing, refused = receive_task(inbox, rfiles.staging if rfiles else evidence_dir, settle,

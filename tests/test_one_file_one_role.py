@@ -102,3 +102,54 @@ def test_a_path_of_its_own_is_accepted(built):
     root, registry, inbox = built
     code, output = run(root, registry, inbox, "--restricted-store", str(root / "wh.restricted.duckdb"))
     assert code == 0, output
+
+
+# Verifier VI F4: a store inside the inbox was read by the next night as a report file, quarantined
+# as an open file and copied whole into the open evidence. The inbox and the --out folder are roles
+# too: no warehouse file, store or evidence folder inside them, and neither inside an evidence folder.
+THAI_INBOX = "ต้องไม่อยู่ในโฟลเดอร์รับไฟล์ (--inbox)"
+THAI_OUT = "ต้องไม่อยู่ในโฟลเดอร์ผลลัพธ์ (--out)"
+
+
+@pytest.mark.parametrize("given, folder, thai", [
+    ("inbox/r.duckdb", "the inbox (--inbox)", THAI_INBOX),
+    ("inbox/vault/r.duckdb", "the inbox (--inbox)", THAI_INBOX),
+    ("out/r.duckdb", "the output folder (--out)", THAI_OUT),
+], ids=["inbox", "inbox-subfolder", "out"])
+def test_run_refuses_a_store_inside_the_inbox_or_the_output_folder(built, given, folder, thai):
+    root, registry, inbox = built
+    (root / "inbox" / "vault").mkdir(exist_ok=True)
+    before = snapshot(root)
+    code, output = run(root, registry, inbox, "--restricted-store", str(root / given))
+    assert code == 1, output
+    where = root / given.split("/")[0]
+    assert output.count("\n") == 1, output
+    assert output.startswith(f"pilotkpi: {root / given}: the restricted store and {folder} ({where}) overlap, and "), \
+        output
+    assert "one file, one role" in output and thai in output
+    assert snapshot(root) == before and not (root / given).exists()
+
+
+def test_the_warehouse_inside_the_output_folder_is_refused(built):
+    """rebuild --out naming the folder that holds the warehouse: its files would be among the outputs."""
+    root, registry, _ = built
+    before = snapshot(root)
+    result = CliRunner().invoke(main, ["rebuild", "--registry", str(registry), "--warehouse", str(root / "wh.duckdb"),
+                                       "--out", str(root), "--as-of", AS_OF])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(f"pilotkpi: {root / 'wh.duckdb'}: the warehouse and the output folder (--out) "
+                                    f"({root}) overlap, and its files go to agencies and the committee"), result.output
+    assert THAI_OUT in result.output and result.output.count("\n") == 1
+    assert snapshot(root) == before
+
+
+def test_an_inbox_inside_an_evidence_folder_is_refused(built):
+    root, registry, _ = built
+    inbox = root / "wh.restricted.evidence" / "in"
+    inbox.mkdir(exist_ok=True)
+    before = snapshot(root)
+    code, output = run(root, registry, inbox)
+    assert code == 1, output
+    assert output.startswith(f"pilotkpi: {root / 'wh.restricted.evidence'}: the restricted store's evidence folder "
+                             f"and the inbox (--inbox) ({inbox}) overlap"), output
+    assert snapshot(root) == before

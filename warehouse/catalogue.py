@@ -103,7 +103,10 @@ def catalogue_markdown(con: duckdb.DuckDBPyConnection) -> str:
            "store. A file whose pilot cannot be read at all is open. When a pilot moves to the restricted",
            "store, every earlier `ops.runs.error` naming its id (any case), its files or its KPIs' codes or",
            "names is replaced whole by a neutral text, its error class kept (the original goes to the",
-           "restricted store's error log): such an error, written while the pilot was open, may quote its values.", "",
+           "restricted store's error log): such an error, written while the pilot was open, may quote its values.",
+           "One file, one role: the warehouse, its published copy, the restricted store and their evidence",
+           "folders may not lie inside the inbox or the `--out` folder (nor those folders inside them); a",
+           "command given such paths is refused before anything is written.", "",
            "| relation | grain | keys |", "|---|---|---|"]
     out += [f"| [`{r.qualified}`](#{r.schema}{r.name}) | {_cell(r.grain)} | {', '.join(r.keys)} |" for r in relations]
     for r in relations:

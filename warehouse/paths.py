@@ -159,6 +159,39 @@ def refuse_shared_roles(warehouse_path: str | Path, store: str | Path) -> None:
                 raise WarehouseRefused(store, _shared(mine, theirs, other, files))
 
 
+# The folders of a job that hold others' files (one file, one role, warehouse.md): a store's file
+# inside the inbox is read as an agency's report, quarantined and copied into the open evidence
+# (verifier VI F4); the --out folder's files go to agencies and the committee.
+_FOLDER_ROLES = {
+    "inbox": ("the inbox (--inbox)", "the night reads every file in it as an agency's report",
+              "โฟลเดอร์รับไฟล์ (--inbox)"),
+    "out": ("the output folder (--out)", "its files go to agencies and the committee", "โฟลเดอร์ผลลัพธ์ (--out)"),
+}
+
+
+def refuse_in_job_folders(warehouse_path: str | Path, store: str | Path | None, inbox: str | Path | None = None,
+                          out: str | Path | None = None) -> None:
+    """WarehouseRefused (one line, before anything is written) when the warehouse, its published
+    copy, evidence folder, lock, the restricted store (`store`, else the default) or a file of
+    it lies inside the inbox or the --out folder, or when either folder is one of them or lies
+    inside an evidence folder. Compared as refuse_shared_roles compares (real paths, inodes).
+    The text is in English and Thai: operators of either language run the night."""
+    files = files_of(warehouse_path)
+    roles = _open_roles(files) + _restricted_roles(Path(store) if store else files.restricted)
+    for key, folder in (("inbox", inbox), ("out", out)):
+        if folder is None:
+            continue
+        where, why, where_th = _FOLDER_ROLES[key]
+        for mine, path, is_folder in roles:
+            if _shares(path, is_folder, Path(folder), True):
+                raise WarehouseRefused(path, (
+                    f"{mine} and {where} ({folder}) overlap, and {why}: one file, one role; keep the warehouse, its "
+                    "published copy, the restricted store and their evidence folders out of the inbox and the "
+                    "output folder, and those folders out of them / ไฟล์คลังข้อมูล สำเนาที่เผยแพร่ "
+                    f"คลังข้อมูลชั้นความลับ และโฟลเดอร์หลักฐาน ต้องไม่อยู่ใน{where_th} ({folder}) และ{where_th} "
+                    "ต้องไม่อยู่ในโฟลเดอร์เหล่านั้น: หนึ่งไฟล์ หนึ่งหน้าที่"))
+
+
 def glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
