@@ -181,6 +181,7 @@ def _refused_or_failed(exc: Exception) -> int:
         return EXIT_REGISTRY
     if isinstance(exc, WarehouseRefused):
         click.echo(f"pilotkpi: {exc}", err=True)
+        release(exc)  # refused inside the job (store_identity.StoreRefused): its frames hold the connection
         return EXIT_FAILED
     if isinstance(exc, CommitUnknown):  # its COMMIT raised, and whether it was kept is not known yet
         click.echo(f"pilotkpi: the run failed: {printable(str(exc))}", err=True)

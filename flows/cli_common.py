@@ -50,6 +50,7 @@ class RefusingGroup(click.Group):
             return super().invoke(ctx)
         except WarehouseRefused as exc:
             click.echo(f"pilotkpi: {exc}", err=True)
+            release(exc)  # a job's refusal (store_identity.StoreRefused): its frames hold the connection
             ctx.exit(EXIT_FAILED)
 
 

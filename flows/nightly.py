@@ -46,7 +46,7 @@ from pilots import filing, inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, IngestCounts, Ingestor, RestrictedSide  # noqa: E402
 from warehouse.personal import masked  # noqa: E402
 from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
-from warehouse import evidence, moves, restricted, store  # noqa: E402
+from warehouse import evidence, moves, restricted, store, store_identity  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_queries, transaction  # noqa: E402
 from warehouse.errors import CommitUnknown, MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
@@ -321,7 +321,10 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
             rows = registry_rows(registry)
             if restricted_files is not None:
                 restricted.recover(restricted_files, con)
+                recorded = store_identity.recorded(con)
+                store_identity.refuse_missing(restricted_files.store, recorded)
                 rjob = restricted.RestrictedJob(restricted_files)
+                store_identity.refuse_other(restricted_files.store, recorded, store_identity.own_id(rjob.con))
                 limit_memory(rjob.con)
                 moves.sweep_evidence(con, rjob.con, evidence_dir_for(warehouse_path), restricted_files.evidence)
                 pilots = restricted.restricted_pilots(registry)
@@ -331,6 +334,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version(), kind)
                 lead_changed = _write_registry(con, rows)  # the open store holds every pilot's registry.pilots row
                 if rjob is not None:
+                    store_identity.record(con, rjob.con, run_id)
                     _write_registry(rjob.con, restricted_rows)
                     # Pilots whose rows are in the wrong store move now, in this commit (warehouse/moves.py).
                     moved = moves.move_misplaced(con, rjob.con, pilots, set(registry.pilots) - pilots,
@@ -349,6 +353,10 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 at_commit = True  # what raises from here on is the COMMIT, which may be durable
                 note_commit("committing", run_id)
             note_commit("committed", run_id)  # the COMMIT returned: kept
+        except store_identity.StoreRefused:  # before the job wrote anything: nothing to record
+            if rjob is not None:
+                rjob.abort()
+            raise
         except Exception as exc:
             committed = _committed_after_all(live, warehouse_path, run_id) if at_commit else False
             if committed:
@@ -463,6 +471,10 @@ def _restricted_files(warehouse_path: Path, registry: Registry,
     """The job's restricted store, checked (owner-only) and with an empty staging folder; None when
     the registry has no restricted pilot and no store exists."""
     files = restricted.files_for(warehouse_path, restricted_store)
+    if not (files.store.exists() or files.next.exists()):
+        # Before anything is received or made: a warehouse that records a store must not get a
+        # new empty one (warehouse/store_identity.py). The read-only open is only paid here.
+        store_identity.refuse_missing(files.store, store_identity.recorded_in_file(warehouse_path))
     if not restricted.needed(files, registry):
         return None
     restricted.check_permissions(files)

@@ -6,8 +6,8 @@ it is: close-quarter, approve, reject and reopen find the restricted pilot PLT-2
 and held files there, and nothing is ever written beside the warehouse. Figures by hand
 (test_restricted_decisions.py): r5's S9 = 25 scores 2 + (25 - 20)/(30 - 20) = 2.5000 (at_risk);
 u1's S9 = 35 scores 3 + (35 - 30)/(40 - 30) = 3.5000 (on_target, 3 or more).
-Without the option, approving u1 is refused before anything is written: the open warehouse has
-no such submission, and no store is made beside the warehouse.
+Without the option, approving u1 is refused before anything is written: the warehouse records a
+restricted store and none is beside it, and no store is made there.
 """
 from __future__ import annotations
 
@@ -44,8 +44,10 @@ def test_every_decision_command_uses_the_restricted_store_it_is_given(tmp_path, 
     u1, u2 = (q(rs, "SELECT submission_id FROM ingest.submissions WHERE file_name = ?", [n])[0][0] for n, _ in (U1, U2))
 
     # Not told where the store is: refused in one line, nothing written, no store made beside it.
+    # The warehouse records a store, so the job says that none is at the default place (verifier
+    # VI, F1: tests/test_restricted_store_identity.py) before looking for the submission.
     code, output = cli("approve", u1, "--by", "Somchai", *base)
-    assert code == 1 and f"there is no submission {u1}" in output
+    assert code == 1 and f"pilotkpi: {default}: no restricted store here, yet this warehouse's jobs wrote one" in output
     assert not default.exists()
 
     code, output = cli("approve", u1, "--by", "Somchai", "--note", "typo fixed", *base, *option)

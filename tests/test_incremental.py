@@ -640,7 +640,7 @@ def test_p_a_warehouse_with_the_partitions_kept_before_0017_is_migrated_and_its_
     assert "files seen 1: accepted 1," in result.output
     con = duckdb.connect(str(night / "w.duckdb"), read_only=True)
     try:
-        assert con.execute("SELECT max(version) FROM ops.schema_migrations").fetchone() == (20,)
+        assert con.execute("SELECT max(version) FROM ops.schema_migrations").fetchone() == (21,)
         assert con.execute("SELECT count(*) FROM ops.mart_partitions WHERE mart_name = 'budget_snapshot' "
                            "AND agency_code IS NOT NULL").fetchone()[0] > 0
     finally:

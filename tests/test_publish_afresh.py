@@ -220,7 +220,7 @@ def test_the_first_job_after_the_upgrade_publishes_afresh_once(site):
 
     assert code == 0, output
     assert held_in(published_path(wh), (leftover,)) == []
-    assert q(wh, "SELECT max(version) FROM ops.schema_migrations") == [(20,)]
+    assert q(wh, "SELECT max(version) FROM ops.schema_migrations") == [(21,)]
     assert_same_database(wh, published_path(wh))
     assert q(wh, AFRESH) == q(published_path(wh), AFRESH) == []
     code, output = quiet_night(site)  # once: the next quiet night skips publishing

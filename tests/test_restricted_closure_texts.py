@@ -141,7 +141,7 @@ def test_texts_an_older_version_left_on_the_open_side_move_at_the_next_job(story
     empty.mkdir()
     code, output = cli("run", "--inbox", empty, "--settle-seconds", "0", *_base(site))
     assert code == 0, output
-    assert q(wh, "SELECT max(version) FROM ops.schema_migrations") == [(20,)]
+    assert q(wh, "SELECT max(version) FROM ops.schema_migrations") == [(21,)]
     expected_open = [(OPEN, "Somchai", OPEN_NOTE, "Malee", OPEN_REASON),
                      (SECRET, "Somchai", None, "Malee", None), (SECRET, "Somchai", None, None, None)]
     assert q(wh, CLOSURES) == q(published_path(wh), CLOSURES) == expected_open

@@ -16,6 +16,8 @@ with presumed abort, the open warehouse being the coordinator:
 `recover` runs at every job start, under the run lock: a `.next` whose run_id the open ops.runs
 records as committed is renamed (roll forward); any other `.next` is deleted (roll back). The
 restricted file itself is never opened for writing, so it is always a committed state.
+Which store belongs to the open warehouse is recorded in both (warehouse/store_identity.py): a
+job refuses a missing or another store rather than make an empty one.
 
 Received files' bytes land first in `<evidence>/.staging/` (inside the owner-only folder, since
 a file's pilot is known only once it is read); once a file's store is decided they are moved by
@@ -35,7 +37,7 @@ from typing import Iterator
 
 import duckdb
 
-from warehouse import evidence, store
+from warehouse import evidence, store, store_identity
 from warehouse.catalogue import has_pilot_id
 from warehouse.errors import WarehouseRefused
 from warehouse.paths import NEXT_SUFFIX, files_of, refuse_shared_roles, restricted_evidence_of
@@ -107,8 +109,12 @@ def check_permissions(files: RestrictedFiles) -> None:
 
 def check_restricted(warehouse_path: str | Path, restricted_store: str | Path | None = None) -> None:
     """What commands check at start, before Prefect: the restricted store, if there is one, is
-    the operator's alone (its folder and file are created so by the first job that needs them)."""
-    check_permissions(files_for(warehouse_path, restricted_store))
+    the operator's alone (its folder and file are created so by the first job that needs them),
+    and is there if the warehouse's jobs wrote one (the job checks it again: store_identity)."""
+    files = files_for(warehouse_path, restricted_store)
+    check_permissions(files)
+    if not (files.store.exists() or files.next.exists()):
+        store_identity.refuse_missing(files.store, store_identity.recorded_in_file(warehouse_path))
 
 
 def make_folders(files: RestrictedFiles) -> None:
