@@ -249,6 +249,32 @@ def test_a_move_killed_leaves_the_old_state_or_the_new(tmp_path, scenario_copy, 
     assert stored(open_ev, shas) == 0 and stored(r_ev, shas) == len(shas)
 
 
+@SERIAL
+def test_a_first_move_killed_after_its_commit_is_finished_even_once_the_pilot_is_open_again(tmp_path, scenario_copy):
+    """Verifier VI, F2: the pilot's rows were only in the killed job's `.next` (the store's first
+    job), and the next job, its registry naming no restricted pilot, never looked at `.next`: the
+    pilot was left with no data. The next job renames `.next` (its job committed), then moves the
+    pilot back to the open side: every row and figure of the first night again."""
+    registry, inbox = scenario_copy  # the first night (tests/conftest.py): no restricted store
+    wh = tmp_path / "wh.duckdb"
+    files = restricted.files_for(wh)
+    old_scores, opened = scores(wh, PILOT), line_counts(wh, PILOT)
+    assert opened[0] == 5 and not files.store.exists()
+    reclassify(registry, PILOT, "restricted")
+
+    killed_run(tmp_path, registry, inbox, "open-committed")
+
+    # The open commit holds the move; the pilot's rows are only in the working copy.
+    assert files.next.exists() and not files.store.exists()
+    reclassify(registry, PILOT, "open")
+    code, output = run_cli(registry, inbox, tmp_path)
+    assert code == 0, output
+    assert f"moved pilot {PILOT} from the restricted store to the open warehouse" in output
+    assert not files.next.exists()
+    assert line_counts(wh, PILOT) == opened and line_counts(files.store, PILOT) == (0, 0, 0)
+    assert scores(wh, PILOT) == old_scores == scores(published_path(wh), PILOT)
+
+
 def _old_release(root: Path) -> Path:
     """The warehouse, registry and evidence that release 6fe971e made of its demo, under root."""
     with tarfile.open(FIXTURE) as tar:

@@ -85,8 +85,11 @@ def restricted_pilots(registry) -> set[str]:
 
 def needed(files: RestrictedFiles, registry) -> bool:
     """A job uses the restricted store when the registry has a restricted pilot or the store exists
-    (a pilot reclassified as open keeps its past rows there)."""
-    return bool(restricted_pilots(registry)) or files.store.exists()
+    (a pilot reclassified as open keeps its past rows there), or a killed job left its working copy
+    `.next`: recover() must rename it first if that job committed, even when no pilot is restricted
+    any more (a first move to the store killed after its open commit: the pilot's rows are only in
+    `.next`, and the next job moves them back to the open side) (verifier VI, F2)."""
+    return bool(restricted_pilots(registry)) or files.store.exists() or files.next.exists()
 
 
 def check_permissions(files: RestrictedFiles) -> None:
