@@ -282,11 +282,16 @@ def _write_registry(con, rows: dict[str, list[dict]]) -> list[LeadChange]:
 
 def _warn_lead_changes(changes: list[LeadChange]) -> None:
     """Each changed lead, printed and logged in English and Thai (escaped: LeadChange.lines)."""
-    logger = get_run_logger()
     for change in changes:
-        for line in change.lines():
-            print(f"pilotkpi: {line}", flush=True)
-            logger.warning("%s", line)
+        _warn_lines(change.lines())
+
+
+def _warn_lines(lines: tuple[str, ...] | None) -> None:
+    """A warning's lines (English, Thai), printed and logged."""
+    logger = get_run_logger()
+    for line in lines or ():
+        print(f"pilotkpi: {line}", flush=True)
+        logger.warning("%s", line)
 
 
 NOT_FINISHED = "the job stopped after its commit, before the steps in failed_steps finished"
@@ -325,6 +330,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 store_identity.refuse_missing(restricted_files.store, recorded)
                 rjob = restricted.RestrictedJob(restricted_files)
                 store_identity.refuse_other(restricted_files.store, recorded, store_identity.own_id(rjob.con))
+                _warn_lines(store_identity.out_of_step(recorded, store_identity.store_last_job(rjob.con)))
                 limit_memory(rjob.con)
                 moves.sweep_evidence(con, rjob.con, evidence_dir_for(warehouse_path), restricted_files.evidence)
                 pilots = restricted.restricted_pilots(registry)

@@ -153,3 +153,30 @@ def test_a_warehouse_from_before_store_ids_refuses_a_missing_store_and_records_t
     assert rows(store, "SELECT run_id FROM ops.restricted_job") == [(run_id,)]
     assert rows(wh, SCORE, [PILOT, PERIOD]) == EXPECTED
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
+
+
+def test_a_store_restored_apart_from_the_warehouse_is_named_out_of_step(demo_run, tmp_path):
+    """Verifier VI, F5: a store backed up before a job and a warehouse after it. The next job says
+    so (both runs named, English and Thai) and goes on; once in step again it says nothing."""
+    work = _demo_copy(demo_run, tmp_path)
+    wh, store = work / "warehouse.duckdb", work / "warehouse.restricted.duckdb"
+    common = ["--registry", str(work / "registry"), "--warehouse", str(wh), "--out", str(work / "out"),
+              "--as-of", "2006-08-15"]
+    [(night,)] = rows(store, "SELECT run_id FROM ops.restricted_job")  # the demo's one night
+    shutil.copy2(store, tmp_path / "backup.duckdb")  # the store's copy, taken first
+    code, output = _cli("rebuild", *common)  # a job between the two copies
+    assert code == 0 and "out of step" not in output, output
+    [(between,)] = rows(wh, "SELECT run_id FROM ops.runs WHERE run_id <> ?", [night])
+    assert rows(wh, "SELECT run_id FROM ops.restricted_store") == rows(store, "SELECT run_id FROM ops.restricted_job") \
+        == [(between,)]
+
+    shutil.copy2(tmp_path / "backup.duckdb", store)  # restored apart
+    code, output = _cli("rebuild", *common)
+    assert code == 0, output
+    assert (f"pilotkpi: warning: the restricted store's last job is run {night}, but this warehouse's last job "
+            f"that wrote it is run {between}: the two files are out of step") in output
+    assert f"pilotkpi: คำเตือน: งานล่าสุดที่เขียนคลังข้อมูลชั้นความลับคือ {night}" in output
+    assert rows(wh, SCORE, [PILOT, PERIOD]) == EXPECTED
+
+    code, output = _cli("rebuild", *common)  # the warned job wrote both: in step again
+    assert code == 0 and "out of step" not in output and "คำเตือน" not in output, output

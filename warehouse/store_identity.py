@@ -125,3 +125,27 @@ def record(con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnection, run_
         rcon.execute("INSERT INTO ops.restricted_store VALUES (?, NULL)", [store_id])
     con.execute("DELETE FROM ops.restricted_store")
     con.execute("INSERT INTO ops.restricted_store VALUES (?, ?)", [store_id, run_id])
+
+
+def store_last_job(rcon: duckdb.DuckDBPyConnection) -> str | None:
+    """The job that last wrote the restricted store (its ops.restricted_job; None: a new store)."""
+    row = rcon.execute("SELECT run_id FROM ops.restricted_job").fetchone()
+    return row[0] if row else None
+
+
+def out_of_step(rec: Recorded | None, store_job: str | None) -> tuple[str, str] | None:
+    """(English, Thai) warning when the store's last job is not the one the warehouse records as
+    the last that wrote it: the two files were backed up or restored apart (verifier VI, F5). The
+    job goes on (the store is a committed state; refusing would leave no way forward but another
+    restore); the operator learns which files to send again. None when in step or not known (a
+    warehouse from before migration 0021, a new store)."""
+    if rec is None or rec.run_id is None or store_job is None or store_job == rec.run_id:
+        return None
+    return (f"warning: the restricted store's last job is run {store_job}, but this warehouse's last job that "
+            f"wrote it is run {rec.run_id}: the two files are out of step (backed up or restored apart). "
+            f"Restricted pilots' files received by the jobs in between are not in the store: restore both from "
+            f"one backup, or move those files from inbox/processed/ back into the inbox "
+            f"(docs/operations.md, \"Backup and restore\")",
+            f"คำเตือน: งานล่าสุดที่เขียนคลังข้อมูลชั้นความลับคือ {store_job} แต่คลังข้อมูลนี้บันทึกว่างานล่าสุดที่เขียนคลังนั้นคือ "
+            f"{rec.run_id} ไฟล์ทั้งสองไม่ตรงกัน (สำรองหรือกู้คืนคนละเวลา) แฟ้มของโครงการชั้นความลับที่ได้รับระหว่างนั้นไม่อยู่ในคลัง "
+            f"ให้กู้คืนทั้งสองไฟล์จากสำรองข้อมูลชุดเดียวกัน หรือย้ายแฟ้มเหล่านั้นจาก inbox/processed/ กลับเข้า inbox")
