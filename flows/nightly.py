@@ -175,13 +175,18 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
                        store_dir, *secured)
     with stage("settle"):
         ready, changing = inbox_folder.settled(inbox, settle_seconds)
+    refused, gone, writing, unchecked = inbox_folder.refused(inbox), [], [], []
+    with stage("receive"):
+        files = inbox_folder.receive(ready, evidence_dir, refused, gone, writing, unchecked)
+    # Open for writing by another program (a stalled upload): left for the next night, named as the files still changing are (pilots/inbox.py).
+    changing = sorted([*changing, *writing], key=lambda p: inbox_folder.inbox_name(p))
+    if unchecked:  # once a night: the operator knows the settle time is the only guard
+        logger.warning("could not tell whether %d file(s) were still open for writing (%s): only the settle "
+                       "time guards against a stalled upload (docs/operations.md)", len(unchecked), unchecked[0])
     if changing:
         # (Names are the agencies' text: printable, as Prefect's console passes ESC to the terminal.)
         logger.warning("left %d file(s) still being written for the next run: %s", len(changing),
                        ", ".join(printable(inbox_folder.name_as_text(p.name)) for p in changing))
-    refused, gone = inbox_folder.refused(inbox), []
-    with stage("receive"):
-        files = inbox_folder.receive(ready, evidence_dir, refused, gone)
     for path in gone:  # nothing of it to record; named, as a vanished report may puzzle its sender
         logger.warning("%s was removed from the inbox before it was read: nothing of it recorded",
                        printable(masked(inbox_folder.name_as_text(inbox_folder.inbox_name(path)))))
@@ -569,6 +574,8 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
 LEFT_IN_INBOX = {
     inbox_folder.CHANGED: "changed since it was read: its new bytes stay in the inbox for the next night",
     inbox_folder.GONE: "was removed from the inbox after it was read: what was read is recorded",
+    inbox_folder.WRITING: "is open for writing by another program since it was read: left in the inbox for "
+                          "the next night",
 }
 
 

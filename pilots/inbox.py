@@ -31,6 +31,16 @@
   received like any new file. It is not quarantined: with no bytes read there is nothing to keep
   as evidence or to hash, and the fault is the permissions, not the report. Retrying it (as an
   I/O error that may pass) only delayed the night, then failed it, and every later night too.
+- A file another program still holds open for writing (a stalled upload that an SFTP server
+  writes in place under its final name, with no change for longer than the settle time) is not
+  received: it is left in the inbox, named as "still being written", for the next night. On
+  Linux the night asks the kernel for a read lease on the descriptor it opened (`fcntl
+  F_SETLEASE F_RDLCK`, released at once): the kernel refuses it (EAGAIN) while any process has
+  the file open for writing. Two system calls a file, and the same question again just before
+  the file is moved away (`file_away`). Where the kernel cannot tell (not Linux; EINVAL on a
+  file system without leases, such as some network mounts; EACCES when the night's account
+  does not own the file and lacks CAP_LEASE) the night says so once and relies on the settle
+  time alone (docs/operations.md, "Uploads still being written").
 - A file that is gone when the night opens it (removed or renamed by its sender after the
   listing) is skipped: there is nothing of it to record. The night names it in a warning.
 - A file name that is not UTF-8 (a Thai name in Windows-874 bytes, as Thai Windows tools write
@@ -50,8 +60,10 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import re
+import signal
 import stat
 import time
 from dataclasses import dataclass
@@ -93,6 +105,14 @@ class NotRegularFile(OSError):
 class AccessDenied(PermissionError):
     """An inbox file the night's account may not open (open_regular). Its own class, so that
     `receive` tells it from a PermissionError of the evidence store's own writes."""
+
+
+class StillWriting(OSError):
+    """An inbox file that another program holds open for writing (receive_one): not received, left for the next night as a file still being written."""
+
+    def __init__(self, path: Path, why: str):
+        super().__init__(errno.EBUSY, why, str(path))
+        self.path = path
 
 
 class Gone(FileNotFoundError):
@@ -216,6 +236,34 @@ def settled(inbox: Path, settle_seconds: float, sleep: Callable[[float], None] =
     return ready, changing
 
 
+_SETLEASE = getattr(fcntl, "F_SETLEASE", None)  # Linux only
+_SETSIG = getattr(fcntl, "F_SETSIG", None)
+
+
+def held_for_writing(fd: int, unchecked: list[str] | None = None) -> bool:
+    """Whether another process holds this file open for writing (module doc): a read lease is
+    refused then. Taken and released at once: held, a writer opening the file would break it, and
+    the kernel would signal this process. That signal is made SIGURG (ignored unless handled)
+    rather than SIGIO, whose default ends the process, for the instant between the two calls.
+    False when the kernel cannot tell, the reason noted in `unchecked` when given."""
+    if _SETLEASE is None:
+        if unchecked is not None:
+            unchecked.append("file leases are not available on this system")
+        return False
+    try:
+        if _SETSIG is not None:
+            fcntl.fcntl(fd, _SETSIG, signal.SIGURG)
+        fcntl.fcntl(fd, _SETLEASE, fcntl.F_RDLCK)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EBUSY):
+            return True
+        if unchecked is not None:
+            unchecked.append(f"a file lease was refused ({errno.errorcode.get(exc.errno, exc.errno)}: {exc.strerror})")
+        return False
+    fcntl.fcntl(fd, _SETLEASE, fcntl.F_UNLCK)
+    return False
+
+
 OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -260,12 +308,15 @@ def open_file(path: Path) -> BinaryIO:
 
 def receive(paths: Iterable[Path], evidence_dir: Path,
             refused_now: list[tuple[Path, str]] | None = None,
-            gone: list[Path] | None = None) -> list[InboxFile]:
+            gone: list[Path] | None = None, writing: list[Path] | None = None,
+            unchecked: list[str] | None = None) -> list[InboxFile]:
     """Keep each file's bytes in the evidence store. Idempotent: safe to retry after an I/O error.
 
     A file that turned out not to be a regular file when opened is skipped, and noted in
     `refused_now` (path, kind) when given; so is one the night may not open (kind UNREADABLE:
     see the module doc). A file gone since the listing is skipped and noted in `gone` when given.
+    A file still open for writing is skipped and noted in `writing` when given (module doc);
+    `unchecked` gets why the kernel could not tell, when it could not.
     One file's fault must not stop the others: raised, it failed the whole night, and the next
     night met the same file first. The files are kept as one batch with a single flush
     to disk (evidence.KeepBatch): the same guarantee as a flush per file, at the cost of one.
@@ -274,7 +325,10 @@ def receive(paths: Iterable[Path], evidence_dir: Path,
     with evidence.KeepBatch(evidence_dir) as batch:
         for path in paths:
             try:
-                out.append(receive_one(path, evidence_dir, batch))
+                out.append(receive_one(path, evidence_dir, batch, unchecked))
+            except StillWriting:
+                if writing is not None:
+                    writing.append(path)
             except NotRegularFile as exc:
                 if refused_now is not None:
                     refused_now.append((path, exc.kind))
@@ -287,13 +341,15 @@ def receive(paths: Iterable[Path], evidence_dir: Path,
     return out
 
 
-def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None = None) -> InboxFile:
+def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None = None,
+                unchecked: list[str] | None = None) -> InboxFile:
     """The size first (fstat of the file opened): a file within the limit is copied and hashed in
     chunks; one over the limit is only hashed (streamed), and its bytes stay in the inbox (see the
     module docstring). With `batch`, the copy is named in the store when the batch ends (receive).
 
     A night receives every file here (20,000 at national size, issue 22): one open, one fstat,
-    a read or two, on the descriptor the checks were made on."""
+    a read or two, on the descriptor the checks were made on. With `batch`, two more (a lease
+    taken and released) tell a file still open for writing: StillWriting (module doc)."""
     limit = LIMITS.max_file_bytes
     name = name_as_text(inbox_name(path))
     if batch is None:
@@ -305,6 +361,8 @@ def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None
         return InboxFile(name, path, digest, size, None)
     fd, st = open_regular(path)
     try:
+        if held_for_writing(fd, unchecked):
+            raise StillWriting(path, "open for writing by another program")
         kept = batch.add_from(fd, limit, st.st_size) if st.st_size <= limit else None
         if kept is not None:
             return InboxFile(name, path, kept[0], kept[1], batch.path_of(kept[0]))
@@ -322,7 +380,9 @@ class FilingError(OSError):
 FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-CHANGED, GONE = "changed", "gone"  # why file_away left a received file alone (its `left` callback)
+# Why file_away left a received file alone (its `left` callback): WRITING, another program holds
+# it open for writing (module doc), whatever its bytes are now.
+CHANGED, GONE, WRITING = "changed", "gone", "writing"
 
 
 def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
@@ -334,7 +394,8 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
     what a night must count if the child ends without its answer).
 
     A file that changed or vanished since it was received is left alone: the next run looks at it.
-    left(file, CHANGED or GONE) is told of each, so that the night can say so: a changed file's
+    So is one another program holds open for writing (WRITING): it may be changing now.
+    left(file, CHANGED, GONE or WRITING) is told of each, so that the night can say so: a changed file's
     new bytes stay in the inbox for the next night; a vanished one's bytes as read are recorded.
     One file that cannot be moved does not stop the others; the first error is raised at the end.
 
@@ -363,7 +424,7 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
                 now = _sha_in(inbox_fd, source_name, item.size)
                 if now != item.sha256:
                     if left is not None:
-                        left(item, GONE if now is None else CHANGED)
+                        left(item, GONE if now is None else WRITING if now == WRITING else CHANGED)
                     continue
                 name = inbox_name(item.inbox_path)  # the name's own bytes, kept in quarantine/ as sent
                 if "/" in name or "\0" in name or name in ("", ".", ".."):  # see the module doc
@@ -437,7 +498,8 @@ def current_sha(path: Path) -> str | None:
 
 def _sha_in(folder_fd: int, name: str, size: int) -> str | None:
     """The SHA-256 of the file `name` in that folder now; None when it is gone; "" when it is no
-    longer a regular file or is not `size` bytes long (then it is not the file received either)."""
+    longer a regular file or is not `size` bytes long (then it is not the file received either);
+    WRITING when another program holds it open for writing (held_for_writing)."""
     try:
         fd, st = open_regular(name, dir_fd=folder_fd)
     except FileNotFoundError:  # gone
@@ -445,6 +507,8 @@ def _sha_in(folder_fd: int, name: str, size: int) -> str | None:
     except NotRegularFile:  # swapped for a link or the like: not the file received
         return ""
     try:
+        if held_for_writing(fd):
+            return WRITING
         if st.st_size != size:
             return ""
         return evidence.sha256_of_fd(fd, min(size + 1, evidence.CHUNK))[0]
