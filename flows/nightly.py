@@ -173,12 +173,14 @@ def receive_task(inbox: Path, evidence_dir: Path, settle_seconds: float,
     if any(secured):
         logger.warning("evidence store %s made owner-only: %d folder(s) set to 0700, %d file(s) to 0400",
                        store_dir, *secured)
+    signatures: dict = {}
     with stage("settle"):
-        ready, changing = inbox_folder.settled(inbox, settle_seconds)
+        ready, changing = inbox_folder.settled(inbox, settle_seconds, signatures=signatures)
     refused, gone, writing, unchecked = inbox_folder.refused(inbox), [], [], []
     with stage("receive"):
-        files = inbox_folder.receive(ready, evidence_dir, refused, gone, writing, unchecked)
-    # Open for writing by another program (a stalled upload): left for the next night, named as the files still changing are (pilots/inbox.py).
+        files = inbox_folder.receive(ready, evidence_dir, refused, gone, writing, signatures, unchecked)
+    # Open for writing by another program (a stalled upload), or changed since the settle check:
+    # left for the next night, named as the files still changing are (pilots/inbox.py).
     changing = sorted([*changing, *writing], key=lambda p: inbox_folder.inbox_name(p))
     if unchecked:  # once a night: the operator knows the settle time is the only guard
         logger.warning("could not tell whether %d file(s) were still open for writing (%s): only the settle "

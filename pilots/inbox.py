@@ -41,6 +41,9 @@
   file system without leases, such as some network mounts; EACCES when the night's account
   does not own the file and lacks CAP_LEASE) the night says so once and relies on the settle
   time alone (docs/operations.md, "Uploads still being written").
+- A file whose size or mtime as opened (fstat) differs from what the settle check saw was
+  changed after that check (a correction copied over it in place): it too is left for the next
+  night rather than read half-written.
 - A file that is gone when the night opens it (removed or renamed by its sender after the
   listing) is skipped: there is nothing of it to record. The night names it in a warning.
 - A file name that is not UTF-8 (a Thai name in Windows-874 bytes, as Thai Windows tools write
@@ -108,7 +111,8 @@ class AccessDenied(PermissionError):
 
 
 class StillWriting(OSError):
-    """An inbox file that another program holds open for writing (receive_one): not received, left for the next night as a file still being written."""
+    """An inbox file that another program holds open for writing, or that changed since the settle
+    check (receive_one): not received, left for the next night as a file still being written."""
 
     def __init__(self, path: Path, why: str):
         super().__init__(errno.EBUSY, why, str(path))
@@ -223,16 +227,23 @@ def _signature(path: str) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def settled(inbox: Path, settle_seconds: float, sleep: Callable[[float], None] = time.sleep
-            ) -> tuple[list[Path], list[Path]]:
-    """(settled, still changing): files whose size and mtime held still for settle_seconds."""
+def settled(inbox: Path, settle_seconds: float, sleep: Callable[[float], None] = time.sleep,
+            signatures: dict[Path, tuple[int, int]] | None = None) -> tuple[list[Path], list[Path]]:
+    """(settled, still changing): files whose size and mtime held still for settle_seconds.
+    signatures, when given, gets each settled file's (size, mtime_ns), for `receive` to compare
+    with what it opens."""
     listed = candidates(inbox)
     before = [_signature(os.fspath(p)) for p in listed]
     if settle_seconds > 0 and listed:
         sleep(settle_seconds)
     ready, changing = [], []
     for path, signature in zip(listed, before):
-        (ready if signature is not None and _signature(os.fspath(path)) == signature else changing).append(path)
+        if signature is not None and _signature(os.fspath(path)) == signature:
+            ready.append(path)
+            if signatures is not None:
+                signatures[path] = signature
+        else:
+            changing.append(path)
     return ready, changing
 
 
@@ -309,14 +320,16 @@ def open_file(path: Path) -> BinaryIO:
 def receive(paths: Iterable[Path], evidence_dir: Path,
             refused_now: list[tuple[Path, str]] | None = None,
             gone: list[Path] | None = None, writing: list[Path] | None = None,
+            signatures: dict[Path, tuple[int, int]] | None = None,
             unchecked: list[str] | None = None) -> list[InboxFile]:
     """Keep each file's bytes in the evidence store. Idempotent: safe to retry after an I/O error.
 
     A file that turned out not to be a regular file when opened is skipped, and noted in
     `refused_now` (path, kind) when given; so is one the night may not open (kind UNREADABLE:
     see the module doc). A file gone since the listing is skipped and noted in `gone` when given.
-    A file still open for writing is skipped and noted in `writing` when given (module doc);
-    `unchecked` gets why the kernel could not tell, when it could not.
+    A file still open for writing, or changed since the settle check saw it (its `signatures`
+    entry), is skipped and noted in `writing` when given (module doc); `unchecked` gets why the
+    kernel could not tell, when it could not.
     One file's fault must not stop the others: raised, it failed the whole night, and the next
     night met the same file first. The files are kept as one batch with a single flush
     to disk (evidence.KeepBatch): the same guarantee as a flush per file, at the cost of one.
@@ -325,7 +338,8 @@ def receive(paths: Iterable[Path], evidence_dir: Path,
     with evidence.KeepBatch(evidence_dir) as batch:
         for path in paths:
             try:
-                out.append(receive_one(path, evidence_dir, batch, unchecked))
+                out.append(receive_one(path, evidence_dir, batch, signatures.get(path) if signatures else None,
+                                       unchecked))
             except StillWriting:
                 if writing is not None:
                     writing.append(path)
@@ -342,14 +356,15 @@ def receive(paths: Iterable[Path], evidence_dir: Path,
 
 
 def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None = None,
-                unchecked: list[str] | None = None) -> InboxFile:
+                settled_as: tuple[int, int] | None = None, unchecked: list[str] | None = None) -> InboxFile:
     """The size first (fstat of the file opened): a file within the limit is copied and hashed in
     chunks; one over the limit is only hashed (streamed), and its bytes stay in the inbox (see the
     module docstring). With `batch`, the copy is named in the store when the batch ends (receive).
 
     A night receives every file here (20,000 at national size, issue 22): one open, one fstat,
     a read or two, on the descriptor the checks were made on. With `batch`, two more (a lease
-    taken and released) tell a file still open for writing: StillWriting (module doc)."""
+    taken and released) tell a file still open for writing; it and a file whose fstat differs
+    from `settled_as` (size, mtime_ns: the settle check's) raise StillWriting (module doc)."""
     limit = LIMITS.max_file_bytes
     name = name_as_text(inbox_name(path))
     if batch is None:
@@ -361,6 +376,8 @@ def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None
         return InboxFile(name, path, digest, size, None)
     fd, st = open_regular(path)
     try:
+        if settled_as is not None and (st.st_size, st.st_mtime_ns) != settled_as:
+            raise StillWriting(path, "changed since the settle check")
         if held_for_writing(fd, unchecked):
             raise StillWriting(path, "open for writing by another program")
         kept = batch.add_from(fd, limit, st.st_size) if st.st_size <= limit else None

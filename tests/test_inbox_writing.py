@@ -1,4 +1,4 @@
-"""A report still being written is neither received nor filed away (verifier VJ, F1).
+"""A report still being written is neither received nor filed away (verifier VJ, F1 and F2).
 
 - F1: an SFTP server writes an upload in place under its final name and holds it open. A link
   that stalls for longer than the settle time left a half-written file that looked settled: the
@@ -6,6 +6,10 @@
   still held it (the rest landed there, never read). Now a file another process holds open for
   writing is left in the inbox, named as still being written; a zero-byte one too. The writer
   here is a child process, so the kernel itself tells (a read lease is refused).
+- F2: a correction copied over a settled report just after the settle check (truncated, then
+  written) was read half-written. Now what the night opens (fstat size, mtime) must be what the
+  settle check saw; else the file is left for the next night. The race is made deterministic
+  by wrapping `settled`, as tests/test_inbox_faults.py does.
 
 Scenario: the demo's PLT-2548-003 (FY 2549 thresholds, K3 a `sum` KPI), lead 03009's reports
 for 2549-Q1, Q2 and Q3, as of 2006-08-15. Expected 2549-Q3, by hand (scoring.md sections 1, 2, 6):
@@ -149,6 +153,43 @@ def test_a_stalled_upload_is_left_in_the_inbox_until_its_writer_closes_it(tmp_pa
     night2 = _q3(tmp_path)
     assert night2["k3"] == [(Decimal("4758"), Decimal("3.1720"))], night2
     assert night2["scores"] == [(Decimal("3.2600"), "on_target")], night2
+
+
+def test_a_report_overwritten_after_the_settle_check_is_left_for_the_next_night(tmp_path, prefect_harness,
+                                                                                monkeypatch, records):  # noqa: F811
+    registry, inbox = _scenario(tmp_path)
+    target = inbox / Q3_NAME
+    target.write_bytes(Q3.replace(b",1744,", b",1000,"))  # an earlier Q3 report, settled, not yet read
+    real_settled = inbox_module.settled
+
+    def settled_then_overwritten(folder, settle_seconds, *args, **kwargs):
+        # The agency's tool copies its correction over the report just after the check passed
+        # (cp: truncate, then write): the night opens it with 3 lines written.
+        ready, changing = real_settled(folder, settle_seconds, *args, **kwargs)
+        with open(target, "r+b") as fh:
+            fh.truncate(0)
+            fh.write(HALF)
+        return ready, changing
+
+    with monkeypatch.context() as patch:
+        patch.setattr(inbox_module, "settled", settled_then_overwritten)
+        code, out = _night(registry, inbox, tmp_path, settle="0")
+    assert code == 0, out
+    # Before: the 3 lines accepted and published for a night (K3 missing: 2.7170 at_risk).
+    assert "files seen 2: accepted 2, superseded 0, duplicates 0, quarantined 0" in out, out
+    assert f"left for the next run, still being written: {Q3_NAME}" in out, out
+    assert _q3(tmp_path)["scores"] == [(None, "no_data")]
+    target.write_bytes(Q3)  # the copy completes
+
+    code, out = _night(registry, inbox, tmp_path, settle="0")
+    assert code == 0, out
+    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out, out
+    night2 = _q3(tmp_path)
+    assert night2["scores"] == [(Decimal("3.2600"), "on_target")], night2
+    # One send, one version (agency-report-v1.md, "Resubmissions"): before, the half file counted too.
+    versions = query(tmp_path / "wh.duckdb", "SELECT versions FROM marts.reporting_compliance WHERE "
+                     f"pilot_id = '{P}' AND period = '2549-Q3' AND agency_code = '03009'")
+    assert versions == [(1,)]
 
 
 def test_filing_away_leaves_a_file_opened_for_writing_since_it_was_read(tmp_path):
