@@ -122,7 +122,7 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         click.echo(f"pilotkpi: the run did not start: {exc}", err=True)
         return EXIT_LOCKED
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the operator needs the reason, and a non-zero exit
-        code = after_the_commit(mark, exc, warehouse_path, out_dir, inbox)  # committed, or a Ctrl-C (verifier VC)
+        code = after_the_commit(mark, exc, warehouse_path, out_dir, inbox, restricted_store)  # committed, or a Ctrl-C (verifier VC)
         return code if code is not None else _refused_or_failed(exc)
     files = files_line(result.counts)
     click.echo(f"run {result.run_id} as of {result.as_of.isoformat()}")
@@ -152,7 +152,8 @@ def _run(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Path, a
         click.echo(f"reminder letters: {agencies} agenc{'y' if agencies == 1 else 'ies'} in {result.letters[-1].parent}")
     if result.published is not None:
         click.echo(f"read-only copy for analysts: {result.published}")
-    return report_unfinished(result.failed_steps, f"run {result.run_id}, {files}", warehouse_path, out_dir, inbox)
+    return report_unfinished(result.failed_steps, f"run {result.run_id}, {files}", warehouse_path, out_dir, inbox,
+                             restricted_store)
 
 
 def _checked(warehouse_path: Path, restricted_store: Path | None, registry_dir: Path, inbox: Path, out_dir: Path):

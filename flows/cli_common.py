@@ -125,15 +125,20 @@ _NEXT_RUN_ONLY = {
 }
 
 
-def completing_command(failed_steps, warehouse: Path, out: Path, inbox: Path | None = None) -> str:
-    """The one command that does every step of failed_steps that a command can do."""
+def completing_command(failed_steps, warehouse: Path, out: Path, inbox: Path | None = None,
+                       restricted_store: Path | None = None) -> str:
+    """The one command that does every step of failed_steps that a command can do. The job's
+    --restricted-store is named too: without it publish would look for the store beside the
+    warehouse, not know the restricted pilots' unfiled files, and leave them (verifier VJ F3)."""
     options = dict.fromkeys(_PUBLISH_OPTIONS[s] for s in _PUBLISH_OPTIONS if s in failed_steps)
     words = ["pilotkpi publish --warehouse {warehouse}", *(o for o in options if o)]
-    return " ".join(words).format(warehouse=warehouse, out=out, inbox=inbox or "INBOX")
+    if restricted_store is not None:
+        words.append("--restricted-store {restricted}")
+    return " ".join(words).format(warehouse=warehouse, out=out, inbox=inbox or "INBOX", restricted=restricted_store)
 
 
 def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, out: Path,
-                      inbox: Path | None = None) -> int:
+                      inbox: Path | None = None, restricted_store: Path | None = None) -> int:
     """Tell the operator that the data committed but some later steps were not done; exit 5.
 
     `what` says what was committed (counts). Every step is completed by the next run; the
@@ -147,7 +152,7 @@ def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, 
         click.echo(f"  {step}: {printable(error)}", err=True)
     click.echo("To complete them: the next run does them all, or now:", err=True)
     if any(step in _PUBLISH_OPTIONS for step in failed_steps):
-        click.echo(f"  {completing_command(failed_steps, warehouse, out, inbox)}", err=True)
+        click.echo(f"  {completing_command(failed_steps, warehouse, out, inbox, restricted_store)}", err=True)
     for step in failed_steps:
         if step not in _PUBLISH_OPTIONS:
             click.echo(f"  {step}: {_NEXT_RUN_ONLY.get(step, 'the next run does it')}", err=True)
@@ -155,14 +160,15 @@ def report_unfinished(failed_steps: dict[str, str], what: str, warehouse: Path, 
 
 
 def after_the_commit(mark: int, exc: BaseException, warehouse_path: Path, out_dir: Path | None,
-                     inbox: Path | None = None) -> int | None:
+                     inbox: Path | None = None, restricted_store: Path | None = None) -> int | None:
     """The exit code of a job that raised, or was interrupted, where its commit decides what to say:
     committed (committed_then_failed, exit 5); stopped by a Ctrl-C during its COMMIT (not known:
     exit 1, ops.runs and the next run decide, as for CommitUnknown); stopped by a Ctrl-C before it
     (unchanged, exit 1). None: an error before any commit, for the caller to say."""
     if committed_since(mark):
         release(exc)
-        return committed_then_failed(committed_since(mark)[-1], exc, warehouse_path, out_dir, inbox)
+        return committed_then_failed(committed_since(mark)[-1], exc, warehouse_path, out_dir, inbox,
+                                     restricted_store)
     if not isinstance(exc, KeyboardInterrupt):
         return None
     release(exc)
@@ -177,7 +183,7 @@ def after_the_commit(mark: int, exc: BaseException, warehouse_path: Path, out_di
 
 
 def committed_then_failed(run_id: str, exc: BaseException, warehouse_path: Path, out_dir: Path | None,
-                          inbox: Path | None = None) -> int:
+                          inbox: Path | None = None, restricted_store: Path | None = None) -> int:
     """A run that failed, or was interrupted, after its commit (its Prefect server gone, a Ctrl-C in
     the steps after it): the data is in the warehouse, so exit 5 with the steps ops.runs says were
     not done, never "the warehouse is unchanged" (verifier VC: a night whose temporary server was
@@ -213,4 +219,4 @@ def committed_then_failed(run_id: str, exc: BaseException, warehouse_path: Path,
                    f"done (ops.runs: status committed_with_errors); the next run does them: "
                    f"{', '.join(failed)}", err=True)
         return EXIT_COMMITTED_WITH_ERRORS
-    return report_unfinished(failed, what, warehouse_path, out_dir, inbox)
+    return report_unfinished(failed, what, warehouse_path, out_dir, inbox, restricted_store)

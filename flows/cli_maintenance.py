@@ -114,7 +114,7 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
             raise ValueError(f"submission {submission_id} still has defects")
         what = f"submission {submission_id} ({name}) reprocessed as submission {o.submission_id}: {o.status}"
         click.echo(what)
-        return _finished(result, what, warehouse_path, out_dir)
+        return _finished(result, what, warehouse_path, out_dir, restricted_store)
 
     sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir,
                       out_dir=out_dir))
@@ -142,18 +142,18 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
             statuses = ", ".join(f"{s} {n}" for s, n in result.pilots_by_status.items())
             click.echo(f"pilots by status: {statuses}")
         return _finished(result, f"the marts rebuilt as of {result.as_of.isoformat()} (run {result.run_id})",
-                         warehouse_path, out_dir)
+                         warehouse_path, out_dir, restricted_store)
 
     sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir,
                       out_dir=out_dir))
 
 
-def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
+def _finished(result, what: str, warehouse_path: Path, out_dir: Path, restricted_store: Path | None = None) -> int:
     if result.completed:
         click.echo(f"completed the missing steps of earlier run(s): {', '.join(result.completed)}")
     if result.published is not None:
         click.echo(f"read-only copy for analysts: {result.published}")
-    return report_unfinished(result.failed_steps, what, warehouse_path, out_dir)
+    return report_unfinished(result.failed_steps, what, warehouse_path, out_dir, restricted_store=restricted_store)
 
 
 @click.command()
@@ -163,12 +163,15 @@ def _finished(result, what: str, warehouse_path: Path, out_dir: Path) -> int:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Also write the summaries and reminder letters into this folder, as of the last committed job.")
 @_wait
-def publish(warehouse_path: Path, inbox: Path | None, out_dir: Path | None, wait: bool) -> None:
+@_restricted
+def publish(warehouse_path: Path, inbox: Path | None, out_dir: Path | None, wait: bool,
+            restricted_store: Path | None) -> None:
     """Publish the analysts' copy now, completing runs that committed but did not publish.
 
     With --inbox, also file away the inbox files such runs left behind (no new rows are added);
     with --out, also write the summaries and the reminder letters. A run whose every missing step
     is done is marked completed (ops.runs completed_at, completed_by). The next run does every step anyway.
+    A restricted store not beside the warehouse is named with --restricted-store, as for the run.
     """
     from flows.completion import complete
     from flows.cli_report import write_letters_from, write_summaries_from
@@ -177,9 +180,12 @@ def publish(warehouse_path: Path, inbox: Path | None, out_dir: Path | None, wait
         if out_dir is not None:  # read before publishing, so the copy carries the completion
             for path in write_summaries_from(warehouse_path, out_dir) + write_letters_from(warehouse_path, out_dir):
                 click.echo(f"wrote {path}")
-        done = complete(warehouse_path, inbox, frozenset({"summaries", "letters"} if out_dir is not None else ()))
+        done = complete(warehouse_path, inbox, frozenset({"summaries", "letters"} if out_dir is not None else ()),
+                        restricted_store)
         if done.moved:
             click.echo(f"filed away {len(done.moved)} file(s) left in {inbox} by earlier runs")
+        for why in done.not_filed:  # file_away is then not done: the runs stay unfinished
+            click.echo(f"pilotkpi: not filed away: {why}", err=True)
         if done.completed:
             click.echo(f"completed run(s): {', '.join(done.completed)}")
         click.echo(f"read-only copy for analysts: {done.published}")
@@ -187,7 +193,8 @@ def publish(warehouse_path: Path, inbox: Path | None, out_dir: Path | None, wait
             click.echo(f"run {run_id} still misses: {', '.join(steps)} (the next run does them)", err=True)
         return EXIT_OK  # publish itself finished; what it cannot do is listed above
 
-    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, out_dir=out_dir, inbox=inbox))
+    sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, out_dir=out_dir, inbox=inbox,
+                      restricted_store=restricted_store))
 
 
 COMMANDS: list[click.Command] = [reprocess, rebuild, publish]
