@@ -19,9 +19,12 @@
   a hidden "aside" name (`.pilotkpi-aside.N.processed`), then creates the folder; aside files are
   still inbox files under their own name, so a run killed between the two steps loses nothing.
 - Moved names stay within the file system's 255-byte limit (a clash suffix shortens the stem).
-- Only regular files are read. A symbolic link (to a file, a folder, or nothing), a FIFO, a
-  socket or a device is refused: nothing of it or its target is read, it is left in place, and
-  every run names it (FILE_NOT_REGULAR) until the operator removes it. Files are opened with
+- Only regular files are read. A symbolic link (to a file, a folder, or nothing), a folder, a
+  FIFO, a socket or a device is refused: nothing of it or its target is read, it is left in place, and
+  every run names it (FILE_NOT_REGULAR) until the operator removes it. A folder is named so too
+  (but processed/ and quarantine/, and hidden ones): an agency that uploads a folder, or zips
+  that unpack into one, would otherwise wait in vain for its reports to be read (files are read
+  directly in the inbox only, never in a subfolder). Files are opened with
   O_NOFOLLOW and checked with fstat after opening, so a file swapped for a link between the
   listing and the read is refused too. A link named processed/ or quarantine/ is set aside like
   an agency file of that name: files are only ever moved into real folders inside the inbox.
@@ -182,7 +185,7 @@ def name_issues(name: str) -> list[Issue]:
 
 def kind_of(mode: int) -> str:
     """What an entry that is not a regular file is, as FILE_NOT_REGULAR's detail key names it."""
-    for test, kind in ((stat.S_ISLNK, "symlink"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
+    for test, kind in ((stat.S_ISLNK, "symlink"), (stat.S_ISDIR, "folder"), (stat.S_ISFIFO, "fifo"), (stat.S_ISSOCK, "socket"),
                        (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device")):
         if test(mode):
             return kind
@@ -192,13 +195,18 @@ def kind_of(mode: int) -> str:
 def refused(inbox: Path) -> list[tuple[Path, str]]:
     """(path, kind) of the inbox entries that would be agency files but are not regular files.
 
-    Real folders are not entries (processed/, quarantine/, an operator's own); a link to a
-    folder is. Only lstat is used: nothing is opened.
+    A real folder is one too (kind "folder": its files are never read), but for processed/ and
+    quarantine/; a hidden one is not listed, as a hidden file is not. Only lstat is used:
+    nothing is opened.
     """
     out = []
     with os.scandir(inbox) as entries:
         for e in entries:
-            if not _looks_like_a_report(e.name) or e.is_dir(follow_symlinks=False):
+            if not _looks_like_a_report(e.name):
+                continue
+            if e.is_dir(follow_symlinks=False):
+                if e.name not in (PROCESSED, QUARANTINE):
+                    out.append((Path(e.path), "folder"))
                 continue
             try:
                 mode = e.stat(follow_symlinks=False).st_mode

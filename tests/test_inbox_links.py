@@ -56,12 +56,14 @@ def test_listing_lists_regular_files_and_refuses_the_rest(tmp_path):
     sock = socket.socket(socket.AF_UNIX)
     try:
         sock.bind(str(inbox / "f.sock"))
-        (inbox / "g_real_folder").mkdir()
+        (inbox / "g_real_folder").mkdir()  # a folder is refused too (verifier VJ F4)
+        for own in ("processed", "quarantine", ".hidden_folder"):  # the night's own, and a hidden one: not
+            (inbox / own).mkdir()
         (inbox / ".hidden_link").symlink_to(inbox / "a.csv")  # hidden: waits, like a hidden file
         assert [p.name for p in candidates(inbox)] == ["a.csv"]
         assert [(p.name, kind) for p, kind in refused(inbox)] == [
             ("b_link.csv", "symlink"), ("c_dangling.csv", "symlink"), ("d_dir", "symlink"),
-            ("e_pipe.csv", "fifo"), ("f.sock", "socket")]
+            ("e_pipe.csv", "fifo"), ("f.sock", "socket"), ("g_real_folder", "folder")]
     finally:
         sock.close()
 
@@ -163,3 +165,28 @@ def test_refused_entries_stay_and_their_targets_are_untouched(linked_run):
     assert sorted(p.name for p in (inbox / "processed").iterdir()) == [
         "a_lead_q1.csv", "b_sec_q1.csv", "c_lead_q2.json", "d_lead_q2_fix.csv", "e_dup.csv"]
     assert [p.name for p in (inbox / "quarantine").iterdir()] == ["f_bad.csv"]
+
+
+def test_a_folder_in_the_inbox_is_named_every_night_in_both_languages(tmp_path, prefect_harness):
+    """A folder holding a report (an agency that uploaded a folder): its report is not read, and
+    every night names the folder, in Thai and English, until it is removed; the night's own
+    processed/ and quarantine/ are never named (verifier VJ F4: a folder was ignored silently)."""
+    registry, inbox = make_scenario(tmp_path)
+    (inbox / "folder").mkdir()
+    (inbox / "folder" / f"{P}_11002_2548-Q2.csv").write_bytes(OUTSIDE_REPORT)
+    for night in (1, 2):
+        code, output = run_cli(registry, inbox, tmp_path)
+        assert code == 0, output
+        seen = "files seen 6: accepted 3, superseded 1, duplicates 1, quarantined 1" if night == 1 else "files seen 0:"
+        assert seen in output, output  # the scenario's files, then nothing: never the folder's report
+        assert ("FILE_NOT_REGULAR: Refused 'folder': it is not a regular file (a folder: files inside it are not "
+                "read); nothing of it was read. Put the file itself in the inbox.") in output, (night, output)
+        assert "ไม่รับ 'folder' เพราะไม่ใช่ไฟล์ปกติ (เป็นโฟลเดอร์ ระบบไม่อ่านไฟล์ที่อยู่ภายในโฟลเดอร์)" in output, output
+        assert "Refused 'processed'" not in output and "Refused 'quarantine'" not in output, output
+        assert (inbox / "folder" / f"{P}_11002_2548-Q2.csv").read_bytes() == OUTSIDE_REPORT  # left as it is
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM ingest.submissions WHERE file_name LIKE '%11002_2548-Q2%'"
+                           ).fetchone() == (0,)
+    finally:
+        con.close()
