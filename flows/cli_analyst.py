@@ -105,7 +105,8 @@ def sql(warehouse_path: Path, sql: str | None, working: bool) -> None:
         from warehouse.lock import RunLocked, run_lock
 
         try:
-            with run_lock(_working_file(warehouse_path)):
+            # shell: its note names it, so a night refused meanwhile says so; sql has no --wait.
+            with run_lock(_working_file(warehouse_path), shell=True, can_wait=False):
                 _shell(warehouse_path, sql)
         except RunLocked as exc:
             click.echo(f"pilotkpi sql --working: {printable(str(exc))}", err=True)

@@ -80,3 +80,54 @@ def test_working_takes_the_run_lock_and_is_refused_while_a_run_holds_it(failed_n
     assert code == 3 and "pilotkpi sql --working: another run is in progress on" in out, out
     code, out = _sql("--warehouse", str(failed_night), "--working", "-c", HISTORY)
     assert code == 0 and "failed" in out, out
+
+
+SHELL_CLI = "import sys; sys.argv[0] = 'pilotkpi'; from flows.cli import main; main()"
+
+
+def test_the_lock_messages_name_what_holds_the_lock(tmp_path, prefect_harness):
+    """Verifier VJ F5: `sql --working` refused during a run suggested `--wait`, which sql does not
+    have (exit 2, "No such option"); and a night refused by an operator's open `sql --working`
+    shell said "another run is in progress", with the shell's pid: a cron night meeting a
+    forgotten shell was skipped each night, naming the wrong thing."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.support import child_env
+    from tests.test_lock import hold_lock
+    from warehouse.lock import lock_path
+
+    registry, inbox = make_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    assert run_cli(registry, inbox, tmp_path)[0] == 0
+
+    holder = hold_lock(wh, 60, tmp_path)  # a job in another process
+    try:
+        code, out = _sql("--warehouse", str(wh), "--working", "-c", HISTORY)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert code == 3 and f"another run is in progress on {wh} (pid {holder.pid} on " in out, out
+    assert "--wait" not in out, out  # sql has no --wait
+
+    # An operator's shell left open (reading its statements from a pipe that stays open).
+    shell = subprocess.Popen([sys.executable, "-c", SHELL_CLI, "sql", "--warehouse", str(wh), "--working"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env=child_env())
+    try:
+        deadline = time.monotonic() + 60
+        while f"pid {shell.pid} on" not in lock_path(wh).read_text():
+            assert shell.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        (inbox / "late.csv").write_bytes((inbox / "processed" / "a_lead_q1.csv").read_bytes() + b"\n")
+        code, out = run_cli(registry, inbox, tmp_path)
+        assert code == 3, out
+        assert (f"an operator's `pilotkpi sql --working` shell is open on {wh} (pid {shell.pid} on " in out
+                and "no job starts until it is closed" in out), out
+        assert "another run" not in out, out
+    finally:
+        shell.stdin.close()  # the operator leaves the shell (Ctrl-D)
+        shell.wait(timeout=60)
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0 and "files seen 1:" in out, out  # once the shell is closed, the night runs
