@@ -5,8 +5,10 @@ away (exit 5). The command it printed, `pilotkpi publish --warehouse … --inbox
 --restricted-store (publish had no such option): publish read the default store's place, knew
 only the open pilots' files, filed those away, marked the night completed, and left the restricted
 pilot's files in the inbox; the next night recorded them again. Now the printed command names the
-store; publish without it files away what it knows but does not mark the night completed (it
-says why); publish with it files away the rest and completes the night; the next night sees no file.
+store; publish without it is refused whole, as every job that does not name the store its warehouse
+recorded (verifier VI F1); publish with it files away every file left and completes the night; the
+next night sees no file. (flows/completion.py also never marks file_away done while files recorded
+in a store it did not read are left: a warehouse from before the store's identity was recorded.)
 
 Scenario: tests/test_restricted_store.py's (12 files, sorted by name: a_lead_q1 … g_no_pilot, 7
 files of open pilots or none, then r1 … r5 of the restricted pilot). Filing away is made to fail
@@ -52,21 +54,20 @@ def test_publish_files_away_a_restricted_store_named_elsewhere(tmp_path, prefect
     open_left = ["b_sec_q1.csv", "c_lead_q2.json", "d_lead_q2_fix.csv", "e_dup.csv", "f_bad.csv", "g_no_pilot.csv"]
     assert _left(inbox) == open_left + restricted
 
-    # The store not named: the open pilots' files are filed away, the night is not completed.
+    # The store not named: publish is refused whole (the warehouse records a store its jobs wrote,
+    # warehouse/store_identity.py), nothing filed away and the night not completed.
     code, out = _publish("--warehouse", str(wh), "--inbox", str(inbox))
-    assert code == 0, out
-    assert "filed away 6 file(s)" in out, out
+    assert code == 1, out
+    assert "no restricted store here, yet this warehouse's jobs wrote one" in out, out
     assert "completed run(s)" not in out, out  # before: "completed run(s): …" with 5 files left
-    assert "not filed away: 5 file(s) of unfinished run(s) are recorded in a restricted store not read here" in out
-    assert "still misses: file_away" in out, out
-    assert _left(inbox) == restricted
+    assert _left(inbox) == open_left + restricted
     assert rows(wh, "SELECT count(*) FROM ops.runs WHERE completed_at IS NULL AND status = 'committed_with_errors'"
                 ) == [(1,)]
 
     # Named, as the night printed it: the rest filed away, the night completed.
     code, out = _publish(*command.split()[2:])
     assert code == 0, out
-    assert "filed away 5 file(s)" in out and "completed run(s): " in out and "not filed away" not in out, out
+    assert "filed away 11 file(s)" in out and "completed run(s): " in out and "not filed away" not in out, out
     assert _left(inbox) == []
     assert len([*(inbox / "processed").iterdir(), *(inbox / "quarantine").iterdir()]) == 12
     assert rows(wh, "SELECT count(*) FROM ops.runs WHERE completed_at IS NULL AND status = 'committed_with_errors'"
