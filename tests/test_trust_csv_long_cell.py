@@ -73,7 +73,8 @@ def test_the_scan_is_the_csv_modules_reading():
     from pilots.readers import ReadFailure, read_report
     from pilots.readers.csv_long_cell import _record_at
 
-    for line in ['"q""1",x"y"z,"p"q,,"",' + '"a\r\nb",c', 'a;b\t"c;d";"e""";f', '"open\nrest,of']:
+    for line in ['"q""1",x"y"z,"p"q,,"",' + '"a\r\nb",c', 'a;b\t"c;d";"e""";f', '"open\nrest,of',
+                 '"x""""y""",z', '"""""""",a', '"a"""b"c,d', '"""""""']:
         for sep in ",;":
             expected = next(csv.reader(io.StringIO(line, newline=""), delimiter=sep))
             assert _record_at(line, 0, sep, 10**9, 99) == (expected, None), (line, sep)
@@ -93,3 +94,45 @@ def test_the_scan_is_the_csv_modules_reading():
         assert failure.identity == {}
     else:
         raise AssertionError("read")
+
+
+def test_a_long_cell_of_doubled_quotes_is_named_within_bounded_memory(monkeypatch):
+    """A file at the byte limit whose long cell is doubled quotes ("" x 10 million: each is one
+    quote of text) (reviewer RV9 item 1): the scanner held a span per quote and took 2.5 GB and
+    5 s; it now keeps a running length. Measured with tracemalloc around the scanner's own call
+    (the decoding and the csv module before it are the reader's, bounded by the file size)."""
+    import tracemalloc
+
+    from pilots.readers import ReadFailure, csv_reader, read_report
+    from pilots.readers.limits import LIMITS
+
+    head = ("pilot_id,agency_code,period,submitted_on,item_code,actual,note\n"
+            f"{P},03009,2549-Q3,2006-10-01,K1,1,").encode()
+    pairs = (LIMITS.max_file_bytes - len(head) - 3) // 2
+    data = head + b'"' + b'""' * pairs + b'"\n'
+    assert LIMITS.max_file_bytes - 2 <= len(data) <= LIMITS.max_file_bytes  # 20 MB, read (not FILE_TOO_LARGE)
+    peaks = []
+    scan = csv_reader._cell_too_long
+
+    def measured(*args):
+        tracemalloc.start()
+        try:
+            return scan(*args)
+        finally:
+            peaks.append(tracemalloc.get_traced_memory()[1])
+            tracemalloc.stop()
+
+    monkeypatch.setattr(csv_reader, "_cell_too_long", measured)
+    try:
+        read_report("r.csv", data)
+    except ReadFailure as failure:
+        issue = failure.issue
+        assert (issue.code, issue.row_number, issue.column_name) == ("CELL_TOO_LONG", 2, "note")
+        assert issue.message_en == _too_long("note")[0]
+        assert failure.identity == {"pilot_id": P, "agency_code": "03009", "period": "2549-Q3",
+                                    "submitted_on": "2006-10-01"}
+    else:
+        raise AssertionError("read")
+    # A cell within the limit is at most 131,072 characters (0.5 MB); the old scan held gigabytes
+    # (and a copy of the text, four bytes a character: 80 MB). The bound is the file's size.
+    assert len(peaks) == 1 and peaks[0] < len(data), peaks

@@ -7,15 +7,14 @@ closed (the rest of the file runs into one cell), is what it is. Here the record
 read again with a small scanner of the csv module's default dialect (quote `"`, doubled to quote
 itself), from where it starts, so that the message names the cell's column and the identity
 (pilot, agency, period, submitted_on) is taken from the first data row, where the file counts as
-quarantined (scoring.md §6). Bounded: str.find and a regex jump over a long cell, its text is never
-copied, and the scan stops after the header's width of cells (SCAN_PAST_WIDTH more at most).
+quarantined (scoring.md §6). Bounded: str.find and a regex jump over a long cell (a run of quotes,
+however long, is one step), a cell's length is a running count and its text is never built once
+over the limit, and the scan stops after the header's width of cells (SCAN_PAST_WIDTH more at most).
 """
 from __future__ import annotations
 
 import csv
-import io
 import re
-from itertools import islice
 
 from pilots.contract import HEADER_FIELDS
 from pilots.defects import detail, make_issue
@@ -33,7 +32,7 @@ def cell_too_long(text: str, sep: str, records: list[list[str]], lines_read: int
     from pilots.normalise import HEADER_NAMES, clean_text, header_key  # normalise imports the readers
 
     limit = csv.field_size_limit()
-    start = sum(map(len, islice(io.StringIO(text, newline=""), lines_read)))
+    start = _line_start(text, lines_read)
     header_at = next((i for i, rec in enumerate(records) if any(c.strip() for c in rec)), None)
     header = records[header_at] if header_at is not None else []
     cells, at = _record_at(text, start, sep, limit, max(len(header), 1))
@@ -71,33 +70,63 @@ def _record_at(text: str, start: int, sep: str, limit: int, width: int) -> tuple
     at: int | None = None
     i, n = start, len(text)
     for count in range(width + SCAN_PAST_WIDTH):
-        spans: list[tuple[int, int]] = []
+        # A running length, and the cell's pieces only while it is within `limit`: a cell of
+        # doubled quotes ("" x 10 million in a 20 MB file) held one span per quote (2.5 GB).
+        pieces: list[str] | None = [] if count < width else None
+        length = 0
         if text.startswith('"', i):
             i += 1
             while True:
                 j = text.find('"', i)
                 if j < 0:  # never closed: the rest of the file
-                    spans.append((i, n))
+                    length, pieces = _add(text, i, n, length, pieces, limit)
                     i = n
                     break
-                spans.append((i, j))
-                if text.startswith('"', j + 1):  # "" is a quote
-                    spans.append((j, j + 1))
-                    i = j + 2
-                    continue
-                i = j + 1
-                break
+                # A run of k quotes: k // 2 quotes of text ("" is a quote), and when k is odd the
+                # last one closes the cell. One step per run, however long it is.
+                k = _QUOTES.match(text, j).end() - j
+                length, pieces = _add(text, i, j, length, pieces, limit, quotes=k // 2)
+                i = j + k
+                if k % 2:
+                    break
         # An unquoted cell, or what follows a closing quote up to the separator (the csv module keeps it).
         found = plain_end.search(text, i)
         end = found.start() if found else n
-        spans.append((i, end))
+        length, pieces = _add(text, i, end, length, pieces, limit)
         i = end
-        too_long = sum(b - a for a, b in spans) > limit
+        too_long = length > limit
         if too_long and at is None:
             at = count
         if count < width:
-            cells.append(None if too_long else "".join(text[a:b] for a, b in spans))
+            cells.append(None if pieces is None else "".join(pieces))
         if i >= n or text[i] in "\r\n" or (at is not None and count + 1 >= width):
             break
         i += 1  # the separator
     return cells, at
+
+
+_QUOTES = re.compile('"+')
+_LINE_END = re.compile("\r\n|\r|\n")  # the physical lines of io.StringIO(text, newline="")
+
+
+def _line_start(text: str, lines: int) -> int:
+    """Where the line after the first `lines` physical lines starts (without a copy of the text:
+    io.StringIO holds four bytes a character, 80 MB for a 20 MB file)."""
+    at = 0
+    for _ in range(lines):
+        found = _LINE_END.search(text, at)
+        if found is None:
+            return len(text)
+        at = found.end()
+    return at
+
+
+def _add(text: str, a: int, b: int, length: int, pieces: list[str] | None, limit: int,
+         quotes: int = 0) -> tuple[int, list[str] | None]:
+    """The cell's running length with text[a:b] and `quotes` quotes added, and its pieces, None
+    once over `limit` (or when not kept): the text of a long cell is never built."""
+    length += b - a + quotes
+    if pieces is None or length > limit:
+        return length, None
+    pieces.append(text[a:b] + '"' * quotes)
+    return length, pieces
