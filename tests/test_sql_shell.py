@@ -103,3 +103,22 @@ def test_decimal_columns_show_their_stored_type_and_trimmed_values(tmp_path):
 
     names, types, cells = header_and_cells("SELECT t1, t2 FROM registry.kpi_thresholds;")
     assert (names, types, cells) == (["t1", "t2"], ["decimal(38,10)", "decimal(38,10)"], [["65.6", "70"]])  # each column trimmed to its own values
+
+
+def test_columns_of_the_same_name_each_show_their_own_values_and_types(tmp_path):
+    """Reviewer RV9 item 2: a join's columns of the same name (a.t1, b.t1) were cast and shown by
+    name, so both showed the first one's values; a VARCHAR column of that name beside them made
+    the shell fail ("This type is not nested"). Each is now taken by its position."""
+    path = tmp_path / "w.published.duckdb"
+    con = connect(path)
+    con.execute("INSERT INTO registry.kpi_thresholds (pilot_id, kpi_code, fiscal_year, t1, t2, t3, t4, t5) VALUES "
+                "('PLT-2548-001', 'G1', 2549, 65.6, 70, 75, 80, 85), ('PLT-2548-001', 'G1', 2550, 70.25, 72, 75, 80, 85)")
+    con.close()
+    sql = ("SELECT a.t1, b.t1, a.kpi_code AS t1, b.t2 FROM registry.kpi_thresholds a JOIN registry.kpi_thresholds b "
+           "ON b.kpi_code = a.kpi_code AND b.fiscal_year = a.fiscal_year + 1;")
+    code, out = run(str(path), sql)
+    assert code == 0, out
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+    # t1 of 2549 (65.6) and of 2550 (70.25), each trimmed to its own decimals; t2 of 2550 is 72.
+    assert rows == [["t1", "t1", "t1", "t2"], ["decimal(38,10)", "decimal(38,10)", "varchar", "decimal(38,10)"],
+                    ["65.6", "70.25", "G1", "72"]]

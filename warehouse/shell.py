@@ -74,9 +74,12 @@ def run_limited(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int, seconds
         try:
             rel = con.sql(part)
             if rel is not None:
+                # The names as the statement gives them, as `pilotkpi sql` shows them: limit() would
+                # rename a second column "a" to "a_1".
+                names = list(rel.columns)
                 rel = trimmed_decimals(rel.limit(max_rows + 1))
                 rows = rel.fetchall()
-                result.columns = list(rel.columns)
+                result.columns = names
                 result.rows, result.truncated = rows[:max_rows], len(rows) > max_rows
         except duckdb.InterruptException:
             result.error = f"stopped after {seconds:g} s (the page's time limit)"
@@ -136,14 +139,19 @@ def trimmed_decimals(rel: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
     wide = [(i, dict(t.children)) for i, t in enumerate(rel.types) if t.id == "decimal" and dict(t.children)["scale"] > 2]
     if not wide:
         return rel
-    quoted = ['"' + name.replace('"', '""') + '"' for name in rel.columns]
+    # Columns are taken by position (#1, #2 …), never by name: a join's result holds columns of the
+    # same name (a.actual, b.actual), each shown with its own values (RV9 item 2); names come back
+    # as aliases, duplicates kept.
     # Fractional digits of a value without its trailing zeros, the largest per column.
     needed = rel.aggregate(", ".join(
-        f"coalesce(max(length(regexp_extract({quoted[i]}::VARCHAR, '\\.([0-9]*[1-9])', 1))), 0)" for i, _ in wide)
+        f"coalesce(max(length(regexp_extract(#{i + 1}::VARCHAR, '\\.([0-9]*[1-9])', 1))), 0)" for i, _ in wide)
     ).fetchall()[0]
-    casts = {i: f"{quoted[i]}::DECIMAL({d['precision'] - d['scale'] + n}, {n}) AS {quoted[i]}"
-             for (i, d), n in zip(wide, needed)}
-    return rel.project(", ".join(casts.get(i, q) for i, q in enumerate(quoted)))
+    casts = {i: f"::DECIMAL({d['precision'] - d['scale'] + n}, {n})" for (i, d), n in zip(wide, needed)}
+    return rel.project(", ".join(f"#{i + 1}{casts.get(i, '')} AS {_quoted(name)}" for i, name in enumerate(rel.columns)))
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _decimal_type(t: duckdb.typing.DuckDBPyType) -> str:
@@ -166,9 +174,7 @@ def shown(rel: duckdb.DuckDBPyRelation) -> str:
         return str(trimmed)
     names = list(rel.columns)
     padded = [n.ljust(len(stored[i])) if i in stored else n for i, n in enumerate(names)]
-    text = str(trimmed.project(", ".join(
-        f'"{n.replace(chr(34), 2 * chr(34))}" AS "{p.replace(chr(34), 2 * chr(34))}"'
-        for n, p in zip(trimmed.columns, padded))))
+    text = str(trimmed.project(", ".join(f"#{i + 1} AS {_quoted(p)}" for i, p in enumerate(padded))))
     lines = text.split("\n")
     if len(lines) < 3 or not lines[0].startswith("┌"):
         return str(rel)

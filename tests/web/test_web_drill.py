@@ -227,6 +227,20 @@ def test_the_sql_page_refuses_exactly_what_pilotkpi_sql_refuses(client_for, site
         ("PLT-2548-005", "4.1244"), ("PLT-2548-001", "3.6880")]  # docs/analyst-guide.md question 1
 
 
+
+def test_the_sql_page_shows_columns_of_the_same_name_as_the_statement_names_them(client_for):
+    """Reviewer RV9 item 2: a join's columns of the same name are shown each with its own values,
+    headed by the names the statement gives (not composite_score_1), as `pilotkpi sql` shows them."""
+    analyst = client_for("demo-analyst")
+    page = _sql(analyst, "SELECT a.composite_score, b.composite_score, a.pilot_id AS composite_score "
+                         "FROM marts.pilot_scores a JOIN marts.pilot_scores b ON b.period = a.period "
+                         "AND b.pilot_id = 'PLT-2548-001' WHERE a.period = '2549-Q3' AND a.pilot_id = 'PLT-2548-005'")
+    assert not _errors(page)
+    assert re.findall(r"<th>([^<]*)</th>", page.text) == ["composite_score"] * 3
+    # 2549-Q3 composites (docs/analyst-guide.md question 1): 4.1244 and 3.688, each column trimmed alone.
+    assert re.findall(r"<tr><td>([^<]+)</td><td>([^<]+)</td><td>([^<]+)</td></tr>", page.text) == [
+        ("4.1244", "3.688", "PLT-2548-005")]
+
 def test_the_sql_page_caps_rows_and_time_and_downloads_what_it_shows(client_for, monkeypatch):
     from openpyxl import load_workbook
 
