@@ -46,7 +46,8 @@
   time alone (docs/operations.md, "Uploads still being written").
 - A file whose size or mtime as opened (fstat) differs from what the settle check saw was
   changed after that check (a correction copied over it in place): it too is left for the next
-  night rather than read half-written.
+  night rather than read half-written. So is one whose size or mtime after the read differs from
+  those as opened: a writer opened it after the checks, while it was read (one more fstat a file).
 - A file that is gone when the night opens it (removed or renamed by its sender after the
   listing) is skipped: there is nothing of it to record. The night names it in a warning.
 - A file name that is not UTF-8 (a Thai name in Windows-874 bytes, as Thai Windows tools write
@@ -372,7 +373,8 @@ def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None
     A night receives every file here (20,000 at national size, issue 22): one open, one fstat,
     a read or two, on the descriptor the checks were made on. With `batch`, two more (a lease
     taken and released) tell a file still open for writing; it and a file whose fstat differs
-    from `settled_as` (size, mtime_ns: the settle check's) raise StillWriting (module doc)."""
+    from `settled_as` (size, mtime_ns: the settle check's), or changes while it is read (one
+    more fstat after the read), raise StillWriting (module doc)."""
     limit = LIMITS.max_file_bytes
     name = name_as_text(inbox_name(path))
     if batch is None:
@@ -389,11 +391,17 @@ def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None
         if held_for_writing(fd, unchecked):
             raise StillWriting(path, "open for writing by another program")
         kept = batch.add_from(fd, limit, st.st_size) if st.st_size <= limit else None
-        if kept is not None:
-            return InboxFile(name, path, kept[0], kept[1], batch.path_of(kept[0]))
-        os.lseek(fd, 0, os.SEEK_SET)  # over the limit, or grew past it: hashed, not kept
-        digest, size = evidence.sha256_of_fd(fd)
-        return InboxFile(name, path, digest, size, None)
+        if kept is None:
+            os.lseek(fd, 0, os.SEEK_SET)  # over the limit, or grew past it: hashed, not kept
+        digest, size = kept if kept is not None else evidence.sha256_of_fd(fd)
+        # A writer that opened it after the checks above, while it was read: the bytes read may be
+        # part old, part new. One more fstat tells (module doc); the copy is not named in the store.
+        after = os.fstat(fd)
+        if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
+            if kept is not None:
+                batch.drop_last()
+            raise StillWriting(path, "changed while it was read")
+        return InboxFile(name, path, digest, size, batch.path_of(digest) if kept is not None else None)
     finally:
         os.close(fd)
 

@@ -23,6 +23,8 @@ for 2549-Q1, Q2 and Q3, as of 2006-08-15. Expected 2549-Q3, by hand (scoring.md 
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -191,6 +193,51 @@ def test_a_report_overwritten_after_the_settle_check_is_left_for_the_next_night(
                      f"pilot_id = '{P}' AND period = '2549-Q3' AND agency_code = '03009'")
     assert versions == [(1,)]
 
+
+
+def test_a_report_written_to_while_it_is_read_is_left_for_the_next_night(tmp_path, prefect_harness, monkeypatch):
+    """Reviewer RV9 item 7: a writer that opens the file after the settle and lease checks, while
+    the night copies it, gave the night part of the bytes (committed, published). Now one more
+    fstat after the copy must match the one as opened (size, mtime_ns). The writer's moment is
+    made deterministic by wrapping the copy (evidence.KeepBatch.add_from): the agency's tool
+    copies its report over the settled earlier one (truncate, then the first 3 lines) just as
+    the night starts reading it."""
+    from warehouse import evidence
+    from warehouse.db import evidence_dir_for
+
+    registry, inbox = _scenario(tmp_path)
+    target = inbox / Q3_NAME
+    target.write_bytes(Q3.replace(b",1744,", b",1000,"))  # an earlier Q3 report, settled, not yet read
+    real_add_from = evidence.KeepBatch.add_from
+
+    def written_while_copied(self, source, *args, **kwargs):
+        if os.fstat(source).st_ino == target.stat().st_ino:
+            with open(target, "r+b") as fh:
+                fh.truncate(0)
+                fh.write(HALF)
+        return real_add_from(self, source, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(evidence.KeepBatch, "add_from", written_while_copied)
+        code, out = _night(registry, inbox, tmp_path, settle="0")
+    assert code == 0, out
+    # Before: the 3 lines accepted and published for a night (K3 missing: 2.7170 at_risk).
+    assert "files seen 2: accepted 2, superseded 0, duplicates 0, quarantined 0" in out, out
+    assert f"left for the next run, still being written: {Q3_NAME}" in out, out
+    assert _q3(tmp_path)["scores"] == [(None, "no_data")]
+    assert target.read_bytes() == HALF and not (inbox / "processed" / Q3_NAME).exists()  # left in place
+    # The half copy is not named in the evidence store: only Q1's and Q2's bytes are.
+    stored = sorted(p.name for p in evidence_dir_for(tmp_path / "wh.duckdb").rglob("*") if p.is_file())
+    assert stored == sorted(hashlib.sha256(b).hexdigest() for b in (Q1, Q2)), stored
+    target.write_bytes(Q3)  # the copy completes
+
+    code, out = _night(registry, inbox, tmp_path, settle="0")
+    assert code == 0, out
+    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in out, out
+    assert _q3(tmp_path)["scores"] == [(Decimal("3.2600"), "on_target")]
+    versions = query(tmp_path / "wh.duckdb", "SELECT versions FROM marts.reporting_compliance WHERE "
+                     f"pilot_id = '{P}' AND period = '2549-Q3' AND agency_code = '03009'")
+    assert versions == [(1,)]
 
 def test_filing_away_leaves_a_file_opened_for_writing_since_it_was_read(tmp_path):
     """The second question, just before the move: a file read whole, then opened for writing by

@@ -174,6 +174,11 @@ class KeepBatch:
             self.pending[-1] = (tmp, kept[0])
         return kept
 
+    def drop_last(self) -> None:
+        """The last file added is not named in the store: its source changed while it was copied
+        (pilots.inbox.receive_one). Its temp file is removed on the way out."""
+        self.pending[-1] = (self.pending[-1][0], "")
+
     def path_of(self, sha256: str) -> Path:
         """evidence_path(evidence_dir, sha256), made from one string."""
         return Path(f"{self._root}/{sha256[:2]}/{sha256}")
