@@ -4,8 +4,8 @@ agency-report-v1.md, Formats: a CSV may be UTF-8 or Windows-874; Dates: Thai mon
 with or without dots. `15 สค 2548` in cp874 is 31 35 20 CA A4 20 32 35 34 38, and CA A4 is valid
 UTF-8 (U+02A4 `ʤ`): the file was read as UTF-8, its date `15 ʤ 2548` was DATE_INVALID on every
 row, and the report was quarantined. Now a CSV whose UTF-8 reading holds no Thai but some
-non-ASCII, and whose cp874 reading is ASCII and Thai only, is cp874 (pilots/readers/base.py,
-_cp874_thai_read_as_utf8). A UTF-8 CSV with Thai is still UTF-8; JSON is UTF-8 whatever it holds.
+non-ASCII of U+0100-U+07FF (not the Latin-1 supplement alone: ° µ é stay UTF-8), and whose cp874
+reading is ASCII and Thai only, is cp874 (pilots/readers/base.py, _cp874_thai_read_as_utf8). A UTF-8 CSV with Thai is still UTF-8; JSON is UTF-8 whatever it holds.
 
 The scenario and its registry are tests/test_flow.py's (pilot PLT-2548-003, FY 2548, lead 03009,
 K1 percent, K2 count), run as of 2005-09-01 so that 15 August 2005 is not in the future.
@@ -65,5 +65,27 @@ def test_the_reading_and_its_known_cost():
     assert decode_text("\u02a4 ก".encode("utf-8"), "csv") == ("\u02a4 ก", "utf-8")
     # A cp874 reading with a character that is not Thai (C3 A9 C2 A0: ร ฉ ย NBSP) keeps it UTF-8.
     assert decode_text("é\u00a0".encode("utf-8"), "csv")[1] == "utf-8"
-    # The known cost (docs/report-format.md §2): a UTF-8 CSV without Thai whose only non-ASCII is é.
-    assert decode_text("café".encode("utf-8"), "csv") == ("cafรฉ", "cp874")
+    # Reviewer RV9 item 10: the Latin-1 supplement alone (C2 or C3 and a byte cp874 reads as Thai:
+    # ° = ยฐ, ± = ยฑ, ² = ยฒ, µ = ยต, é = รฉ) keeps a CSV UTF-8; it was read as cp874.
+    for text in ("café", "25 °C ± 0.5", "m²", "3 µm"):
+        assert decode_text(text.encode("utf-8"), "csv") == (text, "utf-8"), text
+    # One character of U+0100-U+07FF with them (ʤ = สค) makes it cp874, as before: ยฐ สค.
+    assert decode_text("°ʤ".encode("utf-8"), "csv") == ("ยฐสค", "cp874")
+    # The known cost (docs/report-format.md §2): a cp874 CSV whose only Thai is a pair led by ร
+    # or ย (รถ = C3 B6, UTF-8 ö) is read as UTF-8.
+    assert decode_text("รถ".encode("cp874"), "csv") == ("ö", "utf-8")
+
+
+def test_a_utf8_csv_whose_only_non_ascii_are_degree_and_micro_signs_is_utf8(tmp_path, prefect_harness):
+    """Reviewer RV9 item 10: a UTF-8 CSV without Thai whose note holds ° and µ (C2 B0, C2 B5,
+    which cp874 reads as ยฐ and ยต) was read as cp874: its note stored as "ยฐ" and "ยต"."""
+    registry, inbox = make_empty_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    (inbox / "a_q1_units.csv").write_bytes(_csv("2548-Q1", "2005-01-20", "25 °C / 3 µm").encode("utf-8"))
+    result = CliRunner().invoke(main, ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",
+                                       str(wh), "--out", str(tmp_path / "out"), "--as-of", "2005-09-01"])
+    assert result.exit_code == 0, result.output
+    assert "files seen 1: accepted 1, superseded 0, duplicates 0, quarantined 0" in result.output
+    assert query(wh, "SELECT file_name, status, encoding FROM ingest.submissions") == [
+        ("a_q1_units.csv", "accepted", "utf-8")]
+    assert query(wh, "SELECT kpi_code, note FROM core.kpi_actuals ORDER BY 1") == [("K1", "25 °C / 3 µm"), ("K2", None)]

@@ -91,6 +91,8 @@ def _decode(data: bytes, fmt: str) -> tuple[str, str]:
 
 
 _THAI_BLOCK = re.compile("[\u0e00-\u0e7f]")
+# What UTF-8 reads a cp874 Thai pair as, but for those led by ย (C2) or ร (C3): U+0100-U+07FF.
+_TWO_BYTE_PAST_LATIN1 = re.compile("[\u0100-\u07ff]")
 _NOT_ASCII_OR_THAI = re.compile("[^\x00-\x7f\u0e01-\u0e5b]")
 
 
@@ -101,11 +103,15 @@ def _cp874_thai_read_as_utf8(data: bytes, utf8_text: str) -> str | None:
     A short cp874 Thai word can form valid 2-byte UTF-8: `สค` (a month written without dots) is
     CA A4, which UTF-8 reads as U+02A4 `ʤ`, and the whole file's dates failed. Thai agencies write
     Thai, so a UTF-8 file with Thai holds Thai (U+0E00-U+0E7F) in its UTF-8 reading. The file is
-    cp874 when its UTF-8 reading holds no Thai but some non-ASCII character, and its cp874 reading
-    holds only ASCII and Thai (U+0E01-U+0E5B). Known cost: a UTF-8 file with no Thai at all whose
-    only non-ASCII letters are such pairs (`é` = C3 A9, which cp874 reads as `รฉ`) is read as cp874.
+    cp874 when its UTF-8 reading holds no Thai but some character in U+0100-U+07FF (a 2-byte
+    UTF-8 sequence led by C4-DF, which cp874 reads as a Thai letter), and its cp874 reading holds
+    only ASCII and Thai (U+0E01-U+0E5B). The Latin-1 supplement (U+0080-U+00FF: led by C2 or C3)
+    alone does not count: units and names in UTF-8 write ° ± ² µ é × (`°` = C2 B0, which cp874
+    reads as `ยฐ`), likelier than a cp874 file whose Thai is only such pairs. Known cost: a cp874
+    file whose only Thai are pairs led by ย or ร (`รถ` = C3 B6, UTF-8 `ö`) with nothing else
+    outside ASCII stays UTF-8.
     CSV only: JSON is UTF-8 (agency-report-v1.md, Formats); docs/report-format.md §2 says so."""
-    if utf8_text.isascii() or _THAI_BLOCK.search(utf8_text):
+    if utf8_text.isascii() or _THAI_BLOCK.search(utf8_text) or not _TWO_BYTE_PAST_LATIN1.search(utf8_text):
         return None
     try:
         thai = data.decode("cp874")
