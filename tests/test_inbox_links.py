@@ -190,3 +190,9 @@ def test_a_folder_in_the_inbox_is_named_every_night_in_both_languages(tmp_path, 
                            ).fetchone() == (0,)
     finally:
         con.close()
+    # What to do about it (the format guides, the agency page's hint) names folders too (RV9 item 11).
+    from pilots.defects import catalogue
+
+    fix = catalogue()["FILE_NOT_REGULAR"]
+    assert "put each report file directly in the inbox, not in a folder" in fix.fix_en
+    assert "ให้วางไฟล์รายงานแต่ละไฟล์ลงในกล่องรับไฟล์โดยตรง ไม่ใช่ในโฟลเดอร์" in fix.fix_th
