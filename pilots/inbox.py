@@ -40,9 +40,13 @@
   Linux the night asks the kernel for a read lease on the descriptor it opened (`fcntl
   F_SETLEASE F_RDLCK`, released at once): the kernel refuses it (EAGAIN) while any process has
   the file open for writing. Two system calls a file, and the same question again just before
-  the file is moved away (`file_away`). Where the kernel cannot tell (not Linux; EINVAL on a
-  file system without leases, such as some network mounts; EACCES when the night's account
-  does not own the file and lacks CAP_LEASE) the night says so once and relies on the settle
+  the file is moved away (`file_away`). A refusal is trusted only on file systems whose leases
+  the kernel keeps locally (LEASE_FILE_SYSTEMS, the inbox's type found once in /proc/self/mounts):
+  on a CIFS/SMB mount a lease is refused (EAGAIN) whenever the server grants no read oplock, and
+  NFS or FUSE know nothing of the other machine's writers, so there a refusal would hold every
+  file forever, or a grant prove nothing. Where the kernel cannot tell (not Linux; such a file
+  system; EINVAL on a file system without leases; EACCES when the night's account does not own
+  the file and lacks CAP_LEASE) the night says so once and relies on the settle
   time alone (docs/operations.md, "Uploads still being written").
 - A file whose size or mtime as opened (fstat) differs from what the settle check saw was
   changed after that check (a correction copied over it in place): it too is left for the next
@@ -259,16 +263,69 @@ def settled(inbox: Path, settle_seconds: float, sleep: Callable[[float], None] =
 _SETLEASE = getattr(fcntl, "F_SETLEASE", None)  # Linux only
 _SETSIG = getattr(fcntl, "F_SETSIG", None)
 
+# File systems whose leases the kernel grants and refuses itself, from the opens it sees (module
+# doc). overlay: checked on Linux 6.18, a writer through the overlay (a container's SFTP server)
+# makes the lease refused, on a file of the upper or the lower layer; one writing into the upper
+# folder from outside the overlay is not seen (the settle time guards then).
+LEASE_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs", "overlay"})
+MOUNTS = "/proc/self/mounts"
 
-def held_for_writing(fd: int, unchecked: list[str] | None = None) -> bool:
+
+def _mount_point(field: str) -> str:
+    """A mount point as /proc/self/mounts writes it: space, tab, newline and backslash octal-escaped."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def file_system_type(path: Path | str, mounts: str | None = None) -> str | None:
+    """The type of the file system `path` lies on: the mount whose point is the longest prefix of
+    its real path (the last such line, when mounts are stacked on one point). mounts: the text of
+    /proc/self/mounts (read when None). None when it cannot be told."""
+    if mounts is None:
+        try:
+            with open(MOUNTS, encoding="utf-8", errors="surrogateescape") as fh:
+                mounts = fh.read()
+        except OSError:
+            return None
+    real = os.path.realpath(path)
+    best: tuple[int, str] | None = None
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _mount_point(fields[1])
+        inside = real == point or real.startswith(point if point.endswith("/") else point + "/")
+        if inside and (best is None or len(point) >= best[0]):
+            best = len(point), fields[2]
+    return best[1] if best else None
+
+
+def lease_untold(folder: Path | str, mounts: str | None = None) -> str | None:
+    """None when a read lease refused on a file of `folder` means "open for writing" (its file
+    system is one of LEASE_FILE_SYSTEMS); else why the kernel's answer cannot be trusted there.
+    Asked once a night (receive, file_away), not once a file."""
+    if _SETLEASE is None:
+        return "file leases are not available on this system"
+    kind = file_system_type(folder, mounts)
+    if kind in LEASE_FILE_SYSTEMS:
+        return None
+    if kind is None:
+        return "the inbox's file system type is unknown"
+    # The type is the system's text (no agency's): kept plain, as the rest of the note.
+    return f"the inbox is on a {kind} file system, whose file leases do not tell other machines' writers"
+
+
+def held_for_writing(fd: int, unchecked: list[str] | None = None, untold: str | None = None) -> bool:
     """Whether another process holds this file open for writing (module doc): a read lease is
     refused then. Taken and released at once: held, a writer opening the file would break it, and
     the kernel would signal this process. That signal is made SIGURG (ignored unless handled)
     rather than SIGIO, whose default ends the process, for the instant between the two calls.
-    False when the kernel cannot tell, the reason noted in `unchecked` when given."""
-    if _SETLEASE is None:
+    False when the kernel cannot tell, the reason noted in `unchecked` when given. untold: the
+    folder's `lease_untold`; when set, the kernel is not asked (its answer would not be trusted)."""
+    if untold is None and _SETLEASE is None:
+        untold = "file leases are not available on this system"
+    if untold is not None:
         if unchecked is not None:
-            unchecked.append("file leases are not available on this system")
+            unchecked.append(untold)
         return False
     try:
         if _SETSIG is not None:
@@ -344,11 +401,14 @@ def receive(paths: Iterable[Path], evidence_dir: Path,
     to disk (evidence.KeepBatch): the same guarantee as a flush per file, at the cost of one.
     """
     out: list[InboxFile] = []
+    untold: dict[Path, str | None] = {}  # folder -> its lease_untold, asked once
     with evidence.KeepBatch(evidence_dir) as batch:
         for path in paths:
+            if path.parent not in untold:
+                untold[path.parent] = lease_untold(path.parent)
             try:
                 out.append(receive_one(path, evidence_dir, batch, signatures.get(path) if signatures else None,
-                                       unchecked))
+                                       unchecked, untold[path.parent]))
             except StillWriting:
                 if writing is not None:
                     writing.append(path)
@@ -365,7 +425,8 @@ def receive(paths: Iterable[Path], evidence_dir: Path,
 
 
 def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None = None,
-                settled_as: tuple[int, int] | None = None, unchecked: list[str] | None = None) -> InboxFile:
+                settled_as: tuple[int, int] | None = None, unchecked: list[str] | None = None,
+                untold: str | None = None) -> InboxFile:
     """The size first (fstat of the file opened): a file within the limit is copied and hashed in
     chunks; one over the limit is only hashed (streamed), and its bytes stay in the inbox (see the
     module docstring). With `batch`, the copy is named in the store when the batch ends (receive).
@@ -374,7 +435,8 @@ def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None
     a read or two, on the descriptor the checks were made on. With `batch`, two more (a lease
     taken and released) tell a file still open for writing; it and a file whose fstat differs
     from `settled_as` (size, mtime_ns: the settle check's), or changes while it is read (one
-    more fstat after the read), raise StillWriting (module doc)."""
+    more fstat after the read), raise StillWriting (module doc); untold: the folder's lease_untold
+    (held_for_writing)."""
     limit = LIMITS.max_file_bytes
     name = name_as_text(inbox_name(path))
     if batch is None:
@@ -388,7 +450,7 @@ def receive_one(path: Path, evidence_dir: Path, batch: evidence.KeepBatch | None
     try:
         if settled_as is not None and (st.st_size, st.st_mtime_ns) != settled_as:
             raise StillWriting(path, "changed since the settle check")
-        if held_for_writing(fd, unchecked):
+        if held_for_writing(fd, unchecked, untold):
             raise StillWriting(path, "open for writing by another program")
         kept = batch.add_from(fd, limit, st.st_size) if st.st_size <= limit else None
         if kept is None:
@@ -443,6 +505,7 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
     held: dict[str, tuple[Path, int]] = {}  # folder name -> (folder, its descriptor)
     inbox_text = os.fspath(inbox)
     inbox_fd: int | None = None
+    untold = lease_untold(inbox)  # once, not once a file
     try:
         for item, status in files:
             try:
@@ -454,7 +517,7 @@ def file_away(files: Iterable[tuple[InboxFile, str]], inbox: Path,
                 head, _, source_name = source.rpartition("/")
                 if (head or ".") != inbox_text:
                     continue
-                now = _sha_in(inbox_fd, source_name, item.size)
+                now = _sha_in(inbox_fd, source_name, item.size, untold)
                 if now != item.sha256:
                     if left is not None:
                         left(item, GONE if now is None else WRITING if now == WRITING else CHANGED)
@@ -529,10 +592,11 @@ def current_sha(path: Path) -> str | None:
         os.close(fd)
 
 
-def _sha_in(folder_fd: int, name: str, size: int) -> str | None:
+def _sha_in(folder_fd: int, name: str, size: int, untold: str | None = None) -> str | None:
     """The SHA-256 of the file `name` in that folder now; None when it is gone; "" when it is no
     longer a regular file or is not `size` bytes long (then it is not the file received either);
-    WRITING when another program holds it open for writing (held_for_writing)."""
+    WRITING when another program holds it open for writing (held_for_writing; untold: the
+    folder's lease_untold)."""
     try:
         fd, st = open_regular(name, dir_fd=folder_fd)
     except FileNotFoundError:  # gone
@@ -540,7 +604,7 @@ def _sha_in(folder_fd: int, name: str, size: int) -> str | None:
     except NotRegularFile:  # swapped for a link or the like: not the file received
         return ""
     try:
-        if held_for_writing(fd):
+        if held_for_writing(fd, untold=untold):
             return WRITING
         if st.st_size != size:
             return ""
