@@ -243,11 +243,6 @@ def _check(received: list[Received], registry: Registry, as_of: date) -> tuple[d
 _NO_PILOT = frozenset({None, ""})
 
 
-def folded_pilot(pilot_id: str) -> str:
-    """A pilot id as the routing to the restricted store compares it: trimmed, upper case."""
-    return pilot_id.strip().upper()
-
-
 def _file_read(rec: Received, cells: dict, start: int) -> FileRead:
     """The FileRead of a validated file whose rows start at `start` in its batch's cells."""
     valid = rec.table is not None and not any(i.is_error for i in rec.issues)
@@ -530,14 +525,14 @@ class Ingestor:
         """A file is restricted when its pilot, or any of its rows' pilots, is restricted
         (warehouse.md); a file whose pilot cannot be read is open.
 
-        Read with the id trimmed and folded to upper case (verifier VI F6): `plt-2548-006` is not
+        Read with the id folded (warehouse/restricted.py folded_pilot, as the web reads it;
+        verifier VI F6): `plt-2548-006` is not
         the registry's pilot, so the file is quarantined PILOT_UNKNOWN as before, but its bytes are
         the restricted pilot's data, and it is quarantined in the restricted store, never copied or
         listed on the open side. An id that folds to no restricted pilot is read as it was."""
         if self.restricted is None:
             return False
-        return bool({folded_pilot(p) for p in {row.get("pilot_id")} | rec.pilots if p}
-                    & {folded_pilot(p) for p in self.restricted.pilots})
+        return restricted_store.names_restricted({row.get("pilot_id")} | rec.pilots, self.restricted.pilots)
 
     def reprocess(self, old_id: int) -> FileOutcome:
         """Re-read a quarantined submission's bytes with today's code (after a bug fix).

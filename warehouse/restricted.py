@@ -29,11 +29,12 @@ import hashlib
 import os
 import shutil
 import stat
+import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import duckdb
 
@@ -81,6 +82,22 @@ def files_for(warehouse_path: str | Path, restricted_store: str | Path | None = 
 
 def restricted_pilots(registry) -> set[str]:
     return {p.pilot_id for p in registry.pilots.values() if p.classification == "restricted"}
+
+
+_THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
+
+
+def folded_pilot(pilot_id: str) -> str:
+    """A pilot id as the routing to the restricted store compares it, the night's (pilots/ingest.py)
+    and the web's (web/agency.py) alike: NFKC (full-width letters and digits), Thai digits as
+    ASCII, trimmed, upper case. Only ever compared with the registry's ids, never stored or shown:
+    folding more can only route more files to the restricted side, the careful side."""
+    return unicodedata.normalize("NFKC", str(pilot_id)).translate(_THAI_DIGITS).strip().upper()
+
+
+def names_restricted(pilot_ids: Iterable[str | None], restricted: Iterable[str]) -> bool:
+    """Whether any of a file's pilot ids (its header's, its rows') folds to a restricted pilot's."""
+    return bool({folded_pilot(p) for p in pilot_ids if p} & {folded_pilot(p) for p in restricted})
 
 
 def needed(files: RestrictedFiles, registry) -> bool:
