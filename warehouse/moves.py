@@ -154,19 +154,24 @@ REMOVED_ERROR = ("[detail removed: it named data of a pilot that became restrict
                  "ซึ่งย้ายไปคลังข้อมูลชั้นความลับโดยการประมวลผล {run_id}]")
 _ERROR_CLASS = re.compile(r"[A-Za-z_][\w.]*(?=: )")
 _CODE_EDGE = r"[0-9A-Za-z]"  # a code is a whole word: G1 is not in G12 (an id is followed by _ in a file name)
+# A file's stem shorter than this is not looked for alone ("q3", "data"): such a word is in many
+# an error that names nothing of the pilot. Its whole name (with the extension) still is.
+_MIN_STEM = 6
 
 
 def _moved_words(src: duckdb.DuckDBPyConnection, dst: duckdb.DuckDBPyConnection, pilot_id: str | None,
                  names: set[str]) -> re.Pattern | None:
     """What marks an error text as quoting the moved data: the pilot id (any case), its files' names
-    (as sent, as ops.runs stores them, and their stems), its KPIs' codes (as whole words) and names
-    (Thai and English, any case). A value alone (87.3456) is not recognisable; an error that
-    quotes one names the file, the KPI or the pilot beside it in every message this code writes."""
+    (as sent, as ops.runs stores them, and their stems of 6 characters or more), its KPIs' codes and
+    names (Thai and English, any case), each as a whole word (_CODE_EDGE: no ASCII letter or digit
+    on either side), so that a KPI named "Rate" does not blank "generate", nor a file report.csv
+    "reporting". A value alone (87.3456) is not recognisable; an error that quotes one names the
+    file, the KPI or the pilot beside it in every message this code writes."""
     texts = set()
     for name in names | {printable(n) for n in names}:
         texts.add(name)
         stem = name.rsplit(".", 1)[0]
-        if len(stem) >= 3:
+        if len(stem) >= _MIN_STEM:
             texts.add(stem)
     codes = set()
     if pilot_id is not None:
@@ -176,8 +181,8 @@ def _moved_words(src: duckdb.DuckDBPyConnection, dst: duckdb.DuckDBPyConnection,
                                             [pilot_id]).fetchall():
                 codes.add(code)
                 texts |= {t for t in (th, en) if t and len(t) >= 3}
-    parts = [re.escape(t) for t in sorted(texts, key=len, reverse=True) if t]
-    parts += [f"(?<!{_CODE_EDGE}){re.escape(c)}(?!{_CODE_EDGE})" for c in sorted(codes, key=len, reverse=True) if c]
+    words = sorted(texts | codes, key=len, reverse=True)
+    parts = [f"(?<!{_CODE_EDGE}){re.escape(w)}(?!{_CODE_EDGE})" for w in words if w]
     return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
 
