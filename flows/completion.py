@@ -6,8 +6,11 @@ the inbox files those runs recorded (recognised by name and SHA-256, as the next
 publishes the analysts' copy, and marks completed the runs whose every missing step it did.
 Filing away is done only when no file of those runs was left: one this command may not read
 (unreadable, or open for writing by another program), or runs' files recorded in a restricted
-store it did not open (a --restricted-store not given: found by ops.runs.files_seen against the
-submissions it knows). Then the runs stay unfinished and the next run files those away.
+store it did not open (found by ops.runs.files_seen against the submissions it knows). Then the
+runs stay unfinished and the next run files those away. That last case is a fallback: a
+warehouse that records its store (warehouse/store_identity.py) refuses publish without it
+before anything is done; only one for which migration 0021 recorded none (its registry named
+no restricted pilot kept in the store alone) gets here with its store unread.
 The copy is written afresh while ops.publish_afresh says a restricted pilot's data left the open
 side (warehouse/publish.py), as a run's would be. The caller holds the run lock.
 """
@@ -67,7 +70,7 @@ def _complete(warehouse_path: Path, inbox: Path | None, also_done: frozenset[str
             writing: list[inbox_folder.InboxFile] = []
             moved = inbox_folder.file_away(found, inbox, left=lambda item, why: writing.append(item)
                                            if why == inbox_folder.WRITING else None)
-            if unknown:
+            if unknown:  # the fallback for a warehouse 0021 recorded no store of (module doc)
                 not_filed.append(f"{unknown} file(s) of unfinished run(s) are recorded in a restricted store not "
                                  f"read here (not {files.store}): give --restricted-store, or let the next run file "
                                  "them away")
