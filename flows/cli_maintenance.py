@@ -26,7 +26,7 @@ _restricted = click.option("--restricted-store", "restricted_store", default=Non
 
 def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
              restricted_store: Path | None = None, registry_dir: Path | None = None, precheck=None,
-             out_dir: Path | None = None, inbox: Path | None = None) -> int:
+             out_dir: Path | None = None, inbox: Path | None = None, new_store: bool = False) -> int:
     """Run a job under the run lock, with the same exit codes as `pilotkpi run`.
 
     job() returns its exit code (0, or 5 when it committed but a later step was not done); an
@@ -49,7 +49,7 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
         with run_lock(warehouse_path, wait=wait, on_stale=lambda m: click.echo(f"pilotkpi: {m}", err=True)):
             refuse_in_job_folders(warehouse_path, restricted_store, inbox, out_dir)  # one file, one role
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
-            check_restricted(warehouse_path, restricted_store)
+            check_restricted(warehouse_path, restricted_store, new_store)
             registry = check_registry(registry_dir)
             if precheck is not None:
                 precheck(registry)
@@ -127,8 +127,12 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
 @_as_of_option
 @_wait
 @_restricted
+@click.option("--new-restricted-store", "new_store", is_flag=True,
+              help="The restricted store is lost for good (no backup): make a new empty one and record it. Every "
+                   "restricted pilot's figures are then no data until their files are sent again "
+                   "(docs/operations.md). Refused while a store is there.")
 def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str | None, wait: bool,
-            restricted_store: Path | None) -> None:
+            restricted_store: Path | None, new_store: bool) -> None:
     """Recompute every mart from core.* with today's registry, for a new as-of date or new thresholds.
 
     Reads no inbox file. The same warehouse, registry and as-of date give the same marts, byte for byte.
@@ -136,7 +140,8 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
     def job():
         from flows.nightly import rebuild as rebuild_flow
 
-        result = rebuild_flow(registry_dir, warehouse_path, out_dir, _as_of(as_of), wait, restricted_store)
+        result = rebuild_flow(registry_dir, warehouse_path, out_dir, _as_of(as_of), wait, restricted_store,
+                              new_store)
         click.echo(f"rebuilt the marts as of {result.as_of.isoformat()} (run {result.run_id})")
         if result.pilots_by_status is not None:
             statuses = ", ".join(f"{s} {n}" for s, n in result.pilots_by_status.items())
@@ -145,7 +150,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: str 
                          warehouse_path, out_dir, restricted_store)
 
     sys.exit(_guarded(job, warehouse_path, wait, restricted_store=restricted_store, registry_dir=registry_dir,
-                      out_dir=out_dir))
+                      out_dir=out_dir, new_store=new_store))
 
 
 def _finished(result, what: str, warehouse_path: Path, out_dir: Path, restricted_store: Path | None = None) -> int:

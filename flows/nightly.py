@@ -307,14 +307,19 @@ NOT_FINISHED = "the job stopped after its commit, before the steps in failed_ste
 def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_of: date,
          body: Callable[[object, str], tuple[dict, int]],
          file_away: Callable[[object], object] | None = None,
-         restricted_files: restricted.RestrictedFiles | None = None) -> JobResult:
+         restricted_files: restricted.RestrictedFiles | None = None, new_store: bool = False) -> JobResult:
     """One warehouse job: start_run, body, marts, finish_run in one transaction; then the steps
     after the commit (_after_commit). body(live, run_id) returns (counts, skipped_unsettled).
+    new_store: `rebuild --new-restricted-store` (warehouse/store_identity.py): the missing store the
+    warehouse records is not refused; a new empty one is made, its new id recorded, and the job's
+    ops.runs.kind is NEW_STORE_KIND.
 
     With a restricted store, its working copy commits first and is renamed into place after the
     open commit (warehouse/restricted.py: the open ops.runs row decides)."""
     run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
     started = _utcnow()
+    recorded_kind = store_identity.NEW_STORE_KIND if new_store else kind
+    new_store_lines = None
     steps = [s for s in POST_COMMIT_ORDER if file_away is not None or s != "file_away"]
     live = Live(limit_memory(connect(warehouse_path)))
     con = live.con
@@ -334,9 +339,13 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
             if restricted_files is not None:
                 restricted.recover(restricted_files, con)
                 recorded = store_identity.recorded(con)
-                store_identity.refuse_missing(restricted_files.store, recorded)
+                if new_store:  # checked under the lock again: only a missing store is replaced
+                    store_identity.refuse_new_store(restricted_files.store, restricted_files.next, recorded)
+                else:
+                    store_identity.refuse_missing(restricted_files.store, recorded)
                 rjob = restricted.RestrictedJob(restricted_files)
-                store_identity.refuse_other(restricted_files.store, recorded, store_identity.own_id(rjob.con))
+                if not new_store:  # a new store has no id yet: record() gives it one
+                    store_identity.refuse_other(restricted_files.store, recorded, store_identity.own_id(rjob.con))
                 _warn_lines(store_identity.out_of_step(recorded, store_identity.store_last_job(rjob.con)))
                 limit_memory(rjob.con)
                 moves.sweep_evidence(con, rjob.con, evidence_dir_for(warehouse_path), restricted_files.evidence)
@@ -344,10 +353,14 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 live.restricted = RestrictedSide(rjob.con, restricted_files, pilots)
                 rows, restricted_rows = restricted.split_registry(rows, pilots)
             with transaction(con):
-                store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version(), kind)
+                store.start_run(con, run_id, started, as_of, registry.content_sha256, software_version(),
+                                recorded_kind)
                 lead_changed = _write_registry(con, rows)  # the open store holds every pilot's registry.pilots row
                 if rjob is not None:
                     store_identity.record(con, rjob.con, run_id)
+                    if new_store:
+                        new_store_lines = store_identity.new_store_lines(
+                            restricted_files.store, recorded, store_identity.own_id(rjob.con), sorted(pilots))
                     _write_registry(rjob.con, restricted_rows)
                     # Pilots whose rows are in the wrong store move now, in this commit (warehouse/moves.py).
                     moved = moves.move_misplaced(con, rjob.con, pilots, set(registry.pilots) - pilots,
@@ -381,7 +394,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
                 failure = live.open_error(exc)  # before abort: the names include this job's rows
                 if rjob is not None:
                     rjob.abort()
-                _record_failure(live.con, run_id, started, as_of, registry, kind, failure)
+                _record_failure(live.con, run_id, started, as_of, registry, recorded_kind, failure)
         if failure is not None:
             raise failure  # outside the except block: no chain back to the original's text
         if committed:  # the COMMIT raised, yet the warehouse holds it: the job goes on, committed
@@ -398,6 +411,7 @@ def _job(kind: str, registry: Registry, warehouse_path: Path, out_dir: Path, as_
             for move in moved:
                 print(f"pilotkpi: {move.line()}", flush=True)
         _warn_lead_changes(lead_changed)  # committed: earlier quarters are now the new lead's
+        _warn_lines(new_store_lines)  # committed: the new store is the warehouse's now
         done = cheap.after_commit(live, kind, run_id, counts, warehouse_path, Path(out_dir), as_of, steps,
                                   file_away, state, any(m.direction == moves.TO_RESTRICTED for m in moved))
         return JobResult(run_id, counts, done.summaries, done.by_status, done.published, done.failed,
@@ -479,16 +493,20 @@ def _failure_line(exc: Exception, committed: list[str] = ()) -> str:
     return f"pilotkpi: scheduled run {what}: {printable(f'{type(exc).__name__}: {exc}')}"
 
 
-def _restricted_files(warehouse_path: Path, registry: Registry,
-                      restricted_store: Path | None) -> restricted.RestrictedFiles | None:
+def _restricted_files(warehouse_path: Path, registry: Registry, restricted_store: Path | None,
+                      new_store: bool = False) -> restricted.RestrictedFiles | None:
     """The job's restricted store, checked (owner-only) and with an empty staging folder; None when
-    the registry has no restricted pilot and no store exists."""
+    the registry has no restricted pilot and no store exists. new_store: `rebuild
+    --new-restricted-store`, the store made even with no restricted pilot left, so that the
+    warehouse records one that exists (warehouse/store_identity.py)."""
     files = restricted.files_for(warehouse_path, restricted_store)
-    if not (files.store.exists() or files.next.exists()):
+    if new_store:
+        store_identity.refuse_new_store(files.store, files.next, store_identity.recorded_in_file(warehouse_path))
+    elif not (files.store.exists() or files.next.exists()):
         # Before anything is received or made: a warehouse that records a store must not get a
         # new empty one (warehouse/store_identity.py). The read-only open is only paid here.
         store_identity.refuse_missing(files.store, store_identity.recorded_in_file(warehouse_path))
-    if not restricted.needed(files, registry):
+    if not (new_store or restricted.needed(files, registry)):
         return None
     restricted.check_permissions(files)
     restricted.clean_staging(files)
@@ -634,13 +652,15 @@ def _open_outcome(result: FileOutcome, messages: MessageGuard) -> FileOutcome:
 @flow(name="rebuild", log_prints=False)
 @refusals_as_state
 def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date | None = None,
-            wait: bool = False, restricted_store: Path | None = None) -> RunResult:
-    """Recompute every mart from core.* and today's registry (a new as-of date or new thresholds)."""
+            wait: bool = False, restricted_store: Path | None = None, new_store: bool = False) -> RunResult:
+    """Recompute every mart from core.* and today's registry (a new as-of date or new thresholds).
+    new_store: make a new empty restricted store in place of a lost one (warehouse/store_identity.py)."""
     as_of = as_of or today_in_bangkok()
     registry = load_registry_task(Path(registry_dir))
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
         job = _job("rebuild", registry, Path(warehouse_path), out_dir, as_of, lambda live, run_id: ({}, 0),
-                   restricted_files=_restricted_files(Path(warehouse_path), registry, restricted_store))
+                   restricted_files=_restricted_files(Path(warehouse_path), registry, restricted_store, new_store),
+                   new_store=new_store)
     return RunResult(job.run_id, as_of, job.counts, job.by_status, job.summaries, job.published,
                      failed_steps=job.failed_steps, completed=job.completed, letters=job.letters)
 

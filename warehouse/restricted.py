@@ -127,13 +127,17 @@ def check_permissions(files: RestrictedFiles) -> None:
                                          f"chmod {mode:o} '{path}'")
 
 
-def check_restricted(warehouse_path: str | Path, restricted_store: str | Path | None = None) -> None:
+def check_restricted(warehouse_path: str | Path, restricted_store: str | Path | None = None,
+                     new_store: bool = False) -> None:
     """What commands check at start, before Prefect: the restricted store, if there is one, is
     the operator's alone (its folder and file are created so by the first job that needs them),
-    and is there if the warehouse's jobs wrote one (the job checks it again: store_identity)."""
+    and is there if the warehouse's jobs wrote one (the job checks it again: store_identity).
+    new_store: `rebuild --new-restricted-store`, allowed only where that store is missing."""
     files = files_for(warehouse_path, restricted_store)
     check_permissions(files)
-    if not (files.store.exists() or files.next.exists()):
+    if new_store:
+        store_identity.refuse_new_store(files.store, files.next, store_identity.recorded_in_file(warehouse_path))
+    elif not (files.store.exists() or files.next.exists()):
         store_identity.refuse_missing(files.store, store_identity.recorded_in_file(warehouse_path))
 
 

@@ -12,6 +12,14 @@ nothing written) when the warehouse records a store and the one at the given pat
 another. A new empty store is made only while the warehouse records none (the first night that
 needs one). An upgraded warehouse that had a store records one of unknown id (migration 0021):
 missing, it is refused; found, the first job records its id.
+
+A store lost for good (a disk lost, no backup) would leave every job refused for ever. The way
+forward is explicit: `pilotkpi rebuild --new-restricted-store` (NEW_STORE_OPTION) lets that one
+job make a new empty store in place of the missing one and record its new id in both files; its
+ops.runs row has kind NEW_STORE_KIND, and it says in English and Thai that every restricted
+pilot's figures are no data until their files are sent again (new_store_lines). It is refused
+where there is a store (or the job's working copy) at the path, or the warehouse records none:
+it never replaces a store that is there.
 """
 from __future__ import annotations
 
@@ -22,6 +30,10 @@ from pathlib import Path
 import duckdb
 
 from warehouse.errors import WarehouseRefused
+
+
+NEW_STORE_OPTION = "--new-restricted-store"
+NEW_STORE_KIND = "rebuild_new_restricted_store"  # ops.runs.kind of the job that made a new store
 
 
 class StoreRefused(WarehouseRefused):
@@ -88,9 +100,40 @@ def refuse_missing(store: Path, rec: Recorded | None) -> None:
         f"no restricted store here, yet this warehouse's jobs wrote one ({_what(rec)}, last written by "
         f"run {rec.run_id or 'unknown'}); nothing was changed. Give its path with --restricted-store, or "
         f"restore it (and its evidence folder) from the backup taken with the warehouse "
-        f"(docs/operations.md, \"Backup and restore\") / ไม่พบคลังข้อมูลชั้นความลับที่ {store} "
+        f"(docs/operations.md, \"Backup and restore\"); if it is lost for good, `pilotkpi rebuild "
+        f"{NEW_STORE_OPTION}` makes a new empty one, and every restricted pilot's figures are no data until "
+        f"their files are sent again / ไม่พบคลังข้อมูลชั้นความลับที่ {store} "
         f"แต่คลังข้อมูลนี้เคยเขียนคลังข้อมูลชั้นความลับไว้แล้ว จึงไม่ได้เปลี่ยนแปลงสิ่งใด "
-        f"ให้ระบุที่อยู่ของคลังด้วย --restricted-store หรือกู้คืนคลังและโฟลเดอร์หลักฐานของคลังจากสำรองข้อมูล"))
+        f"ให้ระบุที่อยู่ของคลังด้วย --restricted-store หรือกู้คืนคลังและโฟลเดอร์หลักฐานของคลังจากสำรองข้อมูล "
+        f"หากคลังสูญหายถาวร ให้ใช้ `pilotkpi rebuild {NEW_STORE_OPTION}` เพื่อสร้างคลังใหม่ที่ว่างเปล่า "
+        f"ตัวเลขของโครงการชั้นความลับทุกโครงการจะเป็นไม่มีข้อมูลจนกว่าจะส่งแฟ้มมาใหม่"))
+
+
+def refuse_new_store(store: Path, working_copy: Path, rec: Recorded | None) -> None:
+    """--new-restricted-store only where the warehouse records a store and none is at `store`
+    (nor the job's working copy, which the next plain job renames into place or discards)."""
+    if rec is None:
+        reason = f"this warehouse records no restricted store: there is none to replace, {NEW_STORE_OPTION} is not needed"
+        thai = "คลังข้อมูลนี้ไม่เคยบันทึกคลังข้อมูลชั้นความลับ จึงไม่มีคลังที่ต้องแทนที่"
+    elif store.exists() or working_copy.exists():
+        reason = (f"a restricted store is there ({store if store.exists() else working_copy}): "
+                  f"{NEW_STORE_OPTION} only replaces a store lost for good")
+        thai = f"มีคลังข้อมูลชั้นความลับอยู่แล้วที่ {store} ตัวเลือก {NEW_STORE_OPTION} ใช้แทนเฉพาะคลังที่สูญหายถาวรเท่านั้น"
+    else:
+        return
+    raise StoreRefused(store, f"{reason}; nothing was changed / {thai} จึงไม่ได้เปลี่ยนแปลงสิ่งใด")
+
+
+def new_store_lines(store: Path, lost: Recorded | None, new_id: str, pilots: list[str]) -> tuple[str, str]:
+    """(English, Thai): what the job that made a new store in place of a lost one did."""
+    lost_what = _what(lost) if lost is not None else "unknown"
+    named = ", ".join(pilots) if pilots else "none in today's registry"
+    return (f"made a new empty restricted store at {store} (store id {new_id}) in place of the lost one "
+            f"({lost_what}), as {NEW_STORE_OPTION} asked: every restricted pilot's figures are now no data until "
+            f"their agencies send their files again (restricted pilots: {named})",
+            f"สร้างคลังข้อมูลชั้นความลับใหม่ที่ว่างเปล่าที่ {store} (รหัสคลัง {new_id}) แทนคลังที่สูญหาย ตามตัวเลือก "
+            f"{NEW_STORE_OPTION} ตัวเลขของโครงการชั้นความลับทุกโครงการเป็นไม่มีข้อมูลจนกว่าหน่วยงานจะส่งแฟ้มมาใหม่ "
+            f"(โครงการชั้นความลับ: {named})")
 
 
 def refuse_other(store: Path, rec: Recorded | None, own: str | None) -> None:
