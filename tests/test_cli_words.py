@@ -111,7 +111,7 @@ def test_sql_shows_decimals_without_trailing_zeros_and_the_stored_type_stays(tmp
                     "WHERE table_name = 'kpi_actuals' AND column_name = 'actual';")
     assert code == 0, out
     assert re.search(r"│ +65\.6 │", out) and re.search(r"│ +47\.0 │", out) and "65.60" not in out  # scale 1
-    assert "decimal(9,1)" in out  # shown as what it is: a decimal, right-aligned
+    assert "decimal(18,10)" in out  # headed by its stored type, the values trimmed (verifier VI F7)
     assert "1000000.00" in out  # money keeps its two decimals
     assert re.search(r"│ DECIMAL\(\d+,10\) │", out)  # the stored type is unchanged
 

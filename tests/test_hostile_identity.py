@@ -17,6 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.prefect_reads import summary_artifacts_of
 from tests.test_flow import HEADER, make_scenario, run_cli
 
 P = "PLT-2548-003"
@@ -148,13 +149,8 @@ def test_validation_report_shows_every_raw_value_escaped(hostile_run):
 
 
 def test_artifact_lists_the_quarantined_files_escaped(hostile_run):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
     root, *_ = hostile_run
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pilotkpi-summary"])))
-    texts = [a.data for a in artifacts if (root / "out").resolve().as_uri() in a.data]
+    texts = [a.data for a in summary_artifacts_of(root / "out")]
     assert len(texts) == 2  # one per run
     for text in texts:
         assert "<script" not in text and "\x1b" not in text

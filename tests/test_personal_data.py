@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from flows.cli import main
 from warehouse.personal import MASK, mask_national_ids
+from tests.prefect_reads import summary_artifacts_of
 from tests.test_flow import HEADER, make_scenario, run_cli
 
 THAI = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
@@ -293,16 +294,11 @@ def test_no_generated_id_is_in_any_output(pdpa_run):
 
 
 def test_no_generated_id_in_logs_output_or_artifact(pdpa_run):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
     root, ids, _, _, output, logs = pdpa_run
     refused = "Refused 'link_[masked-id].csv': it is not a regular file (a symbolic link)"
     assert refused in output and any(refused in line for line in logs)
     assert leaked(ids.used, output) == [] and leaked(ids.used, "\n".join(logs)) == []
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pilotkpi-summary"])))
-    mine = [a.data for a in artifacts if (root / "out").resolve().as_uri() in a.data]
+    mine = [a.data for a in summary_artifacts_of(root / "out")]
     assert len(mine) == 1 and leaked(ids.used, mine[0]) == []
 
 

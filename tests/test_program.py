@@ -38,7 +38,9 @@ def _broken_registry(tmp_path: Path) -> Path:
 
 def _run(tmp_path: Path, call: str) -> tuple[subprocess.CompletedProcess, Path]:
     marker = tmp_path / "marker"
-    args = ["run", "--registry", str(_broken_registry(tmp_path)), "--inbox", str(tmp_path),
+    inbox = tmp_path / "inbox"  # its own folder: the warehouse inside the inbox is refused (one file, one role)
+    inbox.mkdir()
+    args = ["run", "--registry", str(_broken_registry(tmp_path)), "--inbox", str(inbox),
             "--warehouse", str(tmp_path / "wh.duckdb"), "--out", str(tmp_path / "out")]
     done = subprocess.run([sys.executable, "-c", PROGRAM.format(call=call), str(marker), *args], cwd=tmp_path,
                           env=child_env(), capture_output=True, text=True, timeout=120)

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.prefect_reads import summary_artifacts_of
 from kpis.summary.model import KpiRow, PilotSection, QuarantinedFile, SummaryModel
 from kpis.summary.render import render_html, render_markdown
 
@@ -279,14 +280,10 @@ def test_pdf_without_chromium_says_how_to_install(demo_run, tmp_path, monkeypatc
 
 
 def test_run_publishes_a_prefect_markdown_artifact(demo_run):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
     folder, _ = demo_run
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pilotkpi-summary"])))
-    assert artifacts and artifacts[-1].type == "markdown"
-    text = next(a.data for a in artifacts if (folder / "out").resolve().as_uri() in a.data)
+    [artifact] = summary_artifacts_of(folder / "out")
+    assert artifact.type == "markdown"
+    text = artifact.data
     assert "| on target | 3 |" in text and "| off track | 2 |" in text
     assert f"({(folder / 'out' / 'summary.th.html').resolve().as_uri()})" in text
     assert "| PLT-2548-001 | 2549-Q3 | 3.6880 | on target |" in text

@@ -22,6 +22,7 @@ import json
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.prefect_reads import summary_artifacts_of
 from tests.test_flow import HEADER, make_empty_scenario, run_cli
 
 P = "PLT-2548-003"
@@ -59,12 +60,7 @@ def test_invisible_characters_in_names_are_shown(tmp_path, prefect_harness):
     for page in (en, html):
         assert not any(c in page for c in "\u200b\ufeff\u00ad")  # U+2060: in the message quoting the pilot id
 
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pilotkpi-summary"])))
-    [artifact] = [a.data for a in artifacts if o.resolve().as_uri() in a.data]
+    [artifact] = [a.data for a in summary_artifacts_of(o)]
     assert f"| {P} | b_sec\\[U\\+200B\\]\\.csv | Department of Provincial Administration \\(15001\\) | 2548-Q1 |" in artifact
     assert f"| {P} | b_sec\\[U\\+FEFF\\]\\.csv | Department of Provincial Administration \\(15001\\) | 2548-Q1 |" in artifact
 

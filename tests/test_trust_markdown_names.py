@@ -17,9 +17,8 @@ from __future__ import annotations
 import json
 import re
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
+from tests.prefect_reads import summary_artifacts_of
 from tests.test_flow import HEADER, make_empty_scenario, run_cli
 
 P = "PLT-2548-003"
@@ -60,9 +59,7 @@ def test_agency_text_takes_no_markdown_structure(tmp_path, prefect_harness):
             "ไตรมาส 1/2548); แถว 2, ") in th
     assert "\n- **ยังไม่ได้แก้ไข** · ผลการดำเนินงาน \\*ฉบับแก้ไข\\* \\(\\_\\_final\\_\\_\\)\\.csv (กรมการปกครอง \\(15001\\), ไตรมาส 1/2548):\n" in th
 
-    with get_client(sync_client=True) as client:
-        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["pilotkpi-summary"])))
-    [artifact] = [a.data for a in artifacts if (tmp_path / "out").resolve().as_uri() in a.data]
+    [artifact] = [a.data for a in summary_artifacts_of(tmp_path / "out")]
     assert (f"| {P} | ผลการดำเนินงาน \\*ฉบับแก้ไข\\* \\(\\_\\_final\\_\\_\\)\\.csv | {dopa} | 2548-Q1 | "
             "not resolved |\n") in artifact
 

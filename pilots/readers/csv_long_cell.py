@@ -48,7 +48,7 @@ def cell_too_long(text: str, sep: str, records: list[list[str]], lines_read: int
         cell = detail("CELL_TOO_LONG", "position", number=at + 1)
     else:
         cell = detail("CELL_TOO_LONG", "in_row")
-    issue = make_issue("CELL_TOO_LONG", row, name, cell=cell, limit=f"{limit:,}")
+    issue = make_issue("CELL_TOO_LONG", row, name, cell=cell, max_chars=f"{limit:,}")
     identity: dict[str, str | None] = {}
     if header_at is not None:
         # The first data row: one already read, else the broken record itself (its long cells None).
