@@ -40,16 +40,10 @@ def _neutral(run_id: str) -> str:
             f"โครงการชั้นความลับ ซึ่งย้ายไปคลังข้อมูลชั้นความลับโดยการประมวลผล {run_id}]")
 
 
-@pytest.fixture(scope="module")
-def moved(tmp_path_factory, prefect_harness):
-    root = tmp_path_factory.mktemp("move-errors")
-    registry, inbox = make_scenario(root)
-    wh = root / "wh.duckdb"
-    base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(root / "out"), "--as-of", AS_OF]
-    code, output = cli("run", "--inbox", inbox, *base)
-    assert code == 0, output
+def failed_rebuilds(failures: dict[str, str], base: list[str], wh) -> dict[str, str]:
+    """key -> the run id of a `rebuild` made to fail at the marts (test point) with that message."""
     failed = {}
-    for key, message in FAILURES.items():
+    for key, message in failures.items():
         os.environ.update(PILOTKPI_FAIL_AT="marts", PILOTKPI_FAIL_MESSAGE=message)
         try:
             code, output = cli("rebuild", *base)
@@ -58,6 +52,18 @@ def moved(tmp_path_factory, prefect_harness):
                 os.environ.pop(name, None)
         assert code != 0 and message in output, output
         failed[key] = q(wh, "SELECT run_id FROM ops.runs WHERE status = 'failed' ORDER BY started_at DESC LIMIT 1")[0][0]
+    return failed
+
+
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory, prefect_harness):
+    root = tmp_path_factory.mktemp("move-errors")
+    registry, inbox = make_scenario(root)
+    wh = root / "wh.duckdb"
+    base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(root / "out"), "--as-of", AS_OF]
+    code, output = cli("run", "--inbox", inbox, *base)
+    assert code == 0, output
+    failed = failed_rebuilds(FAILURES, base, wh)
     assert not (root / "wh.restricted.duckdb").exists()
     reclassify(registry, PILOT, "restricted")
     code, output = cli("run", "--inbox", inbox, "--settle-seconds", "0", *base)

@@ -16,13 +16,12 @@ replaced by the neutral text (as tests/test_move_run_errors.py words it).
 """
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
 
 from tests.test_flow import AS_OF, make_scenario
-from tests.test_move_run_errors import _neutral
+from tests.test_move_run_errors import _neutral, failed_rebuilds
 from tests.test_pilot_moves import cli, q, reclassify
 from warehouse.publish import published_path
 
@@ -45,16 +44,7 @@ def moved(tmp_path_factory, prefect_harness):
     base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(root / "out"), "--as-of", AS_OF]
     code, output = cli("run", "--inbox", inbox, *base)
     assert code == 0, output
-    failed = {}
-    for key, message in FAILURES.items():
-        os.environ.update(PILOTKPI_FAIL_AT="marts", PILOTKPI_FAIL_MESSAGE=message)
-        try:
-            code, output = cli("rebuild", *base)
-        finally:
-            for name in ("PILOTKPI_FAIL_AT", "PILOTKPI_FAIL_MESSAGE"):
-                os.environ.pop(name, None)
-        assert code != 0 and message in output, output
-        failed[key] = q(wh, "SELECT run_id FROM ops.runs WHERE status = 'failed' ORDER BY started_at DESC LIMIT 1")[0][0]
+    failed = failed_rebuilds(FAILURES, base, wh)
     reclassify(registry, PILOT, "restricted")
     code, output = cli("run", "--inbox", inbox, "--settle-seconds", "0", *base)
     assert code == 0, output
