@@ -269,6 +269,7 @@ _SETSIG = getattr(fcntl, "F_SETSIG", None)
 # folder from outside the overlay is not seen (the settle time guards then).
 LEASE_FILE_SYSTEMS = frozenset({"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "f2fs", "zfs", "overlay"})
 MOUNTS = "/proc/self/mounts"
+NO_LEASES = "file leases are not available on this system"  # not Linux: the kernel cannot be asked
 
 
 def _mount_point(field: str) -> str:
@@ -304,7 +305,7 @@ def lease_untold(folder: Path | str, mounts: str | None = None) -> str | None:
     system is one of LEASE_FILE_SYSTEMS); else why the kernel's answer cannot be trusted there.
     Asked once a night (receive, file_away), not once a file."""
     if _SETLEASE is None:
-        return "file leases are not available on this system"
+        return NO_LEASES
     kind = file_system_type(folder, mounts)
     if kind in LEASE_FILE_SYSTEMS:
         return None
@@ -322,7 +323,7 @@ def held_for_writing(fd: int, unchecked: list[str] | None = None, untold: str | 
     False when the kernel cannot tell, the reason noted in `unchecked` when given. untold: the
     folder's `lease_untold`; when set, the kernel is not asked (its answer would not be trusted)."""
     if untold is None and _SETLEASE is None:
-        untold = "file leases are not available on this system"
+        untold = NO_LEASES
     if untold is not None:
         if unchecked is not None:
             unchecked.append(untold)
