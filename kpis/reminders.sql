@@ -31,9 +31,21 @@ latest_quarantined as (
 ),
 
 final as (
+    -- follow-up.md's per-report columns (issue 23 moved reminders.csv to one row per letter, so
+    -- this mart is where they live): the agency's names, the pilot's names and the latest
+    -- quarantined file's name as received (agency text: shown escaped wherever it is shown). A
+    -- restricted pilot's row carries no pilot name and no file name (NULL, not ''): follow-up.md
+    -- leaves its name empty, and warehouse.md keeps its file names out of the open warehouse,
+    -- which takes this row from the restricted store (warehouse/restricted.merge_mart blanks
+    -- them again on the way).
     select
         n.agency_code,
+        a.name_th as agency_name_th,
+        a.name_en as agency_name_en,
         n.pilot_id,
+        -- (A pilot without a registry row, which compliance never gives, would show neither.)
+        case when p.classification = 'open' then p.name_th end as pilot_name_th,
+        case when p.classification = 'open' then p.name_en end as pilot_name_en,
         n.role,
         n.period,
         n.fiscal_year,
@@ -46,10 +58,14 @@ final as (
         end::INTEGER as level,
         case when n.quarantined > 0 then 'rejected_file' else 'missing' end as reason,
         n.quarantined,
-        q.submission_id as latest_quarantined_submission_id
+        q.submission_id as latest_quarantined_submission_id,
+        case when p.classification = 'open' then s.file_name end as latest_quarantined_file
     from not_extended n
     left join latest_quarantined q
       on q.pilot_id = n.pilot_id and q.agency_code = n.agency_code and q.period = n.period
+    left join ingest.submissions s on s.submission_id = q.submission_id
+    left join registry.pilots p on p.pilot_id = n.pilot_id
+    left join registry.agencies a on a.agency_code = n.agency_code
 )
 
 select * from final

@@ -115,7 +115,11 @@ _MART_STEPS = [
                                  "registry.pilots"),
           modules=("kpis.outliers",), rows=(("ingest.submissions", LEAD_ROWS),)),
     _mart("kpi_outliers", ("marts.kpi_outlier_checks",)),
-    _mart("reminders", ("ingest.submissions", "marts.reporting_compliance", "registry.pilot_agencies"), as_of=True),
+    # The names of the agency and pilot and the pilot's classification (a restricted pilot's names
+    # and file are left out): a pilot's other registry fields change no reminder of it.
+    _mart("reminders", ("ingest.submissions", "marts.reporting_compliance", "registry.agencies",
+                        "registry.pilot_agencies", "registry.pilots"), as_of=True,
+          columns=(("registry.pilots", ("pilot_id", "name_th", "name_en", "classification")),)),
 ]
 MARTS = {s.name: s for s in _MART_STEPS}
 

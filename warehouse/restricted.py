@@ -51,6 +51,10 @@ STAGING = ".staging"
 # The open warehouse keeps these marts' rows of restricted pilots (warehouse.md), copied from the
 # restricted store, where they are computed from the line-level data.
 OPEN_MARTS = ("pilot_scores", "reporting_compliance", "reminders")
+# Columns of those rows that never cross to the open side (warehouse.md: no restricted file name;
+# follow-up.md: no restricted pilot's name): the mart's SQL leaves them NULL already, and the copy
+# writes NULL whatever the restricted store holds, so a later change there cannot leak them.
+OPEN_MART_BLANKS = {"reminders": ("pilot_name_th", "pilot_name_en", "latest_quarantined_file")}
 # marts.due_periods says which periods are due for a pilot from registry.pilots' dates alone (no
 # figure): its open rows stay, so `close-quarter` closes a restricted pilot's due period too.
 KEEP_OPEN = ("due_periods",)
@@ -455,14 +459,17 @@ def merge_mart(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnect
                name: str) -> None:
     """Just after the open side built marts.<name>: it drops every row of a restricted pilot (they
     were computed without its line-level data) but KEEP_OPEN's, and OPEN_MARTS take those rows
-    from the restricted store. Every mart is per pilot, so no open row aggregates a restricted
-    pilot. (Run per mart, before later marts read it: kpis/build.build_marts `after`.)"""
+    from the restricted store, with OPEN_MART_BLANKS' columns NULL. Every mart is per pilot, so no
+    open row aggregates a restricted pilot. (Run per mart, before later marts read it:
+    kpis/build.build_marts `after`.)"""
     if name in KEEP_OPEN or not restricted or not has_pilot_id(open_con, f"marts.{name}"):
         return
     ids = sorted(restricted)
     open_con.execute(f"DELETE FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
     if name in OPEN_MARTS:
-        columns, rows = _rows(rcon, f"SELECT * FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
+        blanks = ", ".join(f"NULL AS {c}" for c in OPEN_MART_BLANKS.get(name, ()))
+        select = f"* REPLACE ({blanks})" if blanks else "*"
+        columns, rows = _rows(rcon, f"SELECT {select} FROM marts.{name} WHERE list_contains(?, pilot_id)", [ids])
         store._insert(open_con, f"marts.{name}", columns, rows)
 
 
