@@ -41,7 +41,7 @@ def test_an_older_warehouse_is_upgraded_in_place_by_the_next_run(tmp_path, prefe
     registry, inbox = make_scenario(tmp_path)
     code, output = run_cli(registry, inbox, tmp_path)
     assert code == 0, output
-    assert versions(tmp_path / "wh.duckdb") == [m.version for m in available_migrations()] == list(range(1, 23))
+    assert versions(tmp_path / "wh.duckdb") == [m.version for m in available_migrations()] == list(range(1, 24))
     con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
     try:
         # The old rows are still there, and the columns added later are NULL or their default for them.
@@ -55,6 +55,9 @@ def test_an_older_warehouse_is_upgraded_in_place_by_the_next_run(tmp_path, prefe
         assert con.execute("SELECT comment FROM duckdb_columns() WHERE schema_name = 'ops' AND table_name = 'runs' "
                            "AND column_name = 'kind'").fetchone()[0].startswith(
             "run, reprocess, rebuild, close, reopen, approve or reject; rebuild_new_restricted_store: ")  # 0008, 0022
+        assert "in Bangkok" in con.execute(  # 0023: the Bangkok date of receipt
+            "SELECT comment FROM duckdb_columns() WHERE schema_name = 'approval' AND table_name = 'restricted_held' "
+            "AND column_name = 'received_on'").fetchone()[0]
         # 0009 started the audit trail with the old file's status; the run's own changes follow it.
         assert con.execute("SELECT change_id, status_before, status_after, reason, run_id, changed_at "
                            "FROM ingest.status_changes WHERE submission_id = 1").fetchall() == [

@@ -44,6 +44,7 @@ from warehouse.errors import WarehouseRefused
 from warehouse.paths import NEXT_SUFFIX, files_of, refuse_shared_roles, restricted_evidence_of
 from warehouse.publish import CLEARED_CLOSURE_TEXTS, fsync_dir, note_afresh
 from warehouse.testpoints import pause_point
+from warehouse.times import bangkok_date_sql
 
 FILE_MODE, DIR_MODE = 0o600, 0o700
 COPY_CHUNK = 1024 * 1024  # copying the store into its working copy, where the kernel cannot (_copy_into)
@@ -445,8 +446,8 @@ def mirror_held(open_con: duckdb.DuckDBPyConnection, rcon: duckdb.DuckDBPyConnec
     the committee needs to decide one (data-quality.md §2: submission id, agency, dates), never
     its file name, defects or figures. Rewritten from the restricted store by every job whose
     list differs from the one the open warehouse holds."""
-    held = ("SELECT submission_id, pilot_id, agency_code, period, submitted_on, CAST(received_at AS DATE) AS "
-            "received_on FROM ingest.submissions WHERE status = 'held' AND pilot_id IS NOT NULL")
+    held = (f"SELECT submission_id, pilot_id, agency_code, period, submitted_on, {bangkok_date_sql('received_at')} "
+            "AS received_on FROM ingest.submissions WHERE status = 'held' AND pilot_id IS NOT NULL")  # Bangkok date: 0023
     if _same_rows(rcon, held, [], open_con, "SELECT submission_id, pilot_id, agency_code, period, submitted_on, "
                                             "received_on FROM approval.restricted_held"):
         return

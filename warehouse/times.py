@@ -8,7 +8,7 @@ conversion is exact in Python and in SQL (migration 0005) and needs no time-zone
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 BANGKOK_OFFSET = timedelta(hours=7)
 BANGKOK_FIXED = timezone(BANGKOK_OFFSET)
@@ -21,3 +21,16 @@ def shown_time(utc: datetime | None) -> str:
     if utc.tzinfo is None:
         utc = utc.replace(tzinfo=timezone.utc)
     return utc.astimezone(BANGKOK_FIXED).replace(microsecond=0).isoformat(sep=" ")
+
+
+def bangkok_date(utc: datetime) -> date:
+    """The Bangkok date of a stored UTC time (naive: the warehouse's; aware: any zone). A file taken
+    in at 20:27 UTC was received the next day in Bangkok: every date shown is the Bangkok date."""
+    if utc.tzinfo is None:
+        utc = utc.replace(tzinfo=timezone.utc)
+    return utc.astimezone(BANGKOK_FIXED).date()
+
+
+def bangkok_date_sql(column: str) -> str:
+    """SQL of bangkok_date for a TIMESTAMP column holding UTC (never CAST(column AS DATE): the UTC date)."""
+    return f"CAST({column} + INTERVAL 7 HOUR AS DATE)"

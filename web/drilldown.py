@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from decimal import Decimal
 from pathlib import PurePosixPath
 from urllib.parse import quote
@@ -320,7 +321,10 @@ def submission_download(page: Page, rows: list[dict], query_params) -> Response 
 
 
 def submissions_table(rows: list[dict], words: dict) -> Table:
-    """Part 1's list of submissions (web/app.py), as a download."""
+    """Part 1's list of submissions (web/app.py), as a download. sent_at is the audit trail's ISO
+    text (UTC): read as a time, so that the download gives it in Bangkok as the page does."""
+    rows = [dict(r, sent_at=datetime.fromisoformat(r["sent_at"]) if isinstance(r.get("sent_at"), str) else
+                 r.get("sent_at")) for r in rows]
     return Table("submissions", ["sent_name", "pilot_id", "agency_code", "period", "sent_at", "received_at", "status",
                                  "error_count", "warning_count", "sha256"], rows,
                  headers=[words["file_name"], words["pilot"], words["agency"], words["period"],

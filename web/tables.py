@@ -11,6 +11,9 @@ spreadsheet shows as the text 01002; so is text Excel would read as a date or a 
 `3-4`) or in scientific notation (`1E5`). XLSX: text cells stay text, numbers numbers (a DECIMAL
 or integer of more than 15 significant digits, such as a hash, a text cell of its exact digits),
 dates dates (warehouse.export.xlsx_cell).
+A time is shown as the page shows it, in Bangkok: the warehouse's TIMESTAMPs hold UTC
+(warehouse/times.py), which a reader takes for Thai time, a day early after 17:00 UTC. CSV writes
+it with its offset (`2006-08-15T03:27:00+07:00`); XLSX, whose cells have no zone, as Bangkok time.
 Both show agency text as the page does (warehouse.display.cell_text, as `pilotkpi export` does): a
 control, bidi or line-separator character becomes a visible stand-in (`␛`, `[U+202E]`), so a file name or note cannot reorder
 what the spreadsheet shows or send escape sequences to a terminal that prints the file. Tab, CR
@@ -23,11 +26,13 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from starlette.responses import Response
 
 from warehouse.display import cell_text
 from warehouse.export import csv_cell, safe_cell, xlsx_cell  # csv_cell: also reminders.csv's
+from warehouse.times import BANGKOK_FIXED
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -46,12 +51,20 @@ class Table:
             raise ValueError(f"table name {self.name!r} is not a safe file name")
 
 
+def in_bangkok(value: object) -> object:
+    """A time (naive: the warehouse's UTC; aware: an ISO time of the audit trail) in Bangkok time,
+    with its offset; anything else unchanged."""
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(BANGKOK_FIXED)
+    return value
+
+
 def csv_bytes(table: Table) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([safe_cell(cell_text(h)) for h in (table.headers or table.columns)])
     for row in table.rows:
-        writer.writerow([csv_cell(row.get(c)) for c in table.columns])
+        writer.writerow([csv_cell(in_bangkok(row.get(c))) for c in table.columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -62,10 +75,15 @@ def xlsx_bytes(table: Table) -> bytes:
     ws = wb.create_sheet(title=table.name[:31])
     ws.append([xlsx_cell(ws, cell_text(h)) for h in (table.headers or table.columns)])
     for row in table.rows:
-        ws.append([xlsx_cell(ws, cell_text(row.get(c))) for c in table.columns])
+        ws.append([xlsx_cell(ws, cell_text(_local(in_bangkok(row.get(c))))) for c in table.columns])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+def _local(value: object) -> object:
+    """An Excel cell has no zone (xlsx_cell would write an aware time in UTC): Bangkok's wall clock."""
+    return value.replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
 def wanted(query_params, tables: list[Table]) -> tuple[Table, str] | None:

@@ -96,8 +96,10 @@ _HELD_SELECT = """
 _HELD_TAIL = """
         LEFT JOIN registry.agencies a USING (agency_code)
         ORDER BY s.pilot_id, s.period DESC, s.submission_id"""
+# received_on: the Bangkok date, as approval.restricted_held's (migration 0023), not received_at's
+# UTC one (warehouse/times.bangkok_date_sql, written out: test_steps parses the constant).
 _OPEN_HELD = """SELECT pilot_id, submission_id, agency_code, period, submitted_on,
-                     CAST(received_at AS DATE) AS received_on, file_name
+                     CAST(received_at + INTERVAL 7 HOUR AS DATE) AS received_on, file_name
               FROM ingest.submissions WHERE status = 'held' AND pilot_id IS NOT NULL"""
 _RESTRICTED_HELD = """SELECT h.pilot_id, h.submission_id, h.agency_code, h.period, h.submitted_on, h.received_on, NULL
               FROM approval.restricted_held h"""

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, ROUND_HALF_UP
 
 from pilots.fiscal import be_year, ce_year as _ce_year
 from pilots.thai_dates import ENGLISH_MONTHS_ABBR, THAI_MONTHS_ABBR
 
 from kpis.outliers import THRESHOLD
+from warehouse.times import bangkok_date
 
 # The outlier flag's limit on |z| (data-quality.md §1), as the flags are computed: 3.5.
 Z_LIMIT = format(Decimal(THRESHOLD.numerator) / THRESHOLD.denominator, "f")
@@ -193,6 +194,8 @@ def fmt_date(value: date | None, lang: str) -> str:
         return "–"
     if not isinstance(value, date):
         return str(value)
+    if isinstance(value, datetime):  # a stored moment (UTC): the day it was in Bangkok, not in UTC
+        value = bangkok_date(value)
     if lang == "th":  # Buddhist Era with Thai month abbreviations, e.g. 15 ส.ค. 2549
         return f"{value.day} {THAI_MONTHS_ABBR[value.month - 1]} {be_year(value.year)}"
     return f"{value.day} {ENGLISH_MONTHS_ABBR[value.month - 1]} {value.year}"  # not %b: it follows LC_TIME

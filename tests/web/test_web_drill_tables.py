@@ -59,7 +59,7 @@ def test_xlsx_cells_are_typed_and_text_is_never_a_formula():
     assert day.is_date and day.value.date() == date(2006, 8, 10)
     assert ok.value is True and nothing.value is None
     assert rows[2][0].value == "1234567890123456" and rows[2][1].value == "1/2"
-    assert rows[3][5].value == datetime(2006, 7, 1, 8, 30)
+    assert rows[3][5].value == datetime(2006, 7, 1, 15, 30)  # stored UTC 08:30 is 15:30 in Bangkok, as pages show it
 
 
 def test_wanted_names_only_the_pages_own_tables():
