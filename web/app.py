@@ -28,9 +28,10 @@ from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -282,6 +283,20 @@ class Page:
         return self.render("error.html", status=status, message=WORDS[self.lang][key])
 
 
+def page_of(request: Request, session: Session | None) -> Page:
+    """The request's page: its live session (a new one where there is none) and the account signed
+    in with it; a disabled, removed or re-passworded account's session ends: signed out."""
+    site: Site = request.app.state.site
+    fresh = session is None
+    if fresh:
+        session = site.sessions.new()
+    account = site.account(session.account)
+    if session.account and not signed_in(session, account):
+        site.sessions.end(session)
+        session, account, fresh = site.sessions.new(session.lang), None, True
+    return Page(request, site, session, account, fresh)
+
+
 def route(*roles: str, csrf_from_query: bool = False):
     """A route for signed-in accounts of these roles (none: anyone, signed in or not)."""
 
@@ -289,9 +304,8 @@ def route(*roles: str, csrf_from_query: bool = False):
         async def endpoint(request: Request) -> Response:
             site: Site = request.app.state.site
             session = site.sessions.from_cookie(request.cookies.get(COOKIE))
-            fresh = session is None
             if request.method == "POST":
-                if fresh:  # expired, or dropped for room by a flood (web/auth.py): said in the site's words,
+                if session is None:  # expired, or dropped for room by a flood (web/auth.py): said in the site's words,
                     # on a page with a new session, so that going back and sending again works
                     return Page(request, site, site.sessions.new(), None, True).error(403, "csrf")
                 if csrf_from_query:  # the upload: checked before its body is read
@@ -300,22 +314,16 @@ def route(*roles: str, csrf_from_query: bool = False):
                     try:
                         token = (await request.form(max_files=0, max_fields=8, max_part_size=64 * 1024)).get("csrf")
                     except MultiPartException:
-                        return PlainTextResponse("400: not a form of this site", status_code=400)
+                        return page_of(request, session).error(400, "bad_form")
                 if not csrf_ok(session, token):
-                    return PlainTextResponse("403: the form's CSRF token is missing or wrong", status_code=403)
-            if fresh:
-                session = site.sessions.new()
-            account = site.account(session.account)
-            if session.account and not signed_in(session, account):
-                site.sessions.end(session)  # disabled, removed, or a new password: signed out
-                session, account, fresh = site.sessions.new(session.lang), None, True
-            page = Page(request, site, session, account, fresh)
+                    return page_of(request, session).error(403, "csrf")
+            page = page_of(request, session)
             if roles:
-                if account is None:
+                if page.account is None:
                     if request.method == "POST":
-                        return PlainTextResponse("403: not signed in", status_code=403)
+                        return page.error(403, "signed_out")
                     return page.redirect("/signin")
-                if account.role not in roles:
+                if page.account.role not in roles:
                     return page.error(403, "forbidden")
             try:
                 return await handler(request, page)
@@ -512,7 +520,7 @@ async def upload(request: Request, page: Page) -> Response:
         site.audit.record("upload_refused", page.account.name, page.address, over_bytes=limit)
         return too_large()
     except MultiPartException:
-        return page.render("error.html", status=400, message="400")
+        return page.error(400, "bad_form")
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -642,7 +650,19 @@ async def summary_css(request: Request) -> Response:
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
-    return PlainTextResponse("404: not found", status_code=404)
+    """An unknown address: the site's page (its frame, the session's language, the account's name
+    and role, or the sign-in link), never a bare text (web.md Every page). Nothing else is said."""
+    return page_of(request, request.app.state.site.sessions.from_cookie(request.cookies.get(COOKIE))).error(
+        404, "not_found")
+
+
+async def not_allowed(request: Request, exc: HTTPException) -> Response:
+    """A method the address does not take (POST to a page, PUT anywhere): the site's page, with
+    the methods it takes (Allow), as not_found."""
+    response = page_of(request, request.app.state.site.sessions.from_cookie(request.cookies.get(COOKIE))).error(
+        405, "not_allowed")
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def _part_two_routes() -> list:
@@ -683,7 +703,7 @@ def create_app(config: SiteConfig) -> Starlette:
         site.decisions.stop()
         site.close()
 
-    app = Starlette(routes=routes, exception_handlers={404: not_found}, lifespan=lifespan)
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_allowed}, lifespan=lifespan)
     app.state.site = site
     # The decisions engine (web/decisions.py) starts with the app: it settles what a stopped web
     # left undecided and connects to Prefect before the first decision is asked for.
