@@ -301,6 +301,17 @@ def test_reminders_csv_for_a_mail_merge(batch, tmp_path):
 
 
 
+def test_reminders_csv_says_1_day_and_2_days_overdue(tmp_path):
+    """English singular and plural: due 2005-01-30, so 1 day overdue on 2005-01-31 and 2 days on
+    2005-02-01 (the first reminder, level 1; 15001's one missing report)."""
+    for as_of, said in ((date(2005, 1, 31), "1 day overdue"), (date(2005, 2, 1), "2 days overdue")):
+        write_letters(_batch_on(as_of), tmp_path)
+        rows = list(csv.DictReader(io.StringIO((tmp_path / "reminders" / "reminders.csv").read_text(encoding="utf-8-sig"))))
+        reports = {r["agency_code"]: r["reports"] for r in rows}
+        assert reports["15001"] == ("P-OPEN (ระบบบริการประชาชนแบบเบ็ดเสร็จ / One-stop e-citizen service) "
+                                    f"2548-Q1 due 2005-01-30 {said} level 1 missing"), as_of
+
+
 def test_reminders_csv_keeps_identifiers_excel_would_make_numbers_as_text(batch, tmp_path):
     """follow-up.md: reminders.csv is for a mail merge in Excel, which opens a bare 01002 as the
     number 1002 (verifier VB, repro/e3). Such a cell is written ="01002", as the web's CSV downloads

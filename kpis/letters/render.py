@@ -153,7 +153,8 @@ def report_line(item) -> str:
         # Registry text, which refuses control characters (pilots/registry.py); shown visible anyway:
         # a newline in a name would start a fake report line.
         parts.append(f"({visible(item.pilot_name_th)} / {visible(item.pilot_name_en)})")
-    parts += [item.period, f"due {item.due_date.isoformat()}", f"{item.days_overdue} days overdue",
+    days = f"{item.days_overdue} day{'' if item.days_overdue == 1 else 's'} overdue"  # English: 1 day, 2 days
+    parts += [item.period, f"due {item.due_date.isoformat()}", days,
               f"level {item.level}", item.reason]
     if item.latest_file:
         parts.append(f"file {visible(item.latest_file)}")  # its own newline must not end the line
