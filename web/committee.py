@@ -284,7 +284,7 @@ def _pilot_tables(p: PilotSection, line_level: bool, late: list[ComplianceRow], 
                                                      "composite", "changed_since_closing"],
                                  [vars(c) for c in p.closures],
                                  [L["period"], L["closed_on"], L["closed_by"], L["composite_at_closing"],
-                                  L["composite_now"], L["changed_since_closing"]]),
+                                  L["composite_now"], L["changed_since_closing"]], bangkok_times=True),
     }
     if not line_level:
         return tables

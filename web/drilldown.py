@@ -215,7 +215,7 @@ def score_tables(found: Lineage, shas: dict, lang: str, sends: dict | None = Non
                      for src in found.sources],
                     headers=[words["period"], words["drilldown_actual"], words["drilldown_file"],
                              words["drilldown_row"], words["drilldown_submission"], "SHA-256",
-                             words["drilldown_received"] + " (UTC)"])
+                             words["drilldown_received"] + " (UTC)"], bangkok_times=True)
     return score, sources
 
 
@@ -329,7 +329,7 @@ def submissions_table(rows: list[dict], words: dict) -> Table:
                                  "error_count", "warning_count", "sha256"], rows,
                  headers=[words["file_name"], words["pilot"], words["agency"], words["period"],
                           words["sent_at"], words["processed_at"], words["status"], words["defects"], words["warnings"],
-                          "SHA-256"])
+                          "SHA-256"], bangkok_times=True)
 
 
 def _download_name(sent_name: str, sha256: str) -> str:

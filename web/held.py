@@ -184,7 +184,8 @@ def _list_table(page: Page, rows: list[dict]) -> Table:
                W["agency"], W["period"], W["submitted_on"], W["held_received_on"], W["file_name"],
                W["held_replaces"], f'{W["held_replaces"]}: {W["submitted_on"]}']
     return Table("held-files", columns, [
-        dict(r, **_names(page, r), received=r["received_at"] or r.get("received_on")) for r in rows], headers)
+        dict(r, **_names(page, r), received=r["received_at"] or r.get("received_on")) for r in rows], headers,
+        bangkok_times=True)
 
 
 @route("analyst", "committee")
@@ -403,7 +404,7 @@ async def quarters(request: Request, page: Page) -> Response:
                                "reopen_reason"], q["closures"],
                   [W["pilot"], W["period"], W["held_closed_at"], W["held_closed_by"], W["held_note"],
                    W["held_at_closing"], W["held_now"], W["held_changed"], W["held_reopened_at"],
-                   W["held_reopened_by"], W["held_reopen_reason_col"]])
+                   W["held_reopened_by"], W["held_reopen_reason_col"]], bangkok_times=True)
     asked = wanted(request.query_params, [table])
     if asked:
         return page.finish(download_response(*asked))

@@ -11,9 +11,13 @@ spreadsheet shows as the text 01002; so is text Excel would read as a date or a 
 `3-4`) or in scientific notation (`1E5`). XLSX: text cells stay text, numbers numbers (a DECIMAL
 or integer of more than 15 significant digits, such as a hash, a text cell of its exact digits),
 dates dates (warehouse.export.xlsx_cell).
-A time is shown as the page shows it, in Bangkok: the warehouse's TIMESTAMPs hold UTC
-(warehouse/times.py), which a reader takes for Thai time, a day early after 17:00 UTC. CSV writes
-it with its offset (`2006-08-15T03:27:00+07:00`); XLSX, whose cells have no zone, as Bangkok time.
+A time is written as the page shows it. A table whose page shows its times in Bangkok time
+(`bangkok_times`: a drill-down's, the held files', the closures') holds UTC, the warehouse's
+stored TIMESTAMPs (warehouse/times.py) or the audit trail's times, which a reader would take for
+Thai time, a day early after 17:00 UTC: CSV writes it in Bangkok time with its offset
+(`2006-08-15T03:27:00+07:00`), XLSX, whose cells have no zone, as Bangkok's clock. Any other
+table's times are left as they are: the /sql page prints what the analyst's SQL computed, which
+need not be UTC (an expression may already be in Bangkok time), and its downloads give the same.
 Both show agency text as the page does (warehouse.display.cell_text, as `pilotkpi export` does): a
 control, bidi or line-separator character becomes a visible stand-in (`␛`, `[U+202E]`), so a file name or note cannot reorder
 what the spreadsheet shows or send escape sequences to a terminal that prints the file. Tab, CR
@@ -45,6 +49,9 @@ class Table:
     columns: list[str]  # the keys of each row, in order (also the header)
     rows: list[dict] = field(default_factory=list)
     headers: list[str] | None = None  # the header line in the page's language (default: columns)
+    # The page shows the times in Bangkok time (the `moment` filter): they are UTC (naive: the
+    # warehouse's stored TIMESTAMPs) and the download converts them as the page does. Off: as they are.
+    bangkok_times: bool = False
 
     def __post_init__(self):
         if not _NAME.match(self.name):
@@ -64,7 +71,7 @@ def csv_bytes(table: Table) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([safe_cell(cell_text(h)) for h in (table.headers or table.columns)])
     for row in table.rows:
-        writer.writerow([csv_cell(in_bangkok(row.get(c))) for c in table.columns])
+        writer.writerow([csv_cell(_shown(table, row.get(c))) for c in table.columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
@@ -75,15 +82,21 @@ def xlsx_bytes(table: Table) -> bytes:
     ws = wb.create_sheet(title=table.name[:31])
     ws.append([xlsx_cell(ws, cell_text(h)) for h in (table.headers or table.columns)])
     for row in table.rows:
-        ws.append([xlsx_cell(ws, cell_text(_local(in_bangkok(row.get(c))))) for c in table.columns])
+        ws.append([xlsx_cell(ws, cell_text(_local(table, _shown(table, row.get(c))))) for c in table.columns])
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
 
 
-def _local(value: object) -> object:
-    """An Excel cell has no zone (xlsx_cell would write an aware time in UTC): Bangkok's wall clock."""
-    return value.replace(tzinfo=None) if isinstance(value, datetime) else value
+def _shown(table: Table, value: object) -> object:
+    """A value as the table's page shows it: a time in Bangkok time where the page shows that."""
+    return in_bangkok(value) if table.bangkok_times else value
+
+
+def _local(table: Table, value: object) -> object:
+    """An Excel cell has no zone (xlsx_cell would write an aware time in UTC): Bangkok's wall clock,
+    where the page shows Bangkok time (elsewhere a zoned time is left to xlsx_cell)."""
+    return value.replace(tzinfo=None) if table.bangkok_times and isinstance(value, datetime) else value
 
 
 def wanted(query_params, tables: list[Table]) -> tuple[Table, str] | None:

@@ -113,3 +113,18 @@ def test_downloads_give_the_times_the_page_shows(story, signed_in):
     book = load_workbook(io.BytesIO(signed_in("demo-committee").get("/held?download=held-files.xlsx").content))
     rows = {r[0]: r for r in book.active.iter_rows(min_row=2, values_only=True)}
     assert rows[ids["opdc_q3"]][7] == datetime(2006, 8, 15, 3, 27), rows[ids["opdc_q3"]]
+
+
+def test_the_closures_downloads_give_the_bangkok_times_the_pages_show(story, signed_in):
+    """Both quarters were closed at INSTANT: the quarters page and the pilot page show
+    15 ส.ค. 2549 03:27 น.; their closures' CSV 2006-08-15T03:27:00+07:00, their XLSX 03:27 on the 15th."""
+    from openpyxl import load_workbook
+
+    committee = signed_in("demo-committee")
+    for path, name, column in (("/quarters", "closures", 2), ("/pilots/PLT-2548-003", "closed-quarters", 1)):
+        assert f"{BANGKOK_TH} 03:27 น." in text_of(committee.get(path).text), path
+        got = committee.get(path, params={"download": f"{name}.csv"}).text.splitlines()[1:]
+        assert got and all(line.split(",")[column] == "2006-08-15T03:27:00+07:00" for line in got), (path, got)
+        book = load_workbook(io.BytesIO(committee.get(path, params={"download": f"{name}.xlsx"}).content))
+        cells = {r[column] for r in book.active.iter_rows(min_row=2, values_only=True)}
+        assert cells == {datetime(2006, 8, 15, 3, 27)}, (path, cells)

@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
@@ -260,6 +261,25 @@ def test_the_sql_page_caps_rows_and_time_and_downloads_what_it_shows(client_for,
     sheet = load_workbook(io.BytesIO(_sql(analyst, statement, download="sql-result-1.xlsx").content)).active
     values = list(sheet.iter_rows(values_only=True))
     assert values[0] == ("n", "code") and values[1] == (0, "00000") and len(values) == 6
+
+
+def test_the_sql_pages_downloads_give_its_times_as_the_page_prints_them(client_for):
+    """An analyst's SQL computes its own times: a stored UTC time, or one already moved to Bangkok
+    time. The page prints each as computed, and so do its downloads (web.md: the same values as
+    the page), never shifted by 7 hours: 20:27:00.5 stays 20:27:00.5, 03:27 stays 03:27."""
+    from openpyxl import load_workbook
+
+    analyst = client_for("demo-analyst")
+    statement = ("SELECT TIMESTAMP '2006-08-14 20:27:00.5' AS utc, "
+                 "TIMESTAMP '2006-08-14 20:27:00' + INTERVAL 7 HOUR AS bangkok")
+    page = _sql(analyst, statement)
+    assert re.findall(r"<tbody><tr><td>([^<]*)</td><td>([^<]*)</td>", page.text) == [
+        ("2006-08-14 20:27:00.500000", "2006-08-15 03:27:00")]
+    got = list(csv.reader(io.StringIO(_sql(analyst, statement, download="sql-result-1.csv").content.decode("utf-8-sig"))))
+    assert got == [["utc", "bangkok"], ["2006-08-14T20:27:00.500000", "2006-08-15T03:27:00"]]  # ISO 8601, no zone
+    sheet = load_workbook(io.BytesIO(_sql(analyst, statement, download="sql-result-1.xlsx").content)).active
+    assert list(sheet.iter_rows(values_only=True))[1] == (datetime(2006, 8, 14, 20, 27, 0, 500000),
+                                                         datetime(2006, 8, 15, 3, 27))
 
 
 def test_no_restricted_value_is_reachable_from_the_sql_page(client_for):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -38,6 +39,8 @@ def test_csv_keeps_codes_text_and_never_writes_a_formula():
     assert third[:3] == ["10004", '="1E5"', "'@HYPERLINK(\"http://x\")"]
     assert first[3:] == ["16130000.00", "3", "2006-08-10", "TRUE", ""]
     assert second[3] == "-5.50"  # a negative number stays a number (not taken for a formula)
+    assert third[5] == "2006-07-01T08:30:00"  # a time as it is; where the page shows Bangkok time, so does the CSV:
+    assert _csv(replace(TABLE, bangkok_times=True))[3][5] == "2006-07-01T15:30:00+07:00"
 
 
 @pytest.mark.parametrize("value, cell", [("01002", '="01002"'), ("00", '="00"'), ("2549-Q3", "2549-Q3"),
@@ -59,7 +62,10 @@ def test_xlsx_cells_are_typed_and_text_is_never_a_formula():
     assert day.is_date and day.value.date() == date(2006, 8, 10)
     assert ok.value is True and nothing.value is None
     assert rows[2][0].value == "1234567890123456" and rows[2][1].value == "1/2"
-    assert rows[3][5].value == datetime(2006, 7, 1, 15, 30)  # stored UTC 08:30 is 15:30 in Bangkok, as pages show it
+    assert rows[3][5].value == datetime(2006, 7, 1, 8, 30)  # a time as it is (the /sql page prints it so)
+    # A page that shows Bangkok time (bangkok_times): stored UTC 08:30 is 15:30 in Bangkok, as the page shows it.
+    bangkok = load_workbook(io.BytesIO(xlsx_bytes(replace(TABLE, bangkok_times=True)))).active
+    assert list(bangkok.iter_rows(values_only=True))[3][5] == datetime(2006, 7, 1, 15, 30)
 
 
 def test_wanted_names_only_the_pages_own_tables():
