@@ -215,7 +215,7 @@ def score_tables(found: Lineage, shas: dict, lang: str, sends: dict | None = Non
                      for src in found.sources],
                     headers=[words["period"], words["drilldown_actual"], words["drilldown_file"],
                              words["drilldown_row"], words["drilldown_submission"], "SHA-256",
-                             words["drilldown_received"] + " (UTC)"], bangkok_times=True)
+                             words["processed_at"]], bangkok_times=True)  # Bangkok time, as the page
     return score, sources
 
 

@@ -10,7 +10,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -84,6 +84,30 @@ def test_analyst_drills_from_a_score_to_the_original_file(client_for, site_dir):
     download = [e for e in _audit(site_dir) if e["event"] == "download"]
     assert [(e["who"], e["sha256"], e["file_name"]) for e in download] == [
         ("demo-analyst", sha, "PLT-2548-003_03009_2549-Q3.csv")]
+
+
+def test_the_score_sources_download_gives_the_pages_bangkok_time_under_a_bangkok_header(client_for):
+    """The sources table's receipt time: the page shows it in Bangkok time (UTC+7, warehouse/times.py),
+    so its CSV does, with the offset, and its XLSX as Bangkok's clock, headed as /submissions
+    heads it (Bangkok time), in Thai and in English: never "(UTC)"."""
+    from openpyxl import load_workbook
+
+    analyst = client_for("demo-analyst")
+    (utc,) = [r["received_at"] for r in client_for.app.state.site.data.published.rows(
+        "SELECT received_at FROM ingest.submissions WHERE file_name = 'PLT-2548-003_03009_2549-Q3.csv'")]
+    bangkok = utc + timedelta(hours=7)  # the stored UTC time (naive) on Bangkok's clock
+    name = "score-plt-2548-003-k1-2549-q3-sources"
+    cell = re.findall(r'<td class="nowrap">([^<]*)</td>', analyst.get(SCORE).text)[-1]
+    assert cell.endswith(f"{bangkok:%H:%M} น."), (cell, utc)
+    for lang, header in (("th", "เวลาที่รอบประมวลผลกลางคืนรับเข้า (เวลาประเทศไทย)"),
+                         ("en", "Taken in by the night's run (Bangkok time)")):
+        analyst.post("/language", data={"csrf": analyst.csrf("/"), "lang": lang, "back": "/"})
+        got = list(csv.reader(io.StringIO(analyst.get(SCORE, params={"download": f"{name}.csv"}).content.decode("utf-8-sig"))))
+        assert got[0][-1] == header and len(got) == 2, got
+        assert got[1][-1] == bangkok.isoformat() + "+07:00", (got[1], utc)
+        sheet = load_workbook(io.BytesIO(analyst.get(SCORE, params={"download": f"{name}.xlsx"}).content)).active
+        head, row = list(sheet.iter_rows(values_only=True))
+        assert head[-1] == header and abs(row[-1] - bangkok) < timedelta(milliseconds=1), (row, utc)  # Excel keeps ms
 
 
 def test_every_kpi_page_equals_pilotkpi_explain(client_for, site_dir):
