@@ -102,3 +102,36 @@ def test_no_restricted_file_or_pilot_name_reaches_the_open_side(night):
                     assert hits == 0, f"{schema}.{table}.{column} of {path}"
         finally:
             con.close()
+
+
+def test_the_open_copy_of_a_restricted_reminder_blanks_its_names_and_file_whatever_the_store_holds(night, tmp_path):
+    """warehouse/restricted.merge_mart copies a restricted pilot's marts.reminders rows to the open
+    side with OPEN_MART_BLANKS' columns NULL: the mart's SQL leaves them NULL already, so here the
+    restricted store's row is given the pilot's names and the file's name (as a later change of the
+    SQL could), and the copy still carries none of them, and every other column as the store has it."""
+    import shutil
+
+    from warehouse.restricted import merge_mart
+
+    open_path, store_path = tmp_path / "open.duckdb", tmp_path / "restricted.duckdb"
+    shutil.copyfile(night.warehouse, open_path)
+    shutil.copyfile(night.restricted, store_path)
+    open_con, rcon = duckdb.connect(str(open_path)), duckdb.connect(str(store_path))
+    try:
+        rcon.execute("UPDATE marts.reminders SET pilot_name_th = ?, pilot_name_en = ?, latest_quarantined_file = ? "
+                     "WHERE pilot_id = 'PLT-2548-006'", [*SECRET_NAMES, SECRET_FILE])
+        merge_mart(open_con, rcon, {"PLT-2548-006"}, "reminders")
+        everything = "SELECT * FROM marts.reminders WHERE pilot_id = 'PLT-2548-006' ORDER BY ALL"
+        names = [d[0] for d in rcon.execute(everything).description]
+        stored, copied = rcon.execute(everything).fetchall(), open_con.execute(everything).fetchall()
+        assert [d[0] for d in open_con.execute(everything).description] == names and len(copied) == len(stored) == 1
+        blanked = ("pilot_name_th", "pilot_name_en", "latest_quarantined_file")
+        row, kept = dict(zip(names, copied[0])), dict(zip(names, stored[0]))
+        assert [row[c] for c in blanked] == [None, None, None]
+        assert [kept[c] for c in blanked] == [*SECRET_NAMES, SECRET_FILE]  # the store keeps what it holds
+        assert {c: v for c, v in row.items() if c not in blanked} == {c: v for c, v in kept.items() if c not in blanked}
+        assert (row["agency_code"], row["agency_name_en"], row["period"], row["days_overdue"], row["reason"]) == (
+            POLICE[0], POLICE[2], "2549-Q1", 182, "rejected_file")
+    finally:
+        open_con.close()
+        rcon.close()
