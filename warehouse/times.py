@@ -14,21 +14,30 @@ BANGKOK_OFFSET = timedelta(hours=7)
 BANGKOK_FIXED = timezone(BANGKOK_OFFSET)
 
 
+def bangkok_time(utc: datetime | str | None) -> datetime | None:
+    """A UTC time in Bangkok time, with its offset: naive, the warehouse's stored TIMESTAMP; aware,
+    a time in any zone; text, the audit trail's ISO time. None for none. The one conversion of
+    a time for people: shown_time, bangkok_date, the web's pages (`moment`) and downloads (web/tables.py)."""
+    if utc is None:
+        return None
+    if isinstance(utc, str):
+        utc = datetime.fromisoformat(utc)
+    if utc.tzinfo is None:
+        utc = utc.replace(tzinfo=timezone.utc)
+    return utc.astimezone(BANGKOK_FIXED)
+
+
 def shown_time(utc: datetime | None) -> str:
     """A stored UTC time as Bangkok time with its offset; a dash for none."""
     if utc is None:
         return "–"
-    if utc.tzinfo is None:
-        utc = utc.replace(tzinfo=timezone.utc)
-    return utc.astimezone(BANGKOK_FIXED).replace(microsecond=0).isoformat(sep=" ")
+    return bangkok_time(utc).replace(microsecond=0).isoformat(sep=" ")
 
 
 def bangkok_date(utc: datetime) -> date:
     """The Bangkok date of a stored UTC time (naive: the warehouse's; aware: any zone). A file taken
     in at 20:27 UTC was received the next day in Bangkok: every date shown is the Bangkok date."""
-    if utc.tzinfo is None:
-        utc = utc.replace(tzinfo=timezone.utc)
-    return utc.astimezone(BANGKOK_FIXED).date()
+    return bangkok_time(utc).date()
 
 
 def bangkok_date_sql(column: str) -> str:

@@ -14,10 +14,10 @@ import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path, PurePosixPath
 
-from flows.clock import BANGKOK, utc_now
+from flows.clock import utc_now
 from pilots.contract import column_as_written
 from pilots.defects import Issue, catalogue
 from pilots.fiscal import fiscal_year_of, period_bounds
@@ -423,15 +423,3 @@ def _report_status(files: list[dict]) -> str:
         if status in statuses:
             return status
     return "not_sent"
-
-
-def bangkok(moment: object) -> datetime | None:
-    """A UTC time (the warehouse's naive TIMESTAMP or the audit trail's ISO text) in Bangkok."""
-    if moment is None:
-        return None
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        from datetime import timezone
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(BANGKOK)

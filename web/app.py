@@ -42,9 +42,10 @@ from pilots.readers.limits import LIMITS
 from pilots.registry import Registry, RegistryError, load_registry
 from warehouse.publish import published_path
 from warehouse.restricted import files_for
+from warehouse.times import bangkok_time
 from web import accounts as accounts_file
 from web.accounts import Account
-from web.agency import AgencyData, Checked, KeptFiles, bangkok, check_upload, display_name, fix_hint
+from web.agency import AgencyData, Checked, KeptFiles, check_upload, display_name, fix_hint
 from web.audit import AuditTrail, audit_path
 from web.auth import COOKIE, IDLE_SECONDS, Session, Sessions, Throttle, credential_of, csrf_ok
 from web.labels import LANGS, WORDS, add_words, day, moment, period
@@ -272,7 +273,7 @@ class Page:
         words = WORDS[self.lang]
         html = self.site.templates.get_template(template).render(
             W=words, lang=self.lang, account=self.account, csrf=self.session.csrf, path=self.request.url.path,
-            day=lambda v: day(v, self.lang), moment=lambda v: moment(bangkok(v), self.lang),
+            day=lambda v: day(v, self.lang), moment=lambda v: moment(bangkok_time(v), self.lang),
             period=lambda v: period(v, self.lang), **context)
         return self.finish(HTMLResponse(html, status_code=status))
 

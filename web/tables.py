@@ -30,13 +30,13 @@ import csv
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from starlette.responses import Response
 
 from warehouse.display import cell_text
 from warehouse.export import csv_cell, safe_cell, xlsx_cell  # csv_cell: also reminders.csv's
-from warehouse.times import BANGKOK_FIXED
+from warehouse.times import bangkok_time
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,60}$")
 CSV_TYPE = "text/csv; charset=utf-8"
@@ -56,14 +56,6 @@ class Table:
     def __post_init__(self):
         if not _NAME.match(self.name):
             raise ValueError(f"table name {self.name!r} is not a safe file name")
-
-
-def in_bangkok(value: object) -> object:
-    """A time (naive: the warehouse's UTC; aware: an ISO time of the audit trail) in Bangkok time,
-    with its offset; anything else unchanged."""
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(BANGKOK_FIXED)
-    return value
 
 
 def csv_bytes(table: Table) -> bytes:
@@ -90,7 +82,7 @@ def xlsx_bytes(table: Table) -> bytes:
 
 def _shown(table: Table, value: object) -> object:
     """A value as the table's page shows it: a time in Bangkok time where the page shows that."""
-    return in_bangkok(value) if table.bangkok_times else value
+    return bangkok_time(value) if table.bangkok_times and isinstance(value, datetime) else value
 
 
 def _local(table: Table, value: object) -> object:
