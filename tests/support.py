@@ -30,6 +30,18 @@ LONG_GROUPS = (SERVER_GROUP, SERIAL_GROUP)  # started first, in this order
 LONG_GROUPS_APART = False
 
 
+def rows(path: Path, sql: str, params=None) -> list[tuple]:
+    """A query's rows from a DuckDB file (a warehouse, its published copy or restricted store),
+    opened read-only and closed again."""
+    import duckdb
+
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """This process's environment for a child Python that must import this checkout's code:
     ROOT first on its path, and not the current directory (PYTHONSAFEPATH, Python 3.11)."""

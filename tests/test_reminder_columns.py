@@ -18,14 +18,13 @@ Names are those of the demo registry (registry/agencies.yaml, registry/pilots/*.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
 from pilots import demo
+from tests.support import rows
 from warehouse.paths import files_of
 
 RENAMED = "รายงาน GIN <ไตรมาส 3> & 11002.csv"  # agency text: stored as received
@@ -40,14 +39,6 @@ CENTRAL = ("PLT-2548-004", "ระบบเชื่อมโยงข้อม�
            "Central person and juristic-person data with identity authentication")
 COLUMNS = ("agency_code, agency_name_th, agency_name_en, pilot_id, pilot_name_th, pilot_name_en, period, "
            "days_overdue, level, reason, latest_quarantined_file")
-
-
-def rows(path: Path, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="module")

@@ -28,6 +28,7 @@ import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.support import rows
 from tests.test_flow import AS_OF, _csv, make_scenario
 from warehouse import evidence
 from warehouse.paths import files_of
@@ -88,14 +89,6 @@ def run(root: Path, registry: Path, inbox: Path, *extra: str) -> tuple[int, str]
     result = CliRunner().invoke(main, ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",
                                        str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF, *extra])
     return result.exit_code, result.output
-
-
-def rows(path: Path, sql: str, params=None) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql, params or []).fetchall()
-    finally:
-        con.close()
 
 
 def pilot_rows(path: Path, pilot: str) -> dict[str, int]:

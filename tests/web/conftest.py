@@ -71,17 +71,21 @@ def reading_server(demo_run, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("reading") / "demo"
     shutil.copytree(demo_run[0], folder, symlinks=True)
-    lines = (folder / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
     base, proc = start_server(folder, child_env(PREFECT_API_URL=PREFECT_API_URL.value()))
-    yield base, folder, {line.split("\t")[0]: line.split("\t")[3] for line in lines}
+    yield base, folder, passwords_of(folder)
     proc.terminate()
     proc.wait(timeout=30)
 
 
+def passwords_of(folder: Path) -> dict[str, str]:
+    """The demo accounts' passwords, by name (demo-passwords.txt: tab-separated, the fourth field)."""
+    lines = (folder / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
+    return {line.split("\t")[0]: line.split("\t")[3] for line in lines}
+
+
 @pytest.fixture
 def passwords(site_dir) -> dict[str, str]:
-    lines = (site_dir / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
-    return {line.split("\t")[0]: line.split("\t")[3] for line in lines}
+    return passwords_of(site_dir)
 
 
 def make_app(site_dir: Path):
@@ -142,6 +146,23 @@ def client_for(site_dir, passwords):
     make.app = app
     yield make
     for c in clients:
+        c.close()
+
+
+@pytest.fixture(scope="module")
+def signed_in(app, passwords):
+    """signed_in(name): a client of the module's app signed in as `name`, one per name for the
+    whole module. For a module that reads one site: it gives `app` and `passwords`, module-scoped."""
+    clients = {}
+
+    def make(name: str) -> Client:
+        if name not in clients:
+            clients[name] = Client(app)
+            assert clients[name].sign_in(name, passwords[name]).status_code == 303
+        return clients[name]
+
+    yield make
+    for c in clients.values():
         c.close()
 
 

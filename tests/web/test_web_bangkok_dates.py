@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.web.conftest import Client, make_app, text_of
+from tests.web.conftest import make_app, passwords_of, text_of
 from tests.web.held_story import make_held_story
 
 INSTANT = datetime(2006, 8, 14, 20, 27, tzinfo=timezone.utc)  # 2006-08-15 03:27 in Bangkok
@@ -38,22 +38,13 @@ def story(demo_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def signed_in(story):
-    folder, _ = story
-    lines = (folder / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
-    passwords = {line.split("\t")[0]: line.split("\t")[3] for line in lines}
-    passwords["analyst-uncleared"] = "uncleared-password-1"
-    app, clients = make_app(folder), {}
+def app(story):
+    return make_app(story[0])
 
-    def make(name: str) -> Client:
-        if name not in clients:
-            clients[name] = Client(app)
-            assert clients[name].sign_in(name, passwords[name]).status_code == 303
-        return clients[name]
 
-    yield make
-    for c in clients.values():
-        c.close()
+@pytest.fixture(scope="module")
+def passwords(story) -> dict[str, str]:  # for conftest's signed_in
+    return {**passwords_of(story[0]), "analyst-uncleared": "uncleared-password-1"}
 
 
 def test_an_uncleared_account_sees_a_restricted_held_files_bangkok_receipt_date(story, signed_in):

@@ -33,7 +33,7 @@ from decimal import Decimal as D
 import pytest
 
 from tests.test_pilot_moves import cli, q
-from tests.web.conftest import AS_OF, Client, make_app, text_of
+from tests.web.conftest import AS_OF, Client, make_app, passwords_of, text_of
 from tests.web.held_story import base
 from tests.web.test_web_matrix import ACCOUNT, ROLES, walk
 
@@ -60,27 +60,8 @@ def app(story):
 
 
 @pytest.fixture(scope="module")
-def passwords(story) -> dict[str, str]:
-    folder, _ = story
-    lines = (folder / "demo-passwords.txt").read_text(encoding="utf-8").splitlines()
-    found = {line.split("\t")[0]: line.split("\t")[3] for line in lines}
-    found["committee-uncleared"] = "uncleared-password-1"
-    return found
-
-
-@pytest.fixture(scope="module")
-def signed_in(app, passwords):
-    clients = {}
-
-    def make(name: str) -> Client:
-        if name not in clients:
-            clients[name] = Client(app)
-            assert clients[name].sign_in(name, passwords[name]).status_code == 303
-        return clients[name]
-
-    yield make
-    for c in clients.values():
-        c.close()
+def passwords(story) -> dict[str, str]:  # for conftest's signed_in
+    return {**passwords_of(story[0]), "committee-uncleared": "uncleared-password-1"}
 
 
 def rows_of(page: str, table_id: str) -> dict[str, dict[str, str]]:
