@@ -38,14 +38,11 @@ final as (
     -- leaves its name empty, and warehouse.md keeps its file names out of the open warehouse,
     -- which takes this row from the restricted store (warehouse/restricted.merge_mart blanks
     -- them again on the way).
+    -- The names and the file come last: the earlier columns keep their places (a query or test
+    -- reading rows by position).
     select
         n.agency_code,
-        a.name_th as agency_name_th,
-        a.name_en as agency_name_en,
         n.pilot_id,
-        -- (A pilot without a registry row, which compliance never gives, would show neither.)
-        case when p.classification = 'open' then p.name_th end as pilot_name_th,
-        case when p.classification = 'open' then p.name_en end as pilot_name_en,
         n.role,
         n.period,
         n.fiscal_year,
@@ -59,6 +56,11 @@ final as (
         case when n.quarantined > 0 then 'rejected_file' else 'missing' end as reason,
         n.quarantined,
         q.submission_id as latest_quarantined_submission_id,
+        a.name_th as agency_name_th,
+        a.name_en as agency_name_en,
+        -- (A pilot without a registry row, which compliance never gives, would show neither.)
+        case when p.classification = 'open' then p.name_th end as pilot_name_th,
+        case when p.classification = 'open' then p.name_en end as pilot_name_en,
         case when p.classification = 'open' then s.file_name end as latest_quarantined_file
     from not_extended n
     left join latest_quarantined q
