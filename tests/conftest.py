@@ -86,10 +86,16 @@ def _groups_in_node_ids(items) -> None:
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One Prefect server for every test that runs a flow (starting one costs seconds)."""
+    """One Prefect server for every test that runs a flow (starting one costs seconds). Its flow
+    runs send no heartbeats, as on a job's own temporary server (flows/nightly.py nightly_settings):
+    Prefect joins the heartbeat thread, which sleeps in 1 s steps, at each flow run's end, an idle
+    wait of up to a second per job in this process. Nothing else is changed (other tests read
+    Prefect's client defaults); child processes keep Prefect's defaults."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
+    with prefect_test_harness(server_startup_timeout=90), \
+            temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
 
 
