@@ -41,14 +41,14 @@ class DecisionResult:
 _registry_read: tuple[tuple, object] | None = None
 
 
-def _registry(registry_dir: Path):
+def _registry(registry_dir: Path, warehouse_path: Path):
     global _registry_read
     folder = Path(registry_dir).resolve()
     files = sorted(p for p in folder.rglob("*") if p.is_file())
     state = (str(folder), tuple((str(p), st.st_size, st.st_mtime_ns, st.st_ino) for p in files for st in [p.stat()]))
     if _registry_read is not None and _registry_read[0] == state:
         return _registry_read[1]
-    registry = load_registry_task(Path(registry_dir))  # as given, as the CLI's job reads it
+    registry = load_registry_task(Path(registry_dir), Path(warehouse_path))  # as given, as the CLI's job reads it
     _registry_read = (state, registry)
     return registry
 
@@ -68,7 +68,7 @@ def _decision_job(kind: str, registry_dir: Path, warehouse_path: Path, out_dir: 
     (pilots/approval.py). restricted_store: where it is (`--restricted-store`, as `run` takes it;
     None: beside the warehouse)."""
     as_of = as_of or today_in_bangkok()
-    registry = _registry(registry_dir)
+    registry = _registry(registry_dir, warehouse_path)
     found: dict = {}
 
     def body(live, run_id):

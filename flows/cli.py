@@ -167,7 +167,7 @@ def _checked(warehouse_path: Path, restricted_store: Path | None, registry_dir: 
     refuse_in_job_folders(warehouse_path, restricted_store, inbox, out_dir)  # one file, one role (warehouse.md)
     check_warehouse(warehouse_path)  # a bad file is refused before the flow starts
     check_restricted(warehouse_path, restricted_store)
-    return check_registry(registry_dir)  # a broken registry is refused before the flow starts
+    return check_registry(registry_dir, warehouse_path)  # a broken registry is refused before the flow starts
 
 
 def _refused_or_failed(exc: Exception) -> int:

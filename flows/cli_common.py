@@ -85,7 +85,9 @@ def library_warnings_to_log() -> None:
 
 def registry_refusal(exc) -> str:
     """A broken registry (exit 4) as the operator reads it: one line, or one more line per problem
-    when there are several (pilots.registry.RegistryError.problems)."""
+    when there are several (pilots.registry.RegistryError.problems). A job's error comes masked
+    (check_registry; flows/nightly.py load_job_registry): a restricted pilot's file is one line,
+    its name and a neutral sentence in English and Thai."""
     problems = [printable(str(p)) for p in exc.problems]
     if len(problems) == 1:
         return f"pilotkpi: broken registry, nothing was written: {problems[0]}"
@@ -93,16 +95,18 @@ def registry_refusal(exc) -> str:
                       *(f"  - {p}" for p in problems)])
 
 
-def check_registry(registry_dir: Path | None):
+def check_registry(registry_dir: Path | None, warehouse_path: Path):
     """Load the registry before the flow starts: a broken one is refused in a second (exit 4), not
     after the server's start-up (`pilotkpi run` launches its temporary server just before this
     check, and a refusal stops it with the job), and no task logs its traceback. The job loads it
-    again itself."""
+    again itself. Its problems are as the open side may print them: a restricted pilot's file is
+    its name and a neutral sentence (pilots/registry_problems.py; `pilotkpi check` prints them whole)."""
     if registry_dir is None:
         return None
-    from pilots.registry import load_registry
+    from pilots.registry_problems import load_for_job
+    from warehouse.publish import published_path
 
-    return load_registry(registry_dir)
+    return load_for_job(registry_dir, published_path(warehouse_path))
 
 
 def _as_of(value: str | None) -> date | None:

@@ -50,7 +50,7 @@ def _guarded(job, warehouse_path: Path, wait: bool, needs_prefect: bool = True,
             refuse_in_job_folders(warehouse_path, restricted_store, inbox, out_dir)  # one file, one role
             check_warehouse(warehouse_path)  # refused (WarehouseRefused, exit 1) before Prefect starts
             check_restricted(warehouse_path, restricted_store, new_store)
-            registry = check_registry(registry_dir)
+            registry = check_registry(registry_dir, warehouse_path)
             if precheck is not None:
                 precheck(registry)
             if needs_prefect:

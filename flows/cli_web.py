@@ -106,11 +106,11 @@ def registry_agencies(registry_dir: Path | None, warehouse_path: Path):
         from web.accounts import AccountsError
 
         if registry_dir is not None:
-            from flows.cli_common import registry_refusal
-            from pilots.registry import RegistryError, load_registry
+            from flows.cli_common import check_registry, registry_refusal
+            from pilots.registry import RegistryError
 
-            try:
-                return set(load_registry(registry_dir).agencies), str(registry_dir)
+            try:  # its problems as the open side may print them (a restricted pilot's file masked)
+                return set(check_registry(registry_dir, warehouse_path).agencies), str(registry_dir)
             except RegistryError as exc:
                 raise AccountsError(registry_refusal(exc).removeprefix("pilotkpi: ")) from None
         import duckdb

@@ -45,12 +45,14 @@ from kpis.steps import POST_COMMIT_ORDER  # noqa: E402
 from pilots import filing, inbox as inbox_folder  # noqa: E402
 from pilots.ingest import DEFAULT_BATCH_SIZE, FileOutcome, IngestCounts, Ingestor, RestrictedSide  # noqa: E402
 from warehouse.personal import masked  # noqa: E402
-from pilots.registry import Registry, load_registry, registry_rows  # noqa: E402
+from pilots.registry import Registry, registry_rows  # noqa: E402
+from pilots.registry_problems import load_for_job  # noqa: E402
 from warehouse import evidence, moves, restricted, store, store_identity  # noqa: E402
 from warehouse.db import connect, evidence_dir_for, limit_memory, memory_for_queries, transaction  # noqa: E402
 from warehouse.errors import CommitUnknown, MessageGuard, Refusal, error_log_of, stored_file_names, unguarded  # noqa: E402
 from warehouse.lock import run_lock  # noqa: E402
 from warehouse.paths import refuse_in_job_folders  # noqa: E402
+from warehouse.publish import published_path  # noqa: E402
 from warehouse.registry_check import LeadChange, holds_registry, lead_changes  # noqa: E402
 from warehouse.open_side import HIDDEN_NAME, hidden_names, names_hidden, redact  # noqa: E402
 from warehouse.testpoints import pause_point  # noqa: E402
@@ -153,10 +155,18 @@ def _transient(task, task_run, state) -> bool:
     return inbox_folder.is_transient(state.result(raise_on_failure=False))
 
 
+def load_job_registry(registry_dir: Path, warehouse_path: Path) -> Registry:
+    """The job's registry. A broken one raises its RegistryError masked: whatever the open side
+    keeps of it (the flow run's Failed message and log in Prefect's database, a task's traceback,
+    the served night's line, the CLI's output) has a restricted pilot's file as its name and a
+    neutral sentence, never its values (pilots/registry_problems.py says which files)."""
+    return load_for_job(registry_dir, published_path(warehouse_path))
+
+
 @task(name="load-registry", cache_policy=NO_CACHE)
-def load_registry_task(registry_dir: Path) -> Registry:
+def load_registry_task(registry_dir: Path, warehouse_path: Path) -> Registry:
     with stage("registry"):
-        return load_registry(registry_dir)
+        return load_job_registry(registry_dir, warehouse_path)
 
 
 @task(name="receive-inbox", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 10, 30],
@@ -522,7 +532,7 @@ def _nightly(registry_dir: Path, inbox: Path, warehouse_path: Path, out_dir: Pat
     # A broken registry stops here: nothing written. Read in the flow itself, not as a Prefect task:
     # a task run costs more than the read (a few ms), and the flow's failure names the error the same.
     with stage("registry"):
-        registry = load_registry(Path(registry_dir))
+        registry = load_job_registry(Path(registry_dir), Path(warehouse_path))
     logger = get_run_logger()
     # The Dask cluster starts, and its worker reads the inbox ahead, while the night receives (or
     # since before Prefect's server, on `pilotkpi run`): flows/parallel.py, "Read-ahead".
@@ -610,7 +620,7 @@ def reprocess(submission_id: int, registry_dir: Path, warehouse_path: Path, out_
               as_of: date | None = None, wait: bool = False, restricted_store: Path | None = None) -> RunResult:
     """Re-read one quarantined file from the evidence store with today's code."""
     as_of = as_of or today_in_bangkok()
-    registry = load_registry_task(Path(registry_dir))
+    registry = load_registry_task(Path(registry_dir), Path(warehouse_path))
     outcome: list[FileOutcome] = []
     moved: list[moves.Move] = []  # the file, had it to follow its pilot to the other store
 
@@ -656,7 +666,7 @@ def rebuild(registry_dir: Path, warehouse_path: Path, out_dir: Path, as_of: date
     """Recompute every mart from core.* and today's registry (a new as-of date or new thresholds).
     new_store: make a new empty restricted store in place of a lost one (warehouse/store_identity.py)."""
     as_of = as_of or today_in_bangkok()
-    registry = load_registry_task(Path(registry_dir))
+    registry = load_registry_task(Path(registry_dir), Path(warehouse_path))
     with run_lock(warehouse_path, wait=wait, on_stale=get_run_logger().warning):
         job = _job("rebuild", registry, Path(warehouse_path), out_dir, as_of, lambda live, run_id: ({}, 0),
                    restricted_files=_restricted_files(Path(warehouse_path), registry, restricted_store, new_store),
