@@ -348,3 +348,39 @@ def test_decisions_and_rebuild_write_no_validation_report(story):
     assert validation_links(story["root"] / "out") == {"validation.html"}
     page = (story["root"] / "out" / "validation.html").read_text(encoding="utf-8")
     assert "g_lead_q1_fix.csv" in page  # the second night's files, not "no file in this run"
+
+
+def test_a_closed_quarter_the_new_dates_leave_out_is_changed_since_closing(tmp_path, scenario_night):
+    """Verifier VN F3. Close 2548-Q1 (3.1800) and 2548-Q2 (3.9000, both hand-computed in test_flow),
+    then the registry ends the pilot on 2004-12-31: Q2 is no longer due, so it has no marts row
+    (docs/registry.md: a quarter outside the dates has none) and its composite is gone. Gone differs
+    from 3.9000 (data-quality.md §2), so the Closed quarters tables of both summaries say Q2 changed
+    since closing, with `–` now; Q1, still due and scored alike, stays unchanged."""
+    root = tmp_path / "s"
+    shutil.copytree(scenario_night, root)
+    registry, wh = root / "registry", root / "wh.duckdb"
+    base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(root / "out"), "--as-of", AS_OF]
+    for period in ("2548-Q1", "2548-Q2"):
+        code, output = cli("close-quarter", period, "--pilot", P, "--by", "Somchai", *base)
+        assert code == 0, output
+    pilot = registry / "pilots" / f"{P}.yaml"
+    pilot.write_text(pilot.read_text(encoding="utf-8").replace("end: 2005-09-30", "end: 2004-12-31"),
+                     encoding="utf-8")
+    code, output = cli("rebuild", *base)
+    assert code == 0, output
+
+    assert scores(wh) == [("2548-Q1", D("3.1800"), "on_target", True, False)]  # Q2: no row
+    assert query(wh, "SELECT period, composite_at_closing FROM approval.quarter_closures "
+                     "WHERE reopened_at IS NULL ORDER BY period") == [("2548-Q1", D("3.1800")),
+                                                                       ("2548-Q2", D("3.9000"))]
+    text = pages(root / "out")
+    rows = {lang: [line for line in section(text[f"{lang}.md"], heading).splitlines() if line.startswith("| 🔒")]
+            for lang, heading in (("en", "### Closed quarters"), ("th", "### งวดที่ปิดแล้ว"))}
+    assert [r.split(" | ", 1)[0] for r in rows["en"]] == ["| 🔒 FY2005 Q2", "| 🔒 FY2005 Q1"]
+    assert rows["en"][0].endswith(" | Somchai | 3.9000 | – | ⚠ **changed since closing** |"), rows["en"]
+    assert rows["en"][1].endswith(" | Somchai | 3.1800 | 3.1800 | unchanged |"), rows["en"]
+    assert rows["th"][0].startswith("| 🔒 ไตรมาส 2/2548 |"), rows["th"]
+    assert rows["th"][0].endswith(" | Somchai | 3.9000 | – | ⚠ **เปลี่ยนแปลงหลังปิดงวด** |"), rows["th"]
+    for lang in ("en", "th"):
+        html = text[f"{lang}.html"]
+        assert html.count('data-changed="2548-Q2"') == 1 and 'data-changed="2548-Q1"' not in html, lang

@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from kpis.summary.controls import CHANGED_SINCE_CLOSING
 from kpis.summary.labels import fmt_quantity, fmt_score, status_text
 from kpis.whatif import NotHeld, WhatIf, what_if_approved
 from web.app import Page, route
@@ -357,7 +358,8 @@ def _quarters(page: Page, period: str | None) -> dict:
     shown = period if period in {r["period"] for r in summary} else (summary[0]["period"] if summary else None)
     closures = data.published.rows(
         "SELECT c.pilot_id, c.period, c.closed_at, c.closed_by, c.note, c.composite_at_closing, c.status_at_closing, "
-        "c.reopened_at, c.reopened_by, c.reopen_reason, s.composite_score, s.status, s.changed_since_closing "
+        "c.reopened_at, c.reopened_by, c.reopen_reason, s.composite_score, s.status, "
+        f"CASE WHEN c.reopened_at IS NULL THEN {CHANGED_SINCE_CLOSING} END AS changed_since_closing "
         "FROM approval.quarter_closures c LEFT JOIN marts.pilot_scores s ON s.pilot_id = c.pilot_id "
         "AND s.period = c.period AND c.reopened_at IS NULL WHERE c.period = ? ORDER BY c.pilot_id, c.closed_at",
         [shown]) if shown else []

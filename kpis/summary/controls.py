@@ -77,11 +77,18 @@ class Controls:
         self.flags = figures_to_confirm(con)
 
 
+# A closed period with no marts.pilot_scores row is no longer due (the registry moved the pilot's
+# dates, or removed the pilot): its composite is gone, which differs from the one at closing
+# (data-quality.md §2; docs/registry.md), so it is flagged changed, whatever it was at closing.
+# The web's Closed quarters page (web/held.py) says the same.
+CHANGED_SINCE_CLOSING = "coalesce(s.changed_since_closing, true)"
+
+
 def closures(con: duckdb.DuckDBPyConnection) -> dict[str, list[Closure]]:
     """Per pilot, its closed periods (open closures), latest first, with the composite now."""
-    return {pid: [Closure(**r) for r in rows] for pid, rows in _by_pilot(con, """
+    return {pid: [Closure(**r) for r in rows] for pid, rows in _by_pilot(con, f"""
         SELECT c.pilot_id, c.period, c.closed_at, c.closed_by, c.composite_at_closing, s.composite_score AS composite,
-               coalesce(s.changed_since_closing, false) AS changed_since_closing
+               {CHANGED_SINCE_CLOSING} AS changed_since_closing
         FROM approval.quarter_closures c
         LEFT JOIN marts.pilot_scores s USING (pilot_id, period)
         WHERE c.reopened_at IS NULL
