@@ -20,7 +20,7 @@ STATUS_ORDER = ("on_target", "at_risk", "off_track", "no_data")
 from flows.cli_common import (  # noqa: E402
     EXIT_FAILED, EXIT_LOCKED, EXIT_OK, EXIT_QUARANTINED, EXIT_REGISTRY, RefusingGroup, _as_of, check_registry,
     after_the_commit, commit_mark, files_line, library_warnings_to_log, printable,
-    registry_refusal, release, report_unfinished)
+    registry_refusal, registry_refusal_document, release, report_unfinished)
 
 library_warnings_to_log()
 
@@ -216,6 +216,8 @@ def check(files: tuple[Path, ...], registry_dir: Path, as_of: str | None, fmt: s
     try:
         registry = load_registry(registry_dir)
     except RegistryError as exc:
+        if fmt == "json":  # a document on stdout as for any other answer, the same exit code
+            click.echo(json.dumps(registry_refusal_document(exc), ensure_ascii=False, indent=2))
         click.echo(registry_refusal(exc), err=True)
         sys.exit(EXIT_REGISTRY)
     day = _as_of(as_of) or today_in_bangkok()

@@ -84,15 +84,35 @@ def library_warnings_to_log() -> None:
 
 
 def registry_refusal(exc) -> str:
-    """A broken registry (exit 4) as the operator reads it: one line, or one more line per problem
-    when there are several (pilots.registry.RegistryError.problems). A job's error comes masked
-    (check_registry; flows/nightly.py load_job_registry): a restricted pilot's file is one line,
-    its name and a neutral sentence in English and Thai."""
-    problems = [printable(str(p)) for p in exc.problems]
-    if len(problems) == 1:
-        return f"pilotkpi: broken registry, nothing was written: {problems[0]}"
-    return "\n".join([f"pilotkpi: broken registry ({len(problems)} problems), nothing was written:",
-                      *(f"  - {p}" for p in problems)])
+    """A broken registry (exit 4) as the operator reads it, in English and then in Thai (the
+    registry's keepers are the Thai secretariat; pilots/registry_rules.yaml): one line a language,
+    or a heading and one line per problem when there are several (RegistryError.problems). A job's
+    error comes masked (check_registry; flows/nightly.py load_job_registry): a restricted pilot's
+    file is one line, its name and a neutral sentence (MaskedProblem.said), in each language."""
+    from pilots.registry_rules import part
+
+    lines = []
+    for lang in ("en", "th"):
+        problems = [printable(p.said(lang)) for p in exc.problems]
+        if len(problems) == 1:
+            lines.append(f"pilotkpi: {getattr(part('refused'), lang)}: {problems[0]}")
+        else:
+            lines += [f"pilotkpi: {getattr(part('refused_many', count=len(problems)), lang)}:",
+                      *(f"  - {p}" for p in problems)]
+    return "\n".join(lines)
+
+
+def registry_refusal_document(exc) -> dict:
+    """A broken registry as `pilotkpi check --format json` gives it (exit 4): the refusal and each
+    problem's file, subject and rule in both languages, through printable as the text is (a rule
+    quotes the registry's own text, repr-escaped already; a file name may hold anything)."""
+    from pilots.registry_rules import part
+
+    refused = part("refused")
+    return {"status": "refused", "reason": "broken_registry", "message_en": refused.en, "message_th": refused.th,
+            "problems": [{"file": printable(p.file), "subject": printable(p.subject),
+                          "rule_en": printable(p.rule), "rule_th": printable(p.rule_th or p.rule)}
+                         for p in exc.problems]}
 
 
 def check_registry(registry_dir: Path | None, warehouse_path: Path):

@@ -14,6 +14,8 @@ import yaml
 
 from pilots.contract import ROLES
 from pilots import registry_schema as schema
+from pilots.defects import Text
+from pilots.registry_rules import part, said
 from pilots.fiscal import BE_OFFSET, fiscal_year_of
 
 
@@ -129,10 +131,17 @@ class Registry:
 class RegistryProblem:
     file: str      # path relative to the registry folder
     subject: str   # the pilot, KPI or agency concerned, e.g. "PLT-2548-003 / K1"
-    rule: str      # the rule broken, in words of pilot-registry.md
+    rule: str      # the rule broken, in words of pilot-registry.md (English)
+    rule_th: str | None = None  # the same in Thai (pilots/registry_rules.yaml); None: English only
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.subject}: {self.rule}"
+        return self.said("en")
+
+    def said(self, lang: str) -> str:
+        """`file: subject: rule` in one language ('th' or 'en'). The file, the subject and the
+        names of fields are written as the registry writes them, in both."""
+        rule = self.rule_th if lang == "th" and self.rule_th else self.rule
+        return f"{self.file}: {self.subject}: {rule}"
 
 
 class RegistryError(Exception):
@@ -156,6 +165,7 @@ MAX_AGENCIES_PER_PILOT = 100
 # The longest text a registry field may hold (docs/registry.md says why): the registry's text is
 # printed whole, on a letter's line and in a cell of reminders.csv, which Excel opens (32,767 at most).
 MAX_TEXT = schema.MAX_TEXT
+TEXT = part("text")  # what a text field must be: "non-empty text"
 
 # The keys each file may hold: declared, with their rules, in pilots/registry_schema.py (docs/registry.md).
 _AGENCY_KEYS = schema.AGENCY.names()
@@ -170,7 +180,7 @@ _PILOT_KEYS = schema.PILOT.names()
 _STRATEGY_KEYS = schema.STRATEGY.names()
 _KPI_KEYS = schema.KPI.names()
 
-Note = Callable[[str, str], None]  # note(subject, rule): record one problem in the current file
+Note = Callable[[str, Text], None]  # note(subject, said(rule, ...)): record one problem in the current file
 
 
 fiscal_year = fiscal_year_of  # Thai fiscal year (BE) containing a date (pilots/fiscal.py)
@@ -192,9 +202,35 @@ def _names(v: Any, as_text: Callable[[Any], str] | None = None) -> bool:
     return _is_text(v) and len(v) <= MAX_TEXT
 
 
+def _ce_date(v: Any) -> date | None:
+    """v as a CE date, or None. A datetime is a date too (refused); a year >= 2400 is a BE year typed
+    by mistake. A date in quotes ("2004-10-01", which YAML reads as text) is taken as the same date:
+    the secretariat quotes agency codes, and a quoted date means nothing else (docs/registry.md)."""
+    if isinstance(v, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", v):  # [0-9]: not Thai digits
+        try:
+            v = date(int(v[:4]), int(v[5:7]), int(v[8:]))
+        except ValueError:  # 2005-02-30
+            return None
+    return v if isinstance(v, date) and not isinstance(v, datetime) and v.year < 2400 else None
+
+
 def _is_ce_date(v: Any) -> bool:
-    # A datetime is a date too; a year >= 2400 is a BE year typed by mistake.
-    return isinstance(v, date) and not isinstance(v, datetime) and v.year < 2400
+    return _ce_date(v) is not None
+
+
+def _text_number(v: Any) -> Text | None:
+    """For a value YAML read as text where a number belongs (`2e3`, which YAML 1.1 reads as text
+    without a dot; a quoted "40"): the advice to write it as a plain number, "" when the text is no
+    number at all; None for any other value."""
+    if not isinstance(v, str) or len(v) > MAX_TEXT:
+        return None
+    try:
+        d = Decimal(v.strip())
+    except ArithmeticError:  # decimal.InvalidOperation
+        return ""
+    if not d.is_finite() or abs(d) >= THRESHOLD_LIMIT or d.as_tuple().exponent < -10:
+        return ""
+    return part("write_plainly", plain=format(d, "f"))
 
 
 def _number(v: Any) -> Decimal | None:
@@ -210,15 +246,15 @@ def _fits(d: Decimal, precision: int, scale: int) -> bool:
     return d.as_tuple().exponent >= -scale and (d == 0 or d.adjusted() < precision - scale)
 
 
-def _field(d: dict, key: str, ok: Callable[[Any], bool], expect: str, note: Note, subject: str) -> Any:
+def _field(d: dict, key: str, ok: Callable[[Any], bool], expect: Text, note: Note, subject: str) -> Any:
     """d[key] if present and ok, else None with a problem noted. Text is refused where it holds a
     character that every output would show as a stand-in (_shown_altered)."""
     value = d.get(key)
     if value is None:
-        note(subject, f"{key} is missing")
+        note(subject, said("field_missing", key=key))
         return None
     if not ok(value):
-        note(subject, f"{key} must be {expect}")
+        note(subject, said("field_must_be", key=key, expect=expect))
         return None
     if isinstance(value, str) and (rule := _text_rule(value, key)):
         note(subject, rule)
@@ -226,21 +262,21 @@ def _field(d: dict, key: str, ok: Callable[[Any], bool], expect: str, note: Note
     return value
 
 
-def _text_rule(value: str, key: str) -> str | None:
+def _text_rule(value: str, key: str) -> Text | None:
     """The rule a registry text breaks, if any: too long, or shown altered (_shown_altered)."""
     if len(value) > MAX_TEXT:
-        return f"{key} must be at most {MAX_TEXT} characters (got {len(value):,})"
+        return said("text_too_long", key=key, limit=MAX_TEXT, length=len(value))
     if _shown_altered(value, key):
-        return f"{key} must not hold control, bidi or line-separator characters (got {value!r})"
+        return said("text_shown_altered", key=key, value=value)
     return None
 
 
-def _read_as(v: Any) -> str | None:
+def _read_as(v: Any) -> Text | None:
     """What YAML made of an unquoted value meant as text: 0042 is the number 34 (octal), yes is true."""
     if isinstance(v, bool):
-        return f"read as {str(v).lower()}"
+        return part("read_as_boolean", value=str(v).lower())
     if isinstance(v, (int, float)):
-        return f"read as the number {v}"
+        return part("read_as_number", value=v)
     return None
 
 
@@ -248,15 +284,14 @@ def _code_field(d: dict, key: str, example: str, note: Note, subject: str) -> st
     """A code that reports name (pilot_id, a KPI's code): text, as reports hold it, trimmed."""
     value = d.get(key)
     if (read := _read_as(value)) is not None:
-        note(subject, f'{key} must be non-empty text ({read}): quote it, e.g. "{example}"')
+        note(subject, said("code_read_as", key=key, read=read, example=example))
         return None
-    value = _field(d, key, _is_text, "non-empty text", note, subject)
+    value = _field(d, key, _is_text, TEXT, note, subject)
     if value is not None and value != value.strip():
         # pilots/normalise.py clean_text trims every report cell: "K1 " could never be named.
-        note(subject, f"{key} must not begin or end with a space (got {value!r}): report cells are read "
-                      f"trimmed, as {value.strip()!r}")
+        note(subject, said("code_spaces", key=key, value=value, trimmed=value.strip()))
         return None
-    return value
+    return None if value is None else str(value)  # a plain str, not the loader's _Unquoted
 
 
 # Keys whose text may run over lines (a postal address printed on the letter): a line feed kept.
@@ -277,21 +312,25 @@ def _unknown_keys(d: dict, allowed: set[str], note: Note, subject: str) -> None:
     # A misspelt optional key (report_due_day) would otherwise be silently ignored.
     for key in d:
         if key not in allowed:
-            note(subject, f"unknown field {key!r}")
+            note(subject, said("unknown_field", key=key))
 
 
-def _agency_code_problem(v: Any) -> str | None:
+def _agency_code_problem(v: Any) -> Text | None:
     if v is None:
-        return "agency code is missing"
+        return said("agency_code_missing")
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         # Unquoted, 15001 is a number and 03007 even an octal one (1543): the leading zero is lost.
-        return f'agency code must be a quoted 5-digit string (read as the number {v}): quote it, e.g. "03009"'
+        return said("agency_code_number", value=v)
+    if isinstance(v, _Unquoted):
+        # Unquoted, 03009 is text to YAML 1.1 (9 is no octal digit) but the number 3009 to a YAML
+        # 1.2 tool: the spec says "always quoted", so any code written without quotes is refused.
+        return said("agency_code_unquoted", value=str(v))
     if isinstance(v, str) and v != v.strip() and re.fullmatch(r"[0-9]{5}", v.strip()):
-        return f"agency code must not begin or end with a space (got {v!r}): report cells are read trimmed"
+        return said("agency_code_spaces", value=v)
     if isinstance(v, str) and len(v) > MAX_TEXT:
-        return f'agency code must be a quoted 5-digit string, e.g. "03009" (got {len(v):,} characters)'
+        return said("agency_code_long", length=len(v))
     if not (isinstance(v, str) and re.fullmatch(r"[0-9]{5}", v)):  # [0-9]: \d would accept Thai digits
-        return f'agency code must be a quoted 5-digit string, e.g. "03009" (got {v!r})'
+        return said("agency_code_form", value=v)
     return None
 
 
@@ -301,6 +340,11 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 _MERGE = "tag:yaml.org,2002:merge"
+
+
+class _Unquoted(str):
+    """The text of a `code:` written without quotes (a plain scalar), as the loader marks it: an
+    agency code must be quoted (_agency_code_problem). Compares and hashes as its str."""
 
 
 class _Loader(_LOADER):  # type: ignore[misc, valid-type]
@@ -316,6 +360,10 @@ class _Loader(_LOADER):  # type: ignore[misc, valid-type]
         own = [k for k, _ in node.value if k.tag != _MERGE] if isinstance(node, yaml.MappingNode) else []
         merged = isinstance(node, yaml.MappingNode) and len(own) < len(node.value)
         mapping = super().construct_mapping(node, deep=deep)
+        for key_node, value_node in node.value if isinstance(node, yaml.MappingNode) else ():
+            if (key_node.value == "code" and isinstance(value_node, yaml.ScalarNode) and not value_node.style
+                    and type(mapping.get("code")) is str):  # plain style: None (Python parser) or "" (libyaml)
+                mapping["code"] = _Unquoted(mapping["code"])
         if merged or len(own) > len(mapping):  # without a merge, fewer keys than written: a key came twice
             lines: dict[Any, list[int]] = {}
             for key_node in own:  # constructed already: construct_object answers from its cache
@@ -393,7 +441,8 @@ def _read_yaml(path: Path, rel: str, note: Note, subject: str, hashed: dict[str,
     except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: e.g. the date 2005-02-30
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
-        note(subject, f"the file must be readable YAML: {reason}" + (f" (line {mark.line + 1})" if mark else ""))
+        note(subject, said("yaml_unreadable_at", reason=reason, line=mark.line + 1) if mark else
+             said("yaml_unreadable", reason=reason))
         return False, None
     for r in repeats:
         who, within = entry(data, r.path) if entry else (subject, r.path)
@@ -401,13 +450,15 @@ def _read_yaml(path: Path, rel: str, note: Note, subject: str, hashed: dict[str,
     return True, data
 
 
-def _repeat_rule(r: _Repeat, within: tuple) -> str:
+def _repeat_rule(r: _Repeat, within: tuple) -> Text:
     key = repr(r.key) if isinstance(r.key, str) else str(r.key)
     where = " / ".join(f"entry {s.index + 1}" if isinstance(s, _Item) else str(s) for s in within)
     lines = sorted(set(r.lines))
-    at = f"line {lines[0]}" if len(lines) == 1 else f"lines {', '.join(map(str, lines[:-1]))} and {lines[-1]}"
-    return (f"the key {key}{f' in {where}' if where else ''} is written {len(r.lines)} times ({at}): a key may "
-            f"be given only once in a mapping (YAML would silently keep the last one)")
+    at = part("line", line=lines[0]) if len(lines) == 1 else \
+        part("lines", lines=", ".join(map(str, lines[:-1])), last=lines[-1])
+    if where:
+        return said("key_repeated_in", key=key, place=where, times=len(r.lines), at=at)
+    return said("key_repeated", key=key, times=len(r.lines), at=at)
 
 
 def _entry_of_list(name: Callable[[dict, int], str], whole: str) -> Callable[[Any, tuple], tuple[str, tuple]]:
@@ -438,39 +489,39 @@ def _pilot_entry(stem: str) -> Callable[[Any, tuple], tuple[str, tuple]]:
 def _load_agencies(data: Any, note: Note) -> dict[str, Agency] | None:
     """The agencies of agencies.yaml, or None when the file as a whole is unusable."""
     if not isinstance(data, list) or not data:
-        note("agencies", "agencies.yaml must be a non-empty list of agencies")
+        note("agencies", said("agencies_not_list"))
         return None
     agencies: dict[str, Agency] = {}
     for i, entry in enumerate(data, 1):
         if not isinstance(entry, dict):
-            note(f"entry {i}", "each agency must be a mapping with code, name_th, name_en, ministry")
+            note(f"entry {i}", said("agency_not_mapping"))
             continue
         subject = str(entry["code"]) if _names(entry.get("code"), str) else f"entry {i}"
         _unknown_keys(entry, _AGENCY_KEYS, note, subject)
         if problem := _agency_code_problem(entry.get("code")):
             note(subject, problem)
-        name_th = _field(entry, "name_th", _is_text, "non-empty text", note, subject)
-        name_en = _field(entry, "name_en", _is_text, "non-empty text", note, subject)
+        name_th = _field(entry, "name_th", _is_text, TEXT, note, subject)
+        name_en = _field(entry, "name_en", _is_text, TEXT, note, subject)
         optional = {}
         for key in _AGENCY_OPTIONAL_TEXT:
             optional[key] = entry.get(key)
             if optional[key] is not None and not _is_text(optional[key]):
-                note(subject, f"{key} must be non-empty text or left out")
+                note(subject, said("optional_text", key=key))
                 optional[key] = None
             elif optional[key] is not None and (rule := _text_rule(optional[key], key)):
                 note(subject, rule)
                 optional[key] = None
         email = entry.get("email")
         if isinstance(email, str) and len(email) > MAX_TEXT:
-            note(subject, f"email must be at most {MAX_TEXT} characters (got {len(email):,})")
+            note(subject, said("text_too_long", key="email", limit=MAX_TEXT, length=len(email)))
             email = None
         elif email is not None and not (isinstance(email, str) and _EMAIL.fullmatch(email)):
-            note(subject, f"email must be one e-mail address such as saraban@opdc.go.th, or left out (got {email!r})")
+            note(subject, said("email_form", value=email))
             email = None
         if problem or name_th is None or name_en is None:
             continue
         if subject in agencies:
-            note(subject, "agency codes must be unique in agencies.yaml")
+            note(subject, said("agency_code_repeated"))
             continue
         agencies[subject] = Agency(subject, name_th, name_en, optional["ministry"], optional["head_th"],
                                    optional["head_en"], email)
@@ -481,21 +532,21 @@ def _load_strategies(data: Any, note: Note) -> dict[int, Strategy]:
     """The named strategies of strategies.yaml. Only names: which strategies a pilot serves stays in
     its own file, and a strategy without a name is shown by its number alone."""
     if not isinstance(data, list) or not data:
-        note("strategies", "strategies.yaml must be a non-empty list of {number, name_th, name_en}")
+        note("strategies", said("strategies_not_list"))
         return {}
     strategies: dict[int, Strategy] = {}
     for i, entry in enumerate(data, 1):
         if not isinstance(entry, dict):
-            note(f"entry {i}", "each strategy must be a mapping with number, name_th, name_en")
+            note(f"entry {i}", said("strategy_not_mapping"))
             continue
         subject = f"strategy {entry['number']}" if _is_int(entry.get("number")) else f"entry {i}"
         _unknown_keys(entry, _STRATEGY_KEYS, note, subject)
-        number = _field(entry, "number", lambda v: _is_int(v) and 1 <= v <= 7, "a whole number from 1 to 7",
+        number = _field(entry, "number", lambda v: _is_int(v) and 1 <= v <= 7, part("whole_from_to", low=1, high=7),
                         note, subject)
-        name_th = _field(entry, "name_th", _is_text, "non-empty text", note, subject)
-        name_en = _field(entry, "name_en", _is_text, "non-empty text", note, subject)
+        name_th = _field(entry, "name_th", _is_text, TEXT, note, subject)
+        name_en = _field(entry, "name_en", _is_text, TEXT, note, subject)
         if number in strategies:
-            note(subject, "strategy numbers must be unique in strategies.yaml")
+            note(subject, said("strategy_repeated"))
         elif None not in (number, name_th, name_en):
             strategies[number] = Strategy(number, name_th, name_en)
     return dict(sorted(strategies.items()))
@@ -503,13 +554,13 @@ def _load_strategies(data: Any, note: Note) -> dict[int, Strategy]:
 
 def _load_participants(raw: Any, known: set[str] | None, note: Note, pid: str) -> list[Participant]:
     if not isinstance(raw, list) or not raw:
-        note(pid, "agencies must be a non-empty list of {code, role}")
+        note(pid, said("participants_not_list"))
         return []
     parts: list[Participant] = []
     leads = 0
     for entry in raw:
         if not isinstance(entry, dict):
-            note(pid, "each agency of a pilot must be a mapping {code, role}")
+            note(pid, said("participant_not_mapping"))
             continue
         _unknown_keys(entry, _PARTICIPANT_KEYS, note, pid)
         code, role = entry.get("code"), entry.get("role")
@@ -517,24 +568,25 @@ def _load_participants(raw: Any, known: set[str] | None, note: Note, pid: str) -
         if problem := _agency_code_problem(code):
             note(pid, problem)
         elif known is not None and code not in known:  # known is None: agencies.yaml already reported
-            note(pid, f"every agency code must exist in agencies.yaml ({code} does not)")
+            note(pid, said("agency_unknown", code=code))
         if role not in ROLES:
-            note(pid, f"role of agency {code} must be one of {' | '.join(ROLES)}")
+            note(pid, said("role_unknown", code=code, roles=" | ".join(ROLES)))
         until = entry.get("no_reminders_until")
-        if until is not None and not _is_ce_date(until):
+        if until is not None and _ce_date(until) is not None:
+            until = _ce_date(until)
+        elif until is not None:
             # follow-up.md: an agreed extension, a CE date; advisory agencies get no reminders anyway
-            note(pid, f"no_reminders_until of agency {code} must be a CE date (YYYY-MM-DD) or left out")
+            note(pid, said("reminders_until_date", code=code))
             until = None
         if not problem and role in ROLES:
             parts.append(Participant(code, role, until))
     for code, n in Counter(p.code for p in parts).items():
         if n > 1:
-            note(pid, f"an agency may appear at most once in a pilot ({code} appears {n} times)")
+            note(pid, said("agency_repeated_in_pilot", code=code, times=n))
     if leads != 1:
-        note(pid, f"every pilot must have exactly one lead agency (found {leads})")
+        note(pid, said("lead_count", found=leads))
     if len(entries_seen := {p.code for p in parts}) > MAX_AGENCIES_PER_PILOT:
-        note(pid, f"a pilot may have at most {MAX_AGENCIES_PER_PILOT} agencies (found {len(entries_seen)}): "
-                  "its budget totals must fit DECIMAL(18,2) (pilots/checks.py, REPORT_TOTAL_LIMIT)")
+        note(pid, said("too_many_agencies", limit=MAX_AGENCIES_PER_PILOT, found=len(entries_seen)))
     return parts
 
 
@@ -550,39 +602,43 @@ MAX_REPORT_DUE_DAYS = 3650
 def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, note: Note,
                      subject: str) -> dict[int, tuple[Decimal, ...]]:
     if not isinstance(raw, dict) or not raw:
-        note(subject, "thresholds must map each fiscal year (BE) to five numbers")
+        note(subject, said("thresholds_not_mapping"))
         return {}
     out: dict[int, tuple[Decimal, ...]] = {}
     for fy, values in raw.items():
         if not _is_int(fy) or fy < 2500:
-            note(subject, f"thresholds are keyed by Buddhist-Era fiscal year, e.g. 2548 = CE + {BE_OFFSET} (got {fy!r})")
+            note(subject, said("threshold_year", offset=BE_OFFSET, year=fy))
             continue
         nums = [_number(v) for v in values] if isinstance(values, list) else []
+        texts = [(v, plain) for v, n in zip(values, nums) if n is None and (plain := _text_number(v)) is not None]
+        if len(nums) == 5 and texts:  # 2e3 (YAML 1.1 wants 2.0e+3) or "20": text to YAML, said so
+            note(subject, said("threshold_text", year=fy, value=texts[0][0], plain=texts[0][1]))
+            continue
         if len(nums) != 5 or any(n is None for n in nums):
-            note(subject, f"thresholds for {fy} must be five numbers")
+            note(subject, said("threshold_five", year=fy))
             continue
         pairs = list(zip(nums, nums[1:]))
         if direction == "higher" and not all(a < b for a, b in pairs):
-            note(subject, f"thresholds for {fy} must be strictly increasing (direction higher)")
+            note(subject, said("threshold_increasing", year=fy))
         if direction == "lower" and not all(a > b for a, b in pairs):
-            note(subject, f"thresholds for {fy} must be strictly decreasing (direction lower)")
+            note(subject, said("threshold_decreasing", year=fy))
         if unit == "percent" and not all(0 <= n <= 100 for n in nums):
-            note(subject, f"thresholds for {fy} must be within 0-100 (unit percent)")
+            note(subject, said("threshold_percent", year=fy))
         if not all(abs(n) < THRESHOLD_LIMIT for n in nums):
-            note(subject, f"thresholds for {fy} must be below 10^20 in absolute value")
+            note(subject, said("threshold_limit", year=fy))
         elif not all(_fits(n, 38, 10) for n in nums):
-            note(subject, f"thresholds for {fy} must have at most 10 decimal places")
+            note(subject, said("threshold_decimals", year=fy))
         out[fy] = tuple(nums)
     if years is not None:
         given = {fy for fy in raw if _is_int(fy)}
         if missing := [str(fy) for fy in years if fy not in given]:
-            note(subject, f"every fiscal year the pilot's dates touch must have thresholds (missing {', '.join(missing)})")
+            note(subject, said("threshold_years_missing", years=", ".join(missing)))
     return dict(sorted(out.items()))
 
 
 def _load_kpis(raw: Any, years: range | None, note: Note, pid: str) -> list[Kpi]:
     if not isinstance(raw, list) or not raw:
-        note(pid, "kpis must be a non-empty list")
+        note(pid, said("kpis_not_list"))
         return []
     kpis: list[Kpi] = []
     weights: list[Decimal | None] = []
@@ -591,75 +647,81 @@ def _load_kpis(raw: Any, years: range | None, note: Note, pid: str) -> list[Kpi]
         code = entry.get("code") if isinstance(entry, dict) else None
         subject = f"{pid} / {code if _names(code) else f'KPI #{i}'}"
         if not isinstance(entry, dict):
-            note(subject, "each KPI must be a mapping")
+            note(subject, said("kpi_not_mapping"))
             weights.append(None)
             continue
         _unknown_keys(entry, _KPI_KEYS, note, subject)
         code = _code_field(entry, "code", "K1", note, subject)
         if code is not None and not code.isprintable():  # a format character (U+200B…) as the pilot_id's rule
-            note(subject, f"code must not hold invisible format characters (got {code!r})")
+            note(subject, said("code_invisible", value=code))
             code = None
         if code in seen:
-            note(subject, "KPI codes must be unique within a pilot")
+            note(subject, said("kpi_code_repeated"))
         seen.add(code)
-        name_th = _field(entry, "name_th", _is_text, "non-empty text", note, subject)
-        name_en = _field(entry, "name_en", _is_text, "non-empty text", note, subject)
-        unit = _field(entry, "unit", lambda v: v in UNITS, f"one of {' | '.join(UNITS)}", note, subject)
-        direction = _field(entry, "direction", lambda v: v in DIRECTIONS, "higher | lower", note, subject)
-        aggregation = _field(entry, "aggregation", lambda v: v in AGGREGATIONS, "last | sum", note, subject)
+        name_th = _field(entry, "name_th", _is_text, TEXT, note, subject)
+        name_en = _field(entry, "name_en", _is_text, TEXT, note, subject)
+        unit = _field(entry, "unit", lambda v: v in UNITS, part("one_of", choices=" | ".join(UNITS)), note, subject)
+        direction = _field(entry, "direction", lambda v: v in DIRECTIONS, part("choices", choices=" | ".join(DIRECTIONS)),
+                           note, subject)
+        aggregation = _field(entry, "aggregation", lambda v: v in AGGREGATIONS,
+                             part("choices", choices=" | ".join(AGGREGATIONS)), note, subject)
         weight = _number(entry.get("weight"))
-        if weight is None or weight <= 0:
-            note(subject, "weight must be a positive number")
+        if weight is None and (plain := _text_number(entry.get("weight"))) is not None:
+            note(subject, said("weight_text", value=entry["weight"], plain=plain))  # "40" or 4e1: text to YAML
+        elif weight is None or weight <= 0:
+            note(subject, said("weight_positive"))
             weight = None
         elif not _fits(weight, 9, 4):
-            note(subject, "weight must have at most 4 decimal places")
+            note(subject, said("weight_decimals"))
         weights.append(weight)
         thresholds = _load_thresholds(entry.get("thresholds"), unit, direction, years, note, subject)
         if None not in (code, name_th, name_en, unit, direction, aggregation, weight):
             kpis.append(Kpi(code, name_th, name_en, unit, direction, aggregation, weight, thresholds))
     if None not in weights and (total := sum(weights, Decimal(0))) != 100:  # exact: Decimal, not float
-        note(pid, f"KPI weights must add up to 100 (they add up to {total})")
+        note(pid, said("weights_total", total=total))
     return kpis
 
 
 def _load_pilot(data: Any, stem: str, known: set[str] | None, note: Note) -> Pilot | None:
     """The pilot of one file. Fields are None where a problem was noted: the caller then drops it."""
     if not isinstance(data, dict):
-        note(stem, "a pilot file must be a YAML mapping")
+        note(stem, said("pilot_not_mapping"))
         return None
     pid = data.get("pilot_id")
     subject = pid if _names(pid) else stem
     _unknown_keys(data, _PILOT_KEYS, note, subject)
     pid = _code_field(data, "pilot_id", "PLT-2548-003", note, subject)
     if pid is not None and pid != stem:
-        note(subject, f"the file name must be <pilot_id>.yaml ({pid}.yaml)")
+        note(subject, said("pilot_file_name", pilot_id=pid))
     if pid is not None and (pid in (".", "..") or not pid.isprintable() or any(c in pid for c in "/\\")):
         # A pilot id may name a file (its own <pilot_id>.yaml, any per-pilot output): one plain
         # path component, printable. `..` or a backslash would be a path elsewhere.
-        note(subject, f"pilot_id must not be . or .. nor hold /, \\ or control characters (got {pid!r})")
-    name_th = _field(data, "name_th", _is_text, "non-empty text", note, subject)
-    name_en = _field(data, "name_en", _is_text, "non-empty text", note, subject)
-    layer = _field(data, "layer", lambda v: _is_int(v) and 1 <= v <= 5, "a whole number from 1 to 5", note, subject)
+        note(subject, said("pilot_id_path", value=pid))
+    name_th = _field(data, "name_th", _is_text, TEXT, note, subject)
+    name_en = _field(data, "name_en", _is_text, TEXT, note, subject)
+    layer = _field(data, "layer", lambda v: _is_int(v) and 1 <= v <= 5, part("whole_from_to", low=1, high=5), note,
+                   subject)
     strategies = _field(
         data, "strategies",
         lambda v: isinstance(v, list) and v and all(_is_int(s) and 1 <= s <= 7 for s in v) and len(set(v)) == len(v),
-        "a non-empty list of distinct whole numbers from 1 to 7", note, subject)
-    classification = _field(data, "classification", lambda v: v in CLASSIFICATIONS, "open | restricted", note, subject)
-    start = _field(data, "start", _is_ce_date, "a CE date (YYYY-MM-DD)", note, subject)
-    end = _field(data, "end", _is_ce_date, "a CE date (YYYY-MM-DD)", note, subject)
+        part("distinct_list", low=1, high=7), note, subject)
+    classification = _field(data, "classification", lambda v: v in CLASSIFICATIONS,
+                            part("choices", choices=" | ".join(CLASSIFICATIONS)), note, subject)
+    start = _ce_date(_field(data, "start", _is_ce_date, part("ce_date"), note, subject))
+    end = _ce_date(_field(data, "end", _is_ce_date, part("ce_date"), note, subject))
     years = None
     if start and end:
         if start < end:
             years = range(fiscal_year(start), fiscal_year(end) + 1)
         else:
-            note(subject, "start must be before end")
+            note(subject, said("start_before_end"))
     due = data.get("report_due_days")
     if due is None:
         due = DEFAULT_REPORT_DUE_DAYS
     elif not (_is_int(due) and due > 0):
-        note(subject, "report_due_days must be a positive whole number")
+        note(subject, said("due_days_positive"))
     elif due > MAX_REPORT_DUE_DAYS:
-        note(subject, f"report_due_days must be at most {MAX_REPORT_DUE_DAYS} (ten years)")
+        note(subject, said("due_days_max", limit=MAX_REPORT_DUE_DAYS))
     parts = _load_participants(data.get("agencies"), known, note, subject)
     kpis = _load_kpis(data.get("kpis"), years, note, subject)
     return Pilot(subject, name_th, name_en, layer, tuple(strategies or ()), classification, start, end, due,
@@ -669,31 +731,30 @@ def _load_pilot(data: Any, stem: str, known: set[str] | None, note: Note) -> Pil
 def _load_secretariat(data: Any, note: Note) -> Secretariat | None:
     """secretariat.yaml (pilot-registry.md): the office that signs the reminder letters."""
     if not isinstance(data, dict):
-        note("secretariat", "secretariat.yaml must be a mapping with name_th, name_en, letter_prefix")
+        note("secretariat", said("secretariat_not_mapping"))
         return None
     _unknown_keys(data, _SECRETARIAT_KEYS, note, "secretariat")
-    values = {key: _field(data, key, _is_text, "non-empty text", note, "secretariat")
+    values = {key: _field(data, key, _is_text, TEXT, note, "secretariat")
               for key in ("name_th", "name_en", "letter_prefix")}
     for key in _SECRETARIAT_OPTIONAL_TEXT:
         values[key] = data.get(key)
         if values[key] is not None and not _is_text(values[key]):
-            note("secretariat", f"{key} must be non-empty text or left out")
+            note("secretariat", said("optional_text", key=key))
             values[key] = None
         elif values[key] is not None and (rule := _text_rule(values[key], key)):
             note("secretariat", rule)
             values[key] = None
     values["email"] = data.get("email")
     if isinstance(values["email"], str) and len(values["email"]) > MAX_TEXT:
-        note("secretariat", f"email must be at most {MAX_TEXT} characters (got {len(values['email']):,})")
+        note("secretariat", said("text_too_long", key="email", limit=MAX_TEXT, length=len(values["email"])))
         values["email"] = None
     elif values["email"] is not None and not (isinstance(values["email"], str) and _EMAIL.fullmatch(values["email"])):
-        note("secretariat", f"email must be one e-mail address such as saraban@opdc.go.th, or left out "
-                            f"(got {values['email']!r})")
+        note("secretariat", said("email_form", value=values["email"]))
         values["email"] = None
     for lang in ("th", "en"):  # a name under the signature without its position, or the reverse, is half a signature
         name, position = f"signer_name_{lang}", f"signer_position_{lang}"
         if (data.get(name) is None) != (data.get(position) is None):
-            note("secretariat", f"{name} and {position} must be given together")
+            note("secretariat", said("signer_pair", name=name, position=position))
     if None in (values["name_th"], values["name_en"], values["letter_prefix"]):
         return None
     return Secretariat(**values)
@@ -755,15 +816,16 @@ def _load_registry(folder: Path) -> Registry:
     hashed: dict[str, bytes] = {}
 
     def noter(rel: str) -> Note:
-        return lambda subject, rule: problems.append(RegistryProblem(rel, subject, rule))
+        return lambda subject, rule: problems.append(RegistryProblem(rel, subject, rule.en, rule.th))
 
     if not folder.is_dir():
-        raise RegistryError([RegistryProblem(".", "registry", f"the registry folder must exist ({folder})")])
+        missing = said("folder_missing", folder=folder)
+        raise RegistryError([RegistryProblem(".", "registry", missing.en, missing.th)])
 
     agencies, known = None, None  # known: codes listed, valid or not, so one bad entry is reported once
     note = noter("agencies.yaml")
     if not (folder / "agencies.yaml").is_file():
-        note("registry", "a registry folder must contain agencies.yaml")
+        note("registry", said("agencies_file_missing"))
     else:
         ok, data = _read_yaml(folder / "agencies.yaml", "agencies.yaml", note, "agencies", hashed, _entry_of_list(
             lambda e, i: str(e["code"]) if _names(e.get("code"), str) else f"entry {i + 1}", "agencies"))
@@ -779,7 +841,7 @@ def _load_registry(folder: Path) -> Registry:
             strategies = _load_strategies(data, note)
     secretariat = None
     if (folder / "secretariat.yml").exists():  # would otherwise be silently skipped
-        noter("secretariat.yml")("secretariat", "the secretariat's file must be named secretariat.yaml")
+        noter("secretariat.yml")("secretariat", said("secretariat_file_yml"))
     if (folder / "secretariat.yaml").exists():  # optional: without it letters are signed generically
         note = noter("secretariat.yaml")
         ok, data = _read_yaml(folder / "secretariat.yaml", "secretariat.yaml", note, "secretariat", hashed)
@@ -790,13 +852,13 @@ def _load_registry(folder: Path) -> Registry:
     files_of: dict[str, str] = {}
     pilots_dir = folder / "pilots"
     if not pilots_dir.is_dir():
-        noter("pilots")("registry", "a registry folder must contain a pilots/ folder")
+        noter("pilots")("registry", said("pilots_folder_missing"))
     else:
         for stray in sorted(pilots_dir.glob("*.yml")):  # would otherwise be silently skipped
-            noter(f"pilots/{stray.name}")(stray.stem, "pilot files must be named <pilot_id>.yaml")
+            noter(f"pilots/{stray.name}")(stray.stem, said("pilot_file_yml"))
         paths = sorted(p for p in pilots_dir.glob("*.yaml") if p.is_file())
         if not paths:
-            noter("pilots")("registry", "the pilots/ folder must hold at least one <pilot_id>.yaml file")
+            noter("pilots")("registry", said("pilots_folder_empty"))
         for path in paths:
             rel = f"pilots/{path.name}"
             note = noter(rel)
@@ -806,7 +868,7 @@ def _load_registry(folder: Path) -> Registry:
             if pilot is None:
                 continue
             if pilot.pilot_id in files_of:
-                note(pilot.pilot_id, f"pilot ids must be unique (also in {files_of[pilot.pilot_id]})")
+                note(pilot.pilot_id, said("pilot_id_repeated", file=files_of[pilot.pilot_id]))
             files_of.setdefault(pilot.pilot_id, rel)
             if len(problems) == before:
                 pilots[pilot.pilot_id] = pilot

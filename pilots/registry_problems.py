@@ -93,6 +93,9 @@ class MaskedProblem(RegistryProblem):
     def __str__(self) -> str:
         return BOTH.format(file=printable(self.file))
 
+    def said(self, lang: str) -> str:  # the CLI's refusal says each language on its own lines
+        return NEUTRAL[lang].format(file=printable(self.file))
+
 
 def said(problems, hidden: set[str], lang: str) -> list[str]:
     """The problems' lines for one reader: whole, except those of `hidden` files, which are one
@@ -104,7 +107,7 @@ def said(problems, hidden: set[str], lang: str) -> list[str]:
                 done.add(p.file)
                 lines.append(NEUTRAL[lang].format(file=printable(p.file)))
         else:
-            lines.append(printable(str(p)))
+            lines.append(printable(p.said(lang)))  # the rule in the reader's language
     return lines
 
 

@@ -53,8 +53,8 @@ RULE_TEXT = "non-empty text"
 
 AGENCY = Part(
     "agencies.yaml", "Every agency that may take part in a pilot: a list, one mapping per agency.",
-    (Key("code", "text of 5 digits", True, 'quoted, so that YAML keeps the leading zero ("03009", not 03009); '
-         "unique in the file", '"03009"'),
+    (Key("code", "text of 5 digits", True, 'quoted, so that YAML keeps the leading zero ("03009", not 03009): a '
+         "code written without quotes is refused, 03009 too; unique in the file", '"03009"'),
      Key("name_th", TEXT, True, RULE_TEXT, "สำนักงาน ก.พ.ร."),
      Key("name_en", TEXT, True, RULE_TEXT, "Office of the Public Sector Development Commission"),
      Key("ministry", TEXT, False, "non-empty text, or left out", "Office of the Prime Minister"),
@@ -116,9 +116,9 @@ PILOT = Part(
      Key("strategies", "list of whole numbers", True, "non-empty, distinct, each 1 to 7", "[1, 6]"),
      Key("classification", "open | restricted", True, "restricted: security or official secrecy; its line-level "
          "data is kept in the segregated restricted store", "open"),
-     Key("start", "CE date", True, "YYYY-MM-DD, a Common-Era year (a BE year such as 2547 is refused); before end",
-         "2004-10-01"),
-     Key("end", "CE date", True, "YYYY-MM-DD, a Common-Era year", "2006-09-30"),
+     Key("start", "CE date", True, "YYYY-MM-DD, a Common-Era year (a BE year such as 2547 is refused); before end; "
+         'with or without quotes ("2004-10-01" is the same date)', "2004-10-01"),
+     Key("end", "CE date", True, "YYYY-MM-DD, a Common-Era year; with or without quotes", "2006-09-30"),
      Key("report_due_days", "whole number", False, "1 to 3650; days after a quarter's end by which its report "
          "is due (default 30)", "30"),
      Key("agencies", "list of agency entries", True, "non-empty; see the agency entry below", ""),
@@ -130,11 +130,12 @@ PILOT = Part(
 
 PARTICIPANT = Part(
     "an entry of a pilot's `agencies`", "An agency taking part in the pilot, and its role.",
-    (Key("code", "text of 5 digits", True, "quoted; listed in agencies.yaml", '"03009"'),
+    (Key("code", "text of 5 digits", True, "quoted (a code without quotes is refused); listed in agencies.yaml",
+         '"03009"'),
      Key("role", "lead | secondary | supporting | advisory", True, "the lead reports the KPIs; an advisory "
          "agency sends no budget lines; only a supporting agency sends support_contribution lines", "lead"),
-     Key("no_reminders_until", "CE date", False, "YYYY-MM-DD, or left out: an agreed extension, no reminder "
-         "letter before this day", "2005-12-31")),
+     Key("no_reminders_until", "CE date", False, "YYYY-MM-DD (with or without quotes), or left out: an agreed "
+         "extension, no reminder letter before this day", "2005-12-31")),
     listed=True)
 
 KPI = Part(
@@ -149,7 +150,8 @@ KPI = Part(
      Key("direction", "higher | lower", True, "which way is better", "higher"),
      Key("aggregation", "last | sum", True, "last: a level as of the quarter; sum: a flow added up over the "
          "fiscal year (thresholds are then pro-rated by quarter)", "last"),
-     Key("weight", "number", True, "positive, at most 4 decimal places; the pilot's weights add up to 100", "100"),
+     Key("weight", "number", True, "positive, at most 4 decimal places; the pilot's weights add up to 100; "
+         "written as a plain number (see numbers above)", "100"),
      Key("thresholds", "mapping of BE fiscal year to five numbers", True, "keyed by Buddhist-Era fiscal year "
          "(2548 = FY2005, October 2004 to September 2005); the values that earn scores 1 to 5, strictly "
          "increasing for higher, strictly decreasing for lower, at most 10 decimal places, below 10^20 "
@@ -189,6 +191,10 @@ def registry_markdown() -> str:
         "",
         "Every run reads it first. A broken registry stops the job before anything is written: the",
         "command prints one line per problem, naming the file, the entry and the rule, and exits 4.",
+        "Each problem is given in English and then in Thai (the rules' words are catalogued once, in",
+        "`pilots/registry_rules.yaml`); `pilotkpi check --format json` answers a JSON document on stdout",
+        "(`\"status\": \"refused\"`, and each problem's `file`, `subject`, `rule_en` and `rule_th`), exit 4",
+        "too. A value the registry holds is quoted escaped (`'One-stop \\u202e service'`).",
         "A restricted pilot's problems name its KPI codes and quote its values, which the open side never",
         "keeps: every job (`run`, `serve`, `rebuild`, `reprocess`, `close-quarter`, `reopen`, `approve`,",
         "`reject`; their output, the flow run's message and log in Prefect's database, the served night's",
@@ -216,6 +222,18 @@ def registry_markdown() -> str:
         "A code that reports name (`pilot_id`, a KPI's `code`, an agency's `code`) must not begin or end",
         "with a space: report cells are read trimmed, so no report could name it. A `pilot_id` or KPI code",
         "that YAML would read as a number (0042 is the octal number 34) must be quoted, as agency codes are.",
+        "",
+        "What YAML makes of a value is not always what it looks like; the loader says so rather than guess:",
+        "",
+        "- Agency codes are always quoted (`\"03009\"`). A code written without quotes is refused, even",
+        "  03009, which this loader (YAML 1.1) would read as the text \"03009\" but a YAML 1.2 tool reads as",
+        "  the number 3009; 01005 is the octal number 517 to both.",
+        "- Dates may be written with or without quotes: `start: \"2004-10-01\"` is the same date as",
+        "  `start: 2004-10-01` (the secretariat quotes codes, and a quoted date can mean nothing else). It",
+        "  must still be a real day, YYYY-MM-DD, in a Common-Era year.",
+        "- Numbers (a `weight`, `thresholds`) are written plainly. YAML reads a number in quotes (`\"40\"`)",
+        "  and one with an exponent but no decimal point (`2e3`) as text: such a value is refused, the",
+        "  message saying that YAML read it as text and the plain number to write (2000).",
         "",
         "No text may hold a control character (C0 or C1: a newline, a tab, ESC; a line feed is allowed in a",
         "secretariat address only), a bidi control (U+061C, U+200E, U+200F, U+202A to U+202E, U+2066 to",

@@ -51,7 +51,7 @@ def test_the_program_exits_with_its_code_and_output_after_every_handler_without_
     done, marker = _run(tmp_path, "main()")
     assert done.returncode == 4, done.stderr  # a broken registry: EXIT_REGISTRY
     assert done.stderr.startswith("pilotkpi: broken registry (2 problems), nothing was written:\n")
-    assert done.stderr.endswith("the pilots/ folder must hold at least one <pilot_id>.yaml file\n")  # all of it
+    assert done.stderr.endswith("โฟลเดอร์ pilots/ ต้องมีไฟล์ <pilot_id>.yaml อย่างน้อยหนึ่งไฟล์\n")  # all of it (Thai last)
     assert (tmp_path / "marker.atexit").read_text() == "handler ran"  # every exit handler ran
     assert not marker.exists()  # the teardown did not
 

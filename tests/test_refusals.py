@@ -129,7 +129,9 @@ def test_a_broken_registry_is_one_line_before_prefect_starts(story, tmp_path, co
     assert done.returncode == 4, done.stderr
     assert done.stdout == ""
     assert done.stderr == (f"pilotkpi: broken registry, nothing was written: pilots/{P}.yaml: {P}: KPI weights "
-                           f"must add up to 100 (they add up to 90)\n")
+                           f"must add up to 100 (they add up to 90)\n"
+                           f"pilotkpi: ทะเบียนโครงการไม่ถูกต้อง จึงไม่ได้บันทึกข้อมูลใด ๆ: pilots/{P}.yaml: {P}: "
+                           f"weight ของตัวชี้วัดรวมกันต้องเท่ากับ 100 (รวมได้ 90)\n")  # a line a language
 
 
 def test_several_registry_problems_are_a_line_each(story, tmp_path):
@@ -143,7 +145,8 @@ def test_several_registry_problems_are_a_line_each(story, tmp_path):
     assert done.returncode == 4, done.stderr
     lines = done.stderr.splitlines()
     assert lines[0] == "pilotkpi: broken registry (2 problems), nothing was written:"
-    assert len(lines) == 3 and all(line.startswith("  - pilots/PLT-2548-00") for line in lines[1:]), lines
+    assert lines[3] == "pilotkpi: ทะเบียนโครงการไม่ถูกต้อง (2 ข้อ) จึงไม่ได้บันทึกข้อมูลใด ๆ:"  # then in Thai
+    assert len(lines) == 6 and all(line.startswith("  - pilots/PLT-2548-00") for line in lines[1:3] + lines[4:]), lines
 
 
 def test_a_refusal_inside_the_job_is_one_line_too(story):

@@ -24,11 +24,16 @@ from pilots.demo import AS_OF
 MARK = "Q7ZK-hidden-kpi"  # the restricted KPI name's marker
 SECRETS = (MARK.encode(), b"99.9999", b"PLT-2548-006 / S")  # its name, its weights' total, its KPI codes
 R_FILE, O_FILE = "pilots/PLT-2548-006.yaml", "pilots/PLT-2548-003.yaml"
-# Worked from web.md's neutral sentences (web/registry_problems.py), English then Thai on one line.
-NEUTRAL = (f"{R_FILE}: a restricted pilot's file breaks a rule; the operator sees it with pilotkpi check / "
-           "ไฟล์ของโครงการชั้นความลับผิดกฎของทะเบียน ผู้ดูแลระบบดูรายละเอียดได้ด้วยคำสั่ง pilotkpi check")
+# Worked from web.md's neutral sentences (web/registry_problems.py): English then Thai on one line
+# where one line holds both (the flow's Failed message), each on its language's line in the CLI's
+# refusal, which gives the problems in English, then in Thai (pilots/registry_rules.yaml).
+NEUTRAL_EN = f"{R_FILE}: a restricted pilot's file breaks a rule; the operator sees it with pilotkpi check"
+NEUTRAL_TH = f"{R_FILE}: ไฟล์ของโครงการชั้นความลับผิดกฎของทะเบียน ผู้ดูแลระบบดูรายละเอียดได้ด้วยคำสั่ง pilotkpi check"
+NEUTRAL = NEUTRAL_EN + " / " + NEUTRAL_TH.removeprefix(f"{R_FILE}: ")
 OPEN = f"{O_FILE}: PLT-2548-003: KPI weights must add up to 100 (they add up to 90)"
-REFUSAL = f"pilotkpi: broken registry (2 problems), nothing was written:\n  - {OPEN}\n  - {NEUTRAL}\n"
+OPEN_TH = f"{O_FILE}: PLT-2548-003: weight ของตัวชี้วัดรวมกันต้องเท่ากับ 100 (รวมได้ 90)"
+REFUSAL = (f"pilotkpi: broken registry (2 problems), nothing was written:\n  - {OPEN}\n  - {NEUTRAL_EN}\n"
+           f"pilotkpi: ทะเบียนโครงการไม่ถูกต้อง (2 ข้อ) จึงไม่ได้บันทึกข้อมูลใด ๆ:\n  - {OPEN_TH}\n  - {NEUTRAL_TH}\n")
 
 
 def _break(registry: Path, classification: str = "restricted") -> None:

@@ -21,6 +21,7 @@ from flows.cli import main
 from tests.test_flow import make_scenario, run_cli
 
 P = "PLT-2548-003"
+NO_CONTROLS_TH = "ต้องไม่มีอักขระควบคุม อักขระกำหนดทิศทางข้อความ (bidi) หรืออักขระแบ่งบรรทัด"
 
 
 def test_the_registry_refuses_controls_and_bidi_in_names(tmp_path, prefect_harness):
@@ -43,7 +44,11 @@ def test_the_registry_refuses_controls_and_bidi_in_names(tmp_path, prefect_harne
         f"  - pilots/{P}.yaml: {P}: name_en must not hold control, bidi or line-separator characters "
         "(got 'One-stop\\nPLT-9999 (fake) e-citizen')\n"
         f"  - pilots/{P}.yaml: {P} / K1: name_en must not hold control, bidi or line-separator characters "
-        "(got 'Share\\x1b[2J\\x07 online')\n")
+        "(got 'Share\\x1b[2J\\x07 online')\n"
+        "pilotkpi: ทะเบียนโครงการไม่ถูกต้อง (3 ข้อ) จึงไม่ได้บันทึกข้อมูลใด ๆ:\n"
+        f"  - agencies.yaml: 20004: name_en {NO_CONTROLS_TH} (พบ 'National \\u202eeciffO\\u202c \\x9b Statistical')\n"
+        f"  - pilots/{P}.yaml: {P}: name_en {NO_CONTROLS_TH} (พบ 'One-stop\\nPLT-9999 (fake) e-citizen')\n"
+        f"  - pilots/{P}.yaml: {P} / K1: name_en {NO_CONTROLS_TH} (พบ 'Share\\x1b[2J\\x07 online')\n")
     assert not (tmp_path / "wh.duckdb").exists()
 
 

@@ -36,6 +36,7 @@ def _both(client: Client, path: str) -> dict[str, object]:
 # --- a broken registry (VE F5) -----------------------------------------------------------------
 
 PROBLEM = "pilots/PLT-2548-004.yaml: PLT-2548-004: every pilot must have exactly one lead agency (found 2)"
+PROBLEM_TH = "pilots/PLT-2548-004.yaml: PLT-2548-004: ทุกโครงการต้องมีหน่วยงานหลัก (lead) หนึ่งหน่วยงานพอดี (พบ 2)"
 TH_TITLE = "ขณะนี้ใช้ทะเบียนโครงการไม่ได้"
 EN_TITLE = "The pilot registry cannot be used right now"
 TH_TODO = ("ไม่มีข้อมูลใดถูกเขียนหรือสูญหาย กรุณาแจ้งผู้ดูแลระบบให้แก้ไฟล์ที่ระบุไว้ข้างต้น "
@@ -48,7 +49,7 @@ def _assert_registry_page(response) -> None:
     assert response.status_code == 503, response.text[:300]
     text = text_of(response.text)
     assert 'data-store="registry"' in response.text and 'data-problem="broken"' in response.text
-    for words in (TH_TITLE, EN_TITLE, TH_TODO, EN_TODO, PROBLEM):  # both languages, whatever the session's
+    for words in (TH_TITLE, EN_TITLE, TH_TODO, EN_TODO, PROBLEM, PROBLEM_TH):  # both languages, whatever the session's
         assert words in text, words
     assert "Internal Server Error" not in text and "Traceback" not in text
 
@@ -60,7 +61,8 @@ def test_a_broken_registry_answers_503_naming_the_file_and_rule(site_dir, client
                           encoding="utf-8")
     (site_dir / "r.csv").write_bytes(report())
     cli = CliRunner().invoke(main, ["check", str(site_dir / "r.csv"), "--registry", str(site_dir / "registry")])
-    assert cli.exit_code == 4 and f"pilotkpi: broken registry, nothing was written: {PROBLEM}" in cli.stderr
+    assert cli.exit_code == 4 and cli.stderr == (f"pilotkpi: broken registry, nothing was written: {PROBLEM}\n"
+                                                 f"pilotkpi: ทะเบียนโครงการไม่ถูกต้อง จึงไม่ได้บันทึกข้อมูลใด ๆ: {PROBLEM_TH}\n")
 
     agency, committee = client_for("demo-agency"), client_for("demo-committee")
     _assert_registry_page(agency.get("/"))
