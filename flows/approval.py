@@ -151,6 +151,8 @@ def close_quarter_flow(period: str, pilot_id: str | None, by: str, note: SecretS
     restricted_store: the restricted store's path (None: beside the warehouse), in every decision job.
     note: sealed (see above); call close_quarter."""
     note = _unsealed(note)
+    with refusing(ValueError):  # before the lock and the job: nothing is written, no run recorded
+        approval.refuse_blank(by)
 
     def decide(live, day, run_id):
         # The marts as of this job (today's registry and as-of date) give what "due" means and
@@ -171,6 +173,8 @@ def reopen_flow(period: str, pilot_id: str, by: str, reason: SecretStr, registry
                 restricted_store: Path | None = None) -> DecisionResult:
     """reason: sealed (see above); call reopen."""
     reason = _unsealed(reason)
+    with refusing(ValueError):
+        approval.refuse_blank(by, reason, reason_required=True)
 
     def decide(live, day, run_id):
         with refusing(LookupError, ValueError):
@@ -188,6 +192,8 @@ def decide_held_flow(action: str, submission_id: int, by: str, note: SecretStr |
                      key: str | None = None, restricted_store: Path | None = None) -> DecisionResult:
     """approve or reject one held file. note: sealed (see above); call decide_held."""
     note = _unsealed(note)
+    with refusing(ValueError):
+        approval.refuse_blank(by, note, reason_required=(action == "reject"))
 
     def decide(live, day, run_id):
         side = live.restricted

@@ -2,7 +2,7 @@
 
 Jobs like `rebuild`: the same --registry, --warehouse, --out, --as-of and --restricted-store
 options, the run lock, one transaction, and the analysts' copy published when they commit. A refused decision (not
-due, not held, already decided) is one line and exit 1, with nothing written.
+due, not held, already decided, a blank --by or --reason) is one line and exit 1, with nothing written.
 """
 from __future__ import annotations
 
@@ -70,33 +70,52 @@ def _now():
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _decision_precheck(action: str, submission_id: int, warehouse_path: Path, restricted_store: Path | None):
+def _names_precheck(by: str, reason: str | None = None, reason_required: bool = False) -> None:
+    """A blank --by or --reason: refused by pilots/approval.py's own rule, which the job applies too."""
+    from flows.refusals import Refused
+    from pilots import approval
+
+    try:
+        approval.refuse_blank(by, reason, reason_required)
+    except ValueError as exc:
+        raise Refused(str(exc)) from None
+
+
+# The dry runs below decide as a stand-in named DRY_RUN: the real --by and --reason were judged first.
+DRY_RUN = "precheck"
+
+
+def _decision_precheck(action: str, submission_id: int, warehouse_path: Path, restricted_store: Path | None,
+                       by: str, note: str | None):
     def precheck(registry) -> None:
         from pilots import approval
 
+        _names_precheck(by, note, reason_required=(action == "reject"))
         if not _in_restricted_store(warehouse_path, submission_id, restricted_store):
-            _dry_run(warehouse_path, lambda con: approval.decide(con, submission_id, action, "-", None, _now(), "-"))
+            _dry_run(warehouse_path, lambda con: approval.decide(con, submission_id, action, DRY_RUN, DRY_RUN, _now(), "-"))
     return precheck
 
 
-def _reopen_precheck(period: str, pilot_id: str, warehouse_path: Path):
+def _reopen_precheck(period: str, pilot_id: str, warehouse_path: Path, by: str, reason: str):
     def precheck(registry) -> None:
         from pilots import approval
 
+        _names_precheck(by, reason, reason_required=True)
         # The warehouse holds the last job's registry: "no such pilot" there, for a pilot of
         # today's registry, is the job's to judge.
         new_pilot = registry is not None and pilot_id in registry.pilots
-        _dry_run(warehouse_path, lambda con: approval.reopen_quarter(con, period, pilot_id, "-", "-", _now(), "-"),
+        _dry_run(warehouse_path, lambda con: approval.reopen_quarter(con, period, pilot_id, DRY_RUN, DRY_RUN, _now(), "-"),
                  (ValueError,) if new_pilot else (LookupError, ValueError))
     return precheck
 
 
-def _close_precheck(period: str, pilot_id: str | None, as_of: str | None):
+def _close_precheck(period: str, pilot_id: str | None, as_of: str | None, by: str):
     def precheck(registry) -> None:
         from flows.clock import today_in_bangkok
         from flows.refusals import Refused
         from pilots import approval
 
+        _names_precheck(by)
         try:
             approval._period(period)
         except ValueError as exc:
@@ -179,7 +198,7 @@ def close_quarter(period: str, pilot_id: str | None, by: str, note: str | None, 
         return _job_lines(result, f"closed {period} for {len(result.closed)} pilot(s)", warehouse_path, out_dir)
 
     sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
-                      registry_dir=registry_dir, out_dir=out_dir, precheck=_close_precheck(period, pilot_id, as_of)))
+                      registry_dir=registry_dir, out_dir=out_dir, precheck=_close_precheck(period, pilot_id, as_of, by)))
 
 
 @click.command()
@@ -204,7 +223,7 @@ def reopen(period: str, pilot_id: str, by: str, reason: str, registry_dir: Path,
 
     sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
                       registry_dir=registry_dir, out_dir=out_dir,
-                      precheck=_reopen_precheck(period, pilot_id, warehouse_path)))
+                      precheck=_reopen_precheck(period, pilot_id, warehouse_path, by, reason)))
 
 
 def _decision_command(action: str, help_text: str, note_option: click.Option):
@@ -234,7 +253,8 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
 
         sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
                           registry_dir=registry_dir, out_dir=out_dir,
-                          precheck=_decision_precheck(action, submission_id, warehouse_path, restricted_store)))
+                          precheck=_decision_precheck(action, submission_id, warehouse_path, restricted_store,
+                                                                     by, note)))
 
     return command
 

@@ -63,6 +63,34 @@ class Decided:
 _PAST = {"approve": "approved", "reject": "rejected"}
 
 
+# --- who decides, and why: never blank ---------------------------------------------------------
+# data-quality.md §2: closing "records who closed it"; reject and reopen take a reason. A name or a
+# reason that is blank after the usual cleaning of text (pilots/normalise.clean_text: zero-width
+# characters removed, trimmed, and the placeholders `-`, `n/a`, `รอข้อมูล` read as nothing, as in
+# a report's cells) records nobody and no reason, so the decision is refused before anything is
+# written. One rule for the CLI and the web: the jobs (flows/approval.py) call it first, the
+# functions below call it again, and the CLI's precheck calls it to refuse before Prefect starts.
+BLANK_BY = ("--by is blank: a decision records who takes it; nothing was changed / "
+            "--by ว่างอยู่ ต้องระบุชื่อผู้ตัดสินใจ จึงไม่ได้เปลี่ยนแปลงสิ่งใด")
+BLANK_REASON = ("--reason is blank: this decision records why it was taken; nothing was changed / "
+                "--reason ว่างอยู่ ต้องระบุเหตุผลของการตัดสินใจนี้ จึงไม่ได้เปลี่ยนแปลงสิ่งใด")
+
+
+def is_blank(text: str | None) -> bool:
+    from pilots.normalise import clean_text  # the report cells' cleaning, imported only when asked
+
+    return text is None or clean_text(text) is None
+
+
+def refuse_blank(by: str | None, reason: str | None = None, reason_required: bool = False) -> None:
+    """Refuse (Refused, a ValueError) a blank --by, and a blank reason where one is required,
+    in English and Thai, before anything is read or written."""
+    if is_blank(by):
+        raise Refused(BLANK_BY)
+    if reason_required and is_blank(reason):
+        raise Refused(BLANK_REASON)
+
+
 def _period(period: str) -> str:
     if not is_period(period):
         raise Refused(f"{period!r} is not a period: write it like 2549-Q3 (BE fiscal year, quarter 1-4)")
@@ -134,6 +162,7 @@ def close_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str | N
     `as_of`: the composite and status recorded are the ones of that moment. Returns the closures
     made and the pilots skipped because the period was already closed for them.
     """
+    refuse_blank(by)
     _period(period)
     if pilot_id is not None:
         _known_pilot(con, pilot_id)
@@ -179,6 +208,7 @@ def reopen_quarter(con: duckdb.DuckDBPyConnection, period: str, pilot_id: str, b
                    texts: duckdb.DuckDBPyConnection | None = None) -> None:
     """End the closure of (pilot, period). Files held for it stay held until decided.
     texts: as for close_quarter, where a restricted pilot's reason goes."""
+    refuse_blank(by, reason, reason_required=True)
     _period(period)
     _known_pilot(con, pilot_id)
     if _open_closure(con, pilot_id, period) is None:
@@ -216,6 +246,7 @@ def decide(con: duckdb.DuckDBPyConnection, submission_id: int, action: str, by: 
     unless that version has a later or equal submitted_on, in which case the held file is
     superseded by it.
     """
+    refuse_blank(by, note, reason_required=(action == "reject"))
     row = _one(con, "SELECT status, pilot_id, agency_code, period, submitted_on, file_name "
                       "FROM ingest.submissions WHERE submission_id = ?", [submission_id])
     if row is None:
