@@ -84,3 +84,14 @@ def test_file_names_break_at_separators_and_periods_read_as_in_the_summaries(dem
     assert not re.search(r">\s*25[0-9]{2}-Q[1-4]\s*<", page)  # no bare code in a cell
     flags = page.split('id="outliers"', 1)[1]
     assert "<td>ไตรมาส 1/2549 / FY2006 Q1</td>" in flags and "|z| &gt; 3.5" in flags
+
+
+def test_the_flag_table_heads_its_columns_in_thai_and_english(demo_run):
+    """Each header is Thai / English, the submission named as the rest of the report names it
+    (ลำดับรับที่ / submission): the last column read "submission, แถว / row" (verifier VM F5)."""
+    page = (demo_run[0] / "out" / "validation.html").read_text(encoding="utf-8")
+    flags = page.split('id="outliers"', 1)[1]
+    head = re.search(r"<thead><tr>(.*?)</tr></thead>", flags).group(1)
+    assert re.findall(r"<th>(.*?)</th>", head) == [
+        "โครงการ / pilot", "ตัวชี้วัด / KPI", "งวด / period", "ค่า / actual", "มัธยฐานย้อนหลัง / history median (n)",
+        "ค่า z ปรับแก้ / modified z", "เกณฑ์ / rule", "ลำดับรับที่, แถว / submission, row"]
