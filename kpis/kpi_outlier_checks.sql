@@ -1,6 +1,8 @@
--- marts.kpi_outlier_checks (helper): every accepted lead KPI value of a due period tested against
--- its own history (data-quality.md §1). marts.kpi_outliers keeps the flagged rows; `pilotkpi
--- explain` reads the others too ("no flag, z = …").
+-- marts.kpi_outlier_checks (helper): every accepted lead KPI value tested against its own history
+-- (data-quality.md §1), `due` saying whether its period is due. marts.kpi_outliers keeps the
+-- flagged rows of due periods; the run's validation report lists the flags its new files raised,
+-- whatever their period (an early report is flagged in the report of the night that accepted it:
+-- one rule, this SQL, for both); `pilotkpi explain` reads the unflagged rows too ("no flag, z = …").
 --
 -- This SQL chooses x and H; the arithmetic (m, MAD, MeanAD, z, rule) is outlier_test(x, H), exact
 -- fractions in kpis/outliers.py, registered by kpis.build: DuckDB's 38-digit DECIMAL overflows on
@@ -29,10 +31,12 @@ lead_values as (
     where a.actual is not null
 ),
 
+-- Every value is tested; H does not depend on the as-of date, so a value tested before its period
+-- is due has the same z once it is.
 tested as (
-    select v.*
+    select v.*, d.period is not null as due
     from lead_values v
-    join marts.due_periods d on d.pilot_id = v.pilot_id and d.period = v.period
+    left join marts.due_periods d on d.pilot_id = v.pilot_id and d.period = v.period
 ),
 
 -- H: the same (pilot, KPI) in the periods before P, in any fiscal year, the most recent 8 values
@@ -81,7 +85,8 @@ final as (
         test.modified_z,
         test.rule,
         submission_id,
-        row_number
+        row_number,
+        due
     from checked
 )
 

@@ -19,7 +19,7 @@ with final as (
         submission_id,
         row_number
     from marts.kpi_outlier_checks
-    where rule is not null
+    where rule is not null and due  -- a flag of a period not yet due shows once it is (data-quality.md §1)
 )
 
 select * from final

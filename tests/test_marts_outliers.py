@@ -189,7 +189,9 @@ def test_only_the_leads_accepted_values_count_and_only_due_periods_are_flagged()
     # superseded 2548-Q2 file (900), a secondary agency's 2548-Q3 file (800) and a blank 2547-Q4 value
     # (submission 4 carries K without a value). H = [10, 11, 12, 13]: m = 11.5, MAD = 1;
     # x = 17: 0.6745 × 5.5 = 3.70975 → 3.7098: modified_z.
-    # As of 31 Mar 2006 2549-Q3 has not ended: the lead's early report there (99) is neither tested nor flagged.
+    # As of 31 Mar 2006 2549-Q3 has not ended: the lead's early report there (99) is not in the mart.
+    # It is tested (due false: the night's validation report lists it): H = [10, 11, 12, 13, 17],
+    # m = 12, deviations 0, 1, 1, 2, 5, MAD = 1, z = 0.6745 × 87 = 58.6815.
     # (Counting the blank as 0 would give H = [0, 10, 11, 12, 13], m = 11, MAD = 1, z = 4.0470.)
     extra_subs = [
         {"submission_id": 50, "pilot_id": "P1", "agency_code": LEAD, "period": "2548-Q2",
@@ -202,8 +204,9 @@ def test_only_the_leads_accepted_values_count_and_only_due_periods_are_flagged()
                     extra_actuals=[{"submission_id": 50, "kpi_code": "K", "actual": 900},
                                    {"submission_id": 51, "kpi_code": "K", "actual": 800}])
     assert flags(con) == {("K", "2549-Q1"): (D(17), 4, D("11.5"), D(1), D("3.7098"), "modified_z", 9)}
-    assert con.execute("SELECT count(*) FROM marts.kpi_outlier_checks WHERE period IN ('2547-Q4', '2549-Q3')"
-                       ).fetchone() == (0,)
+    assert con.execute("SELECT period, modified_z, rule, due FROM marts.kpi_outlier_checks "
+                       "WHERE period IN ('2547-Q4', '2549-Q3')").fetchall() == [
+        ("2549-Q3", D("58.6815"), "modified_z", False)]
 
 
 # --- pilotkpi explain ---------------------------------------------------------------------------

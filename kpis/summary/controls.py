@@ -160,15 +160,18 @@ def fill(con: duckdb.DuckDBPyConnection, section, batch: Controls | None = None)
 
 
 def run_flags(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
-    """The outlier flags raised by the files of one run (the validation report lists them).
+    """The outlier flags raised by the files of one run (the validation report lists them),
+    whatever their period's due date (data-quality.md §1): marts.kpi_outlier_checks' flagged rows,
+    the test marts.kpi_outliers keeps for due periods only. An early report (its quarter not yet
+    ended) is flagged in the report of the night that accepted it.
     A restricted pilot's flags stay out, like its files' details. Numbers come as plain text."""
     rows = _rows(con, """
         SELECT o.pilot_id, o.kpi_code, o.period, o.actual, o.history_n, o.history_median, o.modified_z, o.rule,
                o.submission_id, o.row_number
-        FROM marts.kpi_outliers o
+        FROM marts.kpi_outlier_checks o
         JOIN ingest.submissions s USING (submission_id)
         JOIN registry.pilots p ON p.pilot_id = o.pilot_id
-        WHERE s.run_id = ? AND p.classification <> 'restricted'
+        WHERE s.run_id = ? AND o.rule IS NOT NULL AND p.classification <> 'restricted'
         ORDER BY o.pilot_id, o.period, o.kpi_code""", [run_id])
     for r in rows:
         for name in ("actual", "history_median"):

@@ -209,8 +209,8 @@ def compute(inputs: Inputs) -> dict[str, list[dict]]:
         "reporting_compliance": (compliance := _compliance(inputs, due)),
         "reminders": _reminders(inputs, compliance),
         "kpi_outlier_checks": checks,
-        "kpi_outliers": [{c: v for c, v in row.items() if c not in ("fiscal_year", "quarter")}
-                         for row in checks if row["rule"] is not None],
+        "kpi_outliers": [{c: v for c, v in row.items() if c not in ("fiscal_year", "quarter", "due")}
+                         for row in checks if row["rule"] is not None and row["due"]],
     }
 
 
@@ -388,9 +388,10 @@ def _reminders(inputs, compliance):
 
 
 def _outlier_checks(inputs, due, values):
-    """data-quality.md §1: every accepted lead value of a due period (a blank is no value: neither
-    tested nor history), tested against the same KPI's earlier values (by fiscal year, quarter),
-    the most recent 8; fewer than 4: no test. The flagged rows are marts.kpi_outliers."""
+    """data-quality.md §1: every accepted lead value (a blank is no value: neither tested nor
+    history), tested against the same KPI's earlier values (by fiscal year, quarter), the most
+    recent 8; fewer than 4: no test. `due`: whether its period is due; the flagged rows of due
+    periods are marts.kpi_outliers (a run's validation report lists its files' flags, due or not)."""
     rows = []
     history_of = defaultdict(list)  # (pilot, kpi) -> [(fy, q, actual, submission, row)]
     registered = {(k["pilot_id"], k["kpi_code"]) for k in inputs.kpis}  # the pilot's KPIs today, as scored
@@ -401,15 +402,13 @@ def _outlier_checks(inputs, due, values):
         series.sort()
         due_here = set(due.get(p, []))
         for i, (fy, q, x, submission, row_number) in enumerate(series):
-            if (fy, q) not in due_here:
-                continue
             earlier = series[max(0, i - 8):i]
             h = [e[2] for e in earlier]
             row = {"pilot_id": p, "kpi_code": k, "period": period_text(fy, q), "fiscal_year": fy, "quarter": q,
                    "actual": x, "history_n": len(h),
                    "history_from": period_text(*earlier[0][:2]) if earlier else None,
                    "history_median": None, "history_mad": None, "z_basis": None, "modified_z": None, "rule": None,
-                   "submission_id": submission, "row_number": row_number}
+                   "submission_id": submission, "row_number": row_number, "due": (fy, q) in due_here}
             rows.append(row)
             if len(h) < 4:
                 continue
