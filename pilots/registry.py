@@ -609,7 +609,10 @@ def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, n
         if not _is_int(fy) or fy < 2500:
             note(subject, said("threshold_year", offset=BE_OFFSET, year=fy))
             continue
-        nums = [_number(v) for v in values] if isinstance(values, list) else []
+        if not isinstance(values, list):  # `2548:` with nothing, or one number: not five
+            note(subject, said("threshold_five", year=fy))
+            continue
+        nums = [_number(v) for v in values]
         texts = [(v, plain) for v, n in zip(values, nums) if n is None and (plain := _text_number(v)) is not None]
         if len(nums) == 5 and texts:  # 2e3 (YAML 1.1 wants 2.0e+3) or "20": text to YAML, said so
             note(subject, said("threshold_text", year=fy, value=texts[0][0], plain=texts[0][1]))

@@ -188,6 +188,11 @@ CASES = [
      P1, S1, "KPI weights must add up to 100 (they add up to 99.9)", 1),
     ("four-thresholds", replace(P3, "2548: [20, 30, 40, 50, 60]", "2548: [20, 30, 40, 50]"),
      P3, f"{S3} / K1", "thresholds for 2548 must be five numbers", 1),
+    # A year with no list at all, or one number, is not five numbers (it once crashed the loader).
+    ("threshold-year-empty", replace(P3, "2548: [20, 30, 40, 50, 60]", "2548:"),
+     P3, f"{S3} / K1", "thresholds for 2548 must be five numbers", 1),
+    ("threshold-year-one-number", replace(P3, "2548: [20, 30, 40, 50, 60]", "2548: 5"),
+     P3, f"{S3} / K1", "thresholds for 2548 must be five numbers", 1),
     ("threshold-text", replace(P3, "2548: [20, 30, 40, 50, 60]", "2548: [20, 30, forty, 50, 60]"),
      P3, f"{S3} / K1", "thresholds for 2548 must be five numbers: YAML read 'forty' as text, not a number", 1),
     ("higher-not-increasing", replace(P3, "2548: [20, 30, 40, 50, 60]", "2548: [20, 30, 30, 50, 60]"),
@@ -385,6 +390,14 @@ def test_each_rule_is_enforced(tmp_path, edit, file, subject, rule, count):
     problems = problems_of(folder)
     assert any(_matches(p, file, subject, rule) for p in problems), "\n".join(map(str, problems))
     assert len(problems) == count, "\n".join(map(str, problems))
+
+
+@pytest.mark.parametrize("value", ["", " 5", " 40.5", ' "40"', " {a: 1}"])
+def test_a_threshold_year_that_is_no_list_is_refused_in_both_languages(tmp_path, value):
+    folder = copy_valid(tmp_path)
+    replace(P3, "2548: [20, 30, 40, 50, 60]", f"2548:{value}")(folder)
+    assert [(p.file, p.subject, p.rule, p.rule_th) for p in problems_of(folder)] == [
+        (P3, f"{S3} / K1", "thresholds for 2548 must be five numbers", "thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า")]
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

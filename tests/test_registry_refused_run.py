@@ -89,6 +89,13 @@ CASES = [
      f"write it 100 (a plain number, no quotes)",
      f"{PILOT_FILE}: {P} / K2: thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า: YAML อ่าน '1e2' เป็นข้อความ ไม่ใช่ตัวเลข: "
      f"ให้เขียนเป็น 100 (ตัวเลขธรรมดา ไม่ใส่เครื่องหมายคำพูด)"),
+    # A year with no list, or a single number: refused as not five numbers (it once crashed the loader).
+    ("threshold-year-empty", replace(PILOT_FILE, "2548: [20, 30, 40, 50, 60]", "2548:"),
+     f"{PILOT_FILE}: {P} / K1: thresholds for 2548 must be five numbers",
+     f"{PILOT_FILE}: {P} / K1: thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า"),
+    ("threshold-year-one-number", replace(PILOT_FILE, "2548: [20, 30, 40, 50, 60]", "2548: 5"),
+     f"{PILOT_FILE}: {P} / K1: thresholds for 2548 must be five numbers",
+     f"{PILOT_FILE}: {P} / K1: thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า"),
     ("threshold-word", replace(PILOT_FILE, "2548: [20, 30, 40, 50, 60]", "2548: [20, 30, forty, 50, 60]"),
      f"{PILOT_FILE}: {P} / K1: thresholds for 2548 must be five numbers: YAML read 'forty' as text, not a number",
      f"{PILOT_FILE}: {P} / K1: thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า: YAML อ่าน 'forty' เป็นข้อความ ไม่ใช่ตัวเลข"),
@@ -176,6 +183,21 @@ def test_check_as_json_gives_a_refusal_document(tmp_path):
         ]}
     assert "\u202e" not in result.stdout  # the value quoted escaped, in the JSON text too
     assert result.stderr.startswith("pilotkpi: broken registry (2 problems), nothing was written:\n")
+
+
+def test_check_as_json_refuses_a_threshold_year_with_no_list(tmp_path):
+    """`2548:` with nothing after it: a refusal document naming the rule, not a traceback."""
+    registry, _ = make_scenario(tmp_path)
+    replace(PILOT_FILE, "2548: [20, 30, 40, 50, 60]", "2548:")(registry)
+    result = CliRunner().invoke(main, ["check", str(CLEAN), "--registry", str(registry), "--as-of", AS_OF,
+                                       "--format", "json"])
+    assert result.exit_code == 4, result.output
+    assert json.loads(result.stdout) == {
+        "status": "refused", "reason": "broken_registry",
+        "message_en": "broken registry, nothing was written",
+        "message_th": "ทะเบียนโครงการไม่ถูกต้อง จึงไม่ได้บันทึกข้อมูลใด ๆ",
+        "problems": [{"file": PILOT_FILE, "subject": f"{P} / K1", "rule_en": "thresholds for 2548 must be five numbers",
+                      "rule_th": "thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า"}]}
 
 
 def test_dates_in_quotes_are_the_same_dates(scenario_copy):

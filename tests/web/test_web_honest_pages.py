@@ -80,6 +80,22 @@ def test_a_broken_registry_answers_503_naming_the_file_and_rule(site_dir, client
     assert agency.get("/").status_code == 200 and committee.get("/quarters").status_code == 200
 
 
+def test_a_threshold_year_with_no_list_answers_503_not_500(site_dir, client_for):
+    """`2548:` with nothing after it once crashed the loader (TypeError): the web answered 500. It is
+    a broken registry like any other: the 503 page naming the file, the KPI and the rule."""
+    pilot_file = site_dir / "registry" / "pilots" / "PLT-2548-004.yaml"
+    good = pilot_file.read_text(encoding="utf-8")
+    assert good.count("2548: [10, 20, 30, 40, 50]") == 1
+    pilot_file.write_text(good.replace("2548: [10, 20, 30, 40, 50]", "2548:"), encoding="utf-8")
+    committee = client_for("demo-committee")
+    r = committee.get("/quarters")
+    assert r.status_code == 503, r.text[:300]
+    text = text_of(r.text)
+    for words in ("pilots/PLT-2548-004.yaml: PLT-2548-004 / D1: thresholds for 2548 must be five numbers",
+                  "pilots/PLT-2548-004.yaml: PLT-2548-004 / D1: thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า"):
+        assert words in text, words
+
+
 # --- score links (VF F2) -------------------------------------------------------------------------
 
 def test_a_score_links_only_where_its_page_opens(site_dir, client_for):
