@@ -135,5 +135,9 @@ def load_for_job(registry_dir: str | Path, published: Path | None) -> Registry:
         return load_registry(registry_dir)
     except RegistryError as exc:
         broken = exc
-    # Raised outside the except: the masked error carries no context of the whole one.
-    raise masked(broken, Path(registry_dir), None if published is None else published_classes_in(published))
+    # Raised outside the except: the masked error carries no context of the whole one. Nor does
+    # this frame, which is in its traceback: a handler printing frames' locals (rich, Sentry)
+    # would show `broken` whole, so it is dropped before the raise.
+    refusal = masked(broken, Path(registry_dir), None if published is None else published_classes_in(published))
+    del broken
+    raise refusal
