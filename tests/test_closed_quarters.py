@@ -350,6 +350,123 @@ def test_decisions_and_rebuild_write_no_validation_report(story):
     assert "g_lead_q1_fix.csv" in page  # the second night's files, not "no file in this run"
 
 
+# --- changed since closing without a marts row (reviewer RV11 F4) -------------------------------
+
+CLOSURE_ROWS = """
+    -- (pilot, period, composite at closing, reopened?)  registry dates / the period's quarter -> changed?
+    ('P1', '2548-Q1', 3.1800, false),  -- scored now 3.1800: the row's flag, unchanged
+    ('P1', '2548-Q2', 3.9000, false),  -- scored now 4.1000: the row's flag, changed
+    ('P1', '2548-Q3', 2.5000, false),  -- Apr-Jun 2005 inside 2004-10-01..2005-09-30, not yet due: unchanged
+    ('P1', '2548-Q4', 2.5000, true),   -- reopened: not an open closure
+    ('P1', '2549-Q1', 3.0000, false),  -- Oct-Dec 2005, after the pilot's end: gone, changed
+    ('P1', '2549-Q2', NULL, false),    -- after the end too, but no composite at closing: unchanged
+    ('P2', '2548-Q1', 2.0000, false),  -- Oct-Dec 2004, before P2's start 2005-02-15: changed
+    ('P2', '2548-Q3', 2.0000, false),  -- Apr-Jun 2005 meets 2005-02-15..2005-05-10: unchanged
+    ('P2', '2548-Q4', 2.0000, false),  -- Jul-Sep 2005, after P2's end 2005-05-10: changed
+    ('P9', '2548-Q2', 3.9000, false),  -- P9 is no longer in the registry: changed
+    ('P9', '2548-Q3', NULL, false)     -- ... but none at closing: unchanged
+"""
+
+
+def _closures_db() -> duckdb.DuckDBPyConnection:
+    """Hand-made rows: registry.pilots, approval.quarter_closures, marts.pilot_scores and the marts'
+    macros (kpis/macros.sql: quarter_start, quarter_end), as a published copy holds them."""
+    from tests.support import ROOT
+
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA marts; CREATE SCHEMA approval; CREATE SCHEMA registry")
+    con.execute((ROOT / "kpis" / "macros.sql").read_text(encoding="utf-8"))
+    con.execute(f"""
+        CREATE TABLE registry.pilots (pilot_id VARCHAR, start_date DATE, end_date DATE);
+        INSERT INTO registry.pilots VALUES ('P1', '2004-10-01', '2005-09-30'), ('P2', '2005-02-15', '2005-05-10');
+        CREATE TABLE approval.quarter_closures (pilot_id VARCHAR, period VARCHAR, closed_at TIMESTAMP,
+            closed_by VARCHAR, note VARCHAR, composite_at_closing DECIMAL(9, 4), status_at_closing VARCHAR,
+            reopened_at TIMESTAMP, reopened_by VARCHAR, reopen_reason VARCHAR);
+        INSERT INTO approval.quarter_closures
+            SELECT pid, period, TIMESTAMP '2005-08-01 03:00', 'Somchai', NULL, at_closing, 'on_target',
+                   CASE WHEN reopened THEN TIMESTAMP '2005-08-02 03:00' END, NULL, NULL
+            FROM (VALUES {CLOSURE_ROWS}) v(pid, period, at_closing, reopened);
+        CREATE TABLE marts.pilot_scores (pilot_id VARCHAR, period VARCHAR, composite_score DECIMAL(9, 4),
+            status VARCHAR, closed BOOLEAN, changed_since_closing BOOLEAN);
+        INSERT INTO marts.pilot_scores VALUES ('P1', '2548-Q1', 3.1800, 'on_target', true, false),
+                                              ('P1', '2548-Q2', 4.1000, 'on_target', true, true)""")
+    return con
+
+
+def test_a_closed_quarter_without_a_row_is_changed_only_when_its_dates_left_it_and_it_had_a_composite():
+    """Worked by hand from the rows' comments: a closed quarter with no marts row changed since
+    closing when it had a composite at closing and the pilot's registry dates no longer cover it
+    (or the pilot is gone); still covered, it is only not due yet as of the as-of date."""
+    from kpis.summary.controls import closures
+    from web.held import QUARTER_CLOSURES_SQL
+
+    con = _closures_db()
+    got = {pid: [(c.period, c.composite_at_closing, c.composite, c.changed_since_closing) for c in rows]
+           for pid, rows in closures(con).items()}
+    assert got == {
+        "P1": [("2549-Q2", None, None, False), ("2549-Q1", D("3.0000"), None, True),
+               ("2548-Q3", D("2.5000"), None, False), ("2548-Q2", D("3.9000"), D("4.1000"), True),
+               ("2548-Q1", D("3.1800"), D("3.1800"), False)],
+        "P2": [("2548-Q4", D("2.0000"), None, True), ("2548-Q3", D("2.0000"), None, False),
+               ("2548-Q1", D("2.0000"), None, True)],
+        "P9": [("2548-Q3", None, None, False), ("2548-Q2", D("3.9000"), None, True)],
+    }
+    # The web's Closed quarters page, one period at a time: the same flags; a reopened closure none.
+    web = {period: [(r[0], r[-1]) for r in con.execute(QUARTER_CLOSURES_SQL, [period]).fetchall()]
+           for period in ("2548-Q2", "2548-Q3", "2548-Q4")}
+    assert web == {"2548-Q2": [("P1", True), ("P9", True)],
+                   "2548-Q3": [("P1", False), ("P2", False), ("P9", False)],
+                   "2548-Q4": [("P1", None), ("P2", True)]}
+
+
+def _closed_rows(out) -> dict[str, list[str]]:
+    text = pages(out)
+    return {lang: [line for line in section(text[f"{lang}.md"], heading).splitlines() if line.startswith("| 🔒")]
+            for lang, heading in (("en", "### Closed quarters"), ("th", "### งวดที่ปิดแล้ว"))}
+
+
+def test_a_closed_quarter_not_due_as_of_an_earlier_day_or_without_a_composite_is_unchanged(tmp_path, scenario_night):
+    """Reviewer RV11 F4, on the scenario (test_flow; Q2 3.9000 hand-computed there). As of
+    2005-07-15, 2548-Q2 is closed at 3.9000 and 2548-Q3 (Apr-Jun 2005, no report: no composite) at
+    none. A rebuild as of 2005-03-15 has neither due (Q2 ends 2005-03-31), yet the pilot's dates
+    (2004-10-01..2005-09-30) still cover both: nothing changed, so neither is flagged. Then the
+    registry ends the pilot on 2005-03-31 and a rebuild as of 2005-07-15 leaves Q3 out: its
+    composite is gone, as it was at closing (none), so it is still unchanged; Q2 is scored alike."""
+    root = tmp_path / "s"
+    shutil.copytree(scenario_night, root)
+    registry, wh = root / "registry", root / "wh.duckdb"
+    base = ["--registry", str(registry), "--warehouse", str(wh), "--out", str(root / "out")]
+    for period in ("2548-Q2", "2548-Q3"):
+        code, output = cli("close-quarter", period, "--pilot", P, "--by", "Somchai", *base, "--as-of", "2005-07-15")
+        assert code == 0, output
+    assert query(wh, "SELECT period, composite_at_closing FROM approval.quarter_closures "
+                     "WHERE reopened_at IS NULL ORDER BY period") == [("2548-Q2", D("3.9000")), ("2548-Q3", None)]
+
+    code, output = cli("rebuild", *base, "--as-of", "2005-03-15")
+    assert code == 0, output
+    assert [r[0] for r in scores(wh)] == ["2548-Q1"]  # neither closed quarter is due as of 2005-03-15
+    rows = _closed_rows(root / "out")
+    assert [r.split(" | ", 1)[0] for r in rows["en"]] == ["| 🔒 FY2005 Q3", "| 🔒 FY2005 Q2"]
+    assert rows["en"][0].endswith(" | Somchai | – | – | unchanged |"), rows["en"]
+    assert rows["en"][1].endswith(" | Somchai | 3.9000 | – | unchanged |"), rows["en"]
+    assert all("เปลี่ยนแปลงหลังปิดงวด" not in r for r in rows["th"]) and len(rows["th"]) == 2, rows["th"]
+    for lang in ("en", "th"):
+        assert 'data-changed="2548-Q' not in pages(root / "out")[f"{lang}.html"], lang
+
+    pilot = registry / "pilots" / f"{P}.yaml"
+    pilot.write_text(pilot.read_text(encoding="utf-8").replace("end: 2005-09-30", "end: 2005-03-31"),
+                     encoding="utf-8")
+    code, output = cli("rebuild", *base, "--as-of", "2005-07-15")
+    assert code == 0, output
+    assert scores(wh) == [("2548-Q1", D("3.1800"), "on_target", False, False),
+                          ("2548-Q2", D("3.9000"), "on_target", True, False)]  # Q3: no row
+    rows = _closed_rows(root / "out")
+    assert rows["en"][0].endswith(" | Somchai | – | – | unchanged |"), rows["en"]
+    assert rows["en"][1].endswith(" | Somchai | 3.9000 | 3.9000 | unchanged |"), rows["en"]
+    for lang in ("en", "th"):
+        assert 'data-changed="2548-Q' not in pages(root / "out")[f"{lang}.html"], lang
+
+
 def test_a_closed_quarter_the_new_dates_leave_out_is_changed_since_closing(tmp_path, scenario_night):
     """Verifier VN F3. Close 2548-Q1 (3.1800) and 2548-Q2 (3.9000, both hand-computed in test_flow),
     then the registry ends the pilot on 2004-12-31: Q2 is no longer due, so it has no marts row

@@ -349,6 +349,16 @@ async def held_file(request: Request, page: Page) -> Response:
 
 # --- closing and reopening quarters ---------------------------------------------------------------
 
+# One period's closures, open and reopened, with the composite now and, for an open one, whether it
+# changed since closing (the summaries' definition, kpis/summary/controls.py).
+QUARTER_CLOSURES_SQL = (
+    "SELECT c.pilot_id, c.period, c.closed_at, c.closed_by, c.note, c.composite_at_closing, c.status_at_closing, "
+    "c.reopened_at, c.reopened_by, c.reopen_reason, s.composite_score, s.status, "
+    f"CASE WHEN c.reopened_at IS NULL THEN {CHANGED_SINCE_CLOSING} END AS changed_since_closing "
+    "FROM approval.quarter_closures c LEFT JOIN marts.pilot_scores s ON s.pilot_id = c.pilot_id "
+    "AND s.period = c.period AND c.reopened_at IS NULL WHERE c.period = ? ORDER BY c.pilot_id, c.closed_at")
+
+
 def _quarters(page: Page, period: str | None) -> dict:
     data = page.site.data
     summary = data.published.rows(
@@ -356,13 +366,7 @@ def _quarters(page: Page, period: str | None) -> dict:
         "count(*) FILTER (WHERE reopened_at IS NOT NULL) AS reopened, max(closed_at) AS last_closed "
         "FROM approval.quarter_closures GROUP BY period ORDER BY period DESC")
     shown = period if period in {r["period"] for r in summary} else (summary[0]["period"] if summary else None)
-    closures = data.published.rows(
-        "SELECT c.pilot_id, c.period, c.closed_at, c.closed_by, c.note, c.composite_at_closing, c.status_at_closing, "
-        "c.reopened_at, c.reopened_by, c.reopen_reason, s.composite_score, s.status, "
-        f"CASE WHEN c.reopened_at IS NULL THEN {CHANGED_SINCE_CLOSING} END AS changed_since_closing "
-        "FROM approval.quarter_closures c LEFT JOIN marts.pilot_scores s ON s.pilot_id = c.pilot_id "
-        "AND s.period = c.period AND c.reopened_at IS NULL WHERE c.period = ? ORDER BY c.pilot_id, c.closed_at",
-        [shown]) if shown else []
+    closures = data.published.rows(QUARTER_CLOSURES_SQL, [shown]) if shown else []
     if closures and page.account.restricted:
         _restricted_texts(page, closures, shown)
     due = [r["period"] for r in data.published.rows("SELECT DISTINCT period FROM marts.due_periods ORDER BY period DESC")]

@@ -77,11 +77,23 @@ class Controls:
         self.flags = figures_to_confirm(con)
 
 
-# A closed period with no marts.pilot_scores row is no longer due (the registry moved the pilot's
-# dates, or removed the pilot): its composite is gone, which differs from the one at closing
-# (data-quality.md §2; docs/registry.md), so it is flagged changed, whatever it was at closing.
-# The web's Closed quarters page (web/held.py) says the same.
-CHANGED_SINCE_CLOSING = "coalesce(s.changed_since_closing, true)"
+# Whether an open closure `c` (approval.quarter_closures) changed since closing, beside its
+# marts.pilot_scores row `s` (data-quality.md §2; docs/registry.md). With a row: the row's flag (NULL
+# and NULL are no change). Without one the period is not due, for one of two reasons:
+# - the registry no longer covers it (the pilot's dates moved, or the pilot is gone): its composite
+#   is gone, which differs from one at closing (changed), but not from none (NULL at closing:
+#   no composite then, none now, unchanged);
+# - the pilot's dates still cover it but it had not ended by the as-of date (`rebuild --as-of` an
+#   earlier day): nothing changed, it is not due yet as of that day (unchanged).
+# The summaries and the web's Closed quarters page (web/held.py) both use this one definition.
+CHANGED_SINCE_CLOSING = """coalesce(s.changed_since_closing,
+    c.composite_at_closing IS NOT NULL AND NOT EXISTS (
+        SELECT 1 FROM registry.pilots r
+        WHERE r.pilot_id = c.pilot_id
+          AND r.start_date <= marts.quarter_end(CAST(split_part(c.period, '-Q', 1) AS INTEGER),
+                                                CAST(split_part(c.period, '-Q', 2) AS INTEGER))
+          AND r.end_date >= marts.quarter_start(CAST(split_part(c.period, '-Q', 1) AS INTEGER),
+                                                CAST(split_part(c.period, '-Q', 2) AS INTEGER))))"""
 
 
 def closures(con: duckdb.DuckDBPyConnection) -> dict[str, list[Closure]]:
