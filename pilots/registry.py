@@ -228,19 +228,20 @@ def _is_ce_date(v: Any) -> bool:
     return _ce_date(v) is not None
 
 
-def _text_number(v: Any) -> Text | None:
+def _text_number(v: Any, ok: Callable[[Decimal], bool], rule: Text) -> Text | None:
     """For a value YAML read as text where a number belongs (`2e3`, which YAML 1.1 reads as text
-    without a dot; a quoted "40"): the advice to write it as a plain number, "" when the text is no
-    number at all; None for any other value."""
+    without a dot; a quoted "40"): the advice to write it as a plain number when that number passes
+    the field's rule (`ok`), else the rule a plain number must meet (`rule`: "-40" written -40
+    would only be refused next); "" when the text is no number at all; None for any other value."""
     if not isinstance(v, str) or len(v) > MAX_TEXT:
         return None
     try:
         d = Decimal(v.strip())
     except ArithmeticError:  # decimal.InvalidOperation
         return ""
-    if not d.is_finite() or abs(d) >= THRESHOLD_LIMIT or d.as_tuple().exponent < -10:
+    if not d.is_finite():
         return ""
-    return part("write_plainly", plain=format(d, "f"))
+    return part("write_plainly", plain=format(d, "f")) if ok(d) else rule
 
 
 def _number(v: Any) -> Decimal | None:
@@ -331,9 +332,10 @@ def _agency_code_problem(v: Any) -> Text | None:
     if isinstance(v, (int, float)) and not isinstance(v, bool):
         # Unquoted, 15001 is a number and 03007 even an octal one (1543): the leading zero is lost.
         return said("agency_code_number", value=v)
-    if isinstance(v, _Unquoted):
+    if isinstance(v, _Unquoted) and re.fullmatch(r"[0-9]{5}", v):
         # Unquoted, 03009 is text to YAML 1.1 (9 is no octal digit) but the number 3009 to a YAML
-        # 1.2 tool: the spec says "always quoted", so any code written without quotes is refused.
+        # 1.2 tool: the spec says "always quoted", so a code of five digits written without quotes
+        # (or an explicit !!str) is refused. Any other unquoted code (ABCDE) is told its form below.
         return said("agency_code_unquoted", value=str(v))
     if isinstance(v, str) and v != v.strip() and re.fullmatch(r"[0-9]{5}", v.strip()):
         return said("agency_code_spaces", value=v)
@@ -353,8 +355,16 @@ _MERGE = "tag:yaml.org,2002:merge"
 
 
 class _Unquoted(str):
-    """The text of a `code:` written without quotes (a plain scalar), as the loader marks it: an
-    agency code must be quoted (_agency_code_problem). Compares and hashes as its str."""
+    """The text of a `code:` written without quotes (a plain scalar) and without an explicit tag
+    (`!!str 03009` is unambiguous to every YAML reader), as the loader marks it: an agency code must
+    be quoted (_agency_code_problem). Compares and hashes as its str."""
+
+
+_STR = "tag:yaml.org,2002:str"
+# The tag the loader gives a plain scalar that YAML resolved as text by itself, constructed as str
+# (the resolver under _Loader): the node of `!!str 03009` keeps _STR, its tag explicit, and so does
+# a quoted one.
+_PLAIN_STR = "tag:pilotkpi,2026:plain-str"
 
 
 class _Loader(_LOADER):  # type: ignore[misc, valid-type]
@@ -372,14 +382,21 @@ class _Loader(_LOADER):  # type: ignore[misc, valid-type]
         mapping = super().construct_mapping(node, deep=deep)
         if type(mapping.get("code")) is str and isinstance(node, yaml.MappingNode):  # only a mapping with a code
             for key_node, value_node in node.value:
-                if key_node.value == "code" and isinstance(value_node, yaml.ScalarNode) and not value_node.style:
-                    mapping["code"] = _Unquoted(mapping["code"])  # plain style: None (Python) or "" (libyaml)
+                if key_node.value == "code" and getattr(value_node, "tag", None) == _PLAIN_STR:
+                    mapping["code"] = _Unquoted(mapping["code"])  # a plain scalar, no explicit tag
         if merged or len(own) > len(mapping):  # without a merge, fewer keys than written: a key came twice
             lines: dict[Any, list[int]] = {}
             for key_node in own:  # constructed already: construct_object answers from its cache
                 lines.setdefault(self.construct_object(key_node, deep=True), []).append(key_node.start_mark.line + 1)
             self.repeats += [(node, key, at) for key, at in lines.items() if len(at) > 1]
         return mapping
+
+
+# A plain scalar no other implicit resolver claims (a number, a date, null, a boolean) is _PLAIN_STR:
+# the wildcard resolvers are tried last, for plain scalars only, and a node with an explicit tag is
+# never resolved. (A regex match here, in C, costs less than a Python resolve() of our own.)
+_Loader.add_implicit_resolver(_PLAIN_STR, re.compile(""), None)
+_Loader.add_constructor(_PLAIN_STR, _Loader.construct_yaml_str)
 
 
 class _Item(NamedTuple):
@@ -606,6 +623,20 @@ def _load_participants(raw: Any, known: set[str] | None, note: Note, pid: str) -
 # difference below 2 x 10^20. A due date 2^31 days on is past DuckDB's dates; ten years is plenty.
 THRESHOLD_LIMIT = Decimal(10) ** 20
 MAX_REPORT_DUE_DAYS = 3650
+# What a number written in quotes must be for the advice "write it <n>" (_text_number); when it
+# is not, the advice is the rule itself, not a value the next load would refuse.
+_WEIGHT_RULE = part("write_weight")
+_THRESHOLD_RULE = part("write_threshold")
+_PERCENT_THRESHOLD_RULE = part("write_percent_threshold")
+
+
+def _weight_passes(d: Decimal) -> bool:
+    return 0 < d <= 100 and _fits(d, 9, 4)  # above 100, the weights could not add up to 100
+
+
+def _threshold_passes(d: Decimal, unit: Any) -> bool:
+    """One threshold's own rules (the order of the five is theirs together, said apart)."""
+    return abs(d) < THRESHOLD_LIMIT and _fits(d, 38, 10) and (unit != "percent" or 0 <= d <= 100)
 
 
 def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, note: Note,
@@ -622,7 +653,9 @@ def _load_thresholds(raw: Any, unit: Any, direction: Any, years: range | None, n
             note(subject, said("threshold_five", year=fy))
             continue
         nums = [_number(v) for v in values]
-        texts = [(v, plain) for v, n in zip(values, nums) if n is None and (plain := _text_number(v)) is not None]
+        rule = _PERCENT_THRESHOLD_RULE if unit == "percent" else _THRESHOLD_RULE
+        texts = [(v, plain) for v, n in zip(values, nums)
+                 if n is None and (plain := _text_number(v, lambda d: _threshold_passes(d, unit), rule)) is not None]
         if len(nums) == 5 and texts:  # 2e3 (YAML 1.1 wants 2.0e+3) or "20": text to YAML, said so
             note(subject, said("threshold_text", year=fy, value=texts[0][0], plain=texts[0][1]))
             continue
@@ -676,7 +709,7 @@ def _load_kpis(raw: Any, years: range | None, note: Note, pid: str) -> list[Kpi]
         direction = _field(entry, "direction", lambda v: v in DIRECTIONS, _DIRECTION_IS, note, subject)
         aggregation = _field(entry, "aggregation", lambda v: v in AGGREGATIONS, _AGGREGATION_IS, note, subject)
         weight = _number(entry.get("weight"))
-        if weight is None and (plain := _text_number(entry.get("weight"))) is not None:
+        if weight is None and (plain := _text_number(entry.get("weight"), _weight_passes, _WEIGHT_RULE)) is not None:
             note(subject, said("weight_text", value=entry["weight"], plain=plain))  # "40" or 4e1: text to YAML
         elif weight is None or weight <= 0:
             note(subject, said("weight_positive"))

@@ -400,6 +400,66 @@ def test_a_threshold_year_that_is_no_list_is_refused_in_both_languages(tmp_path,
         (P3, f"{S3} / K1", "thresholds for 2548 must be five numbers", "thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า")]
 
 
+def test_an_explicitly_tagged_code_is_taken(tmp_path):
+    """`code: !!str 03009` is text to every YAML reader (1.1 and 1.2): the tag says so, as quotes
+    would. Only a code with neither is refused as unquoted (the cases above)."""
+    folder = copy_valid(tmp_path)
+    replace("agencies.yaml", 'code: "03009"', "code: !!str 03009")(folder)
+    replace(P3, '{code: "03009", role: lead}', "{code: !!str 03009, role: lead}")(folder)
+    reg = load_registry(folder)
+    assert reg.agencies["03009"].code == "03009" and reg.pilots[S3].lead_agency_code == "03009"
+    assert type(reg.pilots[S3].agencies[0].code) is str
+
+
+FORM_TH = 'รหัสหน่วยงานต้องเป็นตัวเลข 5 หลักในเครื่องหมายคำพูด เช่น "03009" (พบ \'ABCDE\')'
+WEIGHT_EN = "weight must be a positive number: YAML read {!r} as text, not a number"
+WEIGHT_TH = "weight ต้องเป็นจำนวนบวก: YAML อ่าน {!r} เป็นข้อความ ไม่ใช่ตัวเลข"
+WEIGHT_RULE = ": write a plain number (no quotes) above 0 and at most 100, with at most 4 decimal places"
+WEIGHT_RULE_TH = (": ให้เขียนเป็นตัวเลขธรรมดา (ไม่ใส่เครื่องหมายคำพูด) ที่มากกว่า 0 แต่ไม่เกิน 100 "
+                  "และมีทศนิยมไม่เกิน 4 ตำแหน่ง")
+THRESHOLD_EN = "thresholds for 2548 must be five numbers: YAML read {!r} as text, not a number"
+THRESHOLD_TH = "thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า: YAML อ่าน {!r} เป็นข้อความ ไม่ใช่ตัวเลข"
+
+
+# (id, edit, file, subject, rule in English, in Thai): the one problem, said exactly (reviewer RV11 F5).
+MESSAGES = [
+    # Unquoted but not five digits: its fault is the form, not the quotes.
+    ("unquoted-letters", replace(P3, '{code: "20004", role: advisory}', "{code: ABCDE, role: advisory}"),
+     P3, S3, "agency code must be a quoted 5-digit string, e.g. \"03009\" (got 'ABCDE')", FORM_TH),
+    # A weight in quotes: "write it <n>" only where <n> would pass; else the rule a number must meet.
+    ("weight-quoted", replace(P3, "weight: 25", 'weight: "25"'), P3, f"{S3} / K3",
+     WEIGHT_EN.format("25") + ": write it 25 (a plain number, no quotes)",
+     WEIGHT_TH.format("25") + ": ให้เขียนเป็น 25 (ตัวเลขธรรมดา ไม่ใส่เครื่องหมายคำพูด)"),
+    ("weight-quoted-negative", replace(P3, "weight: 25", 'weight: "-40"'), P3, f"{S3} / K3",
+     WEIGHT_EN.format("-40") + WEIGHT_RULE, WEIGHT_TH.format("-40") + WEIGHT_RULE_TH),
+    ("weight-quoted-decimals", replace(P3, "weight: 25", 'weight: "40.00001"'), P3, f"{S3} / K3",
+     WEIGHT_EN.format("40.00001") + WEIGHT_RULE, WEIGHT_TH.format("40.00001") + WEIGHT_RULE_TH),
+    ("weight-quoted-zero", replace(P3, "weight: 25", 'weight: "0"'), P3, f"{S3} / K3",
+     WEIGHT_EN.format("0") + WEIGHT_RULE, WEIGHT_TH.format("0") + WEIGHT_RULE_TH),
+    # A threshold in quotes: its own rules (the order of the five is said apart, once written plainly).
+    ("threshold-quoted-percent", replace(P3, "2548: [20, 30, 40, 50, 60]", '2548: [20, 30, 40, 50, "150"]'),
+     P3, f"{S3} / K1", THRESHOLD_EN.format("150")
+     + ": write a plain number (no quotes) within 0-100 (unit percent), with at most 10 decimal places",
+     THRESHOLD_TH.format("150") + ": ให้เขียนเป็นตัวเลขธรรมดา (ไม่ใส่เครื่องหมายคำพูด) ที่อยู่ระหว่าง 0-100 (unit percent) "
+     "และมีทศนิยมไม่เกิน 10 ตำแหน่ง"),
+    ("threshold-quoted-huge", replace(P3, "2548: [30, 25, 20, 15, 10]", '2548: ["1e21", 25, 20, 15, 10]'),
+     P3, f"{S3} / K2", THRESHOLD_EN.format("1e21")
+     + ": write a plain number (no quotes) below 10^20 in absolute value, with at most 10 decimal places",
+     THRESHOLD_TH.format("1e21") + ": ให้เขียนเป็นตัวเลขธรรมดา (ไม่ใส่เครื่องหมายคำพูด) ที่มีค่าสัมบูรณ์น้อยกว่า 10^20 "
+     "และมีทศนิยมไม่เกิน 10 ตำแหน่ง"),
+    ("threshold-quoted-ok", replace(P3, "2548: [30, 25, 20, 15, 10]", '2548: ["30", 25, 20, 15, 10]'),
+     P3, f"{S3} / K2", THRESHOLD_EN.format("30") + ": write it 30 (a plain number, no quotes)",
+     THRESHOLD_TH.format("30") + ": ให้เขียนเป็น 30 (ตัวเลขธรรมดา ไม่ใส่เครื่องหมายคำพูด)"),
+]
+
+
+@pytest.mark.parametrize("edit, file, subject, rule, rule_th", [c[1:] for c in MESSAGES], ids=[c[0] for c in MESSAGES])
+def test_the_message_says_what_to_write(tmp_path, edit, file, subject, rule, rule_th):
+    folder = copy_valid(tmp_path)
+    edit(folder)
+    assert [(p.file, p.subject, p.rule, p.rule_th) for p in problems_of(folder)] == [(file, subject, rule, rule_th)]
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     folder = copy_valid(tmp_path)
     replace("agencies.yaml", 'code: "90001"', "code: 90001")(folder)

@@ -96,6 +96,16 @@ CASES = [
     ("threshold-year-one-number", replace(PILOT_FILE, "2548: [20, 30, 40, 50, 60]", "2548: 5"),
      f"{PILOT_FILE}: {P} / K1: thresholds for 2548 must be five numbers",
      f"{PILOT_FILE}: {P} / K1: thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า"),
+    # Unquoted but not five digits: the form is its fault, not the quotes (reviewer RV11 F5).
+    ("pilot-agency-code-letters", replace(PILOT_FILE, '{code: "20004", role: advisory}', "{code: ABCDE, role: advisory}"),
+     f"{PILOT_FILE}: {P}: agency code must be a quoted 5-digit string, e.g. \"03009\" (got 'ABCDE')",
+     f"{PILOT_FILE}: {P}: รหัสหน่วยงานต้องเป็นตัวเลข 5 หลักในเครื่องหมายคำพูด เช่น \"03009\" (พบ 'ABCDE')"),
+    # A quoted weight that, written plainly, would still be refused: the rule, not "write it -60".
+    ("weight-quoted-negative", replace(PILOT_FILE, "    weight: 60\n", '    weight: "-60"\n'),
+     f"{PILOT_FILE}: {P} / K1: weight must be a positive number: YAML read '-60' as text, not a number: write a plain "
+     f"number (no quotes) above 0 and at most 100, with at most 4 decimal places",
+     f"{PILOT_FILE}: {P} / K1: weight ต้องเป็นจำนวนบวก: YAML อ่าน '-60' เป็นข้อความ ไม่ใช่ตัวเลข: ให้เขียนเป็นตัวเลขธรรมดา "
+     f"(ไม่ใส่เครื่องหมายคำพูด) ที่มากกว่า 0 แต่ไม่เกิน 100 และมีทศนิยมไม่เกิน 4 ตำแหน่ง"),
     ("threshold-word", replace(PILOT_FILE, "2548: [20, 30, 40, 50, 60]", "2548: [20, 30, forty, 50, 60]"),
      f"{PILOT_FILE}: {P} / K1: thresholds for 2548 must be five numbers: YAML read 'forty' as text, not a number",
      f"{PILOT_FILE}: {P} / K1: thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า: YAML อ่าน 'forty' เป็นข้อความ ไม่ใช่ตัวเลข"),
@@ -198,6 +208,20 @@ def test_check_as_json_refuses_a_threshold_year_with_no_list(tmp_path):
         "message_th": "ทะเบียนโครงการไม่ถูกต้อง จึงไม่ได้บันทึกข้อมูลใด ๆ",
         "problems": [{"file": PILOT_FILE, "subject": f"{P} / K1", "rule_en": "thresholds for 2548 must be five numbers",
                       "rule_th": "thresholds ของปี 2548 ต้องเป็นตัวเลขห้าค่า"}]}
+
+
+def test_an_explicitly_tagged_agency_code_is_taken(scenario_copy):
+    """`code: !!str 03009` is text to every YAML reader (reviewer RV11 F5): the night runs as with
+    "03009" quoted, and its figures are the same."""
+    registry, inbox = scenario_copy
+    root = registry.parent
+    before = figures(root / "wh.duckdb")
+    replace("agencies.yaml", '{code: "03009"', "{code: !!str 03009")(registry)
+    replace(PILOT_FILE, '{code: "03009", role: lead}', "{code: !!str 03009, role: lead}")(registry)
+    result = CliRunner().invoke(main, ["run", "--registry", str(registry), "--inbox", str(inbox), "--warehouse",
+                                       str(root / "wh.duckdb"), "--out", str(root / "out"), "--as-of", AS_OF])
+    assert result.exit_code == 0, result.output
+    assert figures(root / "wh.duckdb") == before
 
 
 def test_dates_in_quotes_are_the_same_dates(scenario_copy):
