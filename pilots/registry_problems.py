@@ -29,14 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pilots.registry import Registry, RegistryError, RegistryProblem, load_registry
+from pilots.registry_rules import part
 from warehouse.personal import printable
 
-SENTENCE = {
-    "th": "ไฟล์ของโครงการชั้นความลับผิดกฎของทะเบียน ผู้ดูแลระบบดูรายละเอียดได้ด้วยคำสั่ง pilotkpi check",
-    "en": "a restricted pilot's file breaks a rule; the operator sees it with pilotkpi check",
-}
-NEUTRAL = {lang: "{file}: " + text for lang, text in SENTENCE.items()}  # the web's, one language a line
-BOTH = "{file}: " + SENTENCE["en"] + " / " + SENTENCE["th"]  # a job's line (CLI, Prefect, logs)
+SENTENCE = part("restricted_file")  # the neutral sentence, in the registry's catalogue (registry_rules.yaml)
+NEUTRAL = {"th": "{file}: " + SENTENCE.th, "en": "{file}: " + SENTENCE.en}  # the web's, one language a line
+BOTH = "{file}: " + SENTENCE.en + " / " + SENTENCE.th  # a job's line (CLI, Prefect, logs)
 _CLASSIFICATION = re.compile(r"""^\s*["']?classification["']?\s*:\s*["']?([A-Za-z]+)""", re.M)
 _PILOT_ID = re.compile(r"""^["']?pilot_id["']?\s*:\s*["']?([A-Za-z0-9_-]+)""", re.M)
 
