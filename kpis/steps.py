@@ -124,8 +124,8 @@ _MART_STEPS = [
 MARTS = {s.name: s for s in _MART_STEPS}
 
 _SUMMARY_READS = ("approval.quarter_closures", "approval.restricted_held", "ingest.issues", "ingest.submissions", "marts.budget_integration",
-                  "marts.budget_integration_by_layer", "marts.kpi_outliers", "marts.kpi_scores", "marts.pilot_scores",
-                  "marts.reminders", "marts.reporting_compliance", "registry.agencies", "registry.kpi_thresholds",
+                  "marts.budget_integration_by_layer", "marts.kpi_outlier_checks", "marts.kpi_outliers", "marts.kpi_scores",
+                  "marts.pilot_scores", "marts.reminders", "marts.reporting_compliance", "registry.agencies", "registry.kpi_thresholds",
                   "registry.kpis", "registry.pilots", "registry.strategies")
 
 # The steps after the commit. The relations an output reads are those of the SQL in its modules
@@ -134,7 +134,8 @@ _SUMMARY_READS = ("approval.quarter_closures", "approval.restricted_held", "inge
 _OUTPUT_STEPS = [
     Step("validation_report", "output",
          reads=("approval.quarter_closures", "approval.restricted_held", "ingest.issues", "ingest.submissions",
-                "marts.kpi_outliers", "marts.pilot_scores", "ops.runs", "registry.agencies", "registry.pilots"),
+                "marts.kpi_outlier_checks", "marts.kpi_outliers", "marts.pilot_scores", "ops.runs", "registry.agencies",
+                "registry.pilots"),
          files=("kpis/summary/templates/validation.html.j2", "kpis/summary/templates/_validation_flags.html.j2"),
          modules=("kpis.summary.validation",),
          writes=("`OUT/{report}` (only when the job read files)",),
