@@ -42,7 +42,7 @@ demo: $(STAMP)
 # served-schedule (SERVER) and SERIAL tests start first (tests/conftest.py; tests/support.py
 # LONG_GROUPS_APART keeps those tests on one worker instead). TEST_WORKERS sets the number,
 # TEST_ARGS adds pytest options.
-TEST_WORKERS ?= $(shell $(PY) -c "import os; print(min(len(os.sched_getaffinity(0)) + 1, 4))")
+TEST_WORKERS ?= $(shell $(PY) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(min(n + 1, 4))")
 # The project's modules compiled first: where PYTHONDONTWRITEBYTECODE is set (as on the CI machine),
 # each of the suite's hundreds of child processes would compile them again (0.4-0.7 s CPU each).
 # Python reads these caches under that setting too; it only does not write them.

@@ -31,8 +31,8 @@ lead_values as (
     where a.actual is not null
 ),
 
--- Every value is tested; H does not depend on the as-of date, so a value tested before its period
--- is due has the same z once it is.
+-- Every value is tested, due or not: H does not depend on the as-of date (a later report for an
+-- earlier period changes H, and so z, whenever it comes).
 tested as (
     select v.*, d.period is not null as due
     from lead_values v

@@ -24,6 +24,8 @@ a pilot's decisions keep their numbers when its rows move (warehouse/moves.py).
 """
 from __future__ import annotations
 
+import unicodedata
+
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -76,10 +78,18 @@ BLANK_REASON = ("--reason is blank: this decision records why it was taken; noth
                 "--reason ว่างอยู่ ต้องระบุเหตุผลของการตัดสินใจนี้ จึงไม่ได้เปลี่ยนแปลงสิ่งใด")
 
 
+# What shows nothing once printed: controls, format characters (bidi marks, the word joiner, the
+# soft hyphen), spaces and line or paragraph separators, and the fillers that render as a blank.
+# A name made of them records nobody. A joiner inside a Thai name is kept (the name shows).
+_SHOWS_NOTHING = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
+_BLANK_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def is_blank(text: str | None) -> bool:
     from pilots.normalise import clean_text  # the report cells' cleaning, imported only when asked
 
-    return text is None or clean_text(text) is None
+    cleaned = None if text is None else clean_text(text)
+    return cleaned is None or all(unicodedata.category(c) in _SHOWS_NOTHING or c in _BLANK_FILLERS for c in cleaned)
 
 
 def refuse_blank(by: str | None, reason: str | None = None, reason_required: bool = False) -> None:

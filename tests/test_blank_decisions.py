@@ -156,3 +156,38 @@ def test_nothing_blank_was_recorded_and_a_named_decision_goes_through(story):
     assert code == 0, out
     assert story["final_status"] == [("rejected",)]
     assert story["final"] == [(1, "close", "Somchai", None), (2, "reject", "Malee", "sent twice")]
+
+
+@pytest.mark.parametrize("name", ["สมชาย ใจดี", "ศรี\u200dสุดา", "0", "7", "ก", "Somchai Jai-dee", "นาง ก."])
+def test_a_name_that_shows_is_not_blank(name):
+    """Thai names, a joiner inside a name, a digit, one Thai letter, a hyphenated name: each shows,
+    so each is recorded (the rule refuses only what records nobody)."""
+    from pilots.approval import is_blank, refuse_blank
+
+    assert not is_blank(name)
+    refuse_blank(name, name, reason_required=True)  # no exception
+
+
+@pytest.mark.parametrize("text", ["\u2060", "\u200e\u200f", "\u00ad", "\u3164", "\u2800", "\x00", "\x1b", " \u2028 "])
+def test_a_text_of_characters_that_show_nothing_is_blank(text):
+    """Word joiner, bidi marks, soft hyphen, the Hangul filler, the blank Braille pattern, NUL, ESC,
+    a line separator: printed, each shows nothing, so a name of them records nobody."""
+    from pilots.approval import BLANK_BY, is_blank, refuse_blank
+    from warehouse.errors import Refused
+
+    assert is_blank(text)
+    with pytest.raises(Refused) as refused:
+        refuse_blank(text)
+    assert str(refused.value) == BLANK_BY
+
+
+@pytest.mark.parametrize("reason", ["-", "n/a", "รอข้อมูล", "\u200b", "\u2060"])
+def test_the_web_form_refuses_a_blank_reason_as_the_job_would(reason):
+    """The web's form (web/decisions.read_form) reads a reason with the jobs' rule: a placeholder or
+    an invisible reason is refused at once (a 400 page), not queued for the job to refuse."""
+    from web.decisions import BadForm, read_form
+
+    with pytest.raises(BadForm, match="^reason is required$"):
+        read_form({"kind": "reject", "submission_id": "7", "reason": reason})
+    assert read_form({"kind": "reject", "submission_id": "7", "reason": "ส่งซ้ำ"}) == (
+        "reject", {"submission_id": 7, "reason": "ส่งซ้ำ"})

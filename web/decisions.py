@@ -41,6 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pilots.approval import is_blank
 from pilots.fiscal import is_period
 from web.app import Page, route
 from web.audit import AuditTrail
@@ -500,7 +501,7 @@ def _text(form, name: str, required: bool = False) -> str | None:
     value = str(form.get(name) or "").strip()
     if len(value) > MAX_TEXT:
         raise BadForm(f"{name} is longer than {MAX_TEXT} characters")
-    if required and not value:
+    if required and is_blank(value):  # the jobs' rule (a placeholder such as `-` is blank too)
         raise BadForm(f"{name} is required")
     return value or None
 
