@@ -36,19 +36,16 @@ lock:
 demo: $(STAMP)
 	$(BIN)/pilotkpi demo $(DEMO_DIR)
 
-# On xdist workers, one more than the cores, up to 4 (each starts its own Prefect test server):
-# the tests wait on child processes, servers and browsers for part of their time, during which a
-# spare worker runs (docs/testing.md measures it). Each file's tests on one worker; the files with
-# served-schedule (SERVER) and SERIAL tests start first (tests/conftest.py; tests/support.py
-# LONG_GROUPS_APART keeps those tests on one worker instead). TEST_WORKERS sets the number,
+# On xdist workers, one per core up to 4 (each starts its own Prefect test server): each file's
+# tests on one worker; the files with served-schedule (SERVER) and SERIAL tests start first
+# (tests/conftest.py; tests/support.py LONG_GROUPS_APART keeps those tests on one worker instead).
 # TEST_ARGS adds pytest options.
-TEST_WORKERS ?= $(shell $(PY) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(min(n + 1, 4))")
 # The project's modules compiled first: where PYTHONDONTWRITEBYTECODE is set (as on the CI machine),
 # each of the suite's hundreds of child processes would compile them again (0.4-0.7 s CPU each).
 # Python reads these caches under that setting too; it only does not write them.
 test: $(STAMP)
 	$(BIN)/python -m compileall -q -j 0 flows kpis pilots warehouse web bench tests >/dev/null
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(TEST_ARGS)
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadgroup --no-loadscope-reorder $(TEST_ARGS)
 
 fuzz: $(STAMP)
 	$(BIN)/python -m tests.fuzz.run --files $${FUZZ_FILES:-3000} --seed $${FUZZ_SEED:-1}

@@ -1,7 +1,7 @@
 """Shared fixtures: one Prefect test server for the session, and a migrated in-memory warehouse.
 
-`make test` runs the suite on xdist workers (one more than the cores, `--dist loadgroup`): each
-worker has its own session fixtures (its own Prefect test server), a file's tests stay together, and tests marked
+`make test` runs the suite on xdist workers (`-n auto --dist loadgroup`): each worker has its own
+session fixtures (its own Prefect test server), a file's tests stay together, and tests marked
 `tests.support.SERIAL` run one after another on one worker. `--reverse-order` and
 `--shuffle-seed N` change the order.
 """
