@@ -97,7 +97,8 @@ def test_the_validation_report_lists_the_runs_new_flags(demo):
 
 def test_the_validation_reports_z_keeps_its_four_decimals_beside_the_rule():
     """data-quality.md §1 stores z to 4 decimals; a flagged z of 3.50004 is stored 3.5000 and was
-    shown "3.5" beside "|z| > 3.5" (verifier VD), where the summary shows 3.5000."""
+    shown "3.5" beside "|z| > 3.5" (verifier VD), where the summary shows 3.5000. The run's flags
+    come from marts.kpi_outlier_checks, due or not (K3's period not yet due), unflagged rows left out (K4)."""
     from kpis.summary.controls import run_flags
 
     con = duckdb.connect()
@@ -105,15 +106,16 @@ def test_the_validation_reports_z_keeps_its_four_decimals_beside_the_rule():
         CREATE SCHEMA marts; CREATE SCHEMA ingest; CREATE SCHEMA registry;
         CREATE TABLE registry.pilots (pilot_id VARCHAR, classification VARCHAR);
         CREATE TABLE ingest.submissions (submission_id BIGINT, run_id VARCHAR);
-        CREATE TABLE marts.kpi_outliers (pilot_id VARCHAR, kpi_code VARCHAR, period VARCHAR,
+        CREATE TABLE marts.kpi_outlier_checks (pilot_id VARCHAR, kpi_code VARCHAR, period VARCHAR,
             actual DECIMAL(38, 10), history_n INTEGER, history_median DECIMAL(38, 10),
-            modified_z DECIMAL(18, 4), rule VARCHAR, submission_id BIGINT, row_number INTEGER);
+            modified_z DECIMAL(18, 4), rule VARCHAR, submission_id BIGINT, row_number INTEGER, due BOOLEAN);
         INSERT INTO registry.pilots VALUES ('P1', 'open');
         INSERT INTO ingest.submissions VALUES (7, 'r1');
-        INSERT INTO marts.kpi_outliers VALUES
-            ('P1', 'K1', '2549-Q1', 23.3781, 4, 13, -3.5000, 'modified_z', 7, 2),
-            ('P1', 'K2', '2549-Q1', 150, 4, 100, NULL, 'changed_after_flat', 7, 3),
-            ('P1', 'K3', '2549-Q1', 1000, 4, 10, 66.4400, 'modified_z', 7, 4)""")
+        INSERT INTO marts.kpi_outlier_checks VALUES
+            ('P1', 'K1', '2549-Q1', 23.3781, 4, 13, -3.5000, 'modified_z', 7, 2, true),
+            ('P1', 'K2', '2549-Q1', 150, 4, 100, NULL, 'changed_after_flat', 7, 3, true),
+            ('P1', 'K3', '2549-Q1', 1000, 4, 10, 66.4400, 'modified_z', 7, 4, false),
+            ('P1', 'K4', '2549-Q1', 12, 4, 10, 1.3490, NULL, 7, 5, true)""")
     flags = run_flags(con, "r1")
     assert [(f["kpi_code"], f["actual"], f["history_median"], f["modified_z"]) for f in flags] == [
         ("K1", "23.3781", "13", "-3.5000"), ("K2", "150", "100", "–"), ("K3", "1000", "10", "66.4400")]
