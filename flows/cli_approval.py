@@ -254,7 +254,7 @@ def _decision_command(action: str, help_text: str, note_option: click.Option):
         sys.exit(_guarded(job, warehouse_path, wait, needs_prefect=False, restricted_store=restricted_store,
                           registry_dir=registry_dir, out_dir=out_dir,
                           precheck=_decision_precheck(action, submission_id, warehouse_path, restricted_store,
-                                                                     by, note)))
+                                                      by, note)))
 
     return command
 
