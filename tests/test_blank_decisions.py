@@ -15,11 +15,11 @@ import hashlib
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.support import rows
 from tests.test_flow import AS_OF, _csv, run_cli
 from warehouse.publish import published_path
 
@@ -31,14 +31,6 @@ THAI_REASON = "ต้องระบุเหตุผล"
 def cli(*args) -> tuple[int, str]:
     result = CliRunner().invoke(main, [str(a) for a in args])
     return result.exit_code, result.output
-
-
-def query(path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def digests(root: Path) -> dict[str, str]:
@@ -93,9 +85,9 @@ def story(tmp_path_factory, prefect_harness, scenario_night):
         f"{P},03009,2548-Q1,2005-05-10,budget,ACT-1,5,,1000000,250000,own,"))
     code, out = run_cli(root / "registry", late, root)
     assert code == 0, out
-    [(sid,)] = query(wh, "SELECT submission_id FROM ingest.submissions WHERE status = 'held'")
+    [(sid,)] = rows(wh, "SELECT submission_id FROM ingest.submissions WHERE status = 'held'")
     s: dict = {"root": root, "wh": wh, "sid": sid, "before": digests(root),
-               "runs_before": query(wh, "SELECT count(*) FROM ops.runs")}
+               "runs_before": rows(wh, "SELECT count(*) FROM ops.runs")}
     s["blank_by"] = [(args, *cli(*args, *base)) for by in BLANK_BY for args in by_commands(by, sid)]
     s["blank_reason"] = [(args, *cli(*args, *base)) for r in BLANK_REASON for args in reason_commands(r, sid)]
     s["after_cli"] = digests(root)
@@ -107,13 +99,13 @@ def story(tmp_path_factory, prefect_harness, scenario_night):
         except Refusal as exc:
             s["jobs"].append((what, str(exc), thai))
     s["after_jobs"] = digests(root)
-    s["runs_after"] = query(wh, "SELECT count(*) FROM ops.runs")
-    s["decisions_after"] = query(published_path(wh), "SELECT decision_id, action, decided_by FROM approval.decisions")
-    s["closures_after"] = query(published_path(wh), "SELECT period, closed_by FROM approval.quarter_closures")
+    s["runs_after"] = rows(wh, "SELECT count(*) FROM ops.runs")
+    s["decisions_after"] = rows(published_path(wh), "SELECT decision_id, action, decided_by FROM approval.decisions")
+    s["closures_after"] = rows(published_path(wh), "SELECT period, closed_by FROM approval.quarter_closures")
     s["named"] = cli("reject", sid, "--by", "Malee", "--reason", "sent twice", *base)
-    s["final"] = query(published_path(wh), "SELECT decision_id, action, decided_by, note FROM approval.decisions "
+    s["final"] = rows(published_path(wh), "SELECT decision_id, action, decided_by, note FROM approval.decisions "
                                            "ORDER BY 1")
-    s["final_status"] = query(wh, f"SELECT status FROM ingest.submissions WHERE submission_id = {sid}")
+    s["final_status"] = rows(wh, f"SELECT status FROM ingest.submissions WHERE submission_id = {sid}")
     return s
 
 

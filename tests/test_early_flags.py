@@ -23,11 +23,11 @@ import html
 import re
 from decimal import Decimal as D
 
-import duckdb
 import pytest
 from click.testing import CliRunner
 
 from flows.cli import main
+from tests.support import rows
 from tests.test_flow import _csv, make_empty_scenario
 from warehouse.publish import published_path
 
@@ -49,18 +49,14 @@ def night(root, inbox, as_of: str) -> str:
 def report_flags(page: str) -> list[list[str]]:
     """The rows of the report's flag table, as read (tags removed)."""
     section = page.split('id="outliers"', 1)[1].split("</table>", 1)[0]
-    rows = re.findall(r"<tr data-flag=[^>]*>(.*?)</tr>", section, re.S)
+    table_rows = re.findall(r"<tr data-flag=[^>]*>(.*?)</tr>", section, re.S)
     return [[html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>(.*?)</td>", r, re.S)]
-            for r in rows]
+            for r in table_rows]
 
 
 def mart(root) -> list[tuple]:
-    con = duckdb.connect(str(published_path(root / "wh.duckdb")), read_only=True)
-    try:
-        return con.execute("SELECT kpi_code, period, actual, history_n, history_median, history_mad, modified_z, "
-                           "rule FROM marts.kpi_outliers ORDER BY period").fetchall()
-    finally:
-        con.close()
+    return rows(published_path(root / "wh.duckdb"), "SELECT kpi_code, period, actual, history_n, history_median, "
+                "history_mad, modified_z, rule FROM marts.kpi_outliers ORDER BY period")
 
 
 @pytest.fixture(scope="module")
