@@ -13,6 +13,7 @@ from flows.outcome import files_line, release  # noqa: F401  (for the command mo
 # printable: error text for the terminal. It may quote an agency's file name or values, so
 # control characters are shown escaped and national ID numbers masked; ops.runs.error is stored
 # through the same function. Re-exported for the command modules.
+from warehouse.library_warnings import from_formatted
 from warehouse.personal import printable  # noqa: F401
 
 # Exit codes: one meaning each (README "Exit codes", docs/operations.md).
@@ -62,16 +63,17 @@ class _LibraryWarnings(logging.Handler):
     control and bidi characters escaped (printable)."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = " ".join(record.getMessage().split())  # formatwarning's text: file, line, category, source line
+        # formatwarning's text (file, line, category, message, source line) as one line: a file-reading
+        # library's without its message, which may quote a restricted pilot's file (warehouse/library_warnings.py)
+        message = from_formatted(record.getMessage())
         logger = logging.getLogger("pilotkpi.library")
         if "prefect" in sys.modules:  # never imported for this: `check` runs without Prefect
             try:
                 logger = sys.modules["prefect"].get_run_logger()
             except Exception:  # noqa: BLE001 - not in a flow or task run
                 pass
-        # It may quote the file's own text (openpyxl's "Unknown type for <property name>"): printable,
-        # as Prefect's console and log pass C1 controls and bidi characters on as they are.
-        logger.info("library warning: %s", printable(message))
+        # Printable already, as Prefect's console and log pass C1 controls and bidi characters on as they are.
+        logger.info("library warning: %s", message)
 
 
 def library_warnings_to_log() -> None:

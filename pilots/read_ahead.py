@@ -22,6 +22,7 @@ from pathlib import Path
 from pilots.inbox import inbox_name, name_as_text, name_issues, open_file
 from pilots.reading import ToRead, pack, read_files, read_files_packed
 from pilots.readers.limits import LIMITS
+from warehouse.library_warnings import quiet_in_this_process
 
 Key = tuple[str, str, tuple]  # (name as text, sha256, issues found before reading)
 
@@ -51,6 +52,7 @@ def read_inbox_files(paths: list[Path], units: dict, keep_as: int | None = None)
 
     keep_as: the forked reader (flows/forked_reader.py) also keeps the records under this number,
     with the units they were read with, for validate_kept; a Dask worker keeps nothing (None)."""
+    quiet_in_this_process()  # a reading process's warnings: warehouse/library_warnings.py
     if keep_as is not None:
         _KEPT.pop(keep_as, None)  # an earlier read-ahead's (other units): never validated for this one
     items = [item for item in map(_guess, paths) if item is not None]

@@ -20,6 +20,7 @@ from pilots.defects import Issue
 from pilots.normalise import NormalisedFile, normalise_table
 from pilots.readers import ReadFailure, read_report
 from pilots.readers.base import fewer_collections
+from warehouse.library_warnings import quiet_in_this_process
 from warehouse.stages import stage
 
 
@@ -93,7 +94,12 @@ def read_files_packed(items: list[ToRead], units: dict) -> bytes:
     event loop, which must take the GIL from the thread reading the next chunk, a switch interval
     (5 ms) at a time; and it is unpickled in the flow process's event loop thread with the
     collector's default thresholds, one young-generation collection per 700 of the ~200,000
-    objects a chunk holds. A bytes object costs the event loops next to nothing either side."""
+    objects a chunk holds. A bytes object costs the event loops next to nothing either side.
+
+    A reading process shows a library's warnings without the file's text (openpyxl quotes a
+    workbook's cells and names, a restricted pilot's too), never raw on the stderr it shares with
+    the command line: warehouse/library_warnings.py."""
+    quiet_in_this_process()
     return pack(read_files(items, units))
 
 
