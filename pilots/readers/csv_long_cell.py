@@ -32,7 +32,7 @@ def cell_too_long(text: str, sep: str, records: list[list[str]], lines_read: int
     from pilots.normalise import HEADER_NAMES, clean_text, header_key  # normalise imports the readers
 
     limit = csv.field_size_limit()
-    start = _line_start(text, lines_read)
+    start = line_start(text, lines_read)
     header_at = next((i for i, rec in enumerate(records) if any(c.strip() for c in rec)), None)
     header = records[header_at] if header_at is not None else []
     cells, at = _record_at(text, start, sep, limit, max(len(header), 1))
@@ -49,16 +49,23 @@ def cell_too_long(text: str, sep: str, records: list[list[str]], lines_read: int
     else:
         cell = detail("CELL_TOO_LONG", "in_row")
     issue = make_issue("CELL_TOO_LONG", row, name, cell=cell, max_chars=f"{limit:,}")
-    identity: dict[str, str | None] = {}
-    if header_at is not None:
-        # The first data row: one already read, else the broken record itself (its long cells None).
-        first = next((rec for rec in records[header_at + 1:] if "".join(rec).strip()), cells)
-        positions = {}
-        for i, h in enumerate(header):
-            positions.setdefault(HEADER_NAMES.get(header_key(h)), i)
-        identity = {f: first[positions[f]] if f in positions and positions[f] < len(first) else None
-                    for f in HEADER_FIELDS}
-    return ReadFailure(issue, format="csv", encoding=encoding, identity=identity)
+    return ReadFailure(issue, format="csv", encoding=encoding, identity=first_row_identity(records, cells))
+
+
+def first_row_identity(records: list[list[str]], broken: list[str | None]) -> dict[str, str | None]:
+    """The identity fields as the first data row writes them (scoring.md §6: a quarantined file
+    counts where its first data row says): a row already read, else the `broken` record's cells."""
+    from pilots.normalise import HEADER_NAMES, header_key  # normalise imports the readers
+
+    header_at = next((i for i, rec in enumerate(records) if any(c.strip() for c in rec)), None)
+    if header_at is None:
+        return {}
+    header = records[header_at]
+    first = next((rec for rec in records[header_at + 1:] if "".join(rec).strip()), broken)
+    positions = {}
+    for i, h in enumerate(header):
+        positions.setdefault(HEADER_NAMES.get(header_key(h)), i)
+    return {f: first[positions[f]] if f in positions and positions[f] < len(first) else None for f in HEADER_FIELDS}
 
 
 def _record_at(text: str, start: int, sep: str, limit: int, width: int) -> tuple[list[str | None], int | None]:
@@ -109,7 +116,7 @@ _QUOTES = re.compile('"+')
 _LINE_END = re.compile("\r\n|\r|\n")  # the physical lines of io.StringIO(text, newline="")
 
 
-def _line_start(text: str, lines: int) -> int:
+def line_start(text: str, lines: int) -> int:
     """Where the line after the first `lines` physical lines starts (without a copy of the text:
     io.StringIO holds four bytes a character, 80 MB for a 20 MB file)."""
     at = 0

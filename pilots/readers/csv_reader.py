@@ -9,6 +9,7 @@ import re
 from pilots.defects import detail, make_issue
 from pilots.readers.base import RawTable, ReadFailure, decode_text
 from pilots.readers.csv_long_cell import FIELD_LIMIT_ERROR as _FIELD_LIMIT, cell_too_long as _cell_too_long
+from pilots.readers.csv_long_cell import first_row_identity, line_start
 from pilots.readers.limits import LIMITS
 
 SEPARATORS = (",", ";", "\t")
@@ -24,7 +25,7 @@ def read_csv(data: bytes) -> RawTable:
     sep = _separator(first)
     records: list[list[str]] = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
-    lines_read = [0]  # the physical lines the records in `records` took
+    lines_read = [0, 0]  # the physical lines the records in `records` took, and those before the last one
     try:
         _bounded_records(reader, encoding, records, lines_read)
     except csv.Error as exc:
@@ -34,6 +35,13 @@ def read_csv(data: bytes) -> RawTable:
         raise ReadFailure(make_issue("FILE_UNREADABLE", len(records) + 1, None,
                                      detail=detail("FILE_UNREADABLE", "broken_csv", error=exc)),
                           format="csv", encoding=encoding) from None
+    if records and '"' in text and _quote_left_open(text, sep, lines_read[1]):
+        # The csv module ends a quoted cell that is never closed at the end of the file, without a
+        # word: every line after the quote was one note, and the file's later lines were lost from
+        # an accepted report (verifier VO). Its last record is where the quote opened.
+        raise ReadFailure(make_issue("FILE_UNREADABLE", len(records), None,
+                                     detail=detail("FILE_UNREADABLE", "quote_not_closed", row=len(records))),
+                          format="csv", encoding=encoding, identity=first_row_identity(records[:-1], records[-1]))
     header_at = next((i for i, rec in enumerate(records) if any(c.strip() for c in rec)), None)
     if header_at is None:  # only separators, no cell with text
         raise ReadFailure(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "no_header")), format="csv", encoding=encoding)
@@ -62,7 +70,19 @@ def _bounded_records(reader, encoding: str, records: list[list[str]], lines_read
                                          limit=detail("FILE_TOO_LARGE", "limit_values", limit=f"{limit:,}")),
                               format="csv", encoding=encoding)
         records.append(record)
-        lines_read[0] = reader.line_num
+        lines_read[1], lines_read[0] = lines_read[0], reader.line_num
+
+
+def _quote_left_open(text: str, sep: str, lines_before: int) -> bool:
+    """Whether the file's last record ends inside a quoted cell: read again strictly from where it
+    starts (one line, as a rule), the csv module says "unexpected end of data". Any other strict
+    complaint (`"a"b`: text after a closing quote) is no open quote: the lenient reading stands."""
+    tail = text[line_start(text, lines_before):]
+    try:
+        next(csv.reader(io.StringIO(tail, newline=""), delimiter=sep, strict=True), None)
+    except csv.Error as exc:
+        return "unexpected end of data" in str(exc)
+    return False
 
 
 # Where str.splitlines ends a line.
