@@ -114,3 +114,31 @@ def refused_in_memory(name: str, data: bytes):
         return info.value, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def with_custom_property(workbook: bytes, name: str) -> bytes:
+    """The workbook with a custom document property named `name` of a type openpyxl does not know
+    (a blob), so that reading it warns "Unknown type for <name>": a library warning that quotes
+    the agency's own text (tests/test_trust_*library*)."""
+    import io
+    import zipfile
+
+    custom = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+              '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties" '
+              'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
+              f'<property fmtid="{{D5CDD505-2E9C-101B-9397-08002B2CF9AE}}" pid="2" name="{name}">'
+              '<vt:blob>AAAA</vt:blob></property></Properties>')
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(workbook)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for item in src.infolist():
+            body = src.read(item.filename)
+            if item.filename == "[Content_Types].xml":
+                body = body.replace(b"</Types>", b'<Override PartName="/docProps/custom.xml" ContentType='
+                                    b'"application/vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>')
+            if item.filename == "_rels/.rels":
+                body = body.replace(b"</Relationships>", b'<Relationship Id="rIdC" Type="http://schemas.openxmlformats'
+                                    b'.org/officeDocument/2006/relationships/custom-properties" '
+                                    b'Target="docProps/custom.xml"/></Relationships>')
+            z.writestr(item, body)
+        z.writestr("docProps/custom.xml", custom.encode("utf-8"))
+    return out.getvalue()

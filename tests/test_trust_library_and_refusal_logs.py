@@ -19,11 +19,10 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import zipfile
 
 import openpyxl
 
-from tests.support import SERIAL, child_env
+from tests.support import SERIAL, child_env, with_custom_property
 from tests.test_flow import AS_OF, HEADER, make_empty_scenario
 
 P = "PLT-2548-003"
@@ -51,25 +50,7 @@ def _workbook_with_property() -> bytes:
     sheet.append([P, "15001", "2548-Q1", "2005-02-15", "budget", "ACT-1", 5, None, 500000, 100000, "own", None])
     plain = io.BytesIO()
     book.save(plain)
-    custom = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-              '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties" '
-              'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
-              f'<property fmtid="{{D5CDD505-2E9C-101B-9397-08002B2CF9AE}}" pid="2" name="{PROPERTY}">'
-              '<vt:blob>AAAA</vt:blob></property></Properties>')
-    out = io.BytesIO()
-    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for item in src.infolist():
-            body = src.read(item.filename)
-            if item.filename == "[Content_Types].xml":
-                body = body.replace(b"</Types>", b'<Override PartName="/docProps/custom.xml" ContentType='
-                                    b'"application/vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>')
-            if item.filename == "_rels/.rels":
-                body = body.replace(b"</Relationships>", b'<Relationship Id="rIdC" Type="http://schemas.openxmlformats'
-                                    b'.org/officeDocument/2006/relationships/custom-properties" '
-                                    b'Target="docProps/custom.xml"/></Relationships>')
-            z.writestr(item, body)
-        z.writestr("docProps/custom.xml", custom.encode("utf-8"))
-    return out.getvalue()
+    return with_custom_property(plain.getvalue(), PROPERTY)
 
 
 @SERIAL

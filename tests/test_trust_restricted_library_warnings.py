@@ -25,12 +25,11 @@ import io
 import re
 import subprocess
 import sys
-import zipfile
 from decimal import Decimal
 
 import openpyxl
 
-from tests.support import SERIAL, child_env, rows
+from tests.support import SERIAL, child_env, rows, with_custom_property
 from tests.test_flow import AS_OF, HEADER, make_empty_scenario
 from tests.test_restricted_store import RESTRICTED_PILOT, SECRET
 from warehouse.paths import files_of
@@ -53,25 +52,7 @@ def _workbook(rows_: list[list], date_cell: str | None = None, prop: str | None 
     book.save(plain)
     if prop is None:
         return plain.getvalue()
-    custom = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
-              '<Properties xmlns="http://schemas.openxmlformats.org/officeDocument/2006/custom-properties" '
-              'xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes">'
-              f'<property fmtid="{{D5CDD505-2E9C-101B-9397-08002B2CF9AE}}" pid="2" name="{prop}">'
-              '<vt:blob>AAAA</vt:blob></property></Properties>')
-    out = io.BytesIO()
-    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        for item in src.infolist():
-            body = src.read(item.filename)
-            if item.filename == "[Content_Types].xml":
-                body = body.replace(b"</Types>", b'<Override PartName="/docProps/custom.xml" ContentType='
-                                    b'"application/vnd.openxmlformats-officedocument.custom-properties+xml"/></Types>')
-            if item.filename == "_rels/.rels":
-                body = body.replace(b"</Relationships>", b'<Relationship Id="rIdC" Type="http://schemas.openxmlformats'
-                                    b'.org/officeDocument/2006/relationships/custom-properties" '
-                                    b'Target="docProps/custom.xml"/></Relationships>')
-            z.writestr(item, body)
-        z.writestr("docProps/custom.xml", custom.encode("utf-8"))
-    return out.getvalue()
+    return with_custom_property(plain.getvalue(), prop)
 
 
 def lead_report(submitted_on: str) -> bytes:
