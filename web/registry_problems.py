@@ -8,7 +8,7 @@ copy is read through the web's own reader.
 """
 from __future__ import annotations
 
-from pilots.registry_problems import NEUTRAL, restricted_files, said  # noqa: F401 - the web's names
+from pilots.registry_problems import restricted_files, said  # noqa: F401 - the web's names (web/app.py, web/decisions.py)
 
 
 def published_classes(data) -> dict[str, str] | None:
