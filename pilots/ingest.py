@@ -38,7 +38,6 @@ from pilots.readers import file_too_large, format_of
 from pilots.readers.base import fewer_collections
 from pilots.readers.limits import LIMITS
 from pilots.registry import Registry
-from pilots import unread_pilot
 from warehouse import evidence, moves, restricted as restricted_store, store
 from warehouse.errors import NotFound, Refused, error_log_of
 
@@ -530,20 +529,10 @@ class Ingestor:
         verifier VI F6): `plt-2548-006` is not
         the registry's pilot, so the file is quarantined PILOT_UNKNOWN as before, but its bytes are
         the restricted pilot's data, and it is quarantined in the restricted store, never copied or
-        listed on the open side. An id that folds to no restricted pilot is read as it was.
-
-        A file that names no pilot that could be read (one the readers refuse whole: an encoding
-        they do not read, a NUL byte, a damaged workbook) is restricted when its bytes hold a
-        restricted pilot's id as text (pilots/unread_pilot.py; verifier VO): its original would
-        otherwise be served on the open side. Only such files are searched, from the evidence kept."""
+        listed on the open side. An id that folds to no restricted pilot is read as it was."""
         if self.restricted is None:
             return False
-        if restricted_store.names_restricted({row.get("pilot_id")} | rec.pilots, self.restricted.pilots):
-            return True
-        if row.get("pilot_id") is not None or rec.pilots or not self.restricted.pilots:
-            return False
-        kept = self._evidence_of(row["sha256"])
-        return kept.exists() and unread_pilot.names_any(kept.read_bytes(), self.restricted.pilots)
+        return restricted_store.names_restricted({row.get("pilot_id")} | rec.pilots, self.restricted.pilots)
 
     def reprocess(self, old_id: int) -> FileOutcome:
         """Re-read a quarantined submission's bytes with today's code (after a bug fix).
