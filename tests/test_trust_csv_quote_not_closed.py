@@ -63,3 +63,18 @@ def test_a_quote_never_closed_quarantines_the_file_instead_of_swallowing_its_lin
     # scoring.md §3 by hand: the lead's one line, 1,000,000.00 allocated, all integrated (the lead's).
     assert query(wh, "SELECT total_allocated_thb, integrated_thb, integration_ratio FROM marts.budget_integration "
                      "WHERE period = '2548-Q1'") == [(Decimal("1000000.00"), Decimal("1000000.00"), Decimal("1.0000"))]
+
+
+def test_a_quote_never_closed_after_text_that_follows_a_closing_quote(tmp_path, prefect_harness):
+    # Reviewer RV13: `"own" ,` (a space after the closing quote: the lenient reader keeps it in the
+    # cell) before the open quote. A strict re-read of the row stopped at that space first, so the
+    # open quote after it was missed and the budget line was swallowed into K2's note again.
+    registry, inbox = make_empty_scenario(tmp_path)
+    wh = tmp_path / "wh.duckdb"
+    lines = _q1('"checked by phone').decode("utf-8").replace(',,,,"checked', ',,,"own" ,"checked')
+    (inbox / "a_q1.csv").write_bytes(lines.replace("\n", "\r\n").encode("utf-8"))
+    code, out = run_cli(registry, inbox, tmp_path)
+    assert code == 0, out
+    assert "files seen 1: accepted 0, superseded 0, duplicates 0, quarantined 1" in out, out
+    assert [issue[:3] for issue in issues_of(wh, "a_q1.csv")] == [(3, None, "FILE_UNREADABLE")]
+    assert query(wh, "SELECT count(*) FROM core.kpi_actuals") == [(0,)]

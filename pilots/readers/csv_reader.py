@@ -74,15 +74,27 @@ def _bounded_records(reader, encoding: str, records: list[list[str]], lines_read
 
 
 def _quote_left_open(text: str, sep: str, lines_before: int) -> bool:
-    """Whether the file's last record ends inside a quoted cell: read again strictly from where it
-    starts (one line, as a rule), the csv module says "unexpected end of data". Any other strict
-    complaint (`"a"b`: text after a closing quote) is no open quote: the lenient reading stands."""
-    tail = text[line_start(text, lines_before):]
-    try:
-        next(csv.reader(io.StringIO(tail, newline=""), delimiter=sep, strict=True), None)
-    except csv.Error as exc:
-        return "unexpected end of data" in str(exc)
-    return False
+    """Whether the file's last record ends inside a quoted cell, its quote never closed: the last
+    record (from where it starts: one line, as a rule) scanned as the lenient csv reader reads it.
+    A quote opens a quoted cell only as a cell's first character; inside, `""` is a quote and any
+    other quote closes the cell; text after a closing quote (`"own" ,`, `"a"b`) joins the cell and
+    the next separator ends it (reviewer RV13: a strict re-read stopped at that text first and
+    missed the open quote after it); a quote inside an unquoted cell (`5" screen`) is text."""
+    start_of_cell, unquoted, quoted, after_quote = range(4)
+    state = start_of_cell
+    for char in text[line_start(text, lines_before):]:
+        if state == quoted:
+            if char == '"':
+                state = after_quote
+        elif state == after_quote:
+            state = quoted if char == '"' else start_of_cell if char == sep or char in "\r\n" else unquoted
+        elif char == sep or char in "\r\n":
+            state = start_of_cell
+        elif state == start_of_cell and char == '"':
+            state = quoted
+        else:
+            state = unquoted
+    return state == quoted
 
 
 # Where str.splitlines ends a line.
