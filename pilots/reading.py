@@ -20,7 +20,7 @@ from pilots.defects import Issue
 from pilots.normalise import NormalisedFile, normalise_table
 from pilots.readers import ReadFailure, read_report
 from pilots.readers.base import fewer_collections
-from warehouse.library_warnings import quiet_in_this_process
+from warehouse.library_warnings import quiet_in_this_process, quiet_unless_routed
 from warehouse.stages import stage
 
 
@@ -77,6 +77,7 @@ def read_files(items: list[ToRead], units: dict) -> list[Received]:
     rows, the issues and the identity, not the bytes it already has in the evidence store. The
     `read` stage is logged here, by the worker (a local worker inherits PILOTKPI_STAGE_LOG): the
     read's own cost; the flow process logs its wait for it as `read_wait`."""
+    quiet_unless_routed()  # a library's warning quotes the file: never raw on stderr (warehouse/library_warnings.py)
     received = [Received(Path(item.name), item.read_bytes(), item.sha256, issues=list(item.issues))
                 for item in items]
     with stage("read"), fewer_collections():

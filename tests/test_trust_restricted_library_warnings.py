@@ -28,6 +28,7 @@ import sys
 from decimal import Decimal
 
 import openpyxl
+import pytest
 
 from tests.support import SERIAL, child_env, rows, with_custom_property
 from tests.test_flow import AS_OF, HEADER, make_empty_scenario
@@ -128,17 +129,23 @@ def test_a_restricted_workbooks_library_warnings_quote_nothing_of_it(tmp_path, p
                 [SECRET]) == [("2548-Q1", Decimal("3.1000")), ("2548-Q2", None)]
 
 
-def test_a_reading_process_shows_no_workbook_text(tmp_path):
+@pytest.mark.parametrize("reader", ["read_files_packed", "read_files"])
+def test_a_reading_process_shows_no_workbook_text(tmp_path, reader):
     """What a Dask worker runs (pilots.reading.read_files_packed), in a fresh Python as the worker
-    is: the warnings on its stderr, if any, quote nothing of the workbook."""
+    is; and what a served night's own process runs when it reads a batch itself (read_files: the
+    night is `python -m prefect.engine`, which imports the flow but never the command line's
+    warning handler; reviewer RV13). The warnings on its stderr, if any, quote nothing of the
+    workbook."""
     path = tmp_path / "r-lead.xlsx"
     path.write_bytes(lead_report("2005-01-22"))
     second = tmp_path / "r-secondary.xlsx"
     second.write_bytes(secondary_report("2005-02-10"))
-    code = ("import sys; from pathlib import Path; from pilots.reading import ToRead, read_files_packed, unpack_read; "
+    read = ("unpack_read(read_files_packed(items, {}))" if reader == "read_files_packed"
+            else "read_files(items, {})")
+    code = ("import sys; from pathlib import Path; import flows.nightly; "
+            "from pilots.reading import ToRead, read_files, read_files_packed, unpack_read; "
             "items = [ToRead(p.name, 'x', path=p) for p in map(Path, sys.argv[1:])]; "
-            "print([(r.path.name, [row['allocated_thb'] for row in r.table.rows]) "
-            "for r in unpack_read(read_files_packed(items, {}))])")
+            f"print([(r.path.name, [row['allocated_thb'] for row in r.table.rows]) for r in {read}])")
     done = subprocess.run([sys.executable, "-c", code, str(path), str(second)], env=child_env(), capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr

@@ -12,8 +12,10 @@ Other libraries' warnings (Prefect's, Great Expectations' deprecations) keep the
 
 Every process that reads files shows them so: the command line's (flows/cli_common.py routes
 warnings to the job's log through `from_formatted`), and the reading processes (a Dask worker, the
-forked reader: `quiet_in_this_process`, called by pilots.reading.read_files_packed), where Python
-would print a warning's text raw on the stderr the command line shares.
+forked reader: `quiet_in_this_process`, called by pilots.reading.read_files_packed and
+pilots.read_ahead), where Python would print a warning's text raw on the stderr the command line
+shares; and any other process that reads a batch itself with Python's own printing in place (a
+served night's, `python -m prefect.engine`: `quiet_unless_routed`, called by read_files).
 """
 from __future__ import annotations
 
@@ -65,3 +67,13 @@ def quiet_in_this_process() -> None:
     """Show this process's warnings as warning_text at INFO on the `pilotkpi.library` logger (quiet
     unless a handler takes INFO), never raw on stderr. For the reading processes; idempotent."""
     warnings.showwarning = _log
+
+
+def quiet_unless_routed() -> None:
+    """quiet_in_this_process, where Python would still print a warning raw on stderr (its own
+    showwarning in place): a served night's process (`python -m prefect.engine`, which never
+    imports the command line's handler) reading a batch itself (reviewer RV13). The command line
+    routes them already (logging.captureWarnings: flows/cli_common.py), and a test catching
+    warnings has its own: both are left as they are."""
+    if warnings.showwarning is getattr(warnings, "_showwarning_orig", None):
+        warnings.showwarning = _log
