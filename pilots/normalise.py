@@ -180,10 +180,18 @@ def parse_number(text: str, *, allow_percent: bool, allow_baht: bool) -> str | N
 
 @per_distinct
 def parse_agency_code(text: str) -> str:
+    """An agency code as 5 digits where the text is a whole number of up to 5 digits, else the text
+    as written (AGENCY_CODE_INVALID names it). Excel turns `03009` into the number 3009, and a CSV
+    or JSON exported from a sheet may write a whole number as `3009.0` or `11002.0`: the code is that
+    number (agency-report-v1.md: padded "from a number cell or text"), 5 digits long or shorter
+    alike; padding `3009.0` but refusing `11002.0` was one rule read two ways (verifier VO)."""
     t = text.translate(THAI_DIGITS)
-    if re.fullmatch(r"[0-9]{1,4}(\.0+)?", t):  # Excel turned "03009" into the number 3009
+    if _AGENCY_NUMBER.fullmatch(t):
         return t.split(".")[0].zfill(5)
     return t
+
+
+_AGENCY_NUMBER = re.compile(r"[0-9]{1,5}(\.0+)?")
 
 
 @per_distinct
