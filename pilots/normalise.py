@@ -433,8 +433,44 @@ def normalise_table(raw: RawTable, kpi_units: dict[tuple, str] | None = None) ->
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
     if raw.identity:
         issues.extend(_unreadable_top_level(raw, declared, by_position, positions))
+    if header.unnamed and n:
+        issues.extend(_unnamed_columns(raw, padded, by_position, header.unnamed, totals))
     return NormalisedFile(rows, issues, missing, headers=dict(header.headers),
                           raw_identity=raw_identity(raw, first, positions), declared=declared)
+
+
+def _unnamed_columns(raw: RawTable, padded: list[list[str | None]], by_position: list[tuple],
+                     unnamed: tuple[int, ...], totals: set[int]) -> list[Issue]:
+    """COLUMN_UNNAMED for each column whose header cell is empty but which holds data on a row
+    that is not a total row (a total row is left out, with its own warning): the column is not
+    read, and a column of unknown name is named (COLUMN_UNKNOWN), so this one must be too, by its
+    place and its first row with data, or values the agency typed vanish without a word (verifier
+    VO). A placeholder (`-`, `n/a`) is no data; an empty header cell over empty cells says nothing."""
+    found = []
+    for i in unnamed:
+        # Most such columns are empty: their distinct texts tell at once (a column past the
+        # shortest row is not in by_position: looked at row by row).
+        if i < len(by_position) and all(clean_text(t) is None for t in set(by_position[i])):
+            continue
+        row = next((raw.rows[j][0] for j, cells in enumerate(padded)
+                    if i < len(cells) and clean_text(cells[i]) is not None and j not in totals), None)
+        if row is not None:
+            found.append(make_issue("COLUMN_UNNAMED", row, None, place=_column_place(raw.format, i), row=row))
+    return found
+
+
+def _column_place(fmt: str, i: int):
+    """Where the column at position i stands, as the agency finds it: a workbook's column letter, a
+    CSV's place from the left; in JSON, a field whose name is empty."""
+    if fmt == "xlsx":
+        letters, n = "", i + 1
+        while n:
+            n, r = divmod(n - 1, 26)
+            letters = chr(65 + r) + letters
+        return detail("COLUMN_UNNAMED", "letter", letter=letters)
+    if fmt == "json":
+        return detail("COLUMN_UNNAMED", "json_field")
+    return detail("COLUMN_UNNAMED", "number", number=i + 1)
 
 
 # An identity field's row check, and so its defect when the text cannot be read.
@@ -471,6 +507,7 @@ class _Header:
     headers: dict[str, str]     # canonical name -> the header cell as written, cleaned
     # Each later cell naming a column already named: (canonical name, position, cell as written).
     repeats: tuple[tuple[str, int, str], ...] = ()
+    unnamed: tuple[int, ...] = ()  # positions of empty header cells (COLUMN_UNNAMED if data stands below)
 
 
 _HEADERS: dict[tuple, _Header] = {}
@@ -489,6 +526,7 @@ def _read_header(cells: tuple) -> _Header:
     issues: list[Issue] = []
     positions: dict[str, int] = {}
     repeats: list[tuple[str, int, str]] = []
+    unnamed: list[int] = []
     for i, cell in enumerate(cells):
         name = HEADER_NAMES.get(header_key(cell))
         if name and name not in positions:
@@ -497,8 +535,10 @@ def _read_header(cells: tuple) -> _Header:
             repeats.append((name, i, clean_text(cell) or cell))
         elif header_key(cell):
             issues.append(unknown_column(clean_text(cell) or ""))
+        else:
+            unnamed.append(i)
     found = _Header(positions, tuple(issues), {name: clean_text(cells[i]) or cells[i] for name, i in positions.items()},
-                    tuple(repeats))
+                    tuple(repeats), tuple(unnamed))
     if not issues and len(cells) <= MEMO_HEADER_CELLS and sum(map(len, filter(None, cells))) <= MEMO_MAX_CHARS * MEMO_HEADER_CELLS:
         if len(_HEADERS) >= MEMO_HEADERS:
             _HEADERS.clear()

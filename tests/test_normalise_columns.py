@@ -65,6 +65,7 @@ def reference_normalise(raw: RawTable, kpi_units: dict[tuple[str, str], str] | N
                 reported = True
 
     rows: list[dict[str, str | int | None]] = []
+    kept_rows: list[tuple[int, list[str | None]]] = []  # (row number, cells) of the rows not totals
     first: tuple[int, list[str | None]] | None = None  # the first data row, as read
     placed = tuple(positions.items())
     width = max(positions.values(), default=-1) + 1  # a row at least this long has every mapped cell
@@ -78,6 +79,7 @@ def reference_normalise(raw: RawTable, kpi_units: dict[tuple[str, str], str] | N
             issues.append(make_issue("TOTAL_ROW_IGNORED", row_number))
             continue
         first = first or (row_number, as_read)
+        kept_rows.append((row_number, cells))
         # row_number, then every column in the contract's order (None where the file has none)
         row: dict[str, str | int | None] = {**_EMPTY_ROW, **values, "row_number": row_number}
         at = raw.percent_cells.get(row_number)
@@ -94,6 +96,14 @@ def reference_normalise(raw: RawTable, kpi_units: dict[tuple[str, str], str] | N
         issues.append(make_issue("FILE_NO_TABLE", detail=detail("FILE_NO_TABLE", "only_totals")))
     headers = {name: clean_text(raw.header[i]) or raw.header[i] for name, i in positions.items()}
     declared = {k: v for k, v in canonical_identity(raw.identity).items() if v is not None} if raw.identity else {}
+    # Added with COLUMN_UNNAMED (verifier VO): an empty header cell over data on a row not a total.
+    for i, cell in enumerate(raw.header):
+        if header_key(cell):
+            continue
+        row = next((n for n, cells in kept_rows if i < len(cells) and clean_text(cells[i]) is not None), None)
+        if row is not None:
+            issues.append(make_issue("COLUMN_UNNAMED", row, None, row=row,
+                                     place=detail("COLUMN_UNNAMED", "number", number=i + 1)))
     return NormalisedFile(rows, issues, missing, headers=headers, raw_identity=raw_identity(raw, first, positions),
                           declared=declared)
 
