@@ -203,6 +203,18 @@ class _RowsOnlyParser(WorkSheetParser):
             element.clear()
             yield row
 
+    def parse_cell(self, element):
+        """openpyxl's cell, but a number past a float's range (`<v>1e309</v>`, an infinity) as its
+        stored text: openpyxl's float was quoted back to the agency as `inf`, a value the file
+        never held (verifier VO). The text is what the file wrote, judged as that text typed in a
+        CSV is (NOT_A_NUMBER, as a JSON exponent past MAX_PLAIN_EXPONENT is). openpyxl reads a
+        stored `nan` or `inf` (no dot, no exponent) with int(), which refuses it: a damaged file."""
+        cell = super().parse_cell(element)
+        value = cell["value"]
+        if value.__class__ is float and value - value != 0:  # inf - inf is nan; a finite x - x is 0
+            cell["value"], cell["data_type"] = element.findtext(VALUE_TAG), "s"
+        return cell
+
 
 class _FormulaRowsParser(_RowsOnlyParser):
     """The parser of the formulas' read (data_only=False, _formulas_without_values): a formula
