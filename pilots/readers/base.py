@@ -94,6 +94,10 @@ _THAI_BLOCK = re.compile("[\u0e00-\u0e7f]")
 # What UTF-8 reads a cp874 Thai pair as, but for those led by ย (C2) or ร (C3): U+0100-U+07FF.
 _TWO_BYTE_PAST_LATIN1 = re.compile("[\u0100-\u07ff]")
 _NOT_ASCII_OR_THAI = re.compile("[^\x00-\x7f\u0e01-\u0e5b]")
+# Thai vowels and marks that follow a consonant (ะ ั า ำ ิ-ฺ ๅ ็-๎): Thai never writes one after a
+# space, a digit, a comma or at a cell's start. A cp874 reading that does is no Thai.
+_THAI_FOLLOWING = "\u0e30-\u0e3a\u0e45\u0e47-\u0e4e"
+_FOLLOWING_NO_LETTER = re.compile(f"(?<![\u0e01-\u0e2e{_THAI_FOLLOWING}])[{_THAI_FOLLOWING}]")
 
 
 def _cp874_thai_read_as_utf8(data: bytes, utf8_text: str) -> str | None:
@@ -110,6 +114,14 @@ def _cp874_thai_read_as_utf8(data: bytes, utf8_text: str) -> str | None:
     reads as `ยฐ`), likelier than a cp874 file whose Thai is only such pairs. Known cost: a cp874
     file whose only Thai are pairs led by ย or ร (`รถ` = C3 B6, UTF-8 `ö`) with nothing else
     outside ASCII stays UTF-8.
+    The cp874 reading must also be written as Thai is: no vowel or mark that follows a consonant
+    (ะ า ิ ู ่ …) after anything but a Thai letter (_FOLLOWING_NO_LETTER). UTF-8 text of
+    other scripts is led by bytes that cp874 reads as such vowels: Arabic-Indic digits `١٢٣` (D9 A1
+    D9 A2 D9 A3) read `ูกูขูฃ`, Cyrillic `вода` reads `ะฒะพะดะฐ`; they were read as cp874 and
+    the defects quoted that garble (verifier VO). So Arabic, Hebrew, Cyrillic and Armenian stay
+    UTF-8. Known cost left: a UTF-8 CSV without Thai whose only non-ASCII are letters of U+0100-
+    U+03FF that read as two Thai consonants (`š` = C5 A1 `ลก`, Greek `μ` = CE BC `ฮผ`) is read as
+    cp874, as the pairs of a cp874 word like `สค` look the same.
     CSV only: JSON is UTF-8 (agency-report-v1.md, Formats); docs/report-format.md §2 says so."""
     if utf8_text.isascii() or _THAI_BLOCK.search(utf8_text) or not _TWO_BYTE_PAST_LATIN1.search(utf8_text):
         return None
@@ -117,7 +129,7 @@ def _cp874_thai_read_as_utf8(data: bytes, utf8_text: str) -> str | None:
         thai = data.decode("cp874")
     except UnicodeDecodeError:
         return None
-    return None if _NOT_ASCII_OR_THAI.search(thai) else thai
+    return None if _NOT_ASCII_OR_THAI.search(thai) or _FOLLOWING_NO_LETTER.search(thai) else thai
 
 
 # How much of a file with NUL bytes is looked at to tell UTF-16 text from binary data.
