@@ -129,20 +129,24 @@ def test_a_restricted_workbooks_library_warnings_quote_nothing_of_it(tmp_path, p
                 [SECRET]) == [("2548-Q1", Decimal("3.1000")), ("2548-Q2", None)]
 
 
-@pytest.mark.parametrize("reader", ["read_files_packed", "read_files"])
+@pytest.mark.parametrize("reader", ["read_files_packed", "read_files", "read_files after GE"])
 def test_a_reading_process_shows_no_workbook_text(tmp_path, reader):
     """What a Dask worker runs (pilots.reading.read_files_packed), in a fresh Python as the worker
     is; and what a served night's own process runs when it reads a batch itself (read_files: the
     night is `python -m prefect.engine`, which imports the flow but never the command line's
     warning handler; reviewer RV13). The warnings on its stderr, if any, quote nothing of the
-    workbook."""
+    workbook. "after GE": the served night has validated a batch before it reads the next itself,
+    with Prefect's logging set up: Great Expectations turned logging.captureWarnings on at its
+    import, and `py.warnings` passed openpyxl's text to the root's console handler (reviewer RV14)."""
     path = tmp_path / "r-lead.xlsx"
     path.write_bytes(lead_report("2005-01-22"))
     second = tmp_path / "r-secondary.xlsx"
     second.write_bytes(secondary_report("2005-02-10"))
     read = ("unpack_read(read_files_packed(items, {}))" if reader == "read_files_packed"
             else "read_files(items, {})")
-    code = ("import sys; from pathlib import Path; import flows.nightly; "
+    served = ("from prefect.logging.configuration import setup_logging; setup_logging(); "
+              "import great_expectations.validator.validator; ") if reader.endswith("after GE") else ""
+    code = ("import sys; from pathlib import Path; import flows.nightly; " + served +
             "from pilots.reading import ToRead, read_files, read_files_packed, unpack_read; "
             "items = [ToRead(p.name, 'x', path=p) for p in map(Path, sys.argv[1:])]; "
             f"print([(r.path.name, [row['allocated_thb'] for row in r.table.rows]) for r in {read}])")

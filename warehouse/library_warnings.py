@@ -70,10 +70,16 @@ def quiet_in_this_process() -> None:
 
 
 def quiet_unless_routed() -> None:
-    """quiet_in_this_process, where Python would still print a warning raw on stderr (its own
-    showwarning in place): a served night's process (`python -m prefect.engine`, which never
-    imports the command line's handler) reading a batch itself (reviewer RV13). The command line
-    routes them already (logging.captureWarnings: flows/cli_common.py), and a test catching
-    warnings has its own: both are left as they are."""
-    if warnings.showwarning is getattr(warnings, "_showwarning_orig", None):
+    """quiet_in_this_process, unless this process routes warnings to a handler of its own already:
+    the command line does (flows/cli_common.py: logging.captureWarnings, a masking handler on the
+    `py.warnings` logger, which no longer passes them to the root's console handler), and a test
+    catching warnings has its own showwarning. Otherwise a library's warning went raw to stderr:
+    by Python's own printing, or, once Great Expectations is imported (it turns captureWarnings
+    on), through `py.warnings` to the root logger's console handler, which Prefect sets up in a
+    served night's process (`python -m prefect.engine`, which never imports the command line:
+    reviewers RV13, RV14)."""
+    captured = logging.getLogger("py.warnings")
+    if captured.handlers and not captured.propagate:
+        return
+    if warnings.showwarning in (getattr(warnings, "_showwarning_orig", None), getattr(logging, "_showwarning", None)):
         warnings.showwarning = _log
