@@ -76,3 +76,25 @@ def test_columns_with_data_but_no_header_are_named_with_their_first_row(tmp_path
     # Q2 K1 55 -> 4.5, K2 60 + 90 = 150 over [50..250] -> 3: (4.5*60 + 3*40)/100 = 3.9.
     assert query(wh, "SELECT period, composite_score FROM marts.pilot_scores ORDER BY period") == [
         ("2548-Q1", D("3.1800")), ("2548-Q2", D("3.9000"))]
+
+
+def test_one_stray_cell_far_right_takes_in_only_its_own_column():
+    # Reviewer RV14: one "x" at XFD2 (column 16,384) widened every row to 16,384 cells (1,500 rows:
+    # 425 MB). Only the columns that hold text are taken in; the warning still names XFD, row 2.
+    from pilots.normalise import normalise_table
+    from pilots.readers.xlsx_reader import read_xlsx
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(HEADER.split(","))
+    for _ in range(300):
+        sheet.append([P, "03009", "2548-Q1", "2005-01-20", "kpi", "K1", None, 47, None, None, None, None])
+    sheet.cell(row=2, column=16384, value="x")
+    out = io.BytesIO()
+    book.save(out)
+    raw = read_xlsx(out.getvalue())
+    assert len(raw.header) == 13 and {len(cells) for _, cells in raw.rows} == {13}
+    assert raw.columns == [*range(12), 16383]
+    assert [(i.code, i.row_number, i.message_en) for i in normalise_table(raw).issues
+            if i.code == "COLUMN_UNNAMED"] == [
+        ("COLUMN_UNNAMED", 2, "Column XFD has no header but holds data (first in row 2): it was not read.")]

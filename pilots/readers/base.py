@@ -27,6 +27,9 @@ class RawTable:
     # Excel only: row_number -> positions (in `header`) of the row's percentage cells, whose text is
     # the value as shown (82.5 for a stored 0.825). Only a percent KPI's actual may be one.
     percent_cells: dict[int, frozenset[int]] = field(default_factory=dict)
+    # Excel only, when cells right of the header's last cell hold text: the sheet's column (0 for A)
+    # of each position in `header`; None when position and column are the same.
+    columns: list[int] | None = None
 
 
 class ReadFailure(Exception):

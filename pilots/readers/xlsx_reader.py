@@ -481,13 +481,24 @@ def _read_workbook(archive: _Archive, deadline: _Deadline) -> RawTable:
     width = max(i + 1 for i, c in enumerate(header) if c is not None)
     # A value right of the header's last cell is a column without a header: the table takes it in
     # (an empty header cell), for the normaliser to name it (COLUMN_UNNAMED), never dropped unsaid.
-    width = max([width, *(_last_text(cells) for _, cells in rows if len(cells) > width)])
-    # Without a trusted dimension a row is as long as its last cell in the XML: pad to the header.
-    table = RawTable("xlsx", None, [c or "" for c in header[:width]] + [""] * (width - len(header)),
-                     [(n, cells if len(cells) == width else cells[:width] + [None] * (width - len(cells)))
-                      for n, cells in rows],
-                     percent_cells={n: frozenset(i for i in at if i < width) for n, at in percent_cells.items()
-                                    if n != table_rows[0][0] and any(i < width for i in at)})
+    # Only the columns that hold text are taken in (`columns` says which they are): one stray cell
+    # at XFD must not widen every row to 16,384 cells (reviewer RV14: 425 MB for 1,500 rows).
+    beyond = sorted({i for _, cells in rows if len(cells) > width
+                     for i in range(width, len(cells)) if cells[i] is not None and cells[i].strip()})
+    keep = list(range(width)) + beyond
+    columns = keep if beyond else None
+    position = {column: i for i, column in enumerate(keep)}
+
+    def cut(cells: list) -> list:
+        if columns is None:  # without a trusted dimension a row is as long as its last cell in the XML
+            return cells if len(cells) == width else cells[:width] + [None] * (width - len(cells))
+        return [cells[i] if i < len(cells) else None for i in keep]
+
+    table = RawTable("xlsx", None, [c or "" for c in header[:width]] + [""] * (len(keep) - min(len(header), width)),
+                     [(n, cut(cells)) for n, cells in rows],
+                     percent_cells={n: frozenset(position[i] for i in at if i in position) for n, at in percent_cells.items()
+                                    if n != table_rows[0][0] and any(i in position for i in at)},
+                     columns=columns)
     try:
         deadline.check()
         table.issues.extend(_formulas_without_values(archive, sheet, values, {n for n, _ in rows}, header[:width]))
@@ -508,11 +519,6 @@ def _texts(values: list[tuple | list], shown_formats: bool) -> list[tuple[int, l
     return [(n, [v if v is None or v.__class__ is str else _cell(v) for v in row],
              {i for i, v in enumerate(row) if isinstance(v, _Shown)} if shown_formats else ())
             for n, row in enumerate(values, start=1)]
-
-
-def _last_text(cells: list) -> int:
-    """The position after a row's last cell that holds more than spaces (0 for none)."""
-    return next((i + 1 for i in range(len(cells) - 1, -1, -1) if cells[i] is not None and cells[i].strip()), 0)
 
 
 def _refuse_entities(exc: BaseException) -> None:
