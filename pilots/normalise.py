@@ -455,7 +455,8 @@ def _unnamed_columns(raw: RawTable, padded: list[list[str | None]], by_position:
         row = next((raw.rows[j][0] for j, cells in enumerate(padded)
                     if i < len(cells) and clean_text(cells[i]) is not None and j not in totals), None)
         if row is not None:
-            found.append(make_issue("COLUMN_UNNAMED", row, None, place=_column_place(raw.format, raw.columns[i] if raw.columns else i), row=row))
+            column = raw.columns[i] if raw.columns else i  # the sheet's own column (RawTable.columns)
+            found.append(make_issue("COLUMN_UNNAMED", row, None, place=_column_place(raw.format, column), row=row))
     return found
 
 

@@ -14,8 +14,10 @@ Every process that reads files shows them so: the command line's (flows/cli_comm
 warnings to the job's log through `from_formatted`), and the reading processes (a Dask worker, the
 forked reader: `quiet_in_this_process`, called by pilots.reading.read_files_packed and
 pilots.read_ahead), where Python would print a warning's text raw on the stderr the command line
-shares; and any other process that reads a batch itself with Python's own printing in place (a
-served night's, `python -m prefect.engine`: `quiet_unless_routed`, called by read_files).
+shares; and any other process that reads a batch itself without the command line's handler (a
+served night's, `python -m prefect.engine`, where Python prints warnings, or Great Expectations'
+logging.captureWarnings passes them to the root's console: `quiet_unless_routed`, called by
+read_files).
 """
 from __future__ import annotations
 
