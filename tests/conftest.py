@@ -7,6 +7,7 @@ session fixtures (its own Prefect test server), a file's tests stay together, an
 """
 from __future__ import annotations
 
+import gc
 import os
 import random
 import shutil
@@ -82,6 +83,29 @@ def _groups_in_node_ids(items) -> None:
         if group in LONG_GROUPS and not LONG_GROUPS_APART:
             group = item.nodeid.split("::")[0]  # its file's group
         item._id = NodeId.parse(f"{item.nodeid}@{group}")
+
+
+_frozen_at = [None]  # the test file whose first test last froze the heap
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Before each test file's first test: what is alive then (imported modules, Prefect, the
+    session's fixtures, the collected tests) is collected once and frozen out of the garbage
+    collector's later walks (gc.freeze, as flows/program.py does for the program). Every full
+    collection in this process walked that whole heap, some 500,000 objects: 0.28 s each, and each
+    failed or refused job in-process asks for one (flows/outcome.py `release`). The previous file's
+    module fixtures are torn down by then, so they are collected, not frozen; what a test makes is
+    collected as before."""
+    path = item.nodeid.split("::")[0]
+    if path != _frozen_at[0]:
+        _frozen_at[0] = path
+        gc.collect()
+        gc.freeze()
+
+
+def pytest_unconfigure(config):
+    gc.unfreeze()  # the interpreter's own teardown then collects everything, as without the freeze
 
 
 @pytest.fixture(scope="session")
