@@ -126,9 +126,10 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) 
 
 def _defects(con: duckdb.DuckDBPyConnection, submission_id: int) -> list[Defect]:
     """The file's errors in the letter's order (row, the file's own first, then column), read in
-    chunks and put in order here: a fill-down of 24,000 defects sorted by DuckDB with their two
-    messages ran the letters step out of a 20 MB memory limit under load (CI, 2026-12-08;
-    tests/test_trust_many_defects_memory.py). Same order as ORDER BY row_number NULLS FIRST,
+    chunks and put in order here, not sorted by DuckDB with their two messages: for a fill-down of
+    24,000 defects that query alone failed at a 6 MB limit and passes at 4 MB now. (It is not why
+    tests/test_trust_many_defects_memory.py's letters step still runs out of its 20 MB limit in a
+    whole CI run: not found yet.) Same order as ORDER BY row_number NULLS FIRST,
     column_name (NULLs last, text by code point: DuckDB's binary collation)."""
     result = con.execute("""
         SELECT row_number, column_name, code, message_en, message_th
